@@ -1,0 +1,207 @@
+"""The ``flowclass`` command: run, validate and inspect workflows without a browser."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .cache import Cache
+from .errors import WorkflowInvalid
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def _registry(args: argparse.Namespace):
+    from .library import default_registry
+
+    registry = default_registry(args.plugins or ())
+    for error in registry.plugin_errors:
+        print(f"warning: {error}", file=sys.stderr)
+    return registry
+
+
+def _load(args: argparse.Namespace, registry):
+    from .overrides import apply_overrides
+    from .workflow_file import load
+
+    workflow = load(args.workflow, registry)
+    return apply_overrides(workflow, registry, args.set or [])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine import Engine
+    from .progress import TerminalProgress
+
+    registry = _registry(args)
+    workflow = _load(args, registry)
+    path = Path(args.workflow).resolve()
+    out_dir = Path(args.out) if args.out else Path("flowclass-out") / path.stem
+    engine = Engine(registry, Cache(args.cache))
+    try:
+        result = engine.run(workflow, base_dir=path.parent, out_dir=out_dir,
+                            targets=args.node or None, on_event=TerminalProgress(quiet=args.quiet),
+                            source=str(path), overrides=args.set or [])
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    cached = sum(o.state == "cached" for o in result.outcomes.values())
+    print(f"{'ok' if result.ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
+          f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest {result.manifest_path}")
+    for outcome in result.failed:
+        where = f", parameter '{outcome.field}'" if outcome.field else ""
+        print(f"  node '{outcome.node}'{where}: {outcome.error}", file=sys.stderr)
+        if outcome.hint:
+            print(f"    hint: {outcome.hint}", file=sys.stderr)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validation import validate
+
+    registry = _registry(args)
+    workflow = _load(args, registry)
+    problems = validate(workflow, registry)
+    if problems:
+        raise WorkflowInvalid(problems, source=args.workflow)
+    print(f"ok: {args.workflow} is valid ({len(workflow.nodes)} nodes, {len(workflow.edges)} edges)")
+    return EXIT_OK
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if args.json:
+        print(json.dumps(registry.describe(), indent=2))
+        return EXIT_OK
+    for category, types in registry.by_category():
+        print(f"{category}")
+        for t in types:
+            if args.type and t.type not in args.type:
+                continue
+            print(f"  {t.type}  —  {t.title} (version {t.version})")
+            if t.description:
+                print(f"      {t.description.splitlines()[0]}")
+            for label, ports in (("inputs", t.inputs), ("outputs", t.outputs)):
+                if ports:
+                    shown = ", ".join(f"{p.name} ({p.type.title}{', optional' if getattr(p, 'optional', False) else ''})"
+                                      for p in ports)
+                    print(f"      {label}: {shown}")
+            for p in t.params:
+                default = "required" if p.required else f"default {json.dumps(p.default)}"
+                print(f"      - {p.name}: {p.expected()}; {default}")
+                if p.help:
+                    print(f"          {p.help}")
+        print()
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from nodes.lib.samples import DATASETS, write_sample
+
+    names = DATASETS if args.dataset == "all" else (args.dataset,)
+    for name in names:
+        target = Path(args.folder) / name
+        try:
+            write_sample(name, target)
+        except FileExistsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        count = sum(1 for p in target.rglob("*") if p.is_file())
+        print(f"wrote {count} images of '{name}' to {target}")
+    return EXIT_OK
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    cache = Cache(args.cache)
+    if args.action == "clear":
+        removed = cache.clear()
+        print(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
+        return EXIT_OK
+    info = cache.info()
+    print(f"cache: {info['root']}")
+    print(f"  {info['results']} node result(s)")
+    for name, part in info["parts"].items():
+        print(f"  {name:<12} {part['bytes'] / 1e6:9.1f} MB in {part['files']} file(s)")
+    return EXIT_OK
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from .ui.app import serve
+
+    return serve(workflow=args.workflow, host=args.host, port=args.port, token=args.token,
+                 cache=args.cache, plugins=args.plugins or (), roots=args.root or (),
+                 show=not args.no_browser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowclass", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"flowclass {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--cache", metavar="DIR", help="cache folder (default: $FLOWCLASS_CACHE "
+                        "or the user's cache folder)")
+    common.add_argument("--plugins", metavar="DIR", action="append",
+                        help="extra folder of node modules (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", parents=[common], help="run a workflow file")
+    run.add_argument("workflow")
+    run.add_argument("--set", metavar="NODE.PARAM=VALUE", action="append",
+                     help="change a parameter (repeatable)")
+    run.add_argument("--out", metavar="DIR", help="output folder (default: flowclass-out/<name>)")
+    run.add_argument("--node", metavar="ID", action="append",
+                     help="run only this node and what it needs (repeatable)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", parents=[common], help="check a workflow file, run nothing")
+    validate.add_argument("workflow")
+    validate.add_argument("--set", metavar="NODE.PARAM=VALUE", action="append")
+    validate.set_defaults(func=cmd_validate)
+
+    nodes = sub.add_parser("nodes", parents=[common], help="list node types, ports and parameters")
+    nodes.add_argument("type", nargs="*", help="only these node types")
+    nodes.add_argument("--json", action="store_true", help="the full catalogue as JSON")
+    nodes.set_defaults(func=cmd_nodes)
+
+    sample = sub.add_parser("sample", help="write the built-in sample images to a folder")
+    sample.add_argument("folder")
+    sample.add_argument("--dataset", default="all", choices=("all", "digits", "faces", "photos"))
+    sample.set_defaults(func=cmd_sample)
+
+    cache = sub.add_parser("cache", parents=[common], help="show or clear the cache")
+    cache.add_argument("action", choices=("info", "clear"))
+    cache.set_defaults(func=cmd_cache)
+
+    ui = sub.add_parser("ui", parents=[common], help="open the canvas in the browser")
+    ui.add_argument("workflow", nargs="?")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=8080)
+    ui.add_argument("--token", help="access token (required when --host is not loopback); "
+                    "default: $FLOWCLASS_TOKEN")
+    ui.add_argument("--root", action="append", metavar="DIR",
+                    help="folder the file browser may show (repeatable; default: home)")
+    ui.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except WorkflowInvalid as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `flowclass nodes | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Safe serialisation of node values: JSON for structure, ``.npz`` for arrays, no pickle.
+
+Values that flow between nodes are cached on disk and may be shared (model files). Loading
+must never run code from a file, so this codec only rebuilds what it knows: JSON scalars,
+lists, dicts, NumPy arrays (loaded with ``allow_pickle=False``), pandas DataFrames, and
+dataclasses registered by name with :func:`serializable`. Anything else is refused on save.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import zipfile
+from pathlib import Path, PurePath
+from typing import Any, Callable, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+_CLASSES: dict[str, type] = {}
+_NAMES: dict[type, str] = {}
+
+
+class CodecError(ValueError):
+    """A value that cannot be saved, or a file that does not hold a valid value."""
+
+
+def serializable(name: str) -> Callable[[type[T]], type[T]]:
+    """Register a dataclass under a stable ``name`` so the codec may save and rebuild it."""
+
+    def register(cls: type[T]) -> type[T]:
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls!r} is not a dataclass")
+        if _CLASSES.get(name, cls) is not cls:
+            raise ValueError(f"codec name {name!r} is already registered for {_CLASSES[name]!r}")
+        _CLASSES[name] = cls
+        _NAMES[cls] = name
+        return cls
+
+    return register
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def array(self, value: np.ndarray) -> dict[str, Any]:
+        if value.dtype == object:
+            if all(isinstance(v, str) for v in value.ravel()):
+                value = value.astype(str)
+            else:
+                raise CodecError("cannot save an object array that does not hold only strings")
+        ref = f"a{len(self.arrays)}"
+        self.arrays[ref] = value
+        return {"__array__": ref}
+
+    def __call__(self, value: Any) -> Any:
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (int, np.integer)) and not isinstance(value, np.bool_):
+            return int(value)
+        if isinstance(value, np.bool_):
+            return bool(value)
+        if isinstance(value, (float, np.floating)):
+            value = float(value)
+            return value if math.isfinite(value) else {"__float__": repr(value)}
+        if isinstance(value, np.ndarray):
+            return self.array(value)
+        if isinstance(value, PurePath):
+            return {"__path__": str(value)}
+        if isinstance(value, tuple):
+            return {"__tuple__": [self(v) for v in value]}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                raise CodecError("dictionary keys must be strings")
+            return {"__dict__": {k: self(v) for k, v in value.items()}}
+        if type(value) in _NAMES:
+            fields = {f.name: self(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            return {"__dataclass__": _NAMES[type(value)], "fields": fields}
+        frame = _dataframe_tree(value, self)
+        if frame is not None:
+            return frame
+        raise CodecError(f"cannot save a value of type {type(value).__name__}")
+
+
+def _dataframe_tree(value: Any, encode: _Encoder) -> dict[str, Any] | None:
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        return None
+    if not isinstance(value, pd.DataFrame):
+        return None
+    columns = []
+    for name in value.columns:
+        column = value[name]
+        if column.dtype == object or str(column.dtype) in ("string", "str"):
+            data: Any = [None if (v is None or (isinstance(v, float) and math.isnan(v))) else encode(v)
+                         for v in column.tolist()]
+            columns.append({"name": str(name), "kind": "list", "data": data})
+        else:
+            columns.append({"name": str(name), "kind": "array", "data": encode(column.to_numpy())})
+    return {"__dataframe__": columns}
+
+
+def encode(value: Any) -> tuple[Any, dict[str, np.ndarray]]:
+    """Split ``value`` into a JSON tree and the arrays it refers to."""
+    encoder = _Encoder()
+    return encoder(value), encoder.arrays
+
+
+def decode(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """Rebuild a value from :func:`encode`'s output; unknown markers are refused."""
+    if tree is None or isinstance(tree, (bool, int, float, str)):
+        return tree
+    if isinstance(tree, list):
+        return [decode(v, arrays) for v in tree]
+    if not isinstance(tree, dict) or len(tree) not in (1, 2):
+        raise CodecError("malformed value tree")
+    if "__array__" in tree:
+        try:
+            return arrays[tree["__array__"]]
+        except KeyError:
+            raise CodecError(f"missing array {tree['__array__']!r}") from None
+    if "__float__" in tree:
+        return float(tree["__float__"])
+    if "__path__" in tree:
+        return Path(tree["__path__"])
+    if "__tuple__" in tree:
+        return tuple(decode(v, arrays) for v in tree["__tuple__"])
+    if "__dict__" in tree:
+        return {k: decode(v, arrays) for k, v in tree["__dict__"].items()}
+    if "__dataclass__" in tree:
+        cls = _CLASSES.get(tree["__dataclass__"])
+        if cls is None:
+            raise CodecError(f"unknown value type {tree['__dataclass__']!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        fields = tree.get("fields", {})
+        if set(fields) - names:
+            raise CodecError(f"{tree['__dataclass__']}: unknown fields {sorted(set(fields) - names)}")
+        return cls(**{k: decode(v, arrays) for k, v in fields.items()})
+    if "__dataframe__" in tree:
+        import pandas as pd
+
+        data = {}
+        for column in tree["__dataframe__"]:
+            values = decode(column["data"], arrays) if column["kind"] == "array" else \
+                [None if v is None else decode(v, arrays) for v in column["data"]]
+            data[column["name"]] = pd.Series(values, dtype=object if column["kind"] == "list" else None)
+        return pd.DataFrame(data)
+    raise CodecError(f"unknown marker {sorted(tree)!r}")
+
+
+# --- files ---------------------------------------------------------------------------
+
+def save(value: Any, folder: str | os.PathLike[str]) -> None:
+    """Write ``value`` as ``value.json`` (+ ``arrays.npz``) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tree, arrays = encode(value)
+    (folder / "value.json").write_text(json.dumps(tree), encoding="utf-8")
+    if arrays:
+        np.savez(folder / "arrays.npz", **arrays)
+
+
+def load(folder: str | os.PathLike[str]) -> Any:
+    folder = Path(folder)
+    tree = json.loads((folder / "value.json").read_text(encoding="utf-8"))
+    arrays: dict[str, np.ndarray] = {}
+    if (folder / "arrays.npz").exists():
+        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    return decode(tree, arrays)
+
+
+def to_bytes(value: Any) -> bytes:
+    """One zip holding ``value.json`` and ``arrays.npz``: a shareable file, never pickle."""
+    tree, arrays = encode(value)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("value.json", json.dumps(tree))
+        npz = io.BytesIO()
+        np.savez(npz, **arrays)
+        archive.writestr("arrays.npz", npz.getvalue())
+    return buffer.getvalue()
+
+
+def from_bytes(data: bytes) -> Any:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            tree = json.loads(archive.read("value.json"))
+            with np.load(io.BytesIO(archive.read("arrays.npz")), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, ValueError) as exc:
+        raise CodecError(f"not a FlowClass value file: {exc}") from None
+    return decode(tree, arrays)

@@ -1,0 +1,80 @@
+"""What a running node may use besides its inputs: progress, cancellation, storage.
+
+A node never sees the engine, the CLI or the canvas; it talks to this object, and the
+engine turns what it says into events that front ends subscribe to.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import Cancelled
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    """Something that happened to a node during a run.
+
+    ``state`` is one of: ``pending`` (will run), ``running``, ``progress``, ``cached``,
+    ``done``, ``failed``, ``skipped`` (an upstream node failed), ``cancelled``, ``warning``.
+    """
+
+    node: str
+    state: str
+    done: int | None = None
+    total: int | None = None
+    unit: str = ""
+    message: str = ""
+    seconds: float | None = None
+    field: str | None = None
+    hint: str | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        if self.done is None or not self.total:
+            return None
+        return min(1.0, self.done / self.total)
+
+
+@dataclass
+class RunContext:
+    node_id: str
+    base_dir: Path
+    out_dir: Path
+    store_dir: Callable[[str], Path]
+    emit: Callable[[NodeEvent], None] = lambda event: None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    warnings: list[str] = field(default_factory=list)
+    records: dict[str, Any] = field(default_factory=dict)
+    _last_progress: float = 0.0
+
+    def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
+        """Report progress; cheap to call often (events are throttled to ~10 per second)."""
+        self.check_cancelled()
+        now = time.monotonic()
+        if total is not None and done < total and now - self._last_progress < 0.1:
+            return
+        self._last_progress = now
+        self.emit(NodeEvent(self.node_id, "progress", done=done, total=total, unit=unit,
+                            message=message))
+
+    def warn(self, message: str) -> None:
+        """Something the user should know that does not stop the node (a skipped file)."""
+        self.warnings.append(message)
+        self.emit(NodeEvent(self.node_id, "warning", message=message))
+
+    def record(self, key: str, value: Any) -> None:
+        """Keep a JSON-able fact in the run manifest (a weights hash, a model version)."""
+        self.records[key] = value
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled()

@@ -1,0 +1,289 @@
+"""The engine: runs the nodes a request needs, in order, serving what it can from cache.
+
+Each node result is cached under a key made of the node's type and version, its resolved
+parameters, its inputs' keys and, for nodes that read files, a fingerprint of what they
+read. An unchanged workflow therefore re-runs without running any node, and (because
+results load lazily) without even importing what the nodes would have needed.
+
+The engine knows nothing about images: it calls ``NodeType.run`` and reports events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import traceback
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .cache import Cache, CachedResult
+from .codec import CodecError
+from .context import NodeEvent, RunContext
+from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
+from .graph import build_graph, execution_order
+from .manifest import manifest_path, write_manifest
+from .node import NodeType
+from .params import Path as PathParam
+from .registry import Registry
+from .validation import validate
+from .workflow import Workflow
+
+KEY_SCHEME = "flowclass-key-1"
+
+
+@dataclass
+class NodeOutcome:
+    """How one node fared in a run; what run.json records per node."""
+
+    node: str
+    type: str
+    version: int
+    state: str = "pending"  # done | cached | failed | skipped | cancelled
+    seconds: float = 0.0
+    key: str | None = None
+    fingerprint: str | None = None
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    field: str | None = None
+    hint: str | None = None
+    traceback: str | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    records: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    workflow: Workflow
+    outcomes: dict[str, NodeOutcome]
+    cache: Cache
+    seconds: float
+    manifest_path: Path | None = None
+    _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.state in ("done", "cached") for o in self.outcomes.values())
+
+    @property
+    def failed(self) -> list[NodeOutcome]:
+        return [o for o in self.outcomes.values() if o.state == "failed"]
+
+    def output(self, node: str, port: str) -> Any:
+        """An output value of a node of this run, from memory or from the cache."""
+        if port in self._values.get(node, {}):
+            return self._values[node][port]
+        outcome = self.outcomes[node]
+        cached = self.cache.get(outcome.key) if outcome.key else None
+        if cached is None:
+            raise KeyError(f"node '{node}' has no output '{port}' (state: {outcome.state})")
+        return cached.output(port)
+
+
+def _digest(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def resolve_params(node_type: NodeType, params: Mapping[str, Any], base_dir: Path,
+                   out_dir: Path) -> dict[str, Any]:
+    """Validated params with defaults filled in and path parameters made absolute."""
+    resolved = {}
+    for param in node_type.params:
+        value = param.validate(params.get(param.name, param.default))
+        if isinstance(param, PathParam):
+            value = param.resolve(value, base_dir, out_dir)
+        resolved[param.name] = value
+    return resolved
+
+
+class Engine:
+    def __init__(self, registry: Registry, cache: Cache | None = None):
+        self.registry = registry
+        self.cache = cache if cache is not None else Cache()
+
+    def run(
+        self,
+        workflow: Workflow,
+        *,
+        base_dir: str | Path = ".",
+        out_dir: str | Path = ".",
+        targets: Iterable[str] | None = None,
+        on_event: Callable[[NodeEvent], None] | None = None,
+        cancel: threading.Event | None = None,
+        manifest: bool = True,
+        source: str | None = None,
+        overrides: Iterable[str] = (),
+    ) -> RunResult:
+        """Validate, then run what ``targets`` need (default: every node).
+
+        Raises :class:`WorkflowInvalid` before running anything if the workflow has any
+        problem. A failing node does not stop independent branches; its descendants are
+        reported as skipped. Writes ``run.json`` into ``out_dir`` unless ``manifest`` is False.
+        """
+        problems = validate(workflow, self.registry)
+        graph = build_graph(workflow)
+        targets = list(targets) if targets is not None else None
+        for target in targets or []:
+            if target not in graph:
+                problems.append(Problem("unknown_node", "no such node to run", node=target))
+        if problems:
+            raise WorkflowInvalid(problems, source=source)
+        if manifest:  # refuse a foreign run.json before doing any work, not after
+            manifest_path(Path(out_dir).resolve())
+
+        run = _Run(self, workflow, graph, Path(base_dir).resolve(), Path(out_dir).resolve(),
+                   on_event or (lambda event: None), cancel or threading.Event())
+        started = time.time()
+        order = execution_order(graph, targets)
+        run.execute(order, keep=set(targets) if targets is not None else set(order))
+        result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
+                           _values=run.values)
+        if manifest:
+            result.manifest_path = write_manifest(result, started=started, source=source,
+                                                  overrides=list(overrides), out_dir=run.out_dir)
+        return result
+
+
+class _Run:
+    """The state of one run: outcomes, keys and the values still needed downstream."""
+
+    def __init__(self, engine: Engine, workflow: Workflow, graph: Any, base_dir: Path,
+                 out_dir: Path, emit: Callable[[NodeEvent], None], cancel: threading.Event):
+        self.engine, self.workflow, self.graph = engine, workflow, graph
+        self.base_dir, self.out_dir = base_dir, out_dir
+        self.emit, self.cancel = emit, cancel
+        self.outcomes: dict[str, NodeOutcome] = {}
+        self.values: dict[str, dict[str, Any]] = {}
+        self.cached: dict[str, CachedResult] = {}
+
+    def execute(self, order: list[str], keep: set[str]) -> None:
+        registry = self.engine.registry
+        for node_id in order:
+            spec = self.workflow.node(node_id)
+            self.outcomes[node_id] = NodeOutcome(node_id, spec.type, spec.version)
+            self.emit(NodeEvent(node_id, "pending"))
+        waiting = {n: sum(1 for s in self.graph.successors(n) if s in self.outcomes) for n in order}
+        for node_id in order:
+            outcome = self.outcomes[node_id]
+            if self.cancel.is_set():
+                outcome.state = "cancelled"
+                self.emit(NodeEvent(node_id, "cancelled"))
+                continue
+            node_type = registry.get(outcome.type)
+            parents = list(self.graph.predecessors(node_id))
+            bad = [p for p in parents if self.outcomes[p].state not in ("done", "cached")]
+            if bad:
+                outcome.state = "skipped"
+                outcome.error = f"not run because '{bad[0]}' did not finish"
+                self.emit(NodeEvent(node_id, "skipped", message=outcome.error))
+            else:
+                self._run_node(node_id, node_type, outcome)
+            for parent in parents:  # free values nobody downstream needs any more
+                waiting[parent] -= 1
+                if waiting[parent] == 0 and parent not in keep:
+                    self.values.pop(parent, None)
+
+    def _input_value(self, node_id: str, port: str) -> Any:
+        if port in self.values.get(node_id, {}):
+            return self.values[node_id][port]
+        return self.cached[node_id].output(port)
+
+    def _context(self, node_id: str) -> RunContext:
+        return RunContext(node_id=node_id, base_dir=self.base_dir, out_dir=self.out_dir,
+                          store_dir=self.engine.cache.store_dir, emit=self.emit,
+                          cancel_event=self.cancel)
+
+    def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome) -> None:
+        spec = self.workflow.node(node_id)
+        started = time.perf_counter()
+        ctx = self._context(node_id)
+        try:
+            params = resolve_params(node_type, spec.params, self.base_dir, self.out_dir)
+            outcome.params = params
+            if node_type.fingerprint is not None:
+                outcome.fingerprint = node_type.fingerprint(ctx, params)
+            inputs_key = {}
+            for inp in node_type.inputs:
+                edge = next((e for e in self.workflow.edges_into(node_id) if e.target.port == inp.name), None)
+                inputs_key[inp.name] = None if edge is None else [
+                    self.outcomes[edge.source.node].key, edge.source.port]
+            outcome.key = _digest({"scheme": KEY_SCHEME, "type": node_type.type,
+                                   "version": node_type.version, "params": params,
+                                   "inputs": inputs_key, "fingerprint": outcome.fingerprint})
+            cached = self.engine.cache.get(outcome.key)
+            if cached is not None and self._reusable(node_type, cached, params):
+                self.cached[node_id] = cached
+                outcome.state = "cached"
+                outcome.warnings = list(cached.meta.get("warnings", []))
+                outcome.records = dict(cached.meta.get("records", {}))
+                outcome.seconds = time.perf_counter() - started
+                self.emit(NodeEvent(node_id, "cached", seconds=outcome.seconds))
+                return
+            self.emit(NodeEvent(node_id, "running"))
+            inputs = {}
+            for inp in node_type.inputs:
+                edge = next((e for e in self.workflow.edges_into(node_id) if e.target.port == inp.name), None)
+                if edge is None:
+                    inputs[inp.name] = None
+                    continue
+                source_type = self.engine.registry.get(self.workflow.node(edge.source.node).type)
+                value = self._input_value(edge.source.node, edge.source.port)
+                inputs[inp.name] = inp.type.adapt(value, source_type.output(edge.source.port).type)
+            result = node_type.run(ctx, **inputs, **params)
+            declared = [o.name for o in node_type.outputs]
+            if not isinstance(result, Mapping) or sorted(result) != sorted(declared):
+                got = sorted(result) if isinstance(result, Mapping) else type(result).__name__
+                raise RuntimeError(f"node type '{node_type.type}' returned {got}; it declares "
+                                   f"outputs {declared}")
+            self.values[node_id] = dict(result)
+            outcome.seconds = time.perf_counter() - started
+            outcome.warnings, outcome.records = ctx.warnings, ctx.records
+            self._store(node_id, node_type, outcome, result)
+            outcome.state = "done"
+            self.emit(NodeEvent(node_id, "done", seconds=outcome.seconds))
+        except Cancelled:
+            outcome.state = "cancelled"
+            outcome.seconds = time.perf_counter() - started
+            self.emit(NodeEvent(node_id, "cancelled"))
+        except NodeError as exc:
+            self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
+        except Exception as exc:  # any bug in a node is reported, never a crash of the run
+            outcome.traceback = traceback.format_exc()
+            self._fail(outcome, started, f"{type(exc).__name__}: {exc}", None,
+                       f"unexpected error in node type '{node_type.type}'; the traceback is "
+                       "in run.json", ctx)
+
+    def _fail(self, outcome: NodeOutcome, started: float, message: str, field: str | None,
+              hint: str | None, ctx: RunContext) -> None:
+        outcome.state, outcome.error, outcome.field, outcome.hint = "failed", message, field, hint
+        outcome.seconds = time.perf_counter() - started
+        outcome.warnings, outcome.records = ctx.warnings, ctx.records
+        self.emit(NodeEvent(outcome.node, "failed", message=message, field=field, hint=hint,
+                            seconds=outcome.seconds))
+
+    def _reusable(self, node_type: NodeType, cached: CachedResult, params: dict[str, Any]) -> bool:
+        """A cached result counts unless it claims files that are no longer there."""
+        if not node_type.writes_files:
+            return True
+        if node_type.outputs_exist is None:
+            return False
+        try:
+            return bool(node_type.outputs_exist(cached.outputs(), params))
+        except (OSError, CodecError, ValueError):
+            return False
+
+    def _store(self, node_id: str, node_type: NodeType, outcome: NodeOutcome,
+               result: Mapping[str, Any]) -> None:
+        meta = {"node": node_id, "type": node_type.type, "version": node_type.version,
+                "seconds": outcome.seconds, "warnings": outcome.warnings,
+                "records": outcome.records, "fingerprint": outcome.fingerprint}
+        try:
+            self.engine.cache.put(outcome.key, result, meta)
+        except (CodecError, OSError) as exc:
+            message = f"result not cached: {exc}"
+            outcome.warnings.append(message)
+            self.emit(NodeEvent(node_id, "warning", message=message))

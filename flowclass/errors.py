@@ -1,0 +1,69 @@
+"""Errors as data: every problem names the node and field it concerns.
+
+The CLI prints a problem as a sentence; the canvas uses ``node`` and ``field`` to
+highlight the widget. One shape for both, as ComfyUI's structured validation errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a workflow, found before anything runs."""
+
+    code: str
+    message: str
+    node: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.node is not None:
+            where.append(f"node '{self.node}'")
+        if self.field is not None:
+            where.append(f"'{self.field}'")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "node": self.node, "field": self.field}
+
+
+class WorkflowInvalid(Exception):
+    """A workflow that must not run; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        head = f"{source}: " if source else ""
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{head}{len(self.problems)} problem(s) in the workflow:\n{lines}")
+
+
+class NodeError(Exception):
+    """An error a node raises for its user: what went wrong, which field, and what to do.
+
+    Nodes raise this for expected, explainable failures (a folder with no images, a
+    missing weights file). The engine reports ``message``, ``field`` and ``hint`` as they are.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.hint = hint
+
+
+class Cancelled(Exception):
+    """Raised inside a node when the user asked the run to stop."""
+
+
+class ParamValueError(ValueError):
+    """A parameter value that does not meet its declaration."""
+
+    def __init__(self, expected: str, got: Any):
+        self.expected = expected
+        self.got = got
+        super().__init__(f"expected {expected}; got {got!r}")

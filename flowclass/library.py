@@ -1,0 +1,35 @@
+"""The registry FlowClass's front ends use: the built-in node library plus plugins.
+
+Plugin folders come from ``--plugins`` options, the ``FLOWCLASS_PLUGINS`` environment
+variable (folders separated by ``os.pathsep``) and the user's config folder
+(``<config>/flowclass/plugins``) when it exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Iterable
+
+from platformdirs import user_config_dir
+
+from .registry import Registry
+
+
+def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+    folders = [Path(p) for p in os.environ.get("FLOWCLASS_PLUGINS", "").split(os.pathsep) if p]
+    folders += [Path(p) for p in extra]
+    user = Path(user_config_dir("flowclass")) / "plugins"
+    if user.is_dir():
+        folders.append(user)
+    return folders
+
+
+def default_registry(plugins: Iterable[str | os.PathLike[str]] = ()) -> Registry:
+    import nodes
+
+    registry = Registry.from_modules(importlib.import_module(name) for name in nodes.FAMILIES)
+    for folder in plugin_folders(plugins):
+        registry.add_plugin_folder(folder)
+    return registry

@@ -1,0 +1,159 @@
+"""Node declarations: one frozen object says everything about a node type.
+
+A node type states its id, version, title, category, typed input and output ports, its
+parameters by name, and the pure function that runs it. The engine, validation, the CLI's
+``flowclass nodes`` and the canvas palette and inspector are all derived from it.
+
+The run function receives a :class:`~flowclass.context.RunContext` and every input and
+parameter as keyword arguments, and returns a dict ``{output name: value}``::
+
+    @node(type="distances", title="Distances", category="Unsupervised",
+          inputs=[Input("embeddings", EMBEDDINGS)], outputs=[Output("distances", DISTANCES)],
+          params=[Choice(name="metric", default="cosine", choices=("cosine", "euclidean"))])
+    def distances(ctx, *, embeddings, metric):
+        ...
+        return {"distances": matrix}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from .datatypes import DataType
+from .params import Param
+
+TYPE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+CATEGORIES_ORDER = ("Input", "Embedding", "Unsupervised", "Supervised", "Pixels", "Output")
+
+
+@dataclass(frozen=True, eq=False)
+class Input:
+    name: str
+    type: DataType
+    title: str = ""
+    help: str = ""
+    optional: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name.replace("_", " ").capitalize()
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type.name, "title": self.label,
+                "help": self.help, "optional": self.optional}
+
+
+@dataclass(frozen=True, eq=False)
+class Output:
+    name: str
+    type: DataType
+    title: str = ""
+    help: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name.replace("_", " ").capitalize()
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type.name, "title": self.label, "help": self.help}
+
+
+# check(params) -> iterable of (field, message) for rules that tie parameters together.
+CrossCheck = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
+# fingerprint(ctx, params) -> str: what the node reads from outside its inputs (files).
+Fingerprint = Callable[[Any, Mapping[str, Any]], str]
+# outputs_exist(outputs, params) -> bool: are the files a cached result claims still there?
+OutputsCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+# A migration turns the params of version n into those of version n + 1.
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True, eq=False)
+class NodeType:
+    """The complete declaration of a node type."""
+
+    type: str
+    title: str
+    category: str
+    run: Callable[..., Mapping[str, Any]]
+    version: int = 1
+    description: str = ""
+    inputs: tuple[Input, ...] = ()
+    outputs: tuple[Output, ...] = ()
+    params: tuple[Param, ...] = ()
+    check: CrossCheck | None = None
+    fingerprint: Fingerprint | None = None
+    # A node that writes files is never served from cache unless ``outputs_exist`` says
+    # the files are still there; without that check it always runs (it must be idempotent).
+    writes_files: bool = False
+    outputs_exist: OutputsCheck | None = None
+    migrations: Mapping[int, Migration] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = list(self._declaration_problems())
+        if problems:
+            raise ValueError(f"node type '{self.type}' is declared wrongly: " + "; ".join(problems))
+
+    def _declaration_problems(self) -> Iterable[str]:
+        if not TYPE_ID.match(self.type):
+            yield f"type id {self.type!r} must be lower_snake_case, dot-separated"
+        if self.version < 1:
+            yield "version must be >= 1"
+        names = [p.name for p in self.inputs] + [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            yield "inputs and parameters must have distinct names (they are keyword arguments of run)"
+        outs = [p.name for p in self.outputs]
+        if len(set(outs)) != len(outs):
+            yield "output names must be distinct"
+        if not self.outputs:
+            yield "a node needs at least one output"
+        missing = [v for v in range(1, self.version) if v not in self.migrations]
+        if missing:
+            yield f"migrations must cover every older version; missing {missing}"
+
+    def input(self, name: str) -> Input | None:
+        return next((p for p in self.inputs if p.name == name), None)
+
+    def output(self, name: str) -> Output | None:
+        return next((p for p in self.outputs if p.name == name), None)
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def default_params(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params if not p.required}
+
+    def migrate_params(self, params: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Bring params saved by an older version of this node type up to date."""
+        for version in range(from_version, self.version):
+            step = self.migrations.get(version)
+            if step is None:
+                raise ValueError(
+                    f"node type '{self.type}' has no migration from version {version}")
+            params = step(dict(params))
+        return params
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": self.type, "version": self.version, "title": self.title,
+            "category": self.category, "description": self.description,
+            "inputs": [p.describe() for p in self.inputs],
+            "outputs": [p.describe() for p in self.outputs],
+            "params": [p.describe() for p in self.params],
+            "writes_files": self.writes_files,
+        }
+
+
+def node(**declaration: Any) -> Callable[[Callable[..., Mapping[str, Any]]], NodeType]:
+    """Declare a node type around its run function (see the module docstring)."""
+
+    def wrap(run: Callable[..., Mapping[str, Any]]) -> NodeType:
+        for key in ("inputs", "outputs", "params"):
+            if key in declaration:
+                declaration[key] = tuple(declaration[key])
+        description = declaration.pop("description", None) or (run.__doc__ or "").strip()
+        return NodeType(run=run, description=description, **declaration)
+
+    return wrap

@@ -1,0 +1,52 @@
+"""``--set NODE.PARAM=VALUE``: changing parameters from the command line.
+
+Values are parsed by the parameter's own declaration (numbers, true/false, choices). A
+relative path given on the command line means relative to where the user typed it, so it
+is made absolute here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+from .errors import ParamValueError, Problem, WorkflowInvalid
+from .params import Path as PathParam
+from .registry import Registry
+from .workflow import Workflow
+
+
+def apply_overrides(workflow: Workflow, registry: Registry, assignments: Iterable[str],
+                    cwd: str | None = None) -> Workflow:
+    """A copy of ``workflow`` with the assignments applied; every bad one is reported."""
+    problems: list[Problem] = []
+    for text in assignments:
+        target, sep, raw = text.partition("=")
+        node_id, dot, name = target.strip().partition(".")
+        if not sep or not dot or not node_id or not name:
+            problems.append(Problem("bad_override", f"--set {text!r}: expected NODE.PARAM=VALUE"))
+            continue
+        spec = workflow.node(node_id)
+        if spec is None:
+            known = ", ".join(n.id for n in workflow.nodes)
+            problems.append(Problem("bad_override", f"--set: no node '{node_id}' (nodes: {known})",
+                                    node=node_id))
+            continue
+        node_type = registry.get(spec.type)
+        param = node_type.param(name) if node_type else None
+        if param is None:
+            known = ", ".join(p.name for p in node_type.params) if node_type else "unknown type"
+            problems.append(Problem("bad_override", f"--set: no parameter '{name}' (known: {known})",
+                                    node=node_id, field=name))
+            continue
+        try:
+            value = param.parse(raw)
+        except ParamValueError as exc:
+            problems.append(Problem("bad_value", f"--set: {exc}", node=node_id, field=name))
+            continue
+        if isinstance(param, PathParam) and value and not os.path.isabs(os.path.expanduser(value)):
+            value = os.path.abspath(os.path.join(cwd or os.getcwd(), value))
+        workflow = workflow.with_params(node_id, **{name: value})
+    if problems:
+        raise WorkflowInvalid(problems)
+    return workflow

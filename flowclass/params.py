@@ -1,0 +1,267 @@
+"""Parameter declarations: a name, a default and a constraint, checked in one place.
+
+As in scikit-learn's ``_parameter_constraints``, constraints are data: each parameter
+validates a value, parses one from the command line (``--set node.param=value``) and
+describes itself for the canvas inspector and ``flowclass nodes``. Every failure uses
+one template: "expected <constraint>; got <value>".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path as _Path
+from typing import Any, ClassVar
+
+from .errors import ParamValueError
+
+
+class _Required:
+    """Marker for a parameter the user must give (it has no default)."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Param:
+    """Base of all parameter kinds; subclasses add their constraint."""
+
+    name: str
+    default: Any = REQUIRED
+    title: str = ""
+    help: str = ""
+    # Show this parameter in the inspector only while another parameter has one of
+    # these values, e.g. {"backend": ("open_clip",)}. It is still validated always.
+    shown_when: dict[str, tuple[Any, ...]] | None = None
+
+    kind: ClassVar[str] = "param"
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name.replace("_", " ").capitalize()
+
+    def expected(self) -> str:
+        """The constraint in words, for error messages."""
+        raise NotImplementedError
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` (normalised) or raise :class:`ParamValueError`."""
+        raise NotImplementedError
+
+    def parse(self, text: str) -> Any:
+        """Turn command-line text into a value, then validate it."""
+        return self.validate(text)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description: what the inspector and ``flowclass nodes`` show."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "title": self.label,
+            "help": self.help,
+            "required": self.required,
+            "expected": self.expected(),
+        }
+        if not self.required:
+            out["default"] = self.default
+        if self.shown_when:
+            out["shown_when"] = {k: list(v) for k, v in self.shown_when.items()}
+        return out
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"parameter name {self.name!r} must be a Python identifier")
+        if not self.required:
+            try:
+                self.validate(self.default)
+            except ParamValueError as exc:
+                raise ValueError(f"default of parameter '{self.name}' is invalid: {exc}") from None
+
+
+def _interval(lo: float | None, hi: float | None) -> str:
+    if lo is None and hi is None:
+        return ""
+    if hi is None:
+        return f" >= {lo}"
+    if lo is None:
+        return f" <= {hi}"
+    return f" in [{lo}, {hi}]"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Int(Param):
+    min: int | None = None
+    max: int | None = None
+    kind: ClassVar[str] = "int"
+
+    def expected(self) -> str:
+        return "an integer" + _interval(self.min, self.max)
+
+    def validate(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamValueError(self.expected(), value)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ParamValueError(self.expected(), value)
+            value = int(value)
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise ParamValueError(self.expected(), value)
+        return value
+
+    def parse(self, text: str) -> int:
+        try:
+            number = int(text.strip())
+        except ValueError:
+            raise ParamValueError(self.expected(), text) from None
+        return self.validate(number)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "min": self.min, "max": self.max}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Float(Param):
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    kind: ClassVar[str] = "float"
+
+    def expected(self) -> str:
+        return "a number" + _interval(self.min, self.max)
+
+    def validate(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ParamValueError(self.expected(), value)
+        value = float(value)
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise ParamValueError(self.expected(), value)
+        return value
+
+    def parse(self, text: str) -> float:
+        try:
+            number = float(text.strip())
+        except ValueError:
+            raise ParamValueError(self.expected(), text) from None
+        return self.validate(number)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "min": self.min, "max": self.max, "step": self.step}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bool(Param):
+    kind: ClassVar[str] = "bool"
+    _WORDS: ClassVar[dict[str, bool]] = {
+        "true": True, "yes": True, "on": True, "1": True,
+        "false": False, "no": False, "off": False, "0": False,
+    }
+
+    def expected(self) -> str:
+        return "true or false"
+
+    def validate(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ParamValueError(self.expected(), value)
+        return value
+
+    def parse(self, text: str) -> bool:
+        word = text.strip().lower()
+        if word not in self._WORDS:
+            raise ParamValueError(self.expected(), text)
+        return self._WORDS[word]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choice(Param):
+    choices: tuple[str, ...] = ()
+    # Optional human titles for the choices, shown by the inspector.
+    choice_titles: dict[str, str] = field(default_factory=dict)
+    kind: ClassVar[str] = "choice"
+
+    def expected(self) -> str:
+        return "one of " + ", ".join(repr(c) for c in self.choices)
+
+    def validate(self, value: Any) -> str:
+        if value not in self.choices:
+            raise ParamValueError(self.expected(), value)
+        return value
+
+    def parse(self, text: str) -> str:
+        return self.validate(text.strip())
+
+    def describe(self) -> dict[str, Any]:
+        titles = [self.choice_titles.get(c, c) for c in self.choices]
+        return {**super().describe(), "choices": list(self.choices), "choice_titles": titles}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Text(Param):
+    multiline: bool = False
+    allow_empty: bool = True
+    kind: ClassVar[str] = "text"
+
+    def expected(self) -> str:
+        return "text" if self.allow_empty else "non-empty text"
+
+    def validate(self, value: Any) -> str:
+        if not isinstance(value, str) or (not self.allow_empty and not value.strip()):
+            raise ParamValueError(self.expected(), value)
+        return value
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "multiline": self.multiline}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Path(Param):
+    """A file or folder path.
+
+    ``role="input"`` paths are read: a relative one resolves against the workflow file's
+    folder, so a workflow can be shared together with its images. ``role="output"`` paths
+    are written: a relative one resolves against the run's output folder (``--out``).
+    An empty path means "not given".
+    """
+
+    target: str = "folder"  # "folder" or "file"
+    role: str = "input"  # "input" or "output"
+    extensions: tuple[str, ...] = ()
+    kind: ClassVar[str] = "path"
+
+    def __post_init__(self) -> None:
+        if self.target not in ("folder", "file") or self.role not in ("input", "output"):
+            raise ValueError(f"parameter '{self.name}': target must be folder|file, role input|output")
+        super().__post_init__()
+
+    def expected(self) -> str:
+        what = f"a path to a {self.target}"
+        if self.extensions:
+            what += " ending in " + "/".join(self.extensions)
+        return what
+
+    def validate(self, value: Any) -> str:
+        if not isinstance(value, str) or "\0" in value:
+            raise ParamValueError(self.expected(), value)
+        if value and self.extensions and not value.lower().endswith(tuple(self.extensions)):
+            raise ParamValueError(self.expected(), value)
+        return value
+
+    def resolve(self, value: str, base_dir: _Path, out_dir: _Path) -> str:
+        """Absolute form of ``value``; empty stays empty ("not given")."""
+        if not value:
+            return value
+        path = _Path(value).expanduser()
+        if not path.is_absolute():
+            path = (base_dir if self.role == "input" else out_dir) / path
+        return str(path.resolve())
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "target": self.target, "role": self.role,
+                "extensions": list(self.extensions)}

@@ -1,0 +1,64 @@
+"""Showing a run on the terminal: a tqdm bar per node, a line per cached or failed node."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from tqdm import tqdm
+
+from .context import NodeEvent
+
+
+class TerminalProgress:
+    """An engine event handler that draws progress on ``stream`` (stderr by default)."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.bars: dict[str, tqdm] = {}
+
+    def _bar(self, node: str) -> tqdm:
+        if node not in self.bars:
+            self.bars[node] = tqdm(total=None, desc=f"{node:>12}", file=self.stream, leave=True,
+                                   dynamic_ncols=True, disable=self.quiet, unit="")
+        return self.bars[node]
+
+    def _line(self, text: str) -> None:
+        if not self.quiet:
+            tqdm.write(text, file=self.stream)
+
+    def __call__(self, event: NodeEvent) -> None:
+        node = event.node
+        if event.state == "running":
+            self._bar(node)
+        elif event.state == "progress":
+            bar = self._bar(node)
+            if event.total is not None and bar.total != event.total:
+                bar.total = event.total
+                bar.unit = f" {event.unit}" if event.unit else ""
+            if event.done is not None:
+                bar.n = event.done
+            if event.message:
+                bar.set_postfix_str(event.message, refresh=False)
+            bar.refresh()
+        elif event.state in ("done", "failed", "cancelled"):
+            bar = self.bars.pop(node, None)
+            if bar is not None:
+                if bar.total is not None and event.state == "done":
+                    bar.n = bar.total
+                bar.set_postfix_str(f"{event.state} in {event.seconds or 0:.2f}s", refresh=False)
+                bar.close()
+            elif event.state == "done":
+                self._line(f"{node:>12}: done in {event.seconds or 0:.2f}s")
+            if event.state == "failed":
+                where = f" (parameter '{event.field}')" if event.field else ""
+                self._line(f"{node:>12}: FAILED{where}: {event.message}")
+                if event.hint:
+                    self._line(f"{'':>12}  hint: {event.hint}")
+        elif event.state == "cached":
+            self._line(f"{node:>12}: cached")
+        elif event.state == "skipped":
+            self._line(f"{node:>12}: skipped, {event.message}")
+        elif event.state == "warning":
+            self._line(f"{node:>12}: warning: {event.message}")

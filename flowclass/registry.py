@@ -1,0 +1,138 @@
+"""The node registry: every node type the engine, the CLI and the canvas may use.
+
+A registry is a plain object built from node modules (each lists its node types in a
+``NODES`` list) and handed to whoever needs it; there is no global mapping. Plugin folders
+add modules by path. The engine never imports the node library itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterable, Iterator
+
+from .datatypes import DataType
+from .node import CATEGORIES_ORDER, NodeType
+
+
+@dataclass(frozen=True)
+class PluginError:
+    """A plugin file that could not be loaded; the rest of the registry still works."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"plugin {self.path}: {self.message}"
+
+
+@dataclass
+class Registry:
+    node_types: dict[str, NodeType] = field(default_factory=dict)
+    plugin_errors: list[PluginError] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, node_types: Iterable[NodeType]) -> "Registry":
+        registry = cls()
+        for node_type in node_types:
+            registry.add(node_type)
+        return registry
+
+    @classmethod
+    def from_modules(cls, modules: Iterable[ModuleType]) -> "Registry":
+        registry = cls()
+        for module in modules:
+            registry.add_module(module)
+        return registry
+
+    # --- building -----------------------------------------------------------------
+    def add(self, node_type: NodeType, origin: str = "") -> None:
+        if node_type.type in self.node_types:
+            raise ValueError(f"node type '{node_type.type}' is declared twice"
+                             + (f" (again in {origin})" if origin else ""))
+        for port in (*node_type.inputs, *node_type.outputs):
+            known = self.data_types().get(port.type.name)
+            if known is not None and known is not port.type:
+                raise ValueError(f"node type '{node_type.type}': data type '{port.type.name}' "
+                                 "is a different object from the one already registered")
+        self.node_types[node_type.type] = node_type
+
+    def add_module(self, module: ModuleType) -> None:
+        declared = getattr(module, "NODES", None)
+        if not isinstance(declared, (list, tuple)):
+            raise ValueError(f"module {module.__name__} has no NODES list")
+        for node_type in declared:
+            if not isinstance(node_type, NodeType):
+                raise ValueError(f"module {module.__name__}: NODES holds {node_type!r}, not a NodeType")
+            self.add(node_type, origin=module.__name__)
+
+    def add_plugin_folder(self, folder: str | Path) -> None:
+        """Load every ``*.py`` file of ``folder`` that declares ``NODES``.
+
+        A broken plugin is recorded in :attr:`plugin_errors` (named by its path) and
+        skipped, so one bad file does not take the whole tool down.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            self.plugin_errors.append(PluginError(str(folder), "is not a folder"))
+            return
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+            name = f"flowclass_plugin_{path.stem}_{digest}"
+            try:
+                spec = importlib.util.spec_from_file_location(name, path)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+                self.add_module(module)
+            except Exception as exc:  # a plugin may fail in any way; report, do not crash
+                sys.modules.pop(name, None)
+                self.plugin_errors.append(PluginError(str(path), f"{type(exc).__name__}: {exc}"))
+
+    # --- queries ------------------------------------------------------------------
+    def get(self, type_id: str) -> NodeType | None:
+        return self.node_types.get(type_id)
+
+    def __contains__(self, type_id: object) -> bool:
+        return type_id in self.node_types
+
+    def __iter__(self) -> Iterator[NodeType]:
+        return iter(self.node_types.values())
+
+    def __len__(self) -> int:
+        return len(self.node_types)
+
+    def data_types(self) -> dict[str, DataType]:
+        found: dict[str, DataType] = {}
+        for node_type in self.node_types.values():
+            for port in (*node_type.inputs, *node_type.outputs):
+                found.setdefault(port.type.name, port.type)
+        return found
+
+    def by_category(self) -> list[tuple[str, list[NodeType]]]:
+        """Node types grouped by category, in a stable order for palettes and listings."""
+        groups: dict[str, list[NodeType]] = {}
+        for node_type in self.node_types.values():
+            groups.setdefault(node_type.category, []).append(node_type)
+        rank = {name: i for i, name in enumerate(CATEGORIES_ORDER)}
+        order = sorted(groups, key=lambda c: (rank.get(c, len(rank)), c))
+        return [(c, sorted(groups[c], key=lambda t: t.title)) for c in order]
+
+    def describe(self) -> dict[str, Any]:
+        """The catalogue the canvas draws from and ``flowclass nodes --json`` prints."""
+        data_types = self.data_types()
+        return {
+            "node_types": [t.describe() for _, types in self.by_category() for t in types],
+            "data_types": {name: dt.describe() for name, dt in sorted(data_types.items())},
+            "compatible": {
+                out: sorted(name for name, dt in data_types.items() if dt.takes(data_types[out]))
+                for out in sorted(data_types)
+            },
+        }

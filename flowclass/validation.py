@@ -1,0 +1,123 @@
+"""Validation: every problem of a workflow, found at once, before anything runs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import networkx as nx
+
+from .errors import ParamValueError, Problem
+from .registry import Registry
+from .workflow import NODE_ID, Workflow
+
+
+def validate(workflow: Workflow, registry: Registry) -> list[Problem]:
+    """All problems of ``workflow`` against ``registry``; an empty list means it may run."""
+    problems: list[Problem] = []
+    ids = Counter(n.id for n in workflow.nodes)
+    for node_id, count in ids.items():
+        if count > 1:
+            problems.append(Problem("duplicate_id", f"{count} nodes share this id", node=node_id))
+        if not NODE_ID.match(node_id):
+            problems.append(Problem("bad_id", "a node id may hold letters, digits, '_' and '-' and "
+                                    "must not start with a digit", node=node_id))
+    for spec in workflow.nodes:
+        problems.extend(_node_problems(spec, registry))
+    problems.extend(_edge_problems(workflow, registry))
+    problems.extend(_cycle_problems(workflow))
+    return problems
+
+
+def _node_problems(spec: Any, registry: Registry) -> list[Problem]:
+    node_type = registry.get(spec.type)
+    if node_type is None:
+        hint = ""
+        if registry.plugin_errors:
+            hint = " (some plugins failed to load: " + "; ".join(map(str, registry.plugin_errors)) + ")"
+        return [Problem("unknown_type", f"unknown node type '{spec.type}'{hint}", node=spec.id,
+                        field="type")]
+    if spec.version > node_type.version:
+        return [Problem("newer_version", f"saved by version {spec.version} of '{spec.type}'; this "
+                        f"FlowClass has version {node_type.version} — please upgrade",
+                        node=spec.id, field="version")]
+    problems = []
+    for name in spec.params:
+        if node_type.param(name) is None:
+            known = ", ".join(p.name for p in node_type.params) or "none"
+            problems.append(Problem("unknown_param", f"unknown parameter (known: {known})",
+                                    node=spec.id, field=name))
+    checked: dict[str, Any] = {}
+    for param in node_type.params:
+        if param.name not in spec.params:
+            if param.required:
+                problems.append(Problem("missing_param", f"required parameter is missing "
+                                        f"({param.expected()})", node=spec.id, field=param.name))
+            else:
+                checked[param.name] = param.default
+            continue
+        try:
+            checked[param.name] = param.validate(spec.params[param.name])
+        except ParamValueError as exc:
+            problems.append(Problem("bad_value", str(exc), node=spec.id, field=param.name))
+    if node_type.check is not None and len(checked) == len(node_type.params):
+        for field, message in node_type.check(checked):
+            problems.append(Problem("bad_value", message, node=spec.id, field=field))
+    return problems
+
+
+def _edge_problems(workflow: Workflow, registry: Registry) -> list[Problem]:
+    problems = []
+    specs = {n.id: n for n in workflow.nodes}
+    fed: Counter[tuple[str, str]] = Counter()
+    for edge in workflow.edges:
+        source, target = specs.get(edge.source.node), specs.get(edge.target.node)
+        dangling = [end for end, spec in ((edge.source, source), (edge.target, target)) if spec is None]
+        for end in dangling:
+            problems.append(Problem("dangling_edge", f"edge {edge} refers to node '{end.node}', "
+                                    "which is not in the workflow", node=end.node))
+        if dangling:
+            continue
+        fed[(edge.target.node, edge.target.port)] += 1
+        source_type, target_type = registry.get(source.type), registry.get(target.type)
+        if source_type is None or target_type is None:
+            continue  # reported as an unknown type already
+        out = source_type.output(edge.source.port)
+        inp = target_type.input(edge.target.port)
+        if out is None:
+            names = ", ".join(p.name for p in source_type.outputs)
+            problems.append(Problem("unknown_port", f"has no output port '{edge.source.port}' "
+                                    f"(outputs: {names})", node=source.id, field=edge.source.port))
+        if inp is None:
+            names = ", ".join(p.name for p in target_type.inputs) or "none"
+            problems.append(Problem("unknown_port", f"has no input port '{edge.target.port}' "
+                                    f"(inputs: {names})", node=target.id, field=edge.target.port))
+        if out is not None and inp is not None and not inp.type.takes(out.type):
+            problems.append(Problem(
+                "incompatible_ports", f"input '{inp.name}' takes {inp.type.title} but "
+                f"'{source.id}.{out.name}' gives {out.type.title}", node=target.id, field=inp.name))
+    for (node_id, port), count in fed.items():
+        if count > 1:
+            problems.append(Problem("multiple_edges", f"input '{port}' has {count} incoming edges; "
+                                    "an input takes one", node=node_id, field=port))
+    for spec in workflow.nodes:
+        node_type = registry.get(spec.type)
+        if node_type is None:
+            continue
+        for inp in node_type.inputs:
+            if not inp.optional and (spec.id, inp.name) not in fed:
+                problems.append(Problem("missing_input", f"required input '{inp.name}' "
+                                        f"({inp.type.title}) is not connected", node=spec.id,
+                                        field=inp.name))
+    return problems
+
+
+def _cycle_problems(workflow: Workflow) -> list[Problem]:
+    graph = nx.DiGraph()
+    graph.add_edges_from((e.source.node, e.target.node) for e in workflow.edges)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return []
+    path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+    return [Problem("cycle", f"the workflow has a cycle: {path}", node=cycle[0][0])]

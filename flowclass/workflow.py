@@ -1,0 +1,116 @@
+"""The workflow model: nodes with named parameters, edges between named ports.
+
+One model for the canvas and the CLI. A :class:`Workflow` is immutable; editing returns a
+new one (which makes undo/redo a list of snapshots). Reading and writing JSON, schema
+migrations and filling in defaults live in :mod:`flowclass.workflow_file`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Mapping
+
+NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class PortRef:
+    node: str
+    port: str
+
+    def __str__(self) -> str:
+        return f"{self.node}.{self.port}"
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: PortRef
+    target: PortRef
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.target}"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a workflow: which type, which version of it, and its parameters."""
+
+    id: str
+    type: str
+    version: int = 1
+    params: Mapping[str, Any] = field(default_factory=dict)
+    position: tuple[float, float] = (0.0, 0.0)
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Workflow:
+    nodes: tuple[NodeSpec, ...] = ()
+    edges: tuple[Edge, ...] = ()
+    name: str = ""
+    description: str = ""
+
+    # --- queries -----------------------------------------------------------------
+    def node(self, node_id: str) -> NodeSpec | None:
+        return next((n for n in self.nodes if n.id == node_id), None)
+
+    def __iter__(self) -> Iterator[NodeSpec]:
+        return iter(self.nodes)
+
+    def edges_into(self, node_id: str) -> tuple[Edge, ...]:
+        return tuple(e for e in self.edges if e.target.node == node_id)
+
+    def edges_from(self, node_id: str) -> tuple[Edge, ...]:
+        return tuple(e for e in self.edges if e.source.node == node_id)
+
+    def new_id(self, stem: str) -> str:
+        """A node id not used yet, readable: ``embed``, ``embed_2``, ``embed_3``..."""
+        stem = re.sub(r"[^A-Za-z0-9_]", "_", stem) or "node"
+        taken = {n.id for n in self.nodes}
+        if stem not in taken:
+            return stem
+        i = 2
+        while f"{stem}_{i}" in taken:
+            i += 1
+        return f"{stem}_{i}"
+
+    # --- edits: each returns a new workflow ---------------------------------------
+    def with_node(self, spec: NodeSpec) -> "Workflow":
+        if self.node(spec.id) is not None:
+            raise ValueError(f"a node with id '{spec.id}' already exists")
+        return replace(self, nodes=self.nodes + (spec,))
+
+    def replace_node(self, spec: NodeSpec) -> "Workflow":
+        if self.node(spec.id) is None:
+            raise KeyError(spec.id)
+        return replace(self, nodes=tuple(spec if n.id == spec.id else n for n in self.nodes))
+
+    def without_nodes(self, node_ids: set[str] | list[str]) -> "Workflow":
+        gone = set(node_ids)
+        return replace(
+            self,
+            nodes=tuple(n for n in self.nodes if n.id not in gone),
+            edges=tuple(e for e in self.edges
+                        if e.source.node not in gone and e.target.node not in gone),
+        )
+
+    def with_params(self, node_id: str, **params: Any) -> "Workflow":
+        spec = self.node(node_id)
+        if spec is None:
+            raise KeyError(node_id)
+        return self.replace_node(replace(spec, params={**spec.params, **params}))
+
+    def moved(self, node_id: str, x: float, y: float) -> "Workflow":
+        spec = self.node(node_id)
+        if spec is None:
+            raise KeyError(node_id)
+        return self.replace_node(replace(spec, position=(float(x), float(y))))
+
+    def with_edge(self, edge: Edge) -> "Workflow":
+        """Add an edge; an input takes one edge, so an older edge into it is replaced."""
+        kept = tuple(e for e in self.edges if e.target != edge.target)
+        return replace(self, edges=kept + (edge,))
+
+    def without_edge(self, edge: Edge) -> "Workflow":
+        return replace(self, edges=tuple(e for e in self.edges if e != edge))
