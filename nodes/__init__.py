@@ -1,0 +1,13 @@
+"""FlowClass's node library: one module per family, each listing its node types in NODES.
+
+``FAMILIES`` is the explicit list the default registry is built from; there is no import
+magic. Plugin folders add more modules at run time (see ``flowclass.plugins``).
+"""
+
+FAMILIES = (
+    "nodes.images",
+    "nodes.embed",
+    "nodes.distances",
+    "nodes.clustering",
+    "nodes.export",
+)

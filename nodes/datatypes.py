@@ -1,0 +1,185 @@
+"""The values that flow between image nodes, and the port data types that carry them.
+
+Images travel by reference (absolute paths plus content hashes), never as pixels, so a
+10,000-image folder costs kilobytes between nodes. Every value class is a dataclass
+registered with the safe codec, so results cache to disk without pickle, and each can
+become a table (``to_table``), which is how a "table" input accepts them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from flowclass.codec import serializable
+from flowclass.datatypes import DataType
+
+
+@serializable("flowclass.ImageSet")
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """A list of images: where they are, their labels (folder names) and content hashes."""
+
+    paths: np.ndarray  # absolute paths (str)
+    labels: np.ndarray  # class label per image, "" when unlabelled (str)
+    hashes: np.ndarray  # sha256 of the file bytes (str)
+    widths: np.ndarray  # after EXIF orientation (int)
+    heights: np.ndarray
+    root: str = ""  # the folder they were imported from
+
+    def __post_init__(self) -> None:
+        n = len(self.paths)
+        for name in ("labels", "hashes", "widths", "heights"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"ImageSet.{name} has {len(getattr(self, name))} entries, paths {n}")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def relpaths(self) -> list[str]:
+        if not self.root:
+            return [os.path.basename(p) for p in self.paths]
+        return [os.path.relpath(p, self.root) for p in self.paths]
+
+    @property
+    def has_labels(self) -> bool:
+        return bool(len(self.labels)) and bool(np.any(self.labels != ""))
+
+    def subset(self, indices: Any) -> "ImageSet":
+        idx = np.asarray(indices, dtype=np.int64)
+        return ImageSet(self.paths[idx], self.labels[idx], self.hashes[idx], self.widths[idx],
+                        self.heights[idx], self.root)
+
+    def with_labels(self, labels: Any) -> "ImageSet":
+        return replace(self, labels=np.asarray(labels, dtype=str))
+
+    def to_table(self) -> pd.DataFrame:
+        return pd.DataFrame({"path": self.paths.astype(str), "relpath": self.relpaths,
+                             "label": self.labels.astype(str), "width": self.widths,
+                             "height": self.heights})
+
+    @staticmethod
+    def empty(root: str = "") -> "ImageSet":
+        text = np.array([], dtype=str)
+        ints = np.array([], dtype=np.int32)
+        return ImageSet(text, text, text, ints, ints, root)
+
+
+@serializable("flowclass.Embeddings")
+@dataclass(frozen=True, eq=False)
+class Embeddings:
+    """One vector per image, and exactly how they were made (so models can check it)."""
+
+    images: ImageSet
+    vectors: np.ndarray  # (n, d) float32
+    embedder: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def to_table(self) -> pd.DataFrame:
+        table = self.images.to_table()
+        columns = pd.DataFrame(self.vectors, columns=[f"e{i}" for i in range(self.vectors.shape[1])])
+        return pd.concat([table, columns], axis=1)
+
+
+@serializable("flowclass.Distances")
+@dataclass(frozen=True, eq=False)
+class Distances:
+    """Pairwise distances between images, as a condensed (upper-triangle) vector."""
+
+    images: ImageSet
+    condensed: np.ndarray  # float64, n * (n - 1) / 2
+    metric: str = ""
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def square(self) -> np.ndarray:
+        from scipy.spatial.distance import squareform
+
+        return squareform(self.condensed, checks=False)
+
+    def to_table(self) -> pd.DataFrame:
+        names = self.images.relpaths
+        return pd.DataFrame(self.square(), index=names, columns=names).reset_index(names="image")
+
+
+@serializable("flowclass.Labelling")
+@dataclass(frozen=True, eq=False)
+class Labelling:
+    """A label for every image: clusters, or a classifier's predictions.
+
+    ``scores`` says how sure the assignment is (silhouette for clusters, confidence for
+    predictions; NaN when there is none); ``columns`` holds extra per-image columns.
+    """
+
+    images: ImageSet
+    labels: np.ndarray  # str
+    scores: np.ndarray  # float
+    kind: str = "cluster"  # "cluster" or "prediction": the name of the table column
+    classes: tuple[str, ...] = ()
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def counts(self) -> dict[str, int]:
+        names, counts = np.unique(self.labels, return_counts=True)
+        order = list(self.classes) or list(names)
+        found = dict(zip(names.tolist(), counts.tolist()))
+        return {name: found.get(name, 0) for name in order}
+
+    def as_images(self) -> ImageSet:
+        """The images, labelled by this assignment (e.g. clusters as training labels)."""
+        return self.images.with_labels(self.labels)
+
+    def to_table(self) -> pd.DataFrame:
+        table = self.images.to_table()
+        table[self.kind] = self.labels.astype(str)
+        table["score"] = self.scores
+        for name, values in self.columns.items():
+            table[name] = values
+        return table
+
+
+@serializable("flowclass.Dendrogram")
+@dataclass(frozen=True, eq=False)
+class Dendrogram:
+    """A hierarchical clustering tree (SciPy linkage matrix) and where it was cut."""
+
+    images: ImageSet
+    linkage: np.ndarray  # (n - 1, 4)
+    method: str
+    cut_height: float
+    labels: np.ndarray  # the cluster of each image after the cut
+
+    def to_table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.linkage, columns=["left", "right", "height", "size"])
+
+
+def _to_table(value: Any) -> pd.DataFrame:
+    if isinstance(value, pd.DataFrame):
+        return value
+    return value.to_table()
+
+
+IMAGES_COLOR = "#4e79a7"
+IMAGES = DataType("images", "Images", IMAGES_COLOR,
+                  "Image files with their labels (from subfolders) and content hashes.",
+                  accepts=("labels",), convert=lambda v: v.as_images(), tabular=True)
+EMBEDDINGS = DataType("embeddings", "Embeddings", "#f28e2b",
+                      "One feature vector per image, with the spec of the embedder.", tabular=True)
+DISTANCES = DataType("distances", "Distances", "#e15759", "Pairwise distances between images.",
+                     tabular=True)
+LABELS = DataType("labels", "Labelled images", "#59a14f",
+                  "A label per image: clusters or predictions, with a score.", tabular=True)
+DENDROGRAM = DataType("dendrogram", "Dendrogram", "#76b7b2", "A hierarchical clustering tree.",
+                      tabular=True)
+TABLE = DataType("table", "Table", "#9c755f", "Rows and columns; takes any value that has a "
+                 "table form.", accepts_tabular=True, convert=_to_table)

@@ -1,0 +1,187 @@
+"""Embed: one vector per image, from a pretrained network or from plain pixels/colours.
+
+Images are decoded and preprocessed in worker threads while the model runs on the
+previous batch, and vectors are remembered per image (by content hash and embedder), so
+only new pictures cost anything. Images that fail to decode are skipped and listed.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from flowclass.node import Input, Output, node
+from flowclass.params import Bool, Choice, Int, Text
+
+from .datatypes import EMBEDDINGS, IMAGES, TABLE, Embeddings, ImageSet
+from .images import SKIPPED_COLUMNS
+from .lib.embedders import Embedder, spec_id
+from .lib.embedding_store import EmbeddingStore
+from .lib.imaging import BadImage, open_rgb
+
+BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
+
+
+def make_embedder(ctx: Any, params: Mapping[str, Any]) -> Embedder:
+    """Build the chosen backend; heavy imports happen here, only when embedding is needed."""
+    backend = params["backend"]
+    if backend == "efficientnet_lite0":
+        from .lib.embedders.efficientnet import EfficientNetLite0
+
+        return EfficientNetLite0(ctx.store_dir("models"))
+    if backend == "open_clip":
+        from .lib.embedders.openclip import OpenClipEmbedder
+
+        return OpenClipEmbedder(params["clip_model"], params["clip_weights"], ctx.base_dir)
+    from .lib.embedders.classic import ColourHistogram, RawPixels
+
+    if backend == "pixels":
+        return RawPixels(params["pixel_size"], params["grayscale"], params["binarize"],
+                         params["threshold"])
+    return ColourHistogram(params["histogram_space"], params["histogram_bins"])
+
+
+def _load(embedder: Embedder, path: str) -> np.ndarray | str:
+    """The preprocessed array of one image, or the reason it could not be read."""
+    try:
+        return embedder.preprocess(open_rgb(path))
+    except BadImage as exc:
+        return str(exc)
+
+
+def _prefetched_batches(pool: ThreadPoolExecutor, embedder: Embedder, paths: list[str],
+                        batch_size: int) -> Iterator[list[np.ndarray | str]]:
+    """Batches of preprocessed images, decoding the next batch while one is in use."""
+    starts = range(0, len(paths), batch_size)
+    queued: list[list[Future]] = []
+    for start in starts:
+        queued.append([pool.submit(_load, embedder, p) for p in paths[start:start + batch_size]])
+        if len(queued) > 2:
+            yield [f.result() for f in queued.pop(0)]
+    while queued:
+        yield [f.result() for f in queued.pop(0)]
+
+
+def _compute(ctx: Any, embedder: Embedder, paths: list[str], batch_size: int,
+             done_before: int, total: int) -> tuple[list[np.ndarray | None], list[str]]:
+    vectors: list[np.ndarray | None] = []
+    errors: list[str] = []
+    workers = max(1, min(4, (os.cpu_count() or 1)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for batch in _prefetched_batches(pool, embedder, paths, batch_size):
+            good = [b for b in batch if not isinstance(b, str)]
+            out = iter(embedder.forward(np.stack(good))) if good else iter(())
+            for item in batch:
+                if isinstance(item, str):
+                    vectors.append(None)
+                    errors.append(item)
+                else:
+                    vectors.append(np.asarray(next(out), dtype=np.float32))
+                    errors.append("")
+            ctx.progress(done_before + len(vectors), total, unit="images")
+    return vectors, errors
+
+
+def _embed_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+    """What the backend reads besides its inputs: the weights file (cheap stat, no torch)."""
+    if params["backend"] == "efficientnet_lite0":
+        from .lib.embedders.efficientnet import weights_identity
+
+        return weights_identity()
+    if params["backend"] == "open_clip":
+        weights = params["clip_weights"]
+        path = os.path.join(str(ctx.base_dir), os.path.expanduser(weights))
+        if os.path.isfile(path):
+            st = os.stat(path)
+            return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+        return weights
+    return ""
+
+
+CLIP = {"backend": ("open_clip",)}
+PIXELS = {"backend": ("pixels",)}
+HISTOGRAM = {"backend": ("colour_histogram",)}
+
+
+@node(
+    type="embed", title="Embed Images", category="Embedding",
+    inputs=[Input("images", IMAGES)],
+    outputs=[Output("embeddings", EMBEDDINGS),
+             Output("skipped", TABLE, help="Images that could not be decoded, with the reason.")],
+    params=[
+        Choice(name="backend", default="efficientnet_lite0", choices=BACKENDS,
+               choice_titles={"efficientnet_lite0": "EfficientNet-Lite0, ImageNet (offline default)",
+                              "open_clip": "open_clip (CLIP) model",
+                              "pixels": "Raw pixels (resize, grayscale, binarise)",
+                              "colour_histogram": "Colour histogram"},
+               help="How images become vectors."),
+        Int(name="batch_size", default=8, min=1, max=512,
+            help="Images per model call; small batches are fastest on a CPU."),
+        Text(name="clip_model", default="ViT-B-32", allow_empty=False, shown_when=CLIP,
+             help="open_clip model name, e.g. ViT-B-32."),
+        Text(name="clip_weights", default="laion2b_s34b_b79k", allow_empty=False, shown_when=CLIP,
+             help="A pretrained tag already in your cache, a path to a local weights file, "
+                  "or 'random' (untrained, for testing a pipeline only)."),
+        Int(name="pixel_size", default=16, min=2, max=512, shown_when=PIXELS,
+            help="Images are resized to N x N pixels."),
+        Bool(name="grayscale", default=True, shown_when=PIXELS,
+             help="Average the colour channels into one."),
+        Bool(name="binarize", default=False, shown_when=PIXELS,
+             help="Turn each pixel into 0 (dark) or 1 (light) at the threshold."),
+        Int(name="threshold", default=128, min=0, max=255, shown_when=PIXELS,
+            help="Gray level from which a pixel counts as light."),
+        Choice(name="histogram_space", default="hsv", choices=("rgb", "hsv", "lab"),
+               shown_when=HISTOGRAM, help="Colour space of the histogram."),
+        Int(name="histogram_bins", default=8, min=2, max=32, shown_when=HISTOGRAM,
+            help="Bins per colour channel (the vector has bins^3 entries)."),
+    ],
+    fingerprint=_embed_fingerprint,
+)
+def embed(ctx, *, images: ImageSet, backend, batch_size, clip_model, clip_weights, pixel_size,
+          grayscale, binarize, threshold, histogram_space, histogram_bins):
+    """Turn each image into a feature vector with a pretrained network, pixels or colours."""
+    params = dict(backend=backend, clip_model=clip_model, clip_weights=clip_weights,
+                  pixel_size=pixel_size, grayscale=grayscale, binarize=binarize,
+                  threshold=threshold, histogram_space=histogram_space,
+                  histogram_bins=histogram_bins)
+    ctx.progress(0, len(images), unit="images", message="loading the model")
+    embedder = make_embedder(ctx, params)
+    model_id = spec_id(embedder.spec)
+    ctx.record("embedder", embedder.spec)
+    store = EmbeddingStore(ctx.store_dir("embeddings"))
+    try:
+        known = store.get_many(model_id, images.hashes.tolist())
+        todo: dict[str, str] = {}  # content hash -> a path with that content
+        for path, sha in zip(images.paths.tolist(), images.hashes.tolist()):
+            if sha not in known:
+                todo.setdefault(sha, path)
+        failed: dict[str, str] = {}
+        if todo:
+            vectors, errors = _compute(ctx, embedder, list(todo.values()), batch_size,
+                                       len(known), len(known) + len(todo))
+            fresh = [(sha, v) for sha, v in zip(todo, vectors) if v is not None]
+            store.put_many(model_id, fresh)
+            known.update(fresh)
+            failed = {sha: err for sha, err in zip(todo, errors) if err}
+    finally:
+        store.close()
+    keep = [i for i, sha in enumerate(images.hashes.tolist()) if sha in known]
+    skipped = [(path, failed[sha]) for path, sha in zip(images.paths.tolist(), images.hashes.tolist())
+               if sha in failed]
+    if skipped:
+        ctx.warn(f"{len(skipped)} image(s) could not be decoded; see the 'skipped' output")
+    kept = images.subset(keep)
+    dim = int(embedder.spec["dim"])
+    matrix = np.stack([known[sha] for sha in kept.hashes.tolist()]) if keep else \
+        np.zeros((0, dim), dtype=np.float32)
+    table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS) if skipped else \
+        pd.DataFrame({c: pd.Series(dtype=object) for c in SKIPPED_COLUMNS})
+    return {"embeddings": Embeddings(kept, matrix.astype(np.float32), dict(embedder.spec)),
+            "skipped": table}
+
+
+NODES = [embed]

@@ -1,0 +1,234 @@
+"""Getting images in: a folder of the user's, or a built-in sample set.
+
+Subfolder names become class labels, as in Orange's Import Images. Every file is checked
+once (and remembered by path, size and mtime); empty, corrupt, truncated and non-image
+files are skipped and listed with the reason on the ``skipped`` output, never a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from flowclass.errors import NodeError
+from flowclass.node import Output, node
+from flowclass.params import Bool, Choice, Int, Path as PathParam, Text
+
+from .datatypes import IMAGES, TABLE, ImageSet
+from .lib.filestate import FileState, FileStateStore, sha256_of, stat_key
+from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
+from .lib.samples import DATASETS, sample_folder
+
+PROBE_VERSION = 1
+SKIPPED_COLUMNS = ["path", "reason"]
+
+
+def parse_extensions(text: str) -> tuple[str, ...]:
+    return tuple(sorted({t.strip().lstrip(".").lower() for t in text.replace(";", ",").split(",")
+                         if t.strip()}))
+
+
+def _check_extensions(params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    extensions = parse_extensions(params["extensions"])
+    if not extensions:
+        yield "extensions", "give at least one extension, e.g. 'jpg, png'"
+    for ext in extensions:
+        if not ext.isalnum():
+            yield "extensions", f"'{ext}' is not a file extension (letters and digits only)"
+
+
+def scan(root: Path, recursive: bool, extensions: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Relative paths of candidate images, and files passed over with the reason, sorted.
+
+    Hidden files and folders (names starting with '.') are ignored: they are system or
+    tool files, and FlowClass's own bookkeeping files in export folders are hidden too.
+    """
+    found: list[str] = []
+    passed: list[tuple[str, str]] = []
+
+    def unreadable(error: OSError) -> None:
+        passed.append((str(error.filename), f"cannot read folder: {error.strerror}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            ext = os.path.splitext(name)[1].lstrip(".").lower()
+            if ext in extensions:
+                found.append(rel)
+            else:
+                passed.append((path, f"extension '.{ext}' is not in the filter" if ext
+                               else "no file extension"))
+    return sorted(found), sorted(passed)
+
+
+def _root(ctx: Any, folder: str, sample: str) -> Path:
+    if folder:
+        root = Path(folder)
+        if not root.is_dir():
+            raise NodeError(f"folder not found: {root}", field="folder",
+                            hint="pick an existing folder of images")
+        return root
+    if sample == "none":
+        raise NodeError("no folder given", field="folder",
+                        hint="choose a folder of images, or a sample set")
+    return sample_folder(sample, ctx.store_dir("samples"))
+
+
+def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...]) -> str:
+    """Changes when any candidate file is added, removed, resized or touched."""
+    files, passed = scan(root, recursive, extensions)
+    digest = hashlib.sha256(f"{root}\n".encode())
+    for rel in files:
+        try:
+            size, mtime = stat_key(os.path.join(root, rel))
+        except OSError:
+            size, mtime = -1, -1
+        digest.update(f"{rel}\t{size}\t{mtime}\n".encode())
+    digest.update(f"passed:{len(passed)}".encode())
+    return digest.hexdigest()
+
+
+def _probe_file(path: str, store: FileStateStore) -> FileState:
+    try:
+        size, mtime = stat_key(path)
+    except OSError as exc:
+        return FileState("", 0, 0, f"cannot read file: {exc.strerror}")
+    known = store.get(path, size, mtime, PROBE_VERSION)
+    if known is not None:
+        return known
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return FileState("", 0, 0, f"cannot read file: {exc.strerror}")
+    try:
+        width, height = probe(data)
+        state = FileState(sha256_of(data), width, height, "")
+    except BadImage as exc:
+        state = FileState(sha256_of(data), 0, 0, str(exc))
+    store.put(path, size, mtime, PROBE_VERSION, state)
+    return state
+
+
+def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str, ...],
+                labels_from: str, max_per_label: int) -> dict[str, Any]:
+    """The shared body of Import Images and Sample Images."""
+    files, passed = scan(root, recursive, extensions)
+    store = FileStateStore(ctx.store_dir("files"))
+    paths = [os.path.join(root, rel) for rel in files]
+    states: list[FileState] = []
+    try:
+        with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
+            for i, state in enumerate(pool.map(lambda p: _probe_file(p, store), paths), 1):
+                states.append(state)
+                ctx.progress(i, len(paths), unit="files")
+    finally:
+        store.close()
+    skipped = list(passed)
+    kept: list[tuple[str, str, FileState]] = []
+    per_label: dict[str, int] = {}
+    for rel, path, state in zip(files, paths, states):
+        if state.error:
+            skipped.append((path, state.error))
+            continue
+        parts = Path(rel).parts
+        label = parts[0] if labels_from == "subfolder" and len(parts) > 1 else ""
+        if max_per_label and per_label.get(label, 0) >= max_per_label:
+            continue
+        per_label[label] = per_label.get(label, 0) + 1
+        kept.append((path, label, state))
+    bad = [s for s in skipped if not s[1].startswith(("extension", "no file extension"))]
+    if bad:
+        ctx.warn(f"{len(bad)} file(s) skipped as unreadable; see the 'skipped' output")
+    if not kept:
+        raise NodeError(f"no usable images in {root} ({len(files)} candidate file(s), "
+                        f"{len(skipped)} skipped)", field="folder",
+                        hint="check the folder and the extension filter")
+    images = ImageSet(
+        paths=np.array([k[0] for k in kept], dtype=str),
+        labels=np.array([k[1] for k in kept], dtype=str),
+        hashes=np.array([k[2].sha256 for k in kept], dtype=str),
+        widths=np.array([k[2].width for k in kept], dtype=np.int32),
+        heights=np.array([k[2].height for k in kept], dtype=np.int32),
+        root=str(root),
+    )
+    table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS) if skipped else \
+        pd.DataFrame({c: pd.Series(dtype=object) for c in SKIPPED_COLUMNS})
+    return {"images": images, "skipped": table}
+
+
+OUTPUTS = [
+    Output("images", IMAGES, help="The usable images, labelled by their first-level subfolder."),
+    Output("skipped", TABLE, help="Files passed over, with the reason."),
+]
+MAX_PER_LABEL = Int(name="max_per_label", default=0, min=0,
+                    help="Keep at most this many images per label (the first ones in name "
+                    "order); 0 keeps all.")
+
+
+def _import_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+    root = _root(ctx, params["folder"], params["sample"])
+    return fingerprint_folder(root, params["recursive"], parse_extensions(params["extensions"]))
+
+
+@node(
+    type="import_images", title="Import Images", category="Input",
+    outputs=OUTPUTS,
+    params=[
+        PathParam(name="folder", default="", target="folder", role="input",
+                  help="Folder of images; subfolder names become labels. Empty: use the sample set."),
+        Choice(name="sample", default="none", choices=("none",) + DATASETS,
+               help="Built-in sample set used when no folder is given."),
+        Bool(name="recursive", default=True, help="Also read images in subfolders."),
+        Text(name="extensions", default=", ".join(IMAGE_EXTENSIONS),
+             help="File extensions to read, comma-separated."),
+        Choice(name="labels_from", default="subfolder", choices=("subfolder", "none"),
+               help="Take each image's label from its first-level subfolder, or leave unlabelled."),
+        MAX_PER_LABEL,
+    ],
+    check=_check_extensions,
+    fingerprint=_import_fingerprint,
+)
+def import_images(ctx, *, folder, sample, recursive, extensions, labels_from, max_per_label):
+    """Read a folder of images (recursively); subfolder names become class labels."""
+    root = _root(ctx, folder, sample)
+    return read_images(ctx, root, recursive=recursive, extensions=parse_extensions(extensions),
+                       labels_from=labels_from, max_per_label=max_per_label)
+
+
+def _sample_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+    root = sample_folder(params["dataset"], ctx.store_dir("samples"))
+    return fingerprint_folder(root, True, IMAGE_EXTENSIONS)
+
+
+@node(
+    type="sample_images", title="Sample Images", category="Input",
+    outputs=OUTPUTS,
+    params=[
+        Choice(name="dataset", default="digits", choices=DATASETS,
+               choice_titles={"digits": "Handwritten digits (scikit-learn, 1,797)",
+                              "faces": "Faces and non-faces (scikit-image lfw_subset, 200)",
+                              "photos": "Sample photographs (scikit-image, scikit-learn)"},
+               help="Which built-in set of real images to use."),
+        MAX_PER_LABEL,
+    ],
+    fingerprint=_sample_fingerprint,
+)
+def sample_images(ctx, *, dataset, max_per_label):
+    """Built-in real images from installed packages, so every workflow runs out of the box."""
+    root = sample_folder(dataset, ctx.store_dir("samples"))
+    return read_images(ctx, root, recursive=True, extensions=IMAGE_EXTENSIONS,
+                       labels_from="subfolder", max_per_label=max_per_label)
+
+
+NODES = [import_images, sample_images]

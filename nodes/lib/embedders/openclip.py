@@ -1,0 +1,140 @@
+"""open_clip models, from a local weights file or the user's cache; never downloaded.
+
+``weights`` is one of: a pretrained tag of the model (``laion2b_s34b_b79k``), looked up in
+the Hugging Face / open_clip caches only; a path to a local weights file; or ``random``
+(untrained weights, seeded, only useful to test a pipeline). A tag that is not cached is a
+clear error that says how to get the file — FlowClass does not download at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from flowclass.errors import NodeError
+
+from . import file_sha256
+
+PREPROCESSING_VERSION = 1
+
+
+def looks_like_path(weights: str) -> bool:
+    return os.sep in weights or "/" in weights or weights.endswith(
+        (".pt", ".pth", ".bin", ".safetensors"))
+
+
+def cached_weights_file(model: str, tag: str) -> str | None:
+    """Where a pretrained tag's weights already lie on this machine, if anywhere."""
+    import open_clip
+    from open_clip.pretrained import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(model, tag)
+    if not cfg:
+        known = ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
+        raise NodeError(f"open_clip has no pretrained tag '{tag}' for model '{model}' "
+                        f"(tags: {known})", field="clip_weights")
+    if cfg.get("file"):
+        return cfg["file"] if os.path.isfile(cfg["file"]) else None
+    if cfg.get("hf_hub"):
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, filename = os.path.split(cfg["hf_hub"])
+        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        if filename.endswith((".bin", ".pth")):
+            names.insert(0, filename[:-4] + ".safetensors")
+        for name in names:
+            found = try_to_load_from_cache(repo, name)
+            if isinstance(found, str) and os.path.isfile(found):
+                return found
+        return None
+    if cfg.get("url"):
+        candidate = os.path.expanduser(os.path.join("~/.cache/clip", os.path.basename(cfg["url"])))
+        return candidate if os.path.isfile(candidate) else None
+    return None
+
+
+@dataclass
+class OpenClip:
+    """A loaded open_clip model with its image transform, tokenizer and exact spec."""
+
+    model: Any
+    transform: Any
+    tokenizer: Any
+    spec: dict[str, Any]
+
+
+def load_open_clip(model_name: str, weights: str, base_dir: Path | None = None) -> OpenClip:
+    import open_clip
+    import torch
+
+    if model_name not in open_clip.list_models():
+        raise NodeError(f"unknown open_clip model '{model_name}'", field="clip_model",
+                        hint="e.g. ViT-B-32, ViT-B-16, RN50 (see open_clip.list_models())")
+    weights = weights.strip()
+    if weights == "random":
+        torch.manual_seed(0)
+        pretrained, sha = None, "random-seed0"
+    elif looks_like_path(weights):
+        path = Path(weights).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            raise NodeError(f"weights file not found: {path}", field="clip_weights")
+        pretrained, sha = str(path), file_sha256(str(path))
+    else:
+        pretrained = cached_weights_file(model_name, weights)
+        if pretrained is None:
+            raise NodeError(
+                f"the weights of open_clip {model_name}/{weights} are not on this machine, and "
+                "FlowClass does not download at run time", field="clip_weights",
+                hint=f"download them once (e.g. python -c \"import open_clip; open_clip."
+                f"create_model_and_transforms('{model_name}', pretrained='{weights}')\" on a "
+                "machine with internet, then copy ~/.cache/huggingface), or give the path of a "
+                "local weights file")
+        sha = file_sha256(pretrained)
+    try:
+        model, _, transform = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
+    except Exception as exc:
+        raise NodeError(f"could not load open_clip {model_name} with weights '{weights}': {exc}",
+                        field="clip_weights") from None
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(model_name)
+    cfg = model.visual.preprocess_cfg if hasattr(model.visual, "preprocess_cfg") else {}
+    spec = {
+        "backend": "open_clip", "model": model_name,
+        "weights": "random" if pretrained is None else (weights if not looks_like_path(weights)
+                                                        else os.path.basename(pretrained)),
+        "weights_sha256": sha,
+        "preprocessing": {"version": PREPROCESSING_VERSION,
+                          **{k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}},
+        "normalised": True,
+        "dim": int(model.visual.output_dim),
+    }
+    return OpenClip(model, transform, tokenizer, spec)
+
+
+class OpenClipEmbedder:
+    """Image embeddings of an open_clip model, L2-normalised (as CLIP compares them)."""
+
+    def __init__(self, model_name: str, weights: str, base_dir: Path | None = None):
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        self.clip = load_open_clip(model_name, weights, base_dir)
+        self.spec = self.clip.spec
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return self.clip.transform(image.convert("RGB")).numpy()
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            features = self.clip.model.encode_image(torch.from_numpy(batch))
+            features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return features.float().numpy()

@@ -1,0 +1,40 @@
+"""Per-image embeddings remembered by (embedder id, image content hash).
+
+A second workflow over the same images, or the same images in another folder, reuses
+them: only new or changed pictures are embedded again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+
+class EmbeddingStore:
+    def __init__(self, folder: Path):
+        self._db = sqlite3.connect(folder / "embeddings.sqlite", isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, sha256 TEXT, "
+                         "vector BLOB, PRIMARY KEY (embedder, sha256))")
+
+    def get_many(self, embedder: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = self._db.execute(
+                f"SELECT sha256, vector FROM vectors WHERE embedder=? AND sha256 IN "
+                f"({','.join('?' * len(chunk))})", (embedder, *chunk)).fetchall()
+            found.update((sha, np.frombuffer(blob, dtype=np.float32)) for sha, blob in rows)
+        return found
+
+    def put_many(self, embedder: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        rows = [(embedder, sha, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for sha, v in items]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+
+    def close(self) -> None:
+        self._db.close()

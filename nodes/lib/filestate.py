@@ -1,0 +1,63 @@
+"""What FlowClass knows about a file, remembered by (path, size, mtime).
+
+Importing a folder hashes and checks every file once; afterwards an unchanged file costs
+one ``stat`` call. The memory is a small SQLite database in the cache's ``files`` store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FileState:
+    sha256: str
+    width: int
+    height: int
+    error: str  # "" when the file is a usable image
+
+
+def stat_key(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class FileStateStore:
+    """Thread-safe lookups and inserts of :class:`FileState` rows."""
+
+    def __init__(self, folder: Path):
+        self._db = sqlite3.connect(folder / "files.sqlite", check_same_thread=False,
+                                   isolation_level=None, timeout=30)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS files (path TEXT, size INTEGER, mtime INTEGER, "
+                "version INTEGER, sha256 TEXT, width INTEGER, height INTEGER, error TEXT, "
+                "PRIMARY KEY (path, size, mtime, version))")
+
+    def get(self, path: str, size: int, mtime: int, version: int) -> FileState | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sha256, width, height, error FROM files WHERE path=? AND size=? AND "
+                "mtime=? AND version=?", (path, size, mtime, version)).fetchone()
+        return FileState(*row) if row else None
+
+    def put(self, path: str, size: int, mtime: int, version: int, state: FileState) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (path, size, mtime, version, state.sha256, state.width,
+                              state.height, state.error))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

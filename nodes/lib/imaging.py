@@ -1,0 +1,62 @@
+"""Opening images the same way everywhere: EXIF orientation honoured, errors explained."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp")
+# EXIF orientations 5-8 rotate by 90 degrees, so width and height swap.
+_SWAPS_AXES = {5, 6, 7, 8}
+
+
+class BadImage(Exception):
+    """A file that is not a usable image; the message is the reason shown to the user."""
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image file PIL can read"
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return "image is too large (decompression bomb protection)"
+    text = str(exc) or type(exc).__name__
+    if "truncated" in text.lower():
+        return "truncated image file"
+    return f"cannot decode image: {text}"
+
+
+def probe(data: bytes) -> tuple[int, int]:
+    """Width and height (after EXIF orientation) of image bytes; BadImage if unusable.
+
+    Reads the header and checks the file's structure without decoding every pixel,
+    which catches non-images, empty files and broken headers cheaply. Truncated pixel
+    data of some formats only shows when decoding; :func:`open_rgb` reports that.
+    """
+    if not data:
+        raise BadImage("empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # must come first: anything else reads past the header
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except Exception as exc:  # PIL raises many kinds of errors for broken files
+        raise BadImage(describe_error(exc)) from None
+    if orientation in _SWAPS_AXES:
+        width, height = height, width
+    return width, height
+
+
+def open_rgb(path: str | Path) -> Image.Image:
+    """Decode an image fully as RGB, upright; BadImage with the reason if that fails."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return upright.convert("RGB")
+    except FileNotFoundError:
+        raise BadImage("file no longer exists") from None
+    except Exception as exc:
+        raise BadImage(describe_error(exc)) from None

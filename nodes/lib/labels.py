@@ -1,0 +1,47 @@
+"""Turning labels into folder names that cannot escape the export folder."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Names Windows refuses for files and folders, with or without an extension.
+RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+            *(f"LPT{i}" for i in range(1, 10))}
+UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+MAX_LENGTH = 100
+
+
+def safe_folder_name(label: str) -> str:
+    """A single, harmless path component for ``label``.
+
+    Separators and characters that are illegal on some system become '_'; leading and
+    trailing dots and spaces go (so '..', '.' and hidden names are impossible); empty
+    labels become 'unlabelled'; reserved device names get a leading '_'.
+    """
+    name = UNSAFE.sub("_", unicodedata.normalize("NFC", str(label)))
+    name = name.strip(" .")
+    if not name:
+        name = "unlabelled"
+    if name.split(".")[0].upper() in RESERVED:
+        name = "_" + name
+    return name[:MAX_LENGTH].rstrip(" .") or "unlabelled"
+
+
+def folder_names(labels: list[str]) -> dict[str, str]:
+    """A distinct safe folder name for each distinct label, stable for the same labels.
+
+    Two labels that would share a folder (``a/b`` and ``a_b``, or ``Cat`` and ``cat`` on a
+    case-insensitive disk) get ``name (2)`` and so on, so classes are never mixed.
+    """
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for label in sorted(set(labels)):
+        base = safe_folder_name(label)
+        name, k = base, 2
+        while name.casefold() in used:
+            name = f"{base} ({k})"
+            k += 1
+        used.add(name.casefold())
+        names[label] = name
+    return names
