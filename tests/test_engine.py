@@ -1,0 +1,179 @@
+"""The engine: order, caching, invalidation, failures, cancellation and the manifest."""
+
+import json
+import threading
+
+import pytest
+
+from flowclass.engine import Engine
+from flowclass.errors import WorkflowInvalid
+from flowclass.workflow_file import loads
+
+
+def workflow(registry, nodes, edges=()):
+    doc = {"schema_version": 1, "name": "t", "nodes": nodes, "edges": [
+        {"from": {"node": a, "port": b}, "to": {"node": c, "port": d}} for a, b, c, d in edges]}
+    return loads(json.dumps(doc), registry)
+
+
+def calls(cache):
+    log = cache.root / "stores" / "toy" / "calls.log"
+    return log.read_text().split() if log.exists() else []
+
+
+@pytest.fixture
+def engine(registry, cache):
+    return Engine(registry, cache)
+
+
+def chain(registry, value=2, scale=1.0):
+    return workflow(registry, [
+        {"id": "a", "type": "toy.number", "params": {"value": value}},
+        {"id": "b", "type": "toy.number", "params": {"value": 10}},
+        {"id": "s", "type": "toy.add", "params": {"scale": scale}},
+        {"id": "d", "type": "toy.describe"},
+    ], [("a", "number", "s", "a"), ("b", "number", "s", "b"), ("s", "sum", "d", "number")])
+
+
+def test_runs_in_order_and_a_rerun_is_all_cache(engine, registry, cache, tmp_path):
+    result = engine.run(chain(registry), out_dir=tmp_path / "out")
+    assert result.ok and result.output("d", "words") == "the number is 12.0"
+    assert calls(cache) == ["a", "b", "s", "d"]
+    again = engine.run(chain(registry), out_dir=tmp_path / "out")
+    assert again.ok and {o.state for o in again.outcomes.values()} == {"cached"}
+    assert calls(cache) == ["a", "b", "s", "d"]  # nothing ran again
+    assert again.output("d", "words") == "the number is 12.0"  # loaded from disk
+
+
+def test_a_parameter_change_reruns_that_node_and_its_descendants_only(engine, registry, cache, tmp_path):
+    engine.run(chain(registry), out_dir=tmp_path)
+    result = engine.run(chain(registry, scale=2.0), out_dir=tmp_path)
+    assert calls(cache)[4:] == ["s", "d"]
+    assert result.outcomes["a"].state == "cached" and result.outcomes["s"].state == "done"
+    assert result.output("d", "words") == "the number is 24.0"
+
+
+def test_the_cache_survives_a_new_engine(registry, cache, tmp_path):
+    Engine(registry, cache).run(chain(registry), out_dir=tmp_path)
+    from flowclass.cache import Cache
+
+    result = Engine(registry, Cache(cache.root)).run(chain(registry), out_dir=tmp_path)
+    assert all(o.state == "cached" for o in result.outcomes.values())
+
+
+def test_a_changed_file_invalidates_the_node_that_reads_it(engine, registry, cache, tmp_path):
+    source = tmp_path / "words.txt"
+    source.write_text("hello")
+    wf = workflow(registry, [{"id": "r", "type": "toy.read", "params": {"path": str(source)}}])
+    assert engine.run(wf, out_dir=tmp_path).output("r", "words") == "hello"
+    assert engine.run(wf, out_dir=tmp_path).outcomes["r"].state == "cached"
+    source.write_text("hello, world")
+    result = engine.run(wf, out_dir=tmp_path)
+    assert result.outcomes["r"].state == "done" and result.output("r", "words") == "hello, world"
+
+
+def test_relative_input_paths_resolve_against_the_workflow_folder(engine, registry, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "w.txt").write_text("shared with the workflow")
+    wf = workflow(registry, [{"id": "r", "type": "toy.read", "params": {"path": "data/w.txt"}},
+                             {"id": "w", "type": "toy.write", "params": {"path": "sub/out.txt"}}],
+                  [("r", "words", "w", "words")])
+    result = engine.run(wf, base_dir=tmp_path, out_dir=tmp_path / "out")
+    assert (tmp_path / "out" / "sub" / "out.txt").read_text() == "shared with the workflow"
+    assert result.outcomes["r"].params["path"] == str((tmp_path / "data" / "w.txt").resolve())
+
+
+def test_a_failure_names_the_node_and_independent_branches_finish(engine, registry, cache, tmp_path):
+    wf = workflow(registry, [
+        {"id": "a", "type": "toy.number"},
+        {"id": "bad", "type": "toy.fail", "params": {"why": "testing"}},
+        {"id": "after", "type": "toy.describe"},
+        {"id": "boom", "type": "toy.crash"},
+        {"id": "fine", "type": "toy.describe"},
+    ], [("a", "number", "bad", "number"), ("bad", "number", "after", "number"),
+        ("a", "number", "boom", "number"), ("a", "number", "fine", "number")])
+    events = []
+    result = engine.run(wf, out_dir=tmp_path, on_event=events.append)
+    assert not result.ok
+    bad = result.outcomes["bad"]
+    assert (bad.state, bad.error, bad.field, bad.hint) == ("failed", "failed because testing", "why",
+                                                            "change 'why'")
+    assert result.outcomes["after"].state == "skipped"
+    boom = result.outcomes["boom"]
+    assert boom.state == "failed" and "ZeroDivisionError" in boom.error and "Traceback" in boom.traceback
+    assert result.outcomes["fine"].state == "done"
+    assert ("bad", "failed") in [(e.node, e.state) for e in events]
+    manifest = json.loads(result.manifest_path.read_text())
+    assert manifest["ok"] is False and manifest["nodes"]["boom"]["traceback"]
+
+
+def test_an_invalid_workflow_runs_nothing(engine, registry, cache, tmp_path):
+    wf = workflow(registry, [{"id": "a", "type": "toy.number", "params": {"value": "x"}},
+                             {"id": "d", "type": "toy.describe"}])
+    with pytest.raises(WorkflowInvalid) as info:
+        engine.run(wf, out_dir=tmp_path)
+    assert len(info.value.problems) == 2
+    assert calls(cache) == [] and not (tmp_path / "run.json").exists()
+
+
+def test_targets_run_only_what_they_need(engine, registry, cache, tmp_path):
+    result = engine.run(chain(registry), out_dir=tmp_path, targets=["s"])
+    assert set(result.outcomes) == {"a", "b", "s"} and calls(cache) == ["a", "b", "s"]
+
+
+def test_manifest_records_versions_timings_and_cache_hits(engine, registry, tmp_path):
+    engine.run(chain(registry), out_dir=tmp_path, source="chain.json", overrides=["a.value=2"])
+    result = engine.run(chain(registry), out_dir=tmp_path, source="chain.json")
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert manifest["generator"] == "flowclass" and manifest["packages"]["numpy"]
+    assert manifest["workflow"]["path"] == "chain.json"
+    assert manifest["nodes"]["s"]["state"] == "cached"
+    assert manifest["nodes"]["s"]["key"] == result.outcomes["s"].key
+    assert "seconds" in manifest["nodes"]["a"] and manifest["workflow"]["document"]["nodes"]
+
+
+def test_a_foreign_run_json_is_never_overwritten(engine, registry, cache, tmp_path):
+    (tmp_path / "run.json").write_text('{"mine": true}')
+    with pytest.raises(FileExistsError):
+        engine.run(chain(registry), out_dir=tmp_path)
+    assert (tmp_path / "run.json").read_text() == '{"mine": true}' and calls(cache) == []
+
+
+def test_a_node_that_writes_files_reruns_when_its_files_are_gone(engine, registry, cache, tmp_path):
+    wf = workflow(registry, [{"id": "a", "type": "toy.number"}, {"id": "d", "type": "toy.describe"},
+                             {"id": "w", "type": "toy.write", "params": {"path": "x.txt"}}],
+                  [("a", "number", "d", "number"), ("d", "words", "w", "words")])
+    engine.run(wf, out_dir=tmp_path)
+    assert engine.run(wf, out_dir=tmp_path).outcomes["w"].state == "cached"
+    (tmp_path / "x.txt").unlink()
+    result = engine.run(wf, out_dir=tmp_path)
+    assert result.outcomes["w"].state == "done" and (tmp_path / "x.txt").exists()
+    assert result.outcomes["d"].state == "cached"
+
+
+def test_cancel_stops_the_run(engine, registry, tmp_path):
+    wf = workflow(registry, [{"id": "a", "type": "toy.number"},
+                             {"id": "slow", "type": "toy.wait", "params": {"steps": 5000}},
+                             {"id": "d", "type": "toy.describe"}],
+                  [("a", "number", "slow", "number"), ("slow", "number", "d", "number")])
+    cancel = threading.Event()
+
+    def on_event(event):
+        if event.node == "slow" and event.state == "progress" and (event.done or 0) > 10:
+            cancel.set()
+
+    result = engine.run(wf, out_dir=tmp_path, on_event=on_event, cancel=cancel)
+    assert result.outcomes["slow"].state == "cancelled"
+    assert result.outcomes["d"].state == "cancelled" and not result.ok
+
+
+def test_progress_events_carry_fractions(engine, registry, tmp_path):
+    wf = workflow(registry, [{"id": "a", "type": "toy.number"},
+                             {"id": "slow", "type": "toy.wait", "params": {"steps": 300}}],
+                  [("a", "number", "slow", "number")])
+    events = []
+    engine.run(wf, out_dir=tmp_path, on_event=events.append)
+    fractions = [e.fraction for e in events if e.node == "slow" and e.state == "progress"]
+    assert fractions and all(0 <= f <= 1 for f in fractions)
+    states = [e.state for e in events if e.node == "slow"]
+    assert states[0] == "pending" and "running" in states and states[-1] == "done"
