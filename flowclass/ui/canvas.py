@@ -1,0 +1,151 @@
+"""The workflow canvas as a NiceGUI element.
+
+State lives in Python: the element gets the node catalogue, the graph and the
+selection as props, and the browser only draws them and reports what the user
+asked for (``add_node``, ``connect``, ``move``, ...). A handler decides and
+answers by assigning a new :attr:`FlowCanvas.graph`; the canvas never edits
+the graph on its own.
+
+The browser side is a Vue Flow component built from ``frontend/`` into
+``static/dist/`` (not in git). NiceGUI serves that folder as the ES module
+``flowclass-canvas`` and as a resource folder for its CSS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from nicegui import ui
+from nicegui.events import GenericEventArguments, Handler
+
+DIST = Path(__file__).parent / "static" / "dist"
+BUNDLE_FILES = ("index.js", "flowclass-canvas.css")
+DRAG_MIME = "application/flowclass-node"
+EVENTS = ("add_node", "connect", "connect_refused", "move", "select", "delete", "shortcut")
+
+
+class CanvasBundleMissing(RuntimeError):
+    """The canvas's browser bundle has not been built, so the editor cannot be shown."""
+
+
+def ensure_canvas_bundle() -> Path:
+    """Return the bundle folder, or raise :class:`CanvasBundleMissing` saying how to build it.
+
+    Call it when the app starts, so a missing build fails loudly at once rather
+    than as an empty canvas in the browser.
+    """
+    missing = [name for name in BUNDLE_FILES if not (DIST / name).is_file()]
+    if missing:
+        raise CanvasBundleMissing(
+            f"The FlowClass canvas bundle is not built ({', '.join(missing)} missing in {DIST}). "
+            "Build it with `npm ci && npm run build` in the frontend/ folder (needs Node.js and npm), "
+            "or reinstall FlowClass (`pip install -e .` or a wheel), which builds it when npm is available."
+        )
+    return DIST
+
+
+def empty_catalogue() -> dict[str, Any]:
+    return {"node_types": [], "data_types": {}, "compatible": {}}
+
+
+def empty_graph() -> dict[str, Any]:
+    return {"nodes": [], "edges": []}
+
+
+class FlowCanvas(
+    ui.element,
+    component="flow_canvas.js",
+    esm={"flowclass-canvas": "static/dist"},
+    default_style="width: 100%; height: 600px",
+):
+    """Node editor canvas: props in, user intents out (see module docstring).
+
+    Events (``e.args`` payloads):
+
+    - ``add_node``: ``{"type", "position": {"x", "y"}}`` (palette item dropped; flow coordinates)
+    - ``connect``: ``{"from": {"node", "port"}, "to": {"node", "port"}}`` (already type-checked)
+    - ``connect_refused``: ``{"from", "to", "reason"}`` (user dropped an invalid connection)
+    - ``move``: ``{"moves": [{"id", "position": {"x", "y"}}]}`` (after a drag)
+    - ``select``: ``{"id": str | None}``
+    - ``delete``: ``{"nodes": [id, ...], "edges": [{"from", "to"}, ...]}`` (Delete/Backspace)
+    - ``shortcut``: ``{"key": "undo" | "redo" | "duplicate" | "save"}``
+    """
+
+    def __init__(
+        self,
+        catalogue: dict[str, Any] | None = None,
+        graph: dict[str, Any] | None = None,
+        *,
+        selected: str | None = None,
+        on_add_node: Handler[GenericEventArguments] | None = None,
+        on_connect: Handler[GenericEventArguments] | None = None,
+        on_connect_refused: Handler[GenericEventArguments] | None = None,
+        on_move: Handler[GenericEventArguments] | None = None,
+        on_select: Handler[GenericEventArguments] | None = None,
+        on_delete: Handler[GenericEventArguments] | None = None,
+        on_shortcut: Handler[GenericEventArguments] | None = None,
+    ) -> None:
+        dist = ensure_canvas_bundle()
+        super().__init__()
+        self.add_resource(dist)  # gives the component `resourcePath`, from which it loads the CSS
+        self._props["catalogue"] = catalogue if catalogue is not None else empty_catalogue()
+        self._props["graph"] = graph if graph is not None else empty_graph()
+        self._props["selected"] = selected
+        handlers = (on_add_node, on_connect, on_connect_refused, on_move, on_select, on_delete, on_shortcut)
+        for event, handler in zip(EVENTS, handlers):
+            if handler is not None:
+                self.on(event, handler)
+
+    # Assigning a prop pushes it to the browser (NiceGUI props are observed).
+    @property
+    def catalogue(self) -> dict[str, Any]:
+        return self._props["catalogue"]
+
+    @catalogue.setter
+    def catalogue(self, value: dict[str, Any]) -> None:
+        self._props["catalogue"] = value
+
+    @property
+    def graph(self) -> dict[str, Any]:
+        return self._props["graph"]
+
+    @graph.setter
+    def graph(self, value: dict[str, Any]) -> None:
+        self._props["graph"] = value
+
+    @property
+    def selected(self) -> str | None:
+        return self._props["selected"]
+
+    @selected.setter
+    def selected(self, value: str | None) -> None:
+        self._props["selected"] = value
+
+    def fit_view(self) -> None:
+        """Zoom and pan so that every node is visible."""
+        self.run_method("fit_view")
+
+    def zoom_in(self) -> None:
+        self.run_method("zoom_in")
+
+    def zoom_out(self) -> None:
+        self.run_method("zoom_out")
+
+
+def palette_item(element: ui.element, node_type: str) -> ui.element:
+    """Make any element a palette entry that can be dragged onto a :class:`FlowCanvas`.
+
+    The drag carries the node type id under ``application/flowclass-node``;
+    dropping it on the canvas emits ``add_node``. Handled entirely in the browser.
+    """
+    element._props["draggable"] = "true"  # pylint: disable=protected-access
+    element.on(
+        "dragstart",
+        js_handler=(
+            f"(e) => {{ e.dataTransfer.setData({json.dumps(DRAG_MIME)}, {json.dumps(node_type)});"
+            " e.dataTransfer.effectAllowed = 'copy'; }"
+        ),
+    )
+    return element

@@ -1,0 +1,99 @@
+"""Shared pytest setup.
+
+NiceGUI's plugin provides the ``user`` (simulated) and ``screen`` (real browser)
+fixtures. The browser fixtures are overridden here to use Debian's chromium and
+chromedriver directly: the stock driver fixture first asks Selenium Manager,
+which tries to download a driver and there is no internet here.
+"""
+
+import os
+import shutil
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+pytest_plugins = ["nicegui.testing.plugin"]
+
+CHROMIUM = os.environ.get("CHROME_BINARY_LOCATION") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (NiceGUI's ``user`` fixture) run under anyio's pytest plugin, on asyncio only."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def nicegui_chrome_options(nicegui_chrome_options: webdriver.ChromeOptions) -> webdriver.ChromeOptions:
+    """NiceGUI's headless options, pointed at Debian's chromium."""
+    nicegui_chrome_options.binary_location = CHROMIUM
+    nicegui_chrome_options.add_argument("window-size=1280,900")  # the stock 600x600 is too small for a canvas
+    return nicegui_chrome_options
+
+
+@pytest.fixture(scope="session")
+def nicegui_driver(nicegui_chrome_options: webdriver.ChromeOptions) -> Generator[webdriver.Chrome, None, None]:
+    """One Chrome session for all browser tests, started with Debian's chromedriver."""
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip(f"browser tests need {CHROMIUM} and {CHROMEDRIVER}")
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=nicegui_chrome_options)
+    driver.implicitly_wait(4)
+    driver.set_page_load_timeout(10)
+    yield driver
+    driver.quit()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """FlowClass has no main.py: tests define their pages with @ui.page, so tell
+    NiceGUI's user/screen fixtures not to look for one (a test may still set its own)."""
+    for item in items:
+        if item.get_closest_marker("nicegui_main_file") is None:
+            item.add_marker(pytest.mark.nicegui_main_file(None))
+
+
+# --- FlowClass fixtures -------------------------------------------------------------
+
+PLUGINS = Path(__file__).parent / "plugins"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The built-in node library plus the toy nodes of tests/plugins."""
+    from flowclass.library import default_registry
+
+    return default_registry([PLUGINS])
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """One cache for the whole session: the ONNX model and sample images are made once."""
+    from flowclass.cache import Cache
+
+    return Cache(tmp_path_factory.mktemp("shared-cache"))
+
+
+@pytest.fixture
+def cache(tmp_path):
+    from flowclass.cache import Cache
+
+    return Cache(tmp_path / "cache")
+
+
+@pytest.fixture(scope="session")
+def photos_dir(tmp_path_factory) -> Path:
+    """Real photographs (scikit-image's), in two labelled subfolders."""
+    import skimage.data
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("photos")
+    groups = {"animals": ["chelsea", "astronaut"], "things": ["coffee", "rocket", "camera"]}
+    for label, names in groups.items():
+        (root / label).mkdir()
+        for name in names:
+            Image.fromarray(getattr(skimage.data, name)()).save(root / label / f"{name}.jpg", quality=90)
+    return root
