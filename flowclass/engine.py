@@ -124,14 +124,8 @@ class Engine:
         problem. A failing node does not stop independent branches; its descendants are
         reported as skipped. Writes ``run.json`` into ``out_dir`` unless ``manifest`` is False.
         """
-        problems = validate(workflow, self.registry)
-        graph = build_graph(workflow)
         targets = list(targets) if targets is not None else None
-        for target in targets or []:
-            if target not in graph:
-                problems.append(Problem("unknown_node", "no such node to run", node=target))
-        if problems:
-            raise WorkflowInvalid(problems, source=source)
+        graph = _check(self, workflow, targets, source)
         if manifest:  # refuse a foreign run.json before doing any work, not after
             manifest_path(Path(out_dir).resolve())
 
@@ -146,6 +140,31 @@ class Engine:
             result.manifest_path = write_manifest(result, started=started, source=source,
                                                   overrides=list(overrides), out_dir=run.out_dir)
         return result
+
+    def status(self, workflow: Workflow, *, base_dir: str | Path = ".", out_dir: str | Path = ".",
+               targets: Iterable[str] | None = None) -> dict[str, str]:
+        """What a run would do per node now: ``cached``, ``pending``, ``failed`` or ``skipped``.
+
+        The canvas shows this as badges; it runs no node. Raises :class:`WorkflowInvalid`
+        like :meth:`run` for a workflow that could not run.
+        """
+        targets = list(targets) if targets is not None else None
+        graph = _check(self, workflow, targets, None)
+        run = _Run(self, workflow, graph, Path(base_dir).resolve(), Path(out_dir).resolve(),
+                   lambda event: None, threading.Event())
+        return run.plan(execution_order(graph, targets))
+
+
+def _check(engine: "Engine", workflow: Workflow, targets: list[str] | None,
+           source: str | None) -> Any:
+    problems = validate(workflow, engine.registry)
+    graph = build_graph(workflow)
+    for target in targets or []:
+        if target not in graph:
+            problems.append(Problem("unknown_node", "no such node to run", node=target))
+    if problems:
+        raise WorkflowInvalid(problems, source=source)
+    return graph
 
 
 class _Run:
@@ -198,22 +217,11 @@ class _Run:
                           cancel_event=self.cancel)
 
     def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome) -> None:
-        spec = self.workflow.node(node_id)
         started = time.perf_counter()
         ctx = self._context(node_id)
         try:
-            params = resolve_params(node_type, spec.params, self.base_dir, self.out_dir)
-            outcome.params = params
-            if node_type.fingerprint is not None:
-                outcome.fingerprint = node_type.fingerprint(ctx, params)
-            inputs_key = {}
-            for inp in node_type.inputs:
-                edge = next((e for e in self.workflow.edges_into(node_id) if e.target.port == inp.name), None)
-                inputs_key[inp.name] = None if edge is None else [
-                    self.outcomes[edge.source.node].key, edge.source.port]
-            outcome.key = _digest({"scheme": KEY_SCHEME, "type": node_type.type,
-                                   "version": node_type.version, "params": params,
-                                   "inputs": inputs_key, "fingerprint": outcome.fingerprint})
+            self._key(node_id, node_type, outcome, ctx)
+            params = outcome.params
             cached = self.engine.cache.get(outcome.key)
             if cached is not None and self._reusable(node_type, cached, params):
                 self.cached[node_id] = cached
@@ -256,6 +264,47 @@ class _Run:
             self._fail(outcome, started, f"{type(exc).__name__}: {exc}", None,
                        f"unexpected error in node type '{node_type.type}'; the traceback is "
                        "in run.json", ctx)
+
+    def _key(self, node_id: str, node_type: NodeType, outcome: NodeOutcome, ctx: RunContext) -> None:
+        """Resolve params, take the fingerprint and compute the cache key into ``outcome``."""
+        spec = self.workflow.node(node_id)
+        params = resolve_params(node_type, spec.params, self.base_dir, self.out_dir)
+        outcome.params = params
+        if node_type.fingerprint is not None:
+            outcome.fingerprint = node_type.fingerprint(ctx, params)
+        inputs_key = {}
+        for inp in node_type.inputs:
+            edge = next((e for e in self.workflow.edges_into(node_id) if e.target.port == inp.name), None)
+            inputs_key[inp.name] = None if edge is None else [
+                self.outcomes[edge.source.node].key, edge.source.port]
+        outcome.key = _digest({"scheme": KEY_SCHEME, "type": node_type.type,
+                               "version": node_type.version, "params": params,
+                               "inputs": inputs_key, "fingerprint": outcome.fingerprint})
+
+    def plan(self, order: list[str]) -> dict[str, str]:
+        """Each node's state if the run started now, without running anything.
+
+        ``cached`` (a result exists for its key), ``pending`` (it would run), or ``failed``
+        / ``skipped`` when its key cannot be known (its fingerprint failed, e.g. a missing
+        folder). Fingerprints are taken, so this reads folder listings but no images.
+        """
+        states: dict[str, str] = {}
+        for node_id in order:
+            spec = self.workflow.node(node_id)
+            node_type = self.engine.registry.get(spec.type)
+            outcome = self.outcomes[node_id] = NodeOutcome(node_id, spec.type, spec.version)
+            if any(states.get(p) in ("failed", "skipped") for p in self.graph.predecessors(node_id)):
+                states[node_id] = "skipped"
+                continue
+            try:
+                self._key(node_id, node_type, outcome, self._context(node_id))
+            except Exception:  # the run itself will report it properly
+                states[node_id] = "failed"
+                continue
+            cached = self.engine.cache.get(outcome.key)
+            states[node_id] = "cached" if cached is not None and self._reusable(
+                node_type, cached, outcome.params) else "pending"
+        return states
 
     def _fail(self, outcome: NodeOutcome, started: float, message: str, field: str | None,
               hint: str | None, ctx: RunContext) -> None:

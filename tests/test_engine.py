@@ -177,3 +177,17 @@ def test_progress_events_carry_fractions(engine, registry, tmp_path):
     assert fractions and all(0 <= f <= 1 for f in fractions)
     states = [e.state for e in events if e.node == "slow"]
     assert states[0] == "pending" and "running" in states and states[-1] == "done"
+
+
+def test_status_tells_what_a_run_would_do_without_running(engine, registry, cache, tmp_path):
+    assert engine.status(chain(registry), out_dir=tmp_path) == {
+        "a": "pending", "b": "pending", "s": "pending", "d": "pending"}
+    engine.run(chain(registry), out_dir=tmp_path)
+    before = calls(cache)
+    assert set(engine.status(chain(registry), out_dir=tmp_path).values()) == {"cached"}
+    assert engine.status(chain(registry, scale=3.0), out_dir=tmp_path) == {
+        "a": "cached", "b": "cached", "s": "pending", "d": "pending"}
+    assert calls(cache) == before
+    missing = workflow(registry, [{"id": "r", "type": "toy.read", "params": {"path": "/no/such"}},
+                                  {"id": "w", "type": "toy.write"}], [("r", "words", "w", "words")])
+    assert engine.status(missing, out_dir=tmp_path) == {"r": "failed", "w": "skipped"}

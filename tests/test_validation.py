@@ -73,7 +73,6 @@ def test_cycles_duplicates_and_double_inputs(registry):
 
 
 def test_missing_required_parameter(registry, tmp_path):
-    from flowclass.datatypes import DataType
     from flowclass.library import default_registry
 
     (tmp_path / "req.py").write_text(

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from flowclass.errors import WorkflowInvalid
-from flowclass.workflow import Edge, NodeSpec, PortRef, Workflow
+from flowclass.workflow import Edge, PortRef, Workflow
 from flowclass.workflow_file import (SCHEMA_VERSION, dumps, load, loads, migrate_document, save,
                                      new_node)
 from tests.conftest import REPO
