@@ -17,6 +17,12 @@ from platformdirs import user_config_dir
 from .registry import Registry
 
 
+def ready_workflows_dir() -> Path:
+    """The folder of ready workflows: the repository's workflows/, or the copy in the wheel."""
+    checkout = Path(__file__).resolve().parent.parent / "workflows"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "workflows"
+
+
 def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
     folders = [Path(p) for p in os.environ.get("FLOWCLASS_PLUGINS", "").split(os.pathsep) if p]
     folders += [Path(p) for p in extra]
