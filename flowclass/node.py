@@ -113,6 +113,10 @@ class NodeType:
         if missing:
             yield f"migrations must cover every older version; missing {missing}"
 
+    def __call__(self, ctx: Any, **arguments: Any) -> Mapping[str, Any]:
+        """Run the node's function directly (for scripts and tests; the engine uses ``run``)."""
+        return self.run(ctx, **arguments)
+
     def input(self, name: str) -> Input | None:
         return next((p for p in self.inputs if p.name == name), None)
 

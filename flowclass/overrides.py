@@ -1,8 +1,8 @@
 """``--set NODE.PARAM=VALUE``: changing parameters from the command line.
 
 Values are parsed by the parameter's own declaration (numbers, true/false, choices). A
-relative path given on the command line means relative to where the user typed it, so it
-is made absolute here.
+relative *input* path given on the command line means relative to where the user typed it,
+so it is made absolute here; a relative *output* path stays relative to ``--out``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def apply_overrides(workflow: Workflow, registry: Registry, assignments: Iterabl
         except ParamValueError as exc:
             problems.append(Problem("bad_value", f"--set: {exc}", node=node_id, field=name))
             continue
-        if isinstance(param, PathParam) and value and not os.path.isabs(os.path.expanduser(value)):
+        if (isinstance(param, PathParam) and param.role == "input" and value
+                and not os.path.isabs(os.path.expanduser(value))):
             value = os.path.abspath(os.path.join(cwd or os.getcwd(), value))
         workflow = workflow.with_params(node_id, **{name: value})
     if problems:

@@ -147,32 +147,29 @@ class OwnedFolder:
             k += 1
         return candidate
 
-    def write_new(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
-        """Create ``rel`` from ``write(tmp_path)``; fails if ``rel`` appeared meanwhile."""
-        target = self.root / rel
+    @staticmethod
+    def _via_temporary(target: Path, write: Callable[[Path], None],
+                       publish: Callable[[str, Path], None]) -> None:
+        """Write into a hidden temporary file beside ``target``, then publish it."""
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".flowclass-tmp",
                                    dir=target.parent)
         os.close(fd)
         try:
             write(Path(tmp))
-            os.link(tmp, target)  # never replaces an existing file
+            publish(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+    def write_new(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
+        """Create ``rel`` from ``write(tmp_path)``; fails if ``rel`` appeared meanwhile."""
+        self._via_temporary(self.root / rel, write, os.link)  # os.link never replaces a file
         self.record(rel, "file", sha256)
 
     def replace_owned(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
         """Atomically replace a file FlowClass owns."""
         if not self.owns(rel):
             raise PermissionError(f"{self.root / rel} is not FlowClass's to replace")
-        target = self.root / rel
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".flowclass-tmp",
-                                   dir=target.parent)
-        os.close(fd)
-        try:
-            write(Path(tmp))
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        self._via_temporary(self.root / rel, write, os.replace)
         self.record(rel, "file", sha256)
 
     def write_file(self, rel: str, write: Callable[[Path], None]) -> None:

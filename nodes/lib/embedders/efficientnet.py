@@ -23,7 +23,7 @@ from PIL import Image
 from . import file_sha256
 
 PREPROCESSING = "rgb-bicubic224-div255-mean0.5-std0.5-v1"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 SIZE = 224
 
 
@@ -82,11 +82,11 @@ def export_onnx(target: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".effnet.", suffix=".onnx", dir=target.parent)
     os.close(fd)
     try:
-        with torch.inference_mode():
-            torch.onnx.export(Embedding(model).eval(), (torch.zeros(1, 3, SIZE, SIZE),), tmp,
-                              input_names=["images"], output_names=["embeddings"],
-                              dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
-                              opset_version=17, dynamo=False)
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        torch.onnx.export(Embedding(model).eval(), (torch.zeros(2, 3, SIZE, SIZE),), tmp,
+                          input_names=["images"], output_names=["embeddings"],
+                          dynamic_shapes={"x": {0: batch}}, opset_version=18, dynamo=True,
+                          external_data=False, verbose=False)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -77,7 +77,6 @@ def load_open_clip(model_name: str, weights: str, base_dir: Path | None = None) 
                         hint="e.g. ViT-B-32, ViT-B-16, RN50 (see open_clip.list_models())")
     weights = weights.strip()
     if weights == "random":
-        torch.manual_seed(0)
         pretrained, sha = None, "random-seed0"
     elif looks_like_path(weights):
         path = Path(weights).expanduser()
@@ -98,7 +97,9 @@ def load_open_clip(model_name: str, weights: str, base_dir: Path | None = None) 
                 "local weights file")
         sha = file_sha256(pretrained)
     try:
-        model, _, transform = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
+        with torch.random.fork_rng():  # seeded, so 'random' weights are the same every run
+            torch.manual_seed(0)
+            model, _, transform = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
     except Exception as exc:
         raise NodeError(f"could not load open_clip {model_name} with weights '{weights}': {exc}",
                         field="clip_weights") from None

@@ -1,0 +1,114 @@
+"""The flowclass command: run, validate, nodes, cache — exit codes and messages."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from flowclass.cli import main
+from tests.conftest import REPO
+
+CLUSTER = str(REPO / "workflows" / "cluster_folder.json")
+
+
+@pytest.fixture(scope="module")
+def digits_folder(tmp_path_factory):
+    """120 of the sample digits (12 per class) in a user folder."""
+    from nodes.lib.samples import write_sample
+
+    full = write_sample("digits", tmp_path_factory.mktemp("all") / "digits")
+    small = tmp_path_factory.mktemp("user") / "digits"
+    for label in sorted(os.listdir(full)):
+        (small / label).mkdir(parents=True)
+        for name in sorted(os.listdir(full / label))[:12]:
+            (small / label / name).write_bytes((full / label / name).read_bytes())
+    return small
+
+
+def test_run_the_ready_workflow_on_a_users_folder(tmp_path, digits_folder, shared_cache, capsys):
+    out = tmp_path / "out"
+    args = ["run", CLUSTER, "--out", str(out), "--cache", str(shared_cache.root), "-q",
+            "--set", f"import.folder={digits_folder}"]
+    assert main(args) == 0
+    clusters = sorted(p.name for p in (out / "clusters").iterdir() if p.is_dir())
+    assert clusters == sorted(f"C{i}" for i in range(1, 11))
+    assert sum(len(list((out / "clusters" / c).iterdir())) for c in clusters) == 120
+    table = pd.read_csv(out / "clusters.csv")
+    assert len(table) == 120 and {"path", "label", "cluster", "score"} <= set(table.columns)
+    assert adjusted_rand_score(table["label"], table["cluster"]) > 0.27  # beats Orange's 0.27
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["ok"] and manifest["nodes"]["embed"]["records"]["embedder"]["weights_sha256"]
+    assert manifest["workflow"]["overrides"] == [f"import.folder={digits_folder}"]
+    assert "ok: 6 node(s), 0 from cache" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "6 from cache" in capsys.readouterr().out
+
+
+def test_set_changes_parameters_and_relative_paths_mean_the_current_folder(
+        tmp_path, digits_folder, shared_cache, monkeypatch):
+    monkeypatch.chdir(digits_folder.parent)
+    out = tmp_path / "out"
+    assert main(["run", CLUSTER, "--out", str(out), "--cache", str(shared_cache.root), "-q",
+                 "--set", "import.folder=digits", "--set", "cluster.n_clusters=3",
+                 "--set", "export.folder=three"]) == 0
+    assert sorted(p.name for p in (out / "three").iterdir() if p.is_dir()) == ["C1", "C2", "C3"]
+
+
+def test_bad_overrides_and_invalid_workflows_exit_2_naming_node_and_field(tmp_path, capsys):
+    assert main(["run", CLUSTER, "--set", "cluster.n_clusters=zero", "--set", "nope.x=1",
+                 "--set", "embed.colour=red", "--set", "garbage"]) == 2
+    err = capsys.readouterr().err
+    assert "node 'cluster', 'n_clusters': --set: expected an integer" in err
+    assert "no node 'nope'" in err and "no parameter 'colour'" in err and "NODE.PARAM=VALUE" in err
+    broken = json.loads(open(CLUSTER).read())
+    broken["edges"].append({"from": {"node": "import", "port": "images"},
+                            "to": {"node": "cluster", "port": "distances"}})
+    broken["nodes"][0]["params"]["max_per_label"] = -1
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(broken))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "node 'import', 'max_per_label'" in err and "multiple_edges" not in err
+    assert "input 'distances' takes Distances but 'import.images' gives Images" in err
+
+
+def test_validate_every_ready_workflow(capsys):
+    for path in sorted((REPO / "workflows").glob("*.json")):
+        assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_nodes_lists_every_node_with_ports_and_parameters(capsys, registry):
+    assert main(["nodes"]) == 0
+    text = capsys.readouterr().out
+    for node_type in registry:
+        if not node_type.type.startswith("toy."):
+            assert node_type.type in text
+    assert "n_clusters: an integer in [1, 100000]; default 10" in text
+    assert main(["nodes", "--json"]) == 0
+    catalogue = json.loads(capsys.readouterr().out)
+    embed = next(t for t in catalogue["node_types"] if t["type"] == "embed")
+    assert embed["params"][0]["choices"][0] == "efficientnet_lite0"
+
+
+def test_cache_info_and_clear_leave_other_files_alone(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FLOWCLASS_CACHE", str(tmp_path / "c"))
+    wf = REPO / "tests" / "plugins"
+    toy = tmp_path / "toy.json"
+    toy.write_text(json.dumps({"schema_version": 1, "nodes": [{"id": "a", "type": "toy.number"}]}))
+    assert main(["run", str(toy), "--plugins", str(wf), "--out", str(tmp_path / "o"), "-q"]) == 0
+    (tmp_path / "c" / "mine.txt").write_text("keep me")
+    assert main(["cache", "info"]) == 0
+    assert "1 node result(s)" in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert (tmp_path / "c" / "mine.txt").read_text() == "keep me"
+    assert not (tmp_path / "c" / "results").exists()
+
+
+def test_the_console_script_is_installed(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "flowclass.cli", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.startswith("flowclass ")

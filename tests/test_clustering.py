@@ -1,0 +1,112 @@
+"""Distances and hierarchical clustering, checked against SciPy and scikit-learn."""
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist
+from sklearn.datasets import load_digits
+from sklearn.metrics import adjusted_rand_score, silhouette_samples
+
+from flowclass.context import RunContext
+from nodes.clustering import cut_height, hierarchical_clustering, name_clusters, silhouettes
+from nodes.datatypes import Distances, Embeddings, ImageSet
+from nodes.distances import distances
+from nodes.lib.condensed import condensed_rows, pairwise_condensed
+
+
+def ctx(tmp_path):
+    return RunContext("n", tmp_path, tmp_path, lambda name: tmp_path / name)
+
+
+def images(n, labels=None):
+    text = np.array([f"/x/{i}.png" for i in range(n)])
+    return ImageSet(text, np.array(labels if labels is not None else [""] * n), text,
+                    np.ones(n, dtype=np.int32), np.ones(n, dtype=np.int32), "/x")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_digits()
+    return data.data[:400], data.target[:400]
+
+
+@pytest.mark.parametrize("metric,scipy_name", [("cosine", "cosine"), ("euclidean", "euclidean"),
+                                               ("manhattan", "cityblock")])
+def test_block_distances_equal_scipy(digits, metric, scipy_name):
+    x, _ = digits
+    got = pairwise_condensed(x, metric, block=64)
+    assert np.allclose(got, pdist(x, scipy_name), atol=1e-9)
+    square = condensed_rows(got, len(x), np.arange(len(x)))
+    assert np.allclose(square, square.T) and np.all(np.diag(square) == 0)
+
+
+def test_all_zero_rows_do_not_break_cosine(tmp_path):
+    vectors = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0], [0.0, 0.0]], dtype=np.float32)
+    c = ctx(tmp_path)
+    out = distances(c, embeddings=Embeddings(images(4), vectors), metric="cosine", centre=False)
+    square = out["distances"].square()
+    assert np.isfinite(square).all()
+    assert square[0, 1] == 1.0 and square[1, 3] == 0.0 and square[0, 2] == pytest.approx(1.0)
+    assert c.warnings and "all-zero" in c.warnings[0]
+
+
+def test_centring_changes_cosine_but_not_euclidean(digits, tmp_path):
+    x, _ = digits
+    emb = Embeddings(images(len(x)), x.astype(np.float32))
+    plain = distances(ctx(tmp_path), embeddings=emb, metric="cosine", centre=False)["distances"]
+    centred = distances(ctx(tmp_path), embeddings=emb, metric="cosine", centre=True)["distances"]
+    assert np.allclose(centred.condensed, pdist(x - x.mean(0), "cosine"))
+    assert not np.allclose(plain.condensed, centred.condensed)
+    e1 = distances(ctx(tmp_path), embeddings=emb, metric="euclidean", centre=False)["distances"]
+    e2 = distances(ctx(tmp_path), embeddings=emb, metric="euclidean", centre=True)["distances"]
+    assert np.allclose(e1.condensed, e2.condensed)
+
+
+def test_clusters_match_scipy_and_are_named_by_size(digits, tmp_path):
+    x, y = digits
+    condensed = pdist(x, "euclidean")
+    d = Distances(images(len(x), [str(v) for v in y]), condensed, "euclidean")
+    out = hierarchical_clustering(ctx(tmp_path), distances=d, linkage="ward", cut="n_clusters",
+                                  n_clusters=10, height_ratio=0.7, distance=1.0)
+    clusters = out["clusters"]
+    expected = fcluster(linkage(condensed, "ward"), 10, "maxclust")
+    assert adjusted_rand_score(expected, clusters.labels) == 1.0
+    assert adjusted_rand_score(y, clusters.labels) > 0.6  # ward on raw digit pixels is decent
+    sizes = out["sizes"]
+    assert sizes["cluster"].tolist() == [f"C{i}" for i in range(1, 11)]
+    assert sizes["size"].is_monotonic_decreasing and sizes["size"].sum() == len(x)
+    assert np.allclose(clusters.scores, silhouette_samples(
+        condensed_rows(condensed, len(x), np.arange(len(x))), clusters.labels, metric="precomputed"))
+    tree = out["dendrogram"]
+    z = tree.linkage
+    assert z[-10, 2] <= tree.cut_height <= z[-9, 2]
+
+
+def test_cut_by_height_ratio_and_distance(digits, tmp_path):
+    x, _ = digits
+    condensed = pdist(x, "euclidean")
+    d = Distances(images(len(x)), condensed, "euclidean")
+    z = linkage(condensed, "average")
+    top = hierarchical_clustering(ctx(tmp_path), distances=d, linkage="average", cut="height_ratio",
+                                  n_clusters=2, height_ratio=0.99, distance=1.0)["clusters"]
+    assert len(set(top.labels)) == len(set(fcluster(z, 0.99 * z[-1, 2], "distance")))
+    fine = hierarchical_clustering(ctx(tmp_path), distances=d, linkage="average", cut="distance",
+                                   n_clusters=2, height_ratio=0.5, distance=10.0)["clusters"]
+    assert len(set(fine.labels)) == len(set(fcluster(z, 10.0, "distance"))) > 10
+
+
+def test_naming_helpers():
+    assert name_clusters(np.array([3, 3, 1, 2, 2, 2])).tolist() == ["C2", "C2", "C3", "C1", "C1", "C1"]
+    z = linkage(pdist(np.arange(5.0)[:, None]), "single")
+    assert cut_height(z, 1) > z[-1, 2] and cut_height(z, 5) == 0.0
+    assert np.isnan(silhouettes(np.array([1.0]), np.array(["C1", "C1"]))).all()
+
+
+def test_more_clusters_than_images_is_a_clear_error(tmp_path):
+    from flowclass.errors import NodeError
+
+    d = Distances(images(3), pdist(np.eye(3)), "euclidean")
+    with pytest.raises(NodeError) as info:
+        hierarchical_clustering(ctx(tmp_path), distances=d, linkage="ward", cut="n_clusters",
+                                n_clusters=5, height_ratio=0.7, distance=1.0)
+    assert info.value.field == "n_clusters"

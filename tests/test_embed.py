@@ -1,0 +1,164 @@
+"""Embed: the default network is really ImageNet-trained; vectors are cached per image."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from flowclass.engine import Engine
+from flowclass.workflow_file import loads
+from nodes.lib.embedders.classic import ColourHistogram, RawPixels
+from tests.conftest import REPO
+
+
+def embed_workflow(registry, folder, **params):
+    doc = {"schema_version": 1, "nodes": [
+        {"id": "import", "type": "import_images", "params": {"folder": str(folder)}},
+        {"id": "embed", "type": "embed", "params": params}],
+        "edges": [{"from": {"node": "import", "port": "images"}, "to": {"node": "embed", "port": "images"}}]}
+    return loads(json.dumps(doc), registry)
+
+
+@pytest.fixture(scope="module")
+def torch_model():
+    from nodes.lib.embedders.efficientnet import load_torch_model
+
+    return load_torch_model()
+
+
+def test_efficientnet_weights_are_imagenet_trained(torch_model):
+    """The packaged weights, paired into timm's model, recognise real photos."""
+    import skimage.data
+    import torch
+    from timm.data import ImageNetInfo
+
+    from nodes.lib.embedders.efficientnet import preprocess
+
+    batch = torch.from_numpy(np.stack([preprocess(Image.fromarray(skimage.data.chelsea())),
+                                       preprocess(Image.fromarray(skimage.data.coffee()))]))
+    with torch.inference_mode():
+        logits = torch_model(batch)
+    info = ImageNetInfo()
+    top = [info.index_to_description(int(i)) for i in logits.argmax(1)]
+    assert "cat" in top[0].lower()
+    assert top[1].lower() == "espresso"
+
+
+def test_onnx_runtime_matches_pytorch_on_real_photos(torch_model, shared_cache, photos_dir):
+    import torch
+
+    from nodes.lib.embedders.efficientnet import EfficientNetLite0
+    from nodes.lib.imaging import open_rgb
+
+    embedder = EfficientNetLite0(shared_cache.store_dir("models"))
+    paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
+    batch = np.stack([embedder.preprocess(open_rgb(p)) for p in paths])
+    with torch.inference_mode():
+        expected = torch_model.forward_head(torch_model.forward_features(torch.from_numpy(batch)),
+                                            pre_logits=True).numpy()
+    got = embedder.forward(batch)
+    assert got.shape == (len(paths), 1280)
+    assert np.abs(got - expected).max() < 1e-4
+    assert embedder.spec["weights_sha256"] and embedder.spec["dim"] == 1280
+
+
+def test_embed_node_reuses_vectors_per_image(registry, shared_cache, tmp_path, photos_dir, monkeypatch):
+    import shutil
+
+    from nodes.lib.embedders import efficientnet
+
+    engine = Engine(registry, shared_cache)
+    first = engine.run(embed_workflow(registry, photos_dir), out_dir=tmp_path / "a")
+    embeddings = first.output("embed", "embeddings")
+    assert embeddings.vectors.shape == (5, 1280) and embeddings.vectors.dtype == np.float32
+    assert first.outcomes["embed"].records["embedder"]["backend"] == "efficientnet_lite0"
+    # the same pictures in another folder, plus one new one: only the new one is embedded
+    other = tmp_path / "other"
+    shutil.copytree(photos_dir, other)
+    import skimage.data
+
+    Image.fromarray(skimage.data.astronaut()[::2, ::2]).save(other / "things" / "small.png")
+    seen = []
+    original = efficientnet.EfficientNetLite0.forward
+    monkeypatch.setattr(efficientnet.EfficientNetLite0, "forward",
+                        lambda self, batch: seen.append(len(batch)) or original(self, batch))
+    second = engine.run(embed_workflow(registry, other), out_dir=tmp_path / "b")
+    assert seen == [1]
+    again = second.output("embed", "embeddings")
+    index = {os.path.basename(p): i for i, p in enumerate(again.images.paths)}
+    for i, path in enumerate(embeddings.images.paths):
+        assert np.array_equal(again.vectors[index[os.path.basename(path)]], embeddings.vectors[i])
+
+
+def test_pixels_backend_is_the_seed_normalisation():
+    image = Image.new("RGB", (64, 64), (244, 240, 125))  # the seed's yellowish paper pixel
+    image.paste((63, 74, 157), (0, 0, 32, 64))  # and its blue ink
+    gray = RawPixels(size=8, grayscale=True, binarize=False, threshold=128).preprocess(image)
+    assert gray.shape == (64,) and gray.max() <= 1.0
+    assert gray.reshape(8, 8)[0, 7] == pytest.approx((244 + 240 + 125) / 3 / 255, abs=1e-3)
+    binary = RawPixels(size=8, grayscale=True, binarize=True, threshold=128).preprocess(image)
+    assert set(np.unique(binary)) == {0.0, 1.0}
+    assert binary.reshape(8, 8)[0, 0] == 0.0 and binary.reshape(8, 8)[0, 7] == 1.0
+    assert RawPixels(8, False, False, 128).preprocess(image).shape == (192,)
+
+
+@pytest.mark.parametrize("space", ["rgb", "hsv", "lab"])
+def test_colour_histograms_sum_to_one_and_tell_colours_apart(space):
+    import skimage.data
+
+    hist = ColourHistogram(space, 4)
+    coffee = hist.preprocess(Image.fromarray(skimage.data.coffee()))
+    rocket = hist.preprocess(Image.fromarray(skimage.data.rocket()))
+    assert coffee.shape == (64,) and coffee.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.abs(coffee - rocket).sum() > 0.3
+
+
+def test_open_clip_code_path_with_random_weights(registry, cache, tmp_path, photos_dir):
+    result = Engine(registry, cache).run(
+        embed_workflow(registry, photos_dir, backend="open_clip", clip_model="ViT-B-32",
+                       clip_weights="random", batch_size=4), out_dir=tmp_path)
+    embeddings = result.output("embed", "embeddings")
+    assert embeddings.vectors.shape == (5, 512)
+    assert np.allclose(np.linalg.norm(embeddings.vectors, axis=1), 1.0, atol=1e-4)
+    assert embeddings.embedder["weights"] == "random"
+
+
+def test_missing_open_clip_weights_are_a_clear_error_not_a_download(registry, cache, tmp_path,
+                                                                     photos_dir, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))  # an empty user cache
+    result = Engine(registry, cache).run(
+        embed_workflow(registry, photos_dir, backend="open_clip", clip_weights="laion2b_s34b_b79k"),
+        out_dir=tmp_path)
+    outcome = result.outcomes["embed"]
+    assert outcome.state == "failed" and outcome.field == "clip_weights"
+    assert "not on this machine" in outcome.error and "does not download" in outcome.error
+    missing_file = Engine(registry, cache).run(
+        embed_workflow(registry, photos_dir, backend="open_clip", clip_weights="weights/none.pt"),
+        out_dir=tmp_path).outcomes["embed"]
+    assert missing_file.state == "failed" and "weights file not found" in missing_file.error
+
+
+def test_a_fully_cached_run_imports_no_model_library(tmp_path, photos_dir, shared_cache):
+    """Re-running an unchanged workflow does no work, and never even imports torch."""
+    workflow = tmp_path / "wf.json"
+    text = (REPO / "workflows" / "cluster_folder.json").read_text()
+    workflow.write_text(text)
+    script = (
+        "import sys, json\nfrom flowclass.cli import main\n"
+        f"code = main(['run', {str(workflow)!r}, '--out', {str(tmp_path / 'out')!r}, '--cache', "
+        f"{str(shared_cache.root)!r}, '-q', '--set', 'import.folder={photos_dir}', "
+        "'--set', 'cluster.n_clusters=2'])\n"
+        "print(json.dumps({'code': code, 'modules': sorted(m for m in ('torch', 'onnxruntime', "
+        "'timm', 'open_clip', 'sklearn') if m in sys.modules)}))\n")
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert runs[0]["code"] == 0 and "onnxruntime" in runs[0]["modules"]
+    assert runs[1] == {"code": 0, "modules": []}
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert {n["state"] for n in manifest["nodes"].values()} == {"cached"}

@@ -1,0 +1,146 @@
+"""Import Images and Sample Images on real files, including a folder full of broken ones."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from flowclass.engine import Engine
+from flowclass.workflow_file import loads
+
+
+def run_import(registry, cache, tmp_path, **params):
+    doc = {"schema_version": 1, "nodes": [{"id": "import", "type": "import_images", "params": params}],
+           "edges": []}
+    result = Engine(registry, cache).run(loads(json.dumps(doc), registry), out_dir=tmp_path / "out")
+    return result
+
+
+def test_labels_come_from_subfolders(registry, cache, tmp_path, photos_dir):
+    result = run_import(registry, cache, tmp_path, folder=str(photos_dir))
+    images = result.output("import", "images")
+    assert result.ok and len(images) == 5
+    assert sorted(set(images.labels)) == ["animals", "things"]
+    chelsea = [i for i, p in enumerate(images.paths) if p.endswith("chelsea.jpg")][0]
+    assert images.labels[chelsea] == "animals"
+    assert (images.widths[chelsea], images.heights[chelsea]) == (451, 300)
+    assert len(set(images.hashes)) == 5 and all(len(h) == 64 for h in images.hashes)
+    assert result.output("import", "skipped").empty
+
+
+def test_a_folder_full_of_broken_files_is_skipped_and_reported(registry, cache, tmp_path):
+    import skimage.data
+
+    folder = tmp_path / "mess"
+    folder.mkdir()
+    good = Image.fromarray(skimage.data.coffee())
+    good.save(folder / "good.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.jpg").write_text("this is not a picture")
+    (folder / "random.png").write_bytes(os.urandom(3000))
+    data = (folder / "good.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    png = tmp_path / "x.png"
+    good.save(png)
+    (folder / "cut.png").write_bytes(png.read_bytes()[:5000])
+    (folder / "readme.txt").write_text("hello")
+    (folder / ".DS_Store").write_bytes(b"\0\0")
+    result = run_import(registry, cache, tmp_path, folder=str(folder))
+    assert result.ok
+    images = result.output("import", "images")
+    skipped = result.output("import", "skipped")
+    kept = [os.path.basename(p) for p in images.paths]
+    reasons = dict(zip(skipped["path"].map(os.path.basename), skipped["reason"]))
+    assert "good.jpg" in kept
+    assert reasons["empty.jpg"] == "empty file (0 bytes)"
+    assert reasons["notes.jpg"] == "not an image file PIL can read"
+    assert reasons["random.png"] == "not an image file PIL can read"
+    assert reasons["cut.png"] == "truncated image file"  # PNG's checksums catch it at import
+    assert reasons["readme.txt"] == "extension '.txt' is not in the filter"
+    assert ".DS_Store" not in reasons
+    assert result.outcomes["import"].warnings  # the user is told
+    # a truncated JPEG passes the header check; decoding it (Embed) reports it instead
+    assert "truncated.jpg" in kept
+    embedded = _embed_pixels(registry, cache, tmp_path, folder)
+    assert embedded.ok
+    embed_skipped = embedded.output("embed", "skipped")
+    assert embed_skipped["path"].map(os.path.basename).tolist() == ["truncated.jpg"]
+    assert embed_skipped["reason"].tolist() == ["truncated image file"]
+    assert len(embedded.output("embed", "embeddings")) == len(kept) - 1
+
+
+def _embed_pixels(registry, cache, tmp_path, folder):
+    doc = {"schema_version": 1, "nodes": [
+        {"id": "import", "type": "import_images", "params": {"folder": str(folder)}},
+        {"id": "embed", "type": "embed", "params": {"backend": "pixels"}}],
+        "edges": [{"from": {"node": "import", "port": "images"}, "to": {"node": "embed", "port": "images"}}]}
+    return Engine(registry, cache).run(loads(json.dumps(doc), registry), out_dir=tmp_path / "out2")
+
+
+def test_exif_orientation_is_honoured(registry, cache, tmp_path):
+    folder = tmp_path / "exif"
+    folder.mkdir()
+    image = Image.new("RGB", (40, 20), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees: shown as 20 x 40
+    image.save(folder / "rotated.jpg", exif=exif)
+    images = run_import(registry, cache, tmp_path, folder=str(folder)).output("import", "images")
+    assert (images.widths[0], images.heights[0]) == (20, 40)
+    from nodes.lib.imaging import open_rgb
+
+    assert open_rgb(images.paths[0]).size == (20, 40)
+
+
+def test_missing_folder_and_empty_folder_fail_clearly(registry, cache, tmp_path):
+    result = run_import(registry, cache, tmp_path, folder=str(tmp_path / "nope"))
+    outcome = result.outcomes["import"]
+    assert outcome.state == "failed" and outcome.field == "folder" and "not found" in outcome.error
+    (tmp_path / "empty").mkdir()
+    outcome = run_import(registry, cache, tmp_path, folder=str(tmp_path / "empty")).outcomes["import"]
+    assert outcome.state == "failed" and "no usable images" in outcome.error
+
+
+def test_a_changed_folder_is_imported_again(registry, cache, tmp_path, photos_dir):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(photos_dir, folder)
+    first = run_import(registry, cache, tmp_path, folder=str(folder))
+    assert run_import(registry, cache, tmp_path, folder=str(folder)).outcomes["import"].state == "cached"
+    (folder / "things" / "camera.jpg").unlink()
+    again = run_import(registry, cache, tmp_path, folder=str(folder))
+    assert again.outcomes["import"].state == "done"
+    assert len(again.output("import", "images")) == len(first.output("import", "images")) - 1
+
+
+def test_extension_filter_and_limit_per_label(registry, cache, tmp_path, photos_dir):
+    images = run_import(registry, cache, tmp_path, folder=str(photos_dir), max_per_label=1,
+                        extensions="JPG").output("import", "images")
+    assert sorted(images.labels) == ["animals", "things"]
+    bad = loads(json.dumps({"schema_version": 1, "nodes": [
+        {"id": "i", "type": "import_images", "params": {"folder": "x", "extensions": ", ;"}}]}), registry)
+    from flowclass.validation import validate
+
+    assert [(p.node, p.field) for p in validate(bad, registry)] == [("i", "extensions")]
+
+
+@pytest.mark.parametrize("dataset,count,labels", [("digits", 1797, 10), ("faces", 200, 2),
+                                                  ("photos", 18, 0)])
+def test_sample_sets_are_real_images_written_once(registry, shared_cache, tmp_path, dataset, count, labels):
+    doc = {"schema_version": 1, "nodes": [{"id": "s", "type": "sample_images", "params": {"dataset": dataset}}]}
+    result = Engine(registry, shared_cache).run(loads(json.dumps(doc), registry), out_dir=tmp_path)
+    images = result.output("s", "images")
+    assert len(images) == count
+    assert len(set(images.labels) - {""}) == labels
+    first = Image.open(images.paths[0])
+    assert first.size[0] >= 25 and np.asarray(first).std() > 0  # a real picture, not blank
+
+
+def test_sample_command_writes_to_a_new_folder_only(tmp_path):
+    from flowclass.cli import main
+
+    assert main(["sample", str(tmp_path), "--dataset", "faces"]) == 0
+    assert len(list((tmp_path / "faces" / "face").glob("*.png"))) == 100
+    assert main(["sample", str(tmp_path), "--dataset", "faces"]) == 1  # never overwrites
