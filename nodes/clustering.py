@@ -8,8 +8,6 @@ cluster than to the next one (from -1 to 1), which the results view sorts by.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-from scipy.cluster import hierarchy
 
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
@@ -95,6 +93,9 @@ def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str
     if cut == "n_clusters" and n_clusters > n:
         raise NodeError(f"asked for {n_clusters} clusters of {n} images", field="n_clusters",
                         hint=f"choose at most {n}")
+    import pandas as pd
+    from scipy.cluster import hierarchy
+
     ctx.progress(0, 3, message="linking")
     z = _linkage(distances.condensed, linkage)
     if cut == "n_clusters":
@@ -117,6 +118,8 @@ def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str
 
 
 def _linkage(condensed: np.ndarray, method: str) -> np.ndarray:
+    from scipy.cluster import hierarchy
+
     # Ward is defined for euclidean distances; on other metrics it is the heuristic that
     # Orange also applies, and it measured best on our samples (see README).
     return hierarchy.linkage(condensed, method=method)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from flowclass.codec import serializable
 from flowclass.datatypes import DataType
+
+if TYPE_CHECKING:  # pandas is imported where tables are made, to keep start-up fast
+    import pandas as pd
 
 
 @serializable("flowclass.ImageSet")
@@ -58,7 +60,9 @@ class ImageSet:
     def with_labels(self, labels: Any) -> "ImageSet":
         return replace(self, labels=np.asarray(labels, dtype=str))
 
-    def to_table(self) -> pd.DataFrame:
+    def to_table(self) -> "pd.DataFrame":
+        import pandas as pd
+
         return pd.DataFrame({"path": self.paths.astype(str), "relpath": self.relpaths,
                              "label": self.labels.astype(str), "width": self.widths,
                              "height": self.heights})
@@ -82,7 +86,9 @@ class Embeddings:
     def __len__(self) -> int:
         return len(self.images)
 
-    def to_table(self) -> pd.DataFrame:
+    def to_table(self) -> "pd.DataFrame":
+        import pandas as pd
+
         table = self.images.to_table()
         columns = pd.DataFrame(self.vectors, columns=[f"e{i}" for i in range(self.vectors.shape[1])])
         return pd.concat([table, columns], axis=1)
@@ -105,7 +111,9 @@ class Distances:
 
         return squareform(self.condensed, checks=False)
 
-    def to_table(self) -> pd.DataFrame:
+    def to_table(self) -> "pd.DataFrame":
+        import pandas as pd
+
         names = self.images.relpaths
         return pd.DataFrame(self.square(), index=names, columns=names).reset_index(names="image")
 
@@ -135,14 +143,19 @@ class Labelling:
         found = dict(zip(names.tolist(), counts.tolist()))
         return {name: found.get(name, 0) for name in order}
 
+    @property
+    def score_name(self) -> str:
+        """What the score is called in tables: a prediction's is its confidence (as in Lobe)."""
+        return "confidence" if self.kind == "prediction" else "score"
+
     def as_images(self) -> ImageSet:
         """The images, labelled by this assignment (e.g. clusters as training labels)."""
         return self.images.with_labels(self.labels)
 
-    def to_table(self) -> pd.DataFrame:
+    def to_table(self) -> "pd.DataFrame":
         table = self.images.to_table()
         table[self.kind] = self.labels.astype(str)
-        table["score"] = self.scores
+        table[self.score_name] = self.scores
         for name, values in self.columns.items():
             table[name] = values
         return table
@@ -159,14 +172,16 @@ class Dendrogram:
     cut_height: float
     labels: np.ndarray  # the cluster of each image after the cut
 
-    def to_table(self) -> pd.DataFrame:
+    def to_table(self) -> "pd.DataFrame":
+        import pandas as pd
+
         return pd.DataFrame(self.linkage, columns=["left", "right", "height", "size"])
 
 
-def _to_table(value: Any) -> pd.DataFrame:
-    if isinstance(value, pd.DataFrame):
-        return value
-    return value.to_table()
+def _to_table(value: Any) -> "pd.DataFrame":
+    if hasattr(value, "to_table"):
+        return value.to_table()
+    return value  # already a DataFrame
 
 
 IMAGES_COLOR = "#4e79a7"

@@ -12,13 +12,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterator, Mapping
 
 import numpy as np
-import pandas as pd
 
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Int, Text
 
 from .datatypes import EMBEDDINGS, IMAGES, TABLE, Embeddings, ImageSet
-from .images import SKIPPED_COLUMNS
+from .images import skipped_table
 from .lib.embedders import Embedder, spec_id
 from .lib.embedding_store import EmbeddingStore
 from .lib.imaging import BadImage, open_rgb
@@ -178,10 +177,8 @@ def embed(ctx, *, images: ImageSet, backend, batch_size, clip_model, clip_weight
     dim = int(embedder.spec["dim"])
     matrix = np.stack([known[sha] for sha in kept.hashes.tolist()]) if keep else \
         np.zeros((0, dim), dtype=np.float32)
-    table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS) if skipped else \
-        pd.DataFrame({c: pd.Series(dtype=object) for c in SKIPPED_COLUMNS})
     return {"embeddings": Embeddings(kept, matrix.astype(np.float32), dict(embedder.spec)),
-            "skipped": table}
+            "skipped": skipped_table(skipped)}
 
 
 NODES = [embed]

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path, PurePath
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pandas as pd
 
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
@@ -22,10 +21,13 @@ from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
 from .lib.labels import folder_names
 from .lib.owned_files import JOURNAL, OwnedFolder
 
+if TYPE_CHECKING:  # pandas is imported inside the nodes, so cached runs start fast
+    import pandas as pd
+
 TABLE_FORMATS = {"csv": ("csv",), "xlsx": ("xlsx",), "csv+xlsx": ("csv", "xlsx"), "none": ()}
 
 
-def write_table(table: pd.DataFrame, path: Path, fmt: str) -> None:
+def write_table(table: "pd.DataFrame", path: Path, fmt: str) -> None:
     if fmt == "csv":
         table.to_csv(path, index=False)
     elif fmt == "xlsx":
@@ -113,12 +115,14 @@ def export_folders(ctx, *, labels: Labelling, folder, mode, table):
         taken.add(rel)
         exported.append(str(root / rel))
         ctx.progress(i + 1, len(paths), unit="images")
+    import pandas as pd
+
     keep = np.array([e is not None for e in exported], dtype=bool)
     result = pd.DataFrame({
         "source": np.array(paths, dtype=object)[keep],
         "exported": [e for e in exported if e is not None],
         "label": labels.labels[keep].astype(str),
-        "score": labels.scores[keep],
+        labels.score_name: labels.scores[keep],
     })
     tables = {f"images.{fmt}" for fmt in TABLE_FORMATS[table]}
     for stale in sorted(before - taken - tables):
@@ -153,7 +157,7 @@ def _table_exists(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bool
     writes_files=True,
     outputs_exist=_table_exists,
 )
-def save_table(ctx, *, data: pd.DataFrame, embeddings: Embeddings | None, path):
+def save_table(ctx, *, data: "pd.DataFrame", embeddings: Embeddings | None, path):
     """Save per-image rows (path, label, cluster or prediction...) as CSV, XLSX or Parquet."""
     table = data.copy()
     if embeddings is not None:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 
 from flowclass.errors import NodeError
 from flowclass.node import Output, node
@@ -27,6 +26,15 @@ from .lib.samples import DATASETS, sample_folder
 
 PROBE_VERSION = 1
 SKIPPED_COLUMNS = ["path", "reason"]
+
+
+def skipped_table(rows: list[tuple[str, str]]) -> Any:
+    """The 'skipped' output: one row per file passed over, with the reason."""
+    import pandas as pd  # imported here: a fully cached run never needs pandas
+
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in SKIPPED_COLUMNS})
+    return pd.DataFrame(rows, columns=SKIPPED_COLUMNS)
 
 
 def parse_extensions(text: str) -> tuple[str, ...]:
@@ -162,9 +170,7 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
         heights=np.array([k[2].height for k in kept], dtype=np.int32),
         root=str(root),
     )
-    table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS) if skipped else \
-        pd.DataFrame({c: pd.Series(dtype=object) for c in SKIPPED_COLUMNS})
-    return {"images": images, "skipped": table}
+    return {"images": images, "skipped": skipped_table(skipped)}
 
 
 OUTPUTS = [

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 
 def row_offset(i: np.ndarray | int, n: int) -> np.ndarray | int:
@@ -39,6 +38,8 @@ def _block_distances(metric: str) -> Callable[[np.ndarray, np.ndarray], np.ndarr
             return np.sqrt(np.maximum(squared, 0.0))
         return euclidean
     if metric == "manhattan":
+        from scipy.spatial.distance import cdist
+
         return lambda a, b: cdist(a, b, "cityblock")
     raise ValueError(f"unknown metric {metric!r}")
 

@@ -1,0 +1,153 @@
+"""Speed and memory of the core clustering job, measured as ratios in one run.
+
+Prints, for ~600 digit PNGs (64 px, the folder Orange was measured on):
+
+1. images/s of the Embed node end to end (decode + preprocess + model + cache) against the
+   bare model forward on pre-decoded tensors (target: ratio >= 0.9);
+2. wall time of `flowclass run workflows/cluster_folder.json` cold (empty cache, model
+   prepared), its first-ever run (the ONNX model is exported too), and an unchanged re-run
+   (target: re-run <= 3 % of cold), with each process's peak memory;
+3. the same job in Orange3 + Image Analytics (SqueezeNet, cosine, Ward, 10 clusters), in
+   the same run, when an Orange virtualenv is there (target: FlowClass >= 4x faster, ARI
+   at least Orange's). Set ORANGE_PYTHON or create /work/orange-venv (benchmarks/ORANGE.md).
+
+    python benchmarks/speed.py [--images-per-class 60] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW = REPO / "workflows" / "cluster_folder.json"
+ORANGE = os.environ.get("ORANGE_PYTHON", "/work/orange-venv/bin/python")
+
+
+def digits_folder(target: Path, per_class: int) -> Path:
+    from nodes.lib.samples import write_sample
+
+    everything = write_sample("digits", target.parent / "all-digits")
+    for label in sorted(os.listdir(everything)):
+        (target / label).mkdir(parents=True)
+        for name in sorted(os.listdir(everything / label))[:per_class]:
+            shutil.copyfile(everything / label / name, target / label / name)
+    return target
+
+
+def timed_process(command: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak resident memory (MB) and stdout of one process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"{command} failed: {output}")
+    return seconds, usage.ru_maxrss / 1024, output
+
+
+def embed_throughput(folder: Path, models: Path) -> tuple[float, float]:
+    """(end-to-end images/s of the Embed node, bare forward images/s) on the same images."""
+    from flowclass.cache import Cache
+    from flowclass.engine import Engine
+    from flowclass.library import default_registry
+    from flowclass.overrides import apply_overrides
+    from flowclass.workflow_file import load
+    from nodes.lib.embedders.efficientnet import EfficientNetLite0
+    from nodes.lib.imaging import open_rgb
+
+    registry = default_registry()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Cache(tmp)
+        shutil.copytree(models, cache.store_dir("models"), dirs_exist_ok=True)
+        workflow = apply_overrides(load(WORKFLOW, registry), registry, [f"import.folder={folder}"])
+        engine = Engine(registry, cache)
+        engine.run(workflow, out_dir=Path(tmp) / "o", targets=["import"], manifest=False)
+        result = engine.run(workflow, out_dir=Path(tmp) / "o", targets=["embed"], manifest=False)
+        images = result.output("import", "images")
+        end_to_end = len(images) / result.outcomes["embed"].seconds
+        batch_size = workflow.node("embed").params["batch_size"]
+    embedder = EfficientNetLite0(models)
+    tensors = np.stack([embedder.preprocess(open_rgb(p)) for p in images.paths])
+    embedder.forward(tensors[:batch_size])  # warm up
+    started = time.perf_counter()
+    for start in range(0, len(tensors), batch_size):
+        embedder.forward(tensors[start:start + batch_size])
+    bare = len(tensors) / (time.perf_counter() - started)
+    return end_to_end, bare
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images-per-class", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each timing (median shown)")
+    args = parser.parse_args()
+    flowclass = [sys.executable, "-m", "flowclass.cli"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder = digits_folder(tmp / "digits", args.images_per_class)
+        count = sum(1 for _ in folder.rglob("*.png"))
+        print(f"{count} digit PNGs (64 px) in {args.images_per_class * 10 // 10} per class; "
+              f"{os.cpu_count()} CPU cores; medians of {args.repeat} runs\n")
+
+        def run(cache: Path, out: Path) -> tuple[float, float, str]:
+            return timed_process(flowclass + ["run", str(WORKFLOW), "--quiet", "--cache", str(cache),
+                                              "--out", str(out), "--set", f"import.folder={folder}"])
+
+        first, first_mb, _ = run(tmp / "first-cache", tmp / "first-out")
+        models = tmp / "first-cache" / "stores" / "models"
+        cold, cold_mb, rerun, rerun_mb, ari = [], [], [], [], 0.0
+        for i in range(args.repeat):
+            cache = tmp / f"cache{i}"
+            shutil.copytree(models, cache / "stores" / "models")
+            seconds, mb, _ = run(cache, tmp / f"out{i}")
+            cold.append(seconds)
+            cold_mb.append(mb)
+            seconds, mb, _ = run(cache, tmp / f"out{i}")
+            rerun.append(seconds)
+            rerun_mb.append(mb)
+            table = pd.read_csv(tmp / f"out{i}" / "clusters.csv")
+            ari = adjusted_rand_score(table["label"], table["cluster"])
+        e2e, bare = zip(*(embed_throughput(folder, models) for _ in range(args.repeat)))
+        e2e, bare = float(np.median(e2e)), float(np.median(bare))
+        cold_s, rerun_s = float(np.median(cold)), float(np.median(rerun))
+
+        print("| measure | value |\n|---|---|")
+        print(f"| Embed node end to end | {e2e:.0f} images/s |")
+        print(f"| bare model forward (onnxruntime, pre-decoded) | {bare:.0f} images/s |")
+        print(f"| ratio end-to-end / bare (target >= 0.9) | {e2e / bare:.2f} |")
+        print(f"| first-ever run (exports the ONNX model) | {first:.2f} s, peak {first_mb:.0f} MB |")
+        print(f"| cold run (empty cache, model prepared) | {cold_s:.2f} s, peak {max(cold_mb):.0f} MB |")
+        print(f"| unchanged re-run | {rerun_s:.2f} s, peak {max(rerun_mb):.0f} MB |")
+        print(f"| re-run / cold (target <= 3 %) | {100 * rerun_s / cold_s:.1f} % |")
+        print(f"| ARI of the clusters vs digit labels | {ari:.3f} |")
+
+        if Path(ORANGE).exists():
+            orange = []
+            for _ in range(args.repeat):
+                seconds, mb, out = timed_process([ORANGE, str(REPO / "benchmarks" / "orange_baseline.py"),
+                                                  "--folder", str(folder), "--n-clusters", "10"])
+                orange.append((seconds, mb, json.loads(out.strip().splitlines()[-1])))
+            orange_s = float(np.median([o[0] for o in orange]))
+            print(f"| Orange3 + Image Analytics, same job, whole process | {orange_s:.2f} s, "
+                  f"peak {max(o[1] for o in orange):.0f} MB |")
+            print(f"| Orange ARI (SqueezeNet, cosine, Ward) | {orange[0][2]['ari']:.3f} |")
+            print(f"| FlowClass cold speed-up over Orange (target >= 4x) | {orange_s / cold_s:.1f}x |")
+        else:
+            print(f"\n(Orange not measured: no {ORANGE}; see benchmarks/ORANGE.md)")
+
+
+if __name__ == "__main__":
+    main()
