@@ -20,7 +20,7 @@ from .datatypes import EMBEDDINGS, IMAGES, TABLE, Embeddings, ImageSet
 from .images import skipped_table
 from .lib.embedders import Embedder, spec_id
 from .lib.embedding_store import EmbeddingStore
-from .lib.imaging import BadImage, open_rgb
+from .lib.imaging import BadImage, open_upright
 
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
 
@@ -47,7 +47,7 @@ def make_embedder(ctx: Any, params: Mapping[str, Any]) -> Embedder:
 def _load(embedder: Embedder, path: str) -> np.ndarray | str:
     """The preprocessed array of one image, or the reason it could not be read."""
     try:
-        return embedder.preprocess(open_rgb(path))
+        return embedder.preprocess(open_upright(path))
     except BadImage as exc:
         return str(exc)
 

@@ -49,14 +49,23 @@ def probe(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def open_rgb(path: str | Path) -> Image.Image:
-    """Decode an image fully as RGB, upright; BadImage with the reason if that fails."""
+def open_upright(path: str | Path) -> Image.Image:
+    """Decode an image fully, upright, as RGB or (if it is gray) 8-bit gray.
+
+    Gray stays gray because resizing one channel is three times cheaper than resizing
+    three equal ones, and gives the same numbers; embedders expand it when they need to.
+    """
     try:
         with Image.open(path) as image:
             image.load()
             upright = ImageOps.exif_transpose(image)
-            return upright.convert("RGB")
+            return upright if upright.mode in ("RGB", "L") else upright.convert("RGB")
     except FileNotFoundError:
         raise BadImage("file no longer exists") from None
     except Exception as exc:
         raise BadImage(describe_error(exc)) from None
+
+
+def open_rgb(path: str | Path) -> Image.Image:
+    """Decode an image fully as RGB, upright; BadImage with the reason if that fails."""
+    return open_upright(path).convert("RGB")

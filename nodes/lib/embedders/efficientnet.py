@@ -22,7 +22,7 @@ from PIL import Image
 
 from . import file_sha256
 
-PREPROCESSING = "rgb-bicubic224-div255-mean0.5-std0.5-v1"
+PREPROCESSING = "rgb-bicubic224-div255-mean0.5-std0.5-v2"
 EXPORT_VERSION = 2
 SIZE = 224
 
@@ -61,8 +61,14 @@ def load_torch_model() -> Any:
 
 
 def preprocess(image: Image.Image) -> np.ndarray:
-    array = np.asarray(image.convert("RGB").resize((SIZE, SIZE), Image.BICUBIC), dtype=np.float32)
-    return ((array / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
+    """(3, 224, 224) float32 in [-1, 1]; a gray image is resized once and repeated."""
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    array = np.asarray(image.resize((SIZE, SIZE), Image.BICUBIC), dtype=np.float32)
+    array = array * np.float32(2 / 255) - np.float32(1)  # (x / 255 - mean 0.5) / std 0.5
+    if array.ndim == 2:
+        return np.broadcast_to(array, (3, SIZE, SIZE))
+    return array.transpose(2, 0, 1)
 
 
 def export_onnx(target: Path) -> None:
