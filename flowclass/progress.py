@@ -1,4 +1,8 @@
-"""Showing a run on the terminal: a tqdm bar per node, a line per cached or failed node."""
+"""Showing a run on the terminal: a tqdm bar per node, a line per cached or failed node.
+
+When the output is not a terminal (a log file, CI), bars would be a mess of carriage
+returns, so each node gets one line when it finishes instead.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +21,14 @@ class TerminalProgress:
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self.bars: dict[str, tqdm] = {}
+        self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.totals: dict[str, str] = {}
 
     def _bar(self, node: str) -> tqdm:
         if node not in self.bars:
             self.bars[node] = tqdm(total=None, desc=f"{node:>12}", file=self.stream, leave=True,
-                                   dynamic_ncols=True, disable=self.quiet, unit="")
+                                   dynamic_ncols=True, disable=self.quiet or not self.interactive,
+                                   unit="")
         return self.bars[node]
 
     def _line(self, text: str) -> None:
@@ -33,6 +40,8 @@ class TerminalProgress:
         if event.state == "running":
             self._bar(node)
         elif event.state == "progress":
+            if event.total is not None and event.unit:
+                self.totals[node] = f" ({event.total} {event.unit})"
             bar = self._bar(node)
             if event.total is not None and bar.total != event.total:
                 bar.total = event.total
@@ -49,8 +58,8 @@ class TerminalProgress:
                     bar.n = bar.total
                 bar.set_postfix_str(f"{event.state} in {event.seconds or 0:.2f}s", refresh=False)
                 bar.close()
-            elif event.state == "done":
-                self._line(f"{node:>12}: done in {event.seconds or 0:.2f}s")
+            if event.state == "done" and (bar is None or bar.disable):
+                self._line(f"{node:>12}: done in {event.seconds or 0:.2f}s{self.totals.get(node, '')}")
             if event.state == "failed":
                 where = f" (parameter '{event.field}')" if event.field else ""
                 self._line(f"{node:>12}: FAILED{where}: {event.message}")

@@ -83,7 +83,7 @@ def _exported_exist(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bo
                   help="Where the label folders go (relative: inside the run's output folder)."),
         Choice(name="mode", default="copy", choices=("copy", "hardlink", "symlink"),
                help="Copy the images, or link to them to save space."),
-        Choice(name="table", default="csv", choices=tuple(TABLE_FORMATS),
+        Choice(name="table", default="csv+xlsx", choices=tuple(TABLE_FORMATS),
                help="Also write a table of what went where (images.csv / images.xlsx)."),
     ],
     writes_files=True,
