@@ -50,6 +50,7 @@ class RunContext:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     warnings: list[str] = field(default_factory=list)
     records: dict[str, Any] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)
     _last_progress: float = 0.0
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
@@ -66,6 +67,11 @@ class RunContext:
         """Something the user should know that does not stop the node (a skipped file)."""
         self.warnings.append(message)
         self.emit(NodeEvent(self.node_id, "warning", message=message))
+
+    def wrote(self, *paths: str | Path) -> None:
+        """Declare files this node wrote. A cached result of the node is reused only while
+        every one of them is still there, unchanged; otherwise the node runs again."""
+        self.written.extend(str(p) for p in paths)
 
     def record(self, key: str, value: Any) -> None:
         """Keep a JSON-able fact in the run manifest (a weights hash, a model version)."""

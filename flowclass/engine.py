@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 import traceback
@@ -98,6 +99,15 @@ def resolve_params(node_type: NodeType, params: Mapping[str, Any], base_dir: Pat
             value = param.resolve(value, base_dir, out_dir)
         resolved[param.name] = value
     return resolved
+
+
+def _file_state(path: str) -> list[int]:
+    """[size, mtime_ns] of a file (not following links); [-1, -1] when it is gone."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return [-1, -1]
+    return [st.st_size, st.st_mtime_ns]
 
 
 class Engine:
@@ -250,7 +260,7 @@ class _Run:
             self.values[node_id] = dict(result)
             outcome.seconds = time.perf_counter() - started
             outcome.warnings, outcome.records = ctx.warnings, ctx.records
-            self._store(node_id, node_type, outcome, result)
+            self._store(node_id, node_type, outcome, result, ctx.written or None)
             outcome.state = "done"
             self.emit(NodeEvent(node_id, "done", seconds=outcome.seconds))
         except Cancelled:
@@ -315,21 +325,27 @@ class _Run:
                             seconds=outcome.seconds))
 
     def _reusable(self, node_type: NodeType, cached: CachedResult, params: dict[str, Any]) -> bool:
-        """A cached result counts unless it claims files that are no longer there."""
+        """A cached result counts unless it claims files that are gone or changed."""
         if not node_type.writes_files:
             return True
-        if node_type.outputs_exist is None:
+        receipts = cached.meta.get("files")
+        if receipts is not None and any(_file_state(path) != [size, mtime]
+                                        for path, size, mtime in receipts):
             return False
+        if node_type.outputs_exist is None:
+            return receipts is not None
         try:
             return bool(node_type.outputs_exist(cached.outputs(), params))
         except (OSError, CodecError, ValueError):
             return False
 
     def _store(self, node_id: str, node_type: NodeType, outcome: NodeOutcome,
-               result: Mapping[str, Any]) -> None:
+               result: Mapping[str, Any], written: list[str] | None = None) -> None:
         meta = {"node": node_id, "type": node_type.type, "version": node_type.version,
                 "seconds": outcome.seconds, "warnings": outcome.warnings,
                 "records": outcome.records, "fingerprint": outcome.fingerprint}
+        if node_type.writes_files and written is not None:
+            meta["files"] = [[path, *_file_state(path)] for path in written]
         try:
             self.engine.cache.put(outcome.key, result, meta)
         except (CodecError, OSError) as exc:

@@ -85,8 +85,9 @@ class NodeType:
     params: tuple[Param, ...] = ()
     check: CrossCheck | None = None
     fingerprint: Fingerprint | None = None
-    # A node that writes files is never served from cache unless ``outputs_exist`` says
-    # the files are still there; without that check it always runs (it must be idempotent).
+    # A node that writes files is never served from cache unless the files it declared
+    # with ``ctx.wrote(...)`` are all still there unchanged (and ``outputs_exist``, if given,
+    # agrees); with neither, it always runs. Such nodes must be idempotent.
     writes_files: bool = False
     outputs_exist: OutputsCheck | None = None
     migrations: Mapping[int, Migration] = field(default_factory=dict)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -69,11 +69,6 @@ def _place(owned: OwnedFolder, rel: str, source: str, sha: str, mode: str, taken
         return candidate
 
 
-def _exported_exist(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
-    table = outputs["exported"]
-    return all(os.path.lexists(p) for p in table["exported"].tolist())
-
-
 @node(
     type="export_folders", title="Export to Folders", category="Output",
     inputs=[Input("labels", LABELS, help="Clusters or predictions.")],
@@ -87,7 +82,6 @@ def _exported_exist(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bo
                help="Also write a table of what went where (images.csv / images.xlsx)."),
     ],
     writes_files=True,
-    outputs_exist=_exported_exist,
 )
 def export_folders(ctx, *, labels: Labelling, folder, mode, table):
     """Copy (or link) each image into <folder>/<label>/, with a table of what went where."""
@@ -136,11 +130,8 @@ def export_folders(ctx, *, labels: Labelling, folder, mode, table):
         except FileExistsError as exc:
             raise NodeError(str(exc), field="folder") from None
     owned.compact()
+    ctx.wrote(*result["exported"], *(root / name for name in sorted(tables)))
     return {"exported": result}
-
-
-def _table_exists(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
-    return Path(params["path"]).is_file()
 
 
 @node(
@@ -155,7 +146,6 @@ def _table_exists(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bool
                   help="The file to write; its extension picks the format."),
     ],
     writes_files=True,
-    outputs_exist=_table_exists,
 )
 def save_table(ctx, *, data: "pd.DataFrame", embeddings: Embeddings | None, path):
     """Save per-image rows (path, label, cluster or prediction...) as CSV, XLSX or Parquet."""
@@ -177,6 +167,7 @@ def save_table(ctx, *, data: "pd.DataFrame", embeddings: Embeddings | None, path
     except FileExistsError as exc:
         raise NodeError(str(exc), field="path", hint="choose another file name") from None
     owned.compact()
+    ctx.wrote(target)
     return {"table": table}
 
 

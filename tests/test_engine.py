@@ -149,6 +149,10 @@ def test_a_node_that_writes_files_reruns_when_its_files_are_gone(engine, registr
     result = engine.run(wf, out_dir=tmp_path)
     assert result.outcomes["w"].state == "done" and (tmp_path / "x.txt").exists()
     assert result.outcomes["d"].state == "cached"
+    (tmp_path / "x.txt").write_text("changed by hand")
+    assert engine.run(wf, out_dir=tmp_path).outcomes["w"].state == "done"
+    assert (tmp_path / "x.txt").read_text() == "the number is 1"
+    assert engine.run(wf, out_dir=tmp_path).outcomes["w"].state == "cached"
 
 
 def test_cancel_stops_the_run(engine, registry, tmp_path):

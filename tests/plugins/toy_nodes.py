@@ -70,18 +70,15 @@ def crash(ctx, *, number):
     return {"number": number / 0}
 
 
-def _written_exists(outputs, params):
-    return Path(outputs["words"]).exists()
-
-
 @node(type="toy.write", title="Write", category="Toy", inputs=[Input("words", WORDS)],
       outputs=[Output("words", WORDS)],
       params=[PathParam(name="path", default="out.txt", target="file", role="output")],
-      writes_files=True, outputs_exist=_written_exists)
+      writes_files=True)
 def write(ctx, *, words, path):
     _log(ctx, ctx.node_id)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(words)
+    ctx.wrote(path)
     return {"words": path}
 
 
