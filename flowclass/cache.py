@@ -83,9 +83,13 @@ class Cache:
                 codec.save(value, tmp / "outputs" / port)
             full_meta = {**meta, "key": key, "outputs": list(outputs), "stored": time.time()}
             (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1), encoding="utf-8")
+            if final.exists():  # a re-run of a node whose files had changed: newest wins
+                stale = final.with_name(f".stale-{tmp.name}")
+                os.rename(final, stale)
+                shutil.rmtree(stale, ignore_errors=True)
             try:
                 os.rename(tmp, final)
-            except OSError:  # another run stored the same key first: keep theirs
+            except OSError:  # another run stored the same key meanwhile: keep theirs
                 shutil.rmtree(tmp, ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
