@@ -1,0 +1,107 @@
+"""Where labels come from besides folder names, and a single image to classify.
+
+Label Overrides applies a label file kept beside the workflow (the canvas writes the
+corrections made on a confusion matrix into it; people may also give a whole label
+table). Image File makes a one-image set, for "what is this picture?" (seed 003).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from flowclass.errors import NodeError
+from flowclass.node import Input, Output, node
+from flowclass.params import Bool, Choice, Path as PathParam
+
+from .datatypes import IMAGES, ImageSet
+from .lib.filestate import sha256_of
+from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
+from .lib.label_overrides import DEFAULT_FILE, apply_labels, read_label_file
+from .lib.samples import PHOTOS, sample_folder
+
+
+def _file_fingerprint(path: str) -> str:
+    """Changes whenever the file's content does (small files: hash them)."""
+    if not path or not os.path.isfile(path):
+        return "absent"
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+@node(
+    type="label_overrides", title="Label Overrides", category="Supervised",
+    inputs=[Input("images", IMAGES)],
+    outputs=[Output("images", IMAGES, help="The same images with the file's labels applied.")],
+    params=[
+        PathParam(name="file", default=DEFAULT_FILE, target="file", role="input",
+                  extensions=(".csv",),
+                  help="CSV of labels (columns sha256 and/or path, and label), relative to the "
+                       "workflow's folder. Corrections made in the canvas are saved here. A "
+                       "missing file changes nothing."),
+        Bool(name="keep_folder_labels", default=True,
+             help="Images the file does not list keep their subfolder label; off: only the "
+                  "file's labels count (a label table)."),
+    ],
+    fingerprint=lambda ctx, params: _file_fingerprint(params["file"]),
+)
+def label_overrides(ctx, *, images: ImageSet, file, keep_folder_labels):
+    """Relabel images from a label file beside the workflow; the images are never moved."""
+    table = read_label_file(Path(file))  # no file (or none given): no rows
+    relabelled, changed, unmatched = apply_labels(images, table, keep_folder_labels)
+    if unmatched:
+        ctx.warn(f"{len(unmatched)} row(s) of {file} match no image, e.g. {unmatched[0]}")
+    ctx.record("label_overrides", {"file": file, "rows": len(table), "changed": changed})
+    return {"images": relabelled}
+
+
+SAMPLE_IMAGES = PHOTOS
+
+
+def _image_path(ctx: Any, file: str, sample: str) -> Path:
+    if file:
+        path = Path(file)
+        if not path.is_file():
+            raise NodeError(f"image file not found: {path}", field="file")
+        return path
+    return sample_folder("photos", ctx.store_dir("samples")) / f"{sample}.png"
+
+
+def _image_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+    path = _image_path(ctx, params["file"], params["sample"])
+    st = path.stat()
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+@node(
+    type="image_file", title="Image File", category="Input",
+    outputs=[Output("images", IMAGES, help="A set of one image.")],
+    params=[
+        PathParam(name="file", default="", target="file", role="input",
+                  extensions=tuple(f".{e}" for e in IMAGE_EXTENSIONS),
+                  help="One image to classify. Empty: a built-in sample photograph."),
+        Choice(name="sample", default="astronaut", choices=SAMPLE_IMAGES,
+               help="The sample photograph used when no file is given."),
+    ],
+    fingerprint=_image_fingerprint,
+)
+def image_file(ctx, *, file, sample):
+    """One image, e.g. a new picture to ask a trained classifier about."""
+    path = _image_path(ctx, file, sample)
+    data = path.read_bytes()
+    try:
+        width, height = probe(data)
+    except BadImage as exc:
+        raise NodeError(f"{path} is not a usable image: {exc}", field="file") from None
+    images = ImageSet(paths=np.array([str(path)]), labels=np.array([""]),
+                      hashes=np.array([sha256_of(data)]),
+                      widths=np.array([width], dtype=np.int32),
+                      heights=np.array([height], dtype=np.int32), root=str(path.parent))
+    return {"images": images}
+
+
+NODES = [label_overrides, image_file]

@@ -1,0 +1,107 @@
+"""Label files: corrections (and whole label tables) kept beside the workflow, not in folders.
+
+A label file is a CSV with a ``label`` column and a ``sha256`` and/or ``path`` column::
+
+    sha256,path,label
+    9f2c...e1,cats/IMG_0042.jpg,dogs
+    ,birds/blurred.jpg,
+
+A row names an image by its content hash (``sha256``, which survives renaming and
+moving the folder) or, when that is empty, by its ``path`` relative to the imported
+folder (or absolute). An empty label takes the image out of training. The canvas writes
+rows with both columns; people may write either. The user's images are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flowclass.errors import NodeError
+
+from ..datatypes import ImageSet
+
+if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
+    import pandas as pd
+
+COLUMNS = ("sha256", "path", "label")
+DEFAULT_FILE = "label-overrides.csv"
+
+
+def read_label_file(path: Path, field: str = "file") -> "pd.DataFrame":
+    """The rows of a label file as text (sha256, path, label, and any other columns).
+
+    A file that does not exist has no rows: the canvas creates it on the first correction.
+    """
+    import pandas as pd
+
+    if not path.is_file():
+        return pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise NodeError(f"cannot read the label file {path}: {exc}", field=field,
+                        hint="it must be a CSV file with a header row") from None
+    if "label" not in table.columns or not {"sha256", "path"} & set(table.columns):
+        raise NodeError(f"the label file {path} has columns {list(table.columns)}; it needs "
+                        "'label' and 'sha256' or 'path'", field=field,
+                        hint="e.g. a header line 'path,label', then one image per line")
+    for column in COLUMNS:
+        if column not in table.columns:
+            table[column] = ""
+    return table.map(str.strip)
+
+
+def apply_labels(images: ImageSet, table: "pd.DataFrame",
+                 keep_unlisted: bool) -> tuple[ImageSet, int, list[str]]:
+    """Relabel ``images`` by the file's rows; later rows win.
+
+    Returns the relabelled images, how many labels changed, and the rows that matched no
+    image (as 'sha256 or path' strings, for a warning).
+    """
+    rel = images.relpaths
+    by_path = {os.path.normpath(p): i for i, p in enumerate(rel)}
+    by_path.update({os.path.normpath(p): i for i, p in enumerate(images.paths.tolist())})
+    labels = images.labels.astype(object).copy() if keep_unlisted else \
+        np.full(len(images), "", dtype=object)
+    unmatched: list[str] = []
+    for sha, path, label in table[list(COLUMNS)].itertuples(index=False):
+        if sha:
+            hits = np.flatnonzero(images.hashes == sha)
+        elif path:
+            index = by_path.get(os.path.normpath(path))
+            hits = np.array([] if index is None else [index], dtype=np.int64)
+        else:
+            continue
+        if not len(hits):
+            unmatched.append(sha or path)
+        labels[hits] = label
+    changed = int(np.sum(labels.astype(str) != images.labels))
+    return images.with_labels(labels.astype(str)), changed, unmatched
+
+
+def set_label(path: Path, sha256: str, relpath: str, label: str) -> None:
+    """Record one image's label in the file (atomically), replacing its earlier row.
+
+    Other rows and columns stay as they are, so a file people also edit by hand keeps
+    their work.
+    """
+    import pandas as pd
+
+    table = read_label_file(path) if path.is_file() else \
+        pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})
+    same = (table["sha256"] == sha256) | ((table["sha256"] == "") & (table["path"] == relpath))
+    row = pd.DataFrame([{"sha256": sha256, "path": relpath, "label": label}])
+    table = pd.concat([table[~same], row], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,157 @@
+"""Classifier estimators: how each model family is built, stored and checked on load.
+
+A fitted scikit-learn estimator is kept as skops bytes, never pickle: skops rebuilds only
+the types it is told to trust, and :func:`load_estimator` trusts exactly the types that
+the families below produce. Anything else in a file (a function, an unknown class) is
+refused before a single object is constructed.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any, Mapping
+
+import numpy as np
+
+MODELS = ("logistic_regression", "knn", "random_forest", "linear_svm", "mlp")
+MODEL_TITLES = {
+    "logistic_regression": "Logistic regression",
+    "knn": "k-nearest neighbours",
+    "random_forest": "Random forest",
+    "linear_svm": "Linear SVM",
+    "mlp": "Small neural network (MLP)",
+}
+# The types our families produce beyond those skops trusts by default. Nothing else loads.
+EXTRA_TRUSTED = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+)
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class UntrustedModel(ValueError):
+    """A model payload that is damaged or holds something FlowClass will not build."""
+
+
+def build_estimator(model: str, settings: Mapping[str, Any], seed: int,
+                    smallest_class: int) -> Any:
+    """A fresh, unfitted estimator of ``model`` with the user's settings.
+
+    Linear models and the MLP see standardised features (they need it); k-NN compares the
+    vectors as they are, as seed 002 does, and forests do not care about scale.
+    """
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if model == "logistic_regression":
+        from sklearn.linear_model import LogisticRegression
+
+        return make_pipeline(StandardScaler(), LogisticRegression(
+            C=settings["c"], max_iter=2000, random_state=seed))
+    if model == "knn":
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(n_neighbors=settings["n_neighbors"],
+                                    metric=settings["knn_metric"], weights=settings["knn_weights"],
+                                    algorithm="brute")
+    if model == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(n_estimators=settings["n_trees"], random_state=seed, n_jobs=1)
+    if model == "linear_svm":
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import LinearSVC
+
+        # A plain SVM gives no probabilities; Platt scaling on internal folds does.
+        svm = LinearSVC(C=settings["c"], max_iter=5000, random_state=seed)
+        return make_pipeline(StandardScaler(), CalibratedClassifierCV(
+            svm, method="sigmoid", cv=max(2, min(3, smallest_class))))
+    if model == "mlp":
+        from sklearn.neural_network import MLPClassifier
+
+        return make_pipeline(StandardScaler(), MLPClassifier(
+            hidden_layer_sizes=(settings["hidden_units"],), max_iter=1000, early_stopping=False,
+            random_state=seed))
+    raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+
+
+def class_scores(estimator: Any, vectors: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """Per-class probabilities (n, len(classes)), columns in the order of ``classes``."""
+    probabilities = estimator.predict_proba(np.asarray(vectors, dtype=np.float64))
+    order = [list(estimator.classes_).index(c) for c in classes]
+    return np.asarray(probabilities, dtype=np.float64)[:, order]
+
+
+# --- storing ----------------------------------------------------------------------
+
+def restamp_zip(data: bytes) -> bytes:
+    """The same zip with every entry dated 1980, so equal content gives equal bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(zipfile.ZipInfo(info.filename, _ZIP_TIME), source.read(info),
+                            compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def dump_estimator(estimator: Any) -> np.ndarray:
+    """The estimator as skops bytes (a uint8 array, so the safe codec can carry it)."""
+    import skops.io as sio
+
+    data = restamp_zip(sio.dumps(estimator))
+    return np.frombuffer(data, dtype=np.uint8).copy()
+
+
+def load_estimator(payload: np.ndarray | bytes) -> Any:
+    """Rebuild an estimator from :func:`dump_estimator` bytes, trusting only known types.
+
+    Raises :class:`UntrustedModel` naming what is wrong; nothing from the payload is
+    constructed unless every type in it is one our model families produce.
+    """
+    import skops.io as sio
+
+    data = bytes(payload) if not isinstance(payload, bytes) else payload
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # skops raises many kinds of errors for damaged input
+        raise UntrustedModel(f"the classifier inside is damaged ({type(exc).__name__}: {exc})") from None
+    unknown = sorted(set(untrusted) - set(EXTRA_TRUSTED))
+    if unknown:
+        raise UntrustedModel("the classifier inside holds types FlowClass does not trust: "
+                             + ", ".join(unknown))
+    try:
+        return sio.loads(data, trusted=list(EXTRA_TRUSTED))
+    except Exception as exc:
+        raise UntrustedModel(f"the classifier inside is damaged ({type(exc).__name__}: {exc})") from None
+
+
+# --- embedder specs -----------------------------------------------------------------
+
+def _flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in spec.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def spec_differences(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
+    """Readable differences between two embedder specs ("backend: 'pixels' vs 'open_clip'")."""
+    a, b = _flatten(expected), _flatten(actual)
+    return [f"{key}: {a.get(key, '(none)')!r} vs {b.get(key, '(none)')!r}"
+            for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+
+
+def describe_spec(spec: Mapping[str, Any]) -> str:
+    """One line naming an embedder, e.g. ``pixels (raw-pixels, 256 numbers)``."""
+    if not spec:
+        return "an unknown embedder"
+    weights = spec.get("weights")
+    extra = f", weights {weights}" if weights else ""
+    return f"{spec.get('backend', '?')} ({spec.get('model', '?')}{extra}, {spec.get('dim', '?')} numbers)"

@@ -1,0 +1,67 @@
+"""The classification ready workflows run as they stand, and on the user's folders with --set."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from flowclass.cli import main
+from flowclass.library import ready_workflows_dir
+
+WORKFLOWS = ready_workflows_dir()
+
+
+def _run(shared_cache, name, out, *sets):
+    args = ["run", str(WORKFLOWS / f"{name}.json"), "--out", str(out), "--cache",
+            str(shared_cache.root), "-q"]
+    for assignment in sets:
+        args += ["--set", assignment]
+    assert main(args) == 0
+    return json.loads((out / "run.json").read_text())
+
+
+def _records(manifest, node):
+    nodes = manifest["nodes"]
+    entry = nodes[node] if isinstance(nodes, dict) else next(n for n in nodes if n["node"] == node)
+    return entry["records"]
+
+
+def test_lobe_train_predict_as_it_stands(shared_cache, tmp_path):
+    manifest = _run(shared_cache, "lobe_train_predict", tmp_path)
+    assert _records(manifest, "evaluate")["evaluation"]["accuracy"] >= 0.95
+    exported = pd.read_csv(tmp_path / "by_prediction" / "images.csv")
+    assert list(exported.columns) == ["source", "exported", "label", "confidence"]
+    assert set(exported["label"]) <= {"face", "non_face", "uncertain"} and len(exported) == 18
+    for path, label in zip(exported["exported"], exported["label"]):
+        assert f"/by_prediction/{label}/" in path
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    assert {"prediction", "confidence", "top1", "top2_score"} <= set(predictions.columns)
+    astronaut = predictions.set_index("relpath").loc["astronaut.png"]
+    assert astronaut["prediction"] == "face"  # a photograph of a person's face
+    assert (tmp_path / "classifier.fcmodel").is_file()
+
+
+def test_lobe_train_predict_on_the_users_folders(shared_cache, tmp_path):
+    assert main(["sample", str(tmp_path / "mine"), "--dataset", "faces"]) == 0
+    out = tmp_path / "out"
+    _run(shared_cache, "lobe_train_predict", out, f"import.folder={tmp_path / 'mine' / 'faces'}",
+         f"new.folder={tmp_path / 'mine' / 'faces' / 'non_face'}")
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert len(predictions) == 100 and (predictions["prediction"] == "non_face").mean() > 0.95
+
+
+def test_digits_nearest_neighbour_reaches_097(shared_cache, tmp_path):
+    manifest = _run(shared_cache, "digits_nearest_neighbour", tmp_path)
+    evaluation = _records(manifest, "evaluate")["evaluation"]
+    assert evaluation["images"] == 359 and evaluation["accuracy"] >= 0.97
+    predictions = pd.read_csv(tmp_path / "predictions.csv", dtype=str)
+    assert len(predictions) == 20 and {"top1", "top3", "confidence"} <= set(predictions.columns)
+
+
+def test_transfer_learning_scores_every_label_of_one_image(shared_cache, tmp_path):
+    _run(shared_cache, "transfer_learning", tmp_path)
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert len(scores) == 1 and scores["relpath"].iloc[0] == "astronaut.png"
+    assert abs(scores["top1_score"].iloc[0] + scores["top2_score"].iloc[0] - 1) < 1e-9
+    assert scores["top1"].iloc[0] == "face"

@@ -1,0 +1,149 @@
+"""Train Classifier, Evaluate and Predict on real images (scikit-learn digits, lfw faces)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classify_helpers import DIGITS_PIXELS, digits_training, run
+
+
+def test_holdout_is_stratified_seeded_and_evaluated(registry, shared_cache, tmp_path):
+    nodes, edges = digits_training(per_label=40)
+    result = run(registry, shared_cache, nodes, edges, tmp_path)
+    assert result.ok, [o.error for o in result.failed]
+    validation = result.output("train", "validation")
+    balance = result.output("train", "balance")
+    # 20% of each class is held out: 8 of 40 per digit
+    assert sorted(set(validation.images.labels)) == [str(d) for d in range(10)]
+    assert balance["validation"].tolist() == [8] * 10 and balance["training"].tolist() == [32] * 10
+    evaluation = result.output("evaluate", "evaluation")
+    truth, guess = validation.images.labels, validation.labels
+    assert evaluation.accuracy == pytest.approx(np.mean(truth == guess))
+    assert evaluation.accuracy > 0.9
+    assert evaluation.confusion.sum() == 80 and np.trace(evaluation.confusion) == np.sum(truth == guess)
+    wrong = result.output("evaluate", "misclassified")
+    assert len(wrong) == np.sum(truth != guess)
+    assert np.all(wrong.labels != wrong.images.labels)
+    table = wrong.to_table()
+    assert {"path", "label", "prediction", "confidence"} <= set(table.columns)
+    confusion = result.output("evaluate", "confusion")
+    assert confusion.iloc[:, 1:].to_numpy().sum() == 80
+    model = result.output("train", "model")
+    assert model.classes == tuple(str(d) for d in range(10))
+    assert model.training["class_counts"] == {str(d): 32 for d in range(10)}
+    # another seed holds out other images
+    nodes, edges = digits_training(per_label=40, train={"seed": 1})
+    other = run(registry, shared_cache, nodes, edges, tmp_path / "seed1").output("train", "validation")
+    assert set(other.images.paths) != set(validation.images.paths)
+
+
+def test_kfold_predicts_every_image_out_of_fold(registry, shared_cache, tmp_path):
+    nodes, edges = digits_training(per_label=20, train={"validation": "kfold", "folds": 4})
+    result = run(registry, shared_cache, nodes, edges, tmp_path)
+    validation = result.output("train", "validation")
+    assert len(validation) == 200 and sorted(set(validation.columns["fold"])) == [1, 2, 3, 4]
+    evaluation = result.output("evaluate", "evaluation")
+    assert len(evaluation.fold_accuracies) == 4
+    assert evaluation.accuracy == pytest.approx(np.mean(evaluation.fold_accuracies), abs=0.01)
+    assert result.output("train", "model").training["images"] == 200  # final fit on all
+
+
+@pytest.mark.parametrize("model", ["logistic_regression", "knn", "random_forest", "linear_svm", "mlp"])
+def test_every_model_family_learns_digits(registry, shared_cache, tmp_path, model):
+    nodes, edges = digits_training(per_label=25, train={"model": model, "n_trees": 50,
+                                                        "hidden_units": 32})
+    result = run(registry, shared_cache, nodes, edges, tmp_path)
+    assert result.ok, [o.error for o in result.failed]
+    assert result.output("evaluate", "evaluation").accuracy >= 0.8
+    scores = result.output("train", "model").scores(np.zeros((2, 64), dtype=np.float32))
+    assert scores.shape == (2, 10) and np.allclose(scores.sum(axis=1), 1)
+
+
+def test_too_few_images_per_class_is_a_clear_error(registry, shared_cache, tmp_path):
+    nodes, edges = digits_training(per_label=4)
+    outcome = run(registry, shared_cache, nodes, edges, tmp_path).outcomes["train"]
+    assert outcome.state == "failed"
+    assert "too few images per class" in outcome.error and "'0' has 4" in outcome.error
+    assert "at least 5" in outcome.error
+    nodes, edges = digits_training(per_label=6, train={"validation": "kfold", "folds": 8})
+    outcome = run(registry, shared_cache, nodes, edges, tmp_path).outcomes["train"]
+    assert outcome.state == "failed" and outcome.field == "folds" and "at least 8" in outcome.error
+
+
+def _predict_digits(registry, cache, out, predict: dict, embed_new: dict | None = None):
+    nodes, edges = digits_training(per_label=30)
+    nodes += [("new", "import_images", {"sample": "digits", "max_per_label": 3}),
+              ("embed_new", "embed", {**DIGITS_PIXELS, **(embed_new or {})}),
+              ("predict", "predict", predict)]
+    edges += [("new.images", "embed_new.images"), ("embed_new.embeddings", "predict.embeddings"),
+              ("train.model", "predict.model")]
+    return run(registry, cache, nodes, edges, out)
+
+
+def test_predict_gives_top_k_confidence_and_uncertain(registry, shared_cache, tmp_path):
+    result = _predict_digits(registry, shared_cache, tmp_path,
+                             {"top_k": 3, "confidence": "margin", "uncertain_below": 0.9})
+    assert result.ok, [o.error for o in result.failed]
+    predicted = result.output("predict", "predictions")
+    assert len(predicted) == 30 and predicted.kind == "prediction"
+    top = np.stack([predicted.columns[f"top{k}_score"] for k in (1, 2, 3)], axis=1)
+    assert np.all(np.diff(top, axis=1) <= 0)  # best first
+    margin = top[:, 0] / (top[:, 0] + top[:, 1])  # seed 002: best vs second best
+    assert np.allclose(predicted.scores, margin)
+    uncertain = predicted.scores < 0.9
+    assert np.all(predicted.labels[uncertain] == "uncertain")
+    assert np.all(predicted.labels[~uncertain] == predicted.columns["top1"][~uncertain])
+    assert "uncertain" in predicted.classes
+    # the same model on the same images with probability confidence and no threshold
+    plain = _predict_digits(registry, shared_cache, tmp_path / "p", {"top_k": 1}).output(
+        "predict", "predictions")
+    assert np.array_equal(plain.labels, predicted.columns["top1"]) and "top2" not in plain.columns
+    assert np.mean(plain.labels == plain.images.labels) > 0.9
+
+
+def test_predict_refuses_embeddings_made_another_way(registry, shared_cache, tmp_path):
+    result = _predict_digits(registry, shared_cache, tmp_path, {}, embed_new={"pixel_size": 16})
+    outcome = result.outcomes["predict"]
+    assert outcome.state == "failed" and outcome.field == "embeddings"
+    assert "preprocessing.size: 8 vs 16" in outcome.error and "dim: 64 vs 256" in outcome.error
+
+
+def test_evaluate_needs_predictions_with_true_labels(registry, shared_cache, tmp_path):
+    nodes = [("images", "sample_images", {"dataset": "digits", "max_per_label": 3}),
+             ("embed", "embed", DIGITS_PIXELS), ("distances", "distances", {}),
+             ("cluster", "hierarchical_clustering", {"n_clusters": 3}), ("evaluate", "evaluate", {})]
+    edges = [("images.images", "embed.images"), ("embed.embeddings", "distances.embeddings"),
+             ("distances.distances", "cluster.distances"), ("cluster.clusters", "evaluate.predictions")]
+    outcome = run(registry, shared_cache, nodes, edges, tmp_path).outcomes["evaluate"]
+    assert outcome.state == "failed" and "clusters" in outcome.error
+
+
+def test_export_by_prediction_writes_label_folders_and_confidence(registry, shared_cache, tmp_path):
+    import pandas as pd
+
+    nodes, edges = digits_training(per_label=30)
+    nodes += [("new", "import_images", {"sample": "digits", "max_per_label": 3}),
+              ("embed_new", "embed", DIGITS_PIXELS), ("predict", "predict", {"top_k": 2}),
+              ("export", "export_folders", {"folder": str(tmp_path / "sorted")})]
+    edges += [("new.images", "embed_new.images"), ("embed_new.embeddings", "predict.embeddings"),
+              ("train.model", "predict.model"), ("predict.predictions", "export.labels")]
+    result = run(registry, shared_cache, nodes, edges, tmp_path)
+    assert result.ok, [o.error for o in result.failed]
+    table = pd.read_csv(tmp_path / "sorted" / "images.csv", dtype={"label": str})
+    assert list(table.columns) == ["source", "exported", "label", "confidence"]
+    predicted = result.output("predict", "predictions")
+    assert table["label"].tolist() == predicted.labels.tolist()
+    for exported, label in zip(table["exported"], table["label"]):
+        assert (tmp_path / "sorted" / label / exported.rsplit("/", 1)[1]).is_file()
+
+
+def test_faces_with_the_default_embedder(registry, shared_cache, tmp_path):
+    nodes = [("images", "sample_images", {"dataset": "faces"}), ("embed", "embed", {}),
+             ("train", "train_classifier", {}), ("evaluate", "evaluate", {})]
+    edges = [("images.images", "embed.images"), ("embed.embeddings", "train.embeddings"),
+             ("train.validation", "evaluate.predictions")]
+    result = run(registry, shared_cache, nodes, edges, tmp_path)
+    assert result.ok, [o.error for o in result.failed]
+    assert result.output("evaluate", "evaluation").accuracy >= 0.95
+    assert result.output("train", "model").embedder["backend"] == "efficientnet_lite0"

@@ -1,0 +1,95 @@
+"""Label Overrides: corrections in a file beside the workflow change the retrained model."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+
+from classify_helpers import digits_training, run
+from nodes.lib.label_overrides import read_label_file, set_label
+
+
+def _overridden_training(tmp_path, per_label=20, **override_params):
+    nodes, edges = digits_training(per_label=per_label)
+    nodes.insert(1, ("labels", "label_overrides", {"file": "fixes.csv", **override_params}))
+    edges[0] = ("images.images", "labels.images")
+    edges.append(("labels.images", "embed.images"))
+    return nodes, edges
+
+
+def test_overrides_change_the_retrained_model(registry, shared_cache, tmp_path):
+    nodes, edges = _overridden_training(tmp_path)
+    before = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    assert before.ok and before.outcomes["labels"].records["label_overrides"]["rows"] == 0
+    images = before.output("labels", "images")
+    sevens = np.flatnonzero(images.labels == "7")
+    # relabel every 7 as "seven" (by content hash, as the canvas does) and drop one 1 (by path)
+    for i in sevens:
+        set_label(tmp_path / "fixes.csv", images.hashes[i], images.relpaths[i], "seven")
+    one = images.relpaths[int(np.flatnonzero(images.labels == "1")[0])]
+    with open(tmp_path / "fixes.csv", "a") as handle:
+        handle.write(f",{one},\n")
+    after = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    assert after.ok, [o.error for o in after.failed]
+    assert after.outcomes["labels"].state == "done"  # the edited file re-ran the node
+    assert after.outcomes["train"].state == "done"
+    model = after.output("train", "model")
+    assert "seven" in model.classes and "7" not in model.classes
+    counts = after.output("train", "balance").set_index("class")["images"]
+    assert counts["seven"] == 20 and counts["1"] == 19  # the 1 with an empty label is left out
+    predicted = after.output("train", "validation")
+    assert set(predicted.labels) <= set(model.classes)
+    # the user's images are untouched
+    assert all(p.startswith(str(shared_cache.root)) for p in images.paths)
+    again = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    assert again.outcomes["train"].state == "cached"
+
+
+def test_a_label_table_alone_labels_the_images(registry, shared_cache, tmp_path):
+    nodes, edges = _overridden_training(tmp_path, keep_folder_labels=False)
+    first = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    images = first.output("labels", "images")
+    assert set(images.labels) == {""}  # no file yet: nothing is labelled
+    assert first.outcomes["train"].state == "failed" and "2 classes" in first.outcomes["train"].error
+    rows = [(p, "odd" if int(lab) % 2 else "even") for p, lab in
+            zip(images.relpaths, first.output("images", "images").labels)]
+    pd.DataFrame(rows, columns=["path", "label"]).to_csv(tmp_path / "fixes.csv", index=False)
+    second = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    assert second.ok, [o.error for o in second.failed]
+    assert second.output("train", "model").classes == ("even", "odd")
+
+
+def test_set_label_keeps_other_rows_and_columns(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("path,label,note\na.png,cat,checked\nb.png,dog,\n")
+    set_label(path, "f" * 64, "b.png", "wolf")
+    set_label(path, "f" * 64, "b.png", "fox")
+    table = read_label_file(path)
+    assert table[["path", "label", "note"]].values.tolist() == [["a.png", "cat", "checked"],
+                                                                ["b.png", "fox", ""]]
+    assert not [p for p in tmp_path.iterdir() if p.name != "labels.csv"]  # no temporary left
+
+
+def test_a_broken_label_file_names_the_file(registry, shared_cache, tmp_path):
+    (tmp_path / "fixes.csv").write_text("image;class\nx;y\n")
+    nodes, edges = _overridden_training(tmp_path)
+    outcome = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path).outcomes["labels"]
+    assert outcome.state == "failed" and outcome.field == "file"
+    assert "fixes.csv" in outcome.error and "needs 'label'" in outcome.error
+
+
+def test_image_file_gives_one_image_to_predict(registry, shared_cache, tmp_path, photos_dir):
+    shutil.copy(photos_dir / "animals" / "chelsea.jpg", tmp_path / "cat.jpg")
+    result = run(registry, shared_cache, [("one", "image_file", {"file": "cat.jpg"})], [], tmp_path,
+                 base_dir=tmp_path)
+    images = result.output("one", "images")
+    assert len(images) == 1 and images.paths[0] == str(tmp_path / "cat.jpg")
+    assert (images.widths[0], images.heights[0]) == (451, 300)
+    sample = run(registry, shared_cache, [("one", "image_file", {})], [], tmp_path / "s")
+    assert sample.output("one", "images").paths[0].endswith("astronaut.png")
+    (tmp_path / "bad.jpg").write_text("not a picture")
+    bad = run(registry, shared_cache, [("one", "image_file", {"file": "bad.jpg"})], [], tmp_path,
+              base_dir=tmp_path).outcomes["one"]
+    assert bad.state == "failed" and "bad.jpg" in bad.error

@@ -1,0 +1,178 @@
+"""Save Model / Load Model: reload in a fresh process, and refuse anything but a model."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from classify_helpers import DIGITS_PIXELS, digits_training, run, workflow
+from flowclass.workflow_file import save
+
+
+@pytest.fixture(scope="module")
+def saved_model(registry, shared_cache, tmp_path_factory):
+    """A k-NN digit model saved by a workflow run, and that run's predictions."""
+    out = tmp_path_factory.mktemp("trained")
+    nodes, edges = digits_training(per_label=30)
+    nodes += [("save", "save_model", {"path": "digits.fcmodel"}),
+              ("new", "import_images", {"sample": "digits", "max_per_label": 5}),
+              ("embed_new", "embed", DIGITS_PIXELS), ("predict", "predict", {"top_k": 2})]
+    edges += [("train.model", "save.model"), ("new.images", "embed_new.images"),
+              ("embed_new.embeddings", "predict.embeddings"), ("train.model", "predict.model")]
+    result = run(registry, shared_cache, nodes, edges, out)
+    assert result.ok, [o.error for o in result.failed]
+    return out / "digits.fcmodel", result.output("predict", "predictions"), result
+
+
+def _load_and_predict(registry, model_file, embed=DIGITS_PIXELS):
+    nodes = [("load", "load_model", {"file": str(model_file)}),
+             ("new", "import_images", {"sample": "digits", "max_per_label": 5}),
+             ("embed_new", "embed", embed), ("predict", "predict", {"top_k": 2}),
+             ("table", "save_table", {"path": "predictions.csv"})]
+    edges = [("load.model", "predict.model"), ("new.images", "embed_new.images"),
+             ("embed_new.embeddings", "predict.embeddings"), ("predict.predictions", "table.data")]
+    return workflow(registry, nodes, edges)
+
+
+def test_a_saved_model_predicts_the_same_in_a_fresh_process(registry, shared_cache, saved_model,
+                                                             tmp_path):
+    model_file, predicted, _ = saved_model
+    wf = tmp_path / "apply.json"
+    save(_load_and_predict(registry, model_file), wf)
+    done = subprocess.run([sys.executable, "-m", "flowclass.cli", "run", str(wf), "--out",
+                           str(tmp_path / "out"), "--cache", str(shared_cache.root), "-q"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "out" / "predictions.csv", dtype={"prediction": str, "top2": str})
+    assert table["path"].tolist() == predicted.images.paths.tolist()
+    assert table["prediction"].tolist() == predicted.labels.tolist()
+    assert np.allclose(table["confidence"], predicted.scores)
+
+
+def test_saving_twice_gives_the_same_bytes(registry, shared_cache, saved_model, tmp_path):
+    model_file, _, result = saved_model
+    from nodes.lib.model_file import model_bytes
+
+    assert model_bytes(result.output("train", "model")) == model_file.read_bytes()
+    saved = result.output("save", "saved")
+    assert saved["classes"].iloc[0] == ", ".join(str(d) for d in range(10))
+
+
+def test_model_files_do_not_depend_on_the_clock(saved_model, monkeypatch):
+    import time
+
+    from nodes.lib.model_file import model_bytes
+
+    model_file, _, result = saved_model
+    monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # another day, another zip date
+    assert model_bytes(result.output("train", "model")) == model_file.read_bytes()
+
+
+def test_save_model_never_replaces_a_users_file(registry, shared_cache, tmp_path):
+    (tmp_path / "mine.fcmodel").write_text("my own notes")
+    nodes, edges = digits_training(per_label=6)
+    nodes.append(("save", "save_model", {"path": "mine.fcmodel"}))
+    edges.append(("train.model", "save.model"))
+    outcome = run(registry, shared_cache, nodes, edges, tmp_path).outcomes["save"]
+    assert outcome.state == "failed" and outcome.field == "path"
+    assert (tmp_path / "mine.fcmodel").read_text() == "my own notes"
+
+
+def _load_outcome(registry, cache, tmp_path, model_file):
+    nodes = [("load", "load_model", {"file": str(model_file)})]
+    return run(registry, cache, nodes, [], tmp_path / "run").outcomes["load"]
+
+
+class _RunsCode:
+    """Unpickling this creates a marker file: proof that code from the file ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_is_refused_without_running_it(registry, cache, tmp_path):
+    marker = tmp_path / "code-ran"
+    evil = tmp_path / "evil.fcmodel"
+    evil.write_bytes(pickle.dumps(_RunsCode(str(marker))))
+    outcome = _load_outcome(registry, cache, tmp_path, evil)
+    assert outcome.state == "failed" and "not a FlowClass model file" in outcome.error
+    assert not marker.exists()
+    # a model-shaped zip whose arrays are pickled objects: refused too (allow_pickle=False)
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([_RunsCode(str(marker))], dtype=object), allow_pickle=True)
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w") as archive:
+        archive.writestr("a0.npy", buffer.getvalue())
+    tree = {"__dataclass__": "flowclass.Classifier", "fields": {"estimator": {"__array__": "a0"}}}
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("value.json", json.dumps(tree))
+        archive.writestr("arrays.npz", npz.getvalue())
+    outcome = _load_outcome(registry, cache, tmp_path, evil)
+    assert outcome.state == "failed" and "not a FlowClass model file" in outcome.error
+    assert not marker.exists()
+
+
+def _with_estimator(model_file, payload: bytes, target):
+    """A copy of ``model_file`` whose classifier payload is replaced by ``payload``."""
+    from flowclass import codec
+
+    value = codec.from_bytes(model_file.read_bytes())
+    from dataclasses import replace
+
+    target.write_bytes(codec.to_bytes(replace(value, estimator=np.frombuffer(payload, np.uint8))))
+
+
+def test_a_payload_with_untrusted_types_is_refused(registry, cache, saved_model, tmp_path):
+    import skops.io as sio
+
+    model_file, _, _ = saved_model
+    tampered = tmp_path / "tampered.fcmodel"
+    _with_estimator(model_file, sio.dumps({"run": os.system}), tampered)
+    outcome = _load_outcome(registry, cache, tmp_path, tampered)
+    assert outcome.state == "failed" and "does not trust" in outcome.error
+    assert "system" in outcome.error
+    _with_estimator(model_file, b"PK\x03\x04 not really a zip", tampered)
+    outcome = _load_outcome(registry, cache, tmp_path, tampered)
+    assert outcome.state == "failed" and "damaged" in outcome.error
+
+
+def test_edited_or_truncated_files_are_refused(registry, cache, saved_model, tmp_path):
+    model_file, _, _ = saved_model
+    data = model_file.read_bytes()
+    cut = tmp_path / "cut.fcmodel"
+    cut.write_bytes(data[: len(data) // 2])
+    outcome = _load_outcome(registry, cache, tmp_path, cut)
+    assert outcome.state == "failed" and "not a FlowClass model file" in outcome.error
+    with zipfile.ZipFile(model_file) as archive:
+        tree = json.loads(archive.read("value.json"))
+        arrays = archive.read("arrays.npz")
+    tree["fields"]["classes"] = {"__tuple__": ["cat", "dog"]}
+    edited = tmp_path / "edited.fcmodel"
+    with zipfile.ZipFile(edited, "w") as archive:
+        archive.writestr("value.json", json.dumps(tree))
+        archive.writestr("arrays.npz", arrays)
+    outcome = _load_outcome(registry, cache, tmp_path, edited)
+    assert outcome.state == "failed" and "was modified" in outcome.error
+
+
+def test_a_loaded_model_refuses_other_embeddings(registry, shared_cache, saved_model, tmp_path):
+    model_file, _, _ = saved_model
+    wf = _load_and_predict(registry, model_file, embed={**DIGITS_PIXELS, "binarize": True})
+    from flowclass.engine import Engine
+
+    result = Engine(registry, shared_cache).run(wf, out_dir=tmp_path)
+    outcome = result.outcomes["predict"]
+    assert outcome.state == "failed" and "preprocessing.binarize: False vs True" in outcome.error
+    assert "set the Embed node" in outcome.hint
