@@ -316,11 +316,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _saved_model_exists(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
-    path = Path(params["path"])
-    return path.is_file() and _sha256(path.read_bytes()) == outputs["saved"]["sha256"].iloc[0]
-
-
 @node(
     type="save_model", title="Save Model", category="Supervised",
     inputs=[Input("model", MODEL)],
@@ -330,7 +325,6 @@ def _saved_model_exists(outputs: Mapping[str, Any], params: Mapping[str, Any]) -
                       help="Model file to write (relative: inside the run's output folder). An "
                            "existing file FlowClass did not write is never replaced.")],
     writes_files=True,
-    outputs_exist=_saved_model_exists,
 )
 def save_model(ctx, *, model: Classifier, path):
     """Write the classifier, its labels and its embedder spec to a file others can load."""
@@ -343,6 +337,7 @@ def save_model(ctx, *, model: Classifier, path):
     except FileExistsError as exc:
         raise NodeError(str(exc), field="path", hint="choose another file name") from None
     owned.compact()
+    ctx.wrote(target)
     import pandas as pd
 
     return {"saved": pd.DataFrame({"path": [str(target)], "sha256": [_sha256(data)],

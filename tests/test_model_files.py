@@ -77,6 +77,17 @@ def test_model_files_do_not_depend_on_the_clock(saved_model, monkeypatch):
     assert model_bytes(result.output("train", "model")) == model_file.read_bytes()
 
 
+def test_a_deleted_model_file_is_written_again(registry, shared_cache, tmp_path):
+    nodes, edges = digits_training(per_label=6)
+    nodes.append(("save", "save_model", {"path": "m.fcmodel"}))
+    edges.append(("train.model", "save.model"))
+    run(registry, shared_cache, nodes, edges, tmp_path)
+    assert run(registry, shared_cache, nodes, edges, tmp_path).outcomes["save"].state == "cached"
+    (tmp_path / "m.fcmodel").unlink()
+    assert run(registry, shared_cache, nodes, edges, tmp_path).outcomes["save"].state == "done"
+    assert (tmp_path / "m.fcmodel").is_file()
+
+
 def test_save_model_never_replaces_a_users_file(registry, shared_cache, tmp_path):
     (tmp_path / "mine.fcmodel").write_text("my own notes")
     nodes, edges = digits_training(per_label=6)
