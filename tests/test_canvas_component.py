@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from nicegui import ui
@@ -21,7 +21,9 @@ from selenium.webdriver.common.keys import Keys
 
 from flowclass.ui import canvas as canvas_module
 from flowclass.ui.canvas import CanvasBundleMissing, FlowCanvas, ensure_canvas_bundle
-from flowclass.ui.canvas_demo import DEMO_CATALOGUE, DEMO_GRAPH, build_demo
+from canvas_demo import DEMO_CATALOGUE, DEMO_GRAPH, build_demo
+
+from canvas_helpers import DROP_JS, console_problems, drag_handle, handle, wait_until
 
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 needs_bundle = pytest.mark.skipif(
@@ -66,50 +68,6 @@ async def test_element_props_and_events(user: User) -> None:
 
 
 # ---- real browser -------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def handle(screen: Screen, node: str, kind: str, port: str):
-    return screen.selenium.find_element(
-        By.CSS_SELECTOR, f'.vue-flow__handle.{kind}[data-nodeid="{node}"][data-handleid="{port}"]')
-
-
-def drag_handle(screen: Screen, source, target) -> None:
-    """Press on one handle, move in steps (Vue Flow listens to mousemove), release on the other."""
-    actions = ActionChains(screen.selenium, duration=50)
-    actions.move_to_element(source).click_and_hold()
-    for _ in range(3):
-        actions.move_by_offset(15, 5)
-    actions.move_to_element(target).move_by_offset(1, 0).move_to_element(target).release().perform()
-
-
-DROP_JS = """
-const [item, pane, x, y] = arguments;
-const dt = new DataTransfer();
-const fire = (el, type, cx, cy) => el.dispatchEvent(new DragEvent(type, {
-  bubbles: true, cancelable: true, dataTransfer: dt, clientX: cx, clientY: cy}));
-const r = item.getBoundingClientRect();
-fire(item, 'dragstart', r.x + 5, r.y + 5);
-fire(pane, 'dragenter', x, y);
-fire(pane, 'dragover', x, y);
-fire(pane, 'drop', x, y);
-fire(item, 'dragend', x, y);
-return dt.types;
-"""
-
-
-def console_problems(screen: Screen) -> list[dict]:
-    return [entry for entry in screen.selenium.get_log("browser")
-            if entry["level"] in ("SEVERE", "ERROR") or "[Vue warn]" in entry["message"]]
 
 
 @needs_bundle

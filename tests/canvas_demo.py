@@ -1,9 +1,6 @@
-"""A self-contained canvas demo: hard-coded catalogue and graph, and a tiny
-in-memory controller standing in for the real workflow. The browser test uses
-it, and it shows how the app should wire :class:`FlowCanvas` (intent -> decide
--> assign a new graph).
-
-Run it with ``python -m flowclass.ui.canvas_demo`` and open http://localhost:8080.
+"""A self-contained canvas fixture for the element's own tests: a hard-coded
+catalogue and graph, and a tiny in-memory controller (intent -> decide -> assign
+a new graph), so FlowCanvas is tested apart from the app (flowclass/ui/page.py).
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ from typing import Any, Callable
 
 from nicegui import ui
 
-from .canvas import FlowCanvas, palette_item
+from flowclass.ui.canvas import FlowCanvas, palette_item
 
 
 def _port(name: str, type_: str, title: str, optional: bool = False) -> dict[str, Any]:
@@ -145,6 +142,3 @@ def build_demo(log: Callable[[str, Any], None] | None = None) -> FlowCanvas:
     DemoController(canvas, DEMO_GRAPH, log)
     return canvas
 
-
-if __name__ in {"__main__", "__mp_main__"}:
-    ui.run(build_demo, title="FlowClass canvas demo", reload=False)

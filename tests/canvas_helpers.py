@@ -1,0 +1,60 @@
+"""Helpers for driving the Vue Flow canvas in a real browser (Selenium)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from nicegui.testing import Screen
+from selenium.webdriver import ActionChains
+from selenium.webdriver.common.by import By
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def handle(screen: Screen, node: str, kind: str, port: str):
+    return screen.selenium.find_element(
+        By.CSS_SELECTOR, f'.vue-flow__handle.{kind}[data-nodeid="{node}"][data-handleid="{port}"]')
+
+
+def drag_handle(screen: Screen, source, target) -> None:
+    """Press on one handle, move in steps (Vue Flow listens to mousemove), release on the other."""
+    actions = ActionChains(screen.selenium, duration=50)
+    actions.move_to_element(source).click_and_hold()
+    for _ in range(3):
+        actions.move_by_offset(15, 5)
+    actions.move_to_element(target).move_by_offset(1, 0).move_to_element(target).release().perform()
+
+
+# Selenium cannot drag between HTML5 drag-and-drop targets; fire the events as a browser does.
+DROP_JS = """
+const [item, pane, x, y] = arguments;
+const dt = new DataTransfer();
+const fire = (el, type, cx, cy) => el.dispatchEvent(new DragEvent(type, {
+  bubbles: true, cancelable: true, dataTransfer: dt, clientX: cx, clientY: cy}));
+const r = item.getBoundingClientRect();
+fire(item, 'dragstart', r.x + 5, r.y + 5);
+fire(pane, 'dragenter', x, y);
+fire(pane, 'dragover', x, y);
+fire(pane, 'drop', x, y);
+fire(item, 'dragend', x, y);
+return dt.types;
+"""
+
+
+def drop_palette_item(screen: Screen, item, x: float, y: float) -> list[str]:
+    pane = screen.selenium.find_element(By.CSS_SELECTOR, ".vue-flow__pane")
+    return screen.selenium.execute_script(DROP_JS, item, pane, x, y)
+
+
+def console_problems(screen: Screen) -> list[dict]:
+    return [entry for entry in screen.selenium.get_log("browser")
+            if entry["level"] in ("SEVERE", "ERROR") or "[Vue warn]" in entry["message"]]
