@@ -1,0 +1,163 @@
+"""Evaluations and classifiers: the confusion matrix, its images, and correcting labels.
+
+The loop Lobe and Teachable Machine users love: click a cell of the confusion matrix to
+see its images, give a wrongly labelled image its right label, retrain. A correction is
+one row in ``label-overrides.csv`` beside the workflow (keyed by the image's content
+hash; see :mod:`nodes.lib.label_overrides`), which the Label Overrides node reads; the
+user's images are never moved. Without a saved workflow there is nowhere to keep it, so
+the label controls say so instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from nicegui import ui
+
+from . import ViewerContext, viewer
+from .tables import show_as_table, show_table
+
+MAX_MATRIX = 30  # more classes than this: the matrix is shown as a table
+MAX_IMAGES = 60  # thumbnails shown for one cell or list at a time
+OVERRIDES_FILE = "label-overrides.csv"  # the Label Overrides node's default file
+
+
+def cell_color(count: int, row_total: int, diagonal: bool) -> str:
+    """Green shades on the diagonal, red off it, stronger for a larger share of the row."""
+    share = count / row_total if row_total else 0.0
+    if count == 0:
+        return "#f8fafc"
+    alpha = 0.15 + 0.75 * share
+    return f"rgba(22, 163, 74, {alpha:.2f})" if diagonal else f"rgba(220, 38, 38, {alpha:.2f})"
+
+
+def overrides_path(ctx: ViewerContext) -> Any:
+    return None if ctx.workflow_dir is None else ctx.workflow_dir / OVERRIDES_FILE
+
+
+def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
+    """Record image ``index``'s right label in the override file, and mark results stale."""
+    from nodes.lib.label_overrides import set_label
+
+    path = overrides_path(ctx)
+    if path is None:
+        ui.notify("Save the workflow first: corrections are kept in a file next to it.",
+                  type="warning")
+        return
+    images = evaluation.predictions.images
+    set_label(path, str(images.hashes[index]), images.relpaths[index], label)
+    ctx.refresh()
+    ui.notify(f"{os.path.basename(images.paths[index])} is now '{label}' (saved in {path.name}); "
+              "retrain to use it.", type="positive")
+
+
+def show_images(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, title: str) -> None:
+    """Thumbnails with true label, prediction, confidence, and a control to relabel each."""
+    predictions = evaluation.predictions
+    images = predictions.images
+    ui.label(f"{title}: {len(indices):,} image(s)"
+             + (f", the first {MAX_IMAGES} shown" if len(indices) > MAX_IMAGES else "")) \
+        .classes("text-sm font-medium")
+    choices = list(dict.fromkeys([*evaluation.classes, *images.labels.tolist()]))
+    writable = ctx.workflow_dir is not None
+    if not writable:
+        ui.label("Save the workflow to correct labels: they are kept in a file next to it.") \
+            .classes("text-xs text-gray-500")
+    else:
+        with ui.row().classes("items-center gap-2"):
+            ui.label(f"Corrections go to {OVERRIDES_FILE} beside the workflow.") \
+                .classes("text-xs text-gray-500")
+            ui.button("Retrain with corrections", icon="replay", on_click=lambda: ctx.run(None)) \
+                .props("flat dense no-caps").mark("retrain")
+    with ui.row().classes("gap-3 w-full fc-cell-images"):
+        for i in indices[:MAX_IMAGES]:
+            i = int(i)
+            with ui.card().tight().classes("w-40 fc-cell-image"):
+                ui.image(ctx.image_url(images.paths[i], images.hashes[i])).classes("w-40 h-40") \
+                    .props("fit=contain")
+                with ui.card_section().classes("p-1 text-xs"):
+                    ui.label(os.path.basename(images.paths[i])).classes("truncate")
+                    ui.label(f"predicted {predictions.labels[i]} "
+                             f"({predictions.scores[i]:.2f})").classes("text-gray-600")
+                    select = ui.select(choices, value=images.labels[i], label="True label",
+                                       on_change=lambda e, i=i: relabel(evaluation, i, e.value, ctx)) \
+                        .props("dense options-dense").classes("w-full").mark(f"relabel-{i}")
+                    if not writable:
+                        select.disable()
+
+
+def show_matrix(evaluation: Any, on_cell: Callable[[str, str], None]) -> None:
+    """The confusion matrix as a grid of buttons: true classes in rows, predictions in columns."""
+    rows, columns = evaluation.classes, evaluation.predicted_classes
+    totals = evaluation.confusion.sum(axis=1)
+    ui.label("True label (rows) × predicted label (columns). Click a cell to see its images.") \
+        .classes("text-xs text-gray-500")
+    with ui.grid(columns=len(columns) + 1).classes("gap-0.5 fc-confusion"):
+        ui.label("")
+        for name in columns:
+            ui.label(name).classes("text-xs font-semibold text-center truncate")
+        for r, true in enumerate(rows):
+            ui.label(true).classes("text-xs font-semibold truncate self-center")
+            for c, predicted in enumerate(columns):
+                count = int(evaluation.confusion[r, c])
+                ui.button(str(count), on_click=lambda _, t=true, p=predicted: on_cell(t, p)) \
+                    .props("flat dense no-caps").classes("min-w-[3rem] text-black") \
+                    .style(f"background: {cell_color(count, int(totals[r]), true == predicted)}") \
+                    .mark(f"cell-{r}-{c}")
+
+
+def show_summary(evaluation: Any) -> None:
+    summary = evaluation.summary()
+    text = (f"Accuracy {summary['accuracy']:.1%} · balanced accuracy "
+            f"{summary['balanced_accuracy']:.1%} · {summary['images']:,} images · "
+            f"{summary['misclassified']:,} misclassified")
+    if "fold_accuracies" in summary:
+        folds = summary["fold_accuracies"]
+        text += f" · {len(folds)} folds: " + ", ".join(f"{a:.1%}" for a in folds)
+    ui.label(text).classes("text-sm font-medium fc-evaluation-summary")
+
+
+@viewer("evaluation", "Confusion matrix", order=10)
+def confusion_matrix(evaluation: Any, ctx: ViewerContext) -> None:
+    show_summary(evaluation)
+    if len(evaluation.classes) > MAX_MATRIX:
+        show_table(evaluation.confusion_table(), ctx, caption="Confusion matrix")
+        return
+
+    def open_cell(true: str, predicted: str) -> None:
+        cell_box.clear()
+        with cell_box:
+            show_images(evaluation, evaluation.cell(true, predicted), ctx,
+                        f"True '{true}', predicted '{predicted}'")
+
+    show_matrix(evaluation, open_cell)
+    cell_box = ui.column().classes("w-full")
+    show_table(evaluation.to_table(), ctx, caption="Per class")
+
+
+@viewer("evaluation", "Misclassified", order=20)
+def misclassified(evaluation: Any, ctx: ViewerContext) -> None:
+    wrong = evaluation.wrong()
+    if not len(wrong):
+        ui.label("Every image was classified correctly.").classes("text-sm text-green-800")
+        return
+    order = wrong[np.argsort(-evaluation.predictions.scores[wrong], kind="stable")]
+    show_images(evaluation, order, ctx, "Misclassified, most confident first")
+
+
+@viewer("classifier", "Classifier", order=10)
+def classifier_summary(model: Any, ctx: ViewerContext) -> None:
+    training = model.training
+    ui.label(model.title).classes("text-sm font-medium")
+    accuracy = training.get("validation_accuracy")
+    if accuracy is not None:
+        ui.label(f"Validation ({training.get('validation')}): {accuracy:.1%} on "
+                 f"{training.get('validation_images', 0):,} images; trained on "
+                 f"{training.get('images', 0):,} images").classes("text-sm")
+    show_as_table(model, ctx)
+
+
+VIEWERS = [confusion_matrix, misclassified, classifier_summary,
+           viewer("evaluation", "Table", order=90)(show_as_table)]
