@@ -49,6 +49,16 @@ def test_kfold_predicts_every_image_out_of_fold(registry, shared_cache, tmp_path
     assert result.output("train", "model").training["images"] == 200  # final fit on all
 
 
+def test_kfold_on_the_training_part_then_holdout(registry, shared_cache, tmp_path):
+    nodes, edges = digits_training(per_label=20, train={"validation": "holdout_and_kfold", "folds": 3,
+                                                        "final_model": "all_images"})
+    result = run(registry, shared_cache, nodes, edges, tmp_path)
+    model = result.output("train", "model")
+    assert len(model.training["fold_accuracies"]) == 3 and model.training["validation_images"] == 40
+    assert model.training["images"] == 200  # retrained on every image after validating
+    assert result.output("train", "balance")["training"].tolist() == [20] * 10
+
+
 @pytest.mark.parametrize("model", ["logistic_regression", "knn", "random_forest", "linear_svm", "mlp"])
 def test_every_model_family_learns_digits(registry, shared_cache, tmp_path, model):
     nodes, edges = digits_training(per_label=25, train={"model": model, "n_trees": 50,
