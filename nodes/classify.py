@@ -1,30 +1,28 @@
-"""Supervised classification: train on labelled images, evaluate, predict, save and load.
+"""Supervised classification: train on labelled images, evaluate, predict.
 
 This is the Lobe half of the workshop (seed 004) and seeds 002 and 003: a classifier is
 trained on embeddings whose images carry labels (subfolder names, or a label file via
 Label Overrides), validated on a stratified, seeded hold-out split (Lobe's 80/20) and/or
 k-fold cross-validation, and applied to new images. Predictions are Labelling values
-(kind "prediction"), so Export to Folders and Save Table take them as they are.
+(kind "prediction"), so Export to Folders and Save Table take them as they are. Saving
+and loading classifiers is in :mod:`nodes.model_files`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
-from flowclass.params import Choice, Float, Int, Path as PathParam, Text
+from flowclass.params import Choice, Float, Int, Text
 
 from .classify_types import EVALUATION, MODEL, Classifier, Evaluation
 from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
-from .lib.model_file import EXTENSION, ModelFileError, model_bytes, read_model
 from .lib.models import (MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
                          dump_estimator, spec_differences)
-from .lib.owned_files import OwnedFolder
 from .lib.predictions import CONFIDENCES, predictions, subset
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
@@ -232,7 +230,8 @@ def _evaluation(labelled: Labelling) -> Evaluation:
     folds = labelled.columns.get("fold")
     fold_accuracies = np.array([np.mean(truth[folds == k] == guess[folds == k])
                                 for k in np.unique(folds)]) if folds is not None else np.zeros(0)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # predictions outside the true classes ("uncertain")
+        warnings.simplefilter("ignore", UserWarning)
         balanced = float(balanced_accuracy_score(truth, guess))
     return Evaluation(labelled, classes, predicted, matrix.astype(np.int64),
                       float(np.mean(truth == guess)), balanced, precision, recall, f1,
@@ -312,64 +311,4 @@ def predict(ctx, *, model: Classifier, embeddings: Embeddings, top_k, confidence
     return {"predictions": result}
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@node(
-    type="save_model", title="Save Model", category="Supervised",
-    inputs=[Input("model", MODEL)],
-    outputs=[Output("saved", TABLE, help="The file written, its checksum and what it holds.")],
-    params=[PathParam(name="path", default=f"classifier{EXTENSION}", target="file", role="output",
-                      extensions=(EXTENSION,),
-                      help="Model file to write (relative: inside the run's output folder). An "
-                           "existing file FlowClass did not write is never replaced.")],
-    writes_files=True,
-)
-def save_model(ctx, *, model: Classifier, path):
-    """Write the classifier, its labels and its embedder spec to a file others can load."""
-    target = Path(path)
-    data = model_bytes(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    owned = OwnedFolder(target.parent)
-    try:
-        owned.write_file(target.name, lambda tmp: tmp.write_bytes(data))
-    except FileExistsError as exc:
-        raise NodeError(str(exc), field="path", hint="choose another file name") from None
-    owned.compact()
-    ctx.wrote(target)
-    import pandas as pd
-
-    return {"saved": pd.DataFrame({"path": [str(target)], "sha256": [_sha256(data)],
-                                   "bytes": [len(data)], "classes": [", ".join(model.classes)],
-                                   "embedder": [describe_spec(model.embedder)]})}
-
-
-def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
-    path = Path(params["file"])
-    return _sha256(path.read_bytes()) if path.is_file() else "absent"
-
-
-@node(
-    type="load_model", title="Load Model", category="Supervised",
-    outputs=[Output("model", MODEL)],
-    params=[PathParam(name="file", default="", target="file", role="input", extensions=(EXTENSION,),
-                      help="A model file written by Save Model (relative: next to the workflow).")],
-    fingerprint=_model_fingerprint,
-)
-def load_model(ctx, *, file):
-    """Read a saved classifier; files that are not exactly that are refused, never run."""
-    if not file:
-        raise NodeError("no model file given", field="file", hint=f"choose a {EXTENSION} file")
-    path = Path(file)
-    if not path.is_file():
-        raise NodeError(f"model file not found: {path}", field="file")
-    try:
-        model = read_model(path.read_bytes(), name=str(path))
-    except ModelFileError as exc:
-        raise NodeError(str(exc), field="file") from None
-    ctx.record("model", {"classes": list(model.classes), "embedder": model.embedder})
-    return {"model": model}
-
-
-NODES = [train_classifier, evaluate, predict, save_model, load_model]
+NODES = [train_classifier, evaluate, predict]

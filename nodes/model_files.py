@@ -1,0 +1,85 @@
+"""Save Model and Load Model: classifiers as files to share, that load without running code.
+
+The file format and its checks are in :mod:`nodes.lib.model_file`. Save Model writes only
+through :class:`~nodes.lib.owned_files.OwnedFolder` (a file FlowClass did not write is
+never replaced); Load Model refuses anything but an intact FlowClass classifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Mapping
+
+from flowclass.errors import NodeError
+from flowclass.node import Input, Output, node
+from flowclass.params import Path as PathParam
+
+from .classify_types import MODEL, Classifier
+from .datatypes import TABLE
+from .lib.model_file import EXTENSION, ModelFileError, model_bytes, read_model
+from .lib.models import describe_spec
+from .lib.owned_files import OwnedFolder
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@node(
+    type="save_model", title="Save Model", category="Supervised",
+    inputs=[Input("model", MODEL)],
+    outputs=[Output("saved", TABLE, help="The file written, its checksum and what it holds.")],
+    params=[PathParam(name="path", default=f"classifier{EXTENSION}", target="file", role="output",
+                      extensions=(EXTENSION,),
+                      help="Model file to write (relative: inside the run's output folder). An "
+                           "existing file FlowClass did not write is never replaced.")],
+    writes_files=True,
+)
+def save_model(ctx, *, model: Classifier, path):
+    """Write the classifier, its labels and its embedder spec to a file others can load."""
+    target = Path(path)
+    data = model_bytes(model)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    owned = OwnedFolder(target.parent)
+    try:
+        owned.write_file(target.name, lambda tmp: tmp.write_bytes(data))
+    except FileExistsError as exc:
+        raise NodeError(str(exc), field="path", hint="choose another file name") from None
+    owned.compact()
+    ctx.wrote(target)
+    import pandas as pd
+
+    return {"saved": pd.DataFrame({"path": [str(target)], "sha256": [_sha256(data)],
+                                   "bytes": [len(data)], "classes": [", ".join(model.classes)],
+                                   "embedder": [describe_spec(model.embedder)]})}
+
+
+def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+    path = Path(params["file"])
+    return _sha256(path.read_bytes()) if path.is_file() else "absent"
+
+
+@node(
+    type="load_model", title="Load Model", category="Supervised",
+    outputs=[Output("model", MODEL)],
+    params=[PathParam(name="file", default="", target="file", role="input", extensions=(EXTENSION,),
+                      help="A model file written by Save Model (relative: next to the workflow).")],
+    fingerprint=_model_fingerprint,
+)
+def load_model(ctx, *, file):
+    """Read a saved classifier; files that are not exactly that are refused, never run."""
+    if not file:
+        raise NodeError("no model file given", field="file", hint=f"choose a {EXTENSION} file")
+    path = Path(file)
+    if not path.is_file():
+        raise NodeError(f"model file not found: {path}", field="file")
+    try:
+        model = read_model(path.read_bytes(), name=str(path))
+    except ModelFileError as exc:
+        raise NodeError(str(exc), field="file") from None
+    ctx.record("model", {"classes": list(model.classes), "embedder": model.embedder})
+    return {"model": model}
+
+
+NODES = [save_model, load_model]
