@@ -177,16 +177,31 @@ def load(folder: str | os.PathLike[str]) -> Any:
     return decode(tree, arrays)
 
 
-def to_bytes(value: Any) -> bytes:
-    """One zip holding ``value.json`` and ``arrays.npz``: a shareable file, never pickle."""
-    tree, arrays = encode(value)
+def _zip(members: dict[str, bytes]) -> bytes:
+    """A zip of ``members`` dated 1980, so the same value always gives the same bytes."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("value.json", json.dumps(tree))
-        npz = io.BytesIO()
-        np.savez(npz, **arrays)
-        archive.writestr("arrays.npz", npz.getvalue())
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data,
+                             compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def to_bytes(value: Any) -> bytes:
+    """One zip holding ``value.json`` and ``arrays.npz``: a shareable file, never pickle.
+
+    Deterministic: equal values give byte-identical files (a model file saved by two runs
+    of the same workflow is the same file).
+    """
+    tree, arrays = encode(value)
+    npz = _zip({f"{name}.npy": _npy(array) for name, array in arrays.items()})
+    return _zip({"value.json": json.dumps(tree).encode("utf-8"), "arrays.npz": npz})
 
 
 def from_bytes(data: bytes) -> Any:

@@ -10,4 +10,8 @@ FAMILIES = (
     "nodes.distances",
     "nodes.clustering",
     "nodes.export",
+    "nodes.labelling",
+    "nodes.classify",
+    "nodes.model_files",
+    "nodes.zeroshot",
 )
