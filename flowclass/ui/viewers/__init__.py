@@ -50,13 +50,17 @@ same background run as the Run button. A viewer never edits files the user owns.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 # Viewer modules, each with a VIEWERS list: add yours here.
 FAMILIES: tuple[str, ...] = (
     "flowclass.ui.viewers.tables",
+    "flowclass.ui.viewers.images",
+    "flowclass.ui.viewers.maps",
+    "flowclass.ui.viewers.clustering",
+    "flowclass.ui.viewers.classification",
 )
 
 ShowFunction = Callable[[Any, "ViewerContext"], "None | Awaitable[None]"]
@@ -93,6 +97,8 @@ class ViewerContext:
     refresh: Callable[[], None]
     #: ``store_dir(name)``: a persistent cache folder for a viewer family's own files.
     store_dir: Callable[[str], Path]
+    #: The node's parameters as they are now (an action checks the ones it sets exist).
+    node_params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,84 @@
+"""``flowclass ui``: the canvas as a NiceGUI app, one editor per browser tab.
+
+:func:`setup` registers the page and the image route for an :class:`AppConfig` (tests
+call it too); :func:`serve` checks the host and token, then starts the server.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from fastapi import HTTPException
+from fastapi.responses import FileResponse
+from nicegui import app, ui
+
+from ..cache import Cache
+from .auth import TokenMiddleware, is_loopback
+from .browse import Roots
+from .canvas import CanvasBundleMissing, ensure_canvas_bundle
+from .page import AppConfig, EditorPage
+from .thumbnails import FULL, ROUTE, SIZES
+
+EXIT_USAGE = 2
+
+
+def setup(config: AppConfig) -> None:
+    """Register the canvas page (``/``) and the route that serves result images."""
+
+    @ui.page("/", title="FlowClass")
+    def index() -> None:
+        EditorPage(config)
+
+    @app.get(ROUTE + "/{image_id}/{size}")
+    def image(image_id: str, size: int) -> FileResponse:
+        if size != FULL and size not in SIZES:
+            raise HTTPException(404, "no such image size")
+        try:
+            path = config.images.file_for(image_id, size)
+        except Exception:  # an unreadable image: the grid shows a gap, the page goes on
+            path = None
+        if path is None:
+            raise HTTPException(404, "no such image")
+        return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+
+
+def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8080,
+          token: str | None = None, cache: str | None = None, plugins: Iterable[str] = (),
+          roots: Iterable[str] = (), show: bool = True) -> int:
+    """Start the canvas; returns an exit code when the server stops or cannot start."""
+    token = token or os.environ.get("FLOWCLASS_TOKEN") or None
+    if not is_loopback(host) and not token:
+        print(f"error: --host {host} makes the canvas reachable from other computers, so it needs "
+              "an access token: add --token TOKEN (or set FLOWCLASS_TOKEN), e.g. "
+              f"--token {secrets.token_urlsafe(16)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        ensure_canvas_bundle()
+    except CanvasBundleMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    path = Path(workflow).resolve() if workflow else None
+    if path is not None and not path.is_file():
+        print(f"error: no workflow file at {path}", file=sys.stderr)
+        return EXIT_USAGE
+
+    from ..library import default_registry
+
+    registry = default_registry(plugins)
+    for error in registry.plugin_errors:
+        print(f"warning: {error}", file=sys.stderr)
+    allowed = Roots(list(roots) or [Path.home()])
+    setup(AppConfig(registry=registry, cache=Cache(cache), roots=allowed, workflow=path))
+    if token:
+        app.add_middleware(TokenMiddleware, token=token)
+    shown_host = "localhost" if host in ("127.0.0.1", "::1") else host
+    print(f"FlowClass canvas: http://{shown_host}:{port}" + (f"/?token={token}" if token else "/"))
+    print(f"  folders it may browse: {', '.join(str(r) for r in allowed.roots)}")
+    entry = f"/?token={token}" if token else "/"
+    ui.run(host=host, port=port, title="FlowClass", reload=False, show=entry if show else False,
+           show_welcome_message=False, favicon="🔀")
+    return 0

@@ -1,0 +1,58 @@
+"""The ``graph`` prop of the canvas, derived from the workflow, its problems and the badges.
+
+A pure function: the canvas draws exactly this, so what the user sees is always the
+editor's workflow. Nodes of unknown types (and of newer versions than this FlowClass
+knows) become placeholders that say what is missing; nodes with problems carry them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..errors import Problem
+from ..registry import Registry
+from ..workflow import Workflow
+from .runner import NodeStatus
+
+PLACEHOLDER_CODES = ("unknown_type", "newer_version")
+
+
+def placeholder_message(problem: Problem) -> str:
+    if problem.code == "unknown_type":
+        return (f"{problem.message[0].upper()}{problem.message[1:]}. Install the plugin that "
+                "provides it (flowclass ui --plugins DIR); its settings are kept and saved "
+                "unchanged, and the rest of the workflow still runs.")
+    return problem.message
+
+
+def canvas_graph(workflow: Workflow, registry: Registry, problems: list[Problem],
+                 statuses: Mapping[str, NodeStatus]) -> dict[str, Any]:
+    by_node: dict[str, list[Problem]] = {}
+    for problem in problems:
+        if problem.node is not None:
+            by_node.setdefault(problem.node, []).append(problem)
+    nodes = []
+    for spec in workflow.nodes:
+        node_type = registry.get(spec.type)
+        found = by_node.get(spec.id, [])
+        placeholder = next((p for p in found if p.code in PLACEHOLDER_CODES), None)
+        status = statuses.get(spec.id, NodeStatus())
+        if placeholder is None and found:
+            status = NodeStatus("invalid", message="\n".join(_where(p) for p in found))
+        nodes.append({
+            "id": spec.id,
+            "type": spec.type,
+            "title": spec.title or (node_type.title if node_type else spec.type),
+            "position": {"x": spec.position[0], "y": spec.position[1]},
+            "placeholder": placeholder is not None,
+            "message": placeholder_message(placeholder) if placeholder else "",
+            "status": status.describe() if placeholder is None else {"state": "idle", "progress": None,
+                                                                     "message": "", "label": "missing"},
+        })
+    edges = [{"from": {"node": e.source.node, "port": e.source.port},
+              "to": {"node": e.target.node, "port": e.target.port}} for e in workflow.edges]
+    return {"nodes": nodes, "edges": edges}
+
+
+def _where(problem: Problem) -> str:
+    return f"{problem.field}: {problem.message}" if problem.field else problem.message

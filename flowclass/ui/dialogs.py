@@ -1,0 +1,187 @@
+"""Server-side file dialogs: choose a folder (with image counts), open or save a file.
+
+Everything listed comes from :class:`~flowclass.ui.browse.Roots`, so the dialogs never
+show or accept a path outside the folders the user allowed. Each function opens a
+dialog and returns the chosen path, or None when cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from nicegui import background_tasks, run, ui
+
+from .messages import tell
+from .browse import Entry, OutsideRoots, Roots, count_images
+
+DIALOG_COUNT_LIMIT = 20_000  # entries scanned per subfolder while counting its images
+
+
+def page_dialog() -> ui.dialog:
+    """A dialog at the page's top level, so it outlives the menu or panel that opened it."""
+    with ui.context.client.content:
+        return ui.dialog()
+
+
+class FileBrowser:
+    """One dialog for three jobs: pick a folder, pick a file, or name a file to save."""
+
+    def __init__(self, roots: Roots, *, mode: str, title: str, start: str | Path | None = None,
+                 suffixes: Sequence[str] = (), filename: str = ""):
+        assert mode in ("folder", "file", "save")
+        self.roots, self.mode, self.suffixes = roots, mode, tuple(suffixes)
+        self.folder = roots.start(start)
+        with page_dialog() as self.dialog, ui.card().classes("w-[44rem] max-w-full fc-file-browser"):
+            ui.label(title).classes("text-h6")
+            with ui.row().classes("items-center w-full no-wrap gap-1"):
+                self.up_button = ui.button(icon="arrow_upward", on_click=self.go_up).props("flat dense")
+                self.path_label = ui.label().classes("text-sm font-mono grow truncate")
+                if len(roots.roots) > 1:
+                    ui.select({str(r): str(r) for r in roots.roots}, value=str(self.root),
+                              on_change=lambda e: self.go(Path(e.value))).props("dense")
+            self.count_label = ui.label().classes("text-xs text-gray-600")
+            self.entries = ui.list().props("dense bordered separator").classes(
+                "w-full h-80 overflow-auto")
+            self.name_input = ui.input("File name", value=filename).classes("w-full").mark("file-name") \
+                if mode == "save" else None
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Cancel", on_click=lambda: self.dialog.submit(None)).props("flat")
+                label = {"folder": "Choose this folder", "file": "Open", "save": "Save"}[mode]
+                self.ok = ui.button(label, on_click=self.accept).mark("dialog-ok")
+                if mode == "file":
+                    self.ok.disable()
+        self.chosen_file: Path | None = None
+        self.go(self.folder)
+
+    @property
+    def root(self) -> Path:
+        return self.roots.root_of(self.folder)
+
+    async def result(self) -> Path | None:
+        self.dialog.open()
+        try:
+            return await self.dialog
+        finally:
+            self.dialog.delete()
+
+    def go_up(self) -> None:
+        if self.folder != self.root:
+            self.go(self.folder.parent)
+
+    def go(self, folder: Path) -> None:
+        try:
+            entries = self.roots.listing(folder, self.suffixes if self.mode != "folder" else ())
+        except (OutsideRoots, OSError) as exc:
+            tell(str(exc), "warning")
+            return
+        self.folder = self.roots.check(folder)
+        self.chosen_file = None
+        self.path_label.text = str(self.folder)
+        self.up_button.set_enabled(self.folder != self.root)
+        self.entries.clear()
+        counts = {}
+        with self.entries:
+            if not entries:
+                ui.item("(empty)").classes("text-gray-500")
+            for entry in entries:
+                counts[entry.path] = self._entry_row(entry)
+        self.count_label.text = ""
+        if self.mode == "folder":
+            background_tasks.create(self._count(self.folder, counts), name="count images")
+
+    def _entry_row(self, entry: Entry) -> ui.label | None:
+        with ui.item(on_click=lambda e=entry: self._pick(e)).props("clickable") as item:
+            item.mark(f"entry-{entry.name}")
+            with ui.item_section().props("avatar"):
+                ui.icon("folder" if entry.is_dir else "description").classes(
+                    "text-amber-600" if entry.is_dir else "text-gray-500")
+            with ui.item_section():
+                ui.item_label(entry.name)
+            if entry.is_dir and self.mode == "folder":
+                with ui.item_section().props("side"):
+                    return ui.label("…").classes("text-xs text-gray-500")
+        return None
+
+    async def _count(self, folder: Path, labels: dict[Path, ui.label | None]) -> None:
+        total = await run.io_bound(count_images, folder, DIALOG_COUNT_LIMIT * 5)
+        if folder != self.folder:
+            return  # the user moved on meanwhile
+        self.count_label.text = f"This folder: {total}"
+        for path, label in labels.items():
+            if label is None:
+                continue
+            count = await run.io_bound(count_images, path, DIALOG_COUNT_LIMIT)
+            if folder != self.folder:
+                return
+            label.text = str(count)
+
+    def _pick(self, entry: Entry) -> None:
+        if entry.is_dir:
+            self.go(entry.path)
+        elif self.mode == "file":
+            self.chosen_file = entry.path
+            self.path_label.text = str(entry.path)
+            self.ok.enable()
+        elif self.name_input is not None:
+            self.name_input.value = entry.name
+
+    def accept(self) -> None:
+        if self.mode == "folder":
+            self.dialog.submit(self.folder)
+        elif self.mode == "file":
+            self.dialog.submit(self.chosen_file)
+        else:
+            name = (self.name_input.value or "").strip()
+            if not name or "/" in name or "\\" in name or name.startswith("."):
+                tell("Give a file name (no folders, not starting with '.')", "warning")
+                return
+            if self.suffixes and not name.lower().endswith(self.suffixes):
+                name += self.suffixes[0]
+            self.dialog.submit(self.folder / name)
+
+
+async def choose_folder(roots: Roots, start: str | Path | None = None,
+                        title: str = "Choose a folder") -> Path | None:
+    return await FileBrowser(roots, mode="folder", title=title, start=start).result()
+
+
+async def choose_file(roots: Roots, start: str | Path | None = None, suffixes: Sequence[str] = (".json",),
+                      title: str = "Open a workflow") -> Path | None:
+    return await FileBrowser(roots, mode="file", title=title, start=start, suffixes=suffixes).result()
+
+
+async def choose_save_path(roots: Roots, start: str | Path | None, filename: str,
+                           title: str = "Save the workflow as") -> Path | None:
+    """A new path to save to; an existing file is replaced only if it is a workflow and the user agrees."""
+    path = await FileBrowser(roots, mode="save", title=title, start=start, suffixes=(".json",),
+                             filename=filename).result()
+    if path is None or not path.exists():
+        return path
+    if not is_workflow_file(path):
+        tell(f"{path.name} exists and is not a FlowClass workflow; FlowClass will not "
+             "overwrite it. Choose another name.", "negative")
+        return None
+    return path if await confirm(f"Replace the workflow {path.name}?", "Replace") else None
+
+
+def is_workflow_file(path: Path) -> bool:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "schema_version" in doc and "nodes" in doc
+
+
+async def confirm(message: str, action: str = "Discard changes") -> bool:
+    with page_dialog() as dialog, ui.card():
+        ui.label(message)
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat")
+            ui.button(action, on_click=lambda: dialog.submit(True)).props("color=negative").mark("confirm-ok")
+    dialog.open()
+    try:
+        return bool(await dialog)
+    finally:
+        dialog.delete()

@@ -1,0 +1,195 @@
+"""One tab's editor state: the workflow being edited, its file, undo/redo and the selection.
+
+Plain Python, no NiceGUI: every edit takes the current immutable
+:class:`~flowclass.workflow.Workflow` and puts a new one in its place, so undo/redo is
+a list of snapshots and the canvas, the inspector and the file all show one model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import Problem
+from ..registry import Registry
+from ..validation import validate
+from ..workflow import Edge, NodeSpec, PortRef, Workflow
+from ..workflow_file import dumps, load, new_node, save
+
+HISTORY_LIMIT = 200
+DUPLICATE_OFFSET = (40.0, 60.0)
+
+
+class EditRefused(ValueError):
+    """An edit the editor will not make; the message says why, for the user."""
+
+
+@dataclass
+class EditorState:
+    registry: Registry
+    workflow: Workflow = field(default_factory=Workflow)
+    path: Path | None = None
+    #: The file text at the last open or save: the workflow is dirty when it differs.
+    saved_text: str = field(default_factory=lambda: dumps(Workflow()))
+    selected: str | None = None
+    undo_stack: list[Workflow] = field(default_factory=list)
+    redo_stack: list[Workflow] = field(default_factory=list)
+    _merge_key: Any = None
+
+    # --- files ------------------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        return dumps(self.workflow) != self.saved_text
+
+    @property
+    def display_name(self) -> str:
+        return self.path.name if self.path else (self.workflow.name or "Untitled workflow")
+
+    def reset(self, workflow: Workflow, path: Path | None, *, clean: bool = True) -> None:
+        """Start over on ``workflow`` (New, Open, a ready workflow): history is cleared."""
+        self.workflow, self.path = workflow, path
+        self.saved_text = dumps(workflow) if clean else dumps(Workflow())
+        self.selected = None
+        self.undo_stack.clear()
+        self.redo_stack.clear()
+        self._merge_key = None
+
+    def open(self, path: Path) -> None:
+        """Open a workflow file (raises WorkflowInvalid for a broken one; nothing changes then)."""
+        path = Path(path).resolve()
+        self.reset(load(path, self.registry), path)
+
+    def open_copy(self, path: Path) -> None:
+        """Open a ready workflow as a new, unsaved one (so Save asks where it goes)."""
+        self.reset(load(path, self.registry), None, clean=False)
+
+    def save(self, path: Path | None = None) -> Path:
+        target = Path(path).resolve() if path is not None else self.path
+        if target is None:
+            raise EditRefused("this workflow has no file yet; use Save As")
+        save(self.workflow, target)
+        self.path, self.saved_text = target, dumps(self.workflow)
+        return target
+
+    # --- history ----------------------------------------------------------------------
+    def apply(self, workflow: Workflow, merge_key: Any = None) -> None:
+        """Make ``workflow`` current. Edits with the same non-None ``merge_key`` in a row
+        (typing into one parameter) become one undo step."""
+        if workflow == self.workflow:
+            return
+        if merge_key is None or merge_key != self._merge_key or not self.undo_stack:
+            self.undo_stack.append(self.workflow)
+            del self.undo_stack[:-HISTORY_LIMIT]
+        self.redo_stack.clear()
+        self.workflow = workflow
+        self._merge_key = merge_key
+        self._drop_stale_selection()
+
+    def undo(self) -> bool:
+        return self._step(self.undo_stack, self.redo_stack)
+
+    def redo(self) -> bool:
+        return self._step(self.redo_stack, self.undo_stack)
+
+    def _step(self, back: list[Workflow], forth: list[Workflow]) -> bool:
+        """Make the last snapshot of ``back`` current, keeping the current one on ``forth``."""
+        if not back:
+            return False
+        forth.append(self.workflow)
+        self.workflow = back.pop()
+        self._merge_key = None
+        self._drop_stale_selection()
+        return True
+
+    def _drop_stale_selection(self) -> None:
+        if self.selected is not None and self.workflow.node(self.selected) is None:
+            self.selected = None
+
+    # --- queries ----------------------------------------------------------------------
+    def problems(self) -> list[Problem]:
+        return validate(self.workflow, self.registry)
+
+    def node_title(self, spec: NodeSpec) -> str:
+        node_type = self.registry.get(spec.type)
+        return spec.title or (node_type.title if node_type else spec.type)
+
+    # --- edits ------------------------------------------------------------------------
+    def add_node(self, type_id: str, position: tuple[float, float]) -> str:
+        node_type = self.registry.get(type_id)
+        if node_type is None:
+            raise EditRefused(f"unknown node type '{type_id}'")
+        spec = new_node(self.workflow, node_type, position=(float(position[0]), float(position[1])))
+        self.apply(self.workflow.with_node(spec))
+        self.selected = spec.id
+        return spec.id
+
+    def connect(self, source: PortRef, target: PortRef) -> Edge:
+        """Add an edge after checking the ports exist and their types fit."""
+        out = self._port(source.node, source.port, "output")
+        inp = self._port(target.node, target.port, "input")
+        if source.node == target.node:
+            raise EditRefused("a node cannot be connected to itself")
+        if not inp.type.takes(out.type):
+            raise EditRefused(f"output '{out.label}' gives {out.type.title}, but input "
+                              f"'{inp.label}' takes {inp.type.title}")
+        edge = Edge(source, target)
+        candidate = self.workflow.with_edge(edge)
+        if any(p.code == "cycle" for p in validate(candidate, self.registry)):
+            raise EditRefused("this connection would make a loop")
+        self.apply(candidate)
+        return edge
+
+    def _port(self, node_id: str, port: str, side: str) -> Any:
+        spec = self.workflow.node(node_id)
+        node_type = self.registry.get(spec.type) if spec else None
+        if node_type is None:
+            raise EditRefused(f"node '{node_id}' is unknown to this FlowClass")
+        found = node_type.output(port) if side == "output" else node_type.input(port)
+        if found is None:
+            raise EditRefused(f"node '{node_id}' has no {side} '{port}'")
+        return found
+
+    def delete(self, node_ids: Iterable[str] = (), edges: Iterable[Edge] = ()) -> None:
+        workflow = self.workflow.without_nodes(set(node_ids))
+        for edge in edges:
+            workflow = workflow.without_edge(edge)
+        self.apply(workflow)
+
+    def duplicate(self, node_ids: Iterable[str]) -> list[str]:
+        """Copy nodes with their parameters, the edges among them and the edges feeding them."""
+        ids = [n for n in node_ids if self.workflow.node(n) is not None]
+        workflow, renamed = self.workflow, {}
+        for node_id in ids:
+            spec = workflow.node(node_id)
+            copy = replace(spec, id=workflow.new_id(re.sub(r"_\d+$", "", spec.id)),
+                           position=(spec.position[0] + DUPLICATE_OFFSET[0],
+                                     spec.position[1] + DUPLICATE_OFFSET[1]))
+            workflow = workflow.with_node(copy)
+            renamed[node_id] = copy.id
+        for edge in self.workflow.edges:
+            if edge.target.node in renamed:
+                source = PortRef(renamed.get(edge.source.node, edge.source.node), edge.source.port)
+                workflow = workflow.with_edge(Edge(source, PortRef(renamed[edge.target.node], edge.target.port)))
+        self.apply(workflow)
+        if renamed:
+            self.selected = renamed[ids[-1]]
+        return list(renamed.values())
+
+    def move(self, moves: Mapping[str, tuple[float, float]]) -> None:
+        workflow = self.workflow
+        for node_id, (x, y) in moves.items():
+            if workflow.node(node_id) is not None:
+                workflow = workflow.moved(node_id, x, y)
+        self.apply(workflow)
+
+    def set_params(self, node_id: str, params: Mapping[str, Any]) -> None:
+        self.apply(self.workflow.with_params(node_id, **params), merge_key=("params", node_id, tuple(params)))
+
+    def rename(self, node_id: str, title: str) -> None:
+        spec = self.workflow.node(node_id)
+        if spec is None:
+            raise KeyError(node_id)
+        self.apply(self.workflow.replace_node(replace(spec, title=title.strip())),
+                   merge_key=("title", node_id))

@@ -1,0 +1,118 @@
+"""File actions of a tab: New, Open, Save, Save As and the ready workflows.
+
+The workflow file is exactly what ``flowclass run`` takes: it is written by
+:func:`flowclass.workflow_file.save`, so opening and saving an unchanged workflow gives
+the same bytes. Opening a ready workflow makes an unsaved copy, so Save asks where to
+put it and the shipped file is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+from ..errors import WorkflowInvalid
+from ..library import ready_workflows_dir
+from ..workflow import Workflow
+from .messages import tell
+from .browse import Roots
+from .dialogs import choose_file, choose_save_path, confirm
+from .editor import EditorState
+
+
+@dataclass(frozen=True)
+class ReadyWorkflow:
+    path: Path
+    name: str
+    description: str
+
+
+def ready_workflows(folder: Path | None = None) -> list[ReadyWorkflow]:
+    """The ready workflows shipped with FlowClass, by name."""
+    folder = folder or ready_workflows_dir()
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        found.append(ReadyWorkflow(path, doc.get("name") or path.stem, doc.get("description", "")))
+    return found
+
+
+def file_name_for(state: EditorState) -> str:
+    if state.path is not None:
+        return state.path.name
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", state.workflow.name.strip().lower()).strip("_")
+    return f"{stem or 'workflow'}.json"
+
+
+def explain(exc: WorkflowInvalid) -> str:
+    lines = [str(p) for p in exc.problems[:6]]
+    more = len(exc.problems) - len(lines)
+    return "\n".join(lines + ([f"... and {more} more"] if more > 0 else []))
+
+
+class FileActions:
+    """Runs the file commands of one tab; ``on_loaded`` re-draws after a new workflow."""
+
+    def __init__(self, state: EditorState, roots: Roots, on_loaded: Callable[[], None],
+                 on_saved: Callable[[], None]):
+        self.state, self.roots, self.on_loaded, self.on_saved = state, roots, on_loaded, on_saved
+
+    async def _may_discard(self) -> bool:
+        return not self.state.dirty or await confirm(
+            f"{self.state.display_name} has unsaved changes. Discard them?")
+
+    async def new(self) -> None:
+        if await self._may_discard():
+            self.state.reset(Workflow(), None)
+            self.on_loaded()
+
+    async def open(self) -> None:
+        if not await self._may_discard():
+            return
+        path = await choose_file(self.roots, start=self.state.path)
+        if path is not None:
+            self.open_path(path)
+
+    def open_path(self, path: Path, *, as_copy: bool = False) -> bool:
+        try:
+            if as_copy:
+                self.state.open_copy(path)
+            else:
+                self.state.open(path)
+        except WorkflowInvalid as exc:
+            tell(f"Cannot open {path.name}:\n{explain(exc)}", "negative")
+            return False
+        self.on_loaded()
+        return True
+
+    async def open_ready(self, ready: ReadyWorkflow) -> None:
+        if await self._may_discard():
+            self.open_path(ready.path, as_copy=True)
+
+    async def save(self) -> None:
+        if self.state.path is None:
+            await self.save_as()
+            return
+        self._write(None)
+
+    async def save_as(self) -> None:
+        start = self.state.path.parent if self.state.path else None
+        path = await choose_save_path(self.roots, start, file_name_for(self.state))
+        if path is not None:
+            self._write(path)
+
+    def _write(self, path: Path | None) -> None:
+        try:
+            saved = self.state.save(path)
+        except OSError as exc:
+            tell(f"Could not save: {exc}", "negative")
+            return
+        tell(f"Saved {saved}", "positive")
+        self.on_saved()

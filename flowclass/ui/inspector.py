@@ -1,0 +1,169 @@
+"""The inspector: the selected node's parameters, as widgets derived from their declarations.
+
+Each :class:`~flowclass.params.Param` kind has one widget (number with its range,
+choice, switch, text, folder or file with a browse button), so a new node type needs no
+UI code. Every change goes to the editor at once; problems (validation, or the last
+run's error) show under the field they name, and ``shown_when`` hides what does not
+apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from nicegui import ui
+
+from ..errors import Problem
+from ..node import NodeType
+from ..params import Bool, Choice, Float, Int, Param, Path as PathParam, Text
+from ..workflow import NodeSpec
+from .runner import NodeStatus
+
+BrowseFor = Callable[[PathParam, str], Awaitable[str | None]]
+
+
+@dataclass
+class Field:
+    param: Param
+    row: ui.element
+    widget: ui.element
+    error: ui.label
+
+
+class Inspector:
+    def __init__(self, *, set_param: Callable[[str, str, Any], None], rename: Callable[[str, str], None],
+                 run_node: Callable[[str], None], browse: BrowseFor):
+        self.set_param, self.rename, self.run_node, self.browse = set_param, rename, run_node, browse
+        self.container = ui.column().classes("w-full gap-2 fc-inspector")
+        self.node_id: str | None = None
+        self.fields: dict[str, Field] = {}
+        self.node_message: ui.label | None = None
+        self.show(None, None, [], NodeStatus())
+
+    # --- building -----------------------------------------------------------------------
+    def show(self, spec: NodeSpec | None, node_type: NodeType | None, problems: list[Problem],
+             status: NodeStatus) -> None:
+        """Rebuild for ``spec`` (None: nothing selected)."""
+        self.container.clear()
+        self.fields = {}
+        self.node_id = spec.id if spec else None
+        with self.container:
+            if spec is None:
+                ui.label("Select a node to see its settings.").classes("text-sm text-gray-500")
+                return
+            if node_type is None:
+                self._placeholder(spec, problems)
+                return
+            self._header(spec, node_type)
+            for param in node_type.params:
+                self.fields[param.name] = self._field(spec, param)
+        self.update(spec, problems, status)
+
+    def _header(self, spec: NodeSpec, node_type: NodeType) -> None:
+        ui.label(node_type.title).classes("text-subtitle1 font-medium")
+        ui.label(f"{spec.id} · {node_type.category}").classes("text-xs text-gray-500 -mt-2")
+        if node_type.description:
+            ui.label(node_type.description).classes("text-xs text-gray-600")
+        ui.input("Title on the canvas", value=spec.title, placeholder=node_type.title,
+                 on_change=lambda e: self.rename(spec.id, e.value or "")).props("dense").classes("w-full")
+        ui.button("Run this node", icon="play_arrow", on_click=lambda: self.run_node(spec.id)) \
+            .props("outline dense").classes("fc-run-node").tooltip("Run this node and the nodes it needs")
+        self.node_message = ui.label().classes("text-xs whitespace-pre-line fc-node-message")
+
+    def _placeholder(self, spec: NodeSpec, problems: list[Problem]) -> None:
+        ui.label(spec.title or spec.type).classes("text-subtitle1 font-medium")
+        for problem in problems:
+            ui.label(problem.message).classes("text-sm text-orange-800 fc-node-message")
+        ui.label("Its settings are kept as they are and saved unchanged:").classes("text-xs text-gray-600")
+        ui.code("\n".join(f"{k} = {v!r}" for k, v in spec.params.items()) or "(none)").classes("w-full text-xs")
+
+    def _field(self, spec: NodeSpec, param: Param) -> Field:
+        value = spec.params.get(param.name, None if param.required else param.default)
+        with ui.column().classes("w-full gap-0").props(f"data-field={param.name}") as row:
+            widget = param_widget(param, value, lambda v, name=param.name: self.set_param(spec.id, name, v),
+                                  self.browse)
+            if param.help:
+                ui.label(param.help).classes("text-xs text-gray-500")
+            error = ui.label().classes("text-xs text-red-700 fc-field-error")
+        return Field(param, row, widget, error)
+
+    # --- updating in place (keeps focus while typing) -------------------------------------
+    def update(self, spec: NodeSpec, problems: list[Problem], status: NodeStatus) -> None:
+        """Show ``problems`` and the run error on their fields, and apply ``shown_when``."""
+        by_field: dict[str | None, list[str]] = {}
+        for problem in problems:
+            key = problem.field if problem.field in self.fields else None
+            by_field.setdefault(key, []).append(problem.message)
+        if status.state == "error" and status.message:
+            key = status.field if status.field in self.fields else None
+            by_field.setdefault(key, []).append(status.message)
+        for name, field in self.fields.items():
+            messages = by_field.get(name, [])
+            field.error.text = "\n".join(messages)
+            field.error.set_visibility(bool(messages))
+            field.row.set_visibility(is_shown(field.param, spec.params) or bool(messages))
+        if self.node_message is not None:
+            messages = by_field.get(None, [])
+            self.node_message.text = "\n".join(messages)
+            self.node_message.classes(replace="text-xs whitespace-pre-line fc-node-message text-red-700")
+            self.node_message.set_visibility(bool(messages))
+
+
+def is_shown(param: Param, params: dict[str, Any]) -> bool:
+    if not param.shown_when:
+        return True
+    return all(params.get(name) in values for name, values in param.shown_when.items())
+
+
+def param_widget(param: Param, value: Any, on_change: Callable[[Any], None], browse: BrowseFor) -> ui.element:
+    """The widget for one parameter; ``on_change`` gets values in the parameter's own type."""
+    label = param.label + (" *" if param.required else "")
+    if isinstance(param, Bool):
+        return ui.switch(label, value=bool(value), on_change=lambda e: on_change(e.value))
+    if isinstance(param, Choice):
+        options = {c: param.choice_titles.get(c, c) for c in param.choices}
+        return ui.select(options, label=label, value=value if value in options else None,
+                         on_change=lambda e: on_change(e.value)).classes("w-full").props("dense")
+    if isinstance(param, (Int, Float)):
+        return _number(param, label, value, on_change)
+    if isinstance(param, PathParam):
+        return _path(param, label, value, on_change, browse)
+    if isinstance(param, Text):
+        make = ui.textarea if param.multiline else ui.input
+        return make(label, value=value if isinstance(value, str) else "",
+                    on_change=lambda e: on_change(e.value or "")).classes("w-full").props("dense")
+    return ui.input(label, value=str(value), on_change=lambda e: on_change(e.value)).classes("w-full")
+
+
+def _number(param: Int | Float, label: str, value: Any, on_change: Callable[[Any], None]) -> ui.number:
+    is_int = isinstance(param, Int)
+    step = 1 if is_int else (param.step or None)
+    hint = param.expected()
+
+    def changed(e: Any) -> None:
+        number = e.value
+        if is_int and isinstance(number, float) and number.is_integer():
+            number = int(number)
+        on_change(number)
+
+    widget = ui.number(label, value=value, min=param.min, max=param.max, step=step,
+                       format="%d" if is_int else None, on_change=changed)
+    widget.props["hint"] = hint
+    return widget.classes("w-full").props("dense")
+
+
+def _path(param: PathParam, label: str, value: Any, on_change: Callable[[Any], None],
+          browse: BrowseFor) -> ui.input:
+    widget = ui.input(label, value=value if isinstance(value, str) else "",
+                      on_change=lambda e: on_change(e.value or "")).classes("w-full").props("dense")
+
+    async def pick() -> None:
+        chosen = await browse(param, widget.value or "")
+        if chosen is not None:
+            widget.value = chosen  # fires on_change
+
+    with widget.add_slot("append"):
+        ui.button(icon="folder_open" if param.target == "folder" else "description", on_click=pick) \
+            .props("flat dense round").classes("fc-browse").tooltip(f"Choose a {param.target}")
+    return widget

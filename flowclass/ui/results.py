@@ -1,0 +1,115 @@
+"""The results panel: the selected node's outputs, each shown by the viewers of its type.
+
+Outputs are listed as a toggle, the viewers of the chosen output as tabs (see
+:mod:`flowclass.ui.viewers`). Only the open tab is built, and values load off the event
+loop, so a node with heavy outputs costs nothing until one looks at it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Callable
+
+from nicegui import run, ui
+
+from ..node import NodeType
+from .outputs import ResultStore
+from .runner import NodeStatus
+from .viewers import ViewerContext, ViewerRegistry
+
+log = logging.getLogger(__name__)
+
+MakeContext = Callable[[str, str, str], ViewerContext]
+
+
+class ResultsPanel:
+    def __init__(self, viewers: ViewerRegistry, store: ResultStore, make_context: MakeContext,
+                 run_node: Callable[[str], None]):
+        self.viewers, self.store, self.make_context, self.run_node = viewers, store, make_context, run_node
+        self.container = ui.column().classes("w-full gap-1 fc-results")
+        self.shown: tuple | None = None
+        self.show(None, None, NodeStatus())
+
+    def show(self, node_id: str | None, node_type: NodeType | None, status: NodeStatus,
+             force: bool = False) -> None:
+        """Show ``node_id``'s results (rebuilt only when what would be shown changed)."""
+        key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None,
+               status.state == "stale")
+        if key == self.shown and not force:
+            return
+        self.shown = key
+        self.container.clear()
+        with self.container:
+            if node_id is None or node_type is None:
+                ui.label("Select a node to see its results.").classes("text-sm text-gray-500")
+                return
+            if not self.store.has(node_id):
+                with ui.row().classes("items-center gap-2"):
+                    ui.label(f"{node_type.title}: no results yet.").classes("text-sm text-gray-600")
+                    ui.button("Run this node", icon="play_arrow",
+                              on_click=lambda: self.run_node(node_id)).props("flat dense")
+                return
+            if status.state == "stale":
+                ui.label("These results are from before your last change; run again to update them.") \
+                    .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
+            for warning in self.store.warnings(node_id):
+                ui.label(warning).classes("text-xs text-amber-800")
+            self._outputs(node_id, node_type)
+
+    def _outputs(self, node_id: str, node_type: NodeType) -> None:
+        outputs = {o.name: o for o in node_type.outputs}
+
+        def pick(port: str) -> None:
+            body.clear()
+            with body:
+                self._output(node_id, port, outputs[port].type.name)
+
+        if len(outputs) > 1:
+            ui.toggle({name: o.label for name, o in outputs.items()}, value=next(iter(outputs)),
+                      on_change=lambda e: pick(e.value)).props("dense no-caps").classes("fc-output-toggle")
+        body = ui.column().classes("w-full gap-1")
+        pick(next(iter(outputs)))
+
+    def _output(self, node_id: str, port: str, data_type: str) -> None:
+        holder = ui.column().classes("w-full")
+        with holder:
+            ui.spinner()
+
+        async def load() -> None:
+            try:
+                value = await run.io_bound(self.store.value, node_id, port)
+            except Exception as exc:  # a cache entry gone or unreadable: say so, keep the page
+                holder.clear()
+                with holder:
+                    ui.label(f"Cannot load this result: {exc}. Run the node again.").classes("text-red-700")
+                return
+            holder.clear()
+            with holder:
+                self._viewer_tabs(value, node_id, port, data_type)
+
+        ui.timer(0, load, once=True)
+
+    def _viewer_tabs(self, value: object, node_id: str, port: str, data_type: str) -> None:
+        found = self.viewers.for_value(data_type, value)
+        ctx = self.make_context(node_id, port, data_type)
+        names = {f"{port}:{v.title}": v for v in found}
+        with ui.tabs().props("dense inline-label no-caps align=left").classes("fc-viewer-tabs") as tabs:
+            for name, viewer in names.items():
+                ui.tab(name, label=viewer.title)
+        area = ui.column().classes("w-full")
+
+        async def open_tab(name: str) -> None:
+            viewer = names[name]
+            area.clear()
+            with area:
+                try:
+                    shown = viewer.show(value, ctx)
+                    if inspect.isawaitable(shown):
+                        await shown
+                except Exception as exc:  # a viewer bug must not take the page down
+                    log.exception("viewer %s failed", viewer.title)
+                    ui.label(f"This view failed: {type(exc).__name__}: {exc}").classes("text-red-700")
+
+        tabs.on_value_change(lambda e: open_tab(e.value))
+        tabs.value = next(iter(names))

@@ -1,0 +1,245 @@
+"""Runs a tab's workflow in a background thread and turns engine events into node badges.
+
+The engine runs on a worker thread; its events arrive on that thread and go into a
+queue, which the page drains from the event loop (``poll``, called by a ``ui.timer``),
+so the page stays responsive and no UI element is touched off the loop. Cancel sets
+the run's ``threading.Event``, which nodes check between steps.
+
+Badges: ``idle`` (not run), ``pending`` (waits in this run), ``running`` (with
+progress), ``cached``, ``done``, ``stale`` (its result predates an edit), ``error``
+(with the message and the field), ``skipped``, ``cancelled``. Between runs, ``check``
+asks :meth:`Engine.status` which results are cached, without running anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import networkx as nx
+
+from ..context import NodeEvent
+from ..engine import Engine, RunResult
+from ..errors import Problem
+from ..graph import build_graph, execution_order
+from ..workflow import Workflow
+
+LABELS = {"idle": "not run", "failed": "error"}
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    state: str = "idle"
+    progress: float | None = None
+    message: str = ""
+    field: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The ``status`` of a canvas node."""
+        return {"state": self.state, "progress": self.progress, "message": self.message,
+                "label": LABELS.get(self.state, self.state)}
+
+
+def runnable_part(workflow: Workflow, problems: Iterable[Problem]) -> tuple[Workflow, set[str]]:
+    """The workflow without nodes that have problems and their descendants.
+
+    A placeholder (unknown node type) or a half-connected node must not stop the rest
+    of the graph from running; the engine then gets a valid workflow.
+    """
+    graph = build_graph(workflow)
+    excluded: set[str] = set()
+    for problem in problems:
+        if problem.node is not None and problem.node in graph:
+            excluded |= {problem.node} | nx.descendants(graph, problem.node)
+    return workflow.without_nodes(excluded), excluded
+
+
+def lineage_signatures(workflow: Workflow) -> dict[str, str]:
+    """Per node, a digest of its type, parameters and inputs, and of all its ancestors'.
+
+    Two workflows give a node the same signature when nothing that feeds it changed
+    (moving a node or renaming it does not count), so its last run's badge still holds.
+    """
+    signatures: dict[str, str] = {}
+    graph = build_graph(workflow)
+    for node_id in execution_order(graph):
+        spec = workflow.node(node_id)
+        feeds = sorted((e.target.port, e.source.port, signatures.get(e.source.node, ""))
+                       for e in workflow.edges_into(node_id))
+        text = json.dumps([spec.type, spec.version, dict(spec.params), feeds], sort_keys=True,
+                          default=str)
+        signatures[node_id] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return signatures
+
+
+@dataclass
+class _Finished:
+    """Queue item: the run thread ended (result, or the error that stopped it)."""
+
+    result: RunResult | None
+    error: Exception | None
+
+
+@dataclass
+class _Checked:
+    """Queue item: a status check ended."""
+
+    states: dict[str, str]
+    signatures: dict[str, str]
+    had_result: set[str]
+    generation: int
+
+
+class RunController:
+    """One tab's runs; all methods are called from the event loop except the workers."""
+
+    def __init__(self, engine: Engine, on_change: Callable[[], None],
+                 on_finished: Callable[[RunResult | None, Exception | None], None]):
+        self.engine = engine
+        self.on_change = on_change
+        self.on_finished = on_finished
+        self.statuses: dict[str, NodeStatus] = {}
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.cancel_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.checking = False
+        self._generation = 0  # status checks answer for the workflow they were asked about
+        self._check_wanted: tuple[Workflow, Path, Path, set[str]] | None = None
+        self._run_signatures: dict[str, str] = {}  # of the workflow each badge was earned on
+        # A run waits for a status check still in flight: both may write the same store
+        # entries (sample images, models) the first time, and need not race for them.
+        self._engine_lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None
+
+    def status(self, node_id: str) -> NodeStatus:
+        return self.statuses.get(node_id, NodeStatus())
+
+    # --- running ----------------------------------------------------------------------
+    def start(self, workflow: Workflow, *, base_dir: Path, out_dir: Path,
+              targets: Sequence[str] | None = None, source: str | None = None) -> None:
+        """Run in the background; events update :attr:`statuses` as :meth:`poll` drains them."""
+        if self.running:
+            raise RuntimeError("a run is already going on in this tab")
+        self.cancel_event = threading.Event()
+        self._generation += 1  # an older status check must not overwrite this run's badges
+        signatures = lineage_signatures(workflow)
+        for node_id in signatures if targets is None else execution_order(build_graph(workflow), targets):
+            self._run_signatures[node_id] = signatures[node_id]
+
+        def work() -> None:
+            try:
+                with self._engine_lock:
+                    result = self.engine.run(workflow, base_dir=base_dir, out_dir=out_dir,
+                                             targets=targets, on_event=self.queue.put,
+                                             cancel=self.cancel_event, source=source)
+                self.queue.put(_Finished(result, None))
+            except Exception as exc:  # WorkflowInvalid, a foreign run.json...: shown to the user
+                self.queue.put(_Finished(None, exc))
+
+        self.thread = threading.Thread(target=work, name="flowclass-run", daemon=True)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    # --- checking what is cached ----------------------------------------------------------
+    def check(self, workflow: Workflow, *, base_dir: Path, out_dir: Path, had_result: set[str]) -> None:
+        """Ask in the background which nodes are cached; ``had_result`` ones turn stale if not."""
+        self._check_wanted = (workflow, base_dir, out_dir, set(had_result))
+        self._start_check()
+
+    def _start_check(self) -> None:
+        if self.running or self.checking or self._check_wanted is None:
+            return
+        workflow, base_dir, out_dir, had_result = self._check_wanted
+        self._check_wanted = None
+        self.checking = True
+        generation = self._generation = self._generation + 1
+
+        def work() -> None:
+            try:
+                with self._engine_lock:
+                    states = self.engine.status(workflow, base_dir=base_dir, out_dir=out_dir)
+            except Exception:  # invalid, or a fingerprint failed in a new way: the run will say
+                states = {}
+            self.queue.put(_Checked(states, lineage_signatures(workflow), had_result, generation))
+
+        threading.Thread(target=work, name="flowclass-status", daemon=True).start()
+
+    # --- the event loop side ----------------------------------------------------------------
+    def poll(self) -> None:
+        """Apply what the workers reported; called often from the event loop."""
+        changed = False
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            changed = True
+            if isinstance(item, NodeEvent):
+                self._apply_event(item)
+            elif isinstance(item, _Checked):
+                self.checking = False
+                if item.generation == self._generation:
+                    self._apply_check(item)
+            elif isinstance(item, _Finished):
+                self.thread = None
+                self._settle_after_run()
+                self.on_finished(item.result, item.error)
+        if changed:
+            self.on_change()
+        self._start_check()
+
+    def _apply_event(self, event: NodeEvent) -> None:
+        current = self.status(event.node)
+        if event.state == "progress":
+            message = event.message or (f"{event.done} / {event.total} {event.unit}".strip()
+                                        if event.total else "")
+            self.statuses[event.node] = replace(current, state="running", progress=event.fraction,
+                                                message=message)
+        elif event.state == "warning":
+            self.statuses[event.node] = replace(current, message=event.message)
+        elif event.state == "failed":
+            text = event.message + (f" — {event.hint}" if event.hint else "")
+            self.statuses[event.node] = NodeStatus("error", message=text, field=event.field)
+        else:
+            self.statuses[event.node] = NodeStatus(event.state, message=event.message)
+
+    def _apply_check(self, checked: _Checked) -> None:
+        statuses = {}
+        for node, planned in checked.states.items():
+            current = self.statuses.get(node)
+            unchanged = current is not None and self._run_signatures.get(node) == checked.signatures[node]
+            if unchanged and (current.state in ("error", "skipped", "cancelled")
+                              or (current.state in ("done", "cached") and planned == "cached")):
+                statuses[node] = current  # nothing that feeds it changed: the badge still holds
+            else:
+                statuses[node] = NodeStatus(_badge(planned, node in checked.had_result))
+        self.statuses = statuses
+
+    def _settle_after_run(self) -> None:
+        """Nodes left pending or running when a run stops (cancelled, crashed) are not running."""
+        for node, status in self.statuses.items():
+            if status.state in ("pending", "running"):
+                self.statuses[node] = NodeStatus("cancelled")
+
+    def forget(self, node_ids: Iterable[str]) -> None:
+        for node in node_ids:
+            self.statuses.pop(node, None)
+
+
+def _badge(planned: str, had_result: bool) -> str:
+    """Badge for a node between runs, from :meth:`Engine.status`'s answer."""
+    if planned == "cached":
+        return "cached"
+    if planned == "pending":
+        return "stale" if had_result else "idle"
+    return "idle"  # failed/skipped fingerprints: the next run reports why

@@ -1,0 +1,151 @@
+"""A 2-D map of the embeddings: similar images lie close, coloured by label or cluster.
+
+PCA by default (instant); t-SNE or UMAP on request, computed off the event loop with a
+fixed seed and kept on disk (keyed by the vectors' content), so a map is computed once.
+Hovering a point shows its thumbnail. For clusters and predictions the map uses the
+embeddings upstream of the node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from nicegui import run, ui
+
+from . import ViewerContext, viewer
+from .colors import group_colors
+from .tables import show_as_table
+
+METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+PROJECTION_VERSION = 1
+SEED = 0
+TOOLTIP = """(p) => `<div style="text-align:center"><img src="${p.value[2]}" style="max-width:128px;
+max-height:128px;display:block;margin:auto"><div style="font-size:11px">${p.value[3]}</div>
+<div style="font-size:11px;color:#64748b">${p.seriesName}</div></div>`"""
+
+
+def project(vectors: np.ndarray, method: str) -> np.ndarray:
+    """Two coordinates per row of ``vectors`` (deterministic for a given input)."""
+    x = np.asarray(vectors, dtype=np.float64)
+    n = len(x)
+    if n < 3 or x.shape[1] < 2:
+        return np.column_stack([x[:, 0] if x.shape[1] else np.zeros(n), np.zeros(n)])
+    from sklearn.decomposition import PCA
+
+    if method == "pca":
+        return PCA(n_components=2, random_state=SEED).fit_transform(x)
+    reduced = PCA(n_components=min(50, n - 1, x.shape[1]), random_state=SEED).fit_transform(x)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), init="pca",
+                    random_state=SEED).fit_transform(reduced)
+    if method == "umap":
+        import umap
+
+        return umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=SEED,
+                         n_jobs=1).fit_transform(reduced)
+    raise ValueError(f"unknown projection method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def cached_projection(vectors: np.ndarray, method: str, store: Path) -> np.ndarray:
+    """:func:`project`, remembered on disk by the vectors' bytes and the method."""
+    data = np.ascontiguousarray(vectors, dtype=np.float32)
+    digest = hashlib.sha256(data.tobytes() + str(data.shape).encode()).hexdigest()
+    path = store / f"{digest}-{method}-v{PROJECTION_VERSION}.npy"
+    if path.is_file():
+        return np.load(path, allow_pickle=False)
+    points = project(data, method).astype(np.float32)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, points, allow_pickle=False)
+    os.replace(tmp, path)
+    return points
+
+
+def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls: list[str],
+                  names: list[str], title: str) -> dict[str, Any]:
+    colors = group_colors(order)
+    series = []
+    for group in order:
+        index = np.flatnonzero(groups == group)
+        series.append({
+            "name": group or "(no label)", "type": "scatter", "symbolSize": 7,
+            "itemStyle": {"color": colors[group], "opacity": 0.8},
+            "data": [[round(float(points[i, 0]), 4), round(float(points[i, 1]), 4), urls[i],
+                      html.escape(names[i])] for i in index],
+        })
+    return {
+        "animation": False,
+        "grid": {"left": 40, "right": 150, "top": 20, "bottom": 30},
+        "legend": {"type": "scroll", "orient": "vertical", "right": 0, "top": 10},
+        "title": {"text": title, "right": 10, "top": 0, "textStyle": {"fontSize": 11}},
+        "tooltip": {"trigger": "item", ":formatter": TOOLTIP},
+        "xAxis": {"type": "value", "scale": True, "axisLabel": {"show": False}, "splitLine": {"show": False}},
+        "yAxis": {"type": "value", "scale": True, "axisLabel": {"show": False}, "splitLine": {"show": False}},
+        "series": series,
+    }
+
+
+async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: list[str],
+                   group_title: str, ctx: ViewerContext) -> None:
+    store = ctx.store_dir("projections")
+    urls = [ctx.image_url(p, h, size=128) for p, h in zip(images.paths, images.hashes)]
+    names = [os.path.basename(p) for p in images.paths]
+    with ui.row().classes("items-center gap-3"):
+        method = ui.toggle(METHODS, value="pca").props("dense no-caps").classes("fc-map-method")
+        note = ui.label().classes("text-xs text-gray-500")
+    chart = ui.echart({}).classes("w-full h-[26rem] fc-map")
+
+    async def draw(name: str) -> None:
+        method.disable()
+        note.text = f"Computing the {METHODS[name]} map of {len(vectors):,} images…"
+        try:
+            points = await run.io_bound(cached_projection, vectors, name, store)
+        finally:
+            method.enable()
+        note.text = f"{METHODS[name]} of {len(vectors):,} images · hover a point to see the image"
+        chart.options.clear()
+        chart.options.update(chart_options(points, groups, order, urls, names, group_title))
+        chart.update()
+
+    method.on_value_change(lambda e: draw(e.value))
+    await draw("pca")
+
+
+@viewer("embeddings", "Map", order=20)
+async def embeddings_map(embeddings: Any, ctx: ViewerContext) -> None:
+    labels = np.asarray(embeddings.images.labels, dtype=str)
+    await show_map(embeddings.vectors, embeddings.images, labels, sorted(set(labels.tolist())), "Label", ctx)
+
+
+@viewer("labels", "Map", order=20)
+async def labels_map(labelling: Any, ctx: ViewerContext) -> None:
+    embeddings = ctx.upstream("embeddings")
+    vectors = aligned_vectors(embeddings, labelling.images) if embeddings is not None else None
+    if vectors is None:
+        ui.label("No embeddings of these images upstream, so there is nothing to place them by.") \
+            .classes("text-sm text-gray-600")
+        return
+    labels = np.asarray(labelling.labels, dtype=str)
+    present = set(labels.tolist())
+    order = [c for c in labelling.classes if c in present] + sorted(present - set(labelling.classes))
+    title = "Cluster" if labelling.kind == "cluster" else labelling.kind.capitalize()
+    await show_map(vectors, labelling.images, labels, order, title, ctx)
+
+
+def aligned_vectors(embeddings: Any, images: Any) -> np.ndarray | None:
+    """The embedding of each of ``images`` (matched by path), or None if some are missing."""
+    row = {p: i for i, p in enumerate(embeddings.images.paths.tolist())}
+    index = [row.get(p) for p in images.paths.tolist()]
+    if any(i is None for i in index):
+        return None
+    return embeddings.vectors[np.asarray(index, dtype=np.int64)]
+
+
+VIEWERS = [embeddings_map, labels_map, viewer("embeddings", "Table", order=90)(show_as_table)]
