@@ -7,7 +7,6 @@ inspector's widgets and the toolbar.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -16,15 +15,12 @@ from typing import Callable
 import pytest
 from nicegui import ui
 from nicegui.testing import User
+from ui_helpers import (CLUSTER_FOLDER, canvas_of, drop, graph_nodes, make_app, page_of,
+                        small_cluster_workflow, until, wire)
 
-from flowclass.library import ready_workflows_dir
-from flowclass.ui.app import setup
-from flowclass.ui.browse import Roots
 from flowclass.ui.canvas import FlowCanvas
-from flowclass.ui.page import AppConfig, EditorPage
-from flowclass.workflow_file import dumps, load, save
+from flowclass.workflow_file import dumps, load
 
-CLUSTER_FOLDER = ready_workflows_dir() / "cluster_folder.json"
 pytestmark = pytest.mark.anyio
 
 
@@ -33,41 +29,6 @@ def workspace(tmp_path: Path) -> Path:
     folder = tmp_path / "work"
     folder.mkdir()
     return folder
-
-
-def make_app(registry, cache, workspace: Path, workflow: Path | None = None) -> AppConfig:
-    config = AppConfig(registry=registry, cache=cache, roots=Roots([workspace]), workflow=workflow)
-    setup(config)
-    return config
-
-
-def canvas_of(user: User) -> FlowCanvas:
-    (canvas,) = user.find(FlowCanvas).elements
-    return canvas
-
-
-def page_of(user: User) -> EditorPage:
-    """The tab's EditorPage, reached through the canvas's event handlers."""
-    canvas = canvas_of(user)
-    for listener in canvas._event_listeners.values():  # pylint: disable=protected-access
-        owner = getattr(listener.handler, "__self__", None)
-        if isinstance(owner, EditorPage):
-            return owner
-    raise AssertionError("no EditorPage behind the canvas")
-
-
-def graph_nodes(user: User) -> dict[str, dict]:
-    return {n["id"]: n for n in canvas_of(user).graph["nodes"]}
-
-
-async def until(condition: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-
-        await asyncio.sleep(0.05)
 
 
 def copy_workflow(source: Path, folder: Path, name: str = "flow.json") -> Path:
@@ -91,21 +52,19 @@ async def test_build_connect_refuse_undo_redo(user: User, registry, cache, works
     make_app(registry, cache, workspace)
     await user.open("/")
     found = user.find(FlowCanvas)
-    found.trigger("add_node", {"type": "sample_images", "position": {"x": 0, "y": 0}})
-    found.trigger("add_node", {"type": "embed", "position": {"x": 300, "y": 0}})
-    found.trigger("add_node", {"type": "distances", "position": {"x": 600, "y": 0}})
+    drop(user, "sample_images")
+    drop(user, "embed", 300)
+    drop(user, "distances", 600)
     assert set(graph_nodes(user)) == {"sample_images", "embed", "distances"}
     assert graph_nodes(user)["embed"]["status"]["state"] == "invalid"  # its input is not connected yet
 
-    found.trigger("connect", {"from": {"node": "sample_images", "port": "images"},
-                              "to": {"node": "embed", "port": "images"}})
+    wire(user, "sample_images.images", "embed.images")
     assert canvas_of(user).graph["edges"] == [{"from": {"node": "sample_images", "port": "images"},
                                                "to": {"node": "embed", "port": "images"}}]
     assert graph_nodes(user)["embed"]["status"]["state"] != "invalid"
 
     # images into an embeddings input: refused, with the reason, and no edge
-    found.trigger("connect", {"from": {"node": "sample_images", "port": "images"},
-                              "to": {"node": "distances", "port": "embeddings"}})
+    wire(user, "sample_images.images", "distances.embeddings")
     await user.should_see("gives Images, but input 'Embeddings' takes Embeddings")
     assert len(canvas_of(user).graph["edges"]) == 1
 
@@ -244,7 +203,7 @@ async def test_tabs_do_not_share_graphs(create_user: Callable[[], User], registr
     await first.open("/")
     await second.open("/")
     first.find(FlowCanvas).trigger("delete", {"nodes": ["export", "table"], "edges": []})
-    second.find(FlowCanvas).trigger("add_node", {"type": "sample_images", "position": {"x": 0, "y": 300}})
+    drop(second, "sample_images", 0, 300)
     assert set(graph_nodes(first)) == {"import", "embed", "distances", "cluster"}
     assert set(graph_nodes(second)) == {"import", "embed", "distances", "cluster", "export", "table",
                                         "sample_images"}
@@ -256,11 +215,7 @@ async def test_tabs_do_not_share_graphs(create_user: Callable[[], User], registr
 @pytest.mark.slow
 async def test_run_cluster_folder_shows_cluster_thumbnails(user: User, registry, shared_cache,
                                                            workspace: Path) -> None:
-    workflow = load(CLUSTER_FOLDER, registry).with_params("import", max_per_label=3) \
-        .with_params("cluster", n_clusters=4)
-    flow = workspace / "cluster.json"
-    save(workflow, flow)
-    make_app(registry, shared_cache, workspace, flow)
+    make_app(registry, shared_cache, workspace, small_cluster_workflow(registry, workspace))
     await user.open("/")
     page = page_of(user)
     user.find(marker="run-all").click()
@@ -293,3 +248,40 @@ async def test_run_cluster_folder_shows_cluster_thumbnails(user: User, registry,
     assert "4 node(s), 3 from cache" in page.summary.text
     assert graph_nodes(user)["cluster"]["status"]["state"] == "done"
     assert graph_nodes(user)["export"]["status"]["state"] == "stale"
+
+
+async def test_new_asks_before_discarding_and_open_uses_the_dialog(user: User, registry, cache,
+                                                                     workspace: Path) -> None:
+    (workspace / "sub").mkdir()
+    flow = copy_workflow(CLUSTER_FOLDER, workspace / "sub")
+    make_app(registry, cache, workspace)
+    await user.open("/")
+    page = page_of(user)
+    drop(user, "distances")
+    user.find(marker="file-new").click()
+    await user.should_see("has unsaved changes. Discard them?")
+    user.find(marker="confirm-ok").click()
+    await until(lambda: not graph_nodes(user), what="an empty workflow")
+    assert not page.state.dirty
+
+    user.find(marker="file-open").click()
+    await user.should_see("Open a workflow")
+    user.find(marker="entry-sub").click()
+    user.find(marker=f"entry-{flow.name}").click()
+    user.find(marker="dialog-ok").click()
+    await until(lambda: len(graph_nodes(user)) == 6, what="the opened workflow")
+    assert page.state.path == flow.resolve() and not page.state.dirty
+    await user.should_see(flow.name)
+
+
+async def test_a_broken_file_is_named_and_changes_nothing(user: User, registry, cache, workspace: Path) -> None:
+    flow = copy_workflow(CLUSTER_FOLDER, workspace)
+    broken = workspace / "broken.json"
+    broken.write_text('{"schema_version": 1, "nodes": [{"id": "a", "type": "embed", "params": 3}]')
+    make_app(registry, cache, workspace, flow)
+    await user.open("/")
+    page = page_of(user)
+    assert not page.files.open_path(broken)
+    await user.should_see("Cannot open broken.json")
+    await user.should_see("not valid JSON")
+    assert page.state.path == flow.resolve() and len(graph_nodes(user)) == 6

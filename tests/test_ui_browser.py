@@ -16,21 +16,20 @@ from pathlib import Path
 
 import pytest
 from canvas_helpers import console_problems, drag_handle, drop_palette_item, handle, wait_until
+from ui_helpers import CLUSTER_FOLDER, small_cluster_workflow
 from nicegui.testing import Screen
 from selenium.webdriver import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from flowclass.library import ready_workflows_dir
 from flowclass.ui.app import setup
 from flowclass.ui.browse import Roots
 from flowclass.ui.page import AppConfig
-from flowclass.workflow_file import dumps, load, save
+from flowclass.workflow_file import dumps, load
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "screenshots"
 DOCS_SHOT = REPO / "docs" / "flowclass-ui.png"
-CLUSTER_FOLDER = ready_workflows_dir() / "cluster_folder.json"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -40,6 +39,9 @@ def serve_workflow(registry, cache, folder: Path, workflow: Path | None) -> None
 
 def node_element(screen: Screen, node_id: str):
     return screen.selenium.find_element(By.CSS_SELECTOR, f'.vue-flow__node[data-id="{node_id}"]')
+
+
+TAB = "//*[contains(@class, '{tabs}')]//*[@role='tab'][.//*[text()='{label}']]"
 
 
 # Read through JavaScript: Vue re-renders nodes often, which makes Selenium's element handles stale.
@@ -55,7 +57,7 @@ def node_ids(screen: Screen) -> list[str]:
 
 
 def open_page(screen: Screen, nodes: int) -> None:
-    screen.selenium.set_window_size(1400, 900)
+    screen.selenium.set_window_size(1600, 1000)
     screen.open("/", timeout=20)
     wait_until(lambda: len(node_ids(screen)) == nodes, timeout=10, what=f"{nodes} nodes on the canvas")
 
@@ -73,6 +75,16 @@ const event = new Event("beforeunload", {cancelable: true});
 window.dispatchEvent(event);
 return event.defaultPrevented;
 """
+
+
+# Hover the first point of the map (ECharts' own action), then look for the thumbnail in its tooltip.
+SHOW_TIP = """
+const chart = getElement(document.querySelector('.fc-map'))?.chart;
+if (!chart || !chart.getOption().series?.length) return false;
+chart.dispatchAction({type: 'showTip', seriesIndex: 0, dataIndex: 0});
+return true;
+"""
+TIP_IMAGE_LOADED = "const i = document.querySelector('.fc-map img'); return !!i && i.complete && i.naturalWidth > 0;"
 
 
 def press(screen: Screen, key: str) -> None:
@@ -144,10 +156,7 @@ def test_build_connect_save_reopen(screen: Screen, registry, cache, tmp_path: Pa
 
 
 def test_run_shows_cluster_thumbnails(screen: Screen, registry, shared_cache, tmp_path: Path) -> None:
-    workflow = load(CLUSTER_FOLDER, registry).with_params("import", max_per_label=3) \
-        .with_params("cluster", n_clusters=4)
-    flow = tmp_path / "cluster_digits.json"
-    save(workflow, flow)
+    flow = small_cluster_workflow(registry, tmp_path, "cluster_digits.json")
     serve_workflow(registry, shared_cache, tmp_path, flow)
     open_page(screen, 6)
     driver = screen.selenium
@@ -161,7 +170,8 @@ def test_run_shows_cluster_thumbnails(screen: Screen, registry, shared_cache, tm
     heads = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".fc-group-head")]
     assert [h.split()[0] for h in heads] == ["C1", "C2", "C3", "C4"]
     assert sum(int(h.split()[1]) for h in heads) == 30
-    loaded = "return [...document.querySelectorAll('.fc-gallery img')].filter(i => i.complete && i.naturalWidth > 0).length"
+    loaded = ("return [...document.querySelectorAll('.fc-gallery img')]"
+              ".filter(i => i.complete && i.naturalWidth > 0).length")
     wait_until(lambda: driver.execute_script(loaded) == 30, timeout=20, what="thumbnails to load")
     assert console_problems(screen) == []
     path = shot(screen, "app_cluster_results.png")
@@ -169,9 +179,15 @@ def test_run_shows_cluster_thumbnails(screen: Screen, registry, shared_cache, tm
         DOCS_SHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(path, DOCS_SHOT)
 
-    # the dendrogram tab of the other output, and the map of the clusters
-    driver.find_element(By.XPATH, "//*[contains(@class, 'fc-output-toggle')]//button[normalize-space()='Dendrogram']") \
-        .click()
+    # the map of the clusters: hovering a point shows its thumbnail
+    driver.find_element(By.XPATH, TAB.format(tabs="fc-viewer-tabs", label="Map")).click()
+    screen.should_contain("PCA of 30 images")
+    wait_until(lambda: driver.execute_script(SHOW_TIP), timeout=10, what="a tooltip on the map")
+    wait_until(lambda: driver.execute_script(TIP_IMAGE_LOADED), timeout=10, what="the tooltip's thumbnail")
+    shot(screen, "app_map.png")
+
+    # the dendrogram of the other output
+    driver.find_element(By.XPATH, TAB.format(tabs="fc-output-tabs", label="Dendrogram")).click()
     wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-dendrogram canvas"), what="dendrogram")
     shot(screen, "app_dendrogram.png")
 

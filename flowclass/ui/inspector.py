@@ -165,5 +165,6 @@ def _path(param: PathParam, label: str, value: Any, on_change: Callable[[Any], N
 
     with widget.add_slot("append"):
         ui.button(icon="folder_open" if param.target == "folder" else "description", on_click=pick) \
-            .props("flat dense round").classes("fc-browse").tooltip(f"Choose a {param.target}")
+            .props("flat dense round").classes("fc-browse").mark(f"browse-{param.name}") \
+            .tooltip(f"Choose a {param.target}")
     return widget

@@ -101,7 +101,7 @@ class EditorPage:
         with ui.right_drawer(value=True, bordered=True).props("width=330").classes("p-3"):
             self.inspector = Inspector(set_param=self.set_param, rename=self.rename,
                                        run_node=lambda node: self.start_run([node]), browse=self.browse_for)
-        with ui.splitter(horizontal=True, value=52, limits=(20, 85)).classes("w-full") \
+        with ui.splitter(horizontal=True, value=48, limits=(20, 85)).classes("w-full") \
                 .style("height: calc(100vh - 96px)") as splitter:
             with splitter.before:
                 self.canvas = FlowCanvas(self.registry.describe()).style("height: 100%")
@@ -215,9 +215,9 @@ class EditorPage:
     async def browse_for(self, param: PathParam, current: str) -> str | None:
         start = current or (str(self.state.path.parent) if self.state.path else None)
         if param.target == "folder":
-            chosen = await choose_folder(self.config.roots, start=start, title=param.label)
+            chosen = await choose_folder(self.config.roots, start=start, title=f"Choose: {param.label}")
         else:
-            chosen = await choose_file(self.config.roots, start=start, title=param.label,
+            chosen = await choose_file(self.config.roots, start=start, title=f"Choose: {param.label}",
                                        suffixes=tuple(f".{e.lstrip('.')}" for e in param.extensions) or ("",))
         return str(chosen) if chosen is not None else None
 

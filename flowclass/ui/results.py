@@ -53,6 +53,7 @@ class ResultsPanel:
             if status.state == "stale":
                 ui.label("These results are from before your last change; run again to update them.") \
                     .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
+            ui.label(f"Results of {node_type.title} ({node_id})").classes("text-sm font-medium text-gray-700")
             for warning in self.store.warnings(node_id):
                 ui.label(warning).classes("text-xs text-amber-800")
             self._outputs(node_id, node_type)
@@ -66,8 +67,11 @@ class ResultsPanel:
                 self._output(node_id, port, outputs[port].type.name)
 
         if len(outputs) > 1:
-            ui.toggle({name: o.label for name, o in outputs.items()}, value=next(iter(outputs)),
-                      on_change=lambda e: pick(e.value)).props("dense no-caps").classes("fc-output-toggle")
+            with ui.tabs(value=next(iter(outputs)), on_change=lambda e: pick(e.value)) \
+                    .props("dense no-caps active-bg-color=blue-1 indicator-color=transparent align=left") \
+                    .classes("fc-output-tabs text-gray-800"):
+                for name, output in outputs.items():
+                    ui.tab(name, label=output.label).mark(f"output-{name}")
         body = ui.column().classes("w-full gap-1")
         pick(next(iter(outputs)))
 
@@ -96,7 +100,7 @@ class ResultsPanel:
         names = {f"{port}:{v.title}": v for v in found}
         with ui.tabs().props("dense inline-label no-caps align=left").classes("fc-viewer-tabs") as tabs:
             for name, viewer in names.items():
-                ui.tab(name, label=viewer.title)
+                ui.tab(name, label=viewer.title).mark(f"viewer-{viewer.title}")
         area = ui.column().classes("w-full")
 
         async def open_tab(name: str) -> None:

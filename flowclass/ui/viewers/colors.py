@@ -8,7 +8,7 @@ from typing import Iterable
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
            "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-ABOVE_CUT = "#94a3b8"
+ABOVE_CUT = "#a3a3a3"  # neutral grey: no group colour is grey
 
 
 def group_colors(groups: Iterable[str]) -> dict[str, str]:

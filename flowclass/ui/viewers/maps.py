@@ -68,6 +68,10 @@ def cached_projection(vectors: np.ndarray, method: str, store: Path) -> np.ndarr
     return points
 
 
+AXIS = {"type": "value", "scale": True, "axisLabel": {"show": False}, "axisLine": {"show": False},
+        "axisTick": {"show": False}, "splitLine": {"show": False}}
+
+
 def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls: list[str],
                   names: list[str], title: str) -> dict[str, Any]:
     colors = group_colors(order)
@@ -86,8 +90,8 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
         "legend": {"type": "scroll", "orient": "vertical", "right": 0, "top": 10},
         "title": {"text": title, "right": 10, "top": 0, "textStyle": {"fontSize": 11}},
         "tooltip": {"trigger": "item", ":formatter": TOOLTIP},
-        "xAxis": {"type": "value", "scale": True, "axisLabel": {"show": False}, "splitLine": {"show": False}},
-        "yAxis": {"type": "value", "scale": True, "axisLabel": {"show": False}, "splitLine": {"show": False}},
+        "xAxis": {**AXIS},
+        "yAxis": {**AXIS},
         "series": series,
     }
 
@@ -100,7 +104,7 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
     with ui.row().classes("items-center gap-3"):
         method = ui.toggle(METHODS, value="pca").props("dense no-caps").classes("fc-map-method")
         note = ui.label().classes("text-xs text-gray-500")
-    chart = ui.echart({}).classes("w-full h-[26rem] fc-map")
+    chart = ui.echart({}).classes("w-full h-80 fc-map")
 
     async def draw(name: str) -> None:
         method.disable()

@@ -1,0 +1,109 @@
+"""Runs and results in the canvas (simulated user): folders, progress, Cancel, viewers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+from ui_helpers import drop, graph_nodes, make_app, page_of, small_cluster_workflow, until, wire
+
+from flowclass.ui.canvas import FlowCanvas
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def photos(tmp_path: Path, photos_dir: Path) -> Path:
+    """The labelled photos plus one file that only looks like a JPEG."""
+    folder = tmp_path / "work" / "photos"
+    shutil.copytree(photos_dir, folder)
+    (folder / "things" / "broken.jpg").write_bytes(b"not really a jpeg")
+    return folder
+
+
+async def test_folder_browser_counts_images_and_import_reports_skipped(user: User, registry, cache,
+                                                                       photos: Path) -> None:
+    workspace = photos.parent
+    make_app(registry, cache, workspace)
+    await user.open("/")
+    drop(user, "import_images")
+    await user.should_see("Folder")
+    user.find(marker="browse-folder").click()
+    await user.should_see("Choose: Folder")
+    user.find(marker="entry-photos").click()
+    await user.should_see("This folder: 0 images here, 6 in all")  # image files, by their extension
+    await user.should_see("2 images")  # animals
+    await user.should_see("4 images")  # things, the broken file included
+    user.find(marker="dialog-ok").click()
+    page = page_of(user)
+    await until(lambda: page.state.workflow.node("import_images").params["folder"] == str(photos.resolve()),
+                what="the chosen folder in the parameter")
+
+    page.start_run(["import_images"])
+    await until(lambda: page.summary.text.startswith("Last run"), what="the import")
+    await user.should_see("All groups (5 images)")
+    user.find(marker="output-skipped").click()
+    await user.should_see("1 file(s) were not used:")
+    await user.should_see("1 × not an image file PIL can read")
+    (table,) = user.find(ui.table).elements
+    assert [Path(row["path"]).name for row in table.rows] == ["broken.jpg"]
+
+
+async def test_progress_then_cancel(user: User, registry, cache, tmp_path: Path) -> None:
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    drop(user, "toy.number")
+    drop(user, "toy.wait", 300)
+    wire(user, "toy_number.number", "toy_wait.number")
+    page = page_of(user)
+    page.set_param("toy_wait", "steps", 200_000)
+    user.find(marker="run-all").click()
+    await until(lambda: (graph_nodes(user)["toy_wait"]["status"]["progress"] or 0) > 0, what="progress")
+    assert graph_nodes(user)["toy_wait"]["status"]["state"] == "running"
+    assert graph_nodes(user)["toy_number"]["status"]["state"] == "done"
+    await user.should_see(marker="cancel-run")
+    user.find(marker="cancel-run").click()
+    await until(lambda: not page.runner.running, timeout=20, what="the run to stop")
+    assert graph_nodes(user)["toy_wait"]["status"]["state"] == "cancelled"
+    assert "(cancelled)" in page.summary.text
+    await user.should_not_see(marker="cancel-run")
+
+
+async def test_map_and_dendrogram_of_a_clustering(user: User, registry, shared_cache, tmp_path: Path) -> None:
+    make_app(registry, shared_cache, tmp_path, small_cluster_workflow(registry, tmp_path))
+    await user.open("/")
+    page = page_of(user)
+    page.start_run(["cluster"])
+    await until(lambda: page.summary.text.startswith("Last run"), timeout=120, what="the run")
+    user.find(FlowCanvas).trigger("select", {"id": "cluster"})
+    await user.should_see("All groups (30 images)")
+
+    user.find(marker="viewer-Map").click()
+    await user.should_see("PCA of 30 images")
+    (chart,) = [e for e in user.find(ui.echart).elements if "fc-map" in e.classes]
+    series = chart.options["series"]
+    assert [s["name"] for s in series] == ["C1", "C2", "C3", "C4"]
+    assert sum(len(s["data"]) for s in series) == 30
+    assert all(point[2].startswith("/flowclass/image/") for s in series for point in s["data"])
+
+    user.find(marker="output-dendrogram").click()
+    await user.should_see("30 images, ward linkage")
+    (slider,) = user.find(ui.slider).elements
+    heights = sorted(load_tree_heights(page))
+    slider.value = (heights[-3] + heights[-2]) / 2  # between the top merges: 3 clusters
+    await user.should_see("3 clusters")
+    before = page.store.key("cluster")
+    user.find("Apply this cut").click()
+    assert page.state.workflow.node("cluster").params["cut"] == "distance"
+    await until(lambda: page.store.key("cluster") != before and not page.runner.running, timeout=60,
+                what="the re-run")
+    assert graph_nodes(user)["cluster"]["status"]["state"] == "done"
+    clusters = page.store.value("cluster", "clusters")
+    assert len(set(clusters.labels.tolist())) == 3
+
+
+def load_tree_heights(page) -> list[float]:
+    return page.store.value("cluster", "dendrogram").linkage[:, 2].tolist()

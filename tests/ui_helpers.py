@@ -1,0 +1,71 @@
+"""Helpers for the canvas app's simulated-user tests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Callable
+
+from nicegui.testing import User
+
+from flowclass.library import ready_workflows_dir
+from flowclass.ui.app import setup
+from flowclass.ui.browse import Roots
+from flowclass.ui.canvas import FlowCanvas
+from flowclass.ui.page import AppConfig, EditorPage
+from flowclass.workflow_file import load, save
+
+CLUSTER_FOLDER = ready_workflows_dir() / "cluster_folder.json"
+
+
+def small_cluster_workflow(registry, folder: Path, name: str = "cluster.json") -> Path:
+    """cluster_folder.json on 3 digits per label (30 images) in 4 clusters: quick to run."""
+    workflow = load(CLUSTER_FOLDER, registry).with_params("import", max_per_label=3) \
+        .with_params("cluster", n_clusters=4)
+    save(workflow, folder / name)
+    return folder / name
+
+
+def make_app(registry, cache, workspace: Path, workflow: Path | None = None) -> AppConfig:
+    config = AppConfig(registry=registry, cache=cache, roots=Roots([workspace]), workflow=workflow)
+    setup(config)
+    return config
+
+
+def canvas_of(user: User) -> FlowCanvas:
+    (canvas,) = user.find(FlowCanvas).elements
+    return canvas
+
+
+def page_of(user: User) -> EditorPage:
+    """The tab's EditorPage, reached through the canvas's event handlers."""
+    canvas = canvas_of(user)
+    for listener in canvas._event_listeners.values():  # pylint: disable=protected-access
+        owner = getattr(listener.handler, "__self__", None)
+        if isinstance(owner, EditorPage):
+            return owner
+    raise AssertionError("no EditorPage behind the canvas")
+
+
+def drop(user: User, node_type: str, x: float = 0, y: float = 0) -> None:
+    """What the canvas sends when a palette entry is dropped on it."""
+    user.find(FlowCanvas).trigger("add_node", {"type": node_type, "position": {"x": x, "y": y}})
+
+
+def wire(user: User, source: str, target: str) -> None:
+    """What the canvas sends for a drag from output ``node.port`` to input ``node.port``."""
+    (a, out), (b, inp) = source.split("."), target.split(".")
+    user.find(FlowCanvas).trigger("connect", {"from": {"node": a, "port": out}, "to": {"node": b, "port": inp}})
+
+
+def graph_nodes(user: User) -> dict[str, dict]:
+    return {n["id"]: n for n in canvas_of(user).graph["nodes"]}
+
+
+async def until(condition: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
