@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -107,3 +108,43 @@ async def test_map_and_dendrogram_of_a_clustering(user: User, registry, shared_c
 
 def load_tree_heights(page) -> list[float]:
     return page.store.value("cluster", "dendrogram").linkage[:, 2].tolist()
+
+
+async def test_the_rest_runs_beside_a_placeholder(user: User, registry, cache, tmp_path: Path) -> None:
+    flow = tmp_path / "with_missing.json"
+    flow.write_text(json.dumps({
+        "schema_version": 1, "name": "", "description": "",
+        "nodes": [{"id": "n", "type": "toy.number", "params": {"value": 4}},
+                  {"id": "say", "type": "toy.describe", "params": {}},
+                  {"id": "gone", "type": "someone.gone", "params": {"x": 1}}],
+        "edges": [{"from": {"node": "n", "port": "number"}, "to": {"node": "say", "port": "number"}},
+                  {"from": {"node": "n", "port": "number"}, "to": {"node": "gone", "port": "value"}}]}))
+    make_app(registry, cache, tmp_path, flow)
+    await user.open("/")
+    page = page_of(user)
+    user.find(marker="run-all").click()
+    await user.should_see("Running all but 1 node(s) with problems.")
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run")
+    assert page.store.value("say", "words") == "the number is 4"
+    assert graph_nodes(user)["gone"]["placeholder"] and not page.store.has("gone")
+
+    page.start_run(["gone"])
+    await user.should_see("Node 'gone' cannot run until these are fixed:")
+
+
+async def test_a_failing_node_shows_its_error_on_the_field(user: User, registry, cache, tmp_path: Path) -> None:
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    drop(user, "toy.number")
+    drop(user, "toy.fail", 300)
+    wire(user, "toy_number.number", "toy_fail.number")
+    page = page_of(user)
+    page.start_run(["toy_fail"])
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run")
+    node = graph_nodes(user)["toy_fail"]
+    assert node["status"]["state"] == "error"
+    assert node["status"]["message"] == "failed because it had to — change 'why'"
+    user.find(FlowCanvas).trigger("select", {"id": "toy_fail"})
+    assert page.inspector.fields["why"].error.text == "failed because it had to — change 'why'"
+    assert page.inspector.fields["why"].error.visible
+    await user.should_see("1 node(s) failed; see the red badges.")
