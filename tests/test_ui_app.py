@@ -19,6 +19,7 @@ from ui_helpers import (CLUSTER_FOLDER, canvas_of, drop, graph_nodes, make_app, 
                         small_cluster_workflow, until, wire)
 
 from flowclass.ui.canvas import FlowCanvas
+from flowclass.ui.files import ready_workflows
 from flowclass.workflow_file import dumps, load
 
 pytestmark = pytest.mark.anyio
@@ -285,3 +286,18 @@ async def test_a_broken_file_is_named_and_changes_nothing(user: User, registry, 
     await user.should_see("Cannot open broken.json")
     await user.should_see("not valid JSON")
     assert page.state.path == flow.resolve() and len(graph_nodes(user)) == 6
+
+
+async def test_every_ready_workflow_opens_as_an_unsaved_copy(user: User, registry, cache, workspace: Path) -> None:
+    make_app(registry, cache, workspace)
+    await user.open("/")
+    page = page_of(user)
+    shipped = ready_workflows()
+    assert "Cluster a folder of images" in [r.name for r in shipped]
+    for ready in shipped:
+        assert page.files.open_path(ready.path, as_copy=True)
+        nodes = graph_nodes(user)
+        assert len(nodes) == len(json.loads(ready.path.read_text())["nodes"]), ready.name
+        assert not any(n["placeholder"] for n in nodes.values()), ready.name
+        assert page.state.path is None and page.base_dir() == ready.path.parent.resolve()
+        assert page.problems == [], (ready.name, page.problems)

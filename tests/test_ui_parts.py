@@ -18,7 +18,7 @@ from flowclass.ui.thumbnails import ImageServer, fitting_size
 from flowclass.ui.viewers.clustering import clusters_at, dendrogram_links
 from flowclass.ui.viewers.maps import cached_projection, project
 from flowclass.workflow import PortRef
-from flowclass.workflow_file import dumps
+from flowclass.workflow_file import dumps, load, save
 
 CLUSTER_FOLDER = ready_workflows_dir() / "cluster_folder.json"
 
@@ -245,3 +245,28 @@ def test_dendrogram_links_colour_clusters_below_the_cut(registry) -> None:
     assert clusters_at(z, cut) == 2
     links, leaves = dendrogram_links(z, labels, cut, max_leaves=10)
     assert leaves == 10 and len(links) == 9
+
+
+def test_saving_elsewhere_keeps_relative_inputs_pointing_at_the_same_files(registry, tmp_path: Path) -> None:
+    shipped, mine = tmp_path / "ready", tmp_path / "mine"
+    (shipped / "data").mkdir(parents=True)
+    (shipped / "data" / "words.txt").write_text("hello")
+    state = EditorState(registry)
+    state.add_node("toy.read", (0, 0))
+    state.set_params("toy_read", {"path": "data/words.txt"})
+    state.add_node("toy.write", (200, 0))  # an output path: relative to the run's output folder
+    state.set_params("toy_write", {"path": "out/said.txt"})
+    save(state.workflow, shipped / "ready.json")  # shipped with its data beside it
+
+    state.open_copy(shipped / "ready.json")  # as the canvas opens a ready workflow
+    assert state.path is None and state.base_dir == shipped.resolve()
+    state.save(mine / "copy.json")
+    saved = load(mine / "copy.json", registry)
+    assert saved.node("toy_read").params["path"] == str((shipped / "data" / "words.txt").resolve())
+    assert saved.node("toy_write").params["path"] == "out/said.txt"
+
+    state.save(mine / "copy.json")  # same folder again: nothing to rewrite
+    assert (mine / "copy.json").read_text() == dumps(saved)
+    state.set_params("toy_read", {"path": "sub/words.txt"})
+    state.save(tmp_path / "up.json")  # a folder above: still relative, one level deeper
+    assert load(tmp_path / "up.json", registry).node("toy_read").params["path"] == "mine/sub/words.txt"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import Problem
+from ..params import Path as PathParam
 from ..registry import Registry
 from ..validation import validate
 from ..workflow import Edge, NodeSpec, PortRef, Workflow
@@ -34,6 +35,8 @@ class EditorState:
     #: The file text at the last open or save: the workflow is dirty when it differs.
     saved_text: str = field(default_factory=lambda: dumps(Workflow()))
     selected: str | None = None
+    #: Where relative input paths point while the workflow has no file (a ready workflow's folder).
+    origin: Path | None = None
     undo_stack: list[Workflow] = field(default_factory=list)
     redo_stack: list[Workflow] = field(default_factory=list)
     _merge_key: Any = None
@@ -44,12 +47,19 @@ class EditorState:
         return dumps(self.workflow) != self.saved_text
 
     @property
+    def base_dir(self) -> Path:
+        """The folder relative input paths resolve against, as ``flowclass run`` does."""
+        if self.path is not None:
+            return self.path.parent
+        return self.origin if self.origin is not None else Path.cwd()
+
+    @property
     def display_name(self) -> str:
         return self.path.name if self.path else (self.workflow.name or "Untitled workflow")
 
     def reset(self, workflow: Workflow, path: Path | None, *, clean: bool = True) -> None:
         """Start over on ``workflow`` (New, Open, a ready workflow): history is cleared."""
-        self.workflow, self.path = workflow, path
+        self.workflow, self.path, self.origin = workflow, path, None
         self.saved_text = dumps(workflow) if clean else dumps(Workflow())
         self.selected = None
         self.undo_stack.clear()
@@ -63,12 +73,16 @@ class EditorState:
 
     def open_copy(self, path: Path) -> None:
         """Open a ready workflow as a new, unsaved one (so Save asks where it goes)."""
+        path = Path(path).resolve()
         self.reset(load(path, self.registry), None, clean=False)
+        self.origin = path.parent  # its data files stay where they are
 
     def save(self, path: Path | None = None) -> Path:
         target = Path(path).resolve() if path is not None else self.path
         if target is None:
             raise EditRefused("this workflow has no file yet; use Save As")
+        if target.parent != self.base_dir:  # keep relative input paths pointing at the same files
+            self.workflow = rebased(self.workflow, self.registry, self.base_dir, target.parent)
         save(self.workflow, target)
         self.path, self.saved_text = target, dumps(self.workflow)
         return target
@@ -193,3 +207,26 @@ class EditorState:
             raise KeyError(node_id)
         self.apply(self.workflow.replace_node(replace(spec, title=title.strip())),
                    merge_key=("title", node_id))
+
+
+def rebased(workflow: Workflow, registry: Registry, old: Path, new: Path) -> Workflow:
+    """``workflow`` with relative input paths rewritten for a file in folder ``new``.
+
+    Each still names the same file or folder: relative to ``new`` when it lies below it,
+    absolute otherwise. Output paths are relative to the run's output folder, not the
+    workflow's, so they stay as they are.
+    """
+    for spec in workflow.nodes:
+        node_type = registry.get(spec.type)
+        for param in node_type.params if node_type else ():
+            value = spec.params.get(param.name)
+            if not (isinstance(param, PathParam) and param.role == "input" and isinstance(value, str)
+                    and value and not Path(value).expanduser().is_absolute()):
+                continue
+            target = (old / value).resolve()
+            try:
+                moved = str(target.relative_to(new.resolve()))
+            except ValueError:
+                moved = str(target)
+            workflow = workflow.with_params(spec.id, **{param.name: moved})
+    return workflow

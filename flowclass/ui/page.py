@@ -85,9 +85,7 @@ class EditorPage:
         self._untitled_out: Path | None = None
         self._build()
         ui.timer(0.1, self.runner.poll)
-        if config.workflow is not None:
-            self.files.open_path(config.workflow)
-        else:
+        if config.workflow is None or not self.files.open_path(config.workflow):
             self.loaded()
 
     # --- layout -----------------------------------------------------------------------
@@ -157,7 +155,8 @@ class EditorPage:
         self.runner.statuses.clear()
         self.out_choice = None
         self.changed()
-        self.canvas.fit_view()
+        if self.canvas.client.has_socket_connection:
+            self.canvas.fit_view()
 
     def changed(self, *, rebuild_inspector: bool = True) -> None:
         """The workflow (or its file) changed: redraw and re-check what is cached."""
@@ -194,7 +193,7 @@ class EditorPage:
 
     # --- folders ------------------------------------------------------------------------
     def base_dir(self) -> Path:
-        return self.state.path.parent if self.state.path else Path.cwd()
+        return self.state.base_dir
 
     def out_dir(self) -> Path:
         """Where runs write: chosen by the user, else next to the saved workflow, else a temp folder."""
