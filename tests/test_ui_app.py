@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 from nicegui import ui
 from nicegui.testing import User
-from ui_helpers import (CLUSTER_FOLDER, canvas_of, drop, graph_nodes, make_app, page_of,
+from ui_helpers import (CLUSTER_FOLDER, LOADS, canvas_of, drop, graph_nodes, make_app, page_of,
                         small_cluster_workflow, until, wire)
 
 from flowclass.ui.canvas import FlowCanvas
@@ -228,7 +228,7 @@ async def test_run_cluster_folder_shows_cluster_thumbnails(user: User, registry,
     assert (workspace / "flowclass-out" / "cluster" / "clusters" / "images.csv").is_file()
 
     user.find(FlowCanvas).trigger("select", {"id": "cluster"})
-    await user.should_see("All groups (30 images)")
+    await user.should_see("All groups (30 images)", retries=LOADS)
     (grid,) = [e for e in user.find(ui.html).elements if "fc-gallery" in e.classes]
     assert grid.content.count('<img loading="lazy"') == 30
     assert all(f">C{k}" in grid.content for k in range(1, 5))  # a heading per cluster
@@ -241,7 +241,7 @@ async def test_run_cluster_folder_shows_cluster_thumbnails(user: User, registry,
     page.set_param("cluster", "n_clusters", 5)
     await until(lambda: graph_nodes(user)["cluster"]["status"]["state"] == "stale", what="stale badge")
     assert graph_nodes(user)["embed"]["status"]["state"] in ("done", "cached")
-    await user.should_see("from before your last change")
+    await user.should_see("from before your last change", retries=LOADS)
 
     # run just the clustering and what it needs: upstream comes from the cache
     page.start_run(["cluster"])

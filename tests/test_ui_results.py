@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from nicegui import ui
 from nicegui.testing import User
-from ui_helpers import drop, graph_nodes, make_app, page_of, small_cluster_workflow, until, wire
+from ui_helpers import LOADS, drop, graph_nodes, make_app, page_of, small_cluster_workflow, until, wire
 
 from flowclass.ui.canvas import FlowCanvas
 
@@ -35,9 +35,9 @@ async def test_folder_browser_counts_images_and_import_reports_skipped(user: Use
     user.find(marker="browse-folder").click()
     await user.should_see("Choose: Folder")
     user.find(marker="entry-photos").click()
-    await user.should_see("This folder: 0 images here, 6 in all")  # image files, by their extension
-    await user.should_see("2 images")  # animals
-    await user.should_see("4 images")  # things, the broken file included
+    await user.should_see("This folder: 0 images here, 6 in all", retries=LOADS)  # image files, by their extension
+    await user.should_see("2 images", retries=LOADS)  # animals
+    await user.should_see("4 images", retries=LOADS)  # things, the broken file included
     user.find(marker="dialog-ok").click()
     page = page_of(user)
     await until(lambda: page.state.workflow.node("import_images").params["folder"] == str(photos.resolve()),
@@ -45,10 +45,10 @@ async def test_folder_browser_counts_images_and_import_reports_skipped(user: Use
 
     page.start_run(["import_images"])
     await until(lambda: page.summary.text.startswith("Last run"), what="the import")
-    await user.should_see("All groups (5 images)")
+    await user.should_see("All groups (5 images)", retries=LOADS)
     user.find(marker="output-skipped").click()
-    await user.should_see("1 file(s) were not used:")
-    await user.should_see("1 × not an image file PIL can read")
+    await user.should_see("1 file(s) were not used:", retries=LOADS)
+    await user.should_see("1 × not an image file PIL can read", retries=LOADS)
     (table,) = user.find(ui.table).elements
     assert [Path(row["path"]).name for row in table.rows] == ["broken.jpg"]
 
@@ -80,10 +80,10 @@ async def test_map_and_dendrogram_of_a_clustering(user: User, registry, shared_c
     page.start_run(["cluster"])
     await until(lambda: page.summary.text.startswith("Last run"), timeout=120, what="the run")
     user.find(FlowCanvas).trigger("select", {"id": "cluster"})
-    await user.should_see("All groups (30 images)")
+    await user.should_see("All groups (30 images)", retries=LOADS)
 
     user.find(marker="viewer-Map").click()
-    await user.should_see("PCA of 30 images")
+    await user.should_see("PCA of 30 images", retries=LOADS)
     (chart,) = [e for e in user.find(ui.echart).elements if "fc-map" in e.classes]
     series = chart.options["series"]
     assert [s["name"] for s in series] == ["C1", "C2", "C3", "C4"]
@@ -91,7 +91,7 @@ async def test_map_and_dendrogram_of_a_clustering(user: User, registry, shared_c
     assert all(point[2].startswith("/flowclass/image/") for s in series for point in s["data"])
 
     user.find(marker="output-dendrogram").click()
-    await user.should_see("30 images, ward linkage")
+    await user.should_see("30 images, ward linkage", retries=LOADS)
     (slider,) = user.find(ui.slider).elements
     heights = sorted(load_tree_heights(page))
     slider.value = (heights[-3] + heights[-2]) / 2  # between the top merges: 3 clusters

@@ -16,6 +16,7 @@ from flowclass.ui.page import AppConfig, EditorPage
 from flowclass.workflow_file import load, save
 
 CLUSTER_FOLDER = ready_workflows_dir() / "cluster_folder.json"
+LOADS = 100  # should_see retries (0.1 s each) for what loads off the event loop: results, maps, counts
 
 
 def small_cluster_workflow(registry, folder: Path, name: str = "cluster.json") -> Path:

@@ -31,28 +31,18 @@ from .inspector import Inspector
 from .outputs import ResultStore
 from .palette import build_palette
 from .results import ResultsPanel
-from .runner import NodeStatus, RunController, runnable_part
+from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
 from .thumbnails import ImageServer
 from .viewers import ViewerContext, ViewerRegistry, default_viewers
 
 ADD_OFFSET = (300.0, 0.0)
-HEAD = """
-<style>
-  .fc-palette-item { margin-bottom: 4px; }
-  .fc-results .q-tab-panel { padding: 4px 0; }
-  .fc-thumb-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(92px, 1fr)); gap: 6px; }
-  .fc-thumb { background: #f1f5f9; border-radius: 4px; overflow: hidden; text-align: center; cursor: zoom-in; }
-  .fc-thumb img { width: 100%; height: 84px; object-fit: contain; display: block; padding: 2px; }
-  .fc-thumb span { display: block; font-size: 10px; color: #475569; white-space: nowrap; overflow: hidden;
-                   text-overflow: ellipsis; padding: 0 3px; }
-</style>
-<script>
-  // Warn before leaving while the workflow has unsaved changes (the page marks it).
-  window.addEventListener("beforeunload", (event) => {
-    if (document.querySelector('[data-fc-dirty="1"]')) { event.preventDefault(); event.returnValue = ""; }
-  });
-</script>
-"""
+STYLE = Path(__file__).parent / "static" / "app.css"
+# Warn before leaving while the workflow has unsaved changes (the page marks them).
+LEAVE_WARNING = """<script>
+window.addEventListener("beforeunload", (event) => {
+  if (document.querySelector('[data-fc-dirty="1"]')) { event.preventDefault(); event.returnValue = ""; }
+});
+</script>"""
 
 
 @dataclass
@@ -90,7 +80,8 @@ class EditorPage:
 
     # --- layout -----------------------------------------------------------------------
     def _build(self) -> None:
-        ui.add_head_html(HEAD)
+        ui.add_css(STYLE)
+        ui.add_head_html(LEAVE_WARNING)
         with ui.header().classes("bg-white text-gray-900 border-b items-center gap-1 px-2 py-1"):
             self._toolbar()
         with ui.left_drawer(value=True, bordered=True).props("width=250") \
@@ -303,19 +294,12 @@ class EditorPage:
         if self.runner.running:
             tell("A run is already going on in this tab.", "warning")
             return
-        problems = self.state.problems()
-        runnable, left_out = runnable_part(self.state.workflow, problems)
-        blocked = [t for t in targets or [] if t in left_out]
-        if blocked:
-            reasons = [str(p) for p in problems if p.node in left_out][:4]
-            tell(f"Node '{blocked[0]}' cannot run until these are fixed:\n" + "\n".join(reasons), "warning")
+        plan = plan_run(self.state.workflow, self.state.problems(), targets)
+        if plan.message:
+            tell(plan.message, "info" if plan.workflow else "warning")
+        if plan.workflow is None:
             return
-        if not runnable.nodes:
-            tell("Nothing to run: add nodes from the palette, or fix the problems shown.", "warning")
-            return
-        if targets is None and left_out:
-            tell(f"Running all but {len(left_out)} node(s) with problems.", "info")
-        self.runner.start(runnable, base_dir=self.base_dir(), out_dir=self.out_dir(), targets=targets,
+        self.runner.start(plan.workflow, base_dir=self.base_dir(), out_dir=self.out_dir(), targets=targets,
                           source=str(self.state.path) if self.state.path else None)
         self.summary.text = "Running…"
         self.redraw_badges()
@@ -332,11 +316,8 @@ class EditorPage:
             return
         assert result is not None
         self.store.add(result)
-        states = [o.state for o in result.outcomes.values()]
-        failed = states.count("failed")
-        self.summary.text = (f"Last run: {len(states)} node(s), {states.count('cached')} from cache, "
-                             f"{failed} failed, {result.seconds:.1f}s"
-                             + (" (cancelled)" if "cancelled" in states else ""))
+        self.summary.text = summary(result)
+        failed = len(result.failed)
         if failed:
             tell(f"{failed} node(s) failed; see the red badges.", "negative")
         self.redraw_badges()

@@ -77,6 +77,34 @@ def lineage_signatures(workflow: Workflow) -> dict[str, str]:
     return signatures
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """What a Run request becomes: the workflow to hand the engine, or why there is none."""
+
+    workflow: Workflow | None
+    message: str = ""  # for the user; with a workflow, a note (some nodes left out)
+
+
+def plan_run(workflow: Workflow, problems: list[Problem], targets: Sequence[str] | None) -> RunPlan:
+    runnable, left_out = runnable_part(workflow, problems)
+    blocked = [t for t in targets or [] if t in left_out]
+    if blocked:
+        reasons = [str(p) for p in problems if p.node in left_out][:4]
+        return RunPlan(None, f"Node '{blocked[0]}' cannot run until these are fixed:\n" + "\n".join(reasons))
+    if not runnable.nodes:
+        return RunPlan(None, "Nothing to run: add nodes from the palette, or fix the problems shown.")
+    note = f"Running all but {len(left_out)} node(s) with problems." if targets is None and left_out else ""
+    return RunPlan(runnable, note)
+
+
+def summary(result: RunResult) -> str:
+    """One line about a finished run, for the page's footer."""
+    states = [o.state for o in result.outcomes.values()]
+    return (f"Last run: {len(states)} node(s), {states.count('cached')} from cache, "
+            f"{states.count('failed')} failed, {result.seconds:.1f}s"
+            + (" (cancelled)" if "cancelled" in states else ""))
+
+
 @dataclass
 class _Finished:
     """Queue item: the run thread ended (result, or the error that stopped it)."""
