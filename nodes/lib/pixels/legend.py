@@ -1,0 +1,114 @@
+"""Class names and their colours, written as text: ``water=#1f77b4, trees=green``.
+
+The same notation serves two purposes: the *legend* of a mask (which painted colour
+means which class) and the *display colours* of a class map. Entries are separated by
+commas or new lines; a colour is ``#rgb``, ``#rrggbb`` or a CSS name (``green``). In a
+legend one class may have several colours, and the name ``ignore`` marks a colour whose
+pixels are not labelled (transparent pixels never are).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from PIL import ImageColor
+
+RGB = tuple[int, int, int]
+IGNORE = "ignore"
+UNKNOWN = "unknown"
+# Tableau 10: distinct colours for classes whose name is not a colour.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+UNKNOWN_COLOUR = "#000000"
+
+
+class LegendError(ValueError):
+    """A legend or colour list that cannot be read; the message says which entry."""
+
+
+def parse_colour(text: str) -> RGB:
+    """``#rgb``, ``#rrggbb`` or a CSS colour name as an (r, g, b) tuple."""
+    try:
+        rgb = ImageColor.getrgb(text.strip())
+    except ValueError:
+        raise LegendError(f"'{text.strip()}' is not a colour (use #rrggbb or a name like "
+                          "'green')") from None
+    return tuple(int(c) for c in rgb[:3])  # type: ignore[return-value]
+
+
+def hex_colour(rgb: RGB) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def parse_pairs(text: str) -> list[tuple[str, RGB]]:
+    """``name=colour`` entries in order; a clear error names a malformed entry."""
+    pairs = []
+    for entry in (e.strip() for e in re.split(r"[,\n]", text)):
+        if not entry:
+            continue
+        name, sep, colour = entry.partition("=")
+        if not sep or not name.strip() or not colour.strip():
+            raise LegendError(f"'{entry}' should look like 'name=#rrggbb'")
+        pairs.append((name.strip(), parse_colour(colour)))
+    return pairs
+
+
+@dataclass(frozen=True)
+class Legend:
+    """Which mask colour means which class; classes keep the order they are first named."""
+
+    classes: tuple[str, ...]
+    colour_class: dict[RGB, int]  # mask colour -> class index, -1 for "ignore"
+
+    def class_colours(self) -> tuple[str, ...]:
+        """Each class's first legend colour, which is how it is drawn by default."""
+        first: dict[int, RGB] = {}
+        for rgb, index in self.colour_class.items():
+            if index >= 0:
+                first.setdefault(index, rgb)
+        return tuple(hex_colour(first[i]) for i in range(len(self.classes)))
+
+
+def parse_legend(text: str) -> Legend:
+    pairs = parse_pairs(text)
+    classes: list[str] = []
+    colour_class: dict[RGB, int] = {}
+    for name, rgb in pairs:
+        if name.lower() == UNKNOWN:
+            raise LegendError(f"'{UNKNOWN}' is reserved for pixels no class is sure of")
+        if name.lower() == IGNORE:
+            index = -1
+        else:
+            if name not in classes:
+                classes.append(name)
+            index = classes.index(name)
+        if colour_class.get(rgb, index) != index:
+            raise LegendError(f"colour {hex_colour(rgb)} is given to two classes")
+        colour_class[rgb] = index
+    if len(classes) < 2:
+        raise LegendError("a legend needs at least two classes, e.g. "
+                          "'water=#1f77b4, land=#2ca02c'")
+    if len(classes) > 254:
+        raise LegendError(f"{len(classes)} classes; at most 254 are supported")
+    return Legend(tuple(classes), colour_class)
+
+
+def default_colour(name: str, index: int) -> str:
+    """A class called after a colour ('red', 'navy') is drawn in it; others get a palette."""
+    try:
+        return hex_colour(parse_colour(name.replace(" ", "")))
+    except LegendError:
+        return PALETTE[index % len(PALETTE)]
+
+
+def display_colours(classes: tuple[str, ...], defaults: tuple[str, ...], overrides: str) -> tuple[str, ...]:
+    """The colour of each class, then of ``unknown``, with the user's ``overrides`` applied."""
+    chosen = dict(zip(classes, defaults))
+    chosen[UNKNOWN] = UNKNOWN_COLOUR
+    for name, rgb in parse_pairs(overrides):
+        if name not in chosen:
+            raise LegendError(f"no class called '{name}'; the classes are "
+                              + ", ".join(classes + (UNKNOWN,)))
+        chosen[name] = hex_colour(rgb)
+    return tuple(chosen[name] for name in classes + (UNKNOWN,))
