@@ -212,22 +212,35 @@ def test_thumbnail_honours_exif_orientation(tmp_path: Path) -> None:
 
 # --- viewers' computations ----------------------------------------------------------------------
 
+def neighbours_agree(points: np.ndarray, labels: np.ndarray) -> float:
+    """How often a point's nearest neighbour on the map has its label."""
+    distance = np.linalg.norm(points[:, None] - points[None], axis=2) + np.eye(len(points)) * 1e9
+    return float(np.mean(labels[distance.argmin(axis=1)] == labels))
+
+
 def test_projections_are_deterministic_and_cached(tmp_path: Path) -> None:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    vectors = digits.data[:120]
-    points = project(vectors, "pca")
-    assert points.shape == (120, 2)
-    assert np.allclose(cached_projection(vectors, "tsne", tmp_path), cached_projection(vectors, "tsne", tmp_path))
-    assert len(list(tmp_path.glob("*-tsne-*.npy"))) == 1
-    # t-SNE keeps digits of one class together: nearest neighbour in the map shares the label
+    vectors, labels = digits.data[:120], digits.target[:120]
+    assert project(vectors, "pca").shape == (120, 2)
     tsne = cached_projection(vectors, "tsne", tmp_path)
-    distance = np.linalg.norm(tsne[:, None] - tsne[None], axis=2) + np.eye(120) * 1e9
-    agreement = np.mean(digits.target[:120][distance.argmin(axis=1)] == digits.target[:120])
-    assert agreement > 0.85
+    assert np.array_equal(tsne, cached_projection(vectors, "tsne", tmp_path))
+    assert len(list(tmp_path.glob("*-tsne-*.npy"))) == 1
+    assert neighbours_agree(tsne, labels) > 0.85  # t-SNE keeps each digit together
     with pytest.raises(ValueError, match="unknown projection"):
         project(vectors, "mds")
+
+
+@pytest.mark.slow
+def test_umap_map_keeps_digits_together() -> None:
+    """UMAP compiles itself with numba on first use (about half a minute here)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    points = project(digits.data[:120], "umap")
+    assert points.shape == (120, 2)
+    assert neighbours_agree(points, digits.target[:120]) > 0.85
 
 
 def test_dendrogram_links_colour_clusters_below_the_cut(registry) -> None:

@@ -111,6 +111,9 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
         note.text = f"Computing the {METHODS[name]} map of {len(vectors):,} images…"
         try:
             points = await run.io_bound(cached_projection, vectors, name, store)
+        except ImportError as exc:  # UMAP comes from the umap-learn package
+            note.text = f"{METHODS[name]} is not available here ({exc.name} is not installed)."
+            return
         finally:
             method.enable()
         note.text = f"{METHODS[name]} of {len(vectors):,} images · hover a point to see the image"
