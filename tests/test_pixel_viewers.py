@@ -1,0 +1,277 @@
+"""Pixel classification in the canvas: drawing labels, and the views of classified images.
+
+Drawing is tested in the whole app: strokes painted in the "Draw labels" view (simulated
+user, then a real Chromium) are saved as a mask PNG next to the workflow, and the saved
+workflow then runs from the command line on exactly those labels.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nicegui import ui
+from nicegui.testing import Screen, User
+from PIL import Image
+from selenium.webdriver import ActionChains
+from selenium.webdriver.common.by import By
+from ui_helpers import make_app, page_of, until
+
+from flowclass.cli import main
+from flowclass.ui.canvas import FlowCanvas
+from flowclass.ui.viewers import ViewerContext, default_viewers
+from flowclass.ui.viewers.pixels import areas_of_maps, original_and_classified
+from flowclass.workflow import Edge, PortRef, Workflow
+from flowclass.workflow_file import new_node, save
+
+LEGEND = "sky=#aec7e8, water=#1f77b4, trees=#2ca02c, building=#d62728"
+# One stroke per land type of china.jpg (640 x 427), in image pixels.
+STROKES = {"sky": [(380, 20), (480, 30), (600, 25)], "water": [(380, 265), (450, 270), (520, 262)],
+           "trees": [(590, 200), (600, 260), (595, 320)], "building": [(140, 205), (200, 210), (290, 205)]}
+ERASE = [(440, 262), (440, 278)]  # cuts the water stroke in two
+UNDONE = [(20, 20), (60, 60)]  # a stroke painted, then undone
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, registry) -> Path:
+    """A folder with china.jpg and a workflow that has no labels yet."""
+    from sklearn.datasets import load_sample_images
+
+    folder = tmp_path / "work"
+    (folder / "photos").mkdir(parents=True)
+    source = next(p for p in load_sample_images().filenames if p.endswith("china.jpg"))
+    shutil.copyfile(source, folder / "photos" / "china.jpg")
+    workflow = Workflow(name="labels")
+    for x, (node_id, node_type, params) in enumerate([
+            ("photos", "import_images", {"folder": "photos"}),
+            ("regions", "pixel_samples_mask", {"legend": LEGEND}),
+            ("train", "train_pixel_classifier", {"model": "nearest_centroid"}),
+            ("classify", "classify_pixels", {})]):
+        spec = new_node(workflow, registry.get(node_type), (300 * x, 150 * (x % 2)), node_id)
+        workflow = workflow.with_node(spec).with_params(node_id, **params)
+    for a, b, c, d in [("photos", "images", "regions", "images"), ("regions", "samples", "train", "samples"),
+                       ("train", "model", "classify", "model"), ("photos", "images", "classify", "images")]:
+        workflow = workflow.with_edge(Edge(PortRef(a, b), PortRef(c, d)))
+    save(workflow, folder / "labels.json")
+    return folder
+
+
+def check_mask_and_run_cli(workspace: Path, cache, tmp_path: Path) -> None:
+    """The saved mask holds the strokes, and `flowclass run` trains on exactly it."""
+    mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
+    assert mask.shape == (427, 640, 4)
+    assert tuple(mask[25, 480]) == (0xae, 0xc7, 0xe8, 255)  # on the sky stroke
+    assert tuple(mask[205, 200]) == (0xd6, 0x27, 0x28, 255)  # on the building stroke
+    assert mask[270, 440, 3] == 0 and mask[268, 400, 3] == 255  # erased / kept part of the water
+    assert mask[40, 40, 3] == 0  # the undone stroke is not there
+    out = tmp_path / "cli"
+    assert main(["run", str(workspace / "labels.json"), "--out", str(out), "--cache", str(cache.root),
+                 "-q"]) == 0
+    nodes = json.loads((out / "run.json").read_text())["nodes"]
+    painted = {name: int(np.sum(np.all(mask == (*bytes.fromhex(colour[1:]), 255), axis=2)))
+               for name, colour in (e.split("=") for e in LEGEND.split(", "))}
+    assert nodes["regions"]["records"]["samples_per_class"] == painted  # every painted pixel, no more
+    assert nodes["train"]["records"]["holdout_accuracy"] > 0.9
+
+
+def draw(user: User, points: list[tuple[int, int]]) -> None:
+    canvas = user.find(ui.interactive_image)
+    canvas.trigger("mouse", {"mouse_event_type": "mousedown", "image_x": points[0][0],
+                             "image_y": points[0][1], "button": 0, "buttons": 1})
+    for x, y in points[1:]:
+        canvas.trigger("mouse", {"mouse_event_type": "mousemove", "image_x": x, "image_y": y,
+                                 "button": 0, "buttons": 1})
+    canvas.trigger("mouse", {"mouse_event_type": "mouseup", "image_x": points[-1][0],
+                             "image_y": points[-1][1], "button": 0, "buttons": 0})
+
+
+@pytest.mark.anyio
+async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, cache, workspace: Path,
+                                                          tmp_path: Path) -> None:
+    make_app(registry, cache, workspace, workspace / "labels.json")
+    await user.open("/")
+    page = page_of(user)
+    page.start_run(["regions"])
+    await until(lambda: page.summary.text.startswith("Last run"), what="the samples node")
+    user.find(FlowCanvas).trigger("select", {"id": "regions"})
+    await user.should_see("no labels yet")
+    await user.should_see("Paint with the left mouse button.")
+    (tool,) = user.find(marker="label-tool").elements
+    (brush,) = user.find(marker="label-brush").elements
+    brush.value = 12
+    for name, points in STROKES.items():
+        tool.value = name
+        draw(user, points)
+    tool.value = "eraser"
+    draw(user, ERASE)
+    tool.value = "sky"
+    draw(user, UNDONE)
+    await user.should_see("6 stroke(s) not saved")
+    user.find(marker="label-undo").click()
+    (canvas,) = user.find(ui.interactive_image).elements
+    assert canvas.content.count("<polyline") == 5  # 4 strokes and the eraser (in its mask)
+    assert 'stroke="#aec7e8"' in canvas.content and "fc-erase-4" in canvas.content
+    user.find(marker="label-save").click()
+    await user.should_see("Labels saved in")
+    assert page.state.workflow.node("regions").params["masks"] == "regions_masks"
+    await page.files.save()
+    check_mask_and_run_cli(workspace, cache, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def clashifier(registry, shared_cache, tmp_path_factory):
+    """The ready Clashifier workflow's run (its maps and area table)."""
+    from flowclass.engine import Engine
+    from flowclass.library import ready_workflows_dir
+    from flowclass.workflow_file import load
+
+    path = ready_workflows_dir() / "clashifier_regions.json"
+    result = Engine(registry, shared_cache).run(load(path, registry), base_dir=path.parent,
+                                                out_dir=tmp_path_factory.mktemp("out"), manifest=False)
+    assert result.ok
+    return result
+
+
+def context(tmp_path: Path) -> ViewerContext:
+    return ViewerContext(node_id="classify", port="maps", data_type="pixel_maps", workflow_dir=None,
+                         out_dir=tmp_path, image_url=lambda path, sha256=None, size=160: str(path),
+                         upstream=lambda name: None, set_params=lambda node, params: None,
+                         run=lambda nodes: None, refresh=lambda: None, store_dir=lambda name: tmp_path)
+
+
+def test_viewers_are_registered(clashifier) -> None:
+    viewers = default_viewers()
+    maps, areas = clashifier.output("classify", "maps"), clashifier.output("classify", "areas")
+    assert [v.title for v in viewers.for_value("pixel_maps", maps)] == [
+        "Original and classified", "Areas", "Table"]
+    assert [v.title for v in viewers.for_value("table", areas)][0] == "Areas chart"
+    samples = clashifier.output("regions", "samples")
+    assert [v.title for v in viewers.for_value("pixel_samples", samples)][0] == "Draw labels"
+
+
+@pytest.mark.anyio
+async def test_original_beside_classified_with_opacity_and_area_bars(user: User, clashifier,
+                                                                      tmp_path: Path) -> None:
+    maps = clashifier.output("classify", "maps")
+    china = [i for i, p in enumerate(maps.images.paths) if p.endswith("china.jpg")][0]
+
+    @ui.page("/")
+    def page() -> None:
+        original_and_classified.show(maps, context(tmp_path))
+        areas_of_maps.show(maps, context(tmp_path))
+
+    await user.open("/")
+    (select,) = user.find(marker="pixel-image").elements
+    select.value = china
+    await user.should_see("sky")
+    images = [e for e in user.find(ui.image).elements]
+    assert [e.source for e in images if "fc-pixel-original" in e.classes] == [maps.images.paths[china]]
+    (top,) = [e for e in images if "fc-pixel-classified" in e.classes]
+    assert top.source == maps.maps[china] and top.style["opacity"] == "0.7"
+    (opacity,) = user.find(marker="pixel-opacity").elements
+    opacity.value = 0.25
+    assert top.style["opacity"] == "0.25"
+    (chart,) = user.find(ui.echart).elements
+    series = chart.options["series"]
+    assert [s["name"] for s in series] == ["sky", "water", "trees", "building"]
+    assert [s["itemStyle"]["color"] for s in series] == ["#aec7e8", "#1f77b4", "#2ca02c", "#d62728"]
+    row = chart.options["yAxis"]["data"].index("china.jpg")
+    assert sum(s["data"][row] for s in series) == pytest.approx(100, abs=0.05)
+
+
+# ---- real browser -------------------------------------------------------------------------
+
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+TOGGLE = "//*[contains(@class, 'q-btn-toggle')]//button[.//*[text()='{}']]"
+BUTTON = "//button[.//*[text()='{}']]"
+
+
+def browser_draw(screen: Screen, points: list[tuple[int, int]]) -> None:
+    """Press, drag through the points and release over the picture (image pixels -> screen)."""
+    picture = screen.selenium.find_element(By.CSS_SELECTOR, ".fc-label-canvas img")
+    screen.selenium.execute_script("arguments[0].scrollIntoView({block: 'center'})", picture)
+    box = picture.rect
+    scale = box["width"] / 640
+
+    def offset(x: float, y: float) -> tuple[int, int]:
+        return round(x * scale - box["width"] / 2), round(y * scale - box["height"] / 2)
+
+    actions = ActionChains(screen.selenium, duration=20)
+    actions.move_to_element_with_offset(picture, *offset(*points[0])).click_and_hold()
+    for x, y in points[1:]:
+        actions.move_to_element_with_offset(picture, *offset(x, y))
+    actions.release().perform()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_drawing_labels_in_the_browser(screen: Screen, registry, cache, workspace: Path, tmp_path: Path) -> None:
+    from canvas_helpers import console_problems, wait_until
+    from selenium.webdriver.common.keys import Keys
+
+    from flowclass.ui.app import setup
+    from flowclass.ui.browse import Roots
+    from flowclass.ui.page import AppConfig
+
+    flow = workspace / "labels.json"
+    setup(AppConfig(registry=registry, cache=cache, roots=Roots([workspace]), workflow=flow))
+    driver = screen.selenium
+    driver.set_window_size(1600, 1400)
+    screen.open("/", timeout=20)
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 4, timeout=10,
+               what="the workflow's nodes")
+    driver.find_element(By.CSS_SELECTOR, ".fc-run").click()  # train fails: nothing is labelled yet
+    screen.should_contain("failed")
+    driver.find_element(By.CSS_SELECTOR, '.vue-flow__node[data-id="regions"] .fc-title').click()
+    screen.should_contain("no labels yet")
+    loaded = "const i = document.querySelector('.fc-label-canvas img'); return !!i && i.complete && i.naturalWidth > 0;"
+    wait_until(lambda: driver.execute_script(loaded), timeout=10, what="the picture to draw on")
+    for name, points in STROKES.items():
+        driver.find_element(By.XPATH, TOGGLE.format(name)).click()
+        browser_draw(screen, points)
+    driver.find_element(By.XPATH, TOGGLE.format("Eraser")).click()
+    browser_draw(screen, ERASE)
+    driver.find_element(By.XPATH, TOGGLE.format("sky")).click()
+    browser_draw(screen, UNDONE)
+    screen.should_contain("6 stroke(s) not saved")
+    driver.find_element(By.XPATH, BUTTON.format("Undo")).click()
+    screen.should_contain("5 stroke(s) not saved")
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".fc-label-canvas svg polyline")) == 5,
+               what="the strokes drawn over the picture")
+    SHOTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SHOTS / "pixel_draw_labels.png"))
+    driver.find_element(By.XPATH, BUTTON.format("Save labels")).click()
+    screen.should_contain("Labels saved in")
+    driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane").click()
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+    wait_until(lambda: '"masks": "regions_masks"' in flow.read_text(), what="the saved workflow")
+    assert console_problems(screen) == []
+    check_mask_and_run_cli(workspace, cache, tmp_path)
+
+
+def test_saving_labels_never_overwrites_a_mask_the_user_painted(tmp_path: Path) -> None:
+    from flowclass.ui.viewers.pixel_labels import Painting, save_painting
+
+    mine = tmp_path / "my_masks"
+    mine.mkdir()
+    painted = np.zeros((427, 640, 4), dtype=np.uint8)
+    painted[:50, :50] = (0x1f, 0x77, 0xb4, 255)  # the user's own water, top left
+    Image.fromarray(painted, "RGBA").save(mine / "china.png")
+    Image.fromarray(painted, "RGBA").save(mine / "flower.png")
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    painting = Painting("/photos/china.jpg", (640, 427), tmp_path / "preview.jpg", (320, 213), base=painted)
+    painting.press(200, 100, "#2ca02c", 10)  # preview pixels: image (400, 200), 20 px wide
+    painting.move(260, 100)
+    path, value = save_painting(painting, "my_masks", tmp_path, "regions", relative=True)
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before  # untouched
+    assert value == "regions_masks" and path == tmp_path / "regions_masks" / "china.png"
+    assert (tmp_path / "regions_masks" / "flower.png").read_bytes() == before["flower.png"]
+    saved = np.asarray(Image.open(path))
+    assert tuple(saved[10, 10]) == (0x1f, 0x77, 0xb4, 255) and tuple(saved[200, 460]) == (0x2c, 0xa0, 0x2c, 255)
+    painting.press(200, 100, None, 30)  # erase where the stroke began; saving again replaces our file
+    again, value = save_painting(painting, value, tmp_path, "regions", relative=True)
+    assert again == path and value == "regions_masks"
+    assert np.asarray(Image.open(path))[200, 400, 3] == 0
