@@ -148,3 +148,26 @@ async def test_a_failing_node_shows_its_error_on_the_field(user: User, registry,
     assert page.inspector.fields["why"].error.text == "failed because it had to — change 'why'"
     assert page.inspector.fields["why"].error.visible
     await user.should_see("1 node(s) failed; see the red badges.")
+
+
+async def test_opening_another_workflow_abandons_the_run(user: User, registry, cache, tmp_path: Path) -> None:
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    drop(user, "toy.number")
+    drop(user, "toy.wait", 300)
+    wire(user, "toy_number.number", "toy_wait.number")
+    page = page_of(user)
+    page.set_param("toy_wait", "steps", 200_000)
+    page.start_run(None)
+    await until(lambda: graph_nodes(user)["toy_wait"]["status"]["state"] == "running", what="the run")
+    user.find(marker="file-new").click()  # the old run must not leak into the new workflow's badges
+    await user.should_see("has unsaved changes. Discard them?")
+    user.find(marker="confirm-ok").click()
+    await until(lambda: not graph_nodes(user), what="the new workflow")
+    assert not page.runner.running and page.runner.statuses == {}
+    drop(user, "toy.number")  # the same node id as in the abandoned run
+    page.start_run(None)  # waits for the abandoned run to stop, then runs
+    await until(lambda: graph_nodes(user)["toy_number"]["status"]["state"] in ("done", "cached"), timeout=30,
+                what="the new run")
+    assert set(page.runner.statuses) == {"toy_number"}
+    assert page.summary.text.startswith("Last run: 1 node(s)")

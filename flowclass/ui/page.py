@@ -143,6 +143,9 @@ class EditorPage:
     def loaded(self) -> None:
         """A different workflow is open: results, badges and the output folder start over."""
         self.store = self.results.store = ResultStore()
+        if self.runner.running:
+            self.runner.abandon()
+            self.summary.text = "The run of the previous workflow was cancelled."
         self.runner.statuses.clear()
         self.out_choice = None
         self.changed()

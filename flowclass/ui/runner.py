@@ -138,6 +138,7 @@ class RunController:
         self.checking = False
         self._generation = 0  # status checks answer for the workflow they were asked about
         self._check_wanted: tuple[Workflow, Path, Path, set[str]] | None = None
+        self._run_id = 0  # events carry the run they come from
         self._run_signatures: dict[str, str] = {}  # of the workflow each badge was earned on
         # A run waits for a status check still in flight: both may write the same store
         # entries (sample images, models) the first time, and need not race for them.
@@ -158,25 +159,35 @@ class RunController:
             raise RuntimeError("a run is already going on in this tab")
         self.cancel_event = threading.Event()
         self._generation += 1  # an older status check must not overwrite this run's badges
+        self._run_id += 1
+        run_id = self._run_id
         signatures = lineage_signatures(workflow)
         for node_id in signatures if targets is None else execution_order(build_graph(workflow), targets):
             self._run_signatures[node_id] = signatures[node_id]
+
+        cancel = self.cancel_event
 
         def work() -> None:
             try:
                 with self._engine_lock:
                     result = self.engine.run(workflow, base_dir=base_dir, out_dir=out_dir,
-                                             targets=targets, on_event=self.queue.put,
-                                             cancel=self.cancel_event, source=source)
-                self.queue.put(_Finished(result, None))
+                                             targets=targets, on_event=lambda e: self.queue.put((run_id, e)),
+                                             cancel=cancel, source=source)
+                self.queue.put((run_id, _Finished(result, None)))
             except Exception as exc:  # WorkflowInvalid, a foreign run.json...: shown to the user
-                self.queue.put(_Finished(None, exc))
+                self.queue.put((run_id, _Finished(None, exc)))
 
         self.thread = threading.Thread(target=work, name="flowclass-run", daemon=True)
         self.thread.start()
 
     def cancel(self) -> None:
         self.cancel_event.set()
+
+    def abandon(self) -> None:
+        """Cancel the run and ignore what it still reports: the tab opened another workflow."""
+        self.cancel_event.set()
+        self._run_id += 1
+        self.thread = None  # a new run waits for the old one to stop (the engine lock)
 
     # --- checking what is cached ----------------------------------------------------------
     def check(self, workflow: Workflow, *, base_dir: Path, out_dir: Path, had_result: set[str]) -> None:
@@ -212,13 +223,17 @@ class RunController:
             except queue.Empty:
                 break
             changed = True
-            if isinstance(item, NodeEvent):
-                self._apply_event(item)
-            elif isinstance(item, _Checked):
+            if isinstance(item, _Checked):
                 self.checking = False
                 if item.generation == self._generation:
                     self._apply_check(item)
-            elif isinstance(item, _Finished):
+                continue
+            run_id, item = item
+            if run_id != self._run_id:
+                continue  # from an abandoned run
+            if isinstance(item, NodeEvent):
+                self._apply_event(item)
+            else:
                 self.thread = None
                 self._settle_after_run()
                 self.on_finished(item.result, item.error)
