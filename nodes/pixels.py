@@ -94,7 +94,9 @@ def _split(labels: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, n
         Int(name="max_depth", default=12, min=0, max=64, shown_when=FOREST,
             help="Deepest question chain of a tree; 0 = no limit."),
         Float(name="holdout", default=0.2, min=0.0, max=0.9, step=0.05,
-              help="Share of the pixels kept aside to measure accuracy (not trained on)."),
+              help="Share of the pixels kept aside to measure accuracy (not trained on). They "
+                   "lie next to pixels trained on, so this is optimistic: Evaluate Pixels on "
+                   "other regions tells more."),
         SEED,
     ],
     check=_feature_problems,
