@@ -61,6 +61,7 @@ FAMILIES: tuple[str, ...] = (
     "flowclass.ui.viewers.maps",
     "flowclass.ui.viewers.clustering",
     "flowclass.ui.viewers.classification",
+    "flowclass.ui.viewers.pixels",
 )
 
 ShowFunction = Callable[[Any, "ViewerContext"], "None | Awaitable[None]"]
