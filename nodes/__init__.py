@@ -14,4 +14,7 @@ FAMILIES = (
     "nodes.classify",
     "nodes.model_files",
     "nodes.zeroshot",
+    "nodes.pixel_samples",
+    "nodes.pixels",
+    "nodes.pixel_export",
 )

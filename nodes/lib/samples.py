@@ -4,6 +4,8 @@
   ink on white paper, one subfolder per digit, so the labels come from folder names.
 - ``faces``: scikit-image's ``lfw_subset``: 100 faces and 100 non-faces (25 px).
 - ``photos``: scikit-image's and scikit-learn's sample photographs, unlabelled.
+- ``colour_names``: weakly labelled colour images, a folder per colour name, made of real
+  photo pixels with blobs of a wrong colour (see ``nodes.lib.pixels.colour_names``).
 
 Each set is written once, into a temporary folder renamed into place, so a half-written
 set is never used.
@@ -60,10 +62,17 @@ def _write_photos(folder: Path) -> None:
         shutil.copyfile(path, folder / Path(path).name)
 
 
+def _write_colour_names(folder: Path) -> None:
+    from .pixels.colour_names import write_weak_set
+
+    write_weak_set(folder)
+
+
 WRITERS: dict[str, Callable[[Path], None]] = {
     "digits": _write_digits,
     "faces": _write_faces,
     "photos": _write_photos,
+    "colour_names": _write_colour_names,
 }
 DATASETS = tuple(WRITERS)
 
