@@ -166,9 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     nodes.add_argument("--json", action="store_true", help="the full catalogue as JSON")
     nodes.set_defaults(func=cmd_nodes)
 
+    from nodes.lib.samples import DATASETS
+
     sample = sub.add_parser("sample", help="write the built-in sample images to a folder")
     sample.add_argument("folder")
-    sample.add_argument("--dataset", default="all", choices=("all", "digits", "faces", "photos"))
+    sample.add_argument("--dataset", default="all", choices=("all",) + DATASETS)
     sample.set_defaults(func=cmd_sample)
 
     cache = sub.add_parser("cache", parents=[common], help="show or clear the cache")
