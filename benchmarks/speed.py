@@ -108,7 +108,7 @@ def main() -> None:
 
         first, first_mb, _ = run(tmp / "first-cache", tmp / "first-out")
         models = tmp / "first-cache" / "stores" / "models"
-        cold, cold_mb, rerun, rerun_mb, ari = [], [], [], [], 0.0
+        cold, cold_mb, rerun, rerun_mb, engine_rerun, ari = [], [], [], [], [], 0.0
         for i in range(args.repeat):
             cache = tmp / f"cache{i}"
             shutil.copytree(models, cache / "stores" / "models")
@@ -118,20 +118,27 @@ def main() -> None:
             seconds, mb, _ = run(cache, tmp / f"out{i}")
             rerun.append(seconds)
             rerun_mb.append(mb)
+            engine_rerun.append(json.loads((tmp / f"out{i}" / "run.json").read_text())["seconds"])
             table = pd.read_csv(tmp / f"out{i}" / "clusters.csv")
             ari = adjusted_rand_score(table["label"], table["cluster"])
-        e2e, bare = zip(*(embed_throughput(folder, models) for _ in range(args.repeat)))
-        e2e, bare = float(np.median(e2e)), float(np.median(bare))
+        pairs = [embed_throughput(folder, models) for _ in range(args.repeat)]
+        ratio = float(np.median([e / b for e, b in pairs]))  # each pair measured back to back
+        e2e, bare = float(np.median([p[0] for p in pairs])), float(np.median([p[1] for p in pairs]))
         cold_s, rerun_s = float(np.median(cold)), float(np.median(rerun))
 
         print("| measure | value |\n|---|---|")
         print(f"| Embed node end to end | {e2e:.0f} images/s |")
         print(f"| bare model forward (onnxruntime, pre-decoded) | {bare:.0f} images/s |")
-        print(f"| ratio end-to-end / bare (target >= 0.9) | {e2e / bare:.2f} |")
+        print(f"| ratio end-to-end / bare (target >= 0.9) | {ratio:.2f} |")
         print(f"| first-ever run (exports the ONNX model) | {first:.2f} s, peak {first_mb:.0f} MB |")
         print(f"| cold run (empty cache, model prepared) | {cold_s:.2f} s, peak {max(cold_mb):.0f} MB |")
         print(f"| unchanged re-run | {rerun_s:.2f} s, peak {max(rerun_mb):.0f} MB |")
-        print(f"| re-run / cold (target <= 3 %) | {100 * rerun_s / cold_s:.1f} % |")
+        print(f"| re-run / cold, whole process (target <= 3 %) | {100 * rerun_s / cold_s:.1f} % |")
+        engine_s = float(np.median(engine_rerun))
+        print(f"| re-run inside the engine (run.json 'seconds'), / cold | {engine_s:.3f} s, "
+              f"{100 * engine_s / cold_s:.1f} % |")
+        floor = timed_process([sys.executable, "-c", "import numpy, networkx"])[0]
+        print(f"| for scale: a process that only imports numpy and networkx | {floor:.2f} s |")
         print(f"| ARI of the clusters vs digit labels | {ari:.3f} |")
 
         if Path(ORANGE).exists():

@@ -44,43 +44,51 @@ def make_embedder(ctx: Any, params: Mapping[str, Any]) -> Embedder:
     return ColourHistogram(params["histogram_space"], params["histogram_bins"])
 
 
-def _load(embedder: Embedder, path: str) -> np.ndarray | str:
-    """The preprocessed array of one image, or the reason it could not be read."""
-    try:
-        return embedder.preprocess(open_upright(path))
-    except BadImage as exc:
-        return str(exc)
+def _load_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | None, list[str]]:
+    """One batch, ready for the model: the stacked arrays of the images that decoded, and
+    per image "" or the reason it could not be read. Runs in a worker thread."""
+    arrays, errors = [], []
+    draft = getattr(embedder, "draft_size", None)
+    for path in paths:
+        try:
+            arrays.append(embedder.preprocess(open_upright(path, draft)))
+            errors.append("")
+        except BadImage as exc:
+            errors.append(str(exc))
+    return (np.stack(arrays) if arrays else None), errors
 
 
 def _prefetched_batches(pool: ThreadPoolExecutor, embedder: Embedder, paths: list[str],
-                        batch_size: int) -> Iterator[list[np.ndarray | str]]:
-    """Batches of preprocessed images, decoding the next batch while one is in use."""
-    starts = range(0, len(paths), batch_size)
-    queued: list[list[Future]] = []
-    for start in starts:
-        queued.append([pool.submit(_load, embedder, p) for p in paths[start:start + batch_size]])
-        if len(queued) > 2:
-            yield [f.result() for f in queued.pop(0)]
+                        batch_size: int, depth: int) -> Iterator[tuple[np.ndarray | None, list[str]]]:
+    """Batches in order, with up to ``depth`` more being decoded while one is in use."""
+    queued: list[Future] = []
+    for start in range(0, len(paths), batch_size):
+        queued.append(pool.submit(_load_batch, embedder, paths[start:start + batch_size]))
+        if len(queued) > depth:
+            yield queued.pop(0).result()
     while queued:
-        yield [f.result() for f in queued.pop(0)]
+        yield queued.pop(0).result()
 
 
-def _compute(ctx: Any, embedder: Embedder, paths: list[str], batch_size: int,
-             done_before: int, total: int) -> tuple[list[np.ndarray | None], list[str]]:
+def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: int,
+                    done_before: int = 0, total: int | None = None
+                    ) -> tuple[list[np.ndarray | None], list[str]]:
+    """Vectors of ``paths`` (None where an image failed) and the failure reasons ("" if none).
+
+    Decoding runs in worker threads, a few batches ahead of the model, so the model never
+    waits for pictures and the main thread never decodes.
+    """
+    total = len(paths) if total is None else total
     vectors: list[np.ndarray | None] = []
     errors: list[str] = []
-    workers = max(1, min(4, (os.cpu_count() or 1)))
+    workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for batch in _prefetched_batches(pool, embedder, paths, batch_size):
-            good = [b for b in batch if not isinstance(b, str)]
-            out = iter(embedder.forward(np.stack(good))) if good else iter(())
-            for item in batch:
-                if isinstance(item, str):
-                    vectors.append(None)
-                    errors.append(item)
-                else:
-                    vectors.append(np.asarray(next(out), dtype=np.float32))
-                    errors.append("")
+        for stacked, batch_errors in _prefetched_batches(pool, embedder, paths, batch_size,
+                                                         depth=workers + 1):
+            out = iter(embedder.forward(stacked)) if stacked is not None else iter(())
+            for error in batch_errors:
+                vectors.append(None if error else np.asarray(next(out), dtype=np.float32))
+            errors.extend(batch_errors)
             ctx.progress(done_before + len(vectors), total, unit="images")
     return vectors, errors
 
@@ -149,36 +157,45 @@ def embed(ctx, *, images: ImageSet, backend, batch_size, clip_model, clip_weight
                   histogram_bins=histogram_bins)
     ctx.progress(0, len(images), unit="images", message="loading the model")
     embedder = make_embedder(ctx, params)
-    model_id = spec_id(embedder.spec)
     ctx.record("embedder", embedder.spec)
+    embeddings, skipped = embed_images(ctx, embedder, images, batch_size)
+    return {"embeddings": embeddings, "skipped": skipped_table(skipped)}
+
+
+def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
+                 batch_size: int) -> tuple[Embeddings, list[tuple[str, str]]]:
+    """Embeddings of the images that decode, and (path, reason) of those that do not.
+
+    Vectors are looked up per image (by content hash and embedder) first; only the
+    others are computed, each distinct content once, and then remembered.
+    """
+    model_id = spec_id(embedder.spec)
+    hashes = images.hashes.tolist()
     store = EmbeddingStore(ctx.store_dir("embeddings"))
     try:
-        known = store.get_many(model_id, images.hashes.tolist())
+        known = store.get_many(model_id, hashes)
         todo: dict[str, str] = {}  # content hash -> a path with that content
-        for path, sha in zip(images.paths.tolist(), images.hashes.tolist()):
+        for path, sha in zip(images.paths.tolist(), hashes):
             if sha not in known:
                 todo.setdefault(sha, path)
         failed: dict[str, str] = {}
         if todo:
-            vectors, errors = _compute(ctx, embedder, list(todo.values()), batch_size,
-                                       len(known), len(known) + len(todo))
+            vectors, errors = compute_vectors(ctx, embedder, list(todo.values()), batch_size,
+                                              len(known), len(known) + len(todo))
             fresh = [(sha, v) for sha, v in zip(todo, vectors) if v is not None]
             store.put_many(model_id, fresh)
             known.update(fresh)
             failed = {sha: err for sha, err in zip(todo, errors) if err}
     finally:
         store.close()
-    keep = [i for i, sha in enumerate(images.hashes.tolist()) if sha in known]
-    skipped = [(path, failed[sha]) for path, sha in zip(images.paths.tolist(), images.hashes.tolist())
+    skipped = [(path, failed[sha]) for path, sha in zip(images.paths.tolist(), hashes)
                if sha in failed]
     if skipped:
         ctx.warn(f"{len(skipped)} image(s) could not be decoded; see the 'skipped' output")
-    kept = images.subset(keep)
-    dim = int(embedder.spec["dim"])
-    matrix = np.stack([known[sha] for sha in kept.hashes.tolist()]) if keep else \
-        np.zeros((0, dim), dtype=np.float32)
-    return {"embeddings": Embeddings(kept, matrix.astype(np.float32), dict(embedder.spec)),
-            "skipped": skipped_table(skipped)}
+    kept = images.subset([i for i, sha in enumerate(hashes) if sha in known])
+    matrix = np.stack([known[sha] for sha in kept.hashes.tolist()]) if len(kept) else \
+        np.zeros((0, int(embedder.spec["dim"])), dtype=np.float32)
+    return Embeddings(kept, matrix.astype(np.float32), dict(embedder.spec)), skipped
 
 
 NODES = [embed]

@@ -4,8 +4,8 @@ Each label becomes a sentence (``"a photo of {label}"``); an open_clip model emb
 sentences and the images in one space, and each image's scores are the softmax of its
 scaled cosine similarities to the sentences, as in the CLIP paper. The image and text
 towers come from one :func:`~nodes.lib.embedders.openclip.load_open_clip` call, so they
-always match. Image vectors are remembered per image in the same store the Embed node
-uses, so images embedded there with the same model are not embedded again.
+always match. Image vectors come from the Embed node's own machinery (per-image store, decoding in
+worker threads), so images embedded there with the same model are not embedded again.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Float, Int, Text
 
 from .datatypes import IMAGES, LABELS, ImageSet
-from .lib.embedders import spec_id
-from .lib.embedding_store import EmbeddingStore
-from .lib.imaging import BadImage, open_rgb
+from .embed import embed_images
 from .lib.predictions import CONFIDENCES, predictions
 
 
@@ -36,37 +34,6 @@ def _check(params: dict[str, Any]):
         yield "labels", "give at least two labels, separated by commas or on separate lines"
     if "{label}" not in params["template"]:
         yield "template", "the template must contain {label}, e.g. 'a photo of {label}'"
-
-
-def _image_vectors(ctx: Any, clip: Any, images: ImageSet, batch_size: int) -> tuple[np.ndarray, list[int]]:
-    """L2-normalised image vectors of the images that decode, and their indices."""
-    import torch
-
-    store = EmbeddingStore(ctx.store_dir("embeddings"))
-    model_id = spec_id(clip.spec)
-    try:
-        known = store.get_many(model_id, images.hashes.tolist())
-        todo = [i for i, sha in enumerate(images.hashes.tolist()) if sha not in known]
-        for start in range(0, len(todo), batch_size):
-            batch, good = [], []
-            for i in todo[start:start + batch_size]:
-                try:
-                    batch.append(clip.transform(open_rgb(images.paths[i])))
-                    good.append(i)
-                except BadImage as exc:
-                    ctx.warn(f"{images.paths[i]} skipped: {exc}")
-            if batch:
-                with torch.inference_mode():
-                    features = clip.model.encode_image(torch.stack(batch)).float()
-                features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-                fresh = [(images.hashes[i], v) for i, v in zip(good, features.numpy())]
-                store.put_many(model_id, fresh)
-                known.update(fresh)
-            ctx.progress(len(images) - len(todo) + start + len(batch), len(images), unit="images")
-    finally:
-        store.close()
-    kept = [i for i, sha in enumerate(images.hashes.tolist()) if sha in known]
-    return np.stack([known[images.hashes[i]] for i in kept]) if kept else np.zeros((0, 1)), kept
 
 
 def _text_vectors(clip: Any, sentences: list[str]) -> np.ndarray:
@@ -107,22 +74,24 @@ def _logit_scale(clip: Any) -> float:
 def zero_shot_classify(ctx, *, images: ImageSet, labels, template, clip_model, clip_weights, top_k,
                        confidence, uncertain_below, batch_size):
     """Label images by describing the labels in words (CLIP); nothing to train."""
-    from .lib.embedders.openclip import load_open_clip
+    from .lib.embedders.openclip import OpenClipEmbedder
 
     classes = parse_labels(labels)
     ctx.progress(0, len(images), unit="images", message="loading the model")
-    clip = load_open_clip(clip_model, clip_weights, ctx.base_dir)
+    embedder = OpenClipEmbedder(clip_model, clip_weights, ctx.base_dir)
+    clip = embedder.clip
     ctx.record("embedder", clip.spec)
     if clip.spec["weights"] == "random":
         ctx.warn("the model has random weights: its labels are meaningless (for testing only)")
-    vectors, kept = _image_vectors(ctx, clip, images, batch_size)
-    if not kept:
+    embedded, _ = embed_images(ctx, embedder, images, batch_size)  # skips are warned about
+    if not len(embedded):
         raise NodeError("none of the images could be read", hint="check the import")
+    vectors = embedded.vectors
     text = _text_vectors(clip, [template.replace("{label}", c) for c in classes])
     logits = _logit_scale(clip) * vectors @ text.T
     logits -= logits.max(axis=1, keepdims=True)
     scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    result = predictions(images.subset(kept), scores.astype(np.float64), classes, top_k=top_k,
+    result = predictions(embedded.images, scores.astype(np.float64), classes, top_k=top_k,
                          confidence=confidence, uncertain_below=uncertain_below,
                          uncertain_label="uncertain")
     ctx.record("predicted", result.counts())

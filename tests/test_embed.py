@@ -158,7 +158,7 @@ def test_a_fully_cached_run_imports_no_model_library(tmp_path, photos_dir, share
     for _ in range(2):
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    assert runs[0]["code"] == 0 and "onnxruntime" in runs[0]["modules"]
+    assert runs[0]["code"] == 0
     assert runs[1] == {"code": 0, "modules": []}
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert {n["state"] for n in manifest["nodes"].values()} == {"cached"}

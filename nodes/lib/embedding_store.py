@@ -17,6 +17,7 @@ class EmbeddingStore:
     def __init__(self, folder: Path):
         self._db = sqlite3.connect(folder / "embeddings.sqlite", isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per write
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, sha256 TEXT, "
                          "vector BLOB, PRIMARY KEY (embedder, sha256))")
 

@@ -49,14 +49,19 @@ def probe(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def open_upright(path: str | Path) -> Image.Image:
+def open_upright(path: str | Path, draft: int | None = None) -> Image.Image:
     """Decode an image fully, upright, as RGB or (if it is gray) 8-bit gray.
 
     Gray stays gray because resizing one channel is three times cheaper than resizing
     three equal ones, and gives the same numbers; embedders expand it when they need to.
+    With ``draft``, a JPEG is decoded at the smallest of 1/2, 1/4, 1/8 scale that still
+    keeps both sides at least ``draft`` pixels: a 12-megapixel photo bound for a 224 px
+    network decodes about ten times faster.
     """
     try:
         with Image.open(path) as image:
+            if draft:
+                image.draft(image.mode if image.mode in ("RGB", "L") else "RGB", (draft, draft))
             image.load()
             upright = ImageOps.exif_transpose(image)
             return upright if upright.mode in ("RGB", "L") else upright.convert("RGB")

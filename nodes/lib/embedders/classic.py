@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-PIXELS_VERSION = 1
-HISTOGRAM_VERSION = 1
+PIXELS_VERSION = 2  # 2: JPEGs decoded at a reduced scale when that keeps enough pixels
+HISTOGRAM_VERSION = 2
 
 
 class RawPixels:
     def __init__(self, size: int, grayscale: bool, binarize: bool, threshold: int):
         self.size, self.grayscale, self.binarize, self.threshold = size, grayscale, binarize, threshold
+        self.draft_size = size
         channels = 1 if grayscale or binarize else 3
         self.spec: dict[str, Any] = {
             "backend": "pixels", "model": "raw-pixels",
@@ -48,6 +49,7 @@ class ColourHistogram:
 
     def __init__(self, space: str, bins: int):
         self.space, self.bins = space, bins
+        self.draft_size = self.MAX_SIDE
         self.spec: dict[str, Any] = {
             "backend": "colour_histogram", "model": f"joint-{space}",
             "preprocessing": {"version": HISTOGRAM_VERSION, "space": space, "bins": bins,

@@ -20,7 +20,7 @@ from flowclass.errors import NodeError
 
 from . import file_sha256
 
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2
 
 
 def looks_like_path(weights: str) -> bool:
@@ -128,6 +128,9 @@ class OpenClipEmbedder:
         torch.set_num_threads(os.cpu_count() or 1)
         self.clip = load_open_clip(model_name, weights, base_dir)
         self.spec = self.clip.spec
+        size = self.spec["preprocessing"].get("size", 224)
+        # JPEGs may be decoded at a reduced scale that still covers the model's input
+        self.draft_size = int(max(size) if isinstance(size, (list, tuple)) else size)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         return self.clip.transform(image.convert("RGB")).numpy()
