@@ -73,6 +73,15 @@ class RunResult:
     def failed(self) -> list[NodeOutcome]:
         return [o for o in self.outcomes.values() if o.state == "failed"]
 
+    def release(self, node: str) -> bool:
+        """Drop a node's in-memory outputs when the cache holds them (``output`` then reads
+        them from disk); returns whether it did. Keeps long-lived results panels small."""
+        outcome = self.outcomes.get(node)
+        if outcome is None or not outcome.key or self.cache.get(outcome.key) is None:
+            return False
+        self._values.pop(node, None)
+        return True
+
     def output(self, node: str, port: str) -> Any:
         """An output value of a node of this run, from memory or from the cache."""
         if port in self._values.get(node, {}):

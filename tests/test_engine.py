@@ -195,3 +195,9 @@ def test_status_tells_what_a_run_would_do_without_running(engine, registry, cach
     missing = workflow(registry, [{"id": "r", "type": "toy.read", "params": {"path": "/no/such"}},
                                   {"id": "w", "type": "toy.write"}], [("r", "words", "w", "words")])
     assert engine.status(missing, out_dir=tmp_path) == {"r": "failed", "w": "skipped"}
+
+
+def test_release_drops_values_the_cache_can_give_back(engine, registry, tmp_path):
+    result = engine.run(chain(registry), out_dir=tmp_path)
+    assert result.release("s") and "s" not in result._values
+    assert result.output("s", "sum") == 12.0  # read back from disk

@@ -144,3 +144,18 @@ def test_sample_command_writes_to_a_new_folder_only(tmp_path):
     assert main(["sample", str(tmp_path), "--dataset", "faces"]) == 0
     assert len(list((tmp_path / "faces" / "face").glob("*.png"))) == 100
     assert main(["sample", str(tmp_path), "--dataset", "faces"]) == 1  # never overwrites
+
+
+def test_two_processes_writing_the_same_sample_set_both_succeed(tmp_path, monkeypatch):
+    from nodes.lib import samples
+
+    real = samples.write_sample
+
+    def racing(name, target):  # another process finishes first, then ours renames onto it
+        real(name, target)
+        return real(name, target.with_name(target.name + "-mine")) and os.rename(
+            target.with_name(target.name + "-mine"), target)
+
+    monkeypatch.setattr(samples, "write_sample", racing)
+    folder = samples.sample_folder("faces", tmp_path)
+    assert len(list(folder.rglob("*.png"))) == 200

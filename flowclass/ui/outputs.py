@@ -29,8 +29,7 @@ class ResultStore:
             if outcome.state not in ("done", "cached"):
                 continue
             self.runs[node] = result
-            if outcome.key and result.cache.get(outcome.key) is not None:
-                result._values.pop(node, None)  # pylint: disable=protected-access  # reload from disk
+            result.release(node)  # the cache has it: read it from disk when it is shown
 
     def has(self, node: str) -> bool:
         return node in self.runs

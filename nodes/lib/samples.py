@@ -101,6 +101,7 @@ def sample_folder(name: str, store: Path) -> Path:
     if not folder.is_dir():
         try:
             write_sample(name, folder)
-        except FileExistsError:  # another run wrote it meanwhile
-            pass
+        except OSError:  # another process wrote it meanwhile (rename onto a full folder)
+            if not folder.is_dir():
+                raise
     return folder
