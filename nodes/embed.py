@@ -180,6 +180,8 @@ def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
                 todo.setdefault(sha, path)
         failed: dict[str, str] = {}
         if todo:
+            if hasattr(embedder, "prepare"):
+                embedder.prepare()  # e.g. load the model while the first batches decode
             vectors, errors = compute_vectors(ctx, embedder, list(todo.values()), batch_size,
                                               len(known), len(known) + len(todo))
             fresh = [(sha, v) for sha, v in zip(todo, vectors) if v is not None]

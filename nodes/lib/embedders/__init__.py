@@ -2,9 +2,12 @@
 
 An embedder has a ``spec`` (a JSON-able dict that says exactly how vectors are made:
 backend, model, weights hash, preprocessing version, dimension), a ``preprocess`` that
-turns an RGB PIL image into an array (runs in worker threads, in parallel with
-inference), and ``forward`` that maps a stacked batch to vectors. Heavy libraries are
-imported only when an embedder is built, so a cached run never imports them.
+turns an RGB or gray PIL image into an array (runs in worker threads, in parallel with
+inference), and ``forward`` that maps a stacked batch to vectors. Optional: ``draft_size``
+(JPEGs may be decoded at a reduced scale keeping this many pixels a side) and
+``prepare()`` (called once there is work, e.g. to load a model in the background).
+Heavy libraries are imported only when an embedder is built, so a cached run never
+imports them.
 """
 
 from __future__ import annotations

@@ -103,8 +103,9 @@ def export_onnx(target: Path) -> None:
 class EfficientNetLite0:
     """The default embedder, run by onnxruntime.
 
-    The inference session starts on the first ``forward`` call, so importing onnxruntime
-    and loading the model overlap with decoding the first batches in worker threads.
+    The inference session is started by :meth:`prepare` in a background thread, so
+    importing onnxruntime and loading the model overlap with decoding the first batches;
+    an embedder that never has work (every vector already known) never loads it.
     """
 
     def __init__(self, models_dir: Path, threads: int | None = None):
@@ -114,7 +115,8 @@ class EfficientNetLite0:
             export_onnx(self.onnx_file)
         self.threads = threads or os.cpu_count() or 1
         self._session: Any = None
-        self._lock = threading.Lock()
+        self._failure: BaseException | None = None
+        self._starting: threading.Thread | None = None
         self.spec: dict[str, Any] = {
             "backend": "efficientnet_lite0", "model": "timm/tf_efficientnet_lite0",
             "weights": os.path.basename(weights_path()), "weights_sha256": sha,
@@ -124,7 +126,19 @@ class EfficientNetLite0:
     preprocess = staticmethod(preprocess)
     draft_size = SIZE  # JPEGs may be decoded at a reduced scale that keeps 224 px
 
-    def _start(self) -> Any:
+    def prepare(self) -> None:
+        """Start loading the model in the background; ``forward`` waits for it."""
+        if self._starting is None:
+            self._starting = threading.Thread(target=self._start, name="onnx-session", daemon=True)
+            self._starting.start()
+
+    def _start(self) -> None:
+        try:
+            self._session = self._new_session()
+        except BaseException as exc:  # re-raised by forward, in the node's thread
+            self._failure = exc
+
+    def _new_session(self) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -136,7 +150,8 @@ class EfficientNetLite0:
         return ort.InferenceSession(str(self.onnx_file), options, providers=["CPUExecutionProvider"])
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
-        with self._lock:
-            if self._session is None:
-                self._session = self._start()
+        self.prepare()
+        self._starting.join()
+        if self._failure is not None:
+            raise self._failure
         return self._session.run(None, {"images": np.ascontiguousarray(batch, dtype=np.float32)})[0]
