@@ -24,7 +24,7 @@ from .lib.filestate import FileState, FileStateStore, sha256_of, stat_key
 from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
 from .lib.samples import DATASETS, sample_folder
 
-PROBE_VERSION = 1
+PROBE_VERSION = 2  # 2: truncated JPEGs and other formats are caught at import
 SKIPPED_COLUMNS = ["path", "reason"]
 
 

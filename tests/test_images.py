@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -61,14 +62,23 @@ def test_a_folder_full_of_broken_files_is_skipped_and_reported(registry, cache, 
     assert reasons["readme.txt"] == "extension '.txt' is not in the filter"
     assert ".DS_Store" not in reasons
     assert result.outcomes["import"].warnings  # the user is told
-    # a truncated JPEG passes the header check; decoding it (Embed) reports it instead
-    assert "truncated.jpg" in kept
+    assert reasons["truncated.jpg"] == "truncated image file"
+    assert kept == ["good.jpg"]
+    # a file that breaks after the import (changed under FlowClass's feet) is reported
+    # by the Embed node instead: truncate it without changing its size or time
     embedded = _embed_pixels(registry, cache, tmp_path, folder)
-    assert embedded.ok
+    assert embedded.ok and embedded.output("embed", "skipped").empty
+    good = folder / "good.jpg"
+    stat = good.stat()
+    data = good.read_bytes()
+    good.write_bytes(data[: len(data) // 3] + b"\0" * (len(data) - len(data) // 3))
+    os.utime(good, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    shutil.rmtree(cache.root / "results")
+    shutil.rmtree(cache.root / "stores" / "embeddings")
+    embedded = _embed_pixels(registry, cache, tmp_path, folder)
     embed_skipped = embedded.output("embed", "skipped")
-    assert embed_skipped["path"].map(os.path.basename).tolist() == ["truncated.jpg"]
+    assert embed_skipped["path"].map(os.path.basename).tolist() == ["good.jpg"]
     assert embed_skipped["reason"].tolist() == ["truncated image file"]
-    assert len(embedded.output("embed", "embeddings")) == len(kept) - 1
 
 
 def _embed_pixels(registry, cache, tmp_path, folder):

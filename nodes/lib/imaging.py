@@ -27,12 +27,16 @@ def describe_error(exc: BaseException) -> str:
     return f"cannot decode image: {text}"
 
 
+JPEG_END = b"\xff\xd9"
+
+
 def probe(data: bytes) -> tuple[int, int]:
     """Width and height (after EXIF orientation) of image bytes; BadImage if unusable.
 
-    Reads the header and checks the file's structure without decoding every pixel,
-    which catches non-images, empty files and broken headers cheaply. Truncated pixel
-    data of some formats only shows when decoding; :func:`open_rgb` reports that.
+    Catches non-images, empty files, broken headers and truncated files, as cheaply as
+    each format allows: PNG's checksums are verified without decoding; a JPEG is decoded
+    (at 1/8 scale, about 10 ms for 12 megapixels) only when it does not end with its
+    end-of-image marker; other formats are decoded.
     """
     if not data:
         raise BadImage("empty file (0 bytes)")
@@ -42,6 +46,11 @@ def probe(data: bytes) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             orientation = image.getexif().get(0x0112, 1)
+            if image.format == "JPEG" and not data.rstrip(b"\0\r\n ").endswith(JPEG_END):
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+            elif image.format not in ("JPEG", "PNG"):
+                image.load()
     except Exception as exc:  # PIL raises many kinds of errors for broken files
         raise BadImage(describe_error(exc)) from None
     if orientation in _SWAPS_AXES:
