@@ -253,7 +253,7 @@ class _Run:
             self.emit(NodeEvent(node_id, "running"))
             inputs = {}
             for inp in node_type.inputs:
-                edge = next((e for e in self.workflow.edges_into(node_id) if e.target.port == inp.name), None)
+                edge = self.workflow.edge_into(node_id, inp.name)
                 if edge is None:
                     inputs[inp.name] = None
                     continue
@@ -293,7 +293,7 @@ class _Run:
             outcome.fingerprint = node_type.fingerprint(ctx, params)
         inputs_key = {}
         for inp in node_type.inputs:
-            edge = next((e for e in self.workflow.edges_into(node_id) if e.target.port == inp.name), None)
+            edge = self.workflow.edge_into(node_id, inp.name)
             inputs_key[inp.name] = None if edge is None else [
                 self.outcomes[edge.source.node].key, edge.source.port]
         outcome.key = _digest({"scheme": KEY_SCHEME, "type": node_type.type,

@@ -61,6 +61,10 @@ class Workflow:
     def edges_into(self, node_id: str) -> tuple[Edge, ...]:
         return tuple(e for e in self.edges if e.target.node == node_id)
 
+    def edge_into(self, node_id: str, port: str) -> Edge | None:
+        """The edge feeding input ``port`` of a node (an input takes at most one)."""
+        return next((e for e in self.edges if e.target.node == node_id and e.target.port == port), None)
+
     def edges_from(self, node_id: str) -> tuple[Edge, ...]:
         return tuple(e for e in self.edges if e.source.node == node_id)
 
