@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from nicegui import run, ui
 
+from ...fsutil import atomic_path
 from . import ViewerContext, viewer
 from .colors import group_colors
 from .tables import show_as_table
@@ -61,10 +62,8 @@ def cached_projection(vectors: np.ndarray, method: str, store: Path) -> np.ndarr
     if path.is_file():
         return np.load(path, allow_pickle=False)
     points = project(data, method).astype(np.float32)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as handle:
         np.save(handle, points, allow_pickle=False)
-    os.replace(tmp, path)
     return points
 
 
