@@ -22,8 +22,8 @@ import numpy as np
 from nicegui import run, ui
 from PIL import Image
 
-from ...fsutil import atomic_path
-from . import ViewerContext, viewer
+from flowclass.fsutil import atomic_path
+from flowclass.viewers import ViewerContext, viewer
 
 PREVIEW = 1024  # longest side of the picture shown for drawing, in pixels
 ERASER = "eraser"

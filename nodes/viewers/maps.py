@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from nicegui import run, ui
 
-from ...fsutil import atomic_path
-from . import ViewerContext, viewer
-from .colors import group_colors
-from .tables import show_as_table
+from flowclass.fsutil import atomic_path
+from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.colors import group_colors
+from flowclass.viewers.tables import show_as_table
 
 METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 PROJECTION_VERSION = 1
