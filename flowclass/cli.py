@@ -11,6 +11,7 @@ from typing import Sequence
 from . import __version__
 from .cache import Cache
 from .errors import WorkflowInvalid
+from .fsutil import WriteError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -49,14 +50,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     cached = sum(o.state == "cached" for o in result.outcomes.values())
-    print(f"{'ok' if result.ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
-          f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest {result.manifest_path}")
+    ok = result.ok and result.manifest_error is None
+    print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
+          f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest "
+          f"{result.manifest_path or 'not written'}")
     for outcome in result.failed:
         where = f", parameter '{outcome.field}'" if outcome.field else ""
         print(f"  node '{outcome.node}'{where}: {outcome.error}", file=sys.stderr)
         if outcome.hint:
             print(f"    hint: {outcome.hint}", file=sys.stderr)
-    return EXIT_OK if result.ok else EXIT_FAILED
+    if result.manifest_error:
+        print(f"error: {result.manifest_error}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -197,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkflowInvalid as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except WriteError as exc:  # a full disk, a read-only folder: the message says what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

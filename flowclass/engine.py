@@ -10,6 +10,7 @@ The engine knows nothing about images: it calls ``NodeType.run`` and reports eve
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import threading
@@ -20,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .cache import Cache, CachedResult
+from .cache import CACHE_HINT, Cache, CachedResult
 from .codec import CodecError
 from .context import NodeEvent, RunContext
 from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
-from .fsutil import file_stamp
+from .fsutil import WriteError, file_stamp, write_error
 from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
@@ -63,6 +64,7 @@ class RunResult:
     cache: Cache
     seconds: float
     manifest_path: Path | None = None
+    manifest_error: str | None = None  # why run.json could not be written (a full disk...)
     _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
@@ -155,8 +157,11 @@ class Engine:
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
                            _values=run.values)
         if manifest:
-            result.manifest_path = write_manifest(result, started=started, source=source,
-                                                  overrides=list(overrides), out_dir=run.out_dir)
+            try:
+                result.manifest_path = write_manifest(result, started=started, source=source,
+                                                      overrides=list(overrides), out_dir=run.out_dir)
+            except WriteError as exc:  # the results are still good; say why run.json is missing
+                result.manifest_error = str(exc)
         return result
 
     def status(self, workflow: Workflow, *, base_dir: str | Path = ".", out_dir: str | Path = ".",
@@ -277,7 +282,12 @@ class _Run:
             self.emit(NodeEvent(node_id, "cancelled"))
         except NodeError as exc:
             self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
+        except WriteError as exc:  # a full disk, a read-only folder: no bug, say what to do
+            self._fail(outcome, started, str(exc), None, None, ctx)
         except Exception as exc:  # any bug in a node is reported, never a crash of the run
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                self._fail(outcome, started, self._disk_full(exc), None, None, ctx)
+                return
             outcome.traceback = traceback.format_exc()
             self._fail(outcome, started, f"{type(exc).__name__}: {exc}", None,
                        f"unexpected error in node type '{node_type.type}'; the traceback is "
@@ -323,6 +333,15 @@ class _Run:
             states[node_id] = "cached" if cached is not None and self._reusable(
                 node_type, cached, outcome.params) else "pending"
         return states
+
+    def _disk_full(self, exc: OSError) -> str:
+        """What to say when a node ran out of disk space without saying where."""
+        if exc.filename:
+            inside_cache = Path(exc.filename).is_relative_to(self.engine.cache.root)
+            return str(write_error(exc, exc.filename, CACHE_HINT if inside_cache else None))
+        return (f"disk full ({exc.strerror}): free some space, or choose another output folder "
+                f"(--out, now {self.out_dir}) or cache folder (--cache, now "
+                f"{self.engine.cache.root})")
 
     def _fail(self, outcome: NodeOutcome, started: float, message: str, field: str | None,
               hint: str | None, ctx: RunContext) -> None:
