@@ -31,9 +31,10 @@ def test_lobe_train_predict_as_it_stands(shared_cache, tmp_path):
     manifest = _run(shared_cache, "lobe_train_predict", tmp_path)
     assert _records(manifest, "evaluate")["evaluation"]["accuracy"] >= 0.95
     exported = pd.read_csv(tmp_path / "by_prediction" / "images.csv")
-    assert list(exported.columns) == ["source", "exported", "label", "confidence"]
-    assert set(exported["label"]) <= {"face", "non_face", "uncertain"} and len(exported) == 18
-    for path, label in zip(exported["exported"], exported["label"]):
+    assert list(exported.columns)[:5] == ["source", "exported", "folder_label", "prediction",
+                                          "confidence"]
+    assert set(exported["prediction"]) <= {"face", "non_face", "uncertain"} and len(exported) == 18
+    for path, label in zip(exported["exported"], exported["prediction"]):
         assert f"/by_prediction/{label}/" in path
     predictions = pd.read_csv(tmp_path / "predictions.csv")
     assert {"prediction", "confidence", "top1", "top2_score"} <= set(predictions.columns)
@@ -56,7 +57,7 @@ def test_digits_nearest_neighbour_reaches_097(shared_cache, tmp_path):
     evaluation = _records(manifest, "evaluate")["evaluation"]
     assert evaluation["images"] == 359 and evaluation["accuracy"] >= 0.97
     predictions = pd.read_csv(tmp_path / "predictions.csv", dtype=str)
-    assert len(predictions) == 20 and {"top1", "top3", "confidence"} <= set(predictions.columns)
+    assert len(predictions) == 1797 and {"top1", "top3", "confidence"} <= set(predictions.columns)
 
 
 def test_transfer_learning_scores_every_label_of_one_image(shared_cache, tmp_path):

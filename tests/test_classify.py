@@ -26,7 +26,8 @@ def test_holdout_is_stratified_seeded_and_evaluated(registry, shared_cache, tmp_
     assert len(wrong) == np.sum(truth != guess)
     assert np.all(wrong.labels != wrong.images.labels)
     table = wrong.to_table()
-    assert {"path", "label", "prediction", "confidence"} <= set(table.columns)
+    assert {"path", "folder_label", "prediction", "confidence", "top1"} <= set(table.columns)
+    assert "label" not in table.columns  # one vocabulary: folder_label is the truth
     confusion = result.output("evaluate", "confusion")
     assert confusion.iloc[:, 1:].to_numpy().sum() == 80
     model = result.output("train", "model")
@@ -140,11 +141,13 @@ def test_export_by_prediction_writes_label_folders_and_confidence(registry, shar
               ("train.model", "predict.model"), ("predict.predictions", "export.labels")]
     result = run(registry, shared_cache, nodes, edges, tmp_path)
     assert result.ok, [o.error for o in result.failed]
-    table = pd.read_csv(tmp_path / "sorted" / "images.csv", dtype={"label": str})
-    assert list(table.columns) == ["source", "exported", "label", "confidence"]
+    table = pd.read_csv(tmp_path / "sorted" / "images.csv", dtype=str)
+    assert list(table.columns) == ["source", "exported", "folder_label", "prediction", "confidence",
+                                   "top1", "top1_score", "top2", "top2_score"]
     predicted = result.output("predict", "predictions")
-    assert table["label"].tolist() == predicted.labels.tolist()
-    for exported, label in zip(table["exported"], table["label"]):
+    assert table["prediction"].tolist() == predicted.labels.tolist()
+    assert table["folder_label"].tolist() == predicted.images.labels.tolist()
+    for exported, label in zip(table["exported"], table["prediction"]):
         assert (tmp_path / "sorted" / label / exported.rsplit("/", 1)[1]).is_file()
 
 
