@@ -238,6 +238,21 @@ def _evaluation(labelled: Labelling) -> Evaluation:
                       support.astype(np.int64), fold_accuracies)
 
 
+def _evaluate_reports(source: Any) -> dict[str, Any]:
+    """evaluation.csv, confusion_matrix.csv and confusion_matrix.png for headless runs."""
+    from .lib.figures import confusion_png
+
+    evaluation: Evaluation = source.output("evaluation")
+    return {
+        "evaluation.csv": lambda path: evaluation.report_table().to_csv(path, index=False),
+        "confusion_matrix.csv": lambda path: evaluation.confusion_table().to_csv(path, index=False),
+        "confusion_matrix.png": lambda path: confusion_png(
+            evaluation.confusion, evaluation.classes, evaluation.predicted_classes, path,
+            f"Confusion matrix: accuracy {evaluation.accuracy:.3f}, balanced "
+            f"{evaluation.balanced_accuracy:.3f}"),
+    }
+
+
 @node(
     type="evaluate", title="Evaluate", category="Supervised",
     inputs=[Input("predictions", LABELS, help="Predictions of images whose true labels are known, "
@@ -247,6 +262,7 @@ def _evaluation(labelled: Labelling) -> Evaluation:
                     "in columns."),
              Output("misclassified", LABELS, help="The images predicted wrongly, with their true "
                     "label, prediction and confidence.")],
+    reports=_evaluate_reports,
 )
 def evaluate(ctx, *, predictions: Labelling):
     """Accuracy, balanced accuracy, per-class precision/recall/F1, confusion matrix, mistakes."""
