@@ -69,7 +69,7 @@ def _save_reports(result, workflow, registry, out_dir: Path) -> None:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     owned = OwnedFolder(out_dir)
-    written, problems = write_reports(result, workflow, registry, owned.write_file)
+    written, problems = write_reports(result, workflow, registry, owned.write_file, owned.owns)
     owned.compact()
     if written:
         print(f"saved in {out_dir}: {', '.join(written)}")

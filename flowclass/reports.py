@@ -37,8 +37,8 @@ def _upstream(result: Any, workflow: Workflow, registry: Registry, node: str, da
     return result.output(*found) if found else None
 
 
-def collect(result: Any, workflow: Workflow, registry: Registry) -> dict[str, Writer]:
-    """File name -> writer for every report of the nodes that finished.
+def collect(result: Any, workflow: Workflow, registry: Registry) -> dict[str, tuple[Writer, bool]]:
+    """File name -> (writer, came from cache) for every report of the nodes that finished.
 
     A name two nodes would both write is prefixed with each one's node id
     (``evaluate_train-confusion_matrix.png``), so nothing is written twice.
@@ -53,17 +53,25 @@ def collect(result: Any, workflow: Workflow, registry: Registry) -> dict[str, Wr
         source = ReportSource(spec.id, lambda port, n=spec.id: result.output(n, port),
                               lambda kind, n=spec.id: _upstream(result, workflow, registry, n, kind))
         for name, writer in node_type.reports(source).items():
-            wanted.append((spec.id, name, writer))
+            wanted.append((spec.id, name, (writer, outcome.state == "cached")))
     taken = Counter(name for _, name, _ in wanted)
-    return {(name if taken[name] == 1 else f"{node}-{name}"): writer
-            for node, name, writer in wanted}
+    return {(name if taken[name] == 1 else f"{node}-{name}"): report
+            for node, name, report in wanted}
 
 
 def write_reports(result: Any, workflow: Workflow, registry: Registry,
-                  write: Callable[[str, Writer], None]) -> tuple[list[str], list[str]]:
-    """Write every report with ``write(name, writer)``; returns (written, problems)."""
+                  write: Callable[[str, Writer], None],
+                  still_there: Callable[[str], bool] = lambda name: False
+                  ) -> tuple[list[str], list[str]]:
+    """Write every report with ``write(name, writer)``; returns (written, problems).
+
+    A report of a node served from cache is not drawn again while ``still_there(name)``
+    (the file an earlier run wrote is unchanged), so an unchanged re-run stays fast.
+    """
     written, problems = [], []
-    for name, writer in sorted(collect(result, workflow, registry).items()):
+    for name, (writer, cached) in sorted(collect(result, workflow, registry).items()):
+        if cached and still_there(name):
+            continue
         try:
             write(name, writer)
             written.append(name)

@@ -50,7 +50,13 @@ def test_evaluation_tables_and_confusion_picture(shared_cache, tmp_path, capsys)
                 "new.max_per_label=1") == 0
     confusion = pd.read_csv(out / "confusion_matrix.csv")
     assert confusion.iloc[:, 1:].to_numpy().sum() == 60
-    assert "saved in" in capsys.readouterr().out
+    assert "saved in" in capsys.readouterr().out and "confusion_matrix.csv" in captured.err
+    # an unchanged re-run draws nothing again
+    stamp = (out / "confusion_matrix.png").stat().st_mtime_ns
+    assert _run(shared_cache, "digits_nearest_neighbour", out, "import.max_per_label=30",
+                "new.max_per_label=1") == 0
+    assert (out / "confusion_matrix.png").stat().st_mtime_ns == stamp
+    assert "saved in" not in capsys.readouterr().out
 
 
 def test_dendrogram_and_map_of_a_clustering(shared_cache, tmp_path):
