@@ -49,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    _save_reports(result, workflow, registry, out_dir)
     cached = sum(o.state == "cached" for o in result.outcomes.values())
     ok = result.ok and result.manifest_error is None
     print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
@@ -62,6 +63,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.manifest_error:
         print(f"error: {result.manifest_error}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _save_reports(result, workflow, registry, out_dir: Path) -> None:
+    """Tables and pictures of the results (evaluation.csv, confusion_matrix.png, ...) in --out,
+    written only over files an earlier run wrote, never over a user's own."""
+    from nodes.lib.owned_files import OwnedFolder
+
+    from .reports import write_reports
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    owned = OwnedFolder(out_dir)
+    written, problems = write_reports(result, workflow, registry, owned.write_file, owned.owns)
+    owned.compact()
+    if written:
+        print(f"saved in {out_dir}: {', '.join(written)}")
+    for problem in problems:
+        print(f"warning: not saved: {problem}", file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
