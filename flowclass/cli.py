@@ -60,9 +60,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  node '{outcome.node}'{where}: {outcome.error}", file=sys.stderr)
         if outcome.hint:
             print(f"    hint: {outcome.hint}", file=sys.stderr)
+    _print_skipped(result)
     if result.manifest_error:
         print(f"error: {result.manifest_error}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _print_skipped(result, shown: int = 5) -> None:
+    """The first few files the run passed over, with the reason, and where the rest are."""
+    skipped = result.skipped_files
+    if not skipped:
+        return
+    print(f"{len(skipped)} file(s) skipped:", file=sys.stderr)
+    for node, path, reason in skipped[:shown]:
+        print(f"  {path}: {reason} (node '{node}')", file=sys.stderr)
+    if len(skipped) > shown:
+        print(f"  ... and {len(skipped) - shown} more", file=sys.stderr)
+    if result.skipped_note:
+        print(f"  {result.skipped_note}", file=sys.stderr)
 
 
 def _save_reports(result, workflow, registry, out_dir: Path) -> None:

@@ -55,6 +55,7 @@ class NodeOutcome:
     traceback: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     records: dict[str, Any] = dataclasses.field(default_factory=dict)
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, reason)
 
 
 @dataclass
@@ -65,11 +66,17 @@ class RunResult:
     seconds: float
     manifest_path: Path | None = None
     manifest_error: str | None = None  # why run.json could not be written (a full disk...)
+    skipped_note: str | None = None  # where the list of skipped files is (skipped.csv)
     _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
         return all(o.state in ("done", "cached") for o in self.outcomes.values())
+
+    @property
+    def skipped_files(self) -> list[tuple[str, str, str]]:
+        """(node, path, reason) of every input file a node passed over, in run order."""
+        return [(o.node, path, reason) for o in self.outcomes.values() for path, reason in o.skipped]
 
     @property
     def failed(self) -> list[NodeOutcome]:
@@ -251,6 +258,7 @@ class _Run:
                 outcome.state = "cached"
                 outcome.warnings = list(cached.meta.get("warnings", []))
                 outcome.records = dict(cached.meta.get("records", {}))
+                outcome.skipped = [(str(p), str(r)) for p, r in cached.meta.get("skipped", [])]
                 outcome.seconds = time.perf_counter() - started
                 self.emit(NodeEvent(node_id, "cached", seconds=outcome.seconds))
                 return
@@ -273,6 +281,7 @@ class _Run:
             self.values[node_id] = dict(result)
             outcome.seconds = time.perf_counter() - started
             outcome.warnings, outcome.records = ctx.warnings, ctx.records
+            outcome.skipped = ctx.skipped
             self._store(node_id, node_type, outcome, result, ctx.written or None)
             outcome.state = "done"
             self.emit(NodeEvent(node_id, "done", seconds=outcome.seconds))
@@ -348,6 +357,7 @@ class _Run:
         outcome.state, outcome.error, outcome.field, outcome.hint = "failed", message, field, hint
         outcome.seconds = time.perf_counter() - started
         outcome.warnings, outcome.records = ctx.warnings, ctx.records
+        outcome.skipped = ctx.skipped
         self.emit(NodeEvent(outcome.node, "failed", message=message, field=field, hint=hint,
                             seconds=outcome.seconds))
 
@@ -370,7 +380,8 @@ class _Run:
                result: Mapping[str, Any], written: list[str] | None = None) -> None:
         meta = {"node": node_id, "type": node_type.type, "version": node_type.version,
                 "seconds": outcome.seconds, "warnings": outcome.warnings,
-                "records": outcome.records, "fingerprint": outcome.fingerprint}
+                "records": outcome.records, "fingerprint": outcome.fingerprint,
+                "skipped": outcome.skipped}
         if node_type.writes_files and written is not None:
             meta["files"] = [[path, *_file_state(path)] for path in written]
         try:
