@@ -8,21 +8,14 @@ import sys
 
 import pytest
 
-from disk_helpers import fill, listing, tiny_filesystem
+from disk_helpers import digits_folder, fill, listing, tiny_filesystem
 
 
 @pytest.fixture(scope="module")
 def small_workflow(tmp_path_factory):
     """Import 20 digit images from a user's folder and save their table into --out."""
-    from nodes.lib.samples import write_sample
-
     root = tmp_path_factory.mktemp("wf")
-    full = write_sample("digits", root / "all")
-    folder = root / "digits"
-    for label in ("0", "1"):
-        (folder / label).mkdir(parents=True)
-        for image in sorted((full / label).iterdir())[:10]:
-            (folder / label / image.name).write_bytes(image.read_bytes())
+    folder = digits_folder(root)
     doc = {"schema_version": 1, "name": "small", "nodes": [
         {"id": "import", "type": "import_images", "params": {"folder": str(folder)}},
         {"id": "table", "type": "save_table", "params": {"path": "images.csv"}}],

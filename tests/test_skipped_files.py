@@ -9,19 +9,13 @@ import sys
 
 import pytest
 
+from disk_helpers import digits_folder
+
 
 @pytest.fixture(scope="module")
 def broken_folder(tmp_path_factory):
     """20 good digit images, plus 7 that cannot be read: cut short, not images, empty."""
-    from nodes.lib.samples import write_sample
-
-    root = tmp_path_factory.mktemp("broken")
-    full = write_sample("digits", root / "all")
-    folder = root / "photos"
-    for label in ("0", "1"):
-        (folder / label).mkdir(parents=True)
-        for image in sorted((full / label).iterdir())[:10]:
-            (folder / label / image.name).write_bytes(image.read_bytes())
+    folder = digits_folder(tmp_path_factory.mktemp("broken"))
     good = next((folder / "0").iterdir()).read_bytes()
     bad = {"0/cut.png": good[: len(good) // 2], "0/text.png": b"not an image at all",
            "1/empty.png": b"", "1/zeros.jpg": bytes(500), "1/half.png": good[:40],
