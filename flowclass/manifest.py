@@ -7,17 +7,16 @@ versions, model weight hashes (recorded by nodes), input fingerprints and per-no
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, safe_json
+from .fsutil import atomic_write_text
 
 if TYPE_CHECKING:
     from .engine import RunResult
@@ -44,7 +43,7 @@ def manifest_path(out_dir: Path) -> Path:
     path = out_dir / MANIFEST_NAME
     if path.exists():
         try:
-            ours = json.loads(path.read_text(encoding="utf-8")).get("generator") == GENERATOR
+            ours = safe_json.loads(path.read_text(encoding="utf-8")).get("generator") == GENERATOR
         except (OSError, ValueError, AttributeError):
             ours = False
         if not ours:
@@ -75,9 +74,6 @@ def write_manifest(result: "RunResult", *, started: float, source: str | None,
     }
     path = manifest_path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".run.", suffix=".json", dir=out_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n",
+                      hint="choose another output folder (--out)")
     return path

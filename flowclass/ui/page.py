@@ -28,7 +28,7 @@ from .palette import build_palette
 from .runner import RunController
 from .session import EditorSession
 from .thumbnails import ImageServer
-from .viewers import ViewerRegistry, default_viewers
+from ..viewers import ViewerRegistry, default_viewers
 from .views import CanvasView, FooterView, InspectorView, ResultsView, ToolbarView
 
 STYLE = Path(__file__).parent / "static" / "app.css"
