@@ -13,6 +13,8 @@ ran is recorded in run.json and shown with the dendrogram.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from flowclass.errors import NodeError
@@ -78,6 +80,22 @@ def chosen_method(method: str, n: int, exact_up_to: int) -> str:
     return EXACT if n <= exact_up_to else SCALABLE
 
 
+def _clustering_reports(source: Any) -> dict[str, Any]:
+    """dendrogram.png (with the cut), and map.png when embeddings are upstream."""
+    from .lib.figures import dendrogram_png, map_png, pca_points
+
+    clusters: Labelling = source.output("clusters")
+    tree: Dendrogram = source.output("dendrogram")
+    reports = {"dendrogram.png": lambda path: dendrogram_png(
+        tree.linkage, tree.cut_height, len(clusters.classes), path)}
+    embeddings = source.upstream("embeddings")
+    if embeddings is not None and np.array_equal(embeddings.images.paths, clusters.images.paths):
+        reports["map.png"] = lambda path: map_png(
+            pca_points(embeddings.vectors), clusters.labels, list(clusters.classes), path,
+            f"{len(clusters)} images by cluster (PCA of the embeddings)")
+    return reports
+
+
 @node(
     type="hierarchical_clustering", title="Hierarchical Clustering", category="Unsupervised",
     version=2, migrations={1: lambda params: {**params, "method": "auto", "exact_up_to": 10_000}},
@@ -111,6 +129,7 @@ def chosen_method(method: str, n: int, exact_up_to: int) -> str:
         Int(name="exact_up_to", default=10_000, min=2, shown_when={"method": ("auto",)},
             help="Automatic uses the exact method up to this many images."),
     ],
+    reports=_clustering_reports,
 )
 def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
                             height_ratio: float, distance: float, method: str, exact_up_to: int):
