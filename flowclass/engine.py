@@ -163,10 +163,11 @@ class Engine:
         run.execute(order, keep=set(targets) if targets is not None else set(order))
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
                            _values=run.values)
-        try:  # keep the cache under its cap; this run's results stay
-            self.cache.prune(keep={o.key for o in run.outcomes.values() if o.key})
-        except OSError:
-            pass
+        if any(o.state == "done" for o in run.outcomes.values()):  # the cache grew
+            try:  # keep it under its cap; this run's results stay
+                self.cache.prune(keep={o.key for o in run.outcomes.values() if o.key})
+            except OSError:
+                pass
         if manifest:
             try:
                 result.manifest_path = write_manifest(result, started=started, source=source,
