@@ -312,3 +312,4 @@ def predict(ctx, *, model: Classifier, embeddings: Embeddings, top_k, confidence
 
 
 NODES = [train_classifier, evaluate, predict]
+VIEWERS = ["nodes.viewers.classification"]  # confusion matrix, misclassified images, classifier

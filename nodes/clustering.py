@@ -61,6 +61,15 @@ def silhouettes(condensed: np.ndarray, labels: np.ndarray, block: int = 512) -> 
     return scores
 
 
+# Named here because the dendrogram viewer sets them (Apply this cut).
+CUT = Choice(name="cut", default="n_clusters", choices=("n_clusters", "height_ratio", "distance"),
+             choice_titles={"n_clusters": "Number of clusters",
+                            "height_ratio": "Fraction of the tree's height",
+                            "distance": "Distance threshold"},
+             help="Where to cut the tree into clusters.")
+DISTANCE = Float(name="distance", default=1.0, min=0.0, shown_when={"cut": ("distance",)},
+                 help="Cut at this merge distance.")
+
 @node(
     type="hierarchical_clustering", title="Hierarchical Clustering", category="Unsupervised",
     inputs=[Input("distances", DISTANCES)],
@@ -70,18 +79,13 @@ def silhouettes(condensed: np.ndarray, labels: np.ndarray, block: int = 512) -> 
     params=[
         Choice(name="linkage", default="ward", choices=LINKAGES,
                help="How the distance between two groups is measured when merging them."),
-        Choice(name="cut", default="n_clusters", choices=("n_clusters", "height_ratio", "distance"),
-               choice_titles={"n_clusters": "Number of clusters",
-                              "height_ratio": "Fraction of the tree's height",
-                              "distance": "Distance threshold"},
-               help="Where to cut the tree into clusters."),
+        CUT,
         Int(name="n_clusters", default=10, min=1, max=100_000, shown_when={"cut": ("n_clusters",)},
             help="How many clusters to make."),
         Float(name="height_ratio", default=0.7, min=0.0, max=1.0, step=0.01,
               shown_when={"cut": ("height_ratio",)},
               help="Cut at this fraction of the highest merge."),
-        Float(name="distance", default=1.0, min=0.0, shown_when={"cut": ("distance",)},
-              help="Cut at this merge distance."),
+        DISTANCE,
     ],
 )
 def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
@@ -126,3 +130,4 @@ def _linkage(condensed: np.ndarray, method: str) -> np.ndarray:
 
 
 NODES = [hierarchical_clustering]
+VIEWERS = ["nodes.viewers.clustering"]  # the dendrogram and its cut, distances

@@ -8,7 +8,7 @@ page wires user intents to the editor and redraws from it; the browser only rend
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -33,7 +33,8 @@ from .palette import build_palette
 from .results import ResultsPanel
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
 from .thumbnails import ImageServer
-from ..viewers import ViewerContext, ViewerRegistry, default_viewers
+from ..viewers import ViewerContext
+from ..viewers.registry import ViewerRegistry, default_viewers
 
 ADD_OFFSET = (300.0, 0.0)
 STYLE = Path(__file__).parent / "static" / "app.css"
@@ -53,10 +54,12 @@ class AppConfig:
     cache: Cache
     roots: Roots
     workflow: Path | None = None  # opened in every new tab
-    viewers: ViewerRegistry = field(default_factory=default_viewers)
+    viewers: ViewerRegistry | None = None  # default: the generic ones and the registry's
     images: ImageServer | None = None
 
     def __post_init__(self) -> None:
+        if self.viewers is None:
+            self.viewers = default_viewers(self.registry)
         if self.images is None:
             self.images = ImageServer(self.cache.store_dir("thumbnails"))
 
