@@ -29,10 +29,13 @@ PROBE_VERSION = 2  # 2: truncated JPEGs and other formats are caught at import
 SKIPPED_COLUMNS = ["path", "reason"]
 
 
-def skipped_table(rows: list[tuple[str, str]]) -> Any:
-    """The 'skipped' output: one row per file passed over, with the reason."""
+def skipped_table(rows: list[tuple[str, str]], ctx: Any = None) -> Any:
+    """The 'skipped' output: one row per file passed over, with the reason (also declared to
+    ``ctx``, so the run lists them in skipped.csv)."""
     import pandas as pd  # imported here: a fully cached run never needs pandas
 
+    if ctx is not None:
+        ctx.skip(rows)
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in SKIPPED_COLUMNS})
     return pd.DataFrame(rows, columns=SKIPPED_COLUMNS)
@@ -146,6 +149,7 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
     skipped = list(passed)
     kept: list[tuple[str, str, FileState]] = []
     per_label: dict[str, int] = {}
+    capped = 0
     for rel, path, state in zip(files, paths, states):
         if state.error:
             skipped.append((path, state.error))
@@ -153,9 +157,13 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
         parts = Path(rel).parts
         label = parts[0] if labels_from == "subfolder" and len(parts) > 1 else ""
         if max_per_label and per_label.get(label, 0) >= max_per_label:
+            capped += 1
             continue
         per_label[label] = per_label.get(label, 0) + 1
         kept.append((path, label, state))
+    if capped:
+        ctx.warn(f"max_per_label={max_per_label}: {capped} of {len(kept) + capped} readable "
+                 f"image(s) left out; set max_per_label=0 to use every image")
     bad = [s for s in skipped if not s[1].startswith(("extension", "no file extension"))]
     if bad:
         ctx.warn(f"{len(bad)} file(s) skipped as unreadable; see the 'skipped' output")
@@ -171,7 +179,7 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
         heights=np.array([k[2].height for k in kept], dtype=np.int32),
         root=str(root),
     )
-    return {"images": images, "skipped": skipped_table(skipped)}
+    return {"images": images, "skipped": skipped_table(skipped, ctx)}
 
 
 OUTPUTS = [

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from flowclass import safe_json
 from flowclass.fsutil import atomic_path, atomic_write_text, file_stamp
 
 JOURNAL = ".flowclass-owned.jsonl"
@@ -57,7 +58,7 @@ class OwnedFolder:
         if journal.is_file():
             for line in journal.read_text(encoding="utf-8").splitlines():
                 try:
-                    record = json.loads(line)
+                    record = safe_json.loads(line)
                 except ValueError:
                     continue  # a line cut short by an interruption
                 if record.get("forget"):
@@ -100,6 +101,8 @@ class OwnedFolder:
 
     def compact(self) -> None:
         """Rewrite the journal with only the live entries (atomically)."""
+        if not self.entries and not os.path.lexists(self.root / JOURNAL):
+            return  # nothing owned, nothing to remember: no empty journal in the user's folder
         lines = [json.dumps({"path": rel, "kind": e.kind, "size": e.size, "mtime_ns": e.mtime_ns,
                              "target": e.target, "sha256": e.sha256})
                  for rel, e in sorted(self.entries.items())]
