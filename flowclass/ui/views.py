@@ -22,7 +22,8 @@ from .inspector import Inspector
 from .messages import tell
 from .results import ResultsPanel
 from .session import EditorSession
-from ..viewers import ViewerContext, ViewerRegistry
+from ..viewers import ViewerContext
+from ..viewers.registry import ViewerRegistry
 
 
 class ToolbarView:
