@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +29,7 @@ class ReadyWorkflow:
     path: Path
     name: str
     description: str
+    doc: dict = field(default_factory=dict, compare=False)  # the file's JSON, as shipped
 
 
 def ready_workflows(folder: Path | None = None) -> list[ReadyWorkflow]:
@@ -40,7 +41,7 @@ def ready_workflows(folder: Path | None = None) -> list[ReadyWorkflow]:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        found.append(ReadyWorkflow(path, doc.get("name") or path.stem, doc.get("description", "")))
+        found.append(ReadyWorkflow(path, doc.get("name") or path.stem, doc.get("description", ""), doc))
     return found
 
 

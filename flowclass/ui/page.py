@@ -28,14 +28,16 @@ from .dialogs import choose_folder, choose_file
 from .editor import EditorState, EditRefused
 from .files import FileActions, explain, ready_workflows
 from .inspector import Inspector
+from .layout import CanvasAndResults
+from .node_help import show_node_help
 from .outputs import ResultStore
 from .palette import build_palette
+from .placement import anchor_of, feeding_edges, free_spot
 from .results import ResultsPanel
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
 from .thumbnails import ImageServer
 from .viewers import ViewerContext, ViewerRegistry, default_viewers
 
-ADD_OFFSET = (300.0, 0.0)
 STYLE = Path(__file__).parent / "static" / "app.css"
 # Warn before leaving while the workflow has unsaved changes (the page marks them).
 LEAVE_WARNING = """<script>
@@ -82,22 +84,22 @@ class EditorPage:
     def _build(self) -> None:
         ui.add_css(STYLE)
         ui.add_head_html(LEAVE_WARNING)
+        ui.query(".nicegui-content").classes("p-0 gap-0")
         with ui.header().classes("bg-white text-gray-900 border-b items-center gap-1 px-2 py-1"):
             self._toolbar()
-        with ui.left_drawer(value=True, bordered=True).props("width=250") \
+        with ui.left_drawer(value=True, bordered=True).props("width=230") \
                 .classes("bg-gray-50 p-2 overflow-x-hidden"):
             build_palette(self.registry, self.add_from_palette)
-        with ui.right_drawer(value=True, bordered=True).props("width=330").classes("p-3"):
+        with ui.right_drawer(value=True, bordered=True).props("width=300").classes("p-3"):
             self.inspector = Inspector(set_param=self.set_param, rename=self.rename,
                                        run_node=lambda node: self.start_run([node]), browse=self.browse_for)
-        with ui.splitter(horizontal=True, value=48, limits=(20, 85)).classes("w-full") \
-                .style("height: calc(100vh - 96px)") as splitter:
-            with splitter.before:
-                self.canvas = FlowCanvas(self.registry.describe()).style("height: 100%")
-            with splitter.after:
-                with ui.column().classes("w-full p-2"):
-                    self.results = ResultsPanel(self.config.viewers, self.store, self.viewer_context,
-                                                run_node=lambda node: self.start_run([node]))
+        self.split = CanvasAndResults()
+        with self.split.before:
+            self.canvas = FlowCanvas(self.registry.describe()).style("height: 100%")
+        with self.split.after:
+            with ui.column().classes("w-full p-2"):
+                self.results = ResultsPanel(self.config.viewers, self.store, self.viewer_context,
+                                            run_node=lambda node: self.start_run([node]))
         with ui.footer().classes("bg-gray-100 text-gray-700 text-xs items-center gap-2 px-3 py-1"):
             ui.label("Output folder:")
             self.out_label = ui.label().classes("font-mono fc-out-dir")
@@ -107,7 +109,8 @@ class EditorPage:
         for name, handler in (("add_node", self.on_add_node), ("connect", self.on_connect),
                               ("connect_refused", lambda e: tell(e.args["reason"], "warning")),
                               ("move", self.on_move), ("select", self.on_select),
-                              ("delete", self.on_delete), ("shortcut", self.on_shortcut)):
+                              ("delete", self.on_delete), ("shortcut", self.on_shortcut),
+                              ("help", self.on_help)):
             self.canvas.on(name, handler)
 
     def _toolbar(self) -> None:
@@ -150,7 +153,7 @@ class EditorPage:
         self.out_choice = None
         self.changed()
         if self.canvas.client.has_socket_connection:
-            self.canvas.fit_view()
+            self.canvas.fit_view(readable=True)
 
     def changed(self, *, rebuild_inspector: bool = True) -> None:
         """The workflow (or its file) changed: redraw and re-check what is cached."""
@@ -175,6 +178,7 @@ class EditorPage:
         elif spec is not None and node_type is not None:
             self.inspector.update(spec, mine, status)
         self.results.show(selected, node_type, status)
+        self.split.results_shown(selected is not None and self.store.has(selected))
         running = self.runner.running
         self.run_button.set_enabled(not running)
         self.run_selected_button.set_enabled(not running and selected is not None)
@@ -216,15 +220,29 @@ class EditorPage:
 
     # --- canvas intents -------------------------------------------------------------------
     def on_add_node(self, e: Any) -> None:
-        position = e.args["position"]
+        position = e.args.get("position")
+        if position is None:  # picked in the search box opened with `/`
+            self.add_from_palette(e.args["type"])
+            return
         self._edit(lambda: self.state.add_node(e.args["type"], (position["x"], position["y"])))
 
     def add_from_palette(self, type_id: str) -> None:
-        """A click on the palette: put the node right of the selected (or last) node."""
-        workflow = self.state.workflow
-        anchor = workflow.node(self.state.selected or "") or (workflow.nodes[-1] if workflow.nodes else None)
-        x, y = anchor.position if anchor else (-ADD_OFFSET[0], 0.0)
-        self._edit(lambda: self.state.add_node(type_id, (x + ADD_OFFSET[0], y + ADD_OFFSET[1])))
+        """A click on the palette: the node goes right of the selected (or last) node, fed by it
+        where the types fit (see :mod:`.placement`)."""
+        workflow, node_type = self.state.workflow, self.registry.get(type_id)
+        if node_type is None:
+            tell(f"Unknown node type '{type_id}'.", "warning")
+            return
+        anchor = anchor_of(workflow, self.state.selected)
+        position = free_spot(workflow, self.registry, node_type, anchor)
+        feeds = feeding_edges(workflow, self.registry, node_type, anchor)
+        self._edit(lambda: self.state.add_node(type_id, position, feeds))
+
+    def on_help(self, e: Any) -> None:
+        spec = self.state.workflow.node(e.args.get("id") or "")
+        node_type = self.registry.get(spec.type) if spec else None
+        if node_type is not None:
+            show_node_help(node_type)
 
     def on_connect(self, e: Any) -> None:
         source, target = e.args["from"], e.args["to"]
