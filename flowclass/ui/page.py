@@ -36,7 +36,7 @@ from .placement import anchor_of, feeding_edges, free_spot
 from .results import ResultsPanel
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
 from .thumbnails import ImageServer
-from .viewers import ViewerContext, ViewerRegistry, default_viewers
+from ..viewers import ViewerContext, ViewerRegistry, default_viewers
 
 STYLE = Path(__file__).parent / "static" / "app.css"
 # Warn before leaving while the workflow has unsaved changes (the page marks them).
