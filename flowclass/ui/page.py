@@ -8,7 +8,7 @@ view sends user intents to the session and redraws what the session says changed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from .palette import build_palette
 from .runner import RunController
 from .session import EditorSession
 from .thumbnails import ImageServer
-from ..viewers import ViewerRegistry, default_viewers
+from ..viewers.registry import ViewerRegistry, default_viewers
 from .views import CanvasView, FooterView, InspectorView, ResultsView, ToolbarView
 
 STYLE = Path(__file__).parent / "static" / "app.css"
@@ -49,10 +49,12 @@ class AppConfig:
     cache: Cache
     roots: Roots
     workflow: Path | None = None  # opened in every new tab
-    viewers: ViewerRegistry = field(default_factory=default_viewers)
+    viewers: ViewerRegistry | None = None  # default: the generic ones and the registry's
     images: ImageServer | None = None
 
     def __post_init__(self) -> None:
+        if self.viewers is None:
+            self.viewers = default_viewers(self.registry)
         if self.images is None:
             self.images = ImageServer(self.cache.store_dir("thumbnails"))
 

@@ -16,7 +16,8 @@ from nicegui import run, ui
 from ..node import NodeType
 from .outputs import ResultStore
 from .runner import NodeStatus
-from ..viewers import ViewerContext, ViewerRegistry
+from ..viewers import ViewerContext
+from ..viewers.registry import ViewerRegistry
 
 log = logging.getLogger(__name__)
 

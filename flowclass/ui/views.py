@@ -23,7 +23,8 @@ from .messages import tell
 from .node_help import show_node_help
 from .results import ResultsPanel
 from .session import EditorSession
-from ..viewers import ViewerContext, ViewerRegistry
+from ..viewers import ViewerContext
+from ..viewers.registry import ViewerRegistry
 
 
 class ToolbarView:
