@@ -9,7 +9,7 @@ put it and the shipped file is never touched.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +22,7 @@ from .messages import tell
 from .browse import Roots
 from .dialogs import choose_file, choose_save_path, confirm
 from .editor import EditorState
+from .session import explain
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ReadyWorkflow:
     path: Path
     name: str
     description: str
+    doc: dict = field(default_factory=dict, compare=False)  # the file's JSON, as shipped
 
 
 def ready_workflows(folder: Path | None = None) -> list[ReadyWorkflow]:
@@ -40,7 +42,7 @@ def ready_workflows(folder: Path | None = None) -> list[ReadyWorkflow]:
             doc = safe_json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        found.append(ReadyWorkflow(path, doc.get("name") or path.stem, doc.get("description", "")))
+        found.append(ReadyWorkflow(path, doc.get("name") or path.stem, doc.get("description", ""), doc))
     return found
 
 
@@ -49,12 +51,6 @@ def file_name_for(state: EditorState) -> str:
         return state.path.name
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", state.workflow.name.strip().lower()).strip("_")
     return f"{stem or 'workflow'}.json"
-
-
-def explain(exc: WorkflowInvalid) -> str:
-    lines = [str(p) for p in exc.problems[:6]]
-    more = len(exc.problems) - len(lines)
-    return "\n".join(lines + ([f"... and {more} more"] if more > 0 else []))
 
 
 class FileActions:
