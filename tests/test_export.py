@@ -97,10 +97,13 @@ def test_user_files_are_never_overwritten_moved_or_deleted(tmp_path, source):
     (out / "C1" / "same.png").write_bytes(b"the user's own file")
     (out / "images.csv").write_text("the user's table")
     labels = labelling(root, paths, ["C1"] * 6)
-    with pytest.raises(NodeError, match="not written by FlowClass"):
-        export(tmp_path, labels, out)
-    assert (out / "images.csv").read_text() == "the user's table"
+    context = ctx(tmp_path)
+    export_folders(context, labels=labels, folder=str(out), mode="copy", table="csv+xlsx")
+    assert (out / "images.csv").read_text() == "the user's table"  # the table went beside it
+    assert len(pd.read_csv(out / "images (2).csv")) == 6
+    assert any("images.csv is not FlowClass's" in w for w in context.warnings)
     (out / "images.csv").unlink()
+    (out / "images (2).csv").unlink()
     export(tmp_path, labels, out)
     assert (out / "C1" / "same.png").read_bytes() == b"the user's own file"
     assert len([f for f in tree(out) if f.endswith(".png")]) == 7
