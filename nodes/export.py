@@ -115,8 +115,15 @@ def export_folders(ctx, *, labels: Labelling, folder, mode, table):
                 ctx.warn(f"{source} no longer exists; not exported")
                 exported.append(None)
                 continue
-            rel = owned.put(f"{dirs[label]}/{os.path.basename(source)}", copy_of(source, mode),
-                            taken, sha256=sha, same=_same_copy(source, sha, mode))
+            try:
+                rel = owned.put(f"{dirs[label]}/{os.path.basename(source)}", copy_of(source, mode),
+                                taken, sha256=sha, same=_same_copy(source, sha, mode))
+            except OSError as exc:
+                if exc.filename != source:
+                    raise
+                ctx.warn(f"{source}: cannot be read ({exc.strerror or exc}); not exported")
+                exported.append(None)
+                continue
             taken.add(rel)
             exported.append(str(root / rel))
             ctx.progress(i + 1, len(paths), unit="images")

@@ -29,10 +29,11 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flowclass.fsutil import is_temp_name
+
 JOURNAL = ".flowclass-owned.jsonl"
 NAME_MAX = 255
 KINDS = ("file", "symlink", "dir")
-TEMP_NAME = re.compile(r"\.fc-[0-9a-f]{12}\.flowclass-tmp")
 
 
 class JournalError(Exception):
@@ -127,7 +128,7 @@ class Replay:
         if keys[0] == "forget":
             self.candidates.pop(rel, None)
         elif keys[0] == "temp":
-            if not TEMP_NAME.fullmatch(rel.rsplit("/", 1)[-1]):
+            if not is_temp_name(rel.rsplit("/", 1)[-1]):
                 return f"{rel!r} is not a FlowClass temporary name"
             self.temps.add(rel)
         elif keys[0] == "mkdir":

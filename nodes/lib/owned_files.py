@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 import stat
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator
 
 from flowclass.errors import NodeError
+from flowclass.fsutil import temp_name, write_error
 
 from .file_names import numbered
 from .folder_lock import LOCK, LockError, folder_lock
@@ -210,7 +210,7 @@ class OwnedFolder:
     def _new_temp(self, rel_dir: str, make: Callable[[Path], None]) -> str:
         """Journal a temporary name in ``rel_dir``, then ``make`` the file there."""
         while True:
-            name = f".fc-{secrets.token_hex(6)}.flowclass-tmp"  # 30 bytes: fits any NAME_MAX
+            name = temp_name()  # 30 bytes: fits any NAME_MAX
             rel = name if rel_dir in ("", ".") else f"{rel_dir}/{name}"
             if _lstat(self.root / rel) is None:
                 break
@@ -376,3 +376,6 @@ def owned_folder(root: Path, ctx: Any = None, *, field: str = "folder") -> Itera
     except Collision as exc:
         raise NodeError(str(exc), field=field, hint="move that away, or choose another "
                         f"{field}") from None
+    except OSError as exc:  # a full disk, no permission: name the file, say what to do
+        error = write_error(exc, exc.filename or root, hint=f"choose another {field}")
+        raise NodeError(error.message, field=field) from None
