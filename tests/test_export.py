@@ -143,7 +143,7 @@ def test_an_interrupted_export_leaves_no_half_written_files(tmp_path, source, mo
         return real_copy(src, dst)
 
     monkeypatch.setattr(shutil, "copyfile", flaky)
-    with pytest.raises(OSError):
+    with pytest.raises(NodeError, match=f"disk full while writing {out}/C1/"):
         export(tmp_path, labels, out)
     written = [f for f in tree(out) if f.endswith(".png")]
     assert len(written) == 3 and not [f for f in os.listdir(out / "C1") if "flowclass-tmp" in f]

@@ -230,7 +230,12 @@ class OwnedFolder:
             self.make_dirs(parent)
         if not self.links_free(rel):
             raise Collision(f"a folder on the way to {self.root / rel} is a link or a file")
-        tmp = self._new_temp(parent, make)
+        try:
+            tmp = self._new_temp(parent, make)
+        except OSError as exc:
+            if exc.filename is None:  # a write that failed (a full disk): name the file
+                exc.filename = str(self.root / rel)
+            raise
         try:
             st = os.lstat(self.root / tmp)
             target = os.readlink(self.root / tmp) if stat.S_ISLNK(st.st_mode) else ""
