@@ -31,7 +31,8 @@ from flowclass.fsutil import temp_name, write_error
 
 from .file_names import numbered
 from .folder_lock import LOCK, LockError, folder_lock
-from .journal import JOURNAL, Entry, JournalError, identity, problems_warning, read_journal
+from .journal import (JOURNAL, Entry, JournalError, confined, identity, problems_warning,
+                      read_journal)
 
 __all__ = ["JOURNAL", "LOCK", "Collision", "Entry", "OwnedFolder", "copy_of", "new_file",
            "owned_folder"]
@@ -161,6 +162,7 @@ class OwnedFolder:
         Raises :class:`Collision` when something on the way is a file, a link or anything
         but a real folder.
         """
+        _check_confined(self.root, rel_dir)
         for part in _parts(rel_dir):
             path = self.root / part
             st = _lstat(path)
@@ -225,6 +227,7 @@ class OwnedFolder:
     def _publish(self, rel: str, make: Callable[[Path], None], *, replace: bool,
                  sha256: str = "") -> None:
         """Make the content under a temporary name, claim it as ``rel``, then put it there."""
+        _check_confined(self.root, rel)
         parent = str(PurePosixPath(rel).parent)
         if parent != ".":
             self.make_dirs(parent)
@@ -305,6 +308,12 @@ class OwnedFolder:
             except FileExistsError:
                 continue  # appeared meanwhile
             return candidate
+
+
+def _check_confined(root: Path, rel: str) -> None:
+    why = confined(rel)
+    if why:
+        raise Collision(f"FlowClass does not write {rel!r} into {root}: {why}")
 
 
 def _same(a: Entry, b: Entry) -> bool:
