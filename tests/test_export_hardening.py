@@ -209,7 +209,7 @@ def test_a_label_folder_path_taken_by_a_file_or_the_table_is_a_collision(tmp_pat
     assert (out / "images.xlsx" / "keep.txt").read_text() == "theirs"
     assert sorted(os.listdir(out / "images.xlsx")) == ["keep.txt"]
     table = pd.read_csv(out / "images.csv")  # the table, not a label folder
-    assert sorted(table["label"]) == sorted(labels.labels.tolist())
+    assert sorted(table["cluster"]) == sorted(labels.labels.tolist())
     for src, dst in zip(result["source"], result["exported"]):
         assert sha(dst) == sha(src) and Path(dst).parent.name not in ("C1", "images.csv")
     assert any("images.xlsx" in w for w in warnings)  # the table went elsewhere, and it says so

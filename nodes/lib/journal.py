@@ -22,13 +22,13 @@ Records, one JSON object a line:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flowclass import safe_json
 from flowclass.fsutil import is_temp_name
 
 JOURNAL = ".flowclass-owned.jsonl"
@@ -178,8 +178,8 @@ def read_journal(folder: Path) -> Replay:
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw.decode("utf-8"))
-        except ValueError:  # not UTF-8, or not JSON
+            record = safe_json.loads(raw.decode("utf-8"))
+        except ValueError:  # not UTF-8, not JSON, or nested absurdly deep
             if number == len(lines):
                 continue  # the last line, cut short by an interruption: nothing was written yet
             why = "not UTF-8 JSON"

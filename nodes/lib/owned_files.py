@@ -122,6 +122,12 @@ class OwnedFolder:
         self._append(entry.record(rel))
         self.entries[rel] = entry
 
+    def record(self, rel: str, kind: str = "file", sha256: str = "") -> None:
+        """Record ``rel``, which FlowClass has just made, as its own, with its identity now."""
+        now = self._current(rel, kind)
+        if now is not None:
+            self._claim(rel, Entry(now.kind, now.ino, now.size, now.mtime_ns, now.target, sha256))
+
     def forget(self, rel: str) -> None:
         if self.entries.pop(rel, None) is not None:
             self._append({"forget": rel})
