@@ -240,12 +240,14 @@ def test_unreadable_journal_lines_are_ignored_and_their_files_kept(tmp_path, ima
     export(tmp_path, labelling(images, ["C9"] * 6), out)  # the journal works again afterwards
 
 
-@pytest.mark.parametrize("kind", ["folder", "unreadable"])
+@pytest.mark.parametrize("kind", ["folder", "fifo", "unreadable"])
 def test_a_journal_that_cannot_be_read_stops_with_an_error_naming_it(tmp_path, images, kind):
     out = tmp_path / "out"
     out.mkdir()
     if kind == "folder":
         (out / JOURNAL).mkdir()
+    elif kind == "fifo":
+        os.mkfifo(out / JOURNAL)  # reading it would wait forever for a writer
     else:
         if os.geteuid() == 0:
             pytest.skip("root reads every file")
@@ -342,3 +344,27 @@ def test_a_rerun_after_kill_9_ends_like_a_clean_run(tmp_path, big_source, after)
     assert rerun.wait(120) == 0, rerun.stderr.read()
     assert snapshot(out) == clean
     assert not [p for p in out.rglob("*") if "flowclass-tmp" in p.name]
+
+
+def test_no_write_under_any_target_goes_through_a_users_link_or_leaves_the_folder(tmp_path):
+    from nodes.lib.owned_files import Collision, new_file, owned_folder
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)
+    (out / "sub (2)").write_text("the user's file")
+    (out / "a").mkdir()
+    (out / "a" / "b").symlink_to(elsewhere, target_is_directory=True)
+    write = new_file(lambda tmp: tmp.write_text("FlowClass's"))
+    with owned_folder(out) as owned:
+        assert owned.put("sub/deep/x.png", write, set()) == "sub (3)/deep/x.png"
+        assert owned.put("a/b/y.png", write, set()) == "a/b (2)/y.png"
+        for bad in ("../x.png", str(elsewhere / "x.png"), "a/../../x.png", "a/./x.png"):
+            with pytest.raises(Collision):
+                owned.put(bad, write, set())
+        with pytest.raises(Collision):
+            owned.write_file("sub/z.png", lambda tmp: tmp.write_text("x"))
+    assert list(elsewhere.iterdir()) == [] and not (tmp_path / "x.png").exists()
+    assert (out / "sub (3)" / "deep" / "x.png").read_text() == "FlowClass's"

@@ -22,6 +22,8 @@ def numbered(rel: str, k: int, *, keep_suffix: bool = True) -> str:
     ``keep_suffix``: files keep their extension after the number; folders
     (``keep_suffix=False``) get it at the very end (``images.csv (2)``).
     """
+    if k == 1 and len(os.fsencode(rel.rpartition("/")[2])) <= NAME_MAX:
+        return rel  # the common case, taken for every file: no path objects
     path = PurePosixPath(rel)
     name = path.name
     stem, suffix = (path.stem, path.suffix) if keep_suffix else (name, "")

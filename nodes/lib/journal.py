@@ -145,7 +145,8 @@ def _read_bytes(journal: Path) -> bytes:
     what_to_do = (f"move or rename {journal}; FlowClass then treats everything in "
                   f"{journal.parent} as yours and writes beside it, never over it")
     try:
-        fd = os.open(journal, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(journal, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) |
+                     getattr(os, "O_NONBLOCK", 0))  # a FIFO planted there must not hang the run
     except FileNotFoundError:
         return b""
     except OSError as exc:

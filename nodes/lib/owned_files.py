@@ -23,7 +23,7 @@ import os
 import shutil
 import stat
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from flowclass.errors import NodeError
@@ -52,8 +52,15 @@ def _lstat(path: Path) -> os.stat_result | None:
 
 
 def _parts(rel: str) -> list[str]:
-    return [str(PurePosixPath(*PurePosixPath(rel).parts[:depth]))
-            for depth in range(1, len(PurePosixPath(rel).parts) + 1)]
+    """``a``, ``a/b``, ``a/b/c`` for ``a/b/c`` (plain strings: this runs for every file)."""
+    bits = rel.split("/")
+    return ["/".join(bits[:depth]) for depth in range(1, len(bits) + 1)]
+
+
+def _split(rel: str) -> tuple[str, str]:
+    """(parent, name); the parent is "." at the top."""
+    parent, _, name = rel.rpartition("/")
+    return parent or ".", name
 
 
 class OwnedFolder:
@@ -64,6 +71,7 @@ class OwnedFolder:
 
     def __init__(self, root: Path, warn: Callable[[str], None] | None = None):
         self.root = Path(root)
+        self._root = str(self.root)
         self.warn = warn or log.warning
         replay = read_journal(self.root)
         if replay.problems:
@@ -78,10 +86,14 @@ class OwnedFolder:
                     self.entries[rel] = candidate
                     break
         self._journal_fd: int | None = None
+        self._claimed_dirs: dict[str, str] = {}
 
     # --- ownership ---------------------------------------------------------------------
+    def _path(self, rel: str) -> str:
+        return os.path.join(self._root, rel)
+
     def _real_dir(self, rel: str) -> bool:
-        st = _lstat(self.root / rel)
+        st = _lstat(self._path(rel))
         return st is not None and stat.S_ISDIR(st.st_mode)
 
     def links_free(self, rel: str) -> bool:
@@ -91,10 +103,10 @@ class OwnedFolder:
     def _current(self, rel: str, kind: str) -> Entry | None:
         if not self.links_free(rel):
             return None
-        st = _lstat(self.root / rel)
+        st = _lstat(self._path(rel))
         if st is None:
             return None
-        target = os.readlink(self.root / rel) if stat.S_ISLNK(st.st_mode) else ""
+        target = os.readlink(self._path(rel)) if stat.S_ISLNK(st.st_mode) else ""
         return identity(st, kind, target)
 
     def owns(self, rel: str) -> bool:
@@ -198,6 +210,15 @@ class OwnedFolder:
                 continue
             return candidate
 
+    def claim_dirs(self, rel_dir: str) -> str:
+        """``rel_dir`` with each part that is a file or link of the user's numbered (``a (2)/b``)."""
+        if rel_dir not in self._claimed_dirs:
+            claimed = ""
+            for part in rel_dir.split("/"):
+                claimed = self.claim_dir(f"{claimed}/{part}" if claimed else part, set())
+            self._claimed_dirs[rel_dir] = claimed
+        return self._claimed_dirs[rel_dir]
+
     def remove_if_owned(self, rel: str) -> bool:
         """Delete a file or empty folder FlowClass created and nobody changed since."""
         if not self.owns(rel):
@@ -220,7 +241,7 @@ class OwnedFolder:
         while True:
             name = temp_name()  # 30 bytes: fits any NAME_MAX
             rel = name if rel_dir in ("", ".") else f"{rel_dir}/{name}"
-            if _lstat(self.root / rel) is None:
+            if _lstat(self._path(rel)) is None:
                 break
         self._append({"temp": rel})
         try:
@@ -234,7 +255,7 @@ class OwnedFolder:
                  sha256: str = "") -> None:
         """Make the content under a temporary name, claim it as ``rel``, then put it there."""
         _check_confined(self.root, rel)
-        parent = str(PurePosixPath(rel).parent)
+        parent, _ = _split(rel)
         if parent != ".":
             self.make_dirs(parent)
         if not self.links_free(rel):
@@ -246,8 +267,8 @@ class OwnedFolder:
                 exc.filename = str(self.root / rel)
             raise
         try:
-            st = os.lstat(self.root / tmp)
-            target = os.readlink(self.root / tmp) if stat.S_ISLNK(st.st_mode) else ""
+            st = os.lstat(self._path(tmp))
+            target = os.readlink(self._path(tmp)) if stat.S_ISLNK(st.st_mode) else ""
             kind = "symlink" if target else "file"
             entry = identity(st, kind, target, sha256)
             if entry is None:
@@ -256,9 +277,9 @@ class OwnedFolder:
             self._claim(rel, entry)
             try:
                 if replace:
-                    os.replace(self.root / tmp, self.root / rel)
+                    os.replace(self._path(tmp), self._path(rel))
                 else:
-                    os.link(self.root / tmp, self.root / rel, follow_symlinks=False)
+                    os.link(self._path(tmp), self._path(rel), follow_symlinks=False)
             except BaseException:
                 if previous is None:
                     self.forget(rel)
@@ -266,7 +287,7 @@ class OwnedFolder:
                     self._claim(rel, previous)
                 raise
         finally:
-            _unlink(self.root / tmp)
+            _unlink(Path(self._path(tmp)))
 
     def write_new(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
         """Create ``rel`` from ``write(tmp_path)``; fails if ``rel`` appeared meanwhile."""
@@ -293,8 +314,13 @@ class OwnedFolder:
         """Write ``rel``, or ``stem (2).ext``... when the user has something at that name.
 
         ``make(tmp)`` creates the content at ``tmp``; a file of FlowClass's already at the
-        name is reused when ``same(entry)``, else replaced. Returns where it went.
+        name is reused when ``same(entry)``, else replaced. A folder on the way that is a
+        file or link of the user's is numbered too. Returns where it went.
         """
+        _check_confined(self.root, rel)
+        parent, name = _split(rel)
+        if parent != ".":
+            rel = f"{self.claim_dirs(parent)}/{name}"
         k = 1
         while True:
             candidate = numbered(rel, k)
@@ -305,7 +331,7 @@ class OwnedFolder:
                 if not same(self.entries[candidate]):
                     self._publish(candidate, make, replace=True, sha256=sha256)
                 return candidate
-            if os.path.lexists(self.root / candidate):
+            if os.path.lexists(self._path(candidate)):
                 continue  # the user's: leave it, use another name
             try:
                 self._publish(candidate, make, replace=False, sha256=sha256)
