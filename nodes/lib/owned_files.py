@@ -148,6 +148,8 @@ class OwnedFolder:
         """Rewrite the journal with only the live entries (atomically)."""
         import json
 
+        if not self.entries and not os.path.lexists(self._path(JOURNAL)):
+            return  # nothing owned, nothing to remember: no empty journal in the user's folder
         text = "".join(json.dumps(entry.record(rel)) + "\n"
                        for rel, entry in sorted(self.entries.items()) if self.owns(rel))
         tmp = self._new_temp(".", new_file(lambda path: path.write_text(text, encoding="utf-8")))
