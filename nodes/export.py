@@ -19,7 +19,7 @@ from flowclass.params import Choice, Path as PathParam
 
 from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
 from .lib.labels import folder_names
-from .lib.owned_files import JOURNAL, LOCK, OwnedFolder, copy_of, new_file, owned_folder
+from .lib.owned_files import JOURNAL, OwnedFolder, copy_of, new_file, owned_folder
 
 if TYPE_CHECKING:  # pandas is imported inside the nodes, so cached runs start fast
     import pandas as pd
@@ -53,7 +53,7 @@ def label_folders(owned: OwnedFolder, labels: list[str]) -> dict[str, str]:
     """The folder each label's images go to: its safe name, or ``name (2)``... when a file,
     a link or a table of the export is already at that path."""
     bases = folder_names(labels)
-    reserved = {name.casefold() for name in (*TABLE_NAMES, JOURNAL, LOCK)}
+    reserved = {name.casefold() for name in (*TABLE_NAMES, JOURNAL)}
     wanted = {base.casefold() for base in bases.values()}
     chosen: dict[str, str] = {}
     for label in sorted(bases):
@@ -172,7 +172,7 @@ def save_table(ctx, *, data: "pd.DataFrame", embeddings: Embeddings | None, path
                                              errors="ignore")
         table = table.merge(vectors, on="path", how="left")
     target = Path(path)
-    if target.name in (JOURNAL, LOCK):
+    if target.name == JOURNAL:
         raise NodeError("that file name is reserved", field="path")
     fmt = target.suffix.lower().lstrip(".")
     with owned_folder(target.parent, ctx, field="path") as owned:

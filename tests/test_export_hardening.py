@@ -310,10 +310,12 @@ def test_concurrent_runs_into_one_folder_end_like_a_clean_run(tmp_path, big_sour
 def test_a_second_run_waits_for_the_first_and_says_so(tmp_path, big_source):
     from filelock import FileLock
 
+    from nodes.lib.folder_lock import lock_path
+
     source, clean = big_source
     out = tmp_path / "out"
     out.mkdir()
-    with FileLock(str(out / ".flowclass-owned.lock")):  # another run is exporting there
+    with FileLock(str(lock_path(out))):  # another run is exporting there
         worker = _worker(source, out)
         deadline = time.monotonic() + 60
         lines = []

@@ -1,21 +1,25 @@
 """One FlowClass run at a time writing into a folder.
 
 Two runs exporting into one folder at once would each take the other's new files for the
-user's and write beside them. The folder is locked with :mod:`filelock` (an OS lock on
-``.flowclass-owned.lock``, released by the OS even when the process is killed); a second
-run waits, says so, and fails with a clear error if the wait grows too long.
+user's and write beside them. The folder is locked with :mod:`filelock` (an OS lock,
+released by the OS even when the process is killed); a second run waits, says so, and
+fails with a clear error if the wait grows too long.
+
+The lock file lives outside the folder, in a private folder of the user's in the system's
+temporary folder, named by the folder's device and inode: every spelling of the folder's
+path (relative, through a link) shares one lock, and nothing is left in the user's folder.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-LOCK = ".flowclass-owned.lock"
 WAIT_SECONDS = 600.0
 
 
@@ -26,6 +30,31 @@ class LockError(Exception):
         self.hint = hint
 
 
+def _user() -> str:
+    try:
+        return str(os.getuid())
+    except AttributeError:  # Windows
+        import getpass
+
+        return getpass.getuser()
+
+
+def lock_path(folder: Path) -> Path:
+    """The lock file of ``folder`` (which must exist)."""
+    locks = Path(tempfile.gettempdir()) / f"flowclass-locks-{_user()}"
+    try:
+        locks.mkdir(mode=0o700, exist_ok=True)
+        st, mine = os.lstat(locks), getattr(os, "getuid", lambda: None)()
+        folder_st = os.stat(folder)
+    except OSError as exc:
+        raise LockError(f"cannot lock {folder} for writing: {exc}",
+                        "check that the folder and the temporary folder can be written") from None
+    if not stat.S_ISDIR(st.st_mode) or (mine is not None and st.st_uid != mine):
+        raise LockError(f"{locks} is not a private folder of yours; FlowClass keeps its folder "
+                        "locks there", f"move {locks} away")
+    return locks / f"{folder_st.st_dev}-{folder_st.st_ino}.lock"
+
+
 def _check_lock_file(path: Path) -> None:
     try:
         st = os.lstat(path)
@@ -33,8 +62,8 @@ def _check_lock_file(path: Path) -> None:
         return
     if not stat.S_ISREG(st.st_mode):
         what = "a link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
-        raise LockError(f"{path} is {what}; FlowClass uses that name to lock {path.parent} "
-                        "while it writes there, and does not open it through anything else",
+        raise LockError(f"{path} is {what}; FlowClass uses that name to lock a folder while "
+                        "it writes there, and does not open it through anything else",
                         f"move or rename {path}")
 
 
@@ -45,7 +74,7 @@ def folder_lock(folder: Path, *, say: Callable[[str], None] = lambda message: No
     """Hold ``folder``'s lock for the block; waits (saying so) while another run holds it."""
     from filelock import FileLock, Timeout
 
-    path = Path(folder) / LOCK
+    path = lock_path(Path(folder))
     _check_lock_file(path)
     lock = FileLock(str(path))
     try:
@@ -53,7 +82,7 @@ def folder_lock(folder: Path, *, say: Callable[[str], None] = lambda message: No
             lock.acquire(timeout=0)
         except Timeout:
             say(f"waiting for another FlowClass run that is writing into {folder} (it holds "
-                f"{path}); this run goes on when that one ends")
+                f"the lock {path}); this run goes on when that one ends")
             deadline = time.monotonic() + wait
             while True:
                 check_cancelled()

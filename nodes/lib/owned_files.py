@@ -18,6 +18,7 @@ root to the file must be a real folder.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -30,11 +31,11 @@ from flowclass.errors import NodeError
 from flowclass.fsutil import temp_name, write_error
 
 from .file_names import numbered
-from .folder_lock import LOCK, LockError, folder_lock
+from .folder_lock import LockError, folder_lock
 from .journal import (JOURNAL, Entry, JournalError, confined, identity, problems_warning,
                       read_journal)
 
-__all__ = ["JOURNAL", "LOCK", "Collision", "Entry", "OwnedFolder", "copy_of", "new_file",
+__all__ = ["JOURNAL", "Collision", "Entry", "OwnedFolder", "copy_of", "new_file",
            "owned_folder"]
 
 log = logging.getLogger(__name__)
@@ -125,10 +126,20 @@ class OwnedFolder:
         import json
 
         if self._journal_fd is None:
-            path = self.root / JOURNAL
-            self._journal_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT |
+            self._journal_fd = os.open(self._path(JOURNAL), os.O_WRONLY | os.O_APPEND | os.O_CREAT |
                                        getattr(os, "O_NOFOLLOW", 0), 0o666)
-        os.write(self._journal_fd, (json.dumps(record) + "\n").encode("utf-8"))
+        line = (json.dumps(record) + "\n").encode("utf-8")
+        end = os.lseek(self._journal_fd, 0, os.SEEK_END)
+        try:
+            if os.write(self._journal_fd, line) != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:  # a full disk: leave the journal as it was, whole lines only
+            os.ftruncate(self._journal_fd, end)
+            if end == 0:
+                self.close()
+                _unlink(Path(self._path(JOURNAL)))  # an empty journal is no journal
+            exc.filename = exc.filename or self._path(JOURNAL)
+            raise
 
     def _claim(self, rel: str, entry: Entry) -> None:
         self._append(entry.record(rel))
@@ -152,6 +163,11 @@ class OwnedFolder:
             return  # nothing owned, nothing to remember: no empty journal in the user's folder
         text = "".join(json.dumps(entry.record(rel)) + "\n"
                        for rel, entry in sorted(self.entries.items()) if self.owns(rel))
+        try:
+            if Path(self._path(JOURNAL)).read_bytes() == text.encode("utf-8"):
+                return  # already compact: nothing to write (which also works on a full disk)
+        except OSError:
+            pass
         tmp = self._new_temp(".", new_file(lambda path: path.write_text(text, encoding="utf-8")))
         self.close()
         os.replace(self.root / tmp, self.root / JOURNAL)
