@@ -16,11 +16,12 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from flowclass.errors import NodeError
+from flowclass.fsutil import file_stamp
 from flowclass.node import Output, node
 from flowclass.params import Bool, Choice, Int, Path as PathParam, Text
 
 from .datatypes import IMAGES, TABLE, ImageSet
-from .lib.filestate import FileState, FileStateStore, sha256_of, stat_key
+from .lib.filestate import FileState, FileStateStore, sha256_of
 from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
 from .lib.samples import DATASETS, sample_folder
 
@@ -28,10 +29,13 @@ PROBE_VERSION = 2  # 2: truncated JPEGs and other formats are caught at import
 SKIPPED_COLUMNS = ["path", "reason"]
 
 
-def skipped_table(rows: list[tuple[str, str]]) -> Any:
-    """The 'skipped' output: one row per file passed over, with the reason."""
+def skipped_table(rows: list[tuple[str, str]], ctx: Any = None) -> Any:
+    """The 'skipped' output: one row per file passed over, with the reason (also declared to
+    ``ctx``, so the run lists them in skipped.csv)."""
     import pandas as pd  # imported here: a fully cached run never needs pandas
 
+    if ctx is not None:
+        ctx.skip(rows)
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in SKIPPED_COLUMNS})
     return pd.DataFrame(rows, columns=SKIPPED_COLUMNS)
@@ -98,7 +102,7 @@ def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...])
     digest = hashlib.sha256(f"{root}\n".encode())
     for rel in files:
         try:
-            size, mtime = stat_key(os.path.join(root, rel))
+            size, mtime = file_stamp(os.path.join(root, rel))
         except OSError:
             size, mtime = -1, -1
         digest.update(f"{rel}\t{size}\t{mtime}\n".encode())
@@ -108,7 +112,7 @@ def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...])
 
 def _probe_file(path: str, store: FileStateStore) -> FileState:
     try:
-        size, mtime = stat_key(path)
+        size, mtime = file_stamp(path)
     except OSError as exc:
         return FileState("", 0, 0, f"cannot read file: {exc.strerror}")
     known = store.get(path, size, mtime, PROBE_VERSION)
@@ -145,6 +149,7 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
     skipped = list(passed)
     kept: list[tuple[str, str, FileState]] = []
     per_label: dict[str, int] = {}
+    capped = 0
     for rel, path, state in zip(files, paths, states):
         if state.error:
             skipped.append((path, state.error))
@@ -152,9 +157,13 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
         parts = Path(rel).parts
         label = parts[0] if labels_from == "subfolder" and len(parts) > 1 else ""
         if max_per_label and per_label.get(label, 0) >= max_per_label:
+            capped += 1
             continue
         per_label[label] = per_label.get(label, 0) + 1
         kept.append((path, label, state))
+    if capped:
+        ctx.warn(f"max_per_label={max_per_label}: {capped} of {len(kept) + capped} readable "
+                 f"image(s) left out; set max_per_label=0 to use every image")
     bad = [s for s in skipped if not s[1].startswith(("extension", "no file extension"))]
     if bad:
         ctx.warn(f"{len(bad)} file(s) skipped as unreadable; see the 'skipped' output")
@@ -170,7 +179,7 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
         heights=np.array([k[2].height for k in kept], dtype=np.int32),
         root=str(root),
     )
-    return {"images": images, "skipped": skipped_table(skipped)}
+    return {"images": images, "skipped": skipped_table(skipped, ctx)}
 
 
 OUTPUTS = [

@@ -8,13 +8,13 @@ put it and the shipped file is never touched.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 
+from .. import safe_json
 from ..errors import WorkflowInvalid
 from ..library import ready_workflows_dir
 from ..workflow import Workflow
@@ -22,6 +22,7 @@ from .messages import tell
 from .browse import Roots
 from .dialogs import choose_file, choose_save_path, confirm
 from .editor import EditorState
+from .session import explain
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def ready_workflows(folder: Path | None = None) -> list[ReadyWorkflow]:
     found = []
     for path in sorted(folder.glob("*.json")):
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = safe_json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         found.append(ReadyWorkflow(path, doc.get("name") or path.stem, doc.get("description", "")))
@@ -49,12 +50,6 @@ def file_name_for(state: EditorState) -> str:
         return state.path.name
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", state.workflow.name.strip().lower()).strip("_")
     return f"{stem or 'workflow'}.json"
-
-
-def explain(exc: WorkflowInvalid) -> str:
-    lines = [str(p) for p in exc.problems[:6]]
-    more = len(exc.problems) - len(lines)
-    return "\n".join(lines + ([f"... and {more} more"] if more > 0 else []))
 
 
 class FileActions:

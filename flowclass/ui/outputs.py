@@ -8,10 +8,11 @@ them; only the few most recently viewed are kept in memory, so results of a
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import Any, Iterable
 
 from ..engine import RunResult
+from ..graph import nearest_output
 from ..registry import Registry
 from ..workflow import Workflow
 
@@ -66,17 +67,5 @@ class ResultStore:
 
     def upstream(self, workflow: Workflow, registry: Registry, node: str, data_type: str) -> Any:
         """The nearest output of ``data_type`` from ``node`` itself or its ancestors, or None."""
-        seen, todo = set(), deque([node])
-        while todo:
-            current = todo.popleft()
-            if current in seen:
-                continue
-            seen.add(current)
-            spec = workflow.node(current)
-            node_type = registry.get(spec.type) if spec else None
-            if node_type is not None and self.has(current):
-                for output in node_type.outputs:
-                    if output.type.name == data_type:
-                        return self.value(current, output.name)
-            todo.extend(e.source.node for e in workflow.edges_into(current))
-        return None
+        found = nearest_output(workflow, registry, node, data_type, self.has)
+        return self.value(*found) if found else None
