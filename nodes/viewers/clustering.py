@@ -18,6 +18,8 @@ from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.colors import ABOVE_CUT, group_colors
 from flowclass.viewers.tables import show_as_table
 
+from ..clustering import CUT, DISTANCE
+
 MAX_LEAVES = 150
 CUT_COLOR = "#dc2626"
 
@@ -87,7 +89,7 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
         note += f" · showing the top {MAX_LEAVES} branches"
     ui.label(note).classes("text-xs text-gray-600")
     chart = ui.echart(dendrogram_options(z, labels, tree.cut_height)).classes("w-full h-80 fc-dendrogram")
-    if not {"cut", "distance"} <= set(ctx.node_params):
+    if not ctx.declares(CUT, DISTANCE):
         return
     top = float(z[-1, 2])
     with ui.row().classes("items-center w-full gap-3"):
@@ -104,7 +106,7 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
         chart.update()
 
     def apply(height: float) -> None:
-        ctx.set_params(ctx.node_id, {"cut": "distance", "distance": float(height)})
+        ctx.apply_params((CUT, "distance"), (DISTANCE, float(height)))
         ctx.run([ctx.node_id])
 
     slider.on_value_change(lambda e: moved(e.value))
