@@ -17,13 +17,16 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..cache import Cache
 from ..engine import Engine, RunResult
 from ..errors import ParamValueError, Problem, WorkflowInvalid
+from ..library import ready_workflows_dir
 from ..registry import Registry
 from ..workflow import Edge, PortRef, Workflow
+from .browse import Roots
+from .confine import CODE as OUTSIDE_ROOTS, outside_roots
 from .editor import EditorState, EditRefused
 from .outputs import ResultStore
+from .placement import anchor_of, feeding_edges, free_spot
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
 
-ADD_OFFSET = (300.0, 0.0)
 CHECK_DELAY = 0.3  # seconds of quiet after an edit before the cache is asked again
 
 #: What a change notice may name:
@@ -48,9 +51,10 @@ def structure(workflow: Workflow) -> tuple:
 
 class EditorSession:
     def __init__(self, registry: Registry, cache: Cache, *, notify: Notify | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, roots: Roots | None = None):
         self.registry = registry
         self.cache = cache
+        self.roots = roots  # where the canvas may read and write (None: anywhere)
         self.state = EditorState(registry)
         self.store = ResultStore()
         self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
@@ -88,11 +92,19 @@ class EditorSession:
 
     @property
     def problems(self) -> list[Problem]:
-        """Validation problems, recomputed only when what they depend on changed."""
-        key = structure(self.state.workflow)
+        """Validation problems and paths outside the roots, recomputed only when what they depend on changed."""
+        key = (structure(self.state.workflow), self.base_dir, self.out_dir())
         if self._problems[0] != key:
-            self._problems = (key, self.state.problems())
+            self._problems = (key, self.state.problems() + self._outside_roots())
         return self._problems[1]
+
+    def _outside_roots(self) -> list[Problem]:
+        if self.roots is None:
+            return []
+        out_dir = self.out_dir()  # first: it makes an untitled workflow's temporary folder
+        made = [self._untitled_out] if self._untitled_out is not None else []
+        return outside_roots(self.state.workflow, self.registry, self.roots, base_dir=self.base_dir,
+                             out_dir=out_dir, made=made, shipped=[ready_workflows_dir()])
 
     def status(self, node_id: str | None) -> NodeStatus:
         return self.runner.status(node_id) if node_id else NodeStatus()
@@ -147,15 +159,20 @@ class EditorSession:
         self.emit(*changes, "selection", "statuses")
         return True
 
-    def add_node(self, type_id: str, position: tuple[float, float]) -> bool:
-        return self.edit(lambda: self.state.add_node(type_id, position))
+    def add_node(self, type_id: str, position: tuple[float, float],
+                 feeds: Mapping[str, PortRef] | None = None) -> bool:
+        return self.edit(lambda: self.state.add_node(type_id, position, feeds))
 
     def add_beside(self, type_id: str) -> bool:
-        """A click on the palette: put the node right of the selected (or last) node."""
-        workflow = self.state.workflow
-        anchor = workflow.node(self.state.selected or "") or (workflow.nodes[-1] if workflow.nodes else None)
-        x, y = anchor.position if anchor else (-ADD_OFFSET[0], 0.0)
-        return self.add_node(type_id, (x + ADD_OFFSET[0], y + ADD_OFFSET[1]))
+        """A click on the palette (or ``/`` search): the node goes right of the selected (or last)
+        node on a free spot, fed by it where the types fit (see :mod:`.placement`)."""
+        workflow, node_type = self.state.workflow, self.registry.get(type_id)
+        if node_type is None:
+            self.notify(f"Unknown node type '{type_id}'.", "warning")
+            return False
+        anchor = anchor_of(workflow, self.state.selected)
+        return self.add_node(type_id, free_spot(workflow, self.registry, node_type, anchor),
+                             feeding_edges(workflow, self.registry, node_type, anchor))
 
     def connect(self, source: PortRef, target: PortRef) -> bool:
         return self.edit(lambda: self.state.connect(source, target))
@@ -253,6 +270,10 @@ class EditorSession:
     def start_run(self, targets: Sequence[str] | None) -> None:
         if self.runner.running:
             self.notify("A run is already going on in this tab.", "warning")
+            return
+        stop = [p for p in self.problems if p.node is None and p.code == OUTSIDE_ROOTS]
+        if stop:
+            self.notify(f"Cannot run: {stop[0].message}.", "warning")
             return
         plan = plan_run(self.state.workflow, self.problems, targets)
         if plan.message:

@@ -15,7 +15,6 @@ from typing import Any
 from nicegui import ui
 
 from flowclass.viewers import ViewerContext, viewer
-from .pixel_labels import draw_labels
 from flowclass.viewers.tables import show_as_table
 
 DISPLAY = 512  # size asked of the image route for the side-by-side view
@@ -88,7 +87,7 @@ def area_chart(table: Any) -> None:
                        "itemStyle": {"color": rows["colour"].iloc[0]},
                        "data": [round(float(by_image.get(image, 0.0)), 2) for image in images]})
     ui.echart({
-        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}, "valueFormatter": "(v) => v + ' %'"},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}, ":valueFormatter": "(v) => v + ' %'"},
         "legend": {"top": 0},
         "grid": {"left": 8, "right": 24, "top": 32, "bottom": 8, "containLabel": True},
         "xAxis": {"type": "value", "max": 100, "name": "%"},
@@ -108,5 +107,7 @@ def areas_of_table(table: Any, ctx: ViewerContext) -> None:
     area_chart(table)
 
 
-VIEWERS = [original_and_classified, areas_of_maps, areas_of_table, draw_labels,
-           viewer("pixel_maps", "Table", order=90)(show_as_table)]
+VIEWERS = [original_and_classified, areas_of_maps, areas_of_table,
+           viewer("pixel_maps", "Table", order=90)(show_as_table),
+           viewer("pixel_model", "Table", order=90)(show_as_table),
+           viewer("pixel_samples", "Table", applies=lambda samples: samples.source != "mask", order=90)(show_as_table)]
