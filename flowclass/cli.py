@@ -241,10 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("workflow", nargs="?")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=8080)
-    ui.add_argument("--token", help="access token (required when --host is not loopback); "
-                    "default: $FLOWCLASS_TOKEN")
+    ui.add_argument("--token", help="access token, at least 16 varied characters (default: "
+                    "$FLOWCLASS_TOKEN; when --host is not loopback and none is given, one is made)")
     ui.add_argument("--root", action="append", metavar="DIR",
-                    help="folder the file browser may show (repeatable; default: home)")
+                    help="folder the canvas may read and write: file browser, path parameters, "
+                         "output folders (repeatable; default: home)")
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     ui.set_defaults(func=cmd_ui)
     return parser
