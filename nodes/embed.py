@@ -171,7 +171,7 @@ HISTOGRAM = {"backend": ("colour_histogram",)}
 
 @node(
     type="embed", title="Embed Images", category="Embedding",
-    version=2, migrations={1: lambda params: {**params, "device": "auto"}},  # v2: device
+    version=2, migrations={1: lambda params: {"device": "auto", **params}},  # v2: device
     inputs=[Input("images", IMAGES)],
     outputs=[Output("embeddings", EMBEDDINGS),
              Output("skipped", TABLE, help="Images that could not be decoded, with the reason.")],
