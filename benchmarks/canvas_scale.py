@@ -24,8 +24,8 @@ from sklearn.datasets import load_digits
 
 from flowclass.ui.browse import count_images
 from flowclass.ui.thumbnails import ImageServer
-from flowclass.ui.viewers.images import ALL, PER_PAGE, gallery_of_labelling, grid_html
-from flowclass.ui.viewers.maps import chart_options, project
+from flowclass.viewers.images import ALL, PER_PAGE, gallery_of_labelling, grid_html
+from nodes.viewers.maps import chart_options, project
 
 
 def write_images(folder: Path, count: int) -> list[Path]:

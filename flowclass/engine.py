@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 import traceback
@@ -25,6 +24,7 @@ from .cache import Cache, CachedResult
 from .codec import CodecError
 from .context import NodeEvent, RunContext
 from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
+from .fsutil import file_stamp
 from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
@@ -113,10 +113,9 @@ def resolve_params(node_type: NodeType, params: Mapping[str, Any], base_dir: Pat
 def _file_state(path: str) -> list[int]:
     """[size, mtime_ns] of a file (not following links); [-1, -1] when it is gone."""
     try:
-        st = os.lstat(path)
+        return list(file_stamp(path, follow_symlinks=False))
     except OSError:
         return [-1, -1]
-    return [st.st_size, st.st_mtime_ns]
 
 
 class Engine:

@@ -7,10 +7,8 @@ versions, model weight hashes (recorded by nodes), input fingerprints and per-no
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from importlib import metadata
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .fsutil import atomic_write_text
 
 if TYPE_CHECKING:
     from .engine import RunResult
@@ -75,9 +74,6 @@ def write_manifest(result: "RunResult", *, started: float, source: str | None,
     }
     path = manifest_path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".run.", suffix=".json", dir=out_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n",
+                      hint="choose another output folder (--out)")
     return path

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import Problem, WorkflowInvalid
+from .fsutil import atomic_write_text
 from .workflow import Edge, NodeSpec, PortRef, Workflow
 
 SCHEMA_VERSION = 1
@@ -191,16 +191,7 @@ def save(workflow: Workflow, path: str | os.PathLike[str]) -> None:
     """Write atomically: readers see the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(dumps(workflow))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, dumps(workflow), hint="save it somewhere else")
 
 
 # --- node-type versions and defaults -------------------------------------------------

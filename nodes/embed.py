@@ -13,6 +13,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Int, Text
 
@@ -103,8 +104,7 @@ def _embed_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
         weights = params["clip_weights"]
         path = os.path.join(str(ctx.base_dir), os.path.expanduser(weights))
         if os.path.isfile(path):
-            st = os.stat(path)
-            return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+            return f"{path}:{file_stamp(path)}"
         return weights
     return ""
 

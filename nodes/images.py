@@ -16,11 +16,12 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from flowclass.errors import NodeError
+from flowclass.fsutil import file_stamp
 from flowclass.node import Output, node
 from flowclass.params import Bool, Choice, Int, Path as PathParam, Text
 
 from .datatypes import IMAGES, TABLE, ImageSet
-from .lib.filestate import FileState, FileStateStore, sha256_of, stat_key
+from .lib.filestate import FileState, FileStateStore, sha256_of
 from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
 from .lib.samples import DATASETS, sample_folder
 
@@ -98,7 +99,7 @@ def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...])
     digest = hashlib.sha256(f"{root}\n".encode())
     for rel in files:
         try:
-            size, mtime = stat_key(os.path.join(root, rel))
+            size, mtime = file_stamp(os.path.join(root, rel))
         except OSError:
             size, mtime = -1, -1
         digest.update(f"{rel}\t{size}\t{mtime}\n".encode())
@@ -108,7 +109,7 @@ def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...])
 
 def _probe_file(path: str, store: FileStateStore) -> FileState:
     try:
-        size, mtime = stat_key(path)
+        size, mtime = file_stamp(path)
     except OSError as exc:
         return FileState("", 0, 0, f"cannot read file: {exc.strerror}")
     known = store.get(path, size, mtime, PROBE_VERSION)

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from flowclass.errors import NodeError
+from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Path as PathParam
 
@@ -73,8 +74,7 @@ def _image_path(ctx: Any, file: str, sample: str) -> Path:
 
 def _image_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
     path = _image_path(ctx, params["file"], params["sample"])
-    st = path.stat()
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{path}:{file_stamp(path)}"
 
 
 @node(

@@ -22,8 +22,8 @@ from ui_helpers import make_app, page_of, until
 
 from flowclass.cli import main
 from flowclass.ui.canvas import FlowCanvas
-from flowclass.ui.viewers import ViewerContext, default_viewers
-from flowclass.ui.viewers.pixels import areas_of_maps, original_and_classified
+from flowclass.viewers import ViewerContext, default_viewers
+from nodes.viewers.pixels import areas_of_maps, original_and_classified
 from flowclass.workflow import Edge, PortRef, Workflow
 from flowclass.workflow_file import new_node, save
 
@@ -253,7 +253,7 @@ def test_drawing_labels_in_the_browser(screen: Screen, registry, cache, workspac
 
 
 def test_saving_labels_never_overwrites_a_mask_the_user_painted(tmp_path: Path) -> None:
-    from flowclass.ui.viewers.pixel_labels import Painting, save_painting
+    from nodes.viewers.pixel_labels import Painting, save_painting
 
     mine = tmp_path / "my_masks"
     mine.mkdir()

@@ -17,8 +17,8 @@ from nicegui.testing import Screen, User
 from selenium.webdriver.common.by import By
 
 from classify_helpers import digits_training, run
-from flowclass.ui.viewers import ViewerContext, default_viewers
-from flowclass.ui.viewers.classification import confusion_matrix, misclassified
+from flowclass.viewers import ViewerContext, default_viewers
+from nodes.viewers.classification import confusion_matrix, misclassified
 
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 

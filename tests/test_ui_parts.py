@@ -15,8 +15,8 @@ from flowclass.ui.browse import OutsideRoots, Roots, count_images
 from flowclass.ui.editor import EditorState, EditRefused
 from flowclass.ui.runner import RunController, lineage_signatures, runnable_part
 from flowclass.ui.thumbnails import ImageServer, fitting_size
-from flowclass.ui.viewers.clustering import clusters_at, dendrogram_links
-from flowclass.ui.viewers.maps import cached_projection, project
+from nodes.viewers.clustering import clusters_at, dendrogram_links
+from nodes.viewers.maps import cached_projection, project
 from flowclass.workflow import PortRef
 from flowclass.workflow_file import dumps, load, save
 

@@ -11,8 +11,8 @@ from nicegui import ui
 from nicegui.testing import User
 from sklearn.datasets import load_iris
 
-from flowclass.ui.viewers import Viewer, ViewerContext, ViewerRegistry, default_viewers, viewer
-from flowclass.ui.viewers.tables import ROWS_PER_PAGE, page_rows
+from flowclass.viewers import Viewer, ViewerContext, ViewerRegistry, default_viewers, viewer
+from flowclass.viewers.tables import ROWS_PER_PAGE, page_rows
 
 
 def make_context(tmp_path: Path, **changes) -> ViewerContext:
@@ -53,7 +53,7 @@ def test_default_registry_falls_back_to_table_or_summary() -> None:
 
 def test_module_without_viewers_list_is_refused() -> None:
     with pytest.raises(ValueError, match="VIEWERS list"):
-        ViewerRegistry.from_modules(["flowclass.ui.viewers"])
+        ViewerRegistry.from_modules(["flowclass.viewers"])
 
 
 def test_page_rows_are_json_safe_and_paged() -> None:

@@ -15,14 +15,9 @@ from nicegui import background_tasks, run, ui
 
 from .messages import tell
 from .browse import Entry, OutsideRoots, Roots, count_images
+from ..viewers.dialog import page_dialog
 
 DIALOG_COUNT_LIMIT = 20_000  # entries scanned per subfolder while counting its images
-
-
-def page_dialog() -> ui.dialog:
-    """A dialog at the page's top level, so it outlives the menu or panel that opened it."""
-    with ui.context.client.content:
-        return ui.dialog()
 
 
 class FileBrowser:

@@ -33,7 +33,7 @@ from .palette import build_palette
 from .results import ResultsPanel
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
 from .thumbnails import ImageServer
-from .viewers import ViewerContext, ViewerRegistry, default_viewers
+from ..viewers import ViewerContext, ViewerRegistry, default_viewers
 
 ADD_OFFSET = (300.0, 0.0)
 STYLE = Path(__file__).parent / "static" / "app.css"

@@ -1,7 +1,7 @@
 """The results panel: the selected node's outputs, each shown by the viewers of its type.
 
 Outputs are listed as a toggle, the viewers of the chosen output as tabs (see
-:mod:`flowclass.ui.viewers`). Only the open tab is built, and values load off the event
+:mod:`flowclass.viewers`). Only the open tab is built, and values load off the event
 loop, so a node with heavy outputs costs nothing until one looks at it.
 """
 
@@ -16,7 +16,7 @@ from nicegui import run, ui
 from ..node import NodeType
 from .outputs import ResultStore
 from .runner import NodeStatus
-from .viewers import ViewerContext, ViewerRegistry
+from ..viewers import ViewerContext, ViewerRegistry
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from ..fsutil import atomic_path, file_stamp
+
 ROUTE = "/flowclass/image"
 SIZES = (64, 96, 128, 160, 256, 512, 1024)
 FULL = 0  # size 0: the image itself, re-encoded only if browsers cannot show its format
@@ -36,8 +38,7 @@ class ImageServer:
         path = os.fspath(path)
         if sha256 is None:
             try:
-                st = os.stat(path)
-                stamp = f"{st.st_size}:{st.st_mtime_ns}"
+                stamp = str(file_stamp(path))
             except OSError:
                 stamp = "missing"
             sha256 = hashlib.sha256(f"{path}\0{stamp}".encode()).hexdigest()
@@ -87,6 +88,5 @@ def make_thumbnail(source: Path, target: Path, size: int) -> None:
         if size:
             image.thumbnail((size, size), Image.Resampling.LANCZOS)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        image.save(tmp, "JPEG", quality=85)
-    os.replace(tmp, target)
+        with atomic_path(target, fsync=False) as tmp:  # a thumbnail can always be made again
+            image.save(tmp, "JPEG", quality=85)

@@ -7,7 +7,6 @@ one ``stat`` call. The memory is a small SQLite database in the cache's ``files`
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -20,11 +19,6 @@ class FileState:
     width: int
     height: int
     error: str  # "" when the file is a usable image
-
-
-def stat_key(path: str) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
 
 
 def sha256_of(data: bytes) -> str:

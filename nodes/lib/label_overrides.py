@@ -15,13 +15,13 @@ rows with both columns; people may write either. The user's images are never tou
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from flowclass.errors import NodeError
+from flowclass.fsutil import atomic_path
 
 from ..datatypes import ImageSet
 
@@ -98,10 +98,5 @@ def set_label(path: Path, sha256: str, relpath: str, label: str) -> None:
     row = pd.DataFrame([{"sha256": sha256, "path": relpath, "label": label}])
     table = pd.concat([table[~same], row], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

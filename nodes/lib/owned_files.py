@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from flowclass.fsutil import atomic_path, atomic_write_text, file_stamp
 
 JOURNAL = ".flowclass-owned.jsonl"
 
@@ -35,9 +36,7 @@ class Entry:
 
 
 def _identity(path: Path, kind: str) -> Entry | None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
     if kind == "symlink":
         return Entry("symlink", target=os.readlink(path)) if os.path.islink(path) else None
@@ -45,7 +44,7 @@ def _identity(path: Path, kind: str) -> Entry | None:
         return Entry("dir") if path.is_dir() and not path.is_symlink() else None
     if not path.is_file() or path.is_symlink():
         return None
-    return Entry("file", st.st_size, st.st_mtime_ns)
+    return Entry("file", *file_stamp(path, follow_symlinks=False))
 
 
 class OwnedFolder:
@@ -105,10 +104,7 @@ class OwnedFolder:
                              "target": e.target, "sha256": e.sha256})
                  for rel, e in sorted(self.entries.items())]
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".flowclass-owned.", dir=self.root)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, self.root / JOURNAL)
+        atomic_write_text(self.root / JOURNAL, "".join(line + "\n" for line in lines))
 
     # --- folders -----------------------------------------------------------------------
     def make_dirs(self, rel_dir: str) -> None:
@@ -148,28 +144,25 @@ class OwnedFolder:
         return candidate
 
     @staticmethod
-    def _via_temporary(target: Path, write: Callable[[Path], None],
-                       publish: Callable[[str, Path], None]) -> None:
-        """Write into a hidden temporary file beside ``target``, then publish it."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".flowclass-tmp",
-                                   dir=target.parent)
-        os.close(fd)
-        try:
-            write(Path(tmp))
-            publish(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+    def _via_temporary(target: Path, write: Callable[[Path], None], overwrite: bool) -> None:
+        """Write into a hidden temporary file beside ``target``, then publish it.
+
+        No fsync per file: exports copy thousands of images, and a copy cut short by a
+        crash is never published under its name.
+        """
+        with atomic_path(target, overwrite=overwrite, fsync=False) as tmp:
+            write(tmp)
 
     def write_new(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
         """Create ``rel`` from ``write(tmp_path)``; fails if ``rel`` appeared meanwhile."""
-        self._via_temporary(self.root / rel, write, os.link)  # os.link never replaces a file
+        self._via_temporary(self.root / rel, write, overwrite=False)  # never replaces a file
         self.record(rel, "file", sha256)
 
     def replace_owned(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
         """Atomically replace a file FlowClass owns."""
         if not self.owns(rel):
             raise PermissionError(f"{self.root / rel} is not FlowClass's to replace")
-        self._via_temporary(self.root / rel, write, os.replace)
+        self._via_temporary(self.root / rel, write, overwrite=True)
         self.record(rel, "file", sha256)
 
     def write_file(self, rel: str, write: Callable[[Path], None]) -> None:

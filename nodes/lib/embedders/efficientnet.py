@@ -13,13 +13,14 @@ run with onnxruntime, about 3x faster than eager PyTorch on a CPU; the two agree
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from flowclass.fsutil import atomic_path, file_stamp
 
 from . import file_sha256
 
@@ -37,8 +38,7 @@ def weights_path() -> str:
 def weights_identity() -> str:
     """Cheap identity of the weights file (no hashing, no torch import)."""
     path = weights_path()
-    st = os.stat(path)
-    return f"{os.path.basename(path)}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{os.path.basename(path)}:{file_stamp(path)}"
 
 
 def load_torch_model() -> Any:
@@ -86,18 +86,12 @@ def export_onnx(target: Path) -> None:
         def forward(self, x: Any) -> Any:
             return self.net.forward_head(self.net.forward_features(x), pre_logits=True)
 
-    fd, tmp = tempfile.mkstemp(prefix=".effnet.", suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(target) as tmp:
         batch = torch.export.Dim("batch", min=1, max=4096)
         torch.onnx.export(Embedding(model).eval(), (torch.zeros(2, 3, SIZE, SIZE),), tmp,
                           input_names=["images"], output_names=["embeddings"],
                           dynamic_shapes={"x": {0: batch}}, opset_version=18, dynamo=True,
                           external_data=False, verbose=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class EfficientNetLite0:

@@ -7,11 +7,12 @@ the coloured picture a person opens in any image viewer.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from flowclass.fsutil import atomic_path
 
 from .legend import parse_colour
 
@@ -26,13 +27,8 @@ def save_class_map(labels: np.ndarray, colours: tuple[str, ...], path: Path) -> 
     image = Image.fromarray(labels, mode="P")
     image.putpalette(palette(colours))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         image.save(tmp, format="PNG", compress_level=1)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def read_class_map(path: str | os.PathLike[str]) -> np.ndarray:

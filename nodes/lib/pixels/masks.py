@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from flowclass.fsutil import file_stamp
+
 from ..imaging import describe_error
 from .legend import Legend, hex_colour
 
@@ -48,8 +50,8 @@ def masks_fingerprint(path: str) -> str:
     except MaskError:
         return "missing:" + path
     for stem, file in sorted(files.items()):
-        st = file.stat()
-        digest.update(f"{stem}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        stamp = file_stamp(file)
+        digest.update(f"{stem}\t{stamp.size}\t{stamp.mtime_ns}\n".encode())
     return digest.hexdigest()
 
 

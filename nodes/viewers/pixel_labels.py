@@ -22,7 +22,8 @@ import numpy as np
 from nicegui import run, ui
 from PIL import Image
 
-from . import ViewerContext, viewer
+from flowclass.fsutil import atomic_path
+from flowclass.viewers import ViewerContext, viewer
 
 PREVIEW = 1024  # longest side of the picture shown for drawing, in pixels
 ERASER = "eraser"
@@ -162,9 +163,8 @@ def open_painting(images: Any, index: int, value: str, home: Path, store: Path) 
     if not preview.is_file():
         picture = open_rgb(path)
         picture.thumbnail((PREVIEW, PREVIEW), Image.Resampling.LANCZOS)
-        tmp = preview.with_name(f".{preview.name}.{os.getpid()}.tmp")
-        picture.save(tmp, "JPEG", quality=90)
-        os.replace(tmp, preview)
+        with atomic_path(preview, fsync=False) as tmp:
+            picture.save(tmp, "JPEG", quality=90)
     with Image.open(preview) as shown:
         painting = Painting(path, size, preview, shown.size)
     mask_file = existing_mask(value, home, painting.stem)

@@ -14,9 +14,9 @@ from typing import Any
 
 from nicegui import ui
 
-from . import ViewerContext, viewer
+from flowclass.viewers import ViewerContext, viewer
 from .pixel_labels import draw_labels
-from .tables import show_as_table
+from flowclass.viewers.tables import show_as_table
 
 DISPLAY = 512  # size asked of the image route for the side-by-side view
 MAX_BARS = 40  # images shown in the area chart

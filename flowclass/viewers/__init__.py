@@ -56,12 +56,12 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 # Viewer modules, each with a VIEWERS list: add yours here.
 FAMILIES: tuple[str, ...] = (
-    "flowclass.ui.viewers.tables",
-    "flowclass.ui.viewers.images",
-    "flowclass.ui.viewers.maps",
-    "flowclass.ui.viewers.clustering",
-    "flowclass.ui.viewers.classification",
-    "flowclass.ui.viewers.pixels",
+    "flowclass.viewers.tables",
+    "flowclass.viewers.images",
+    "nodes.viewers.maps",
+    "nodes.viewers.clustering",
+    "nodes.viewers.classification",
+    "nodes.viewers.pixels",
 )
 
 ShowFunction = Callable[[Any, "ViewerContext"], "None | Awaitable[None]"]

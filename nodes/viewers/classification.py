@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from nicegui import ui
 
-from . import ViewerContext, viewer
-from .tables import show_as_table, show_table
+from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.tables import show_as_table, show_table
 
 MAX_MATRIX = 30  # more classes than this: the matrix is shown as a table
 MAX_IMAGES = 60  # thumbnails shown for one cell or list at a time

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 from nicegui import run, ui
 
-from . import ViewerContext, viewer
-from .colors import group_colors
-from .tables import show_as_table
+from flowclass.fsutil import atomic_path
+from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.colors import group_colors
+from flowclass.viewers.tables import show_as_table
 
 METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 PROJECTION_VERSION = 1
@@ -61,10 +62,8 @@ def cached_projection(vectors: np.ndarray, method: str, store: Path) -> np.ndarr
     if path.is_file():
         return np.load(path, allow_pickle=False)
     points = project(data, method).astype(np.float32)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as handle:
         np.save(handle, points, allow_pickle=False)
-    os.replace(tmp, path)
     return points
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from nicegui import ui
 
-from ..dialogs import page_dialog
+from .dialog import page_dialog
 from . import ViewerContext, viewer
 from .colors import group_colors
 from .tables import show_as_table, show_table

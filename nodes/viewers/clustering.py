@@ -3,7 +3,7 @@
 Links below the cut take their cluster's colour (the same as in the grid and the map);
 big trees show their top merges only (SciPy's ``lastp`` truncation), so the chart stays
 light. A slider moves the cut; "Apply this cut" sets the node's cut to that distance
-and re-runs it: an example of a viewer action (see :mod:`flowclass.ui.viewers`).
+and re-runs it: an example of a viewer action (see :mod:`flowclass.viewers`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 from nicegui import ui
 from scipy.cluster import hierarchy
 
-from . import ViewerContext, viewer
-from .colors import ABOVE_CUT, group_colors
-from .tables import show_as_table
+from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.colors import ABOVE_CUT, group_colors
+from flowclass.viewers.tables import show_as_table
 
 MAX_LEAVES = 150
 CUT_COLOR = "#dc2626"
