@@ -39,18 +39,17 @@ def run_manifest(out: Path) -> dict:
     return json.loads((out / "run.json").read_text(encoding="utf-8"))["nodes"]
 
 
-def class_shares(mask_file: Path, legend: str) -> dict[str, float]:
-    """Percent of a mask's pixels painted in each legend colour."""
+def class_pixels(mask_file: Path, legend: str) -> dict[str, int]:
+    """How many pixels of a mask are painted in each legend colour."""
     from PIL import Image
 
     mask = np.asarray(Image.open(mask_file).convert("RGBA"))
-    shares = {}
+    counts = {}
     for entry in legend.split(","):
         name, colour = (part.strip() for part in entry.split("="))
         rgb = tuple(bytes.fromhex(colour[1:]))
-        hit = np.all(mask[..., :3] == rgb, axis=2) & (mask[..., 3] > 0)
-        shares[name] = 100.0 * hit.mean()
-    return shares
+        counts[name] = int(np.sum(np.all(mask[..., :3] == rgb, axis=2) & (mask[..., 3] > 0)))
+    return counts
 
 
 def cluster_folders(export: Path) -> list[str]:

@@ -265,13 +265,13 @@ def test_saving_labels_never_overwrites_a_mask_the_user_painted(tmp_path: Path) 
     painting = Painting("/photos/china.jpg", (640, 427), tmp_path / "preview.jpg", (320, 213), base=painted)
     painting.press(200, 100, "#2ca02c", 10)  # preview pixels: image (400, 200), 20 px wide
     painting.move(260, 100)
-    path, value = save_painting(painting, "my_masks", tmp_path, "regions", relative=True)
+    path, value = save_painting(painting, mine, tmp_path, "regions")
     assert {p.name: p.read_bytes() for p in mine.iterdir()} == before  # untouched
     assert value == "regions_masks" and path == tmp_path / "regions_masks" / "china.png"
     assert (tmp_path / "regions_masks" / "flower.png").read_bytes() == before["flower.png"]
     saved = np.asarray(Image.open(path))
     assert tuple(saved[10, 10]) == (0x1f, 0x77, 0xb4, 255) and tuple(saved[200, 460]) == (0x2c, 0xa0, 0x2c, 255)
     painting.press(200, 100, None, 30)  # erase where the stroke began; saving again replaces our file
-    again, value = save_painting(painting, value, tmp_path, "regions", relative=True)
+    again, value = save_painting(painting, tmp_path / value, tmp_path, "regions")
     assert again == path and value == "regions_masks"
     assert np.asarray(Image.open(path))[200, 400, 3] == 0

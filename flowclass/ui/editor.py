@@ -213,8 +213,11 @@ def rebased(workflow: Workflow, registry: Registry, old: Path, new: Path) -> Wor
     """``workflow`` with relative input paths rewritten for a file in folder ``new``.
 
     Each still names the same file or folder: relative to ``new`` when it lies below it,
-    absolute otherwise. Output paths are relative to the run's output folder, not the
-    workflow's, so they stay as they are.
+    absolute otherwise. A relative path that names nothing yet (a label file the canvas
+    creates on the first correction) stays relative: it means "beside the workflow", and
+    pointing it back at the old folder (a ready workflow's, inside the install) would make
+    the canvas read one file and write another. Output paths are relative to the run's
+    output folder, not the workflow's, so they stay as they are.
     """
     for spec in workflow.nodes:
         node_type = registry.get(spec.type)
@@ -224,6 +227,8 @@ def rebased(workflow: Workflow, registry: Registry, old: Path, new: Path) -> Wor
                     and value and not Path(value).expanduser().is_absolute()):
                 continue
             target = (old / value).resolve()
+            if not target.exists():
+                continue
             try:
                 moved = str(target.relative_to(new.resolve()))
             except ValueError:

@@ -28,7 +28,7 @@ from .dialogs import choose_folder, choose_file
 from .editor import EditorState, EditRefused
 from .files import FileActions, explain, ready_workflows
 from .inspector import Inspector
-from .outputs import ResultStore
+from .outputs import ResultStore, upstream_node
 from .palette import build_palette
 from .results import ResultsPanel
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
@@ -338,4 +338,22 @@ class EditorPage:
             refresh=self.check_statuses,
             store_dir=self.config.cache.store_dir,
             node_params=dict(spec.params) if (spec := self.state.workflow.node(node_id)) else {},
+            upstream_node=lambda node_type: upstream_node(self.state.workflow, node_id, node_type),
+            input_path=self.input_path,
+            workflow_path=lambda: self.state.path,
+            save=self.save_for_viewer,
         )
+
+    def input_path(self, node_id: str, name: str) -> Path | None:
+        """A node's path parameter as the next run resolves it (None when empty)."""
+        spec = self.state.workflow.node(node_id)
+        node_type = self.registry.get(spec.type) if spec else None
+        param = node_type.param(name) if node_type else None
+        value = spec.params.get(name, "") if spec else ""
+        if not isinstance(param, PathParam) or not isinstance(value, str) or not value:
+            return None
+        return Path(param.resolve(value, self.base_dir(), self.out_dir()))
+
+    async def save_for_viewer(self) -> Path | None:
+        await self.files.save()
+        return self.state.path

@@ -29,16 +29,20 @@ class ResultsPanel:
         self.viewers, self.store, self.make_context, self.run_node = viewers, store, make_context, run_node
         self.container = ui.column().classes("w-full gap-1 fc-results")
         self.shown: tuple | None = None
+        self.stale_note: ui.label | None = None
         self.show(None, None, NodeStatus())
 
     def show(self, node_id: str | None, node_type: NodeType | None, status: NodeStatus,
              force: bool = False) -> None:
         """Show ``node_id``'s results (rebuilt only when what would be shown changed)."""
-        key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None,
-               status.state == "stale")
+        key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None)
         if key == self.shown and not force:
+            # turning stale (a correction, a painted label) keeps the open view as it is
+            if self.stale_note is not None:
+                self.stale_note.set_visibility(status.state == "stale")
             return
         self.shown = key
+        self.stale_note = None
         self.container.clear()
         with self.container:
             if node_id is None or node_type is None:
@@ -50,9 +54,10 @@ class ResultsPanel:
                     ui.button("Run this node", icon="play_arrow",
                               on_click=lambda: self.run_node(node_id)).props("flat dense")
                 return
-            if status.state == "stale":
-                ui.label("These results are from before your last change; run again to update them.") \
-                    .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
+            self.stale_note = ui.label("These results are from before your last change; run again to "
+                                       "update them.") \
+                .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
+            self.stale_note.set_visibility(status.state == "stale")
             ui.label(f"Results of {node_type.title} ({node_id})").classes("text-sm font-medium text-gray-700")
             for warning in self.store.warnings(node_id):
                 ui.label(warning).classes("text-xs text-amber-800")
