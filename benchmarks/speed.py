@@ -120,7 +120,7 @@ def main() -> None:
             rerun_mb.append(mb)
             engine_rerun.append(json.loads((tmp / f"out{i}" / "run.json").read_text())["seconds"])
             table = pd.read_csv(tmp / f"out{i}" / "clusters.csv")
-            ari = adjusted_rand_score(table["label"], table["cluster"])
+            ari = adjusted_rand_score(table["folder_label"], table["cluster"])
         pairs = [embed_throughput(folder, models) for _ in range(args.repeat)]
         ratio = float(np.median([e / b for e, b in pairs]))  # each pair measured back to back
         e2e, bare = float(np.median([p[0] for p in pairs])), float(np.median([p[1] for p in pairs]))

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from platformdirs import user_cache_dir
 
-from . import codec
+from . import codec, safe_json
 
 TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# FlowClass cache; see https://bford.info/cachedir/\n"
 
@@ -67,7 +67,7 @@ class Cache:
     def get(self, key: str) -> CachedResult | None:
         folder = self._folder(key)
         try:
-            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            meta = safe_json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         return CachedResult(key, folder, meta)

@@ -48,6 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    _save_reports(result, workflow, registry, out_dir)
     cached = sum(o.state == "cached" for o in result.outcomes.values())
     print(f"{'ok' if result.ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
           f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest {result.manifest_path}")
@@ -57,6 +58,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         if outcome.hint:
             print(f"    hint: {outcome.hint}", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _save_reports(result, workflow, registry, out_dir: Path) -> None:
+    """Tables and pictures of the results (evaluation.csv, confusion_matrix.png, ...) in --out,
+    written only over files an earlier run wrote, never over a user's own."""
+    from nodes.lib.owned_files import OwnedFolder
+
+    from .reports import write_reports
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    owned = OwnedFolder(out_dir)
+    written, problems = write_reports(result, workflow, registry, owned.write_file, owned.owns)
+    owned.compact()
+    if written:
+        print(f"saved in {out_dir}: {', '.join(written)}")
+    for problem in problems:
+        print(f"warning: not saved: {problem}", file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

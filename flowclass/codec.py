@@ -14,10 +14,13 @@ import json
 import math
 import os
 import zipfile
+import zlib
 from pathlib import Path, PurePath
 from typing import Any, Callable, TypeVar
 
 import numpy as np
+
+from . import safe_json
 
 T = TypeVar("T")
 _CLASSES: dict[str, type] = {}
@@ -169,7 +172,7 @@ def save(value: Any, folder: str | os.PathLike[str]) -> None:
 
 def load(folder: str | os.PathLike[str]) -> Any:
     folder = Path(folder)
-    tree = json.loads((folder / "value.json").read_text(encoding="utf-8"))
+    tree = safe_json.loads((folder / "value.json").read_text(encoding="utf-8"))
     arrays: dict[str, np.ndarray] = {}
     if (folder / "arrays.npz").exists():
         with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
@@ -204,12 +207,94 @@ def to_bytes(value: Any) -> bytes:
     return _zip({"value.json": json.dumps(tree).encode("utf-8"), "arrays.npz": npz})
 
 
-def from_bytes(data: bytes) -> Any:
+@dataclasses.dataclass(frozen=True)
+class ZipLimits:
+    """How much a shared file may inflate to, checked before anything is inflated.
+
+    A zip entry states its inflated size, and Python's zipfile never inflates past it, so
+    checking the stated sizes bounds the memory a file can take: ``max_bytes`` in all, and
+    no entry above ``ratio_from`` bytes inflating more than ``max_ratio`` times (real arrays
+    of numbers deflate 1-10 times; a zip bomb's zeros about 1000 times).
+    """
+
+    max_bytes: int = 2**30
+    max_ratio: float = 100.0
+    ratio_from: int = 16 * 2**20
+
+
+LIMITS = ZipLimits()
+
+
+def check_zip(archive: zipfile.ZipFile, limits: ZipLimits = LIMITS) -> None:
+    """Refuse, with :class:`CodecError`, a zip that would inflate past ``limits``."""
+    total = 0
+    for info in archive.infolist():
+        total += info.file_size
+        if total > limits.max_bytes:
+            raise CodecError(f"it would inflate to more than {limits.max_bytes / 2**20:.0f} MB, "
+                             "larger than FlowClass reads")
+        if info.file_size > limits.ratio_from and \
+                info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise CodecError(f"its entry {info.filename!r} would inflate "
+                             f"{info.file_size / max(info.compress_size, 1):.0f} times (to "
+                             f"{info.file_size / 2**20:.0f} MB); a real value never does")
+
+
+def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
     try:
+        return archive.read(name)
+    except KeyError:
+        raise CodecError(f"it has no {name}") from None
+
+
+def _read_npz(data: bytes, limits: ZipLimits) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``, each checked against its header before it is allocated."""
+    arrays = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        check_zip(archive, limits)
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            stream = io.BytesIO(archive.read(info))
+            version = np.lib.format.read_magic(stream)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(stream)
+            if dtype.hasobject:
+                raise CodecError(f"array {name!r} holds Python objects; they are never loaded")
+            needed = math.prod(shape) * dtype.itemsize
+            if needed > info.file_size - stream.tell():
+                raise CodecError(f"array {name!r} claims {needed / 2**20:.0f} MB but its "
+                                 f"entry holds {info.file_size / 2**20:.1f} MB")
+            stream.seek(0)
+            arrays[name] = np.lib.format.read_array(stream, allow_pickle=False)
+    return arrays
+
+
+# Everything a damaged zip can raise while it is read: bad headers, a wrong CRC, deflate
+# data that is cut or corrupt, an array header that does not parse.
+_DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+            ValueError, TypeError, KeyError, NotImplementedError, OverflowError, MemoryError,
+            UnicodeDecodeError)
+
+
+def from_bytes(data: bytes, limits: ZipLimits = LIMITS) -> Any:
+    """The value in a :func:`to_bytes` file; :class:`CodecError` saying why for anything else.
+
+    The file may come from anyone: its size is bounded before anything inflates
+    (``limits``), its JSON nesting is bounded, and arrays load without pickle.
+    """
+    try:
+        if len(data) > limits.max_bytes:
+            raise CodecError(f"it is {len(data) / 2**20:.0f} MB, larger than FlowClass reads")
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            tree = json.loads(archive.read("value.json"))
-            with np.load(io.BytesIO(archive.read("arrays.npz")), allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, ValueError) as exc:
+            check_zip(archive, limits)
+            tree = safe_json.loads(_read_member(archive, "value.json"))
+            arrays = _read_npz(_read_member(archive, "arrays.npz"), limits)
+        return decode(tree, arrays)
+    except CodecError as exc:
         raise CodecError(f"not a FlowClass value file: {exc}") from None
-    return decode(tree, arrays)
+    except safe_json.TooDeep as exc:
+        raise CodecError(f"not a FlowClass value file: {exc}") from None
+    except _DAMAGED as exc:
+        raise CodecError(f"not a FlowClass value file: it is damaged or cut short "
+                         f"({type(exc).__name__}: {exc})") from None

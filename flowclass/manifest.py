@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, safe_json
 from .fsutil import atomic_write_text
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def manifest_path(out_dir: Path) -> Path:
     path = out_dir / MANIFEST_NAME
     if path.exists():
         try:
-            ours = json.loads(path.read_text(encoding="utf-8")).get("generator") == GENERATOR
+            ours = safe_json.loads(path.read_text(encoding="utf-8")).get("generator") == GENERATOR
         except (OSError, ValueError, AttributeError):
             ours = False
         if not ours:

@@ -62,6 +62,12 @@ class Output:
 
 # check(params) -> iterable of (field, message) for rules that tie parameters together.
 CrossCheck = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
+# check_wiring(node) -> iterable of (field, message) for rules that tie a node to the nodes
+# feeding it; ``node`` is a :class:`flowclass.validation.Wired` view (type, params, feeding).
+WiringCheck = Callable[[Any], Iterable[tuple[str, str]]]
+# reports(source) -> {file name: write(path)}: what a headless run saves in --out from the
+# node's results (tables, pictures); ``source`` is a :class:`flowclass.reports.ReportSource`.
+Reports = Callable[[Any], Mapping[str, Callable[[Any], None]]]
 # fingerprint(ctx, params) -> str: what the node reads from outside its inputs (files).
 Fingerprint = Callable[[Any, Mapping[str, Any]], str]
 # outputs_exist(outputs, params) -> bool: are the files a cached result claims still there?
@@ -84,6 +90,8 @@ class NodeType:
     outputs: tuple[Output, ...] = ()
     params: tuple[Param, ...] = ()
     check: CrossCheck | None = None
+    check_wiring: WiringCheck | None = None
+    reports: Reports | None = None
     fingerprint: Fingerprint | None = None
     # A node that writes files is never served from cache unless the files it declared
     # with ``ctx.wrote(...)`` are all still there unchanged (and ``outputs_exist``, if given,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
@@ -26,6 +27,42 @@ def validate(workflow: Workflow, registry: Registry) -> list[Problem]:
         problems.extend(_node_problems(spec, registry))
     problems.extend(_edge_problems(workflow, registry))
     problems.extend(_cycle_problems(workflow))
+    if not problems:  # wiring rules read other nodes' params: only once each node is sound
+        problems.extend(_wiring_problems(workflow, registry))
+    return problems
+
+
+@dataclass(frozen=True)
+class Wired:
+    """A node as a wiring check sees it: its type, its params (defaults filled in), and
+    the nodes feeding its inputs, so a rule may follow the graph upstream."""
+
+    workflow: Workflow
+    registry: Registry
+    id: str
+
+    @property
+    def type(self) -> str:
+        return self.workflow.node(self.id).type
+
+    @property
+    def params(self) -> dict[str, Any]:
+        spec = self.workflow.node(self.id)
+        return {**self.registry.get(spec.type).default_params(), **spec.params}
+
+    def feeding(self, port: str) -> "Wired | None":
+        """The node connected to input ``port``, or None when nothing is."""
+        edge = self.workflow.edge_into(self.id, port)
+        return Wired(self.workflow, self.registry, edge.source.node) if edge else None
+
+
+def _wiring_problems(workflow: Workflow, registry: Registry) -> list[Problem]:
+    problems = []
+    for spec in workflow.nodes:
+        node_type = registry.get(spec.type)
+        if node_type is not None and node_type.check_wiring is not None:
+            for field, message in node_type.check_wiring(Wired(workflow, registry, spec.id)):
+                problems.append(Problem("bad_wiring", message, node=spec.id, field=field))
     return problems
 
 

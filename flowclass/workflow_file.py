@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from . import safe_json
 from .errors import Problem, WorkflowInvalid
 from .fsutil import atomic_write_text
 from .workflow import Edge, NodeSpec, PortRef, Workflow
@@ -161,10 +162,12 @@ def dumps(workflow: Workflow) -> str:
 def loads(text: str, registry: Any = None, source: str | None = None) -> Workflow:
     """Parse, migrate and (given a registry) upgrade and complete a workflow."""
     try:
-        doc = json.loads(text)
+        doc = safe_json.loads(text)
     except json.JSONDecodeError as exc:
         raise WorkflowInvalid([Problem("json", f"not valid JSON: {exc.msg} at line {exc.lineno}, "
                                        f"column {exc.colno}")], source=source) from None
+    except safe_json.TooDeep as exc:
+        raise WorkflowInvalid([Problem("json", f"not a workflow: {exc}")], source=source) from None
     if not isinstance(doc, dict):
         raise WorkflowInvalid([Problem("json", "a workflow file must hold a JSON object")], source=source)
     try:

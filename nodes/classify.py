@@ -11,7 +11,7 @@ and loading classifiers is in :mod:`nodes.model_files`.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Float, Int, Text
 
 from .classify_types import EVALUATION, MODEL, Classifier, Evaluation
-from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
+from .datatypes import EMBEDDINGS, IMAGES, LABELS, TABLE, Embeddings, ImageSet, Labelling
 from .lib.models import (MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
                          dump_estimator, spec_differences)
 from .lib.predictions import CONFIDENCES, predictions, subset
@@ -238,6 +238,21 @@ def _evaluation(labelled: Labelling) -> Evaluation:
                       support.astype(np.int64), fold_accuracies)
 
 
+def _evaluate_reports(source: Any) -> dict[str, Any]:
+    """evaluation.csv, confusion_matrix.csv and confusion_matrix.png for headless runs."""
+    from .lib.figures import confusion_png
+
+    evaluation: Evaluation = source.output("evaluation")
+    return {
+        "evaluation.csv": lambda path: evaluation.report_table().to_csv(path, index=False),
+        "confusion_matrix.csv": lambda path: evaluation.confusion_table().to_csv(path, index=False),
+        "confusion_matrix.png": lambda path: confusion_png(
+            evaluation.confusion, evaluation.classes, evaluation.predicted_classes, path,
+            f"Confusion matrix: accuracy {evaluation.accuracy:.3f}, balanced "
+            f"{evaluation.balanced_accuracy:.3f}"),
+    }
+
+
 @node(
     type="evaluate", title="Evaluate", category="Supervised",
     inputs=[Input("predictions", LABELS, help="Predictions of images whose true labels are known, "
@@ -247,6 +262,7 @@ def _evaluation(labelled: Labelling) -> Evaluation:
                     "in columns."),
              Output("misclassified", LABELS, help="The images predicted wrongly, with their true "
                     "label, prediction and confidence.")],
+    reports=_evaluate_reports,
 )
 def evaluate(ctx, *, predictions: Labelling):
     """Accuracy, balanced accuracy, per-class precision/recall/F1, confusion matrix, mistakes."""
@@ -277,12 +293,61 @@ def check_embedder(model: Classifier, embeddings: Embeddings) -> None:
             hint="set the Embed node before Predict exactly as the one the model was trained with")
 
 
+def _embed_settings_upstream(node: Any) -> tuple[str, dict[str, Any]] | None:
+    """(id, embedder settings) of the Embed node feeding ``node``'s embeddings, if one does."""
+    from .embed import embedder_settings
+
+    source = node.feeding("embeddings")
+    if source is None or source.type != "embed":
+        return None
+    return source.id, embedder_settings(source.params)
+
+
+def _check_predict_wiring(node: Any) -> Iterable[tuple[str, str]]:
+    """Embeddings made otherwise than the model's are refused before anything runs."""
+    from .embed import describe_settings
+
+    images, made = node.feeding("images"), _embed_settings_upstream(node)
+    if images is not None and node.feeding("embeddings") is not None:
+        yield "images", ("connect either images (Predict embeds them as the model was trained) "
+                         "or embeddings, not both")
+    if images is None and node.feeding("embeddings") is None:
+        yield "images", "connect the images to predict (or their embeddings)"
+    trainer = node.feeding("model")
+    learned = _embed_settings_upstream(trainer) if trainer is not None and \
+        trainer.type == "train_classifier" else None
+    if made is not None and learned is not None and made[1] != learned[1]:
+        yield "embeddings", (f"embedded by '{made[0]}' with {describe_settings(made[1])}, but the "
+                             f"model learns from '{learned[0]}' with "
+                             f"{describe_settings(learned[1])}; connect the images to Predict's "
+                             "'images' input instead (it embeds them as the model was trained)")
+
+
+def _embed_like_the_model(ctx: Any, model: Classifier, images: ImageSet) -> tuple[Embeddings, Any]:
+    """The images embedded exactly as the model's training images were."""
+    from .embed import embed_images, make_embedder, params_from_spec
+    from .images import skipped_table
+
+    try:
+        params = params_from_spec(model.embedder)
+    except (KeyError, ValueError) as exc:
+        raise NodeError(f"the model does not say how to embed images ({exc})", field="images",
+                        hint="embed the images with an Embed node and connect its embeddings")
+    ctx.progress(0, len(images), unit="images", message="loading the model's embedder")
+    embeddings, skipped = embed_images(ctx, make_embedder(ctx, params), images, batch_size=8)
+    return embeddings, skipped_table(skipped)
+
+
 @node(
     type="predict", title="Predict", category="Supervised",
-    inputs=[Input("model", MODEL), Input("embeddings", EMBEDDINGS, help="Embeddings of the images "
-                                         "to classify, made the same way as for training.")],
+    inputs=[Input("model", MODEL),
+            Input("images", IMAGES, optional=True, help="Images to classify; they are embedded "
+                  "exactly as the model's training images were."),
+            Input("embeddings", EMBEDDINGS, optional=True, help="Or: embeddings of the images to "
+                  "classify, made the same way as for training.")],
     outputs=[Output("predictions", LABELS, help="Label and confidence of every image, with the "
-                    "top-k labels and their scores.")],
+                    "top-k labels and their scores."),
+             Output("skipped", TABLE, help="Images that could not be decoded, with the reason.")],
     params=[
         Int(name="top_k", default=3, min=1, max=1000, help="How many best labels to list per image."),
         Choice(name="confidence", default="probability", choices=CONFIDENCES,
@@ -294,13 +359,24 @@ def check_embedder(model: Classifier, embeddings: Embeddings) -> None:
         Text(name="uncertain_label", default="uncertain", allow_empty=False,
              help="The label given to uncertain predictions."),
     ],
+    check_wiring=_check_predict_wiring,
 )
-def predict(ctx, *, model: Classifier, embeddings: Embeddings, top_k, confidence, uncertain_below,
-            uncertain_label):
+def predict(ctx, *, model: Classifier, images: ImageSet | None, embeddings: Embeddings | None,
+            top_k, confidence, uncertain_below, uncertain_label):
     """Label every image with a trained classifier: label, confidence and top-k scores."""
-    if model is None or embeddings is None:
-        raise NodeError("connect a classifier and the embeddings of the images to predict")
+    if model is None or (embeddings is None and images is None):
+        raise NodeError("connect a classifier and the images to predict (or their embeddings)")
+    skipped = None
+    if embeddings is None:
+        embeddings, skipped = _embed_like_the_model(ctx, model, images)
+    else:
+        from .images import skipped_table
+
+        skipped = skipped_table([])
     check_embedder(model, embeddings)
+    if top_k > len(model.classes):
+        ctx.warn(f"top_k={top_k} asks for more labels than the model has ({len(model.classes)}: "
+                 f"{', '.join(model.classes)}); the table lists {len(model.classes)}")
     if not len(embeddings):
         raise NodeError("there are no images to predict", field="embeddings")
     scores = model.scores(embeddings.vectors)
@@ -308,7 +384,7 @@ def predict(ctx, *, model: Classifier, embeddings: Embeddings, top_k, confidence
                          confidence=confidence, uncertain_below=uncertain_below,
                          uncertain_label=uncertain_label)
     ctx.record("predicted", result.counts())
-    return {"predictions": result}
+    return {"predictions": result, "skipped": skipped}
 
 
 NODES = [train_classifier, evaluate, predict]

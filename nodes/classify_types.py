@@ -99,6 +99,19 @@ class Evaluation:
         return pd.DataFrame({"class": list(self.classes), "images": self.support,
                              "precision": self.precision, "recall": self.recall, "f1": self.f1})
 
+    def report_table(self) -> "pd.DataFrame":
+        """Per-class precision/recall/F1, then one row for all classes: accuracy, balanced
+        accuracy and the macro averages (as scikit-learn's classification report)."""
+        import pandas as pd
+
+        table = self.to_table()
+        table["accuracy"] = table["balanced_accuracy"] = np.nan
+        overall = {"class": "(all)", "images": int(self.support.sum()),
+                   "precision": float(np.mean(self.precision)), "recall": float(np.mean(self.recall)),
+                   "f1": float(np.mean(self.f1)), "accuracy": self.accuracy,
+                   "balanced_accuracy": self.balanced_accuracy}
+        return pd.concat([table, pd.DataFrame([overall])], ignore_index=True)
+
     def confusion_table(self) -> "pd.DataFrame":
         import pandas as pd
 

@@ -7,6 +7,8 @@ cluster than to the next one (from -1 to 1), which the results view sorts by.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from flowclass.errors import NodeError
@@ -61,6 +63,22 @@ def silhouettes(condensed: np.ndarray, labels: np.ndarray, block: int = 512) -> 
     return scores
 
 
+def _clustering_reports(source: Any) -> dict[str, Any]:
+    """dendrogram.png (with the cut), and map.png when embeddings are upstream."""
+    from .lib.figures import dendrogram_png, map_png, pca_points
+
+    clusters: Labelling = source.output("clusters")
+    tree: Dendrogram = source.output("dendrogram")
+    reports = {"dendrogram.png": lambda path: dendrogram_png(
+        tree.linkage, tree.cut_height, len(clusters.classes), path)}
+    embeddings = source.upstream("embeddings")
+    if embeddings is not None and np.array_equal(embeddings.images.paths, clusters.images.paths):
+        reports["map.png"] = lambda path: map_png(
+            pca_points(embeddings.vectors), clusters.labels, list(clusters.classes), path,
+            f"{len(clusters)} images by cluster (PCA of the embeddings)")
+    return reports
+
+
 @node(
     type="hierarchical_clustering", title="Hierarchical Clustering", category="Unsupervised",
     inputs=[Input("distances", DISTANCES)],
@@ -83,6 +101,7 @@ def silhouettes(condensed: np.ndarray, labels: np.ndarray, block: int = 512) -> 
         Float(name="distance", default=1.0, min=0.0, shown_when={"cut": ("distance",)},
               help="Cut at this merge distance."),
     ],
+    reports=_clustering_reports,
 )
 def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
                             height_ratio: float, distance: float):

@@ -64,7 +64,7 @@ class ImageSet:
         import pandas as pd
 
         return pd.DataFrame({"path": self.paths.astype(str), "relpath": self.relpaths,
-                             "label": self.labels.astype(str), "width": self.widths,
+                             "folder_label": self.labels.astype(str), "width": self.widths,
                              "height": self.heights})
 
     @staticmethod
@@ -122,6 +122,11 @@ class Distances:
 @dataclass(frozen=True, eq=False)
 class Labelling:
     """A label for every image: clusters, or a classifier's predictions.
+
+    In tables every per-image value has one name everywhere: ``folder_label`` (the truth,
+    from subfolders or a label file), ``cluster`` or ``prediction`` (this assignment),
+    ``score`` (a cluster's silhouette) or ``confidence`` (a prediction's), and
+    ``top1``..``topK`` with ``top1_score``..``topK_score``.
 
     ``scores`` says how sure the assignment is (silhouette for clusters, confidence for
     predictions; NaN when there is none); ``columns`` holds extra per-image columns.

@@ -45,6 +45,50 @@ def make_embedder(ctx: Any, params: Mapping[str, Any]) -> Embedder:
     return ColourHistogram(params["histogram_space"], params["histogram_bins"])
 
 
+# The Embed parameters each backend reads: two Embed nodes make the same vectors when
+# these agree (batch_size never changes a vector).
+BACKEND_PARAMS = {
+    "efficientnet_lite0": (),
+    "open_clip": ("clip_model", "clip_weights"),
+    "pixels": ("pixel_size", "grayscale", "binarize", "threshold"),
+    "colour_histogram": ("histogram_space", "histogram_bins"),
+}
+
+
+def embedder_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The Embed parameters that decide the vectors: the backend and what it reads."""
+    backend = params["backend"]
+    settings = {"backend": backend, **{k: params[k] for k in BACKEND_PARAMS.get(backend, ())}}
+    if backend == "pixels" and not settings["binarize"]:
+        settings.pop("threshold")  # only a binarising embedder reads it
+    return settings
+
+
+def describe_settings(settings: Mapping[str, Any]) -> str:
+    """``pixels (pixel_size=16, grayscale=True)``: one line for messages."""
+    rest = ", ".join(f"{k}={v}" for k, v in settings.items() if k != "backend")
+    return f"{settings['backend']}" + (f" ({rest})" if rest else "")
+
+
+def params_from_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Embed parameters that rebuild the embedder a spec describes (see each backend's spec)."""
+    backend = spec.get("backend")
+    pre = spec.get("preprocessing") or {}
+    params: dict[str, Any] = {"backend": backend, "clip_model": "", "clip_weights": "",
+                              "pixel_size": 16, "grayscale": True, "binarize": False,
+                              "threshold": 128, "histogram_space": "hsv", "histogram_bins": 8}
+    if backend == "pixels":
+        params.update(pixel_size=pre["size"], grayscale=pre["grayscale"], binarize=pre["binarize"],
+                      threshold=pre["threshold"] if pre.get("threshold") is not None else 128)
+    elif backend == "colour_histogram":
+        params.update(histogram_space=pre["space"], histogram_bins=pre["bins"])
+    elif backend == "open_clip":
+        params.update(clip_model=spec["model"], clip_weights=spec["weights"])
+    elif backend not in BACKENDS:
+        raise ValueError(f"unknown embedder backend {backend!r}")
+    return params
+
+
 def _load_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | None, list[str]]:
     """One batch, ready for the model: the stacked arrays of the images that decoded, and
     per image "" or the reason it could not be read. Runs in a worker thread."""

@@ -72,7 +72,8 @@ def _place(owned: OwnedFolder, rel: str, source: str, sha: str, mode: str, taken
 @node(
     type="export_folders", title="Export to Folders", category="Output",
     inputs=[Input("labels", LABELS, help="Clusters or predictions.")],
-    outputs=[Output("exported", TABLE, help="Source path, exported path, label and score.")],
+    outputs=[Output("exported", TABLE, help="Source path, exported path, folder_label, cluster or "
+                    "prediction, score or confidence (and top1..topK for predictions).")],
     params=[
         PathParam(name="folder", default="exported", target="folder", role="output",
                   help="Where the label folders go (relative: inside the run's output folder)."),
@@ -115,8 +116,10 @@ def export_folders(ctx, *, labels: Labelling, folder, mode, table):
     result = pd.DataFrame({
         "source": np.array(paths, dtype=object)[keep],
         "exported": [e for e in exported if e is not None],
-        "label": labels.labels[keep].astype(str),
+        "folder_label": labels.images.labels[keep].astype(str),
+        labels.kind: labels.labels[keep].astype(str),
         labels.score_name: labels.scores[keep],
+        **{name: np.asarray(values)[keep] for name, values in labels.columns.items()},
     })
     tables = {f"images.{fmt}" for fmt in TABLE_FORMATS[table]}
     for stale in sorted(before - taken - tables):
@@ -153,7 +156,7 @@ def save_table(ctx, *, data: "pd.DataFrame", embeddings: Embeddings | None, path
     if embeddings is not None:
         if "path" not in table.columns:
             raise NodeError("the data has no 'path' column to match embeddings to", field="embeddings")
-        vectors = embeddings.to_table().drop(columns=["relpath", "label", "width", "height"],
+        vectors = embeddings.to_table().drop(columns=["relpath", "folder_label", "width", "height"],
                                              errors="ignore")
         table = table.merge(vectors, on="path", how="left")
     target = Path(path)

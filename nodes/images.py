@@ -146,6 +146,7 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
     skipped = list(passed)
     kept: list[tuple[str, str, FileState]] = []
     per_label: dict[str, int] = {}
+    capped = 0
     for rel, path, state in zip(files, paths, states):
         if state.error:
             skipped.append((path, state.error))
@@ -153,9 +154,13 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
         parts = Path(rel).parts
         label = parts[0] if labels_from == "subfolder" and len(parts) > 1 else ""
         if max_per_label and per_label.get(label, 0) >= max_per_label:
+            capped += 1
             continue
         per_label[label] = per_label.get(label, 0) + 1
         kept.append((path, label, state))
+    if capped:
+        ctx.warn(f"max_per_label={max_per_label}: {capped} of {len(kept) + capped} readable "
+                 f"image(s) left out; set max_per_label=0 to use every image")
     bad = [s for s in skipped if not s[1].startswith(("extension", "no file extension"))]
     if bad:
         ctx.warn(f"{len(bad)} file(s) skipped as unreadable; see the 'skipped' output")

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flowclass.errors import NodeError
+from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Path as PathParam
 
 from .classify_types import MODEL, Classifier
 from .datatypes import TABLE
-from .lib.model_file import EXTENSION, ModelFileError, model_bytes, read_model
+from .lib import model_file
+from .lib.model_file import EXTENSION, ModelFileError, model_bytes, read_model_file
 from .lib.models import describe_spec
 from .lib.owned_files import OwnedFolder
 
@@ -56,8 +58,14 @@ def save_model(ctx, *, model: Classifier, path):
 
 
 def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+    """The file's content hash, read in chunks; a file too large to load is known by its stamp."""
     path = Path(params["file"])
-    return _sha256(path.read_bytes()) if path.is_file() else "absent"
+    if not path.is_file():
+        return "absent"
+    if path.stat().st_size > model_file.LIMITS.max_bytes:
+        return f"too large:{file_stamp(path)}"
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @node(
@@ -75,7 +83,7 @@ def load_model(ctx, *, file):
     if not path.is_file():
         raise NodeError(f"model file not found: {path}", field="file")
     try:
-        model = read_model(path.read_bytes(), name=str(path))
+        model = read_model_file(path)
     except ModelFileError as exc:
         raise NodeError(str(exc), field="file") from None
     ctx.record("model", {"classes": list(model.classes), "embedder": model.embedder})

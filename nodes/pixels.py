@@ -9,6 +9,7 @@ this picture is wetland?"); *Evaluate Pixels* compares class maps with golden ma
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 from typing import Any, Iterable, Mapping
 
@@ -149,6 +150,19 @@ def _colour_problems(params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
         yield "colours", str(exc)
 
 
+def _classify_reports(source: Any) -> dict[str, Any]:
+    """areas.png: the share of each class in each image, as stacked bars."""
+    from .lib.figures import areas_png
+
+    maps: PixelMaps = source.output("maps")
+    shown = len(maps.names) if maps.unknown_below > 0 else len(maps.classes)
+    counts = maps.counts[:, :shown].astype(np.float64)
+    percent = 100.0 * counts / np.maximum(maps.counts.sum(axis=1, keepdims=True), 1)
+    names = [os.path.basename(p) for p in maps.images.paths.tolist()]
+    return {"areas.png": lambda path: areas_png(names, maps.names[:shown], maps.colours[:shown],
+                                                percent, path)}
+
+
 @node(
     type="classify_pixels", title="Classify Pixels", category="Pixels",
     inputs=[Input("model", PIXEL_MODEL), Input("images", IMAGES)],
@@ -164,6 +178,7 @@ def _colour_problems(params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
                   "Classes not named keep their colour."),
     ],
     check=_colour_problems,
+    reports=_classify_reports,
 )
 def classify_pixels(ctx, *, model: PixelModel, images: ImageSet, unknown_below, colours):
     """Label every pixel of each image; a class map per image and the area of each class."""

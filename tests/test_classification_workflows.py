@@ -31,9 +31,10 @@ def test_lobe_train_predict_as_it_stands(shared_cache, tmp_path):
     manifest = _run(shared_cache, "lobe_train_predict", tmp_path)
     assert _records(manifest, "evaluate")["evaluation"]["accuracy"] >= 0.95
     exported = pd.read_csv(tmp_path / "by_prediction" / "images.csv")
-    assert list(exported.columns) == ["source", "exported", "label", "confidence"]
-    assert set(exported["label"]) <= {"face", "non_face", "uncertain"} and len(exported) == 18
-    for path, label in zip(exported["exported"], exported["label"]):
+    assert list(exported.columns)[:5] == ["source", "exported", "folder_label", "prediction",
+                                          "confidence"]
+    assert set(exported["prediction"]) <= {"face", "non_face", "uncertain"} and len(exported) == 18
+    for path, label in zip(exported["exported"], exported["prediction"]):
         assert f"/by_prediction/{label}/" in path
     predictions = pd.read_csv(tmp_path / "predictions.csv")
     assert {"prediction", "confidence", "top1", "top2_score"} <= set(predictions.columns)
@@ -56,7 +57,7 @@ def test_digits_nearest_neighbour_reaches_097(shared_cache, tmp_path):
     evaluation = _records(manifest, "evaluate")["evaluation"]
     assert evaluation["images"] == 359 and evaluation["accuracy"] >= 0.97
     predictions = pd.read_csv(tmp_path / "predictions.csv", dtype=str)
-    assert len(predictions) == 20 and {"top1", "top3", "confidence"} <= set(predictions.columns)
+    assert len(predictions) == 1797 and {"top1", "top3", "confidence"} <= set(predictions.columns)
 
 
 def test_transfer_learning_scores_every_label_of_one_image(shared_cache, tmp_path):
@@ -65,3 +66,25 @@ def test_transfer_learning_scores_every_label_of_one_image(shared_cache, tmp_pat
     assert len(scores) == 1 and scores["relpath"].iloc[0] == "astronaut.png"
     assert abs(scores["top1_score"].iloc[0] + scores["top2_score"].iloc[0] - 1) < 1e-9
     assert scores["top1"].iloc[0] == "face"
+
+
+def test_one_set_changes_the_embedder_of_training_and_prediction(shared_cache, tmp_path, capsys):
+    manifest = _run(shared_cache, "lobe_train_predict", tmp_path, "embed.backend=pixels")
+    assert _records(manifest, "embed")["embedder"]["backend"] == "pixels"
+    assert len(pd.read_csv(tmp_path / "predictions.csv")) == 18
+    # a workflow of the old shape (a second Embed node before Predict) set in one place only
+    # is refused by validate, before anything runs, in one short message
+    doc = json.loads((WORKFLOWS / "lobe_train_predict.json").read_text())
+    doc["nodes"].append({**next(n for n in doc["nodes"] if n["id"] == "embed"), "id": "embed_new"})
+    doc["edges"] = [e for e in doc["edges"] if e["to"] != {"node": "predict", "port": "images"}]
+    doc["edges"] += [{"from": {"node": "new", "port": "images"}, "to": {"node": "embed_new", "port": "images"}},
+                     {"from": {"node": "embed_new", "port": "embeddings"},
+                      "to": {"node": "predict", "port": "embeddings"}}]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["validate", str(old), "--set", "embed.backend=pixels"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("embed_new") == 1 and len(err.splitlines()) == 2, err
+    assert "'embed' with pixels" in err
+    assert main(["validate", str(old)]) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classify_helpers import DIGITS_PIXELS, digits_training, run
+from classify_helpers import DIGITS_PIXELS, digits_training, run, workflow
 
 
 def test_holdout_is_stratified_seeded_and_evaluated(registry, shared_cache, tmp_path):
@@ -26,7 +26,8 @@ def test_holdout_is_stratified_seeded_and_evaluated(registry, shared_cache, tmp_
     assert len(wrong) == np.sum(truth != guess)
     assert np.all(wrong.labels != wrong.images.labels)
     table = wrong.to_table()
-    assert {"path", "label", "prediction", "confidence"} <= set(table.columns)
+    assert {"path", "folder_label", "prediction", "confidence", "top1"} <= set(table.columns)
+    assert "label" not in table.columns  # one vocabulary: folder_label is the truth
     confusion = result.output("evaluate", "confusion")
     assert confusion.iloc[:, 1:].to_numpy().sum() == 80
     model = result.output("train", "model")
@@ -113,10 +114,51 @@ def test_predict_gives_top_k_confidence_and_uncertain(registry, shared_cache, tm
 
 
 def test_predict_refuses_embeddings_made_another_way(registry, shared_cache, tmp_path):
-    result = _predict_digits(registry, shared_cache, tmp_path, {}, embed_new={"pixel_size": 16})
+    from flowclass.errors import WorkflowInvalid
+
+    # wired to two Embed nodes set differently: refused before anything runs, in one line
+    with pytest.raises(WorkflowInvalid) as caught:
+        _predict_digits(registry, shared_cache, tmp_path, {}, embed_new={"pixel_size": 16})
+    [problem] = caught.value.problems
+    assert (problem.node, problem.field) == ("predict", "embeddings")
+    assert "'embed_new' with pixels (pixel_size=16" in problem.message
+    assert "'embed' with pixels (pixel_size=8" in problem.message
+    # a saved model (Load Model) is checked when it runs, saying what differs
+    nodes, edges = digits_training(per_label=30)
+    nodes += [("save", "save_model", {"path": str(tmp_path / "m.fcmodel")})]
+    edges += [("train.model", "save.model")]
+    assert run(registry, shared_cache, nodes, edges, tmp_path).ok
+    result = run(registry, shared_cache, [
+        ("load", "load_model", {"file": str(tmp_path / "m.fcmodel")}),
+        ("new", "import_images", {"sample": "digits", "max_per_label": 3}),
+        ("embed_new", "embed", {**DIGITS_PIXELS, "pixel_size": 16}), ("predict", "predict", {})],
+        [("new.images", "embed_new.images"), ("embed_new.embeddings", "predict.embeddings"),
+         ("load.model", "predict.model")], tmp_path / "loaded")
     outcome = result.outcomes["predict"]
     assert outcome.state == "failed" and outcome.field == "embeddings"
     assert "preprocessing.size: 8 vs 16" in outcome.error and "dim: 64 vs 256" in outcome.error
+
+
+def test_predict_embeds_images_as_its_model_was_trained(registry, shared_cache, tmp_path):
+    via_embed = _predict_digits(registry, shared_cache, tmp_path / "a", {"top_k": 20})
+    nodes, edges = digits_training(per_label=30)
+    nodes += [("new", "import_images", {"sample": "digits", "max_per_label": 3}),
+              ("predict", "predict", {"top_k": 20})]
+    edges += [("new.images", "predict.images"), ("train.model", "predict.model")]
+    direct = run(registry, shared_cache, nodes, edges, tmp_path / "b")
+    assert direct.ok, [o.error for o in direct.failed]
+    a, b = via_embed.output("predict", "predictions"), direct.output("predict", "predictions")
+    assert len(b) == 30 and np.array_equal(a.labels, b.labels) and np.allclose(a.scores, b.scores)
+    # top_k above the number of classes: listed as far as there are classes, and said so
+    assert "top10" in b.columns and "top11" not in b.columns
+    assert any("top_k=20" in w and "10" in w for w in direct.outcomes["predict"].warnings)
+    # both inputs connected is a wiring mistake found before running
+    from flowclass.validation import validate
+
+    nodes += [("embed_new", "embed", DIGITS_PIXELS)]
+    edges += [("new.images", "embed_new.images"), ("embed_new.embeddings", "predict.embeddings")]
+    problems = validate(workflow(registry, nodes, edges), registry)
+    assert [(p.node, p.field) for p in problems] == [("predict", "images")]
 
 
 def test_evaluate_needs_predictions_with_true_labels(registry, shared_cache, tmp_path):
@@ -140,11 +182,13 @@ def test_export_by_prediction_writes_label_folders_and_confidence(registry, shar
               ("train.model", "predict.model"), ("predict.predictions", "export.labels")]
     result = run(registry, shared_cache, nodes, edges, tmp_path)
     assert result.ok, [o.error for o in result.failed]
-    table = pd.read_csv(tmp_path / "sorted" / "images.csv", dtype={"label": str})
-    assert list(table.columns) == ["source", "exported", "label", "confidence"]
+    table = pd.read_csv(tmp_path / "sorted" / "images.csv", dtype=str)
+    assert list(table.columns) == ["source", "exported", "folder_label", "prediction", "confidence",
+                                   "top1", "top1_score", "top2", "top2_score"]
     predicted = result.output("predict", "predictions")
-    assert table["label"].tolist() == predicted.labels.tolist()
-    for exported, label in zip(table["exported"], table["label"]):
+    assert table["prediction"].tolist() == predicted.labels.tolist()
+    assert table["folder_label"].tolist() == predicted.images.labels.tolist()
+    for exported, label in zip(table["exported"], table["prediction"]):
         assert (tmp_path / "sorted" / label / exported.rsplit("/", 1)[1]).is_file()
 
 

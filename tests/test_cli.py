@@ -38,8 +38,8 @@ def test_run_the_ready_workflow_on_a_users_folder(tmp_path, digits_folder, share
     assert clusters == sorted(f"C{i}" for i in range(1, 11))
     assert sum(len(list((out / "clusters" / c).iterdir())) for c in clusters) == 120
     table = pd.read_csv(out / "clusters.csv")
-    assert len(table) == 120 and {"path", "label", "cluster", "score"} <= set(table.columns)
-    assert adjusted_rand_score(table["label"], table["cluster"]) > 0.27  # beats Orange's 0.27
+    assert len(table) == 120 and {"path", "folder_label", "cluster", "score"} <= set(table.columns)
+    assert adjusted_rand_score(table["folder_label"], table["cluster"]) > 0.27  # beats Orange's 0.27
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["ok"] and manifest["nodes"]["embed"]["records"]["embedder"]["weights_sha256"]
     assert manifest["workflow"]["overrides"] == [f"import.folder={digits_folder}"]

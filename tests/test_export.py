@@ -85,7 +85,7 @@ def test_export_copies_into_label_folders_with_a_table(tmp_path, source):
     for src, dst in zip(result["source"], result["exported"]):
         assert sha(src) == sha(dst)
     table = pd.read_csv(out / "images.csv")
-    assert list(table.columns) == ["source", "exported", "label", "score"]
+    assert list(table.columns) == ["source", "exported", "folder_label", "cluster", "score"]
     assert len(pd.read_excel(out / "images.xlsx")) == 6
     assert sorted(os.listdir(root / "a")) == ["img1.png", "img2.png", "same.png"]  # sources untouched
 

@@ -126,9 +126,13 @@ def test_a_changed_folder_is_imported_again(registry, cache, tmp_path, photos_di
 
 
 def test_extension_filter_and_limit_per_label(registry, cache, tmp_path, photos_dir):
-    images = run_import(registry, cache, tmp_path, folder=str(photos_dir), max_per_label=1,
-                        extensions="JPG").output("import", "images")
+    result = run_import(registry, cache, tmp_path, folder=str(photos_dir), max_per_label=1,
+                        extensions="JPG")
+    images = result.output("import", "images")
     assert sorted(images.labels) == ["animals", "things"]
+    # a cap never drops images silently: 5 readable photos, 2 kept, 3 left out
+    warnings = result.outcomes["import"].warnings
+    assert any("max_per_label=1" in w and "3 of 5" in w for w in warnings), warnings
     bad = loads(json.dumps({"schema_version": 1, "nodes": [
         {"id": "i", "type": "import_images", "params": {"folder": "x", "extensions": ", ;"}}]}), registry)
     from flowclass.validation import validate

@@ -7,12 +7,12 @@ dialog and returns the chosen path, or None when cancelled.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 from nicegui import background_tasks, run, ui
 
+from .. import safe_json
 from .messages import tell
 from .browse import Entry, OutsideRoots, Roots, count_images
 from ..viewers.dialog import confirm, page_dialog  # noqa: F401 (confirm: for the page)
@@ -163,7 +163,7 @@ async def choose_save_path(roots: Roots, start: str | Path | None, filename: str
 
 def is_workflow_file(path: Path) -> bool:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = safe_json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(doc, dict) and "schema_version" in doc and "nodes" in doc

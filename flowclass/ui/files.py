@@ -8,13 +8,13 @@ put it and the shipped file is never touched.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 
+from .. import safe_json
 from ..errors import WorkflowInvalid
 from ..library import ready_workflows_dir
 from ..workflow import Workflow
@@ -37,7 +37,7 @@ def ready_workflows(folder: Path | None = None) -> list[ReadyWorkflow]:
     found = []
     for path in sorted(folder.glob("*.json")):
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = safe_json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         found.append(ReadyWorkflow(path, doc.get("name") or path.stem, doc.get("description", "")))

@@ -8,10 +8,11 @@ them; only the few most recently viewed are kept in memory, so results of a
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from typing import Any, Iterable, Iterator
+from collections import OrderedDict
+from typing import Any, Iterable
 
 from ..engine import RunResult
+from ..graph import nearest_output
 from ..registry import Registry
 from ..workflow import Workflow
 
@@ -66,29 +67,5 @@ class ResultStore:
 
     def upstream(self, workflow: Workflow, registry: Registry, node: str, data_type: str) -> Any:
         """The nearest output of ``data_type`` from ``node`` itself or its ancestors, or None."""
-        for current in nearest_first(workflow, node):
-            spec = workflow.node(current)
-            node_type = registry.get(spec.type) if spec else None
-            if node_type is not None and self.has(current):
-                for output in node_type.outputs:
-                    if output.type.name == data_type:
-                        return self.value(current, output.name)
-        return None
-
-
-def nearest_first(workflow: Workflow, node: str) -> Iterator[str]:
-    """``node``, then its ancestors, nearest first (breadth-first against the edges)."""
-    seen, todo = set(), deque([node])
-    while todo:
-        current = todo.popleft()
-        if current in seen:
-            continue
-        seen.add(current)
-        yield current
-        todo.extend(e.source.node for e in workflow.edges_into(current))
-
-
-def upstream_node(workflow: Workflow, node: str, node_type: str) -> str | None:
-    """The nearest node of type ``node_type`` among ``node`` and its ancestors, or None."""
-    return next((n for n in nearest_first(workflow, node)
-                 if (spec := workflow.node(n)) is not None and spec.type == node_type), None)
+        found = nearest_output(workflow, registry, node, data_type, self.has)
+        return self.value(*found) if found else None

@@ -17,6 +17,7 @@ from nicegui import ui
 from ..cache import Cache
 from ..engine import Engine, RunResult
 from ..errors import Problem, WorkflowInvalid
+from ..graph import nearest_of_type
 from ..params import Path as PathParam
 from ..registry import Registry
 from ..workflow import Edge, PortRef
@@ -28,7 +29,7 @@ from .dialogs import choose_folder, choose_file
 from .editor import EditorState, EditRefused
 from .files import FileActions, explain, ready_workflows
 from .inspector import Inspector
-from .outputs import ResultStore, upstream_node
+from .outputs import ResultStore
 from .palette import build_palette
 from .results import ResultsPanel
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
@@ -338,7 +339,7 @@ class EditorPage:
             refresh=self.check_statuses,
             store_dir=self.config.cache.store_dir,
             node_params=dict(spec.params) if (spec := self.state.workflow.node(node_id)) else {},
-            upstream_node=lambda node_type: upstream_node(self.state.workflow, node_id, node_type),
+            upstream_node=lambda node_type: nearest_of_type(self.state.workflow, node_id, node_type),
             input_path=self.input_path,
             workflow_path=lambda: self.state.path,
             save=self.save_for_viewer,

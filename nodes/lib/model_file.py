@@ -5,9 +5,18 @@ class names, the exact embedder spec and how the model was trained, in plain JSO
 ``arrays.npz`` (read with ``allow_pickle=False``) holds the estimator as skops bytes,
 which :func:`nodes.lib.models.load_estimator` rebuilds only from trusted types. A pickle,
 an edited or truncated file, or a payload naming other types is refused with the reason.
+
+A model file is something people share, so it is read as hostile: its size and what it
+would inflate to are bounded before anything is inflated (:data:`LIMITS`, the estimator's
+own zip included), and every refusal names the file.
 """
 
 from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
 
 from flowclass import codec
 
@@ -15,6 +24,7 @@ from ..classify_types import MODEL_FORMAT, Classifier
 from .models import UntrustedModel, load_estimator
 
 EXTENSION = ".fcmodel"
+LIMITS = codec.ZipLimits()  # a k-NN model of 30,000 embeddings is about 150 MB
 
 
 class ModelFileError(ValueError):
@@ -25,10 +35,24 @@ def model_bytes(model: Classifier) -> bytes:
     return codec.to_bytes(model)
 
 
+def read_model_file(path: str | os.PathLike[str]) -> Classifier:
+    """The classifier in the file at ``path``; its size is checked before it is read."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > LIMITS.max_bytes:
+            raise ModelFileError(f"{path} is {size / 2**20:.0f} MB, larger than FlowClass "
+                                 f"reads ({LIMITS.max_bytes / 2**20:.0f} MB): not a model file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the model file {path}: {exc.strerror or exc}") from None
+    return read_model(data, name=str(path))
+
+
 def read_model(data: bytes, name: str = "the model file") -> Classifier:
     """The classifier in ``data``, checked all the way down; :class:`ModelFileError` if not."""
     try:
-        value = codec.from_bytes(data)
+        value = codec.from_bytes(data, LIMITS)
     except (codec.CodecError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{name} is not a FlowClass model file ({exc})") from None
     if not isinstance(value, Classifier):
@@ -36,6 +60,13 @@ def read_model(data: bytes, name: str = "the model file") -> Classifier:
     if value.format > MODEL_FORMAT:
         raise ModelFileError(f"{name} was written by a newer FlowClass (model format "
                              f"{value.format}); please upgrade FlowClass")
+    try:
+        with zipfile.ZipFile(io.BytesIO(bytes(value.estimator))) as payload:
+            codec.check_zip(payload, LIMITS)
+    except codec.CodecError as exc:
+        raise ModelFileError(f"{name} was refused: its classifier {exc}") from None
+    except (zipfile.BadZipFile, ValueError, TypeError):
+        pass  # load_estimator says what is wrong with it
     try:
         estimator = load_estimator(value.estimator)
     except UntrustedModel as exc:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from flowclass import safe_json
 from flowclass.fsutil import atomic_path, atomic_write_text, file_stamp
 
 JOURNAL = ".flowclass-owned.jsonl"
@@ -57,7 +58,7 @@ class OwnedFolder:
         if journal.is_file():
             for line in journal.read_text(encoding="utf-8").splitlines():
                 try:
-                    record = json.loads(line)
+                    record = safe_json.loads(line)
                 except ValueError:
                     continue  # a line cut short by an interruption
                 if record.get("forget"):

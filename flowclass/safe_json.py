@@ -1,0 +1,37 @@
+"""JSON from files people share, read with a bound on nesting.
+
+``json.loads`` recurses once per bracket, so a file of 100,000 nested brackets ends in a
+``RecursionError`` (a crash, not an error message), and a document a little under Python's
+limit would crash the code that walks it next. No FlowClass document nests deeply, so
+anything deeper than :data:`MAX_DEPTH` is refused as a :class:`ValueError`, like any other
+malformed JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_DEPTH = 100
+
+
+class TooDeep(ValueError):
+    """A JSON document nested deeper than FlowClass ever writes."""
+
+
+def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """``json.loads``, refusing documents nested deeper than ``max_depth`` with :class:`TooDeep`."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TooDeep(f"JSON nested more than {max_depth} levels deep") from None
+    pending = [(value, 1)]
+    while pending:  # iterative: the check itself must not recurse
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > max_depth:
+                    raise TooDeep(f"JSON nested more than {max_depth} levels deep")
+                pending.append((child, depth + 1))
+    return value

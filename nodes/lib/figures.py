@@ -1,0 +1,119 @@
+"""Pictures of results as PNG files, for headless runs (``flowclass run`` saves them in --out).
+
+The same things the canvas shows where people would rather look than read: a confusion
+matrix, a dendrogram with its cut, a 2-D map of the images, area bars. Drawn with
+matplotlib's non-interactive Agg backend, imported only when a picture is made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+DPI = 110
+MAX_BARS = 40  # area bars of more images would not be readable
+MAX_LEAVES = 60  # a dendrogram of thousands of images shows its top merges only
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=DPI)
+    _pyplot().close(figure)
+
+
+def confusion_png(matrix: np.ndarray, true: Sequence[str], predicted: Sequence[str], path: Path,
+                  title: str = "") -> None:
+    """Counts of true classes (rows) against predicted ones (columns), darker = more."""
+    plt = _pyplot()
+    side = max(4.0, 0.5 * max(len(true), len(predicted)) + 2)
+    figure, axes = plt.subplots(figsize=(side + 1, side))
+    shown = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
+    axes.set_xticks(range(len(predicted)), labels=list(predicted), rotation=45, ha="right")
+    axes.set_yticks(range(len(true)), labels=list(true))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    top = matrix.max() if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        axes.text(j, i, str(int(count)), ha="center", va="center", fontsize=8,
+                  color="white" if top and count > top / 2 else "black")
+    axes.set_title(title or "Confusion matrix")
+    _save(figure, path)
+
+
+def dendrogram_png(linkage: np.ndarray, cut_height: float, clusters: int, path: Path) -> None:
+    """The tree (its top merges when large) with a dashed line where it was cut."""
+    from scipy.cluster import hierarchy
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(10, 5))
+    leaves = len(linkage) + 1
+    truncate = {"truncate_mode": "lastp", "p": MAX_LEAVES} if leaves > MAX_LEAVES else {}
+    hierarchy.dendrogram(linkage, ax=axes, color_threshold=cut_height, no_labels=True,
+                         **truncate)
+    axes.axhline(cut_height, color="#d62728", linestyle="--", linewidth=1.2)
+    axes.set_ylabel("merge distance")
+    shown = f", top {MAX_LEAVES} branches shown" if truncate else ""
+    axes.set_title(f"Dendrogram of {leaves} images, cut into {clusters} clusters{shown}")
+    _save(figure, path)
+
+
+def map_png(points: np.ndarray, groups: np.ndarray, order: Sequence[str], path: Path,
+            title: str) -> None:
+    """Each image as a point of its group's colour (PCA coordinates)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 6))
+    colours = plt.get_cmap("tab20" if len(order) > 10 else "tab10")
+    for k, group in enumerate(order):
+        mine = groups == group
+        axes.scatter(points[mine, 0], points[mine, 1], s=8, color=colours(k % colours.N),
+                     label=f"{group} ({int(mine.sum())})")
+    if 0 < len(order) <= 30:
+        axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, markerscale=2)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.set_title(title)
+    _save(figure, path)
+
+
+def areas_png(images: Sequence[str], classes: Sequence[str], colours: Sequence[str],
+              percent: np.ndarray, path: Path) -> None:
+    """One stacked bar per image (the first MAX_BARS): the percent of it each class covers."""
+    plt = _pyplot()
+    total = len(images)
+    images, percent = list(images)[:MAX_BARS], percent[:MAX_BARS]
+    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.3 * len(images) + 1.5)))
+    left = np.zeros(len(images))
+    for k, (name, colour) in enumerate(zip(classes, colours)):
+        axes.barh(range(len(images)), percent[:, k], left=left, color=colour, label=name,
+                  edgecolor="white", linewidth=0.3)
+        left += percent[:, k]
+    axes.set_yticks(range(len(images)), labels=list(images), fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("percent of the image")
+    axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    more = f" (first {MAX_BARS} of {total} images; all in the areas table)" if total > MAX_BARS else ""
+    axes.set_title(f"Area per class{more}")
+    _save(figure, path)
+
+
+def pca_points(vectors: np.ndarray) -> np.ndarray:
+    """Two PCA coordinates per row (the canvas map's default projection)."""
+    x = np.asarray(vectors, dtype=np.float64)
+    if len(x) < 3 or x.shape[1] < 2:
+        return np.column_stack([x[:, 0] if x.shape[1] else np.zeros(len(x)), np.zeros(len(x))])
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=0).fit_transform(x)

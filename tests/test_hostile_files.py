@@ -1,0 +1,199 @@
+"""Model and workflow files made to hurt: zip bombs, damaged bytes, absurd nesting.
+
+Each is refused with an error that names the file, without a traceback and without
+spending memory on what the file only claims to hold.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+
+from classify_helpers import digits_training, run
+from flowclass import codec
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.fixture(scope="module")
+def model_file(registry, shared_cache, tmp_path_factory):
+    """A real .fcmodel (logistic regression on digit pixels) written by Save Model."""
+    out = tmp_path_factory.mktemp("model")
+    nodes, edges = digits_training(per_label=8, train={"model": "logistic_regression"})
+    nodes.append(("save", "save_model", {"path": "digits.fcmodel"}))
+    edges.append(("train.model", "save.model"))
+    result = run(registry, shared_cache, nodes, edges, out)
+    assert result.ok, [o.error for o in result.failed]
+    return out / "digits.fcmodel"
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _npz_bomb(megabytes: int) -> bytes:
+    """An npz whose one array of zeros inflates to ``megabytes`` MB from about a thousandth of that."""
+    count = megabytes * 2**20 // 8
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (count,)})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo("a0.npy")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as entry:
+            entry.write(header.getvalue())
+            zeros = bytes(2**20)
+            for _ in range(megabytes):
+                entry.write(zeros)
+    return buffer.getvalue()
+
+
+def _load(registry, cache, tmp_path, path):
+    return run(registry, cache, [("load", "load_model", {"file": str(path)})], [],
+               tmp_path / "run").outcomes["load"]
+
+
+def test_a_zip_bomb_model_is_refused_before_it_is_inflated(registry, cache, tmp_path):
+    tree = {"__dataclass__": "flowclass.Classifier", "fields": {"estimator": {"__array__": "a0"}}}
+    bomb = tmp_path / "bomb.fcmodel"
+    bomb.write_bytes(_zip({"value.json": json.dumps(tree).encode(), "arrays.npz": _npz_bomb(300)}))
+    assert bomb.stat().st_size < 2 * 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(codec.CodecError, match="inflate|larger"):
+            codec.from_bytes(bomb.read_bytes())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MB spent on a refused file"
+    outcome = _load(registry, cache, tmp_path, bomb)
+    assert outcome.state == "failed" and str(bomb) in outcome.error
+    assert outcome.traceback is None
+
+
+def test_a_value_json_bomb_is_refused(tmp_path):
+    spaces = b" " * (64 * 2**20) + b"1"
+    with pytest.raises(codec.CodecError, match="inflate"):
+        codec.from_bytes(_zip({"value.json": spaces, "arrays.npz": _zip({})}))
+
+
+def test_an_absolute_bound_holds_for_incompressible_data():
+    big = codec.to_bytes({"x": np.random.default_rng(0).random(300_000)})  # 2.4 MB of noise
+    assert codec.from_bytes(big)["x"].shape == (300_000,)
+    with pytest.raises(codec.CodecError, match="larger"):
+        codec.from_bytes(big, limits=codec.ZipLimits(max_bytes=2**20))
+
+
+def test_an_array_header_that_claims_more_than_the_entry_holds_is_refused():
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (10**12,)})
+    npz = _zip({"a0.npy": header.getvalue() + bytes(80)})
+    data = _zip({"value.json": b'{"__array__": "a0"}', "arrays.npz": npz})
+    with pytest.raises(codec.CodecError, match="a0"):
+        codec.from_bytes(data)
+
+
+def test_every_damaged_model_file_is_refused_naming_it(model_file, tmp_path):
+    """Flipped bytes all over the file and cuts at many lengths: a ModelFileError that names
+    the file, or (a byte nobody reads, like a zip date) the same model; nothing else."""
+    from nodes.lib.model_file import ModelFileError, read_model
+
+    data = model_file.read_bytes()
+    name = str(tmp_path / "damaged.fcmodel")
+    intact = read_model(data, name=name)
+    positions = sorted(set(np.linspace(0, len(data) - 1, 90).astype(int)) |
+                       set(range(0, 60)) | set(range(len(data) - 60, len(data))))
+    damaged = [data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:] for i in positions]
+    damaged += [data[:n] for n in np.linspace(0, len(data) - 1, 40).astype(int)]
+    refused = 0
+    for blob in damaged:
+        try:
+            model = read_model(blob, name=name)
+        except ModelFileError as exc:
+            assert name in str(exc), str(exc)
+            refused += 1
+        else:
+            assert model.classes == intact.classes
+    assert refused > len(damaged) // 2
+
+
+def test_load_model_refuses_a_file_too_large_to_be_a_model_without_reading_it(
+        registry, cache, tmp_path, monkeypatch):
+    from nodes.lib import model_file as lib
+
+    big = tmp_path / "big.fcmodel"
+    with open(big, "wb") as handle:
+        handle.truncate(3 * 2**20)  # sparse: no disk used
+    monkeypatch.setattr(lib, "LIMITS", codec.ZipLimits(max_bytes=2**20))
+    outcome = _load(registry, cache, tmp_path, big)
+    assert outcome.state == "failed" and str(big) in outcome.error and "larger" in outcome.error
+
+
+def test_a_deeply_nested_model_is_refused_naming_it(tmp_path):
+    from nodes.lib.model_file import ModelFileError, read_model
+
+    deep = _zip({"value.json": DEEP.encode(), "arrays.npz": _zip({})})
+    with pytest.raises(ModelFileError, match="deep.fcmodel.*nested"):
+        read_model(deep, name="deep.fcmodel")
+    just_under = _zip({"value.json": ("[" * 900 + "]" * 900).encode(), "arrays.npz": _zip({})})
+    with pytest.raises(ModelFileError, match="nested"):
+        read_model(just_under, name="deep.fcmodel")
+
+
+@pytest.mark.parametrize("text", [
+    DEEP,
+    '{"schema_version": 1, "nodes": [{"id": "a", "type": "import_images", "params": {"folder": '
+    + "[" * 5000 + "]" * 5000 + "}}], \"edges\": []}",
+    '{"schema_version": 1, "name": ' + '{"a":' * 50_000 + "1" + "}" * 50_000 + "}",
+], ids=["brackets", "nested-param", "nested-objects"])
+def test_a_deeply_nested_workflow_is_a_clear_error_naming_the_file(tmp_path, text):
+    path = tmp_path / "nested.json"
+    path.write_text(text)
+    for extra in (["validate"], ["run", "--out", str(tmp_path / "out")]):
+        done = subprocess.run([sys.executable, "-m", "flowclass.cli", *extra, str(path),
+                               "--cache", str(tmp_path / "cache")], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert str(path) in done.stderr and "nested" in done.stderr
+        assert "Traceback" not in done.stderr and "RecursionError" not in done.stderr
+
+
+def test_a_deeply_nested_cache_entry_counts_as_missing(tmp_path):
+    from flowclass.cache import Cache
+
+    cache = Cache(tmp_path / "cache")
+    stored = cache.put("ab" * 32, {"out": [1, 2]}, {})
+    (stored.folder / "meta.json").write_text(DEEP)
+    assert cache.get("ab" * 32) is None
+
+
+def test_json_nesting_is_bounded_exactly():
+    from flowclass import safe_json
+
+    assert safe_json.loads("[" * 100 + "]" * 100) == eval("[" * 100 + "]" * 100)
+    for text in ("[" * 101 + "]" * 101, '{"a":' * 101 + "1" + "}" * 101, DEEP):
+        with pytest.raises(safe_json.TooDeep):
+            safe_json.loads(text)
+
+
+def test_a_deeply_nested_journal_line_is_skipped(tmp_path):
+    from nodes.lib.owned_files import JOURNAL, OwnedFolder
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    OwnedFolder(tmp_path).record("a.png")
+    with open(tmp_path / JOURNAL, "a") as journal:
+        journal.write(DEEP + "\n")
+    assert OwnedFolder(tmp_path).owns("a.png")
