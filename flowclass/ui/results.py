@@ -30,6 +30,9 @@ class ResultsPanel:
         self.container = ui.column().classes("w-full gap-1 fc-results")
         self.shown: tuple | None = None
         self.stale_note: ui.label | None = None
+        # the output and viewer tabs last chosen per node: a re-run (Apply this cut) stays there
+        self.chosen_output: dict[str, str] = {}
+        self.chosen_viewer: dict[tuple[str, str], str] = {}
         self.show(None, None, NodeStatus())
 
     def show(self, node_id: str | None, node_type: NodeType | None, status: NodeStatus,
@@ -67,18 +70,21 @@ class ResultsPanel:
         outputs = {o.name: o for o in node_type.outputs}
 
         def pick(port: str) -> None:
+            self.chosen_output[node_id] = port
             body.clear()
             with body:
                 self._output(node_id, port, outputs[port].type.name)
 
+        first = self.chosen_output.get(node_id)
+        first = first if first in outputs else next(iter(outputs))
         if len(outputs) > 1:
-            with ui.tabs(value=next(iter(outputs)), on_change=lambda e: pick(e.value)) \
+            with ui.tabs(value=first, on_change=lambda e: pick(e.value)) \
                     .props("dense no-caps active-bg-color=blue-1 indicator-color=transparent align=left") \
                     .classes("fc-output-tabs text-gray-800"):
                 for name, output in outputs.items():
                     ui.tab(name, label=output.label).mark(f"output-{name}")
         body = ui.column().classes("w-full gap-1")
-        pick(next(iter(outputs)))
+        pick(first)
 
     def _output(self, node_id: str, port: str, data_type: str) -> None:
         holder = ui.column().classes("w-full")
@@ -120,5 +126,10 @@ class ResultsPanel:
                     log.exception("viewer %s failed", viewer.title)
                     ui.label(f"This view failed: {type(exc).__name__}: {exc}").classes("text-red-700")
 
-        tabs.on_value_change(lambda e: open_tab(e.value))
-        tabs.value = next(iter(names))
+        def chosen(name: str) -> None:
+            self.chosen_viewer[(node_id, port)] = name
+            return open_tab(name)
+
+        tabs.on_value_change(lambda e: chosen(e.value))
+        last = self.chosen_viewer.get((node_id, port))
+        tabs.value = last if last in names else next(iter(names))
