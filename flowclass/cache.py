@@ -25,7 +25,11 @@ from typing import Any, Mapping
 from platformdirs import user_cache_dir
 
 from . import codec, safe_json
+from .fsutil import write_error
 
+# What to do when the cache cannot be written, e.g. because its disk is full.
+CACHE_HINT = ("choose another cache folder (--cache or $FLOWCLASS_CACHE), or make room with "
+              "`flowclass cache prune`")
 TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# FlowClass cache; see https://bford.info/cachedir/\n"
 
 
@@ -55,10 +59,14 @@ class Cache:
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
 
     def _ensure_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
         tag = self.root / "CACHEDIR.TAG"
-        if not tag.exists():
-            tag.write_text(TAG, encoding="utf-8")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not tag.exists():
+                tag.write_text(TAG, encoding="utf-8")
+        except OSError as exc:
+            tag.unlink(missing_ok=True)
+            raise write_error(exc, tag, CACHE_HINT) from exc
 
     def _folder(self, key: str) -> Path:
         return self.root / "results" / key[:2] / key
@@ -76,8 +84,11 @@ class Cache:
         """Store a result; ``meta`` is anything JSON-able to keep beside it."""
         self._ensure_root()
         final = self._folder(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=final.parent))
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=final.parent))
+        except OSError as exc:
+            raise write_error(exc, final, CACHE_HINT) from exc
         try:
             for port, value in outputs.items():
                 codec.save(value, tmp / "outputs" / port)
@@ -91,6 +102,9 @@ class Cache:
                 os.rename(tmp, final)
             except OSError:  # another run stored the same key meanwhile: keep theirs
                 shutil.rmtree(tmp, ignore_errors=True)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise write_error(exc, final, CACHE_HINT) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -103,7 +117,10 @@ class Cache:
             raise ValueError(f"store name {name!r} must be an identifier")
         self._ensure_root()
         folder = self.root / "stores" / name
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(exc, folder, CACHE_HINT) from exc
         return folder
 
     # --- management ------------------------------------------------------------------

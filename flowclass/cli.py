@@ -11,6 +11,7 @@ from typing import Sequence
 from . import __version__
 from .cache import Cache
 from .errors import WorkflowInvalid
+from .fsutil import WriteError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -50,14 +51,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     _save_reports(result, workflow, registry, out_dir)
     cached = sum(o.state == "cached" for o in result.outcomes.values())
-    print(f"{'ok' if result.ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
-          f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest {result.manifest_path}")
+    ok = result.ok and result.manifest_error is None
+    print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
+          f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest "
+          f"{result.manifest_path or 'not written'}")
     for outcome in result.failed:
         where = f", parameter '{outcome.field}'" if outcome.field else ""
         print(f"  node '{outcome.node}'{where}: {outcome.error}", file=sys.stderr)
         if outcome.hint:
             print(f"    hint: {outcome.hint}", file=sys.stderr)
-    return EXIT_OK if result.ok else EXIT_FAILED
+    _print_skipped(result)
+    if result.manifest_error:
+        print(f"error: {result.manifest_error}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _print_skipped(result, shown: int = 5) -> None:
+    """The first few files the run passed over, with the reason, and where the rest are."""
+    skipped = result.skipped_files
+    if not skipped:
+        return
+    print(f"{len(skipped)} file(s) skipped:", file=sys.stderr)
+    for node, path, reason in skipped[:shown]:
+        print(f"  {path}: {reason} (node '{node}')", file=sys.stderr)
+    if len(skipped) > shown:
+        print(f"  ... and {len(skipped) - shown} more", file=sys.stderr)
+    if result.skipped_note:
+        print(f"  {result.skipped_note}", file=sys.stderr)
 
 
 def _save_reports(result, workflow, registry, out_dir: Path) -> None:
@@ -215,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkflowInvalid as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except WriteError as exc:  # a full disk, a read-only folder: the message says what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -216,6 +216,7 @@ def classify_pixels(ctx, *, model: PixelModel, images: ImageSet, unknown_below, 
         maps.append(str(target))
         counts.append(class_counts(labels, unknown + 1))
         ctx.progress(i + 1, len(images), unit="images")
+    ctx.skip(skipped)
     if skipped:
         ctx.warn(f"{len(skipped)} image(s) could not be decoded; see the 'skipped' output")
     result = PixelMaps(images.subset(kept), np.array(maps, dtype=str), model.classes, palette,

@@ -39,13 +39,11 @@ def canvas_of(user: User) -> FlowCanvas:
 
 
 def page_of(user: User) -> EditorPage:
-    """The tab's EditorPage, reached through the canvas's event handlers."""
-    canvas = canvas_of(user)
-    for listener in canvas._event_listeners.values():  # pylint: disable=protected-access
-        owner = getattr(listener.handler, "__self__", None)
-        if isinstance(owner, EditorPage):
-            return owner
-    raise AssertionError("no EditorPage behind the canvas")
+    """The tab's EditorPage, reached through its canvas."""
+    page = getattr(canvas_of(user), "editor_page", None)
+    if not isinstance(page, EditorPage):
+        raise AssertionError("no EditorPage behind the canvas")
+    return page
 
 
 def drop(user: User, node_type: str, x: float = 0, y: float = 0) -> None:

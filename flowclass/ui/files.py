@@ -22,6 +22,7 @@ from .messages import tell
 from .browse import Roots
 from .dialogs import choose_file, choose_save_path, confirm
 from .editor import EditorState
+from .session import explain
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,6 @@ def file_name_for(state: EditorState) -> str:
         return state.path.name
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", state.workflow.name.strip().lower()).strip("_")
     return f"{stem or 'workflow'}.json"
-
-
-def explain(exc: WorkflowInvalid) -> str:
-    lines = [str(p) for p in exc.problems[:6]]
-    more = len(exc.problems) - len(lines)
-    return "\n".join(lines + ([f"... and {more} more"] if more > 0 else []))
 
 
 class FileActions:

@@ -2,9 +2,9 @@
 
 Each :class:`~flowclass.params.Param` kind has one widget (number with its range,
 choice, switch, text, folder or file with a browse button), so a new node type needs no
-UI code. Every change goes to the editor at once; problems (validation, or the last
-run's error) show under the field they name, and ``shown_when`` hides what does not
-apply.
+UI code. Every change goes to the session at once, which stores it normalised;
+problems (validation, or the last run's error) show under the field they name, and
+``shown_when`` hides what does not apply.
 """
 
 from __future__ import annotations
@@ -141,14 +141,9 @@ def _number(param: Int | Float, label: str, value: Any, on_change: Callable[[Any
     step = 1 if is_int else (param.step or None)
     hint = param.expected()
 
-    def changed(e: Any) -> None:
-        number = e.value
-        if is_int and isinstance(number, float) and number.is_integer():
-            number = int(number)
-        on_change(number)
-
+    # The session stores the value as the parameter normalises it (3.0 -> 3 for an integer).
     widget = ui.number(label, value=value, min=param.min, max=param.max, step=step,
-                       format="%d" if is_int else None, on_change=changed)
+                       format="%d" if is_int else None, on_change=lambda e: on_change(e.value))
     widget.props["hint"] = hint
     return widget.classes("w-full").props("dense")
 

@@ -1,0 +1,305 @@
+"""One tab's editing session: the workflow, its problems, runs, results and the output folder.
+
+Plain Python, no NiceGUI, so it is tested without a browser. Every user intent is a
+method; after it the session tells its subscribers what changed (a set of
+:data:`CHANGES`), and each view redraws only what shows that. Status checks (which
+results are cached; they list import folders) are debounced and asked only when
+something that feeds a node changed: moving or renaming nodes costs no check.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ..cache import Cache
+from ..engine import Engine, RunResult
+from ..errors import ParamValueError, Problem, WorkflowInvalid
+from ..params import Path as PathParam
+from ..registry import Registry
+from ..workflow import Edge, PortRef, Workflow
+from .editor import EditorState, EditRefused
+from .outputs import ResultStore
+from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
+
+ADD_OFFSET = (300.0, 0.0)
+CHECK_DELAY = 0.3  # seconds of quiet after an edit before the cache is asked again
+
+#: What a change notice may name:
+#: ``loaded`` another workflow is open (results and badges start over);
+#: ``graph`` nodes, edges or titles changed; ``params`` parameter values changed;
+#: ``layout`` only positions changed (the canvas already shows them);
+#: ``selection``; ``statuses`` badges; ``file`` path or dirty mark; ``out_dir``; ``run`` a run
+#: started or ended (buttons, summary); ``results`` a run's results arrived.
+CHANGES = frozenset({"loaded", "graph", "params", "layout", "selection", "statuses", "file", "out_dir",
+                     "run", "results"})
+EDIT = frozenset({"graph", "params", "file"})
+
+Listener = Callable[[frozenset[str]], None]
+Notify = Callable[[str, str], None]  # (message, kind: info | positive | warning | negative)
+
+
+def structure(workflow: Workflow) -> tuple:
+    """What validation and the cache keys depend on: not positions, not titles."""
+    return (tuple((n.id, n.type, n.version, tuple(sorted(n.params.items(), key=lambda kv: kv[0])))
+                  for n in workflow.nodes), workflow.edges)
+
+
+class EditorSession:
+    def __init__(self, registry: Registry, cache: Cache, *, notify: Notify | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.registry = registry
+        self.cache = cache
+        self.state = EditorState(registry)
+        self.store = ResultStore()
+        self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
+                                    on_finished=self._run_finished)
+        self.notify: Notify = notify or (lambda message, kind: None)
+        self.clock = clock
+        self.summary = ""
+        self.out_choice: Path | None = None
+        self._untitled_out: Path | None = None
+        self._listeners: list[Listener] = []
+        self._problems: tuple[Any, list[Problem]] = (None, [])
+        self._check_due: float | None = None
+        self._checked: tuple | None = None  # what the last status check was asked about
+
+    # --- subscribing -------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, *changes: str) -> None:
+        unknown = set(changes) - CHANGES
+        if unknown:
+            raise ValueError(f"unknown change {sorted(unknown)}; expected some of {sorted(CHANGES)}")
+        what = frozenset(changes)
+        for listener in list(self._listeners):
+            listener(what)
+
+    # --- derived state -------------------------------------------------------------------
+    @property
+    def workflow(self) -> Workflow:
+        return self.state.workflow
+
+    @property
+    def selected(self) -> str | None:
+        return self.state.selected
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Validation problems, recomputed only when what they depend on changed."""
+        key = structure(self.state.workflow)
+        if self._problems[0] != key:
+            self._problems = (key, self.state.problems())
+        return self._problems[1]
+
+    def status(self, node_id: str | None) -> NodeStatus:
+        return self.runner.status(node_id) if node_id else NodeStatus()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.state.base_dir
+
+    def out_dir(self) -> Path:
+        """Where runs write: chosen by the user, else next to the saved workflow, else a temp folder."""
+        if self.out_choice is not None:
+            return self.out_choice
+        if self.state.path is not None:
+            return self.state.path.parent / "flowclass-out" / self.state.path.stem
+        if self._untitled_out is None:
+            self._untitled_out = Path(tempfile.mkdtemp(prefix="flowclass-untitled-"))
+        return self._untitled_out
+
+    def input_path(self, node_id: str, name: str) -> Path | None:
+        """A node's path parameter as the next run resolves it (None when empty): what a
+        viewer writes for that node to read (a label file, masks) is exactly this file."""
+        spec = self.state.workflow.node(node_id)
+        node_type = self.registry.get(spec.type) if spec else None
+        param = node_type.param(name) if node_type else None
+        value = spec.params.get(name, "") if spec else ""
+        if not isinstance(param, PathParam) or not isinstance(value, str) or not value:
+            return None
+        return Path(param.resolve(value, self.base_dir, self.out_dir()))
+
+    # --- whole-workflow changes ---------------------------------------------------------------
+    def loaded(self) -> None:
+        """A different workflow is open: results, badges and the output folder start over."""
+        self.store = ResultStore()
+        if self.runner.running:
+            self.runner.abandon()
+            self.summary = "The run of the previous workflow was cancelled."
+        self.runner.statuses.clear()
+        self.out_choice = None
+        self._checked = None
+        self.check_now()
+        self.emit("loaded", "graph", "params", "selection", "statuses", "file", "out_dir", "run", "results")
+
+    def saved(self) -> None:
+        """The file was written (its path, and so the output folder, may have changed)."""
+        self.request_check()
+        self.emit("file", "out_dir", "params")
+
+    def set_out_dir(self, folder: Path) -> None:
+        self.out_choice = Path(folder)
+        self._checked = None
+        self.request_check()
+        self.emit("out_dir")
+
+    # --- edits ------------------------------------------------------------------------------
+    def edit(self, action: Callable[[], Any], changes: Iterable[str] = EDIT) -> bool:
+        """Make an edit; a refused one is told to the user and changes nothing."""
+        try:
+            action()
+        except EditRefused as exc:
+            self.notify(str(exc), "warning")
+            return False
+        self.request_check()
+        self.emit(*changes, "selection", "statuses")
+        return True
+
+    def add_node(self, type_id: str, position: tuple[float, float]) -> bool:
+        return self.edit(lambda: self.state.add_node(type_id, position))
+
+    def add_beside(self, type_id: str) -> bool:
+        """A click on the palette: put the node right of the selected (or last) node."""
+        workflow = self.state.workflow
+        anchor = workflow.node(self.state.selected or "") or (workflow.nodes[-1] if workflow.nodes else None)
+        x, y = anchor.position if anchor else (-ADD_OFFSET[0], 0.0)
+        return self.add_node(type_id, (x + ADD_OFFSET[0], y + ADD_OFFSET[1]))
+
+    def connect(self, source: PortRef, target: PortRef) -> bool:
+        return self.edit(lambda: self.state.connect(source, target))
+
+    def delete(self, node_ids: Iterable[str] = (), edges: Iterable[Edge] = ()) -> bool:
+        return self.edit(lambda: self.state.delete(list(node_ids), list(edges)))
+
+    def delete_selected(self) -> bool:
+        return bool(self.state.selected) and self.delete([self.state.selected])
+
+    def duplicate(self) -> bool:
+        return bool(self.state.selected) and self.edit(lambda: self.state.duplicate([self.state.selected]))
+
+    def move(self, moves: Mapping[str, tuple[float, float]]) -> None:
+        """Positions only: no validation, no status check, nothing to re-send to the canvas."""
+        self.state.move(moves)
+        self.emit("layout", "file")
+
+    def select(self, node_id: str | None) -> None:
+        self.state.selected = node_id if node_id and self.state.workflow.node(node_id) else None
+        self.emit("selection")
+
+    def undo(self) -> bool:
+        return self.state.undo() and self.edit(lambda: None)
+
+    def redo(self) -> bool:
+        return self.state.redo() and self.edit(lambda: None)
+
+    def set_param(self, node_id: str, name: str, value: Any) -> None:
+        """A value typed into the inspector; stored normalised (``3.0`` -> ``3`` for an integer)."""
+        self.state.set_params(node_id, self.normalised(node_id, {name: value}))
+        self.request_check()
+        self.emit("params", "file", "statuses")
+
+    def set_params(self, node_id: str, params: Mapping[str, Any]) -> None:
+        """A viewer's action: like the inspector, and the inspector then shows the new values."""
+        self.state.set_params(node_id, self.normalised(node_id, params))
+        self.request_check()
+        self.emit("params", "file", "statuses", "selection")
+
+    def normalised(self, node_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Each value as its parameter validates it; an invalid one is kept as given, so the
+        inspector shows its problem on the field."""
+        spec = self.state.workflow.node(node_id)
+        node_type = self.registry.get(spec.type) if spec else None
+        out = dict(params)
+        for name, value in params.items():
+            param = node_type.param(name) if node_type else None
+            if param is not None:
+                try:
+                    out[name] = param.validate(value)
+                except ParamValueError:
+                    pass
+        return out
+
+    def rename(self, node_id: str, title: str) -> None:
+        self.state.rename(node_id, title)
+        self.emit("graph", "file")
+
+    # --- status checks (debounced) ---------------------------------------------------------
+    def request_check(self) -> None:
+        """Ask the cache again once edits have paused for :data:`CHECK_DELAY` seconds."""
+        self._check_due = self.clock() + CHECK_DELAY
+
+    def check_now(self) -> None:
+        """Ask the cache which nodes' results hold, unless nothing it depends on changed."""
+        self._check_due = None
+        asked = (structure(self.state.workflow), self.base_dir, self.out_dir(), frozenset(self.store.nodes()))
+        if asked == self._checked:
+            return
+        self._checked = asked
+        runnable, _ = runnable_part(self.state.workflow, self.problems)
+        self.runner.check(runnable, base_dir=self.base_dir, out_dir=self.out_dir(),
+                          had_result=self.store.nodes())
+
+    def refresh(self) -> None:
+        """Check again even if nothing changed here (a viewer changed files on disk)."""
+        self._checked = None
+        self.check_now()
+
+    def tick(self) -> None:
+        """Called often from the event loop: drain run events, start a due status check."""
+        self.runner.poll()
+        if self._check_due is not None and self.clock() >= self._check_due:
+            self.check_now()
+
+    def _statuses_changed(self) -> None:
+        self.emit("statuses", "run")
+
+    # --- runs -----------------------------------------------------------------------------
+    def run_selected(self) -> None:
+        if self.state.selected:
+            self.start_run([self.state.selected])
+
+    def start_run(self, targets: Sequence[str] | None) -> None:
+        if self.runner.running:
+            self.notify("A run is already going on in this tab.", "warning")
+            return
+        plan = plan_run(self.state.workflow, self.problems, targets)
+        if plan.message:
+            self.notify(plan.message, "info" if plan.workflow else "warning")
+        if plan.workflow is None:
+            return
+        self.runner.start(plan.workflow, base_dir=self.base_dir, out_dir=self.out_dir(), targets=targets,
+                          source=str(self.state.path) if self.state.path else None)
+        self._checked = None  # the run changes what is cached
+        self.summary = "Running…"
+        self.emit("run", "statuses")
+
+    def cancel_run(self) -> None:
+        self.runner.cancel()
+        self.summary = "Cancelling…"
+        self.emit("run")
+
+    def _run_finished(self, result: RunResult | None, error: Exception | None) -> None:
+        if error is not None:
+            text = explain(error) if isinstance(error, WorkflowInvalid) else str(error)
+            self.summary = "The run did not start."
+            self.notify(f"The run did not start:\n{text}", "negative")
+            self.emit("run")
+            return
+        assert result is not None
+        self.store.add(result)
+        self.summary = summary(result)
+        failed = len(result.failed)
+        if failed:
+            self.notify(f"{failed} node(s) failed; see the red badges.", "negative")
+        self.emit("run", "results", "statuses")
+
+
+def explain(exc: WorkflowInvalid) -> str:
+    """The first few problems of an invalid workflow, one a line."""
+    lines = [str(p) for p in exc.problems[:6]]
+    more = len(exc.problems) - len(lines)
+    return "\n".join(lines + ([f"... and {more} more"] if more > 0 else []))

@@ -1,0 +1,144 @@
+"""The tab's EditorSession without a browser: change notices, normalised values, debounced checks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from flowclass.library import ready_workflows_dir
+from flowclass.ui.editor import EditorState
+from flowclass.ui.session import CHECK_DELAY, EditorSession
+from flowclass.workflow import PortRef
+
+CLUSTER_FOLDER = ready_workflows_dir() / "cluster_folder.json"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def session_of(registry, cache, clock: Clock | None = None) -> tuple[EditorSession, list[frozenset[str]]]:
+    session = EditorSession(registry, cache, clock=clock or Clock())
+    seen: list[frozenset[str]] = []
+    session.subscribe(seen.append)
+    return session, seen
+
+
+def count_calls(obj, name: str) -> list[int]:
+    """Wrap ``obj.name`` to count its calls; the list's length is the count."""
+    calls: list[int] = []
+    original = getattr(obj, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    setattr(obj, name, counted)
+    return calls
+
+
+def wait_for_check(session: EditorSession, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while session.runner.checking or session.runner._check_wanted is not None:  # pylint: disable=protected-access
+        assert time.monotonic() < deadline, "the status check did not end"
+        time.sleep(0.02)
+        session.tick()
+    session.tick()
+
+
+def test_the_session_imports_no_nicegui() -> None:
+    code = "import sys, flowclass.ui.session; print('nicegui' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_edits_notify_what_changed(registry, cache) -> None:
+    session, seen = session_of(registry, cache)
+    session.loaded()
+    assert "loaded" in seen[-1]
+    session.add_node("toy.number", (0, 0))
+    assert {"graph", "params", "selection"} <= seen[-1] and session.selected == "toy_number"
+    session.move({"toy_number": (50, 60)})
+    assert seen[-1] == {"layout", "file"}
+    session.rename("toy_number", "Seven")
+    assert "graph" in seen[-1] and "selection" not in seen[-1]  # the inspector keeps its widgets
+    session.select(None)
+    assert seen[-1] == {"selection"}
+    seen.clear()
+    session.connect(PortRef("toy_number", "number"), PortRef("toy_number", "number"))
+    assert seen == []  # refused: nothing changed
+
+
+def test_a_refused_edit_is_told_to_the_user(registry, cache) -> None:
+    told: list[tuple[str, str]] = []
+    session = EditorSession(registry, cache, notify=lambda message, kind: told.append((message, kind)))
+    session.add_node("toy.number", (0, 0))
+    session.add_node("toy.read", (0, 200))
+    assert not session.connect(PortRef("toy_read", "words"), PortRef("toy_number", "number"))
+    assert told and told[-1][1] == "warning" and "has no input 'number'" in told[-1][0]
+
+
+def test_values_are_stored_normalised(registry, cache) -> None:
+    session, _ = session_of(registry, cache)
+    session.add_node("toy.number", (0, 0))
+    session.set_param("toy_number", "value", 7.0)  # what a number widget sends
+    stored = session.workflow.node("toy_number").params["value"]
+    assert stored == 7 and type(stored) is int
+    session.set_param("toy_number", "value", 7.5)  # invalid: kept as typed, reported on the field
+    assert session.workflow.node("toy_number").params["value"] == 7.5
+    assert [(p.node, p.field) for p in session.problems] == [("toy_number", "value")]
+
+
+def test_moving_nodes_neither_validates_nor_checks(registry, cache, monkeypatch) -> None:
+    clock = Clock()
+    session, _ = session_of(registry, cache, clock)
+    session.state.open(CLUSTER_FOLDER)
+    session.loaded()
+    wait_for_check(session)
+    validations = count_calls(EditorState, "problems")
+    statuses = count_calls(session.runner.engine, "status")
+    for x in range(20):
+        session.move({"embed": (float(x), 0.0)})
+        session.rename("embed", f"Embed {x}")
+        clock.now += 1
+        session.tick()
+    wait_for_check(session)
+    assert validations == [] and statuses == []
+
+
+def test_status_checks_are_debounced(registry, cache) -> None:
+    clock = Clock()
+    session, _ = session_of(registry, cache, clock)
+    session.state.open(CLUSTER_FOLDER)
+    session.loaded()
+    wait_for_check(session)
+    statuses = count_calls(session.runner.engine, "status")
+    for value in range(3, 12):  # typing: one keystroke every 50 ms
+        session.set_param("cluster", "n_clusters", value)
+        clock.now += CHECK_DELAY / 6
+        session.tick()
+    wait_for_check(session)
+    assert statuses == []  # still typing
+    clock.now += CHECK_DELAY
+    session.tick()
+    wait_for_check(session)
+    assert len(statuses) == 1
+
+
+def test_out_dir_follows_the_file_then_the_choice(registry, cache, tmp_path: Path) -> None:
+    session, seen = session_of(registry, cache)
+    flow = tmp_path / "mine.json"
+    flow.write_text(CLUSTER_FOLDER.read_text())
+    session.state.open(flow)
+    session.loaded()
+    assert session.out_dir() == tmp_path / "flowclass-out" / "mine"
+    session.set_out_dir(tmp_path / "elsewhere")
+    assert session.out_dir() == tmp_path / "elsewhere" and seen[-1] == {"out_dir"}
