@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import adjusted_rand_score
 import pytest
 from nicegui import ui
 from nicegui.testing import User
@@ -191,6 +192,14 @@ async def test_clashifier_one_stroke_keeps_every_shipped_class(user: User, regis
     assert saved["water"] > shipped["water"]
     samples = run_manifest(page.out_dir())["regions"]["records"]["samples_per_class"]
     assert set(samples) == set(shipped)
+
+    # a new colour for 'sky' from the legend's colour picker: the legend and the masks follow
+    await user.should_see("labels of china.jpg from", retries=LOADS)
+    sky = sorted(user.find(ui.color_picker).elements, key=lambda e: e.id)[0]
+    UserInteraction(user, {sky.q_color}, None).trigger("change", "#00ffff")
+    await until(lambda: "sky=#00ffff" in page.state.workflow.node("regions").params["legend"], what="the new colour")
+    recoloured = class_pixels(workspace / "mine" / masks / "china.png", legend.replace("#aec7e8", "#00ffff"))
+    assert recoloured == saved
     assert install_snapshot() == installed
 
 
@@ -208,7 +217,21 @@ async def test_cluster_cut_on_the_dendrogram_reaches_the_export(user: User, regi
     export = page.out_dir() / "clusters"
     assert len(cluster_folders(export)) == 10
 
+    # did the clusters find the categories? folder labels under the thumbnails, on the map,
+    # and a cluster x label table with purity and ARI (the same ARI as the saved table gives)
     select(user, "cluster")
+    await user.should_see(marker="viewer-Clusters vs labels", retries=LOADS)
+    grid = next(e for e in user.find(ui.html).elements if "fc-gallery" in e.classes)
+    assert grid.content.count('class="fc-caption"') == 50
+    user.find(marker="viewer-Map").click()
+    await user.should_see(marker="map-colour-by", retries=LOADS)
+    user.find(marker="viewer-Clusters vs labels").click()
+    await user.should_see("adjusted Rand index", retries=LOADS)
+    saved = pd.read_csv(page.out_dir() / "clusters.csv", dtype=str)
+    ari = adjusted_rand_score(saved["folder_label"], saved["cluster"])
+    await user.should_see("purity")
+    await user.should_see(f"adjusted Rand index {ari:.3f}")
+
     user.find(marker="output-dendrogram").click()
     await user.should_see("cut at")
     # dragging the cut line ends with the chart reporting the height it was let go at

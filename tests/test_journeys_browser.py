@@ -210,6 +210,12 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     assert len(cluster_folders(export)) == 10
 
     select_node(screen, "cluster")
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-gallery .fc-caption"), timeout=20,
+               what="folder labels under the thumbnails")
+    shot(screen, "clusters_with_folder_labels")
+    click(screen, TAB.format(tabs="fc-viewer-tabs", label="Clusters vs labels"))
+    screen.should_contain("adjusted Rand index")
+    shot(screen, "clusters_vs_labels")
     click(screen, TAB.format(tabs="fc-output-tabs", label="Dendrogram"))
     chart = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-dendrogram canvas"), what="dendrogram")[0]
     time.sleep(0.5)  # the chart lays itself out

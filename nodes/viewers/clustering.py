@@ -17,7 +17,7 @@ from scipy.cluster import hierarchy
 
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.colors import ABOVE_CUT, group_colors
-from flowclass.viewers.tables import show_as_table
+from flowclass.viewers.tables import show_as_table, show_table
 
 MAX_LEAVES = 150
 CUT_COLOR = "#dc2626"
@@ -169,6 +169,27 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
     moved(tree.cut_height)
 
 
+def clusters_with_labels(labelling: Any) -> bool:
+    """Clusters of images whose folders name a category: they can be compared."""
+    from nodes.lib.agreement import has_known_labels
+
+    return labelling.kind == "cluster" and has_known_labels(labelling.images.labels)
+
+
+@viewer("labels", "Clusters vs labels", applies=clusters_with_labels, order=15)
+def clusters_vs_labels(labelling: Any, ctx: ViewerContext) -> None:
+    """Did the clusters find the categories? A cluster x folder label table with purity and ARI."""
+    from nodes.lib.agreement import agreement
+
+    found = agreement(labelling.labels, labelling.images.labels, order=labelling.classes)
+    ui.label(f"{found.images:,} labelled images · purity {found.purity:.1%} · adjusted Rand index "
+             f"{found.ari:.3f}").classes("text-sm font-medium fc-agreement")
+    ui.label("Purity: the share of images in their cluster's most common folder label. Adjusted "
+             "Rand index: 1 when the clusters are exactly the labels, about 0 for chance.") \
+        .classes("text-xs text-gray-500")
+    show_table(found.table, ctx, caption="Images per cluster (rows) and folder label (columns)")
+
+
 @viewer("distances", "Distances", order=10)
 def distances_view(distances: Any, ctx: ViewerContext) -> None:
     values = np.asarray(distances.condensed, dtype=np.float64)
@@ -197,7 +218,7 @@ def small_distances(distances: Any) -> bool:
 
 
 VIEWERS = [
-    dendrogram_view, distances_view,
+    dendrogram_view, distances_view, clusters_vs_labels,
     viewer("dendrogram", "Table", order=90)(show_as_table),
     viewer("distances", "Table", applies=small_distances, order=90)(show_as_table),
 ]

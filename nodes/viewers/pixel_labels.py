@@ -110,18 +110,53 @@ def installed(path: Path) -> bool:
     return path.resolve().is_relative_to(ready_workflows_dir().resolve())
 
 
-def label_folder(current: Path | None, home: Path, node_id: str, stem: str) -> Path:
-    """Where ``stem``'s mask is saved: the node's folder, unless that file there is the user's
-    (or the folder is a ready workflow's): then a folder of FlowClass's own beside the workflow."""
+def label_folder(current: Path | None, home: Path, node_id: str, *stems: str) -> Path:
+    """Where the masks of ``stems`` are saved: the node's folder, unless a file there is the
+    user's (or the folder is a ready workflow's): then a folder of FlowClass's own beside the
+    workflow."""
     from nodes.lib.owned_files import OwnedFolder
 
     mine = current is not None and current.is_dir() and not installed(current)
     candidates = ([current] if mine else []) + \
         [home / f"{node_id}_masks"] + [home / f"{node_id}_masks_{k}" for k in range(2, 100)]
     for folder in candidates:
-        if not (folder / f"{stem}.png").exists() or OwnedFolder(folder).owns(f"{stem}.png"):
+        owned = OwnedFolder(folder)
+        if all(not (folder / f"{stem}.png").exists() or owned.owns(f"{stem}.png") for stem in stems):
             return folder
     raise FileExistsError(f"no free folder for labels next to {home}")
+
+
+def masks_value(folder: Path, home: Path) -> str:
+    """The ``masks`` parameter that reads ``folder`` (relative to the workflow's ``home`` below it)."""
+    try:
+        return str(folder.relative_to(home))
+    except ValueError:
+        return str(folder)
+
+
+def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new: str) -> str:
+    """Repaint a class's pixels in every mask the node reads; returns the ``masks`` value.
+
+    Masks FlowClass wrote are repainted in place; the user's own (or a ready workflow's)
+    are never touched: they are copied, repainted, into a folder of FlowClass's own.
+    """
+    from nodes.lib.owned_files import OwnedFolder
+    from nodes.lib.pixels.masks import MaskError, mask_files
+    from nodes.lib.pixels.strokes import recolour
+
+    try:
+        files = mask_files(current) if current is not None and current.exists() else {}
+    except MaskError:
+        files = {}
+    folder = label_folder(current, home, node_id, *files)
+    folder.mkdir(parents=True, exist_ok=True)
+    owned = OwnedFolder(folder)
+    for stem, source in files.items():
+        with Image.open(source) as picture:
+            mask = recolour(np.asarray(picture.convert("RGBA")), old, new)
+        owned.write_file(f"{stem}.png", lambda tmp, m=mask: Image.fromarray(m, "RGBA").save(tmp, format="PNG"))
+    owned.compact()
+    return masks_value(folder, home)
 
 
 def save_painting(painting: Painting, current: Path | None, home: Path, node_id: str) -> tuple[Path, str]:
@@ -148,11 +183,7 @@ def save_painting(painting: Painting, current: Path | None, home: Path, node_id:
     owned.write_file(f"{painting.stem}.png",
                      lambda tmp: Image.fromarray(mask, "RGBA").save(tmp, format="PNG"))
     owned.compact()
-    try:
-        value = str(folder.relative_to(home))
-    except ValueError:
-        value = str(folder)
-    return folder / f"{painting.stem}.png", value
+    return folder / f"{painting.stem}.png", masks_value(folder, home)
 
 
 def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> Painting:
@@ -192,11 +223,16 @@ class LabelDrawing:
     workflow, never into a temporary folder or FlowClass's installed workflows.
     """
 
-    def __init__(self, images: Any, classes: dict[str, str], ctx: ViewerContext):
-        self.images, self.classes, self.ctx = images, classes, ctx
+    def __init__(self, images: Any, legend: str, ctx: ViewerContext, rebuild: Any = None):
+        from nodes.lib.pixels.legend import parse_legend
+
+        parsed = parse_legend(legend)
+        self.images, self.legend, self.ctx, self.rebuild = images, legend, ctx, rebuild
+        self.classes = dict(zip(parsed.classes, parsed.class_colours()))
         self.store = ctx.store_dir("pixel_labels")
         self.value = str(ctx.node_params.get("masks", "") or "")  # the masks parameter as set
         self.painting: Painting | None = None
+        self.index = 0  # the image shown
 
     def masks(self) -> Path | None:
         """The folder of masks the node reads now."""
@@ -228,6 +264,12 @@ class LabelDrawing:
                 ui.button("Save and run", icon="play_arrow", on_click=lambda: self.save(then_run=True)) \
                     .props("flat dense no-caps").mark("label-save-run")
             with ui.row().classes("gap-3 items-center"):
+                for name, colour in self.classes.items():  # the legend: pick a class's colour
+                    with ui.button().props("flat dense no-caps size=sm").classes("fc-legend-entry") \
+                            .mark(f"legend-{name}"):
+                        ui.element("div").classes("w-3 h-3 rounded-sm border mr-1").style(f"background: {colour}")
+                        ui.label(name).classes("text-xs")
+                        ui.color_picker(on_pick=lambda e, n=name: self.recolour(n, e.color))
                 self.status = ui.label().classes("text-xs text-gray-600 fc-label-status")
                 self.where = ui.label().classes("text-xs text-gray-500 fc-label-where")
         self.canvas = ui.interactive_image(events=["mousedown", "mousemove", "mouseup", "mouseleave"],
@@ -235,6 +277,7 @@ class LabelDrawing:
             .classes("fc-label-canvas").style("cursor: crosshair; user-select: none")
 
     async def open(self, index: int) -> None:
+        self.index = index
         self.painting = await run.io_bound(open_painting, self.images, index, self.masks(), self.store)
         width, height = self.painting.preview_size
         # the whole picture fits the panel: as wide as it may be, never taller than the view
@@ -308,6 +351,33 @@ class LabelDrawing:
         if then_run:
             self.ctx.run(None)
 
+    async def recolour(self, name: str, colour: str) -> None:
+        """A new colour for a class: the legend and every mask the node reads follow it."""
+        from nodes.lib.pixels.legend import LegendError, hex_colour, parse_colour, with_colour
+        old = self.classes[name]
+        try:
+            new = hex_colour(parse_colour(colour))
+            legend = with_colour(self.legend, name, old, new)
+        except LegendError as exc:
+            ui.notify(f"Colour not changed: {exc}", type="warning")
+            return
+        if self.painting is not None and self.painting.unsaved:
+            await self.save()
+        workflow = self.ctx.workflow_path() or (await self.ctx.save() if self.ctx.save else None)
+        if workflow is None:
+            ui.notify("Colour not changed: save the workflow first; masks are kept beside it.", type="warning")
+            return
+        try:
+            value = await run.io_bound(recolour_masks, self.masks(), workflow.parent, self.ctx.node_id, old, new)
+        except (OSError, ValueError) as exc:
+            ui.notify(f"Colour not changed: {exc}", type="negative")
+            return
+        self.ctx.set_params(self.ctx.node_id, {"legend": legend, "masks": value})
+        ui.notify(f"'{name}' is now {new}; its painted pixels too.", type="positive")
+        self.ctx.refresh()
+        if self.rebuild is not None:  # the view again, in the new colours, on the same image
+            await self.rebuild(legend, self.index)
+
     async def switch(self, index: int) -> None:
         if self.painting is not None and self.painting.unsaved:
             await self.save()
@@ -326,8 +396,9 @@ def tool_chips_css(css_class: str, colours: list[str]) -> str:
 async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
     from nodes.lib.pixels.legend import LegendError, parse_legend
 
+    legend = str(ctx.node_params.get("legend", ""))
     try:
-        legend = parse_legend(str(ctx.node_params.get("legend", "")))
+        parse_legend(legend)
     except LegendError as exc:
         ui.label(f"Fix the legend first: {exc}").classes("text-sm text-red-700")
         return
@@ -335,7 +406,14 @@ async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
     if images is None or not len(images):
         ui.label("Run the images before this node first.").classes("text-sm text-gray-600")
         return
-    drawing = LabelDrawing(images, dict(zip(legend.classes, legend.class_colours())), ctx)
-    start = drawing.first_image()
-    drawing.build(start)
-    await drawing.open(start)
+    box = ui.column().classes("w-full gap-1")
+
+    async def show(legend: str, index: int | None = None) -> None:
+        box.clear()
+        with box:
+            drawing = LabelDrawing(images, legend, ctx, rebuild=show)
+            start = drawing.first_image() if index is None else index
+            drawing.build(start)
+        await drawing.open(start)
+
+    await show(legend)

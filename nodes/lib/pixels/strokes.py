@@ -95,3 +95,11 @@ def classes_in(mask: np.ndarray | None, colours: dict[str, str]) -> set[str]:
     present = set(codes.tolist())
     return {name for name, colour in colours.items()
             if int.from_bytes(bytes(parse_colour(colour)), "big") in present}
+
+
+def recolour(mask: np.ndarray, old: str, new: str) -> np.ndarray:
+    """A copy of an RGBA mask with the pixels painted ``old`` ("#rrggbb") painted ``new``."""
+    out = mask.copy()
+    hit = np.all(mask[..., :3] == parse_colour(old), axis=2) & (mask[..., 3] > 0)
+    out[hit, :3] = parse_colour(new)
+    return out
