@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .cache import Cache
+from .cache import Cache, default_max_bytes, parse_size
 from .errors import WorkflowInvalid
 from .fsutil import WriteError
 
@@ -158,9 +159,16 @@ def cmd_cache(args: argparse.Namespace) -> int:
         removed = cache.clear()
         print(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
         return EXIT_OK
+    if args.action == "prune":
+        done = cache.prune()
+        print(f"pruned {cache.root}: removed {done['removed']} node result(s) used least "
+              f"recently, freed {done['freed'] / 1e6:.1f} MB; results now {done['left'] / 1e6:.1f} "
+              f"MB of at most {cache.max_bytes / 1e6:.0f} MB")
+        return EXIT_OK
     info = cache.info()
     print(f"cache: {info['root']}")
-    print(f"  {info['results']} node result(s)")
+    print(f"  {info['results']} node result(s), at most {info['max_bytes'] / 1e6:.0f} MB "
+          "(--cache-size or $FLOWCLASS_CACHE_SIZE)")
     for name, part in info["parts"].items():
         print(f"  {name:<12} {part['bytes'] / 1e6:9.1f} MB in {part['files']} file(s)")
     return EXIT_OK
@@ -174,12 +182,23 @@ def cmd_ui(args: argparse.Namespace) -> int:
                  show=not args.no_browser)
 
 
+def _size(text: str) -> str:
+    try:
+        parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowclass", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowclass {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cache", metavar="DIR", help="cache folder (default: $FLOWCLASS_CACHE "
                         "or the user's cache folder)")
+    common.add_argument("--cache-size", metavar="SIZE", type=_size,
+                        help="most the cache's node results may take, e.g. 10GB (default: "
+                        "$FLOWCLASS_CACHE_SIZE or 10GB); the least recently used go first")
     common.add_argument("--plugins", metavar="DIR", action="append",
                         help="extra folder of node modules (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,8 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--dataset", default="all", choices=("all",) + DATASETS)
     sample.set_defaults(func=cmd_sample)
 
-    cache = sub.add_parser("cache", parents=[common], help="show or clear the cache")
-    cache.add_argument("action", choices=("info", "clear"))
+    cache = sub.add_parser("cache", parents=[common], help="show, prune or clear the cache")
+    cache.add_argument("action", choices=("info", "prune", "clear"),
+                       help="info: sizes; prune: remove the least recently used results down "
+                            "to the cap; clear: remove all results and stores")
     cache.set_defaults(func=cmd_cache)
 
     ui = sub.add_parser("ui", parents=[common], help="open the canvas in the browser")
@@ -230,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "cache_size", None):  # every Cache of this process, the canvas's too
+        os.environ["FLOWCLASS_CACHE_SIZE"] = args.cache_size
+    try:
+        default_max_bytes()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     try:
         return args.func(args)
     except WorkflowInvalid as exc:

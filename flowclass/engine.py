@@ -163,6 +163,11 @@ class Engine:
         run.execute(order, keep=set(targets) if targets is not None else set(order))
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
                            _values=run.values)
+        if any(o.state == "done" for o in run.outcomes.values()):  # the cache grew
+            try:  # keep it under its cap; this run's results stay
+                self.cache.prune(keep={o.key for o in run.outcomes.values() if o.key})
+            except OSError:
+                pass
         if manifest:
             try:
                 result.manifest_path = write_manifest(result, started=started, source=source,
@@ -292,10 +297,10 @@ class _Run:
         except NodeError as exc:
             self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
         except WriteError as exc:  # a full disk, a read-only folder: no bug, say what to do
-            self._fail(outcome, started, str(exc), None, None, ctx)
+            self._fail(outcome, started, self._storage_message(exc), None, None, ctx)
         except Exception as exc:  # any bug in a node is reported, never a crash of the run
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                self._fail(outcome, started, self._disk_full(exc), None, None, ctx)
+                self._fail(outcome, started, self._storage_message(exc), None, None, ctx)
                 return
             outcome.traceback = traceback.format_exc()
             self._fail(outcome, started, f"{type(exc).__name__}: {exc}", None,
@@ -343,11 +348,15 @@ class _Run:
                 node_type, cached, outcome.params) else "pending"
         return states
 
-    def _disk_full(self, exc: OSError) -> str:
-        """What to say when a node ran out of disk space without saying where."""
+    def _storage_message(self, exc: OSError) -> str:
+        """What to say when a node could not write (a full disk...): the file and what to do,
+        pointing to the cache settings when the file is in the cache."""
         if exc.filename:
-            inside_cache = Path(exc.filename).is_relative_to(self.engine.cache.root)
-            return str(write_error(exc, exc.filename, CACHE_HINT if inside_cache else None))
+            if Path(exc.filename).resolve().is_relative_to(self.engine.cache.root.resolve()):
+                cause = exc.__cause__ if isinstance(exc, WriteError) and \
+                    isinstance(exc.__cause__, OSError) else exc
+                return str(write_error(cause, exc.filename, CACHE_HINT))
+            return str(write_error(exc, exc.filename))
         return (f"disk full ({exc.strerror}): free some space, or choose another output folder "
                 f"(--out, now {self.out_dir}) or cache folder (--cache, now "
                 f"{self.engine.cache.root})")

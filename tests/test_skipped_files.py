@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -36,7 +38,15 @@ def _workflow(tmp_path, folder):
     return path
 
 
-def _run(workflow, out, cache):
+def _run(workflow, out, cache, umask=0o022):
+    old = os.umask(umask)  # the run inherits it
+    try:
+        return _run_cli(workflow, out, cache)
+    finally:
+        os.umask(old)
+
+
+def _run_cli(workflow, out, cache):
     return subprocess.run([sys.executable, "-m", "flowclass.cli", "run", str(workflow), "-q",
                            "--out", str(out), "--cache", str(cache)],
                           capture_output=True, text=True, timeout=300)
@@ -60,6 +70,16 @@ def test_skipped_files_are_listed_in_out_in_run_json_and_on_the_console(broken_f
         assert len(shown) == 5 and all(": " in line for line in shown)
         assert "and 2 more" in done.stderr and str(out / "skipped.csv") in done.stderr
     assert "2 from cache" in done.stdout
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_what_a_run_writes_honours_the_umask(broken_folder, tmp_path, umask, mode):
+    folder, _ = broken_folder
+    out = tmp_path / "out"
+    done = _run(_workflow(tmp_path, folder), out, tmp_path / "cache", umask=umask)
+    assert done.returncode == 0, done.stderr
+    for name in ("run.json", "skipped.csv"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == mode, name
 
 
 def test_a_run_with_nothing_skipped_writes_an_empty_list(broken_folder, tmp_path):
