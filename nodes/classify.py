@@ -388,3 +388,4 @@ def predict(ctx, *, model: Classifier, images: ImageSet | None, embeddings: Embe
 
 
 NODES = [train_classifier, evaluate, predict]
+VIEWERS = ["nodes.viewers.classification"]  # confusion matrix, misclassified images, classifier

@@ -80,6 +80,21 @@ def chosen_method(method: str, n: int, exact_up_to: int) -> str:
     return EXACT if n <= exact_up_to else SCALABLE
 
 
+# Named here because the dendrogram viewer sets them (Apply this cut).
+CUT = Choice(name="cut", default="n_clusters", choices=("n_clusters", "height_ratio", "distance"),
+             choice_titles={"n_clusters": "Number of clusters",
+                            "height_ratio": "Fraction of the tree's height",
+                            "distance": "Distance threshold"},
+             help="Where to cut the tree into clusters.")
+N_CLUSTERS = Int(name="n_clusters", default=10, min=1, max=100_000, shown_when={"cut": ("n_clusters",)},
+                 help="How many clusters to make.")
+HEIGHT_RATIO = Float(name="height_ratio", default=0.7, min=0.0, max=1.0, step=0.01,
+                     shown_when={"cut": ("height_ratio",)},
+                     help="Cut at this fraction of the highest merge.")
+DISTANCE = Float(name="distance", default=1.0, min=0.0, shown_when={"cut": ("distance",)},
+                 help="Cut at this merge distance.")
+
+
 def _clustering_reports(source: Any) -> dict[str, Any]:
     """dendrogram.png (with the cut), and map.png when embeddings are upstream."""
     from .lib.figures import dendrogram_png, map_png, pca_points
@@ -106,18 +121,10 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
     params=[
         Choice(name="linkage", default="ward", choices=LINKAGES,
                help="How the distance between two groups is measured when merging them."),
-        Choice(name="cut", default="n_clusters", choices=("n_clusters", "height_ratio", "distance"),
-               choice_titles={"n_clusters": "Number of clusters",
-                              "height_ratio": "Fraction of the tree's height",
-                              "distance": "Distance threshold"},
-               help="Where to cut the tree into clusters."),
-        Int(name="n_clusters", default=10, min=1, max=100_000, shown_when={"cut": ("n_clusters",)},
-            help="How many clusters to make."),
-        Float(name="height_ratio", default=0.7, min=0.0, max=1.0, step=0.01,
-              shown_when={"cut": ("height_ratio",)},
-              help="Cut at this fraction of the highest merge."),
-        Float(name="distance", default=1.0, min=0.0, shown_when={"cut": ("distance",)},
-              help="Cut at this merge distance."),
+        CUT,
+        N_CLUSTERS,
+        HEIGHT_RATIO,
+        DISTANCE,
         Choice(name="method", default="auto", choices=METHODS,
                choice_titles={"auto": "Automatic (exact up to a size)",
                               "exact": "Exact (all pairwise distances)",
@@ -187,3 +194,4 @@ def _linkage(condensed: np.ndarray, method: str) -> np.ndarray:
 
 
 NODES = [hierarchical_clustering]
+VIEWERS = ["nodes.viewers.clustering"]  # the dendrogram and its cut, distances

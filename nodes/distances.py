@@ -57,3 +57,4 @@ def distances(ctx, *, embeddings: Embeddings, metric, centre):
 
 
 NODES = [distances]
+VIEWERS = ["nodes.viewers.clustering"]  # the distance matrix

@@ -245,3 +245,4 @@ def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
 
 
 NODES = [embed]
+VIEWERS = ["nodes.viewers.maps"]  # 2-D maps of embeddings and labelled images

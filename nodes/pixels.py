@@ -276,3 +276,4 @@ def evaluate_pixels(ctx, *, maps: PixelMaps, masks, legend):
 
 
 NODES = [train_pixel_classifier, classify_pixels, evaluate_pixels]
+VIEWERS = ["nodes.viewers.pixels"]  # class maps over photos, areas

@@ -19,6 +19,8 @@ from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.colors import ABOVE_CUT, group_colors
 from flowclass.viewers.tables import show_as_table, show_table
 
+from ..clustering import CUT, DISTANCE, HEIGHT_RATIO, N_CLUSTERS
+
 MAX_LEAVES = 150
 CUT_COLOR = "#dc2626"
 
@@ -115,12 +117,12 @@ def cut_params(z: np.ndarray, height: float, mode: str) -> dict[str, Any]:
     k = clusters_at(z, height)
     merges = np.concatenate([[0.0], z[:, 2], [z[-1, 2] * 1.05]])
     low, high = merges[len(z) + 1 - k], merges[len(z) + 2 - k]  # the merges around the cut
-    if mode == "n_clusters":
-        return {"n_clusters": k}
-    if mode == "height_ratio":
+    if mode == N_CLUSTERS.name:
+        return {N_CLUSTERS.name: k}
+    if mode == HEIGHT_RATIO.name:
         top = float(z[-1, 2]) or 1.0
-        return {"height_ratio": min(1.0, between(low / top, high / top))}
-    return {"distance": between(float(low), float(high))}
+        return {HEIGHT_RATIO.name: min(1.0, between(low / top, high / top))}
+    return {DISTANCE.name: between(float(low), float(high))}
 
 
 @viewer("dendrogram", "Dendrogram", order=10)
@@ -137,11 +139,11 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
     ui.label(note).classes("text-xs text-gray-600")
     options = dendrogram_options(z, labels, tree.cut_height)
     chart = ui.echart(options).classes("w-full h-80 fc-dendrogram")
-    if not {"cut", "distance"} <= set(ctx.node_params):
+    if not ctx.declares(CUT, DISTANCE):
         return
     top, width = float(z[-1, 2]), options["xAxis"]["max"]
     chart.options["graphic"] = [drag_layer(chart.id, width, top)]
-    mode = str(ctx.node_params.get("cut", "n_clusters"))
+    mode = str(ctx.param(CUT))
     with ui.row().classes("items-center w-full gap-3"):
         ui.label("Drag the cut on the chart, or click where it goes:").classes("text-sm")
         count = ui.label().classes("text-sm w-28 fc-cut-count")
@@ -162,7 +164,8 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
         apply_button.set_enabled(k != len(set(labels.tolist())))
 
     def apply() -> None:
-        ctx.set_params(ctx.node_id, cut_params(z, state["height"], mode))
+        declared = {p.name: p for p in (N_CLUSTERS, HEIGHT_RATIO, DISTANCE)}
+        ctx.apply_params(*((declared[name], value) for name, value in cut_params(z, state["height"], mode).items()))
         ctx.run([ctx.node_id])
 
     chart.on(CUT_EVENT, lambda e: moved(e.args["height"]))

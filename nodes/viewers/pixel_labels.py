@@ -26,6 +26,8 @@ from flowclass.fsutil import atomic_path
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.dialog import confirm
 
+from ..pixel_samples import LEGEND, MASKS
+
 PREVIEW = 1024  # longest side of the picture shown for drawing, in pixels
 ERASER = "eraser"
 
@@ -230,13 +232,13 @@ class LabelDrawing:
         self.images, self.legend, self.ctx, self.rebuild = images, legend, ctx, rebuild
         self.classes = dict(zip(parsed.classes, parsed.class_colours()))
         self.store = ctx.store_dir("pixel_labels")
-        self.value = str(ctx.node_params.get("masks", "") or "")  # the masks parameter as set
+        self.value = str(ctx.param(MASKS) or "")  # the masks parameter as set
         self.painting: Painting | None = None
         self.index = 0  # the image shown
 
     def masks(self) -> Path | None:
         """The folder of masks the node reads now."""
-        return self.ctx.input_path(self.ctx.node_id, "masks")
+        return self.ctx.input_path(self.ctx.node_id, MASKS.name)
 
     def first_image(self) -> int:
         """The first image that has a mask already, else the first image."""
@@ -342,7 +344,7 @@ class LabelDrawing:
             return
         painting.saved = len(painting.strokes)
         if value != self.value:
-            self.ctx.set_params(self.ctx.node_id, {"masks": value})
+            self.ctx.apply_params((MASKS, value))
             self.value = value
             ui.notify(f"Masks now reads {value} (a copy beside the workflow).", type="info")
         self.ctx.refresh()
@@ -372,7 +374,7 @@ class LabelDrawing:
         except (OSError, ValueError) as exc:
             ui.notify(f"Colour not changed: {exc}", type="negative")
             return
-        self.ctx.set_params(self.ctx.node_id, {"legend": legend, "masks": value})
+        self.ctx.apply_params((LEGEND, legend), (MASKS, value))
         ui.notify(f"'{name}' is now {new}; its painted pixels too.", type="positive")
         self.ctx.refresh()
         if self.rebuild is not None:  # the view again, in the new colours, on the same image
@@ -396,7 +398,7 @@ def tool_chips_css(css_class: str, colours: list[str]) -> str:
 async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
     from nodes.lib.pixels.legend import LegendError, parse_legend
 
-    legend = str(ctx.node_params.get("legend", ""))
+    legend = str(ctx.param(LEGEND))
     try:
         parse_legend(legend)
     except LegendError as exc:
@@ -417,3 +419,6 @@ async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
         await drawing.open(start)
 
     await show(legend)
+
+
+VIEWERS = [draw_labels]
