@@ -253,3 +253,44 @@ async def test_cluster_cut_on_the_dendrogram_reaches_the_export(user: User, regi
 
 
 READY_MASK = Path(__file__).resolve().parents[1] / "workflows" / "data" / "clashifier" / "masks" / "china.png"
+
+
+OTHER_JOURNEYS = {
+    # ready workflow: (sample set, {node.param: value or a sample subpath}, node whose viewer is shown,
+    #                  what it shows, a file the run writes into its output folder)
+    "digits_nearest_neighbour": ("digits", {"import.folder": "digits", "import.max_per_label": 10,
+                                            "new.folder": "digits/7", "new.max_per_label": 0},
+                                 "evaluate", "cell-0-0", "predictions.csv"),
+    "transfer_learning": ("all", {"import.folder": "faces", "import.max_per_label": 20,
+                                  "embed.backend": "pixels", "image.file": "photos/astronaut.png"},
+                          "predict", "viewer-Images", "scores.csv"),
+    "colour_names": ("colour_names", {"weak.folder": "colour_names"}, "classify", "viewer-Original and classified",
+                     "colour_names"),
+}
+
+
+@pytest.mark.parametrize("stem", sorted(OTHER_JOURNEYS))
+async def test_every_other_ready_workflow_runs_on_sample_data(user: User, registry, cache, workspace: Path,
+                                                              stem: str) -> None:
+    """Open as a copy, point at sample data, Save As, run, look at the main viewer, find the output."""
+    installed = install_snapshot()
+    dataset, settings, node, shown, output = OTHER_JOURNEYS[stem]
+    from flowclass.cli import main
+
+    assert main(["sample", str(workspace), "--dataset", dataset]) == 0
+    make_app(registry, cache, workspace)
+    page = await open_ready(user, stem)
+    for target, value in settings.items():
+        node_id, name = target.split(".")
+        if name in ("folder", "file"):
+            value = str(workspace / value)
+        page.set_param(node_id, name, value)
+    await save_as(user, page, stem)
+    await run_all(user, page, timeout=120)
+    select(user, node)
+    await user.should_see(marker=shown, retries=LOADS)
+    written = page.out_dir() / output
+    assert written.exists(), written
+    if stem == "digits_nearest_neighbour":  # every image of the new folder is predicted
+        assert len(pd.read_csv(written)) == len(list((workspace / "digits" / "7").iterdir()))
+    assert install_snapshot() == installed

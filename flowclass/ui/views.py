@@ -221,6 +221,7 @@ class ResultsView:
             upstream_node=lambda node_type: nearest_of_type(state.workflow, node_id, node_type),
             input_path=session.input_path,
             workflow_path=lambda: state.path,
+            installed=installed,
             save=self.save if self.files is not None else None,
         )
 
@@ -254,3 +255,10 @@ class FooterView:
         chosen = await choose_folder(self.roots, start=self.session.out_dir(), title="Output folder for runs")
         if chosen is not None:
             self.session.set_out_dir(chosen)
+
+
+def installed(path: Path) -> bool:
+    """Whether ``path`` lies in FlowClass's installed ready workflows (never written)."""
+    from ..library import ready_workflows_dir
+
+    return Path(path).resolve().is_relative_to(ready_workflows_dir().resolve())

@@ -106,6 +106,9 @@ class ViewerContext:
     workflow_path: Callable[[], Path | None] = lambda: None
     #: ``save()``: File > Save (Save As while unsaved); returns the file, None if not saved.
     save: Callable[[], Awaitable[Path | None]] | None = None
+    #: ``installed(path)``: whether a path lies in FlowClass's installed ready workflows,
+    #: which a viewer never writes into (a ready copy's masks or label file are copied out).
+    installed: Callable[[Path], bool] = lambda path: False
 
     def declares(self, *params: Param) -> bool:
         """Whether this node has all these declared parameters (an action offers itself only then)."""

@@ -41,8 +41,6 @@ def correction_file(ctx: ViewerContext) -> tuple[Path | None, str]:
     run (its parameter resolved as the run resolves it), so a correction always reaches
     the retrained model. "save" means the workflow must be saved first.
     """
-    from flowclass.library import ready_workflows_dir
-
     node = ctx.upstream_node("label_overrides")
     if node is None:
         return None, ("To correct labels, add a Label Overrides node between Import Images "
@@ -52,7 +50,7 @@ def correction_file(ctx: ViewerContext) -> tuple[Path | None, str]:
     path = ctx.input_path(node, "file")
     if path is None:
         return None, f"To correct labels, give Label Overrides ({node}) a label file."
-    if path.resolve().is_relative_to(ready_workflows_dir().resolve()):
+    if ctx.installed(path):
         return None, (f"Label Overrides ({node}) reads {path}, a file of FlowClass's installed "
                       f"workflows; point it at a file of yours (e.g. {OVERRIDES_FILE}) to correct labels.")
     return path, ""

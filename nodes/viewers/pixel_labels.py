@@ -16,7 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from nicegui import run, ui
@@ -105,20 +105,14 @@ def existing_mask(folder: Path | None, stem: str) -> Path | None:
         return None
 
 
-def installed(path: Path) -> bool:
-    """Whether ``path`` lies in FlowClass's installed ready workflows (never written)."""
-    from flowclass.library import ready_workflows_dir
-
-    return path.resolve().is_relative_to(ready_workflows_dir().resolve())
-
-
-def label_folder(current: Path | None, home: Path, node_id: str, *stems: str) -> Path:
+def label_folder(current: Path | None, home: Path, node_id: str, *stems: str,
+                 protected: Callable[[Path], bool] = lambda path: False) -> Path:
     """Where the masks of ``stems`` are saved: the node's folder, unless a file there is the
-    user's (or the folder is a ready workflow's): then a folder of FlowClass's own beside the
-    workflow."""
+    user's (or the folder is ``protected``, a ready workflow's): then a folder of FlowClass's
+    own beside the workflow."""
     from nodes.lib.owned_files import OwnedFolder
 
-    mine = current is not None and current.is_dir() and not installed(current)
+    mine = current is not None and current.is_dir() and not protected(current)
     candidates = ([current] if mine else []) + \
         [home / f"{node_id}_masks"] + [home / f"{node_id}_masks_{k}" for k in range(2, 100)]
     for folder in candidates:
@@ -136,7 +130,8 @@ def masks_value(folder: Path, home: Path) -> str:
         return str(folder)
 
 
-def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new: str) -> str:
+def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new: str,
+                   protected: Callable[[Path], bool] = lambda path: False) -> str:
     """Repaint a class's pixels in every mask the node reads; returns the ``masks`` value.
 
     Masks FlowClass wrote are repainted in place; the user's own (or a ready workflow's)
@@ -150,7 +145,7 @@ def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new
         files = mask_files(current) if current is not None and current.exists() else {}
     except MaskError:
         files = {}
-    folder = label_folder(current, home, node_id, *files)
+    folder = label_folder(current, home, node_id, *files, protected=protected)
     folder.mkdir(parents=True, exist_ok=True)
     owned = OwnedFolder(folder)
     for stem, source in files.items():
@@ -161,7 +156,8 @@ def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new
     return masks_value(folder, home)
 
 
-def save_painting(painting: Painting, current: Path | None, home: Path, node_id: str) -> tuple[Path, str]:
+def save_painting(painting: Painting, current: Path | None, home: Path, node_id: str,
+                  protected: Callable[[Path], bool] = lambda path: False) -> tuple[Path, str]:
     """Write the mask (the one it had, with the strokes on top) beside the workflow in ``home``.
 
     ``current`` is the masks folder the node reads now. Returns the mask's path and the
@@ -170,7 +166,7 @@ def save_painting(painting: Painting, current: Path | None, home: Path, node_id:
     from nodes.lib.owned_files import OwnedFolder
     from nodes.lib.pixels.masks import MaskError, mask_files
 
-    folder = label_folder(current, home, node_id, painting.stem)
+    folder = label_folder(current, home, node_id, painting.stem, protected=protected)
     folder.mkdir(parents=True, exist_ok=True)
     owned = OwnedFolder(folder)
     if current is not None and current != folder and current.exists():
@@ -338,7 +334,7 @@ class LabelDrawing:
             return
         try:
             path, value = await run.io_bound(save_painting, painting, self.masks(), workflow.parent,
-                                             self.ctx.node_id)
+                                             self.ctx.node_id, self.ctx.installed)
         except (OSError, ValueError) as exc:
             ui.notify(f"Labels not saved: {exc}", type="negative")
             return
@@ -370,7 +366,8 @@ class LabelDrawing:
             ui.notify("Colour not changed: save the workflow first; masks are kept beside it.", type="warning")
             return
         try:
-            value = await run.io_bound(recolour_masks, self.masks(), workflow.parent, self.ctx.node_id, old, new)
+            value = await run.io_bound(recolour_masks, self.masks(), workflow.parent, self.ctx.node_id, old, new,
+                                       self.ctx.installed)
         except (OSError, ValueError) as exc:
             ui.notify(f"Colour not changed: {exc}", type="negative")
             return
