@@ -91,13 +91,11 @@ def _save_reports(result, workflow, registry, out_dir: Path) -> None:
     from .reports import write_reports
 
     try:
-        with owned_folder(out_dir, field="--out") as owned:  # locked, journaled, like exports
+        with owned_folder(out_dir, field="--out") as owned:
             written, problems = write_reports(result, workflow, registry, owned.write_file,
                                               owned.owns)
-    except NodeError as exc:
-        print(f"warning: reports not saved: {exc.message}"
-              + (f"; {exc.hint}" if exc.hint else ""), file=sys.stderr)
-        return
+    except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
+        written, problems = [], [f"{out_dir}: {exc}" + (f"; {exc.hint}" if exc.hint else "")]
     if written:
         print(f"saved in {out_dir}: {', '.join(written)}")
     for problem in problems:
