@@ -14,6 +14,7 @@ from typing import Callable
 from nicegui import run, ui
 
 from ..node import NodeType
+from ..states import NodeState
 from .outputs import ResultStore
 from .runner import NodeStatus
 from ..viewers import ViewerContext
@@ -36,7 +37,7 @@ class ResultsPanel:
              force: bool = False) -> None:
         """Show ``node_id``'s results (rebuilt only when what would be shown changed)."""
         key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None,
-               status.state == "stale")
+               status.state == NodeState.STALE)
         if key == self.shown and not force:
             return
         self.shown = key
@@ -51,7 +52,7 @@ class ResultsPanel:
                     ui.button("Run this node", icon="play_arrow",
                               on_click=lambda: self.run_node(node_id)).props("flat dense")
                 return
-            if status.state == "stale":
+            if status.state == NodeState.STALE:
                 ui.label("These results are from before your last change; run again to update them.") \
                     .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
             ui.label(f"Results of {node_type.title} ({node_id})").classes("text-sm font-medium text-gray-700")
