@@ -49,8 +49,12 @@ def shot(screen: Screen, name: str) -> None:
 
 
 def click(screen: Screen, xpath: str, timeout: float = 10) -> None:
-    element = wait_until(lambda: [e for e in screen.selenium.find_elements(By.XPATH, xpath) if e.is_displayed()],
-                         timeout=timeout, what=xpath)[0]
+    try:
+        element = wait_until(lambda: [e for e in screen.selenium.find_elements(By.XPATH, xpath)
+                                      if e.is_displayed()], timeout=timeout, what=xpath)[0]
+    except AssertionError:
+        shot(screen, "failed_click")
+        raise
     screen.selenium.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
     element.click()
 
