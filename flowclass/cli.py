@@ -95,7 +95,7 @@ def _save_reports(result, workflow, registry, out_dir: Path) -> None:
             written, problems = write_reports(result, workflow, registry, owned.write_file,
                                               owned.owns)
     except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
-        written, problems = [], [f"{out_dir}: {exc}"]
+        written, problems = [], [f"{out_dir}: {exc}" + (f"; {exc.hint}" if exc.hint else "")]
     if written:
         print(f"saved in {out_dir}: {', '.join(written)}")
     for problem in problems:
