@@ -265,7 +265,7 @@ class _Run:
                 outcome.records = dict(cached.meta.get("records", {}))
                 outcome.skipped = [(str(p), str(r)) for p, r in cached.meta.get("skipped", [])]
                 outcome.seconds = time.perf_counter() - started
-                self.emit(NodeEvent(node_id, "cached", seconds=outcome.seconds))
+                self.emit(NodeEvent(node_id, "cached", seconds=outcome.seconds, key=outcome.key))
                 return
             self.emit(NodeEvent(node_id, "running"))
             inputs = {}
@@ -289,7 +289,7 @@ class _Run:
             outcome.skipped = ctx.skipped
             self._store(node_id, node_type, outcome, result, ctx.written or None)
             outcome.state = "done"
-            self.emit(NodeEvent(node_id, "done", seconds=outcome.seconds))
+            self.emit(NodeEvent(node_id, "done", seconds=outcome.seconds, key=outcome.key))
         except Cancelled:
             outcome.state = "cancelled"
             outcome.seconds = time.perf_counter() - started

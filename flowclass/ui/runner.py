@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import queue
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -24,7 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 import networkx as nx
 
 from ..context import NodeEvent
-from ..engine import Engine, RunResult
+from ..engine import Engine, NodeOutcome, RunResult
 from ..errors import Problem
 from ..graph import build_graph, execution_order
 from ..workflow import Workflow
@@ -127,10 +129,16 @@ class RunController:
     """One tab's runs; all methods are called from the event loop except the workers."""
 
     def __init__(self, engine: Engine, on_change: Callable[[], None],
-                 on_finished: Callable[[RunResult | None, Exception | None], None]):
+                 on_finished: Callable[[RunResult | None, Exception | None], None],
+                 on_node_result: Callable[[str, RunResult], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.engine = engine
         self.on_change = on_change
         self.on_finished = on_finished
+        # A node's outputs, as soon as it is done or found cached (the run goes on).
+        self.on_node_result = on_node_result or (lambda node, result: None)
+        self.clock = clock
+        self._pace: dict[str, tuple[tuple, float, int]] = {}  # node -> (phase, since, done then)
         self.statuses: dict[str, NodeStatus] = {}
         self.queue: queue.Queue[Any] = queue.Queue()
         self.cancel_event = threading.Event()
@@ -161,6 +169,7 @@ class RunController:
         self._generation += 1  # an older status check must not overwrite this run's badges
         self._run_id += 1
         run_id = self._run_id
+        self._pace.clear()
         signatures = lineage_signatures(workflow)
         for node_id in signatures if targets is None else execution_order(build_graph(workflow), targets):
             self._run_signatures[node_id] = signatures[node_id]
@@ -244,10 +253,8 @@ class RunController:
     def _apply_event(self, event: NodeEvent) -> None:
         current = self.status(event.node)
         if event.state == "progress":
-            message = event.message or (f"{event.done} / {event.total} {event.unit}".strip()
-                                        if event.total else "")
             self.statuses[event.node] = replace(current, state="running", progress=event.fraction,
-                                                message=message)
+                                                message=self._progress_text(event))
         elif event.state == "warning":
             self.statuses[event.node] = replace(current, message=event.message)
         elif event.state == "failed":
@@ -255,6 +262,35 @@ class RunController:
             self.statuses[event.node] = NodeStatus("error", message=text, field=event.field)
         else:
             self.statuses[event.node] = NodeStatus(event.state, message=event.message)
+            if event.state in ("done", "cached") and event.key:
+                self.on_node_result(event.node, self._early_result(event))
+
+    def _progress_text(self, event: NodeEvent) -> str:
+        """``embedding: 200 / 1,000 images · about 40 s left``: the node's phase (its message),
+        the counts, and the time left at the pace of this phase so far."""
+        parts = [event.message] if event.message else []
+        if event.total:
+            parts.append(f"{event.done or 0:,} / {event.total:,} {event.unit}".strip())
+        text = ": ".join(parts)
+        left = self._seconds_left(event)
+        return f"{text} · {time_left(left)}" if left is not None else text
+
+    def _seconds_left(self, event: NodeEvent) -> float | None:
+        now, done = self.clock(), event.done or 0
+        phase = (event.message, event.unit, event.total)
+        seen = self._pace.get(event.node)
+        if seen is None or seen[0] != phase or done < seen[2]:
+            self._pace[event.node] = (phase, now, done)  # a new phase: its pace starts now
+            return None
+        _, since, done_then = seen
+        if not event.total or done <= done_then or now - since < 1.0:
+            return None
+        return (event.total - done) * (now - since) / (done - done_then)
+
+    def _early_result(self, event: NodeEvent) -> RunResult:
+        """A one-node result read from the cache, for a node that finished while the run goes on."""
+        outcome = NodeOutcome(event.node, "", 0, state=event.state, key=event.key)
+        return RunResult(Workflow(), {event.node: outcome}, self.engine.cache, 0.0)
 
     def _apply_check(self, checked: _Checked) -> None:
         statuses = {}
@@ -277,6 +313,13 @@ class RunController:
     def forget(self, node_ids: Iterable[str]) -> None:
         for node in node_ids:
             self.statuses.pop(node, None)
+
+
+def time_left(seconds: float) -> str:
+    """Rounded as a person would say it: ``about 10 s left``, ``about 3 min left``."""
+    if seconds < 60:
+        return f"about {max(5, 5 * math.ceil(seconds / 5))} s left"
+    return f"about {math.ceil(seconds / 60)} min left"
 
 
 def _badge(planned: str, had_result: bool) -> str:
