@@ -64,7 +64,7 @@ class EditorPage:
 
     def __init__(self, config: AppConfig):
         self.config = config
-        self.session = EditorSession(config.registry, config.cache, notify=tell)
+        self.session = EditorSession(config.registry, config.cache, notify=tell, roots=config.roots)
         self.files = FileActions(self.session.state, config.roots, on_loaded=self.session.loaded,
                                  on_saved=self.session.saved)
         self._build()

@@ -17,8 +17,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..cache import Cache
 from ..engine import Engine, RunResult
 from ..errors import ParamValueError, Problem, WorkflowInvalid
+from ..library import ready_workflows_dir
 from ..registry import Registry
 from ..workflow import Edge, PortRef, Workflow
+from .browse import Roots
+from .confine import CODE as OUTSIDE_ROOTS, outside_roots
 from .editor import EditorState, EditRefused
 from .outputs import ResultStore
 from .placement import anchor_of, feeding_edges, free_spot
@@ -48,9 +51,10 @@ def structure(workflow: Workflow) -> tuple:
 
 class EditorSession:
     def __init__(self, registry: Registry, cache: Cache, *, notify: Notify | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, roots: Roots | None = None):
         self.registry = registry
         self.cache = cache
+        self.roots = roots  # where the canvas may read and write (None: anywhere)
         self.state = EditorState(registry)
         self.store = ResultStore()
         self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
@@ -88,11 +92,19 @@ class EditorSession:
 
     @property
     def problems(self) -> list[Problem]:
-        """Validation problems, recomputed only when what they depend on changed."""
-        key = structure(self.state.workflow)
+        """Validation problems and paths outside the roots, recomputed only when what they depend on changed."""
+        key = (structure(self.state.workflow), self.base_dir, self.out_dir())
         if self._problems[0] != key:
-            self._problems = (key, self.state.problems())
+            self._problems = (key, self.state.problems() + self._outside_roots())
         return self._problems[1]
+
+    def _outside_roots(self) -> list[Problem]:
+        if self.roots is None:
+            return []
+        out_dir = self.out_dir()  # first: it makes an untitled workflow's temporary folder
+        made = [self._untitled_out] if self._untitled_out is not None else []
+        return outside_roots(self.state.workflow, self.registry, self.roots, base_dir=self.base_dir,
+                             out_dir=out_dir, made=made, shipped=[ready_workflows_dir()])
 
     def status(self, node_id: str | None) -> NodeStatus:
         return self.runner.status(node_id) if node_id else NodeStatus()
@@ -258,6 +270,10 @@ class EditorSession:
     def start_run(self, targets: Sequence[str] | None) -> None:
         if self.runner.running:
             self.notify("A run is already going on in this tab.", "warning")
+            return
+        stop = [p for p in self.problems if p.node is None and p.code == OUTSIDE_ROOTS]
+        if stop:
+            self.notify(f"Cannot run: {stop[0].message}.", "warning")
             return
         plan = plan_run(self.state.workflow, self.problems, targets)
         if plan.message:

@@ -9,7 +9,6 @@ embeddings upstream of the node.
 from __future__ import annotations
 
 import hashlib
-import html
 import os
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,24 @@ from flowclass.viewers.tables import show_as_table
 METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 PROJECTION_VERSION = 1
 SEED = 0
-TOOLTIP = """(p) => `<div style="text-align:center"><img src="${p.value[2]}" style="max-width:128px;
-max-height:128px;display:block;margin:auto"><div style="font-size:11px">${p.value[3]}</div>
-<div style="font-size:11px;color:#64748b">${p.seriesName}</div></div>`"""
+# The tooltip is built as DOM nodes, never as an HTML string: file names and labels come
+# from folder names, label files and shared model files, so they are set as text only.
+TOOLTIP = """(p) => {
+  const box = document.createElement('div');
+  box.style.textAlign = 'center';
+  const img = document.createElement('img');
+  img.src = p.value[2];
+  img.style.cssText = 'max-width:128px;max-height:128px;display:block;margin:auto';
+  box.append(img);
+  for (const [text, color] of [[p.value[3], ''], [p.seriesName, '#64748b']]) {
+    const line = document.createElement('div');
+    line.style.fontSize = '11px';
+    line.style.color = color;
+    line.textContent = String(text);
+    box.append(line);
+  }
+  return box;
+}"""
 
 
 def project(vectors: np.ndarray, method: str) -> np.ndarray:
@@ -81,7 +95,7 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
             "name": group or "(no label)", "type": "scatter", "symbolSize": 7,
             "itemStyle": {"color": colors[group], "opacity": 0.8},
             "data": [[round(float(points[i, 0]), 4), round(float(points[i, 1]), 4), urls[i],
-                      html.escape(names[i])] for i in index],
+                      names[i]] for i in index],
         })
     return {
         "animation": False,
