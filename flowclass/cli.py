@@ -85,14 +85,17 @@ def _print_skipped(result, shown: int = 5) -> None:
 def _save_reports(result, workflow, registry, out_dir: Path) -> None:
     """Tables and pictures of the results (evaluation.csv, confusion_matrix.png, ...) in --out,
     written only over files an earlier run wrote, never over a user's own."""
-    from nodes.lib.owned_files import OwnedFolder
+    from nodes.lib.owned_files import owned_folder
 
+    from .errors import NodeError
     from .reports import write_reports
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    owned = OwnedFolder(out_dir)
-    written, problems = write_reports(result, workflow, registry, owned.write_file, owned.owns)
-    owned.compact()
+    try:
+        with owned_folder(out_dir, field="--out") as owned:
+            written, problems = write_reports(result, workflow, registry, owned.write_file,
+                                              owned.owns)
+    except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
+        written, problems = [], [f"{out_dir}: {exc}" + (f"; {exc.hint}" if exc.hint else "")]
     if written:
         print(f"saved in {out_dir}: {', '.join(written)}")
     for problem in problems:

@@ -357,7 +357,9 @@ def _embed_like_the_model(ctx: Any, model: Classifier, images: ImageSet) -> tupl
                   "classify, made the same way as for training.")],
     outputs=[Output("predictions", LABELS, help="Label and confidence of every image, with the "
                     "top-k labels and their scores."),
-             Output("skipped", TABLE, help="Images that could not be decoded, with the reason.")],
+             Output("skipped", TABLE, help="Images that could not be decoded, with the reason."),
+             Output("embeddings", EMBEDDINGS, help="The embeddings of the predicted images (made "
+                    "here from 'images', or passed on), e.g. for a map.")],
     params=[
         Int(name="top_k", default=3, min=1, max=1000, help="How many best labels to list per image."),
         Choice(name="confidence", default="probability", choices=CONFIDENCES,
@@ -394,7 +396,7 @@ def predict(ctx, *, model: Classifier, images: ImageSet | None, embeddings: Embe
                          confidence=confidence, uncertain_below=uncertain_below,
                          uncertain_label=uncertain_label)
     ctx.record("predicted", result.counts())
-    return {"predictions": result, "skipped": skipped}
+    return {"predictions": result, "skipped": skipped, "embeddings": embeddings}
 
 
 NODES = [train_classifier, evaluate, predict]

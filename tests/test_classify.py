@@ -149,6 +149,8 @@ def test_predict_embeds_images_as_its_model_was_trained(registry, shared_cache, 
     assert direct.ok, [o.error for o in direct.failed]
     a, b = via_embed.output("predict", "predictions"), direct.output("predict", "predictions")
     assert len(b) == 30 and np.array_equal(a.labels, b.labels) and np.allclose(a.scores, b.scores)
+    made = direct.output("predict", "embeddings")  # passed on, e.g. for the canvas's map
+    assert np.array_equal(made.vectors, via_embed.output("embed_new", "embeddings").vectors)
     # top_k above the number of classes: listed as far as there are classes, and said so
     assert "top10" in b.columns and "top11" not in b.columns
     assert any("top_k=20" in w and "10" in w for w in direct.outcomes["predict"].warnings)

@@ -104,3 +104,17 @@ def test_image_file_gives_one_image_to_predict(registry, shared_cache, tmp_path,
 
     both = workflow(registry, [("x", "image_file", {"file": "cat.jpg", "folder": str(photos_dir)})], [])
     assert [(p.node, p.field) for p in validate(both, registry)] == [("x", "folder")]
+
+
+def test_the_files_content_is_part_of_the_cache_key(registry, shared_cache, tmp_path):
+    """A correction of the same size written within the same clock tick still re-runs the node."""
+    nodes, edges = _overridden_training(tmp_path, per_label=5)
+    fixes = tmp_path / "fixes.csv"
+    fixes.write_text("path,label\n0/a.png,seven\n")
+    stamp = os.stat(fixes).st_mtime_ns
+    first = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    fixes.write_text("path,label\n0/a.png,eight\n")  # same size
+    os.utime(fixes, ns=(stamp, stamp))  # same modification time
+    second = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    assert second.outcomes["labels"].state == "done"
+    assert second.outcomes["labels"].key != first.outcomes["labels"].key

@@ -89,7 +89,8 @@ class EditorPage:
         with self.split.before:
             self.canvas_view = CanvasView(session, self.files)
         with self.split.after, ui.column().classes("w-full p-2"):
-            self.results_view = ResultsView(session, self.config.viewers, self.config.images.url)
+            self.results_view = ResultsView(session, self.config.viewers, self.config.images.url,
+                                            self.files)
         session.subscribe(lambda what: self.split.results_shown(
             session.selected is not None and session.store.has(session.selected)))
         with ui.footer().classes("bg-gray-100 text-gray-700 text-xs items-center gap-2 px-3 py-1"):

@@ -18,6 +18,7 @@ from ..cache import Cache
 from ..engine import Engine, RunResult
 from ..errors import ParamValueError, Problem, WorkflowInvalid
 from ..library import ready_workflows_dir
+from ..params import Path as PathParam
 from ..registry import Registry
 from ..workflow import Edge, PortRef, Workflow
 from .browse import Roots
@@ -122,6 +123,17 @@ class EditorSession:
         if self._untitled_out is None:
             self._untitled_out = Path(tempfile.mkdtemp(prefix="flowclass-untitled-"))
         return self._untitled_out
+
+    def input_path(self, node_id: str, name: str) -> Path | None:
+        """A node's path parameter as the next run resolves it (None when empty): what a
+        viewer writes for that node to read (a label file, masks) is exactly this file."""
+        spec = self.state.workflow.node(node_id)
+        node_type = self.registry.get(spec.type) if spec else None
+        param = node_type.param(name) if node_type else None
+        value = spec.params.get(name, "") if spec else ""
+        if not isinstance(param, PathParam) or not isinstance(value, str) or not value:
+            return None
+        return Path(param.resolve(value, self.base_dir, self.out_dir()))
 
     # --- whole-workflow changes ---------------------------------------------------------------
     def loaded(self) -> None:

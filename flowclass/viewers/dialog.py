@@ -9,3 +9,17 @@ def page_dialog() -> ui.dialog:
     """A dialog at the page's top level, so it outlives the menu or panel that opened it."""
     with ui.context.client.content:
         return ui.dialog()
+
+
+async def confirm(message: str, action: str = "Discard changes", *, cancel: str = "Cancel",
+                  color: str = "negative") -> bool:
+    with page_dialog() as dialog, ui.card().classes("max-w-lg"):
+        ui.label(message)
+        with ui.row().classes("w-full justify-end"):
+            ui.button(cancel, on_click=lambda: dialog.submit(False)).props("flat").mark("confirm-cancel")
+            ui.button(action, on_click=lambda: dialog.submit(True)).props(f"color={color}").mark("confirm-ok")
+    dialog.open()
+    try:
+        return bool(await dialog)
+    finally:
+        dialog.delete()
