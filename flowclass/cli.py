@@ -14,6 +14,7 @@ from . import __version__
 from .cache import Cache, default_max_bytes, parse_size
 from .errors import WorkflowInvalid
 from .fsutil import WriteError
+from .states import NodeState
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -52,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     _save_reports(result, workflow, registry, out_dir)
-    cached = sum(o.state == "cached" for o in result.outcomes.values())
+    cached = sum(o.state == NodeState.CACHED for o in result.outcomes.values())
     ok = result.ok and result.manifest_error is None
     print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
           f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest "
@@ -95,7 +96,7 @@ def _save_reports(result, workflow, registry, out_dir: Path) -> None:
             written, problems = write_reports(result, workflow, registry, owned.write_file,
                                               owned.owns)
     except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
-        written, problems = [], [f"{out_dir}: {exc}"]
+        written, problems = [], [f"{out_dir}: {exc}" + (f"; {exc.hint}" if exc.hint else "")]
     if written:
         print(f"saved in {out_dir}: {', '.join(written)}")
     for problem in problems:

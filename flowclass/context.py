@@ -13,18 +13,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import Cancelled
+from .states import PROGRESS, WARNING, NodeState
 
 
 @dataclass(frozen=True)
 class NodeEvent:
     """Something that happened to a node during a run.
 
-    ``state`` is one of: ``pending`` (will run), ``running``, ``progress``, ``cached``,
-    ``done``, ``failed``, ``skipped`` (an upstream node failed), ``cancelled``, ``warning``.
+    ``state`` is the node's new :class:`~flowclass.states.NodeState` (``pending``,
+    ``running``, ``cached``, ``done``, ``failed``, ``skipped``, ``cancelled``), or
+    ``progress`` / ``warning`` for a report while it runs.
     """
 
     node: str
-    state: str
+    state: NodeState | str  # a NodeState, PROGRESS or WARNING
     done: int | None = None
     total: int | None = None
     unit: str = ""
@@ -61,13 +63,13 @@ class RunContext:
         if total is not None and done < total and now - self._last_progress < 0.1:
             return
         self._last_progress = now
-        self.emit(NodeEvent(self.node_id, "progress", done=done, total=total, unit=unit,
+        self.emit(NodeEvent(self.node_id, PROGRESS, done=done, total=total, unit=unit,
                             message=message))
 
     def warn(self, message: str) -> None:
         """Something the user should know that does not stop the node (a skipped file)."""
         self.warnings.append(message)
-        self.emit(NodeEvent(self.node_id, "warning", message=message))
+        self.emit(NodeEvent(self.node_id, WARNING, message=message))
 
     def skip(self, rows: Any) -> None:
         """Declare input files passed over, as (path, reason) pairs. Every run lists them in

@@ -12,6 +12,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from .context import NodeEvent
+from .states import PROGRESS, WARNING, NodeState
 
 
 class TerminalProgress:
@@ -37,9 +38,9 @@ class TerminalProgress:
 
     def __call__(self, event: NodeEvent) -> None:
         node = event.node
-        if event.state == "running":
+        if event.state == NodeState.RUNNING:
             self._bar(node)
-        elif event.state == "progress":
+        elif event.state == PROGRESS:
             if event.total is not None and event.unit:
                 self.totals[node] = f" ({event.total} {event.unit})"
             bar = self._bar(node)
@@ -51,23 +52,23 @@ class TerminalProgress:
             if event.message:
                 bar.set_postfix_str(event.message, refresh=False)
             bar.refresh()
-        elif event.state in ("done", "failed", "cancelled"):
+        elif event.state in (NodeState.DONE, NodeState.FAILED, NodeState.CANCELLED):
             bar = self.bars.pop(node, None)
             if bar is not None:
-                if bar.total is not None and event.state == "done":
+                if bar.total is not None and event.state == NodeState.DONE:
                     bar.n = bar.total
                 bar.set_postfix_str(f"{event.state} in {event.seconds or 0:.2f}s", refresh=False)
                 bar.close()
-            if event.state == "done" and (bar is None or bar.disable):
+            if event.state == NodeState.DONE and (bar is None or bar.disable):
                 self._line(f"{node:>12}: done in {event.seconds or 0:.2f}s{self.totals.get(node, '')}")
-            if event.state == "failed":
+            if event.state == NodeState.FAILED:
                 where = f" (parameter '{event.field}')" if event.field else ""
                 self._line(f"{node:>12}: FAILED{where}: {event.message}")
                 if event.hint:
                     self._line(f"{'':>12}  hint: {event.hint}")
-        elif event.state == "cached":
+        elif event.state == NodeState.CACHED:
             self._line(f"{node:>12}: cached")
-        elif event.state == "skipped":
+        elif event.state == NodeState.SKIPPED:
             self._line(f"{node:>12}: skipped, {event.message}")
-        elif event.state == "warning":
+        elif event.state == WARNING:
             self._line(f"{node:>12}: warning: {event.message}")

@@ -161,7 +161,7 @@ async def test_a_failing_node_shows_its_error_on_the_field(user: User, registry,
     page.start_run(["toy_fail"])
     await until(lambda: page.summary.text.startswith("Last run"), what="the run")
     node = graph_nodes(user)["toy_fail"]
-    assert node["status"]["state"] == "error"
+    assert node["status"]["state"] == "failed"
     assert node["status"]["message"] == "failed because it had to — change 'why'"
     user.find(FlowCanvas).trigger("select", {"id": "toy_fail"})
     assert page.inspector.fields["why"].error.text == "failed because it had to — change 'why'"

@@ -17,6 +17,7 @@ from nicegui import ui
 from ..errors import Problem
 from ..node import NodeType
 from ..params import Bool, Choice, Float, Int, Param, Path as PathParam, Text
+from ..states import NodeState
 from ..workflow import NodeSpec
 from .node_help import show_node_help
 from .runner import NodeStatus
@@ -101,7 +102,7 @@ class Inspector:
         for problem in problems:
             key = problem.field if problem.field in self.fields else None
             by_field.setdefault(key, []).append(problem.message)
-        if status.state == "error" and status.message:
+        if status.state == NodeState.FAILED and status.message:
             key = status.field if status.field in self.fields else None
             by_field.setdefault(key, []).append(status.message)
         for name, field in self.fields.items():
