@@ -31,7 +31,7 @@ from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .params import Path as PathParam
 from .registry import Registry
-from .states import FINISHED, NodeState
+from .states import FINISHED, WARNING, NodeState
 from .validation import validate
 from .workflow import Workflow
 
@@ -465,4 +465,4 @@ class _Run:
         except (CodecError, OSError) as exc:
             message = f"result not cached: {exc}"
             outcome.warnings.append(message)
-            self.emit(NodeEvent(node_id, "warning", message=message))
+            self.emit(NodeEvent(node_id, WARNING, message=message))
