@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .errors import Cancelled
 from .states import PROGRESS, WARNING, NodeState
@@ -55,6 +55,7 @@ class RunContext:
     records: dict[str, Any] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    executor: Any = None  # where ctx.map runs jobs; None: local threads (see executors.py)
     _last_progress: float = 0.0
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
@@ -85,6 +86,25 @@ class RunContext:
     def record(self, key: str, value: Any) -> None:
         """Keep a JSON-able fact in the run manifest (a weights hash, a model version)."""
         self.records[key] = value
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+        """``[fn(item) for item in items]`` on the run's executor (threads, or a Dask cluster),
+        in order. ``fn`` must be a module-level function (a cluster imports it by name) and
+        items plain data; ``on_done(index, result)`` runs here as each finishes (for progress).
+        Stops with Cancelled when the run is cancelled."""
+        if self.executor is None:
+            from .executors import LocalExecutor
+
+            self.executor = LocalExecutor()
+        results = self.executor.map(fn, list(items), on_done=on_done, cancel=self.cancel_event)
+        self.check_cancelled()
+        return results
+
+    @property
+    def remote(self) -> bool:
+        """Whether ``map`` sends work to other processes or machines."""
+        return bool(getattr(self.executor, "remote", False))
 
     @property
     def cancelled(self) -> bool:

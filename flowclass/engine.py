@@ -31,7 +31,7 @@ from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .params import Path as PathParam
 from .registry import Registry
-from .states import FINISHED, NodeState
+from .states import FINISHED, WARNING, NodeState
 from .validation import validate
 from .workflow import Workflow
 
@@ -160,12 +160,15 @@ class Engine:
         manifest: bool = True,
         source: str | None = None,
         overrides: Iterable[str] = (),
+        executor: Any = None,
     ) -> RunResult:
         """Validate, then run what ``targets`` need (default: every node).
 
         Raises :class:`WorkflowInvalid` before running anything if the workflow has any
         problem. A failing node does not stop independent branches; its descendants are
         reported as skipped. Writes ``run.json`` into ``out_dir`` unless ``manifest`` is False.
+        ``executor`` (see flowclass.executors) runs the jobs nodes hand to ``ctx.map``;
+        default: threads in this process.
         """
         targets = list(targets) if targets is not None else None
         graph = _check(self, workflow, targets, source)
@@ -173,7 +176,7 @@ class Engine:
             manifest_path(Path(out_dir).resolve())
 
         run = _Run(self, workflow, graph, Path(base_dir).resolve(), Path(out_dir).resolve(),
-                   on_event or (lambda event: None), cancel or threading.Event())
+                   on_event or (lambda event: None), cancel or threading.Event(), executor)
         started = time.time()
         order = execution_order(graph, targets)
         run.execute(order, keep=set(targets) if targets is not None else set(order))
@@ -230,8 +233,10 @@ class _Run:
     """The state of one run: outcomes, keys and the values still needed downstream."""
 
     def __init__(self, engine: Engine, workflow: Workflow, graph: Any, base_dir: Path,
-                 out_dir: Path, emit: Callable[[NodeEvent], None], cancel: threading.Event):
+                 out_dir: Path, emit: Callable[[NodeEvent], None], cancel: threading.Event,
+                 executor: Any = None):
         self.engine, self.workflow, self.graph = engine, workflow, graph
+        self.executor = executor
         self.base_dir, self.out_dir = base_dir, out_dir
         self.emit, self.cancel = emit, cancel
         self.outcomes: dict[str, NodeOutcome] = {}
@@ -315,7 +320,7 @@ class _Run:
     def _context(self, node_id: str) -> RunContext:
         return RunContext(node_id=node_id, base_dir=self.base_dir, out_dir=self.out_dir,
                           store_dir=self.engine.cache.store_dir, emit=self.emit,
-                          cancel_event=self.cancel)
+                          cancel_event=self.cancel, executor=self.executor)
 
     def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome) -> None:
         started = time.perf_counter()
@@ -460,4 +465,4 @@ class _Run:
         except (CodecError, OSError) as exc:
             message = f"result not cached: {exc}"
             outcome.warnings.append(message)
-            self.emit(NodeEvent(node_id, "warning", message=message))
+            self.emit(NodeEvent(node_id, WARNING, message=message))
