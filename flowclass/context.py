@@ -34,6 +34,7 @@ class NodeEvent:
     seconds: float | None = None
     field: str | None = None
     hint: str | None = None
+    key: str | None = None  # with done and cached: where the cache holds the node's outputs
 
     @property
     def fraction(self) -> float | None:

@@ -31,7 +31,7 @@ from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .params import Path as PathParam
 from .registry import Registry
-from .states import FINISHED, NodeState
+from .states import FINISHED, WARNING, NodeState
 from .validation import validate
 from .workflow import Workflow
 
@@ -336,7 +336,7 @@ class _Run:
                 outcome.records = dict(cached.meta.get("records", {}))
                 outcome.skipped = [(str(p), str(r)) for p, r in cached.meta.get("skipped", [])]
                 outcome.seconds = time.perf_counter() - started
-                self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds))
+                self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds, key=outcome.key))
                 return
             if not node_type.cache:  # a cheap view of its inputs: made when a value is wanted
                 self.deferred[node_id] = node_type
@@ -351,7 +351,7 @@ class _Run:
             outcome.skipped = ctx.skipped
             self._store(node_id, node_type, outcome, result, ctx.written or None)
             outcome.state = NodeState.DONE
-            self.emit(NodeEvent(node_id, NodeState.DONE, seconds=outcome.seconds))
+            self.emit(NodeEvent(node_id, NodeState.DONE, seconds=outcome.seconds, key=outcome.key))
         except Cancelled:
             outcome.state = NodeState.CANCELLED
             outcome.seconds = time.perf_counter() - started
@@ -465,4 +465,4 @@ class _Run:
         except (CodecError, OSError) as exc:
             message = f"result not cached: {exc}"
             outcome.warnings.append(message)
-            self.emit(NodeEvent(node_id, "warning", message=message))
+            self.emit(NodeEvent(node_id, WARNING, message=message))

@@ -24,6 +24,7 @@ class TerminalProgress:
         self.bars: dict[str, tqdm] = {}
         self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.totals: dict[str, str] = {}
+        self.phases: dict[str, str] = {}  # node -> the phase (progress message) it is in
 
     def _bar(self, node: str) -> tqdm:
         if node not in self.bars:
@@ -36,6 +37,18 @@ class TerminalProgress:
         if not self.quiet:
             tqdm.write(text, file=self.stream)
 
+    def _new_phase(self, node: str, bar: tqdm, event: NodeEvent) -> None:
+        """A node's next phase (preparing the model, decoding, embedding): the bar's rate and
+        time left start over, so a slow first phase does not skew them; a log gets a line."""
+        self.phases[node] = event.message
+        if bar.disable:
+            count = f" ({event.done or 0:,} / {event.total:,} {event.unit})".replace("  ", " ") \
+                if event.total else ""
+            self._line(f"{node:>12}: {event.message}{count}")
+            return
+        bar.reset(total=event.total)
+        bar.initial = event.done or 0
+
     def __call__(self, event: NodeEvent) -> None:
         node = event.node
         if event.state == NodeState.RUNNING:
@@ -47,6 +60,8 @@ class TerminalProgress:
             if event.total is not None and bar.total != event.total:
                 bar.total = event.total
                 bar.unit = f" {event.unit}" if event.unit else ""
+            if event.message and event.message != self.phases.get(node):
+                self._new_phase(node, bar, event)
             if event.done is not None:
                 bar.n = event.done
             if event.message:

@@ -14,8 +14,10 @@ and the field), ``skipped``, ``cancelled``. Between runs, ``check`` asks
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -23,7 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 import networkx as nx
 
 from ..context import NodeEvent
-from ..engine import Engine, Planned, RunResult
+from ..engine import Engine, NodeOutcome, Planned, RunResult
 from ..errors import Problem
 from ..graph import build_graph
 from ..states import FINISHED, PROGRESS, WARNING, NodeState
@@ -108,10 +110,16 @@ class RunController:
     """One tab's runs; all methods are called from the event loop except the workers."""
 
     def __init__(self, engine: Engine, on_change: Callable[[], None],
-                 on_finished: Callable[[RunResult | None, Exception | None], None]):
+                 on_finished: Callable[[RunResult | None, Exception | None], None],
+                 on_node_result: Callable[[str, RunResult], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.engine = engine
         self.on_change = on_change
         self.on_finished = on_finished
+        # A node's outputs, as soon as it is done or found cached (the run goes on).
+        self.on_node_result = on_node_result or (lambda node, result: None)
+        self.clock = clock
+        self._pace: dict[str, tuple[tuple, float, int]] = {}  # node -> (phase, since, done then)
         self.statuses: dict[str, NodeStatus] = {}
         self.queue: queue.Queue[Any] = queue.Queue()
         self.cancel_event = threading.Event()
@@ -142,6 +150,7 @@ class RunController:
         self._generation += 1  # an older status check must not overwrite this run's badges
         self._run_id += 1
         run_id = self._run_id
+        self._pace.clear()
         cancel = self.cancel_event
 
         def work() -> None:
@@ -223,10 +232,8 @@ class RunController:
     def _apply_event(self, event: NodeEvent) -> None:
         current = self.status(event.node)
         if event.state == PROGRESS:
-            message = event.message or (f"{event.done} / {event.total} {event.unit}".strip()
-                                        if event.total else "")
             self.statuses[event.node] = replace(current, state=NodeState.RUNNING, progress=event.fraction,
-                                                message=message)
+                                                message=self._progress_text(event))
         elif event.state == WARNING:
             self.statuses[event.node] = replace(current, message=event.message)
         elif event.state == NodeState.FAILED:
@@ -234,6 +241,35 @@ class RunController:
             self.statuses[event.node] = NodeStatus(NodeState.FAILED, message=text, field=event.field)
         else:
             self.statuses[event.node] = NodeStatus(NodeState(event.state), message=event.message)
+            if event.state in (NodeState.DONE, NodeState.CACHED) and event.key:
+                self.on_node_result(event.node, self._early_result(event))
+
+    def _progress_text(self, event: NodeEvent) -> str:
+        """``embedding: 200 / 1,000 images · about 40 s left``: the node's phase (its message),
+        the counts, and the time left at the pace of this phase so far."""
+        parts = [event.message] if event.message else []
+        if event.total:
+            parts.append(f"{event.done or 0:,} / {event.total:,} {event.unit}".strip())
+        text = ": ".join(parts)
+        left = self._seconds_left(event)
+        return f"{text} · {time_left(left)}" if left is not None else text
+
+    def _seconds_left(self, event: NodeEvent) -> float | None:
+        now, done = self.clock(), event.done or 0
+        phase = (event.message, event.unit, event.total)
+        seen = self._pace.get(event.node)
+        if seen is None or seen[0] != phase or done < seen[2]:
+            self._pace[event.node] = (phase, now, done)  # a new phase: its pace starts now
+            return None
+        _, since, done_then = seen
+        if not event.total or done <= done_then or now - since < 1.0:
+            return None
+        return (event.total - done) * (now - since) / (done - done_then)
+
+    def _early_result(self, event: NodeEvent) -> RunResult:
+        """A one-node result read from the cache, for a node that finished while the run goes on."""
+        outcome = NodeOutcome(event.node, "", 0, state=event.state, key=event.key)
+        return RunResult(Workflow(), {event.node: outcome}, self.engine.cache, 0.0)
 
     def _apply_check(self, checked: _Checked) -> None:
         statuses = {}
@@ -256,6 +292,13 @@ class RunController:
     def forget(self, node_ids: Iterable[str]) -> None:
         for node in node_ids:
             self.statuses.pop(node, None)
+
+
+def time_left(seconds: float) -> str:
+    """Rounded as a person would say it: ``about 10 s left``, ``about 3 min left``."""
+    if seconds < 60:
+        return f"about {max(5, 5 * math.ceil(seconds / 5))} s left"
+    return f"about {math.ceil(seconds / 60)} min left"
 
 
 def _badge(planned: NodeState, had_result: bool) -> NodeState:
