@@ -28,9 +28,8 @@ from .fsutil import file_stamp
 from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
-from .params import Path as PathParam
 from .registry import Registry
-from .validation import validate
+from .resolution import Dirs, Resolved, path_problems, resolve
 from .workflow import Workflow
 
 KEY_SCHEME = "flowclass-key-1"
@@ -98,18 +97,6 @@ def _digest(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def resolve_params(node_type: NodeType, params: Mapping[str, Any], base_dir: Path,
-                   out_dir: Path) -> dict[str, Any]:
-    """Validated params with defaults filled in and path parameters made absolute."""
-    resolved = {}
-    for param in node_type.params:
-        value = param.validate(params.get(param.name, param.default))
-        if isinstance(param, PathParam):
-            value = param.resolve(value, base_dir, out_dir)
-        resolved[param.name] = value
-    return resolved
-
-
 def _file_state(path: str) -> list[int]:
     """[size, mtime_ns] of a file (not following links); [-1, -1] when it is gone."""
     try:
@@ -143,12 +130,12 @@ class Engine:
         reported as skipped. Writes ``run.json`` into ``out_dir`` unless ``manifest`` is False.
         """
         targets = list(targets) if targets is not None else None
-        graph = _check(self, workflow, targets, source)
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        graph, resolved = _check(self, workflow, dirs, targets, source)
         if manifest:  # refuse a foreign run.json before doing any work, not after
-            manifest_path(Path(out_dir).resolve())
+            manifest_path(dirs.out_dir)
 
-        run = _Run(self, workflow, graph, Path(base_dir).resolve(), Path(out_dir).resolve(),
-                   on_event or (lambda event: None), cancel or threading.Event())
+        run = _Run(self, resolved, graph, dirs, on_event or (lambda event: None), cancel or threading.Event())
         started = time.time()
         order = execution_order(graph, targets)
         run.execute(order, keep=set(targets) if targets is not None else set(order))
@@ -167,31 +154,37 @@ class Engine:
         like :meth:`run` for a workflow that could not run.
         """
         targets = list(targets) if targets is not None else None
-        graph = _check(self, workflow, targets, None)
-        run = _Run(self, workflow, graph, Path(base_dir).resolve(), Path(out_dir).resolve(),
-                   lambda event: None, threading.Event())
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        graph, resolved = _check(self, workflow, dirs, targets, None)
+        run = _Run(self, resolved, graph, dirs, lambda event: None, threading.Event())
         return run.plan(execution_order(graph, targets))
 
 
-def _check(engine: "Engine", workflow: Workflow, targets: list[str] | None,
-           source: str | None) -> Any:
-    problems = validate(workflow, engine.registry)
+def _check(engine: "Engine", workflow: Workflow, dirs: Dirs, targets: list[str] | None,
+           source: str | None) -> tuple[Any, Resolved]:
+    """The graph and the resolved workflow; raises WorkflowInvalid listing every problem.
+
+    The disk is not checked here: a node whose input is missing fails on its own, and
+    independent branches still run."""
+    resolved = resolve(workflow, engine.registry, dirs)
+    problems = list(resolved.problems)
     graph = build_graph(workflow)
     for target in targets or []:
         if target not in graph:
             problems.append(Problem("unknown_node", "no such node to run", node=target))
     if problems:
         raise WorkflowInvalid(problems, source=source)
-    return graph
+    return graph, resolved
 
 
 class _Run:
     """The state of one run: outcomes, keys and the values still needed downstream."""
 
-    def __init__(self, engine: Engine, workflow: Workflow, graph: Any, base_dir: Path,
-                 out_dir: Path, emit: Callable[[NodeEvent], None], cancel: threading.Event):
-        self.engine, self.workflow, self.graph = engine, workflow, graph
-        self.base_dir, self.out_dir = base_dir, out_dir
+    def __init__(self, engine: Engine, resolved: Resolved, graph: Any, dirs: Dirs,
+                 emit: Callable[[NodeEvent], None], cancel: threading.Event):
+        self.engine, self.workflow, self.graph = engine, resolved.workflow, graph
+        self.params = resolved.params
+        self.base_dir, self.out_dir = dirs.base_dir, dirs.out_dir
         self.emit, self.cancel = emit, cancel
         self.outcomes: dict[str, NodeOutcome] = {}
         self.values: dict[str, dict[str, Any]] = {}
@@ -284,10 +277,12 @@ class _Run:
                        "in run.json", ctx)
 
     def _key(self, node_id: str, node_type: NodeType, outcome: NodeOutcome, ctx: RunContext) -> None:
-        """Resolve params, take the fingerprint and compute the cache key into ``outcome``."""
-        spec = self.workflow.node(node_id)
-        params = resolve_params(node_type, spec.params, self.base_dir, self.out_dir)
+        """Check the node's paths on disk, take the fingerprint and compute the cache key
+        into ``outcome`` (raises NodeError naming the field when a path is wrong)."""
+        params = self.params[node_id]
         outcome.params = params
+        for problem in path_problems(node_id, node_type, params):
+            raise NodeError(problem.message, field=problem.field)
         if node_type.fingerprint is not None:
             outcome.fingerprint = node_type.fingerprint(ctx, params)
         inputs_key = {}

@@ -95,7 +95,7 @@ def _summary(classes, colours, found, samples: PixelSamples, **extra):
     inputs=[Input("images", IMAGES, help="The images the masks label (matched by file name).")],
     outputs=OUTPUTS,
     params=[
-        PathParam(name="masks", default="", target="folder", role="input",
+        PathParam(name="masks", default="", target="any", role="input", optional=True,
                   help="A mask PNG, or a folder of them: coffee.png labels the image coffee.jpg. "
                        "Each colour is a class; transparent pixels are unlabelled."),
         Text(name="legend", default=DEFAULT_LEGEND,

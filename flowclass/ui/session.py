@@ -18,6 +18,7 @@ from ..cache import Cache
 from ..engine import Engine, RunResult
 from ..errors import ParamValueError, Problem, WorkflowInvalid
 from ..registry import Registry
+from ..resolution import Dirs, Resolved, path_problems, resolve
 from ..workflow import Edge, PortRef, Workflow
 from .editor import EditorState, EditRefused
 from .outputs import ResultStore
@@ -48,9 +49,10 @@ def structure(workflow: Workflow) -> tuple:
 
 class EditorSession:
     def __init__(self, registry: Registry, cache: Cache, *, notify: Notify | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, roots: Sequence[Path] | None = None):
         self.registry = registry
         self.cache = cache
+        self.roots = roots  # when given, every path parameter must lie inside one of them
         self.state = EditorState(registry)
         self.store = ResultStore()
         self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
@@ -61,7 +63,8 @@ class EditorSession:
         self.out_choice: Path | None = None
         self._untitled_out: Path | None = None
         self._listeners: list[Listener] = []
-        self._problems: tuple[Any, list[Problem]] = (None, [])
+        self._resolved: tuple[Any, Resolved | None] = (None, None)
+        self._file_problems: tuple[Any, list[Problem]] = (None, [])
         self._check_due: float | None = None
         self._checked: tuple | None = None  # what the last status check was asked about
 
@@ -87,12 +90,21 @@ class EditorSession:
         return self.state.selected
 
     @property
+    def resolved(self) -> Resolved:
+        """The workflow resolved (checked, paths made absolute), again only when what that
+        depends on changed: not on moves or renames."""
+        key = (structure(self.state.workflow), self.base_dir, self.out_dir())
+        if self._resolved[0] != key or self._resolved[1] is None:
+            dirs = Dirs(self.base_dir, self.out_dir(), self.roots)
+            self._resolved = (key, resolve(self.state.workflow, self.registry, dirs))
+        return self._resolved[1]
+
+    @property
     def problems(self) -> list[Problem]:
-        """Validation problems, recomputed only when what they depend on changed."""
-        key = structure(self.state.workflow)
-        if self._problems[0] != key:
-            self._problems = (key, self.state.problems())
-        return self._problems[1]
+        """The workflow's problems and, as of the last status check, its paths' on disk."""
+        resolved = self.resolved
+        key, on_disk = self._file_problems
+        return resolved.problems + (on_disk if key == self._resolved[0] else [])
 
     def status(self, node_id: str | None) -> NodeStatus:
         return self.runner.status(node_id) if node_id else NodeStatus()
@@ -227,9 +239,22 @@ class EditorSession:
         if asked == self._checked:
             return
         self._checked = asked
+        self._check_files()
         runnable, _ = runnable_part(self.state.workflow, self.problems)
         self.runner.check(runnable, base_dir=self.base_dir, out_dir=self.out_dir(),
                           had_result=self.store.nodes())
+
+    def _check_files(self) -> None:
+        """Look at the paths on disk: inputs there and of the right kind, outputs writable."""
+        resolved = self.resolved
+        found = []
+        for node_id, params in resolved.params.items():
+            node_type = self.registry.get(self.state.workflow.node(node_id).type)
+            found.extend(path_problems(node_id, node_type, params))
+        changed = found != self.problems[len(resolved.problems):]
+        self._file_problems = (self._resolved[0], found)
+        if changed:
+            self.emit("statuses")
 
     def refresh(self) -> None:
         """Check again even if nothing changed here (a viewer changed files on disk)."""
