@@ -45,7 +45,8 @@ def ari(embeddings, metric: str, centre: bool, link: str, k: int, scratch: Path)
     ctx = RunContext("bench", scratch, scratch, lambda name: scratch / name)
     d = distances(ctx, embeddings=embeddings, metric=metric, centre=centre)["distances"]
     clusters = hierarchical_clustering(ctx, distances=d, linkage=link, cut="n_clusters",
-                                       n_clusters=k, height_ratio=0.7, distance=1.0)["clusters"]
+                                       n_clusters=k, height_ratio=0.7, distance=1.0,
+                                       method="exact", exact_up_to=len(embeddings))["clusters"]
     return adjusted_rand_score(embeddings.images.labels, clusters.labels)
 
 

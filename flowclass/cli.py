@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .cache import Cache
+from .cache import Cache, default_max_bytes, parse_size
 from .errors import WorkflowInvalid
+from .fsutil import WriteError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -73,14 +75,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     _save_reports(result, workflow, registry, out_dir)
     cached = sum(o.state == "cached" for o in result.outcomes.values())
-    print(f"{'ok' if result.ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
-          f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest {result.manifest_path}")
+    ok = result.ok and result.manifest_error is None
+    print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
+          f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest "
+          f"{result.manifest_path or 'not written'}")
     for outcome in result.failed:
         where = f", parameter '{outcome.field}'" if outcome.field else ""
         print(f"  node '{outcome.node}'{where}: {outcome.error}", file=sys.stderr)
         if outcome.hint:
             print(f"    hint: {outcome.hint}", file=sys.stderr)
-    return EXIT_OK if result.ok else EXIT_FAILED
+    _print_skipped(result)
+    if result.manifest_error:
+        print(f"error: {result.manifest_error}", file=sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _print_skipped(result, shown: int = 5) -> None:
+    """The first few files the run passed over, with the reason, and where the rest are."""
+    skipped = result.skipped_files
+    if not skipped:
+        return
+    print(f"{len(skipped)} file(s) skipped:", file=sys.stderr)
+    for node, path, reason in skipped[:shown]:
+        print(f"  {path}: {reason} (node '{node}')", file=sys.stderr)
+    if len(skipped) > shown:
+        print(f"  ... and {len(skipped) - shown} more", file=sys.stderr)
+    if result.skipped_note:
+        print(f"  {result.skipped_note}", file=sys.stderr)
 
 
 def _save_reports(result, workflow, registry, out_dir: Path) -> None:
@@ -165,9 +186,16 @@ def cmd_cache(args: argparse.Namespace) -> int:
         removed = cache.clear()
         print(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
         return EXIT_OK
+    if args.action == "prune":
+        done = cache.prune()
+        print(f"pruned {cache.root}: removed {done['removed']} node result(s) used least "
+              f"recently, freed {done['freed'] / 1e6:.1f} MB; results now {done['left'] / 1e6:.1f} "
+              f"MB of at most {cache.max_bytes / 1e6:.0f} MB")
+        return EXIT_OK
     info = cache.info()
     print(f"cache: {info['root']}")
-    print(f"  {info['results']} node result(s)")
+    print(f"  {info['results']} node result(s), at most {info['max_bytes'] / 1e6:.0f} MB "
+          "(--cache-size or $FLOWCLASS_CACHE_SIZE)")
     for name, part in info["parts"].items():
         print(f"  {name:<12} {part['bytes'] / 1e6:9.1f} MB in {part['files']} file(s)")
     return EXIT_OK
@@ -182,12 +210,23 @@ def cmd_ui(args: argparse.Namespace) -> int:
                  show=not args.no_browser)
 
 
+def _size(text: str) -> str:
+    try:
+        parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowclass", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowclass {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cache", metavar="DIR", help="cache folder (default: $FLOWCLASS_CACHE "
                         "or the user's cache folder)")
+    common.add_argument("--cache-size", metavar="SIZE", type=_size,
+                        help="most the cache's node results may take, e.g. 10GB (default: "
+                        "$FLOWCLASS_CACHE_SIZE or 10GB); the least recently used go first")
     common.add_argument("--plugins", metavar="DIR", action="append",
                         help="extra folder of node modules (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -221,8 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--dataset", default="all", choices=("all",) + DATASETS)
     sample.set_defaults(func=cmd_sample)
 
-    cache = sub.add_parser("cache", parents=[common], help="show or clear the cache")
-    cache.add_argument("action", choices=("info", "clear"))
+    cache = sub.add_parser("cache", parents=[common], help="show, prune or clear the cache")
+    cache.add_argument("action", choices=("info", "prune", "clear"),
+                       help="info: sizes; prune: remove the least recently used results down "
+                            "to the cap; clear: remove all results and stores")
     cache.set_defaults(func=cmd_cache)
 
     ui = sub.add_parser("ui", parents=[common], help="open the canvas in the browser")
@@ -240,11 +281,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "cache_size", None):  # every Cache of this process, the canvas's too
+        os.environ["FLOWCLASS_CACHE_SIZE"] = args.cache_size
+    try:
+        default_max_bytes()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     try:
         return args.func(args)
     except (WorkflowInvalid, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except WriteError as exc:  # a full disk, a read-only folder: the message says what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

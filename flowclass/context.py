@@ -51,6 +51,7 @@ class RunContext:
     warnings: list[str] = field(default_factory=list)
     records: dict[str, Any] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     _last_progress: float = 0.0
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
@@ -67,6 +68,11 @@ class RunContext:
         """Something the user should know that does not stop the node (a skipped file)."""
         self.warnings.append(message)
         self.emit(NodeEvent(self.node_id, "warning", message=message))
+
+    def skip(self, rows: Any) -> None:
+        """Declare input files passed over, as (path, reason) pairs. Every run lists them in
+        ``skipped.csv`` and run.json, so a headless user sees which files and why."""
+        self.skipped.extend((str(path), str(reason)) for path, reason in rows)
 
     def wrote(self, *paths: str | Path) -> None:
         """Declare files this node wrote. A cached result of the node is reused only while

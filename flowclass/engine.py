@@ -10,6 +10,7 @@ The engine knows nothing about images: it calls ``NodeType.run`` and reports eve
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import threading
@@ -20,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .cache import Cache, CachedResult
+from .cache import CACHE_HINT, Cache, CachedResult
 from .codec import CodecError
 from .context import NodeEvent, RunContext
 from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
-from .fsutil import file_stamp
+from .fsutil import WriteError, file_stamp, write_error
 from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
@@ -53,6 +54,7 @@ class NodeOutcome:
     traceback: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     records: dict[str, Any] = dataclasses.field(default_factory=dict)
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, reason)
 
 
 @dataclass
@@ -62,11 +64,18 @@ class RunResult:
     cache: Cache
     seconds: float
     manifest_path: Path | None = None
+    manifest_error: str | None = None  # why run.json could not be written (a full disk...)
+    skipped_note: str | None = None  # where the list of skipped files is (skipped.csv)
     _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
         return all(o.state in ("done", "cached") for o in self.outcomes.values())
+
+    @property
+    def skipped_files(self) -> list[tuple[str, str, str]]:
+        """(node, path, reason) of every input file a node passed over, in run order."""
+        return [(o.node, path, reason) for o in self.outcomes.values() for path, reason in o.skipped]
 
     @property
     def failed(self) -> list[NodeOutcome]:
@@ -141,9 +150,17 @@ class Engine:
         run.execute(order, keep=set(targets) if targets is not None else set(order))
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
                            _values=run.values)
+        if any(o.state == "done" for o in run.outcomes.values()):  # the cache grew
+            try:  # keep it under its cap; this run's results stay
+                self.cache.prune(keep={o.key for o in run.outcomes.values() if o.key})
+            except OSError:
+                pass
         if manifest:
-            result.manifest_path = write_manifest(result, started=started, source=source,
-                                                  overrides=list(overrides), out_dir=run.out_dir)
+            try:
+                result.manifest_path = write_manifest(result, started=started, source=source,
+                                                      overrides=list(overrides), out_dir=run.out_dir)
+            except WriteError as exc:  # the results are still good; say why run.json is missing
+                result.manifest_error = str(exc)
         return result
 
     def status(self, workflow: Workflow, *, base_dir: str | Path = ".", out_dir: str | Path = ".",
@@ -239,6 +256,7 @@ class _Run:
                 outcome.state = "cached"
                 outcome.warnings = list(cached.meta.get("warnings", []))
                 outcome.records = dict(cached.meta.get("records", {}))
+                outcome.skipped = [(str(p), str(r)) for p, r in cached.meta.get("skipped", [])]
                 outcome.seconds = time.perf_counter() - started
                 self.emit(NodeEvent(node_id, "cached", seconds=outcome.seconds))
                 return
@@ -261,6 +279,7 @@ class _Run:
             self.values[node_id] = dict(result)
             outcome.seconds = time.perf_counter() - started
             outcome.warnings, outcome.records = ctx.warnings, ctx.records
+            outcome.skipped = ctx.skipped
             self._store(node_id, node_type, outcome, result, ctx.written or None)
             outcome.state = "done"
             self.emit(NodeEvent(node_id, "done", seconds=outcome.seconds))
@@ -270,7 +289,12 @@ class _Run:
             self.emit(NodeEvent(node_id, "cancelled"))
         except NodeError as exc:
             self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
+        except WriteError as exc:  # a full disk, a read-only folder: no bug, say what to do
+            self._fail(outcome, started, self._storage_message(exc), None, None, ctx)
         except Exception as exc:  # any bug in a node is reported, never a crash of the run
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                self._fail(outcome, started, self._storage_message(exc), None, None, ctx)
+                return
             outcome.traceback = traceback.format_exc()
             self._fail(outcome, started, f"{type(exc).__name__}: {exc}", None,
                        f"unexpected error in node type '{node_type.type}'; the traceback is "
@@ -319,11 +343,25 @@ class _Run:
                 node_type, cached, outcome.params) else "pending"
         return states
 
+    def _storage_message(self, exc: OSError) -> str:
+        """What to say when a node could not write (a full disk...): the file and what to do,
+        pointing to the cache settings when the file is in the cache."""
+        if exc.filename:
+            if Path(exc.filename).resolve().is_relative_to(self.engine.cache.root.resolve()):
+                cause = exc.__cause__ if isinstance(exc, WriteError) and \
+                    isinstance(exc.__cause__, OSError) else exc
+                return str(write_error(cause, exc.filename, CACHE_HINT))
+            return str(write_error(exc, exc.filename))
+        return (f"disk full ({exc.strerror}): free some space, or choose another output folder "
+                f"(--out, now {self.out_dir}) or cache folder (--cache, now "
+                f"{self.engine.cache.root})")
+
     def _fail(self, outcome: NodeOutcome, started: float, message: str, field: str | None,
               hint: str | None, ctx: RunContext) -> None:
         outcome.state, outcome.error, outcome.field, outcome.hint = "failed", message, field, hint
         outcome.seconds = time.perf_counter() - started
         outcome.warnings, outcome.records = ctx.warnings, ctx.records
+        outcome.skipped = ctx.skipped
         self.emit(NodeEvent(outcome.node, "failed", message=message, field=field, hint=hint,
                             seconds=outcome.seconds))
 
@@ -346,7 +384,8 @@ class _Run:
                result: Mapping[str, Any], written: list[str] | None = None) -> None:
         meta = {"node": node_id, "type": node_type.type, "version": node_type.version,
                 "seconds": outcome.seconds, "warnings": outcome.warnings,
-                "records": outcome.records, "fingerprint": outcome.fingerprint}
+                "records": outcome.records, "fingerprint": outcome.fingerprint,
+                "skipped": outcome.skipped}
         if node_type.writes_files and written is not None:
             meta["files"] = [[path, *_file_state(path)] for path in written]
         try:

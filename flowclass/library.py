@@ -1,4 +1,7 @@
-"""The registry FlowClass's front ends use: the built-in node library plus plugins.
+"""The composition root: the built-in node library plus plugins, for FlowClass's front ends.
+
+The only module of ``flowclass/`` (with ``cli.py``) that imports ``nodes/``: the core and
+the canvas get what they need of the node library from here.
 
 Plugin folders come from ``--plugins`` options, the ``FLOWCLASS_PLUGINS`` environment
 variable (folders separated by ``os.pathsep``) and the user's config folder
@@ -7,6 +10,7 @@ variable (folders separated by ``os.pathsep``) and the user's config folder
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from pathlib import Path
@@ -21,6 +25,14 @@ def ready_workflows_dir() -> Path:
     """The folder of ready workflows: the repository's workflows/, or the copy in the wheel."""
     checkout = Path(__file__).resolve().parent.parent / "workflows"
     return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "workflows"
+
+
+@functools.cache
+def image_suffixes() -> frozenset[str]:
+    """The file suffixes the node library reads as images (".jpg", ...), for the folder browser."""
+    from nodes.lib.imaging import IMAGE_EXTENSIONS
+
+    return frozenset(f".{ext}" for ext in IMAGE_EXTENSIONS)
 
 
 def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:

@@ -2,11 +2,15 @@
 
 A run is reproducible only if one can tell what produced it: the app and library
 versions, model weight hashes (recorded by nodes), input fingerprints and per-node timings.
+Beside it, ``skipped.csv`` lists every input file a node passed over, with the reason.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
 import platform
 import sys
 import time
@@ -16,12 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, safe_json
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, file_stamp, write_error
 
 if TYPE_CHECKING:
     from .engine import RunResult
 
 MANIFEST_NAME = "run.json"
+SKIPPED_NAME = "skipped.csv"
 PACKAGES = ("numpy", "scipy", "scikit-learn", "pillow", "networkx", "pandas", "onnxruntime",
             "torch", "torchvision", "timm", "open_clip_torch", "scikit-image", "nicegui")
 GENERATOR = "flowclass"
@@ -38,18 +43,49 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def _previous(path: Path) -> dict[str, Any] | None:
+    """The run.json FlowClass wrote at ``path`` before, or None (absent or not ours)."""
+    try:
+        previous = safe_json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return previous if isinstance(previous, dict) and previous.get("generator") == GENERATOR \
+        else None
+
+
 def manifest_path(out_dir: Path) -> Path:
     """Where run.json goes; refuses to replace a run.json that FlowClass did not write."""
     path = out_dir / MANIFEST_NAME
-    if path.exists():
+    if path.exists() and _previous(path) is None:
+        raise FileExistsError(f"{path} exists and was not written by FlowClass; "
+                              "choose another output folder (--out)")
+    return path
+
+
+def write_skipped(result: "RunResult", out_dir: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Write skipped.csv (node, path, reason), also when empty; what run.json says about it.
+
+    A skipped.csv is replaced only when the previous run.json recorded it unchanged since
+    (size and time): one the user made or edited is left alone.
+    """
+    path = out_dir / SKIPPED_NAME
+    rows = result.skipped_files
+    listed = {"count": len(rows), "files": [{"node": n, "path": p, "reason": r} for n, p, r in rows]}
+    recorded = ((previous or {}).get("skipped") or {}).get("stamp")
+    if os.path.lexists(path):
         try:
-            ours = safe_json.loads(path.read_text(encoding="utf-8")).get("generator") == GENERATOR
-        except (OSError, ValueError, AttributeError):
+            ours = recorded is not None and str(file_stamp(path, follow_symlinks=False)) == recorded
+        except OSError:
             ours = False
         if not ours:
-            raise FileExistsError(f"{path} exists and was not written by FlowClass; "
-                                  "choose another output folder (--out)")
-    return path
+            return {**listed, "file": None,
+                    "not_written": f"{path} exists and was not written by FlowClass"}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["node", "path", "reason"])
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue(), hint="choose another output folder (--out)")
+    return {**listed, "file": SKIPPED_NAME, "stamp": str(file_stamp(path))}
 
 
 def write_manifest(result: "RunResult", *, started: float, source: str | None,
@@ -69,11 +105,17 @@ def write_manifest(result: "RunResult", *, started: float, source: str | None,
         "seconds": round(result.seconds, 3),
         "ok": result.ok,
         "cache": str(result.cache.root),
-        "nodes": {node: {k: v for k, v in asdict(o).items() if k != "node"}
+        "nodes": {node: {k: v for k, v in asdict(o).items() if k not in ("node", "skipped")}
                   for node, o in result.outcomes.items()},
     }
     path = manifest_path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, out_dir, "choose another output folder (--out)") from exc
+    manifest["skipped"] = write_skipped(result, out_dir, _previous(path))
+    result.skipped_note = manifest["skipped"].get("not_written") or \
+        f"the full list: {out_dir / SKIPPED_NAME}"
     atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n",
                       hint="choose another output folder (--out)")
     return path

@@ -1,7 +1,7 @@
 """The node registry: every node type the engine, the CLI and the canvas may use.
 
 A registry is a plain object built from node modules (each lists its node types in a
-``NODES`` list) and handed to whoever needs it; there is no global mapping. Plugin folders
+``NODES`` list and may list their viewers in ``VIEWERS``) and handed to whoever needs it; there is no global mapping. Plugin folders
 add modules by path. The engine never imports the node library itself.
 """
 
@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator
 
 from .datatypes import DataType
 from .node import CATEGORIES_ORDER, NodeType
+from .viewers import Viewer
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class PluginError:
 class Registry:
     node_types: dict[str, NodeType] = field(default_factory=dict)
     plugin_errors: list[PluginError] = field(default_factory=list)
+    #: The families' viewers: Viewer objects, or names of viewer modules the canvas imports
+    #: when it opens (so that a headless run never imports NiceGUI).
+    viewers: list[Viewer | str] = field(default_factory=list)
 
     @classmethod
     def of(cls, node_types: Iterable[NodeType]) -> "Registry":
@@ -62,13 +66,20 @@ class Registry:
         self.node_types[node_type.type] = node_type
 
     def add_module(self, module: ModuleType) -> None:
+        """Add a family: its ``NODES`` list and, when it has one, its ``VIEWERS`` list."""
         declared = getattr(module, "NODES", None)
         if not isinstance(declared, (list, tuple)):
             raise ValueError(f"module {module.__name__} has no NODES list")
         for node_type in declared:
             if not isinstance(node_type, NodeType):
                 raise ValueError(f"module {module.__name__}: NODES holds {node_type!r}, not a NodeType")
+        viewers = getattr(module, "VIEWERS", [])
+        if not isinstance(viewers, (list, tuple)) or not all(isinstance(v, (Viewer, str)) for v in viewers):
+            raise ValueError(f"module {module.__name__}: VIEWERS must be a list of viewers "
+                             "(flowclass.viewers.viewer) or names of viewer modules")
+        for node_type in declared:
             self.add(node_type, origin=module.__name__)
+        self.viewers.extend(v for v in viewers if isinstance(v, Viewer) or v not in self.viewers)
 
     def add_plugin_folder(self, folder: str | Path) -> None:
         """Load every ``*.py`` file of ``folder`` that declares ``NODES``.

@@ -335,7 +335,7 @@ def _embed_like_the_model(ctx: Any, model: Classifier, images: ImageSet) -> tupl
                         hint="embed the images with an Embed node and connect its embeddings")
     ctx.progress(0, len(images), unit="images", message="loading the model's embedder")
     embeddings, skipped = embed_images(ctx, make_embedder(ctx, params), images, batch_size=8)
-    return embeddings, skipped_table(skipped)
+    return embeddings, skipped_table(skipped, ctx)
 
 
 @node(
@@ -388,3 +388,4 @@ def predict(ctx, *, model: Classifier, images: ImageSet | None, embeddings: Embe
 
 
 NODES = [train_classifier, evaluate, predict]
+VIEWERS = ["nodes.viewers.classification"]  # confusion matrix, misclassified images, classifier

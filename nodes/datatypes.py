@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -97,25 +97,53 @@ class Embeddings:
 @serializable("flowclass.Distances")
 @dataclass(frozen=True, eq=False)
 class Distances:
-    """Pairwise distances between images, as a condensed (upper-triangle) vector."""
+    """Pairwise distances between images, computed when asked for instead of stored.
+
+    n images have n(n-1)/2 distances: 40 GB for 100,000 of them. So this value holds the
+    vectors the distances come from and how to compare them; exact clustering of a few
+    thousand images asks for the condensed matrix, while large collections are clustered
+    from the vectors themselves (see nodes/clustering.py).
+    """
 
     images: ImageSet
-    condensed: np.ndarray  # float64, n * (n - 1) / 2
-    metric: str = ""
+    vectors: np.ndarray  # (n, d) embeddings, as they came from Embed
+    metric: str = "cosine"  # cosine, euclidean or manhattan
+    centre: bool = True  # subtract the mean vector before comparing
 
     def __len__(self) -> int:
         return len(self.images)
 
+    def prepared(self, dtype: Any = np.float64) -> np.ndarray:
+        """The vectors as they are compared: centred if asked (a new array)."""
+        vectors = np.array(self.vectors, dtype=dtype)
+        if self.centre:
+            vectors -= vectors.mean(axis=0, keepdims=True, dtype=np.float64).astype(dtype)
+        return vectors
+
+    def condensed(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """All n(n-1)/2 distances (float64), in SciPy's condensed order."""
+        from .lib.condensed import pairwise_condensed
+
+        return pairwise_condensed(self.prepared(), self.metric,
+                                  progress=progress or (lambda done, total: None))
+
     def square(self) -> np.ndarray:
         from scipy.spatial.distance import squareform
 
-        return squareform(self.condensed, checks=False)
+        return squareform(self.condensed(), checks=False)
 
     def to_table(self) -> "pd.DataFrame":
         import pandas as pd
 
+        if len(self) > MAX_TABLE_IMAGES:
+            raise ValueError(f"a table of all distances between {len(self):,} images would have "
+                             f"{len(self) ** 2:,} cells; at most {MAX_TABLE_IMAGES:,} images can "
+                             "be shown as a distance table")
         names = self.images.relpaths
         return pd.DataFrame(self.square(), index=names, columns=names).reset_index(names="image")
+
+
+MAX_TABLE_IMAGES = 5_000  # a 5,000 x 5,000 table is 200 MB
 
 
 @serializable("flowclass.Labelling")
@@ -176,6 +204,7 @@ class Dendrogram:
     method: str
     cut_height: float
     labels: np.ndarray  # the cluster of each image after the cut
+    algorithm: str = "exact"  # or "nearest_neighbours" (see nodes/clustering.py)
 
     def to_table(self) -> "pd.DataFrame":
         import pandas as pd

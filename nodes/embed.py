@@ -203,7 +203,7 @@ def embed(ctx, *, images: ImageSet, backend, batch_size, clip_model, clip_weight
     embedder = make_embedder(ctx, params)
     ctx.record("embedder", embedder.spec)
     embeddings, skipped = embed_images(ctx, embedder, images, batch_size)
-    return {"embeddings": embeddings, "skipped": skipped_table(skipped)}
+    return {"embeddings": embeddings, "skipped": skipped_table(skipped, ctx)}
 
 
 def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
@@ -245,3 +245,4 @@ def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
 
 
 NODES = [embed]
+VIEWERS = ["nodes.viewers.maps"]  # 2-D maps of embeddings and labelled images

@@ -30,10 +30,13 @@ SKIPPED_COLUMNS = ["path", "reason"]
 HIDDEN_FOLDER = "hidden folder (its name starts with '.'): not read; rename it to import its images"
 
 
-def skipped_table(rows: list[tuple[str, str]]) -> Any:
-    """The 'skipped' output: one row per file passed over, with the reason."""
+def skipped_table(rows: list[tuple[str, str]], ctx: Any = None) -> Any:
+    """The 'skipped' output: one row per file passed over, with the reason (also declared to
+    ``ctx``, so the run lists them in skipped.csv)."""
     import pandas as pd  # imported here: a fully cached run never needs pandas
 
+    if ctx is not None:
+        ctx.skip(rows)
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in SKIPPED_COLUMNS})
     return pd.DataFrame(rows, columns=SKIPPED_COLUMNS)
@@ -187,7 +190,7 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
         heights=np.array([k[2].height for k in kept], dtype=np.int32),
         root=str(root),
     )
-    return {"images": images, "skipped": skipped_table(skipped)}
+    return {"images": images, "skipped": skipped_table(skipped, ctx)}
 
 
 OUTPUTS = [

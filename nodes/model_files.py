@@ -91,3 +91,4 @@ def load_model(ctx, *, file):
 
 
 NODES = [save_model, load_model]
+VIEWERS = ["nodes.viewers.classification"]  # the classifier a model file holds

@@ -90,17 +90,21 @@ def _summary(classes, colours, found, samples: PixelSamples, **extra):
     return table
 
 
+# Named here because the Draw labels viewer reads the legend and sets the masks it saves.
+MASKS = PathParam(name="masks", default="", target="any", role="input", optional=True,
+                  help="A mask PNG, or a folder of them: coffee.png labels the image coffee.jpg. "
+                       "Each colour is a class; transparent pixels are unlabelled.")
+LEGEND = Text(name="legend", default=DEFAULT_LEGEND,
+              help="Which mask colour is which class: 'water=#1f77b4, trees=#2ca02c'. The name "
+                   "'ignore' marks a colour as unlabelled.")
+
 @node(
     type="pixel_samples_mask", title="Pixel Samples from Mask", category="Pixels",
     inputs=[Input("images", IMAGES, help="The images the masks label (matched by file name).")],
     outputs=OUTPUTS,
     params=[
-        PathParam(name="masks", default="", target="any", role="input", optional=True,
-                  help="A mask PNG, or a folder of them: coffee.png labels the image coffee.jpg. "
-                       "Each colour is a class; transparent pixels are unlabelled."),
-        Text(name="legend", default=DEFAULT_LEGEND,
-             help="Which mask colour is which class: 'water=#1f77b4, trees=#2ca02c'. The name "
-                  "'ignore' marks a colour as unlabelled."),
+        MASKS,
+        LEGEND,
         MAX_PER_CLASS,
         Bool(name="balance", default=False,
              help="Take as many pixels of each class as of the least painted one."),
@@ -237,3 +241,4 @@ def pixel_samples_folders(ctx, *, images: ImageSet, pixels_per_image, denoise, c
 
 
 NODES = [pixel_samples_mask, pixel_samples_folders]
+VIEWERS = ["nodes.viewers.pixel_labels"]  # Draw labels

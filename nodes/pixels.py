@@ -216,6 +216,7 @@ def classify_pixels(ctx, *, model: PixelModel, images: ImageSet, unknown_below, 
         maps.append(str(target))
         counts.append(class_counts(labels, unknown + 1))
         ctx.progress(i + 1, len(images), unit="images")
+    ctx.skip(skipped)
     if skipped:
         ctx.warn(f"{len(skipped)} image(s) could not be decoded; see the 'skipped' output")
     result = PixelMaps(images.subset(kept), np.array(maps, dtype=str), model.classes, palette,
@@ -275,3 +276,4 @@ def evaluate_pixels(ctx, *, maps: PixelMaps, masks, legend):
 
 
 NODES = [train_pixel_classifier, classify_pixels, evaluate_pixels]
+VIEWERS = ["nodes.viewers.pixels"]  # class maps over photos, areas

@@ -44,3 +44,16 @@ def fill(folder: Path, leave: int = 0) -> None:
 def listing(folder: Path) -> list[str]:
     """Every name under ``folder`` (hidden ones too), relative and sorted."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def digits_folder(root: Path, per_label: int = 10, labels: tuple[str, ...] = ("0", "1")) -> Path:
+    """A user's folder ``root/digits`` of real sample digits, one subfolder per label."""
+    from nodes.lib.samples import write_sample
+
+    full = write_sample("digits", root / "all")
+    folder = root / "digits"
+    for label in labels:
+        (folder / label).mkdir(parents=True)
+        for image in sorted((full / label).iterdir())[:per_label]:
+            (folder / label / image.name).write_bytes(image.read_bytes())
+    return folder

@@ -24,6 +24,9 @@ def images(n, labels=None):
                     np.ones(n, dtype=np.int32), np.ones(n, dtype=np.int32), "/x")
 
 
+EXACT = {"method": "auto", "exact_up_to": 10_000}
+
+
 @pytest.fixture(scope="module")
 def digits():
     data = load_digits()
@@ -55,19 +58,19 @@ def test_centring_changes_cosine_but_not_euclidean(digits, tmp_path):
     emb = Embeddings(images(len(x)), x.astype(np.float32))
     plain = distances(ctx(tmp_path), embeddings=emb, metric="cosine", centre=False)["distances"]
     centred = distances(ctx(tmp_path), embeddings=emb, metric="cosine", centre=True)["distances"]
-    assert np.allclose(centred.condensed, pdist(x - x.mean(0), "cosine"))
-    assert not np.allclose(plain.condensed, centred.condensed)
+    assert np.allclose(centred.condensed(), pdist(x - x.mean(0), "cosine"))
+    assert not np.allclose(plain.condensed(), centred.condensed())
     e1 = distances(ctx(tmp_path), embeddings=emb, metric="euclidean", centre=False)["distances"]
     e2 = distances(ctx(tmp_path), embeddings=emb, metric="euclidean", centre=True)["distances"]
-    assert np.allclose(e1.condensed, e2.condensed)
+    assert np.allclose(e1.condensed(), e2.condensed())
 
 
 def test_clusters_match_scipy_and_are_named_by_size(digits, tmp_path):
     x, y = digits
     condensed = pdist(x, "euclidean")
-    d = Distances(images(len(x), [str(v) for v in y]), condensed, "euclidean")
+    d = Distances(images(len(x), [str(v) for v in y]), x, "euclidean", centre=False)
     out = hierarchical_clustering(ctx(tmp_path), distances=d, linkage="ward", cut="n_clusters",
-                                  n_clusters=10, height_ratio=0.7, distance=1.0)
+                                  n_clusters=10, height_ratio=0.7, distance=1.0, **EXACT)
     clusters = out["clusters"]
     expected = fcluster(linkage(condensed, "ward"), 10, "maxclust")
     assert adjusted_rand_score(expected, clusters.labels) == 1.0
@@ -85,13 +88,13 @@ def test_clusters_match_scipy_and_are_named_by_size(digits, tmp_path):
 def test_cut_by_height_ratio_and_distance(digits, tmp_path):
     x, _ = digits
     condensed = pdist(x, "euclidean")
-    d = Distances(images(len(x)), condensed, "euclidean")
+    d = Distances(images(len(x)), x, "euclidean", centre=False)
     z = linkage(condensed, "average")
     top = hierarchical_clustering(ctx(tmp_path), distances=d, linkage="average", cut="height_ratio",
-                                  n_clusters=2, height_ratio=0.99, distance=1.0)["clusters"]
+                                  n_clusters=2, height_ratio=0.99, distance=1.0, **EXACT)["clusters"]
     assert len(set(top.labels)) == len(set(fcluster(z, 0.99 * z[-1, 2], "distance")))
     fine = hierarchical_clustering(ctx(tmp_path), distances=d, linkage="average", cut="distance",
-                                   n_clusters=2, height_ratio=0.5, distance=10.0)["clusters"]
+                                   n_clusters=2, height_ratio=0.5, distance=10.0, **EXACT)["clusters"]
     assert len(set(fine.labels)) == len(set(fcluster(z, 10.0, "distance"))) > 10
 
 
@@ -105,8 +108,74 @@ def test_naming_helpers():
 def test_more_clusters_than_images_is_a_clear_error(tmp_path):
     from flowclass.errors import NodeError
 
-    d = Distances(images(3), pdist(np.eye(3)), "euclidean")
+    d = Distances(images(3), np.eye(3), "euclidean")
     with pytest.raises(NodeError) as info:
         hierarchical_clustering(ctx(tmp_path), distances=d, linkage="ward", cut="n_clusters",
-                                n_clusters=5, height_ratio=0.7, distance=1.0)
+                                n_clusters=5, height_ratio=0.7, distance=1.0, **EXACT)
     assert info.value.field == "n_clusters"
+
+
+def cluster_digits(tmp_path, x, y, method, exact_up_to=10_000, linkage_name="ward"):
+    c = ctx(tmp_path)
+    d = distances(c, embeddings=Embeddings(images(len(x), [str(v) for v in y]), x.astype(np.float32)),
+                  metric="cosine", centre=True)["distances"]
+    out = hierarchical_clustering(c, distances=d, linkage=linkage_name, cut="n_clusters",
+                                  n_clusters=10, height_ratio=0.7, distance=1.0, method=method,
+                                  exact_up_to=exact_up_to)
+    return out, c
+
+
+def test_automatic_method_switches_above_the_limit(tmp_path):
+    """Up to ``exact_up_to`` images the tree is exact (equal to SciPy's); one image more and
+    the scalable method runs, says so, records it, and still finds the digit classes."""
+    data = load_digits()
+    x, y = data.data[:600], data.target[:600]
+    exact, c_exact = cluster_digits(tmp_path, x, y, "auto", exact_up_to=600)
+    assert c_exact.records["method"] == "exact" and exact["dendrogram"].algorithm == "exact"
+    assert not c_exact.warnings
+    xc = x - x.mean(0)
+    expected = fcluster(linkage(pdist(xc, "cosine"), "ward"), 10, "maxclust")
+    assert adjusted_rand_score(expected, exact["clusters"].labels) == 1.0
+
+    scalable, c_scal = cluster_digits(tmp_path, x, y, "auto", exact_up_to=599)
+    assert c_scal.records["method"] == "nearest_neighbours"
+    assert scalable["dendrogram"].algorithm == "nearest_neighbours"
+    assert any("scalable" in w for w in c_scal.warnings)
+    labels = scalable["clusters"].labels
+    assert len(set(labels)) == 10 and adjusted_rand_score(y, labels) > 0.6
+    # a tree over every image, with non-decreasing merge heights, cut where asked
+    z = scalable["dendrogram"].linkage
+    assert z.shape == (599, 4) and z[-1, 3] == 600 and np.all(np.diff(z[:, 2]) >= 0)
+    assert len(set(fcluster(z, scalable["dendrogram"].cut_height, "distance"))) == 10
+    # silhouettes estimated on a sample track the exact ones
+    exact_scores = silhouette_samples(xc / np.linalg.norm(xc, axis=1, keepdims=True), labels)
+    assert np.corrcoef(exact_scores, scalable["clusters"].scores)[0, 1] > 0.8
+
+
+@pytest.mark.parametrize("linkage_name", ["average", "complete", "single", "weighted"])
+def test_scalable_method_builds_a_full_tree_for_every_linkage(tmp_path, linkage_name):
+    data = load_digits()
+    x, y = data.data[:300], data.target[:300]
+    out, c = cluster_digits(tmp_path, x, y, "nearest_neighbours", linkage_name=linkage_name)
+    z = out["dendrogram"].linkage
+    assert z.shape == (299, 4) and z[-1, 3] == 300 and np.all(np.diff(z[:, 2]) >= 0)
+    assert len(out["clusters"].classes) == 10
+
+
+def test_sampled_silhouettes_equal_exact_ones_when_the_sample_is_everything():
+    from nodes.lib.large_linkage import sampled_silhouettes
+
+    data = load_digits()
+    x = data.data[:500]
+    labels = fcluster(linkage(x, "ward"), 8, "maxclust").astype(str)
+    assert np.allclose(sampled_silhouettes(x, labels, reference=500), silhouette_samples(x, labels))
+
+
+def test_distances_are_not_materialised_by_the_node(tmp_path):
+    """The Distances value holds the vectors (no n^2 array); a huge one refuses a table."""
+    x = np.random.default_rng(0).normal(size=(6000, 4)).astype(np.float32)
+    d = distances(ctx(tmp_path), embeddings=Embeddings(images(len(x)), x), metric="cosine",
+                  centre=True)["distances"]
+    assert d.vectors is x
+    with pytest.raises(ValueError, match="6,000 images"):
+        d.to_table()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
 import tracemalloc
@@ -32,6 +34,12 @@ def model_file(registry, shared_cache, tmp_path_factory):
     result = run(registry, shared_cache, nodes, edges, out)
     assert result.ok, [o.error for o in result.failed]
     return out / "digits.fcmodel"
+
+
+def test_a_saved_model_file_is_readable_by_the_group_and_others_under_umask_022(model_file):
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(model_file.stat().st_mode) == 0o666 & ~umask
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

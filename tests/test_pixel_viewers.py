@@ -21,8 +21,10 @@ from selenium.webdriver.common.by import By
 from ui_helpers import make_app, page_of, until
 
 from flowclass.cli import main
+from flowclass.library import default_registry
 from flowclass.ui.canvas import FlowCanvas
-from flowclass.viewers import ViewerContext, default_viewers
+from flowclass.viewers import ViewerContext
+from flowclass.viewers.registry import default_viewers
 from nodes.viewers.pixels import areas_of_maps, original_and_classified
 from flowclass.workflow import Edge, PortRef, Workflow
 from flowclass.workflow_file import new_node, save
@@ -143,7 +145,7 @@ def context(tmp_path: Path) -> ViewerContext:
 
 
 def test_viewers_are_registered(clashifier) -> None:
-    viewers = default_viewers()
+    viewers = default_viewers(default_registry())
     maps, areas = clashifier.output("classify", "maps"), clashifier.output("classify", "areas")
     assert [v.title for v in viewers.for_value("pixel_maps", maps)] == [
         "Original and classified", "Areas", "Table"]

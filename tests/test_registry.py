@@ -82,3 +82,41 @@ def test_plugin_folder_adds_nodes_and_a_broken_plugin_is_reported(tmp_path):
     assert len(registry.plugin_errors) == 1
     assert "broken.py" in str(registry.plugin_errors[0]) and "oops" in str(registry.plugin_errors[0])
     assert any(t.type == "plugin.hello" for _, types in registry.by_category() for t in types)
+
+
+def test_families_list_their_viewers_beside_their_nodes(registry):
+    import nodes.clustering
+    import nodes.images
+
+    assert nodes.clustering.VIEWERS == ["nodes.viewers.clustering"]
+    assert not hasattr(nodes.images, "VIEWERS")  # images and tables use the generic viewers
+    for name in ("nodes.viewers.clustering", "nodes.viewers.classification", "nodes.viewers.maps",
+                 "nodes.viewers.pixels", "nodes.viewers.pixel_labels"):
+        assert registry.viewers.count(name) == 1  # named by two families, collected once
+
+
+def test_a_plugin_adds_a_viewer_and_a_bad_viewers_list_is_reported(tmp_path):
+    (tmp_path / "shout.py").write_text(
+        "from flowclass.datatypes import DataType\n"
+        "from flowclass.node import Output, node\n"
+        "from flowclass.viewers import viewer\n"
+        "LOUD = DataType('plugin_loud', 'Loud', '#123456')\n"
+        "@node(type='plugin.shout', title='Shout', category='Plugins', outputs=[Output('x', LOUD)])\n"
+        "def shout(ctx):\n    return {'x': 'HI'}\n"
+        "@viewer(LOUD, 'Shout')\n"
+        "def show(value, ctx):\n    pass\n"
+        "NODES = [shout]\nVIEWERS = [show]\n")
+    (tmp_path / "mumble.py").write_text(
+        "from flowclass.node import Output, node\n"
+        "from flowclass.datatypes import DataType\n"
+        "Q = DataType('plugin_quiet', 'Quiet', '#654321')\n"
+        "@node(type='plugin.mumble', title='Mumble', category='Plugins', outputs=[Output('x', Q)])\n"
+        "def mumble(ctx):\n    return {'x': '...'}\n"
+        "NODES = [mumble]\nVIEWERS = [42]\n")
+    registry = Registry()
+    registry.add_plugin_folder(tmp_path)
+    (shout,) = [v for v in registry.viewers if not isinstance(v, str)]
+    assert (shout.data_type, shout.title) == ("plugin_loud", "Shout")
+    assert "plugin.shout" in registry and "plugin.mumble" not in registry  # nothing half-added
+    (error,) = registry.plugin_errors
+    assert "mumble.py" in str(error) and "VIEWERS" in str(error)

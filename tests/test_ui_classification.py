@@ -17,7 +17,9 @@ from nicegui.testing import Screen, User
 from selenium.webdriver.common.by import By
 
 from classify_helpers import digits_training, run
-from flowclass.viewers import ViewerContext, default_viewers
+from flowclass.library import default_registry
+from flowclass.viewers import ViewerContext
+from flowclass.viewers.registry import default_viewers
 from nodes.viewers.classification import confusion_matrix, misclassified
 
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
@@ -59,7 +61,7 @@ def worst_cell(evaluation) -> tuple[int, int]:
 
 def test_viewers_are_registered_for_evaluations(trained):
     evaluation = trained[3].output("evaluate", "evaluation")
-    titles = [v.title for v in default_viewers().for_value("evaluation", evaluation)]
+    titles = [v.title for v in default_viewers(default_registry()).for_value("evaluation", evaluation)]
     assert titles[:2] == ["Confusion matrix", "Misclassified"]
 
 

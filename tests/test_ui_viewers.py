@@ -11,7 +11,9 @@ from nicegui import ui
 from nicegui.testing import User
 from sklearn.datasets import load_iris
 
-from flowclass.viewers import Viewer, ViewerContext, ViewerRegistry, default_viewers, viewer
+from flowclass.library import default_registry
+from flowclass.viewers import Viewer, ViewerContext, viewer
+from flowclass.viewers.registry import ViewerRegistry, default_viewers
 from flowclass.viewers.tables import ROWS_PER_PAGE, page_rows
 
 
@@ -40,7 +42,7 @@ def test_lookup_by_type_predicate_and_order() -> None:
 
 
 def test_default_registry_falls_back_to_table_or_summary() -> None:
-    registry = default_viewers()
+    registry = default_viewers(default_registry())
     assert [v.title for v in registry.for_value("table", iris())] == ["Table"]
 
     class HasTable:
@@ -53,7 +55,7 @@ def test_default_registry_falls_back_to_table_or_summary() -> None:
 
 def test_module_without_viewers_list_is_refused() -> None:
     with pytest.raises(ValueError, match="VIEWERS list"):
-        ViewerRegistry.from_modules(["flowclass.viewers"])
+        ViewerRegistry.of(["flowclass.viewers"])
 
 
 def test_page_rows_are_json_safe_and_paged() -> None:
@@ -70,7 +72,7 @@ def test_page_rows_are_json_safe_and_paged() -> None:
 @pytest.mark.anyio
 async def test_table_viewer_pages_and_downloads_csv(user: User, tmp_path: Path) -> None:
     table = iris()
-    (table_viewer,) = default_viewers().for_value("table", table)
+    (table_viewer,) = default_viewers(default_registry()).for_value("table", table)
     assert isinstance(table_viewer, Viewer)
 
     @ui.page("/")
@@ -86,3 +88,30 @@ async def test_table_viewer_pages_and_downloads_csv(user: User, tmp_path: Path) 
     user.find("Download CSV").click()
     response = await user.download.next()
     pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(response.content)), table)
+
+
+def test_viewer_actions_name_declared_parameters(tmp_path: Path) -> None:
+    from nodes.clustering import CUT, DISTANCE, hierarchical_clustering
+    from nodes.pixel_samples import MASKS
+
+    edits: list[tuple[str, dict]] = []
+    params = hierarchical_clustering.default_params()
+    ctx = make_context(tmp_path, node_params=params, set_params=lambda node, p: edits.append((node, p)))
+    assert ctx.declares(CUT, DISTANCE) and not ctx.declares(MASKS)
+    assert ctx.param(CUT) == "n_clusters"
+    ctx.apply_params((CUT, "distance"), (DISTANCE, 2.5))
+    assert edits == [("n", {"cut": "distance", "distance": 2.5})]
+    with pytest.raises(TypeError, match="declaration"):
+        ctx.apply_params(("cut", "distance"))
+    with pytest.raises(ValueError, match="node 'n' has no parameter 'masks'"):
+        ctx.apply_params((MASKS, "masks"))
+    assert len(edits) == 1
+
+
+def test_every_family_viewer_is_found_through_the_node_registry() -> None:
+    viewers = default_viewers(default_registry())
+    titles = {(v.data_type, v.title) for v in viewers.viewers}
+    assert {("dendrogram", "Dendrogram"), ("evaluation", "Confusion matrix"), ("embeddings", "Map"),
+            ("pixel_maps", "Original and classified"), ("pixel_samples", "Draw labels"),
+            ("images", "Images"), ("table", "Table")} <= titles
+    assert len(titles) == len(viewers.viewers)  # each viewer once

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from nodes.lib.imaging import IMAGE_EXTENSIONS
+from ..library import image_suffixes
 
-IMAGE_SUFFIXES = frozenset(f".{ext}" for ext in IMAGE_EXTENSIONS)
 COUNT_LIMIT = 100_000  # stop counting images below a folder after this many entries
 
 
@@ -95,10 +94,10 @@ class Roots:
 def count_images(folder: str | os.PathLike[str], limit: int = COUNT_LIMIT) -> ImageCount:
     """How many image files a folder holds, directly and below (hidden folders skipped)."""
     here = below = seen = 0
-    top = os.fspath(folder)
+    top, suffixes = os.fspath(folder), image_suffixes()
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        images = sum(1 for f in filenames if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES)
+        images = sum(1 for f in filenames if os.path.splitext(f)[1].lower() in suffixes)
         below += images
         if dirpath == top:
             here = images

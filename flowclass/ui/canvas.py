@@ -23,7 +23,7 @@ from nicegui.events import GenericEventArguments, Handler
 DIST = Path(__file__).parent / "static" / "dist"
 BUNDLE_FILES = ("index.js", "flowclass-canvas.css")
 DRAG_MIME = "application/flowclass-node"
-EVENTS = ("add_node", "connect", "connect_refused", "move", "select", "delete", "shortcut")
+EVENTS = ("add_node", "connect", "connect_refused", "move", "select", "delete", "shortcut", "help")
 
 
 class CanvasBundleMissing(RuntimeError):
@@ -64,13 +64,15 @@ class FlowCanvas(
 
     Events (``e.args`` payloads):
 
-    - ``add_node``: ``{"type", "position": {"x", "y"}}`` (palette item dropped; flow coordinates)
+    - ``add_node``: ``{"type", "position": {"x", "y"} | None}`` (palette item dropped or picked in the
+      search box, in flow coordinates; None: the search was opened with ``/``, add beside the selection)
     - ``connect``: ``{"from": {"node", "port"}, "to": {"node", "port"}}`` (already type-checked)
     - ``connect_refused``: ``{"from", "to", "reason"}`` (user dropped an invalid connection)
     - ``move``: ``{"moves": [{"id", "position": {"x", "y"}}]}`` (after a drag)
     - ``select``: ``{"id": str | None}``
     - ``delete``: ``{"nodes": [id, ...], "edges": [{"from", "to"}, ...]}`` (Delete/Backspace)
     - ``shortcut``: ``{"key": "undo" | "redo" | "duplicate" | "save"}``
+    - ``help``: ``{"id"}`` (the node's "?" was clicked)
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class FlowCanvas(
         on_select: Handler[GenericEventArguments] | None = None,
         on_delete: Handler[GenericEventArguments] | None = None,
         on_shortcut: Handler[GenericEventArguments] | None = None,
+        on_help: Handler[GenericEventArguments] | None = None,
     ) -> None:
         dist = ensure_canvas_bundle()
         super().__init__()
@@ -93,7 +96,8 @@ class FlowCanvas(
         self._props["catalogue"] = catalogue if catalogue is not None else empty_catalogue()
         self._props["graph"] = graph if graph is not None else empty_graph()
         self._props["selected"] = selected
-        handlers = (on_add_node, on_connect, on_connect_refused, on_move, on_select, on_delete, on_shortcut)
+        handlers = (on_add_node, on_connect, on_connect_refused, on_move, on_select, on_delete, on_shortcut,
+                    on_help)
         for event, handler in zip(EVENTS, handlers):
             if handler is not None:
                 self.on(event, handler)
@@ -123,9 +127,14 @@ class FlowCanvas(
     def selected(self, value: str | None) -> None:
         self._props["selected"] = value
 
-    def fit_view(self) -> None:
-        """Zoom and pan so that every node is visible."""
-        self.run_method("fit_view")
+    def fit_view(self, readable: bool = False) -> None:
+        """Zoom (never past 1) and pan so that every node is visible; with ``readable``, never
+        below the zoom where node text stays readable: a wide graph is shown from its start."""
+        self.run_method("fit_view", readable)
+
+    def open_search(self) -> None:
+        """Open the search-to-add box, as ``/`` does."""
+        self.run_method("open_search")
 
     def zoom_in(self) -> None:
         self.run_method("zoom_in")

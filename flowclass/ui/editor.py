@@ -130,12 +130,17 @@ class EditorState:
         return spec.title or (node_type.title if node_type else spec.type)
 
     # --- edits ------------------------------------------------------------------------
-    def add_node(self, type_id: str, position: tuple[float, float]) -> str:
+    def add_node(self, type_id: str, position: tuple[float, float],
+                 feeds: Mapping[str, PortRef] | None = None) -> str:
+        """Add a node (selected), fed by ``feeds`` ({its input: an output}) in the same undo step."""
         node_type = self.registry.get(type_id)
         if node_type is None:
             raise EditRefused(f"unknown node type '{type_id}'")
         spec = new_node(self.workflow, node_type, position=(float(position[0]), float(position[1])))
-        self.apply(self.workflow.with_node(spec))
+        workflow = self.workflow.with_node(spec)
+        for name, source in (feeds or {}).items():
+            workflow = workflow.with_edge(Edge(source, PortRef(spec.id, name)))
+        self.apply(workflow)
         self.selected = spec.id
         return spec.id
 

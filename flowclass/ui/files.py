@@ -9,7 +9,7 @@ put it and the shipped file is never touched.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +30,7 @@ class ReadyWorkflow:
     path: Path
     name: str
     description: str
+    doc: dict = field(default_factory=dict, compare=False)  # the file's JSON, as shipped
 
 
 def ready_workflows(folder: Path | None = None) -> list[ReadyWorkflow]:
@@ -41,7 +42,7 @@ def ready_workflows(folder: Path | None = None) -> list[ReadyWorkflow]:
             doc = safe_json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        found.append(ReadyWorkflow(path, doc.get("name") or path.stem, doc.get("description", "")))
+        found.append(ReadyWorkflow(path, doc.get("name") or path.stem, doc.get("description", ""), doc))
     return found
 
 

@@ -18,6 +18,7 @@ from ..errors import Problem
 from ..node import NodeType
 from ..params import Bool, Choice, Float, Int, List, Param, Path as PathParam, Text
 from ..workflow import NodeSpec
+from .node_help import show_node_help
 from .runner import NodeStatus
 
 BrowseFor = Callable[[PathParam, str], Awaitable[str | None]]
@@ -61,7 +62,12 @@ class Inspector:
         self.update(spec, problems, status)
 
     def _header(self, spec: NodeSpec, node_type: NodeType) -> None:
-        ui.label(node_type.title).classes("text-subtitle1 font-medium")
+        with ui.row().classes("w-full items-center no-wrap gap-1"):
+            ui.label(node_type.title).classes("text-subtitle1 font-medium")
+            ui.space()
+            ui.button(icon="help_outline", on_click=lambda: show_node_help(node_type)) \
+                .props('flat dense round aria-label="Help on this node"').classes("fc-inspector-help") \
+                .tooltip("What this node does, each parameter, an example")
         ui.label(f"{spec.id} · {node_type.category}").classes("text-xs text-gray-500 -mt-2")
         if node_type.description:
             ui.label(node_type.description).classes("text-xs text-gray-600")

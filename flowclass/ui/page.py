@@ -8,7 +8,7 @@ view sends user intents to the session and redraws what the session says changed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,14 @@ from .canvas import FlowCanvas
 from .editor import EditorState
 from .files import FileActions
 from .inspector import Inspector
+from .layout import CanvasAndResults
 from .messages import tell
 from .outputs import ResultStore
 from .palette import build_palette
 from .runner import RunController
 from .session import EditorSession
 from .thumbnails import ImageServer
-from ..viewers import ViewerRegistry, default_viewers
+from ..viewers.registry import ViewerRegistry, default_viewers
 from .views import CanvasView, FooterView, InspectorView, ResultsView, ToolbarView
 
 STYLE = Path(__file__).parent / "static" / "app.css"
@@ -48,10 +49,12 @@ class AppConfig:
     cache: Cache
     roots: Roots
     workflow: Path | None = None  # opened in every new tab
-    viewers: ViewerRegistry = field(default_factory=default_viewers)
+    viewers: ViewerRegistry | None = None  # default: the generic ones and the registry's
     images: ImageServer | None = None
 
     def __post_init__(self) -> None:
+        if self.viewers is None:
+            self.viewers = default_viewers(self.registry)
         if self.images is None:
             self.images = ImageServer(self.cache.store_dir("thumbnails"))
 
@@ -73,21 +76,22 @@ class EditorPage:
     def _build(self) -> None:
         ui.add_css(STYLE)
         ui.add_head_html(LEAVE_WARNING)
+        ui.query(".nicegui-content").classes("p-0 gap-0")
         session, roots = self.session, self.config.roots
         with ui.header().classes("bg-white text-gray-900 border-b items-center gap-1 px-2 py-1"):
             self.toolbar = ToolbarView(session, self.files, fit_view=lambda: self.canvas.fit_view())
-        with ui.left_drawer(value=True, bordered=True).props("width=250") \
+        with ui.left_drawer(value=True, bordered=True).props("width=230") \
                 .classes("bg-gray-50 p-2 overflow-x-hidden"):
             build_palette(self.config.registry, session.add_beside)
-        with ui.right_drawer(value=True, bordered=True).props("width=330").classes("p-3"):
+        with ui.right_drawer(value=True, bordered=True).props("width=300").classes("p-3"):
             self.inspector_view = InspectorView(session, roots)
-        with ui.splitter(horizontal=True, value=48, limits=(20, 85)).classes("w-full") \
-                .style("height: calc(100vh - 96px)") as splitter:
-            with splitter.before:
-                self.canvas_view = CanvasView(session, self.files)
-            with splitter.after:
-                with ui.column().classes("w-full p-2"):
-                    self.results_view = ResultsView(session, self.config.viewers, self.config.images.url)
+        self.split = CanvasAndResults()
+        with self.split.before:
+            self.canvas_view = CanvasView(session, self.files)
+        with self.split.after, ui.column().classes("w-full p-2"):
+            self.results_view = ResultsView(session, self.config.viewers, self.config.images.url)
+        session.subscribe(lambda what: self.split.results_shown(
+            session.selected is not None and session.store.has(session.selected)))
         with ui.footer().classes("bg-gray-100 text-gray-700 text-xs items-center gap-2 px-3 py-1"):
             self.footer = FooterView(session, roots)
 

@@ -17,7 +17,8 @@ from .canvas import palette_item
 
 def build_palette(registry: Registry, on_add: Callable[[str], None]) -> None:
     ui.label("Nodes").classes("text-subtitle2 text-gray-700")
-    ui.label("Drag onto the canvas, or click to add.").classes("text-xs text-gray-500 -mt-2")
+    ui.label("Drag onto the canvas, click to add beside the selected node, or press / on the canvas to "
+             "search.").classes("text-xs text-gray-500 -mt-2")
     for category, node_types in registry.by_category():
         ui.label(category).classes("text-xs uppercase tracking-wide text-gray-500 mt-2")
         for node_type in node_types:
@@ -29,4 +30,8 @@ def build_palette(registry: Registry, on_add: Callable[[str], None]) -> None:
                 ui.label(node_type.title).classes("text-sm font-medium")
                 if summary:
                     ui.label(summary).classes("text-xs text-gray-500 line-clamp-2")
+            if node_type.description:  # the entry shows two lines of it at most
+                with item:
+                    ui.tooltip(node_type.description).props('max-width="320px" anchor="center right" '
+                                                            'self="center left"').classes("text-sm")
             palette_item(item, node_type.type)

@@ -16,7 +16,8 @@ from nicegui import run, ui
 from ..node import NodeType
 from .outputs import ResultStore
 from .runner import NodeStatus
-from ..viewers import ViewerContext, ViewerRegistry
+from ..viewers import ViewerContext
+from ..viewers.registry import ViewerRegistry
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class ResultsPanel:
         def pick(port: str) -> None:
             body.clear()
             with body:
-                self._output(node_id, port, outputs[port].type.name)
+                others = [o.label for name, o in outputs.items() if name != port] if len(outputs) > 1 else []
+                self._output(node_id, port, outputs[port].type.name, outputs[port].label, others)
 
         if len(outputs) > 1:
             with ui.tabs(value=next(iter(outputs)), on_change=lambda e: pick(e.value)) \
@@ -75,7 +77,7 @@ class ResultsPanel:
         body = ui.column().classes("w-full gap-1")
         pick(next(iter(outputs)))
 
-    def _output(self, node_id: str, port: str, data_type: str) -> None:
+    def _output(self, node_id: str, port: str, data_type: str, label: str, others: list[str]) -> None:
         holder = ui.column().classes("w-full")
         with holder:
             ui.spinner()
@@ -90,17 +92,19 @@ class ResultsPanel:
                 return
             holder.clear()
             with holder:
-                self._viewer_tabs(value, node_id, port, data_type)
+                self._viewer_tabs(value, node_id, port, data_type, label, others)
 
         ui.timer(0, load, once=True)
 
-    def _viewer_tabs(self, value: object, node_id: str, port: str, data_type: str) -> None:
+    def _viewer_tabs(self, value: object, node_id: str, port: str, data_type: str, label: str,
+                     others: list[str]) -> None:
         found = self.viewers.for_value(data_type, value)
+        labels = tab_labels([v.title for v in found], others, label)
         ctx = self.make_context(node_id, port, data_type)
-        names = {f"{port}:{v.title}": v for v in found}
+        names = {f"{port}:{label}": v for v, label in zip(found, labels)}
         with ui.tabs().props("dense inline-label no-caps align=left").classes("fc-viewer-tabs") as tabs:
-            for name, viewer in names.items():
-                ui.tab(name, label=viewer.title).mark(f"viewer-{viewer.title}")
+            for (name, viewer), label in zip(names.items(), labels):
+                ui.tab(name, label=label).mark(f"viewer-{viewer.title}")
         area = ui.column().classes("w-full")
 
         async def open_tab(name: str) -> None:
@@ -117,3 +121,19 @@ class ResultsPanel:
 
         tabs.on_value_change(lambda e: open_tab(e.value))
         tabs.value = next(iter(names))
+
+
+def tab_labels(titles: list[str], taken: list[str], output: str) -> list[str]:
+    """Labels for an output's viewer tabs that repeat neither each other nor the node's other
+    output tabs (``taken``): Evaluate's evaluation has a "Misclassified" view and a
+    "Misclassified" output, so the view becomes "Misclassified (evaluation)"."""
+    seen = {t.casefold() for t in taken}
+    labels = []
+    for title in titles:
+        label = title if title.casefold() not in seen else f"{title} ({output.lower()})"
+        number = 2
+        while label.casefold() in seen:
+            label, number = f"{title} ({output.lower()} {number})", number + 1
+        seen.add(label.casefold())
+        labels.append(label)
+    return labels

@@ -22,9 +22,9 @@ from ..resolution import Dirs, Resolved, path_problems, resolve
 from ..workflow import Edge, PortRef, Workflow
 from .editor import EditorState, EditRefused
 from .outputs import ResultStore
+from .placement import anchor_of, feeding_edges, free_spot
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
 
-ADD_OFFSET = (300.0, 0.0)
 CHECK_DELAY = 0.3  # seconds of quiet after an edit before the cache is asked again
 
 #: What a change notice may name:
@@ -159,15 +159,20 @@ class EditorSession:
         self.emit(*changes, "selection", "statuses")
         return True
 
-    def add_node(self, type_id: str, position: tuple[float, float]) -> bool:
-        return self.edit(lambda: self.state.add_node(type_id, position))
+    def add_node(self, type_id: str, position: tuple[float, float],
+                 feeds: Mapping[str, PortRef] | None = None) -> bool:
+        return self.edit(lambda: self.state.add_node(type_id, position, feeds))
 
     def add_beside(self, type_id: str) -> bool:
-        """A click on the palette: put the node right of the selected (or last) node."""
-        workflow = self.state.workflow
-        anchor = workflow.node(self.state.selected or "") or (workflow.nodes[-1] if workflow.nodes else None)
-        x, y = anchor.position if anchor else (-ADD_OFFSET[0], 0.0)
-        return self.add_node(type_id, (x + ADD_OFFSET[0], y + ADD_OFFSET[1]))
+        """A click on the palette (or ``/`` search): the node goes right of the selected (or last)
+        node on a free spot, fed by it where the types fit (see :mod:`.placement`)."""
+        workflow, node_type = self.state.workflow, self.registry.get(type_id)
+        if node_type is None:
+            self.notify(f"Unknown node type '{type_id}'.", "warning")
+            return False
+        anchor = anchor_of(workflow, self.state.selected)
+        return self.add_node(type_id, free_spot(workflow, self.registry, node_type, anchor),
+                             feeding_edges(workflow, self.registry, node_type, anchor))
 
     def connect(self, source: PortRef, target: PortRef) -> bool:
         return self.edit(lambda: self.state.connect(source, target))

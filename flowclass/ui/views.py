@@ -20,9 +20,11 @@ from .dialogs import choose_file, choose_folder
 from .files import FileActions, ready_workflows
 from .inspector import Inspector
 from .messages import tell
+from .node_help import show_node_help
 from .results import ResultsPanel
 from .session import EditorSession
-from ..viewers import ViewerContext, ViewerRegistry
+from ..viewers import ViewerContext
+from ..viewers.registry import ViewerRegistry
 
 
 class ToolbarView:
@@ -85,7 +87,8 @@ class CanvasView:
         for name, handler in (("add_node", self.on_add_node), ("connect", self.on_connect),
                               ("connect_refused", lambda e: tell(e.args["reason"], "warning")),
                               ("move", self.on_move), ("select", self.on_select),
-                              ("delete", self.on_delete), ("shortcut", self.on_shortcut)):
+                              ("delete", self.on_delete), ("shortcut", self.on_shortcut),
+                              ("help", self.on_help)):
             self.canvas.on(name, handler)
         session.subscribe(self.changed)
 
@@ -102,12 +105,21 @@ class CanvasView:
         if self.canvas.selected != session.selected:
             self.canvas.selected = session.selected
         if "loaded" in what and self.canvas.client.has_socket_connection:
-            self.canvas.fit_view()
+            self.canvas.fit_view(readable=True)
 
     # --- what the user did on the canvas -----------------------------------------------------
     def on_add_node(self, e: Any) -> None:
-        position = e.args["position"]
-        self.session.add_node(e.args["type"], (position["x"], position["y"]))
+        position = e.args.get("position")
+        if position is None:  # picked in the search box opened with `/`
+            self.session.add_beside(e.args["type"])
+        else:
+            self.session.add_node(e.args["type"], (position["x"], position["y"]))
+
+    def on_help(self, e: Any) -> None:
+        spec = self.session.workflow.node(e.args.get("id") or "")
+        node_type = self.session.registry.get(spec.type) if spec else None
+        if node_type is not None:
+            show_node_help(node_type)
 
     def on_connect(self, e: Any) -> None:
         source, target = e.args["from"], e.args["to"]

@@ -1,5 +1,10 @@
 """Result viewers: how the results panel shows a node's output value, per data type.
 
+This package is the viewer *protocol* (:class:`Viewer`, :class:`ViewerContext`,
+:func:`viewer`; plain data, no NiceGUI, so node modules and the registry may import it)
+and the *generic* viewers every data type may use (``tables``: any table; ``images``: an
+image grid). Viewers of a family's own data types live with the family, in ``nodes/``.
+
 A viewer is a function ``show(value, ctx)`` that builds NiceGUI elements (into the
 current container) for one output value. The results panel looks up every viewer
 registered for the output's data type and shows each as a tab; a value of a type with
@@ -7,62 +12,52 @@ no viewer gets a table (if it has a table form) or a short summary.
 
 Adding a viewer for a new data type
 -----------------------------------
-1. Write one module per family of viewers in this folder, e.g. ``classification.py``::
+A node family module lists its viewers beside its nodes, and the registry collects both
+(plugins included)::
 
-       from nicegui import ui
-       from . import ViewerContext, viewer
+    from flowclass.viewers import ViewerContext, viewer
 
-       @viewer("confusion", title="Confusion matrix")
-       def confusion_matrix(value, ctx: ViewerContext) -> None:
-           ui.echart({...})
+    @viewer(CONFUSION, title="Confusion matrix")      # a DataType, or its name
+    def confusion_matrix(value, ctx: ViewerContext) -> None:
+        from nicegui import ui          # inside: a headless run never imports NiceGUI
+        ui.echart({...})
 
-       # a viewer may apply to some values of a type only:
-       @viewer("table", title="Skipped files", applies=lambda t: list(t.columns) == ["path", "reason"])
-       def skipped(table, ctx): ...
+    NODES = [evaluate]
+    VIEWERS = [confusion_matrix]        # Viewer objects, or names of modules that hold them
 
-       VIEWERS = [confusion_matrix, skipped]
+A family whose viewers are long keeps them in a module of their own and names it, so the
+node module stays light: ``VIEWERS = ["nodes.viewers.classification"]`` (that module has
+its own ``VIEWERS`` list of :class:`Viewer` objects and is imported by the canvas only).
 
-2. Add the module's name to :data:`FAMILIES` below. Nothing else in the UI changes.
-
-The first argument of :func:`viewer` is the :class:`~flowclass.datatypes.DataType`
-name (``"labels"``, ``"embeddings"``...). ``order`` sorts the tabs (lower first). A
-viewer may be ``async``; the panel shows a spinner until it returns. Heavy work (a
-t-SNE, a big image) belongs off the event loop: ``await nicegui.run.io_bound(f, ...)``.
+``order`` sorts the tabs (lower first); ``applies`` limits a viewer to some values of its
+type. A viewer may be ``async``; the panel shows a spinner until it returns. Heavy work
+(a t-SNE, a big image) belongs off the event loop: ``await nicegui.run.io_bound(f, ...)``.
 Show images through :meth:`ViewerContext.image_url` (thumbnails cached on disk, served
 by the app with its access check), never by embedding file paths in the page.
 
 Actions: a viewer that changes the workflow
 -------------------------------------------
 A viewer may offer buttons that act on the workflow; the context carries what it may do.
-For example a paint tool that edits a label mask kept next to the workflow::
+Parameters are named by their declarations (the ``Param`` objects of the node type), so a
+renamed parameter fails loudly instead of writing a name nobody reads::
 
-    def save(mask) -> None:
-        folder = ctx.workflow_dir or ctx.out_dir      # None while the workflow is unsaved
-        ...write it with nodes.lib.owned_files.OwnedFolder (never overwrite user files)...
-        ctx.set_params(ctx.node_id, {"masks": "masks"})  # an undoable edit, like the inspector
+    if ctx.declares(CUT, DISTANCE):                   # the node has these parameters
+        ctx.apply_params((CUT, "distance"), (DISTANCE, 0.8))  # an undoable edit, like the inspector
         ctx.refresh()          # re-check the badges: the node reading that file turns "stale"
         ctx.run([ctx.node_id]) # or run it (and its ancestors) right away
 
-``set_params`` goes through the editor (undo, dirty marker, validation); ``run`` is the
+``apply_params`` goes through the editor (undo, dirty marker, validation); ``run`` is the
 same background run as the Run button. A viewer never edits files the user owns.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
-# Viewer modules, each with a VIEWERS list: add yours here.
-FAMILIES: tuple[str, ...] = (
-    "flowclass.viewers.tables",
-    "flowclass.viewers.images",
-    "nodes.viewers.maps",
-    "nodes.viewers.clustering",
-    "nodes.viewers.classification",
-    "nodes.viewers.pixels",
-)
+from ..datatypes import DataType
+from ..params import Param
 
 ShowFunction = Callable[[Any, "ViewerContext"], "None | Awaitable[None]"]
 
@@ -90,7 +85,8 @@ class ViewerContext:
     #: ``upstream(data_type)``: the nearest ancestor's output of that data type from the
     #: last run (e.g. the embeddings behind a clustering), or None.
     upstream: Callable[[str], Any]
-    #: ``set_params(node_id, {name: value})``: change parameters as the inspector does.
+    #: ``set_params(node_id, {name: value})``: the editor's edit, as the inspector makes it
+    #: (viewers call :meth:`apply_params`, which names parameters by their declarations).
     set_params: Callable[[str, Mapping[str, Any]], None]
     #: ``run(node_ids)``: run these nodes and what they need (None: the whole workflow).
     run: Callable[[Sequence[str] | None], None]
@@ -98,8 +94,30 @@ class ViewerContext:
     refresh: Callable[[], None]
     #: ``store_dir(name)``: a persistent cache folder for a viewer family's own files.
     store_dir: Callable[[str], Path]
-    #: The node's parameters as they are now (an action checks the ones it sets exist).
+    #: The node's parameters as they are now, by name (read them with :meth:`param`).
     node_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def declares(self, *params: Param) -> bool:
+        """Whether this node has all these declared parameters (an action offers itself only then)."""
+        return all(_declared(p).name in self.node_params for p in params)
+
+    def param(self, param: Param) -> Any:
+        """The node's value of a declared parameter now (its default when not set)."""
+        return self.node_params.get(_declared(param).name, param.default)
+
+    def apply_params(self, *changes: tuple[Param, Any]) -> None:
+        """Change this node's parameters, each named by its declaration, as the inspector does:
+        ``ctx.apply_params((CUT, "distance"), (DISTANCE, 0.8))``."""
+        missing = [p.name for p, _ in changes if not self.declares(p)]
+        if missing:
+            raise ValueError(f"node '{self.node_id}' has no parameter {', '.join(map(repr, missing))}")
+        self.set_params(self.node_id, {p.name: value for p, value in changes})
+
+
+def _declared(param: Any) -> Param:
+    if not isinstance(param, Param):
+        raise TypeError(f"a viewer names a parameter by its declaration (a Param object); got {param!r}")
+    return param
 
 
 @dataclass(frozen=True)
@@ -116,42 +134,12 @@ class Viewer:
         return self.applies is None or bool(self.applies(value))
 
 
-def viewer(data_type: str, title: str, *, applies: Callable[[Any], bool] | None = None,
+def viewer(data_type: str | DataType, title: str, *, applies: Callable[[Any], bool] | None = None,
            order: int = 50) -> Callable[[ShowFunction], Viewer]:
     """Declare a viewer around its ``show(value, ctx)`` function (see the module docstring)."""
+    name = data_type.name if isinstance(data_type, DataType) else data_type
 
     def wrap(show: ShowFunction) -> Viewer:
-        return Viewer(data_type=data_type, title=title, show=show, applies=applies, order=order)
+        return Viewer(data_type=name, title=title, show=show, applies=applies, order=order)
 
     return wrap
-
-
-@dataclass
-class ViewerRegistry:
-    """The viewers the results panel may use, looked up by data type name."""
-
-    viewers: list[Viewer]
-    fallback: Callable[[str, Any], list[Viewer]] | None = None
-
-    @classmethod
-    def from_modules(cls, names: Iterable[str] = FAMILIES) -> "ViewerRegistry":
-        viewers: list[Viewer] = []
-        for name in names:
-            declared = getattr(importlib.import_module(name), "VIEWERS", None)
-            if not isinstance(declared, (list, tuple)) or not all(isinstance(v, Viewer) for v in declared):
-                raise ValueError(f"viewer module {name} must have a VIEWERS list of Viewer objects")
-            viewers.extend(declared)
-        from .tables import fallback_viewers
-
-        return cls(viewers, fallback_viewers)
-
-    def for_value(self, data_type: str, value: Any) -> list[Viewer]:
-        """The viewers to show ``value`` of ``data_type`` with, as ordered tabs."""
-        found = [v for v in self.viewers if v.data_type == data_type and v.fits(value)]
-        if not found and self.fallback is not None:
-            found = self.fallback(data_type, value)
-        return sorted(found, key=lambda v: (v.order, v.title))
-
-
-def default_viewers() -> ViewerRegistry:
-    return ViewerRegistry.from_modules(FAMILIES)

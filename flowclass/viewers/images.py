@@ -137,27 +137,54 @@ def show_gallery(gallery: Gallery, ctx: ViewerContext) -> None:
             view["page"] = page
             render()
 
-    grid.on("click", lambda e: enlarge(gallery, e.args, ctx),
+    grid.on("click", lambda e: enlarge(gallery, e.args, ctx, members()),
             js_handler="(e) => { const i = e.target.dataset.i; if (i !== undefined) emit(Number(i)); }")
     pick(first)
 
 
-def enlarge(gallery: Gallery, index: Any, ctx: ViewerContext) -> None:
+def enlarge(gallery: Gallery, index: Any, ctx: ViewerContext, order: Sequence[int] | None = None) -> None:
+    """Show image ``index`` larger; previous/next (buttons, or the arrow keys) walk ``order``,
+    the images as the grid lists them."""
     if not isinstance(index, int) or not 0 <= index < len(gallery.paths):
         return
-    path = gallery.paths[index]
-    with page_dialog() as dialog, ui.card().classes("max-w-[90vw]"):
-        ui.image(ctx.image_url(path, gallery.hashes[index], size=1024)).classes("w-[36rem] max-w-full") \
-            .props("fit=contain")
-        ui.label(path).classes("text-xs font-mono break-all")
-        details = []
-        if gallery.groups[index]:
-            details.append(f"{gallery.group_title}: {gallery.groups[index]}")
-        if gallery.scores is not None and np.isfinite(gallery.scores[index]):
-            details.append(f"score {gallery.scores[index]:.3f}")
-        if details:
-            ui.label(" · ".join(details)).classes("text-sm")
-        ui.button("Close", on_click=dialog.close).props("flat")
+    order = [int(i) for i in order] if order is not None else list(range(len(gallery.paths)))
+    if index not in order:
+        order = [index]
+    at = {"i": order.index(index)}
+    with page_dialog() as dialog, ui.card().classes("max-w-[90vw] items-center fc-enlarged"):
+        body = ui.column().classes("items-center gap-1")
+        with ui.row().classes("w-full items-center gap-1"):
+            ui.button(icon="chevron_left", on_click=lambda: step(-1)).props("flat round dense") \
+                .mark("enlarged-previous").tooltip("Previous image (←)")
+            position = ui.label().classes("text-xs text-gray-500 fc-enlarged-position")
+            ui.button(icon="chevron_right", on_click=lambda: step(1)).props("flat round dense") \
+                .mark("enlarged-next").tooltip("Next image (→)")
+            ui.space()
+            ui.button("Close", on_click=dialog.close).props("flat")
+        ui.keyboard(on_key=lambda e: step(-1 if e.key.arrow_left else 1)
+                    if e.action.keydown and (e.key.arrow_left or e.key.arrow_right) else None)
+
+    def draw() -> None:
+        i = order[at["i"]]
+        position.text = f"{at['i'] + 1} of {len(order):,}"
+        body.clear()
+        with body:
+            ui.image(ctx.image_url(gallery.paths[i], gallery.hashes[i], size=1024)) \
+                .classes("w-[36rem] max-w-full").props("fit=contain no-transition")
+            ui.label(gallery.paths[i]).classes("text-xs font-mono break-all fc-enlarged-path")
+            details = []
+            if gallery.groups[i]:
+                details.append(f"{gallery.group_title}: {gallery.groups[i]}")
+            if gallery.scores is not None and np.isfinite(gallery.scores[i]):
+                details.append(f"score {gallery.scores[i]:.3f}")
+            if details:
+                ui.label(" · ".join(details)).classes("text-sm")
+
+    def step(by: int) -> None:
+        at["i"] = (at["i"] + by) % len(order)
+        draw()
+
+    draw()
     dialog.on("hide", dialog.delete)
     dialog.open()
 

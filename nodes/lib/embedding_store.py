@@ -12,14 +12,18 @@ from typing import Iterable
 
 import numpy as np
 
+from .filestate import full_disk_as_oserror
+
 
 class EmbeddingStore:
     def __init__(self, folder: Path):
-        self._db = sqlite3.connect(folder / "embeddings.sqlite", isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per write
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, sha256 TEXT, "
-                         "vector BLOB, PRIMARY KEY (embedder, sha256))")
+        self.path = folder / "embeddings.sqlite"
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        with full_disk_as_oserror(self.path):
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per write
+            self._db.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, sha256 TEXT, "
+                             "vector BLOB, PRIMARY KEY (embedder, sha256))")
 
     def get_many(self, embedder: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = list(dict.fromkeys(hashes))
@@ -34,7 +38,7 @@ class EmbeddingStore:
 
     def put_many(self, embedder: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
         rows = [(embedder, sha, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for sha, v in items]
-        with self._db:
+        with full_disk_as_oserror(self.path), self._db:
             self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:

@@ -6,11 +6,14 @@ one ``stat`` call. The memory is a small SQLite database in the cache's ``files`
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,17 @@ class FileState:
     error: str  # "" when the file is a usable image
 
 
+@contextmanager
+def full_disk_as_oserror(database: Path) -> Iterator[None]:
+    """SQLite says "database or disk is full" without a path; say it as an OSError that has one."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "full" not in str(exc):
+            raise
+        raise OSError(errno.ENOSPC, "No space left on device", str(database)) from exc
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -29,10 +43,11 @@ class FileStateStore:
     """Thread-safe lookups and inserts of :class:`FileState` rows."""
 
     def __init__(self, folder: Path):
-        self._db = sqlite3.connect(folder / "files.sqlite", check_same_thread=False,
+        self.path = folder / "files.sqlite"
+        self._db = sqlite3.connect(self.path, check_same_thread=False,
                                    isolation_level=None, timeout=30)
         self._lock = threading.Lock()
-        with self._lock:
+        with self._lock, full_disk_as_oserror(self.path):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS files (path TEXT, size INTEGER, mtime INTEGER, "
@@ -47,7 +62,7 @@ class FileStateStore:
         return FileState(*row) if row else None
 
     def put(self, path: str, size: int, mtime: int, version: int, state: FileState) -> None:
-        with self._lock:
+        with self._lock, full_disk_as_oserror(self.path):
             self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              (path, size, mtime, version, state.sha256, state.width,
                               state.height, state.error))

@@ -101,6 +101,8 @@ class OwnedFolder:
 
     def compact(self) -> None:
         """Rewrite the journal with only the live entries (atomically)."""
+        if not self.entries and not os.path.lexists(self.root / JOURNAL):
+            return  # nothing owned, nothing to remember: no empty journal in the user's folder
         lines = [json.dumps({"path": rel, "kind": e.kind, "size": e.size, "mtime_ns": e.mtime_ns,
                              "target": e.target, "sha256": e.sha256})
                  for rel, e in sorted(self.entries.items())]

@@ -18,6 +18,8 @@ from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.colors import ABOVE_CUT, group_colors
 from flowclass.viewers.tables import show_as_table
 
+from ..clustering import CUT, DISTANCE
+
 MAX_LEAVES = 150
 CUT_COLOR = "#dc2626"
 
@@ -87,7 +89,7 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
         note += f" · showing the top {MAX_LEAVES} branches"
     ui.label(note).classes("text-xs text-gray-600")
     chart = ui.echart(dendrogram_options(z, labels, tree.cut_height)).classes("w-full h-80 fc-dendrogram")
-    if not {"cut", "distance"} <= set(ctx.node_params):
+    if not ctx.declares(CUT, DISTANCE):
         return
     top = float(z[-1, 2])
     with ui.row().classes("items-center w-full gap-3"):
@@ -104,24 +106,37 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
         chart.update()
 
     def apply(height: float) -> None:
-        ctx.set_params(ctx.node_id, {"cut": "distance", "distance": float(height)})
+        ctx.apply_params((CUT, "distance"), (DISTANCE, float(height)))
         ctx.run([ctx.node_id])
 
     slider.on_value_change(lambda e: moved(e.value))
     moved(slider.value)
 
 
+def sampled_pairs(distances: Any, most: int = 2_000) -> tuple[np.ndarray, int]:
+    """The distances among all images, or among a seeded random ``most`` of them: the
+    histogram's shape without computing n^2 values for a large collection."""
+    n = len(distances.images)
+    if n <= most:
+        return distances.condensed(), n
+    keep = np.sort(np.random.default_rng(0).choice(n, most, replace=False))
+    vectors = np.asarray(distances.vectors, dtype=np.float64)
+    mean = vectors.mean(axis=0) if distances.centre else 0.0  # the whole collection's
+    subset = type(distances)(distances.images, vectors[keep] - mean, distances.metric, False)
+    return subset.condensed(), most
+
+
 @viewer("distances", "Distances", order=10)
 def distances_view(distances: Any, ctx: ViewerContext) -> None:
-    values = np.asarray(distances.condensed, dtype=np.float64)
     n = len(distances.images)
-    if values.size == 0:
+    if n < 2:
         ui.label("Fewer than two images: no distances.").classes("text-sm text-gray-600")
         return
-    sample = values if values.size <= 1_000_000 else np.random.default_rng(0).choice(values, 1_000_000)
-    counts, edges = np.histogram(sample, bins=40)
-    ui.label(f"{n:,} images, {values.size:,} pairs, {distances.metric} distance: "
-             f"min {values.min():.3g}, median {np.median(sample):.3g}, max {values.max():.3g}") \
+    values, shown = sampled_pairs(distances)
+    counts, edges = np.histogram(values, bins=40)
+    among = f"{n:,} images" if shown == n else f"a random {shown:,} of {n:,} images"
+    ui.label(f"{values.size:,} pairs among {among}, {distances.metric} distance: "
+             f"min {values.min():.3g}, median {np.median(values):.3g}, max {values.max():.3g}") \
         .classes("text-xs text-gray-600")
     ui.echart({
         "animation": False,

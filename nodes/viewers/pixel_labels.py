@@ -25,6 +25,8 @@ from PIL import Image
 from flowclass.fsutil import atomic_path
 from flowclass.viewers import ViewerContext, viewer
 
+from ..pixel_samples import LEGEND, MASKS
+
 PREVIEW = 1024  # longest side of the picture shown for drawing, in pixels
 ERASER = "eraser"
 
@@ -188,7 +190,7 @@ class LabelDrawing:
     def __init__(self, images: Any, classes: dict[str, str], ctx: ViewerContext):
         self.images, self.classes, self.ctx = images, classes, ctx
         self.home = ctx.workflow_dir or ctx.out_dir
-        self.value = str(ctx.node_params.get("masks", "") or "")
+        self.value = str(ctx.param(MASKS) or "")
         self.store = ctx.store_dir("pixel_labels")
         self.painting: Painting | None = None
 
@@ -273,7 +275,7 @@ class LabelDrawing:
             return
         painting.saved = len(painting.strokes)
         if value != self.value:
-            self.ctx.set_params(self.ctx.node_id, {"masks": value})
+            self.ctx.apply_params((MASKS, value))
             self.value = value
         self.ctx.refresh()
         self.redraw()
@@ -292,7 +294,7 @@ async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
     from nodes.lib.pixels.legend import LegendError, parse_legend
 
     try:
-        legend = parse_legend(str(ctx.node_params.get("legend", "")))
+        legend = parse_legend(str(ctx.param(LEGEND)))
     except LegendError as exc:
         ui.label(f"Fix the legend first: {exc}").classes("text-sm text-red-700")
         return
@@ -304,3 +306,6 @@ async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
     start = drawing.first_image()
     drawing.build(start)
     await drawing.open(start)
+
+
+VIEWERS = [draw_labels]

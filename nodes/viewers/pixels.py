@@ -15,7 +15,6 @@ from typing import Any
 from nicegui import ui
 
 from flowclass.viewers import ViewerContext, viewer
-from .pixel_labels import draw_labels
 from flowclass.viewers.tables import show_as_table
 
 DISPLAY = 512  # size asked of the image route for the side-by-side view
@@ -108,5 +107,7 @@ def areas_of_table(table: Any, ctx: ViewerContext) -> None:
     area_chart(table)
 
 
-VIEWERS = [original_and_classified, areas_of_maps, areas_of_table, draw_labels,
-           viewer("pixel_maps", "Table", order=90)(show_as_table)]
+VIEWERS = [original_and_classified, areas_of_maps, areas_of_table,
+           viewer("pixel_maps", "Table", order=90)(show_as_table),
+           viewer("pixel_model", "Table", order=90)(show_as_table),
+           viewer("pixel_samples", "Table", applies=lambda samples: samples.source != "mask", order=90)(show_as_table)]

@@ -9,6 +9,7 @@ from flowclass.datatypes import DataType
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Float, Int, Path as PathParam, Text
+from flowclass.viewers import viewer
 
 NUMBER = DataType("toy_number", "Number", "#111111")
 WORDS = DataType("toy_words", "Words", "#222222")
@@ -105,4 +106,11 @@ def versioned(ctx, *, count):
     return {"number": count}
 
 
+def show_value(value, ctx):
+    from nicegui import ui  # here, not at the top: loading plugins must not import the UI
+
+    ui.label(str(value)).classes("text-lg")
+
+
 NODES = [number, add, describe, read, fail, crash, write, wait, versioned]
+VIEWERS = [viewer(NUMBER, "Number")(show_value), viewer(WORDS, "Words")(show_value)]

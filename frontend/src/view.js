@@ -1,0 +1,76 @@
+// Pure viewport arithmetic: where to look, what is on screen, where the minimap may go.
+// Rectangles are {x, y, width, height}; a viewport is {x, y, zoom} (screen = flow * zoom + x).
+
+/** Never zoom in past 1 when the canvas chooses the zoom itself (adding, fitting). */
+export const MAX_AUTO_ZOOM = 1;
+/** Below this zoom the smallest node text (13 px) drops under 12 px on screen. */
+export const READABLE_ZOOM = 12 / 13;
+const PAD = 40;
+
+/**
+ * The viewport that shows `bounds` (the nodes' rectangle) in a pane of `size`.
+ * It never zooms past MAX_AUTO_ZOOM; with `readable`, never below READABLE_ZOOM either:
+ * a graph too large to fit readably is shown from its left end (where it starts).
+ */
+export function frameViewport(bounds, size, { readable = false } = {}) {
+  const fit = Math.min((size.width - 2 * PAD) / bounds.width, (size.height - 2 * PAD) / bounds.height);
+  const zoom = Math.min(MAX_AUTO_ZOOM, Math.max(readable ? READABLE_ZOOM : 0.2, fit));
+  const centreY = bounds.y + bounds.height / 2;
+  const fitsWide = bounds.width * zoom <= size.width - 2 * PAD;
+  const x = fitsWide ? size.width / 2 - (bounds.x + bounds.width / 2) * zoom : PAD - bounds.x * zoom;
+  const fitsHigh = bounds.height * zoom <= size.height - 2 * PAD;
+  const y = fitsHigh ? size.height / 2 - centreY * zoom : PAD - bounds.y * zoom;
+  return { x, y, zoom };
+}
+
+export function toScreen(rect, viewport) {
+  return {
+    x: rect.x * viewport.zoom + viewport.x,
+    y: rect.y * viewport.zoom + viewport.y,
+    width: rect.width * viewport.zoom,
+    height: rect.height * viewport.zoom,
+  };
+}
+
+export function overlaps(a, b) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+/** How far to pan (screen px) so that `rect` (screen) lies inside the pane, with a margin. */
+export function revealShift(rect, size, margin = PAD) {
+  const shift = (start, length, room) => {
+    if (length + 2 * margin > room || start < margin) return margin - start;
+    if (start + length > room - margin) return room - margin - (start + length);
+    return 0;
+  };
+  return { dx: shift(rect.x, rect.width, size.width), dy: shift(rect.y, rect.height, size.height) };
+}
+
+export const MINIMAP = { width: 160, height: 110, margin: 15 };
+const CORNERS = ["bottom-right", "top-right", "top-left"];
+
+export function cornerRect(corner, size, box = MINIMAP) {
+  const x = corner.endsWith("right") ? size.width - box.margin - box.width : box.margin;
+  const y = corner.startsWith("bottom") ? size.height - box.margin - box.height : box.margin;
+  return { x, y, width: box.width, height: box.height };
+}
+
+/** The first corner where the minimap covers none of `nodeRects` (screen), or null. */
+export function freeCorner(nodeRects, size, box = MINIMAP) {
+  if (size.width < 2 * box.width || size.height < 2 * box.height) return null;
+  return CORNERS.find((corner) => !nodeRects.some((r) => overlaps(r, cornerRect(corner, size, box)))) ?? null;
+}
+
+/** Node types whose title, id, category or description contain every word of `query`. */
+export function searchNodeTypes(nodeTypes, query) {
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  const scored = [];
+  for (const spec of nodeTypes) {
+    const title = (spec.title || spec.type).toLowerCase();
+    const text = `${title} ${spec.type} ${spec.category || ""} ${spec.description || ""}`.toLowerCase();
+    if (!words.every((w) => text.includes(w))) continue;
+    const rank = words.length && title.startsWith(words[0]) ? 0 : words.every((w) => title.includes(w)) ? 1 : 2;
+    scored.push({ spec, rank });
+  }
+  return scored.sort((a, b) => a.rank - b.rank).map((s) => s.spec);
+}

@@ -1,0 +1,108 @@
+"""Every run lists the files it passed over, with reasons: skipped.csv, run.json and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from disk_helpers import digits_folder
+
+
+@pytest.fixture(scope="module")
+def broken_folder(tmp_path_factory):
+    """20 good digit images, plus 7 that cannot be read: cut short, not images, empty."""
+    folder = digits_folder(tmp_path_factory.mktemp("broken"))
+    good = next((folder / "0").iterdir()).read_bytes()
+    bad = {"0/cut.png": good[: len(good) // 2], "0/text.png": b"not an image at all",
+           "1/empty.png": b"", "1/zeros.jpg": bytes(500), "1/half.png": good[:40],
+           "1/junk.gif": b"GIF89a" + bytes(30), "1/tiny.bmp": b"BM"}
+    for rel, data in bad.items():
+        (folder / rel).write_bytes(data)
+    return folder, sorted(str(folder / rel) for rel in bad)
+
+
+def _workflow(tmp_path, folder):
+    doc = {"schema_version": 1, "name": "embed", "nodes": [
+        {"id": "import", "type": "import_images", "params": {"folder": str(folder)}},
+        {"id": "embed", "type": "embed", "params": {"backend": "pixels", "pixel_size": 8}}],
+        "edges": [{"from": {"node": "import", "port": "images"},
+                   "to": {"node": "embed", "port": "images"}}]}
+    path = tmp_path / "embed.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _run(workflow, out, cache, umask=0o022):
+    old = os.umask(umask)  # the run inherits it
+    try:
+        return _run_cli(workflow, out, cache)
+    finally:
+        os.umask(old)
+
+
+def _run_cli(workflow, out, cache):
+    return subprocess.run([sys.executable, "-m", "flowclass.cli", "run", str(workflow), "-q",
+                           "--out", str(out), "--cache", str(cache)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_skipped_files_are_listed_in_out_in_run_json_and_on_the_console(broken_folder, tmp_path):
+    folder, bad = broken_folder
+    workflow, out = _workflow(tmp_path, folder), tmp_path / "out"
+    for attempt in range(2):  # the second run is served from cache and lists them all the same
+        done = _run(workflow, out, tmp_path / "cache")
+        assert done.returncode == 0, done.stderr
+        with open(out / "skipped.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert sorted(r["path"] for r in rows) == bad
+        assert all(r["reason"] and r["node"] == "import" for r in rows)
+        manifest = json.loads((out / "run.json").read_text())
+        assert manifest["skipped"]["count"] == 7 and manifest["skipped"]["file"] == "skipped.csv"
+        assert sorted(f["path"] for f in manifest["skipped"]["files"]) == bad
+        assert "7 file(s) skipped" in done.stderr
+        shown = [line for line in done.stderr.splitlines() if line.strip().startswith(str(folder))]
+        assert len(shown) == 5 and all(": " in line for line in shown)
+        assert "and 2 more" in done.stderr and str(out / "skipped.csv") in done.stderr
+    assert "2 from cache" in done.stdout
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_what_a_run_writes_honours_the_umask(broken_folder, tmp_path, umask, mode):
+    folder, _ = broken_folder
+    out = tmp_path / "out"
+    done = _run(_workflow(tmp_path, folder), out, tmp_path / "cache", umask=umask)
+    assert done.returncode == 0, done.stderr
+    for name in ("run.json", "skipped.csv"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == mode, name
+
+
+def test_a_run_with_nothing_skipped_writes_an_empty_list(broken_folder, tmp_path):
+    folder, _ = broken_folder
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for image in sorted((folder / "0").glob("digit_*.png"))[:4]:
+        (clean / image.name).write_bytes(image.read_bytes())
+    done = _run(_workflow(tmp_path, clean), tmp_path / "out", tmp_path / "c")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "skipped.csv").read_text() == "node,path,reason\n"
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["skipped"]["count"] == 0
+    assert "skipped" not in done.stderr
+
+
+def test_a_users_skipped_csv_is_never_replaced(broken_folder, tmp_path):
+    folder, bad = broken_folder
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "skipped.csv").write_text("my,own\nnotes,here\n")
+    done = _run(_workflow(tmp_path, folder), out, tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    assert (out / "skipped.csv").read_text() == "my,own\nnotes,here\n"
+    manifest = json.loads((out / "run.json").read_text())
+    assert sorted(f["path"] for f in manifest["skipped"]["files"]) == bad
+    assert "not written by FlowClass" in done.stderr

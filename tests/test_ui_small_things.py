@@ -1,0 +1,60 @@
+"""Issue 9's small things in the canvas (simulated user): unique result tab names, previous/next
+in the enlarged image, clamped values said out loud, ready workflows saved before they run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+
+from flowclass.ui.results import tab_labels
+from flowclass.viewers import ViewerContext
+from flowclass.viewers.images import Gallery, show_gallery
+
+pytestmark = pytest.mark.anyio
+
+
+def test_viewer_tabs_never_repeat_an_output_tab_or_each_other() -> None:
+    # Evaluate: outputs Evaluation, Confusion, Misclassified; Evaluation's views below
+    assert tab_labels(["Confusion matrix", "Misclassified"], ["Confusion", "Misclassified"], "Evaluation") \
+        == ["Confusion matrix", "Misclassified (evaluation)"]
+    assert tab_labels(["Images", "Map"], [], "Images") == ["Images", "Map"]
+    labels = tab_labels(["Table", "Table", "Table"], ["table (table)"], "Table")
+    assert len({label.casefold() for label in labels} | {"table (table)"}) == 4
+
+
+def keyboard_event(key: str) -> dict:
+    return {"action": "keydown", "key": key, "code": key, "repeat": False, "location": 0,
+            "altKey": False, "ctrlKey": False, "metaKey": False, "shiftKey": False}
+
+
+async def test_enlarged_image_walks_the_grid_with_arrow_keys(user: User, photos_dir: Path) -> None:
+    paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
+    groups = np.array([Path(p).parent.name for p in paths])
+    gallery = Gallery(paths, ["0" * 64] * len(paths), groups, None, ("animals", "things"), "Label")
+    ctx = ViewerContext(node_id="import", port="images", data_type="images", workflow_dir=None,
+                        out_dir=photos_dir, image_url=lambda path, sha256=None, size=160: f"/img?{Path(path).name}",
+                        upstream=lambda name: None, set_params=lambda node, params: None,
+                        run=lambda nodes=None: None, refresh=lambda: None, store_dir=lambda name: photos_dir)
+
+    @ui.page("/")
+    def page() -> None:
+        show_gallery(gallery, ctx)
+
+    await user.open("/")
+    shown = [int(i) for g in gallery.order for i in gallery.members(g)]  # the grid's order: group by group
+    user.find(ui.html).trigger("click", shown[0])
+    await user.should_see(paths[shown[0]])
+    await user.should_see(f"1 of {len(paths)}")
+    keys = user.find(ui.keyboard)
+    keys.trigger("key", keyboard_event("ArrowRight"))
+    await user.should_see(paths[shown[1]])
+    await user.should_see(f"2 of {len(paths)}")
+    keys.trigger("key", keyboard_event("ArrowLeft"))
+    keys.trigger("key", keyboard_event("ArrowLeft"))
+    await user.should_see(paths[shown[-1]])  # wraps round
+    user.find(marker="enlarged-next").click()
+    await user.should_see(paths[shown[0]])
