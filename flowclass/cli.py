@@ -7,7 +7,8 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 from . import __version__
 from .cache import Cache, default_max_bytes, parse_size
@@ -107,14 +108,17 @@ def _print_skipped(result, shown: int = 5) -> None:
 def _save_reports(result, workflow, registry, out_dir: Path) -> None:
     """Tables and pictures of the results (evaluation.csv, confusion_matrix.png, ...) in --out,
     written only over files an earlier run wrote, never over a user's own."""
-    from nodes.lib.owned_files import OwnedFolder
+    from nodes.lib.owned_files import owned_folder
 
+    from .errors import NodeError
     from .reports import write_reports
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    owned = OwnedFolder(out_dir)
-    written, problems = write_reports(result, workflow, registry, owned.write_file, owned.owns)
-    owned.compact()
+    try:
+        with owned_folder(out_dir, field="--out") as owned:
+            written, problems = write_reports(result, workflow, registry, owned.write_file,
+                                              owned.owns)
+    except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
+        written, problems = [], [f"{out_dir}: {exc}"]
     if written:
         print(f"saved in {out_dir}: {', '.join(written)}")
     for problem in problems:
@@ -270,10 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("workflow", nargs="?")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=8080)
-    ui.add_argument("--token", help="access token (required when --host is not loopback); "
-                    "default: $FLOWCLASS_TOKEN")
+    ui.add_argument("--token", help="access token, at least 16 varied characters (default: "
+                    "$FLOWCLASS_TOKEN; when --host is not loopback and none is given, one is made)")
     ui.add_argument("--root", action="append", metavar="DIR",
-                    help="folder the file browser may show (repeatable; default: home)")
+                    help="folder the canvas may read and write: file browser, path parameters, "
+                         "output folders (repeatable; default: home)")
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     ui.set_defaults(func=cmd_ui)
     return parser
@@ -281,8 +286,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "cache_size", None):  # every Cache of this process, the canvas's too
-        os.environ["FLOWCLASS_CACHE_SIZE"] = args.cache_size
+    if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
+        with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
+            return _main(args)
+    return _main(args)
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``$name`` set to ``value`` while the command runs (tests call main() in-process)."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         default_max_bytes()
     except ValueError as exc:

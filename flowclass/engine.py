@@ -67,6 +67,8 @@ class RunResult:
     manifest_error: str | None = None  # why run.json could not be written (a full disk...)
     skipped_note: str | None = None  # where the list of skipped files is (skipped.csv)
     _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
+    # makes the outputs of a node that is not cached, when asked for after the run
+    _deferred: Callable[[str], dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -96,6 +98,11 @@ class RunResult:
             return self._values[node][port]
         outcome = self.outcomes[node]
         cached = self.cache.get(outcome.key) if outcome.key else None
+        if cached is None and self._deferred is not None and outcome.state in ("cached", "done"):
+            try:  # a node that is never cached: made again from its inputs
+                return self._deferred(node)[port]
+            except KeyError:
+                pass
         if cached is None:
             raise KeyError(f"node '{node}' has no output '{port}' (state: {outcome.state})")
         return cached.output(port)
@@ -149,7 +156,7 @@ class Engine:
         order = execution_order(graph, targets)
         run.execute(order, keep=set(targets) if targets is not None else set(order))
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
-                           _values=run.values)
+                           _values=run.values, _deferred=run.deferred_values)
         if any(o.state == "done" for o in run.outcomes.values()):  # the cache grew
             try:  # keep it under its cap; this run's results stay
                 self.cache.prune(keep={o.key for o in run.outcomes.values() if o.key})
@@ -206,6 +213,7 @@ class _Run:
         self.outcomes: dict[str, NodeOutcome] = {}
         self.values: dict[str, dict[str, Any]] = {}
         self.cached: dict[str, CachedResult] = {}
+        self.deferred: dict[str, NodeType] = {}  # not cached: made only when wanted
 
     def execute(self, order: list[str], keep: set[str]) -> None:
         registry = self.engine.registry
@@ -237,7 +245,48 @@ class _Run:
     def _input_value(self, node_id: str, port: str) -> Any:
         if port in self.values.get(node_id, {}):
             return self.values[node_id][port]
+        if node_id in self.deferred:
+            return self.deferred_values(node_id)[port]
         return self.cached[node_id].output(port)
+
+    def _call(self, node_id: str, node_type: NodeType, ctx: RunContext,
+              params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Gather the node's inputs, run it, check its outputs; keeps them in ``values``."""
+        inputs = {}
+        for inp in node_type.inputs:
+            edge = self.workflow.edge_into(node_id, inp.name)
+            if edge is None:
+                inputs[inp.name] = None
+                continue
+            source_type = self.engine.registry.get(self.workflow.node(edge.source.node).type)
+            value = self._input_value(edge.source.node, edge.source.port)
+            inputs[inp.name] = inp.type.adapt(value, source_type.output(edge.source.port).type)
+        result = node_type.run(ctx, **inputs, **params)
+        declared = [o.name for o in node_type.outputs]
+        if not isinstance(result, Mapping) or sorted(result) != sorted(declared):
+            got = sorted(result) if isinstance(result, Mapping) else type(result).__name__
+            raise RuntimeError(f"node type '{node_type.type}' returned {got}; it declares "
+                               f"outputs {declared}")
+        self.values[node_id] = dict(result)
+        return result
+
+    def deferred_values(self, node_id: str) -> dict[str, Any]:
+        """The outputs of a node that is not cached (``NodeType.cache`` False), made now
+        from its inputs; a failure is reported on it and raised to whoever asked."""
+        if node_id in self.values:
+            return self.values[node_id]
+        node_type, outcome = self.deferred[node_id], self.outcomes[node_id]
+        started, ctx = time.perf_counter(), self._context(node_id)
+        self.emit(NodeEvent(node_id, "running"))
+        try:
+            self._call(node_id, node_type, ctx, outcome.params)
+        except NodeError as exc:
+            self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
+            raise NodeError(f"its input from '{node_id}' failed: {exc.message}") from exc
+        outcome.state, outcome.seconds = "done", time.perf_counter() - started
+        outcome.warnings, outcome.records, outcome.skipped = ctx.warnings, ctx.records, ctx.skipped
+        self.emit(NodeEvent(node_id, "done", seconds=outcome.seconds))
+        return self.values[node_id]
 
     def _context(self, node_id: str) -> RunContext:
         return RunContext(node_id=node_id, base_dir=self.base_dir, out_dir=self.out_dir,
@@ -260,23 +309,14 @@ class _Run:
                 outcome.seconds = time.perf_counter() - started
                 self.emit(NodeEvent(node_id, "cached", seconds=outcome.seconds))
                 return
+            if not node_type.cache:  # a cheap view of its inputs: made when a value is wanted
+                self.deferred[node_id] = node_type
+                outcome.state = "cached"
+                outcome.seconds = time.perf_counter() - started
+                self.emit(NodeEvent(node_id, "cached", seconds=outcome.seconds))
+                return
             self.emit(NodeEvent(node_id, "running"))
-            inputs = {}
-            for inp in node_type.inputs:
-                edge = self.workflow.edge_into(node_id, inp.name)
-                if edge is None:
-                    inputs[inp.name] = None
-                    continue
-                source_type = self.engine.registry.get(self.workflow.node(edge.source.node).type)
-                value = self._input_value(edge.source.node, edge.source.port)
-                inputs[inp.name] = inp.type.adapt(value, source_type.output(edge.source.port).type)
-            result = node_type.run(ctx, **inputs, **params)
-            declared = [o.name for o in node_type.outputs]
-            if not isinstance(result, Mapping) or sorted(result) != sorted(declared):
-                got = sorted(result) if isinstance(result, Mapping) else type(result).__name__
-                raise RuntimeError(f"node type '{node_type.type}' returned {got}; it declares "
-                                   f"outputs {declared}")
-            self.values[node_id] = dict(result)
+            result = self._call(node_id, node_type, ctx, params)
             outcome.seconds = time.perf_counter() - started
             outcome.warnings, outcome.records = ctx.warnings, ctx.records
             outcome.skipped = ctx.skipped
@@ -337,6 +377,10 @@ class _Run:
                 self._key(node_id, node_type, outcome, self._context(node_id))
             except Exception:  # the run itself will report it properly
                 states[node_id] = "failed"
+                continue
+            if not node_type.cache:  # made from its inputs whenever wanted
+                parents = [states[p] for p in self.graph.predecessors(node_id)]
+                states[node_id] = "pending" if "pending" in parents else "cached"
                 continue
             cached = self.engine.cache.get(outcome.key)
             states[node_id] = "cached" if cached is not None and self._reusable(

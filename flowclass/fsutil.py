@@ -122,6 +122,8 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True, fsync: 
     path = Path(path)
     try:
         tmp = _create_temp(path.parent)
+    except _COLLISIONS:
+        raise
     except OSError as exc:
         raise write_error(exc, path, hint) from exc
     try:

@@ -6,7 +6,7 @@ Pure functions: they read a workflow and return graphs and lists, nothing else.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import networkx as nx
 
@@ -42,21 +42,34 @@ def execution_order(graph: nx.DiGraph, targets: Iterable[str] | None = None) -> 
     return list(nx.lexicographical_topological_sort(sub, key=lambda n: graph.nodes[n]["index"]))
 
 
-def nearest_output(workflow: Workflow, registry: Any, node: str, data_type: str,
-                   available: Callable[[str], bool]) -> tuple[str, str] | None:
-    """(node, port) of the nearest output of ``data_type``, from ``node`` itself up through
-    its ancestors breadth first, among the nodes ``available`` says have results."""
+def nearest_first(workflow: Workflow, node: str) -> Iterator[str]:
+    """``node``, then its ancestors, nearest first (breadth first against the edges)."""
     seen, todo = set(), deque([node])
     while todo:
         current = todo.popleft()
         if current in seen:
             continue
         seen.add(current)
+        yield current
+        todo.extend(e.source.node for e in workflow.edges_into(current))
+
+
+def nearest_output(workflow: Workflow, registry: Any, node: str, data_type: str,
+                   available: Callable[[str], bool]) -> tuple[str, str] | None:
+    """(node, port) of the nearest output of ``data_type``, from ``node`` itself up through
+    its ancestors breadth first, among the nodes ``available`` says have results."""
+    for current in nearest_first(workflow, node):
         spec = workflow.node(current)
         node_type = registry.get(spec.type) if spec else None
         if node_type is not None and available(current):
             for output in node_type.outputs:
                 if output.type.name == data_type:
                     return current, output.name
-        todo.extend(e.source.node for e in workflow.edges_into(current))
     return None
+
+
+def nearest_of_type(workflow: Workflow, node: str, node_type: str) -> str | None:
+    """The nearest node of type ``node_type`` among ``node`` and its ancestors, or None
+    (e.g. the Label Overrides node whose file a correction on an evaluation goes to)."""
+    return next((n for n in nearest_first(workflow, node)
+                 if (spec := workflow.node(n)) is not None and spec.type == node_type), None)

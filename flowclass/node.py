@@ -98,6 +98,10 @@ class NodeType:
     # with ``ctx.wrote(...)`` are all still there unchanged (and ``outputs_exist``, if given,
     # agrees); with neither, it always runs. Such nodes must be idempotent.
     writes_files: bool = False
+    # False for a node whose result is a cheap view of its inputs (Distances holds its input's
+    # vectors): storing it would only copy them. It is then made whenever a value of it is
+    # wanted, and otherwise reported as cached.
+    cache: bool = True
     outputs_exist: OutputsCheck | None = None
     migrations: Mapping[int, Migration] = field(default_factory=dict)
 

@@ -21,7 +21,7 @@ from flowclass.params import Choice, Float, Int, Text
 
 from .classify_types import EVALUATION, MODEL, Classifier, Evaluation
 from .datatypes import EMBEDDINGS, IMAGES, LABELS, TABLE, Embeddings, ImageSet, Labelling
-from .lib.models import (MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
+from .lib.models import (CALIBRATIONS, MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
                          dump_estimator, spec_differences)
 from .lib.predictions import CONFIDENCES, predictions, subset
 
@@ -167,14 +167,24 @@ def _holdout(rows: np.ndarray, labels: np.ndarray, fraction: float, seed: int,
             help="Number of trees in the forest."),
         Int(name="hidden_units", default=100, min=2, max=4096, shown_when={"model": ("mlp",)},
             help="Size of the network's hidden layer."),
+        Choice(name="calibration", default="auto", choices=CALIBRATIONS,
+               choice_titles={"auto": "Calibrated as measured best for the model",
+                              "temperature": "Calibrated (temperature scaling, on 3 internal folds)",
+                              "sigmoid": "Calibrated (sigmoid, on 3 internal folds)",
+                              "isotonic": "Calibrated (isotonic; needs many images per class)",
+                              "none": "The model's own scores"},
+               help="Make confidences mean the same for every model (0.8: about 80 % right), "
+                    "so Predict's 'uncertain' threshold suits any model."),
     ],
+    version=2,
+    migrations={1: lambda params: {"calibration": "none", **params}},  # as version 1 scored
 )
 def train_classifier(ctx, *, embeddings: Embeddings, model, validation, test_fraction, folds,
                      final_model, seed, c, n_neighbors, knn_metric, knn_weights, n_trees,
-                     hidden_units):
+                     hidden_units, calibration):
     """Teach a classifier the labels of images from their embeddings, and validate it."""
     settings = dict(c=c, n_neighbors=n_neighbors, knn_metric=knn_metric, knn_weights=knn_weights,
-                    n_trees=n_trees, hidden_units=hidden_units)
+                    n_trees=n_trees, hidden_units=hidden_units, calibration=calibration)
     rows, kept_labels = _labelled(embeddings, ctx)
     classes = _check_classes(kept_labels, validation, folds)
     labels = embeddings.images.labels.astype(str)
@@ -347,7 +357,9 @@ def _embed_like_the_model(ctx: Any, model: Classifier, images: ImageSet) -> tupl
                   "classify, made the same way as for training.")],
     outputs=[Output("predictions", LABELS, help="Label and confidence of every image, with the "
                     "top-k labels and their scores."),
-             Output("skipped", TABLE, help="Images that could not be decoded, with the reason.")],
+             Output("skipped", TABLE, help="Images that could not be decoded, with the reason."),
+             Output("embeddings", EMBEDDINGS, help="The embeddings of the predicted images (made "
+                    "here from 'images', or passed on), e.g. for a map.")],
     params=[
         Int(name="top_k", default=3, min=1, max=1000, help="How many best labels to list per image."),
         Choice(name="confidence", default="probability", choices=CONFIDENCES,
@@ -384,7 +396,7 @@ def predict(ctx, *, model: Classifier, images: ImageSet | None, embeddings: Embe
                          confidence=confidence, uncertain_below=uncertain_below,
                          uncertain_label=uncertain_label)
     ctx.record("predicted", result.counts())
-    return {"predictions": result, "skipped": skipped}
+    return {"predictions": result, "skipped": skipped, "embeddings": embeddings}
 
 
 NODES = [train_classifier, evaluate, predict]

@@ -86,6 +86,11 @@ CUT = Choice(name="cut", default="n_clusters", choices=("n_clusters", "height_ra
                             "height_ratio": "Fraction of the tree's height",
                             "distance": "Distance threshold"},
              help="Where to cut the tree into clusters.")
+N_CLUSTERS = Int(name="n_clusters", default=10, min=1, max=100_000, shown_when={"cut": ("n_clusters",)},
+                 help="How many clusters to make.")
+HEIGHT_RATIO = Float(name="height_ratio", default=0.7, min=0.0, max=1.0, step=0.01,
+                     shown_when={"cut": ("height_ratio",)},
+                     help="Cut at this fraction of the highest merge.")
 DISTANCE = Float(name="distance", default=1.0, min=0.0, shown_when={"cut": ("distance",)},
                  help="Cut at this merge distance.")
 
@@ -117,11 +122,8 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
         Choice(name="linkage", default="ward", choices=LINKAGES,
                help="How the distance between two groups is measured when merging them."),
         CUT,
-        Int(name="n_clusters", default=10, min=1, max=100_000, shown_when={"cut": ("n_clusters",)},
-            help="How many clusters to make."),
-        Float(name="height_ratio", default=0.7, min=0.0, max=1.0, step=0.01,
-              shown_when={"cut": ("height_ratio",)},
-              help="Cut at this fraction of the highest merge."),
+        N_CLUSTERS,
+        HEIGHT_RATIO,
         DISTANCE,
         Choice(name="method", default="auto", choices=METHODS,
                choice_titles={"auto": "Automatic (exact up to a size)",

@@ -33,6 +33,7 @@ def zero_vectors(vectors: np.ndarray, centre: bool, block: int = 8192) -> int:
     type="distances", title="Distances", category="Unsupervised", version=2,
     # v2 computes distances lazily (the value holds the vectors); parameters are unchanged
     migrations={1: dict},
+    cache=False,  # the value only points at the embeddings: storing it would copy them
     inputs=[Input("embeddings", EMBEDDINGS)],
     outputs=[Output("distances", DISTANCES)],
     params=[

@@ -8,7 +8,7 @@ interrupted export leaves no half-written file.
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +19,7 @@ from flowclass.params import Choice, Path as PathParam
 
 from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
 from .lib.labels import folder_names
-from .lib.owned_files import JOURNAL, OwnedFolder
+from .lib.owned_files import JOURNAL, OwnedFolder, copy_of, new_file, owned_folder
 
 if TYPE_CHECKING:  # pandas is imported inside the nodes, so cached runs start fast
     import pandas as pd
@@ -46,27 +46,38 @@ def _is_inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _place(owned: OwnedFolder, rel: str, source: str, sha: str, mode: str, taken: set[str]) -> str:
-    """Put one image at ``rel`` or the first free variant of it; returns where it went."""
-    path = PurePath(rel)
-    k = 1
-    while True:
-        candidate = rel if k == 1 else str(path.with_name(f"{path.stem} ({k}){path.suffix}"))
-        k += 1
-        if candidate in taken:
-            continue
-        target = owned.root / candidate
-        if owned.owns(candidate):
-            entry = owned.entries[candidate]
-            same = (entry.target == source) if entry.kind == "symlink" else (
-                entry.sha256 == sha and mode != "symlink")
-            if same:
-                return candidate  # already there from an earlier run: no work
-            owned.remove_if_owned(candidate)
-        elif os.path.lexists(target):
-            continue  # the user's file: leave it, use another name
-        owned.link_new(candidate, source, mode, sha)
-        return candidate
+TABLE_NAMES = tuple(f"images.{fmt}" for fmt in ("csv", "xlsx"))
+
+
+def label_folders(owned: OwnedFolder, labels: list[str]) -> dict[str, str]:
+    """The folder each label's images go to: its safe name, or ``name (2)``... when a file,
+    a link or a table of the export is already at that path."""
+    bases = folder_names(labels)
+    reserved = {name.casefold() for name in (*TABLE_NAMES, JOURNAL)}
+    wanted = {base.casefold() for base in bases.values()}
+    chosen: dict[str, str] = {}
+    for label in sorted(bases):
+        taken = reserved | (wanted - {bases[label].casefold()}) | \
+            {name.casefold() for name in chosen.values()}
+        chosen[label] = owned.claim_dir(bases[label], taken)
+    return chosen
+
+
+def write_beside(ctx, owned: OwnedFolder, name: str, write, taken: set[str]) -> str:
+    """Write the file ``name``, or ``name (2)``... (saying so) when ``name`` is the user's."""
+    rel = owned.put(name, new_file(write), taken)
+    taken.add(rel)
+    if rel != name:
+        ctx.warn(f"{owned.root / name} is not FlowClass's; wrote {owned.root / rel} instead")
+    return rel
+
+
+def _same_copy(source: str, sha: str, mode: str):
+    def same(entry) -> bool:
+        if entry.kind == "symlink":
+            return mode == "symlink" and entry.target == source
+        return entry.sha256 == sha and mode != "symlink"
+    return same
 
 
 @node(
@@ -92,48 +103,49 @@ def export_folders(ctx, *, labels: Labelling, folder, mode, table):
         raise NodeError(f"the export folder {root} is inside the imported folder {source_root}",
                         field="folder", hint="export somewhere else, or a re-import would "
                         "read the copies too")
-    root.mkdir(parents=True, exist_ok=True)
-    owned = OwnedFolder(root)
-    before = {rel for rel, e in owned.entries.items() if e.kind != "dir"}
-    dirs = folder_names(labels.labels.tolist())
-    for name in sorted(set(dirs.values())):
-        owned.make_dirs(name)
-    taken: set[str] = set()
-    exported = []
-    paths, hashes = labels.images.paths.tolist(), labels.images.hashes.tolist()
-    for i, (source, sha, label) in enumerate(zip(paths, hashes, labels.labels.tolist())):
-        if not os.path.isfile(source):
-            ctx.warn(f"{source} no longer exists; not exported")
-            exported.append(None)
-            continue
-        rel = _place(owned, f"{dirs[label]}/{os.path.basename(source)}", source, sha, mode, taken)
-        taken.add(rel)
-        exported.append(str(root / rel))
-        ctx.progress(i + 1, len(paths), unit="images")
     import pandas as pd
 
-    keep = np.array([e is not None for e in exported], dtype=bool)
-    result = pd.DataFrame({
-        "source": np.array(paths, dtype=object)[keep],
-        "exported": [e for e in exported if e is not None],
-        "folder_label": labels.images.labels[keep].astype(str),
-        labels.kind: labels.labels[keep].astype(str),
-        labels.score_name: labels.scores[keep],
-        **{name: np.asarray(values)[keep] for name, values in labels.columns.items()},
-    })
-    tables = {f"images.{fmt}" for fmt in TABLE_FORMATS[table]}
-    for stale in sorted(before - taken - tables):
-        owned.remove_if_owned(stale)  # from an earlier run with other labels
-    for rel in sorted((r for r, e in owned.entries.items() if e.kind == "dir"), reverse=True):
-        if not any(t.startswith(rel + "/") for t in taken):
-            owned.remove_if_owned(rel)  # only removes it if empty
-    for name in sorted(tables):
-        try:
-            owned.write_file(name, lambda tmp, fmt=name.split(".")[1]: write_table(result, tmp, fmt))
-        except FileExistsError as exc:
-            raise NodeError(str(exc), field="folder") from None
-    owned.compact()
-    ctx.wrote(*result["exported"], *(root / name for name in sorted(tables)))
+    with owned_folder(root, ctx, field="folder") as owned:
+        before = {rel for rel, e in owned.entries.items() if e.kind != "dir"}
+        dirs = label_folders(owned, labels.labels.tolist())
+        taken: set[str] = set()
+        exported = []
+        paths, hashes = labels.images.paths.tolist(), labels.images.hashes.tolist()
+        for i, (source, sha, label) in enumerate(zip(paths, hashes, labels.labels.tolist())):
+            if not os.path.isfile(source):
+                ctx.warn(f"{source} no longer exists; not exported")
+                exported.append(None)
+                continue
+            try:
+                rel = owned.put(f"{dirs[label]}/{os.path.basename(source)}", copy_of(source, mode),
+                                taken, sha256=sha, same=_same_copy(source, sha, mode))
+            except OSError as exc:
+                if exc.filename != source:
+                    raise
+                ctx.warn(f"{source}: cannot be read ({exc.strerror or exc}); not exported")
+                exported.append(None)
+                continue
+            taken.add(rel)
+            exported.append(str(root / rel))
+            ctx.progress(i + 1, len(paths), unit="images")
+        keep = np.array([e is not None for e in exported], dtype=bool)
+        result = pd.DataFrame({
+            "source": np.array(paths, dtype=object)[keep],
+            "exported": [e for e in exported if e is not None],
+            "folder_label": labels.images.labels[keep].astype(str),
+            labels.kind: labels.labels[keep].astype(str),
+            labels.score_name: labels.scores[keep],
+            **{name: np.asarray(values)[keep] for name, values in labels.columns.items()},
+        })
+        tables = [write_beside(ctx, owned, f"images.{fmt}",
+                               lambda tmp, fmt=fmt: write_table(result, tmp, fmt), taken)
+                  for fmt in TABLE_FORMATS[table]]
+        for stale in sorted(before - taken):
+            owned.remove_if_owned(stale)  # from an earlier run with other labels
+        for rel in sorted((r for r, e in owned.entries.items() if e.kind == "dir"), reverse=True):
+            if not any(t.startswith(rel + "/") for t in taken):
+                owned.remove_if_owned(rel)  # only removes it if empty
+    ctx.wrote(*result["exported"], *(root / name for name in tables))
     return {"exported": result}
 
 
@@ -162,14 +174,12 @@ def save_table(ctx, *, data: "pd.DataFrame", embeddings: Embeddings | None, path
     target = Path(path)
     if target.name == JOURNAL:
         raise NodeError("that file name is reserved", field="path")
-    owned = OwnedFolder(target.parent)
-    target.parent.mkdir(parents=True, exist_ok=True)
     fmt = target.suffix.lower().lstrip(".")
-    try:
-        owned.write_file(target.name, lambda tmp: write_table(table, tmp, fmt))
-    except FileExistsError as exc:
-        raise NodeError(str(exc), field="path", hint="choose another file name") from None
-    owned.compact()
+    with owned_folder(target.parent, ctx, field="path") as owned:
+        try:
+            owned.write_file(target.name, lambda tmp: write_table(table, tmp, fmt))
+        except FileExistsError as exc:
+            raise NodeError(str(exc), field="path", hint="choose another file name") from None
     ctx.wrote(target)
     return {"table": table}
 

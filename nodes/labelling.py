@@ -73,24 +73,52 @@ def _image_path(ctx: Any, file: str, sample: str) -> Path:
 
 
 def _image_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+    if params["folder"]:
+        from .images import fingerprint_folder
+
+        return fingerprint_folder(_folder(params["folder"]), True, IMAGE_EXTENSIONS)
     path = _image_path(ctx, params["file"], params["sample"])
     return f"{path}:{file_stamp(path)}"
 
 
+def _folder(folder: str) -> Path:
+    if not Path(folder).is_dir():
+        raise NodeError(f"folder not found: {folder}", field="folder",
+                        hint="pick an existing folder of images, or clear it to use 'file'")
+    return Path(folder)
+
+
+def _file_or_folder(params: Mapping[str, Any]):
+    if params["file"] and params["folder"]:
+        yield "folder", "give a file or a folder, not both"
+
+
 @node(
     type="image_file", title="Image File", category="Input",
-    outputs=[Output("images", IMAGES, help="A set of one image.")],
+    outputs=[Output("images", IMAGES, help="A set of one image, or of a folder's images.")],
     params=[
         PathParam(name="file", default="", target="file", role="input", optional=True,
                   extensions=tuple(f".{e}" for e in IMAGE_EXTENSIONS),
                   help="One image to classify. Empty: a built-in sample photograph."),
         Choice(name="sample", default="astronaut", choices=SAMPLE_IMAGES,
                help="The sample photograph used when no file is given."),
+        PathParam(name="folder", default="", target="folder", role="input",
+                  help="Or a folder: every image in it and its subfolders (then 'file' stays "
+                       "empty)."),
     ],
+    check=_file_or_folder,
     fingerprint=_image_fingerprint,
+    version=2,
+    migrations={1: lambda params: {"folder": "", **params}},
 )
-def image_file(ctx, *, file, sample):
-    """One image, e.g. a new picture to ask a trained classifier about."""
+def image_file(ctx, *, file, sample, folder):
+    """One image (or a folder of them), e.g. new pictures to ask a trained classifier about."""
+    if folder:
+        from .images import read_images
+
+        return {"images": read_images(ctx, _folder(folder), recursive=True,
+                                      extensions=IMAGE_EXTENSIONS, labels_from="none",
+                                      max_per_label=0)["images"]}
     path = _image_path(ctx, file, sample)
     data = path.read_bytes()
     try:

@@ -1,7 +1,7 @@
 """Save Model and Load Model: classifiers as files to share, that load without running code.
 
 The file format and its checks are in :mod:`nodes.lib.model_file`. Save Model writes only
-through :class:`~nodes.lib.owned_files.OwnedFolder` (a file FlowClass did not write is
+through :func:`~nodes.lib.owned_files.owned_folder` (a file FlowClass did not write is
 never replaced); Load Model refuses anything but an intact FlowClass classifier.
 """
 
@@ -21,7 +21,7 @@ from .datatypes import TABLE
 from .lib import model_file
 from .lib.model_file import EXTENSION, ModelFileError, model_bytes, read_model_file
 from .lib.models import describe_spec
-from .lib.owned_files import OwnedFolder
+from .lib.owned_files import owned_folder
 
 
 def _sha256(data: bytes) -> str:
@@ -42,13 +42,11 @@ def save_model(ctx, *, model: Classifier, path):
     """Write the classifier, its labels and its embedder spec to a file others can load."""
     target = Path(path)
     data = model_bytes(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    owned = OwnedFolder(target.parent)
-    try:
-        owned.write_file(target.name, lambda tmp: tmp.write_bytes(data))
-    except FileExistsError as exc:
-        raise NodeError(str(exc), field="path", hint="choose another file name") from None
-    owned.compact()
+    with owned_folder(target.parent, ctx, field="path") as owned:
+        try:
+            owned.write_file(target.name, lambda tmp: tmp.write_bytes(data))
+        except FileExistsError as exc:
+            raise NodeError(str(exc), field="path", hint="choose another file name") from None
     ctx.wrote(target)
     import pandas as pd
 

@@ -19,9 +19,9 @@ from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Path as PathParam
 
-from .export import write_table
+from .export import write_beside, write_table
 from .lib.imaging import BadImage, open_rgb
-from .lib.owned_files import OwnedFolder
+from .lib.owned_files import OwnedFolder, new_file, owned_folder
 from .lib.pixels.class_maps import colourise, read_class_map
 from .datatypes import TABLE
 from .pixel_datatypes import PIXEL_MAPS, PixelMaps
@@ -30,23 +30,10 @@ AREAS = "areas.csv"
 
 
 def _put(owned: OwnedFolder, rel: str, write: Callable[[Path], None], taken: set[str]) -> str:
-    """Write ``rel`` (or ``stem (2).ext``... if a file of the user's has that name)."""
-    path, k = Path(rel), 1
-    while True:
-        candidate = rel if k == 1 else str(path.with_name(f"{path.stem} ({k}){path.suffix}"))
-        k += 1
-        if candidate in taken:
-            continue
-        if owned.owns(candidate):
-            owned.replace_owned(candidate, write)
-        elif os.path.lexists(owned.root / candidate):
-            continue
-        else:
-            if Path(candidate).parent != Path("."):
-                owned.make_dirs(str(Path(candidate).parent))
-            owned.write_new(candidate, write)
-        taken.add(candidate)
-        return candidate
+    """Write ``rel`` (or ``stem (2).ext``... if something of the user's has that name)."""
+    rel = owned.put(rel, new_file(write), taken)
+    taken.add(rel)
+    return rel
 
 
 def _side_by_side(source: str, class_map: str, colours: tuple[str, ...]) -> Callable[[Path], None]:
@@ -82,32 +69,28 @@ def save_pixel_maps(ctx, *, maps: PixelMaps, folder, side_by_side):
     import pandas as pd
 
     root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
-    owned = OwnedFolder(root)
-    before = {rel for rel, entry in owned.entries.items() if entry.kind != "dir"}
-    taken: set[str] = set()
-    rows = []
-    for i, (source, rel) in enumerate(zip(maps.images.paths.tolist(), maps.images.relpaths)):
-        stem = str(Path(rel).with_suffix(""))
-        row = {"image": source, "classified": str(root / _put(
-            owned, f"{stem}.png", lambda tmp, m=maps.maps[i]: shutil.copyfile(m, tmp), taken))}
-        if side_by_side:
-            try:
-                row["side_by_side"] = str(root / _put(
-                    owned, f"{stem}_beside.jpg", _side_by_side(source, maps.maps[i], maps.colours),
-                    taken))
-            except BadImage as exc:
-                ctx.warn(f"{source}: {exc}; no side-by-side picture")
-        rows.append(row)
-        ctx.progress(i + 1, len(maps), unit="images")
-    try:
-        owned.write_file(AREAS, lambda tmp: write_table(maps.to_table(), tmp, "csv"))
-    except FileExistsError as exc:
-        raise NodeError(str(exc), field="folder", hint="choose another folder") from None
-    taken.add(AREAS)
-    for stale in sorted(before - taken):
-        owned.remove_if_owned(stale)  # from an earlier run with other images
-    owned.compact()
+    with owned_folder(root, ctx, field="folder") as owned:
+        before = {rel for rel, entry in owned.entries.items() if entry.kind != "dir"}
+        taken = {AREAS}  # the area table's name, whatever images are called
+        rows = []
+        for i, (source, rel) in enumerate(zip(maps.images.paths.tolist(), maps.images.relpaths)):
+            stem = str(Path(rel).with_suffix(""))
+            row = {"image": source, "classified": str(root / _put(
+                owned, f"{stem}.png", lambda tmp, m=maps.maps[i]: shutil.copyfile(m, tmp), taken))}
+            if side_by_side:
+                try:
+                    row["side_by_side"] = str(root / _put(
+                        owned, f"{stem}_beside.jpg",
+                        _side_by_side(source, maps.maps[i], maps.colours), taken))
+                except BadImage as exc:
+                    ctx.warn(f"{source}: {exc}; no side-by-side picture")
+            rows.append(row)
+            ctx.progress(i + 1, len(maps), unit="images")
+        taken.discard(AREAS)
+        write_beside(ctx, owned, AREAS, lambda tmp: write_table(maps.to_table(), tmp, "csv"),
+                             taken)
+        for stale in sorted(before - taken):
+            owned.remove_if_owned(stale)  # from an earlier run with other images
     return {"saved": pd.DataFrame(rows)}
 
 

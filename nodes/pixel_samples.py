@@ -210,6 +210,7 @@ def pixel_samples_folders(ctx, *, images: ImageSet, pixels_per_image, denoise, c
             image = np.asarray(open_rgb(images.paths[i]))
         except BadImage as exc:
             ctx.warn(f"{images.paths[i]} skipped: {exc}")
+            ctx.skip([(images.paths[i], str(exc))])
             continue
         height, width = image.shape[:2]
         pick = np.sort(rng.choice(height * width, min(height * width, pixels_per_image),

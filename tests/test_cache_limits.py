@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -77,6 +78,7 @@ def test_runs_keep_the_cache_under_its_cap_and_their_own_results(tmp_path, capsy
     capsys.readouterr()
     assert _toy_run(tmp_path, range(22, 28), cache_dir, str(cap)) == 0
     assert "6 from cache" in capsys.readouterr().out  # the last run's results all stayed
+    assert "FLOWCLASS_CACHE_SIZE" not in os.environ  # --cache-size held for that command only
 
 
 def test_cache_prune_and_info_from_the_command_line(tmp_path, capsys, monkeypatch):

@@ -149,6 +149,8 @@ def test_predict_embeds_images_as_its_model_was_trained(registry, shared_cache, 
     assert direct.ok, [o.error for o in direct.failed]
     a, b = via_embed.output("predict", "predictions"), direct.output("predict", "predictions")
     assert len(b) == 30 and np.array_equal(a.labels, b.labels) and np.allclose(a.scores, b.scores)
+    made = direct.output("predict", "embeddings")  # passed on, e.g. for the canvas's map
+    assert np.array_equal(made.vectors, via_embed.output("embed_new", "embeddings").vectors)
     # top_k above the number of classes: listed as far as there are classes, and said so
     assert "top10" in b.columns and "top11" not in b.columns
     assert any("top_k=20" in w and "10" in w for w in direct.outcomes["predict"].warnings)
@@ -201,3 +203,35 @@ def test_faces_with_the_default_embedder(registry, shared_cache, tmp_path):
     assert result.ok, [o.error for o in result.failed]
     assert result.output("evaluate", "evaluation").accuracy >= 0.95
     assert result.output("train", "model").embedder["backend"] == "efficientnet_lite0"
+
+
+def _label_accuracy(validation, threshold=0.6):
+    """(top-1, label accuracy) at Predict's threshold: an uncertain label counts wrong."""
+    right = validation.labels == validation.images.labels
+    return float(np.mean(right)), float(np.mean(right & (validation.scores >= threshold)))
+
+
+@pytest.mark.parametrize("model", ["random_forest", "linear_svm"])
+def test_calibrated_confidence_suits_one_threshold_for_every_model(registry, shared_cache, tmp_path,
+                                                                   model):
+    scored = {}
+    for calibration in ("none", "auto"):
+        nodes, edges = digits_training(per_label=60, train={"model": model, "n_trees": 100,
+                                                            "calibration": calibration})
+        result = run(registry, shared_cache, nodes, edges, tmp_path / calibration)
+        assert result.ok, [o.error for o in result.failed]
+        scored[calibration] = _label_accuracy(result.output("train", "validation"))
+    top1, label = scored["auto"]
+    assert top1 > 0.85 and label / top1 > 0.9, scored  # few right answers sent to 'uncertain'
+    assert label > scored["none"][1], scored
+
+
+def test_a_version_1_training_node_keeps_its_uncalibrated_scores(registry):
+    import json
+
+    from flowclass.workflow_file import loads
+
+    doc = {"schema_version": 1, "nodes": [{"id": "train", "type": "train_classifier", "version": 1,
+                                           "params": {"model": "random_forest"}}], "edges": []}
+    spec = loads(json.dumps(doc), registry).node("train")
+    assert spec.version == 2 and spec.params["calibration"] == "none"

@@ -115,6 +115,34 @@ def test_more_clusters_than_images_is_a_clear_error(tmp_path):
     assert info.value.field == "n_clusters"
 
 
+def test_agreement_of_clusters_with_folder_labels():
+    """Purity and ARI against labels, on a real split of sklearn's digits."""
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import load_digits
+    from sklearn.metrics import adjusted_rand_score
+
+    from nodes.lib.agreement import agreement, has_known_labels
+
+    digits = load_digits()
+    x, y = digits.data[:300], digits.target[:300].astype(str)
+    clusters = np.array([f"C{k + 1}" for k in KMeans(10, n_init=3, random_state=0).fit_predict(x)])
+    labels = y.copy()
+    labels[:10] = ""  # unlabelled images are left out
+    found = agreement(clusters, labels, order=[f"C{k}" for k in range(1, 11)])
+    assert found.images == 290
+    assert found.table["cluster"].tolist() == [f"C{k}" for k in range(1, 11)]
+    assert found.ari == pytest.approx(adjusted_rand_score(y[10:], clusters[10:]))
+    assert 0.5 < found.purity <= 1
+    per_cluster = found.table.set_index("cluster")
+    biggest = per_cluster[sorted(set(y))].max(axis=1)
+    assert (per_cluster["purity"] == (biggest / per_cluster["images"]).round(4)).all()
+    assert found.table["images"].sum() == 290
+    # the same clusters as the labels: pure and perfect
+    same = agreement(y, y)
+    assert same.purity == 1.0 and same.ari == 1.0
+    assert has_known_labels(y) and not has_known_labels(np.array(["", "", "a"]))
+
+
 def cluster_digits(tmp_path, x, y, method, exact_up_to=10_000, linkage_name="ward"):
     c = ctx(tmp_path)
     d = distances(c, embeddings=Embeddings(images(len(x), [str(v) for v in y]), x.astype(np.float32)),

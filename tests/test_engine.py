@@ -201,3 +201,36 @@ def test_release_drops_values_the_cache_can_give_back(engine, registry, tmp_path
     result = engine.run(chain(registry), out_dir=tmp_path)
     assert result.release("s") and "s" not in result._values
     assert result.output("s", "sum") == 12.0  # read back from disk
+
+
+def digits_clustering(registry, n_clusters=4):
+    return workflow(registry, [
+        {"id": "import", "type": "import_images", "params": {"sample": "digits", "max_per_label": 6}},
+        {"id": "embed", "type": "embed", "params": {"backend": "pixels", "pixel_size": 8}},
+        {"id": "distances", "type": "distances"},
+        {"id": "cluster", "type": "hierarchical_clustering", "params": {"n_clusters": n_clusters}},
+    ], [("import", "images", "embed", "images"), ("embed", "embeddings", "distances", "embeddings"),
+        ("distances", "distances", "cluster", "distances")])
+
+
+def test_a_node_that_is_not_cached_is_made_only_when_wanted(engine, registry, cache, tmp_path):
+    """Distances only points at the embeddings (NodeType.cache False): it is never stored, runs
+    when clustering needs it, and an unchanged re-run reports it cached without making it."""
+    first = engine.run(digits_clustering(registry), out_dir=tmp_path)
+    assert first.ok and first.outcomes["distances"].state == "done"
+    assert cache.get(first.outcomes["distances"].key) is None  # nothing stored for it
+    assert cache.get(first.outcomes["embed"].key) is not None
+
+    again = engine.run(digits_clustering(registry), out_dir=tmp_path)
+    assert {o.state for o in again.outcomes.values()} == {"cached"}
+    assert "distances" not in again._values  # not made: nobody needed it
+    assert engine.status(digits_clustering(registry), out_dir=tmp_path)["distances"] == "cached"
+    made = again.output("distances", "distances")  # a viewer asks: made from the cached embeddings
+    assert len(made) == 60 and made.vectors.shape == (60, 64)
+
+    changed = engine.run(digits_clustering(registry, n_clusters=5), out_dir=tmp_path)
+    assert changed.outcomes["distances"].state == "done"  # made again for the new clustering
+    assert changed.outcomes["cluster"].state == "done"
+    assert len(changed.output("cluster", "clusters").classes) == 5
+    assert engine.status(digits_clustering(registry, n_clusters=6), out_dir=tmp_path) == {
+        "import": "cached", "embed": "cached", "distances": "cached", "cluster": "pending"}

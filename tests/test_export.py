@@ -97,10 +97,13 @@ def test_user_files_are_never_overwritten_moved_or_deleted(tmp_path, source):
     (out / "C1" / "same.png").write_bytes(b"the user's own file")
     (out / "images.csv").write_text("the user's table")
     labels = labelling(root, paths, ["C1"] * 6)
-    with pytest.raises(NodeError, match="not written by FlowClass"):
-        export(tmp_path, labels, out)
-    assert (out / "images.csv").read_text() == "the user's table"
+    context = ctx(tmp_path)
+    export_folders(context, labels=labels, folder=str(out), mode="copy", table="csv+xlsx")
+    assert (out / "images.csv").read_text() == "the user's table"  # the table went beside it
+    assert len(pd.read_csv(out / "images (2).csv")) == 6
+    assert any("images.csv is not FlowClass's" in w for w in context.warnings)
     (out / "images.csv").unlink()
+    (out / "images (2).csv").unlink()
     export(tmp_path, labels, out)
     assert (out / "C1" / "same.png").read_bytes() == b"the user's own file"
     assert len([f for f in tree(out) if f.endswith(".png")]) == 7
@@ -140,7 +143,7 @@ def test_an_interrupted_export_leaves_no_half_written_files(tmp_path, source, mo
         return real_copy(src, dst)
 
     monkeypatch.setattr(shutil, "copyfile", flaky)
-    with pytest.raises(OSError):
+    with pytest.raises(NodeError, match=f"disk full while writing {out}/C1/"):
         export(tmp_path, labels, out)
     written = [f for f in tree(out) if f.endswith(".png")]
     assert len(written) == 3 and not [f for f in os.listdir(out / "C1") if "flowclass-tmp" in f]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
 import pandas as pd
 
-from classify_helpers import digits_training, run
+from classify_helpers import digits_training, run, workflow
 from nodes.lib.label_overrides import read_label_file, set_label
 
 
@@ -93,3 +94,27 @@ def test_image_file_gives_one_image_to_predict(registry, shared_cache, tmp_path,
     bad = run(registry, shared_cache, [("one", "image_file", {"file": "bad.jpg"})], [], tmp_path,
               base_dir=tmp_path).outcomes["one"]
     assert bad.state == "failed" and "bad.jpg" in bad.error
+    # or a whole folder (recursive, unlabelled): every image in it
+    folder = run(registry, shared_cache, [("many", "image_file", {"folder": str(photos_dir)})], [],
+                 tmp_path / "f").output("many", "images")
+    assert sorted(os.path.basename(p) for p in folder.paths) == sorted(
+        p.name for p in photos_dir.rglob("*.jpg"))
+    assert len(folder) == 5 and set(folder.labels) == {""}
+    from flowclass.validation import validate
+
+    both = workflow(registry, [("x", "image_file", {"file": "cat.jpg", "folder": str(photos_dir)})], [])
+    assert [(p.node, p.field) for p in validate(both, registry)] == [("x", "folder")]
+
+
+def test_the_files_content_is_part_of_the_cache_key(registry, shared_cache, tmp_path):
+    """A correction of the same size written within the same clock tick still re-runs the node."""
+    nodes, edges = _overridden_training(tmp_path, per_label=5)
+    fixes = tmp_path / "fixes.csv"
+    fixes.write_text("path,label\n0/a.png,seven\n")
+    stamp = os.stat(fixes).st_mtime_ns
+    first = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    fixes.write_text("path,label\n0/a.png,eight\n")  # same size
+    os.utime(fixes, ns=(stamp, stamp))  # same modification time
+    second = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    assert second.outcomes["labels"].state == "done"
+    assert second.outcomes["labels"].key != first.outcomes["labels"].key

@@ -187,3 +187,18 @@ def test_a_loaded_model_refuses_other_embeddings(registry, shared_cache, saved_m
     outcome = result.outcomes["predict"]
     assert outcome.state == "failed" and "preprocessing.binarize: False vs True" in outcome.error
     assert "set the Embed node" in outcome.hint
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_a_saved_model_file_follows_the_umask(saved_model, tmp_path, umask):
+    from flowclass.context import RunContext
+    from nodes.model_files import load_model, save_model
+
+    context = RunContext("save", tmp_path, tmp_path, lambda name: tmp_path / name)
+    model = load_model(context, file=str(saved_model[0]))["model"]
+    old = os.umask(umask)
+    try:
+        save_model(context, model=model, path=str(tmp_path / "shared" / "digits.fcmodel"))
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "shared" / "digits.fcmodel").st_mode & 0o777 == 0o666 & ~umask

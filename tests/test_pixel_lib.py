@@ -86,11 +86,11 @@ def test_main_colour_denoising_drops_a_minority_colour(coffee):
     assert keep[:3400].mean() > 0.6 and keep[3400:].mean() < 0.02
 
 
-def test_saving_maps_never_overwrites_a_users_file_and_replaces_its_own(tmp_path, coffee):
+def _coffee_maps(tmp_path, coffee):
+    """A light/dark class map of the coffee photo, as a cached result holds it."""
     from nodes.datatypes import ImageSet
     from nodes.lib.pixels.class_maps import save_class_map
     from nodes.pixel_datatypes import PixelMaps
-    from nodes.pixel_export import save_pixel_maps
 
     Image.fromarray(coffee).save(tmp_path / "coffee.jpg")
     labels = (coffee.mean(axis=2) > 128).astype(np.uint8)
@@ -100,7 +100,13 @@ def test_saving_maps_never_overwrites_a_users_file_and_replaces_its_own(tmp_path
     counts = np.array([[np.sum(labels == 0), np.sum(labels == 1), 0]])
     maps = PixelMaps(images, np.array([str(tmp_path / "store" / "m.png")]), ("dark", "light"),
                      ("#000000", "#ffffff", "#ff0000"), counts)
-    maps = codec.from_bytes(codec.to_bytes(maps))  # what a cached result holds
+    return codec.from_bytes(codec.to_bytes(maps)), labels
+
+
+def test_saving_maps_never_overwrites_a_users_file_and_replaces_its_own(tmp_path, coffee):
+    from nodes.pixel_export import save_pixel_maps
+
+    maps, labels = _coffee_maps(tmp_path, coffee)
     out = tmp_path / "out"
     out.mkdir()
     (out / "coffee.png").write_bytes(b"the user's own file")
@@ -115,6 +121,21 @@ def test_saving_maps_never_overwrites_a_users_file_and_replaces_its_own(tmp_path
     assert not (out / "coffee_beside.jpg").exists()  # its own file from the earlier run, gone
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "areas.csv", "coffee (2).png", "coffee.png"]
+
+
+def test_saving_maps_never_writes_through_a_users_link(tmp_path, coffee):
+    from nodes.pixel_export import save_pixel_maps
+
+    maps, _ = _coffee_maps(tmp_path, coffee)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "coffee.png").symlink_to(tmp_path / "elsewhere.png")  # a link to nothing, yet
+    (out / "areas.csv").mkdir()  # a folder of the user's where the area table goes
+    context = ctx(tmp_path)
+    saved = save_pixel_maps.run(context, maps=maps, folder=str(out), side_by_side=False)["saved"]
+    assert not (tmp_path / "elsewhere.png").exists() and (out / "coffee.png").is_symlink()
+    assert os.path.basename(saved["classified"][0]) == "coffee (2).png"
+    assert (out / "areas (2).csv").is_file() and any("areas.csv" in w for w in context.warnings)
 
 
 def test_folder_samples_need_two_class_folders(tmp_path, coffee):

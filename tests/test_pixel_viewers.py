@@ -267,13 +267,38 @@ def test_saving_labels_never_overwrites_a_mask_the_user_painted(tmp_path: Path) 
     painting = Painting("/photos/china.jpg", (640, 427), tmp_path / "preview.jpg", (320, 213), base=painted)
     painting.press(200, 100, "#2ca02c", 10)  # preview pixels: image (400, 200), 20 px wide
     painting.move(260, 100)
-    path, value = save_painting(painting, "my_masks", tmp_path, "regions", relative=True)
+    path, value = save_painting(painting, mine, tmp_path, "regions")
     assert {p.name: p.read_bytes() for p in mine.iterdir()} == before  # untouched
     assert value == "regions_masks" and path == tmp_path / "regions_masks" / "china.png"
     assert (tmp_path / "regions_masks" / "flower.png").read_bytes() == before["flower.png"]
     saved = np.asarray(Image.open(path))
     assert tuple(saved[10, 10]) == (0x1f, 0x77, 0xb4, 255) and tuple(saved[200, 460]) == (0x2c, 0xa0, 0x2c, 255)
     painting.press(200, 100, None, 30)  # erase where the stroke began; saving again replaces our file
-    again, value = save_painting(painting, value, tmp_path, "regions", relative=True)
+    again, value = save_painting(painting, tmp_path / value, tmp_path, "regions")
     assert again == path and value == "regions_masks"
     assert np.asarray(Image.open(path))[200, 400, 3] == 0
+
+
+def test_a_new_legend_colour_repaints_the_masks_never_the_users(tmp_path: Path) -> None:
+    from nodes.lib.pixels.legend import LegendError, with_colour
+    from nodes.viewers.pixel_labels import recolour_masks
+
+    mine = tmp_path / "my_masks"
+    mine.mkdir()
+    painted = np.zeros((40, 60, 4), dtype=np.uint8)
+    painted[:10] = (0x1f, 0x77, 0xb4, 255)  # water
+    painted[10:20] = (0x2c, 0xa0, 0x2c, 255)  # trees
+    Image.fromarray(painted, "RGBA").save(mine / "lake.png")
+    before = (mine / "lake.png").read_bytes()
+    assert with_colour(LEGEND, "water", "#1f77b4", "#00ffff") == LEGEND.replace("#1f77b4", "#00ffff")
+    with pytest.raises(LegendError, match="already in the legend"):
+        with_colour(LEGEND, "water", "#1f77b4", "#2ca02c")
+    value = recolour_masks(mine, tmp_path, "regions", "#1f77b4", "#00ffff")
+    assert (mine / "lake.png").read_bytes() == before  # the user's mask is untouched
+    assert value == "regions_masks"
+    copy = np.asarray(Image.open(tmp_path / value / "lake.png"))
+    assert tuple(copy[5, 5]) == (0, 255, 255, 255) and tuple(copy[15, 5]) == (0x2c, 0xa0, 0x2c, 255)
+    assert tuple(copy[30, 5]) == (0, 0, 0, 0)
+    # FlowClass's own copy is repainted in place the next time
+    again = recolour_masks(tmp_path / value, tmp_path, "regions", "#2ca02c", "#006400")
+    assert again == value and tuple(np.asarray(Image.open(tmp_path / value / "lake.png"))[15, 5]) == (0, 100, 0, 255)

@@ -7,6 +7,7 @@ simulated ``user`` and in a real Chromium (``screen``).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,12 @@ def context(workflow_dir: Path | None, out: Path, refreshed: list, runs: list | 
                          upstream=lambda name: None, set_params=lambda node, params: None,
                          run=lambda nodes: (runs if runs is not None else []).append(nodes),
                          refresh=lambda: refreshed.append(True),
-                         store_dir=lambda name: out)
+                         store_dir=lambda name: out,
+                         # the workflow of `trained`: its Label Overrides node reads the default file
+                         upstream_node=lambda node_type: "labels" if node_type == "label_overrides" else None,
+                         input_path=lambda node, name: workflow_dir / "label-overrides.csv"
+                         if workflow_dir is not None else None,
+                         workflow_path=lambda: workflow_dir / "flow.json" if workflow_dir is not None else None)
 
 
 def worst_cell(evaluation) -> tuple[int, int]:
@@ -149,3 +155,18 @@ def test_confusion_matrix_in_browser(screen: Screen, trained, tmp_path):
     screen.should_contain(f"predicted '{evaluation.predicted_classes[c]}'")
     SHOTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(SHOTS / "confusion_matrix.png"))
+
+
+@pytest.mark.anyio
+async def test_without_a_label_overrides_node_it_says_where_to_add_one(user: User, trained, tmp_path):
+    evaluation = trained[3].output("evaluate", "evaluation")
+    ctx = replace(context(tmp_path, tmp_path, []), upstream_node=lambda node_type: None)
+
+    @ui.page("/")
+    def page() -> None:
+        misclassified.show(evaluation, ctx)
+
+    await user.open("/")
+    await user.should_see("add a Label Overrides node between Import Images and Embed")
+    assert all(not s.enabled for s in user.find(ui.select).elements)
+    assert not (tmp_path / "label-overrides.csv").exists()

@@ -12,6 +12,7 @@ from nicegui.testing import User
 from ui_helpers import LOADS, drop, graph_nodes, make_app, page_of, small_cluster_workflow, until, wire
 
 from flowclass.ui.canvas import FlowCanvas
+from nodes.viewers.clustering import CUT_EVENT
 
 pytestmark = pytest.mark.anyio
 
@@ -92,18 +93,36 @@ async def test_map_and_dendrogram_of_a_clustering(user: User, registry, shared_c
 
     user.find(marker="output-dendrogram").click()
     await user.should_see("30 images, ward linkage", retries=LOADS)
-    (slider,) = user.find(ui.slider).elements
     heights = sorted(load_tree_heights(page))
-    slider.value = (heights[-3] + heights[-2]) / 2  # between the top merges: 3 clusters
+    # the chart reports where the dragged cut line was let go: between the top merges, 3 clusters
+    user.find(ui.echart).trigger(CUT_EVENT, {"height": (heights[-3] + heights[-2]) / 2})
     await user.should_see("3 clusters")
     before = page.store.key("cluster")
     user.find("Apply this cut").click()
-    assert page.state.workflow.node("cluster").params["cut"] == "distance"
+    params = page.state.workflow.node("cluster").params
+    assert params["cut"] == "n_clusters" and params["n_clusters"] == 3  # the user's mode, kept
     await until(lambda: page.store.key("cluster") != before and not page.runner.running, timeout=60,
                 what="the re-run")
     assert graph_nodes(user)["cluster"]["status"]["state"] == "done"
     clusters = page.store.value("cluster", "clusters")
     assert len(set(clusters.labels.tolist())) == 3
+    await user.should_see("into 3 clusters", retries=LOADS)  # still on the dendrogram
+
+
+def test_a_cut_in_distance_or_ratio_mode_is_rounded_and_keeps_the_clusters() -> None:
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from sklearn.datasets import load_digits
+
+    from nodes.viewers.clustering import clusters_at, cut_params
+
+    z = linkage(load_digits().data[:80], "ward")
+    height = float(z[-5, 2] * 0.37 + z[-4, 2] * 0.63)  # 5 clusters, an unround height
+    distance = cut_params(z, height, "distance")["distance"]
+    assert len(f"{distance}") <= 6 and clusters_at(z, distance) == 5
+    assert len(set(fcluster(z, distance, "distance"))) == 5
+    ratio = cut_params(z, height, "height_ratio")["height_ratio"]
+    assert len(f"{ratio}") <= 6 and clusters_at(z, ratio * z[-1, 2]) == 5
+    assert cut_params(z, height, "n_clusters") == {"n_clusters": 5}
 
 
 def load_tree_heights(page) -> list[float]:

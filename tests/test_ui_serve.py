@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,17 +18,31 @@ import httpx
 import pytest
 from canvas_helpers import wait_until
 from selenium.webdriver.common.by import By
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from flowclass.cli import main
 from flowclass.ui import canvas as canvas_module
-from flowclass.ui.auth import COOKIE, is_loopback
+from flowclass.ui.auth import COOKIE, is_loopback, token_problem
+
+TOKEN = "k3Xq-9vTzR2mWbYp"  # 16 varied characters: strong enough
 
 
-def test_other_host_without_token_refuses_to_start(monkeypatch, capsys) -> None:
+@pytest.mark.parametrize("weak", ["s", "s3cret-token", "aaaaaaaaaaaaaaaaaaaaaaaa", "passwordpassword",
+                                  "abababababababababababab"])
+def test_weak_tokens_refuse_to_start(monkeypatch, capsys, weak: str) -> None:
     monkeypatch.delenv("FLOWCLASS_TOKEN", raising=False)
-    assert main(["ui", "--host", "0.0.0.0", "--no-browser"]) == 2
+    assert main(["ui", "--host", "0.0.0.0", "--token", weak, "--no-browser"]) == 2
     err = capsys.readouterr().err
-    assert "--host 0.0.0.0" in err and "--token" in err and "FLOWCLASS_TOKEN" in err
+    assert "too weak" in err and "--token" in err and "FLOWCLASS_TOKEN" in err
+    monkeypatch.setenv("FLOWCLASS_TOKEN", weak)  # from the environment, and on loopback too
+    assert main(["ui", "--no-browser"]) == 2
+    assert "too weak" in capsys.readouterr().err
+
+
+def test_strong_tokens_pass() -> None:
+    for token in (TOKEN, secrets.token_urlsafe(24), secrets.token_hex(16), "correct horse battery staple"):
+        assert token_problem(token) is None, token
 
 
 def test_missing_bundle_stops_with_a_clear_message(monkeypatch, capsys, tmp_path: Path) -> None:
@@ -51,16 +68,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def token_server(tmp_path: Path, token: str) -> Iterator[tuple[str, list[str]]]:
-    """``flowclass ui`` on 0.0.0.0 with a token, in a subprocess; yields its URL and output."""
+def token_server(tmp_path: Path, token: str | None, host: str = "0.0.0.0") -> Iterator[tuple[str, list[str]]]:
+    """``flowclass ui`` on ``host`` (with ``token``), in a subprocess; yields its URL and its
+    output so far (one string per line, growing while it runs)."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))}  # a real server
-    env.update(FLOWCLASS_TOKEN=token, FLOWCLASS_CACHE=str(tmp_path / "cache"))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "NICEGUI_")) and k != "FLOWCLASS_TOKEN"}  # a real server
+    env.update(FLOWCLASS_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    if token is not None:
+        env.update(FLOWCLASS_TOKEN=token)
     server = subprocess.Popen(
-        [sys.executable, "-m", "flowclass.cli", "ui", "--host", "0.0.0.0", "--port", str(port),
+        [sys.executable, "-m", "flowclass.cli", "ui", "--host", host, "--port", str(port),
          "--no-browser", "--root", str(tmp_path)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base, output = f"http://127.0.0.1:{port}", []
+    reader = threading.Thread(target=lambda: output.extend(server.stdout), daemon=True)
+    reader.start()
     try:
         deadline = time.time() + 60
         while True:
@@ -68,7 +91,7 @@ def token_server(tmp_path: Path, token: str) -> Iterator[tuple[str, list[str]]]:
                 httpx.get(f"{base}/", timeout=2)
                 break
             except httpx.TransportError:
-                assert server.poll() is None, server.stdout.read()
+                assert server.poll() is None, "".join(output)
                 assert time.time() < deadline, "the server did not start"
                 time.sleep(0.3)
         yield base, output
@@ -78,39 +101,125 @@ def token_server(tmp_path: Path, token: str) -> Iterator[tuple[str, list[str]]]:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-        output.append(server.stdout.read())
+        reader.join(timeout=10)
 
 
 @pytest.mark.slow
 def test_token_guards_every_route(tmp_path: Path) -> None:
-    with token_server(tmp_path, "s3cret-token") as (base, output):
+    with token_server(tmp_path, TOKEN) as (base, output):
         first = httpx.get(f"{base}/", timeout=5)
         assert first.status_code == 401 and "access token" in first.text.lower()
         for path in ("/flowclass/image/" + "0" * 64 + "/160", "/_nicegui_ws/socket.io/?EIO=4&transport=polling",
                      "/?token=wrong"):
             assert httpx.get(base + path, timeout=5).status_code == 401, path
 
-        entry = httpx.get(f"{base}/?token=s3cret-token&x=1", timeout=5)
+        entry = httpx.get(f"{base}/?token={TOKEN}&x=1", timeout=5)
         assert entry.status_code == 303 and entry.headers["location"] == "/?x=1"  # the token leaves the URL
-        assert "s3cret-token" not in entry.headers["set-cookie"]
+        assert TOKEN not in entry.headers["set-cookie"]
         with httpx.Client(base_url=base, cookies={COOKIE: entry.cookies[COOKIE]}, timeout=10) as client:
             page = client.get("/")
             assert page.status_code == 200 and "<title>FlowClass</title>" in page.text
             assert client.get("/flowclass/image/" + "0" * 64 + "/160").status_code == 404  # past the check
-    assert "?token=s3cret-token" in output[0]  # the link to open
+    assert f"?token={TOKEN}" in "".join(output)  # the link to open
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_token_link_opens_a_working_canvas(nicegui_driver, tmp_path: Path) -> None:
     """In a real browser: the printed link works, websocket included (a palette click adds a node)."""
-    with token_server(tmp_path, "s3cret-token") as (base, _):
+    with token_server(tmp_path, TOKEN) as (base, _):
         driver = nicegui_driver
         driver.get(f"{base}/")
         assert "Access token needed" in driver.page_source
-        driver.get(f"{base}/?token=s3cret-token")
+        driver.get(f"{base}/?token={TOKEN}")
         assert driver.current_url == f"{base}/"
         wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".vue-flow__pane"), timeout=15, what="canvas")
         driver.find_element(By.CSS_SELECTOR, '[data-node-type="distances"]').click()
         wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, '.vue-flow__node[data-id="distances"]'),
                    timeout=10, what="the node added over the websocket")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["localhost", "127.0.0.1"])
+def test_loopback_canvas_works_under_its_names(nicegui_driver, tmp_path: Path, name: str) -> None:
+    """In a real browser, with the Host and Origin checks on: pages and the websocket work."""
+    with token_server(tmp_path, None, host="127.0.0.1") as (base, _):
+        driver = nicegui_driver
+        driver.get(base.replace("127.0.0.1", name) + "/")
+        wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".vue-flow__pane"), timeout=15, what="canvas")
+        driver.find_element(By.CSS_SELECTOR, '[data-node-type="distances"]').click()
+        wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, '.vue-flow__node[data-id="distances"]'),
+                   timeout=10, what="the node added over the websocket")
+
+
+@pytest.mark.slow
+def test_other_host_without_token_gets_a_strong_one(tmp_path: Path) -> None:
+    with token_server(tmp_path, None) as (base, output):
+        wait_until(lambda: "?token=" in "".join(output), timeout=10, what="the printed link")
+        token = re.search(r"\?token=(\S+)", "".join(output)).group(1)
+        assert token_problem(token) is None and len(token) >= 32
+        assert "this one was made" in "".join(output)
+        assert httpx.get(f"{base}/", timeout=5).status_code == 401
+        entry = httpx.get(f"{base}/?token={token}", timeout=5)
+        assert entry.status_code == 303
+        with httpx.Client(base_url=base, cookies={COOKIE: entry.cookies[COOKIE]}, timeout=10) as client:
+            assert client.get("/").status_code == 200
+
+
+SOCKET_IO = "/_nicegui_ws/socket.io/?EIO=4&transport=polling"
+
+
+def websocket_refused(url: str, port: str, **headers: str) -> bool:
+    """Whether the server on 127.0.0.1:``port`` refuses a websocket handshake to ``url``
+    (whose host goes into the Host header) with these headers."""
+    try:
+        with connect(url, sock=socket.create_connection(("127.0.0.1", int(port))), additional_headers=headers,
+                     open_timeout=10):
+            return False
+    except InvalidStatus as exc:
+        assert exc.response.status_code == 403
+        return True
+
+
+@pytest.mark.slow
+def test_loopback_answers_only_its_own_host_names(tmp_path: Path) -> None:
+    """DNS rebinding: a page of evil.example resolved to 127.0.0.1 sends Host: evil.example:PORT."""
+    with token_server(tmp_path, None, host="127.0.0.1") as (base, _):
+        port = base.rsplit(":", 1)[1]
+        for good in (f"localhost:{port}", f"127.0.0.1:{port}", f"LOCALHOST:{port}"):
+            assert httpx.get(f"{base}/", headers={"Host": good}, timeout=5).status_code == 200, good
+        for bad in (f"evil.example:{port}", "localhost", f"localhost:{int(port) + 1}", f"127.0.0.1.evil.example:{port}"):
+            for path in ("/", SOCKET_IO, "/flowclass/image/" + "0" * 64 + "/160"):
+                answer = httpx.get(base + path, headers={"Host": bad}, timeout=5)
+                assert answer.status_code == 403, (bad, path)
+                assert "answers only to" in answer.text and "evil" not in answer.headers.get("content-type", "")
+        ws = base.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
+        assert not websocket_refused(ws, port)
+        assert websocket_refused(ws.replace("127.0.0.1", "evil.example"), port)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_foreign_origins_are_refused(tmp_path: Path, host: str) -> None:
+    """Another site's script may not read pages nor open the socket.io connection (polling or websocket)."""
+    with token_server(tmp_path, TOKEN if host == "0.0.0.0" else None, host=host) as (base, _):
+        cookies = {}
+        if host == "0.0.0.0":
+            cookies = {COOKIE: httpx.get(f"{base}/?token={TOKEN}", timeout=5).cookies[COOKIE]}
+        with httpx.Client(base_url=base, cookies=cookies, timeout=10) as client:
+            assert client.get("/", headers={"Origin": base}).status_code == 200  # its own page
+            opened = client.get(SOCKET_IO, headers={"Origin": base})
+            assert opened.status_code == 200 and opened.text.startswith("0{")
+            for origin in ("http://evil.example", "null", base.replace("127.0.0.1", "localhost"),
+                           base.replace("http:", "file:")):
+                for path in ("/", SOCKET_IO):
+                    answer = client.get(path, headers={"Origin": origin})
+                    assert answer.status_code == 403, (origin, path)
+                    assert "access-control-allow-origin" not in answer.headers
+                    assert "other sites" in answer.text
+        ws = base.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
+        cookie = {"Cookie": f"{COOKIE}={cookies[COOKIE]}"} if cookies else {}
+        port = base.rsplit(":", 1)[1]
+        assert not websocket_refused(ws, port, Origin=base, **cookie)
+        assert websocket_refused(ws, port, Origin="http://evil.example", **cookie)

@@ -1,7 +1,8 @@
 """``flowclass ui``: the canvas as a NiceGUI app, one editor per browser tab.
 
 :func:`setup` registers the page and the image route for an :class:`AppConfig` (tests
-call it too); :func:`serve` checks the host and token, then starts the server.
+call it too); :func:`serve` checks the token (or makes one), adds the Host/Origin and
+token checks of :mod:`.auth`, then starts the server.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Iterable
 
 from fastapi import HTTPException
 from fastapi.responses import FileResponse
-from nicegui import app, ui
+from nicegui import app, core, ui
 
 from ..cache import Cache
-from .auth import TokenMiddleware, is_loopback
+from .auth import SameOriginGuard, TokenMiddleware, allowed_hosts, is_loopback, token_problem
 from .browse import Roots
 from .canvas import CanvasBundleMissing, ensure_canvas_bundle
 from .page import AppConfig, EditorPage
@@ -51,11 +52,16 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
           roots: Iterable[str] = (), show: bool = True) -> int:
     """Start the canvas; returns an exit code when the server stops or cannot start."""
     token = token or os.environ.get("FLOWCLASS_TOKEN") or None
-    if not is_loopback(host) and not token:
-        print(f"error: --host {host} makes the canvas reachable from other computers, so it needs "
-              "an access token: add --token TOKEN (or set FLOWCLASS_TOKEN), e.g. "
-              f"--token {secrets.token_urlsafe(16)}", file=sys.stderr)
+    weak = token_problem(token) if token is not None else None
+    if weak:
+        print(f"error: the access token (--token or FLOWCLASS_TOKEN) is too weak: {weak}. Use a long "
+              f"random one, e.g. --token {secrets.token_urlsafe(24)}, or give none to have one made",
+              file=sys.stderr)
         return EXIT_USAGE
+    if not is_loopback(host) and not token:
+        token = secrets.token_urlsafe(24)
+        print(f"--host {host} makes the canvas reachable from other computers, so it needs an access "
+              "token; none was given (--token or FLOWCLASS_TOKEN), so this one was made for this session.")
     try:
         ensure_canvas_bundle()
     except CanvasBundleMissing as exc:
@@ -72,9 +78,13 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
     for error in registry.plugin_errors:
         print(f"warning: {error}", file=sys.stderr)
     allowed = Roots(list(roots) or [Path.home()])
+    if path is not None and not allowed.allows(path):  # named on the command line: its folder is allowed
+        allowed = Roots([*allowed.roots, path.parent])
     setup(AppConfig(registry=registry, cache=Cache(cache), roots=allowed, workflow=path))
     if token:
         app.add_middleware(TokenMiddleware, token=token)
+    app.add_middleware(SameOriginGuard, hosts=allowed_hosts(host, port))  # added last: checked first
+    core.sio.eio.cors_allowed_origins = None  # socket.io: same origin only (NiceGUI allows any)
     shown_host = "localhost" if host in ("127.0.0.1", "::1") else host
     print(f"FlowClass canvas: http://{shown_host}:{port}" + (f"/?token={token}" if token else "/"))
     print(f"  folders it may browse: {', '.join(str(r) for r in allowed.roots)}")

@@ -1,10 +1,16 @@
-"""Access token for a canvas served beyond this computer.
+"""Who may talk to the canvas server: the Host and Origin checks, and the access token.
 
-On a loopback address only local users reach the app. Bound to any other address, the
-app must have a token: the first visit carries it as ``?token=...`` (the link
+:class:`SameOriginGuard` (always on): a request must be addressed to this server and, if
+it says where it comes from, come from this server's own pages. On a loopback address
+the Host header must name a loopback host with the bound port, so a web page whose DNS
+name was rebound to 127.0.0.1 cannot read the canvas; and a request whose Origin is not
+the Host it was sent to (another site's script, its websocket included) is refused.
+
+:class:`TokenMiddleware`: bound to any other address, the app must have a strong token
+(:func:`token_problem`): the first visit carries it as ``?token=...`` (the link
 ``flowclass ui`` prints), which sets a cookie and redirects to the same page without it;
 every later request (pages, thumbnails, downloads, the websocket) must carry the cookie.
-This is a plain ASGI middleware, so it guards every route, NiceGUI's included.
+Both are plain ASGI middlewares, so they guard every route, NiceGUI's included.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import math
 from http.cookies import SimpleCookie
 from typing import Any, Awaitable, Callable
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 COOKIE = "flowclass_access"
 PARAM = "token"
@@ -30,6 +37,35 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+MIN_TOKEN_LENGTH = 16
+MIN_TOKEN_BITS = 64
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` is too weak to guard a server others can reach (None: strong enough).
+
+    A rough guess of its entropy: length times log2 of the number of different characters.
+    ``secrets.token_urlsafe(24)`` or ``openssl rand -hex 16`` pass; 'passwordpassword' does not.
+    """
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"it has {len(token)} characters; at least {MIN_TOKEN_LENGTH} are needed"
+    bits = len(token) * math.log2(len(set(token))) if len(set(token)) > 1 else 0.0
+    if bits < MIN_TOKEN_BITS:
+        return (f"it repeats too few different characters ({len(set(token))} in {len(token)}) to be "
+                "hard to guess")
+    return None
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
+    """The Host headers a server bound to ``host:port`` answers (None: any, off loopback)."""
+    if not is_loopback(host):
+        return None
+    bound = f"[{host.strip('[]')}]" if ":" in host else host
+    names = {*LOOPBACK_NAMES, bound.lower()}
+    return frozenset({f"{name}:{port}" for name in names} | (names if port == 80 else set()))
 
 
 def cookie_value(token: str) -> str:
@@ -61,10 +97,7 @@ class TokenMiddleware:
             await _redirect(send, scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else ""),
                             self.cookie)
             return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 4403})
-            return
-        await _refuse(send)
+        await _refuse(send, scope, 401, None)
 
     def _has_cookie(self, scope: Scope) -> bool:
         for name, value in scope.get("headers", []):
@@ -74,6 +107,35 @@ class TokenMiddleware:
                 if COOKIE in jar and hmac.compare_digest(jar[COOKIE].value, self.cookie):
                     return True
         return False
+
+
+class SameOriginGuard:
+    """Refuses a request whose Host is not this server's, or whose Origin is another site."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str] | None):
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            reason = self.refusal(dict(scope.get("headers", [])))
+            if reason is not None:
+                await _refuse(send, scope, 403, reason)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, headers: dict[bytes, bytes]) -> str | None:
+        host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+        if self.hosts is not None and host not in self.hosts:
+            return (f"this canvas answers only to {', '.join(sorted(self.hosts))}, not to Host "
+                    f"'{host}' (a web page may be trying to reach it through another name)")
+        origin = headers.get(b"origin")
+        if origin is None:
+            return None
+        parts = urlsplit(origin.decode("latin-1").strip().lower())
+        if parts.scheme not in ("http", "https") or parts.netloc != host:
+            return f"requests from other sites are refused (Origin '{origin.decode('latin-1')}')"
+        return None
 
 
 async def _redirect(send: Any, location: str, cookie: str) -> None:
@@ -90,9 +152,15 @@ REFUSAL = (b"<!doctype html><title>FlowClass</title><h1>Access token needed</h1>
            b"<code>flowclass ui</code> printed (it ends in <code>?token=...</code>).</p>")
 
 
-async def _refuse(send: Any) -> None:
-    await send({"type": "http.response.start", "status": 401, "headers": [
-        (b"content-type", b"text/html; charset=utf-8"),
-        (b"content-length", str(len(REFUSAL)).encode()),
+async def _refuse(send: Any, scope: Scope, status: int, reason: str | None) -> None:
+    """Answer ``status`` (a websocket is closed before it opens); ``reason`` is plain text."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 4403})
+        return
+    body = REFUSAL if reason is None else f"FlowClass refused this request: {reason}.\n".encode("utf-8")
+    kind = b"text/html; charset=utf-8" if reason is None else b"text/plain; charset=utf-8"
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", kind), (b"content-length", str(len(body)).encode()),
+        (b"x-content-type-options", b"nosniff"),
     ]})
-    await send({"type": "http.response.body", "body": REFUSAL})
+    await send({"type": "http.response.body", "body": body})

@@ -15,7 +15,7 @@ from nicegui import background_tasks, run, ui
 from .. import safe_json
 from .messages import tell
 from .browse import Entry, OutsideRoots, Roots, count_images
-from ..viewers.dialog import page_dialog
+from ..viewers.dialog import confirm, page_dialog  # noqa: F401 (confirm: for the page)
 
 DIALOG_COUNT_LIMIT = 20_000  # entries scanned per subfolder while counting its images
 
@@ -167,16 +167,3 @@ def is_workflow_file(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(doc, dict) and "schema_version" in doc and "nodes" in doc
-
-
-async def confirm(message: str, action: str = "Discard changes") -> bool:
-    with page_dialog() as dialog, ui.card():
-        ui.label(message)
-        with ui.row().classes("w-full justify-end"):
-            ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat")
-            ui.button(action, on_click=lambda: dialog.submit(True)).props("color=negative").mark("confirm-ok")
-    dialog.open()
-    try:
-        return bool(await dialog)
-    finally:
-        dialog.delete()

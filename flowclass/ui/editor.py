@@ -82,7 +82,10 @@ class EditorState:
         if target is None:
             raise EditRefused("this workflow has no file yet; use Save As")
         if target.parent != self.base_dir:  # keep relative input paths pointing at the same files
-            self.workflow = rebased(self.workflow, self.registry, self.base_dir, target.parent)
+            # a ready copy's first save: files it names that do not exist yet (its label file)
+            # are to be made beside the new file, not in the folder it came from (the install)
+            self.workflow = rebased(self.workflow, self.registry, self.base_dir, target.parent,
+                                    keep_missing=self.path is None)
         save(self.workflow, target)
         self.path, self.saved_text = target, dumps(self.workflow)
         return target
@@ -214,12 +217,16 @@ class EditorState:
                    merge_key=("title", node_id))
 
 
-def rebased(workflow: Workflow, registry: Registry, old: Path, new: Path) -> Workflow:
+def rebased(workflow: Workflow, registry: Registry, old: Path, new: Path, *,
+            keep_missing: bool = False) -> Workflow:
     """``workflow`` with relative input paths rewritten for a file in folder ``new``.
 
     Each still names the same file or folder: relative to ``new`` when it lies below it,
-    absolute otherwise. Output paths are relative to the run's output folder, not the
-    workflow's, so they stay as they are.
+    absolute otherwise. With ``keep_missing``, a relative path that names nothing yet (a
+    label file the canvas creates on the first correction) stays relative: it means "beside
+    the workflow", and pointing it back at the old folder (a ready workflow's, inside the
+    install) would make the canvas read one file and write another. Output paths are
+    relative to the run's output folder, not the workflow's, so they stay as they are.
     """
     for spec in workflow.nodes:
         node_type = registry.get(spec.type)
@@ -229,6 +236,8 @@ def rebased(workflow: Workflow, registry: Registry, old: Path, new: Path) -> Wor
                     and value and not Path(value).expanduser().is_absolute()):
                 continue
             target = Path(absolute(value, old))
+            if keep_missing and not target.exists():
+                continue
             try:
                 moved = str(target.relative_to(new.resolve()))
             except ValueError:

@@ -64,7 +64,7 @@ class EditorPage:
 
     def __init__(self, config: AppConfig):
         self.config = config
-        self.session = EditorSession(config.registry, config.cache, notify=tell)
+        self.session = EditorSession(config.registry, config.cache, notify=tell, roots=config.roots)
         self.files = FileActions(self.session.state, config.roots, on_loaded=self.session.loaded,
                                  on_saved=self.session.saved)
         self._build()
@@ -89,7 +89,8 @@ class EditorPage:
         with self.split.before:
             self.canvas_view = CanvasView(session, self.files)
         with self.split.after, ui.column().classes("w-full p-2"):
-            self.results_view = ResultsView(session, self.config.viewers, self.config.images.url)
+            self.results_view = ResultsView(session, self.config.viewers, self.config.images.url,
+                                            self.files)
         session.subscribe(lambda what: self.split.results_shown(
             session.selected is not None and session.store.has(session.selected)))
         with ui.footer().classes("bg-gray-100 text-gray-700 text-xs items-center gap-2 px-3 py-1"):

@@ -30,16 +30,23 @@ class ResultsPanel:
         self.viewers, self.store, self.make_context, self.run_node = viewers, store, make_context, run_node
         self.container = ui.column().classes("w-full gap-1 fc-results")
         self.shown: tuple | None = None
+        self.stale_note: ui.label | None = None
+        # the output and viewer tabs last chosen per node: a re-run (Apply this cut) stays there
+        self.chosen_output: dict[str, str] = {}
+        self.chosen_viewer: dict[tuple[str, str], str] = {}
         self.show(None, None, NodeStatus())
 
     def show(self, node_id: str | None, node_type: NodeType | None, status: NodeStatus,
              force: bool = False) -> None:
         """Show ``node_id``'s results (rebuilt only when what would be shown changed)."""
-        key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None,
-               status.state == "stale")
+        key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None)
         if key == self.shown and not force:
+            # turning stale (a correction, a painted label) keeps the open view as it is
+            if self.stale_note is not None:
+                self.stale_note.set_visibility(status.state == "stale")
             return
         self.shown = key
+        self.stale_note = None
         self.container.clear()
         with self.container:
             if node_id is None or node_type is None:
@@ -51,9 +58,10 @@ class ResultsPanel:
                     ui.button("Run this node", icon="play_arrow",
                               on_click=lambda: self.run_node(node_id)).props("flat dense")
                 return
-            if status.state == "stale":
-                ui.label("These results are from before your last change; run again to update them.") \
-                    .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
+            self.stale_note = ui.label("These results are from before your last change; run again to "
+                                       "update them.") \
+                .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
+            self.stale_note.set_visibility(status.state == "stale")
             ui.label(f"Results of {node_type.title} ({node_id})").classes("text-sm font-medium text-gray-700")
             for warning in self.store.warnings(node_id):
                 ui.label(warning).classes("text-xs text-amber-800")
@@ -63,19 +71,22 @@ class ResultsPanel:
         outputs = {o.name: o for o in node_type.outputs}
 
         def pick(port: str) -> None:
+            self.chosen_output[node_id] = port
             body.clear()
             with body:
                 others = [o.label for name, o in outputs.items() if name != port] if len(outputs) > 1 else []
                 self._output(node_id, port, outputs[port].type.name, outputs[port].label, others)
 
+        first = self.chosen_output.get(node_id)
+        first = first if first in outputs else next(iter(outputs))
         if len(outputs) > 1:
-            with ui.tabs(value=next(iter(outputs)), on_change=lambda e: pick(e.value)) \
+            with ui.tabs(value=first, on_change=lambda e: pick(e.value)) \
                     .props("dense no-caps active-bg-color=blue-1 indicator-color=transparent align=left") \
                     .classes("fc-output-tabs text-gray-800"):
                 for name, output in outputs.items():
                     ui.tab(name, label=output.label).mark(f"output-{name}")
         body = ui.column().classes("w-full gap-1")
-        pick(next(iter(outputs)))
+        pick(first)
 
     def _output(self, node_id: str, port: str, data_type: str, label: str, others: list[str]) -> None:
         holder = ui.column().classes("w-full")
@@ -119,8 +130,13 @@ class ResultsPanel:
                     log.exception("viewer %s failed", viewer.title)
                     ui.label(f"This view failed: {type(exc).__name__}: {exc}").classes("text-red-700")
 
-        tabs.on_value_change(lambda e: open_tab(e.value))
-        tabs.value = next(iter(names))
+        def chosen(name: str) -> None:
+            self.chosen_viewer[(node_id, port)] = name
+            return open_tab(name)
+
+        tabs.on_value_change(lambda e: chosen(e.value))
+        last = self.chosen_viewer.get((node_id, port))
+        tabs.value = last if last in names else next(iter(names))
 
 
 def tab_labels(titles: list[str], taken: list[str], output: str) -> list[str]:

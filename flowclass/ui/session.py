@@ -17,9 +17,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..cache import Cache
 from ..engine import Engine, RunResult
 from ..errors import ParamValueError, Problem, WorkflowInvalid
+from ..library import ready_workflows_dir
+from ..params import Path as PathParam
 from ..registry import Registry
 from ..resolution import Dirs, Resolved, path_problems, resolve
 from ..workflow import Edge, PortRef, Workflow
+from .browse import Roots
+from .confine import CODE as OUTSIDE_ROOTS, outside_roots
 from .editor import EditorState, EditRefused
 from .outputs import ResultStore
 from .placement import anchor_of, feeding_edges, free_spot
@@ -49,10 +53,10 @@ def structure(workflow: Workflow) -> tuple:
 
 class EditorSession:
     def __init__(self, registry: Registry, cache: Cache, *, notify: Notify | None = None,
-                 clock: Callable[[], float] = time.monotonic, roots: Sequence[Path] | None = None):
+                 clock: Callable[[], float] = time.monotonic, roots: Roots | None = None):
         self.registry = registry
         self.cache = cache
-        self.roots = roots  # when given, every path parameter must lie inside one of them
+        self.roots = roots  # where the canvas may read and write (None: anywhere)
         self.state = EditorState(registry)
         self.store = ResultStore()
         self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
@@ -95,16 +99,26 @@ class EditorSession:
         depends on changed: not on moves or renames."""
         key = (structure(self.state.workflow), self.base_dir, self.out_dir())
         if self._resolved[0] != key or self._resolved[1] is None:
-            dirs = Dirs(self.base_dir, self.out_dir(), self.roots)
-            self._resolved = (key, resolve(self.state.workflow, self.registry, dirs))
+            resolved = resolve(self.state.workflow, self.registry, Dirs(self.base_dir, self.out_dir()))
+            resolved.problems.extend(self._outside_roots())
+            self._resolved = (key, resolved)
         return self._resolved[1]
 
     @property
     def problems(self) -> list[Problem]:
-        """The workflow's problems and, as of the last status check, its paths' on disk."""
+        """The workflow's problems, paths outside the roots and, as of the last status check,
+        its paths' problems on disk."""
         resolved = self.resolved
         key, on_disk = self._file_problems
         return resolved.problems + (on_disk if key == self._resolved[0] else [])
+
+    def _outside_roots(self) -> list[Problem]:
+        if self.roots is None:
+            return []
+        out_dir = self.out_dir()  # first: it makes an untitled workflow's temporary folder
+        made = [self._untitled_out] if self._untitled_out is not None else []
+        return outside_roots(self.state.workflow, self.registry, self.roots, base_dir=self.base_dir,
+                             out_dir=out_dir, made=made, shipped=[ready_workflows_dir()])
 
     def status(self, node_id: str | None) -> NodeStatus:
         return self.runner.status(node_id) if node_id else NodeStatus()
@@ -122,6 +136,17 @@ class EditorSession:
         if self._untitled_out is None:
             self._untitled_out = Path(tempfile.mkdtemp(prefix="flowclass-untitled-"))
         return self._untitled_out
+
+    def input_path(self, node_id: str, name: str) -> Path | None:
+        """A node's path parameter as the next run resolves it (None when empty): what a
+        viewer writes for that node to read (a label file, masks) is exactly this file."""
+        spec = self.state.workflow.node(node_id)
+        node_type = self.registry.get(spec.type) if spec else None
+        param = node_type.param(name) if node_type else None
+        value = spec.params.get(name, "") if spec else ""
+        if not isinstance(param, PathParam) or not isinstance(value, str) or not value:
+            return None
+        return Path(param.resolve(value, self.base_dir, self.out_dir()))
 
     # --- whole-workflow changes ---------------------------------------------------------------
     def loaded(self) -> None:
@@ -253,7 +278,10 @@ class EditorSession:
         """Look at the paths on disk: inputs there and of the right kind, outputs writable."""
         resolved = self.resolved
         found = []
+        confined = {p.node for p in resolved.problems if p.code == OUTSIDE_ROOTS}  # not even looked at
         for node_id, params in resolved.params.items():
+            if node_id in confined:
+                continue
             node_type = self.registry.get(self.state.workflow.node(node_id).type)
             found.extend(path_problems(node_id, node_type, params))
         changed = found != self.problems[len(resolved.problems):]
@@ -283,6 +311,10 @@ class EditorSession:
     def start_run(self, targets: Sequence[str] | None) -> None:
         if self.runner.running:
             self.notify("A run is already going on in this tab.", "warning")
+            return
+        stop = [p for p in self.problems if p.node is None and p.code == OUTSIDE_ROOTS]
+        if stop:
+            self.notify(f"Cannot run: {stop[0].message}.", "warning")
             return
         plan = plan_run(self.state.workflow, self.problems, targets)
         if plan.message:

@@ -7,10 +7,12 @@ workflow state of its own.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from nicegui import ui
 
+from ..graph import nearest_of_type
 from ..params import Path as PathParam
 from ..workflow import Edge, PortRef
 from .browse import Roots
@@ -186,8 +188,9 @@ class ResultsView:
 
     SHOWS = frozenset({"loaded", "selection", "statuses", "results"})
 
-    def __init__(self, session: EditorSession, viewers: ViewerRegistry, image_url: Any):
-        self.session, self.image_url = session, image_url
+    def __init__(self, session: EditorSession, viewers: ViewerRegistry, image_url: Any,
+                 files: FileActions | None = None):
+        self.session, self.image_url, self.files = session, image_url, files
         self.panel = ResultsPanel(viewers, session.store, self.viewer_context,
                                   run_node=lambda node: session.start_run([node]))
         session.subscribe(self.changed)
@@ -215,7 +218,17 @@ class ResultsView:
             refresh=session.refresh,
             store_dir=session.cache.store_dir,
             node_params=dict(spec.params) if (spec := state.workflow.node(node_id)) else {},
+            upstream_node=lambda node_type: nearest_of_type(state.workflow, node_id, node_type),
+            input_path=session.input_path,
+            workflow_path=lambda: state.path,
+            installed=installed,
+            save=self.save if self.files is not None else None,
         )
+
+    async def save(self) -> Path | None:
+        """File > Save for a viewer (Save As while the workflow has no file); the file or None."""
+        await self.files.save()
+        return self.session.state.path
 
 
 class FooterView:
@@ -242,3 +255,10 @@ class FooterView:
         chosen = await choose_folder(self.roots, start=self.session.out_dir(), title="Output folder for runs")
         if chosen is not None:
             self.session.set_out_dir(chosen)
+
+
+def installed(path: Path) -> bool:
+    """Whether ``path`` lies in FlowClass's installed ready workflows (never written)."""
+    from ..library import ready_workflows_dir
+
+    return Path(path).resolve().is_relative_to(ready_workflows_dir().resolve())

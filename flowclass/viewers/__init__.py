@@ -96,6 +96,19 @@ class ViewerContext:
     store_dir: Callable[[str], Path]
     #: The node's parameters as they are now, by name (read them with :meth:`param`).
     node_params: Mapping[str, Any] = field(default_factory=dict)
+    #: ``upstream_node(node_type)``: the nearest node of that type feeding this one (or this
+    #: node itself), e.g. the Label Overrides node whose file corrections go to; or None.
+    upstream_node: Callable[[str], str | None] = lambda node_type: None
+    #: ``input_path(node_id, param)``: a path parameter as a run reads it now (a relative
+    #: path resolved against the workflow's folder), or None when it is empty.
+    input_path: Callable[[str, str], Path | None] = lambda node_id, name: None
+    #: ``workflow_path()``: the workflow's file now (None while unsaved).
+    workflow_path: Callable[[], Path | None] = lambda: None
+    #: ``save()``: File > Save (Save As while unsaved); returns the file, None if not saved.
+    save: Callable[[], Awaitable[Path | None]] | None = None
+    #: ``installed(path)``: whether a path lies in FlowClass's installed ready workflows,
+    #: which a viewer never writes into (a ready copy's masks or label file are copied out).
+    installed: Callable[[Path], bool] = lambda path: False
 
     def declares(self, *params: Param) -> bool:
         """Whether this node has all these declared parameters (an action offers itself only then)."""

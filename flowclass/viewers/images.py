@@ -37,6 +37,8 @@ class Gallery:
     scores: np.ndarray | None
     order: tuple[str, ...]  # group names, in display order
     group_title: str
+    #: a caption under each thumbnail besides its name: the folder label of clustered images
+    captions: np.ndarray | None = None
 
     def members(self, group: str) -> np.ndarray:
         """Indices of a group's images (ALL: every image, group by group), surest first."""
@@ -65,8 +67,10 @@ def gallery_of_labelling(labelling: Any) -> Gallery:
     order = [c for c in labelling.classes if c in present]
     order += sorted(present - set(order), key=lambda g: -int(np.sum(labels == g)))
     title = "Cluster" if labelling.kind == "cluster" else labelling.kind.capitalize()
+    folders = np.asarray(labelling.images.labels, dtype=str)
+    captions = folders if np.any(folders != "") else None  # "did the clusters find the categories?"
     return Gallery(list(labelling.images.paths), list(labelling.images.hashes), labels,
-                   np.asarray(labelling.scores, dtype=float), tuple(order), title)
+                   np.asarray(labelling.scores, dtype=float), tuple(order), title, captions)
 
 
 def grid_html(gallery: Gallery, indices: Sequence[int], ctx: ViewerContext, headed: bool) -> str:
@@ -90,12 +94,17 @@ def grid_html(gallery: Gallery, indices: Sequence[int], ctx: ViewerContext, head
             current = group
         name = os.path.basename(gallery.paths[i])
         tip = name + (f" · {group}" if group else "")
+        caption = str(gallery.captions[i]) if gallery.captions is not None else ""
+        if caption:
+            tip += f" · folder label {caption}"
         if gallery.scores is not None and np.isfinite(gallery.scores[i]):
             tip += f" · score {gallery.scores[i]:.2f}"
         url = ctx.image_url(gallery.paths[i], gallery.hashes[i])
+        label = (f'<span class="fc-caption" data-i="{i}" style="color: #334155; font-weight: 600">'
+                 f'{html.escape(caption)}</span>') if caption else ""
         parts.append(f'<div class="fc-thumb" data-i="{i}" title="{html.escape(tip)}">'
                      f'<img loading="lazy" src="{html.escape(url)}" alt="" data-i="{i}">'
-                     f'<span data-i="{i}">{html.escape(name)}</span></div>')
+                     f'{label}<span data-i="{i}">{html.escape(name)}</span></div>')
     if current is not None:
         parts.append("</div>")
     return "".join(parts)
@@ -175,6 +184,8 @@ def enlarge(gallery: Gallery, index: Any, ctx: ViewerContext, order: Sequence[in
             details = []
             if gallery.groups[i]:
                 details.append(f"{gallery.group_title}: {gallery.groups[i]}")
+            if gallery.captions is not None and gallery.captions[i]:
+                details.append(f"folder label: {gallery.captions[i]}")
             if gallery.scores is not None and np.isfinite(gallery.scores[i]):
                 details.append(f"score {gallery.scores[i]:.3f}")
             if details:

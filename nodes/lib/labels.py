@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from .file_names import cut_to_bytes
+
 # Names Windows refuses for files and folders, with or without an extension.
 RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
             *(f"LPT{i}" for i in range(1, 10))}
 UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
-MAX_LENGTH = 100
+MAX_LENGTH = 100  # characters
+MAX_BYTES = 200  # encoded: leaves room for " (2)" within the 255-byte name limit
 
 
 def safe_folder_name(label: str) -> str:
@@ -25,7 +28,7 @@ def safe_folder_name(label: str) -> str:
         name = "unlabelled"
     if name.split(".")[0].upper() in RESERVED:
         name = "_" + name
-    return name[:MAX_LENGTH].rstrip(" .") or "unlabelled"
+    return cut_to_bytes(name[:MAX_LENGTH], MAX_BYTES).rstrip(" .") or "unlabelled"
 
 
 def folder_names(labels: list[str]) -> dict[str, str]:

@@ -27,6 +27,7 @@ EXTRA_TRUSTED = (
     "sklearn.tree._tree.Tree",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    "sklearn.calibration._TemperatureScaling",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
 )
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -36,13 +37,41 @@ class UntrustedModel(ValueError):
     """A model payload that is damaged or holds something FlowClass will not build."""
 
 
+CALIBRATIONS = ("auto", "temperature", "sigmoid", "isotonic", "none")
+# What "auto" calibrates each family with: the method whose confidences best fitted one
+# 'uncertain' threshold in benchmarks/uncertain_threshold.py (figures in benchmarks/README.md).
+# Logistic regression, k-NN and the MLP are left as they are: calibrating them measured worse.
+AUTO_CALIBRATION = {"logistic_regression": "none", "knn": "none", "random_forest": "sigmoid",
+                    "linear_svm": "temperature", "mlp": "none"}
+
+
 def build_estimator(model: str, settings: Mapping[str, Any], seed: int,
                     smallest_class: int) -> Any:
     """A fresh, unfitted estimator of ``model`` with the user's settings.
 
     Linear models and the MLP see standardised features (they need it); k-NN compares the
     vectors as they are, as seed 002 does, and forests do not care about scale.
+
+    With ``settings["calibration"]`` other than "none", the model's probabilities are
+    calibrated on internal folds (scikit-learn's CalibratedClassifierCV), so that a
+    confidence of 0.8 means about 80 % right whatever the model family: a forest's votes
+    or k-NN's neighbour shares are not probabilities until then. "auto" picks the method
+    per family (:data:`AUTO_CALIBRATION`).
     """
+    calibration = settings.get("calibration", "none")
+    if calibration == "auto":
+        calibration = AUTO_CALIBRATION[model]
+    base = _family(model, settings, seed, smallest_class, calibration)
+    if calibration == "none" or model == "linear_svm":
+        return base
+    from sklearn.calibration import CalibratedClassifierCV
+
+    return CalibratedClassifierCV(base, method=calibration, cv=max(2, min(3, smallest_class)),
+                                  ensemble=False)
+
+
+def _family(model: str, settings: Mapping[str, Any], seed: int, smallest_class: int,
+            calibration: str) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -68,7 +97,8 @@ def build_estimator(model: str, settings: Mapping[str, Any], seed: int,
         # A plain SVM gives no probabilities; Platt scaling on internal folds does.
         svm = LinearSVC(C=settings["c"], max_iter=5000, random_state=seed)
         return make_pipeline(StandardScaler(), CalibratedClassifierCV(
-            svm, method="sigmoid", cv=max(2, min(3, smallest_class))))
+            svm, method="sigmoid" if calibration == "none" else calibration,
+            cv=max(2, min(3, smallest_class))))
     if model == "mlp":
         from sklearn.neural_network import MLPClassifier
 

@@ -1,99 +1,155 @@
 """Writing into the user's folders without ever harming what is theirs.
 
-Each folder FlowClass writes into keeps a hidden journal, ``.flowclass-owned.jsonl``, of
-the files and folders FlowClass created there, with their size and modification time. A
-file counts as FlowClass's only while it is in the journal *and* unchanged since; only
-such files are ever replaced or removed. Everything else is the user's: FlowClass writes
-beside it under another name, or stops with an error that names it.
+Each folder FlowClass writes into keeps a hidden journal (:mod:`nodes.lib.journal`) of
+the files and folders FlowClass created there, with their identity (inode, size,
+modification time). A path counts as FlowClass's only while it is in the journal *and*
+still has that identity; only such paths are ever replaced or removed. Everything else
+is the user's: FlowClass writes beside it under another name, or stops with an error
+that names it.
 
-Files are written under a hidden temporary name and then linked into place with
-``os.link``, which fails instead of overwriting, so an interrupted run leaves either the
-whole file or nothing. The journal is appended to after each file, so an interruption
-loses at most the record of one file, never the ownership of the rest.
+Every write goes the same way: the temporary name is journaled, the temporary file is
+created (mode 0666 less the umask) and filled, its identity is journaled under the final
+name, and it is then linked into place (``os.link``, which never replaces anything) or
+renamed over a file FlowClass owns. A kill at any moment therefore leaves a journal that
+knows every file and temporary file FlowClass made, and the next run (:func:`owned_folder`)
+removes the leftovers. No write goes through a link: every folder on the way from the
+root to the file must be a real folder.
 """
 
 from __future__ import annotations
 
-import json
+import errno
+import logging
 import os
 import shutil
-from dataclasses import dataclass
+import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
-from flowclass import safe_json
-from flowclass.fsutil import atomic_path, atomic_write_text, file_stamp
+from flowclass.errors import NodeError
+from flowclass.fsutil import temp_name, write_error
 
-JOURNAL = ".flowclass-owned.jsonl"
+from .file_names import numbered
+from .folder_lock import LockError, folder_lock
+from .journal import (JOURNAL, Entry, JournalError, confined, identity, problems_warning,
+                      read_journal)
+
+__all__ = ["JOURNAL", "Collision", "Entry", "OwnedFolder", "copy_of", "new_file",
+           "owned_folder"]
+
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Entry:
-    kind: str  # "file", "symlink" or "dir"
-    size: int = 0
-    mtime_ns: int = 0
-    target: str = ""  # symlink target
-    sha256: str = ""  # content, when known (copies of images)
+class Collision(FileExistsError):
+    """Something that is not FlowClass's (or not a real folder) is where a write would go."""
 
 
-def _identity(path: Path, kind: str) -> Entry | None:
-    if not os.path.lexists(path):
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    if kind == "symlink":
-        return Entry("symlink", target=os.readlink(path)) if os.path.islink(path) else None
-    if kind == "dir":
-        return Entry("dir") if path.is_dir() and not path.is_symlink() else None
-    if not path.is_file() or path.is_symlink():
-        return None
-    return Entry("file", *file_stamp(path, follow_symlinks=False))
+
+
+def _parts(rel: str) -> list[str]:
+    """``a``, ``a/b``, ``a/b/c`` for ``a/b/c`` (plain strings: this runs for every file)."""
+    bits = rel.split("/")
+    return ["/".join(bits[:depth]) for depth in range(1, len(bits) + 1)]
+
+
+def _split(rel: str) -> tuple[str, str]:
+    """(parent, name); the parent is "." at the top."""
+    parent, _, name = rel.rpartition("/")
+    return parent or ".", name
 
 
 class OwnedFolder:
-    """The journal of one folder, and safe writes into it."""
+    """The journal of one folder, and safe writes into it.
 
-    def __init__(self, root: Path):
+    Use :func:`owned_folder` to also lock the folder and clean up after interrupted runs.
+    """
+
+    def __init__(self, root: Path, warn: Callable[[str], None] | None = None):
         self.root = Path(root)
+        self._root = str(self.root)
+        self.warn = warn or log.warning
+        replay = read_journal(self.root)
+        if replay.problems:
+            self.warn(problems_warning(self.root, replay.problems))
+        self._temps = replay.temps
+        self._mkdirs = replay.mkdirs
         self.entries: dict[str, Entry] = {}
-        journal = self.root / JOURNAL
-        if journal.is_file():
-            for line in journal.read_text(encoding="utf-8").splitlines():
-                try:
-                    record = safe_json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by an interruption
-                if record.get("forget"):
-                    self.entries.pop(record["forget"], None)
-                elif "path" in record:
-                    self.entries[record["path"]] = Entry(
-                        record.get("kind", "file"), record.get("size", 0),
-                        record.get("mtime_ns", 0), record.get("target", ""), record.get("sha256", ""))
+        for rel, candidates in replay.candidates.items():
+            for candidate in reversed(candidates):  # the latest claim that matches the disk
+                now = self._current(rel, candidate.kind)
+                if now is not None and _same(candidate, now):
+                    self.entries[rel] = candidate
+                    break
+        self._journal_fd: int | None = None
+        self._claimed_dirs: dict[str, str] = {}
 
     # --- ownership ---------------------------------------------------------------------
+    def _path(self, rel: str) -> str:
+        return os.path.join(self._root, rel)
+
+    def _real_dir(self, rel: str) -> bool:
+        st = _lstat(self._path(rel))
+        return st is not None and stat.S_ISDIR(st.st_mode)
+
+    def links_free(self, rel: str) -> bool:
+        """Whether every folder on the way to ``rel`` (not ``rel`` itself) is a real folder."""
+        return all(self._real_dir(part) for part in _parts(rel)[:-1])
+
+    def _current(self, rel: str, kind: str) -> Entry | None:
+        if not self.links_free(rel):
+            return None
+        st = _lstat(self._path(rel))
+        if st is None:
+            return None
+        target = os.readlink(self._path(rel)) if stat.S_ISLNK(st.st_mode) else ""
+        return identity(st, kind, target)
+
     def owns(self, rel: str) -> bool:
         """Whether ``rel`` is FlowClass's: recorded, and unchanged since it was written."""
         entry = self.entries.get(rel)
         if entry is None:
             return False
-        now = _identity(self.root / rel, entry.kind)
-        if now is None:
-            return False
-        if entry.kind == "file":
-            return (now.size, now.mtime_ns) == (entry.size, entry.mtime_ns)
-        return now.target == entry.target if entry.kind == "symlink" else True
+        now = self._current(rel, entry.kind)
+        return now is not None and _same(entry, now)
 
+    def _owns_file(self, rel: str) -> bool:
+        return self.owns(rel) and self.entries[rel].kind != "dir"
+
+    # --- the journal -------------------------------------------------------------------
     def _append(self, record: dict) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / JOURNAL, "a", encoding="utf-8") as journal:
-            journal.write(json.dumps(record) + "\n")
+        import json
+
+        if self._journal_fd is None:
+            self._journal_fd = os.open(self._path(JOURNAL), os.O_WRONLY | os.O_APPEND | os.O_CREAT |
+                                       getattr(os, "O_NOFOLLOW", 0), 0o666)
+        line = (json.dumps(record) + "\n").encode("utf-8")
+        end = os.lseek(self._journal_fd, 0, os.SEEK_END)
+        try:
+            if os.write(self._journal_fd, line) != len(line):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:  # a full disk: leave the journal as it was, whole lines only
+            os.ftruncate(self._journal_fd, end)
+            if end == 0:
+                self.close()
+                _unlink(Path(self._path(JOURNAL)))  # an empty journal is no journal
+            exc.filename = exc.filename or self._path(JOURNAL)
+            raise
+
+    def _claim(self, rel: str, entry: Entry) -> None:
+        self._append(entry.record(rel))
+        self.entries[rel] = entry
 
     def record(self, rel: str, kind: str = "file", sha256: str = "") -> None:
-        entry = _identity(self.root / rel, kind)
-        if entry is None:
-            return
-        entry = Entry(entry.kind, entry.size, entry.mtime_ns, entry.target, sha256)
-        self.entries[rel] = entry
-        self._append({"path": rel, "kind": entry.kind, "size": entry.size,
-                      "mtime_ns": entry.mtime_ns, "target": entry.target, "sha256": sha256})
+        """Record ``rel``, which FlowClass has just made, as its own, with its identity now."""
+        now = self._current(rel, kind)
+        if now is not None:
+            self._claim(rel, Entry(now.kind, now.ino, now.size, now.mtime_ns, now.target, sha256))
 
     def forget(self, rel: str) -> None:
         if self.entries.pop(rel, None) is not None:
@@ -101,24 +157,85 @@ class OwnedFolder:
 
     def compact(self) -> None:
         """Rewrite the journal with only the live entries (atomically)."""
-        if not self.entries and not os.path.lexists(self.root / JOURNAL):
+        import json
+
+        if not self.entries and not os.path.lexists(self._path(JOURNAL)):
             return  # nothing owned, nothing to remember: no empty journal in the user's folder
-        lines = [json.dumps({"path": rel, "kind": e.kind, "size": e.size, "mtime_ns": e.mtime_ns,
-                             "target": e.target, "sha256": e.sha256})
-                 for rel, e in sorted(self.entries.items())]
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.root / JOURNAL, "".join(line + "\n" for line in lines))
+        text = "".join(json.dumps(entry.record(rel)) + "\n"
+                       for rel, entry in sorted(self.entries.items()) if self.owns(rel))
+        try:
+            if Path(self._path(JOURNAL)).read_bytes() == text.encode("utf-8"):
+                return  # already compact: nothing to write (which also works on a full disk)
+        except OSError:
+            pass
+        tmp = self._new_temp(".", new_file(lambda path: path.write_text(text, encoding="utf-8")))
+        self.close()
+        os.replace(self.root / tmp, self.root / JOURNAL)
+        self._temps = set()
+
+    def close(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+
+    def recover(self) -> None:
+        """Remove what an interrupted run left (temporary files), adopt folders it made."""
+        for rel in sorted(self._temps):
+            st = _lstat(self.root / rel)
+            if st is not None and self.links_free(rel) and not stat.S_ISDIR(st.st_mode):
+                (self.root / rel).unlink()
+        for rel in sorted(self._mkdirs):
+            if rel not in self.entries and self._real_dir(rel) and self.links_free(rel) \
+                    and not any((self.root / rel).iterdir()):
+                self._claim(rel, identity(os.lstat(self.root / rel), "dir"))
+        self._mkdirs = set()
+        self.compact()
 
     # --- folders -----------------------------------------------------------------------
     def make_dirs(self, rel_dir: str) -> None:
-        """Create ``rel_dir`` (and parents), recording the ones FlowClass created."""
-        parts = Path(rel_dir).parts
-        for depth in range(1, len(parts) + 1):
-            rel = str(Path(*parts[:depth]))
-            path = self.root / rel
-            if not path.exists():
+        """Create ``rel_dir`` (and parents), recording the ones FlowClass created.
+
+        Raises :class:`Collision` when something on the way is a file, a link or anything
+        but a real folder.
+        """
+        _check_confined(self.root, rel_dir)
+        for part in _parts(rel_dir):
+            path = self.root / part
+            st = _lstat(path)
+            if st is None:
+                self._append({"mkdir": part})
                 path.mkdir()
-                self.record(rel, "dir")
+                self._claim(part, identity(os.lstat(path), "dir"))
+            elif not stat.S_ISDIR(st.st_mode):
+                raise Collision(f"{path} is {'a link' if stat.S_ISLNK(st.st_mode) else 'a file'}, "
+                                "not a folder")
+
+    def claim_dir(self, rel: str, taken: set[str]) -> str:
+        """``rel`` or ``rel (2)``...: the first that is, or can become, a real folder.
+
+        Folders of the user's are fine to write into; files, links and names in ``taken``
+        (compared case-insensitively) are skipped.
+        """
+        k = 1
+        while True:
+            candidate = numbered(rel, k, keep_suffix=False)
+            k += 1
+            if candidate.casefold() in taken:
+                continue
+            try:
+                self.make_dirs(candidate)
+            except (Collision, FileExistsError, NotADirectoryError):
+                continue
+            return candidate
+
+    def claim_dirs(self, rel_dir: str) -> str:
+        """``rel_dir`` with each part that is a file or link of the user's numbered (``a (2)/b``)."""
+        if rel_dir not in self._claimed_dirs:
+            claimed = ""
+            for part in rel_dir.split("/"):
+                claimed = self.claim_dir(f"{claimed}/{part}" if claimed else part, set())
+            self._claimed_dirs[rel_dir] = claimed
+        return self._claimed_dirs[rel_dir]
 
     def remove_if_owned(self, rel: str) -> bool:
         """Delete a file or empty folder FlowClass created and nobody changed since."""
@@ -137,56 +254,192 @@ class OwnedFolder:
         return True
 
     # --- files -------------------------------------------------------------------------
-    def free_name(self, rel: str, taken: set[str]) -> str:
-        """``rel``, or ``stem (2).ext``, ``stem (3).ext``... whichever is free."""
-        path = Path(rel)
-        candidate, k = rel, 2
-        while candidate in taken or os.path.lexists(self.root / candidate):
-            candidate = str(path.with_name(f"{path.stem} ({k}){path.suffix}"))
-            k += 1
-        return candidate
+    def _new_temp(self, rel_dir: str, make: Callable[[Path], None]) -> str:
+        """Journal a temporary name in ``rel_dir``, then ``make`` the file there."""
+        while True:
+            name = temp_name()  # 30 bytes: fits any NAME_MAX
+            rel = name if rel_dir in ("", ".") else f"{rel_dir}/{name}"
+            if _lstat(self._path(rel)) is None:
+                break
+        self._append({"temp": rel})
+        try:
+            make(self.root / rel)
+        except BaseException:
+            _unlink(self.root / rel)
+            raise
+        return rel
 
-    @staticmethod
-    def _via_temporary(target: Path, write: Callable[[Path], None], overwrite: bool) -> None:
-        """Write into a hidden temporary file beside ``target``, then publish it.
-
-        No fsync per file: exports copy thousands of images, and a copy cut short by a
-        crash is never published under its name.
-        """
-        with atomic_path(target, overwrite=overwrite, fsync=False) as tmp:
-            write(tmp)
+    def _publish(self, rel: str, make: Callable[[Path], None], *, replace: bool,
+                 sha256: str = "") -> None:
+        """Make the content under a temporary name, claim it as ``rel``, then put it there."""
+        _check_confined(self.root, rel)
+        parent, _ = _split(rel)
+        if parent != ".":
+            self.make_dirs(parent)
+        if not self.links_free(rel):
+            raise Collision(f"a folder on the way to {self.root / rel} is a link or a file")
+        try:
+            tmp = self._new_temp(parent, make)
+        except OSError as exc:
+            if exc.filename is None:  # a write that failed (a full disk): name the file
+                exc.filename = str(self.root / rel)
+            raise
+        try:
+            st = os.lstat(self._path(tmp))
+            target = os.readlink(self._path(tmp)) if stat.S_ISLNK(st.st_mode) else ""
+            kind = "symlink" if target else "file"
+            entry = identity(st, kind, target, sha256)
+            if entry is None:
+                raise OSError(f"{self.root / tmp} is not a file after writing it")
+            previous = self.entries.get(rel)
+            self._claim(rel, entry)
+            try:
+                if replace:
+                    os.replace(self._path(tmp), self._path(rel))
+                else:
+                    os.link(self._path(tmp), self._path(rel), follow_symlinks=False)
+            except BaseException:
+                if previous is None:
+                    self.forget(rel)
+                else:
+                    self._claim(rel, previous)
+                raise
+        finally:
+            _unlink(Path(self._path(tmp)))
 
     def write_new(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
         """Create ``rel`` from ``write(tmp_path)``; fails if ``rel`` appeared meanwhile."""
-        self._via_temporary(self.root / rel, write, overwrite=False)  # never replaces a file
-        self.record(rel, "file", sha256)
+        self._publish(rel, new_file(write), replace=False, sha256=sha256)
 
     def replace_owned(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
         """Atomically replace a file FlowClass owns."""
         if not self.owns(rel):
             raise PermissionError(f"{self.root / rel} is not FlowClass's to replace")
-        self._via_temporary(self.root / rel, write, overwrite=True)
-        self.record(rel, "file", sha256)
+        self._publish(rel, new_file(write), replace=True, sha256=sha256)
 
     def write_file(self, rel: str, write: Callable[[Path], None]) -> None:
         """Write ``rel``: replace it if it is FlowClass's, create it if absent, else refuse."""
-        if self.owns(rel):
+        if self._owns_file(rel):
             self.replace_owned(rel, write)
-        elif os.path.lexists(self.root / rel):
-            raise FileExistsError(f"{self.root / rel} exists and was not written by FlowClass; "
-                                  "FlowClass does not overwrite it")
+        elif os.path.lexists(self.root / rel) or not self.links_free(rel):
+            raise Collision(f"{self.root / rel} exists and was not written by FlowClass; "
+                            "FlowClass does not overwrite it")
         else:
-            self.make_dirs(str(Path(rel).parent)) if Path(rel).parent != Path(".") else None
             self.write_new(rel, write)
 
-    def link_new(self, rel: str, source: str, mode: str, sha256: str) -> None:
-        """Create ``rel`` as a copy, hard link or symbolic link of ``source``."""
-        target = self.root / rel
-        if mode == "symlink":
-            os.symlink(source, target)  # fails if target exists
-            self.record(rel, "symlink")
-        elif mode == "hardlink":
-            os.link(source, target)
-            self.record(rel, "file", sha256)
-        else:
-            self.write_new(rel, lambda tmp: shutil.copyfile(source, tmp), sha256)
+    def put(self, rel: str, make: Callable[[Path], None], taken: set[str], *, sha256: str = "",
+            same: Callable[[Entry], bool] = lambda entry: False) -> str:
+        """Write ``rel``, or ``stem (2).ext``... when the user has something at that name.
+
+        ``make(tmp)`` creates the content at ``tmp``; a file of FlowClass's already at the
+        name is reused when ``same(entry)``, else replaced. A folder on the way that is a
+        file or link of the user's is numbered too. Returns where it went.
+        """
+        _check_confined(self.root, rel)
+        parent, name = _split(rel)
+        if parent != ".":
+            rel = f"{self.claim_dirs(parent)}/{name}"
+        k = 1
+        while True:
+            candidate = numbered(rel, k)
+            k += 1
+            if candidate in taken:
+                continue
+            if self._owns_file(candidate):
+                if not same(self.entries[candidate]):
+                    self._publish(candidate, make, replace=True, sha256=sha256)
+                return candidate
+            if os.path.lexists(self._path(candidate)):
+                continue  # the user's: leave it, use another name
+            try:
+                self._publish(candidate, make, replace=False, sha256=sha256)
+            except Collision:
+                raise  # a folder on the way is not one: another file name would not help
+            except FileExistsError:
+                continue  # appeared meanwhile
+            return candidate
+
+
+def _check_confined(root: Path, rel: str) -> None:
+    why = confined(rel)
+    if why:
+        raise Collision(f"FlowClass does not write {rel!r} into {root}: {why}")
+
+
+def _same(a: Entry, b: Entry) -> bool:
+    return (a.kind, a.ino, a.size, a.mtime_ns, a.target) == (b.kind, b.ino, b.size, b.mtime_ns,
+                                                             b.target)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def new_file(write: Callable[[Path], None]) -> Callable[[Path], None]:
+    """What makes a file at a temporary path: create it new (mode 0666 less the umask,
+    as ``open()`` does), then ``write(tmp)`` into it."""
+    def make(tmp: Path) -> None:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                         0o666))
+        write(tmp)
+    return make
+
+
+def copy_of(source: str, mode: str) -> Callable[[Path], None]:
+    """What puts ``source`` at a temporary path: a copy, a hard link or a symbolic link."""
+    if mode == "symlink":
+        return lambda tmp: os.symlink(source, tmp)
+    if mode == "hardlink":
+        return lambda tmp: os.link(source, tmp)
+    return new_file(lambda tmp: shutil.copyfile(source, tmp))
+
+
+def _make_root(root: Path, field: str) -> None:
+    st = _lstat(root)
+    if st is not None and stat.S_ISLNK(st.st_mode) and not root.exists():
+        raise NodeError(f"{root} is a link to something that does not exist", field=field,
+                        hint="choose another folder")
+    if root.exists() and not root.is_dir():
+        raise NodeError(f"{root} is a file, not a folder", field=field,
+                        hint="choose a folder, or a name that is not taken")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NodeError(f"cannot create the folder {root}: part of that path is a file",
+                        field=field, hint="choose another folder") from None
+
+
+@contextmanager
+def owned_folder(root: Path, ctx: Any = None, *, field: str = "folder") -> Iterator[OwnedFolder]:
+    """Lock ``root``, read its journal, clean up after interrupted runs; then write into it.
+
+    Problems with the folder, its lock or its journal become a :class:`NodeError` on
+    ``field`` that names the file and says what to do.
+    """
+    root = Path(root)
+    _make_root(root, field)
+    say = ctx.warn if ctx is not None else log.warning
+    check = ctx.check_cancelled if ctx is not None else (lambda: None)
+    try:
+        with folder_lock(root, say=say, check_cancelled=check):
+            owned = OwnedFolder(root, warn=say)
+            try:
+                owned.recover()
+                yield owned
+            finally:
+                try:
+                    owned.compact()
+                except OSError:
+                    pass  # the appended journal is still whole; the next run compacts it
+                owned.close()
+    except (JournalError, LockError) as exc:
+        raise NodeError(exc.message, field=field, hint=exc.hint) from None
+    except Collision as exc:
+        raise NodeError(str(exc), field=field, hint="move that away, or choose another "
+                        f"{field}") from None
+    except OSError as exc:  # a full disk, no permission: name the file, say what to do
+        error = write_error(exc, exc.filename or root, hint=f"choose another {field}")
+        raise NodeError(error.message, field=field) from None

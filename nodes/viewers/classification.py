@@ -2,15 +2,16 @@
 
 The loop Lobe and Teachable Machine users love: click a cell of the confusion matrix to
 see its images, give a wrongly labelled image its right label, retrain. A correction is
-one row in ``label-overrides.csv`` beside the workflow (keyed by the image's content
-hash; see :mod:`nodes.lib.label_overrides`), which the Label Overrides node reads; the
-user's images are never moved. Without a saved workflow there is nowhere to keep it, so
-the label controls say so instead.
+one row in the label file the Label Overrides node upstream reads (``label-overrides.csv``
+beside the workflow by default; keyed by the image's content hash, see
+:mod:`nodes.lib.label_overrides`); the user's images are never moved, and nothing is
+written into FlowClass's installed workflows. An unsaved workflow offers Save inline.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -33,18 +34,35 @@ def cell_color(count: int, row_total: int, diagonal: bool) -> str:
     return f"rgba(22, 163, 74, {alpha:.2f})" if diagonal else f"rgba(220, 38, 38, {alpha:.2f})"
 
 
-def overrides_path(ctx: ViewerContext) -> Any:
-    return None if ctx.workflow_dir is None else ctx.workflow_dir / OVERRIDES_FILE
+def correction_file(ctx: ViewerContext) -> tuple[Path | None, str]:
+    """The file corrections go to, or None and what the user must do first.
+
+    It is the file the nearest Label Overrides node feeding this one reads on the next
+    run (its parameter resolved as the run resolves it), so a correction always reaches
+    the retrained model. "save" means the workflow must be saved first.
+    """
+    node = ctx.upstream_node("label_overrides")
+    if node is None:
+        return None, ("To correct labels, add a Label Overrides node between Import Images "
+                      "and Embed: corrections are kept in its label file.")
+    if ctx.workflow_path() is None:
+        return None, "save"
+    path = ctx.input_path(node, "file")
+    if path is None:
+        return None, f"To correct labels, give Label Overrides ({node}) a label file."
+    if ctx.installed(path):
+        return None, (f"Label Overrides ({node}) reads {path}, a file of FlowClass's installed "
+                      f"workflows; point it at a file of yours (e.g. {OVERRIDES_FILE}) to correct labels.")
+    return path, ""
 
 
 def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
-    """Record image ``index``'s right label in the override file, and mark results stale."""
+    """Record image ``index``'s right label in the Label Overrides file; its node turns stale."""
     from nodes.lib.label_overrides import set_label
 
-    path = overrides_path(ctx)
+    path, reason = correction_file(ctx)
     if path is None:
-        ui.notify("Save the workflow first: corrections are kept in a file next to it.",
-                  type="warning")
+        ui.notify("Save the workflow first." if reason == "save" else reason, type="warning")
         return
     images = evaluation.predictions.images
     set_label(path, str(images.hashes[index]), images.relpaths[index], label)
@@ -53,24 +71,49 @@ def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None
               "retrain to use it.", type="positive")
 
 
+def correction_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Callable[[], None]) -> None:
+    """Where corrections go and Retrain; or Save (inline) or the reason they cannot be made."""
+    with ui.row().classes("items-center gap-2"):
+        if path is not None:
+            ui.label(f"Corrections go to {path}.").classes("text-xs text-gray-500")
+            ui.button("Retrain with corrections", icon="replay", on_click=lambda: ctx.run(None)) \
+                .props("flat dense no-caps").mark("retrain")
+        elif reason == "save" and ctx.save is not None:
+            async def save() -> None:
+                if await ctx.save() is not None:
+                    redraw()
+
+            ui.label("Corrections are kept in a label file beside the workflow.") \
+                .classes("text-xs text-gray-600")
+            ui.button("Save to enable corrections", icon="save", on_click=save) \
+                .props("dense no-caps color=primary").mark("save-to-correct")
+        else:
+            ui.label("Save the workflow to correct labels." if reason == "save" else reason) \
+                .classes("text-xs text-amber-800")
+
+
 def show_images(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, title: str) -> None:
     """Thumbnails with true label, prediction, confidence, and a control to relabel each."""
+    box = ui.column().classes("w-full gap-1")
+
+    def draw() -> None:
+        box.clear()
+        with box:
+            image_cards(evaluation, indices, ctx, title, draw)
+
+    draw()
+
+
+def image_cards(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, title: str,
+                redraw: Callable[[], None]) -> None:
     predictions = evaluation.predictions
     images = predictions.images
     ui.label(f"{title}: {len(indices):,} image(s)"
              + (f", the first {MAX_IMAGES} shown" if len(indices) > MAX_IMAGES else "")) \
         .classes("text-sm font-medium")
     choices = list(dict.fromkeys([*evaluation.classes, *images.labels.tolist()]))
-    writable = ctx.workflow_dir is not None
-    if not writable:
-        ui.label("Save the workflow to correct labels: they are kept in a file next to it.") \
-            .classes("text-xs text-gray-500")
-    else:
-        with ui.row().classes("items-center gap-2"):
-            ui.label(f"Corrections go to {OVERRIDES_FILE} beside the workflow.") \
-                .classes("text-xs text-gray-500")
-            ui.button("Retrain with corrections", icon="replay", on_click=lambda: ctx.run(None)) \
-                .props("flat dense no-caps").mark("retrain")
+    path, reason = correction_file(ctx)
+    correction_bar(ctx, path, reason, redraw)
     with ui.row().classes("gap-3 w-full fc-cell-images"):
         for i in indices[:MAX_IMAGES]:
             i = int(i)
@@ -84,7 +127,7 @@ def show_images(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, tit
                     select = ui.select(choices, value=images.labels[i], label="True label",
                                        on_change=lambda e, i=i: relabel(evaluation, i, e.value, ctx)) \
                         .props("dense options-dense").classes("w-full").mark(f"relabel-{i}")
-                    if not writable:
+                    if path is None:
                         select.disable()
 
 

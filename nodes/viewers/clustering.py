@@ -2,8 +2,9 @@
 
 Links below the cut take their cluster's colour (the same as in the grid and the map);
 big trees show their top merges only (SciPy's ``lastp`` truncation), so the chart stays
-light. A slider moves the cut; "Apply this cut" sets the node's cut to that distance
-and re-runs it: an example of a viewer action (see :mod:`flowclass.viewers`).
+light. Drag the cut line (or click where it goes) as in Orange; "Apply this cut" sets
+the node's cut in the mode the user chose (a cluster count stays a cluster count; a ratio
+or a distance is rounded) and re-runs it: a viewer action (see :mod:`flowclass.viewers`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from scipy.cluster import hierarchy
 
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.colors import ABOVE_CUT, group_colors
-from flowclass.viewers.tables import show_as_table
+from flowclass.viewers.tables import show_as_table, show_table
 
-from ..clustering import CUT, DISTANCE
+from ..clustering import CUT, DISTANCE, HEIGHT_RATIO, N_CLUSTERS
 
 MAX_LEAVES = 150
 CUT_COLOR = "#dc2626"
@@ -76,6 +77,54 @@ def dendrogram_options(z: np.ndarray, labels: np.ndarray, cut: float) -> dict[st
     }
 
 
+CUT_EVENT = "fc_cut"  # the chart says: the user put the cut at this height (a click, or a drag ended)
+
+# Press anywhere on the chart and drag: the cut line follows the pointer; on release (or a
+# plain click) the chart reports the height, as Orange's dendrogram does. These are ECharts
+# graphic handlers, made functions by NiceGUI's ":" properties; {id} is the chart element's.
+MOVE_JS = ("const y = Math.min({top}, Math.max(0, c.chart.convertFromPixel({{yAxisIndex: 0}}, e.offsetY))); "
+           "c.chart.setOption({{series: [{{}}, {{data: [[0, y], [{width}, y]]}}]}});")
+DRAG_JS = {
+    ":onmousedown": "function(e) {{ const c = getElement({id}); c.fcDrag = true; " + MOVE_JS + " }}",
+    ":onmousemove": "function(e) {{ const c = getElement({id}); if (!c.fcDrag) return; "
+                    "if (e.event && e.event.buttons === 0) {{ c.fcDrag = false; return; }} " + MOVE_JS + " }}",
+    ":onmouseup": "function(e) {{ const c = getElement({id}); if (!c.fcDrag) return; c.fcDrag = false; "
+                  + MOVE_JS + " c.$emit('" + CUT_EVENT + "', {{height: y}}); }}",
+}
+
+
+def drag_layer(chart_id: int, width: float, top: float) -> dict[str, Any]:
+    """A transparent layer over the chart that moves the cut line (see DRAG_JS)."""
+    handlers = {key: code.format(id=chart_id, top=top, width=width) for key, code in DRAG_JS.items()}
+    return {"type": "rect", "left": 0, "top": 0, "z": 100, "cursor": "ns-resize",
+            "shape": {"width": 4000, "height": 4000}, "style": {"fill": "rgba(0,0,0,0)"}, **handlers}
+
+
+def between(low: float, high: float) -> float:
+    """The roundest number strictly between two merge heights (the cut's clusters stay the same)."""
+    if high <= low:
+        return float(low)
+    for digits in range(1, 12):
+        value = float(f"{(low + high) / 2:.{digits}g}")
+        if low < value < high:
+            return value
+    return (low + high) / 2
+
+
+def cut_params(z: np.ndarray, height: float, mode: str) -> dict[str, Any]:
+    """The node's parameters for a cut at ``height``, in the mode the user chose: a cluster
+    count stays a cluster count; a ratio or a distance is rounded, keeping the clusters."""
+    k = clusters_at(z, height)
+    merges = np.concatenate([[0.0], z[:, 2], [z[-1, 2] * 1.05]])
+    low, high = merges[len(z) + 1 - k], merges[len(z) + 2 - k]  # the merges around the cut
+    if mode == N_CLUSTERS.name:
+        return {N_CLUSTERS.name: k}
+    if mode == HEIGHT_RATIO.name:
+        top = float(z[-1, 2]) or 1.0
+        return {HEIGHT_RATIO.name: min(1.0, between(low / top, high / top))}
+    return {DISTANCE.name: between(float(low), float(high))}
+
+
 @viewer("dendrogram", "Dendrogram", order=10)
 def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
     z = np.asarray(tree.linkage, dtype=np.float64)
@@ -88,29 +137,60 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
     if n > MAX_LEAVES:
         note += f" · showing the top {MAX_LEAVES} branches"
     ui.label(note).classes("text-xs text-gray-600")
-    chart = ui.echart(dendrogram_options(z, labels, tree.cut_height)).classes("w-full h-80 fc-dendrogram")
+    options = dendrogram_options(z, labels, tree.cut_height)
+    chart = ui.echart(options).classes("w-full h-80 fc-dendrogram")
     if not ctx.declares(CUT, DISTANCE):
         return
-    top = float(z[-1, 2])
+    top, width = float(z[-1, 2]), options["xAxis"]["max"]
+    chart.options["graphic"] = [drag_layer(chart.id, width, top)]
+    mode = str(ctx.param(CUT))
     with ui.row().classes("items-center w-full gap-3"):
-        ui.label("Move the cut:").classes("text-sm")
-        slider = ui.slider(min=0, max=round(top, 6), step=round(top / 400, 9) or 1e-9,
-                           value=round(tree.cut_height, 6)).classes("grow fc-cut-slider")
-        count = ui.label().classes("text-sm w-28")
-        ui.button("Apply this cut", on_click=lambda: apply(slider.value)).props("outline dense no-caps")
+        ui.label("Drag the cut on the chart, or click where it goes:").classes("text-sm")
+        count = ui.label().classes("text-sm w-28 fc-cut-count")
+        apply_button = ui.button("Apply this cut", on_click=lambda: apply()).props("outline dense no-caps") \
+            .mark("apply-cut")
+        ui.label({"n_clusters": "(sets the number of clusters)", "height_ratio": "(sets the height ratio)",
+                  "distance": "(sets the distance)"}.get(mode, "")).classes("text-xs text-gray-500")
+    state = {"height": float(tree.cut_height)}
 
     def moved(height: float) -> None:
-        count.text = f"{clusters_at(z, height)} clusters"
-        chart.options["series"][1]["data"] = [[0, height], [chart.options["xAxis"]["max"], height]]
-        chart.options["series"][1]["endLabel"]["formatter"] = f"cut: {clusters_at(z, height)} clusters"
+        height = min(top, max(0.0, float(height)))
+        state["height"] = height
+        k = clusters_at(z, height)
+        count.text = f"{k} clusters"
+        chart.options["series"][1]["data"] = [[0, height], [width, height]]
+        chart.options["series"][1]["endLabel"]["formatter"] = f"cut: {k} clusters"
         chart.update()
+        apply_button.set_enabled(k != len(set(labels.tolist())))
 
-    def apply(height: float) -> None:
-        ctx.apply_params((CUT, "distance"), (DISTANCE, float(height)))
+    def apply() -> None:
+        declared = {p.name: p for p in (N_CLUSTERS, HEIGHT_RATIO, DISTANCE)}
+        ctx.apply_params(*((declared[name], value) for name, value in cut_params(z, state["height"], mode).items()))
         ctx.run([ctx.node_id])
 
-    slider.on_value_change(lambda e: moved(e.value))
-    moved(slider.value)
+    chart.on(CUT_EVENT, lambda e: moved(e.args["height"]))
+    moved(tree.cut_height)
+
+
+def clusters_with_labels(labelling: Any) -> bool:
+    """Clusters of images whose folders name a category: they can be compared."""
+    from nodes.lib.agreement import has_known_labels
+
+    return labelling.kind == "cluster" and has_known_labels(labelling.images.labels)
+
+
+@viewer("labels", "Clusters vs labels", applies=clusters_with_labels, order=15)
+def clusters_vs_labels(labelling: Any, ctx: ViewerContext) -> None:
+    """Did the clusters find the categories? A cluster x folder label table with purity and ARI."""
+    from nodes.lib.agreement import agreement
+
+    found = agreement(labelling.labels, labelling.images.labels, order=labelling.classes)
+    ui.label(f"{found.images:,} labelled images · purity {found.purity:.1%} · adjusted Rand index "
+             f"{found.ari:.3f}").classes("text-sm font-medium fc-agreement")
+    ui.label("Purity: the share of images in their cluster's most common folder label. Adjusted "
+             "Rand index: 1 when the clusters are exactly the labels, about 0 for chance.") \
+        .classes("text-xs text-gray-500")
+    show_table(found.table, ctx, caption="Images per cluster (rows) and folder label (columns)")
 
 
 def sampled_pairs(distances: Any, most: int = 2_000) -> tuple[np.ndarray, int]:
@@ -154,7 +234,7 @@ def small_distances(distances: Any) -> bool:
 
 
 VIEWERS = [
-    dendrogram_view, distances_view,
+    dendrogram_view, distances_view, clusters_vs_labels,
     viewer("dendrogram", "Table", order=90)(show_as_table),
     viewer("distances", "Table", applies=small_distances, order=90)(show_as_table),
 ]

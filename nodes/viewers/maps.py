@@ -9,7 +9,6 @@ embeddings upstream of the node.
 from __future__ import annotations
 
 import hashlib
-import html
 import os
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,24 @@ from flowclass.viewers.tables import show_as_table
 METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 PROJECTION_VERSION = 1
 SEED = 0
-TOOLTIP = """(p) => `<div style="text-align:center"><img src="${p.value[2]}" style="max-width:128px;
-max-height:128px;display:block;margin:auto"><div style="font-size:11px">${p.value[3]}</div>
-<div style="font-size:11px;color:#64748b">${p.seriesName}</div></div>`"""
+# The tooltip is built as DOM nodes, never as an HTML string: file names and labels come
+# from folder names, label files and shared model files, so they are set as text only.
+TOOLTIP = """(p) => {
+  const box = document.createElement('div');
+  box.style.textAlign = 'center';
+  const img = document.createElement('img');
+  img.src = p.value[2];
+  img.style.cssText = 'max-width:128px;max-height:128px;display:block;margin:auto';
+  box.append(img);
+  for (const [text, color] of [[p.value[3], ''], [p.seriesName, '#64748b']]) {
+    const line = document.createElement('div');
+    line.style.fontSize = '11px';
+    line.style.color = color;
+    line.textContent = String(text);
+    box.append(line);
+  }
+  return box;
+}"""
 
 
 def project(vectors: np.ndarray, method: str) -> np.ndarray:
@@ -81,7 +95,7 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
             "name": group or "(no label)", "type": "scatter", "symbolSize": 7,
             "itemStyle": {"color": colors[group], "opacity": 0.8},
             "data": [[round(float(points[i, 0]), 4), round(float(points[i, 1]), 4), urls[i],
-                      html.escape(names[i])] for i in index],
+                      names[i]] for i in index],
         })
     return {
         "animation": False,
@@ -97,13 +111,32 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
 
 async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: list[str],
                    group_title: str, ctx: ViewerContext) -> None:
+    """The map coloured by ``groups``; by the images' folder labels too, on request."""
     store = ctx.store_dir("projections")
     urls = [ctx.image_url(p, h, size=128) for p, h in zip(images.paths, images.hashes)]
     names = [os.path.basename(p) for p in images.paths]
+    colourings = {group_title: (groups, order)}
+    folders = np.asarray(images.labels, dtype=str)
+    if group_title != "Label" and np.any(folders != ""):
+        colourings["Folder label"] = (folders, sorted(set(folders.tolist())))
+    view = {"points": None, "by": group_title}
     with ui.row().classes("items-center gap-3"):
         method = ui.toggle(METHODS, value="pca").props("dense no-caps").classes("fc-map-method")
+        if len(colourings) > 1:
+            ui.label("Colour by").classes("text-xs text-gray-600")
+            ui.toggle(list(colourings), value=group_title, on_change=lambda e: recolour(e.value)) \
+                .props("dense no-caps").classes("fc-map-colour").mark("map-colour-by")
         note = ui.label().classes("text-xs text-gray-500")
     chart = ui.echart({}).classes("w-full h-80 fc-map")
+
+    def recolour(by: str) -> None:
+        view["by"] = by
+        if view["points"] is None:
+            return
+        chosen, chosen_order = colourings[by]
+        chart.options.clear()
+        chart.options.update(chart_options(view["points"], chosen, chosen_order, urls, names, by))
+        chart.update()
 
     async def draw(name: str) -> None:
         method.disable()
@@ -116,9 +149,8 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
         finally:
             method.enable()
         note.text = f"{METHODS[name]} of {len(vectors):,} images · hover a point to see the image"
-        chart.options.clear()
-        chart.options.update(chart_options(points, groups, order, urls, names, group_title))
-        chart.update()
+        view["points"] = points
+        recolour(view["by"])
 
     method.on_value_change(lambda e: draw(e.value))
     await draw("pca")

@@ -16,7 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from nicegui import run, ui
@@ -24,6 +24,7 @@ from PIL import Image
 
 from flowclass.fsutil import atomic_path
 from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.dialog import confirm
 
 from ..pixel_samples import LEGEND, MASKS
 
@@ -94,51 +95,80 @@ class Painting:
 
 # --- files --------------------------------------------------------------------------------
 
-def masks_path(value: str, home: Path) -> Path | None:
-    """The ``masks`` parameter as a path (relative ones are relative to ``home``)."""
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else home / path
-
-
-def existing_mask(value: str, home: Path, stem: str) -> Path | None:
-    """The mask file the node reads for image ``stem`` now, if there is one."""
+def existing_mask(folder: Path | None, stem: str) -> Path | None:
+    """The mask file the node reads for image ``stem`` now (in ``folder``), if there is one."""
     from nodes.lib.pixels.masks import MaskError, mask_files
 
-    path = masks_path(value, home)
     try:
-        return mask_files(path).get(stem) if path is not None else None
+        return mask_files(folder).get(stem) if folder is not None else None
     except MaskError:
         return None
 
 
-def label_folder(value: str, home: Path, node_id: str, stem: str) -> Path:
-    """Where ``stem``'s mask is saved: the node's folder, unless that file there is the user's."""
+def label_folder(current: Path | None, home: Path, node_id: str, *stems: str,
+                 protected: Callable[[Path], bool] = lambda path: False) -> Path:
+    """Where the masks of ``stems`` are saved: the node's folder, unless a file there is the
+    user's (or the folder is ``protected``, a ready workflow's): then a folder of FlowClass's
+    own beside the workflow."""
     from nodes.lib.owned_files import OwnedFolder
 
-    current = masks_path(value, home)
-    candidates = ([current] if current is not None and current.is_dir() else []) + \
+    mine = current is not None and current.is_dir() and not protected(current)
+    candidates = ([current] if mine else []) + \
         [home / f"{node_id}_masks"] + [home / f"{node_id}_masks_{k}" for k in range(2, 100)]
     for folder in candidates:
-        if not (folder / f"{stem}.png").exists() or OwnedFolder(folder).owns(f"{stem}.png"):
+        owned = OwnedFolder(folder)
+        if all(not (folder / f"{stem}.png").exists() or owned.owns(f"{stem}.png") for stem in stems):
             return folder
     raise FileExistsError(f"no free folder for labels next to {home}")
 
 
-def save_painting(painting: Painting, value: str, home: Path, node_id: str,
-                  relative: bool) -> tuple[Path, str]:
-    """Write the mask; returns its path and the ``masks`` value that reads it.
+def masks_value(folder: Path, home: Path) -> str:
+    """The ``masks`` parameter that reads ``folder`` (relative to the workflow's ``home`` below it)."""
+    try:
+        return str(folder.relative_to(home))
+    except ValueError:
+        return str(folder)
 
-    ``relative``: ``home`` is the workflow's folder, so the value may be relative to it.
+
+def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new: str,
+                   protected: Callable[[Path], bool] = lambda path: False) -> str:
+    """Repaint a class's pixels in every mask the node reads; returns the ``masks`` value.
+
+    Masks FlowClass wrote are repainted in place; the user's own (or a ready workflow's)
+    are never touched: they are copied, repainted, into a folder of FlowClass's own.
+    """
+    from nodes.lib.owned_files import OwnedFolder
+    from nodes.lib.pixels.masks import MaskError, mask_files
+    from nodes.lib.pixels.strokes import recolour
+
+    try:
+        files = mask_files(current) if current is not None and current.exists() else {}
+    except MaskError:
+        files = {}
+    folder = label_folder(current, home, node_id, *files, protected=protected)
+    folder.mkdir(parents=True, exist_ok=True)
+    owned = OwnedFolder(folder)
+    for stem, source in files.items():
+        with Image.open(source) as picture:
+            mask = recolour(np.asarray(picture.convert("RGBA")), old, new)
+        owned.write_file(f"{stem}.png", lambda tmp, m=mask: Image.fromarray(m, "RGBA").save(tmp, format="PNG"))
+    owned.compact()
+    return masks_value(folder, home)
+
+
+def save_painting(painting: Painting, current: Path | None, home: Path, node_id: str,
+                  protected: Callable[[Path], bool] = lambda path: False) -> tuple[Path, str]:
+    """Write the mask (the one it had, with the strokes on top) beside the workflow in ``home``.
+
+    ``current`` is the masks folder the node reads now. Returns the mask's path and the
+    ``masks`` value that reads it (relative to ``home`` when it lies below it).
     """
     from nodes.lib.owned_files import OwnedFolder
     from nodes.lib.pixels.masks import MaskError, mask_files
 
-    folder = label_folder(value, home, node_id, painting.stem)
+    folder = label_folder(current, home, node_id, painting.stem, protected=protected)
     folder.mkdir(parents=True, exist_ok=True)
     owned = OwnedFolder(folder)
-    current = masks_path(value, home)
     if current is not None and current != folder and current.exists():
         try:
             others = mask_files(current)
@@ -151,11 +181,10 @@ def save_painting(painting: Painting, value: str, home: Path, node_id: str,
     owned.write_file(f"{painting.stem}.png",
                      lambda tmp: Image.fromarray(mask, "RGBA").save(tmp, format="PNG"))
     owned.compact()
-    new_value = value if current == folder else (folder.name if relative else str(folder))
-    return folder / f"{painting.stem}.png", new_value
+    return folder / f"{painting.stem}.png", masks_value(folder, home)
 
 
-def open_painting(images: Any, index: int, value: str, home: Path, store: Path) -> Painting:
+def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> Painting:
     """Make (once) a preview of image ``index`` and load the mask it has, if any."""
     from nodes.lib.imaging import open_rgb
 
@@ -169,7 +198,7 @@ def open_painting(images: Any, index: int, value: str, home: Path, store: Path) 
             picture.save(tmp, "JPEG", quality=90)
     with Image.open(preview) as shown:
         painting = Painting(path, size, preview, shown.size)
-    mask_file = existing_mask(value, home, painting.stem)
+    mask_file = existing_mask(folder, painting.stem)
     if mask_file is not None:
         with Image.open(mask_file) as mask:
             if mask.size == size:
@@ -185,52 +214,72 @@ def open_painting(images: Any, index: int, value: str, home: Path, store: Path) 
 # --- the view -----------------------------------------------------------------------------
 
 class LabelDrawing:
-    """The controls and the picture of the Draw labels view, for one node."""
+    """The controls and the picture of the Draw labels view, for one node.
 
-    def __init__(self, images: Any, classes: dict[str, str], ctx: ViewerContext):
-        self.images, self.classes, self.ctx = images, classes, ctx
-        self.home = ctx.workflow_dir or ctx.out_dir
-        self.value = str(ctx.param(MASKS) or "")
+    The masks the node reads now (its ``masks`` parameter resolved as a run resolves it)
+    are the base layer the strokes go on; saving writes base and strokes beside the saved
+    workflow, never into a temporary folder or FlowClass's installed workflows.
+    """
+
+    def __init__(self, images: Any, legend: str, ctx: ViewerContext, rebuild: Any = None):
+        from nodes.lib.pixels.legend import parse_legend
+
+        parsed = parse_legend(legend)
+        self.images, self.legend, self.ctx, self.rebuild = images, legend, ctx, rebuild
+        self.classes = dict(zip(parsed.classes, parsed.class_colours()))
         self.store = ctx.store_dir("pixel_labels")
+        self.value = str(ctx.param(MASKS) or "")  # the masks parameter as set
         self.painting: Painting | None = None
+        self.index = 0  # the image shown
+
+    def masks(self) -> Path | None:
+        """The folder of masks the node reads now."""
+        return self.ctx.input_path(self.ctx.node_id, MASKS.name)
 
     def first_image(self) -> int:
         """The first image that has a mask already, else the first image."""
-        stems = [Path(p).stem for p in self.images.paths.tolist()]
-        return next((i for i, stem in enumerate(stems) if existing_mask(self.value, self.home, stem)), 0)
+        stems, folder = [Path(p).stem for p in self.images.paths.tolist()], self.masks()
+        return next((i for i, stem in enumerate(stems) if existing_mask(folder, stem)), 0)
 
     def build(self, start: int) -> None:
         names = {i: os.path.basename(p) for i, p in enumerate(self.images.paths.tolist())}
-        if self.ctx.workflow_dir is None:
-            ui.label("The workflow is not saved yet: labels go to the output folder. Save the "
-                     "workflow to keep them next to it.").classes("text-xs text-amber-800")
-        with ui.row().classes("items-center gap-3 w-full"):
-            if len(names) > 1:
-                ui.select(names, value=start, label="Image", on_change=lambda e: self.switch(e.value)) \
-                    .props("dense options-dense").classes("w-48").mark("label-image")
-            self.tool = ui.toggle({**{name: name for name in self.classes}, ERASER: "Eraser"},
-                                  value=next(iter(self.classes))).props("dense no-caps").mark("label-tool")
-            ui.label("Brush").classes("text-xs text-gray-600")
-            self.brush = ui.slider(min=2, max=80, step=1, value=16).classes("w-32").mark("label-brush")
-            ui.button("Undo", icon="undo", on_click=self.undo).props("flat dense no-caps").mark("label-undo")
-            ui.button("Save labels", icon="save", on_click=self.save).props("dense no-caps") \
-                .mark("label-save")
-            ui.button("Save and run", icon="play_arrow", on_click=lambda: self.save(then_run=True)) \
-                .props("flat dense no-caps").mark("label-save-run")
-        with ui.row().classes("gap-3 items-center"):
-            for name, colour in self.classes.items():
-                with ui.row().classes("gap-1 items-center no-wrap"):
-                    ui.element("div").classes("w-3 h-3 rounded-sm border").style(f"background: {colour}")
-                    ui.label(name).classes("text-xs")
-            self.status = ui.label().classes("text-xs text-gray-600 fc-label-status")
+        # the tools stay in view while painting (the results panel scrolls under them)
+        with ui.column().classes("w-full gap-1 bg-white fc-label-toolbar") \
+                .style("position: sticky; top: 0; z-index: 5"):
+            with ui.row().classes("items-center gap-3 w-full"):
+                if len(names) > 1:
+                    ui.select(names, value=start, label="Image", on_change=lambda e: self.switch(e.value)) \
+                        .props("dense options-dense").classes("w-48").mark("label-image")
+                self.tool = ui.toggle({**{name: name for name in self.classes}, ERASER: "Eraser"},
+                                      value=next(iter(self.classes))).props("dense no-caps") \
+                    .classes(f"fc-label-tool-{self.ctx.node_id}").mark("label-tool")
+                ui.add_css(tool_chips_css(f"fc-label-tool-{self.ctx.node_id}", list(self.classes.values())))
+                ui.label("Brush").classes("text-xs text-gray-600")
+                self.brush = ui.slider(min=2, max=80, step=1, value=16).classes("w-32").mark("label-brush")
+                ui.button("Undo", icon="undo", on_click=self.undo).props("flat dense no-caps").mark("label-undo")
+                ui.button("Save labels", icon="save", on_click=self.save).props("dense no-caps") \
+                    .mark("label-save")
+                ui.button("Save and run", icon="play_arrow", on_click=lambda: self.save(then_run=True)) \
+                    .props("flat dense no-caps").mark("label-save-run")
+            with ui.row().classes("gap-3 items-center"):
+                for name, colour in self.classes.items():  # the legend: pick a class's colour
+                    with ui.button().props("flat dense no-caps size=sm").classes("fc-legend-entry") \
+                            .mark(f"legend-{name}"):
+                        ui.element("div").classes("w-3 h-3 rounded-sm border mr-1").style(f"background: {colour}")
+                        ui.label(name).classes("text-xs")
+                        ui.color_picker(on_pick=lambda e, n=name: self.recolour(n, e.color))
+                self.status = ui.label().classes("text-xs text-gray-600 fc-label-status")
+                self.where = ui.label().classes("text-xs text-gray-500 fc-label-where")
         self.canvas = ui.interactive_image(events=["mousedown", "mousemove", "mouseup", "mouseleave"],
                                           on_mouse=self.mouse, sanitize=False) \
-            .classes("w-full fc-label-canvas") \
-            .style("cursor: crosshair; user-select: none; max-width: 900px")
+            .classes("fc-label-canvas").style("cursor: crosshair; user-select: none")
 
     async def open(self, index: int) -> None:
-        self.painting = await run.io_bound(open_painting, self.images, index, self.value, self.home,
-                                           self.store)
+        self.index = index
+        self.painting = await run.io_bound(open_painting, self.images, index, self.masks(), self.store)
+        width, height = self.painting.preview_size
+        # the whole picture fits the panel: as wide as it may be, never taller than the view
+        self.canvas.style(f"width: min(100%, calc(60vh * {width / height:.4f}))")
         self.canvas.set_source(self.ctx.image_url(self.painting.preview, size=None))
         self.redraw()
 
@@ -241,6 +290,9 @@ class LabelDrawing:
         self.canvas.set_content(painting.svg(base))
         self.status.text = (f"{painting.unsaved} stroke(s) not saved" if painting.unsaved
                             else "Paint with the left mouse button.")
+        folder = self.masks()
+        self.where.text = ("no labels yet" if painting.base is None else
+                           f"labels of {Path(painting.path).name} from {folder}")
 
     def mouse(self, e: Any) -> None:
         painting = self.painting
@@ -264,12 +316,25 @@ class LabelDrawing:
             self.redraw()
 
     async def save(self, then_run: bool = False) -> None:
+        from nodes.lib.pixels.strokes import classes_in
+
         painting = self.painting
         if painting is None:
             return
+        workflow = self.ctx.workflow_path()
+        if workflow is None:  # labels are kept beside the workflow: it needs a file first
+            if self.ctx.save is None or (workflow := await self.ctx.save()) is None:
+                ui.notify("Labels not saved: save the workflow first; they are kept beside it.",
+                          type="warning")
+                return
+        lost = classes_in(painting.base, self.classes) - classes_in(painting.mask(), self.classes)
+        if lost and not await confirm(
+                f"Saving removes every {', '.join(sorted(lost))} label from {Path(painting.path).name}. "
+                "Save anyway?", "Save anyway"):
+            return
         try:
-            path, value = await run.io_bound(save_painting, painting, self.value, self.home,
-                                             self.ctx.node_id, self.ctx.workflow_dir is not None)
+            path, value = await run.io_bound(save_painting, painting, self.masks(), workflow.parent,
+                                             self.ctx.node_id, self.ctx.installed)
         except (OSError, ValueError) as exc:
             ui.notify(f"Labels not saved: {exc}", type="negative")
             return
@@ -277,11 +342,40 @@ class LabelDrawing:
         if value != self.value:
             self.ctx.apply_params((MASKS, value))
             self.value = value
+            ui.notify(f"Masks now reads {value} (a copy beside the workflow).", type="info")
         self.ctx.refresh()
         self.redraw()
         ui.notify(f"Labels saved in {path}", type="positive")
         if then_run:
             self.ctx.run(None)
+
+    async def recolour(self, name: str, colour: str) -> None:
+        """A new colour for a class: the legend and every mask the node reads follow it."""
+        from nodes.lib.pixels.legend import LegendError, hex_colour, parse_colour, with_colour
+        old = self.classes[name]
+        try:
+            new = hex_colour(parse_colour(colour))
+            legend = with_colour(self.legend, name, old, new)
+        except LegendError as exc:
+            ui.notify(f"Colour not changed: {exc}", type="warning")
+            return
+        if self.painting is not None and self.painting.unsaved:
+            await self.save()
+        workflow = self.ctx.workflow_path() or (await self.ctx.save() if self.ctx.save else None)
+        if workflow is None:
+            ui.notify("Colour not changed: save the workflow first; masks are kept beside it.", type="warning")
+            return
+        try:
+            value = await run.io_bound(recolour_masks, self.masks(), workflow.parent, self.ctx.node_id, old, new,
+                                       self.ctx.installed)
+        except (OSError, ValueError) as exc:
+            ui.notify(f"Colour not changed: {exc}", type="negative")
+            return
+        self.ctx.apply_params((LEGEND, legend), (MASKS, value))
+        ui.notify(f"'{name}' is now {new}; its painted pixels too.", type="positive")
+        self.ctx.refresh()
+        if self.rebuild is not None:  # the view again, in the new colours, on the same image
+            await self.rebuild(legend, self.index)
 
     async def switch(self, index: int) -> None:
         if self.painting is not None and self.painting.unsaved:
@@ -289,12 +383,21 @@ class LabelDrawing:
         await self.open(index)
 
 
+def tool_chips_css(css_class: str, colours: list[str]) -> str:
+    """A colour chip before each class's name on the tool buttons (the eraser comes last)."""
+    return "\n".join(
+        f".{css_class} > button:nth-child({k}) .q-btn__content::before {{ content: ''; width: 12px; "
+        f"height: 12px; margin-right: 6px; border-radius: 2px; border: 1px solid #0003; background: {c}; }}"
+        for k, c in enumerate(colours, 1))
+
+
 @viewer("pixel_samples", "Draw labels", order=10, applies=lambda samples: samples.source == "mask")
 async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
     from nodes.lib.pixels.legend import LegendError, parse_legend
 
+    legend = str(ctx.param(LEGEND))
     try:
-        legend = parse_legend(str(ctx.param(LEGEND)))
+        parse_legend(legend)
     except LegendError as exc:
         ui.label(f"Fix the legend first: {exc}").classes("text-sm text-red-700")
         return
@@ -302,10 +405,17 @@ async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
     if images is None or not len(images):
         ui.label("Run the images before this node first.").classes("text-sm text-gray-600")
         return
-    drawing = LabelDrawing(images, dict(zip(legend.classes, legend.class_colours())), ctx)
-    start = drawing.first_image()
-    drawing.build(start)
-    await drawing.open(start)
+    box = ui.column().classes("w-full gap-1")
+
+    async def show(legend: str, index: int | None = None) -> None:
+        box.clear()
+        with box:
+            drawing = LabelDrawing(images, legend, ctx, rebuild=show)
+            start = drawing.first_image() if index is None else index
+            drawing.build(start)
+        await drawing.open(start)
+
+    await show(legend)
 
 
 VIEWERS = [draw_labels]

@@ -87,7 +87,7 @@ def area_chart(table: Any) -> None:
                        "itemStyle": {"color": rows["colour"].iloc[0]},
                        "data": [round(float(by_image.get(image, 0.0)), 2) for image in images]})
     ui.echart({
-        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}, "valueFormatter": "(v) => v + ' %'"},
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}, ":valueFormatter": "(v) => v + ' %'"},
         "legend": {"top": 0},
         "grid": {"left": 8, "right": 24, "top": 32, "bottom": 8, "containLabel": True},
         "xAxis": {"type": "value", "max": 100, "name": "%"},

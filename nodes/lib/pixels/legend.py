@@ -112,3 +112,14 @@ def display_colours(classes: tuple[str, ...], defaults: tuple[str, ...], overrid
                               + ", ".join(classes + (UNKNOWN,)))
         chosen[name] = hex_colour(rgb)
     return tuple(chosen[name] for name in classes + (UNKNOWN,))
+
+
+def with_colour(text: str, name: str, old: str, new: str) -> str:
+    """The legend text with class ``name``'s colour ``old`` changed to ``new`` (the others kept)."""
+    if parse_colour(new) in parse_legend(text).colour_class:
+        raise LegendError(f"colour {hex_colour(parse_colour(new))} is already in the legend")
+    entries = []
+    for entry_name, rgb in parse_pairs(text):
+        changed = entry_name == name and rgb == parse_colour(old)
+        entries.append(f"{entry_name}={hex_colour(parse_colour(new)) if changed else hex_colour(rgb)}")
+    return ", ".join(entries)

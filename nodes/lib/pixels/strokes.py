@@ -83,3 +83,23 @@ def svg(strokes: list[Stroke], scale: float, size: tuple[int, int], base_url: st
         else:
             content += line.format(stroke.colour)
     return f'<defs>{"".join(defs)}</defs><g opacity="{opacity}">{content}</g>'
+
+
+def classes_in(mask: np.ndarray | None, colours: dict[str, str]) -> set[str]:
+    """The classes (name -> "#rrggbb") that have at least one pixel in an RGBA mask."""
+    if mask is None:
+        return set()
+    painted = mask[..., 3] > 0
+    codes = np.unique((mask[..., 0].astype(np.int64) << 16 | mask[..., 1].astype(np.int64) << 8
+                       | mask[..., 2])[painted])
+    present = set(codes.tolist())
+    return {name for name, colour in colours.items()
+            if int.from_bytes(bytes(parse_colour(colour)), "big") in present}
+
+
+def recolour(mask: np.ndarray, old: str, new: str) -> np.ndarray:
+    """A copy of an RGBA mask with the pixels painted ``old`` ("#rrggbb") painted ``new``."""
+    out = mask.copy()
+    hit = np.all(mask[..., :3] == parse_colour(old), axis=2) & (mask[..., 3] > 0)
+    out[hit, :3] = parse_colour(new)
+    return out

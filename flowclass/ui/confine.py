@@ -1,0 +1,52 @@
+"""The canvas reads and writes inside the allowed roots only (``flowclass ui --root DIR``).
+
+The file browser already lists nothing else; this is the same rule for every path a
+workflow in the canvas names, typed into the inspector or loaded from a file: each
+path parameter (resolved as a run resolves it, symlinks included) and the run's output
+folder must lie inside a root. A path outside is a :class:`~flowclass.errors.Problem`
+naming the node and field, so the node is flagged and left out of runs like any other
+invalid node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import Problem
+from ..params import Path as PathParam
+from ..registry import Registry
+from ..workflow import Workflow
+from .browse import Roots
+
+CODE = "outside_roots"
+
+
+def outside_roots(workflow: Workflow, registry: Registry, roots: Roots, *, base_dir: Path, out_dir: Path,
+                  made: Iterable[Path] = (), shipped: Iterable[Path] = ()) -> list[Problem]:
+    """Every path of ``workflow`` (and ``out_dir``) outside ``roots``, as problems.
+
+    ``made`` are folders FlowClass created for this tab (an untitled workflow's temporary
+    output folder): paths inside them are allowed too. ``shipped`` are folders that come
+    with FlowClass (the ready workflows' data): they may be read, not written.
+    """
+    allowed = Roots([*roots.roots, *made])
+    readable = Roots([*allowed.roots, *shipped])
+    where = ", ".join(str(r) for r in roots.roots)
+    problems = []
+    if not allowed.allows(out_dir):
+        problems.append(Problem(CODE, f"the output folder {out_dir} is outside the folders this canvas "
+                                      f"may use ({where}); choose another output folder"))
+    for spec in workflow:
+        node_type = registry.get(spec.type)
+        for param in node_type.params if node_type else ():
+            value = spec.params.get(param.name, param.default)
+            if not isinstance(param, PathParam) or not isinstance(value, str) or not value or "\0" in value:
+                continue
+            path = param.resolve(value, base_dir, out_dir)
+            if not (readable if param.role == "input" else allowed).allows(path):
+                problems.append(Problem(CODE, f"{path} is outside the folders this canvas may "
+                                              f"{'read' if param.role == 'input' else 'write'} ({where}); "
+                                              "pick a path inside them, or restart with --root",
+                                        node=spec.id, field=param.name))
+    return problems

@@ -1,0 +1,198 @@
+"""The ownership journal: what FlowClass wrote in one folder, read with suspicion.
+
+The journal, ``.flowclass-owned.jsonl``, sits in the folder it describes, so anyone can
+plant one there or ship one inside a folder they hand over. Each line is therefore
+checked on its own: it must be UTF-8 JSON of one known shape, and every path in it must
+stay inside the folder (relative, no ``..``, no empty or ``.`` parts, no backslashes).
+Lines that fail are ignored, so the files they name stay the user's, and the caller is
+told which journal held them. A journal that cannot be read at all (a folder, a link,
+no permission) is an error that names it and says what to do.
+
+Records, one JSON object a line:
+
+- ``{"path", "kind", "ino", "size", "mtime_ns", "target", "sha256"}``: ``path`` is
+  FlowClass's while it still has exactly this identity. Written *before* the file is put
+  in place, so a kill at any moment leaves no file of FlowClass's unrecorded. Several
+  records for one path are candidates; the one that matches the disk wins.
+- ``{"forget": path}``: no longer FlowClass's.
+- ``{"temp": path}``: a temporary file about to be created; removed on the next run if
+  an interruption left it behind.
+- ``{"mkdir": path}``: a folder about to be created.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flowclass import safe_json
+from flowclass.fsutil import is_temp_name
+
+JOURNAL = ".flowclass-owned.jsonl"
+NAME_MAX = 255
+KINDS = ("file", "symlink", "dir")
+
+
+class JournalError(Exception):
+    """The journal cannot be used at all; ``message`` names it, ``hint`` says what to do."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The identity a path had when FlowClass wrote it."""
+
+    kind: str  # "file", "symlink" or "dir"
+    ino: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+    target: str = ""  # symlink target
+    sha256: str = ""  # content, when known (copies of images)
+
+    def record(self, rel: str) -> dict:
+        return {"path": rel, "kind": self.kind, "ino": self.ino, "size": self.size,
+                "mtime_ns": self.mtime_ns, "target": self.target, "sha256": self.sha256}
+
+
+def identity(st: os.stat_result, kind: str, target: str = "", sha256: str = "") -> Entry | None:
+    """The :class:`Entry` for an ``lstat`` result, or None when it is not of ``kind``."""
+    if kind == "file" and stat.S_ISREG(st.st_mode):
+        return Entry("file", st.st_ino, st.st_size, st.st_mtime_ns, sha256=sha256)
+    if kind == "symlink" and stat.S_ISLNK(st.st_mode):
+        return Entry("symlink", st.st_ino, target=target)
+    if kind == "dir" and stat.S_ISDIR(st.st_mode):
+        return Entry("dir", st.st_ino)
+    return None
+
+
+def confined(rel: object) -> str | None:
+    """Why ``rel`` is not a plain relative path inside the folder; None when it is."""
+    if not isinstance(rel, str) or not rel:
+        return "not a path"
+    if "\0" in rel or "\\" in rel:
+        return f"{rel!r} has a NUL or backslash"
+    if rel.startswith("/") or re.match(r"[A-Za-z]:", rel):
+        return f"{rel!r} is absolute"
+    for part in rel.split("/"):
+        if part in ("", ".", ".."):
+            return f"{rel!r} leaves the folder or is not in plain form"
+        if len(os.fsencode(part)) > NAME_MAX:
+            return f"{rel!r} has a name longer than {NAME_MAX} bytes"
+    return None
+
+
+def _natural(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _entry(record: dict) -> Entry | str:
+    kind = record.get("kind")
+    if kind not in KINDS:
+        return f"unknown kind {kind!r}"
+    numbers = {key: record.get(key, 0) for key in ("ino", "size", "mtime_ns")}
+    if not all(_natural(v) for v in numbers.values()) or not numbers["ino"]:
+        return "its identity (ino, size, mtime_ns) is missing or not whole numbers"
+    texts = {key: record.get(key, "") for key in ("target", "sha256")}
+    if not all(isinstance(v, str) for v in texts.values()):
+        return "target or sha256 is not text"
+    return Entry(kind, **numbers, **texts)
+
+
+@dataclass
+class Replay:
+    """What the journal's lines add up to."""
+
+    candidates: dict[str, list[Entry]] = field(default_factory=dict)
+    temps: set[str] = field(default_factory=set)
+    mkdirs: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)  # "line N: why"
+
+    def apply(self, record: object) -> str | None:
+        """Take one decoded line into account; returns why it was refused, if it was."""
+        if not isinstance(record, dict):
+            return "not a JSON object"
+        keys = [key for key in ("path", "forget", "temp", "mkdir") if key in record]
+        if len(keys) != 1:
+            return "not one of FlowClass's records"
+        rel = record[keys[0]]
+        why = confined(rel)
+        if why:
+            return why
+        if keys[0] == "forget":
+            self.candidates.pop(rel, None)
+        elif keys[0] == "temp":
+            if not is_temp_name(rel.rsplit("/", 1)[-1]):
+                return f"{rel!r} is not a FlowClass temporary name"
+            self.temps.add(rel)
+        elif keys[0] == "mkdir":
+            self.mkdirs.add(rel)
+        else:
+            entry = _entry(record)
+            if isinstance(entry, str):
+                return entry
+            self.candidates.setdefault(rel, []).append(entry)
+        return None
+
+
+def _read_bytes(journal: Path) -> bytes:
+    what_to_do = (f"move or rename {journal}; FlowClass then treats everything in "
+                  f"{journal.parent} as yours and writes beside it, never over it")
+    try:
+        fd = os.open(journal, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) |
+                     getattr(os, "O_NONBLOCK", 0))  # a FIFO planted there must not hang the run
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        if os.path.islink(journal):
+            raise JournalError(f"{journal} is a link, not FlowClass's journal of the files it "
+                               "wrote here; FlowClass does not read or write through it",
+                               what_to_do) from None
+        raise JournalError(f"cannot read {journal}, FlowClass's journal of the files it wrote "
+                           f"here: {exc.strerror or exc}", what_to_do) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            kind = "a folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "not a regular file"
+            raise JournalError(f"{journal} is {kind}, not FlowClass's journal of the files it "
+                               "wrote here", what_to_do)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    except IsADirectoryError:
+        raise JournalError(f"{journal} is a folder, not FlowClass's journal of the files it "
+                           "wrote here", what_to_do) from None
+    finally:
+        os.close(fd)
+
+
+def read_journal(folder: Path) -> Replay:
+    """Replay ``folder``'s journal; unusable lines end up in ``problems``, not in the result."""
+    replay = Replay()
+    data = _read_bytes(folder / JOURNAL)
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = safe_json.loads(raw.decode("utf-8"))
+        except ValueError:  # not UTF-8, not JSON, or nested absurdly deep
+            if number == len(lines):
+                continue  # the last line, cut short by an interruption: nothing was written yet
+            why = "not UTF-8 JSON"
+        else:
+            why = replay.apply(record)
+        if why:
+            replay.problems.append(f"line {number}: {why}")
+    return replay
+
+
+def problems_warning(folder: Path, problems: list[str]) -> str:
+    """One warning for the lines of ``folder``'s journal that were ignored."""
+    shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
+    return (f"{folder / JOURNAL}: ignored {len(problems)} line(s) that are not valid FlowClass "
+            f"journal entries ({shown}); the files they name are treated as yours and left alone")

@@ -1,0 +1,251 @@
+"""The ready workflows' headline loops in a real headless Chromium, clicked as a user does.
+
+File > Ready workflows opens the copy; the inspector's fields point it at sample data;
+File > Save As puts it into a fresh folder; Run; then the main viewer: relabel and retrain
+(Lobe), paint, save and run (Clashifier), drag the cut (Orange). Each checks the effect
+in the files on disk. Screenshots go to screenshots/journey_*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from canvas_helpers import console_problems, wait_until
+from journey_helpers import (class_pixels, cluster_folders, install_snapshot, ready_name, run_manifest,
+                             sample_data)
+from nicegui.testing import Screen
+from selenium.webdriver import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from flowclass.ui.app import setup
+from flowclass.ui.browse import Roots
+from flowclass.ui.page import AppConfig
+
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+READY_MASK = Path(__file__).resolve().parents[1] / "workflows" / "data" / "clashifier" / "masks" / "china.png"
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TEXT = "//*[normalize-space(text())='{}']"
+MENU_ITEM = "//*[contains(@class, 'q-menu')]//*[contains(@class, 'q-item')][.//*[normalize-space(text())='{}']]"
+TAB = "//*[contains(@class, '{tabs}')]//*[@role='tab'][.//*[text()='{label}']]"
+SUMMARY = "return document.querySelector('.fc-run-summary')?.textContent || ''"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    folder = tmp_path / "home"
+    (folder / "mine").mkdir(parents=True)
+    return folder
+
+
+def shot(screen: Screen, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    screen.selenium.save_screenshot(str(SHOTS / f"journey_{name}.png"))
+
+
+def click(screen: Screen, xpath: str, timeout: float = 10) -> None:
+    element = wait_until(lambda: [e for e in screen.selenium.find_elements(By.XPATH, xpath) if e.is_displayed()],
+                         timeout=timeout, what=xpath)[0]
+    screen.selenium.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def open_ready(screen: Screen, registry, cache, workspace: Path, stem: str) -> None:
+    setup(AppConfig(registry=registry, cache=cache, roots=Roots([workspace])))
+    screen.selenium.set_window_size(1600, 1000)
+    screen.open("/", timeout=20)
+    click(screen, TEXT.format("File"))
+    click(screen, MENU_ITEM.format(ready_name(stem)))
+    wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, ".vue-flow__node"), timeout=10,
+               what="the ready workflow's nodes")
+
+
+def select_node(screen: Screen, node_id: str) -> None:
+    title = f'.vue-flow__node[data-id="{node_id}"] .fc-title'
+    wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, title), what=node_id)
+    screen.selenium.find_element(By.CSS_SELECTOR, title).click()
+
+
+def type_into(screen: Screen, node_id: str, field: str, text: str) -> None:
+    """Select the node, then type into its parameter's field in the inspector."""
+    select_node(screen, node_id)
+    box = wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, f'[data-field="{field}"] input'),
+                     what=f"the field {field}")[0]
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(text)
+    box.send_keys(Keys.TAB)
+
+
+def choose(screen: Screen, node_id: str, field: str, option: str) -> None:
+    select_node(screen, node_id)
+    click(screen, f'//*[@data-field="{field}"]//*[contains(@class, "q-select")]')
+    click(screen, MENU_ITEM.format(option))
+
+
+def save_as(screen: Screen, name: str) -> None:
+    click(screen, TEXT.format("File"))
+    click(screen, MENU_ITEM.format("Save As…"))
+    fill_save_dialog(screen, name)
+
+
+def fill_save_dialog(screen: Screen, name: str) -> None:
+    click(screen, f"//*[contains(@class, 'fc-file-browser')]//*[contains(@class, 'q-item')][.//*[text()='mine']]")
+    wait_until(lambda: screen.selenium.execute_script(
+        "return document.querySelector('.fc-file-browser')?.textContent.includes('/mine')"), what="the folder")
+    box = screen.selenium.find_element(By.CSS_SELECTOR, ".fc-file-browser input")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(name)
+    click(screen, "//*[contains(@class, 'fc-file-browser')]//button[.//*[text()='Save']]")
+
+
+def run_and_wait(screen: Screen, start_xpath: str | None = None, timeout: float = 120) -> str:
+    before = screen.selenium.execute_script(SUMMARY)
+    click(screen, start_xpath) if start_xpath else screen.selenium.find_element(By.CSS_SELECTOR, ".fc-run").click()
+    return wait_for_run(screen, before, timeout)
+
+
+def wait_for_run(screen: Screen, before: str, timeout: float = 120) -> str:
+    wait_until(lambda: screen.selenium.execute_script(SUMMARY) != before, timeout=timeout, what="the run to start")
+    wait_until(lambda: screen.selenium.execute_script(SUMMARY).startswith("Last run"), timeout=timeout,
+               what="the run to finish")
+    text = screen.selenium.execute_script(SUMMARY)
+    assert " 0 failed" in text, text
+    return text
+
+
+def test_lobe_relabel_and_retrain_in_the_browser(screen: Screen, registry, shared_cache, workspace: Path) -> None:
+    installed = install_snapshot()
+    faces = sample_data(workspace, "faces")
+    open_ready(screen, registry, shared_cache, workspace, "lobe_train_predict")
+    driver = screen.selenium
+    type_into(screen, "import", "folder", str(faces))
+    choose(screen, "embed", "backend", "Raw pixels (resize, grayscale, binarise)")
+    save_as(screen, "faces")
+    flow = workspace / "mine" / "faces.json"
+    wait_until(flow.is_file, what="the saved workflow")
+    run_and_wait(screen)
+    out = workspace / "mine" / "flowclass-out" / "faces"
+    counts = run_manifest(out)["train"]["records"]["training"]["class_counts"]
+
+    select_node(screen, "evaluate")
+    click(screen, "//*[contains(@class, 'fc-confusion')]//button", timeout=20)  # true face, predicted face
+    screen.should_contain("True 'face', predicted 'face'")
+    click(screen, "(//*[contains(@class, 'fc-cell-image')]//*[contains(@class, 'q-select')])[1]")
+    click(screen, MENU_ITEM.format("non_face"))
+    overrides = workspace / "mine" / "label-overrides.csv"
+    wait_until(overrides.is_file, what="the correction beside the workflow")
+    assert pd.read_csv(overrides)["label"].tolist() == ["non_face"]
+    badge = "return document.querySelector(`.vue-flow__node[data-id='labels'] .fc-badge`)?.textContent.trim()"
+    wait_until(lambda: driver.execute_script(badge) == "stale", timeout=20, what="Label Overrides to turn stale")
+    shot(screen, "lobe_corrected")
+    run_and_wait(screen, "//button[.//*[text()='Retrain with corrections']]")
+    after = run_manifest(out)
+    assert after["labels"]["records"]["label_overrides"]["changed"] == 1
+    trained = after["train"]["records"]["training"]["class_counts"]
+    assert trained != counts and sum(trained.values()) == sum(counts.values())
+    assert install_snapshot() == installed
+    assert console_problems(screen) == []
+
+
+def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, shared_cache,
+                                                      workspace: Path) -> None:
+    installed = install_snapshot()
+    photos = sample_data(workspace, "photos")
+    for extra in sorted(photos.iterdir())[3:]:
+        if extra.name != "china.jpg":
+            extra.unlink()
+    open_ready(screen, registry, shared_cache, workspace, "clashifier_regions")
+    driver = screen.selenium
+    driver.set_window_size(1600, 1200)
+    type_into(screen, "photos", "folder", str(photos))
+    run_and_wait(screen)
+    select_node(screen, "regions")
+    screen.should_contain("labels of china.jpg from")  # the shipped mask is the base layer
+    loaded = "const i = document.querySelector('.fc-label-canvas img'); return !!i && i.complete && i.naturalWidth > 0;"
+    wait_until(lambda: driver.execute_script(loaded), timeout=10, what="the picture to draw on")
+    click(screen, "//*[contains(@class, 'q-btn-toggle')]//button[.//*[text()='water']]")
+    picture = driver.find_element(By.CSS_SELECTOR, ".fc-label-canvas img")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", picture)
+    box = picture.rect
+    scale = box["width"] / 640
+    assert box["height"] <= driver.execute_script("return window.innerHeight")  # fitted to the panel
+    toolbar = driver.find_element(By.CSS_SELECTOR, ".fc-label-toolbar")
+    assert toolbar.is_displayed() and toolbar.rect["y"] >= 0  # the tools stay in view
+    actions = ActionChains(driver, duration=20)
+    actions.move_to_element_with_offset(picture, round(50 * scale - box["width"] / 2),
+                                        round(380 * scale - box["height"] / 2)).click_and_hold()
+    actions.move_to_element_with_offset(picture, round(140 * scale - box["width"] / 2),
+                                        round(380 * scale - box["height"] / 2)).release().perform()
+    screen.should_contain("1 stroke(s) not saved")
+    shot(screen, "clashifier_painted")
+    before = driver.execute_script(SUMMARY)
+    click(screen, "//button[.//*[text()='Save and run']]")
+    screen.should_contain("Save the workflow as")  # labels are kept beside the workflow: it needs a file
+    fill_save_dialog(screen, "regions")
+    wait_for_run(screen, before)
+    saved = workspace / "mine" / "regions_masks" / "china.png"
+    legend = json.loads((workspace / "mine" / "regions.json").read_text())["nodes"][1]["params"]["legend"]
+    shipped, now = class_pixels(READY_MASK, legend), class_pixels(saved, legend)
+    assert all(now[name] >= count for name, count in shipped.items()), (shipped, now)
+    assert now["water"] > shipped["water"]
+    assert install_snapshot() == installed
+    assert console_problems(screen) == []
+
+
+def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_cache, workspace: Path) -> None:
+    digits = sample_data(workspace, "digits")
+    open_ready(screen, registry, shared_cache, workspace, "cluster_folder")
+    driver = screen.selenium
+    type_into(screen, "import", "folder", str(digits))
+    type_into(screen, "import", "max_per_label", "5")
+    choose(screen, "embed", "backend", "Raw pixels (resize, grayscale, binarise)")
+    save_as(screen, "digits")
+    run_and_wait(screen)
+    export = workspace / "mine" / "flowclass-out" / "digits" / "clusters"
+    assert len(cluster_folders(export)) == 10
+
+    select_node(screen, "cluster")
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-gallery .fc-caption"), timeout=20,
+               what="folder labels under the thumbnails")
+    shot(screen, "clusters_with_folder_labels")
+    click(screen, TAB.format(tabs="fc-viewer-tabs", label="Clusters vs labels"))
+    screen.should_contain("adjusted Rand index")
+    shot(screen, "clusters_vs_labels")
+    click(screen, TAB.format(tabs="fc-output-tabs", label="Dendrogram"))
+    chart = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-dendrogram canvas"), what="dendrogram")[0]
+    time.sleep(0.5)  # the chart lays itself out
+    heights = driver.execute_script(
+        "const c = getElement(document.querySelector('.fc-dendrogram')).chart;"
+        "return c.getOption().series[0].data.map(l => l.coords.map(p => p[1])).flat();")
+    merges = sorted(set(h for h in heights if h > 0))
+    target = (merges[-4] + merges[-3]) / 2  # 4 clusters
+    y_from, y_to = driver.execute_script(
+        "const c = getElement(document.querySelector('.fc-dendrogram')).chart;"
+        "return [c.convertToPixel({yAxisIndex: 0}, c.getOption().series[1].data[0][1]),"
+        "        c.convertToPixel({yAxisIndex: 0}, arguments[0])];", target)
+    box = chart.rect
+    ActionChains(driver, duration=30).move_to_element_with_offset(chart, 0, round(y_from - box["height"] / 2)) \
+        .click_and_hold().move_by_offset(0, round((y_to - y_from) / 2)) \
+        .move_to_element_with_offset(chart, 0, round(y_to - box["height"] / 2)).release().perform()
+    count = lambda: driver.find_element(By.CSS_SELECTOR, ".fc-cut-count").text  # noqa: E731
+    wait_until(lambda: count() != "10 clusters", what="the dragged cut")
+    chosen = int(count().split()[0])
+    assert 2 <= chosen <= 6  # about where it was let go: 4 (a few pixels either way)
+    shot(screen, "dendrogram_dragged")
+    run_and_wait(screen, "//button[.//*[text()='Apply this cut']]")
+    wait_until(lambda: f"into {chosen} clusters" in driver.find_element(By.CSS_SELECTOR, ".fc-results").text,
+               timeout=20, what="the dendrogram tab again, with the new cut")
+    run_and_wait(screen)
+    assert len(cluster_folders(export)) == chosen
+    driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane").click()
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+    flow = workspace / "mine" / "digits.json"
+    wait_until(lambda: f'"n_clusters": {chosen},' in flow.read_text(), what="the saved cut")
+    params = json.loads(flow.read_text())["nodes"][3]["params"]
+    assert params["cut"] == "n_clusters"  # the user's mode is kept
+    assert console_problems(screen) == []
