@@ -251,6 +251,9 @@ class Path(Param):
     def __post_init__(self) -> None:
         if self.target not in ("folder", "file", "any") or self.role not in ("input", "output"):
             raise ValueError(f"parameter '{self.name}': target must be folder|file|any, role input|output")
+        if self.default == "" and not self.optional:
+            raise ValueError(f"parameter '{self.name}': an empty default needs optional=True "
+                             "(empty then means 'not given')")
         super().__post_init__()
 
     def expected(self) -> str:

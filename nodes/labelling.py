@@ -102,7 +102,7 @@ def _file_or_folder(params: Mapping[str, Any]):
                   help="One image to classify. Empty: a built-in sample photograph."),
         Choice(name="sample", default="astronaut", choices=SAMPLE_IMAGES,
                help="The sample photograph used when no file is given."),
-        PathParam(name="folder", default="", target="folder", role="input",
+        PathParam(name="folder", default="", target="folder", role="input", optional=True,
                   help="Or a folder: every image in it and its subfolders (then 'file' stays "
                        "empty)."),
     ],
