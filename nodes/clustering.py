@@ -113,7 +113,7 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
 
 @node(
     type="hierarchical_clustering", title="Hierarchical Clustering", category="Unsupervised",
-    version=2, migrations={1: lambda params: {**params, "method": "auto", "exact_up_to": 10_000}},
+    version=2, migrations={1: lambda params: {"method": "auto", "exact_up_to": 10_000, **params}},
     inputs=[Input("distances", DISTANCES)],
     outputs=[Output("clusters", LABELS, help="Each image's cluster, C1..Ck, with its silhouette."),
              Output("dendrogram", DENDROGRAM),

@@ -24,19 +24,25 @@ from .lib.embedding_store import EmbeddingStore
 from .lib.imaging import BadImage, open_upright
 
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
+NETWORKS = ("efficientnet_lite0", "open_clip")  # the backends that can run on a GPU
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def make_embedder(ctx: Any, params: Mapping[str, Any]) -> Embedder:
     """Build the chosen backend; heavy imports happen here, only when embedding is needed."""
     backend = params["backend"]
+    if backend in NETWORKS:
+        from .lib.embedders.devices import resolve_device
+
+        device = resolve_device(params.get("device", "auto"))
     if backend == "efficientnet_lite0":
         from .lib.embedders.efficientnet import EfficientNetLite0
 
-        return EfficientNetLite0(ctx.store_dir("models"))
+        return EfficientNetLite0(ctx.store_dir("models"), device=device)
     if backend == "open_clip":
         from .lib.embedders.openclip import OpenClipEmbedder
 
-        return OpenClipEmbedder(params["clip_model"], params["clip_weights"], ctx.base_dir)
+        return OpenClipEmbedder(params["clip_model"], params["clip_weights"], ctx.base_dir, device)
     from .lib.embedders.classic import ColourHistogram, RawPixels
 
     if backend == "pixels":
@@ -89,6 +95,16 @@ def params_from_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
+def preparing(ctx: Any, backend: str) -> str:
+    """The first phase of an Embed run, as the canvas and the terminal show it."""
+    if backend == "efficientnet_lite0":
+        from .lib.embedders.efficientnet import onnx_path
+
+        if not onnx_path(ctx.store_dir("models")).exists():
+            return "preparing the model (only on the first run)"
+    return "loading the model" if backend in ("efficientnet_lite0", "open_clip") else "starting"
+
+
 def _load_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | None, list[str]]:
     """One batch, ready for the model: the stacked arrays of the images that decoded, and
     per image "" or the reason it could not be read. Runs in a worker thread."""
@@ -126,7 +142,13 @@ def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: 
     total = len(paths) if total is None else total
     vectors: list[np.ndarray | None] = []
     errors: list[str] = []
-    workers = max(1, min(4, os.cpu_count() or 1))
+    on_gpu = getattr(embedder, "device", "cpu") == "cuda"
+    if on_gpu:  # a GPU eats big batches, and decoding needs every core to keep up
+        from .lib.embedders.devices import GPU_MIN_BATCH
+
+        batch_size = max(batch_size, GPU_MIN_BATCH)
+    workers = max(1, (os.cpu_count() or 1) if on_gpu else min(4, os.cpu_count() or 1))
+    ctx.progress(done_before, total, unit="images", message="decoding the first images")
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for stacked, batch_errors in _prefetched_batches(pool, embedder, paths, batch_size,
                                                          depth=workers + 1):
@@ -134,7 +156,7 @@ def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: 
             for error in batch_errors:
                 vectors.append(None if error else np.asarray(next(out), dtype=np.float32))
             errors.extend(batch_errors)
-            ctx.progress(done_before + len(vectors), total, unit="images")
+            ctx.progress(done_before + len(vectors), total, unit="images", message="embedding")
     return vectors, errors
 
 
@@ -160,6 +182,7 @@ HISTOGRAM = {"backend": ("colour_histogram",)}
 
 @node(
     type="embed", title="Embed Images", category="Embedding",
+    version=2, migrations={1: lambda params: {"device": "auto", **params}},  # v2: device
     inputs=[Input("images", IMAGES)],
     outputs=[Output("embeddings", EMBEDDINGS),
              Output("skipped", TABLE, help="Images that could not be decoded, with the reason.")],
@@ -171,7 +194,13 @@ HISTOGRAM = {"backend": ("colour_histogram",)}
                               "colour_histogram": "Colour histogram"},
                help="How images become vectors."),
         Int(name="batch_size", default=8, min=1, max=512,
-            help="Images per model call; small batches are fastest on a CPU."),
+            help="Images per model call; small batches are fastest on a CPU (on a GPU at "
+                 "least 256 are used)."),
+        Choice(name="device", default="auto", choices=DEVICES,
+               shown_when={"backend": NETWORKS},
+               choice_titles={"auto": "GPU when there is one, else CPU", "cpu": "CPU",
+                              "cuda": "NVIDIA GPU (CUDA)"},
+               help="Where the network runs; run.json records which was used."),
         Text(name="clip_model", default="ViT-B-32", allow_empty=False, shown_when=CLIP,
              help="open_clip model name, e.g. ViT-B-32."),
         Text(name="clip_weights", default="laion2b_s34b_b79k", allow_empty=False, shown_when=CLIP,
@@ -192,17 +221,20 @@ HISTOGRAM = {"backend": ("colour_histogram",)}
     ],
     fingerprint=_embed_fingerprint,
 )
-def embed(ctx, *, images: ImageSet, backend, batch_size, clip_model, clip_weights, pixel_size,
-          grayscale, binarize, threshold, histogram_space, histogram_bins):
+def embed(ctx, *, images: ImageSet, backend, batch_size, device, clip_model, clip_weights,
+          pixel_size, grayscale, binarize, threshold, histogram_space, histogram_bins):
     """Turn each image into a feature vector with a pretrained network, pixels or colours."""
-    params = dict(backend=backend, clip_model=clip_model, clip_weights=clip_weights,
+    params = dict(backend=backend, device=device, clip_model=clip_model, clip_weights=clip_weights,
                   pixel_size=pixel_size, grayscale=grayscale, binarize=binarize,
                   threshold=threshold, histogram_space=histogram_space,
                   histogram_bins=histogram_bins)
-    ctx.progress(0, len(images), unit="images", message="loading the model")
+    ctx.progress(0, len(images), unit="images", message=preparing(ctx, backend))
     embedder = make_embedder(ctx, params)
     ctx.record("embedder", embedder.spec)
+    ctx.record("device", getattr(embedder, "device", "cpu"))
     embeddings, skipped = embed_images(ctx, embedder, images, batch_size)
+    if hasattr(embedder, "runtime"):
+        ctx.record("runtime", embedder.runtime)  # e.g. onnxruntime-cpu, torch-cuda
     return {"embeddings": embeddings, "skipped": skipped_table(skipped, ctx)}
 
 

@@ -48,6 +48,20 @@ def test_run_the_ready_workflow_on_a_users_folder(tmp_path, digits_folder, share
     assert "6 from cache" in capsys.readouterr().out
 
 
+def test_a_journal_in_out_that_is_a_folder_is_an_error_naming_it(tmp_path, digits_folder,
+                                                                 shared_cache, capsys):
+    from nodes.lib.owned_files import JOURNAL
+
+    out = tmp_path / "out"
+    (out / JOURNAL).mkdir(parents=True)
+    code = main(["run", CLUSTER, "--out", str(out), "--cache", str(shared_cache.root), "-q",
+                 "--set", f"import.folder={digits_folder}"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert f"{out / JOURNAL} is a folder" in err and "move or rename" in err, err
+    assert (out / "clusters").is_dir()  # the export into its own folder still ran
+
+
 def test_set_changes_parameters_and_relative_paths_mean_the_current_folder(
         tmp_path, digits_folder, shared_cache, monkeypatch):
     monkeypatch.chdir(digits_folder.parent)

@@ -162,3 +162,44 @@ def test_a_fully_cached_run_imports_no_model_library(tmp_path, photos_dir, share
     assert runs[1] == {"code": 0, "modules": []}
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert {n["state"] for n in manifest["nodes"].values()} == {"cached"}
+
+
+def test_device_auto_falls_back_to_the_cpu_and_says_which_ran(registry, shared_cache, photos_dir, tmp_path):
+    """device=auto runs where it can and records it; with a GPU, its vectors equal the CPU's."""
+    from nodes.lib.embedders.devices import cuda_available
+
+    engine = Engine(registry, shared_cache)
+    cpu = engine.run(embed_workflow(registry, photos_dir, device="cpu"), out_dir=tmp_path / "cpu")
+    auto = engine.run(embed_workflow(registry, photos_dir, device="auto"), out_dir=tmp_path / "auto")
+    assert cpu.ok and auto.ok
+    assert cpu.outcomes["embed"].records["device"] == "cpu"
+    expected = "cuda" if cuda_available() else "cpu"
+    if auto.outcomes["embed"].state == "done":  # vectors may all come from the per-image store
+        assert auto.outcomes["embed"].records["device"] == expected
+    manifest = json.loads((tmp_path / "auto" / "run.json").read_text())
+    assert manifest["nodes"]["embed"]["params"]["device"] == "auto"
+    a = cpu.output("embed", "embeddings").vectors
+    b = auto.output("embed", "embeddings").vectors
+    assert a.shape == (5, 1280) and np.allclose(a, b, atol=1e-5)
+
+
+def test_asking_for_cuda_without_a_gpu_names_the_field(registry, cache, photos_dir, tmp_path):
+    from nodes.lib.embedders.devices import cuda_available, resolve_device
+
+    if cuda_available():  # the GPU path itself: same vectors as the CPU's
+        from nodes.lib.embedders.efficientnet import EfficientNetLite0
+        from nodes.lib.imaging import open_rgb
+
+        paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
+        on_cpu = EfficientNetLite0(cache.store_dir("models"), device="cpu")
+        on_gpu = EfficientNetLite0(cache.store_dir("models"), device="cuda")
+        batch = np.stack([on_cpu.preprocess(open_rgb(p)) for p in paths])
+        assert np.allclose(on_cpu.forward(batch), on_gpu.forward(batch), atol=1e-4)
+        assert resolve_device("auto") == "cuda"
+        return
+    result = Engine(registry, cache).run(
+        embed_workflow(registry, photos_dir, device="cuda"), out_dir=tmp_path)
+    outcome = result.outcomes["embed"]
+    assert outcome.state == "failed" and outcome.field == "device"
+    assert "no CUDA GPU" in outcome.error and "auto" in outcome.hint
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"

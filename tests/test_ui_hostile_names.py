@@ -38,13 +38,12 @@ FOLDER_LABELS = [payload(1), "<svg onload=window.__xss=2>", "'\"><iframe srcdoc=
 FILE_NAME = payload(4) + ".png"
 BROKEN_FILE = "<svg onload=window.__xss=5>.png"
 OVERRIDE_LABEL = "</div><script>window.__xss=6</script><img src=x onerror=window.__xss=6>"
-MODEL_LABELS = [payload(7), "<b onmouseover=window.__xss=8>model class</b>"]
+MODEL_LABELS = [payload(7), "<b onmouseover=window.__xss=8>model class"]  # folder names: no '/'
 NODE_TITLE = payload(9)
 WORKFLOW_FILE = payload(10) + ".json"
 WORKFLOW_DESCRIPTION = "<img src=x onerror=window.__xss=11> described"
 MISSING_FOLDER = "missing <img src=x onerror=window.__xss=12>"
-# (the model's second class need not be predicted for any image, so it need not be shown)
-LITERAL = [*FOLDER_LABELS, FILE_NAME, BROKEN_FILE, OVERRIDE_LABEL, MODEL_LABELS[0], NODE_TITLE, WORKFLOW_FILE]
+LITERAL = [*FOLDER_LABELS, FILE_NAME, BROKEN_FILE, OVERRIDE_LABEL, *MODEL_LABELS, NODE_TITLE, WORKFLOW_FILE]
 
 
 def write_digits(root: Path, labels: list[str], per_label: int) -> list[Path]:
@@ -203,4 +202,13 @@ def test_hostile_names_are_text_in_every_viewer(screen: Screen, registry, shared
     missing = [name for name in LITERAL if name not in text]
     assert missing == [], f"not shown literally: {missing}"
     assert MISSING_FOLDER in text  # the error message quotes the folder as text
+    assert driver.execute_script(RAN) is None
+
+    # the folder browser (the import folder's "choose" button) lists the hostile folders as text
+    assert driver.execute_script(SELECT_NODE, "import")
+    folder = "return document.querySelector('[data-field=folder] input')?.value || ''"
+    wait_until(lambda: driver.execute_script(folder).endswith("images"), what="the import node's inspector")
+    driver.execute_script("document.querySelector('.fc-browse').click()")
+    wait_until(lambda: all(label in driver.execute_script(PAGE_TEXT) for label in FOLDER_LABELS), timeout=10,
+               what="the folder browser's entries")
     assert driver.execute_script(RAN) is None

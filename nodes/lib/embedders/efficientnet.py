@@ -94,6 +94,12 @@ def export_onnx(target: Path) -> None:
                           external_data=False, verbose=False)
 
 
+def onnx_path(models_dir: Path, sha: str | None = None) -> Path:
+    """Where the exported model lives; until it exists, the first run exports it (slow, once)."""
+    sha = sha or file_sha256(weights_path())
+    return models_dir / f"efficientnet_lite0-{sha[:16]}-onnx{EXPORT_VERSION}.onnx"
+
+
 class EfficientNetLite0:
     """The default embedder, run by onnxruntime.
 
@@ -102,9 +108,11 @@ class EfficientNetLite0:
     an embedder that never has work (every vector already known) never loads it.
     """
 
-    def __init__(self, models_dir: Path, threads: int | None = None):
+    def __init__(self, models_dir: Path, threads: int | None = None, device: str = "cpu"):
         sha = file_sha256(weights_path())
-        self.onnx_file = models_dir / f"efficientnet_lite0-{sha[:16]}-onnx{EXPORT_VERSION}.onnx"
+        self.device = device  # "cpu" or "cuda" (see devices.resolve_device)
+        self.runtime = "onnxruntime-cpu"  # what actually runs it; recorded in run.json
+        self.onnx_file = onnx_path(models_dir, sha)
         if not self.onnx_file.exists():
             export_onnx(self.onnx_file)
         self.threads = threads or os.cpu_count() or 1
@@ -135,6 +143,14 @@ class EfficientNetLite0:
     def _new_session(self) -> Any:
         import onnxruntime as ort
 
+        if self.device == "cuda":
+            if "CUDAExecutionProvider" in ort.get_available_providers():
+                self.runtime = "onnxruntime-cuda"
+                return ort.InferenceSession(str(self.onnx_file),
+                                            providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+            self.runtime = "torch-cuda"  # onnxruntime without CUDA: the same network in PyTorch
+            return TorchCuda()
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -148,4 +164,27 @@ class EfficientNetLite0:
         self._starting.join()
         if self._failure is not None:
             raise self._failure
+        if isinstance(self._session, TorchCuda):
+            return self._session.forward(batch)
         return self._session.run(None, {"images": np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+class TorchCuda:
+    """EfficientNet-Lite0's embedding in PyTorch on the GPU, exact float32."""
+
+    def __init__(self) -> None:
+        import torch
+
+        from .devices import torch_on
+
+        torch_on("cuda")
+        self.model = load_torch_model().to("cuda").to(memory_format=torch.channels_last)
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).pin_memory()
+            x = x.to("cuda", non_blocking=True).contiguous(memory_format=torch.channels_last)
+            features = self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        return features.float().cpu().numpy()

@@ -122,11 +122,18 @@ def load_open_clip(model_name: str, weights: str, base_dir: Path | None = None) 
 class OpenClipEmbedder:
     """Image embeddings of an open_clip model, L2-normalised (as CLIP compares them)."""
 
-    def __init__(self, model_name: str, weights: str, base_dir: Path | None = None):
+    def __init__(self, model_name: str, weights: str, base_dir: Path | None = None,
+                 device: str = "cpu"):
         import torch
 
+        from .devices import torch_on
+
         torch.set_num_threads(os.cpu_count() or 1)
+        torch_on(device)
+        self.device = device
+        self.runtime = f"torch-{device}"
         self.clip = load_open_clip(model_name, weights, base_dir)
+        self.clip.model.to(device)
         self.spec = self.clip.spec
         size = self.spec["preprocessing"].get("size", 224)
         # JPEGs may be decoded at a reduced scale that still covers the model's input
@@ -139,6 +146,6 @@ class OpenClipEmbedder:
         import torch
 
         with torch.inference_mode():
-            features = self.clip.model.encode_image(torch.from_numpy(batch))
+            features = self.clip.model.encode_image(torch.from_numpy(batch).to(self.device))
             features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        return features.float().numpy()
+        return features.float().cpu().numpy()
