@@ -70,7 +70,7 @@ def test_validate_and_run_say_an_export_folder_is_a_file(tmp_path, capsys, regis
     assert code == 2 and "node 'export', 'folder'" in text and "is a file, not a folder" in text
     # a run fails that node clearly (no raw FileExistsError) and leaves the file alone
     workflow = load(CLUSTER, registry).with_params("import", sample="digits", max_per_label=2)
-    result = Engine(registry, shared_cache).run(workflow, base_dir=CLUSTER.parent, out_dir=out, targets=["export"])
+    result = Engine(registry, shared_cache).run(workflow, base_dir=CLUSTER.parent, out_dir=out)
     outcome = result.outcomes["export"]
     assert outcome.state == "failed" and outcome.field == "folder" and "is a file, not a folder" in outcome.error
     assert (out / "clusters").read_text() == "the user's notes"

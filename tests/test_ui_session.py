@@ -108,7 +108,7 @@ def test_moving_nodes_neither_validates_nor_checks(registry, cache, monkeypatch)
     session.loaded()
     wait_for_check(session)
     validations = count_calls(session_module, "resolve", monkeypatch)
-    statuses = count_calls(session.runner.engine, "status")
+    statuses = count_calls(session.runner.engine, "plan")
     for x in range(20):
         session.move({"embed": (float(x), 0.0)})
         session.rename("embed", f"Embed {x}")
@@ -124,7 +124,7 @@ def test_status_checks_are_debounced(registry, cache) -> None:
     session.state.open(CLUSTER_FOLDER)
     session.loaded()
     wait_for_check(session)
-    statuses = count_calls(session.runner.engine, "status")
+    statuses = count_calls(session.runner.engine, "plan")
     for value in range(3, 12):  # typing: one keystroke every 50 ms
         session.set_param("cluster", "n_clusters", value)
         clock.now += CHECK_DELAY / 6
