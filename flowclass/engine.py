@@ -269,6 +269,11 @@ class _Run:
             return self.values[node_id][port]
         if node_id in self.deferred:
             return self.deferred_values(node_id)[port]
+        if node_id not in self.cached:  # it ran, and its values were let go: read them back
+            found = self.engine.cache.get(self.outcomes[node_id].key or "")
+            if found is None:
+                raise KeyError(f"node '{node_id}' has no stored result to read '{port}' from")
+            self.cached[node_id] = found
         return self.cached[node_id].output(port)
 
     def _call(self, node_id: str, node_type: NodeType, ctx: RunContext,

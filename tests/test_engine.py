@@ -234,3 +234,12 @@ def test_a_node_that_is_not_cached_is_made_only_when_wanted(engine, registry, ca
     assert len(changed.output("cluster", "clusters").classes) == 5
     assert engine.status(digits_clustering(registry, n_clusters=6), out_dir=tmp_path) == {
         "import": "cached", "embed": "cached", "distances": "cached", "cluster": "pending"}
+
+
+def test_a_node_that_is_not_cached_can_be_made_after_the_run_from_what_ran(engine, registry, tmp_path):
+    """Run only the clustering on an empty cache: Embed runs and its values are let go; asking
+    for Distances afterwards (a viewer) reads the embeddings back from the cache."""
+    result = engine.run(digits_clustering(registry), out_dir=tmp_path, targets=["cluster"])
+    assert result.ok and result.outcomes["embed"].state == "done"
+    assert "embed" not in result._values
+    assert len(result.output("distances", "distances")) == 60
