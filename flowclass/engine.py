@@ -259,10 +259,19 @@ class _Run:
                 self.emit(NodeEvent(node_id, NodeState.SKIPPED, message=outcome.error))
             else:
                 self._run_node(node_id, node_type, outcome)
-            for parent in parents:  # free values nobody downstream needs any more
-                waiting[parent] -= 1
-                if waiting[parent] == 0 and parent not in keep:
-                    self.values.pop(parent, None)
+            if node_id not in self.deferred:  # a deferred node may still need its inputs
+                for parent in parents:
+                    self._release(parent, waiting, keep)
+
+    def _release(self, node_id: str, waiting: dict[str, int], keep: set[str]) -> None:
+        """One consumer less: free the node's values once nobody downstream needs them (and,
+        for a deferred node, its inputs with them)."""
+        waiting[node_id] -= 1
+        if waiting[node_id] == 0 and node_id not in keep:
+            self.values.pop(node_id, None)
+            if node_id in self.deferred:
+                for parent in self.graph.predecessors(node_id):
+                    self._release(parent, waiting, keep)
 
     def _input_value(self, node_id: str, port: str) -> Any:
         if port in self.values.get(node_id, {}):
