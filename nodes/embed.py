@@ -333,7 +333,7 @@ def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
     kept = images.subset([i for i, sha in enumerate(hashes) if sha in known])
     matrix = np.stack([known[sha] for sha in kept.hashes.tolist()]) if len(kept) else \
         np.zeros((0, int(embedder.spec["dim"])), dtype=np.float32)
-    return Embeddings(kept, matrix.astype(np.float32), dict(embedder.spec)), skipped
+    return Embeddings(kept, matrix.astype(np.float32, copy=False), dict(embedder.spec)), skipped
 
 
 NODES = [embed]
