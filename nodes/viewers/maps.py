@@ -100,11 +100,9 @@ def map_sample(groups: np.ndarray, most: int) -> np.ndarray:
 
 
 def map_points(vectors: np.ndarray, groups: np.ndarray, method: str, store: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Which points the map draws and where: PCA of all, shown for a sample; t-SNE and UMAP
-    fitted on a smaller sample only."""
+    """Which points the map draws, and where: the projection is fitted on the drawn sample
+    only (a smaller one for t-SNE and UMAP)."""
     keep = map_sample(groups, min(MAX_POINTS, MAX_FITTED.get(method, MAX_POINTS)))
-    if method == "pca":
-        return keep, cached_projection(vectors, method, store)[keep]
     return keep, cached_projection(np.asarray(vectors)[keep], method, store)
 
 
@@ -180,8 +178,7 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
             method.enable()
         note.text = f"{METHODS[name]} of {len(vectors):,} images · hover a point to see the image"
         if len(keep) < len(vectors):
-            fitted = "fitted on and showing" if name in MAX_FITTED else "showing"
-            note.text += f" · {fitted} a random {len(keep):,} of them"
+            note.text += f" · fitted on and showing a random {len(keep):,} of them"
         view.update(points=points, keep=keep)
         recolour(view["by"])
 
