@@ -14,6 +14,7 @@ from . import __version__
 from .cache import Cache, default_max_bytes, parse_size
 from .errors import WorkflowInvalid
 from .fsutil import WriteError
+from .states import NodeState
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -37,6 +38,7 @@ def _load(args: argparse.Namespace, registry):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine import Engine
+    from .executors import make_executor
     from .progress import TerminalProgress
 
     registry = _registry(args)
@@ -44,15 +46,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.workflow).resolve()
     out_dir = Path(args.out) if args.out else Path("flowclass-out") / path.stem
     engine = Engine(registry, Cache(args.cache))
+    try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
+        executor = make_executor(args.scheduler)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     try:
-        result = engine.run(workflow, base_dir=path.parent, out_dir=out_dir,
-                            targets=args.node or None, on_event=TerminalProgress(quiet=args.quiet),
-                            source=str(path), overrides=args.set or [])
+        with executor:
+            result = engine.run(workflow, base_dir=path.parent, out_dir=out_dir,
+                                targets=args.node or None,
+                                on_event=TerminalProgress(quiet=args.quiet), source=str(path),
+                                overrides=args.set or [], executor=executor)
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     _save_reports(result, workflow, registry, out_dir)
-    cached = sum(o.state == "cached" for o in result.outcomes.values())
+    cached = sum(o.state == NodeState.CACHED for o in result.outcomes.values())
     ok = result.ok and result.manifest_error is None
     print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
           f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest "
@@ -215,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--node", metavar="ID", action="append",
                      help="run only this node and what it needs (repeatable)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run batches of work on a Dask cluster: tcp://HOST:8786 connects to "
+                          "its scheduler, local:N starts N worker processes here (default: "
+                          "$FLOWCLASS_SCHEDULER, else threads in this process)")
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", parents=[common], help="check a workflow file, run nothing")

@@ -10,21 +10,23 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .errors import Cancelled
+from .states import PROGRESS, WARNING, NodeState
 
 
 @dataclass(frozen=True)
 class NodeEvent:
     """Something that happened to a node during a run.
 
-    ``state`` is one of: ``pending`` (will run), ``running``, ``progress``, ``cached``,
-    ``done``, ``failed``, ``skipped`` (an upstream node failed), ``cancelled``, ``warning``.
+    ``state`` is the node's new :class:`~flowclass.states.NodeState` (``pending``,
+    ``running``, ``cached``, ``done``, ``failed``, ``skipped``, ``cancelled``), or
+    ``progress`` / ``warning`` for a report while it runs.
     """
 
     node: str
-    state: str
+    state: NodeState | str  # a NodeState, PROGRESS or WARNING
     done: int | None = None
     total: int | None = None
     unit: str = ""
@@ -32,6 +34,7 @@ class NodeEvent:
     seconds: float | None = None
     field: str | None = None
     hint: str | None = None
+    key: str | None = None  # with done and cached: where the cache holds the node's outputs
 
     @property
     def fraction(self) -> float | None:
@@ -52,6 +55,7 @@ class RunContext:
     records: dict[str, Any] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    executor: Any = None  # where ctx.map runs jobs; None: local threads (see executors.py)
     _last_progress: float = 0.0
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
@@ -61,13 +65,13 @@ class RunContext:
         if total is not None and done < total and now - self._last_progress < 0.1:
             return
         self._last_progress = now
-        self.emit(NodeEvent(self.node_id, "progress", done=done, total=total, unit=unit,
+        self.emit(NodeEvent(self.node_id, PROGRESS, done=done, total=total, unit=unit,
                             message=message))
 
     def warn(self, message: str) -> None:
         """Something the user should know that does not stop the node (a skipped file)."""
         self.warnings.append(message)
-        self.emit(NodeEvent(self.node_id, "warning", message=message))
+        self.emit(NodeEvent(self.node_id, WARNING, message=message))
 
     def skip(self, rows: Any) -> None:
         """Declare input files passed over, as (path, reason) pairs. Every run lists them in
@@ -82,6 +86,25 @@ class RunContext:
     def record(self, key: str, value: Any) -> None:
         """Keep a JSON-able fact in the run manifest (a weights hash, a model version)."""
         self.records[key] = value
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any],
+            on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+        """``[fn(item) for item in items]`` on the run's executor (threads, or a Dask cluster),
+        in order. ``fn`` must be a module-level function (a cluster imports it by name) and
+        items plain data; ``on_done(index, result)`` runs here as each finishes (for progress).
+        Stops with Cancelled when the run is cancelled."""
+        if self.executor is None:
+            from .executors import LocalExecutor
+
+            self.executor = LocalExecutor()
+        results = self.executor.map(fn, list(items), on_done=on_done, cancel=self.cancel_event)
+        self.check_cancelled()
+        return results
+
+    @property
+    def remote(self) -> bool:
+        """Whether ``map`` sends work to other processes or machines."""
+        return bool(getattr(self.executor, "remote", False))
 
     @property
     def cancelled(self) -> bool:

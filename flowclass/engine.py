@@ -31,10 +31,19 @@ from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .params import Path as PathParam
 from .registry import Registry
+from .states import FINISHED, WARNING, NodeState
 from .validation import validate
 from .workflow import Workflow
 
 KEY_SCHEME = "flowclass-key-1"
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a run would do with one node now, and the cache key it would use (None: unknown)."""
+
+    state: NodeState
+    key: str | None
 
 
 @dataclass
@@ -44,7 +53,7 @@ class NodeOutcome:
     node: str
     type: str
     version: int
-    state: str = "pending"  # done | cached | failed | skipped | cancelled
+    state: NodeState = NodeState.PENDING  # then DONE, CACHED, FAILED, SKIPPED or CANCELLED
     seconds: float = 0.0
     key: str | None = None
     fingerprint: str | None = None
@@ -73,7 +82,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return all(o.state in ("done", "cached") for o in self.outcomes.values())
+        return all(o.state in FINISHED for o in self.outcomes.values())
 
     @property
     def skipped_files(self) -> list[tuple[str, str, str]]:
@@ -82,7 +91,7 @@ class RunResult:
 
     @property
     def failed(self) -> list[NodeOutcome]:
-        return [o for o in self.outcomes.values() if o.state == "failed"]
+        return [o for o in self.outcomes.values() if o.state == NodeState.FAILED]
 
     def release(self, node: str) -> bool:
         """Drop a node's in-memory outputs when the cache holds them (``output`` then reads
@@ -99,7 +108,7 @@ class RunResult:
             return self._values[node][port]
         outcome = self.outcomes[node]
         cached = self.cache.get(outcome.key) if outcome.key else None
-        if cached is None and self._deferred is not None and outcome.state in ("cached", "done"):
+        if cached is None and self._deferred is not None and outcome.state in FINISHED:
             try:  # a node that is never cached: made again from its inputs
                 return self._deferred(node)[port]
             except KeyError:
@@ -151,12 +160,15 @@ class Engine:
         manifest: bool = True,
         source: str | None = None,
         overrides: Iterable[str] = (),
+        executor: Any = None,
     ) -> RunResult:
         """Validate, then run what ``targets`` need (default: every node).
 
         Raises :class:`WorkflowInvalid` before running anything if the workflow has any
         problem. A failing node does not stop independent branches; its descendants are
         reported as skipped. Writes ``run.json`` into ``out_dir`` unless ``manifest`` is False.
+        ``executor`` (see flowclass.executors) runs the jobs nodes hand to ``ctx.map``;
+        default: threads in this process.
         """
         targets = list(targets) if targets is not None else None
         graph = _check(self, workflow, targets, source)
@@ -164,13 +176,13 @@ class Engine:
             manifest_path(Path(out_dir).resolve())
 
         run = _Run(self, workflow, graph, Path(base_dir).resolve(), Path(out_dir).resolve(),
-                   on_event or (lambda event: None), cancel or threading.Event())
+                   on_event or (lambda event: None), cancel or threading.Event(), executor)
         started = time.time()
         order = execution_order(graph, targets)
         run.execute(order, keep=set(targets) if targets is not None else set(order))
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
                            _values=run.values, _deferred=run.deferred_values)
-        if any(o.state == "done" for o in run.outcomes.values()):  # the cache grew
+        if any(o.state == NodeState.DONE for o in run.outcomes.values()):  # the cache grew
             try:  # keep it under its cap; this run's results stay
                 self.cache.prune(keep={o.key for o in run.outcomes.values() if o.key})
             except OSError:
@@ -184,17 +196,25 @@ class Engine:
         return result
 
     def status(self, workflow: Workflow, *, base_dir: str | Path = ".", out_dir: str | Path = ".",
-               targets: Iterable[str] | None = None) -> dict[str, str]:
-        """What a run would do per node now: ``cached``, ``pending``, ``failed`` or ``skipped``.
+               targets: Iterable[str] | None = None) -> dict[str, NodeState]:
+        """What a run would do per node now: ``cached``, ``pending``, ``failed`` or ``skipped``."""
+        planned = self.plan(workflow, base_dir=base_dir, out_dir=out_dir, targets=targets)
+        return {node: plan.state for node, plan in planned.items()}
 
-        The canvas shows this as badges; it runs no node. Raises :class:`WorkflowInvalid`
-        like :meth:`run` for a workflow that could not run.
+    def plan(self, workflow: Workflow, *, base_dir: str | Path = ".", out_dir: str | Path = ".",
+             targets: Iterable[str] | None = None) -> dict[str, Planned]:
+        """Per node, what a run would do now and the cache key it would use.
+
+        The canvas shows this as badges (a node whose key changed since its run is stale);
+        it runs no node. Raises :class:`WorkflowInvalid` like :meth:`run` for a workflow
+        that could not run.
         """
         targets = list(targets) if targets is not None else None
         graph = _check(self, workflow, targets, None)
         run = _Run(self, workflow, graph, Path(base_dir).resolve(), Path(out_dir).resolve(),
                    lambda event: None, threading.Event())
-        return run.plan(execution_order(graph, targets))
+        states = run.plan(execution_order(graph, targets))
+        return {node: Planned(state, run.outcomes[node].key) for node, state in states.items()}
 
 
 def _check(engine: "Engine", workflow: Workflow, targets: list[str] | None,
@@ -213,8 +233,10 @@ class _Run:
     """The state of one run: outcomes, keys and the values still needed downstream."""
 
     def __init__(self, engine: Engine, workflow: Workflow, graph: Any, base_dir: Path,
-                 out_dir: Path, emit: Callable[[NodeEvent], None], cancel: threading.Event):
+                 out_dir: Path, emit: Callable[[NodeEvent], None], cancel: threading.Event,
+                 executor: Any = None):
         self.engine, self.workflow, self.graph = engine, workflow, graph
+        self.executor = executor
         self.base_dir, self.out_dir = base_dir, out_dir
         self.emit, self.cancel = emit, cancel
         self.outcomes: dict[str, NodeOutcome] = {}
@@ -227,21 +249,21 @@ class _Run:
         for node_id in order:
             spec = self.workflow.node(node_id)
             self.outcomes[node_id] = NodeOutcome(node_id, spec.type, spec.version)
-            self.emit(NodeEvent(node_id, "pending"))
+            self.emit(NodeEvent(node_id, NodeState.PENDING))
         waiting = {n: sum(1 for s in self.graph.successors(n) if s in self.outcomes) for n in order}
         for node_id in order:
             outcome = self.outcomes[node_id]
             if self.cancel.is_set():
-                outcome.state = "cancelled"
-                self.emit(NodeEvent(node_id, "cancelled"))
+                outcome.state = NodeState.CANCELLED
+                self.emit(NodeEvent(node_id, NodeState.CANCELLED))
                 continue
             node_type = registry.get(outcome.type)
             parents = list(self.graph.predecessors(node_id))
-            bad = [p for p in parents if self.outcomes[p].state not in ("done", "cached")]
+            bad = [p for p in parents if self.outcomes[p].state not in FINISHED]
             if bad:
-                outcome.state = "skipped"
+                outcome.state = NodeState.SKIPPED
                 outcome.error = f"not run because '{bad[0]}' did not finish"
-                self.emit(NodeEvent(node_id, "skipped", message=outcome.error))
+                self.emit(NodeEvent(node_id, NodeState.SKIPPED, message=outcome.error))
             else:
                 self._run_node(node_id, node_type, outcome)
             for parent in parents:  # free values nobody downstream needs any more
@@ -284,21 +306,21 @@ class _Run:
             return self.values[node_id]
         node_type, outcome = self.deferred[node_id], self.outcomes[node_id]
         started, ctx = time.perf_counter(), self._context(node_id)
-        self.emit(NodeEvent(node_id, "running"))
+        self.emit(NodeEvent(node_id, NodeState.RUNNING))
         try:
             self._call(node_id, node_type, ctx, outcome.params)
         except NodeError as exc:
             self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
             raise NodeError(f"its input from '{node_id}' failed: {exc.message}") from exc
-        outcome.state, outcome.seconds = "done", time.perf_counter() - started
+        outcome.state, outcome.seconds = NodeState.DONE, time.perf_counter() - started
         outcome.warnings, outcome.records, outcome.skipped = ctx.warnings, ctx.records, ctx.skipped
-        self.emit(NodeEvent(node_id, "done", seconds=outcome.seconds))
+        self.emit(NodeEvent(node_id, NodeState.DONE, seconds=outcome.seconds))
         return self.values[node_id]
 
     def _context(self, node_id: str) -> RunContext:
         return RunContext(node_id=node_id, base_dir=self.base_dir, out_dir=self.out_dir,
                           store_dir=self.engine.cache.store_dir, emit=self.emit,
-                          cancel_event=self.cancel)
+                          cancel_event=self.cancel, executor=self.executor)
 
     def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome) -> None:
         started = time.perf_counter()
@@ -309,31 +331,31 @@ class _Run:
             cached = self.engine.cache.get(outcome.key)
             if cached is not None and self._reusable(node_type, cached, params):
                 self.cached[node_id] = cached
-                outcome.state = "cached"
+                outcome.state = NodeState.CACHED
                 outcome.warnings = list(cached.meta.get("warnings", []))
                 outcome.records = dict(cached.meta.get("records", {}))
                 outcome.skipped = [(str(p), str(r)) for p, r in cached.meta.get("skipped", [])]
                 outcome.seconds = time.perf_counter() - started
-                self.emit(NodeEvent(node_id, "cached", seconds=outcome.seconds))
+                self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds, key=outcome.key))
                 return
             if not node_type.cache:  # a cheap view of its inputs: made when a value is wanted
                 self.deferred[node_id] = node_type
-                outcome.state = "cached"
+                outcome.state = NodeState.CACHED
                 outcome.seconds = time.perf_counter() - started
-                self.emit(NodeEvent(node_id, "cached", seconds=outcome.seconds))
+                self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds))
                 return
-            self.emit(NodeEvent(node_id, "running"))
+            self.emit(NodeEvent(node_id, NodeState.RUNNING))
             result = self._call(node_id, node_type, ctx, params)
             outcome.seconds = time.perf_counter() - started
             outcome.warnings, outcome.records = ctx.warnings, ctx.records
             outcome.skipped = ctx.skipped
             self._store(node_id, node_type, outcome, result, ctx.written or None)
-            outcome.state = "done"
-            self.emit(NodeEvent(node_id, "done", seconds=outcome.seconds))
+            outcome.state = NodeState.DONE
+            self.emit(NodeEvent(node_id, NodeState.DONE, seconds=outcome.seconds, key=outcome.key))
         except Cancelled:
-            outcome.state = "cancelled"
+            outcome.state = NodeState.CANCELLED
             outcome.seconds = time.perf_counter() - started
-            self.emit(NodeEvent(node_id, "cancelled"))
+            self.emit(NodeEvent(node_id, NodeState.CANCELLED))
         except NodeError as exc:
             self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
         except WriteError as exc:  # a full disk, a read-only folder: no bug, say what to do
@@ -363,33 +385,34 @@ class _Run:
                                "version": node_type.version, "params": params,
                                "inputs": inputs_key, "fingerprint": outcome.fingerprint})
 
-    def plan(self, order: list[str]) -> dict[str, str]:
+    def plan(self, order: list[str]) -> dict[str, NodeState]:
         """Each node's state if the run started now, without running anything.
 
         ``cached`` (a result exists for its key), ``pending`` (it would run), or ``failed``
         / ``skipped`` when its key cannot be known (its fingerprint failed, e.g. a missing
         folder). Fingerprints are taken, so this reads folder listings but no images.
         """
-        states: dict[str, str] = {}
+        states: dict[str, NodeState] = {}
         for node_id in order:
             spec = self.workflow.node(node_id)
             node_type = self.engine.registry.get(spec.type)
             outcome = self.outcomes[node_id] = NodeOutcome(node_id, spec.type, spec.version)
-            if any(states.get(p) in ("failed", "skipped") for p in self.graph.predecessors(node_id)):
-                states[node_id] = "skipped"
+            if any(states.get(p) in (NodeState.FAILED, NodeState.SKIPPED)
+                   for p in self.graph.predecessors(node_id)):
+                states[node_id] = NodeState.SKIPPED
                 continue
             try:
                 self._key(node_id, node_type, outcome, self._context(node_id))
             except Exception:  # the run itself will report it properly
-                states[node_id] = "failed"
+                states[node_id] = NodeState.FAILED
                 continue
             if not node_type.cache:  # made from its inputs whenever wanted
                 parents = [states[p] for p in self.graph.predecessors(node_id)]
-                states[node_id] = "pending" if "pending" in parents else "cached"
+                states[node_id] = NodeState.PENDING if NodeState.PENDING in parents else NodeState.CACHED
                 continue
             cached = self.engine.cache.get(outcome.key)
-            states[node_id] = "cached" if cached is not None and self._reusable(
-                node_type, cached, outcome.params) else "pending"
+            states[node_id] = NodeState.CACHED if cached is not None and self._reusable(
+                node_type, cached, outcome.params) else NodeState.PENDING
         return states
 
     def _storage_message(self, exc: OSError) -> str:
@@ -407,11 +430,11 @@ class _Run:
 
     def _fail(self, outcome: NodeOutcome, started: float, message: str, field: str | None,
               hint: str | None, ctx: RunContext) -> None:
-        outcome.state, outcome.error, outcome.field, outcome.hint = "failed", message, field, hint
+        outcome.state, outcome.error, outcome.field, outcome.hint = NodeState.FAILED, message, field, hint
         outcome.seconds = time.perf_counter() - started
         outcome.warnings, outcome.records = ctx.warnings, ctx.records
         outcome.skipped = ctx.skipped
-        self.emit(NodeEvent(outcome.node, "failed", message=message, field=field, hint=hint,
+        self.emit(NodeEvent(outcome.node, NodeState.FAILED, message=message, field=field, hint=hint,
                             seconds=outcome.seconds))
 
     def _reusable(self, node_type: NodeType, cached: CachedResult, params: dict[str, Any]) -> bool:
@@ -442,4 +465,4 @@ class _Run:
         except (CodecError, OSError) as exc:
             message = f"result not cached: {exc}"
             outcome.warnings.append(message)
-            self.emit(NodeEvent(node_id, "warning", message=message))
+            self.emit(NodeEvent(node_id, WARNING, message=message))

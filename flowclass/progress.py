@@ -12,6 +12,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from .context import NodeEvent
+from .states import PROGRESS, WARNING, NodeState
 
 
 class TerminalProgress:
@@ -23,6 +24,7 @@ class TerminalProgress:
         self.bars: dict[str, tqdm] = {}
         self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.totals: dict[str, str] = {}
+        self.phases: dict[str, str] = {}  # node -> the phase (progress message) it is in
 
     def _bar(self, node: str) -> tqdm:
         if node not in self.bars:
@@ -35,39 +37,53 @@ class TerminalProgress:
         if not self.quiet:
             tqdm.write(text, file=self.stream)
 
+    def _new_phase(self, node: str, bar: tqdm, event: NodeEvent) -> None:
+        """A node's next phase (preparing the model, decoding, embedding): the bar's rate and
+        time left start over, so a slow first phase does not skew them; a log gets a line."""
+        self.phases[node] = event.message
+        if bar.disable:
+            count = f" ({event.done or 0:,} / {event.total:,} {event.unit})".replace("  ", " ") \
+                if event.total else ""
+            self._line(f"{node:>12}: {event.message}{count}")
+            return
+        bar.reset(total=event.total)
+        bar.initial = event.done or 0
+
     def __call__(self, event: NodeEvent) -> None:
         node = event.node
-        if event.state == "running":
+        if event.state == NodeState.RUNNING:
             self._bar(node)
-        elif event.state == "progress":
+        elif event.state == PROGRESS:
             if event.total is not None and event.unit:
                 self.totals[node] = f" ({event.total} {event.unit})"
             bar = self._bar(node)
             if event.total is not None and bar.total != event.total:
                 bar.total = event.total
                 bar.unit = f" {event.unit}" if event.unit else ""
+            if event.message and event.message != self.phases.get(node):
+                self._new_phase(node, bar, event)
             if event.done is not None:
                 bar.n = event.done
             if event.message:
                 bar.set_postfix_str(event.message, refresh=False)
             bar.refresh()
-        elif event.state in ("done", "failed", "cancelled"):
+        elif event.state in (NodeState.DONE, NodeState.FAILED, NodeState.CANCELLED):
             bar = self.bars.pop(node, None)
             if bar is not None:
-                if bar.total is not None and event.state == "done":
+                if bar.total is not None and event.state == NodeState.DONE:
                     bar.n = bar.total
                 bar.set_postfix_str(f"{event.state} in {event.seconds or 0:.2f}s", refresh=False)
                 bar.close()
-            if event.state == "done" and (bar is None or bar.disable):
+            if event.state == NodeState.DONE and (bar is None or bar.disable):
                 self._line(f"{node:>12}: done in {event.seconds or 0:.2f}s{self.totals.get(node, '')}")
-            if event.state == "failed":
+            if event.state == NodeState.FAILED:
                 where = f" (parameter '{event.field}')" if event.field else ""
                 self._line(f"{node:>12}: FAILED{where}: {event.message}")
                 if event.hint:
                     self._line(f"{'':>12}  hint: {event.hint}")
-        elif event.state == "cached":
+        elif event.state == NodeState.CACHED:
             self._line(f"{node:>12}: cached")
-        elif event.state == "skipped":
+        elif event.state == NodeState.SKIPPED:
             self._line(f"{node:>12}: skipped, {event.message}")
-        elif event.state == "warning":
+        elif event.state == WARNING:
             self._line(f"{node:>12}: warning: {event.message}")

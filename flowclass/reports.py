@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from .graph import nearest_output
 from .registry import Registry
+from .states import FINISHED, NodeState
 from .workflow import Workflow
 
 Writer = Callable[[Path], None]
@@ -32,7 +33,7 @@ class ReportSource:
 
 def _upstream(result: Any, workflow: Workflow, registry: Registry, node: str, data_type: str) -> Any:
     """The nearest output of ``data_type`` from ``node`` or its ancestors that finished."""
-    finished = lambda n: n in result.outcomes and result.outcomes[n].state in ("done", "cached")
+    finished = lambda n: n in result.outcomes and result.outcomes[n].state in FINISHED
     found = nearest_output(workflow, registry, node, data_type, finished)
     return result.output(*found) if found else None
 
@@ -48,12 +49,12 @@ def collect(result: Any, workflow: Workflow, registry: Registry) -> dict[str, tu
         node_type = registry.get(spec.type)
         outcome = result.outcomes.get(spec.id)
         if node_type is None or node_type.reports is None or outcome is None \
-                or outcome.state not in ("done", "cached"):
+                or outcome.state not in FINISHED:
             continue
         source = ReportSource(spec.id, lambda port, n=spec.id: result.output(n, port),
                               lambda kind, n=spec.id: _upstream(result, workflow, registry, n, kind))
         for name, writer in node_type.reports(source).items():
-            wanted.append((spec.id, name, (writer, outcome.state == "cached")))
+            wanted.append((spec.id, name, (writer, outcome.state == NodeState.CACHED)))
     taken = Counter(name for _, name, _ in wanted)
     return {(name if taken[name] == 1 else f"{node}-{name}"): report
             for node, name, report in wanted}

@@ -95,6 +95,16 @@ def params_from_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
+def preparing(ctx: Any, backend: str) -> str:
+    """The first phase of an Embed run, as the canvas and the terminal show it."""
+    if backend == "efficientnet_lite0":
+        from .lib.embedders.efficientnet import onnx_path
+
+        if not onnx_path(ctx.store_dir("models")).exists():
+            return "preparing the model (only on the first run)"
+    return "loading the model" if backend in ("efficientnet_lite0", "open_clip") else "starting"
+
+
 def _load_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | None, list[str]]:
     """One batch, ready for the model: the stacked arrays of the images that decoded, and
     per image "" or the reason it could not be read. Runs in a worker thread."""
@@ -138,6 +148,7 @@ def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: 
 
         batch_size = max(batch_size, GPU_MIN_BATCH)
     workers = max(1, (os.cpu_count() or 1) if on_gpu else min(4, os.cpu_count() or 1))
+    ctx.progress(done_before, total, unit="images", message="decoding the first images")
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for stacked, batch_errors in _prefetched_batches(pool, embedder, paths, batch_size,
                                                          depth=workers + 1):
@@ -145,7 +156,7 @@ def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: 
             for error in batch_errors:
                 vectors.append(None if error else np.asarray(next(out), dtype=np.float32))
             errors.extend(batch_errors)
-            ctx.progress(done_before + len(vectors), total, unit="images")
+            ctx.progress(done_before + len(vectors), total, unit="images", message="embedding")
     return vectors, errors
 
 
@@ -217,7 +228,7 @@ def embed(ctx, *, images: ImageSet, backend, batch_size, device, clip_model, cli
                   pixel_size=pixel_size, grayscale=grayscale, binarize=binarize,
                   threshold=threshold, histogram_space=histogram_space,
                   histogram_bins=histogram_bins)
-    ctx.progress(0, len(images), unit="images", message="loading the model")
+    ctx.progress(0, len(images), unit="images", message=preparing(ctx, backend))
     embedder = make_embedder(ctx, params)
     ctx.record("embedder", embedder.spec)
     ctx.record("device", getattr(embedder, "device", "cpu"))

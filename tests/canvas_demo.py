@@ -69,7 +69,7 @@ DEMO_GRAPH: dict[str, Any] = {
         _node("n1", "import_images", "Import images", 0, 0, _status("done")),
         _node("n2", "embed", "Embed (ResNet)", 300, 0, _status("running", 0.4, "batch 4/10")),
         _node("n3", "distances", "Distances", 600, -100, _status("idle")),
-        _node("n4", "cluster", "Cluster", 600, 100, _status("error", message="k must be at least 2")),
+        _node("n4", "cluster", "Cluster", 600, 100, _status("failed", message="k must be at least 2")),
         _node("n5", "old_plugin", "Old plugin", 300, 200, _status("skipped"), placeholder=True,
               message='Unknown node type "old_plugin" (plugin not installed).'),
     ],

@@ -206,7 +206,8 @@ def test_hostile_names_are_text_in_every_viewer(screen: Screen, registry, shared
 
     # the folder browser (the import folder's "choose" button) lists the hostile folders as text
     assert driver.execute_script(SELECT_NODE, "import")
-    wait_until(lambda: driver.execute_script("return document.querySelector('.fc-browse')"), what="the inspector")
+    folder = "return document.querySelector('[data-field=folder] input')?.value || ''"
+    wait_until(lambda: driver.execute_script(folder).endswith("images"), what="the import node's inspector")
     driver.execute_script("document.querySelector('.fc-browse').click()")
     wait_until(lambda: all(label in driver.execute_script(PAGE_TEXT) for label in FOLDER_LABELS), timeout=10,
                what="the folder browser's entries")

@@ -13,7 +13,8 @@ from flowclass.engine import Engine
 from flowclass.library import ready_workflows_dir
 from flowclass.ui.browse import OutsideRoots, Roots, count_images
 from flowclass.ui.editor import EditorState, EditRefused
-from flowclass.ui.runner import RunController, lineage_signatures, runnable_part
+from flowclass.states import NodeState
+from flowclass.ui.runner import RunController, runnable_part
 from flowclass.ui.thumbnails import ImageServer, fitting_size
 from nodes.viewers.clustering import clusters_at, dendrogram_links
 from nodes.viewers.maps import cached_projection, project
@@ -90,17 +91,24 @@ def test_runnable_part_leaves_out_problem_nodes_and_their_descendants(registry) 
     assert [n.id for n in runnable.nodes] == ["toy_number", "toy_number_2"]
 
 
-def test_signatures_change_with_what_feeds_a_node_only(registry) -> None:
+def test_staleness_is_the_engines_cache_key_changing_with_what_feeds_a_node_only(registry, cache,
+                                                                                  tmp_path: Path) -> None:
     state = toy_chain(registry)
-    before = lineage_signatures(state.workflow)
+    engine = Engine(registry, cache)
+
+    def keys() -> dict[str, str | None]:
+        return {n: p.key for n, p in engine.plan(state.workflow, base_dir=tmp_path, out_dir=tmp_path).items()}
+
+    before = keys()
+    assert all(before.values())
     state.move({"toy_add": (5, 5)})
     state.rename("toy_describe", "Say it")
-    assert lineage_signatures(state.workflow) == before
+    assert keys() == before
     state.set_params("toy_number", {"value": 7})
-    after = lineage_signatures(state.workflow)
+    after = keys()
     assert all(after[n] != before[n] for n in before)  # every descendant changed too
     state.set_params("toy_describe", {"style": "loud"})
-    assert lineage_signatures(state.workflow)["toy_add"] == after["toy_add"]
+    assert keys()["toy_add"] == after["toy_add"]
 
 
 def drain(controller: RunController, done) -> None:
@@ -149,7 +157,7 @@ def test_failure_badge_carries_message_and_field(registry, cache, tmp_path: Path
     controller.start(state.workflow, base_dir=tmp_path, out_dir=tmp_path / "out", targets=["toy_fail"])
     drain(controller, lambda: finished)
     status = controller.status("toy_fail")
-    assert status.state == "error" and status.field == "why"
+    assert status.state == NodeState.FAILED and status.field == "why"
     assert status.message == "failed because it had to — change 'why'"
     assert status.describe()["label"] == "error"
 

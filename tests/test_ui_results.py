@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from nicegui import ui
 from nicegui.testing import User
-from ui_helpers import LOADS, drop, graph_nodes, make_app, page_of, small_cluster_workflow, until, wire
+from ui_helpers import LOADS, drop, graph_nodes, make_app, page_of, run_slow_chain, small_cluster_workflow, until, wire
 
 from flowclass.ui.canvas import FlowCanvas
 from nodes.viewers.clustering import CUT_EVENT
@@ -55,15 +55,7 @@ async def test_folder_browser_counts_images_and_import_reports_skipped(user: Use
 
 
 async def test_progress_then_cancel(user: User, registry, cache, tmp_path: Path) -> None:
-    make_app(registry, cache, tmp_path)
-    await user.open("/")
-    drop(user, "toy.number")
-    drop(user, "toy.wait", 300)
-    wire(user, "toy_number.number", "toy_wait.number")
-    page = page_of(user)
-    page.set_param("toy_wait", "steps", 200_000)
-    user.find(marker="run-all").click()
-    await until(lambda: (graph_nodes(user)["toy_wait"]["status"]["progress"] or 0) > 0, what="progress")
+    page = await run_slow_chain(user, registry, cache, tmp_path, 200_000)
     assert graph_nodes(user)["toy_wait"]["status"]["state"] == "running"
     assert graph_nodes(user)["toy_number"]["status"]["state"] == "done"
     await user.should_see(marker="cancel-run")
@@ -161,7 +153,7 @@ async def test_a_failing_node_shows_its_error_on_the_field(user: User, registry,
     page.start_run(["toy_fail"])
     await until(lambda: page.summary.text.startswith("Last run"), what="the run")
     node = graph_nodes(user)["toy_fail"]
-    assert node["status"]["state"] == "error"
+    assert node["status"]["state"] == "failed"
     assert node["status"]["message"] == "failed because it had to — change 'why'"
     user.find(FlowCanvas).trigger("select", {"id": "toy_fail"})
     assert page.inspector.fields["why"].error.text == "failed because it had to — change 'why'"

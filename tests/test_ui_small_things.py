@@ -58,3 +58,53 @@ async def test_enlarged_image_walks_the_grid_with_arrow_keys(user: User, photos_
     await user.should_see(paths[shown[-1]])  # wraps round
     user.find(marker="enlarged-next").click()
     await user.should_see(paths[shown[0]])
+
+
+async def test_a_clamped_value_is_said_in_the_inspector(user: User, registry, cache, tmp_path: Path) -> None:
+    from ui_helpers import drop, make_app, page_of, until
+
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    drop(user, "hierarchical_clustering")
+    page = page_of(user)
+    (field,) = user.find(marker="param-n_clusters").elements
+    field.value = 0
+    user.find(marker="param-n_clusters").trigger("blur")  # the user leaves the field
+    await until(lambda: page.state.workflow.node("hierarchical_clustering").params["n_clusters"] == 1,
+                what="the value moved into range")
+    await user.should_see("0 is beyond the minimum (1), so it was set to 1.")
+    field.value = 5
+    await user.should_not_see("0 is beyond the minimum")
+
+
+async def test_a_ready_workflow_is_offered_save_as_and_runs_beside_it(user: User, registry, cache,
+                                                                       tmp_path: Path) -> None:
+    from ui_helpers import make_app, page_of, until
+
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    page = page_of(user)
+    user.find(marker="ready-cluster_folder").click()  # File ▸ Ready workflows
+    await user.should_see("new copy of the ready workflow")
+    user.find(marker="confirm-ok").click()  # Save As…
+    await user.should_see("Save the workflow as")
+    (name,) = user.find(marker="file-name").elements
+    name.value = "mine"
+    user.find(marker="dialog-ok").click()
+    await until(lambda: page.state.path is not None, what="the save")
+    assert page.state.path == tmp_path / "mine.json"
+    assert page.out_dir() == tmp_path / "flowclass-out" / "mine"
+
+    # a new workflow is offered Save As at its first run, once; "Not now" runs in a temporary folder
+    user.find(marker="file-new").click()
+    await until(lambda: not page.state.workflow.nodes, what="a new workflow")
+    page.add_node("toy.number", (0, 0))
+    user.find(marker="run-all").click()
+    await user.should_see("no file yet")
+    user.find(marker="confirm-cancel").click()
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run")
+    assert page.state.path is None and "flowclass-untitled" in str(page.out_dir())
+    page.summary.text = ""
+    user.find(marker="run-all").click()  # not asked again
+    await until(lambda: page.runner.running or page.summary.text.startswith("Last run"), what="the second run")
+    await user.should_not_see("no file yet")

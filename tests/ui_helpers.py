@@ -68,3 +68,21 @@ async def until(condition: Callable[[], object], timeout: float = 60.0, what: st
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def run_slow_chain(user: User, registry, cache, folder: Path, steps: int, number: int = 1) -> EditorPage:
+    """A fresh tab with toy.number (``number``) -> toy.wait (``steps`` steps of 1 ms), running
+    unsaved (Save As declined), its wait node already reporting progress."""
+    make_app(registry, cache, folder)
+    await user.open("/")
+    drop(user, "toy.number")
+    drop(user, "toy.wait", 300)
+    wire(user, "toy_number.number", "toy_wait.number")
+    page = page_of(user)
+    page.set_param("toy_number", "value", number)
+    page.set_param("toy_wait", "steps", steps)
+    user.find(marker="run-all").click()
+    await user.should_see("no file yet")  # offered Save As first
+    user.find(marker="confirm-cancel").click()
+    await until(lambda: (graph_nodes(user)["toy_wait"]["status"]["progress"] or 0) > 0, what="progress")
+    return page

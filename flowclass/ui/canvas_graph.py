@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from ..errors import Problem
 from ..registry import Registry
+from ..states import NodeState
 from ..workflow import Workflow
 from .runner import NodeStatus
 
@@ -38,7 +39,7 @@ def canvas_graph(workflow: Workflow, registry: Registry, problems: list[Problem]
         placeholder = next((p for p in found if p.code in PLACEHOLDER_CODES), None)
         status = statuses.get(spec.id, NodeStatus())
         if placeholder is None and found:
-            status = NodeStatus("invalid", message="\n".join(_where(p) for p in found))
+            status = NodeStatus(NodeState.INVALID, message="\n".join(_where(p) for p in found))
         nodes.append({
             "id": spec.id,
             "type": spec.type,
@@ -46,7 +47,7 @@ def canvas_graph(workflow: Workflow, registry: Registry, problems: list[Problem]
             "position": {"x": spec.position[0], "y": spec.position[1]},
             "placeholder": placeholder is not None,
             "message": placeholder_message(placeholder) if placeholder else "",
-            "status": status.describe() if placeholder is None else {"state": "idle", "progress": None,
+            "status": status.describe() if placeholder is None else {"state": NodeState.IDLE, "progress": None,
                                                                      "message": "", "label": "missing"},
         })
     edges = [{"from": {"node": e.source.node, "port": e.source.port},

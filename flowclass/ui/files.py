@@ -59,6 +59,7 @@ class FileActions:
     def __init__(self, state: EditorState, roots: Roots, on_loaded: Callable[[], None],
                  on_saved: Callable[[], None]):
         self.state, self.roots, self.on_loaded, self.on_saved = state, roots, on_loaded, on_saved
+        self.offered = False  # Save As was offered for the workflow now open
 
     async def _may_discard(self) -> bool:
         return not self.state.dirty or await confirm(
@@ -67,6 +68,7 @@ class FileActions:
     async def new(self) -> None:
         if await self._may_discard():
             self.state.reset(Workflow(), None)
+            self.offered = False
             self.on_loaded()
 
     async def open(self) -> None:
@@ -85,12 +87,26 @@ class FileActions:
         except WorkflowInvalid as exc:
             tell(f"Cannot open {path.name}:\n{explain(exc)}", "negative")
             return False
+        self.offered = False
         self.on_loaded()
         return True
 
     async def open_ready(self, ready: ReadyWorkflow) -> None:
-        if await self._may_discard():
-            self.open_path(ready.path, as_copy=True)
+        if await self._may_discard() and self.open_path(ready.path, as_copy=True):
+            await self.offer_save_as(f"This is a new copy of the ready workflow '{ready.name}'. Save it first?")
+
+    async def offer_save_as(self, question: str) -> bool:
+        """Offer Save As for a workflow without a file; returns whether it has one now.
+
+        Saved, its runs write into flowclass-out/ beside it and corrections are kept with it;
+        unsaved, runs go into a temporary folder."""
+        if self.state.path is None and not self.offered and await confirm(
+                f"{question} Then its runs write into flowclass-out/ beside the saved file, and "
+                "corrections stay with it; otherwise outputs go into a temporary folder.",
+                "Save As…", cancel="Not now", color="primary"):
+            await self.save_as()
+        self.offered = True  # once per workflow: "Not now" is not asked again at each run
+        return self.state.path is not None
 
     async def save(self) -> None:
         if self.state.path is None:

@@ -17,6 +17,7 @@ from nicegui import ui
 from ..errors import Problem
 from ..node import NodeType
 from ..params import Bool, Choice, Float, Int, Param, Path as PathParam, Text
+from ..states import NodeState
 from ..workflow import NodeSpec
 from .node_help import show_node_help
 from .runner import NodeStatus
@@ -101,7 +102,7 @@ class Inspector:
         for problem in problems:
             key = problem.field if problem.field in self.fields else None
             by_field.setdefault(key, []).append(problem.message)
-        if status.state == "error" and status.message:
+        if status.state == NodeState.FAILED and status.message:
             key = status.field if status.field in self.fields else None
             by_field.setdefault(key, []).append(status.message)
         for name, field in self.fields.items():
@@ -148,10 +149,40 @@ def _number(param: Int | Float, label: str, value: Any, on_change: Callable[[Any
     hint = param.expected()
 
     # The session stores the value as the parameter normalises it (3.0 -> 3 for an integer).
-    widget = ui.number(label, value=value, min=param.min, max=param.max, step=step,
-                       format="%d" if is_int else None, on_change=lambda e: on_change(e.value))
+    widget = RangeNumber(label, value=value, min=param.min, max=param.max, step=step,
+                         format="%d" if is_int else None, on_change=lambda e: on_change(e.value))
     widget.props["hint"] = hint
-    return widget.classes("w-full").props("dense")
+    widget.classes("w-full").props("dense").mark(f"param-{param.name}")
+    note = ui.label().classes("text-xs text-amber-800 fc-clamped")
+    note.set_visibility(False)
+
+    def clamped(typed: float, kept: float) -> None:
+        show = (lambda v: f"{int(v)}" if is_int and float(v).is_integer() else f"{v:g}")
+        bound = "minimum" if typed < kept else "maximum"
+        note.text = f"{show(typed)} is beyond the {bound} ({show(kept)}), so it was set to {show(kept)}."
+        note.set_visibility(True)
+
+    widget.on_clamped = clamped
+    widget.on_value_change(lambda: note.set_visibility(False) if not widget.clamping else None)
+    return widget
+
+
+class RangeNumber(ui.number):
+    """A number field that says so when it moves a typed value into its range (on leaving the
+    field), where ``ui.number`` does it silently: 0 clusters must not quietly become 1."""
+
+    on_clamped: Callable[[float, float], None] = staticmethod(lambda typed, kept: None)
+    clamping = False
+
+    def sanitize(self) -> None:
+        typed = self.value
+        self.clamping = True
+        try:
+            super().sanitize()
+        finally:
+            self.clamping = False
+        if typed is not None and self.value is not None and float(typed) != float(self.value):
+            self.on_clamped(float(typed), float(self.value))
 
 
 def _path(param: PathParam, label: str, value: Any, on_change: Callable[[Any], None],

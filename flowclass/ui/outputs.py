@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from ..engine import RunResult
 from ..graph import nearest_output
 from ..registry import Registry
+from ..states import FINISHED
 from ..workflow import Workflow
 
 KEEP_IN_MEMORY = 6
@@ -27,7 +28,7 @@ class ResultStore:
     def add(self, result: RunResult) -> None:
         """Take the finished nodes of a run; values the cache holds are dropped from memory."""
         for node, outcome in result.outcomes.items():
-            if outcome.state not in ("done", "cached"):
+            if outcome.state not in FINISHED:
                 continue
             self.runs[node] = result
             result.release(node)  # the cache has it: read it from disk when it is shown

@@ -14,6 +14,7 @@ from typing import Callable
 from nicegui import run, ui
 
 from ..node import NodeType
+from ..states import NodeState
 from .outputs import ResultStore
 from .runner import NodeStatus
 from ..viewers import ViewerContext
@@ -43,7 +44,7 @@ class ResultsPanel:
         if key == self.shown and not force:
             # turning stale (a correction, a painted label) keeps the open view as it is
             if self.stale_note is not None:
-                self.stale_note.set_visibility(status.state == "stale")
+                self.stale_note.set_visibility(status.state == NodeState.STALE)
             return
         self.shown = key
         self.stale_note = None
@@ -61,7 +62,7 @@ class ResultsPanel:
             self.stale_note = ui.label("These results are from before your last change; run again to "
                                        "update them.") \
                 .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
-            self.stale_note.set_visibility(status.state == "stale")
+            self.stale_note.set_visibility(status.state == NodeState.STALE)
             ui.label(f"Results of {node_type.title} ({node_id})").classes("text-sm font-medium text-gray-700")
             for warning in self.store.warnings(node_id):
                 ui.label(warning).classes("text-xs text-amber-800")

@@ -5,18 +5,19 @@ queue, which the page drains from the event loop (``poll``, called by a ``ui.tim
 so the page stays responsive and no UI element is touched off the loop. Cancel sets
 the run's ``threading.Event``, which nodes check between steps.
 
-Badges: ``idle`` (not run), ``pending`` (waits in this run), ``running`` (with
-progress), ``cached``, ``done``, ``stale`` (its result predates an edit), ``error``
-(with the message and the field), ``skipped``, ``cancelled``. Between runs, ``check``
-asks :meth:`Engine.status` which results are cached, without running anything.
+Badges are :class:`~flowclass.states.NodeState`: ``idle`` (not run), ``pending`` (waits
+in this run), ``running`` (with progress), ``cached``, ``done``, ``stale`` (it had a
+result, but its cache key changed since), ``failed`` (shown as "error", with the message
+and the field), ``skipped``, ``cancelled``. Between runs, ``check`` asks
+:meth:`Engine.plan` which results are cached and with which keys, without running anything.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import math
 import queue
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -24,17 +25,18 @@ from typing import Any, Callable, Iterable, Sequence
 import networkx as nx
 
 from ..context import NodeEvent
-from ..engine import Engine, RunResult
+from ..engine import Engine, NodeOutcome, Planned, RunResult
 from ..errors import Problem
-from ..graph import build_graph, execution_order
+from ..graph import build_graph
+from ..states import FINISHED, PROGRESS, WARNING, NodeState
 from ..workflow import Workflow
 
-LABELS = {"idle": "not run", "failed": "error"}
+LABELS = {NodeState.IDLE: "not run", NodeState.FAILED: "error"}  # badge text, where not the state
 
 
 @dataclass(frozen=True)
 class NodeStatus:
-    state: str = "idle"
+    state: NodeState = NodeState.IDLE
     progress: float | None = None
     message: str = ""
     field: str | None = None
@@ -57,24 +59,6 @@ def runnable_part(workflow: Workflow, problems: Iterable[Problem]) -> tuple[Work
         if problem.node is not None and problem.node in graph:
             excluded |= {problem.node} | nx.descendants(graph, problem.node)
     return workflow.without_nodes(excluded), excluded
-
-
-def lineage_signatures(workflow: Workflow) -> dict[str, str]:
-    """Per node, a digest of its type, parameters and inputs, and of all its ancestors'.
-
-    Two workflows give a node the same signature when nothing that feeds it changed
-    (moving a node or renaming it does not count), so its last run's badge still holds.
-    """
-    signatures: dict[str, str] = {}
-    graph = build_graph(workflow)
-    for node_id in execution_order(graph):
-        spec = workflow.node(node_id)
-        feeds = sorted((e.target.port, e.source.port, signatures.get(e.source.node, ""))
-                       for e in workflow.edges_into(node_id))
-        text = json.dumps([spec.type, spec.version, dict(spec.params), feeds], sort_keys=True,
-                          default=str)
-        signatures[node_id] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return signatures
 
 
 @dataclass(frozen=True)
@@ -100,9 +84,9 @@ def plan_run(workflow: Workflow, problems: list[Problem], targets: Sequence[str]
 def summary(result: RunResult) -> str:
     """One line about a finished run, for the page's footer."""
     states = [o.state for o in result.outcomes.values()]
-    return (f"Last run: {len(states)} node(s), {states.count('cached')} from cache, "
-            f"{states.count('failed')} failed, {result.seconds:.1f}s"
-            + (" (cancelled)" if "cancelled" in states else ""))
+    return (f"Last run: {len(states)} node(s), {states.count(NodeState.CACHED)} from cache, "
+            f"{states.count(NodeState.FAILED)} failed, {result.seconds:.1f}s"
+            + (" (cancelled)" if NodeState.CANCELLED in states else ""))
 
 
 @dataclass
@@ -117,8 +101,7 @@ class _Finished:
 class _Checked:
     """Queue item: a status check ended."""
 
-    states: dict[str, str]
-    signatures: dict[str, str]
+    planned: dict[str, Planned]
     had_result: set[str]
     generation: int
 
@@ -127,10 +110,16 @@ class RunController:
     """One tab's runs; all methods are called from the event loop except the workers."""
 
     def __init__(self, engine: Engine, on_change: Callable[[], None],
-                 on_finished: Callable[[RunResult | None, Exception | None], None]):
+                 on_finished: Callable[[RunResult | None, Exception | None], None],
+                 on_node_result: Callable[[str, RunResult], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.engine = engine
         self.on_change = on_change
         self.on_finished = on_finished
+        # A node's outputs, as soon as it is done or found cached (the run goes on).
+        self.on_node_result = on_node_result or (lambda node, result: None)
+        self.clock = clock
+        self._pace: dict[str, tuple[tuple, float, int]] = {}  # node -> (phase, since, done then)
         self.statuses: dict[str, NodeStatus] = {}
         self.queue: queue.Queue[Any] = queue.Queue()
         self.cancel_event = threading.Event()
@@ -139,7 +128,7 @@ class RunController:
         self._generation = 0  # status checks answer for the workflow they were asked about
         self._check_wanted: tuple[Workflow, Path, Path, set[str]] | None = None
         self._run_id = 0  # events carry the run they come from
-        self._run_signatures: dict[str, str] = {}  # of the workflow each badge was earned on
+        self._run_keys: dict[str, str | None] = {}  # the cache key each badge was earned with
         # A run waits for a status check still in flight: both may write the same store
         # entries (sample images, models) the first time, and need not race for them.
         self._engine_lock = threading.Lock()
@@ -161,10 +150,7 @@ class RunController:
         self._generation += 1  # an older status check must not overwrite this run's badges
         self._run_id += 1
         run_id = self._run_id
-        signatures = lineage_signatures(workflow)
-        for node_id in signatures if targets is None else execution_order(build_graph(workflow), targets):
-            self._run_signatures[node_id] = signatures[node_id]
-
+        self._pace.clear()
         cancel = self.cancel_event
 
         def work() -> None:
@@ -206,10 +192,10 @@ class RunController:
         def work() -> None:
             try:
                 with self._engine_lock:
-                    states = self.engine.status(workflow, base_dir=base_dir, out_dir=out_dir)
+                    planned = self.engine.plan(workflow, base_dir=base_dir, out_dir=out_dir)
             except Exception:  # invalid, or a fingerprint failed in a new way: the run will say
-                states = {}
-            self.queue.put(_Checked(states, lineage_signatures(workflow), had_result, generation))
+                planned = {}
+            self.queue.put(_Checked(planned, had_result, generation))
 
         threading.Thread(target=work, name="flowclass-status", daemon=True).start()
 
@@ -235,6 +221,8 @@ class RunController:
                 self._apply_event(item)
             else:
                 self.thread = None
+                if item.result is not None:
+                    self._run_keys.update((n, o.key) for n, o in item.result.outcomes.items())
                 self._settle_after_run()
                 self.on_finished(item.result, item.error)
         if changed:
@@ -243,46 +231,81 @@ class RunController:
 
     def _apply_event(self, event: NodeEvent) -> None:
         current = self.status(event.node)
-        if event.state == "progress":
-            message = event.message or (f"{event.done} / {event.total} {event.unit}".strip()
-                                        if event.total else "")
-            self.statuses[event.node] = replace(current, state="running", progress=event.fraction,
-                                                message=message)
-        elif event.state == "warning":
+        if event.state == PROGRESS:
+            self.statuses[event.node] = replace(current, state=NodeState.RUNNING, progress=event.fraction,
+                                                message=self._progress_text(event))
+        elif event.state == WARNING:
             self.statuses[event.node] = replace(current, message=event.message)
-        elif event.state == "failed":
+        elif event.state == NodeState.FAILED:
             text = event.message + (f" — {event.hint}" if event.hint else "")
-            self.statuses[event.node] = NodeStatus("error", message=text, field=event.field)
+            self.statuses[event.node] = NodeStatus(NodeState.FAILED, message=text, field=event.field)
         else:
-            self.statuses[event.node] = NodeStatus(event.state, message=event.message)
+            self.statuses[event.node] = NodeStatus(NodeState(event.state), message=event.message)
+            if event.state in (NodeState.DONE, NodeState.CACHED) and event.key:
+                self.on_node_result(event.node, self._early_result(event))
+
+    def _progress_text(self, event: NodeEvent) -> str:
+        """``embedding: 200 / 1,000 images · about 40 s left``: the node's phase (its message),
+        the counts, and the time left at the pace of this phase so far."""
+        parts = [event.message] if event.message else []
+        if event.total:
+            parts.append(f"{event.done or 0:,} / {event.total:,} {event.unit}".strip())
+        text = ": ".join(parts)
+        left = self._seconds_left(event)
+        return f"{text} · {time_left(left)}" if left is not None else text
+
+    def _seconds_left(self, event: NodeEvent) -> float | None:
+        now, done = self.clock(), event.done or 0
+        phase = (event.message, event.unit, event.total)
+        seen = self._pace.get(event.node)
+        if seen is None or seen[0] != phase or done < seen[2]:
+            self._pace[event.node] = (phase, now, done)  # a new phase: its pace starts now
+            return None
+        _, since, done_then = seen
+        if not event.total or done <= done_then or now - since < 1.0:
+            return None
+        return (event.total - done) * (now - since) / (done - done_then)
+
+    def _early_result(self, event: NodeEvent) -> RunResult:
+        """A one-node result read from the cache, for a node that finished while the run goes on."""
+        outcome = NodeOutcome(event.node, "", 0, state=event.state, key=event.key)
+        return RunResult(Workflow(), {event.node: outcome}, self.engine.cache, 0.0)
 
     def _apply_check(self, checked: _Checked) -> None:
         statuses = {}
-        for node, planned in checked.states.items():
+        for node, planned in checked.planned.items():
             current = self.statuses.get(node)
-            unchanged = current is not None and self._run_signatures.get(node) == checked.signatures[node]
-            if unchanged and (current.state in ("error", "skipped", "cancelled")
-                              or (current.state in ("done", "cached") and planned == "cached")):
-                statuses[node] = current  # nothing that feeds it changed: the badge still holds
+            unchanged = current is not None and node in self._run_keys and self._run_keys[node] == planned.key
+            if unchanged and (current.state in (NodeState.FAILED, NodeState.SKIPPED, NodeState.CANCELLED)
+                              or (current.state in FINISHED and planned.state == NodeState.CACHED)):
+                statuses[node] = current  # its cache key did not change: the badge still holds
             else:
-                statuses[node] = NodeStatus(_badge(planned, node in checked.had_result))
+                statuses[node] = NodeStatus(_badge(planned.state, node in checked.had_result))
         self.statuses = statuses
 
     def _settle_after_run(self) -> None:
         """Nodes left pending or running when a run stops (cancelled, crashed) are not running."""
         for node, status in self.statuses.items():
-            if status.state in ("pending", "running"):
-                self.statuses[node] = NodeStatus("cancelled")
+            if status.state in (NodeState.PENDING, NodeState.RUNNING):
+                self.statuses[node] = NodeStatus(NodeState.CANCELLED)
 
     def forget(self, node_ids: Iterable[str]) -> None:
         for node in node_ids:
             self.statuses.pop(node, None)
 
 
-def _badge(planned: str, had_result: bool) -> str:
-    """Badge for a node between runs, from :meth:`Engine.status`'s answer."""
-    if planned == "cached":
-        return "cached"
-    if planned == "pending":
-        return "stale" if had_result else "idle"
-    return "idle"  # failed/skipped fingerprints: the next run reports why
+def time_left(seconds: float) -> str:
+    """Rounded as a person would say it: ``about 10 s left``, ``about 3 min left``."""
+    if seconds < 60:
+        return f"about {max(5, 5 * math.ceil(seconds / 5))} s left"
+    return f"about {math.ceil(seconds / 60)} min left"
+
+
+def _badge(planned: NodeState, had_result: bool) -> NodeState:
+    """Badge for a node between runs, from :meth:`Engine.plan`'s answer: a node that had a
+    result and would run again is stale (its cache key changed)."""
+    if planned == NodeState.CACHED:
+        return NodeState.CACHED
+    if planned == NodeState.PENDING:
+        return NodeState.STALE if had_result else NodeState.IDLE
+    return NodeState.IDLE  # failed/skipped fingerprints: the next run reports why

@@ -59,7 +59,7 @@ class EditorSession:
         self.state = EditorState(registry)
         self.store = ResultStore()
         self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
-                                    on_finished=self._run_finished)
+                                    on_finished=self._run_finished, on_node_result=self._node_result)
         self.notify: Notify = notify or (lambda message, kind: None)
         self.clock = clock
         self.summary = ""
@@ -302,6 +302,11 @@ class EditorSession:
         self.runner.cancel()
         self.summary = "Cancelling…"
         self.emit("run")
+
+    def _node_result(self, node: str, result: RunResult) -> None:
+        """A node finished while the run goes on: its results can be looked at now."""
+        self.store.add(result)
+        self.emit("results")
 
     def _run_finished(self, result: RunResult | None, error: Exception | None) -> None:
         if error is not None:

@@ -45,7 +45,8 @@ class ToolbarView:
                 ui.separator()
                 ui.item_label("Ready workflows").props("header").classes("text-xs")
                 for ready in ready_workflows():
-                    ui.menu_item(ready.name, lambda r=ready: files.open_ready(r)).tooltip(ready.description)
+                    ui.menu_item(ready.name, lambda r=ready: files.open_ready(r)).tooltip(ready.description) \
+                        .mark(f"ready-{ready.path.stem}")
         self.name_label = ui.label().classes("text-sm font-medium ml-2 fc-workflow-name")
         self.dirty_mark = ui.label().classes("text-xs text-amber-700 fc-dirty")
         ui.space()
@@ -55,7 +56,8 @@ class ToolbarView:
                                   ("fit_screen", "Fit the workflow in view", fit_view)):
             ui.button(icon=icon, on_click=action).props(f"flat dense round aria-label=\"{tip}\"").tooltip(tip)
         ui.separator().props("vertical")
-        self.run_button = ui.button("Run", icon="play_arrow", on_click=lambda: session.start_run(None)) \
+        self.files = files
+        self.run_button = ui.button("Run", icon="play_arrow", on_click=self.run_all) \
             .props("dense no-caps").classes("fc-run").mark("run-all")
         self.run_selected_button = ui.button("Run selected", icon="play_circle_outline",
                                              on_click=session.run_selected)
@@ -63,6 +65,14 @@ class ToolbarView:
         self.cancel_button = ui.button("Cancel", icon="stop", on_click=session.cancel_run) \
             .props("dense flat no-caps color=negative").mark("cancel-run")
         session.subscribe(self.changed)
+
+    async def run_all(self) -> None:
+        """Run; a workflow without a file (a new one, a ready workflow's copy) is offered Save As
+        first, so that its outputs go beside it rather than into a temporary folder."""
+        session = self.session
+        if session.workflow.nodes and session.out_choice is None:
+            await self.files.offer_save_as("This workflow has no file yet. Save it before running?")
+        session.start_run(None)
 
     def changed(self, what: frozenset[str]) -> None:
         if not what & self.SHOWS:

@@ -11,12 +11,13 @@ def page_dialog() -> ui.dialog:
         return ui.dialog()
 
 
-async def confirm(message: str, action: str = "Discard changes") -> bool:
-    with page_dialog() as dialog, ui.card():
+async def confirm(message: str, action: str = "Discard changes", *, cancel: str = "Cancel",
+                  color: str = "negative") -> bool:
+    with page_dialog() as dialog, ui.card().classes("max-w-lg"):
         ui.label(message)
         with ui.row().classes("w-full justify-end"):
-            ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat")
-            ui.button(action, on_click=lambda: dialog.submit(True)).props("color=negative").mark("confirm-ok")
+            ui.button(cancel, on_click=lambda: dialog.submit(False)).props("flat").mark("confirm-cancel")
+            ui.button(action, on_click=lambda: dialog.submit(True)).props(f"color={color}").mark("confirm-ok")
     dialog.open()
     try:
         return bool(await dialog)

@@ -94,6 +94,12 @@ def export_onnx(target: Path) -> None:
                           external_data=False, verbose=False)
 
 
+def onnx_path(models_dir: Path, sha: str | None = None) -> Path:
+    """Where the exported model lives; until it exists, the first run exports it (slow, once)."""
+    sha = sha or file_sha256(weights_path())
+    return models_dir / f"efficientnet_lite0-{sha[:16]}-onnx{EXPORT_VERSION}.onnx"
+
+
 class EfficientNetLite0:
     """The default embedder, run by onnxruntime.
 
@@ -106,7 +112,7 @@ class EfficientNetLite0:
         sha = file_sha256(weights_path())
         self.device = device  # "cpu" or "cuda" (see devices.resolve_device)
         self.runtime = "onnxruntime-cpu"  # what actually runs it; recorded in run.json
-        self.onnx_file = models_dir / f"efficientnet_lite0-{sha[:16]}-onnx{EXPORT_VERSION}.onnx"
+        self.onnx_file = onnx_path(models_dir, sha)
         if not self.onnx_file.exists():
             export_onnx(self.onnx_file)
         self.threads = threads or os.cpu_count() or 1

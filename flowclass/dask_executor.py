@@ -1,0 +1,98 @@
+"""Jobs of ``ctx.map`` on a Dask cluster: one already running, or a LocalCluster started here.
+
+Only this module imports dask, and only when a run asks for a scheduler. Dask sends each
+job (a module-level function and plain data) to a worker; when a worker dies, the
+scheduler gives its jobs to another, so a run survives losing a machine.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Callable, Sequence
+
+from .errors import Cancelled
+
+CONNECT_TIMEOUT_S = 10
+_LOCAL = re.compile(r"^local(?::(\d+))?$")
+
+
+class SchedulerUnreachable(ValueError):
+    """The scheduler address could not be reached; nothing has run."""
+
+
+class DaskExecutor:
+    """``tcp://HOST:PORT`` (or another Dask address) connects; ``local:N`` starts N worker
+    processes on this machine (``local``: one per core)."""
+
+    remote = True
+
+    def __init__(self, scheduler: str, connect_timeout: float = CONNECT_TIMEOUT_S):
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise ValueError("scheduler must be 'local:N' or a Dask address such as "
+                             f"tcp://HOST:8786, got {scheduler!r}")
+        from distributed import Client, LocalCluster
+
+        self.address = scheduler = scheduler.strip()
+        self.cluster = None
+        local = _LOCAL.match(scheduler)
+        if local:
+            workers = int(local.group(1)) if local.group(1) else None
+            if workers is not None and workers < 1:
+                raise ValueError(f"scheduler 'local:N' needs N of at least 1, got {scheduler!r}")
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None)
+            self.client = Client(self.cluster)
+            return
+        if "://" not in scheduler:
+            raise ValueError(f"scheduler {scheduler!r} is not an address: use tcp://HOST:8786 "
+                             "(where your Dask scheduler listens) or local:N")
+        try:
+            self.client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            raise SchedulerUnreachable(
+                f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g}s "
+                f"({type(exc).__name__}). Start one there (`dask scheduler` and `dask worker "
+                f"{scheduler}`), check the address and that its port is open to this machine, "
+                "or run without --scheduler / FLOWCLASS_SCHEDULER to work on this machine "
+                "alone.") from exc
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            on_done: Callable[[int, Any], None] | None = None,
+            cancel: threading.Event | None = None) -> list[Any]:
+        """Results of ``fn`` on each item, in order; ``on_done`` as each arrives here."""
+        from distributed import wait
+
+        futures = self.client.map(fn, list(items), pure=False)
+        pending = {future: i for i, future in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
+        try:
+            while pending:
+                try:
+                    finished = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED").done
+                except TimeoutError:
+                    finished = set()
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                for future in finished:
+                    i = pending.pop(future)
+                    results[i] = future.result()  # a job's own error is raised here
+                    future.release()
+                    if on_done is not None:
+                        on_done(i, results[i])
+        except BaseException:
+            self.client.cancel(list(pending))
+            raise
+        return results
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+

@@ -1,0 +1,75 @@
+"""Where a node's many small jobs run: threads here, or a cluster (see ``dask_executor``).
+
+A node hands a module-level function and a list of items to ``ctx.map``; the executor
+runs them and gives the results back in order. The engine only carries the executor
+from the front end to the nodes, so it knows nothing about clusters.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Any, Callable, Sequence
+
+from .errors import Cancelled
+
+SCHEDULER_ENV = "FLOWCLASS_SCHEDULER"
+
+OnDone = Callable[[int, Any], None]
+
+
+class LocalExecutor:
+    """Today's way: a pool of threads in this process (the default)."""
+
+    remote = False  # nodes may keep faster in-process pipelines when work stays here
+    address = "local threads"
+
+    def __init__(self, workers: int | None = None):
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers must be a whole number of at least 1, got {workers!r}")
+        self.workers = workers or min(4, os.cpu_count() or 1)
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            on_done: OnDone | None = None, cancel: threading.Event | None = None) -> list[Any]:
+        """``[fn(item) for item in items]``, in parallel; ``on_done(index, result)`` is
+        called in this thread as each finishes; a set ``cancel`` stops it (Cancelled)."""
+        results: list[Any] = [None] * len(items)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            pending = {pool.submit(fn, item): i for i, item in enumerate(items)}
+            try:
+                while pending:
+                    finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled()
+                    for future in finished:
+                        index = pending.pop(future)
+                        results[index] = future.result()
+                        if on_done is not None:
+                            on_done(index, results[index])
+            finally:
+                for future in pending:
+                    future.cancel()
+        return results
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def make_executor(scheduler: str | None = None):
+    """The executor a front end asked for: ``scheduler`` (a flag), else ``$FLOWCLASS_SCHEDULER``,
+    else local threads. ``tcp://HOST:PORT`` connects to a Dask scheduler; ``local:N`` starts
+    a Dask cluster of N worker processes on this machine. Raises ValueError (with what to do)
+    when the scheduler cannot be reached, before any work starts."""
+    scheduler = (scheduler if scheduler is not None else os.environ.get(SCHEDULER_ENV, "")).strip()
+    if not scheduler:
+        return LocalExecutor()
+    from .dask_executor import DaskExecutor  # dask is imported only when asked for
+
+    return DaskExecutor(scheduler)
