@@ -37,7 +37,7 @@ def test_the_chart_of_a_big_map_holds_only_the_drawn_points() -> None:
     options = chart_options(points, groups[keep], ["C1", "C2", "C3"], [f"/u/{i}" for i in keep], names, "Cluster")
     series = options["series"]
     assert sum(len(s["data"]) for s in series) == len(keep) < 100_000
-    assert all(s["large"] for s in series)  # thousands of points per group: ECharts' large mode
+    assert all(s["progressive"] for s in series)  # thousands of points per group: drawn in chunks
     first = series[0]["data"][0]
     assert first[2].startswith("/u/") and first[3].endswith(".png")  # hovering still shows an image
 

@@ -28,7 +28,10 @@ PROJECTION_VERSION = 1
 SEED = 0
 MAX_POINTS = 20_000  # drawn on the map; more make the page heavy and hovering slow
 MAX_FITTED = {"tsne": 5_000, "umap": 10_000}  # the slow projections are fitted on this many
-LARGE = 5_000  # a series this big uses ECharts' large mode (drawn in one pass)
+# ECharts draws a big series in chunks of this many points, one per frame, so the page
+# never freezes. (Its "large" mode would draw faster but loses the tooltip's thumbnail.)
+PROGRESSIVE = 4_000
+LARGE = 5_000  # with more points than this, smaller dots
 # The tooltip is built as DOM nodes, never as an HTML string: file names and labels come
 # from folder names, label files and shared model files, so they are set as text only.
 TOOLTIP = """(p) => {
@@ -119,7 +122,7 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
         series.append({
             "name": group or "(no label)", "type": "scatter", "symbolSize": 7 if len(groups) <= LARGE else 4,
             "itemStyle": {"color": colors[group], "opacity": 0.8},
-            "large": len(index) > LARGE, "largeThreshold": LARGE,
+            "progressive": PROGRESSIVE, "progressiveThreshold": PROGRESSIVE,
             "data": [[round(float(points[i, 0]), 4), round(float(points[i, 1]), 4), urls[i],
                       names[i]] for i in index],
         })
