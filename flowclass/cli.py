@@ -36,16 +36,39 @@ def _load(args: argparse.Namespace, registry):
     return apply_overrides(workflow, registry, args.set or [])
 
 
+class UsageError(Exception):
+    """A command-line option that cannot work; the message says which and why."""
+
+
+def _folder_option(option: str, value: str | None) -> Path | None:
+    """The folder an option names, refused up front when it is a file or cannot be made."""
+    from .resolution import output_problem
+
+    if value is None:
+        return None
+    folder = Path(value).expanduser()
+    found = output_problem(folder.resolve(), "folder")
+    if found is not None:
+        raise UsageError(f"{option} {value}: {found[1]}")
+    return folder
+
+
+def _out_dir(args: argparse.Namespace) -> Path:
+    """--out, or flowclass-out/<workflow name> in the current folder."""
+    return _folder_option("--out", args.out) or Path("flowclass-out") / Path(args.workflow).stem
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .executors import make_executor
     from .progress import TerminalProgress
 
+    cache = Cache(_folder_option("--cache", args.cache))
+    out_dir = _out_dir(args)
     registry = _registry(args)
     workflow = _load(args, registry)
     path = Path(args.workflow).resolve()
-    out_dir = Path(args.out) if args.out else Path("flowclass-out") / path.stem
-    engine = Engine(registry, Cache(args.cache))
+    engine = Engine(registry, cache)
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
@@ -112,11 +135,15 @@ def _save_reports(result, workflow, registry, out_dir: Path) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validation import validate
+    """Everything that can be known without running: the workflow, and its paths on disk."""
+    from .resolution import Dirs, resolve
 
+    _folder_option("--cache", args.cache)
+    out_dir = _out_dir(args)
     registry = _registry(args)
     workflow = _load(args, registry)
-    problems = validate(workflow, registry)
+    dirs = Dirs(Path(args.workflow).resolve().parent, out_dir.resolve())
+    problems = resolve(workflow, registry, dirs, files=True).problems
     if problems:
         raise WorkflowInvalid(problems, source=args.workflow)
     print(f"ok: {args.workflow} is valid ({len(workflow.nodes)} nodes, {len(workflow.edges)} edges)")
@@ -167,7 +194,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    cache = Cache(args.cache)
+    cache = Cache(_folder_option("--cache", args.cache))
     if args.action == "clear":
         removed = cache.clear()
         print(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
@@ -190,6 +217,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from .ui.app import serve
 
+    _folder_option("--cache", args.cache)
     return serve(workflow=args.workflow, host=args.host, port=args.port, token=args.token,
                  cache=args.cache, plugins=args.plugins or (), roots=args.root or (),
                  show=not args.no_browser)
@@ -233,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", parents=[common], help="check a workflow file, run nothing")
     validate.add_argument("workflow")
     validate.add_argument("--set", metavar="NODE.PARAM=VALUE", action="append")
+    validate.add_argument("--out", metavar="DIR", help="the output folder the run would use "
+                          "(default: flowclass-out/<name>); its paths are checked")
     validate.set_defaults(func=cmd_validate)
 
     nodes = sub.add_parser("nodes", parents=[common], help="list node types, ports and parameters")
@@ -297,7 +327,7 @@ def _main(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     try:
         return args.func(args)
-    except WorkflowInvalid as exc:
+    except (WorkflowInvalid, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except WriteError as exc:  # a full disk, a read-only folder: the message says what to do

@@ -29,10 +29,9 @@ from .fsutil import WriteError, file_stamp, write_error
 from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
-from .params import Path as PathParam
 from .registry import Registry
+from .resolution import Dirs, Resolved, path_problems, resolve
 from .states import FINISHED, WARNING, NodeState
-from .validation import validate
 from .workflow import Workflow
 
 KEY_SCHEME = "flowclass-key-1"
@@ -123,18 +122,6 @@ def _digest(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def resolve_params(node_type: NodeType, params: Mapping[str, Any], base_dir: Path,
-                   out_dir: Path) -> dict[str, Any]:
-    """Validated params with defaults filled in and path parameters made absolute."""
-    resolved = {}
-    for param in node_type.params:
-        value = param.validate(params.get(param.name, param.default))
-        if isinstance(param, PathParam):
-            value = param.resolve(value, base_dir, out_dir)
-        resolved[param.name] = value
-    return resolved
-
-
 def _file_state(path: str) -> list[int]:
     """[size, mtime_ns] of a file (not following links); [-1, -1] when it is gone."""
     try:
@@ -171,12 +158,13 @@ class Engine:
         default: threads in this process.
         """
         targets = list(targets) if targets is not None else None
-        graph = _check(self, workflow, targets, source)
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        graph, resolved = _check(self, workflow, dirs, targets, source)
         if manifest:  # refuse a foreign run.json before doing any work, not after
-            manifest_path(Path(out_dir).resolve())
+            manifest_path(dirs.out_dir)
 
-        run = _Run(self, workflow, graph, Path(base_dir).resolve(), Path(out_dir).resolve(),
-                   on_event or (lambda event: None), cancel or threading.Event(), executor)
+        run = _Run(self, resolved, graph, dirs, on_event or (lambda event: None), cancel or threading.Event(),
+                   executor)
         started = time.time()
         order = execution_order(graph, targets)
         run.execute(order, keep=set(targets) if targets is not None else set(order))
@@ -210,34 +198,39 @@ class Engine:
         that could not run.
         """
         targets = list(targets) if targets is not None else None
-        graph = _check(self, workflow, targets, None)
-        run = _Run(self, workflow, graph, Path(base_dir).resolve(), Path(out_dir).resolve(),
-                   lambda event: None, threading.Event())
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        graph, resolved = _check(self, workflow, dirs, targets, None)
+        run = _Run(self, resolved, graph, dirs, lambda event: None, threading.Event())
         states = run.plan(execution_order(graph, targets))
         return {node: Planned(state, run.outcomes[node].key) for node, state in states.items()}
 
 
-def _check(engine: "Engine", workflow: Workflow, targets: list[str] | None,
-           source: str | None) -> Any:
-    problems = validate(workflow, engine.registry)
+def _check(engine: "Engine", workflow: Workflow, dirs: Dirs, targets: list[str] | None,
+           source: str | None) -> tuple[Any, Resolved]:
+    """The graph and the resolved workflow; raises WorkflowInvalid listing every problem.
+
+    The disk is not checked here: a node whose input is missing fails on its own, and
+    independent branches still run."""
+    resolved = resolve(workflow, engine.registry, dirs)
+    problems = list(resolved.problems)
     graph = build_graph(workflow)
     for target in targets or []:
         if target not in graph:
             problems.append(Problem("unknown_node", "no such node to run", node=target))
     if problems:
         raise WorkflowInvalid(problems, source=source)
-    return graph
+    return graph, resolved
 
 
 class _Run:
     """The state of one run: outcomes, keys and the values still needed downstream."""
 
-    def __init__(self, engine: Engine, workflow: Workflow, graph: Any, base_dir: Path,
-                 out_dir: Path, emit: Callable[[NodeEvent], None], cancel: threading.Event,
-                 executor: Any = None):
-        self.engine, self.workflow, self.graph = engine, workflow, graph
+    def __init__(self, engine: Engine, resolved: Resolved, graph: Any, dirs: Dirs,
+                 emit: Callable[[NodeEvent], None], cancel: threading.Event, executor: Any = None):
+        self.engine, self.workflow, self.graph = engine, resolved.workflow, graph
+        self.params = resolved.params
         self.executor = executor
-        self.base_dir, self.out_dir = base_dir, out_dir
+        self.base_dir, self.out_dir = dirs.base_dir, dirs.out_dir
         self.emit, self.cancel = emit, cancel
         self.outcomes: dict[str, NodeOutcome] = {}
         self.values: dict[str, dict[str, Any]] = {}
@@ -266,16 +259,30 @@ class _Run:
                 self.emit(NodeEvent(node_id, NodeState.SKIPPED, message=outcome.error))
             else:
                 self._run_node(node_id, node_type, outcome)
-            for parent in parents:  # free values nobody downstream needs any more
-                waiting[parent] -= 1
-                if waiting[parent] == 0 and parent not in keep:
-                    self.values.pop(parent, None)
+            if node_id not in self.deferred:  # a deferred node may still need its inputs
+                for parent in parents:
+                    self._release(parent, waiting, keep)
+
+    def _release(self, node_id: str, waiting: dict[str, int], keep: set[str]) -> None:
+        """One consumer less: free the node's values once nobody downstream needs them (and,
+        for a deferred node, its inputs with them)."""
+        waiting[node_id] -= 1
+        if waiting[node_id] == 0 and node_id not in keep:
+            self.values.pop(node_id, None)
+            if node_id in self.deferred:
+                for parent in self.graph.predecessors(node_id):
+                    self._release(parent, waiting, keep)
 
     def _input_value(self, node_id: str, port: str) -> Any:
         if port in self.values.get(node_id, {}):
             return self.values[node_id][port]
         if node_id in self.deferred:
             return self.deferred_values(node_id)[port]
+        if node_id not in self.cached:  # it ran, and its values were let go: read them back
+            found = self.engine.cache.get(self.outcomes[node_id].key or "")
+            if found is None:
+                raise KeyError(f"node '{node_id}' has no stored result to read '{port}' from")
+            self.cached[node_id] = found
         return self.cached[node_id].output(port)
 
     def _call(self, node_id: str, node_type: NodeType, ctx: RunContext,
@@ -370,10 +377,12 @@ class _Run:
                        "in run.json", ctx)
 
     def _key(self, node_id: str, node_type: NodeType, outcome: NodeOutcome, ctx: RunContext) -> None:
-        """Resolve params, take the fingerprint and compute the cache key into ``outcome``."""
-        spec = self.workflow.node(node_id)
-        params = resolve_params(node_type, spec.params, self.base_dir, self.out_dir)
+        """Check the node's paths on disk, take the fingerprint and compute the cache key
+        into ``outcome`` (raises NodeError naming the field when a path is wrong)."""
+        params = self.params[node_id]
         outcome.params = params
+        for problem in path_problems(node_id, node_type, params):
+            raise NodeError(problem.message, field=problem.field)
         if node_type.fingerprint is not None:
             outcome.fingerprint = node_type.fingerprint(ctx, params)
         inputs_key = {}

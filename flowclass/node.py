@@ -17,6 +17,7 @@ parameter as keyword arguments, and returns a dict ``{output name: value}``::
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
@@ -125,6 +126,7 @@ class NodeType:
         missing = [v for v in range(1, self.version) if v not in self.migrations]
         if missing:
             yield f"migrations must cover every older version; missing {missing}"
+        yield from _signature_problems(self.run, names)
 
     def __call__(self, ctx: Any, **arguments: Any) -> Mapping[str, Any]:
         """Run the node's function directly (for scripts and tests; the engine uses ``run``)."""
@@ -161,6 +163,32 @@ class NodeType:
             "params": [p.describe() for p in self.params],
             "writes_files": self.writes_files,
         }
+
+
+def _signature_problems(run: Callable[..., Any], declared: list[str]) -> Iterable[str]:
+    """Does ``run(ctx, **inputs, **params)`` fit the declaration? Checked when a node type is
+    declared, so a renamed parameter fails at import, not in the middle of a run."""
+    try:
+        signature = inspect.signature(run)
+    except (TypeError, ValueError):
+        return  # a builtin or C function: nothing to compare
+    kinds = inspect.Parameter
+    params = list(signature.parameters.values())
+    positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)]
+    if not positional and not any(p.kind == kinds.VAR_POSITIONAL for p in params):
+        yield "run() must take the run context as its first argument"
+        return
+    rest = [p for p in params if p is not (positional[0] if positional else None)]
+    if not any(p.kind == kinds.VAR_KEYWORD for p in rest):
+        takes = {p.name for p in rest if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
+        unknown = [name for name in declared if name not in takes]
+        if unknown:
+            yield f"run() has no argument for declared input/parameter {', '.join(map(repr, unknown))}"
+    needed = [p.name for p in rest if p.default is kinds.empty and p.name not in declared
+              and p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)]
+    if needed:
+        yield (f"run() needs {', '.join(map(repr, needed))}, which the node does not declare as "
+               "an input or parameter")
 
 
 def node(**declaration: Any) -> Callable[[Callable[..., Mapping[str, Any]]], NodeType]:

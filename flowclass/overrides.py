@@ -8,10 +8,11 @@ so it is made absolute here; a relative *output* path stays relative to ``--out`
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Iterable
 
 from .errors import ParamValueError, Problem, WorkflowInvalid
-from .params import Path as PathParam
+from .params import Path as PathParam, absolute
 from .registry import Registry
 from .workflow import Workflow
 
@@ -45,8 +46,8 @@ def apply_overrides(workflow: Workflow, registry: Registry, assignments: Iterabl
             problems.append(Problem("bad_value", f"--set: {exc}", node=node_id, field=name))
             continue
         if (isinstance(param, PathParam) and param.role == "input" and value
-                and not os.path.isabs(os.path.expanduser(value))):
-            value = os.path.abspath(os.path.join(cwd or os.getcwd(), value))
+                and not Path(value).expanduser().is_absolute()):
+            value = absolute(value, Path(cwd or os.getcwd()))
         workflow = workflow.with_params(node_id, **{name: value})
     if problems:
         raise WorkflowInvalid(problems)

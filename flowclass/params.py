@@ -9,6 +9,7 @@ one template: "expected <constraint>; got <value>".
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as _Path
 from typing import Any, ClassVar
@@ -220,6 +221,14 @@ class Text(Param):
         return {**super().describe(), "multiline": self.multiline}
 
 
+def absolute(value: str, base: _Path) -> str:
+    """The one place a relative path is made absolute: against ``base``, with ``~`` expanded."""
+    path = _Path(value).expanduser()
+    if not path.is_absolute():
+        path = _Path(base) / path
+    return str(path.resolve())
+
+
 @dataclass(frozen=True, kw_only=True)
 class Path(Param):
     """A file or folder path.
@@ -227,41 +236,97 @@ class Path(Param):
     ``role="input"`` paths are read: a relative one resolves against the workflow file's
     folder, so a workflow can be shared together with its images. ``role="output"`` paths
     are written: a relative one resolves against the run's output folder (``--out``).
-    An empty path means "not given".
+    ``target="any"`` takes a file or a folder. An empty path is refused unless the
+    parameter is ``optional`` (then it means "not given"); a blank one always is. An input
+    is checked to exist before a run unless ``missing_ok`` (the node copes without it).
     """
 
-    target: str = "folder"  # "folder" or "file"
+    target: str = "folder"  # "folder", "file" or "any"
     role: str = "input"  # "input" or "output"
     extensions: tuple[str, ...] = ()
+    optional: bool = False
+    missing_ok: bool = False
     kind: ClassVar[str] = "path"
 
     def __post_init__(self) -> None:
-        if self.target not in ("folder", "file") or self.role not in ("input", "output"):
-            raise ValueError(f"parameter '{self.name}': target must be folder|file, role input|output")
+        if self.target not in ("folder", "file", "any") or self.role not in ("input", "output"):
+            raise ValueError(f"parameter '{self.name}': target must be folder|file|any, role input|output")
+        if self.default == "" and not self.optional:
+            raise ValueError(f"parameter '{self.name}': an empty default needs optional=True "
+                             "(empty then means 'not given')")
         super().__post_init__()
 
     def expected(self) -> str:
-        what = f"a path to a {self.target}"
+        what = "a path to a file or folder" if self.target == "any" else f"a path to a {self.target}"
         if self.extensions:
             what += " ending in " + "/".join(self.extensions)
-        return what
+        return what + (" (or nothing)" if self.optional else "")
 
     def validate(self, value: Any) -> str:
         if not isinstance(value, str) or "\0" in value:
             raise ParamValueError(self.expected(), value)
+        if not value and not self.optional:
+            raise ParamValueError(self.expected() + ", not empty", value)
+        if value and not value.strip():
+            raise ParamValueError(self.expected() + ", not blank", value)
         if value and self.extensions and not value.lower().endswith(tuple(self.extensions)):
             raise ParamValueError(self.expected(), value)
         return value
 
     def resolve(self, value: str, base_dir: _Path, out_dir: _Path) -> str:
         """Absolute form of ``value``; empty stays empty ("not given")."""
-        if not value:
-            return value
-        path = _Path(value).expanduser()
-        if not path.is_absolute():
-            path = (base_dir if self.role == "input" else out_dir) / path
-        return str(path.resolve())
+        return absolute(value, base_dir if self.role == "input" else out_dir) if value else value
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "target": self.target, "role": self.role,
-                "extensions": list(self.extensions)}
+                "extensions": list(self.extensions), "optional": self.optional}
+
+
+@dataclass(frozen=True, kw_only=True)
+class List(Param):
+    """A list of short texts, such as file extensions; saved as a JSON list.
+
+    ``item`` is a regular expression each item must match in full, ``item_title`` says
+    what an item is. On the command line and in the inspector the items are written
+    comma-separated; ``lower`` and ``strip`` normalise each (``".JPG"`` -> ``"jpg"``).
+    """
+
+    item: str = r".+"
+    item_title: str = "text"
+    min_items: int = 0
+    lower: bool = False
+    strip: str = ""  # characters taken off both ends of each item
+    kind: ClassVar[str] = "list"
+
+    def expected(self) -> str:
+        least = f" (at least {self.min_items})" if self.min_items else ""
+        return f"a list of {self.item_title}s{least}"
+
+    def validate(self, value: Any) -> list[str]:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ParamValueError(self.expected(), value)
+        items = []
+        for text in value:
+            item = text.strip().strip(self.strip) if self.strip else text.strip()
+            item = item.lower() if self.lower else item
+            if not re.fullmatch(self.item, item):
+                raise ParamValueError(f"{self.expected()}; {text!r} is not a {self.item_title}", value)
+            if item not in items:
+                items.append(item)
+        if len(items) < self.min_items:
+            raise ParamValueError(self.expected(), value)
+        return items
+
+    def split(self, text: str) -> list[str]:
+        """The items of comma- (or semicolon-) separated text, not yet validated."""
+        return [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
+
+    def parse(self, text: str) -> list[str]:
+        return self.validate(self.split(text))
+
+    def as_text(self, value: Any) -> str:
+        return ", ".join(value) if isinstance(value, (list, tuple)) else str(value)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "item": self.item, "item_title": self.item_title,
+                "min_items": self.min_items}

@@ -14,8 +14,19 @@ from .workflow import NODE_ID, Workflow
 
 
 def validate(workflow: Workflow, registry: Registry) -> list[Problem]:
-    """All problems of ``workflow`` against ``registry``; an empty list means it may run."""
+    """All problems of ``workflow`` against ``registry``; an empty list means it may run.
+
+    To also get the checked parameters, or paths made absolute and checked on disk, use
+    :func:`flowclass.resolution.resolve`.
+    """
+    return check(workflow, registry)[1]
+
+
+def check(workflow: Workflow, registry: Registry) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
+    """The checked parameters of every sound node (validated once, defaults filled in), and
+    every problem of the workflow."""
     problems: list[Problem] = []
+    params: dict[str, dict[str, Any]] = {}
     ids = Counter(n.id for n in workflow.nodes)
     for node_id, count in ids.items():
         if count > 1:
@@ -24,12 +35,15 @@ def validate(workflow: Workflow, registry: Registry) -> list[Problem]:
             problems.append(Problem("bad_id", "a node id may hold letters, digits, '_' and '-' and "
                                     "must not start with a digit", node=node_id))
     for spec in workflow.nodes:
-        problems.extend(_node_problems(spec, registry))
+        checked, found = node_params(spec, registry)
+        problems.extend(found)
+        if not found:
+            params[spec.id] = checked
     problems.extend(_edge_problems(workflow, registry))
     problems.extend(_cycle_problems(workflow))
     if not problems:  # wiring rules read other nodes' params: only once each node is sound
         problems.extend(_wiring_problems(workflow, registry))
-    return problems
+    return params, problems
 
 
 @dataclass(frozen=True)
@@ -66,7 +80,14 @@ def _wiring_problems(workflow: Workflow, registry: Registry) -> list[Problem]:
     return problems
 
 
-def _node_problems(spec: Any, registry: Registry) -> list[Problem]:
+def node_params(spec: Any, registry: Registry) -> tuple[dict[str, Any], list[Problem]]:
+    """One node's parameters, each validated (and normalised) once with defaults filled in,
+    and the problems found; the parameters are complete only when there are none."""
+    checked: dict[str, Any] = {}
+    return checked, _node_problems(spec, registry, checked)
+
+
+def _node_problems(spec: Any, registry: Registry, checked: dict[str, Any]) -> list[Problem]:
     node_type = registry.get(spec.type)
     if node_type is None:
         hint = ""
@@ -84,7 +105,6 @@ def _node_problems(spec: Any, registry: Registry) -> list[Problem]:
             known = ", ".join(p.name for p in node_type.params) or "none"
             problems.append(Problem("unknown_param", f"unknown parameter (known: {known})",
                                     node=spec.id, field=name))
-    checked: dict[str, Any] = {}
     for param in node_type.params:
         if param.name not in spec.params:
             if param.required:

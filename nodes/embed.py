@@ -7,6 +7,7 @@ only new pictures cost anything. Images that fail to decode are skipped and list
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterator, Mapping
@@ -137,9 +138,12 @@ def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: 
     """Vectors of ``paths`` (None where an image failed) and the failure reasons ("" if none).
 
     Decoding runs in worker threads, a few batches ahead of the model, so the model never
-    waits for pictures and the main thread never decodes.
+    waits for pictures and the main thread never decodes. On a cluster (``ctx.remote``)
+    batches of paths go to the workers instead, which decode and embed them there.
     """
     total = len(paths) if total is None else total
+    if getattr(ctx, "remote", False):
+        return _compute_on_cluster(ctx, embedder, paths, batch_size, done_before, total)
     vectors: list[np.ndarray | None] = []
     errors: list[str] = []
     on_gpu = getattr(embedder, "device", "cpu") == "cuda"
@@ -158,6 +162,62 @@ def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: 
             errors.extend(batch_errors)
             ctx.progress(done_before + len(vectors), total, unit="images", message="embedding")
     return vectors, errors
+
+
+CLUSTER_TASK_IMAGES = 128  # images per cluster job: few round trips, yet work for every worker
+
+
+def _compute_on_cluster(ctx: Any, embedder: Embedder, paths: list[str], batch_size: int,
+                        done_before: int, total: int) -> tuple[list[np.ndarray | None], list[str]]:
+    """``compute_vectors`` on the run's cluster: a job is a batch of paths and the
+    parameters that rebuild the embedder (the images must be readable by the workers)."""
+    params = params_from_spec(embedder.spec)
+    step = max(batch_size, CLUSTER_TASK_IMAGES)
+    jobs = [(params, str(ctx.base_dir), paths[start:start + step], batch_size)
+            for start in range(0, len(paths), step)]
+    done = [done_before]
+
+    def on_done(index: int, result: tuple[np.ndarray | None, list[str]]) -> None:
+        done[0] += len(result[1])
+        ctx.progress(done[0], total, unit="images", message="on the cluster")
+
+    vectors: list[np.ndarray | None] = []
+    errors: list[str] = []
+    for matrix, batch_errors in ctx.map(embed_job, jobs, on_done=on_done):
+        rows = iter(matrix) if matrix is not None else iter(())
+        vectors.extend(None if error else next(rows) for error in batch_errors)
+        errors.extend(batch_errors)
+    return vectors, errors
+
+
+_WORKER_EMBEDDERS: dict[str, Embedder] = {}  # per worker process: each model is built once
+
+
+class _WorkerContext:
+    """What ``make_embedder`` needs on a cluster worker: that machine's own model folder."""
+
+    def __init__(self, base_dir: str):
+        from flowclass.cache import Cache
+
+        self.base_dir, self.store_dir = base_dir, Cache().store_dir
+
+
+def embed_job(job: tuple[dict[str, Any], str, list[str], int]
+              ) -> tuple[np.ndarray | None, list[str]]:
+    """A cluster job: decode and embed a batch of paths; (vectors of those that decoded,
+    per path "" or why it failed). Runs on a worker; the embedder is kept for later jobs."""
+    params, base_dir, paths, batch_size = job
+    key = json.dumps([params, base_dir], sort_keys=True)
+    if key not in _WORKER_EMBEDDERS:
+        _WORKER_EMBEDDERS[key] = make_embedder(_WorkerContext(base_dir), params)
+    embedder = _WORKER_EMBEDDERS[key]
+    parts, errors = [], []
+    for start in range(0, len(paths), batch_size):
+        stacked, batch_errors = _load_batch(embedder, paths[start:start + batch_size])
+        if stacked is not None:
+            parts.append(np.asarray(embedder.forward(stacked), dtype=np.float32))
+        errors.extend(batch_errors)
+    return (np.concatenate(parts) if parts else None), errors
 
 
 def _embed_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
@@ -256,7 +316,7 @@ def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
                 todo.setdefault(sha, path)
         failed: dict[str, str] = {}
         if todo:
-            if hasattr(embedder, "prepare"):
+            if hasattr(embedder, "prepare") and not getattr(ctx, "remote", False):
                 embedder.prepare()  # e.g. load the model while the first batches decode
             vectors, errors = compute_vectors(ctx, embedder, list(todo.values()), batch_size,
                                               len(known), len(known) + len(todo))
@@ -273,7 +333,7 @@ def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
     kept = images.subset([i for i, sha in enumerate(hashes) if sha in known])
     matrix = np.stack([known[sha] for sha in kept.hashes.tolist()]) if len(kept) else \
         np.zeros((0, int(embedder.spec["dim"])), dtype=np.float32)
-    return Embeddings(kept, matrix.astype(np.float32), dict(embedder.spec)), skipped
+    return Embeddings(kept, matrix.astype(np.float32, copy=False), dict(embedder.spec)), skipped
 
 
 NODES = [embed]

@@ -11,14 +11,14 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-from flowclass.errors import NodeError
+from flowclass.errors import NodeError, ParamValueError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Output, node
-from flowclass.params import Bool, Choice, Int, Path as PathParam, Text
+from flowclass.params import Bool, Choice, Int, List, Path as PathParam
 
 from .datatypes import IMAGES, TABLE, ImageSet
 from .lib.filestate import FileState, FileStateStore, sha256_of
@@ -27,6 +27,7 @@ from .lib.samples import DATASETS, sample_folder
 
 PROBE_VERSION = 2  # 2: truncated JPEGs and other formats are caught at import
 SKIPPED_COLUMNS = ["path", "reason"]
+HIDDEN_FOLDER = "hidden folder (its name starts with '.'): not read; rename it to import its images"
 
 
 def skipped_table(rows: list[tuple[str, str]], ctx: Any = None) -> Any:
@@ -41,25 +42,29 @@ def skipped_table(rows: list[tuple[str, str]], ctx: Any = None) -> Any:
     return pd.DataFrame(rows, columns=SKIPPED_COLUMNS)
 
 
-def parse_extensions(text: str) -> tuple[str, ...]:
-    return tuple(sorted({t.strip().lstrip(".").lower() for t in text.replace(";", ",").split(",")
-                         if t.strip()}))
+EXTENSIONS = List(name="extensions", default=list(IMAGE_EXTENSIONS), item=r"[a-z0-9]+",
+                  item_title="file extension", min_items=1, lower=True, strip=".",
+                  help="File extensions to read, e.g. jpg, png.")
 
 
-def _check_extensions(params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-    extensions = parse_extensions(params["extensions"])
-    if not extensions:
-        yield "extensions", "give at least one extension, e.g. 'jpg, png'"
-    for ext in extensions:
-        if not ext.isalnum():
-            yield "extensions", f"'{ext}' is not a file extension (letters and digits only)"
+def _extensions_as_list(params: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 kept the extensions as text ("jpg, png"); version 2 as a list."""
+    text = params.get("extensions")
+    if isinstance(text, str):
+        items = EXTENSIONS.split(text)
+        try:
+            params["extensions"] = EXTENSIONS.validate(items)
+        except ParamValueError:  # kept as typed: validation names the bad item
+            params["extensions"] = items
+    return params
 
 
 def scan(root: Path, recursive: bool, extensions: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
     """Relative paths of candidate images, and files passed over with the reason, sorted.
 
-    Hidden files and folders (names starting with '.') are ignored: they are system or
-    tool files, and FlowClass's own bookkeeping files in export folders are hidden too.
+    Hidden files (names starting with '.') are ignored: they are system or tool files, and
+    FlowClass's own bookkeeping files in export folders are hidden too. Hidden folders are
+    not read either, but each is listed (a label folder named '.x' is the user's mistake).
     """
     found: list[str] = []
     passed: list[tuple[str, str]] = []
@@ -68,6 +73,8 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...]) -> tuple[list
         passed.append((str(error.filename), f"cannot read folder: {error.strerror}"))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
+        if recursive:
+            passed.extend((os.path.join(dirpath, d), HIDDEN_FOLDER) for d in dirnames if d.startswith("."))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
         for name in sorted(filenames):
             if name.startswith("."):
@@ -164,7 +171,11 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
     if capped:
         ctx.warn(f"max_per_label={max_per_label}: {capped} of {len(kept) + capped} readable "
                  f"image(s) left out; set max_per_label=0 to use every image")
-    bad = [s for s in skipped if not s[1].startswith(("extension", "no file extension"))]
+    hidden = [os.path.relpath(s[0], root) for s in skipped if s[1] == HIDDEN_FOLDER]
+    if hidden:
+        ctx.warn(f"{len(hidden)} hidden folder(s) not read: {', '.join(hidden[:5])}"
+                 + (", ..." if len(hidden) > 5 else "") + "; see the 'skipped' output")
+    bad = [s for s in skipped if not s[1].startswith(("extension", "no file extension", HIDDEN_FOLDER))]
     if bad:
         ctx.warn(f"{len(bad)} file(s) skipped as unreadable; see the 'skipped' output")
     if not kept:
@@ -193,31 +204,30 @@ MAX_PER_LABEL = Int(name="max_per_label", default=0, min=0,
 
 def _import_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
     root = _root(ctx, params["folder"], params["sample"])
-    return fingerprint_folder(root, params["recursive"], parse_extensions(params["extensions"]))
+    return fingerprint_folder(root, params["recursive"], tuple(params["extensions"]))
 
 
 @node(
-    type="import_images", title="Import Images", category="Input",
+    type="import_images", title="Import Images", category="Input", version=2,
     outputs=OUTPUTS,
     params=[
-        PathParam(name="folder", default="", target="folder", role="input",
+        PathParam(name="folder", default="", target="folder", role="input", optional=True,
                   help="Folder of images; subfolder names become labels. Empty: use the sample set."),
         Choice(name="sample", default="none", choices=("none",) + DATASETS,
                help="Built-in sample set used when no folder is given."),
         Bool(name="recursive", default=True, help="Also read images in subfolders."),
-        Text(name="extensions", default=", ".join(IMAGE_EXTENSIONS),
-             help="File extensions to read, comma-separated."),
+        EXTENSIONS,
         Choice(name="labels_from", default="subfolder", choices=("subfolder", "none"),
                help="Take each image's label from its first-level subfolder, or leave unlabelled."),
         MAX_PER_LABEL,
     ],
-    check=_check_extensions,
     fingerprint=_import_fingerprint,
+    migrations={1: _extensions_as_list},
 )
 def import_images(ctx, *, folder, sample, recursive, extensions, labels_from, max_per_label):
     """Read a folder of images (recursively); subfolder names become class labels."""
     root = _root(ctx, folder, sample)
-    return read_images(ctx, root, recursive=recursive, extensions=parse_extensions(extensions),
+    return read_images(ctx, root, recursive=recursive, extensions=tuple(extensions),
                        labels_from=labels_from, max_per_label=max_per_label)
 
 

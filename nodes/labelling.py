@@ -40,7 +40,7 @@ def _file_fingerprint(path: str) -> str:
     outputs=[Output("images", IMAGES, help="The same images with the file's labels applied.")],
     params=[
         PathParam(name="file", default=DEFAULT_FILE, target="file", role="input",
-                  extensions=(".csv",),
+                  extensions=(".csv",), missing_ok=True,
                   help="CSV of labels (columns sha256 and/or path, and label), relative to the "
                        "workflow's folder. Corrections made in the canvas are saved here. A "
                        "missing file changes nothing."),
@@ -97,12 +97,12 @@ def _file_or_folder(params: Mapping[str, Any]):
     type="image_file", title="Image File", category="Input",
     outputs=[Output("images", IMAGES, help="A set of one image, or of a folder's images.")],
     params=[
-        PathParam(name="file", default="", target="file", role="input",
+        PathParam(name="file", default="", target="file", role="input", optional=True,
                   extensions=tuple(f".{e}" for e in IMAGE_EXTENSIONS),
                   help="One image to classify. Empty: a built-in sample photograph."),
         Choice(name="sample", default="astronaut", choices=SAMPLE_IMAGES,
                help="The sample photograph used when no file is given."),
-        PathParam(name="folder", default="", target="folder", role="input",
+        PathParam(name="folder", default="", target="folder", role="input", optional=True,
                   help="Or a folder: every image in it and its subfolders (then 'file' stays "
                        "empty)."),
     ],

@@ -69,7 +69,7 @@ def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
 @node(
     type="load_model", title="Load Model", category="Supervised",
     outputs=[Output("model", MODEL)],
-    params=[PathParam(name="file", default="", target="file", role="input", extensions=(EXTENSION,),
+    params=[PathParam(name="file", default="", target="file", role="input", extensions=(EXTENSION,), optional=True,
                       help="A model file written by Save Model (relative: next to the workflow).")],
     fingerprint=_model_fingerprint,
 )

@@ -91,7 +91,7 @@ def _summary(classes, colours, found, samples: PixelSamples, **extra):
 
 
 # Named here because the Draw labels viewer reads the legend and sets the masks it saves.
-MASKS = PathParam(name="masks", default="", target="folder", role="input",
+MASKS = PathParam(name="masks", default="", target="any", role="input", optional=True,
                   help="A mask PNG, or a folder of them: coffee.png labels the image coffee.jpg. "
                        "Each colour is a class; transparent pixels are unlabelled.")
 LEGEND = Text(name="legend", default=DEFAULT_LEGEND,

@@ -233,7 +233,7 @@ def classify_pixels(ctx, *, model: PixelModel, images: ImageSet, unknown_below, 
              Output("per_class", TABLE, help="Precision, recall and IoU of each class."),
              Output("confusion", TABLE, help="Golden class (rows) against predicted (columns).")],
     params=[
-        PathParam(name="masks", default="", target="folder", role="input",
+        PathParam(name="masks", default="", target="any", role="input", optional=True,
                   help="Golden mask PNG, or a folder of them named like the images."),
         Text(name="legend", default=DEFAULT_LEGEND,
              help="Which golden-mask colour is which class, with the model's class names."),

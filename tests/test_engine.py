@@ -234,3 +234,24 @@ def test_a_node_that_is_not_cached_is_made_only_when_wanted(engine, registry, ca
     assert len(changed.output("cluster", "clusters").classes) == 5
     assert engine.status(digits_clustering(registry, n_clusters=6), out_dir=tmp_path) == {
         "import": "cached", "embed": "cached", "distances": "cached", "cluster": "pending"}
+
+
+def test_a_node_that_is_not_cached_can_be_made_after_the_run_from_what_ran(engine, registry, tmp_path):
+    """Run only the clustering on an empty cache: Embed runs and its values are let go; asking
+    for Distances afterwards (a viewer) reads the embeddings back from the cache."""
+    result = engine.run(digits_clustering(registry), out_dir=tmp_path, targets=["cluster"])
+    assert result.ok and result.outcomes["embed"].state == "done"
+    assert "embed" not in result._values
+    assert len(result.output("distances", "distances")) == 60
+
+
+def test_a_deferred_node_keeps_its_inputs_in_memory_until_its_consumers_ran(engine, registry, cache, tmp_path, monkeypatch):
+    """Embed -> Distances (deferred) -> clustering with only the table kept: the embeddings are
+    not read back from the cache for Distances; they were held for it."""
+    reads = []
+    from flowclass.cache import CachedResult
+
+    original = CachedResult.output
+    monkeypatch.setattr(CachedResult, "output", lambda self, port: reads.append(port) or original(self, port))
+    result = engine.run(digits_clustering(registry), out_dir=tmp_path, targets=["cluster"])
+    assert result.ok and "embeddings" not in reads

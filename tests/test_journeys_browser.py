@@ -43,14 +43,26 @@ def workspace(tmp_path: Path) -> Path:
     return folder
 
 
+def browser_errors(screen: Screen) -> list[dict]:
+    """The console's errors, less one of NiceGUI 3.18's echart.js: a chart removed before its
+    (asynchronous) mount finished calls ``this.chart.dispose()`` on nothing. Harmless; it
+    happens when results are redrawn quickly (a run finishing while a view opens)."""
+    return [e for e in console_problems(screen)
+            if not ("reading 'dispose'" in e["message"] and "echart.js" in e["message"])]
+
+
 def shot(screen: Screen, name: str) -> None:
     SHOTS.mkdir(exist_ok=True)
     screen.selenium.save_screenshot(str(SHOTS / f"journey_{name}.png"))
 
 
 def click(screen: Screen, xpath: str, timeout: float = 10) -> None:
-    element = wait_until(lambda: [e for e in screen.selenium.find_elements(By.XPATH, xpath) if e.is_displayed()],
-                         timeout=timeout, what=xpath)[0]
+    try:
+        element = wait_until(lambda: [e for e in screen.selenium.find_elements(By.XPATH, xpath)
+                                      if e.is_displayed()], timeout=timeout, what=xpath)[0]
+    except AssertionError:
+        shot(screen, "failed_click")
+        raise
     screen.selenium.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
     element.click()
 
@@ -76,8 +88,10 @@ def type_into(screen: Screen, node_id: str, field: str, text: str) -> None:
     select_node(screen, node_id)
     box = wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, f'[data-field="{field}"] input'),
                      what=f"the field {field}")[0]
-    box.send_keys(Keys.CONTROL, "a")
-    box.send_keys(text)
+    # pasted in one go: typed key by key, every prefix ("/", "/tmp", ...) would be checked as a folder
+    screen.selenium.execute_script(
+        "const i = arguments[0]; i.value = arguments[1]; i.dispatchEvent(new Event('input', {bubbles: true}));",
+        box, text)
     box.send_keys(Keys.TAB)
 
 
@@ -143,13 +157,16 @@ def test_lobe_relabel_and_retrain_in_the_browser(screen: Screen, registry, share
     badge = "return document.querySelector(`.vue-flow__node[data-id='labels'] .fc-badge`)?.textContent.trim()"
     wait_until(lambda: driver.execute_script(badge) == "stale", timeout=20, what="Label Overrides to turn stale")
     shot(screen, "lobe_corrected")
+    wait_until(lambda: not [m for m in driver.find_elements(By.CSS_SELECTOR, ".q-menu") if m.is_displayed()],
+               what="the label menu to close")  # before the retrain redraws the results under it
     run_and_wait(screen, "//button[.//*[text()='Retrain with corrections']]")
     after = run_manifest(out)
     assert after["labels"]["records"]["label_overrides"]["changed"] == 1
     trained = after["train"]["records"]["training"]["class_counts"]
     assert trained != counts and sum(trained.values()) == sum(counts.values())
     assert install_snapshot() == installed
-    assert console_problems(screen) == []
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
 
 
 def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, shared_cache,
@@ -194,7 +211,8 @@ def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, 
     assert all(now[name] >= count for name, count in shipped.items()), (shipped, now)
     assert now["water"] > shipped["water"]
     assert install_snapshot() == installed
-    assert console_problems(screen) == []
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
 
 
 def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_cache, workspace: Path) -> None:
@@ -248,4 +266,5 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     wait_until(lambda: f'"n_clusters": {chosen},' in flow.read_text(), what="the saved cut")
     params = json.loads(flow.read_text())["nodes"][3]["params"]
     assert params["cut"] == "n_clusters"  # the user's mode is kept
-    assert console_problems(screen) == []
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]

@@ -34,7 +34,7 @@ def test_float_bool_choice_text_path():
     with pytest.raises(ParamValueError):
         Text(name="t", default="x", allow_empty=False).validate("  ")
     with pytest.raises(ParamValueError):
-        Path(name="p", default="", target="file", extensions=(".csv",)).validate("table.txt")
+        Path(name="p", default="", target="file", extensions=(".csv",), optional=True).validate("table.txt")
 
 
 def test_a_bad_default_is_a_declaration_error():
@@ -44,8 +44,8 @@ def test_a_bad_default_is_a_declaration_error():
 
 def test_path_resolution_depends_on_role(tmp_path):
     base, out = tmp_path / "wf", tmp_path / "out"
-    read = Path(name="folder", default="", role="input")
-    write = Path(name="folder", default="", role="output")
+    read = Path(name="folder", default="", role="input", optional=True)
+    write = Path(name="folder", default="x", role="output")
     assert read.resolve("images", base, out) == str((base / "images").resolve())
     assert write.resolve("clusters", base, out) == str((out / "clusters").resolve())
     assert read.resolve("", base, out) == ""  # empty means "not given"

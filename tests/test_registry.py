@@ -39,6 +39,26 @@ def test_declaration_errors_are_caught_up_front():
                  migrations={1: dict})
 
 
+def test_run_signature_must_match_the_declaration():
+    def run(ctx, *, a, count):
+        return {"o": a * count}
+
+    declared = dict(title="X", category="C", run=run, inputs=(Input("a", T),), outputs=(Output("o", T),))
+    NodeType(type="fits", params=(Int(name="count", default=1),), **declared)  # fits
+    with pytest.raises(ValueError, match=r"node type 'renamed'.*no argument for declared input/parameter 'n'"):
+        NodeType(type="renamed", params=(Int(name="n", default=1),), **declared)
+    with pytest.raises(ValueError, match=r"node type 'forgot'.*run\(\) needs 'count'"):
+        NodeType(type="forgot", **declared)
+    with pytest.raises(ValueError, match="run context as its first argument"):
+        NodeType(type="no_ctx", title="X", category="C", run=lambda: {}, outputs=(Output("o", T),))
+
+    @node(type="extra_default", title="X", category="C", outputs=[Output("o", T)])
+    def extra(ctx, *, verbose=False):  # an undeclared argument with a default is fine
+        return {"o": verbose}
+
+    assert extra.type == "extra_default"
+
+
 def test_duplicate_type_ids_are_refused():
     @node(type="dup", title="Dup", category="C", outputs=[Output("o", T)])
     def dup(ctx):

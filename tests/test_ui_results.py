@@ -178,7 +178,7 @@ async def test_opening_another_workflow_abandons_the_run(user: User, registry, c
     assert not page.runner.running and page.runner.statuses == {}
     drop(user, "toy.number")  # the same node id as in the abandoned run
     page.start_run(None)  # waits for the abandoned run to stop, then runs
-    await until(lambda: graph_nodes(user)["toy_number"]["status"]["state"] in ("done", "cached"), timeout=30,
-                what="the new run")
+    await until(lambda: graph_nodes(user)["toy_number"]["status"]["state"] in ("done", "cached")
+                and not page.runner.running, timeout=30, what="the new run")  # its run.json is written last
     assert set(page.runner.statuses) == {"toy_number"}
     assert page.summary.text.startswith("Last run: 1 node(s)")

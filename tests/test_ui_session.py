@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from flowclass.library import ready_workflows_dir
-from flowclass.ui.editor import EditorState
 from flowclass.ui.session import CHECK_DELAY, EditorSession
 from flowclass.workflow import PortRef
 
@@ -32,7 +31,7 @@ def session_of(registry, cache, clock: Clock | None = None) -> tuple[EditorSessi
     return session, seen
 
 
-def count_calls(obj, name: str) -> list[int]:
+def count_calls(obj, name: str, monkeypatch=None) -> list[int]:
     """Wrap ``obj.name`` to count its calls; the list's length is the count."""
     calls: list[int] = []
     original = getattr(obj, name)
@@ -41,7 +40,10 @@ def count_calls(obj, name: str) -> list[int]:
         calls.append(1)
         return original(*args, **kwargs)
 
-    setattr(obj, name, counted)
+    if monkeypatch is not None:
+        monkeypatch.setattr(obj, name, counted)
+    else:
+        setattr(obj, name, counted)
     return calls
 
 
@@ -98,13 +100,15 @@ def test_values_are_stored_normalised(registry, cache) -> None:
 
 
 def test_moving_nodes_neither_validates_nor_checks(registry, cache, monkeypatch) -> None:
+    from flowclass.ui import session as session_module
+
     clock = Clock()
     session, _ = session_of(registry, cache, clock)
     session.state.open(CLUSTER_FOLDER)
     session.loaded()
     wait_for_check(session)
-    validations = count_calls(EditorState, "problems")
-    statuses = count_calls(session.runner.engine, "status")
+    validations = count_calls(session_module, "resolve", monkeypatch)
+    statuses = count_calls(session.runner.engine, "plan")
     for x in range(20):
         session.move({"embed": (float(x), 0.0)})
         session.rename("embed", f"Embed {x}")
@@ -120,7 +124,7 @@ def test_status_checks_are_debounced(registry, cache) -> None:
     session.state.open(CLUSTER_FOLDER)
     session.loaded()
     wait_for_check(session)
-    statuses = count_calls(session.runner.engine, "status")
+    statuses = count_calls(session.runner.engine, "plan")
     for value in range(3, 12):  # typing: one keystroke every 50 ms
         session.set_param("cluster", "n_clusters", value)
         clock.now += CHECK_DELAY / 6

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import Problem
-from ..params import Path as PathParam
+from ..params import Path as PathParam, absolute
 from ..registry import Registry
 from ..validation import validate
 from ..workflow import Edge, NodeSpec, PortRef, Workflow
@@ -235,7 +235,7 @@ def rebased(workflow: Workflow, registry: Registry, old: Path, new: Path, *,
             if not (isinstance(param, PathParam) and param.role == "input" and isinstance(value, str)
                     and value and not Path(value).expanduser().is_absolute()):
                 continue
-            target = (old / value).resolve()
+            target = Path(absolute(value, old))
             if keep_missing and not target.exists():
                 continue
             try:

@@ -16,7 +16,7 @@ from nicegui import ui
 
 from ..errors import Problem
 from ..node import NodeType
-from ..params import Bool, Choice, Float, Int, Param, Path as PathParam, Text
+from ..params import Bool, Choice, Float, Int, List, Param, Path as PathParam, Text
 from ..states import NodeState
 from ..workflow import NodeSpec
 from .node_help import show_node_help
@@ -136,6 +136,9 @@ def param_widget(param: Param, value: Any, on_change: Callable[[Any], None], bro
         return _number(param, label, value, on_change)
     if isinstance(param, PathParam):
         return _path(param, label, value, on_change, browse)
+    if isinstance(param, List):  # typed comma-separated, stored as a list
+        return ui.input(label, value=param.as_text(value), placeholder="e.g. a, b",
+                        on_change=lambda e: on_change(param.split(e.value or ""))).classes("w-full").props("dense")
     if isinstance(param, Text):
         make = ui.textarea if param.multiline else ui.input
         return make(label, value=value if isinstance(value, str) else "",
@@ -196,7 +199,7 @@ def _path(param: PathParam, label: str, value: Any, on_change: Callable[[Any], N
             widget.value = chosen  # fires on_change
 
     with widget.add_slot("append"):
-        ui.button(icon="folder_open" if param.target == "folder" else "description", on_click=pick) \
+        ui.button(icon="description" if param.target == "file" else "folder_open", on_click=pick) \
             .props("flat dense round").classes("fc-browse").mark(f"browse-{param.name}") \
-            .tooltip(f"Choose a {param.target}")
+            .tooltip("Choose a file" if param.target == "file" else "Choose a folder")
     return widget

@@ -20,6 +20,7 @@ from ..errors import ParamValueError, Problem, WorkflowInvalid
 from ..library import ready_workflows_dir
 from ..params import Path as PathParam
 from ..registry import Registry
+from ..resolution import Dirs, Resolved, path_problems, resolve
 from ..workflow import Edge, PortRef, Workflow
 from .browse import Roots
 from .confine import CODE as OUTSIDE_ROOTS, outside_roots
@@ -66,7 +67,8 @@ class EditorSession:
         self.out_choice: Path | None = None
         self._untitled_out: Path | None = None
         self._listeners: list[Listener] = []
-        self._problems: tuple[Any, list[Problem]] = (None, [])
+        self._resolved: tuple[Any, Resolved | None] = (None, None)
+        self._file_problems: tuple[Any, list[Problem]] = (None, [])
         self._check_due: float | None = None
         self._checked: tuple | None = None  # what the last status check was asked about
 
@@ -92,12 +94,23 @@ class EditorSession:
         return self.state.selected
 
     @property
-    def problems(self) -> list[Problem]:
-        """Validation problems and paths outside the roots, recomputed only when what they depend on changed."""
+    def resolved(self) -> Resolved:
+        """The workflow resolved (checked, paths made absolute), again only when what that
+        depends on changed: not on moves or renames."""
         key = (structure(self.state.workflow), self.base_dir, self.out_dir())
-        if self._problems[0] != key:
-            self._problems = (key, self.state.problems() + self._outside_roots())
-        return self._problems[1]
+        if self._resolved[0] != key or self._resolved[1] is None:
+            resolved = resolve(self.state.workflow, self.registry, Dirs(self.base_dir, self.out_dir()))
+            resolved.problems.extend(self._outside_roots())
+            self._resolved = (key, resolved)
+        return self._resolved[1]
+
+    @property
+    def problems(self) -> list[Problem]:
+        """The workflow's problems, paths outside the roots and, as of the last status check,
+        its paths' problems on disk."""
+        resolved = self.resolved
+        key, on_disk = self._file_problems
+        return resolved.problems + (on_disk if key == self._resolved[0] else [])
 
     def _outside_roots(self) -> list[Problem]:
         if self.roots is None:
@@ -256,9 +269,25 @@ class EditorSession:
         if asked == self._checked:
             return
         self._checked = asked
+        self._check_files()
         runnable, _ = runnable_part(self.state.workflow, self.problems)
         self.runner.check(runnable, base_dir=self.base_dir, out_dir=self.out_dir(),
                           had_result=self.store.nodes())
+
+    def _check_files(self) -> None:
+        """Look at the paths on disk: inputs there and of the right kind, outputs writable."""
+        resolved = self.resolved
+        found = []
+        confined = {p.node for p in resolved.problems if p.code == OUTSIDE_ROOTS}  # not even looked at
+        for node_id, params in resolved.params.items():
+            if node_id in confined:
+                continue
+            node_type = self.registry.get(self.state.workflow.node(node_id).type)
+            found.extend(path_problems(node_id, node_type, params))
+        changed = found != self.problems[len(resolved.problems):]
+        self._file_problems = (self._resolved[0], found)
+        if changed:
+            self.emit("statuses")
 
     def refresh(self) -> None:
         """Check again even if nothing changed here (a viewer changed files on disk)."""

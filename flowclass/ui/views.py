@@ -185,7 +185,7 @@ class InspectorView:
     async def browse_for(self, param: PathParam, current: str) -> str | None:
         state = self.session.state
         start = current or (str(state.path.parent) if state.path else None)
-        if param.target == "folder":
+        if param.target != "file":
             chosen = await choose_folder(self.roots, start=start, title=f"Choose: {param.label}")
         else:
             chosen = await choose_file(self.roots, start=start, title=f"Choose: {param.label}",

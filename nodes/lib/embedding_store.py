@@ -6,6 +6,7 @@ them: only new or changed pictures are embedded again.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 from typing import Iterable
@@ -36,10 +37,14 @@ class EmbeddingStore:
             found.update((sha, np.frombuffer(blob, dtype=np.float32)) for sha, blob in rows)
         return found
 
-    def put_many(self, embedder: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        rows = [(embedder, sha, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for sha, v in items]
+    def put_many(self, embedder: str, items: Iterable[tuple[str, np.ndarray]], chunk: int = 4096) -> None:
+        """Remember vectors, a chunk of rows at a time (bytes for all of 100,000 vectors at
+        once would double the memory the vectors take)."""
+        items = iter(items)
         with full_disk_as_oserror(self.path), self._db:
-            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+            while rows := [(embedder, sha, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                           for sha, v in itertools.islice(items, chunk)]:
+                self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:
         self._db.close()

@@ -278,8 +278,8 @@ class LabelDrawing:
         self.index = index
         self.painting = await run.io_bound(open_painting, self.images, index, self.masks(), self.store)
         width, height = self.painting.preview_size
-        # the whole picture fits the panel: as wide as it may be, never taller than the view
-        self.canvas.style(f"width: min(100%, calc(60vh * {width / height:.4f}))")
+        # the whole picture fits the results panel (about half the window, under the tools)
+        self.canvas.style(f"width: min(100%, calc((52vh - 150px) * {width / height:.4f}))")
         self.canvas.set_source(self.ctx.image_url(self.painting.preview, size=None))
         self.redraw()
 

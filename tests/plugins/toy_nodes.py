@@ -52,7 +52,7 @@ def _file_fingerprint(ctx, params):
 
 
 @node(type="toy.read", title="Read File", category="Toy", outputs=[Output("words", WORDS)],
-      params=[PathParam(name="path", default="", target="file", role="input")],
+      params=[PathParam(name="path", default="", target="file", role="input", optional=True)],
       fingerprint=_file_fingerprint)
 def read(ctx, *, path):
     _log(ctx, ctx.node_id)

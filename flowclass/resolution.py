@@ -1,0 +1,152 @@
+"""One resolution step: a workflow's parameters checked, completed and placed, once.
+
+:func:`resolve` is what ``flowclass validate``, the canvas and the engine all call. It
+validates every parameter once (defaults filled in, values normalised), makes path
+parameters absolute (input paths against the workflow's folder, output paths against the
+run's output folder), and can check on disk what can be known before a run: inputs exist
+and are the right kind, outputs are not in the way of a file and can be written. Each
+problem names the node and the field.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from .errors import Problem
+from .node import NodeType
+from .params import Path as PathParam
+from .registry import Registry
+from .validation import check
+from .workflow import Workflow
+
+#: Problems that come from the state of the disk, not from the workflow itself.
+FILE_CODES = frozenset({"input_missing", "input_kind", "output_in_the_way", "output_unwritable"})
+
+
+@dataclass(frozen=True)
+class Dirs:
+    """Where a workflow's relative paths point.
+
+    ``roots``, when given, are the only folders paths may name (the canvas's ``--root``);
+    a path outside all of them is a problem.
+    """
+
+    base_dir: Path
+    out_dir: Path
+    roots: Sequence[Path] | None = None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The resolved workflow: checked parameters per sound node, and every problem."""
+
+    workflow: Workflow
+    params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def resolve(workflow: Workflow, registry: Registry, dirs: Dirs | None = None, *,
+            files: bool = False) -> Resolved:
+    """Check ``workflow`` and resolve its parameters.
+
+    Without ``dirs`` path parameters stay as written. With ``dirs`` they are made absolute,
+    held to ``dirs.roots`` if given and, with ``files=True``, checked on disk (inputs exist
+    and are the right kind; outputs can be written).
+    """
+    params, problems = check(workflow, registry)
+    if dirs is not None:
+        for spec in workflow.nodes:
+            if spec.id not in params:
+                continue
+            node_type = registry.get(spec.type)
+            params[spec.id] = placed(node_type, params[spec.id], dirs)
+            found = outside_roots(spec.id, node_type, params[spec.id], dirs.roots)
+            if files and not found:
+                found = path_problems(spec.id, node_type, params[spec.id])
+            problems.extend(found)
+    return Resolved(workflow, params, problems)
+
+
+def placed(node_type: NodeType, params: Mapping[str, Any], dirs: Dirs) -> dict[str, Any]:
+    """``params`` with every path parameter made absolute (empty stays empty: "not given")."""
+    out = dict(params)
+    for param in _paths(node_type):
+        out[param.name] = param.resolve(out[param.name], dirs.base_dir, dirs.out_dir)
+    return out
+
+
+def outside_roots(node_id: str, node_type: NodeType, params: Mapping[str, Any],
+                  roots: Sequence[Path] | None) -> list[Problem]:
+    """Paths outside every allowed root (nothing is outside when ``roots`` is None)."""
+    if roots is None:
+        return []
+    allowed = [Path(r).expanduser().resolve() for r in roots]
+    problems = []
+    for param in _paths(node_type):
+        value = params[param.name]
+        if value and not any(Path(value).is_relative_to(root) for root in allowed):
+            problems.append(Problem(
+                "outside_roots", f"{value} is outside the folders this canvas may use "
+                f"({', '.join(map(str, allowed))})", node=node_id, field=param.name))
+    return problems
+
+
+def path_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) -> list[Problem]:
+    """What the disk says about a node's (absolute) paths before it runs."""
+    problems = []
+    for param in _paths(node_type):
+        value = params[param.name]
+        if not value:
+            continue
+        path = Path(value)
+        if param.role == "output":
+            found = output_problem(path, param.target)
+        elif param.missing_ok and not path.exists():
+            found = None
+        else:
+            found = input_problem(path, param.target)
+        if found is not None:
+            problems.append(Problem(found[0], found[1], node=node_id, field=param.name))
+    return problems
+
+
+def _paths(node_type: NodeType) -> Iterable[PathParam]:
+    return (p for p in node_type.params if isinstance(p, PathParam))
+
+
+def input_problem(path: Path, target: str) -> tuple[str, str] | None:
+    """(code, message) when ``path`` cannot be read as a ``target`` (folder, file or any)."""
+    if not path.exists():
+        what = {"folder": "folder", "file": "file"}.get(target, "file or folder")
+        return "input_missing", f"{what} not found: {path}"
+    if target == "folder" and not path.is_dir():
+        return "input_kind", f"{path} is a file, not a folder"
+    if target == "file" and path.is_dir():
+        return "input_kind", f"{path} is a folder, not a file"
+    return None
+
+
+def output_problem(path: Path, target: str) -> tuple[str, str] | None:
+    """(code, message) when a ``target`` (folder or file) cannot be written at ``path``."""
+    if path.exists() or path.is_symlink():
+        if target == "folder" and not path.is_dir():
+            return "output_in_the_way", f"{path} is a file, not a folder; choose another output folder"
+        if target == "file" and path.is_dir():
+            return "output_in_the_way", f"{path} is a folder; choose a file name"
+        folder = path if path.is_dir() else path.parent
+    else:
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            return "output_in_the_way", f"{folder} is a file, so {path} cannot be made there"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "output_unwritable", f"cannot write into {folder} (no permission)"
+    return None

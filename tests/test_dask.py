@@ -1,0 +1,143 @@
+"""Runs on a Dask cluster (two worker processes on this machine) give what a local run gives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from classify_helpers import DIGITS_PIXELS, workflow
+from flowclass.cache import Cache
+from flowclass.engine import Engine
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from flowclass.dask_executor import DaskExecutor
+
+    with DaskExecutor("local:2") as executor:
+        yield executor
+
+
+@pytest.fixture(scope="module")
+def new_digits(tmp_path_factory):
+    """Digits the training samples do not hold (the end of sklearn's set), as PNG files."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    folder = tmp_path_factory.mktemp("new-digits")
+    for i in range(len(digits.images) - 24, len(digits.images)):
+        pixels = (digits.images[i] * 255 / 16).astype(np.uint8)
+        Image.fromarray(pixels).resize((32, 32)).save(folder / f"digit{i}.png")
+    (folder / "broken.png").write_bytes(b"not a picture")
+    return folder
+
+
+def _workflow(registry, folder):
+    nodes = [("train_images", "sample_images", {"dataset": "digits", "max_per_label": 6}),
+             ("embed", "embed", {**DIGITS_PIXELS, "batch_size": 4}),
+             ("distances", "distances", {}),
+             ("cluster", "hierarchical_clustering", {"n_clusters": 5}),
+             ("train", "train_classifier", {"model": "knn", "n_neighbors": 3}),
+             ("new", "import_images", {"folder": str(folder)}),
+             ("predict", "predict", {})]
+    edges = [("train_images.images", "embed.images"), ("embed.embeddings", "distances.embeddings"),
+             ("distances.distances", "cluster.distances"), ("embed.embeddings", "train.embeddings"),
+             ("train.model", "predict.model"), ("new.images", "predict.images")]
+    return workflow(registry, nodes, edges)
+
+
+def _run(registry, folder, cache_dir, out, executor=None, on_event=None):
+    return Engine(registry, Cache(cache_dir)).run(_workflow(registry, folder), out_dir=out,
+                                                  base_dir=out, executor=executor,
+                                                  on_event=on_event)
+
+
+def _same_results(local, remote):
+    assert local.ok and remote.ok, [o.error for o in local.failed + remote.failed]
+    embedded = [r.output("embed", "embeddings") for r in (local, remote)]
+    assert [_in_cache(p) for p in embedded[0].images.paths] == \
+        [_in_cache(p) for p in embedded[1].images.paths]
+    np.testing.assert_allclose(embedded[0].vectors, embedded[1].vectors, atol=1e-5)
+    for node, port in (("cluster", "clusters"), ("predict", "predictions"),
+                       ("predict", "skipped")):
+        pd.testing.assert_frame_equal(_table(local.output(node, port)),
+                                      _table(remote.output(node, port)))
+
+
+def _in_cache(path):
+    """A sample image's path inside its run's cache folder (each run has its own cache)."""
+    return path.split("/stores/", 1)[-1]
+
+
+def _table(value):
+    table = value.to_table() if hasattr(value, "to_table") else value
+    return table.map(lambda v: _in_cache(v) if isinstance(v, str) else v)
+
+
+def test_a_cluster_run_equals_a_local_run(registry, new_digits, cluster, tmp_path):
+    local = _run(registry, new_digits, tmp_path / "cache-local", tmp_path / "out-local")
+    remote = _run(registry, new_digits, tmp_path / "cache-remote", tmp_path / "out-remote",
+                  executor=cluster)
+    _same_results(local, remote)
+    assert len(_table(remote.output("predict", "predictions"))) == 24  # broken.png: Import skips it
+    again = _run(registry, new_digits, tmp_path / "cache-remote", tmp_path / "out-again",
+                 executor=cluster)  # vectors came back into the client's store
+    assert {o.state for o in again.outcomes.values()} == {"cached"}
+
+
+def test_a_worker_killed_mid_run_changes_nothing(registry, new_digits, cluster, tmp_path,
+                                                 monkeypatch):
+    import nodes.embed
+
+    monkeypatch.setattr(nodes.embed, "CLUSTER_TASK_IMAGES", 4)  # many jobs, so some are in flight
+    client = cluster.client
+    killed = []
+
+    def kill_a_busy_worker(event):
+        if event.node == "embed" and event.state == "progress" and event.done and not killed:
+            busy = [w for w, keys in client.processing().items() if keys]
+            if busy:
+                pids = client.run(os.getpid, workers=busy[:1])
+                killed.extend(pids.values())
+                os.kill(killed[0], signal.SIGKILL)
+
+    local = _run(registry, new_digits, tmp_path / "cache-local", tmp_path / "out-local")
+    remote = _run(registry, new_digits, tmp_path / "cache-remote", tmp_path / "out-remote",
+                  executor=cluster, on_event=kill_a_busy_worker)
+    assert killed, "no worker was busy to kill"
+    _same_results(local, remote)
+    client.wait_for_workers(2, timeout=60)  # the nanny brings it back for the next test
+
+
+def test_an_unreachable_scheduler_stops_the_cli_before_any_work(tmp_path):
+    out = tmp_path / "out"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "flowclass.cli", "run",
+                           "workflows/cluster_folder.json", "--out", str(out), "--cache",
+                           str(tmp_path / "cache"), "--scheduler", "tcp://127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 2, done.stderr
+    assert "tcp://127.0.0.1:1" in done.stderr and "Start one there" in done.stderr
+    assert not out.exists()  # no node ran, nothing written
+    assert time.monotonic() - started < 60
+
+
+def test_the_environment_variable_does_what_the_flag_does(tmp_path):
+    env = {**os.environ, "FLOWCLASS_SCHEDULER": "tcp://127.0.0.1:1"}
+    done = subprocess.run([sys.executable, "-m", "flowclass.cli", "run",
+                           "workflows/cluster_folder.json", "--out", str(tmp_path / "out"),
+                           "--cache", str(tmp_path / "cache")], capture_output=True, text=True,
+                          timeout=120, env=env,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 2 and "tcp://127.0.0.1:1" in done.stderr, done.stderr
