@@ -112,6 +112,7 @@ def export_folders(ctx, *, labels: Labelling, folder, mode, table):
         exported = []
         paths, hashes = labels.images.paths.tolist(), labels.images.hashes.tolist()
         for i, (source, sha, label) in enumerate(zip(paths, hashes, labels.labels.tolist())):
+            ctx.progress(i, len(paths), unit="images")  # every file, exported or not
             if not os.path.isfile(source):
                 ctx.warn(f"{source} no longer exists; not exported")
                 exported.append(None)
@@ -127,7 +128,7 @@ def export_folders(ctx, *, labels: Labelling, folder, mode, table):
                 continue
             taken.add(rel)
             exported.append(str(root / rel))
-            ctx.progress(i + 1, len(paths), unit="images")
+        ctx.progress(len(paths), len(paths), unit="images")
         keep = np.array([e is not None for e in exported], dtype=bool)
         result = pd.DataFrame({
             "source": np.array(paths, dtype=object)[keep],

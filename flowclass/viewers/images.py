@@ -52,7 +52,9 @@ class Gallery:
         return index[np.argsort(-keys, kind="stable")]
 
     def counts(self) -> dict[str, int]:
-        return {g: int(np.sum(self.groups == g)) for g in self.order}
+        names, sizes = np.unique(self.groups, return_counts=True)
+        found = dict(zip(names.tolist(), sizes.tolist()))
+        return {g: int(found.get(g, 0)) for g in self.order}
 
 
 def gallery_of_images(images: Any) -> Gallery:
@@ -124,8 +126,12 @@ def show_gallery(gallery: Gallery, ctx: ViewerContext) -> None:
     pager = ui.pagination(1, 1, direction_links=True, on_change=lambda e: turn(e.value)) \
         .props("max-pages=9 boundary-numbers")
 
+    ordered: dict[str, np.ndarray] = {}  # each group's images in order, sorted once, not per page
+
     def members() -> np.ndarray:
-        return gallery.members(view["group"])
+        if view["group"] not in ordered:
+            ordered[view["group"]] = gallery.members(view["group"])
+        return ordered[view["group"]]
 
     def render() -> None:
         index = members()

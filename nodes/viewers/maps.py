@@ -3,7 +3,9 @@
 PCA by default (instant); t-SNE or UMAP on request, computed off the event loop with a
 fixed seed and kept on disk (keyed by the vectors' content), so a map is computed once.
 Hovering a point shows its thumbnail. For clusters and predictions the map uses the
-embeddings upstream of the node.
+embeddings upstream of the node. A big collection draws a seeded random sample of its
+points (every group kept), and t-SNE and UMAP are fitted on a smaller sample, saying so:
+the browser stays responsive and a map never takes minutes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from flowclass.viewers.tables import show_as_table
 METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 PROJECTION_VERSION = 1
 SEED = 0
+MAX_POINTS = 20_000  # drawn on the map; more make the page heavy and hovering slow
+MAX_FITTED = {"tsne": 5_000, "umap": 10_000}  # the slow projections are fitted on this many
+# ECharts draws a big series in chunks of this many points, one per frame, so the page
+# never freezes. (Its "large" mode would draw faster but loses the tooltip's thumbnail.)
+PROGRESSIVE = 4_000
+LARGE = 5_000  # with more points than this, smaller dots
 # The tooltip is built as DOM nodes, never as an HTML string: file names and labels come
 # from folder names, label files and shared model files, so they are set as text only.
 TOOLTIP = """(p) => {
@@ -81,6 +89,26 @@ def cached_projection(vectors: np.ndarray, method: str, store: Path) -> np.ndarr
     return points
 
 
+def map_sample(groups: np.ndarray, most: int) -> np.ndarray:
+    """The sorted indices of at most ``most`` points (about, with one per group kept): all of
+    them when there are few, else a seeded random prefix of one fixed order, so a smaller
+    sample is part of a bigger one and each group keeps at least one point."""
+    n = len(groups)
+    if n <= most:
+        return np.arange(n)
+    order = np.random.default_rng(SEED).permutation(n)
+    keep = order[:most]
+    _, first = np.unique(groups[order], return_index=True)  # each group's first point in order
+    return np.union1d(keep, order[first])
+
+
+def map_points(vectors: np.ndarray, groups: np.ndarray, method: str, store: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Which points the map draws, and where: the projection is fitted on the drawn sample
+    only (a smaller one for t-SNE and UMAP)."""
+    keep = map_sample(groups, min(MAX_POINTS, MAX_FITTED.get(method, MAX_POINTS)))
+    return keep, cached_projection(np.asarray(vectors)[keep], method, store)
+
+
 AXIS = {"type": "value", "scale": True, "axisLabel": {"show": False}, "axisLine": {"show": False},
         "axisTick": {"show": False}, "splitLine": {"show": False}}
 
@@ -92,8 +120,9 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
     for group in order:
         index = np.flatnonzero(groups == group)
         series.append({
-            "name": group or "(no label)", "type": "scatter", "symbolSize": 7,
+            "name": group or "(no label)", "type": "scatter", "symbolSize": 7 if len(groups) <= LARGE else 4,
             "itemStyle": {"color": colors[group], "opacity": 0.8},
+            "progressive": PROGRESSIVE, "progressiveThreshold": PROGRESSIVE,
             "data": [[round(float(points[i, 0]), 4), round(float(points[i, 1]), 4), urls[i],
                       names[i]] for i in index],
         })
@@ -113,13 +142,12 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
                    group_title: str, ctx: ViewerContext) -> None:
     """The map coloured by ``groups``; by the images' folder labels too, on request."""
     store = ctx.store_dir("projections")
-    urls = [ctx.image_url(p, h, size=128) for p, h in zip(images.paths, images.hashes)]
-    names = [os.path.basename(p) for p in images.paths]
+    paths, hashes = np.asarray(images.paths), np.asarray(images.hashes)
     colourings = {group_title: (groups, order)}
     folders = np.asarray(images.labels, dtype=str)
     if group_title != "Label" and np.any(folders != ""):
         colourings["Folder label"] = (folders, sorted(set(folders.tolist())))
-    view = {"points": None, "by": group_title}
+    view = {"points": None, "keep": None, "by": group_title}
     with ui.row().classes("items-center gap-3"):
         method = ui.toggle(METHODS, value="pca").props("dense no-caps").classes("fc-map-method")
         if len(colourings) > 1:
@@ -134,22 +162,27 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
         if view["points"] is None:
             return
         chosen, chosen_order = colourings[by]
+        keep = view["keep"]  # only the drawn points get thumbnail links
+        urls = [ctx.image_url(p, h, size=128) for p, h in zip(paths[keep], hashes[keep])]
+        names = [os.path.basename(p) for p in paths[keep]]
         chart.options.clear()
-        chart.options.update(chart_options(view["points"], chosen, chosen_order, urls, names, by))
+        chart.options.update(chart_options(view["points"], chosen[keep], chosen_order, urls, names, by))
         chart.update()
 
     async def draw(name: str) -> None:
         method.disable()
         note.text = f"Computing the {METHODS[name]} map of {len(vectors):,} images…"
         try:
-            points = await run.io_bound(cached_projection, vectors, name, store)
+            keep, points = await run.io_bound(map_points, vectors, groups, name, store)
         except ImportError as exc:  # UMAP comes from the umap-learn package
             note.text = f"{METHODS[name]} is not available here ({exc.name} is not installed)."
             return
         finally:
             method.enable()
         note.text = f"{METHODS[name]} of {len(vectors):,} images · hover a point to see the image"
-        view["points"] = points
+        if len(keep) < len(vectors):
+            note.text += f" · fitted on and showing a random {len(keep):,} of them"
+        view.update(points=points, keep=keep)
         recolour(view["by"])
 
     method.on_value_change(lambda e: draw(e.value))
