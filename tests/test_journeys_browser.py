@@ -19,6 +19,7 @@ from journey_helpers import (class_pixels, cluster_folders, install_snapshot, re
                              sample_data)
 from nicegui.testing import Screen
 from selenium.webdriver import ActionChains
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -64,7 +65,18 @@ def click(screen: Screen, xpath: str, timeout: float = 10) -> None:
         shot(screen, "failed_click")
         raise
     screen.selenium.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    element.click()
+    click_when_free(element)
+
+
+def click_when_free(element, tries: int = 20) -> None:
+    """Click, waiting while a dialog's opening animation still covers the element."""
+    for attempt in range(tries):
+        try:
+            return element.click()
+        except ElementClickInterceptedException:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.25)
 
 
 def open_ready(screen: Screen, registry, cache, workspace: Path, stem: str) -> None:
@@ -75,12 +87,25 @@ def open_ready(screen: Screen, registry, cache, workspace: Path, stem: str) -> N
     click(screen, MENU_ITEM.format(ready_name(stem)))
     wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, ".vue-flow__node"), timeout=10,
                what="the ready workflow's nodes")
+    # a ready workflow's copy offers Save As at once; the user first points it at their data
+    click(screen, "//button[.//*[text()='Not now']]")
+    wait_until(lambda: not [e for e in screen.selenium.find_elements(By.CSS_SELECTOR, ".q-dialog__backdrop")
+                            if e.is_displayed()], what="the offer to close")
 
 
 def select_node(screen: Screen, node_id: str) -> None:
     title = f'.vue-flow__node[data-id="{node_id}"] .fc-title'
     wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, title), what=node_id)
-    screen.selenium.find_element(By.CSS_SELECTOR, title).click()
+    element = screen.selenium.find_element(By.CSS_SELECTOR, title)
+    if not screen.selenium.execute_script(IN_CANVAS, element):  # off screen: show the whole workflow
+        screen.selenium.find_element(By.CSS_SELECTOR, '[aria-label="Fit the workflow in view"]').click()
+        wait_until(lambda: screen.selenium.execute_script(IN_CANVAS, element), what=f"{node_id} in view")
+    click_when_free(element)
+
+
+IN_CANVAS = """const e = arguments[0].getBoundingClientRect(),
+                     c = document.querySelector('.vue-flow').getBoundingClientRect();
+               return e.left >= c.left && e.right <= c.right && e.top >= c.top && e.bottom <= c.bottom;"""
 
 
 def type_into(screen: Screen, node_id: str, field: str, text: str) -> None:
