@@ -220,7 +220,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     _folder_option("--cache", args.cache)
     return serve(workflow=args.workflow, host=args.host, port=args.port, token=args.token,
                  cache=args.cache, plugins=args.plugins or (), roots=args.root or (),
-                 show=not args.no_browser)
+                 show=not args.no_browser, scheduler=args.scheduler)
 
 
 def _size(text: str) -> str:
@@ -293,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folder the canvas may read and write: file browser, path parameters, "
                          "output folders (repeatable; default: home)")
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    ui.add_argument("--scheduler", metavar="ADDRESS",
+                    help="runs send batches of work to a Dask cluster, as for `flowclass run` "
+                         "(default: $FLOWCLASS_SCHEDULER, else threads in this process)")
     ui.set_defaults(func=cmd_ui)
     return parser
 

@@ -141,3 +141,11 @@ def test_the_environment_variable_does_what_the_flag_does(tmp_path):
                           timeout=120, env=env,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert done.returncode == 2 and "tcp://127.0.0.1:1" in done.stderr, done.stderr
+
+
+def test_the_canvas_refuses_an_unreachable_scheduler_before_it_starts(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "flowclass.cli", "ui", "--no-browser",
+                           "--port", "1", "--scheduler", "tcp://127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 2 and "tcp://127.0.0.1:1" in done.stderr, done.stderr

@@ -51,3 +51,37 @@ def test_bad_settings_name_what_was_expected(monkeypatch):
     assert isinstance(make_executor(None), LocalExecutor)
     with pytest.raises(ValueError, match="not an address"):
         make_executor("somehost:8786")
+
+
+class _ClusterLike(LocalExecutor):
+    """Threads that say they are remote, so nodes send their batches through ``ctx.map``."""
+
+    remote = True
+
+    def __init__(self):
+        super().__init__(workers=2)
+        self.jobs = []
+
+    def map(self, fn, items, **kw):
+        self.jobs.append((fn.__name__, len(items)))
+        return super().map(fn, items, **kw)
+
+
+def test_the_canvas_runs_hand_their_batches_to_its_executor(registry, tmp_path):
+    import nodes.embed
+    from classify_helpers import DIGITS_PIXELS, workflow
+    from flowclass.cache import Cache
+    from flowclass.engine import Engine
+    from flowclass.ui.runner import RunController, _Finished
+
+    executor = _ClusterLike()
+    runner = RunController(Engine(registry, Cache(tmp_path / "cache")), on_change=lambda: None,
+                           on_finished=lambda r, e: None, executor=executor)
+    flow = workflow(registry, [("images", "sample_images", {"dataset": "digits", "max_per_label": 3}),
+                               ("embed", "embed", DIGITS_PIXELS)], [("images.images", "embed.images")])
+    runner.start(flow, base_dir=tmp_path, out_dir=tmp_path / "out")
+    runner.thread.join(timeout=300)
+    finished = [item for _, item in list(runner.queue.queue) if isinstance(item, _Finished)]
+    assert finished and finished[0].result.ok, finished and finished[0].error
+    assert executor.jobs == [(nodes.embed.embed_job.__name__, 1)]  # 30 images: one job of <=128
+    assert len(finished[0].result.output("embed", "embeddings")) == 30

@@ -65,3 +65,19 @@ def test_dendrogram_and_map_of_a_clustering(shared_cache, tmp_path):
                 "import.max_per_label=20", "cluster.n_clusters=4") == 0
     dendrogram, points = _png(out / "dendrogram.png"), _png(out / "map.png")
     assert dendrogram.std() > 10 and points.std() > 10
+
+
+def test_pca_points_of_many_images_fit_on_a_sample_and_agree_with_the_full_fit():
+    """Above 20,000 rows the map's axes come from a sample; they match a fit on every row."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from nodes.lib.figures import pca_points
+
+    digits = load_digits().data
+    rng = np.random.default_rng(0)
+    x = (digits[rng.integers(0, len(digits), 24_000)] + rng.normal(0, 0.5, (24_000, 64))).astype(np.float32)
+    sampled, full = pca_points(x, fit_on=5_000), pca_points(x, fit_on=30_000)
+    assert sampled.shape == (24_000, 2)
+    for axis in range(2):
+        assert abs(np.corrcoef(sampled[:, axis], full[:, axis])[0, 1]) > 0.99

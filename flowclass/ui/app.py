@@ -49,7 +49,7 @@ def setup(config: AppConfig) -> None:
 
 def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8080,
           token: str | None = None, cache: str | None = None, plugins: Iterable[str] = (),
-          roots: Iterable[str] = (), show: bool = True) -> int:
+          roots: Iterable[str] = (), show: bool = True, scheduler: str | None = None) -> int:
     """Start the canvas; returns an exit code when the server stops or cannot start."""
     token = token or os.environ.get("FLOWCLASS_TOKEN") or None
     weak = token_problem(token) if token is not None else None
@@ -72,15 +72,24 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
         print(f"error: no workflow file at {path}", file=sys.stderr)
         return EXIT_USAGE
 
+    from ..executors import make_executor
     from ..library import default_registry
 
+    try:  # a wrong address is told now, not at the first run
+        executor = make_executor(scheduler)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     registry = default_registry(plugins)
     for error in registry.plugin_errors:
         print(f"warning: {error}", file=sys.stderr)
     allowed = Roots(list(roots) or [Path.home()])
     if path is not None and not allowed.allows(path):  # named on the command line: its folder is allowed
         allowed = Roots([*allowed.roots, path.parent])
-    setup(AppConfig(registry=registry, cache=Cache(cache), roots=allowed, workflow=path))
+    setup(AppConfig(registry=registry, cache=Cache(cache), roots=allowed, workflow=path,
+                    executor=executor))
+    if executor.remote:
+        print(f"  batches of work run on the Dask cluster at {executor.address}")
     if token:
         app.add_middleware(TokenMiddleware, token=token)
     app.add_middleware(SameOriginGuard, hosts=allowed_hosts(host, port))  # added last: checked first

@@ -51,6 +51,7 @@ class AppConfig:
     workflow: Path | None = None  # opened in every new tab
     viewers: ViewerRegistry | None = None  # default: the generic ones and the registry's
     images: ImageServer | None = None
+    executor: Any = None  # every tab's runs send their batches here (`flowclass ui --scheduler`)
 
     def __post_init__(self) -> None:
         if self.viewers is None:
@@ -64,7 +65,8 @@ class EditorPage:
 
     def __init__(self, config: AppConfig):
         self.config = config
-        self.session = EditorSession(config.registry, config.cache, notify=tell, roots=config.roots)
+        self.session = EditorSession(config.registry, config.cache, notify=tell, roots=config.roots,
+                                     executor=config.executor)
         self.files = FileActions(self.session.state, config.roots, on_loaded=self.session.loaded,
                                  on_saved=self.session.saved)
         self._build()

@@ -112,8 +112,9 @@ class RunController:
     def __init__(self, engine: Engine, on_change: Callable[[], None],
                  on_finished: Callable[[RunResult | None, Exception | None], None],
                  on_node_result: Callable[[str, RunResult], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, executor: Any = None):
         self.engine = engine
+        self.executor = executor  # where nodes' batches run (flowclass.executors); None: here
         self.on_change = on_change
         self.on_finished = on_finished
         # A node's outputs, as soon as it is done or found cached (the run goes on).
@@ -158,7 +159,8 @@ class RunController:
                 with self._engine_lock:
                     result = self.engine.run(workflow, base_dir=base_dir, out_dir=out_dir,
                                              targets=targets, on_event=lambda e: self.queue.put((run_id, e)),
-                                             cancel=cancel, source=source)
+                                             cancel=cancel, source=source,
+                                             executor=self.executor)
                 self.queue.put((run_id, _Finished(result, None)))
             except Exception as exc:  # WorkflowInvalid, a foreign run.json...: shown to the user
                 self.queue.put((run_id, _Finished(None, exc)))

@@ -53,14 +53,16 @@ def structure(workflow: Workflow) -> tuple:
 
 class EditorSession:
     def __init__(self, registry: Registry, cache: Cache, *, notify: Notify | None = None,
-                 clock: Callable[[], float] = time.monotonic, roots: Roots | None = None):
+                 clock: Callable[[], float] = time.monotonic, roots: Roots | None = None,
+                 executor: Any = None):
         self.registry = registry
         self.cache = cache
         self.roots = roots  # where the canvas may read and write (None: anywhere)
         self.state = EditorState(registry)
         self.store = ResultStore()
         self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
-                                    on_finished=self._run_finished, on_node_result=self._node_result)
+                                    on_finished=self._run_finished, on_node_result=self._node_result,
+                                    executor=executor)
         self.notify: Notify = notify or (lambda message, kind: None)
         self.clock = clock
         self.summary = ""

@@ -109,11 +109,21 @@ def areas_png(images: Sequence[str], classes: Sequence[str], colours: Sequence[s
     _save(figure, path)
 
 
-def pca_points(vectors: np.ndarray) -> np.ndarray:
-    """Two PCA coordinates per row (the canvas map's default projection)."""
-    x = np.asarray(vectors, dtype=np.float64)
+def pca_points(vectors: np.ndarray, fit_on: int = 20_000, block: int = 8192) -> np.ndarray:
+    """Two PCA coordinates per row (the canvas map's default projection).
+
+    Above ``fit_on`` rows the axes are fitted on a seeded sample of that many and every row
+    is projected a block at a time, so 100,000 vectors need no float64 copy of them all.
+    """
+    x = np.asarray(vectors)
     if len(x) < 3 or x.shape[1] < 2:
+        x = np.asarray(x, dtype=np.float64)
         return np.column_stack([x[:, 0] if x.shape[1] else np.zeros(len(x)), np.zeros(len(x))])
     from sklearn.decomposition import PCA
 
-    return PCA(n_components=2, random_state=0).fit_transform(x)
+    if len(x) <= fit_on:
+        return PCA(n_components=2, random_state=0).fit_transform(np.asarray(x, dtype=np.float64))
+    sample = np.sort(np.random.default_rng(0).choice(len(x), fit_on, replace=False))
+    pca = PCA(n_components=2, random_state=0).fit(np.asarray(x[sample], dtype=np.float64))
+    return np.concatenate([pca.transform(np.asarray(x[start:start + block], dtype=np.float64))
+                           for start in range(0, len(x), block)])
