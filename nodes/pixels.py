@@ -195,22 +195,31 @@ def classify_pixels(ctx, *, model: PixelModel, images: ImageSet, unknown_below, 
         raise NodeError(str(exc), field="model") from None
     unknown, threshold = len(model.classes), round(unknown_below * 255)
     store = ctx.store_dir("pixel_maps")
-    kept, maps, counts, skipped = [], [], [], []
-    for i, (path, sha) in enumerate(zip(images.paths.tolist(), images.hashes.tolist())):
+    targets = []
+    for path, sha in zip(images.paths.tolist(), images.hashes.tolist()):
         key = hashlib.sha256(json.dumps([MAP_VERSION, model.digest, sha, threshold, palette])
                              .encode()).hexdigest()
-        target = store / key[:2] / f"{key}.png"
+        targets.append(store / key[:2] / f"{key}.png")
+    todo = [i for i, target in enumerate(targets) if not target.is_file()]
+    labelled: dict[int, np.ndarray | str] = {}  # image -> fresh class indices, or why it failed
+    if getattr(ctx, "remote", False) and todo:  # a cluster: the workers decode and label, batch by batch
+        labelled = _label_on_cluster(ctx, model, images.paths[todo].tolist(), todo, threshold,
+                                     len(images) - len(todo), len(images))
+    kept, maps, counts, skipped = [], [], [], []
+    for i, (path, target) in enumerate(zip(images.paths.tolist(), targets)):
         if target.is_file():
             labels = read_class_map(target)
         else:
-            try:
-                image = np.asarray(open_rgb(path))
-            except BadImage as exc:
-                skipped.append((path, str(exc)))
+            if i in labelled:
+                labels = labelled.pop(i)
+            else:
+                try:
+                    labels = _label_one(classifier, path, unknown, threshold)
+                except BadImage as exc:
+                    labels = str(exc)
+            if isinstance(labels, str):
+                skipped.append((path, labels))
                 continue
-            labels, confidence = classifier.label_image(image)
-            if threshold:
-                labels[confidence < threshold] = unknown
             save_class_map(labels, palette, target)
         kept.append(i)
         maps.append(str(target))
@@ -224,6 +233,55 @@ def classify_pixels(ctx, *, model: PixelModel, images: ImageSet, unknown_below, 
                        unknown_below, {"kind": model.kind, "digest": model.digest})
     return {"maps": result, "areas": result.to_table(),
             "skipped": pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)}
+
+
+def _label_one(classifier: PixelClassifier, path: str, unknown: int, threshold: int) -> np.ndarray:
+    """Class index per pixel of one image; ``unknown`` where the model is less sure than
+    ``threshold`` (0..255). Raises BadImage for a file that does not decode."""
+    labels, confidence = classifier.label_image(np.asarray(open_rgb(path)))
+    if threshold:
+        labels[confidence < threshold] = unknown
+    return labels
+
+
+CLUSTER_TASK_IMAGES = 8  # photos per cluster job: a class map is as big as its photo
+
+
+def _label_on_cluster(ctx: Any, model: PixelModel, paths: list[str], indices: list[int],
+                      threshold: int, done_before: int, total: int) -> dict[int, np.ndarray | str]:
+    """Class maps of ``paths`` made by the cluster's workers (the photos must be readable
+    there); index -> labels, or the reason the photo could not be read."""
+    jobs = [(model.estimator, model.features, len(model.classes), threshold,
+             paths[start:start + CLUSTER_TASK_IMAGES])
+            for start in range(0, len(paths), CLUSTER_TASK_IMAGES)]
+    done = [done_before]
+
+    def on_done(index: int, result: list) -> None:
+        done[0] += len(result)
+        ctx.progress(done[0], total, unit="images", message="on the cluster")
+
+    results = [labels for batch in ctx.map(label_pixels_job, jobs, on_done=on_done)
+               for labels in batch]
+    return dict(zip(indices, results))
+
+
+_WORKER_CLASSIFIERS: dict[str, PixelClassifier] = {}  # per worker process: each model once
+
+
+def label_pixels_job(job: tuple[np.ndarray, dict, int, int, list[str]]) -> list[np.ndarray | str]:
+    """A cluster job: class indices of each photo of a batch (or why it failed)."""
+    estimator, features, unknown, threshold, paths = job
+    key = hashlib.sha256(bytes(estimator) + json.dumps(features, sort_keys=True).encode()).hexdigest()
+    if key not in _WORKER_CLASSIFIERS:
+        _WORKER_CLASSIFIERS[key] = PixelClassifier(load_estimator(estimator),
+                                                   FeatureSpec.from_dict(features))
+    results: list[np.ndarray | str] = []
+    for path in paths:
+        try:
+            results.append(_label_one(_WORKER_CLASSIFIERS[key], path, unknown, threshold))
+        except BadImage as exc:
+            results.append(str(exc))
+    return results
 
 
 @node(

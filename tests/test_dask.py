@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -99,21 +100,28 @@ def test_a_worker_killed_mid_run_changes_nothing(registry, new_digits, cluster, 
                                                  monkeypatch):
     import nodes.embed
 
-    monkeypatch.setattr(nodes.embed, "CLUSTER_TASK_IMAGES", 4)  # many jobs, so some are in flight
+    monkeypatch.setattr(nodes.embed, "CLUSTER_TASK_IMAGES", 1)  # many jobs, so some are in flight
     client = cluster.client
     killed = []
+    stop = threading.Event()
 
-    def kill_a_busy_worker(event):
-        if event.node == "embed" and event.state == "progress" and event.done and not killed:
+    def kill_a_busy_worker():
+        while not stop.is_set() and not killed:
             busy = [w for w, keys in client.processing().items() if keys]
             if busy:
-                pids = client.run(os.getpid, workers=busy[:1])
-                killed.extend(pids.values())
+                killed.extend(client.run(os.getpid, workers=busy[:1]).values())
                 os.kill(killed[0], signal.SIGKILL)
+            time.sleep(0.005)
 
     local = _run(registry, new_digits, tmp_path / "cache-local", tmp_path / "out-local")
-    remote = _run(registry, new_digits, tmp_path / "cache-remote", tmp_path / "out-remote",
-                  executor=cluster, on_event=kill_a_busy_worker)
+    killer = threading.Thread(target=kill_a_busy_worker)
+    killer.start()
+    try:
+        remote = _run(registry, new_digits, tmp_path / "cache-remote", tmp_path / "out-remote",
+                      executor=cluster)
+    finally:
+        stop.set()
+        killer.join()
     assert killed, "no worker was busy to kill"
     _same_results(local, remote)
     client.wait_for_workers(2, timeout=60)  # the nanny brings it back for the next test
@@ -149,3 +157,43 @@ def test_the_canvas_refuses_an_unreachable_scheduler_before_it_starts(tmp_path):
                           capture_output=True, text=True, timeout=120,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert done.returncode == 2 and "tcp://127.0.0.1:1" in done.stderr, done.stderr
+
+
+def test_classify_pixels_on_the_cluster_equals_a_local_run(registry, cluster, tmp_path,
+                                                            monkeypatch):
+    import shutil
+
+    import nodes.pixels
+    from sklearn.datasets import load_sample_images
+    from test_pixels import LEGEND, TRAIN, flow, paint
+
+    monkeypatch.setattr(nodes.pixels, "CLUSTER_TASK_IMAGES", 2)  # several jobs
+    china, flower = sorted(load_sample_images().filenames)
+    (tmp_path / "train").mkdir()
+    shutil.copyfile(china, tmp_path / "train" / "china.jpg")
+    paint(tmp_path / "masks" / "china.png", (640, 427), TRAIN)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        for source in (china, flower):
+            shutil.copyfile(source, photos / f"{i}-{os.path.basename(source)}")
+    flow_doc = flow(registry, [
+        ("train_photos", "import_images", {"folder": str(tmp_path / "train")}),
+        ("regions", "pixel_samples_mask", {"masks": str(tmp_path / "masks"), "legend": LEGEND}),
+        ("train", "train_pixel_classifier", {"model": "nearest_centroid"}),
+        ("photos", "import_images", {"folder": str(photos)}),
+        ("classify", "classify_pixels", {"unknown_below": 0.5}),
+    ], [("train_photos", "images", "regions", "images"), ("regions", "samples", "train", "samples"),
+        ("train", "model", "classify", "model"), ("photos", "images", "classify", "images")])
+    events = []
+    results = [Engine(registry, Cache(tmp_path / f"cache-{name}")).run(
+        flow_doc, out_dir=tmp_path / f"out-{name}", executor=executor, on_event=events.append)
+        for name, executor in (("local", None), ("remote", cluster))]
+    assert any(e.node == "classify" and e.message == "on the cluster" for e in events)
+    assert all(r.ok for r in results), [o.error for r in results for o in r.failed]
+    areas = [_table(r.output("classify", "areas")) for r in results]
+    pd.testing.assert_frame_equal(areas[0], areas[1])
+    maps = [r.output("classify", "maps").maps for r in results]
+    assert len(maps[0]) == len(maps[1]) == 4
+    for local, remote in zip(*maps):
+        assert np.array_equal(np.asarray(Image.open(local)), np.asarray(Image.open(remote)))
