@@ -93,7 +93,7 @@ def main() -> None:
         print(f"wrote {n:,} images in {time.perf_counter() - started:.1f} s\n")
         print("import (probe every file; then again, from the probe cache)")
         ctx = RunContext("import", Path(tmp), Path(tmp), lambda name: store_dir(Path(tmp) / "store" / name))
-        params = dict(folder=str(folder), sample="none", recursive=True, extensions=".png",
+        params = dict(folder=str(folder), sample="none", recursive=True, extensions=["png"],
                       labels_from="subfolder", max_per_label=0)
         found = {}
         probe_cold = timed(f"import {n:,} PNGs", lambda: found.update(import_images(ctx, **params)))

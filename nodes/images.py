@@ -125,6 +125,13 @@ def _probe_file(path: str, store: FileStateStore) -> FileState:
     known = store.get(path, size, mtime, PROBE_VERSION)
     if known is not None:
         return known
+    state = _read_and_probe(path)
+    store.put(path, size, mtime, PROBE_VERSION, state)
+    return state
+
+
+def _read_and_probe(path: str) -> FileState:
+    """Content hash and size of one file, or why it is no usable image."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -132,11 +139,46 @@ def _probe_file(path: str, store: FileStateStore) -> FileState:
         return FileState("", 0, 0, f"cannot read file: {exc.strerror}")
     try:
         width, height = probe(data)
-        state = FileState(sha256_of(data), width, height, "")
+        return FileState(sha256_of(data), width, height, "")
     except BadImage as exc:
-        state = FileState(sha256_of(data), 0, 0, str(exc))
-    store.put(path, size, mtime, PROBE_VERSION, state)
-    return state
+        return FileState(sha256_of(data), 0, 0, str(exc))
+
+
+CLUSTER_TASK_FILES = 256  # files per cluster job of probing
+
+
+def probe_job(paths: list[str]) -> list[FileState]:
+    """A cluster job: read and probe a batch of files on a worker."""
+    return [_read_and_probe(path) for path in paths]
+
+
+def _probe_on_cluster(ctx: Any, paths: list[str], store: FileStateStore) -> list[FileState]:
+    """The files' states: known ones from the client's store, the others probed by the
+    cluster's workers (which read the files at the same paths) and then remembered."""
+    states: list[FileState | None] = [None] * len(paths)
+    todo: list[tuple[int, str, int, int]] = []
+    for i, path in enumerate(paths):
+        try:
+            size, mtime = file_stamp(path)
+        except OSError as exc:
+            states[i] = FileState("", 0, 0, f"cannot read file: {exc.strerror}")
+            continue
+        states[i] = store.get(path, size, mtime, PROBE_VERSION)
+        if states[i] is None:
+            todo.append((i, path, size, mtime))
+    jobs = [[t[1] for t in todo[start:start + CLUSTER_TASK_FILES]]
+            for start in range(0, len(todo), CLUSTER_TASK_FILES)]
+    done = [len(paths) - len(todo)]
+
+    def on_done(index: int, result: list[FileState]) -> None:
+        done[0] += len(result)
+        ctx.progress(done[0], len(paths), unit="files", message="on the cluster")
+
+    fresh = [state for batch in ctx.map(probe_job, jobs, on_done=on_done) for state in batch]
+    for (i, path, size, mtime), state in zip(todo, fresh):
+        store.put(path, size, mtime, PROBE_VERSION, state)
+        states[i] = state
+    return states  # type: ignore[return-value]
 
 
 def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str, ...],
@@ -147,10 +189,13 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
     paths = [os.path.join(root, rel) for rel in files]
     states: list[FileState] = []
     try:
-        with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
-            for i, state in enumerate(pool.map(lambda p: _probe_file(p, store), paths), 1):
-                states.append(state)
-                ctx.progress(i, len(paths), unit="files")
+        if getattr(ctx, "remote", False):
+            states = _probe_on_cluster(ctx, paths, store)
+        else:
+            with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
+                for i, state in enumerate(pool.map(lambda p: _probe_file(p, store), paths), 1):
+                    states.append(state)
+                    ctx.progress(i, len(paths), unit="files")
     finally:
         store.close()
     skipped = list(passed)

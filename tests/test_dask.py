@@ -86,11 +86,19 @@ def _table(value):
 
 
 def test_a_cluster_run_equals_a_local_run(registry, new_digits, cluster, tmp_path):
+    events = []
     local = _run(registry, new_digits, tmp_path / "cache-local", tmp_path / "out-local")
     remote = _run(registry, new_digits, tmp_path / "cache-remote", tmp_path / "out-remote",
-                  executor=cluster)
+                  executor=cluster, on_event=events.append)
     _same_results(local, remote)
+    assert {"new", "embed", "predict"} <= {e.node for e in events if e.message == "on the cluster"}
     assert len(_table(remote.output("predict", "predictions"))) == 24  # broken.png: Import skips it
+    pd.testing.assert_frame_equal(_table(local.output("new", "skipped")),
+                                  _table(remote.output("new", "skipped")))  # probed on the cluster
+    assert len(_table(remote.output("new", "skipped"))) == 1
+    for port in ("hashes", "widths", "heights"):
+        assert np.array_equal(getattr(local.output("new", "images"), port),
+                              getattr(remote.output("new", "images"), port))
     again = _run(registry, new_digits, tmp_path / "cache-remote", tmp_path / "out-again",
                  executor=cluster)  # vectors came back into the client's store
     assert {o.state for o in again.outcomes.values()} == {"cached"}

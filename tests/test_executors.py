@@ -83,5 +83,6 @@ def test_the_canvas_runs_hand_their_batches_to_its_executor(registry, tmp_path):
     runner.thread.join(timeout=300)
     finished = [item for _, item in list(runner.queue.queue) if isinstance(item, _Finished)]
     assert finished and finished[0].result.ok, finished and finished[0].error
-    assert executor.jobs == [(nodes.embed.embed_job.__name__, 1)]  # 30 images: one job of <=128
+    assert (nodes.embed.embed_job.__name__, 1) in executor.jobs  # 30 images: one job of <=128
+    assert executor.jobs[0][0] == "probe_job"  # the sample folder's files, probed first
     assert len(finished[0].result.output("embed", "embeddings")) == 30

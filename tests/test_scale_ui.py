@@ -118,3 +118,23 @@ def test_export_reports_progress_for_every_file_and_appends_its_journal(tmp_path
     assert [done for done, _ in calls] == list(range(13)) and {t for _, t in calls} == {12}
     assert events[-1].state == "progress" and (events[-1].done, events[-1].total) == (12, 12)
     assert len(rewrites) <= 2  # the journal is appended per file, compacted once at the end
+
+
+def test_a_grid_of_100000_images_builds_one_page_only() -> None:
+    from types import SimpleNamespace
+
+    from flowclass.viewers.images import ALL, PER_PAGE, gallery_of_labelling, grid_html
+
+    n = 100_000
+    groups = groups_of(n)
+    images = SimpleNamespace(paths=np.array([f"/photos/p{i:06d}.png" for i in range(n)]),
+                             hashes=np.array([f"{i:064x}" for i in range(n)]), labels=np.full(n, ""))
+    labelling = SimpleNamespace(images=images, labels=groups, scores=np.linspace(0, 1, n), kind="cluster",
+                                classes=tuple(sorted(set(groups.tolist()))))
+    gallery = gallery_of_labelling(labelling)
+    counts = gallery.counts()
+    assert sum(counts.values()) == n and counts["C7"] == int(np.sum(groups == "C7"))
+    urls = []
+    ctx = SimpleNamespace(image_url=lambda path, sha, size=160: urls.append(path) or f"/i/{sha[-6:]}")
+    page = grid_html(gallery, gallery.members(ALL)[-PER_PAGE:], ctx, headed=True)
+    assert page.count('class="fc-thumb"') == PER_PAGE == len(urls)  # thumbnails of one page only

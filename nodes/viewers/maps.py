@@ -27,7 +27,7 @@ METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 PROJECTION_VERSION = 1
 SEED = 0
 MAX_POINTS = 20_000  # drawn on the map; more make the page heavy and hovering slow
-MAX_FITTED = {"tsne": 5_000, "umap": 10_000}  # the slow projections are fitted on this many
+MAX_FITTED = {"tsne": 3_000, "umap": 5_000}  # the slow projections are fitted on this many
 # ECharts draws a big series in chunks of this many points, one per frame, so the page
 # never freezes. (Its "large" mode would draw faster but loses the tooltip's thumbnail.)
 PROGRESSIVE = 4_000
