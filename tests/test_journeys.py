@@ -47,6 +47,8 @@ async def open_ready(user: User, stem: str) -> EditorPage:
     UserInteraction(user, {item}, None).click()
     await until(lambda: page.state.workflow.name == ready_name(stem), what="the ready workflow")
     assert page.state.path is None
+    await user.should_see("Save it first?")  # offered at once; the user first points it at data
+    user.find(marker="confirm-cancel").click()
     return page
 
 
