@@ -52,6 +52,21 @@ async def open_ready(user: User, stem: str) -> EditorPage:
     return page
 
 
+async def open_on_sample(user: User, registry, cache, workspace: Path, stem: str, sample: str,
+                         max_per_label: int | None = None) -> EditorPage:
+    """A ready workflow opened as a copy, its import pointed at a sample set (as the inspector's
+    folder field does) and its embedder made fast."""
+    folder = sample_data(workspace, sample)
+    make_app(registry, cache, workspace)
+    page = await open_ready(user, stem)
+    page.set_param("import", "folder", str(folder))
+    if max_per_label is not None:
+        page.set_param("import", "max_per_label", max_per_label)
+    for name, value in FAST_EMBEDDER.items():  # new images are embedded as the model was
+        page.set_param("embed", name, value)
+    return page
+
+
 async def save_as(user: User, page: EditorPage, name: str) -> Path:
     """File > Save As… into the fresh folder ``mine``."""
     user.find(marker="file-save-as").click()
@@ -80,12 +95,7 @@ def select(user: User, node_id: str) -> None:
 
 async def test_lobe_relabel_and_retrain_reaches_the_model(user: User, registry, cache, workspace: Path) -> None:
     installed = install_snapshot()
-    faces = sample_data(workspace, "faces")
-    make_app(registry, cache, workspace)
-    page = await open_ready(user, "lobe_train_predict")
-    page.set_param("import", "folder", str(faces))  # what the inspector's folder field does
-    for name, value in FAST_EMBEDDER.items():  # new images are embedded as the model was
-        page.set_param("embed", name, value)
+    page = await open_on_sample(user, registry, cache, workspace, "lobe_train_predict", "faces")
     flow = await save_as(user, page, "faces")
     assert flow == workspace / "mine" / "faces.json"
     await run_all(user, page)
@@ -124,13 +134,7 @@ async def test_lobe_relabel_and_retrain_reaches_the_model(user: User, registry, 
 
 
 async def test_lobe_offers_to_save_before_correcting(user: User, registry, cache, workspace: Path) -> None:
-    faces = sample_data(workspace, "faces")
-    make_app(registry, cache, workspace)
-    page = await open_ready(user, "lobe_train_predict")
-    page.set_param("import", "folder", str(faces))
-    page.set_param("import", "max_per_label", 20)
-    for name, value in FAST_EMBEDDER.items():
-        page.set_param("embed", name, value)
+    page = await open_on_sample(user, registry, cache, workspace, "lobe_train_predict", "faces", 20)
     await run_all(user, page)
     select(user, "evaluate")
     await user.should_see(marker="cell-0-0", retries=LOADS)
@@ -207,13 +211,7 @@ async def test_clashifier_one_stroke_keeps_every_shipped_class(user: User, regis
 
 async def test_cluster_cut_on_the_dendrogram_reaches_the_export(user: User, registry, cache,
                                                                 workspace: Path) -> None:
-    digits = sample_data(workspace, "digits")
-    make_app(registry, cache, workspace)
-    page = await open_ready(user, "cluster_folder")
-    page.set_param("import", "folder", str(digits))
-    page.set_param("import", "max_per_label", 5)
-    for name, value in FAST_EMBEDDER.items():
-        page.set_param("embed", name, value)
+    page = await open_on_sample(user, registry, cache, workspace, "cluster_folder", "digits", 5)
     await save_as(user, page, "digits")
     await run_all(user, page)
     export = page.out_dir() / "clusters"
