@@ -200,9 +200,10 @@ def sampled_pairs(distances: Any, most: int = 2_000) -> tuple[np.ndarray, int]:
     if n <= most:
         return distances.condensed(), n
     keep = np.sort(np.random.default_rng(0).choice(n, most, replace=False))
-    vectors = np.asarray(distances.vectors, dtype=np.float64)
-    mean = vectors.mean(axis=0) if distances.centre else 0.0  # the whole collection's
-    subset = type(distances)(distances.images, vectors[keep] - mean, distances.metric, False)
+    vectors = np.asarray(distances.vectors)  # no float64 copy of all n: only the sample
+    mean = vectors.mean(axis=0, dtype=np.float64) if distances.centre else 0.0  # the whole collection's
+    subset = type(distances)(distances.images, vectors[keep].astype(np.float64) - mean,
+                             distances.metric, False)
     return subset.condensed(), most
 
 
