@@ -240,3 +240,24 @@ def test_classify_pixels_on_the_cluster_equals_a_local_run(registry, cluster, tm
     assert len(maps[0]) == len(maps[1]) == 4
     for local, remote in zip(*maps):
         assert np.array_equal(np.asarray(Image.open(local)), np.asarray(Image.open(remote)))
+
+
+def test_each_worker_runs_its_model_on_its_own_share_of_the_cores(cluster):
+    """Dask gives a worker process OMP_NUM_THREADS=1 per job thread; a model there uses that,
+    not every core of the machine (two workers would otherwise fight over all of them)."""
+    from nodes.lib.embedders.devices import model_threads
+
+    assert set(cluster.client.run(model_threads).values()) == {1}
+
+
+def test_the_model_threads_follow_omp_num_threads(monkeypatch, shared_cache):
+    from nodes.lib.embedders.devices import model_threads
+    from nodes.lib.embedders.efficientnet import EfficientNetLite0
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert model_threads() == 3
+    assert EfficientNetLite0(shared_cache.store_dir("models")).threads == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert model_threads() == (os.cpu_count() or 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    assert model_threads() == (os.cpu_count() or 1)
