@@ -52,6 +52,10 @@ class LocalExecutor:
                     future.cancel()
         return results
 
+    def describe(self) -> dict[str, Any]:
+        """Where the jobs ran, for run.json."""
+        return {"address": self.address, "workers": self.workers}
+
     def close(self) -> None:
         pass
 

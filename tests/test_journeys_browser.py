@@ -9,6 +9,7 @@ in the files on disk. Screenshots go to screenshots/journey_*.png.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -108,9 +109,16 @@ IN_CANVAS = """const e = arguments[0].getBoundingClientRect(),
                return e.left >= c.left && e.right <= c.right && e.top >= c.top && e.bottom <= c.bottom;"""
 
 
+def show_settings(screen: Screen, node_id: str) -> None:
+    """Select the node and wait for the inspector to show its settings (not the last node's)."""
+    select_node(screen, node_id)
+    shown = "return document.querySelector('.fc-inspector')?.textContent.includes(arguments[0])"
+    wait_until(lambda: screen.selenium.execute_script(shown, f"{node_id} · "), what=f"{node_id}'s settings")
+
+
 def type_into(screen: Screen, node_id: str, field: str, text: str) -> None:
     """Select the node, then type into its parameter's field in the inspector."""
-    select_node(screen, node_id)
+    show_settings(screen, node_id)
     box = wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, f'[data-field="{field}"] input'),
                      what=f"the field {field}")[0]
     # pasted in one go: typed key by key, every prefix ("/", "/tmp", ...) would be checked as a folder
@@ -121,7 +129,7 @@ def type_into(screen: Screen, node_id: str, field: str, text: str) -> None:
 
 
 def choose(screen: Screen, node_id: str, field: str, option: str) -> None:
-    select_node(screen, node_id)
+    show_settings(screen, node_id)
     click(screen, f'//*[@data-field="{field}"]//*[contains(@class, "q-select")]')
     click(screen, MENU_ITEM.format(option))
 
@@ -286,5 +294,87 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     wait_until(lambda: f'"n_clusters": {chosen},' in flow.read_text(), what="the saved cut")
     params = json.loads(flow.read_text())["nodes"][3]["params"]
     assert params["cut"] == "n_clusters"  # the user's mode is kept
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def split_digits(workspace: Path, per_digit: int, new_per_digit: int) -> tuple[Path, Path, dict[str, str]]:
+    """scikit-learn's digits as a user keeps them: train/<digit>/ with the first ``per_digit``
+    of each, and new/ with the next ``new_per_digit`` of each, unlabelled in one folder.
+    Returns the two folders and each new image's true digit by file name."""
+    digits = sample_data(workspace / "sample", "digits")
+    train, new, truth = workspace / "train", workspace / "new", {}
+    new.mkdir()
+    for folder in sorted(p for p in digits.iterdir() if p.is_dir()):
+        files = sorted(folder.glob("*.png"))
+        (train / folder.name).mkdir(parents=True)
+        for path in files[:per_digit]:
+            shutil.copyfile(path, train / folder.name / path.name)
+        for path in files[per_digit:per_digit + new_per_digit]:
+            shutil.copyfile(path, new / path.name)
+            truth[path.name] = folder.name
+    return train, new, truth
+
+
+def saved_params(flow: Path, node_id: str) -> dict:
+    """A node's parameters as the saved workflow file holds them, input paths resolved as
+    ``flowclass run`` resolves them (against the file's folder)."""
+    node = next(n for n in json.loads(flow.read_text(encoding="utf-8"))["nodes"] if n["id"] == node_id)
+    return {name: (flow.parent / value).resolve() if name in ("folder", "file") and value else value
+            for name, value in node["params"].items()}
+
+
+def thumbnails_shown(screen: Screen, count: int) -> None:
+    """Wait for ``count`` thumbnails of the grid to load, and to stay (the panel may draw twice)."""
+    loaded = ("return [...document.querySelectorAll('.fc-gallery img')]"
+              ".filter(i => i.complete && i.naturalWidth > 0).length")
+    for _ in range(2):
+        wait_until(lambda: screen.selenium.execute_script(loaded) == count, timeout=20, what=f"{count} thumbnails")
+        time.sleep(0.5)
+
+
+def test_digits_predict_and_step_through_in_the_browser(screen: Screen, registry, shared_cache,
+                                                        workspace: Path) -> None:
+    """Seed 002: train on a folder per digit, predict a folder of new digits, look at each
+    prediction enlarged, stepping with the arrow keys; every new digit is in the table."""
+    installed = install_snapshot()
+    train, new, truth = split_digits(workspace, per_digit=40, new_per_digit=3)
+    open_ready(screen, registry, shared_cache, workspace, "digits_nearest_neighbour")
+    driver = screen.selenium
+    type_into(screen, "import", "folder", str(train))
+    type_into(screen, "new", "folder", str(new))
+    save_as(screen, "digits")
+    flow = workspace / "mine" / "digits.json"
+    wait_until(flow.is_file, what="the saved workflow")
+    assert saved_params(flow, "import")["folder"] == train and saved_params(flow, "new")["folder"] == new
+    run_and_wait(screen)
+    out = workspace / "mine" / "flowclass-out" / "digits"
+    table = pd.read_csv(out / "predictions.csv", dtype=str, keep_default_na=False)
+    assert sorted(Path(p).name for p in table["path"]) == sorted(truth)  # every new digit predicted
+    assert {"prediction", "confidence", "top1", "top2", "top3"} <= set(table.columns)
+    right = sum(truth[Path(p).name] == label for p, label in zip(table["path"], table["prediction"]))
+    assert right >= 0.9 * len(truth), f"{right} of {len(truth)} right"
+
+    select_node(screen, "predict")
+    thumbnails_shown(screen, len(truth))
+    shot(screen, "digits_predictions")
+    click(screen, "(//*[contains(@class, 'fc-gallery')]//img)[1]")
+    position = lambda: driver.find_element(By.CSS_SELECTOR, ".fc-enlarged-position").text  # noqa: E731
+    wait_until(lambda: position() == f"1 of {len(truth)}", what="the enlarged digit")
+    by_path = dict(zip(table["path"], table["prediction"]))
+    seen = []
+    for step in range(3):
+        path = driver.find_element(By.CSS_SELECTOR, ".fc-enlarged-path").text
+        details = driver.find_element(By.CSS_SELECTOR, ".fc-enlarged").text
+        assert f"Prediction: {by_path[path]}" in details  # what the table on disk says
+        seen.append(path)
+        if step == 0:
+            shot(screen, "digits_enlarged")
+        ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
+        wait_until(lambda: position() == f"{step + 2} of {len(truth)}", what="the next digit")
+    assert len(set(seen)) == 3
+    ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+    wait_until(lambda: position() == f"3 of {len(truth)}", what="the previous digit")
+    assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]
