@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from canvas_helpers import console_problems, wait_until
+from canvas_helpers import console_problems, covered_parts, paint_stroke, wait_until
 from journey_helpers import (class_pixels, cluster_folders, install_snapshot, ready_name, run_manifest,
                              sample_data)
 from nicegui.testing import Screen
@@ -233,20 +233,15 @@ def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, 
     screen.should_contain("labels of china.jpg from")  # the shipped mask is the base layer
     loaded = "const i = document.querySelector('.fc-label-canvas img'); return !!i && i.complete && i.naturalWidth > 0;"
     wait_until(lambda: driver.execute_script(loaded), timeout=10, what="the picture to draw on")
+    # fitted to the panel under the tools: no part of it lies under them, however it is scrolled
+    assert covered_parts(screen, ".fc-label-canvas img") == {}
     click(screen, "//*[contains(@class, 'q-btn-toggle')]//button[.//*[text()='water']]")
-    picture = driver.find_element(By.CSS_SELECTOR, ".fc-label-canvas img")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", picture)
-    box = picture.rect
-    scale = box["width"] / 640
-    assert box["height"] <= driver.execute_script("return window.innerHeight")  # fitted to the panel
+    paint_stroke(screen, ".fc-label-canvas img", 640, [(50, 380), (140, 380)])
     toolbar = driver.find_element(By.CSS_SELECTOR, ".fc-label-toolbar")
     assert toolbar.is_displayed() and toolbar.rect["y"] >= 0  # the tools stay in view
-    actions = ActionChains(driver, duration=20)
-    actions.move_to_element_with_offset(picture, round(50 * scale - box["width"] / 2),
-                                        round(380 * scale - box["height"] / 2)).click_and_hold()
-    actions.move_to_element_with_offset(picture, round(140 * scale - box["width"] / 2),
-                                        round(380 * scale - box["height"] / 2)).release().perform()
-    screen.should_contain("1 stroke(s) not saved")
+    click(screen, "//*[contains(@class, 'q-btn-toggle')]//button[.//*[text()='sky']]")
+    paint_stroke(screen, ".fc-label-canvas img", 640, [(300, 3), (420, 3)])  # along the top edge
+    screen.should_contain("2 stroke(s) not saved")
     shot(screen, "clashifier_painted")
     before = driver.execute_script(SUMMARY)
     click(screen, "//button[.//*[text()='Save and run']]")
@@ -257,7 +252,7 @@ def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, 
     legend = json.loads((workspace / "mine" / "regions.json").read_text())["nodes"][1]["params"]["legend"]
     shipped, now = class_pixels(READY_MASK, legend), class_pixels(saved, legend)
     assert all(now[name] >= count for name, count in shipped.items()), (shipped, now)
-    assert now["water"] > shipped["water"]
+    assert now["water"] > shipped["water"] and now["sky"] > shipped["sky"]
     assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]
