@@ -141,6 +141,7 @@ def save_as(screen: Screen, name: str) -> None:
 
 
 def fill_save_dialog(screen: Screen, name: str) -> None:
+    settled(screen, ".fc-file-browser")  # clicked while it still zooms in, a click hits the wrong folder
     click(screen, f"//*[contains(@class, 'fc-file-browser')]//*[contains(@class, 'q-item')][.//*[text()='mine']]")
     wait_until(lambda: screen.selenium.execute_script(
         "return document.querySelector('.fc-file-browser')?.textContent.includes('/mine')"), what="the folder")
@@ -148,6 +149,20 @@ def fill_save_dialog(screen: Screen, name: str) -> None:
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(name)
     click(screen, "//*[contains(@class, 'fc-file-browser')]//button[.//*[text()='Save']]")
+
+
+def settled(screen: Screen, css: str) -> None:
+    """Wait until the element stops moving (a dialog's opening animation is over)."""
+    where = f"return JSON.stringify(document.querySelector({json.dumps(css)})?.getBoundingClientRect())"
+    last = {"rect": None}
+
+    def still() -> bool:
+        rect = screen.selenium.execute_script(where)
+        same, last["rect"] = rect is not None and rect == last["rect"], rect
+        time.sleep(0.1)
+        return same
+
+    wait_until(still, what=f"{css} to settle")
 
 
 def run_and_wait(screen: Screen, start_xpath: str | None = None, timeout: float = 120) -> str:
@@ -375,6 +390,52 @@ def test_digits_predict_and_step_through_in_the_browser(screen: Screen, registry
     assert len(set(seen)) == 3
     ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
     wait_until(lambda: position() == f"3 of {len(truth)}", what="the previous digit")
+    assert install_snapshot() == installed
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def test_transfer_learning_top_k_for_a_folder_in_the_browser(screen: Screen, registry, shared_cache,
+                                                             workspace: Path) -> None:
+    """Seed 003: a new last layer trained on labelled folders, then the top-5 labels and
+    scores of every image of a folder, in the table on screen and in scores.csv."""
+    installed = install_snapshot()
+    train, new, truth = split_digits(workspace, per_digit=20, new_per_digit=2)
+    open_ready(screen, registry, shared_cache, workspace, "transfer_learning")
+    driver = screen.selenium
+    type_into(screen, "import", "folder", str(train))
+    choose(screen, "embed", "backend", "Raw pixels (resize, grayscale, binarise)")
+    type_into(screen, "image", "folder", str(new))  # a folder of new images, not one file
+    save_as(screen, "styles")
+    flow = workspace / "mine" / "styles.json"
+    wait_until(flow.is_file, what="the saved workflow")
+    assert saved_params(flow, "image")["folder"] == new and saved_params(flow, "image")["file"] == ""
+    run_and_wait(screen)
+    table = pd.read_csv(workspace / "mine" / "flowclass-out" / "styles" / "scores.csv", dtype={"prediction": str})
+    assert sorted(Path(p).name for p in table["path"]) == sorted(truth)  # every image of the folder
+    tops = [f"top{k}" for k in range(1, 6)]
+    scores = table[[f"{t}_score" for t in tops]].to_numpy()
+    assert (table[tops].nunique(axis=1) == 5).all()  # five different labels per image
+    assert (scores[:, :-1] >= scores[:, 1:]).all() and (scores.sum(axis=1) <= 1 + 1e-6).all()
+    assert (table["top1"].astype(str) == table["prediction"]).all()
+    right = sum(truth[Path(p).name] == label for p, label in zip(table["path"], table["prediction"]))
+    assert right >= 0.8 * len(truth), f"{right} of {len(truth)} right"
+
+    select_node(screen, "predict")
+    click(screen, TAB.format(tabs="fc-viewer-tabs", label="Table"))
+    grid = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-result-table"), timeout=20,
+                      what="the top-k table")[0]
+    headers = [h.text for h in grid.find_elements(By.CSS_SELECTOR, "thead th")]
+    assert {"prediction", "confidence", *tops, "top5_score"} <= set(headers), headers
+    first = [c.text for c in grid.find_elements(By.CSS_SELECTOR, "tbody tr:first-child td")]
+    row = table.set_index("path").loc[first[headers.index("path")]]
+    assert first[headers.index("top1")] == str(row["top1"])  # the screen shows what the file holds
+    screen.should_contain(f"{len(truth)} rows")
+    # the labels and scores are in view, not pushed off to the right by long paths
+    inside = ("const t = arguments[0].getBoundingClientRect(), h = [...arguments[0].querySelectorAll('thead th')]"
+              ".find(h => h.textContent.trim() === 'top2'); return h.getBoundingClientRect().right <= t.right;")
+    assert driver.execute_script(inside, grid)
+    shot(screen, "transfer_learning_top_k")
     assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]
