@@ -75,6 +75,7 @@ class RunResult:
     manifest_path: Path | None = None
     manifest_error: str | None = None  # why run.json could not be written (a full disk...)
     skipped_note: str | None = None  # where the list of skipped files is (skipped.csv)
+    scheduler: dict[str, Any] = dataclasses.field(default_factory=dict)  # where ctx.map's jobs ran
     _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
     # makes the outputs of a node that is not cached, when asked for after the run
     _deferred: Callable[[str], dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
@@ -115,6 +116,16 @@ class RunResult:
         if cached is None:
             raise KeyError(f"node '{node}' has no output '{port}' (state: {outcome.state})")
         return cached.output(port)
+
+
+def _describe(executor: Any) -> dict[str, Any]:
+    """Where nodes' jobs ran (run.json's "scheduler"); no executor means local threads."""
+    if executor is None:
+        from .executors import LocalExecutor
+
+        executor = LocalExecutor()
+    describe = getattr(executor, "describe", None)
+    return describe() if describe else {"address": getattr(executor, "address", type(executor).__name__)}
 
 
 def _digest(payload: Any) -> str:
@@ -169,6 +180,7 @@ class Engine:
         order = execution_order(graph, targets)
         run.execute(order, keep=set(targets) if targets is not None else set(order))
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
+                           scheduler=_describe(executor),
                            _values=run.values, _deferred=run.deferred_values)
         if any(o.state == NodeState.DONE for o in run.outcomes.values()):  # the cache grew
             try:  # keep it under its cap; this run's results stay
