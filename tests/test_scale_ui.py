@@ -47,13 +47,38 @@ def test_slow_projections_are_fitted_on_a_sample(tmp_path, monkeypatch) -> None:
     vectors, groups = digits.data, digits.target.astype(str)
     monkeypatch.setattr(maps, "MAX_POINTS", 600)
     monkeypatch.setattr(maps, "MAX_FITTED", {"tsne": 200, "umap": 200})
-    keep, points = map_points(vectors, groups, "pca", tmp_path)
+    placed = map_points(vectors, groups, "pca", tmp_path)
+    keep, points = placed.keep, placed.points
     assert 600 <= len(keep) <= 610 and points.shape == (len(keep), 2)
     again = maps.project(vectors[keep], "pca")
-    np.testing.assert_allclose(points, again, rtol=1e-4, atol=1e-3)  # fitted on the drawn points
-    keep, points = map_points(vectors, groups, "tsne", tmp_path)
-    assert 200 <= len(keep) <= 210 and points.shape == (len(keep), 2)
+    np.testing.assert_allclose(points, again, rtol=1e-4, atol=1e-3)  # fitted on the hoverable points
+    # every image is placed by that fit: the digits' classes stay apart on the whole map
+    assert placed.every.shape == (len(vectors), 2)
+    np.testing.assert_array_equal(placed.every[keep], points)
+    centres = np.array([placed.every[groups == g].mean(axis=0) for g in sorted(set(groups))])
+    spread = np.mean([placed.every[groups == g].std(axis=0).mean() for g in sorted(set(groups))])
+    assert np.linalg.norm(centres - centres.mean(axis=0), axis=1).mean() > 0.5 * spread
+    assert np.array_equal(map_points(vectors, groups, "pca", tmp_path).every, placed.every)  # from disk
+    placed = map_points(vectors, groups, "tsne", tmp_path)
+    keep = placed.keep
+    assert 200 <= len(keep) <= 210 and placed.points.shape == (len(keep), 2)
+    assert placed.every is None  # t-SNE cannot place the others: only the sample is drawn
     assert set(groups[keep].tolist()) == set(groups.tolist())
+
+
+def test_the_chart_of_a_big_pca_map_draws_every_image_under_the_hoverable_sample() -> None:
+    groups = groups_of(100_000, count=3)
+    keep = map_sample(groups, MAX_POINTS)
+    every = np.random.default_rng(0).normal(size=(100_000, 2)).astype(np.float32)
+    names = [f"i{i}.png" for i in keep]
+    options = chart_options(every[keep], groups[keep], ["C1", "C2", "C3"], [f"/u/{i}" for i in keep],
+                            names, "Cluster", every, groups)
+    hoverable = [s for s in options["series"] if not s.get("silent")]
+    under = [s for s in options["series"] if s.get("silent")]
+    assert sum(len(s["data"]) for s in hoverable) == len(keep)
+    assert sum(len(s["data"]) for s in under) == 100_000 and all(s["large"] for s in under)
+    assert [s["name"] for s in under] == [s["name"] for s in hoverable]  # one legend entry each
+    assert all(len(point) == 2 for s in under for point in s["data"][:5])  # no URLs for the many
 
 
 def random_linkage(n: int, seed: int = 0) -> np.ndarray:

@@ -19,10 +19,12 @@ from nodes.viewers.maps import MAX_POINTS, show_map
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 N = 100_000
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 DRAWN = """
 const chart = getElement(document.querySelector('.fc-map'))?.chart;
 const series = chart ? chart.getOption().series : [];
-return series.reduce((total, s) => total + s.data.length, 0);
+const count = (silent) => series.filter(s => !!s.silent === silent).reduce((t, s) => t + s.data.length, 0);
+return series.length ? [count(false), count(true)] : null;
 """
 SHOW_TIP = """
 const chart = getElement(document.querySelector('.fc-map')).chart;
@@ -50,10 +52,13 @@ def test_a_map_of_100000_images_renders_and_shows_images_on_hover(screen: Screen
 
     screen.open("/", timeout=60)
     wait_until(lambda: f"PCA of {N:,} images" in screen.selenium.page_source, timeout=120, what="the map")
-    drawn = wait_until(lambda: screen.selenium.execute_script(DRAWN), timeout=120, what="the map's points")
-    assert MAX_POINTS <= drawn < N
-    screen.should_contain(f"fitted on and showing a random {drawn:,} of them")
+    drawn, under = wait_until(lambda: screen.selenium.execute_script(DRAWN), timeout=120,
+                              what="the map's points")
+    assert MAX_POINTS <= drawn < N and under == N  # every image, and a hoverable sample on top
+    screen.should_contain(f"all drawn · fitted on a random {drawn:,} of them, which show their image on hover")
     wait_until(lambda: screen.selenium.execute_script(SHOW_TIP), timeout=30, what="a tooltip")
     src = wait_until(lambda: screen.selenium.execute_script(TIP_IMAGE), timeout=30, what="the tooltip's image")
     assert src.startswith("/coffee.png?")
     assert console_problems(screen) == []
+    SHOTS.mkdir(exist_ok=True)
+    screen.selenium.save_screenshot(str(SHOTS / "map_100000.png"))

@@ -27,6 +27,7 @@ import networkx as nx
 from ..context import NodeEvent
 from ..engine import Engine, NodeOutcome, Planned, RunResult
 from ..errors import Problem
+from ..executors import ExecutorChoice
 from ..graph import build_graph
 from ..states import FINISHED, PROGRESS, WARNING, NodeState
 from ..workflow import Workflow
@@ -114,7 +115,8 @@ class RunController:
                  on_node_result: Callable[[str, RunResult], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, executor: Any = None):
         self.engine = engine
-        self.executor = executor  # where nodes' batches run (flowclass.executors); None: here
+        # where nodes' batches run: an ExecutorChoice shared by the tabs, or one executor
+        self.executors = executor if isinstance(executor, ExecutorChoice) else ExecutorChoice(executor)
         self.on_change = on_change
         self.on_finished = on_finished
         # A node's outputs, as soon as it is done or found cached (the run goes on).
@@ -156,11 +158,10 @@ class RunController:
 
         def work() -> None:
             try:
-                with self._engine_lock:
+                with self._engine_lock, self.executors.use() as executor:
                     result = self.engine.run(workflow, base_dir=base_dir, out_dir=out_dir,
                                              targets=targets, on_event=lambda e: self.queue.put((run_id, e)),
-                                             cancel=cancel, source=source,
-                                             executor=self.executor)
+                                             cancel=cancel, source=source, executor=executor)
                 self.queue.put((run_id, _Finished(result, None)))
             except Exception as exc:  # WorkflowInvalid, a foreign run.json...: shown to the user
                 self.queue.put((run_id, _Finished(None, exc)))
