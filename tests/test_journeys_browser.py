@@ -80,7 +80,9 @@ def click_when_free(element, tries: int = 20) -> None:
             time.sleep(0.25)
 
 
-def open_ready(screen: Screen, registry, cache, workspace: Path, stem: str) -> None:
+def open_ready(screen: Screen, registry, cache, workspace: Path, stem: str, save_as: str | None = None) -> None:
+    """File > Ready workflows > ``stem``. The copy offers Save As at once: with ``save_as`` the
+    user takes it (saving into mine/), without it they first point the copy at their data."""
     setup(AppConfig(registry=registry, cache=cache, roots=Roots([workspace])))
     screen.selenium.set_window_size(1600, 1000)
     screen.open("/", timeout=20)
@@ -88,10 +90,11 @@ def open_ready(screen: Screen, registry, cache, workspace: Path, stem: str) -> N
     click(screen, MENU_ITEM.format(ready_name(stem)))
     wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, ".vue-flow__node"), timeout=10,
                what="the ready workflow's nodes")
-    # a ready workflow's copy offers Save As at once; the user first points it at their data
-    click(screen, "//button[.//*[text()='Not now']]")
-    wait_until(lambda: not [e for e in screen.selenium.find_elements(By.CSS_SELECTOR, ".q-dialog__backdrop")
-                            if e.is_displayed()], what="the offer to close")
+    click(screen, f"//button[.//*[text()='{'Save As…' if save_as else 'Not now'}']]")
+    if save_as:
+        fill_save_dialog(screen, save_as)
+    dialogs = "return [...document.querySelectorAll('.q-dialog__backdrop')].filter(e => e.checkVisibility()).length"
+    wait_until(lambda: screen.selenium.execute_script(dialogs) == 0, what="the dialogs to close")
 
 
 def select_node(screen: Screen, node_id: str) -> None:
@@ -436,6 +439,60 @@ def test_transfer_learning_top_k_for_a_folder_in_the_browser(screen: Screen, reg
               ".find(h => h.textContent.trim() === 'top2'); return h.getBoundingClientRect().right <= t.right;")
     assert driver.execute_script(inside, grid)
     shot(screen, "transfer_learning_top_k")
+    assert install_snapshot() == installed
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def test_colour_names_trained_on_weak_folders_in_the_browser(screen: Screen, registry, shared_cache,
+                                                             workspace: Path) -> None:
+    """Seed 001: colour names learnt from folders of weakly labelled images name every pixel
+    of the golden photos; the user looks at each photo beside its classified version."""
+    installed = install_snapshot()
+    weak = sample_data(workspace, "colour_names")
+    open_ready(screen, registry, shared_cache, workspace, "colour_names", save_as="colours")
+    driver = screen.selenium
+    flow = workspace / "mine" / "colours.json"
+    wait_until(flow.is_file, what="the saved copy")
+    type_into(screen, "weak", "folder", str(weak))
+    driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane").click()
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()  # File > Save
+    wait_until(lambda: saved_params(flow, "weak")["folder"] == weak, what="the weak folder saved")
+    golden = saved_params(flow, "golden")["folder"]
+    assert golden.is_dir() and golden == READY_MASK.parents[2] / "colour_names" / "golden" / "images"
+    run_and_wait(screen)
+    out = workspace / "mine" / "flowclass-out" / "colours"
+    assert run_manifest(out)["evaluate"]["records"]["pixel_accuracy"] > 0.85  # README: 0.946
+    photos = sorted(p.name for p in golden.iterdir())
+    saved = out / "colour_names"
+    assert sorted(p.name for p in saved.glob("*_beside.jpg")) == [n.replace(".png", "_beside.jpg") for n in photos]
+    areas = pd.read_csv(saved / "areas.csv")
+    assert sorted(set(areas["image"])) == photos
+
+    select_node(screen, "classify")
+    click(screen, TAB.format(tabs="fc-viewer-tabs", label="Original and classified"))
+    click(screen, '//*[contains(@class, "q-select")][.//*[text()="Image"]]')
+    click(screen, MENU_ITEM.format("flower.png"))
+    chips = lambda: driver.find_element(By.CSS_SELECTOR, ".fc-pixel-legend").text.split("\n")  # noqa: E731
+    flower = areas[areas["image"] == "flower.png"]
+    expected = [f"{name} {percent:.1f} %" for name, percent in zip(flower["class"], flower["percent"])]
+    wait_until(lambda: chips() == expected, what="the flower's colour shares, as areas.csv has them")
+    loaded = ("return [...document.querySelectorAll('.fc-pixel-original img, .fc-pixel-classified img')]"
+              ".filter(i => i.complete && i.naturalWidth > 0).length")
+    wait_until(lambda: driver.execute_script(loaded) == 2, timeout=20, what="the photo and its colours")
+    slider = driver.find_element(By.CSS_SELECTOR, ".q-slider")
+    slider.click()  # the middle: half the photo shows through the colours
+    opacity = "return getComputedStyle(document.querySelector('.fc-pixel-classified')).opacity"
+    wait_until(lambda: abs(float(driver.execute_script(opacity)) - 0.5) < 0.1, what="the colours at half opacity")
+    # the photo, its colours and their legend are all in view in the results panel
+    in_view = ("const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+               "const hit = document.elementFromPoint(r.left + r.width / 2, r.bottom - 3);"
+               "return !!hit && !!hit.closest(arguments[1]);")
+    assert driver.execute_script(in_view, ".fc-pixel-legend", ".fc-pixel-legend")
+    fits = ("const panel = document.querySelector('.fc-main-splitter > .q-splitter__after');"
+            "return document.querySelector('.fc-pixel-overlay').offsetHeight <= panel.clientHeight;")
+    assert driver.execute_script(fits)  # scrolled down, the pair is seen whole
+    shot(screen, "colour_names_classified")
     assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]
