@@ -41,15 +41,19 @@ def state(user: User) -> dict:
     return graph_nodes(user)["photos"]["status"]
 
 
+async def folder_field(user: User, registry, cache, workspace: Path):
+    """The page of the workspace's workflow, with Import Images selected, and its folder field."""
+    make_app(registry, cache, workspace, workspace / "typed.json")
+    await user.open("/")
+    user.find(FlowCanvas).trigger("select", {"id": "photos"})
+    await user.should_see("Folder")
+    return page_of(user), user.find(kind=ui.input, content="Folder")
+
+
 @pytest.mark.anyio
 async def test_a_folder_typed_key_by_key_is_flagged_until_it_exists(user: User, registry, cache,
                                                                     workspace: Path) -> None:
-    make_app(registry, cache, workspace, workspace / "typed.json")
-    await user.open("/")
-    page = page_of(user)
-    user.find(FlowCanvas).trigger("select", {"id": "photos"})
-    await user.should_see("Folder")
-    field = user.find(kind=ui.input, content="Folder")
+    page, field = await folder_field(user, registry, cache, workspace)
     error = page.inspector.fields["folder"].error
 
     def type_keys(text: str) -> None:
@@ -111,3 +115,17 @@ def test_a_folder_typed_in_the_browser_is_flagged_until_it_exists(screen: Screen
     assert shown(f"{node} .fc-message") == "" and shown('[data-field="folder"] .fc-field-error') == ""
     assert not (workspace / "flowclass-out").exists()  # nothing ran
     assert console_problems(screen) == []
+
+
+@pytest.mark.anyio
+async def test_a_folder_too_large_to_check_while_typing_says_so(user: User, registry, cache,
+                                                                workspace: Path) -> None:
+    page, field = await folder_field(user, registry, cache, workspace)
+    page.runner.scan_files = 1  # photos/ holds 2 entries (china/ and china.jpg): over the cap
+    for key in str(workspace / "photos"):
+        field.type(key)
+    await until(lambda: state(user)["label"] == "not checked", what="the check to give up")
+    note = "not checked yet: more than 1 files to look at while editing; it is checked when run"
+    assert state(user) == {"state": "idle", "progress": None, "message": note, "label": "not checked"}
+    await user.should_see(note)  # in the inspector, not only in the badge's tooltip
+    assert page.inspector.node_message.text == note and "text-gray-600" in page.inspector.node_message.classes

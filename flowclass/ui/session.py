@@ -21,6 +21,7 @@ from ..library import ready_workflows_dir
 from ..params import Path as PathParam
 from ..registry import Registry
 from ..resolution import Dirs, Resolved, path_problems, resolve
+from ..scanning import CHECK_FILES
 from ..workflow import Edge, PortRef, Workflow
 from .browse import Roots
 from .confine import CODE as OUTSIDE_ROOTS, outside_roots
@@ -55,7 +56,7 @@ def structure(workflow: Workflow) -> tuple:
 class EditorSession:
     def __init__(self, registry: Registry, cache: Cache, *, notify: Notify | None = None,
                  clock: Callable[[], float] = time.monotonic, roots: Roots | None = None,
-                 executor: Any = None):
+                 executor: Any = None, scan_files: int = CHECK_FILES):
         self.registry = registry
         self.cache = cache
         self.roots = roots  # where the canvas may read and write (None: anywhere)
@@ -63,7 +64,7 @@ class EditorSession:
         self.store = ResultStore()
         self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
                                     on_finished=self._run_finished, on_node_result=self._node_result,
-                                    executor=executor)
+                                    executor=executor, scan_files=scan_files)
         self.notify: Notify = notify or (lambda message, kind: None)
         self.clock = clock
         self.summary = ""
