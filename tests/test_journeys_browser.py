@@ -141,6 +141,14 @@ OUT_OF_SIGHT = """const c = document.querySelector('.vue-flow').getBoundingClien
                   return [...document.querySelectorAll('.vue-flow__node')].filter(n => {
                     const e = n.getBoundingClientRect(); return e.top < c.top || e.bottom > c.bottom;
                   }).map(n => n.dataset.id);"""
+def show_results(screen: Screen, node_id: str) -> None:
+    """Select the node and wait for the results panel to show its results (not the last node's)."""
+    select_node(screen, node_id)
+    shown = "return document.querySelector('.fc-results')?.textContent.includes(arguments[0])"
+    wait_until(lambda: screen.selenium.execute_script(shown, f"({node_id})"), timeout=20,
+               what=f"{node_id}'s results")
+
+
 IN_CANVAS = """const e = arguments[0].getBoundingClientRect(),
                      c = document.querySelector('.vue-flow').getBoundingClientRect();
                return e.left >= c.left && e.right <= c.right && e.top >= c.top && e.bottom <= c.bottom;"""
@@ -408,7 +416,7 @@ def test_digits_predict_and_step_through_in_the_browser(screen: Screen, registry
     right = sum(truth[Path(p).name] == label for p, label in zip(table["path"], table["prediction"]))
     assert right >= 0.9 * len(truth), f"{right} of {len(truth)} right"
 
-    select_node(screen, "predict")
+    show_results(screen, "predict")
     thumbnails_shown(screen, len(truth))
     # the results took half the height: the canvas framed the workflow again, no row of it is hidden
     assert driver.execute_script(OUT_OF_SIGHT) == []
@@ -461,7 +469,7 @@ def test_transfer_learning_top_k_for_a_folder_in_the_browser(screen: Screen, reg
     right = sum(truth[Path(p).name] == label for p, label in zip(table["path"], table["prediction"]))
     assert right >= 0.8 * len(truth), f"{right} of {len(truth)} right"
 
-    select_node(screen, "predict")
+    show_results(screen, "predict")
     click(screen, TAB.format(tabs="fc-viewer-tabs", label="Table"))
     grid = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-result-table"), timeout=20,
                       what="the top-k table")[0]
@@ -506,7 +514,7 @@ def test_colour_names_trained_on_weak_folders_in_the_browser(screen: Screen, reg
     areas = pd.read_csv(saved / "areas.csv")
     assert sorted(set(areas["image"])) == photos
 
-    select_node(screen, "classify")
+    show_results(screen, "classify")
     click(screen, TAB.format(tabs="fc-viewer-tabs", label="Original and classified"))
     click(screen, '//*[contains(@class, "q-select")][.//*[text()="Image"]]')
     click(screen, MENU_ITEM.format("flower.png"))
