@@ -83,6 +83,7 @@ return [chart.convertToPixel({yAxisIndex: 0}, option.series[1].data[0][1]),
         chart.convertToPixel({yAxisIndex: 0}, arguments[0]),
         chart.convertToPixel({xAxisIndex: 1, yAxisIndex: 1}, [largest[0], 1.5]), largest[1]];
 """
+END_LABEL = "return getElement(document.querySelector('.fc-dendrogram')).chart.getOption().series[1].endLabel.formatter;"
 # What one pointer move of a drag costs the browser (the drag layer's own handler), and what
 # one redraw of the chart costs (which a move no longer does).
 MOVES = """
@@ -158,8 +159,15 @@ def test_a_dendrogram_of_100000_images_renders_with_sizes_and_its_cut_drags(scre
     chosen = int(count().split()[0])
     assert 4 <= chosen <= 6 and clusters_at(z, target) == 5  # about where it was let go
     assert dragging == count()  # the count shown while dragging was the cut's
+    assert driver.execute_script(END_LABEL) == f"cut: {count()}"
     driver.save_screenshot(str(SHOTS / "dendrogram_100000.png"))
     driver.find_element(By.XPATH, "//button[.//*[text()='Apply this cut']]").click()
     wait_until(lambda: applied, what="the applied cut")
     assert applied == [{"n_clusters": chosen}] and runs == [["cluster"]]  # a count stays a count
+    foot = driver.execute_script(PIXELS, 0.0)[1] - 3  # a click just above the foot: thousands of clusters
+    ActionChains(driver).move_to_element_with_offset(chart, *at(chart.rect["width"] / 2, foot)).click().perform()
+    wait_until(lambda: int(count().split()[0].replace(",", "")) > 1_001, what="the fine cut")
+    assert driver.execute_script("return document.querySelector('.fc-cut-ghost').textContent") \
+        == "1,001 or more clusters"  # all the browser can count from the drawn merges
+    wait_until(lambda: driver.execute_script(END_LABEL) == f"cut: {count()}", what="the exact count on the chart")
     assert console_problems(screen) == []

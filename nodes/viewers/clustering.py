@@ -76,7 +76,7 @@ def dendrogram_options(z: np.ndarray, labels: np.ndarray, cut: float,
         {"type": "value", "name": "merge distance", "min": 0, "max": float(f"{height * 1.05:.3g}")}]
     series: list[dict[str, Any]] = [
         {"type": "lines", "coordinateSystem": "cartesian2d", "polyline": True, "data": link_lines(top, palette, links),
-         "lineStyle": {"width": 1.2}, "silent": True},
+         "lineStyle": {"width": 1.2, "opacity": 1}, "silent": True},
         {"type": "line", "name": "cut", "data": [[0, cut], [width, cut]], "symbol": "none", "silent": True,
          "lineStyle": {"color": CUT_COLOR, "type": "dashed", "width": 1.5},
          "endLabel": {"show": True, "formatter": f"cut: {clusters_at(z, cut):,} clusters",
@@ -134,7 +134,8 @@ const k = 1 + heights.filter(h => h > y).length;  // exact while the cut is abov
 ghost.firstChild.textContent = k.toLocaleString('en') + (k > heights.length && $truncated ? ' or more' : '')
   + ' clusters';
 """
-DROP_JS = "c.fcGhost.style.display = 'none'; c.chart.setOption({series: [{}, {data: [[0, y], [$width, y]]}]}); "
+DROP_JS = ("c.fcGhost.style.display = 'none'; c.chart.setOption({series: [{}, {data: [[0, y], [$width, y]], "
+           "endLabel: {formatter: 'cut: ' + c.fcGhost.firstChild.textContent}}]}); ")
 ON_BARS_JS = "$bars && c.chart.containPixel({gridIndex: 1}, [e.offsetX, e.offsetY])"
 TIP_JS = """
 const tip = c.fcTip || (c.fcTip = document.createElement('div'));
@@ -237,16 +238,18 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
                   "distance": "(sets the distance)"}.get(mode, "")).classes("text-xs text-gray-500")
     state = {"height": float(tree.cut_height)}
 
-    def moved(height: float, send: bool = True) -> None:
+    def moved(height: float, by_browser: bool = True) -> None:
+        """The cut is now at ``height``. A browser that moved it has moved the line and counted
+        the clusters, exactly unless the cut lies below the drawn foot: then this count goes."""
         height = min(top, max(0.0, float(height)))
         state["height"] = height
         k = clusters_at(z, height)
         count.text = f"{k:,} clusters"
         line = {"data": [[0, height], [width, height]], "endLabel": {"formatter": f"cut: {k:,} clusters"}}
-        with chart.props.suspend_updates():  # the tree stays in the browser: only the line is sent
+        with chart.props.suspend_updates():  # the browser has it: the tree is not sent again
             chart.options["series"][CUT_LINE]["data"] = line["data"]
             chart.options["series"][CUT_LINE]["endLabel"]["formatter"] = line["endLabel"]["formatter"]
-        if send:
+        if by_browser and k > MERGES:
             chart.run_chart_method("setOption", {"series": [{}, line]})
         apply_button.set_enabled(k != len(set(labels.tolist())))
 
@@ -256,7 +259,7 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
         ctx.run([ctx.node_id])
 
     chart.on(CUT_EVENT, lambda e: moved(e.args["height"]))
-    moved(tree.cut_height, send=False)
+    moved(tree.cut_height, by_browser=False)
 
 
 def clusters_with_labels(labelling: Any) -> bool:
