@@ -10,9 +10,11 @@ loaded machine:
 - the 10 nearest neighbours of every image on those features: scikit-learn's brute force
   (exact, before), faiss HNSW (now), and pynndescent (measured, not used: its first call
   in a process includes numba's compilation); time, share of the exact neighbours found,
-  and whether a second run gives the identical graph.
+  and whether a second run gives the identical graph;
+- with ``--ward``, what it changes in the end: Ward on the 10-nearest-neighbour graph, cut
+  into 10 clusters, before against now, scored against the 10 true classes (ARI).
 
-    python benchmarks/knn_search.py --images 100000
+    python benchmarks/knn_search.py --images 100000 [--ward]
 """
 
 from __future__ import annotations
@@ -78,15 +80,18 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--scratch", default="/tmp/flowclass-knn-search")
     parser.add_argument("--no-pynndescent", action="store_true")
+    parser.add_argument("--ward", action="store_true", help="also cluster both ways and score against the classes")
     args = parser.parse_args()
+    import sklearn.decomposition  # noqa: F401  imported before timing (tracemalloc slows imports)
+
     from nodes.lib import large_linkage
 
-    x, _ = pixel_vectors(args.images, Path(args.scratch))
+    x, classes = pixel_vectors(args.images, Path(args.scratch))
     n = len(x)
     print(f"{n:,} x {x.shape[1]:,} float32 ({x.nbytes / 1e6:.0f} MB)\n")
     print("| projection to 128 PCA components | seconds | peak MB beyond the input |")
     print("|---|---|---|")
-    _, old_s, old_mb = measured(whole_copy_projection, x)
+    before, old_s, old_mb = measured(whole_copy_projection, x)
     print(f"| float32 copy of all, PCA fitted on all (before) | {old_s:.1f} | {old_mb:.0f} |", flush=True)
     features, new_s, new_mb = measured(large_linkage.project, x, "cosine", True)
     print(f"| PCA fitted on {min(n, large_linkage.FIT_ON):,}, projected in blocks (now) | {new_s:.1f} | {new_mb:.0f} |")
@@ -127,6 +132,29 @@ def main() -> None:
         row("pynndescent, compiled, n_jobs=1", descent)
     now = timed["faiss HNSW, built in one thread (now)"]
     print(f"\nratio now / before (neighbour search): {now / timed['brute']:.3f}")
+    if args.ward:
+        ward(before, features, classes, n)
+
+
+def ward(before: np.ndarray, now: np.ndarray, classes: np.ndarray, n: int) -> None:
+    """Truth ARI of 10 clusters cut from the neighbour-constrained Ward tree, both ways."""
+    from scipy.cluster.hierarchy import fcluster
+    from sklearn.metrics import adjusted_rand_score
+
+    from nodes.lib import large_linkage
+
+    print("\n| Ward on the 10-NN graph, 10 clusters | seconds | ARI vs true classes |")
+    print("|---|---|---|")
+    labels = {}
+    for name, features, exact_up_to in (("before: PCA on all, exact neighbours", before, n),
+                                        ("now: PCA on a sample, HNSW neighbours", now, 0)):
+        start = time.perf_counter()
+        z = large_linkage.neighbour_linkage(features, "ward", exact_search_up_to=exact_up_to)
+        labels[name] = fcluster(z, 10, "maxclust")
+        print(f"| {name} | {time.perf_counter() - start:.1f} | "
+              f"{adjusted_rand_score(classes, labels[name]):.3f} |", flush=True)
+    first, second = labels.values()
+    print(f"\nagreement (ARI) of the two: {adjusted_rand_score(first, second):.3f}")
 
 
 if __name__ == "__main__":
