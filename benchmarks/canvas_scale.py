@@ -136,15 +136,16 @@ def main() -> None:
         store.mkdir()
         found = {}
         pca = timed(f"PCA map of {n:,} x 1280 (first time)",
-                    lambda: found.update(zip(("keep", "points"), map_points(vectors, labels, "pca", store))))
-        keep = found["keep"]
+                    lambda: found.update(placed=map_points(vectors, labels, "pca", store)))
+        keep = found["placed"].keep
         urls = [server.url(str(paths[i]), hashes[i], size=128) for i in keep]
         names = [paths[i].name for i in keep]
         order = list(clusters.classes)
 
         def build_chart() -> dict:
-            drawn, where = map_points(vectors, labels, "pca", store)  # PCA from its disk cache
-            return chart_options(where, labels[drawn], order, urls, names, "Cluster")
+            placed = map_points(vectors, labels, "pca", store)  # PCA from its disk cache
+            return chart_options(placed.points, labels[placed.keep], order, urls, names, "Cluster",
+                                 placed.every, labels)
 
         chart = timed(f"chart of {len(keep):,} drawn points (cached PCA)", build_chart)
         sent = len(json.dumps(build_chart()))

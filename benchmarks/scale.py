@@ -9,6 +9,11 @@ EfficientNet-Lite0), so that embedding does not hide what clustering costs; pass
 exact path for comparison (it needs n²/2 float64 values: 30,000 images take about 7 GB).
 
     python benchmarks/scale.py --sizes 10000 30000 100000 [--method auto|exact] [--export]
+    python benchmarks/scale.py --sizes 2000 --embedder efficientnet_lite0 --scheduler local:1 local:2
+
+With several ``--scheduler`` values each size runs once per scheduler (Dask LocalCluster
+``local:N``, or ``tcp://HOST:8786``), and the Embed time of each is given as a speed-up over
+the first.
 
 Prints a markdown table; benchmarks/README.md keeps the figures.
 """
@@ -70,32 +75,55 @@ def main() -> None:
     parser.add_argument("--method", default="auto", choices=("auto", "exact", "nearest_neighbours"))
     parser.add_argument("--embedder", default="pixels")
     parser.add_argument("--export", action="store_true", help="also run Export to Folders")
-    parser.add_argument("--scheduler", help="pass --scheduler to flowclass run (Dask)")
+    parser.add_argument("--scheduler", nargs="+", default=[None],
+                        help="pass --scheduler to flowclass run (Dask); several: one run each")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "flowclass-scale"))
     args = parser.parse_args()
     from benchmarks.augmented import write_folder
 
     work = Path(args.work)
-    print("| images | method (chosen) | whole run s | import | embed | distances | cluster | table | export | peak MB | cache MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| images | where | method (chosen) | whole run s | import | embed | distances | cluster | table | export | peak MB | cache MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    embed_seconds = {}
+    if args.embedder == "efficientnet_lite0" and any(args.scheduler):
+        from flowclass.cache import Cache
+        from nodes.lib.embedders.efficientnet import EfficientNetLite0
+
+        EfficientNetLite0(Cache().store_dir("models"))  # workers' model folder: export it untimed
     for n in args.sizes:
         data = write_folder(n, work / f"digits-{n}")
-        # peak RSS of children is a running maximum: measure each size in a fresh parent
-        if len(args.sizes) > 1:
-            one = [sys.executable, __file__, "--sizes", str(n), "--method", args.method,
-                   "--embedder", args.embedder, "--work", str(work)] + (["--export"] if args.export else []) \
-                + (["--scheduler", args.scheduler] if args.scheduler else [])
-            lines = subprocess.run(one, capture_output=True, text=True).stdout.splitlines()
-            print(lines[-1], flush=True)
-            continue
-        fig = run_once(n, data, work, args.method, args.embedder, args.export, args.scheduler)
-        t = fig["nodes"]
-        cells = [t.get(k, "") for k in ("import", "embed", "distances", "cluster", "table", "export")]
-        status = "" if fig["ok"] else f" FAILED: {fig['error']}"
-        print(f"| {n:,} | {fig['method']} ({fig['chosen']}) | {fig['seconds']:.1f} | "
-              + " | ".join(str(c) for c in cells)
-              + f" | {fig['peak_mb']:.0f} | {fig['cache_mb']:.0f} |{status}", flush=True)
+        for scheduler in args.scheduler:
+            # peak RSS of children is a running maximum: measure each run in a fresh parent
+            if len(args.sizes) > 1 or len(args.scheduler) > 1:
+                one = [sys.executable, __file__, "--sizes", str(n), "--method", args.method,
+                       "--embedder", args.embedder, "--work", str(work)] \
+                    + (["--export"] if args.export else []) + (["--scheduler", scheduler] if scheduler else [])
+                lines = subprocess.run(one, capture_output=True, text=True).stdout.splitlines()
+                print(lines[-1], flush=True)
+                embed_seconds[n, scheduler] = _embed_cell(lines[-1])
+                continue
+            fig = run_once(n, data, work, args.method, args.embedder, args.export, scheduler)
+            t = fig["nodes"]
+            cells = [t.get(k, "") for k in ("import", "embed", "distances", "cluster", "table", "export")]
+            status = "" if fig["ok"] else f" FAILED: {fig['error']}"
+            print(f"| {n:,} | {scheduler or 'threads'} | {fig['method']} ({fig['chosen']}) | {fig['seconds']:.1f} | "
+                  + " | ".join(str(c) for c in cells)
+                  + f" | {fig['peak_mb']:.0f} | {fig['cache_mb']:.0f} |{status}", flush=True)
+    if len(args.scheduler) > 1:
+        first = args.scheduler[0]
+        for n in args.sizes:
+            for scheduler in args.scheduler[1:]:
+                a, b = embed_seconds.get((n, first)), embed_seconds.get((n, scheduler))
+                if a and b:
+                    print(f"{n:,} images: Embed on {scheduler} is {a / b:.2f}x as fast as on {first}")
 
+
+def _embed_cell(row: str) -> float | None:
+    """The Embed seconds of a printed table row."""
+    try:
+        return float(row.split("|")[6])
+    except (IndexError, ValueError):
+        return None
 
 if __name__ == "__main__":
     main()

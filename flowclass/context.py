@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import Cancelled
+from .scanning import ScanBudget
 from .states import PROGRESS, WARNING, NodeState
 
 
@@ -56,6 +57,9 @@ class RunContext:
     written: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     executor: Any = None  # where ctx.map runs jobs; None: local threads (see executors.py)
+    # a status check's budget for walking folders (pass it to the walks a fingerprint
+    # makes); None in a run, which reads every file
+    scan_budget: ScanBudget | None = None
     _last_progress: float = 0.0
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:

@@ -85,6 +85,10 @@ class DaskExecutor:
             raise
         return results
 
+    def describe(self) -> dict[str, Any]:
+        """Where the jobs ran, for run.json: the scheduler and its workers now."""
+        return {"address": self.address, "workers": len(self.client.scheduler_info()["workers"])}
+
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:

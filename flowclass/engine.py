@@ -31,6 +31,7 @@ from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .registry import Registry
 from .resolution import Dirs, Resolved, path_problems, resolve
+from .scanning import ScanBudget, ScanLimitReached
 from .states import FINISHED, WARNING, NodeState
 from .workflow import Workflow
 
@@ -43,6 +44,7 @@ class Planned:
 
     state: NodeState
     key: str | None
+    note: str = ""  # why the state is not known yet (a folder too large to look at meanwhile)
 
 
 @dataclass
@@ -75,6 +77,7 @@ class RunResult:
     manifest_path: Path | None = None
     manifest_error: str | None = None  # why run.json could not be written (a full disk...)
     skipped_note: str | None = None  # where the list of skipped files is (skipped.csv)
+    scheduler: dict[str, Any] = dataclasses.field(default_factory=dict)  # where ctx.map's jobs ran
     _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
     # makes the outputs of a node that is not cached, when asked for after the run
     _deferred: Callable[[str], dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
@@ -115,6 +118,16 @@ class RunResult:
         if cached is None:
             raise KeyError(f"node '{node}' has no output '{port}' (state: {outcome.state})")
         return cached.output(port)
+
+
+def _describe(executor: Any) -> dict[str, Any]:
+    """Where nodes' jobs ran (run.json's "scheduler"); no executor means local threads."""
+    if executor is None:
+        from .executors import LocalExecutor
+
+        executor = LocalExecutor()
+    describe = getattr(executor, "describe", None)
+    return describe() if describe else {"address": getattr(executor, "address", type(executor).__name__)}
 
 
 def _digest(payload: Any) -> str:
@@ -169,6 +182,7 @@ class Engine:
         order = execution_order(graph, targets)
         run.execute(order, keep=set(targets) if targets is not None else set(order))
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
+                           scheduler=_describe(executor),
                            _values=run.values, _deferred=run.deferred_values)
         if any(o.state == NodeState.DONE for o in run.outcomes.values()):  # the cache grew
             try:  # keep it under its cap; this run's results stay
@@ -190,19 +204,23 @@ class Engine:
         return {node: plan.state for node, plan in planned.items()}
 
     def plan(self, workflow: Workflow, *, base_dir: str | Path = ".", out_dir: str | Path = ".",
-             targets: Iterable[str] | None = None) -> dict[str, Planned]:
+             targets: Iterable[str] | None = None, scan_budget: ScanBudget | None = None) -> dict[str, Planned]:
         """Per node, what a run would do now and the cache key it would use.
 
         The canvas shows this as badges (a node whose key changed since its run is stale);
         it runs no node. Raises :class:`WorkflowInvalid` like :meth:`run` for a workflow
-        that could not run.
+        that could not run. ``scan_budget`` bounds the folder walks of the fingerprints
+        (all of them together); a node whose walk runs past it, and what depends on it,
+        stays ``idle`` with a note saying it is not checked yet.
         """
         targets = list(targets) if targets is not None else None
         dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
         graph, resolved = _check(self, workflow, dirs, targets, None)
         run = _Run(self, resolved, graph, dirs, lambda event: None, threading.Event())
+        run.scan_budget = scan_budget
         states = run.plan(execution_order(graph, targets))
-        return {node: Planned(state, run.outcomes[node].key) for node, state in states.items()}
+        return {node: Planned(state, run.outcomes[node].key, run.notes.get(node, ""))
+                for node, state in states.items()}
 
 
 def _check(engine: "Engine", workflow: Workflow, dirs: Dirs, targets: list[str] | None,
@@ -232,6 +250,8 @@ class _Run:
         self.executor = executor
         self.base_dir, self.out_dir = dirs.base_dir, dirs.out_dir
         self.emit, self.cancel = emit, cancel
+        self.scan_budget: ScanBudget | None = None  # set by plan: runs read every file
+        self.notes: dict[str, str] = {}  # plan: why a node's state is not known yet
         self.outcomes: dict[str, NodeOutcome] = {}
         self.values: dict[str, dict[str, Any]] = {}
         self.cached: dict[str, CachedResult] = {}
@@ -327,7 +347,7 @@ class _Run:
     def _context(self, node_id: str) -> RunContext:
         return RunContext(node_id=node_id, base_dir=self.base_dir, out_dir=self.out_dir,
                           store_dir=self.engine.cache.store_dir, emit=self.emit,
-                          cancel_event=self.cancel, executor=self.executor)
+                          cancel_event=self.cancel, executor=self.executor, scan_budget=self.scan_budget)
 
     def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome) -> None:
         started = time.perf_counter()
@@ -410,8 +430,16 @@ class _Run:
                    for p in self.graph.predecessors(node_id)):
                 states[node_id] = NodeState.SKIPPED
                 continue
+            unknown = next((self.notes[p] for p in self.graph.predecessors(node_id) if p in self.notes), None)
+            if unknown is not None:  # its inputs' keys are not known, so neither is its own
+                states[node_id], self.notes[node_id] = NodeState.IDLE, unknown
+                continue
             try:
                 self._key(node_id, node_type, outcome, self._context(node_id))
+            except ScanLimitReached as exc:
+                states[node_id] = NodeState.IDLE
+                self.notes[node_id] = f"not checked yet: {exc} while editing; it is checked when run"
+                continue
             except Exception:  # the run itself will report it properly
                 states[node_id] = NodeState.FAILED
                 continue

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .errors import Cancelled
 
@@ -52,6 +53,10 @@ class LocalExecutor:
                     future.cancel()
         return results
 
+    def describe(self) -> dict[str, Any]:
+        """Where the jobs ran, for run.json."""
+        return {"address": self.address, "workers": self.workers}
+
     def close(self) -> None:
         pass
 
@@ -73,3 +78,61 @@ def make_executor(scheduler: str | None = None):
     from .dask_executor import DaskExecutor  # dask is imported only when asked for
 
     return DaskExecutor(scheduler)
+
+
+class ExecutorChoice:
+    """Where the canvas's runs send their batches, switchable while it is open (Run on...).
+
+    A run keeps the executor it started with (``use``); an executor that was switched away
+    from is closed when its last run ends, so a cluster is never shut under a running job.
+    """
+
+    def __init__(self, executor: Any = None, make: Callable[[str], Any] = make_executor):
+        self._current = executor if executor is not None else LocalExecutor()
+        self._make = make
+        self._lock = threading.Lock()
+        self._runs: dict[int, int] = {}  # id(executor) -> runs using it now
+        self._retired: list[Any] = []
+
+    @property
+    def current(self) -> Any:
+        return self._current
+
+    def describe(self) -> dict[str, Any]:
+        executor = self._current
+        return executor.describe() if hasattr(executor, "describe") else {"address": executor.address}
+
+    @contextmanager
+    def use(self) -> Iterator[Any]:
+        """The executor for one run, kept open until the run ends."""
+        with self._lock:
+            executor = self._current
+            self._runs[id(executor)] = self._runs.get(id(executor), 0) + 1
+        try:
+            yield executor
+        finally:
+            with self._lock:
+                self._runs[id(executor)] -= 1
+                idle = self._runs[id(executor)] == 0 and executor in self._retired
+                if idle:
+                    self._retired.remove(executor)
+            if idle:
+                executor.close()
+
+    def switch(self, scheduler: str) -> None:
+        """Send later runs to ``scheduler`` ('' for this machine's threads). Connects first:
+        an unreachable address raises ValueError and changes nothing. Blocks while connecting."""
+        new = self._make(scheduler) if scheduler.strip() else LocalExecutor()
+        with self._lock:
+            old, self._current = self._current, new
+            busy = self._runs.get(id(old), 0) > 0
+            if busy:
+                self._retired.append(old)
+        if not busy:
+            old.close()
+
+    def close(self) -> None:
+        with self._lock:
+            executors, self._retired = [self._current, *self._retired], []
+        for executor in executors:
+            executor.close()

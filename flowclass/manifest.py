@@ -105,6 +105,7 @@ def write_manifest(result: "RunResult", *, started: float, source: str | None,
         "seconds": round(result.seconds, 3),
         "ok": result.ok,
         "cache": str(result.cache.root),
+        "scheduler": result.scheduler,
         "nodes": {node: {k: v for k, v in asdict(o).items() if k not in ("node", "skipped")}
                   for node, o in result.outcomes.items()},
     }

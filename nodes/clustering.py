@@ -101,8 +101,7 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
 
     clusters: Labelling = source.output("clusters")
     tree: Dendrogram = source.output("dendrogram")
-    reports = {"dendrogram.png": lambda path: dendrogram_png(
-        tree.linkage, tree.cut_height, len(clusters.classes), path)}
+    reports = {"dendrogram.png": lambda path: dendrogram_png(tree.linkage, tree.cut_height, tree.labels, path)}
     embeddings = source.upstream("embeddings")
     if embeddings is not None and np.array_equal(embeddings.images.paths, clusters.images.paths):
         reports["map.png"] = lambda path: map_png(

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Int, Text
@@ -133,17 +135,18 @@ def _prefetched_batches(pool: ThreadPoolExecutor, embedder: Embedder, paths: lis
 
 
 def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: int,
-                    done_before: int = 0, total: int | None = None
+                    done_before: int = 0, total: int | None = None, device: str = "auto"
                     ) -> tuple[list[np.ndarray | None], list[str]]:
     """Vectors of ``paths`` (None where an image failed) and the failure reasons ("" if none).
 
     Decoding runs in worker threads, a few batches ahead of the model, so the model never
     waits for pictures and the main thread never decodes. On a cluster (``ctx.remote``)
-    batches of paths go to the workers instead, which decode and embed them there.
+    batches of paths go to the workers instead, which decode and embed them there, each on
+    the ``device`` the node asked for (a worker's GPU can be used though this machine has none).
     """
     total = len(paths) if total is None else total
     if getattr(ctx, "remote", False):
-        return _compute_on_cluster(ctx, embedder, paths, batch_size, done_before, total)
+        return _compute_on_cluster(ctx, embedder, paths, batch_size, done_before, total, device)
     vectors: list[np.ndarray | None] = []
     errors: list[str] = []
     on_gpu = getattr(embedder, "device", "cpu") == "cuda"
@@ -168,25 +171,33 @@ CLUSTER_TASK_IMAGES = 128  # images per cluster job: few round trips, yet work f
 
 
 def _compute_on_cluster(ctx: Any, embedder: Embedder, paths: list[str], batch_size: int,
-                        done_before: int, total: int) -> tuple[list[np.ndarray | None], list[str]]:
+                        done_before: int, total: int, device: str
+                        ) -> tuple[list[np.ndarray | None], list[str]]:
     """``compute_vectors`` on the run's cluster: a job is a batch of paths and the
-    parameters that rebuild the embedder (the images must be readable by the workers)."""
-    params = params_from_spec(embedder.spec)
+    parameters that rebuild the embedder (the images must be readable by the workers).
+    Records the devices and runtimes the workers used."""
+    params = {**params_from_spec(embedder.spec), "device": device}
     step = max(batch_size, CLUSTER_TASK_IMAGES)
     jobs = [(params, str(ctx.base_dir), paths[start:start + step], batch_size)
             for start in range(0, len(paths), step)]
     done = [done_before]
 
-    def on_done(index: int, result: tuple[np.ndarray | None, list[str]]) -> None:
+    def on_done(index: int, result: tuple[np.ndarray | None, list[str], dict[str, str]]) -> None:
         done[0] += len(result[1])
         ctx.progress(done[0], total, unit="images", message="on the cluster")
 
     vectors: list[np.ndarray | None] = []
     errors: list[str] = []
-    for matrix, batch_errors in ctx.map(embed_job, jobs, on_done=on_done):
+    used: dict[str, set[str]] = {"device": set(), "runtime": set()}
+    for matrix, batch_errors, where in ctx.map(embed_job, jobs, on_done=on_done):
         rows = iter(matrix) if matrix is not None else iter(())
         vectors.extend(None if error else next(rows) for error in batch_errors)
         errors.extend(batch_errors)
+        for key, value in where.items():
+            used[key].add(value)
+    for key, values in used.items():
+        if values:  # one value, or the list when workers differ (some with a GPU, some without)
+            ctx.record(key, values.pop() if len(values) == 1 else sorted(values))
     return vectors, errors
 
 
@@ -203,13 +214,18 @@ class _WorkerContext:
 
 
 def embed_job(job: tuple[dict[str, Any], str, list[str], int]
-              ) -> tuple[np.ndarray | None, list[str]]:
+              ) -> tuple[np.ndarray | None, list[str], dict[str, str]]:
     """A cluster job: decode and embed a batch of paths; (vectors of those that decoded,
-    per path "" or why it failed). Runs on a worker; the embedder is kept for later jobs."""
+    per path "" or why it failed, the device and runtime used). Runs on a worker, which
+    resolves the node's ``device`` itself; the embedder is kept for later jobs."""
     params, base_dir, paths, batch_size = job
     key = json.dumps([params, base_dir], sort_keys=True)
     if key not in _WORKER_EMBEDDERS:
-        _WORKER_EMBEDDERS[key] = make_embedder(_WorkerContext(base_dir), params)
+        try:
+            _WORKER_EMBEDDERS[key] = make_embedder(_WorkerContext(base_dir), params)
+        except NodeError as exc:  # say which machine, since the user's own may be fine
+            raise NodeError(f"on the cluster worker {socket.gethostname()}: {exc.message}",
+                            field=exc.field, hint=exc.hint) from None
     embedder = _WORKER_EMBEDDERS[key]
     parts, errors = [], []
     for start in range(0, len(paths), batch_size):
@@ -217,7 +233,10 @@ def embed_job(job: tuple[dict[str, Any], str, list[str], int]
         if stacked is not None:
             parts.append(np.asarray(embedder.forward(stacked), dtype=np.float32))
         errors.extend(batch_errors)
-    return (np.concatenate(parts) if parts else None), errors
+    where = {"device": getattr(embedder, "device", "cpu")}
+    if hasattr(embedder, "runtime"):
+        where["runtime"] = embedder.runtime
+    return (np.concatenate(parts) if parts else None), errors, where
 
 
 def _embed_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
@@ -289,21 +308,25 @@ def embed(ctx, *, images: ImageSet, backend, batch_size, device, clip_model, cli
                   threshold=threshold, histogram_space=histogram_space,
                   histogram_bins=histogram_bins)
     ctx.progress(0, len(images), unit="images", message=preparing(ctx, backend))
-    embedder = make_embedder(ctx, params)
+    # on a cluster the workers run the model, each on the device asked for; this machine
+    # only needs the embedder's description, so its own lack of a GPU is no error
+    embedder = make_embedder(ctx, {**params, "device": "cpu"} if ctx.remote else params)
     ctx.record("embedder", embedder.spec)
-    ctx.record("device", getattr(embedder, "device", "cpu"))
-    embeddings, skipped = embed_images(ctx, embedder, images, batch_size)
-    if hasattr(embedder, "runtime"):
-        ctx.record("runtime", embedder.runtime)  # e.g. onnxruntime-cpu, torch-cuda
+    embeddings, skipped = embed_images(ctx, embedder, images, batch_size, device)
+    if not ctx.remote:  # a cluster run records what its workers used
+        ctx.record("device", getattr(embedder, "device", "cpu"))
+        if hasattr(embedder, "runtime"):
+            ctx.record("runtime", embedder.runtime)  # e.g. onnxruntime-cpu, torch-cuda
     return {"embeddings": embeddings, "skipped": skipped_table(skipped, ctx)}
 
 
-def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
-                 batch_size: int) -> tuple[Embeddings, list[tuple[str, str]]]:
+def embed_images(ctx: Any, embedder: Embedder, images: ImageSet, batch_size: int,
+                 device: str = "auto") -> tuple[Embeddings, list[tuple[str, str]]]:
     """Embeddings of the images that decode, and (path, reason) of those that do not.
 
     Vectors are looked up per image (by content hash and embedder) first; only the
-    others are computed, each distinct content once, and then remembered.
+    others are computed, each distinct content once, and then remembered. ``device`` is
+    the node's setting (auto, cpu, cuda), which cluster workers resolve for themselves.
     """
     model_id = spec_id(embedder.spec)
     hashes = images.hashes.tolist()
@@ -319,7 +342,7 @@ def embed_images(ctx: Any, embedder: Embedder, images: ImageSet,
             if hasattr(embedder, "prepare") and not getattr(ctx, "remote", False):
                 embedder.prepare()  # e.g. load the model while the first batches decode
             vectors, errors = compute_vectors(ctx, embedder, list(todo.values()), batch_size,
-                                              len(known), len(known) + len(todo))
+                                              len(known), len(known) + len(todo), device)
             fresh = [(sha, v) for sha, v in zip(todo, vectors) if v is not None]
             store.put_many(model_id, fresh)
             known.update(fresh)

@@ -19,6 +19,7 @@ from flowclass.errors import NodeError, ParamValueError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Output, node
 from flowclass.params import Bool, Choice, Int, List, Path as PathParam
+from flowclass.scanning import ScanBudget, walk
 
 from .datatypes import IMAGES, TABLE, ImageSet
 from .lib.filestate import FileState, FileStateStore, sha256_of
@@ -59,8 +60,10 @@ def _extensions_as_list(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def scan(root: Path, recursive: bool, extensions: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
+def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
+         budget: ScanBudget | None = None) -> tuple[list[str], list[tuple[str, str]]]:
     """Relative paths of candidate images, and files passed over with the reason, sorted.
+    A status check's ``budget`` stops the walk of a folder too large to look at meanwhile.
 
     Hidden files (names starting with '.') are ignored: they are system or tool files, and
     FlowClass's own bookkeeping files in export folders are hidden too. Hidden folders are
@@ -72,7 +75,7 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...]) -> tuple[list
     def unreadable(error: OSError) -> None:
         passed.append((str(error.filename), f"cannot read folder: {error.strerror}"))
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
+    for dirpath, dirnames, filenames in walk(root, onerror=unreadable, budget=budget):
         if recursive:
             passed.extend((os.path.join(dirpath, d), HIDDEN_FOLDER) for d in dirnames if d.startswith("."))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
@@ -103,9 +106,10 @@ def _root(ctx: Any, folder: str, sample: str) -> Path:
     return sample_folder(sample, ctx.store_dir("samples"))
 
 
-def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...]) -> str:
+def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...],
+                       budget: ScanBudget | None = None) -> str:
     """Changes when any candidate file is added, removed, resized or touched."""
-    files, passed = scan(root, recursive, extensions)
+    files, passed = scan(root, recursive, extensions, budget)
     digest = hashlib.sha256(f"{root}\n".encode())
     for rel in files:
         try:
@@ -249,7 +253,7 @@ MAX_PER_LABEL = Int(name="max_per_label", default=0, min=0,
 
 def _import_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
     root = _root(ctx, params["folder"], params["sample"])
-    return fingerprint_folder(root, params["recursive"], tuple(params["extensions"]))
+    return fingerprint_folder(root, params["recursive"], tuple(params["extensions"]), ctx.scan_budget)
 
 
 @node(
@@ -278,7 +282,7 @@ def import_images(ctx, *, folder, sample, recursive, extensions, labels_from, ma
 
 def _sample_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
     root = sample_folder(params["dataset"], ctx.store_dir("samples"))
-    return fingerprint_folder(root, True, IMAGE_EXTENSIONS)
+    return fingerprint_folder(root, True, IMAGE_EXTENSIONS, ctx.scan_budget)
 
 
 @node(

@@ -76,7 +76,7 @@ def _image_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
     if params["folder"]:
         from .images import fingerprint_folder
 
-        return fingerprint_folder(_folder(params["folder"]), True, IMAGE_EXTENSIONS)
+        return fingerprint_folder(_folder(params["folder"]), True, IMAGE_EXTENSIONS, ctx.scan_budget)
     path = _image_path(ctx, params["file"], params["sample"])
     return f"{path}:{file_stamp(path)}"
 

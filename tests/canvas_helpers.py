@@ -58,3 +58,43 @@ def drop_palette_item(screen: Screen, item, x: float, y: float) -> list[str]:
 def console_problems(screen: Screen) -> list[dict]:
     return [entry for entry in screen.selenium.get_log("browser")
             if entry["level"] in ("SEVERE", "ERROR") or "[Vue warn]" in entry["message"]]
+
+
+# Scrolls the picture into view as arguments[1] says ('start', 'center', 'end'), then asks the
+# browser what a press at each corner (and the middle) of it would land on.
+COVERED_JS = """
+const [picture, block] = arguments;
+picture.scrollIntoView({block});
+const r = picture.getBoundingClientRect(), covered = [];
+for (const [fx, fy] of [[0.01, 0.01], [0.99, 0.01], [0.5, 0.5], [0.01, 0.99], [0.99, 0.99]]) {
+  const hit = document.elementFromPoint(r.left + fx * r.width, r.top + fy * r.height);
+  if (hit !== picture) covered.push([fx, fy, hit ? `${hit.tagName}.${hit.className}` : 'outside the window']);
+}
+return covered;
+"""
+
+
+def covered_parts(screen: Screen, css: str) -> dict[str, list]:
+    """The parts of the picture ``css`` that a press would miss (something else on top, or off
+    screen), however it is scrolled into view: none, for a picture the whole of which can be painted."""
+    picture = screen.selenium.find_element(By.CSS_SELECTOR, css)
+    found = {block: screen.selenium.execute_script(COVERED_JS, picture, block) for block in ("start", "center", "end")}
+    return {block: parts for block, parts in found.items() if parts}
+
+
+def paint_stroke(screen: Screen, css: str, width: int, points: list[tuple[float, float]]) -> None:
+    """Press, drag through the points and release over the picture ``css`` (points in the
+    pixels of the image shown, ``width`` pixels wide), as a user paints with the mouse."""
+    picture = screen.selenium.find_element(By.CSS_SELECTOR, css)
+    screen.selenium.execute_script("arguments[0].scrollIntoView({block: 'center'})", picture)
+    box = picture.rect
+    scale = box["width"] / width
+
+    def offset(x: float, y: float) -> tuple[int, int]:
+        return round(x * scale - box["width"] / 2), round(y * scale - box["height"] / 2)
+
+    actions = ActionChains(screen.selenium, duration=20)
+    actions.move_to_element_with_offset(picture, *offset(*points[0])).click_and_hold()
+    for x, y in points[1:]:
+        actions.move_to_element_with_offset(picture, *offset(x, y))
+    actions.release().perform()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +19,8 @@ from PIL import Image
 from classify_helpers import DIGITS_PIXELS, workflow
 from flowclass.cache import Cache
 from flowclass.engine import Engine
+from flowclass.executors import LocalExecutor
+from nodes.lib.embedders.devices import cuda_available
 
 pytestmark = pytest.mark.slow
 
@@ -102,6 +106,37 @@ def test_a_cluster_run_equals_a_local_run(registry, new_digits, cluster, tmp_pat
     again = _run(registry, new_digits, tmp_path / "cache-remote", tmp_path / "out-again",
                  executor=cluster)  # vectors came back into the client's store
     assert {o.state for o in again.outcomes.values()} == {"cached"}
+    ran_on = {name: json.loads((tmp_path / name / "run.json").read_text())["scheduler"]
+              for name in ("out-local", "out-remote")}
+    assert ran_on["out-local"]["address"] == "local threads"
+    assert ran_on["out-remote"] == {"address": "local:2", "workers": 2}
+    assert remote.outcomes["embed"].records["device"] == "cpu"  # what the workers used
+
+
+class _InProcessCluster(LocalExecutor):
+    """Runs the cluster jobs here, yet tells nodes the work is remote, as a cluster does."""
+
+    remote = True
+
+
+def test_the_workers_resolve_the_device_the_node_asked_for(registry, new_digits, tmp_path):
+    """The workers get the node's own `device` and resolve it on their machine: this one,
+    with no GPU, refuses 'cuda' naming the worker and the field, before any image is embedded;
+    'cpu' runs, and run.json says what the workers used."""
+    flow = workflow(registry, [("new", "import_images", {"folder": str(new_digits)}),
+                               ("embed", "embed", {"backend": "efficientnet_lite0",
+                                                   "device": "cuda"})],
+                    [("new.images", "embed.images")])
+    engine = Engine(registry, Cache(tmp_path / "cache"))
+    with _InProcessCluster(workers=1) as executor:
+        result = engine.run(flow, out_dir=tmp_path / "out", base_dir=tmp_path, executor=executor)
+    outcome = result.outcomes["embed"]
+    if cuda_available():  # the workers here have the GPU
+        assert outcome.state == "done" and outcome.records["device"] == "cuda"
+        return
+    assert outcome.state == "failed" and outcome.field == "device", outcome.error
+    assert outcome.error.startswith(f"on the cluster worker {socket.gethostname()}:")
+    assert "no CUDA GPU" in outcome.error
 
 
 def test_a_worker_killed_mid_run_changes_nothing(registry, new_digits, cluster, tmp_path,
@@ -205,3 +240,24 @@ def test_classify_pixels_on_the_cluster_equals_a_local_run(registry, cluster, tm
     assert len(maps[0]) == len(maps[1]) == 4
     for local, remote in zip(*maps):
         assert np.array_equal(np.asarray(Image.open(local)), np.asarray(Image.open(remote)))
+
+
+def test_each_worker_runs_its_model_on_its_own_share_of_the_cores(cluster):
+    """Dask gives a worker process OMP_NUM_THREADS=1 per job thread; a model there uses that,
+    not every core of the machine (two workers would otherwise fight over all of them)."""
+    from nodes.lib.embedders.devices import model_threads
+
+    assert set(cluster.client.run(model_threads).values()) == {1}
+
+
+def test_the_model_threads_follow_omp_num_threads(monkeypatch, shared_cache):
+    from nodes.lib.embedders.devices import model_threads
+    from nodes.lib.embedders.efficientnet import EfficientNetLite0
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert model_threads() == 3
+    assert EfficientNetLite0(shared_cache.store_dir("models")).threads == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert model_threads() == (os.cpu_count() or 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    assert model_threads() == (os.cpu_count() or 1)

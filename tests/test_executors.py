@@ -86,3 +86,40 @@ def test_the_canvas_runs_hand_their_batches_to_its_executor(registry, tmp_path):
     assert (nodes.embed.embed_job.__name__, 1) in executor.jobs  # 30 images: one job of <=128
     assert executor.jobs[0][0] == "probe_job"  # the sample folder's files, probed first
     assert len(finished[0].result.output("embed", "embeddings")) == 30
+
+
+class _Closable(LocalExecutor):
+    def __init__(self, name):
+        super().__init__(workers=1)
+        self.address, self.closed = name, False
+
+    def close(self):
+        self.closed = True
+
+
+def test_switching_keeps_a_running_runs_executor_open_until_it_ends():
+    from flowclass.executors import ExecutorChoice
+
+    made = {}
+
+    def make(address):
+        if address == "tcp://nowhere:1":
+            raise ValueError("cannot reach the Dask scheduler at tcp://nowhere:1")
+        made[address] = _Closable(address)
+        return made[address]
+
+    first = _Closable("first")
+    choice = ExecutorChoice(first, make=make)
+    with choice.use() as running:
+        assert running is first
+        choice.switch("local:2")
+        assert choice.current is made["local:2"] and not first.closed  # a run still uses it
+        with choice.use() as later:
+            assert later is made["local:2"]
+    assert first.closed  # its last run ended
+    with pytest.raises(ValueError, match="tcp://nowhere:1"):
+        choice.switch("tcp://nowhere:1")
+    assert choice.current is made["local:2"] and not made["local:2"].closed  # nothing changed
+    choice.switch("")  # back to this machine: the idle cluster is closed at once
+    assert made["local:2"].closed and isinstance(choice.current, LocalExecutor)
+    assert choice.describe()["address"] == "local threads"

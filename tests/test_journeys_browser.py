@@ -9,12 +9,13 @@ in the files on disk. Screenshots go to screenshots/journey_*.png.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from canvas_helpers import console_problems, wait_until
+from canvas_helpers import console_problems, covered_parts, paint_stroke, wait_until
 from journey_helpers import (class_pixels, cluster_folders, install_snapshot, ready_name, run_manifest,
                              sample_data)
 from nicegui.testing import Screen
@@ -79,7 +80,9 @@ def click_when_free(element, tries: int = 20) -> None:
             time.sleep(0.25)
 
 
-def open_ready(screen: Screen, registry, cache, workspace: Path, stem: str) -> None:
+def open_ready(screen: Screen, registry, cache, workspace: Path, stem: str, save_as: str | None = None) -> None:
+    """File > Ready workflows > ``stem``. The copy offers Save As at once: with ``save_as`` the
+    user takes it (saving into mine/), without it they first point the copy at their data."""
     setup(AppConfig(registry=registry, cache=cache, roots=Roots([workspace])))
     screen.selenium.set_window_size(1600, 1000)
     screen.open("/", timeout=20)
@@ -87,10 +90,11 @@ def open_ready(screen: Screen, registry, cache, workspace: Path, stem: str) -> N
     click(screen, MENU_ITEM.format(ready_name(stem)))
     wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, ".vue-flow__node"), timeout=10,
                what="the ready workflow's nodes")
-    # a ready workflow's copy offers Save As at once; the user first points it at their data
-    click(screen, "//button[.//*[text()='Not now']]")
-    wait_until(lambda: not [e for e in screen.selenium.find_elements(By.CSS_SELECTOR, ".q-dialog__backdrop")
-                            if e.is_displayed()], what="the offer to close")
+    click(screen, f"//button[.//*[text()='{'Save As…' if save_as else 'Not now'}']]")
+    if save_as:
+        fill_save_dialog(screen, save_as)
+    dialogs = "return [...document.querySelectorAll('.q-dialog__backdrop')].filter(e => e.checkVisibility()).length"
+    wait_until(lambda: screen.selenium.execute_script(dialogs) == 0, what="the dialogs to close")
 
 
 def select_node(screen: Screen, node_id: str) -> None:
@@ -108,9 +112,16 @@ IN_CANVAS = """const e = arguments[0].getBoundingClientRect(),
                return e.left >= c.left && e.right <= c.right && e.top >= c.top && e.bottom <= c.bottom;"""
 
 
+def show_settings(screen: Screen, node_id: str) -> None:
+    """Select the node and wait for the inspector to show its settings (not the last node's)."""
+    select_node(screen, node_id)
+    shown = "return document.querySelector('.fc-inspector')?.textContent.includes(arguments[0])"
+    wait_until(lambda: screen.selenium.execute_script(shown, f"{node_id} · "), what=f"{node_id}'s settings")
+
+
 def type_into(screen: Screen, node_id: str, field: str, text: str) -> None:
     """Select the node, then type into its parameter's field in the inspector."""
-    select_node(screen, node_id)
+    show_settings(screen, node_id)
     box = wait_until(lambda: screen.selenium.find_elements(By.CSS_SELECTOR, f'[data-field="{field}"] input'),
                      what=f"the field {field}")[0]
     # pasted in one go: typed key by key, every prefix ("/", "/tmp", ...) would be checked as a folder
@@ -121,7 +132,7 @@ def type_into(screen: Screen, node_id: str, field: str, text: str) -> None:
 
 
 def choose(screen: Screen, node_id: str, field: str, option: str) -> None:
-    select_node(screen, node_id)
+    show_settings(screen, node_id)
     click(screen, f'//*[@data-field="{field}"]//*[contains(@class, "q-select")]')
     click(screen, MENU_ITEM.format(option))
 
@@ -133,6 +144,7 @@ def save_as(screen: Screen, name: str) -> None:
 
 
 def fill_save_dialog(screen: Screen, name: str) -> None:
+    settled(screen, ".fc-file-browser")  # clicked while it still zooms in, a click hits the wrong folder
     click(screen, f"//*[contains(@class, 'fc-file-browser')]//*[contains(@class, 'q-item')][.//*[text()='mine']]")
     wait_until(lambda: screen.selenium.execute_script(
         "return document.querySelector('.fc-file-browser')?.textContent.includes('/mine')"), what="the folder")
@@ -140,6 +152,20 @@ def fill_save_dialog(screen: Screen, name: str) -> None:
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(name)
     click(screen, "//*[contains(@class, 'fc-file-browser')]//button[.//*[text()='Save']]")
+
+
+def settled(screen: Screen, css: str) -> None:
+    """Wait until the element stops moving (a dialog's opening animation is over)."""
+    where = f"return JSON.stringify(document.querySelector({json.dumps(css)})?.getBoundingClientRect())"
+    last = {"rect": None}
+
+    def still() -> bool:
+        rect = screen.selenium.execute_script(where)
+        same, last["rect"] = rect is not None and rect == last["rect"], rect
+        time.sleep(0.1)
+        return same
+
+    wait_until(still, what=f"{css} to settle")
 
 
 def run_and_wait(screen: Screen, start_xpath: str | None = None, timeout: float = 120) -> str:
@@ -210,20 +236,15 @@ def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, 
     screen.should_contain("labels of china.jpg from")  # the shipped mask is the base layer
     loaded = "const i = document.querySelector('.fc-label-canvas img'); return !!i && i.complete && i.naturalWidth > 0;"
     wait_until(lambda: driver.execute_script(loaded), timeout=10, what="the picture to draw on")
+    # fitted to the panel under the tools: no part of it lies under them, however it is scrolled
+    assert covered_parts(screen, ".fc-label-canvas img") == {}
     click(screen, "//*[contains(@class, 'q-btn-toggle')]//button[.//*[text()='water']]")
-    picture = driver.find_element(By.CSS_SELECTOR, ".fc-label-canvas img")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", picture)
-    box = picture.rect
-    scale = box["width"] / 640
-    assert box["height"] <= driver.execute_script("return window.innerHeight")  # fitted to the panel
+    paint_stroke(screen, ".fc-label-canvas img", 640, [(50, 380), (140, 380)])
     toolbar = driver.find_element(By.CSS_SELECTOR, ".fc-label-toolbar")
     assert toolbar.is_displayed() and toolbar.rect["y"] >= 0  # the tools stay in view
-    actions = ActionChains(driver, duration=20)
-    actions.move_to_element_with_offset(picture, round(50 * scale - box["width"] / 2),
-                                        round(380 * scale - box["height"] / 2)).click_and_hold()
-    actions.move_to_element_with_offset(picture, round(140 * scale - box["width"] / 2),
-                                        round(380 * scale - box["height"] / 2)).release().perform()
-    screen.should_contain("1 stroke(s) not saved")
+    click(screen, "//*[contains(@class, 'q-btn-toggle')]//button[.//*[text()='sky']]")
+    paint_stroke(screen, ".fc-label-canvas img", 640, [(300, 3), (420, 3)])  # along the top edge
+    screen.should_contain("2 stroke(s) not saved")
     shot(screen, "clashifier_painted")
     before = driver.execute_script(SUMMARY)
     click(screen, "//button[.//*[text()='Save and run']]")
@@ -234,7 +255,7 @@ def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, 
     legend = json.loads((workspace / "mine" / "regions.json").read_text())["nodes"][1]["params"]["legend"]
     shipped, now = class_pixels(READY_MASK, legend), class_pixels(saved, legend)
     assert all(now[name] >= count for name, count in shipped.items()), (shipped, now)
-    assert now["water"] > shipped["water"]
+    assert now["water"] > shipped["water"] and now["sky"] > shipped["sky"]
     assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]
@@ -291,5 +312,187 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     wait_until(lambda: f'"n_clusters": {chosen},' in flow.read_text(), what="the saved cut")
     params = json.loads(flow.read_text())["nodes"][3]["params"]
     assert params["cut"] == "n_clusters"  # the user's mode is kept
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def split_digits(workspace: Path, per_digit: int, new_per_digit: int) -> tuple[Path, Path, dict[str, str]]:
+    """scikit-learn's digits as a user keeps them: train/<digit>/ with the first ``per_digit``
+    of each, and new/ with the next ``new_per_digit`` of each, unlabelled in one folder.
+    Returns the two folders and each new image's true digit by file name."""
+    digits = sample_data(workspace / "sample", "digits")
+    train, new, truth = workspace / "train", workspace / "new", {}
+    new.mkdir()
+    for folder in sorted(p for p in digits.iterdir() if p.is_dir()):
+        files = sorted(folder.glob("*.png"))
+        (train / folder.name).mkdir(parents=True)
+        for path in files[:per_digit]:
+            shutil.copyfile(path, train / folder.name / path.name)
+        for path in files[per_digit:per_digit + new_per_digit]:
+            shutil.copyfile(path, new / path.name)
+            truth[path.name] = folder.name
+    return train, new, truth
+
+
+def saved_params(flow: Path, node_id: str) -> dict:
+    """A node's parameters as the saved workflow file holds them, input paths resolved as
+    ``flowclass run`` resolves them (against the file's folder)."""
+    node = next(n for n in json.loads(flow.read_text(encoding="utf-8"))["nodes"] if n["id"] == node_id)
+    return {name: (flow.parent / value).resolve() if name in ("folder", "file") and value else value
+            for name, value in node["params"].items()}
+
+
+def thumbnails_shown(screen: Screen, count: int) -> None:
+    """Wait for ``count`` thumbnails of the grid to load, and to stay (the panel may draw twice)."""
+    loaded = ("return [...document.querySelectorAll('.fc-gallery img')]"
+              ".filter(i => i.complete && i.naturalWidth > 0).length")
+    for _ in range(2):
+        wait_until(lambda: screen.selenium.execute_script(loaded) == count, timeout=20, what=f"{count} thumbnails")
+        time.sleep(0.5)
+
+
+def test_digits_predict_and_step_through_in_the_browser(screen: Screen, registry, shared_cache,
+                                                        workspace: Path) -> None:
+    """Seed 002: train on a folder per digit, predict a folder of new digits, look at each
+    prediction enlarged, stepping with the arrow keys; every new digit is in the table."""
+    installed = install_snapshot()
+    train, new, truth = split_digits(workspace, per_digit=40, new_per_digit=3)
+    open_ready(screen, registry, shared_cache, workspace, "digits_nearest_neighbour")
+    driver = screen.selenium
+    type_into(screen, "import", "folder", str(train))
+    type_into(screen, "new", "folder", str(new))
+    save_as(screen, "digits")
+    flow = workspace / "mine" / "digits.json"
+    wait_until(flow.is_file, what="the saved workflow")
+    assert saved_params(flow, "import")["folder"] == train and saved_params(flow, "new")["folder"] == new
+    run_and_wait(screen)
+    out = workspace / "mine" / "flowclass-out" / "digits"
+    table = pd.read_csv(out / "predictions.csv", dtype=str, keep_default_na=False)
+    assert sorted(Path(p).name for p in table["path"]) == sorted(truth)  # every new digit predicted
+    assert {"prediction", "confidence", "top1", "top2", "top3"} <= set(table.columns)
+    right = sum(truth[Path(p).name] == label for p, label in zip(table["path"], table["prediction"]))
+    assert right >= 0.9 * len(truth), f"{right} of {len(truth)} right"
+
+    select_node(screen, "predict")
+    thumbnails_shown(screen, len(truth))
+    shot(screen, "digits_predictions")
+    click(screen, "(//*[contains(@class, 'fc-gallery')]//img)[1]")
+    position = lambda: driver.find_element(By.CSS_SELECTOR, ".fc-enlarged-position").text  # noqa: E731
+    wait_until(lambda: position() == f"1 of {len(truth)}", what="the enlarged digit")
+    by_path = dict(zip(table["path"], table["prediction"]))
+    seen = []
+    for step in range(3):
+        path = driver.find_element(By.CSS_SELECTOR, ".fc-enlarged-path").text
+        details = driver.find_element(By.CSS_SELECTOR, ".fc-enlarged").text
+        assert f"Prediction: {by_path[path]}" in details  # what the table on disk says
+        seen.append(path)
+        if step == 0:
+            shot(screen, "digits_enlarged")
+        ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
+        wait_until(lambda: position() == f"{step + 2} of {len(truth)}", what="the next digit")
+    assert len(set(seen)) == 3
+    ActionChains(driver).send_keys(Keys.ARROW_LEFT).perform()
+    wait_until(lambda: position() == f"3 of {len(truth)}", what="the previous digit")
+    assert install_snapshot() == installed
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def test_transfer_learning_top_k_for_a_folder_in_the_browser(screen: Screen, registry, shared_cache,
+                                                             workspace: Path) -> None:
+    """Seed 003: a new last layer trained on labelled folders, then the top-5 labels and
+    scores of every image of a folder, in the table on screen and in scores.csv."""
+    installed = install_snapshot()
+    train, new, truth = split_digits(workspace, per_digit=20, new_per_digit=2)
+    open_ready(screen, registry, shared_cache, workspace, "transfer_learning")
+    driver = screen.selenium
+    type_into(screen, "import", "folder", str(train))
+    choose(screen, "embed", "backend", "Raw pixels (resize, grayscale, binarise)")
+    type_into(screen, "image", "folder", str(new))  # a folder of new images, not one file
+    save_as(screen, "styles")
+    flow = workspace / "mine" / "styles.json"
+    wait_until(flow.is_file, what="the saved workflow")
+    assert saved_params(flow, "image")["folder"] == new and saved_params(flow, "image")["file"] == ""
+    run_and_wait(screen)
+    table = pd.read_csv(workspace / "mine" / "flowclass-out" / "styles" / "scores.csv", dtype={"prediction": str})
+    assert sorted(Path(p).name for p in table["path"]) == sorted(truth)  # every image of the folder
+    tops = [f"top{k}" for k in range(1, 6)]
+    scores = table[[f"{t}_score" for t in tops]].to_numpy()
+    assert (table[tops].nunique(axis=1) == 5).all()  # five different labels per image
+    assert (scores[:, :-1] >= scores[:, 1:]).all() and (scores.sum(axis=1) <= 1 + 1e-6).all()
+    assert (table["top1"].astype(str) == table["prediction"]).all()
+    right = sum(truth[Path(p).name] == label for p, label in zip(table["path"], table["prediction"]))
+    assert right >= 0.8 * len(truth), f"{right} of {len(truth)} right"
+
+    select_node(screen, "predict")
+    click(screen, TAB.format(tabs="fc-viewer-tabs", label="Table"))
+    grid = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-result-table"), timeout=20,
+                      what="the top-k table")[0]
+    headers = [h.text for h in grid.find_elements(By.CSS_SELECTOR, "thead th")]
+    assert {"prediction", "confidence", *tops, "top5_score"} <= set(headers), headers
+    first = [c.text for c in grid.find_elements(By.CSS_SELECTOR, "tbody tr:first-child td")]
+    row = table.set_index("path").loc[first[headers.index("path")]]
+    assert first[headers.index("top1")] == str(row["top1"])  # the screen shows what the file holds
+    screen.should_contain(f"{len(truth)} rows")
+    # the labels and scores are in view, not pushed off to the right by long paths
+    inside = ("const t = arguments[0].getBoundingClientRect(), h = [...arguments[0].querySelectorAll('thead th')]"
+              ".find(h => h.textContent.trim() === 'top2'); return h.getBoundingClientRect().right <= t.right;")
+    assert driver.execute_script(inside, grid)
+    shot(screen, "transfer_learning_top_k")
+    assert install_snapshot() == installed
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def test_colour_names_trained_on_weak_folders_in_the_browser(screen: Screen, registry, shared_cache,
+                                                             workspace: Path) -> None:
+    """Seed 001: colour names learnt from folders of weakly labelled images name every pixel
+    of the golden photos; the user looks at each photo beside its classified version."""
+    installed = install_snapshot()
+    weak = sample_data(workspace, "colour_names")
+    open_ready(screen, registry, shared_cache, workspace, "colour_names", save_as="colours")
+    driver = screen.selenium
+    flow = workspace / "mine" / "colours.json"
+    wait_until(flow.is_file, what="the saved copy")
+    type_into(screen, "weak", "folder", str(weak))
+    driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane").click()
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()  # File > Save
+    wait_until(lambda: saved_params(flow, "weak")["folder"] == weak, what="the weak folder saved")
+    golden = saved_params(flow, "golden")["folder"]
+    assert golden.is_dir() and golden == READY_MASK.parents[2] / "colour_names" / "golden" / "images"
+    run_and_wait(screen)
+    out = workspace / "mine" / "flowclass-out" / "colours"
+    assert run_manifest(out)["evaluate"]["records"]["pixel_accuracy"] > 0.85  # README: 0.946
+    photos = sorted(p.name for p in golden.iterdir())
+    saved = out / "colour_names"
+    assert sorted(p.name for p in saved.glob("*_beside.jpg")) == [n.replace(".png", "_beside.jpg") for n in photos]
+    areas = pd.read_csv(saved / "areas.csv")
+    assert sorted(set(areas["image"])) == photos
+
+    select_node(screen, "classify")
+    click(screen, TAB.format(tabs="fc-viewer-tabs", label="Original and classified"))
+    click(screen, '//*[contains(@class, "q-select")][.//*[text()="Image"]]')
+    click(screen, MENU_ITEM.format("flower.png"))
+    chips = lambda: driver.find_element(By.CSS_SELECTOR, ".fc-pixel-legend").text.split("\n")  # noqa: E731
+    flower = areas[areas["image"] == "flower.png"]
+    expected = [f"{name} {percent:.1f} %" for name, percent in zip(flower["class"], flower["percent"])]
+    wait_until(lambda: chips() == expected, what="the flower's colour shares, as areas.csv has them")
+    loaded = ("return [...document.querySelectorAll('.fc-pixel-original img, .fc-pixel-classified img')]"
+              ".filter(i => i.complete && i.naturalWidth > 0).length")
+    wait_until(lambda: driver.execute_script(loaded) == 2, timeout=20, what="the photo and its colours")
+    slider = driver.find_element(By.CSS_SELECTOR, ".q-slider")
+    slider.click()  # the middle: half the photo shows through the colours
+    opacity = "return getComputedStyle(document.querySelector('.fc-pixel-classified')).opacity"
+    wait_until(lambda: abs(float(driver.execute_script(opacity)) - 0.5) < 0.1, what="the colours at half opacity")
+    # the photo, its colours and their legend are all in view in the results panel
+    in_view = ("const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+               "const hit = document.elementFromPoint(r.left + r.width / 2, r.bottom - 3);"
+               "return !!hit && !!hit.closest(arguments[1]);")
+    assert driver.execute_script(in_view, ".fc-pixel-legend", ".fc-pixel-legend")
+    fits = ("const panel = document.querySelector('.fc-main-splitter > .q-splitter__after');"
+            "return document.querySelector('.fc-pixel-overlay').offsetHeight <= panel.clientHeight;")
+    assert driver.execute_script(fits)  # scrolled down, the pair is seen whole
+    shot(screen, "colour_names_classified")
+    assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]

@@ -192,29 +192,19 @@ BUTTON = "//button[.//*[text()='{}']]"
 
 
 def browser_draw(screen: Screen, points: list[tuple[int, int]]) -> None:
-    """Press, drag through the points and release over the picture (image pixels -> screen)."""
-    picture = screen.selenium.find_element(By.CSS_SELECTOR, ".fc-label-canvas img")
-    screen.selenium.execute_script("arguments[0].scrollIntoView({block: 'center'})", picture)
-    box = picture.rect
-    scale = box["width"] / 640
+    """Paint one stroke over china.jpg (640 px wide; points in its pixels)."""
+    from canvas_helpers import paint_stroke
 
-    def offset(x: float, y: float) -> tuple[int, int]:
-        return round(x * scale - box["width"] / 2), round(y * scale - box["height"] / 2)
-
-    actions = ActionChains(screen.selenium, duration=20)
-    actions.move_to_element_with_offset(picture, *offset(*points[0])).click_and_hold()
-    for x, y in points[1:]:
-        actions.move_to_element_with_offset(picture, *offset(x, y))
-    actions.release().perform()
+    paint_stroke(screen, ".fc-label-canvas img", 640, points)
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.xfail(reason="open bug: in this test the first stroke painted after a failed run is lost "
-                          "(5 of 6 strokes arrive); the browser journey of clashifier_regions paints and "
-                          "saves correctly. Left visible rather than hidden; see the closing note.", strict=False)
 def test_drawing_labels_in_the_browser(screen: Screen, registry, cache, workspace: Path, tmp_path: Path) -> None:
-    from canvas_helpers import console_problems, wait_until
+    """Every part of the picture can be painted: it fits in the results panel under the tools,
+    which stay in view, so no press lands on the toolbar (a stroke begun at the top of the
+    picture was lost when the picture was taller than the room under the toolbar)."""
+    from canvas_helpers import console_problems, covered_parts, wait_until
     from selenium.webdriver.common.keys import Keys
 
     from flowclass.ui.app import setup
@@ -234,6 +224,7 @@ def test_drawing_labels_in_the_browser(screen: Screen, registry, cache, workspac
     screen.should_contain("no labels yet")
     loaded = "const i = document.querySelector('.fc-label-canvas img'); return !!i && i.complete && i.naturalWidth > 0;"
     wait_until(lambda: driver.execute_script(loaded), timeout=10, what="the picture to draw on")
+    assert covered_parts(screen, ".fc-label-canvas img") == {}
     for name, points in STROKES.items():
         driver.find_element(By.XPATH, TOGGLE.format(name)).click()
         browser_draw(screen, points)
@@ -248,6 +239,9 @@ def test_drawing_labels_in_the_browser(screen: Screen, registry, cache, workspac
                what="the strokes drawn over the picture")
     SHOTS.mkdir(exist_ok=True)
     driver.save_screenshot(str(SHOTS / "pixel_draw_labels.png"))
+    driver.set_window_size(1280, 720)  # a laptop: the picture fits the smaller panel too
+    wait_until(lambda: covered_parts(screen, ".fc-label-canvas img") == {}, what="the picture to fit")
+    driver.set_window_size(1600, 1400)
     driver.find_element(By.XPATH, BUTTON.format("Save labels")).click()
     screen.should_contain("Labels saved in")
     driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane").click()

@@ -1,5 +1,6 @@
-"""A map of 100,000 images in a real headless Chromium: it renders without console
-errors, and hovering a drawn point shows its image."""
+"""A map and a dendrogram of 100,000 images in a real headless Chromium: they render
+without console errors, hovering a drawn point shows its image, hovering a branch's bar
+its number of images, and the dendrogram's cut can be dragged."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from nodes.viewers.maps import MAX_POINTS, show_map
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+
 N = 100_000
 DRAWN = """
 const chart = getElement(document.querySelector('.fc-map'))?.chart;
 const series = chart ? chart.getOption().series : [];
-return series.reduce((total, s) => total + s.data.length, 0);
+const count = (silent) => series.filter(s => !!s.silent === silent).reduce((t, s) => t + s.data.length, 0);
+return series.length ? [count(false), count(true)] : null;
 """
 SHOW_TIP = """
 const chart = getElement(document.querySelector('.fc-map')).chart;
@@ -50,10 +54,99 @@ def test_a_map_of_100000_images_renders_and_shows_images_on_hover(screen: Screen
 
     screen.open("/", timeout=60)
     wait_until(lambda: f"PCA of {N:,} images" in screen.selenium.page_source, timeout=120, what="the map")
-    drawn = wait_until(lambda: screen.selenium.execute_script(DRAWN), timeout=120, what="the map's points")
-    assert MAX_POINTS <= drawn < N
-    screen.should_contain(f"fitted on and showing a random {drawn:,} of them")
+    drawn, under = wait_until(lambda: screen.selenium.execute_script(DRAWN), timeout=120,
+                              what="the map's points")
+    assert MAX_POINTS <= drawn < N and under == N  # every image, and a hoverable sample on top
+    screen.should_contain(f"all drawn · fitted on a random {drawn:,} of them, which show their image on hover")
     wait_until(lambda: screen.selenium.execute_script(SHOW_TIP), timeout=30, what="a tooltip")
     src = wait_until(lambda: screen.selenium.execute_script(TIP_IMAGE), timeout=30, what="the tooltip's image")
     assert src.startswith("/coffee.png?")
+    assert console_problems(screen) == []
+    SHOTS.mkdir(exist_ok=True)
+    screen.selenium.save_screenshot(str(SHOTS / "map_100000.png"))
+
+
+TREE = """
+const chart = getElement(document.querySelector('.fc-dendrogram'))?.chart;
+if (!chart) return null;
+const series = chart.getOption().series;
+return [series[0].data.length, series[2].data.length];
+"""
+# Where the cut line is, where a cut into k clusters would be, and the foot of the largest bar
+# (pixels inside the chart element), read from the chart itself.
+PIXELS = """
+const chart = getElement(document.querySelector('.fc-dendrogram')).chart;
+const option = chart.getOption();
+const bars = option.series[2].data;
+const largest = bars.reduce((best, bar) => bar[1] > best[1] ? bar : best);
+return [chart.convertToPixel({yAxisIndex: 0}, option.series[1].data[0][1]),
+        chart.convertToPixel({yAxisIndex: 0}, arguments[0]),
+        chart.convertToPixel({xAxisIndex: 1, yAxisIndex: 1}, [largest[0], 1.5]), largest[1]];
+"""
+# How long the browser takes to move the cut line once (what a drag does per mouse move).
+MOVES = """
+const chart = getElement(document.querySelector('.fc-dendrogram')).chart;
+const top = chart.getOption().yAxis[0].max, started = performance.now();
+for (let i = 0; i < 30; i++) chart.setOption({series: [{}, {data: [[0, top * i / 30], [10010, top * i / 30]]}]});
+return (performance.now() - started) / 30;
+"""
+
+
+def test_a_dendrogram_of_100000_images_renders_with_sizes_and_its_cut_drags(screen: Screen, tmp_path: Path) -> None:
+    from linkages import clustered_linkage
+    from scipy.cluster.hierarchy import fcluster
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from flowclass.viewers import ViewerContext
+    from nodes.datatypes import Dendrogram
+    from nodes.viewers.clustering import clusters_at, dendrogram_view
+
+    z = clustered_linkage(N)
+    flat = fcluster(z, 24, "maxclust")
+    by_size = {c: f"C{rank + 1}" for rank, c in enumerate(np.argsort(-np.bincount(flat))[:24])}
+    labels = np.array([by_size[c] for c in flat])
+    images = SimpleNamespace(paths=np.array([f"/photos/p{i:06d}.png" for i in range(N)]))
+    tree = Dendrogram(images, z, "ward", float(z[-24, 2] + z[-23, 2]) / 2, labels, "nearest_neighbours")
+    applied, runs = [], []
+    ctx = ViewerContext(node_id="cluster", port="dendrogram", data_type="dendrogram", workflow_dir=None,
+                        out_dir=tmp_path, image_url=lambda *a, **k: "", upstream=lambda t: None,
+                        set_params=lambda node, params: applied.append(params), run=runs.append,
+                        refresh=lambda: None, store_dir=lambda name: tmp_path,
+                        node_params={"cut": "n_clusters", "n_clusters": 24, "height_ratio": 0.7, "distance": 0.0})
+
+    @ui.page("/")
+    def page() -> None:
+        with ui.column().classes("w-full p-4"):
+            dendrogram_view.show(tree, ctx)
+
+    driver = screen.selenium
+    screen.open("/", timeout=60)
+    assert wait_until(lambda: driver.execute_script(TREE), timeout=60, what="the dendrogram") == [1_000, 1_001]
+    screen.should_contain("showing the last 1,000 merges")
+    chart = driver.find_element(By.CSS_SELECTOR, ".fc-dendrogram")
+    print(f"\nmoving the cut line: {driver.execute_script(MOVES):.1f} ms per move")
+    target = float(z[-5, 2] + z[-4, 2]) / 2  # 5 clusters
+    y_from, y_to, (bar_x, bar_y), largest = driver.execute_script(PIXELS, target)
+    driver.execute_script(f"getElement(document.querySelector('.fc-dendrogram')).chart.setOption("
+                          f"{{series: [{{}}, {{data: [[0, {tree.cut_height}], [10010, {tree.cut_height}]]}}]}})")
+
+    def at(x: float, y: float) -> tuple[int, int]:  # selenium's offsets count from the element's centre
+        return round(x - chart.rect["width"] / 2), round(y - chart.rect["height"] / 2)
+
+    ActionChains(driver).move_to_element_with_offset(chart, *at(bar_x, bar_y - 2)).perform()
+    wait_until(lambda: f"{largest:,} images" in chart.text, timeout=10, what="the largest bar's tooltip")
+    SHOTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SHOTS / "dendrogram_100000_hover.png"))
+    ActionChains(driver, duration=30).move_to_element_with_offset(chart, *at(chart.rect["width"] / 2, y_from)) \
+        .click_and_hold().move_by_offset(0, round((y_to - y_from) / 2)) \
+        .move_to_element_with_offset(chart, *at(chart.rect["width"] / 2, y_to)).release().perform()
+    count = lambda: driver.find_element(By.CSS_SELECTOR, ".fc-cut-count").text  # noqa: E731
+    wait_until(lambda: count() != "24 clusters", what="the dragged cut")
+    chosen = int(count().split()[0])
+    assert 4 <= chosen <= 6 and clusters_at(z, target) == 5  # about where it was let go
+    driver.save_screenshot(str(SHOTS / "dendrogram_100000.png"))
+    driver.find_element(By.XPATH, "//button[.//*[text()='Apply this cut']]").click()
+    wait_until(lambda: applied, what="the applied cut")
+    assert applied == [{"n_clusters": chosen}] and runs == [["cluster"]]  # a count stays a count
     assert console_problems(screen) == []

@@ -34,6 +34,8 @@ def setup(config: AppConfig) -> None:
     def index() -> None:
         EditorPage(config)
 
+    app.on_shutdown(config.executor.close)  # a LocalCluster started from Run on... stops with us
+
     @app.get(ROUTE + "/{image_id}/{size}")
     def image(image_id: str, size: int) -> FileResponse:
         if size != FULL and size not in SIZES:
@@ -89,7 +91,8 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
     setup(AppConfig(registry=registry, cache=Cache(cache), roots=allowed, workflow=path,
                     executor=executor))
     if executor.remote:
-        print(f"  batches of work run on the Dask cluster at {executor.address}")
+        print(f"  batches of work run on the Dask cluster at {executor.address} (Run on… in the "
+              "footer changes it)")
     if token:
         app.add_middleware(TokenMiddleware, token=token)
     app.add_middleware(SameOriginGuard, hosts=allowed_hosts(host, port))  # added last: checked first

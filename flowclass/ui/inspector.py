@@ -112,9 +112,12 @@ class Inspector:
             field.row.set_visibility(is_shown(field.param, spec.params) or bool(messages))
         if self.node_message is not None:
             messages = by_field.get(None, [])
-            self.node_message.text = "\n".join(messages)
-            self.node_message.classes(replace="text-xs whitespace-pre-line fc-node-message text-red-700")
-            self.node_message.set_visibility(bool(messages))
+            # else what a status check could not tell (a folder too large to look at meanwhile)
+            note = status.message if not messages and status.state == NodeState.IDLE else ""
+            self.node_message.text = "\n".join(messages) or note
+            colour = "text-red-700" if messages else "text-gray-600"
+            self.node_message.classes(replace=f"text-xs whitespace-pre-line fc-node-message {colour}")
+            self.node_message.set_visibility(bool(messages or note))
 
 
 def is_shown(param: Param, params: dict[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from nicegui import ui
 
 from ..cache import Cache
 from ..errors import Problem
+from ..executors import ExecutorChoice
 from ..registry import Registry
 from .browse import Roots
 from .canvas import FlowCanvas
@@ -51,9 +52,13 @@ class AppConfig:
     workflow: Path | None = None  # opened in every new tab
     viewers: ViewerRegistry | None = None  # default: the generic ones and the registry's
     images: ImageServer | None = None
-    executor: Any = None  # every tab's runs send their batches here (`flowclass ui --scheduler`)
+    # every tab's runs send their batches here (`flowclass ui --scheduler`, or Run on... in
+    # the footer); given an executor (or None: local threads), it becomes the ExecutorChoice
+    executor: Any = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.executor, ExecutorChoice):
+            self.executor = ExecutorChoice(self.executor)
         if self.viewers is None:
             self.viewers = default_viewers(self.registry)
         if self.images is None:
@@ -96,7 +101,7 @@ class EditorPage:
         session.subscribe(lambda what: self.split.results_shown(
             session.selected is not None and session.store.has(session.selected)))
         with ui.footer().classes("bg-gray-100 text-gray-700 text-xs items-center gap-2 px-3 py-1"):
-            self.footer = FooterView(session, roots)
+            self.footer = FooterView(session, roots, self.config.executor)
 
     # --- shortcuts into the parts (for scripts and tests) ---------------------------------------
     @property

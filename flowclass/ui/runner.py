@@ -27,7 +27,9 @@ import networkx as nx
 from ..context import NodeEvent
 from ..engine import Engine, NodeOutcome, Planned, RunResult
 from ..errors import Problem
+from ..executors import ExecutorChoice
 from ..graph import build_graph
+from ..scanning import CHECK_FILES, ScanBudget
 from ..states import FINISHED, PROGRESS, WARNING, NodeState
 from ..workflow import Workflow
 
@@ -40,11 +42,12 @@ class NodeStatus:
     progress: float | None = None
     message: str = ""
     field: str | None = None
+    label: str = ""  # the badge's text, where not the state's own
 
     def describe(self) -> dict[str, Any]:
         """The ``status`` of a canvas node."""
         return {"state": self.state, "progress": self.progress, "message": self.message,
-                "label": LABELS.get(self.state, self.state)}
+                "label": self.label or LABELS.get(self.state, self.state)}
 
 
 def runnable_part(workflow: Workflow, problems: Iterable[Problem]) -> tuple[Workflow, set[str]]:
@@ -112,9 +115,12 @@ class RunController:
     def __init__(self, engine: Engine, on_change: Callable[[], None],
                  on_finished: Callable[[RunResult | None, Exception | None], None],
                  on_node_result: Callable[[str, RunResult], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, executor: Any = None):
+                 clock: Callable[[], float] = time.monotonic, executor: Any = None,
+                 scan_files: int = CHECK_FILES):
         self.engine = engine
-        self.executor = executor  # where nodes' batches run (flowclass.executors); None: here
+        self.scan_files = scan_files  # entries one status check looks at, at most (runs: all)
+        # where nodes' batches run: an ExecutorChoice shared by the tabs, or one executor
+        self.executors = executor if isinstance(executor, ExecutorChoice) else ExecutorChoice(executor)
         self.on_change = on_change
         self.on_finished = on_finished
         # A node's outputs, as soon as it is done or found cached (the run goes on).
@@ -156,11 +162,10 @@ class RunController:
 
         def work() -> None:
             try:
-                with self._engine_lock:
+                with self._engine_lock, self.executors.use() as executor:
                     result = self.engine.run(workflow, base_dir=base_dir, out_dir=out_dir,
                                              targets=targets, on_event=lambda e: self.queue.put((run_id, e)),
-                                             cancel=cancel, source=source,
-                                             executor=self.executor)
+                                             cancel=cancel, source=source, executor=executor)
                 self.queue.put((run_id, _Finished(result, None)))
             except Exception as exc:  # WorkflowInvalid, a foreign run.json...: shown to the user
                 self.queue.put((run_id, _Finished(None, exc)))
@@ -194,7 +199,8 @@ class RunController:
         def work() -> None:
             try:
                 with self._engine_lock:
-                    planned = self.engine.plan(workflow, base_dir=base_dir, out_dir=out_dir)
+                    planned = self.engine.plan(workflow, base_dir=base_dir, out_dir=out_dir,
+                                               scan_budget=ScanBudget(files=self.scan_files))
             except Exception:  # invalid, or a fingerprint failed in a new way: the run will say
                 planned = {}
             self.queue.put(_Checked(planned, had_result, generation))
@@ -235,7 +241,7 @@ class RunController:
         current = self.status(event.node)
         if event.state == PROGRESS:
             self.statuses[event.node] = replace(current, state=NodeState.RUNNING, progress=event.fraction,
-                                                message=self._progress_text(event))
+                                                message=self._progress_text(event), label="")
         elif event.state == WARNING:
             self.statuses[event.node] = replace(current, message=event.message)
         elif event.state == NodeState.FAILED:
@@ -281,6 +287,8 @@ class RunController:
             if unchanged and (current.state in (NodeState.FAILED, NodeState.SKIPPED, NodeState.CANCELLED)
                               or (current.state in FINISHED and planned.state == NodeState.CACHED)):
                 statuses[node] = current  # its cache key did not change: the badge still holds
+            elif planned.note:  # too much to look at while editing: the run will tell
+                statuses[node] = NodeStatus(NodeState.IDLE, message=planned.note, label="not checked")
             else:
                 statuses[node] = NodeStatus(_badge(planned.state, node in checked.had_result))
         self.statuses = statuses

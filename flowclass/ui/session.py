@@ -21,6 +21,7 @@ from ..library import ready_workflows_dir
 from ..params import Path as PathParam
 from ..registry import Registry
 from ..resolution import Dirs, Resolved, path_problems, resolve
+from ..scanning import CHECK_FILES
 from ..workflow import Edge, PortRef, Workflow
 from .browse import Roots
 from .confine import CODE as OUTSIDE_ROOTS, outside_roots
@@ -30,6 +31,7 @@ from .placement import anchor_of, feeding_edges, free_spot
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
 
 CHECK_DELAY = 0.3  # seconds of quiet after an edit before the cache is asked again
+DISK_RECHECK = 1.0  # seconds between looks at paths flagged on disk (a folder made meanwhile)
 
 #: What a change notice may name:
 #: ``loaded`` another workflow is open (results and badges start over);
@@ -54,7 +56,7 @@ def structure(workflow: Workflow) -> tuple:
 class EditorSession:
     def __init__(self, registry: Registry, cache: Cache, *, notify: Notify | None = None,
                  clock: Callable[[], float] = time.monotonic, roots: Roots | None = None,
-                 executor: Any = None):
+                 executor: Any = None, scan_files: int = CHECK_FILES):
         self.registry = registry
         self.cache = cache
         self.roots = roots  # where the canvas may read and write (None: anywhere)
@@ -62,7 +64,7 @@ class EditorSession:
         self.store = ResultStore()
         self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
                                     on_finished=self._run_finished, on_node_result=self._node_result,
-                                    executor=executor)
+                                    executor=executor, scan_files=scan_files)
         self.notify: Notify = notify or (lambda message, kind: None)
         self.clock = clock
         self.summary = ""
@@ -72,6 +74,7 @@ class EditorSession:
         self._resolved: tuple[Any, Resolved | None] = (None, None)
         self._file_problems: tuple[Any, list[Problem]] = (None, [])
         self._check_due: float | None = None
+        self._disk_due = 0.0  # when paths flagged on disk are looked at again
         self._checked: tuple | None = None  # what the last status check was asked about
 
     # --- subscribing -------------------------------------------------------------------
@@ -276,8 +279,9 @@ class EditorSession:
         self.runner.check(runnable, base_dir=self.base_dir, out_dir=self.out_dir(),
                           had_result=self.store.nodes())
 
-    def _check_files(self) -> None:
-        """Look at the paths on disk: inputs there and of the right kind, outputs writable."""
+    def _check_files(self) -> bool:
+        """Look at the paths on disk: inputs there and of the right kind, outputs writable.
+        True when what was found changed."""
         resolved = self.resolved
         found = []
         confined = {p.node for p in resolved.problems if p.code == OUTSIDE_ROOTS}  # not even looked at
@@ -290,6 +294,7 @@ class EditorSession:
         self._file_problems = (self._resolved[0], found)
         if changed:
             self.emit("statuses")
+        return changed
 
     def refresh(self) -> None:
         """Check again even if nothing changed here (a viewer changed files on disk)."""
@@ -297,10 +302,17 @@ class EditorSession:
         self.check_now()
 
     def tick(self) -> None:
-        """Called often from the event loop: drain run events, start a due status check."""
+        """Called often from the event loop: drain run events, start a due status check, and
+        look again at paths flagged on disk: a folder the user makes clears its node's flag
+        without an edit (only those paths are looked at, which costs a few stat calls)."""
         self.runner.poll()
-        if self._check_due is not None and self.clock() >= self._check_due:
+        now = self.clock()
+        if self._check_due is not None and now >= self._check_due:
             self.check_now()
+        elif self._file_problems[1] and now >= self._disk_due:
+            self._disk_due = now + DISK_RECHECK
+            if self._file_problems[0] == self._resolved[0] and self._check_files():
+                self.refresh()  # the badges too: the node joins the part that can run
 
     def _statuses_changed(self) -> None:
         self.emit("statuses", "run")

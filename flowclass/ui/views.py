@@ -12,6 +12,7 @@ from typing import Any
 
 from nicegui import ui
 
+from ..executors import ExecutorChoice
 from ..graph import nearest_of_type
 from ..params import Path as PathParam
 from ..workflow import Edge, PortRef
@@ -24,6 +25,7 @@ from .inspector import Inspector
 from .messages import tell
 from .node_help import show_node_help
 from .results import ResultsPanel
+from .run_on import RunOnView
 from .session import EditorSession
 from ..viewers import ViewerContext
 from ..viewers.registry import ViewerRegistry
@@ -242,15 +244,18 @@ class ResultsView:
 
 
 class FooterView:
-    """The output folder of runs (with Change) and the last run's summary."""
+    """The output folder of runs (with Change), where runs go (Run on...), and the last
+    run's summary."""
 
     SHOWS = frozenset({"loaded", "out_dir", "file", "run"})
 
-    def __init__(self, session: EditorSession, roots: Roots):
+    def __init__(self, session: EditorSession, roots: Roots, executors: ExecutorChoice):
         self.session, self.roots = session, roots
         ui.label("Output folder:")
         self.out_label = ui.label().classes("font-mono fc-out-dir")
         ui.button("Change", on_click=self.choose_out_dir).props("flat dense size=sm")
+        ui.separator().props("vertical")
+        self.runs_on = RunOnView(executors, busy=lambda: session.runner.running)
         ui.space()
         self.summary = ui.label().classes("fc-run-summary")
         session.subscribe(self.changed)
@@ -260,6 +265,7 @@ class FooterView:
             return
         self.out_label.text = str(self.session.out_dir())
         self.summary.text = self.session.summary
+        self.runs_on.refresh()
 
     async def choose_out_dir(self) -> None:
         chosen = await choose_folder(self.roots, start=self.session.out_dir(), title="Output folder for runs")

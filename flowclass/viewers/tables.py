@@ -7,6 +7,7 @@ have one, otherwise a one-line summary of the value.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pandas as pd
@@ -40,6 +41,22 @@ def csv_name(ctx: ViewerContext) -> str:
     return f"{ctx.node_id}-{ctx.port}.csv"
 
 
+# a file path is cut at its start (the file name stays in view), the whole path on hover
+PATH_CELL = ('<q-td :props="props"><div class="fc-path-cell" :title="props.value">'
+             '<span dir="ltr">{{ props.value }}</span></div></q-td>')
+
+
+def path_columns(table: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The columns of ``columns`` that hold absolute file paths (judged by their first value)."""
+    found = []
+    for name in columns:
+        values = table[name].dropna()
+        first = values.iloc[0] if len(values) else None
+        if isinstance(first, str) and os.path.isabs(first):
+            found.append(name)
+    return found
+
+
 def show_table(table: pd.DataFrame, ctx: ViewerContext, caption: str = "") -> None:
     """A paginated table of ``table`` with a CSV download button."""
     rows, cols = table.shape
@@ -57,6 +74,8 @@ def show_table(table: pd.DataFrame, ctx: ViewerContext, caption: str = "") -> No
     columns = [{"name": c, "label": c, "field": c, "align": "left"} for c in shown]
     grid = ui.table(columns=columns, rows=page_rows(table, 1)).props("dense flat bordered")
     grid.classes("w-full fc-result-table")
+    for name in path_columns(table, shown):
+        grid.add_slot(f"body-cell-{name}", PATH_CELL)
     pages = max(1, -(-rows // ROWS_PER_PAGE))
     if pages > 1:
         ui.pagination(1, pages, direction_links=True, on_change=lambda e: grid.update_rows(

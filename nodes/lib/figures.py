@@ -14,7 +14,6 @@ import numpy as np
 
 DPI = 110
 MAX_BARS = 40  # area bars of more images would not be readable
-MAX_LEAVES = 60  # a dendrogram of thousands of images shows its top merges only
 
 
 def _pyplot():
@@ -52,21 +51,69 @@ def confusion_png(matrix: np.ndarray, true: Sequence[str], predicted: Sequence[s
     _save(figure, path)
 
 
-def dendrogram_png(linkage: np.ndarray, cut_height: float, clusters: int, path: Path) -> None:
-    """The tree (its top merges when large) with a dashed line where it was cut."""
-    from scipy.cluster import hierarchy
+def dendrogram_figure(linkage: np.ndarray, cut_height: float, labels: np.ndarray) -> Any:
+    """The tree as the canvas draws it (:mod:`nodes.lib.tree_top`): its last 1,000 merges when
+    large, each cluster's links in its colour, a dashed line where it was cut; under a big
+    tree a bar per branch at its foot (how many images it holds); clusters' names and sizes
+    where they fit."""
+    from matplotlib.collections import LineCollection
+
+    from .tree_top import MERGES, STEP, cluster_runs, colours_of, tree_top
 
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(10, 5))
-    leaves = len(linkage) + 1
-    truncate = {"truncate_mode": "lastp", "p": MAX_LEAVES} if leaves > MAX_LEAVES else {}
-    hierarchy.dendrogram(linkage, ax=axes, color_threshold=cut_height, no_labels=True,
-                         **truncate)
-    axes.axhline(cut_height, color="#d62728", linestyle="--", linewidth=1.2)
+    labels = np.asarray(labels, dtype=str)
+    top = tree_top(linkage)
+    palette, links, leaves = colours_of(top, labels, cut_height)
+    n, clusters = len(linkage) + 1, len(set(labels.tolist()))
+    if top.truncated:
+        figure, (axes, bars) = plt.subplots(2, 1, figsize=(11, 6), sharex=True,
+                                            gridspec_kw={"height_ratios": [5, 1]})
+    else:
+        figure, axes = plt.subplots(figsize=(11, 5))
+        bars = axes
+    axes.add_collection(LineCollection([np.column_stack(link) for link in top.links],
+                                       colors=[palette[c] for c in links.tolist()], linewidths=0.8))
+    axes.axhline(cut_height, color="#dc2626", linestyle="--", linewidth=1.2)
+    axes.set_xlim(0, top.width)
+    axes.set_ylim(0, float(linkage[-1, 2]) * 1.05 if len(linkage) else 1.0)
     axes.set_ylabel("merge distance")
-    shown = f", top {MAX_LEAVES} branches shown" if truncate else ""
-    axes.set_title(f"Dendrogram of {leaves} images, cut into {clusters} clusters{shown}")
-    _save(figure, path)
+    axes.set_xticks([])
+    shown = f": its last {MERGES:,} merges; bars: images per branch at their foot" if top.truncated else ""
+    axes.set_title(f"Dendrogram of {n:,} images, cut into {clusters} clusters{shown}", fontsize=10)
+    if top.truncated:
+        bars.bar(top.leaf_x(np.arange(len(top.leaves))), top.sizes, width=STEP * 0.9, log=True,
+                 color=[palette[c] for c in leaves.tolist()])
+        bars.set_ylabel("images")
+        bars.yaxis.set_major_formatter(lambda value, _position: f"{value:,.0f}")
+        bars.set_xticks([])
+    fits = _fitting(cluster_runs(top, labels, cut_height), top.width, figure.get_figwidth() * DPI * 0.85)
+    for name, start, stop, size in fits:
+        bars.annotate(f"{name}\n{size:,}", xy=(float(top.leaf_x((start + stop - 1) / 2)), 0),
+                      xycoords=("data", "axes fraction"), xytext=(0, -3), textcoords="offset points",
+                      ha="center", va="top", fontsize=8, color=palette[leaves[start]])
+    return figure
+
+
+def _fitting(runs: list[tuple[str, int, int, int]], width: float, pixels: float,
+             font: float = 8) -> list[tuple[str, int, int, int]]:
+    """The clusters whose name and size fit under the tree side by side, the largest first."""
+    from .tree_top import STEP
+
+    taken: list[tuple[float, float]] = []
+    fits = []
+    for run in runs:
+        name, start, stop, size = run
+        half = (0.6 * font * DPI / 72 * max(len(name), len(f"{size:,}")) / 2 + 3) * width / pixels
+        centre = STEP * (start + stop) / 2
+        if all(centre + half < low or centre - half > high for low, high in taken):
+            taken.append((centre - half, centre + half))
+            fits.append(run)
+    return fits
+
+
+def dendrogram_png(linkage: np.ndarray, cut_height: float, labels: np.ndarray, path: Path) -> None:
+    """dendrogram.png: see :func:`dendrogram_figure`."""
+    _save(dendrogram_figure(linkage, cut_height, labels), path)
 
 
 def map_png(points: np.ndarray, groups: np.ndarray, order: Sequence[str], path: Path,

@@ -1,101 +1,158 @@
 """The dendrogram of a hierarchical clustering, with its cut line, and distance summaries.
 
-Links below the cut take their cluster's colour (the same as in the grid and the map);
-big trees show their top merges only (SciPy's ``lastp`` truncation), so the chart stays
-light. Drag the cut line (or click where it goes) as in Orange; "Apply this cut" sets
-the node's cut in the mode the user chose (a cluster count stays a cluster count; a ratio
-or a distance is rounded) and re-runs it: a viewer action (see :mod:`flowclass.viewers`).
+Links below the cut take their cluster's colour (the same as in the grid and the map).
+A big tree shows its last 1,000 merges (:mod:`nodes.lib.tree_top`): a bar under each
+branch at their foot says how many images it holds (hovering it gives the number), and
+each cluster's name and size stand under it where they fit. Drag the cut line (or click
+where it goes) as in Orange; "Apply this cut" sets the node's cut in the mode the user
+chose (a cluster count stays a cluster count; a ratio or a distance is rounded) and
+re-runs it: a viewer action (see :mod:`flowclass.viewers`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from string import Template
+from typing import Any, Sequence
 
 import numpy as np
 from nicegui import ui
-from scipy.cluster import hierarchy
 
 from flowclass.viewers import ViewerContext, viewer
-from flowclass.viewers.colors import ABOVE_CUT, group_colors
 from flowclass.viewers.tables import show_as_table, show_table
 
 from ..clustering import CUT, DISTANCE, HEIGHT_RATIO, N_CLUSTERS
+from ..lib.tree_top import MERGES, TreeTop, cluster_runs, clusters_at, colours_of, tree_top
 
-MAX_LEAVES = 150
+MAX_LEAVES = MERGES + 1
+MAX_NAMES = 60  # cluster names under the tree: more could never stand side by side
 CUT_COLOR = "#dc2626"
+BARS_COLOR = "#64748b"
+LINKS, CUT_LINE, SIZES, NAMES = range(4)  # the chart's series, in this order
 
 
-def cluster_order(labels: np.ndarray) -> list[str]:
-    """C1, C2, ... C10 in number order (other names alphabetically)."""
-    names = sorted(set(labels.tolist()))
-    return sorted(names, key=lambda c: (0, int(c[1:])) if c[:1] == "C" and c[1:].isdigit() else (1, c))
-
-
-def clusters_at(z: np.ndarray, height: float) -> int:
-    """How many clusters a cut at ``height`` makes."""
-    return int(len(z) + 1 - np.sum(z[:, 2] <= height))
+def link_lines(top: TreeTop, palette: list[str], colours: np.ndarray) -> list[dict[str, Any]]:
+    return [{"coords": [[round(x, 2), float(f"{y:.6g}")] for x, y in zip(xs, ys)],
+             "lineStyle": {"color": palette[c]}} for (xs, ys), c in zip(top.links, colours.tolist())]
 
 
 def dendrogram_links(z: np.ndarray, labels: np.ndarray, cut: float,
                      max_leaves: int = MAX_LEAVES) -> tuple[list[dict[str, Any]], int]:
     """The links as polylines with their colours, and how many leaves are drawn."""
-    n = len(z) + 1
-    first_leaf = np.arange(2 * n - 1)
-    for k, (left, _right) in enumerate(z[:, :2].astype(np.int64)):
-        first_leaf[n + k] = first_leaf[left]
-    colors = group_colors(cluster_order(labels))
-
-    def link_color(k: int) -> str:
-        return colors[labels[first_leaf[k]]] if z[k - n, 2] <= cut else ABOVE_CUT
-
-    tree = hierarchy.dendrogram(z, no_plot=True, truncate_mode="lastp" if n > max_leaves else None,
-                                p=max_leaves, link_color_func=link_color)
-    links = [{"coords": [[round(x, 3), round(y, 6)] for x, y in zip(xs, ys)],
-              "lineStyle": {"color": color}}
-             for xs, ys, color in zip(tree["icoord"], tree["dcoord"], tree["color_list"])]
-    return links, len(tree["leaves"])
+    top = tree_top(z, max_leaves - 1)
+    palette, links, _leaves = colours_of(top, labels, cut)
+    return link_lines(top, palette, links), len(top.leaves)
 
 
-def dendrogram_options(z: np.ndarray, labels: np.ndarray, cut: float) -> dict[str, Any]:
-    links, leaves = dendrogram_links(z, labels, cut)
-    width = 10 * leaves
-    top = float(z[-1, 2]) if len(z) else 1.0
-    return {
-        "animation": False,
-        "grid": {"left": 60, "right": 120, "top": 30, "bottom": 20},
-        "xAxis": {"type": "value", "min": 0, "max": width, "show": False},
-        "yAxis": {"type": "value", "name": "merge distance", "min": 0, "max": float(f"{top * 1.05:.3g}")},
-        "tooltip": {"trigger": "item"},
-        "series": [
-            {"type": "lines", "coordinateSystem": "cartesian2d", "polyline": True, "data": links,
-             "lineStyle": {"width": 1.2}, "silent": True},
-            {"type": "line", "name": "cut", "data": [[0, cut], [width, cut]], "symbol": "none",
-             "lineStyle": {"color": CUT_COLOR, "type": "dashed", "width": 1.5},
-             "endLabel": {"show": True, "formatter": f"cut: {clusters_at(z, cut)} clusters",
-                          "color": CUT_COLOR, "position": "insideEndTop"}},
-        ],
-    }
+def size_bars(top: TreeTop, labels: np.ndarray, above_cut: np.ndarray,
+              paths: Sequence[str] | None = None) -> list[list[Any]]:
+    """A bar per branch at the foot: [x, images, what hovering says (the file's name for a
+    single image), its cluster (none when the cut splits it)]."""
+    return [[float(top.leaf_x(i)), size, f"{size:,} images" if size > 1 or paths is None else Path(paths[image]).name,
+             "" if split else str(labels[image])]
+            for i, (size, split, image) in enumerate(zip(top.sizes.tolist(), above_cut.tolist(), top.firsts.tolist()))]
+
+
+def cluster_names(top: TreeTop, labels: np.ndarray, cut: float, palette: list[str],
+                  colours: np.ndarray, y: float) -> list[dict[str, Any]]:
+    """Each cluster's name and size under its branches, the largest first (the chart hides
+    those that would overlap a larger one)."""
+    return [{"name": f"{name} · {size:,}", "value": [float(top.leaf_x((start + stop - 1) / 2)), y],
+             "label": {"color": palette[colours[start]]}}
+            for name, start, stop, size in cluster_runs(top, labels, cut)[:MAX_NAMES]]
+
+
+def dendrogram_options(z: np.ndarray, labels: np.ndarray, cut: float,
+                       paths: Sequence[str] | None = None) -> dict[str, Any]:
+    """The chart: the tree's top, the cut, and under a truncated tree a bar per branch at its
+    foot (log scale: how many images it holds) and the clusters' names and sizes."""
+    top = tree_top(z)
+    palette, links, leaves = colours_of(top, labels, cut)
+    width, height = top.width, float(z[-1, 2]) if len(z) else 1.0
+    grids = [{"left": 60, "right": 120, "top": 30, "bottom": 100 if top.truncated else 30}]
+    x_axes = [{"type": "value", "min": 0, "max": width, "show": False}]
+    y_axes: list[dict[str, Any]] = [
+        {"type": "value", "name": "merge distance", "min": 0, "max": float(f"{height * 1.05:.3g}")}]
+    series: list[dict[str, Any]] = [
+        {"type": "lines", "coordinateSystem": "cartesian2d", "polyline": True, "data": link_lines(top, palette, links),
+         "lineStyle": {"width": 1.2}, "silent": True},
+        {"type": "line", "name": "cut", "data": [[0, cut], [width, cut]], "symbol": "none", "silent": True,
+         "lineStyle": {"color": CUT_COLOR, "type": "dashed", "width": 1.5},
+         "endLabel": {"show": True, "formatter": f"cut: {clusters_at(z, cut):,} clusters",
+                      "color": CUT_COLOR, "position": "insideEndTop"}},
+    ]
+    foot = (0, 0.0)  # the axes the clusters' names stand under, and the height they stand at
+    if top.truncated:
+        grids.append({"left": 60, "right": 120, "bottom": 36, "height": 48})
+        x_axes.append({"type": "value", "min": 0, "max": width, "show": False, "gridIndex": 1})
+        y_axes.append({"type": "log", "min": 1, "gridIndex": 1, "name": "images", "nameLocation": "middle",
+                       "nameGap": 44, "splitLine": {"show": False},
+                       "axisLabel": {"fontSize": 10,  # 1, 100, 10,000: every other power of ten
+                                     ":formatter": "(v) => Math.round(Math.log10(v)) % 2 ? '' : v.toLocaleString('en')"}})
+        # one colour, drawn as one shape ("large"): a bar per item made each move of the cut 3x slower
+        series.append({"type": "bar", "name": "images", "xAxisIndex": 1, "yAxisIndex": 1, "barWidth": "90%",
+                       "large": True, "largeThreshold": 0, "itemStyle": {"color": BARS_COLOR},
+                       "data": size_bars(top, labels, leaves == len(palette) - 1, paths)})
+        foot = (1, 1.0)
+    series.append({"type": "scatter", "name": "clusters", "xAxisIndex": foot[0], "yAxisIndex": foot[0],
+                   "symbolSize": 0, "silent": True, "labelLayout": {"hideOverlap": True},
+                   "label": {"show": True, "position": "bottom", "formatter": "{b}", "fontSize": 11},
+                   "data": cluster_names(top, labels, cut, palette, leaves, foot[1])})
+    if not top.truncated:  # keep the series' places (SIZES, NAMES) the same for every tree
+        series.insert(SIZES, {"type": "bar", "name": "", "data": []})
+    return {"animation": False, "grid": grids, "xAxis": x_axes, "yAxis": y_axes, "series": series}
 
 
 CUT_EVENT = "fc_cut"  # the chart says: the user put the cut at this height (a click, or a drag ended)
 
-# Press anywhere on the chart and drag: the cut line follows the pointer; on release (or a
-# plain click) the chart reports the height, as Orange's dendrogram does. These are ECharts
-# graphic handlers, made functions by NiceGUI's ":" properties; {id} is the chart element's.
-MOVE_JS = ("const y = Math.min({top}, Math.max(0, c.chart.convertFromPixel({{yAxisIndex: 0}}, e.offsetY))); "
-           "c.chart.setOption({{series: [{{}}, {{data: [[0, y], [{width}, y]]}}]}});")
+# Press anywhere on the tree and drag: the cut line follows the pointer (redrawn once a
+# frame); on release (or a plain click) the chart reports the height, as Orange's dendrogram
+# does. Over the size bars the pointer shows what a bar holds instead, in a box of DOM text
+# (a single image's name is a file name; ECharts' own tooltip needs an element per bar,
+# which made each move of the cut three times slower). These are ECharts graphic handlers,
+# made functions by NiceGUI's ":" properties; $chart is the chart element's id.
+MOVE_JS = ("const y = Math.min($top, Math.max(0, c.chart.convertFromPixel({yAxisIndex: 0}, e.offsetY))); "
+           "c.chart.setOption({series: [{}, {data: [[0, y], [$width, y]]}]}, {lazyUpdate: true});")
+ON_BARS_JS = "$bars && c.chart.containPixel({gridIndex: 1}, [e.offsetX, e.offsetY])"
+TIP_JS = """
+const tip = c.fcTip || (c.fcTip = document.createElement('div'));
+if (!tip.isConnected) {
+  tip.className = 'fc-dendrogram-tip';
+  tip.style.cssText = 'position:absolute;pointer-events:none;z-index:10;background:#fff;font-size:12px;'
+    + 'border:1px solid #cbd5e1;border-radius:4px;padding:2px 6px;white-space:nowrap;display:none';
+  c.$$el.append(tip);
+}
+const bars = c.fcBars || (c.fcBars = c.chart.getOption().series[$sizes].data);
+const bar = ON_BARS && bars[Math.round((c.chart.convertFromPixel({xAxisIndex: 1}, e.offsetX) - 5) / 10)];
+if (!bar) { tip.style.display = 'none'; return; }
+tip.replaceChildren(...[bar[2], bar[3]].filter(t => t).map((text, line) => {
+  const div = document.createElement('div');
+  div.textContent = String(text);
+  div.style.cssText = line ? 'color:#64748b' : 'font-weight:600';
+  return div;
+}));
+tip.style.display = 'block';
+const left = e.offsetX + 14 + tip.offsetWidth < c.$$el.clientWidth ? e.offsetX + 14 : e.offsetX - 14 - tip.offsetWidth;
+tip.style.left = left + 'px';
+tip.style.top = Math.max(0, e.offsetY - tip.offsetHeight - 10) + 'px';
+""".replace("ON_BARS", ON_BARS_JS)
 DRAG_JS = {
-    ":onmousedown": "function(e) {{ const c = getElement({id}); c.fcDrag = true; " + MOVE_JS + " }}",
-    ":onmousemove": "function(e) {{ const c = getElement({id}); if (!c.fcDrag) return; "
-                    "if (e.event && e.event.buttons === 0) {{ c.fcDrag = false; return; }} " + MOVE_JS + " }}",
-    ":onmouseup": "function(e) {{ const c = getElement({id}); if (!c.fcDrag) return; c.fcDrag = false; "
-                  + MOVE_JS + " c.$emit('" + CUT_EVENT + "', {{height: y}}); }}",
+    ":onmousedown": "function(e) { const c = getElement($chart); if (" + ON_BARS_JS + ") return; "
+                    "c.fcDrag = true; " + MOVE_JS + " }",
+    ":onmousemove": "function(e) { const c = getElement($chart); if (!c.fcDrag) { " + TIP_JS + " return; } "
+                    "if (e.event && e.event.buttons === 0) { c.fcDrag = false; return; } " + MOVE_JS + " }",
+    ":onmouseup": "function(e) { const c = getElement($chart); if (!c.fcDrag) return; c.fcDrag = false; "
+                  + MOVE_JS + " c.$$emit('" + CUT_EVENT + "', {height: y}); }",
+    ":onmouseout": "function(e) { const c = getElement($chart); if (c.fcTip) c.fcTip.style.display = 'none'; }",
 }
 
 
-def drag_layer(chart_id: int, width: float, top: float) -> dict[str, Any]:
-    """A transparent layer over the chart that moves the cut line (see DRAG_JS)."""
-    handlers = {key: code.format(id=chart_id, top=top, width=width) for key, code in DRAG_JS.items()}
+def drag_layer(chart_id: int, options: dict[str, Any], top: float) -> dict[str, Any]:
+    """A transparent layer over the chart that moves the cut line and shows the bars' tooltips."""
+    bars = options["series"][SIZES]["data"]
+    values = {"chart": chart_id, "top": top, "width": options["xAxis"][0]["max"],
+              "bars": "true" if bars else "false", "sizes": SIZES}
+    handlers = {key: Template(code).substitute(values) for key, code in DRAG_JS.items()}
     return {"type": "rect", "left": 0, "top": 0, "z": 100, "cursor": "ns-resize",
             "shape": {"width": 4000, "height": 4000}, "style": {"fill": "rgba(0,0,0,0)"}, **handlers}
 
@@ -135,14 +192,15 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
     n = len(z) + 1
     note = f"{n:,} images, {tree.method} linkage, cut at {tree.cut_height:.4g} into {len(set(labels.tolist()))} clusters"
     if n > MAX_LEAVES:
-        note += f" · showing the top {MAX_LEAVES} branches"
+        note += (f" · showing the last {MERGES:,} merges; each bar below is a branch at their foot, "
+                 "as tall as its number of images (hover it)")
     ui.label(note).classes("text-xs text-gray-600")
-    options = dendrogram_options(z, labels, tree.cut_height)
-    chart = ui.echart(options).classes("w-full h-80 fc-dendrogram")
+    options = dendrogram_options(z, labels, tree.cut_height, tree.images.paths)
+    chart = ui.echart(options).classes(f"w-full {'h-96' if n > MAX_LEAVES else 'h-80'} fc-dendrogram")
     if not ctx.declares(CUT, DISTANCE):
         return
-    top, width = float(z[-1, 2]), options["xAxis"]["max"]
-    chart.options["graphic"] = [drag_layer(chart.id, width, top)]
+    top, width = float(z[-1, 2]), options["xAxis"][0]["max"]
+    chart.options["graphic"] = [drag_layer(chart.id, options, top)]
     mode = str(ctx.param(CUT))
     with ui.row().classes("items-center w-full gap-3"):
         ui.label("Drag the cut on the chart, or click where it goes:").classes("text-sm")
@@ -153,14 +211,17 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
                   "distance": "(sets the distance)"}.get(mode, "")).classes("text-xs text-gray-500")
     state = {"height": float(tree.cut_height)}
 
-    def moved(height: float) -> None:
+    def moved(height: float, send: bool = True) -> None:
         height = min(top, max(0.0, float(height)))
         state["height"] = height
         k = clusters_at(z, height)
-        count.text = f"{k} clusters"
-        chart.options["series"][1]["data"] = [[0, height], [width, height]]
-        chart.options["series"][1]["endLabel"]["formatter"] = f"cut: {k} clusters"
-        chart.update()
+        count.text = f"{k:,} clusters"
+        line = {"data": [[0, height], [width, height]], "endLabel": {"formatter": f"cut: {k:,} clusters"}}
+        with chart.props.suspend_updates():  # the tree stays in the browser: only the line is sent
+            chart.options["series"][CUT_LINE]["data"] = line["data"]
+            chart.options["series"][CUT_LINE]["endLabel"]["formatter"] = line["endLabel"]["formatter"]
+        if send:
+            chart.run_chart_method("setOption", {"series": [{}, line]})
         apply_button.set_enabled(k != len(set(labels.tolist())))
 
     def apply() -> None:
@@ -169,7 +230,7 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
         ctx.run([ctx.node_id])
 
     chart.on(CUT_EVENT, lambda e: moved(e.args["height"]))
-    moved(tree.cut_height)
+    moved(tree.cut_height, send=False)
 
 
 def clusters_with_labels(labelling: Any) -> bool:

@@ -3,8 +3,9 @@
 PCA by default (instant); t-SNE or UMAP on request, computed off the event loop with a
 fixed seed and kept on disk (keyed by the vectors' content), so a map is computed once.
 Hovering a point shows its thumbnail. For clusters and predictions the map uses the
-embeddings upstream of the node. A big collection draws a seeded random sample of its
-points (every group kept), and t-SNE and UMAP are fitted on a smaller sample, saying so:
+embeddings upstream of the node. A big collection's PCA map draws every image as small
+dots (ECharts' "large" mode), with a seeded random sample of them (every group kept) on top
+for hovering; t-SNE and UMAP are fitted on a smaller sample and draw only it, saying so:
 the browser stays responsive and a map never takes minutes.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +104,46 @@ def map_sample(groups: np.ndarray, most: int) -> np.ndarray:
     return np.union1d(keep, order[first])
 
 
-def map_points(vectors: np.ndarray, groups: np.ndarray, method: str, store: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Which points the map draws, and where: the projection is fitted on the drawn sample
-    only (a smaller one for t-SNE and UMAP)."""
+@dataclass
+class MapPoints:
+    """Where the map puts its images: ``points`` of the hoverable sample ``keep``, and, for a
+    PCA map of a big collection, ``every`` image's place (None when only the sample shows)."""
+
+    keep: np.ndarray
+    points: np.ndarray
+    every: np.ndarray | None = None
+
+
+def map_points(vectors: np.ndarray, groups: np.ndarray, method: str, store: Path) -> MapPoints:
+    """Which points the map draws, and where: the projection is fitted on the hoverable sample
+    only (a smaller one for t-SNE and UMAP); PCA then places every image with that fit."""
     keep = map_sample(groups, min(MAX_POINTS, MAX_FITTED.get(method, MAX_POINTS)))
-    return keep, cached_projection(np.asarray(vectors)[keep], method, store)
+    if method == "pca" and len(keep) < len(vectors):
+        every = cached_pca_of_all(vectors, keep, store)
+        return MapPoints(keep, every[keep], every)
+    return MapPoints(keep, cached_projection(np.asarray(vectors)[keep], method, store))
+
+
+def cached_pca_of_all(vectors: np.ndarray, keep: np.ndarray, store: Path, block: int = 8192) -> np.ndarray:
+    """Every row's place on the PCA map fitted on the rows ``keep``: computed in blocks of
+    float32 (no float64 copy of a 100,000-image collection), remembered on disk."""
+    from sklearn.decomposition import PCA
+
+    data = np.asarray(vectors)
+    digest = hashlib.sha256()
+    for start in range(0, len(data), block):
+        digest.update(np.ascontiguousarray(data[start:start + block], dtype=np.float32).tobytes())
+    digest.update(str(data.shape).encode() + keep.tobytes())
+    path = store / f"{digest.hexdigest()}-pca-all-v{PROJECTION_VERSION}.npy"
+    if path.is_file():
+        return np.load(path, allow_pickle=False)
+    pca = PCA(n_components=2, random_state=SEED).fit(np.asarray(data[keep], dtype=np.float64))
+    every = np.empty((len(data), 2), dtype=np.float32)
+    for start in range(0, len(data), block):
+        every[start:start + block] = pca.transform(np.asarray(data[start:start + block], dtype=np.float64))
+    with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, every, allow_pickle=False)
+    return every
 
 
 AXIS = {"type": "value", "scale": True, "axisLabel": {"show": False}, "axisLine": {"show": False},
@@ -114,7 +151,11 @@ AXIS = {"type": "value", "scale": True, "axisLabel": {"show": False}, "axisLine"
 
 
 def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls: list[str],
-                  names: list[str], title: str) -> dict[str, Any]:
+                  names: list[str], title: str, every: np.ndarray | None = None,
+                  every_group: np.ndarray | None = None) -> dict[str, Any]:
+    """The ECharts options: a hoverable series per group (``points``, with each image's
+    thumbnail URL and name) and, given ``every`` image's place, a silent "large" series per
+    group under it, of the same name, so the legend shows and hides both together."""
     colors = group_colors(order)
     series = []
     for group in order:
@@ -126,6 +167,15 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
             "data": [[round(float(points[i, 0]), 4), round(float(points[i, 1]), 4), urls[i],
                       names[i]] for i in index],
         })
+    if every is not None:
+        for group in order:
+            index = np.flatnonzero(every_group == group)
+            series.append({
+                "name": group or "(no label)", "type": "scatter", "large": True, "largeThreshold": 0,
+                "silent": True, "symbolSize": 2, "z": 1,
+                "itemStyle": {"color": colors[group], "opacity": 0.45},
+                "data": np.round(every[index].astype(np.float64), 3).tolist(),
+            })
     return {
         "animation": False,
         "grid": {"left": 40, "right": 150, "top": 20, "bottom": 30},
@@ -147,7 +197,7 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
     folders = np.asarray(images.labels, dtype=str)
     if group_title != "Label" and np.any(folders != ""):
         colourings["Folder label"] = (folders, sorted(set(folders.tolist())))
-    view = {"points": None, "keep": None, "by": group_title}
+    view = {"points": None, "keep": None, "every": None, "by": group_title}
     with ui.row().classes("items-center gap-3"):
         method = ui.toggle(METHODS, value="pca").props("dense no-caps").classes("fc-map-method")
         if len(colourings) > 1:
@@ -166,23 +216,28 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
         urls = [ctx.image_url(p, h, size=128) for p, h in zip(paths[keep], hashes[keep])]
         names = [os.path.basename(p) for p in paths[keep]]
         chart.options.clear()
-        chart.options.update(chart_options(view["points"], chosen[keep], chosen_order, urls, names, by))
+        chart.options.update(chart_options(view["points"], chosen[keep], chosen_order, urls, names, by,
+                                           view["every"], chosen))
         chart.update()
 
     async def draw(name: str) -> None:
         method.disable()
         note.text = f"Computing the {METHODS[name]} map of {len(vectors):,} images…"
         try:
-            keep, points = await run.io_bound(map_points, vectors, groups, name, store)
+            placed = await run.io_bound(map_points, vectors, groups, name, store)
         except ImportError as exc:  # UMAP comes from the umap-learn package
             note.text = f"{METHODS[name]} is not available here ({exc.name} is not installed)."
             return
         finally:
             method.enable()
+        keep = placed.keep
         note.text = f"{METHODS[name]} of {len(vectors):,} images · hover a point to see the image"
-        if len(keep) < len(vectors):
+        if placed.every is not None:
+            note.text = (f"{METHODS[name]} of {len(vectors):,} images, all drawn · fitted on a random "
+                         f"{len(keep):,} of them, which show their image on hover")
+        elif len(keep) < len(vectors):
             note.text += f" · fitted on and showing a random {len(keep):,} of them"
-        view.update(points=points, keep=keep)
+        view.update(points=placed.points, keep=keep, every=placed.every)
         recolour(view["by"])
 
     method.on_value_change(lambda e: draw(e.value))

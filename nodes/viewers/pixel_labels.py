@@ -31,6 +31,45 @@ from ..pixel_samples import LEGEND, MASKS
 PREVIEW = 1024  # longest side of the picture shown for drawing, in pixels
 ERASER = "eraser"
 
+# The picture's height follows the room the results panel (the nearest scrolling ancestor)
+# leaves under the sticky toolbar, and follows it when the window or the splitter changes.
+# A picture taller than that room slides under the toolbar when scrolled, and a press on
+# its top lands on the toolbar: the stroke is lost. Where the room is too small to paint in
+# (a laptop's short panel, a toolbar wrapped on two lines) the toolbar stops sticking and
+# the picture takes the panel's whole height: the tools scroll away, but nothing covers the
+# picture. Vue re-sets the elements' own style on every update, so both go into CSS variables.
+FIT_PICTURE = """
+(() => {
+  const fit = (tries) => {
+    const canvas = getHtmlElement(%(canvas)d), toolbar = getHtmlElement(%(toolbar)d);
+    if (!canvas || !toolbar) {
+      if (tries < 200) requestAnimationFrame(() => fit(tries + 1));
+      return;
+    }
+    let panel = canvas.parentElement;
+    while (panel && !/(auto|scroll)/.test(getComputedStyle(panel).overflowY)) panel = panel.parentElement;
+    panel = panel || document.scrollingElement;
+    const size = () => {
+      if (!canvas.isConnected) return observer.disconnect();
+      // what lies under the picture, down to the end of what the panel scrolls (paddings too)
+      const style = getComputedStyle(panel), end = Math.max(...[...panel.children].map(
+        (child) => child.getBoundingClientRect().bottom + parseFloat(getComputedStyle(child).marginBottom)));
+      const below = end + parseFloat(style.paddingBottom) - canvas.getBoundingClientRect().bottom;
+      // scrolled to its end, the panel shows the picture's top this far from its own top
+      const whole = panel.clientHeight - below - %(margin)d;
+      const room = whole - parseFloat(style.paddingTop) - toolbar.offsetHeight;
+      toolbar.style.setProperty("--fc-toolbar-position", room >= %(least)d ? "sticky" : "static");
+      canvas.style.setProperty("--fc-picture-height", `${room >= %(least)d ? room : Math.max(whole, 60)}px`);
+    };
+    canvas._fcFit?.disconnect();
+    const observer = canvas._fcFit = new ResizeObserver(size);
+    observer.observe(panel);
+    observer.observe(toolbar);
+  };
+  fit(0);
+})();
+"""
+
 
 @dataclass
 class Painting:
@@ -244,8 +283,9 @@ class LabelDrawing:
     def build(self, start: int) -> None:
         names = {i: os.path.basename(p) for i, p in enumerate(self.images.paths.tolist())}
         # the tools stay in view while painting (the results panel scrolls under them)
-        with ui.column().classes("w-full gap-1 bg-white fc-label-toolbar") \
-                .style("position: sticky; top: 0; z-index: 5"):
+        self.toolbar = ui.column().classes("w-full gap-1 bg-white fc-label-toolbar") \
+            .style("position: var(--fc-toolbar-position, sticky); top: 0; z-index: 5")
+        with self.toolbar:
             with ui.row().classes("items-center gap-3 w-full"):
                 if len(names) > 1:
                     ui.select(names, value=start, label="Image", on_change=lambda e: self.switch(e.value)) \
@@ -278,8 +318,10 @@ class LabelDrawing:
         self.index = index
         self.painting = await run.io_bound(open_painting, self.images, index, self.masks(), self.store)
         width, height = self.painting.preview_size
-        # the whole picture fits the results panel (about half the window, under the tools)
-        self.canvas.style(f"width: min(100%, calc((52vh - 150px) * {width / height:.4f}))")
+        # the whole picture fits the results panel under the tools (FIT_PICTURE measures the room)
+        self.canvas.style(f"width: min(100%, calc(var(--fc-picture-height, 40vh) * {width / height:.4f}))")
+        ui.run_javascript(FIT_PICTURE % {"canvas": self.canvas.id, "toolbar": self.toolbar.id,
+                                         "margin": 8, "least": 200})
         self.canvas.set_source(self.ctx.image_url(self.painting.preview, size=None))
         self.redraw()
 

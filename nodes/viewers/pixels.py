@@ -18,6 +18,9 @@ from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.tables import show_as_table
 
 DISPLAY = 512  # size asked of the image route for the side-by-side view
+# the two pictures are never taller than the results panel (cqh: its height), so scrolled
+# down the pair is seen whole; the legend above them is seen without scrolling
+PICTURE_HEIGHT = "height: min(32rem, calc(100cqh - 1rem))"
 MAX_BARS = 40  # images shown in the area chart
 
 
@@ -55,13 +58,13 @@ def original_and_classified(maps: Any, ctx: ViewerContext) -> None:
         photo = ctx.image_url(maps.images.paths[index], maps.images.hashes[index], size=DISPLAY)
         classes = ctx.image_url(maps.maps[index], size=DISPLAY)
         with body:
+            class_chips(maps, index)
             with ui.row().classes("w-full no-wrap gap-2"):
-                ui.image(photo).classes("w-1/2 fc-pixel-original").props("fit=contain")
-                with ui.element("div").classes("relative w-1/2"):
-                    ui.image(photo).props("fit=contain")
+                ui.image(photo).classes("w-1/2 fc-pixel-original").props("fit=contain").style(PICTURE_HEIGHT)
+                with ui.element("div").classes("relative w-1/2 fc-pixel-overlay").style(PICTURE_HEIGHT):
+                    ui.image(photo).classes("w-full h-full").props("fit=contain")
                     shown["top"] = ui.image(classes).classes("absolute inset-0 fc-pixel-classified") \
                         .props("fit=contain").style(f"opacity: {opacity.value}")
-            class_chips(maps, index)
 
     opacity.on_value_change(lambda e: shown["top"].style(replace=f"opacity: {e.value}"))
     show(0)

@@ -16,6 +16,18 @@ DEVICES = ("auto", "cpu", "cuda")
 GPU_MIN_BATCH = 256  # a GPU wants big batches; a CPU is fastest with small ones
 
 
+def model_threads() -> int:
+    """The CPU threads a model may use: ``OMP_NUM_THREADS`` where it is set, else every core.
+
+    A Dask worker's process has it set to 1 (each of the worker's threads runs one job), so
+    N workers on one machine use N cores, not N times all of them.
+    """
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return os.cpu_count() or 1
+
+
 def nvidia_driver_present() -> bool:
     return Path("/proc/driver/nvidia").exists() or bool(os.environ.get("CUDA_VISIBLE_DEVICES"))
 

@@ -23,6 +23,7 @@ from PIL import Image
 from flowclass.fsutil import atomic_path, file_stamp
 
 from . import file_sha256
+from .devices import model_threads
 
 PREPROCESSING = "jpeg-draft224-rgb-bicubic224-div255-mean0.5-std0.5-v3"
 EXPORT_VERSION = 2
@@ -115,7 +116,7 @@ class EfficientNetLite0:
         self.onnx_file = onnx_path(models_dir, sha)
         if not self.onnx_file.exists():
             export_onnx(self.onnx_file)
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or model_threads()
         self._session: Any = None
         self._failure: BaseException | None = None
         self._starting: threading.Thread | None = None

@@ -126,9 +126,9 @@ class OpenClipEmbedder:
                  device: str = "cpu"):
         import torch
 
-        from .devices import torch_on
+        from .devices import model_threads, torch_on
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(model_threads())
         torch_on(device)
         self.device = device
         self.runtime = f"torch-{device}"
