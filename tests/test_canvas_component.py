@@ -166,3 +166,27 @@ def test_canvas_in_browser(screen: Screen) -> None:
 
     assert console_problems(screen) == []
     driver.save_screenshot(str(SHOTS / "canvas_final.png"))
+
+
+def test_a_bundle_older_than_the_frontend_sources_is_told_with_the_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source checkout pulled after its last build shows the old canvas (grey 'error' badges
+    after the failed state was renamed): `flowclass ui` says so and how to rebuild."""
+    dist, frontend = tmp_path / "dist", tmp_path / "frontend"
+    (frontend / "src").mkdir(parents=True)
+    dist.mkdir()
+    for name in canvas_module.BUNDLE_FILES:
+        (dist / name).write_text("built", encoding="utf-8")
+    source = frontend / "src" / "canvas.css"
+    source.write_text(".fc-state-failed .fc-badge { background: #dc2626; }", encoding="utf-8")
+    monkeypatch.setattr(canvas_module, "DIST", dist)
+    monkeypatch.setattr(canvas_module, "FRONTEND", frontend)
+    built = time.time() - 3600
+    for name in canvas_module.BUNDLE_FILES:
+        os.utime(dist / name, (built, built))
+    message = canvas_module.stale_bundle_warning()
+    assert message and str(source) in message and "npx vite build" in message
+    os.utime(source, (built - 60, built - 60))  # sources older than the build: nothing to say
+    assert canvas_module.stale_bundle_warning() is None
+    monkeypatch.setattr(canvas_module, "FRONTEND", tmp_path / "installed-from-a-wheel")
+    assert canvas_module.stale_bundle_warning() is None

@@ -2,8 +2,11 @@
 
 File > Ready workflows opens the copy; the inspector's fields point it at sample data;
 File > Save As puts it into a fresh folder; Run; then the main viewer: relabel and retrain
-(Lobe), paint, save and run (Clashifier), drag the cut (Orange). Each checks the effect
-in the files on disk. Screenshots go to screenshots/journey_*.png.
+(Lobe), paint, save and run (Clashifier), drag the cut (Orange), step through predicted
+digits (seed 002), the top-5 table of a folder (seed 003), photos beside their colour
+names (seed 001). Each checks the effect
+in the files on disk. Screenshots go to screenshots/journey_*.png; README's pictures in docs/
+are refreshed from some of them with FLOWCLASS_DOCS_SCREENSHOTS=1 (see docs_images.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from canvas_helpers import console_problems, covered_parts, paint_stroke, wait_until
+from docs_images import refresh_docs_image
 from journey_helpers import (class_pixels, cluster_folders, install_snapshot, ready_name, run_manifest,
                              sample_data)
 from nicegui.testing import Screen
@@ -53,9 +57,34 @@ def browser_errors(screen: Screen) -> list[dict]:
             if not ("reading 'dispose'" in e["message"] and "echart.js" in e["message"])]
 
 
-def shot(screen: Screen, name: str) -> None:
+def shot(screen: Screen, name: str, docs: str | None = None, show: str | None = None) -> None:
+    """screenshots/journey_NAME.png. One of README's pictures (``docs``) is taken on a full-HD
+    window, where a whole workflow fits readably, with ``show`` scrolled to the top of the
+    results, once the pictures in view have loaded and without the passing messages; with
+    FLOWCLASS_DOCS_SCREENSHOTS=1 it also refreshes docs/DOCS."""
     SHOTS.mkdir(exist_ok=True)
-    screen.selenium.save_screenshot(str(SHOTS / f"journey_{name}.png"))
+    path, driver = SHOTS / f"journey_{name}.png", screen.selenium
+    if not docs:
+        driver.save_screenshot(str(path))
+        return
+    size = driver.get_window_size()
+    driver.set_window_size(1920, 1200)
+    time.sleep(0.5)  # the canvas frames the workflow again, the results panel grows
+    if show:
+        driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'start'})", show)
+    wait_until(lambda: driver.execute_script(PICTURES_LOADED), timeout=10, what="the pictures in view")
+    driver.execute_script("document.querySelectorAll('.q-notification').forEach(n => n.remove())")
+    driver.save_screenshot(str(path))
+    driver.set_window_size(size["width"], size["height"])
+    refresh_docs_image(path, docs)
+
+
+# the pictures in view (in the results panel, where thumbnails load as they come into view, and
+# in a dialog) have loaded
+PICTURES_LOADED = """const panel = document.querySelector('.fc-main-splitter > .q-splitter__after').getBoundingClientRect();
+return [...document.querySelectorAll('.fc-results img')].filter(i => {
+  const r = i.getBoundingClientRect(); return r.width > 0 && r.bottom > panel.top && r.top < panel.bottom;
+}).concat([...document.querySelectorAll('.q-dialog img')]).every(i => i.complete && i.naturalWidth > 0);"""
 
 
 def click(screen: Screen, xpath: str, timeout: float = 10) -> None:
@@ -105,6 +134,19 @@ def select_node(screen: Screen, node_id: str) -> None:
         screen.selenium.find_element(By.CSS_SELECTOR, '[aria-label="Fit the workflow in view"]').click()
         wait_until(lambda: screen.selenium.execute_script(IN_CANVAS, element), what=f"{node_id} in view")
     click_when_free(element)
+
+
+# nodes above or below the canvas's view (a graph too wide to read whole is shown from its start)
+OUT_OF_SIGHT = """const c = document.querySelector('.vue-flow').getBoundingClientRect();
+                  return [...document.querySelectorAll('.vue-flow__node')].filter(n => {
+                    const e = n.getBoundingClientRect(); return e.top < c.top || e.bottom > c.bottom;
+                  }).map(n => n.dataset.id);"""
+def show_results(screen: Screen, node_id: str) -> None:
+    """Select the node and wait for the results panel to show its results (not the last node's)."""
+    select_node(screen, node_id)
+    shown = "return document.querySelector('.fc-results')?.textContent.includes(arguments[0])"
+    wait_until(lambda: screen.selenium.execute_script(shown, f"({node_id})"), timeout=20,
+               what=f"{node_id}'s results")
 
 
 IN_CANVAS = """const e = arguments[0].getBoundingClientRect(),
@@ -207,7 +249,7 @@ def test_lobe_relabel_and_retrain_in_the_browser(screen: Screen, registry, share
     assert pd.read_csv(overrides)["label"].tolist() == ["non_face"]
     badge = "return document.querySelector(`.vue-flow__node[data-id='labels'] .fc-badge`)?.textContent.trim()"
     wait_until(lambda: driver.execute_script(badge) == "stale", timeout=20, what="Label Overrides to turn stale")
-    shot(screen, "lobe_corrected")
+    shot(screen, "lobe_corrected", docs="journey-correct-labels.png", show=".fc-evaluation-summary")
     wait_until(lambda: not [m for m in driver.find_elements(By.CSS_SELECTOR, ".q-menu") if m.is_displayed()],
                what="the label menu to close")  # before the retrain redraws the results under it
     run_and_wait(screen, "//button[.//*[text()='Retrain with corrections']]")
@@ -245,7 +287,7 @@ def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, 
     click(screen, "//*[contains(@class, 'q-btn-toggle')]//button[.//*[text()='sky']]")
     paint_stroke(screen, ".fc-label-canvas img", 640, [(300, 3), (420, 3)])  # along the top edge
     screen.should_contain("2 stroke(s) not saved")
-    shot(screen, "clashifier_painted")
+    shot(screen, "clashifier_painted", docs="journey-draw-labels.png")
     before = driver.execute_script(SUMMARY)
     click(screen, "//button[.//*[text()='Save and run']]")
     screen.should_contain("Save the workflow as")  # labels are kept beside the workflow: it needs a file
@@ -265,6 +307,7 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     digits = sample_data(workspace, "digits")
     open_ready(screen, registry, shared_cache, workspace, "cluster_folder")
     driver = screen.selenium
+    driver.set_window_size(1600, 1200)  # room for the dendrogram under the canvas
     type_into(screen, "import", "folder", str(digits))
     type_into(screen, "import", "max_per_label", "5")
     choose(screen, "embed", "backend", "Raw pixels (resize, grayscale, binarise)")
@@ -276,7 +319,7 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     select_node(screen, "cluster")
     wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-gallery .fc-caption"), timeout=20,
                what="folder labels under the thumbnails")
-    shot(screen, "clusters_with_folder_labels")
+    shot(screen, "clusters_with_folder_labels", docs="journey-clusters.png")
     click(screen, TAB.format(tabs="fc-viewer-tabs", label="Clusters vs labels"))
     screen.should_contain("adjusted Rand index")
     shot(screen, "clusters_vs_labels")
@@ -300,7 +343,7 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     wait_until(lambda: count() != "10 clusters", what="the dragged cut")
     chosen = int(count().split()[0])
     assert 2 <= chosen <= 6  # about where it was let go: 4 (a few pixels either way)
-    shot(screen, "dendrogram_dragged")
+    shot(screen, "dendrogram_dragged", docs="journey-dendrogram-cut.png", show=".fc-dendrogram")
     run_and_wait(screen, "//button[.//*[text()='Apply this cut']]")
     wait_until(lambda: f"into {chosen} clusters" in driver.find_element(By.CSS_SELECTOR, ".fc-results").text,
                timeout=20, what="the dendrogram tab again, with the new cut")
@@ -373,8 +416,10 @@ def test_digits_predict_and_step_through_in_the_browser(screen: Screen, registry
     right = sum(truth[Path(p).name] == label for p, label in zip(table["path"], table["prediction"]))
     assert right >= 0.9 * len(truth), f"{right} of {len(truth)} right"
 
-    select_node(screen, "predict")
+    show_results(screen, "predict")
     thumbnails_shown(screen, len(truth))
+    # the results took half the height: the canvas framed the workflow again, no row of it is hidden
+    assert driver.execute_script(OUT_OF_SIGHT) == []
     shot(screen, "digits_predictions")
     click(screen, "(//*[contains(@class, 'fc-gallery')]//img)[1]")
     position = lambda: driver.find_element(By.CSS_SELECTOR, ".fc-enlarged-position").text  # noqa: E731
@@ -387,7 +432,7 @@ def test_digits_predict_and_step_through_in_the_browser(screen: Screen, registry
         assert f"Prediction: {by_path[path]}" in details  # what the table on disk says
         seen.append(path)
         if step == 0:
-            shot(screen, "digits_enlarged")
+            shot(screen, "digits_enlarged", docs="journey-digits.png")
         ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
         wait_until(lambda: position() == f"{step + 2} of {len(truth)}", what="the next digit")
     assert len(set(seen)) == 3
@@ -424,7 +469,7 @@ def test_transfer_learning_top_k_for_a_folder_in_the_browser(screen: Screen, reg
     right = sum(truth[Path(p).name] == label for p, label in zip(table["path"], table["prediction"]))
     assert right >= 0.8 * len(truth), f"{right} of {len(truth)} right"
 
-    select_node(screen, "predict")
+    show_results(screen, "predict")
     click(screen, TAB.format(tabs="fc-viewer-tabs", label="Table"))
     grid = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".fc-result-table"), timeout=20,
                       what="the top-k table")[0]
@@ -469,7 +514,7 @@ def test_colour_names_trained_on_weak_folders_in_the_browser(screen: Screen, reg
     areas = pd.read_csv(saved / "areas.csv")
     assert sorted(set(areas["image"])) == photos
 
-    select_node(screen, "classify")
+    show_results(screen, "classify")
     click(screen, TAB.format(tabs="fc-viewer-tabs", label="Original and classified"))
     click(screen, '//*[contains(@class, "q-select")][.//*[text()="Image"]]')
     click(screen, MENU_ITEM.format("flower.png"))
@@ -490,9 +535,11 @@ def test_colour_names_trained_on_weak_folders_in_the_browser(screen: Screen, reg
                "return !!hit && !!hit.closest(arguments[1]);")
     assert driver.execute_script(in_view, ".fc-pixel-legend", ".fc-pixel-legend")
     fits = ("const panel = document.querySelector('.fc-main-splitter > .q-splitter__after');"
-            "return document.querySelector('.fc-pixel-overlay').offsetHeight <= panel.clientHeight;")
-    assert driver.execute_script(fits)  # scrolled down, the pair is seen whole
-    shot(screen, "colour_names_classified")
+            "const legend = document.querySelector('.fc-pixel-legend').getBoundingClientRect();"
+            "const pair = document.querySelector('.fc-pixel-overlay').getBoundingClientRect();"
+            "return pair.bottom - legend.top <= panel.clientHeight;")
+    assert driver.execute_script(fits)  # scrolled down to the legend, it and the pair are seen whole
+    shot(screen, "colour_names_classified", docs="journey-colour-names.png", show=".fc-pixel-legend")
     assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]

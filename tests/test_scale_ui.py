@@ -162,6 +162,10 @@ def test_a_chain_of_100000_merges_draws_without_running_out_of_stack() -> None:
     top = tree_top(z)
     assert len(top.leaves) == MERGES + 1 and top.sizes.sum() == n
     assert sorted(top.sizes.tolist())[-1] == n - MERGES
+    paths = [f"/photos/p{i:06d}.png" for i in range(n)]
+    options = dendrogram_options(z, np.full(n, "C1"), float(z[-1, 2]) + 1, paths)
+    tips = {bar[2] for bar in options["series"][2]["data"] if bar[1] == 1}
+    assert tips == {f"p{i:06d}.png" for i in top.leaves if i < n} and len(tips) == MERGES  # one image: its name
 
 
 def test_a_tree_of_fewer_than_1000_images_shows_every_image() -> None:

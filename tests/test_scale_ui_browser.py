@@ -83,12 +83,21 @@ return [chart.convertToPixel({yAxisIndex: 0}, option.series[1].data[0][1]),
         chart.convertToPixel({yAxisIndex: 0}, arguments[0]),
         chart.convertToPixel({xAxisIndex: 1, yAxisIndex: 1}, [largest[0], 1.5]), largest[1]];
 """
-# How long the browser takes to move the cut line once (what a drag does per mouse move).
+END_LABEL = "return getElement(document.querySelector('.fc-dendrogram')).chart.getOption().series[1].endLabel.formatter;"
+# What one pointer move of a drag costs the browser (the drag layer's own handler), and what
+# one redraw of the chart costs (which a move no longer does).
 MOVES = """
-const chart = getElement(document.querySelector('.fc-dendrogram')).chart;
-const top = chart.getOption().yAxis[0].max, started = performance.now();
-for (let i = 0; i < 30; i++) chart.setOption({series: [{}, {data: [[0, top * i / 30], [10010, top * i / 30]]}]});
-return (performance.now() - started) / 30;
+const c = getElement(document.querySelector('.fc-dendrogram'));
+const move = c.options.graphic[0].onmousemove, chart = c.chart;
+c.fcDrag = true;
+let started = performance.now();
+for (let i = 0; i < 30; i++) move({offsetX: 300, offsetY: 100 + i * 5, event: {buttons: 1}});
+const moving = (performance.now() - started) / 30;
+c.fcDrag = false;
+c.fcGhost.style.display = 'none';
+started = performance.now();
+chart.setOption({series: [{}, {data: chart.getOption().series[1].data}]});
+return [moving, performance.now() - started];
 """
 
 
@@ -125,11 +134,10 @@ def test_a_dendrogram_of_100000_images_renders_with_sizes_and_its_cut_drags(scre
     assert wait_until(lambda: driver.execute_script(TREE), timeout=60, what="the dendrogram") == [1_000, 1_001]
     screen.should_contain("showing the last 1,000 merges")
     chart = driver.find_element(By.CSS_SELECTOR, ".fc-dendrogram")
-    print(f"\nmoving the cut line: {driver.execute_script(MOVES):.1f} ms per move")
+    moving, redraw = driver.execute_script(MOVES)
+    print(f"\ndragging the cut: {moving:.2f} ms per pointer move; one redraw of the chart: {redraw:.0f} ms")
     target = float(z[-5, 2] + z[-4, 2]) / 2  # 5 clusters
     y_from, y_to, (bar_x, bar_y), largest = driver.execute_script(PIXELS, target)
-    driver.execute_script(f"getElement(document.querySelector('.fc-dendrogram')).chart.setOption("
-                          f"{{series: [{{}}, {{data: [[0, {tree.cut_height}], [10010, {tree.cut_height}]]}}]}})")
 
     def at(x: float, y: float) -> tuple[int, int]:  # selenium's offsets count from the element's centre
         return round(x - chart.rect["width"] / 2), round(y - chart.rect["height"] / 2)
@@ -140,13 +148,26 @@ def test_a_dendrogram_of_100000_images_renders_with_sizes_and_its_cut_drags(scre
     driver.save_screenshot(str(SHOTS / "dendrogram_100000_hover.png"))
     ActionChains(driver, duration=30).move_to_element_with_offset(chart, *at(chart.rect["width"] / 2, y_from)) \
         .click_and_hold().move_by_offset(0, round((y_to - y_from) / 2)) \
-        .move_to_element_with_offset(chart, *at(chart.rect["width"] / 2, y_to)).release().perform()
+        .move_to_element_with_offset(chart, *at(chart.rect["width"] / 2, y_to)).perform()
+    ghost = driver.find_element(By.CSS_SELECTOR, ".fc-cut-ghost")  # the new cut follows the pointer
+    assert ghost.is_displayed() and abs(ghost.rect["y"] - chart.rect["y"] - y_to) <= 3
+    dragging = ghost.text  # how many clusters, while the line moves
+    driver.save_screenshot(str(SHOTS / "dendrogram_100000_dragging.png"))
+    ActionChains(driver).release().perform()
     count = lambda: driver.find_element(By.CSS_SELECTOR, ".fc-cut-count").text  # noqa: E731
     wait_until(lambda: count() != "24 clusters", what="the dragged cut")
     chosen = int(count().split()[0])
     assert 4 <= chosen <= 6 and clusters_at(z, target) == 5  # about where it was let go
+    assert dragging == count()  # the count shown while dragging was the cut's
+    assert driver.execute_script(END_LABEL) == f"cut: {count()}"
     driver.save_screenshot(str(SHOTS / "dendrogram_100000.png"))
     driver.find_element(By.XPATH, "//button[.//*[text()='Apply this cut']]").click()
     wait_until(lambda: applied, what="the applied cut")
     assert applied == [{"n_clusters": chosen}] and runs == [["cluster"]]  # a count stays a count
+    foot = driver.execute_script(PIXELS, 0.0)[1] - 3  # a click just above the foot: thousands of clusters
+    ActionChains(driver).move_to_element_with_offset(chart, *at(chart.rect["width"] / 2, foot)).click().perform()
+    wait_until(lambda: int(count().split()[0].replace(",", "")) > 1_001, what="the fine cut")
+    assert driver.execute_script("return document.querySelector('.fc-cut-ghost').textContent") \
+        == "1,001 or more clusters"  # all the browser can count from the drawn merges
+    wait_until(lambda: driver.execute_script(END_LABEL) == f"cut: {count()}", what="the exact count on the chart")
     assert console_problems(screen) == []

@@ -3,14 +3,12 @@
 What only a browser can show: the bundle loads without console errors, palette drag
 and drop, port-to-port connections, keyboard shortcuts, the unsaved-changes warning,
 thumbnails actually loading, and placeholders drawn as such. Screenshots go to
-screenshots/; with FLOWCLASS_DOCS_SCREENSHOT=1 the README's docs/flowclass-ui.png is
-refreshed from the run test.
+screenshots/ (README's pictures come from the journeys: test_journeys_browser.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -29,7 +27,6 @@ from flowclass.workflow_file import dumps, load
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "screenshots"
-DOCS_SHOT = REPO / "docs" / "flowclass-ui.png"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -174,10 +171,7 @@ def test_run_shows_cluster_thumbnails(screen: Screen, registry, shared_cache, tm
               ".filter(i => i.complete && i.naturalWidth > 0).length")
     wait_until(lambda: driver.execute_script(loaded) == 30, timeout=20, what="thumbnails to load")
     assert console_problems(screen) == []
-    path = shot(screen, "app_cluster_results.png")
-    if os.environ.get("FLOWCLASS_DOCS_SCREENSHOT") == "1":
-        DOCS_SHOT.parent.mkdir(exist_ok=True)
-        shutil.copyfile(path, DOCS_SHOT)
+    shot(screen, "app_cluster_results.png")
 
     # the map of the clusters: hovering a point shows its thumbnail
     driver.find_element(By.XPATH, TAB.format(tabs="fc-viewer-tabs", label="Map")).click()

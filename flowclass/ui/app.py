@@ -20,7 +20,7 @@ from nicegui import app, core, ui
 from ..cache import Cache
 from .auth import SameOriginGuard, TokenMiddleware, allowed_hosts, is_loopback, token_problem
 from .browse import Roots
-from .canvas import CanvasBundleMissing, ensure_canvas_bundle
+from .canvas import CanvasBundleMissing, ensure_canvas_bundle, stale_bundle_warning
 from .page import AppConfig, EditorPage
 from .thumbnails import FULL, ROUTE, SIZES
 
@@ -69,6 +69,9 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
     except CanvasBundleMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    stale = stale_bundle_warning()
+    if stale:
+        print(f"warning: {stale}", file=sys.stderr)
     path = Path(workflow).resolve() if workflow else None
     if path is not None and not path.is_file():
         print(f"error: no workflow file at {path}", file=sys.stderr)

@@ -21,6 +21,7 @@ from nicegui import ui
 from nicegui.events import GenericEventArguments, Handler
 
 DIST = Path(__file__).parent / "static" / "dist"
+FRONTEND = Path(__file__).resolve().parents[2] / "frontend"  # there only in a source checkout
 BUNDLE_FILES = ("index.js", "flowclass-canvas.css")
 DRAG_MIME = "application/flowclass-node"
 EVENTS = ("add_node", "connect", "connect_refused", "move", "select", "delete", "shortcut", "help")
@@ -44,6 +45,23 @@ def ensure_canvas_bundle() -> Path:
             "or reinstall FlowClass (`pip install -e .` or a wheel), which builds it when npm is available."
         )
     return DIST
+
+
+def stale_bundle_warning() -> str | None:
+    """What to tell when a source checkout's bundle is older than its frontend sources, else None.
+
+    An editable install builds the bundle once; sources pulled later are not in it, and the
+    canvas then silently shows the old component (styles and behaviour the code no longer has).
+    """
+    sources = [p for p in (FRONTEND / "src").rglob("*") if p.is_file()] if (FRONTEND / "src").is_dir() else []
+    built = [DIST / name for name in BUNDLE_FILES]
+    if not sources or not all(p.is_file() for p in built):
+        return None
+    newest = max(sources, key=lambda p: p.stat().st_mtime)
+    if newest.stat().st_mtime <= min(p.stat().st_mtime for p in built):
+        return None
+    return (f"the canvas bundle in {DIST} is older than {newest}, so the canvas would look and behave "
+            f"as an older FlowClass. Rebuild it: cd {FRONTEND} && npx vite build")
 
 
 def empty_catalogue() -> dict[str, Any]:

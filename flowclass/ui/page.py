@@ -100,7 +100,9 @@ class EditorPage:
                                             self.files)
         session.subscribe(lambda what: self.split.results_shown(
             session.selected is not None and session.store.has(session.selected)))
-        with ui.footer().classes("bg-gray-100 text-gray-700 text-xs items-center gap-2 px-3 py-1"):
+        # one line, always: the splitter above is sized for it (app.css), so a wrapped footer
+        # would cover the bottom of the results
+        with ui.footer().classes("bg-gray-100 text-gray-700 text-xs items-center no-wrap gap-2 px-3 py-1"):
             self.footer = FooterView(session, roots, self.config.executor)
 
     # --- shortcuts into the parts (for scripts and tests) ---------------------------------------

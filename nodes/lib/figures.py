@@ -84,7 +84,9 @@ def dendrogram_figure(linkage: np.ndarray, cut_height: float, labels: np.ndarray
         bars.bar(top.leaf_x(np.arange(len(top.leaves))), top.sizes, width=STEP * 0.9, log=True,
                  color=[palette[c] for c in leaves.tolist()])
         bars.set_ylabel("images")
+        bars.set_ylim(1, max(10, int(top.sizes.max())) * 1.5)  # from one image; at least a power of ten
         bars.yaxis.set_major_formatter(lambda value, _position: f"{value:,.0f}")
+        bars.yaxis.set_minor_formatter(lambda value, _position: "")
         bars.set_xticks([])
     fits = _fitting(cluster_runs(top, labels, cut_height), top.width, figure.get_figwidth() * DPI * 0.85)
     for name, start, stop, size in fits:

@@ -4,9 +4,10 @@ Links below the cut take their cluster's colour (the same as in the grid and the
 A big tree shows its last 1,000 merges (:mod:`nodes.lib.tree_top`): a bar under each
 branch at their foot says how many images it holds (hovering it gives the number), and
 each cluster's name and size stand under it where they fit. Drag the cut line (or click
-where it goes) as in Orange; "Apply this cut" sets the node's cut in the mode the user
-chose (a cluster count stays a cluster count; a ratio or a distance is rounded) and
-re-runs it: a viewer action (see :mod:`flowclass.viewers`).
+where it goes) as in Orange: the line and its cluster count follow the pointer without a
+redraw of the tree. "Apply this cut" sets the node's cut in the mode the user chose (a
+cluster count stays a cluster count; a ratio or a distance is rounded) and re-runs it: a
+viewer action (see :mod:`flowclass.viewers`).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def dendrogram_options(z: np.ndarray, labels: np.ndarray, cut: float,
         {"type": "value", "name": "merge distance", "min": 0, "max": float(f"{height * 1.05:.3g}")}]
     series: list[dict[str, Any]] = [
         {"type": "lines", "coordinateSystem": "cartesian2d", "polyline": True, "data": link_lines(top, palette, links),
-         "lineStyle": {"width": 1.2}, "silent": True},
+         "lineStyle": {"width": 1.2, "opacity": 1}, "silent": True},
         {"type": "line", "name": "cut", "data": [[0, cut], [width, cut]], "symbol": "none", "silent": True,
          "lineStyle": {"color": CUT_COLOR, "type": "dashed", "width": 1.5},
          "endLabel": {"show": True, "formatter": f"cut: {clusters_at(z, cut):,} clusters",
@@ -105,14 +106,36 @@ def dendrogram_options(z: np.ndarray, labels: np.ndarray, cut: float,
 
 CUT_EVENT = "fc_cut"  # the chart says: the user put the cut at this height (a click, or a drag ended)
 
-# Press anywhere on the tree and drag: the cut line follows the pointer (redrawn once a
-# frame); on release (or a plain click) the chart reports the height, as Orange's dendrogram
-# does. Over the size bars the pointer shows what a bar holds instead, in a box of DOM text
-# (a single image's name is a file name; ECharts' own tooltip needs an element per bar,
-# which made each move of the cut three times slower). These are ECharts graphic handlers,
+# Press anywhere on the tree and drag: a dashed line follows the pointer, a DOM element
+# over the chart (moving it redraws nothing, however big the tree); on release (or a plain
+# click) the chart's cut line moves there and the chart reports the height, as Orange's
+# dendrogram does. Over the size bars the pointer shows what a bar holds instead, in a box
+# of DOM text (a single image's name is a file name; ECharts' own tooltip needs an element
+# per bar, which made each redraw three times slower). These are ECharts graphic handlers,
 # made functions by NiceGUI's ":" properties; $chart is the chart element's id.
-MOVE_JS = ("const y = Math.min($top, Math.max(0, c.chart.convertFromPixel({yAxisIndex: 0}, e.offsetY))); "
-           "c.chart.setOption({series: [{}, {data: [[0, y], [$width, y]]}]}, {lazyUpdate: true});")
+MOVE_JS = """
+const y = Math.min($top, Math.max(0, c.chart.convertFromPixel({yAxisIndex: 0}, e.offsetY)));
+const ghost = c.fcGhost || (c.fcGhost = document.createElement('div'));
+if (!ghost.isConnected) {
+  ghost.className = 'fc-cut-ghost';
+  ghost.style.cssText = 'position:absolute;left:${left}px;right:${right}px;height:0;pointer-events:none;'
+    + 'z-index:9;border-top:2px dashed $colour';
+  const count = document.createElement('span');
+  count.style.cssText = 'position:absolute;left:100%;top:-16px;padding-left:6px;white-space:nowrap;'
+    + 'font-size:12px;color:$colour';
+  ghost.append(count);
+  c.$$el.style.position = 'relative';  // the ghost's (and the tip's) offsets are the chart's
+  c.$$el.append(ghost);
+}
+ghost.style.top = c.chart.convertToPixel({yAxisIndex: 0}, y) + 'px';
+ghost.style.display = 'block';
+const heights = c.fcHeights || (c.fcHeights = c.chart.getOption().series[0].data.map(l => l.coords[1][1]));
+const k = 1 + heights.filter(h => h > y).length;  // exact while the cut is above the drawn foot
+ghost.firstChild.textContent = k.toLocaleString('en') + (k > heights.length && $truncated ? ' or more' : '')
+  + ' clusters';
+"""
+DROP_JS = ("c.fcGhost.style.display = 'none'; c.chart.setOption({series: [{}, {data: [[0, y], [$width, y]], "
+           "endLabel: {formatter: 'cut: ' + c.fcGhost.firstChild.textContent}}]}); ")
 ON_BARS_JS = "$bars && c.chart.containPixel({gridIndex: 1}, [e.offsetX, e.offsetY])"
 TIP_JS = """
 const tip = c.fcTip || (c.fcTip = document.createElement('div'));
@@ -120,6 +143,7 @@ if (!tip.isConnected) {
   tip.className = 'fc-dendrogram-tip';
   tip.style.cssText = 'position:absolute;pointer-events:none;z-index:10;background:#fff;font-size:12px;'
     + 'border:1px solid #cbd5e1;border-radius:4px;padding:2px 6px;white-space:nowrap;display:none';
+  c.$$el.style.position = 'relative';
   c.$$el.append(tip);
 }
 const bars = c.fcBars || (c.fcBars = c.chart.getOption().series[$sizes].data);
@@ -140,9 +164,10 @@ DRAG_JS = {
     ":onmousedown": "function(e) { const c = getElement($chart); if (" + ON_BARS_JS + ") return; "
                     "c.fcDrag = true; " + MOVE_JS + " }",
     ":onmousemove": "function(e) { const c = getElement($chart); if (!c.fcDrag) { " + TIP_JS + " return; } "
-                    "if (e.event && e.event.buttons === 0) { c.fcDrag = false; return; } " + MOVE_JS + " }",
+                    "if (e.event && e.event.buttons === 0) { c.fcDrag = false; c.fcGhost.style.display = 'none'; "
+                    "return; } " + MOVE_JS + " }",
     ":onmouseup": "function(e) { const c = getElement($chart); if (!c.fcDrag) return; c.fcDrag = false; "
-                  + MOVE_JS + " c.$$emit('" + CUT_EVENT + "', {height: y}); }",
+                  + MOVE_JS + DROP_JS + "c.$$emit('" + CUT_EVENT + "', {height: y}); }",
     ":onmouseout": "function(e) { const c = getElement($chart); if (c.fcTip) c.fcTip.style.display = 'none'; }",
 }
 
@@ -150,8 +175,10 @@ DRAG_JS = {
 def drag_layer(chart_id: int, options: dict[str, Any], top: float) -> dict[str, Any]:
     """A transparent layer over the chart that moves the cut line and shows the bars' tooltips."""
     bars = options["series"][SIZES]["data"]
-    values = {"chart": chart_id, "top": top, "width": options["xAxis"][0]["max"],
-              "bars": "true" if bars else "false", "sizes": SIZES}
+    grid = options["grid"][0]
+    values = {"chart": chart_id, "top": top, "width": options["xAxis"][0]["max"], "left": grid["left"],
+              "right": grid["right"], "colour": CUT_COLOR, "bars": "true" if bars else "false", "sizes": SIZES,
+              "truncated": "true" if bars else "false"}
     handlers = {key: Template(code).substitute(values) for key, code in DRAG_JS.items()}
     return {"type": "rect", "left": 0, "top": 0, "z": 100, "cursor": "ns-resize",
             "shape": {"width": 4000, "height": 4000}, "style": {"fill": "rgba(0,0,0,0)"}, **handlers}
@@ -211,16 +238,18 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
                   "distance": "(sets the distance)"}.get(mode, "")).classes("text-xs text-gray-500")
     state = {"height": float(tree.cut_height)}
 
-    def moved(height: float, send: bool = True) -> None:
+    def moved(height: float, by_browser: bool = True) -> None:
+        """The cut is now at ``height``. A browser that moved it has moved the line and counted
+        the clusters, exactly unless the cut lies below the drawn foot: then this count goes."""
         height = min(top, max(0.0, float(height)))
         state["height"] = height
         k = clusters_at(z, height)
         count.text = f"{k:,} clusters"
         line = {"data": [[0, height], [width, height]], "endLabel": {"formatter": f"cut: {k:,} clusters"}}
-        with chart.props.suspend_updates():  # the tree stays in the browser: only the line is sent
+        with chart.props.suspend_updates():  # the browser has it: the tree is not sent again
             chart.options["series"][CUT_LINE]["data"] = line["data"]
             chart.options["series"][CUT_LINE]["endLabel"]["formatter"] = line["endLabel"]["formatter"]
-        if send:
+        if by_browser and k > MERGES:
             chart.run_chart_method("setOption", {"series": [{}, line]})
         apply_button.set_enabled(k != len(set(labels.tolist())))
 
@@ -230,7 +259,7 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
         ctx.run([ctx.node_id])
 
     chart.on(CUT_EVENT, lambda e: moved(e.args["height"]))
-    moved(tree.cut_height, send=False)
+    moved(tree.cut_height, by_browser=False)
 
 
 def clusters_with_labels(labelling: Any) -> bool:

@@ -18,9 +18,9 @@ from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.tables import show_as_table
 
 DISPLAY = 512  # size asked of the image route for the side-by-side view
-# the two pictures are never taller than the results panel (cqh: its height), so scrolled
-# down the pair is seen whole; the legend above them is seen without scrolling
-PICTURE_HEIGHT = "height: min(32rem, calc(100cqh - 1rem))"
+# the legend and the two pictures under it are never taller than the results panel (cqh: its
+# height), so scrolled down to the legend they are seen whole
+PICTURE_HEIGHT = "height: min(32rem, calc(100cqh - 2.5rem))"
 MAX_BARS = 40  # images shown in the area chart
 
 
