@@ -173,3 +173,48 @@ def test_two_processes_writing_the_same_sample_set_both_succeed(tmp_path, monkey
     monkeypatch.setattr(samples, "write_sample", racing)
     folder = samples.sample_folder("faces", tmp_path)
     assert len(list(folder.rglob("*.png"))) == 200
+
+
+def test_16_bit_and_transparent_images_are_seen_as_they_are_shown(registry, cache, tmp_path):
+    """A 16-bit gray PNG (microscopes, scanners) is the 8-bit picture at 257 times the values;
+    a transparent PNG is shown on white. Embed, the thumbnails and the pixel nodes saw the
+    16-bit one as nearly all white (values clipped at 255) and the transparent part as the
+    colour hidden under it (black), while the grid showed it on white."""
+    import skimage.data
+
+    from flowclass.ui.thumbnails import make_thumbnail
+    from nodes.lib.imaging import open_rgb, open_upright
+
+    camera = skimage.data.camera()
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    Image.fromarray(camera).save(folder / "camera 8-bit.png")
+    Image.fromarray(camera.astype(np.uint16) * 257).save(folder / "camera 16-bit.png")
+    cutout = np.zeros((*camera.shape, 4), np.uint8)  # black where transparent, as editors save it
+    cutout[100:400, 100:400] = (200, 30, 30, 255)
+    Image.fromarray(cutout, "RGBA").save(folder / "cutout.png")
+    on_white = np.full((*camera.shape, 3), 255, np.uint8)
+    on_white[100:400, 100:400] = (200, 30, 30)
+    Image.fromarray(on_white).save(folder / "cutout on white.png")
+
+    def diff(a, b):
+        return float(np.abs(np.asarray(a, float) - np.asarray(b, float)).max())
+
+    assert diff(open_upright(folder / "camera 16-bit.png").convert("L"), camera) <= 1
+    assert diff(open_rgb(folder / "cutout.png"), on_white) == 0
+    for name, twin in (("camera 16-bit.png", "camera 8-bit.png"), ("cutout.png", "cutout on white.png")):
+        make_thumbnail(folder / name, tmp_path / f"{name}.jpg", 128)
+        make_thumbnail(folder / twin, tmp_path / f"{twin}.jpg", 128)
+        shown = np.asarray(Image.open(tmp_path / f"{name}.jpg").convert("RGB"), float)
+        assert np.abs(shown - np.asarray(Image.open(tmp_path / f"{twin}.jpg").convert("RGB"), float)).mean() < 2
+
+    doc = {"schema_version": 1, "nodes": [
+        {"id": "import", "type": "import_images", "params": {"folder": str(folder), "labels_from": "none"}},
+        {"id": "embed", "type": "embed", "params": {"backend": "pixels", "pixel_size": 16, "grayscale": False}}],
+        "edges": [{"from": {"node": "import", "port": "images"}, "to": {"node": "embed", "port": "images"}}]}
+    result = Engine(registry, cache).run(loads(json.dumps(doc), registry), out_dir=tmp_path / "out")
+    assert result.ok
+    embedded = result.output("embed", "embeddings")
+    vector = {os.path.basename(p): v for p, v in zip(embedded.images.paths, np.asarray(embedded.vectors))}
+    assert np.abs(vector["camera 16-bit.png"] - vector["camera 8-bit.png"]).max() <= 1 / 255 + 1e-6
+    assert np.abs(vector["cutout.png"] - vector["cutout on white.png"]).max() <= 1e-6

@@ -17,12 +17,13 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from ..fsutil import atomic_path, file_stamp
+from ..viewers.picture import as_shown
 
 ROUTE = "/flowclass/image"
 SIZES = (64, 96, 128, 160, 256, 512, 1024)
 FULL = 0  # size 0: the image itself, re-encoded only if browsers cannot show its format
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
-THUMBNAIL_VERSION = 2  # 2: tiny images enlarged with sharp pixels
+THUMBNAIL_VERSION = 3  # 2: 16-bit gray scaled, not clipped to white; 3: tiny images enlarged sharp
 
 
 class ImageServer:
@@ -79,12 +80,7 @@ def make_thumbnail(source: Path, target: Path, size: int) -> None:
     with Image.open(source) as image:
         if size:
             image.draft("RGB", (size, size))  # JPEGs decode at a fraction of full size: fast
-        image = ImageOps.exif_transpose(image)
-        if image.mode not in ("RGB", "L"):
-            image = image.convert("RGBA")
-            flat = Image.new("RGB", image.size, "white")
-            flat.paste(image, mask=image.getchannel("A"))
-            image = flat
+        image = as_shown(ImageOps.exif_transpose(image))
         if size:
             image.thumbnail((size, size), Image.Resampling.LANCZOS)
             image = sharp_enlargement(image, size)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from flowclass.viewers.picture import as_shown
+
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp")
 # EXIF orientations 5-8 rotate by 90 degrees, so width and height swap.
 _SWAPS_AXES = {5, 6, 7, 8}
@@ -72,8 +74,7 @@ def open_upright(path: str | Path, draft: int | None = None) -> Image.Image:
             if draft:
                 image.draft(image.mode if image.mode in ("RGB", "L") else "RGB", (draft, draft))
             image.load()
-            upright = ImageOps.exif_transpose(image)
-            return upright if upright.mode in ("RGB", "L") else upright.convert("RGB")
+            return as_shown(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise BadImage("file no longer exists") from None
     except Exception as exc:
