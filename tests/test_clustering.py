@@ -190,6 +190,63 @@ def test_scalable_method_builds_a_full_tree_for_every_linkage(tmp_path, linkage_
     assert len(out["clusters"].classes) == 10
 
 
+def test_approximate_neighbour_search_is_repeatable_and_finds_the_digits():
+    """Above its size limit the neighbour graph is searched approximately (HNSW): the same
+    features give the same tree, whatever OpenMP's thread count (which is left as it was),
+    it finds nearly every true nearest neighbour, and the digits cluster as well as with
+    the exact graph and about as well as exact Ward."""
+    import faiss
+
+    from nodes.lib.large_linkage import neighbour_graph, neighbour_linkage, project
+
+    data = load_digits()
+    x, y = data.data, data.target
+    features = project(x, "cosine", True)
+    threads = faiss.omp_get_max_threads()
+    first = neighbour_linkage(features, "ward", exact_search_up_to=0)
+    faiss.omp_set_num_threads(1)
+    try:
+        again = neighbour_linkage(features, "ward", exact_search_up_to=0)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    assert faiss.omp_get_max_threads() == threads
+    assert np.array_equal(first, again)
+    approximate, exact = neighbour_graph(features, exact_up_to=0), neighbour_graph(features)
+    assert approximate.shape == exact.shape and approximate.nnz == exact.nnz == 10 * len(x)
+    assert approximate.diagonal().sum() == 0  # nobody is its own neighbour
+    assert approximate.multiply(exact).sum() / exact.sum() > 0.98
+    xc = x - x.mean(0)
+    ward = adjusted_rand_score(y, fcluster(linkage(pdist(xc, "cosine"), "ward"), 10, "maxclust"))
+    graph = adjusted_rand_score(y, fcluster(neighbour_linkage(features, "ward"), 10, "maxclust"))
+    found = adjusted_rand_score(y, fcluster(first, 10, "maxclust"))
+    assert found > 0.7 and found >= graph - 0.02 and found >= ward - 0.05
+
+
+def test_projection_is_fitted_on_a_sample_and_copies_no_input_whole():
+    """PCA fitted on a seeded sample, rows projected a block at a time: the projection
+    needs a fraction of the input's memory (a copy would be all of it) and captures
+    nearly the variance of a PCA fitted on every row."""
+    import tracemalloc
+
+    from nodes.lib.large_linkage import project
+
+    data = load_digits()
+    upsampled = np.kron(data.images, np.ones((2, 2))).reshape(len(data.images), -1)  # 256 values
+    noise = np.random.default_rng(0).normal(0, 1, (5,) + upsampled.shape)
+    x = (upsampled[None] + noise).reshape(-1, upsampled.shape[1]).astype(np.float32)  # 8,985 rows
+    tracemalloc.start()
+    try:
+        sampled = project(x, "cosine", True, dimensions=32, fit_on=600, block=400)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sampled.shape == (len(x), 32) and sampled.dtype == np.float32
+    assert peak < 0.5 * x.nbytes
+    assert np.array_equal(sampled, project(x, "cosine", True, dimensions=32, fit_on=600, block=400))
+    whole = project(x, "cosine", True, dimensions=32, fit_on=len(x))
+    assert sampled.var(axis=0).sum() > 0.98 * whole.var(axis=0).sum()
+
+
 def test_sampled_silhouettes_equal_exact_ones_when_the_sample_is_everything():
     from nodes.lib.large_linkage import sampled_silhouettes
 

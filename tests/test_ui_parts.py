@@ -207,6 +207,27 @@ def test_thumbnails_are_made_once_upright_and_only_for_registered_images(tmp_pat
     assert fitting_size(2000) == 1024 and fitting_size(None) == 0
 
 
+def test_a_tiny_image_is_enlarged_with_sharp_pixels_and_a_photo_never_grows(tmp_path: Path,
+                                                                          photos_dir) -> None:
+    from sklearn.datasets import load_digits
+
+    digit = tmp_path / "digit.png"
+    pixels = (load_digits().images[0] * 255 / 16).astype(np.uint8)  # 8 x 8
+    Image.fromarray(pixels).save(digit)
+    server = ImageServer(tmp_path / "thumbs")
+    server.register(digit, "d" * 64)
+    with Image.open(server.file_for("d" * 64, 1024)) as image:
+        assert image.size == (1024, 1024)
+        big = np.asarray(image.convert("L"), dtype=float)
+    blocks = big.reshape(8, 128, 8, 128).transpose(0, 2, 1, 3).reshape(8, 8, -1)
+    assert blocks.std(axis=2).max() < 6  # each digit pixel is one flat block (JPEG noise aside)
+    assert np.abs(blocks.mean(axis=2) - pixels).max() < 8
+    photo = photos_dir / "animals" / "chelsea.jpg"
+    server.register(photo, "c" * 64)
+    with Image.open(photo) as original, Image.open(server.file_for("c" * 64, 1024)) as shown:
+        assert max(shown.size) <= max(max(original.size), 1024) and max(shown.size) <= 1024
+
+
 def test_thumbnail_honours_exif_orientation(tmp_path: Path) -> None:
     source = tmp_path / "rotated.jpg"
     exif = Image.Exif()

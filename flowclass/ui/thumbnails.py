@@ -23,7 +23,7 @@ ROUTE = "/flowclass/image"
 SIZES = (64, 96, 128, 160, 256, 512, 1024)
 FULL = 0  # size 0: the image itself, re-encoded only if browsers cannot show its format
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
-THUMBNAIL_VERSION = 2  # 2: 16-bit gray scaled, not clipped to white
+THUMBNAIL_VERSION = 3  # 2: 16-bit gray scaled, not clipped to white; 3: tiny images enlarged sharp
 
 
 class ImageServer:
@@ -83,6 +83,19 @@ def make_thumbnail(source: Path, target: Path, size: int) -> None:
         image = as_shown(ImageOps.exif_transpose(image))
         if size:
             image.thumbnail((size, size), Image.Resampling.LANCZOS)
+            image = sharp_enlargement(image, size)
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(target, fsync=False) as tmp:  # a thumbnail can always be made again
             image.save(tmp, "JPEG", quality=85)
+
+
+TINY = 64  # images this small (digits, icons) are enlarged by whole pixels
+
+
+def sharp_enlargement(image: Image.Image, size: int) -> Image.Image:
+    """A tiny image, enlarged by a whole factor to fit ``size`` with each pixel a crisp
+    block: a browser stretching an 8 x 8 digit to 36 rem would blur it into a smudge."""
+    factor = size // max(image.size)
+    if max(image.size) > TINY or factor < 2:
+        return image
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
