@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +89,15 @@ def node_params(spec: Any, registry: Registry) -> tuple[dict[str, Any], list[Pro
     return checked, _node_problems(spec, registry, checked)
 
 
+def _unknown_param(node_type: Any, name: str, value: Any) -> str:
+    """Says which parameter a misspelt one probably meant, and its value, which the canvas cannot show."""
+    names = [p.name for p in node_type.params]
+    close = difflib.get_close_matches(name, names, n=1)
+    shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
+    meant = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown parameter '{name}' = {shown}{meant} (known: {', '.join(names) or 'none'})"
+
+
 def _node_problems(spec: Any, registry: Registry, checked: dict[str, Any]) -> list[Problem]:
     node_type = registry.get(spec.type)
     if node_type is None:
@@ -102,8 +113,7 @@ def _node_problems(spec: Any, registry: Registry, checked: dict[str, Any]) -> li
     problems = []
     for name in spec.params:
         if node_type.param(name) is None:
-            known = ", ".join(p.name for p in node_type.params) or "none"
-            problems.append(Problem("unknown_param", f"unknown parameter (known: {known})",
+            problems.append(Problem("unknown_param", _unknown_param(node_type, name, spec.params[name]),
                                     node=spec.id, field=name))
     for param in node_type.params:
         if param.name not in spec.params:

@@ -171,6 +171,12 @@ def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str
         height = height_ratio * float(z[-1, 2]) if cut == "height_ratio" else distance
         raw = hierarchy.fcluster(z, height, criterion="distance")
     labels = name_clusters(raw)
+    made = len(set(labels.tolist()))
+    if cut == "n_clusters" and made < n_clusters:
+        tied = float(z[n - n_clusters, 2])  # the merge a cut into n_clusters would undo ties with the next
+        why = ("some images are identical (at distance 0), and identical images cannot be split" if tied <= 1e-9 * float(z[-1, 2])
+               else f"several merges happen at the same distance ({tied:.4g}), so no cut gives exactly that many")
+        ctx.warn(f"asked for {n_clusters} clusters, made {made}: {why}")
     ctx.progress(1, 3, message="scoring")
     if algorithm == EXACT:
         scores = silhouettes(condensed, labels)

@@ -264,3 +264,28 @@ def test_distances_are_not_materialised_by_the_node(tmp_path):
     assert d.vectors is x
     with pytest.raises(ValueError, match="6,000 images"):
         d.to_table()
+
+
+def test_fewer_clusters_than_asked_is_said(tmp_path):
+    """A folder of duplicates (the same photo saved six times, and another six times): asked for
+    3 clusters, the tree can only give 2, and the export said nothing about the missing one."""
+    import json
+
+    import skimage.data
+    from PIL import Image
+
+    from flowclass.cli import main
+    from flowclass.library import ready_workflows_dir
+
+    folder = tmp_path / "duplicates"
+    folder.mkdir()
+    for name in ("coffee", "chelsea"):
+        for copy in range(6):
+            Image.fromarray(getattr(skimage.data, name)()).save(folder / f"{name} {copy}.png")
+    out = tmp_path / "out"
+    assert main(["run", str(ready_workflows_dir() / "cluster_folder.json"), "--set", f"import.folder={folder}",
+                 "--set", "embed.backend=pixels", "--set", "cluster.n_clusters=3", "--out", str(out),
+                 "--cache", str(tmp_path / "cache"), "-q"]) == 0
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))["nodes"]["cluster"]
+    assert sorted(p.name for p in (out / "clusters").iterdir() if p.is_dir()) == ["C1", "C2"]
+    assert any("asked for 3 clusters" in w and "2" in w and "identical" in w for w in run["warnings"]), run["warnings"]

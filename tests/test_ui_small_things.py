@@ -108,3 +108,31 @@ async def test_a_ready_workflow_is_offered_save_as_and_runs_beside_it(user: User
     user.find(marker="run-all").click()  # not asked again
     await until(lambda: page.runner.running or page.summary.text.startswith("Last run"), what="the second run")
     await user.should_not_see("no file yet")
+
+
+async def test_a_failed_node_says_why_in_its_results(user: User, registry, cache, tmp_path: Path,
+                                                     photos_dir: Path) -> None:
+    """The user asked for more clusters than images and ran with the node selected: the results
+    panel said 'no results yet', not what went wrong, nor what the upstream failure was for the
+    nodes after it."""
+    from flowclass.ui.canvas import FlowCanvas
+    from flowclass.workflow_file import load, save
+    from ui_helpers import CLUSTER_FOLDER, make_app, page_of, until
+
+    import shutil
+
+    photos = shutil.copytree(photos_dir, tmp_path / "photos")  # inside the canvas's root
+    flow = tmp_path / "too many.json"
+    save(load(CLUSTER_FOLDER, registry).with_params("import", folder=str(photos))
+         .with_params("embed", backend="pixels", pixel_size=8).with_params("cluster", n_clusters=50), flow)
+    make_app(registry, cache, tmp_path, flow)
+    await user.open("/")
+    page = page_of(user)
+    user.find(FlowCanvas).trigger("select", {"id": "cluster"})
+    await user.should_see("Hierarchical Clustering: no results yet.")
+    user.find(marker="run-all").click()
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run")
+    await user.should_see("asked for 50 clusters of 5 images")
+    await user.should_not_see("no results yet")
+    user.find(FlowCanvas).trigger("select", {"id": "export"})
+    await user.should_see("Export to Folders: not run because 'cluster' did not finish")

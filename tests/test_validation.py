@@ -83,3 +83,21 @@ def test_missing_required_parameter(registry, tmp_path):
     reg = default_registry([tmp_path])
     problems = _problems(reg, [{"id": "n", "type": "req.node"}])
     assert codes(problems) == [("missing_param", "n", "name")]
+
+
+def test_a_misspelt_parameter_names_the_one_meant_and_keeps_its_value_in_sight(registry, tmp_path, capsys):
+    """A workflow edited by hand with 'foldr' for 'folder': the canvas shows an empty Folder
+    field and 'unknown parameter', so the folder typed is lost from sight; say which parameter
+    was meant and what the value was."""
+    from flowclass.cli import main
+    from flowclass.library import ready_workflows_dir
+
+    doc = json.loads((ready_workflows_dir() / "cluster_folder.json").read_text(encoding="utf-8"))
+    photos = tmp_path / "my photos"
+    photos.mkdir()
+    doc["nodes"][0]["params"]["foldr"] = str(photos)
+    flow = tmp_path / "typo.json"
+    flow.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["validate", str(flow)]) == 2
+    error = capsys.readouterr().err
+    assert "'foldr'" in error and "did you mean 'folder'?" in error and str(photos) in error

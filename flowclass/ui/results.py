@@ -20,6 +20,9 @@ from .runner import NodeStatus
 from ..viewers import ViewerContext
 from ..viewers.registry import ViewerRegistry
 
+# A node left without results by its last run, and how the panel says so (before the node's message).
+UNFINISHED = {NodeState.FAILED: "failed: ", NodeState.SKIPPED: "", NodeState.INVALID: "cannot run: "}
+
 log = logging.getLogger(__name__)
 
 MakeContext = Callable[[str, str, str], ViewerContext]
@@ -41,6 +44,8 @@ class ResultsPanel:
              force: bool = False) -> None:
         """Show ``node_id``'s results (rebuilt only when what would be shown changed)."""
         key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None)
+        if node_id and not self.store.has(node_id):  # what went wrong, once it is known, replaces "no results"
+            key += (status.state, status.message) if status.state in UNFINISHED else ()
         if key == self.shown and not force:
             # turning stale (a correction, a painted label) keeps the open view as it is
             if self.stale_note is not None:
@@ -55,7 +60,11 @@ class ResultsPanel:
                 return
             if not self.store.has(node_id):
                 with ui.row().classes("items-center gap-2"):
-                    ui.label(f"{node_type.title}: no results yet.").classes("text-sm text-gray-600")
+                    if status.state in UNFINISHED and status.message:
+                        ui.label(f"{node_type.title}: {UNFINISHED[status.state]}{status.message}") \
+                            .classes("text-sm text-red-700 whitespace-pre-line fc-results-failed")
+                    else:
+                        ui.label(f"{node_type.title}: no results yet.").classes("text-sm text-gray-600")
                     ui.button("Run this node", icon="play_arrow",
                               on_click=lambda: self.run_node(node_id)).props("flat dense")
                 return
