@@ -24,6 +24,7 @@ from flowclass.params import Choice, Float, Int
 from .datatypes import DENDROGRAM, DISTANCES, LABELS, TABLE, Dendrogram, Distances, Labelling
 from .lib.condensed import condensed_rows
 from .lib import large_linkage
+from .lib.freed_memory import release_freed_memory
 
 LINKAGES = ("single", "average", "complete", "weighted", "ward")
 METHODS = ("auto", "exact", "nearest_neighbours")
@@ -159,6 +160,7 @@ def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str
         if method == "auto":
             ctx.warn(f"{n:,} images are more than {exact_up_to:,}: clustered with the scalable "
                      "nearest-neighbour method (silhouettes estimated on a sample)")
+        release_freed_memory()  # what earlier nodes' threads freed, before the largest step
         features = large_linkage.project(distances.vectors, distances.metric, distances.centre)
         metric = "manhattan" if distances.metric == "manhattan" else "euclidean"
         z = large_linkage.neighbour_linkage(features, linkage, metric)
