@@ -110,29 +110,60 @@ async def test_a_ready_workflow_is_offered_save_as_and_runs_beside_it(user: User
     await user.should_not_see("no file yet")
 
 
+async def open_photo_clusters(user: User, registry, cache, tmp_path: Path, photos_dir: Path, n_clusters: int):
+    """The canvas on cluster_folder.json over a copy of the photos (inside its root), fast pixels
+    embedder, ``n_clusters`` clusters, with the node ``select``ed; returns the page."""
+    import shutil
+
+    from flowclass.workflow_file import load, save
+    from ui_helpers import CLUSTER_FOLDER, make_app, page_of
+
+    photos = shutil.copytree(photos_dir, tmp_path / "photos")
+    flow = tmp_path / "photos.json"
+    save(load(CLUSTER_FOLDER, registry).with_params("import", folder=str(photos))
+         .with_params("embed", backend="pixels", pixel_size=8).with_params("cluster", n_clusters=n_clusters), flow)
+    make_app(registry, cache, tmp_path, flow)
+    await user.open("/")
+    return page_of(user)
+
+
+async def run_all(user: User, page) -> None:
+    from ui_helpers import until
+
+    page.summary.text = ""
+    user.find(marker="run-all").click()
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run")
+
+
 async def test_a_failed_node_says_why_in_its_results(user: User, registry, cache, tmp_path: Path,
                                                      photos_dir: Path) -> None:
     """The user asked for more clusters than images and ran with the node selected: the results
     panel said 'no results yet', not what went wrong, nor what the upstream failure was for the
     nodes after it."""
     from flowclass.ui.canvas import FlowCanvas
-    from flowclass.workflow_file import load, save
-    from ui_helpers import CLUSTER_FOLDER, make_app, page_of, until
 
-    import shutil
-
-    photos = shutil.copytree(photos_dir, tmp_path / "photos")  # inside the canvas's root
-    flow = tmp_path / "too many.json"
-    save(load(CLUSTER_FOLDER, registry).with_params("import", folder=str(photos))
-         .with_params("embed", backend="pixels", pixel_size=8).with_params("cluster", n_clusters=50), flow)
-    make_app(registry, cache, tmp_path, flow)
-    await user.open("/")
-    page = page_of(user)
+    page = await open_photo_clusters(user, registry, cache, tmp_path, photos_dir, n_clusters=50)
     user.find(FlowCanvas).trigger("select", {"id": "cluster"})
     await user.should_see("Hierarchical Clustering: no results yet.")
-    user.find(marker="run-all").click()
-    await until(lambda: page.summary.text.startswith("Last run"), what="the run")
+    await run_all(user, page)
     await user.should_see("asked for 50 clusters of 5 images")
     await user.should_not_see("no results yet")
     user.find(FlowCanvas).trigger("select", {"id": "export"})
     await user.should_see("Export to Folders: not run because 'cluster' did not finish")
+
+
+async def test_a_node_that_fails_after_a_good_run_does_not_show_the_old_results_as_its_own(
+        user: User, registry, cache, tmp_path: Path, photos_dir: Path) -> None:
+    """Pointed at an empty folder after a good run, Import failed, and its results panel went on
+    showing the images of the previous folder under 'Results of Import Images', with no word."""
+    from flowclass.ui.canvas import FlowCanvas
+
+    page = await open_photo_clusters(user, registry, cache, tmp_path, photos_dir, n_clusters=2)
+    user.find(FlowCanvas).trigger("select", {"id": "import"})
+    await run_all(user, page)
+    await user.should_see("Results of Import Images")
+    (tmp_path / "empty").mkdir()
+    page.set_param("import", "folder", str(tmp_path / "empty"))
+    await run_all(user, page)
+    await user.should_see("Import Images: failed: no usable images in")
+    await user.should_see("from an earlier run")

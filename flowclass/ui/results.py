@@ -44,8 +44,8 @@ class ResultsPanel:
              force: bool = False) -> None:
         """Show ``node_id``'s results (rebuilt only when what would be shown changed)."""
         key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None)
-        if node_id and not self.store.has(node_id):  # what went wrong, once it is known, replaces "no results"
-            key += (status.state, status.message) if status.state in UNFINISHED else ()
+        unfinished = status.state in UNFINISHED and bool(status.message)
+        key += (status.state, status.message) if unfinished else ()  # what went wrong is shown once known
         if key == self.shown and not force:
             # turning stale (a correction, a painted label) keeps the open view as it is
             if self.stale_note is not None:
@@ -58,16 +58,19 @@ class ResultsPanel:
             if node_id is None or node_type is None:
                 ui.label("Select a node to see its results.").classes("text-sm text-gray-500")
                 return
-            if not self.store.has(node_id):
+            if unfinished or not self.store.has(node_id):
                 with ui.row().classes("items-center gap-2"):
-                    if status.state in UNFINISHED and status.message:
+                    if unfinished:
                         ui.label(f"{node_type.title}: {UNFINISHED[status.state]}{status.message}") \
                             .classes("text-sm text-red-700 whitespace-pre-line fc-results-failed")
                     else:
                         ui.label(f"{node_type.title}: no results yet.").classes("text-sm text-gray-600")
                     ui.button("Run this node", icon="play_arrow",
                               on_click=lambda: self.run_node(node_id)).props("flat dense")
-                return
+                if not self.store.has(node_id):
+                    return
+                ui.label("Below are its results from an earlier run, not from the settings it has now.") \
+                    .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900")
             self.stale_note = ui.label("These results are from before your last change; run again to "
                                        "update them.") \
                 .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
