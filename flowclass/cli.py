@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
@@ -155,11 +156,20 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(registry.describe(), indent=2))
         return EXIT_OK
+    unknown = [name for name in args.type or () if registry.get(name) is None]
+    if unknown:
+        known = [t.type for t in registry]
+        for name in unknown:
+            close = difflib.get_close_matches(name, known, n=1)
+            meant = f"; did you mean '{close[0]}'?" if close else ""
+            print(f"error: no node type '{name}'{meant} (`flowclass nodes` lists them all)", file=sys.stderr)
+        return EXIT_INVALID
     for category, types in registry.by_category():
+        types = [t for t in types if not args.type or t.type in args.type]
+        if not types:
+            continue
         print(f"{category}")
         for t in types:
-            if args.type and t.type not in args.type:
-                continue
             print(f"  {t.type}  —  {t.title} (version {t.version})")
             if t.description:
                 print(f"      {t.description.splitlines()[0]}")

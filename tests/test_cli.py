@@ -108,6 +108,17 @@ def test_nodes_lists_every_node_with_ports_and_parameters(capsys, registry):
     assert embed["params"][0]["choices"][0] == "efficientnet_lite0"
 
 
+def test_nodes_with_types_lists_only_their_sections_and_names_a_misspelt_one(capsys):
+    """`flowclass nodes embed` printed every category heading, empty; a misspelt type printed
+    only those headings and exited 0."""
+    assert main(["nodes", "embed"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Embedding\n") and "Output" not in text and "Input" not in text
+    assert main(["nodes", "embedd"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "embedd" in captured.err and "did you mean 'embed'?" in captured.err
+
+
 def test_cache_info_and_clear_leave_other_files_alone(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FLOWCLASS_CACHE", str(tmp_path / "c"))
     wf = REPO / "tests" / "plugins"
