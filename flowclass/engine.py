@@ -410,9 +410,11 @@ class _Run:
             edge = self.workflow.edge_into(node_id, inp.name)
             inputs_key[inp.name] = None if edge is None else [
                 self.outcomes[edge.source.node].key, edge.source.port]
-        outcome.key = _digest({"scheme": KEY_SCHEME, "type": node_type.type,
-                               "version": node_type.version, "params": params,
-                               "inputs": inputs_key, "fingerprint": outcome.fingerprint})
+        identity = {"scheme": KEY_SCHEME, "type": node_type.type, "version": node_type.version,
+                    "params": params, "inputs": inputs_key, "fingerprint": outcome.fingerprint}
+        if node_type.revision:
+            identity["revision"] = node_type.revision
+        outcome.key = _digest(identity)
 
     def plan(self, order: list[str]) -> dict[str, NodeState]:
         """Each node's state if the run started now, without running anything.

@@ -104,6 +104,10 @@ class NodeType:
     cache: bool = True
     outputs_exist: OutputsCheck | None = None
     migrations: Mapping[int, Migration] = field(default_factory=dict)
+    # Raised when the implementation's results change while the parameters stay as they were
+    # (``version`` is the parameters' schema): results cached by an older revision are not
+    # served. 0 adds nothing to the cache key, so earlier keys stay valid.
+    revision: int = 0
 
     def __post_init__(self) -> None:
         problems = list(self._declaration_problems())
@@ -113,6 +117,8 @@ class NodeType:
     def _declaration_problems(self) -> Iterable[str]:
         if not TYPE_ID.match(self.type):
             yield f"type id {self.type!r} must be lower_snake_case, dot-separated"
+        if not isinstance(self.revision, int) or self.revision < 0:
+            yield f"revision must be a whole number >= 0, got {self.revision!r}"
         if self.version < 1:
             yield "version must be >= 1"
         names = [p.name for p in self.inputs] + [p.name for p in self.params]

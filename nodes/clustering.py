@@ -114,6 +114,7 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
 @node(
     type="hierarchical_clustering", title="Hierarchical Clustering", category="Unsupervised",
     version=2, migrations={1: lambda params: {"method": "auto", "exact_up_to": 10_000, **params}},
+    revision=1,  # 1: the scalable method's neighbours by faiss HNSW, its PCA fitted on a sample
     inputs=[Input("distances", DISTANCES)],
     outputs=[Output("clusters", LABELS, help="Each image's cluster, C1..Ck, with its silhouette."),
              Output("dendrogram", DENDROGRAM),

@@ -61,6 +61,26 @@ def test_the_cache_survives_a_new_engine(registry, cache, tmp_path):
     assert all(o.state == "cached" for o in result.outcomes.values())
 
 
+def test_a_new_revision_of_a_node_type_reruns_it_and_what_follows(registry, cache, tmp_path):
+    """A node whose results change with a new FlowClass (a better algorithm, the same
+    parameters) declares a higher ``revision``: old cached results are not served for it."""
+    import dataclasses
+
+    from flowclass.registry import Registry
+
+    Engine(registry, cache).run(chain(registry), out_dir=tmp_path)
+    assert dataclasses.replace(registry.get("toy.number"), revision=0).revision == 0
+    revised = Registry.of([dataclasses.replace(t, revision=2) if t.type == "toy.add" else t
+                           for t in registry])
+    result = Engine(revised, cache).run(chain(revised), out_dir=tmp_path)
+    assert {n: o.state for n, o in result.outcomes.items()} == \
+        {"a": "cached", "b": "cached", "s": "done", "d": "done"}
+    again = Engine(revised, cache).run(chain(revised), out_dir=tmp_path)
+    assert {o.state for o in again.outcomes.values()} == {"cached"}
+    with pytest.raises(ValueError, match="revision"):
+        dataclasses.replace(registry.get("toy.add"), revision=-1)
+
+
 def test_a_changed_file_invalidates_the_node_that_reads_it(engine, registry, cache, tmp_path):
     source = tmp_path / "words.txt"
     source.write_text("hello")
