@@ -157,6 +157,7 @@ async def test_a_node_that_fails_after_a_good_run_does_not_show_the_old_results_
     """Pointed at an empty folder after a good run, Import failed, and its results panel went on
     showing the images of the previous folder under 'Results of Import Images', with no word."""
     from flowclass.ui.canvas import FlowCanvas
+    from ui_helpers import LOADS
 
     page = await open_photo_clusters(user, registry, cache, tmp_path, photos_dir, n_clusters=2)
     user.find(FlowCanvas).trigger("select", {"id": "import"})
@@ -167,3 +168,7 @@ async def test_a_node_that_fails_after_a_good_run_does_not_show_the_old_results_
     await run_all(user, page)
     await user.should_see("Import Images: failed: no usable images in")
     await user.should_see("from an earlier run")
+    page.set_param("import", "folder", str(tmp_path / "gone"))  # typed on: checked without a run
+    await user.should_see(f"Import Images: cannot run: folder: folder not found: {tmp_path / 'gone'}", retries=LOADS)
+    page.set_param("import", "folder", str(tmp_path / "gone again"))
+    await user.should_see(f"folder not found: {tmp_path / 'gone again'}", retries=LOADS)

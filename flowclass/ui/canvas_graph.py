@@ -39,7 +39,7 @@ def canvas_graph(workflow: Workflow, registry: Registry, problems: list[Problem]
         placeholder = next((p for p in found if p.code in PLACEHOLDER_CODES), None)
         status = statuses.get(spec.id, NodeStatus())
         if placeholder is None and found:
-            status = NodeStatus(NodeState.INVALID, message="\n".join(_where(p) for p in found))
+            status = invalid_status(found)
         nodes.append({
             "id": spec.id,
             "type": spec.type,
@@ -53,6 +53,11 @@ def canvas_graph(workflow: Workflow, registry: Registry, problems: list[Problem]
     edges = [{"from": {"node": e.source.node, "port": e.source.port},
               "to": {"node": e.target.node, "port": e.target.port}} for e in workflow.edges]
     return {"nodes": nodes, "edges": edges}
+
+
+def invalid_status(problems: list[Problem]) -> NodeStatus:
+    """The status of a node that cannot run because of these problems (its badge, its results)."""
+    return NodeStatus(NodeState.INVALID, message="\n".join(_where(p) for p in problems))
 
 
 def _where(problem: Problem) -> str:

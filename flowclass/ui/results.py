@@ -35,6 +35,7 @@ class ResultsPanel:
         self.container = ui.column().classes("w-full gap-1 fc-results")
         self.shown: tuple | None = None
         self.stale_note: ui.label | None = None
+        self.problem: ui.label | None = None  # why the node has no (current) results
         # the output and viewer tabs last chosen per node: a re-run (Apply this cut) stays there
         self.chosen_output: dict[str, str] = {}
         self.chosen_viewer: dict[tuple[str, str], str] = {}
@@ -45,14 +46,16 @@ class ResultsPanel:
         """Show ``node_id``'s results (rebuilt only when what would be shown changed)."""
         key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None)
         unfinished = status.state in UNFINISHED and bool(status.message)
-        key += (status.state, status.message) if unfinished else ()  # what went wrong is shown once known
+        key += (status.state,) if unfinished else ()  # what went wrong is shown once known
         if key == self.shown and not force:
             # turning stale (a correction, a painted label) keeps the open view as it is
             if self.stale_note is not None:
                 self.stale_note.set_visibility(status.state == NodeState.STALE)
+            if unfinished and self.problem is not None:  # a path being typed: its message changes, nothing else
+                self.problem.text = f"{node_type.title}: {UNFINISHED[status.state]}{status.message}"
             return
         self.shown = key
-        self.stale_note = None
+        self.stale_note = self.problem = None
         self.container.clear()
         with self.container:
             if node_id is None or node_type is None:
@@ -61,7 +64,7 @@ class ResultsPanel:
             if unfinished or not self.store.has(node_id):
                 with ui.row().classes("items-center gap-2"):
                     if unfinished:
-                        ui.label(f"{node_type.title}: {UNFINISHED[status.state]}{status.message}") \
+                        self.problem = ui.label(f"{node_type.title}: {UNFINISHED[status.state]}{status.message}") \
                             .classes("text-sm text-red-700 whitespace-pre-line fc-results-failed")
                     else:
                         ui.label(f"{node_type.title}: no results yet.").classes("text-sm text-gray-600")

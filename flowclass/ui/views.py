@@ -18,7 +18,7 @@ from ..params import Path as PathParam
 from ..workflow import Edge, PortRef
 from .browse import Roots
 from .canvas import FlowCanvas
-from .canvas_graph import canvas_graph
+from .canvas_graph import PLACEHOLDER_CODES, canvas_graph, invalid_status
 from .dialogs import choose_file, choose_folder
 from .files import FileActions, ready_workflows
 from .inspector import Inspector
@@ -214,7 +214,8 @@ class ResultsView:
         self.panel.store = session.store
         spec = session.workflow.node(selected) if selected else None
         node_type = session.registry.get(spec.type) if spec else None
-        self.panel.show(selected, node_type, session.status(selected))
+        mine = [p for p in session.problems if p.node == selected and p.code not in PLACEHOLDER_CODES]
+        self.panel.show(selected, node_type, invalid_status(mine) if mine else session.status(selected))
 
     def viewer_context(self, node_id: str, port: str, data_type: str) -> ViewerContext:
         session = self.session
