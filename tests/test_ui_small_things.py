@@ -172,3 +172,23 @@ async def test_a_node_that_fails_after_a_good_run_does_not_show_the_old_results_
     await user.should_see(f"Import Images: cannot run: folder: folder not found: {tmp_path / 'gone'}", retries=LOADS)
     page.set_param("import", "folder", str(tmp_path / "gone again"))
     await user.should_see(f"folder not found: {tmp_path / 'gone again'}", retries=LOADS)
+
+
+async def test_a_ready_workflow_named_on_the_command_line_opens_as_a_copy(user: User, registry, cache,
+                                                                         tmp_path: Path) -> None:
+    """`flowclass ui workflows/cluster_folder.json`, a change, Ctrl+S: the installed ready
+    workflow was overwritten, and runs wrote into the install's workflows/flowclass-out/."""
+    from flowclass.ui.canvas import FlowCanvas
+    from journey_helpers import install_snapshot
+    from ui_helpers import CLUSTER_FOLDER, make_app, page_of
+
+    installed = install_snapshot()
+    make_app(registry, cache, tmp_path, CLUSTER_FOLDER)
+    await user.open("/")
+    page = page_of(user)
+    assert page.state.path is None and page.state.workflow.node("cluster") is not None
+    assert CLUSTER_FOLDER.parent not in page.out_dir().parents
+    page.set_param("cluster", "n_clusters", 7)
+    user.find(FlowCanvas).trigger("shortcut", {"key": "save"})  # Ctrl+S
+    await user.should_see("Save the workflow as")
+    assert install_snapshot() == installed

@@ -79,6 +79,8 @@ class FileActions:
             self.open_path(path)
 
     def open_path(self, path: Path, *, as_copy: bool = False) -> bool:
+        """Open ``path``; a ready workflow of the install always as a copy (it is never written)."""
+        as_copy = as_copy or Path(path).resolve().parent == ready_workflows_dir().resolve()
         try:
             if as_copy:
                 self.state.open_copy(path)
