@@ -6,6 +6,7 @@ import argparse
 import difflib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from typing import Iterator, Sequence
 
 from . import __version__
 from .cache import Cache, default_max_bytes, parse_size
-from .errors import WorkflowInvalid
+from .errors import Problem, WorkflowInvalid
 from .fsutil import WriteError
 from .states import NodeState
 
@@ -33,8 +34,24 @@ def _load(args: argparse.Namespace, registry):
     from .overrides import apply_overrides
     from .workflow_file import load
 
+    _refuse_images(Path(args.workflow))
     workflow = load(args.workflow, registry)
     return apply_overrides(workflow, registry, args.set or [])
+
+
+def _refuse_images(path: Path) -> None:
+    """A folder of images, or an image, given where a workflow goes: say what to type instead."""
+    from nodes.lib.imaging import IMAGE_EXTENSIONS
+
+    from .library import ready_workflows_dir
+
+    if not (path.is_dir() or path.is_file() and path.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS):
+        return
+    folder = path.resolve() if path.is_dir() else path.resolve().parent
+    what = "a folder" if path.is_dir() else "an image"
+    raise WorkflowInvalid([Problem("file", f"{what}, not a workflow (a .json file). To cluster the images "
+                                   f"of a folder: flowclass run {ready_workflows_dir() / 'cluster_folder.json'} "
+                                   f"--set import.folder={shlex.quote(str(folder))}")], source=str(path))
 
 
 class UsageError(Exception):

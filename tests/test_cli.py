@@ -119,6 +119,22 @@ def test_nodes_with_types_lists_only_their_sections_and_names_a_misspelt_one(cap
     assert captured.out == "" and "embedd" in captured.err and "did you mean 'embed'?" in captured.err
 
 
+def test_running_a_folder_of_photos_or_a_photo_says_how_to_run_a_workflow_on_it(tmp_path, capsys):
+    """A newcomer types `flowclass run PHOTOS` (or a photo): 'cannot read the workflow file: Is a
+    directory' / 'not UTF-8 text' left them there; say what to type instead."""
+    import skimage.data
+    from PIL import Image
+
+    photos = tmp_path / "my photos"
+    photos.mkdir()
+    Image.fromarray(skimage.data.coffee()).save(photos / "coffee.jpg")
+    for given, folder in ((photos, photos), (photos / "coffee.jpg", photos)):
+        assert main(["run", str(given)]) == 2
+        error = capsys.readouterr().err
+        assert "not a workflow" in error and "cluster_folder.json --set import.folder=" in error
+        assert str(folder) in error
+
+
 def test_cache_info_and_clear_leave_other_files_alone(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FLOWCLASS_CACHE", str(tmp_path / "c"))
     wf = REPO / "tests" / "plugins"
