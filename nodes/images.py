@@ -24,10 +24,13 @@ from flowclass.scanning import ScanBudget, walk
 from .datatypes import IMAGES, TABLE, ImageSet
 from .lib.filestate import FileState, FileStateStore, sha256_of
 from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
+from .lib.journal import JOURNAL, JournalError
+from .lib.owned_files import OwnedFolder
 from .lib.samples import DATASETS, sample_folder
 
 PROBE_VERSION = 2  # 2: truncated JPEGs and other formats are caught at import
 SKIPPED_COLUMNS = ["path", "reason"]
+WRITTEN_BY_FLOWCLASS = "written by FlowClass (an output of an earlier run, listed in its journal there)"
 HIDDEN_FOLDER = "hidden folder (its name starts with '.'): not read; rename it to import its images"
 
 
@@ -60,6 +63,26 @@ def _extensions_as_list(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+class EarlierOutputs:
+    """Files FlowClass wrote below an imported folder (a run's outputs kept inside it): its
+    journal there lists them, and they are not the user's images."""
+
+    def __init__(self) -> None:
+        self.folders: list[tuple[str, OwnedFolder]] = []
+
+    def look_in(self, folder: str, names: list[str]) -> None:
+        if JOURNAL in names:
+            try:
+                self.folders.append((folder, OwnedFolder(Path(folder), warn=lambda message: None)))
+            except JournalError:  # not a journal FlowClass can read: what is there counts as the user's
+                pass
+
+    def made(self, path: str) -> bool:
+        return any(path.startswith(folder + os.sep)
+                   and owned.owns(os.path.relpath(path, folder).replace(os.sep, "/"))
+                   for folder, owned in self.folders)
+
+
 def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
          budget: ScanBudget | None = None) -> tuple[list[str], list[tuple[str, str]]]:
     """Relative paths of candidate images, and files passed over with the reason, sorted.
@@ -75,7 +98,10 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
     def unreadable(error: OSError) -> None:
         passed.append((str(error.filename), f"cannot read folder: {error.strerror}"))
 
+    outputs = EarlierOutputs()
     for dirpath, dirnames, filenames in walk(root, onerror=unreadable, budget=budget):
+        if dirpath != str(root):
+            outputs.look_in(dirpath, filenames)
         if recursive:
             passed.extend((os.path.join(dirpath, d), HIDDEN_FOLDER) for d in dirnames if d.startswith("."))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
@@ -85,7 +111,9 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, root)
             ext = os.path.splitext(name)[1].lstrip(".").lower()
-            if ext in extensions:
+            if ext in extensions and outputs.made(path):
+                passed.append((path, WRITTEN_BY_FLOWCLASS))
+            elif ext in extensions:
                 found.append(rel)
             else:
                 passed.append((path, f"extension '.{ext}' is not in the filter" if ext
@@ -224,7 +252,12 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
     if hidden:
         ctx.warn(f"{len(hidden)} hidden folder(s) not read: {', '.join(hidden[:5])}"
                  + (", ..." if len(hidden) > 5 else "") + "; see the 'skipped' output")
-    bad = [s for s in skipped if not s[1].startswith(("extension", "no file extension", HIDDEN_FOLDER))]
+    earlier = sum(s[1] == WRITTEN_BY_FLOWCLASS for s in skipped)
+    if earlier:
+        ctx.warn(f"{earlier} file(s) that FlowClass wrote inside {root} (outputs of an earlier run) were not "
+                 "imported; keep outputs outside the imported folder")
+    bad = [s for s in skipped
+           if not s[1].startswith(("extension", "no file extension", HIDDEN_FOLDER, WRITTEN_BY_FLOWCLASS))]
     if bad:
         ctx.warn(f"{len(bad)} file(s) skipped as unreadable; see the 'skipped' output")
     if not kept:

@@ -218,3 +218,34 @@ def test_16_bit_and_transparent_images_are_seen_as_they_are_shown(registry, cach
     vector = {os.path.basename(p): v for p, v in zip(embedded.images.paths, np.asarray(embedded.vectors))}
     assert np.abs(vector["camera 16-bit.png"] - vector["camera 8-bit.png"]).max() <= 1 / 255 + 1e-6
     assert np.abs(vector["cutout.png"] - vector["cutout on white.png"]).max() <= 1e-6
+
+
+def test_outputs_of_an_earlier_run_inside_the_imported_folder_are_not_imported(tmp_path):
+    """A user in their photos folder runs cluster_folder.json on '.': the outputs go into
+    ./flowclass-out/, and the next run clustered its own dendrogram.png and map.png as photos
+    (folder label 'flowclass-out'). Files of the user's beside them still count."""
+    import csv
+
+    import skimage.data
+
+    from flowclass.cli import main
+    from flowclass.library import ready_workflows_dir
+
+    photos = tmp_path / "photos"
+    for label, names in {"animals": ["chelsea", "astronaut"], "things": ["coffee", "rocket"]}.items():
+        (photos / label).mkdir(parents=True)
+        for name in names:
+            Image.fromarray(getattr(skimage.data, name)()).save(photos / label / f"{name}.png")
+    out = photos / "flowclass-out" / "cluster_folder"
+    args = ["run", str(ready_workflows_dir() / "cluster_folder.json"), "--set", f"import.folder={photos}",
+            "--set", "embed.backend=pixels", "--set", "cluster.n_clusters=2",
+            "--out", str(out), "--cache", str(tmp_path / "cache"), "-q"]
+    main(args)
+    assert (out / "dendrogram.png").is_file() and (out / "map.png").is_file()
+    Image.fromarray(skimage.data.camera()).save(out / "mine.png")  # the user's own file there
+    main(args)
+    with open(out / "clusters.csv", encoding="utf-8") as table:
+        clustered = sorted(os.path.basename(row["path"]) for row in csv.DictReader(table))
+    assert clustered == ["astronaut.png", "chelsea.png", "coffee.png", "mine.png", "rocket.png"]
+    skipped = (out / "skipped.csv").read_text(encoding="utf-8")
+    assert "dendrogram.png" in skipped and "written by FlowClass" in skipped
