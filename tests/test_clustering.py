@@ -289,3 +289,28 @@ def test_fewer_clusters_than_asked_is_said(tmp_path):
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))["nodes"]["cluster"]
     assert sorted(p.name for p in (out / "clusters").iterdir() if p.is_dir()) == ["C1", "C2"]
     assert any("asked for 3 clusters" in w and "2" in w and "identical" in w for w in run["warnings"]), run["warnings"]
+
+
+def test_a_folder_of_one_photo_copied_clusters_without_warnings_from_the_libraries(tmp_path):
+    """Four copies of one photo: matplotlib ('identical low and high ylims') and scikit-learn
+    ('invalid value encountered in divide') printed warnings with source lines to the terminal."""
+    import warnings
+
+    import skimage.data
+    from PIL import Image
+
+    from flowclass.cli import main
+    from flowclass.library import ready_workflows_dir
+
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    for copy in range(4):
+        Image.fromarray(skimage.data.coffee()).save(folder / f"coffee {copy}.png")
+    out = tmp_path / "out"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["run", str(ready_workflows_dir() / "cluster_folder.json"), "--set", f"import.folder={folder}",
+                     "--set", "embed.backend=pixels", "--set", "cluster.n_clusters=1", "--out", str(out),
+                     "--cache", str(tmp_path / "cache"), "-q"]) == 0
+    assert (out / "dendrogram.png").is_file() and (out / "map.png").is_file()
+    assert [str(w.message) for w in caught] == []

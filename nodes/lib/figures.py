@@ -75,7 +75,8 @@ def dendrogram_figure(linkage: np.ndarray, cut_height: float, labels: np.ndarray
                                        colors=[palette[c] for c in links.tolist()], linewidths=0.8))
     axes.axhline(cut_height, color="#dc2626", linestyle="--", linewidth=1.2)
     axes.set_xlim(0, top.width)
-    axes.set_ylim(0, float(linkage[-1, 2]) * 1.05 if len(linkage) else 1.0)
+    top_height = float(linkage[-1, 2]) * 1.05 if len(linkage) else 0.0
+    axes.set_ylim(0, top_height if top_height > 0 else 1.0)  # identical images merge at 0
     axes.set_ylabel("merge distance")
     axes.set_xticks([])
     shown = f": its last {MERGES:,} merges; bars: images per branch at their foot" if top.truncated else ""
@@ -171,7 +172,8 @@ def pca_points(vectors: np.ndarray, fit_on: int = 20_000, block: int = 8192) -> 
     from sklearn.decomposition import PCA
 
     if len(x) <= fit_on:
-        return PCA(n_components=2, random_state=0).fit_transform(np.asarray(x, dtype=np.float64))
+        with np.errstate(invalid="ignore", divide="ignore"):  # identical vectors: no variance to explain
+            return PCA(n_components=2, random_state=0).fit_transform(np.asarray(x, dtype=np.float64))
     sample = np.sort(np.random.default_rng(0).choice(len(x), fit_on, replace=False))
     pca = PCA(n_components=2, random_state=0).fit(np.asarray(x[sample], dtype=np.float64))
     return np.concatenate([pca.transform(np.asarray(x[start:start + block], dtype=np.float64))
