@@ -42,8 +42,8 @@ class TerminalProgress:
         time left start over, so a slow first phase does not skew them; a log gets a line."""
         self.phases[node] = event.message
         if bar.disable:
-            count = f" ({event.done or 0:,} / {event.total:,} {event.unit})".replace("  ", " ") \
-                if event.total else ""
+            unit = f" {event.unit}" if event.unit else ""
+            count = f" ({event.done or 0:,} / {event.total:,}{unit})" if event.total else ""
             self._line(f"{node:>12}: {event.message}{count}")
             return
         bar.reset(total=event.total)

@@ -88,3 +88,17 @@ def test_embed_reports_its_phases(registry, cache, photos_dir: Path, tmp_path: P
     assert phases[0] == "starting" and phases[-1] == "embedding"
     done = [e for e in events if e.state in ("done", "cached")]
     assert all(e.key == result.outcomes[e.node].key for e in done) and len(done) == 2
+
+
+def test_a_phase_counted_in_steps_has_no_stray_space() -> None:
+    """Hierarchical Clustering's phases count steps without a unit: the log read
+    'cluster: linking (0 / 3 )'."""
+    import io
+
+    from flowclass.progress import TerminalProgress
+
+    log = io.StringIO()
+    progress = TerminalProgress(log)
+    progress(NodeEvent("cluster", "running"))
+    progress(NodeEvent("cluster", "progress", 0, 3, "", "linking"))
+    assert log.getvalue().splitlines() == ["     cluster: linking (0 / 3)"]
