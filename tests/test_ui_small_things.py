@@ -192,3 +192,18 @@ async def test_a_ready_workflow_named_on_the_command_line_opens_as_a_copy(user: 
     user.find(FlowCanvas).trigger("shortcut", {"key": "save"})  # Ctrl+S
     await user.should_see("Save the workflow as")
     assert install_snapshot() == installed
+
+
+async def test_an_empty_canvas_says_where_to_start(user: User, registry, cache, tmp_path: Path) -> None:
+    """A researcher opening `flowclass ui` met an empty grey canvas with no word on it; the ready
+    workflows hide in File > Ready workflows."""
+    from ui_helpers import make_app, page_of
+
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    await user.should_see("Start from a ready workflow")
+    user.find(marker="welcome-cluster_folder").click()
+    await user.should_see("new copy of the ready workflow 'Cluster a folder of images'")
+    user.find(marker="confirm-cancel").click()  # Not now
+    assert page_of(user).state.workflow.node("cluster") is not None
+    await user.should_not_see("Start from a ready workflow")

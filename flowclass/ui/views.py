@@ -97,7 +97,9 @@ class CanvasView:
 
     def __init__(self, session: EditorSession, files: FileActions):
         self.session, self.files = session, files
-        self.canvas = FlowCanvas(session.registry.describe()).style("height: 100%")
+        with ui.element("div").classes("relative w-full h-full"):
+            self.canvas = FlowCanvas(session.registry.describe()).style("height: 100%")
+            self.welcome = self._welcome(files)
         for name, handler in (("add_node", self.on_add_node), ("connect", self.on_connect),
                               ("connect_refused", lambda e: tell(e.args["reason"], "warning")),
                               ("move", self.on_move), ("select", self.on_select),
@@ -106,10 +108,24 @@ class CanvasView:
             self.canvas.on(name, handler)
         session.subscribe(self.changed)
 
+    @staticmethod
+    def _welcome(files: FileActions) -> ui.column:
+        """What an empty canvas says: where to start (the ready workflows, or the palette)."""
+        with ui.column().classes("absolute inset-0 items-center justify-center gap-1 pointer-events-none "
+                                 "fc-welcome") as welcome:
+            ui.label("Start from a ready workflow, or drag nodes from the left onto the canvas.") \
+                .classes("text-gray-600")
+            for ready in ready_workflows():
+                ui.button(ready.name, on_click=lambda r=ready: files.open_ready(r)) \
+                    .props("flat no-caps dense").classes("pointer-events-auto") \
+                    .tooltip(ready.description).mark(f"welcome-{ready.path.stem}")
+        return welcome
+
     def changed(self, what: frozenset[str]) -> None:
         if not what & self.SHOWS:
             return
         session = self.session
+        self.welcome.set_visibility(not session.workflow.nodes)
         graph = canvas_graph(session.workflow, session.registry, session.problems, session.runner.statuses)
         if what == {"layout"} or what == {"layout", "file"}:
             with self.canvas.props.suspend_updates():  # the browser moved the nodes itself
