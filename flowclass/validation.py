@@ -104,7 +104,9 @@ def _node_problems(spec: Any, registry: Registry, checked: dict[str, Any]) -> li
         hint = ""
         if registry.plugin_errors:
             hint = " (some plugins failed to load: " + "; ".join(map(str, registry.plugin_errors)) + ")"
-        return [Problem("unknown_type", f"unknown node type '{spec.type}'{hint}", node=spec.id,
+        close = difflib.get_close_matches(spec.type, [t.type for t in registry], n=1)
+        meant = f"; did you mean '{close[0]}'?" if close else ""
+        return [Problem("unknown_type", f"unknown node type '{spec.type}'{meant}{hint}", node=spec.id,
                         field="type")]
     if spec.version > node_type.version:
         return [Problem("newer_version", f"saved by version {spec.version} of '{spec.type}'; this "

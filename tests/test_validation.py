@@ -101,3 +101,17 @@ def test_a_misspelt_parameter_names_the_one_meant_and_keeps_its_value_in_sight(r
     assert main(["validate", str(flow)]) == 2
     error = capsys.readouterr().err
     assert "'foldr'" in error and "did you mean 'folder'?" in error and str(photos) in error
+
+
+def test_a_misspelt_node_type_names_the_one_meant(registry, tmp_path, capsys):
+    """'hierarchical_clusterin' in a hand-edited workflow read 'unknown node type', and the canvas
+    advised installing a plugin."""
+    from flowclass.cli import main
+    from flowclass.library import ready_workflows_dir
+
+    doc = json.loads((ready_workflows_dir() / "cluster_folder.json").read_text(encoding="utf-8"))
+    doc["nodes"][3]["type"] = "hierarchical_clusterin"
+    flow = tmp_path / "typo.json"
+    flow.write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["validate", str(flow)]) == 2
+    assert "did you mean 'hierarchical_clustering'?" in capsys.readouterr().err

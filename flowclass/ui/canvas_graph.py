@@ -20,7 +20,8 @@ PLACEHOLDER_CODES = ("unknown_type", "newer_version")
 
 def placeholder_message(problem: Problem) -> str:
     if problem.code == "unknown_type":
-        return (f"{problem.message[0].upper()}{problem.message[1:]}. Install the plugin that "
+        text = f"{problem.message[0].upper()}{problem.message[1:]}"
+        return (f"{text}{' ' if text.endswith('?') else '. '}Install the plugin that "
                 "provides it (flowclass ui --plugins DIR); its settings are kept and saved "
                 "unchanged, and the rest of the workflow still runs.")
     return problem.message
