@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import shlex
@@ -173,13 +172,13 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(registry.describe(), indent=2))
         return EXIT_OK
+    from .validation import did_you_mean
+
     unknown = [name for name in args.type or () if registry.get(name) is None]
     if unknown:
         known = [t.type for t in registry]
         for name in unknown:
-            close = difflib.get_close_matches(name, known, n=1)
-            meant = f"; did you mean '{close[0]}'?" if close else ""
-            print(f"error: no node type '{name}'{meant} (`flowclass nodes` lists them all)", file=sys.stderr)
+            print(f"error: no node type '{name}'{did_you_mean(name, known)} (`flowclass nodes` lists them all)", file=sys.stderr)
         return EXIT_INVALID
     for category, types in registry.by_category():
         types = [t for t in types if not args.type or t.type in args.type]

@@ -89,12 +89,17 @@ def node_params(spec: Any, registry: Registry) -> tuple[dict[str, Any], list[Pro
     return checked, _node_problems(spec, registry, checked)
 
 
+def did_you_mean(name: str, known: list[str]) -> str:
+    """'; did you mean 'X'?' for the known name closest to a misspelt one, or nothing."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def _unknown_param(node_type: Any, name: str, value: Any) -> str:
     """Says which parameter a misspelt one probably meant, and its value, which the canvas cannot show."""
     names = [p.name for p in node_type.params]
-    close = difflib.get_close_matches(name, names, n=1)
     shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
-    meant = f"; did you mean '{close[0]}'?" if close else ""
+    meant = did_you_mean(name, names)
     return f"unknown parameter '{name}' = {shown}{meant} (known: {', '.join(names) or 'none'})"
 
 
@@ -104,8 +109,7 @@ def _node_problems(spec: Any, registry: Registry, checked: dict[str, Any]) -> li
         hint = ""
         if registry.plugin_errors:
             hint = " (some plugins failed to load: " + "; ".join(map(str, registry.plugin_errors)) + ")"
-        close = difflib.get_close_matches(spec.type, [t.type for t in registry], n=1)
-        meant = f"; did you mean '{close[0]}'?" if close else ""
+        meant = did_you_mean(spec.type, [t.type for t in registry])
         return [Problem("unknown_type", f"unknown node type '{spec.type}'{meant}{hint}", node=spec.id,
                         field="type")]
     if spec.version > node_type.version:
