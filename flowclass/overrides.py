@@ -14,6 +14,7 @@ from typing import Iterable
 from .errors import ParamValueError, Problem, WorkflowInvalid
 from .params import Path as PathParam, absolute
 from .registry import Registry
+from .validation import did_you_mean
 from .workflow import Workflow
 
 
@@ -29,15 +30,18 @@ def apply_overrides(workflow: Workflow, registry: Registry, assignments: Iterabl
             continue
         spec = workflow.node(node_id)
         if spec is None:
-            known = ", ".join(n.id for n in workflow.nodes)
-            problems.append(Problem("bad_override", f"--set: no node '{node_id}' (nodes: {known})",
+            ids = [n.id for n in workflow.nodes]
+            problems.append(Problem("bad_override", f"--set: no node '{node_id}'{did_you_mean(node_id, ids)} "
+                                    f"(nodes: {', '.join(ids)})",
                                     node=node_id))
             continue
         node_type = registry.get(spec.type)
         param = node_type.param(name) if node_type else None
         if param is None:
-            known = ", ".join(p.name for p in node_type.params) if node_type else "unknown type"
-            problems.append(Problem("bad_override", f"--set: no parameter '{name}' (known: {known})",
+            names = [p.name for p in node_type.params] if node_type else []
+            known = ", ".join(names) if node_type else "unknown type"
+            problems.append(Problem("bad_override", f"--set: no parameter '{name}'{did_you_mean(name, names)} "
+                                    f"(known: {known})",
                                     node=node_id, field=name))
             continue
         try:

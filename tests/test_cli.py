@@ -135,6 +135,14 @@ def test_running_a_folder_of_photos_or_a_photo_says_how_to_run_a_workflow_on_it(
         assert str(folder) in error
 
 
+def test_a_misspelt_set_names_the_node_or_parameter_meant(capsys):
+    """README's `--set import.folder=PHOTOS` typed as `imports.folder` or `import.foldr`."""
+    for typed, meant in (("imports.folder=/tmp", "did you mean 'import'?"),
+                         ("import.foldr=/tmp", "did you mean 'folder'?")):
+        assert main(["validate", CLUSTER, "--set", typed]) == 2
+        assert meant in capsys.readouterr().err
+
+
 def test_cache_info_and_clear_leave_other_files_alone(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FLOWCLASS_CACHE", str(tmp_path / "c"))
     wf = REPO / "tests" / "plugins"
