@@ -255,12 +255,20 @@ def test_a_big_aerial_photo_is_read_without_a_denial_of_service_warning(tmp_path
     """A 90-megapixel orthophoto (Clashifier's aerial photos) printed Pillow's 'could be
     decompression bomb DOS attack' warning on the terminal at each node that read it. Pillow
     still refuses images over twice its limit (a real bomb), as a skipped file."""
-    import warnings
+    import subprocess
+    import sys
 
-    from nodes.lib.imaging import open_upright
+    from flowclass.library import ready_workflows_dir
 
-    aerial = tmp_path / "aerial.png"
-    Image.new("L", (9500, 9500), 90).save(aerial)  # 90.25 MP: just over Pillow's 89.5 MP warning
-    with warnings.catch_warnings(record=True) as caught:  # the filters as they are in a run
-        assert open_upright(aerial).size == (9500, 9500)
-    assert [str(w.message) for w in caught] == []
+    photos = tmp_path / "aerial"
+    photos.mkdir()
+    Image.new("L", (9500, 9500), 90).save(photos / "orthophoto.png")  # 90.25 MP: over Pillow's 89.5 MP
+    Image.new("L", (64, 64), 200).save(photos / "small.png")
+    cli = "import sys; from flowclass.cli import main; sys.exit(main(sys.argv[1:]))"
+    run = subprocess.run([sys.executable, "-c", cli, "run", str(ready_workflows_dir() / "cluster_folder.json"),
+                          "--set", f"import.folder={photos}", "--set", "embed.backend=pixels",
+                          "--set", "cluster.n_clusters=1", "--out", str(tmp_path / "out"),
+                          "--cache", str(tmp_path / "cache"), "-q"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "orthophoto.png" in (tmp_path / "out" / "clusters.csv").read_text(encoding="utf-8")
+    assert "DOS attack" not in run.stderr + run.stdout
