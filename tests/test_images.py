@@ -249,3 +249,18 @@ def test_outputs_of_an_earlier_run_inside_the_imported_folder_are_not_imported(t
     assert clustered == ["astronaut.png", "chelsea.png", "coffee.png", "mine.png", "rocket.png"]
     skipped = (out / "skipped.csv").read_text(encoding="utf-8")
     assert "dendrogram.png" in skipped and "written by FlowClass" in skipped
+
+
+def test_a_big_aerial_photo_is_read_without_a_denial_of_service_warning(tmp_path):
+    """A 90-megapixel orthophoto (Clashifier's aerial photos) printed Pillow's 'could be
+    decompression bomb DOS attack' warning on the terminal at each node that read it. Pillow
+    still refuses images over twice its limit (a real bomb), as a skipped file."""
+    import warnings
+
+    from nodes.lib.imaging import open_upright
+
+    aerial = tmp_path / "aerial.png"
+    Image.new("L", (9500, 9500), 90).save(aerial)  # 90.25 MP: just over Pillow's 89.5 MP warning
+    with warnings.catch_warnings(record=True) as caught:  # the filters as they are in a run
+        assert open_upright(aerial).size == (9500, 9500)
+    assert [str(w.message) for w in caught] == []

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from flowclass.viewers.picture import as_shown
+
+# A big photo of the user's (a 100-megapixel orthophoto) is not an attack: Pillow's warning
+# would print "could be decompression bomb DOS attack" at each node that reads it. Pillow still
+# refuses images over twice its limit, which are then skipped with the reason.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp")
 # EXIF orientations 5-8 rotate by 90 degrees, so width and height swap.
