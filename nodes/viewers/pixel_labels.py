@@ -317,11 +317,13 @@ class LabelDrawing:
     async def open(self, index: int) -> None:
         self.index = index
         self.painting = await run.io_bound(open_painting, self.images, index, self.masks(), self.store)
+        if self.canvas.is_deleted:  # the results panel was redrawn meanwhile (a recolour, a run)
+            return
         width, height = self.painting.preview_size
         # the whole picture fits the results panel under the tools (FIT_PICTURE measures the room)
         self.canvas.style(f"width: min(100%, calc(var(--fc-picture-height, 40vh) * {width / height:.4f}))")
-        ui.run_javascript(FIT_PICTURE % {"canvas": self.canvas.id, "toolbar": self.toolbar.id,
-                                         "margin": 8, "least": 200})
+        self.canvas.client.run_javascript(FIT_PICTURE % {"canvas": self.canvas.id, "toolbar": self.toolbar.id,
+                                                         "margin": 8, "least": 200})
         self.canvas.set_source(self.ctx.image_url(self.painting.preview, size=None))
         self.redraw()
 
@@ -450,6 +452,8 @@ async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
     box = ui.column().classes("w-full gap-1")
 
     async def show(legend: str, index: int | None = None) -> None:
+        if box.is_deleted:  # the panel was redrawn (its own view is already there)
+            return
         box.clear()
         with box:
             drawing = LabelDrawing(images, legend, ctx, rebuild=show)
