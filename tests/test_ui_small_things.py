@@ -201,9 +201,9 @@ async def test_an_empty_canvas_says_where_to_start(user: User, registry, cache, 
 
     make_app(registry, cache, tmp_path)
     await user.open("/")
-    await user.should_see("Start from a ready workflow")
-    user.find(marker="welcome-cluster_folder").click()
+    await user.should_see("Start from File ▸ Ready workflows")
+    user.find(marker="ready-cluster_folder").click()
     await user.should_see("new copy of the ready workflow 'Cluster a folder of images'")
     user.find(marker="confirm-cancel").click()  # Not now
     assert page_of(user).state.workflow.node("cluster") is not None
-    await user.should_not_see("Start from a ready workflow")
+    await user.should_not_see("Start from File ▸ Ready workflows")

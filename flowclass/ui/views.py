@@ -99,7 +99,7 @@ class CanvasView:
         self.session, self.files = session, files
         with ui.element("div").classes("relative w-full h-full"):
             self.canvas = FlowCanvas(session.registry.describe()).style("height: 100%")
-            self.welcome = self._welcome(files)
+            self.welcome = self._welcome()
         for name, handler in (("add_node", self.on_add_node), ("connect", self.on_connect),
                               ("connect_refused", lambda e: tell(e.args["reason"], "warning")),
                               ("move", self.on_move), ("select", self.on_select),
@@ -109,16 +109,14 @@ class CanvasView:
         session.subscribe(self.changed)
 
     @staticmethod
-    def _welcome(files: FileActions) -> ui.column:
-        """What an empty canvas says: where to start (the ready workflows, or the palette)."""
+    def _welcome() -> ui.column:
+        """What an empty canvas says: where to start. Text only, which a drag passes through: the
+        first node is usually dropped in the middle of the canvas, where this stands."""
         with ui.column().classes("absolute inset-0 items-center justify-center gap-1 pointer-events-none "
                                  "fc-welcome") as welcome:
-            ui.label("Start from a ready workflow, or drag nodes from the left onto the canvas.") \
+            ui.label("Start from File ▸ Ready workflows (cluster a folder, train a classifier, ...),") \
                 .classes("text-gray-600")
-            for ready in ready_workflows():
-                ui.button(ready.name, on_click=lambda r=ready: files.open_ready(r)) \
-                    .props("flat no-caps dense").classes("pointer-events-auto") \
-                    .tooltip(ready.description).mark(f"welcome-{ready.path.stem}")
+            ui.label("or drag nodes from the left onto the canvas.").classes("text-gray-600")
         return welcome
 
     def changed(self, what: frozenset[str]) -> None:
