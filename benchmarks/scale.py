@@ -9,11 +9,11 @@ EfficientNet-Lite0), so that embedding does not hide what clustering costs; pass
 exact path for comparison (it needs n²/2 float64 values: 30,000 images take about 7 GB).
 
     python benchmarks/scale.py --sizes 10000 30000 100000 [--method auto|exact] [--export]
-    python benchmarks/scale.py --sizes 2000 --embedder efficientnet_lite0 --scheduler local:1 local:2
+    python benchmarks/scale.py --sizes 2000 --embedder efficientnet_lite0 --scheduler local:1 local:2 ""
 
 With several ``--scheduler`` values each size runs once per scheduler (Dask LocalCluster
-``local:N``, or ``tcp://HOST:8786``), and the Embed time of each is given as a speed-up over
-the first.
+``local:N``, ``tcp://HOST:8786``, or ``""`` for this process's threads), and the Embed time
+of each is given as a speed-up over the first.
 
 Prints a markdown table; benchmarks/README.md keeps the figures.
 """
@@ -115,7 +115,8 @@ def main() -> None:
             for scheduler in args.scheduler[1:]:
                 a, b = embed_seconds.get((n, first)), embed_seconds.get((n, scheduler))
                 if a and b:
-                    print(f"{n:,} images: Embed on {scheduler} is {a / b:.2f}x as fast as on {first}")
+                    print(f"{n:,} images: Embed on {scheduler or 'threads'} is {a / b:.2f}x as fast "
+                          f"as on {first or 'threads'}")
 
 
 def _embed_cell(row: str) -> float | None:
