@@ -120,6 +120,9 @@ class RunResult:
         return cached.output(port)
 
 
+DEFERRED = "made from its inputs when a later node needs it"  # what a cache=False node says
+
+
 def _describe(executor: Any) -> dict[str, Any]:
     """Where nodes' jobs ran (run.json's "scheduler"); no executor means local threads."""
     if executor is None:
@@ -369,7 +372,8 @@ class _Run:
                 self.deferred[node_id] = node_type
                 outcome.state = NodeState.CACHED
                 outcome.seconds = time.perf_counter() - started
-                self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds))
+                self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds,
+                                    message=DEFERRED))
                 return
             self.emit(NodeEvent(node_id, NodeState.RUNNING))
             result = self._call(node_id, node_type, ctx, params)

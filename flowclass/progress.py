@@ -81,8 +81,8 @@ class TerminalProgress:
                 self._line(f"{node:>12}: FAILED{where}: {event.message}")
                 if event.hint:
                     self._line(f"{'':>12}  hint: {event.hint}")
-        elif event.state == NodeState.CACHED:
-            self._line(f"{node:>12}: cached")
+        elif event.state == NodeState.CACHED:  # a node never stored says when it is made
+            self._line(f"{node:>12}: {event.message or 'cached'}")
         elif event.state == NodeState.SKIPPED:
             self._line(f"{node:>12}: skipped, {event.message}")
         elif event.state == WARNING:

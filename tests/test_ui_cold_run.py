@@ -102,3 +102,27 @@ def test_a_phase_counted_in_steps_has_no_stray_space() -> None:
     progress(NodeEvent("cluster", "running"))
     progress(NodeEvent("cluster", "progress", 0, 3, "", "linking"))
     assert log.getvalue().splitlines() == ["     cluster: linking (0 / 3)"]
+
+
+def test_a_cold_run_never_calls_distances_cached(registry, cache, tmp_path: Path) -> None:
+    """Distances is never stored (it hands on the vectors): on a cold run the terminal said
+    'distances: cached' and then 'distances: done'. It says when it is made instead."""
+    import io
+
+    from classify_helpers import DIGITS_PIXELS, workflow
+
+    from flowclass.engine import Engine
+    from flowclass.progress import TerminalProgress
+
+    flow = workflow(registry, [("images", "sample_images", {"dataset": "digits", "max_per_label": 3}),
+                               ("embed", "embed", DIGITS_PIXELS), ("distances", "distances", {}),
+                               ("cluster", "hierarchical_clustering", {"n_clusters": 3})],
+                    [("images.images", "embed.images"), ("embed.embeddings", "distances.embeddings"),
+                     ("distances.distances", "cluster.distances")])
+    log = io.StringIO()
+    result = Engine(registry, cache).run(flow, out_dir=tmp_path, on_event=TerminalProgress(log))
+    assert result.ok
+    said = [line.split(": ", 1)[1] for line in log.getvalue().splitlines()
+            if line.strip().startswith("distances:")]
+    assert said[0] == "made from its inputs when a later node needs it"
+    assert said[-1].startswith("done in") and "cached" not in said
