@@ -175,6 +175,31 @@ def test_two_processes_writing_the_same_sample_set_both_succeed(tmp_path, monkey
     assert len(list(folder.rglob("*.png"))) == 200
 
 
+def test_floating_point_tiffs_keep_their_contrast(tmp_path):
+    """32-bit float TIFFs (measurements, scikit-image's float images) were clipped: 0..1
+    came out black, larger values white. 0..1 is read as such; other ranges are stretched."""
+    import skimage.data
+
+    from flowclass.ui.thumbnails import make_thumbnail
+    from nodes.lib.imaging import open_upright
+
+    camera = skimage.data.camera()
+    unit, measured = tmp_path / "unit.tif", tmp_path / "measured.tif"
+    Image.fromarray(camera.astype(np.float32) / 255).save(unit)
+    heights = camera.astype(np.float32) * 4 - 300  # -300 .. 720, say metres
+    heights[0, 0] = np.nan
+    Image.fromarray(heights).save(measured)
+    with Image.open(unit) as probe:
+        assert probe.mode == "F"
+    seen = np.asarray(open_upright(unit).convert("L"), float)
+    assert np.abs(seen - camera).max() <= 1
+    stretched = (camera.astype(float) - camera.min()) / (camera.max() - camera.min()) * 255
+    seen = np.asarray(open_upright(measured).convert("L"), float)
+    assert np.abs(seen - stretched)[1:, 1:].max() <= 1 and seen[0, 0] == 0
+    make_thumbnail(unit, tmp_path / "unit.jpg", 128)
+    assert 60 < np.asarray(Image.open(tmp_path / "unit.jpg").convert("L"), float).mean() < 200
+
+
 def test_16_bit_and_transparent_images_are_seen_as_they_are_shown(registry, cache, tmp_path):
     """A 16-bit gray PNG (microscopes, scanners) is the 8-bit picture at 257 times the values;
     a transparent PNG is shown on white. Embed, the thumbnails and the pixel nodes saw the
