@@ -77,7 +77,7 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine import Engine
-    from .executors import make_executor
+    from .executors import WITHOUT_SCHEDULER, make_executor
     from .progress import TerminalProgress
 
     cache = Cache(_folder_option("--cache", args.cache))
@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
         return EXIT_INVALID
     try:
         with executor:

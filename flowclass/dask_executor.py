@@ -18,7 +18,8 @@ _LOCAL = re.compile(r"^local(?::(\d+))?$")
 
 
 class SchedulerUnreachable(ValueError):
-    """The scheduler address could not be reached; nothing has run."""
+    """The scheduler address could not be reached; nothing has run. Each front end adds how
+    to work without it there (the command line's flag, the canvas's choice)."""
 
 
 class DaskExecutor:
@@ -53,9 +54,8 @@ class DaskExecutor:
             raise SchedulerUnreachable(
                 f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g}s "
                 f"({type(exc).__name__}). Start one there (`dask scheduler` and `dask worker "
-                f"{scheduler}`), check the address and that its port is open to this machine, "
-                "or run without --scheduler / FLOWCLASS_SCHEDULER to work on this machine "
-                "alone.") from exc
+                f"{scheduler}`), or check the address and that its port is open to this "
+                "machine.") from exc
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
             on_done: Callable[[int, Any], None] | None = None,

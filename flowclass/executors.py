@@ -67,6 +67,9 @@ class LocalExecutor:
         self.close()
 
 
+WITHOUT_SCHEDULER = "Or run without --scheduler / FLOWCLASS_SCHEDULER to work on this machine alone."
+
+
 def make_executor(scheduler: str | None = None):
     """The executor a front end asked for: ``scheduler`` (a flag), else ``$FLOWCLASS_SCHEDULER``,
     else local threads. ``tcp://HOST:PORT`` connects to a Dask scheduler; ``local:N`` starts

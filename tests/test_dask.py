@@ -180,6 +180,7 @@ def test_an_unreachable_scheduler_stops_the_cli_before_any_work(tmp_path):
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert done.returncode == 2, done.stderr
     assert "tcp://127.0.0.1:1" in done.stderr and "Start one there" in done.stderr
+    assert "without --scheduler / FLOWCLASS_SCHEDULER" in done.stderr  # how to do without it
     assert not out.exists()  # no node ran, nothing written
     assert time.monotonic() - started < 60
 

@@ -40,6 +40,8 @@ async def test_a_user_sends_runs_to_a_dask_cluster_and_back(user: User, registry
                 " ".join(e.text for e in user.find(ui.label).elements
                          if "fc-runs-on-problem" in e.classes), timeout=60, what="the refusal")
     assert footer_says(user) == "this machine" and not config.executor.current.remote
+    (said,) = [e.text for e in user.find(ui.label).elements if "fc-runs-on-problem" in e.classes]
+    assert said.endswith("Or choose This machine.") and "--scheduler" not in said  # the canvas's way
     user.find(marker="runs-on-cancel").click()
 
     await choose(user, "dask", "local:1")

@@ -77,13 +77,13 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
         print(f"error: no workflow file at {path}", file=sys.stderr)
         return EXIT_USAGE
 
-    from ..executors import make_executor
+    from ..executors import WITHOUT_SCHEDULER, make_executor
     from ..library import default_registry
 
     try:  # a wrong address is told now, not at the first run
         executor = make_executor(scheduler)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
         return EXIT_USAGE
     registry = default_registry(plugins)
     for error in registry.plugin_errors:

@@ -78,7 +78,7 @@ class RunOnView:
             try:
                 await run.io_bound(self.executors.switch, wanted)
             except ValueError as exc:  # unreachable or malformed: nothing changed
-                problem.text = str(exc)
+                problem.text = f"{exc} Or choose This machine."
                 return
             finally:
                 connect.enable()
