@@ -9,6 +9,7 @@ one template: "expected <constraint>; got <value>".
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path as _Path
@@ -246,6 +247,9 @@ class Path(Param):
     extensions: tuple[str, ...] = ()
     optional: bool = False
     missing_ok: bool = False
+    # the parameter that takes a folder, when this one takes only files: a folder given here
+    # (no file extension) is refused with a pointer to it
+    folder_goes_in: str = ""
     kind: ClassVar[str] = "path"
 
     def __post_init__(self) -> None:
@@ -270,6 +274,9 @@ class Path(Param):
         if value and not value.strip():
             raise ParamValueError(self.expected() + ", not blank", value)
         if value and self.extensions and not value.lower().endswith(tuple(self.extensions)):
+            if self.folder_goes_in and not os.path.splitext(value.rstrip("/\\"))[1]:
+                raise ParamValueError(f"{self.expected()}; a folder goes in '{self.folder_goes_in}' "
+                                      "instead", value)
             raise ParamValueError(self.expected(), value)
         return value
 

@@ -98,7 +98,7 @@ def _file_or_folder(params: Mapping[str, Any]):
     outputs=[Output("images", IMAGES, help="A set of one image, or of a folder's images.")],
     params=[
         PathParam(name="file", default="", target="file", role="input", optional=True,
-                  extensions=tuple(f".{e}" for e in IMAGE_EXTENSIONS),
+                  extensions=tuple(f".{e}" for e in IMAGE_EXTENSIONS), folder_goes_in="folder",
                   help="One image to classify. Empty: a built-in sample photograph."),
         Choice(name="sample", default="astronaut", choices=SAMPLE_IMAGES,
                help="The sample photograph used when no file is given."),

@@ -161,3 +161,15 @@ def test_the_console_script_is_installed(tmp_path):
     out = subprocess.run([sys.executable, "-m", "flowclass.cli", "--version"], capture_output=True,
                          text=True, check=True)
     assert out.stdout.startswith("flowclass ")
+
+
+def test_a_folder_set_as_transfer_learnings_image_file_points_to_image_folder(tmp_path):
+    """`--set image.file=PHOTOS` (a folder) said only 'expected a path to a file ending in
+    .jpg/...'; it says where a folder goes."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    done = subprocess.run([sys.executable, "-m", "flowclass.cli", "validate", "workflows/transfer_learning.json",
+                           "--set", f"image.file={photos}"], capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "node 'image', 'file'" in done.stderr and "a folder goes in 'folder' instead" in done.stderr
