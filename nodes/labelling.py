@@ -53,9 +53,13 @@ def _file_fingerprint(path: str) -> str:
 def label_overrides(ctx, *, images: ImageSet, file, keep_folder_labels):
     """Relabel images from a label file beside the workflow; the images are never moved."""
     table = read_label_file(Path(file))  # no file (or none given): no rows
-    relabelled, changed, unmatched = apply_labels(images, table, keep_folder_labels)
+    relabelled, changed, unmatched, nameless = apply_labels(images, table, keep_folder_labels)
     if unmatched:
         ctx.warn(f"{len(unmatched)} row(s) of {file} match no image, e.g. {unmatched[0]}")
+    if nameless:
+        ctx.warn(f"{len(nameless)} row(s) of {file} have no sha256 or path, so name no image "
+                 f"and are ignored: line {', '.join(map(str, nameless[:5]))}"
+                 + (" ..." if len(nameless) > 5 else ""))
     ctx.record("label_overrides", {"file": file, "rows": len(table), "changed": changed})
     return {"images": relabelled}
 

@@ -118,3 +118,19 @@ def test_the_files_content_is_part_of_the_cache_key(registry, shared_cache, tmp_
     second = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
     assert second.outcomes["labels"].state == "done"
     assert second.outcomes["labels"].key != first.outcomes["labels"].key
+
+
+def test_rows_that_name_no_image_are_warned_about_by_line(registry, shared_cache, tmp_path):
+    """A row with neither sha256 nor path (a half-filled line in a spreadsheet) was ignored
+    without a word; it is warned about with its line number, and the other rows still apply."""
+    nodes, edges = _overridden_training(tmp_path, per_label=5)
+    first = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    images = first.output("labels", "images")
+    one = images.relpaths[int(np.flatnonzero(images.labels == "1")[0])]
+    (tmp_path / "fixes.csv").write_text(f"sha256,path,label\n,{one},uno\n,,seven\n , ,eight\n")
+    result = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
+    assert result.outcomes["labels"].state == "done"
+    warnings = result.outcomes["labels"].warnings
+    assert any("2 row(s)" in w and "fixes.csv" in w and "line 3" in w and "no sha256 or path" in w
+               for w in warnings), warnings
+    assert "uno" in set(result.output("labels", "images").labels)

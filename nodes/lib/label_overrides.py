@@ -57,11 +57,12 @@ def read_label_file(path: Path, field: str = "file") -> "pd.DataFrame":
 
 
 def apply_labels(images: ImageSet, table: "pd.DataFrame",
-                 keep_unlisted: bool) -> tuple[ImageSet, int, list[str]]:
+                 keep_unlisted: bool) -> tuple[ImageSet, int, list[str], list[int]]:
     """Relabel ``images`` by the file's rows; later rows win.
 
-    Returns the relabelled images, how many labels changed, and the rows that matched no
-    image (as 'sha256 or path' strings, for a warning).
+    Returns the relabelled images, how many labels changed, the rows that matched no
+    image (as 'sha256 or path' strings), and the line numbers of rows that name no image
+    at all (neither sha256 nor path), both for warnings.
     """
     rel = images.relpaths
     by_path = {os.path.normpath(p): i for i, p in enumerate(rel)}
@@ -69,19 +70,21 @@ def apply_labels(images: ImageSet, table: "pd.DataFrame",
     labels = images.labels.astype(object).copy() if keep_unlisted else \
         np.full(len(images), "", dtype=object)
     unmatched: list[str] = []
-    for sha, path, label in table[list(COLUMNS)].itertuples(index=False):
+    nameless: list[int] = []
+    for line, (sha, path, label) in enumerate(table[list(COLUMNS)].itertuples(index=False), start=2):
         if sha:
             hits = np.flatnonzero(images.hashes == sha)
         elif path:
             index = by_path.get(os.path.normpath(path))
             hits = np.array([] if index is None else [index], dtype=np.int64)
-        else:
+        else:  # line 1 is the header
+            nameless.append(line)
             continue
         if not len(hits):
             unmatched.append(sha or path)
         labels[hits] = label
     changed = int(np.sum(labels.astype(str) != images.labels))
-    return images.with_labels(labels.astype(str)), changed, unmatched
+    return images.with_labels(labels.astype(str)), changed, unmatched, nameless
 
 
 def set_label(path: Path, sha256: str, relpath: str, label: str) -> None:
