@@ -25,6 +25,7 @@ from .cache import CACHE_HINT, Cache, CachedResult
 from .codec import CodecError
 from .context import NodeEvent, RunContext
 from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
+from .executors import describe
 from .fsutil import WriteError, file_stamp, write_error
 from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
@@ -123,16 +124,6 @@ class RunResult:
 DEFERRED = "made from its inputs when a later node needs it"  # what a cache=False node says
 
 
-def _describe(executor: Any) -> dict[str, Any]:
-    """Where nodes' jobs ran (run.json's "scheduler"); no executor means local threads."""
-    if executor is None:
-        from .executors import LocalExecutor
-
-        executor = LocalExecutor()
-    describe = getattr(executor, "describe", None)
-    return describe() if describe else {"address": getattr(executor, "address", type(executor).__name__)}
-
-
 def _digest(payload: Any) -> str:
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -185,7 +176,7 @@ class Engine:
         order = execution_order(graph, targets)
         run.execute(order, keep=set(targets) if targets is not None else set(order))
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
-                           scheduler=_describe(executor),
+                           scheduler=describe(executor),
                            _values=run.values, _deferred=run.deferred_values)
         if any(o.state == NodeState.DONE for o in run.outcomes.values()):  # the cache grew
             try:  # keep it under its cap; this run's results stay

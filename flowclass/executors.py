@@ -67,6 +67,14 @@ class LocalExecutor:
         self.close()
 
 
+def describe(executor: Any) -> dict[str, Any]:
+    """Where an executor's jobs run, for run.json (no executor: local threads, as ctx.map does)."""
+    executor = executor if executor is not None else LocalExecutor()
+    if hasattr(executor, "describe"):
+        return executor.describe()
+    return {"address": getattr(executor, "address", type(executor).__name__)}
+
+
 WITHOUT_SCHEDULER = "Or run without --scheduler / FLOWCLASS_SCHEDULER to work on this machine alone."
 
 
@@ -102,8 +110,7 @@ class ExecutorChoice:
         return self._current
 
     def describe(self) -> dict[str, Any]:
-        executor = self._current
-        return executor.describe() if hasattr(executor, "describe") else {"address": executor.address}
+        return describe(self._current)
 
     @contextmanager
     def use(self) -> Iterator[Any]:

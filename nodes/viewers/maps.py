@@ -15,7 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from nicegui import run, ui
@@ -83,9 +83,15 @@ def cached_projection(vectors: np.ndarray, method: str, store: Path) -> np.ndarr
     data = np.ascontiguousarray(vectors, dtype=np.float32)
     digest = hashlib.sha256(data.tobytes() + str(data.shape).encode()).hexdigest()
     path = store / f"{digest}-{method}-v{PROJECTION_VERSION}.npy"
+    return remembered(path, lambda: project(data, method).astype(np.float32))
+
+
+def remembered(path: Path, make: Callable[[], np.ndarray]) -> np.ndarray:
+    """The array saved at ``path``, or ``make()``'s, saved there first (a projection is
+    computed once per content)."""
     if path.is_file():
         return np.load(path, allow_pickle=False)
-    points = project(data, method).astype(np.float32)
+    points = make()
     with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as handle:
         np.save(handle, points, allow_pickle=False)
     return points
@@ -125,8 +131,8 @@ def map_points(vectors: np.ndarray, groups: np.ndarray, method: str, store: Path
 
 
 def cached_pca_of_all(vectors: np.ndarray, keep: np.ndarray, store: Path, block: int = 8192) -> np.ndarray:
-    """Every row's place on the PCA map fitted on the rows ``keep``: computed in blocks of
-    float32 (no float64 copy of a 100,000-image collection), remembered on disk."""
+    """Every row's place on the PCA map fitted on the rows ``keep``: projected a block at a
+    time (no float64 copy of a 100,000-image collection), remembered on disk."""
     from sklearn.decomposition import PCA
 
     data = np.asarray(vectors)
@@ -135,15 +141,15 @@ def cached_pca_of_all(vectors: np.ndarray, keep: np.ndarray, store: Path, block:
         digest.update(np.ascontiguousarray(data[start:start + block], dtype=np.float32).tobytes())
     digest.update(str(data.shape).encode() + keep.tobytes())
     path = store / f"{digest.hexdigest()}-pca-all-v{PROJECTION_VERSION}.npy"
-    if path.is_file():
-        return np.load(path, allow_pickle=False)
-    pca = PCA(n_components=2, random_state=SEED).fit(np.asarray(data[keep], dtype=np.float64))
-    every = np.empty((len(data), 2), dtype=np.float32)
-    for start in range(0, len(data), block):
-        every[start:start + block] = pca.transform(np.asarray(data[start:start + block], dtype=np.float64))
-    with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, every, allow_pickle=False)
-    return every
+
+    def place_every_row() -> np.ndarray:
+        pca = PCA(n_components=2, random_state=SEED).fit(np.asarray(data[keep], dtype=np.float64))
+        every = np.empty((len(data), 2), dtype=np.float32)
+        for start in range(0, len(data), block):
+            every[start:start + block] = pca.transform(np.asarray(data[start:start + block], dtype=np.float64))
+        return every
+
+    return remembered(path, place_every_row)
 
 
 AXIS = {"type": "value", "scale": True, "axisLabel": {"show": False}, "axisLine": {"show": False},
