@@ -17,6 +17,7 @@ from flowclass.codec import serializable
 from flowclass.datatypes import DataType
 
 from .datatypes import Labelling
+from .lib.cleaning.familiarity import Familiarity
 from .lib.models import MODEL_TITLES, class_scores, describe_spec, load_estimator
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
@@ -37,6 +38,9 @@ class Classifier:
     settings: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)  # counts, validation, accuracy
     format: int = MODEL_FORMAT
+    # how new images compare with the training images (Predict's familiarity); None in
+    # models trained before FlowClass kept it
+    familiarity: Familiarity | None = None
 
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         """Per-class probabilities of each vector, columns in the order of ``classes``."""
