@@ -21,9 +21,9 @@ from flowclass.params import Choice, Float, Int, Text
 
 from .classify_types import EVALUATION, MODEL, Classifier, Evaluation
 from .datatypes import EMBEDDINGS, IMAGES, LABELS, TABLE, Embeddings, ImageSet, Labelling
-from .lib.models import (CALIBRATIONS, MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
+from .lib.classify.estimators import (CALIBRATIONS, MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
                          dump_estimator, spec_differences)
-from .lib.predictions import CONFIDENCES, predictions, subset
+from .lib.classify.predictions import CONFIDENCES, predictions, subset
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
@@ -250,7 +250,7 @@ def _evaluation(labelled: Labelling) -> Evaluation:
 
 def _evaluate_reports(source: Any) -> dict[str, Any]:
     """evaluation.csv, confusion_matrix.csv and confusion_matrix.png for headless runs."""
-    from .lib.figures import confusion_png
+    from .lib.results.figures import confusion_png
 
     evaluation: Evaluation = source.output("evaluation")
     return {

@@ -19,12 +19,12 @@ from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Int, Text
+from flowclass.userfiles.pictures import BadImage, open_upright
 
 from .datatypes import EMBEDDINGS, IMAGES, TABLE, Embeddings, ImageSet
 from .images import skipped_table
 from .lib.embedders import Embedder, spec_id
-from .lib.embedding_store import EmbeddingStore
-from .lib.imaging import BadImage, open_upright
+from .lib.embedders.store import EmbeddingStore
 
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
 NETWORKS = ("efficientnet_lite0", "open_clip")  # the backends that can run on a GPU

@@ -1,6 +1,6 @@
 """Writing results out: images into one folder per label, tables as CSV, XLSX or Parquet.
 
-Both nodes write only through :mod:`nodes.lib.owned_files`: nothing the user owns is
+Both nodes write only through :mod:`flowclass.userfiles.owned_folder`: nothing the user owns is
 moved, overwritten or deleted, re-running gives the same tree (not duplicates), and an
 interrupted export leaves no half-written file.
 """
@@ -16,10 +16,10 @@ import numpy as np
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Path as PathParam
+from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder, copy_of, new_file, owned_folder
 
 from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
-from .lib.labels import folder_names
-from .lib.owned_files import JOURNAL, OwnedFolder, copy_of, new_file, owned_folder
+from .lib.results.label_folders import folder_names
 
 if TYPE_CHECKING:  # pandas is imported inside the nodes, so cached runs start fast
     import pandas as pd

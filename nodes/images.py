@@ -20,13 +20,13 @@ from flowclass.fsutil import file_stamp
 from flowclass.node import Output, node
 from flowclass.params import Bool, Choice, Int, List, Path as PathParam
 from flowclass.scanning import ScanBudget, walk
+from flowclass.userfiles.journal import JOURNAL, JournalError
+from flowclass.userfiles.owned_folder import OwnedFolder
+from flowclass.userfiles.pictures import IMAGE_EXTENSIONS, BadImage, probe
 
 from .datatypes import IMAGES, TABLE, ImageSet
-from .lib.filestate import FileState, FileStateStore, sha256_of
-from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
-from .lib.journal import JOURNAL, JournalError
-from .lib.owned_files import OwnedFolder
-from .lib.samples import DATASETS, sample_folder
+from .lib.images.filestate import FileState, FileStateStore, sha256_of
+from .lib.images.sample_images import DATASETS, sample_folder
 
 PROBE_VERSION = 2  # 2: truncated JPEGs and other formats are caught at import
 SKIPPED_COLUMNS = ["path", "reason"]

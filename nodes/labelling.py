@@ -18,12 +18,12 @@ from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Path as PathParam
+from flowclass.userfiles.pictures import IMAGE_EXTENSIONS, BadImage, probe
 
 from .datatypes import IMAGES, ImageSet
-from .lib.filestate import sha256_of
-from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
-from .lib.label_overrides import DEFAULT_FILE, apply_labels, read_label_file
-from .lib.samples import PHOTOS, sample_folder
+from .lib.classify.label_overrides import DEFAULT_FILE, apply_labels, read_label_file
+from .lib.images.filestate import sha256_of
+from .lib.images.sample_images import PHOTOS, sample_folder
 
 
 def _file_fingerprint(path: str) -> str:

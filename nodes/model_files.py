@@ -1,7 +1,7 @@
 """Save Model and Load Model: classifiers as files to share, that load without running code.
 
-The file format and its checks are in :mod:`nodes.lib.model_file`. Save Model writes only
-through :func:`~nodes.lib.owned_files.owned_folder` (a file FlowClass did not write is
+The file format and its checks are in :mod:`nodes.lib.classify.model_format`. Save Model writes only
+through :func:`~flowclass.userfiles.owned_folder.owned_folder` (a file FlowClass did not write is
 never replaced); Load Model refuses anything but an intact FlowClass classifier.
 """
 
@@ -15,13 +15,13 @@ from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Path as PathParam
+from flowclass.userfiles.owned_folder import owned_folder
 
 from .classify_types import MODEL, Classifier
 from .datatypes import TABLE
-from .lib import model_file
-from .lib.model_file import EXTENSION, ModelFileError, model_bytes, read_model_file
-from .lib.models import describe_spec
-from .lib.owned_files import owned_folder
+from .lib.classify.estimators import describe_spec
+from .lib.classify import model_format
+from .lib.classify.model_format import EXTENSION, ModelFileError, model_bytes, read_model_file
 
 
 def _sha256(data: bytes) -> str:
@@ -60,7 +60,7 @@ def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
     path = Path(params["file"])
     if not path.is_file():
         return "absent"
-    if path.stat().st_size > model_file.LIMITS.max_bytes:
+    if path.stat().st_size > model_format.LIMITS.max_bytes:
         return f"too large:{file_stamp(path)}"
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

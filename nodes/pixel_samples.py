@@ -17,9 +17,9 @@ import numpy as np
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Float, Int, Path as PathParam, Text
+from flowclass.userfiles.pictures import BadImage, open_rgb
 
 from .datatypes import IMAGES, TABLE, ImageSet
-from .lib.imaging import BadImage, open_rgb
 from .lib.pixels.legend import LegendError, default_colour, parse_legend
 from .lib.pixels.masks import MaskError, mask_files, masks_fingerprint, read_mask
 from .lib.pixels.sampling import capped, main_colours, spread

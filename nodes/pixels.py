@@ -18,11 +18,11 @@ import numpy as np
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Float, Int, Path as PathParam, Text
+from flowclass.userfiles.pictures import BadImage, open_rgb
 
 from .datatypes import IMAGES, TABLE, ImageSet
 from .images import SKIPPED_COLUMNS
-from .lib.imaging import BadImage, open_rgb
-from .lib.models import UntrustedModel, dump_estimator, load_estimator
+from .lib.classify.estimators import UntrustedModel, dump_estimator, load_estimator
 from .lib.pixels import metrics
 from .lib.pixels.class_maps import class_counts, read_class_map, save_class_map
 from .lib.pixels.features import FeatureSpec, colour_features
@@ -152,7 +152,7 @@ def _colour_problems(params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
 
 def _classify_reports(source: Any) -> dict[str, Any]:
     """areas.png: the share of each class in each image, as stacked bars."""
-    from .lib.figures import areas_png
+    from .lib.results.figures import areas_png
 
     maps: PixelMaps = source.output("maps")
     shown = len(maps.names) if maps.unknown_below > 0 else len(maps.classes)

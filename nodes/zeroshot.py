@@ -20,7 +20,7 @@ from flowclass.params import Choice, Float, Int, Text
 
 from .datatypes import IMAGES, LABELS, ImageSet
 from .embed import embed_images
-from .lib.predictions import CONFIDENCES, predictions
+from .lib.classify.predictions import CONFIDENCES, predictions
 
 
 def parse_labels(text: str) -> tuple[str, ...]:

@@ -1,6 +1,6 @@
 """Writing into the user's folders without ever harming what is theirs.
 
-Each folder FlowClass writes into keeps a hidden journal (:mod:`nodes.lib.journal`) of
+Each folder FlowClass writes into keeps a hidden journal (:mod:`flowclass.userfiles.journal`) of
 the files and folders FlowClass created there, with their identity (inode, size,
 modification time). A path counts as FlowClass's only while it is in the journal *and*
 still has that identity; only such paths are ever replaced or removed. Everything else

@@ -23,7 +23,7 @@ import numpy as np
 from flowclass.errors import NodeError
 from flowclass.fsutil import atomic_path
 
-from ..datatypes import ImageSet
+from ...datatypes import ImageSet
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
