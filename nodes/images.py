@@ -25,7 +25,7 @@ from flowclass.userfiles.owned_folder import OwnedFolder
 from flowclass.userfiles.pictures import IMAGE_EXTENSIONS, BadImage, probe
 
 from .datatypes import IMAGES, TABLE, ImageSet
-from .lib.images.filestate import FileState, FileStateStore, sha256_of
+from .lib.images.filestate import FileState, FileStateStore, sha256_of_file
 from .lib.images.sample_images import DATASETS, sample_folder
 
 PROBE_VERSION = 2  # 2: truncated JPEGs and other formats are caught at import
@@ -163,17 +163,17 @@ def _probe_file(path: str, store: FileStateStore) -> FileState:
 
 
 def _read_and_probe(path: str) -> FileState:
-    """Content hash and size of one file, or why it is no usable image."""
+    """Content hash and size of one file, or why it is no usable image. The file is hashed
+    a chunk at a time and probed from its header, so memory does not grow with its size."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        sha = sha256_of_file(path)
     except OSError as exc:
         return FileState("", 0, 0, f"cannot read file: {exc.strerror}")
     try:
-        width, height = probe(data)
-        return FileState(sha256_of(data), width, height, "")
+        width, height = probe(path)
+        return FileState(sha, width, height, "")
     except BadImage as exc:
-        return FileState(sha256_of(data), 0, 0, str(exc))
+        return FileState(sha, 0, 0, str(exc))
 
 
 CLUSTER_TASK_FILES = 256  # files per cluster job of probing
