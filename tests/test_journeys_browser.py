@@ -357,8 +357,10 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     run_and_wait(screen, "//button[.//*[text()='Apply this cut']]")
     wait_until(lambda: f"into {chosen} clusters" in driver.find_element(By.CSS_SELECTOR, ".fc-results").text,
                timeout=20, what="the dendrogram tab again, with the new cut")
-    run_and_wait(screen)
+    # Export to Folders ran with the clustering (no second Run): the folders match the viewer
     assert len(cluster_folders(export)) == chosen
+    badge = "return document.querySelector(`.vue-flow__node[data-id='export'] .fc-badge`)?.textContent.trim()"
+    assert driver.execute_script(badge) == "done"
     driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane").click()
     ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
     flow = workspace / "mine" / "digits.json"
