@@ -22,7 +22,7 @@ from flowclass.params import Bool, Choice, Int, List, Path as PathParam
 from flowclass.scanning import ScanBudget, walk
 
 from .datatypes import IMAGES, TABLE, ImageSet
-from .lib.filestate import FileState, FileStateStore, sha256_of
+from .lib.filestate import FileState, FileStateStore, sha256_of_file
 from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
 from .lib.journal import JOURNAL, JournalError
 from .lib.owned_files import OwnedFolder
@@ -163,17 +163,17 @@ def _probe_file(path: str, store: FileStateStore) -> FileState:
 
 
 def _read_and_probe(path: str) -> FileState:
-    """Content hash and size of one file, or why it is no usable image."""
+    """Content hash and size of one file, or why it is no usable image. The file is hashed
+    a chunk at a time and probed from its header, so memory does not grow with its size."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        sha = sha256_of_file(path)
     except OSError as exc:
         return FileState("", 0, 0, f"cannot read file: {exc.strerror}")
     try:
-        width, height = probe(data)
-        return FileState(sha256_of(data), width, height, "")
+        width, height = probe(path)
+        return FileState(sha, width, height, "")
     except BadImage as exc:
-        return FileState(sha256_of(data), 0, 0, str(exc))
+        return FileState(sha, 0, 0, str(exc))
 
 
 CLUSTER_TASK_FILES = 256  # files per cluster job of probing

@@ -20,7 +20,7 @@ from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Path as PathParam
 
 from .datatypes import IMAGES, ImageSet
-from .lib.filestate import sha256_of
+from .lib.filestate import sha256_of_file
 from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
 from .lib.label_overrides import DEFAULT_FILE, apply_labels, read_label_file
 from .lib.samples import PHOTOS, sample_folder
@@ -124,13 +124,12 @@ def image_file(ctx, *, file, sample, folder):
                                       extensions=IMAGE_EXTENSIONS, labels_from="none",
                                       max_per_label=0)["images"]}
     path = _image_path(ctx, file, sample)
-    data = path.read_bytes()
     try:
-        width, height = probe(data)
+        width, height = probe(path)
     except BadImage as exc:
         raise NodeError(f"{path} is not a usable image: {exc}", field="file") from None
     images = ImageSet(paths=np.array([str(path)]), labels=np.array([""]),
-                      hashes=np.array([sha256_of(data)]),
+                      hashes=np.array([sha256_of_file(path)]),
                       widths=np.array([width], dtype=np.int32),
                       heights=np.array([height], dtype=np.int32), root=str(path.parent))
     return {"images": images}

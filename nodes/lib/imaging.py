@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -36,29 +37,48 @@ def describe_error(exc: BaseException) -> str:
 
 
 JPEG_END = b"\xff\xd9"
+TAIL_BYTES = 64 * 1024  # how much of a file's end is read to find a JPEG's end marker
 
 
-def probe(data: bytes) -> tuple[int, int]:
-    """Width and height (after EXIF orientation) of image bytes; BadImage if unusable.
+def _ends_like_jpeg(handle: Any) -> bool:
+    """Whether the file ends with a JPEG end-of-image marker (padding after it allowed),
+    reading only its last :data:`TAIL_BYTES`."""
+    handle.seek(0, io.SEEK_END)
+    size = handle.tell()
+    handle.seek(max(0, size - TAIL_BYTES))
+    return handle.read().rstrip(b"\0\r\n ").endswith(JPEG_END)
+
+
+def probe(path: str | Path) -> tuple[int, int]:
+    """Width and height (after EXIF orientation) of an image file; BadImage if unusable.
 
     Catches non-images, empty files, broken headers and truncated files, as cheaply as
     each format allows: PNG's checksums are verified without decoding; a JPEG is decoded
     (at 1/8 scale, about 10 ms for 12 megapixels) only when it does not end with its
-    end-of-image marker; other formats are decoded.
+    end-of-image marker; other formats are decoded. The file is read through, never
+    whole: memory follows the image's pixels, not the file's size.
     """
-    if not data:
-        raise BadImage("empty file (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()  # must come first: anything else reads past the header
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
-            if image.format == "JPEG" and not data.rstrip(b"\0\r\n ").endswith(JPEG_END):
-                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-                image.load()
-            elif image.format not in ("JPEG", "PNG"):
-                image.load()
+        with open(path, "rb") as handle:
+            if handle.seek(0, io.SEEK_END) == 0:
+                raise BadImage("empty file (0 bytes)")
+            handle.seek(0)
+            with Image.open(handle) as image:
+                image.verify()  # must come first: anything else reads past the header
+            handle.seek(0)
+            with Image.open(handle) as image:
+                width, height = image.size
+                orientation = image.getexif().get(0x0112, 1)
+                if image.format == "JPEG" and not _ends_like_jpeg(handle):
+                    handle.seek(0)
+                    image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                    image.load()
+                elif image.format not in ("JPEG", "PNG"):
+                    image.load()
+    except BadImage:
+        raise
+    except FileNotFoundError:
+        raise BadImage("file no longer exists") from None
     except Exception as exc:  # PIL raises many kinds of errors for broken files
         raise BadImage(describe_error(exc)) from None
     if orientation in _SWAPS_AXES:
