@@ -250,12 +250,14 @@ def _evaluation(labelled: Labelling) -> Evaluation:
 
 def _evaluate_reports(source: Any) -> dict[str, Any]:
     """evaluation.csv, confusion_matrix.csv and confusion_matrix.png for headless runs."""
+    from flowclass.safe_tables import write_csv
+
     from .lib.figures import confusion_png
 
     evaluation: Evaluation = source.output("evaluation")
     return {
-        "evaluation.csv": lambda path: evaluation.report_table().to_csv(path, index=False),
-        "confusion_matrix.csv": lambda path: evaluation.confusion_table().to_csv(path, index=False),
+        "evaluation.csv": lambda path: write_csv(evaluation.report_table(), path),
+        "confusion_matrix.csv": lambda path: write_csv(evaluation.confusion_table(), path),
         "confusion_matrix.png": lambda path: confusion_png(
             evaluation.confusion, evaluation.classes, evaluation.predicted_classes, path,
             f"Confusion matrix: accuracy {evaluation.accuracy:.3f}, balanced "

@@ -16,6 +16,7 @@ import numpy as np
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Path as PathParam
+from flowclass.safe_tables import write_csv, write_xlsx
 
 from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
 from .lib.labels import folder_names
@@ -28,10 +29,12 @@ TABLE_FORMATS = {"csv": ("csv",), "xlsx": ("xlsx",), "csv+xlsx": ("csv", "xlsx")
 
 
 def write_table(table: "pd.DataFrame", path: Path, fmt: str) -> None:
+    """Write ``table`` as CSV, XLSX or Parquet; no text cell can run as a formula in a
+    spreadsheet (:mod:`flowclass.safe_tables`)."""
     if fmt == "csv":
-        table.to_csv(path, index=False)
+        write_csv(table, path)
     elif fmt == "xlsx":
-        table.to_excel(path, index=False, engine="openpyxl")
+        write_xlsx(table, path)
     elif fmt == "parquet":
         table.to_parquet(path, index=False)
     else:
