@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 from . import __version__
-from .cache import Cache, default_max_bytes, parse_size
+from .cache import Cache, NotACache, default_max_bytes, parse_size
 from .errors import Problem, WorkflowInvalid
 from .fsutil import WriteError
 from .states import NodeState
@@ -69,6 +69,17 @@ def _folder_option(option: str, value: str | None) -> Path | None:
     return folder
 
 
+def _cache(args: argparse.Namespace) -> Cache:
+    """The cache --cache (or the default) names, refused up front when it is a folder of
+    the user's that FlowClass did not make as a cache."""
+    cache = Cache(_folder_option("--cache", args.cache))
+    try:
+        cache.check()
+    except NotACache as exc:
+        raise UsageError(str(exc)) from None
+    return cache
+
+
 def _out_dir(args: argparse.Namespace) -> Path:
     """--out, or flowclass-out/<workflow name> in the current folder."""
     return _folder_option("--out", args.out) or Path("flowclass-out") / Path(args.workflow).stem
@@ -79,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .executors import WITHOUT_SCHEDULER, make_executor
     from .progress import TerminalProgress
 
-    cache = Cache(_folder_option("--cache", args.cache))
+    cache = _cache(args)
     out_dir = _out_dir(args)
     registry = _registry(args)
     workflow = _load(args, registry)
@@ -153,7 +164,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Everything that can be known without running: the workflow, and its paths on disk."""
     from .resolution import Dirs, resolve
 
-    _folder_option("--cache", args.cache)
+    _cache(args)
     out_dir = _out_dir(args)
     registry = _registry(args)
     workflow = _load(args, registry)
@@ -218,7 +229,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    cache = Cache(_folder_option("--cache", args.cache))
+    cache = _cache(args)
     if args.action == "clear":
         removed = cache.clear()
         print(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
@@ -241,7 +252,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from .ui.app import serve
 
-    _folder_option("--cache", args.cache)
+    _cache(args)
     return serve(workflow=args.workflow, host=args.host, port=args.port, token=args.token,
                  cache=args.cache, plugins=args.plugins or (), roots=args.root or (),
                  show=not args.no_browser, scheduler=args.scheduler)
