@@ -6,8 +6,9 @@ branch at their foot says how many images it holds (hovering it gives the number
 each cluster's name and size stand under it where they fit. Drag the cut line (or click
 where it goes) as in Orange: the line and its cluster count follow the pointer without a
 redraw of the tree. "Apply this cut" sets the node's cut in the mode the user chose (a
-cluster count stays a cluster count; a ratio or a distance is rounded) and re-runs it: a
-viewer action (see :mod:`flowclass.viewers`).
+cluster count stays a cluster count; a ratio or a distance is rounded) and re-runs it and
+every node it feeds, so an Export to Folders after it rewrites its folders: a viewer action
+(see :mod:`flowclass.viewers`).
 """
 
 from __future__ import annotations
@@ -256,7 +257,7 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
     def apply() -> None:
         declared = {p.name: p for p in (N_CLUSTERS, HEIGHT_RATIO, DISTANCE)}
         ctx.apply_params(*((declared[name], value) for name, value in cut_params(z, state["height"], mode).items()))
-        ctx.run([ctx.node_id])
+        ctx.run_downstream()  # the export's folders follow the new clusters
 
     chart.on(CUT_EVENT, lambda e: moved(e.args["height"]))
     moved(tree.cut_height, by_browser=False)
