@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Float, Int
@@ -139,7 +140,7 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
     ],
     reports=_clustering_reports,
 )
-def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
+def hierarchical_clustering(ctx: RunContext, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
                             height_ratio: float, distance: float, method: str, exact_up_to: int):
     """Group images into clusters by merging the closest ones first (Orange's Hierarchical Clustering)."""
     n = len(distances)

@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
@@ -38,7 +39,7 @@ def _sha256(data: bytes) -> str:
                            "existing file FlowClass did not write is never replaced.")],
     writes_files=True,
 )
-def save_model(ctx, *, model: Classifier, path):
+def save_model(ctx: RunContext, *, model: Classifier, path):
     """Write the classifier, its labels and its embedder spec to a file others can load."""
     target = Path(path)
     data = model_bytes(model)
@@ -55,7 +56,7 @@ def save_model(ctx, *, model: Classifier, path):
                                    "embedder": [describe_spec(model.embedder)]})}
 
 
-def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+def _model_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     """The file's content hash, read in chunks; a file too large to load is known by its stamp."""
     path = Path(params["file"])
     if not path.is_file():
@@ -73,7 +74,7 @@ def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
                       help="A model file written by Save Model (relative: next to the workflow).")],
     fingerprint=_model_fingerprint,
 )
-def load_model(ctx, *, file):
+def load_model(ctx: RunContext, *, file):
     """Read a saved classifier; files that are not exactly that are refused, never run."""
     if not file:
         raise NodeError("no model file given", field="file", hint=f"choose a {EXTENSION} file")

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from PIL import Image
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Path as PathParam
@@ -64,7 +65,7 @@ def _saved_exist(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
     writes_files=True,
     outputs_exist=_saved_exist,
 )
-def save_pixel_maps(ctx, *, maps: PixelMaps, folder, side_by_side):
+def save_pixel_maps(ctx: RunContext, *, maps: PixelMaps, folder, side_by_side):
     """Write each class map as a coloured PNG (named like its image) and the area table."""
     import pandas as pd
 
