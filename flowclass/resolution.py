@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from .errors import Problem
 from .node import NodeType
@@ -22,21 +22,13 @@ from .registry import Registry
 from .validation import check
 from .workflow import Workflow
 
-#: Problems that come from the state of the disk, not from the workflow itself.
-FILE_CODES = frozenset({"input_missing", "input_kind", "output_in_the_way", "output_unwritable"})
-
-
 @dataclass(frozen=True)
 class Dirs:
-    """Where a workflow's relative paths point.
-
-    ``roots``, when given, are the only folders paths may name (the canvas's ``--root``);
-    a path outside all of them is a problem.
-    """
+    """Where a workflow's relative paths point (the canvas holds them to its ``--root``
+    folders itself, in :mod:`flowclass.ui.confine`)."""
 
     base_dir: Path
     out_dir: Path
-    roots: Sequence[Path] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,9 +48,9 @@ def resolve(workflow: Workflow, registry: Registry, dirs: Dirs | None = None, *,
             files: bool = False) -> Resolved:
     """Check ``workflow`` and resolve its parameters.
 
-    Without ``dirs`` path parameters stay as written. With ``dirs`` they are made absolute,
-    held to ``dirs.roots`` if given and, with ``files=True``, checked on disk (inputs exist
-    and are the right kind; outputs can be written).
+    Without ``dirs`` path parameters stay as written. With ``dirs`` they are made absolute
+    and, with ``files=True``, checked on disk (inputs exist and are the right kind; outputs
+    can be written).
     """
     params, problems = check(workflow, registry)
     if dirs is not None:
@@ -67,10 +59,8 @@ def resolve(workflow: Workflow, registry: Registry, dirs: Dirs | None = None, *,
                 continue
             node_type = registry.get(spec.type)
             params[spec.id] = placed(node_type, params[spec.id], dirs)
-            found = outside_roots(spec.id, node_type, params[spec.id], dirs.roots)
-            if files and not found:
-                found = path_problems(spec.id, node_type, params[spec.id])
-            problems.extend(found)
+            if files:
+                problems.extend(path_problems(spec.id, node_type, params[spec.id]))
     return Resolved(workflow, params, problems)
 
 
@@ -80,22 +70,6 @@ def placed(node_type: NodeType, params: Mapping[str, Any], dirs: Dirs) -> dict[s
     for param in _paths(node_type):
         out[param.name] = param.resolve(out[param.name], dirs.base_dir, dirs.out_dir)
     return out
-
-
-def outside_roots(node_id: str, node_type: NodeType, params: Mapping[str, Any],
-                  roots: Sequence[Path] | None) -> list[Problem]:
-    """Paths outside every allowed root (nothing is outside when ``roots`` is None)."""
-    if roots is None:
-        return []
-    allowed = [Path(r).expanduser().resolve() for r in roots]
-    problems = []
-    for param in _paths(node_type):
-        value = params[param.name]
-        if value and not any(Path(value).is_relative_to(root) for root in allowed):
-            problems.append(Problem(
-                "outside_roots", f"{value} is outside the folders this canvas may use "
-                f"({', '.join(map(str, allowed))})", node=node_id, field=param.name))
-    return problems
 
 
 def path_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) -> list[Problem]:
