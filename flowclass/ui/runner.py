@@ -78,8 +78,11 @@ def plan_run(workflow: Workflow, problems: list[Problem], targets: Sequence[str]
     if blocked:
         reasons = [str(p) for p in problems if p.node in left_out][:4]
         return RunPlan(None, f"Node '{blocked[0]}' cannot run until these are fixed:\n" + "\n".join(reasons))
-    if not runnable.nodes:
-        return RunPlan(None, "Nothing to run: add nodes from the palette, or fix the problems shown.")
+    if not workflow.nodes:
+        return RunPlan(None, "Nothing to run: add nodes from the palette, or open a ready workflow.")
+    if not runnable.nodes:  # say what stops it (a folder that is missing), not "add nodes"
+        reasons = [str(p) for p in problems if p.node in left_out][:4]
+        return RunPlan(None, "Nothing can run until these are fixed:\n" + "\n".join(reasons))
     note = f"Running all but {len(left_out)} node(s) with problems." if targets is None and left_out else ""
     return RunPlan(runnable, note)
 
