@@ -8,18 +8,53 @@ scheduler gives its jobs to another, so a run survives losing a machine.
 from __future__ import annotations
 
 import re
+import socket
 import threading
 from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 from .errors import Cancelled
 
 CONNECT_TIMEOUT_S = 10
+PROBE_TIMEOUT_S = 3  # a first knock on the scheduler's port, before Dask's client tries
+DEFAULT_PORT = 8786
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 
 
 class SchedulerUnreachable(ValueError):
     """The scheduler address could not be reached; nothing has run. Each front end adds how
     to work without it there (the command line's flag, the canvas's choice)."""
+
+
+def unreachable(scheduler: str, why: str) -> SchedulerUnreachable:
+    return SchedulerUnreachable(
+        f"cannot reach the Dask scheduler at {scheduler} ({why}). Start one there (`dask scheduler` "
+        f"and `dask worker {scheduler}`), or check the address and that its port is open to this "
+        "machine.")
+
+
+def nothing_listens(address: str, timeout: float) -> str | None:
+    """Why nothing answers at a ``tcp://`` or ``tls://`` address, found in at most ``timeout``
+    seconds: a refused port or an unknown host answer at once, where Dask's client retries
+    until its own timeout. None when something listens, or for another kind of address."""
+    parts = urlsplit(address)
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname:
+        return None
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        return "its port is not a number"
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return f"no host called {parts.hostname}"
+    except ConnectionRefusedError:
+        return f"nothing listens on port {port}"
+    except TimeoutError:
+        return f"no answer from port {port} within {timeout:g}s"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 class DaskExecutor:
@@ -48,14 +83,14 @@ class DaskExecutor:
         if "://" not in scheduler:
             raise ValueError(f"scheduler {scheduler!r} is not an address: use tcp://HOST:8786 "
                              "(where your Dask scheduler listens) or local:N")
+        why = nothing_listens(scheduler, min(PROBE_TIMEOUT_S, connect_timeout))
+        if why is not None:  # said at once: Dask's client would retry for connect_timeout
+            raise unreachable(scheduler, why)
         try:
             self.client = Client(scheduler, timeout=connect_timeout)
         except (OSError, TimeoutError) as exc:
-            raise SchedulerUnreachable(
-                f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g}s "
-                f"({type(exc).__name__}). Start one there (`dask scheduler` and `dask worker "
-                f"{scheduler}`), or check the address and that its port is open to this "
-                "machine.") from exc
+            raise unreachable(scheduler, f"no answer within {connect_timeout:g}s, "
+                                         f"{type(exc).__name__}") from exc
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
             on_done: Callable[[int, Any], None] | None = None,
