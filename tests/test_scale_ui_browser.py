@@ -13,6 +13,9 @@ from canvas_helpers import console_problems, wait_until
 from nicegui import app, ui
 from nicegui.testing import Screen
 from PIL import Image
+from selenium.webdriver import ActionChains
+from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+from selenium.webdriver.common.by import By
 from skimage.data import coffee
 
 from nodes.viewers.maps import MAX_POINTS, show_map
@@ -33,6 +36,8 @@ const chart = getElement(document.querySelector('.fc-map')).chart;
 chart.dispatchAction({type: 'showTip', seriesIndex: 1, dataIndex: 5});
 return true;
 """
+WINDOW = """const z = getElement(document.querySelector('.fc-map')).chart.getOption().dataZoom;
+return z.map(w => [w.start, w.end]);"""
 TIP_IMAGE = ("const i = document.querySelector('.fc-map img'); "
              "return i && i.complete && i.naturalWidth > 0 ? i.getAttribute('src') : null;")
 
@@ -61,6 +66,19 @@ def test_a_map_of_100000_images_renders_and_shows_images_on_hover(screen: Screen
     wait_until(lambda: screen.selenium.execute_script(SHOW_TIP), timeout=30, what="a tooltip")
     src = wait_until(lambda: screen.selenium.execute_script(TIP_IMAGE), timeout=30, what="the tooltip's image")
     assert src.startswith("/coffee.png?")
+    # the crowd opens up: the wheel zooms in where the pointer is, a drag moves the view
+    driver = screen.selenium
+    element = driver.find_element(By.CSS_SELECTOR, ".fc-map")
+    assert driver.execute_script(WINDOW) == [[0, 100], [0, 100]]
+    ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(element), 0, -600).perform()
+    zoomed = wait_until(lambda: (w := driver.execute_script(WINDOW)) != [[0, 100], [0, 100]] and w,
+                        what="the map to zoom")
+    assert all(end - start < 90 for start, end in zoomed)
+    ActionChains(driver, duration=50).move_to_element(element).click_and_hold() \
+        .move_by_offset(-80, 0).move_by_offset(-80, 0).release().perform()
+    moved = wait_until(lambda: (w := driver.execute_script(WINDOW)) != zoomed and w, what="the map to move")
+    assert moved[0][0] > zoomed[0][0]  # dragged left: the view went right, as wide as before
+    assert moved[0][1] - moved[0][0] == pytest.approx(zoomed[0][1] - zoomed[0][0], abs=0.5)
     assert console_problems(screen) == []
     SHOTS.mkdir(exist_ok=True)
     screen.selenium.save_screenshot(str(SHOTS / "map_100000.png"))
