@@ -58,6 +58,18 @@ async def test_progress_then_cancel(user: User, registry, cache, tmp_path: Path)
     page = await run_slow_chain(user, registry, cache, tmp_path, 200_000)
     assert graph_nodes(user)["toy_wait"]["status"]["state"] == "running"
     assert graph_nodes(user)["toy_number"]["status"]["state"] == "done"
+    # the footer says where the run is; the running node's panel its counts and time left
+    await until(lambda: page.summary.text.startswith("Running node 2 of 2, Wait: ") and "/ 200,000" in
+                page.summary.text, what="the run's place in the footer")
+    user.find(FlowCanvas).trigger("select", {"id": "toy_wait"})
+    await user.should_see("Wait: running")
+    await user.should_not_see("no results yet")
+    detail = lambda: next(e.text for e in user.find(ui.label).elements  # noqa: E731
+                          if "fc-node-progress-detail" in e.classes)
+    first = detail()
+    assert "/ 200,000" in first
+    await until(lambda: detail() != first, what="the counts to move on in the panel")
+    await until(lambda: "s left" in detail() or "min left" in detail(), what="the time left")
     await user.should_see(marker="cancel-run")
     user.find(marker="cancel-run").click()
     await until(lambda: not page.runner.running, timeout=20, what="the run to stop")

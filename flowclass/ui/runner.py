@@ -95,6 +95,16 @@ def summary(result: RunResult) -> str:
             + (" (cancelled)" if NodeState.CANCELLED in states else ""))
 
 
+@dataclass(frozen=True)
+class RunPosition:
+    """Where a run is: node ``number`` of ``total`` (``node``), and how many wait after it."""
+
+    number: int
+    total: int
+    node: str
+    waiting: int
+
+
 @dataclass
 class _Finished:
     """Queue item: the run thread ended (result, or the error that stopped it)."""
@@ -139,6 +149,7 @@ class RunController:
         self._check_wanted: tuple[Workflow, Path, Path, set[str]] | None = None
         self._run_id = 0  # events carry the run they come from
         self._run_keys: dict[str, str | None] = {}  # the cache key each badge was earned with
+        self.run_nodes: list[str] = []  # the nodes of the run going on, in the order they run
         # A run waits for a status check still in flight: both may write the same store
         # entries (sample images, models) the first time, and need not race for them.
         self._engine_lock = threading.Lock()
@@ -161,6 +172,7 @@ class RunController:
         self._run_id += 1
         run_id = self._run_id
         self._pace.clear()
+        self.run_nodes = []
         cancel = self.cancel_event
 
         def work() -> None:
@@ -184,6 +196,16 @@ class RunController:
         self.cancel_event.set()
         self._run_id += 1
         self.thread = None  # a new run waits for the old one to stop (the engine lock)
+
+    def where_the_run_is(self) -> RunPosition | None:
+        """Which node of the run is going on (the first not finished), while one runs."""
+        if not self.running or not self.run_nodes:
+            return None
+        busy = [n for n in self.run_nodes if self.status(n).state in (NodeState.PENDING, NodeState.RUNNING)]
+        if not busy:
+            return None
+        current = next((n for n in busy if self.status(n).state == NodeState.RUNNING), busy[0])
+        return RunPosition(self.run_nodes.index(current) + 1, len(self.run_nodes), current, len(busy) - 1)
 
     # --- checking what is cached ----------------------------------------------------------
     def check(self, workflow: Workflow, *, base_dir: Path, out_dir: Path, had_result: set[str]) -> None:
@@ -242,6 +264,8 @@ class RunController:
 
     def _apply_event(self, event: NodeEvent) -> None:
         current = self.status(event.node)
+        if event.state == NodeState.PENDING and event.node not in self.run_nodes:
+            self.run_nodes.append(event.node)
         if event.state == PROGRESS:
             self.statuses[event.node] = replace(current, state=NodeState.RUNNING, progress=event.fraction,
                                                 message=self._progress_text(event), label="")

@@ -351,6 +351,18 @@ class EditorSession:
         self.summary = "Running…"
         self.emit("run", "statuses")
 
+    def run_line(self) -> str:
+        """The footer's line while a run goes on: ``Running node 2 of 5, Embed: embedding:
+        776 / 2,000 images · about 40 s left; 3 more after it``."""
+        where = self.runner.where_the_run_is()
+        if where is None or self.runner.cancel_event.is_set():  # starting, or "Cancelling…"
+            return self.summary
+        spec = self.state.workflow.node(where.node)
+        title = self.state.node_title(spec) if spec else where.node
+        message = self.status(where.node).message
+        more = f"; {where.waiting} more after it" if where.waiting else ""
+        return f"Running node {where.number} of {where.total}, {title}" + (f": {message}" if message else "") + more
+
     def cancel_run(self) -> None:
         self.runner.cancel()
         self.summary = "Cancelling…"
