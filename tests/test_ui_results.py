@@ -194,3 +194,28 @@ async def test_opening_another_workflow_abandons_the_run(user: User, registry, c
                 and not page.runner.running, timeout=30, what="the new run")  # its run.json is written last
     assert set(page.runner.statuses) == {"toy_number"}
     assert page.summary.text.startswith("Last run: 1 node(s)")
+
+
+async def test_opening_a_workflow_shows_its_cached_results_and_its_own_footer(user: User, registry, shared_cache,
+                                                                             tmp_path: Path) -> None:
+    """A node marked "cached" shows its results at once (it said "no results yet" until run
+    again), and the footer never shows the last run of the workflow open before."""
+    from flowclass.workflow_file import load, save
+
+    flow = small_cluster_workflow(registry, tmp_path)
+    save(load(flow, registry).with_params("embed", backend="pixels"), flow)
+    other = tmp_path / "other.json"
+    save(load(flow, registry).with_params("cluster", n_clusters=3), other)
+    make_app(registry, shared_cache, tmp_path, flow)
+    await user.open("/")
+    page = page_of(user)
+    page.start_run(None)
+    await until(lambda: page.summary.text.startswith("Last run"), timeout=120, what="the run")
+    page.files.open_path(other)
+    assert page.summary.text == ""  # the other workflow's last run is not this one's
+    page.files.open_path(flow)
+    await until(lambda: page.status("cluster").state == "cached", what="the cached badge")
+    user.find(FlowCanvas).trigger("select", {"id": "cluster"})
+    await user.should_see("Results of Hierarchical Clustering (cluster)")
+    await user.should_not_see("no results yet")
+    assert not page.runner.running and page.summary.text == ""

@@ -303,8 +303,12 @@ class RunController:
 
     def _early_result(self, event: NodeEvent) -> RunResult:
         """A one-node result read from the cache, for a node that finished while the run goes on."""
-        outcome = NodeOutcome(event.node, "", 0, state=event.state, key=event.key)
-        return RunResult(Workflow(), {event.node: outcome}, self.engine.cache, 0.0)
+        return self._cached_result(event.node, NodeState(event.state), event.key)
+
+    def _cached_result(self, node: str, state: NodeState, key: str | None) -> RunResult:
+        """A one-node result read from the cache (values load when a viewer asks)."""
+        outcome = NodeOutcome(node, "", 0, state=state, key=key)
+        return RunResult(Workflow(), {node: outcome}, self.engine.cache, 0.0)
 
     def _apply_check(self, checked: _Checked) -> None:
         statuses = {}
@@ -319,6 +323,9 @@ class RunController:
             else:
                 statuses[node] = NodeStatus(_badge(planned.state, node in checked.had_result))
         self.statuses = statuses
+        for node, planned in checked.planned.items():  # cached: its results show at once
+            if planned.state == NodeState.CACHED and planned.key:
+                self.on_node_result(node, self._cached_result(node, NodeState.CACHED, planned.key))
 
     def _settle_after_run(self) -> None:
         """Nodes left pending or running when a run stops (cancelled, crashed) are not running."""
