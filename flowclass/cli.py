@@ -40,11 +40,10 @@ def _load(args: argparse.Namespace, registry):
 
 def _refuse_images(path: Path) -> None:
     """A folder of images, or an image, given where a workflow goes: say what to type instead."""
-    from nodes.lib.imaging import IMAGE_EXTENSIONS
-
     from .library import ready_workflows_dir
+    from .userfiles.pictures import IMAGE_SUFFIXES
 
-    if not (path.is_dir() or path.is_file() and path.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS):
+    if not (path.is_dir() or path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
         return
     folder = path.resolve() if path.is_dir() else path.resolve().parent
     what = "a folder" if path.is_dir() else "an image"
@@ -145,10 +144,9 @@ def _print_skipped(result, shown: int = 5) -> None:
 def _save_reports(result, workflow, registry, out_dir: Path) -> None:
     """Tables and pictures of the results (evaluation.csv, confusion_matrix.png, ...) in --out,
     written only over files an earlier run wrote, never over a user's own."""
-    from nodes.lib.owned_files import owned_folder
-
     from .errors import NodeError
     from .reports import write_reports
+    from .userfiles.owned_folder import owned_folder
 
     try:
         with owned_folder(out_dir, field="--out") as owned:
@@ -215,13 +213,13 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from nodes.lib.samples import DATASETS, write_sample
+    from .library import sample_sets, write_sample_set
 
-    names = DATASETS if args.dataset == "all" else (args.dataset,)
+    names = sample_sets() if args.dataset == "all" else (args.dataset,)
     for name in names:
         target = Path(args.folder) / name
         try:
-            write_sample(name, target)
+            write_sample_set(name, target)
         except FileExistsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -307,11 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     nodes.add_argument("--json", action="store_true", help="the full catalogue as JSON")
     nodes.set_defaults(func=cmd_nodes)
 
-    from nodes.lib.samples import DATASETS
+    from .library import sample_sets
 
     sample = sub.add_parser("sample", help="write the built-in sample images to a folder")
     sample.add_argument("folder")
-    sample.add_argument("--dataset", default="all", choices=("all",) + DATASETS)
+    sample.add_argument("--dataset", default="all", choices=("all",) + sample_sets())
     sample.set_defaults(func=cmd_sample)
 
     cache = sub.add_parser("cache", parents=[common], help="show, prune or clear the cache")

@@ -150,7 +150,7 @@ def label_folder(current: Path | None, home: Path, node_id: str, *stems: str,
     """Where the masks of ``stems`` are saved: the node's folder, unless a file there is the
     user's (or the folder is ``protected``, a ready workflow's): then a folder of FlowClass's
     own beside the workflow."""
-    from nodes.lib.owned_files import OwnedFolder
+    from flowclass.userfiles.owned_folder import OwnedFolder
 
     mine = current is not None and current.is_dir() and not protected(current)
     candidates = ([current] if mine else []) + \
@@ -177,7 +177,7 @@ def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new
     Masks FlowClass wrote are repainted in place; the user's own (or a ready workflow's)
     are never touched: they are copied, repainted, into a folder of FlowClass's own.
     """
-    from nodes.lib.owned_files import OwnedFolder
+    from flowclass.userfiles.owned_folder import OwnedFolder
     from nodes.lib.pixels.masks import MaskError, mask_files
     from nodes.lib.pixels.strokes import recolour
 
@@ -203,7 +203,7 @@ def save_painting(painting: Painting, current: Path | None, home: Path, node_id:
     ``current`` is the masks folder the node reads now. Returns the mask's path and the
     ``masks`` value that reads it (relative to ``home`` when it lies below it).
     """
-    from nodes.lib.owned_files import OwnedFolder
+    from flowclass.userfiles.owned_folder import OwnedFolder
     from nodes.lib.pixels.masks import MaskError, mask_files
 
     folder = label_folder(current, home, node_id, painting.stem, protected=protected)
@@ -226,7 +226,7 @@ def save_painting(painting: Painting, current: Path | None, home: Path, node_id:
 
 def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> Painting:
     """Make (once) a preview of image ``index`` and load the mask it has, if any."""
-    from nodes.lib.imaging import open_rgb
+    from flowclass.userfiles.pictures import open_rgb
 
     path, sha = str(images.paths[index]), str(images.hashes[index])
     size = (int(images.widths[index]), int(images.heights[index]))
