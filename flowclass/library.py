@@ -12,7 +12,6 @@ separated by ``os.pathsep``) or by ``plugins = [...]`` in the config file
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import tomllib
@@ -32,12 +31,18 @@ def ready_workflows_dir() -> Path:
     return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "workflows"
 
 
-@functools.cache
-def image_suffixes() -> frozenset[str]:
-    """The file suffixes the node library reads as images (".jpg", ...), for the folder browser."""
-    from nodes.lib.imaging import IMAGE_EXTENSIONS
+def sample_sets() -> tuple[str, ...]:
+    """The names of the node library's built-in sample sets (``flowclass sample --dataset``)."""
+    from nodes.lib.images.sample_images import DATASETS
 
-    return frozenset(f".{ext}" for ext in IMAGE_EXTENSIONS)
+    return DATASETS
+
+
+def write_sample_set(name: str, target: Path) -> Path:
+    """Write the built-in sample set ``name`` into the new folder ``target`` (never an existing one)."""
+    from nodes.lib.images.sample_images import write_sample
+
+    return write_sample(name, target)
 
 
 ENTRY_POINTS = "flowclass.nodes"  # group of installed packages' node modules

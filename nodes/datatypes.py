@@ -122,7 +122,7 @@ class Distances:
 
     def condensed(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """All n(n-1)/2 distances (float64), in SciPy's condensed order."""
-        from .lib.condensed import pairwise_condensed
+        from .lib.clustering.condensed import pairwise_condensed
 
         return pairwise_condensed(self.prepared(), self.metric,
                                   progress=progress or (lambda done, total: None))

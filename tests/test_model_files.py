@@ -60,7 +60,7 @@ def test_a_saved_model_predicts_the_same_in_a_fresh_process(registry, shared_cac
 
 def test_saving_twice_gives_the_same_bytes(registry, shared_cache, saved_model, tmp_path):
     model_file, _, result = saved_model
-    from nodes.lib.model_file import model_bytes
+    from nodes.lib.classify.model_format import model_bytes
 
     assert model_bytes(result.output("train", "model")) == model_file.read_bytes()
     saved = result.output("save", "saved")
@@ -70,7 +70,7 @@ def test_saving_twice_gives_the_same_bytes(registry, shared_cache, saved_model, 
 def test_model_files_do_not_depend_on_the_clock(saved_model, monkeypatch):
     import time
 
-    from nodes.lib.model_file import model_bytes
+    from nodes.lib.classify.model_format import model_bytes
 
     model_file, _, result = saved_model
     monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # another day, another zip date

@@ -103,7 +103,7 @@ def test_save_table_writes_hostile_text_as_text_in_xlsx_and_csv(tmp_path):
 
 @pytest.mark.parametrize("text", [*HOSTILE, "", "'", "''=x", "-1.5", "+3", "1e-3", "plain", "\r\n=x"])
 def test_a_label_file_gives_back_exactly_the_labels_written(tmp_path, text):
-    from nodes.lib.label_overrides import read_label_file, set_label
+    from nodes.lib.classify.label_overrides import read_label_file, set_label
 
     path = tmp_path / "labels.csv"
     set_label(path, "ab" * 32, f"{text}.png", text)

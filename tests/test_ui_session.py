@@ -146,3 +146,20 @@ def test_out_dir_follows_the_file_then_the_choice(registry, cache, tmp_path: Pat
     assert session.out_dir() == tmp_path / "flowclass-out" / "mine"
     session.set_out_dir(tmp_path / "elsewhere")
     assert session.out_dir() == tmp_path / "elsewhere" and seen[-1] == {"out_dir"}
+
+
+def test_run_from_runs_the_node_and_what_it_feeds_not_its_neighbours(registry, cache) -> None:
+    """Apply this cut's run: the changed node and every node downstream of it (an export after
+    it must follow), not a branch that does not depend on it."""
+    session, _ = session_of(registry, cache)
+    session.loaded()
+    session.add_node("toy.number", (0, 0))  # toy_number
+    session.add_node("toy.add", (200, 0))  # toy_add, fed by toy_number
+    session.add_node("toy.describe", (400, 0))  # toy_describe, fed by toy_add
+    session.add_node("toy.number", (0, 300))  # toy_number_2: a branch of its own
+    session.connect(PortRef("toy_number", "number"), PortRef("toy_add", "a"))
+    session.connect(PortRef("toy_add", "sum"), PortRef("toy_describe", "number"))
+    started: list = []
+    session.runner.start = lambda workflow, **kw: started.append(kw["targets"])
+    session.run_from("toy_add")
+    assert started == [["toy_add", "toy_describe"]]

@@ -1,7 +1,8 @@
 """``flowclass ui``: the canvas as a NiceGUI app, one editor per browser tab.
 
 :func:`setup` registers the page and the image route for an :class:`AppConfig` (tests
-call it too); :func:`serve` checks the token (or makes one), adds the Host/Origin and
+call it too); :func:`serve` checks the token (or makes one: every bind needs one, loopback included, as
+Jupyter's does), adds the Host/Origin and
 token checks of :mod:`.auth`, then starts the server.
 """
 
@@ -12,6 +13,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import quote
 
 from fastapi import HTTPException
 from fastapi.responses import FileResponse
@@ -70,10 +72,12 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
               f"random one, e.g. --token {secrets.token_urlsafe(24)}, or give none to have one made",
               file=sys.stderr)
         return EXIT_USAGE
-    if not is_loopback(host) and not token:
+    if not token:  # every bind, loopback too: another user of this computer reaches 127.0.0.1
         token = secrets.token_urlsafe(24)
-        print(f"--host {host} makes the canvas reachable from other computers, so it needs an access "
-              "token; none was given (--token or FLOWCLASS_TOKEN), so this one was made for this session.")
+        if not is_loopback(host):
+            print(f"--host {host} makes the canvas reachable from other computers, so it needs an "
+                  "access token; none was given (--token or FLOWCLASS_TOKEN), so this one was made "
+                  "for this session.")
     try:
         ensure_canvas_bundle()
     except CanvasBundleMissing as exc:
@@ -104,14 +108,13 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
     if executor.remote:
         print(f"  batches of work run on the Dask cluster at {executor.address} (Run on… in the "
               "footer changes it)")
-    if token:
-        app.add_middleware(TokenMiddleware, token=token)
+    app.add_middleware(TokenMiddleware, token=token)
     app.add_middleware(SameOriginGuard, hosts=allowed_hosts(host, port))  # added last: checked first
     core.sio.eio.cors_allowed_origins = None  # socket.io: same origin only (NiceGUI allows any)
     shown_host = "localhost" if host in ("127.0.0.1", "::1") else host
-    print(f"FlowClass canvas: http://{shown_host}:{port}" + (f"/?token={token}" if token else "/"))
+    entry = f"/?token={quote(token, safe='')}"
+    print(f"FlowClass canvas: http://{shown_host}:{port}{entry}")
     print(f"  folders it may browse: {', '.join(str(r) for r in allowed.roots)}")
-    entry = f"/?token={token}" if token else "/"
     ui.run(host=host, port=port, title="FlowClass", reload=False, show=entry if show else False,
            show_welcome_message=False, favicon="🔀")
     return 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..library import image_suffixes
+from ..userfiles.pictures import IMAGE_SUFFIXES
 from ..protected import Protected
 
 COUNT_LIMIT = 100_000  # stop counting images below a folder after this many entries
@@ -108,7 +108,7 @@ class Roots:
 def count_images(folder: str | os.PathLike[str], limit: int = COUNT_LIMIT) -> ImageCount:
     """How many image files a folder holds, directly and below (hidden folders skipped)."""
     here = below = seen = 0
-    top, suffixes = os.fspath(folder), image_suffixes()
+    top, suffixes = os.fspath(folder), IMAGE_SUFFIXES
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         images = sum(1 for f in filenames if os.path.splitext(f)[1].lower() in suffixes)

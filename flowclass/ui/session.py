@@ -14,9 +14,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import networkx as nx
+
 from ..cache import Cache
 from ..engine import Engine, RunResult
 from ..errors import ParamValueError, Problem, WorkflowInvalid
+from ..graph import build_graph
 from ..library import ready_workflows_dir
 from ..params import Path as PathParam
 from ..registry import Registry
@@ -322,6 +325,13 @@ class EditorSession:
     def run_selected(self) -> None:
         if self.state.selected:
             self.start_run([self.state.selected])
+
+    def run_from(self, node_id: str) -> None:
+        """Run a node and every node downstream of it that can run: after a viewer changed the
+        node (Apply this cut), what it feeds (an export's folders) follows."""
+        _, left_out = runnable_part(self.state.workflow, self.problems)
+        after = nx.descendants(build_graph(self.state.workflow), node_id) - left_out
+        self.start_run([node_id] + sorted(after))
 
     def start_run(self, targets: Sequence[str] | None) -> None:
         if self.runner.running:

@@ -242,6 +242,7 @@ class ResultsView:
             upstream=lambda name: session.store.upstream(state.workflow, session.registry, node_id, name),
             set_params=session.set_params,
             run=lambda nodes=None: session.start_run(list(nodes) if nodes is not None else None),
+            run_from=session.run_from,
             refresh=session.refresh,
             store_dir=session.cache.store_dir,
             node_params=dict(spec.params) if (spec := state.workflow.node(node_id)) else {},

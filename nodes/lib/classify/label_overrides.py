@@ -24,7 +24,7 @@ from flowclass.errors import NodeError
 from flowclass.fsutil import atomic_path
 from flowclass.safe_tables import restore, write_csv
 
-from ..datatypes import ImageSet
+from ...datatypes import ImageSet
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd

@@ -1,6 +1,6 @@
 """Writing into the user's folders without ever harming what is theirs.
 
-Each folder FlowClass writes into keeps a hidden journal (:mod:`nodes.lib.journal`) of
+Each folder FlowClass writes into keeps a hidden journal (:mod:`flowclass.userfiles.journal`) of
 the files and folders FlowClass created there, with their identity (inode, size,
 modification time). A path counts as FlowClass's only while it is in the journal *and*
 still has that identity; only such paths are ever replaced or removed. Everything else
@@ -25,8 +25,9 @@ import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.fsutil import temp_name, write_error
 from flowclass.protected import Protected
@@ -423,7 +424,8 @@ def _make_root(root: Path, field: str) -> None:
 
 
 @contextmanager
-def owned_folder(root: Path, ctx: Any = None, *, field: str = "folder") -> Iterator[OwnedFolder]:
+def owned_folder(root: Path, ctx: RunContext | None = None, *,
+                 field: str = "folder") -> Iterator[OwnedFolder]:
     """Lock ``root``, read its journal, clean up after interrupted runs; then write into it.
 
     Problems with the folder, its lock or its journal become a :class:`NodeError` on

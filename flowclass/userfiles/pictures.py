@@ -1,4 +1,5 @@
-"""Opening images the same way everywhere: EXIF orientation honoured, errors explained."""
+"""Opening the user's pictures the same way everywhere: EXIF orientation honoured, errors
+explained, and shown as the nodes compute on them (the canvas's thumbnails use :func:`as_shown`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL import (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin,  # noqa: F401
                  TiffImagePlugin, WebPImagePlugin)  # registers IMAGE_FORMATS with Pillow
-
-from flowclass.viewers.picture import as_shown
 
 # A big photo of the user's (a 100-megapixel orthophoto) is not an attack: Pillow's warning
 # would print "could be decompression bomb DOS attack" at each node that reads it. Pillow still
@@ -23,6 +23,7 @@ IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp")
 # multi-picture MPO files). Pillow also reads text formats (an X11 bitmap can be a valid Python file) and EPS
 # (through Ghostscript): a shared file is never decoded as one of those.
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")
+IMAGE_SUFFIXES = frozenset(f".{ext}" for ext in IMAGE_EXTENSIONS)  # as Path.suffix gives them
 # EXIF orientations 5-8 rotate by 90 degrees, so width and height swap.
 _SWAPS_AXES = {5, 6, 7, 8}
 
@@ -116,3 +117,38 @@ def open_upright(path: str | Path, draft: int | None = None) -> Image.Image:
 def open_rgb(path: str | Path) -> Image.Image:
     """Decode an image fully as RGB, upright; BadImage with the reason if that fails."""
     return open_upright(path).convert("RGB")
+
+
+def as_shown(image: Image.Image) -> Image.Image:
+    """The picture as viewers show it, in RGB or 8-bit gray.
+
+    16-bit gray (scanners, microscopes) keeps its contrast: 0..65535 becomes 0..255, where a
+    plain conversion clips at 255 and makes it nearly white. Floating-point gray (32-bit
+    TIFFs of measurements) is read as 0..1 when it lies there, else stretched from its
+    smallest to its largest value. Transparent parts are white, as
+    the canvas's thumbnails show them, not the colour saved under them (often black).
+    """
+    if image.mode in ("RGB", "L"):
+        return image
+    if image.mode.startswith("I"):
+        return image.convert("I").point(lambda value: value / 257).convert("L")
+    if image.mode == "F":
+        return float_as_gray(image)
+    if "A" in image.getbands() or "transparency" in image.info:
+        image = image.convert("RGBA")
+        flat = Image.new("RGB", image.size, "white")
+        flat.paste(image, mask=image.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def float_as_gray(image: Image.Image) -> Image.Image:
+    """A floating-point gray picture as 8-bit gray: 0..1 as 0..255 (scikit-image's convention
+    for float images), any other range stretched to it; missing values (NaN) show black."""
+    values = np.asarray(image, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if low >= 0.0 and high <= 1.0:
+        low, high = 0.0, 1.0
+    scaled = (np.nan_to_num(values, nan=low, posinf=high, neginf=low) - low) / max(high - low, 1e-12)
+    return Image.fromarray(np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8), "L")
