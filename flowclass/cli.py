@@ -101,6 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
         return EXIT_INVALID
+    if getattr(executor, "warning", None):  # e.g. local:N capped at the cores
+        print(f"warning: {executor.warning}", file=sys.stderr)
     try:
         with executor:
             result = engine.run(workflow, base_dir=path.parent, out_dir=out_dir,

@@ -114,10 +114,6 @@ class RunContext:
         """Whether ``map`` sends work to other processes or machines."""
         return bool(getattr(self.executor, "remote", False))
 
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
-
     def check_cancelled(self) -> None:
         if self.cancel_event.is_set():
             raise Cancelled()

@@ -99,6 +99,8 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
     except ValueError as exc:
         print(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
         return EXIT_USAGE
+    if getattr(executor, "warning", None):  # e.g. local:N capped at the cores
+        print(f"warning: {executor.warning}", file=sys.stderr)
     registry = default_registry(plugins)
     for error in registry.plugin_errors:
         print(f"warning: {error}", file=sys.stderr)
