@@ -16,7 +16,7 @@ from ..errors import Problem
 from ..params import Path as PathParam, absolute
 from ..registry import Registry
 from ..validation import validate
-from ..workflow import Edge, PortRef, Workflow
+from ..workflow import Edge, NodeSpec, PortRef, Workflow
 from ..workflow_file import dumps, load, new_node, save
 
 HISTORY_LIMIT = 200
@@ -127,6 +127,11 @@ class EditorState:
     # --- queries ----------------------------------------------------------------------
     def problems(self) -> list[Problem]:
         return validate(self.workflow, self.registry)
+
+    def node_title(self, spec: NodeSpec) -> str:
+        """The title a node shows: its own, else its type's."""
+        node_type = self.registry.get(spec.type)
+        return spec.title or (node_type.title if node_type else spec.type)
 
     # --- edits ------------------------------------------------------------------------
     def add_node(self, type_id: str, position: tuple[float, float],
