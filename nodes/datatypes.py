@@ -48,10 +48,6 @@ class ImageSet:
             return [os.path.basename(p) for p in self.paths]
         return [os.path.relpath(p, self.root) for p in self.paths]
 
-    @property
-    def has_labels(self) -> bool:
-        return bool(len(self.labels)) and bool(np.any(self.labels != ""))
-
     def subset(self, indices: Any) -> "ImageSet":
         idx = np.asarray(indices, dtype=np.int64)
         return ImageSet(self.paths[idx], self.labels[idx], self.hashes[idx], self.widths[idx],

@@ -49,7 +49,7 @@ async def test_folder_browser_counts_images_and_import_reports_skipped(user: Use
     await user.should_see("All groups (5 images)", retries=LOADS)
     user.find(marker="output-skipped").click()
     await user.should_see("1 file(s) were not used:", retries=LOADS)
-    await user.should_see("1 × not an image file PIL can read", retries=LOADS)
+    await user.should_see("1 × not an image in a format FlowClass reads", retries=LOADS)
     (table,) = user.find(ui.table).elements
     assert [Path(row["path"]).name for row in table.rows] == ["broken.jpg"]
 

@@ -108,7 +108,8 @@ class EditorSession:
         depends on changed: not on moves or renames."""
         key = (structure(self.state.workflow), self.base_dir, self.out_dir())
         if self._resolved[0] != key or self._resolved[1] is None:
-            resolved = resolve(self.state.workflow, self.registry, Dirs(self.base_dir, self.out_dir()))
+            dirs = Dirs(self.base_dir, self.out_dir(), protected=self.runner.engine.protected)
+            resolved = resolve(self.state.workflow, self.registry, dirs)
             resolved.problems.extend(self._outside_roots())
             self._resolved = (key, resolved)
         return self._resolved[1]
