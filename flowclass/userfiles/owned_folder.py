@@ -432,7 +432,7 @@ def owned_folder(root: Path, ctx: RunContext | None = None, *,
     ``field`` that names the file and says what to do.
     """
     root = Path(root)
-    protected = getattr(ctx, "protected", None) or Protected.here()
+    protected = (ctx.protected if ctx is not None else None) or Protected.here()
     why = protected.why(root)
     if why:
         raise NodeError(f"{why}; FlowClass does not write there, so that nothing a workflow writes "
