@@ -166,13 +166,15 @@ def _save_reports(result, workflow, registry, out_dir: Path) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Everything that can be known without running: the workflow, and its paths on disk."""
+    from .protected import Protected
     from .resolution import Dirs, resolve
 
-    _cache(args)
+    cache = _cache(args)
     out_dir = _out_dir(args)
     registry = _registry(args)
     workflow = _load(args, registry)
-    dirs = Dirs(Path(args.workflow).resolve().parent, out_dir.resolve())
+    dirs = Dirs(Path(args.workflow).resolve().parent, out_dir.resolve(),
+                protected=Protected.here(registry.plugin_folders, cache.root))
     problems = resolve(workflow, registry, dirs, files=True).problems
     if problems:
         raise WorkflowInvalid(problems, source=args.workflow)
@@ -200,6 +202,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         print(f"{category}")
         for t in types:
             print(f"  {t.type}  —  {t.title} (version {t.version})")
+            print(f"      from: {registry.origins.get(t.type) or 'unknown'}")
             if t.description:
                 print(f"      {t.description.splitlines()[0]}")
             for label, ports in (("inputs", t.inputs), ("outputs", t.outputs)):

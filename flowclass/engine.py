@@ -31,6 +31,7 @@ from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .registry import Registry
+from .protected import Protected
 from .resolution import Dirs, Resolved, path_problems, resolve
 from .scanning import ScanBudget, ScanLimitReached
 from .states import FINISHED, WARNING, NodeState
@@ -138,6 +139,9 @@ class Engine:
     def __init__(self, registry: Registry, cache: Cache | None = None):
         self.registry = registry
         self.cache = cache if cache is not None else Cache()
+        #: where no node may write: FlowClass's folders (this cache and the registry's plugin
+        #: folders included) and the home folder's dot-folders
+        self.protected = Protected.here(registry.plugin_folders, self.cache.root)
 
     def run(
         self,
@@ -162,7 +166,7 @@ class Engine:
         default: threads in this process.
         """
         targets = list(targets) if targets is not None else None
-        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected)
         graph, resolved = _check(self, workflow, dirs, targets, source)
         if manifest:  # refuse a foreign run.json before doing any work, not after
             manifest_path(dirs.out_dir)
@@ -207,7 +211,7 @@ class Engine:
         stays ``idle`` with a note saying it is not checked yet.
         """
         targets = list(targets) if targets is not None else None
-        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected)
         graph, resolved = _check(self, workflow, dirs, targets, None)
         run = _Run(self, resolved, graph, dirs, lambda event: None, threading.Event())
         run.scan_budget = scan_budget
@@ -373,7 +377,8 @@ class _Run:
     def _context(self, node_id: str) -> RunContext:
         return RunContext(node_id=node_id, base_dir=self.base_dir, out_dir=self.out_dir,
                           store_dir=self.use.store_dir, emit=self.emit,
-                          cancel_event=self.cancel, executor=self.executor, scan_budget=self.scan_budget)
+                          cancel_event=self.cancel, executor=self.executor, scan_budget=self.scan_budget,
+                          protected=self.engine.protected)
 
     def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome,
                   notice: str | None = None) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 from .errors import Problem
 from .node import NodeType
 from .params import Path as PathParam
+from .protected import Protected
 from .registry import Registry
 from .validation import check
 from .workflow import Workflow
@@ -25,10 +26,14 @@ from .workflow import Workflow
 @dataclass(frozen=True)
 class Dirs:
     """Where a workflow's relative paths point (the canvas holds them to its ``--root``
-    folders itself, in :mod:`flowclass.ui.confine`)."""
+    folders itself, in :mod:`flowclass.ui.confine`). ``protected`` are the places no output
+    path may name (FlowClass's own folders, the home folder's dot-folders); None: this
+    user's and installation's, as :meth:`Protected.here` finds them.
+    """
 
     base_dir: Path
     out_dir: Path
+    protected: Protected | None = None
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,19 @@ def resolve(workflow: Workflow, registry: Registry, dirs: Dirs | None = None, *,
     """
     params, problems = check(workflow, registry)
     if dirs is not None:
+        protected = dirs.protected or Protected.here(registry.plugin_folders)
+        problems.extend(protected_problems(None, "the output folder", dirs.out_dir, protected))
         for spec in workflow.nodes:
             if spec.id not in params:
                 continue
             node_type = registry.get(spec.type)
             params[spec.id] = placed(node_type, params[spec.id], dirs)
-            if files:
-                problems.extend(path_problems(spec.id, node_type, params[spec.id]))
+            found = [problem for param in _paths(node_type) if param.role == "output"
+                     for problem in protected_problems(spec.id, param.name, params[spec.id][param.name],
+                                                       protected)]
+            if files and not found:
+                found = path_problems(spec.id, node_type, params[spec.id])
+            problems.extend(found)
     return Resolved(workflow, params, problems)
 
 
@@ -70,6 +81,18 @@ def placed(node_type: NodeType, params: Mapping[str, Any], dirs: Dirs) -> dict[s
     for param in _paths(node_type):
         out[param.name] = param.resolve(out[param.name], dirs.base_dir, dirs.out_dir)
     return out
+
+
+def protected_problems(node_id: str | None, field: str, value: str | Path,
+                       protected: Protected) -> list[Problem]:
+    """A problem when ``value``, a path to write, lies in a protected place (resolved)."""
+    why = protected.why(value) if value else None
+    if why is None:
+        return []
+    message = f"{why}; FlowClass does not write there, so that nothing a workflow writes can run as code"
+    if node_id is None:
+        message = f"{field}: {message}; choose another output folder (--out)"
+    return [Problem("protected", message, node=node_id, field=field if node_id else None)]
 
 
 def path_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) -> list[Problem]:

@@ -49,7 +49,8 @@ def skipped_table(rows: list[tuple[str, str]], ctx: RunContext | None = None) ->
 
 EXTENSIONS = List(name="extensions", default=list(IMAGE_EXTENSIONS), item=r"[a-z0-9]+",
                   item_title="file extension", min_items=1, lower=True, strip=".",
-                  help="File extensions to read, e.g. jpg, png.")
+                  choices=IMAGE_EXTENSIONS,  # image formats only: never a shared .py or .pth
+                  help="Which image formats to read, by file extension, e.g. jpg, png.")
 
 
 def _extensions_as_list(params: dict[str, Any]) -> dict[str, Any]:

@@ -56,8 +56,8 @@ def test_a_folder_full_of_broken_files_is_skipped_and_reported(registry, cache, 
     reasons = dict(zip(skipped["path"].map(os.path.basename), skipped["reason"]))
     assert "good.jpg" in kept
     assert reasons["empty.jpg"] == "empty file (0 bytes)"
-    assert reasons["notes.jpg"] == "not an image file PIL can read"
-    assert reasons["random.png"] == "not an image file PIL can read"
+    assert reasons["notes.jpg"] == "not an image in a format FlowClass reads (JPEG, PNG, BMP, GIF, TIFF, WebP)"
+    assert reasons["random.png"] == "not an image in a format FlowClass reads (JPEG, PNG, BMP, GIF, TIFF, WebP)"
     assert reasons["cut.png"] == "truncated image file"  # PNG's checksums catch it at import
     assert reasons["readme.txt"] == "extension '.txt' is not in the filter"
     assert ".DS_Store" not in reasons

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse
 from nicegui import app, core, ui
 
 from ..cache import Cache
+from ..protected import Protected
 from .auth import SameOriginGuard, TokenMiddleware, allowed_hosts, is_loopback, token_problem
 from .browse import Roots
 from .canvas import CanvasBundleMissing, ensure_canvas_bundle, stale_bundle_warning
@@ -49,6 +50,15 @@ def setup(config: AppConfig) -> None:
         if path is None:
             raise HTTPException(404, "no such image")
         return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+
+
+def canvas_roots(roots: Iterable[str], workflow: Path | None, protected: Protected) -> Roots:
+    """The folders the canvas may use: ``roots`` (default: the home folder) less the
+    ``protected`` places, and the folder of a workflow named on the command line."""
+    allowed = Roots(list(roots) or [Path.home()], protected)
+    if workflow is not None and not allowed.allows(workflow):
+        allowed = allowed.with_roots([workflow.parent])
+    return allowed
 
 
 def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8080,
@@ -94,9 +104,7 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
     registry = default_registry(plugins)
     for error in registry.plugin_errors:
         print(f"warning: {error}", file=sys.stderr)
-    allowed = Roots(list(roots) or [Path.home()])
-    if path is not None and not allowed.allows(path):  # named on the command line: its folder is allowed
-        allowed = Roots([*allowed.roots, path.parent])
+    allowed = canvas_roots(roots, path, Protected.here(registry.plugin_folders, Cache(cache).root))
     setup(AppConfig(registry=registry, cache=Cache(cache), roots=allowed, workflow=path,
                     executor=executor))
     if executor.remote:

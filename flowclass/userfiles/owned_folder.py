@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.fsutil import temp_name, write_error
+from flowclass.protected import Protected
 
 from .file_names import numbered
 from .folder_lock import LockError, folder_lock
@@ -71,8 +72,11 @@ class OwnedFolder:
     Use :func:`owned_folder` to also lock the folder and clean up after interrupted runs.
     """
 
-    def __init__(self, root: Path, warn: Callable[[str], None] | None = None):
+    def __init__(self, root: Path, warn: Callable[[str], None] | None = None,
+                 protected: Protected | None = None):
         self.root = Path(root)
+        self.protected = protected  # found when first needed: reading a journal needs none
+        self._allowed_dirs: set[str] = set()  # folders below root checked against protected
         self._root = str(self.root)
         self.warn = warn or log.warning
         replay = read_journal(self.root)
@@ -202,6 +206,12 @@ class OwnedFolder:
         _check_confined(self.root, rel_dir)
         for part in _parts(rel_dir):
             path = self.root / part
+            if part not in self._allowed_dirs:
+                self.protected = self.protected or Protected.here()
+                why = self.protected.why(path)
+                if why:
+                    raise Collision(f"FlowClass does not write into {path}: {why}")
+                self._allowed_dirs.add(part)
             st = _lstat(path)
             if st is None:
                 self._append({"mkdir": part})
@@ -422,12 +432,17 @@ def owned_folder(root: Path, ctx: RunContext | None = None, *,
     ``field`` that names the file and says what to do.
     """
     root = Path(root)
+    protected = (ctx.protected if ctx is not None else None) or Protected.here()
+    why = protected.why(root)
+    if why:
+        raise NodeError(f"{why}; FlowClass does not write there, so that nothing a workflow writes "
+                        "can run as code", field=field, hint=f"choose another {field}")
     _make_root(root, field)
     say = ctx.warn if ctx is not None else log.warning
     check = ctx.check_cancelled if ctx is not None else (lambda: None)
     try:
         with folder_lock(root, say=say, check_cancelled=check):
-            owned = OwnedFolder(root, warn=say)
+            owned = OwnedFolder(root, warn=say, protected=protected)
             try:
                 owned.recover()
                 yield owned

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin,  # noqa: F401
+                 TiffImagePlugin, WebPImagePlugin)  # registers IMAGE_FORMATS with Pillow
 
 # A big photo of the user's (a 100-megapixel orthophoto) is not an attack: Pillow's warning
 # would print "could be decompression bomb DOS attack" at each node that reads it. Pillow still
@@ -17,6 +19,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp")
+# The formats Pillow may decode, whatever a file's name says (JPEG covers a camera's
+# multi-picture MPO files). Pillow also reads text formats (an X11 bitmap can be a valid Python file) and EPS
+# (through Ghostscript): a shared file is never decoded as one of those.
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")
 IMAGE_SUFFIXES = frozenset(f".{ext}" for ext in IMAGE_EXTENSIONS)  # as Path.suffix gives them
 # EXIF orientations 5-8 rotate by 90 degrees, so width and height swap.
 _SWAPS_AXES = {5, 6, 7, 8}
@@ -28,7 +34,7 @@ class BadImage(Exception):
 
 def describe_error(exc: BaseException) -> str:
     if isinstance(exc, UnidentifiedImageError):
-        return "not an image file PIL can read"
+        return "not an image in a format FlowClass reads (JPEG, PNG, BMP, GIF, TIFF, WebP)"
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return "image is too large (decompression bomb protection)"
     text = str(exc) or type(exc).__name__
@@ -64,10 +70,10 @@ def probe(path: str | Path) -> tuple[int, int]:
             if handle.seek(0, io.SEEK_END) == 0:
                 raise BadImage("empty file (0 bytes)")
             handle.seek(0)
-            with Image.open(handle) as image:
+            with Image.open(handle, formats=IMAGE_FORMATS) as image:
                 image.verify()  # must come first: anything else reads past the header
             handle.seek(0)
-            with Image.open(handle) as image:
+            with Image.open(handle, formats=IMAGE_FORMATS) as image:
                 width, height = image.size
                 orientation = image.getexif().get(0x0112, 1)
                 if image.format == "JPEG" and not _ends_like_jpeg(handle):
@@ -97,7 +103,7 @@ def open_upright(path: str | Path, draft: int | None = None) -> Image.Image:
     network decodes about ten times faster.
     """
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
             if draft:
                 image.draft(image.mode if image.mode in ("RGB", "L") else "RGB", (draft, draft))
             image.load()
