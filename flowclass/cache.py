@@ -174,6 +174,12 @@ class Cache:
             raise
         return CachedResult(key, final, json.loads((final / "meta.json").read_text(encoding="utf-8")))
 
+    def beside(self, key: str, name: str) -> Path | None:
+        """A folder for files made from a stored result (its pictures), removed with it;
+        None when no result is stored under ``key``. The folder is not created here."""
+        folder = self._folder(key)
+        return folder / name if (folder / "meta.json").is_file() else None
+
     # --- stores owned by node families ---------------------------------------------
     def store_dir(self, name: str) -> Path:
         """A persistent folder for one node family's own data (created on demand)."""

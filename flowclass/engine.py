@@ -79,6 +79,7 @@ class RunResult:
     manifest_error: str | None = None  # why run.json could not be written (a full disk...)
     skipped_note: str | None = None  # where the list of skipped files is (skipped.csv)
     scheduler: dict[str, Any] = dataclasses.field(default_factory=dict)  # where ctx.map's jobs ran
+    reports: Any = None  # what the front end saved in the output folder (flowclass.reports.Saved)
     _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
     # makes the outputs of a node that is not cached, when asked for after the run
     _deferred: Callable[[str], dict[str, Any]] | None = dataclasses.field(default=None, repr=False)

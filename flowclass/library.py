@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from platformdirs import user_config_dir
 
@@ -33,6 +34,14 @@ def image_suffixes() -> frozenset[str]:
     from nodes.lib.imaging import IMAGE_EXTENSIONS
 
     return frozenset(f".{ext}" for ext in IMAGE_EXTENSIONS)
+
+
+def output_folder(root: Path) -> AbstractContextManager[Any]:
+    """A run's output folder, locked and journalled: written only over FlowClass's own files
+    (the reports of :mod:`flowclass.reports` go through it)."""
+    from nodes.lib.owned_files import owned_folder
+
+    return owned_folder(root, field="out")
 
 
 def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:

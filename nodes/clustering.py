@@ -25,6 +25,7 @@ from .datatypes import DENDROGRAM, DISTANCES, LABELS, TABLE, Dendrogram, Distanc
 from .lib.condensed import condensed_rows
 from .lib import large_linkage
 from .lib.freed_memory import release_freed_memory
+from .lib.figures import NEEDS as FIGURES
 
 LINKAGES = ("single", "average", "complete", "weighted", "ward")
 METHODS = ("auto", "exact", "nearest_neighbours")
@@ -137,7 +138,7 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
         Int(name="exact_up_to", default=10_000, min=2, shown_when={"method": ("auto",)},
             help="Automatic uses the exact method up to this many images."),
     ],
-    reports=_clustering_reports,
+    reports=_clustering_reports, reports_need=FIGURES + ("sklearn.decomposition",),
 )
 def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
                             height_ratio: float, distance: float, method: str, exact_up_to: int):
