@@ -22,8 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import networkx as nx
-
 from ..context import NodeEvent
 from ..engine import Engine, NodeOutcome, Planned, RunResult
 from ..errors import Problem
@@ -62,7 +60,7 @@ def runnable_part(workflow: Workflow, problems: Iterable[Problem]) -> tuple[Work
     excluded: set[str] = set()
     for problem in problems:
         if problem.node is not None and problem.node in graph:
-            excluded |= {problem.node} | nx.descendants(graph, problem.node)
+            excluded |= {problem.node} | graph.descendants(problem.node)
     return workflow.without_nodes(excluded), excluded
 
 
