@@ -78,7 +78,7 @@ def bare_forward(model: str, folder: Path, cache: Path, device: str, batch: int,
                  precision: str = "fp32") -> float:
     """Images per second of the model alone on batches already decoded and preprocessed."""
     from nodes.embed import make_embedder
-    from nodes.lib.imaging import open_rgb
+    from flowclass.userfiles.pictures import open_rgb
 
     from flowclass.cache import Cache
 

@@ -114,7 +114,7 @@ def main() -> None:
     from flowclass.engine import Engine
     from flowclass.library import default_registry
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
-    from nodes.lib.samples import write_sample
+    from nodes.lib.images.sample_images import write_sample
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from speed import digits_folder

@@ -23,7 +23,6 @@ import tempfile
 import threading
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -35,6 +34,7 @@ from .fsutil import atomic_path
 from .graph import nearest_output
 from .registry import Registry
 from .states import FINISHED, NodeState
+from .userfiles.owned_folder import owned_folder
 from .workflow import Workflow
 
 Writer = Callable[[Path], None]
@@ -59,11 +59,6 @@ class Saved:
 
     written: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-# open_folder(root) -> a context manager giving an object with ``write_file(rel, write)``
-# and ``owns(rel)`` (the node library's owned folder: never over a user's own file).
-FolderOpener = Callable[[Path], AbstractContextManager[Any]]
 
 
 class Reports:
@@ -137,7 +132,10 @@ class Reports:
         folder = self._folder(key)
         if folder is None:
             return None
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:  # a cache that cannot be written: the caller draws them elsewhere
+            return None
         for name, write in writers.items():
             with atomic_path(folder / name, fsync=False) as tmp:
                 write(Path(tmp))
@@ -154,7 +152,7 @@ class Reports:
             self._pool.shutdown()
             self._pool = None
 
-    def save(self, result: Any, out_dir: Path, open_folder: FolderOpener) -> Saved:
+    def save(self, result: Any, out_dir: Path) -> Saved:
         """Copy every finished node's reports into ``out_dir``; make those still missing.
 
         A file already there that FlowClass wrote with the same bytes is left as it is (an
@@ -169,7 +167,7 @@ class Reports:
             return saved
         taken = Counter(name for _, name, _ in wanted)
         try:
-            with open_folder(out_dir) as folder:
+            with owned_folder(out_dir, field="out") as folder:
                 for node, name, made in wanted:
                     target = name if taken[name] == 1 else f"{node}-{name}"
                     try:
