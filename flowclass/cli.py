@@ -152,7 +152,9 @@ def _print_skipped(result, shown: int = 5) -> None:
 def _save_reports(reports, result, out_dir: Path) -> None:
     """Tables and pictures of the results (evaluation.csv, confusion_matrix.png, ...) in --out,
     written only over files an earlier run wrote, never over a user's own."""
-    saved = reports.save(result, out_dir)
+    from .userfiles.owned_folder import owned_folder
+
+    saved = reports.save(result, out_dir, owned_folder)
     if saved.written:
         print(f"saved in {out_dir}: {', '.join(saved.written)}")
     for problem in saved.problems:

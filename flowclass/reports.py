@@ -25,6 +25,7 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any, Callable
 
 from .cache import Cache
@@ -34,7 +35,6 @@ from .fsutil import atomic_path
 from .graph import nearest_output
 from .registry import Registry
 from .states import FINISHED, NodeState
-from .userfiles.owned_folder import owned_folder
 from .workflow import Workflow
 
 Writer = Callable[[Path], None]
@@ -51,6 +51,12 @@ class ReportSource:
     node: str
     output: Callable[[str], Any]  # output(port) -> value
     upstream: Callable[[str], Any]  # upstream(data type name) -> nearest such value, or None
+
+
+# open_folder(root, field=...) -> a context manager giving an object with
+# ``write_file(rel, write)`` and ``owns(rel)``: flowclass.userfiles.owned_folder, which
+# never writes over a user's own file (the front ends pass it in; it is a layer above).
+FolderOpener = Callable[..., AbstractContextManager[Any]]
 
 
 @dataclass
@@ -152,7 +158,7 @@ class Reports:
             self._pool.shutdown()
             self._pool = None
 
-    def save(self, result: Any, out_dir: Path) -> Saved:
+    def save(self, result: Any, out_dir: Path, open_folder: FolderOpener) -> Saved:
         """Copy every finished node's reports into ``out_dir``; make those still missing.
 
         A file already there that FlowClass wrote with the same bytes is left as it is (an
@@ -167,7 +173,7 @@ class Reports:
             return saved
         taken = Counter(name for _, name, _ in wanted)
         try:
-            with owned_folder(out_dir, field="out") as folder:
+            with open_folder(out_dir, field="out") as folder:
                 for node, name, made in wanted:
                     target = name if taken[name] == 1 else f"{node}-{name}"
                     try:

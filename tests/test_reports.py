@@ -91,7 +91,7 @@ def _clustering_run(shared_cache, out, *more):
 def test_pictures_are_results_copied_into_a_new_out_without_drawing_again(shared_cache, tmp_path,
                                                                           monkeypatch, capsys):
     """Figures are cached like tables: a re-run into a new --out copies them, bytes and all."""
-    from nodes.lib import figures
+    from nodes.lib.results import figures
 
     first, second = tmp_path / "first", tmp_path / "second"
     assert _clustering_run(shared_cache, first) == 0

@@ -28,6 +28,7 @@ from ..errors import Problem
 from ..executors import ExecutorChoice
 from ..graph import build_graph
 from ..reports import Reports
+from ..userfiles.owned_folder import owned_folder
 from ..scanning import CHECK_FILES, ScanBudget
 from ..states import FINISHED, PROGRESS, WARNING, NodeState
 from ..workflow import Workflow
@@ -188,7 +189,7 @@ class RunController:
                                              targets=targets, on_event=on_event,
                                              cancel=cancel, source=source, executor=executor)
                     # the same tables and pictures as `flowclass run` leaves in --out
-                    result.reports = reports.save(result, out_dir)
+                    result.reports = reports.save(result, out_dir, owned_folder)
                 self.queue.put((run_id, _Finished(result, None)))
             except Exception as exc:  # WorkflowInvalid, a foreign run.json...: shown to the user
                 self.queue.put((run_id, _Finished(None, exc)))
