@@ -124,6 +124,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if outcome.hint:
             print(f"    hint: {outcome.hint}", file=sys.stderr)
     _print_skipped(result)
+    if result.without_cache and args.quiet:  # else the progress has told it already
+        print(f"warning: {result.without_cache}", file=sys.stderr)
     if result.manifest_error:
         print(f"error: {result.manifest_error}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
@@ -243,7 +245,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         done = cache.prune()
         print(f"pruned {cache.root}: removed {done['removed']} node result(s) used least "
               f"recently, freed {done['freed'] / 1e6:.1f} MB; results now {done['left'] / 1e6:.1f} "
-              f"MB of at most {cache.max_bytes / 1e6:.0f} MB")
+              f"MB of at most {cache.max_bytes / 1e6:.0f} MB"
+              + (f"; kept {done['in_use']} that a run is using" if done["in_use"] else ""))
         return EXIT_OK
     info = cache.info()
     print(f"cache: {info['root']}")

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
 from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 from .errors import Cancelled, NodeError
 
 CONNECT_TIMEOUT_S = 10
 CLOSE_TIMEOUT_S = 5
+PROBE_TIMEOUT_S = 3  # a first knock on the scheduler's port, before Dask's client tries
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _TCP = re.compile(r"^tcp://(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):(\d{1,5})/?$")
 SUPPORTED = "tcp://HOST:PORT (where your Dask scheduler listens) or local:N (N worker processes here)"
@@ -66,6 +69,34 @@ class SchedulerUnreachable(ValueError):
     to work without it there (the command line's flag, the canvas's choice)."""
 
 
+def unreachable(scheduler: str, why: str) -> SchedulerUnreachable:
+    return SchedulerUnreachable(
+        f"cannot reach the Dask scheduler at {scheduler} ({why}). Start one there (`dask scheduler` "
+        f"and `dask worker {scheduler}`), or check the address and that its port is open to this "
+        "machine.")
+
+
+def nothing_listens(address: str, timeout: float) -> str | None:
+    """Why nothing answers at a ``tcp://HOST:PORT`` address, found in at most ``timeout``
+    seconds: a refused port or an unknown host answer at once, where Dask's client retries
+    until its own timeout. None when something listens there."""
+    parts = urlsplit(address)
+    if parts.scheme != "tcp" or not parts.hostname or parts.port is None:
+        return None  # check_address refused it already
+    port = parts.port
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return f"no host called {parts.hostname}"
+    except ConnectionRefusedError:
+        return f"nothing listens on port {port}"
+    except TimeoutError:
+        return f"no answer from port {port} within {timeout:g}s"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
 class DaskExecutor:
     """``tcp://HOST:PORT`` (or another Dask address) connects; ``local:N`` starts N worker
     processes on this machine (``local``: one per core)."""
@@ -97,14 +128,14 @@ class DaskExecutor:
                                         processes=True, dashboard_address=None)
             self.client = Client(self.cluster)
             return
+        why = nothing_listens(scheduler, min(PROBE_TIMEOUT_S, connect_timeout))
+        if why is not None:  # said at once: Dask's client would retry for connect_timeout
+            raise unreachable(scheduler, why)
         try:
             self.client = Client(scheduler, timeout=connect_timeout)
         except (OSError, TimeoutError) as exc:
-            raise SchedulerUnreachable(
-                f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g}s "
-                f"({type(exc).__name__}). Start one there (`dask scheduler` and `dask worker "
-                f"{scheduler}`), or check the address and that its port is open to this "
-                "machine.") from exc
+            raise unreachable(scheduler, f"no answer within {connect_timeout:g}s, "
+                                         f"{type(exc).__name__}") from exc
 
     def _lost(self, exc: BaseException) -> ClusterLost:
         if self.lost is None:

@@ -331,3 +331,19 @@ def test_the_model_threads_follow_omp_num_threads(monkeypatch, shared_cache):
     assert model_threads() == (os.cpu_count() or 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert model_threads() == (os.cpu_count() or 1)
+
+
+def test_a_scheduler_address_where_nothing_listens_is_refused_at_once(monkeypatch):
+    """A refused port or an unknown host is said without Dask's client: it retried for 10 s."""
+    import distributed
+
+    from flowclass.dask_executor import DaskExecutor, SchedulerUnreachable
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("Dask's client was asked to connect (it waits out its timeout)")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
+    with pytest.raises(SchedulerUnreachable, match="at tcp://127.0.0.1:1 .nothing listens on port 1.*Start one"):
+        DaskExecutor("tcp://127.0.0.1:1")
+    with pytest.raises(SchedulerUnreachable, match="no host called no-such-host.invalid"):
+        DaskExecutor("tcp://no-such-host.invalid:8786")

@@ -84,6 +84,11 @@ def test_the_chart_of_a_big_pca_map_draws_every_image_under_the_hoverable_sample
     assert sum(len(s["data"]) for s in under) == 100_000 and all(s["large"] for s in under)
     assert [s["name"] for s in under] == [s["name"] for s in hoverable]  # one legend entry each
     assert all(len(point) == 2 for s in under for point in s["data"][:5])  # no URLs for the many
+    # the wheel zooms and a drag pans, on both axes, never hiding points beyond one axis
+    zooms = options["dataZoom"]
+    assert {(z["type"], "xAxisIndex" in z, "yAxisIndex" in z) for z in zooms} == \
+        {("inside", True, False), ("inside", False, True)}
+    assert all(z["filterMode"] == "none" for z in zooms)
 
 
 @pytest.fixture(scope="module")

@@ -280,7 +280,7 @@ class FooterView:
         if not what & self.SHOWS:
             return
         self.out_label.text = str(self.session.out_dir())
-        self.summary.text = self.session.summary
+        self.summary.text = self.session.run_line() if self.session.runner.running else self.session.summary
         self.runs_on.refresh()
 
     async def choose_out_dir(self) -> None:
