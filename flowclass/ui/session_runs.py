@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import networkx as nx
-
 from ..engine import RunResult
 from ..errors import WorkflowInvalid
 from ..graph import build_graph
@@ -27,7 +25,7 @@ class SessionRuns:
         """Run a node and every node downstream of it that can run: after a viewer changed the
         node (Apply this cut), what it feeds (an export's folders) follows."""
         _, left_out = runnable_part(self.state.workflow, self.problems)
-        after = nx.descendants(build_graph(self.state.workflow), node_id) - left_out
+        after = build_graph(self.state.workflow).descendants(node_id) - left_out
         self.start_run([node_id] + sorted(after))
 
     def start_run(self, targets: Sequence[str] | None) -> None:
