@@ -9,7 +9,6 @@ something that feeds a node changed: moving or renaming nodes costs no check.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -28,6 +27,7 @@ from .confine import CODE as OUTSIDE_ROOTS, outside_roots
 from .editor import EditorState, EditRefused
 from .outputs import ResultStore
 from .placement import anchor_of, feeding_edges, free_spot
+from .untitled import untitled_out_dir
 from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
 
 CHECK_DELAY = 0.3  # seconds of quiet after an edit before the cache is asked again
@@ -133,13 +133,14 @@ class EditorSession:
         return self.state.base_dir
 
     def out_dir(self) -> Path:
-        """Where runs write: chosen by the user, else next to the saved workflow, else a temp folder."""
+        """Where runs write: chosen by the user, else next to the saved workflow, else a folder
+        of this unsaved workflow's own inside the roots (:mod:`.untitled`)."""
         if self.out_choice is not None:
             return self.out_choice
         if self.state.path is not None:
             return self.state.path.parent / "flowclass-out" / self.state.path.stem
         if self._untitled_out is None:
-            self._untitled_out = Path(tempfile.mkdtemp(prefix="flowclass-untitled-"))
+            self._untitled_out = untitled_out_dir(self.roots)
         return self._untitled_out
 
     def input_path(self, node_id: str, name: str) -> Path | None:
@@ -162,6 +163,7 @@ class EditorSession:
             self.summary = "The run of the previous workflow was cancelled."
         self.runner.statuses.clear()
         self.out_choice = None
+        self._untitled_out = None  # the next unsaved workflow gets a folder of its own
         self._checked = None
         self.check_now()
         self.emit("loaded", "graph", "params", "selection", "statuses", "file", "out_dir", "run", "results")

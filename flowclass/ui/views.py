@@ -70,7 +70,7 @@ class ToolbarView:
 
     async def run_all(self) -> None:
         """Run; a workflow without a file (a new one, a ready workflow's copy) is offered Save As
-        first, so that its outputs go beside it rather than into a temporary folder."""
+        first, so that its outputs go beside it rather than into a folder of their own."""
         session = self.session
         if session.workflow.nodes and session.out_choice is None:
             await self.files.offer_save_as("This workflow has no file yet. Save it before running?")
