@@ -70,6 +70,7 @@ class EditorSession:
         self.summary = ""
         self.out_choice: Path | None = None
         self._untitled_out: Path | None = None
+        self.viewport: dict[str, float] | None = None  # where the canvas looks; None: frame the graph
         self._listeners: list[Listener] = []
         self._resolved: tuple[Any, Resolved | None] = (None, None)
         self._file_problems: tuple[Any, list[Problem]] = (None, [])
@@ -80,6 +81,15 @@ class EditorSession:
     # --- subscribing -------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        return tuple(self._listeners)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        """A page's view that is gone (the tab was reloaded or closed) stops listening."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def emit(self, *changes: str) -> None:
         unknown = set(changes) - CHANGES
@@ -143,6 +153,15 @@ class EditorSession:
             self._untitled_out = untitled_out_dir(self.roots)
         return self._untitled_out
 
+    @property
+    def untitled_out(self) -> Path | None:
+        """The unsaved workflow's own output folder, once chosen (a draft keeps it)."""
+        return self._untitled_out
+
+    @untitled_out.setter
+    def untitled_out(self, folder: Path | None) -> None:
+        self._untitled_out = folder
+
     def input_path(self, node_id: str, name: str) -> Path | None:
         """A node's path parameter as the next run resolves it (None when empty): what a
         viewer writes for that node to read (a label file, masks) is exactly this file."""
@@ -164,6 +183,7 @@ class EditorSession:
         self.runner.statuses.clear()
         self.out_choice = None
         self._untitled_out = None  # the next unsaved workflow gets a folder of its own
+        self.viewport = None
         self._checked = None
         self.check_now()
         self.emit("loaded", "graph", "params", "selection", "statuses", "file", "out_dir", "run", "results")
