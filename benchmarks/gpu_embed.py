@@ -72,7 +72,7 @@ def end_to_end(model: str, folder: Path, cache: Path, device: str, batch: int) -
 def bare_forward(model: str, folder: Path, cache: Path, device: str, batch: int, repeat: int) -> float:
     """Images per second of the model alone on batches already decoded and preprocessed."""
     from nodes.embed import make_embedder
-    from nodes.lib.imaging import open_rgb
+    from flowclass.userfiles.pictures import open_rgb
 
     class Ctx:
         base_dir = folder

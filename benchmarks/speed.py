@@ -36,7 +36,7 @@ ORANGE = os.environ.get("ORANGE_PYTHON", "/work/orange-venv/bin/python")
 
 
 def digits_folder(target: Path, per_class: int) -> Path:
-    from nodes.lib.samples import write_sample
+    from nodes.lib.images.sample_images import write_sample
 
     everything = write_sample("digits", target.parent / "all-digits")
     for label in sorted(os.listdir(everything)):
@@ -66,7 +66,7 @@ def embed_throughput(folder: Path, models: Path) -> tuple[float, float]:
     from flowclass.overrides import apply_overrides
     from flowclass.workflow_file import load
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
-    from nodes.lib.imaging import open_rgb
+    from flowclass.userfiles.pictures import open_rgb
 
     registry = default_registry()
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,6 +2,7 @@
 
 Layout under the cache root::
 
+    flowclass-cache.json    says FlowClass made this folder, and its layout version
     CACHEDIR.TAG            marks the folder as a cache (backup tools skip it)
     results/ab/<key>/       one finished node result: meta.json + one folder per output
     stores/<name>/          a node family's own persistent data (sample images, models,
@@ -15,6 +16,13 @@ The results have a cap (``$FLOWCLASS_CACHE_SIZE`` or ``--cache-size``, default
 used least recently are removed until the rest fit; the results of the run that just
 ended are kept. A folder's modification time is its last use (a cache hit touches it).
 The stores are not capped: they hold what is expensive to make again (embeddings).
+
+A folder is a FlowClass cache only if FlowClass made it: a new or empty folder becomes one
+(``flowclass-cache.json`` and ``CACHEDIR.TAG`` are written into it); a folder holding
+anything without that marker is refused, naming it, for every write, prune and clear.
+Pruning and clearing remove only what they recognise as FlowClass's own: result folders
+named by their key whose ``meta.json`` says that key, and leftovers named as FlowClass
+names them.
 """
 
 from __future__ import annotations
@@ -32,11 +40,14 @@ from typing import Any, Mapping
 from platformdirs import user_cache_dir
 
 from . import codec, safe_json
-from .fsutil import write_error
+from . import __version__
+from .fsutil import atomic_write_text, write_error
 
 # What to do when the cache cannot be written, e.g. because its disk is full.
 CACHE_HINT = ("choose another cache folder (--cache or $FLOWCLASS_CACHE), or make room with "
               "`flowclass cache prune`")
+MARKER = "flowclass-cache.json"
+LAYOUT = 1  # the layout version a marker must state; a newer one is refused
 TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# FlowClass cache; see https://bford.info/cachedir/\n"
 
 
@@ -45,6 +56,16 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
           "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
           "tib": 2**40}
 STALE_SECONDS = 3600  # leftovers of an interrupted put older than this are removed by prune
+
+
+class NotACache(ValueError):
+    """A folder that FlowClass did not make as a cache; nothing in it is touched."""
+
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_SHARD = re.compile(r"[0-9a-f]{2}")
+# what put and _remove name a folder while it is written or removed
+_LEFTOVER = re.compile(r"\.stale-[0-9a-f]{64}|(\.stale-)?\.tmp-[0-9a-f]{12}-[a-z0-9_]+")
 
 
 class ResultTooLarge(OSError):
@@ -107,22 +128,93 @@ class Cache:
     def __init__(self, root: str | os.PathLike[str] | None = None, max_bytes: int | None = None):
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         self.max_bytes = default_max_bytes() if max_bytes is None else int(max_bytes)
+        self._owned = False
+
+    # --- ownership -----------------------------------------------------------------
+    def _marker_problem(self) -> str | None:
+        """Why the marker does not show a cache of this FlowClass (None: it does)."""
+        marker = self.root / MARKER
+        try:
+            if not marker.is_file() or marker.is_symlink():
+                return f"it has no {MARKER}"
+            found = safe_json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return f"its {MARKER} cannot be read ({exc})"
+        layout = found.get("flowclass_cache") if isinstance(found, dict) else None
+        if layout == LAYOUT:
+            return None
+        if isinstance(layout, int) and not isinstance(layout, bool) and layout > LAYOUT:
+            return (f"a newer FlowClass made it (cache layout {layout}; this one reads layout "
+                    f"{LAYOUT}): upgrade FlowClass or choose another folder")
+        return f"its {MARKER} is not one FlowClass wrote"
+
+    def owned(self) -> bool:
+        """Whether the folder is a cache FlowClass made (once seen, remembered)."""
+        if not self._owned:
+            self._owned = self._marker_problem() is None
+        return self._owned
+
+    def check(self) -> None:
+        """Refuse (:class:`NotACache`, naming the folder) a folder that holds anything and
+        that FlowClass did not make as a cache; a new or empty folder is fine."""
+        problem = self._problem()
+        if problem is not None:
+            raise NotACache(problem)
+
+    def _problem(self) -> str | None:
+        if not self.root.exists() and not self.root.is_symlink():
+            return None
+        if not self.root.is_dir():
+            return f"the cache folder {self.root} is not a folder"
+        problem = self._marker_problem()
+        if problem is None or self._empty() or self._legacy():
+            return None
+        return (f"{self.root} is not a FlowClass cache ({problem}) and is not empty, so FlowClass "
+                "neither writes into it nor removes anything from it; choose a new or empty "
+                "folder for --cache or $FLOWCLASS_CACHE")
+
+    def _empty(self) -> bool:
+        try:
+            return next(self.root.iterdir(), None) is None
+        except OSError:
+            return False
+
+    def _legacy(self) -> bool:
+        """The default cache folder as FlowClass made it before it wrote a marker."""
+        if self.root.resolve() != Path(user_cache_dir("flowclass")).resolve():
+            return False
+        try:
+            return (self.root / "CACHEDIR.TAG").read_text(encoding="utf-8") == TAG
+        except (OSError, UnicodeDecodeError):
+            return False
 
     def _ensure_root(self) -> None:
-        tag = self.root / "CACHEDIR.TAG"
+        """Make the folder a cache (marker and tag) if it is new or empty; refuse it if it
+        holds anything without FlowClass's marker."""
+        if self.owned():
+            return
+        self.check()
+        made = not self.root.exists()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.root / MARKER, json.dumps(
+                {"flowclass_cache": LAYOUT, "made_by": f"FlowClass {__version__}"}) + "\n",
+                hint=CACHE_HINT)
+            tag = self.root / "CACHEDIR.TAG"
             if not tag.exists():
-                tag.write_text(TAG, encoding="utf-8")
+                atomic_write_text(tag, TAG, hint=CACHE_HINT)
         except OSError as exc:
-            tag.unlink(missing_ok=True)
-            raise write_error(exc, tag, CACHE_HINT) from exc
+            if made:
+                _remove_if_empty(self.root)
+            raise write_error(exc, self.root / MARKER, CACHE_HINT) from exc
 
     def _folder(self, key: str) -> Path:
         return self.root / "results" / key[:2] / key
 
     # --- results ---------------------------------------------------------------------
     def get(self, key: str) -> CachedResult | None:
+        if not self.owned():
+            return None
         folder = self._folder(key)
         try:
             meta = safe_json.loads((folder / "meta.json").read_text(encoding="utf-8"))
@@ -191,23 +283,35 @@ class Cache:
     def _results(self) -> list[tuple[float, int, str, Path]]:
         """(last use, bytes, key, folder) of every stored result."""
         found = []
-        results = self.root / "results"
-        if not results.is_dir():
-            return found
-        for shard in results.iterdir():
-            if not shard.is_dir() or shard.is_symlink():
-                continue
+        for shard in self._shards():
             for folder in shard.iterdir():
-                if folder.name.startswith("."):
-                    continue
+                if not (_KEY.fullmatch(folder.name) and folder.name.startswith(shard.name)):
+                    continue  # not named as FlowClass names a result: not ours
                 try:
+                    if folder.is_symlink() or not folder.is_dir():
+                        continue
                     used = folder.stat().st_mtime
                     meta = safe_json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+                    if not isinstance(meta, dict) or meta.get("key") != folder.name:
+                        continue  # its meta.json does not say so: not recognisably ours
                     size = int(meta["bytes"])
                 except (OSError, ValueError, KeyError, TypeError):
-                    size, used = _folder_bytes(folder), 0.0  # unreadable: first to go
+                    continue
                 found.append((used, size, folder.name, folder))
         return found
+
+    def _shards(self) -> list[Path]:
+        """The ``results/ab`` folders of a cache FlowClass made (none in any other folder)."""
+        results = self.root / "results"
+        if not self.owned() or results.is_symlink() or not results.is_dir():
+            return []
+        return [shard for shard in sorted(results.iterdir()) if _SHARD.fullmatch(shard.name)
+                and shard.is_dir() and not shard.is_symlink()]
+
+    def _leftovers(self) -> list[Path]:
+        """Folders an interrupted put or removal left, named as FlowClass names them."""
+        return [path for shard in self._shards() for path in shard.iterdir()
+                if _LEFTOVER.fullmatch(path.name) and path.is_dir() and not path.is_symlink()]
 
     def _remove(self, folder: Path) -> None:
         stale = folder.with_name(f".stale-{folder.name}")
@@ -226,15 +330,13 @@ class Cache:
         limit = self.max_bytes if max_bytes is None else max_bytes
         keep = set(keep)
         removed = freed = 0
-        results = self.root / "results"
-        if results.is_dir():  # leftovers of a put that was killed midway
-            for leftover in results.glob("*/.*"):
-                try:
-                    old = time.time() - leftover.stat().st_mtime > STALE_SECONDS
-                except OSError:
-                    continue
-                if old and leftover.name.startswith((".tmp-", ".stale-")):
+        self.check()
+        for leftover in self._leftovers():  # of a put that was killed midway
+            try:
+                if time.time() - leftover.stat().st_mtime > STALE_SECONDS:
                     shutil.rmtree(leftover, ignore_errors=True)
+            except OSError:
+                continue
         entries = sorted(self._results())
         total = sum(size for _, size, _, _ in entries)
         for _, size, key, folder in entries:
@@ -251,33 +353,57 @@ class Cache:
     # --- management ------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         """Size and entry count of each part of the cache."""
+        self.check()
         parts: dict[str, dict[str, int]] = {}
-        children = [self.root / "results"]
-        if (self.root / "stores").is_dir():
-            children += sorted((self.root / "stores").iterdir())
+        children = [self.root / "results"] + self._stores()
         for child in children:
-            if child.is_dir():
+            if child.is_dir() and self.owned():
                 size = files = 0
                 for path in child.rglob("*"):
                     if path.is_file():
                         files += 1
                         size += path.stat().st_size
                 parts[child.name] = {"bytes": size, "files": files}
-        results = self.root / "results"
-        count = sum(1 for _ in results.glob("*/*")) if results.is_dir() else 0
-        return {"root": str(self.root), "results": count, "parts": parts,
+        return {"root": str(self.root), "results": len(self._results()), "parts": parts,
                 "max_bytes": self.max_bytes}
+
+    def _stores(self) -> list[Path]:
+        """The node families' store folders of a cache FlowClass made."""
+        stores = self.root / "stores"
+        if not self.owned() or stores.is_symlink() or not stores.is_dir():
+            return []
+        return [store for store in sorted(stores.iterdir())
+                if store.name.isidentifier() and store.is_dir() and not store.is_symlink()]
 
     def clear(self) -> list[str]:
         """Remove the results and stores FlowClass put here, and nothing else.
 
-        The cache folder may be one the user chose (``--cache``); files of theirs that
-        happen to sit beside ours are left alone.
+        Only a folder FlowClass made as a cache is cleared (any other is refused, naming
+        it), and in it only what is recognisably FlowClass's: results named by their key
+        with a ``meta.json`` that says so, leftovers of interrupted writes, and the stores.
+        Files of anyone else's that sit beside them are left alone.
         """
+        self.check()
         removed = []
-        for name in ("results", "stores"):
-            part = self.root / name
-            if part.is_dir() and not part.is_symlink():
-                shutil.rmtree(part)
-                removed.append(name)
+        results = [folder for *_, folder in self._results()]
+        for folder in results:
+            self._remove(folder)
+        for leftover in self._leftovers():
+            shutil.rmtree(leftover, ignore_errors=True)
+        if results:
+            removed.append(f"{len(results)} node result(s)")
+        for store in self._stores():
+            shutil.rmtree(store, ignore_errors=True)
+            removed.append(f"store '{store.name}'")
+        for shard in self._shards():
+            _remove_if_empty(shard)
+        for part in ("results", "stores"):
+            _remove_if_empty(self.root / part)
         return removed
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass

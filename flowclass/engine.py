@@ -1,7 +1,7 @@
 """The engine: runs the nodes a request needs, in order, serving what it can from cache.
 
-Each node result is cached under a key made of the node's type and version, its resolved
-parameters, its inputs' keys and, for nodes that read files, a fingerprint of what they
+Each node result is cached under a key (:mod:`flowclass.cache_key`) made of the node's type
+and version, its resolved parameters, its inputs' keys and, for nodes that read files, a fingerprint of what they
 read. An unchanged workflow therefore re-runs without running any node, and (because
 results load lazily) without even importing what the nodes would have needed.
 
@@ -11,8 +11,6 @@ The engine knows nothing about images: it calls ``NodeType.run`` and reports eve
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import threading
 import time
 import traceback
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .cache import CACHE_HINT, Cache, CachedResult
+from .cache_key import cache_key
 from .codec import CodecError
 from .context import NodeEvent, RunContext
 from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
@@ -31,13 +30,11 @@ from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .registry import Registry
+from .protected import Protected
 from .resolution import Dirs, Resolved, path_problems, resolve
 from .scanning import ScanBudget, ScanLimitReached
 from .states import FINISHED, WARNING, NodeState
 from .workflow import Workflow
-
-KEY_SCHEME = "flowclass-key-1"
-
 
 @dataclass(frozen=True)
 class Planned:
@@ -124,11 +121,6 @@ class RunResult:
 DEFERRED = "made from its inputs when a later node needs it"  # what a cache=False node says
 
 
-def _digest(payload: Any) -> str:
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _file_state(path: str) -> list[int]:
     """[size, mtime_ns] of a file (not following links); [-1, -1] when it is gone."""
     try:
@@ -141,6 +133,9 @@ class Engine:
     def __init__(self, registry: Registry, cache: Cache | None = None):
         self.registry = registry
         self.cache = cache if cache is not None else Cache()
+        #: where no node may write: FlowClass's folders (this cache and the registry's plugin
+        #: folders included) and the home folder's dot-folders
+        self.protected = Protected.here(registry.plugin_folders, self.cache.root)
 
     def run(
         self,
@@ -165,7 +160,7 @@ class Engine:
         default: threads in this process.
         """
         targets = list(targets) if targets is not None else None
-        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected)
         graph, resolved = _check(self, workflow, dirs, targets, source)
         if manifest:  # refuse a foreign run.json before doing any work, not after
             manifest_path(dirs.out_dir)
@@ -208,7 +203,7 @@ class Engine:
         stays ``idle`` with a note saying it is not checked yet.
         """
         targets = list(targets) if targets is not None else None
-        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected)
         graph, resolved = _check(self, workflow, dirs, targets, None)
         run = _Run(self, resolved, graph, dirs, lambda event: None, threading.Event())
         run.scan_budget = scan_budget
@@ -333,15 +328,15 @@ class _Run:
         except NodeError as exc:
             self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
             raise NodeError(f"its input from '{node_id}' failed: {exc.message}") from exc
-        outcome.state, outcome.seconds = NodeState.DONE, time.perf_counter() - started
-        outcome.warnings, outcome.records, outcome.skipped = ctx.warnings, ctx.records, ctx.skipped
+        self._finish(outcome, NodeState.DONE, started, ctx)
         self.emit(NodeEvent(node_id, NodeState.DONE, seconds=outcome.seconds))
         return self.values[node_id]
 
     def _context(self, node_id: str) -> RunContext:
         return RunContext(node_id=node_id, base_dir=self.base_dir, out_dir=self.out_dir,
                           store_dir=self.engine.cache.store_dir, emit=self.emit,
-                          cancel_event=self.cancel, executor=self.executor, scan_budget=self.scan_budget)
+                          cancel_event=self.cancel, executor=self.executor, scan_budget=self.scan_budget,
+                          protected=self.engine.protected)
 
     def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome) -> None:
         started = time.perf_counter()
@@ -352,31 +347,22 @@ class _Run:
             cached = self.engine.cache.get(outcome.key)
             if cached is not None and self._reusable(node_type, cached, params):
                 self.cached[node_id] = cached
-                outcome.state = NodeState.CACHED
-                outcome.warnings = list(cached.meta.get("warnings", []))
-                outcome.records = dict(cached.meta.get("records", {}))
-                outcome.skipped = [(str(p), str(r)) for p, r in cached.meta.get("skipped", [])]
-                outcome.seconds = time.perf_counter() - started
+                self._finish(outcome, NodeState.CACHED, started, meta=cached.meta)
                 self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds, key=outcome.key))
                 return
             if not node_type.cache:  # a cheap view of its inputs: made when a value is wanted
                 self.deferred[node_id] = node_type
-                outcome.state = NodeState.CACHED
-                outcome.seconds = time.perf_counter() - started
+                self._finish(outcome, NodeState.CACHED, started)
                 self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds,
                                     message=DEFERRED))
                 return
             self.emit(NodeEvent(node_id, NodeState.RUNNING))
             result = self._call(node_id, node_type, ctx, params)
-            outcome.seconds = time.perf_counter() - started
-            outcome.warnings, outcome.records = ctx.warnings, ctx.records
-            outcome.skipped = ctx.skipped
+            self._finish(outcome, NodeState.DONE, started, ctx)
             self._store(node_id, node_type, outcome, result, ctx.written or None)
-            outcome.state = NodeState.DONE
             self.emit(NodeEvent(node_id, NodeState.DONE, seconds=outcome.seconds, key=outcome.key))
         except Cancelled:
-            outcome.state = NodeState.CANCELLED
-            outcome.seconds = time.perf_counter() - started
+            self._finish(outcome, NodeState.CANCELLED, started)
             self.emit(NodeEvent(node_id, NodeState.CANCELLED))
         except NodeError as exc:
             self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
@@ -392,24 +378,22 @@ class _Run:
                        "in run.json", ctx)
 
     def _key(self, node_id: str, node_type: NodeType, outcome: NodeOutcome, ctx: RunContext) -> None:
-        """Check the node's paths on disk, take the fingerprint and compute the cache key
-        into ``outcome`` (raises NodeError naming the field when a path is wrong)."""
-        params = self.params[node_id]
-        outcome.params = params
+        """Check the node's paths on disk, take its fingerprint and put its cache key into
+        ``outcome`` (raises NodeError naming the field when a path is wrong)."""
+        params = outcome.params = self.params[node_id]
         for problem in path_problems(node_id, node_type, params):
             raise NodeError(problem.message, field=problem.field)
         if node_type.fingerprint is not None:
             outcome.fingerprint = node_type.fingerprint(ctx, params)
-        inputs_key = {}
+        outcome.key = cache_key(node_type, params, self._input_sources(node_id, node_type), outcome.fingerprint)
+
+    def _input_sources(self, node_id: str, node_type: NodeType) -> dict[str, tuple[str | None, str] | None]:
+        """Per input port, the key and port of the result feeding it (None: not wired)."""
+        sources: dict[str, tuple[str | None, str] | None] = {}
         for inp in node_type.inputs:
             edge = self.workflow.edge_into(node_id, inp.name)
-            inputs_key[inp.name] = None if edge is None else [
-                self.outcomes[edge.source.node].key, edge.source.port]
-        identity = {"scheme": KEY_SCHEME, "type": node_type.type, "version": node_type.version,
-                    "params": params, "inputs": inputs_key, "fingerprint": outcome.fingerprint}
-        if node_type.revision:
-            identity["revision"] = node_type.revision
-        outcome.key = _digest(identity)
+            sources[inp.name] = None if edge is None else (self.outcomes[edge.source.node].key, edge.source.port)
+        return sources
 
     def plan(self, order: list[str]) -> dict[str, NodeState]:
         """Each node's state if the run started now, without running anything.
@@ -464,12 +448,22 @@ class _Run:
 
     def _fail(self, outcome: NodeOutcome, started: float, message: str, field: str | None,
               hint: str | None, ctx: RunContext) -> None:
-        outcome.state, outcome.error, outcome.field, outcome.hint = NodeState.FAILED, message, field, hint
-        outcome.seconds = time.perf_counter() - started
-        outcome.warnings, outcome.records = ctx.warnings, ctx.records
-        outcome.skipped = ctx.skipped
+        outcome.error, outcome.field, outcome.hint = message, field, hint
+        self._finish(outcome, NodeState.FAILED, started, ctx)
         self.emit(NodeEvent(outcome.node, NodeState.FAILED, message=message, field=field, hint=hint,
                             seconds=outcome.seconds))
+
+    def _finish(self, outcome: NodeOutcome, state: NodeState, started: float, ctx: RunContext | None = None,
+                meta: Mapping[str, Any] | None = None) -> None:
+        """Close a node's outcome: its state, its time, and what it reported while it ran (the
+        warnings, records and skipped files of ``ctx``, or of a cached result's ``meta``)."""
+        outcome.state, outcome.seconds = state, time.perf_counter() - started
+        if meta is not None:
+            outcome.warnings = list(meta.get("warnings", []))
+            outcome.records = dict(meta.get("records", {}))
+            outcome.skipped = [(str(path), str(reason)) for path, reason in meta.get("skipped", [])]
+        elif ctx is not None:
+            outcome.warnings, outcome.records, outcome.skipped = ctx.warnings, ctx.records, ctx.skipped
 
     def _reusable(self, node_type: NodeType, cached: CachedResult, params: dict[str, Any]) -> bool:
         """A cached result counts unless it claims files that are gone or changed."""

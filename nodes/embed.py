@@ -15,23 +15,24 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Int, Text
+from flowclass.userfiles.pictures import BadImage, open_upright
 
 from .datatypes import EMBEDDINGS, IMAGES, TABLE, Embeddings, ImageSet
 from .images import skipped_table
 from .lib.embedders import Embedder, spec_id
-from .lib.embedding_store import EmbeddingStore
-from .lib.imaging import BadImage, open_upright
+from .lib.embedders.store import EmbeddingStore
 
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
 NETWORKS = ("efficientnet_lite0", "open_clip")  # the backends that can run on a GPU
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def make_embedder(ctx: Any, params: Mapping[str, Any]) -> Embedder:
+def make_embedder(ctx: RunContext, params: Mapping[str, Any]) -> Embedder:
     """Build the chosen backend; heavy imports happen here, only when embedding is needed."""
     backend = params["backend"]
     if backend in NETWORKS:
@@ -98,7 +99,7 @@ def params_from_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
-def preparing(ctx: Any, backend: str) -> str:
+def preparing(ctx: RunContext, backend: str) -> str:
     """The first phase of an Embed run, as the canvas and the terminal show it."""
     if backend == "efficientnet_lite0":
         from .lib.embedders.efficientnet import onnx_path
@@ -137,7 +138,7 @@ def _prefetched_batches(pool: ThreadPoolExecutor, embedder: Embedder, paths: lis
 Keep = Callable[[int, list[Any]], None]  # (index of a batch's first path, its vectors)
 
 
-def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: int,
+def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch_size: int,
                     done_before: int = 0, total: int | None = None, device: str = "auto",
                     keep: Keep | None = None) -> tuple[list[np.ndarray | None], list[str]]:
     """Vectors of ``paths`` (None where an image failed) and the failure reasons ("" if none).
@@ -151,7 +152,7 @@ def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: 
     """
     total = len(paths) if total is None else total
     keep = keep or (lambda start, vectors: None)
-    if getattr(ctx, "remote", False):
+    if ctx.remote:
         return _compute_on_cluster(ctx, embedder, paths, batch_size, done_before, total, device, keep)
     vectors: list[np.ndarray | None] = []
     errors: list[str] = []
@@ -177,7 +178,7 @@ def compute_vectors(ctx: Any, embedder: Embedder, paths: list[str], batch_size: 
 CLUSTER_TASK_IMAGES = 128  # images per cluster job: few round trips, yet work for every worker
 
 
-def _compute_on_cluster(ctx: Any, embedder: Embedder, paths: list[str], batch_size: int,
+def _compute_on_cluster(ctx: RunContext, embedder: Embedder, paths: list[str], batch_size: int,
                         done_before: int, total: int, device: str, keep: Keep
                         ) -> tuple[list[np.ndarray | None], list[str]]:
     """``compute_vectors`` on the run's cluster: a job is a batch of paths and the
@@ -252,7 +253,7 @@ def embed_job(job: tuple[dict[str, Any], str, list[str], int]
     return (np.concatenate(parts) if parts else None), errors, where
 
 
-def _embed_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+def _embed_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     """What the backend reads besides its inputs: the weights file (cheap stat, no torch)."""
     if params["backend"] == "efficientnet_lite0":
         from .lib.embedders.efficientnet import weights_identity
@@ -313,7 +314,7 @@ HISTOGRAM = {"backend": ("colour_histogram",)}
     ],
     fingerprint=_embed_fingerprint,
 )
-def embed(ctx, *, images: ImageSet, backend, batch_size, device, clip_model, clip_weights,
+def embed(ctx: RunContext, *, images: ImageSet, backend, batch_size, device, clip_model, clip_weights,
           pixel_size, grayscale, binarize, threshold, histogram_space, histogram_bins):
     """Turn each image into a feature vector with a pretrained network, pixels or colours."""
     params = dict(backend=backend, device=device, clip_model=clip_model, clip_weights=clip_weights,
@@ -333,7 +334,7 @@ def embed(ctx, *, images: ImageSet, backend, batch_size, device, clip_model, cli
     return {"embeddings": embeddings, "skipped": skipped_table(skipped, ctx)}
 
 
-def embed_images(ctx: Any, embedder: Embedder, images: ImageSet, batch_size: int,
+def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_size: int,
                  device: str = "auto") -> tuple[Embeddings, list[tuple[str, str]]]:
     """Embeddings of the images that decode, and (path, reason) of those that do not.
 
@@ -356,7 +357,7 @@ def embed_images(ctx: Any, embedder: Embedder, images: ImageSet, batch_size: int
                 todo.setdefault(sha, path)
         failed: dict[str, str] = {}
         if todo:
-            if hasattr(embedder, "prepare") and not getattr(ctx, "remote", False):
+            if hasattr(embedder, "prepare") and not ctx.remote:
                 embedder.prepare()  # e.g. load the model while the first batches decode
             shas = list(todo)
 

@@ -1,7 +1,7 @@
 """Save Model and Load Model: classifiers as files to share, that load without running code.
 
-The file format and its checks are in :mod:`nodes.lib.model_file`. Save Model writes only
-through :func:`~nodes.lib.owned_files.owned_folder` (a file FlowClass did not write is
+The file format and its checks are in :mod:`nodes.lib.classify.model_format`. Save Model writes only
+through :func:`~flowclass.userfiles.owned_folder.owned_folder` (a file FlowClass did not write is
 never replaced); Load Model refuses anything but an intact FlowClass classifier.
 """
 
@@ -11,17 +11,18 @@ import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Path as PathParam
+from flowclass.userfiles.owned_folder import owned_folder
 
 from .classify_types import MODEL, Classifier
 from .datatypes import TABLE
-from .lib import model_file
-from .lib.model_file import EXTENSION, ModelFileError, model_bytes, read_model_file
-from .lib.models import describe_spec
-from .lib.owned_files import owned_folder
+from .lib.classify.estimators import describe_spec
+from .lib.classify import model_format
+from .lib.classify.model_format import EXTENSION, ModelFileError, model_bytes, read_model_file
 
 
 def _sha256(data: bytes) -> str:
@@ -38,7 +39,7 @@ def _sha256(data: bytes) -> str:
                            "existing file FlowClass did not write is never replaced.")],
     writes_files=True,
 )
-def save_model(ctx, *, model: Classifier, path):
+def save_model(ctx: RunContext, *, model: Classifier, path):
     """Write the classifier, its labels and its embedder spec to a file others can load."""
     target = Path(path)
     data = model_bytes(model)
@@ -55,12 +56,12 @@ def save_model(ctx, *, model: Classifier, path):
                                    "embedder": [describe_spec(model.embedder)]})}
 
 
-def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+def _model_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     """The file's content hash, read in chunks; a file too large to load is known by its stamp."""
     path = Path(params["file"])
     if not path.is_file():
         return "absent"
-    if path.stat().st_size > model_file.LIMITS.max_bytes:
+    if path.stat().st_size > model_format.LIMITS.max_bytes:
         return f"too large:{file_stamp(path)}"
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
@@ -73,7 +74,7 @@ def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
                       help="A model file written by Save Model (relative: next to the workflow).")],
     fingerprint=_model_fingerprint,
 )
-def load_model(ctx, *, file):
+def load_model(ctx: RunContext, *, file):
     """Read a saved classifier; files that are not exactly that are refused, never run."""
     if not file:
         raise NodeError("no model file given", field="file", hint=f"choose a {EXTENSION} file")

@@ -52,7 +52,7 @@ def test_onnx_runtime_matches_pytorch_on_real_photos(torch_model, shared_cache, 
     import torch
 
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
-    from nodes.lib.imaging import open_rgb
+    from flowclass.userfiles.pictures import open_rgb
 
     embedder = EfficientNetLite0(shared_cache.store_dir("models"))
     paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
@@ -188,7 +188,7 @@ def test_asking_for_cuda_without_a_gpu_names_the_field(registry, cache, photos_d
 
     if cuda_available():  # the GPU path itself: same vectors as the CPU's
         from nodes.lib.embedders.efficientnet import EfficientNetLite0
-        from nodes.lib.imaging import open_rgb
+        from flowclass.userfiles.pictures import open_rgb
 
         paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
         on_cpu = EfficientNetLite0(cache.store_dir("models"), device="cpu")

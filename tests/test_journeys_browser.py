@@ -28,6 +28,7 @@ from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from flowclass.cli import main
 from flowclass.ui.app import setup
 from flowclass.ui.browse import Roots
 from flowclass.ui.page import AppConfig
@@ -298,6 +299,15 @@ def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, 
     shipped, now = class_pixels(READY_MASK, legend), class_pixels(saved, legend)
     assert all(now[name] >= count for name, count in shipped.items()), (shipped, now)
     assert now["water"] > shipped["water"] and now["sky"] > shipped["sky"]
+    # the saved file, run headless, gives the areas the canvas's run gave: it names the painted
+    # masks (it kept naming the shipped ones, and `flowclass run` ignored the painting)
+    cli_out = workspace / "cli"
+    assert main(["run", str(workspace / "mine" / "regions.json"), "--out", str(cli_out), "-q",
+                 "--cache", str(shared_cache.root)]) == 0
+    canvas_areas = pd.read_csv(workspace / "mine" / "flowclass-out" / "regions" / "clashifier" / "areas.csv")
+    assert pd.read_csv(cli_out / "clashifier" / "areas.csv").equals(canvas_areas)
+    assert run_manifest(cli_out)["regions"]["records"]["samples_per_class"] == \
+        run_manifest(workspace / "mine" / "flowclass-out" / "regions")["regions"]["records"]["samples_per_class"]
     assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]
@@ -347,8 +357,10 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     run_and_wait(screen, "//button[.//*[text()='Apply this cut']]")
     wait_until(lambda: f"into {chosen} clusters" in driver.find_element(By.CSS_SELECTOR, ".fc-results").text,
                timeout=20, what="the dendrogram tab again, with the new cut")
-    run_and_wait(screen)
+    # Export to Folders ran with the clustering (no second Run): the folders match the viewer
     assert len(cluster_folders(export)) == chosen
+    badge = "return document.querySelector(`.vue-flow__node[data-id='export'] .fc-badge`)?.textContent.trim()"
+    assert driver.execute_script(badge) == "done"
     driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane").click()
     ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
     flow = workspace / "mine" / "digits.json"

@@ -60,7 +60,7 @@ def test_a_saved_model_predicts_the_same_in_a_fresh_process(registry, shared_cac
 
 def test_saving_twice_gives_the_same_bytes(registry, shared_cache, saved_model, tmp_path):
     model_file, _, result = saved_model
-    from nodes.lib.model_file import model_bytes
+    from nodes.lib.classify.model_format import model_bytes
 
     assert model_bytes(result.output("train", "model")) == model_file.read_bytes()
     saved = result.output("save", "saved")
@@ -70,11 +70,32 @@ def test_saving_twice_gives_the_same_bytes(registry, shared_cache, saved_model, 
 def test_model_files_do_not_depend_on_the_clock(saved_model, monkeypatch):
     import time
 
-    from nodes.lib.model_file import model_bytes
+    from nodes.lib.classify.model_format import model_bytes
 
     model_file, _, result = saved_model
     monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # another day, another zip date
     assert model_bytes(result.output("train", "model")) == model_file.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["random_forest", "mlp"])
+def test_two_cold_runs_give_byte_identical_model_files(registry, tmp_path, model):
+    """skops names the arrays inside by Python object id: two processes, each with a cold
+    cache, must still write the same bytes (a forest and a calibrated network hold many)."""
+    nodes, edges = digits_training(per_label=10, train={"model": model, "n_trees": 10,
+                                                         "hidden_units": 8, "calibration": "sigmoid"})
+    nodes.append(("save", "save_model", {"path": "digits.fcmodel"}))
+    edges.append(("train.model", "save.model"))
+    wf = tmp_path / "train.json"
+    save(workflow(registry, nodes, edges), wf)
+    files = []
+    for run_ in ("a", "b"):
+        done = subprocess.run([sys.executable, "-m", "flowclass.cli", "run", str(wf), "-q",
+                               "--out", str(tmp_path / run_), "--cache", str(tmp_path / f"cache-{run_}")],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        files.append((tmp_path / run_ / "digits.fcmodel").read_bytes())
+    assert files[0] == files[1]
 
 
 def test_a_deleted_model_file_is_written_again(registry, shared_cache, tmp_path):

@@ -72,7 +72,7 @@ def test_pca_points_of_many_images_fit_on_a_sample_and_agree_with_the_full_fit()
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from nodes.lib.figures import pca_points
+    from nodes.lib.results.figures import pca_points
 
     digits = load_digits().data
     rng = np.random.default_rng(0)

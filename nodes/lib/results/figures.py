@@ -52,13 +52,13 @@ def confusion_png(matrix: np.ndarray, true: Sequence[str], predicted: Sequence[s
 
 
 def dendrogram_figure(linkage: np.ndarray, cut_height: float, labels: np.ndarray) -> Any:
-    """The tree as the canvas draws it (:mod:`nodes.lib.tree_top`): its last 1,000 merges when
+    """The tree as the canvas draws it (:mod:`nodes.lib.clustering.tree_top`): its last 1,000 merges when
     large, each cluster's links in its colour, a dashed line where it was cut; under a big
     tree a bar per branch at its foot (how many images it holds); clusters' names and sizes
     where they fit."""
     from matplotlib.collections import LineCollection
 
-    from .tree_top import MERGES, STEP, cluster_runs, colours_of, tree_top
+    from ..clustering.tree_top import MERGES, STEP, cluster_runs, colours_of, tree_top
 
     plt = _pyplot()
     labels = np.asarray(labels, dtype=str)
@@ -100,7 +100,7 @@ def dendrogram_figure(linkage: np.ndarray, cut_height: float, labels: np.ndarray
 def _fitting(runs: list[tuple[str, int, int, int]], width: float, pixels: float,
              font: float = 8) -> list[tuple[str, int, int, int]]:
     """The clusters whose name and size fit under the tree side by side, the largest first."""
-    from .tree_top import STEP
+    from ..clustering.tree_top import STEP
 
     taken: list[tuple[float, float]] = []
     fits = []

@@ -3,7 +3,7 @@
 The file is the safe codec's zip (``flowclass.codec.to_bytes``): ``value.json`` holds the
 class names, the exact embedder spec and how the model was trained, in plain JSON;
 ``arrays.npz`` (read with ``allow_pickle=False``) holds the estimator as skops bytes,
-which :func:`nodes.lib.models.load_estimator` rebuilds only from trusted types. A pickle,
+which :func:`nodes.lib.classify.estimators.load_estimator` rebuilds only from trusted types. A pickle,
 an edited or truncated file, or a payload naming other types is refused with the reason.
 
 A model file is something people share, so it is read as hostile: its size and what it
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from flowclass import codec
 
-from ..classify_types import MODEL_FORMAT, Classifier
-from .models import UntrustedModel, load_estimator
+from ...classify_types import MODEL_FORMAT, Classifier
+from .estimators import UntrustedModel, load_estimator
 
 EXTENSION = ".fcmodel"
 LIMITS = codec.ZipLimits()  # a k-NN model of 30,000 embeddings is about 150 MB

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .filestate import full_disk_as_oserror
+from ..images.filestate import full_disk_as_oserror
 
 
 class EmbeddingStore:
