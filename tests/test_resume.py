@@ -143,7 +143,7 @@ def noise_images(folder: Path, count: int) -> ImageSet:
     """``count`` distinct 8x8 gray pictures."""
     from PIL import Image
 
-    from nodes.lib.filestate import sha256_of
+    from nodes.lib.images.filestate import sha256_of_file
 
     folder.mkdir()
     paths, hashes = [], []
@@ -151,7 +151,7 @@ def noise_images(folder: Path, count: int) -> ImageSet:
         path = folder / f"{index:04d}.png"
         Image.fromarray(pixels).save(path)
         paths.append(str(path))
-        hashes.append(sha256_of(path.read_bytes()))
+        hashes.append(sha256_of_file(path))
     sizes = np.full(count, 8)
     return ImageSet(np.array(paths), np.array([""] * count), np.array(hashes), sizes, sizes)
 
