@@ -24,6 +24,7 @@ import pytest
 from flowclass.cache import Cache
 from flowclass.context import RunContext
 from flowclass.errors import Cancelled
+from flowclass.executors import LocalExecutor
 from flowclass.library import ready_workflows_dir
 from nodes.datatypes import ImageSet
 from nodes.embed import embed_images
@@ -169,3 +170,41 @@ def test_cancel_keeps_the_finished_batches_and_the_next_run_starts_there(tmp_pat
                             RawPixels(8, True, False, 128), images, batch_size=8)
     assert resumed.vectors.tobytes() == whole.vectors.tobytes()
     assert list(resumed.images.paths) == list(whole.images.paths)
+
+
+class OneWorkerCluster(LocalExecutor):
+    """Threads that say they are a cluster: nodes send their jobs through ``ctx.map``."""
+
+    remote = True
+
+    def __init__(self):
+        super().__init__(workers=1)
+
+
+def cluster_context(cache: Cache, cancel: threading.Event) -> RunContext:
+    """A run on a cluster whose Cancel is pressed as the first job comes back."""
+    def emit(event) -> None:
+        if event.message == "on the cluster":
+            cancel.set()
+
+    return RunContext("node", Path("."), Path("."), cache.store_dir, emit=emit, cancel_event=cancel,
+                      executor=OneWorkerCluster())
+
+
+def test_a_cancelled_cluster_run_keeps_the_jobs_that_came_back(tmp_path, monkeypatch):
+    import nodes.embed
+    import nodes.images
+
+    monkeypatch.setattr(nodes.images, "CLUSTER_TASK_FILES", 10)
+    monkeypatch.setattr(nodes.embed, "CLUSTER_TASK_IMAGES", 8)
+    images = noise_images(tmp_path / "pictures", 40)
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(Cancelled):
+        nodes.images.read_images(cluster_context(cache, threading.Event()), tmp_path / "pictures",
+                                 recursive=True, extensions=("png",), labels_from="subfolder", max_per_label=0)
+    with sqlite3.connect(cache.store_dir("files") / "files.sqlite") as db:
+        probed = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    assert 10 <= probed < 40
+    with pytest.raises(Cancelled):
+        embed_images(cluster_context(cache, threading.Event()), RawPixels(8, True, False, 128), images, 8)
+    assert 8 <= stored_vectors(cache.root) < 40
