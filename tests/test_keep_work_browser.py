@@ -184,9 +184,9 @@ def test_cancel_then_run_again_starts_where_it_stopped(screen: Screen, registry,
     out = workspace / "mine" / "flowclass-out" / "faces"
     resumed = files_of(out)
     shutil.rmtree(out)
-    whole_cache = tmp_path / "cache_whole"
-    shutil.copytree(model_cache.store_dir("models"), whole_cache / "stores" / "models")
-    cli_run(flow, out, whole_cache)
+    whole_cache = Cache(tmp_path / "cache_whole")
+    shutil.copytree(model_cache.store_dir("models"), whole_cache.store_dir("models"), dirs_exist_ok=True)
+    cli_run(flow, out, whole_cache.root)
     whole = files_of(out)
     # (the CLI also draws dendrogram.png and map.png, which a canvas run does not write yet)
     assert resumed.keys() <= whole.keys() and len(resumed) > FACES
