@@ -23,7 +23,7 @@ from journey_helpers import sample_data
 from nicegui.testing import Screen
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from test_journeys_browser import SUMMARY, click, select_node, show_settings
+from test_journeys_browser import SUMMARY, click, show_settings
 from test_resume import files_of, stored_vectors
 
 from flowclass.cache import Cache

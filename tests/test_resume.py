@@ -81,7 +81,7 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_where_it_stopped_and_gives_the_same_files(tmp_path):
-    from nodes.lib.samples import write_sample
+    from nodes.lib.images.sample_images import write_sample
 
     faces = write_sample("faces", tmp_path / "faces")
     workflow = tmp_path / "cluster.json"

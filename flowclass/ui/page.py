@@ -25,7 +25,6 @@ from ..registry import Registry
 from .browse import Roots
 from .canvas import FlowCanvas
 from .editor import EditorState
-from .files import FileActions
 from .inspector import Inspector
 from .layout import CanvasAndResults
 from .messages import tell
