@@ -35,7 +35,7 @@ class Tab:
     files: FileActions
     restored: bool = False  # it holds work already (kept in memory, or read back from its draft)
     pages: set[Any] = field(default_factory=set)  # the NiceGUI clients showing it
-    left_at: float = 0.0  # when its last page went
+    left_at: float = 0.0  # when its last page went (or it was made)
     written: Draft | None = None  # the draft on disk
     write_failed: bool = False
 
@@ -85,7 +85,7 @@ class Tabs:
     def _new(self, tab_id: str, copy_of: Draft | None = None) -> Tab:
         session = self.make_session()
         files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved)
-        tab = Tab(tab_id, session, files)
+        tab = Tab(tab_id, session, files, left_at=self.clock())  # a copy has no page yet
         draft = copy_of
         if draft is not None:
             restore(session, draft)
