@@ -9,7 +9,9 @@ Layout under the cache root::
                             per-image embeddings), see :meth:`Cache.store_dir`
 
 Results are written into a temporary folder and renamed into place, so a crash never
-leaves half a result, and two runs computing the same key do not disturb each other.
+leaves half a result, and two runs computing the same key do not disturb each other. A run
+holds a lease on each result it may still read, and eviction skips those; a result that
+fails its integrity check is discarded and made again (:mod:`flowclass.cache_entry`).
 
 The results have a cap (``$FLOWCLASS_CACHE_SIZE`` or ``--cache-size``, default
 :data:`DEFAULT_MAX_BYTES`). After each run, and on ``flowclass cache prune``, the results
@@ -33,14 +35,14 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+import weakref
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from platformdirs import user_cache_dir
 
-from . import codec, safe_json
-from . import __version__
+from . import __version__, codec, safe_json
+from .cache_entry import CacheDamaged, CachedResult, contents, damage, take_lease, try_exclusive
 from .fsutil import atomic_write_text, write_error
 
 # What to do when the cache cannot be written, e.g. because its disk is full.
@@ -109,26 +111,12 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path(user_cache_dir("flowclass"))
 
 
-@dataclass
-class CachedResult:
-    """A result found in the cache; outputs load only when asked for."""
-
-    key: str
-    folder: Path
-    meta: dict[str, Any]
-
-    def output(self, port: str) -> Any:
-        return codec.load(self.folder / "outputs" / port)
-
-    def outputs(self) -> dict[str, Any]:
-        return {port: self.output(port) for port in self.meta.get("outputs", [])}
-
-
 class Cache:
     def __init__(self, root: str | os.PathLike[str] | None = None, max_bytes: int | None = None):
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         self.max_bytes = default_max_bytes() if max_bytes is None else int(max_bytes)
         self._owned = False
+        self._scratch: Path | None = None
 
     # --- ownership -----------------------------------------------------------------
     def _marker_problem(self) -> str | None:
@@ -212,28 +200,57 @@ class Cache:
         return self.root / "results" / key[:2] / key
 
     # --- results ---------------------------------------------------------------------
-    def get(self, key: str) -> CachedResult | None:
+    def get(self, key: str, on_damage: Callable[[str], None] | None = None) -> CachedResult | None:
+        """The result stored under ``key``, leased (kept from eviction) while the returned
+        object lives; None if there is none. A result that fails its integrity check is
+        None too; with ``on_damage`` it is also discarded and ``on_damage`` gets a warning
+        that names it."""
         if not self.owned():
             return None
         folder = self._folder(key)
+        lease = take_lease(folder / "meta.json")
+        if lease is None:
+            return None
         try:
             meta = safe_json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            problem = damage(folder, key, meta)
+        except (OSError, ValueError) as exc:
+            problem = f"its meta.json cannot be read ({type(exc).__name__})"
+        if problem is not None:
+            lease.release()
+            if on_damage is not None:
+                self.discard(folder)
+                on_damage(f"the cached result {folder} was damaged ({problem}); it was discarded "
+                          "and the node runs again")
             return None
         try:
             os.utime(folder)  # its last use, for evicting the least recently used first
         except OSError:
             pass
-        return CachedResult(key, folder, meta)
+        return CachedResult(key, folder, meta, lease)
 
-    def put(self, key: str, outputs: Mapping[str, Any], meta: Mapping[str, Any]) -> CachedResult:
-        """Store a result; ``meta`` is anything JSON-able to keep beside it."""
+    def discard(self, folder: Path) -> None:
+        """Remove a result, leases or not: a damaged one (nobody can read it anyway), or one
+        that a newer result of the same key replaces."""
+        stale = folder.with_name(f".stale-{folder.name}")
+        try:
+            os.rename(folder, stale)
+        except OSError:
+            return
+        shutil.rmtree(stale, ignore_errors=True)
+
+    def put(self, key: str, outputs: Mapping[str, Any], meta: Mapping[str, Any]) -> CachedResult | None:
+        """Store a result, leased like :meth:`get`'s; ``meta`` is anything JSON-able to keep
+        beside it. None when another run stored the same key meanwhile (theirs is kept)."""
         self._ensure_root()
         final = self._folder(key)
+        new_shard = not final.parent.exists()
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=final.parent))
         except OSError as exc:
+            if new_shard:  # a full disk leaves nothing, not even an empty folder
+                _remove_if_empty(final.parent)
             raise write_error(exc, final, CACHE_HINT) from exc
         try:
             for port, value in outputs.items():
@@ -243,30 +260,49 @@ class Cache:
                 raise ResultTooLarge(f"the result ({size / 1e6:.0f} MB) is larger than the whole "
                                      f"cache may hold ({self.max_bytes / 1e6:.0f} MB; set "
                                      "--cache-size or $FLOWCLASS_CACHE_SIZE)")
-            full_meta = {**meta, "key": key, "outputs": list(outputs), "stored": time.time()}
+            full_meta = {**meta, "key": key, "outputs": list(outputs), "stored": time.time(),
+                         "contents": contents(tmp)}
             text = json.dumps(full_meta, indent=1)
             full_meta["bytes"] = size + len(text.encode("utf-8")) + 20  # meta.json included
             (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1), encoding="utf-8")
-            if final.exists():  # a re-run of a node whose files had changed: newest wins
-                stale = final.with_name(f".stale-{tmp.name}")
-                os.rename(final, stale)
-                shutil.rmtree(stale, ignore_errors=True)
+            lease = take_lease(tmp / "meta.json")  # moves with the folder: no window for eviction
+            if final.exists():  # a re-run of a node whose files had changed: newest wins (a
+                self.discard(final)  # run reading the old one reads the same key's new one)
             try:
                 os.rename(tmp, final)
             except OSError:  # another run stored the same key meanwhile: keep theirs
                 shutil.rmtree(tmp, ignore_errors=True)
+                return self.get(key)
         except ResultTooLarge:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if new_shard:
+                _remove_if_empty(final.parent)
             raise write_error(exc, final, CACHE_HINT) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return CachedResult(key, final, json.loads((final / "meta.json").read_text(encoding="utf-8")))
+        return CachedResult(key, final, full_meta, lease)
+
+    def beside(self, key: str, name: str) -> Path | None:
+        """A folder for files made from a stored result (its pictures), removed with it;
+        None when no result is stored under ``key``. The folder is not created here."""
+        folder = self._folder(key)
+        return folder / name if (folder / "meta.json").is_file() else None
 
     # --- stores owned by node families ---------------------------------------------
+    def scratch_dir(self, name: str) -> Path:
+        """A store for a run that goes on without the cache (it cannot be written): a
+        temporary folder, removed when this Cache is dropped or the process ends."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="flowclass-nocache-"))
+            weakref.finalize(self, shutil.rmtree, str(self._scratch), True)
+        folder = self._scratch / name
+        folder.mkdir(exist_ok=True)
+        return folder
+
     def store_dir(self, name: str) -> Path:
         """A persistent folder for one node family's own data (created on demand)."""
         if not name.isidentifier():
@@ -313,23 +349,33 @@ class Cache:
         return [path for shard in self._shards() for path in shard.iterdir()
                 if _LEFTOVER.fullmatch(path.name) and path.is_dir() and not path.is_symlink()]
 
-    def _remove(self, folder: Path) -> None:
+    def _remove(self, folder: Path) -> bool:
+        """Remove a result unless a run holds a lease on it; returns whether it did."""
+        lock = try_exclusive(folder / "meta.json")
+        if lock is False:
+            return False
         stale = folder.with_name(f".stale-{folder.name}")
         try:
             os.rename(folder, stale)
         except OSError:
-            return
+            return False
+        finally:
+            if not isinstance(lock, bool):
+                lock.release()
         shutil.rmtree(stale, ignore_errors=True)
+        return True
 
     def prune(self, max_bytes: int | None = None, keep: Any = ()) -> dict[str, int]:
         """Remove the least recently used results until the rest fit in ``max_bytes``
         (default: the cap), never those in ``keep``; and leftovers of interrupted writes.
 
-        Returns how many results were removed, the bytes freed and the bytes left.
+        Results a run is reading (a lease, see :mod:`flowclass.cache_entry`) are never removed.
+        Returns how many results were removed, the bytes freed, the bytes left and how many
+        results were kept because a run is using them.
         """
         limit = self.max_bytes if max_bytes is None else max_bytes
         keep = set(keep)
-        removed = freed = 0
+        removed = freed = in_use = 0
         self.check()
         for leftover in self._leftovers():  # of a put that was killed midway
             try:
@@ -344,11 +390,13 @@ class Cache:
                 break
             if key in keep:
                 continue
-            self._remove(folder)
+            if not self._remove(folder):
+                in_use += 1
+                continue
             removed += 1
             freed += size
             total -= size
-        return {"removed": removed, "freed": freed, "left": total}
+        return {"removed": removed, "freed": freed, "left": total, "in_use": in_use}
 
     # --- management ------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -385,9 +433,7 @@ class Cache:
         """
         self.check()
         removed = []
-        results = [folder for *_, folder in self._results()]
-        for folder in results:
-            self._remove(folder)
+        results = [folder for *_, folder in self._results() if self._remove(folder)]
         for leftover in self._leftovers():
             shutil.rmtree(leftover, ignore_errors=True)
         if results:

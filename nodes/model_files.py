@@ -7,19 +7,24 @@ never replaced); Load Model refuses anything but an intact FlowClass classifier.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from flowclass.context import RunContext
-from flowclass.errors import NodeError
+from flowclass.errors import NodeError, ParamValueError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Path as PathParam
 from flowclass.userfiles.owned_folder import owned_folder
 
-from .classify_types import MODEL, Classifier
+from .classify import train_classifier
+from .classify_types import MODEL, MODEL_FORMAT, Classifier
 from .datatypes import TABLE
+from .embed import BACKEND_PARAMS, embed, params_from_spec
 from .lib.classify.estimators import describe_spec
 from .lib.classify import model_format
 from .lib.classify.model_format import EXTENSION, ModelFileError, model_bytes, read_model_file
@@ -67,6 +72,60 @@ def _model_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+# Where each Embed parameter is kept in an embedder spec, for messages that name the field.
+SPEC_FIELDS = {"backend": "backend", "pixel_size": "preprocessing.size",
+               "grayscale": "preprocessing.grayscale", "binarize": "preprocessing.binarize",
+               "threshold": "preprocessing.threshold", "histogram_space": "preprocessing.space",
+               "histogram_bins": "preprocessing.bins", "clip_model": "model", "clip_weights": "weights"}
+
+
+def checked_fields(model: Classifier) -> Classifier:
+    """A model read from a file, every field held to the constraints the nodes use.
+
+    The embedder settings are Embed's parameters (a pixel size of 40,000 would allocate
+    gigabytes per image), the classifier settings Train Classifier's; the classes a list of
+    distinct names. Raises :class:`ModelFileError` naming the field; nothing is allocated
+    from the file's numbers before this passes.
+    """
+    def refuse(field: str, message: str) -> ModelFileError:
+        return ModelFileError(f"field '{field}': {message}")
+
+    if isinstance(model.format, bool) or not isinstance(model.format, int) or not 1 <= model.format:
+        raise refuse("format", f"expected a whole number >= 1; got {model.format!r}")
+    if model.format > MODEL_FORMAT:
+        return model  # read_model says a newer FlowClass wrote it
+    if not isinstance(model.classes, (list, tuple)) or len(model.classes) < 2 or \
+            not all(isinstance(c, str) and c for c in model.classes) or len(set(model.classes)) < len(model.classes):
+        raise refuse("classes", f"expected a list of at least 2 distinct names; got {model.classes!r}"[:300])
+    if not isinstance(model.estimator, np.ndarray) or model.estimator.dtype != np.uint8 or model.estimator.ndim != 1:
+        raise refuse("estimator", "expected the classifier's bytes")
+    for field in ("embedder", "settings", "training"):
+        if not isinstance(getattr(model, field), dict):
+            raise refuse(field, f"expected a mapping; got {getattr(model, field)!r}"[:300])
+    train = {p.name: p for p in train_classifier.params}
+    _validate(train["model"], model.model, "model", refuse)
+    for key, value in model.settings.items():
+        if key not in train or key in ("model", "validation", "test_fraction", "folds", "final_model", "seed"):
+            raise refuse(f"settings.{key}", "not a setting of Train Classifier")
+        _validate(train[key], value, f"settings.{key}", refuse)
+    settings = {p.name: p for p in embed.params}
+    try:
+        wanted = params_from_spec(model.embedder)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise refuse("embedder", f"does not say how to embed images ({type(exc).__name__}: {exc})"[:300]) from None
+    backend = wanted["backend"]
+    for name in ("backend", *BACKEND_PARAMS.get(backend, ())):
+        _validate(settings[name], wanted[name], f"embedder.{SPEC_FIELDS[name]}", refuse)
+    return dataclasses.replace(model, classes=tuple(model.classes))
+
+
+def _validate(param: Any, value: Any, field: str, refuse) -> None:
+    try:
+        param.validate(value)
+    except ParamValueError as exc:
+        raise refuse(field, str(exc)[:300]) from None
+
+
 @node(
     type="load_model", title="Load Model", category="Supervised",
     outputs=[Output("model", MODEL)],
@@ -82,7 +141,7 @@ def load_model(ctx: RunContext, *, file):
     if not path.is_file():
         raise NodeError(f"model file not found: {path}", field="file")
     try:
-        model = read_model_file(path)
+        model = read_model_file(path, check=checked_fields)
     except ModelFileError as exc:
         raise NodeError(str(exc), field="file") from None
     ctx.record("model", {"classes": list(model.classes), "embedder": model.embedder})

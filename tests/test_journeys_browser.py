@@ -243,6 +243,11 @@ def test_lobe_relabel_and_retrain_in_the_browser(screen: Screen, registry, share
     select_node(screen, "evaluate")
     click(screen, "//*[contains(@class, 'fc-confusion')]//button", timeout=20)  # true face, predicted face
     screen.should_contain("True 'face', predicted 'face'")
+    # the cell's images come below the matrix: brought into the results panel's view (no dragging)
+    wait_until(lambda: driver.execute_script(
+        "const e = document.querySelector('.fc-cell-image')?.getBoundingClientRect(),"
+        "      a = document.querySelector('.fc-main-splitter > .q-splitter__after').getBoundingClientRect();"
+        "return !!e && e.top >= a.top && e.top + 40 <= a.bottom;"), what="the cell's images in view")
     click(screen, "(//*[contains(@class, 'fc-cell-image')]//*[contains(@class, 'q-select')])[1]")
     click(screen, MENU_ITEM.format("non_face"))
     overrides = workspace / "mine" / "label-overrides.csv"
@@ -553,5 +558,79 @@ def test_colour_names_trained_on_weak_folders_in_the_browser(screen: Screen, reg
     assert driver.execute_script(fits)  # scrolled down to the legend, it and the pair are seen whole
     shot(screen, "colour_names_classified", docs="journey-colour-names.png", show=".fc-pixel-legend")
     assert install_snapshot() == installed
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def visible_in(screen: Screen, css: str, area: str) -> bool:
+    """Whether the element lies wholly inside the area's box (on screen, not scrolled away)."""
+    return screen.selenium.execute_script(
+        "const e = document.querySelector(arguments[0]).getBoundingClientRect(),"
+        "      a = document.querySelector(arguments[1]).getBoundingClientRect();"
+        "return e.width > 0 && e.top >= a.top && e.bottom <= a.bottom && e.left >= a.left && e.right <= a.right;",
+        css, area)
+
+
+def test_the_laptop_frame_in_the_browser(screen: Screen, registry, shared_cache, workspace: Path) -> None:
+    """At 1280x720 the palette starts folded, node text is readable, the settings fold away to
+    show more of the workflow, and Apply this cut is in view without dragging the divider.
+    Screenshots at 1280x720 and 1920x1080 (screenshots/journey_frame_*.png)."""
+    from test_canvas_handling import NODE_RECTS, SMALLEST_TEXT, ZOOM
+
+    from flowclass.library import ready_workflows_dir
+    from flowclass.workflow_file import load, save
+    from journey_helpers import FAST_EMBEDDER
+
+    digits = sample_data(workspace, "digits")
+    flow = workspace / "mine" / "digits.json"
+    save(load(ready_workflows_dir() / "cluster_folder.json", registry)
+         .with_params("import", folder=str(digits), max_per_label=5).with_params("embed", **FAST_EMBEDDER), flow)
+    setup(AppConfig(registry=registry, cache=shared_cache, roots=Roots([workspace]), workflow=flow))
+    driver = screen.selenium
+    driver.set_window_size(1280, 720)
+    screen.open("/", timeout=20)
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 6, what="the nodes")
+    pane = lambda: driver.execute_script(  # noqa: E731
+        "const r = document.querySelector('.vue-flow').getBoundingClientRect(); return [r.left, r.right];")
+    width = driver.execute_script("return window.innerWidth")
+    wait_until(lambda: pane()[0] < 5, what="the palette folded on a narrow window")
+    zoom = lambda: driver.execute_script(ZOOM)  # noqa: E731
+    wait_until(lambda: driver.execute_script(SMALLEST_TEXT, zoom()) >= 12, what="readable node text")
+    shot(screen, "frame_1280")
+    left, right = pane()
+    assert right - left >= 0.7 * width  # the canvas has most of the window (750 px of 1280 before)
+
+    def whole() -> set[str]:  # the nodes wholly in view
+        rects = driver.execute_script(NODE_RECTS)
+        return {n for n, r in rects.items() if r[0] >= pane()[0] and r[2] <= pane()[1]}
+
+    before = whole()
+    click(screen, "//button[@aria-label='Show or hide the settings']")  # fold the settings too
+    wait_until(lambda: pane()[1] > right + 200, what="the canvas to widen")
+    wait_until(lambda: len(whole()) > len(before), what="more of the workflow in view")
+    assert driver.execute_script(SMALLEST_TEXT, zoom()) >= 12
+    run_and_wait(screen)
+    select_node(screen, "cluster")
+    click(screen, TAB.format(tabs="fc-output-tabs", label="Dendrogram"))
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-fc-apply-cut], .fc-cut-count"),
+               what="the dendrogram's tools")
+    # the viewer's main action is in view: no dragging the divider, no scrolling the panel
+    assert visible_in(screen, ".fc-cut-count", ".fc-main-splitter > .q-splitter__after")
+    apply = driver.find_element(By.XPATH, "//button[.//*[text()='Apply this cut']]")
+    assert driver.execute_script(
+        "const e = arguments[0].getBoundingClientRect(), a = document.querySelector("
+        "'.fc-main-splitter > .q-splitter__after').getBoundingClientRect(); return e.top >= a.top && e.bottom <= a.bottom;",
+        apply)
+    shot(screen, "frame_1280_dendrogram")
+    click(screen, "//button[@aria-label='Show or hide the nodes']")  # the palette opens again
+    wait_until(lambda: pane()[0] > 200, what="the palette back")
+
+    driver.set_window_size(1920, 1080)
+    screen.open("/", timeout=20)  # a fresh tab on a wide window: both panels open
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 6, what="the nodes")
+    time.sleep(1)  # the palette stays: a wide window is never folded
+    assert pane()[0] > 200
+    wait_until(lambda: driver.execute_script(SMALLEST_TEXT, zoom()) >= 12, what="readable node text")
+    shot(screen, "frame_1920")
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]

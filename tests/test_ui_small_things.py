@@ -237,3 +237,18 @@ async def test_run_with_a_missing_folder_says_the_folder_is_missing(user: User, 
     await user.should_see(str(tmp_path / "gone"))
     await user.should_not_see("add nodes from the palette")
     assert not page.runner.running
+
+
+async def test_the_palette_and_the_settings_fold_away_from_the_header(user: User, registry, cache,
+                                                                     tmp_path: Path) -> None:
+    from ui_helpers import make_app, page_of
+
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    panels = page_of(user).panels
+    assert panels.palette.value and panels.settings.value
+    user.find(marker="toggle-palette").click()
+    user.find(marker="toggle-settings").click()
+    assert not panels.palette.value and not panels.settings.value
+    user.find(marker="toggle-palette").click()
+    assert panels.palette.value

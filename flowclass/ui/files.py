@@ -23,7 +23,7 @@ from .browse import Roots
 from .dialogs import COPY, OVERWRITE, RELOAD, ask_about_changed_file, choose_file, choose_save_path, confirm
 from .editor import EditorState
 from .file_guard import changed_on_disk
-from .session import explain
+from .session_runs import explain
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,9 @@ def confusion_matrix(evaluation: Any, ctx: ViewerContext) -> None:
         with cell_box:
             show_images(evaluation, evaluation.cell(true, predicted), ctx,
                         f"True '{true}', predicted '{predicted}'")
+        # the images come below the matrix: bring them into the (short) results panel's view
+        cell_box.client.run_javascript(
+            f"getHtmlElement({cell_box.id})?.scrollIntoView({{block: 'start', behavior: 'smooth'}})")
 
     show_matrix(evaluation, open_cell)
     cell_box = ui.column().classes("w-full")

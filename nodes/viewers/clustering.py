@@ -224,19 +224,21 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
                  "as tall as its number of images (hover it)")
     ui.label(note).classes("text-xs text-gray-600")
     options = dendrogram_options(z, labels, tree.cut_height, tree.images.paths)
+    acts = ctx.declares(CUT, DISTANCE)
+    if acts:  # above the chart: on a laptop's short results panel it is seen without scrolling
+        mode = str(ctx.param(CUT))
+        with ui.row().classes("items-center w-full gap-3"):
+            ui.label("Drag the cut on the chart, or click where it goes:").classes("text-sm")
+            count = ui.label().classes("text-sm w-28 fc-cut-count")
+            apply_button = ui.button("Apply this cut", on_click=lambda: apply()).props("outline dense no-caps") \
+                .mark("apply-cut")
+            ui.label({"n_clusters": "(sets the number of clusters)", "height_ratio": "(sets the height ratio)",
+                      "distance": "(sets the distance)"}.get(mode, "")).classes("text-xs text-gray-500")
     chart = ui.echart(options).classes(f"w-full {'h-96' if n > MAX_LEAVES else 'h-80'} fc-dendrogram")
-    if not ctx.declares(CUT, DISTANCE):
+    if not acts:
         return
     top, width = float(z[-1, 2]), options["xAxis"][0]["max"]
     chart.options["graphic"] = [drag_layer(chart.id, options, top)]
-    mode = str(ctx.param(CUT))
-    with ui.row().classes("items-center w-full gap-3"):
-        ui.label("Drag the cut on the chart, or click where it goes:").classes("text-sm")
-        count = ui.label().classes("text-sm w-28 fc-cut-count")
-        apply_button = ui.button("Apply this cut", on_click=lambda: apply()).props("outline dense no-caps") \
-            .mark("apply-cut")
-        ui.label({"n_clusters": "(sets the number of clusters)", "height_ratio": "(sets the height ratio)",
-                  "distance": "(sets the distance)"}.get(mode, "")).classes("text-xs text-gray-500")
     state = {"height": float(tree.cut_height)}
 
     def moved(height: float, by_browser: bool = True) -> None:

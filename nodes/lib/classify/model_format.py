@@ -17,6 +17,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from flowclass import codec
 
@@ -35,8 +36,12 @@ def model_bytes(model: Classifier) -> bytes:
     return codec.to_bytes(model)
 
 
-def read_model_file(path: str | os.PathLike[str]) -> Classifier:
-    """The classifier in the file at ``path``; its size is checked before it is read."""
+Check = Callable[[Classifier], Classifier]
+
+
+def read_model_file(path: str | os.PathLike[str], check: Check = lambda value: value) -> Classifier:
+    """The classifier in the file at ``path``; its size is checked before it is read, and
+    ``check`` (see :func:`read_model`) holds its fields to the nodes' constraints."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -46,17 +51,26 @@ def read_model_file(path: str | os.PathLike[str]) -> Classifier:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelFileError(f"cannot read the model file {path}: {exc.strerror or exc}") from None
-    return read_model(data, name=str(path))
+    return read_model(data, name=str(path), check=check)
 
 
-def read_model(data: bytes, name: str = "the model file") -> Classifier:
-    """The classifier in ``data``, checked all the way down; :class:`ModelFileError` if not."""
+def read_model(data: bytes, name: str = "the model file", check: Check = lambda value: value) -> Classifier:
+    """The classifier in ``data``, checked all the way down; :class:`ModelFileError` if not.
+
+    ``check`` gets the decoded value before anything else uses it (its format compared, its
+    classifier rebuilt) and returns it normalised, or raises :class:`ModelFileError` naming
+    the field; the message then gets the file's name in front.
+    """
     try:
         value = codec.from_bytes(data, LIMITS)
     except (codec.CodecError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{name} is not a FlowClass model file ({exc})") from None
     if not isinstance(value, Classifier):
         raise ModelFileError(f"{name} holds a {type(value).__name__}, not a classifier")
+    try:
+        value = check(value)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{name} was refused: {exc}") from None
     if value.format > MODEL_FORMAT:
         raise ModelFileError(f"{name} was written by a newer FlowClass (model format "
                              f"{value.format}); please upgrade FlowClass")

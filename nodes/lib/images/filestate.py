@@ -24,15 +24,46 @@ class FileState:
     error: str  # "" when the file is a usable image
 
 
+_SQLITE_WRITE_ERRORS = {"full": (errno.ENOSPC, "No space left on device"),
+                        "unable to open": (errno.EACCES, "cannot create or open the file"),
+                        "readonly": (errno.EROFS, "the database is read-only"),
+                        "disk I/O error": (errno.EIO, "input/output error")}
+
+
 @contextmanager
 def full_disk_as_oserror(database: Path) -> Iterator[None]:
-    """SQLite says "database or disk is full" without a path; say it as an OSError that has one."""
+    """SQLite says "database or disk is full" (or cannot open, or is read-only) without a
+    path; say it as an OSError that has one, so the cache's trouble is told as such."""
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if "full" not in str(exc):
-            raise
-        raise OSError(errno.ENOSPC, "No space left on device", str(database)) from exc
+        for words, (code, text) in _SQLITE_WRITE_ERRORS.items():
+            if words in str(exc):
+                raise OSError(code, text, str(database)) from exc
+        raise
+
+
+def open_database(path: Path, schema: str, **options) -> sqlite3.Connection:
+    """Open (or make) one of the cache's SQLite files in WAL mode with ``schema``. One that
+    cannot be made (a full disk) leaves no file behind, not even an empty one."""
+    existed = path.exists()
+    db = None
+    try:
+        with full_disk_as_oserror(path):
+            db = sqlite3.connect(path, isolation_level=None, timeout=30, **options)
+            db.execute("PRAGMA journal_mode=WAL")
+            # a cache: a row may be lost on a power cut (it is made again), but no fsync per
+            # write, which would make the disk wait once per file or vector
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(schema)
+        return db
+    except BaseException:
+        if db is not None:
+            db.close()
+        if not existed:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        raise
 
 
 HASH_CHUNK = 1 << 20
@@ -53,18 +84,11 @@ class FileStateStore:
 
     def __init__(self, folder: Path):
         self.path = folder / "files.sqlite"
-        self._db = sqlite3.connect(self.path, check_same_thread=False,
-                                   isolation_level=None, timeout=30)
+        self._db = open_database(
+            self.path, "CREATE TABLE IF NOT EXISTS files (path TEXT, size INTEGER, mtime INTEGER, "
+            "version INTEGER, sha256 TEXT, width INTEGER, height INTEGER, error TEXT, "
+            "PRIMARY KEY (path, size, mtime, version))", check_same_thread=False)
         self._lock = threading.Lock()
-        with self._lock, full_disk_as_oserror(self.path):
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # a remembered probe may be lost on a power cut (the file is probed again), but no
-            # fsync per file: with one, probing 100,000 files waits on the disk 100,000 times
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS files (path TEXT, size INTEGER, mtime INTEGER, "
-                "version INTEGER, sha256 TEXT, width INTEGER, height INTEGER, error TEXT, "
-                "PRIMARY KEY (path, size, mtime, version))")
 
     def get(self, path: str, size: int, mtime: int, version: int) -> FileState | None:
         with self._lock:
