@@ -58,7 +58,8 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
         self.roots = roots  # where the canvas may read and write (None: anywhere)
         self.state = EditorState(registry)
         self.store = ResultStore()
-        self.runner = RunController(Engine(registry, cache), on_change=self._statuses_changed,
+        may_read = roots.with_roots([ready_workflows_dir()]).allows if roots is not None else None
+        self.runner = RunController(Engine(registry, cache, may_read), on_change=self._statuses_changed,
                                     on_finished=self._run_finished, on_node_result=self._node_result,
                                     executor=executor, scan_files=scan_files)
         self.notify: Notify = notify or (lambda message, kind: None)
