@@ -95,6 +95,16 @@ def export_onnx(target: Path) -> None:
                           external_data=False, verbose=False)
 
 
+def prepare_once(target: Path) -> None:
+    """Export the model unless another process is doing it: runs that start together
+    (a test run's workers, two runs sharing a cache) wait for one export, not make two."""
+    from filelock import FileLock
+
+    with FileLock(f"{target}.lock"):
+        if not target.exists():
+            export_onnx(target)
+
+
 def onnx_path(models_dir: Path, sha: str | None = None) -> Path:
     """Where the exported model lives; until it exists, the first run exports it (slow, once)."""
     sha = sha or file_sha256(weights_path())
@@ -115,7 +125,7 @@ class EfficientNetLite0:
         self.runtime = "onnxruntime-cpu"  # what actually runs it; recorded in run.json
         self.onnx_file = onnx_path(models_dir, sha)
         if not self.onnx_file.exists():
-            export_onnx(self.onnx_file)
+            prepare_once(self.onnx_file)
         self.threads = threads or model_threads()
         self._session: Any = None
         self._failure: BaseException | None = None
