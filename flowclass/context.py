@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import Cancelled
+from .protected import Protected
 from .scanning import ScanBudget
 from .states import PROGRESS, WARNING, NodeState
 
@@ -60,6 +61,9 @@ class RunContext:
     # a status check's budget for walking folders (pass it to the walks a fingerprint
     # makes); None in a run, which reads every file
     scan_budget: ScanBudget | None = None
+    # where nothing may be written (FlowClass's folders, the home folder's dot-folders);
+    # None: as Protected.here() finds them
+    protected: Protected | None = None
     _last_progress: float = 0.0
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
@@ -109,10 +113,6 @@ class RunContext:
     def remote(self) -> bool:
         """Whether ``map`` sends work to other processes or machines."""
         return bool(getattr(self.executor, "remote", False))
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
 
     def check_cancelled(self) -> None:
         if self.cancel_event.is_set():

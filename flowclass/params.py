@@ -294,12 +294,14 @@ class List(Param):
     """A list of short texts, such as file extensions; saved as a JSON list.
 
     ``item`` is a regular expression each item must match in full, ``item_title`` says
-    what an item is. On the command line and in the inspector the items are written
-    comma-separated; ``lower`` and ``strip`` normalise each (``".JPG"`` -> ``"jpg"``).
+    what an item is; with ``choices`` an item must also be one of them. On the command
+    line and in the inspector the items are written comma-separated; ``lower`` and
+    ``strip`` normalise each (``".JPG"`` -> ``"jpg"``).
     """
 
     item: str = r".+"
     item_title: str = "text"
+    choices: tuple[str, ...] = ()
     min_items: int = 0
     lower: bool = False
     strip: str = ""  # characters taken off both ends of each item
@@ -307,7 +309,8 @@ class List(Param):
 
     def expected(self) -> str:
         least = f" (at least {self.min_items})" if self.min_items else ""
-        return f"a list of {self.item_title}s{least}"
+        among = f" among {', '.join(self.choices)}" if self.choices else ""
+        return f"a list of {self.item_title}s{among}{least}"
 
     def validate(self, value: Any) -> list[str]:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -318,6 +321,8 @@ class List(Param):
             item = item.lower() if self.lower else item
             if not re.fullmatch(self.item, item):
                 raise ParamValueError(f"{self.expected()}; {text!r} is not a {self.item_title}", value)
+            if self.choices and item not in self.choices:
+                raise ParamValueError(f"{self.expected()}; {text!r} is not one of them", value)
             if item not in items:
                 items.append(item)
         if len(items) < self.min_items:
@@ -336,4 +341,4 @@ class List(Param):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "item": self.item, "item_title": self.item_title,
-                "min_items": self.min_items}
+                "min_items": self.min_items, "choices": list(self.choices)}

@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Float, Int, Text
 
 from .datatypes import IMAGES, LABELS, ImageSet
 from .embed import embed_images
-from .lib.predictions import CONFIDENCES, predictions
+from .lib.classify.predictions import CONFIDENCES, predictions
 
 
 def parse_labels(text: str) -> tuple[str, ...]:
@@ -71,8 +72,8 @@ def _logit_scale(clip: Any) -> float:
     ],
     check=_check,
 )
-def zero_shot_classify(ctx, *, images: ImageSet, labels, template, clip_model, clip_weights, top_k,
-                       confidence, uncertain_below, batch_size):
+def zero_shot_classify(ctx: RunContext, *, images: ImageSet, labels, template, clip_model, clip_weights,
+                       top_k, confidence, uncertain_below, batch_size):
     """Label images by describing the labels in words (CLIP); nothing to train."""
     from .lib.embedders.openclip import OpenClipEmbedder
 

@@ -11,7 +11,7 @@ from flowclass.context import RunContext
 from nodes.clustering import cut_height, hierarchical_clustering, name_clusters, silhouettes
 from nodes.datatypes import Distances, Embeddings, ImageSet
 from nodes.distances import distances
-from nodes.lib.condensed import condensed_rows, pairwise_condensed
+from nodes.lib.clustering.condensed import condensed_rows, pairwise_condensed
 
 
 def ctx(tmp_path):
@@ -121,7 +121,7 @@ def test_agreement_of_clusters_with_folder_labels():
     from sklearn.datasets import load_digits
     from sklearn.metrics import adjusted_rand_score
 
-    from nodes.lib.agreement import agreement, has_known_labels
+    from nodes.lib.clustering.agreement import agreement, has_known_labels
 
     digits = load_digits()
     x, y = digits.data[:300], digits.target[:300].astype(str)
@@ -198,7 +198,7 @@ def test_approximate_neighbour_search_is_repeatable_and_finds_the_digits():
     the exact graph and about as well as exact Ward."""
     import faiss
 
-    from nodes.lib.large_linkage import neighbour_graph, neighbour_linkage, project
+    from nodes.lib.clustering.large_linkage import neighbour_graph, neighbour_linkage, project
 
     data = load_digits()
     x, y = data.data, data.target
@@ -230,7 +230,7 @@ def test_projection_is_fitted_on_a_sample_and_copies_no_input_whole():
     nearly the variance of a PCA fitted on every row."""
     import tracemalloc
 
-    from nodes.lib.large_linkage import project
+    from nodes.lib.clustering.large_linkage import project
 
     data = load_digits()
     upsampled = np.kron(data.images, np.ones((2, 2))).reshape(len(data.images), -1)  # 256 values
@@ -250,7 +250,7 @@ def test_projection_is_fitted_on_a_sample_and_copies_no_input_whole():
 
 
 def test_sampled_silhouettes_equal_exact_ones_when_the_sample_is_everything():
-    from nodes.lib.large_linkage import sampled_silhouettes
+    from nodes.lib.clustering.large_linkage import sampled_silhouettes
 
     data = load_digits()
     x = data.data[:500]

@@ -52,7 +52,7 @@ def test_onnx_runtime_matches_pytorch_on_real_photos(torch_model, shared_cache, 
     import torch
 
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
-    from nodes.lib.imaging import open_rgb
+    from flowclass.userfiles.pictures import open_rgb
 
     embedder = EfficientNetLite0(shared_cache.store_dir("models"))
     paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
@@ -190,7 +190,7 @@ def test_asking_for_cuda_without_a_gpu_names_the_field(registry, cache, photos_d
 
     if cuda_available():  # the GPU path itself: same vectors as the CPU's
         from nodes.lib.embedders.efficientnet import EfficientNetLite0
-        from nodes.lib.imaging import open_rgb
+        from flowclass.userfiles.pictures import open_rgb
 
         paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
         on_cpu = EfficientNetLite0(cache.store_dir("models"), device="cpu")
@@ -223,13 +223,13 @@ def test_flowclass_prepared_moves_only_the_model_and_samples_and_caches_share_th
     assert first.store_dir("models") == tmp_path / "a" / "stores" / "models"
 
 
-def test_runs_that_start_together_export_the_model_once(tmp_path, monkeypatch):
+def test_runs_that_start_together_export_the_model_once(tmp_path):
     """Two threads (two runs, two test workers) wanting the model at once: one exports it,
     the other waits and uses that file."""
     import threading
     import time
 
-    from nodes.lib.embedders import efficientnet
+    from nodes.lib.embedders.efficientnet import prepare_once
 
     exports = []
 
@@ -238,11 +238,58 @@ def test_runs_that_start_together_export_the_model_once(tmp_path, monkeypatch):
         time.sleep(0.5)
         target.write_bytes(b"model")
 
-    monkeypatch.setattr(efficientnet, "export_onnx", slow_export)
     target = tmp_path / "model.onnx"
-    threads = [threading.Thread(target=efficientnet.prepare_once, args=(target,)) for _ in range(2)]
+    threads = [threading.Thread(target=prepare_once, args=(target, slow_export)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert exports == [target] and target.read_bytes() == b"model"
+
+
+@pytest.mark.slow
+def test_int8_model_recognises_real_photos_as_float32_does(torch_model, shared_cache, tmp_path):
+    """The quantised network is calibrated once, deterministically, and still sees a cat and
+    an espresso; its vectors stay close to float32's and are stored apart from them."""
+    import skimage.data
+    from timm.data import ImageNetInfo
+
+    from nodes.lib.embedders import spec_id
+    from nodes.lib.embedders.efficientnet import EfficientNetLite0, quantize_int8
+
+    models = shared_cache.store_dir("models")
+    fp32, int8 = (EfficientNetLite0(models, precision=p) for p in ("fp32", "int8"))
+    assert int8.onnx_file != fp32.onnx_file and int8.onnx_file.stat().st_size < fp32.onnx_file.stat().st_size / 3
+    batch = np.stack([int8.preprocess(Image.fromarray(skimage.data.chelsea())),
+                      int8.preprocess(Image.fromarray(skimage.data.coffee()))])
+    exact, quantised = fp32.forward(batch), int8.forward(batch)
+    cosine = (exact * quantised).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(quantised, axis=1)
+    assert cosine.min() > 0.97
+    info = ImageNetInfo()
+    head = torch_model.get_classifier()
+    weight, bias = head.weight.detach().numpy(), head.bias.detach().numpy()
+    for vectors in (exact, quantised):
+        top = [info.index_to_description(int(i)).lower() for i in np.argmax(vectors @ weight.T + bias, axis=1)]
+        assert "cat" in top[0] and top[1] == "espresso"
+    assert int8.spec["precision"] == "int8" and "precision" not in fp32.spec
+    assert spec_id(int8.spec) != spec_id(fp32.spec)  # int8 vectors never pass for float32 ones
+    quantize_int8(fp32.onnx_file, tmp_path / "again.onnx")
+    assert (tmp_path / "again.onnx").read_bytes() == int8.onnx_file.read_bytes()
+
+
+def test_a_workflow_saved_before_int8_keeps_float32(registry):
+    """Embed v3 added precision (int8 for new nodes); a v2 node keeps the vectors it had."""
+    from nodes.embed import params_from_spec
+
+    doc = {"schema_version": 1, "nodes": [{"id": "embed", "type": "embed", "version": 2,
+                                            "params": {"backend": "efficientnet_lite0"}}], "edges": []}
+    old = loads(json.dumps(doc), registry)
+    assert old.node("embed").version == 3 and old.node("embed").params["precision"] == "fp32"
+    from flowclass.workflow_file import new_node
+
+    added = new_node(old, registry.get("embed"))
+    assert added.version == 3 and added.params["precision"] == "int8"
+    # a model trained on int8 vectors embeds new images the same way, on a CPU
+    params = params_from_spec({"backend": "efficientnet_lite0", "precision": "int8"})
+    assert params["precision"] == "int8" and params["device"] == "cpu"
+    assert params_from_spec({"backend": "efficientnet_lite0"})["precision"] == "fp32"

@@ -36,7 +36,7 @@ def data(tmp_path_factory) -> Path:
     """digits/ (a subfolder per digit), new/ (the same images, unlabelled, in one folder),
     few/ (1,000 of them), strokes/ (ink and paper painted on three of those), golden/ (those
     and the colour golden photos), golden_masks/, colours/ (weakly labelled colour folders)."""
-    from nodes.lib.samples import write_sample
+    from nodes.lib.images.sample_images import write_sample
 
     root = tmp_path_factory.mktemp("journeys")
     digits = write_sample("digits", root / "digits")

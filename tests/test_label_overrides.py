@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from classify_helpers import digits_training, run, workflow
-from nodes.lib.label_overrides import read_label_file, set_label
+from nodes.lib.classify.label_overrides import read_label_file, set_label
 
 
 def _overridden_training(tmp_path, per_label=20, **override_params):

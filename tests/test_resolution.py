@@ -121,13 +121,6 @@ def test_resolve_makes_paths_absolute_in_one_place(tmp_path, registry):
     assert resolve(workflow, registry).params["import"]["folder"] == "photos"  # no dirs: as written
 
 
-def test_resolve_holds_paths_to_the_roots_when_given(tmp_path, registry):
-    inside = tmp_path / "root"
-    workflow = load(CLUSTER, registry).with_params("import", folder=str(tmp_path / "elsewhere"))
-    problems = resolve(workflow, registry, Dirs(inside, inside / "out", roots=[inside])).problems
-    assert [(p.code, p.node, p.field) for p in problems] == [("outside_roots", "import", "folder")]
-
-
 def test_the_canvas_session_shows_path_problems_before_a_run(tmp_path, registry, cache):
     from flowclass.ui.session import EditorSession
 

@@ -214,3 +214,38 @@ async def test_an_empty_canvas_says_where_to_start(user: User, registry, cache, 
     user.find(marker="confirm-cancel").click()  # Not now
     assert page_of(user).state.workflow.node("cluster") is not None
     await user.should_not_see("Start from File ▸ Ready workflows")
+
+
+async def test_run_with_a_missing_folder_says_the_folder_is_missing(user: User, registry, cache,
+                                                                    tmp_path: Path) -> None:
+    """Every node waits on an import whose folder is gone: Run says which folder, not "add nodes
+    from the palette"."""
+    from ui_helpers import make_app, page_of, small_cluster_workflow, until
+
+    flow = small_cluster_workflow(registry, tmp_path)
+    make_app(registry, cache, tmp_path, flow)
+    await user.open("/")
+    page = page_of(user)
+    page.set_param("import", "folder", str(tmp_path / "gone"))
+    await until(lambda: any(p.node == "import" and "gone" in str(p) for p in page.problems),
+                what="the missing folder found")
+    user.find(marker="run-all").click()
+    await user.should_see("Nothing can run until these are fixed")
+    await user.should_see(str(tmp_path / "gone"))
+    await user.should_not_see("add nodes from the palette")
+    assert not page.runner.running
+
+
+async def test_the_palette_and_the_settings_fold_away_from_the_header(user: User, registry, cache,
+                                                                     tmp_path: Path) -> None:
+    from ui_helpers import make_app, page_of
+
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    panels = page_of(user).panels
+    assert panels.palette.value and panels.settings.value
+    user.find(marker="toggle-palette").click()
+    user.find(marker="toggle-settings").click()
+    assert not panels.palette.value and not panels.settings.value
+    user.find(marker="toggle-palette").click()
+    assert panels.palette.value

@@ -30,8 +30,8 @@ def outside_roots(workflow: Workflow, registry: Registry, roots: Roots, *, base_
     output folder): paths inside them are allowed too. ``shipped`` are folders that come
     with FlowClass (the ready workflows' data): they may be read, not written.
     """
-    allowed = Roots([*roots.roots, *made])
-    readable = Roots([*allowed.roots, *shipped])
+    allowed = roots.with_roots(made)
+    readable = allowed.with_roots(shipped)
     where = ", ".join(str(r) for r in roots.roots)
     problems = []
     if not allowed.allows(out_dir):

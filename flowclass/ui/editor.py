@@ -129,6 +129,7 @@ class EditorState:
         return validate(self.workflow, self.registry)
 
     def node_title(self, spec: NodeSpec) -> str:
+        """The title a node shows: its own, else its type's."""
         node_type = self.registry.get(spec.type)
         return spec.title or (node_type.title if node_type else spec.type)
 

@@ -27,6 +27,7 @@ from .layout import CanvasAndResults
 from .messages import tell
 from .outputs import ResultStore
 from .palette import build_palette
+from .panels import SidePanels
 from .runner import RunController
 from .session import EditorSession
 from .thumbnails import ImageServer
@@ -85,13 +86,19 @@ class EditorPage:
         ui.add_head_html(LEAVE_WARNING)
         ui.query(".nicegui-content").classes("p-0 gap-0")
         session, roots = self.session, self.config.roots
-        with ui.header().classes("bg-white text-gray-900 border-b items-center gap-1 px-2 py-1"):
+        with ui.header().classes("bg-white text-gray-900 border-b items-center gap-1 px-2 py-1") as header:
             self.toolbar = ToolbarView(session, self.files, fit_view=lambda: self.canvas.fit_view())
-        with ui.left_drawer(value=True, bordered=True).props("width=230") \
-                .classes("bg-gray-50 p-2 overflow-x-hidden"):
+        with ui.left_drawer(value=True, bordered=True).props("width=230 behavior=desktop") \
+                .classes("bg-gray-50 p-2 overflow-x-hidden fc-palette") as palette:
             build_palette(self.config.registry, session.add_beside)
-        with ui.right_drawer(value=True, bordered=True).props("width=300").classes("p-3"):
+        with ui.right_drawer(value=True, bordered=True).props("width=300 behavior=desktop") \
+                .classes("p-3 fc-settings") as settings:
             self.inspector_view = InspectorView(session, roots)
+        self.panels = SidePanels(palette, settings)
+        with header:
+            self.panels.palette_button().move(target_index=0)
+            self.panels.settings_button()
+        ui.context.client.on_connect(self.panels.fold_if_narrow)
         self.split = CanvasAndResults()
         with self.split.before:
             self.canvas_view = CanvasView(session, self.files)

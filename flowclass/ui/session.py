@@ -14,9 +14,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import networkx as nx
+
 from ..cache import Cache
 from ..engine import Engine, RunResult
 from ..errors import ParamValueError, Problem, WorkflowInvalid
+from ..graph import build_graph
 from ..library import ready_workflows_dir
 from ..params import Path as PathParam
 from ..registry import Registry
@@ -76,6 +79,7 @@ class EditorSession:
         self._check_due: float | None = None
         self._disk_due = 0.0  # when paths flagged on disk are looked at again
         self._checked: tuple | None = None  # what the last status check was asked about
+        self._run_asked: tuple | None = None  # what the run going on was started on
 
     # --- subscribing -------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
@@ -104,7 +108,8 @@ class EditorSession:
         depends on changed: not on moves or renames."""
         key = (structure(self.state.workflow), self.base_dir, self.out_dir())
         if self._resolved[0] != key or self._resolved[1] is None:
-            resolved = resolve(self.state.workflow, self.registry, Dirs(self.base_dir, self.out_dir()))
+            dirs = Dirs(self.base_dir, self.out_dir(), protected=self.runner.engine.protected)
+            resolved = resolve(self.state.workflow, self.registry, dirs)
             resolved.problems.extend(self._outside_roots())
             self._resolved = (key, resolved)
         return self._resolved[1]
@@ -157,6 +162,7 @@ class EditorSession:
     def loaded(self) -> None:
         """A different workflow is open: results, badges and the output folder start over."""
         self.store = ResultStore()
+        self.summary = ""  # the last run's line was another workflow's
         if self.runner.running:
             self.runner.abandon()
             self.summary = "The run of the previous workflow was cancelled."
@@ -270,7 +276,7 @@ class EditorSession:
     def check_now(self) -> None:
         """Ask the cache which nodes' results hold, unless nothing it depends on changed."""
         self._check_due = None
-        asked = (structure(self.state.workflow), self.base_dir, self.out_dir(), frozenset(self.store.nodes()))
+        asked = self._asked()
         if asked == self._checked:
             return
         self._checked = asked
@@ -278,6 +284,10 @@ class EditorSession:
         runnable, _ = runnable_part(self.state.workflow, self.problems)
         self.runner.check(runnable, base_dir=self.base_dir, out_dir=self.out_dir(),
                           had_result=self.store.nodes())
+
+    def _asked(self) -> tuple:
+        """What a status check answers for: the workflow's structure, its folders, which nodes have results."""
+        return (structure(self.state.workflow), self.base_dir, self.out_dir(), frozenset(self.store.nodes()))
 
     def _check_files(self) -> bool:
         """Look at the paths on disk: inputs there and of the right kind, outputs writable.
@@ -322,6 +332,13 @@ class EditorSession:
         if self.state.selected:
             self.start_run([self.state.selected])
 
+    def run_from(self, node_id: str) -> None:
+        """Run a node and every node downstream of it that can run: after a viewer changed the
+        node (Apply this cut), what it feeds (an export's folders) follows."""
+        _, left_out = runnable_part(self.state.workflow, self.problems)
+        after = nx.descendants(build_graph(self.state.workflow), node_id) - left_out
+        self.start_run([node_id] + sorted(after))
+
     def start_run(self, targets: Sequence[str] | None) -> None:
         if self.runner.running:
             self.notify("A run is already going on in this tab.", "warning")
@@ -338,8 +355,21 @@ class EditorSession:
         self.runner.start(plan.workflow, base_dir=self.base_dir, out_dir=self.out_dir(), targets=targets,
                           source=str(self.state.path) if self.state.path else None)
         self._checked = None  # the run changes what is cached
+        self._run_asked = self._asked()[:3]  # what the run's badges will hold for
         self.summary = "Running…"
         self.emit("run", "statuses")
+
+    def run_line(self) -> str:
+        """The footer's line while a run goes on: ``Running node 2 of 5, Embed: embedding:
+        776 / 2,000 images · about 40 s left; 3 more after it``."""
+        where = self.runner.where_the_run_is()
+        if where is None or self.runner.cancel_event.is_set():  # starting, or "Cancelling…"
+            return self.summary
+        spec = self.state.workflow.node(where.node)
+        title = self.state.node_title(spec) if spec else where.node
+        message = self.status(where.node).message
+        more = f"; {where.waiting} more after it" if where.waiting else ""
+        return f"Running node {where.number} of {where.total}, {title}" + (f": {message}" if message else "") + more
 
     def cancel_run(self) -> None:
         self.runner.cancel()
@@ -347,7 +377,10 @@ class EditorSession:
         self.emit("run")
 
     def _node_result(self, node: str, result: RunResult) -> None:
-        """A node finished while the run goes on: its results can be looked at now."""
+        """A node finished while the run goes on, or a check found it cached: its results can be
+        looked at now."""
+        if self.store.key(node) == result.outcomes[node].key:
+            return  # these very results are shown already
         self.store.add(result)
         self.emit("results")
 
@@ -360,6 +393,10 @@ class EditorSession:
             return
         assert result is not None
         self.store.add(result)
+        if self._asked()[:3] == self._run_asked:
+            # nothing changed while it ran: its badges hold, and a Save must not ask again (a
+            # folder too big to look at while editing would turn "done" into "not checked")
+            self._checked = self._asked()
         self.summary = summary(result)
         failed = len(result.failed)
         if failed:

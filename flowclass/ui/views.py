@@ -242,6 +242,7 @@ class ResultsView:
             upstream=lambda name: session.store.upstream(state.workflow, session.registry, node_id, name),
             set_params=session.set_params,
             run=lambda nodes=None: session.start_run(list(nodes) if nodes is not None else None),
+            run_from=session.run_from,
             refresh=session.refresh,
             store_dir=session.cache.store_dir,
             node_params=dict(spec.params) if (spec := state.workflow.node(node_id)) else {},
@@ -279,7 +280,7 @@ class FooterView:
         if not what & self.SHOWS:
             return
         self.out_label.text = str(self.session.out_dir())
-        self.summary.text = self.session.summary
+        self.summary.text = self.session.run_line() if self.session.runner.running else self.session.summary
         self.runs_on.refresh()
 
     async def choose_out_dir(self) -> None:

@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 from flowclass.fsutil import file_stamp
+from flowclass.userfiles.pictures import describe_error
 
-from ..imaging import describe_error
 from .legend import Legend, hex_colour
 
 UNLABELLED = -1
