@@ -64,6 +64,9 @@ class RunContext:
     # where nothing may be written (FlowClass's folders, the home folder's dot-folders);
     # None: as Protected.here() finds them
     protected: Protected | None = None
+    # the canvas: whether a file a node finds in a folder may be read (links resolved: a
+    # link inside the canvas's folders to a file outside them may not); None: any file
+    may_read: Callable[[str], bool] | None = None
     _last_progress: float = 0.0
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:

@@ -25,6 +25,7 @@ from flowclass.userfiles.pictures import BadImage, open_upright
 from .datatypes import EMBEDDINGS, IMAGES, TABLE, Embeddings, ImageSet
 from .images import skipped_table
 from .lib.embedders import Embedder, spec_id
+from .lib.embedders.openclip import weights_param
 from .lib.embedders.store import EmbeddingStore
 
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
@@ -300,9 +301,9 @@ HISTOGRAM = {"backend": ("colour_histogram",)}
                     "(benchmarks/int8.py)."),
         Text(name="clip_model", default="ViT-B-32", allow_empty=False, shown_when=CLIP,
              help="open_clip model name, e.g. ViT-B-32."),
-        Text(name="clip_weights", default="laion2b_s34b_b79k", allow_empty=False, shown_when=CLIP,
-             help="A pretrained tag already in your cache, a path to a local weights file, "
-                  "or 'random' (untrained, for testing a pipeline only)."),
+        weights_param(shown_when=CLIP,
+                      help="A pretrained tag already in your cache, a path to a local weights file, "
+                           "or 'random' (untrained, for testing a pipeline only)."),
         Int(name="pixel_size", default=16, min=2, max=512, shown_when=PIXELS,
             help="Images are resized to N x N pixels."),
         Bool(name="grayscale", default=True, shown_when=PIXELS,

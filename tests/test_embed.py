@@ -140,7 +140,8 @@ def test_missing_open_clip_weights_are_a_clear_error_not_a_download(registry, ca
     missing_file = Engine(registry, cache).run(
         embed_workflow(registry, photos_dir, backend="open_clip", clip_weights="weights/none.pt"),
         out_dir=tmp_path).outcomes["embed"]
-    assert missing_file.state == "failed" and "weights file not found" in missing_file.error
+    assert missing_file.state == "failed" and missing_file.field == "clip_weights"
+    assert "file not found" in missing_file.error and "none.pt" in missing_file.error
 
 
 @pytest.mark.slow

@@ -43,6 +43,9 @@ def setup(config: AppConfig) -> None:
     def image(image_id: str, size: int) -> FileResponse:
         if size != FULL and size not in SIZES:
             raise HTTPException(404, "no such image size")
+        source = config.images.source(image_id)
+        if source is not None and os.path.islink(source) and not config.roots.allows(source):
+            raise HTTPException(404, "no such image")  # a link in a root to a file outside it
         try:
             path = config.images.file_for(image_id, size)
         except Exception:  # an unreadable image: the grid shows a gap, the page goes on

@@ -22,7 +22,7 @@ from .messages import tell
 from .browse import Roots
 from .dialogs import choose_file, choose_save_path, confirm
 from .editor import EditorState
-from .session import explain
+from .session_runs import explain
 
 
 @dataclass(frozen=True)
