@@ -68,14 +68,17 @@ class RunContext:
     # link inside the canvas's folders to a file outside them may not); None: any file
     may_read: Callable[[str], bool] | None = None
     _last_progress: float = 0.0
+    _last_message: str = ""
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
-        """Report progress; cheap to call often (events are throttled to ~10 per second)."""
+        """Report progress; cheap to call often (events are throttled to ~10 per second, but
+        a new phase, its message, is always told: it says where the phase starts)."""
         self.check_cancelled()
         now = time.monotonic()
-        if total is not None and done < total and now - self._last_progress < 0.1:
+        if (total is not None and done < total and now - self._last_progress < 0.1
+                and message == self._last_message):
             return
-        self._last_progress = now
+        self._last_progress, self._last_message = now, message
         self.emit(NodeEvent(self.node_id, PROGRESS, done=done, total=total, unit=unit,
                             message=message))
 

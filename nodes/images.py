@@ -196,7 +196,8 @@ def probe_job(paths: list[str]) -> list[FileState]:
 
 def _probe_on_cluster(ctx: RunContext, paths: list[str], store: FileStateStore) -> list[FileState]:
     """The files' states: known ones from the client's store, the others probed by the
-    cluster's workers (which read the files at the same paths) and then remembered."""
+    cluster's workers (which read the files at the same paths) and remembered job by job as
+    they come back, so a cancelled or killed run keeps what its finished jobs probed."""
     states: list[FileState | None] = [None] * len(paths)
     todo: list[tuple[int, str, int, int]] = []
     for i, path in enumerate(paths):
@@ -213,13 +214,13 @@ def _probe_on_cluster(ctx: RunContext, paths: list[str], store: FileStateStore) 
     done = [len(paths) - len(todo)]
 
     def on_done(index: int, result: list[FileState]) -> None:
+        for (i, path, size, mtime), state in zip(todo[index * CLUSTER_TASK_FILES:], result):
+            store.put(path, size, mtime, PROBE_VERSION, state)
+            states[i] = state
         done[0] += len(result)
         ctx.progress(done[0], len(paths), unit="files", message="on the cluster")
 
-    fresh = [state for batch in ctx.map(probe_job, jobs, on_done=on_done) for state in batch]
-    for (i, path, size, mtime), state in zip(todo, fresh):
-        store.put(path, size, mtime, PROBE_VERSION, state)
-        states[i] = state
+    ctx.map(probe_job, jobs, on_done=on_done)
     return states  # type: ignore[return-value]
 
 

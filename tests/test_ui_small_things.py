@@ -98,7 +98,8 @@ async def test_a_ready_workflow_is_offered_save_as_and_runs_beside_it(user: User
     assert page.state.path == tmp_path / "mine.json"
     assert page.out_dir() == tmp_path / "flowclass-out" / "mine"
 
-    # a new workflow is offered Save As at its first run, once; "Not now" runs in a temporary folder
+    # a new workflow is offered Save As at its first run, once; "Not now" runs in a folder of its
+    # own inside the root, which the next unsaved workflow does not share
     user.find(marker="file-new").click()
     await until(lambda: not page.state.workflow.nodes, what="a new workflow")
     page.add_node("toy.number", (0, 0))
@@ -106,11 +107,20 @@ async def test_a_ready_workflow_is_offered_save_as_and_runs_beside_it(user: User
     await user.should_see("no file yet")
     user.find(marker="confirm-cancel").click()
     await until(lambda: page.summary.text.startswith("Last run"), what="the run")
-    assert page.state.path is None and "flowclass-untitled" in str(page.out_dir())
+    untitled = page.out_dir()
+    assert page.state.path is None and untitled.parent == tmp_path / "flowclass-out"
+    assert untitled.name.startswith("untitled-") and (untitled / "run.json").is_file()
+    await user.should_see(str(untitled))  # in the footer
     page.summary.text = ""
     user.find(marker="run-all").click()  # not asked again
     await until(lambda: page.runner.running or page.summary.text.startswith("Last run"), what="the second run")
     await user.should_not_see("no file yet")
+    assert page.out_dir() == untitled
+    user.find(marker="file-new").click()
+    await user.should_see("Discard them?")
+    user.find(marker="confirm-ok").click()
+    await until(lambda: not page.state.workflow.nodes, what="another new workflow")
+    assert page.out_dir() != untitled and page.out_dir().parent == untitled.parent
 
 
 async def open_photo_clusters(user: User, registry, cache, tmp_path: Path, photos_dir: Path, n_clusters: int):

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from fastapi import HTTPException
 from fastapi.responses import FileResponse
-from nicegui import app, core, ui
+from nicegui import Client, app, core, ui
 
 from ..cache import Cache
 from ..protected import Protected
@@ -34,10 +34,16 @@ def setup(config: AppConfig) -> None:
     """Register the canvas page (``/``) and the route that serves result images."""
 
     @ui.page("/", title="FlowClass")
-    def index() -> None:
-        EditorPage(config)
+    async def index(client: Client, tab: str = "") -> None:
+        shown = config.tabs.claim(tab, client)
+        EditorPage(config, shown)
+        await client.connected()
+        copy = await config.tabs.copy_if_shown_twice(shown, client)
+        if copy is not None:  # the address was opened twice: this page edits a copy of its own
+            ui.navigate.to(f"/?tab={copy.id}")
 
     app.on_shutdown(config.executor.close)  # a LocalCluster started from Run on... stops with us
+    app.on_shutdown(config.tabs.keep_all)  # every tab's last edits, for the next start
 
     @app.get(ROUTE + "/{image_id}/{size}")
     def image(image_id: str, size: int) -> FileResponse:

@@ -9,7 +9,6 @@ something that feeds a node changed: moving or renaming nodes costs no check.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +30,7 @@ from .runner import NodeStatus, RunController
 from .session_checks import SessionChecks, structure
 from .session_edits import SessionEdits
 from .session_runs import SessionRuns
+from .untitled import untitled_out_dir
 
 #: What a change notice may name:
 #: ``loaded`` another workflow is open (results and badges start over);
@@ -67,6 +67,7 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
         self.summary = ""
         self.out_choice: Path | None = None
         self._untitled_out: Path | None = None
+        self.viewport: dict[str, float] | None = None  # where the canvas looks; None: frame the graph
         self._listeners: list[Listener] = []
         self._resolved: tuple[Any, Resolved | None] = (None, None)
         self._file_problems: tuple[Any, list[Problem]] = (None, [])
@@ -78,6 +79,15 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
     # --- subscribing -------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        return tuple(self._listeners)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        """A page's view that is gone (the tab was reloaded or closed) stops listening."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def emit(self, *changes: str) -> None:
         unknown = set(changes) - CHANGES
@@ -132,14 +142,24 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
         return self.state.base_dir
 
     def out_dir(self) -> Path:
-        """Where runs write: chosen by the user, else next to the saved workflow, else a temp folder."""
+        """Where runs write: chosen by the user, else next to the saved workflow, else a folder
+        of this unsaved workflow's own inside the roots (:mod:`.untitled`)."""
         if self.out_choice is not None:
             return self.out_choice
         if self.state.path is not None:
             return self.state.path.parent / "flowclass-out" / self.state.path.stem
         if self._untitled_out is None:
-            self._untitled_out = Path(tempfile.mkdtemp(prefix="flowclass-untitled-"))
+            self._untitled_out = untitled_out_dir(self.roots)
         return self._untitled_out
+
+    @property
+    def untitled_out(self) -> Path | None:
+        """The unsaved workflow's own output folder, once chosen (a draft keeps it)."""
+        return self._untitled_out
+
+    @untitled_out.setter
+    def untitled_out(self, folder: Path | None) -> None:
+        self._untitled_out = folder
 
     def input_path(self, node_id: str, name: str) -> Path | None:
         """A node's path parameter as the next run resolves it (None when empty): what a
@@ -162,6 +182,8 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
             self.summary = "The run of the previous workflow was cancelled."
         self.runner.statuses.clear()
         self.out_choice = None
+        self._untitled_out = None  # the next unsaved workflow gets a folder of its own
+        self.viewport = None
         self._checked = None
         self.check_now()
         self.emit("loaded", "graph", "params", "selection", "statuses", "file", "out_dir", "run", "results")
