@@ -31,7 +31,7 @@ from .confine import CODE as OUTSIDE_ROOTS, outside_roots
 from .editor import EditorState, EditRefused
 from .outputs import ResultStore
 from .placement import anchor_of, feeding_edges, free_spot
-from .runner import NodeStatus, RunController, plan_run, runnable_part, summary
+from .runner import NodeStatus, RunController, plan_run, runnable_part, summary, time_left
 
 CHECK_DELAY = 0.3  # seconds of quiet after an edit before the cache is asked again
 DISK_RECHECK = 1.0  # seconds between looks at paths flagged on disk (a folder made meanwhile)
@@ -369,6 +369,8 @@ class EditorSession:
         title = self.state.node_title(spec) if spec else where.node
         message = self.status(where.node).message
         more = f"; {where.waiting} more after it" if where.waiting else ""
+        if where.waiting and where.seconds_left is not None:  # each of them took this long last time
+            more += f" · {time_left(where.seconds_left)} in all"
         return f"Running node {where.number} of {where.total}, {title}" + (f": {message}" if message else "") + more
 
     def cancel_run(self) -> None:
