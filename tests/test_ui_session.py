@@ -200,6 +200,17 @@ def test_saving_after_a_run_keeps_its_badges_on_a_folder_too_big_to_check(regist
     assert session.status("cluster").label != "not checked"
 
 
+def footer_lines(session: EditorSession) -> set[str]:
+    """Run the workflow; what the footer said while it ran."""
+    session.start_run(None)
+    lines = set()
+    while session.runner.running:
+        time.sleep(0.05)
+        session.tick()
+        lines.add(session.run_line())
+    return lines
+
+
 @pytest.mark.slow
 def test_the_footer_says_which_node_runs_and_the_time_left_in_all(registry, cache, tmp_path: Path) -> None:
     """``Running node 2 of 3, Wait: 700 / 1,500 · about 5 s left; 1 more after it · about
@@ -218,19 +229,9 @@ def test_the_footer_says_which_node_runs_and_the_time_left_in_all(registry, cach
     save(session.workflow, tmp_path / "flow.json")
     session.state.open(tmp_path / "flow.json")
     session.loaded()
-    session.start_run(None)
-    lines = set()
-    while session.runner.running:
-        time.sleep(0.05)
-        session.tick()
-        lines.add(session.run_line())
+    lines = footer_lines(session)
     assert any(line.startswith("Running node 2 of 3, Wait: ") and "1 more after it" in line for line in lines)
     assert not any("in all" in line for line in lines)  # the first time, nobody knows
     session.set_param("toy_number", "value", 2)  # both waits run again, as long as the last time
-    session.start_run(None)
-    lines = set()
-    while session.runner.running:
-        time.sleep(0.05)
-        session.tick()
-        lines.add(session.run_line())
+    lines = footer_lines(session)
     assert any(line.startswith("Running node 2 of 3") and "s left in all" in line for line in lines), lines
