@@ -286,6 +286,12 @@ class Cache:
             raise
         return CachedResult(key, final, full_meta, lease)
 
+    def beside(self, key: str, name: str) -> Path | None:
+        """A folder for files made from a stored result (its pictures), removed with it;
+        None when no result is stored under ``key``. The folder is not created here."""
+        folder = self._folder(key)
+        return folder / name if (folder / "meta.json").is_file() else None
+
     # --- stores owned by node families ---------------------------------------------
     def scratch_dir(self, name: str) -> Path:
         """A store for a run that goes on without the cache (it cannot be written): a

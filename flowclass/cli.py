@@ -89,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .executors import WITHOUT_SCHEDULER, make_executor
     from .progress import TerminalProgress
+    from .reports import Reports
 
     cache = _cache(args)
     out_dir = _out_dir(args)
@@ -96,6 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     workflow = _load(args, registry)
     path = Path(args.workflow).resolve()
     engine = Engine(registry, cache)
+    reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
+    progress = TerminalProgress(quiet=args.quiet)
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
@@ -107,12 +110,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         with executor:
             result = engine.run(workflow, base_dir=path.parent, out_dir=out_dir,
                                 targets=args.node or None,
-                                on_event=TerminalProgress(quiet=args.quiet), source=str(path),
+                                on_event=lambda event: (reports.on_event(event), progress(event)),
+                                source=str(path),
                                 overrides=args.set or [], executor=executor)
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    _save_reports(result, workflow, registry, out_dir)
+    _save_reports(reports, result, out_dir)
     cached = sum(o.state == NodeState.CACHED for o in result.outcomes.values())
     ok = result.ok and result.manifest_error is None
     print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
@@ -145,22 +149,15 @@ def _print_skipped(result, shown: int = 5) -> None:
         print(f"  {result.skipped_note}", file=sys.stderr)
 
 
-def _save_reports(result, workflow, registry, out_dir: Path) -> None:
+def _save_reports(reports, result, out_dir: Path) -> None:
     """Tables and pictures of the results (evaluation.csv, confusion_matrix.png, ...) in --out,
     written only over files an earlier run wrote, never over a user's own."""
-    from .errors import NodeError
-    from .reports import write_reports
     from .userfiles.owned_folder import owned_folder
 
-    try:
-        with owned_folder(out_dir, field="--out") as owned:
-            written, problems = write_reports(result, workflow, registry, owned.write_file,
-                                              owned.owns)
-    except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
-        written, problems = [], [f"{out_dir}: {exc}" + (f"; {exc.hint}" if exc.hint else "")]
-    if written:
-        print(f"saved in {out_dir}: {', '.join(written)}")
-    for problem in problems:
+    saved = reports.save(result, out_dir, owned_folder)
+    if saved.written:
+        print(f"saved in {out_dir}: {', '.join(saved.written)}")
+    for problem in saved.problems:
         print(f"warning: not saved: {problem}", file=sys.stderr)
 
 

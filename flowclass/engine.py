@@ -78,6 +78,7 @@ class RunResult:
     skipped_note: str | None = None  # where the list of skipped files is (skipped.csv)
     without_cache: str | None = None  # why the run went on without its cache (a full disk...)
     scheduler: dict[str, Any] = dataclasses.field(default_factory=dict)  # where ctx.map's jobs ran
+    reports: Any = None  # what the front end saved in the output folder (flowclass.reports.Saved)
     _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
     # the cached results this run read or stored, leased: no prune removes them meanwhile
     _held: dict[str, CachedResult] = dataclasses.field(default_factory=dict, repr=False)

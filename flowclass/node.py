@@ -68,8 +68,9 @@ CrossCheck = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
 # check_wiring(node) -> iterable of (field, message) for rules that tie a node to the nodes
 # feeding it; ``node`` is a :class:`flowclass.validation.Wired` view (type, params, feeding).
 WiringCheck = Callable[[Any], Iterable[tuple[str, str]]]
-# reports(source) -> {file name: write(path)}: what a headless run saves in --out from the
+# reports(source) -> {file name: write(path)}: what a run saves in its output folder from the
 # node's results (tables, pictures); ``source`` is a :class:`flowclass.reports.ReportSource`.
+# They are made once per result and kept in the cache (see flowclass.reports).
 Reports = Callable[[Any], Mapping[str, Callable[[Any], None]]]
 # run(ctx, **inputs, **params) -> {output name: value}: the node's work.
 NodeRun = Callable[Concatenate[RunContext, ...], Mapping[str, Any]]
@@ -97,6 +98,8 @@ class NodeType:
     check: CrossCheck | None = None
     check_wiring: WiringCheck | None = None
     reports: Reports | None = None
+    # modules the reports import (matplotlib...): imported in the background while the node runs
+    reports_need: tuple[str, ...] = ()
     fingerprint: Fingerprint | None = None
     # A node that writes files is never served from cache unless the files it declared
     # with ``ctx.wrote(...)`` are all still there unchanged (and ``outputs_exist``, if given,

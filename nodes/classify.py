@@ -25,6 +25,7 @@ from .datatypes import EMBEDDINGS, IMAGES, LABELS, TABLE, Embeddings, ImageSet, 
 from .lib.classify.estimators import (CALIBRATIONS, MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
                          dump_estimator, spec_differences)
 from .lib.classify.predictions import CONFIDENCES, predictions, subset
+from .lib.results.figures import NEEDS as FIGURES
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
@@ -275,7 +276,7 @@ def _evaluate_reports(source: Any) -> dict[str, Any]:
                     "in columns."),
              Output("misclassified", LABELS, help="The images predicted wrongly, with their true "
                     "label, prediction and confidence.")],
-    reports=_evaluate_reports,
+    reports=_evaluate_reports, reports_need=FIGURES,
 )
 def evaluate(ctx: RunContext, *, predictions: Labelling):
     """Accuracy, balanced accuracy, per-class precision/recall/F1, confusion matrix, mistakes."""

@@ -26,6 +26,7 @@ from .datatypes import DENDROGRAM, DISTANCES, LABELS, TABLE, Dendrogram, Distanc
 from .lib.clustering.condensed import condensed_rows
 from .lib.clustering import large_linkage
 from .lib.clustering.freed_memory import release_freed_memory
+from .lib.results.figures import NEEDS as FIGURES
 
 LINKAGES = ("single", "average", "complete", "weighted", "ward")
 METHODS = ("auto", "exact", "nearest_neighbours")
@@ -138,7 +139,7 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
         Int(name="exact_up_to", default=10_000, min=2, shown_when={"method": ("auto",)},
             help="Automatic uses the exact method up to this many images."),
     ],
-    reports=_clustering_reports,
+    reports=_clustering_reports, reports_need=FIGURES + ("sklearn.decomposition",),
 )
 def hierarchical_clustering(ctx: RunContext, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
                             height_ratio: float, distance: float, method: str, exact_up_to: int):

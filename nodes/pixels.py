@@ -33,6 +33,7 @@ from .lib.pixels.model import MODELS, PixelClassifier, features_at, make_estimat
 from .pixel_datatypes import PIXEL_MAPS, PIXEL_MODEL, PIXEL_SAMPLES, PixelMaps, PixelModel, PixelSamples
 from .pixel_samples import (DEFAULT_LEGEND, SEED, legend_problems, load_array, masks_param_fingerprint,
                             pair_masks)
+from .lib.results.figures import NEEDS as FIGURES
 
 MAP_VERSION = 1  # bump when class maps of the same inputs would come out differently
 FOREST = {"model": ("random_forest",)}
@@ -180,7 +181,7 @@ def _classify_reports(source: Any) -> dict[str, Any]:
                   "Classes not named keep their colour."),
     ],
     check=_colour_problems,
-    reports=_classify_reports,
+    reports=_classify_reports, reports_need=FIGURES,
 )
 def classify_pixels(ctx: RunContext, *, model: PixelModel, images: ImageSet, unknown_below, colours):
     """Label every pixel of each image; a class map per image and the area of each class."""

@@ -203,3 +203,51 @@ def test_asking_for_cuda_without_a_gpu_names_the_field(registry, cache, photos_d
     assert outcome.state == "failed" and outcome.field == "device"
     assert "no CUDA GPU" in outcome.error and "auto" in outcome.hint
     assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+
+
+@pytest.mark.slow
+def test_int8_model_recognises_real_photos_as_float32_does(torch_model, shared_cache, tmp_path):
+    """The quantised network is calibrated once, deterministically, and still sees a cat and
+    an espresso; its vectors stay close to float32's and are stored apart from them."""
+    import skimage.data
+    from timm.data import ImageNetInfo
+
+    from nodes.lib.embedders import spec_id
+    from nodes.lib.embedders.efficientnet import EfficientNetLite0, quantize_int8
+
+    models = shared_cache.store_dir("models")
+    fp32, int8 = (EfficientNetLite0(models, precision=p) for p in ("fp32", "int8"))
+    assert int8.onnx_file != fp32.onnx_file and int8.onnx_file.stat().st_size < fp32.onnx_file.stat().st_size / 3
+    batch = np.stack([int8.preprocess(Image.fromarray(skimage.data.chelsea())),
+                      int8.preprocess(Image.fromarray(skimage.data.coffee()))])
+    exact, quantised = fp32.forward(batch), int8.forward(batch)
+    cosine = (exact * quantised).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(quantised, axis=1)
+    assert cosine.min() > 0.97
+    info = ImageNetInfo()
+    head = torch_model.get_classifier()
+    weight, bias = head.weight.detach().numpy(), head.bias.detach().numpy()
+    for vectors in (exact, quantised):
+        top = [info.index_to_description(int(i)).lower() for i in np.argmax(vectors @ weight.T + bias, axis=1)]
+        assert "cat" in top[0] and top[1] == "espresso"
+    assert int8.spec["precision"] == "int8" and "precision" not in fp32.spec
+    assert spec_id(int8.spec) != spec_id(fp32.spec)  # int8 vectors never pass for float32 ones
+    quantize_int8(fp32.onnx_file, tmp_path / "again.onnx")
+    assert (tmp_path / "again.onnx").read_bytes() == int8.onnx_file.read_bytes()
+
+
+def test_a_workflow_saved_before_int8_keeps_float32(registry):
+    """Embed v3 added precision (int8 for new nodes); a v2 node keeps the vectors it had."""
+    from nodes.embed import params_from_spec
+
+    doc = {"schema_version": 1, "nodes": [{"id": "embed", "type": "embed", "version": 2,
+                                            "params": {"backend": "efficientnet_lite0"}}], "edges": []}
+    old = loads(json.dumps(doc), registry)
+    assert old.node("embed").version == 3 and old.node("embed").params["precision"] == "fp32"
+    from flowclass.workflow_file import new_node
+
+    added = new_node(old, registry.get("embed"))
+    assert added.version == 3 and added.params["precision"] == "int8"
+    # a model trained on int8 vectors embeds new images the same way, on a CPU
+    params = params_from_spec({"backend": "efficientnet_lite0", "precision": "int8"})
+    assert params["precision"] == "int8" and params["device"] == "cpu"
+    assert params_from_spec({"backend": "efficientnet_lite0"})["precision"] == "fp32"

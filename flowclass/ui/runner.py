@@ -22,14 +22,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import networkx as nx
-
 from ..context import NodeEvent
 from ..engine import Engine, NodeOutcome, Planned, RunResult
 from ..errors import Problem
 from ..executors import ExecutorChoice
 from ..graph import build_graph
 from ..manifest import node_seconds
+from ..reports import Reports
+from ..userfiles.owned_folder import owned_folder
 from ..scanning import CHECK_FILES, ScanBudget
 from ..states import FINISHED, PROGRESS, WARNING, NodeState
 from ..workflow import Workflow
@@ -61,7 +61,7 @@ def runnable_part(workflow: Workflow, problems: Iterable[Problem]) -> tuple[Work
     excluded: set[str] = set()
     for problem in problems:
         if problem.node is not None and problem.node in graph:
-            excluded |= {problem.node} | nx.descendants(graph, problem.node)
+            excluded |= {problem.node} | graph.descendants(problem.node)
     return workflow.without_nodes(excluded), excluded
 
 
@@ -93,7 +93,8 @@ def summary(result: RunResult) -> str:
     states = [o.state for o in result.outcomes.values()]
     return (f"Last run: {len(states)} node(s), {states.count(NodeState.CACHED)} from cache, "
             f"{states.count(NodeState.FAILED)} failed, {result.seconds:.1f}s"
-            + (" (cancelled)" if NodeState.CANCELLED in states else ""))
+            + (" (cancelled)" if NodeState.CANCELLED in states else "")
+            + (f"; not saved: {'; '.join(result.reports.problems)}" if result.reports and result.reports.problems else ""))
 
 
 @dataclass(frozen=True)
@@ -181,12 +182,20 @@ class RunController:
         self.took.update(node_seconds(out_dir))  # the last run there: what each node may take
         cancel = self.cancel_event
 
+        reports = Reports(workflow, self.engine.registry, self.engine.cache)
+
+        def on_event(event: NodeEvent) -> None:
+            reports.on_event(event)
+            self.queue.put((run_id, event))
+
         def work() -> None:
             try:
                 with self._engine_lock, self.executors.use() as executor:
                     result = self.engine.run(workflow, base_dir=base_dir, out_dir=out_dir,
-                                             targets=targets, on_event=lambda e: self.queue.put((run_id, e)),
+                                             targets=targets, on_event=on_event,
                                              cancel=cancel, source=source, executor=executor)
+                    # the same tables and pictures as `flowclass run` leaves in --out
+                    result.reports = reports.save(result, out_dir, owned_folder)
                 self.queue.put((run_id, _Finished(result, None)))
             except Exception as exc:  # WorkflowInvalid, a foreign run.json...: shown to the user
                 self.queue.put((run_id, _Finished(None, exc)))

@@ -226,4 +226,5 @@ def describe_spec(spec: Mapping[str, Any]) -> str:
         return "an unknown embedder"
     weights = spec.get("weights")
     extra = f", weights {weights}" if weights else ""
+    extra += f", {spec['precision']}" if spec.get("precision") else ""
     return f"{spec.get('backend', '?')} ({spec.get('model', '?')}{extra}, {spec.get('dim', '?')} numbers)"
