@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import networkx as nx
-
 from ..cache import Cache
 from ..engine import Engine, RunResult
 from ..errors import ParamValueError, Problem, WorkflowInvalid
@@ -336,7 +334,7 @@ class EditorSession:
         """Run a node and every node downstream of it that can run: after a viewer changed the
         node (Apply this cut), what it feeds (an export's folders) follows."""
         _, left_out = runnable_part(self.state.workflow, self.problems)
-        after = nx.descendants(build_graph(self.state.workflow), node_id) - left_out
+        after = build_graph(self.state.workflow).descendants(node_id) - left_out
         self.start_run([node_id] + sorted(after))
 
     def start_run(self, targets: Sequence[str] | None) -> None:
