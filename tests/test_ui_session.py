@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from flowclass.library import ready_workflows_dir
-from flowclass.ui.session import CHECK_DELAY, EditorSession
+from flowclass.ui.session import EditorSession
+from flowclass.ui.session_checks import CHECK_DELAY
 from flowclass.workflow import PortRef
 
 CLUSTER_FOLDER = ready_workflows_dir() / "cluster_folder.json"
