@@ -18,6 +18,9 @@ The results have a cap (``$FLOWCLASS_CACHE_SIZE`` or ``--cache-size``, default
 used least recently are removed until the rest fit; the results of the run that just
 ended are kept. A folder's modification time is its last use (a cache hit touches it).
 The stores are not capped: they hold what is expensive to make again (embeddings).
+Two stores hold what is the same for every cache, the prepared model and the sample images
+(:data:`PREPARED_STORES`); ``$FLOWCLASS_PREPARED`` moves them to one folder that several
+caches share (a whole test run, for one), so each is made once.
 
 A folder is a FlowClass cache only if FlowClass made it: a new or empty folder becomes one
 (``flowclass-cache.json`` and ``CACHEDIR.TAG`` are written into it); a folder holding
@@ -103,6 +106,10 @@ def _folder_bytes(folder: Path) -> int:
         except OSError:
             pass
     return total
+
+
+PREPARED_VARIABLE = "FLOWCLASS_PREPARED"
+PREPARED_STORES = ("models", "samples")  # their content does not depend on the cache
 
 
 def default_cache_dir() -> Path:
@@ -307,8 +314,12 @@ class Cache:
         """A persistent folder for one node family's own data (created on demand)."""
         if not name.isidentifier():
             raise ValueError(f"store name {name!r} must be an identifier")
-        self._ensure_root()
-        folder = self.root / "stores" / name
+        prepared = os.environ.get(PREPARED_VARIABLE) if name in PREPARED_STORES else None
+        if prepared:
+            folder = Path(prepared).expanduser() / name
+        else:
+            self._ensure_root()
+            folder = self.root / "stores" / name
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -157,6 +157,7 @@ def run_colour_names(shared_cache, tmp_path, *sets):
     return json.loads((out / "run.json").read_text())["nodes"]
 
 
+@pytest.mark.slow
 def test_denoising_weak_labels_improves_golden_set_accuracy(shared_cache, tmp_path):
     """The ready workflow on the colour_names sample set: a folder per colour name whose
     images have 35 % of their pixels painted in a wrong colour."""
