@@ -146,7 +146,7 @@ def duplicates(scratch: Path) -> None:
 
     from nodes.lib.cleaning.duplicates import _union_find, find_copies
     from nodes.lib.cleaning.neighbours import unit_rows
-    from nodes.lib.filestate import sha256_of
+    from nodes.lib.images.filestate import sha256_of_file
 
     folder = scratch / "duplicated"
     truth_file = scratch / "duplicated-truth.npz"
@@ -160,7 +160,7 @@ def duplicates(scratch: Path) -> None:
     paths = [str(folder / p) for p in saved["paths"]]
     truth, kind = saved["group"], saved["kind"]
     vectors = efficientnet([Image.open(p) for p in paths], scratch, "duplicated")
-    hashes = [sha256_of(Path(p).read_bytes()) for p in paths]
+    hashes = [sha256_of_file(p) for p in paths]
     start = time.perf_counter()
     copies, _ = find_copies(paths, hashes, unit_rows(vectors))
     seconds = time.perf_counter() - start

@@ -101,7 +101,7 @@ def photographs(per_photo: int = 6, seed: int = 0) -> list[Image.Image]:
     import skimage.data
     from sklearn.datasets import load_sample_images
 
-    from nodes.lib.samples import PHOTOS
+    from nodes.lib.images.sample_images import PHOTOS
 
     rng = np.random.default_rng(seed)
     photos = [Image.fromarray(getattr(skimage.data, name)()).convert("RGB") for name in PHOTOS]

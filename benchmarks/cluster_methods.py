@@ -1,6 +1,6 @@
 """Hierarchical clustering methods side by side, on EfficientNet embeddings of augmented digits.
 
-Why the scalable method of nodes/lib/large_linkage.py is what it is. For each size: time,
+Why the scalable method of nodes/lib/clustering/large_linkage.py is what it is. For each size: time,
 peak memory (each method in its own process), ARI against the true classes, agreement
 (ARI) with exact Ward, and, as the yardstick for that agreement, exact Ward's agreement
 with itself when 5 % of the images are left out.
@@ -37,7 +37,7 @@ K = 10
 def exact_labels(x: np.ndarray) -> np.ndarray:
     from scipy.cluster import hierarchy
 
-    from nodes.lib.condensed import pairwise_condensed
+    from nodes.lib.clustering.condensed import pairwise_condensed
 
     centred = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)  # as the Distances node
     z = hierarchy.linkage(pairwise_condensed(centred, "cosine"), "ward")
@@ -47,7 +47,7 @@ def exact_labels(x: np.ndarray) -> np.ndarray:
 def method_labels(name: str, x: np.ndarray) -> np.ndarray:
     from scipy.cluster import hierarchy
 
-    from nodes.lib import large_linkage
+    from nodes.lib.clustering import large_linkage
 
     if name == "exact":
         return exact_labels(x)

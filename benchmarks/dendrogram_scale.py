@@ -22,8 +22,8 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster
 
 from benchmarks.canvas_scale import random_linkage
-from nodes.lib.figures import dendrogram_png
-from nodes.lib.tree_top import tree_top
+from nodes.lib.results.figures import dendrogram_png
+from nodes.lib.clustering.tree_top import tree_top
 from nodes.viewers.clustering import dendrogram_links, dendrogram_options
 
 

@@ -84,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     import sklearn.decomposition  # noqa: F401  imported before timing (tracemalloc slows imports)
 
-    from nodes.lib import large_linkage
+    from nodes.lib.clustering import large_linkage
 
     x, classes = pixel_vectors(args.images, Path(args.scratch))
     n = len(x)
@@ -141,7 +141,7 @@ def ward(before: np.ndarray, now: np.ndarray, classes: np.ndarray, n: int) -> No
     from scipy.cluster.hierarchy import fcluster
     from sklearn.metrics import adjusted_rand_score
 
-    from nodes.lib import large_linkage
+    from nodes.lib.clustering import large_linkage
 
     print("\n| Ward on the 10-NN graph, 10 clusters | seconds | ARI vs true classes |")
     print("|---|---|---|")

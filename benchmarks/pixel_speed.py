@@ -116,8 +116,8 @@ def node_seconds(result, scratch: Path) -> float:
 
 def breakdown(result, photos: list[Path]) -> dict[str, float]:
     """Decode, label and write times of the first two photos with one classifier."""
-    from nodes.lib.imaging import open_rgb
-    from nodes.lib.models import load_estimator
+    from flowclass.userfiles.pictures import open_rgb
+    from nodes.lib.classify.estimators import load_estimator
     from nodes.lib.pixels.class_maps import class_counts, save_class_map
     from nodes.lib.pixels.features import FeatureSpec, distinct_colours
     from nodes.lib.pixels.masks import colour_codes

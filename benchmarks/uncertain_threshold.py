@@ -28,7 +28,7 @@ from flowclass.engine import Engine
 from flowclass.library import default_registry, ready_workflows_dir
 from flowclass.overrides import apply_overrides
 from flowclass.workflow_file import load
-from nodes.lib.models import MODELS
+from nodes.lib.classify.estimators import MODELS
 
 DATASETS = {"digits": ["import.sample=digits"], "faces": ["import.sample=faces"]}
 

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("families", "node families: NODES and VIEWERS (nodes, nodes.viewers)"),
     ("node_lib", "node helpers and data types (nodes.lib, nodes.*datatypes)"),
     ("viewer_kit", "generic viewers (flowclass.viewers.*)"),
+    ("userfiles", "the user's files: pictures read, folders written safely (flowclass.userfiles)"),
     ("core", "core: declarations, engine, cache, viewer protocol (flowclass)"),
 )
 DATA_TYPE_MODULES = ("nodes.datatypes", "nodes.classify_types", "nodes.pixel_datatypes")
@@ -42,6 +43,8 @@ def layer_of(module: str) -> str:
         return "families"
     if module.startswith("flowclass.viewers."):
         return "viewer_kit"
+    if module == "flowclass.userfiles" or module.startswith("flowclass.userfiles."):
+        return "userfiles"
     return "core"
 
 

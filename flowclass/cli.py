@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 from . import __version__
-from .cache import Cache, default_max_bytes, parse_size
+from .cache import Cache, NotACache, default_max_bytes, parse_size
 from .errors import Problem, WorkflowInvalid
 from .fsutil import WriteError
 from .states import NodeState
@@ -40,11 +40,10 @@ def _load(args: argparse.Namespace, registry):
 
 def _refuse_images(path: Path) -> None:
     """A folder of images, or an image, given where a workflow goes: say what to type instead."""
-    from nodes.lib.imaging import IMAGE_EXTENSIONS
-
     from .library import ready_workflows_dir
+    from .userfiles.pictures import IMAGE_SUFFIXES
 
-    if not (path.is_dir() or path.is_file() and path.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS):
+    if not (path.is_dir() or path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
         return
     folder = path.resolve() if path.is_dir() else path.resolve().parent
     what = "a folder" if path.is_dir() else "an image"
@@ -70,6 +69,17 @@ def _folder_option(option: str, value: str | None) -> Path | None:
     return folder
 
 
+def _cache(args: argparse.Namespace) -> Cache:
+    """The cache --cache (or the default) names, refused up front when it is a folder of
+    the user's that FlowClass did not make as a cache."""
+    cache = Cache(_folder_option("--cache", args.cache))
+    try:
+        cache.check()
+    except NotACache as exc:
+        raise UsageError(str(exc)) from None
+    return cache
+
+
 def _out_dir(args: argparse.Namespace) -> Path:
     """--out, or flowclass-out/<workflow name> in the current folder."""
     return _folder_option("--out", args.out) or Path("flowclass-out") / Path(args.workflow).stem
@@ -79,28 +89,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .executors import WITHOUT_SCHEDULER, make_executor
     from .progress import TerminalProgress
+    from .reports import Reports
 
-    cache = Cache(_folder_option("--cache", args.cache))
+    cache = _cache(args)
     out_dir = _out_dir(args)
     registry = _registry(args)
     workflow = _load(args, registry)
     path = Path(args.workflow).resolve()
     engine = Engine(registry, cache)
+    reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
+    progress = TerminalProgress(quiet=args.quiet)
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
         print(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
         return EXIT_INVALID
+    if getattr(executor, "warning", None):  # e.g. local:N capped at the cores
+        print(f"warning: {executor.warning}", file=sys.stderr)
     try:
         with executor:
             result = engine.run(workflow, base_dir=path.parent, out_dir=out_dir,
                                 targets=args.node or None,
-                                on_event=TerminalProgress(quiet=args.quiet), source=str(path),
+                                on_event=lambda event: (reports.on_event(event), progress(event)),
+                                source=str(path),
                                 overrides=args.set or [], executor=executor)
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    _save_reports(result, workflow, registry, out_dir)
+    _save_reports(reports, result, out_dir)
     cached = sum(o.state == NodeState.CACHED for o in result.outcomes.values())
     ok = result.ok and result.manifest_error is None
     print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
@@ -112,6 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if outcome.hint:
             print(f"    hint: {outcome.hint}", file=sys.stderr)
     _print_skipped(result)
+    if result.without_cache and args.quiet:  # else the progress has told it already
+        print(f"warning: {result.without_cache}", file=sys.stderr)
     if result.manifest_error:
         print(f"error: {result.manifest_error}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
@@ -131,35 +149,29 @@ def _print_skipped(result, shown: int = 5) -> None:
         print(f"  {result.skipped_note}", file=sys.stderr)
 
 
-def _save_reports(result, workflow, registry, out_dir: Path) -> None:
+def _save_reports(reports, result, out_dir: Path) -> None:
     """Tables and pictures of the results (evaluation.csv, confusion_matrix.png, ...) in --out,
     written only over files an earlier run wrote, never over a user's own."""
-    from nodes.lib.owned_files import owned_folder
+    from .userfiles.owned_folder import owned_folder
 
-    from .errors import NodeError
-    from .reports import write_reports
-
-    try:
-        with owned_folder(out_dir, field="--out") as owned:
-            written, problems = write_reports(result, workflow, registry, owned.write_file,
-                                              owned.owns)
-    except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
-        written, problems = [], [f"{out_dir}: {exc}" + (f"; {exc.hint}" if exc.hint else "")]
-    if written:
-        print(f"saved in {out_dir}: {', '.join(written)}")
-    for problem in problems:
+    saved = reports.save(result, out_dir, owned_folder)
+    if saved.written:
+        print(f"saved in {out_dir}: {', '.join(saved.written)}")
+    for problem in saved.problems:
         print(f"warning: not saved: {problem}", file=sys.stderr)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Everything that can be known without running: the workflow, and its paths on disk."""
+    from .protected import Protected
     from .resolution import Dirs, resolve
 
-    _folder_option("--cache", args.cache)
+    cache = _cache(args)
     out_dir = _out_dir(args)
     registry = _registry(args)
     workflow = _load(args, registry)
-    dirs = Dirs(Path(args.workflow).resolve().parent, out_dir.resolve())
+    dirs = Dirs(Path(args.workflow).resolve().parent, out_dir.resolve(),
+                protected=Protected.here(registry.plugin_folders, cache.root))
     problems = resolve(workflow, registry, dirs, files=True).problems
     if problems:
         raise WorkflowInvalid(problems, source=args.workflow)
@@ -187,6 +199,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
         print(f"{category}")
         for t in types:
             print(f"  {t.type}  —  {t.title} (version {t.version})")
+            print(f"      from: {registry.origins.get(t.type) or 'unknown'}")
             if t.description:
                 print(f"      {t.description.splitlines()[0]}")
             for label, ports in (("inputs", t.inputs), ("outputs", t.outputs)):
@@ -204,13 +217,13 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from nodes.lib.samples import DATASETS, write_sample
+    from .library import sample_sets, write_sample_set
 
-    names = DATASETS if args.dataset == "all" else (args.dataset,)
+    names = sample_sets() if args.dataset == "all" else (args.dataset,)
     for name in names:
         target = Path(args.folder) / name
         try:
-            write_sample(name, target)
+            write_sample_set(name, target)
         except FileExistsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -220,7 +233,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    cache = Cache(_folder_option("--cache", args.cache))
+    cache = _cache(args)
     if args.action == "clear":
         removed = cache.clear()
         print(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
@@ -229,7 +242,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         done = cache.prune()
         print(f"pruned {cache.root}: removed {done['removed']} node result(s) used least "
               f"recently, freed {done['freed'] / 1e6:.1f} MB; results now {done['left'] / 1e6:.1f} "
-              f"MB of at most {cache.max_bytes / 1e6:.0f} MB")
+              f"MB of at most {cache.max_bytes / 1e6:.0f} MB"
+              + (f"; kept {done['in_use']} that a run is using" if done["in_use"] else ""))
         return EXIT_OK
     info = cache.info()
     print(f"cache: {info['root']}")
@@ -243,7 +257,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from .ui.app import serve
 
-    _folder_option("--cache", args.cache)
+    _cache(args)
     return serve(workflow=args.workflow, host=args.host, port=args.port, token=args.token,
                  cache=args.cache, plugins=args.plugins or (), roots=args.root or (),
                  show=not args.no_browser, scheduler=args.scheduler)
@@ -296,11 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     nodes.add_argument("--json", action="store_true", help="the full catalogue as JSON")
     nodes.set_defaults(func=cmd_nodes)
 
-    from nodes.lib.samples import DATASETS
+    from .library import sample_sets
 
     sample = sub.add_parser("sample", help="write the built-in sample images to a folder")
     sample.add_argument("folder")
-    sample.add_argument("--dataset", default="all", choices=("all",) + DATASETS)
+    sample.add_argument("--dataset", default="all", choices=("all",) + sample_sets())
     sample.set_defaults(func=cmd_sample)
 
     cache = sub.add_parser("cache", parents=[common], help="show, prune or clear the cache")

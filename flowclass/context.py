@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import Cancelled
+from .protected import Protected
 from .scanning import ScanBudget
 from .states import PROGRESS, WARNING, NodeState
 
@@ -60,15 +61,24 @@ class RunContext:
     # a status check's budget for walking folders (pass it to the walks a fingerprint
     # makes); None in a run, which reads every file
     scan_budget: ScanBudget | None = None
+    # where nothing may be written (FlowClass's folders, the home folder's dot-folders);
+    # None: as Protected.here() finds them
+    protected: Protected | None = None
+    # the canvas: whether a file a node finds in a folder may be read (links resolved: a
+    # link inside the canvas's folders to a file outside them may not); None: any file
+    may_read: Callable[[str], bool] | None = None
     _last_progress: float = 0.0
+    _last_message: str = ""
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
-        """Report progress; cheap to call often (events are throttled to ~10 per second)."""
+        """Report progress; cheap to call often (events are throttled to ~10 per second, but
+        a new phase, its message, is always told: it says where the phase starts)."""
         self.check_cancelled()
         now = time.monotonic()
-        if total is not None and done < total and now - self._last_progress < 0.1:
+        if (total is not None and done < total and now - self._last_progress < 0.1
+                and message == self._last_message):
             return
-        self._last_progress = now
+        self._last_progress, self._last_message = now, message
         self.emit(NodeEvent(self.node_id, PROGRESS, done=done, total=total, unit=unit,
                             message=message))
 
@@ -109,10 +119,6 @@ class RunContext:
     def remote(self) -> bool:
         """Whether ``map`` sends work to other processes or machines."""
         return bool(getattr(self.executor, "remote", False))
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
 
     def check_cancelled(self) -> None:
         if self.cancel_event.is_set():

@@ -1,7 +1,7 @@
 """The engine: runs the nodes a request needs, in order, serving what it can from cache.
 
-Each node result is cached under a key made of the node's type and version, its resolved
-parameters, its inputs' keys and, for nodes that read files, a fingerprint of what they
+Each node result is cached under a key (:mod:`flowclass.cache_key`) made of the node's type
+and version, its resolved parameters, its inputs' keys and, for nodes that read files, a fingerprint of what they
 read. An unchanged workflow therefore re-runs without running any node, and (because
 results load lazily) without even importing what the nodes would have needed.
 
@@ -11,8 +11,6 @@ The engine knows nothing about images: it calls ``NodeType.run`` and reports eve
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import threading
 import time
 import traceback
@@ -21,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .cache import CACHE_HINT, Cache, CachedResult
+from .cache import CACHE_HINT, Cache, CacheDamaged, CachedResult, NotACache, ResultTooLarge
+from .cache_use import RunCache
+from .cache_key import cache_key
 from .codec import CodecError
 from .context import NodeEvent, RunContext
 from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
@@ -31,13 +31,11 @@ from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .registry import Registry
+from .protected import Protected
 from .resolution import Dirs, Resolved, path_problems, resolve
 from .scanning import ScanBudget, ScanLimitReached
 from .states import FINISHED, WARNING, NodeState
 from .workflow import Workflow
-
-KEY_SCHEME = "flowclass-key-1"
-
 
 @dataclass(frozen=True)
 class Planned:
@@ -78,8 +76,12 @@ class RunResult:
     manifest_path: Path | None = None
     manifest_error: str | None = None  # why run.json could not be written (a full disk...)
     skipped_note: str | None = None  # where the list of skipped files is (skipped.csv)
+    without_cache: str | None = None  # why the run went on without its cache (a full disk...)
     scheduler: dict[str, Any] = dataclasses.field(default_factory=dict)  # where ctx.map's jobs ran
+    reports: Any = None  # what the front end saved in the output folder (flowclass.reports.Saved)
     _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
+    # the cached results this run read or stored, leased: no prune removes them meanwhile
+    _held: dict[str, CachedResult] = dataclasses.field(default_factory=dict, repr=False)
     # makes the outputs of a node that is not cached, when asked for after the run
     _deferred: Callable[[str], dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
 
@@ -100,8 +102,10 @@ class RunResult:
         """Drop a node's in-memory outputs when the cache holds them (``output`` then reads
         them from disk); returns whether it did. Keeps long-lived results panels small."""
         outcome = self.outcomes.get(node)
-        if outcome is None or not outcome.key or self.cache.get(outcome.key) is None:
+        held = self._held.get(node) or (self.cache.get(outcome.key) if outcome and outcome.key else None)
+        if held is None:
             return False
+        self._held[node] = held
         self._values.pop(node, None)
         return True
 
@@ -110,7 +114,7 @@ class RunResult:
         if port in self._values.get(node, {}):
             return self._values[node][port]
         outcome = self.outcomes[node]
-        cached = self.cache.get(outcome.key) if outcome.key else None
+        cached = self._held.get(node) or (self.cache.get(outcome.key) if outcome.key else None)
         if cached is None and self._deferred is not None and outcome.state in FINISHED:
             try:  # a node that is never cached: made again from its inputs
                 return self._deferred(node)[port]
@@ -124,11 +128,6 @@ class RunResult:
 DEFERRED = "made from its inputs when a later node needs it"  # what a cache=False node says
 
 
-def _digest(payload: Any) -> str:
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _file_state(path: str) -> list[int]:
     """[size, mtime_ns] of a file (not following links); [-1, -1] when it is gone."""
     try:
@@ -138,9 +137,15 @@ def _file_state(path: str) -> list[int]:
 
 
 class Engine:
-    def __init__(self, registry: Registry, cache: Cache | None = None):
+    def __init__(self, registry: Registry, cache: Cache | None = None,
+                 may_read: Callable[[str], bool] | None = None):
         self.registry = registry
         self.cache = cache if cache is not None else Cache()
+        #: the canvas's rule for files nodes find in folders (see RunContext.may_read)
+        self.may_read = may_read
+        #: where no node may write: FlowClass's folders (this cache and the registry's plugin
+        #: folders included) and the home folder's dot-folders
+        self.protected = Protected.here(registry.plugin_folders, self.cache.root)
 
     def run(
         self,
@@ -165,7 +170,7 @@ class Engine:
         default: threads in this process.
         """
         targets = list(targets) if targets is not None else None
-        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected)
         graph, resolved = _check(self, workflow, dirs, targets, source)
         if manifest:  # refuse a foreign run.json before doing any work, not after
             manifest_path(dirs.out_dir)
@@ -177,11 +182,13 @@ class Engine:
         run.execute(order, keep=set(targets) if targets is not None else set(order))
         result = RunResult(workflow, run.outcomes, self.cache, time.time() - started,
                            scheduler=describe(executor),
-                           _values=run.values, _deferred=run.deferred_values)
-        if any(o.state == NodeState.DONE for o in run.outcomes.values()):  # the cache grew
+                           without_cache=run.use.unwritable,
+                           _values=run.values, _held=run.cached, _deferred=run.deferred_values)
+        grew = run.use.unwritable is None and any(o.state == NodeState.DONE for o in run.outcomes.values())
+        if grew:
             try:  # keep it under its cap; this run's results stay
                 self.cache.prune(keep={o.key for o in run.outcomes.values() if o.key})
-            except OSError:
+            except (OSError, NotACache):
                 pass
         if manifest:
             try:
@@ -208,7 +215,7 @@ class Engine:
         stays ``idle`` with a note saying it is not checked yet.
         """
         targets = list(targets) if targets is not None else None
-        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve())
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected)
         graph, resolved = _check(self, workflow, dirs, targets, None)
         run = _Run(self, resolved, graph, dirs, lambda event: None, threading.Event())
         run.scan_budget = scan_budget
@@ -248,8 +255,10 @@ class _Run:
         self.notes: dict[str, str] = {}  # plan: why a node's state is not known yet
         self.outcomes: dict[str, NodeOutcome] = {}
         self.values: dict[str, dict[str, Any]] = {}
-        self.cached: dict[str, CachedResult] = {}
+        self.cached: dict[str, CachedResult] = {}  # leased results: read, or stored by this run
         self.deferred: dict[str, NodeType] = {}  # not cached: made only when wanted
+        self.use = RunCache(engine.cache)
+        self.notices: set[str] = set()  # warnings about this run's cache, not kept with results
 
     def execute(self, order: list[str], keep: set[str]) -> None:
         registry = self.engine.registry
@@ -295,9 +304,41 @@ class _Run:
         if node_id not in self.cached:  # it ran, and its values were let go: read them back
             found = self.engine.cache.get(self.outcomes[node_id].key or "")
             if found is None:
-                raise KeyError(f"node '{node_id}' has no stored result to read '{port}' from")
+                return self._run_again(node_id, f"the cached result of '{node_id}' was removed while "
+                                                f"this run needed it; '{node_id}' ran again")[port]
             self.cached[node_id] = found
-        return self.cached[node_id].output(port)
+        try:
+            return self.cached[node_id].output(port)
+        except CacheDamaged as exc:
+            return self._run_again(node_id, f"{exc}; it was discarded and '{node_id}' ran again")[port]
+
+    def _notice(self, ctx: RunContext, message: str) -> None:
+        """A warning about this run's cache (a damaged result, a cache it cannot write): told
+        once, on the node concerned, and not repeated by later cache hits of its result."""
+        self.notices.add(message)
+        ctx.warn(message)
+
+    def _run_again(self, node_id: str, warning: str) -> dict[str, Any]:
+        """Make a node's outputs again when its cached result turns out damaged (or gone)
+        while a later node reads it: discarded, with a warning naming it, and recomputed."""
+        held = self.cached.pop(node_id, None)
+        if held is not None:
+            held.close()
+            self.engine.cache.discard(held.folder)
+        outcome = self.outcomes[node_id]
+        node_type = self.engine.registry.get(outcome.type)
+        started, ctx = time.perf_counter(), self._context(node_id)
+        self._notice(ctx, warning)
+        self.emit(NodeEvent(node_id, NodeState.RUNNING))
+        try:
+            result = self._call(node_id, node_type, ctx, outcome.params)
+        except NodeError as exc:
+            self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
+            raise NodeError(f"its input from '{node_id}' failed: {exc.message}") from exc
+        self._finish(outcome, NodeState.DONE, started, ctx)
+        self._store(node_id, node_type, outcome, result, ctx.written or None)
+        self.emit(NodeEvent(node_id, NodeState.DONE, seconds=outcome.seconds, key=outcome.key))
+        return self.values[node_id]
 
     def _call(self, node_id: str, node_type: NodeType, ctx: RunContext,
               params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -333,56 +374,57 @@ class _Run:
         except NodeError as exc:
             self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
             raise NodeError(f"its input from '{node_id}' failed: {exc.message}") from exc
-        outcome.state, outcome.seconds = NodeState.DONE, time.perf_counter() - started
-        outcome.warnings, outcome.records, outcome.skipped = ctx.warnings, ctx.records, ctx.skipped
+        self._finish(outcome, NodeState.DONE, started, ctx)
         self.emit(NodeEvent(node_id, NodeState.DONE, seconds=outcome.seconds))
         return self.values[node_id]
 
     def _context(self, node_id: str) -> RunContext:
         return RunContext(node_id=node_id, base_dir=self.base_dir, out_dir=self.out_dir,
-                          store_dir=self.engine.cache.store_dir, emit=self.emit,
-                          cancel_event=self.cancel, executor=self.executor, scan_budget=self.scan_budget)
+                          store_dir=self.use.store_dir, emit=self.emit,
+                          cancel_event=self.cancel, executor=self.executor, scan_budget=self.scan_budget,
+                          protected=self.engine.protected, may_read=self.engine.may_read)
 
-    def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome) -> None:
+    def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome,
+                  notice: str | None = None) -> None:
         started = time.perf_counter()
         ctx = self._context(node_id)
+        if notice:
+            self._notice(ctx, notice)
         try:
             self._key(node_id, node_type, outcome, ctx)
             params = outcome.params
-            cached = self.engine.cache.get(outcome.key)
+            cached = self.engine.cache.get(outcome.key, on_damage=lambda text: self._notice(ctx, text))
             if cached is not None and self._reusable(node_type, cached, params):
                 self.cached[node_id] = cached
-                outcome.state = NodeState.CACHED
-                outcome.warnings = list(cached.meta.get("warnings", []))
-                outcome.records = dict(cached.meta.get("records", {}))
-                outcome.skipped = [(str(p), str(r)) for p, r in cached.meta.get("skipped", [])]
-                outcome.seconds = time.perf_counter() - started
+                self._finish(outcome, NodeState.CACHED, started, meta=cached.meta)
                 self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds, key=outcome.key))
                 return
+            if cached is not None:  # its files changed: this run's result will replace it
+                cached.close()
             if not node_type.cache:  # a cheap view of its inputs: made when a value is wanted
                 self.deferred[node_id] = node_type
-                outcome.state = NodeState.CACHED
-                outcome.seconds = time.perf_counter() - started
+                self._finish(outcome, NodeState.CACHED, started)
                 self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds,
                                     message=DEFERRED))
                 return
             self.emit(NodeEvent(node_id, NodeState.RUNNING))
             result = self._call(node_id, node_type, ctx, params)
-            outcome.seconds = time.perf_counter() - started
-            outcome.warnings, outcome.records = ctx.warnings, ctx.records
-            outcome.skipped = ctx.skipped
+            self._finish(outcome, NodeState.DONE, started, ctx)
             self._store(node_id, node_type, outcome, result, ctx.written or None)
-            outcome.state = NodeState.DONE
             self.emit(NodeEvent(node_id, NodeState.DONE, seconds=outcome.seconds, key=outcome.key))
         except Cancelled:
-            outcome.state = NodeState.CANCELLED
-            outcome.seconds = time.perf_counter() - started
+            self._finish(outcome, NodeState.CANCELLED, started)
             self.emit(NodeEvent(node_id, NodeState.CANCELLED))
         except NodeError as exc:
             self._fail(outcome, started, exc.message, exc.field, exc.hint, ctx)
-        except WriteError as exc:  # a full disk, a read-only folder: no bug, say what to do
-            self._fail(outcome, started, self._storage_message(exc), None, None, ctx)
         except Exception as exc:  # any bug in a node is reported, never a crash of the run
+            if self.use.is_trouble(exc) and notice is None and self.use.unwritable is None:
+                # the cache could not be written: run the node again without it
+                self._run_node(node_id, node_type, outcome, notice=self.use.give_up(exc))
+                return
+            if isinstance(exc, WriteError):  # a full disk, a read-only folder: say what to do
+                self._fail(outcome, started, self._storage_message(exc), None, None, ctx)
+                return
             if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 self._fail(outcome, started, self._storage_message(exc), None, None, ctx)
                 return
@@ -392,24 +434,22 @@ class _Run:
                        "in run.json", ctx)
 
     def _key(self, node_id: str, node_type: NodeType, outcome: NodeOutcome, ctx: RunContext) -> None:
-        """Check the node's paths on disk, take the fingerprint and compute the cache key
-        into ``outcome`` (raises NodeError naming the field when a path is wrong)."""
-        params = self.params[node_id]
-        outcome.params = params
+        """Check the node's paths on disk, take its fingerprint and put its cache key into
+        ``outcome`` (raises NodeError naming the field when a path is wrong)."""
+        params = outcome.params = self.params[node_id]
         for problem in path_problems(node_id, node_type, params):
             raise NodeError(problem.message, field=problem.field)
         if node_type.fingerprint is not None:
             outcome.fingerprint = node_type.fingerprint(ctx, params)
-        inputs_key = {}
+        outcome.key = cache_key(node_type, params, self._input_sources(node_id, node_type), outcome.fingerprint)
+
+    def _input_sources(self, node_id: str, node_type: NodeType) -> dict[str, tuple[str | None, str] | None]:
+        """Per input port, the key and port of the result feeding it (None: not wired)."""
+        sources: dict[str, tuple[str | None, str] | None] = {}
         for inp in node_type.inputs:
             edge = self.workflow.edge_into(node_id, inp.name)
-            inputs_key[inp.name] = None if edge is None else [
-                self.outcomes[edge.source.node].key, edge.source.port]
-        identity = {"scheme": KEY_SCHEME, "type": node_type.type, "version": node_type.version,
-                    "params": params, "inputs": inputs_key, "fingerprint": outcome.fingerprint}
-        if node_type.revision:
-            identity["revision"] = node_type.revision
-        outcome.key = _digest(identity)
+            sources[inp.name] = None if edge is None else (self.outcomes[edge.source.node].key, edge.source.port)
+        return sources
 
     def plan(self, order: list[str]) -> dict[str, NodeState]:
         """Each node's state if the run started now, without running anything.
@@ -464,12 +504,22 @@ class _Run:
 
     def _fail(self, outcome: NodeOutcome, started: float, message: str, field: str | None,
               hint: str | None, ctx: RunContext) -> None:
-        outcome.state, outcome.error, outcome.field, outcome.hint = NodeState.FAILED, message, field, hint
-        outcome.seconds = time.perf_counter() - started
-        outcome.warnings, outcome.records = ctx.warnings, ctx.records
-        outcome.skipped = ctx.skipped
+        outcome.error, outcome.field, outcome.hint = message, field, hint
+        self._finish(outcome, NodeState.FAILED, started, ctx)
         self.emit(NodeEvent(outcome.node, NodeState.FAILED, message=message, field=field, hint=hint,
                             seconds=outcome.seconds))
+
+    def _finish(self, outcome: NodeOutcome, state: NodeState, started: float, ctx: RunContext | None = None,
+                meta: Mapping[str, Any] | None = None) -> None:
+        """Close a node's outcome: its state, its time, and what it reported while it ran (the
+        warnings, records and skipped files of ``ctx``, or of a cached result's ``meta``)."""
+        outcome.state, outcome.seconds = state, time.perf_counter() - started
+        if meta is not None:
+            outcome.warnings = list(meta.get("warnings", []))
+            outcome.records = dict(meta.get("records", {}))
+            outcome.skipped = [(str(path), str(reason)) for path, reason in meta.get("skipped", [])]
+        elif ctx is not None:
+            outcome.warnings, outcome.records, outcome.skipped = ctx.warnings, ctx.records, ctx.skipped
 
     def _reusable(self, node_type: NodeType, cached: CachedResult, params: dict[str, Any]) -> bool:
         """A cached result counts unless it claims files that are gone or changed."""
@@ -489,14 +539,22 @@ class _Run:
     def _store(self, node_id: str, node_type: NodeType, outcome: NodeOutcome,
                result: Mapping[str, Any], written: list[str] | None = None) -> None:
         meta = {"node": node_id, "type": node_type.type, "version": node_type.version,
-                "seconds": outcome.seconds, "warnings": outcome.warnings,
+                "seconds": outcome.seconds,
+                "warnings": [w for w in outcome.warnings if w not in self.notices],
                 "records": outcome.records, "fingerprint": outcome.fingerprint,
                 "skipped": outcome.skipped}
         if node_type.writes_files and written is not None:
             meta["files"] = [[path, *_file_state(path)] for path in written]
+        if self.use.unwritable is not None:
+            return
         try:
-            self.engine.cache.put(outcome.key, result, meta)
-        except (CodecError, OSError) as exc:
-            message = f"result not cached: {exc}"
-            outcome.warnings.append(message)
-            self.emit(NodeEvent(node_id, WARNING, message=message))
+            stored = self.engine.cache.put(outcome.key, result, meta)
+        except (CodecError, OSError, NotACache) as exc:
+            message = self.use.give_up(exc) if self.use.is_trouble(exc) and \
+                not isinstance(exc, ResultTooLarge) else f"result not cached: {exc}"
+            if message:
+                outcome.warnings.append(message)
+                self.emit(NodeEvent(node_id, WARNING, message=message))
+            return
+        if stored is not None:
+            self.cached[node_id] = stored

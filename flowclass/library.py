@@ -3,16 +3,20 @@
 The only module of ``flowclass/`` (with ``cli.py``) that imports ``nodes/``: the core and
 the canvas get what they need of the node library from here.
 
-Plugin folders come from ``--plugins`` options, the ``FLOWCLASS_PLUGINS`` environment
-variable (folders separated by ``os.pathsep``) and the user's config folder
-(``<config>/flowclass/plugins``) when it exists.
+Plugins run as code, so they load only from places the user enabled explicitly: folders
+named by ``--plugins`` options, by the ``FLOWCLASS_PLUGINS`` environment variable (folders
+separated by ``os.pathsep``) or by ``plugins = [...]`` in the config file
+(``<config>/flowclass/config.toml``), and modules that installed packages declare as
+``flowclass.nodes`` entry points. No folder is read just because it exists.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
+import tomllib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Iterable
 
@@ -27,27 +31,71 @@ def ready_workflows_dir() -> Path:
     return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "workflows"
 
 
-@functools.cache
-def image_suffixes() -> frozenset[str]:
-    """The file suffixes the node library reads as images (".jpg", ...), for the folder browser."""
-    from nodes.lib.imaging import IMAGE_EXTENSIONS
+def sample_sets() -> tuple[str, ...]:
+    """The names of the node library's built-in sample sets (``flowclass sample --dataset``)."""
+    from nodes.lib.images.sample_images import DATASETS
 
-    return frozenset(f".{ext}" for ext in IMAGE_EXTENSIONS)
+    return DATASETS
 
 
-def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
-    folders = [Path(p) for p in os.environ.get("FLOWCLASS_PLUGINS", "").split(os.pathsep) if p]
-    folders += [Path(p) for p in extra]
-    user = Path(user_config_dir("flowclass")) / "plugins"
-    if user.is_dir():
-        folders.append(user)
-    return folders
+def write_sample_set(name: str, target: Path) -> Path:
+    """Write the built-in sample set ``name`` into the new folder ``target`` (never an existing one)."""
+    from nodes.lib.images.sample_images import write_sample
+
+    return write_sample(name, target)
+
+
+ENTRY_POINTS = "flowclass.nodes"  # group of installed packages' node modules
+
+
+def config_file() -> Path:
+    """The user's config file: ``plugins = ["~/my-nodes"]`` names plugin folders."""
+    return Path(user_config_dir("flowclass")) / "config.toml"
+
+
+@dataclass(frozen=True)
+class PluginFolder:
+    """A plugin folder and where the user named it."""
+
+    folder: Path
+    named_by: str
+
+
+def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> tuple[list[PluginFolder], list[str]]:
+    """The plugin folders the user named (``--plugins`` ``extra``, ``FLOWCLASS_PLUGINS``, the
+    config file), and problems reading the config file."""
+    folders = [PluginFolder(Path(p).expanduser(), "FLOWCLASS_PLUGINS")
+               for p in os.environ.get("FLOWCLASS_PLUGINS", "").split(os.pathsep) if p]
+    folders += [PluginFolder(Path(p).expanduser(), "--plugins") for p in extra]
+    path, problems = config_file(), []
+    if path.is_file():
+        try:
+            named = tomllib.loads(path.read_text(encoding="utf-8")).get("plugins", [])
+            if not isinstance(named, list) or not all(isinstance(p, str) for p in named):
+                raise ValueError("'plugins' must be a list of folders, e.g. plugins = [\"~/my-nodes\"]")
+            folders += [PluginFolder(Path(p).expanduser(), str(path)) for p in named]
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
+            problems.append(f"{exc}; no plugin folder read from it")
+    return folders, problems
 
 
 def default_registry(plugins: Iterable[str | os.PathLike[str]] = ()) -> Registry:
     import nodes
 
-    registry = Registry.from_modules(importlib.import_module(name) for name in nodes.FAMILIES)
-    for folder in plugin_folders(plugins):
-        registry.add_plugin_folder(folder)
+    from .registry import PluginError
+
+    registry = Registry()
+    for name in nodes.FAMILIES:
+        registry.add_module(importlib.import_module(name), origin=f"built-in ({name})")
+    for point in sorted(entry_points(group=ENTRY_POINTS), key=lambda p: p.name):
+        package = point.dist.name if point.dist is not None else "an installed package"
+        try:
+            registry.add_module(point.load(), origin=f"entry point '{point.name}' of {package}")
+        except Exception as exc:  # an installed plugin may fail in any way; report, do not crash
+            registry.plugin_errors.append(PluginError(f"entry point '{point.name}' of {package}",
+                                                      f"{type(exc).__name__}: {exc}"))
+    folders, problems = plugin_folders(plugins)
+    registry.plugin_errors.extend(PluginError(str(config_file()), problem) for problem in problems)
+    for found in folders:
+        registry.add_plugin_folder(found.folder, named_by=found.named_by)
     return registry

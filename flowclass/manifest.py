@@ -7,8 +7,6 @@ Beside it, ``skipped.csv`` lists every input file a node passed over, with the r
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import platform
@@ -21,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, safe_json
 from .fsutil import atomic_write_text, file_stamp, write_error
+from .safe_tables import rows_csv_text
 
 if TYPE_CHECKING:
     from .engine import RunResult
 
 MANIFEST_NAME = "run.json"
 SKIPPED_NAME = "skipped.csv"
-PACKAGES = ("numpy", "scipy", "scikit-learn", "pillow", "networkx", "pandas", "onnxruntime",
+PACKAGES = ("numpy", "scipy", "scikit-learn", "pillow", "pandas", "onnxruntime",
             "torch", "torchvision", "timm", "open_clip_torch", "scikit-image", "nicegui")
 GENERATOR = "flowclass"
 
@@ -51,6 +50,16 @@ def _previous(path: Path) -> dict[str, Any] | None:
         return None
     return previous if isinstance(previous, dict) and previous.get("generator") == GENERATOR \
         else None
+
+
+def node_seconds(out_dir: Path) -> dict[str, float]:
+    """How long each node took when the run recorded in ``out_dir`` last ran it (not served
+    from the cache): what the canvas's next run there may expect."""
+    nodes = (_previous(out_dir / MANIFEST_NAME) or {}).get("nodes")
+    if not isinstance(nodes, dict):
+        return {}
+    return {node: float(o["seconds"]) for node, o in nodes.items()
+            if isinstance(o, dict) and o.get("state") == "done" and isinstance(o.get("seconds"), (int, float))}
 
 
 def manifest_path(out_dir: Path) -> Path:
@@ -80,11 +89,8 @@ def write_skipped(result: "RunResult", out_dir: Path, previous: dict[str, Any] |
         if not ours:
             return {**listed, "file": None,
                     "not_written": f"{path} exists and was not written by FlowClass"}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["node", "path", "reason"])
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue(), hint="choose another output folder (--out)")
+    atomic_write_text(path, rows_csv_text(["node", "path", "reason"], rows),
+                      hint="choose another output folder (--out)")
     return {**listed, "file": SKIPPED_NAME, "stamp": str(file_stamp(path))}
 
 

@@ -4,13 +4,14 @@ A node type states its id, version, title, category, typed input and output port
 parameters by name, and the pure function that runs it. The engine, validation, the CLI's
 ``flowclass nodes`` and the canvas palette and inspector are all derived from it.
 
-The run function receives a :class:`~flowclass.context.RunContext` and every input and
+The run function receives a :class:`~flowclass.context.RunContext` (progress, warnings,
+cancellation, storage: all a node may use besides its inputs) and every input and
 parameter as keyword arguments, and returns a dict ``{output name: value}``::
 
     @node(type="distances", title="Distances", category="Unsupervised",
           inputs=[Input("embeddings", EMBEDDINGS)], outputs=[Output("distances", DISTANCES)],
           params=[Choice(name="metric", default="cosine", choices=("cosine", "euclidean"))])
-    def distances(ctx, *, embeddings, metric):
+    def distances(ctx: RunContext, *, embeddings, metric):
         ...
         return {"distances": matrix}
 """
@@ -20,8 +21,9 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Concatenate, Iterable, Mapping
 
+from .context import RunContext
 from .datatypes import DataType
 from .params import Param
 
@@ -66,11 +68,14 @@ CrossCheck = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
 # check_wiring(node) -> iterable of (field, message) for rules that tie a node to the nodes
 # feeding it; ``node`` is a :class:`flowclass.validation.Wired` view (type, params, feeding).
 WiringCheck = Callable[[Any], Iterable[tuple[str, str]]]
-# reports(source) -> {file name: write(path)}: what a headless run saves in --out from the
+# reports(source) -> {file name: write(path)}: what a run saves in its output folder from the
 # node's results (tables, pictures); ``source`` is a :class:`flowclass.reports.ReportSource`.
+# They are made once per result and kept in the cache (see flowclass.reports).
 Reports = Callable[[Any], Mapping[str, Callable[[Any], None]]]
+# run(ctx, **inputs, **params) -> {output name: value}: the node's work.
+NodeRun = Callable[Concatenate[RunContext, ...], Mapping[str, Any]]
 # fingerprint(ctx, params) -> str: what the node reads from outside its inputs (files).
-Fingerprint = Callable[[Any, Mapping[str, Any]], str]
+Fingerprint = Callable[[RunContext, Mapping[str, Any]], str]
 # outputs_exist(outputs, params) -> bool: are the files a cached result claims still there?
 OutputsCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 # A migration turns the params of version n into those of version n + 1.
@@ -84,7 +89,7 @@ class NodeType:
     type: str
     title: str
     category: str
-    run: Callable[..., Mapping[str, Any]]
+    run: NodeRun
     version: int = 1
     description: str = ""
     inputs: tuple[Input, ...] = ()
@@ -93,6 +98,8 @@ class NodeType:
     check: CrossCheck | None = None
     check_wiring: WiringCheck | None = None
     reports: Reports | None = None
+    # modules the reports import (matplotlib...): imported in the background while the node runs
+    reports_need: tuple[str, ...] = ()
     fingerprint: Fingerprint | None = None
     # A node that writes files is never served from cache unless the files it declared
     # with ``ctx.wrote(...)`` are all still there unchanged (and ``outputs_exist``, if given,
@@ -134,7 +141,7 @@ class NodeType:
             yield f"migrations must cover every older version; missing {missing}"
         yield from _signature_problems(self.run, names)
 
-    def __call__(self, ctx: Any, **arguments: Any) -> Mapping[str, Any]:
+    def __call__(self, ctx: RunContext, **arguments: Any) -> Mapping[str, Any]:
         """Run the node's function directly (for scripts and tests; the engine uses ``run``)."""
         return self.run(ctx, **arguments)
 

@@ -7,12 +7,14 @@ returns, so each node gets one line when it finishes instead.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, TextIO
 
 from .context import NodeEvent
 from .states import PROGRESS, WARNING, NodeState
+
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class TerminalProgress:
@@ -21,13 +23,15 @@ class TerminalProgress:
     def __init__(self, stream: TextIO | None = None, quiet: bool = False):
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self.bars: dict[str, tqdm] = {}
+        self.bars: dict[str, "tqdm"] = {}
         self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.totals: dict[str, str] = {}
         self.phases: dict[str, str] = {}  # node -> the phase (progress message) it is in
 
-    def _bar(self, node: str) -> tqdm:
+    def _bar(self, node: str) -> "tqdm":
         if node not in self.bars:
+            from tqdm import tqdm  # imported when a node runs: a cached re-run never needs it
+
             self.bars[node] = tqdm(total=None, desc=f"{node:>12}", file=self.stream, leave=True,
                                    dynamic_ncols=True, disable=self.quiet or not self.interactive,
                                    unit="")
@@ -35,9 +39,11 @@ class TerminalProgress:
 
     def _line(self, text: str) -> None:
         if not self.quiet:
+            from tqdm import tqdm
+
             tqdm.write(text, file=self.stream)
 
-    def _new_phase(self, node: str, bar: tqdm, event: NodeEvent) -> None:
+    def _new_phase(self, node: str, bar: "tqdm", event: NodeEvent) -> None:
         """A node's next phase (preparing the model, decoding, embedding): the bar's rate and
         time left start over, so a slow first phase does not skew them; a log gets a line."""
         self.phases[node] = event.message

@@ -1,8 +1,10 @@
 """The node registry: every node type the engine, the CLI and the canvas may use.
 
 A registry is a plain object built from node modules (each lists its node types in a
-``NODES`` list and may list their viewers in ``VIEWERS``) and handed to whoever needs it; there is no global mapping. Plugin folders
-add modules by path. The engine never imports the node library itself.
+``NODES`` list and may list their viewers in ``VIEWERS``) and handed to whoever needs it;
+there is no global mapping. Plugin folders add modules by path. The engine never imports
+the node library itself. Each node type keeps where it came from (:attr:`Registry.origins`),
+which ``flowclass nodes`` shows.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ class Registry:
     #: The families' viewers: Viewer objects, or names of viewer modules the canvas imports
     #: when it opens (so that a headless run never imports NiceGUI).
     viewers: list[Viewer | str] = field(default_factory=list)
+    #: Where each node type came from: a built-in module, a plugin file (and who named its
+    #: folder), an installed package's entry point.
+    origins: dict[str, str] = field(default_factory=dict)
+    #: The plugin folders loaded from: no workflow may write into them.
+    plugin_folders: list[Path] = field(default_factory=list)
 
     @classmethod
     def of(cls, node_types: Iterable[NodeType]) -> "Registry":
@@ -64,9 +71,11 @@ class Registry:
                 raise ValueError(f"node type '{node_type.type}': data type '{port.type.name}' "
                                  "is a different object from the one already registered")
         self.node_types[node_type.type] = node_type
+        self.origins[node_type.type] = origin
 
-    def add_module(self, module: ModuleType) -> None:
-        """Add a family: its ``NODES`` list and, when it has one, its ``VIEWERS`` list."""
+    def add_module(self, module: ModuleType, origin: str = "") -> None:
+        """Add a family: its ``NODES`` list and, when it has one, its ``VIEWERS`` list.
+        ``origin`` says where it came from (default: the module's name)."""
         declared = getattr(module, "NODES", None)
         if not isinstance(declared, (list, tuple)):
             raise ValueError(f"module {module.__name__} has no NODES list")
@@ -78,16 +87,18 @@ class Registry:
             raise ValueError(f"module {module.__name__}: VIEWERS must be a list of viewers "
                              "(flowclass.viewers.viewer) or names of viewer modules")
         for node_type in declared:
-            self.add(node_type, origin=module.__name__)
+            self.add(node_type, origin=origin or module.__name__)
         self.viewers.extend(v for v in viewers if isinstance(v, Viewer) or v not in self.viewers)
 
-    def add_plugin_folder(self, folder: str | Path) -> None:
+    def add_plugin_folder(self, folder: str | Path, named_by: str = "") -> None:
         """Load every ``*.py`` file of ``folder`` that declares ``NODES``.
 
-        A broken plugin is recorded in :attr:`plugin_errors` (named by its path) and
-        skipped, so one bad file does not take the whole tool down.
+        ``named_by`` says where the user named the folder (``--plugins``, a config file),
+        for :attr:`origins`. A broken plugin is recorded in :attr:`plugin_errors` (named by
+        its path) and skipped, so one bad file does not take the whole tool down.
         """
         folder = Path(folder)
+        self.plugin_folders.append(folder)
         if not folder.is_dir():
             self.plugin_errors.append(PluginError(str(folder), "is not a folder"))
             return
@@ -102,7 +113,8 @@ class Registry:
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
                 spec.loader.exec_module(module)
-                self.add_module(module)
+                self.add_module(module, origin=f"plugin {path}"
+                                + (f" (its folder named by {named_by})" if named_by else ""))
             except Exception as exc:  # a plugin may fail in any way; report, do not crash
                 sys.modules.pop(name, None)
                 self.plugin_errors.append(PluginError(str(path), f"{type(exc).__name__}: {exc}"))
@@ -140,7 +152,8 @@ class Registry:
         """The catalogue the canvas draws from and ``flowclass nodes --json`` prints."""
         data_types = self.data_types()
         return {
-            "node_types": [t.describe() for _, types in self.by_category() for t in types],
+            "node_types": [{**t.describe(), "origin": self.origins.get(t.type, "")}
+                           for _, types in self.by_category() for t in types],
             "data_types": {name: dt.describe() for name, dt in sorted(data_types.items())},
             "compatible": {
                 out: sorted(name for name, dt in data_types.items() if dt.takes(data_types[out]))

@@ -1,25 +1,47 @@
-"""What a headless run leaves in ``--out`` for people to look at: tables and pictures.
+"""What a run leaves in its output folder for people to look at: tables and pictures.
 
 A node type may declare ``reports``: given its results (and those upstream of it), the
 files worth saving — a confusion matrix as CSV and PNG, a dendrogram with its cut, a 2-D
-map, area bars — each as a file name and a function that writes it. This module only
-collects them after a run and writes them through the caller's ``write`` (which keeps a
-user's own files safe); how anything is drawn lives with the node families.
+map, area bars — each as a file name and a function that writes it. How anything is drawn
+lives with the node families; this module decides when, and where the files go.
+
+Reports are results: they are made once per cache key and kept in the cache beside the
+node's result (:meth:`Cache.beside`), then copied into the output folder. So an unchanged
+re-run, into the same folder or a new one, draws nothing and loads no result. While a run
+goes on, a node's reports are made in a background thread as soon as the node is done
+(the modules they need are imported while it still runs), in parallel with the nodes
+after it. The command line and the canvas both save them with :class:`Reports`.
 """
 
 from __future__ import annotations
 
+import filecmp
+import importlib
+import json
+import shutil
+import tempfile
+import threading
 from collections import Counter
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any, Callable
 
+from .cache import Cache
+from .context import NodeEvent
+from .errors import NodeError
+from .fsutil import atomic_path
 from .graph import nearest_output
 from .registry import Registry
 from .states import FINISHED, NodeState
 from .workflow import Workflow
 
 Writer = Callable[[Path], None]
+# Bump when any node family draws its pictures differently: reports kept in the cache
+# under another scheme are made again.
+SCHEME = "reports-1"
+NAMES = "names.json"  # in a node's report folder: its reports' names, written last
 
 
 @dataclass(frozen=True)
@@ -31,6 +53,184 @@ class ReportSource:
     upstream: Callable[[str], Any]  # upstream(data type name) -> nearest such value, or None
 
 
+# open_folder(root, field=...) -> a context manager giving an object with
+# ``write_file(rel, write)`` and ``owns(rel)``: flowclass.userfiles.owned_folder, which
+# never writes over a user's own file (the front ends pass it in; it is a layer above).
+FolderOpener = Callable[..., AbstractContextManager[Any]]
+
+
+@dataclass
+class Saved:
+    """What :meth:`Reports.save` did: files copied into the folder, and why others were not."""
+
+    written: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class Reports:
+    """The reports of one run: made as nodes finish, then saved into the output folder.
+
+    Give :meth:`on_event` every event of the run; after the run, :meth:`save`.
+    """
+
+    def __init__(self, workflow: Workflow, registry: Registry, cache: Cache):
+        self.workflow, self.registry, self.cache = workflow, registry, cache
+        self._keys: dict[str, str] = {}  # node -> its result's cache key, as events tell
+        self._jobs: list[Future] = []
+        self._problems: dict[str, str] = {}  # node -> why its reports could not be made
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._scratch: tempfile.TemporaryDirectory | None = None  # reports of results not stored
+
+    # --- while the run goes on ------------------------------------------------------
+    def on_event(self, event: NodeEvent) -> None:
+        """Warm up when a node with reports starts; make its reports once it is done."""
+        node_type = self._reporting_type(event.node)
+        if node_type is None:
+            if event.key and event.state in (NodeState.DONE, NodeState.CACHED):
+                self._keys[event.node] = event.key
+            return
+        if event.state == NodeState.RUNNING and node_type.reports_need:
+            self._submit(_import_all, node_type.reports_need)
+        elif event.key and event.state in (NodeState.DONE, NodeState.CACHED):
+            self._keys[event.node] = event.key
+            if self._folder(event.key, ready=True) is None:  # not made before
+                self._submit(self._make_from_cache, event.node, event.key)
+
+    def _reporting_type(self, node: str) -> Any:
+        spec = self.workflow.node(node)
+        node_type = self.registry.get(spec.type) if spec is not None else None
+        return node_type if node_type is not None and node_type.reports is not None else None
+
+    def _submit(self, job: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            if self._pool is None:  # one thread: drawing is not safe in two at once
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reports")
+            self._jobs.append(self._pool.submit(job, *args))
+
+    def _make_from_cache(self, node: str, key: str) -> None:
+        """Make a node's reports from its cached result and those upstream, into the cache."""
+        cached = self.cache.get(key)
+        if cached is None:  # not stored (too large for the cache): made after the run
+            return
+
+        def upstream(kind: str) -> Any:
+            found = nearest_output(self.workflow, self.registry, node, kind, lambda n: n in self._keys)
+            stored = self.cache.get(self._keys[found[0]]) if found else None
+            return stored.output(found[1]) if stored is not None else None
+
+        source = ReportSource(node, cached.output, upstream)
+        try:
+            self._store(key, self._reporting_type(node).reports(source))
+        except Exception as exc:  # a drawing that fails costs its pictures, never the run
+            self._problems[node] = f"{type(exc).__name__}: {exc}"
+
+    def _folder(self, key: str, ready: bool = False) -> Path | None:
+        """The cache folder of a result's reports (None: the result is not stored); with
+        ``ready``, None unless its reports were all made."""
+        beside = self.cache.beside(key, SCHEME)
+        if beside is None or (ready and not (beside / NAMES).is_file()):
+            return None
+        return beside
+
+    def _store(self, key: str, writers: dict[str, Writer]) -> Path | None:
+        """Write every report of a result into the cache; the list of names goes last."""
+        folder = self._folder(key)
+        if folder is None:
+            return None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:  # a cache that cannot be written: the caller draws them elsewhere
+            return None
+        for name, write in writers.items():
+            with atomic_path(folder / name, fsync=False) as tmp:
+                write(Path(tmp))
+        with atomic_path(folder / NAMES, fsync=False) as tmp:
+            Path(tmp).write_text(json.dumps(sorted(writers)), encoding="utf-8")
+        return folder
+
+    # --- after the run ----------------------------------------------------------------
+    def wait(self) -> None:
+        """Until every report started during the run is made."""
+        for job in list(self._jobs):
+            job.result()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def save(self, result: Any, out_dir: Path, open_folder: FolderOpener) -> Saved:
+        """Copy every finished node's reports into ``out_dir``; make those still missing.
+
+        A file already there that FlowClass wrote with the same bytes is left as it is (an
+        unchanged re-run touches nothing); a user's own file is never replaced. A name two
+        nodes would both write is prefixed with each one's node id
+        (``evaluate_train-confusion_matrix.png``).
+        """
+        self.wait()
+        saved = Saved()
+        wanted = self._wanted(result, saved)
+        if not wanted:
+            return saved
+        taken = Counter(name for _, name, _ in wanted)
+        try:
+            with open_folder(out_dir, field="out") as folder:
+                for node, name, made in wanted:
+                    target = name if taken[name] == 1 else f"{node}-{name}"
+                    try:
+                        if folder.owns(target) and filecmp.cmp(made, out_dir / target, shallow=False):
+                            continue
+                        folder.write_file(target, lambda tmp, made=made: shutil.copyfile(made, tmp))
+                        saved.written.append(target)
+                    except (OSError, ValueError, NodeError) as exc:
+                        saved.problems.append(f"{target}: {exc}")
+        except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
+            saved.problems.append(f"{out_dir}: {exc}" + (f"; {exc.hint}" if exc.hint else ""))
+        finally:
+            if self._scratch is not None:
+                self._scratch.cleanup()
+                self._scratch = None
+        return saved
+
+    def _wanted(self, result: Any, saved: Saved) -> list[tuple[str, str, Path]]:
+        """(node, report name, the made file) of every finished node with reports."""
+        wanted = []
+        for spec in self.workflow.nodes:
+            outcome = result.outcomes.get(spec.id)
+            if self._reporting_type(spec.id) is None or outcome is None or outcome.state not in FINISHED:
+                continue
+            if spec.id in self._problems:
+                saved.problems.append(f"the reports of '{spec.id}': {self._problems[spec.id]}")
+                continue
+            try:
+                folder = self._made(result, spec.id, outcome.key)
+            except Exception as exc:  # a drawing that fails costs its pictures, never the run
+                saved.problems.append(f"the reports of '{spec.id}': {type(exc).__name__}: {exc}")
+                continue
+            names = json.loads((folder / NAMES).read_text(encoding="utf-8"))
+            wanted += [(spec.id, name, folder / name) for name in names]
+        return wanted
+
+    def _made(self, result: Any, node: str, key: str | None) -> Path:
+        """The folder of a node's made reports: from the cache, or made now from ``result``
+        (into the cache, or a scratch folder when the result is not stored there)."""
+        folder = self._folder(key, ready=True) if key else None
+        if folder is not None:
+            return folder
+        source = ReportSource(node, lambda port: result.output(node, port),
+                              lambda kind: _upstream(result, self.workflow, self.registry, node, kind))
+        writers = self._reporting_type(node).reports(source)
+        folder = self._store(key, writers) if key else None
+        if folder is None:  # not in the cache: made in a folder of its own for this run
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryDirectory(prefix="flowclass-reports-")
+            folder = Path(self._scratch.name) / node
+            folder.mkdir()
+            for name, write in writers.items():
+                write(folder / name)
+            (folder / NAMES).write_text(json.dumps(sorted(writers)), encoding="utf-8")
+        return folder
+
+
 def _upstream(result: Any, workflow: Workflow, registry: Registry, node: str, data_type: str) -> Any:
     """The nearest output of ``data_type`` from ``node`` or its ancestors that finished."""
     finished = lambda n: n in result.outcomes and result.outcomes[n].state in FINISHED
@@ -38,44 +238,10 @@ def _upstream(result: Any, workflow: Workflow, registry: Registry, node: str, da
     return result.output(*found) if found else None
 
 
-def collect(result: Any, workflow: Workflow, registry: Registry) -> dict[str, tuple[Writer, bool]]:
-    """File name -> (writer, came from cache) for every report of the nodes that finished.
-
-    A name two nodes would both write is prefixed with each one's node id
-    (``evaluate_train-confusion_matrix.png``), so nothing is written twice.
-    """
-    wanted: list[tuple[str, str, Writer]] = []
-    for spec in workflow.nodes:
-        node_type = registry.get(spec.type)
-        outcome = result.outcomes.get(spec.id)
-        if node_type is None or node_type.reports is None or outcome is None \
-                or outcome.state not in FINISHED:
-            continue
-        source = ReportSource(spec.id, lambda port, n=spec.id: result.output(n, port),
-                              lambda kind, n=spec.id: _upstream(result, workflow, registry, n, kind))
-        for name, writer in node_type.reports(source).items():
-            wanted.append((spec.id, name, (writer, outcome.state == NodeState.CACHED)))
-    taken = Counter(name for _, name, _ in wanted)
-    return {(name if taken[name] == 1 else f"{node}-{name}"): report
-            for node, name, report in wanted}
-
-
-def write_reports(result: Any, workflow: Workflow, registry: Registry,
-                  write: Callable[[str, Writer], None],
-                  still_there: Callable[[str], bool] = lambda name: False
-                  ) -> tuple[list[str], list[str]]:
-    """Write every report with ``write(name, writer)``; returns (written, problems).
-
-    A report of a node served from cache is not drawn again while ``still_there(name)``
-    (the file an earlier run wrote is unchanged), so an unchanged re-run stays fast.
-    """
-    written, problems = [], []
-    for name, (writer, cached) in sorted(collect(result, workflow, registry).items()):
-        if cached and still_there(name):
-            continue
+def _import_all(modules: tuple[str, ...]) -> None:
+    """Import what a node's reports will need, while the node itself still runs."""
+    for module in modules:
         try:
-            write(name, writer)
-            written.append(name)
-        except (OSError, ValueError) as exc:
-            problems.append(f"{name}: {exc}")
-    return written, problems
+            importlib.import_module(module)
+        except ImportError:
+            pass  # the drawing itself will say what is missing

@@ -13,30 +13,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from .errors import Problem
 from .node import NodeType
 from .params import Path as PathParam
+from .protected import Protected
 from .registry import Registry
 from .validation import check
 from .workflow import Workflow
 
-#: Problems that come from the state of the disk, not from the workflow itself.
-FILE_CODES = frozenset({"input_missing", "input_kind", "output_in_the_way", "output_unwritable"})
-
-
 @dataclass(frozen=True)
 class Dirs:
-    """Where a workflow's relative paths point.
-
-    ``roots``, when given, are the only folders paths may name (the canvas's ``--root``);
-    a path outside all of them is a problem.
+    """Where a workflow's relative paths point (the canvas holds them to its ``--root``
+    folders itself, in :mod:`flowclass.ui.confine`). ``protected`` are the places no output
+    path may name (FlowClass's own folders, the home folder's dot-folders); None: this
+    user's and installation's, as :meth:`Protected.here` finds them.
     """
 
     base_dir: Path
     out_dir: Path
-    roots: Sequence[Path] | None = None
+    protected: Protected | None = None
 
 
 @dataclass(frozen=True)
@@ -56,18 +53,22 @@ def resolve(workflow: Workflow, registry: Registry, dirs: Dirs | None = None, *,
             files: bool = False) -> Resolved:
     """Check ``workflow`` and resolve its parameters.
 
-    Without ``dirs`` path parameters stay as written. With ``dirs`` they are made absolute,
-    held to ``dirs.roots`` if given and, with ``files=True``, checked on disk (inputs exist
-    and are the right kind; outputs can be written).
+    Without ``dirs`` path parameters stay as written. With ``dirs`` they are made absolute
+    and, with ``files=True``, checked on disk (inputs exist and are the right kind; outputs
+    can be written).
     """
     params, problems = check(workflow, registry)
     if dirs is not None:
+        protected = dirs.protected or Protected.here(registry.plugin_folders)
+        problems.extend(protected_problems(None, "the output folder", dirs.out_dir, protected))
         for spec in workflow.nodes:
             if spec.id not in params:
                 continue
             node_type = registry.get(spec.type)
             params[spec.id] = placed(node_type, params[spec.id], dirs)
-            found = outside_roots(spec.id, node_type, params[spec.id], dirs.roots)
+            found = [problem for param in _paths(node_type) if param.role == "output"
+                     for problem in protected_problems(spec.id, param.name, params[spec.id][param.name],
+                                                       protected)]
             if files and not found:
                 found = path_problems(spec.id, node_type, params[spec.id])
             problems.extend(found)
@@ -82,20 +83,16 @@ def placed(node_type: NodeType, params: Mapping[str, Any], dirs: Dirs) -> dict[s
     return out
 
 
-def outside_roots(node_id: str, node_type: NodeType, params: Mapping[str, Any],
-                  roots: Sequence[Path] | None) -> list[Problem]:
-    """Paths outside every allowed root (nothing is outside when ``roots`` is None)."""
-    if roots is None:
+def protected_problems(node_id: str | None, field: str, value: str | Path,
+                       protected: Protected) -> list[Problem]:
+    """A problem when ``value``, a path to write, lies in a protected place (resolved)."""
+    why = protected.why(value) if value else None
+    if why is None:
         return []
-    allowed = [Path(r).expanduser().resolve() for r in roots]
-    problems = []
-    for param in _paths(node_type):
-        value = params[param.name]
-        if value and not any(Path(value).is_relative_to(root) for root in allowed):
-            problems.append(Problem(
-                "outside_roots", f"{value} is outside the folders this canvas may use "
-                f"({', '.join(map(str, allowed))})", node=node_id, field=param.name))
-    return problems
+    message = f"{why}; FlowClass does not write there, so that nothing a workflow writes can run as code"
+    if node_id is None:
+        message = f"{field}: {message}; choose another output folder (--out)"
+    return [Problem("protected", message, node=node_id, field=field if node_id else None)]
 
 
 def path_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) -> list[Problem]:
@@ -103,7 +100,7 @@ def path_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) 
     problems = []
     for param in _paths(node_type):
         value = params[param.name]
-        if not value:
+        if not value or param.is_name(value):
             continue
         path = Path(value)
         if param.role == "output":

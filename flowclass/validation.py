@@ -8,9 +8,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
 
 from .errors import ParamValueError, Problem
+from .graph import Dag
 from .registry import Registry
 from .workflow import NODE_ID, Workflow
 
@@ -186,11 +186,8 @@ def _edge_problems(workflow: Workflow, registry: Registry) -> list[Problem]:
 
 
 def _cycle_problems(workflow: Workflow) -> list[Problem]:
-    graph = nx.DiGraph()
-    graph.add_edges_from((e.source.node, e.target.node) for e in workflow.edges)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
+    cycle = Dag((), ((e.source.node, e.target.node) for e in workflow.edges)).cycle()
+    if cycle is None:
         return []
-    path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-    return [Problem("cycle", f"the workflow has a cycle: {path}", node=cycle[0][0])]
+    path = " -> ".join(cycle + [cycle[0]])
+    return [Problem("cycle", f"the workflow has a cycle: {path}", node=cycle[0])]

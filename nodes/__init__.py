@@ -1,7 +1,8 @@
 """FlowClass's node library: one module per family, each listing its node types in NODES.
 
 ``FAMILIES`` is the explicit list the default registry is built from; there is no import
-magic. Plugin folders add more modules at run time (see ``flowclass.plugins``).
+magic. Plugin folders add more modules at run time (see ``flowclass.library.plugin_folders``
+and ``Registry.add_plugin_folder``).
 """
 
 FAMILIES = (

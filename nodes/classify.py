@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Float, Int, Text
 
 from .classify_types import EVALUATION, MODEL, Classifier, Evaluation
 from .datatypes import EMBEDDINGS, IMAGES, LABELS, TABLE, Embeddings, ImageSet, Labelling
-from .lib.models import (CALIBRATIONS, MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
+from .lib.classify.estimators import (CALIBRATIONS, MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
                          dump_estimator, spec_differences)
+from .lib.classify.predictions import CONFIDENCES, predictions, subset, with_familiarity
 from .lib.cleaning.familiarity import UNFAMILIAR_BELOW, learn_familiarity
-from .lib.predictions import CONFIDENCES, predictions, subset, with_familiarity
+from .lib.results.figures import NEEDS as FIGURES
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
@@ -36,7 +38,7 @@ HOLDOUT = {"validation": ("holdout", "holdout_and_kfold")}
 KFOLD = {"validation": ("kfold", "holdout_and_kfold")}
 
 
-def _labelled(embeddings: Embeddings, ctx: Any) -> tuple[np.ndarray, np.ndarray]:
+def _labelled(embeddings: Embeddings, ctx: RunContext) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the labelled images and their labels; unlabelled ones are left out."""
     labels = embeddings.images.labels.astype(str)
     keep = np.flatnonzero(labels != "")
@@ -62,7 +64,7 @@ def _check_classes(labels: np.ndarray, validation: str, folds: int) -> tuple[str
 
 
 def _balance(labels: np.ndarray, trained: np.ndarray, validated: np.ndarray,
-             classes: tuple[str, ...], ctx: Any) -> "pd.DataFrame":
+             classes: tuple[str, ...], ctx: RunContext) -> "pd.DataFrame":
     """Images per class (all, learned from, validated on); warns when classes are unbalanced."""
     import pandas as pd
 
@@ -81,7 +83,7 @@ def _balance(labels: np.ndarray, trained: np.ndarray, validated: np.ndarray,
 class _Trainer:
     """Fits one model family with fixed settings on row subsets, one progress step a fit."""
 
-    def __init__(self, ctx: Any, model: str, settings: dict[str, Any], seed: int,
+    def __init__(self, ctx: RunContext, model: str, settings: dict[str, Any], seed: int,
                  vectors: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], fits: int):
         self.ctx, self.model, self.settings, self.seed = ctx, model, settings, seed
         self.vectors, self.labels, self.classes = vectors, labels, classes
@@ -180,7 +182,7 @@ def _holdout(rows: np.ndarray, labels: np.ndarray, fraction: float, seed: int,
     version=2,
     migrations={1: lambda params: {"calibration": "none", **params}},  # as version 1 scored
 )
-def train_classifier(ctx, *, embeddings: Embeddings, model, validation, test_fraction, folds,
+def train_classifier(ctx: RunContext, *, embeddings: Embeddings, model, validation, test_fraction, folds,
                      final_model, seed, c, n_neighbors, knn_metric, knn_weights, n_trees,
                      hidden_units, calibration):
     """Teach a classifier the labels of images from their embeddings, and validate it."""
@@ -252,12 +254,14 @@ def _evaluation(labelled: Labelling) -> Evaluation:
 
 def _evaluate_reports(source: Any) -> dict[str, Any]:
     """evaluation.csv, confusion_matrix.csv and confusion_matrix.png for headless runs."""
-    from .lib.figures import confusion_png
+    from flowclass.safe_tables import write_csv
+
+    from .lib.results.figures import confusion_png
 
     evaluation: Evaluation = source.output("evaluation")
     return {
-        "evaluation.csv": lambda path: evaluation.report_table().to_csv(path, index=False),
-        "confusion_matrix.csv": lambda path: evaluation.confusion_table().to_csv(path, index=False),
+        "evaluation.csv": lambda path: write_csv(evaluation.report_table(), path),
+        "confusion_matrix.csv": lambda path: write_csv(evaluation.confusion_table(), path),
         "confusion_matrix.png": lambda path: confusion_png(
             evaluation.confusion, evaluation.classes, evaluation.predicted_classes, path,
             f"Confusion matrix: accuracy {evaluation.accuracy:.3f}, balanced "
@@ -274,9 +278,9 @@ def _evaluate_reports(source: Any) -> dict[str, Any]:
                     "in columns."),
              Output("misclassified", LABELS, help="The images predicted wrongly, with their true "
                     "label, prediction and confidence.")],
-    reports=_evaluate_reports,
+    reports=_evaluate_reports, reports_need=FIGURES,
 )
-def evaluate(ctx, *, predictions: Labelling):
+def evaluate(ctx: RunContext, *, predictions: Labelling):
     """Accuracy, balanced accuracy, per-class precision/recall/F1, confusion matrix, mistakes."""
     if predictions.kind != "prediction":
         raise NodeError(f"Evaluate compares predictions with true labels; it got {predictions.kind}s",
@@ -335,7 +339,7 @@ def _check_predict_wiring(node: Any) -> Iterable[tuple[str, str]]:
                              "'images' input instead (it embeds them as the model was trained)")
 
 
-def _embed_like_the_model(ctx: Any, model: Classifier, images: ImageSet) -> tuple[Embeddings, Any]:
+def _embed_like_the_model(ctx: RunContext, model: Classifier, images: ImageSet) -> tuple[Embeddings, Any]:
     """The images embedded exactly as the model's training images were."""
     from .embed import embed_images, make_embedder, params_from_spec
     from .images import skipped_table
@@ -384,7 +388,7 @@ def _embed_like_the_model(ctx: Any, model: Classifier, images: ImageSet) -> tupl
     migrations={1: lambda params: {"unfamiliar_below": 0.0, "unfamiliar_label": "unfamiliar",
                                    **params}},
 )
-def predict(ctx, *, model: Classifier, images: ImageSet | None, embeddings: Embeddings | None,
+def predict(ctx: RunContext, *, model: Classifier, images: ImageSet | None, embeddings: Embeddings | None,
             top_k, confidence, uncertain_below, uncertain_label, unfamiliar_below, unfamiliar_label):
     """Label every image with a trained classifier: label, confidence and top-k scores."""
     if model is None or (embeddings is None and images is None):

@@ -17,8 +17,8 @@ from flowclass.codec import serializable
 from flowclass.datatypes import DataType
 
 from .datatypes import Labelling
+from .lib.classify.estimators import MODEL_TITLES, class_scores, describe_spec, load_estimator
 from .lib.cleaning.familiarity import Familiarity
-from .lib.models import MODEL_TITLES, class_scores, describe_spec, load_estimator
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
@@ -31,10 +31,10 @@ MODEL_FORMAT = 1
 class Classifier:
     """A trained classifier, its class names and exactly how its inputs were embedded."""
 
-    estimator: np.ndarray  # skops bytes (uint8), see nodes.lib.models
+    estimator: np.ndarray  # skops bytes (uint8), see nodes.lib.classify.estimators
     classes: tuple[str, ...]
     embedder: dict[str, Any]  # the Embeddings.embedder spec it was trained on
-    model: str  # one of nodes.lib.models.MODELS
+    model: str  # one of nodes.lib.classify.estimators.MODELS
     settings: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)  # counts, validation, accuracy
     format: int = MODEL_FORMAT

@@ -25,12 +25,18 @@ from flowclass.params import Bool, Float, Int, Path as PathParam
 from .cleaning_types import (DUPLICATES, LABEL_ISSUES, OUTLIERS, DuplicateGroups, LabelIssues,
                              OutlierScores)
 from .datatypes import EMBEDDINGS, LABELS, Embeddings, Labelling
-from .labelling import _file_fingerprint
 from .lib.cleaning import duplicates as dup
 from .lib.cleaning import label_issues as issues
 from .lib.cleaning import outliers as out
 from .lib.cleaning.kept_copies import DEFAULT_FILE, chosen, read_keep_file
 from .lib.cleaning.neighbours import unit_rows
+from .lib.images.filestate import sha256_of_file
+
+
+def _keep_file_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+    """Changes whenever the kept-copies file's content does."""
+    path = params["keep_file"]
+    return sha256_of_file(path) if path and Path(path).is_file() else "absent"
 
 
 def _report(port: str, name: str):
@@ -73,7 +79,7 @@ def _kept_labelling(embeddings: Embeddings, dropped: np.ndarray) -> Labelling:
                        "the workflow; the canvas writes it. Otherwise the largest image is kept."),
     ],
     reports=_report("duplicates", "duplicates.csv"),
-    fingerprint=lambda ctx, params: _file_fingerprint(params["keep_file"]),
+    fingerprint=_keep_file_fingerprint,
 )
 def find_duplicates(ctx, *, embeddings: Embeddings, near, match, candidates, neighbours, keep_file):
     """Exact and near copies grouped, one of each group kept; look-alikes are left apart."""

@@ -6,7 +6,7 @@ cluster than to the next one (from -1 to 1), which the results view sorts by.
 
 Up to ``exact_up_to`` images (10,000 by default) the tree is exact: every pairwise
 distance, SciPy's linkage, exact silhouettes. Above that, where the n x n matrix would no
-longer fit, the scalable method of ``lib/large_linkage.py`` takes over (nearest-neighbour
+longer fit, the scalable method of ``lib/clustering/large_linkage.py`` takes over (nearest-neighbour
 constrained linkage on PCA features, silhouettes against a 5,000-image sample); which one
 ran is recorded in run.json and shown with the dendrogram.
 """
@@ -17,14 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Float, Int
 
 from .datatypes import DENDROGRAM, DISTANCES, LABELS, TABLE, Dendrogram, Distances, Labelling
-from .lib.condensed import condensed_rows
-from .lib import large_linkage
-from .lib.freed_memory import release_freed_memory
+from .lib.clustering.condensed import condensed_rows
+from .lib.clustering import large_linkage
+from .lib.clustering.freed_memory import release_freed_memory
+from .lib.results.figures import NEEDS as FIGURES
 
 LINKAGES = ("single", "average", "complete", "weighted", "ward")
 METHODS = ("auto", "exact", "nearest_neighbours")
@@ -98,7 +100,7 @@ DISTANCE = Float(name="distance", default=1.0, min=0.0, shown_when={"cut": ("dis
 
 def _clustering_reports(source: Any) -> dict[str, Any]:
     """dendrogram.png (with the cut), and map.png when embeddings are upstream."""
-    from .lib.figures import dendrogram_png, map_png, pca_points
+    from .lib.results.figures import dendrogram_png, map_png, pca_points
 
     clusters: Labelling = source.output("clusters")
     tree: Dendrogram = source.output("dendrogram")
@@ -137,9 +139,9 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
         Int(name="exact_up_to", default=10_000, min=2, shown_when={"method": ("auto",)},
             help="Automatic uses the exact method up to this many images."),
     ],
-    reports=_clustering_reports,
+    reports=_clustering_reports, reports_need=FIGURES + ("sklearn.decomposition",),
 )
-def hierarchical_clustering(ctx, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
+def hierarchical_clustering(ctx: RunContext, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
                             height_ratio: float, distance: float, method: str, exact_up_to: int):
     """Group images into clusters by merging the closest ones first (Orange's Hierarchical Clustering)."""
     n = len(distances)

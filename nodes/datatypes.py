@@ -48,10 +48,6 @@ class ImageSet:
             return [os.path.basename(p) for p in self.paths]
         return [os.path.relpath(p, self.root) for p in self.paths]
 
-    @property
-    def has_labels(self) -> bool:
-        return bool(len(self.labels)) and bool(np.any(self.labels != ""))
-
     def subset(self, indices: Any) -> "ImageSet":
         idx = np.asarray(indices, dtype=np.int64)
         return ImageSet(self.paths[idx], self.labels[idx], self.hashes[idx], self.widths[idx],
@@ -122,7 +118,7 @@ class Distances:
 
     def condensed(self, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """All n(n-1)/2 distances (float64), in SciPy's condensed order."""
-        from .lib.condensed import pairwise_condensed
+        from .lib.clustering.condensed import pairwise_condensed
 
         return pairwise_condensed(self.prepared(), self.metric,
                                   progress=progress or (lambda done, total: None))

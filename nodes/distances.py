@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice
@@ -44,7 +45,7 @@ def zero_vectors(vectors: np.ndarray, centre: bool, block: int = 8192) -> int:
                   "what sets them apart."),
     ],
 )
-def distances(ctx, *, embeddings: Embeddings, metric, centre):
+def distances(ctx: RunContext, *, embeddings: Embeddings, metric, centre):
     """Pairwise distances between images, for hierarchical clustering."""
     n = len(embeddings)
     if n < 2:

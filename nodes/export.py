@@ -1,6 +1,6 @@
 """Writing results out: images into one folder per label, tables as CSV, XLSX or Parquet.
 
-Both nodes write only through :mod:`nodes.lib.owned_files`: nothing the user owns is
+Both nodes write only through :mod:`flowclass.userfiles.owned_folder`: nothing the user owns is
 moved, overwritten or deleted, re-running gives the same tree (not duplicates), and an
 interrupted export leaves no half-written file.
 """
@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Path as PathParam
+from flowclass.safe_tables import write_csv, write_xlsx
+from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder, copy_of, new_file, owned_folder
 
 from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
-from .lib.labels import folder_names
-from .lib.owned_files import JOURNAL, OwnedFolder, copy_of, new_file, owned_folder
+from .lib.results.label_folders import folder_names
 
 if TYPE_CHECKING:  # pandas is imported inside the nodes, so cached runs start fast
     import pandas as pd
@@ -28,10 +30,12 @@ TABLE_FORMATS = {"csv": ("csv",), "xlsx": ("xlsx",), "csv+xlsx": ("csv", "xlsx")
 
 
 def write_table(table: "pd.DataFrame", path: Path, fmt: str) -> None:
+    """Write ``table`` as CSV, XLSX or Parquet; no text cell can run as a formula in a
+    spreadsheet (:mod:`flowclass.safe_tables`)."""
     if fmt == "csv":
-        table.to_csv(path, index=False)
+        write_csv(table, path)
     elif fmt == "xlsx":
-        table.to_excel(path, index=False, engine="openpyxl")
+        write_xlsx(table, path)
     elif fmt == "parquet":
         table.to_parquet(path, index=False)
     else:
@@ -63,7 +67,7 @@ def label_folders(owned: OwnedFolder, labels: list[str]) -> dict[str, str]:
     return chosen
 
 
-def write_beside(ctx, owned: OwnedFolder, name: str, write, taken: set[str]) -> str:
+def write_beside(ctx: RunContext, owned: OwnedFolder, name: str, write, taken: set[str]) -> str:
     """Write the file ``name``, or ``name (2)``... (saying so) when ``name`` is the user's."""
     rel = owned.put(name, new_file(write), taken)
     taken.add(rel)
@@ -95,7 +99,7 @@ def _same_copy(source: str, sha: str, mode: str):
     ],
     writes_files=True,
 )
-def export_folders(ctx, *, labels: Labelling, folder, mode, table):
+def export_folders(ctx: RunContext, *, labels: Labelling, folder, mode, table):
     """Copy (or link) each image into <folder>/<label>/, with a table of what went where."""
     root = Path(folder)
     source_root = labels.images.root
@@ -163,7 +167,7 @@ def export_folders(ctx, *, labels: Labelling, folder, mode, table):
     ],
     writes_files=True,
 )
-def save_table(ctx, *, data: "pd.DataFrame", embeddings: Embeddings | None, path):
+def save_table(ctx: RunContext, *, data: "pd.DataFrame", embeddings: Embeddings | None, path):
     """Save per-image rows (path, label, cluster or prediction...) as CSV, XLSX or Parquet."""
     table = data.copy()
     if embeddings is not None:

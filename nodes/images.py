@@ -11,30 +11,32 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError, ParamValueError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Output, node
 from flowclass.params import Bool, Choice, Int, List, Path as PathParam
 from flowclass.scanning import ScanBudget, walk
+from flowclass.userfiles.journal import JOURNAL, JournalError
+from flowclass.userfiles.owned_folder import OwnedFolder
+from flowclass.userfiles.pictures import IMAGE_EXTENSIONS, BadImage, probe
 
 from .datatypes import IMAGES, TABLE, ImageSet
-from .lib.filestate import FileState, FileStateStore, sha256_of
-from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
-from .lib.journal import JOURNAL, JournalError
-from .lib.owned_files import OwnedFolder
-from .lib.samples import DATASETS, sample_folder
+from .lib.images.filestate import FileState, FileStateStore, sha256_of_file
+from .lib.images.sample_images import DATASETS, sample_folder
 
 PROBE_VERSION = 2  # 2: truncated JPEGs and other formats are caught at import
 SKIPPED_COLUMNS = ["path", "reason"]
 WRITTEN_BY_FLOWCLASS = "written by FlowClass (an output of an earlier run, listed in its journal there)"
 HIDDEN_FOLDER = "hidden folder (its name starts with '.'): not read; rename it to import its images"
+LINK_OUTSIDE = "a link to a file outside the folders this canvas may read: not read"
 
 
-def skipped_table(rows: list[tuple[str, str]], ctx: Any = None) -> Any:
+def skipped_table(rows: list[tuple[str, str]], ctx: RunContext | None = None) -> Any:
     """The 'skipped' output: one row per file passed over, with the reason (also declared to
     ``ctx``, so the run lists them in skipped.csv)."""
     import pandas as pd  # imported here: a fully cached run never needs pandas
@@ -48,7 +50,8 @@ def skipped_table(rows: list[tuple[str, str]], ctx: Any = None) -> Any:
 
 EXTENSIONS = List(name="extensions", default=list(IMAGE_EXTENSIONS), item=r"[a-z0-9]+",
                   item_title="file extension", min_items=1, lower=True, strip=".",
-                  help="File extensions to read, e.g. jpg, png.")
+                  choices=IMAGE_EXTENSIONS,  # image formats only: never a shared .py or .pth
+                  help="Which image formats to read, by file extension, e.g. jpg, png.")
 
 
 def _extensions_as_list(params: dict[str, Any]) -> dict[str, Any]:
@@ -84,9 +87,12 @@ class EarlierOutputs:
 
 
 def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
-         budget: ScanBudget | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+         budget: ScanBudget | None = None,
+         may_read: Callable[[str], bool] | None = None) -> tuple[list[str], list[tuple[str, str]]]:
     """Relative paths of candidate images, and files passed over with the reason, sorted.
     A status check's ``budget`` stops the walk of a folder too large to look at meanwhile.
+    ``may_read`` (the canvas's roots, see RunContext) refuses a link that leads outside them;
+    links to folders are never followed.
 
     Hidden files (names starting with '.') are ignored: they are system or tool files, and
     FlowClass's own bookkeeping files in export folders are hidden too. Hidden folders are
@@ -111,7 +117,9 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, root)
             ext = os.path.splitext(name)[1].lstrip(".").lower()
-            if ext in extensions and outputs.made(path):
+            if ext in extensions and may_read is not None and os.path.islink(path) and not may_read(path):
+                passed.append((path, LINK_OUTSIDE))
+            elif ext in extensions and outputs.made(path):
                 passed.append((path, WRITTEN_BY_FLOWCLASS))
             elif ext in extensions:
                 found.append(rel)
@@ -121,7 +129,7 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
     return sorted(found), sorted(passed)
 
 
-def _root(ctx: Any, folder: str, sample: str) -> Path:
+def _root(ctx: RunContext, folder: str, sample: str) -> Path:
     if folder:
         root = Path(folder)
         if not root.is_dir():
@@ -135,9 +143,11 @@ def _root(ctx: Any, folder: str, sample: str) -> Path:
 
 
 def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...],
-                       budget: ScanBudget | None = None) -> str:
-    """Changes when any candidate file is added, removed, resized or touched."""
-    files, passed = scan(root, recursive, extensions, budget)
+                       budget: ScanBudget | None = None,
+                       may_read: Callable[[str], bool] | None = None) -> str:
+    """Changes when any candidate file is added, removed, resized or touched (and with
+    ``may_read``, so the canvas never reuses a result that read a link it refuses)."""
+    files, passed = scan(root, recursive, extensions, budget, may_read)
     digest = hashlib.sha256(f"{root}\n".encode())
     for rel in files:
         try:
@@ -163,17 +173,17 @@ def _probe_file(path: str, store: FileStateStore) -> FileState:
 
 
 def _read_and_probe(path: str) -> FileState:
-    """Content hash and size of one file, or why it is no usable image."""
+    """Content hash and size of one file, or why it is no usable image. The file is hashed
+    a chunk at a time and probed from its header, so memory does not grow with its size."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        sha = sha256_of_file(path)
     except OSError as exc:
         return FileState("", 0, 0, f"cannot read file: {exc.strerror}")
     try:
-        width, height = probe(data)
-        return FileState(sha256_of(data), width, height, "")
+        width, height = probe(path)
+        return FileState(sha, width, height, "")
     except BadImage as exc:
-        return FileState(sha256_of(data), 0, 0, str(exc))
+        return FileState(sha, 0, 0, str(exc))
 
 
 CLUSTER_TASK_FILES = 256  # files per cluster job of probing
@@ -184,9 +194,10 @@ def probe_job(paths: list[str]) -> list[FileState]:
     return [_read_and_probe(path) for path in paths]
 
 
-def _probe_on_cluster(ctx: Any, paths: list[str], store: FileStateStore) -> list[FileState]:
+def _probe_on_cluster(ctx: RunContext, paths: list[str], store: FileStateStore) -> list[FileState]:
     """The files' states: known ones from the client's store, the others probed by the
-    cluster's workers (which read the files at the same paths) and then remembered."""
+    cluster's workers (which read the files at the same paths) and remembered job by job as
+    they come back, so a cancelled or killed run keeps what its finished jobs probed."""
     states: list[FileState | None] = [None] * len(paths)
     todo: list[tuple[int, str, int, int]] = []
     for i, path in enumerate(paths):
@@ -203,25 +214,25 @@ def _probe_on_cluster(ctx: Any, paths: list[str], store: FileStateStore) -> list
     done = [len(paths) - len(todo)]
 
     def on_done(index: int, result: list[FileState]) -> None:
+        for (i, path, size, mtime), state in zip(todo[index * CLUSTER_TASK_FILES:], result):
+            store.put(path, size, mtime, PROBE_VERSION, state)
+            states[i] = state
         done[0] += len(result)
         ctx.progress(done[0], len(paths), unit="files", message="on the cluster")
 
-    fresh = [state for batch in ctx.map(probe_job, jobs, on_done=on_done) for state in batch]
-    for (i, path, size, mtime), state in zip(todo, fresh):
-        store.put(path, size, mtime, PROBE_VERSION, state)
-        states[i] = state
+    ctx.map(probe_job, jobs, on_done=on_done)
     return states  # type: ignore[return-value]
 
 
-def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str, ...],
+def read_images(ctx: RunContext, root: Path, *, recursive: bool, extensions: tuple[str, ...],
                 labels_from: str, max_per_label: int) -> dict[str, Any]:
     """The shared body of Import Images and Sample Images."""
-    files, passed = scan(root, recursive, extensions)
+    files, passed = scan(root, recursive, extensions, may_read=ctx.may_read)
     store = FileStateStore(ctx.store_dir("files"))
     paths = [os.path.join(root, rel) for rel in files]
     states: list[FileState] = []
     try:
-        if getattr(ctx, "remote", False):
+        if ctx.remote:
             states = _probe_on_cluster(ctx, paths, store)
         else:
             with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
@@ -256,8 +267,13 @@ def read_images(ctx: Any, root: Path, *, recursive: bool, extensions: tuple[str,
     if earlier:
         ctx.warn(f"{earlier} file(s) that FlowClass wrote inside {root} (outputs of an earlier run) were not "
                  "imported; keep outputs outside the imported folder")
+    outside = sum(s[1] == LINK_OUTSIDE for s in skipped)
+    if outside:
+        ctx.warn(f"{outside} link(s) to files outside the folders this canvas may read were not "
+                 "imported; see the 'skipped' output")
     bad = [s for s in skipped
-           if not s[1].startswith(("extension", "no file extension", HIDDEN_FOLDER, WRITTEN_BY_FLOWCLASS))]
+           if not s[1].startswith(("extension", "no file extension", HIDDEN_FOLDER, WRITTEN_BY_FLOWCLASS,
+                                   LINK_OUTSIDE))]
     if bad:
         ctx.warn(f"{len(bad)} file(s) skipped as unreadable; see the 'skipped' output")
     if not kept:
@@ -284,9 +300,10 @@ MAX_PER_LABEL = Int(name="max_per_label", default=0, min=0,
                     "order); 0 keeps all.")
 
 
-def _import_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+def _import_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     root = _root(ctx, params["folder"], params["sample"])
-    return fingerprint_folder(root, params["recursive"], tuple(params["extensions"]), ctx.scan_budget)
+    return fingerprint_folder(root, params["recursive"], tuple(params["extensions"]), ctx.scan_budget,
+                              ctx.may_read)
 
 
 @node(
@@ -306,14 +323,14 @@ def _import_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
     fingerprint=_import_fingerprint,
     migrations={1: _extensions_as_list},
 )
-def import_images(ctx, *, folder, sample, recursive, extensions, labels_from, max_per_label):
+def import_images(ctx: RunContext, *, folder, sample, recursive, extensions, labels_from, max_per_label):
     """Read a folder of images (recursively); subfolder names become class labels."""
     root = _root(ctx, folder, sample)
     return read_images(ctx, root, recursive=recursive, extensions=tuple(extensions),
                        labels_from=labels_from, max_per_label=max_per_label)
 
 
-def _sample_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+def _sample_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     root = sample_folder(params["dataset"], ctx.store_dir("samples"))
     return fingerprint_folder(root, True, IMAGE_EXTENSIONS, ctx.scan_budget)
 
@@ -332,7 +349,7 @@ def _sample_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
     ],
     fingerprint=_sample_fingerprint,
 )
-def sample_images(ctx, *, dataset, max_per_label):
+def sample_images(ctx: RunContext, *, dataset, max_per_label):
     """Built-in real images from installed packages, so every workflow runs out of the box."""
     root = sample_folder(dataset, ctx.store_dir("samples"))
     return read_images(ctx, root, recursive=True, extensions=IMAGE_EXTENSIONS,

@@ -7,31 +7,31 @@ table). Image File makes a one-image set, for "what is this picture?" (seed 003)
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Path as PathParam
+from flowclass.userfiles.pictures import IMAGE_EXTENSIONS, BadImage, probe
 
 from .datatypes import IMAGES, ImageSet
-from .lib.filestate import sha256_of
-from .lib.imaging import IMAGE_EXTENSIONS, BadImage, probe
-from .lib.label_overrides import DEFAULT_FILE, apply_labels, read_label_file
-from .lib.samples import PHOTOS, sample_folder
+from .lib.classify.label_overrides import DEFAULT_FILE, apply_labels, read_label_file
+from .lib.images.filestate import sha256_of_file
+from .lib.images.sample_images import PHOTOS, sample_folder
 
 
-def _file_fingerprint(path: str) -> str:
-    """Changes whenever the file's content does (small files: hash them)."""
+def _label_file_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
+    """Changes whenever the label file's content does (small files: hash them)."""
+    path = params["file"]
     if not path or not os.path.isfile(path):
         return "absent"
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+    return sha256_of_file(path)
 
 
 @node(
@@ -48,9 +48,9 @@ def _file_fingerprint(path: str) -> str:
              help="Images the file does not list keep their subfolder label; off: only the "
                   "file's labels count (a label table)."),
     ],
-    fingerprint=lambda ctx, params: _file_fingerprint(params["file"]),
+    fingerprint=_label_file_fingerprint,
 )
-def label_overrides(ctx, *, images: ImageSet, file, keep_folder_labels):
+def label_overrides(ctx: RunContext, *, images: ImageSet, file, keep_folder_labels):
     """Relabel images from a label file beside the workflow; the images are never moved."""
     table = read_label_file(Path(file))  # no file (or none given): no rows
     relabelled, changed, unmatched, nameless = apply_labels(images, table, keep_folder_labels)
@@ -67,7 +67,7 @@ def label_overrides(ctx, *, images: ImageSet, file, keep_folder_labels):
 SAMPLE_IMAGES = PHOTOS
 
 
-def _image_path(ctx: Any, file: str, sample: str) -> Path:
+def _image_path(ctx: RunContext, file: str, sample: str) -> Path:
     if file:
         path = Path(file)
         if not path.is_file():
@@ -76,7 +76,7 @@ def _image_path(ctx: Any, file: str, sample: str) -> Path:
     return sample_folder("photos", ctx.store_dir("samples")) / f"{sample}.png"
 
 
-def _image_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+def _image_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     if params["folder"]:
         from .images import fingerprint_folder
 
@@ -115,7 +115,7 @@ def _file_or_folder(params: Mapping[str, Any]):
     version=2,
     migrations={1: lambda params: {"folder": "", **params}},
 )
-def image_file(ctx, *, file, sample, folder):
+def image_file(ctx: RunContext, *, file, sample, folder):
     """One image (or a folder of them), e.g. new pictures to ask a trained classifier about."""
     if folder:
         from .images import read_images
@@ -124,13 +124,12 @@ def image_file(ctx, *, file, sample, folder):
                                       extensions=IMAGE_EXTENSIONS, labels_from="none",
                                       max_per_label=0)["images"]}
     path = _image_path(ctx, file, sample)
-    data = path.read_bytes()
     try:
-        width, height = probe(data)
+        width, height = probe(path)
     except BadImage as exc:
         raise NodeError(f"{path} is not a usable image: {exc}", field="file") from None
     images = ImageSet(paths=np.array([str(path)]), labels=np.array([""]),
-                      hashes=np.array([sha256_of(data)]),
+                      hashes=np.array([sha256_of_file(path)]),
                       widths=np.array([width], dtype=np.int32),
                       heights=np.array([height], dtype=np.int32), root=str(path.parent))
     return {"images": images}

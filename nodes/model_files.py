@@ -1,27 +1,33 @@
 """Save Model and Load Model: classifiers as files to share, that load without running code.
 
-The file format and its checks are in :mod:`nodes.lib.model_file`. Save Model writes only
-through :func:`~nodes.lib.owned_files.owned_folder` (a file FlowClass did not write is
+The file format and its checks are in :mod:`nodes.lib.classify.model_format`. Save Model writes only
+through :func:`~flowclass.userfiles.owned_folder.owned_folder` (a file FlowClass did not write is
 never replaced); Load Model refuses anything but an intact FlowClass classifier.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
-from flowclass.errors import NodeError
+import numpy as np
+
+from flowclass.context import RunContext
+from flowclass.errors import NodeError, ParamValueError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Path as PathParam
+from flowclass.userfiles.owned_folder import owned_folder
 
-from .classify_types import MODEL, Classifier
+from .classify import train_classifier
+from .classify_types import MODEL, MODEL_FORMAT, Classifier
 from .datatypes import TABLE
-from .lib import model_file
-from .lib.model_file import EXTENSION, ModelFileError, model_bytes, read_model_file
-from .lib.models import describe_spec
-from .lib.owned_files import owned_folder
+from .embed import BACKEND_PARAMS, embed, params_from_spec
+from .lib.classify.estimators import describe_spec
+from .lib.classify import model_format
+from .lib.classify.model_format import EXTENSION, ModelFileError, model_bytes, read_model_file
 
 
 def _sha256(data: bytes) -> str:
@@ -38,7 +44,7 @@ def _sha256(data: bytes) -> str:
                            "existing file FlowClass did not write is never replaced.")],
     writes_files=True,
 )
-def save_model(ctx, *, model: Classifier, path):
+def save_model(ctx: RunContext, *, model: Classifier, path):
     """Write the classifier, its labels and its embedder spec to a file others can load."""
     target = Path(path)
     data = model_bytes(model)
@@ -55,15 +61,73 @@ def save_model(ctx, *, model: Classifier, path):
                                    "embedder": [describe_spec(model.embedder)]})}
 
 
-def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+def _model_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     """The file's content hash, read in chunks; a file too large to load is known by its stamp."""
     path = Path(params["file"])
     if not path.is_file():
         return "absent"
-    if path.stat().st_size > model_file.LIMITS.max_bytes:
+    if path.stat().st_size > model_format.LIMITS.max_bytes:
         return f"too large:{file_stamp(path)}"
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# Where each Embed parameter is kept in an embedder spec, for messages that name the field.
+SPEC_FIELDS = {"backend": "backend", "pixel_size": "preprocessing.size",
+               "grayscale": "preprocessing.grayscale", "binarize": "preprocessing.binarize",
+               "threshold": "preprocessing.threshold", "histogram_space": "preprocessing.space",
+               "histogram_bins": "preprocessing.bins", "clip_model": "model", "clip_weights": "weights"}
+
+
+def checked_fields(model: Classifier) -> Classifier:
+    """A model read from a file, every field held to the constraints the nodes use.
+
+    The embedder settings are Embed's parameters (a pixel size of 40,000 would allocate
+    gigabytes per image), the classifier settings Train Classifier's; the classes a list of
+    distinct names. Raises :class:`ModelFileError` naming the field; nothing is allocated
+    from the file's numbers before this passes.
+    """
+    def refuse(field: str, message: str) -> ModelFileError:
+        return ModelFileError(f"field '{field}': {message}")
+
+    if isinstance(model.format, bool) or not isinstance(model.format, int) or not 1 <= model.format:
+        raise refuse("format", f"expected a whole number >= 1; got {model.format!r}")
+    if model.format > MODEL_FORMAT:
+        return model  # read_model says a newer FlowClass wrote it
+    if not isinstance(model.classes, (list, tuple)) or len(model.classes) < 2 or \
+            not all(isinstance(c, str) and c for c in model.classes) or len(set(model.classes)) < len(model.classes):
+        raise refuse("classes", f"expected a list of at least 2 distinct names; got {model.classes!r}"[:300])
+    if not isinstance(model.estimator, np.ndarray) or model.estimator.dtype != np.uint8 or model.estimator.ndim != 1:
+        raise refuse("estimator", "expected the classifier's bytes")
+    for field in ("embedder", "settings", "training"):
+        if not isinstance(getattr(model, field), dict):
+            raise refuse(field, f"expected a mapping; got {getattr(model, field)!r}"[:300])
+    train = {p.name: p for p in train_classifier.params}
+    _validate(train["model"], model.model, "model", refuse)
+    for key, value in model.settings.items():
+        if key not in train or key in ("model", "validation", "test_fraction", "folds", "final_model", "seed"):
+            raise refuse(f"settings.{key}", "not a setting of Train Classifier")
+        _validate(train[key], value, f"settings.{key}", refuse)
+    settings = {p.name: p for p in embed.params}
+    try:
+        wanted = params_from_spec(model.embedder)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise refuse("embedder", f"does not say how to embed images ({type(exc).__name__}: {exc})"[:300]) from None
+    backend = wanted["backend"]
+    for name in ("backend", *BACKEND_PARAMS.get(backend, ())):
+        _validate(settings[name], wanted[name], f"embedder.{SPEC_FIELDS[name]}", refuse)
+    weights = wanted["clip_weights"]
+    if backend == "open_clip" and ("/" in weights or "\\" in weights or weights.startswith(("~", "."))):
+        raise refuse("embedder.weights", "a weights file is named by its file name alone (it is looked "
+                     f"for beside the workflow); got {weights!r}"[:300])
+    return dataclasses.replace(model, classes=tuple(model.classes))
+
+
+def _validate(param: Any, value: Any, field: str, refuse) -> None:
+    try:
+        param.validate(value)
+    except ParamValueError as exc:
+        raise refuse(field, str(exc)[:300]) from None
 
 
 @node(
@@ -73,7 +137,7 @@ def _model_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
                       help="A model file written by Save Model (relative: next to the workflow).")],
     fingerprint=_model_fingerprint,
 )
-def load_model(ctx, *, file):
+def load_model(ctx: RunContext, *, file):
     """Read a saved classifier; files that are not exactly that are refused, never run."""
     if not file:
         raise NodeError("no model file given", field="file", hint=f"choose a {EXTENSION} file")
@@ -81,7 +145,7 @@ def load_model(ctx, *, file):
     if not path.is_file():
         raise NodeError(f"model file not found: {path}", field="file")
     try:
-        model = read_model_file(path)
+        model = read_model_file(path, check=checked_fields)
     except ModelFileError as exc:
         raise NodeError(str(exc), field="file") from None
     ctx.record("model", {"classes": list(model.classes), "embedder": model.embedder})

@@ -1,6 +1,6 @@
 """Saving classified images: the coloured class maps, optionally beside the originals.
 
-Written only through :mod:`nodes.lib.owned_files`, like every export: a file of the
+Written only through :mod:`flowclass.userfiles.owned_folder`, like every export: a file of the
 user's is never replaced (FlowClass writes beside it under another name), a re-run
 replaces its own earlier files, and files of images no longer classified are removed.
 """
@@ -15,15 +15,16 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from PIL import Image
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Path as PathParam
+from flowclass.userfiles.owned_folder import OwnedFolder, new_file, owned_folder
+from flowclass.userfiles.pictures import BadImage, open_rgb
 
-from .export import write_beside, write_table
-from .lib.imaging import BadImage, open_rgb
-from .lib.owned_files import OwnedFolder, new_file, owned_folder
-from .lib.pixels.class_maps import colourise, read_class_map
 from .datatypes import TABLE
+from .export import write_beside, write_table
+from .lib.pixels.class_maps import colourise, read_class_map
 from .pixel_datatypes import PIXEL_MAPS, PixelMaps
 
 AREAS = "areas.csv"
@@ -64,7 +65,7 @@ def _saved_exist(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
     writes_files=True,
     outputs_exist=_saved_exist,
 )
-def save_pixel_maps(ctx, *, maps: PixelMaps, folder, side_by_side):
+def save_pixel_maps(ctx: RunContext, *, maps: PixelMaps, folder, side_by_side):
     """Write each class map as a coloured PNG (named like its image) and the area table."""
     import pandas as pd
 

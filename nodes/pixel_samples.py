@@ -14,12 +14,13 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Float, Int, Path as PathParam, Text
+from flowclass.userfiles.pictures import BadImage, open_rgb
 
 from .datatypes import IMAGES, TABLE, ImageSet
-from .lib.imaging import BadImage, open_rgb
 from .lib.pixels.legend import LegendError, default_colour, parse_legend
 from .lib.pixels.masks import MaskError, mask_files, masks_fingerprint, read_mask
 from .lib.pixels.sampling import capped, main_colours, spread
@@ -49,7 +50,8 @@ def legend_problems(params: Mapping[str, Any], field: str = "legend") -> Iterabl
         yield field, str(exc)
 
 
-def pair_masks(ctx: Any, images: ImageSet, masks: str, *, required: bool = True) -> list[tuple[int, Path]]:
+def pair_masks(ctx: RunContext, images: ImageSet, masks: str, *,
+               required: bool = True) -> list[tuple[int, Path]]:
     """(image index, mask file) for each mask, matched by file stem; unmatched masks warn.
 
     Without ``required``, no mask at all is not an error (labels not drawn yet): no pairs.
@@ -59,9 +61,13 @@ def pair_masks(ctx: Any, images: ImageSet, masks: str, *, required: bool = True)
             return []
         raise NodeError("no mask given", field="masks", hint="choose a mask PNG or a folder of them")
     try:
-        files = mask_files(masks)
+        files = mask_files(masks, ctx.may_read)
+        outside = sorted(set(mask_files(masks)) - set(files)) if ctx.may_read is not None else []
     except MaskError as exc:
         raise NodeError(str(exc), field="masks") from None
+    if outside:
+        ctx.warn(f"{len(outside)} mask(s) in {masks} are links to files outside the folders this canvas "
+                 f"may read, not used: {', '.join(outside[:5])}")
     by_stem: dict[str, list[int]] = {}
     for i, path in enumerate(images.paths.tolist()):
         by_stem.setdefault(Path(path).stem, []).append(i)
@@ -98,6 +104,12 @@ LEGEND = Text(name="legend", default=DEFAULT_LEGEND,
               help="Which mask colour is which class: 'water=#1f77b4, trees=#2ca02c'. The name "
                    "'ignore' marks a colour as unlabelled.")
 
+
+def masks_param_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
+    """Changes whenever a mask file named by the 'masks' parameter does."""
+    return masks_fingerprint(params["masks"], ctx.may_read)
+
+
 @node(
     type="pixel_samples_mask", title="Pixel Samples from Mask", category="Pixels",
     inputs=[Input("images", IMAGES, help="The images the masks label (matched by file name).")],
@@ -111,9 +123,9 @@ LEGEND = Text(name="legend", default=DEFAULT_LEGEND,
         SEED,
     ],
     check=legend_problems,
-    fingerprint=lambda ctx, params: masks_fingerprint(params["masks"]),
+    fingerprint=masks_param_fingerprint,
 )
-def pixel_samples_mask(ctx, *, images: ImageSet, masks, legend, max_per_class, balance, seed):
+def pixel_samples_mask(ctx: RunContext, *, images: ImageSet, masks, legend, max_per_class, balance, seed):
     """Training pixels from a mask painted over an image: each colour is a class."""
     parsed = parse_legend(legend)
     n_classes = len(parsed.classes)
@@ -192,7 +204,7 @@ def _assemble(classes, colours, parts, paths, source: str) -> PixelSamples:
         SEED,
     ],
 )
-def pixel_samples_folders(ctx, *, images: ImageSet, pixels_per_image, denoise, clusters,
+def pixel_samples_folders(ctx: RunContext, *, images: ImageSet, pixels_per_image, denoise, clusters,
                           min_share, max_per_class, balance, seed):
     """Training pixels from weakly labelled images (a folder per class), denoised and balanced."""
     labelled = np.flatnonzero(images.labels != "")

@@ -15,22 +15,25 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Float, Int, Path as PathParam, Text
+from flowclass.userfiles.pictures import BadImage, open_rgb
 
 from .datatypes import IMAGES, TABLE, ImageSet
 from .images import SKIPPED_COLUMNS
-from .lib.imaging import BadImage, open_rgb
-from .lib.models import UntrustedModel, dump_estimator, load_estimator
+from .lib.classify.estimators import UntrustedModel, dump_estimator, load_estimator
 from .lib.pixels import metrics
 from .lib.pixels.class_maps import class_counts, read_class_map, save_class_map
 from .lib.pixels.features import FeatureSpec, colour_features
 from .lib.pixels.legend import LegendError, display_colours, parse_legend, parse_pairs
-from .lib.pixels.masks import MaskError, masks_fingerprint, read_mask
+from .lib.pixels.masks import MaskError, read_mask
 from .lib.pixels.model import MODELS, PixelClassifier, features_at, make_estimator, predict
 from .pixel_datatypes import PIXEL_MAPS, PIXEL_MODEL, PIXEL_SAMPLES, PixelMaps, PixelModel, PixelSamples
-from .pixel_samples import DEFAULT_LEGEND, SEED, legend_problems, load_array, pair_masks
+from .pixel_samples import (DEFAULT_LEGEND, SEED, legend_problems, load_array, masks_param_fingerprint,
+                            pair_masks)
+from .lib.results.figures import NEEDS as FIGURES
 
 MAP_VERSION = 1  # bump when class maps of the same inputs would come out differently
 FOREST = {"model": ("random_forest",)}
@@ -102,7 +105,7 @@ def _split(labels: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, n
     ],
     check=_feature_problems,
 )
-def train_pixel_classifier(ctx, *, samples: PixelSamples, model, rgb, hsv, lab, neighbourhood,
+def train_pixel_classifier(ctx: RunContext, *, samples: PixelSamples, model, rgb, hsv, lab, neighbourhood,
                            texture, window, n_trees, max_depth, holdout, seed):
     """Learn the classes of pixel samples; reports accuracy on held-out pixels."""
     present = [name for name, n in samples.counts().items() if n]
@@ -152,7 +155,7 @@ def _colour_problems(params: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
 
 def _classify_reports(source: Any) -> dict[str, Any]:
     """areas.png: the share of each class in each image, as stacked bars."""
-    from .lib.figures import areas_png
+    from .lib.results.figures import areas_png
 
     maps: PixelMaps = source.output("maps")
     shown = len(maps.names) if maps.unknown_below > 0 else len(maps.classes)
@@ -178,9 +181,9 @@ def _classify_reports(source: Any) -> dict[str, Any]:
                   "Classes not named keep their colour."),
     ],
     check=_colour_problems,
-    reports=_classify_reports,
+    reports=_classify_reports, reports_need=FIGURES,
 )
-def classify_pixels(ctx, *, model: PixelModel, images: ImageSet, unknown_below, colours):
+def classify_pixels(ctx: RunContext, *, model: PixelModel, images: ImageSet, unknown_below, colours):
     """Label every pixel of each image; a class map per image and the area of each class."""
     import pandas as pd
 
@@ -202,7 +205,7 @@ def classify_pixels(ctx, *, model: PixelModel, images: ImageSet, unknown_below, 
         targets.append(store / key[:2] / f"{key}.png")
     todo = [i for i, target in enumerate(targets) if not target.is_file()]
     labelled: dict[int, np.ndarray | str] = {}  # image -> fresh class indices, or why it failed
-    if getattr(ctx, "remote", False) and todo:  # a cluster: the workers decode and label, batch by batch
+    if ctx.remote and todo:  # a cluster: the workers decode and label, batch by batch
         labelled = _label_on_cluster(ctx, model, images.paths[todo].tolist(), todo, threshold,
                                      len(images) - len(todo), len(images))
     kept, maps, counts, skipped = [], [], [], []
@@ -247,7 +250,7 @@ def _label_one(classifier: PixelClassifier, path: str, unknown: int, threshold: 
 CLUSTER_TASK_IMAGES = 8  # photos per cluster job: a class map is as big as its photo
 
 
-def _label_on_cluster(ctx: Any, model: PixelModel, paths: list[str], indices: list[int],
+def _label_on_cluster(ctx: RunContext, model: PixelModel, paths: list[str], indices: list[int],
                       threshold: int, done_before: int, total: int) -> dict[int, np.ndarray | str]:
     """Class maps of ``paths`` made by the cluster's workers (the photos must be readable
     there); index -> labels, or the reason the photo could not be read."""
@@ -297,9 +300,9 @@ def label_pixels_job(job: tuple[np.ndarray, dict, int, int, list[str]]) -> list[
              help="Which golden-mask colour is which class, with the model's class names."),
     ],
     check=legend_problems,
-    fingerprint=lambda ctx, params: masks_fingerprint(params["masks"]),
+    fingerprint=masks_param_fingerprint,
 )
-def evaluate_pixels(ctx, *, maps: PixelMaps, masks, legend):
+def evaluate_pixels(ctx: RunContext, *, maps: PixelMaps, masks, legend):
     """Compare class maps with golden masks: pixel accuracy, IoU per class, confusion matrix."""
     import pandas as pd
 

@@ -48,7 +48,7 @@ def listing(folder: Path) -> list[str]:
 
 def digits_folder(root: Path, per_label: int = 10, labels: tuple[str, ...] = ("0", "1")) -> Path:
     """A user's folder ``root/digits`` of real sample digits, one subfolder per label."""
-    from nodes.lib.samples import write_sample
+    from nodes.lib.images.sample_images import write_sample
 
     full = write_sample("digits", root / "all")
     folder = root / "digits"

@@ -35,16 +35,16 @@ def test_sizes_are_read_like_people_write_them():
 def test_least_recently_used_results_are_removed_first(tmp_path):
     cache = Cache(tmp_path, max_bytes=450_000)
     for i in range(4):
-        cache.put(f"{i:02d}" + "k" * 62, {"x": _noise(100, i)}, {})
+        cache.put(f"{i:02d}" + "c" * 62, {"x": _noise(100, i)}, {})
         time.sleep(0.02)
-    assert cache.get("00" + "k" * 62) is not None  # used again: now the most recent
+    assert cache.get("00" + "c" * 62) is not None  # used again: now the most recent
     time.sleep(0.02)
-    cache.put("04" + "k" * 62, {"x": _noise(100, 4)}, {})
+    cache.put("04" + "c" * 62, {"x": _noise(100, 4)}, {})
     done = cache.prune()
     assert done["removed"] == 1 and done["left"] <= 450_000
     kept = {key[:2] for _, _, key, _ in cache._results()}
     assert kept == {"00", "02", "03", "04"}  # 01 was the least recently used
-    assert cache.get("01" + "k" * 62) is None and cache.get("00" + "k" * 62).output("x").shape
+    assert cache.get("01" + "c" * 62) is None and cache.get("00" + "c" * 62).output("x").shape
 
 
 def test_a_result_larger_than_the_cap_is_not_kept(tmp_path):

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageEnhance
 
-from nodes.lib.model_file import model_bytes, read_model
+from nodes.lib.classify.model_format import model_bytes, read_model
 from tests.classify_helpers import run
 
 PIXELS = {"backend": "pixels", "pixel_size": 16, "grayscale": True}
@@ -168,12 +168,12 @@ def test_accepted_suggestions_in_the_label_file_clear_the_flags(registry, cache,
     table = _issues(registry, cache, folder, tmp_path / "out", tmp_path)
     from sklearn.datasets import load_digits
 
-    from nodes.lib.filestate import sha256_of
-    from nodes.lib.label_overrides import set_label
+    from nodes.lib.images.filestate import sha256_of_file
+    from nodes.lib.classify.label_overrides import set_label
 
     accepted = table[table["flagged"] == "true"].head(3)
     for path, suggested in zip(accepted["path"], accepted["suggested"]):
-        set_label(tmp_path / "label-overrides.csv", sha256_of(Path(path).read_bytes()),
+        set_label(tmp_path / "label-overrides.csv", sha256_of_file(path),
                   str(Path(path).relative_to(folder)), suggested)
     again = _issues(registry, cache, folder, tmp_path / "out", tmp_path).set_index("path")
     target = load_digits().target

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from flowclass.library import ready_workflows_dir
-from nodes.lib.filestate import sha256_of
+from nodes.lib.images.filestate import sha256_of_file
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ WRONG = 30
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> tuple[Path, dict[str, str], dict[str, str]]:
     """PHOTOS (the user's folder), the true digit of each moved image, copy -> original."""
-    from nodes.lib.samples import write_sample
+    from nodes.lib.images.sample_images import write_sample
 
     root = tmp_path_factory.mktemp("user")
     folder = write_sample("digits", root / "PHOTOS")
@@ -107,17 +107,17 @@ def test_clean_collection_finds_copies_and_wrong_labels_and_re_runs_the_decision
 
     # decisions, written where the canvas writes them: beside the workflow
     from nodes.lib.cleaning.kept_copies import set_kept
-    from nodes.lib.label_overrides import set_label
+    from nodes.lib.classify.label_overrides import set_label
 
     accepted = issues[issues["flagged"]].head(3)
     for path, suggested in zip(accepted["path"], accepted["suggested"]):
-        set_label(tmp_path / "label-overrides.csv", sha256_of(Path(path).read_bytes()),
+        set_label(tmp_path / "label-overrides.csv", sha256_of_file(path),
                   str(Path(path).relative_to(folder)), suggested)
     group = duplicates[duplicates["group"] == duplicates["group"].iloc[0]]
     chosen = group[group["keep"] == "false"]["path"].iloc[0]
-    others = [(sha256_of(Path(p).read_bytes()), str(Path(p).relative_to(folder)))
+    others = [(sha256_of_file(p), str(Path(p).relative_to(folder)))
               for p in group["path"] if p != chosen]
-    set_kept(tmp_path / "duplicates-keep.csv", sha256_of(Path(chosen).read_bytes()),
+    set_kept(tmp_path / "duplicates-keep.csv", sha256_of_file(chosen),
              str(Path(chosen).relative_to(folder)), others)
 
     flowclass_run(workflow, out, shared_cache.root, f"import.folder={folder}")

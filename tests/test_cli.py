@@ -18,7 +18,7 @@ CLUSTER = str(REPO / "workflows" / "cluster_folder.json")
 @pytest.fixture(scope="module")
 def digits_folder(tmp_path_factory):
     """120 of the sample digits (12 per class) in a user folder."""
-    from nodes.lib.samples import write_sample
+    from nodes.lib.images.sample_images import write_sample
 
     full = write_sample("digits", tmp_path_factory.mktemp("all") / "digits")
     small = tmp_path_factory.mktemp("user") / "digits"
@@ -50,7 +50,7 @@ def test_run_the_ready_workflow_on_a_users_folder(tmp_path, digits_folder, share
 
 def test_a_journal_in_out_that_is_a_folder_is_an_error_naming_it(tmp_path, digits_folder,
                                                                  shared_cache, capsys):
-    from nodes.lib.owned_files import JOURNAL
+    from flowclass.userfiles.owned_folder import JOURNAL
 
     out = tmp_path / "out"
     (out / JOURNAL).mkdir(parents=True)

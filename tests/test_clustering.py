@@ -11,7 +11,7 @@ from flowclass.context import RunContext
 from nodes.clustering import cut_height, hierarchical_clustering, name_clusters, silhouettes
 from nodes.datatypes import Distances, Embeddings, ImageSet
 from nodes.distances import distances
-from nodes.lib.condensed import condensed_rows, pairwise_condensed
+from nodes.lib.clustering.condensed import condensed_rows, pairwise_condensed
 
 
 def ctx(tmp_path):
@@ -121,7 +121,7 @@ def test_agreement_of_clusters_with_folder_labels():
     from sklearn.datasets import load_digits
     from sklearn.metrics import adjusted_rand_score
 
-    from nodes.lib.agreement import agreement, has_known_labels
+    from nodes.lib.clustering.agreement import agreement, has_known_labels
 
     digits = load_digits()
     x, y = digits.data[:300], digits.target[:300].astype(str)
@@ -190,6 +190,7 @@ def test_scalable_method_builds_a_full_tree_for_every_linkage(tmp_path, linkage_
     assert len(out["clusters"].classes) == 10
 
 
+@pytest.mark.slow
 def test_approximate_neighbour_search_is_repeatable_and_finds_the_digits():
     """Above its size limit the neighbour graph is searched approximately (HNSW): the same
     features give the same tree, whatever OpenMP's thread count (which is left as it was),
@@ -197,7 +198,7 @@ def test_approximate_neighbour_search_is_repeatable_and_finds_the_digits():
     the exact graph and about as well as exact Ward."""
     import faiss
 
-    from nodes.lib.large_linkage import neighbour_graph, neighbour_linkage, project
+    from nodes.lib.clustering.large_linkage import neighbour_graph, neighbour_linkage, project
 
     data = load_digits()
     x, y = data.data, data.target
@@ -222,13 +223,14 @@ def test_approximate_neighbour_search_is_repeatable_and_finds_the_digits():
     assert found > 0.7 and found >= graph - 0.02 and found >= ward - 0.05
 
 
+@pytest.mark.slow
 def test_projection_is_fitted_on_a_sample_and_copies_no_input_whole():
     """PCA fitted on a seeded sample, rows projected a block at a time: the projection
     needs a fraction of the input's memory (a copy would be all of it) and captures
     nearly the variance of a PCA fitted on every row."""
     import tracemalloc
 
-    from nodes.lib.large_linkage import project
+    from nodes.lib.clustering.large_linkage import project
 
     data = load_digits()
     upsampled = np.kron(data.images, np.ones((2, 2))).reshape(len(data.images), -1)  # 256 values
@@ -248,7 +250,7 @@ def test_projection_is_fitted_on_a_sample_and_copies_no_input_whole():
 
 
 def test_sampled_silhouettes_equal_exact_ones_when_the_sample_is_everything():
-    from nodes.lib.large_linkage import sampled_silhouettes
+    from nodes.lib.clustering.large_linkage import sampled_silhouettes
 
     data = load_digits()
     x = data.data[:500]
@@ -266,6 +268,7 @@ def test_distances_are_not_materialised_by_the_node(tmp_path):
         d.to_table()
 
 
+@pytest.mark.slow
 def test_fewer_clusters_than_asked_is_said(tmp_path):
     """A folder of duplicates (the same photo saved six times, and another six times): asked for
     3 clusters, the tree can only give 2, and the export said nothing about the missing one."""

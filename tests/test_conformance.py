@@ -10,6 +10,7 @@ every output survives the result codec (a missing ``@serializable`` fails here, 
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -211,6 +212,20 @@ def test_declaration_and_defaults_are_valid(type_id: str) -> None:
     unconnected = {f"input '{i.name}'" for i in node_type.inputs if not i.optional}
     problems = [p for p in validate(workflow, REGISTRY) if not any(u in p.message for u in unconnected)]
     assert [p for p in problems if p.field in {q.name for q in node_type.params}] == []
+
+
+BUILT_IN = sorted(t.type for t in REGISTRY if t.run.__module__.startswith("nodes."))
+
+
+@pytest.mark.parametrize("type_id", BUILT_IN)
+def test_built_in_nodes_declare_their_context_as_run_context(type_id: str) -> None:
+    """The node contract is typed: run(ctx: RunContext, ...) and fingerprint(ctx: RunContext, params)."""
+    node_type = REGISTRY.get(type_id)
+    for function in filter(None, (node_type.run, node_type.fingerprint)):
+        first = next(iter(inspect.signature(function).parameters.values()))
+        named = first.annotation
+        resolved = function.__globals__.get(named) if isinstance(named, str) else named
+        assert resolved is RunContext, f"{type_id}: {function.__name__}({first.name}: {named!r})"
 
 
 def bad_values(param: Param) -> list[Any]:

@@ -170,6 +170,75 @@ def test_a_worker_killed_mid_run_changes_nothing(registry, new_digits, cluster, 
     client.wait_for_workers(2, timeout=60)  # the nanny brings it back for the next test
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def own_scheduler():
+    """A Dask scheduler and one worker in processes of their own, so a test may kill them."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+                                  "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"], **quiet)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                               "--nthreads", "1", "--no-dashboard"], **quiet)
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address, scheduler
+    finally:
+        for process in (worker, scheduler):
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_a_scheduler_killed_mid_run_is_a_clear_error_that_keeps_what_finished(
+        registry, new_digits, own_scheduler, tmp_path, monkeypatch):
+    import nodes.embed
+    from flowclass.context import PROGRESS
+    from flowclass.states import NodeState
+    from flowclass.dask_executor import DaskExecutor
+
+    monkeypatch.setattr(nodes.embed, "CLUSTER_TASK_IMAGES", 1)  # many jobs, so some are in flight
+    address, scheduler = own_scheduler
+
+    def kill_the_scheduler_once_embedding_is_under_way(event):
+        if event.node == "embed" and event.state == PROGRESS and event.done and scheduler.poll() is None:
+            scheduler.kill()
+            scheduler.wait()
+
+    out = tmp_path / "out"
+    with DaskExecutor(address) as executor:
+        result = _run(registry, new_digits, tmp_path / "cache", out, executor=executor,
+                      on_event=kill_the_scheduler_once_embedding_is_under_way)
+    assert scheduler.poll() is not None, "the scheduler was never killed"
+    failed = {o.node: o for o in result.failed}
+    assert "embed" in failed, {o.node: o.state for o in result.outcomes.values()}
+    for outcome in failed.values():
+        assert f"lost the Dask scheduler at {address}" in outcome.error, outcome.error
+        assert outcome.traceback is None and "run again" in outcome.error
+    finished = [o for o in result.outcomes.values() if o.state == NodeState.DONE]
+    assert finished and all(result.cache.get(o.key) is not None for o in finished)  # kept
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["scheduler"]["address"] == address and "lost" in manifest["scheduler"]
+    assert (out / "skipped.csv").exists()
+
+
+def test_local_n_is_capped_at_the_cores_with_a_warning(monkeypatch):
+    from flowclass import dask_executor
+
+    monkeypatch.setattr(dask_executor, "available_cores", lambda: 1)
+    with dask_executor.DaskExecutor("local:24") as executor:
+        assert "local:24" in executor.warning and "1 core" in executor.warning
+        assert len(executor.client.scheduler_info()["workers"]) == 1
+
+
 def test_an_unreachable_scheduler_stops_the_cli_before_any_work(tmp_path):
     out = tmp_path / "out"
     started = time.monotonic()
@@ -262,3 +331,19 @@ def test_the_model_threads_follow_omp_num_threads(monkeypatch, shared_cache):
     assert model_threads() == (os.cpu_count() or 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert model_threads() == (os.cpu_count() or 1)
+
+
+def test_a_scheduler_address_where_nothing_listens_is_refused_at_once(monkeypatch):
+    """A refused port or an unknown host is said without Dask's client: it retried for 10 s."""
+    import distributed
+
+    from flowclass.dask_executor import DaskExecutor, SchedulerUnreachable
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("Dask's client was asked to connect (it waits out its timeout)")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
+    with pytest.raises(SchedulerUnreachable, match="at tcp://127.0.0.1:1 .nothing listens on port 1.*Start one"):
+        DaskExecutor("tcp://127.0.0.1:1")
+    with pytest.raises(SchedulerUnreachable, match="no host called no-such-host.invalid"):
+        DaskExecutor("tcp://no-such-host.invalid:8786")

@@ -52,7 +52,7 @@ def test_onnx_runtime_matches_pytorch_on_real_photos(torch_model, shared_cache, 
     import torch
 
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
-    from nodes.lib.imaging import open_rgb
+    from flowclass.userfiles.pictures import open_rgb
 
     embedder = EfficientNetLite0(shared_cache.store_dir("models"))
     paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
@@ -117,6 +117,7 @@ def test_colour_histograms_sum_to_one_and_tell_colours_apart(space):
     assert np.abs(coffee - rocket).sum() > 0.3
 
 
+@pytest.mark.slow
 def test_open_clip_code_path_with_random_weights(registry, cache, tmp_path, photos_dir):
     result = Engine(registry, cache).run(
         embed_workflow(registry, photos_dir, backend="open_clip", clip_model="ViT-B-32",
@@ -139,9 +140,11 @@ def test_missing_open_clip_weights_are_a_clear_error_not_a_download(registry, ca
     missing_file = Engine(registry, cache).run(
         embed_workflow(registry, photos_dir, backend="open_clip", clip_weights="weights/none.pt"),
         out_dir=tmp_path).outcomes["embed"]
-    assert missing_file.state == "failed" and "weights file not found" in missing_file.error
+    assert missing_file.state == "failed" and missing_file.field == "clip_weights"
+    assert "file not found" in missing_file.error and "none.pt" in missing_file.error
 
 
+@pytest.mark.slow
 def test_a_fully_cached_run_imports_no_model_library(tmp_path, photos_dir, shared_cache):
     """Re-running an unchanged workflow does no work, and never even imports torch."""
     workflow = tmp_path / "wf.json"
@@ -188,7 +191,7 @@ def test_asking_for_cuda_without_a_gpu_names_the_field(registry, cache, photos_d
 
     if cuda_available():  # the GPU path itself: same vectors as the CPU's
         from nodes.lib.embedders.efficientnet import EfficientNetLite0
-        from nodes.lib.imaging import open_rgb
+        from flowclass.userfiles.pictures import open_rgb
 
         paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
         on_cpu = EfficientNetLite0(cache.store_dir("models"), device="cpu")
@@ -203,3 +206,91 @@ def test_asking_for_cuda_without_a_gpu_names_the_field(registry, cache, photos_d
     assert outcome.state == "failed" and outcome.field == "device"
     assert "no CUDA GPU" in outcome.error and "auto" in outcome.hint
     assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+
+
+def test_flowclass_prepared_moves_only_the_model_and_samples_and_caches_share_them(tmp_path, monkeypatch):
+    """The prepared model and the sample images are the same for every cache: with
+    $FLOWCLASS_PREPARED two caches (or the whole test run) find them in one folder; the
+    other stores stay in each cache."""
+    from flowclass.cache import Cache
+
+    monkeypatch.setenv("FLOWCLASS_PREPARED", str(tmp_path / "prepared"))
+    first, second = Cache(tmp_path / "a"), Cache(tmp_path / "b")
+    for name in ("models", "samples"):
+        assert first.store_dir(name) == second.store_dir(name) == tmp_path / "prepared" / name
+        assert (tmp_path / "prepared" / name).is_dir()
+    assert first.store_dir("embeddings") == tmp_path / "a" / "stores" / "embeddings"
+    monkeypatch.delenv("FLOWCLASS_PREPARED")
+    assert first.store_dir("models") == tmp_path / "a" / "stores" / "models"
+
+
+def test_runs_that_start_together_export_the_model_once(tmp_path):
+    """Two threads (two runs, two test workers) wanting the model at once: one exports it,
+    the other waits and uses that file."""
+    import threading
+    import time
+
+    from nodes.lib.embedders.efficientnet import prepare_once
+
+    exports = []
+
+    def slow_export(target):
+        exports.append(target)
+        time.sleep(0.5)
+        target.write_bytes(b"model")
+
+    target = tmp_path / "model.onnx"
+    threads = [threading.Thread(target=prepare_once, args=(target, slow_export)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert exports == [target] and target.read_bytes() == b"model"
+
+
+@pytest.mark.slow
+def test_int8_model_recognises_real_photos_as_float32_does(torch_model, shared_cache, tmp_path):
+    """The quantised network is calibrated once, deterministically, and still sees a cat and
+    an espresso; its vectors stay close to float32's and are stored apart from them."""
+    import skimage.data
+    from timm.data import ImageNetInfo
+
+    from nodes.lib.embedders import spec_id
+    from nodes.lib.embedders.efficientnet import EfficientNetLite0, quantize_int8
+
+    models = shared_cache.store_dir("models")
+    fp32, int8 = (EfficientNetLite0(models, precision=p) for p in ("fp32", "int8"))
+    assert int8.onnx_file != fp32.onnx_file and int8.onnx_file.stat().st_size < fp32.onnx_file.stat().st_size / 3
+    batch = np.stack([int8.preprocess(Image.fromarray(skimage.data.chelsea())),
+                      int8.preprocess(Image.fromarray(skimage.data.coffee()))])
+    exact, quantised = fp32.forward(batch), int8.forward(batch)
+    cosine = (exact * quantised).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(quantised, axis=1)
+    assert cosine.min() > 0.97
+    info = ImageNetInfo()
+    head = torch_model.get_classifier()
+    weight, bias = head.weight.detach().numpy(), head.bias.detach().numpy()
+    for vectors in (exact, quantised):
+        top = [info.index_to_description(int(i)).lower() for i in np.argmax(vectors @ weight.T + bias, axis=1)]
+        assert "cat" in top[0] and top[1] == "espresso"
+    assert int8.spec["precision"] == "int8" and "precision" not in fp32.spec
+    assert spec_id(int8.spec) != spec_id(fp32.spec)  # int8 vectors never pass for float32 ones
+    quantize_int8(fp32.onnx_file, tmp_path / "again.onnx")
+    assert (tmp_path / "again.onnx").read_bytes() == int8.onnx_file.read_bytes()
+
+
+def test_a_workflow_saved_before_int8_keeps_float32(registry):
+    """Embed v3 added precision (int8 for new nodes); a v2 node keeps the vectors it had."""
+    from nodes.embed import params_from_spec
+
+    doc = {"schema_version": 1, "nodes": [{"id": "embed", "type": "embed", "version": 2,
+                                            "params": {"backend": "efficientnet_lite0"}}], "edges": []}
+    old = loads(json.dumps(doc), registry)
+    assert old.node("embed").version == 3 and old.node("embed").params["precision"] == "fp32"
+    from flowclass.workflow_file import new_node
+
+    added = new_node(old, registry.get("embed"))
+    assert added.version == 3 and added.params["precision"] == "int8"
+    # a model trained on int8 vectors embeds new images the same way, on a CPU
+    params = params_from_spec({"backend": "efficientnet_lite0", "precision": "int8"})
+    assert params["precision"] == "int8" and params["device"] == "cpu"
+    assert params_from_spec({"backend": "efficientnet_lite0"})["precision"] == "fp32"

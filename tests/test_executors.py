@@ -67,6 +67,7 @@ class _ClusterLike(LocalExecutor):
         return super().map(fn, items, **kw)
 
 
+@pytest.mark.slow
 def test_the_canvas_runs_hand_their_batches_to_its_executor(registry, tmp_path):
     import nodes.embed
     from classify_helpers import DIGITS_PIXELS, workflow
@@ -123,3 +124,25 @@ def test_switching_keeps_a_running_runs_executor_open_until_it_ends():
     choice.switch("")  # back to this machine: the idle cluster is closed at once
     assert made["local:2"].closed and isinstance(choice.current, LocalExecutor)
     assert choice.describe()["address"] == "local threads"
+
+
+@pytest.mark.parametrize("address, says", [
+    ("tls://127.0.0.1:1", "tls:// needs TLS certificates"),
+    ("inproc://x", "does not connect over inproc://"),
+    ("ucx://host:1", "does not connect over ucx://"),
+    ("tcp://", "needs a host and a port"),
+    ("tcp://host:notaport", "needs a host and a port"),
+    ("tcp://host:70000", "needs a host and a port"),
+    ("10.0.0.5:8786", "not an address"),
+])
+def test_an_address_flowclass_cannot_use_says_what_is_supported(tmp_path, capsys, address, says):
+    """These ended in tracebacks from inside Dask (TypeError, ValueError: not enough values)."""
+    from flowclass.cli import main
+    from tests.conftest import REPO
+
+    code = main(["run", str(REPO / "workflows" / "cluster_folder.json"), "--out", str(tmp_path / "out"),
+                 "--cache", str(tmp_path / "cache"), "--scheduler", address])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert says in err and "Supported: tcp://HOST:PORT" in err and "local:N" in err, err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()

@@ -13,8 +13,8 @@ from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from nodes.datatypes import Embeddings, ImageSet, Labelling
 from nodes.export import export_folders, save_table
-from nodes.lib.labels import folder_names, safe_folder_name
-from nodes.lib.owned_files import JOURNAL
+from nodes.lib.results.label_folders import folder_names, safe_folder_name
+from flowclass.userfiles.owned_folder import JOURNAL
 
 
 def ctx(tmp_path):

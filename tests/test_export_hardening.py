@@ -24,7 +24,7 @@ from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from nodes.datatypes import ImageSet, Labelling
 from nodes.export import export_folders, save_table
-from nodes.lib.owned_files import JOURNAL
+from flowclass.userfiles.owned_folder import JOURNAL
 
 WORKER = Path(__file__).with_name("export_worker.py")
 NAME_MAX = 255
@@ -297,6 +297,7 @@ def big_source(tmp_path_factory):
     return folder, snapshot(clean)
 
 
+@pytest.mark.slow
 def test_concurrent_runs_into_one_folder_end_like_a_clean_run(tmp_path, big_source):
     source, clean = big_source
     out = tmp_path / "out"
@@ -307,10 +308,11 @@ def test_concurrent_runs_into_one_folder_end_like_a_clean_run(tmp_path, big_sour
     assert not [p for p in out.rglob("*flowclass-tmp*")]
 
 
+@pytest.mark.slow
 def test_a_second_run_waits_for_the_first_and_says_so(tmp_path, big_source):
     from filelock import FileLock
 
-    from nodes.lib.folder_lock import lock_path
+    from flowclass.userfiles.folder_lock import lock_path
 
     source, clean = big_source
     out = tmp_path / "out"
@@ -331,6 +333,7 @@ def test_a_second_run_waits_for_the_first_and_says_so(tmp_path, big_source):
 # --- item 9: kill -9 during an export -------------------------------------------------------------
 
 @pytest.mark.parametrize("after", [1, 5, 20, 38])
+@pytest.mark.slow
 def test_a_rerun_after_kill_9_ends_like_a_clean_run(tmp_path, big_source, after):
     source, clean = big_source
     out = tmp_path / "out"
@@ -349,7 +352,7 @@ def test_a_rerun_after_kill_9_ends_like_a_clean_run(tmp_path, big_source, after)
 
 
 def test_no_write_under_any_target_goes_through_a_users_link_or_leaves_the_folder(tmp_path):
-    from nodes.lib.owned_files import Collision, new_file, owned_folder
+    from flowclass.userfiles.owned_folder import Collision, new_file, owned_folder
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

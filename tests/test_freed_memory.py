@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from nodes.lib.freed_memory import release_freed_memory
+from nodes.lib.clustering.freed_memory import release_freed_memory
 
 
 def resident_mb() -> float:

@@ -25,6 +25,7 @@ from sklearn.metrics import adjusted_rand_score
 from flowclass.library import ready_workflows_dir
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # 1,000+ images per journey: the full suite, not the quick loop
 WORKFLOWS = ready_workflows_dir()
 N = 1797  # scikit-learn's digits
 FEW = 1000  # the pixel workflows classify every pixel: 1,000 images keep CI time reasonable
@@ -35,7 +36,7 @@ def data(tmp_path_factory) -> Path:
     """digits/ (a subfolder per digit), new/ (the same images, unlabelled, in one folder),
     few/ (1,000 of them), strokes/ (ink and paper painted on three of those), golden/ (those
     and the colour golden photos), golden_masks/, colours/ (weakly labelled colour folders)."""
-    from nodes.lib.samples import write_sample
+    from nodes.lib.images.sample_images import write_sample
 
     root = tmp_path_factory.mktemp("journeys")
     digits = write_sample("digits", root / "digits")
@@ -119,7 +120,6 @@ def _check_predictions(data: Path, out: Path, folder: str, max_uncertain: float,
     pictures(out, "confusion_matrix.png")
 
 
-@pytest.mark.slow
 def test_lobe_train_predict_with_efficientnet(data, shared_cache, tmp_path):
     out = tmp_path / "out"
     flowclass_run("lobe_train_predict", out, shared_cache, f"import.folder={data / 'digits'}",

@@ -73,6 +73,7 @@ def _load(registry, cache, tmp_path, path):
                tmp_path / "run").outcomes["load"]
 
 
+@pytest.mark.slow
 def test_a_zip_bomb_model_is_refused_before_it_is_inflated(registry, cache, tmp_path):
     tree = {"__dataclass__": "flowclass.Classifier", "fields": {"estimator": {"__array__": "a0"}}}
     bomb = tmp_path / "bomb.fcmodel"
@@ -117,7 +118,7 @@ def test_an_array_header_that_claims_more_than_the_entry_holds_is_refused():
 def test_every_damaged_model_file_is_refused_naming_it(model_file, tmp_path):
     """Flipped bytes all over the file and cuts at many lengths: a ModelFileError that names
     the file, or (a byte nobody reads, like a zip date) the same model; nothing else."""
-    from nodes.lib.model_file import ModelFileError, read_model
+    from nodes.lib.classify.model_format import ModelFileError, read_model
 
     data = model_file.read_bytes()
     name = str(tmp_path / "damaged.fcmodel")
@@ -140,7 +141,7 @@ def test_every_damaged_model_file_is_refused_naming_it(model_file, tmp_path):
 
 def test_load_model_refuses_a_file_too_large_to_be_a_model_without_reading_it(
         registry, cache, tmp_path, monkeypatch):
-    from nodes.lib import model_file as lib
+    from nodes.lib.classify import model_format as lib
 
     big = tmp_path / "big.fcmodel"
     with open(big, "wb") as handle:
@@ -151,7 +152,7 @@ def test_load_model_refuses_a_file_too_large_to_be_a_model_without_reading_it(
 
 
 def test_a_deeply_nested_model_is_refused_naming_it(tmp_path):
-    from nodes.lib.model_file import ModelFileError, read_model
+    from nodes.lib.classify.model_format import ModelFileError, read_model
 
     deep = _zip({"value.json": DEEP.encode(), "arrays.npz": _zip({})})
     with pytest.raises(ModelFileError, match="deep.fcmodel.*nested"):
@@ -198,7 +199,7 @@ def test_json_nesting_is_bounded_exactly():
 
 
 def test_a_deeply_nested_journal_line_is_skipped(tmp_path):
-    from nodes.lib.owned_files import JOURNAL, OwnedFolder
+    from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder
 
     (tmp_path / "a.png").write_bytes(b"x")
     OwnedFolder(tmp_path).record("a.png")

@@ -27,7 +27,7 @@ from flowclass.ui.canvas import FlowCanvas
 from nodes.viewers.clustering import CUT_EVENT
 from flowclass.ui.page import EditorPage
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # whole journeys: the full suite, not the quick loop
 
 
 @pytest.fixture
@@ -246,8 +246,9 @@ async def test_cluster_cut_on_the_dendrogram_reaches_the_export(user: User, regi
     assert params["cut"] == "n_clusters" and params["n_clusters"] == 4  # the user's mode is kept
     await until(lambda: page.summary.text.startswith("Last run") and not page.runner.running, what="the run")
     await user.should_see("into 4 clusters", retries=LOADS)  # still on the dendrogram tab
-    await run_all(user, page)
+    # the export ran too (no second Run): its folders on disk are the viewer's 4 clusters
     assert len(cluster_folders(export)) == 4
+    assert page.status("export").state == "done"
     table = pd.read_csv(export / "images.csv")
     assert table.shape[0] == 50
 

@@ -28,6 +28,7 @@ from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from flowclass.cli import main
 from flowclass.ui.app import setup
 from flowclass.ui.browse import Roots
 from flowclass.ui.page import AppConfig
@@ -242,6 +243,11 @@ def test_lobe_relabel_and_retrain_in_the_browser(screen: Screen, registry, share
     select_node(screen, "evaluate")
     click(screen, "//*[contains(@class, 'fc-confusion')]//button", timeout=20)  # true face, predicted face
     screen.should_contain("True 'face', predicted 'face'")
+    # the cell's images come below the matrix: brought into the results panel's view (no dragging)
+    wait_until(lambda: driver.execute_script(
+        "const e = document.querySelector('.fc-cell-image')?.getBoundingClientRect(),"
+        "      a = document.querySelector('.fc-main-splitter > .q-splitter__after').getBoundingClientRect();"
+        "return !!e && e.top >= a.top && e.top + 40 <= a.bottom;"), what="the cell's images in view")
     click(screen, "(//*[contains(@class, 'fc-cell-image')]//*[contains(@class, 'q-select')])[1]")
     click(screen, MENU_ITEM.format("non_face"))
     overrides = workspace / "mine" / "label-overrides.csv"
@@ -298,6 +304,15 @@ def test_clashifier_paint_save_and_run_in_the_browser(screen: Screen, registry, 
     shipped, now = class_pixels(READY_MASK, legend), class_pixels(saved, legend)
     assert all(now[name] >= count for name, count in shipped.items()), (shipped, now)
     assert now["water"] > shipped["water"] and now["sky"] > shipped["sky"]
+    # the saved file, run headless, gives the areas the canvas's run gave: it names the painted
+    # masks (it kept naming the shipped ones, and `flowclass run` ignored the painting)
+    cli_out = workspace / "cli"
+    assert main(["run", str(workspace / "mine" / "regions.json"), "--out", str(cli_out), "-q",
+                 "--cache", str(shared_cache.root)]) == 0
+    canvas_areas = pd.read_csv(workspace / "mine" / "flowclass-out" / "regions" / "clashifier" / "areas.csv")
+    assert pd.read_csv(cli_out / "clashifier" / "areas.csv").equals(canvas_areas)
+    assert run_manifest(cli_out)["regions"]["records"]["samples_per_class"] == \
+        run_manifest(workspace / "mine" / "flowclass-out" / "regions")["regions"]["records"]["samples_per_class"]
     assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]
@@ -347,8 +362,10 @@ def test_cluster_drag_the_cut_in_the_browser(screen: Screen, registry, shared_ca
     run_and_wait(screen, "//button[.//*[text()='Apply this cut']]")
     wait_until(lambda: f"into {chosen} clusters" in driver.find_element(By.CSS_SELECTOR, ".fc-results").text,
                timeout=20, what="the dendrogram tab again, with the new cut")
-    run_and_wait(screen)
+    # Export to Folders ran with the clustering (no second Run): the folders match the viewer
     assert len(cluster_folders(export)) == chosen
+    badge = "return document.querySelector(`.vue-flow__node[data-id='export'] .fc-badge`)?.textContent.trim()"
+    assert driver.execute_script(badge) == "done"
     driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane").click()
     ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
     flow = workspace / "mine" / "digits.json"
@@ -541,5 +558,79 @@ def test_colour_names_trained_on_weak_folders_in_the_browser(screen: Screen, reg
     assert driver.execute_script(fits)  # scrolled down to the legend, it and the pair are seen whole
     shot(screen, "colour_names_classified", docs="journey-colour-names.png", show=".fc-pixel-legend")
     assert install_snapshot() == installed
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def visible_in(screen: Screen, css: str, area: str) -> bool:
+    """Whether the element lies wholly inside the area's box (on screen, not scrolled away)."""
+    return screen.selenium.execute_script(
+        "const e = document.querySelector(arguments[0]).getBoundingClientRect(),"
+        "      a = document.querySelector(arguments[1]).getBoundingClientRect();"
+        "return e.width > 0 && e.top >= a.top && e.bottom <= a.bottom && e.left >= a.left && e.right <= a.right;",
+        css, area)
+
+
+def test_the_laptop_frame_in_the_browser(screen: Screen, registry, shared_cache, workspace: Path) -> None:
+    """At 1280x720 the palette starts folded, node text is readable, the settings fold away to
+    show more of the workflow, and Apply this cut is in view without dragging the divider.
+    Screenshots at 1280x720 and 1920x1080 (screenshots/journey_frame_*.png)."""
+    from test_canvas_handling import NODE_RECTS, SMALLEST_TEXT, ZOOM
+
+    from flowclass.library import ready_workflows_dir
+    from flowclass.workflow_file import load, save
+    from journey_helpers import FAST_EMBEDDER
+
+    digits = sample_data(workspace, "digits")
+    flow = workspace / "mine" / "digits.json"
+    save(load(ready_workflows_dir() / "cluster_folder.json", registry)
+         .with_params("import", folder=str(digits), max_per_label=5).with_params("embed", **FAST_EMBEDDER), flow)
+    setup(AppConfig(registry=registry, cache=shared_cache, roots=Roots([workspace]), workflow=flow))
+    driver = screen.selenium
+    driver.set_window_size(1280, 720)
+    screen.open("/", timeout=20)
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 6, what="the nodes")
+    pane = lambda: driver.execute_script(  # noqa: E731
+        "const r = document.querySelector('.vue-flow').getBoundingClientRect(); return [r.left, r.right];")
+    width = driver.execute_script("return window.innerWidth")
+    wait_until(lambda: pane()[0] < 5, what="the palette folded on a narrow window")
+    zoom = lambda: driver.execute_script(ZOOM)  # noqa: E731
+    wait_until(lambda: driver.execute_script(SMALLEST_TEXT, zoom()) >= 12, what="readable node text")
+    shot(screen, "frame_1280")
+    left, right = pane()
+    assert right - left >= 0.7 * width  # the canvas has most of the window (750 px of 1280 before)
+
+    def whole() -> set[str]:  # the nodes wholly in view
+        rects = driver.execute_script(NODE_RECTS)
+        return {n for n, r in rects.items() if r[0] >= pane()[0] and r[2] <= pane()[1]}
+
+    before = whole()
+    click(screen, "//button[@aria-label='Show or hide the settings']")  # fold the settings too
+    wait_until(lambda: pane()[1] > right + 200, what="the canvas to widen")
+    wait_until(lambda: len(whole()) > len(before), what="more of the workflow in view")
+    assert driver.execute_script(SMALLEST_TEXT, zoom()) >= 12
+    run_and_wait(screen)
+    select_node(screen, "cluster")
+    click(screen, TAB.format(tabs="fc-output-tabs", label="Dendrogram"))
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-fc-apply-cut], .fc-cut-count"),
+               what="the dendrogram's tools")
+    # the viewer's main action is in view: no dragging the divider, no scrolling the panel
+    assert visible_in(screen, ".fc-cut-count", ".fc-main-splitter > .q-splitter__after")
+    apply = driver.find_element(By.XPATH, "//button[.//*[text()='Apply this cut']]")
+    assert driver.execute_script(
+        "const e = arguments[0].getBoundingClientRect(), a = document.querySelector("
+        "'.fc-main-splitter > .q-splitter__after').getBoundingClientRect(); return e.top >= a.top && e.bottom <= a.bottom;",
+        apply)
+    shot(screen, "frame_1280_dendrogram")
+    click(screen, "//button[@aria-label='Show or hide the nodes']")  # the palette opens again
+    wait_until(lambda: pane()[0] > 200, what="the palette back")
+
+    driver.set_window_size(1920, 1080)
+    screen.open("/", timeout=20)  # a fresh tab on a wide window: both panels open
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 6, what="the nodes")
+    time.sleep(1)  # the palette stays: a wide window is never folded
+    assert pane()[0] > 200
+    wait_until(lambda: driver.execute_script(SMALLEST_TEXT, zoom()) >= 12, what="readable node text")
+    shot(screen, "frame_1920")
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]

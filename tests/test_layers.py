@@ -14,7 +14,7 @@ import grimp
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-COMPOSITION_ROOT = ("flowclass.cli", "flowclass.library")
+COMPOSITION_ROOT = ("flowclass.library",)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,15 @@ def test_only_the_composition_root_imports_the_node_library(layers, graph):
     reaching = [(a, b) for a, b in layers.imports(graph)
                 if a.split(".")[0] == "flowclass" and b.split(".")[0] == "nodes" and a not in COMPOSITION_ROOT]
     assert reaching == []
+
+
+def test_the_users_files_lie_between_the_node_helpers_and_the_core(layers):
+    """Nodes and the canvas read pictures and write folders through flowclass.userfiles; the
+    engine, which knows nothing about images, may not."""
+    order = [layers.layer_of(m) for m in ("nodes.lib.images.sample_images", "flowclass.userfiles.pictures",
+                                          "flowclass.engine")]
+    assert [layers.RANK[name] for name in order] == sorted(layers.RANK[name] for name in order)
+    assert order[1] == "userfiles" and len(set(order)) == 3
 
 
 def test_the_core_and_the_node_families_never_import_the_canvas_toolkit_at_load():

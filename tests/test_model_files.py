@@ -43,6 +43,7 @@ def _load_and_predict(registry, model_file, embed=DIGITS_PIXELS):
     return workflow(registry, nodes, edges)
 
 
+@pytest.mark.slow
 def test_a_saved_model_predicts_the_same_in_a_fresh_process(registry, shared_cache, saved_model,
                                                              tmp_path):
     model_file, predicted, _ = saved_model
@@ -60,7 +61,7 @@ def test_a_saved_model_predicts_the_same_in_a_fresh_process(registry, shared_cac
 
 def test_saving_twice_gives_the_same_bytes(registry, shared_cache, saved_model, tmp_path):
     model_file, _, result = saved_model
-    from nodes.lib.model_file import model_bytes
+    from nodes.lib.classify.model_format import model_bytes
 
     assert model_bytes(result.output("train", "model")) == model_file.read_bytes()
     saved = result.output("save", "saved")
@@ -70,11 +71,32 @@ def test_saving_twice_gives_the_same_bytes(registry, shared_cache, saved_model, 
 def test_model_files_do_not_depend_on_the_clock(saved_model, monkeypatch):
     import time
 
-    from nodes.lib.model_file import model_bytes
+    from nodes.lib.classify.model_format import model_bytes
 
     model_file, _, result = saved_model
     monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # another day, another zip date
     assert model_bytes(result.output("train", "model")) == model_file.read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["random_forest", "mlp"])
+def test_two_cold_runs_give_byte_identical_model_files(registry, tmp_path, model):
+    """skops names the arrays inside by Python object id: two processes, each with a cold
+    cache, must still write the same bytes (a forest and a calibrated network hold many)."""
+    nodes, edges = digits_training(per_label=10, train={"model": model, "n_trees": 10,
+                                                         "hidden_units": 8, "calibration": "sigmoid"})
+    nodes.append(("save", "save_model", {"path": "digits.fcmodel"}))
+    edges.append(("train.model", "save.model"))
+    wf = tmp_path / "train.json"
+    save(workflow(registry, nodes, edges), wf)
+    files = []
+    for run_ in ("a", "b"):
+        done = subprocess.run([sys.executable, "-m", "flowclass.cli", "run", str(wf), "-q",
+                               "--out", str(tmp_path / run_), "--cache", str(tmp_path / f"cache-{run_}")],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        files.append((tmp_path / run_ / "digits.fcmodel").read_bytes())
+    assert files[0] == files[1]
 
 
 def test_a_deleted_model_file_is_written_again(registry, shared_cache, tmp_path):
@@ -176,6 +198,81 @@ def test_edited_or_truncated_files_are_refused(registry, cache, saved_model, tmp
         archive.writestr("arrays.npz", arrays)
     outcome = _load_outcome(registry, cache, tmp_path, edited)
     assert outcome.state == "failed" and "was modified" in outcome.error
+
+
+def _edited(model_file, target, edit):
+    """A copy of ``model_file`` whose value.json fields went through ``edit``."""
+    with zipfile.ZipFile(model_file) as archive:
+        tree = json.loads(archive.read("value.json"))
+        arrays = archive.read("arrays.npz")
+    edit(tree["fields"])
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("value.json", json.dumps(tree))
+        archive.writestr("arrays.npz", arrays)
+    return target
+
+
+def _set(*keys_and_value):
+    """An edit that sets one field (through the codec's mappings) to a value."""
+    *keys, value = keys_and_value
+
+    def edit(fields):
+        for key in keys[:-1]:
+            fields = fields[key]
+            fields = fields.get("__dict__", fields)
+        fields[keys[-1]] = value
+    return edit
+
+
+def _map(**items):
+    """A mapping as the codec writes it."""
+    return {"__dict__": items}
+
+
+@pytest.mark.parametrize("edit,field", [
+    (_set("embedder", "preprocessing", "size", 40000), "embedder.preprocessing.size"),
+    (_set("embedder", "preprocessing", "size", "16"), "embedder.preprocessing.size"),
+    (_set("embedder", "preprocessing", "grayscale", 1), "embedder.preprocessing.grayscale"),
+    (_set("embedder", "preprocessing", _map(space="hsv", bins=3000)), "embedder"),
+    (_set("embedder", "backend", "colour_histogram"), "embedder"),
+    (_set("embedder", _map(backend="colour_histogram", preprocessing=_map(space="hsv", bins=3000))),
+     "embedder.preprocessing.bins"),
+    (_set("embedder", _map(backend="colour_histogram", preprocessing=_map(space="xyz", bins=8))),
+     "embedder.preprocessing.space"),
+    (_set("embedder", "backend", "my_backend"), "embedder"),
+    (_set("embedder", _map(backend="open_clip", model="ViT-B-32", weights="../../elsewhere/w.pt")),
+     "embedder.weights"),
+    (_set("embedder", _map(backend="open_clip", model="ViT-B-32", weights="/etc/w.pt")), "embedder.weights"),
+    (_set("embedder", ["pixels"]), "embedder"),
+    (_set("format", "1"), "format"),
+    (_set("format", 1.5), "format"),
+    (_set("format", True), "format"),
+    (_set("classes", ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]), None),  # a list is fine
+    (_set("classes", {"__tuple__": ["0", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]}), "classes"),
+    (_set("classes", {"__tuple__": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]}), "classes"),
+    (_set("classes", "0123456789"), "classes"),
+    (_set("model", "rm -rf"), "model"),
+    (_set("settings", "n_neighbors", 10**9), "settings.n_neighbors"),
+    (_set("settings", "n_trees", -1), "settings.n_trees"),
+    (_set("settings", "hidden_units", 10**7), "settings.hidden_units"),
+    (_set("settings", "evil", 1), "settings.evil"),
+    (_set("settings", [1, 2]), "settings"),
+    (_set("training", "oops"), "training"),
+])
+def test_every_field_of_a_model_file_is_held_to_the_nodes_constraints(registry, cache, saved_model,
+                                                                      tmp_path, edit, field):
+    """Checked when the file is read, before anything is allocated from its numbers (so the
+    model never reaches Predict); the error names the file and the field. Before, these were
+    a MemoryError in Predict or a TypeError, reported as unexpected errors."""
+    model_file, _, _ = saved_model
+    edited = _edited(model_file, tmp_path / "edited.fcmodel", edit)
+    load = _load_outcome(registry, cache, tmp_path, edited)
+    if field is None:
+        assert load.state == "done", load.error
+        return
+    assert load.state == "failed" and load.field == "file"
+    assert str(edited) in load.error and f"field '{field}'" in load.error, load.error
+    assert "unexpected" not in load.error
 
 
 def test_a_loaded_model_refuses_other_embeddings(registry, shared_cache, saved_model, tmp_path):

@@ -90,15 +90,22 @@ def draw(user: User, points: list[tuple[int, int]]) -> None:
                              "image_y": points[-1][1], "button": 0, "buttons": 0})
 
 
-@pytest.mark.anyio
-async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, cache, workspace: Path,
-                                                          tmp_path: Path) -> None:
+async def draw_labels_view(user: User, registry, cache, workspace: Path):
+    """The workflow open, its samples node run and selected: its Draw labels view shows."""
     make_app(registry, cache, workspace, workspace / "labels.json")
     await user.open("/")
     page = page_of(user)
     page.start_run(["regions"])
     await until(lambda: page.summary.text.startswith("Last run"), what="the samples node")
     user.find(FlowCanvas).trigger("select", {"id": "regions"})
+    return page
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, cache, workspace: Path,
+                                                          tmp_path: Path) -> None:
+    page = await draw_labels_view(user, registry, cache, workspace)
     await user.should_see("no labels yet")
     await user.should_see("Paint with the left mouse button.")
     (tool,) = user.find(marker="label-tool").elements
@@ -119,8 +126,59 @@ async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, 
     user.find(marker="label-save").click()
     await user.should_see("Labels saved in")
     assert page.state.workflow.node("regions").params["masks"] == "regions_masks"
-    await page.files.save()
+    # no File > Save: saving the labels saved the workflow file that names them
+    assert not page.state.dirty
     check_mask_and_run_cli(workspace, cache, tmp_path)
+
+
+@pytest.mark.anyio
+async def test_plus_class_adds_a_class_the_saved_file_and_the_cli_know(user: User, registry, cache,
+                                                                        workspace: Path, tmp_path: Path) -> None:
+    """'+ class' instead of typing ', road=#ff7f0e' into the Legend field: the class gets a
+    free colour, is ready to paint, and the saved workflow trains on it."""
+    page = await draw_labels_view(user, registry, cache, workspace)
+    await user.should_see("Paint with the left mouse button.")
+    user.find(marker="label-add-class").click()
+    await user.should_see("A new class to paint")
+    user.find(marker="new-class-name").type("water")  # taken: said, nothing changes
+    user.find(marker="new-class-add").click()
+    await user.should_see("there is a class called 'water' already")
+    assert page.state.workflow.node("regions").params["legend"] == LEGEND
+    user.find(marker="label-add-class").click()
+    await user.should_see("A new class to paint")
+    user.find(marker="new-class-name").type("road")
+    user.find(marker="new-class-add").click()
+    await user.should_see("Class 'road' added")
+    legend = LEGEND + ", road=#ff7f0e"  # the first palette colour the legend does not use
+    saved = json.loads((workspace / "labels.json").read_text())["nodes"][1]["params"]
+    assert saved["legend"] == legend and not page.state.dirty
+    await until(lambda: user.find(marker="label-tool").elements and
+                next(iter(user.find(marker="label-tool").elements)).value == "road", what="the road tool")
+    (tool,) = user.find(marker="label-tool").elements
+    (brush,) = user.find(marker="label-brush").elements
+    brush.value = 12
+    for name, points in {**STROKES, "road": [(20, 400), (200, 400)]}.items():
+        tool.value = name
+        draw(user, points)
+    user.find(marker="label-save").click()
+    await user.should_see("Labels saved in")
+    out = tmp_path / "cli"
+    assert main(["run", str(workspace / "labels.json"), "--out", str(out), "--cache", str(cache.root),
+                 "-q", "--node", "regions"]) == 0
+    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    assert list(samples) == ["sky", "water", "trees", "building", "road"] and samples["road"] > 0
+
+
+def test_with_class_picks_a_free_colour_and_refuses_what_cannot_be_a_class() -> None:
+    from nodes.lib.pixels.legend import LegendError, parse_legend, with_class
+
+    assert with_class(LEGEND, "red") == LEGEND + ", red=#ff0000"  # named after a colour: that one
+    assert with_class("a=#1f77b4, b=#ff7f0e", "c") == "a=#1f77b4, b=#ff7f0e, c=#2ca02c"
+    assert parse_legend(with_class(LEGEND + ",", "road")).classes[-1] == "road"
+    for bad, why in (("sky", "already"), ("ignore", "reserved"), ("a=b", "cannot be a class name"),
+                     ("  ", "cannot be a class name")):
+        with pytest.raises(LegendError, match=why):
+            with_class(LEGEND, bad)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +202,7 @@ def context(tmp_path: Path) -> ViewerContext:
                          run=lambda nodes: None, refresh=lambda: None, store_dir=lambda name: tmp_path)
 
 
+@pytest.mark.slow
 def test_viewers_are_registered(clashifier) -> None:
     viewers = default_viewers(default_registry())
     maps, areas = clashifier.output("classify", "maps"), clashifier.output("classify", "areas")
@@ -155,6 +214,7 @@ def test_viewers_are_registered(clashifier) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_original_beside_classified_with_opacity_and_area_bars(user: User, clashifier,
                                                                       tmp_path: Path) -> None:
     maps = clashifier.output("classify", "maps")

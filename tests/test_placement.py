@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+
 from ui_helpers import CLUSTER_FOLDER
 
+from flowclass.cli import main
+from flowclass.library import ready_workflows_dir
 from flowclass.ui.node_help import examples
 from flowclass.ui.placement import NODE_WIDTH, anchor_of, feeding_edges, free_spot, node_height
 from flowclass.workflow import PortRef
@@ -35,4 +39,17 @@ def test_node_help_examples_come_from_the_ready_workflows(registry) -> None:
     found = {e.workflow: e for e in examples(registry.get("hierarchical_clustering"))}
     assert found["cluster_folder.json"].node_id == "cluster"
     assert found["cluster_folder.json"].command.startswith(
-        "flowclass run workflows/cluster_folder.json --set cluster.")
+        f"flowclass run {ready_workflows_dir() / 'cluster_folder.json'} --set cluster.")
+
+
+def test_every_node_help_command_line_pastes_into_a_shell(registry, tmp_path, monkeypatch) -> None:
+    """The examples are quoted ('regions.legend=sky=#aec7e8, water=...' was split by the shell at
+    its spaces) and name the ready workflow wherever the shell is: each, split as a shell splits
+    it, is a command line `flowclass validate` accepts."""
+    monkeypatch.chdir(tmp_path)
+    commands = {e.command for node_type in registry for e in examples(node_type)}
+    assert any("--set 'regions.legend=sky=#aec7e8, " in c for c in commands)
+    for command in sorted(commands):
+        argv = shlex.split(command)
+        assert argv[:2] == ["flowclass", "run"], command
+        assert main(["validate", *argv[2:]]) == 0, command

@@ -72,7 +72,7 @@ def test_pca_points_of_many_images_fit_on_a_sample_and_agree_with_the_full_fit()
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from nodes.lib.figures import pca_points
+    from nodes.lib.results.figures import pca_points
 
     digits = load_digits().data
     rng = np.random.default_rng(0)
@@ -81,3 +81,75 @@ def test_pca_points_of_many_images_fit_on_a_sample_and_agree_with_the_full_fit()
     assert sampled.shape == (24_000, 2)
     for axis in range(2):
         assert abs(np.corrcoef(sampled[:, axis], full[:, axis])[0, 1]) > 0.99
+
+
+def _clustering_run(shared_cache, out, *more):
+    return _run(shared_cache, "cluster_folder", out, "embed.backend=pixels", "import.max_per_label=20",
+                "cluster.n_clusters=3", *more)
+
+
+def test_pictures_are_results_copied_into_a_new_out_without_drawing_again(shared_cache, tmp_path,
+                                                                          monkeypatch, capsys):
+    """Figures are cached like tables: a re-run into a new --out copies them, bytes and all."""
+    from nodes.lib.results import figures
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert _clustering_run(shared_cache, first) == 0
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("drawn again")
+
+    monkeypatch.setattr(figures, "dendrogram_png", no_drawing)
+    monkeypatch.setattr(figures, "map_png", no_drawing)
+    capsys.readouterr()
+    assert _clustering_run(shared_cache, second) == 0
+    captured = capsys.readouterr()
+    assert "not saved" not in captured.err and "saved in" in captured.out
+    for name in ("dendrogram.png", "map.png"):
+        assert (second / name).read_bytes() == (first / name).read_bytes()
+    # into the same folder again: nothing to copy, nothing said
+    assert _clustering_run(shared_cache, second) == 0
+    assert "saved in" not in capsys.readouterr().out
+
+
+def test_a_picture_of_other_results_in_the_same_out_is_replaced(shared_cache, tmp_path):
+    """Going back to earlier settings serves every node from cache; the pictures in --out
+    still follow the settings, not the run before."""
+    out = tmp_path / "out"
+    assert _clustering_run(shared_cache, out) == 0
+    three = (out / "dendrogram.png").read_bytes()
+    assert _clustering_run(shared_cache, out, "cluster.n_clusters=5") == 0
+    assert (out / "dendrogram.png").read_bytes() != three
+    assert _clustering_run(shared_cache, out) == 0
+    assert (out / "dendrogram.png").read_bytes() == three
+
+
+def test_the_canvas_writes_the_files_the_command_line_writes(registry, shared_cache, tmp_path):
+    """One code path: a canvas run leaves the same report files, with the same bytes."""
+    import time
+
+    from flowclass.engine import Engine
+    from flowclass.overrides import apply_overrides
+    from flowclass.ui.runner import RunController
+    from flowclass.workflow_file import load
+
+    path = WORKFLOWS / "digits_nearest_neighbour.json"
+    sets = ["import.max_per_label=30", "new.max_per_label=1"]
+    workflow = apply_overrides(load(path, registry), registry, sets)
+    finished = []
+    runner = RunController(Engine(registry, shared_cache), on_change=lambda: None,
+                           on_finished=lambda result, error: finished.append((result, error)))
+    canvas_out = tmp_path / "canvas"
+    runner.start(workflow, base_dir=path.parent, out_dir=canvas_out, source=str(path))
+    deadline = time.time() + 120
+    while not finished:
+        runner.poll()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    (result, error), = finished
+    assert error is None and result.ok and result.reports.problems == []
+    assert sorted(result.reports.written) == ["confusion_matrix.csv", "confusion_matrix.png", "evaluation.csv"]
+    cli_out = tmp_path / "cli"
+    assert _run(shared_cache, "digits_nearest_neighbour", cli_out, *sets) == 0
+    for name in result.reports.written:
+        assert (canvas_out / name).read_bytes() == (cli_out / name).read_bytes()

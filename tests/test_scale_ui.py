@@ -11,10 +11,12 @@ from scipy.cluster.hierarchy import fcluster
 from linkages import random_linkage
 from sklearn.datasets import load_digits
 
-from nodes.lib.tree_top import MERGES, tree_top
+from nodes.lib.clustering.tree_top import MERGES, tree_top
 from nodes.viewers import maps
 from nodes.viewers.clustering import clusters_at, dendrogram_options
 from nodes.viewers.maps import MAX_POINTS, chart_options, map_points, map_sample
+
+pytestmark = pytest.mark.slow  # 100,000 images: the full suite, not the quick loop
 
 
 def groups_of(n: int, count: int = 46) -> np.ndarray:
@@ -84,6 +86,11 @@ def test_the_chart_of_a_big_pca_map_draws_every_image_under_the_hoverable_sample
     assert sum(len(s["data"]) for s in under) == 100_000 and all(s["large"] for s in under)
     assert [s["name"] for s in under] == [s["name"] for s in hoverable]  # one legend entry each
     assert all(len(point) == 2 for s in under for point in s["data"][:5])  # no URLs for the many
+    # the wheel zooms and a drag pans, on both axes, never hiding points beyond one axis
+    zooms = options["dataZoom"]
+    assert {(z["type"], "xAxisIndex" in z, "yAxisIndex" in z) for z in zooms} == \
+        {("inside", True, False), ("inside", False, True)}
+    assert all(z["filterMode"] == "none" for z in zooms)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +188,7 @@ def test_a_tree_of_fewer_than_1000_images_shows_every_image() -> None:
 
 
 def test_dendrogram_png_of_100000_images_shows_the_same_top_with_sizes(big_tree, tmp_path) -> None:
-    from nodes.lib.figures import dendrogram_figure, dendrogram_png
+    from nodes.lib.results.figures import dendrogram_figure, dendrogram_png
 
     z = big_tree
     labels = np.array([f"C{c}" for c in fcluster(z, 8, "maxclust")])
@@ -207,7 +214,7 @@ def test_export_reports_progress_for_every_file_and_appends_its_journal(tmp_path
     from flowclass.context import RunContext
     from nodes.datatypes import ImageSet, Labelling
     from nodes.export import export_folders
-    from nodes.lib.owned_files import OwnedFolder
+    from flowclass.userfiles.owned_folder import OwnedFolder
 
     photo, paths = astronaut(), []
     for i in range(12):

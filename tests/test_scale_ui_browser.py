@@ -13,6 +13,9 @@ from canvas_helpers import console_problems, wait_until
 from nicegui import app, ui
 from nicegui.testing import Screen
 from PIL import Image
+from selenium.webdriver import ActionChains
+from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+from selenium.webdriver.common.by import By
 from skimage.data import coffee
 
 from nodes.viewers.maps import MAX_POINTS, show_map
@@ -33,19 +36,22 @@ const chart = getElement(document.querySelector('.fc-map')).chart;
 chart.dispatchAction({type: 'showTip', seriesIndex: 1, dataIndex: 5});
 return true;
 """
+WINDOW = """const z = getElement(document.querySelector('.fc-map')).chart.getOption().dataZoom;
+return z.map(w => [w.start, w.end]);"""
 TIP_IMAGE = ("const i = document.querySelector('.fc-map img'); "
              "return i && i.complete && i.naturalWidth > 0 ? i.getAttribute('src') : null;")
 
 
-def test_a_map_of_100000_images_renders_and_shows_images_on_hover(screen: Screen, tmp_path: Path) -> None:
+def open_map(screen: Screen, tmp_path: Path, n: int) -> None:
+    """A page with the map of ``n`` images in 3 groups, drawn."""
     picture = tmp_path / "coffee.png"
     Image.fromarray(coffee()[::8, ::8]).save(picture)
     app.add_static_file(local_file=picture, url_path="/coffee.png")
     rng = np.random.default_rng(0)
-    groups = np.array([f"C{k}" for k in rng.integers(1, 4, N)])  # big series, drawn in chunks
-    vectors = rng.normal(size=(N, 16)).astype(np.float32) + np.char.str_len(groups)[:, None]
-    images = SimpleNamespace(paths=np.array([f"/photos/p{i:06d}.png" for i in range(N)]),
-                             hashes=np.array([f"{i:064x}" for i in range(N)]), labels=np.full(N, ""))
+    groups = np.array([f"C{k}" for k in rng.integers(1, 4, n)])  # big series, drawn in chunks
+    vectors = rng.normal(size=(n, 16)).astype(np.float32) + np.char.str_len(groups)[:, None]
+    images = SimpleNamespace(paths=np.array([f"/photos/p{i:06d}.png" for i in range(n)]),
+                             hashes=np.array([f"{i:064x}" for i in range(n)]), labels=np.full(n, ""))
     ctx = SimpleNamespace(store_dir=lambda name: tmp_path, image_url=lambda path, sha, size=160: f"/coffee.png?{sha[-6:]}")
 
     @ui.page("/")
@@ -53,7 +59,11 @@ def test_a_map_of_100000_images_renders_and_shows_images_on_hover(screen: Screen
         await show_map(vectors, images, groups, sorted(set(groups.tolist())), "Cluster", ctx)
 
     screen.open("/", timeout=60)
-    wait_until(lambda: f"PCA of {N:,} images" in screen.selenium.page_source, timeout=120, what="the map")
+    wait_until(lambda: f"PCA of {n:,} images" in screen.selenium.page_source, timeout=120, what="the map")
+
+
+def test_a_map_of_100000_images_renders_and_shows_images_on_hover(screen: Screen, tmp_path: Path) -> None:
+    open_map(screen, tmp_path, N)
     drawn, under = wait_until(lambda: screen.selenium.execute_script(DRAWN), timeout=120,
                               what="the map's points")
     assert MAX_POINTS <= drawn < N and under == N  # every image, and a hoverable sample on top
@@ -64,6 +74,28 @@ def test_a_map_of_100000_images_renders_and_shows_images_on_hover(screen: Screen
     assert console_problems(screen) == []
     SHOTS.mkdir(exist_ok=True)
     screen.selenium.save_screenshot(str(SHOTS / "map_100000.png"))
+
+
+def test_a_map_of_20000_images_zooms_with_the_wheel_and_pans_with_a_drag(screen: Screen, tmp_path: Path) -> None:
+    """The crowd opens up: the wheel zooms in where the pointer is, a drag moves the view."""
+    open_map(screen, tmp_path, 20_000)
+    wait_until(lambda: screen.selenium.execute_script(DRAWN), timeout=120, what="the map's points")
+    screen.should_contain("scroll to zoom, drag to move")
+    driver = screen.selenium
+    element = driver.find_element(By.CSS_SELECTOR, ".fc-map")
+    assert driver.execute_script(WINDOW) == [[0, 100], [0, 100]]
+    ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(element), 0, -600).perform()
+    zoomed = wait_until(lambda: (w := driver.execute_script(WINDOW)) != [[0, 100], [0, 100]] and w,
+                        what="the map to zoom")
+    assert all(end - start < 99 for start, end in zoomed), zoomed
+    ActionChains(driver, duration=50).move_to_element(element).click_and_hold() \
+        .move_by_offset(-80, 0).move_by_offset(-80, 0).release().perform()
+    moved = wait_until(lambda: (w := driver.execute_script(WINDOW)) != zoomed and w, what="the map to move")
+    assert moved[0][0] > zoomed[0][0]  # dragged left: the view went right, as wide as before
+    assert moved[0][1] - moved[0][0] == pytest.approx(zoomed[0][1] - zoomed[0][0], abs=0.5)
+    assert console_problems(screen) == []
+    SHOTS.mkdir(exist_ok=True)
+    screen.selenium.save_screenshot(str(SHOTS / "map_20000_zoomed.png"))
 
 
 TREE = """

@@ -26,6 +26,7 @@ def photos(tmp_path: Path, photos_dir: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 async def test_folder_browser_counts_images_and_import_reports_skipped(user: User, registry, cache,
                                                                        photos: Path) -> None:
     workspace = photos.parent
@@ -49,15 +50,28 @@ async def test_folder_browser_counts_images_and_import_reports_skipped(user: Use
     await user.should_see("All groups (5 images)", retries=LOADS)
     user.find(marker="output-skipped").click()
     await user.should_see("1 file(s) were not used:", retries=LOADS)
-    await user.should_see("1 × not an image file PIL can read", retries=LOADS)
+    await user.should_see("1 × not an image in a format FlowClass reads", retries=LOADS)
     (table,) = user.find(ui.table).elements
     assert [Path(row["path"]).name for row in table.rows] == ["broken.jpg"]
 
 
+@pytest.mark.slow
 async def test_progress_then_cancel(user: User, registry, cache, tmp_path: Path) -> None:
     page = await run_slow_chain(user, registry, cache, tmp_path, 200_000)
     assert graph_nodes(user)["toy_wait"]["status"]["state"] == "running"
     assert graph_nodes(user)["toy_number"]["status"]["state"] == "done"
+    # the footer says where the run is; the running node's panel its counts and time left
+    await until(lambda: page.summary.text.startswith("Running node 2 of 2, Wait: ") and "/ 200,000" in
+                page.summary.text, what="the run's place in the footer")
+    user.find(FlowCanvas).trigger("select", {"id": "toy_wait"})
+    await user.should_see("Wait: running")
+    await user.should_not_see("no results yet")
+    detail = lambda: next(e.text for e in user.find(ui.label).elements  # noqa: E731
+                          if "fc-node-progress-detail" in e.classes)
+    first = detail()
+    assert "/ 200,000" in first
+    await until(lambda: detail() != first, what="the counts to move on in the panel")
+    await until(lambda: "s left" in detail() or "min left" in detail(), what="the time left")
     await user.should_see(marker="cancel-run")
     user.find(marker="cancel-run").click()
     await until(lambda: not page.runner.running, timeout=20, what="the run to stop")
@@ -66,6 +80,7 @@ async def test_progress_then_cancel(user: User, registry, cache, tmp_path: Path)
     await user.should_not_see(marker="cancel-run")
 
 
+@pytest.mark.slow
 async def test_map_and_dendrogram_of_a_clustering(user: User, registry, shared_cache, tmp_path: Path) -> None:
     make_app(registry, shared_cache, tmp_path, small_cluster_workflow(registry, tmp_path))
     await user.open("/")
@@ -121,6 +136,7 @@ def load_tree_heights(page) -> list[float]:
     return page.store.value("cluster", "dendrogram").linkage[:, 2].tolist()
 
 
+@pytest.mark.slow
 async def test_the_rest_runs_beside_a_placeholder(user: User, registry, cache, tmp_path: Path) -> None:
     flow = tmp_path / "with_missing.json"
     flow.write_text(json.dumps({
@@ -143,6 +159,7 @@ async def test_the_rest_runs_beside_a_placeholder(user: User, registry, cache, t
     await user.should_see("Node 'gone' cannot run until these are fixed:")
 
 
+@pytest.mark.slow
 async def test_a_failing_node_shows_its_error_on_the_field(user: User, registry, cache, tmp_path: Path) -> None:
     make_app(registry, cache, tmp_path)
     await user.open("/")
@@ -161,6 +178,7 @@ async def test_a_failing_node_shows_its_error_on_the_field(user: User, registry,
     await user.should_see("1 node(s) failed; see the red badges.")
 
 
+@pytest.mark.slow
 async def test_opening_another_workflow_abandons_the_run(user: User, registry, cache, tmp_path: Path) -> None:
     make_app(registry, cache, tmp_path)
     await user.open("/")
@@ -182,3 +200,28 @@ async def test_opening_another_workflow_abandons_the_run(user: User, registry, c
                 and not page.runner.running, timeout=30, what="the new run")  # its run.json is written last
     assert set(page.runner.statuses) == {"toy_number"}
     assert page.summary.text.startswith("Last run: 1 node(s)")
+
+
+async def test_opening_a_workflow_shows_its_cached_results_and_its_own_footer(user: User, registry, shared_cache,
+                                                                             tmp_path: Path) -> None:
+    """A node marked "cached" shows its results at once (it said "no results yet" until run
+    again), and the footer never shows the last run of the workflow open before."""
+    from flowclass.workflow_file import load, save
+
+    flow = small_cluster_workflow(registry, tmp_path)
+    save(load(flow, registry).with_params("embed", backend="pixels"), flow)
+    other = tmp_path / "other.json"
+    save(load(flow, registry).with_params("cluster", n_clusters=3), other)
+    make_app(registry, shared_cache, tmp_path, flow)
+    await user.open("/")
+    page = page_of(user)
+    page.start_run(None)
+    await until(lambda: page.summary.text.startswith("Last run"), timeout=120, what="the run")
+    page.files.open_path(other)
+    assert page.summary.text == ""  # the other workflow's last run is not this one's
+    page.files.open_path(flow)
+    await until(lambda: page.status("cluster").state == "cached", what="the cached badge")
+    user.find(FlowCanvas).trigger("select", {"id": "cluster"})
+    await user.should_see("Results of Hierarchical Clustering (cluster)")
+    await user.should_not_see("no results yet")
+    assert not page.runner.running and page.summary.text == ""

@@ -1,4 +1,4 @@
-"""``flowclass ui``: refusing to start unsafely, and the access token off loopback."""
+"""``flowclass ui``: refusing to start unsafely, and the access token on every address."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import asyncio
+
 import httpx
 import pytest
 from canvas_helpers import wait_until
@@ -23,7 +25,7 @@ from websockets.sync.client import connect
 
 from flowclass.cli import main
 from flowclass.ui import canvas as canvas_module
-from flowclass.ui.auth import COOKIE, is_loopback, token_problem
+from flowclass.ui.auth import COOKIE, TokenMiddleware, cookie_value, is_loopback, token_problem
 
 TOKEN = "k3Xq-9vTzR2mWbYp"  # 16 varied characters: strong enough
 
@@ -68,9 +70,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def token_server(tmp_path: Path, token: str | None, host: str = "0.0.0.0") -> Iterator[tuple[str, list[str]]]:
-    """``flowclass ui`` on ``host`` (with ``token``), in a subprocess; yields its URL and its
-    output so far (one string per line, growing while it runs)."""
+def token_server(tmp_path: Path, token: str | None = TOKEN, host: str = "0.0.0.0"
+                 ) -> Iterator[tuple[str, list[str]]]:
+    """``flowclass ui`` on ``host`` (with ``token``; None: it makes one), in a subprocess;
+    yields its URL and its output so far (one string per line, growing while it runs)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "NICEGUI_")) and k != "FLOWCLASS_TOKEN"}  # a real server
@@ -89,6 +92,7 @@ def token_server(tmp_path: Path, token: str | None, host: str = "0.0.0.0") -> It
         while True:
             try:
                 httpx.get(f"{base}/", timeout=2)
+                wait_until(lambda: "?token=" in "".join(output), timeout=10, what="the printed link")
                 break
             except httpx.TransportError:
                 assert server.poll() is None, "".join(output)
@@ -132,7 +136,7 @@ def test_token_link_opens_a_working_canvas(nicegui_driver, tmp_path: Path) -> No
         driver.get(f"{base}/")
         assert "Access token needed" in driver.page_source
         driver.get(f"{base}/?token={TOKEN}")
-        assert driver.current_url == f"{base}/"
+        assert driver.current_url.split("?")[0] == f"{base}/" and TOKEN not in driver.current_url
         wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".vue-flow__pane"), timeout=15, what="canvas")
         driver.find_element(By.CSS_SELECTOR, '[data-node-type="distances"]').click()
         wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, '.vue-flow__node[data-id="distances"]'),
@@ -144,13 +148,71 @@ def test_token_link_opens_a_working_canvas(nicegui_driver, tmp_path: Path) -> No
 @pytest.mark.parametrize("name", ["localhost", "127.0.0.1"])
 def test_loopback_canvas_works_under_its_names(nicegui_driver, tmp_path: Path, name: str) -> None:
     """In a real browser, with the Host and Origin checks on: pages and the websocket work."""
-    with token_server(tmp_path, None, host="127.0.0.1") as (base, _):
+    with token_server(tmp_path, host="127.0.0.1") as (base, _):
         driver = nicegui_driver
-        driver.get(base.replace("127.0.0.1", name) + "/")
+        driver.get(base.replace("127.0.0.1", name) + f"/?token={TOKEN}")
         wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".vue-flow__pane"), timeout=15, what="canvas")
         driver.find_element(By.CSS_SELECTOR, '[data-node-type="distances"]').click()
         wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, '.vue-flow__node[data-id="distances"]'),
                    timeout=10, what="the node added over the websocket")
+
+
+@pytest.mark.slow
+def test_loopback_needs_the_token_too(tmp_path: Path) -> None:
+    """Any user of this computer reaches 127.0.0.1: without the printed link's token, no
+    page, image or socket (polling or websocket), as with Jupyter."""
+    with token_server(tmp_path, None, host="127.0.0.1") as (base, output):
+        token = printed_token(output)
+        assert token_problem(token) is None and len(token) >= 32
+        assert f"http://localhost:{base.rsplit(':', 1)[1]}/?token={token}" in "".join(output)
+        for path in ("/", SOCKET_IO, "/flowclass/image/" + "0" * 64 + "/160", "/?token=wrong"):
+            assert httpx.get(base + path, timeout=5).status_code == 401, path
+        ws = base.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
+        assert websocket_refused(ws, base.rsplit(":", 1)[1])
+        cookies = entry_cookies(base, token)
+        assert httpx.get(f"{base}/", cookies=cookies, timeout=5).status_code == 200
+        assert not websocket_refused(ws, base.rsplit(":", 1)[1], Cookie=f"{COOKIE}={cookies[COOKIE]}")
+
+
+OPENED = """
+import sys
+from nicegui import ui
+ui.run = lambda **options: print("opened:", options["show"])
+from flowclass.ui.app import serve
+sys.exit(serve(host="127.0.0.1", port=8765, roots=[sys.argv[1]], show=True))
+"""
+
+
+def test_flowclass_ui_opens_the_link_that_carries_the_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))
+           and k != "FLOWCLASS_TOKEN"}
+    done = subprocess.run([sys.executable, "-c", OPENED, str(tmp_path)], capture_output=True, text=True,
+                          env={**env, "FLOWCLASS_CACHE": str(tmp_path / "cache")}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    token = printed_token([done.stdout])
+    assert f"http://localhost:8765/?token={token}" in done.stdout
+    assert f"opened: /?token={token}" in done.stdout
+
+
+@pytest.mark.parametrize("query", ["token=%C3%A9t%C3%A9", "token=\u00e9t\u00e9".encode().decode("unicode_escape"),
+                                   "token=%FF%FE", "token=%00"])
+def test_any_wrong_token_is_a_401_never_a_server_error(query: str) -> None:
+    """hmac.compare_digest raises TypeError on non-ASCII text: that was an HTTP 500."""
+    answers = []
+
+    async def app(scope, receive, send):  # the canvas behind the check: never reached
+        raise AssertionError("let through")
+
+    async def send(message):
+        answers.append(message)
+
+    guard = TokenMiddleware(app, TOKEN)
+    for headers in ([], [(b"cookie", f"{COOKIE}=\u00e9\u00e9".encode("latin-1"))]):
+        answers.clear()
+        scope = {"type": "http", "path": "/", "query_string": query.encode("latin-1"), "headers": headers}
+        asyncio.run(guard(scope, None, send))
+        assert answers[0]["status"] == 401, (query, headers)
+    assert cookie_value(TOKEN) != cookie_value(TOKEN + "x")
 
 
 @pytest.mark.slow
@@ -165,6 +227,15 @@ def test_other_host_without_token_gets_a_strong_one(tmp_path: Path) -> None:
         assert entry.status_code == 303
         with httpx.Client(base_url=base, cookies={COOKIE: entry.cookies[COOKIE]}, timeout=10) as client:
             assert client.get("/").status_code == 200
+
+
+def printed_token(output: list[str]) -> str:
+    return re.search(r"\?token=(\S+)", "".join(output)).group(1)
+
+
+def entry_cookies(base: str, token: str = TOKEN) -> dict[str, str]:
+    """The cookie the printed link sets: what every later request of a browser carries."""
+    return {COOKIE: httpx.get(f"{base}/?token={token}", timeout=5).cookies[COOKIE]}
 
 
 SOCKET_IO = "/_nicegui_ws/socket.io/?EIO=4&transport=polling"
@@ -185,28 +256,29 @@ def websocket_refused(url: str, port: str, **headers: str) -> bool:
 @pytest.mark.slow
 def test_loopback_answers_only_its_own_host_names(tmp_path: Path) -> None:
     """DNS rebinding: a page of evil.example resolved to 127.0.0.1 sends Host: evil.example:PORT."""
-    with token_server(tmp_path, None, host="127.0.0.1") as (base, _):
+    with token_server(tmp_path, host="127.0.0.1") as (base, _):
         port = base.rsplit(":", 1)[1]
+        cookies = entry_cookies(base)
         for good in (f"localhost:{port}", f"127.0.0.1:{port}", f"LOCALHOST:{port}"):
-            assert httpx.get(f"{base}/", headers={"Host": good}, timeout=5).status_code == 200, good
+            answer = httpx.get(f"{base}/", headers={"Host": good}, cookies=cookies, timeout=5)
+            assert answer.status_code == 200, good
         for bad in (f"evil.example:{port}", "localhost", f"localhost:{int(port) + 1}", f"127.0.0.1.evil.example:{port}"):
             for path in ("/", SOCKET_IO, "/flowclass/image/" + "0" * 64 + "/160"):
                 answer = httpx.get(base + path, headers={"Host": bad}, timeout=5)
                 assert answer.status_code == 403, (bad, path)
                 assert "answers only to" in answer.text and "evil" not in answer.headers.get("content-type", "")
         ws = base.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
-        assert not websocket_refused(ws, port)
-        assert websocket_refused(ws.replace("127.0.0.1", "evil.example"), port)
+        cookie = {"Cookie": f"{COOKIE}={cookies[COOKIE]}"}
+        assert not websocket_refused(ws, port, **cookie)
+        assert websocket_refused(ws.replace("127.0.0.1", "evil.example"), port, **cookie)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
 def test_foreign_origins_are_refused(tmp_path: Path, host: str) -> None:
     """Another site's script may not read pages nor open the socket.io connection (polling or websocket)."""
-    with token_server(tmp_path, TOKEN if host == "0.0.0.0" else None, host=host) as (base, _):
-        cookies = {}
-        if host == "0.0.0.0":
-            cookies = {COOKIE: httpx.get(f"{base}/?token={TOKEN}", timeout=5).cookies[COOKIE]}
+    with token_server(tmp_path, host=host) as (base, _):
+        cookies = entry_cookies(base)
         with httpx.Client(base_url=base, cookies=cookies, timeout=10) as client:
             assert client.get("/", headers={"Origin": base}).status_code == 200  # its own page
             opened = client.get(SOCKET_IO, headers={"Origin": base})
@@ -219,7 +291,7 @@ def test_foreign_origins_are_refused(tmp_path: Path, host: str) -> None:
                     assert "access-control-allow-origin" not in answer.headers
                     assert "other sites" in answer.text
         ws = base.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
-        cookie = {"Cookie": f"{COOKIE}={cookies[COOKIE]}"} if cookies else {}
+        cookie = {"Cookie": f"{COOKIE}={cookies[COOKIE]}"}
         port = base.rsplit(":", 1)[1]
         assert not websocket_refused(ws, port, Origin=base, **cookie)
         assert websocket_refused(ws, port, Origin="http://evil.example", **cookie)

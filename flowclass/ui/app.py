@@ -1,7 +1,8 @@
 """``flowclass ui``: the canvas as a NiceGUI app, one editor per browser tab.
 
 :func:`setup` registers the page and the image route for an :class:`AppConfig` (tests
-call it too); :func:`serve` checks the token (or makes one), adds the Host/Origin and
+call it too); :func:`serve` checks the token (or makes one: every bind needs one, loopback included, as
+Jupyter's does), adds the Host/Origin and
 token checks of :mod:`.auth`, then starts the server.
 """
 
@@ -12,12 +13,14 @@ import secrets
 import sys
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import quote
 
 from fastapi import HTTPException
 from fastapi.responses import FileResponse
-from nicegui import app, core, ui
+from nicegui import Client, app, core, ui
 
 from ..cache import Cache
+from ..protected import Protected
 from .auth import SameOriginGuard, TokenMiddleware, allowed_hosts, is_loopback, token_problem
 from .browse import Roots
 from .canvas import CanvasBundleMissing, ensure_canvas_bundle, stale_bundle_warning
@@ -31,15 +34,24 @@ def setup(config: AppConfig) -> None:
     """Register the canvas page (``/``) and the route that serves result images."""
 
     @ui.page("/", title="FlowClass")
-    def index() -> None:
-        EditorPage(config)
+    async def index(client: Client, tab: str = "") -> None:
+        shown = config.tabs.claim(tab, client)
+        EditorPage(config, shown)
+        await client.connected()
+        copy = await config.tabs.copy_if_shown_twice(shown, client)
+        if copy is not None:  # the address was opened twice: this page edits a copy of its own
+            ui.navigate.to(f"/?tab={copy.id}")
 
     app.on_shutdown(config.executor.close)  # a LocalCluster started from Run on... stops with us
+    app.on_shutdown(config.tabs.keep_all)  # every tab's last edits, for the next start
 
     @app.get(ROUTE + "/{image_id}/{size}")
     def image(image_id: str, size: int) -> FileResponse:
         if size != FULL and size not in SIZES:
             raise HTTPException(404, "no such image size")
+        source = config.images.source(image_id)
+        if source is not None and os.path.islink(source) and not config.roots.allows(source):
+            raise HTTPException(404, "no such image")  # a link in a root to a file outside it
         try:
             path = config.images.file_for(image_id, size)
         except Exception:  # an unreadable image: the grid shows a gap, the page goes on
@@ -47,6 +59,15 @@ def setup(config: AppConfig) -> None:
         if path is None:
             raise HTTPException(404, "no such image")
         return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+
+
+def canvas_roots(roots: Iterable[str], workflow: Path | None, protected: Protected) -> Roots:
+    """The folders the canvas may use: ``roots`` (default: the home folder) less the
+    ``protected`` places, and the folder of a workflow named on the command line."""
+    allowed = Roots(list(roots) or [Path.home()], protected)
+    if workflow is not None and not allowed.allows(workflow):
+        allowed = allowed.with_roots([workflow.parent])
+    return allowed
 
 
 def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8080,
@@ -60,10 +81,12 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
               f"random one, e.g. --token {secrets.token_urlsafe(24)}, or give none to have one made",
               file=sys.stderr)
         return EXIT_USAGE
-    if not is_loopback(host) and not token:
+    if not token:  # every bind, loopback too: another user of this computer reaches 127.0.0.1
         token = secrets.token_urlsafe(24)
-        print(f"--host {host} makes the canvas reachable from other computers, so it needs an access "
-              "token; none was given (--token or FLOWCLASS_TOKEN), so this one was made for this session.")
+        if not is_loopback(host):
+            print(f"--host {host} makes the canvas reachable from other computers, so it needs an "
+                  "access token; none was given (--token or FLOWCLASS_TOKEN), so this one was made "
+                  "for this session.")
     try:
         ensure_canvas_bundle()
     except CanvasBundleMissing as exc:
@@ -85,25 +108,24 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
     except ValueError as exc:
         print(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
         return EXIT_USAGE
+    if getattr(executor, "warning", None):  # e.g. local:N capped at the cores
+        print(f"warning: {executor.warning}", file=sys.stderr)
     registry = default_registry(plugins)
     for error in registry.plugin_errors:
         print(f"warning: {error}", file=sys.stderr)
-    allowed = Roots(list(roots) or [Path.home()])
-    if path is not None and not allowed.allows(path):  # named on the command line: its folder is allowed
-        allowed = Roots([*allowed.roots, path.parent])
+    allowed = canvas_roots(roots, path, Protected.here(registry.plugin_folders, Cache(cache).root))
     setup(AppConfig(registry=registry, cache=Cache(cache), roots=allowed, workflow=path,
                     executor=executor))
     if executor.remote:
         print(f"  batches of work run on the Dask cluster at {executor.address} (Run on… in the "
               "footer changes it)")
-    if token:
-        app.add_middleware(TokenMiddleware, token=token)
+    app.add_middleware(TokenMiddleware, token=token)
     app.add_middleware(SameOriginGuard, hosts=allowed_hosts(host, port))  # added last: checked first
     core.sio.eio.cors_allowed_origins = None  # socket.io: same origin only (NiceGUI allows any)
     shown_host = "localhost" if host in ("127.0.0.1", "::1") else host
-    print(f"FlowClass canvas: http://{shown_host}:{port}" + (f"/?token={token}" if token else "/"))
+    entry = f"/?token={quote(token, safe='')}"
+    print(f"FlowClass canvas: http://{shown_host}:{port}{entry}")
     print(f"  folders it may browse: {', '.join(str(r) for r in allowed.roots)}")
-    entry = f"/?token={token}" if token else "/"
     ui.run(host=host, port=port, title="FlowClass", reload=False, show=entry if show else False,
            show_welcome_message=False, favicon="🔀")
     return 0

@@ -6,10 +6,12 @@ the Host header must name a loopback host with the bound port, so a web page who
 name was rebound to 127.0.0.1 cannot read the canvas; and a request whose Origin is not
 the Host it was sent to (another site's script, its websocket included) is refused.
 
-:class:`TokenMiddleware`: bound to any other address, the app must have a strong token
-(:func:`token_problem`): the first visit carries it as ``?token=...`` (the link
-``flowclass ui`` prints), which sets a cookie and redirects to the same page without it;
-every later request (pages, thumbnails, downloads, the websocket) must carry the cookie.
+:class:`TokenMiddleware`: on every address, loopback included (any user of this computer
+can reach 127.0.0.1), the app has a strong token (:func:`token_problem`): the first visit
+carries it as ``?token=...`` (the link ``flowclass ui`` prints and opens), which sets a
+cookie and redirects to the same page without it; every later request (pages, thumbnails,
+downloads, the websocket) must carry the cookie. A token or cookie that is not the right
+one, whatever its characters, is a 401.
 Both are plain ASGI middlewares, so they guard every route, NiceGUI's included.
 """
 
@@ -92,7 +94,7 @@ class TokenMiddleware:
             return
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         given = next((value for key, value in query if key == PARAM), None)
-        if scope["type"] == "http" and given is not None and hmac.compare_digest(given, self.token):
+        if scope["type"] == "http" and given is not None and _same(given, self.token):
             rest = urlencode([(k, v) for k, v in query if k != PARAM])
             await _redirect(send, scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else ""),
                             self.cookie)
@@ -104,9 +106,15 @@ class TokenMiddleware:
             if name == b"cookie":
                 jar = SimpleCookie()
                 jar.load(value.decode("latin-1"))
-                if COOKIE in jar and hmac.compare_digest(jar[COOKIE].value, self.cookie):
+                if COOKIE in jar and _same(jar[COOKIE].value, self.cookie):
                     return True
         return False
+
+
+def _same(given: str, expected: str) -> bool:
+    """A constant-time comparison of any text (``hmac.compare_digest`` refuses non-ASCII
+    ``str``, which made a token such as ``?token=é`` a server error)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
 
 
 class SameOriginGuard:

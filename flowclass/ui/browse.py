@@ -2,7 +2,9 @@
 
 The canvas never lets a browser name a path it likes: every listing and every chosen
 path is resolved (symlinks included) and checked to lie inside one of the roots the
-user allowed (``flowclass ui --root DIR``; default: the home folder).
+user allowed (``flowclass ui --root DIR``; default: the home folder). Protected places
+(FlowClass's own folders, the home folder's dot-folders) are left out of every root,
+unless a root the user named lies inside one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..library import image_suffixes
+from ..userfiles.pictures import IMAGE_SUFFIXES
+from ..protected import Protected
 
 COUNT_LIMIT = 100_000  # stop counting images below a folder after this many entries
 
@@ -44,14 +47,25 @@ class ImageCount:
 
 
 class Roots:
-    def __init__(self, roots: Iterable[str | os.PathLike[str]]):
+    def __init__(self, roots: Iterable[str | os.PathLike[str]], protected: Protected | None = None):
         self.roots: tuple[Path, ...] = tuple(Path(r).expanduser().resolve() for r in roots)
+        self.protected = protected
         if not self.roots:
             raise ValueError("at least one root folder is needed")
 
+    def with_roots(self, more: Iterable[str | os.PathLike[str]]) -> "Roots":
+        """These roots and ``more``, with the same protected places left out."""
+        return Roots([*self.roots, *more], self.protected)
+
     def allows(self, path: str | os.PathLike[str]) -> bool:
         resolved = Path(path).expanduser().resolve()
-        return any(resolved == root or root in resolved.parents for root in self.roots)
+        return any((resolved == root or root in resolved.parents) and self._open_in(root, resolved)
+                   for root in self.roots)
+
+    def _open_in(self, root: Path, resolved: Path) -> bool:
+        """Whether ``resolved`` (below ``root``) is not in a protected place, or ``root`` is."""
+        return self.protected is None or self.protected.why(resolved) is None \
+            or self.protected.why(root) is not None
 
     def check(self, path: str | os.PathLike[str]) -> Path:
         """The resolved path, or :class:`OutsideRoots` naming the allowed roots."""
@@ -94,7 +108,7 @@ class Roots:
 def count_images(folder: str | os.PathLike[str], limit: int = COUNT_LIMIT) -> ImageCount:
     """How many image files a folder holds, directly and below (hidden folders skipped)."""
     here = below = seen = 0
-    top, suffixes = os.fspath(folder), image_suffixes()
+    top, suffixes = os.fspath(folder), IMAGE_SUFFIXES
     for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         images = sum(1 for f in filenames if os.path.splitext(f)[1].lower() in suffixes)

@@ -7,7 +7,9 @@ node type documents itself. Text only (labels, never HTML): declarations may com
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
+from typing import Any
 
 from nicegui import ui
 
@@ -23,7 +25,7 @@ class Example:
     workflow: str  # file name
     title: str
     node_id: str
-    command: str
+    command: str  # quoted: it pastes into a shell as it is
 
 
 def examples(node_type: NodeType) -> list[Example]:
@@ -32,14 +34,21 @@ def examples(node_type: NodeType) -> list[Example]:
         node = next((n for n in ready.doc.get("nodes", []) if n.get("type") == node_type.type), None)
         if node is None:
             continue
-        command = f"flowclass run workflows/{ready.path.name}"
+        command = f"flowclass run {shlex.quote(str(ready.path))}"
         param = next((p for p in node_type.params if not isinstance(p, PathParam)
                       and p.name in node.get("params", {})), None)
         if param is not None:
-            value = node["params"][param.name]
-            command += f" --set {node['id']}.{param.name}={str(value).lower() if isinstance(value, bool) else value}"
+            command += " --set " + shlex.quote(f"{node['id']}.{param.name}={set_text(param, node['params'][param.name])}")
         found.append(Example(ready.path.name, ready.name, node["id"], command))
     return found
+
+
+def set_text(param: Any, value: Any) -> str:
+    """A value as ``--set`` reads it back: ``true``, ``jpg, png`` (not Python's ``['jpg', 'png']``)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    as_text = getattr(param, "as_text", None)
+    return as_text(value) if as_text is not None else str(value)
 
 
 def _ports(title: str, ports: tuple) -> None:

@@ -11,7 +11,7 @@ import inspect
 import logging
 from typing import Callable
 
-from nicegui import run, ui
+from nicegui import app, run, ui
 
 from ..node import NodeType
 from ..states import NodeState
@@ -22,6 +22,7 @@ from ..viewers.registry import ViewerRegistry
 
 # A node left without results by its last run, and how the panel says so (before the node's message).
 UNFINISHED = {NodeState.FAILED: "failed: ", NodeState.SKIPPED: "", NodeState.INVALID: "cannot run: "}
+BUSY = (NodeState.RUNNING, NodeState.PENDING)  # in a run now: its progress is shown
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class ResultsPanel:
         self.shown: tuple | None = None
         self.stale_note: ui.label | None = None
         self.problem: ui.label | None = None  # why the node has no (current) results
+        self.progress: NodeProgress | None = None  # while it runs, before its first results
         # the output and viewer tabs last chosen per node: a re-run (Apply this cut) stays there
         self.chosen_output: dict[str, str] = {}
         self.chosen_viewer: dict[tuple[str, str], str] = {}
@@ -47,19 +49,27 @@ class ResultsPanel:
         key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None)
         unfinished = status.state in UNFINISHED and bool(status.message)
         key += (status.state,) if unfinished else ()  # what went wrong is shown once known
+        busy = status.state in BUSY and node_id is not None and not self.store.has(node_id)
+        key += ("busy",) if busy else ()
         if key == self.shown and not force:
             # turning stale (a correction, a painted label) keeps the open view as it is
             if self.stale_note is not None:
                 self.stale_note.set_visibility(status.state == NodeState.STALE)
             if unfinished and self.problem is not None:  # a path being typed: its message changes, nothing else
                 self.problem.text = f"{node_type.title}: {UNFINISHED[status.state]}{status.message}"
+            if busy and self.progress is not None:  # the run's progress, in place
+                self.progress.show(node_type.title, status)
             return
         self.shown = key
-        self.stale_note = self.problem = None
+        self.stale_note = self.problem = self.progress = None
         self.container.clear()
         with self.container:
             if node_id is None or node_type is None:
                 ui.label("Select a node to see its results.").classes("text-sm text-gray-500")
+                return
+            if busy:  # what it is doing, how far, how long still: not "no results yet"
+                self.progress = NodeProgress()
+                self.progress.show(node_type.title, status)
                 return
             if unfinished or not self.store.has(node_id):
                 with ui.row().classes("items-center gap-2"):
@@ -117,6 +127,8 @@ class ResultsPanel:
                 with holder:
                     ui.label(f"Cannot load this result: {exc}. Run the node again.").classes("text-red-700")
                 return
+            if holder.is_deleted or app.is_stopping:  # redrawn meanwhile, or the server stops (io_bound gave None)
+                return
             holder.clear()
             with holder:
                 self._viewer_tabs(value, node_id, port, data_type, label, others)
@@ -153,6 +165,24 @@ class ResultsPanel:
         tabs.on_value_change(lambda e: chosen(e.value))
         last = self.chosen_viewer.get((node_id, port))
         tabs.value = last if last in names else next(iter(names))
+
+
+class NodeProgress:
+    """A running (or waiting) node's phase, counts and time left, with a bar: the canvas node's
+    badge cuts them off at normal zoom."""
+
+    def __init__(self) -> None:
+        self.title = ui.label().classes("text-sm font-medium text-gray-700 fc-node-progress")
+        self.bar = ui.linear_progress(value=0, show_value=False).props("rounded size=8px").classes("w-96 max-w-full")
+        self.detail = ui.label().classes("text-sm text-gray-700 fc-node-progress-detail")
+
+    def show(self, title: str, status: NodeStatus) -> None:
+        running = status.state == NodeState.RUNNING
+        self.title.text = f"{title}: {'running' if running else 'waiting for the nodes before it'}"
+        self.bar.set_visibility(running)
+        self.bar.props(remove="indeterminate") if status.progress is not None else self.bar.props("indeterminate")
+        self.bar.value = status.progress or 0
+        self.detail.text = status.message if running else ""
 
 
 def tab_labels(titles: list[str], taken: list[str], output: str) -> list[str]:

@@ -85,6 +85,9 @@ class RunOnView:
             self.refresh()
             dialog.close()
             ui.notify(f"Runs now go to {where(self.executors)}", type="positive")
+            capped = getattr(self.executors.current, "warning", None)
+            if capped:
+                ui.notify(capped, type="warning", multi_line=True)
 
         connect.on_click(apply)
         self.dialog = dialog

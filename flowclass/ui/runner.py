@@ -22,13 +22,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import networkx as nx
-
 from ..context import NodeEvent
 from ..engine import Engine, NodeOutcome, Planned, RunResult
 from ..errors import Problem
 from ..executors import ExecutorChoice
 from ..graph import build_graph
+from ..manifest import node_seconds
+from ..reports import Reports
+from ..userfiles.owned_folder import owned_folder
 from ..scanning import CHECK_FILES, ScanBudget
 from ..states import FINISHED, PROGRESS, WARNING, NodeState
 from ..workflow import Workflow
@@ -60,7 +61,7 @@ def runnable_part(workflow: Workflow, problems: Iterable[Problem]) -> tuple[Work
     excluded: set[str] = set()
     for problem in problems:
         if problem.node is not None and problem.node in graph:
-            excluded |= {problem.node} | nx.descendants(graph, problem.node)
+            excluded |= {problem.node} | graph.descendants(problem.node)
     return workflow.without_nodes(excluded), excluded
 
 
@@ -78,8 +79,11 @@ def plan_run(workflow: Workflow, problems: list[Problem], targets: Sequence[str]
     if blocked:
         reasons = [str(p) for p in problems if p.node in left_out][:4]
         return RunPlan(None, f"Node '{blocked[0]}' cannot run until these are fixed:\n" + "\n".join(reasons))
-    if not runnable.nodes:
-        return RunPlan(None, "Nothing to run: add nodes from the palette, or fix the problems shown.")
+    if not workflow.nodes:
+        return RunPlan(None, "Nothing to run: add nodes from the palette, or open a ready workflow.")
+    if not runnable.nodes:  # say what stops it (a folder that is missing), not "add nodes"
+        reasons = [str(p) for p in problems if p.node in left_out][:4]
+        return RunPlan(None, "Nothing can run until these are fixed:\n" + "\n".join(reasons))
     note = f"Running all but {len(left_out)} node(s) with problems." if targets is None and left_out else ""
     return RunPlan(runnable, note)
 
@@ -89,7 +93,19 @@ def summary(result: RunResult) -> str:
     states = [o.state for o in result.outcomes.values()]
     return (f"Last run: {len(states)} node(s), {states.count(NodeState.CACHED)} from cache, "
             f"{states.count(NodeState.FAILED)} failed, {result.seconds:.1f}s"
-            + (" (cancelled)" if NodeState.CANCELLED in states else ""))
+            + (" (cancelled)" if NodeState.CANCELLED in states else "")
+            + (f"; not saved: {'; '.join(result.reports.problems)}" if result.reports and result.reports.problems else ""))
+
+
+@dataclass(frozen=True)
+class RunPosition:
+    """Where a run is: node ``number`` of ``total`` (``node``), and how many wait after it."""
+
+    number: int
+    total: int
+    node: str
+    waiting: int
+    seconds_left: float | None = None  # the whole run's, where every node's pace is known
 
 
 @dataclass
@@ -136,6 +152,9 @@ class RunController:
         self._check_wanted: tuple[Workflow, Path, Path, set[str]] | None = None
         self._run_id = 0  # events carry the run they come from
         self._run_keys: dict[str, str | None] = {}  # the cache key each badge was earned with
+        self.run_nodes: list[str] = []  # the nodes of the run going on, in the order they run
+        self.took: dict[str, float] = {}  # seconds each node took when it last ran
+        self._left: dict[str, float] = {}  # seconds left of each running node, at its pace so far
         # A run waits for a status check still in flight: both may write the same store
         # entries (sample images, models) the first time, and need not race for them.
         self._engine_lock = threading.Lock()
@@ -158,14 +177,25 @@ class RunController:
         self._run_id += 1
         run_id = self._run_id
         self._pace.clear()
+        self._left.clear()
+        self.run_nodes = []
+        self.took.update(node_seconds(out_dir))  # the last run there: what each node may take
         cancel = self.cancel_event
+
+        reports = Reports(workflow, self.engine.registry, self.engine.cache)
+
+        def on_event(event: NodeEvent) -> None:
+            reports.on_event(event)
+            self.queue.put((run_id, event))
 
         def work() -> None:
             try:
                 with self._engine_lock, self.executors.use() as executor:
                     result = self.engine.run(workflow, base_dir=base_dir, out_dir=out_dir,
-                                             targets=targets, on_event=lambda e: self.queue.put((run_id, e)),
+                                             targets=targets, on_event=on_event,
                                              cancel=cancel, source=source, executor=executor)
+                    # the same tables and pictures as `flowclass run` leaves in --out
+                    result.reports = reports.save(result, out_dir, owned_folder)
                 self.queue.put((run_id, _Finished(result, None)))
             except Exception as exc:  # WorkflowInvalid, a foreign run.json...: shown to the user
                 self.queue.put((run_id, _Finished(None, exc)))
@@ -181,6 +211,19 @@ class RunController:
         self.cancel_event.set()
         self._run_id += 1
         self.thread = None  # a new run waits for the old one to stop (the engine lock)
+
+    def where_the_run_is(self) -> RunPosition | None:
+        """Which node of the run is going on (the first not finished), while one runs."""
+        if not self.running or not self.run_nodes:
+            return None
+        busy = [n for n in self.run_nodes if self.status(n).state in (NodeState.PENDING, NodeState.RUNNING)]
+        if not busy:
+            return None
+        current = next((n for n in busy if self.status(n).state == NodeState.RUNNING), busy[0])
+        after = [n for n in busy if n != current]
+        known = current in self._left and all(n in self.took for n in after)
+        left = self._left[current] + sum(self.took[n] for n in after) if known else None
+        return RunPosition(self.run_nodes.index(current) + 1, len(self.run_nodes), current, len(after), left)
 
     # --- checking what is cached ----------------------------------------------------------
     def check(self, workflow: Workflow, *, base_dir: Path, out_dir: Path, had_result: set[str]) -> None:
@@ -231,6 +274,8 @@ class RunController:
                 self.thread = None
                 if item.result is not None:
                     self._run_keys.update((n, o.key) for n, o in item.result.outcomes.items())
+                    self.took.update((n, o.seconds) for n, o in item.result.outcomes.items()
+                                     if o.state == NodeState.DONE)
                 self._settle_after_run()
                 self.on_finished(item.result, item.error)
         if changed:
@@ -239,6 +284,8 @@ class RunController:
 
     def _apply_event(self, event: NodeEvent) -> None:
         current = self.status(event.node)
+        if event.state == NodeState.PENDING and event.node not in self.run_nodes:
+            self.run_nodes.append(event.node)
         if event.state == PROGRESS:
             self.statuses[event.node] = replace(current, state=NodeState.RUNNING, progress=event.fraction,
                                                 message=self._progress_text(event), label="")
@@ -260,6 +307,8 @@ class RunController:
             parts.append(f"{event.done or 0:,} / {event.total:,} {event.unit}".strip())
         text = ": ".join(parts)
         left = self._seconds_left(event)
+        if left is not None:
+            self._left[event.node] = left
         return f"{text} · {time_left(left)}" if left is not None else text
 
     def _seconds_left(self, event: NodeEvent) -> float | None:
@@ -276,8 +325,12 @@ class RunController:
 
     def _early_result(self, event: NodeEvent) -> RunResult:
         """A one-node result read from the cache, for a node that finished while the run goes on."""
-        outcome = NodeOutcome(event.node, "", 0, state=event.state, key=event.key)
-        return RunResult(Workflow(), {event.node: outcome}, self.engine.cache, 0.0)
+        return self._cached_result(event.node, NodeState(event.state), event.key)
+
+    def _cached_result(self, node: str, state: NodeState, key: str | None) -> RunResult:
+        """A one-node result read from the cache (values load when a viewer asks)."""
+        outcome = NodeOutcome(node, "", 0, state=state, key=key)
+        return RunResult(Workflow(), {node: outcome}, self.engine.cache, 0.0)
 
     def _apply_check(self, checked: _Checked) -> None:
         statuses = {}
@@ -292,6 +345,9 @@ class RunController:
             else:
                 statuses[node] = NodeStatus(_badge(planned.state, node in checked.had_result))
         self.statuses = statuses
+        for node, planned in checked.planned.items():  # cached: its results show at once
+            if planned.state == NodeState.CACHED and planned.key:
+                self.on_node_result(node, self._cached_result(node, NodeState.CACHED, planned.key))
 
     def _settle_after_run(self) -> None:
         """Nodes left pending or running when a run stops (cancelled, crashed) are not running."""

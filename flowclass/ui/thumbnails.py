@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from ..fsutil import atomic_path, file_stamp
-from ..viewers.picture import as_shown
+from ..userfiles.pictures import as_shown
 
 ROUTE = "/flowclass/image"
 SIZES = (64, 96, 128, 160, 256, 512, 1024)

@@ -45,6 +45,7 @@ renamed parameter fails loudly instead of writing a name nobody reads::
         ctx.apply_params((CUT, "distance"), (DISTANCE, 0.8))  # an undoable edit, like the inspector
         ctx.refresh()          # re-check the badges: the node reading that file turns "stale"
         ctx.run([ctx.node_id]) # or run it (and its ancestors) right away
+        ctx.run_downstream()   # or it and every node it feeds (an export follows the change)
 
 ``apply_params`` goes through the editor (undo, dirty marker, validation); ``run`` is the
 same background run as the Run button. A viewer never edits files the user owns.
@@ -106,9 +107,20 @@ class ViewerContext:
     workflow_path: Callable[[], Path | None] = lambda: None
     #: ``save()``: File > Save (Save As while unsaved); returns the file, None if not saved.
     save: Callable[[], Awaitable[Path | None]] | None = None
+    #: ``run_from(node_id)``: run this node and every node downstream of it, so what follows
+    #: an applied change (an export's folders) matches it; None: a tab that cannot (tests).
+    run_from: Callable[[str], None] | None = None
     #: ``installed(path)``: whether a path lies in FlowClass's installed ready workflows,
     #: which a viewer never writes into (a ready copy's masks or label file are copied out).
     installed: Callable[[Path], bool] = lambda path: False
+
+    def run_downstream(self) -> None:
+        """Run this node and what follows it: after an action changed it (Apply this cut), the
+        nodes fed by it (an export) must not keep showing, or leave on disk, the old result."""
+        if self.run_from is not None:
+            self.run_from(self.node_id)
+        else:
+            self.run([self.node_id])
 
     def declares(self, *params: Param) -> bool:
         """Whether this node has all these declared parameters (an action offers itself only then)."""

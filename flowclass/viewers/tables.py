@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 from nicegui import ui
 
+from ..safe_tables import csv_text
 from . import Viewer, ViewerContext, viewer
 
 ROWS_PER_PAGE = 50
@@ -34,7 +35,7 @@ def page_rows(table: pd.DataFrame, page: int, per_page: int = ROWS_PER_PAGE) -> 
 
 
 def csv_bytes(table: pd.DataFrame) -> bytes:
-    return table.to_csv(index=False).encode("utf-8")
+    return csv_text(table).encode("utf-8")  # no cell runs as a formula in a spreadsheet
 
 
 def csv_name(ctx: ViewerContext) -> str:

@@ -4,7 +4,7 @@ The loop Lobe and Teachable Machine users love: click a cell of the confusion ma
 see its images, give a wrongly labelled image its right label, retrain. A correction is
 one row in the label file the Label Overrides node upstream reads (``label-overrides.csv``
 beside the workflow by default; keyed by the image's content hash, see
-:mod:`nodes.lib.label_overrides`); the user's images are never moved, and nothing is
+:mod:`nodes.lib.classify.label_overrides`); the user's images are never moved, and nothing is
 written into FlowClass's installed workflows. An unsaved workflow offers Save inline.
 """
 
@@ -58,7 +58,7 @@ def correction_file(ctx: ViewerContext) -> tuple[Path | None, str]:
 
 def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
     """Record image ``index``'s right label in the Label Overrides file; its node turns stale."""
-    from nodes.lib.label_overrides import set_label
+    from nodes.lib.classify.label_overrides import set_label
 
     path, reason = correction_file(ctx)
     if path is None:
@@ -174,6 +174,9 @@ def confusion_matrix(evaluation: Any, ctx: ViewerContext) -> None:
         with cell_box:
             show_images(evaluation, evaluation.cell(true, predicted), ctx,
                         f"True '{true}', predicted '{predicted}'")
+        # the images come below the matrix: bring them into the (short) results panel's view
+        cell_box.client.run_javascript(
+            f"getHtmlElement({cell_box.id})?.scrollIntoView({{block: 'start', behavior: 'smooth'}})")
 
     show_matrix(evaluation, open_cell)
     cell_box = ui.column().classes("w-full")

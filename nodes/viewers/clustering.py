@@ -1,13 +1,14 @@
 """The dendrogram of a hierarchical clustering, with its cut line, and distance summaries.
 
 Links below the cut take their cluster's colour (the same as in the grid and the map).
-A big tree shows its last 1,000 merges (:mod:`nodes.lib.tree_top`): a bar under each
+A big tree shows its last 1,000 merges (:mod:`nodes.lib.clustering.tree_top`): a bar under each
 branch at their foot says how many images it holds (hovering it gives the number), and
 each cluster's name and size stand under it where they fit. Drag the cut line (or click
 where it goes) as in Orange: the line and its cluster count follow the pointer without a
 redraw of the tree. "Apply this cut" sets the node's cut in the mode the user chose (a
-cluster count stays a cluster count; a ratio or a distance is rounded) and re-runs it: a
-viewer action (see :mod:`flowclass.viewers`).
+cluster count stays a cluster count; a ratio or a distance is rounded) and re-runs it and
+every node it feeds, so an Export to Folders after it rewrites its folders: a viewer action
+(see :mod:`flowclass.viewers`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.tables import show_as_table, show_table
 
 from ..clustering import CUT, DISTANCE, HEIGHT_RATIO, N_CLUSTERS
-from ..lib.tree_top import MERGES, TreeTop, cluster_runs, clusters_at, colours_of, tree_top
+from ..lib.clustering.tree_top import MERGES, TreeTop, cluster_runs, clusters_at, colours_of, tree_top
 
 MAX_LEAVES = MERGES + 1
 MAX_NAMES = 60  # cluster names under the tree: more could never stand side by side
@@ -223,19 +224,21 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
                  "as tall as its number of images (hover it)")
     ui.label(note).classes("text-xs text-gray-600")
     options = dendrogram_options(z, labels, tree.cut_height, tree.images.paths)
+    acts = ctx.declares(CUT, DISTANCE)
+    if acts:  # above the chart: on a laptop's short results panel it is seen without scrolling
+        mode = str(ctx.param(CUT))
+        with ui.row().classes("items-center w-full gap-3"):
+            ui.label("Drag the cut on the chart, or click where it goes:").classes("text-sm")
+            count = ui.label().classes("text-sm w-28 fc-cut-count")
+            apply_button = ui.button("Apply this cut", on_click=lambda: apply()).props("outline dense no-caps") \
+                .mark("apply-cut")
+            ui.label({"n_clusters": "(sets the number of clusters)", "height_ratio": "(sets the height ratio)",
+                      "distance": "(sets the distance)"}.get(mode, "")).classes("text-xs text-gray-500")
     chart = ui.echart(options).classes(f"w-full {'h-96' if n > MAX_LEAVES else 'h-80'} fc-dendrogram")
-    if not ctx.declares(CUT, DISTANCE):
+    if not acts:
         return
     top, width = float(z[-1, 2]), options["xAxis"][0]["max"]
     chart.options["graphic"] = [drag_layer(chart.id, options, top)]
-    mode = str(ctx.param(CUT))
-    with ui.row().classes("items-center w-full gap-3"):
-        ui.label("Drag the cut on the chart, or click where it goes:").classes("text-sm")
-        count = ui.label().classes("text-sm w-28 fc-cut-count")
-        apply_button = ui.button("Apply this cut", on_click=lambda: apply()).props("outline dense no-caps") \
-            .mark("apply-cut")
-        ui.label({"n_clusters": "(sets the number of clusters)", "height_ratio": "(sets the height ratio)",
-                  "distance": "(sets the distance)"}.get(mode, "")).classes("text-xs text-gray-500")
     state = {"height": float(tree.cut_height)}
 
     def moved(height: float, by_browser: bool = True) -> None:
@@ -256,7 +259,7 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
     def apply() -> None:
         declared = {p.name: p for p in (N_CLUSTERS, HEIGHT_RATIO, DISTANCE)}
         ctx.apply_params(*((declared[name], value) for name, value in cut_params(z, state["height"], mode).items()))
-        ctx.run([ctx.node_id])
+        ctx.run_downstream()  # the export's folders follow the new clusters
 
     chart.on(CUT_EVENT, lambda e: moved(e.args["height"]))
     moved(tree.cut_height, by_browser=False)
@@ -264,7 +267,7 @@ def dendrogram_view(tree: Any, ctx: ViewerContext) -> None:
 
 def clusters_with_labels(labelling: Any) -> bool:
     """Clusters of images whose folders name a category: they can be compared."""
-    from nodes.lib.agreement import has_known_labels
+    from nodes.lib.clustering.agreement import has_known_labels
 
     return labelling.kind == "cluster" and has_known_labels(labelling.images.labels)
 
@@ -272,7 +275,7 @@ def clusters_with_labels(labelling: Any) -> bool:
 @viewer("labels", "Clusters vs labels", applies=clusters_with_labels, order=15)
 def clusters_vs_labels(labelling: Any, ctx: ViewerContext) -> None:
     """Did the clusters find the categories? A cluster x folder label table with purity and ARI."""
-    from nodes.lib.agreement import agreement
+    from nodes.lib.clustering.agreement import agreement
 
     found = agreement(labelling.labels, labelling.images.labels, order=labelling.classes)
     ui.label(f"{found.images:,} labelled images · purity {found.purity:.1%} · adjusted Rand index "

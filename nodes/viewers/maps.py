@@ -190,6 +190,12 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
         "tooltip": {"trigger": "item", ":formatter": TOOLTIP},
         "xAxis": {**AXIS},
         "yAxis": {**AXIS},
+        # the wheel zooms where the pointer is, a drag pans: a crowd of 20,000 dots opens up
+        # ("none": points beyond one axis's window are still drawn where the other lets them)
+        "dataZoom": [{"type": "inside", "xAxisIndex": 0, "filterMode": "none"},
+                     {"type": "inside", "yAxisIndex": 0, "filterMode": "none"}],
+        "toolbox": {"right": 150, "top": 0, "itemSize": 12,
+                    "feature": {"restore": {"title": "Zoom out"}}},
         "series": series,
     }
 
@@ -237,10 +243,12 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
         finally:
             method.enable()
         keep = placed.keep
-        note.text = f"{METHODS[name]} of {len(vectors):,} images · hover a point to see the image"
+        note.text = (f"{METHODS[name]} of {len(vectors):,} images · hover a point to see the image; "
+                     "scroll to zoom, drag to move")
         if placed.every is not None:
             note.text = (f"{METHODS[name]} of {len(vectors):,} images, all drawn · fitted on a random "
-                         f"{len(keep):,} of them, which show their image on hover")
+                         f"{len(keep):,} of them, which show their image on hover · scroll to zoom, "
+                         "drag to move")
         elif len(keep) < len(vectors):
             note.text += f" · fitted on and showing a random {len(keep):,} of them"
         view.update(points=placed.points, keep=keep, every=placed.every)

@@ -2,8 +2,9 @@
 
 Pick an image and a class, paint strokes with a brush of adjustable size, erase, undo.
 Saving paints the strokes onto the image's mask PNG (``<image name>.png``) in a folder
-next to the workflow and points the Pixel Samples from Mask node's ``masks`` parameter
-there, so ``flowclass run`` trains on exactly these labels. The strokes are kept in
+next to the workflow, points the Pixel Samples from Mask node's ``masks`` parameter
+there and saves the workflow file, so ``flowclass run`` of that file trains on exactly
+these labels, in this legend ("+ class" and a recoloured class are saved the same way). The strokes are kept in
 Python and shown as SVG over a preview of the image; only saving touches files. A mask
 the user painted elsewhere is never overwritten: the masks are copied into a folder of
 FlowClass's own first, and the node is pointed at the copies.
@@ -24,7 +25,7 @@ from PIL import Image
 
 from flowclass.fsutil import atomic_path
 from flowclass.viewers import ViewerContext, viewer
-from flowclass.viewers.dialog import confirm
+from flowclass.viewers.dialog import confirm, page_dialog
 
 from ..pixel_samples import LEGEND, MASKS
 
@@ -149,7 +150,7 @@ def label_folder(current: Path | None, home: Path, node_id: str, *stems: str,
     """Where the masks of ``stems`` are saved: the node's folder, unless a file there is the
     user's (or the folder is ``protected``, a ready workflow's): then a folder of FlowClass's
     own beside the workflow."""
-    from nodes.lib.owned_files import OwnedFolder
+    from flowclass.userfiles.owned_folder import OwnedFolder
 
     mine = current is not None and current.is_dir() and not protected(current)
     candidates = ([current] if mine else []) + \
@@ -176,7 +177,7 @@ def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new
     Masks FlowClass wrote are repainted in place; the user's own (or a ready workflow's)
     are never touched: they are copied, repainted, into a folder of FlowClass's own.
     """
-    from nodes.lib.owned_files import OwnedFolder
+    from flowclass.userfiles.owned_folder import OwnedFolder
     from nodes.lib.pixels.masks import MaskError, mask_files
     from nodes.lib.pixels.strokes import recolour
 
@@ -202,7 +203,7 @@ def save_painting(painting: Painting, current: Path | None, home: Path, node_id:
     ``current`` is the masks folder the node reads now. Returns the mask's path and the
     ``masks`` value that reads it (relative to ``home`` when it lies below it).
     """
-    from nodes.lib.owned_files import OwnedFolder
+    from flowclass.userfiles.owned_folder import OwnedFolder
     from nodes.lib.pixels.masks import MaskError, mask_files
 
     folder = label_folder(current, home, node_id, painting.stem, protected=protected)
@@ -225,7 +226,7 @@ def save_painting(painting: Painting, current: Path | None, home: Path, node_id:
 
 def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> Painting:
     """Make (once) a preview of image ``index`` and load the mask it has, if any."""
-    from nodes.lib.imaging import open_rgb
+    from flowclass.userfiles.pictures import open_rgb
 
     path, sha = str(images.paths[index]), str(images.hashes[index])
     size = (int(images.widths[index]), int(images.heights[index]))
@@ -308,6 +309,8 @@ class LabelDrawing:
                         ui.element("div").classes("w-3 h-3 rounded-sm border mr-1").style(f"background: {colour}")
                         ui.label(name).classes("text-xs")
                         ui.color_picker(on_pick=lambda e, n=name: self.recolour(n, e.color))
+                ui.button("+ class", on_click=self.add_class).props("flat dense no-caps size=sm") \
+                    .tooltip("Add a class to the legend, in a colour of its own").mark("label-add-class")
                 self.status = ui.label().classes("text-xs text-gray-600 fc-label-status")
                 self.where = ui.label().classes("text-xs text-gray-500 fc-label-where")
         self.canvas = ui.interactive_image(events=["mousedown", "mousemove", "mouseup", "mouseleave"],
@@ -387,6 +390,7 @@ class LabelDrawing:
             self.ctx.apply_params((MASKS, value))
             self.value = value
             ui.notify(f"Masks now reads {value} (a copy beside the workflow).", type="info")
+        await self.keep_in_file()
         self.ctx.refresh()
         self.redraw()
         ui.notify(f"Labels saved in {path}", type="positive")
@@ -416,10 +420,49 @@ class LabelDrawing:
             ui.notify(f"Colour not changed: {exc}", type="negative")
             return
         self.ctx.apply_params((LEGEND, legend), (MASKS, value))
+        await self.keep_in_file()
         ui.notify(f"'{name}' is now {new}; its painted pixels too.", type="positive")
         self.ctx.refresh()
         if self.rebuild is not None:  # the view again, in the new colours, on the same image
             await self.rebuild(legend, self.index)
+
+    async def add_class(self) -> None:
+        """Ask for a name; the legend gets the class in a free colour and it is ready to paint."""
+        from nodes.lib.pixels.legend import LegendError, with_class
+
+        with page_dialog() as dialog, ui.card().classes("min-w-72"):
+            ui.label("A new class to paint").classes("font-medium")
+            name = ui.input("Name", placeholder="road").props("autofocus dense").mark("new-class-name")
+            name.on("keydown.enter", lambda: dialog.submit(name.value))
+            with ui.row().classes("w-full justify-end"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat")
+                ui.button("Add", on_click=lambda: dialog.submit(name.value)).mark("new-class-add")
+        dialog.open()
+        try:
+            chosen = await dialog
+        finally:
+            dialog.delete()
+        if not chosen:
+            return
+        try:
+            legend = with_class(self.legend, str(chosen))
+        except LegendError as exc:
+            ui.notify(f"Class not added: {exc}", type="warning")
+            return
+        if self.painting is not None and self.painting.unsaved:
+            await self.save()
+        self.ctx.apply_params((LEGEND, legend))
+        await self.keep_in_file()
+        ui.notify(f"Class '{str(chosen).strip()}' added: pick it above and paint.", type="positive")
+        if self.rebuild is not None:
+            await self.rebuild(legend, self.index, tool=str(chosen).strip())
+
+    async def keep_in_file(self) -> None:
+        """Save the workflow: its file then names the masks and the legend just written, so
+        ``flowclass run`` of it trains on exactly what the canvas shows (the masks on disk and
+        a file still naming the old ones would disagree)."""
+        if self.ctx.save is not None and self.ctx.workflow_path() is not None:
+            await self.ctx.save()
 
     async def switch(self, index: int) -> None:
         if self.painting is not None and self.painting.unsaved:
@@ -451,7 +494,7 @@ async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
         return
     box = ui.column().classes("w-full gap-1")
 
-    async def show(legend: str, index: int | None = None) -> None:
+    async def show(legend: str, index: int | None = None, tool: str | None = None) -> None:
         if box.is_deleted:  # the panel was redrawn (its own view is already there)
             return
         box.clear()
@@ -459,6 +502,8 @@ async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
             drawing = LabelDrawing(images, legend, ctx, rebuild=show)
             start = drawing.first_image() if index is None else index
             drawing.build(start)
+            if tool in drawing.classes:
+                drawing.tool.value = tool
         await drawing.open(start)
 
     await show(legend)

@@ -51,7 +51,7 @@ def look_at(path: str) -> Look | None:
     """The image's pixel hash and gray working copy; None when it cannot be decoded."""
     from PIL import Image
 
-    from ..imaging import BadImage, open_upright
+    from flowclass.userfiles.pictures import BadImage, open_upright
 
     try:
         image = open_upright(path)

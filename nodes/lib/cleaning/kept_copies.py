@@ -1,7 +1,7 @@
 """Which copy of each duplicate group to keep, as the user chose: a CSV beside the workflow.
 
 A row names an image, by content hash (``sha256``) or by ``path`` relative to the
-imported folder (or absolute), as label files do (:mod:`nodes.lib.label_overrides`); the
+imported folder (or absolute), as label files do (:mod:`nodes.lib.classify.label_overrides`); the
 image it names is kept in its group. When several rows name images of one group, the
 last row wins, so choosing again only appends or replaces. The user's images are never
 touched.

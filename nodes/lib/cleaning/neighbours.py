@@ -1,7 +1,7 @@
 """Each vector's nearest other vectors, by cosine similarity, for collections of any size.
 
 Exact (faiss's flat inner-product index, run in blocks) up to ``EXACT_UP_TO`` vectors;
-above, faiss's HNSW graph, as the scalable clustering does (nodes/lib/large_linkage.py).
+above, faiss's HNSW graph, as the scalable clustering does (nodes/lib/clustering/large_linkage.py).
 Vectors are reduced by PCA first when they are long, which keeps 100,000 x 1,280
 embeddings inside a few hundred MB.
 """
@@ -19,7 +19,7 @@ HNSW_BUILD_SEARCH = 40
 def unit_rows(vectors: np.ndarray, centre: bool = True, dimensions: int = REDUCE_ABOVE) -> np.ndarray:
     """The vectors centred, reduced to ``dimensions`` by PCA when longer, at unit length
     (float32), so inner products are cosine similarities."""
-    from ..large_linkage import project
+    from ..clustering.large_linkage import project
 
     return np.ascontiguousarray(project(vectors, "cosine", centre, dimensions=dimensions))
 

@@ -55,6 +55,6 @@ def find_outliers(rows: np.ndarray, neighbours: int = NEIGHBOURS,
 
 def reduced(vectors: np.ndarray) -> np.ndarray:
     """The vectors centred and reduced to their main 128 directions (not unit length)."""
-    from ..large_linkage import project
+    from ..clustering.large_linkage import project
 
     return np.ascontiguousarray(project(vectors, "euclidean", True, dimensions=128))

@@ -1,4 +1,5 @@
-"""Embedders: turn a decoded image into a vector. One module per backend.
+"""Embedders: turn a decoded image into a vector. One module per backend (``store``
+remembers the vectors made).
 
 An embedder has a ``spec`` (a JSON-able dict that says exactly how vectors are made:
 backend, model, weights hash, preprocessing version, dimension), a ``preprocess`` that

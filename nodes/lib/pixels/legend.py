@@ -123,3 +123,23 @@ def with_colour(text: str, name: str, old: str, new: str) -> str:
         changed = entry_name == name and rgb == parse_colour(old)
         entries.append(f"{entry_name}={hex_colour(parse_colour(new)) if changed else hex_colour(rgb)}")
     return ", ".join(entries)
+
+
+def with_class(text: str, name: str) -> str:
+    """The legend text with a new class ``name`` at its end, in a colour no entry has yet:
+    the one its name says ('red'), else the first free palette colour."""
+    name = name.strip()
+    legend = parse_legend(text)
+    if not name or re.search(r"[=,\n]", name):
+        raise LegendError(f"'{name}' cannot be a class name: give a word without '=' or ','")
+    if name.lower() in (IGNORE, UNKNOWN):
+        raise LegendError(f"'{name}' is reserved; choose another name")
+    if name in legend.classes:
+        raise LegendError(f"there is a class called '{name}' already")
+    taken = set(legend.colour_class)
+    named = default_colour(name, 0)  # a colour's name ('red') gives that colour, else PALETTE[0]
+    choices = ([named] if named != PALETTE[0] else []) + list(PALETTE)
+    free = [c for c in choices if parse_colour(c) not in taken]
+    if not free:
+        raise LegendError("every palette colour is taken: give the class a colour in the Legend field")
+    return f"{text.rstrip().rstrip(',')}, {name}={free[0]}"

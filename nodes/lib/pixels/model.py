@@ -4,7 +4,7 @@ Three models, from simplest to most flexible: *nearest centroid* (each class is 
 colour and a pixel goes to the closest one: seed 000's plain colour distance), *logistic
 regression* and a *random forest* (seed 001's). Features are standardised first, so RGB
 and CIELAB weigh alike. The fitted model is saved with skops, never pickle, by
-:func:`nodes.lib.models.dump_estimator`, which loads back only trusted types.
+:func:`nodes.lib.classify.estimators.dump_estimator`, which loads back only trusted types.
 
 Applying a colour-only model is a table lookup: each distinct colour of an image is
 classified once, into a 16.7-million-entry table shared by every image of a run, so a

@@ -2,7 +2,8 @@
 
 The same things the canvas shows where people would rather look than read: a confusion
 matrix, a dendrogram with its cut, a 2-D map of the images, area bars. Drawn with
-matplotlib's non-interactive Agg backend, imported only when a picture is made.
+matplotlib's object API and its Agg renderer (no pyplot: no global state, so pictures can
+be drawn in a background thread while a run goes on), imported only when a picture is made.
 """
 
 from __future__ import annotations
@@ -14,29 +15,35 @@ import numpy as np
 
 DPI = 110
 MAX_BARS = 40  # area bars of more images would not be readable
+# what drawing imports: flowclass.reports imports them ahead, while the node still runs
+NEEDS = ("matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.collections")
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**options: Any) -> Any:
+    """A new figure drawn by Agg, owned by nobody else (pyplot keeps none of it)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    figure = Figure(**options)
+    FigureCanvasAgg(figure)
+    return figure
 
-    return plt
+
+def _subplots(figsize: tuple[float, float], *args: Any, **options: Any) -> tuple[Any, Any]:
+    figure = _figure(figsize=figsize)
+    return figure, figure.subplots(*args, **options)
 
 
 def _save(figure: Any, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=DPI)
-    _pyplot().close(figure)
 
 
 def confusion_png(matrix: np.ndarray, true: Sequence[str], predicted: Sequence[str], path: Path,
                   title: str = "") -> None:
     """Counts of true classes (rows) against predicted ones (columns), darker = more."""
-    plt = _pyplot()
     side = max(4.0, 0.5 * max(len(true), len(predicted)) + 2)
-    figure, axes = plt.subplots(figsize=(side + 1, side))
+    figure, axes = _subplots((side + 1, side))
     shown = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
     axes.set_xticks(range(len(predicted)), labels=list(predicted), rotation=45, ha="right")
@@ -52,24 +59,23 @@ def confusion_png(matrix: np.ndarray, true: Sequence[str], predicted: Sequence[s
 
 
 def dendrogram_figure(linkage: np.ndarray, cut_height: float, labels: np.ndarray) -> Any:
-    """The tree as the canvas draws it (:mod:`nodes.lib.tree_top`): its last 1,000 merges when
+    """The tree as the canvas draws it (:mod:`nodes.lib.clustering.tree_top`): its last 1,000 merges when
     large, each cluster's links in its colour, a dashed line where it was cut; under a big
     tree a bar per branch at its foot (how many images it holds); clusters' names and sizes
     where they fit."""
     from matplotlib.collections import LineCollection
 
-    from .tree_top import MERGES, STEP, cluster_runs, colours_of, tree_top
+    from ..clustering.tree_top import MERGES, STEP, cluster_runs, colours_of, tree_top
 
-    plt = _pyplot()
     labels = np.asarray(labels, dtype=str)
     top = tree_top(linkage)
     palette, links, leaves = colours_of(top, labels, cut_height)
     n, clusters = len(linkage) + 1, len(set(labels.tolist()))
     if top.truncated:
-        figure, (axes, bars) = plt.subplots(2, 1, figsize=(11, 6), sharex=True,
-                                            gridspec_kw={"height_ratios": [5, 1]})
+        figure, (axes, bars) = _subplots((11, 6), 2, 1, sharex=True,
+                                         gridspec_kw={"height_ratios": [5, 1]})
     else:
-        figure, axes = plt.subplots(figsize=(11, 5))
+        figure, axes = _subplots((11, 5))
         bars = axes
     axes.add_collection(LineCollection([np.column_stack(link) for link in top.links],
                                        colors=[palette[c] for c in links.tolist()], linewidths=0.8))
@@ -100,7 +106,7 @@ def dendrogram_figure(linkage: np.ndarray, cut_height: float, labels: np.ndarray
 def _fitting(runs: list[tuple[str, int, int, int]], width: float, pixels: float,
              font: float = 8) -> list[tuple[str, int, int, int]]:
     """The clusters whose name and size fit under the tree side by side, the largest first."""
-    from .tree_top import STEP
+    from ..clustering.tree_top import STEP
 
     taken: list[tuple[float, float]] = []
     fits = []
@@ -122,9 +128,10 @@ def dendrogram_png(linkage: np.ndarray, cut_height: float, labels: np.ndarray, p
 def map_png(points: np.ndarray, groups: np.ndarray, order: Sequence[str], path: Path,
             title: str) -> None:
     """Each image as a point of its group's colour (PCA coordinates)."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(8, 6))
-    colours = plt.get_cmap("tab20" if len(order) > 10 else "tab10")
+    from matplotlib import colormaps
+
+    figure, axes = _subplots((8, 6))
+    colours = colormaps["tab20" if len(order) > 10 else "tab10"]
     for k, group in enumerate(order):
         mine = groups == group
         axes.scatter(points[mine, 0], points[mine, 1], s=8, color=colours(k % colours.N),
@@ -140,10 +147,9 @@ def map_png(points: np.ndarray, groups: np.ndarray, order: Sequence[str], path: 
 def areas_png(images: Sequence[str], classes: Sequence[str], colours: Sequence[str],
               percent: np.ndarray, path: Path) -> None:
     """One stacked bar per image (the first MAX_BARS): the percent of it each class covers."""
-    plt = _pyplot()
     total = len(images)
     images, percent = list(images)[:MAX_BARS], percent[:MAX_BARS]
-    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.3 * len(images) + 1.5)))
+    figure, axes = _subplots((8, max(2.5, 0.3 * len(images) + 1.5)))
     left = np.zeros(len(images))
     for k, (name, colour) in enumerate(zip(classes, colours)):
         axes.barh(range(len(images)), percent[:, k], left=left, color=colour, label=name,

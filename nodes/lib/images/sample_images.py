@@ -63,7 +63,7 @@ def _write_photos(folder: Path) -> None:
 
 
 def _write_colour_names(folder: Path) -> None:
-    from .pixels.colour_names import write_weak_set
+    from ..pixels.colour_names import write_weak_set
 
     write_weak_set(folder)
 

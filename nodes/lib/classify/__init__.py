@@ -1,0 +1,1 @@
+"""Classification helpers: estimators, model files, predictions, and label overrides."""

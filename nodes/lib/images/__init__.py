@@ -1,0 +1,1 @@
+"""Getting images in: the built-in sample images, and what is remembered about each file."""

@@ -1,0 +1,76 @@
+"""Memory does not grow with a file's size: Import hashes in chunks and probes headers.
+
+Measured for real: a 1 GiB sparse file (a JPEG's first bytes, then a hole) is imported in
+a fresh Python process, whose peak resident memory is compared with the same import of
+one small image. Reading the file whole (as Import once did) adds the file's size.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+SPARSE_BYTES = 2**30
+
+IMPORT_AND_REPORT_PEAK = """
+import json, resource, sys
+from flowclass.cache import Cache
+from flowclass.engine import Engine
+from flowclass.library import default_registry
+from flowclass.workflow_file import from_document
+
+folder, cache, node = sys.argv[1:4]
+params = {"folder": folder} if node == "import_images" else {"file": folder}
+doc = {"schema_version": 1, "nodes": [{"id": "n", "type": node, "params": params}]}
+result = Engine(default_registry(), Cache(cache)).run(from_document(doc), manifest=False)
+outcome = result.outcomes["n"]
+print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "state": str(outcome.state), "error": outcome.error,
+                  "skipped": [list(row) for row in outcome.skipped]}))
+"""
+
+
+def _peak(target, cache, node="import_images") -> dict:
+    done = subprocess.run([sys.executable, "-c", IMPORT_AND_REPORT_PEAK, str(target), str(cache), node],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _small_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()[:64, :64]).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("node", ["import_images", "image_file"])
+def test_a_huge_sparse_file_named_jpg_does_not_grow_memory(tmp_path, node):
+    jpeg = _small_jpeg()
+    small, huge = tmp_path / "small", tmp_path / "huge"
+    small.mkdir()
+    huge.mkdir()
+    (small / "a.jpg").write_bytes(jpeg)
+    (huge / "a.jpg").write_bytes(jpeg)
+    with open(huge / "big.jpg", "wb") as handle:  # a JPEG's start, then a 1 GiB hole
+        handle.write(jpeg[:len(jpeg) // 2])
+        handle.truncate(SPARSE_BYTES)
+    if node == "image_file":
+        small, huge = small / "a.jpg", huge / "big.jpg"
+    baseline = _peak(small, tmp_path / "c1", node)
+    measured = _peak(huge, tmp_path / "c2", node)
+    grown_mb = (measured["peak_kb"] - baseline["peak_kb"]) / 1024
+    print(f"{node}: peak RSS {baseline['peak_kb'] / 1024:.0f} MB for one small image, "
+          f"{measured['peak_kb'] / 1024:.0f} MB with a 1 GiB file (+{grown_mb:.0f} MB)")
+    assert grown_mb < 100, f"memory grew by {grown_mb:.0f} MB for a 1 GiB file"
+    assert measured["state"] == "done", measured  # decoded as far as it goes, like any JPEG

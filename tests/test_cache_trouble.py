@@ -1,0 +1,134 @@
+"""The cache under concurrency and corruption: a run's results are leased against eviction,
+a damaged result is discarded with a warning naming it and made again, and a cache that
+cannot be used makes the run go on without it, with one warning.
+
+A real full disk (a tmpfs) is in tests/test_disk_full.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from classify_helpers import DIGITS_PIXELS, workflow
+from flowclass.cache import Cache
+from flowclass.engine import Engine
+from flowclass.states import NodeState
+from tests.conftest import REPO
+
+
+def _toy_chain(registry):
+    return workflow(registry, [("n", "toy.number", {"value": 7}), ("add", "toy.add", {"scale": 2.0})],
+                    [("n.number", "add.a")])
+
+
+def test_a_prune_during_a_run_never_removes_a_result_the_run_reads(registry, tmp_path):
+    """`flowclass cache prune` (another process) between a cache hit and the node that
+    reads it: the run used to fail with FileNotFoundError on outputs/.../value.json."""
+    cache_dir = tmp_path / "cache"
+    engine = Engine(registry, Cache(cache_dir))
+    first = workflow(registry, [("n", "toy.number", {"value": 7}), ("other", "toy.number", {"value": 8})], [])
+    assert engine.run(first, out_dir=tmp_path).ok
+    del first
+    pruned = []
+
+    def prune_when_served_from_cache(event):
+        if event.node == "n" and event.state == NodeState.CACHED:
+            pruned.append(subprocess.run(
+                [sys.executable, "-m", "flowclass.cli", "cache", "prune", "--cache", str(cache_dir),
+                 "--cache-size", "0"], capture_output=True, text=True, timeout=120,
+                env={**os.environ, "PYTHONPATH": str(REPO)}))
+
+    result = Engine(registry, Cache(cache_dir)).run(_toy_chain(registry), out_dir=tmp_path,
+                                                    on_event=prune_when_served_from_cache)
+    assert pruned and pruned[0].returncode == 0, pruned
+    assert "removed 1 node result(s)" in pruned[0].stdout  # 'other', not in use
+    assert "kept 1 that a run is using" in pruned[0].stdout, pruned[0].stdout
+    assert result.ok, [o.error for o in result.failed]
+    assert result.outcomes["n"].state == NodeState.CACHED and result.output("add", "sum") == 14
+    assert result.output("n", "number") == 7  # still readable after the run: still leased
+
+
+def test_a_lease_ends_with_the_result_that_holds_it(tmp_path):
+    cache = Cache(tmp_path / "c")
+    stored = cache.put("ab" * 32, {"x": 1}, {})
+    held = cache.get("ab" * 32)
+    assert cache.prune(max_bytes=0)["in_use"] == 1 and cache.get("ab" * 32) is not None
+    del stored
+    assert cache.prune(max_bytes=0)["in_use"] == 1  # the other holder still reads it
+    del held
+    assert cache.prune(max_bytes=0)["removed"] == 1 and cache.get("ab" * 32) is None
+
+
+def _images_workflow(registry, folder):
+    return workflow(registry, [("import", "import_images", {"folder": str(folder)}),
+                               ("embed", "embed", DIGITS_PIXELS)], [("import.images", "embed.images")])
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    from disk_helpers import digits_folder
+
+    return digits_folder(tmp_path_factory.mktemp("digits"), per_label=3)
+
+
+def _cut_in_half(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _same_size_garbage(path):
+    path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+
+
+DAMAGE = {
+    "arrays.npz cut in half": ("outputs/images/arrays.npz", _cut_in_half),
+    "value.json garbage": ("outputs/images/value.json", lambda p: p.write_text("{not json")),
+    "value.json missing": ("outputs/images/value.json", lambda p: p.unlink()),
+    "arrays.npz garbage of the same size": ("outputs/images/arrays.npz", _same_size_garbage),
+    "meta.json garbage": ("meta.json", lambda p: p.write_text("\x00\x01 pickled?")),
+}
+
+
+@pytest.mark.parametrize("kind", DAMAGE)
+def test_a_damaged_result_is_discarded_with_a_warning_naming_it_and_made_again(
+        registry, digits, tmp_path, kind):
+    engine = Engine(registry, Cache(tmp_path / "cache"))
+    wf = _images_workflow(registry, digits)
+    first = engine.run(wf, out_dir=tmp_path)
+    assert first.ok
+    vectors = first.output("embed", "embeddings").vectors
+    entry = first.cache._folder(first.outcomes["import"].key)
+    del first
+    name, spoil = DAMAGE[kind]
+    spoil(entry / name)
+    engine.cache.discard(engine.cache._folder(engine.plan(wf, out_dir=tmp_path)["embed"].key))  # embed reads it
+
+    again = engine.run(wf, out_dir=tmp_path)
+    assert again.ok, [(o.node, o.error, o.traceback) for o in again.failed]
+    warned = [w for o in again.outcomes.values() for w in o.warnings if str(entry) in w]
+    assert len(warned) == 1 and "damaged" in warned[0], warned
+    assert "ran again" in warned[0] or "runs again" in warned[0], warned
+    assert again.outcomes["import"].state == NodeState.DONE  # made again
+    np.testing.assert_array_equal(again.output("embed", "embeddings").vectors, vectors)
+    third = engine.run(wf, out_dir=tmp_path)  # and stored whole again
+    assert third.outcomes["import"].state == NodeState.CACHED
+    assert not [w for o in third.outcomes.values() for w in o.warnings if "damaged" in w]
+
+
+def test_a_cache_that_cannot_be_used_makes_the_run_go_on_without_it_with_one_warning(
+        registry, digits, tmp_path):
+    """Here a folder of the user's given to the engine as the cache (the command line
+    refuses it earlier); a full disk does the same, see test_disk_full.py."""
+    foreign = tmp_path / "not-a-cache"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("keep")
+    result = Engine(registry, Cache(foreign)).run(_images_workflow(registry, digits), out_dir=tmp_path)
+    assert result.ok, [(o.node, o.error) for o in result.failed]
+    warnings = [w for o in result.outcomes.values() for w in o.warnings if "cache" in w]
+    assert len(warnings) == 1 and "goes on without it" in warnings[0] and str(foreign) in warnings[0]
+    assert sorted(p.name for p in foreign.iterdir()) == ["mine.txt"]
+    assert result.output("embed", "embeddings").vectors.shape[0] == 6

@@ -1,0 +1,260 @@
+"""A workflow and its data can never make FlowClass run code (issue 15, item 1).
+
+The attack: a shared bundle (a workflow and an "images" folder) whose files are valid X11
+bitmaps and valid Python. Import read them as images (extensions ["py"]), a classifier
+labelled them 'plugins', Export wrote them to ~/.config/flowclass/plugins/, and the next
+``flowclass nodes`` ran them. Three defences, each tested alone and then together:
+Import reads image formats only; no node writes into FlowClass's folders or the home
+folder's dot-folders; plugins load only from places the user named.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_export_hardening import labelling, photos
+
+from flowclass.context import RunContext
+from flowclass.engine import Engine
+from flowclass.errors import WorkflowInvalid
+from flowclass.library import default_registry
+from flowclass.protected import Protected
+from flowclass.workflow_file import loads
+from nodes.export import export_folders
+
+REPO = Path(__file__).resolve().parent.parent
+PLANTED = "PWNED"  # the file a planted plugin makes in the home folder when it runs
+
+
+def bitmap_that_is_python(path: Path, code: str, byte: int) -> None:
+    """An X11 bitmap Pillow decodes (8x2 pixels) that is also a Python module running ``code``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#define {path.stem}_width 8\n#define {path.stem}_height 2\n"
+                    f"{code} #_bits[] = {{\n# 0x{byte:02x}, 0x{byte ^ 0xff:02x} }};\n")
+
+
+PLANT = f"import os;open(os.path.expanduser('~/{PLANTED}'),'w')"
+
+ATTACK = {
+    "schema_version": 1, "name": "nice photos",
+    "nodes": [
+        {"id": "import", "type": "import_images", "params": {"folder": "images", "extensions": ["py"]}},
+        {"id": "embed", "type": "embed", "params": {"backend": "pixels", "pixel_size": 8, "grayscale": True}},
+        {"id": "train", "type": "train_classifier",
+         "params": {"model": "knn", "n_neighbors": 1, "validation": "kfold", "folds": 2,
+                    "final_model": "all_images", "calibration": "none"}},
+        {"id": "predict", "type": "predict", "params": {}},
+        {"id": "export", "type": "export_folders", "params": {"folder": "~/.config/flowclass", "table": "none"}}],
+    "edges": [{"from": {"node": a, "port": p}, "to": {"node": b, "port": q}} for a, p, b, q in [
+        ("import", "images", "embed", "images"), ("embed", "embeddings", "train", "embeddings"),
+        ("train", "model", "predict", "model"), ("embed", "embeddings", "predict", "embeddings"),
+        ("predict", "predictions", "export", "labels")]],
+}
+
+
+def attack_bundle(folder: Path) -> Path:
+    """The shared bundle: six bitmaps labelled 'plugins' that plant code, six harmless ones."""
+    for label, byte, code in (("plugins", 0x0F, PLANT), ("other", 0xF0, "x = 1")):
+        for i in range(6):
+            bitmap_that_is_python(folder / "images" / label / f"{label[0]}{i}.py", code, byte ^ i)
+    (folder / "workflow.json").write_text(json.dumps(ATTACK))
+    return folder / "workflow.json"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh home folder, for this process and the flowclass processes it starts."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "FLOWCLASS_PLUGINS",
+                 "FLOWCLASS_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+def flowclass(*args: str, cwd: Path, path: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (REPO, *path)))}
+    return subprocess.run([sys.executable, "-m", "flowclass.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+# --- the whole attack, through `flowclass run` and then `flowclass nodes` ------------------
+
+@pytest.mark.slow
+def test_a_shared_bundle_cannot_plant_a_plugin_that_flowclass_nodes_runs(tmp_path, home):
+    workflow = attack_bundle(tmp_path / "bundle")
+    done = flowclass("run", str(workflow), "-q", "--cache", str(tmp_path / "cache"),
+                     "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "node 'import', 'extensions'" in done.stderr and "'py' is not one of them" in done.stderr
+    assert "node 'export', 'folder'" in done.stderr and "FlowClass's settings folder" in done.stderr
+    assert list(home.iterdir()) == []  # nothing written into the home folder
+
+    # even the bundle's images in the old plugin folder (put there by hand) are not run
+    for source in (tmp_path / "bundle" / "images" / "plugins").iterdir():
+        target = home / ".config" / "flowclass" / "plugins" / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    listed = flowclass("nodes", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert not (home / PLANTED).exists()
+    assert "p0.py" not in listed.stderr
+
+
+# --- 1. Import reads image formats only -----------------------------------------------------
+
+def test_import_extensions_are_a_choice_among_image_formats(registry, tmp_path):
+    for extensions in (["py"], ["png", "pth"], ["PY"], ["sh"]):
+        doc = {"schema_version": 1, "nodes": [{"id": "import", "type": "import_images",
+                                               "params": {"folder": str(tmp_path), "extensions": extensions}}]}
+        with pytest.raises(WorkflowInvalid) as caught:
+            Engine(registry).run(loads(json.dumps(doc), registry), out_dir=tmp_path / "out")
+        (problem,) = caught.value.problems
+        assert (problem.node, problem.field) == ("import", "extensions")
+        assert "among jpg, jpeg, png, bmp, gif, tif, tiff, webp" in problem.message
+
+
+def test_a_file_named_like_an_image_is_read_only_in_an_image_format(registry, cache, tmp_path):
+    from classify_helpers import run
+
+    photos(tmp_path / "photos" / "real", 2)
+    bitmap_that_is_python(tmp_path / "photos" / "fake" / "f0.png", PLANT, 0x0F)
+    Image.open(tmp_path / "photos" / "fake" / "f0.png").load()  # Pillow alone would read it
+    result = run(registry, cache, [("import", "import_images", {"folder": str(tmp_path / "photos")})], [],
+                 tmp_path / "out")
+    images = result.output("import", "images")
+    assert sorted(Path(p).name for p in images.paths) == ["img000.png", "img001.png"]
+    (skipped,) = [s for s in result.skipped_files if s[1].endswith("f0.png")]
+    assert "not an image in a format FlowClass reads" in skipped[2]
+
+
+# --- 2. No node writes into FlowClass's folders or the home folder's dot-folders ------------
+
+def protected_targets(home: Path, tmp_path: Path) -> dict[str, Path]:
+    plugins = tmp_path / "my-nodes"
+    plugins.mkdir()
+    link = tmp_path / "innocent"
+    (home / ".config").mkdir()
+    link.symlink_to(home / ".config")
+    return {"settings": home / ".config" / "flowclass", "plugins_default": home / ".config/flowclass/plugins",
+            "ssh": home / ".ssh", "local": home / ".local" / "lib", "named_plugins": plugins / "sub",
+            "cache": tmp_path / "cache" / "results", "installation": REPO / "flowclass" / "x",
+            "python": Path(sys.prefix) / "lib", "link_to_dot_folder": link / "autostart"}
+
+
+def _output_params() -> list[tuple[str, str]]:
+    from flowclass.params import Path as PathParam
+
+    return [(t.type, p.name) for t in default_registry() for p in t.params
+            if isinstance(p, PathParam) and p.role == "output"]
+
+
+@pytest.mark.parametrize("node,field", [*_output_params(), ("--out", "")])
+def test_no_output_may_name_a_protected_place(home, tmp_path, node, field):
+    """Every output path parameter of every node type, and the run's output folder."""
+    from flowclass.cache import Cache
+
+    registry = default_registry([tmp_path / "my-nodes"])
+    engine = Engine(registry, Cache(tmp_path / "cache"))
+    for name, target in protected_targets(home, tmp_path).items():
+        nodes = []
+        if node != "--out":
+            param = next(p for p in registry.get(node).params if p.name == field)
+            value = str(target / f"x{param.extensions[0]}") if param.extensions else str(target)
+            nodes = [{"id": "write", "type": node, "params": {field: value}}]
+        doc = {"schema_version": 1, "nodes": nodes, "edges": []}
+        out = target if node == "--out" else tmp_path / "out"
+        with pytest.raises(WorkflowInvalid) as caught:
+            engine.run(loads(json.dumps(doc), registry), out_dir=out, base_dir=tmp_path)
+        found = [p for p in caught.value.problems if p.code == "protected"]
+        assert len(found) == 1, (name, caught.value.problems)
+        assert (found[0].node, found[0].field) == ((None, None) if node == "--out" else ("write", field))
+        assert "FlowClass does not write there" in found[0].message, name
+    leftovers = [p for p in home.rglob("*") if p != home / ".config"]
+    assert leftovers == []
+
+
+def test_an_export_does_not_make_a_label_folder_inside_a_protected_place(tmp_path):
+    """A label folder below an allowed export folder is checked too: here the label names a
+    plugin folder the user keeps inside the export folder. The images go beside it, as
+    beside any folder FlowClass may not use."""
+    images = photos(tmp_path / "source", 2)
+    root = tmp_path / "out"
+    (root / "my-nodes").mkdir(parents=True)
+    ctx = RunContext("export", tmp_path, tmp_path, lambda name: tmp_path / name,
+                     protected=Protected.here([root / "my-nodes"]))
+    exported = export_folders(ctx, labels=labelling(images, ["my-nodes", "my-nodes"]), folder=str(root),
+                              mode="copy", table="none")["exported"]
+    assert list((root / "my-nodes").iterdir()) == []
+    assert sorted(exported["exported"]) == [str(root / "my-nodes (2)" / p.name) for p in images]
+
+
+# --- 3. Plugins load only from places the user named, and say where they came from ----------
+
+PLUGIN = ("from flowclass.datatypes import DataType\nfrom flowclass.node import node, Output\n"
+          "X = DataType('plugin_{name}', 'X', '#123456')\n"
+          "@node(type='plugin.{name}', title='{name}', category='Plugins', outputs=[Output('x', X)])\n"
+          "def run(ctx):\n    return {{'x': 1}}\nNODES = [run]\n")
+
+
+def test_plugins_load_only_from_folders_the_user_named_and_say_where_from(home, tmp_path):
+    config = home / ".config" / "flowclass"
+    (config / "plugins").mkdir(parents=True)
+    (config / "plugins" / "found.py").write_text(PLUGIN.format(name="found"))  # not named anywhere
+    named = tmp_path / "named"
+    named.mkdir()
+    (named / "listed.py").write_text(PLUGIN.format(name="listed"))
+    (config / "config.toml").write_text(f'plugins = ["{named}"]\n')
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "given.py").write_text(PLUGIN.format(name="given"))
+
+    installed = tmp_path / "site"  # an installed package declaring a flowclass.nodes entry point
+    (installed / "myplug-1.0.dist-info").mkdir(parents=True)
+    (installed / "myplug-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: myplug\nVersion: 1.0\n")
+    (installed / "myplug-1.0.dist-info" / "entry_points.txt").write_text("[flowclass.nodes]\nmine = myplug_nodes\n")
+    (installed / "myplug_nodes.py").write_text(PLUGIN.format(name="installed"))
+
+    listed = flowclass("nodes", "--plugins", str(given), cwd=tmp_path, path=(installed,))
+    assert listed.returncode == 0, listed.stderr
+    text = listed.stdout
+    assert "plugin.found" not in text
+    assert f"from: plugin {named / 'listed.py'} (its folder named by {config / 'config.toml'})" in text
+    assert f"from: plugin {given / 'given.py'} (its folder named by --plugins)" in text
+    assert "from: built-in (nodes.images)" in text
+    assert "plugin.installed" in text and "from: entry point 'mine' of myplug" in text
+    catalogue = json.loads(flowclass("nodes", "--json", cwd=tmp_path).stdout)
+    origins = {t["type"]: t["origin"] for t in catalogue["node_types"]}
+    assert origins["import_images"] == "built-in (nodes.images)" and "plugin.listed" in origins
+
+
+def test_a_broken_config_file_is_reported_and_loads_nothing(home, tmp_path):
+    config = home / ".config" / "flowclass"
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text("plugins = 'not a list'\n")
+    registry = default_registry()
+    assert any("config.toml" in str(e) and "must be a list" in str(e) for e in registry.plugin_errors)
+
+
+# --- the canvas: its default roots leave the protected places out ---------------------------
+
+def test_the_canvas_default_roots_leave_out_protected_places(home, tmp_path):
+    from flowclass.ui.app import canvas_roots
+
+    (home / "photos").mkdir()
+    (home / ".config" / "flowclass" / "plugins").mkdir(parents=True)
+    (home / ".ssh").mkdir()
+    roots = canvas_roots([], None, Protected.here())
+    assert roots.allows(home / "photos") and roots.allows(home)
+    for place in (home / ".config" / "flowclass" / "plugins", home / ".ssh" / "id_rsa", home / ".bashrc.d"):
+        assert not roots.allows(place), place
+    # a root the user names inside a dot-folder is theirs to use
+    assert canvas_roots([str(home / ".ssh")], None, Protected.here()).allows(home / ".ssh" / "x")
