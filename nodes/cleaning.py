@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Float, Int, Path as PathParam
@@ -33,7 +34,7 @@ from .lib.cleaning.neighbours import unit_rows
 from .lib.images.filestate import sha256_of_file
 
 
-def _keep_file_fingerprint(ctx: Any, params: Mapping[str, Any]) -> str:
+def _keep_file_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     """Changes whenever the kept-copies file's content does."""
     path = params["keep_file"]
     return sha256_of_file(path) if path and Path(path).is_file() else "absent"
@@ -81,7 +82,7 @@ def _kept_labelling(embeddings: Embeddings, dropped: np.ndarray) -> Labelling:
     reports=_report("duplicates", "duplicates.csv"),
     fingerprint=_keep_file_fingerprint,
 )
-def find_duplicates(ctx, *, embeddings: Embeddings, near, match, candidates, neighbours, keep_file):
+def find_duplicates(ctx: RunContext, *, embeddings: Embeddings, near, match, candidates, neighbours, keep_file):
     """Exact and near copies grouped, one of each group kept; look-alikes are left apart."""
     images = embeddings.images
     choices, unmatched = chosen(images, read_keep_file(Path(keep_file)))  # none: no rows
@@ -103,7 +104,7 @@ def find_duplicates(ctx, *, embeddings: Embeddings, near, match, candidates, nei
     return {"duplicates": groups, "kept": _kept_labelling(embeddings, groups.dropped())}
 
 
-def _labelled(embeddings: Embeddings, ctx: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _labelled(embeddings: Embeddings, ctx: RunContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     labels = embeddings.images.labels.astype(str)
     rows = np.flatnonzero(labels != "")
     if len(rows) < len(labels):
@@ -131,7 +132,7 @@ def _labelled(embeddings: Embeddings, ctx: Any) -> tuple[np.ndarray, np.ndarray,
     ],
     reports=_report("issues", "label_issues.csv"),
 )
-def find_label_issues(ctx, *, embeddings: Embeddings, folds, seed):
+def find_label_issues(ctx: RunContext, *, embeddings: Embeddings, folds, seed):
     """Score every label by how likely it is wrong, suggest the likely one, flag the suspects."""
     rows, classes, codes = _labelled(embeddings, ctx)
     ctx.progress(0, 1, unit="steps", message="cross-validating")
@@ -159,7 +160,7 @@ def find_label_issues(ctx, *, embeddings: Embeddings, folds, seed):
     ],
     reports=_report("outliers", "outliers.csv"),
 )
-def find_outliers(ctx, *, embeddings: Embeddings, neighbours, flag_above):
+def find_outliers(ctx: RunContext, *, embeddings: Embeddings, neighbours, flag_above):
     """Images unlike the rest of the collection, scored and flagged."""
     if len(embeddings) < 3:
         raise NodeError(f"outliers need at least 3 images; got {len(embeddings)}", field="embeddings")
