@@ -59,7 +59,7 @@ def _vectors(session, tensors: np.ndarray, batch: int = 8) -> tuple[np.ndarray, 
 
 def _tensors(paths: list[Path]) -> np.ndarray:
     from nodes.lib.embedders.efficientnet import preprocess
-    from nodes.lib.imaging import open_upright
+    from flowclass.userfiles.pictures import open_upright
 
     return np.stack([preprocess(open_upright(str(p), 224)) for p in paths]).astype(np.float32)
 

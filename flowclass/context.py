@@ -64,15 +64,21 @@ class RunContext:
     # where nothing may be written (FlowClass's folders, the home folder's dot-folders);
     # None: as Protected.here() finds them
     protected: Protected | None = None
+    # the canvas: whether a file a node finds in a folder may be read (links resolved: a
+    # link inside the canvas's folders to a file outside them may not); None: any file
+    may_read: Callable[[str], bool] | None = None
     _last_progress: float = 0.0
+    _last_message: str = ""
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
-        """Report progress; cheap to call often (events are throttled to ~10 per second)."""
+        """Report progress; cheap to call often (events are throttled to ~10 per second, but
+        a new phase, its message, is always told: it says where the phase starts)."""
         self.check_cancelled()
         now = time.monotonic()
-        if total is not None and done < total and now - self._last_progress < 0.1:
+        if (total is not None and done < total and now - self._last_progress < 0.1
+                and message == self._last_message):
             return
-        self._last_progress = now
+        self._last_progress, self._last_message = now, message
         self.emit(NodeEvent(self.node_id, PROGRESS, done=done, total=total, unit=unit,
                             message=message))
 

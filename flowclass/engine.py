@@ -137,9 +137,12 @@ def _file_state(path: str) -> list[int]:
 
 
 class Engine:
-    def __init__(self, registry: Registry, cache: Cache | None = None):
+    def __init__(self, registry: Registry, cache: Cache | None = None,
+                 may_read: Callable[[str], bool] | None = None):
         self.registry = registry
         self.cache = cache if cache is not None else Cache()
+        #: the canvas's rule for files nodes find in folders (see RunContext.may_read)
+        self.may_read = may_read
         #: where no node may write: FlowClass's folders (this cache and the registry's plugin
         #: folders included) and the home folder's dot-folders
         self.protected = Protected.here(registry.plugin_folders, self.cache.root)
@@ -379,7 +382,7 @@ class _Run:
         return RunContext(node_id=node_id, base_dir=self.base_dir, out_dir=self.out_dir,
                           store_dir=self.use.store_dir, emit=self.emit,
                           cancel_event=self.cancel, executor=self.executor, scan_budget=self.scan_budget,
-                          protected=self.engine.protected)
+                          protected=self.engine.protected, may_read=self.engine.may_read)
 
     def _run_node(self, node_id: str, node_type: NodeType, outcome: NodeOutcome,
                   notice: str | None = None) -> None:

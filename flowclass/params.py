@@ -240,6 +240,11 @@ class Path(Param):
     ``target="any"`` takes a file or a folder. An empty path is refused unless the
     parameter is ``optional`` (then it means "not given"); a blank one always is. An input
     is checked to exist before a run unless ``missing_ok`` (the node copes without it).
+
+    With ``names``, a value with no path separator that does not end in one of
+    ``extensions`` is a name, not a path (open_clip's ``laion2b_s34b_b79k`` beside a local
+    weights file): it is left as written and never looked up on disk. Anything else is a
+    path like any other, so it is held to the canvas's folders like any other.
     """
 
     target: str = "folder"  # "folder", "file" or "any"
@@ -250,6 +255,7 @@ class Path(Param):
     # the parameter that takes a folder, when this one takes only files: a folder given here
     # (no file extension) is refused with a pointer to it
     folder_goes_in: str = ""
+    names: bool = False
     kind: ClassVar[str] = "path"
 
     def __post_init__(self) -> None:
@@ -273,20 +279,28 @@ class Path(Param):
             raise ParamValueError(self.expected() + ", not empty", value)
         if value and not value.strip():
             raise ParamValueError(self.expected() + ", not blank", value)
-        if value and self.extensions and not value.lower().endswith(tuple(self.extensions)):
+        if value and self.extensions and not self.is_name(value) \
+                and not value.lower().endswith(tuple(self.extensions)):
             if self.folder_goes_in and not os.path.splitext(value.rstrip("/\\"))[1]:
                 raise ParamValueError(f"{self.expected()}; a folder goes in '{self.folder_goes_in}' "
                                       "instead", value)
             raise ParamValueError(self.expected(), value)
         return value
 
+    def is_name(self, value: str) -> bool:
+        """Whether ``value`` is a name rather than a path (only with ``names``)."""
+        return self.names and "/" not in value and os.sep not in value \
+            and not value.lower().endswith(tuple(self.extensions))
+
     def resolve(self, value: str, base_dir: _Path, out_dir: _Path) -> str:
-        """Absolute form of ``value``; empty stays empty ("not given")."""
-        return absolute(value, base_dir if self.role == "input" else out_dir) if value else value
+        """Absolute form of ``value``; empty stays empty ("not given"), a name as it is."""
+        if not value or self.is_name(value):
+            return value
+        return absolute(value, base_dir if self.role == "input" else out_dir)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "target": self.target, "role": self.role,
-                "extensions": list(self.extensions), "optional": self.optional}
+                "extensions": list(self.extensions), "optional": self.optional, "names": self.names}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -100,7 +100,7 @@ def path_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) 
     problems = []
     for param in _paths(node_type):
         value = params[param.name]
-        if not value:
+        if not value or param.is_name(value):
             continue
         path = Path(value)
         if param.role == "output":

@@ -11,7 +11,7 @@ import json
 import os
 import socket
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from flowclass.userfiles.pictures import BadImage, open_upright
 from .datatypes import EMBEDDINGS, IMAGES, TABLE, Embeddings, ImageSet
 from .images import skipped_table
 from .lib.embedders import Embedder, spec_id
+from .lib.embedders.openclip import weights_param
 from .lib.embedders.store import EmbeddingStore
 
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
@@ -142,19 +143,25 @@ def _prefetched_batches(pool: ThreadPoolExecutor, embedder: Embedder, paths: lis
         yield queued.pop(0).result()
 
 
+Keep = Callable[[int, list[Any]], None]  # (index of a batch's first path, its vectors)
+
+
 def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch_size: int,
-                    done_before: int = 0, total: int | None = None, device: str = "auto"
-                    ) -> tuple[list[np.ndarray | None], list[str]]:
+                    done_before: int = 0, total: int | None = None, device: str = "auto",
+                    keep: Keep | None = None) -> tuple[list[np.ndarray | None], list[str]]:
     """Vectors of ``paths`` (None where an image failed) and the failure reasons ("" if none).
 
     Decoding runs in worker threads, a few batches ahead of the model, so the model never
     waits for pictures and the main thread never decodes. On a cluster (``ctx.remote``)
     batches of paths go to the workers instead, which decode and embed them there, each on
     the ``device`` the node asked for (a worker's GPU can be used though this machine has none).
+    ``keep`` is handed each batch's vectors as soon as they are made, before the run may be
+    cancelled: what a Cancel, a crash or a kill stops is not lost.
     """
     total = len(paths) if total is None else total
+    keep = keep or (lambda start, vectors: None)
     if ctx.remote:
-        return _compute_on_cluster(ctx, embedder, paths, batch_size, done_before, total, device)
+        return _compute_on_cluster(ctx, embedder, paths, batch_size, done_before, total, device, keep)
     vectors: list[np.ndarray | None] = []
     errors: list[str] = []
     on_gpu = getattr(embedder, "device", "cpu") == "cuda"
@@ -168,8 +175,9 @@ def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch
         for stacked, batch_errors in _prefetched_batches(pool, embedder, paths, batch_size,
                                                          depth=workers + 1):
             out = iter(embedder.forward(stacked)) if stacked is not None else iter(())
-            for error in batch_errors:
-                vectors.append(None if error else np.asarray(next(out), dtype=np.float32))
+            batch = [None if error else np.asarray(next(out), dtype=np.float32) for error in batch_errors]
+            keep(len(vectors), batch)
+            vectors.extend(batch)
             errors.extend(batch_errors)
             ctx.progress(done_before + len(vectors), total, unit="images", message="embedding")
     return vectors, errors
@@ -179,7 +187,7 @@ CLUSTER_TASK_IMAGES = 128  # images per cluster job: few round trips, yet work f
 
 
 def _compute_on_cluster(ctx: RunContext, embedder: Embedder, paths: list[str], batch_size: int,
-                        done_before: int, total: int, device: str
+                        done_before: int, total: int, device: str, keep: Keep
                         ) -> tuple[list[np.ndarray | None], list[str]]:
     """``compute_vectors`` on the run's cluster: a job is a batch of paths and the
     parameters that rebuild the embedder (the images must be readable by the workers).
@@ -192,6 +200,7 @@ def _compute_on_cluster(ctx: RunContext, embedder: Embedder, paths: list[str], b
     done = [done_before]
 
     def on_done(index: int, result: tuple[np.ndarray | None, list[str], dict[str, str]]) -> None:
+        keep(index * step, _rows(*result[:2]))
         done[0] += len(result[1])
         ctx.progress(done[0], total, unit="images", message="on the cluster")
 
@@ -199,8 +208,7 @@ def _compute_on_cluster(ctx: RunContext, embedder: Embedder, paths: list[str], b
     errors: list[str] = []
     used: dict[str, set[str]] = {"device": set(), "runtime": set()}
     for matrix, batch_errors, where in ctx.map(embed_job, jobs, on_done=on_done):
-        rows = iter(matrix) if matrix is not None else iter(())
-        vectors.extend(None if error else next(rows) for error in batch_errors)
+        vectors.extend(_rows(matrix, batch_errors))
         errors.extend(batch_errors)
         for key, value in where.items():
             used[key].add(value)
@@ -208,6 +216,12 @@ def _compute_on_cluster(ctx: RunContext, embedder: Embedder, paths: list[str], b
         if values:  # one value, or the list when workers differ (some with a GPU, some without)
             ctx.record(key, values.pop() if len(values) == 1 else sorted(values))
     return vectors, errors
+
+
+def _rows(matrix: np.ndarray | None, errors: list[str]) -> list[np.ndarray | None]:
+    """A job's vectors one per path: None where the image failed (it has no row)."""
+    rows = iter(matrix) if matrix is not None else iter(())
+    return [None if error else next(rows) for error in errors]
 
 
 _WORKER_EMBEDDERS: dict[str, Embedder] = {}  # per worker process: each model is built once
@@ -300,9 +314,9 @@ HISTOGRAM = {"backend": ("colour_histogram",)}
                     "(benchmarks/int8.py)."),
         Text(name="clip_model", default="ViT-B-32", allow_empty=False, shown_when=CLIP,
              help="open_clip model name, e.g. ViT-B-32."),
-        Text(name="clip_weights", default="laion2b_s34b_b79k", allow_empty=False, shown_when=CLIP,
-             help="A pretrained tag already in your cache, a path to a local weights file, "
-                  "or 'random' (untrained, for testing a pipeline only)."),
+        weights_param(shown_when=CLIP,
+                      help="A pretrained tag already in your cache, a path to a local weights file, "
+                           "or 'random' (untrained, for testing a pipeline only)."),
         Int(name="pixel_size", default=16, min=2, max=512, shown_when=PIXELS,
             help="Images are resized to N x N pixels."),
         Bool(name="grayscale", default=True, shown_when=PIXELS,
@@ -344,8 +358,12 @@ def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_si
     """Embeddings of the images that decode, and (path, reason) of those that do not.
 
     Vectors are looked up per image (by content hash and embedder) first; only the
-    others are computed, each distinct content once, and then remembered. ``device`` is
-    the node's setting (auto, cpu, cuda), which cluster workers resolve for themselves.
+    others are computed, each distinct content once, and remembered batch by batch as they
+    are made, so a run stopped half-way (Cancel, a crash, kill -9) is resumed by the next
+    one where it stopped. The images left are then batched exactly as an uninterrupted run
+    would have batched them (the stored ones are a prefix of whole batches), so the vectors
+    are the same to the bit. ``device`` is the node's setting (auto, cpu, cuda), which
+    cluster workers resolve for themselves.
     """
     model_id = spec_id(embedder.spec)
     hashes = images.hashes.tolist()
@@ -360,11 +378,15 @@ def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_si
         if todo:
             if hasattr(embedder, "prepare") and not ctx.remote:
                 embedder.prepare()  # e.g. load the model while the first batches decode
+            shas = list(todo)
+
+            def keep(start: int, batch: list[Any]) -> None:
+                store.put_many(model_id, [(sha, v) for sha, v in zip(shas[start:start + len(batch)], batch)
+                                          if v is not None])
+
             vectors, errors = compute_vectors(ctx, embedder, list(todo.values()), batch_size,
-                                              len(known), len(known) + len(todo), device)
-            fresh = [(sha, v) for sha, v in zip(todo, vectors) if v is not None]
-            store.put_many(model_id, fresh)
-            known.update(fresh)
+                                              len(known), len(known) + len(todo), device, keep)
+            known.update((sha, v) for sha, v in zip(shas, vectors) if v is not None)
             failed = {sha: err for sha, err in zip(todo, errors) if err}
     finally:
         store.close()

@@ -11,7 +11,7 @@ import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -33,6 +33,7 @@ PROBE_VERSION = 2  # 2: truncated JPEGs and other formats are caught at import
 SKIPPED_COLUMNS = ["path", "reason"]
 WRITTEN_BY_FLOWCLASS = "written by FlowClass (an output of an earlier run, listed in its journal there)"
 HIDDEN_FOLDER = "hidden folder (its name starts with '.'): not read; rename it to import its images"
+LINK_OUTSIDE = "a link to a file outside the folders this canvas may read: not read"
 
 
 def skipped_table(rows: list[tuple[str, str]], ctx: RunContext | None = None) -> Any:
@@ -86,9 +87,12 @@ class EarlierOutputs:
 
 
 def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
-         budget: ScanBudget | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+         budget: ScanBudget | None = None,
+         may_read: Callable[[str], bool] | None = None) -> tuple[list[str], list[tuple[str, str]]]:
     """Relative paths of candidate images, and files passed over with the reason, sorted.
     A status check's ``budget`` stops the walk of a folder too large to look at meanwhile.
+    ``may_read`` (the canvas's roots, see RunContext) refuses a link that leads outside them;
+    links to folders are never followed.
 
     Hidden files (names starting with '.') are ignored: they are system or tool files, and
     FlowClass's own bookkeeping files in export folders are hidden too. Hidden folders are
@@ -113,7 +117,9 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, root)
             ext = os.path.splitext(name)[1].lstrip(".").lower()
-            if ext in extensions and outputs.made(path):
+            if ext in extensions and may_read is not None and os.path.islink(path) and not may_read(path):
+                passed.append((path, LINK_OUTSIDE))
+            elif ext in extensions and outputs.made(path):
                 passed.append((path, WRITTEN_BY_FLOWCLASS))
             elif ext in extensions:
                 found.append(rel)
@@ -137,9 +143,11 @@ def _root(ctx: RunContext, folder: str, sample: str) -> Path:
 
 
 def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...],
-                       budget: ScanBudget | None = None) -> str:
-    """Changes when any candidate file is added, removed, resized or touched."""
-    files, passed = scan(root, recursive, extensions, budget)
+                       budget: ScanBudget | None = None,
+                       may_read: Callable[[str], bool] | None = None) -> str:
+    """Changes when any candidate file is added, removed, resized or touched (and with
+    ``may_read``, so the canvas never reuses a result that read a link it refuses)."""
+    files, passed = scan(root, recursive, extensions, budget, may_read)
     digest = hashlib.sha256(f"{root}\n".encode())
     for rel in files:
         try:
@@ -188,7 +196,8 @@ def probe_job(paths: list[str]) -> list[FileState]:
 
 def _probe_on_cluster(ctx: RunContext, paths: list[str], store: FileStateStore) -> list[FileState]:
     """The files' states: known ones from the client's store, the others probed by the
-    cluster's workers (which read the files at the same paths) and then remembered."""
+    cluster's workers (which read the files at the same paths) and remembered job by job as
+    they come back, so a cancelled or killed run keeps what its finished jobs probed."""
     states: list[FileState | None] = [None] * len(paths)
     todo: list[tuple[int, str, int, int]] = []
     for i, path in enumerate(paths):
@@ -205,20 +214,20 @@ def _probe_on_cluster(ctx: RunContext, paths: list[str], store: FileStateStore) 
     done = [len(paths) - len(todo)]
 
     def on_done(index: int, result: list[FileState]) -> None:
+        for (i, path, size, mtime), state in zip(todo[index * CLUSTER_TASK_FILES:], result):
+            store.put(path, size, mtime, PROBE_VERSION, state)
+            states[i] = state
         done[0] += len(result)
         ctx.progress(done[0], len(paths), unit="files", message="on the cluster")
 
-    fresh = [state for batch in ctx.map(probe_job, jobs, on_done=on_done) for state in batch]
-    for (i, path, size, mtime), state in zip(todo, fresh):
-        store.put(path, size, mtime, PROBE_VERSION, state)
-        states[i] = state
+    ctx.map(probe_job, jobs, on_done=on_done)
     return states  # type: ignore[return-value]
 
 
 def read_images(ctx: RunContext, root: Path, *, recursive: bool, extensions: tuple[str, ...],
                 labels_from: str, max_per_label: int) -> dict[str, Any]:
     """The shared body of Import Images and Sample Images."""
-    files, passed = scan(root, recursive, extensions)
+    files, passed = scan(root, recursive, extensions, may_read=ctx.may_read)
     store = FileStateStore(ctx.store_dir("files"))
     paths = [os.path.join(root, rel) for rel in files]
     states: list[FileState] = []
@@ -258,8 +267,13 @@ def read_images(ctx: RunContext, root: Path, *, recursive: bool, extensions: tup
     if earlier:
         ctx.warn(f"{earlier} file(s) that FlowClass wrote inside {root} (outputs of an earlier run) were not "
                  "imported; keep outputs outside the imported folder")
+    outside = sum(s[1] == LINK_OUTSIDE for s in skipped)
+    if outside:
+        ctx.warn(f"{outside} link(s) to files outside the folders this canvas may read were not "
+                 "imported; see the 'skipped' output")
     bad = [s for s in skipped
-           if not s[1].startswith(("extension", "no file extension", HIDDEN_FOLDER, WRITTEN_BY_FLOWCLASS))]
+           if not s[1].startswith(("extension", "no file extension", HIDDEN_FOLDER, WRITTEN_BY_FLOWCLASS,
+                                   LINK_OUTSIDE))]
     if bad:
         ctx.warn(f"{len(bad)} file(s) skipped as unreadable; see the 'skipped' output")
     if not kept:
@@ -288,7 +302,8 @@ MAX_PER_LABEL = Int(name="max_per_label", default=0, min=0,
 
 def _import_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     root = _root(ctx, params["folder"], params["sample"])
-    return fingerprint_folder(root, params["recursive"], tuple(params["extensions"]), ctx.scan_budget)
+    return fingerprint_folder(root, params["recursive"], tuple(params["extensions"]), ctx.scan_budget,
+                              ctx.may_read)
 
 
 @node(

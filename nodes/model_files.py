@@ -116,6 +116,10 @@ def checked_fields(model: Classifier) -> Classifier:
     backend = wanted["backend"]
     for name in ("backend", *BACKEND_PARAMS.get(backend, ())):
         _validate(settings[name], wanted[name], f"embedder.{SPEC_FIELDS[name]}", refuse)
+    weights = wanted["clip_weights"]
+    if backend == "open_clip" and ("/" in weights or "\\" in weights or weights.startswith(("~", "."))):
+        raise refuse("embedder.weights", "a weights file is named by its file name alone (it is looked "
+                     f"for beside the workflow); got {weights!r}"[:300])
     return dataclasses.replace(model, classes=tuple(model.classes))
 
 

@@ -22,6 +22,7 @@ from flowclass.params import Choice, Float, Int, Text
 from .datatypes import IMAGES, LABELS, ImageSet
 from .embed import embed_images
 from .lib.classify.predictions import CONFIDENCES, predictions
+from .lib.embedders.openclip import weights_param
 
 
 def parse_labels(text: str) -> tuple[str, ...]:
@@ -60,9 +61,8 @@ def _logit_scale(clip: Any) -> float:
         Text(name="template", default="a photo of {label}", allow_empty=False,
              help="The sentence each label is put into; {label} stands for the label."),
         Text(name="clip_model", default="ViT-B-32", allow_empty=False, help="open_clip model name."),
-        Text(name="clip_weights", default="laion2b_s34b_b79k", allow_empty=False,
-             help="A pretrained tag already in your cache, a path to a local weights file, or "
-                  "'random' (untrained: tests a pipeline, gives meaningless labels)."),
+        weights_param(help="A pretrained tag already in your cache, a path to a local weights file, "
+                           "or 'random' (untrained: tests a pipeline, gives meaningless labels)."),
         Int(name="top_k", default=3, min=1, max=1000, help="How many best labels to list per image."),
         Choice(name="confidence", default="probability", choices=CONFIDENCES,
                help="Probability of the best label, or best vs second best."),

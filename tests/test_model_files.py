@@ -43,6 +43,7 @@ def _load_and_predict(registry, model_file, embed=DIGITS_PIXELS):
     return workflow(registry, nodes, edges)
 
 
+@pytest.mark.slow
 def test_a_saved_model_predicts_the_same_in_a_fresh_process(registry, shared_cache, saved_model,
                                                              tmp_path):
     model_file, predicted, _ = saved_model
@@ -239,6 +240,9 @@ def _map(**items):
     (_set("embedder", _map(backend="colour_histogram", preprocessing=_map(space="xyz", bins=8))),
      "embedder.preprocessing.space"),
     (_set("embedder", "backend", "my_backend"), "embedder"),
+    (_set("embedder", _map(backend="open_clip", model="ViT-B-32", weights="../../elsewhere/w.pt")),
+     "embedder.weights"),
+    (_set("embedder", _map(backend="open_clip", model="ViT-B-32", weights="/etc/w.pt")), "embedder.weights"),
     (_set("embedder", ["pixels"]), "embedder"),
     (_set("format", "1"), "format"),
     (_set("format", 1.5), "format"),

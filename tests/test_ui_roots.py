@@ -31,6 +31,7 @@ def layout(tmp_path: Path) -> tuple[Path, Path]:
     return root, outside
 
 
+@pytest.mark.slow
 async def test_inspector_paths_outside_the_roots_are_refused(user: User, registry, cache, layout) -> None:
     root, outside = layout
     os.symlink(outside / "secret", root / "link")
@@ -64,6 +65,7 @@ async def test_inspector_paths_outside_the_roots_are_refused(user: User, registr
     assert not (outside / "written").exists()
 
 
+@pytest.mark.slow
 async def test_an_output_folder_outside_the_roots_stops_the_run(user: User, registry, cache, layout) -> None:
     root, outside = layout
     make_app(registry, cache, root, root / "flow.json")
@@ -76,6 +78,7 @@ async def test_an_output_folder_outside_the_roots_stops_the_run(user: User, regi
     assert not (outside / "out").exists()
 
 
+@pytest.mark.slow
 async def test_ready_workflows_read_their_shipped_data(user: User, registry, cache, layout) -> None:
     """A ready workflow opened as a copy reads its own data folder, which lies outside the roots."""
     root, _ = layout
@@ -86,3 +89,83 @@ async def test_ready_workflows_read_their_shipped_data(user: User, registry, cac
     assert page.files.open_path(ready, as_copy=True)
     await until(lambda: graph_nodes(user), what="the workflow")
     assert not [p for p in page.session.problems if p.code == "outside_roots"]
+
+
+# --- issue 15, item 8: every path through the one check, links resolved first ------------------
+
+def test_clip_weights_are_paths_held_to_the_roots_and_never_an_existence_oracle(registry, tmp_path) -> None:
+    """Embed's and Zero-shot's weights may be a file: a path outside the roots is refused like
+    any path (it was plain text, so the canvas opened and hashed it). The refusal reads the
+    same whether the file exists or not, and names the path as typed, not where a link leads."""
+    from flowclass.ui.browse import Roots
+    from flowclass.ui.confine import outside_roots
+    from flowclass.workflow_file import loads
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "real.pt").write_bytes(b"weights")
+    os.symlink(outside / "real.pt", root / "innocent.pt")
+    messages = {}
+    for node_type in ("embed", "zero_shot_classify"):
+        for typed in (str(outside / "real.pt"), str(outside / "missing.pt"), "innocent.pt", "../outside/real.pt"):
+            params = {"clip_weights": typed, **({"backend": "open_clip"} if node_type == "embed" else {})}
+            doc = {"schema_version": 1, "nodes": [{"id": "n", "type": node_type, "params": params}]}
+            (problem,) = outside_roots(loads(__import__("json").dumps(doc), registry), registry, Roots([root]),
+                                       base_dir=root, out_dir=root / "out")
+            assert (problem.node, problem.field) == ("n", "clip_weights"), typed
+            messages[node_type, typed] = problem.message
+        for tag in ("laion2b_s34b_b79k", "random"):  # names, not paths: nothing to confine
+            params = {"clip_weights": tag, **({"backend": "open_clip"} if node_type == "embed" else {})}
+            doc = {"schema_version": 1, "nodes": [{"id": "n", "type": node_type, "params": params}]}
+            assert outside_roots(loads(__import__("json").dumps(doc), registry), registry, Roots([root]),
+                                 base_dir=root, out_dir=root / "out") == []
+    exists, missing = messages["embed", str(outside / "real.pt")], messages["embed", str(outside / "missing.pt")]
+    assert exists.replace("real.pt", "X") == missing.replace("missing.pt", "X")
+    assert messages["embed", "innocent.pt"].startswith(str(root / "innocent.pt"))  # not the link's target
+
+
+def _linked_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """A root whose image folder holds two photos and a link to a photo outside the root."""
+    from PIL import Image
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "photos").mkdir(parents=True)
+    outside.mkdir()
+    for i, folder in enumerate((root / "photos", root / "photos", outside)):
+        Image.new("RGB", (16, 16), (i * 80, 0, 0)).save(folder / f"p{i}.png")
+    os.symlink(outside / "p2.png", root / "photos" / "linked.png")
+    return root, outside
+
+
+def test_a_link_inside_the_root_to_a_file_outside_is_not_imported_by_the_canvas(registry, cache, tmp_path) -> None:
+    from classify_helpers import workflow
+
+    from flowclass.engine import Engine
+    from flowclass.ui.browse import Roots
+
+    root, outside = _linked_folder(tmp_path)
+    flow = workflow(registry, [("import", "import_images", {"folder": str(root / "photos")})], [])
+    # the command line reads what the user points it at, links included; its result is cached
+    cli = Engine(registry, cache).run(flow, out_dir=tmp_path / "cli")
+    assert "linked.png" in [Path(p).name for p in cli.output("import", "images").paths]
+    # the canvas, on the same cache, does not reuse that result: the link is refused, and said so
+    canvas = Engine(registry, cache, may_read=Roots([root]).allows).run(flow, out_dir=root / "out")
+    outcome = canvas.outcomes["import"]
+    assert outcome.state == "done"
+    assert sorted(Path(p).name for p in canvas.output("import", "images").paths) == ["p0.png", "p1.png"]
+    assert any("outside the folders this canvas may read" in w for w in outcome.warnings)
+    assert any(p.endswith("linked.png") and "outside" in r for _, p, r in canvas.skipped_files)
+
+
+async def test_the_canvas_does_not_serve_a_linked_file_from_outside_its_roots(user: User, registry, cache,
+                                                                             tmp_path) -> None:
+    from flowclass.ui.thumbnails import FULL, ROUTE
+
+    root, _ = _linked_folder(tmp_path)
+    config = make_app(registry, cache, root)
+    inside = config.images.register(root / "photos" / "p0.png")
+    linked = config.images.register(root / "photos" / "linked.png")
+    for size in (FULL, 160):
+        assert (await user.http_client.get(f"{ROUTE}/{inside}/{size}")).status_code == 200
+        assert (await user.http_client.get(f"{ROUTE}/{linked}/{size}")).status_code == 404

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from fastapi import HTTPException
 from fastapi.responses import FileResponse
-from nicegui import app, core, ui
+from nicegui import Client, app, core, ui
 
 from ..cache import Cache
 from ..protected import Protected
@@ -34,15 +34,24 @@ def setup(config: AppConfig) -> None:
     """Register the canvas page (``/``) and the route that serves result images."""
 
     @ui.page("/", title="FlowClass")
-    def index() -> None:
-        EditorPage(config)
+    async def index(client: Client, tab: str = "") -> None:
+        shown = config.tabs.claim(tab, client)
+        EditorPage(config, shown)
+        await client.connected()
+        copy = await config.tabs.copy_if_shown_twice(shown, client)
+        if copy is not None:  # the address was opened twice: this page edits a copy of its own
+            ui.navigate.to(f"/?tab={copy.id}")
 
     app.on_shutdown(config.executor.close)  # a LocalCluster started from Run on... stops with us
+    app.on_shutdown(config.tabs.keep_all)  # every tab's last edits, for the next start
 
     @app.get(ROUTE + "/{image_id}/{size}")
     def image(image_id: str, size: int) -> FileResponse:
         if size != FULL and size not in SIZES:
             raise HTTPException(404, "no such image size")
+        source = config.images.source(image_id)
+        if source is not None and os.path.islink(source) and not config.roots.allows(source):
+            raise HTTPException(404, "no such image")  # a link in a root to a file outside it
         try:
             path = config.images.file_for(image_id, size)
         except Exception:  # an unreadable image: the grid shows a gap, the page goes on

@@ -24,7 +24,7 @@ DIST = Path(__file__).parent / "static" / "dist"
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"  # there only in a source checkout
 BUNDLE_FILES = ("index.js", "flowclass-canvas.css")
 DRAG_MIME = "application/flowclass-node"
-EVENTS = ("add_node", "connect", "connect_refused", "move", "select", "delete", "shortcut", "help")
+EVENTS = ("add_node", "connect", "connect_refused", "move", "select", "delete", "shortcut", "help", "viewport")
 
 
 class CanvasBundleMissing(RuntimeError):
@@ -91,6 +91,10 @@ class FlowCanvas(
     - ``delete``: ``{"nodes": [id, ...], "edges": [{"from", "to"}, ...]}`` (Delete/Backspace)
     - ``shortcut``: ``{"key": "undo" | "redo" | "duplicate" | "save"}``
     - ``help``: ``{"id"}`` (the node's "?" was clicked)
+    - ``viewport``: ``{"x", "y", "zoom"}`` (after each pan or zoom: where the user looks)
+
+    ``viewport`` (the prop) is the view shown first instead of framing the graph: a reloaded
+    tab's own.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class FlowCanvas(
         graph: dict[str, Any] | None = None,
         *,
         selected: str | None = None,
+        viewport: dict[str, float] | None = None,
         on_add_node: Handler[GenericEventArguments] | None = None,
         on_connect: Handler[GenericEventArguments] | None = None,
         on_connect_refused: Handler[GenericEventArguments] | None = None,
@@ -114,6 +119,7 @@ class FlowCanvas(
         self._props["catalogue"] = catalogue if catalogue is not None else empty_catalogue()
         self._props["graph"] = graph if graph is not None else empty_graph()
         self._props["selected"] = selected
+        self._props["viewport"] = viewport
         handlers = (on_add_node, on_connect, on_connect_refused, on_move, on_select, on_delete, on_shortcut,
                     on_help)
         for event, handler in zip(EVENTS, handlers):

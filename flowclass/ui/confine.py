@@ -10,6 +10,7 @@ invalid node.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -41,11 +42,14 @@ def outside_roots(workflow: Workflow, registry: Registry, roots: Roots, *, base_
         node_type = registry.get(spec.type)
         for param in node_type.params if node_type else ():
             value = spec.params.get(param.name, param.default)
-            if not isinstance(param, PathParam) or not isinstance(value, str) or not value or "\0" in value:
+            if not isinstance(param, PathParam) or not isinstance(value, str) or not value or "\0" in value \
+                    or param.is_name(value):
                 continue
-            path = param.resolve(value, base_dir, out_dir)
+            path = param.resolve(value, base_dir, out_dir)  # links resolved: where it really is
             if not (readable if param.role == "input" else allowed).allows(path):
-                problems.append(Problem(CODE, f"{path} is outside the folders this canvas may "
+                shown = os.path.abspath(os.path.join(base_dir if param.role == "input" else out_dir,
+                                                     os.path.expanduser(value)))  # not where a link leads
+                problems.append(Problem(CODE, f"{shown} is outside the folders this canvas may "
                                               f"{'read' if param.role == 'input' else 'write'} ({where}); "
                                               "pick a path inside them, or restart with --root",
                                         node=spec.id, field=param.name))

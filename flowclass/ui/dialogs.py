@@ -17,6 +17,7 @@ from .messages import tell
 from .browse import Entry, OutsideRoots, Roots, count_images
 from ..viewers.dialog import confirm, page_dialog  # noqa: F401 (confirm: for the page)
 
+RELOAD, OVERWRITE, COPY, CANCEL = "reload", "overwrite", "copy", "cancel"  # ask_about_changed_file
 DIALOG_COUNT_LIMIT = 20_000  # entries scanned per subfolder while counting its images
 
 
@@ -167,3 +168,24 @@ def is_workflow_file(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(doc, dict) and "schema_version" in doc and "nodes" in doc
+
+
+async def ask_about_changed_file(name: str) -> str:
+    """What to do about a file changed elsewhere: RELOAD, OVERWRITE, COPY or CANCEL."""
+    with page_dialog() as dialog, ui.card().classes("max-w-xl fc-file-conflict"):
+        ui.label(f"{name} changed on disk since this tab opened or saved it (in another tab, "
+                 "another program or an editor).")
+        ui.label("Saving now would replace those changes with this tab's version.").classes("text-sm")
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Cancel", on_click=lambda: dialog.submit(CANCEL)).props("flat").mark("conflict-cancel")
+            ui.button("Reload the file", on_click=lambda: dialog.submit(RELOAD)).props("flat") \
+                .mark("conflict-reload").tooltip("Open the file as it is now; this tab's changes are dropped")
+            ui.button("Save as a copy…", on_click=lambda: dialog.submit(COPY)).props("flat") \
+                .mark("conflict-copy")
+            ui.button("Overwrite", on_click=lambda: dialog.submit(OVERWRITE)).props("color=negative") \
+                .mark("conflict-overwrite")
+    dialog.open()
+    try:
+        return (await dialog) or CANCEL
+    finally:
+        dialog.delete()

@@ -18,6 +18,7 @@ from ..registry import Registry
 from ..validation import validate
 from ..workflow import Edge, NodeSpec, PortRef, Workflow
 from ..workflow_file import dumps, load, new_node, save
+from .file_guard import file_sha, text_sha
 
 HISTORY_LIMIT = 200
 DUPLICATE_OFFSET = (40.0, 60.0)
@@ -35,6 +36,8 @@ class EditorState:
     #: The file text at the last open or save: the workflow is dirty when it differs.
     saved_text: str = field(default_factory=lambda: dumps(Workflow()))
     selected: str | None = None
+    #: sha256 of the file as last opened or saved: Save checks it was not changed elsewhere since.
+    disk_sha: str | None = None
     #: Where relative input paths point while the workflow has no file (a ready workflow's folder).
     origin: Path | None = None
     undo_stack: list[Workflow] = field(default_factory=list)
@@ -59,7 +62,7 @@ class EditorState:
 
     def reset(self, workflow: Workflow, path: Path | None, *, clean: bool = True) -> None:
         """Start over on ``workflow`` (New, Open, a ready workflow): history is cleared."""
-        self.workflow, self.path, self.origin = workflow, path, None
+        self.workflow, self.path, self.origin, self.disk_sha = workflow, path, None, None
         self.saved_text = dumps(workflow) if clean else dumps(Workflow())
         self.selected = None
         self.undo_stack.clear()
@@ -69,7 +72,9 @@ class EditorState:
     def open(self, path: Path) -> None:
         """Open a workflow file (raises WorkflowInvalid for a broken one; nothing changes then)."""
         path = Path(path).resolve()
+        loaded_sha = file_sha(path)  # first: a file rewritten meanwhile is then seen as changed
         self.reset(load(path, self.registry), path)
+        self.disk_sha = loaded_sha
 
     def open_copy(self, path: Path) -> None:
         """Open a ready workflow as a new, unsaved one (so Save asks where it goes)."""
@@ -88,6 +93,7 @@ class EditorState:
                                     keep_missing=self.path is None)
         save(self.workflow, target)
         self.path, self.saved_text = target, dumps(self.workflow)
+        self.disk_sha = text_sha(self.saved_text)
         return target
 
     # --- history ----------------------------------------------------------------------

@@ -20,9 +20,10 @@ from ..library import ready_workflows_dir
 from ..workflow import Workflow
 from .messages import tell
 from .browse import Roots
-from .dialogs import choose_file, choose_save_path, confirm
+from .dialogs import COPY, OVERWRITE, RELOAD, ask_about_changed_file, choose_file, choose_save_path, confirm
 from .editor import EditorState
-from .session import explain
+from .file_guard import changed_on_disk
+from .session_runs import explain
 
 
 @dataclass(frozen=True)
@@ -101,20 +102,32 @@ class FileActions:
         """Offer Save As for a workflow without a file; returns whether it has one now.
 
         Saved, its runs write into flowclass-out/ beside it and corrections are kept with it;
-        unsaved, runs go into a temporary folder."""
+        unsaved, runs go into a new folder of its own (shown in the footer)."""
         if self.state.path is None and not self.offered and await confirm(
                 f"{question} Then its runs write into flowclass-out/ beside the saved file, and "
-                "corrections stay with it; otherwise outputs go into a temporary folder.",
+                "corrections stay with it; otherwise outputs go into a new folder of its own, shown at "
+                "the bottom of the page.",
                 "Save As…", cancel="Not now", color="primary"):
             await self.save_as()
         self.offered = True  # once per workflow: "Not now" is not asked again at each run
         return self.state.path is not None
 
     async def save(self) -> None:
+        """Save to the workflow's file; one changed elsewhere since it was opened or saved
+        (another tab, program or editor) is never overwritten without asking."""
         if self.state.path is None:
             await self.save_as()
             return
-        self._write(None)
+        if not changed_on_disk(self.state.path, self.state.disk_sha):
+            self._write(None)
+            return
+        choice = await ask_about_changed_file(self.state.path.name)
+        if choice == OVERWRITE:
+            self._write(None)
+        elif choice == COPY:
+            await self.save_as()
+        elif choice == RELOAD:
+            self.open_path(self.state.path)
 
     async def save_as(self) -> None:
         start = self.state.path.parent if self.state.path else None

@@ -1,14 +1,18 @@
 """One browser tab of the canvas: palette, canvas, inspector, results and the toolbar.
 
-Each tab builds its own :class:`EditorPage`, with its own :class:`EditorSession`
-(workflow, runs, results), so several tabs on one server never see or break each
-other's graphs. The page only lays out the views (:mod:`flowclass.ui.views`); each
-view sends user intents to the session and redraws what the session says changed.
+Each browser tab has its own :class:`~flowclass.ui.tabs.Tab` on the server, with its own
+:class:`EditorSession` (workflow, runs, results), so several tabs on one server never see
+or break each other's graphs. A page is only a view of its tab: a reload builds a new
+page on the same tab, which still holds the work and any run going on
+(:mod:`flowclass.ui.tabs`, :mod:`flowclass.ui.drafts`). The page lays out the views
+(:mod:`flowclass.ui.views`); each view sends user intents to the session and redraws what
+the session says changed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +25,27 @@ from ..registry import Registry
 from .browse import Roots
 from .canvas import FlowCanvas
 from .editor import EditorState
-from .files import FileActions
 from .inspector import Inspector
 from .layout import CanvasAndResults
 from .messages import tell
 from .outputs import ResultStore
 from .palette import build_palette
 from .panels import SidePanels
+from .recover import mention_closed_work, show_closed_work
 from .runner import RunController
-from .session import EditorSession
+from .drafts import DraftStore
+from .session import CHANGES, EditorSession
+from .tabs import Tab, Tabs
 from .thumbnails import ImageServer
 from ..viewers.registry import ViewerRegistry, default_viewers
 from .views import CanvasView, FooterView, InspectorView, ResultsView, ToolbarView
 
 STYLE = Path(__file__).parent / "static" / "app.css"
+# The tab's id goes into its address, so a reload (or a tab reopened from the history) finds it.
+ADDRESS = """<script>
+(() => { const url = new URL(location.href); url.searchParams.set("tab", TAB_ID);
+         history.replaceState(history.state, "", url); })();
+</script>"""
 # Warn before leaving while the workflow has unsaved changes (the page marks them).
 LEAVE_WARNING = """<script>
 window.addEventListener("beforeunload", (event) => {
@@ -56,30 +67,42 @@ class AppConfig:
     # every tab's runs send their batches here (`flowclass ui --scheduler`, or Run on... in
     # the footer); given an executor (or None: local threads), it becomes the ExecutorChoice
     executor: Any = None
+    tabs: Tabs = field(init=False)  # every browser tab's session, kept across reloads
 
     def __post_init__(self) -> None:
         if not isinstance(self.executor, ExecutorChoice):
             self.executor = ExecutorChoice(self.executor)
+        self.tabs = Tabs(self.new_session, self.roots, DraftStore(self.cache.store_dir("drafts")))
         if self.viewers is None:
             self.viewers = default_viewers(self.registry)
         if self.images is None:
             self.images = ImageServer(self.cache.store_dir("thumbnails"))
 
+    def new_session(self) -> EditorSession:
+        return EditorSession(self.registry, self.cache, notify=tell, roots=self.roots, executor=self.executor)
+
 
 class EditorPage:
-    """Composes one tab: an :class:`EditorSession` and the views subscribed to it."""
+    """Composes one page of a tab: the views subscribed to the tab's :class:`EditorSession`."""
 
-    def __init__(self, config: AppConfig):
-        self.config = config
-        self.session = EditorSession(config.registry, config.cache, notify=tell, roots=config.roots,
-                                     executor=config.executor)
-        self.files = FileActions(self.session.state, config.roots, on_loaded=self.session.loaded,
-                                 on_saved=self.session.saved)
+    def __init__(self, config: AppConfig, tab: Tab):
+        self.config, self.tab = config, tab
+        self.session, self.files = tab.session, tab.files
+        before = set(self.session.listeners)
         self._build()
+        mine = set(self.session.listeners) - before
+        ui.context.client.on_delete(lambda: [self.session.unsubscribe(view) for view in mine])
         self.canvas.editor_page = self  # lets tests reach the tab from its canvas
+        ui.add_head_html(ADDRESS.replace("TAB_ID", json.dumps(tab.id)))
         ui.timer(0.1, self.session.tick)
-        if config.workflow is None or not self.files.open_path(config.workflow):
-            self.session.loaded()
+        ui.timer(0.5, lambda: config.tabs.keep(tab))
+        if tab.restored:  # shown as it was left: no new workflow, no new framing
+            self.session.check_now()
+            self.session.emit(*CHANGES)
+        else:
+            if config.workflow is None or not self.files.open_path(config.workflow):
+                self.session.loaded()
+            mention_closed_work(config.tabs)
 
     def _build(self) -> None:
         ui.add_css(STYLE)
@@ -87,7 +110,8 @@ class EditorPage:
         ui.query(".nicegui-content").classes("p-0 gap-0")
         session, roots = self.session, self.config.roots
         with ui.header().classes("bg-white text-gray-900 border-b items-center gap-1 px-2 py-1") as header:
-            self.toolbar = ToolbarView(session, self.files, fit_view=lambda: self.canvas.fit_view())
+            self.toolbar = ToolbarView(session, self.files, fit_view=lambda: self.canvas.fit_view(),
+                                       closed_work=lambda: show_closed_work(self.config.tabs))
         with ui.left_drawer(value=True, bordered=True).props("width=230 behavior=desktop") \
                 .classes("bg-gray-50 p-2 overflow-x-hidden fc-palette") as palette:
             build_palette(self.config.registry, session.add_beside)

@@ -24,6 +24,7 @@ from .files import FileActions, ready_workflows
 from .inspector import Inspector
 from .messages import tell
 from .node_help import show_node_help
+from .recover import MENU_LABEL as CLOSED_WORK
 from .results import ResultsPanel
 from .run_on import RunOnView
 from .session import EditorSession
@@ -36,7 +37,7 @@ class ToolbarView:
 
     SHOWS = frozenset({"loaded", "file", "graph", "params", "layout", "run", "statuses", "selection"})
 
-    def __init__(self, session: EditorSession, files: FileActions, fit_view: Any):
+    def __init__(self, session: EditorSession, files: FileActions, fit_view: Any, closed_work: Any = None):
         self.session = session
         ui.label("FlowClass").classes("font-bold text-primary mr-2")
         with ui.button("File", icon="description").props("flat dense no-caps"):
@@ -44,6 +45,8 @@ class ToolbarView:
                 for label, action in (("New", files.new), ("Open…", files.open),
                                       ("Save", files.save), ("Save As…", files.save_as)):
                     ui.menu_item(label, action).mark(f"file-{label.rstrip('…').lower().replace(' ', '-')}")
+                if closed_work is not None:
+                    ui.menu_item(CLOSED_WORK, closed_work).mark("file-closed-work")
                 ui.separator()
                 ui.item_label("Ready workflows").props("header").classes("text-xs")
                 for ready in ready_workflows():
@@ -70,7 +73,7 @@ class ToolbarView:
 
     async def run_all(self) -> None:
         """Run; a workflow without a file (a new one, a ready workflow's copy) is offered Save As
-        first, so that its outputs go beside it rather than into a temporary folder."""
+        first, so that its outputs go beside it rather than into a folder of their own."""
         session = self.session
         if session.workflow.nodes and session.out_choice is None:
             await self.files.offer_save_as("This workflow has no file yet. Save it before running?")
@@ -98,13 +101,14 @@ class CanvasView:
     def __init__(self, session: EditorSession, files: FileActions):
         self.session, self.files = session, files
         with ui.element("div").classes("relative w-full h-full"):
-            self.canvas = FlowCanvas(session.registry.describe()).style("height: 100%")
+            self.canvas = FlowCanvas(session.registry.describe(), viewport=session.viewport) \
+                .style("height: 100%")
             self.welcome = self._welcome()
         for name, handler in (("add_node", self.on_add_node), ("connect", self.on_connect),
                               ("connect_refused", lambda e: tell(e.args["reason"], "warning")),
                               ("move", self.on_move), ("select", self.on_select),
                               ("delete", self.on_delete), ("shortcut", self.on_shortcut),
-                              ("help", self.on_help)):
+                              ("help", self.on_help), ("viewport", self.on_viewport)):
             self.canvas.on(name, handler)
         session.subscribe(self.changed)
 
@@ -155,6 +159,10 @@ class CanvasView:
 
     def on_move(self, e: Any) -> None:
         self.session.move({m["id"]: (m["position"]["x"], m["position"]["y"]) for m in e.args["moves"]})
+
+    def on_viewport(self, e: Any) -> None:
+        """Kept with the tab (and its draft), so a reload shows the same view."""
+        self.session.viewport = {k: float(e.args[k]) for k in ("x", "y", "zoom")}
 
     def on_select(self, e: Any) -> None:
         self.session.select(e.args.get("id"))

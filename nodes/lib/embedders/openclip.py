@@ -17,15 +17,28 @@ import numpy as np
 from PIL import Image
 
 from flowclass.errors import NodeError
+from flowclass.params import Path as PathParam
 
 from . import file_sha256
 
 PREPROCESSING_VERSION = 2
 
 
+WEIGHTS_FILES = (".pt", ".pth", ".bin", ".safetensors")
+
+
+def weights_param(help: str, **options: Any) -> PathParam:
+    """The ``clip_weights`` parameter of the nodes that load open_clip: a pretrained tag
+    (a name) or a weights file (a path, held to the canvas's folders like any path)."""
+    return PathParam(name="clip_weights", default="laion2b_s34b_b79k", target="file", role="input",
+                     names=True, extensions=WEIGHTS_FILES, help=help, **options)
+
+
 def looks_like_path(weights: str) -> bool:
-    return os.sep in weights or "/" in weights or weights.endswith(
-        (".pt", ".pth", ".bin", ".safetensors"))
+    return not _WEIGHTS.is_name(weights)
+
+
+_WEIGHTS = weights_param("")
 
 
 def cached_weights_file(model: str, tag: str) -> str | None:

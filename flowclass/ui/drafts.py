@@ -1,0 +1,136 @@
+"""A tab's work on disk, so that a reload, a closed tab or a server restart loses nothing.
+
+Each browser tab has an id (in its address, ``/?tab=...``). Whatever the tab shows that
+the user made is kept in ``drafts/<id>.json`` in FlowClass's data folder: the workflow as
+edited (saved or not), its file and what that file held, the selection, the view, the
+output folder. It is written atomically whenever it changed, and read back when a page
+for that id opens and the server no longer holds the tab (it was restarted).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .. import safe_json
+from ..errors import WorkflowInvalid
+from ..fsutil import atomic_write_text
+from ..workflow_file import dumps, loads
+
+TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+@dataclass
+class Draft:
+    """What one tab holds of the user's work (paths as text, the workflow in the file format)."""
+
+    workflow: str
+    path: str | None = None
+    saved_text: str = ""  # the file as last opened or saved: the workflow is dirty when it differs
+    disk_sha: str | None = None  # the file's hash then (Save checks it was not changed elsewhere)
+    origin: str | None = None  # where an unsaved copy's relative paths point
+    selected: str | None = None
+    viewport: dict[str, float] | None = None  # {x, y, zoom} as the canvas reported it
+    out_choice: str | None = None
+    untitled_out: str | None = None
+    offered: bool = False  # Save As was offered (and declined) for this workflow
+
+    @property
+    def dirty(self) -> bool:
+        return self.workflow != self.saved_text
+
+    @property
+    def title(self) -> str:
+        """What the user calls it: the file's name, else the workflow's."""
+        if self.path:
+            return Path(self.path).name
+        try:
+            name = safe_json.loads(self.workflow).get("name")
+        except (ValueError, AttributeError):
+            name = None
+        return name or "Untitled workflow"
+
+
+def capture(session: Any, offered: bool) -> Draft:
+    """The draft of an :class:`~flowclass.ui.session.EditorSession` as it is now."""
+    state = session.state
+    text = lambda value: str(value) if value is not None else None  # noqa: E731
+    return Draft(workflow=dumps(state.workflow), path=text(state.path), saved_text=state.saved_text,
+                 disk_sha=state.disk_sha, origin=text(state.origin), selected=state.selected,
+                 viewport=session.viewport, out_choice=text(session.out_choice),
+                 untitled_out=text(session.untitled_out), offered=offered)
+
+
+def restore(session: Any, draft: Draft) -> None:
+    """Put a draft back into a fresh session (raises WorkflowInvalid if its workflow is broken)."""
+    state = session.state
+    path = lambda value: Path(value) if value else None  # noqa: E731
+    state.reset(loads(draft.workflow, session.registry), path(draft.path))
+    state.saved_text, state.disk_sha, state.origin = draft.saved_text, draft.disk_sha, path(draft.origin)
+    state.selected = draft.selected if draft.selected and state.workflow.node(draft.selected) else None
+    session.viewport = draft.viewport
+    session.out_choice = path(draft.out_choice)
+    session.untitled_out = path(draft.untitled_out)
+
+
+class DraftStore:
+    """The drafts folder: one JSON file per tab id."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def file(self, tab_id: str) -> Path:
+        if not TAB_ID.fullmatch(tab_id):
+            raise ValueError(f"not a tab id: {tab_id!r}")
+        return self.folder / f"{tab_id}.json"
+
+    def write(self, tab_id: str, draft: Draft) -> None:
+        """Whole or not at all; no fsync per edit (a reload or a killed server keeps the page
+        cache; only a power cut could lose the last edit)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.file(tab_id), json.dumps(asdict(draft), indent=1), fsync=False,
+                          hint="free some space in FlowClass's data folder")
+
+    def read(self, tab_id: str) -> Draft | None:
+        """The tab's draft, or None when there is none or it cannot be read."""
+        try:
+            doc = safe_json.loads(self.file(tab_id).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # missing, or not JSON (too deep is a ValueError too)
+            return None
+        if not isinstance(doc, dict) or not isinstance(doc.get("workflow"), str):
+            return None
+        known = {f.name for f in fields(Draft)}
+        try:
+            return Draft(**{k: v for k, v in doc.items() if k in known})
+        except TypeError:
+            return None
+
+    def unsaved(self) -> list[tuple[str, Draft, float]]:
+        """(tab id, draft, when written) of every draft with unsaved changes, newest first."""
+        found = []
+        for file in self.folder.glob("*.json"):
+            draft = self.read(file.stem) if TAB_ID.fullmatch(file.stem) else None
+            if draft is not None and draft.dirty:
+                try:
+                    found.append((file.stem, draft, file.stat().st_mtime))
+                except OSError:
+                    continue
+        return sorted(found, key=lambda item: -item[2])
+
+    def discard(self, tab_id: str) -> None:
+        self.file(tab_id).unlink(missing_ok=True)
+
+    def restore_into(self, tab_id: str, session: Any) -> Draft | None:
+        """Put the tab's draft back into ``session``; the draft, or None when there is none
+        (or its workflow no longer loads: the tab then starts afresh)."""
+        draft = self.read(tab_id)
+        if draft is None:
+            return None
+        try:
+            restore(session, draft)
+        except WorkflowInvalid:
+            return None
+        return draft

@@ -1,0 +1,35 @@
+"""Save never silently overwrites a workflow file that changed since it was opened.
+
+Two tabs (or a tab and an editor, or another FlowClass) may hold the same file. The tab
+remembers the hash of the bytes it loaded or last wrote; before Save writes, the file on
+disk is hashed again, and when they differ the user chooses: reload the file, overwrite
+it, or save this version as a copy (:func:`flowclass.ui.dialogs.ask_about_changed_file`).
+Plain Python: the editor state uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+
+def file_sha(path: Path | None) -> str | None:
+    """sha256 of the file's bytes; None when there is no file to read."""
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def text_sha(text: str) -> str:
+    """The hash :func:`file_sha` gives for a file holding ``text`` (as FlowClass writes it)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def changed_on_disk(path: Path | None, known_sha: str | None) -> bool:
+    """Whether the file at ``path`` is no longer what the tab loaded or wrote (a file that
+    is gone is not a conflict: Save makes it again)."""
+    now = file_sha(path)
+    return now is not None and now != known_sha

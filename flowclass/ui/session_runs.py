@@ -1,0 +1,102 @@
+"""Runs of a tab: started from the toolbar, the inspector or a viewer, cancelled, and their
+results handed to the results panel as each node finishes; the footer's line.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..engine import RunResult
+from ..errors import WorkflowInvalid
+from ..graph import build_graph
+from .confine import CODE as OUTSIDE_ROOTS
+from .runner import plan_run, runnable_part, summary, time_left
+
+
+class SessionRuns:
+    """Runs; part of :class:`~flowclass.ui.session.EditorSession`, whose workflow, folders,
+    ``runner``, ``store``, ``notify`` and ``emit`` they use."""
+
+    def run_selected(self) -> None:
+        if self.state.selected:
+            self.start_run([self.state.selected])
+
+    def run_from(self, node_id: str) -> None:
+        """Run a node and every node downstream of it that can run: after a viewer changed the
+        node (Apply this cut), what it feeds (an export's folders) follows."""
+        _, left_out = runnable_part(self.state.workflow, self.problems)
+        after = build_graph(self.state.workflow).descendants(node_id) - left_out
+        self.start_run([node_id] + sorted(after))
+
+    def start_run(self, targets: Sequence[str] | None) -> None:
+        if self.runner.running:
+            self.notify("A run is already going on in this tab.", "warning")
+            return
+        stop = [p for p in self.problems if p.node is None and p.code == OUTSIDE_ROOTS]
+        if stop:
+            self.notify(f"Cannot run: {stop[0].message}.", "warning")
+            return
+        plan = plan_run(self.state.workflow, self.problems, targets)
+        if plan.message:
+            self.notify(plan.message, "info" if plan.workflow else "warning")
+        if plan.workflow is None:
+            return
+        self.runner.start(plan.workflow, base_dir=self.base_dir, out_dir=self.out_dir(), targets=targets,
+                          source=str(self.state.path) if self.state.path else None)
+        self._checked = None  # the run changes what is cached
+        self._run_asked = self._asked()[:3]  # what the run's badges will hold for
+        self.summary = "Running…"
+        self.emit("run", "statuses")
+
+    def run_line(self) -> str:
+        """The footer's line while a run goes on: ``Running node 2 of 5, Embed: embedding:
+        776 / 2,000 images · about 40 s left; 3 more after it``."""
+        where = self.runner.where_the_run_is()
+        if where is None or self.runner.cancel_event.is_set():  # starting, or "Cancelling…"
+            return self.summary
+        spec = self.state.workflow.node(where.node)
+        title = self.state.node_title(spec) if spec else where.node
+        message = self.status(where.node).message
+        more = f"; {where.waiting} more after it" if where.waiting else ""
+        if where.waiting and where.seconds_left is not None:  # each of them took this long last time
+            more += f" · {time_left(where.seconds_left)} in all"
+        return f"Running node {where.number} of {where.total}, {title}" + (f": {message}" if message else "") + more
+
+    def cancel_run(self) -> None:
+        self.runner.cancel()
+        self.summary = "Cancelling…"
+        self.emit("run")
+
+    def _node_result(self, node: str, result: RunResult) -> None:
+        """A node finished while the run goes on, or a check found it cached: its results can be
+        looked at now."""
+        if self.store.key(node) == result.outcomes[node].key:
+            return  # these very results are shown already
+        self.store.add(result)
+        self.emit("results")
+
+    def _run_finished(self, result: RunResult | None, error: Exception | None) -> None:
+        if error is not None:
+            text = explain(error) if isinstance(error, WorkflowInvalid) else str(error)
+            self.summary = "The run did not start."
+            self.notify(f"The run did not start:\n{text}", "negative")
+            self.emit("run")
+            return
+        assert result is not None
+        self.store.add(result)
+        if self._asked()[:3] == self._run_asked:
+            # nothing changed while it ran: its badges hold, and a Save must not ask again (a
+            # folder too big to look at while editing would turn "done" into "not checked")
+            self._checked = self._asked()
+        self.summary = summary(result)
+        failed = len(result.failed)
+        if failed:
+            self.notify(f"{failed} node(s) failed; see the red badges.", "negative")
+        self.emit("run", "results", "statuses")
+
+
+def explain(exc: WorkflowInvalid) -> str:
+    """The first few problems of an invalid workflow, one a line."""
+    lines = [str(p) for p in exc.problems[:6]]
+    more = len(exc.problems) - len(lines)
+    return "\n".join(lines + ([f"... and {more} more"] if more > 0 else []))

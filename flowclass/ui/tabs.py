@@ -1,0 +1,142 @@
+"""The server's tabs: each browser tab's editing session outlives its page.
+
+A page is only a view of a :class:`Tab`. Reloading the page (F5), or a network blip,
+builds a new page on the same tab: the workflow, unsaved edits, selection, view and a
+run in progress (its badges, progress and results) are all still there, because they
+belong to the tab on the server, not to the page. When the server itself restarts, the
+tab is rebuilt from its draft (:mod:`.drafts`). A tab whose address was opened in a second
+browser tab (Duplicate) gives that one a copy of its own, so two pages never edit one tab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .drafts import TAB_ID, Draft, DraftStore, capture, restore
+from .files import FileActions
+from .session import EditorSession
+
+DETACHED_KEEP = 3600.0  # seconds a tab with no page and no run stays in memory (its draft stays on disk)
+RELOAD_WAIT = 3.0  # a reloaded page's old connection closes a moment after the new page arrives
+
+
+def new_tab_id() -> str:
+    return secrets.token_urlsafe(9)
+
+
+@dataclass(eq=False)
+class Tab:
+    id: str
+    session: EditorSession
+    files: FileActions
+    restored: bool = False  # it holds work already (kept in memory, or read back from its draft)
+    pages: set[Any] = field(default_factory=set)  # the NiceGUI clients showing it
+    left_at: float = 0.0  # when its last page went (or it was made)
+    written: Draft | None = None  # the draft on disk
+    write_failed: bool = False
+
+    def shown_by_another(self, client: Any) -> bool:
+        return any(page is not client and page.has_socket_connection for page in self.pages)
+
+    @property
+    def idle(self) -> bool:
+        return not self.pages and not self.session.runner.running
+
+
+class Tabs:
+    """Tabs by id; ``make_session`` builds a new tab's :class:`EditorSession`."""
+
+    def __init__(self, make_session: Callable[[], EditorSession], roots: Any, drafts: DraftStore,
+                 clock: Callable[[], float] = time.monotonic):
+        self.make_session, self.roots, self.drafts, self.clock = make_session, roots, drafts, clock
+        self.tabs: dict[str, Tab] = {}
+
+    def claim(self, tab_id: str | None, client: Any) -> Tab:
+        """The tab a page for ``tab_id`` shows: the one in memory, the one its draft describes,
+        or a new one (no id, or an unknown one)."""
+        self._forget_idle()
+        tab_id = tab_id if tab_id and TAB_ID.fullmatch(tab_id) else None
+        tab = self.tabs.get(tab_id) if tab_id else None
+        if tab is not None:
+            tab.restored = True  # shown again: as it was left
+        else:
+            tab = self._new(tab_id or new_tab_id())
+        tab.pages.add(client)
+        client.on_delete(lambda: self._left(tab, client))
+        return tab
+
+    async def copy_if_shown_twice(self, tab: Tab, client: Any) -> Tab | None:
+        """Once the page is connected: if another page still shows its tab after a moment, the
+        address was opened twice (a duplicated browser tab), and this page's tab becomes a copy
+        of its own (returned; the page then goes to the copy's address). A reload is not that:
+        the browser keeps the old page until the new one arrives, then closes its connection."""
+        deadline = self.clock() + RELOAD_WAIT
+        while tab.shown_by_another(client) and self.clock() < deadline:
+            await asyncio.sleep(0.1)
+        if not tab.shown_by_another(client):
+            return None
+        tab.pages.discard(client)
+        return self._new(new_tab_id(), copy_of=capture(tab.session, tab.files.offered))
+
+    def _new(self, tab_id: str, copy_of: Draft | None = None) -> Tab:
+        session = self.make_session()
+        files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved)
+        tab = Tab(tab_id, session, files, left_at=self.clock())  # a copy has no page yet
+        draft = copy_of
+        if draft is not None:
+            restore(session, draft)
+        else:
+            draft = self.drafts.restore_into(tab_id, session)
+        if draft is not None:
+            files.offered, tab.restored = draft.offered, True
+        self.tabs[tab_id] = tab
+        return tab
+
+    def _left(self, tab: Tab, client: Any) -> None:
+        tab.pages.discard(client)
+        if not tab.pages:
+            tab.left_at = self.clock()
+            self.keep(tab)
+
+    def _forget_idle(self) -> None:
+        """Tabs nobody looked at for a long while leave memory (not disk: their drafts stay)."""
+        now = self.clock()
+        for tab_id, tab in list(self.tabs.items()):
+            if tab.idle and now - tab.left_at > DETACHED_KEEP:
+                del self.tabs[tab_id]
+
+    def keep(self, tab: Tab) -> None:
+        """Write the tab's draft if anything in it changed since the last write. One that
+        cannot be written (a full disk) is told once; the next change tries again."""
+        draft = capture(tab.session, tab.files.offered)
+        if draft == tab.written:
+            return
+        try:
+            self.drafts.write(tab.id, draft)
+        except OSError as exc:
+            if not tab.write_failed and tab.pages:  # told on the page (none when it just closed)
+                tab.session.notify(f"This tab's work could not be kept for a reload: {exc}", "warning")
+            tab.write_failed = True
+            return
+        tab.written, tab.write_failed = draft, False
+
+    def closed_with_unsaved_work(self) -> list[tuple[str, Draft, float]]:
+        """Drafts with unsaved changes that no open page shows: tabs closed (or lost with a
+        restarted server) before their work was saved, newest first."""
+        return [item for item in self.drafts.unsaved()
+                if item[0] not in self.tabs or not any(p.has_socket_connection for p in self.tabs[item[0]].pages)]
+
+    def discard(self, tab_id: str) -> None:
+        """Drop a closed tab's work: its draft, and the tab if no page shows it."""
+        tab = self.tabs.get(tab_id)
+        if tab is not None and tab.idle:
+            del self.tabs[tab_id]
+        self.drafts.discard(tab_id)
+
+    def keep_all(self) -> None:
+        for tab in list(self.tabs.values()):
+            self.keep(tab)

@@ -1,0 +1,210 @@
+"""A run stopped half-way keeps what it finished: embeddings are stored batch by batch.
+
+The real thing, as a user meets it: ``flowclass run`` in a subprocess is killed with
+SIGKILL in the middle of Embed; the next run starts its progress where the first
+stopped and writes the same files, byte for byte, as a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flowclass.cache import Cache
+from flowclass.context import RunContext
+from flowclass.errors import Cancelled
+from flowclass.executors import LocalExecutor
+from flowclass.library import ready_workflows_dir
+from nodes.datatypes import ImageSet
+from nodes.embed import embed_images
+from nodes.lib.embedders.classic import RawPixels
+from tests.conftest import REPO
+
+FACES = 200  # skimage's lfw_subset, written by `flowclass sample`
+
+
+def stored_vectors(cache_root: Path) -> int:
+    """Rows in the cache's embedding store (0 before the store exists)."""
+    path = cache_root / "stores" / "embeddings" / "embeddings.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as db:
+        try:
+            return db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+        except sqlite3.OperationalError:  # the table is not made yet
+            return 0
+
+
+def start_run(workflow: Path, out: Path, cache_root: Path, faces: Path) -> subprocess.Popen:
+    args = [sys.executable, "-m", "flowclass.cli", "run", str(workflow), "--out", str(out),
+            "--cache", str(cache_root), "--set", f"import.folder={faces}", "--set", "cluster.n_clusters=2"]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def finish(process: subprocess.Popen) -> str:
+    output, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, output
+    return output
+
+
+BOOKKEEPING = {"run.json", ".flowclass-owned.jsonl"}  # times, inodes: a run's own history
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file a run wrote, but its bookkeeping; a workbook's parts but the one with the
+    time it was written (docProps/core.xml)."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        name = str(path.relative_to(folder))
+        if not path.is_file() or path.name in BOOKKEEPING:
+            continue
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as book:
+                found.update((f"{name}:{part}", book.read(part)) for part in book.namelist()
+                             if part != "docProps/core.xml")
+        else:
+            found[name] = path.read_bytes()
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_where_it_stopped_and_gives_the_same_files(tmp_path):
+    from nodes.lib.images.sample_images import write_sample
+
+    faces = write_sample("faces", tmp_path / "faces")
+    workflow = tmp_path / "cluster.json"
+    shutil.copyfile(ready_workflows_dir() / "cluster_folder.json", workflow)  # EfficientNet, batches of 8
+
+    out, killed_cache = tmp_path / "out", tmp_path / "cache_killed"
+    first = start_run(workflow, out, killed_cache, faces)
+    deadline = time.monotonic() + 600
+    while stored_vectors(killed_cache) < 24:  # three batches kept: now in the middle of Embed
+        assert first.poll() is None, first.communicate()[0]
+        assert time.monotonic() < deadline, "Embed never stored a batch"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=60)
+    kept = stored_vectors(killed_cache)
+    assert 24 <= kept < FACES, kept
+
+    # an uninterrupted run into the same folder (the tables name it), on a cache of its own
+    # that holds only the prepared model; its files are put aside
+    whole_cache = Cache(tmp_path / "cache_whole").store_dir("models").parent.parent
+    shutil.copytree(killed_cache / "stores" / "models", whole_cache / "stores" / "models", dirs_exist_ok=True)
+    whole = finish(start_run(workflow, out, whole_cache, faces))
+    assert f"decoding the first images (0 / {FACES} images)" in whole
+    expected = files_of(out)
+    shutil.rmtree(out)
+
+    resumed = finish(start_run(workflow, out, killed_cache, faces))
+    assert f"decoding the first images ({kept} / {FACES} images)" in resumed, resumed
+    assert stored_vectors(killed_cache) == FACES
+    made = files_of(out)
+    assert len(made) > FACES  # the exported images, the tables and the pictures
+    assert made.keys() == expected.keys()
+    assert [name for name in made if made[name] != expected[name]] == []
+
+
+class CancelledAfter(RawPixels):
+    """Raw pixels, and Cancel is pressed while batch ``batches + 1`` is being embedded."""
+
+    def __init__(self, batches: int, cancel: threading.Event):
+        super().__init__(8, True, False, 128)
+        self.batches, self.cancel = batches, cancel
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        self.batches -= 1
+        if self.batches < 0:
+            self.cancel.set()
+        return super().forward(batch)
+
+
+def context(cache: Cache, cancel: threading.Event, first_progress: list[int]) -> RunContext:
+    """A node's run context that notes where each run's progress starts."""
+    def emit(event) -> None:
+        if event.message == "decoding the first images":
+            first_progress.append(event.done)
+
+    return RunContext("embed", Path("."), Path("."), cache.store_dir, emit=emit, cancel_event=cancel)
+
+
+def noise_images(folder: Path, count: int) -> ImageSet:
+    """``count`` distinct 8x8 gray pictures."""
+    from PIL import Image
+
+    from nodes.lib.images.filestate import sha256_of_file
+
+    folder.mkdir()
+    paths, hashes = [], []
+    for index, pixels in enumerate(np.random.default_rng(0).integers(0, 256, (count, 8, 8), dtype=np.uint8)):
+        path = folder / f"{index:04d}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(str(path))
+        hashes.append(sha256_of_file(path))
+    sizes = np.full(count, 8)
+    return ImageSet(np.array(paths), np.array([""] * count), np.array(hashes), sizes, sizes)
+
+
+def test_cancel_keeps_the_finished_batches_and_the_next_run_starts_there(tmp_path):
+    images = noise_images(tmp_path / "pictures", 100)
+    cache, cancel, starts = Cache(tmp_path / "cache"), threading.Event(), []
+    with pytest.raises(Cancelled):
+        embed_images(context(cache, cancel, starts), CancelledAfter(5, cancel), images, batch_size=8)
+    assert stored_vectors(cache.root) == 48  # six whole batches: the one under way when Cancel came too
+    resumed, _ = embed_images(context(cache, threading.Event(), starts), RawPixels(8, True, False, 128),
+                              images, batch_size=8)
+    assert starts == [0, 48]
+    whole, _ = embed_images(context(Cache(tmp_path / "other"), threading.Event(), []),
+                            RawPixels(8, True, False, 128), images, batch_size=8)
+    assert resumed.vectors.tobytes() == whole.vectors.tobytes()
+    assert list(resumed.images.paths) == list(whole.images.paths)
+
+
+class OneWorkerCluster(LocalExecutor):
+    """Threads that say they are a cluster: nodes send their jobs through ``ctx.map``."""
+
+    remote = True
+
+    def __init__(self):
+        super().__init__(workers=1)
+
+
+def cluster_context(cache: Cache, cancel: threading.Event) -> RunContext:
+    """A run on a cluster whose Cancel is pressed as the first job comes back."""
+    def emit(event) -> None:
+        if event.message == "on the cluster":
+            cancel.set()
+
+    return RunContext("node", Path("."), Path("."), cache.store_dir, emit=emit, cancel_event=cancel,
+                      executor=OneWorkerCluster())
+
+
+def test_a_cancelled_cluster_run_keeps_the_jobs_that_came_back(tmp_path, monkeypatch):
+    import nodes.embed
+    import nodes.images
+
+    monkeypatch.setattr(nodes.images, "CLUSTER_TASK_FILES", 10)
+    monkeypatch.setattr(nodes.embed, "CLUSTER_TASK_IMAGES", 8)
+    images = noise_images(tmp_path / "pictures", 40)
+    cache = Cache(tmp_path / "cache")
+    with pytest.raises(Cancelled):
+        nodes.images.read_images(cluster_context(cache, threading.Event()), tmp_path / "pictures",
+                                 recursive=True, extensions=("png",), labels_from="subfolder", max_per_label=0)
+    with sqlite3.connect(cache.store_dir("files") / "files.sqlite") as db:
+        probed = db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+    assert 10 <= probed < 40
+    with pytest.raises(Cancelled):
+        embed_images(cluster_context(cache, threading.Event()), RawPixels(8, True, False, 128), images, 8)
+    assert 8 <= stored_vectors(cache.root) < 40

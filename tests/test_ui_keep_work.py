@@ -1,0 +1,216 @@
+"""The canvas never loses work: two tabs saving one file, unsaved outputs, reloads.
+
+NiceGUI's simulated users (no browser); the real-browser journeys are in
+test_keep_work_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from nicegui.testing import User
+from ui_helpers import CLUSTER_FOLDER, canvas_of, drop, graph_nodes, make_app, page_of, until, wire
+
+from flowclass.ui.canvas import FlowCanvas
+
+pytestmark = pytest.mark.anyio
+
+
+def leave(user: User) -> None:
+    """The browser unloads the page (F5, or the tab closed): its connection closes."""
+    for socket_id in list(user.client._socket_to_document_id):  # pylint: disable=protected-access
+        user.client.handle_disconnect(socket_id)
+
+
+def clusters_in(flow: Path) -> int:
+    doc = json.loads(flow.read_text(encoding="utf-8"))
+    return next(n for n in doc["nodes"] if n["id"] == "cluster")["params"]["n_clusters"]
+
+
+def batch_size_in(flow: Path) -> int:
+    doc = json.loads(flow.read_text(encoding="utf-8"))
+    return next(n for n in doc["nodes"] if n["id"] == "embed")["params"]["batch_size"]
+
+
+async def two_tabs_saving(create_user: Callable[[], User], registry, cache, tmp_path: Path
+                          ) -> tuple[User, Path]:
+    """Tabs A and B open one workflow; B sets 4 clusters and saves; A sets the batch size and
+    presses Save. Returns A, asked what to do, and the file."""
+    flow = tmp_path / "flow.json"
+    shutil.copyfile(CLUSTER_FOLDER, flow)
+    make_app(registry, cache, tmp_path, flow)
+    a, b = create_user(), create_user()
+    await a.open("/")
+    await b.open("/")
+    page_of(b).set_param("cluster", "n_clusters", 4)
+    b.find(marker="file-save").click()
+    await until(lambda: clusters_in(flow) == 4, what="B's save")
+    page_of(a).set_param("embed", "batch_size", 16)
+    a.find(marker="file-save").click()
+    await a.should_see("changed on disk since this tab opened or saved it")
+    return a, flow
+
+
+async def test_save_over_a_file_changed_in_another_tab_asks_first(create_user, registry, cache,
+                                                                  tmp_path: Path) -> None:
+    a, flow = await two_tabs_saving(create_user, registry, cache, tmp_path)
+    assert (clusters_in(flow), batch_size_in(flow)) == (4, 8)  # nothing written while it asks
+    a.find(marker="conflict-overwrite").click()
+    await until(lambda: batch_size_in(flow) == 16, what="the overwrite")
+    assert clusters_in(flow) != 4  # the user chose to: A's version, whole
+    page_of(a).set_param("embed", "batch_size", 32)  # A's own file now: saved without asking
+    a.find(marker="file-save").click()
+    await until(lambda: batch_size_in(flow) == 32, what="the second save")
+
+
+async def test_reload_takes_the_other_tabs_version(create_user, registry, cache, tmp_path: Path) -> None:
+    a, flow = await two_tabs_saving(create_user, registry, cache, tmp_path)
+    a.find(marker="conflict-reload").click()
+    page = page_of(a)
+    await until(lambda: page.workflow.node("cluster").params["n_clusters"] == 4, what="the reload")
+    assert page.workflow.node("embed").params["batch_size"] == 8 and not page.state.dirty
+    assert (clusters_in(flow), batch_size_in(flow)) == (4, 8)
+
+
+async def test_save_as_a_copy_keeps_both(create_user, registry, cache, tmp_path: Path) -> None:
+    a, flow = await two_tabs_saving(create_user, registry, cache, tmp_path)
+    a.find(marker="conflict-copy").click()
+    await a.should_see("Save the workflow as")
+    (name,) = a.find(marker="file-name").elements
+    name.value = "mine"
+    a.find(marker="dialog-ok").click()
+    copy = tmp_path / "mine.json"
+    await until(copy.is_file, what="the copy")
+    assert (clusters_in(flow), batch_size_in(flow)) == (4, 8)
+    assert batch_size_in(copy) == 16 and page_of(a).state.path == copy
+
+
+async def test_an_editor_changing_the_file_is_noticed_too(user: User, registry, cache, tmp_path: Path) -> None:
+    flow = tmp_path / "flow.json"
+    shutil.copyfile(CLUSTER_FOLDER, flow)
+    make_app(registry, cache, tmp_path, flow)
+    await user.open("/")
+    page = page_of(user)
+    flow.write_text(flow.read_text(encoding="utf-8").replace('"batch_size": 8', '"batch_size": 9'),
+                    encoding="utf-8")  # an editor, or `sed -i`
+    page.set_param("cluster", "n_clusters", 3)
+    user.find(marker="file-save").click()
+    await user.should_see("changed on disk")
+    user.find(marker="conflict-cancel").click()
+    await user.should_not_see("changed on disk")
+    assert batch_size_in(flow) == 9 and page.state.dirty
+
+
+async def test_a_reloaded_tab_shows_its_unsaved_edits_selection_and_view(create_user, registry, cache,
+                                                                        tmp_path: Path) -> None:
+    flow = tmp_path / "flow.json"
+    shutil.copyfile(CLUSTER_FOLDER, flow)
+    make_app(registry, cache, tmp_path, flow)
+    before = create_user()
+    await before.open("/?tab=reloaded-tab")
+    page = page_of(before)
+    page.set_param("cluster", "n_clusters", 3)
+    before.find(FlowCanvas).trigger("select", {"id": "embed"})
+    before.find(FlowCanvas).trigger("viewport", {"x": -120, "y": 40, "zoom": 0.8})
+
+    leave(before)
+    after = create_user()  # F5: the same address, a new page
+    await after.open("/?tab=reloaded-tab")
+    again = page_of(after)
+    assert again.session is page.session  # the tab, not the page, holds the work
+    assert again.workflow.node("cluster").params["n_clusters"] == 3 and again.state.dirty
+    assert again.selected == "embed" and canvas_of(after).selected == "embed"
+    assert canvas_of(after).props["viewport"] == {"x": -120, "y": 40, "zoom": 0.8}
+    await after.should_see("unsaved changes")
+    assert flow.read_text() == CLUSTER_FOLDER.read_text()  # nothing was saved on the way
+
+
+async def test_a_restarted_server_restores_the_tab_from_its_draft(user: User, registry, cache,
+                                                                 tmp_path: Path) -> None:
+    flow = tmp_path / "flow.json"
+    shutil.copyfile(CLUSTER_FOLDER, flow)
+    config = make_app(registry, cache, tmp_path, flow)
+    await user.open("/?tab=restarted-tab")
+    page = page_of(user)
+    page.set_param("cluster", "n_clusters", 3)
+    user.find(FlowCanvas).trigger("select", {"id": "cluster"})
+    user.find(FlowCanvas).trigger("viewport", {"x": 10, "y": 20, "zoom": 1.5})
+    draft = cache.store_dir("drafts") / "restarted-tab.json"
+    kept = lambda: json.loads(draft.read_text(encoding="utf-8"))["workflow"] if draft.is_file() else ""  # noqa: E731
+    await until(lambda: '"n_clusters": 3' in kept(), what="the draft")
+
+    restarted = make_app(registry, cache, tmp_path, flow)  # a new server: nothing in memory
+    assert restarted.tabs.tabs == {} and config.tabs is not restarted.tabs
+    await user.open("/?tab=restarted-tab")
+    again = page_of(user)
+    assert again.session is not page.session
+    assert again.workflow.node("cluster").params["n_clusters"] == 3 and again.state.dirty
+    assert again.state.path == flow and again.selected == "cluster"
+    assert canvas_of(user).props["viewport"] == {"x": 10, "y": 20, "zoom": 1.5}
+    await user.should_see("unsaved changes")
+
+
+@pytest.mark.slow
+async def test_a_run_stays_attached_to_a_reloaded_tab(create_user, registry, cache, tmp_path: Path) -> None:
+    make_app(registry, cache, tmp_path)
+    before = create_user()
+    await before.open("/?tab=running-tab")
+    page = page_of(before)
+    drop(before, "toy.number")
+    drop(before, "toy.wait", 300)
+    wire(before, "toy_number.number", "toy_wait.number")
+    page.set_param("toy_wait", "steps", 1500)
+    page.start_run(None)
+    await until(lambda: (graph_nodes(before)["toy_wait"]["status"]["progress"] or 0) > 0, what="progress")
+
+    leave(before)
+    after = create_user()
+    await after.open("/?tab=running-tab")
+    again = page_of(after)
+    assert again.runner.running
+    await until(lambda: (graph_nodes(after)["toy_wait"]["status"]["progress"] or 0) > 0.2,
+                what="progress in the new page")
+    await after.should_see("Cancel")
+    await until(lambda: again.summary.text.startswith("Last run"), what="the run's end in the new page")
+    assert graph_nodes(after)["toy_wait"]["status"]["state"] == "done"
+    assert again.store.has("toy_wait")
+
+
+async def test_a_duplicated_browser_tab_gets_a_copy_of_its_own(create_user, registry, cache,
+                                                                tmp_path: Path) -> None:
+    make_app(registry, cache, tmp_path)
+    first = create_user()
+    await first.open("/?tab=original-tab")
+    drop(first, "toy.number")
+    second = create_user()  # the same address, while the first page is still open
+    await second.open("/?tab=original-tab")
+    await until(lambda: page_of(second).tab.id != "original-tab", what="the copy")
+    copy = page_of(second)
+    assert copy.session is not page_of(first).session
+    assert [n.type for n in copy.workflow.nodes] == ["toy.number"]
+    drop(second, "toy.number", 300)  # each edits its own
+    assert len(page_of(first).workflow.nodes) == 1 and len(copy.workflow.nodes) == 2
+
+
+async def test_a_closed_tabs_unsaved_work_is_offered_to_a_new_tab(create_user, registry, cache,
+                                                                  tmp_path: Path) -> None:
+    make_app(registry, cache, tmp_path)
+    closed = create_user()
+    await closed.open("/?tab=closed-tab")
+    drop(closed, "toy.number")  # unsaved
+    await until(lambda: (cache.store_dir("drafts") / "closed-tab.json").is_file(), what="the draft")
+    leave(closed)  # the tab is closed; a new one is opened at the plain address
+
+    new = create_user()
+    await new.open("/")
+    await new.should_see("1 closed tab(s) left unsaved work")
+    new.find(marker="file-closed-work").click()
+    await new.should_see(marker="reopen-closed-tab")
+    await new.should_see("Untitled workflow")
+    new.find(marker="reopen-closed-tab").click()  # goes to the closed tab's address
+    await until(lambda: page_of(new).tab.id == "closed-tab", what="the closed tab again")
+    assert [n.type for n in page_of(new).workflow.nodes] == ["toy.number"]
