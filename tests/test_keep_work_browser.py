@@ -23,7 +23,7 @@ from journey_helpers import sample_data
 from nicegui.testing import Screen
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from test_journeys_browser import SUMMARY, click, show_settings
+from test_journeys_browser import SUMMARY, click, show_results, show_settings
 from test_resume import files_of, stored_vectors
 
 from flowclass.cache import Cache
@@ -151,6 +151,7 @@ def test_f5_mid_run_keeps_the_run_its_progress_and_the_unsaved_edit(screen: Scre
     clusters = {line.split(",")[3] for line in (out / "clusters" / "images.csv").read_text().splitlines()[1:]}
     assert clusters == {"C1", "C2", "C3"}  # the run used the edit made before the reload
     assert saved_param(flow, "cluster", "n_clusters") == 2  # and nothing was saved
+    show_results(screen, "cluster")  # the reloaded page has the run's results
     shot(screen, "reloaded_run_done")
 
 
