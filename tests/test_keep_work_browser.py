@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import os
+import re
 import time
 from pathlib import Path
 
@@ -75,9 +76,10 @@ def model_cache(tmp_path: Path, shared_cache) -> Cache:
     return cache
 
 
-def faces_workflow(registry, workspace: Path, clusters: int = 2) -> Path:
-    """cluster_folder.json (EfficientNet, batches of 8) on the 200 faces, saved in mine/."""
-    faces = sample_data(workspace, "faces")
+def faces_workflow(registry, workspace: Path, clusters: int = 2, dataset: str = "faces") -> Path:
+    """cluster_folder.json (EfficientNet, batches of 8) on a sample set (200 faces, or 1,797
+    digits for a run long enough to reload in the middle of), saved as mine/faces.json."""
+    faces = sample_data(workspace, dataset)
     flow = workspace / "mine" / "faces.json"
     workflow = load(ready_workflows_dir() / "cluster_folder.json", registry) \
         .with_params("import", folder=str(faces)).with_params("cluster", n_clusters=clusters)
@@ -123,7 +125,7 @@ def cli_run(flow: Path, out: Path, cache_root: Path) -> None:
 
 def test_f5_mid_run_keeps_the_run_its_progress_and_the_unsaved_edit(screen: Screen, registry, model_cache,
                                                                   workspace: Path) -> None:
-    flow = faces_workflow(registry, workspace)
+    flow = faces_workflow(registry, workspace, dataset="digits")
     open_canvas(screen, registry, model_cache, workspace, flow)
     driver = screen.selenium
     retype(field(screen, "cluster", "n_clusters"), "3")  # unsaved: the file says 2
@@ -238,3 +240,34 @@ def test_ctrl_s_in_a_settings_field_commits_it_then_saves(screen: Screen, regist
     wait_until(lambda: not driver.execute_script(DIRTY), what="the clean mark")
     shot(screen, "ctrl_s_in_field")
     assert load(flow, registry).node("cluster").params["n_clusters"] == 5
+
+
+VIEW = "return document.querySelector('.vue-flow__transformationpane')?.style.transform || ''"
+
+
+def view_of(screen: Screen) -> tuple[float, ...]:
+    """(x, y, zoom) of the canvas's view, from its transform: translate(Xpx, Ypx) scale(Z)."""
+    text = screen.selenium.execute_script(VIEW)
+    return tuple(float(n) for n in re.findall(r"-?[0-9.]+(?:e-?[0-9]+)?", text)) if text else ()
+
+
+def same_view(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Equal as kept (whole pixels, the zoom to 1/1000)."""
+    return len(a) == len(b) == 3 and abs(a[0] - b[0]) < 1.5 and abs(a[1] - b[1]) < 1.5 and abs(a[2] - b[2]) < 2e-3
+
+
+def test_a_reload_shows_the_same_view_and_selection(screen: Screen, registry, cache, workspace: Path) -> None:
+    flow = faces_workflow(registry, workspace, clusters=6)
+    open_canvas(screen, registry, cache, workspace, flow)
+    driver = screen.selenium
+    show_settings(screen, "distances")
+    driver.find_element(By.CSS_SELECTOR, ".vue-flow__controls-zoomout").click()  # the user zooms out
+    time.sleep(0.5)  # the zoom's animation
+    view = view_of(screen)
+    assert len(view) == 3 and view[2] < 1
+    time.sleep(1)  # the tab's draft is kept twice a second
+    driver.refresh()
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node"), timeout=20, what="the page again")
+    wait_until(lambda: same_view(view_of(screen), view), what="the same view")
+    screen.should_contain("distances · ")  # the selected node's settings
+    shot(screen, "reloaded_view")
