@@ -18,6 +18,9 @@ The results have a cap (``$FLOWCLASS_CACHE_SIZE`` or ``--cache-size``, default
 used least recently are removed until the rest fit; the results of the run that just
 ended are kept. A folder's modification time is its last use (a cache hit touches it).
 The stores are not capped: they hold what is expensive to make again (embeddings).
+Two stores hold what is the same for every cache, the prepared model and the sample images
+(:data:`PREPARED_STORES`); ``$FLOWCLASS_PREPARED`` moves them to one folder that several
+caches share (a whole test run, for one), so each is made once.
 
 A folder is a FlowClass cache only if FlowClass made it: a new or empty folder becomes one
 (``flowclass-cache.json`` and ``CACHEDIR.TAG`` are written into it); a folder holding
@@ -105,6 +108,10 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
+PREPARED_VARIABLE = "FLOWCLASS_PREPARED"
+PREPARED_STORES = ("models", "samples")  # their content does not depend on the cache
+
+
 def default_cache_dir() -> Path:
     """``$FLOWCLASS_CACHE`` if set, else the user's cache folder for FlowClass."""
     env = os.environ.get("FLOWCLASS_CACHE")
@@ -130,11 +137,23 @@ class Cache:
             return f"its {MARKER} cannot be read ({exc})"
         layout = found.get("flowclass_cache") if isinstance(found, dict) else None
         if layout == LAYOUT:
+            if found.get("folder") != self._identity():
+                return (f"its {MARKER} was written for another folder (copied in from elsewhere), "
+                        "so it proves nothing")
             return None
         if isinstance(layout, int) and not isinstance(layout, bool) and layout > LAYOUT:
             return (f"a newer FlowClass made it (cache layout {layout}; this one reads layout "
                     f"{LAYOUT}): upgrade FlowClass or choose another folder")
         return f"its {MARKER} is not one FlowClass wrote"
+
+    def _identity(self) -> dict[str, int] | None:
+        """The folder's device and inode: a marker names the folder it was written in, so a
+        marker copied into another folder (a shared bundle) does not make that a cache."""
+        try:
+            st = self.root.stat()
+        except OSError:
+            return None
+        return {"device": st.st_dev, "inode": st.st_ino}
 
     def owned(self) -> bool:
         """Whether the folder is a cache FlowClass made (once seen, remembered)."""
@@ -168,7 +187,8 @@ class Cache:
             return False
 
     def _legacy(self) -> bool:
-        """The default cache folder as FlowClass made it before it wrote a marker."""
+        """The default cache folder as FlowClass made it before it wrote a marker (or this
+        marker): FlowClass's own folder, with the tag FlowClass wrote."""
         if self.root.resolve() != Path(user_cache_dir("flowclass")).resolve():
             return False
         try:
@@ -186,8 +206,8 @@ class Cache:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.root / MARKER, json.dumps(
-                {"flowclass_cache": LAYOUT, "made_by": f"FlowClass {__version__}"}) + "\n",
-                hint=CACHE_HINT)
+                {"flowclass_cache": LAYOUT, "made_by": f"FlowClass {__version__}",
+                 "folder": self._identity()}) + "\n", hint=CACHE_HINT)
             tag = self.root / "CACHEDIR.TAG"
             if not tag.exists():
                 atomic_write_text(tag, TAG, hint=CACHE_HINT)
@@ -307,8 +327,12 @@ class Cache:
         """A persistent folder for one node family's own data (created on demand)."""
         if not name.isidentifier():
             raise ValueError(f"store name {name!r} must be an identifier")
-        self._ensure_root()
-        folder = self.root / "stores" / name
+        prepared = os.environ.get(PREPARED_VARIABLE) if name in PREPARED_STORES else None
+        if prepared:
+            folder = Path(prepared).expanduser() / name
+        else:
+            self._ensure_root()
+            folder = self.root / "stores" / name
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

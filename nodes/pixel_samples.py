@@ -61,9 +61,13 @@ def pair_masks(ctx: RunContext, images: ImageSet, masks: str, *,
             return []
         raise NodeError("no mask given", field="masks", hint="choose a mask PNG or a folder of them")
     try:
-        files = mask_files(masks)
+        files = mask_files(masks, ctx.may_read)
+        outside = sorted(set(mask_files(masks)) - set(files)) if ctx.may_read is not None else []
     except MaskError as exc:
         raise NodeError(str(exc), field="masks") from None
+    if outside:
+        ctx.warn(f"{len(outside)} mask(s) in {masks} are links to files outside the folders this canvas "
+                 f"may read, not used: {', '.join(outside[:5])}")
     by_stem: dict[str, list[int]] = {}
     for i, path in enumerate(images.paths.tolist()):
         by_stem.setdefault(Path(path).stem, []).append(i)
@@ -103,7 +107,7 @@ LEGEND = Text(name="legend", default=DEFAULT_LEGEND,
 
 def masks_param_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     """Changes whenever a mask file named by the 'masks' parameter does."""
-    return masks_fingerprint(params["masks"])
+    return masks_fingerprint(params["masks"], ctx.may_read)
 
 
 @node(

@@ -51,16 +51,45 @@ def nicegui_driver(nicegui_chrome_options: webdriver.ChromeOptions) -> Generator
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """FlowClass has no main.py: tests define their pages with @ui.page, so tell
-    NiceGUI's user/screen fixtures not to look for one (a test may still set its own)."""
+    NiceGUI's user/screen fixtures not to look for one (a test may still set its own).
+
+    A test in a real browser (marked ``browser`` or using the ``screen`` fixture) is both
+    ``browser`` and ``slow``, so ``-m "not slow"`` (the quick loop) leaves every one out."""
     for item in items:
         if item.get_closest_marker("nicegui_main_file") is None:
             item.add_marker(pytest.mark.nicegui_main_file(None))
+        if item.get_closest_marker("browser") or "screen" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 # --- FlowClass fixtures -------------------------------------------------------------
 
 PLUGINS = Path(__file__).parent / "plugins"
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prepared_once(tmp_path_factory) -> Generator[Path, None, None]:
+    """One folder for the whole test run holding what every cache would otherwise make
+    again: EfficientNet exported to ONNX (about 20 s) and the sample images (1,797 digits,
+    several seconds). ``$FLOWCLASS_PREPARED`` reaches the CLI subprocesses too; under
+    pytest-xdist the workers share the folder (a lock makes the others wait for the first
+    export; sample sets are renamed into place whole)."""
+    from flowclass.cache import PREPARED_VARIABLE
+
+    run_root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_root = run_root.parent  # the run's folder, above each worker's own
+    folder = run_root / "prepared-once"
+    folder.mkdir(exist_ok=True)
+    previous = os.environ.get(PREPARED_VARIABLE)
+    os.environ[PREPARED_VARIABLE] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop(PREPARED_VARIABLE, None)
+    else:
+        os.environ[PREPARED_VARIABLE] = previous
 
 
 @pytest.fixture(scope="session")

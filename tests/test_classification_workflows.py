@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from flowclass.cli import main
 from flowclass.library import ready_workflows_dir
@@ -27,6 +28,7 @@ def _records(manifest, node):
     return entry["records"]
 
 
+@pytest.mark.slow
 def test_lobe_train_predict_as_it_stands(shared_cache, tmp_path):
     manifest = _run(shared_cache, "lobe_train_predict", tmp_path)
     assert _records(manifest, "evaluate")["evaluation"]["accuracy"] >= 0.95
@@ -43,6 +45,7 @@ def test_lobe_train_predict_as_it_stands(shared_cache, tmp_path):
     assert (tmp_path / "classifier.fcmodel").is_file()
 
 
+@pytest.mark.slow
 def test_lobe_train_predict_on_the_users_folders(shared_cache, tmp_path):
     assert main(["sample", str(tmp_path / "mine"), "--dataset", "faces"]) == 0
     out = tmp_path / "out"
@@ -52,6 +55,7 @@ def test_lobe_train_predict_on_the_users_folders(shared_cache, tmp_path):
     assert len(predictions) == 100 and (predictions["prediction"] == "non_face").mean() > 0.95
 
 
+@pytest.mark.slow
 def test_digits_nearest_neighbour_reaches_097(shared_cache, tmp_path):
     manifest = _run(shared_cache, "digits_nearest_neighbour", tmp_path)
     evaluation = _records(manifest, "evaluate")["evaluation"]
@@ -60,6 +64,7 @@ def test_digits_nearest_neighbour_reaches_097(shared_cache, tmp_path):
     assert len(predictions) == 1797 and {"top1", "top3", "confidence"} <= set(predictions.columns)
 
 
+@pytest.mark.slow
 def test_transfer_learning_scores_every_label_of_one_image(shared_cache, tmp_path):
     _run(shared_cache, "transfer_learning", tmp_path)
     scores = pd.read_csv(tmp_path / "scores.csv")

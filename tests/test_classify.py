@@ -8,6 +8,7 @@ import pytest
 from classify_helpers import DIGITS_PIXELS, digits_training, run, workflow
 
 
+@pytest.mark.slow
 def test_holdout_is_stratified_seeded_and_evaluated(registry, shared_cache, tmp_path):
     nodes, edges = digits_training(per_label=40)
     result = run(registry, shared_cache, nodes, edges, tmp_path)
@@ -92,6 +93,7 @@ def _predict_digits(registry, cache, out, predict: dict, embed_new: dict | None 
     return run(registry, cache, nodes, edges, out)
 
 
+@pytest.mark.slow
 def test_predict_gives_top_k_confidence_and_uncertain(registry, shared_cache, tmp_path):
     result = _predict_digits(registry, shared_cache, tmp_path,
                              {"top_k": 3, "confidence": "margin", "uncertain_below": 0.9})
@@ -212,6 +214,7 @@ def _label_accuracy(validation, threshold=0.6):
 
 
 @pytest.mark.parametrize("model", ["random_forest", "linear_svm"])
+@pytest.mark.slow
 def test_calibrated_confidence_suits_one_threshold_for_every_model(registry, shared_cache, tmp_path,
                                                                    model):
     scored = {}

@@ -190,6 +190,7 @@ def test_scalable_method_builds_a_full_tree_for_every_linkage(tmp_path, linkage_
     assert len(out["clusters"].classes) == 10
 
 
+@pytest.mark.slow
 def test_approximate_neighbour_search_is_repeatable_and_finds_the_digits():
     """Above its size limit the neighbour graph is searched approximately (HNSW): the same
     features give the same tree, whatever OpenMP's thread count (which is left as it was),
@@ -222,6 +223,7 @@ def test_approximate_neighbour_search_is_repeatable_and_finds_the_digits():
     assert found > 0.7 and found >= graph - 0.02 and found >= ward - 0.05
 
 
+@pytest.mark.slow
 def test_projection_is_fitted_on_a_sample_and_copies_no_input_whole():
     """PCA fitted on a seeded sample, rows projected a block at a time: the projection
     needs a fraction of the input's memory (a copy would be all of it) and captures
@@ -266,6 +268,7 @@ def test_distances_are_not_materialised_by_the_node(tmp_path):
         d.to_table()
 
 
+@pytest.mark.slow
 def test_fewer_clusters_than_asked_is_said(tmp_path):
     """A folder of duplicates (the same photo saved six times, and another six times): asked for
     3 clusters, the tree can only give 2, and the export said nothing about the missing one."""

@@ -31,6 +31,7 @@ def _run(workflow, out, cache):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_full_output_disk_is_a_clear_error_and_leaves_no_partial_files(small_workflow, tmp_path):
     with tiny_filesystem(tmp_path) as disk:
         out = disk / "out"
@@ -46,6 +47,7 @@ def test_a_full_output_disk_is_a_clear_error_and_leaves_no_partial_files(small_w
         assert listing(disk) == before
 
 
+@pytest.mark.slow
 def test_a_full_cache_disk_makes_the_run_go_on_without_it_with_one_warning(small_workflow, tmp_path):
     with tiny_filesystem(tmp_path) as disk:
         cache = disk / "cache"

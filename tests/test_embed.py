@@ -117,6 +117,7 @@ def test_colour_histograms_sum_to_one_and_tell_colours_apart(space):
     assert np.abs(coffee - rocket).sum() > 0.3
 
 
+@pytest.mark.slow
 def test_open_clip_code_path_with_random_weights(registry, cache, tmp_path, photos_dir):
     result = Engine(registry, cache).run(
         embed_workflow(registry, photos_dir, backend="open_clip", clip_model="ViT-B-32",
@@ -143,6 +144,7 @@ def test_missing_open_clip_weights_are_a_clear_error_not_a_download(registry, ca
     assert "file not found" in missing_file.error and "none.pt" in missing_file.error
 
 
+@pytest.mark.slow
 def test_a_fully_cached_run_imports_no_model_library(tmp_path, photos_dir, shared_cache):
     """Re-running an unchanged workflow does no work, and never even imports torch."""
     workflow = tmp_path / "wf.json"
@@ -204,6 +206,46 @@ def test_asking_for_cuda_without_a_gpu_names_the_field(registry, cache, photos_d
     assert outcome.state == "failed" and outcome.field == "device"
     assert "no CUDA GPU" in outcome.error and "auto" in outcome.hint
     assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+
+
+def test_flowclass_prepared_moves_only_the_model_and_samples_and_caches_share_them(tmp_path, monkeypatch):
+    """The prepared model and the sample images are the same for every cache: with
+    $FLOWCLASS_PREPARED two caches (or the whole test run) find them in one folder; the
+    other stores stay in each cache."""
+    from flowclass.cache import Cache
+
+    monkeypatch.setenv("FLOWCLASS_PREPARED", str(tmp_path / "prepared"))
+    first, second = Cache(tmp_path / "a"), Cache(tmp_path / "b")
+    for name in ("models", "samples"):
+        assert first.store_dir(name) == second.store_dir(name) == tmp_path / "prepared" / name
+        assert (tmp_path / "prepared" / name).is_dir()
+    assert first.store_dir("embeddings") == tmp_path / "a" / "stores" / "embeddings"
+    monkeypatch.delenv("FLOWCLASS_PREPARED")
+    assert first.store_dir("models") == tmp_path / "a" / "stores" / "models"
+
+
+def test_runs_that_start_together_export_the_model_once(tmp_path):
+    """Two threads (two runs, two test workers) wanting the model at once: one exports it,
+    the other waits and uses that file."""
+    import threading
+    import time
+
+    from nodes.lib.embedders.efficientnet import prepare_once
+
+    exports = []
+
+    def slow_export(target):
+        exports.append(target)
+        time.sleep(0.5)
+        target.write_bytes(b"model")
+
+    target = tmp_path / "model.onnx"
+    threads = [threading.Thread(target=prepare_once, args=(target, slow_export)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert exports == [target] and target.read_bytes() == b"model"
 
 
 @pytest.mark.slow

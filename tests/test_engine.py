@@ -265,6 +265,7 @@ def test_a_node_that_is_not_cached_can_be_made_after_the_run_from_what_ran(engin
     assert len(result.output("distances", "distances")) == 60
 
 
+@pytest.mark.slow
 def test_a_deferred_node_keeps_its_inputs_in_memory_until_its_consumers_ran(engine, registry, cache, tmp_path, monkeypatch):
     """Embed -> Distances (deferred) -> clustering with only the table kept: the embeddings are
     not read back from the cache for Distances; they were held for it."""

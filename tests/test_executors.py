@@ -67,6 +67,7 @@ class _ClusterLike(LocalExecutor):
         return super().map(fn, items, **kw)
 
 
+@pytest.mark.slow
 def test_the_canvas_runs_hand_their_batches_to_its_executor(registry, tmp_path):
     import nodes.embed
     from classify_helpers import DIGITS_PIXELS, workflow

@@ -297,6 +297,7 @@ def big_source(tmp_path_factory):
     return folder, snapshot(clean)
 
 
+@pytest.mark.slow
 def test_concurrent_runs_into_one_folder_end_like_a_clean_run(tmp_path, big_source):
     source, clean = big_source
     out = tmp_path / "out"
@@ -307,6 +308,7 @@ def test_concurrent_runs_into_one_folder_end_like_a_clean_run(tmp_path, big_sour
     assert not [p for p in out.rglob("*flowclass-tmp*")]
 
 
+@pytest.mark.slow
 def test_a_second_run_waits_for_the_first_and_says_so(tmp_path, big_source):
     from filelock import FileLock
 
@@ -331,6 +333,7 @@ def test_a_second_run_waits_for_the_first_and_says_so(tmp_path, big_source):
 # --- item 9: kill -9 during an export -------------------------------------------------------------
 
 @pytest.mark.parametrize("after", [1, 5, 20, 38])
+@pytest.mark.slow
 def test_a_rerun_after_kill_9_ends_like_a_clean_run(tmp_path, big_source, after):
     source, clean = big_source
     out = tmp_path / "out"

@@ -25,6 +25,7 @@ from sklearn.metrics import adjusted_rand_score
 from flowclass.library import ready_workflows_dir
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # 1,000+ images per journey: the full suite, not the quick loop
 WORKFLOWS = ready_workflows_dir()
 N = 1797  # scikit-learn's digits
 FEW = 1000  # the pixel workflows classify every pixel: 1,000 images keep CI time reasonable
@@ -119,7 +120,6 @@ def _check_predictions(data: Path, out: Path, folder: str, max_uncertain: float,
     pictures(out, "confusion_matrix.png")
 
 
-@pytest.mark.slow
 def test_lobe_train_predict_with_efficientnet(data, shared_cache, tmp_path):
     out = tmp_path / "out"
     flowclass_run("lobe_train_predict", out, shared_cache, f"import.folder={data / 'digits'}",

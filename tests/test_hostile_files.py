@@ -73,6 +73,7 @@ def _load(registry, cache, tmp_path, path):
                tmp_path / "run").outcomes["load"]
 
 
+@pytest.mark.slow
 def test_a_zip_bomb_model_is_refused_before_it_is_inflated(registry, cache, tmp_path):
     tree = {"__dataclass__": "flowclass.Classifier", "fields": {"estimator": {"__array__": "a0"}}}
     bomb = tmp_path / "bomb.fcmodel"

@@ -276,6 +276,7 @@ def test_outputs_of_an_earlier_run_inside_the_imported_folder_are_not_imported(t
     assert "dendrogram.png" in skipped and "written by FlowClass" in skipped
 
 
+@pytest.mark.slow
 def test_a_big_aerial_photo_is_read_without_a_denial_of_service_warning(tmp_path):
     """A 90-megapixel orthophoto (Clashifier's aerial photos) printed Pillow's 'could be
     decompression bomb DOS attack' warning on the terminal at each node that read it. Pillow

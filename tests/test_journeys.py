@@ -27,7 +27,7 @@ from flowclass.ui.canvas import FlowCanvas
 from nodes.viewers.clustering import CUT_EVENT
 from flowclass.ui.page import EditorPage
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # whole journeys: the full suite, not the quick loop
 
 
 @pytest.fixture

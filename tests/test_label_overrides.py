@@ -42,8 +42,10 @@ def test_overrides_change_the_retrained_model(registry, shared_cache, tmp_path):
     assert counts["seven"] == 20 and counts["1"] == 19  # the 1 with an empty label is left out
     predicted = after.output("train", "validation")
     assert set(predicted.labels) <= set(model.classes)
-    # the user's images are untouched
-    assert all(p.startswith(str(shared_cache.root)) for p in images.paths)
+    # the sample images are untouched: still read from where FlowClass wrote them
+    samples = str(shared_cache.store_dir("samples"))
+    assert all(p.startswith(samples) for p in images.paths)
+    assert all(os.path.getsize(p) for p in images.paths)
     again = run(registry, shared_cache, nodes, edges, tmp_path, base_dir=tmp_path)
     assert again.outcomes["train"].state == "cached"
 

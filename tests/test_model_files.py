@@ -43,6 +43,7 @@ def _load_and_predict(registry, model_file, embed=DIGITS_PIXELS):
     return workflow(registry, nodes, edges)
 
 
+@pytest.mark.slow
 def test_a_saved_model_predicts_the_same_in_a_fresh_process(registry, shared_cache, saved_model,
                                                              tmp_path):
     model_file, predicted, _ = saved_model

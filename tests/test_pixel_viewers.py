@@ -102,6 +102,7 @@ async def draw_labels_view(user: User, registry, cache, workspace: Path):
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, cache, workspace: Path,
                                                           tmp_path: Path) -> None:
     page = await draw_labels_view(user, registry, cache, workspace)
@@ -201,6 +202,7 @@ def context(tmp_path: Path) -> ViewerContext:
                          run=lambda nodes: None, refresh=lambda: None, store_dir=lambda name: tmp_path)
 
 
+@pytest.mark.slow
 def test_viewers_are_registered(clashifier) -> None:
     viewers = default_viewers(default_registry())
     maps, areas = clashifier.output("classify", "maps"), clashifier.output("classify", "areas")
@@ -212,6 +214,7 @@ def test_viewers_are_registered(clashifier) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_original_beside_classified_with_opacity_and_area_bars(user: User, clashifier,
                                                                       tmp_path: Path) -> None:
     maps = clashifier.output("classify", "maps")

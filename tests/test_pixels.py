@@ -5,6 +5,7 @@ regions and held-out regions are disjoint rectangles of the same land types.
 """
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -156,6 +157,7 @@ def run_colour_names(shared_cache, tmp_path, *sets):
     return json.loads((out / "run.json").read_text())["nodes"]
 
 
+@pytest.mark.slow
 def test_denoising_weak_labels_improves_golden_set_accuracy(shared_cache, tmp_path):
     """The ready workflow on the colour_names sample set: a folder per colour name whose
     images have 35 % of their pixels painted in a wrong colour."""
@@ -186,3 +188,23 @@ def test_the_clashifier_workflow_runs_as_it_stands(shared_cache, tmp_path):
     assert china["trees"] > 20 and china["sky"] > 15 and china["water"] > 3  # by eye: ~40/30/10
     with Image.open(out / "clashifier" / "china_beside.jpg") as beside:
         assert beside.size == (1280, 427)
+
+
+def test_the_canvas_does_not_read_a_mask_linked_from_outside_its_roots(registry, cache, china, tmp_path):
+    """A mask folder inside the canvas's roots holding a link to a mask outside them: the
+    command line uses it, the canvas does not (and says so), even with the result cached."""
+    from flowclass.ui.browse import Roots
+
+    root = tmp_path / "root"
+    (root / "masks").mkdir(parents=True)
+    shutil.copytree(china / "photos", root / "photos")
+    os.symlink(china / "train" / "china.png", root / "masks" / "china.png")
+    wf = flow(registry, [
+        ("photos", "import_images", {"folder": str(root / "photos")}),
+        ("regions", "pixel_samples_mask", {"masks": str(root / "masks"), "legend": LEGEND}),
+    ], [("photos", "images", "regions", "images")])
+    assert Engine(registry, cache).run(wf, out_dir=tmp_path / "cli").outcomes["regions"].state == "done"
+    canvas = Engine(registry, cache, may_read=Roots([root]).allows).run(wf, out_dir=root / "out")
+    regions = canvas.outcomes["regions"]
+    assert regions.state == "failed" and regions.field == "masks" and "no mask in" in regions.error
+    assert any("outside the folders this canvas may read" in w for w in regions.warnings)

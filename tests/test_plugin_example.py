@@ -58,6 +58,7 @@ def test_the_readme_plugin_runs_from_the_command_line(plugin_folder: Path, tmp_p
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_the_readme_plugin_viewer_shows_its_values(user: User, plugin_folder: Path, tmp_path: Path) -> None:
     registry = default_registry([plugin_folder])
     result = Engine(registry, Cache(tmp_path / "cache")).run(brightness_workflow(registry), out_dir=tmp_path)

@@ -69,7 +69,10 @@ def test_validate_and_run_say_an_export_folder_is_a_file(tmp_path, capsys, regis
     code, text = validate_cli(capsys, str(CLUSTER), "--out", str(out))
     assert code == 2 and "node 'export', 'folder'" in text and "is a file, not a folder" in text
     # a run fails that node clearly (no raw FileExistsError) and leaves the file alone
-    workflow = load(CLUSTER, registry).with_params("import", sample="digits", max_per_label=2)
+    # the export is the point, not the embedder: raw pixels, not EfficientNet (25 s when it
+    # was the first test of a run to need the prepared model)
+    workflow = (load(CLUSTER, registry).with_params("import", sample="digits", max_per_label=2)
+                .with_params("embed", backend="pixels", pixel_size=8))
     result = Engine(registry, shared_cache).run(workflow, base_dir=CLUSTER.parent, out_dir=out)
     outcome = result.outcomes["export"]
     assert outcome.state == "failed" and outcome.field == "folder" and "is a file, not a folder" in outcome.error

@@ -16,6 +16,8 @@ from nodes.viewers import maps
 from nodes.viewers.clustering import clusters_at, dendrogram_options
 from nodes.viewers.maps import MAX_POINTS, chart_options, map_points, map_sample
 
+pytestmark = pytest.mark.slow  # 100,000 images: the full suite, not the quick loop
+
 
 def groups_of(n: int, count: int = 46) -> np.ndarray:
     return np.array([f"C{k}" for k in np.random.default_rng(1).integers(1, count + 1, n)])

@@ -52,6 +52,7 @@ def _run_cli(workflow, out, cache):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_skipped_files_are_listed_in_out_in_run_json_and_on_the_console(broken_folder, tmp_path):
     folder, bad = broken_folder
     workflow, out = _workflow(tmp_path, folder), tmp_path / "out"

@@ -51,6 +51,7 @@ async def folder_field(user: User, registry, cache, workspace: Path):
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_a_folder_typed_key_by_key_is_flagged_until_it_exists(user: User, registry, cache,
                                                                     workspace: Path) -> None:
     page, field = await folder_field(user, registry, cache, workspace)
@@ -118,6 +119,7 @@ def test_a_folder_typed_in_the_browser_is_flagged_until_it_exists(screen: Screen
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_a_folder_too_large_to_check_while_typing_says_so(user: User, registry, cache,
                                                                 workspace: Path) -> None:
     page, field = await folder_field(user, registry, cache, workspace)

@@ -38,6 +38,7 @@ def copy_workflow(source: Path, folder: Path, name: str = "flow.json") -> Path:
     return target
 
 
+@pytest.mark.slow
 async def test_palette_lists_every_registered_node_type_by_category(user: User, registry, cache,
                                                                     workspace: Path) -> None:
     make_app(registry, cache, workspace)
@@ -49,6 +50,7 @@ async def test_palette_lists_every_registered_node_type_by_category(user: User, 
     assert canvas_of(user).catalogue == registry.describe()
 
 
+@pytest.mark.slow
 async def test_build_connect_refuse_undo_redo(user: User, registry, cache, workspace: Path) -> None:
     make_app(registry, cache, workspace)
     await user.open("/")
@@ -96,6 +98,7 @@ async def test_palette_click_adds_a_node(user: User, registry, cache, workspace:
     assert [n["type"] for n in canvas_of(user).graph["nodes"]] == ["hierarchical_clustering"]
 
 
+@pytest.mark.slow
 async def test_inspector_edits_validate_on_the_field(user: User, registry, cache, workspace: Path) -> None:
     flow = copy_workflow(CLUSTER_FOLDER, workspace)
     make_app(registry, cache, workspace, flow)
@@ -149,6 +152,7 @@ async def test_save_and_reopen_give_the_same_json(user: User, registry, cache, w
     assert not page.state.dirty
 
 
+@pytest.mark.slow
 async def test_save_as_names_a_new_file_inside_the_roots(user: User, registry, cache, workspace: Path) -> None:
     make_app(registry, cache, workspace)
     await user.open("/")
@@ -170,6 +174,7 @@ async def test_save_as_names_a_new_file_inside_the_roots(user: User, registry, c
     assert page.out_dir() == workspace / "sub" / "flowclass-out" / "mine"
 
 
+@pytest.mark.slow
 async def test_unknown_node_type_opens_as_placeholder(user: User, registry, cache, workspace: Path) -> None:
     doc = json.loads(CLUSTER_FOLDER.read_text())
     doc["nodes"].append({"id": "classify", "type": "someone.classifier", "version": 3, "title": "",
@@ -197,6 +202,7 @@ async def test_unknown_node_type_opens_as_placeholder(user: User, registry, cach
     assert saved["nodes"][3]["params"]["n_clusters"] == 3
 
 
+@pytest.mark.slow
 async def test_tabs_do_not_share_graphs(create_user: Callable[[], User], registry, cache, workspace: Path) -> None:
     flow = copy_workflow(CLUSTER_FOLDER, workspace)
     make_app(registry, cache, workspace, flow)
@@ -253,6 +259,7 @@ async def test_run_cluster_folder_shows_cluster_thumbnails(user: User, registry,
     assert graph_nodes(user)["export"]["status"]["state"] == "stale"
 
 
+@pytest.mark.slow
 async def test_new_asks_before_discarding_and_open_uses_the_dialog(user: User, registry, cache,
                                                                      workspace: Path) -> None:
     (workspace / "sub").mkdir()
@@ -277,6 +284,7 @@ async def test_new_asks_before_discarding_and_open_uses_the_dialog(user: User, r
     await user.should_see(flow.name)
 
 
+@pytest.mark.slow
 async def test_a_broken_file_is_named_and_changes_nothing(user: User, registry, cache, workspace: Path) -> None:
     flow = copy_workflow(CLUSTER_FOLDER, workspace)
     broken = workspace / "broken.json"
@@ -290,6 +298,7 @@ async def test_a_broken_file_is_named_and_changes_nothing(user: User, registry, 
     assert page.state.path == flow.resolve() and len(graph_nodes(user)) == 6
 
 
+@pytest.mark.slow
 async def test_every_ready_workflow_opens_as_an_unsaved_copy(user: User, registry, cache, workspace: Path) -> None:
     make_app(registry, cache, workspace)
     await user.open("/")

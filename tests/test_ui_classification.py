@@ -72,6 +72,7 @@ def test_viewers_are_registered_for_evaluations(trained):
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_click_a_cell_see_its_images_and_correct_a_label(user: User, trained, registry,
                                                                shared_cache, tmp_path):
     folder, nodes, edges, result = trained
@@ -109,6 +110,7 @@ async def test_click_a_cell_see_its_images_and_correct_a_label(user: User, train
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_misclassified_list_and_unsaved_workflow(user: User, trained, tmp_path):
     evaluation = trained[3].output("evaluate", "evaluation")
 
@@ -158,6 +160,7 @@ def test_confusion_matrix_in_browser(screen: Screen, trained, tmp_path):
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_without_a_label_overrides_node_it_says_where_to_add_one(user: User, trained, tmp_path):
     evaluation = trained[3].output("evaluate", "evaluation")
     ctx = replace(context(tmp_path, tmp_path, []), upstream_node=lambda node_type: None)

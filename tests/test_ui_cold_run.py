@@ -33,6 +33,7 @@ def test_progress_says_phase_counts_and_time_left(registry, cache) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_a_node_s_results_show_while_the_run_goes_on(user: User, registry, cache, tmp_path: Path) -> None:
     page = await run_slow_chain(user, registry, cache, tmp_path, 400_000, number=41)
     await until(lambda: "left" in graph_nodes(user)["toy_wait"]["status"]["message"], what="time left")

@@ -247,6 +247,7 @@ def neighbours_agree(points: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(labels[distance.argmin(axis=1)] == labels))
 
 
+@pytest.mark.slow
 def test_projections_are_deterministic_and_cached(tmp_path: Path) -> None:
     from sklearn.datasets import load_digits
 

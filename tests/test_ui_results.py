@@ -26,6 +26,7 @@ def photos(tmp_path: Path, photos_dir: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 async def test_folder_browser_counts_images_and_import_reports_skipped(user: User, registry, cache,
                                                                        photos: Path) -> None:
     workspace = photos.parent
@@ -54,6 +55,7 @@ async def test_folder_browser_counts_images_and_import_reports_skipped(user: Use
     assert [Path(row["path"]).name for row in table.rows] == ["broken.jpg"]
 
 
+@pytest.mark.slow
 async def test_progress_then_cancel(user: User, registry, cache, tmp_path: Path) -> None:
     page = await run_slow_chain(user, registry, cache, tmp_path, 200_000)
     assert graph_nodes(user)["toy_wait"]["status"]["state"] == "running"
@@ -78,6 +80,7 @@ async def test_progress_then_cancel(user: User, registry, cache, tmp_path: Path)
     await user.should_not_see(marker="cancel-run")
 
 
+@pytest.mark.slow
 async def test_map_and_dendrogram_of_a_clustering(user: User, registry, shared_cache, tmp_path: Path) -> None:
     make_app(registry, shared_cache, tmp_path, small_cluster_workflow(registry, tmp_path))
     await user.open("/")
@@ -133,6 +136,7 @@ def load_tree_heights(page) -> list[float]:
     return page.store.value("cluster", "dendrogram").linkage[:, 2].tolist()
 
 
+@pytest.mark.slow
 async def test_the_rest_runs_beside_a_placeholder(user: User, registry, cache, tmp_path: Path) -> None:
     flow = tmp_path / "with_missing.json"
     flow.write_text(json.dumps({
@@ -155,6 +159,7 @@ async def test_the_rest_runs_beside_a_placeholder(user: User, registry, cache, t
     await user.should_see("Node 'gone' cannot run until these are fixed:")
 
 
+@pytest.mark.slow
 async def test_a_failing_node_shows_its_error_on_the_field(user: User, registry, cache, tmp_path: Path) -> None:
     make_app(registry, cache, tmp_path)
     await user.open("/")
@@ -173,6 +178,7 @@ async def test_a_failing_node_shows_its_error_on_the_field(user: User, registry,
     await user.should_see("1 node(s) failed; see the red badges.")
 
 
+@pytest.mark.slow
 async def test_opening_another_workflow_abandons_the_run(user: User, registry, cache, tmp_path: Path) -> None:
     make_app(registry, cache, tmp_path)
     await user.open("/")

@@ -31,6 +31,7 @@ def layout(tmp_path: Path) -> tuple[Path, Path]:
     return root, outside
 
 
+@pytest.mark.slow
 async def test_inspector_paths_outside_the_roots_are_refused(user: User, registry, cache, layout) -> None:
     root, outside = layout
     os.symlink(outside / "secret", root / "link")
@@ -64,6 +65,7 @@ async def test_inspector_paths_outside_the_roots_are_refused(user: User, registr
     assert not (outside / "written").exists()
 
 
+@pytest.mark.slow
 async def test_an_output_folder_outside_the_roots_stops_the_run(user: User, registry, cache, layout) -> None:
     root, outside = layout
     make_app(registry, cache, root, root / "flow.json")
@@ -76,6 +78,7 @@ async def test_an_output_folder_outside_the_roots_stops_the_run(user: User, regi
     assert not (outside / "out").exists()
 
 
+@pytest.mark.slow
 async def test_ready_workflows_read_their_shipped_data(user: User, registry, cache, layout) -> None:
     """A ready workflow opened as a copy reads its own data folder, which lies outside the roots."""
     root, _ = layout

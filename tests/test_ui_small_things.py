@@ -31,6 +31,7 @@ def keyboard_event(key: str) -> dict:
             "altKey": False, "ctrlKey": False, "metaKey": False, "shiftKey": False}
 
 
+@pytest.mark.slow
 async def test_enlarged_image_walks_the_grid_with_arrow_keys(user: User, photos_dir: Path) -> None:
     paths = sorted(str(p) for p in photos_dir.rglob("*.jpg"))
     groups = np.array([Path(p).parent.name for p in paths])
@@ -60,6 +61,7 @@ async def test_enlarged_image_walks_the_grid_with_arrow_keys(user: User, photos_
     await user.should_see(paths[shown[0]])
 
 
+@pytest.mark.slow
 async def test_a_clamped_value_is_said_in_the_inspector(user: User, registry, cache, tmp_path: Path) -> None:
     from ui_helpers import drop, make_app, page_of, until
 
@@ -77,6 +79,7 @@ async def test_a_clamped_value_is_said_in_the_inspector(user: User, registry, ca
     await user.should_not_see("0 is beyond the minimum")
 
 
+@pytest.mark.slow
 async def test_a_ready_workflow_is_offered_save_as_and_runs_beside_it(user: User, registry, cache,
                                                                        tmp_path: Path) -> None:
     from ui_helpers import make_app, page_of, until
@@ -145,6 +148,7 @@ async def run_all(user: User, page) -> None:
     await until(lambda: page.summary.text.startswith("Last run"), what="the run")
 
 
+@pytest.mark.slow
 async def test_a_failed_node_says_why_in_its_results(user: User, registry, cache, tmp_path: Path,
                                                      photos_dir: Path) -> None:
     """The user asked for more clusters than images and ran with the node selected: the results
@@ -162,6 +166,7 @@ async def test_a_failed_node_says_why_in_its_results(user: User, registry, cache
     await user.should_see("Export to Folders: not run because 'cluster' did not finish")
 
 
+@pytest.mark.slow
 async def test_a_node_that_fails_after_a_good_run_does_not_show_the_old_results_as_its_own(
         user: User, registry, cache, tmp_path: Path, photos_dir: Path) -> None:
     """Pointed at an empty folder after a good run, Import failed, and its results panel went on
@@ -184,6 +189,7 @@ async def test_a_node_that_fails_after_a_good_run_does_not_show_the_old_results_
     await user.should_see(f"folder not found: {tmp_path / 'gone again'}", retries=LOADS)
 
 
+@pytest.mark.slow
 async def test_a_ready_workflow_named_on_the_command_line_opens_as_a_copy(user: User, registry, cache,
                                                                          tmp_path: Path) -> None:
     """`flowclass ui workflows/cluster_folder.json`, a change, Ctrl+S: the installed ready
@@ -204,6 +210,7 @@ async def test_a_ready_workflow_named_on_the_command_line_opens_as_a_copy(user: 
     assert install_snapshot() == installed
 
 
+@pytest.mark.slow
 async def test_an_empty_canvas_says_where_to_start(user: User, registry, cache, tmp_path: Path) -> None:
     """A researcher opening `flowclass ui` met an empty grey canvas with no word on it; the ready
     workflows hide in File > Ready workflows."""

@@ -70,6 +70,7 @@ def test_page_rows_are_json_safe_and_paged() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_table_viewer_pages_and_downloads_csv(user: User, tmp_path: Path) -> None:
     table = iris()
     (table_viewer,) = default_viewers(default_registry()).for_value("table", table)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from classify_helpers import run
 
 CLIP = {"clip_model": "ViT-B-32", "clip_weights": "random"}
 
 
+@pytest.mark.slow
 def test_zero_shot_scores_are_clip_softmax_over_label_sentences(registry, shared_cache, tmp_path,
                                                                 photos_dir):
     nodes = [("images", "import_images", {"folder": str(photos_dir)}),

@@ -10,7 +10,7 @@ from ..engine import RunResult
 from ..errors import WorkflowInvalid
 from ..graph import build_graph
 from .confine import CODE as OUTSIDE_ROOTS
-from .runner import plan_run, runnable_part, summary
+from .runner import plan_run, runnable_part, summary, time_left
 
 
 class SessionRuns:
@@ -58,6 +58,8 @@ class SessionRuns:
         title = self.state.node_title(spec) if spec else where.node
         message = self.status(where.node).message
         more = f"; {where.waiting} more after it" if where.waiting else ""
+        if where.waiting and where.seconds_left is not None:  # each of them took this long last time
+            more += f" · {time_left(where.seconds_left)} in all"
         return f"Running node {where.number} of {where.total}, {title}" + (f": {message}" if message else "") + more
 
     def cancel_run(self) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -104,6 +104,16 @@ def export_onnx(target: Path) -> None:
                           external_data=False, verbose=False)
 
 
+def prepare_once(target: Path, make: Callable[[Path], None]) -> None:
+    """Make a model file unless another process is making it: runs that start together
+    (a test run's workers, two runs sharing a cache) wait for one export, not make two."""
+    from filelock import FileLock
+
+    with FileLock(f"{target}.lock"):
+        if not target.exists():
+            make(target)
+
+
 def onnx_path(models_dir: Path, sha: str | None = None) -> Path:
     """Where the exported model lives; until it exists, the first run exports it (slow, once)."""
     sha = sha or file_sha256(weights_path())
@@ -166,11 +176,11 @@ class EfficientNetLite0:
         self.precision = ("fp16" if device == "cuda" else "int8") if precision == "int8" else "fp32"
         self.onnx_file = onnx_path(models_dir, sha)
         if not self.onnx_file.exists():
-            export_onnx(self.onnx_file)
+            prepare_once(self.onnx_file, export_onnx)
         if self.precision == "int8":
             fp32, self.onnx_file = self.onnx_file, int8_path(models_dir, sha)
             if not self.onnx_file.exists():
-                quantize_int8(fp32, self.onnx_file)
+                prepare_once(self.onnx_file, lambda target: quantize_int8(fp32, target))
         self.threads = threads or model_threads()
         self._session: Any = None
         self._failure: BaseException | None = None

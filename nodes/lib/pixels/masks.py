@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -29,24 +30,26 @@ class MaskError(ValueError):
     """A mask that cannot be used; the message names the file and what is wrong."""
 
 
-def mask_files(path: str | os.PathLike[str]) -> dict[str, Path]:
-    """``{image stem: mask file}`` for a mask file, or for every PNG in a folder."""
+def mask_files(path: str | os.PathLike[str], may_read: Callable[[str], bool] | None = None) -> dict[str, Path]:
+    """``{image stem: mask file}`` for a mask file, or for every PNG in a folder; with
+    ``may_read`` (the canvas's roots) not a link of the folder that leads outside them."""
     path = Path(path)
     if path.is_file():
         files = [path]
     elif path.is_dir():
         files = sorted(p for p in path.iterdir()
-                       if p.suffix.lower() in MASK_EXTENSIONS and not p.name.startswith("."))
+                       if p.suffix.lower() in MASK_EXTENSIONS and not p.name.startswith(".")
+                       and (may_read is None or not p.is_symlink() or may_read(str(p))))
     else:
         raise MaskError(f"no mask file or folder at {path}")
     return {p.stem: p for p in files}
 
 
-def masks_fingerprint(path: str) -> str:
+def masks_fingerprint(path: str, may_read: Callable[[str], bool] | None = None) -> str:
     """Changes when a mask is added, removed or edited (size and mtime of each file)."""
     digest = hashlib.sha256(f"{path}\n".encode())
     try:
-        files = mask_files(path)
+        files = mask_files(path, may_read)
     except MaskError:
         return "missing:" + path
     for stem, file in sorted(files.items()):
