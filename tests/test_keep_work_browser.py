@@ -66,13 +66,12 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def model_cache(tmp_path: Path, shared_cache) -> Cache:
-    """A cache of the test's own (no embeddings yet) holding the prepared EfficientNet model."""
+def model_cache(cache: Cache) -> Cache:
+    """A cache of the test's own (no embeddings yet), the EfficientNet model prepared (it is
+    shared by the test run's caches: $FLOWCLASS_PREPARED)."""
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
 
-    EfficientNetLite0(shared_cache.store_dir("models")).prepare()
-    cache = Cache(tmp_path / "cache")
-    shutil.copytree(shared_cache.store_dir("models"), cache.store_dir("models"), dirs_exist_ok=True)
+    EfficientNetLite0(cache.store_dir("models")).prepare()
     return cache
 
 
@@ -187,9 +186,7 @@ def test_cancel_then_run_again_starts_where_it_stopped(screen: Screen, registry,
     out = workspace / "mine" / "flowclass-out" / "faces"
     resumed = files_of(out)
     shutil.rmtree(out)
-    whole_cache = Cache(tmp_path / "cache_whole")
-    shutil.copytree(model_cache.store_dir("models"), whole_cache.store_dir("models"), dirs_exist_ok=True)
-    cli_run(flow, out, whole_cache.root)
+    cli_run(flow, out, tmp_path / "cache_whole")
     whole = files_of(out)
     # (the CLI also draws dendrogram.png and map.png, which a canvas run does not write yet)
     assert resumed.keys() <= whole.keys() and len(resumed) > FACES
