@@ -26,7 +26,7 @@ from ..context import NodeEvent
 from ..engine import Engine, NodeOutcome, Planned, RunResult
 from ..errors import Problem
 from ..executors import ExecutorChoice
-from ..graph import build_graph
+from ..graph import descendants
 from ..manifest import node_seconds
 from ..reports import Reports
 from ..userfiles.owned_folder import owned_folder
@@ -57,11 +57,10 @@ def runnable_part(workflow: Workflow, problems: Iterable[Problem]) -> tuple[Work
     A placeholder (unknown node type) or a half-connected node must not stop the rest
     of the graph from running; the engine then gets a valid workflow.
     """
-    graph = build_graph(workflow)
     excluded: set[str] = set()
     for problem in problems:
-        if problem.node is not None and problem.node in graph:
-            excluded |= {problem.node} | graph.descendants(problem.node)
+        if problem.node is not None and workflow.node(problem.node) is not None:
+            excluded |= {problem.node} | descendants(workflow, problem.node)
     return workflow.without_nodes(excluded), excluded
 
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from ..engine import RunResult
 from ..errors import WorkflowInvalid
-from ..graph import build_graph
+from ..graph import descendants
 from .confine import CODE as OUTSIDE_ROOTS
 from .runner import plan_run, runnable_part, summary, time_left
 
@@ -25,7 +25,7 @@ class SessionRuns:
         """Run a node and every node downstream of it that can run: after a viewer changed the
         node (Apply this cut), what it feeds (an export's folders) follows."""
         _, left_out = runnable_part(self.state.workflow, self.problems)
-        after = build_graph(self.state.workflow).descendants(node_id) - left_out
+        after = descendants(self.state.workflow, node_id) - left_out
         self.start_run([node_id] + sorted(after))
 
     def start_run(self, targets: Sequence[str] | None) -> None:
