@@ -322,3 +322,16 @@ def test_outliers_and_unfamiliar_images_on_digit_pixels_and_faces():
     held = familiarity.familiarity(digits[order[1400:]])
     assert np.mean(held < UNFAMILIAR_BELOW) <= 0.05
     assert np.mean(familiarity.familiarity(faces) < UNFAMILIAR_BELOW) >= 0.9
+
+
+def test_the_neighbour_graph_of_large_collections_finds_what_exact_search_finds():
+    from sklearn.datasets import load_digits
+
+    from nodes.lib.cleaning.neighbours import nearest, unit_rows
+
+    rows = unit_rows(load_digits().data, dimensions=32)
+    exact_sims, exact = nearest(rows, 5)
+    graph_sims, graph = nearest(rows, 5, exact_up_to=100)  # as above 20,000 images
+    assert np.mean(exact == graph) >= 0.95
+    same = exact == graph
+    assert np.allclose(exact_sims[same], graph_sims[same], atol=1e-4)

@@ -40,11 +40,12 @@ def nearest(rows: np.ndarray, k: int, exact_up_to: int = EXACT_UP_TO, block: int
     rows = np.ascontiguousarray(renormalised(rows) if metric == "cosine" else rows)
     n, d = rows.shape
     want = min(k + 1, n)
-    kind = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
-    if n <= exact_up_to:
+    graph = n > exact_up_to
+    if not graph:
         index = faiss.IndexFlatIP(d) if metric == "cosine" else faiss.IndexFlatL2(d)
-    else:
-        index = faiss.IndexHNSWFlat(d, HNSW_LINKS, kind)
+    else:  # an L2 graph even for cosine (unit rows: |a-b|^2 = 2 - 2 cos): it builds about
+        # 8 times faster than an inner-product one (30,000 x 128 here: 3.7 s against 30 s)
+        index = faiss.IndexHNSWFlat(d, HNSW_LINKS, faiss.METRIC_L2)
         index.hnsw.efConstruction = HNSW_BUILD_SEARCH
         index.hnsw.efSearch = max(2 * want, 32)
     threads = faiss.omp_get_max_threads()
@@ -58,6 +59,8 @@ def nearest(rows: np.ndarray, k: int, exact_up_to: int = EXACT_UP_TO, block: int
     idx = np.full((n, k), -1, dtype=np.int64)
     for start in range(0, n, block):
         s, i = index.search(rows[start:start + block], want)
+        if graph and metric == "cosine":
+            s = 1.0 - s / 2.0
         for r in range(len(i)):  # drop the row itself, wherever ties put it
             mine = i[r] != start + r
             found = i[r][mine][:k]
