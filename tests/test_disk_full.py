@@ -75,6 +75,7 @@ def embed_workflow(small_workflow):
     return path
 
 
+@pytest.mark.slow
 def test_embed_on_a_cache_disk_that_fills_up_leaves_no_empty_database(small_workflow, embed_workflow,
                                                                        tmp_path):
     """A cache that worked, then a full disk: Embed used to fail and leave a 0-byte

@@ -183,6 +183,7 @@ sys.exit(serve(host="127.0.0.1", port=8765, roots=[sys.argv[1]], show=True))
 """
 
 
+@pytest.mark.slow
 def test_flowclass_ui_opens_the_link_that_carries_the_token(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NICEGUI_"))
            and k != "FLOWCLASS_TOKEN"}
