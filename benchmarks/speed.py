@@ -117,7 +117,9 @@ def main() -> None:
         orange = []
         for i in range(args.repeat):
             cache = tmp / f"cache{i}"
-            shutil.copytree(models, cache / "stores" / "models")
+            from flowclass.cache import Cache
+
+            shutil.copytree(models, Cache(cache).store_dir("models"), dirs_exist_ok=True)
             seconds, mb, _ = run(cache, tmp / f"out{i}")
             cold.append(seconds)
             cold_mb.append(mb)

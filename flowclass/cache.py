@@ -137,11 +137,23 @@ class Cache:
             return f"its {MARKER} cannot be read ({exc})"
         layout = found.get("flowclass_cache") if isinstance(found, dict) else None
         if layout == LAYOUT:
+            if found.get("folder") != self._identity():
+                return (f"its {MARKER} was written for another folder (copied in from elsewhere), "
+                        "so it proves nothing")
             return None
         if isinstance(layout, int) and not isinstance(layout, bool) and layout > LAYOUT:
             return (f"a newer FlowClass made it (cache layout {layout}; this one reads layout "
                     f"{LAYOUT}): upgrade FlowClass or choose another folder")
         return f"its {MARKER} is not one FlowClass wrote"
+
+    def _identity(self) -> dict[str, int] | None:
+        """The folder's device and inode: a marker names the folder it was written in, so a
+        marker copied into another folder (a shared bundle) does not make that a cache."""
+        try:
+            st = self.root.stat()
+        except OSError:
+            return None
+        return {"device": st.st_dev, "inode": st.st_ino}
 
     def owned(self) -> bool:
         """Whether the folder is a cache FlowClass made (once seen, remembered)."""
@@ -175,7 +187,8 @@ class Cache:
             return False
 
     def _legacy(self) -> bool:
-        """The default cache folder as FlowClass made it before it wrote a marker."""
+        """The default cache folder as FlowClass made it before it wrote a marker (or this
+        marker): FlowClass's own folder, with the tag FlowClass wrote."""
         if self.root.resolve() != Path(user_cache_dir("flowclass")).resolve():
             return False
         try:
@@ -193,8 +206,8 @@ class Cache:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.root / MARKER, json.dumps(
-                {"flowclass_cache": LAYOUT, "made_by": f"FlowClass {__version__}"}) + "\n",
-                hint=CACHE_HINT)
+                {"flowclass_cache": LAYOUT, "made_by": f"FlowClass {__version__}",
+                 "folder": self._identity()}) + "\n", hint=CACHE_HINT)
             tag = self.root / "CACHEDIR.TAG"
             if not tag.exists():
                 atomic_write_text(tag, TAG, hint=CACHE_HINT)

@@ -52,6 +52,16 @@ def _previous(path: Path) -> dict[str, Any] | None:
         else None
 
 
+def node_seconds(out_dir: Path) -> dict[str, float]:
+    """How long each node took when the run recorded in ``out_dir`` last ran it (not served
+    from the cache): what the canvas's next run there may expect."""
+    nodes = (_previous(out_dir / MANIFEST_NAME) or {}).get("nodes")
+    if not isinstance(nodes, dict):
+        return {}
+    return {node: float(o["seconds"]) for node, o in nodes.items()
+            if isinstance(o, dict) and o.get("state") == "done" and isinstance(o.get("seconds"), (int, float))}
+
+
 def manifest_path(out_dir: Path) -> Path:
     """Where run.json goes; refuses to replace a run.json that FlowClass did not write."""
     path = out_dir / MANIFEST_NAME

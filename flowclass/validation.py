@@ -10,7 +10,7 @@ from typing import Any
 
 
 from .errors import ParamValueError, Problem
-from .graph import Dag
+from .graph import find_cycle
 from .registry import Registry
 from .workflow import NODE_ID, Workflow
 
@@ -186,7 +186,7 @@ def _edge_problems(workflow: Workflow, registry: Registry) -> list[Problem]:
 
 
 def _cycle_problems(workflow: Workflow) -> list[Problem]:
-    cycle = Dag((), ((e.source.node, e.target.node) for e in workflow.edges)).cycle()
+    cycle = find_cycle(workflow)
     if cycle is None:
         return []
     path = " -> ".join(cycle + [cycle[0]])

@@ -7,7 +7,6 @@ table). Image File makes a one-image set, for "what is this picture?" (seed 003)
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,8 +31,7 @@ def _label_file_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     path = params["file"]
     if not path or not os.path.isfile(path):
         return "absent"
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+    return sha256_of_file(path)
 
 
 @node(

@@ -50,6 +50,19 @@ return dt.types;
 """
 
 
+def palette_entry(driver, node_type: str):
+    """The palette's entry for ``node_type``, opening the palette first if it is folded away
+    (it starts folded on a window narrower than 1,400 px, as a user would find it)."""
+    entry = f'[data-node-type="{node_type}"]'
+    found = driver.find_elements(By.CSS_SELECTOR, entry)
+    if not (found and found[0].is_displayed()):
+        driver.find_element(By.CSS_SELECTOR, 'button[aria-label="Show or hide the nodes"]').click()
+        wait_until(lambda: driver.find_element(By.CSS_SELECTOR, entry).is_displayed(), timeout=5,
+                   what=f"the palette open at {node_type}")
+        time.sleep(0.4)  # the drawer slides in: click where the entry will stay
+    return driver.find_element(By.CSS_SELECTOR, entry)
+
+
 def drop_palette_item(screen: Screen, item, x: float, y: float) -> list[str]:
     pane = screen.selenium.find_element(By.CSS_SELECTOR, ".vue-flow__pane")
     return screen.selenium.execute_script(DROP_JS, item, pane, x, y)

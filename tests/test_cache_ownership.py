@@ -85,6 +85,19 @@ def test_a_new_or_empty_folder_becomes_a_cache_with_a_versioned_marker(tmp_path)
         assert len(Cache(folder)._results()) == 3
 
 
+def test_a_marker_copied_into_another_folder_proves_nothing(tmp_path, capsys):
+    """A shared bundle may carry a flowclass-cache.json: it names the folder it was made in."""
+    made = tmp_path / "made"
+    Cache(made).put("ab" * 32, {"x": 1}, {})
+    project = tmp_path / "project"
+    before = _users_project(project)
+    (project / MARKER).write_bytes((made / MARKER).read_bytes())
+    before.append(MARKER)
+    assert main(["cache", "clear", "--cache", str(project)]) == 2
+    assert "written for another folder" in capsys.readouterr().err
+    assert _listing(project) == sorted(before)
+
+
 def test_a_cache_of_a_newer_layout_is_refused_naming_it(tmp_path):
     folder = tmp_path / "c"
     Cache(folder).put("ab" * 32, {"x": 1}, {})
@@ -120,3 +133,19 @@ def test_prune_and_clear_remove_only_entries_they_recognise(tmp_path, capsys, mo
     assert all(path.exists() for path in theirs), _listing(folder)
     assert Cache(folder)._results() == [] and not (folder / "stores" / "family").exists()
     assert (folder / MARKER).exists()  # still a cache, and still FlowClass's
+
+
+def test_the_default_cache_made_before_markers_is_adopted_and_no_other_folder_is(tmp_path, monkeypatch):
+    """FlowClass's own default folder with the tag an earlier FlowClass wrote is its cache;
+    the same tag in any other folder proves nothing."""
+    import flowclass.cache
+
+    default = tmp_path / "user-cache" / "flowclass"
+    monkeypatch.setattr(flowclass.cache, "user_cache_dir", lambda name: str(tmp_path / "user-cache" / name))
+    for folder in (default, tmp_path / "elsewhere"):
+        (folder / "results").mkdir(parents=True)
+        (folder / "CACHEDIR.TAG").write_text(TAG)
+    Cache(default).put("ab" * 32, {"x": 1}, {})
+    assert json.loads((default / MARKER).read_text())["flowclass_cache"] == 1
+    with pytest.raises(NotACache, match="elsewhere"):
+        Cache(tmp_path / "elsewhere").put("ab" * 32, {"x": 1}, {})

@@ -71,9 +71,17 @@ def _images_workflow(registry, folder):
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    from disk_helpers import digits_folder
+    """Six real digit images (sklearn's), as PNG files in two label folders."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
 
-    return digits_folder(tmp_path_factory.mktemp("digits"), per_label=3)
+    data = load_digits()
+    folder = tmp_path_factory.mktemp("digits")
+    for i in range(6):
+        (folder / str(data.target[i] % 2)).mkdir(exist_ok=True)
+        Image.fromarray((data.images[i] * 255 / 16).astype(np.uint8)).save(
+            folder / str(data.target[i] % 2) / f"d{i}.png")
+    return folder
 
 
 def _cut_in_half(path):

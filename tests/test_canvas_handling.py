@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from canvas_helpers import console_problems, drop_palette_item, wait_until
+from canvas_helpers import console_problems, drop_palette_item, palette_entry, wait_until
 from nicegui.testing import Screen
 from selenium.webdriver import ActionChains
 from selenium.webdriver.common.by import By
@@ -127,7 +127,7 @@ def test_drops_select_only_the_new_node_and_never_zoom_past_one(screen: Screen, 
     box = rect(screen, pane(screen))
     spots = [(0.02, 0.1), (0.36, 0.45), (0.69, 0.1)]  # a node is 230 px wide
     for count, (node_type, (fx, fy)) in enumerate(zip(["import_images", "embed", "distances"], spots), start=1):
-        item = driver.find_element(By.CSS_SELECTOR, f'[data-node-type="{node_type}"]')
+        item = palette_entry(driver, node_type)
         drop_palette_item(screen, item, box[0] + (box[2] - box[0]) * fx, box[1] + (box[3] - box[1]) * fy)
         wait_until(lambda: len(node_ids(screen)) == count, what=f"node {count}")
         new = node_ids(screen)[-1]
@@ -147,7 +147,7 @@ def test_click_to_add_lands_beside_the_selected_node_and_connects(screen: Screen
     open_cluster_folder(screen, registry, cache, tmp_path)
     driver = screen.selenium
     select_node(screen, "embed")
-    driver.find_element(By.CSS_SELECTOR, '[data-node-type="distances"]').click()
+    palette_entry(driver, "distances").click()
     wait_until(lambda: "distances_2" in node_ids(screen), what="the added node")
     wait_until(lambda: selected(screen) == ["distances_2"], what="only the new node selected")
     edge = '.vue-flow__edge[data-id="embed:embeddings->distances_2:embeddings"]'
@@ -161,7 +161,7 @@ def test_click_to_add_lands_beside_the_selected_node_and_connects(screen: Screen
     assert zoom(screen) <= 1.0 + 1e-6
 
     # an unrelated type is added beside it but not connected
-    driver.find_element(By.CSS_SELECTOR, '[data-node-type="sample_images"]').click()
+    palette_entry(driver, "sample_images").click()
     wait_until(lambda: "sample_images" in " ".join(node_ids(screen)), what="sample images added")
     assert not driver.find_elements(By.CSS_SELECTOR, '.vue-flow__edge[data-id*="->sample_images"]')
     shot(screen, "canvas_click_to_add.png")
@@ -252,7 +252,7 @@ def test_node_help_and_palette_tooltips(screen: Screen, registry, cache, tmp_pat
     wait_until(lambda: not driver.find_elements(By.CSS_SELECTOR, ".fc-node-help"), what="help closed")
 
     # a palette entry whose summary is cut short shows it all on hover
-    item = driver.find_element(By.CSS_SELECTOR, '[data-node-type="embed"]')
+    item = palette_entry(driver, "embed")
     ActionChains(driver).move_to_element(item).perform()
     tip = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".q-tooltip"), what="a tooltip")[0]
     wait_until(lambda: embed.description.split("\n")[0][-30:] in tip.text, what="the full description")

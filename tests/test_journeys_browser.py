@@ -634,3 +634,69 @@ def test_the_laptop_frame_in_the_browser(screen: Screen, registry, shared_cache,
     shot(screen, "frame_1920")
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]
+
+
+# The boxes that hide part of the canvas: the open side panels (drawers) and the minimap.
+COVERS = """return [...document.querySelectorAll('.q-drawer, .vue-flow__minimap')].filter(e => e.checkVisibility())
+  .map(e => e.getBoundingClientRect()).filter(r => r.width > 0).map(r => [r.left, r.top, r.right, r.bottom]);"""
+
+
+def in_sight(screen: Screen) -> set[str]:
+    """The nodes wholly inside the canvas and under none of the panels or the minimap."""
+    from test_canvas_handling import NODE_RECTS
+
+    driver = screen.selenium
+    c = driver.execute_script("const r = document.querySelector('.vue-flow').getBoundingClientRect();"
+                              "return [r.left, r.top, r.right, r.bottom];")
+    covers = driver.execute_script(COVERS)
+    meets = lambda a, b: a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]  # noqa: E731
+    return {n for n, r in driver.execute_script(NODE_RECTS).items()
+            if r[0] >= c[0] and r[1] >= c[1] and r[2] <= c[2] and r[3] <= c[3] and not any(meets(r, k) for k in covers)}
+
+
+def open_ready_copy(screen: Screen, stem: str, width: int, height: int, nodes: int) -> None:
+    """A fresh tab at width x height, then File > Ready workflows > stem, not saved yet."""
+    screen.selenium.set_window_size(width, height)
+    screen.open("/", timeout=20)
+    click(screen, TEXT.format("File"))
+    click(screen, MENU_ITEM.format(ready_name(stem)))
+    wait_until(lambda: len(screen.selenium.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == nodes,
+               timeout=10, what="the ready workflow's nodes")
+    click(screen, "//button[.//*[text()='Not now']]")
+    time.sleep(1)  # the palette folds on a narrow window, the canvas frames the workflow again
+
+
+def test_a_wide_workflow_is_readable_and_every_node_one_click_away(screen: Screen, registry, shared_cache,
+                                                                  workspace: Path) -> None:
+    """Lobe train-and-predict is about 1,680 px wide at readable zoom: wider than the canvas at
+    1280x720 and at 1600x1000 (palette and settings open). Its text stays >= 12 px, and each node
+    is wholly in view, under no panel and not under the minimap, or one click on the minimap (at
+    the node's place) brings it there. Screenshots at 1280x720, 1600x1000 and 1920x1080
+    (screenshots/journey_frame_lobe_*.png)."""
+    from test_canvas_handling import NODE_RECTS, SMALLEST_TEXT, ZOOM
+
+    setup(AppConfig(registry=registry, cache=shared_cache, roots=Roots([workspace])))
+    driver = screen.selenium
+    readable = lambda: driver.execute_script(SMALLEST_TEXT, driver.execute_script(ZOOM)) >= 12  # noqa: E731
+    for width, height in ((1280, 720), (1600, 1000)):
+        open_ready_copy(screen, "lobe_train_predict", width, height, nodes=10)
+        wait_until(readable, what="readable node text")
+        shot(screen, f"frame_lobe_{width}")
+        nodes = set(driver.execute_script(NODE_RECTS))
+        hidden = nodes - in_sight(screen)
+        assert hidden, "the workflow fits whole: this test no longer tests reaching the rest"
+        assert "import" in in_sight(screen)  # it opens from its start, the first node in view
+        for node in sorted(hidden):
+            if node in in_sight(screen):  # an earlier click brought it into view already
+                continue
+            place = driver.find_element(By.CSS_SELECTOR, f'.vue-flow__minimap rect[id="{node}"]')
+            ActionChains(driver).move_to_element(place).click().perform()
+            settled(screen, ".vue-flow__transformationpane")  # the pan (animated) is over
+            assert node in in_sight(screen), f"{node} not brought into view by the minimap"
+            assert readable()
+        shot(screen, f"frame_lobe_{width}_reached")
+    open_ready_copy(screen, "lobe_train_predict", 1920, 1080, nodes=10)
+    wait_until(readable, what="readable node text")
+    shot(screen, "frame_lobe_1920")
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]

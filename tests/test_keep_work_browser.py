@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import os
+import re
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from journey_helpers import sample_data
 from nicegui.testing import Screen
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from test_journeys_browser import SUMMARY, click, show_settings
+from test_journeys_browser import SUMMARY, click, show_results, show_settings
 from test_resume import files_of, stored_vectors
 
 from flowclass.cache import Cache
@@ -65,19 +66,19 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def model_cache(tmp_path: Path, shared_cache) -> Cache:
-    """A cache of the test's own (no embeddings yet) holding the prepared EfficientNet model."""
+def model_cache(cache: Cache) -> Cache:
+    """A cache of the test's own (no embeddings yet), the EfficientNet model prepared (it is
+    shared by the test run's caches: $FLOWCLASS_PREPARED)."""
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
 
-    EfficientNetLite0(shared_cache.store_dir("models")).prepare()
-    cache = Cache(tmp_path / "cache")
-    shutil.copytree(shared_cache.store_dir("models"), cache.store_dir("models"), dirs_exist_ok=True)
+    EfficientNetLite0(cache.store_dir("models")).prepare()
     return cache
 
 
-def faces_workflow(registry, workspace: Path, clusters: int = 2) -> Path:
-    """cluster_folder.json (EfficientNet, batches of 8) on the 200 faces, saved in mine/."""
-    faces = sample_data(workspace, "faces")
+def faces_workflow(registry, workspace: Path, clusters: int = 2, dataset: str = "faces") -> Path:
+    """cluster_folder.json (EfficientNet, batches of 8) on a sample set (200 faces, or 1,797
+    digits for a run long enough to reload in the middle of), saved as mine/faces.json."""
+    faces = sample_data(workspace, dataset)
     flow = workspace / "mine" / "faces.json"
     workflow = load(ready_workflows_dir() / "cluster_folder.json", registry) \
         .with_params("import", folder=str(faces)).with_params("cluster", n_clusters=clusters)
@@ -123,7 +124,7 @@ def cli_run(flow: Path, out: Path, cache_root: Path) -> None:
 
 def test_f5_mid_run_keeps_the_run_its_progress_and_the_unsaved_edit(screen: Screen, registry, model_cache,
                                                                   workspace: Path) -> None:
-    flow = faces_workflow(registry, workspace)
+    flow = faces_workflow(registry, workspace, dataset="digits")
     open_canvas(screen, registry, model_cache, workspace, flow)
     driver = screen.selenium
     retype(field(screen, "cluster", "n_clusters"), "3")  # unsaved: the file says 2
@@ -151,6 +152,7 @@ def test_f5_mid_run_keeps_the_run_its_progress_and_the_unsaved_edit(screen: Scre
     clusters = {line.split(",")[3] for line in (out / "clusters" / "images.csv").read_text().splitlines()[1:]}
     assert clusters == {"C1", "C2", "C3"}  # the run used the edit made before the reload
     assert saved_param(flow, "cluster", "n_clusters") == 2  # and nothing was saved
+    show_results(screen, "cluster")  # the reloaded page has the run's results
     shot(screen, "reloaded_run_done")
 
 
@@ -170,7 +172,7 @@ def test_cancel_then_run_again_starts_where_it_stopped(screen: Screen, registry,
     seen: list[int] = []
     driver.find_element(By.CSS_SELECTOR, ".fc-run").click()
     deadline = time.monotonic() + 300
-    while not driver.execute_script(SUMMARY).startswith("Last run") or "(cancelled)" in driver.execute_script(SUMMARY):
+    while not ((line := driver.execute_script(SUMMARY)).startswith("Last run") and "(cancelled)" not in line):
         count = embedded(screen)
         if count is not None and (not seen or seen[-1] != count):
             seen.append(count)
@@ -184,12 +186,9 @@ def test_cancel_then_run_again_starts_where_it_stopped(screen: Screen, registry,
     out = workspace / "mine" / "flowclass-out" / "faces"
     resumed = files_of(out)
     shutil.rmtree(out)
-    whole_cache = Cache(tmp_path / "cache_whole")
-    shutil.copytree(model_cache.store_dir("models"), whole_cache.store_dir("models"), dirs_exist_ok=True)
-    cli_run(flow, out, whole_cache.root)
+    cli_run(flow, out, tmp_path / "cache_whole")
     whole = files_of(out)
-    # (the CLI also draws dendrogram.png and map.png, which a canvas run does not write yet)
-    assert resumed.keys() <= whole.keys() and len(resumed) > FACES
+    assert resumed.keys() == whole.keys() and len(resumed) > FACES
     assert [name for name in resumed if whole[name] != resumed[name]] == []
 
 
@@ -237,3 +236,34 @@ def test_ctrl_s_in_a_settings_field_commits_it_then_saves(screen: Screen, regist
     wait_until(lambda: not driver.execute_script(DIRTY), what="the clean mark")
     shot(screen, "ctrl_s_in_field")
     assert load(flow, registry).node("cluster").params["n_clusters"] == 5
+
+
+VIEW = "return document.querySelector('.vue-flow__transformationpane')?.style.transform || ''"
+
+
+def view_of(screen: Screen) -> tuple[float, ...]:
+    """(x, y, zoom) of the canvas's view, from its transform: translate(Xpx, Ypx) scale(Z)."""
+    text = screen.selenium.execute_script(VIEW)
+    return tuple(float(n) for n in re.findall(r"-?[0-9.]+(?:e-?[0-9]+)?", text)) if text else ()
+
+
+def same_view(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Equal as kept (whole pixels, the zoom to 1/1000)."""
+    return len(a) == len(b) == 3 and abs(a[0] - b[0]) < 1.5 and abs(a[1] - b[1]) < 1.5 and abs(a[2] - b[2]) < 2e-3
+
+
+def test_a_reload_shows_the_same_view_and_selection(screen: Screen, registry, cache, workspace: Path) -> None:
+    flow = faces_workflow(registry, workspace, clusters=6)
+    open_canvas(screen, registry, cache, workspace, flow)
+    driver = screen.selenium
+    show_settings(screen, "distances")
+    driver.find_element(By.CSS_SELECTOR, ".vue-flow__controls-zoomout").click()  # the user zooms out
+    time.sleep(0.5)  # the zoom's animation
+    view = view_of(screen)
+    assert len(view) == 3 and view[2] < 1
+    time.sleep(1)  # the tab's draft is kept twice a second
+    driver.refresh()
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node"), timeout=20, what="the page again")
+    wait_until(lambda: same_view(view_of(screen), view), what="the same view")
+    screen.should_contain("distances · ")  # the selected node's settings
+    shot(screen, "reloaded_view")

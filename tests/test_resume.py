@@ -100,10 +100,8 @@ def test_a_killed_run_resumes_where_it_stopped_and_gives_the_same_files(tmp_path
     assert 24 <= kept < FACES, kept
 
     # an uninterrupted run into the same folder (the tables name it), on a cache of its own
-    # that holds only the prepared model; its files are put aside
-    whole_cache = Cache(tmp_path / "cache_whole").store_dir("models").parent.parent
-    shutil.copytree(killed_cache / "stores" / "models", whole_cache / "stores" / "models", dirs_exist_ok=True)
-    whole = finish(start_run(workflow, out, whole_cache, faces))
+    # (the prepared model is shared: $FLOWCLASS_PREPARED); its files are put aside
+    whole = finish(start_run(workflow, out, tmp_path / "cache_whole", faces))
     assert f"decoding the first images (0 / {FACES} images)" in whole
     expected = files_of(out)
     shutil.rmtree(out)

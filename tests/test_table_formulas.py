@@ -119,3 +119,29 @@ def test_the_canvas_csv_download_is_neutralised_too(tmp_path):
     path.write_bytes(csv_bytes(pd.DataFrame({"name": HOSTILE, "n": range(-3, len(HOSTILE) - 3)})))
     assert_csv_is_inert(path)
     assert pd.read_csv(path)["n"].tolist() == list(range(-3, len(HOSTILE) - 3))
+
+
+def test_evaluation_and_confusion_tables_hold_hostile_class_names_as_text(tmp_path):
+    """Class names come from folder names or a shared model: evaluation.csv and
+    confusion_matrix.csv of a run neutralise them; the counts stay numbers."""
+    from nodes.classify import _evaluate_reports, _evaluation
+    from nodes.datatypes import ImageSet, Labelling
+
+    truth = np.array(HOSTILE * 2)
+    guess = np.roll(truth, 1)
+    n = len(truth)
+    images = ImageSet(np.array([f"/p/{i}.png" for i in range(n)]), truth, np.array(["0" * 64] * n),
+                      np.full(n, 8, np.int32), np.full(n, 8, np.int32), "/p")
+    evaluation = _evaluation(Labelling(images, guess, np.ones(n), "prediction", tuple(HOSTILE)))
+
+    class Source:
+        def output(self, port):
+            return evaluation
+
+    for name, write in _evaluate_reports(Source()).items():
+        if name.endswith(".csv"):
+            write(tmp_path / name)
+            rows = assert_csv_is_inert(tmp_path / name)
+            assert any(cell.lstrip("'") in HOSTILE and cell != cell.lstrip("'") for row in rows for cell in row)
+    counts = pd.read_csv(tmp_path / "confusion_matrix.csv").iloc[:, 1:]
+    assert all(dtype == np.int64 for dtype in counts.dtypes) and counts.to_numpy().sum() == n

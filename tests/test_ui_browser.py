@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from canvas_helpers import console_problems, drag_handle, drop_palette_item, handle, wait_until
+from canvas_helpers import console_problems, drag_handle, drop_palette_item, handle, palette_entry, wait_until
 from ui_helpers import CLUSTER_FOLDER, small_cluster_workflow
 from nicegui.testing import Screen
 from selenium.webdriver import ActionChains
@@ -98,7 +98,7 @@ def test_build_connect_save_reopen(screen: Screen, registry, cache, tmp_path: Pa
     screen.should_contain("Hierarchical Clustering")  # the palette, from the registry
 
     # drag "Distances" from the palette onto the canvas
-    item = driver.find_element(By.CSS_SELECTOR, '[data-node-type="distances"]')
+    item = palette_entry(driver, "distances")
     pane = driver.find_element(By.CSS_SELECTOR, ".vue-flow__pane").rect
     drop_palette_item(screen, item, pane["x"] + pane["width"] * 0.5, pane["y"] + pane["height"] * 0.8)
     wait_until(lambda: "distances_2" in node_ids(screen), what="the dropped node")

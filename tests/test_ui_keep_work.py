@@ -217,3 +217,25 @@ async def test_a_closed_tabs_unsaved_work_is_offered_to_a_new_tab(create_user, r
     new.find(marker="reopen-closed-tab").click()  # goes to the closed tab's address
     await until(lambda: page_of(new).tab.id == "closed-tab", what="the closed tab again")
     assert [n.type for n in page_of(new).workflow.nodes] == ["toy.number"]
+
+
+async def test_an_unsaved_workflows_outputs_are_reachable_from_the_file_dialogs(user: User, registry, cache,
+                                                                               tmp_path: Path) -> None:
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    page = page_of(user)
+    page.add_node("toy.number", (0, 0))
+    user.find(marker="run-all").click()
+    await user.should_see("no file yet")
+    user.find(marker="confirm-cancel").click()  # Not now
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run")
+    untitled = page.out_dir()
+    assert (untitled / "run.json").is_file() and untitled.is_relative_to(tmp_path)
+    user.find(marker="file-new").click()
+    await user.should_see("Discard them?")
+    user.find(marker="confirm-ok").click()  # discard the unsaved workflow: its outputs stay
+    await until(lambda: not page.workflow.nodes, what="a new workflow")
+    user.find(marker="file-open").click()
+    await user.should_see(marker="entry-flowclass-out")
+    user.find(marker="entry-flowclass-out").click()
+    await user.should_see(marker=f"entry-{untitled.name}")

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from flowclass.library import ready_workflows_dir
 from flowclass.ui.session import EditorSession
 from flowclass.ui.session_checks import CHECK_DELAY
@@ -197,3 +199,40 @@ def test_saving_after_a_run_keeps_its_badges_on_a_folder_too_big_to_check(regist
     wait_for_check(session)
     assert {n: session.status(n).state for n in ("import", "cluster")} == {"import": "done", "cluster": "done"}
     assert session.status("cluster").label != "not checked"
+
+
+def footer_lines(session: EditorSession) -> set[str]:
+    """Run the workflow; what the footer said while it ran."""
+    session.start_run(None)
+    lines = set()
+    while session.runner.running:
+        time.sleep(0.05)
+        session.tick()
+        lines.add(session.run_line())
+    return lines
+
+
+@pytest.mark.slow
+def test_the_footer_says_which_node_runs_and_the_time_left_in_all(registry, cache, tmp_path: Path) -> None:
+    """``Running node 2 of 3, Wait: 700 / 1,500 · about 5 s left; 1 more after it · about
+    10 s left in all``: the nodes after the running one count with the time they took last."""
+    from flowclass.workflow_file import save
+
+    session, _ = session_of(registry, cache)
+    session.clock = time.monotonic
+    session.add_node("toy.number", (0, 0))
+    session.add_node("toy.wait", (200, 0))
+    session.add_node("toy.wait", (400, 0))
+    session.connect(PortRef("toy_number", "number"), PortRef("toy_wait", "number"))
+    session.connect(PortRef("toy_wait", "number"), PortRef("toy_wait_2", "number"))
+    for node in ("toy_wait", "toy_wait_2"):
+        session.set_param(node, "steps", 1500)
+    save(session.workflow, tmp_path / "flow.json")
+    session.state.open(tmp_path / "flow.json")
+    session.loaded()
+    lines = footer_lines(session)
+    assert any(line.startswith("Running node 2 of 3, Wait: ") and "1 more after it" in line for line in lines)
+    assert not any("in all" in line for line in lines)  # the first time, nobody knows
+    session.set_param("toy_number", "value", 2)  # both waits run again, as long as the last time
+    lines = footer_lines(session)
+    assert any(line.startswith("Running node 2 of 3") and "s left in all" in line for line in lines), lines

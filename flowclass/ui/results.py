@@ -11,7 +11,7 @@ import inspect
 import logging
 from typing import Callable
 
-from nicegui import run, ui
+from nicegui import app, run, ui
 
 from ..node import NodeType
 from ..states import NodeState
@@ -126,6 +126,8 @@ class ResultsPanel:
                 holder.clear()
                 with holder:
                     ui.label(f"Cannot load this result: {exc}. Run the node again.").classes("text-red-700")
+                return
+            if holder.is_deleted or app.is_stopping:  # redrawn meanwhile, or the server stops (io_bound gave None)
                 return
             holder.clear()
             with holder:

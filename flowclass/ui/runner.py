@@ -26,7 +26,8 @@ from ..context import NodeEvent
 from ..engine import Engine, NodeOutcome, Planned, RunResult
 from ..errors import Problem
 from ..executors import ExecutorChoice
-from ..graph import build_graph
+from ..graph import descendants
+from ..manifest import node_seconds
 from ..reports import Reports
 from ..userfiles.owned_folder import owned_folder
 from ..scanning import CHECK_FILES, ScanBudget
@@ -56,11 +57,10 @@ def runnable_part(workflow: Workflow, problems: Iterable[Problem]) -> tuple[Work
     A placeholder (unknown node type) or a half-connected node must not stop the rest
     of the graph from running; the engine then gets a valid workflow.
     """
-    graph = build_graph(workflow)
     excluded: set[str] = set()
     for problem in problems:
-        if problem.node is not None and problem.node in graph:
-            excluded |= {problem.node} | graph.descendants(problem.node)
+        if problem.node is not None and workflow.node(problem.node) is not None:
+            excluded |= {problem.node} | descendants(workflow, problem.node)
     return workflow.without_nodes(excluded), excluded
 
 
@@ -104,6 +104,7 @@ class RunPosition:
     total: int
     node: str
     waiting: int
+    seconds_left: float | None = None  # the whole run's, where every node's pace is known
 
 
 @dataclass
@@ -151,6 +152,8 @@ class RunController:
         self._run_id = 0  # events carry the run they come from
         self._run_keys: dict[str, str | None] = {}  # the cache key each badge was earned with
         self.run_nodes: list[str] = []  # the nodes of the run going on, in the order they run
+        self.took: dict[str, float] = {}  # seconds each node took when it last ran
+        self._left: dict[str, float] = {}  # seconds left of each running node, at its pace so far
         # A run waits for a status check still in flight: both may write the same store
         # entries (sample images, models) the first time, and need not race for them.
         self._engine_lock = threading.Lock()
@@ -173,7 +176,9 @@ class RunController:
         self._run_id += 1
         run_id = self._run_id
         self._pace.clear()
+        self._left.clear()
         self.run_nodes = []
+        self.took.update(node_seconds(out_dir))  # the last run there: what each node may take
         cancel = self.cancel_event
 
         reports = Reports(workflow, self.engine.registry, self.engine.cache)
@@ -214,7 +219,10 @@ class RunController:
         if not busy:
             return None
         current = next((n for n in busy if self.status(n).state == NodeState.RUNNING), busy[0])
-        return RunPosition(self.run_nodes.index(current) + 1, len(self.run_nodes), current, len(busy) - 1)
+        after = [n for n in busy if n != current]
+        known = current in self._left and all(n in self.took for n in after)
+        left = self._left[current] + sum(self.took[n] for n in after) if known else None
+        return RunPosition(self.run_nodes.index(current) + 1, len(self.run_nodes), current, len(after), left)
 
     # --- checking what is cached ----------------------------------------------------------
     def check(self, workflow: Workflow, *, base_dir: Path, out_dir: Path, had_result: set[str]) -> None:
@@ -265,6 +273,8 @@ class RunController:
                 self.thread = None
                 if item.result is not None:
                     self._run_keys.update((n, o.key) for n, o in item.result.outcomes.items())
+                    self.took.update((n, o.seconds) for n, o in item.result.outcomes.items()
+                                     if o.state == NodeState.DONE)
                 self._settle_after_run()
                 self.on_finished(item.result, item.error)
         if changed:
@@ -296,6 +306,8 @@ class RunController:
             parts.append(f"{event.done or 0:,} / {event.total:,} {event.unit}".strip())
         text = ": ".join(parts)
         left = self._seconds_left(event)
+        if left is not None:
+            self._left[event.node] = left
         return f"{text} · {time_left(left)}" if left is not None else text
 
     def _seconds_left(self, event: NodeEvent) -> float | None:

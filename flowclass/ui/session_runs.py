@@ -8,9 +8,9 @@ from typing import Sequence
 
 from ..engine import RunResult
 from ..errors import WorkflowInvalid
-from ..graph import build_graph
+from ..graph import descendants
 from .confine import CODE as OUTSIDE_ROOTS
-from .runner import plan_run, runnable_part, summary
+from .runner import plan_run, runnable_part, summary, time_left
 
 
 class SessionRuns:
@@ -25,7 +25,7 @@ class SessionRuns:
         """Run a node and every node downstream of it that can run: after a viewer changed the
         node (Apply this cut), what it feeds (an export's folders) follows."""
         _, left_out = runnable_part(self.state.workflow, self.problems)
-        after = build_graph(self.state.workflow).descendants(node_id) - left_out
+        after = descendants(self.state.workflow, node_id) - left_out
         self.start_run([node_id] + sorted(after))
 
     def start_run(self, targets: Sequence[str] | None) -> None:
@@ -58,6 +58,8 @@ class SessionRuns:
         title = self.state.node_title(spec) if spec else where.node
         message = self.status(where.node).message
         more = f"; {where.waiting} more after it" if where.waiting else ""
+        if where.waiting and where.seconds_left is not None:  # each of them took this long last time
+            more += f" · {time_left(where.seconds_left)} in all"
         return f"Running node {where.number} of {where.total}, {title}" + (f": {message}" if message else "") + more
 
     def cancel_run(self) -> None:

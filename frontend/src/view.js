@@ -61,6 +61,41 @@ export function freeCorner(nodeRects, size, box = MINIMAP) {
   return CORNERS.find((corner) => !nodeRects.some((r) => overlaps(r, cornerRect(corner, size, box)))) ?? null;
 }
 
+/** Whether every one of `rects` (screen) lies wholly inside the pane of `size`. */
+export function allInView(rects, size) {
+  return rects.every((r) => r.x >= 0 && r.y >= 0 && r.x + r.width <= size.width && r.y + r.height <= size.height);
+}
+
+/**
+ * The corner for the minimap: one where it covers no node; when none is free and part of the
+ * graph is out of view, bottom-right all the same (the minimap is then the way to reach it).
+ * Null on a pane too small for it, or when the whole graph is in view and no corner is free.
+ */
+export function minimapPlace(nodeRects, size, box = MINIMAP) {
+  const free = freeCorner(nodeRects, size, box);
+  if (free || size.width < 2 * box.width || size.height < 2 * box.height) return free;
+  return allInView(nodeRects, size) ? null : "bottom-right";
+}
+
+/** The rect (flow) among `rects` under `point` (flow), or nearest to it within `slack`; else null. */
+export function rectAt(point, rects, slack = 0) {
+  const gap = (r) => Math.hypot(
+    Math.max(r.x - point.x, 0, point.x - (r.x + r.width)),
+    Math.max(r.y - point.y, 0, point.y - (r.y + r.height)));
+  let best = null;
+  for (const r of rects) if (gap(r) <= slack && (!best || gap(r) < gap(best))) best = r;
+  return best;
+}
+
+/** The viewport, at `zoom`, that puts `rect` (flow) in the middle of a pane of `size`. */
+export function centreOn(rect, size, zoom) {
+  return {
+    x: size.width / 2 - (rect.x + rect.width / 2) * zoom,
+    y: size.height / 2 - (rect.y + rect.height / 2) * zoom,
+    zoom,
+  };
+}
+
 /** Node types whose title, id, category or description contain every word of `query`. */
 export function searchNodeTypes(nodeTypes, query) {
   const words = query.toLowerCase().split(/\s+/).filter(Boolean);
