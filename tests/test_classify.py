@@ -190,7 +190,8 @@ def test_export_by_prediction_writes_label_folders_and_confidence(registry, shar
     assert result.ok, [o.error for o in result.failed]
     table = pd.read_csv(tmp_path / "sorted" / "images.csv", dtype=str)
     assert list(table.columns) == ["source", "exported", "folder_label", "prediction", "confidence",
-                                   "top1", "top1_score", "top2", "top2_score"]
+                                   "top1", "top1_score", "top2", "top2_score", "familiarity",
+                                   "unfamiliar"]
     predicted = result.output("predict", "predictions")
     assert table["prediction"].tolist() == predicted.labels.tolist()
     assert table["folder_label"].tolist() == predicted.images.labels.tolist()
