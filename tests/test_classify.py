@@ -40,6 +40,7 @@ def test_holdout_is_stratified_seeded_and_evaluated(registry, shared_cache, tmp_
     assert set(other.images.paths) != set(validation.images.paths)
 
 
+@pytest.mark.slow
 def test_kfold_predicts_every_image_out_of_fold(registry, shared_cache, tmp_path):
     nodes, edges = digits_training(per_label=20, train={"validation": "kfold", "folds": 4})
     result = run(registry, shared_cache, nodes, edges, tmp_path)
@@ -51,6 +52,7 @@ def test_kfold_predicts_every_image_out_of_fold(registry, shared_cache, tmp_path
     assert result.output("train", "model").training["images"] == 200  # final fit on all
 
 
+@pytest.mark.slow
 def test_kfold_on_the_training_part_then_holdout(registry, shared_cache, tmp_path):
     nodes, edges = digits_training(per_label=20, train={"validation": "holdout_and_kfold", "folds": 3,
                                                         "final_model": "all_images"})
