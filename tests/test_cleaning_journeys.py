@@ -130,8 +130,8 @@ def test_clean_collection_finds_copies_and_wrong_labels_and_re_runs_the_decision
     assert kept[chosen] == "true" and (kept[[p for p in group["path"] if p != chosen]] == "false").all()
 
     # the cleaned copy: one folder per label, one image per group, the accepted labels
-    cleaned = {p.name: p.parent.name for p in (out / "cleaned").rglob("*") if p.suffix != ".csv"
-               and p.is_file()}
+    cleaned = {p.name: p.parent.name for p in (out / "cleaned").rglob("*") if p.is_file()
+               and p.suffix != ".csv" and not p.name.startswith(".")}  # not its table, journal
     assert len(cleaned) == len(before) - int((kept == "false").sum())
     assert Path(chosen).name in cleaned
     for path, suggested in zip(accepted["path"], accepted["suggested"]):
