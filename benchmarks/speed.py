@@ -52,12 +52,14 @@ def digits_folder(target: Path, per_class: int) -> Path:
 def timed_process(command: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak resident memory (MB) and stdout of one process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if status != 0:
-        raise RuntimeError(f"{command} failed: {output}")
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        if status != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{command} failed: {output}{errors.read()[-2000:]}")
     return seconds, usage.ru_maxrss / 1024, output
 
 
