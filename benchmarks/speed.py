@@ -76,7 +76,7 @@ def embed_throughput(folder: Path, models: Path) -> tuple[float, float]:
 
     registry = default_registry()
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Cache(tmp)
+        cache = Cache(Path(tmp) / "cache")  # the outputs go beside it, never inside
         shutil.copytree(models, cache.store_dir("models"), dirs_exist_ok=True)
         workflow = apply_overrides(load(WORKFLOW, registry), registry, [f"import.folder={folder}"])
         engine = Engine(registry, cache)
