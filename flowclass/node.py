@@ -28,7 +28,7 @@ from .datatypes import DataType
 from .params import Param
 
 TYPE_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
-CATEGORIES_ORDER = ("Input", "Embedding", "Unsupervised", "Supervised", "Pixels", "Output")
+CATEGORIES_ORDER = ("Input", "Embedding", "Unsupervised", "Supervised", "Cleaning", "Pixels", "Output")
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,6 +15,7 @@ FAMILIES = (
     "nodes.classify",
     "nodes.model_files",
     "nodes.zeroshot",
+    "nodes.cleaning",
     "nodes.pixel_samples",
     "nodes.pixels",
     "nodes.pixel_export",

@@ -24,7 +24,8 @@ from .classify_types import EVALUATION, MODEL, Classifier, Evaluation
 from .datatypes import EMBEDDINGS, IMAGES, LABELS, TABLE, Embeddings, ImageSet, Labelling
 from .lib.classify.estimators import (CALIBRATIONS, MODEL_TITLES, MODELS, build_estimator, class_scores, describe_spec,
                          dump_estimator, spec_differences)
-from .lib.classify.predictions import CONFIDENCES, predictions, subset
+from .lib.classify.predictions import CONFIDENCES, predictions, subset, with_familiarity
+from .lib.cleaning.familiarity import UNFAMILIAR_BELOW, learn_familiarity
 from .lib.results.figures import NEEDS as FIGURES
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
@@ -222,8 +223,9 @@ def train_classifier(ctx: RunContext, *, embeddings: Embeddings, model, validati
         "fold_accuracies": fold_accuracies, "seed": seed,
     }
     ctx.record("training", training)
+    familiarity = learn_familiarity(embeddings.vectors[train], seed=seed)
     classifier = Classifier(dump_estimator(estimator), classes, dict(embeddings.embedder), model,
-                            settings, training)
+                            settings, training, familiarity=familiarity)
     return {"model": classifier, "validation": validated,
             "balance": _balance(labels[rows], labels[train], labels[test], classes, ctx)}
 
@@ -374,11 +376,20 @@ def _embed_like_the_model(ctx: RunContext, model: Classifier, images: ImageSet) 
               help="Predictions less confident than this get the 'uncertain' label (0: never)."),
         Text(name="uncertain_label", default="uncertain", allow_empty=False,
              help="The label given to uncertain predictions."),
+        Float(name="unfamiliar_below", default=UNFAMILIAR_BELOW, min=0.0, max=1.0, step=0.01,
+              help="Images whose familiarity (the share of training images that look at "
+                   "least as unusual) is below this get the 'unfamiliar' label, whatever the "
+                   "classifier says (0: never)."),
+        Text(name="unfamiliar_label", default="unfamiliar", allow_empty=False,
+             help="The label given to images unlike the training images."),
     ],
     check_wiring=_check_predict_wiring,
+    version=2,  # version 1 flagged no image unfamiliar
+    migrations={1: lambda params: {"unfamiliar_below": 0.0, "unfamiliar_label": "unfamiliar",
+                                   **params}},
 )
 def predict(ctx: RunContext, *, model: Classifier, images: ImageSet | None, embeddings: Embeddings | None,
-            top_k, confidence, uncertain_below, uncertain_label):
+            top_k, confidence, uncertain_below, uncertain_label, unfamiliar_below, unfamiliar_label):
     """Label every image with a trained classifier: label, confidence and top-k scores."""
     if model is None or (embeddings is None and images is None):
         raise NodeError("connect a classifier and the images to predict (or their embeddings)")
@@ -399,6 +410,13 @@ def predict(ctx: RunContext, *, model: Classifier, images: ImageSet | None, embe
     result = predictions(embeddings.images, scores, model.classes, top_k=top_k,
                          confidence=confidence, uncertain_below=uncertain_below,
                          uncertain_label=uncertain_label)
+    familiarity = None
+    if model.familiarity is None:
+        ctx.warn("this classifier was trained before FlowClass kept what it needs to tell "
+                 "unfamiliar images; retrain it to get familiarity and the 'unfamiliar' label")
+    else:
+        familiarity = model.familiarity.familiarity(embeddings.vectors)
+    result = with_familiarity(result, familiarity, unfamiliar_below, unfamiliar_label)
     ctx.record("predicted", result.counts())
     return {"predictions": result, "skipped": skipped, "embeddings": embeddings}
 

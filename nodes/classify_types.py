@@ -18,6 +18,7 @@ from flowclass.datatypes import DataType
 
 from .datatypes import Labelling
 from .lib.classify.estimators import MODEL_TITLES, class_scores, describe_spec, load_estimator
+from .lib.cleaning.familiarity import Familiarity
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
@@ -37,6 +38,9 @@ class Classifier:
     settings: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)  # counts, validation, accuracy
     format: int = MODEL_FORMAT
+    # how new images compare with the training images (Predict's familiarity); None in
+    # models trained before FlowClass kept it
+    familiarity: Familiarity | None = None
 
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         """Per-class probabilities of each vector, columns in the order of ``classes``."""

@@ -54,13 +54,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     NiceGUI's user/screen fixtures not to look for one (a test may still set its own).
 
     A test in a real browser (marked ``browser`` or using the ``screen`` fixture) is both
-    ``browser`` and ``slow``, so ``-m "not slow"`` (the quick loop) leaves every one out."""
+    ``browser`` and ``slow``, so ``-m "not slow"`` (the quick loop) leaves every one out.
+    Under pytest-xdist's ``--dist loadgroup`` the browser tests share one worker (one
+    Chromium at a time, whose page timeouts a second one would strain)."""
     for item in items:
         if item.get_closest_marker("nicegui_main_file") is None:
             item.add_marker(pytest.mark.nicegui_main_file(None))
         if item.get_closest_marker("browser") or "screen" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 # --- FlowClass fixtures -------------------------------------------------------------
@@ -75,21 +78,21 @@ def prepared_once(tmp_path_factory) -> Generator[Path, None, None]:
     again: EfficientNet exported to ONNX (about 20 s) and the sample images (1,797 digits,
     several seconds). ``$FLOWCLASS_PREPARED`` reaches the CLI subprocesses too; under
     pytest-xdist the workers share the folder (a lock makes the others wait for the first
-    export; sample sets are renamed into place whole)."""
+    export; sample sets are renamed into place whole). A ``$FLOWCLASS_PREPARED`` set
+    beforehand is used as it is: a developer's folder, kept from one run to the next."""
     from flowclass.cache import PREPARED_VARIABLE
 
+    if os.environ.get(PREPARED_VARIABLE):
+        yield Path(os.environ[PREPARED_VARIABLE])
+        return
     run_root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         run_root = run_root.parent  # the run's folder, above each worker's own
     folder = run_root / "prepared-once"
     folder.mkdir(exist_ok=True)
-    previous = os.environ.get(PREPARED_VARIABLE)
     os.environ[PREPARED_VARIABLE] = str(folder)
     yield folder
-    if previous is None:
-        os.environ.pop(PREPARED_VARIABLE, None)
-    else:
-        os.environ[PREPARED_VARIABLE] = previous
+    os.environ.pop(PREPARED_VARIABLE, None)
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,7 @@ def test_transfer_learning_scores_every_label_of_one_image(shared_cache, tmp_pat
     assert scores["top1"].iloc[0] == "face"
 
 
+@pytest.mark.slow
 def test_one_set_changes_the_embedder_of_training_and_prediction(shared_cache, tmp_path, capsys):
     manifest = _run(shared_cache, "lobe_train_predict", tmp_path, "embed.backend=pixels")
     assert _records(manifest, "embed")["embedder"]["backend"] == "pixels"

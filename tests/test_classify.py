@@ -40,6 +40,7 @@ def test_holdout_is_stratified_seeded_and_evaluated(registry, shared_cache, tmp_
     assert set(other.images.paths) != set(validation.images.paths)
 
 
+@pytest.mark.slow
 def test_kfold_predicts_every_image_out_of_fold(registry, shared_cache, tmp_path):
     nodes, edges = digits_training(per_label=20, train={"validation": "kfold", "folds": 4})
     result = run(registry, shared_cache, nodes, edges, tmp_path)
@@ -51,6 +52,7 @@ def test_kfold_predicts_every_image_out_of_fold(registry, shared_cache, tmp_path
     assert result.output("train", "model").training["images"] == 200  # final fit on all
 
 
+@pytest.mark.slow
 def test_kfold_on_the_training_part_then_holdout(registry, shared_cache, tmp_path):
     nodes, edges = digits_training(per_label=20, train={"validation": "holdout_and_kfold", "folds": 3,
                                                         "final_model": "all_images"})
@@ -188,7 +190,8 @@ def test_export_by_prediction_writes_label_folders_and_confidence(registry, shar
     assert result.ok, [o.error for o in result.failed]
     table = pd.read_csv(tmp_path / "sorted" / "images.csv", dtype=str)
     assert list(table.columns) == ["source", "exported", "folder_label", "prediction", "confidence",
-                                   "top1", "top1_score", "top2", "top2_score"]
+                                   "top1", "top1_score", "top2", "top2_score", "familiarity",
+                                   "unfamiliar"]
     predicted = result.output("predict", "predictions")
     assert table["prediction"].tolist() == predicted.labels.tolist()
     assert table["folder_label"].tolist() == predicted.images.labels.tolist()

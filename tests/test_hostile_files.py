@@ -10,6 +10,7 @@ import io
 import json
 import os
 import stat
+import struct
 import subprocess
 import sys
 import tracemalloc
@@ -90,6 +91,46 @@ def test_a_zip_bomb_model_is_refused_before_it_is_inflated(registry, cache, tmp_
     outcome = _load(registry, cache, tmp_path, bomb)
     assert outcome.state == "failed" and str(bomb) in outcome.error
     assert outcome.traceback is None
+
+
+def _zip_of_many_entries(count: int) -> bytes:
+    """A zip whose directory lists ``count`` empty entries (all one local entry: ZipFile reads
+    the directory, not the entries, when it opens), about 50 bytes each."""
+    one = io.BytesIO()
+    with zipfile.ZipFile(one, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("a", b"")
+    data = one.getvalue()
+    end = data[-zipfile.sizeEndCentDir:]
+    directory_size, directory_at = struct.unpack("<4s4H2LH", end)[5:7]
+    local, record = data[:directory_at], data[directory_at:directory_at + directory_size]
+    directory = record * count
+    end64_at = len(local) + len(directory)
+    end64 = struct.pack(zipfile.structEndArchive64, zipfile.stringEndArchive64, 44, 45, 45, 0, 0,
+                        count, count, len(directory), len(local))
+    locator = struct.pack(zipfile.structEndArchive64Locator, zipfile.stringEndArchive64Locator,
+                          0, end64_at, 1)
+    end = struct.pack(zipfile.structEndArchive, zipfile.stringEndArchive, 0, 0, 0xFFFF, 0xFFFF,
+                      0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return local + directory + end64 + locator + end
+
+
+def test_a_model_of_countless_empty_entries_is_refused_before_its_directory_is_read(
+        registry, cache, tmp_path):
+    """Opening a zip makes a Python object of every entry its directory lists: 300,000 empty
+    entries (24 MB) took 180 MB, a 1 GB file would take gigabytes, before any size check."""
+    many = tmp_path / "many.fcmodel"
+    many.write_bytes(_zip_of_many_entries(codec.LIMITS.max_entries + 1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(codec.CodecError, match="100,001 entries"):
+            codec.from_bytes(many.read_bytes())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * many.stat().st_size, f"{peak / 2**20:.0f} MB spent on a refused file"
+    outcome = _load(registry, cache, tmp_path, many)
+    assert outcome.state == "failed" and str(many) in outcome.error and "entries" in outcome.error
+    assert codec.from_bytes(codec.to_bytes({"x": 1})) == {"x": 1}  # a real file opens
 
 
 def test_a_value_json_bomb_is_refused(tmp_path):

@@ -132,6 +132,7 @@ async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, 
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_plus_class_adds_a_class_the_saved_file_and_the_cli_know(user: User, registry, cache,
                                                                         workspace: Path, tmp_path: Path) -> None:
     """'+ class' instead of typing ', road=#ff7f0e' into the Legend field: the class gets a

@@ -174,6 +174,7 @@ def test_denoising_weak_labels_improves_golden_set_accuracy(shared_cache, tmp_pa
                      "flower_beside.jpg", "motorcycle.png", "motorcycle_beside.jpg"]
 
 
+@pytest.mark.slow
 def test_the_clashifier_workflow_runs_as_it_stands(shared_cache, tmp_path):
     from flowclass.cli import main
 

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from flowclass.cli import main
@@ -112,6 +113,7 @@ def test_pictures_are_results_copied_into_a_new_out_without_drawing_again(shared
     assert "saved in" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_picture_of_other_results_in_the_same_out_is_replaced(shared_cache, tmp_path):
     """Going back to earlier settings serves every node from cache; the pictures in --out
     still follow the settings, not the run before."""

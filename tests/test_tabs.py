@@ -54,3 +54,27 @@ def test_a_fresh_copy_is_not_forgotten_before_its_page_comes(registry, cache, tm
     copy = tabs._new("copied-tab", copy_of=None)  # pylint: disable=protected-access
     tabs.claim("another-tab", Page())
     assert tabs.tabs["copied-tab"] is copy and tabs.tabs["shown-tab"] is tab
+
+
+def test_a_draft_from_a_server_with_other_roots_writes_nothing_outside_these(registry, cache, tmp_path):
+    """Restarted with another --root, a tab's draft still names its old file and output
+    folder: Save must not write that file, nor a run that folder (they are outside now)."""
+    from flowclass.ui.browse import Roots
+    from flowclass.ui.drafts import Draft
+    from flowclass.workflow_file import dumps
+    from flowclass.workflow import Workflow
+
+    old, new = tmp_path / "projA", tmp_path / "projB"
+    old.mkdir()
+    new.mkdir()
+    text = dumps(Workflow(name="Mine"))
+    drafts = DraftStore(tmp_path / "drafts")
+    drafts.write("old-roots-tab", Draft(workflow=text, path=str(old / "mine.json"), saved_text="",
+                                        untitled_out=str(old / "flowclass-out" / "untitled-x")))
+    roots = Roots([new])
+    tabs = Tabs(lambda: EditorSession(registry, cache, roots=roots), roots, drafts, clock=Clock())
+    tab = tabs.claim("old-roots-tab", Page())
+    assert tab.restored and tab.session.workflow.name == "Mine"  # the work is kept...
+    assert tab.session.state.path is None and tab.session.state.dirty  # ...as an unsaved copy
+    assert roots.allows(tab.session.out_dir())  # its runs write inside these roots
+    assert not any(p.code == "outside_roots" for p in tab.session.problems)

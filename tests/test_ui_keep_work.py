@@ -129,6 +129,7 @@ async def test_a_reloaded_tab_shows_its_unsaved_edits_selection_and_view(create_
     assert flow.read_text() == CLUSTER_FOLDER.read_text()  # nothing was saved on the way
 
 
+@pytest.mark.slow
 async def test_a_restarted_server_restores_the_tab_from_its_draft(user: User, registry, cache,
                                                                  tmp_path: Path) -> None:
     flow = tmp_path / "flow.json"
@@ -180,6 +181,7 @@ async def test_a_run_stays_attached_to_a_reloaded_tab(create_user, registry, cac
     assert again.store.has("toy_wait")
 
 
+@pytest.mark.slow
 async def test_a_duplicated_browser_tab_gets_a_copy_of_its_own(create_user, registry, cache,
                                                                 tmp_path: Path) -> None:
     make_app(registry, cache, tmp_path)
@@ -196,6 +198,7 @@ async def test_a_duplicated_browser_tab_gets_a_copy_of_its_own(create_user, regi
     assert len(page_of(first).workflow.nodes) == 1 and len(copy.workflow.nodes) == 2
 
 
+@pytest.mark.slow
 async def test_a_closed_tabs_unsaved_work_is_offered_to_a_new_tab(create_user, registry, cache,
                                                                   tmp_path: Path) -> None:
     make_app(registry, cache, tmp_path)

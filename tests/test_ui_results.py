@@ -202,6 +202,7 @@ async def test_opening_another_workflow_abandons_the_run(user: User, registry, c
     assert page.summary.text.startswith("Last run: 1 node(s)")
 
 
+@pytest.mark.slow
 async def test_opening_a_workflow_shows_its_cached_results_and_its_own_footer(user: User, registry, shared_cache,
                                                                              tmp_path: Path) -> None:
     """A node marked "cached" shows its results at once (it said "no results yet" until run

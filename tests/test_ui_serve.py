@@ -25,7 +25,7 @@ from websockets.sync.client import connect
 
 from flowclass.cli import main
 from flowclass.ui import canvas as canvas_module
-from flowclass.ui.auth import COOKIE, TokenMiddleware, cookie_value, is_loopback, token_problem
+from flowclass.ui.auth import COOKIE, TokenMiddleware, cookie_name, cookie_value, is_loopback, token_problem
 
 TOKEN = "k3Xq-9vTzR2mWbYp"  # 16 varied characters: strong enough
 
@@ -120,7 +120,7 @@ def test_token_guards_every_route(tmp_path: Path) -> None:
         entry = httpx.get(f"{base}/?token={TOKEN}&x=1", timeout=5)
         assert entry.status_code == 303 and entry.headers["location"] == "/?x=1"  # the token leaves the URL
         assert TOKEN not in entry.headers["set-cookie"]
-        with httpx.Client(base_url=base, cookies={COOKIE: entry.cookies[COOKIE]}, timeout=10) as client:
+        with httpx.Client(base_url=base, cookies=dict(entry.cookies), timeout=10) as client:
             page = client.get("/")
             assert page.status_code == 200 and "<title>FlowClass</title>" in page.text
             assert client.get("/flowclass/image/" + "0" * 64 + "/160").status_code == 404  # past the check
@@ -171,7 +171,7 @@ def test_loopback_needs_the_token_too(tmp_path: Path) -> None:
         assert websocket_refused(ws, base.rsplit(":", 1)[1])
         cookies = entry_cookies(base, token)
         assert httpx.get(f"{base}/", cookies=cookies, timeout=5).status_code == 200
-        assert not websocket_refused(ws, base.rsplit(":", 1)[1], Cookie=f"{COOKIE}={cookies[COOKIE]}")
+        assert not websocket_refused(ws, base.rsplit(":", 1)[1], Cookie=cookie_header(cookies))
 
 
 OPENED = """
@@ -216,6 +216,35 @@ def test_any_wrong_token_is_a_401_never_a_server_error(query: str) -> None:
     assert cookie_value(TOKEN) != cookie_value(TOKEN + "x")
 
 
+def test_two_canvases_on_one_computer_keep_their_own_cookies() -> None:
+    """Browsers keep one cookie per name and host, whatever the port: with one name, opening
+    a second canvas's link (port 8081) replaced the first's cookie, and the first tab's next
+    reload (F5) was refused with 'Access token needed'."""
+    async def app(scope, receive, send):  # the canvas behind the check
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    def ask(guard, query: str, jar: dict[str, str]) -> dict:
+        answers = []
+
+        async def send(message):
+            answers.append(message)
+
+        headers = [(b"cookie", cookie_header(jar).encode("latin-1"))] if jar else []
+        asyncio.run(guard({"type": "http", "path": "/", "query_string": query.encode(), "headers": headers},
+                          None, send))
+        return answers[0]
+
+    jar: dict[str, str] = {}  # the browser's cookies for localhost (any port)
+    first, second = TokenMiddleware(app, TOKEN, port=8080), TokenMiddleware(app, TOKEN + "-other", port=8081)
+    for guard, token in ((first, TOKEN), (second, TOKEN + "-other")):
+        answer = ask(guard, f"token={token}", jar)
+        assert answer["status"] == 303
+        set_cookie = dict(answer["headers"])[b"set-cookie"].decode("latin-1")
+        name, value = set_cookie.split(";")[0].split("=", 1)
+        jar[name] = value
+    assert ask(first, "", jar)["status"] == 200 and ask(second, "", jar)["status"] == 200
+
+
 @pytest.mark.slow
 def test_other_host_without_token_gets_a_strong_one(tmp_path: Path) -> None:
     with token_server(tmp_path, None) as (base, output):
@@ -226,7 +255,7 @@ def test_other_host_without_token_gets_a_strong_one(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/", timeout=5).status_code == 401
         entry = httpx.get(f"{base}/?token={token}", timeout=5)
         assert entry.status_code == 303
-        with httpx.Client(base_url=base, cookies={COOKIE: entry.cookies[COOKIE]}, timeout=10) as client:
+        with httpx.Client(base_url=base, cookies=dict(entry.cookies), timeout=10) as client:
             assert client.get("/").status_code == 200
 
 
@@ -236,7 +265,13 @@ def printed_token(output: list[str]) -> str:
 
 def entry_cookies(base: str, token: str = TOKEN) -> dict[str, str]:
     """The cookie the printed link sets: what every later request of a browser carries."""
-    return {COOKIE: httpx.get(f"{base}/?token={token}", timeout=5).cookies[COOKIE]}
+    cookies = dict(httpx.get(f"{base}/?token={token}", timeout=5).cookies)
+    assert list(cookies) == [cookie_name(int(base.rsplit(":", 1)[1]))]
+    return cookies
+
+
+def cookie_header(cookies: dict[str, str]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in cookies.items())
 
 
 SOCKET_IO = "/_nicegui_ws/socket.io/?EIO=4&transport=polling"
@@ -269,7 +304,7 @@ def test_loopback_answers_only_its_own_host_names(tmp_path: Path) -> None:
                 assert answer.status_code == 403, (bad, path)
                 assert "answers only to" in answer.text and "evil" not in answer.headers.get("content-type", "")
         ws = base.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
-        cookie = {"Cookie": f"{COOKIE}={cookies[COOKIE]}"}
+        cookie = {"Cookie": cookie_header(cookies)}
         assert not websocket_refused(ws, port, **cookie)
         assert websocket_refused(ws.replace("127.0.0.1", "evil.example"), port, **cookie)
 
@@ -292,7 +327,7 @@ def test_foreign_origins_are_refused(tmp_path: Path, host: str) -> None:
                     assert "access-control-allow-origin" not in answer.headers
                     assert "other sites" in answer.text
         ws = base.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
-        cookie = {"Cookie": f"{COOKIE}={cookies[COOKIE]}"}
+        cookie = {"Cookie": cookie_header(cookies)}
         port = base.rsplit(":", 1)[1]
         assert not websocket_refused(ws, port, Origin=base, **cookie)
         assert websocket_refused(ws, port, Origin="http://evil.example", **cookie)

@@ -226,6 +226,7 @@ async def test_an_empty_canvas_says_where_to_start(user: User, registry, cache, 
     await user.should_not_see("Start from File ▸ Ready workflows")
 
 
+@pytest.mark.slow
 async def test_run_with_a_missing_folder_says_the_folder_is_missing(user: User, registry, cache,
                                                                     tmp_path: Path) -> None:
     """Every node waits on an import whose folder is gone: Run says which folder, not "add nodes
@@ -246,6 +247,7 @@ async def test_run_with_a_missing_folder_says_the_folder_is_missing(user: User, 
     assert not page.runner.running
 
 
+@pytest.mark.slow
 async def test_the_palette_and_the_settings_fold_away_from_the_header(user: User, registry, cache,
                                                                      tmp_path: Path) -> None:
     from ui_helpers import make_app, page_of

@@ -119,7 +119,7 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
     if executor.remote:
         print(f"  batches of work run on the Dask cluster at {executor.address} (Run on… in the "
               "footer changes it)")
-    app.add_middleware(TokenMiddleware, token=token)
+    app.add_middleware(TokenMiddleware, token=token, port=port)
     app.add_middleware(SameOriginGuard, hosts=allowed_hosts(host, port))  # added last: checked first
     core.sio.eio.cors_allowed_origins = None  # socket.io: same origin only (NiceGUI allows any)
     shown_host = "localhost" if host in ("127.0.0.1", "::1") else host

@@ -70,6 +70,14 @@ def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
     return frozenset({f"{name}:{port}" for name in names} | (names if port == 80 else set()))
 
 
+def cookie_name(port: int | None) -> str:
+    """The cookie of the server on ``port``: browsers keep one cookie per name and host,
+    whatever the port, so two canvases on one computer (8080 and 8081) each need their own
+    name, or the second's link replaces the first's cookie and the first tab's next reload
+    is refused."""
+    return COOKIE if port is None else f"{COOKIE}_{port}"
+
+
 def cookie_value(token: str) -> str:
     """What the cookie holds: a digest of the token, so the token itself is not stored."""
     return hmac.new(token.encode("utf-8"), b"flowclass-access", hashlib.sha256).hexdigest()
@@ -78,11 +86,12 @@ def cookie_value(token: str) -> str:
 class TokenMiddleware:
     """Refuses any HTTP or websocket request without the token or its cookie."""
 
-    def __init__(self, app: ASGIApp, token: str):
+    def __init__(self, app: ASGIApp, token: str, port: int | None = None):
         if not token:
             raise ValueError("an access token must not be empty")
         self.app = app
         self.token = token
+        self.name = cookie_name(port)
         self.cookie = cookie_value(token)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -97,7 +106,7 @@ class TokenMiddleware:
         if scope["type"] == "http" and given is not None and _same(given, self.token):
             rest = urlencode([(k, v) for k, v in query if k != PARAM])
             await _redirect(send, scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else ""),
-                            self.cookie)
+                            self.name, self.cookie)
             return
         await _refuse(send, scope, 401, None)
 
@@ -106,7 +115,7 @@ class TokenMiddleware:
             if name == b"cookie":
                 jar = SimpleCookie()
                 jar.load(value.decode("latin-1"))
-                if COOKIE in jar and _same(jar[COOKIE].value, self.cookie):
+                if self.name in jar and _same(jar[self.name].value, self.cookie):
                     return True
         return False
 
@@ -146,10 +155,10 @@ class SameOriginGuard:
         return None
 
 
-async def _redirect(send: Any, location: str, cookie: str) -> None:
+async def _redirect(send: Any, location: str, name: str, cookie: str) -> None:
     await send({"type": "http.response.start", "status": 303, "headers": [
         (b"location", location.encode("latin-1")),
-        (b"set-cookie", f"{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict".encode("latin-1")),
+        (b"set-cookie", f"{name}={cookie}; Path=/; HttpOnly; SameSite=Strict".encode("latin-1")),
         (b"content-length", b"0"),
     ]})
     await send({"type": "http.response.body", "body": b""})

@@ -18,6 +18,7 @@ from typing import Any
 from .. import safe_json
 from ..errors import WorkflowInvalid
 from ..fsutil import atomic_write_text
+from ..workflow import Workflow
 from ..workflow_file import dumps, loads
 
 TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -74,6 +75,21 @@ def restore(session: Any, draft: Draft) -> None:
     session.viewport = draft.viewport
     session.out_choice = path(draft.out_choice)
     session.untitled_out = path(draft.untitled_out)
+    _confine(session)
+
+
+def _confine(session: Any) -> None:
+    """A server restarted with other ``--root`` folders writes nothing outside them: a
+    draft's file outside them comes back as an unsaved copy (Save asks where), and its
+    untitled output folder is chosen anew."""
+    roots, state = getattr(session, "roots", None), session.state
+    if roots is None:
+        return
+    if state.path is not None and not roots.allows(state.path):
+        state.origin, state.path, state.disk_sha = state.path.parent, None, None
+        state.saved_text = dumps(Workflow())
+    if session.untitled_out is not None and not roots.allows(session.untitled_out):
+        session.untitled_out = None
 
 
 class DraftStore:

@@ -13,7 +13,6 @@ own zip included), and every refusal names the file.
 
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from pathlib import Path
@@ -75,8 +74,8 @@ def read_model(data: bytes, name: str = "the model file", check: Check = lambda 
         raise ModelFileError(f"{name} was written by a newer FlowClass (model format "
                              f"{value.format}); please upgrade FlowClass")
     try:
-        with zipfile.ZipFile(io.BytesIO(bytes(value.estimator))) as payload:
-            codec.check_zip(payload, LIMITS)
+        with codec.open_zip(bytes(value.estimator), LIMITS):
+            pass
     except codec.CodecError as exc:
         raise ModelFileError(f"{name} was refused: its classifier {exc}") from None
     except (zipfile.BadZipFile, ValueError, TypeError):

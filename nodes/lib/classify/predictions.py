@@ -50,3 +50,19 @@ def subset(labelling: Labelling, indices: np.ndarray) -> Labelling:
     return Labelling(labelling.images.subset(idx), labelling.labels[idx], labelling.scores[idx],
                      kind=labelling.kind, classes=labelling.classes,
                      columns={k: np.asarray(v)[idx] for k, v in labelling.columns.items()})
+
+
+def with_familiarity(labelling: Labelling, familiarity: np.ndarray | None, below: float,
+                     label: str) -> Labelling:
+    """The predictions with ``familiarity`` and ``unfamiliar`` columns; images below
+    ``below`` get ``label`` (NaN and false throughout when the model cannot tell)."""
+    n = len(labelling)
+    if familiarity is None:
+        familiarity = np.full(n, np.nan)
+    unfamiliar = np.asarray(familiarity < below) if below > 0 else np.zeros(n, dtype=bool)
+    labels = np.where(unfamiliar, label, labelling.labels).astype(str)
+    classes = labelling.classes + ((label,) if below > 0 and label not in labelling.classes else ())
+    columns = {**labelling.columns, "familiarity": np.asarray(familiarity, dtype=np.float64),
+               "unfamiliar": unfamiliar.astype(bool)}
+    return Labelling(labelling.images, labels, labelling.scores, kind=labelling.kind,
+                     classes=classes, columns=columns)

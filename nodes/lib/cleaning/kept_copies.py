@@ -1,0 +1,82 @@
+"""Which copy of each duplicate group to keep, as the user chose: a CSV beside the workflow.
+
+A row names an image, by content hash (``sha256``) or by ``path`` relative to the
+imported folder (or absolute), as label files do (:mod:`nodes.lib.classify.label_overrides`); the
+image it names is kept in its group. When several rows name images of one group, the
+last row wins, so choosing again only appends or replaces. The user's images are never
+touched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from flowclass.errors import NodeError
+from flowclass.fsutil import atomic_path
+
+from ...datatypes import ImageSet
+
+if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
+    import pandas as pd
+
+COLUMNS = ("sha256", "path")
+DEFAULT_FILE = "duplicates-keep.csv"
+
+
+def read_keep_file(path: Path, field: str = "keep_file") -> "pd.DataFrame":
+    import pandas as pd
+
+    if not path.is_file():
+        return pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise NodeError(f"cannot read the kept-copies file {path}: {exc}", field=field,
+                        hint="it must be a CSV file with a header row 'sha256,path'") from None
+    if not set(COLUMNS) & set(table.columns):
+        raise NodeError(f"the kept-copies file {path} has columns {list(table.columns)}; it "
+                        "needs 'sha256' or 'path'", field=field)
+    for column in COLUMNS:
+        if column not in table.columns:
+            table[column] = ""
+    return table.map(str.strip)
+
+
+def chosen(images: ImageSet, table: "pd.DataFrame") -> tuple[dict[int, int], list[str]]:
+    """Image index -> the row (later wins) that chose it; and the rows that match no image."""
+    by_path = {os.path.normpath(p): i for i, p in enumerate(images.relpaths)}
+    by_path.update({os.path.normpath(p): i for i, p in enumerate(images.paths.tolist())})
+    out: dict[int, int] = {}
+    unmatched: list[str] = []
+    for row, (sha, path) in enumerate(table[list(COLUMNS)].itertuples(index=False)):
+        if sha:
+            hits = np.flatnonzero(images.hashes == sha).tolist()
+        else:
+            hit = by_path.get(os.path.normpath(path)) if path else None
+            hits = [] if hit is None else [hit]
+        if not hits and (sha or path):
+            unmatched.append(sha or path)
+        for i in hits:
+            out[int(i)] = row
+    return out, unmatched
+
+
+def set_kept(path: Path, sha256: str, relpath: str, others: list[tuple[str, str]]) -> None:
+    """Record that this image is the one kept of its group; rows of the group's ``others``
+    (sha256, relpath) are removed. Other rows stay as they are."""
+    import pandas as pd
+
+    table = read_keep_file(path)
+    drop = {(sha256, relpath), *others}
+    same = table.apply(lambda r: any((r["sha256"] and r["sha256"] == s) or
+                                     (not r["sha256"] and r["path"] == p) for s, p in drop), axis=1) \
+        if len(table) else pd.Series([], dtype=bool)
+    table = pd.concat([table[~same.astype(bool)] if len(table) else table,
+                       pd.DataFrame([{"sha256": sha256, "path": relpath}])], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)

@@ -1,0 +1,324 @@
+"""Cleaning a collection: duplicates, likely-wrong labels, outliers, unfamiliar images.
+
+Real data throughout: scikit-learn's digits (as the sample set writes them, 64 px), their
+copies made as people make them (another format, a new name, re-encoded, brightened,
+cropped, resized), scikit-image's faces and photographs as foreign images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageEnhance
+
+from nodes.lib.classify.model_format import model_bytes, read_model
+from tests.classify_helpers import run
+
+PIXELS = {"backend": "pixels", "pixel_size": 16, "grayscale": True}
+
+
+@functools.cache
+def _digit_scans() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return load_digits().images
+
+
+def digit(index: int) -> Image.Image:
+    pixels = _digit_scans()[index]
+    return Image.fromarray((255 - pixels * (255 / 16)).round().astype(np.uint8), "L") \
+        .resize((64, 64), Image.BICUBIC)
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory) -> Path:
+    """80 digits in folders by class, plus copies: an exact copy as BMP, a renamed byte copy,
+    a JPEG re-encode, a brightened, a cropped and an enlarged copy, in other folders."""
+    from sklearn.datasets import load_digits
+
+    root = tmp_path_factory.mktemp("collection")
+    target = load_digits().target
+    for i in range(80):
+        (root / str(target[i])).mkdir(exist_ok=True)
+        digit(i).save(root / str(target[i]) / f"d{i:03d}.png")
+    copies = root / str(target[0])  # all copies filed under one folder, new names
+    digit(1).save(copies / "scan_bmp.bmp")
+    shutil.copyfile(root / str(target[2]) / "d002.png", copies / "renamed.png")
+    digit(3).save(copies / "reencoded.jpg", quality=80)
+    ImageEnhance.Brightness(digit(4)).enhance(1.2).save(copies / "brighter.png")
+    digit(5).crop((2, 1, 62, 61)).save(copies / "cropped.png")
+    digit(6).resize((96, 96), Image.BICUBIC).save(copies / "bigger.png")
+    return root
+
+
+COPIES = {"scan_bmp.bmp": ("d001.png", "exact"), "renamed.png": ("d002.png", "exact"),
+          "reencoded.jpg": ("d003.png", "near"), "brighter.png": ("d004.png", "near"),
+          "cropped.png": ("d005.png", "near"), "bigger.png": ("d006.png", "near")}
+
+
+def _duplicates(registry, cache, folder: Path, out: Path, base: Path, **params):
+    nodes = [("import", "import_images", {"folder": str(folder)}), ("embed", "embed", PIXELS),
+             ("dups", "find_duplicates", params)]
+    result = run(registry, cache, nodes, [("import.images", "embed.images"),
+                                          ("embed.embeddings", "dups.embeddings")], out, base)
+    assert result.ok, [o.error for o in result.failed]
+    return result.output("dups", "duplicates"), result.output("dups", "kept")
+
+
+@pytest.mark.slow
+def test_every_copy_is_grouped_with_its_original_and_look_alikes_stay_apart(
+        registry, cache, collection, tmp_path):
+    groups, kept = _duplicates(registry, cache, collection, tmp_path / "out", tmp_path)
+    table = groups.to_table()
+    names = table.assign(name=[Path(p).name for p in table["path"]])
+    found = {frozenset(g["name"]): set(g["kind"]) for _, g in names.groupby("group")}
+    assert found == {frozenset({copy, original}): {kind} for copy, (original, kind) in COPIES.items()}
+    assert list(table.columns) == ["group", "path", "kind", "keep"]
+    assert set(table["keep"]) == {"true", "false"}
+    assert (table.groupby("group")["keep"].apply(lambda k: (k == "true").sum()) == 1).all()
+    # the larger image is kept: the enlarged copy over its original
+    assert names.set_index("name").loc["bigger.png", "keep"] == "true"
+    assert len(kept) == 80 + len(COPIES) - len(COPIES)  # one image per group
+
+
+@pytest.mark.slow
+def test_a_kept_copy_chosen_in_the_file_beside_the_workflow_is_kept_on_re_runs(
+        registry, cache, collection, tmp_path):
+    (tmp_path / "duplicates-keep.csv").write_text("sha256,path\n,0/bigger.png\n")
+    first, _ = _duplicates(registry, cache, collection, tmp_path / "out", tmp_path)
+    kept = {Path(p).name for p in first.images.paths[first.index[first.keep]]}
+    assert "bigger.png" in kept
+    original = next(p for p in collection.rglob("d006.png"))
+    (tmp_path / "duplicates-keep.csv").write_text(
+        f"sha256,path\n,0/bigger.png\n,{original.relative_to(collection)}\n")  # later row wins
+    second, exported = _duplicates(registry, cache, collection, tmp_path / "out", tmp_path)
+    kept = {Path(p).name for p in second.images.paths[second.index[second.keep]]}
+    assert "d006.png" in kept and "bigger.png" not in kept
+    assert "bigger.png" not in {Path(p).name for p in exported.images.paths}
+    assert list(collection.rglob("bigger.png")), "the user's file is never touched"
+
+
+@pytest.mark.slow
+def test_only_exact_copies_when_near_is_off(registry, cache, collection, tmp_path):
+    groups, _ = _duplicates(registry, cache, collection, tmp_path / "out", tmp_path, near=False)
+    assert set(groups.kind) == {"exact"} and len(groups) == 4
+
+
+@pytest.fixture(scope="module")
+def mislabelled(tmp_path_factory) -> tuple[Path, set[str]]:
+    """400 digits in their class folders, 20 of them (5 %) in a wrong one."""
+    from sklearn.datasets import load_digits
+
+    root = tmp_path_factory.mktemp("mislabelled")
+    target = load_digits().target
+    rng = np.random.default_rng(1)
+    wrong = set(rng.choice(400, 20, replace=False).tolist())
+    names = set()
+    for i in range(400):
+        label = (target[i] + rng.integers(1, 10)) % 10 if i in wrong else target[i]
+        (root / str(label)).mkdir(exist_ok=True)
+        digit(i).save(root / str(label) / f"d{i:03d}.png")
+        if i in wrong:
+            names.add(f"d{i:03d}.png")
+    return root, names
+
+
+def _issues(registry, cache, folder: Path, out: Path, base: Path, overrides: bool = False):
+    nodes = [("import", "import_images", {"folder": str(folder)}),
+             ("labels", "label_overrides", {}), ("embed", "embed", PIXELS),
+             ("issues", "find_label_issues", {})]
+    edges = [("import.images", "labels.images"), ("labels.images", "embed.images"),
+             ("embed.embeddings", "issues.embeddings")]
+    result = run(registry, cache, nodes, edges, out, base)
+    assert result.ok, [o.error for o in result.failed]
+    return result.output("issues", "issues").to_table()
+
+
+@pytest.mark.slow
+def test_wrong_labels_rank_first_and_are_flagged_without_knowing_how_many(
+        registry, cache, mislabelled, tmp_path):
+    folder, wrong = mislabelled
+    table = _issues(registry, cache, folder, tmp_path / "out", tmp_path)
+    assert list(table.columns) == ["path", "label", "suggested", "score", "flagged"]
+    assert len(table) == 400 and table["score"].is_monotonic_decreasing
+    assert table["score"].between(0, 1).all()
+    names = np.array([Path(p).name for p in table["path"]])
+    top = set(names[:len(wrong)])
+    assert len(top & wrong) / len(wrong) >= 0.8
+    flagged = set(names[table["flagged"] == "true"])
+    f1 = 2 * len(flagged & wrong) / (len(flagged) + len(wrong))
+    assert f1 >= 0.7, (len(flagged), len(flagged & wrong))
+    # the suggestion of a flagged wrong label is mostly the true digit
+    from sklearn.datasets import load_digits
+    target = load_digits().target
+    hits = [table["suggested"][k] == str(target[int(n[1:4])]) for k, n in enumerate(names)
+            if n in wrong and n in flagged]
+    assert np.mean(hits) >= 0.8
+
+
+@pytest.mark.slow
+def test_accepted_suggestions_in_the_label_file_clear_the_flags(registry, cache, mislabelled, tmp_path):
+    folder, wrong = mislabelled
+    table = _issues(registry, cache, folder, tmp_path / "out", tmp_path)
+    from sklearn.datasets import load_digits
+
+    from nodes.lib.images.filestate import sha256_of_file
+    from nodes.lib.classify.label_overrides import set_label
+
+    accepted = table[table["flagged"] == "true"].head(3)
+    for path, suggested in zip(accepted["path"], accepted["suggested"]):
+        set_label(tmp_path / "label-overrides.csv", sha256_of_file(path),
+                  str(Path(path).relative_to(folder)), suggested)
+    again = _issues(registry, cache, folder, tmp_path / "out", tmp_path).set_index("path")
+    target = load_digits().target
+    for path, suggested in zip(accepted["path"], accepted["suggested"]):
+        assert again.loc[path, "label"] == suggested
+        if suggested == str(target[int(Path(path).name[1:4])]):  # a right suggestion, accepted
+            assert again.loc[path, "flagged"] == "false"
+    assert again["flagged"].eq("true").sum() < table["flagged"].eq("true").sum()
+
+
+@pytest.mark.slow
+def test_foreign_images_are_the_outliers_of_a_collection(registry, cache, tmp_path):
+    from skimage.data import lfw_subset
+
+    for i in range(300):
+        digit(i).save(tmp_path / f"d{i:03d}.png")
+    for i, face in enumerate(lfw_subset()[:4]):
+        Image.fromarray((face * 255).astype(np.uint8)).resize((64, 64)).save(tmp_path / f"face{i}.png")
+    nodes = [("import", "import_images", {"folder": str(tmp_path), "labels_from": "none"}),
+             ("embed", "embed", PIXELS), ("outliers", "find_outliers", {})]
+    result = run(registry, cache, nodes, [("import.images", "embed.images"),
+                                          ("embed.embeddings", "outliers.embeddings")],
+                 tmp_path / "out", tmp_path)
+    table = result.output("outliers", "outliers").to_table()
+    assert list(table.columns) == ["path", "score", "flagged"] and len(table) == 304
+    faces = table["path"].str.contains("face")
+    assert (table["flagged"][faces] == "true").all()
+    assert (table["flagged"][~faces] == "true").mean() <= 0.02
+    assert table["score"][faces].min() > table["score"][~faces].quantile(0.98)
+
+
+def _classifier(registry, cache, tmp_path, count: int = 600):
+    nodes = [("images", "sample_images", {"dataset": "digits"}), ("embed", "embed", PIXELS),
+             ("train", "train_classifier", {})]
+    result = run(registry, cache, nodes, [("images.images", "embed.images"),
+                                          ("embed.embeddings", "train.embeddings")],
+                 tmp_path / "train", tmp_path)
+    assert result.ok, [o.error for o in result.failed]
+    return result.output("train", "model"), result.output("embed", "embeddings")
+
+
+def _foreign(tmp_path: Path) -> Path:
+    from skimage.data import lfw_subset
+
+    folder = tmp_path / "foreign"
+    folder.mkdir()
+    for i, face in enumerate(lfw_subset()[:40]):
+        Image.fromarray((face * 255).astype(np.uint8)).resize((64, 64)).save(folder / f"face{i}.png")
+    return folder
+
+
+@pytest.mark.slow
+def test_predict_tells_unfamiliar_images_and_labels_them(registry, cache, tmp_path):
+    nodes = [("images", "sample_images", {"dataset": "digits"}), ("embed", "embed", PIXELS),
+             ("train", "train_classifier", {}),
+             ("faces", "image_file", {"folder": str(_foreign(tmp_path))}),
+             ("predict", "predict", {"unfamiliar_below": 0.02})]
+    edges = [("images.images", "embed.images"), ("embed.embeddings", "train.embeddings"),
+             ("train.model", "predict.model"), ("faces.images", "predict.images")]
+    result = run(registry, cache, nodes, edges, tmp_path / "out", tmp_path)
+    assert result.ok, [o.error for o in result.failed]
+    model = result.output("train", "model")
+    again = read_model(model_bytes(model))  # the model file keeps it, as plain arrays
+    assert np.array_equal(again.familiarity.reference, model.familiarity.reference)
+    table = result.output("predict", "predictions").to_table()
+    assert {"familiarity", "unfamiliar"} <= set(table.columns)
+    assert table["familiarity"].between(0, 1).all()
+    assert table["unfamiliar"].mean() >= 0.9
+    assert (table["prediction"][table["unfamiliar"]] == "unfamiliar").all()
+    digits = model.familiarity.familiarity(result.output("embed", "embeddings").vectors)
+    assert np.mean(digits < 0.02) <= 0.05  # the digits themselves, held-out ones among them
+
+
+@pytest.mark.slow
+def test_a_model_without_familiarity_still_predicts_with_a_warning(registry, cache, tmp_path):
+    model, embeddings = _classifier(registry, cache, tmp_path)
+    old = read_model(model_bytes(dataclasses.replace(model, familiarity=None)))
+    assert old.familiarity is None
+    from flowclass.context import RunContext
+    from nodes.classify import predict
+
+    ctx = RunContext("p", tmp_path, tmp_path, lambda name: tmp_path / name)
+    table = predict(ctx, model=old, images=None, embeddings=embeddings, top_k=1,
+                    confidence="probability", uncertain_below=0.0, uncertain_label="uncertain",
+                    unfamiliar_below=0.02, unfamiliar_label="unfamiliar")["predictions"].to_table()
+    assert any("familiar" in w for w in ctx.warnings)
+    assert table["familiarity"].isna().all() and not table["unfamiliar"].any()
+    assert "unfamiliar" not in set(table["prediction"])
+
+
+# --- the algorithms alone, on arrays: fast --------------------------------------------------
+
+def test_match_tells_edited_copies_from_look_alikes():
+    from nodes.lib.cleaning.duplicates import look_at, match
+
+    def work(image: Image.Image) -> np.ndarray:
+        return np.asarray(image.convert("L").resize((64, 64), Image.BILINEAR), dtype=np.uint8)
+
+    seven = digit(7)  # another writer's 7 below
+    from sklearn.datasets import load_digits
+    other = int(np.flatnonzero(load_digits().target == 7)[1])
+    copies = [ImageEnhance.Brightness(seven).enhance(1.25), seven.crop((3, 2, 62, 63)),
+              seven.resize((40, 40), Image.BICUBIC)]
+    assert all(match(work(seven), work(copy)) >= 0.995 for copy in copies)
+    assert match(work(seven), work(digit(other))) < 0.99
+    assert look_at("/nonexistent.png") is None
+
+
+def test_label_issues_rank_flipped_labels_first_on_digit_pixels():
+    from sklearn.datasets import load_digits
+
+    from benchmarks.cleaning_sets import noisy_labels
+    from nodes.lib.cleaning.label_issues import find_label_issues
+    from nodes.lib.cleaning.neighbours import unit_rows
+
+    digits = load_digits()
+    given, wrong = noisy_labels(digits.target, 0.05, seed=0)
+    found = find_label_issues(unit_rows(digits.data, dimensions=64), given, 10)
+    top = found.ranking[:wrong.sum()]
+    assert wrong[top].mean() >= 0.8
+    f1 = 2 * (found.flagged & wrong).sum() / (found.flagged.sum() + wrong.sum())
+    assert f1 >= 0.7
+    assert (found.suggested[wrong & found.flagged] == digits.target[wrong & found.flagged]).mean() >= 0.9
+
+
+def test_outliers_and_unfamiliar_images_on_digit_pixels_and_faces():
+    from skimage.data import lfw_subset
+    from sklearn.datasets import load_digits
+
+    from nodes.lib.cleaning.familiarity import UNFAMILIAR_BELOW, learn_familiarity
+    from nodes.lib.cleaning.outliers import find_outliers, reduced
+    from nodes.lib.embedders.classic import RawPixels
+
+    pixels = RawPixels(16, True, False, 128)  # what Embed's pixels backend makes
+
+    def embed(images: list[Image.Image]) -> np.ndarray:
+        return pixels.forward(np.stack([pixels.preprocess(image) for image in images]))
+
+    digits = embed([digit(i) for i in range(len(load_digits().target))])
+    faces = embed([Image.fromarray((f * 255).astype(np.uint8)).resize((64, 64)) for f in lfw_subset()[:40]])
+    found = find_outliers(reduced(np.r_[digits[:600], faces[:3]]))
+    assert found.flagged[-3:].all() and found.flagged[:-3].mean() <= 0.01
+    assert found.score[-3:].min() > 0.5 >= np.quantile(found.score[:-3], 0.99)
+    order = np.random.default_rng(0).permutation(len(digits))  # 80 % learnt, 20 % held out
+    familiarity = learn_familiarity(digits[order[:1400]])
+    held = familiarity.familiarity(digits[order[1400:]])
+    assert np.mean(held < UNFAMILIAR_BELOW) <= 0.05
+    assert np.mean(familiarity.familiarity(faces) < UNFAMILIAR_BELOW) >= 0.9

@@ -1,0 +1,161 @@
+"""Headless journeys of cleaning a collection, as README says to run them, on 1,800+ images.
+
+The user's folder: scikit-learn's 1,797 digits in a subfolder per digit, 30 of them in a
+wrong folder, plus copies (exact, under new names and formats; near: re-encoded,
+brightened) filed in random folders. Decisions (accepted labels, a changed kept copy) are
+written where the canvas writes them, beside the workflow, and a headless re-run shows
+them. Then a classifier predicts a folder mixing digits and faces: the faces go to
+``unfamiliar/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageEnhance
+
+from flowclass.library import ready_workflows_dir
+from nodes.lib.images.filestate import sha256_of_file
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+WRONG = 30
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> tuple[Path, dict[str, str], dict[str, str]]:
+    """PHOTOS (the user's folder), the true digit of each moved image, copy -> original."""
+    from nodes.lib.images.sample_images import write_sample
+
+    root = tmp_path_factory.mktemp("user")
+    folder = write_sample("digits", root / "PHOTOS")
+    files = sorted(folder.rglob("*.png"), key=lambda p: p.name)
+    rng = np.random.default_rng(3)
+    moved = {}
+    for path in rng.choice(files, WRONG, replace=False):
+        label = str((int(path.parent.name) + rng.integers(1, 10)) % 10)
+        moved[path.name] = path.parent.name
+        path.rename(folder / label / path.name)
+    files = sorted(folder.rglob("*.png"), key=lambda p: p.name)
+    copies = {}
+    for k, path in enumerate(rng.choice([f for f in files if f.name not in moved], 12, replace=False)):
+        target = folder / str(rng.integers(10))
+        image = Image.open(path)
+        name = f"copy_{k:02d}"
+        if k % 4 == 0:
+            shutil.copyfile(path, target / f"{name}.png")
+            name += ".png"
+        elif k % 4 == 1:
+            image.save(target / f"{name}.bmp")
+            name += ".bmp"
+        elif k % 4 == 2:
+            image.convert("L").save(target / f"{name}.jpg", quality=85)
+            name += ".jpg"
+        else:
+            ImageEnhance.Brightness(image).enhance(1.2).save(target / f"{name}.png")
+            name += ".png"
+        copies[name] = path.name
+    return folder, moved, copies
+
+
+def flowclass_run(workflow: Path, out: Path, cache: Path, *sets: str) -> None:
+    args = [sys.executable, "-m", "flowclass.cli", "run", str(workflow), "--out", str(out),
+            "--cache", str(cache), "-q"] + [a for s in sets for a in ("--set", s)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=1500,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def listing(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def test_clean_collection_finds_copies_and_wrong_labels_and_re_runs_the_decisions(
+        photos, shared_cache, tmp_path):
+    folder, moved, copies = photos
+    before = listing(folder)
+    workflow = tmp_path / "my_clean_collection.json"  # Save As: the user's copy
+    shutil.copyfile(ready_workflows_dir() / "clean_collection.json", workflow)
+    out = tmp_path / "OUT"
+    flowclass_run(workflow, out, shared_cache.root, f"import.folder={folder}")
+
+    duplicates = pd.read_csv(out / "duplicates.csv", dtype=str)
+    assert list(duplicates.columns) == ["group", "path", "kind", "keep"]
+    name = duplicates["path"].map(lambda p: Path(p).name)
+    groups = {frozenset(g) for _, g in name.groupby(duplicates["group"])}
+    for copy, original in copies.items():  # every copy with its original
+        assert any({copy, original} <= g for g in groups), copy
+    exact = set(name[duplicates["kind"] == "exact"])
+    assert {c for c in copies if c.endswith((".bmp",)) or c in exact} <= exact
+    assert (duplicates.groupby("group")["keep"].apply(lambda k: (k == "true").sum()) == 1).all()
+
+    issues = pd.read_csv(out / "label_issues.csv", dtype={"label": str, "suggested": str})
+    assert list(issues.columns) == ["path", "label", "suggested", "score", "flagged"]
+    assert len(issues) == len(before) and issues["score"].is_monotonic_decreasing
+    top = set(issues["path"].head(WRONG).map(lambda p: Path(p).name))
+    assert len(top & set(moved)) >= 0.7 * WRONG
+    outliers = pd.read_csv(out / "outliers.csv")
+    assert list(outliers.columns) == ["path", "score", "flagged"] and len(outliers) == len(before)
+
+    # decisions, written where the canvas writes them: beside the workflow
+    from nodes.lib.cleaning.kept_copies import set_kept
+    from nodes.lib.classify.label_overrides import set_label
+
+    accepted = issues[issues["flagged"]].head(3)
+    for path, suggested in zip(accepted["path"], accepted["suggested"]):
+        set_label(tmp_path / "label-overrides.csv", sha256_of_file(path),
+                  str(Path(path).relative_to(folder)), suggested)
+    group = duplicates[duplicates["group"] == duplicates["group"].iloc[0]]
+    chosen = group[group["keep"] == "false"]["path"].iloc[0]
+    others = [(sha256_of_file(p), str(Path(p).relative_to(folder)))
+              for p in group["path"] if p != chosen]
+    set_kept(tmp_path / "duplicates-keep.csv", sha256_of_file(chosen),
+             str(Path(chosen).relative_to(folder)), others)
+
+    flowclass_run(workflow, out, shared_cache.root, f"import.folder={folder}")
+    again = pd.read_csv(out / "label_issues.csv", dtype={"label": str}).set_index("path")
+    for path, suggested in zip(accepted["path"], accepted["suggested"]):
+        assert again.loc[path, "label"] == suggested
+    kept = pd.read_csv(out / "duplicates.csv", dtype=str).set_index("path")["keep"]
+    assert kept[chosen] == "true" and (kept[[p for p in group["path"] if p != chosen]] == "false").all()
+
+    # the cleaned copy: one folder per label, one image per group, the accepted labels
+    cleaned = {p.name: p.parent.name for p in (out / "cleaned").rglob("*") if p.suffix != ".csv"
+               and p.is_file()}
+    assert len(cleaned) == len(before) - int((kept == "false").sum())
+    assert Path(chosen).name in cleaned
+    for path, suggested in zip(accepted["path"], accepted["suggested"]):
+        assert cleaned[Path(path).name] == suggested
+    assert listing(folder) == before  # nothing in the user's folder moved or changed
+
+
+def test_predict_puts_foreign_images_in_unfamiliar(photos, shared_cache, tmp_path):
+    from skimage.data import lfw_subset
+
+    folder, moved, _ = photos
+    mixed = tmp_path / "NEW"
+    mixed.mkdir()
+    digits = sorted(folder.rglob("*.png"), key=lambda p: p.name)[:100]
+    for path in digits:
+        shutil.copyfile(path, mixed / path.name)
+    for k, face in enumerate(lfw_subset()[:50]):
+        Image.fromarray((face * 255).astype(np.uint8)).resize((64, 64)).save(mixed / f"face_{k:02d}.png")
+    out = tmp_path / "OUT"
+    shutil.copyfile(ready_workflows_dir() / "lobe_train_predict.json", tmp_path / "lobe.json")
+    flowclass_run(tmp_path / "lobe.json", out, shared_cache.root, f"import.folder={folder}",
+                  f"new.folder={mixed}")
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert {"familiarity", "unfamiliar"} <= set(predictions.columns)
+    assert predictions["familiarity"].between(0, 1).all()
+    unfamiliar = {p.name for p in (out / "by_prediction" / "unfamiliar").glob("*.png")}
+    faces = {f"face_{k:02d}.png" for k in range(50)}
+    assert len(unfamiliar & faces) >= 0.9 * len(faces)
+    assert len(unfamiliar - faces) <= 0.05 * len(digits)
