@@ -52,12 +52,14 @@ def digits_folder(target: Path, per_class: int) -> Path:
 def timed_process(command: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak resident memory (MB) and stdout of one process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if status != 0:
-        raise RuntimeError(f"{command} failed: {output}")
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        output = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        if status != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{command} failed: {output}{errors.read()[-2000:]}")
     return seconds, usage.ru_maxrss / 1024, output
 
 
@@ -74,7 +76,7 @@ def embed_throughput(folder: Path, models: Path) -> tuple[float, float]:
 
     registry = default_registry()
     with tempfile.TemporaryDirectory() as tmp:
-        cache = Cache(tmp)
+        cache = Cache(Path(tmp) / "cache")  # the outputs go beside it, never inside
         shutil.copytree(models, cache.store_dir("models"), dirs_exist_ok=True)
         workflow = apply_overrides(load(WORKFLOW, registry), registry, [f"import.folder={folder}"])
         engine = Engine(registry, cache)
