@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from canvas_helpers import console_problems, drop_palette_item, palette_entry, wait_until
 from nicegui.testing import Screen
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -233,6 +234,14 @@ def test_search_to_add_with_slash_and_double_click(screen: Screen, registry, cac
     assert console_problems(screen) == []
 
 
+def tooltip_text(driver) -> str:
+    """The text of the tooltips shown now (the tooltip may be redrawn as the mouse settles)."""
+    try:
+        return " ".join(tip.text for tip in driver.find_elements(By.CSS_SELECTOR, ".q-tooltip"))
+    except StaleElementReferenceException:
+        return ""
+
+
 def test_node_help_and_palette_tooltips(screen: Screen, registry, cache, tmp_path: Path) -> None:
     open_cluster_folder(screen, registry, cache, tmp_path)
     driver = screen.selenium
@@ -254,5 +263,4 @@ def test_node_help_and_palette_tooltips(screen: Screen, registry, cache, tmp_pat
     # a palette entry whose summary is cut short shows it all on hover
     item = palette_entry(driver, "embed")
     ActionChains(driver).move_to_element(item).perform()
-    tip = wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".q-tooltip"), what="a tooltip")[0]
-    wait_until(lambda: embed.description.split("\n")[0][-30:] in tip.text, what="the full description")
+    wait_until(lambda: embed.description.split("\n")[0][-30:] in tooltip_text(driver), what="the full description")
