@@ -52,16 +52,25 @@ return dt.types;
 
 def palette_entry(driver, node_type: str):
     """The palette's entry for ``node_type``, opening the palette first if it is folded away
-    (it starts folded on a window narrower than 1,400 px, as a user would find it)."""
-    entry = f'[data-node-type="{node_type}"]'
-    found = driver.find_elements(By.CSS_SELECTOR, entry)
-    if not (found and found[0].is_displayed()):
-        driver.find_element(By.CSS_SELECTOR, 'button[aria-label="Show or hide the nodes"]').click()
-        wait_until(lambda: driver.find_element(By.CSS_SELECTOR, entry).is_displayed(), timeout=5,
-                   what=f"the palette open at {node_type}")
-        time.sleep(0.4)  # the drawer slides in: click where the entry will stay
-    return driver.find_element(By.CSS_SELECTOR, entry)
+    (it starts folded on a window narrower than 1,400 px, as a user would find it).
 
+    The page may fold the palette a moment after it appears (once it knows the window's
+    width), so the entry counts only once it has stopped moving, on screen."""
+    entry = f'[data-node-type="{node_type}"]'
+    toggle = 'button[aria-label="Show or hide the nodes"]'
+    deadline, clicks = time.time() + 15, 0
+    while time.time() < deadline:
+        before = driver.find_element(By.CSS_SELECTOR, entry).rect
+        time.sleep(0.3)
+        element = driver.find_element(By.CSS_SELECTOR, entry)
+        if element.rect != before:
+            continue  # the drawer is sliding
+        if element.is_displayed() and element.rect["x"] >= 0:
+            return element
+        if clicks < 3:
+            driver.find_element(By.CSS_SELECTOR, toggle).click()
+            clicks += 1
+    raise AssertionError(f"the palette entry {node_type} never came into view")
 
 def drop_palette_item(screen: Screen, item, x: float, y: float) -> list[str]:
     pane = screen.selenium.find_element(By.CSS_SELECTOR, ".vue-flow__pane")
