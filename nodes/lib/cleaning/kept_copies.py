@@ -17,6 +17,7 @@ import numpy as np
 
 from flowclass.errors import NodeError
 from flowclass.fsutil import atomic_path
+from flowclass.safe_tables import restore, write_csv
 
 from ...datatypes import ImageSet
 
@@ -43,7 +44,7 @@ def read_keep_file(path: Path, field: str = "keep_file") -> "pd.DataFrame":
     for column in COLUMNS:
         if column not in table.columns:
             table[column] = ""
-    return table.map(str.strip)
+    return table.map(lambda cell: restore(cell.strip()).strip())  # as set_kept was given them
 
 
 def chosen(images: ImageSet, table: "pd.DataFrame") -> tuple[dict[int, int], list[str]]:
@@ -79,4 +80,4 @@ def set_kept(path: Path, sha256: str, relpath: str, others: list[tuple[str, str]
                        pd.DataFrame([{"sha256": sha256, "path": relpath}])], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
+        write_csv(table, tmp)
