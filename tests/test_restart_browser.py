@@ -18,16 +18,20 @@ from types import SimpleNamespace
 import pytest
 from canvas_helpers import wait_until
 from selenium.webdriver import ActionChains
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from server_helpers import CanvasServer
-from test_journeys_browser import SUMMARY, show_settings
+from test_journeys_browser import MENU_ITEM, SUMMARY, TEXT, click
 from test_keep_work_browser import (BADGE, DIRTY, embedded, faces_workflow, field, retype, same_view,
-                                    saved_param, view_of, workspace)
+                                    saved_param, view_of, WOULD_WARN, workspace)
 from test_resume import stored_vectors
 
 from flowclass.cache import Cache
-from tests.conftest import REPO
+from flowclass.ui.recover import MENU_LABEL as CLOSED_WORK
+from tests.conftest import CHROMEDRIVER, REPO
 
 TOKEN = "r7Tq-2xWmK9pLbZv"  # 16 varied characters
 SHOTS = REPO / "screenshots"
@@ -44,6 +48,23 @@ def browser(nicegui_driver):
     nicegui_driver.set_window_size(1600, 1000)
     yield SimpleNamespace(selenium=nicegui_driver)
     nicegui_driver.get("about:blank")
+
+
+@pytest.fixture
+def asking_browser(nicegui_chrome_options):
+    """A Chromium of its own that leaves the page's leave-page question (beforeunload) open for
+    the test to answer, Leave or Stay, as a user does: WebDriver otherwise answers it itself."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = nicegui_chrome_options.binary_location
+    for argument in nicegui_chrome_options.arguments:
+        options.add_argument(argument)
+    options.set_capability("webSocketUrl", True)  # the prompt handler below needs a BiDi session
+    options.set_capability("unhandledPromptBehavior", {"default": "dismiss and notify", "beforeUnload": "ignore"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.implicitly_wait(4)
+    driver.set_window_size(1600, 1000)
+    yield SimpleNamespace(selenium=driver)
+    driver.quit()
 
 
 @pytest.fixture
@@ -182,3 +203,60 @@ def test_a_run_killed_with_its_server_is_said_interrupted_and_resumes(browser, s
     out = workspace / "mine" / "flowclass-out" / "faces"
     assert len((out / "clusters" / "images.csv").read_text().splitlines()) == FACES + 1
     shot(browser, "run_resumed")
+
+
+def leave_page(driver, accept: bool) -> str:
+    """Go elsewhere as a user does (a typed address, a link): the browser asks first when the page
+    says so in beforeunload. ``accept``: Leave, else Stay. Returns what the browser asked."""
+    driver.execute_script("setTimeout(() => { location.href = 'about:blank'; }, 0)")
+    alert = wait_until(lambda: _alert(driver), what="the browser's leave-page question")
+    asked = alert.text
+    alert.accept() if accept else alert.dismiss()
+    return asked
+
+
+def _alert(driver):
+    try:
+        return driver.switch_to.alert
+    except NoAlertPresentException:
+        return None
+
+
+def test_a_closed_tabs_unsaved_work_is_offered_back_to_a_new_tab(asking_browser, server: CanvasServer,
+                                                                workspace: Path) -> None:
+    browser = asking_browser
+    driver, flow = browser.selenium, workspace / "mine" / "faces.json"
+    address = open_tab(browser, server)
+    retype(field(browser, "cluster", "n_clusters"), "3")  # unsaved: the file says 2
+    wait_until(lambda: driver.execute_script(DIRTY), what="the unsaved-changes mark")
+    wait_until(lambda: '"n_clusters": 3' in draft(server, address).get("workflow", ""), what="the draft")
+
+    leave_page(driver, accept=False)  # the browser's own question (beforeunload), answered Stay
+    assert driver.current_url == address and driver.execute_script(DIRTY)
+    leave_page(driver, accept=True)  # Leave
+    wait_until(lambda: driver.current_url == "about:blank", what="the page left")
+
+    driver.get(f"{server.base}/")  # a new tab on the same server, as from a bookmark
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 6, timeout=20,
+               what="the new tab's workflow")
+    assert driver.current_url != address  # a tab of its own, showing the file as saved
+    assert field(browser, "cluster", "n_clusters").get_attribute("value") == "2"
+    wait_until(lambda: "1 closed tab(s) left unsaved work" in driver.page_source, what="the offer")
+    shot(browser, "closed_tab_offer")
+    click(browser, TEXT.format("File"))
+    click(browser, MENU_ITEM.format(CLOSED_WORK))
+    browser_dialog = "//*[contains(@class, 'fc-closed-work')]"
+    wait_until(lambda: driver.find_elements(By.XPATH, browser_dialog + "//*[normalize-space(text())='faces.json']"),
+               what="the closed tab's work listed")
+    click(browser, browser_dialog + "//button[.//*[text()='Open']]")
+    wait_until(lambda: driver.current_url == address, what="the closed tab's address")
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 6, timeout=20,
+               what="the closed tab's workflow")
+    assert driver.execute_script(DIRTY)
+    assert field(browser, "cluster", "n_clusters").get_attribute("value") == "3"
+    shot(browser, "closed_tab_reopened")
+    assert saved_param(flow, "cluster", "n_clusters") == 2
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()  # File > Save
+    wait_until(lambda: saved_param(flow, "cluster", "n_clusters") == 3, what="the save")
+    wait_until(lambda: not driver.execute_script(DIRTY), what="the clean mark")
+    assert not driver.execute_script(WOULD_WARN)  # saved: leaving asks nothing
