@@ -88,8 +88,11 @@ def _out_dir(args: argparse.Namespace) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .executors import WITHOUT_SCHEDULER, make_executor
+    from .manifest import node_seconds
     from .progress import TerminalProgress
     from .reports import Reports
+    from .run_clock import RunClock, node_kinds
+    from .timings import TimingHistory
 
     cache = _cache(args)
     out_dir = _out_dir(args)
@@ -98,7 +101,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.workflow).resolve()
     engine = Engine(registry, cache)
     reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
-    progress = TerminalProgress(quiet=args.quiet)
+    progress = TerminalProgress(quiet=args.quiet, clock=RunClock(
+        node_kinds(workflow, registry), TimingHistory(lambda: cache.store_dir("timings")),
+        took=node_seconds(out_dir)))
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
