@@ -390,4 +390,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    from .import_path import node_library_beside_flowclass
+
+    node_library_beside_flowclass()
     sys.exit(main())

@@ -170,4 +170,5 @@ def find_outliers(ctx: RunContext, *, embeddings: Embeddings, neighbours, flag_a
 
 
 NODES = [find_duplicates, find_label_issues, find_outliers]
-VIEWERS = ["nodes.viewers.cleaning"]  # the tables; image viewers register beside them
+VIEWERS = ["nodes.viewers.cleaning", "nodes.viewers.cleaning_duplicates",  # tables, the groups,
+           "nodes.viewers.cleaning_labels"]  # the label-issue queue

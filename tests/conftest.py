@@ -73,23 +73,32 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prepared_once(tmp_path_factory) -> Generator[Path, None, None]:
-    """One folder for the whole test run holding what every cache would otherwise make
-    again: EfficientNet exported to ONNX (about 20 s) and the sample images (1,797 digits,
+def prepared_once(request, tmp_path_factory) -> Generator[Path, None, None]:
+    """One folder holding what every cache would otherwise make again: EfficientNet
+    exported to ONNX and quantised (about 20 s) and the sample images (1,797 digits,
     several seconds). ``$FLOWCLASS_PREPARED`` reaches the CLI subprocesses too; under
     pytest-xdist the workers share the folder (a lock makes the others wait for the first
-    export; sample sets are renamed into place whole). A ``$FLOWCLASS_PREPARED`` set
-    beforehand is used as it is: a developer's folder, kept from one run to the next."""
+    export; sample sets are renamed into place whole).
+
+    On a developer's machine the folder is kept in pytest's cache (``.pytest_cache``), so
+    only the first quick loop pays for the export: the files are named by the weights'
+    hash and the export and quantisation versions, as in a user's cache, so a change to
+    either makes new ones. CI (``$CI``) prepares once per run, in the run's own folder. A
+    ``$FLOWCLASS_PREPARED`` set beforehand is used as it is."""
     from flowclass.cache import PREPARED_VARIABLE
 
     if os.environ.get(PREPARED_VARIABLE):
         yield Path(os.environ[PREPARED_VARIABLE])
         return
-    run_root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        run_root = run_root.parent  # the run's folder, above each worker's own
-    folder = run_root / "prepared-once"
-    folder.mkdir(exist_ok=True)
+    kept = getattr(request.config, "cache", None)
+    if kept is not None and not os.environ.get("CI"):
+        folder = Path(kept.mkdir("flowclass-prepared"))
+    else:
+        run_root = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            run_root = run_root.parent  # the run's folder, above each worker's own
+        folder = run_root / "prepared-once"
+        folder.mkdir(exist_ok=True)
     os.environ[PREPARED_VARIABLE] = str(folder)
     yield folder
     os.environ.pop(PREPARED_VARIABLE, None)

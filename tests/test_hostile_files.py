@@ -212,7 +212,10 @@ def test_a_deeply_nested_model_is_refused_naming_it(tmp_path):
 def test_a_deeply_nested_workflow_is_a_clear_error_naming_the_file(tmp_path, text):
     path = tmp_path / "nested.json"
     path.write_text(text)
-    for extra in (["validate"], ["run", "--out", str(tmp_path / "out")]):
+    # validate and run read the file the same way; run is tried on one shape only (a process
+    # start each), validate on every shape
+    runs = [["run", "--out", str(tmp_path / "out")]] if text is DEEP else []
+    for extra in (["validate"], *runs):
         done = subprocess.run([sys.executable, "-m", "flowclass.cli", *extra, str(path),
                                "--cache", str(tmp_path / "cache")], capture_output=True, text=True,
                               timeout=120)

@@ -258,3 +258,20 @@ def test_the_canvas_default_roots_leave_out_protected_places(home, tmp_path):
         assert not roots.allows(place), place
     # a root the user names inside a dot-folder is theirs to use
     assert canvas_roots([str(home / ".ssh")], None, Protected.here()).allows(home / ".ssh" / "x")
+
+
+def test_a_nodes_folder_in_the_current_folder_is_not_run_by_python_m(tmp_path):
+    """A bundle unpacked with its own ``nodes/`` package, and ``python -m flowclass.cli``
+    run inside it: Python would put that folder first on the import path."""
+    planted = tmp_path / "bundle" / "nodes"
+    planted.mkdir(parents=True)
+    marker = tmp_path / "ran"
+    (planted / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('planted code ran')\n")
+    workflow = Path(__file__).resolve().parent.parent / "workflows" / "cluster_folder.json"
+    for command in (["nodes"], ["validate", str(workflow)]):
+        done = subprocess.run([sys.executable, "-m", "flowclass.cli", *command], cwd=planted.parent,
+                              capture_output=True, text=True, timeout=120)
+        assert not marker.exists(), command
+        assert done.returncode == 0, done.stderr
+    assert "embed" in subprocess.run([sys.executable, "-m", "flowclass.cli", "nodes"], cwd=planted.parent,
+                                     capture_output=True, text=True, timeout=120).stdout

@@ -36,6 +36,17 @@ def batch_size_in(flow: Path) -> int:
     return next(n for n in doc["nodes"] if n["id"] == "embed")["params"]["batch_size"]
 
 
+def start_a_long_run(user: User):
+    """Number → Wait (1,500 steps), run: a run that goes on a while. Returns the page."""
+    page = page_of(user)
+    drop(user, "toy.number")
+    drop(user, "toy.wait", 300)
+    wire(user, "toy_number.number", "toy_wait.number")
+    page.set_param("toy_wait", "steps", 1500)
+    page.start_run(None)
+    return page
+
+
 async def two_tabs_saving(create_user: Callable[[], User], registry, cache, tmp_path: Path
                           ) -> tuple[User, Path]:
     """Tabs A and B open one workflow; B sets 4 clusters and saves; A sets the batch size and
@@ -160,12 +171,7 @@ async def test_a_run_stays_attached_to_a_reloaded_tab(create_user, registry, cac
     make_app(registry, cache, tmp_path)
     before = create_user()
     await before.open("/?tab=running-tab")
-    page = page_of(before)
-    drop(before, "toy.number")
-    drop(before, "toy.wait", 300)
-    wire(before, "toy_number.number", "toy_wait.number")
-    page.set_param("toy_wait", "steps", 1500)
-    page.start_run(None)
+    page = start_a_long_run(before)
     await until(lambda: (graph_nodes(before)["toy_wait"]["status"]["progress"] or 0) > 0, what="progress")
 
     leave(before)
@@ -179,6 +185,31 @@ async def test_a_run_stays_attached_to_a_reloaded_tab(create_user, registry, cac
     await until(lambda: again.summary.text.startswith("Last run"), what="the run's end in the new page")
     assert graph_nodes(after)["toy_wait"]["status"]["state"] == "done"
     assert again.store.has("toy_wait")
+
+
+@pytest.mark.slow
+async def test_a_run_going_on_when_the_server_stopped_is_said_interrupted(create_user, registry, cache,
+                                                                         tmp_path: Path) -> None:
+    make_app(registry, cache, tmp_path)
+    before = create_user()
+    await before.open("/?tab=killed-run-tab")
+    page = start_a_long_run(before)
+    draft = cache.store_dir("drafts") / "killed-run-tab.json"
+    kept = lambda: json.loads(draft.read_text(encoding="utf-8")) if draft.is_file() else {}  # noqa: E731
+    await until(lambda: kept().get("run_node") == "toy_wait", what="the run in the draft")
+
+    make_app(registry, cache, tmp_path)  # a new server: the old one's run is gone with it
+    after = create_user()
+    await after.open("/?tab=killed-run-tab")
+    again = page_of(after)
+    try:
+        assert not again.runner.running
+        assert again.summary.text == ("The last run was interrupted at Wait when the server stopped; "
+                                      "Run resumes it.")
+        assert graph_nodes(after)["toy_wait"]["status"]["state"] != "running"
+        await until(lambda: not kept().get("run_going"), what="the draft without the run")
+    finally:
+        page.cancel_run()  # the first server's thread, in this test's process
 
 
 @pytest.mark.slow

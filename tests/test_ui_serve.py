@@ -8,8 +8,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +17,7 @@ import asyncio
 import httpx
 import pytest
 from canvas_helpers import palette_entry, wait_until
+from server_helpers import CanvasServer
 from selenium.webdriver.common.by import By
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -63,49 +62,17 @@ def test_loopback_names() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def token_server(tmp_path: Path, token: str | None = TOKEN, host: str = "0.0.0.0"
                  ) -> Iterator[tuple[str, list[str]]]:
     """``flowclass ui`` on ``host`` (with ``token``; None: it makes one), in a subprocess;
     yields its URL and its output so far (one string per line, growing while it runs)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "NICEGUI_")) and k != "FLOWCLASS_TOKEN"}  # a real server
-    env.update(FLOWCLASS_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
-    if token is not None:
-        env.update(FLOWCLASS_TOKEN=token)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "flowclass.cli", "ui", "--host", host, "--port", str(port),
-         "--no-browser", "--root", str(tmp_path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base, output = f"http://127.0.0.1:{port}", []
-    reader = threading.Thread(target=lambda: output.extend(server.stdout), daemon=True)
-    reader.start()
+    server = CanvasServer(tmp_path, tmp_path / "cache", token, host=host)
+    server.start()
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/", timeout=2)
-                wait_until(lambda: "?token=" in "".join(output), timeout=10, what="the printed link")
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, "".join(output)
-                assert time.time() < deadline, "the server did not start"
-                time.sleep(0.3)
-        yield base, output
+        yield server.base, server.output
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        reader.join(timeout=10)
+        server.stop()
 
 
 @pytest.mark.slow

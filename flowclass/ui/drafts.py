@@ -38,6 +38,8 @@ class Draft:
     out_choice: str | None = None
     untitled_out: str | None = None
     offered: bool = False  # Save As was offered (and declined) for this workflow
+    run_going: bool = False  # a run went on when this was written
+    run_node: str | None = None  # the node it was at
 
     @property
     def dirty(self) -> bool:
@@ -57,12 +59,14 @@ class Draft:
 
 def capture(session: Any, offered: bool) -> Draft:
     """The draft of an :class:`~flowclass.ui.session.EditorSession` as it is now."""
-    state = session.state
+    state, runner = session.state, session.runner
     text = lambda value: str(value) if value is not None else None  # noqa: E731
+    where = runner.where_the_run_is()
     return Draft(workflow=dumps(state.workflow), path=text(state.path), saved_text=state.saved_text,
                  disk_sha=state.disk_sha, origin=text(state.origin), selected=state.selected,
                  viewport=session.viewport, out_choice=text(session.out_choice),
-                 untitled_out=text(session.untitled_out), offered=offered)
+                 untitled_out=text(session.untitled_out), offered=offered, run_going=runner.running,
+                 run_node=where.node if where else None)
 
 
 def restore(session: Any, draft: Draft) -> None:
@@ -76,6 +80,8 @@ def restore(session: Any, draft: Draft) -> None:
     session.out_choice = path(draft.out_choice)
     session.untitled_out = path(draft.untitled_out)
     _confine(session)
+    if draft.run_going:  # only a stopped server leaves that on disk (a tab in memory has its run)
+        session.run_interrupted(draft.run_node)
 
 
 def _confine(session: Any) -> None:

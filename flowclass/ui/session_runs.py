@@ -78,6 +78,13 @@ class SessionRuns:
         spec = self.state.workflow.node(node_id)
         return self.state.node_title(spec) if spec else node_id
 
+    def run_interrupted(self, node: str | None) -> None:
+        """The server stopped (was killed, crashed) while this tab's run went on: say so, and
+        that Run goes on from what it finished (Embed's stored batches, cached nodes)."""
+        spec = self.state.workflow.node(node) if node else None
+        at = f" at {self.state.node_title(spec)}" if spec else ""
+        self.summary = f"The last run was interrupted{at} when the server stopped; Run resumes it."
+
     def cancel_run(self) -> None:
         self.runner.cancel()
         self.summary = "Cancelling…"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from .drafts import TAB_ID, Draft, DraftStore, capture, restore
@@ -88,7 +88,7 @@ class Tabs:
         tab = Tab(tab_id, session, files, left_at=self.clock())  # a copy has no page yet
         draft = copy_of
         if draft is not None:
-            restore(session, draft)
+            restore(session, replace(draft, run_going=False))  # the run goes on in the other tab
         else:
             draft = self.drafts.restore_into(tab_id, session)
         if draft is not None:
@@ -107,6 +107,7 @@ class Tabs:
         now = self.clock()
         for tab_id, tab in list(self.tabs.items()):
             if tab.idle and now - tab.left_at > DETACHED_KEEP:
+                self.keep(tab)  # a run that ended after its page left is not "interrupted"
                 del self.tabs[tab_id]
 
     def keep(self, tab: Tab) -> None:

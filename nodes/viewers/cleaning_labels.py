@@ -1,0 +1,141 @@
+"""Find Label Issues' ranking as a queue: decide each suspect label, most suspect first.
+
+Flagged images come first, then the rest by score. Each shows its given label, the
+suggested one and the score; Accept the suggestion, Keep the label, or choose another.
+A decision is one row in the label file the Label Overrides node upstream reads (as the
+confusion matrix's corrections are, :func:`nodes.viewers.classification.correction_file`);
+"Keep" writes the given label, so the image is decided and is not asked about again.
+Decided images leave the queue (an image is decided when the label file names it, by
+content hash or path); Retrain re-runs the workflow with the decisions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from nicegui import ui
+
+from flowclass.viewers import ViewerContext, viewer
+
+from .classification import correction_bar, correction_file
+
+SHOWN = 8  # the head of the queue shown at a time; a decided image makes room for the next
+
+
+def queue_order(issues: Any) -> np.ndarray:
+    """Flagged images first, each part most suspect first."""
+    score = np.nan_to_num(np.asarray(issues.score, dtype=float), nan=-1.0)
+    return np.lexsort((-score, ~np.asarray(issues.flagged, dtype=bool)))
+
+
+def decided(issues: Any, path: Path | None) -> np.ndarray:
+    """Which images the label file already names (a decision, or an earlier correction)."""
+    from nodes.lib.classify.label_overrides import read_label_file
+
+    images = issues.images
+    found = np.zeros(len(images), dtype=bool)
+    if path is None or not path.is_file():
+        return found
+    table = read_label_file(path)
+    hashes = set(table.loc[table["sha256"] != "", "sha256"])
+    paths = {os.path.normpath(p) for p in table.loc[table["sha256"] == "", "path"] if p}
+    found |= np.isin(images.hashes.astype(str), list(hashes))
+    if paths:
+        found |= np.array([os.path.normpath(r) in paths or os.path.normpath(p) in paths
+                           for r, p in zip(images.relpaths, images.paths.tolist())])
+    return found
+
+
+def progress(issues: Any, done: np.ndarray) -> str:
+    flagged = np.asarray(issues.flagged, dtype=bool)
+    return (f"{int(done.sum()):,} decided · {int((flagged & ~done).sum()):,} flagged left · "
+            f"{int((~done).sum()):,} of {len(issues):,} labelled images in the queue")
+
+
+@viewer("label_issues", "Queue", order=10)
+def label_queue(issues: Any, ctx: ViewerContext) -> None:
+    if not len(issues):
+        ui.label("No labelled images to check.").classes("text-sm text-gray-600")
+        return
+    box = ui.column().classes("w-full gap-1")
+
+    def draw() -> None:
+        box.clear()
+        with box:
+            queue(issues, ctx, draw)
+
+    draw()
+
+
+def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
+    path, reason = correction_file(ctx)
+    done = decided(issues, path)
+    order = queue_order(issues)
+    with ui.row().classes("items-baseline gap-3"):
+        counter = ui.label(progress(issues, done)).classes("text-sm font-medium fc-queue-progress")
+        ui.label("Most suspect first: is each image's label right?").classes("text-xs text-gray-500")
+    correction_bar(ctx, path, reason, redraw)
+    cards = ui.row().classes("gap-3 w-full fc-label-queue")
+    classes = list(dict.fromkeys([*issues.classes, *issues.suggested.tolist()]))
+
+    def decide(i: int, label: str) -> None:
+        from nodes.lib.classify.label_overrides import set_label
+
+        if path is None:
+            return
+        images = issues.images
+        set_label(path, str(images.hashes[i]), images.relpaths[i], label)
+        done[images.hashes == images.hashes[i]] = True  # byte copies share the row
+        # said before the card (whose button called this) is redrawn away
+        ui.notify(f"{os.path.basename(images.paths[i])}: '{label}' (saved in {path.name}); retrain to use it.",
+                  type="positive")
+        ctx.refresh()  # Label Overrides turns stale: its file changed
+        counter.text = progress(issues, done)
+        show()
+
+    def show() -> None:
+        cards.clear()
+        head = [int(i) for i in order[~done[order]][:SHOWN]]
+        with cards:
+            if not head:
+                ui.label("Every labelled image is decided.").classes("text-sm text-green-800 fc-queue-empty")
+            for i in head:
+                card(issues, i, classes, ctx, decide, path is not None)
+
+    show()
+
+
+def card(issues: Any, i: int, classes: list[str], ctx: ViewerContext,
+         decide: Callable[[int, str], None], can_decide: bool) -> None:
+    """The image beside its labels and the three ways to decide (short: a laptop's panel is low)."""
+    images = issues.images
+    given, suggested = str(images.labels[i]), str(issues.suggested[i])
+    with ui.card().tight().classes("w-[21rem] fc-queue-item").mark(f"queue-{i}"), \
+            ui.row().classes("w-full gap-2 no-wrap items-start"):
+        ui.image(ctx.image_url(images.paths[i], images.hashes[i])).classes("w-24 h-24 shrink-0") \
+            .props("fit=contain no-spinner no-transition")
+        with ui.column().classes("gap-0 p-1 text-xs min-w-0 grow"):
+            ui.label(os.path.basename(images.paths[i])).classes("truncate w-full fc-queue-name") \
+                .tooltip(str(images.paths[i]))
+            ui.label(f"labelled {given} · suggested {suggested}").classes("font-medium fc-queue-labels")
+            ui.label(f"score {issues.score[i]:.3f}" + (" · flagged" if issues.flagged[i] else "")) \
+                .classes("text-red-700" if issues.flagged[i] else "text-gray-600")
+            with ui.row().classes("gap-1 items-center no-wrap pt-1"):
+                buttons = []
+                if suggested != given:
+                    buttons.append(ui.button(f"Accept {suggested}", on_click=lambda: decide(i, suggested))
+                                   .props("dense no-caps size=sm color=primary").mark(f"accept-{i}"))
+                buttons.append(ui.button(f"Keep {given}", on_click=lambda: decide(i, given))
+                               .props("dense no-caps size=sm outline").mark(f"keep-label-{i}"))
+                select = ui.select([c for c in classes if c != given], label="Other",
+                                   on_change=lambda e: decide(i, e.value) if e.value else None) \
+                    .props("dense options-dense").classes("w-20").mark(f"choose-{i}")
+            if not can_decide:
+                for element in (*buttons, select):
+                    element.disable()
+
+
+VIEWERS = [label_queue]
