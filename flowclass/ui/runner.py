@@ -153,7 +153,7 @@ class RunController:
         self._run_keys: dict[str, str | None] = {}  # the cache key each badge was earned with
         self.run_nodes: list[str] = []  # the nodes of the run going on, in the order they run
         self.took: dict[str, float] = {}  # seconds each node took when it last ran
-        self.run_clock = RunClock({})  # the run's time left; teaches the node types' paces
+        self.run_clock = RunClock({}, clock=clock)  # the run's time left; teaches the node types' paces
         # A run waits for a status check still in flight: both may write the same store
         # entries (sample images, models) the first time, and need not race for them.
         self._engine_lock = threading.Lock()
