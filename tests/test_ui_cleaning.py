@@ -112,6 +112,8 @@ async def test_keep_this_writes_the_choice_that_a_re_run_keeps(user: User, regis
     original = int(groups.index[row_of(groups, "d001.png")])
     await user.should_see(marker=f"keep-{original}")
     assert calls == [("refresh",)]
+    assert user.notify.messages == ["as_jpeg.jpg is kept of group 2 (saved in duplicates-keep.csv); "
+                                    "re-run to update the cleaned copy."]
     rows = read_keep_file(tmp_path / "duplicates-keep.csv")
     assert rows.values.tolist() == [[sha256_of_file(copies / "2" / "as_jpeg.jpg"), "2/as_jpeg.jpg"]]
 
@@ -265,6 +267,8 @@ async def test_accept_keep_and_choose_go_into_the_label_file_that_retraining_rea
     first, second, third = (int(i) for i in order[:3])
     user.find(marker=f"accept-{first}").click()
     await user.should_see(f"1 decided · {flagged - 1} flagged left")
+    assert user.notify.messages == [f"{names[first]}: '{issues.suggested[first]}' (saved in label-overrides.csv); "
+                                    "retrain to use it."]
     assert first not in shown_in_queue(user) and int(order[SHOWN]) in shown_in_queue(user)  # the next comes in
     user.find(marker=f"keep-label-{second}").click()
     other = next(c for c in issues.classes if c not in (issues.images.labels[third], issues.suggested[third]))

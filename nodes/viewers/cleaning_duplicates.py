@@ -82,7 +82,8 @@ def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Calla
     """Where choices go and the re-run that applies them; or Save (inline), or why not."""
     with ui.row().classes("items-center gap-2"):
         if path is not None:
-            ui.label(f"Choices go to {path}.").classes("text-xs text-gray-500")
+            ui.label(f"Choices go to {path.name} beside the workflow.").classes("text-xs text-gray-500") \
+                .tooltip(str(path))
             ui.button("Re-run with these choices", icon="replay", on_click=ctx.run_downstream) \
                 .props("flat dense no-caps").mark("rerun-duplicates")
         elif reason == "save" and ctx.save is not None:
@@ -125,14 +126,14 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
     starts = np.flatnonzero(np.r_[True, groups.group[1:] != groups.group[:-1]])  # rows are sorted by group
     ends = np.r_[starts[1:], len(groups)]
     pages = -(-len(starts) // GROUPS_PER_PAGE)
-    heading = ui.label(summary(groups, keep)).classes("text-sm font-medium fc-duplicates-summary")
+    with ui.row().classes("items-baseline gap-3"):
+        heading = ui.label(summary(groups, keep)).classes("text-sm font-medium fc-duplicates-summary")
+        ui.label("The image in the green frame is kept.").classes("text-xs text-gray-500")
     with ui.row().classes("items-center gap-3"):
-        ui.label("The image with the green frame is kept; Keep this keeps another of its group.") \
-            .classes("text-xs text-gray-500")
-    choice_bar(ctx, path, reason, redraw)
-    pager = ui.pagination(1, pages, direction_links=True, on_change=lambda e: show(e.value)) \
-        .props("max-pages=9 boundary-numbers").mark("duplicate-pages")
-    pager.set_visibility(pages > 1)
+        pager = ui.pagination(1, pages, direction_links=True, on_change=lambda e: show(e.value)) \
+            .props("max-pages=9 boundary-numbers dense").mark("duplicate-pages")
+        pager.set_visibility(pages > 1)
+        choice_bar(ctx, path, reason, redraw)
     body = ui.column().classes("w-full gap-2 fc-duplicate-groups")
 
     def choose(row: int) -> None:
@@ -142,12 +143,13 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
         members = groups.group == groups.group[row]
         keep[members] = False
         keep[row] = True
-        heading.text = summary(groups, keep)
-        show(pager.value)
-        ctx.refresh()  # Find Duplicates turns stale: its file changed
+        # said before the card (whose button called this) is redrawn away
         ui.notify(f"{os.path.basename(groups.images.paths[groups.index[row]])} is kept of group "
                   f"{groups.group[row]} (saved in {path.name}); re-run to update the cleaned copy.",
                   type="positive")
+        ctx.refresh()  # Find Duplicates turns stale: its file changed
+        heading.text = summary(groups, keep)
+        show(pager.value)
 
     def show(page: int) -> None:
         body.clear()
