@@ -12,10 +12,14 @@ from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 from . import __version__
-from .cache import Cache, NotACache, default_max_bytes, parse_size
-from .errors import Problem, WorkflowInvalid
-from .fsutil import WriteError
-from .states import NodeState
+from .deferred_import import defer_for_run
+
+defer_for_run(sys.argv)  # before anything imports numpy (see flowclass/deferred_import.py)
+
+from .cache import Cache, NotACache, default_max_bytes, parse_size  # noqa: E402
+from .errors import Problem, WorkflowInvalid  # noqa: E402
+from .fsutil import WriteError  # noqa: E402
+from .states import NodeState  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 MANIFEST_NAME = "run.json"
 SKIPPED_NAME = "skipped.csv"
-PACKAGES = ("numpy", "scipy", "scikit-learn", "pillow", "pandas", "onnxruntime",
+PACKAGES = ("numpy", "scipy", "scikit-learn", "pillow", "networkx", "pandas", "onnxruntime",
             "torch", "torchvision", "timm", "open_clip_torch", "scikit-image", "nicegui")
 GENERATOR = "flowclass"
 

@@ -21,6 +21,17 @@ if TYPE_CHECKING:  # pandas is imported where tables are made, to keep start-up 
     import pandas as pd
 
 
+def true_false(values: np.ndarray) -> list[str]:
+    """Booleans as every table writes them: ``true`` / ``false`` (not pandas' True/False)."""
+    return ["true" if v else "false" for v in np.asarray(values, dtype=bool)]
+
+
+def table_column(values: np.ndarray) -> Any:
+    """A per-image column as tables write it: booleans as ``true`` / ``false``."""
+    values = np.asarray(values)
+    return true_false(values) if values.dtype == bool else values
+
+
 @serializable("flowclass.ImageSet")
 @dataclass(frozen=True, eq=False)
 class ImageSet:
@@ -109,7 +120,7 @@ class Distances:
     def __len__(self) -> int:
         return len(self.images)
 
-    def prepared(self, dtype: Any = np.float64) -> np.ndarray:
+    def prepared(self, dtype: Any = "float64") -> np.ndarray:
         """The vectors as they are compared: centred if asked (a new array)."""
         vectors = np.array(self.vectors, dtype=dtype)
         if self.centre:
@@ -186,7 +197,7 @@ class Labelling:
         table[self.kind] = self.labels.astype(str)
         table[self.score_name] = self.scores
         for name, values in self.columns.items():
-            table[name] = values
+            table[name] = table_column(values)
         return table
 
 

@@ -20,7 +20,7 @@ from flowclass.params import Choice, Path as PathParam
 from flowclass.safe_tables import write_csv, write_xlsx
 from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder, copy_of, new_file, owned_folder
 
-from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
+from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling, table_column
 from .lib.results.label_folders import folder_names
 from .lib.results.relocated import copy_into, rewrite_csv, rewrite_xlsx
 
@@ -161,7 +161,7 @@ def export_folders(ctx: RunContext, *, labels: Labelling, folder, mode, table):
             "folder_label": labels.images.labels[keep].astype(str),
             labels.kind: labels.labels[keep].astype(str),
             labels.score_name: labels.scores[keep],
-            **{name: np.asarray(values)[keep] for name, values in labels.columns.items()},
+            **{name: table_column(np.asarray(values)[keep]) for name, values in labels.columns.items()},
         })
         tables = [write_beside(ctx, owned, f"images.{fmt}",
                                lambda tmp, fmt=fmt: write_table(result, tmp, fmt), taken)

@@ -6,7 +6,7 @@ folder, Run; in the label-issue queue accept three suggested labels, in the dupl
 groups keep another copy of one group; Retrain. Then ``flowclass run`` of the saved file
 with README's ``--set`` form finds the same decisions in label_issues.csv, duplicates.csv
 and cleaned/, and the user's folder is as it was. Screenshots at 1280x720 and 1920x1080
-(screenshots/journey_clean_*.png); README's picture docs/journey-clean-collection.png.
+(screenshots/journey_clean_*.png); README's pictures docs/journey-clean-collection.png and journey-clean-duplicates.png.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def queue_head(screen: Screen) -> tuple[str, str, str]:
 def kept_names(screen: Screen) -> list[str]:
     return screen.selenium.execute_script(
         "return [...document.querySelectorAll('.fc-duplicate-group')].map(g => "
-        "g.querySelector('.fc-kept .truncate')?.textContent.trim())")
+        "g.querySelector('.fc-kept .fc-duplicate-name')?.textContent.trim())")
 
 
 def frames(screen: Screen, name: str) -> None:
@@ -99,14 +99,14 @@ def test_clean_a_collection_in_the_browser_then_headless(screen: Screen, registr
     first_kept = kept_names(screen)[0]
     group = driver.find_elements(By.CSS_SELECTOR, ".fc-duplicate-group")[0]
     other = group.find_element(By.XPATH, ".//*[contains(@class, 'fc-duplicate')][not(contains(@class, 'fc-kept'))]")
-    chosen = other.find_element(By.CSS_SELECTOR, ".truncate").text.strip()
+    chosen = other.find_element(By.CSS_SELECTOR, ".fc-duplicate-name").text.strip()
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", other)
     other.find_element(By.XPATH, ".//button[.//*[text()='Keep this']]").click()
     wait_until(lambda: kept_names(screen)[0] == chosen, what="the kept mark to move")  # at once, no run
     keep_file = pd.read_csv(workspace / "mine" / "duplicates-keep.csv", dtype=str, keep_default_na=False)
     assert [Path(p).name for p in keep_file["path"]] == [chosen]
     assert chosen != first_kept
-    shot(screen, "clean_groups_changed")
+    shot(screen, "clean_groups_changed", docs="journey-clean-duplicates.png", show=".fc-duplicates-summary")
 
     run_and_wait(screen, "//button[.//*[text()='Re-run with these choices']]", timeout=RUN_TIMEOUT)
     # the canvas's own run wrote them: the chosen copy in its cleaned copy

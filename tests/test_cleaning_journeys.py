@@ -110,6 +110,8 @@ def test_predict_puts_foreign_images_in_unfamiliar(photos, shared_cache, tmp_pat
                   f"new.folder={mixed}")
     predictions = pd.read_csv(out / "predictions.csv")
     assert {"familiarity", "unfamiliar"} <= set(predictions.columns)
+    written = pd.read_csv(out / "predictions.csv", dtype=str)["unfamiliar"]
+    assert set(written) == {"true", "false"}  # as the tables write booleans
     assert predictions["familiarity"].between(0, 1).all()
     unfamiliar = {p.name for p in (out / "by_prediction" / "unfamiliar").glob("*.png")}
     faces = {f"face_{k:02d}.png" for k in range(50)}

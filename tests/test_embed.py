@@ -148,7 +148,7 @@ def test_missing_open_clip_weights_are_a_clear_error_not_a_download(registry, ca
 def test_a_fully_cached_run_imports_no_model_library(tmp_path, photos_dir, shared_cache):
     """Re-running an unchanged workflow does no work, and never even imports torch (nor
     matplotlib: its pictures are in the cache and already in --out; nor scipy, pandas or a
-    progress bar, nor a graph library)."""
+    progress bar)."""
     workflow = tmp_path / "wf.json"
     text = (REPO / "workflows" / "cluster_folder.json").read_text()
     workflow.write_text(text)
@@ -158,7 +158,7 @@ def test_a_fully_cached_run_imports_no_model_library(tmp_path, photos_dir, share
         f"{str(shared_cache.root)!r}, '-q', '--set', 'import.folder={photos_dir}', "
         "'--set', 'cluster.n_clusters=2'])\n"
         "print(json.dumps({'code': code, 'modules': sorted(m for m in ('torch', 'onnxruntime', "
-        "'timm', 'open_clip', 'sklearn', 'matplotlib', 'scipy', 'pandas', 'tqdm', 'networkx') "
+        "'timm', 'open_clip', 'sklearn', 'matplotlib', 'scipy', 'pandas', 'tqdm') "
         "if m in sys.modules)}))\n")
     runs = []
     for _ in range(2):

@@ -157,6 +157,10 @@ async def test_many_groups_come_a_page_at_a_time(user: User, tmp_path):
     pager.set_value(4)
     await user.should_see(marker=f"group-{groups.groups}")
     assert shown() == {groups.groups}
+    last = 2 * groups.groups - 1
+    user.find(marker=f"picture-{last}").click()  # shown larger, beside the rest of its group
+    await user.should_see("2 of 2")
+    await user.should_see(str(groups.images.paths[last]))
 
 
 @pytest.mark.anyio
