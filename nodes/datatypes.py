@@ -126,7 +126,7 @@ class Distances:
     def __len__(self) -> int:
         return len(self.images)
 
-    def prepared(self, dtype: Any = np.float64) -> np.ndarray:
+    def prepared(self, dtype: Any = "float64") -> np.ndarray:
         """The vectors as they are compared: centred if asked (a new array)."""
         vectors = np.array(self.vectors, dtype=dtype)
         if self.centre:
