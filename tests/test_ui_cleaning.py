@@ -342,3 +342,12 @@ async def test_without_a_saved_workflow_the_queue_only_shows(user: User, tmp_pat
     assert not user.find(marker="accept-0").elements.pop().enabled
     assert not user.find(marker="choose-0").elements.pop().enabled
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_one_relative_path_is_the_one_of_all_paths(tmp_path) -> None:
+    groups = synthetic_groups(tmp_path, 3)
+    images = groups.images
+    assert [images.relpath(k) for k in range(len(images))] == images.relpaths == \
+        [f"g{k // 2:03d}_{k % 2}.png" for k in range(6)]
+    rootless = replace(images, root="")
+    assert [rootless.relpath(k) for k in range(len(images))] == rootless.relpaths

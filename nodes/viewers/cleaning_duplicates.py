@@ -48,15 +48,13 @@ def marks(groups: Any, path: Path | None) -> np.ndarray:
     keep = np.asarray(groups.keep, dtype=bool).copy()
     if path is None or not path.is_file():
         return keep
-    choices, _ = chosen(groups.images, read_keep_file(path))
-    row_of = {int(image): row for row, image in enumerate(groups.index.tolist())}
+    # matched among the groups' images only: a whole collection's paths cost a second per draw
+    choices, _ = chosen(groups.images.subset(groups.index), read_keep_file(path))
     best: dict[int, tuple[int, int]] = {}  # group -> (file row, groups row)
-    for image, order in choices.items():
-        row = row_of.get(image)
-        if row is not None:
-            group = int(groups.group[row])
-            if group not in best or order > best[group][0]:
-                best[group] = (order, row)
+    for row, order in choices.items():
+        group = int(groups.group[row])
+        if group not in best or order > best[group][0]:
+            best[group] = (order, row)
     for group, (_, row) in best.items():
         keep[groups.group == group] = False
         keep[row] = True
@@ -74,9 +72,8 @@ def record_choice(groups: Any, row: int, path: Path) -> None:
     hashes = [str(images.hashes[groups.index[r]]) for r in members]
     sha = str(images.hashes[image])
     named = "" if hashes.count(sha) > 1 else sha
-    relpaths = images.relpaths
-    others = [(str(images.hashes[groups.index[r]]), relpaths[int(groups.index[r])]) for r in members if r != row]
-    set_kept(path, named, relpaths[image], others)
+    others = [(str(images.hashes[groups.index[r]]), images.relpath(int(groups.index[r]))) for r in members if r != row]
+    set_kept(path, named, images.relpath(image), others)
 
 
 def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Callable[[], None]) -> None:

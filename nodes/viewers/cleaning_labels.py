@@ -88,7 +88,7 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         if path is None:
             return
         images = issues.images
-        set_label(path, str(images.hashes[i]), images.relpaths[i], label)
+        set_label(path, str(images.hashes[i]), images.relpath(i), label)
         done[images.hashes == images.hashes[i]] = True  # byte copies share the row
         # said before the card (whose button called this) is redrawn away
         ui.notify(f"{os.path.basename(images.paths[i])}: '{label}' (saved in {path.name}); retrain to use it.",
