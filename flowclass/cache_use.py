@@ -20,12 +20,18 @@ class RunCache:
     def __init__(self, cache: Cache):
         self.cache = cache
         self.unwritable: str | None = None  # why this run goes on without the cache
+        self._made: list[Path] = []  # stores this run created (removed again if left empty)
 
     def store_dir(self, name: str) -> Path:
         """A node family's store: the cache's, or a temporary one once it cannot be written."""
         if self.unwritable is not None:
             return self.cache.scratch_dir(name)
-        return self.cache.store_dir(name)
+        folder = self.cache.root / "stores" / name
+        new = not folder.exists()
+        found = self.cache.store_dir(name)
+        if new and found == folder:
+            self._made.append(folder)
+        return found
 
     def is_trouble(self, exc: BaseException) -> bool:
         """Whether ``exc`` is the cache failing to be written (not a node's own problem)."""
@@ -50,4 +56,9 @@ class RunCache:
             why = str(write_error(cause, exc.filename, CACHE_HINT))  # type: ignore[arg-type]
         self.unwritable = (f"the cache cannot be written, so this run goes on without it (results "
                            f"are not kept for the next run): {why}")
+        for folder in self._made:  # made on a disk that then filled up: no empty folder left
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
         return self.unwritable

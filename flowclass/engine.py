@@ -24,6 +24,7 @@ from .cache_use import RunCache
 from .cache_key import cache_key
 from .codec import CodecError
 from .context import NodeEvent, RunContext
+from .deferred_import import settle
 from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
 from .executors import describe
 from .fsutil import WriteError, file_stamp, write_error
@@ -32,6 +33,7 @@ from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .registry import Registry
 from .protected import Protected
+from .relocation import Placements, Relocated, moves, placed
 from .resolution import Dirs, Resolved, path_problems, resolve
 from .scanning import ScanBudget, ScanLimitReached
 from .states import FINISHED, WARNING, NodeState
@@ -343,6 +345,7 @@ class _Run:
     def _call(self, node_id: str, node_type: NodeType, ctx: RunContext,
               params: Mapping[str, Any]) -> Mapping[str, Any]:
         """Gather the node's inputs, run it, check its outputs; keeps them in ``values``."""
+        settle()  # a node may start threads: what waits to be imported is imported now
         inputs = {}
         for inp in node_type.inputs:
             edge = self.workflow.edge_into(node_id, inp.name)
@@ -394,8 +397,9 @@ class _Run:
             self._key(node_id, node_type, outcome, ctx)
             params = outcome.params
             cached = self.engine.cache.get(outcome.key, on_damage=lambda text: self._notice(ctx, text))
-            if cached is not None and self._reusable(node_type, cached, params):
-                self.cached[node_id] = cached
+            served = self._served(node_type, cached, ctx, params) if cached is not None else None
+            if served is not None:
+                self.cached[node_id] = served
                 self._finish(outcome, NodeState.CACHED, started, meta=cached.meta)
                 self.emit(NodeEvent(node_id, NodeState.CACHED, seconds=outcome.seconds, key=outcome.key))
                 return
@@ -441,7 +445,8 @@ class _Run:
             raise NodeError(problem.message, field=problem.field)
         if node_type.fingerprint is not None:
             outcome.fingerprint = node_type.fingerprint(ctx, params)
-        outcome.key = cache_key(node_type, params, self._input_sources(node_id, node_type), outcome.fingerprint)
+        keyed = placed(node_type, params, self.out_dir) if node_type.relocate is not None else params
+        outcome.key = cache_key(node_type, keyed, self._input_sources(node_id, node_type), outcome.fingerprint)
 
     def _input_sources(self, node_id: str, node_type: NodeType) -> dict[str, tuple[str | None, str] | None]:
         """Per input port, the key and port of the result feeding it (None: not wired)."""
@@ -521,6 +526,30 @@ class _Run:
         elif ctx is not None:
             outcome.warnings, outcome.records, outcome.skipped = ctx.warnings, ctx.records, ctx.skipped
 
+    def _served(self, node_type: NodeType, cached: CachedResult, ctx: RunContext,
+                params: dict[str, Any]) -> CachedResult | None:
+        """The cached result as this run serves it: as it is, or (made for another output
+        folder) with its files copied into this one; None when the node must run."""
+        if not self._reusable(node_type, cached, params):
+            return None
+        there = cached.meta.get("out_dir")
+        if node_type.relocate is None or there is None or Path(there) == self.out_dir:
+            return cached
+        found = moves(cached, self.out_dir)
+        if not found:
+            return None
+        placements, here = Placements(self.engine.cache, cached.key), [new for _, new in found]
+        copied = placements.intact(self.out_dir, here)
+        try:
+            rewrite = node_type.relocate(ctx, params, found, copied)
+        except (OSError, NodeError):  # a folder in the way, a full disk: the node runs and says
+            return None
+        if rewrite is None:
+            return None
+        if not copied and self.use.unwritable is None:
+            placements.remember(self.out_dir, here)
+        return Relocated.of(cached, rewrite)
+
     def _reusable(self, node_type: NodeType, cached: CachedResult, params: dict[str, Any]) -> bool:
         """A cached result counts unless it claims files that are gone or changed."""
         if not node_type.writes_files:
@@ -545,6 +574,8 @@ class _Run:
                 "skipped": outcome.skipped}
         if node_type.writes_files and written is not None:
             meta["files"] = [[path, *_file_state(path)] for path in written]
+        if node_type.relocate is not None:
+            meta["out_dir"] = str(self.out_dir)
         if self.use.unwritable is not None:
             return
         try:

@@ -75,22 +75,25 @@ def write_skipped(result: "RunResult", out_dir: Path, previous: dict[str, Any] |
     """Write skipped.csv (node, path, reason), also when empty; what run.json says about it.
 
     A skipped.csv is replaced only when the previous run.json recorded it unchanged since
-    (size and time): one the user made or edited is left alone.
+    (size and time): one the user made or edited is left alone. One that already says the
+    same is kept as it is (an unchanged re-run writes nothing it need not).
     """
     path = out_dir / SKIPPED_NAME
     rows = result.skipped_files
     listed = {"count": len(rows), "files": [{"node": n, "path": p, "reason": r} for n, p, r in rows]}
     recorded = ((previous or {}).get("skipped") or {}).get("stamp")
+    text = rows_csv_text(["node", "path", "reason"], rows)
     if os.path.lexists(path):
         try:
             ours = recorded is not None and str(file_stamp(path, follow_symlinks=False)) == recorded
+            if ours and path.read_bytes() == text.encode("utf-8"):
+                return {**listed, "file": SKIPPED_NAME, "stamp": recorded}
         except OSError:
             ours = False
         if not ours:
             return {**listed, "file": None,
                     "not_written": f"{path} exists and was not written by FlowClass"}
-    atomic_write_text(path, rows_csv_text(["node", "path", "reason"], rows),
-                      hint="choose another output folder (--out)")
+    atomic_write_text(path, text, hint="choose another output folder (--out)")
     return {**listed, "file": SKIPPED_NAME, "stamp": str(file_stamp(path))}
 
 

@@ -78,6 +78,13 @@ NodeRun = Callable[Concatenate[RunContext, ...], Mapping[str, Any]]
 Fingerprint = Callable[[RunContext, Mapping[str, Any]], str]
 # outputs_exist(outputs, params) -> bool: are the files a cached result claims still there?
 OutputsCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+# relocate(ctx, params, moves, copied) -> rewrite(port, value) -> value, or None: for a node
+# that writes into the run's output folder, put the files a result made for another output
+# folder wrote (moves: (file there, where it goes here), checked unchanged) into this one, or
+# with ``copied`` only say (they are here already, unchanged), and say how its outputs'
+# values change; None when it cannot (the node then runs). See flowclass.relocation.
+Relocate = Callable[[RunContext, Mapping[str, Any], list[tuple[str, str]], bool],
+                    Callable[[str, Any], Any] | None]
 # A migration turns the params of version n into those of version n + 1.
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -110,6 +117,9 @@ class NodeType:
     # wanted, and otherwise reported as cached.
     cache: bool = True
     outputs_exist: OutputsCheck | None = None
+    # With writes_files: a result made for another output folder is copied here instead of
+    # made again (an unchanged re-run into a new --out); see flowclass.relocation.
+    relocate: Relocate | None = None
     migrations: Mapping[int, Migration] = field(default_factory=dict)
     # Raised when the implementation's results change while the parameters stay as they were
     # (``version`` is the parameters' schema): results cached by an older revision are not
@@ -136,6 +146,8 @@ class NodeType:
             yield "output names must be distinct"
         if not self.outputs:
             yield "a node needs at least one output"
+        if self.relocate is not None and not self.writes_files:
+            yield "relocate moves the files a node writes: it needs writes_files=True"
         missing = [v for v in range(1, self.version) if v not in self.migrations]
         if missing:
             yield f"migrations must cover every older version; missing {missing}"

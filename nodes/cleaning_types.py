@@ -16,15 +16,10 @@ import numpy as np
 from flowclass.codec import serializable
 from flowclass.datatypes import DataType
 
-from .datatypes import ImageSet
+from .datatypes import ImageSet, true_false
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
-
-
-def true_false(values: np.ndarray) -> list[str]:
-    """Booleans as the tables write them: ``true`` / ``false``."""
-    return ["true" if v else "false" for v in np.asarray(values, dtype=bool)]
 
 
 @serializable("flowclass.DuplicateGroups")

@@ -20,8 +20,9 @@ from flowclass.params import Choice, Path as PathParam
 from flowclass.safe_tables import write_csv, write_xlsx
 from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder, copy_of, new_file, owned_folder
 
-from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling
+from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling, table_column
 from .lib.results.label_folders import folder_names
+from .lib.results.relocated import copy_into, rewrite_csv, rewrite_xlsx
 
 if TYPE_CHECKING:  # pandas is imported inside the nodes, so cached runs start fast
     import pandas as pd
@@ -84,6 +85,25 @@ def _same_copy(source: str, sha: str, mode: str):
     return same
 
 
+def _relocate_export(ctx: RunContext, params, moves: list[tuple[str, str]], copied: bool):
+    """An export made for another output folder, copied into this one (see
+    flowclass.relocation): its copies copied, its tables with their new paths."""
+    if params["mode"] != "copy":  # links point at the originals: the node makes them again
+        return None
+    root, paths = Path(params["folder"]), dict(moves)
+    tables = {}
+    for here in paths.values():
+        folder, name = os.path.split(here)
+        if folder == str(root):  # a table: the images are in label folders
+            if name not in TABLE_NAMES:  # numbered around a file of the user's: run again
+                return None
+            rewrite = rewrite_csv if name.endswith(".csv") else rewrite_xlsx
+            tables[here] = rewrite("exported", paths)
+    if not copied and not copy_into(ctx, root, moves, field="folder", makers=tables, tidies=True):
+        return None
+    return lambda port, value: value.assign(exported=value["exported"].map(paths))
+
+
 @node(
     type="export_folders", title="Export to Folders", category="Output",
     inputs=[Input("labels", LABELS, help="Clusters or predictions.")],
@@ -98,6 +118,7 @@ def _same_copy(source: str, sha: str, mode: str):
                help="Also write a table of what went where (images.csv / images.xlsx)."),
     ],
     writes_files=True,
+    relocate=_relocate_export,
 )
 def export_folders(ctx: RunContext, *, labels: Labelling, folder, mode, table):
     """Copy (or link) each image into <folder>/<label>/, with a table of what went where."""
@@ -140,7 +161,7 @@ def export_folders(ctx: RunContext, *, labels: Labelling, folder, mode, table):
             "folder_label": labels.images.labels[keep].astype(str),
             labels.kind: labels.labels[keep].astype(str),
             labels.score_name: labels.scores[keep],
-            **{name: np.asarray(values)[keep] for name, values in labels.columns.items()},
+            **{name: table_column(np.asarray(values)[keep]) for name, values in labels.columns.items()},
         })
         tables = [write_beside(ctx, owned, f"images.{fmt}",
                                lambda tmp, fmt=fmt: write_table(result, tmp, fmt), taken)
@@ -152,6 +173,17 @@ def export_folders(ctx: RunContext, *, labels: Labelling, folder, mode, table):
                 owned.remove_if_owned(rel)  # only removes it if empty
     ctx.wrote(*result["exported"], *(root / name for name in tables))
     return {"exported": result}
+
+
+def _relocate_table(ctx: RunContext, params, moves: list[tuple[str, str]], copied: bool):
+    """A table saved for another output folder, copied into this one (see
+    flowclass.relocation): the same bytes, no table library imported."""
+    target = Path(params["path"])
+    if [here for _, here in moves] != [str(target)]:
+        return None
+    if not copied and not copy_into(ctx, target.parent, moves, field="path"):
+        return None
+    return lambda port, value: value
 
 
 @node(
@@ -166,6 +198,7 @@ def export_folders(ctx: RunContext, *, labels: Labelling, folder, mode, table):
                   help="The file to write; its extension picks the format."),
     ],
     writes_files=True,
+    relocate=_relocate_table,
 )
 def save_table(ctx: RunContext, *, data: "pd.DataFrame", embeddings: Embeddings | None, path):
     """Save per-image rows (path, label, cluster or prediction...) as CSV, XLSX or Parquet."""

@@ -192,6 +192,7 @@ def test_export_by_prediction_writes_label_folders_and_confidence(registry, shar
     assert list(table.columns) == ["source", "exported", "folder_label", "prediction", "confidence",
                                    "top1", "top1_score", "top2", "top2_score", "familiarity",
                                    "unfamiliar"]
+    assert set(table["unfamiliar"]) <= {"true", "false"}  # booleans as every table writes them
     predicted = result.output("predict", "predictions")
     assert table["prediction"].tolist() == predicted.labels.tolist()
     assert table["folder_label"].tolist() == predicted.images.labels.tolist()

@@ -10,20 +10,17 @@ them. Then a classifier predicts a folder mixing digits and faces: the faces go 
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image
 
 from flowclass.library import ready_workflows_dir
 from nodes.lib.images.filestate import sha256_of_file
-from tests.conftest import REPO
+from tests.journey_helpers import flowclass_run, listing, messy_digits
 
 pytestmark = pytest.mark.slow
 WRONG = 30
@@ -32,50 +29,7 @@ WRONG = 30
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> tuple[Path, dict[str, str], dict[str, str]]:
     """PHOTOS (the user's folder), the true digit of each moved image, copy -> original."""
-    from nodes.lib.images.sample_images import write_sample
-
-    root = tmp_path_factory.mktemp("user")
-    folder = write_sample("digits", root / "PHOTOS")
-    files = sorted(folder.rglob("*.png"), key=lambda p: p.name)
-    rng = np.random.default_rng(3)
-    moved = {}
-    for path in rng.choice(files, WRONG, replace=False):
-        label = str((int(path.parent.name) + rng.integers(1, 10)) % 10)
-        moved[path.name] = path.parent.name
-        path.rename(folder / label / path.name)
-    files = sorted(folder.rglob("*.png"), key=lambda p: p.name)
-    copies = {}
-    for k, path in enumerate(rng.choice([f for f in files if f.name not in moved], 12, replace=False)):
-        target = folder / str(rng.integers(10))
-        image = Image.open(path)
-        name = f"copy_{k:02d}"
-        if k % 4 == 0:
-            shutil.copyfile(path, target / f"{name}.png")
-            name += ".png"
-        elif k % 4 == 1:
-            image.save(target / f"{name}.bmp")
-            name += ".bmp"
-        elif k % 4 == 2:
-            image.convert("L").save(target / f"{name}.jpg", quality=85)
-            name += ".jpg"
-        else:
-            ImageEnhance.Brightness(image).enhance(1.2).save(target / f"{name}.png")
-            name += ".png"
-        copies[name] = path.name
-    return folder, moved, copies
-
-
-def flowclass_run(workflow: Path, out: Path, cache: Path, *sets: str) -> None:
-    args = [sys.executable, "-m", "flowclass.cli", "run", str(workflow), "--out", str(out),
-            "--cache", str(cache), "-q"] + [a for s in sets for a in ("--set", s)]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=1500,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def listing(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file()}
+    return messy_digits(tmp_path_factory.mktemp("user") / "PHOTOS", WRONG)
 
 
 def test_clean_collection_finds_copies_and_wrong_labels_and_re_runs_the_decisions(
@@ -156,6 +110,8 @@ def test_predict_puts_foreign_images_in_unfamiliar(photos, shared_cache, tmp_pat
                   f"new.folder={mixed}")
     predictions = pd.read_csv(out / "predictions.csv")
     assert {"familiarity", "unfamiliar"} <= set(predictions.columns)
+    written = pd.read_csv(out / "predictions.csv", dtype=str)["unfamiliar"]
+    assert set(written) == {"true", "false"}  # as the issue's tables write booleans
     assert predictions["familiarity"].between(0, 1).all()
     unfamiliar = {p.name for p in (out / "by_prediction" / "unfamiliar").glob("*.png")}
     faces = {f"face_{k:02d}.png" for k in range(50)}

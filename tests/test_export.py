@@ -14,6 +14,7 @@ from flowclass.errors import NodeError
 from nodes.datatypes import Embeddings, ImageSet, Labelling
 from nodes.export import export_folders, save_table
 from nodes.lib.results.label_folders import folder_names, safe_folder_name
+from flowclass.userfiles import owned_folder as owned_folder_module
 from flowclass.userfiles.owned_folder import JOURNAL
 
 
@@ -132,7 +133,7 @@ def test_an_interrupted_export_leaves_no_half_written_files(tmp_path, source, mo
     root, paths = source
     labels = labelling(root, paths, ["C1"] * 6)
     out = tmp_path / "out"
-    real_copy, copies = shutil.copyfile, []
+    real_copy, copies = owned_folder_module.copy_new, []
 
     def flaky(src, dst):
         if len(copies) == 3:
@@ -142,14 +143,14 @@ def test_an_interrupted_export_leaves_no_half_written_files(tmp_path, source, mo
         copies.append(src)
         return real_copy(src, dst)
 
-    monkeypatch.setattr(shutil, "copyfile", flaky)
+    monkeypatch.setattr(owned_folder_module, "copy_new", flaky)
     with pytest.raises(NodeError, match=f"disk full while writing {out}/C1/"):
         export(tmp_path, labels, out)
     written = [f for f in tree(out) if f.endswith(".png")]
     assert len(written) == 3 and not [f for f in os.listdir(out / "C1") if "flowclass-tmp" in f]
     for f in written:
         Image.open(out / f).load()  # every file that exists is whole
-    monkeypatch.setattr(shutil, "copyfile", real_copy)
+    monkeypatch.setattr(owned_folder_module, "copy_new", real_copy)
     export(tmp_path, labels, out)
     assert len([f for f in tree(out) if f.endswith(".png")]) == 6  # finished, no duplicates
 

@@ -94,6 +94,14 @@ def test_a_run_with_nothing_skipped_writes_an_empty_list(broken_folder, tmp_path
     assert (tmp_path / "out" / "skipped.csv").read_text() == "node,path,reason\n"
     assert json.loads((tmp_path / "out" / "run.json").read_text())["skipped"]["count"] == 0
     assert "skipped" not in done.stderr
+    # an unchanged re-run keeps the file that already says so, and still knows it as its own
+    before = os.stat(tmp_path / "out" / "skipped.csv")
+    again = _run(_workflow(tmp_path, clean), tmp_path / "out", tmp_path / "c")
+    after = os.stat(tmp_path / "out" / "skipped.csv")
+    assert again.returncode == 0 and (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    (clean / "broken.png").write_bytes(b"not an image")
+    third = _run(_workflow(tmp_path, clean), tmp_path / "out", tmp_path / "c")
+    assert third.returncode == 0 and "broken.png" in (tmp_path / "out" / "skipped.csv").read_text()
 
 
 def test_a_users_skipped_csv_is_never_replaced(broken_folder, tmp_path):

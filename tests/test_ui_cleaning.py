@@ -112,6 +112,8 @@ async def test_keep_this_writes_the_choice_that_a_re_run_keeps(user: User, regis
     original = int(groups.index[row_of(groups, "d001.png")])
     await user.should_see(marker=f"keep-{original}")
     assert calls == [("refresh",)]
+    assert user.notify.messages == ["as_jpeg.jpg is kept of group 2 (saved in duplicates-keep.csv); "
+                                    "re-run to update the cleaned copy."]
     rows = read_keep_file(tmp_path / "duplicates-keep.csv")
     assert rows.values.tolist() == [[sha256_of_file(copies / "2" / "as_jpeg.jpg"), "2/as_jpeg.jpg"]]
 
@@ -155,6 +157,10 @@ async def test_many_groups_come_a_page_at_a_time(user: User, tmp_path):
     pager.set_value(4)
     await user.should_see(marker=f"group-{groups.groups}")
     assert shown() == {groups.groups}
+    last = 2 * groups.groups - 1
+    user.find(marker=f"picture-{last}").click()  # shown larger, beside the rest of its group
+    await user.should_see("2 of 2")
+    await user.should_see(str(groups.images.paths[last]))
 
 
 @pytest.mark.anyio
@@ -265,6 +271,8 @@ async def test_accept_keep_and_choose_go_into_the_label_file_that_retraining_rea
     first, second, third = (int(i) for i in order[:3])
     user.find(marker=f"accept-{first}").click()
     await user.should_see(f"1 decided · {flagged - 1} flagged left")
+    assert user.notify.messages == [f"{names[first]}: '{issues.suggested[first]}' (saved in label-overrides.csv); "
+                                    "retrain to use it."]
     assert first not in shown_in_queue(user) and int(order[SHOWN]) in shown_in_queue(user)  # the next comes in
     user.find(marker=f"keep-label-{second}").click()
     other = next(c for c in issues.classes if c not in (issues.images.labels[third], issues.suggested[third]))
@@ -334,3 +342,12 @@ async def test_without_a_saved_workflow_the_queue_only_shows(user: User, tmp_pat
     assert not user.find(marker="accept-0").elements.pop().enabled
     assert not user.find(marker="choose-0").elements.pop().enabled
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_one_relative_path_is_the_one_of_all_paths(tmp_path) -> None:
+    groups = synthetic_groups(tmp_path, 3)
+    images = groups.images
+    assert [images.relpath(k) for k in range(len(images))] == images.relpaths == \
+        [f"g{k // 2:03d}_{k % 2}.png" for k in range(6)]
+    rootless = replace(images, root="")
+    assert [rootless.relpath(k) for k in range(len(images))] == rootless.relpaths

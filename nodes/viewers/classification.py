@@ -75,7 +75,8 @@ def correction_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: C
     """Where corrections go and Retrain; or Save (inline) or the reason they cannot be made."""
     with ui.row().classes("items-center gap-2"):
         if path is not None:
-            ui.label(f"Corrections go to {path}.").classes("text-xs text-gray-500")
+            ui.label(f"Corrections go to {path.name} beside the workflow.").classes("text-xs text-gray-500") \
+                .tooltip(str(path))
             ui.button("Retrain with corrections", icon="replay", on_click=lambda: ctx.run(None)) \
                 .props("flat dense no-caps").mark("retrain")
         elif reason == "save" and ctx.save is not None:

@@ -19,6 +19,7 @@ import numpy as np
 from nicegui import ui
 
 from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.images import enlarge, gallery_of_images
 
 from .classification import correction_bar, correction_file
 
@@ -74,9 +75,9 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     path, reason = correction_file(ctx)
     done = decided(issues, path)
     order = queue_order(issues)
-    counter = ui.label(progress(issues, done)).classes("text-sm font-medium fc-queue-progress")
-    ui.label("Most suspect first: is each image's label right? Decisions go into the label file; "
-             "retrain to use them.").classes("text-xs text-gray-500")
+    with ui.row().classes("items-baseline gap-3"):
+        counter = ui.label(progress(issues, done)).classes("text-sm font-medium fc-queue-progress")
+        ui.label("Most suspect first: is each image's label right?").classes("text-xs text-gray-500")
     correction_bar(ctx, path, reason, redraw)
     cards = ui.row().classes("gap-3 w-full fc-label-queue")
     classes = list(dict.fromkeys([*issues.classes, *issues.suggested.tolist()]))
@@ -87,13 +88,14 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         if path is None:
             return
         images = issues.images
-        set_label(path, str(images.hashes[i]), images.relpaths[i], label)
+        set_label(path, str(images.hashes[i]), images.relpath(i), label)
         done[images.hashes == images.hashes[i]] = True  # byte copies share the row
-        counter.text = progress(issues, done)
-        show()
-        ctx.refresh()  # Label Overrides turns stale: its file changed
+        # said before the card (whose button called this) is redrawn away
         ui.notify(f"{os.path.basename(images.paths[i])}: '{label}' (saved in {path.name}); retrain to use it.",
                   type="positive")
+        ctx.refresh()  # Label Overrides turns stale: its file changed
+        counter.text = progress(issues, done)
+        show()
 
     def show() -> None:
         cards.clear()
@@ -102,33 +104,39 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
             if not head:
                 ui.label("Every labelled image is decided.").classes("text-sm text-green-800 fc-queue-empty")
             for i in head:
-                card(issues, i, classes, ctx, decide, path is not None)
+                card(issues, i, classes, ctx, decide, path is not None,
+                     enlarge=lambda i, head=head: enlarge(gallery_of_images(issues.images), i, ctx, head))
 
     show()
 
 
-def card(issues: Any, i: int, classes: list[str], ctx: ViewerContext,
-         decide: Callable[[int, str], None], can_decide: bool) -> None:
+def card(issues: Any, i: int, classes: list[str], ctx: ViewerContext, decide: Callable[[int, str], None],
+         can_decide: bool, enlarge: Callable[[int], None]) -> None:
+    """The image beside its labels and the three ways to decide (short: a laptop's panel is low);
+    clicking the picture shows it larger."""
     images = issues.images
     given, suggested = str(images.labels[i]), str(issues.suggested[i])
-    with ui.card().tight().classes("w-48 fc-queue-item").mark(f"queue-{i}"):
-        ui.image(ctx.image_url(images.paths[i], images.hashes[i])).classes("w-48 h-36") \
-            .props("fit=contain no-spinner no-transition")
-        with ui.card_section().classes("p-1 text-xs w-full gap-1"):
-            ui.label(os.path.basename(images.paths[i])).classes("truncate").tooltip(str(images.paths[i]))
-            ui.label(f"labelled {given} · suggested {suggested}").classes("font-medium")
-            ui.label(f"score {issues.score[i]:.2f}" + (" · flagged" if issues.flagged[i] else "")) \
+    with ui.card().tight().classes("w-[21rem] fc-queue-item").mark(f"queue-{i}"), \
+            ui.row().classes("w-full gap-2 no-wrap items-start"):
+        ui.image(ctx.image_url(images.paths[i], images.hashes[i])).classes("w-24 h-24 shrink-0 cursor-pointer") \
+            .props("fit=contain no-spinner no-transition").on("click", lambda: enlarge(i)) \
+            .mark(f"picture-{i}")
+        with ui.column().classes("gap-0 p-1 text-xs min-w-0 grow"):
+            ui.label(os.path.basename(images.paths[i])).classes("truncate w-full fc-queue-name") \
+                .tooltip(str(images.paths[i]))
+            ui.label(f"labelled {given} · suggested {suggested}").classes("font-medium fc-queue-labels")
+            ui.label(f"score {issues.score[i]:.3f}" + (" · flagged" if issues.flagged[i] else "")) \
                 .classes("text-red-700" if issues.flagged[i] else "text-gray-600")
-            with ui.row().classes("gap-1 w-full"):
+            with ui.row().classes("gap-1 items-center no-wrap pt-1"):
                 buttons = []
                 if suggested != given:
                     buttons.append(ui.button(f"Accept {suggested}", on_click=lambda: decide(i, suggested))
                                    .props("dense no-caps size=sm color=primary").mark(f"accept-{i}"))
                 buttons.append(ui.button(f"Keep {given}", on_click=lambda: decide(i, given))
                                .props("dense no-caps size=sm outline").mark(f"keep-label-{i}"))
-            select = ui.select([c for c in classes if c != given], label="Another label",
-                               on_change=lambda e: decide(i, e.value) if e.value else None) \
-                .props("dense options-dense").classes("w-full").mark(f"choose-{i}")
+                select = ui.select([c for c in classes if c != given], label="Other",
+                                   on_change=lambda e: decide(i, e.value) if e.value else None) \
+                    .props("dense options-dense").classes("w-20").mark(f"choose-{i}")
             if not can_decide:
                 for element in (*buttons, select):
                     element.disable()

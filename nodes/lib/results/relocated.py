@@ -1,0 +1,158 @@
+"""The files an output node wrote for one output folder, put into another (see
+:mod:`flowclass.relocation`): an unchanged re-run into a new ``--out`` copies them instead
+of making them again.
+
+Copies are real copies, never links: a user who edits an exported image must not change
+the original. A file already there that FlowClass wrote with the same bytes is left as it
+is. A table that names the copies' paths (an export's ``images.csv`` / ``images.xlsx``) is
+rewritten with the new paths, cell by cell in that column, without pandas or openpyxl.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+from flowclass.context import RunContext
+from flowclass.safe_tables import _printable, neutralise, restore
+from flowclass.userfiles.journal import read_journal
+from flowclass.userfiles.owned_folder import copy_new, new_file, owned_folder
+
+# make(there, tmp): writes the file that goes here at the temporary path ``tmp``
+Maker = Callable[[str, Path], None]
+
+
+def copy_into(ctx: RunContext, root: Path, moves: list[tuple[str, str]], *, field: str,
+              makers: dict[str, Maker] | None = None, tidies: bool = False) -> bool:
+    """Copy each ``(there, here)`` into the folder ``root`` (every ``here`` inside it); a
+    file in ``makers`` (by its ``here``) is made by its maker instead. False, with nothing
+    written, when this cannot give what the node itself would: a file of the user's where
+    one goes, or (for a node that ``tidies`` its folder) files of an earlier FlowClass run
+    there that the node would remove."""
+    makers, prefix = makers or {}, os.path.join(str(root), "")
+    wanted, places = {}, {}  # rel -> there, rel -> here
+    for there, here in moves:
+        if not here.startswith(prefix):
+            return False
+        rel = here[len(prefix):].replace(os.sep, "/")
+        wanted[rel], places[rel] = there, here
+    known = _sha256s(wanted) if wanted else {}
+    with owned_folder(root, ctx, field=field) as owned:
+        theirs = {rel for rel, entry in owned.entries.items() if entry.kind != "dir"}
+        if tidies and theirs - set(wanted):
+            return False
+        files = []
+        for rel, there in wanted.items():
+            here = places[rel]
+            if here in makers:
+                make = makers[here]
+                files.append((rel, new_file(lambda tmp, make=make, there=there: make(there, tmp)), ""))
+            elif rel not in theirs or not _same(owned.entries[rel], known.get(there, ""), there, here):
+                files.append((rel, lambda tmp, there=there: copy_new(there, tmp), known.get(there, "")))
+        try:
+            owned.publish_many(files)
+        except FileExistsError:  # a file of the user's is in the way: the node numbers around it
+            return False
+    return True
+
+
+def _same(entry, sha256: str, there: str, here: str) -> bool:
+    """Whether the file of FlowClass's ``here`` (its journal ``entry``) holds the bytes of
+    ``there``: by the content hashes the journals keep, else by reading both."""
+    if sha256 and entry.sha256:
+        return entry.sha256 == sha256
+    try:
+        return os.path.getsize(there) == os.path.getsize(here) and filecmp.cmp(there, here, shallow=False)
+    except OSError:
+        return False
+
+
+def _sha256s(wanted: dict[str, str]) -> dict[str, str]:
+    """The content hashes the other folder's journal keeps for its files (so this folder's
+    journal says the same, and a later export recognises its copies without hashing)."""
+    there_root = _common_root(wanted)
+    try:
+        replay = read_journal(there_root)
+    except Exception:  # an unreadable journal there only costs the hashes
+        return {}
+    found = {}
+    for rel, candidates in replay.candidates.items():
+        if candidates and candidates[-1].sha256:
+            found[str(there_root / rel)] = candidates[-1].sha256
+    return found
+
+
+def _common_root(wanted: dict[str, str]) -> Path:
+    """The folder that was ``root`` in the other output folder."""
+    rel, there = next(iter(wanted.items()))
+    depth = len(Path(rel).parts)
+    folder = Path(there)
+    for _ in range(depth):
+        folder = folder.parent
+    return folder
+
+
+def rewrite_csv(column: str, paths: dict[str, str]) -> Maker:
+    """A maker of a CSV table FlowClass wrote (:mod:`flowclass.safe_tables`) with each
+    path of ``column`` replaced as ``paths`` says; every other cell kept byte for byte."""
+    def make(there: str, tmp: Path) -> None:
+        import csv
+        import io
+
+        text = Path(there).read_text(encoding="utf-8")
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        at = [restore(name) for name in rows[0]].index(column)
+        for row in rows[1:]:
+            if row[at]:
+                row[at] = neutralise(paths[restore(row[at])])
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        tmp.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    return make
+
+
+_CELL = re.compile(r'(<c r="([A-Z]+)(\d+)" t="inlineStr"><is><t(?: xml:space="preserve")?>)(.*?)(</t></is></c>)',
+                   re.S)
+
+
+def rewrite_xlsx(column: str, paths: dict[str, str]) -> Maker:
+    """A maker of an XLSX table FlowClass wrote (one sheet, text as inline strings) with
+    each path of ``column`` replaced as ``paths`` says; every other part kept as it was."""
+    printable = {_printable(old): _printable(new) for old, new in paths.items()}
+
+    def make(there: str, tmp: Path) -> None:
+        import zipfile
+
+        with zipfile.ZipFile(there) as source, zipfile.ZipFile(tmp, "w") as target:
+            for info in source.infolist():
+                data = source.read(info)
+                if info.filename == "xl/worksheets/sheet1.xml":
+                    data = _rewrite_sheet(data.decode("utf-8"), column, printable).encode("utf-8")
+                target.writestr(info, data)
+    return make
+
+
+def _rewrite_sheet(xml: str, column: str, paths: dict[str, str]) -> str:
+    from xml.sax.saxutils import escape, unescape
+
+    letter = None
+    for match in _CELL.finditer(xml):
+        if match.group(3) == "1" and unescape(match.group(4)) == column:
+            letter = match.group(2)
+            break
+    if letter is None:
+        raise ValueError(f"no column {column!r} in the table")
+
+    def cell(match: re.Match) -> str:
+        if match.group(2) != letter or match.group(3) == "1":
+            return match.group(0)
+        new = paths[unescape(match.group(4))]
+        opening = match.group(1)
+        if new != new.strip() and 'xml:space="preserve"' not in opening:
+            opening = opening.replace("<t>", '<t xml:space="preserve">')
+        return opening + escape(new) + match.group(5)
+
+    return _CELL.sub(cell, xml)

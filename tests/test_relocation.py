@@ -1,0 +1,182 @@
+"""An unchanged re-run into a new --out copies what Export to Folders and Save Table wrote
+(flowclass.relocation) instead of running them: the same files a cold run writes there,
+real copies, and never over a file of the user's."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import nodes.export
+from flowclass.cache import Cache
+from flowclass.cli import main
+from flowclass.library import ready_workflows_dir
+from flowclass.safe_tables import write_csv, write_xlsx
+from flowclass.userfiles.owned_folder import JOURNAL, Collision, OwnedFolder, copy_new
+from nodes.lib.results.relocated import rewrite_csv, rewrite_xlsx
+
+WORKFLOW = ready_workflows_dir() / "cluster_folder.json"
+SETTINGS = ["embed.backend=pixels", "import.max_per_label=8", "cluster.n_clusters=3"]
+
+
+def run(cache: Cache, out: Path, *more: str) -> int:
+    return main(["run", str(WORKFLOW), "--out", str(out), "--cache", str(cache.root), "-q",
+                 *(f"--set={s}" for s in [*SETTINGS, *more])])
+
+
+def states(out: Path) -> dict[str, str]:
+    return {n: o["state"] for n, o in json.loads((out / "run.json").read_text())["nodes"].items()}
+
+
+def files(out: Path) -> dict[str, bytes]:
+    """Every file the export and the table wrote (journals aside), by path inside ``out``."""
+    found = {p.relative_to(out).as_posix(): p.read_bytes() for p in (out / "clusters").rglob("*")
+             if p.is_file() and p.name != JOURNAL}
+    found["clusters.csv"] = (out / "clusters.csv").read_bytes()
+    return found
+
+
+def journal(folder: Path) -> list[tuple]:
+    lines = [json.loads(line) for line in (folder / JOURNAL).read_text().splitlines()]
+    return sorted((r["path"], r["kind"], r["size"], r["sha256"]) for r in lines)
+
+
+def no_writing(*args, **kwargs):
+    raise AssertionError("a table was written again")
+
+
+@pytest.mark.slow
+def test_a_new_out_gets_what_a_cold_run_writes_there_without_running_the_nodes(tmp_path, shared_cache,
+                                                                                 monkeypatch):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run(Cache(tmp_path / "fresh-cache"), second) == 0  # cold, straight into second
+    cold, cold_journal = files(second), journal(second / "clusters")
+    cold_xlsx = pd.read_excel(second / "clusters" / "images.xlsx")
+    shutil.rmtree(second)
+    assert run(shared_cache, first) == 0
+    monkeypatch.setattr(nodes.export, "write_csv", no_writing)
+    monkeypatch.setattr(nodes.export, "write_xlsx", no_writing)
+    assert run(shared_cache, second) == 0
+    assert states(second)["export"] == "cached" and states(second)["table"] == "cached"
+    moved = files(second)
+    assert moved.keys() == cold.keys()
+    assert {k: v for k, v in moved.items() if not k.endswith(".xlsx")} == \
+        {k: v for k, v in cold.items() if not k.endswith(".xlsx")}
+    pd.testing.assert_frame_equal(pd.read_excel(second / "clusters" / "images.xlsx"), cold_xlsx)
+    assert journal(second / "clusters") == cold_journal
+    # real copies: neither the first run's files nor the originals share their inode
+    table = pd.read_csv(second / "clusters" / "images.csv")
+    for source, exported in zip(table["source"], table["exported"]):
+        here = os.stat(exported)
+        there = os.stat(str(exported).replace(str(second), str(first)))
+        assert exported.startswith(str(second)) and here.st_ino not in (there.st_ino, os.stat(source).st_ino)
+
+
+def test_the_same_new_out_again_copies_nothing_and_an_edited_copy_stays_the_users(tmp_path, shared_cache):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run(shared_cache, first) == 0
+    assert run(shared_cache, second) == 0
+    assert states(second)["export"] == "cached"
+    copies = sorted(p for p in (second / "clusters").rglob("*.png"))
+    before = {p: os.stat(p) for p in copies}
+    assert run(shared_cache, second) == 0
+    assert all((os.stat(p).st_ino, os.stat(p).st_mtime_ns) == (s.st_ino, s.st_mtime_ns)
+               for p, s in before.items())
+    # the user edits a copy in the new folder: it is theirs now, and stays as they made it
+    edited = copies[0]
+    edited.write_bytes(b"my own picture")
+    assert run(shared_cache, second) == 0
+    assert edited.read_bytes() == b"my own picture"
+    assert (first / edited.relative_to(second)).read_bytes() != b"my own picture"
+    table = pd.read_csv(second / "clusters" / "images.csv")
+    assert str(edited) not in set(table["exported"]) and all(Path(p).is_file() for p in table["exported"])
+
+
+@pytest.mark.slow
+def test_a_file_changed_in_the_first_folder_is_made_again_not_copied(tmp_path, shared_cache):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run(shared_cache, first, "cluster.n_clusters=4") == 0
+    made = (first / "clusters.csv").read_bytes()
+    (first / "clusters.csv").write_text("changed by hand\n")
+    assert run(shared_cache, second, "cluster.n_clusters=4") == 0
+    assert states(second)["table"] == "done" and states(second)["export"] == "cached"
+    assert (second / "clusters.csv").read_bytes() == made
+
+
+def test_a_new_out_imports_no_table_library(tmp_path, shared_cache):
+    """pandas and openpyxl take longer to import than the rest of such a run."""
+    assert run(shared_cache, tmp_path / "first") == 0
+    script = (
+        "import sys, json\nfrom flowclass.cli import main\n"
+        f"code = main(['run', {str(WORKFLOW)!r}, '--out', {str(tmp_path / 'second')!r}, '--cache', "
+        f"{str(shared_cache.root)!r}, '-q', " + ", ".join(repr(f"--set={s}") for s in SETTINGS) + "])\n"
+        "print(json.dumps({'code': code, 'modules': sorted(m for m in ('pandas', 'openpyxl', "
+        "'matplotlib') if m in sys.modules)}))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"code": 0, "modules": []}
+    assert states(tmp_path / "second")["export"] == "cached"
+
+
+HOSTILE = ["/a/b, c.png", '/a/"quoted".png', "/a/=cmd.png", "/a/line\nbreak.png", "/a/ctl\x01.png",
+           "/a/<tag> & more.png", "/a/ trailing .png"]
+
+
+def table(paths: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"source": [f"=src{i}" for i in range(len(paths))], "exported": paths,
+                         "cluster": ["-1", "+x", "@y", "C1", "C2", "C3", "C4"][:len(paths)],
+                         "score": [0.5, float("nan"), 1e-9, -2.0, 3.0, 4.0, 5.0][:len(paths)]})
+
+
+def test_a_tables_paths_are_rewritten_cell_by_cell(tmp_path):
+    """Only the exported column changes, whatever the paths hold; every other cell as written."""
+    old, new = table(HOSTILE), table([p.replace("/a/", "/new place/") for p in HOSTILE])
+    paths = dict(zip(old["exported"], new["exported"]))
+    write_csv(old, tmp_path / "old.csv")
+    write_csv(new, tmp_path / "want.csv")
+    rewrite_csv("exported", paths)(str(tmp_path / "old.csv"), tmp_path / "got.csv")
+    assert (tmp_path / "got.csv").read_bytes() == (tmp_path / "want.csv").read_bytes()
+    write_xlsx(old, tmp_path / "old.xlsx")
+    write_xlsx(new, tmp_path / "want.xlsx")
+    rewrite_xlsx("exported", paths)(str(tmp_path / "old.xlsx"), tmp_path / "got.xlsx")
+    pd.testing.assert_frame_equal(pd.read_excel(tmp_path / "got.xlsx"), pd.read_excel(tmp_path / "want.xlsx"))
+    with pytest.raises(KeyError):  # a path it was not told about: no guess
+        rewrite_csv("exported", {})(str(tmp_path / "old.csv"), tmp_path / "none.csv")
+
+
+def test_publishing_many_files_never_replaces_the_users(tmp_path):
+    root = tmp_path / "folder"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "mine.txt").write_text("mine")
+    owned = OwnedFolder(root)
+    write = lambda text: (lambda tmp: Path(tmp).write_text(text))  # noqa: E731
+    with pytest.raises(Collision):
+        owned.publish_many([("sub/a.txt", write("a"), ""), ("sub/mine.txt", write("x"), "")])
+    assert sorted(p.name for p in (root / "sub").iterdir()) == ["mine.txt"]
+    owned.publish_many([("sub/a.txt", write("a"), ""), ("b/c.txt", write("c"), "")])
+    owned.publish_many([("sub/a.txt", write("new a"), "")])  # its own file: replaced
+    assert (root / "sub" / "a.txt").read_text() == "new a" and (root / "b" / "c.txt").read_text() == "c"
+    assert owned.owns("sub/a.txt") and owned.owns("b/c.txt") and not owned.owns("sub/mine.txt")
+    owned.close()
+    assert not [p for p in root.rglob(".fc-*")]  # no temporary file left
+
+
+def test_a_copy_is_exact_where_the_kernel_cannot_copy(tmp_path, monkeypatch):
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(300_000))
+    copy_new(source, tmp_path / "fast.bin")
+
+    def refused(*args):
+        raise OSError(errno.EXDEV, "cross-device")
+    monkeypatch.setattr(os, "copy_file_range", refused, raising=False)
+    copy_new(source, tmp_path / "slow.bin")
+    assert (tmp_path / "fast.bin").read_bytes() == (tmp_path / "slow.bin").read_bytes() == source.read_bytes()
+    with pytest.raises(FileExistsError):  # never over something already there
+        copy_new(source, tmp_path / "fast.bin")
