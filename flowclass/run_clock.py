@@ -41,16 +41,28 @@ def time_left(seconds: float, at_least: bool = False) -> str:
     return f"about {math.ceil(seconds / 60)} min left"
 
 
-def in_all(left: RunLeft | None, title: Callable[[str], str] = str) -> str:
-    """`` · about 2 min left in all``; with nodes nobody timed yet a lower bound that names
-    them: `` · at least 1 min left in all (Export to Folders not timed yet)``."""
+def whole_run(left: RunLeft | None) -> str:
+    """`` · about 2 min left in all``, or a lower bound when nodes are untimed (`` · at least
+    1 min left in all``; nothing below 5 s)."""
     if left is None:
         return ""
     if not left.untimed:
         return f" · {time_left(left.seconds)} in all"
-    names = ", ".join(dict.fromkeys(title(n) for n in left.untimed))
-    bound = f" · {time_left(left.seconds, at_least=True)} in all" if left.seconds >= 5 else ""
-    return f"{bound} ({names} not timed yet)"
+    return f" · {time_left(left.seconds, at_least=True)} in all" if left.seconds >= 5 else ""
+
+
+def not_timed(left: RunLeft | None, title: Callable[[str], str] = str) -> str:
+    """``Export to Folders not timed yet``: the nodes whose time nobody knows, or ""."""
+    if left is None or not left.untimed:
+        return ""
+    return f"{', '.join(dict.fromkeys(title(n) for n in left.untimed))} not timed yet"
+
+
+def in_all(left: RunLeft | None, title: Callable[[str], str] = str) -> str:
+    """`` · about 2 min left in all``; with nodes nobody timed yet a lower bound that names
+    them: `` · at least 1 min left in all (Export to Folders not timed yet)``."""
+    names = not_timed(left, title)
+    return whole_run(left) + (f" ({names})" if names else "")
 
 
 @dataclass

@@ -5,7 +5,8 @@ File > Ready workflows > clean_collection (a copy), its import pointed at the us
 folder, Run; in the label-issue queue accept three suggested labels, in the duplicate
 groups keep another copy of one group; Retrain. Then ``flowclass run`` of the saved file
 with README's ``--set`` form finds the same decisions in label_issues.csv, duplicates.csv
-and cleaned/, and the user's folder is as it was. Screenshots at 1280x720 and 1920x1080
+and cleaned/, and the user's folder is as it was. Then Lobe's train-and-predict, trained on digits, predicts a
+folder of digits and faces: the faces are the unfamiliar ones, on screen and in unfamiliar/. Screenshots at 1280x720 and 1920x1080
 (screenshots/journey_clean_*.png); README's pictures docs/journey-clean-collection.png and journey-clean-duplicates.png.
 """
 
@@ -17,11 +18,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from canvas_helpers import wait_until
-from journey_helpers import flowclass_run, install_snapshot, listing, messy_digits
+from journey_helpers import (familiar_and_foreign, flowclass_run, install_snapshot, listing, messy_digits,
+                             sample_data)
 from nicegui.testing import Screen
 from selenium.webdriver.common.by import By
-from test_journeys_browser import (SHOTS, browser_errors, click, open_ready, run_and_wait, save_as,
-                                   select_node, shot, type_into)
+from test_journeys_browser import (MENU_ITEM, SHOTS, browser_errors, click, open_ready, run_and_wait, save_as,
+                                   select_node, shot, show_results, thumbnails_shown, type_into)
 from test_journeys_browser import workspace  # noqa: F401 (the fixture: a home with mine/ in it)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -130,6 +132,36 @@ def test_clean_a_collection_in_the_browser_then_headless(screen: Screen, registr
     assert {name: cleaned[name] for name in accepted} == accepted  # in their accepted label's folder
     assert len(cleaned) == len(before) - int((kept == "false").sum())
     assert listing(photos) == before  # nothing in the user's folder moved or changed
+    assert install_snapshot() == installed
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def test_predict_a_folder_and_find_the_foreign_images_unfamiliar_in_the_browser(
+        screen: Screen, registry, shared_cache, workspace: Path) -> None:
+    installed = install_snapshot()
+    digits = sample_data(workspace / "sample", "digits")
+    mixed, faces = familiar_and_foreign(digits, workspace / "NEW")
+    open_ready(screen, registry, shared_cache, workspace, "lobe_train_predict")
+    driver = screen.selenium
+    type_into(screen, "import", "folder", str(digits))
+    type_into(screen, "new", "folder", str(mixed))
+    save_as(screen, "digits")
+    wait_until((workspace / "mine" / "digits.json").is_file, what="the saved workflow")
+    run_and_wait(screen, timeout=RUN_TIMEOUT)
+    out = workspace / "mine" / "flowclass-out" / "digits"
+    unfamiliar = {p.name for p in (out / "by_prediction" / "unfamiliar").glob("*.png")}
+    assert len(unfamiliar & faces) >= 0.9 * len(faces)
+    assert len(unfamiliar - faces) <= 5  # of 100 digits like those it was trained on
+
+    show_results(screen, "predict")
+    click(screen, "//*[contains(@class, 'fc-results')]//*[contains(@class, 'q-select')]")
+    click(screen, MENU_ITEM.format(f"unfamiliar ({len(unfamiliar)})"))
+    thumbnails_shown(screen, len(unfamiliar))
+    shown = driver.execute_script("return [...document.querySelectorAll('.fc-gallery .fc-thumb')]"
+                                  ".map(t => t.title.split(' · ')[0])")
+    assert set(shown) == unfamiliar  # the canvas shows what the export put in unfamiliar/
+    frames(screen, "unfamiliar")
     assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]

@@ -173,10 +173,11 @@ class NodeProgress:
     badge cuts them off at normal zoom."""
 
     def __init__(self) -> None:
-        self.title = ui.label().classes("text-sm font-medium text-gray-700 fc-node-progress")
+        with ui.row().classes("items-baseline gap-x-3 gap-y-0"):  # where the run is, on the first line
+            self.title = ui.label().classes("text-sm font-medium text-gray-700 fc-node-progress")
+            self.place = ui.label().classes("text-sm text-gray-600 fc-node-progress-run")
         self.bar = ui.linear_progress(value=0, show_value=False).props("rounded size=8px").classes("w-96 max-w-full")
         self.detail = ui.label().classes("text-sm text-gray-700 fc-node-progress-detail")
-        self.place = ui.label().classes("text-sm text-gray-600 fc-node-progress-run")
 
     def show(self, title: str, status: NodeStatus, place: str = "") -> None:
         running = status.state == NodeState.RUNNING

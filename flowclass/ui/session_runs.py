@@ -9,7 +9,7 @@ from typing import Sequence
 from ..engine import RunResult
 from ..errors import WorkflowInvalid
 from ..graph import descendants
-from ..run_clock import in_all
+from ..run_clock import in_all, not_timed, whole_run
 from .confine import CODE as OUTSIDE_ROOTS
 from .runner import RunPosition, plan_run, runnable_part, summary
 
@@ -50,16 +50,19 @@ class SessionRuns:
         self.emit("run", "statuses")
 
     def run_line(self) -> str:
-        """The footer's line while a run goes on: ``Running node 2 of 5, Embed: embedding:
-        776 / 2,000 images · about 40 s left; 3 more after it · about 2 min left in all``."""
+        """The footer's line while a run goes on, the whole run first (a narrow footer cuts the
+        end): ``Running node 2 of 5 (3 more after it · about 2 min left in all), Embed:
+        embedding: 776 / 2,000 images · about 40 s left``, then the nodes nobody timed yet."""
         where = self.runner.where_the_run_is()
         if where is None or self.runner.cancel_event.is_set():  # starting, or "Cancelling…"
             return self.summary
         spec = self.state.workflow.node(where.node)
         title = self.state.node_title(spec) if spec else where.node
         message = self.status(where.node).message
-        return f"Running node {where.number} of {where.total}, {title}" + (f": {message}" if message else "") \
-            + self._more(where)
+        more = f" ({where.waiting} more after it{whole_run(where.left)})" if where.waiting else ""
+        untimed = not_timed(where.left, self._title) if where.waiting else ""
+        return f"Running node {where.number} of {where.total}{more}, {title}" \
+            + (f": {message}" if message else "") + (f"; {untimed}" if untimed else "")
 
     def run_place(self, node_id: str) -> str:
         """Where the run is, for the running node's results panel: ``Node 2 of 5; 3 more after
