@@ -12,10 +12,14 @@ from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 from . import __version__
-from .cache import Cache, NotACache, default_max_bytes, parse_size
-from .errors import Problem, WorkflowInvalid
-from .fsutil import WriteError
-from .states import NodeState
+from .deferred_import import defer_for_run
+
+defer_for_run(sys.argv)  # before anything imports numpy (see flowclass/deferred_import.py)
+
+from .cache import Cache, NotACache, default_max_bytes, parse_size  # noqa: E402
+from .errors import Problem, WorkflowInvalid  # noqa: E402
+from .fsutil import WriteError  # noqa: E402
+from .states import NodeState  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -88,8 +92,11 @@ def _out_dir(args: argparse.Namespace) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .executors import WITHOUT_SCHEDULER, make_executor
+    from .manifest import node_seconds
     from .progress import TerminalProgress
     from .reports import Reports
+    from .run_clock import RunClock, node_kinds
+    from .timings import TimingHistory
 
     cache = _cache(args)
     out_dir = _out_dir(args)
@@ -98,7 +105,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.workflow).resolve()
     engine = Engine(registry, cache)
     reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
-    progress = TerminalProgress(quiet=args.quiet)
+    progress = TerminalProgress(quiet=args.quiet, clock=RunClock(
+        node_kinds(workflow, registry), TimingHistory(lambda: cache.store_dir("timings")),
+        took=node_seconds(out_dir)))
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:

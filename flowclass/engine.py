@@ -24,6 +24,7 @@ from .cache_use import RunCache
 from .cache_key import cache_key
 from .codec import CodecError
 from .context import NodeEvent, RunContext
+from .deferred_import import settle
 from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
 from .executors import describe
 from .fsutil import WriteError, file_stamp, write_error
@@ -344,6 +345,7 @@ class _Run:
     def _call(self, node_id: str, node_type: NodeType, ctx: RunContext,
               params: Mapping[str, Any]) -> Mapping[str, Any]:
         """Gather the node's inputs, run it, check its outputs; keeps them in ``values``."""
+        settle()  # a node may start threads: what waits to be imported is imported now
         inputs = {}
         for inp in node_type.inputs:
             edge = self.workflow.edge_into(node_id, inp.name)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
+from .deferred_import import settle
 from .errors import Cancelled
 
 SCHEDULER_ENV = "FLOWCLASS_SCHEDULER"
@@ -86,6 +87,7 @@ def make_executor(scheduler: str | None = None):
     scheduler = (scheduler if scheduler is not None else os.environ.get(SCHEDULER_ENV, "")).strip()
     if not scheduler:
         return LocalExecutor()
+    settle()  # the client's threads may import: nothing waits to be imported then
     from .dask_executor import DaskExecutor  # dask is imported only when asked for
 
     return DaskExecutor(scheduler)

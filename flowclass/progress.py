@@ -1,7 +1,9 @@
 """Showing a run on the terminal: a tqdm bar per node, a line per cached or failed node.
 
 When the output is not a terminal (a log file, CI), bars would be a mess of carriage
-returns, so each node gets one line when it finishes instead.
+returns, so each node gets one line when it finishes instead. With a
+:class:`~flowclass.run_clock.RunClock`, bars and lines also tell the whole run's time left
+while nodes are still to come.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from .context import NodeEvent
+from .run_clock import RunClock, in_all
 from .states import PROGRESS, WARNING, NodeState
 
 
@@ -20,8 +23,9 @@ if TYPE_CHECKING:
 class TerminalProgress:
     """An engine event handler that draws progress on ``stream`` (stderr by default)."""
 
-    def __init__(self, stream: TextIO | None = None, quiet: bool = False):
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False, clock: RunClock | None = None):
         self.stream = stream or sys.stderr
+        self.clock = clock
         self.quiet = quiet
         self.bars: dict[str, "tqdm"] = {}
         self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -50,13 +54,23 @@ class TerminalProgress:
         if bar.disable:
             unit = f" {event.unit}" if event.unit else ""
             count = f" ({event.done or 0:,} / {event.total:,}{unit})" if event.total else ""
-            self._line(f"{node:>12}: {event.message}{count}")
+            self._line(f"{node:>12}: {event.message}{count}{self._in_all()}")
             return
         bar.reset(total=event.total)
         bar.initial = event.done or 0
 
+    def _in_all(self, finished: bool = False) -> str:
+        """`` · about 2 min left in all`` while nodes are still to come after the running one,
+        or, as a node ``finished``, after it (see RunClock)."""
+        where = self.clock.position() if self.clock is not None else None
+        if where is None or not (where[1] or finished):
+            return ""
+        return in_all(self.clock.left(*where))
+
     def __call__(self, event: NodeEvent) -> None:
         node = event.node
+        if self.clock is not None:
+            self.clock(event)
         if event.state == NodeState.RUNNING:
             self._bar(node)
         elif event.state == PROGRESS:
@@ -70,8 +84,9 @@ class TerminalProgress:
                 self._new_phase(node, bar, event)
             if event.done is not None:
                 bar.n = event.done
-            if event.message:
-                bar.set_postfix_str(event.message, refresh=False)
+            postfix = f"{event.message}{self._in_all()}".strip(" ·")
+            if postfix:
+                bar.set_postfix_str(postfix, refresh=False)
             bar.refresh()
         elif event.state in (NodeState.DONE, NodeState.FAILED, NodeState.CANCELLED):
             bar = self.bars.pop(node, None)
@@ -81,7 +96,8 @@ class TerminalProgress:
                 bar.set_postfix_str(f"{event.state} in {event.seconds or 0:.2f}s", refresh=False)
                 bar.close()
             if event.state == NodeState.DONE and (bar is None or bar.disable):
-                self._line(f"{node:>12}: done in {event.seconds or 0:.2f}s{self.totals.get(node, '')}")
+                self._line(f"{node:>12}: done in {event.seconds or 0:.2f}s{self.totals.get(node, '')}"
+                           f"{self._in_all(finished=True)}")
             if event.state == NodeState.FAILED:
                 where = f" (parameter '{event.field}')" if event.field else ""
                 self._line(f"{node:>12}: FAILED{where}: {event.message}")

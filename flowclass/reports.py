@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from .cache import Cache
 from .context import NodeEvent
+from .deferred_import import settle
 from .errors import NodeError
 from .fsutil import atomic_path
 from .graph import nearest_output
@@ -103,6 +104,7 @@ class Reports:
         return node_type if node_type is not None and node_type.reports is not None else None
 
     def _submit(self, job: Callable[..., None], *args: Any) -> None:
+        settle()  # nothing waits to be imported once a second thread may import
         with self._lock:
             if self._pool is None:  # one thread: drawing is not safe in two at once
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reports")

@@ -59,6 +59,12 @@ class ImageSet:
             return [os.path.basename(p) for p in self.paths]
         return [os.path.relpath(p, self.root) for p in self.paths]
 
+    def relpath(self, index: int) -> str:
+        """One image's path as :attr:`relpaths` gives it, without computing them all (0.7 s
+        for 100,000 images: too slow for each click of a viewer)."""
+        path = str(self.paths[index])
+        return os.path.relpath(path, self.root) if self.root else os.path.basename(path)
+
     def subset(self, indices: Any) -> "ImageSet":
         idx = np.asarray(indices, dtype=np.int64)
         return ImageSet(self.paths[idx], self.labels[idx], self.hashes[idx], self.widths[idx],
@@ -120,7 +126,7 @@ class Distances:
     def __len__(self) -> int:
         return len(self.images)
 
-    def prepared(self, dtype: Any = np.float64) -> np.ndarray:
+    def prepared(self, dtype: Any = "float64") -> np.ndarray:
         """The vectors as they are compared: centred if asked (a new array)."""
         vectors = np.array(self.vectors, dtype=dtype)
         if self.centre:

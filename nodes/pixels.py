@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from .pixel_samples import (DEFAULT_LEGEND, SEED, legend_problems, load_array, m
                             pair_masks)
 from .lib.results.figures import NEEDS as FIGURES
 
+LABELLING = "labelling pixels"  # Classify Pixels' phase, as the canvas and the terminal show it
 MAP_VERSION = 1  # bump when class maps of the same inputs would come out differently
 FOREST = {"model": ("random_forest",)}
 
@@ -203,31 +204,38 @@ def classify_pixels(ctx: RunContext, *, model: PixelModel, images: ImageSet, unk
         key = hashlib.sha256(json.dumps([MAP_VERSION, model.digest, sha, threshold, palette])
                              .encode()).hexdigest()
         targets.append(store / key[:2] / f"{key}.png")
+    # Each map is stored as soon as it is made: a run stopped half-way (Cancel, a crash,
+    # kill -9) left the maps it finished, and this one starts where it stopped.
     todo = [i for i, target in enumerate(targets) if not target.is_file()]
+    stored = len(images) - len(todo)
+    ctx.progress(stored, len(images), unit="images", message=LABELLING)
     labelled: dict[int, np.ndarray | str] = {}  # image -> fresh class indices, or why it failed
     if ctx.remote and todo:  # a cluster: the workers decode and label, batch by batch
         labelled = _label_on_cluster(ctx, model, images.paths[todo].tolist(), todo, threshold,
-                                     len(images) - len(todo), len(images))
+                                     stored, len(images), keep=lambda i, labels: save_class_map(
+                                         labels, palette, targets[i]))
     kept, maps, counts, skipped = [], [], [], []
+    made = 0
     for i, (path, target) in enumerate(zip(images.paths.tolist(), targets)):
-        if target.is_file():
+        if i in labelled:  # on the cluster, stored as it came back
+            labels = labelled.pop(i)
+        elif target.is_file():
             labels = read_class_map(target)
         else:
-            if i in labelled:
-                labels = labelled.pop(i)
-            else:
-                try:
-                    labels = _label_one(classifier, path, unknown, threshold)
-                except BadImage as exc:
-                    labels = str(exc)
-            if isinstance(labels, str):
-                skipped.append((path, labels))
-                continue
-            save_class_map(labels, palette, target)
+            try:
+                labels = _label_one(classifier, path, unknown, threshold)
+            except BadImage as exc:
+                labels = str(exc)
+            if not isinstance(labels, str):
+                save_class_map(labels, palette, target)
+            made += 1
+            ctx.progress(stored + made, len(images), unit="images", message=LABELLING)
+        if isinstance(labels, str):
+            skipped.append((path, labels))
+            continue
         kept.append(i)
         maps.append(str(target))
         counts.append(class_counts(labels, unknown + 1))
-        ctx.progress(i + 1, len(images), unit="images")
     ctx.skip(skipped)
     if skipped:
         ctx.warn(f"{len(skipped)} image(s) could not be decoded; see the 'skipped' output")
@@ -251,15 +259,20 @@ CLUSTER_TASK_IMAGES = 8  # photos per cluster job: a class map is as big as its 
 
 
 def _label_on_cluster(ctx: RunContext, model: PixelModel, paths: list[str], indices: list[int],
-                      threshold: int, done_before: int, total: int) -> dict[int, np.ndarray | str]:
+                      threshold: int, done_before: int, total: int,
+                      keep: Callable[[int, np.ndarray], None]) -> dict[int, np.ndarray | str]:
     """Class maps of ``paths`` made by the cluster's workers (the photos must be readable
-    there); index -> labels, or the reason the photo could not be read."""
+    there); index -> labels, or the reason the photo could not be read. ``keep(index,
+    labels)`` stores each map as its job comes back, before the run may be cancelled."""
     jobs = [(model.estimator, model.features, len(model.classes), threshold,
              paths[start:start + CLUSTER_TASK_IMAGES])
             for start in range(0, len(paths), CLUSTER_TASK_IMAGES)]
     done = [done_before]
 
     def on_done(index: int, result: list) -> None:
+        for offset, labels in enumerate(result):
+            if not isinstance(labels, str):
+                keep(indices[index * CLUSTER_TASK_IMAGES + offset], labels)
         done[0] += len(result)
         ctx.progress(done[0], total, unit="images", message="on the cluster")
 

@@ -114,3 +114,18 @@ def listing(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` with its size and time: to check that nothing changed there."""
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in folder.rglob("*") if p.is_file()}
+
+
+def familiar_and_foreign(digits: Path, folder: Path) -> tuple[Path, set[str]]:
+    """New images to predict: the first 100 digits of ``digits`` (familiar to a digits
+    classifier) and 50 faces of scikit-image's lfw_subset (foreign), in one folder. Returns
+    the folder and the faces' names."""
+    from PIL import Image
+    from skimage.data import lfw_subset
+
+    folder.mkdir()
+    for path in sorted(digits.rglob("*.png"), key=lambda p: p.name)[:100]:
+        shutil.copyfile(path, folder / path.name)
+    for k, face in enumerate(lfw_subset()[:50]):
+        Image.fromarray((face * 255).astype(np.uint8)).resize((64, 64)).save(folder / f"face_{k:02d}.png")
+    return folder, {f"face_{k:02d}.png" for k in range(50)}

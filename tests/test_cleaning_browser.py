@@ -5,8 +5,9 @@ File > Ready workflows > clean_collection (a copy), its import pointed at the us
 folder, Run; in the label-issue queue accept three suggested labels, in the duplicate
 groups keep another copy of one group; Retrain. Then ``flowclass run`` of the saved file
 with README's ``--set`` form finds the same decisions in label_issues.csv, duplicates.csv
-and cleaned/, and the user's folder is as it was. Screenshots at 1280x720 and 1920x1080
-(screenshots/journey_clean_*.png); README's picture docs/journey-clean-collection.png.
+and cleaned/, and the user's folder is as it was. Then Lobe's train-and-predict, trained on digits, predicts a
+folder of digits and faces: the faces are the unfamiliar ones, on screen and in unfamiliar/. Screenshots at 1280x720 and 1920x1080
+(screenshots/journey_clean_*.png); README's pictures docs/journey-clean-collection.png and journey-clean-duplicates.png.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from canvas_helpers import wait_until
-from journey_helpers import flowclass_run, install_snapshot, listing, messy_digits
+from journey_helpers import (familiar_and_foreign, flowclass_run, install_snapshot, listing, messy_digits,
+                             sample_data)
 from nicegui.testing import Screen
 from selenium.webdriver.common.by import By
-from test_journeys_browser import (SHOTS, browser_errors, click, open_ready, run_and_wait, save_as,
-                                   select_node, shot, type_into)
+from test_journeys_browser import (MENU_ITEM, SHOTS, browser_errors, click, open_ready, run_and_wait, save_as,
+                                   select_node, shot, show_results, thumbnails_shown, type_into)
 from test_journeys_browser import workspace  # noqa: F401 (the fixture: a home with mine/ in it)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -42,7 +44,7 @@ def queue_head(screen: Screen) -> tuple[str, str, str]:
 def kept_names(screen: Screen) -> list[str]:
     return screen.selenium.execute_script(
         "return [...document.querySelectorAll('.fc-duplicate-group')].map(g => "
-        "g.querySelector('.fc-kept .truncate')?.textContent.trim())")
+        "g.querySelector('.fc-kept .fc-duplicate-name')?.textContent.trim())")
 
 
 def frames(screen: Screen, name: str) -> None:
@@ -99,14 +101,14 @@ def test_clean_a_collection_in_the_browser_then_headless(screen: Screen, registr
     first_kept = kept_names(screen)[0]
     group = driver.find_elements(By.CSS_SELECTOR, ".fc-duplicate-group")[0]
     other = group.find_element(By.XPATH, ".//*[contains(@class, 'fc-duplicate')][not(contains(@class, 'fc-kept'))]")
-    chosen = other.find_element(By.CSS_SELECTOR, ".truncate").text.strip()
+    chosen = other.find_element(By.CSS_SELECTOR, ".fc-duplicate-name").text.strip()
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", other)
     other.find_element(By.XPATH, ".//button[.//*[text()='Keep this']]").click()
     wait_until(lambda: kept_names(screen)[0] == chosen, what="the kept mark to move")  # at once, no run
     keep_file = pd.read_csv(workspace / "mine" / "duplicates-keep.csv", dtype=str, keep_default_na=False)
     assert [Path(p).name for p in keep_file["path"]] == [chosen]
     assert chosen != first_kept
-    shot(screen, "clean_groups_changed")
+    shot(screen, "clean_groups_changed", docs="journey-clean-duplicates.png", show=".fc-duplicates-summary")
 
     run_and_wait(screen, "//button[.//*[text()='Re-run with these choices']]", timeout=RUN_TIMEOUT)
     # the canvas's own run wrote them: the chosen copy in its cleaned copy
@@ -130,6 +132,36 @@ def test_clean_a_collection_in_the_browser_then_headless(screen: Screen, registr
     assert {name: cleaned[name] for name in accepted} == accepted  # in their accepted label's folder
     assert len(cleaned) == len(before) - int((kept == "false").sum())
     assert listing(photos) == before  # nothing in the user's folder moved or changed
+    assert install_snapshot() == installed
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]
+
+
+def test_predict_a_folder_and_find_the_foreign_images_unfamiliar_in_the_browser(
+        screen: Screen, registry, shared_cache, workspace: Path) -> None:
+    installed = install_snapshot()
+    digits = sample_data(workspace / "sample", "digits")
+    mixed, faces = familiar_and_foreign(digits, workspace / "NEW")
+    open_ready(screen, registry, shared_cache, workspace, "lobe_train_predict")
+    driver = screen.selenium
+    type_into(screen, "import", "folder", str(digits))
+    type_into(screen, "new", "folder", str(mixed))
+    save_as(screen, "digits")
+    wait_until((workspace / "mine" / "digits.json").is_file, what="the saved workflow")
+    run_and_wait(screen, timeout=RUN_TIMEOUT)
+    out = workspace / "mine" / "flowclass-out" / "digits"
+    unfamiliar = {p.name for p in (out / "by_prediction" / "unfamiliar").glob("*.png")}
+    assert len(unfamiliar & faces) >= 0.9 * len(faces)
+    assert len(unfamiliar - faces) <= 5  # of 100 digits like those it was trained on
+
+    show_results(screen, "predict")
+    click(screen, "//*[contains(@class, 'fc-results')]//*[contains(@class, 'q-select')]")
+    click(screen, MENU_ITEM.format(f"unfamiliar ({len(unfamiliar)})"))
+    thumbnails_shown(screen, len(unfamiliar))
+    shown = driver.execute_script("return [...document.querySelectorAll('.fc-gallery .fc-thumb')]"
+                                  ".map(t => t.title.split(' · ')[0])")
+    assert set(shown) == unfamiliar  # the canvas shows what the export put in unfamiliar/
+    frames(screen, "unfamiliar")
     assert install_snapshot() == installed
     problems = browser_errors(screen)
     assert problems == [], problems[0]["message"]

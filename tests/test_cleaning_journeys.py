@@ -13,14 +13,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from flowclass.library import ready_workflows_dir
 from nodes.lib.images.filestate import sha256_of_file
-from tests.journey_helpers import flowclass_run, listing, messy_digits
+from tests.journey_helpers import familiar_and_foreign, flowclass_run, listing, messy_digits
 
 pytestmark = pytest.mark.slow
 WRONG = 30
@@ -94,16 +92,9 @@ def test_clean_collection_finds_copies_and_wrong_labels_and_re_runs_the_decision
 
 
 def test_predict_puts_foreign_images_in_unfamiliar(photos, shared_cache, tmp_path):
-    from skimage.data import lfw_subset
-
     folder, moved, _ = photos
-    mixed = tmp_path / "NEW"
-    mixed.mkdir()
-    digits = sorted(folder.rglob("*.png"), key=lambda p: p.name)[:100]
-    for path in digits:
-        shutil.copyfile(path, mixed / path.name)
-    for k, face in enumerate(lfw_subset()[:50]):
-        Image.fromarray((face * 255).astype(np.uint8)).resize((64, 64)).save(mixed / f"face_{k:02d}.png")
+    mixed, faces = familiar_and_foreign(folder, tmp_path / "NEW")
+    digits = [p for p in mixed.iterdir() if p.name not in faces]
     out = tmp_path / "OUT"
     shutil.copyfile(ready_workflows_dir() / "lobe_train_predict.json", tmp_path / "lobe.json")
     flowclass_run(tmp_path / "lobe.json", out, shared_cache.root, f"import.folder={folder}",
@@ -114,6 +105,5 @@ def test_predict_puts_foreign_images_in_unfamiliar(photos, shared_cache, tmp_pat
     assert set(written) == {"true", "false"}  # as the tables write booleans
     assert predictions["familiarity"].between(0, 1).all()
     unfamiliar = {p.name for p in (out / "by_prediction" / "unfamiliar").glob("*.png")}
-    faces = {f"face_{k:02d}.png" for k in range(50)}
     assert len(unfamiliar & faces) >= 0.9 * len(faces)
     assert len(unfamiliar - faces) <= 0.05 * len(digits)

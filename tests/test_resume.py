@@ -17,6 +17,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -46,11 +47,29 @@ def stored_vectors(cache_root: Path) -> int:
             return 0
 
 
-def start_run(workflow: Path, out: Path, cache_root: Path, faces: Path) -> subprocess.Popen:
+def faces_in_two(faces: Path) -> tuple[str, ...]:
+    """cluster_folder.json's settings for the faces: that folder, two clusters."""
+    return ("--set", f"import.folder={faces}", "--set", "cluster.n_clusters=2")
+
+
+def start_run(workflow: Path, out: Path, cache_root: Path, sets: tuple[str, ...] = ()) -> subprocess.Popen:
+    """``flowclass run`` of ``workflow`` (with ``--set`` arguments ``sets``) in a process."""
     args = [sys.executable, "-m", "flowclass.cli", "run", str(workflow), "--out", str(out),
-            "--cache", str(cache_root), "--set", f"import.folder={faces}", "--set", "cluster.n_clusters=2"]
+            "--cache", str(cache_root), *sets]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def kill_when(process: subprocess.Popen, stored: Callable[[], bool], never: str) -> None:
+    """SIGKILL ``process`` as soon as ``stored()`` (what it keeps reached a count): a crash in
+    the middle of a node. ``never`` is the failure's message if the process ends first."""
+    deadline = time.monotonic() + 600
+    while not stored():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, never
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
 
 
 def finish(process: subprocess.Popen) -> str:
@@ -88,25 +107,20 @@ def test_a_killed_run_resumes_where_it_stopped_and_gives_the_same_files(tmp_path
     shutil.copyfile(ready_workflows_dir() / "cluster_folder.json", workflow)  # EfficientNet, batches of 8
 
     out, killed_cache = tmp_path / "out", tmp_path / "cache_killed"
-    first = start_run(workflow, out, killed_cache, faces)
-    deadline = time.monotonic() + 600
-    while stored_vectors(killed_cache) < 24:  # three batches kept: now in the middle of Embed
-        assert first.poll() is None, first.communicate()[0]
-        assert time.monotonic() < deadline, "Embed never stored a batch"
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.communicate(timeout=60)
+    first = start_run(workflow, out, killed_cache, faces_in_two(faces))
+    # three batches kept: now in the middle of Embed
+    kill_when(first, lambda: stored_vectors(killed_cache) >= 24, "Embed never stored a batch")
     kept = stored_vectors(killed_cache)
     assert 24 <= kept < FACES, kept
 
     # an uninterrupted run into the same folder (the tables name it), on a cache of its own
     # (the prepared model is shared: $FLOWCLASS_PREPARED); its files are put aside
-    whole = finish(start_run(workflow, out, tmp_path / "cache_whole", faces))
+    whole = finish(start_run(workflow, out, tmp_path / "cache_whole", faces_in_two(faces)))
     assert f"decoding the first images (0 / {FACES} images)" in whole
     expected = files_of(out)
     shutil.rmtree(out)
 
-    resumed = finish(start_run(workflow, out, killed_cache, faces))
+    resumed = finish(start_run(workflow, out, killed_cache, faces_in_two(faces)))
     assert f"decoding the first images ({kept} / {FACES} images)" in resumed, resumed
     assert stored_vectors(killed_cache) == FACES
     made = files_of(out)

@@ -157,6 +157,10 @@ async def test_many_groups_come_a_page_at_a_time(user: User, tmp_path):
     pager.set_value(4)
     await user.should_see(marker=f"group-{groups.groups}")
     assert shown() == {groups.groups}
+    last = 2 * groups.groups - 1
+    user.find(marker=f"picture-{last}").click()  # shown larger, beside the rest of its group
+    await user.should_see("2 of 2")
+    await user.should_see(str(groups.images.paths[last]))
 
 
 @pytest.mark.anyio
@@ -338,3 +342,12 @@ async def test_without_a_saved_workflow_the_queue_only_shows(user: User, tmp_pat
     assert not user.find(marker="accept-0").elements.pop().enabled
     assert not user.find(marker="choose-0").elements.pop().enabled
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_one_relative_path_is_the_one_of_all_paths(tmp_path) -> None:
+    groups = synthetic_groups(tmp_path, 3)
+    images = groups.images
+    assert [images.relpath(k) for k in range(len(images))] == images.relpaths == \
+        [f"g{k // 2:03d}_{k % 2}.png" for k in range(6)]
+    rootless = replace(images, root="")
+    assert [rootless.relpath(k) for k in range(len(images))] == rootless.relpaths

@@ -44,8 +44,9 @@ class ResultsPanel:
         self.show(None, None, NodeStatus())
 
     def show(self, node_id: str | None, node_type: NodeType | None, status: NodeStatus,
-             force: bool = False) -> None:
-        """Show ``node_id``'s results (rebuilt only when what would be shown changed)."""
+             force: bool = False, place: str = "") -> None:
+        """Show ``node_id``'s results (rebuilt only when what would be shown changed); while it
+        runs, its progress and ``place``, where the run is (node k of n, the time left in all)."""
         key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None)
         unfinished = status.state in UNFINISHED and bool(status.message)
         key += (status.state,) if unfinished else ()  # what went wrong is shown once known
@@ -58,7 +59,7 @@ class ResultsPanel:
             if unfinished and self.problem is not None:  # a path being typed: its message changes, nothing else
                 self.problem.text = f"{node_type.title}: {UNFINISHED[status.state]}{status.message}"
             if busy and self.progress is not None:  # the run's progress, in place
-                self.progress.show(node_type.title, status)
+                self.progress.show(node_type.title, status, place)
             return
         self.shown = key
         self.stale_note = self.problem = self.progress = None
@@ -69,7 +70,7 @@ class ResultsPanel:
                 return
             if busy:  # what it is doing, how far, how long still: not "no results yet"
                 self.progress = NodeProgress()
-                self.progress.show(node_type.title, status)
+                self.progress.show(node_type.title, status, place)
                 return
             if unfinished or not self.store.has(node_id):
                 with ui.row().classes("items-center gap-2"):
@@ -172,17 +173,20 @@ class NodeProgress:
     badge cuts them off at normal zoom."""
 
     def __init__(self) -> None:
-        self.title = ui.label().classes("text-sm font-medium text-gray-700 fc-node-progress")
+        with ui.row().classes("items-baseline gap-x-3 gap-y-0"):  # where the run is, on the first line
+            self.title = ui.label().classes("text-sm font-medium text-gray-700 fc-node-progress")
+            self.place = ui.label().classes("text-sm text-gray-600 fc-node-progress-run")
         self.bar = ui.linear_progress(value=0, show_value=False).props("rounded size=8px").classes("w-96 max-w-full")
         self.detail = ui.label().classes("text-sm text-gray-700 fc-node-progress-detail")
 
-    def show(self, title: str, status: NodeStatus) -> None:
+    def show(self, title: str, status: NodeStatus, place: str = "") -> None:
         running = status.state == NodeState.RUNNING
         self.title.text = f"{title}: {'running' if running else 'waiting for the nodes before it'}"
         self.bar.set_visibility(running)
         self.bar.props(remove="indeterminate") if status.progress is not None else self.bar.props("indeterminate")
         self.bar.value = status.progress or 0
         self.detail.text = status.message if running else ""
+        self.place.text = place
 
 
 def tab_labels(titles: list[str], taken: list[str], output: str) -> list[str]:

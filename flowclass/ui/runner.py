@@ -14,7 +14,6 @@ and the field), ``skipped``, ``cancelled``. Between runs, ``check`` asks
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 import time
@@ -28,9 +27,11 @@ from ..errors import Problem
 from ..executors import ExecutorChoice
 from ..graph import descendants
 from ..manifest import node_seconds
+from ..run_clock import RunClock, RunLeft, node_kinds, time_left
 from ..reports import Reports
 from ..userfiles.owned_folder import owned_folder
 from ..scanning import CHECK_FILES, ScanBudget
+from ..timings import TimingHistory
 from ..states import FINISHED, PROGRESS, WARNING, NodeState
 from ..workflow import Workflow
 
@@ -104,7 +105,7 @@ class RunPosition:
     total: int
     node: str
     waiting: int
-    seconds_left: float | None = None  # the whole run's, where every node's pace is known
+    left: RunLeft | None = None  # the whole run's time left (a lower bound where nodes are untimed)
 
 
 @dataclass
@@ -141,7 +142,6 @@ class RunController:
         # A node's outputs, as soon as it is done or found cached (the run goes on).
         self.on_node_result = on_node_result or (lambda node, result: None)
         self.clock = clock
-        self._pace: dict[str, tuple[tuple, float, int]] = {}  # node -> (phase, since, done then)
         self.statuses: dict[str, NodeStatus] = {}
         self.queue: queue.Queue[Any] = queue.Queue()
         self.cancel_event = threading.Event()
@@ -153,7 +153,7 @@ class RunController:
         self._run_keys: dict[str, str | None] = {}  # the cache key each badge was earned with
         self.run_nodes: list[str] = []  # the nodes of the run going on, in the order they run
         self.took: dict[str, float] = {}  # seconds each node took when it last ran
-        self._left: dict[str, float] = {}  # seconds left of each running node, at its pace so far
+        self.run_clock = RunClock({}, clock=clock)  # the run's time left; teaches the node types' paces
         # A run waits for a status check still in flight: both may write the same store
         # entries (sample images, models) the first time, and need not race for them.
         self._engine_lock = threading.Lock()
@@ -175,10 +175,11 @@ class RunController:
         self._generation += 1  # an older status check must not overwrite this run's badges
         self._run_id += 1
         run_id = self._run_id
-        self._pace.clear()
-        self._left.clear()
         self.run_nodes = []
         self.took.update(node_seconds(out_dir))  # the last run there: what each node may take
+        self.run_clock = RunClock(node_kinds(workflow, self.engine.registry),
+                                  TimingHistory(lambda: self.engine.cache.store_dir("timings")),
+                                  took=self.took, clock=self.clock)
         cancel = self.cancel_event
 
         reports = Reports(workflow, self.engine.registry, self.engine.cache)
@@ -220,9 +221,8 @@ class RunController:
             return None
         current = next((n for n in busy if self.status(n).state == NodeState.RUNNING), busy[0])
         after = [n for n in busy if n != current]
-        known = current in self._left and all(n in self.took for n in after)
-        left = self._left[current] + sum(self.took[n] for n in after) if known else None
-        return RunPosition(self.run_nodes.index(current) + 1, len(self.run_nodes), current, len(after), left)
+        return RunPosition(self.run_nodes.index(current) + 1, len(self.run_nodes), current, len(after),
+                           self.run_clock.left(current, after))
 
     # --- checking what is cached ----------------------------------------------------------
     def check(self, workflow: Workflow, *, base_dir: Path, out_dir: Path, had_result: set[str]) -> None:
@@ -283,6 +283,7 @@ class RunController:
 
     def _apply_event(self, event: NodeEvent) -> None:
         current = self.status(event.node)
+        self.run_clock(event)
         if event.state == NodeState.PENDING and event.node not in self.run_nodes:
             self.run_nodes.append(event.node)
         if event.state == PROGRESS:
@@ -305,22 +306,8 @@ class RunController:
         if event.total:
             parts.append(f"{event.done or 0:,} / {event.total:,} {event.unit}".strip())
         text = ": ".join(parts)
-        left = self._seconds_left(event)
-        if left is not None:
-            self._left[event.node] = left
+        left = self.run_clock.latest.get(event.node)
         return f"{text} · {time_left(left)}" if left is not None else text
-
-    def _seconds_left(self, event: NodeEvent) -> float | None:
-        now, done = self.clock(), event.done or 0
-        phase = (event.message, event.unit, event.total)
-        seen = self._pace.get(event.node)
-        if seen is None or seen[0] != phase or done < seen[2]:
-            self._pace[event.node] = (phase, now, done)  # a new phase: its pace starts now
-            return None
-        _, since, done_then = seen
-        if not event.total or done <= done_then or now - since < 1.0:
-            return None
-        return (event.total - done) * (now - since) / (done - done_then)
 
     def _early_result(self, event: NodeEvent) -> RunResult:
         """A one-node result read from the cache, for a node that finished while the run goes on."""
@@ -357,13 +344,6 @@ class RunController:
     def forget(self, node_ids: Iterable[str]) -> None:
         for node in node_ids:
             self.statuses.pop(node, None)
-
-
-def time_left(seconds: float) -> str:
-    """Rounded as a person would say it: ``about 10 s left``, ``about 3 min left``."""
-    if seconds < 60:
-        return f"about {max(5, 5 * math.ceil(seconds / 5))} s left"
-    return f"about {math.ceil(seconds / 60)} min left"
 
 
 def _badge(planned: NodeState, had_result: bool) -> NodeState:

@@ -9,8 +9,9 @@ from typing import Sequence
 from ..engine import RunResult
 from ..errors import WorkflowInvalid
 from ..graph import descendants
+from ..run_clock import in_all, not_timed, whole_run
 from .confine import CODE as OUTSIDE_ROOTS
-from .runner import plan_run, runnable_part, summary, time_left
+from .runner import RunPosition, plan_run, runnable_part, summary
 
 
 class SessionRuns:
@@ -49,18 +50,36 @@ class SessionRuns:
         self.emit("run", "statuses")
 
     def run_line(self) -> str:
-        """The footer's line while a run goes on: ``Running node 2 of 5, Embed: embedding:
-        776 / 2,000 images · about 40 s left; 3 more after it``."""
+        """The footer's line while a run goes on, the whole run first (a narrow footer cuts the
+        end): ``Running node 2 of 5 (3 more after it · about 2 min left in all), Embed:
+        embedding: 776 / 2,000 images · about 40 s left``, then the nodes nobody timed yet."""
         where = self.runner.where_the_run_is()
         if where is None or self.runner.cancel_event.is_set():  # starting, or "Cancelling…"
             return self.summary
         spec = self.state.workflow.node(where.node)
         title = self.state.node_title(spec) if spec else where.node
         message = self.status(where.node).message
-        more = f"; {where.waiting} more after it" if where.waiting else ""
-        if where.waiting and where.seconds_left is not None:  # each of them took this long last time
-            more += f" · {time_left(where.seconds_left)} in all"
-        return f"Running node {where.number} of {where.total}, {title}" + (f": {message}" if message else "") + more
+        more = f" ({where.waiting} more after it{whole_run(where.left)})" if where.waiting else ""
+        untimed = not_timed(where.left, self._title) if where.waiting else ""
+        return f"Running node {where.number} of {where.total}{more}, {title}" \
+            + (f": {message}" if message else "") + (f"; {untimed}" if untimed else "")
+
+    def run_place(self, node_id: str) -> str:
+        """Where the run is, for the running node's results panel: ``Node 2 of 5; 3 more after
+        it · about 2 min left in all`` (empty when ``node_id`` is not the one running)."""
+        where = self.runner.where_the_run_is()
+        if where is None or where.node != node_id or self.runner.cancel_event.is_set():
+            return ""
+        return f"Node {where.number} of {where.total}" + self._more(where)
+
+    def _more(self, where: RunPosition) -> str:
+        if not where.waiting:  # the last node: its own time left is all there is
+            return ""
+        return f"; {where.waiting} more after it" + in_all(where.left, self._title)
+
+    def _title(self, node_id: str) -> str:
+        spec = self.state.workflow.node(node_id)
+        return self.state.node_title(spec) if spec else node_id
 
     def run_interrupted(self, node: str | None) -> None:
         """The server stopped (was killed, crashed) while this tab's run went on: say so, and

@@ -18,6 +18,7 @@ import numpy as np
 from nicegui import ui
 
 from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.images import enlarge, gallery_of_images
 
 GROUPS_PER_PAGE = 12
 KEEP_PARAM = "keep_file"  # Find Duplicates' parameter naming the kept-copies file
@@ -47,15 +48,13 @@ def marks(groups: Any, path: Path | None) -> np.ndarray:
     keep = np.asarray(groups.keep, dtype=bool).copy()
     if path is None or not path.is_file():
         return keep
-    choices, _ = chosen(groups.images, read_keep_file(path))
-    row_of = {int(image): row for row, image in enumerate(groups.index.tolist())}
+    # matched among the groups' images only: a whole collection's paths cost a second per draw
+    choices, _ = chosen(groups.images.subset(groups.index), read_keep_file(path))
     best: dict[int, tuple[int, int]] = {}  # group -> (file row, groups row)
-    for image, order in choices.items():
-        row = row_of.get(image)
-        if row is not None:
-            group = int(groups.group[row])
-            if group not in best or order > best[group][0]:
-                best[group] = (order, row)
+    for row, order in choices.items():
+        group = int(groups.group[row])
+        if group not in best or order > best[group][0]:
+            best[group] = (order, row)
     for group, (_, row) in best.items():
         keep[groups.group == group] = False
         keep[row] = True
@@ -73,9 +72,8 @@ def record_choice(groups: Any, row: int, path: Path) -> None:
     hashes = [str(images.hashes[groups.index[r]]) for r in members]
     sha = str(images.hashes[image])
     named = "" if hashes.count(sha) > 1 else sha
-    relpaths = images.relpaths
-    others = [(str(images.hashes[groups.index[r]]), relpaths[int(groups.index[r])]) for r in members if r != row]
-    set_kept(path, named, relpaths[image], others)
+    others = [(str(images.hashes[groups.index[r]]), images.relpath(int(groups.index[r]))) for r in members if r != row]
+    set_kept(path, named, images.relpath(image), others)
 
 
 def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Callable[[], None]) -> None:
@@ -171,24 +169,34 @@ def group_row(groups: Any, rows: range, keep: np.ndarray, ctx: ViewerContext,
                  f"cop{'ies' if len(rows) > 2 else 'y'}").classes("text-xs font-semibold text-gray-700")
         with ui.row().classes("gap-2"):
             for row in rows:
-                i = int(groups.index[row])
-                kept = bool(keep[row])
-                with ui.card().tight().classes("w-36 fc-duplicate" + (" fc-kept" if kept else "")) \
-                        .style(KEPT_STYLE if kept else OTHER_STYLE):
-                    ui.image(ctx.image_url(images.paths[i], images.hashes[i])).classes("w-36 h-28") \
-                        .props("fit=contain no-spinner no-transition")
-                    with ui.card_section().classes("p-1 text-xs w-full"):
-                        ui.label(os.path.basename(images.paths[i])).classes("truncate") \
-                            .tooltip(str(images.paths[i]))
-                        with ui.row().classes("items-center gap-1 justify-between w-full"):
-                            ui.label(f"{groups.kind[row]}, {images.widths[i]}×{images.heights[i]}") \
-                                .classes("text-gray-600")
-                            if kept:
-                                ui.badge("Kept", color="positive").mark(f"kept-{i}")
-                            else:
-                                ui.button("Keep this", on_click=lambda _, r=row: choose(r)) \
-                                    .props("flat dense no-caps size=sm color=primary") \
-                                    .mark(f"keep-{i}").set_enabled(can_choose)
+                copy_card(groups, row, bool(keep[row]), ctx, choose, can_choose, enlarge=lambda i: enlarge(
+                    gallery_of_images(images), i, ctx, [int(groups.index[r]) for r in rows]))
+
+
+def copy_card(groups: Any, row: int, kept: bool, ctx: ViewerContext, choose: Callable[[int], None],
+              can_choose: bool, enlarge: Callable[[int], None]) -> None:
+    """One image of a group: its label (the folder the cleaned copy puts it in), size and kind;
+    the kept one framed, the others with Keep this. Clicking the picture shows it larger."""
+    images = groups.images
+    i = int(groups.index[row])
+    with ui.card().tight().classes("w-36 fc-duplicate" + (" fc-kept" if kept else "")) \
+            .style(KEPT_STYLE if kept else OTHER_STYLE):
+        ui.image(ctx.image_url(images.paths[i], images.hashes[i])).classes("w-36 h-28 cursor-pointer") \
+            .props("fit=contain no-spinner no-transition").on("click", lambda: enlarge(i)) \
+            .mark(f"picture-{i}")
+        with ui.card_section().classes("p-1 text-xs w-full"):
+            ui.label(os.path.basename(images.paths[i])).classes("truncate fc-duplicate-name") \
+                .tooltip(str(images.paths[i]))
+            ui.label(f"label {images.labels[i] or '(none)'} · {images.widths[i]}×{images.heights[i]}") \
+                .classes("text-gray-600 truncate")
+            with ui.row().classes("items-center gap-1 justify-between w-full"):
+                ui.label(str(groups.kind[row])).classes("text-gray-600")
+                if kept:
+                    ui.badge("Kept", color="positive").mark(f"kept-{i}")
+                else:
+                    ui.button("Keep this", on_click=lambda: choose(row)) \
+                        .props("flat dense no-caps size=sm color=primary") \
+                        .mark(f"keep-{i}").set_enabled(can_choose)
 
 
 VIEWERS = [duplicate_groups]

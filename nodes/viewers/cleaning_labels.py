@@ -19,6 +19,7 @@ import numpy as np
 from nicegui import ui
 
 from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.images import enlarge, gallery_of_images
 
 from .classification import correction_bar, correction_file
 
@@ -87,7 +88,7 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         if path is None:
             return
         images = issues.images
-        set_label(path, str(images.hashes[i]), images.relpaths[i], label)
+        set_label(path, str(images.hashes[i]), images.relpath(i), label)
         done[images.hashes == images.hashes[i]] = True  # byte copies share the row
         # said before the card (whose button called this) is redrawn away
         ui.notify(f"{os.path.basename(images.paths[i])}: '{label}' (saved in {path.name}); retrain to use it.",
@@ -103,20 +104,23 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
             if not head:
                 ui.label("Every labelled image is decided.").classes("text-sm text-green-800 fc-queue-empty")
             for i in head:
-                card(issues, i, classes, ctx, decide, path is not None)
+                card(issues, i, classes, ctx, decide, path is not None,
+                     enlarge=lambda i, head=head: enlarge(gallery_of_images(issues.images), i, ctx, head))
 
     show()
 
 
-def card(issues: Any, i: int, classes: list[str], ctx: ViewerContext,
-         decide: Callable[[int, str], None], can_decide: bool) -> None:
-    """The image beside its labels and the three ways to decide (short: a laptop's panel is low)."""
+def card(issues: Any, i: int, classes: list[str], ctx: ViewerContext, decide: Callable[[int, str], None],
+         can_decide: bool, enlarge: Callable[[int], None]) -> None:
+    """The image beside its labels and the three ways to decide (short: a laptop's panel is low);
+    clicking the picture shows it larger."""
     images = issues.images
     given, suggested = str(images.labels[i]), str(issues.suggested[i])
     with ui.card().tight().classes("w-[21rem] fc-queue-item").mark(f"queue-{i}"), \
             ui.row().classes("w-full gap-2 no-wrap items-start"):
-        ui.image(ctx.image_url(images.paths[i], images.hashes[i])).classes("w-24 h-24 shrink-0") \
-            .props("fit=contain no-spinner no-transition")
+        ui.image(ctx.image_url(images.paths[i], images.hashes[i])).classes("w-24 h-24 shrink-0 cursor-pointer") \
+            .props("fit=contain no-spinner no-transition").on("click", lambda: enlarge(i)) \
+            .mark(f"picture-{i}")
         with ui.column().classes("gap-0 p-1 text-xs min-w-0 grow"):
             ui.label(os.path.basename(images.paths[i])).classes("truncate w-full fc-queue-name") \
                 .tooltip(str(images.paths[i]))
