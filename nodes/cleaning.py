@@ -68,6 +68,10 @@ def _kept_labelling(embeddings: Embeddings, dropped: np.ndarray) -> Labelling:
         Float(name="match", default=dup.MATCH, min=0.5, max=1.0, step=0.001, shown_when={"near": (True,)},
               help="How closely two images' small gray thumbnails must match, after "
                    "aligning them, to be near copies (1: identical)."),
+        Float(name="detail", default=dup.DETAIL, min=0.0, max=1.0, step=0.005, shown_when={"near": (True,)},
+              help="How much fine detail may differ between near copies, laid over each other "
+                   "at the smaller one's full size (share of its range of grays; 0: identical). "
+                   "Look-alikes that are not copies, such as two scans of one digit, differ more."),
         Float(name="candidates", default=dup.CANDIDATE_SIMILARITY, min=0.0, max=1.0, step=0.05,
               shown_when={"near": (True,)},
               help="How alike two images' embeddings must be (cosine) to be compared at all; "
@@ -82,7 +86,8 @@ def _kept_labelling(embeddings: Embeddings, dropped: np.ndarray) -> Labelling:
     reports=_report("duplicates", "duplicates.csv"),
     fingerprint=_keep_file_fingerprint,
 )
-def find_duplicates(ctx: RunContext, *, embeddings: Embeddings, near, match, candidates, neighbours, keep_file):
+def find_duplicates(ctx: RunContext, *, embeddings: Embeddings, near, match, detail, candidates, neighbours,
+                    keep_file):
     """Exact and near copies grouped, one of each group kept; look-alikes are left apart."""
     images = embeddings.images
     choices, unmatched = chosen(images, read_keep_file(Path(keep_file)))  # none: no rows
@@ -91,9 +96,9 @@ def find_duplicates(ctx: RunContext, *, embeddings: Embeddings, near, match, can
     rows = unit_rows(embeddings.vectors) if len(images) > 1 else embeddings.vectors
     copies, _ = dup.find_copies(
         images.paths.tolist(), images.hashes.tolist(), rows, near=near, match_above=match,
-        neighbours=neighbours, candidate_similarity=candidates, keep_chosen=choices,
-        progress=lambda done, total: ctx.progress(done, total, unit="images",
-                                                  message="comparing pixels"))
+        detail_below=detail, neighbours=neighbours, candidate_similarity=candidates,
+        areas=np.asarray(images.widths, np.int64) * np.asarray(images.heights, np.int64), keep_chosen=choices,
+        progress=lambda done, total, unit, message: ctx.progress(done, total, unit=unit, message=message))
     order = np.lexsort((copies.index, copies.group))
     groups = DuplicateGroups(images, copies.index[order], copies.group[order], copies.kind[order],
                              copies.keep[order])

@@ -190,16 +190,18 @@ def test_laptop_layout_splitter_minimap_and_readable_text(screen: Screen, regist
     wait_until(lambda: zoom(screen) > 0, what="the viewport")
     assert driver.execute_script(SMALLEST_TEXT, zoom(screen)) >= 12
 
-    # the minimap covers no node, and can be hidden
+    # the minimap covers no node while the whole workflow is in view, and can be hidden
     minimap = driver.find_elements(By.CSS_SELECTOR, ".vue-flow__minimap")
     nodes = driver.execute_script(NODE_RECTS)
     if minimap:
         assert not any(overlaps(rect(screen, minimap[0]), r) for r in nodes.values())
-    toggle = driver.find_element(By.CSS_SELECTOR, ".fc-minimap-toggle")
-    shown = bool(minimap)
-    toggle.click()
-    wait_until(lambda: bool(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__minimap")) != shown,
-               what="the minimap toggled")
+    for _ in range(2):  # zoomed in, part of the workflow is out of view: the minimap shows the way
+        driver.find_element(By.CSS_SELECTOR, ".vue-flow__controls-zoomin").click()
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".vue-flow__minimap"), what="the minimap")
+    driver.find_element(By.CSS_SELECTOR, ".fc-minimap-toggle").click()
+    wait_until(lambda: not driver.find_elements(By.CSS_SELECTOR, ".vue-flow__minimap"), what="the minimap hidden")
+    driver.find_element(By.CSS_SELECTOR, ".fc-minimap-toggle").click()  # back (the browser keeps the choice)
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".vue-flow__minimap"), what="the minimap back")
     shot(screen, "canvas_laptop.png")
     assert console_problems(screen) == []
 

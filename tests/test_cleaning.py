@@ -111,6 +111,52 @@ def test_only_exact_copies_when_near_is_off(registry, cache, collection, tmp_pat
 
 
 @pytest.fixture(scope="module")
+def sample_digits_with_copies(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The shipped sample digits (1,797 scans, no two the same) plus copies of some,
+    under new names in other folders: copy name -> original name."""
+    from nodes.lib.images.sample_images import write_sample
+
+    folder = write_sample("digits", tmp_path_factory.mktemp("samples") / "digits")
+    rng = np.random.default_rng(5)
+    files = sorted(folder.rglob("*.png"))
+    copies = {}
+    for k, path in enumerate(rng.choice(files, 14, replace=False)):
+        image, target = Image.open(path), folder / str(rng.integers(10))
+        name, options = f"copy_{k:02d}.png", {}
+        if k % 7 == 0:
+            name = f"copy_{k:02d}.bmp"
+        elif k % 7 == 1:
+            name, options = f"copy_{k:02d}.jpg", {"quality": 80}
+        elif k % 7 == 2:
+            image = ImageEnhance.Brightness(image).enhance(1.1 + 0.1 * (k // 7))
+        elif k % 7 == 3:
+            image = ImageEnhance.Brightness(image).enhance(1.3)
+        elif k % 7 == 4:
+            image = image.crop((k // 7 + 1, 2, 62, 61))
+        elif k % 7 == 5:
+            image = image.resize((40, 40), Image.BICUBIC)
+        else:
+            image = image.resize((90, 90), Image.BICUBIC)
+        image.save(target / name, **options)
+        copies[name] = path.name
+    return folder, copies
+
+
+@pytest.mark.slow
+def test_on_the_sample_digits_only_the_planted_copies_are_grouped(registry, cache, sample_digits_with_copies,
+                                                                  tmp_path):
+    """Different scans of the same digit are look-alikes, not copies: at the defaults no
+    group joins two of the 1,797 scans, and every planted copy is found."""
+    folder, copies = sample_digits_with_copies
+    groups, _ = _duplicates(registry, cache, folder, tmp_path / "out", tmp_path)
+    names = pd.Series([Path(p).name for p in groups.images.paths[groups.index]])
+    found = {frozenset(g) for _, g in names.groupby(groups.group)}
+    assert found == {frozenset({copy, original}) for copy, original in copies.items()}
+    kinds = dict(zip(names, groups.kind))
+    assert {copy for copy in copies if kinds[copy] == "exact"} == {"copy_00.bmp", "copy_07.bmp"}
+
+
+@pytest.fixture(scope="module")
 def mislabelled(tmp_path_factory) -> tuple[Path, set[str]]:
     """400 digits in their class folders, 20 of them (5 %) in a wrong one."""
     from sklearn.datasets import load_digits
@@ -268,20 +314,33 @@ def test_a_model_without_familiarity_still_predicts_with_a_warning(registry, cac
 
 # --- the algorithms alone, on arrays: fast --------------------------------------------------
 
-def test_match_tells_edited_copies_from_look_alikes():
-    from nodes.lib.cleaning.duplicates import look_at, match
+# the closest scans of different writers' digits among scikit-learn's 1,797 (8 x 8 pixels,
+# 28 to 74 squared gray levels apart): their 32 px thumbnails match as well as a copy's do
+SECOND_SCANS = [(1585, 1648), (1237, 777), (1134, 1076), (1213, 1329)]
 
-    def work(image: Image.Image) -> np.ndarray:
-        return np.asarray(image.convert("L").resize((64, 64), Image.BILINEAR), dtype=np.uint8)
 
-    seven = digit(7)  # another writer's 7 below
-    from sklearn.datasets import load_digits
-    other = int(np.flatnonzero(load_digits().target == 7)[1])
-    copies = [ImageEnhance.Brightness(seven).enhance(1.25), seven.crop((3, 2, 62, 63)),
-              seven.resize((40, 40), Image.BICUBIC)]
-    assert all(match(work(seven), work(copy)) >= 0.995 for copy in copies)
-    assert match(work(seven), work(digit(other))) < 0.99
-    assert look_at("/nonexistent.png") is None
+def test_the_fine_check_tells_edited_copies_from_another_scan_of_the_same_digit(tmp_path):
+    from nodes.lib.cleaning.duplicates import DETAIL, MATCH, compare
+
+    def saved(image: Image.Image, name: str, **options) -> str:
+        image.save(tmp_path / name, **options)
+        return str(tmp_path / name)
+
+    for a, b in SECOND_SCANS:
+        coarse, fine = compare(saved(digit(a), f"{a}.png"), saved(digit(b), f"{b}.png"))
+        assert coarse >= 0.99 and fine > 1.5 * DETAIL, (a, b, coarse, fine)
+    for k in (7, 1585, 1237):
+        original = saved(digit(k), f"original{k}.png")
+        copies = [saved(ImageEnhance.Brightness(digit(k)).enhance(1.1), f"b{k}.png"),
+                  saved(ImageEnhance.Brightness(digit(k)).enhance(1.3), f"bb{k}.png"),
+                  saved(digit(k).crop((3, 2, 62, 63)), f"c{k}.png"),
+                  saved(digit(k).resize((40, 40), Image.BICUBIC), f"s{k}.png"),
+                  saved(digit(k).resize((100, 100), Image.BICUBIC), f"l{k}.png"),
+                  saved(digit(k), f"j{k}.jpg", quality=80)]
+        for copy in copies:
+            coarse, fine = compare(original, copy)
+            assert coarse >= MATCH and fine <= DETAIL / 1.5, (copy, coarse, fine)
+    assert compare(original, str(tmp_path / "missing.png")) == (0.0, np.inf)
 
 
 def test_label_issues_rank_flipped_labels_first_on_digit_pixels():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
-CANVAS_ALONE = 84  # percent of the height for the canvas while there is nothing to show below
+CANVAS_ALONE = 90  # percent of the height for the canvas while there is nothing to show below (a line)
 CANVAS_SHARED = 55  # once results are shown
 
 

@@ -118,7 +118,8 @@ class EditorPage:
         with ui.right_drawer(value=True, bordered=True).props("width=300 behavior=desktop") \
                 .classes("p-3 fc-settings") as settings:
             self.inspector_view = InspectorView(session, roots)
-        self.panels = SidePanels(palette, settings)
+        self.panels = SidePanels(palette, settings, selected=lambda: session.selected is not None)
+        session.subscribe(lambda what: self.panels.node_selected() if "selection" in what else None)
         with header:
             self.panels.palette_button().move(target_index=0)
             self.panels.settings_button()

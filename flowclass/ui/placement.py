@@ -11,9 +11,9 @@ from ..node import NodeType
 from ..registry import Registry
 from ..workflow import NodeSpec, PortRef, Workflow
 
-STEP_X = 300.0  # the ready workflows' spacing
 NODE_WIDTH = 230.0  # as drawn (frontend/src/canvas.css)
 GAP = 30.0
+STEP_X = NODE_WIDTH + GAP  # the ready workflows' columns (five fit a 1280-pixel window readably)
 
 
 def node_height(node_type: NodeType | None) -> float:

@@ -55,10 +55,17 @@ export function cornerRect(corner, size, box = MINIMAP) {
   return { x, y, width: box.width, height: box.height };
 }
 
-/** The first corner where the minimap covers none of `nodeRects` (screen), or null. */
+// What the minimap takes beyond its box (its 1 px border), and a little room beside it.
+const CLEARANCE = 4;
+
+/** The first corner where the minimap covers none of `nodeRects` (screen), nor touches one, or null. */
 export function freeCorner(nodeRects, size, box = MINIMAP) {
   if (size.width < 2 * box.width || size.height < 2 * box.height) return null;
-  return CORNERS.find((corner) => !nodeRects.some((r) => overlaps(r, cornerRect(corner, size, box)))) ?? null;
+  const taken = (corner) => {
+    const r = cornerRect(corner, size, box);
+    return { x: r.x - CLEARANCE, y: r.y - CLEARANCE, width: r.width + 2 * CLEARANCE, height: r.height + 2 * CLEARANCE };
+  };
+  return CORNERS.find((corner) => !nodeRects.some((r) => overlaps(r, taken(corner)))) ?? null;
 }
 
 /** Whether every one of `rects` (screen) lies wholly inside the pane of `size`. */
@@ -68,13 +75,15 @@ export function allInView(rects, size) {
 
 /**
  * The corner for the minimap: one where it covers no node; when none is free and part of the
- * graph is out of view, bottom-right all the same (the minimap is then the way to reach it).
- * Null on a pane too small for it, or when the whole graph is in view and no corner is free.
+ * graph is out of view, the first corner clear of the `selected` node (screen rect, or null),
+ * bottom-right when there is none or none is selected: the minimap is then the way to reach
+ * the rest. Null on a pane too small for it, or when the whole graph is in view and no corner is free.
  */
-export function minimapPlace(nodeRects, size, box = MINIMAP) {
+export function minimapPlace(nodeRects, size, box = MINIMAP, selected = null) {
   const free = freeCorner(nodeRects, size, box);
   if (free || size.width < 2 * box.width || size.height < 2 * box.height) return free;
-  return allInView(nodeRects, size) ? null : "bottom-right";
+  if (allInView(nodeRects, size)) return null;
+  return (selected && freeCorner([selected], size, box)) || "bottom-right";
 }
 
 /** The rect (flow) among `rects` under `point` (flow), or nearest to it within `slack`; else null. */

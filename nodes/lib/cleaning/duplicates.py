@@ -1,17 +1,18 @@
-"""Exact and near copies of images: candidates from embeddings, decided on the pixels.
+"""Exact and near copies of images: candidates from embeddings and thumbnails, decided on the pixels.
 
 - **Exact** copies have the same decoded pixels, whatever their names or formats: files
   with the same bytes (sha256) are copies outright; images whose embeddings are nearly the
-  same are decoded and compared by a hash of their pixels.
-- **Near** copies (re-encoded, resized, slightly cropped, brightened) are pairs of
-  embedding neighbours whose small gray thumbnails match: the crop of one (of 49, cut up
-  to 6 % a side) that best correlates with the other's whole thumbnail is found, then a
-  non-decreasing curve of one must explain nearly all of the other's variance (so
-  brightening, contrast and clipped highlights do not matter, but a different picture
-  does). Look-alike images that are not copies (two writers' "7", the same digit
-  shifted, turned and scanned again) match the embedding but not the pixels: on the
-  benchmark's digits no such pair explains more than 0.988, no copy less than 0.996
-  (two of the 1,797 scikit-learn digits, drawn nearly alike, reach 0.996).
+  same, or whose small working copies are equal, are decoded and compared by a hash of
+  their pixels.
+- **Near** copies (re-encoded, resized, slightly cropped, brightened) are found among
+  candidate pairs: each image's nearest embedding neighbours, and its nearest neighbours
+  by an 8 x 8 signature that brightness and contrast do not change (brightening a gray
+  image can move its embedding far from its original's). A candidate is a copy when it
+  passes two checks: the coarse one (:mod:`.thumbnails`: the best-aligned crop of one
+  32 px view, after a brightness curve, explains nearly all of the other's variance) and
+  the fine one (:mod:`.fine_detail`: laid over each other at the smaller image's full
+  resolution, no patch of fine detail differs). Look-alike images that are not copies
+  (two writers' "7", two scans of the same digit) pass the first but not the second.
 
 Groups are the connected pairs; in each the image kept is the one with the most pixels,
 then the largest file, then the first path, so the choice does not depend on file order.
@@ -19,131 +20,25 @@ then the largest file, then the first path, so the choice does not depend on fil
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from .fine_detail import DETAIL, detail_difference, fine_copy
 from .neighbours import nearest
+from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, WORK, Alignment, best_crop, align, all_views,
+                         look_at, pixel_digest, whole)
 
-THUMB = 32  # side of the gray thumbnails compared
-WORK = 64  # side of the decoded working copy the crops are cut from
-CUTS = (0.0, 0.03, 0.06)  # share of a side cut off, at the start, middle or end of it
 CANDIDATE_NEIGHBOURS = 10
 CANDIDATE_SIMILARITY = 0.5  # cosine of centred embeddings below which a pair is no candidate
-EXACT_SIMILARITY = 0.995  # with near copies off, pairs at least this close are still hashed
-ALIGNED = 0.975  # correlation of the best-aligned thumbnails below which a pair is no copy
-MATCH = 0.995  # share of one thumbnail's variance a monotone curve of the other explains
-
-
-@dataclass(frozen=True)
-class Look:
-    """What one decoded image contributes: a hash of its pixels and its working copy."""
-
-    pixels: str
-    work: np.ndarray  # (WORK, WORK) uint8 gray
-    area: int
-
-
-def look_at(path: str) -> Look | None:
-    """The image's pixel hash and gray working copy; None when it cannot be decoded."""
-    from PIL import Image
-
-    from flowclass.userfiles.pictures import BadImage, open_upright
-
-    try:
-        image = open_upright(path)
-    except BadImage:
-        return None
-    rgb = image.convert("RGB")
-    digest = hashlib.sha256(f"{rgb.size}".encode() + rgb.tobytes()).hexdigest()
-    gray = image.convert("L").resize((WORK, WORK), Image.BILINEAR, reducing_gap=3.0)
-    return Look(digest, np.asarray(gray, dtype=np.uint8), image.width * image.height)
-
-
-def _boxes() -> list[tuple[float, float, float, float]]:
-    """Crop boxes of the working copy: the whole, and each cut placed at start/middle/end."""
-    boxes = []
-    for cut_x in CUTS:
-        for cut_y in CUTS:
-            for at_x in ((0.0,) if not cut_x else (0.0, 0.5, 1.0)):
-                for at_y in ((0.0,) if not cut_y else (0.0, 0.5, 1.0)):
-                    left, top = cut_x * WORK * at_x, cut_y * WORK * at_y
-                    boxes.append((left, top, left + WORK * (1 - cut_x), top + WORK * (1 - cut_y)))
-    return boxes
-
-
-BOXES = _boxes()
-
-
-def _raw_views(work: np.ndarray, boxes: list = BOXES) -> np.ndarray:
-    from PIL import Image
-
-    image = Image.fromarray(work.astype(np.float32), mode="F")
-    return np.stack([np.asarray(image.resize((THUMB, THUMB), Image.BILINEAR, box=box)).ravel()
-                     for box in boxes])
-
-
-def _normalised(rows: np.ndarray) -> np.ndarray:
-    rows = rows - rows.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 1e-3)
-
-
-def refined(work: np.ndarray, whole: np.ndarray, box: tuple[float, ...],
-            steps: tuple[float, ...] = (1.0, 0.5, 0.25)) -> np.ndarray:
-    """The crop of ``work`` near ``box`` that best correlates with ``whole`` (raw thumbnail),
-    each edge moved a pixel, then half, then a quarter, while that helps."""
-    target = _normalised(whole[None])[0]
-    box = list(box)
-    best_view = _raw_views(work, [tuple(box)])[0]
-    best = float(_normalised(best_view[None])[0] @ target)
-    for step in steps:
-        improved = True
-        while improved:
-            improved = False
-            moves = []
-            for edge in range(4):
-                for sign in (-step, step):
-                    moved = box.copy()
-                    moved[edge] = min(max(moved[edge] + sign, 0.0), float(WORK))
-                    if moved[2] - moved[0] > WORK / 2 and moved[3] - moved[1] > WORK / 2:
-                        moves.append(moved)
-            views = _raw_views(work, [tuple(m) for m in moves])
-            scores = _normalised(views) @ target
-            k = int(scores.argmax())
-            if scores[k] > best + 1e-6:
-                best, box, best_view, improved = float(scores[k]), moves[k], views[k], True
-    return best_view
-
-
-def explained(x: np.ndarray, y: np.ndarray) -> float:
-    """How much of ``y``'s variance a non-decreasing curve of ``x`` explains (0..1): 1 for the
-    same picture brightened or contrast-stretched, even where bright pixels clip."""
-    from sklearn.isotonic import IsotonicRegression
-
-    total = float(((y - y.mean()) ** 2).sum())
-    if total <= 1e-6:
-        return 0.0
-    fitted = IsotonicRegression(out_of_bounds="clip").fit(x, y).predict(x)
-    return 1.0 - float(((y - fitted) ** 2).sum()) / total
-
-
-def match(a: np.ndarray, b: np.ndarray) -> float:
-    """How well two working copies match (1: the same picture): the best-aligned crop of
-    one against the other's whole thumbnail, either way round, then how much of it a
-    monotone curve of the other explains."""
-    best = 0.0
-    for p, q in ((a, b), (b, a)):
-        views = _raw_views(p)
-        whole = _raw_views(q, BOXES[:1])[0]
-        aligned = _normalised(views) @ _normalised(whole[None])[0]
-        k = int(aligned.argmax())
-        if aligned[k] >= ALIGNED:
-            best = max(best, explained(whole, refined(p, whole, BOXES[k])))
-    return best
+SIGNATURE_NEIGHBOURS = 3  # nearest images by signature that are candidates too
+SIGNATURE_SIMILARITY = 0.9  # cosine of signatures below which those are not
+EXACT_SIMILARITY = 0.995  # embeddings this alike are worth hashing the full pixels of
+MATCH = 0.995  # share of one view's variance a monotone curve of the other explains
 
 
 @dataclass(frozen=True)
@@ -174,7 +69,7 @@ def _union_find(n: int, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
 
 def candidate_pairs(rows: np.ndarray, neighbours: int = CANDIDATE_NEIGHBOURS,
                     similarity: float = CANDIDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) of embedding neighbours at least ``similarity`` alike, and how alike."""
+    """Pairs (i < j) of neighbours among ``rows`` at least ``similarity`` alike, and how alike."""
     sims, idx = nearest(rows, neighbours)
     i = np.repeat(np.arange(len(rows)), idx.shape[1])
     j, s = idx.ravel(), sims.ravel()
@@ -184,15 +79,54 @@ def candidate_pairs(rows: np.ndarray, neighbours: int = CANDIDATE_NEIGHBOURS,
     return pairs, s[ok][first]
 
 
+@dataclass(frozen=True)
+class Looks:
+    """Every image's working copy and signature, as arrays (100,000 images: about 430 MB)."""
+
+    works: np.ndarray  # (n, WORK, WORK) uint8
+    signatures: np.ndarray  # (n, SIGNATURE ** 2) float32
+    digests: np.ndarray  # (n,) object: a hash of the working copy; None: not decodable
+
+    @property
+    def readable(self) -> np.ndarray:
+        return np.array([d is not None for d in self.digests], dtype=bool)
+
+
+def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None]) -> Looks:
+    n = len(paths)
+    works = np.zeros((n, WORK, WORK), dtype=np.uint8)
+    signatures = np.zeros((n, SIGNATURE * SIGNATURE), dtype=np.float32)
+    digests = np.full(n, None, dtype=object)
+    for i, path in enumerate(paths):
+        if i % 256 == 0:
+            progress(i, n)
+        look = look_at(path)
+        if look is not None:
+            works[i], signatures[i], digests[i] = look.work, look.signature, look.work_digest
+    progress(n, n)
+    return Looks(works, signatures, digests)
+
+
+def _unique_pairs(*pair_arrays: np.ndarray) -> np.ndarray:
+    pairs = np.concatenate([p.reshape(-1, 2) for p in pair_arrays]).astype(np.int64)
+    return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), dtype=np.int64)
+
+
+Progress = Callable[[int, int, str, str], None]
+
+
 def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *,
-                near: bool = True, match_above: float = MATCH,
+                near: bool = True, match_above: float = MATCH, detail_below: float = DETAIL,
                 neighbours: int = CANDIDATE_NEIGHBOURS, candidate_similarity: float = CANDIDATE_SIMILARITY,
                 sizes: Callable[[str], int] = os.path.getsize,
-                progress: Callable[[int, int], None] = lambda done, total: None,
+                areas: Sequence[int] | None = None,
+                progress: Progress = lambda done, total, unit, message: None,
                 keep_chosen: dict[int, int] | None = None) -> tuple[Copies, np.ndarray]:
     """The copies among the images (``rows``: their unit-length embeddings) and, per
-    candidate pair examined, its pixel match (rows of (i, j, match)).
+    candidate pair examined, rows of (i, j, coarse match, fine difference) (NaN: not
+    checked that far; exact copies: 1 and 0).
 
+    ``areas`` are the images' pixel counts (read from the files when not given).
     ``keep_chosen`` maps images the user chose to keep to the order of that choice; in a
     group with several, the latest choice wins.
     """
@@ -203,66 +137,123 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     order = np.argsort(hashes, kind="stable")
     same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
     exact_pairs += [(int(order[k]), int(order[k + 1])) for k in same]
-    pairs, sims = candidate_pairs(rows, neighbours, candidate_similarity) if n > 1 else \
-        (np.zeros((0, 2), dtype=np.int64), np.zeros(0))
-    if not near:
-        keep = sims >= EXACT_SIMILARITY
-        pairs, sims = pairs[keep], sims[keep]
-    looks: dict[int, Look | None] = {}
-    wanted = np.unique(pairs)
-    for done, i in enumerate(wanted):
-        progress(done, len(wanted))
-        looks[int(i)] = look_at(paths[int(i)])
-    progress(len(wanted), len(wanted))
-    near_pairs: list[tuple[int, int]] = []
-    scores = np.full(len(pairs), np.nan)
-    to_compare: list[int] = []
-    for k, (a, b) in enumerate(pairs.tolist()):
-        la, lb = looks[a], looks[b]
-        if la is None or lb is None or hashes[a] == hashes[b]:
-            continue
-        if la.pixels == lb.pixels:
+    none = np.zeros((0, 2), dtype=np.int64)
+    pairs, sims = candidate_pairs(rows, neighbours, candidate_similarity) if n > 1 else (none, np.zeros(0))
+    looks = None
+    if near and n > 1:
+        looks = look_at_all(paths, lambda done, total: progress(done, total, "images", "looking at images"))
+        by_signature, _ = candidate_pairs(looks.signatures, min(SIGNATURE_NEIGHBOURS, n - 1), SIGNATURE_SIMILARITY)
+        pairs = _unique_pairs(pairs, by_signature)
+        ok = looks.readable[pairs[:, 0]] & looks.readable[pairs[:, 1]]
+        pairs = pairs[ok & (hashes[pairs[:, 0]] != hashes[pairs[:, 1]])]
+        sims = np.einsum("ij,ij->i", rows[pairs[:, 0]], rows[pairs[:, 1]]) if len(pairs) else np.zeros(0)
+    else:
+        wanted = (sims >= EXACT_SIMILARITY) & (hashes[pairs[:, 0]] != hashes[pairs[:, 1]])
+        pairs, sims = pairs[wanted], sims[wanted]
+    scores = np.full((len(pairs), 2), np.nan)
+    # same pixels: hash them where embeddings or working copies say they may be
+    worth = sims >= EXACT_SIMILARITY
+    if looks is not None and len(pairs):
+        worth |= looks.digests[pairs[:, 0]] == looks.digests[pairs[:, 1]]
+    digest = functools.cache(lambda i: pixel_digest(paths[i]))
+    exact = np.zeros(len(pairs), dtype=bool)
+    for k in np.flatnonzero(worth):
+        a, b = (int(v) for v in pairs[k])
+        if digest(a) is not None and digest(a) == digest(b):
+            exact[k] = True
             exact_pairs.append((a, b))
-            scores[k] = 1.0
-        elif near:
-            to_compare.append(k)
-    for k, score in zip(to_compare, _verify(pairs[to_compare], looks)):
-        scores[k] = score
-        if score >= match_above:
-            near_pairs.append(tuple(pairs[k].tolist()))
-    copies = _group(n, exact_pairs, near_pairs, paths, looks, sizes, keep_chosen or {})
-    return copies, np.column_stack([pairs, scores]) if len(pairs) else np.zeros((0, 3))
+            scores[k] = (1.0, 0.0)
+    near_pairs: list[tuple[int, int]] = []
+    if looks is not None:
+        with threadpool_limits(1):  # small matrices: threads only wait on each other
+            near_pairs = _near(pairs, np.flatnonzero(~exact), looks, paths, scores, match_above,
+                               detail_below, progress)
+    area_of = (lambda i: int(areas[i])) if areas is not None else (lambda i: _area(paths[i]))
+    copies = _group(n, exact_pairs, near_pairs, paths, area_of, sizes, keep_chosen or {})
+    return copies, np.column_stack([pairs, scores]) if len(pairs) else np.zeros((0, 4))
 
 
-def _verify(pairs: np.ndarray, looks: dict[int, Look | None]) -> np.ndarray:
-    """:func:`match` of every pair, each image's crops made once (not once per pair)."""
+def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence[str],
+          scores: np.ndarray, match_above: float, detail_below: float,
+          progress: Progress) -> list[tuple[int, int]]:
+    """The pairs ``pairs[to_check]`` that pass the coarse and then the fine check; their
+    scores go into ``scores`` (coarse match, fine difference)."""
+    coarse = _coarse(pairs[to_check], looks.works,
+                     lambda done, total: progress(done, total, "images", "comparing thumbnails"))
+    scores[to_check, 0] = [found.score for found in coarse]
+    fine = functools.lru_cache(maxsize=256)(lambda i: fine_copy(paths[i]))
+    passed = [(k, found) for k, found in zip(to_check.tolist(), coarse) if found.score >= match_above]
+    near_pairs = []
+    for done, (k, found) in enumerate(passed):
+        progress(done, len(passed), "pairs", "comparing fine detail")
+        a, b = (int(v) for v in pairs[k])
+        scores[k, 1] = _fine_check(found, fine(a), fine(b), detail_below)
+        if scores[k, 1] <= detail_below:
+            near_pairs.append((a, b))
+    progress(len(passed), len(passed), "pairs", "comparing fine detail")
+    return near_pairs
+
+
+def _fine_check(found: Alignment, first, second, enough: float) -> float:
+    """:func:`.fine_detail.detail_difference` of two fine copies aligned as ``found`` says."""
+    cropped, other = (first, second) if found.cropped == 0 else (second, first)
+    if cropped is None or other is None:
+        return np.inf
+    return detail_difference(cropped, other, found.box, enough=enough)
+
+
+def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, float]:
+    """Two image files' coarse match (0..1) and fine difference (inf when the coarse check
+    fails), as :func:`find_copies` judges a candidate pair."""
+    looks = look_at(first), look_at(second)
+    if None in looks:
+        return 0.0, np.inf
+    with threadpool_limits(1):
+        found = align(looks[0].work, looks[1].work)
+        if not found.score:
+            return 0.0, np.inf
+        return found.score, _fine_check(found, fine_copy(first), fine_copy(second), enough)
+
+
+def _coarse(pairs: np.ndarray, works: np.ndarray, progress: Callable[[int, int], None]) -> list[Alignment]:
+    """:func:`.thumbnails.align` of every pair, each image's 49 views made once (not once per
+    pair), and refined only where a crop correlates at least ALIGNED."""
     if not len(pairs):
-        return np.zeros(0)
-    wholes = {i: _raw_views(looks[i].work, BOXES[:1])[0] for i in np.unique(pairs).tolist()}
-    unit = {i: _normalised(w[None])[0] for i, w in wholes.items()}
+        return []
+    images = np.unique(pairs)
+    wholes = {i: whole(works[i]) for i in images.tolist()}
     best = np.full((len(pairs), 2), -1.0)  # per direction: correlation of the best crop
     which = np.zeros((len(pairs), 2), dtype=np.int64)
     by_image: dict[int, list[tuple[int, int, int]]] = {}
     for k, (a, b) in enumerate(pairs.tolist()):
         by_image.setdefault(a, []).append((k, 0, b))  # crops of a against the whole of b
         by_image.setdefault(b, []).append((k, 1, a))
-    for i, rows in by_image.items():
-        views = _normalised(_raw_views(looks[i].work))
-        for k, side, other in rows:
-            aligned = views @ unit[other]
-            which[k, side] = int(aligned.argmax())
-            best[k, side] = aligned[which[k, side]]
-    out = np.zeros(len(pairs))
+    for done, (i, mine) in enumerate(by_image.items()):
+        if done % 256 == 0:
+            progress(done, len(by_image))
+        views = all_views(works[i])
+        for k, side, other in mine:
+            which[k, side], best[k, side] = best_crop(views, wholes[other])
+    progress(len(by_image), len(by_image))
+    found = []
     for k, (a, b) in enumerate(pairs.tolist()):
-        for side, (cropped, whole) in enumerate(((a, b), (b, a))):
-            if best[k, side] >= ALIGNED:
-                view = refined(looks[cropped].work, wholes[whole], BOXES[which[k, side]])
-                out[k] = max(out[k], explained(wholes[whole], view))
-    return out
+        crops = ((int(which[k, 0]), best[k, 0]), (int(which[k, 1]), best[k, 1]))
+        found.append(align(works[a], works[b], crops) if max(best[k]) >= ALIGNED else NO_ALIGNMENT)
+    return found
+
+
+def _area(path: str) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.width * image.height
+    except Exception:  # noqa: BLE001 - an unreadable image is never the one kept
+        return 0
 
 
 def _group(n: int, exact_pairs: list[tuple[int, int]], near_pairs: list[tuple[int, int]],
-           paths: Sequence[str], looks: dict[int, Look | None], sizes: Callable[[str], int],
+           paths: Sequence[str], area_of: Callable[[int], int], sizes: Callable[[str], int],
            keep_chosen: dict[int, int]) -> Copies:
     roots = _union_find(n, exact_pairs + near_pairs)
     exact_roots = _union_find(n, exact_pairs)
@@ -287,12 +278,11 @@ def _group(n: int, exact_pairs: list[tuple[int, int]], near_pairs: list[tuple[in
 
         def preference(r: int) -> tuple:
             i = int(members[r])
-            look = looks.get(i)
             try:
                 size = sizes(paths[i])
             except OSError:
                 size = 0
-            return (-(look.area if look else 0), -size, paths[i])
+            return (-area_of(i), -size, paths[i])
 
         keep[min(rows, key=preference)] = True
     return Copies(members, group, kind.astype(str), keep)

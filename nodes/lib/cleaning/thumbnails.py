@@ -1,0 +1,211 @@
+"""Small gray copies of images, and how well two of them line up: the coarse copy check.
+
+Each image is decoded once into a 64 px gray working copy. From it come:
+
+- a **signature**: the 8 x 8 average, centred and at unit length, so brightness and
+  contrast do not change it. Near neighbours by signature are candidates besides the
+  embedding's (a brightened gray image's embedding can move far from its original's);
+- 32 px **views**: the whole, and 48 crops cutting up to 6 % off a side at its start,
+  middle or end. The crop of one image that best correlates with the other's whole is
+  refined (each edge moved a pixel, then half, then a quarter, while that helps), then a
+  non-decreasing curve of one must explain nearly all of the other's variance
+  (:func:`match`), so brightening, contrast and clipped highlights do not matter.
+
+Views are made by multiplying with resampling matrices (bilinear, widened when reducing,
+as PIL does), which makes all 49 views of an image in two small matrix products.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+THUMB = 32  # side of the gray views compared
+WORK = 64  # side of the decoded working copy the crops are cut from
+SIGNATURE = 8  # side of the signature
+CUTS = (0.0, 0.03, 0.06)  # share of a side cut off, at the start, middle or end of it
+ALIGNED = 0.975  # correlation of the best-aligned views below which a pair is no copy
+
+
+@dataclass(frozen=True)
+class Look:
+    """What one decoded image contributes to the coarse check."""
+
+    work: np.ndarray  # (WORK, WORK) uint8 gray
+    signature: np.ndarray  # (SIGNATURE ** 2,) float32, centred, unit length (zeros if flat)
+    work_digest: bytes  # equal working copies are worth hashing the full pixels of
+
+
+def look_at(path: str) -> Look | None:
+    """The image's gray working copy and signature; None when it cannot be decoded."""
+    from PIL import Image
+
+    from flowclass.userfiles.pictures import BadImage, open_upright
+
+    try:  # a large JPEG decodes at a reduced scale, still at least 2 x WORK a side
+        image = open_upright(path, draft=2 * WORK)
+    except BadImage:
+        return None
+    gray = image.convert("L").resize((WORK, WORK), Image.BILINEAR, reducing_gap=3.0)
+    work = np.asarray(gray, dtype=np.uint8)
+    return Look(work, signature(work), hashlib.blake2b(work.tobytes(), digest_size=16).digest())
+
+
+def pixel_digest(path: str) -> str | None:
+    """A hash of the image's decoded pixels (and size): equal for exact copies."""
+    from flowclass.userfiles.pictures import BadImage, open_upright
+
+    try:
+        rgb = open_upright(path).convert("RGB")
+    except BadImage:
+        return None
+    return hashlib.sha256(f"{rgb.size}".encode() + rgb.tobytes()).hexdigest()
+
+
+def signature(work: np.ndarray) -> np.ndarray:
+    step = WORK // SIGNATURE
+    small = work.astype(np.float32).reshape(SIGNATURE, step, SIGNATURE, step).mean(axis=(1, 3)).ravel()
+    return _normalised(small[None])[0]
+
+
+def resampling(start: float, stop: float, size: int = WORK, out: int = THUMB) -> np.ndarray:
+    """(out, size) weights that resample pixels ``start``..``stop`` of a row of ``size``
+    pixels to ``out`` pixels: a triangle filter, widened when reducing, cut at the edges."""
+    scale = (stop - start) / out
+    support = max(scale, 1.0)
+    centres = start + (np.arange(out) + 0.5) * scale
+    weights = np.maximum(0.0, 1.0 - np.abs(np.arange(size) + 0.5 - centres[:, None]) / support)
+    total = weights.sum(axis=1, keepdims=True)
+    return (weights / np.where(total > 0, total, 1.0)).astype(np.float32)
+
+
+def _intervals() -> list[tuple[float, float]]:
+    """Each side's ranges: the whole, and each cut placed at start/middle/end."""
+    ranges = [(0.0, float(WORK))]
+    for cut in CUTS[1:]:
+        for at in (0.0, 0.5, 1.0):
+            ranges.append((cut * WORK * at, cut * WORK * at + WORK * (1 - cut)))
+    return ranges
+
+
+INTERVALS = _intervals()
+BOXES = [(x0, y0, x1, y1) for y0, y1 in INTERVALS for x0, x1 in INTERVALS]  # BOXES[0]: whole
+
+
+@functools.cache
+def _all_resampling() -> np.ndarray:
+    return np.concatenate([resampling(a, b) for a, b in INTERVALS])
+
+
+def all_views(work: np.ndarray) -> np.ndarray:
+    """(len(BOXES), THUMB * THUMB): the view of every box, in the order of BOXES."""
+    r = _all_resampling()
+    k = len(INTERVALS)
+    grid = r @ work.astype(np.float32) @ r.T  # (k * THUMB, k * THUMB): block (y, x)
+    return grid.reshape(k, THUMB, k, THUMB).transpose(0, 2, 1, 3).reshape(k * k, THUMB * THUMB)
+
+
+def view(work: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
+    """(THUMB * THUMB,): the box (left, top, right, bottom) of the working copy, resampled."""
+    return (resampling(box[1], box[3]) @ work.astype(np.float32) @ resampling(box[0], box[2]).T).ravel()
+
+
+def whole(work: np.ndarray) -> np.ndarray:
+    return view(work, BOXES[0])
+
+
+def _normalised(rows: np.ndarray) -> np.ndarray:
+    rows = rows - rows.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 1e-3)
+
+
+def refined(work: np.ndarray, target: np.ndarray, box: tuple[float, ...],
+            steps: tuple[float, ...] = (1.0, 0.5, 0.25)) -> tuple[np.ndarray, tuple[float, ...]]:
+    """The crop of ``work`` near ``box`` that best correlates with ``target`` (a raw view),
+    each edge moved a pixel, then half, then a quarter, while that helps; (view, box)."""
+    unit = _normalised(target[None])[0]
+    box = list(box)
+    best_view = view(work, box)
+    best = float(_normalised(best_view[None])[0] @ unit)
+    for step in steps:
+        improved = True
+        while improved:
+            improved = False
+            moves = []
+            for edge in range(4):
+                for sign in (-step, step):
+                    moved = box.copy()
+                    moved[edge] = min(max(moved[edge] + sign, 0.0), float(WORK))
+                    if moved[2] - moved[0] > WORK / 2 and moved[3] - moved[1] > WORK / 2:
+                        moves.append(moved)
+            views = np.stack([view(work, m) for m in moves])
+            scores = _normalised(views) @ unit
+            k = int(scores.argmax())
+            if scores[k] > best + 1e-6:
+                best, box, best_view, improved = float(scores[k]), moves[k], views[k], True
+    return best_view, tuple(box)
+
+
+def monotone_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The non-decreasing function of ``x`` closest to ``y`` (least squares), at each x;
+    equal x share one value."""
+    from sklearn.isotonic import isotonic_regression
+
+    values, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    means = np.bincount(inverse, weights=y, minlength=len(values)) / counts
+    return isotonic_regression(means, sample_weight=counts.astype(np.float64))[inverse.ravel()]
+
+
+def explained(x: np.ndarray, y: np.ndarray) -> float:
+    """How much of ``y``'s variance a non-decreasing curve of ``x`` explains (0..1): 1 for the
+    same picture brightened or contrast-stretched, even where bright pixels clip."""
+    x, y = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    total = float(((y - y.mean()) ** 2).sum())
+    if total <= 1e-6:
+        return 0.0
+    return 1.0 - float(((y - monotone_fit(x, y)) ** 2).sum()) / total
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """The best way found to lay one image over the other."""
+
+    score: float  # share of the whole's variance a monotone curve of the crop explains
+    cropped: int  # 0: the first image is cropped to fit the second's whole; 1: the reverse
+    box: tuple[float, ...]  # the crop, in working-copy pixels
+
+
+NO_ALIGNMENT = Alignment(0.0, 0, BOXES[0])
+
+
+def align(first: np.ndarray, second: np.ndarray, best_crops: tuple[tuple[int, float], ...] | None = None) -> Alignment:
+    """How well two working copies match (score 1: the same picture): the best-aligned crop
+    of one against the other's whole view, either way round, refined, then how much of it a
+    monotone curve of the other explains. ``best_crops`` (index of the best box, its
+    correlation), per direction, when already known."""
+    works = (first, second)
+    if best_crops is None:
+        best_crops = tuple(best_crop(all_views(works[side]), whole(works[1 - side]))
+                           for side in (0, 1))
+    found = NO_ALIGNMENT
+    for side, (k, correlation) in enumerate(best_crops):
+        if correlation < ALIGNED:
+            continue
+        target = whole(works[1 - side])
+        cropped_view, box = refined(works[side], target, BOXES[k])
+        for box, score in ((box, explained(target, cropped_view)),  # correlation can miss
+                           (BOXES[0], explained(target, whole(works[side])))):  # a brightened whole
+            if score > found.score:
+                found = Alignment(score, side, box)
+    return found
+
+
+def best_crop(views: np.ndarray, target: np.ndarray) -> tuple[int, float]:
+    aligned = _normalised(views) @ _normalised(target[None])[0]
+    k = int(aligned.argmax())
+    return k, float(aligned[k])
+
