@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 
 from .context import NodeEvent
 from .states import PROGRESS, NodeState
-from .timings import FirstMove, TimingHistory, measure
+from .timings import FirstMove, Sample, TimingHistory, measure
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class RunClock:
             return None
         return (event.total - done) * (now - since) / (done - done_then)
 
-    def _sample(self, node: str, seconds: float, now: float):
+    def _sample(self, node: str, seconds: float, now: float) -> Sample:
         phase = self._items.get(node)
         return measure(seconds, now, self.run_items, phase.move if phase else None)
 

@@ -220,3 +220,38 @@ def test_a_cancelled_cluster_run_keeps_the_jobs_that_came_back(tmp_path, monkeyp
     with pytest.raises(Cancelled):
         embed_images(cluster_context(cache, threading.Event()), RawPixels(8, True, False, 128), images, 8)
     assert 8 <= stored_vectors(cache.root) < 40
+
+
+@pytest.mark.slow
+def test_predict_on_images_keeps_what_a_cancel_stopped_and_resumes_there(registry, tmp_path, monkeypatch):
+    """Predict embeds its images as the model's were, through Embed's store: a Cancel in the
+    middle keeps the finished batches, and the next run starts there with the same predictions."""
+    import nodes.embed
+    from classify_helpers import digits_training, workflow
+
+    from flowclass.engine import Engine
+
+    nodes_, edges = digits_training(per_label=10)
+    flow = workflow(registry, nodes_ + [("new", "sample_images", {"dataset": "digits", "max_per_label": 30}),
+                                        ("predict", "predict", {})],
+                    edges + [("new.images", "predict.images"), ("train.model", "predict.model")])
+    make_embedder, cancel, starts = nodes.embed.make_embedder, threading.Event(), []
+
+    def cancelled_in_predict(ctx, params):  # Cancel is pressed in Predict's sixth batch
+        return CancelledAfter(5, cancel) if ctx.node_id == "predict" else make_embedder(ctx, params)
+
+    def on_event(event) -> None:
+        if event.node == "predict" and event.message == "decoding the first images":
+            starts.append(event.done)
+
+    cache = Cache(tmp_path / "cache")
+    monkeypatch.setattr(nodes.embed, "make_embedder", cancelled_in_predict)
+    first = Engine(registry, cache).run(flow, out_dir=tmp_path / "out", on_event=on_event, cancel=cancel)
+    assert first.outcomes["predict"].state == "cancelled"
+    monkeypatch.setattr(nodes.embed, "make_embedder", make_embedder)
+    resumed = Engine(registry, cache).run(flow, out_dir=tmp_path / "out", on_event=on_event)
+    assert resumed.ok
+    assert starts[1] == starts[0] + 48 < 300  # six whole batches of 8 were kept
+    whole = Engine(registry, Cache(tmp_path / "other")).run(flow, out_dir=tmp_path / "whole")
+    mine, theirs = resumed.output("predict", "predictions"), whole.output("predict", "predictions")
+    assert list(mine.labels) == list(theirs.labels) and mine.scores.tobytes() == theirs.scores.tobytes()

@@ -9,6 +9,7 @@ maps made before it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import threading
 from pathlib import Path
@@ -40,8 +41,10 @@ def stored_maps(cache_root: Path) -> int:
     return sum(1 for _ in (cache_root / "stores" / "pixel_maps").glob("*/*.png"))
 
 
+@functools.cache
 def dark_or_light() -> PixelModel:
-    """Nearest colour between two classes, dark and light: a real model, trained in a moment."""
+    """Nearest colour between two classes, dark and light: a real model, trained in a moment
+    (saving it with skops takes longer: once per test session)."""
     rgb = np.array([[0, 0, 0], [40, 40, 40], [215, 215, 215], [255, 255, 255]], dtype=np.float32)
     estimator = make_estimator("nearest_centroid", seed=0, n_trees=1, max_depth=0)
     spec = FeatureSpec(rgb=True, lab=False)
@@ -100,6 +103,7 @@ def test_cancel_keeps_the_finished_maps_and_the_next_run_starts_there(tmp_path, 
         [Path(m).read_bytes() for m in whole["maps"].maps]
 
 
+@pytest.mark.slow  # the quick loop has the test above, on the same code but for the jobs
 def test_a_cancelled_cluster_run_keeps_the_maps_that_came_back(tmp_path, monkeypatch):
     import nodes.pixels
 

@@ -8,6 +8,7 @@ which nodes nobody has timed, and what it does say is a lower bound.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Iterator
 import pytest
 
 from flowclass.context import NodeEvent
+from flowclass.progress import TerminalProgress
 from flowclass.run_clock import RunClock, in_all
 from flowclass.states import PROGRESS, NodeState
 from flowclass.timings import Pace, Sample, TimingHistory
@@ -137,3 +139,25 @@ def test_flowclass_run_says_the_time_left_in_all_and_learns_for_the_next_run(tmp
     second = capsys.readouterr().err
     assert re.search(r"n: done in [\d.]+s · about \d+ s left in all\n", second), second
     assert "not timed yet" not in second
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_terminal_bar_of_a_node_says_the_time_left_in_all(tmp_path):
+    """On a terminal, the running node's bar ends with the whole run's time left: Embed's 8 s
+    at its pace, and the 1 s Export took in an earlier run."""
+    history = TimingHistory(tmp_path)
+    history.learn("export_folders@1", Sample(1.0, 100, 1.0, 0.0))
+    now = [0.0]
+    clock = RunClock({"embed": "embed@3", "export": "export_folders@1"}, history, clock=lambda: now[0])
+    screen = Terminal()
+    progress = TerminalProgress(screen, clock=clock)
+    for node in ("embed", "export"):
+        progress(NodeEvent(node, NodeState.PENDING))
+    progress(NodeEvent("embed", NodeState.RUNNING))
+    for now[0], done in ((1.0, 0), (2.0, 100), (3.0, 200)):  # 100 images a second: 8 s to go
+        progress(NodeEvent("embed", PROGRESS, done, 1000, "images", "embedding"))
+    assert screen.getvalue().rstrip().endswith("embedding · about 10 s left in all]"), screen.getvalue()[-200:]

@@ -6,7 +6,8 @@ A decision is one row in the label file the Label Overrides node upstream reads 
 confusion matrix's corrections are, :func:`nodes.viewers.classification.correction_file`);
 "Keep" writes the given label, so the image is decided and is not asked about again.
 Decided images leave the queue (an image is decided when the label file names it, by
-content hash or path); Retrain re-runs the workflow with the decisions.
+content hash or path); the keys A and K accept or keep the first one's. Retrain re-runs
+the workflow with the decisions.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     order = queue_order(issues)
     with ui.row().classes("items-baseline gap-3"):
         counter = ui.label(progress(issues, done)).classes("text-sm font-medium fc-queue-progress")
-        ui.label("Most suspect first: is each image's label right?").classes("text-xs text-gray-500")
+        ui.label("Most suspect first: is each image's label right? Keys: A accepts the first "
+                 "suggestion, K keeps its label.").classes("text-xs text-gray-500")
     correction_bar(ctx, path, reason, redraw)
     cards = ui.row().classes("gap-3 w-full fc-label-queue")
     classes = list(dict.fromkeys([*issues.classes, *issues.suggested.tolist()]))
@@ -96,6 +98,19 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         ctx.refresh()  # Label Overrides turns stale: its file changed
         counter.text = progress(issues, done)
         show()
+
+    def by_key(e: Any) -> None:
+        """A accepts the first image's suggestion, K keeps its label: the queue without the mouse."""
+        key = str(e.key).lower()
+        if path is None or not e.action.keydown or e.action.repeat or e.modifiers.ctrl or e.modifiers.alt \
+                or e.modifiers.meta or key not in ("a", "k") or done.all():
+            return
+        i = int(order[~done[order]][0])
+        given, suggested = str(issues.images.labels[i]), str(issues.suggested[i])
+        if key == "k" or suggested != given:
+            decide(i, suggested if key == "a" else given)
+
+    ui.keyboard(on_key=by_key)  # not while typing in a field (the default ignore list)
 
     def show() -> None:
         cards.clear()
