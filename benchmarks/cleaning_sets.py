@@ -5,6 +5,8 @@
 - ``write_duplicated``: digit images under random names in random folders, with exact
   copies (same pixels, PNG or BMP, new name) and near copies (JPEG re-encoded, resized,
   cropped a little, brightened) of some of them, and the groups as truth;
+- ``write_scale_set``: N augmented digits with 1 % exact and 2 % near copies planted, for
+  the scale run (Find Duplicates reads every image);
 - ``foreign_small``: small gray images of another kind (scikit-image's lfw_subset, 25 px
   faces and non-faces), and ``photographs``: crops of scikit-image's and scikit-learn's
   photographs, both as PIL images.
