@@ -5,6 +5,8 @@
 - ``write_duplicated``: digit images under random names in random folders, with exact
   copies (same pixels, PNG or BMP, new name) and near copies (JPEG re-encoded, resized,
   cropped a little, brightened) of some of them, and the groups as truth;
+- ``write_scale_set``: N augmented digits with 1 % exact and 2 % near copies planted, for
+  the scale run (Find Duplicates reads every image);
 - ``foreign_small``: small gray images of another kind (scikit-image's lfw_subset, 25 px
   faces and non-faces), and ``photographs``: crops of scikit-image's and scikit-learn's
   photographs, both as PIL images.
@@ -86,6 +88,41 @@ def write_duplicated(folder: Path, originals: int = 1000, exact: int = 100, near
     for j, g in enumerate(rng.choice(len(base), near, replace=False)):
         image, fmt = near_copy(base[g], NEAR_EDITS[j % len(NEAR_EDITS)], rng)
         save(image, fmt, int(g), "near")
+    return Duplicated(folder, paths, np.array(group), np.array(kind))
+
+
+def write_scale_set(folder: Path, n: int, exact: int, near: int, seed: int = 1) -> Duplicated:
+    """``n`` images for the scale run: ``n - exact - near`` distinct augmented digits and
+    ``exact`` exact and ``near`` near copies of random ones, PNGs in 10 random folders
+    (kept, with their truth, when already complete)."""
+    truth = folder / "truth.npz"
+    if truth.exists():
+        with np.load(truth) as saved:
+            return Duplicated(folder, saved["paths"].tolist(), saved["group"], saved["kind"])
+    rng = np.random.default_rng(seed)
+    originals = n - exact - near
+    for sub in range(10):
+        (folder / f"f{sub}").mkdir(parents=True, exist_ok=True)
+    paths, group, kind = [], [], []
+    copied = set(rng.choice(originals, exact + near, replace=False).tolist())
+    kept: dict[int, Image.Image] = {}
+    for g, (image, _) in enumerate(augmented_digits(originals, seed)):
+        rel = f"f{g % 10}/{g:07d}.png"
+        image.save(folder / rel)
+        paths.append(rel)
+        group.append(g)
+        kind.append("original")
+        if g in copied:
+            kept[g] = image
+    for j, g in enumerate(sorted(kept, key=lambda _: rng.random())):
+        image, fmt = (kept[g], str(rng.choice(["png", "bmp"]))) if j < exact else \
+            near_copy(kept[g], NEAR_EDITS[j % len(NEAR_EDITS)], rng)
+        rel = f"f{rng.integers(10)}/copy{j:06d}.{fmt}"
+        image.save(folder / rel, **({"quality": 80} if fmt == "jpg" else {}))
+        paths.append(rel)
+        group.append(g)
+        kind.append("exact" if j < exact else "near")
+    np.savez(truth, paths=np.array(paths), group=np.array(group), kind=np.array(kind))
     return Duplicated(folder, paths, np.array(group), np.array(kind))
 
 

@@ -24,7 +24,7 @@ from journey_helpers import (class_pixels, cluster_folders, install_snapshot, re
                              sample_data)
 from nicegui.testing import Screen
 from selenium.webdriver import ActionChains
-from selenium.common.exceptions import ElementClickInterceptedException
+from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -535,7 +535,12 @@ def test_colour_names_trained_on_weak_folders_in_the_browser(screen: Screen, reg
     click(screen, TAB.format(tabs="fc-viewer-tabs", label="Original and classified"))
     click(screen, '//*[contains(@class, "q-select")][.//*[text()="Image"]]')
     click(screen, MENU_ITEM.format("flower.png"))
-    chips = lambda: driver.find_element(By.CSS_SELECTOR, ".fc-pixel-legend").text.split("\n")  # noqa: E731
+    def chips() -> list[str]:
+        try:
+            return driver.find_element(By.CSS_SELECTOR, ".fc-pixel-legend").text.split("\n")
+        except StaleElementReferenceException:  # the legend was redrawn between finding and reading it
+            return []
+
     flower = areas[areas["image"] == "flower.png"]
     expected = [f"{name} {percent:.1f} %" for name, percent in zip(flower["class"], flower["percent"])]
     wait_until(lambda: chips() == expected, what="the flower's colour shares, as areas.csv has them")

@@ -30,8 +30,8 @@ from threadpoolctl import threadpool_limits
 
 from .fine_detail import DETAIL, detail_difference, fine_copy
 from .neighbours import nearest
-from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, WORK, Alignment, best_crop, align, all_views,
-                         look_at, pixel_digest, whole)
+from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, THUMB, WORK, Alignment, align, all_views,
+                         best_crops, look_at, pixel_digest, unit, whole)
 
 CANDIDATE_NEIGHBOURS = 10
 CANDIDATE_SIMILARITY = 0.5  # cosine of centred embeddings below which a pair is no candidate
@@ -178,7 +178,7 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
           progress: Progress) -> list[tuple[int, int]]:
     """The pairs ``pairs[to_check]`` that pass the coarse and then the fine check; their
     scores go into ``scores`` (coarse match, fine difference)."""
-    coarse = _coarse(pairs[to_check], looks.works,
+    coarse = _coarse(pairs[to_check], looks.works, match_above,
                      lambda done, total: progress(done, total, "images", "comparing thumbnails"))
     scores[to_check, 0] = [found.score for found in coarse]
     fine = functools.lru_cache(maxsize=256)(lambda i: fine_copy(paths[i]))
@@ -215,30 +215,36 @@ def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, flo
         return found.score, _fine_check(found, fine_copy(first), fine_copy(second), enough)
 
 
-def _coarse(pairs: np.ndarray, works: np.ndarray, progress: Callable[[int, int], None]) -> list[Alignment]:
+def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float,
+            progress: Callable[[int, int], None]) -> list[Alignment]:
     """:func:`.thumbnails.align` of every pair, each image's 49 views made once (not once per
     pair), and refined only where a crop correlates at least ALIGNED."""
     if not len(pairs):
         return []
     images = np.unique(pairs)
-    wholes = {i: whole(works[i]) for i in images.tolist()}
+    wholes = np.zeros((len(works), THUMB * THUMB), dtype=np.float16)  # unit whole views: 2 KB each
+    for start in range(0, len(images), 4096):
+        part = images[start:start + 4096]
+        wholes[part] = unit(np.stack([whole(works[i]) for i in part]))
     best = np.full((len(pairs), 2), -1.0)  # per direction: correlation of the best crop
     which = np.zeros((len(pairs), 2), dtype=np.int64)
-    by_image: dict[int, list[tuple[int, int, int]]] = {}
-    for k, (a, b) in enumerate(pairs.tolist()):
-        by_image.setdefault(a, []).append((k, 0, b))  # crops of a against the whole of b
-        by_image.setdefault(b, []).append((k, 1, a))
-    for done, (i, mine) in enumerate(by_image.items()):
+    # crops of one image against the wholes of its partners, image by image
+    first = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    other = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    order = np.argsort(first, kind="stable")
+    starts = np.flatnonzero(np.r_[True, first[order][1:] != first[order][:-1]])
+    for done, (begin, end) in enumerate(zip(starts, np.r_[starts[1:], len(order)])):
         if done % 256 == 0:
-            progress(done, len(by_image))
-        views = all_views(works[i])
-        for k, side, other in mine:
-            which[k, side], best[k, side] = best_crop(views, wholes[other])
-    progress(len(by_image), len(by_image))
+            progress(done, len(starts))
+        rows = order[begin:end]  # entries k + side * len(pairs)
+        k, correlation = best_crops(unit(all_views(works[first[rows[0]]])), wholes[other[rows]].astype(np.float32))
+        which[rows % len(pairs), rows // len(pairs)] = k
+        best[rows % len(pairs), rows // len(pairs)] = correlation
+    progress(len(starts), len(starts))
     found = []
     for k, (a, b) in enumerate(pairs.tolist()):
         crops = ((int(which[k, 0]), best[k, 0]), (int(which[k, 1]), best[k, 1]))
-        found.append(align(works[a], works[b], crops) if max(best[k]) >= ALIGNED else NO_ALIGNMENT)
+        found.append(align(works[a], works[b], crops, wanted) if max(best[k]) >= ALIGNED else NO_ALIGNMENT)
     return found
 
 
