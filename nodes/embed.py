@@ -331,6 +331,7 @@ HISTOGRAM = {"backend": ("colour_histogram",)}
             help="Bins per colour channel (the vector has bins^3 entries)."),
     ],
     fingerprint=_embed_fingerprint,
+    keeps_progress=True,  # vectors are stored batch by batch (embed_images)
 )
 def embed(ctx: RunContext, *, images: ImageSet, backend, batch_size, device, precision, clip_model, clip_weights,
           pixel_size, grayscale, binarize, threshold, histogram_space, histogram_bins):
