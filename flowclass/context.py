@@ -72,7 +72,11 @@ class RunContext:
 
     def progress(self, done: int, total: int | None = None, unit: str = "", message: str = "") -> None:
         """Report progress; cheap to call often (events are throttled to ~10 per second, but
-        a new phase, its message, is always told: it says where the phase starts)."""
+        a new phase, its message, is always told: it says where the phase starts). After a
+        Cancel it is told too, then the node stops: a node that keeps its progress (Embed's
+        stored batches) says exactly how much of it the next run need not do again."""
+        if self.cancel_event.is_set():
+            self.emit(NodeEvent(self.node_id, PROGRESS, done=done, total=total, unit=unit, message=message))
         self.check_cancelled()
         now = time.monotonic()
         if (total is not None and done < total and now - self._last_progress < 0.1

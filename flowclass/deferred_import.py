@@ -9,6 +9,14 @@ numpy's names. An import of a numpy submodule before that (a C extension asking 
 ``numpy._core.multiarray``) imports numpy first and hands over the submodule numpy made,
 so no module of numpy is ever made twice.
 
+Why not :class:`importlib.util.LazyLoader`: an ``import numpy`` statement reads
+``numpy.__spec__`` from the module in ``sys.modules`` (to see whether it is still being
+imported), and a LazyLoader module runs its code on any read, ``__spec__`` included. The
+first module that says ``import numpy as np`` therefore imports numpy at once, and a
+re-run saves nothing (tested). Its module also makes a submodule imported first twice
+(the import system finds the submodule gone, reads ``__path__``, which runs numpy, which
+imports the submodule, then makes it again), and is not thread-safe on Python 3.11.
+
 Only ``flowclass run`` defers (:func:`defer_for_run`), only when nothing has imported
 numpy yet, and only while the process has one thread: :func:`settle` imports what is
 waiting for real before a node runs (``Engine``), before the reports start their thread

@@ -542,8 +542,8 @@ class _Run:
         copied = placements.intact(self.out_dir, here)
         try:
             rewrite = node_type.relocate(ctx, params, found, copied)
-        except (OSError, NodeError):  # a folder in the way, a full disk: the node runs and says
-            return None
+        except Exception:  # a folder in the way, a full disk, a table it cannot read: the node
+            return None  # runs as usual (and says what is wrong, if anything still is)
         if rewrite is None:
             return None
         if not copied and self.use.unwritable is None:

@@ -116,6 +116,10 @@ class NodeType:
     # vectors): storing it would only copy them. It is then made whenever a value of it is
     # wanted, and otherwise reported as cached.
     cache: bool = True
+    # True for a node that stores each finished item as it goes (Embed's vectors, batch by
+    # batch), so a stopped run's next one goes on from there: its progress counts what is
+    # kept, and the canvas says so on the node of a stopped run.
+    keeps_progress: bool = False
     outputs_exist: OutputsCheck | None = None
     # With writes_files: a result made for another output folder is copied here instead of
     # made again (an unchanged re-run into a new --out); see flowclass.relocation.

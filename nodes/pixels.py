@@ -183,6 +183,7 @@ def _classify_reports(source: Any) -> dict[str, Any]:
     ],
     check=_colour_problems,
     reports=_classify_reports, reports_need=FIGURES,
+    keeps_progress=True,  # each map is stored as it is made (its progress counts them)
 )
 def classify_pixels(ctx: RunContext, *, model: PixelModel, images: ImageSet, unknown_below, colours):
     """Label every pixel of each image; a class map per image and the area of each class."""

@@ -57,6 +57,20 @@ def test_a_submodule_imported_first_is_numpys_own_and_made_once():
                       "works": 1.0}
 
 
+def test_the_standard_lazy_loader_would_import_numpy_at_the_first_import_statement():
+    """Why flowclass/deferred_import.py is not importlib.util.LazyLoader (see its docstring)."""
+    result = python(
+        "import sys, json, importlib.util\n"
+        "spec = importlib.util.find_spec('numpy')\n"
+        "spec.loader = importlib.util.LazyLoader(spec.loader)\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['numpy'] = module\n"
+        "spec.loader.exec_module(module)\n"
+        "import numpy as np\n"
+        "print(json.dumps('numpy._core' in sys.modules))\n")
+    assert result is True
+
+
 def test_threads_reading_numpy_at_once_all_get_it():
     result = python(
         "import json, threading\n"

@@ -297,3 +297,40 @@ def test_a_workflow_saved_before_int8_keeps_float32(registry):
     params = params_from_spec({"backend": "efficientnet_lite0", "precision": "int8"})
     assert params["precision"] == "int8" and params["device"] == "cpu"
     assert params_from_spec({"backend": "efficientnet_lite0"})["precision"] == "fp32"
+
+
+def _preprocessed_as_before(image):
+    """EfficientNet's preprocessing written out as it was before batches were filled in
+    place: float32 pixels, times 2/255, minus 1, a gray image repeated on three channels."""
+    if image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    array = np.asarray(image.resize((224, 224), Image.BICUBIC), dtype=np.float32)
+    array = array * np.float32(2 / 255) - np.float32(1)
+    return np.broadcast_to(array, (3, 224, 224)) if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def test_batches_filled_in_place_are_the_same_to_the_bit(tmp_path):
+    """Embed writes each image straight into its batch row (no stacking copy); the rows are
+    exactly what stacking the old preprocessing gave, for gray, colour and transparent
+    images, with a broken file in between taking no row."""
+    import skimage.data
+
+    from flowclass.userfiles.pictures import open_upright
+    from nodes.embed import _load_batch
+    from nodes.lib.embedders.efficientnet import EfficientNetLite0, preprocess
+
+    Image.fromarray(skimage.data.camera()).resize((64, 64)).save(tmp_path / "gray.png")
+    Image.fromarray(skimage.data.chelsea()).save(tmp_path / "colour.jpg")
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    Image.fromarray(skimage.data.astronaut()).convert("RGBA").save(tmp_path / "clear.png")
+    paths = [str(tmp_path / name) for name in ("gray.png", "broken.png", "colour.jpg", "clear.png")]
+
+    embedder = EfficientNetLite0.__new__(EfficientNetLite0)  # no model needed to preprocess
+    batch, errors = _load_batch(embedder, paths)
+
+    decoded = [p for p, error in zip(paths, errors) if not error]
+    assert [bool(error) for error in errors] == [False, True, False, False]
+    expected = np.stack([_preprocessed_as_before(open_upright(p, 224)) for p in decoded])
+    assert batch.dtype == np.float32 and batch.flags.c_contiguous
+    assert np.array_equal(batch, expected)
+    assert np.array_equal(preprocess(open_upright(decoded[1], 224)), expected[1])

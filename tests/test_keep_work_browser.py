@@ -24,7 +24,7 @@ from journey_helpers import sample_data
 from nicegui.testing import Screen
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from test_journeys_browser import SUMMARY, click, show_results, show_settings
+from test_journeys_browser import SUMMARY, click, select_node, show_results, show_settings
 from test_resume import files_of, stored_vectors
 
 from flowclass.cache import Cache
@@ -42,6 +42,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PROGRESS_TEXT = "return document.querySelector(`.vue-flow__node[data-id='${arguments[0]}'] .fc-progress-text`)" \
                 "?.textContent.trim() || ''"
 BADGE = "return document.querySelector(`.vue-flow__node[data-id='${arguments[0]}'] .fc-badge`)?.textContent.trim()"
+NOTE = "return document.querySelector(`.vue-flow__node[data-id='${arguments[0]}'] .fc-note`)?.textContent.trim()"
 WOULD_WARN = """const event = new Event("beforeunload", {cancelable: true});
 window.dispatchEvent(event); return event.defaultPrevented;"""
 DIRTY = "return document.querySelector('[data-fc-dirty=\"1\"]') !== null"
@@ -167,6 +168,14 @@ def test_cancel_then_run_again_starts_where_it_stopped(screen: Screen, registry,
     wait_until(lambda: "(cancelled)" in driver.execute_script(SUMMARY), timeout=60, what="the Cancel")
     kept = stored_vectors(model_cache.root)
     assert 24 <= kept < FACES
+    # the node says what is kept, exactly, and its results panel that Run resumes from there
+    said = lambda: (driver.execute_script(BADGE, "embed"), driver.execute_script(NOTE, "embed"))  # noqa: E731
+    wait_until(lambda: said() == ("partly done", f"{kept:,} of {FACES:,} images kept"), timeout=10,
+               what=f"the Embed node saying {kept} kept")
+    select_node(screen, "embed")
+    wait_until(lambda: f"Embed Images: stopped part way: {kept:,} of {FACES:,} images are kept; Run resumes from "
+               "there." in driver.find_element(By.CSS_SELECTOR, ".fc-results").text,
+               what="the results panel saying Run resumes from there")
     shot(screen, "cancelled")
 
     seen: list[int] = []

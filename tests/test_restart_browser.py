@@ -11,6 +11,7 @@ resumes it from the embeddings stored before the kill. Screenshots: screenshots/
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +26,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from server_helpers import CanvasServer
 from test_journeys_browser import MENU_ITEM, SUMMARY, TEXT, click
-from test_keep_work_browser import (BADGE, DIRTY, embedded, faces_workflow, field, retype, same_view,
+from test_keep_work_browser import (BADGE, DIRTY, NOTE, embedded, faces_workflow, field, retype, same_view,
                                     saved_param, view_of, WOULD_WARN, workspace)
 from test_resume import stored_vectors
 
@@ -184,7 +185,10 @@ def test_a_run_killed_with_its_server_is_said_interrupted_and_resumes(browser, s
     summary = driver.execute_script(SUMMARY)
     assert "Run" in summary, summary  # and what to do
     time.sleep(1)
-    assert driver.execute_script(BADGE, "embed") != "running"  # no spinner waiting forever
+    assert driver.execute_script(BADGE, "embed") == "partly done"  # no spinner waiting forever
+    # under it, what the tab had written down of the stored batches (at most what is stored)
+    note = re.fullmatch(rf"(\d+) of {FACES} images kept", driver.execute_script(NOTE, "embed") or "")
+    assert note and 0 < int(note[1]) <= kept, driver.execute_script(NOTE, "embed")
     assert not [b for b in driver.find_elements(By.XPATH, "//button[.//*[text()='Cancel']]") if b.is_displayed()]
     shot(browser, "run_interrupted")
 

@@ -26,6 +26,7 @@ from flowclass.cache import Cache
 from flowclass.context import RunContext
 from flowclass.errors import Cancelled
 from flowclass.executors import LocalExecutor
+from flowclass.states import PROGRESS
 from flowclass.library import ready_workflows_dir
 from nodes.datatypes import ImageSet
 from nodes.embed import embed_images
@@ -143,11 +144,15 @@ class CancelledAfter(RawPixels):
         return super().forward(batch)
 
 
-def context(cache: Cache, cancel: threading.Event, first_progress: list[int]) -> RunContext:
-    """A node's run context that notes where each run's progress starts."""
+def context(cache: Cache, cancel: threading.Event, first_progress: list[int],
+            after_cancel: list[int] | None = None) -> RunContext:
+    """A node's run context that notes where each run's progress starts (and the progress
+    told after a Cancel)."""
     def emit(event) -> None:
         if event.message == "decoding the first images":
             first_progress.append(event.done)
+        if after_cancel is not None and cancel.is_set() and event.state == PROGRESS:
+            after_cancel.append(event.done)
 
     return RunContext("embed", Path("."), Path("."), cache.store_dir, emit=emit, cancel_event=cancel)
 
@@ -172,9 +177,11 @@ def noise_images(folder: Path, count: int) -> ImageSet:
 def test_cancel_keeps_the_finished_batches_and_the_next_run_starts_there(tmp_path):
     images = noise_images(tmp_path / "pictures", 100)
     cache, cancel, starts = Cache(tmp_path / "cache"), threading.Event(), []
+    told: list[int] = []
     with pytest.raises(Cancelled):
-        embed_images(context(cache, cancel, starts), CancelledAfter(5, cancel), images, batch_size=8)
+        embed_images(context(cache, cancel, starts, told), CancelledAfter(5, cancel), images, batch_size=8)
     assert stored_vectors(cache.root) == 48  # six whole batches: the one under way when Cancel came too
+    assert told == [48]  # its last progress says exactly what is kept (the canvas shows it on the node)
     resumed, _ = embed_images(context(cache, threading.Event(), starts), RawPixels(8, True, False, 128),
                               images, batch_size=8)
     assert starts == [0, 48]

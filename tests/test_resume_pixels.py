@@ -171,6 +171,8 @@ async def test_cancel_in_the_canvas_then_run_again_starts_where_it_stopped(user:
     assert "(cancelled)" in page.summary.text
     kept = stored_maps(cache.root)
     assert 3 <= kept < PHOTOS
+    status = page.runner.status("classify")  # the node says what is kept
+    assert (status.label, status.describe()["note"]) == ("partly done", f"{kept} of {PHOTOS} images kept")
 
     seen: list[str] = []
     page.start_run(None)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
 from nicegui.testing import User
 from ui_helpers import CLUSTER_FOLDER, canvas_of, drop, graph_nodes, make_app, page_of, until, wire
@@ -270,3 +273,87 @@ async def test_an_unsaved_workflows_outputs_are_reachable_from_the_file_dialogs(
     await user.should_see(marker="entry-flowclass-out")
     user.find(marker="entry-flowclass-out").click()
     await user.should_see(marker=f"entry-{untitled.name}")
+
+
+def embed_a_noise_folder(user: User, folder: Path, count: int) -> None:
+    """Import Images of ``count`` distinct 8x8 pictures → Embed Images (raw pixels, batches of 8)."""
+    from PIL import Image
+
+    folder.mkdir()
+    for index, pixels in enumerate(np.random.default_rng(0).integers(0, 256, (count, 8, 8), dtype=np.uint8)):
+        Image.fromarray(pixels).save(folder / f"{index:04d}.png")
+    page = page_of(user)
+    drop(user, "import_images")
+    drop(user, "embed", 300)
+    wire(user, "import_images.images", "embed.images")
+    page.set_params("import_images", {"folder": str(folder)})
+    page.set_params("embed", {"backend": "pixels", "pixel_size": 8, "batch_size": 8})
+
+
+@pytest.mark.slow
+async def test_a_cancelled_embed_says_on_the_node_how_many_images_are_kept(user: User, registry, cache,
+                                                                          tmp_path: Path, monkeypatch) -> None:
+    import nodes.embed
+    from test_resume import CancelledAfter, stored_vectors
+
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    embed_a_noise_folder(user, tmp_path / "pictures", 100)
+    page = page_of(user)
+    # Cancel is pressed while the sixth batch is embedded: six whole batches are stored
+    monkeypatch.setattr(nodes.embed, "make_embedder", lambda ctx, params: CancelledAfter(5, page.runner.cancel_event))
+    page.start_run(None)
+    await until(lambda: not page.runner.running, what="the run stopped")
+    assert stored_vectors(cache.root) == 48
+
+    page.select("embed")
+    await user.should_see("Embed Images: stopped part way: 48 of 100 images are kept; Run resumes from there.")
+    page.refresh()  # the badges asked again (as after any edit): what is kept still shows
+    await until(lambda: not page.runner.checking, what="the status check")
+    status = graph_nodes(user)["embed"]["status"]
+    assert (status["state"], status["label"], status["note"]) == ("cancelled", "partly done", "48 of 100 images kept")
+
+
+@pytest.mark.slow
+async def test_an_embed_the_server_stopped_says_how_many_images_are_kept(create_user, registry, cache,
+                                                                        tmp_path: Path, monkeypatch) -> None:
+    import nodes.embed
+    from nodes.lib.embedders.classic import RawPixels
+
+    make_app(registry, cache, tmp_path)
+    before = create_user()
+    await before.open("/?tab=killed-embed-tab")
+    embed_a_noise_folder(before, tmp_path / "pictures", 100)
+    page = page_of(before)
+    held = threading.Event()
+
+    class Stuck(RawPixels):  # the server is killed while the sixth batch is embedded
+        batches = 5
+
+        def forward(self, batch):
+            self.batches -= 1
+            if self.batches < 0:
+                held.wait(60)
+            time.sleep(0.15)  # each batch's progress is told (they are throttled to ~10 a second)
+            return super().forward(batch)
+
+    monkeypatch.setattr(nodes.embed, "make_embedder", lambda ctx, params: Stuck(8, True, False, 128))
+    page.start_run(None)
+    draft = cache.store_dir("drafts") / "killed-embed-tab.json"
+    kept = lambda: json.loads(draft.read_text(encoding="utf-8")) if draft.is_file() else {}  # noqa: E731
+    try:
+        await until(lambda: kept().get("run_kept") == [40, 100, "images"], what="the kept count in the draft")
+
+
+        make_app(registry, cache, tmp_path)  # a new server: the old one's run is gone with it
+        after = create_user()
+        await after.open("/?tab=killed-embed-tab")
+        again = page_of(after)
+        badge = lambda: (lambda s: (s["label"], s["note"]))(graph_nodes(after)["embed"]["status"])  # noqa: E731
+        await until(lambda: badge() == ("partly done", "40 of 100 images kept"), what="the node's badge")
+        again.refresh()
+        await until(lambda: not again.runner.checking, what="the status check")
+        assert badge() == ("partly done", "40 of 100 images kept")
+    finally:
+        page.cancel_run()  # the first server's thread, in this test's process
+        held.set()

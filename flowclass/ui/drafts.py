@@ -40,6 +40,7 @@ class Draft:
     offered: bool = False  # Save As was offered (and declined) for this workflow
     run_going: bool = False  # a run went on when this was written
     run_node: str | None = None  # the node it was at
+    run_kept: list | None = None  # [done, total, unit]: what that node had stored (Embed's vectors)
 
     @property
     def dirty(self) -> bool:
@@ -62,11 +63,13 @@ def capture(session: Any, offered: bool) -> Draft:
     state, runner = session.state, session.runner
     text = lambda value: str(value) if value is not None else None  # noqa: E731
     where = runner.where_the_run_is()
+    kept = runner.reached.get(where.node) if where else None
     return Draft(workflow=dumps(state.workflow), path=text(state.path), saved_text=state.saved_text,
                  disk_sha=state.disk_sha, origin=text(state.origin), selected=state.selected,
                  viewport=session.viewport, out_choice=text(session.out_choice),
                  untitled_out=text(session.untitled_out), offered=offered, run_going=runner.running,
-                 run_node=where.node if where else None)
+                 run_node=where.node if where else None,
+                 run_kept=[kept.done, kept.total, kept.unit] if kept else None)
 
 
 def restore(session: Any, draft: Draft) -> None:
@@ -81,7 +84,7 @@ def restore(session: Any, draft: Draft) -> None:
     session.untitled_out = path(draft.untitled_out)
     _confine(session)
     if draft.run_going:  # only a stopped server leaves that on disk (a tab in memory has its run)
-        session.run_interrupted(draft.run_node)
+        session.run_interrupted(draft.run_node, draft.run_kept)
 
 
 def _confine(session: Any) -> None:

@@ -21,7 +21,8 @@ from ..viewers import ViewerContext
 from ..viewers.registry import ViewerRegistry
 
 # A node left without results by its last run, and how the panel says so (before the node's message).
-UNFINISHED = {NodeState.FAILED: "failed: ", NodeState.SKIPPED: "", NodeState.INVALID: "cannot run: "}
+UNFINISHED = {NodeState.FAILED: "failed: ", NodeState.SKIPPED: "", NodeState.INVALID: "cannot run: ",
+              NodeState.CANCELLED: "stopped part way: "}  # a cancelled node says so only with what it kept
 BUSY = (NodeState.RUNNING, NodeState.PENDING)  # in a run now: its progress is shown
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ class ResultsPanel:
                 with ui.row().classes("items-center gap-2"):
                     if unfinished:
                         self.problem = ui.label(f"{node_type.title}: {UNFINISHED[status.state]}{status.message}") \
-                            .classes("text-sm text-red-700 whitespace-pre-line fc-results-failed")
+                            .classes("text-sm whitespace-pre-line fc-results-failed "
+                                     + ("text-gray-700" if status.state == NodeState.CANCELLED else "text-red-700"))
                     else:
                         ui.label(f"{node_type.title}: no results yet.").classes("text-sm text-gray-600")
                     ui.button("Run this node", icon="play_arrow",

@@ -39,17 +39,41 @@ LABELS = {NodeState.IDLE: "not run", NodeState.FAILED: "error"}  # badge text, w
 
 
 @dataclass(frozen=True)
+class Kept:
+    """What a stopped run left stored of a node that keeps its progress (Embed's vectors):
+    ``done`` of ``total`` items, which the next run does not make again."""
+
+    done: int
+    total: int
+    unit: str = ""
+
+    label = "partly done"  # the node's badge; :attr:`note` under it says how much
+
+    @property
+    def note(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.done:,} of {self.total:,}{unit} kept"
+
+    @property
+    def sentence(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.done:,} of {self.total:,}{unit} are kept; Run resumes from there."
+
+
+@dataclass(frozen=True)
 class NodeStatus:
     state: NodeState = NodeState.IDLE
     progress: float | None = None
     message: str = ""
     field: str | None = None
     label: str = ""  # the badge's text, where not the state's own
+    kept: Kept | None = None  # a stopped run's stored part of it (the next run starts there)
 
     def describe(self) -> dict[str, Any]:
         """The ``status`` of a canvas node."""
         return {"state": self.state, "progress": self.progress, "message": self.message,
-                "label": self.label or LABELS.get(self.state, self.state)}
+                "label": self.label or LABELS.get(self.state, self.state),
+                "note": self.kept.note if self.kept else ""}
 
 
 def runnable_part(workflow: Workflow, problems: Iterable[Problem]) -> tuple[Workflow, set[str]]:
@@ -153,6 +177,8 @@ class RunController:
         self._run_keys: dict[str, str | None] = {}  # the cache key each badge was earned with
         self.run_nodes: list[str] = []  # the nodes of the run going on, in the order they run
         self.took: dict[str, float] = {}  # seconds each node took when it last ran
+        self._keeps: set[str] = set()  # the run's nodes whose progress counts what is stored
+        self.reached: dict[str, Kept] = {}  # how far those got in the run going on
         self.run_clock = RunClock({}, clock=clock)  # the run's time left; teaches the node types' paces
         # A run waits for a status check still in flight: both may write the same store
         # entries (sample images, models) the first time, and need not race for them.
@@ -176,6 +202,9 @@ class RunController:
         self._run_id += 1
         run_id = self._run_id
         self.run_nodes = []
+        self._keeps = {n.id for n in workflow.nodes
+                       if getattr(self.engine.registry.get(n.type), "keeps_progress", False)}
+        self.reached = {}
         self.took.update(node_seconds(out_dir))  # the last run there: what each node may take
         self.run_clock = RunClock(node_kinds(workflow, self.engine.registry),
                                   TimingHistory(lambda: self.engine.cache.store_dir("timings")),
@@ -286,6 +315,8 @@ class RunController:
         self.run_clock(event)
         if event.state == NodeState.PENDING and event.node not in self.run_nodes:
             self.run_nodes.append(event.node)
+        if event.state == PROGRESS and event.node in self._keeps and event.total:
+            self.reached[event.node] = Kept(event.done or 0, event.total, event.unit)
         if event.state == PROGRESS:
             self.statuses[event.node] = replace(current, state=NodeState.RUNNING, progress=event.fraction,
                                                 message=self._progress_text(event), label="")
@@ -294,6 +325,8 @@ class RunController:
         elif event.state == NodeState.FAILED:
             text = event.message + (f" — {event.hint}" if event.hint else "")
             self.statuses[event.node] = NodeStatus(NodeState.FAILED, message=text, field=event.field)
+        elif event.state == NodeState.CANCELLED:
+            self.statuses[event.node] = self._stopped(event.node)
         else:
             self.statuses[event.node] = NodeStatus(NodeState(event.state), message=event.message)
             if event.state in (NodeState.DONE, NodeState.CACHED) and event.key:
@@ -322,6 +355,8 @@ class RunController:
         statuses = {}
         for node, planned in checked.planned.items():
             current = self.statuses.get(node)
+            if current is not None and current.kept is not None and node not in self._run_keys:
+                self._run_keys[node] = planned.key  # told by a draft: the key it holds for is this one
             unchanged = current is not None and node in self._run_keys and self._run_keys[node] == planned.key
             if unchanged and (current.state in (NodeState.FAILED, NodeState.SKIPPED, NodeState.CANCELLED)
                               or (current.state in FINISHED and planned.state == NodeState.CACHED)):
@@ -339,7 +374,20 @@ class RunController:
         """Nodes left pending or running when a run stops (cancelled, crashed) are not running."""
         for node, status in self.statuses.items():
             if status.state in (NodeState.PENDING, NodeState.RUNNING):
-                self.statuses[node] = NodeStatus(NodeState.CANCELLED)
+                self.statuses[node] = self._stopped(node)
+
+    def _stopped(self, node: str) -> NodeStatus:
+        """A node the run stopped in: cancelled, and how much of it is kept, if any is."""
+        kept = self.reached.get(node)
+        if kept is None or not 0 < kept.done < kept.total:
+            return NodeStatus(NodeState.CANCELLED)
+        return self.stopped_at(node, kept)
+
+    def stopped_at(self, node: str, kept: Kept) -> NodeStatus:
+        """Say on ``node`` that a run stopped there with ``kept`` stored (also after a server
+        restart, from the tab's draft); the badge holds until the node's cache key changes."""
+        self.statuses[node] = NodeStatus(NodeState.CANCELLED, message=kept.sentence, label=kept.label, kept=kept)
+        return self.statuses[node]
 
     def forget(self, node_ids: Iterable[str]) -> None:
         for node in node_ids:

@@ -11,7 +11,7 @@ from ..errors import WorkflowInvalid
 from ..graph import descendants
 from ..run_clock import in_all, not_timed, whole_run
 from .confine import CODE as OUTSIDE_ROOTS
-from .runner import RunPosition, plan_run, runnable_part, summary
+from .runner import Kept, RunPosition, plan_run, runnable_part, summary
 
 
 class SessionRuns:
@@ -81,12 +81,17 @@ class SessionRuns:
         spec = self.state.workflow.node(node_id)
         return self.state.node_title(spec) if spec else node_id
 
-    def run_interrupted(self, node: str | None) -> None:
+    def run_interrupted(self, node: str | None, kept: list | None = None) -> None:
         """The server stopped (was killed, crashed) while this tab's run went on: say so, and
-        that Run goes on from what it finished (Embed's stored batches, cached nodes)."""
+        that Run goes on from what it finished (Embed's stored batches, cached nodes); the
+        node says how much of it is kept (``kept``: [done, total, unit] from the draft)."""
         spec = self.state.workflow.node(node) if node else None
         at = f" at {self.state.node_title(spec)}" if spec else ""
         self.summary = f"The last run was interrupted{at} when the server stopped; Run resumes it."
+        if spec is not None and isinstance(kept, list) and len(kept) == 3:
+            done, total, unit = kept
+            if isinstance(done, int) and isinstance(total, int) and 0 < done < total and isinstance(unit, str):
+                self.runner.stopped_at(spec.id, Kept(done, total, unit))
 
     def cancel_run(self) -> None:
         self.runner.cancel()

@@ -5,8 +5,10 @@ An embedder has a ``spec`` (a JSON-able dict that says exactly how vectors are m
 backend, model, weights hash, preprocessing version, dimension), a ``preprocess`` that
 turns an RGB or gray PIL image into an array (runs in worker threads, in parallel with
 inference), and ``forward`` that maps a stacked batch to vectors. Optional: ``draft_size``
-(JPEGs may be decoded at a reduced scale keeping this many pixels a side) and
-``prepare()`` (called once there is work, e.g. to load a model in the background).
+(JPEGs may be decoded at a reduced scale keeping this many pixels a side),
+``preprocess_into(image, row)`` with ``input_shape`` (write into a batch's row: no
+stacking copy) and ``prepare()`` (called once there is work, e.g. to load a model in the
+background).
 Heavy libraries are imported only when an embedder is built, so a cached run never
 imports them.
 """

@@ -36,6 +36,7 @@ PREPROCESSING = "jpeg-draft224-rgb-bicubic224-div255-mean0.5-std0.5-v3"
 EXPORT_VERSION = 2
 INT8_VERSION = 1  # bump when the calibration images or quantisation settings change
 SIZE = 224
+INPUT_SHAPE = (3, SIZE, SIZE)
 PRECISIONS = ("int8", "fp32")  # int8: quantised on a CPU, float16 on a GPU
 
 
@@ -72,14 +73,29 @@ def load_torch_model() -> Any:
 
 
 def preprocess(image: Image.Image) -> np.ndarray:
-    """(3, 224, 224) float32 in [-1, 1]; a gray image is resized once and repeated."""
+    """(3, 224, 224) float32 in [-1, 1]."""
+    out = np.empty(INPUT_SHAPE, dtype=np.float32)
+    preprocess_into(image, out)
+    return out
+
+
+def preprocess_into(image: Image.Image, out: np.ndarray) -> None:
+    """Write the image's (3, 224, 224) float32 tensor in [-1, 1] into ``out``, a batch's
+    row: no stacking copy afterwards. A gray image is resized and scaled once, then copied
+    to the other two channels. The arithmetic is the same float32 multiply and subtract
+    as ever, so the vectors stay the same to the bit."""
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
-    array = np.asarray(image.resize((SIZE, SIZE), Image.BICUBIC), dtype=np.float32)
-    array = array * np.float32(2 / 255) - np.float32(1)  # (x / 255 - mean 0.5) / std 0.5
-    if array.ndim == 2:
-        return np.broadcast_to(array, (3, SIZE, SIZE))
-    return array.transpose(2, 0, 1)
+    pixels = np.asarray(image.resize((SIZE, SIZE), Image.BICUBIC))
+    if pixels.ndim == 2:
+        first = out[0]
+        np.multiply(pixels, np.float32(2 / 255), out=first)  # (x / 255 - mean 0.5) / std 0.5
+        np.subtract(first, np.float32(1), out=first)
+        out[1] = first
+        out[2] = first
+    else:
+        np.multiply(pixels.transpose(2, 0, 1), np.float32(2 / 255), out=out)
+        np.subtract(out, np.float32(1), out=out)
 
 
 def export_onnx(target: Path) -> None:
@@ -196,6 +212,8 @@ class EfficientNetLite0:
                 self.spec["quantisation"] = f"static-qdq-per-channel-v{INT8_VERSION}"
 
     preprocess = staticmethod(preprocess)
+    preprocess_into = staticmethod(preprocess_into)
+    input_shape = INPUT_SHAPE  # what preprocess_into writes: batches are filled in place
     draft_size = SIZE  # JPEGs may be decoded at a reduced scale that keeps 224 px
 
     def prepare(self) -> None:
