@@ -55,8 +55,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     A test in a real browser (marked ``browser`` or using the ``screen`` fixture) is both
     ``browser`` and ``slow``, so ``-m "not slow"`` (the quick loop) leaves every one out.
-    Under pytest-xdist's ``--dist loadgroup`` the browser tests share one worker (one
-    Chromium at a time, whose page timeouts a second one would strain)."""
+    README's test command runs the ``browser`` tests apart, one after another (the
+    ``xdist_group`` mark is kept for a pytest-xdist that groups again under pytest 9)."""
     for item in items:
         if item.get_closest_marker("nicegui_main_file") is None:
             item.add_marker(pytest.mark.nicegui_main_file(None))

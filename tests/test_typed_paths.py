@@ -68,7 +68,7 @@ async def test_a_folder_typed_key_by_key_is_flagged_until_it_exists(user: User, 
     assert error.visible and error.text == f"folder not found: {missing}"
     type_keys("na")
     await until(lambda: state(user)["state"] != "invalid", what="the flag to go")
-    assert state(user) == {"state": "idle", "progress": None, "message": "", "label": "not run"}
+    assert state(user) == {"state": "idle", "progress": None, "message": "", "label": "not run", "note": ""}
     assert not error.visible
 
     later = workspace / "photos" / "later"  # named before it exists: flagged, until it is made
@@ -128,6 +128,6 @@ async def test_a_folder_too_large_to_check_while_typing_says_so(user: User, regi
         field.type(key)
     await until(lambda: state(user)["label"] == "not checked", what="the check to give up")
     note = "not checked yet: more than 1 files to look at while editing; it is checked when run"
-    assert state(user) == {"state": "idle", "progress": None, "message": note, "label": "not checked"}
+    assert state(user) == {"state": "idle", "progress": None, "message": note, "label": "not checked", "note": ""}
     await user.should_see(note)  # in the inspector, not only in the badge's tooltip
     assert page.inspector.node_message.text == note and "text-gray-600" in page.inspector.node_message.classes
