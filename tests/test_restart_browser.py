@@ -169,6 +169,18 @@ def test_kill_9_and_restart_keeps_the_tabs_unsaved_work(browser, server: CanvasS
     assert "changed on disk" not in driver.page_source  # the file was the one the tab opened
 
 
+def drafts_with_kept(cache_root: Path) -> list[Path]:
+    """The tab drafts that record a running node's kept count."""
+    found = []
+    for path in cache_root.rglob("drafts/*.json"):
+        try:
+            if (json.loads(path.read_text()).get("run_kept") or [0])[0]:
+                found.append(path)
+        except (OSError, ValueError):
+            pass  # being replaced right now
+    return found
+
+
 def test_a_run_killed_with_its_server_is_said_interrupted_and_resumes(browser, server: CanvasServer,
                                                                        workspace: Path) -> None:
     driver = browser.selenium
@@ -176,6 +188,9 @@ def test_a_run_killed_with_its_server_is_said_interrupted_and_resumes(browser, s
     address = open_tab(browser, server)
     driver.find_element(By.CSS_SELECTOR, ".fc-run").click()
     wait_until(lambda: stored_vectors(cache.root) >= 24, timeout=180, what="three batches embedded")
+    # the tab writes down what the running node has kept with its draft (every half second):
+    # kill the server once it has, as a user's server would be killed at any later moment
+    wait_until(lambda: drafts_with_kept(Path(server.cache)), timeout=30, what="the draft's kept count")
     shot(browser, "run_before_kill")
 
     restart(browser, server, address)
