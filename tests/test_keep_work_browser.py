@@ -109,9 +109,11 @@ def retype(box, text: str) -> None:
 
 
 def embedded(screen: Screen) -> int | None:
-    """The count Embed's progress shows now (``embedding: 48 / 200 images``), or None."""
+    """The count Embed's progress shows now (``embedding: 48 / 200 images``), or None. The
+    phase before it (``loading the model: 0 / 200``, shown before the store is looked up) is
+    not a count of embedded images (the closing note of 2026-12-06 names it: it reads 0)."""
     text = screen.selenium.execute_script(PROGRESS_TEXT, "embed")
-    if "/" not in text:
+    if "/" not in text or "embedding" not in text:
         return None
     return int(text.split(":")[-1].split("/")[0].replace(",", "").strip())
 
