@@ -115,3 +115,28 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 def _printable(text: str) -> str:
     """XLSX cannot hold control characters (openpyxl refuses them): shown as U+FFFD."""
     return _CONTROL.sub("\ufffd", text)
+
+
+def read_text_table(path: Path, columns: Iterable[str], what: str, field: str, hint: str) -> "pd.DataFrame":
+    """A user's CSV of decisions (labels, kept copies) with every cell as text; a file that
+    does not exist has no rows (the canvas creates it with the first decision). A file that
+    is not a CSV is a NodeError naming it and ``field``."""
+    import pandas as pd
+
+    from .errors import NodeError
+
+    if not path.is_file():
+        return pd.DataFrame({c: pd.Series(dtype=str) for c in columns})
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise NodeError(f"cannot read the {what} {path}: {exc}", field=field, hint=hint) from None
+
+
+def as_written(table: "pd.DataFrame", columns: Iterable[str]) -> "pd.DataFrame":
+    """``table`` with ``columns`` present (empty where missing) and each cell as it was given
+    before :func:`write_csv` neutralised it."""
+    for column in columns:
+        if column not in table.columns:
+            table[column] = ""
+    return table.map(lambda cell: restore(cell.strip()).strip())

@@ -22,7 +22,7 @@ import numpy as np
 
 from flowclass.errors import NodeError
 from flowclass.fsutil import atomic_path
-from flowclass.safe_tables import restore, write_csv
+from flowclass.safe_tables import as_written, read_text_table, write_csv
 
 from ...datatypes import ImageSet
 
@@ -38,23 +38,12 @@ def read_label_file(path: Path, field: str = "file") -> "pd.DataFrame":
 
     A file that does not exist has no rows: the canvas creates it on the first correction.
     """
-    import pandas as pd
-
-    if not path.is_file():
-        return pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise NodeError(f"cannot read the label file {path}: {exc}", field=field,
-                        hint="it must be a CSV file with a header row") from None
+    table = read_text_table(path, COLUMNS, "label file", field, hint="it must be a CSV file with a header row")
     if "label" not in table.columns or not {"sha256", "path"} & set(table.columns):
         raise NodeError(f"the label file {path} has columns {list(table.columns)}; it needs "
                         "'label' and 'sha256' or 'path'", field=field,
                         hint="e.g. a header line 'path,label', then one image per line")
-    for column in COLUMNS:
-        if column not in table.columns:
-            table[column] = ""
-    return table.map(lambda cell: restore(cell.strip()).strip())  # as set_label was given them
+    return as_written(table, COLUMNS)  # as set_label was given them
 
 
 def apply_labels(images: ImageSet, table: "pd.DataFrame",

@@ -17,7 +17,7 @@ import numpy as np
 
 from flowclass.errors import NodeError
 from flowclass.fsutil import atomic_path
-from flowclass.safe_tables import restore, write_csv
+from flowclass.safe_tables import as_written, read_text_table, write_csv
 
 from ...datatypes import ImageSet
 
@@ -29,22 +29,12 @@ DEFAULT_FILE = "duplicates-keep.csv"
 
 
 def read_keep_file(path: Path, field: str = "keep_file") -> "pd.DataFrame":
-    import pandas as pd
-
-    if not path.is_file():
-        return pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise NodeError(f"cannot read the kept-copies file {path}: {exc}", field=field,
-                        hint="it must be a CSV file with a header row 'sha256,path'") from None
+    table = read_text_table(path, COLUMNS, "kept-copies file", field,
+                            hint="it must be a CSV file with a header row 'sha256,path'")
     if not set(COLUMNS) & set(table.columns):
         raise NodeError(f"the kept-copies file {path} has columns {list(table.columns)}; it "
                         "needs 'sha256' or 'path'", field=field)
-    for column in COLUMNS:
-        if column not in table.columns:
-            table[column] = ""
-    return table.map(lambda cell: restore(cell.strip()).strip())  # as set_kept was given them
+    return as_written(table, COLUMNS)  # as set_kept was given them
 
 
 def chosen(images: ImageSet, table: "pd.DataFrame") -> tuple[dict[int, int], list[str]]:
