@@ -22,11 +22,13 @@ import shutil
 import tempfile
 import threading
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from contextlib import AbstractContextManager
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 from .cache import Cache
 from .context import NodeEvent
@@ -107,6 +109,8 @@ class Reports:
         settle()  # nothing waits to be imported once a second thread may import
         with self._lock:
             if self._pool is None:  # one thread: drawing is not safe in two at once
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reports")
             self._jobs.append(self._pool.submit(job, *args))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -93,6 +91,8 @@ def node_params(spec: Any, registry: Registry) -> tuple[dict[str, Any], list[Pro
 
 def did_you_mean(name: str, known: list[str]) -> str:
     """'; did you mean 'X'?' for the known name closest to a misspelt one, or nothing."""
+    import difflib  # only to name what a misspelt name meant
+
     close = difflib.get_close_matches(name, known, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
 
