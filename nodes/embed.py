@@ -360,7 +360,9 @@ def embed(ctx: RunContext, *, images: ImageSet, backend, batch_size, device, pre
                   pixel_size=pixel_size, grayscale=grayscale, binarize=binarize,
                   threshold=threshold, histogram_space=histogram_space,
                   histogram_bins=histogram_bins)
-    ctx.progress(0, len(images), unit="images", message=preparing(ctx, backend, precision))
+    # no count yet: what is already stored is looked up once the model is known (a resumed
+    # run said 0 / N here, and then jumped to the kept count)
+    ctx.progress(0, None, message=preparing(ctx, backend, precision))
     # on a cluster the workers run the model, each on the device asked for; this machine
     # only needs the embedder's description, so its own lack of a GPU is no error
     embedder = make_embedder(ctx, {**params, "device": "cpu"} if ctx.remote else params)
