@@ -30,7 +30,7 @@ import numpy as np
 from .fine_detail import DETAIL, detail_difference, fine_copy
 from .neighbours import nearest
 from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, THUMB, WORK, Alignment, align, all_views,
-                         best_crops, look_at, pixel_digest, unit, whole)
+                         best_crops, look_at, misalignment_slack, pair_slack, pixel_digest, unit, whole)
 
 CANDIDATE_NEIGHBOURS = 10
 CANDIDATE_SIMILARITY = 0.5  # cosine of centred embeddings below which a pair is no candidate
@@ -221,14 +221,17 @@ def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, flo
 def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float,
             progress: Callable[[int, int], None]) -> list[Alignment]:
     """:func:`.thumbnails.align` of every pair, each image's 49 views made once (not once per
-    pair), and refined only where a crop correlates at least ALIGNED."""
+    pair), and refined only where a crop correlates at least ALIGNED (less the slack of
+    fine textures, :func:`.thumbnails.misalignment_slack`)."""
     if not len(pairs):
         return []
     images = np.unique(pairs)
     wholes = np.zeros((len(works), THUMB * THUMB), dtype=np.float16)  # unit whole views: 2 KB each
+    slack = np.zeros((len(works), 2), dtype=np.float32)  # what misalignment alone costs each image
     for start in range(0, len(images), 4096):
         part = images[start:start + 4096]
         wholes[part] = unit(np.stack([whole(works[i]) for i in part]))
+        slack[part] = misalignment_slack(works[part])
     best = np.full((len(pairs), 2), -1.0)  # per direction: correlation of the best crop
     which = np.zeros((len(pairs), 2), dtype=np.int64)
     # crops of one image against the wholes of its partners, image by image
@@ -247,7 +250,9 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float,
     found = []
     for k, (a, b) in enumerate(pairs.tolist()):
         crops = ((int(which[k, 0]), best[k, 0]), (int(which[k, 1]), best[k, 1]))
-        found.append(align(works[a], works[b], crops, wanted) if max(best[k]) >= ALIGNED else NO_ALIGNMENT)
+        loose = pair_slack(slack[a], slack[b])
+        found.append(align(works[a], works[b], crops, wanted, loose) if max(best[k]) + loose[0] >= ALIGNED
+                     else NO_ALIGNMENT)
     return found
 
 
