@@ -59,7 +59,11 @@ def look_at(path: str) -> Look | None:
     except BadImage:
         return None
     gray = image.convert("L").resize((WORK, WORK), Image.BILINEAR, reducing_gap=3.0)
-    work = np.asarray(gray, dtype=np.uint8)
+    return look_of(np.asarray(gray, dtype=np.uint8))
+
+
+def look_of(work: np.ndarray) -> Look:
+    """What a working copy contributes (one kept from an earlier run, too)."""
     return Look(work, signature(work), hashlib.blake2b(work.tobytes(), digest_size=16).digest())
 
 
