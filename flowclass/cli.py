@@ -386,11 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .run_process import one_run_process
+
     args = build_parser().parse_args(argv)
-    if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
-        with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
-            return _main(args)
-    return _main(args)
+    # a process started for one run (not a test calling main): see flowclass/run_process.py
+    with one_run_process(argv is None and getattr(args, "func", None) is cmd_run):
+        if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
+            with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
+                return _main(args)
+        return _main(args)
 
 
 @contextmanager
