@@ -239,31 +239,25 @@ class _Verdicts:
             self.kept.keep_verdicts(self.settings, [(*self.key(p), *s) for p, s in zip(pairs, scores)])
 
 
-COARSE_CHUNK = 4096  # pairs compared by thumbnails between two keepings of their verdicts
-
-
 def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence[str],
           scores: np.ndarray, match_above: float, detail_below: float,
           progress: Progress, verdicts: _Verdicts) -> list[tuple[int, int]]:
     """The pairs ``pairs[to_check]`` that pass the coarse and then the fine check; their
     scores go into ``scores`` (coarse match, fine difference). Verdicts kept by an earlier
-    run are reused; new ones are kept as they are made: those the coarse check settles a
-    chunk of pairs at a time, the others pair by pair."""
+    run are reused; new ones are kept as they are made: those the coarse check settles once
+    it has seen them all (it makes each image's views once for all its pairs), the others
+    pair by pair."""
     known = verdicts.known(pairs[to_check])
     stored = np.array([verdicts.key(pairs[k]) in known for k in to_check], dtype=bool)
     for k in to_check[stored]:
         scores[k] = known[verdicts.key(pairs[k])]
     fresh = to_check[~stored]
-    passed: list[tuple[int, Alignment]] = []
-    for start in range(0, len(fresh), COARSE_CHUNK):
-        progress(start, len(fresh), "pairs", "comparing thumbnails")
-        chunk = fresh[start:start + COARSE_CHUNK]
-        coarse = _coarse(pairs[chunk], looks.works, match_above, lambda done, total: None)
-        scores[chunk, 0] = [found.score for found in coarse]
-        passed += [(k, found) for k, found in zip(chunk.tolist(), coarse) if found.score >= match_above]
-        settled = chunk[scores[chunk, 0] < match_above]
-        verdicts.keep(pairs[settled], scores[settled])
-    progress(len(fresh), len(fresh), "pairs", "comparing thumbnails")
+    coarse = _coarse(pairs[fresh], looks.works, match_above,
+                     lambda done, total: progress(done, total, "images", "comparing thumbnails"))
+    scores[fresh, 0] = [found.score for found in coarse]
+    passed = [(k, found) for k, found in zip(fresh.tolist(), coarse) if found.score >= match_above]
+    settled = fresh[scores[fresh, 0] < match_above]
+    verdicts.keep(pairs[settled], scores[settled])
     fine = functools.lru_cache(maxsize=256)(lambda i: fine_copy(paths[i]))
     before = int(np.sum(scores[to_check[stored], 0] >= match_above))  # fine checks kept
     for done, (k, found) in enumerate(passed):
