@@ -116,13 +116,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow, path: Path,
                 progress) -> int:
-    from . import run_record
+    from . import run_process, run_record
     from .engine import Engine
     from .executors import WITHOUT_SCHEDULER, make_executor
     from .reports import Reports
 
     engine = Engine(registry, cache)
-    reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
+    # made as their nodes finish, in the background: a process of their own when this process
+    # was started for this run (flowclass/report_process.py)
+    reports = Reports(workflow, registry, cache, own_process=run_process.active())
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
