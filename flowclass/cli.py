@@ -145,7 +145,7 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
 
 
 def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow) -> int:
-    from . import run_record
+    from . import run_process, run_record
     from .engine import Engine
     from .library import families_of
     from .executors import WITHOUT_SCHEDULER, make_executor
@@ -154,7 +154,9 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
     path = Path(args.workflow).resolve()
     progress = _progress(args, cache, out_dir, registry, workflow)
     engine = Engine(registry, cache)
-    reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
+    # made as their nodes finish, in the background: a process of their own when this process
+    # was started for this run (flowclass/report_process.py)
+    reports = Reports(workflow, registry, cache, own_process=run_process.active())
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
