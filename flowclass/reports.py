@@ -78,7 +78,8 @@ class Reports:
 
     def __init__(self, workflow: Workflow, registry: Registry, cache: Cache, own_process: bool = False):
         """``own_process``: draw in a process of its own (:mod:`flowclass.report_process`),
-        started now, when the run's process has one thread."""
+        started as the first node runs, when the run's process has one thread then (a run
+        served from the cache starts none)."""
         self.workflow, self.registry, self.cache = workflow, registry, cache
         self._keys: dict[str, str] = {}  # node -> its result's cache key, as events tell
         self._jobs: list[Future] = []
@@ -91,14 +92,16 @@ class Reports:
         needs = tuple(dict.fromkeys(module for spec in workflow.nodes
                                     if (node_type := self._reporting_type(spec.id)) is not None
                                     for module in node_type.reports_need))
-        if own_process and needs:
-            from . import report_process
-
-            self._process = report_process.start(self, needs)
+        self._process_needs = needs if own_process else ()  # until the first node runs
 
     # --- while the run goes on ------------------------------------------------------
     def on_event(self, event: NodeEvent) -> None:
         """Warm up when a node with reports starts; make its reports once it is done."""
+        if event.state == NodeState.RUNNING and self._process_needs:
+            from . import report_process
+
+            self._process = report_process.start(self, self._process_needs)
+            self._process_needs = ()
         node_type = self._reporting_type(event.node)
         if node_type is None:
             if event.key and event.state in (NodeState.DONE, NodeState.CACHED):

@@ -352,3 +352,29 @@ def _old_folder(folder: Path) -> Path:
     long_ago = time.time() - 3600
     os.utime(folder, (long_ago, long_ago))
     return folder
+
+
+@pytest.mark.slow
+def test_a_rerun_into_a_new_out_starts_no_drawing_process(tmp_path, digits):
+    """A run served from the cache draws nothing: the process that draws pictures during a
+    cold run (flowclass/report_process.py) is not started, matplotlib not imported."""
+    def argv(out):
+        return ["flowclass", "run", CLUSTER, "-q", "--out", str(out), "--cache", str(tmp_path / "cache"),
+                "--set", f"import.folder={digits}", "--set", "embed.backend=pixels"]
+
+    script = ("import json, sys\n"
+              "from flowclass import report_process\n"
+              "started = []\n"
+              "real = report_process.start\n"
+              "report_process.start = lambda *a: started.append(1) or real(*a)\n"
+              "sys.argv = {argv!r}\n"
+              "from flowclass.cli import main\n"
+              "print(json.dumps([main(), len(started), 'matplotlib' in sys.modules]))\n")
+    found = []
+    for out in ("out", "new-out"):
+        done = subprocess.run([sys.executable, "-c", script.format(argv=argv(tmp_path / out))],
+                              capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert done.returncode == 0, done.stderr
+        found.append(json.loads(done.stdout.splitlines()[-1]))
+    assert found == [[0, 1, False], [0, 0, False]]  # cold: drawn in its own process
+    assert (tmp_path / "new-out" / "dendrogram.png").read_bytes() == (tmp_path / "out" / "dendrogram.png").read_bytes()
