@@ -39,6 +39,7 @@ SIGNATURE_NEIGHBOURS = 3  # nearest images by signature that are candidates too
 SIGNATURE_SIMILARITY = 0.9  # cosine of signatures below which those are not
 EXACT_SIMILARITY = 0.995  # embeddings this alike are worth hashing the full pixels of
 MATCH = 0.995  # share of one view's variance a monotone curve of the other explains
+READERS = 4  # threads decoding images
 
 
 @dataclass(frozen=True)
@@ -92,17 +93,22 @@ class Looks:
         return np.array([d is not None for d in self.digests], dtype=bool)
 
 
-def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None]) -> Looks:
+def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None],
+                threads: int = READERS) -> Looks:
+    """Every image decoded, a few at a time: reading and decoding wait on the disk and
+    leave Python's lock (PIL), so threads overlap them; each image's look goes to its row."""
+    from concurrent.futures import ThreadPoolExecutor
+
     n = len(paths)
     works = np.zeros((n, WORK, WORK), dtype=np.uint8)
     signatures = np.zeros((n, SIGNATURE * SIGNATURE), dtype=np.float32)
     digests = np.full(n, None, dtype=object)
-    for i, path in enumerate(paths):
-        if i % 256 == 0:
-            progress(i, n)
-        look = look_at(path)
-        if look is not None:
-            works[i], signatures[i], digests[i] = look.work, look.signature, look.work_digest
+    with ThreadPoolExecutor(threads) as pool:
+        for start in range(0, n, 256):
+            progress(start, n)
+            for i, look in enumerate(pool.map(look_at, paths[start:start + 256]), start):
+                if look is not None:
+                    works[i], signatures[i], digests[i] = look.work, look.signature, look.work_digest
     progress(n, n)
     return Looks(works, signatures, digests)
 
