@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 from contextlib import contextmanager
 from typing import Iterator, Sequence
@@ -90,11 +91,9 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine import Engine
-    from .executors import WITHOUT_SCHEDULER, make_executor
+    from . import run_record
     from .manifest import node_seconds
     from .progress import TerminalProgress
-    from .reports import Reports
     from .run_clock import RunClock, node_kinds
     from .timings import TimingHistory
 
@@ -103,11 +102,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = _registry(args)
     workflow = _load(args, registry)
     path = Path(args.workflow).resolve()
-    engine = Engine(registry, cache)
-    reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
     progress = TerminalProgress(quiet=args.quiet, clock=RunClock(
         node_kinds(workflow, registry), TimingHistory(lambda: cache.store_dir("timings")),
         took=node_seconds(out_dir)))
+    if not args.node and not (args.scheduler or os.environ.get("FLOWCLASS_SCHEDULER")):
+        result = run_record.replay(workflow, registry, cache, path.parent, out_dir, progress)
+        if result is not None:  # nothing changed since the last run into this folder
+            _write_manifest(result, args, str(path), out_dir)
+            return _tell(result, out_dir, args)
+    run_record.forget(cache, out_dir.resolve())
+    return _run_engine(args, cache, out_dir, registry, workflow, path, progress)
+
+
+def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow, path: Path,
+                progress) -> int:
+    from . import run_record
+    from .engine import Engine
+    from .executors import WITHOUT_SCHEDULER, make_executor
+    from .reports import Reports
+
+    engine = Engine(registry, cache)
+    reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
@@ -125,7 +140,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    _save_reports(reports, result, out_dir)
+    saved = _save_reports(reports, result, out_dir)
+    if not args.node and not getattr(executor, "remote", False) and not saved.problems and \
+            result.manifest_error is None and result.without_cache is None:
+        run_record.keep(cache, result, out_dir.resolve(),
+                        [str(out_dir.resolve() / name) for name in saved.present])
+    return _tell(result, out_dir, args)
+
+
+def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path) -> None:
+    """run.json for a run the record answered, as the engine writes it."""
+    from .manifest import write_manifest
+
+    try:
+        result.manifest_path = write_manifest(result, started=time.time() - result.seconds, source=source,
+                                              overrides=args.set or [], out_dir=out_dir.resolve())
+    except WriteError as exc:
+        result.manifest_error = str(exc)
+
+
+def _tell(result, out_dir: Path, args: argparse.Namespace) -> int:
+    """The run's summary, its failures and skipped files; the exit status."""
     cached = sum(o.state == NodeState.CACHED for o in result.outcomes.values())
     ok = result.ok and result.manifest_error is None
     print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
@@ -158,7 +193,7 @@ def _print_skipped(result, shown: int = 5) -> None:
         print(f"  {result.skipped_note}", file=sys.stderr)
 
 
-def _save_reports(reports, result, out_dir: Path) -> None:
+def _save_reports(reports, result, out_dir: Path):
     """Tables and pictures of the results (evaluation.csv, confusion_matrix.png, ...) in --out,
     written only over files an earlier run wrote, never over a user's own."""
     from .userfiles.owned_folder import owned_folder
@@ -168,6 +203,7 @@ def _save_reports(reports, result, out_dir: Path) -> None:
         print(f"saved in {out_dir}: {', '.join(saved.written)}")
     for problem in saved.problems:
         print(f"warning: not saved: {problem}", file=sys.stderr)
+    return saved
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

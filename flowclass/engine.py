@@ -14,27 +14,27 @@ import errno
 import threading
 import time
 import traceback
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .cache import CACHE_HINT, Cache, CacheDamaged, CachedResult, NotACache, ResultTooLarge
 from .cache_use import RunCache
-from .cache_key import cache_key
 from .codec import CodecError
 from .context import NodeEvent, RunContext
 from .deferred_import import settle
 from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
 from .executors import describe
-from .fsutil import WriteError, file_stamp, write_error
+from .fsutil import WriteError, write_error
 from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
+from .node_cache import file_state, node_key, reusable
+from .outcomes import DEFERRED, NodeOutcome, RunResult
 from .registry import Registry
 from .protected import Protected
-from .relocation import Placements, Relocated, moves, placed
-from .resolution import Dirs, Resolved, path_problems, resolve
+from .relocation import Placements, Relocated, moves
+from .resolution import Dirs, Resolved, resolve
 from .scanning import ScanBudget, ScanLimitReached
 from .states import FINISHED, WARNING, NodeState
 from .workflow import Workflow
@@ -46,96 +46,6 @@ class Planned:
     state: NodeState
     key: str | None
     note: str = ""  # why the state is not known yet (a folder too large to look at meanwhile)
-
-
-@dataclass
-class NodeOutcome:
-    """How one node fared in a run; what run.json records per node."""
-
-    node: str
-    type: str
-    version: int
-    state: NodeState = NodeState.PENDING  # then DONE, CACHED, FAILED, SKIPPED or CANCELLED
-    seconds: float = 0.0
-    key: str | None = None
-    fingerprint: str | None = None
-    params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    error: str | None = None
-    field: str | None = None
-    hint: str | None = None
-    traceback: str | None = None
-    warnings: list[str] = dataclasses.field(default_factory=list)
-    records: dict[str, Any] = dataclasses.field(default_factory=dict)
-    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, reason)
-
-
-@dataclass
-class RunResult:
-    workflow: Workflow
-    outcomes: dict[str, NodeOutcome]
-    cache: Cache
-    seconds: float
-    manifest_path: Path | None = None
-    manifest_error: str | None = None  # why run.json could not be written (a full disk...)
-    skipped_note: str | None = None  # where the list of skipped files is (skipped.csv)
-    without_cache: str | None = None  # why the run went on without its cache (a full disk...)
-    scheduler: dict[str, Any] = dataclasses.field(default_factory=dict)  # where ctx.map's jobs ran
-    reports: Any = None  # what the front end saved in the output folder (flowclass.reports.Saved)
-    _values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, repr=False)
-    # the cached results this run read or stored, leased: no prune removes them meanwhile
-    _held: dict[str, CachedResult] = dataclasses.field(default_factory=dict, repr=False)
-    # makes the outputs of a node that is not cached, when asked for after the run
-    _deferred: Callable[[str], dict[str, Any]] | None = dataclasses.field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return all(o.state in FINISHED for o in self.outcomes.values())
-
-    @property
-    def skipped_files(self) -> list[tuple[str, str, str]]:
-        """(node, path, reason) of every input file a node passed over, in run order."""
-        return [(o.node, path, reason) for o in self.outcomes.values() for path, reason in o.skipped]
-
-    @property
-    def failed(self) -> list[NodeOutcome]:
-        return [o for o in self.outcomes.values() if o.state == NodeState.FAILED]
-
-    def release(self, node: str) -> bool:
-        """Drop a node's in-memory outputs when the cache holds them (``output`` then reads
-        them from disk); returns whether it did. Keeps long-lived results panels small."""
-        outcome = self.outcomes.get(node)
-        held = self._held.get(node) or (self.cache.get(outcome.key) if outcome and outcome.key else None)
-        if held is None:
-            return False
-        self._held[node] = held
-        self._values.pop(node, None)
-        return True
-
-    def output(self, node: str, port: str) -> Any:
-        """An output value of a node of this run, from memory or from the cache."""
-        if port in self._values.get(node, {}):
-            return self._values[node][port]
-        outcome = self.outcomes[node]
-        cached = self._held.get(node) or (self.cache.get(outcome.key) if outcome.key else None)
-        if cached is None and self._deferred is not None and outcome.state in FINISHED:
-            try:  # a node that is never cached: made again from its inputs
-                return self._deferred(node)[port]
-            except KeyError:
-                pass
-        if cached is None:
-            raise KeyError(f"node '{node}' has no output '{port}' (state: {outcome.state})")
-        return cached.output(port)
-
-
-DEFERRED = "made from its inputs when a later node needs it"  # what a cache=False node says
-
-
-def _file_state(path: str) -> list[int]:
-    """[size, mtime_ns] of a file (not following links); [-1, -1] when it is gone."""
-    try:
-        return list(file_stamp(path, follow_symlinks=False))
-    except OSError:
-        return [-1, -1]
 
 
 class Engine:
@@ -438,23 +348,11 @@ class _Run:
                        "in run.json", ctx)
 
     def _key(self, node_id: str, node_type: NodeType, outcome: NodeOutcome, ctx: RunContext) -> None:
-        """Check the node's paths on disk, take its fingerprint and put its cache key into
-        ``outcome`` (raises NodeError naming the field when a path is wrong)."""
+        """Put the node's cache key and fingerprint into ``outcome`` (raises NodeError naming
+        the field when a path is wrong)."""
         params = outcome.params = self.params[node_id]
-        for problem in path_problems(node_id, node_type, params):
-            raise NodeError(problem.message, field=problem.field)
-        if node_type.fingerprint is not None:
-            outcome.fingerprint = node_type.fingerprint(ctx, params)
-        keyed = placed(node_type, params, self.out_dir) if node_type.relocate is not None else params
-        outcome.key = cache_key(node_type, keyed, self._input_sources(node_id, node_type), outcome.fingerprint)
-
-    def _input_sources(self, node_id: str, node_type: NodeType) -> dict[str, tuple[str | None, str] | None]:
-        """Per input port, the key and port of the result feeding it (None: not wired)."""
-        sources: dict[str, tuple[str | None, str] | None] = {}
-        for inp in node_type.inputs:
-            edge = self.workflow.edge_into(node_id, inp.name)
-            sources[inp.name] = None if edge is None else (self.outcomes[edge.source.node].key, edge.source.port)
-        return sources
+        outcome.key, outcome.fingerprint = node_key(self.workflow, node_id, node_type, params, ctx,
+                                                    self.out_dir, lambda node: self.outcomes[node].key)
 
     def plan(self, order: list[str]) -> dict[str, NodeState]:
         """Each node's state if the run started now, without running anything.
@@ -490,7 +388,7 @@ class _Run:
                 states[node_id] = NodeState.PENDING if NodeState.PENDING in parents else NodeState.CACHED
                 continue
             cached = self.engine.cache.get(outcome.key)
-            states[node_id] = NodeState.CACHED if cached is not None and self._reusable(
+            states[node_id] = NodeState.CACHED if cached is not None and reusable(
                 node_type, cached, outcome.params) else NodeState.PENDING
         return states
 
@@ -520,9 +418,7 @@ class _Run:
         warnings, records and skipped files of ``ctx``, or of a cached result's ``meta``)."""
         outcome.state, outcome.seconds = state, time.perf_counter() - started
         if meta is not None:
-            outcome.warnings = list(meta.get("warnings", []))
-            outcome.records = dict(meta.get("records", {}))
-            outcome.skipped = [(str(path), str(reason)) for path, reason in meta.get("skipped", [])]
+            outcome.reported(meta)
         elif ctx is not None:
             outcome.warnings, outcome.records, outcome.skipped = ctx.warnings, ctx.records, ctx.skipped
 
@@ -530,7 +426,7 @@ class _Run:
                 params: dict[str, Any]) -> CachedResult | None:
         """The cached result as this run serves it: as it is, or (made for another output
         folder) with its files copied into this one; None when the node must run."""
-        if not self._reusable(node_type, cached, params):
+        if not reusable(node_type, cached, params):
             return None
         there = cached.meta.get("out_dir")
         if node_type.relocate is None or there is None or Path(there) == self.out_dir:
@@ -550,21 +446,6 @@ class _Run:
             placements.remember(self.out_dir, here)
         return Relocated.of(cached, rewrite)
 
-    def _reusable(self, node_type: NodeType, cached: CachedResult, params: dict[str, Any]) -> bool:
-        """A cached result counts unless it claims files that are gone or changed."""
-        if not node_type.writes_files:
-            return True
-        receipts = cached.meta.get("files")
-        if receipts is not None and any(_file_state(path) != [size, mtime]
-                                        for path, size, mtime in receipts):
-            return False
-        if node_type.outputs_exist is None:
-            return receipts is not None
-        try:
-            return bool(node_type.outputs_exist(cached.outputs(), params))
-        except (OSError, CodecError, ValueError):
-            return False
-
     def _store(self, node_id: str, node_type: NodeType, outcome: NodeOutcome,
                result: Mapping[str, Any], written: list[str] | None = None) -> None:
         meta = {"node": node_id, "type": node_type.type, "version": node_type.version,
@@ -573,7 +454,7 @@ class _Run:
                 "records": outcome.records, "fingerprint": outcome.fingerprint,
                 "skipped": outcome.skipped}
         if node_type.writes_files and written is not None:
-            meta["files"] = [[path, *_file_state(path)] for path in written]
+            meta["files"] = [[path, *file_state(path)] for path in written]
         if node_type.relocate is not None:
             meta["out_dir"] = str(self.out_dir)
         if self.use.unwritable is not None:

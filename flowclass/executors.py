@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import contextmanager
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
 from .deferred_import import settle
@@ -36,6 +35,8 @@ class LocalExecutor:
             on_done: OnDone | None = None, cancel: threading.Event | None = None) -> list[Any]:
         """``[fn(item) for item in items]``, in parallel; ``on_done(index, result)`` is
         called in this thread as each finishes; a set ``cancel`` stops it (Cancelled)."""
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # imports logging
+
         results: list[Any] = [None] * len(items)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             pending = {pool.submit(fn, item): i for i, item in enumerate(items)}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import tomllib
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -69,6 +68,8 @@ def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> tuple[list[P
     folders += [PluginFolder(Path(p).expanduser(), "--plugins") for p in extra]
     path, problems = config_file(), []
     if path.is_file():
+        import tomllib
+
         try:
             named = tomllib.loads(path.read_text(encoding="utf-8")).get("plugins", [])
             if not isinstance(named, list) or not all(isinstance(p, str) for p in named):

@@ -22,18 +22,19 @@ import shutil
 import tempfile
 import threading
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from contextlib import AbstractContextManager
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 from .cache import Cache
 from .context import NodeEvent
 from .deferred_import import settle
 from .errors import NodeError
 from .fsutil import atomic_path
-from .graph import nearest_output
 from .registry import Registry
 from .states import FINISHED, NodeState
 from .workflow import Workflow
@@ -66,6 +67,7 @@ class Saved:
 
     written: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)  # every report now in the folder, written or not
 
 
 class Reports:
@@ -107,6 +109,8 @@ class Reports:
         settle()  # nothing waits to be imported once a second thread may import
         with self._lock:
             if self._pool is None:  # one thread: drawing is not safe in two at once
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reports")
             self._jobs.append(self._pool.submit(job, *args))
 
@@ -117,6 +121,8 @@ class Reports:
             return
 
         def upstream(kind: str) -> Any:
+            from .graph import nearest_output
+
             found = nearest_output(self.workflow, self.registry, node, kind, lambda n: n in self._keys)
             stored = self.cache.get(self._keys[found[0]]) if found else None
             return stored.output(found[1]) if stored is not None else None
@@ -130,10 +136,7 @@ class Reports:
     def _folder(self, key: str, ready: bool = False) -> Path | None:
         """The cache folder of a result's reports (None: the result is not stored); with
         ``ready``, None unless its reports were all made."""
-        beside = self.cache.beside(key, SCHEME)
-        if beside is None or (ready and not (beside / NAMES).is_file()):
-            return None
-        return beside
+        return _reports_folder(self.cache, key, ready)
 
     def _store(self, key: str, writers: dict[str, Writer]) -> Path | None:
         """Write every report of a result into the cache; the list of names goes last."""
@@ -179,10 +182,10 @@ class Reports:
                 for node, name, made in wanted:
                     target = name if taken[name] == 1 else f"{node}-{name}"
                     try:
-                        if folder.owns(target) and filecmp.cmp(made, out_dir / target, shallow=False):
-                            continue
-                        folder.write_file(target, lambda tmp, made=made: shutil.copyfile(made, tmp))
-                        saved.written.append(target)
+                        if not (folder.owns(target) and filecmp.cmp(made, out_dir / target, shallow=False)):
+                            folder.write_file(target, lambda tmp, made=made: shutil.copyfile(made, tmp))
+                            saved.written.append(target)
+                        saved.present.append(target)
                     except (OSError, ValueError, NodeError) as exc:
                         saved.problems.append(f"{target}: {exc}")
         except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
@@ -233,8 +236,22 @@ class Reports:
         return folder
 
 
+def _reports_folder(cache: Cache, key: str, ready: bool = False) -> Path | None:
+    beside = cache.beside(key, SCHEME)
+    if beside is None or (ready and not (beside / NAMES).is_file()):
+        return None
+    return beside
+
+
+def reports_made(cache: Cache, key: str) -> bool:
+    """Whether the reports of the result stored under ``key`` are all made, in this scheme."""
+    return _reports_folder(cache, key, ready=True) is not None
+
+
 def _upstream(result: Any, workflow: Workflow, registry: Registry, node: str, data_type: str) -> Any:
     """The nearest output of ``data_type`` from ``node`` or its ancestors that finished."""
+    from .graph import nearest_output  # networkx: not for a re-run that draws nothing
+
     finished = lambda n: n in result.outcomes and result.outcomes[n].state in FINISHED
     found = nearest_output(workflow, registry, node, data_type, finished)
     return result.output(*found) if found else None

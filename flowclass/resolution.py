@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import Problem
 from .node import NodeType
@@ -50,14 +50,14 @@ class Resolved:
 
 
 def resolve(workflow: Workflow, registry: Registry, dirs: Dirs | None = None, *,
-            files: bool = False) -> Resolved:
+            files: bool = False, order: Sequence[str] | None = None) -> Resolved:
     """Check ``workflow`` and resolve its parameters.
 
     Without ``dirs`` path parameters stay as written. With ``dirs`` they are made absolute
     and, with ``files=True``, checked on disk (inputs exist and are the right kind; outputs
-    can be written).
+    can be written). ``order``: see :func:`flowclass.validation.check`.
     """
-    params, problems = check(workflow, registry)
+    params, problems = check(workflow, registry, order)
     if dirs is not None:
         protected = dirs.protected or Protected.here(registry.plugin_folders)
         problems.extend(protected_problems(None, "the output folder", dirs.out_dir, protected))

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
-
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 
 from .errors import ParamValueError, Problem
-from .graph import find_cycle
 from .registry import Registry
 from .workflow import NODE_ID, Workflow
 
@@ -24,9 +21,11 @@ def validate(workflow: Workflow, registry: Registry) -> list[Problem]:
     return check(workflow, registry)[1]
 
 
-def check(workflow: Workflow, registry: Registry) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
+def check(workflow: Workflow, registry: Registry, order: Sequence[str] | None = None
+          ) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
     """The checked parameters of every sound node (validated once, defaults filled in), and
-    every problem of the workflow."""
+    every problem of the workflow. ``order``: a parents-first order of the nodes the caller
+    holds (an earlier run's); when it fits, it proves there is no cycle to look for."""
     problems: list[Problem] = []
     params: dict[str, dict[str, Any]] = {}
     ids = Counter(n.id for n in workflow.nodes)
@@ -42,7 +41,8 @@ def check(workflow: Workflow, registry: Registry) -> tuple[dict[str, dict[str, A
         if not found:
             params[spec.id] = checked
     problems.extend(_edge_problems(workflow, registry))
-    problems.extend(_cycle_problems(workflow))
+    if order is None or not workflow.runs_in(order):
+        problems.extend(_cycle_problems(workflow))
     if not problems:  # wiring rules read other nodes' params: only once each node is sound
         problems.extend(_wiring_problems(workflow, registry))
     return params, problems
@@ -91,6 +91,8 @@ def node_params(spec: Any, registry: Registry) -> tuple[dict[str, Any], list[Pro
 
 def did_you_mean(name: str, known: list[str]) -> str:
     """'; did you mean 'X'?' for the known name closest to a misspelt one, or nothing."""
+    import difflib  # only to name what a misspelt name meant
+
     close = difflib.get_close_matches(name, known, n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
 
@@ -186,6 +188,8 @@ def _edge_problems(workflow: Workflow, registry: Registry) -> list[Problem]:
 
 
 def _cycle_problems(workflow: Workflow) -> list[Problem]:
+    from .graph import find_cycle  # networkx
+
     cycle = find_cycle(workflow)
     if cycle is None:
         return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -64,6 +64,13 @@ class Workflow:
     def edge_into(self, node_id: str, port: str) -> Edge | None:
         """The edge feeding input ``port`` of a node (an input takes at most one)."""
         return next((e for e in self.edges if e.target.node == node_id and e.target.port == port), None)
+
+    def runs_in(self, order: Sequence[str]) -> bool:
+        """Whether ``order`` names every node once, each after the nodes feeding it: proof
+        that the workflow has no cycle (the engine's order is one such)."""
+        place = {node: i for i, node in enumerate(order)}
+        return len(place) == len(order) == len(self.nodes) and all(spec.id in place for spec in self.nodes) \
+            and all(place.get(e.source.node, len(order)) < place.get(e.target.node, -1) for e in self.edges)
 
     def edges_from(self, node_id: str) -> tuple[Edge, ...]:
         return tuple(e for e in self.edges if e.source.node == node_id)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -27,6 +26,9 @@ from .images import skipped_table
 from .lib.embedders import Embedder, spec_id
 from .lib.embedders.openclip import weights_param
 from .lib.embedders.store import EmbeddingStore
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
 NETWORKS = ("efficientnet_lite0", "open_clip")  # the backends that can run on a GPU
@@ -186,6 +188,8 @@ def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch
         batch_size = max(batch_size, GPU_MIN_BATCH)
     workers = max(1, (os.cpu_count() or 1) if on_gpu else min(4, os.cpu_count() or 1))
     ctx.progress(done_before, total, unit="images", message="decoding the first images")
+    from concurrent.futures import ThreadPoolExecutor  # imports logging: not for a re-run
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for stacked, batch_errors in _prefetched_batches(pool, embedder, paths, batch_size,
                                                          depth=workers + 1):
@@ -356,7 +360,9 @@ def embed(ctx: RunContext, *, images: ImageSet, backend, batch_size, device, pre
                   pixel_size=pixel_size, grayscale=grayscale, binarize=binarize,
                   threshold=threshold, histogram_space=histogram_space,
                   histogram_bins=histogram_bins)
-    ctx.progress(0, len(images), unit="images", message=preparing(ctx, backend, precision))
+    # no count yet: what is already stored is looked up once the model is known (a resumed
+    # run said 0 / N here, and then jumped to the kept count)
+    ctx.progress(0, None, message=preparing(ctx, backend, precision))
     # on a cluster the workers run the model, each on the device asked for; this machine
     # only needs the embedder's description, so its own lack of a GPU is no error
     embedder = make_embedder(ctx, {**params, "device": "cpu"} if ctx.remote else params)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -235,6 +234,8 @@ def read_images(ctx: RunContext, root: Path, *, recursive: bool, extensions: tup
         if ctx.remote:
             states = _probe_on_cluster(ctx, paths, store)
         else:
+            from concurrent.futures import ThreadPoolExecutor  # imports logging: not for a re-run
+
             with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
                 for i, state in enumerate(pool.map(lambda p: _probe_file(p, store), paths), 1):
                     states.append(state)

@@ -108,14 +108,28 @@ def retype(box, text: str) -> None:
     box.send_keys(text)
 
 
+def shown_count(text: str) -> int | None:
+    """The count in a node's progress line (``embedding: 48 / 200 images``: 48), or None."""
+    found = re.search(r"([\d,]+) / [\d,]+", text)
+    return int(found[1].replace(",", "")) if found else None
+
+
 def embedded(screen: Screen) -> int | None:
-    """The count Embed's progress shows now (``embedding: 48 / 200 images``), or None. The
-    phase before it (``loading the model: 0 / 200``, shown before the store is looked up) is
-    not a count of embedded images (the closing note of 2026-12-06 names it: it reads 0)."""
-    text = screen.selenium.execute_script(PROGRESS_TEXT, "embed")
-    if "/" not in text or "embedding" not in text:
-        return None
-    return int(text.split(":")[-1].split("/")[0].replace(",", "").strip())
+    """The count Embed's progress shows now, in whatever phase, or None while it shows none.
+    A resumed Embed must never show fewer than it kept: its first phase, getting the model
+    ready, showed ``loading the model: 0 / 200`` before it had looked at what is stored."""
+    return shown_count(screen.selenium.execute_script(PROGRESS_TEXT, "embed"))
+
+
+# From now on, every text the node's progress line shows, as the page draws it: a phase shown
+# for a moment, between two looks from the test, is caught too.
+WATCH_PROGRESS = """const node = document.querySelector(`.vue-flow__node[data-id='${arguments[0]}']`);
+window.fcProgressSeen = [];
+const note = () => {
+  const text = node.querySelector('.fc-progress-text')?.textContent.trim() || '';
+  if (text && window.fcProgressSeen.at(-1) !== text) window.fcProgressSeen.push(text);
+};
+new MutationObserver(note).observe(node, {subtree: true, childList: true, characterData: true});"""
 
 
 def cli_run(flow: Path, out: Path, cache_root: Path) -> None:
@@ -180,17 +194,15 @@ def test_cancel_then_run_again_starts_where_it_stopped(screen: Screen, registry,
                what="the results panel saying Run resumes from there")
     shot(screen, "cancelled")
 
-    seen: list[int] = []
+    driver.execute_script(WATCH_PROGRESS, "embed")
     driver.find_element(By.CSS_SELECTOR, ".fc-run").click()
-    deadline = time.monotonic() + 300
-    while not ((line := driver.execute_script(SUMMARY)).startswith("Last run") and "(cancelled)" not in line):
-        count = embedded(screen)
-        if count is not None and (not seen or seen[-1] != count):
-            seen.append(count)
-        assert time.monotonic() < deadline, "the second run did not end"
-        time.sleep(0.02)
+    wait_until(lambda: (line := driver.execute_script(SUMMARY)).startswith("Last run") and "(cancelled)" not in line,
+               timeout=300, what="the second run's end")
     assert " 0 failed" in driver.execute_script(SUMMARY)
-    assert seen and seen[0] >= kept and seen[0] < FACES, (kept, seen)  # never counted from 0 again
+    shown = driver.execute_script("return window.fcProgressSeen")
+    seen = [count for count in map(shown_count, shown) if count is not None]
+    # never counted from 0 again, not even while the model loads
+    assert seen and seen[0] >= kept and seen[0] < FACES and min(seen) >= kept, (kept, shown)
     assert stored_vectors(model_cache.root) == FACES
 
     # the same files as `flowclass run` of the saved workflow, never interrupted (own cache)

@@ -191,6 +191,30 @@ def test_cancel_keeps_the_finished_batches_and_the_next_run_starts_there(tmp_pat
     assert list(resumed.images.paths) == list(whole.images.paths)
 
 
+def test_a_resumed_embed_never_counts_from_0_while_it_gets_ready(tmp_path):
+    """Run after a Cancel: every count Embed tells (the canvas shows them as ``k / N`` on the
+    node) is at least what is kept. Its first phase, getting the model ready, comes before it
+    has looked at what is stored, so it tells no count (it said 0 / 100 with 48 kept)."""
+    from nodes.embed import embed
+
+    images = noise_images(tmp_path / "pictures", 100)
+    cache, cancel = Cache(tmp_path / "cache"), threading.Event()
+    with pytest.raises(Cancelled):
+        embed_images(context(cache, cancel, []), CancelledAfter(5, cancel), images, batch_size=8)
+    kept = stored_vectors(cache.root)
+    assert kept == 48
+    told: list[tuple[str, int | None, int | None]] = []
+    ctx = RunContext("embed", Path("."), Path("."), cache.store_dir, cancel_event=threading.Event(),
+                     emit=lambda e: told.append((e.message, e.done, e.total)) if e.state == PROGRESS else None)
+    embed.run(ctx, images=images, backend="pixels", batch_size=8, device="cpu", precision="fp32",
+              clip_model="", clip_weights="", pixel_size=8, grayscale=True, binarize=False, threshold=128,
+              histogram_space="hsv", histogram_bins=8)
+    assert told[0][0] == "starting"  # the phase is still told
+    counts = [(message, done) for message, done, total in told if total]
+    assert counts[0] == ("decoding the first images", kept), told
+    assert all(done >= kept for _, done in counts), told
+
+
 class OneWorkerCluster(LocalExecutor):
     """Threads that say they are a cluster: nodes send their jobs through ``ctx.map``."""
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from .fine_detail import DETAIL, detail_difference, fine_copy
 from .neighbours import nearest
@@ -171,6 +170,8 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
             scores[k] = (1.0, 0.0)
     near_pairs: list[tuple[int, int]] = []
     if looks is not None:
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(1):  # small matrices: threads only wait on each other
             near_pairs = _near(pairs, np.flatnonzero(~exact), looks, paths, scores, match_above,
                                detail_below, progress)
@@ -214,6 +215,8 @@ def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, flo
     looks = look_at(first), look_at(second)
     if None in looks:
         return 0.0, np.inf
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(1):
         found = align(looks[0].work, looks[1].work)
         if not found.score:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ _SQLITE_WRITE_ERRORS = {"full": (errno.ENOSPC, "No space left on device"),
 def full_disk_as_oserror(database: Path) -> Iterator[None]:
     """SQLite says "database or disk is full" (or cannot open, or is read-only) without a
     path; say it as an OSError that has one, so the cache's trouble is told as such."""
+    import sqlite3  # when a store is opened: a re-run served from the cache opens none
+
     try:
         yield
     except sqlite3.OperationalError as exc:
@@ -46,6 +50,8 @@ def full_disk_as_oserror(database: Path) -> Iterator[None]:
 def open_database(path: Path, schema: str, **options) -> sqlite3.Connection:
     """Open (or make) one of the cache's SQLite files in WAL mode with ``schema``. One that
     cannot be made (a full disk) leaves no file behind, not even an empty one."""
+    import sqlite3
+
     existed = path.exists()
     db = None
     try:

@@ -1,0 +1,189 @@
+"""An unchanged re-run answered without starting the engine: make's up-to-date check.
+
+After a run in which every node finished, the command line keeps a record in the cache
+(never in the user's folder), one per output folder: FlowClass's version, the workflow's
+shape (its nodes in file order and its edges), the order the nodes ran in, each node's
+cache key, and the sizes and times of the pictures saved into the output folder.
+
+The next ``flowclass run`` into that folder takes every node's key again as the engine
+takes it (:func:`flowclass.node_cache.node_key`: paths checked, fingerprints read, so an
+image changed, added or removed, a ``--set`` value or a node type's version changes a
+key), finds each result in the cache and asks whether it may be served
+(:func:`flowclass.node_cache.reusable`: the files it wrote into the folder are unchanged),
+and checks that the pictures in the folder are unchanged and still made in the cache. Only
+when all of that holds are the nodes reported as the engine reports a run served from the
+cache, without importing the engine, networkx or anything the nodes compute with; any doubt
+(no record, a damaged one, a key that differs, a result pruned or made for another output
+folder) leaves the run to the engine. The engine's run forgets the record before it starts,
+so a run killed midway leaves none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__, safe_json
+from .cache import Cache
+from .context import NodeEvent, RunContext
+from .fsutil import atomic_write_text
+from .manifest import manifest_path
+from .node_cache import file_state, node_key, reusable
+from .outcomes import DEFERRED, NodeOutcome, RunResult
+from .protected import Protected
+from .registry import Registry
+from .reports import reports_made
+from .resolution import Dirs, resolve
+from .states import NodeState
+from .workflow import Workflow
+
+SCHEME = "flowclass-run-record-1"
+STORE = "run_records"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run that finished left, as the next run into the same folder checks it."""
+
+    out_dir: str
+    shape: list[Any]  # [node ids in file order, edges as [from, port, to, port]]
+    order: list[str]  # the nodes in the order they ran
+    keys: dict[str, str]  # node -> its result's cache key
+    reports: list[list[Any]]  # [path, size, mtime_ns] of each picture saved in out_dir
+    flowclass: str
+
+    def document(self) -> dict[str, Any]:
+        return {"scheme": SCHEME, "flowclass": self.flowclass, "out_dir": self.out_dir,
+                "shape": self.shape, "order": self.order, "keys": self.keys, "reports": self.reports}
+
+
+def shape(workflow: Workflow) -> list[Any]:
+    """The workflow's nodes in file order and its edges: they decide the engine's order."""
+    return [[spec.id for spec in workflow.nodes],
+            [[e.source.node, e.source.port, e.target.node, e.target.port] for e in workflow.edges]]
+
+
+def _path(cache: Cache, out_dir: Path) -> Path:
+    name = hashlib.sha256(str(out_dir).encode("utf-8")).hexdigest()[:32]
+    return cache.root / "stores" / STORE / f"{name}.json"
+
+
+def read(cache: Cache, out_dir: Path) -> RunRecord | None:
+    """The record of the last finished run into ``out_dir``; None when there is none or it
+    is not whole and sound."""
+    if not cache.owned():
+        return None
+    try:
+        found = safe_json.loads(_path(cache, out_dir).read_text(encoding="utf-8"))
+        record = RunRecord(found["out_dir"], found["shape"], found["order"], found["keys"],
+                           found["reports"], found["flowclass"])
+        sound = found["scheme"] == SCHEME and isinstance(record.order, list) and \
+            isinstance(record.keys, dict) and isinstance(record.reports, list) and \
+            all(isinstance(r, list) and len(r) == 3 and isinstance(r[0], str) for r in record.reports)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return record if sound and record.out_dir == str(out_dir) else None
+
+
+def forget(cache: Cache, out_dir: Path) -> None:
+    """Remove the record of ``out_dir``: a run that starts there may change what it says."""
+    if not cache.owned():
+        return
+    try:
+        _path(cache, out_dir).unlink()
+    except OSError:
+        pass
+
+
+def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str]) -> None:
+    """Record a run in which every node finished (``reports``: the pictures' paths in the
+    output folder). A cache that cannot be written keeps no record, and says nothing."""
+    keys = {node: outcome.key for node, outcome in result.outcomes.items()}
+    if not result.ok or any(key is None for key in keys.values()):
+        return
+    record = RunRecord(str(out_dir), shape(result.workflow), list(result.outcomes), keys,
+                       [[path, *file_state(path)] for path in reports], __version__)
+    try:
+        cache.store_dir(STORE)
+        atomic_write_text(_path(cache, out_dir), json.dumps(record.document()), fsync=False)
+    except (OSError, ValueError):
+        pass
+
+
+def replay(workflow: Workflow, registry: Registry, cache: Cache, base_dir: Path, out_dir: Path,
+           emit: Callable[[NodeEvent], None]) -> RunResult | None:
+    """The run's result when its record shows nothing changed, with the events a run served
+    from the cache gives (``emit``); None when the engine must run it."""
+    started = time.time()
+    dirs = Dirs(base_dir.resolve(), out_dir.resolve(),
+                protected=Protected.here(registry.plugin_folders, cache.root))
+    record = read(cache, dirs.out_dir)
+    if record is None or record.flowclass != __version__ or record.shape != shape(workflow) or \
+            not workflow.runs_in(record.order):
+        return None
+    resolved = resolve(workflow, registry, dirs, order=record.order)
+    if resolved.problems or not _manifest_ours(dirs.out_dir):
+        return None
+    outcomes: dict[str, NodeOutcome] = {}
+    held: dict[str, Any] = {}
+    for node in record.order:
+        outcome = _served(workflow, registry, cache, dirs, resolved.params[node], node, outcomes, held)
+        if outcome is None or outcome.key != record.keys.get(node):
+            return None
+        outcomes[node] = outcome
+    if any(file_state(path) != [size, mtime] for path, size, mtime in record.reports):
+        return None
+    for node in record.order:
+        emit(NodeEvent(node, NodeState.PENDING))
+    for node, outcome in outcomes.items():
+        deferred = node not in held
+        emit(NodeEvent(node, NodeState.CACHED, seconds=outcome.seconds,
+                       key=None if deferred else outcome.key, message=DEFERRED if deferred else ""))
+    from .executors import LocalExecutor
+
+    return RunResult(workflow, outcomes, cache, time.time() - started,
+                     scheduler=LocalExecutor().describe(), _held=held)
+
+
+def _manifest_ours(out_dir: Path) -> bool:
+    """Whether run.json may be written there (not a file of the user's)."""
+    try:
+        manifest_path(out_dir)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _served(workflow: Workflow, registry: Registry, cache: Cache, dirs: Dirs, params: dict[str, Any],
+            node: str, outcomes: dict[str, NodeOutcome], held: dict[str, Any]) -> NodeOutcome | None:
+    """A node's outcome as a run would serve it from the cache as it is; None when it would
+    not (its key cannot be taken, its result is gone, changed, or made for another folder)."""
+    started = time.perf_counter()
+    spec = workflow.node(node)
+    node_type = registry.get(spec.type)
+    if node_type is None:
+        return None
+    ctx = RunContext(node_id=node, base_dir=dirs.base_dir, out_dir=dirs.out_dir,
+                     store_dir=cache.store_dir, protected=dirs.protected)
+    try:
+        key, fingerprint = node_key(workflow, node, node_type, params, ctx, dirs.out_dir,
+                                    lambda parent: outcomes[parent].key)
+    except Exception:  # the engine says what is wrong
+        return None
+    outcome = NodeOutcome(node, spec.type, spec.version, NodeState.CACHED, key=key,
+                          fingerprint=fingerprint, params=params)
+    if node_type.cache:
+        cached = cache.get(key)
+        if cached is None or not reusable(node_type, cached, params) or \
+                cached.meta.get("out_dir") not in (None, str(dirs.out_dir)) or \
+                (node_type.reports is not None and not reports_made(cache, key)):
+            return None
+        held[node] = cached
+        outcome.reported(cached.meta)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+

@@ -1,0 +1,287 @@
+"""An unchanged re-run is answered from the run record, exactly as the engine would answer it,
+and anything that changed, however small, leaves the run to the engine.
+
+Each test runs the ready clustering workflow (pixel embeddings: cheap) on 100 real digit
+images, changes one thing, runs again and checks, with a spy on the engine, who answered;
+where the engine answered, the output folder must hold what a run on a new cache gives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flowclass import run_record
+from flowclass.cache import Cache
+from flowclass.cli import main
+from flowclass.engine import Engine
+from tests.conftest import REPO
+
+CLUSTER = str(REPO / "workflows" / "cluster_folder.json")
+BOOKKEEPING = {"run.json", ".flowclass-owned.jsonl"}
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> Path:
+    """100 of the sample digits, 10 per class, in a folder of their own (never changed)."""
+    from nodes.lib.images.sample_images import sample_folder
+
+    full = sample_folder("digits", Path(os.environ["FLOWCLASS_PREPARED"]) / "samples")
+    folder = tmp_path_factory.mktemp("source") / "digits"
+    for label in sorted(os.listdir(full)):
+        (folder / label).mkdir(parents=True)
+        for name in sorted(os.listdir(full / label))[:10]:
+            shutil.copyfile(full / label / name, folder / label / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cache_root(tmp_path_factory) -> Path:
+    """One cache for the module: the pixel embeddings of the digits are made once."""
+    return tmp_path_factory.mktemp("records") / "cache"
+
+
+class Job:
+    """One output folder run into again and again, with the engine's runs counted."""
+
+    def __init__(self, folder: Path, out: Path, cache: Path, capsys, monkeypatch=None):
+        self.folder, self.out, self.cache, self.capsys = folder, out, cache, capsys
+        self.engine_runs = 0
+        if monkeypatch is None:
+            return
+        real = Engine.run
+
+        def counted(engine, *args, **kwargs):
+            if Path(kwargs["out_dir"]) == self.out:  # not a fresh run's for comparison
+                self.engine_runs += 1
+            return real(engine, *args, **kwargs)
+
+        monkeypatch.setattr(Engine, "run", counted)
+
+    def args(self, *extra: str) -> list[str]:
+        return ["run", CLUSTER, "--out", str(self.out), "--cache", str(self.cache),
+                "--set", f"import.folder={self.folder}", "--set", "embed.backend=pixels", *extra]
+
+    def run(self, *extra: str) -> tuple[int, str, str]:
+        """Exit status, stdout and stderr of one ``flowclass run``."""
+        self.capsys.readouterr()
+        code = main(self.args(*extra))
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def record(self) -> Path:
+        return run_record._path(Cache(self.cache), self.out.resolve())
+
+    def states(self) -> dict[str, str]:
+        nodes = json.loads((self.out / "run.json").read_text())["nodes"]
+        return {node: o["state"] for node, o in nodes.items()}
+
+
+@pytest.fixture
+def job(tmp_path, digits, cache_root, capsys, monkeypatch) -> Job:
+    folder = tmp_path / "digits"
+    shutil.copytree(digits, folder)
+    made = Job(folder, tmp_path / "out", cache_root, capsys, monkeypatch)
+    code, _, err = made.run()
+    assert code == 0, err
+    assert made.engine_runs == 1 and made.record().is_file()
+    return made
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    """Every file a run wrote but its bookkeeping (workbooks left out: they hold a time),
+    the output folder's own path in the tables written as <out>."""
+    found = {}
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and path.name not in BOOKKEEPING and path.suffix != ".xlsx":
+            data = path.read_bytes()
+            found[str(path.relative_to(out))] = data.replace(str(out).encode(), b"<out>") \
+                if path.suffix == ".csv" else data
+    return found
+
+
+def fresh(job: Job, tmp_path: Path, *extra: str) -> dict[str, bytes]:
+    """What a run of the same job on a new cache, into a new folder, writes."""
+    other = Job(job.folder, tmp_path / "fresh-out", tmp_path / "fresh-cache", job.capsys)
+    code, _, err = other.run(*extra)
+    assert code == 0, err
+    return outputs(other.out)
+
+
+def without_times(text: str) -> str:
+    return re.sub(r"\d+\.\d+s", "<t>", text)
+
+
+def test_an_unchanged_rerun_is_answered_by_the_record_as_the_engine_answers_it(job):
+    before = {p: p.stat().st_mtime_ns for p in job.out.rglob("*") if p.name != "run.json"}
+    code, out, err = job.run()
+    assert code == 0 and job.engine_runs == 1  # the record answered
+    replayed = json.loads((job.out / "run.json").read_text())
+    assert {p: p.stat().st_mtime_ns for p in job.out.rglob("*") if p.name != "run.json"} == before
+
+    job.record().unlink()  # now the engine answers the same unchanged run
+    code2, out2, err2 = job.run()
+    assert code2 == 0 and job.engine_runs == 2
+    by_engine = json.loads((job.out / "run.json").read_text())
+    assert (without_times(out), without_times(err)) == (without_times(out2), without_times(err2))
+    assert "ok: 6 node(s), 6 from cache" in out and "distances: made from its inputs" in err
+    for manifest in (replayed, by_engine):
+        del manifest["started"], manifest["seconds"]
+        for node in manifest["nodes"].values():
+            del node["seconds"]
+    assert replayed == by_engine
+    assert job.record().is_file()  # the engine's cached run recorded itself again
+
+
+def test_a_rerun_answered_by_the_record_imports_neither_the_engine_nor_networkx_nor_numpy(job):
+    script = ("import json, sys\n"
+              "from flowclass import cli\n"
+              "from flowclass.deferred_import import waiting\n"
+              f"code = cli.main({job.args('-q')!r})\n"
+              "heavy = [m for m in ('flowclass.engine', 'networkx', 'numpy', 'pandas')\n"
+              "         if m in sys.modules and not waiting(m)]\n"
+              "print(json.dumps([code, heavy]))\n")
+    done = subprocess.run([sys.executable, "-c", script, "run"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == [0, []], done.stderr
+    assert "6 from cache" in done.stdout
+
+
+def _image_swapped(job: Job) -> None:
+    """One image's content becomes another digit's: the same count, the same names."""
+    shutil.copyfile(job.folder / "7" / sorted(os.listdir(job.folder / "7"))[0],
+                    job.folder / "1" / sorted(os.listdir(job.folder / "1"))[0])
+
+
+def _image_added_and_removed(job: Job) -> None:
+    """One image removed, another added: the count stays."""
+    first = job.folder / "3" / sorted(os.listdir(job.folder / "3"))[0]
+    shutil.copyfile(first, job.folder / "8" / "new_digit.png")
+    first.unlink()
+
+
+def _exported_image_deleted(job: Job) -> None:
+    cluster = next(p for p in sorted((job.out / "clusters").iterdir()) if p.is_dir())
+    next(cluster.iterdir()).unlink()
+
+
+def _table_deleted(job: Job) -> None:
+    (job.out / "clusters.csv").unlink()
+
+
+def _picture_deleted(job: Job) -> None:
+    (job.out / "dendrogram.png").unlink()
+
+
+def _result_pruned(job: Job) -> None:
+    assert main(["cache", "prune", "--cache", str(job.cache), "--cache-size", "1"]) == 0
+
+
+def _record_damaged(job: Job) -> None:
+    job.record().write_text('{"scheme": "flowclass-run-record-1", "out_dir": ')
+
+
+CHANGES = {"an image's content changed": _image_swapped,
+           "an image added and another removed": _image_added_and_removed,
+           "an exported image deleted": _exported_image_deleted,
+           "the saved table deleted": _table_deleted,
+           "a picture deleted": _picture_deleted,
+           "every cached result pruned": _result_pruned,
+           "the record damaged": _record_damaged}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_change_falls_through_to_the_engine_and_gives_a_fresh_runs_files(job, tmp_path, change):
+    CHANGES[change](job)
+    code, _, err = job.run()
+    assert code == 0, err
+    assert job.engine_runs == 2  # the engine ran it, not the record
+    assert outputs(job.out) == fresh(job, tmp_path)
+    assert job.record().is_file()  # and recorded it for the next re-run
+
+
+@pytest.mark.slow
+def test_a_changed_set_value_falls_through_and_an_edited_table_is_left_to_the_engine(job, tmp_path):
+    code, _, err = job.run("--set", "cluster.n_clusters=4")
+    assert code == 0 and job.engine_runs == 2, err
+    assert job.states()["cluster"] == "done"
+    assert sorted(p.name for p in (job.out / "clusters").iterdir() if p.is_dir()) == ["C1", "C2", "C3", "C4"]
+    assert outputs(job.out) == fresh(job, tmp_path, "--set", "cluster.n_clusters=4")
+
+    edited = job.out / "clusters.csv"
+    edited.write_text(edited.read_text() + "mine,,,,,,\n")
+    code, _, err = job.run("--set", "cluster.n_clusters=4")
+    assert job.engine_runs == 3  # the engine, which keeps the user's edit and says so
+    assert code == 1 and job.states()["table"] == "failed" and "was not written by FlowClass" in err
+    assert edited.read_text().endswith("mine,,,,,,\n") and not job.record().exists()
+
+
+@pytest.mark.slow
+def test_a_new_flowclass_or_a_new_revision_of_a_node_type_falls_through(job, monkeypatch):
+    import dataclasses
+
+    from flowclass import library
+    from flowclass.registry import Registry
+
+    monkeypatch.setattr(run_record, "__version__", "99.0")
+    code, _, err = job.run()
+    assert code == 0 and job.engine_runs == 2, err
+    assert set(job.states().values()) == {"cached"}
+    code, _, err = job.run()
+    assert code == 0 and job.engine_runs == 2  # recorded as this FlowClass's
+
+    real = library.default_registry
+
+    def revised(plugins=()):
+        registry = real(plugins)
+        return Registry.of([dataclasses.replace(t, revision=t.revision + 1) if t.type == "hierarchical_clustering"
+                            else t for t in registry])
+
+    monkeypatch.setattr(library, "default_registry", revised)
+    code, _, err = job.run()
+    assert code == 0 and job.engine_runs == 3, err
+    assert job.states() == {"import": "cached", "embed": "cached", "distances": "done",
+                            "cluster": "done", "export": "done", "table": "done"}
+
+
+@pytest.mark.slow
+def test_named_nodes_and_a_foreign_run_json_fall_through(job):
+    code, _, _ = job.run("--node", "cluster")
+    assert code == 0 and job.engine_runs == 2
+    assert not job.record().exists()  # a partial run records nothing
+    code, _, _ = job.run()
+    assert code == 0 and job.engine_runs == 3 and job.record().is_file()
+    (job.out / "run.json").write_text('{"mine": true}')
+    code, _, err = job.run()
+    assert code == 2 and job.engine_runs == 4
+    assert "was not written by FlowClass" in err
+
+
+@pytest.mark.slow
+def test_a_run_killed_midway_leaves_no_record_and_the_next_run_is_the_engines(job, tmp_path):
+    record = job.record()
+    args = [sys.executable, "-m", "flowclass.cli", *job.args("--set", "cluster.n_clusters=3")]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.monotonic() + 120
+    while record.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)  # the engine's run has started: it forgot the record
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert not record.exists()
+    code, _, err = job.run("--set", "cluster.n_clusters=3")
+    assert code == 0 and job.engine_runs == 2, err
+    assert outputs(job.out) == fresh(job, tmp_path, "--set", "cluster.n_clusters=3")
