@@ -5,7 +5,7 @@ inverted-file index (IVF): the vectors are split into about ``4 * sqrt(n)`` cell
 k-means (a fixed seed, on a fixed sample), and each vector is compared only with the
 vectors of its ``PROBES`` nearest cells. That finds 99.3 % of the 10 nearest neighbours
 of 100,000 digit embeddings, and every neighbour closer than 0.95 cosine (the near
-copies), for a sixteenth of an exact search's comparisons (benchmarks/README.md). Both
+copies), for about a fortieth of an exact search's comparisons (benchmarks/README.md). Both
 use every core and give the same neighbours for the same vectors, whatever the number of
 threads: each query is searched on its own, and the k-means sums each cell in a fixed
 order. (faiss's HNSW graph, which came before, is the same only when built on one thread,
