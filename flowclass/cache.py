@@ -36,7 +36,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 import weakref
 from pathlib import Path
@@ -44,7 +43,7 @@ from typing import Any, Callable, Mapping
 
 from platformdirs import user_cache_dir
 
-from . import __version__, codec, safe_json
+from . import __version__, safe_json
 from .cache_entry import CacheDamaged, CachedResult, contents, damage, take_lease, try_exclusive
 from .fsutil import atomic_write_text, write_error
 
@@ -262,6 +261,10 @@ class Cache:
     def put(self, key: str, outputs: Mapping[str, Any], meta: Mapping[str, Any]) -> CachedResult | None:
         """Store a result, leased like :meth:`get`'s; ``meta`` is anything JSON-able to keep
         beside it. None when another run stored the same key meanwhile (theirs is kept)."""
+        import tempfile
+
+        from . import codec
+
         self._ensure_root()
         final = self._folder(key)
         new_shard = not final.parent.exists()
@@ -317,6 +320,8 @@ class Cache:
         """A store for a run that goes on without the cache (it cannot be written): a
         temporary folder, removed when this Cache is dropped or the process ends."""
         if self._scratch is None:
+            import tempfile
+
             self._scratch = Path(tempfile.mkdtemp(prefix="flowclass-nocache-"))
             weakref.finalize(self, shutil.rmtree, str(self._scratch), True)
         folder = self._scratch / name

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import codec
-from .codec import CodecError
+from .errors import CodecError
 
 try:
     import fcntl
@@ -123,6 +122,8 @@ class CachedResult:
     lease: Lease | None = field(default=None, repr=False, compare=False)
 
     def output(self, port: str) -> Any:
+        from . import codec  # numpy, zipfile: only when a value is read
+
         try:
             return codec.load(self.folder / "outputs" / port)
         except MemoryError:

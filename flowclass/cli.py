@@ -92,35 +92,67 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import run_record
+
+    cache = _cache(args)
+    out_dir = _out_dir(args)
+    if not args.node and not (args.scheduler or os.environ.get("FLOWCLASS_SCHEDULER")):
+        replayed = _replay(args, cache, out_dir)
+        if replayed is not None:  # nothing changed since the last run into this folder
+            return replayed
+    run_record.forget(cache, out_dir.resolve())
+    registry = _registry(args)
+    workflow = _load(args, registry)
+    return _run_engine(args, cache, out_dir, registry, workflow)
+
+
+def _progress(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow):
+    """The run's progress on the terminal, with the time left as earlier runs taught it."""
     from .manifest import node_seconds
     from .progress import TerminalProgress
     from .run_clock import RunClock, node_kinds
     from .timings import TimingHistory
 
-    cache = _cache(args)
-    out_dir = _out_dir(args)
-    registry = _registry(args)
-    workflow = _load(args, registry)
-    path = Path(args.workflow).resolve()
-    progress = TerminalProgress(quiet=args.quiet, clock=RunClock(
+    return TerminalProgress(quiet=args.quiet, clock=RunClock(
         node_kinds(workflow, registry), TimingHistory(lambda: cache.store_dir("timings")),
         took=node_seconds(out_dir)))
-    if not args.node and not (args.scheduler or os.environ.get("FLOWCLASS_SCHEDULER")):
-        result = run_record.replay(workflow, registry, cache, path.parent, out_dir, progress)
-        if result is not None:  # nothing changed since the last run into this folder
-            _write_manifest(result, args, str(path), out_dir)
-            return _tell(result, out_dir, args)
-    run_record.forget(cache, out_dir.resolve())
-    return _run_engine(args, cache, out_dir, registry, workflow, path, progress)
 
 
-def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow, path: Path,
-                progress) -> int:
+def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None:
+    """An unchanged re-run answered from its record (flowclass.run_record), with only the node
+    families it needs loaded; None when the engine must run it."""
+    from . import run_record
+    from .installed import installed
+    from .library import families_registry
+
+    record = run_record.read(cache, out_dir.resolve())
+    if record is None:
+        return None
+    found = installed(cache)
+    registry = families_registry(record.families, args.plugins or (), found.entry_points)
+    if registry is None:
+        return None
+    try:
+        workflow = _load(args, registry)
+    except WorkflowInvalid:  # the engine's run says what is wrong, with every node type known
+        return None
+    path = Path(args.workflow).resolve()
+    result = run_record.replay(record, workflow, registry, cache, path.parent, out_dir,
+                               _progress(args, cache, out_dir, registry, workflow))
+    if result is None:
+        return None
+    _write_manifest(result, args, str(path), out_dir, found.versions)
+    return _tell(result, out_dir, args)
+
+
+def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow) -> int:
     from . import run_record
     from .engine import Engine
+    from .library import families_of
     from .executors import WITHOUT_SCHEDULER, make_executor
     from .reports import Reports
 
+    path = Path(args.workflow).resolve()
+    progress = _progress(args, cache, out_dir, registry, workflow)
     engine = Engine(registry, cache)
     reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
@@ -144,17 +176,19 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
     if not args.node and not getattr(executor, "remote", False) and not saved.problems and \
             result.manifest_error is None and result.without_cache is None:
         run_record.keep(cache, result, out_dir.resolve(),
-                        [str(out_dir.resolve() / name) for name in saved.present])
+                        [str(out_dir.resolve() / name) for name in saved.present],
+                        families_of(registry, [spec.type for spec in workflow.nodes]))
     return _tell(result, out_dir, args)
 
 
-def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path) -> None:
+def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path, packages) -> None:
     """run.json for a run the record answered, as the engine writes it."""
     from .manifest import write_manifest
 
     try:
         result.manifest_path = write_manifest(result, started=time.time() - result.seconds, source=source,
-                                              overrides=args.set or [], out_dir=out_dir.resolve())
+                                              overrides=args.set or [], out_dir=out_dir.resolve(),
+                                              packages=packages)
     except WriteError as exc:
         result.manifest_error = str(exc)
 
@@ -386,11 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .run_process import one_run_process
+
     args = build_parser().parse_args(argv)
-    if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
-        with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
-            return _main(args)
-    return _main(args)
+    # a process started for one run (not a test calling main): see flowclass/run_process.py
+    with one_run_process(argv is None and getattr(args, "func", None) is cmd_run):
+        if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
+            with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
+                return _main(args)
+        return _main(args)
 
 
 @contextmanager

@@ -21,14 +21,11 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 
 from . import safe_json
+from .errors import CodecError
 
 T = TypeVar("T")
 _CLASSES: dict[str, type] = {}
 _NAMES: dict[type, str] = {}
-
-
-class CodecError(ValueError):
-    """A value that cannot be saved, or a file that does not hold a valid value."""
 
 
 def serializable(name: str) -> Callable[[type[T]], type[T]]:

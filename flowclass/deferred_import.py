@@ -27,7 +27,6 @@ and before a Dask client starts its own, so no two threads ever import numpy at 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.util
 import sys
 import threading
@@ -64,7 +63,7 @@ def _load(stand_in: StandIn) -> types.ModuleType:
         return real
 
 
-class _Handover(importlib.abc.Loader):
+class _Handover:  # an importlib loader (importlib.abc would cost a re-run more than numpy's deferral saves)
     """Hands a submodule the real import already made to an import that asked for it
     through the stand-in, and gives it back its own spec."""
 
@@ -78,7 +77,7 @@ class _Handover(importlib.abc.Loader):
         module.__spec__ = self.spec
 
 
-class _SubmoduleFinder(importlib.abc.MetaPathFinder):
+class _SubmoduleFinder:  # a meta path finder
     """First on ``sys.meta_path``: a submodule of a module still waiting imports it first."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:

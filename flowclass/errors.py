@@ -56,6 +56,11 @@ class NodeError(Exception):
         self.hint = hint
 
 
+class CodecError(ValueError):
+    """A value that cannot be saved, or a file that does not hold a valid value
+    (:mod:`flowclass.codec`; here so that catching it imports no codec)."""
+
+
 class Cancelled(Exception):
     """Raised inside a node when the user asked the run to stop."""
 

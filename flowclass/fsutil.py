@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -77,7 +76,7 @@ def write_error(exc: OSError, path: str | os.PathLike[str], hint: str | None = N
 
 def temp_name() -> str:
     """A hidden, random name of fixed length (30 bytes) for a temporary file."""
-    return f".fc-{secrets.token_hex(6)}{TEMP_SUFFIX}"
+    return f".fc-{os.urandom(6).hex()}{TEMP_SUFFIX}"
 
 
 def is_temp_name(name: str) -> bool:

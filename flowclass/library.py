@@ -15,12 +15,12 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from platformdirs import user_config_dir
 
+from .installed import ENTRY_POINTS
 from .registry import Registry
 
 
@@ -42,9 +42,6 @@ def write_sample_set(name: str, target: Path) -> Path:
     from nodes.lib.images.sample_images import write_sample
 
     return write_sample(name, target)
-
-
-ENTRY_POINTS = "flowclass.nodes"  # group of installed packages' node modules
 
 
 def config_file() -> Path:
@@ -80,14 +77,16 @@ def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> tuple[list[P
     return folders, problems
 
 
+BUILT_IN = "built-in ({})"  # the origin of a built-in family's node types
+
+
 def default_registry(plugins: Iterable[str | os.PathLike[str]] = ()) -> Registry:
-    import nodes
+    from importlib.metadata import entry_points
 
     from .registry import PluginError
 
     registry = Registry()
-    for name in nodes.FAMILIES:
-        registry.add_module(importlib.import_module(name), origin=f"built-in ({name})")
+    _add_families(registry, _families())
     for point in sorted(entry_points(group=ENTRY_POINTS), key=lambda p: p.name):
         package = point.dist.name if point.dist is not None else "an installed package"
         try:
@@ -100,3 +99,44 @@ def default_registry(plugins: Iterable[str | os.PathLike[str]] = ()) -> Registry
     for found in folders:
         registry.add_plugin_folder(found.folder, named_by=found.named_by)
     return registry
+
+
+def _add_families(registry: Registry, names: Iterable[str]) -> None:
+    for name in names:
+        registry.add_module(importlib.import_module(name), origin=BUILT_IN.format(name))
+
+
+def families_of(registry: Registry, types: Iterable[str]) -> list[str] | None:
+    """The built-in families declaring ``types``; None when one is not built in (a plugin's)."""
+    found = set()
+    for name in types:
+        origin = registry.origins.get(name, "")
+        family = next((f for f in _families() if origin == BUILT_IN.format(f)), None)
+        if family is None:
+            return None
+        found.add(family)
+    return sorted(found)
+
+
+def families_registry(families: Iterable[str], plugins: Iterable[str | os.PathLike[str]] = (),
+                      entry_points: Iterable[Any] = ()) -> Registry | None:
+    """A registry of only some built-in families, for a re-run that needs no other: the
+    node types are the very ones :func:`default_registry` holds. None when anything else
+    could declare node types (a plugin folder named by --plugins, $FLOWCLASS_PLUGINS or the
+    config file, a node module an installed package declares, ``entry_points``) or a
+    family is not built in."""
+    families = list(families)
+    if list(entry_points) or not set(families) <= set(_families()):
+        return None
+    folders, problems = plugin_folders(plugins)
+    if folders or problems:
+        return None
+    registry = Registry()
+    _add_families(registry, families)
+    return registry
+
+
+def _families() -> tuple[str, ...]:
+    import nodes
+
+    return nodes.FAMILIES

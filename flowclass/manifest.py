@@ -13,7 +13,6 @@ import platform
 import sys
 import time
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,8 @@ GENERATOR = "flowclass"
 
 def package_versions() -> dict[str, str | None]:
     """Installed versions, read from package metadata (nothing is imported)."""
+    from importlib import metadata
+
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
@@ -98,7 +99,10 @@ def write_skipped(result: "RunResult", out_dir: Path, previous: dict[str, Any] |
 
 
 def write_manifest(result: "RunResult", *, started: float, source: str | None,
-                   overrides: list[str], out_dir: Path) -> Path:
+                   overrides: list[str], out_dir: Path,
+                   packages: dict[str, str | None] | None = None) -> Path:
+    """Write run.json (and skipped.csv) into ``out_dir``; ``packages``: the installed
+    versions when the caller has read them already (flowclass.installed)."""
     from .workflow_file import to_document
 
     document = to_document(result.workflow)
@@ -107,7 +111,7 @@ def write_manifest(result: "RunResult", *, started: float, source: str | None,
         "flowclass": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "packages": package_versions(),
+        "packages": packages if packages is not None else package_versions(),
         "workflow": {"path": source, "name": result.workflow.name, "overrides": overrides,
                      "document": document},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),

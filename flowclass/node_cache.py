@@ -13,9 +13,8 @@ from typing import Any, Callable, Mapping
 
 from .cache_entry import CachedResult
 from .cache_key import cache_key
-from .codec import CodecError
 from .context import RunContext
-from .errors import NodeError
+from .errors import CodecError, NodeError
 from .fsutil import file_stamp
 from .node import NodeType
 from .relocation import placed

@@ -54,11 +54,13 @@ class RunRecord:
     order: list[str]  # the nodes in the order they ran
     keys: dict[str, str]  # node -> its result's cache key
     reports: list[list[Any]]  # [path, size, mtime_ns] of each picture saved in out_dir
+    families: list[str]  # the built-in node families declaring the workflow's node types
     flowclass: str
 
     def document(self) -> dict[str, Any]:
         return {"scheme": SCHEME, "flowclass": self.flowclass, "out_dir": self.out_dir,
-                "shape": self.shape, "order": self.order, "keys": self.keys, "reports": self.reports}
+                "shape": self.shape, "order": self.order, "keys": self.keys, "reports": self.reports,
+                "families": self.families}
 
 
 def shape(workflow: Workflow) -> list[Any]:
@@ -80,8 +82,9 @@ def read(cache: Cache, out_dir: Path) -> RunRecord | None:
     try:
         found = safe_json.loads(_path(cache, out_dir).read_text(encoding="utf-8"))
         record = RunRecord(found["out_dir"], found["shape"], found["order"], found["keys"],
-                           found["reports"], found["flowclass"])
+                           found["reports"], found["families"], found["flowclass"])
         sound = found["scheme"] == SCHEME and isinstance(record.order, list) and \
+            isinstance(record.families, list) and all(isinstance(f, str) for f in record.families) and \
             isinstance(record.keys, dict) and isinstance(record.reports, list) and \
             all(isinstance(r, list) and len(r) == 3 and isinstance(r[0], str) for r in record.reports)
     except (OSError, ValueError, KeyError, TypeError):
@@ -99,14 +102,17 @@ def forget(cache: Cache, out_dir: Path) -> None:
         pass
 
 
-def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str]) -> None:
+def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str],
+         families: list[str] | None) -> None:
     """Record a run in which every node finished (``reports``: the pictures' paths in the
-    output folder). A cache that cannot be written keeps no record, and says nothing."""
+    output folder; ``families``: the built-in node families it needs, None when a plugin's
+    node types are among them: such a run is not recorded). A cache that cannot be written
+    keeps no record, and says nothing."""
     keys = {node: outcome.key for node, outcome in result.outcomes.items()}
-    if not result.ok or any(key is None for key in keys.values()):
+    if not result.ok or families is None or any(key is None for key in keys.values()):
         return
     record = RunRecord(str(out_dir), shape(result.workflow), list(result.outcomes), keys,
-                       [[path, *file_state(path)] for path in reports], __version__)
+                       [[path, *file_state(path)] for path in reports], families, __version__)
     try:
         cache.store_dir(STORE)
         atomic_write_text(_path(cache, out_dir), json.dumps(record.document()), fsync=False)
@@ -114,15 +120,15 @@ def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str]) -> 
         pass
 
 
-def replay(workflow: Workflow, registry: Registry, cache: Cache, base_dir: Path, out_dir: Path,
-           emit: Callable[[NodeEvent], None]) -> RunResult | None:
-    """The run's result when its record shows nothing changed, with the events a run served
-    from the cache gives (``emit``); None when the engine must run it."""
+def replay(record: RunRecord, workflow: Workflow, registry: Registry, cache: Cache, base_dir: Path,
+           out_dir: Path, emit: Callable[[NodeEvent], None]) -> RunResult | None:
+    """The run's result when ``record`` (:func:`read` for ``out_dir``) shows nothing changed,
+    with the events a run served from the cache gives (``emit``); None when the engine must
+    run it."""
     started = time.time()
     dirs = Dirs(base_dir.resolve(), out_dir.resolve(),
                 protected=Protected.here(registry.plugin_folders, cache.root))
-    record = read(cache, dirs.out_dir)
-    if record is None or record.flowclass != __version__ or record.shape != shape(workflow) or \
+    if record.out_dir != str(dirs.out_dir) or record.flowclass != __version__ or record.shape != shape(workflow) or \
             not workflow.runs_in(record.order):
         return None
     resolved = resolve(workflow, registry, dirs, order=record.order)

@@ -29,6 +29,7 @@ from .datatypes import EMBEDDINGS, LABELS, Embeddings, Labelling
 from .lib.cleaning import duplicates as dup
 from .lib.cleaning import label_issues as issues
 from .lib.cleaning import outliers as out
+from .lib.cleaning.kept_checks import KeptChecks
 from .lib.cleaning.kept_copies import DEFAULT_FILE, chosen, read_keep_file
 from .lib.cleaning.neighbours import unit_rows
 from .lib.images.filestate import sha256_of_file
@@ -94,11 +95,16 @@ def find_duplicates(ctx: RunContext, *, embeddings: Embeddings, near, match, det
     if unmatched:
         ctx.warn(f"{len(unmatched)} row(s) of {keep_file} match no image, e.g. {unmatched[0]}")
     rows = unit_rows(embeddings.vectors) if len(images) > 1 else embeddings.vectors
-    copies, _ = dup.find_copies(
-        images.paths.tolist(), images.hashes.tolist(), rows, near=near, match_above=match,
-        detail_below=detail, neighbours=neighbours, candidate_similarity=candidates,
-        areas=np.asarray(images.widths, np.int64) * np.asarray(images.heights, np.int64), keep_chosen=choices,
-        progress=lambda done, total, unit, message: ctx.progress(done, total, unit=unit, message=message))
+    kept = KeptChecks(ctx.store_dir("duplicates"))  # a stopped run's comparisons are reused
+    try:
+        copies, _ = dup.find_copies(
+            images.paths.tolist(), images.hashes.tolist(), rows, near=near, match_above=match,
+            detail_below=detail, neighbours=neighbours, candidate_similarity=candidates,
+            areas=np.asarray(images.widths, np.int64) * np.asarray(images.heights, np.int64), keep_chosen=choices,
+            progress=lambda done, total, unit, message: ctx.progress(done, total, unit=unit, message=message),
+            kept=kept)
+    finally:
+        kept.close()
     order = np.lexsort((copies.index, copies.group))
     groups = DuplicateGroups(images, copies.index[order], copies.group[order], copies.kind[order],
                              copies.keep[order])

@@ -139,7 +139,7 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
         Int(name="exact_up_to", default=10_000, min=2, shown_when={"method": ("auto",)},
             help="Automatic uses the exact method up to this many images."),
     ],
-    reports=_clustering_reports, reports_need=FIGURES + ("sklearn.decomposition",),
+    reports=_clustering_reports, reports_need=FIGURES,
 )
 def hierarchical_clustering(ctx: RunContext, *, distances: Distances, linkage: str, cut: str, n_clusters: int,
                             height_ratio: float, distance: float, method: str, exact_up_to: int):

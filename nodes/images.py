@@ -110,11 +110,12 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
         if recursive:
             passed.extend((os.path.join(dirpath, d), HIDDEN_FOLDER) for d in dirnames if d.startswith("."))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+        folder = os.path.relpath(dirpath, root)  # once a folder: relpath is slow, a file a time
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root)
+            rel = name if folder == os.curdir else os.path.join(folder, name)
             ext = os.path.splitext(name)[1].lstrip(".").lower()
             if ext in extensions and may_read is not None and os.path.islink(path) and not may_read(path):
                 passed.append((path, LINK_OUTSIDE))

@@ -391,12 +391,44 @@ def test_edited_copies_of_photographs_keep_a_wide_margin_below_the_fine_threshol
         original = saved(photo, f"{name}.png")
         w, h = photo.size
         copies = [saved(photo.resize((int(w * 0.3), int(h * 0.3)), Image.LANCZOS), f"{name}_small.png")]
-        if name not in ("grass", "text"):  # cropped textures: the next test
-            copies.append(saved(_edited(photo).convert("RGB"), f"{name}_edited.jpg", quality=75))
+        copies.append(saved(_edited(photo).convert("RGB"), f"{name}_edited.jpg", quality=75))
         for copy in copies:
             coarse, fine = compare(original, copy)
             assert coarse >= MATCH and fine <= DETAIL / 1.5, (copy, coarse, fine)
         coarse, fine = compare(original, saved(_patched(photo, k), f"{name}_patched.png"))
+        assert fine >= 1.3 * DETAIL, (name, coarse, fine)
+
+
+# fine textures: whole skimage photographs, and the most textured 160 px squares of
+# scikit-learn's two (the temple's roof, the flower's petals)
+TEXTURES = {"grass": None, "gravel": None, "brick": None, "text": None,
+            "flower": (440, 200, 600, 360)}  # china (440, 0, 600, 160): not yet, see benchmarks/README.md
+
+
+def test_slightly_cropped_copies_of_fine_textures_are_found_and_patched_ones_are_not(tmp_path):
+    """A 32 px thumbnail of a fine texture changes with any shift, so a copy cropped by 2
+    to 5 % matched no crop of the coarse check's grid well enough to be refined (grass,
+    gravel, brick: coarse 0). With what misalignment alone costs such a picture added
+    back, they are laid over and the fine check finds them; a patch replaced still differs."""
+    from nodes.lib.cleaning.duplicates import DETAIL, MATCH, compare
+    from nodes.lib.cleaning.thumbnails import look_at, misalignment_slack
+
+    for k, (name, region) in enumerate(TEXTURES.items()):
+        photo = _photo(name) if region is None else _photo(name).crop(region)
+        original = tmp_path / f"{name}.png"
+        photo.save(original)
+        assert misalignment_slack(look_at(str(original)).work[None])[0, 0] > 0.04, name  # a fine texture
+        w, h = photo.size
+        for cut, (fx, fy) in ((0.02, (0.0, 1.0)), (0.04, (1.0, 0.0)), (0.05, (0.3, 0.7))):
+            left, top = int(w * cut * fx), int(h * cut * fy)
+            copy = tmp_path / f"{name}_{cut}.jpg"
+            photo.crop((left, top, left + w - int(w * cut), top + h - int(h * cut))).convert("RGB") \
+                .save(copy, quality=90)
+            coarse, fine = compare(str(original), str(copy))
+            assert coarse >= MATCH and fine <= DETAIL / 1.5, (copy.name, coarse, fine)
+        patched = tmp_path / f"{name}_patched.png"
+        _patched(photo, k).save(patched)
+        coarse, fine = compare(str(original), str(patched))
         assert fine >= 1.3 * DETAIL, (name, coarse, fine)
 
 

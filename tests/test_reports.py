@@ -84,6 +84,31 @@ def test_pca_points_of_many_images_fit_on_a_sample_and_agree_with_the_full_fit()
         assert abs(np.corrcoef(sampled[:, axis], full[:, axis])[0, 1]) > 0.99
 
 
+def test_pca_points_are_scikit_learns_pca_without_importing_it():
+    """The map's coordinates are scikit-learn's PCA (same axes, same signs), on fewer rows
+    than columns and on more, made without importing scikit-learn."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+
+    from nodes.lib.results.figures import pca_points
+
+    digits = load_digits().data
+    rng = np.random.default_rng(0)
+    wide = digits[:40] @ rng.normal(size=(64, 300))  # 40 rows, 300 columns
+    for x in (digits, wide, digits[:3]):
+        assert np.allclose(pca_points(x), PCA(n_components=2, random_state=0).fit_transform(x),
+                           atol=1e-9 * np.abs(x).max())
+    script = ("import sys, numpy as np\n"
+              "from nodes.lib.results.figures import pca_points\n"
+              "pca_points(np.random.default_rng(0).normal(size=(50, 8)))\n"
+              "print('sklearn' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def _clustering_run(shared_cache, out, *more):
     return _run(shared_cache, "cluster_folder", out, "embed.backend=pixels", "import.max_per_label=20",
                 "cluster.n_clusters=3", *more)

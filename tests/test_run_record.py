@@ -230,9 +230,6 @@ def test_a_changed_set_value_falls_through_and_an_edited_table_is_left_to_the_en
 def test_a_new_flowclass_or_a_new_revision_of_a_node_type_falls_through(job, monkeypatch):
     import dataclasses
 
-    from flowclass import library
-    from flowclass.registry import Registry
-
     monkeypatch.setattr(run_record, "__version__", "99.0")
     code, _, err = job.run()
     assert code == 0 and job.engine_runs == 2, err
@@ -240,14 +237,10 @@ def test_a_new_flowclass_or_a_new_revision_of_a_node_type_falls_through(job, mon
     code, _, err = job.run()
     assert code == 0 and job.engine_runs == 2  # recorded as this FlowClass's
 
-    real = library.default_registry
+    import nodes.clustering as family  # the family's code changed: its node type's revision
 
-    def revised(plugins=()):
-        registry = real(plugins)
-        return Registry.of([dataclasses.replace(t, revision=t.revision + 1) if t.type == "hierarchical_clustering"
-                            else t for t in registry])
-
-    monkeypatch.setattr(library, "default_registry", revised)
+    monkeypatch.setattr(family, "NODES", [dataclasses.replace(t, revision=t.revision + 1)
+                                          if t.type == "hierarchical_clustering" else t for t in family.NODES])
     code, _, err = job.run()
     assert code == 0 and job.engine_runs == 3, err
     assert job.states() == {"import": "cached", "embed": "cached", "distances": "done",
@@ -285,3 +278,55 @@ def test_a_run_killed_midway_leaves_no_record_and_the_next_run_is_the_engines(jo
     code, _, err = job.run("--set", "cluster.n_clusters=3")
     assert code == 0 and job.engine_runs == 2, err
     assert outputs(job.out) == fresh(job, tmp_path, "--set", "cluster.n_clusters=3")
+
+
+@pytest.mark.slow
+def test_a_plugin_folder_leaves_the_rerun_to_the_engine(job):
+    from tests.conftest import PLUGINS
+
+    code, _, err = job.run("--plugins", str(PLUGINS))
+    assert code == 0 and job.engine_runs == 2, err
+    code, _, err = job.run("--plugins", str(PLUGINS))
+    assert code == 0 and job.engine_runs == 3, err  # its node types could be anyone's
+
+
+def test_only_built_in_families_make_a_partial_registry_and_theirs_are_the_full_ones():
+    from flowclass.library import default_registry, families_of, families_registry
+
+    full = default_registry()
+    families = families_of(full, ["import_images", "embed", "hierarchical_clustering"])
+    assert families == ["nodes.clustering", "nodes.embed", "nodes.images"]
+    partial = families_registry(families)
+    assert partial.get("embed") is full.get("embed") and partial.get("save_table") is None
+    assert families_registry(families, entry_points=[["mine", "pkg.nodes", "pkg"]]) is None
+    assert families_registry(["nodes.not_a_family"]) is None
+    with_plugin = default_registry([Path(__file__).parent / "plugins"])
+    assert families_of(with_plugin, ["embed", "toy.number"]) is None
+
+
+def test_what_is_installed_is_read_again_once_a_folder_on_the_path_changes(tmp_path, monkeypatch):
+    from flowclass import installed as installed_module
+    from flowclass.installed import installed
+
+    site = tmp_path / "site"
+    site.mkdir()
+    long_ago = time.time() - 3600
+    os.utime(site, (long_ago, long_ago))
+    monkeypatch.syspath_prepend(str(site))
+    cache = Cache(tmp_path / "cache")
+    first = installed(cache)
+    assert first.versions["numpy"] and not any(name == "toy" for name, *_ in first.entry_points)
+
+    def unread():
+        raise AssertionError("read again while nothing changed")
+
+    monkeypatch.setattr(installed_module, "read_installed", unread)
+    assert installed(cache) == first  # kept in the cache
+
+    monkeypatch.undo()
+    monkeypatch.syspath_prepend(str(site))
+    dist = site / "toy_nodes-1.0.dist-info"  # what pip writes for a package with node modules
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-nodes\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[flowclass.nodes]\ntoy = toy_nodes.nodes\n")
+    assert ["toy", "toy_nodes.nodes", "toy-nodes"] in installed(cache).entry_points

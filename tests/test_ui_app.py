@@ -247,7 +247,7 @@ async def test_run_cluster_folder_shows_cluster_thumbnails(user: User, registry,
     page.set_param("cluster", "n_clusters", 5)
     await until(lambda: graph_nodes(user)["cluster"]["status"]["state"] == "stale", what="stale badge")
     assert graph_nodes(user)["embed"]["status"]["state"] in ("done", "cached")
-    await user.should_see("from before your last change", retries=LOADS)
+    await user.should_see("Out of date since your last change", retries=LOADS)
 
     # run just the clustering and what it needs: upstream comes from the cache
     page.start_run(["cluster"])

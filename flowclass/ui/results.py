@@ -87,37 +87,45 @@ class ResultsPanel:
                     return
                 ui.label("Below are its results from an earlier run, not from the settings it has now.") \
                     .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900")
-            self.stale_note = ui.label("These results are from before your last change; run again to "
-                                       "update them.") \
-                .classes("text-xs px-2 py-1 rounded bg-amber-100 text-amber-900 fc-stale-note")
-            self.stale_note.set_visibility(status.state == NodeState.STALE)
-            ui.label(f"Results of {node_type.title} ({node_id})").classes("text-sm font-medium text-gray-700")
+            # the title, whether the results are out of date, the output and the viewer tabs share
+            # one line where the panel is wide enough: on a laptop's 1280x720 window the panel is
+            # some 200 px high, and a line each left no room for the results themselves
+            with ui.row().classes("w-full items-center gap-x-3 gap-y-0") as heading:
+                ui.label(f"Results of {node_type.title} ({node_id})").classes("text-sm font-medium text-gray-700")
+                self.stale_note = ui.label("Out of date since your last change: run again") \
+                    .classes("text-xs px-2 py-0.5 rounded bg-amber-100 text-amber-900 fc-stale-note")
+                self.stale_note.set_visibility(status.state == NodeState.STALE)
             for warning in self.store.warnings(node_id):
                 ui.label(warning).classes("text-xs text-amber-800")
-            self._outputs(node_id, node_type)
+            self._outputs(node_id, node_type, heading)
 
-    def _outputs(self, node_id: str, node_type: NodeType) -> None:
+    def _outputs(self, node_id: str, node_type: NodeType, heading: ui.row) -> None:
+        """The chosen output's viewers; a tab per output (a node with several) and per viewer in ``heading``."""
         outputs = {o.name: o for o in node_type.outputs}
 
         def pick(port: str) -> None:
             self.chosen_output[node_id] = port
+            views.clear()
             body.clear()
             with body:
                 others = [o.label for name, o in outputs.items() if name != port] if len(outputs) > 1 else []
-                self._output(node_id, port, outputs[port].type.name, outputs[port].label, others)
+                self._output(node_id, port, outputs[port].type.name, outputs[port].label, others, views)
 
         first = self.chosen_output.get(node_id)
         first = first if first in outputs else next(iter(outputs))
         if len(outputs) > 1:
-            with ui.tabs(value=first, on_change=lambda e: pick(e.value)) \
+            with heading, ui.tabs(value=first, on_change=lambda e: pick(e.value)) \
                     .props("dense no-caps active-bg-color=blue-1 indicator-color=transparent align=left") \
                     .classes("fc-output-tabs text-gray-800"):
                 for name, output in outputs.items():
                     ui.tab(name, label=output.label).mark(f"output-{name}")
+        with heading:  # the chosen output's viewer tabs, set apart from the output tabs
+            views = ui.row().classes("gap-0" + (" border-l pl-3" if len(outputs) > 1 else ""))
         body = ui.column().classes("w-full gap-1")
         pick(first)
 
-    def _output(self, node_id: str, port: str, data_type: str, label: str, others: list[str]) -> None:
+    def _output(self, node_id: str, port: str, data_type: str, label: str, others: list[str],
+                views: ui.row) -> None:
         holder = ui.column().classes("w-full")
         with holder:
             ui.spinner()
@@ -134,17 +142,17 @@ class ResultsPanel:
                 return
             holder.clear()
             with holder:
-                self._viewer_tabs(value, node_id, port, data_type, label, others)
+                self._viewer_tabs(value, node_id, port, data_type, label, others, views)
 
         ui.timer(0, load, once=True)
 
     def _viewer_tabs(self, value: object, node_id: str, port: str, data_type: str, label: str,
-                     others: list[str]) -> None:
+                     others: list[str], views: ui.row) -> None:
         found = self.viewers.for_value(data_type, value)
         labels = tab_labels([v.title for v in found], others, label)
         ctx = self.make_context(node_id, port, data_type)
         names = {f"{port}:{label}": v for v, label in zip(found, labels)}
-        with ui.tabs().props("dense inline-label no-caps align=left").classes("fc-viewer-tabs") as tabs:
+        with views, ui.tabs().props("dense inline-label no-caps align=left").classes("fc-viewer-tabs") as tabs:
             for (name, viewer), label in zip(names.items(), labels):
                 ui.tab(name, label=label).mark(f"viewer-{viewer.title}")
         area = ui.column().classes("w-full")

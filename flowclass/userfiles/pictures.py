@@ -6,17 +6,19 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-from PIL import (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin,  # noqa: F401
-                 TiffImagePlugin, WebPImagePlugin)  # registers IMAGE_FORMATS with Pillow
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # A big photo of the user's (a 100-megapixel orthophoto) is not an attack: Pillow's warning
 # would print "could be decompression bomb DOS attack" at each node that reads it. Pillow still
-# refuses images over twice its limit, which are then skipped with the reason.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# refuses images over twice its limit, which are then skipped with the reason. (Told by its
+# words: Pillow is imported only when a picture is read, see _pillow.)
+warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit of \d+ pixels, "
+                        "could be decompression bomb")
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp")
 # The formats Pillow may decode, whatever a file's name says (JPEG covers a camera's
@@ -28,11 +30,28 @@ IMAGE_SUFFIXES = frozenset(f".{ext}" for ext in IMAGE_EXTENSIONS)  # as Path.suf
 _SWAPS_AXES = {5, 6, 7, 8}
 
 
+def _pillow() -> Any:
+    """Pillow's Image module, with the formats of IMAGE_FORMATS registered; imported when a
+    picture is first read (a re-run answered from its record reads none)."""
+    global _IMAGE
+    if _IMAGE is None:  # once: a folder of pictures asks for it a picture at a time
+        from PIL import (BmpImagePlugin, GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin,  # noqa: F401
+                         TiffImagePlugin, WebPImagePlugin)  # registers IMAGE_FORMATS with Pillow
+
+        _IMAGE = Image
+    return _IMAGE
+
+
+_IMAGE: Any = None
+
+
 class BadImage(Exception):
     """A file that is not a usable image; the message is the reason shown to the user."""
 
 
 def describe_error(exc: BaseException) -> str:
+    from PIL import Image, UnidentifiedImageError
+
     if isinstance(exc, UnidentifiedImageError):
         return "not an image in a format FlowClass reads (JPEG, PNG, BMP, GIF, TIFF, WebP)"
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
@@ -65,6 +84,7 @@ def probe(path: str | Path) -> tuple[int, int]:
     end-of-image marker; other formats are decoded. The file is read through, never
     whole: memory follows the image's pixels, not the file's size.
     """
+    Image = _pillow()
     try:
         with open(path, "rb") as handle:
             if handle.seek(0, io.SEEK_END) == 0:
@@ -102,6 +122,9 @@ def open_upright(path: str | Path, draft: int | None = None) -> Image.Image:
     keeps both sides at least ``draft`` pixels: a 12-megapixel photo bound for a 224 px
     network decodes about ten times faster.
     """
+    from PIL import ImageOps
+
+    Image = _pillow()
     try:
         with Image.open(path, formats=IMAGE_FORMATS) as image:
             if draft:
@@ -135,6 +158,8 @@ def as_shown(image: Image.Image) -> Image.Image:
     if image.mode == "F":
         return float_as_gray(image)
     if "A" in image.getbands() or "transparency" in image.info:
+        from PIL import Image
+
         image = image.convert("RGBA")
         flat = Image.new("RGB", image.size, "white")
         flat.paste(image, mask=image.getchannel("A"))
@@ -151,4 +176,6 @@ def float_as_gray(image: Image.Image) -> Image.Image:
     if low >= 0.0 and high <= 1.0:
         low, high = 0.0, 1.0
     scaled = (np.nan_to_num(values, nan=low, posinf=high, neginf=low) - low) / max(high - low, 1e-12)
+    from PIL import Image
+
     return Image.fromarray(np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8), "L")

@@ -80,8 +80,8 @@ def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Calla
     """Where choices go and the re-run that applies them; or Save (inline), or why not."""
     with ui.row().classes("items-center gap-2"):
         if path is not None:
-            ui.label(f"Choices go to {path.name} beside the workflow.").classes("text-xs text-gray-500") \
-                .tooltip(str(path))
+            ui.label(f"Choices go to {path.name}.").classes("text-xs text-gray-500") \
+                .tooltip(f"{path}, beside the workflow")
             ui.button("Re-run with these choices", icon="replay", on_click=ctx.run_downstream) \
                 .props("flat dense no-caps").mark("rerun-duplicates")
         elif reason == "save" and ctx.save is not None:
@@ -124,10 +124,11 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
     starts = np.flatnonzero(np.r_[True, groups.group[1:] != groups.group[:-1]])  # rows are sorted by group
     ends = np.r_[starts[1:], len(groups)]
     pages = -(-len(starts) // GROUPS_PER_PAGE)
-    with ui.row().classes("items-baseline gap-3"):
-        heading = ui.label(summary(groups, keep)).classes("text-sm font-medium fc-duplicates-summary")
-        ui.label("The image in the green frame is kept.").classes("text-xs text-gray-500")
-    with ui.row().classes("items-center gap-3"):
+    # one line above the groups where the window allows: on a laptop's 1280x720 window the
+    # results panel is some 200 px high, and the groups are what the user came to see
+    with ui.row().classes("items-center gap-x-3 gap-y-0"):
+        heading = ui.label(summary(groups, keep)).classes("text-sm font-medium fc-duplicates-summary") \
+            .tooltip("The image in the green frame is kept.")
         pager = ui.pagination(1, pages, direction_links=True, on_change=lambda e: show(e.value)) \
             .props("max-pages=9 boundary-numbers dense").mark("duplicate-pages")
         pager.set_visibility(pages > 1)

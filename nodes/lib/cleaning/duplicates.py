@@ -28,9 +28,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .fine_detail import DETAIL, detail_difference, fine_copy
+from .kept_checks import KeptChecks
 from .neighbours import nearest
 from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, THUMB, WORK, Alignment, align, all_views,
-                         best_crops, look_at, pixel_digest, unit, whole)
+                         best_crops, look_at, look_of, misalignment_slack, pair_slack, pixel_digest, unit,
+                         whole)
 
 CANDIDATE_NEIGHBOURS = 10
 CANDIDATE_SIMILARITY = 0.5  # cosine of centred embeddings below which a pair is no candidate
@@ -93,21 +95,40 @@ class Looks:
 
 
 def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None],
+                hashes: Sequence[str] | None = None, kept: KeptChecks | None = None,
                 threads: int = READERS) -> Looks:
-    """Every image decoded, a few at a time: reading and decoding wait on the disk and
-    leave Python's lock (PIL), so threads overlap them; each image's look goes to its row."""
+    """Every image's look; with ``kept`` (and the images' ``hashes``), working copies kept
+    by an earlier run are reused and new ones kept, 256 at a time, as they are made.
+    Reading and decoding wait on the disk and leave Python's lock (PIL), so ``threads``
+    overlap them; each image's look goes to its row."""
     from concurrent.futures import ThreadPoolExecutor
 
     n = len(paths)
     works = np.zeros((n, WORK, WORK), dtype=np.uint8)
     signatures = np.zeros((n, SIGNATURE * SIGNATURE), dtype=np.float32)
     digests = np.full(n, None, dtype=object)
+
+    def take(i: int, look) -> None:
+        if look is not None:
+            works[i], signatures[i], digests[i] = look.work, look.signature, look.work_digest
+
+    known = kept.works(hashes) if kept is not None else {}
+    todo = []
+    for i in range(n):
+        if kept is not None and hashes[i] in known:
+            take(i, None if known[hashes[i]] is None else look_of(known[hashes[i]]))
+        else:
+            todo.append(i)
     with ThreadPoolExecutor(threads) as pool:
-        for start in range(0, n, 256):
-            progress(start, n)
-            for i, look in enumerate(pool.map(look_at, paths[start:start + 256]), start):
-                if look is not None:
-                    works[i], signatures[i], digests[i] = look.work, look.signature, look.work_digest
+        for start in range(0, len(todo), 256):
+            progress(n - len(todo) + start, n)
+            chunk = todo[start:start + 256]
+            looks = list(pool.map(look_at, [paths[i] for i in chunk]))
+            for i, look in zip(chunk, looks):
+                take(i, look)
+            if kept is not None:
+                kept.keep_works([(hashes[i], None if look is None else look.work)
+                                 for i, look in zip(chunk, looks)])
     progress(n, n)
     return Looks(works, signatures, digests)
 
@@ -126,14 +147,17 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
                 sizes: Callable[[str], int] = os.path.getsize,
                 areas: Sequence[int] | None = None,
                 progress: Progress = lambda done, total, unit, message: None,
-                keep_chosen: dict[int, int] | None = None) -> tuple[Copies, np.ndarray]:
+                keep_chosen: dict[int, int] | None = None,
+                kept: KeptChecks | None = None) -> tuple[Copies, np.ndarray]:
     """The copies among the images (``rows``: their unit-length embeddings) and, per
     candidate pair examined, rows of (i, j, coarse match, fine difference) (NaN: not
     checked that far; exact copies: 1 and 0).
 
     ``areas`` are the images' pixel counts (read from the files when not given).
     ``keep_chosen`` maps images the user chose to keep to the order of that choice; in a
-    group with several, the latest choice wins.
+    group with several, the latest choice wins. ``kept``: where the costly answers (working
+    copies, pixel hashes, pair verdicts) are kept as they are made and reused, so a run
+    stopped half-way resumes (:mod:`.kept_checks`).
     """
     n = len(paths)
     hashes = np.asarray(hashes, dtype=str)
@@ -146,7 +170,8 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     pairs, sims = candidate_pairs(rows, neighbours, candidate_similarity) if n > 1 else (none, np.zeros(0))
     looks = None
     if near and n > 1:
-        looks = look_at_all(paths, lambda done, total: progress(done, total, "images", "looking at images"))
+        looks = look_at_all(paths, lambda done, total: progress(done, total, "images", "looking at images"),
+                            hashes.tolist(), kept)
         by_signature, _ = candidate_pairs(looks.signatures, min(SIGNATURE_NEIGHBOURS, n - 1), SIGNATURE_SIMILARITY)
         pairs = _unique_pairs(pairs, by_signature)
         ok = looks.readable[pairs[:, 0]] & looks.readable[pairs[:, 1]]
@@ -160,7 +185,7 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     worth = sims >= EXACT_SIMILARITY
     if looks is not None and len(pairs):
         worth |= looks.digests[pairs[:, 0]] == looks.digests[pairs[:, 1]]
-    digest = functools.cache(lambda i: pixel_digest(paths[i]))
+    digest = functools.cache(_digests(paths, hashes, pairs[worth], kept))
     exact = np.zeros(len(pairs), dtype=bool)
     for k in np.flatnonzero(worth):
         a, b = (int(v) for v in pairs[k])
@@ -174,31 +199,77 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
 
         with threadpool_limits(1):  # small matrices: threads only wait on each other
             near_pairs = _near(pairs, np.flatnonzero(~exact), looks, paths, scores, match_above,
-                               detail_below, progress)
+                               detail_below, progress, _Verdicts(kept, hashes, f"{match_above!r}:{detail_below!r}"))
     area_of = (lambda i: int(areas[i])) if areas is not None else (lambda i: _area(paths[i]))
     copies = _group(n, exact_pairs, near_pairs, paths, area_of, sizes, keep_chosen or {})
     return copies, np.column_stack([pairs, scores]) if len(pairs) else np.zeros((0, 4))
 
 
+def _digests(paths: Sequence[str], hashes: np.ndarray, pairs: np.ndarray,
+             kept: KeptChecks | None) -> Callable[[int], str | None]:
+    """The pixel hash of image i, for the images of ``pairs``: kept ones reused, new ones kept."""
+    known = kept.digests(hashes[np.unique(pairs)].tolist()) if kept is not None and len(pairs) else {}
+
+    def digest(i: int) -> str | None:
+        sha = str(hashes[i])
+        if sha in known:
+            return known[sha] or None
+        found = pixel_digest(paths[i])
+        if kept is not None:
+            kept.keep_digest(sha, found)
+        return found
+    return digest
+
+
+@dataclass(frozen=True)
+class _Verdicts:
+    """Pair verdicts kept in ``kept`` under the check's ``settings`` (none kept: None)."""
+
+    kept: KeptChecks | None
+    hashes: np.ndarray
+    settings: str
+
+    def key(self, pair: np.ndarray) -> tuple[str, str]:
+        return str(self.hashes[pair[0]]), str(self.hashes[pair[1]])
+
+    def known(self, pairs: np.ndarray) -> dict[tuple[str, str], tuple[float, float]]:
+        if self.kept is None or not len(pairs):
+            return {}
+        return self.kept.verdicts(self.settings, [self.key(p) for p in pairs])
+
+    def keep(self, pairs: np.ndarray, scores: np.ndarray) -> None:
+        if self.kept is not None:
+            self.kept.keep_verdicts(self.settings, [(*self.key(p), *s) for p, s in zip(pairs, scores)])
+
+
 def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence[str],
           scores: np.ndarray, match_above: float, detail_below: float,
-          progress: Progress) -> list[tuple[int, int]]:
+          progress: Progress, verdicts: _Verdicts) -> list[tuple[int, int]]:
     """The pairs ``pairs[to_check]`` that pass the coarse and then the fine check; their
-    scores go into ``scores`` (coarse match, fine difference)."""
-    coarse = _coarse(pairs[to_check], looks.works, match_above,
+    scores go into ``scores`` (coarse match, fine difference). Verdicts kept by an earlier
+    run are reused; new ones are kept as they are made: those the coarse check settles once
+    it has seen them all (it makes each image's views once for all its pairs), the others
+    pair by pair."""
+    known = verdicts.known(pairs[to_check])
+    stored = np.array([verdicts.key(pairs[k]) in known for k in to_check], dtype=bool)
+    for k in to_check[stored]:
+        scores[k] = known[verdicts.key(pairs[k])]
+    fresh = to_check[~stored]
+    coarse = _coarse(pairs[fresh], looks.works, match_above,
                      lambda done, total: progress(done, total, "images", "comparing thumbnails"))
-    scores[to_check, 0] = [found.score for found in coarse]
+    scores[fresh, 0] = [found.score for found in coarse]
+    passed = [(k, found) for k, found in zip(fresh.tolist(), coarse) if found.score >= match_above]
+    settled = fresh[scores[fresh, 0] < match_above]
+    verdicts.keep(pairs[settled], scores[settled])
     fine = functools.lru_cache(maxsize=256)(lambda i: fine_copy(paths[i]))
-    passed = [(k, found) for k, found in zip(to_check.tolist(), coarse) if found.score >= match_above]
-    near_pairs = []
+    before = int(np.sum(scores[to_check[stored], 0] >= match_above))  # fine checks kept
     for done, (k, found) in enumerate(passed):
-        progress(done, len(passed), "pairs", "comparing fine detail")
+        progress(before + done, before + len(passed), "pairs", "comparing fine detail")
         a, b = (int(v) for v in pairs[k])
         scores[k, 1] = _fine_check(found, fine(a), fine(b), detail_below)
-        if scores[k, 1] <= detail_below:
-            near_pairs.append((a, b))
-    progress(len(passed), len(passed), "pairs", "comparing fine detail")
-    return near_pairs
+        verdicts.keep(pairs[k:k + 1], scores[k:k + 1])
+    progress(before + len(passed), before + len(passed), "pairs", "comparing fine detail")
+    return [(int(pairs[k, 0]), int(pairs[k, 1])) for k in to_check if scores[k, 1] <= detail_below]
 
 
 def _fine_check(found: Alignment, first, second, enough: float) -> float:
@@ -227,14 +298,17 @@ def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, flo
 def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float,
             progress: Callable[[int, int], None]) -> list[Alignment]:
     """:func:`.thumbnails.align` of every pair, each image's 49 views made once (not once per
-    pair), and refined only where a crop correlates at least ALIGNED."""
+    pair), and refined only where a crop correlates at least ALIGNED (less the slack of
+    fine textures, :func:`.thumbnails.misalignment_slack`)."""
     if not len(pairs):
         return []
     images = np.unique(pairs)
     wholes = np.zeros((len(works), THUMB * THUMB), dtype=np.float16)  # unit whole views: 2 KB each
+    slack = np.zeros((len(works), 2), dtype=np.float32)  # what misalignment alone costs each image
     for start in range(0, len(images), 4096):
         part = images[start:start + 4096]
         wholes[part] = unit(np.stack([whole(works[i]) for i in part]))
+        slack[part] = misalignment_slack(works[part])
     best = np.full((len(pairs), 2), -1.0)  # per direction: correlation of the best crop
     which = np.zeros((len(pairs), 2), dtype=np.int64)
     # crops of one image against the wholes of its partners, image by image
@@ -253,7 +327,9 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float,
     found = []
     for k, (a, b) in enumerate(pairs.tolist()):
         crops = ((int(which[k, 0]), best[k, 0]), (int(which[k, 1]), best[k, 1]))
-        found.append(align(works[a], works[b], crops, wanted) if max(best[k]) >= ALIGNED else NO_ALIGNMENT)
+        loose = pair_slack(slack[a], slack[b])
+        found.append(align(works[a], works[b], crops, wanted, loose) if max(best[k]) + loose[0] >= ALIGNED
+                     else NO_ALIGNMENT)
     return found
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image
 
 SAMPLES_VERSION = 1
 
 
 def _write_digits(folder: Path) -> None:
+    from PIL import Image  # when a set is written: listing the sets needs no Pillow
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -38,6 +38,7 @@ def _write_digits(folder: Path) -> None:
 
 
 def _write_faces(folder: Path) -> None:
+    from PIL import Image
     from skimage.data import lfw_subset
 
     images = lfw_subset()  # the first 100 are faces, the last 100 are not
@@ -54,6 +55,7 @@ PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immu
 
 def _write_photos(folder: Path) -> None:
     import skimage.data
+    from PIL import Image
     from sklearn.datasets import load_sample_images
 
     for name in PHOTOS:

@@ -1,0 +1,73 @@
+"""A process started for one `flowclass run` spares itself full garbage collections, and
+its shutdown's (flowclass/run_process.py); a test or the canvas calling main() does not."""
+
+import gc
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from flowclass.cli import main
+from flowclass.run_process import FULL_AFTER
+from tests.conftest import REPO
+
+CLUSTER = str(REPO / "workflows" / "cluster_folder.json")
+
+
+def _quick_run(tmp_path) -> list[str]:
+    """`flowclass run` of the Import node alone, on two sample digits per class."""
+    return ["run", CLUSTER, "-q", "--node", "import", "--out", str(tmp_path / "out"),
+            "--cache", str(tmp_path / "cache"), "--set", "import.max_per_label=2"]
+
+
+def test_a_process_started_for_one_run_freezes_what_is_left_when_it_ends(tmp_path):
+    script = (
+        "import gc, json, sys\n"
+        f"sys.argv = ['flowclass'] + {_quick_run(tmp_path)!r}\n"
+        "from flowclass.cli import main\n"
+        "code = main()\n"
+        "print(json.dumps([code, gc.get_freeze_count() > 0, gc.get_threshold()[2]]))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=REPO)
+    assert json.loads(out.stdout.splitlines()[-1]) == [0, True, FULL_AFTER]
+    assert (tmp_path / "out" / "run.json").is_file()
+
+
+def test_main_called_with_arguments_leaves_the_collector_as_it_was(tmp_path):
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    assert main(_quick_run(tmp_path)) == 0
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
+
+
+# imported by preparing a model, by the sample sets or by nothing a cold run draws
+NOT_ON_THE_COLD_PATH = ("sklearn", "onnxruntime.quantization", "onnx", "skimage", "torch")
+
+
+@pytest.mark.slow
+def test_a_cold_run_imports_nothing_it_does_not_use(tmp_path):
+    """The ready clustering workflow on a user's folder, model prepared, cache empty: its
+    tables and pictures are made without scikit-learn, and nothing prepares a model."""
+    from nodes.lib.images.sample_images import write_sample
+
+    everything = write_sample("digits", tmp_path / "all")
+    folder = tmp_path / "digits"
+    for label in sorted(os.listdir(everything))[:4]:
+        (folder / label).mkdir(parents=True)
+        for name in sorted(os.listdir(everything / label))[:5]:
+            shutil.copyfile(everything / label / name, folder / label / name)
+    out = tmp_path / "out"
+    argv = ["flowclass", "run", CLUSTER, "-q", "--out", str(out), "--cache", str(tmp_path / "cache"),
+            "--set", f"import.folder={folder}", "--set", "cluster.n_clusters=4"]
+    script = (
+        "import json, sys\n"
+        f"sys.argv = {argv!r}\n"
+        "from flowclass.cli import main\n"
+        "code = main()\n"
+        f"print(json.dumps([code, sorted(m for m in {NOT_ON_THE_COLD_PATH!r} if m in sys.modules)]))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == [0, []]
+    assert (out / "map.png").is_file() and (out / "dendrogram.png").is_file()
