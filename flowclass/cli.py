@@ -140,12 +140,12 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
                                _progress(args, cache, out_dir, registry, workflow))
     if result is None:
         return None
-    _write_manifest(result, args, str(path), out_dir, found.versions)
+    _write_manifest(result, args, str(path), out_dir, (found.platform, found.versions))
     return _tell(result, out_dir, args)
 
 
 def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow) -> int:
-    from . import run_record
+    from . import run_process, run_record
     from .engine import Engine
     from .library import families_of
     from .executors import WITHOUT_SCHEDULER, make_executor
@@ -154,7 +154,9 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
     path = Path(args.workflow).resolve()
     progress = _progress(args, cache, out_dir, registry, workflow)
     engine = Engine(registry, cache)
-    reports = Reports(workflow, registry, cache)  # made as their nodes finish, in the background
+    # made as their nodes finish, in the background: a process of their own when this process
+    # was started for this run (flowclass/report_process.py)
+    reports = Reports(workflow, registry, cache, own_process=run_process.active())
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
@@ -181,14 +183,14 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
     return _tell(result, out_dir, args)
 
 
-def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path, packages) -> None:
+def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path, system) -> None:
     """run.json for a run the record answered, as the engine writes it."""
     from .manifest import write_manifest
 
     try:
         result.manifest_path = write_manifest(result, started=time.time() - result.seconds, source=source,
                                               overrides=args.set or [], out_dir=out_dir.resolve(),
-                                              packages=packages)
+                                              system=system)
     except WriteError as exc:
         result.manifest_error = str(exc)
 

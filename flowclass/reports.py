@@ -16,7 +16,6 @@ after it. The command line and the canvas both save them with :class:`Reports`.
 from __future__ import annotations
 
 import filecmp
-import importlib
 import json
 import shutil
 import tempfile
@@ -36,6 +35,7 @@ from .deferred_import import settle
 from .errors import NodeError
 from .fsutil import atomic_path
 from .registry import Registry
+from .report_process import import_all
 from .states import FINISHED, NodeState
 from .workflow import Workflow
 
@@ -76,28 +76,49 @@ class Reports:
     Give :meth:`on_event` every event of the run; after the run, :meth:`save`.
     """
 
-    def __init__(self, workflow: Workflow, registry: Registry, cache: Cache):
+    def __init__(self, workflow: Workflow, registry: Registry, cache: Cache, own_process: bool = False):
+        """``own_process``: draw in a process of its own (:mod:`flowclass.report_process`),
+        started as the first node runs, when the run's process has one thread then (a run
+        served from the cache starts none)."""
         self.workflow, self.registry, self.cache = workflow, registry, cache
         self._keys: dict[str, str] = {}  # node -> its result's cache key, as events tell
         self._jobs: list[Future] = []
+        self._drawn: list[tuple[str, Future]] = []  # (node, its drawing in the process)
         self._problems: dict[str, str] = {}  # node -> why its reports could not be made
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._scratch: tempfile.TemporaryDirectory | None = None  # reports of results not stored
+        self._process: Any = None
+        needs = tuple(dict.fromkeys(module for spec in workflow.nodes
+                                    if (node_type := self._reporting_type(spec.id)) is not None
+                                    for module in node_type.reports_need))
+        self._process_needs = needs if own_process else ()  # until the first node runs
 
     # --- while the run goes on ------------------------------------------------------
     def on_event(self, event: NodeEvent) -> None:
         """Warm up when a node with reports starts; make its reports once it is done."""
+        if event.state == NodeState.RUNNING and self._process_needs:
+            from . import report_process
+
+            self._process = report_process.start(self, self._process_needs)
+            self._process_needs = ()
         node_type = self._reporting_type(event.node)
         if node_type is None:
             if event.key and event.state in (NodeState.DONE, NodeState.CACHED):
                 self._keys[event.node] = event.key
             return
-        if event.state == NodeState.RUNNING and node_type.reports_need:
-            self._submit(_import_all, node_type.reports_need)
+        if event.state == NodeState.RUNNING and node_type.reports_need and self._process is None:
+            self._submit(import_all, node_type.reports_need)
         elif event.key and event.state in (NodeState.DONE, NodeState.CACHED):
             self._keys[event.node] = event.key
-            if self._folder(event.key, ready=True) is None:  # not made before
+            if self._folder(event.key, ready=True) is not None:  # made before
+                return
+            if self._process is not None:
+                from .report_process import make
+
+                self._drawn.append((event.node, self._process.submit(make, event.node, event.key,
+                                                                     dict(self._keys))))
+            else:
                 self._submit(self._make_from_cache, event.node, event.key)
 
     def _reporting_type(self, node: str) -> Any:
@@ -162,6 +183,17 @@ class Reports:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        for node, drawing in self._drawn:
+            try:
+                problem = drawing.result()
+            except Exception:  # the process died: what it did not make is made after the run
+                continue
+            if problem:
+                self._problems[node] = problem
+        self._drawn = []
+        if self._process is not None:
+            self._process.shutdown()
+            self._process = None
 
     def save(self, result: Any, out_dir: Path, open_folder: FolderOpener) -> Saved:
         """Copy every finished node's reports into ``out_dir``; make those still missing.
@@ -255,12 +287,3 @@ def _upstream(result: Any, workflow: Workflow, registry: Registry, node: str, da
     finished = lambda n: n in result.outcomes and result.outcomes[n].state in FINISHED
     found = nearest_output(workflow, registry, node, data_type, finished)
     return result.output(*found) if found else None
-
-
-def _import_all(modules: tuple[str, ...]) -> None:
-    """Import what a node's reports will need, while the node itself still runs."""
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass  # the drawing itself will say what is missing

@@ -10,7 +10,8 @@ the objects frozen). Neither frees anything that matters to a process about to e
 So, for that process only (never the canvas's, never a test calling ``main()``): a full
 collection waits for 100 middle ones instead of 10 (young garbage is collected as
 before; a long run still collects in full from time to time), and at the end everything
-left is frozen (``gc.freeze``), so shutting down frees by reference counts alone.
+left is frozen (``gc.freeze``), so shutting down frees by reference counts alone. Such a
+process also draws its pictures in a process of their own (:mod:`flowclass.report_process`).
 """
 
 from __future__ import annotations
@@ -20,17 +21,27 @@ from contextlib import contextmanager
 from typing import Iterator
 
 FULL_AFTER = 100  # middle collections before a full one (CPython's default: 10)
+_active = False
+
+
+def active() -> bool:
+    """Whether this process was started for one run, which is going on."""
+    return _active
 
 
 @contextmanager
-def one_run_process(active: bool) -> Iterator[None]:
-    """While a process's one run goes on, and when it ends (nothing when not ``active``)."""
-    if not active:
+def one_run_process(this_process: bool) -> Iterator[None]:
+    """While a process's one run goes on, and when it ends (nothing unless ``this_process``
+    was started for that run)."""
+    global _active
+    if not this_process:
         yield
         return
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_AFTER)
+    _active = True
     try:
         yield
     finally:
+        _active = False
         gc.freeze()  # the process ends now: its shutdown need not look at these objects

@@ -42,14 +42,13 @@ def test_main_called_with_arguments_leaves_the_collector_as_it_was(tmp_path):
     assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
 
 
-# imported by preparing a model, by the sample sets or by nothing a cold run draws
-NOT_ON_THE_COLD_PATH = ("sklearn", "onnxruntime.quantization", "onnx", "skimage", "torch")
+# imported by preparing a model, by the sample sets, by nothing a cold run draws, or (matplotlib)
+# only by the process that draws its pictures (flowclass/report_process.py)
+NOT_ON_THE_COLD_PATH = ("sklearn", "onnxruntime.quantization", "onnx", "skimage", "torch", "matplotlib")
 
 
-@pytest.mark.slow
-def test_a_cold_run_imports_nothing_it_does_not_use(tmp_path):
-    """The ready clustering workflow on a user's folder, model prepared, cache empty: its
-    tables and pictures are made without scikit-learn, and nothing prepares a model."""
+def _user_folder(tmp_path):
+    """20 sample digits, 5 of each of 4 classes, in a user's folder."""
     from nodes.lib.images.sample_images import write_sample
 
     everything = write_sample("digits", tmp_path / "all")
@@ -58,6 +57,15 @@ def test_a_cold_run_imports_nothing_it_does_not_use(tmp_path):
         (folder / label).mkdir(parents=True)
         for name in sorted(os.listdir(everything / label))[:5]:
             shutil.copyfile(everything / label / name, folder / label / name)
+    return folder
+
+
+@pytest.mark.slow
+def test_a_cold_run_imports_nothing_it_does_not_use(tmp_path):
+    """The ready clustering workflow on a user's folder, model prepared, cache empty: its
+    tables and pictures are made without scikit-learn, nothing prepares a model, and the
+    pictures are drawn in a process of their own."""
+    folder = _user_folder(tmp_path)
     out = tmp_path / "out"
     argv = ["flowclass", "run", CLUSTER, "-q", "--out", str(out), "--cache", str(tmp_path / "cache"),
             "--set", f"import.folder={folder}", "--set", "cluster.n_clusters=4"]
@@ -71,3 +79,26 @@ def test_a_cold_run_imports_nothing_it_does_not_use(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == [0, []]
     assert (out / "map.png").is_file() and (out / "dendrogram.png").is_file()
+
+
+@pytest.mark.slow
+def test_pictures_are_drawn_after_the_run_when_the_drawing_process_dies(tmp_path):
+    folder, out = _user_folder(tmp_path), tmp_path / "out"
+    argv = ["flowclass", "run", CLUSTER, "-q", "--out", str(out), "--cache", str(tmp_path / "cache"),
+            "--set", f"import.folder={folder}", "--set", "cluster.n_clusters=4",
+            "--set", "embed.backend=pixels"]
+    script = (
+        "import os, sys\n"
+        "def die(*args):\n"
+        "    os._exit(3)\n"
+        f"sys.argv = {argv!r}\n"
+        "from flowclass import report_process\n"
+        "report_process.make = die  # the drawing process ends at its first picture\n"
+        "from flowclass.cli import main\n"
+        "print('exit', main(), 'matplotlib' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "exit 0 True" in result.stdout and "not saved" not in result.stderr
+    assert "saved in" in result.stdout
+    for name in ("dendrogram.png", "map.png"):
+        assert (out / name).stat().st_size > 1000
