@@ -88,17 +88,20 @@ class Reports:
         self._lock = threading.Lock()
         self._scratch: tempfile.TemporaryDirectory | None = None  # reports of results not stored
         self._process: Any = None
-        needs = tuple(dict.fromkeys(module for spec in workflow.nodes
-                                    if (node_type := self._reporting_type(spec.id)) is not None
-                                    for module in node_type.reports_need))
-        if own_process and needs:
+        self._needs = tuple(dict.fromkeys(module for spec in workflow.nodes
+                                          if (node_type := self._reporting_type(spec.id)) is not None
+                                          for module in node_type.reports_need))
+        if own_process and self._needs:
             from . import report_process
 
-            self._process = report_process.start(self, needs)
+            self._process = report_process.start(self)
 
     # --- while the run goes on ------------------------------------------------------
     def on_event(self, event: NodeEvent) -> None:
         """Warm up when a node with reports starts; make its reports once it is done."""
+        if self._process is not None and self._needs and event.state == NodeState.RUNNING:
+            self._process.submit(import_all, self._needs)  # the run computes: it may draw
+            self._needs = ()
         node_type = self._reporting_type(event.node)
         if node_type is None:
             if event.key and event.state in (NodeState.DONE, NodeState.CACHED):
