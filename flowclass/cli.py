@@ -140,7 +140,7 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
                                _progress(args, cache, out_dir, registry, workflow))
     if result is None:
         return None
-    _write_manifest(result, args, str(path), out_dir, found.versions)
+    _write_manifest(result, args, str(path), out_dir, (found.platform, found.versions))
     return _tell(result, out_dir, args)
 
 
@@ -183,14 +183,14 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
     return _tell(result, out_dir, args)
 
 
-def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path, packages) -> None:
+def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path, system) -> None:
     """run.json for a run the record answered, as the engine writes it."""
     from .manifest import write_manifest
 
     try:
         result.manifest_path = write_manifest(result, started=time.time() - result.seconds, source=source,
                                               overrides=args.set or [], out_dir=out_dir.resolve(),
-                                              packages=packages)
+                                              system=system)
     except WriteError as exc:
         result.manifest_error = str(exc)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict
@@ -98,20 +97,28 @@ def write_skipped(result: "RunResult", out_dir: Path, previous: dict[str, Any] |
     return {**listed, "file": SKIPPED_NAME, "stamp": str(file_stamp(path))}
 
 
+def platform_name() -> str:
+    """The operating system as run.json names it (``Linux-6.1.0-x86_64-with-glibc2.36``)."""
+    import platform  # its processor name runs `uname -p`: a re-run from its record keeps it
+
+    return platform.platform()
+
+
 def write_manifest(result: "RunResult", *, started: float, source: str | None,
-                   overrides: list[str], out_dir: Path,
-                   packages: dict[str, str | None] | None = None) -> Path:
-    """Write run.json (and skipped.csv) into ``out_dir``; ``packages``: the installed
-    versions when the caller has read them already (flowclass.installed)."""
+                   overrides: list[str], out_dir: Path, system: tuple[str, dict[str, str | None]] | None = None
+                   ) -> Path:
+    """Write run.json (and skipped.csv) into ``out_dir``; ``system``: the platform's name
+    and the installed versions when the caller has them already (flowclass.installed)."""
     from .workflow_file import to_document
 
     document = to_document(result.workflow)
+    platform, packages = system if system is not None else (platform_name(), package_versions())
     manifest: dict[str, Any] = {
         "generator": GENERATOR,
         "flowclass": __version__,
         "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": packages if packages is not None else package_versions(),
+        "platform": platform,
+        "packages": packages,
         "workflow": {"path": source, "name": result.workflow.name, "overrides": overrides,
                      "document": document},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),

@@ -6,8 +6,8 @@ up to the switch interval (5 ms), so the 600 file copies of ``cluster_folder``'s
 waited about as long as the pictures took to draw, and the thread's import of matplotlib
 waited on the clustering's import of SciPy. A process has a GIL of its own. It is forked
 as the run starts, while the run's process has one thread (a fork copies no lock that
-another thread holds then). When the first node runs, it imports what drawing needs, on
-the core that the run's single-threaded nodes (Import) leave idle; then it draws each node's reports from the cache as the
+another thread holds then), and imports what drawing needs on the core that the run's
+single-threaded start leaves idle; then it draws each node's reports from the cache as the
 thread did (:meth:`flowclass.reports.Reports._make_from_cache`), into the same folders.
 
 Only in a process started for one run (:mod:`flowclass.run_process`) on Linux, where
@@ -27,10 +27,9 @@ from typing import Any
 _forked_with: Any = None  # in the drawing process: the Reports it was forked from
 
 
-def start(reports: Any) -> Any:
-    """The drawing process (a ProcessPoolExecutor of one), forked now; None where none is.
-    Give it :func:`import_all` once the run computes something (a re-run that computes
-    nothing draws nothing: it need not import anything)."""
+def start(reports: Any, needs: tuple[str, ...]) -> Any:
+    """The drawing process (a ProcessPoolExecutor of one), forked now and importing
+    ``needs``; None where none is forked."""
     global _forked_with
     if not sys.platform.startswith("linux") or threading.active_count() > 1:
         return None
@@ -41,7 +40,7 @@ def start(reports: Any) -> Any:
     try:
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_one_core)
-        pool.submit(import_all, ())  # forks the process now
+        pool.submit(import_all, needs)  # forks the process now
     except OSError:  # no process to be had (a limit on processes): a thread draws
         return None
     finally:

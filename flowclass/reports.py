@@ -78,7 +78,8 @@ class Reports:
 
     def __init__(self, workflow: Workflow, registry: Registry, cache: Cache, own_process: bool = False):
         """``own_process``: draw in a process of its own (:mod:`flowclass.report_process`),
-        started now, when the run's process has one thread."""
+        started as the first node runs, when the run's process has one thread then (a run
+        served from the cache starts none)."""
         self.workflow, self.registry, self.cache = workflow, registry, cache
         self._keys: dict[str, str] = {}  # node -> its result's cache key, as events tell
         self._jobs: list[Future] = []
@@ -88,20 +89,19 @@ class Reports:
         self._lock = threading.Lock()
         self._scratch: tempfile.TemporaryDirectory | None = None  # reports of results not stored
         self._process: Any = None
-        self._needs = tuple(dict.fromkeys(module for spec in workflow.nodes
-                                          if (node_type := self._reporting_type(spec.id)) is not None
-                                          for module in node_type.reports_need))
-        if own_process and self._needs:
-            from . import report_process
-
-            self._process = report_process.start(self)
+        needs = tuple(dict.fromkeys(module for spec in workflow.nodes
+                                    if (node_type := self._reporting_type(spec.id)) is not None
+                                    for module in node_type.reports_need))
+        self._process_needs = needs if own_process else ()  # until the first node runs
 
     # --- while the run goes on ------------------------------------------------------
     def on_event(self, event: NodeEvent) -> None:
         """Warm up when a node with reports starts; make its reports once it is done."""
-        if self._process is not None and self._needs and event.state == NodeState.RUNNING:
-            self._process.submit(import_all, self._needs)  # the run computes: it may draw
-            self._needs = ()
+        if event.state == NodeState.RUNNING and self._process_needs:
+            from . import report_process
+
+            self._process = report_process.start(self, self._process_needs)
+            self._process_needs = ()
         node_type = self._reporting_type(event.node)
         if node_type is None:
             if event.key and event.state in (NodeState.DONE, NodeState.CACHED):

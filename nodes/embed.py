@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import numpy as np
@@ -266,6 +265,8 @@ def embed_job(job: tuple[dict[str, Any], str, list[str], int]
         try:
             _WORKER_EMBEDDERS[key] = make_embedder(_WorkerContext(base_dir), params)
         except NodeError as exc:  # say which machine, since the user's own may be fine
+            import socket
+
             raise NodeError(f"on the cluster worker {socket.gethostname()}: {exc.message}",
                             field=exc.field, hint=exc.hint) from None
     embedder = _WORKER_EMBEDDERS[key]

@@ -308,14 +308,11 @@ def test_what_is_installed_is_read_again_once_a_folder_on_the_path_changes(tmp_p
     from flowclass import installed as installed_module
     from flowclass.installed import installed
 
-    site = tmp_path / "site"
-    site.mkdir()
-    long_ago = time.time() - 3600
-    os.utime(site, (long_ago, long_ago))
-    monkeypatch.syspath_prepend(str(site))
+    site = _old_folder(tmp_path / "site")
+    monkeypatch.setattr(sys, "path", [str(site)])  # the packages found: those in site
     cache = Cache(tmp_path / "cache")
     first = installed(cache)
-    assert first.versions["numpy"] and not any(name == "toy" for name, *_ in first.entry_points)
+    assert not any(name == "toy" for name, *_ in first.entry_points)
 
     def unread():
         raise AssertionError("read again while nothing changed")
@@ -324,9 +321,60 @@ def test_what_is_installed_is_read_again_once_a_folder_on_the_path_changes(tmp_p
     assert installed(cache) == first  # kept in the cache
 
     monkeypatch.undo()
-    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(sys, "path", [str(site)])
     dist = site / "toy_nodes-1.0.dist-info"  # what pip writes for a package with node modules
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-nodes\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[flowclass.nodes]\ntoy = toy_nodes.nodes\n")
     assert ["toy", "toy_nodes.nodes", "toy-nodes"] in installed(cache).entry_points
+
+
+def test_the_platform_is_read_again_on_a_new_kernel(tmp_path, monkeypatch):
+    from flowclass import installed as installed_module
+    from flowclass.installed import Installed, installed
+
+    monkeypatch.setattr(sys, "path", [str(_old_folder(tmp_path / "site"))])
+    cache = Cache(tmp_path / "cache")
+    first = installed(cache)
+    assert first.platform.startswith(os.uname().sysname)
+    monkeypatch.setattr(installed_module, "read_installed", lambda: Installed("not read", {}, []))
+    assert installed(cache) == first  # kept
+    real = os.uname()
+    newer = type(real)((real.sysname, real.nodename, real.release + "-newer", real.version, real.machine))
+    monkeypatch.setattr(os, "uname", lambda: newer)
+    monkeypatch.setattr(installed_module, "read_installed", lambda: Installed("upgraded", {}, []))
+    assert installed(cache).platform == "upgraded"
+
+
+def _old_folder(folder: Path) -> Path:
+    """A folder last changed an hour ago (what was read beside a newer one is not kept)."""
+    folder.mkdir()
+    long_ago = time.time() - 3600
+    os.utime(folder, (long_ago, long_ago))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_rerun_into_a_new_out_starts_no_drawing_process(tmp_path, digits):
+    """A run served from the cache draws nothing: the process that draws pictures during a
+    cold run (flowclass/report_process.py) is not started, matplotlib not imported."""
+    def argv(out):
+        return ["flowclass", "run", CLUSTER, "-q", "--out", str(out), "--cache", str(tmp_path / "cache"),
+                "--set", f"import.folder={digits}", "--set", "embed.backend=pixels"]
+
+    script = ("import json, sys\n"
+              "from flowclass import report_process\n"
+              "started = []\n"
+              "real = report_process.start\n"
+              "report_process.start = lambda *a: started.append(1) or real(*a)\n"
+              "sys.argv = {argv!r}\n"
+              "from flowclass.cli import main\n"
+              "print(json.dumps([main(), len(started), 'matplotlib' in sys.modules]))\n")
+    found = []
+    for out in ("out", "new-out"):
+        done = subprocess.run([sys.executable, "-c", script.format(argv=argv(tmp_path / out))],
+                              capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert done.returncode == 0, done.stderr
+        found.append(json.loads(done.stdout.splitlines()[-1]))
+    assert found == [[0, 1, False], [0, 0, False]]  # cold: drawn in its own process
+    assert (tmp_path / "new-out" / "dendrogram.png").read_bytes() == (tmp_path / "out" / "dendrogram.png").read_bytes()

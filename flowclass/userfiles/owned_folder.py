@@ -19,7 +19,6 @@ root to the file must be a real folder.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import shutil
 import stat
@@ -40,7 +39,12 @@ from .journal import (JOURNAL, Entry, JournalError, confined, identity, problems
 __all__ = ["JOURNAL", "Collision", "Entry", "OwnedFolder", "copy_new", "copy_of", "new_file",
            "owned_folder"]
 
-log = logging.getLogger(__name__)
+
+def _log_warning(message: str) -> None:
+    """A warning with no run to tell it to goes to logging (imported only then)."""
+    import logging
+
+    logging.getLogger(__name__).warning(message)
 
 
 class Collision(FileExistsError):
@@ -78,7 +82,7 @@ class OwnedFolder:
         self.protected = protected  # found when first needed: reading a journal needs none
         self._allowed_dirs: set[str] = set()  # folders below root checked against protected
         self._root = str(self.root)
-        self.warn = warn or log.warning
+        self.warn = warn or _log_warning
         replay = read_journal(self.root)
         if replay.problems:
             self.warn(problems_warning(self.root, replay.problems))
@@ -531,7 +535,7 @@ def owned_folder(root: Path, ctx: RunContext | None = None, *,
         raise NodeError(f"{why}; FlowClass does not write there, so that nothing a workflow writes "
                         "can run as code", field=field, hint=f"choose another {field}")
     _make_root(root, field)
-    say = ctx.warn if ctx is not None else log.warning
+    say = ctx.warn if ctx is not None else _log_warning
     check = ctx.check_cancelled if ctx is not None else (lambda: None)
     try:
         with folder_lock(root, say=say, check_cancelled=check):

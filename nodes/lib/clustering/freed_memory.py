@@ -8,8 +8,6 @@ returns it. Elsewhere (macOS, Windows, musl) this does nothing.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import sys
 
 
@@ -17,6 +15,9 @@ def release_freed_memory() -> bool:
     """Return freed heap memory to the system; True when glibc did so."""
     if not sys.platform.startswith("linux"):
         return False
+    import ctypes  # when the clustering is large enough to need it
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         trim = libc.malloc_trim

@@ -22,15 +22,17 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-from PIL import Image
 
 from flowclass.fsutil import atomic_path, file_stamp
 
 from . import file_sha256
 from .devices import model_threads
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 PREPROCESSING = "jpeg-draft224-rgb-bicubic224-div255-mean0.5-std0.5-v3"
 EXPORT_VERSION = 2
@@ -86,6 +88,8 @@ def preprocess_into(image: Image.Image, out: np.ndarray) -> None:
     as ever, so the vectors stay the same to the bit."""
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
+    from PIL import Image  # here: the weights' identity (a re-run's fingerprint) needs no Pillow
+
     pixels = np.asarray(image.resize((SIZE, SIZE), Image.BICUBIC))
     if pixels.ndim == 2:
         first = out[0]

@@ -11,15 +11,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from flowclass.errors import NodeError
 from flowclass.params import Path as PathParam
 
 from . import file_sha256
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 PREPROCESSING_VERSION = 2
 
