@@ -485,3 +485,24 @@ def test_the_neighbour_graph_of_large_collections_finds_what_exact_search_finds(
     assert np.mean(exact == graph) >= 0.95
     same = exact == graph
     assert np.allclose(exact_sims[same], graph_sims[same], atol=1e-4)
+
+
+def test_the_neighbours_of_large_collections_do_not_depend_on_the_number_of_threads():
+    """Above the exact size the search uses k-means cells: the same vectors give the same
+    neighbours whether faiss runs on one thread or several (HNSW, built in parallel, did not)."""
+    import faiss
+    from sklearn.datasets import load_digits
+
+    from nodes.lib.cleaning.neighbours import nearest, unit_rows
+
+    rows = unit_rows(load_digits().data, dimensions=32)
+    threads = faiss.omp_get_max_threads()
+    found = []
+    try:
+        for count in (1, 4, 1):
+            faiss.omp_set_num_threads(count)
+            found.append(nearest(rows, 5, exact_up_to=100))
+    finally:
+        faiss.omp_set_num_threads(threads)
+    for sims, idx in found[1:]:
+        assert np.array_equal(idx, found[0][1]) and np.array_equal(sims, found[0][0])

@@ -40,6 +40,7 @@ SIGNATURE_NEIGHBOURS = 3  # nearest images by signature that are candidates too
 SIGNATURE_SIMILARITY = 0.9  # cosine of signatures below which those are not
 EXACT_SIMILARITY = 0.995  # embeddings this alike are worth hashing the full pixels of
 MATCH = 0.995  # share of one view's variance a monotone curve of the other explains
+READERS = 4  # threads decoding images
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,14 @@ class Looks:
 
 
 def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None],
-                hashes: Sequence[str] | None = None, kept: KeptChecks | None = None) -> Looks:
+                hashes: Sequence[str] | None = None, kept: KeptChecks | None = None,
+                threads: int = READERS) -> Looks:
     """Every image's look; with ``kept`` (and the images' ``hashes``), working copies kept
-    by an earlier run are reused and new ones kept, 256 at a time, as they are made."""
+    by an earlier run are reused and new ones kept, 256 at a time, as they are made.
+    Reading and decoding wait on the disk and leave Python's lock (PIL), so ``threads``
+    overlap them; each image's look goes to its row."""
+    from concurrent.futures import ThreadPoolExecutor
+
     n = len(paths)
     works = np.zeros((n, WORK, WORK), dtype=np.uint8)
     signatures = np.zeros((n, SIGNATURE * SIGNATURE), dtype=np.float32)
@@ -113,19 +119,16 @@ def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None],
             take(i, None if known[hashes[i]] is None else look_of(known[hashes[i]]))
         else:
             todo.append(i)
-    fresh: list[tuple[str, np.ndarray | None]] = []
-    for done, i in enumerate(todo):
-        if done % 256 == 0:
+    with ThreadPoolExecutor(threads) as pool:
+        for start in range(0, len(todo), 256):
+            progress(n - len(todo) + start, n)
+            chunk = todo[start:start + 256]
+            looks = list(pool.map(look_at, [paths[i] for i in chunk]))
+            for i, look in zip(chunk, looks):
+                take(i, look)
             if kept is not None:
-                kept.keep_works(fresh)
-                fresh = []
-            progress(n - len(todo) + done, n)
-        look = look_at(paths[i])
-        take(i, look)
-        if kept is not None:
-            fresh.append((hashes[i], None if look is None else look.work))
-    if kept is not None:
-        kept.keep_works(fresh)
+                kept.keep_works([(hashes[i], None if look is None else look.work)
+                                 for i, look in zip(chunk, looks)])
     progress(n, n)
     return Looks(works, signatures, digests)
 

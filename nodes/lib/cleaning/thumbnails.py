@@ -126,8 +126,16 @@ def all_views(work: np.ndarray) -> np.ndarray:
 
 def view(work: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
     """(THUMB * THUMB,): the box (left, top, right, bottom) of the working copy, resampled."""
-    return (resampling(float(box[1]), float(box[3])) @ work.astype(np.float32)
+    return (resampling(float(box[1]), float(box[3])) @ np.asarray(work, np.float32)
             @ resampling(float(box[0]), float(box[2])).T).ravel()
+
+
+def views(work: np.ndarray, boxes: list[list[float]]) -> np.ndarray:
+    """(len(boxes), THUMB * THUMB): :func:`view` of several boxes, in one batched product."""
+    rows = np.concatenate([resampling(float(b[1]), float(b[3])) for b in boxes])  # (n * THUMB, WORK)
+    columns = np.stack([resampling(float(b[0]), float(b[2])) for b in boxes])
+    cut = (rows @ np.asarray(work, np.float32)).reshape(len(boxes), THUMB, WORK)
+    return (cut @ columns.transpose(0, 2, 1)).reshape(len(boxes), -1)
 
 
 def whole(work: np.ndarray) -> np.ndarray:
@@ -145,6 +153,7 @@ def refined(work: np.ndarray, target: np.ndarray, box: tuple[float, ...],
     """The crop of ``work`` near ``box`` that best correlates with ``target`` (a raw view),
     each edge moved a pixel, then half, then a quarter, while that helps; (view, box)."""
     unit = _normalised(target[None])[0]
+    work = np.asarray(work, np.float32)
     box = list(box)
     best_view = view(work, box)
     best = float(_normalised(best_view[None])[0] @ unit)
@@ -159,32 +168,52 @@ def refined(work: np.ndarray, target: np.ndarray, box: tuple[float, ...],
                     moved[edge] = min(max(moved[edge] + sign, 0.0), float(WORK))
                     if moved[2] - moved[0] > WORK / 2 and moved[3] - moved[1] > WORK / 2:
                         moves.append(moved)
-            views = np.stack([view(work, m) for m in moves])
-            scores = _normalised(views) @ unit
+            moved_views = views(work, moves)
+            scores = _normalised(moved_views) @ unit
             k = int(scores.argmax())
             if scores[k] > best + 1e-6:
-                best, box, best_view, improved = float(scores[k]), moves[k], views[k], True
+                best, box, best_view, improved = float(scores[k]), moves[k], moved_views[k], True
     return best_view, tuple(box)
+
+
+class MonotoneCurves:
+    """Non-decreasing curves of one fixed ``x`` fitted to any ``y``: ``x``'s distinct values
+    are sorted once, however many views are compared with it (align compares several crops
+    with one target)."""
+
+    def __init__(self, x: np.ndarray):
+        _, self.inverse, counts = np.unique(np.asarray(x, np.float64).ravel(), return_inverse=True,
+                                            return_counts=True)
+        self.inverse = self.inverse.ravel()
+        self.counts = counts.astype(np.float64)
+
+    def fit(self, y: np.ndarray) -> np.ndarray:
+        """The non-decreasing function of ``x`` closest to ``y`` (least squares), at each x;
+        equal x share one value."""
+        from scipy.optimize import isotonic_regression  # 10 times quicker than scikit-learn's here
+
+        means = np.bincount(self.inverse, weights=y, minlength=len(self.counts)) / self.counts
+        return isotonic_regression(means, weights=self.counts).x[self.inverse]
+
+    def explained(self, y: np.ndarray) -> float:
+        """How much of ``y``'s variance the curve explains (0..1)."""
+        y = np.asarray(y, np.float64).ravel()
+        total = float(((y - y.mean()) ** 2).sum())
+        if total <= 1e-6:
+            return 0.0
+        return 1.0 - float(((y - self.fit(y)) ** 2).sum()) / total
 
 
 def monotone_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The non-decreasing function of ``x`` closest to ``y`` (least squares), at each x;
     equal x share one value."""
-    from scipy.optimize import isotonic_regression  # 10 times quicker than scikit-learn's here
-
-    values, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    means = np.bincount(inverse, weights=y, minlength=len(values)) / counts
-    return isotonic_regression(means, weights=counts.astype(np.float64)).x[inverse.ravel()]
+    return MonotoneCurves(x).fit(np.asarray(y, np.float64).ravel())
 
 
 def explained(x: np.ndarray, y: np.ndarray) -> float:
     """How much of ``y``'s variance a non-decreasing curve of ``x`` explains (0..1): 1 for the
     same picture brightened or contrast-stretched, even where bright pixels clip."""
-    x, y = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
-    total = float(((y - y.mean()) ** 2).sum())
-    if total <= 1e-6:
-        return 0.0
-    return 1.0 - float(((y - monotone_fit(x, y)) ** 2).sum()) / total
+    return MonotoneCurves(x).explained(y)
 
 
 @dataclass(frozen=True)
@@ -239,22 +268,24 @@ def align(first: np.ndarray, second: np.ndarray, best_crops: tuple[tuple[int, fl
     fine (``slack``, :func:`pair_slack`; at most 1). ``best_crops`` (index of the best box,
     its correlation), per direction, when already known. A crop whose score is too far below
     ``wanted`` for refining to lift it there is not refined (refining is the costly part)."""
-    works = (first, second)
+    works = (np.asarray(first, np.float32), np.asarray(second, np.float32))
+    wholes = (whole(works[0]), whole(works[1]))
     if slack is None:
         slack = pair_slack(*misalignment_slack(np.stack(works)))
     if best_crops is None:
-        best_crops = tuple(best_crop(all_views(works[side]), whole(works[1 - side]))
-                           for side in (0, 1))
+        best_crops = tuple(best_crop(all_views(works[side]), wholes[1 - side]) for side in (0, 1))
     found = NO_ALIGNMENT
     for side, (k, correlation) in enumerate(best_crops):
         if correlation + slack[0] < ALIGNED:
             continue
-        target = whole(works[1 - side])
-        tries = [(BOXES[k], explained(target, view(works[side], BOXES[k]))),
-                 (BOXES[0], explained(target, whole(works[side])))]  # correlation can miss a brightened whole
+        target = wholes[1 - side]
+        curves = MonotoneCurves(target)
+        tries = [(BOXES[k], curves.explained(view(works[side], BOXES[k])))]
+        if k != 0:  # correlation can miss a brightened whole
+            tries.append((BOXES[0], curves.explained(wholes[side])))
         if tries[0][1] + slack[0] >= wanted - REFINING_GAINS:
             cropped_view, box = refined(works[side], target, BOXES[k])
-            tries.append((box, explained(target, cropped_view)))
+            tries.append((box, curves.explained(cropped_view)))
         for box, score in tries:
             if score > found.score:
                 found = Alignment(score, side, box)
