@@ -39,7 +39,7 @@ def start(reports: Any, needs: tuple[str, ...]) -> Any:
     _forked_with = reports
     try:
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_one_core)
+                                   initializer=_one_core, initargs=(os.getpid(),))
         pool.submit(import_all, needs)  # forks the process now
     except OSError:  # no process to be had (a limit on processes): a thread draws
         return None
@@ -48,13 +48,29 @@ def start(reports: Any, needs: tuple[str, ...]) -> Any:
     return pool
 
 
-def _one_core() -> None:
+def _one_core(parent: int | None = None) -> None:
     """In the drawing process: one thread for linear algebra (numpy is imported after this;
-    the run's nodes use the other cores), and Ctrl-C left to the run, which ends this
-    process (no second traceback from here)."""
+    the run's nodes use the other cores), Ctrl-C left to the run, which ends this process
+    (no second traceback from here), and an end with the run's process however it ends."""
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent(parent)
+
+
+def _end_with_parent(parent: int | None) -> None:
+    """Killed when the run's process dies, by kill -9 too: the pool's pipe to it is held
+    open by this process as well, so it would never see its end, and would keep the run's
+    output pipe open (a caller reading it till its end waits forever)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if parent is not None and os.getppid() != parent:  # it died before that was set
+        os._exit(0)
 
 
 def make(node: str, key: str, keys: dict[str, str]) -> str | None:
