@@ -142,12 +142,13 @@ def test_an_unchanged_rerun_is_answered_by_the_record_as_the_engine_answers_it(j
     assert job.record().is_file()  # the engine's cached run recorded itself again
 
 
-def test_a_rerun_answered_by_the_record_imports_neither_the_engine_nor_networkx_nor_numpy(job):
+def test_a_rerun_answered_by_the_record_imports_no_engine_networkx_numpy_pillow_or_other_family(job):
     script = ("import json, sys\n"
               "from flowclass import cli\n"
               "from flowclass.deferred_import import waiting\n"
               f"code = cli.main({job.args('-q')!r})\n"
-              "heavy = [m for m in ('flowclass.engine', 'networkx', 'numpy', 'pandas')\n"
+              "heavy = [m for m in ('flowclass.engine', 'networkx', 'numpy', 'pandas', 'PIL.Image',\n"
+              "                     'nodes.cleaning')\n"
               "         if m in sys.modules and not waiting(m)]\n"
               "print(json.dumps([code, heavy]))\n")
     done = subprocess.run([sys.executable, "-c", script, "run"], capture_output=True, text=True,
