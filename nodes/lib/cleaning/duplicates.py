@@ -305,8 +305,8 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float,
     images = np.unique(pairs)
     wholes = np.zeros((len(works), THUMB * THUMB), dtype=np.float16)  # unit whole views: 2 KB each
     slack = np.zeros((len(works), 2), dtype=np.float32)  # what misalignment alone costs each image
-    for start in range(0, len(images), 4096):
-        part = images[start:start + 4096]
+    for start in range(0, len(images), 1024):
+        part = images[start:start + 1024]
         wholes[part] = unit(np.stack([whole(works[i]) for i in part]))
         slack[part] = misalignment_slack(works[part])
     best = np.full((len(pairs), 2), -1.0)  # per direction: correlation of the best crop
