@@ -42,9 +42,7 @@ class KeptChecks:
 
     def __init__(self, folder: Path):
         self.path = folder / "checks.sqlite"
-        self._db = open_database(self.path, "SELECT 1")
-        with full_disk_as_oserror(self.path):
-            self._db.executescript(_SCHEMA)
+        self._db = open_database(self.path, _SCHEMA)
 
     # working copies: (WORK, WORK) uint8, or None for an image that cannot be decoded
     def works(self, hashes: Sequence[str]) -> dict[str, np.ndarray | None]:

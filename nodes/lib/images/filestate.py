@@ -48,8 +48,9 @@ def full_disk_as_oserror(database: Path) -> Iterator[None]:
 
 
 def open_database(path: Path, schema: str, **options) -> sqlite3.Connection:
-    """Open (or make) one of the cache's SQLite files in WAL mode with ``schema``. One that
-    cannot be made (a full disk) leaves no file behind, not even an empty one."""
+    """Open (or make) one of the cache's SQLite files in WAL mode with ``schema`` (one or
+    more statements). One that cannot be made (a full disk) leaves no file behind, not even
+    an empty one."""
     import sqlite3
 
     existed = path.exists()
@@ -61,7 +62,7 @@ def open_database(path: Path, schema: str, **options) -> sqlite3.Connection:
             # a cache: a row may be lost on a power cut (it is made again), but no fsync per
             # write, which would make the disk wait once per file or vector
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(schema)
+            db.executescript(schema)
         return db
     except BaseException:
         if db is not None:
