@@ -93,6 +93,7 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         if not news.any():
             return True
         done[news] = True
+        ctx.refresh()  # Label Overrides turns stale here too: its file changed
         ui.notify(f"{int(news.sum()):,} image(s) of this queue were decided meanwhile, in another tab or "
                   f"program: the queue now shows what {path.name} holds; nothing was changed.", type="warning")
         counter.text = progress(issues, done)
