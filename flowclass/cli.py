@@ -10,17 +10,17 @@ import sys
 import time
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from . import __version__
 from .deferred_import import defer_for_run
 
-defer_for_run(sys.argv)  # before anything imports numpy (see flowclass/deferred_import.py)
+if TYPE_CHECKING:
+    from .cache import Cache
 
-from .cache import Cache, NotACache, default_max_bytes, parse_size  # noqa: E402
-from .errors import Problem, WorkflowInvalid  # noqa: E402
-from .fsutil import WriteError  # noqa: E402
-from .states import NodeState  # noqa: E402
+defer_for_run(sys.argv)  # before anything imports numpy (see flowclass/deferred_import.py)
+# FlowClass's own modules are imported by the commands, once main() has set the garbage
+# collector for a process started for one run (flowclass/run_process.py)
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -45,6 +45,7 @@ def _load(args: argparse.Namespace, registry):
 
 def _refuse_images(path: Path) -> None:
     """A folder of images, or an image, given where a workflow goes: say what to type instead."""
+    from .errors import Problem, WorkflowInvalid
     from .library import ready_workflows_dir
     from .userfiles.pictures import IMAGE_SUFFIXES
 
@@ -77,6 +78,8 @@ def _folder_option(option: str, value: str | None) -> Path | None:
 def _cache(args: argparse.Namespace) -> Cache:
     """The cache --cache (or the default) names, refused up front when it is a folder of
     the user's that FlowClass did not make as a cache."""
+    from .cache import Cache, NotACache
+
     cache = Cache(_folder_option("--cache", args.cache))
     try:
         cache.check()
@@ -91,7 +94,7 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import run_record
+    from . import run_process, run_record
 
     cache = _cache(args)
     out_dir = _out_dir(args)
@@ -100,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if replayed is not None:  # nothing changed since the last run into this folder
             return replayed
     run_record.forget(cache, out_dir.resolve())
+    run_process.engine_starts()
     registry = _registry(args)
     workflow = _load(args, registry)
     return _run_engine(args, cache, out_dir, registry, workflow)
@@ -119,12 +123,17 @@ def _progress(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, w
 
 def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None:
     """An unchanged re-run answered from its record (flowclass.run_record), with only the node
-    families it needs loaded; None when the engine must run it."""
+    families it needs loaded: the record of this output folder, else that of the same job's
+    latest run into another one, whose files are then copied here. None when the engine
+    must run it."""
     from . import run_record
+    from .errors import WorkflowInvalid
     from .installed import installed
     from .library import families_registry
 
-    record = run_record.read(cache, out_dir.resolve())
+    path = Path(args.workflow).resolve()
+    record = run_record.read(cache, out_dir.resolve()) or \
+        run_record.read_latest(cache, run_record.job_name(path, args.set or []))
     if record is None:
         return None
     found = installed(cache)
@@ -135,17 +144,34 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
         workflow = _load(args, registry)
     except WorkflowInvalid:  # the engine's run says what is wrong, with every node type known
         return None
-    path = Path(args.workflow).resolve()
+    from .progress import TerminalProgress  # no time left to tell: it only reports cached nodes
+
     result = run_record.replay(record, workflow, registry, cache, path.parent, out_dir,
-                               _progress(args, cache, out_dir, registry, workflow))
+                               TerminalProgress(quiet=args.quiet))
     if result is None:
         return None
     _write_manifest(result, args, str(path), out_dir, (found.platform, found.versions))
+    if record.out_dir != str(out_dir.resolve()):  # the pictures too, from the cache
+        from .reports import Reports
+
+        saved = _save_reports(Reports(workflow, registry, cache), result, out_dir)
+        _keep_record(args, cache, result, out_dir, saved, record.families)
     return _tell(result, out_dir, args)
 
 
+def _keep_record(args: argparse.Namespace, cache: Cache, result, out_dir: Path, saved,
+                 families: list[str] | None) -> None:
+    """The record of a run that finished with all its files written, for the next re-run."""
+    from . import run_record
+
+    if saved.problems or result.manifest_error is not None or result.without_cache is not None:
+        return
+    run_record.keep(cache, result, out_dir.resolve(), [str(out_dir.resolve() / name) for name in saved.present],
+                    families, job=run_record.job_name(Path(args.workflow).resolve(), args.set or []))
+
+
 def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow) -> int:
-    from . import run_process, run_record
+    from . import run_process
     from .engine import Engine
     from .library import families_of
     from .executors import WITHOUT_SCHEDULER, make_executor
@@ -175,16 +201,15 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     saved = _save_reports(reports, result, out_dir)
-    if not args.node and not getattr(executor, "remote", False) and not saved.problems and \
-            result.manifest_error is None and result.without_cache is None:
-        run_record.keep(cache, result, out_dir.resolve(),
-                        [str(out_dir.resolve() / name) for name in saved.present],
-                        families_of(registry, [spec.type for spec in workflow.nodes]))
+    if not args.node and not getattr(executor, "remote", False):
+        _keep_record(args, cache, result, out_dir, saved,
+                     families_of(registry, [spec.type for spec in workflow.nodes]))
     return _tell(result, out_dir, args)
 
 
 def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path, system) -> None:
     """run.json for a run the record answered, as the engine writes it."""
+    from .fsutil import WriteError
     from .manifest import write_manifest
 
     try:
@@ -197,6 +222,8 @@ def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path
 
 def _tell(result, out_dir: Path, args: argparse.Namespace) -> int:
     """The run's summary, its failures and skipped files; the exit status."""
+    from .states import NodeState
+
     cached = sum(o.state == NodeState.CACHED for o in result.outcomes.values())
     ok = result.ok and result.manifest_error is None
     print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
@@ -244,6 +271,7 @@ def _save_reports(reports, result, out_dir: Path):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Everything that can be known without running: the workflow, and its paths on disk."""
+    from .errors import WorkflowInvalid
     from .protected import Protected
     from .resolution import Dirs, resolve
 
@@ -345,6 +373,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _size(text: str) -> str:
+    from .cache import parse_size
+
     try:
         parse_size(text)
     except ValueError as exc:
@@ -424,9 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from .run_process import one_run_process
 
-    args = build_parser().parse_args(argv)
-    # a process started for one run (not a test calling main): see flowclass/run_process.py
-    with one_run_process(argv is None and getattr(args, "func", None) is cmd_run):
+    # a process started for one run (not a test calling main): see flowclass/run_process.py;
+    # from before the parser is built, which imports the node library's modules
+    with one_run_process(argv is None and sys.argv[1:2] == ["run"]):
+        args = build_parser().parse_args(argv)
         if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
             with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
                 return _main(args)
@@ -448,6 +479,10 @@ def _environment(name: str, value: str) -> Iterator[None]:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from .cache import default_max_bytes
+    from .errors import WorkflowInvalid
+    from .fsutil import WriteError
+
     try:
         default_max_bytes()
     except ValueError as exc:

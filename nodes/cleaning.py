@@ -22,6 +22,7 @@ from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Float, Int, Path as PathParam
+from flowclass.safe_tables import write_csv
 
 from .cleaning_types import (DUPLICATES, LABEL_ISSUES, OUTLIERS, DuplicateGroups, LabelIssues,
                              OutlierScores)
@@ -43,8 +44,8 @@ def _keep_file_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
 
 def _report(port: str, name: str):
     def reports(source: Any) -> dict[str, Any]:
-        value = source.output(port)
-        return {name: lambda path: value.to_table().to_csv(path, index=False)}
+        value = source.output(port)  # labels are folder names: '=HYPERLINK(...)' stays text
+        return {name: lambda path: write_csv(value.to_table(), path)}
     return reports
 
 
@@ -86,6 +87,9 @@ def _kept_labelling(embeddings: Embeddings, dropped: np.ndarray) -> Labelling:
     ],
     reports=_report("duplicates", "duplicates.csv"),
     fingerprint=_keep_file_fingerprint,
+    # what these phases count is kept as it is made (kept_checks), so a stopped run resumes
+    # there and the canvas says so; the thumbnails compared in between are kept only at its end
+    keeps_progress=("looking at images", "comparing fine detail"),
 )
 def find_duplicates(ctx: RunContext, *, embeddings: Embeddings, near, match, detail, candidates, neighbours,
                     keep_file):
