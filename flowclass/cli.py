@@ -119,12 +119,16 @@ def _progress(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, w
 
 def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None:
     """An unchanged re-run answered from its record (flowclass.run_record), with only the node
-    families it needs loaded; None when the engine must run it."""
+    families it needs loaded: the record of this output folder, else that of the same job's
+    latest run into another one, whose files are then copied here. None when the engine
+    must run it."""
     from . import run_record
     from .installed import installed
     from .library import families_registry
 
-    record = run_record.read(cache, out_dir.resolve())
+    path = Path(args.workflow).resolve()
+    record = run_record.read(cache, out_dir.resolve()) or \
+        run_record.read_latest(cache, run_record.job_name(path, args.set or []))
     if record is None:
         return None
     found = installed(cache)
@@ -135,17 +139,32 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
         workflow = _load(args, registry)
     except WorkflowInvalid:  # the engine's run says what is wrong, with every node type known
         return None
-    path = Path(args.workflow).resolve()
     result = run_record.replay(record, workflow, registry, cache, path.parent, out_dir,
                                _progress(args, cache, out_dir, registry, workflow))
     if result is None:
         return None
     _write_manifest(result, args, str(path), out_dir, (found.platform, found.versions))
+    if record.out_dir != str(out_dir.resolve()):  # the pictures too, from the cache
+        from .reports import Reports
+
+        saved = _save_reports(Reports(workflow, registry, cache), result, out_dir)
+        _keep_record(args, cache, result, out_dir, saved, record.families)
     return _tell(result, out_dir, args)
 
 
+def _keep_record(args: argparse.Namespace, cache: Cache, result, out_dir: Path, saved,
+                 families: list[str] | None) -> None:
+    """The record of a run that finished with all its files written, for the next re-run."""
+    from . import run_record
+
+    if saved.problems or result.manifest_error is not None or result.without_cache is not None:
+        return
+    run_record.keep(cache, result, out_dir.resolve(), [str(out_dir.resolve() / name) for name in saved.present],
+                    families, job=run_record.job_name(Path(args.workflow).resolve(), args.set or []))
+
+
 def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow) -> int:
-    from . import run_process, run_record
+    from . import run_process
     from .engine import Engine
     from .library import families_of
     from .executors import WITHOUT_SCHEDULER, make_executor
@@ -175,11 +194,9 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     saved = _save_reports(reports, result, out_dir)
-    if not args.node and not getattr(executor, "remote", False) and not saved.problems and \
-            result.manifest_error is None and result.without_cache is None:
-        run_record.keep(cache, result, out_dir.resolve(),
-                        [str(out_dir.resolve() / name) for name in saved.present],
-                        families_of(registry, [spec.type for spec in workflow.nodes]))
+    if not args.node and not getattr(executor, "remote", False):
+        _keep_record(args, cache, result, out_dir, saved,
+                     families_of(registry, [spec.type for spec in workflow.nodes]))
     return _tell(result, out_dir, args)
 
 

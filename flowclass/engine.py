@@ -33,7 +33,7 @@ from .node_cache import file_state, node_key, reusable
 from .outcomes import DEFERRED, NodeOutcome, RunResult
 from .registry import Registry
 from .protected import Protected
-from .relocation import Placements, Relocated, moves
+from .relocation import served_elsewhere
 from .resolution import Dirs, Resolved, resolve
 from .scanning import ScanBudget, ScanLimitReached
 from .states import FINISHED, WARNING, NodeState
@@ -431,20 +431,8 @@ class _Run:
         there = cached.meta.get("out_dir")
         if node_type.relocate is None or there is None or Path(there) == self.out_dir:
             return cached
-        found = moves(cached, self.out_dir)
-        if not found:
-            return None
-        placements, here = Placements(self.engine.cache, cached.key), [new for _, new in found]
-        copied = placements.intact(self.out_dir, here)
-        try:
-            rewrite = node_type.relocate(ctx, params, found, copied)
-        except Exception:  # a folder in the way, a full disk, a table it cannot read: the node
-            return None  # runs as usual (and says what is wrong, if anything still is)
-        if rewrite is None:
-            return None
-        if not copied and self.use.unwritable is None:
-            placements.remember(self.out_dir, here)
-        return Relocated.of(cached, rewrite)
+        return served_elsewhere(self.engine.cache, node_type, cached, ctx, params, self.out_dir,
+                                remember=self.use.unwritable is None)
 
     def _store(self, node_id: str, node_type: NodeType, outcome: NodeOutcome,
                result: Mapping[str, Any], written: list[str] | None = None) -> None:

@@ -118,8 +118,11 @@ class NodeType:
     cache: bool = True
     # True for a node that stores each finished item as it goes (Embed's vectors, batch by
     # batch), so a stopped run's next one goes on from there: its progress counts what is
-    # kept, and the canvas says so on the node of a stopped run.
-    keeps_progress: bool = False
+    # kept, and the canvas says so on the node of a stopped run. A node of several phases,
+    # only some of which store their items as they go, names those phases (the ``message``
+    # of their progress): Find Duplicates keeps its looks at images and its fine checks,
+    # not what it compares in between.
+    keeps_progress: bool | tuple[str, ...] = False
     outputs_exist: OutputsCheck | None = None
     # With writes_files: a result made for another output folder is copied here instead of
     # made again (an unchanged re-run into a new --out); see flowclass.relocation.
@@ -150,6 +153,8 @@ class NodeType:
             yield "output names must be distinct"
         if not self.outputs:
             yield "a node needs at least one output"
+        if isinstance(self.keeps_progress, tuple) and not all(isinstance(p, str) and p for p in self.keeps_progress):
+            yield "keeps_progress names phases by their progress messages: non-empty strings"
         if self.relocate is not None and not self.writes_files:
             yield "relocate moves the files a node writes: it needs writes_files=True"
         missing = [v for v in range(1, self.version) if v not in self.migrations]
@@ -160,6 +165,12 @@ class NodeType:
     def __call__(self, ctx: RunContext, **arguments: Any) -> Mapping[str, Any]:
         """Run the node's function directly (for scripts and tests; the engine uses ``run``)."""
         return self.run(ctx, **arguments)
+
+    def counts_kept(self, phase: str) -> bool:
+        """Whether this node's progress in ``phase`` (its message) counts items it has stored."""
+        if isinstance(self.keeps_progress, tuple):
+            return phase in self.keeps_progress
+        return bool(self.keeps_progress)
 
     def input(self, name: str) -> Input | None:
         return next((p for p in self.inputs if p.name == name), None)

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 from .cache import Cache
 from .cache_entry import CachedResult
+from .context import RunContext
 from .fsutil import atomic_write_text, file_stamp
 from .node import NodeType
 from .params import Path as PathParam
@@ -124,3 +125,27 @@ class Relocated(CachedResult):
 
     def output(self, port: str) -> Any:
         return self.rewrite(port, super().output(port))
+
+
+def served_elsewhere(cache: Cache, node_type: NodeType, cached: CachedResult, ctx: RunContext,
+                     params: dict[str, Any], out_dir: Path, remember: bool = True) -> Relocated | None:
+    """A cached result made for another output folder, served for ``out_dir``: the node
+    copies the files it wrote there (unless the copies are there already, unchanged), and
+    the copies are remembered (``remember``: the cache can be written); None when the node
+    must run (a file it wrote is outside that folder, a folder or a file of the user's in
+    the way, a full disk: the node's own run says what is wrong, if anything still is).
+    The engine and the run record (:mod:`flowclass.run_record`) both serve it so."""
+    found = moves(cached, out_dir)
+    if not found or node_type.relocate is None:
+        return None
+    placements, here = Placements(cache, cached.key), [new for _, new in found]
+    copied = placements.intact(out_dir, here)
+    try:
+        rewrite = node_type.relocate(ctx, params, found, copied)
+    except Exception:
+        return None
+    if rewrite is None:
+        return None
+    if not copied and remember:
+        placements.remember(out_dir, here)
+    return Relocated.of(cached, rewrite)

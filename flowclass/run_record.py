@@ -16,6 +16,15 @@ cache, without importing the engine, networkx or anything the nodes compute with
 (no record, a damaged one, a key that differs, a result pruned or made for another output
 folder) leaves the run to the engine. The engine's run forgets the record before it starts,
 so a run killed midway leaves none.
+
+A re-run into a new output folder has no record of its own: the latest record of the same
+job (:func:`job_name`: the workflow file and its ``--set`` values) answers it, checked node
+by node the same way (the keys of the nodes that write into the output folder do not
+depend on which folder it is). Only once everything was found unchanged are the files those
+nodes wrote copied in, as the engine copies them (:func:`flowclass.relocation.served_elsewhere`:
+from the other folder, where they are checked unchanged, into a folder whose journal says
+which files are FlowClass's, never over a file of the user's); the caller then copies the
+pictures from the cache and records the new folder.
 """
 
 from __future__ import annotations
@@ -103,11 +112,12 @@ def forget(cache: Cache, out_dir: Path) -> None:
 
 
 def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str],
-         families: list[str] | None) -> None:
+         families: list[str] | None, job: str | None = None) -> None:
     """Record a run in which every node finished (``reports``: the pictures' paths in the
     output folder; ``families``: the built-in node families it needs, None when a plugin's
-    node types are among them: such a run is not recorded). A cache that cannot be written
-    keeps no record, and says nothing."""
+    node types are among them: such a run is not recorded), and, as the latest of ``job``
+    (:func:`job_name`), for a run of the same job into another folder. A cache that cannot
+    be written keeps no record, and says nothing."""
     keys = {node: outcome.key for node, outcome in result.outcomes.items()}
     if not result.ok or families is None or any(key is None for key in keys.values()):
         return
@@ -116,20 +126,52 @@ def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str],
     try:
         cache.store_dir(STORE)
         atomic_write_text(_path(cache, out_dir), json.dumps(record.document()), fsync=False)
+        if job is not None:
+            atomic_write_text(_latest_path(cache, job), json.dumps({"scheme": SCHEME, "out_dir": str(out_dir)}),
+                              fsync=False)
     except (OSError, ValueError):
         pass
 
 
+def job_name(workflow_file: Path, overrides: list[str]) -> str:
+    """What names a job whatever its output folder: the workflow file and its ``--set``
+    values. Runs of one job into other folders share their nodes' cache keys when nothing
+    changed between them, which :func:`replay` checks key by key."""
+    text = json.dumps([str(workflow_file), list(overrides)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _latest_path(cache: Cache, job: str) -> Path:
+    return cache.root / "stores" / STORE / f"latest-{job}.json"
+
+
+def read_latest(cache: Cache, job: str) -> RunRecord | None:
+    """The record of the latest finished run of ``job`` (:func:`job_name`), into whichever
+    folder; None when there is none, or it was forgotten since."""
+    if not cache.owned():
+        return None
+    try:
+        found = safe_json.loads(_latest_path(cache, job).read_text(encoding="utf-8"))
+        there = Path(found["out_dir"]) if found["scheme"] == SCHEME and isinstance(found["out_dir"], str) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return read(cache, there) if there is not None else None
+
+
 def replay(record: RunRecord, workflow: Workflow, registry: Registry, cache: Cache, base_dir: Path,
            out_dir: Path, emit: Callable[[NodeEvent], None]) -> RunResult | None:
-    """The run's result when ``record`` (:func:`read` for ``out_dir``) shows nothing changed,
-    with the events a run served from the cache gives (``emit``); None when the engine must
-    run it."""
+    """The run's result when ``record`` (:func:`read` for ``out_dir``, or :func:`read_latest`
+    for another folder) shows nothing changed, with the events a run served from the cache
+    gives (``emit``); None when the engine must run it.
+
+    Into another folder than the record's, the results that wrote files there have them
+    copied in as the engine would copy them (:func:`flowclass.relocation.served_elsewhere`),
+    once everything else was found unchanged; the pictures are then the caller's to copy
+    from the cache (:meth:`flowclass.reports.Reports.save`)."""
     started = time.time()
     dirs = Dirs(base_dir.resolve(), out_dir.resolve(),
                 protected=Protected.here(registry.plugin_folders, cache.root))
-    if record.out_dir != str(dirs.out_dir) or record.flowclass != __version__ or record.shape != shape(workflow) or \
-            not workflow.runs_in(record.order):
+    if record.flowclass != __version__ or record.shape != shape(workflow) or not workflow.runs_in(record.order):
         return None
     resolved = resolve(workflow, registry, dirs, order=record.order)
     if resolved.problems or not _manifest_ours(dirs.out_dir):
@@ -141,7 +183,10 @@ def replay(record: RunRecord, workflow: Workflow, registry: Registry, cache: Cac
         if outcome is None or outcome.key != record.keys.get(node):
             return None
         outcomes[node] = outcome
-    if any(file_state(path) != [size, mtime] for path, size, mtime in record.reports):
+    if record.out_dir == str(dirs.out_dir) and \
+            any(file_state(path) != [size, mtime] for path, size, mtime in record.reports):
+        return None
+    if not _copied_here(workflow, registry, cache, dirs, outcomes, held):
         return None
     for node in record.order:
         emit(NodeEvent(node, NodeState.PENDING))
@@ -155,6 +200,28 @@ def replay(record: RunRecord, workflow: Workflow, registry: Registry, cache: Cac
                      scheduler=LocalExecutor().describe(), _held=held)
 
 
+def _copied_here(workflow: Workflow, registry: Registry, cache: Cache, dirs: Dirs,
+                 outcomes: dict[str, NodeOutcome], held: dict[str, Any]) -> bool:
+    """Serve each held result made for another output folder in this one, as the engine
+    does: its files copied here, unless copies made before are all there unchanged; False
+    as soon as one cannot be, for the engine to run."""
+    from .relocation import served_elsewhere
+
+    for node, cached in list(held.items()):
+        there = cached.meta.get("out_dir")
+        if there is None or there == str(dirs.out_dir):
+            continue
+        started = time.perf_counter()
+        node_type = registry.get(workflow.node(node).type)
+        served = served_elsewhere(cache, node_type, cached, _context(node, dirs, cache),
+                                  outcomes[node].params, dirs.out_dir)
+        if served is None:
+            return False
+        held[node] = served
+        outcomes[node].seconds += time.perf_counter() - started
+    return True
+
+
 def _manifest_ours(out_dir: Path) -> bool:
     """Whether run.json may be written there (not a file of the user's)."""
     try:
@@ -164,20 +231,24 @@ def _manifest_ours(out_dir: Path) -> bool:
     return True
 
 
+def _context(node: str, dirs: Dirs, cache: Cache) -> RunContext:
+    return RunContext(node_id=node, base_dir=dirs.base_dir, out_dir=dirs.out_dir,
+                      store_dir=cache.store_dir, protected=dirs.protected)
+
+
 def _served(workflow: Workflow, registry: Registry, cache: Cache, dirs: Dirs, params: dict[str, Any],
             node: str, outcomes: dict[str, NodeOutcome], held: dict[str, Any]) -> NodeOutcome | None:
     """A node's outcome as a run would serve it from the cache as it is; None when it would
-    not (its key cannot be taken, its result is gone, changed, or made for another folder)."""
+    not (its key cannot be taken, its result is gone, changed, or made for another folder
+    and cannot be copied from there)."""
     started = time.perf_counter()
     spec = workflow.node(node)
     node_type = registry.get(spec.type)
     if node_type is None:
         return None
-    ctx = RunContext(node_id=node, base_dir=dirs.base_dir, out_dir=dirs.out_dir,
-                     store_dir=cache.store_dir, protected=dirs.protected)
     try:
-        key, fingerprint = node_key(workflow, node, node_type, params, ctx, dirs.out_dir,
-                                    lambda parent: outcomes[parent].key)
+        key, fingerprint = node_key(workflow, node, node_type, params, _context(node, dirs, cache),
+                                    dirs.out_dir, lambda parent: outcomes[parent].key)
     except Exception:  # the engine says what is wrong
         return None
     outcome = NodeOutcome(node, spec.type, spec.version, NodeState.CACHED, key=key,
@@ -185,7 +256,7 @@ def _served(workflow: Workflow, registry: Registry, cache: Cache, dirs: Dirs, pa
     if node_type.cache:
         cached = cache.get(key)
         if cached is None or not reusable(node_type, cached, params) or \
-                cached.meta.get("out_dir") not in (None, str(dirs.out_dir)) or \
+                not _placeable(node_type, cached, dirs.out_dir) or \
                 (node_type.reports is not None and not reports_made(cache, key)):
             return None
         held[node] = cached
@@ -193,3 +264,13 @@ def _served(workflow: Workflow, registry: Registry, cache: Cache, dirs: Dirs, pa
     outcome.seconds = time.perf_counter() - started
     return outcome
 
+
+def _placeable(node_type: Any, cached: Any, out_dir: Path) -> bool:
+    """Whether a cached result serves ``out_dir``: made for no output folder, for this one, or
+    for another one from which the node can copy every file it wrote."""
+    there = cached.meta.get("out_dir")
+    if there is None or there == str(out_dir):
+        return True
+    from .relocation import moves
+
+    return node_type.relocate is not None and bool(moves(cached, out_dir))

@@ -142,19 +142,26 @@ def test_an_unchanged_rerun_is_answered_by_the_record_as_the_engine_answers_it(j
     assert job.record().is_file()  # the engine's cached run recorded itself again
 
 
-def test_a_rerun_answered_by_the_record_imports_no_engine_networkx_numpy_pillow_or_other_family(job):
+def heavy_imports(args: list[str], modules: tuple[str, ...]) -> tuple[int, list[str], str]:
+    """The exit status of ``flowclass`` with ``args`` in a process of its own, which of
+    ``modules`` it imported (not counting those only waiting to be), and its stdout."""
     script = ("import json, sys\n"
               "from flowclass import cli\n"
               "from flowclass.deferred_import import waiting\n"
-              f"code = cli.main({job.args('-q')!r})\n"
-              "heavy = [m for m in ('flowclass.engine', 'networkx', 'numpy', 'pandas', 'PIL.Image',\n"
-              "                     'nodes.cleaning')\n"
-              "         if m in sys.modules and not waiting(m)]\n"
+              f"code = cli.main({args!r})\n"
+              f"heavy = [m for m in {modules!r} if m in sys.modules and not waiting(m)]\n"
               "print(json.dumps([code, heavy]))\n")
     done = subprocess.run([sys.executable, "-c", script, "run"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
-    assert json.loads(done.stdout.splitlines()[-1]) == [0, []], done.stderr
-    assert "6 from cache" in done.stdout
+    code, heavy = json.loads(done.stdout.splitlines()[-1])
+    return code, heavy, done.stdout + done.stderr
+
+
+def test_a_rerun_answered_by_the_record_imports_no_engine_networkx_numpy_pillow_or_other_family(job):
+    code, heavy, said = heavy_imports(job.args("-q"), ("flowclass.engine", "networkx", "numpy", "pandas",
+                                                       "PIL.Image", "nodes.cleaning"))
+    assert (code, heavy) == (0, []), said
+    assert "6 from cache" in said
 
 
 def _image_swapped(job: Job) -> None:
@@ -379,3 +386,148 @@ def test_a_rerun_into_a_new_out_starts_no_drawing_process(tmp_path, digits):
         found.append(json.loads(done.stdout.splitlines()[-1]))
     assert found == [[0, 1, False], [0, 0, False]]  # cold: drawn in its own process
     assert (tmp_path / "new-out" / "dendrogram.png").read_bytes() == (tmp_path / "out" / "dendrogram.png").read_bytes()
+
+
+# --- a re-run into a new --out ------------------------------------------------------------
+
+def _latest(job: Job) -> Path:
+    return run_record._latest_path(Cache(job.cache), run_record.job_name(
+        Path(CLUSTER).resolve(), [f"import.folder={job.folder}", "embed.backend=pixels"]))
+
+
+def _elsewhere(job: Job, tmp_path: Path, name: str, monkeypatch) -> Job:
+    """The same job into another output folder, its engine runs counted."""
+    return Job(job.folder, tmp_path / name, job.cache, job.capsys, monkeypatch)
+
+
+def manifest_without_times(out: Path) -> dict:
+    manifest = json.loads((out / "run.json").read_text().replace(str(out), "<out>"))
+    del manifest["started"], manifest["seconds"], manifest["skipped"]["stamp"]
+    for node in manifest["nodes"].values():
+        del node["seconds"]
+    return manifest
+
+
+def test_an_unchanged_rerun_into_a_new_out_is_copied_from_the_cache_as_the_engine_copies_it(
+        job, tmp_path, monkeypatch):
+    new = _elsewhere(job, tmp_path, "new-out", monkeypatch)
+    code, out, err = new.run()
+    assert code == 0 and new.engine_runs == 0, err  # the record answered, the engine never ran
+    assert outputs(new.out) == outputs(job.out)
+    assert "saved in" in out and "dendrogram.png, map.png" in out
+    assert set(new.states().values()) == {"cached"}
+
+    _latest(job).unlink()  # now the engine answers the same run into a third folder
+    by_engine = _elsewhere(job, tmp_path, "engine-out", monkeypatch)
+    code2, out2, err2 = by_engine.run()
+    assert code2 == 0 and by_engine.engine_runs == 1, err2
+    assert outputs(by_engine.out) == outputs(new.out)
+    assert manifest_without_times(by_engine.out) == manifest_without_times(new.out)
+    assert without_times(out).replace(str(new.out), "<out>") == \
+        without_times(out2).replace(str(by_engine.out), "<out>")
+    assert without_times(err) == without_times(err2)
+
+    code, out, _ = new.run()  # and the next re-run there is answered by that folder's record
+    assert code == 0 and new.engine_runs == 0 and "saved in" not in out
+
+
+def test_a_rerun_into_a_new_out_answered_by_the_record_imports_no_engine_networkx_or_pillow(job, tmp_path):
+    code, heavy, said = heavy_imports(job.args("-q", "--out", str(tmp_path / "new-out")),
+                                      ("flowclass.engine", "networkx", "PIL.Image", "matplotlib", "pandas"))
+    assert (code, heavy) == (0, []), said
+    assert outputs(tmp_path / "new-out") == outputs(job.out)
+
+
+def _old_export_edited(job: Job) -> None:
+    """An image the first run exported, changed in its folder: it is not copied from there."""
+    cluster = next(p for p in sorted((job.out / "clusters").iterdir()) if p.is_dir())
+    image = next(cluster.iterdir())
+    image.write_bytes(image.read_bytes() + b"\0")
+
+
+def _pictures_gone_from_the_cache(job: Job) -> None:
+    from flowclass.reports import SCHEME
+
+    for folder in Cache(job.cache).root.rglob(SCHEME):
+        shutil.rmtree(folder)
+
+
+NEW_OUT_CHANGES = {"an image's content changed": _image_swapped,
+                   "an image added and another removed": _image_added_and_removed,
+                   "an exported image edited in the first folder": _old_export_edited,
+                   "the first folder's table deleted": _table_deleted,
+                   "the pictures gone from the cache": _pictures_gone_from_the_cache,
+                   "every cached result pruned": _result_pruned}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", NEW_OUT_CHANGES)
+def test_a_change_before_a_rerun_into_a_new_out_falls_through_to_the_engine(job, tmp_path, monkeypatch, change):
+    NEW_OUT_CHANGES[change](job)
+    new = _elsewhere(job, tmp_path, "new-out", monkeypatch)
+    code, _, err = new.run()
+    assert code == 0 and new.engine_runs == 1, err  # the engine ran it, not the record
+    assert outputs(new.out) == fresh(job, tmp_path)
+    assert new.record().is_file()
+
+
+@pytest.mark.slow
+def test_a_set_value_or_a_node_revision_changed_before_a_rerun_into_a_new_out_falls_through(
+        job, tmp_path, monkeypatch):
+    import dataclasses
+
+    new = _elsewhere(job, tmp_path, "four", monkeypatch)
+    code, _, err = new.run("--set", "cluster.n_clusters=4")
+    assert code == 0 and new.engine_runs == 1, err
+    assert outputs(new.out) == fresh(job, tmp_path, "--set", "cluster.n_clusters=4")
+
+    import nodes.clustering as family
+
+    monkeypatch.setattr(family, "NODES", [dataclasses.replace(t, revision=t.revision + 1)
+                                          if t.type == "hierarchical_clustering" else t for t in family.NODES])
+    newer = _elsewhere(job, tmp_path, "newer", monkeypatch)
+    code, _, err = newer.run()
+    assert code == 0 and newer.engine_runs == 1, err
+    assert newer.states()["cluster"] == "done"
+
+
+def test_a_file_of_the_users_in_the_new_out_is_left_to_the_engine_and_kept(job, tmp_path, monkeypatch):
+    new = _elsewhere(job, tmp_path, "new-out", monkeypatch)
+    new.out.mkdir()
+    (new.out / "clusters.csv").write_text("mine\n")
+    code, _, err = new.run()
+    assert new.engine_runs == 1  # the engine, which keeps the user's file and says so
+    assert code == 1 and new.states()["table"] == "failed" and "was not written by FlowClass" in err
+    assert (new.out / "clusters.csv").read_text() == "mine\n" and not new.record().exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_into_a_new_out_killed_while_copying_leaves_no_half_file_and_no_record(job, tmp_path, monkeypatch):
+    """Killed (SIGKILL) after its 30th file is put in place: nothing half-written is left
+    under a final name, no record says the folder is done, and the next run finishes it."""
+    from flowclass.fsutil import is_temp_name
+
+    new = tmp_path / "new-out"
+    script = ("import os, signal, sys\n"
+              "real, count = os.link, [0]\n"
+              "def link(*a, **k):\n"
+              "    count[0] += 1\n"
+              "    if count[0] > 30:\n"
+              "        os.kill(os.getpid(), signal.SIGKILL)\n"
+              "    return real(*a, **k)\n"
+              "os.link = link\n"
+              "from flowclass import cli\n"
+              f"sys.exit(cli.main({job.args('-q', '--out', str(new))!r}))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    copied = [p for p in new.rglob("*.png")]
+    assert 0 < len(copied) < 100 and not (new / "run.json").exists()
+    sources = {p.name: p.read_bytes() for p in job.out.rglob("*.png")}
+    assert all(p.read_bytes() == sources[p.name] for p in copied)  # each one whole
+    again = _elsewhere(job, tmp_path, "new-out", monkeypatch)
+    assert not again.record().exists()
+    code, _, err = again.run()
+    assert code == 0, err
+    assert outputs(new) == outputs(job.out)
+    assert not [p for p in new.rglob("*") if is_temp_name(p.name)]  # the leftovers removed

@@ -27,6 +27,7 @@ from ..errors import Problem
 from ..executors import ExecutorChoice
 from ..graph import descendants
 from ..manifest import node_seconds
+from ..node import NodeType
 from ..run_clock import RunClock, RunLeft, node_kinds, time_left
 from ..reports import Reports
 from ..userfiles.owned_folder import owned_folder
@@ -177,7 +178,7 @@ class RunController:
         self._run_keys: dict[str, str | None] = {}  # the cache key each badge was earned with
         self.run_nodes: list[str] = []  # the nodes of the run going on, in the order they run
         self.took: dict[str, float] = {}  # seconds each node took when it last ran
-        self._keeps: set[str] = set()  # the run's nodes whose progress counts what is stored
+        self._keeps: dict[str, NodeType] = {}  # the run's nodes whose progress counts what is stored
         self.reached: dict[str, Kept] = {}  # how far those got in the run going on
         self.run_clock = RunClock({}, clock=clock)  # the run's time left; teaches the node types' paces
         # A run waits for a status check still in flight: both may write the same store
@@ -202,8 +203,8 @@ class RunController:
         self._run_id += 1
         run_id = self._run_id
         self.run_nodes = []
-        self._keeps = {n.id for n in workflow.nodes
-                       if getattr(self.engine.registry.get(n.type), "keeps_progress", False)}
+        self._keeps = {n.id: spec for n in workflow.nodes
+                       if (spec := self.engine.registry.get(n.type)) is not None and spec.keeps_progress}
         self.reached = {}
         self.took.update(node_seconds(out_dir))  # the last run there: what each node may take
         self.run_clock = RunClock(node_kinds(workflow, self.engine.registry),
@@ -315,7 +316,7 @@ class RunController:
         self.run_clock(event)
         if event.state == NodeState.PENDING and event.node not in self.run_nodes:
             self.run_nodes.append(event.node)
-        if event.state == PROGRESS and event.node in self._keeps and event.total:
+        if event.state == PROGRESS and event.total and self._counts_kept(event):
             self.reached[event.node] = Kept(event.done or 0, event.total, event.unit)
         if event.state == PROGRESS:
             self.statuses[event.node] = replace(current, state=NodeState.RUNNING, progress=event.fraction,
@@ -331,6 +332,15 @@ class RunController:
             self.statuses[event.node] = NodeStatus(NodeState(event.state), message=event.message)
             if event.state in (NodeState.DONE, NodeState.CACHED) and event.key:
                 self.on_node_result(event.node, self._early_result(event))
+
+    def _counts_kept(self, event: NodeEvent) -> bool:
+        """Whether ``event`` says how much of its node is stored: a phase that keeps its items,
+        and not the start of a later one (Find Duplicates' fine checks starting at 0 do not
+        hide that its looks at every image are kept)."""
+        spec = self._keeps.get(event.node)
+        if spec is None or not spec.counts_kept(event.message):
+            return False
+        return bool(event.done) or event.node not in self.reached
 
     def _progress_text(self, event: NodeEvent) -> str:
         """``embedding: 200 / 1,000 images · about 40 s left``: the node's phase (its message),
@@ -379,7 +389,7 @@ class RunController:
     def _stopped(self, node: str) -> NodeStatus:
         """A node the run stopped in: cancelled, and how much of it is kept, if any is."""
         kept = self.reached.get(node)
-        if kept is None or not 0 < kept.done < kept.total:
+        if kept is None or not 0 < kept.done <= kept.total:
             return NodeStatus(NodeState.CANCELLED)
         return self.stopped_at(node, kept)
 
