@@ -279,16 +279,17 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
                 for k, found in chunk]
 
     before = int(np.sum(scores[to_check[stored], 0] >= match_above))  # fine checks kept
-    chunks = [passed[start:start + FINE_CHUNK] for start in range(0, len(passed), FINE_CHUNK)]
-    done = 0
+    size = FINE_CHUNK if workers > 1 else 1  # here: each verdict kept as soon as it is made
+    chunks = [passed[start:start + size] for start in range(0, len(passed), size)]
+    done = before
+    progress(done, before + len(passed), "pairs", "comparing fine detail")
     with in_order(fine_checks, chunks, workers, FINE_NEEDS) as results:
         for chunk, differences in zip(chunks, results):
             for (k, _), found in zip(chunk, differences):
-                progress(before + done, before + len(passed), "pairs", "comparing fine detail")
                 scores[k, 1] = found
                 verdicts.keep(pairs[k:k + 1], scores[k:k + 1])
                 done += 1
-    progress(before + len(passed), before + len(passed), "pairs", "comparing fine detail")
+                progress(done, before + len(passed), "pairs", "comparing fine detail")  # Cancel: here
     return [(int(pairs[k, 0]), int(pairs[k, 1])) for k in to_check if scores[k, 1] <= detail_below]
 
 
