@@ -32,9 +32,8 @@ from .fine_detail import DETAIL, detail_difference, fine_copy
 from .kept_checks import KeptChecks
 from .neighbours import nearest
 from .pair_pool import cores, in_order
-from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, THUMB, WORK, Alignment, align, all_views,
-                         best_crops, look_at, look_of, misalignment_slack, pair_slack, pixel_digest, unit,
-                         whole)
+from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, THUMB, WORK, Alignment, align, align_many,
+                         all_views, best_crops, look_at, look_of, misalignment_slack, pixel_digest, unit, whole)
 
 CANDIDATE_NEIGHBOURS = 10
 CANDIDATE_SIMILARITY = 0.5  # cosine of centred embeddings below which a pair is no candidate
@@ -44,7 +43,7 @@ EXACT_SIMILARITY = 0.995  # embeddings this alike are worth hashing the full pix
 MATCH = 0.995  # share of one view's variance a monotone curve of the other explains
 READERS = 4  # threads decoding images
 CROPS_CHUNK = 256  # images whose crops a worker matches at a time (about 0.1 s)
-ALIGN_CHUNK = 64  # pairs a worker aligns at a time (about 0.1 s)
+ALIGN_CHUNK = 128  # pairs a worker aligns at a time, their crops refined together (about 0.1 s)
 FINE_CHUNK = 8  # pairs a worker compares in fine detail at a time (about 0.05 s)
 COARSE_NEEDS = ("scipy.optimize",)  # what the checks import as they run: imported before forking
 FINE_NEEDS = (*COARSE_NEEDS, "scipy.ndimage", "PIL.Image", "flowclass.userfiles.pictures")
@@ -354,14 +353,14 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progr
             best[rows % len(pairs), rows // len(pairs)] = correlation
     progress(len(starts), len(starts), "images", "comparing thumbnails")
 
+    loose = np.minimum(slack[pairs[:, 0]], slack[pairs[:, 1]])  # :func:`.thumbnails.pair_slack` of each pair
+
     def aligned(chunk: np.ndarray) -> list[Alignment]:
-        found = []
-        for k in chunk.tolist():
-            a, b = int(pairs[k, 0]), int(pairs[k, 1])
-            crops = ((int(which[k, 0]), best[k, 0]), (int(which[k, 1]), best[k, 1]))
-            loose = pair_slack(slack[a], slack[b])
-            found.append(align(works[a], works[b], crops, wanted, loose) if max(best[k]) + loose[0] >= ALIGNED
-                         else NO_ALIGNMENT)
+        found = [NO_ALIGNMENT] * len(chunk)
+        worth = np.flatnonzero(best[chunk].max(axis=1) + loose[chunk, 0] >= ALIGNED)
+        ks = chunk[worth]
+        for at, alignment in zip(worth, align_many(works, pairs[ks], which[ks], best[ks], loose[ks], wanted)):
+            found[at] = alignment
         return found
 
     chunks = np.array_split(np.arange(len(pairs)), max(1, -(-len(pairs) // ALIGN_CHUNK)))
