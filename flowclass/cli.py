@@ -10,17 +10,17 @@ import sys
 import time
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from . import __version__
 from .deferred_import import defer_for_run
 
-defer_for_run(sys.argv)  # before anything imports numpy (see flowclass/deferred_import.py)
+if TYPE_CHECKING:
+    from .cache import Cache
 
-from .cache import Cache, NotACache, default_max_bytes, parse_size  # noqa: E402
-from .errors import Problem, WorkflowInvalid  # noqa: E402
-from .fsutil import WriteError  # noqa: E402
-from .states import NodeState  # noqa: E402
+defer_for_run(sys.argv)  # before anything imports numpy (see flowclass/deferred_import.py)
+# FlowClass's own modules are imported by the commands, once main() has set the garbage
+# collector for a process started for one run (flowclass/run_process.py)
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -45,6 +45,7 @@ def _load(args: argparse.Namespace, registry):
 
 def _refuse_images(path: Path) -> None:
     """A folder of images, or an image, given where a workflow goes: say what to type instead."""
+    from .errors import Problem, WorkflowInvalid
     from .library import ready_workflows_dir
     from .userfiles.pictures import IMAGE_SUFFIXES
 
@@ -77,6 +78,8 @@ def _folder_option(option: str, value: str | None) -> Path | None:
 def _cache(args: argparse.Namespace) -> Cache:
     """The cache --cache (or the default) names, refused up front when it is a folder of
     the user's that FlowClass did not make as a cache."""
+    from .cache import Cache, NotACache
+
     cache = Cache(_folder_option("--cache", args.cache))
     try:
         cache.check()
@@ -91,7 +94,7 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import run_record
+    from . import run_process, run_record
 
     cache = _cache(args)
     out_dir = _out_dir(args)
@@ -100,6 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if replayed is not None:  # nothing changed since the last run into this folder
             return replayed
     run_record.forget(cache, out_dir.resolve())
+    run_process.engine_starts()
     registry = _registry(args)
     workflow = _load(args, registry)
     return _run_engine(args, cache, out_dir, registry, workflow)
@@ -123,6 +127,7 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
     latest run into another one, whose files are then copied here. None when the engine
     must run it."""
     from . import run_record
+    from .errors import WorkflowInvalid
     from .installed import installed
     from .library import families_registry
 
@@ -139,8 +144,10 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
         workflow = _load(args, registry)
     except WorkflowInvalid:  # the engine's run says what is wrong, with every node type known
         return None
+    from .progress import TerminalProgress  # no time left to tell: it only reports cached nodes
+
     result = run_record.replay(record, workflow, registry, cache, path.parent, out_dir,
-                               _progress(args, cache, out_dir, registry, workflow))
+                               TerminalProgress(quiet=args.quiet))
     if result is None:
         return None
     _write_manifest(result, args, str(path), out_dir, (found.platform, found.versions))
@@ -202,6 +209,7 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
 
 def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path, system) -> None:
     """run.json for a run the record answered, as the engine writes it."""
+    from .fsutil import WriteError
     from .manifest import write_manifest
 
     try:
@@ -214,6 +222,8 @@ def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path
 
 def _tell(result, out_dir: Path, args: argparse.Namespace) -> int:
     """The run's summary, its failures and skipped files; the exit status."""
+    from .states import NodeState
+
     cached = sum(o.state == NodeState.CACHED for o in result.outcomes.values())
     ok = result.ok and result.manifest_error is None
     print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
@@ -261,6 +271,7 @@ def _save_reports(reports, result, out_dir: Path):
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Everything that can be known without running: the workflow, and its paths on disk."""
+    from .errors import WorkflowInvalid
     from .protected import Protected
     from .resolution import Dirs, resolve
 
@@ -362,6 +373,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _size(text: str) -> str:
+    from .cache import parse_size
+
     try:
         parse_size(text)
     except ValueError as exc:
@@ -441,9 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from .run_process import one_run_process
 
-    args = build_parser().parse_args(argv)
-    # a process started for one run (not a test calling main): see flowclass/run_process.py
-    with one_run_process(argv is None and getattr(args, "func", None) is cmd_run):
+    # a process started for one run (not a test calling main): see flowclass/run_process.py;
+    # from before the parser is built, which imports the node library's modules
+    with one_run_process(argv is None and sys.argv[1:2] == ["run"]):
+        args = build_parser().parse_args(argv)
         if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
             with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
                 return _main(args)
@@ -465,6 +479,10 @@ def _environment(name: str, value: str) -> Iterator[None]:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from .cache import default_max_bytes
+    from .errors import WorkflowInvalid
+    from .fsutil import WriteError
+
     try:
         default_max_bytes()
     except ValueError as exc:

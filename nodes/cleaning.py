@@ -22,6 +22,7 @@ from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Float, Int, Path as PathParam
+from flowclass.safe_tables import write_csv
 
 from .cleaning_types import (DUPLICATES, LABEL_ISSUES, OUTLIERS, DuplicateGroups, LabelIssues,
                              OutlierScores)
@@ -43,8 +44,8 @@ def _keep_file_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
 
 def _report(port: str, name: str):
     def reports(source: Any) -> dict[str, Any]:
-        value = source.output(port)
-        return {name: lambda path: value.to_table().to_csv(path, index=False)}
+        value = source.output(port)  # labels are folder names: '=HYPERLINK(...)' stays text
+        return {name: lambda path: write_csv(value.to_table(), path)}
     return reports
 
 

@@ -199,3 +199,14 @@ def test_a_copy_is_exact_where_the_kernel_cannot_copy(tmp_path, monkeypatch):
     assert (tmp_path / "fast.bin").read_bytes() == (tmp_path / "slow.bin").read_bytes() == source.read_bytes()
     with pytest.raises(FileExistsError):  # never over something already there
         copy_new(source, tmp_path / "fast.bin")
+
+
+def test_the_xml_text_of_a_relocated_workbook_is_escaped_and_read_as_the_standard_library_does():
+    from xml.sax.saxutils import escape as sax_escape, unescape as sax_unescape
+
+    from nodes.lib.results.relocated import escape, unescape
+
+    for text in ("/data/a&b <c>.png", "&amp; already", "plain", "<<&&>>", "&lt;&gt;&amp;"):
+        assert escape(text) == sax_escape(text)
+        assert unescape(text) == sax_unescape(text)
+        assert unescape(escape(text)) == text

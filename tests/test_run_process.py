@@ -42,6 +42,36 @@ def test_main_called_with_arguments_leaves_the_collector_as_it_was(tmp_path):
     assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
 
 
+
+@pytest.mark.slow
+def test_a_rerun_answered_from_its_record_collects_no_garbage_and_the_engine_collects_again(tmp_path):
+    """The first run's engine collects as usual; the unchanged re-run, answered from its record
+    without the engine, runs no collection at all."""
+    argv = ["flowclass", "run", CLUSTER, "-q", "--out", str(tmp_path / "out"), "--cache",
+            str(tmp_path / "cache"), "--set", f"import.folder={_user_folder(tmp_path)}",
+            "--set", "cluster.n_clusters=4", "--set", "embed.backend=pixels"]
+    script = (
+        "import gc, json, sys\n"
+        f"sys.argv = {argv!r}\n"
+        "collections, in_engine = [], []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and collections.append(info))\n"
+        "from flowclass import engine\n"
+        "real = engine.Engine.run\n"
+        "engine.Engine.run = lambda *a, **k: in_engine.append(gc.isenabled()) or real(*a, **k)\n"
+        "from flowclass.cli import main\n"
+        "before = len(collections)\n"
+        "code = main()\n"
+        "print(json.dumps([code, in_engine, len(collections) - before]))\n")
+    found = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+        assert done.returncode == 0, done.stderr
+        found.append(json.loads(done.stdout.splitlines()[-1]))
+    (code, in_engine, _), again = found
+    assert (code, in_engine) == (0, [True])  # the engine ran, collecting
+    assert again == [0, [], 0]  # the record answered: no engine, no collection
+
+
 # imported by preparing a model, by the sample sets, by nothing a cold run draws, or (matplotlib)
 # only by the process that draws its pictures (flowclass/report_process.py)
 NOT_ON_THE_COLD_PATH = ("sklearn", "onnxruntime.quantization", "onnx", "skimage", "torch", "matplotlib")

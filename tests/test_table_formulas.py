@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -145,3 +146,42 @@ def test_evaluation_and_confusion_tables_hold_hostile_class_names_as_text(tmp_pa
             assert any(cell.lstrip("'") in HOSTILE and cell != cell.lstrip("'") for row in rows for cell in row)
     counts = pd.read_csv(tmp_path / "confusion_matrix.csv").iloc[:, 1:]
     assert all(dtype == np.int64 for dtype in counts.dtypes) and counts.to_numpy().sum() == n
+
+
+@pytest.mark.slow
+def test_the_cleaning_tables_hold_hostile_labels_as_text(registry, cache, tmp_path):
+    """label_issues.csv names each image's folder label and the suggested one; duplicates.csv
+    and outliers.csv their paths: a folder named like a formula stays text in all three, as
+    ``flowclass run`` of clean_collection writes them; scores stay numbers."""
+    from classify_helpers import run
+
+    from flowclass.safe_tables import restore
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "collection"
+    for name in HOSTILE:
+        (folder / name).mkdir(parents=True)
+        for k in range(4):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / name / f"{k}.png")
+    shutil.copyfile(folder / HOSTILE[1] / "0.png", folder / HOSTILE[2] / "copy.png")  # a duplicate group
+    nodes = [("import", "import_images", {"folder": str(folder)}),
+             ("embed", "embed", {"backend": "pixels", "pixel_size": 8}),
+             ("duplicates", "find_duplicates", {}), ("issues", "find_label_issues", {}),
+             ("outliers", "find_outliers", {})]
+    result = run(registry, cache, nodes, [("import.images", "embed.images"),
+                                          *(("embed.embeddings", f"{n}.embeddings")
+                                            for n in ("duplicates", "issues", "outliers"))], tmp_path / "out")
+    assert result.ok, [o.error for o in result.failed]
+    for node, name in (("duplicates", "duplicates.csv"), ("issues", "label_issues.csv"),
+                       ("outliers", "outliers.csv")):
+        class Source:
+            def output(self, port, node=node):
+                return result.output(node, port)
+
+        write = registry.get(result.workflow.node(node).type).reports(Source())[name]
+        write(tmp_path / name)
+        assert len(assert_csv_is_inert(tmp_path / name)) > 1
+    issues = pd.read_csv(tmp_path / "label_issues.csv", dtype=str, keep_default_na=False)
+    assert {restore(label) for label in issues["label"]} == {Path(name).parts[0] for name in HOSTILE}
+    assert pd.read_csv(tmp_path / "label_issues.csv")["score"].dtype == np.float64
+    assert pd.read_csv(tmp_path / "duplicates.csv")["group"].dtype == np.int64

@@ -351,3 +351,33 @@ def test_one_relative_path_is_the_one_of_all_paths(tmp_path) -> None:
         [f"g{k // 2:03d}_{k % 2}.png" for k in range(6)]
     rootless = replace(images, root="")
     assert [rootless.relpath(k) for k in range(len(images))] == rootless.relpaths
+
+
+@pytest.mark.anyio
+async def test_a_second_tab_never_undoes_a_decision_it_did_not_see(create_user, tmp_path):
+    """Two tabs show the same queue; A accepts image 1's suggestion. B, a step behind, still
+    shows image 1 and clicks Keep on it: the file keeps A's decision, B is told and shows the
+    queue as the file has it; B's next decision is written beside A's."""
+    from nodes.lib.classify.label_overrides import read_label_file
+    from nodes.viewers.cleaning_labels import label_queue
+
+    issues = synthetic_issues(tmp_path, [False, True, False, True], [0.9, 0.8, 0.7, 0.6])
+
+    @ui.page("/")
+    def page() -> None:
+        label_queue.show(issues, queue_context(tmp_path, []))
+
+    a, b = create_user(), create_user()
+    await a.open("/")
+    await b.open("/")
+    a.find(marker="accept-1").click()
+    await a.should_see("1 decided · 1 flagged left")
+    assert 1 in shown_in_queue(b)
+    b.find(marker="keep-label-1").click()
+    await b.should_see("1 decided · 1 flagged left")
+    assert "decided meanwhile, in another tab or program" in b.notify.messages[-1]
+    assert shown_in_queue(b) == [3, 0, 2]
+    b.find(marker="accept-3").click()
+    await b.should_see("2 decided · 0 flagged left")
+    rows = read_label_file(tmp_path / "label-overrides.csv")
+    assert rows[["path", "label"]].values.tolist() == [["a/i1.png", "b"], ["a/i3.png", "b"]]

@@ -7,7 +7,9 @@ confusion matrix's corrections are, :func:`nodes.viewers.classification.correcti
 "Keep" writes the given label, so the image is decided and is not asked about again.
 Decided images leave the queue (an image is decided when the label file names it, by
 content hash or path); the keys A and K accept or keep the first one's. Retrain re-runs
-the workflow with the decisions.
+the workflow with the decisions. A tab whose queue is behind the file (another tab decided
+meanwhile) takes those decisions in and shows them before it writes anything, so a
+decision is never undone by a click on a card that was already decided.
 """
 
 from __future__ import annotations
@@ -84,10 +86,24 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     cards = ui.row().classes("gap-3 w-full fc-label-queue")
     classes = list(dict.fromkeys([*issues.classes, *issues.suggested.tolist()]))
 
+    def caught_up() -> bool:
+        """Whether this tab's queue is the file's: decisions written meanwhile (another tab, a
+        program) are taken in and shown instead, so none is undone unseen."""
+        news = decided(issues, path) & ~done
+        if not news.any():
+            return True
+        done[news] = True
+        ctx.refresh()  # Label Overrides turns stale here too: its file changed
+        ui.notify(f"{int(news.sum()):,} image(s) of this queue were decided meanwhile, in another tab or "
+                  f"program: the queue now shows what {path.name} holds; nothing was changed.", type="warning")
+        counter.text = progress(issues, done)
+        show()
+        return False
+
     def decide(i: int, label: str) -> None:
         from nodes.lib.classify.label_overrides import set_label
 
-        if path is None:
+        if path is None or not caught_up():
             return
         images = issues.images
         set_label(path, str(images.hashes[i]), images.relpath(i), label)
@@ -103,7 +119,7 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         """A accepts the first image's suggestion, K keeps its label: the queue without the mouse."""
         key = str(e.key).lower()
         if path is None or not e.action.keydown or e.action.repeat or e.modifiers.ctrl or e.modifiers.alt \
-                or e.modifiers.meta or key not in ("a", "k") or done.all():
+                or e.modifiers.meta or key not in ("a", "k") or done.all() or not caught_up():
             return
         i = int(order[~done[order]][0])
         given, suggested = str(issues.images.labels[i]), str(issues.suggested[i])

@@ -135,9 +135,18 @@ def rewrite_xlsx(column: str, paths: dict[str, str]) -> Maker:
     return make
 
 
-def _rewrite_sheet(xml: str, column: str, paths: dict[str, str]) -> str:
-    from xml.sax.saxutils import escape, unescape
+def escape(text: str) -> str:
+    """Text as XML character data, as :func:`xml.sax.saxutils.escape` writes it (whose
+    module imports urllib.request, http.client and email: a third of a re-run's imports)."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
 
+
+def unescape(text: str) -> str:
+    """XML character data as text, as :func:`xml.sax.saxutils.unescape` reads it."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _rewrite_sheet(xml: str, column: str, paths: dict[str, str]) -> str:
     letter = None
     for match in _CELL.finditer(xml):
         if match.group(3) == "1" and unescape(match.group(4)) == column:
