@@ -29,6 +29,8 @@ from .lib.embedders.store import EmbeddingStore
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    Task = Callable[[Embedder, list[str]], tuple[np.ndarray | None, list[str]]]  # _load_batch or _embed_batch
+
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
 NETWORKS = ("efficientnet_lite0", "open_clip")  # the backends that can run on a GPU
 DEVICES = ("auto", "cpu", "cuda")
@@ -152,9 +154,6 @@ def _embed_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | Non
     images that decoded, and per image "" or the reason it could not be read."""
     stacked, errors = _load_batch(embedder, paths)
     return (embedder.forward(stacked) if stacked is not None else None), errors
-
-
-Task = Callable[[Embedder, list[str]], tuple[np.ndarray | None, list[str]]]  # _load_batch or _embed_batch
 
 
 def _in_order(pool: ThreadPoolExecutor, task: Task, embedder: Embedder, paths: list[str],
