@@ -144,8 +144,10 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
         workflow = _load(args, registry)
     except WorkflowInvalid:  # the engine's run says what is wrong, with every node type known
         return None
+    from .progress import TerminalProgress  # no time left to tell: it only reports cached nodes
+
     result = run_record.replay(record, workflow, registry, cache, path.parent, out_dir,
-                               _progress(args, cache, out_dir, registry, workflow))
+                               TerminalProgress(quiet=args.quiet))
     if result is None:
         return None
     _write_manifest(result, args, str(path), out_dir, (found.platform, found.versions))

@@ -12,12 +12,13 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from .context import NodeEvent
-from .run_clock import RunClock, in_all
 from .states import PROGRESS, WARNING, NodeState
 
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+    from .run_clock import RunClock
 
 
 class TerminalProgress:
@@ -65,6 +66,8 @@ class TerminalProgress:
         where = self.clock.position() if self.clock is not None else None
         if where is None or not (where[1] or finished):
             return ""
+        from .run_clock import in_all  # only with a clock: a re-run answered from its record has none
+
         return in_all(self.clock.left(*where))
 
     def __call__(self, event: NodeEvent) -> None:

@@ -36,14 +36,11 @@ from .errors import NodeError
 from .fsutil import atomic_path
 from .registry import Registry
 from .report_process import import_all
+from .report_store import NAMES, reports_folder
 from .states import FINISHED, NodeState
 from .workflow import Workflow
 
 Writer = Callable[[Path], None]
-# Bump when any node family draws its pictures differently: reports kept in the cache
-# under another scheme are made again.
-SCHEME = "reports-1"
-NAMES = "names.json"  # in a node's report folder: its reports' names, written last
 
 
 @dataclass(frozen=True)
@@ -157,7 +154,7 @@ class Reports:
     def _folder(self, key: str, ready: bool = False) -> Path | None:
         """The cache folder of a result's reports (None: the result is not stored); with
         ``ready``, None unless its reports were all made."""
-        return _reports_folder(self.cache, key, ready)
+        return reports_folder(self.cache, key, ready)
 
     def _store(self, key: str, writers: dict[str, Writer]) -> Path | None:
         """Write every report of a result into the cache; the list of names goes last."""
@@ -266,18 +263,6 @@ class Reports:
                 write(folder / name)
             (folder / NAMES).write_text(json.dumps(sorted(writers)), encoding="utf-8")
         return folder
-
-
-def _reports_folder(cache: Cache, key: str, ready: bool = False) -> Path | None:
-    beside = cache.beside(key, SCHEME)
-    if beside is None or (ready and not (beside / NAMES).is_file()):
-        return None
-    return beside
-
-
-def reports_made(cache: Cache, key: str) -> bool:
-    """Whether the reports of the result stored under ``key`` are all made, in this scheme."""
-    return _reports_folder(cache, key, ready=True) is not None
 
 
 def _upstream(result: Any, workflow: Workflow, registry: Registry, node: str, data_type: str) -> Any:

@@ -45,7 +45,7 @@ from .node_cache import file_state, node_key, reusable
 from .outcomes import DEFERRED, NodeOutcome, RunResult
 from .protected import Protected
 from .registry import Registry
-from .reports import reports_made
+from .report_store import reports_made
 from .resolution import Dirs, resolve
 from .states import NodeState
 from .workflow import Workflow

@@ -446,7 +446,7 @@ def _old_export_edited(job: Job) -> None:
 
 
 def _pictures_gone_from_the_cache(job: Job) -> None:
-    from flowclass.reports import SCHEME
+    from flowclass.report_store import SCHEME
 
     for folder in Cache(job.cache).root.rglob(SCHEME):
         shutil.rmtree(folder)
