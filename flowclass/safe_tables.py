@@ -18,6 +18,7 @@ Numbers (numeric columns) are written as numbers in both.
 from __future__ import annotations
 
 import csv
+import os
 import io
 import math
 import re
@@ -126,6 +127,9 @@ def read_text_table(path: Path, columns: Iterable[str], what: str, field: str, h
     from .errors import NodeError
 
     if not path.is_file():
+        if os.path.lexists(path):  # a folder, a pipe, a dangling link: not a file to write over either
+            raise NodeError(f"the {what} {path} is not a file", field=field,
+                            hint="move or rename it, or name another file")
         return pd.DataFrame({c: pd.Series(dtype=str) for c in columns})
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -46,6 +46,7 @@ def test_cancel_find_duplicates_then_run_again_resumes_its_checks(screen: Screen
         return fine_check(*args, **kwargs)
 
     monkeypatch.setattr(dup, "_fine_check", held_check)
+    monkeypatch.setattr(dup, "cores", lambda: 1)  # the checks made in this process, where the gate is
     open_canvas(screen, registry, cache, workspace, flow)
     driver = screen.selenium
     driver.find_element(By.CSS_SELECTOR, ".fc-run").click()

@@ -39,8 +39,9 @@ def clean_collection_on(registry, folder: Path, flow: Path) -> Path:
 
 
 class CountedChecks:
-    """Counts Find Duplicates' looks at images and fine checks; with ``cancel`` given, calls it
-    during the fine check number ``cancel_at`` (that check's verdict is still kept)."""
+    """Counts Find Duplicates' looks at images and fine checks (made in this process, not in
+    worker processes); with ``cancel`` given, calls it during the fine check number
+    ``cancel_at`` (that check's verdict is still kept)."""
 
     def __init__(self, monkeypatch):
         import nodes.lib.cleaning.duplicates as dup
@@ -60,6 +61,7 @@ class CountedChecks:
 
         monkeypatch.setattr(dup, "look_at", counted_look)
         monkeypatch.setattr(dup, "_fine_check", counted_fine)
+        monkeypatch.setattr(dup, "cores", lambda: 1)  # checked in this process, where they are counted
 
 
 @pytest.mark.slow

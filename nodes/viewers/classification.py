@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 from nicegui import ui
 
+from flowclass.errors import NodeError
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.tables import show_as_table, show_table
+
+T = TypeVar("T")
 
 MAX_MATRIX = 30  # more classes than this: the matrix is shown as a table
 MAX_IMAGES = 60  # thumbnails shown for one cell or list at a time
@@ -56,6 +59,16 @@ def correction_file(ctx: ViewerContext) -> tuple[Path | None, str]:
     return path, ""
 
 
+def save_decision(write: Callable[[], T]) -> T | None:
+    """``write()``'s answer, or None when a decision could not be written into its file beside
+    the workflow (it became a folder or unreadable, a full disk): said on the page, which goes on."""
+    try:
+        return write()
+    except (NodeError, OSError) as exc:
+        ui.notify(f"Not saved: {exc}", type="negative")
+        return None
+
+
 def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
     """Record image ``index``'s right label in the Label Overrides file; its node turns stale."""
     from nodes.lib.classify.label_overrides import set_label
@@ -65,7 +78,8 @@ def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None
         ui.notify("Save the workflow first." if reason == "save" else reason, type="warning")
         return
     images = evaluation.predictions.images
-    set_label(path, str(images.hashes[index]), images.relpaths[index], label)
+    if save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpaths[index], label) or True) is None:
+        return
     ctx.refresh()
     ui.notify(f"{os.path.basename(images.paths[index])} is now '{label}' (saved in {path.name}); "
               "retrain to use it.", type="positive")

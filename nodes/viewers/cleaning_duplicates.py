@@ -20,6 +20,8 @@ from nicegui import ui
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.images import enlarge, gallery_of_images
 
+from .classification import save_decision
+
 GROUPS_PER_PAGE = 12
 KEEP_PARAM = "keep_file"  # Find Duplicates' parameter naming the kept-copies file
 KEPT_STYLE = "border: 3px solid #16a34a"
@@ -136,9 +138,8 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
     body = ui.column().classes("w-full gap-2 fc-duplicate-groups")
 
     def choose(row: int) -> None:
-        if path is None:
+        if path is None or save_decision(lambda: record_choice(groups, row, path) or True) is None:
             return
-        record_choice(groups, row, path)
         members = groups.group == groups.group[row]
         keep[members] = False
         keep[row] = True

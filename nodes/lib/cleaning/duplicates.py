@@ -20,19 +20,20 @@ then the largest file, then the first path, so the choice does not depend on fil
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from .fine_detail import DETAIL, detail_difference, fine_copy
 from .kept_checks import KeptChecks
 from .neighbours import nearest
-from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, THUMB, WORK, Alignment, align, all_views,
-                         best_crops, look_at, look_of, misalignment_slack, pair_slack, pixel_digest, unit,
-                         whole)
+from .pair_pool import cores, in_order
+from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, THUMB, WORK, Alignment, align, align_many,
+                         all_views, best_crops, look_at, look_of, misalignment_slack, pixel_digest, unit, whole)
 
 CANDIDATE_NEIGHBOURS = 10
 CANDIDATE_SIMILARITY = 0.5  # cosine of centred embeddings below which a pair is no candidate
@@ -41,6 +42,11 @@ SIGNATURE_SIMILARITY = 0.9  # cosine of signatures below which those are not
 EXACT_SIMILARITY = 0.995  # embeddings this alike are worth hashing the full pixels of
 MATCH = 0.995  # share of one view's variance a monotone curve of the other explains
 READERS = 4  # threads decoding images
+CROPS_CHUNK = 256  # images whose crops a worker matches at a time (about 0.1 s)
+ALIGN_CHUNK = 128  # pairs a worker aligns at a time, their crops refined together (about 0.1 s)
+FINE_CHUNK = 8  # pairs a worker compares in fine detail at a time (about 0.05 s)
+COARSE_NEEDS = ("scipy.optimize",)  # what the checks import as they run: imported before forking
+FINE_NEEDS = (*COARSE_NEEDS, "scipy.ndimage", "PIL.Image", "flowclass.userfiles.pictures")
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,7 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
                 areas: Sequence[int] | None = None,
                 progress: Progress = lambda done, total, unit, message: None,
                 keep_chosen: dict[int, int] | None = None,
-                kept: KeptChecks | None = None) -> tuple[Copies, np.ndarray]:
+                kept: KeptChecks | None = None, workers: int | None = None) -> tuple[Copies, np.ndarray]:
     """The copies among the images (``rows``: their unit-length embeddings) and, per
     candidate pair examined, rows of (i, j, coarse match, fine difference) (NaN: not
     checked that far; exact copies: 1 and 0).
@@ -157,7 +163,8 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     ``keep_chosen`` maps images the user chose to keep to the order of that choice; in a
     group with several, the latest choice wins. ``kept``: where the costly answers (working
     copies, pixel hashes, pair verdicts) are kept as they are made and reused, so a run
-    stopped half-way resumes (:mod:`.kept_checks`).
+    stopped half-way resumes (:mod:`.kept_checks`). ``workers``: processes checking the
+    candidate pairs (default: one per core; the answer is the same for any number).
     """
     n = len(paths)
     hashes = np.asarray(hashes, dtype=str)
@@ -199,7 +206,8 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
 
         with threadpool_limits(1):  # small matrices: threads only wait on each other
             near_pairs = _near(pairs, np.flatnonzero(~exact), looks, paths, scores, match_above,
-                               detail_below, progress, _Verdicts(kept, hashes, f"{match_above!r}:{detail_below!r}"))
+                               detail_below, progress, _Verdicts(kept, hashes, f"{match_above!r}:{detail_below!r}"),
+                               workers or cores())
     area_of = (lambda i: int(areas[i])) if areas is not None else (lambda i: _area(paths[i]))
     copies = _group(n, exact_pairs, near_pairs, paths, area_of, sizes, keep_chosen or {})
     return copies, np.column_stack([pairs, scores]) if len(pairs) else np.zeros((0, 4))
@@ -244,31 +252,43 @@ class _Verdicts:
 
 def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence[str],
           scores: np.ndarray, match_above: float, detail_below: float,
-          progress: Progress, verdicts: _Verdicts) -> list[tuple[int, int]]:
+          progress: Progress, verdicts: _Verdicts, workers: int) -> list[tuple[int, int]]:
     """The pairs ``pairs[to_check]`` that pass the coarse and then the fine check; their
     scores go into ``scores`` (coarse match, fine difference). Verdicts kept by an earlier
-    run are reused; new ones are kept as they are made: those the coarse check settles once
-    it has seen them all (it makes each image's views once for all its pairs), the others
-    pair by pair."""
+    run are reused; new ones are kept as they are made: those the coarse check settles, a
+    chunk of pairs at a time, the others pair by pair. ``workers`` processes check them
+    (:mod:`.pair_pool`)."""
     known = verdicts.known(pairs[to_check])
     stored = np.array([verdicts.key(pairs[k]) in known for k in to_check], dtype=bool)
     for k in to_check[stored]:
         scores[k] = known[verdicts.key(pairs[k])]
     fresh = to_check[~stored]
-    coarse = _coarse(pairs[fresh], looks.works, match_above,
-                     lambda done, total: progress(done, total, "images", "comparing thumbnails"))
-    scores[fresh, 0] = [found.score for found in coarse]
-    passed = [(k, found) for k, found in zip(fresh.tolist(), coarse) if found.score >= match_above]
-    settled = fresh[scores[fresh, 0] < match_above]
-    verdicts.keep(pairs[settled], scores[settled])
+    passed: list[tuple[int, Alignment]] = []
+    with contextlib.closing(_coarse(pairs[fresh], looks.works, match_above, progress, workers)) as coarse:
+        for chunk, found in coarse:
+            ks = fresh[chunk]
+            scores[ks, 0] = [f.score for f in found]
+            passed += [(k, f) for k, f in zip(ks.tolist(), found) if f.score >= match_above]
+            settled = ks[scores[ks, 0] < match_above]
+            verdicts.keep(pairs[settled], scores[settled])
     fine = functools.lru_cache(maxsize=256)(lambda i: fine_copy(paths[i]))
+
+    def fine_checks(chunk: list[tuple[int, Alignment]]) -> list[float]:
+        return [_fine_check(found, fine(int(pairs[k, 0])), fine(int(pairs[k, 1])), detail_below)
+                for k, found in chunk]
+
     before = int(np.sum(scores[to_check[stored], 0] >= match_above))  # fine checks kept
-    for done, (k, found) in enumerate(passed):
-        progress(before + done, before + len(passed), "pairs", "comparing fine detail")
-        a, b = (int(v) for v in pairs[k])
-        scores[k, 1] = _fine_check(found, fine(a), fine(b), detail_below)
-        verdicts.keep(pairs[k:k + 1], scores[k:k + 1])
-    progress(before + len(passed), before + len(passed), "pairs", "comparing fine detail")
+    size = FINE_CHUNK if workers > 1 else 1  # here: each verdict kept as soon as it is made
+    chunks = [passed[start:start + size] for start in range(0, len(passed), size)]
+    done = before
+    progress(done, before + len(passed), "pairs", "comparing fine detail")
+    with in_order(fine_checks, chunks, workers, FINE_NEEDS) as results:
+        for chunk, differences in zip(chunks, results):
+            for (k, _), found in zip(chunk, differences):
+                scores[k, 1] = found
+                verdicts.keep(pairs[k:k + 1], scores[k:k + 1])
+                done += 1
+                progress(done, before + len(passed), "pairs", "comparing fine detail")  # Cancel: here
     return [(int(pairs[k, 0]), int(pairs[k, 1])) for k in to_check if scores[k, 1] <= detail_below]
 
 
@@ -295,13 +315,14 @@ def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, flo
         return found.score, _fine_check(found, fine_copy(first), fine_copy(second), enough)
 
 
-def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float,
-            progress: Callable[[int, int], None]) -> list[Alignment]:
+def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progress,
+            workers: int) -> Iterator[tuple[np.ndarray, list[Alignment]]]:
     """:func:`.thumbnails.align` of every pair, each image's 49 views made once (not once per
     pair), and refined only where a crop correlates at least ALIGNED (less the slack of
-    fine textures, :func:`.thumbnails.misalignment_slack`)."""
+    fine textures, :func:`.thumbnails.misalignment_slack`): (indices into ``pairs``, their
+    alignments), a chunk at a time, in order, checked by ``workers`` processes."""
     if not len(pairs):
-        return []
+        return
     images = np.unique(pairs)
     wholes = np.zeros((len(works), THUMB * THUMB), dtype=np.float16)  # unit whole views: 2 KB each
     slack = np.zeros((len(works), 2), dtype=np.float32)  # what misalignment alone costs each image
@@ -316,21 +337,38 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float,
     other = np.concatenate([pairs[:, 1], pairs[:, 0]])
     order = np.argsort(first, kind="stable")
     starts = np.flatnonzero(np.r_[True, first[order][1:] != first[order][:-1]])
-    for done, (begin, end) in enumerate(zip(starts, np.r_[starts[1:], len(order)])):
-        if done % 256 == 0:
-            progress(done, len(starts))
-        rows = order[begin:end]  # entries k + side * len(pairs)
-        k, correlation = best_crops(unit(all_views(works[first[rows[0]]])), wholes[other[rows]].astype(np.float32))
-        which[rows % len(pairs), rows // len(pairs)] = k
-        best[rows % len(pairs), rows // len(pairs)] = correlation
-    progress(len(starts), len(starts))
-    found = []
-    for k, (a, b) in enumerate(pairs.tolist()):
-        crops = ((int(which[k, 0]), best[k, 0]), (int(which[k, 1]), best[k, 1]))
-        loose = pair_slack(slack[a], slack[b])
-        found.append(align(works[a], works[b], crops, wanted, loose) if max(best[k]) + loose[0] >= ALIGNED
-                     else NO_ALIGNMENT)
-    return found
+    ends = np.r_[starts[1:], len(order)]
+
+    def crops(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        found = [best_crops(unit(all_views(works[first[order[begin]]])), wholes[other[order[begin:end]]]
+                            .astype(np.float32)) for begin, end in zip(starts[span[0]:span[1]], ends[span[0]:span[1]])]
+        return np.concatenate([k for k, _ in found]), np.concatenate([c for _, c in found])
+
+    spans = [(start, min(start + CROPS_CHUNK, len(starts))) for start in range(0, len(starts), CROPS_CHUNK)]
+    with in_order(crops, spans, workers) as results:
+        for (begin, end), (k, correlation) in zip(spans, results):
+            progress(begin, len(starts), "images", "comparing thumbnails")
+            rows = order[starts[begin]:ends[end - 1]]  # entries k + side * len(pairs)
+            which[rows % len(pairs), rows // len(pairs)] = k
+            best[rows % len(pairs), rows // len(pairs)] = correlation
+    progress(len(starts), len(starts), "images", "comparing thumbnails")
+
+    loose = np.minimum(slack[pairs[:, 0]], slack[pairs[:, 1]])  # :func:`.thumbnails.pair_slack` of each pair
+
+    def aligned(chunk: np.ndarray) -> list[Alignment]:
+        found = [NO_ALIGNMENT] * len(chunk)
+        worth = np.flatnonzero(best[chunk].max(axis=1) + loose[chunk, 0] >= ALIGNED)
+        ks = chunk[worth]
+        for at, alignment in zip(worth, align_many(works, pairs[ks], which[ks], best[ks], loose[ks], wanted)):
+            found[at] = alignment
+        return found
+
+    chunks = np.array_split(np.arange(len(pairs)), max(1, -(-len(pairs) // ALIGN_CHUNK)))
+    with in_order(aligned, chunks, workers, COARSE_NEEDS) as results:
+        for chunk, found in zip(chunks, results):
+            progress(int(chunk[0]), len(pairs), "pairs", "aligning thumbnails")
+            yield chunk, found
+    progress(len(pairs), len(pairs), "pairs", "aligning thumbnails")
 
 
 def _area(path: str) -> int:

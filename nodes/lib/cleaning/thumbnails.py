@@ -130,14 +130,6 @@ def view(work: np.ndarray, box: tuple[float, ...]) -> np.ndarray:
             @ resampling(float(box[0]), float(box[2])).T).ravel()
 
 
-def views(work: np.ndarray, boxes: list[list[float]]) -> np.ndarray:
-    """(len(boxes), THUMB * THUMB): :func:`view` of several boxes, in one batched product."""
-    rows = np.concatenate([resampling(float(b[1]), float(b[3])) for b in boxes])  # (n * THUMB, WORK)
-    columns = np.stack([resampling(float(b[0]), float(b[2])) for b in boxes])
-    cut = (rows @ np.asarray(work, np.float32)).reshape(len(boxes), THUMB, WORK)
-    return (cut @ columns.transpose(0, 2, 1)).reshape(len(boxes), -1)
-
-
 def whole(work: np.ndarray) -> np.ndarray:
     return view(work, BOXES[0])
 
@@ -148,32 +140,69 @@ def _normalised(rows: np.ndarray) -> np.ndarray:
     return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 1e-3)
 
 
-def refined(work: np.ndarray, target: np.ndarray, box: tuple[float, ...],
-            steps: tuple[float, ...] = (1.0, 0.5, 0.25)) -> tuple[np.ndarray, tuple[float, ...]]:
-    """The crop of ``work`` near ``box`` that best correlates with ``target`` (a raw view),
-    each edge moved a pixel, then half, then a quarter, while that helps; (view, box)."""
-    unit = _normalised(target[None])[0]
-    work = np.asarray(work, np.float32)
-    box = list(box)
-    best_view = view(work, box)
-    best = float(_normalised(best_view[None])[0] @ unit)
+def _resampling_across(start: float, stop: float) -> np.ndarray:
+    """:func:`resampling` transposed, (WORK, THUMB), laid out so batched products use BLAS."""
+    return np.ascontiguousarray(resampling(start, stop).T)
+
+
+def _resamplings(starts: np.ndarray, stops: np.ndarray, across: bool = False) -> np.ndarray:
+    """(n, THUMB, WORK): :func:`resampling` of each range; ``across``: transposed, (n, WORK,
+    THUMB). Ranges repeat (boxes move in quarter pixels): each distinct one is made once."""
+    _, first, inverse = np.unique(starts * 1024.0 + stops, return_index=True, return_inverse=True)
+    made = _resampling_across if across else resampling
+    return np.stack([made(float(starts[i]), float(stops[i])) for i in first])[inverse.ravel()]
+
+
+def views_of(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(n, THUMB * THUMB): :func:`view` of box i of working copy i (``works``: (n, WORK, WORK))."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return (_resamplings(boxes[:, 1], boxes[:, 3]) @ np.asarray(works, np.float32)
+            @ _resamplings(boxes[:, 0], boxes[:, 2], across=True)).reshape(len(boxes), -1)
+
+
+_X_MOVES, _Y_MOVES = [0, 1, 4, 5], [2, 3, 6, 7]  # of the 8 moves (edge, sign): those of x0/x1, of y0/y1
+
+
+def refined_many(works: np.ndarray, targets: np.ndarray, boxes: np.ndarray,
+                 steps: tuple[float, ...] = (1.0, 0.5, 0.25)) -> tuple[np.ndarray, np.ndarray]:
+    """The crop of each of ``works`` (n, WORK, WORK) near its box (``boxes``: (n, 4)) that
+    best correlates with its target (``targets``: (n, THUMB * THUMB) raw views): each edge
+    moved a pixel, then half, then a quarter, while that helps; (views, boxes). The crops
+    still improving move together, in batched products: a move of x0 or x1 keeps the box's
+    rows, so the views of those four moves are one product of (rows @ work) with the moved
+    columns side by side, and the reverse for y0 and y1: half the arithmetic of making
+    each view whole, and no Python per crop."""
+    works = np.asarray(works, np.float32)
+    units = _normalised(np.asarray(targets, np.float32))
+    box = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    best_view = views_of(works, box)
+    best = np.einsum("ij,ij->i", _normalised(best_view), units)
     for step in steps:
-        improved = True
-        while improved:
-            improved = False
-            moves = []
+        active = np.arange(len(box))
+        while len(active):
+            now, work, n = box[active], works[active], len(active)
+            moves = np.repeat(now[:, None, :], 8, axis=1)  # (n, 8 moves, 4)
             for edge in range(4):
-                for sign in (-step, step):
-                    moved = box.copy()
-                    moved[edge] = min(max(moved[edge] + sign, 0.0), float(WORK))
-                    if moved[2] - moved[0] > WORK / 2 and moved[3] - moved[1] > WORK / 2:
-                        moves.append(moved)
-            moved_views = views(work, moves)
-            scores = _normalised(moved_views) @ unit
-            k = int(scores.argmax())
-            if scores[k] > best + 1e-6:
-                best, box, best_view, improved = float(scores[k]), moves[k], moved_views[k], True
-    return best_view, tuple(box)
+                for side, sign in enumerate((-step, step)):
+                    moves[:, 2 * edge + side, edge] = np.clip(now[:, edge] + sign, 0.0, float(WORK))
+            valid = (moves[..., 2] - moves[..., 0] > WORK / 2) & (moves[..., 3] - moves[..., 1] > WORK / 2)
+            x, y = moves[:, _X_MOVES].reshape(-1, 4), moves[:, _Y_MOVES].reshape(-1, 4)
+            columns = _resamplings(x[:, 0], x[:, 2], across=True).reshape(n, 4, WORK, THUMB) \
+                .transpose(0, 2, 1, 3).reshape(n, WORK, 4 * THUMB)
+            rows = _resamplings(y[:, 1], y[:, 3]).reshape(n, 4 * THUMB, WORK)
+            moved = np.empty((n, 8, THUMB * THUMB), dtype=np.float32)
+            moved[:, _X_MOVES] = (_resamplings(now[:, 1], now[:, 3]) @ work @ columns) \
+                .reshape(n, THUMB, 4, THUMB).transpose(0, 2, 1, 3).reshape(n, 4, -1)
+            moved[:, _Y_MOVES] = (rows @ (work @ _resamplings(now[:, 0], now[:, 2], across=True))).reshape(n, 4, -1)
+            scores = (_normalised(moved.reshape(n * 8, -1)).reshape(n, 8, -1) @ units[active, :, None])[..., 0]
+            scores[~valid] = -np.inf
+            k = scores.argmax(axis=1)
+            top = scores[np.arange(n), k]
+            better = top > best[active] + 1e-6
+            active, k = active[better], k[better]
+            best[active], box[active] = top[better], moves[better, k]
+            best_view[active] = moved[better, k]
+    return best_view, box
 
 
 class MonotoneCurves:
@@ -268,30 +297,64 @@ def align(first: np.ndarray, second: np.ndarray, best_crops: tuple[tuple[int, fl
     fine (``slack``, :func:`pair_slack`; at most 1). ``best_crops`` (index of the best box,
     its correlation), per direction, when already known. A crop whose score is too far below
     ``wanted`` for refining to lift it there is not refined (refining is the costly part)."""
-    works = (np.asarray(first, np.float32), np.asarray(second, np.float32))
-    wholes = (whole(works[0]), whole(works[1]))
+    works = np.stack([np.asarray(first, np.float32), np.asarray(second, np.float32)])
     if slack is None:
-        slack = pair_slack(*misalignment_slack(np.stack(works)))
+        slack = pair_slack(*misalignment_slack(works))
     if best_crops is None:
+        wholes = (whole(works[0]), whole(works[1]))
         best_crops = tuple(best_crop(all_views(works[side]), wholes[1 - side]) for side in (0, 1))
-    found = NO_ALIGNMENT
-    for side, (k, correlation) in enumerate(best_crops):
-        if correlation + slack[0] < ALIGNED:
-            continue
-        target = wholes[1 - side]
-        curves = MonotoneCurves(target)
-        tries = [(BOXES[k], curves.explained(view(works[side], BOXES[k])))]
-        if k != 0:  # correlation can miss a brightened whole
-            tries.append((BOXES[0], curves.explained(wholes[side])))
-        if tries[0][1] + slack[0] >= wanted - REFINING_GAINS:
-            cropped_view, box = refined(works[side], target, BOXES[k])
-            tries.append((box, curves.explained(cropped_view)))
-        for box, score in tries:
-            if score > found.score:
-                found = Alignment(score, side, box)
-    if found is NO_ALIGNMENT:
-        return found
-    return Alignment(min(found.score + slack[1], 1.0), found.cropped, found.box)
+    return align_many(works, np.array([[0, 1]]), np.array([[k for k, _ in best_crops]]),
+                      np.array([[c for _, c in best_crops]]), np.array([slack]), wanted)[0]
+
+
+def align_many(works: np.ndarray, pairs: np.ndarray, crops: np.ndarray, correlations: np.ndarray,
+               slacks: np.ndarray, wanted: float = 0.0) -> list[Alignment]:
+    """:func:`align` of each of ``pairs`` (rows of two indices into ``works``), given the
+    index of its best crop each way round (``crops``), that crop's ``correlations`` and the
+    pair's slack (``slacks``), all (len(pairs), 2): each image's whole view and curves are
+    made once for all its pairs, and the crops to refine are refined together
+    (:func:`refined_many`)."""
+    if not len(pairs):
+        return []
+    images = np.unique(pairs)
+    wholes = dict(zip(images.tolist(), views_of(works[images], np.tile(BOXES[0], (len(images), 1)))))
+    curves: dict[int, MonotoneCurves] = {}
+
+    def curves_of(image: int) -> MonotoneCurves:
+        if image not in curves:
+            curves[image] = MonotoneCurves(wholes[image])
+        return curves[image]
+
+    tries: list[tuple[list, list]] = []  # per pair and side: (box, score) in the order tried
+    refine = []  # (pair, side, image cropped, target image, box)
+    for p, (a, b) in enumerate(np.asarray(pairs).tolist()):
+        tries.append(([], []))
+        for side, (cropped, target) in enumerate(((a, b), (b, a))):
+            k = int(crops[p, side])
+            if correlations[p, side] + slacks[p, 0] < ALIGNED:
+                continue
+            fit = curves_of(target)
+            mine = tries[p][side]
+            mine.append((BOXES[k], fit.explained(view(works[cropped], BOXES[k]))))
+            if k != 0:  # correlation can miss a brightened whole
+                mine.append((BOXES[0], fit.explained(wholes[cropped])))
+            if mine[0][1] + slacks[p, 0] >= wanted - REFINING_GAINS:
+                refine.append((p, side, cropped, target, BOXES[k]))
+    if refine:
+        views, boxes = refined_many(works[[r[2] for r in refine]], np.stack([wholes[r[3]] for r in refine]),
+                                    np.array([r[4] for r in refine]))
+        for (p, side, _, target, _), cropped_view, box in zip(refine, views, boxes):
+            tries[p][side].append((tuple(box.tolist()), curves_of(target).explained(cropped_view)))
+    found = []
+    for p, sides in enumerate(tries):
+        best = NO_ALIGNMENT
+        for side, mine in enumerate(sides):
+            for box, score in mine:
+                if score > best.score:
+                    best = Alignment(score, side, box)
+        found.append(best if best is NO_ALIGNMENT else
+                     Alignment(min(best.score + float(slacks[p, 1]), 1.0), best.cropped, best.box))
+    return found
 
 
 def best_crop(views: np.ndarray, target: np.ndarray) -> tuple[int, float]:

@@ -1,0 +1,90 @@
+"""Chunks of candidate pairs checked in worker processes, one per core.
+
+The copy checks are numpy, SciPy and PIL work on one pair at a time, mostly in Python,
+so one process uses one core; forked workers use them all. Forked, they read the parent's
+arrays (the working copies: 400 MB at 100,000 images) without a copy: the parent does not
+write them while the workers run, and the objects made before the fork are frozen out of
+the workers' garbage collector, which would otherwise write to (and so copy) their pages.
+
+A fork copies only the thread that forks: a lock another thread holds then stays held in
+the worker. So everything a check runs is imported before the fork (no import lock is
+taken in a worker), and a worker uses one BLAS thread, ignores Ctrl-C (the parent handles
+it) and dies with the parent, by kill -9 too (its copy of the pool's pipe would keep it
+waiting otherwise). Results come back in the order of the chunks, so what the parent makes
+of them does not depend on the number of workers. Where no process can be had (no fork, a
+limit on processes, a daemon process, one core) the chunks are checked here in turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+from typing import Any, Callable, Iterator, Sequence
+
+_task: Callable[[Any], Any] | None = None  # in a worker: the check the parent forked it for
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def in_order(task: Callable[[Any], Any], chunks: Sequence[Any], workers: int,
+             needs: Sequence[str] = ()) -> Iterator[Iterator[Any]]:
+    """``task(chunk)`` for each of ``chunks``, in their order, made by ``workers`` forked
+    processes (here, with one worker or one chunk); ``needs``: the modules the task imports
+    when it runs, imported before the fork. Leaving the ``with`` ends the workers, whatever
+    is left undone (Cancel)."""
+    pool = _forked(task, min(workers, len(chunks)), needs)
+    if pool is None:
+        yield (task(chunk) for chunk in chunks)
+        return
+    with pool:  # terminates the workers on leaving
+        yield pool.imap(_run, chunks)
+
+
+def _forked(task: Callable[[Any], Any], workers: int, needs: Sequence[str]):
+    import importlib
+    import multiprocessing
+
+    if (workers < 2 or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon):
+        return None
+    for module in ("threadpoolctl", *needs):
+        importlib.import_module(module)
+    global _task
+    _task = task
+    gc.freeze()  # the workers' collector leaves the parent's objects (and their pages) alone
+    try:
+        return multiprocessing.get_context("fork").Pool(workers, initializer=_start, initargs=(os.getpid(),))
+    except OSError:  # no process to be had: checked here
+        return None
+    finally:
+        gc.unfreeze()
+        _task = None  # the workers have their copy
+
+
+def _start(parent: int) -> None:
+    """In a worker: one BLAS thread, no Ctrl-C, and an end with the parent however it ends."""
+    import ctypes
+
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before that was set
+        os._exit(0)
+
+
+def _run(chunk: Any) -> Any:
+    return _task(chunk)

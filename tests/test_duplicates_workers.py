@@ -1,0 +1,42 @@
+"""Find Duplicates checks its candidate pairs in worker processes: the same copies, the
+same scores to the last bit, whatever the number of workers. Real images: edited copies of
+the sample photographs, and the shipped sample digits, whose look-alike scans pass the
+coarse check and fail the fine one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_resume_duplicates import edited_photos
+
+
+@pytest.mark.slow
+def test_workers_give_the_serial_copies_and_scores(tmp_path, monkeypatch):
+    from nodes.lib.cleaning import duplicates
+    from nodes.lib.images.filestate import sha256_of_file
+    from nodes.lib.images.sample_images import write_sample
+
+    paths = edited_photos(tmp_path, photos=8)
+    paths += sorted(write_sample("digits", tmp_path / "digits").rglob("*.png"))[:400]
+    rows = np.stack([np.asarray(Image.open(p).convert("L").resize((16, 16)), np.float32).ravel() for p in paths])
+    rows -= rows.mean(axis=0)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    for name in ("CROPS_CHUNK", "ALIGN_CHUNK", "FINE_CHUNK"):  # many chunks for each worker
+        monkeypatch.setattr(duplicates, name, 4)
+    found = {}
+    for workers in (1, 2):
+        reports = []
+        found[workers] = duplicates.find_copies(
+            [str(p) for p in paths], [sha256_of_file(p) for p in paths], rows, sizes=lambda path: 0,
+            areas=[1] * len(paths), workers=workers,
+            progress=lambda done, total, unit, message: reports.append((message, done, total)))
+        fine = [(done, total) for message, done, total in reports if message == "comparing fine detail"]
+        assert fine[-1][0] == fine[-1][1] and [d for d, _ in fine] == sorted(d for d, _ in fine)
+    (serial, serial_scores), (parallel, parallel_scores) = found[1], found[2]
+    assert np.array_equal(serial.index, parallel.index) and np.array_equal(serial.group, parallel.group)
+    assert np.array_equal(serial.keep, parallel.keep) and np.array_equal(serial.kind, parallel.kind)
+    assert np.array_equal(serial_scores, parallel_scores, equal_nan=True)
+    assert len(serial.index) == 8 * 5  # each photo with its four copies; no two sample digits
+    checked = serial_scores[:, 3][np.isfinite(serial_scores[:, 3])]
+    assert (checked > duplicates.DETAIL).sum() >= 5  # look-alikes went as far as the fine check
