@@ -6,8 +6,8 @@ error naming it, and that every file FlowClass writes is whole or not written (k
   an image beside it), by formula text, with labels that climb out of the export folder and
   cells of every type: only the collection's own images are relabelled, the rest is warned
   about, and the cleaned copy stays in its folder with every label as a folder of its own.
-- A decision file that is a folder (or a pipe) stops the node naming it, and the canvas says
-  the decision was not saved instead of failing silently.
+- A decision file that is a folder (or a pipe), or too large to be one, stops the node naming
+  it, and the canvas says the decision was not saved instead of failing silently.
 - A file of many rows is applied in one pass (it was a scan of every image per row).
 - ``flowclass``'s writer of decisions killed with SIGKILL at random moments leaves a file
   that parses and holds the decisions made before it, in order.
@@ -103,6 +103,24 @@ def test_a_decision_file_that_is_a_folder_stops_the_node_naming_it(registry, cac
     with pytest.raises(NodeError, match="is not a file"):
         set_label(tmp_path / name, "", "a/i0.png", "b")  # what the canvas writes with
     assert (tmp_path / name).is_dir() and not list((tmp_path / name).iterdir())
+
+
+def test_a_huge_decision_file_is_refused_naming_it_before_it_is_read(registry, cache, tmp_path):
+    """A shared bundle's 'label file' of 300 MB (sparse: no disk used) would fill the memory
+    read whole; it stops the node with its name and size before its fingerprint hashes it,
+    and the canvas cannot write to it."""
+    collection(tmp_path)
+    with open(tmp_path / "label-overrides.csv", "wb") as huge:
+        huge.write(b"sha256,path,label\n")
+        huge.truncate(300 * 2**20)
+    nodes = [("import", "import_images", {"folder": str(tmp_path / "PHOTOS")}), ("labels", "label_overrides", {})]
+    result = run(registry, cache, nodes, [("import.images", "labels.images")], tmp_path / "out", tmp_path)
+    outcome = result.outcomes["labels"]
+    assert outcome.state == "failed" and outcome.field == "file"
+    assert f"{tmp_path / 'label-overrides.csv'} is 300 MB" in outcome.error and "at most 256 MB" in outcome.error
+    with pytest.raises(NodeError, match="is 300 MB"):
+        set_label(tmp_path / "label-overrides.csv", "", "a/i0.png", "b")
+    assert (tmp_path / "label-overrides.csv").stat().st_size == 300 * 2**20
 
 
 @pytest.mark.anyio
