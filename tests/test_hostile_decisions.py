@@ -6,8 +6,8 @@ error naming it, and that every file FlowClass writes is whole or not written (k
   an image beside it), by formula text, with labels that climb out of the export folder and
   cells of every type: only the collection's own images are relabelled, the rest is warned
   about, and the cleaned copy stays in its folder with every label as a folder of its own.
-- A decision file that is a folder (or a pipe) stops the node naming it, and the canvas says
-  the decision was not saved instead of failing silently.
+- A decision file that is a folder (or a pipe), or too large to be one, stops the node naming
+  it, and the canvas says the decision was not saved instead of failing silently.
 - A file of many rows is applied in one pass (it was a scan of every image per row).
 - ``flowclass``'s writer of decisions killed with SIGKILL at random moments leaves a file
   that parses and holds the decisions made before it, in order.
@@ -105,6 +105,24 @@ def test_a_decision_file_that_is_a_folder_stops_the_node_naming_it(registry, cac
     assert (tmp_path / name).is_dir() and not list((tmp_path / name).iterdir())
 
 
+def test_a_huge_decision_file_is_refused_naming_it_before_it_is_read(registry, cache, tmp_path):
+    """A shared bundle's 'label file' of 300 MB (sparse: no disk used) would fill the memory
+    read whole; it stops the node with its name and size before its fingerprint hashes it,
+    and the canvas cannot write to it."""
+    collection(tmp_path)
+    with open(tmp_path / "label-overrides.csv", "wb") as huge:
+        huge.write(b"sha256,path,label\n")
+        huge.truncate(300 * 2**20)
+    nodes = [("import", "import_images", {"folder": str(tmp_path / "PHOTOS")}), ("labels", "label_overrides", {})]
+    result = run(registry, cache, nodes, [("import.images", "labels.images")], tmp_path / "out", tmp_path)
+    outcome = result.outcomes["labels"]
+    assert outcome.state == "failed" and outcome.field == "file"
+    assert f"{tmp_path / 'label-overrides.csv'} is 300 MB" in outcome.error and "at most 256 MB" in outcome.error
+    with pytest.raises(NodeError, match="is 300 MB"):
+        set_label(tmp_path / "label-overrides.csv", "", "a/i0.png", "b")
+    assert (tmp_path / "label-overrides.csv").stat().st_size == 300 * 2**20
+
+
 @pytest.mark.anyio
 async def test_the_queue_says_a_decision_was_not_saved(user: User, tmp_path):
     from test_ui_cleaning import queue_context, synthetic_issues
@@ -190,3 +208,27 @@ def test_decisions_killed_mid_write_leave_whole_files(tmp_path):
         assert labels[2_000:] == labels_before + [f"label {k}" for k in range(start, start + made)]
         assert keeps[2_000:] == keeps_before + [f"a/{k}.png" for k in range(start, start + kept)]
         labels_before, keeps_before = labels[2_000:], keeps[2_000:]
+
+
+@pytest.mark.anyio
+async def test_the_viewers_say_where_a_decision_file_outside_the_workflows_folder_is(user: User, tmp_path):
+    """A shared workflow may name a decisions file in another folder (of another project, say):
+    the queue and the duplicate groups name it whole instead of saying 'beside the workflow'."""
+    from test_ui_cleaning import context, queue_context, synthetic_groups, synthetic_issues
+
+    from nodes.viewers.cleaning_duplicates import duplicate_groups
+    from nodes.viewers.cleaning_labels import label_queue
+
+    elsewhere = tmp_path / "another project"
+    issues, groups = synthetic_issues(tmp_path, [True], [0.9]), synthetic_groups(tmp_path, 2)
+
+    @ui.page("/")
+    def page() -> None:
+        label_queue.show(issues, queue_context(tmp_path, []))
+        label_queue.show(issues, queue_context(tmp_path, [], input_path=lambda node, name: elsewhere / "labels.csv"))
+        duplicate_groups.show(groups, context(tmp_path, [], input_path=lambda node, name: elsewhere / "keep.csv"))
+
+    await user.open("/")
+    await user.should_see("Corrections go to label-overrides.csv beside the workflow.")
+    await user.should_see(f"Corrections go to {elsewhere / 'labels.csv'}, not beside the workflow.")
+    await user.should_see(f"Choices go to {elsewhere / 'keep.csv'}, not beside the workflow.")
