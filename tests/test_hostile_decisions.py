@@ -208,3 +208,27 @@ def test_decisions_killed_mid_write_leave_whole_files(tmp_path):
         assert labels[2_000:] == labels_before + [f"label {k}" for k in range(start, start + made)]
         assert keeps[2_000:] == keeps_before + [f"a/{k}.png" for k in range(start, start + kept)]
         labels_before, keeps_before = labels[2_000:], keeps[2_000:]
+
+
+@pytest.mark.anyio
+async def test_the_viewers_say_where_a_decision_file_outside_the_workflows_folder_is(user: User, tmp_path):
+    """A shared workflow may name a decisions file in another folder (of another project, say):
+    the queue and the duplicate groups name it whole instead of saying 'beside the workflow'."""
+    from test_ui_cleaning import context, queue_context, synthetic_groups, synthetic_issues
+
+    from nodes.viewers.cleaning_duplicates import duplicate_groups
+    from nodes.viewers.cleaning_labels import label_queue
+
+    elsewhere = tmp_path / "another project"
+    issues, groups = synthetic_issues(tmp_path, [True], [0.9]), synthetic_groups(tmp_path, 2)
+
+    @ui.page("/")
+    def page() -> None:
+        label_queue.show(issues, queue_context(tmp_path, []))
+        label_queue.show(issues, queue_context(tmp_path, [], input_path=lambda node, name: elsewhere / "labels.csv"))
+        duplicate_groups.show(groups, context(tmp_path, [], input_path=lambda node, name: elsewhere / "keep.csv"))
+
+    await user.open("/")
+    await user.should_see("Corrections go to label-overrides.csv beside the workflow.")
+    await user.should_see(f"Corrections go to {elsewhere / 'labels.csv'}, not beside the workflow.")
+    await user.should_see(f"Choices go to {elsewhere / 'keep.csv'}, not beside the workflow.")

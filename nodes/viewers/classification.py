@@ -85,11 +85,20 @@ def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None
               "retrain to use it.", type="positive")
 
 
+def where_decisions_go(path: Path, ctx: ViewerContext) -> str:
+    """``name beside the workflow``, or the whole path where the file lies elsewhere (a shared
+    workflow naming another folder's file, one kept by Save As into another folder)."""
+    workflow = ctx.workflow_path()
+    if workflow is not None and path.parent.resolve() == workflow.parent.resolve():
+        return f"{path.name} beside the workflow"
+    return f"{path}, not beside the workflow"
+
+
 def correction_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Callable[[], None]) -> None:
     """Where corrections go and Retrain; or Save (inline) or the reason they cannot be made."""
     with ui.row().classes("items-center gap-2"):
         if path is not None:
-            ui.label(f"Corrections go to {path.name} beside the workflow.").classes("text-xs text-gray-500") \
+            ui.label(f"Corrections go to {where_decisions_go(path, ctx)}.").classes("text-xs text-gray-500") \
                 .tooltip(str(path))
             ui.button("Retrain with corrections", icon="replay", on_click=lambda: ctx.run(None)) \
                 .props("flat dense no-caps").mark("retrain")

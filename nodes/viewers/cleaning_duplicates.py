@@ -20,7 +20,7 @@ from nicegui import ui
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.images import enlarge, gallery_of_images
 
-from .classification import save_decision
+from .classification import save_decision, where_decisions_go
 
 GROUPS_PER_PAGE = 12
 KEEP_PARAM = "keep_file"  # Find Duplicates' parameter naming the kept-copies file
@@ -82,8 +82,8 @@ def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Calla
     """Where choices go and the re-run that applies them; or Save (inline), or why not."""
     with ui.row().classes("items-center gap-2"):
         if path is not None:
-            ui.label(f"Choices go to {path.name}.").classes("text-xs text-gray-500") \
-                .tooltip(f"{path}, beside the workflow")
+            ui.label(f"Choices go to {where_decisions_go(path, ctx)}.").classes("text-xs text-gray-500") \
+                .tooltip(str(path))
             ui.button("Re-run with these choices", icon="replay", on_click=ctx.run_downstream) \
                 .props("flat dense no-caps").mark("rerun-duplicates")
         elif reason == "save" and ctx.save is not None:
