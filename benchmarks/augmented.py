@@ -57,7 +57,7 @@ def efficientnet_embeddings(n: int, scratch: Path, batch: int = 64) -> tuple[np.
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
 
     (scratch / "models").mkdir(parents=True, exist_ok=True)
-    model = EfficientNetLite0(scratch / "models")
+    model = EfficientNetLite0(scratch / "models", side_by_side=False)  # one batch at a time, all threads
     vectors, classes, pending = [], [], []
     for image, label in augmented_digits(n):
         pending.append(model.preprocess(image.convert("RGB")))

@@ -162,7 +162,7 @@ def efficientnet(images: list[Image.Image], scratch: Path, name: str, batch: int
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
 
     (scratch / "models").mkdir(parents=True, exist_ok=True)
-    model = EfficientNetLite0(scratch / "models")
+    model = EfficientNetLite0(scratch / "models", side_by_side=False)  # one batch at a time, all threads
     out = [model.forward(np.stack([model.preprocess(im.convert("RGB")) for im in images[s:s + batch]]))
            for s in range(0, len(images), batch)]
     x = np.concatenate(out).astype(np.float32)

@@ -3,8 +3,10 @@
 Prints, for ~600 digit PNGs (64 px, the folder Orange was measured on):
 
 1. images/s of the Embed node end to end (decode + preprocess + model + cache) against the
-   bare model forward on pre-decoded tensors, at the workflow's precision (target: ratio
-   >= 0.95);
+   bare model forward on pre-decoded tensors, at the workflow's precision and batch size,
+   one batch at a time on all the model's threads (target: ratio >= 0.95); and against the
+   bare forward with batches side by side, one per core, as the node now runs them (what
+   the node's own work costs);
 2. wall time of the whole `flowclass run workflows/cluster_folder.json` process cold (empty
    cache, model prepared), its first-ever run (the ONNX model is exported and quantised
    too), and an unchanged re-run into the same --out and into a new one (target: each
@@ -18,6 +20,7 @@ Every process runs with its modules' bytecode written and reused, as an installe
 FlowClass has it (pip compiles it): PYTHONDONTWRITEBYTECODE is left out of their environment.
 
     python benchmarks/speed.py [--images-per-class 60] [--repeat 3] [--no-orange]
+    python benchmarks/speed.py --embed-only [--models DIR] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -74,9 +77,33 @@ def timed_process(command: list[str], what: str = "") -> tuple[float, float, str
     return seconds, usage.ru_maxrss / 1024, output
 
 
-def embed_throughput(folder: Path, models: Path) -> tuple[float, float]:
-    """(end-to-end images/s of the Embed node, bare forward images/s at the same precision)
-    on the same images."""
+def bare_forward(embedder, tensors: np.ndarray, batch_size: int) -> tuple[float, float]:  # noqa: ANN001
+    """(seconds, CPU seconds of the process) of the model alone on pre-decoded, pre-stacked
+    tensors, after a warm-up batch: one batch after another, or (``embedder.batches_at_once``
+    > 1) that many threads each giving it every n-th batch, as the Embed node's workers do."""
+    import threading
+
+    at_once = embedder.batches_at_once
+    starts = list(range(0, len(tensors), batch_size))
+
+    def run(mine: list[int]) -> None:
+        for start in mine:
+            embedder.forward(tensors[start:start + batch_size])
+
+    run(starts[:at_once])  # warm up (each thread's first run allocates)
+    threads = [threading.Thread(target=run, args=(starts[k::at_once],)) for k in range(at_once)]
+    started, cpu = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def embed_throughput(folder: Path, models: Path) -> tuple[float, float, float]:
+    """(end-to-end images/s of the Embed node, bare forward images/s at the same precision
+    and batch size with all the model's threads on one batch at a time, the same with
+    batches side by side as the node runs them) on the same images."""
     from flowclass.cache import Cache
     from flowclass.engine import Engine
     from flowclass.library import default_registry
@@ -96,14 +123,38 @@ def embed_throughput(folder: Path, models: Path) -> tuple[float, float]:
         images = result.output("import", "images")
         end_to_end = len(images) / result.outcomes["embed"].seconds
         batch_size = workflow.node("embed").params["batch_size"]
-    embedder = EfficientNetLite0(models, precision=workflow.node("embed").params["precision"])
-    tensors = np.stack([embedder.preprocess(open_rgb(p)) for p in images.paths])
-    embedder.forward(tensors[:batch_size])  # warm up
-    started = time.perf_counter()
-    for start in range(0, len(tensors), batch_size):
-        embedder.forward(tensors[start:start + batch_size])
-    bare = len(tensors) / (time.perf_counter() - started)
-    return end_to_end, bare
+    precision = workflow.node("embed").params["precision"]
+    one_at_a_time = EfficientNetLite0(models, precision=precision, side_by_side=False)
+    side_by_side = EfficientNetLite0(models, precision=precision)
+    tensors = np.stack([one_at_a_time.preprocess(open_rgb(p)) for p in images.paths])
+    return (end_to_end, len(tensors) / bare_forward(one_at_a_time, tensors, batch_size)[0],
+            len(tensors) / bare_forward(side_by_side, tensors, batch_size)[0])
+
+
+def prepared_models(tmp: Path) -> Path:
+    """The models store of a cache where the int8 and float models are prepared."""
+    from flowclass.cache import Cache
+    from nodes.lib.embedders.efficientnet import EfficientNetLite0
+
+    models = Cache(tmp / "models-cache").store_dir("models")
+    EfficientNetLite0(models, precision="int8")  # exports and quantises once
+    return models
+
+
+def embed_rows(folder: Path, models: Path, repeat: int) -> list[str]:
+    """The table's Embed rows: each repeat measures the node and both bare forwards back to
+    back, and each ratio is the median of the repeats' own ratios."""
+    pairs = [embed_throughput(folder, models) for _ in range(repeat)]
+    ratio = float(np.median([e / b for e, b, _ in pairs]))
+    ratio_side = float(np.median([e / b for e, _, b in pairs]))
+    e2e, bare, bare_side = (float(np.median([p[i] for p in pairs])) for i in range(3))
+    return [f"| Embed node end to end | {e2e:.0f} images/s |",
+            f"| bare model forward (onnxruntime, pre-decoded, same precision and batch size, one "
+            f"batch at a time on all the model's threads) | {bare:.0f} images/s |",
+            f"| ratio end-to-end / bare (target >= 0.95) | {ratio:.2f} |",
+            f"| bare model forward, batches side by side as Embed runs them | {bare_side:.0f} images/s |",
+            f"| ratio end-to-end / bare side by side (what decoding, the store and progress cost) | "
+            f"{ratio_side:.2f} |"]
 
 
 def main() -> None:
@@ -111,6 +162,9 @@ def main() -> None:
     parser.add_argument("--images-per-class", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timing (median shown)")
     parser.add_argument("--no-orange", action="store_true", help="leave Orange out (quicker)")
+    parser.add_argument("--embed-only", action="store_true", help="only the Embed node against the bare model")
+    parser.add_argument("--models", type=Path, help="with --embed-only: a models store where the int8 "
+                        "model is prepared already (else it is prepared first, about a minute)")
     args = parser.parse_args()
     flowclass = [sys.executable, "-m", "flowclass.cli"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,6 +173,11 @@ def main() -> None:
         count = sum(1 for _ in folder.rglob("*.png"))
         print(f"{count} digit PNGs (64 px) in {args.images_per_class * 10 // 10} per class; "
               f"{os.cpu_count()} CPU cores; medians of {args.repeat} runs\n")
+        if args.embed_only:
+            rows = embed_rows(folder, args.models or prepared_models(tmp), args.repeat)
+            print(f"load average at the end: {os.getloadavg()[0]:.1f}\n")
+            print("| measure | value |\n|---|---|\n" + "\n".join(rows))
+            return
 
         def run(cache: Path, out: Path, what: str = "") -> tuple[float, float, str]:
             return timed_process(flowclass + ["run", str(WORKFLOW), "--quiet", "--cache", str(cache),
@@ -150,16 +209,12 @@ def main() -> None:
             fresh_mb.append(mb)
             table = pd.read_csv(tmp / f"out{i}" / "clusters.csv")
             ari = adjusted_rand_score(table["folder_label"], table["cluster"])
-        pairs = [embed_throughput(folder, models) for _ in range(args.repeat)]
-        ratio = float(np.median([e / b for e, b in pairs]))  # each pair measured back to back
-        e2e, bare = float(np.median([p[0] for p in pairs])), float(np.median([p[1] for p in pairs]))
+        rows = embed_rows(folder, models, args.repeat)
         cold_s, rerun_s, fresh_s = float(np.median(cold)), float(np.median(rerun)), float(np.median(fresh))
 
         print(f"load average at the end: {os.getloadavg()[0]:.1f}\n")
         print("| measure | value |\n|---|---|")
-        print(f"| Embed node end to end | {e2e:.0f} images/s |")
-        print(f"| bare model forward (onnxruntime, pre-decoded, same precision) | {bare:.0f} images/s |")
-        print(f"| ratio end-to-end / bare (target >= 0.95) | {ratio:.2f} |")
+        print("\n".join(rows))
         print(f"| first-ever run (exports and quantises the model) | {first:.2f} s, peak {first_mb:.0f} MB |")
         print(f"| cold run (empty cache, model prepared) | {cold_s:.2f} s, peak {max(cold_mb):.0f} MB |")
         print(f"| unchanged re-run, same --out | {rerun_s:.2f} s, peak {max(rerun_mb):.0f} MB |")

@@ -15,11 +15,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .datatypes import DataType
 from .node import CATEGORIES_ORDER, NodeType
-from .viewers import Viewer
+
+if TYPE_CHECKING:
+    from .viewers import Viewer
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,12 @@ class Registry:
             if not isinstance(node_type, NodeType):
                 raise ValueError(f"module {module.__name__}: NODES holds {node_type!r}, not a NodeType")
         viewers = getattr(module, "VIEWERS", [])
-        if not isinstance(viewers, (list, tuple)) or not all(isinstance(v, (Viewer, str)) for v in viewers):
+        if not isinstance(viewers, (list, tuple)) or not all(isinstance(v, str) or _is_viewer(v) for v in viewers):
             raise ValueError(f"module {module.__name__}: VIEWERS must be a list of viewers "
                              "(flowclass.viewers.viewer) or names of viewer modules")
         for node_type in declared:
             self.add(node_type, origin=origin or module.__name__)
-        self.viewers.extend(v for v in viewers if isinstance(v, Viewer) or v not in self.viewers)
+        self.viewers.extend(v for v in viewers if not isinstance(v, str) or v not in self.viewers)
 
     def add_plugin_folder(self, folder: str | Path, named_by: str = "") -> None:
         """Load every ``*.py`` file of ``folder`` that declares ``NODES``.
@@ -160,3 +162,11 @@ class Registry:
                 for out in sorted(data_types)
             },
         }
+
+
+def _is_viewer(value: Any) -> bool:
+    """Whether ``value`` is a viewer object (the canvas's module is imported only for a family
+    that lists such objects: the built-in ones name their viewer modules)."""
+    from .viewers import Viewer
+
+    return isinstance(value, Viewer)

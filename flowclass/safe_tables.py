@@ -18,6 +18,7 @@ Numbers (numeric columns) are written as numbers in both.
 from __future__ import annotations
 
 import csv
+import os
 import io
 import math
 import re
@@ -117,15 +118,36 @@ def _printable(text: str) -> str:
     return _CONTROL.sub("\ufffd", text)
 
 
+# A decisions file holds a short row per image (85 MB for 1,000,000 images, read into some
+# 550 MB): one much larger is not one, and reading it would exhaust the memory (a shared
+# bundle's 20 GB "label file").
+MAX_DECISIONS_BYTES = 256 * 2**20
+
+
+def refuse_huge(path: Path, what: str, field: str) -> None:
+    """A NodeError naming ``path`` when it is too large to be a decisions file (before anything
+    reads it: its fingerprint hashes it, a run reads it)."""
+    from .errors import NodeError
+
+    if path.is_file() and path.stat().st_size > MAX_DECISIONS_BYTES:
+        raise NodeError(f"the {what} {path} is {path.stat().st_size / 2**20:,.0f} MB; a {what} holds a short row "
+                        f"per image and may be at most {MAX_DECISIONS_BYTES // 2**20} MB (some 3,000,000 images)",
+                        field=field)
+
+
 def read_text_table(path: Path, columns: Iterable[str], what: str, field: str, hint: str) -> "pd.DataFrame":
     """A user's CSV of decisions (labels, kept copies) with every cell as text; a file that
     does not exist has no rows (the canvas creates it with the first decision). A file that
-    is not a CSV is a NodeError naming it and ``field``."""
+    is not a CSV, or too large to be one, is a NodeError naming it and ``field``."""
     import pandas as pd
 
     from .errors import NodeError
 
+    refuse_huge(path, what, field)
     if not path.is_file():
+        if os.path.lexists(path):  # a folder, a pipe, a dangling link: not a file to write over either
+            raise NodeError(f"the {what} {path} is not a file", field=field,
+                            hint="move or rename it, or name another file")
         return pd.DataFrame({c: pd.Series(dtype=str) for c in columns})
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)

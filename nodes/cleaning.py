@@ -22,7 +22,7 @@ from flowclass.context import RunContext
 from flowclass.errors import NodeError
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Float, Int, Path as PathParam
-from flowclass.safe_tables import write_csv
+from flowclass.safe_tables import refuse_huge, write_csv
 
 from .cleaning_types import (DUPLICATES, LABEL_ISSUES, OUTLIERS, DuplicateGroups, LabelIssues,
                              OutlierScores)
@@ -39,7 +39,10 @@ from .lib.images.filestate import sha256_of_file
 def _keep_file_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     """Changes whenever the kept-copies file's content does."""
     path = params["keep_file"]
-    return sha256_of_file(path) if path and Path(path).is_file() else "absent"
+    if not path or not Path(path).is_file():
+        return "absent"
+    refuse_huge(Path(path), "kept-copies file", "keep_file")  # a shared 20 GB one is not hashed first
+    return sha256_of_file(path)
 
 
 def _report(port: str, name: str):

@@ -29,6 +29,8 @@ from .lib.embedders.store import EmbeddingStore
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    Task = Callable[[Embedder, list[str]], tuple[np.ndarray | None, list[str]]]  # _load_batch or _embed_batch
+
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
 NETWORKS = ("efficientnet_lite0", "open_clip")  # the backends that can run on a GPU
 DEVICES = ("auto", "cpu", "cuda")
@@ -147,12 +149,19 @@ def _load_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | None
     return (rows[:decoded] if rows is not None else np.stack(arrays)), errors
 
 
-def _prefetched_batches(pool: ThreadPoolExecutor, embedder: Embedder, paths: list[str],
-                        batch_size: int, depth: int) -> Iterator[tuple[np.ndarray | None, list[str]]]:
-    """Batches in order, with up to ``depth`` more being decoded while one is in use."""
+def _embed_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | None, list[str]]:
+    """One batch decoded and run through the model, in a worker thread: the vectors of the
+    images that decoded, and per image "" or the reason it could not be read."""
+    stacked, errors = _load_batch(embedder, paths)
+    return (embedder.forward(stacked) if stacked is not None else None), errors
+
+
+def _in_order(pool: ThreadPoolExecutor, task: Task, embedder: Embedder, paths: list[str],
+              batch_size: int, depth: int) -> Iterator[tuple[np.ndarray | None, list[str]]]:
+    """``task`` of each batch in order, with up to ``depth`` more under way while one is in use."""
     queued: list[Future] = []
     for start in range(0, len(paths), batch_size):
-        queued.append(pool.submit(_load_batch, embedder, paths[start:start + batch_size]))
+        queued.append(pool.submit(task, embedder, paths[start:start + batch_size]))
         if len(queued) > depth:
             yield queued.pop(0).result()
     while queued:
@@ -167,8 +176,11 @@ def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch
                     keep: Keep | None = None) -> tuple[list[np.ndarray | None], list[str]]:
     """Vectors of ``paths`` (None where an image failed) and the failure reasons ("" if none).
 
-    Decoding runs in worker threads, a few batches ahead of the model, so the model never
-    waits for pictures and the main thread never decodes. On a cluster (``ctx.remote``)
+    Decoding runs in worker threads, so the main thread never decodes. A model that runs
+    batches side by side (``batches_at_once``, EfficientNet on a CPU) is run by the workers
+    too, each decoding a batch and embedding it on its own core: no core waits for another,
+    as one batch's threads do at every layer. Otherwise the workers decode a few batches
+    ahead of the model, which this thread runs. On a cluster (``ctx.remote``)
     batches of paths go to the workers instead, which decode and embed them there, each on
     the ``device`` the node asked for (a worker's GPU can be used though this machine has none).
     ``keep`` is handed each batch's vectors as soon as they are made, before the run may be
@@ -185,19 +197,26 @@ def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch
         from .lib.embedders.devices import GPU_MIN_BATCH
 
         batch_size = max(batch_size, GPU_MIN_BATCH)
-    workers = max(1, (os.cpu_count() or 1) if on_gpu else min(4, os.cpu_count() or 1))
+    side_by_side = getattr(embedder, "batches_at_once", 1)
+    task: Task = _embed_batch if side_by_side > 1 else _load_batch
+    workers = side_by_side if side_by_side > 1 else \
+        max(1, (os.cpu_count() or 1) if on_gpu else min(4, os.cpu_count() or 1))
     ctx.progress(done_before, total, unit="images", message="decoding the first images")
     from concurrent.futures import ThreadPoolExecutor  # imports logging: not for a re-run
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for stacked, batch_errors in _prefetched_batches(pool, embedder, paths, batch_size,
-                                                         depth=workers + 1):
-            out = iter(embedder.forward(stacked)) if stacked is not None else iter(())
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        for result, batch_errors in _in_order(pool, task, embedder, paths, batch_size, depth=workers + 1):
+            if task is _load_batch and result is not None:
+                result = embedder.forward(result)
+            out = iter(result) if result is not None else iter(())
             batch = [None if error else np.asarray(next(out), dtype=np.float32) for error in batch_errors]
             keep(len(vectors), batch)
             vectors.extend(batch)
             errors.extend(batch_errors)
             ctx.progress(done_before + len(vectors), total, unit="images", message="embedding")
+    finally:  # a Cancel waits for the batches under way, not for those queued behind them
+        pool.shutdown(cancel_futures=True)
     return vectors, errors
 
 

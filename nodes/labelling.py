@@ -18,6 +18,7 @@ from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Bool, Choice, Path as PathParam
+from flowclass.safe_tables import refuse_huge
 from flowclass.userfiles.pictures import IMAGE_EXTENSIONS, BadImage, probe
 
 from .datatypes import IMAGES, ImageSet
@@ -31,6 +32,7 @@ def _label_file_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     path = params["file"]
     if not path or not os.path.isfile(path):
         return "absent"
+    refuse_huge(Path(path), "label file", "file")  # a shared 20 GB 'label file' is not hashed first
     return sha256_of_file(path)
 
 

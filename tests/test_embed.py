@@ -334,3 +334,46 @@ def test_batches_filled_in_place_are_the_same_to_the_bit(tmp_path):
     assert batch.dtype == np.float32 and batch.flags.c_contiguous
     assert np.array_equal(batch, expected)
     assert np.array_equal(preprocess(open_upright(decoded[1], 224)), expected[1])
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_batches_run_side_by_side_give_the_vectors_of_one_batch_at_a_time(
+        registry, cache, photos_dir, tmp_path, monkeypatch, precision):
+    """On a CPU, Embed runs batches side by side, each decoded and embedded by its own
+    worker on one thread; the vectors are, to the bit, those of the model given one batch
+    at a time on all its threads (how every stored vector was made before), for real
+    photos and gray digits."""
+    import threading
+
+    from sklearn.datasets import load_digits
+
+    from flowclass.userfiles.pictures import open_upright
+    from nodes.lib.embedders import efficientnet
+
+    digits = load_digits()
+    for i in range(6):
+        Image.fromarray((digits.images[i] * 16).astype(np.uint8)).resize((64, 64)).save(
+            tmp_path / f"digit{i}.png")
+    folder = tmp_path / "pictures"
+    import shutil
+
+    shutil.copytree(photos_dir, folder)
+    for i in range(6):
+        shutil.move(tmp_path / f"digit{i}.png", folder / f"digit{i}.png")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the model's cores, whatever this machine has
+    callers = set()
+    original = efficientnet.EfficientNetLite0.forward
+    monkeypatch.setattr(efficientnet.EfficientNetLite0, "forward",
+                        lambda self, batch: callers.add(threading.current_thread()) or original(self, batch))
+    result = Engine(registry, cache).run(  # a store with no vectors yet: every image is embedded
+        embed_workflow(registry, folder, precision=precision, batch_size=2), out_dir=tmp_path / "out")
+    embeddings = result.output("embed", "embeddings")
+    assert len(embeddings.images) == 11 and len(callers) == 2
+    assert threading.main_thread() not in callers  # the workers ran the model
+
+    models = cache.store_dir("models")
+    one_at_a_time = efficientnet.EfficientNetLite0(models, precision=precision, threads=2, side_by_side=False)
+    assert one_at_a_time.batches_at_once == 1
+    batch = np.stack([one_at_a_time.preprocess(open_upright(p, 224)) for p in embeddings.images.paths])
+    expected = np.concatenate([original(one_at_a_time, batch[i:i + 2]) for i in range(0, len(batch), 2)])
+    assert np.array_equal(embeddings.vectors, expected)

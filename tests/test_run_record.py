@@ -53,8 +53,10 @@ def cache_root(tmp_path_factory) -> Path:
 class Job:
     """One output folder run into again and again, with the engine's runs counted."""
 
-    def __init__(self, folder: Path, out: Path, cache: Path, capsys, monkeypatch=None):
+    def __init__(self, folder: Path, out: Path, cache: Path, capsys, monkeypatch=None,
+                 workflow: str = CLUSTER):
         self.folder, self.out, self.cache, self.capsys = folder, out, cache, capsys
+        self.workflow = workflow
         self.engine_runs = 0
         if monkeypatch is None:
             return
@@ -68,7 +70,7 @@ class Job:
         monkeypatch.setattr(Engine, "run", counted)
 
     def args(self, *extra: str) -> list[str]:
-        return ["run", CLUSTER, "--out", str(self.out), "--cache", str(self.cache),
+        return ["run", self.workflow, "--out", str(self.out), "--cache", str(self.cache),
                 "--set", f"import.folder={self.folder}", "--set", "embed.backend=pixels", *extra]
 
     def run(self, *extra: str) -> tuple[int, str, str]:
@@ -106,6 +108,19 @@ def outputs(out: Path) -> dict[str, bytes]:
             data = path.read_bytes()
             found[str(path.relative_to(out))] = data.replace(str(out).encode(), b"<out>") \
                 if path.suffix == ".csv" else data
+    return found
+
+
+def workbooks(out: Path) -> dict[str, list[tuple[str, tuple, bytes]]]:
+    """Each workbook's parts (name, date, content), the output folder's path written as <out>."""
+    import zipfile
+
+    found = {}
+    for path in sorted(out.rglob("*.xlsx")):
+        with zipfile.ZipFile(path) as book:
+            found[str(path.relative_to(out))] = [
+                (info.filename, info.date_time, book.read(info).replace(str(out).encode(), b"<out>"))
+                for info in book.infolist()]
     return found
 
 
@@ -422,6 +437,7 @@ def test_an_unchanged_rerun_into_a_new_out_is_copied_from_the_cache_as_the_engin
     code2, out2, err2 = by_engine.run()
     assert code2 == 0 and by_engine.engine_runs == 1, err2
     assert outputs(by_engine.out) == outputs(new.out)
+    assert workbooks(by_engine.out) == workbooks(new.out) and workbooks(new.out)
     assert manifest_without_times(by_engine.out) == manifest_without_times(new.out)
     assert without_times(out).replace(str(new.out), "<out>") == \
         without_times(out2).replace(str(by_engine.out), "<out>")
@@ -531,3 +547,33 @@ def test_a_rerun_into_a_new_out_killed_while_copying_leaves_no_half_file_and_no_
     assert code == 0, err
     assert outputs(new) == outputs(job.out)
     assert not [p for p in new.rglob("*") if is_temp_name(p.name)]  # the leftovers removed
+
+
+@pytest.mark.slow
+def test_a_workflow_file_edited_before_a_rerun_into_a_new_out_falls_through(job, tmp_path, monkeypatch):
+    """The same file and --set values name the same job: its record is found, and the
+    edited parameter's key tells it apart."""
+    workflow = tmp_path / "mine.json"
+    workflow.write_text(Path(CLUSTER).read_text())
+    first = Job(job.folder, tmp_path / "first", job.cache, job.capsys, monkeypatch, workflow=str(workflow))
+    code, _, err = first.run()
+    assert code == 0 and first.engine_runs == 1, err
+    document = json.loads(workflow.read_text())
+    next(n for n in document["nodes"] if n["id"] == "cluster")["params"]["n_clusters"] = 4
+    workflow.write_text(json.dumps(document))
+    second = Job(job.folder, tmp_path / "second", job.cache, job.capsys, monkeypatch, workflow=str(workflow))
+    code, _, err = second.run()
+    assert code == 0 and second.engine_runs == 1, err
+    assert sorted(p.name for p in (second.out / "clusters").iterdir() if p.is_dir()) == ["C1", "C2", "C3", "C4"]
+
+
+def test_a_picture_of_the_users_in_the_new_out_is_kept_and_the_folder_not_recorded(job, tmp_path, monkeypatch):
+    new = _elsewhere(job, tmp_path, "new-out", monkeypatch)
+    new.out.mkdir()
+    (new.out / "dendrogram.png").write_bytes(b"my own picture")
+    code, _, err = new.run()
+    assert code == 0 and new.engine_runs == 0, err  # the nodes are served; the picture is not saved
+    assert (new.out / "dendrogram.png").read_bytes() == b"my own picture"
+    assert "not saved: dendrogram.png" in err and "was not written by FlowClass" in err
+    assert (new.out / "map.png").read_bytes() == (job.out / "map.png").read_bytes()
+    assert not new.record().exists()  # so the next run checks it all again

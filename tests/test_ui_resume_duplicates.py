@@ -65,15 +65,34 @@ class CountedChecks:
 
 
 @pytest.mark.slow
-async def test_a_cancelled_find_duplicates_says_partly_done_and_run_resumes_it(user: User, registry, cache,
+async def test_a_cancelled_find_duplicates_says_partly_done_and_run_resumes_it_with_new_decisions(user: User, registry, cache,
                                                                              tmp_path: Path, monkeypatch) -> None:
-    images = len(edited_photos(tmp_path, photos=6))
+    from nodes.lib.classify.label_overrides import set_label
+    from nodes.lib.cleaning.kept_copies import set_kept
+    from nodes.lib.images.filestate import sha256_of_file
+
+    written = edited_photos(tmp_path, photos=6)
+    images = len(written)
     flow = clean_collection_on(registry, tmp_path / "collection", tmp_path / "mine" / "clean.json")
     out = tmp_path / "mine" / "flowclass-out" / "clean"
+    # the decisions made after the Cancel below: the first photo's JPEG copy kept (not the
+    # largest), and the photo itself labelled b
+    original, copy = written[0], written[1]
+    assert (original.parent.name, copy.name) == ("a", f"{original.stem}_jpeg.jpg")
+    decisions = {tmp_path / "mine" / "duplicates-keep.csv": lambda path: set_kept(
+                     path, sha256_of_file(copy), f"b/{copy.name}", []),
+                 tmp_path / "mine" / "label-overrides.csv": lambda path: set_label(
+                     path, sha256_of_file(original), f"a/{original.name}", "b")}
+    for path, decide in decisions.items():
+        decide(path)
     finish(start_run(flow, out, tmp_path / "cache_whole"))  # never interrupted, in a cache of its own
     whole, pairs = files_of(out), kept_verdicts(tmp_path / "cache_whole")
     assert "duplicates.csv" in whole and pairs > 10
+    assert f"{copy},near,true" in whole["duplicates.csv"].decode()
+    assert f"\n{original},b," in whole["label_issues.csv"].decode()
     shutil.rmtree(out)
+    for path in decisions:
+        path.unlink()
 
     checks = CountedChecks(monkeypatch)
     make_app(registry, cache, tmp_path, flow)
@@ -92,6 +111,8 @@ async def test_a_cancelled_find_duplicates_says_partly_done_and_run_resumes_it(u
     await until(lambda: not page.runner.checking, what="the status check")
     assert badge() == ("cancelled", "partly done", f"5 of {pairs} pairs kept")
 
+    for path, decide in decisions.items():  # decided after the Cancel, as the viewers write
+        decide(path)
     checks.cancel, checks.looks, checks.fine = None, 0, 0
     page.start_run(None)
     await until(lambda: not page.runner.running, timeout=120, what="the second run's end")

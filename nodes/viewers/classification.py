@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 from nicegui import ui
 
+from flowclass.errors import NodeError
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.tables import show_as_table, show_table
+
+T = TypeVar("T")
 
 MAX_MATRIX = 30  # more classes than this: the matrix is shown as a table
 MAX_IMAGES = 60  # thumbnails shown for one cell or list at a time
@@ -56,6 +59,16 @@ def correction_file(ctx: ViewerContext) -> tuple[Path | None, str]:
     return path, ""
 
 
+def save_decision(write: Callable[[], T]) -> T | None:
+    """``write()``'s answer, or None when a decision could not be written into its file beside
+    the workflow (it became a folder or unreadable, a full disk): said on the page, which goes on."""
+    try:
+        return write()
+    except (NodeError, OSError) as exc:
+        ui.notify(f"Not saved: {exc}", type="negative")
+        return None
+
+
 def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
     """Record image ``index``'s right label in the Label Overrides file; its node turns stale."""
     from nodes.lib.classify.label_overrides import set_label
@@ -65,17 +78,27 @@ def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None
         ui.notify("Save the workflow first." if reason == "save" else reason, type="warning")
         return
     images = evaluation.predictions.images
-    set_label(path, str(images.hashes[index]), images.relpaths[index], label)
+    if save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpaths[index], label) or True) is None:
+        return
     ctx.refresh()
     ui.notify(f"{os.path.basename(images.paths[index])} is now '{label}' (saved in {path.name}); "
               "retrain to use it.", type="positive")
+
+
+def where_decisions_go(path: Path, ctx: ViewerContext) -> str:
+    """``name beside the workflow``, or the whole path where the file lies elsewhere (a shared
+    workflow naming another folder's file, one kept by Save As into another folder)."""
+    workflow = ctx.workflow_path()
+    if workflow is not None and path.parent.resolve() == workflow.parent.resolve():
+        return f"{path.name} beside the workflow"
+    return f"{path}, not beside the workflow"
 
 
 def correction_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Callable[[], None]) -> None:
     """Where corrections go and Retrain; or Save (inline) or the reason they cannot be made."""
     with ui.row().classes("items-center gap-2"):
         if path is not None:
-            ui.label(f"Corrections go to {path.name} beside the workflow.").classes("text-xs text-gray-500") \
+            ui.label(f"Corrections go to {where_decisions_go(path, ctx)}.").classes("text-xs text-gray-500") \
                 .tooltip(str(path))
             ui.button("Retrain with corrections", icon="replay", on_click=lambda: ctx.run(None)) \
                 .props("flat dense no-caps").mark("retrain")

@@ -20,6 +20,8 @@ from nicegui import ui
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.images import enlarge, gallery_of_images
 
+from .classification import save_decision, where_decisions_go
+
 GROUPS_PER_PAGE = 12
 KEEP_PARAM = "keep_file"  # Find Duplicates' parameter naming the kept-copies file
 KEPT_STYLE = "border: 3px solid #16a34a"
@@ -80,8 +82,8 @@ def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Calla
     """Where choices go and the re-run that applies them; or Save (inline), or why not."""
     with ui.row().classes("items-center gap-2"):
         if path is not None:
-            ui.label(f"Choices go to {path.name}.").classes("text-xs text-gray-500") \
-                .tooltip(f"{path}, beside the workflow")
+            ui.label(f"Choices go to {where_decisions_go(path, ctx)}.").classes("text-xs text-gray-500") \
+                .tooltip(str(path))
             ui.button("Re-run with these choices", icon="replay", on_click=ctx.run_downstream) \
                 .props("flat dense no-caps").mark("rerun-duplicates")
         elif reason == "save" and ctx.save is not None:
@@ -136,9 +138,8 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
     body = ui.column().classes("w-full gap-2 fc-duplicate-groups")
 
     def choose(row: int) -> None:
-        if path is None:
+        if path is None or save_decision(lambda: record_choice(groups, row, path) or True) is None:
             return
-        record_choice(groups, row, path)
         members = groups.group == groups.group[row]
         keep[members] = False
         keep[row] = True

