@@ -22,10 +22,11 @@ resolution (each edge moved a pixel, half, a quarter, while the correlation grow
 again: the coarse alignment is good to a quarter of a working-copy pixel, a pixel here, and
 on sharp edges that alone left up to 0.039 on a cropped, resized, brightened, re-encoded copy.
 
-The answers are those of the plain computation (tests/test_fine_detail.py), found with less
-work: each compared array is put in order once (a radix sort), for both curves of it and
-its range of grays; the two residuals are smoothed by two matrix products; the whole image's side is
-prepared once for all the views laid over it; and refining resamples no box twice.
+The answers are those of the plain computation (tests/test_fine_detail.py), found with
+less work: each compared array is put in order once (a radix sort), for both curves of it
+and its range of grays; the two residuals are smoothed by two matrix products; the whole
+image's side is prepared once for all the views laid over it; and refining resamples no
+box twice.
 """
 
 from __future__ import annotations
