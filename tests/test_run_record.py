@@ -111,6 +111,19 @@ def outputs(out: Path) -> dict[str, bytes]:
     return found
 
 
+def workbooks(out: Path) -> dict[str, list[tuple[str, tuple, bytes]]]:
+    """Each workbook's parts (name, date, content), the output folder's path written as <out>."""
+    import zipfile
+
+    found = {}
+    for path in sorted(out.rglob("*.xlsx")):
+        with zipfile.ZipFile(path) as book:
+            found[str(path.relative_to(out))] = [
+                (info.filename, info.date_time, book.read(info).replace(str(out).encode(), b"<out>"))
+                for info in book.infolist()]
+    return found
+
+
 def fresh(job: Job, tmp_path: Path, *extra: str) -> dict[str, bytes]:
     """What a run of the same job on a new cache, into a new folder, writes."""
     other = Job(job.folder, tmp_path / "fresh-out", tmp_path / "fresh-cache", job.capsys)
@@ -424,6 +437,7 @@ def test_an_unchanged_rerun_into_a_new_out_is_copied_from_the_cache_as_the_engin
     code2, out2, err2 = by_engine.run()
     assert code2 == 0 and by_engine.engine_runs == 1, err2
     assert outputs(by_engine.out) == outputs(new.out)
+    assert workbooks(by_engine.out) == workbooks(new.out) and workbooks(new.out)
     assert manifest_without_times(by_engine.out) == manifest_without_times(new.out)
     assert without_times(out).replace(str(new.out), "<out>") == \
         without_times(out2).replace(str(by_engine.out), "<out>")

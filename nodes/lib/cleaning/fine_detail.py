@@ -30,6 +30,8 @@ prepared once for all the views laid over it; and refining resamples no box twic
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .thumbnails import WORK
@@ -83,10 +85,13 @@ class _Grays:
 
     def __init__(self, values: np.ndarray):
         flat = values.ravel()
-        self.order = _order(values)
-        ordered = flat[self.order]
-        self.starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-        self.counts = np.diff(np.append(self.starts, len(flat)))
+        order = _order(values)
+        ordered = flat[order]
+        new = np.empty(len(flat), dtype=bool)
+        new[0], new[1:] = True, ordered[1:] != ordered[:-1]
+        self.group = np.empty(len(flat), dtype=np.intp)  # of each value: groups of equal values, in order
+        self.group[order] = np.cumsum(new) - 1
+        self.counts = np.bincount(self.group).astype(np.float64)
         low, high = np.interp([0.01 * (len(flat) - 1), 0.99 * (len(flat) - 1)], np.arange(len(flat)), ordered)
         self.range = max(high - low, 1.0)  # np.percentile(values, [1, 99]), from the order
 
@@ -95,10 +100,8 @@ class _Grays:
         each value; equal values share one."""
         from scipy.optimize import isotonic_regression
 
-        means = np.add.reduceat(y.ravel()[self.order], self.starts, dtype=np.float64) / self.counts
-        fitted = np.empty(len(self.order))
-        fitted[self.order] = np.repeat(isotonic_regression(means, weights=self.counts).x, self.counts)
-        return fitted.reshape(y.shape)
+        means = np.bincount(self.group, weights=y.ravel(), minlength=len(self.counts)) / self.counts
+        return isotonic_regression(means, weights=self.counts).x[self.group].reshape(y.shape)
 
 
 class _Target:
@@ -109,8 +112,10 @@ class _Target:
         self.values, self.grays = values, _Grays(values)
         side = max(values.shape)
         self.sigma, self.margin = side * SMOOTH, int(np.ceil(side * MARGIN))
-        self.centred = (values - values.mean(dtype=np.float64)).ravel()
-        self.energy = (self.centred * self.centred).sum()
+
+    @functools.cached_property
+    def centred(self) -> np.ndarray:  # only refining needs it
+        return (self.values - self.values.mean(dtype=np.float64)).ravel()
 
     def difference(self, view: np.ndarray) -> float:
         """:func:`difference` of ``view`` (the cropped side) and this target."""
@@ -130,7 +135,8 @@ class _Target:
         centred = views.reshape(len(views), -1).astype(np.float64)
         centred = centred - centred.mean(axis=1, keepdims=True)
         products = (centred * self.centred).sum(axis=1)
-        return products / np.maximum(np.sqrt((centred * centred).sum(axis=1) * self.energy), 1e-9)
+        energy = (self.centred * self.centred).sum()
+        return products / np.maximum(np.sqrt((centred * centred).sum(axis=1) * energy), 1e-9)
 
 
 def difference(cropped: np.ndarray, whole: np.ndarray) -> float:
