@@ -381,3 +381,31 @@ async def test_a_second_tab_never_undoes_a_decision_it_did_not_see(create_user, 
     await b.should_see("2 decided · 0 flagged left")
     rows = read_label_file(tmp_path / "label-overrides.csv")
     assert rows[["path", "label"]].values.tolist() == [["a/i1.png", "b"], ["a/i3.png", "b"]]
+
+
+@pytest.mark.anyio
+async def test_a_second_tab_never_undoes_a_kept_copy_it_did_not_see(create_user, tmp_path):
+    """Tabs A and B show a group of three, c0 kept; A keeps c1. B, a step behind, still shows
+    c0 kept and clicks Keep this on c2: A's choice is not replaced unseen; B is told and shows
+    c1 kept. Clicked again, on what B now shows, c2 is kept."""
+    images = ImageSet(np.array([str(tmp_path / f"c{k}.png") for k in range(3)]), np.array(["a"] * 3),
+                      np.array([f"{k:064x}" for k in range(3)]), np.full(3, 8), np.full(3, 8), str(tmp_path))
+    groups = DuplicateGroups(images, np.arange(3), np.ones(3, dtype=np.int64), np.array(["near"] * 3),
+                             np.array([True, False, False]))
+
+    @ui.page("/")
+    def page() -> None:
+        duplicate_groups.show(groups, context(tmp_path, []))
+
+    kept = lambda: [Path(p).name for p in read_keep_file(tmp_path / "duplicates-keep.csv")["path"]]  # noqa: E731
+    a, b = create_user(), create_user()
+    await a.open("/")
+    await b.open("/")
+    a.find(marker="keep-1").click()
+    assert a.notify.messages[-1].startswith("c1.png is kept of group 1") and kept() == ["c1.png"]
+    b.find(marker="keep-2").click()
+    assert "chosen meanwhile, in another tab or program" in b.notify.messages[-1]
+    assert kept() == ["c1.png"]
+    await b.should_see(marker="kept-1")  # A's choice, now shown in B
+    b.find(marker="keep-2").click()
+    assert b.notify.messages[-1].startswith("c2.png is kept of group 1") and kept() == ["c2.png"]

@@ -3,8 +3,9 @@
 A choice is one row in the kept-copies file the node reads (``duplicates-keep.csv`` beside
 the workflow, see :mod:`nodes.lib.cleaning.kept_copies`), so a headless re-run of the saved
 workflow keeps the same images and its cleaned copy holds them. The marks shown are the
-last run's, with the file's choices over them: what the next run will keep. The user's
-images are never touched; nothing is written into FlowClass's installed workflows.
+last run's, with the file's choices over them: what the next run will keep. A tab whose marks
+are behind the file (another tab chose meanwhile) shows the file's before it writes anything.
+The user's images are never touched; nothing is written into FlowClass's installed workflows.
 A page shows a few groups at a time: a collection may have thousands.
 """
 
@@ -137,8 +138,23 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
         choice_bar(ctx, path, reason, redraw)
     body = ui.column().classes("w-full gap-2 fc-duplicate-groups")
 
+    def caught_up() -> bool:
+        """Whether the marks shown are the file's: choices written meanwhile (another tab, a
+        program) are shown instead, so none is undone by a click on a view behind them."""
+        fresh = marks(groups, path)
+        if np.array_equal(fresh, keep):
+            return True
+        keep[:] = fresh
+        ui.notify(f"Copies to keep were chosen meanwhile, in another tab or program: the groups now show "
+                  f"what {path.name} holds; nothing was changed.", type="warning")
+        ctx.refresh()  # Find Duplicates turns stale here too: its file changed
+        heading.text = summary(groups, keep)
+        show(pager.value)
+        return False
+
     def choose(row: int) -> None:
-        if path is None or save_decision(lambda: record_choice(groups, row, path) or True) is None:
+        if path is None or not save_decision(caught_up) or \
+                save_decision(lambda: record_choice(groups, row, path) or True) is None:
             return
         members = groups.group == groups.group[row]
         keep[members] = False

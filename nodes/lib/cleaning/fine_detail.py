@@ -22,10 +22,11 @@ resolution (each edge moved a pixel, half, a quarter, while the correlation grow
 again: the coarse alignment is good to a quarter of a working-copy pixel, a pixel here, and
 on sharp edges that alone left up to 0.039 on a cropped, resized, brightened, re-encoded copy.
 
-The answers are those of the plain computation (tests/test_fine_detail.py), found with less
-work: each compared array is put in order once (a radix sort), for both curves of it and
-its range of grays; the two residuals are smoothed in one call; the whole image's side is
-prepared once for all the views laid over it; and refining resamples no box twice.
+The answers are those of the plain computation (tests/test_fine_detail.py), found with
+less work: each compared array is put in order once (a radix sort), for both curves of it
+and its range of grays; the two residuals are smoothed by two matrix products; the whole
+image's side is prepared once for all the views laid over it; and refining resamples no
+box twice.
 """
 
 from __future__ import annotations
@@ -104,6 +105,17 @@ class _Grays:
         return isotonic_regression(means, weights=self.counts).x[self.group].reshape(y.shape)
 
 
+@functools.lru_cache(maxsize=16)
+def _smoothing(n: int, sigma: float) -> np.ndarray:
+    """(n, n): scipy's Gaussian smoothing of n values (the ends repeated) as a matrix: two
+    matrix products smooth an image quicker than filtering it row by row."""
+    from scipy.ndimage import gaussian_filter1d
+
+    smoothing = gaussian_filter1d(np.eye(n), sigma, axis=0, mode="nearest")
+    smoothing.flags.writeable = False
+    return smoothing
+
+
 class _Target:
     """The array every view of a pair is compared with: its order of grays and its centred
     values are found once for all the views (the laying-over, the whole, the refining)."""
@@ -119,11 +131,10 @@ class _Target:
 
     def difference(self, view: np.ndarray) -> float:
         """:func:`difference` of ``view`` (the cropped side) and this target."""
-        from scipy.ndimage import gaussian_filter
-
         grays = _Grays(view)
         left = np.stack([self.values - grays.curve(self.values), view - self.grays.curve(view)])
-        smooth = gaussian_filter(left, (0, self.sigma, self.sigma), mode="nearest")  # each apart
+        h, w = self.values.shape
+        smooth = _smoothing(h, self.sigma) @ left @ _smoothing(w, self.sigma).T  # each apart
         margin = self.margin
         if margin and min(view.shape) > 2 * margin:
             smooth = smooth[:, margin:-margin, margin:-margin]
