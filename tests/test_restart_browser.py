@@ -36,7 +36,7 @@ from tests.conftest import CHROMEDRIVER, REPO
 
 TOKEN = "r7Tq-2xWmK9pLbZv"  # 16 varied characters
 SHOTS = REPO / "screenshots"
-FACES = 200
+DIGITS = 1797  # scikit-learn's digits, written by `flowclass sample`
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NODE_AT = "const r = document.querySelector(`.vue-flow__node[data-id='${arguments[0]}']`)" \
@@ -69,12 +69,18 @@ def asking_browser(nicegui_chrome_options):
 
 
 @pytest.fixture
-def server(workspace: Path, tmp_path: Path, registry):
-    """``flowclass ui mine/faces.json --root home`` (200 faces, EfficientNet in batches of 8; the
-    model prepared once for the test run, $FLOWCLASS_PREPARED)."""
+def dataset() -> str:
+    """The sample set the served workflow clusters; a test parametrizes it to take another."""
+    return "faces"
+
+
+@pytest.fixture
+def server(workspace: Path, tmp_path: Path, registry, dataset: str):
+    """``flowclass ui mine/faces.json --root home`` (200 faces, or ``dataset``; EfficientNet in
+    batches of 8; the model prepared once for the test run, $FLOWCLASS_PREPARED)."""
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
 
-    flow = faces_workflow(registry, workspace)
+    flow = faces_workflow(registry, workspace, dataset=dataset)
     EfficientNetLite0(Cache(tmp_path / "cache").store_dir("models")).prepare()
     started = CanvasServer(workspace, tmp_path / "cache", TOKEN, workflow=flow)
     started.start()
@@ -181,6 +187,7 @@ def drafts_with_kept(cache_root: Path) -> list[Path]:
     return found
 
 
+@pytest.mark.parametrize("dataset", ["digits"])  # a run long enough to kill the server in, with a fast model
 def test_a_run_killed_with_its_server_is_said_interrupted_and_resumes(browser, server: CanvasServer,
                                                                        workspace: Path) -> None:
     driver = browser.selenium
@@ -195,15 +202,15 @@ def test_a_run_killed_with_its_server_is_said_interrupted_and_resumes(browser, s
 
     restart(browser, server, address)
     kept = stored_vectors(cache.root)
-    assert 24 <= kept < FACES
+    assert 24 <= kept < DIGITS
     wait_until(lambda: "interrupted" in driver.execute_script(SUMMARY), what="the interrupted run said")
     summary = driver.execute_script(SUMMARY)
     assert "Run" in summary, summary  # and what to do
     time.sleep(1)
     assert driver.execute_script(BADGE, "embed") == "partly done"  # no spinner waiting forever
     # under it, what the tab had written down of the stored batches (at most what is stored)
-    note = re.fullmatch(rf"(\d+) of {FACES} images kept", driver.execute_script(NOTE, "embed") or "")
-    assert note and 0 < int(note[1]) <= kept, driver.execute_script(NOTE, "embed")
+    note = re.fullmatch(rf"([\d,]+) of {DIGITS:,} images kept", driver.execute_script(NOTE, "embed") or "")
+    assert note and 0 < int(note[1].replace(",", "")) <= kept, driver.execute_script(NOTE, "embed")
     assert not [b for b in driver.find_elements(By.XPATH, "//button[.//*[text()='Cancel']]") if b.is_displayed()]
     shot(browser, "run_interrupted")
 
@@ -218,10 +225,10 @@ def test_a_run_killed_with_its_server_is_said_interrupted_and_resumes(browser, s
         time.sleep(0.02)
     assert " 0 failed" in driver.execute_script(SUMMARY)
     # resumed, never counted from 0 again (the few images left may embed between two looks)
-    assert all(kept <= count <= FACES for count in seen), (kept, seen)
-    assert stored_vectors(cache.root) == FACES
+    assert all(kept <= count <= DIGITS for count in seen), (kept, seen)
+    assert stored_vectors(cache.root) == DIGITS
     out = workspace / "mine" / "flowclass-out" / "faces"
-    assert len((out / "clusters" / "images.csv").read_text().splitlines()) == FACES + 1
+    assert len((out / "clusters" / "images.csv").read_text().splitlines()) == DIGITS + 1
     shot(browser, "run_resumed")
 
 
