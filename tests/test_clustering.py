@@ -236,6 +236,7 @@ def test_projection_is_fitted_on_a_sample_and_copies_no_input_whole():
     upsampled = np.kron(data.images, np.ones((2, 2))).reshape(len(data.images), -1)  # 256 values
     noise = np.random.default_rng(0).normal(0, 1, (5,) + upsampled.shape)
     x = (upsampled[None] + noise).reshape(-1, upsampled.shape[1]).astype(np.float32)  # 8,985 rows
+    project(x[:700], "cosine", True, dimensions=32, fit_on=600, block=400)  # the modules it imports lazily
     tracemalloc.start()
     try:
         sampled = project(x, "cosine", True, dimensions=32, fit_on=600, block=400)
