@@ -43,10 +43,16 @@ class TerminalProgress:
         return self.bars[node]
 
     def _line(self, text: str) -> None:
-        if not self.quiet:
+        """``text`` on a line of its own: above any bar drawn, through tqdm; with none drawn
+        (a log, a re-run served from the cache) written as it is, without importing tqdm."""
+        if self.quiet:
+            return
+        if any(not bar.disable for bar in self.bars.values()):
             from tqdm import tqdm
 
             tqdm.write(text, file=self.stream)
+        else:
+            self.stream.write(text + "\n")
 
     def _new_phase(self, node: str, bar: "tqdm", event: NodeEvent) -> None:
         """A node's next phase (preparing the model, decoding, embedding): the bar's rate and

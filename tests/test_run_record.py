@@ -179,6 +179,13 @@ def test_a_rerun_answered_by_the_record_imports_no_engine_networkx_numpy_pillow_
     assert "6 from cache" in said
 
 
+def test_a_rerun_answered_by_the_record_says_each_node_cached_without_importing_tqdm(job):
+    """Its lines go to a log (no bar is drawn there) as the engine's run writes them."""
+    code, heavy, said = heavy_imports(job.args(), ("tqdm", "flowclass.engine"))
+    assert (code, heavy) == (0, []), said
+    assert all(f"{node:>12}: cached" in said for node in ("import", "embed", "export", "table")), said
+
+
 def _image_swapped(job: Job) -> None:
     """One image's content becomes another digit's: the same count, the same names."""
     shutil.copyfile(job.folder / "7" / sorted(os.listdir(job.folder / "7"))[0],
