@@ -53,3 +53,26 @@ def test_workers_give_the_serial_copies_and_scores(tmp_path, monkeypatch):
     assert len(serial.index) == 8 * 5  # each photo with its four copies; no two sample digits
     checked = serial_scores[:, 3][np.isfinite(serial_scores[:, 3])]
     assert (checked > duplicates.DETAIL).sum() >= 5  # look-alikes went as far as the fine check
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_find_duplicates_leaves_the_process_blas_threads_alone(tmp_path, monkeypatch, workers):
+    """A BLAS thread limit is the whole process's: set while Find Duplicates checks pairs, it
+    made Find Label Issues, run beside it by the engine, project its embeddings with one thread
+    and write other bits into label_issues.csv than a run where the two did not overlap."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from nodes.lib.cleaning import duplicates
+    from nodes.lib.images.filestate import sha256_of_file
+
+    paths = edited_photos(tmp_path, photos=2)
+    rows = np.stack([np.asarray(Image.open(p).convert("L").resize((16, 16)), np.float32).ravel() for p in paths])
+    rows -= rows.mean(axis=0)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    seen = []
+    monkeypatch.setattr(duplicates, "_near", lambda *args, **kwargs: seen.append(
+        [pool["num_threads"] for pool in threadpool_info()]) or [])
+    with threadpool_limits(2):  # what the process has, whatever this machine's cores
+        duplicates.find_copies([str(p) for p in paths], [sha256_of_file(p) for p in paths], rows,
+                               sizes=lambda path: 0, areas=[1] * len(paths), workers=workers)
+    assert len(seen) == 1 and min(seen[0]) >= 2, seen  # (a library loaded meanwhile has its own default)

@@ -211,13 +211,10 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
             exact_pairs.append((a, b))
             scores[k] = (1.0, 0.0)
     near_pairs: list[tuple[int, int]] = []
-    if looks is not None:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1):  # small matrices: threads only wait on each other
-            near_pairs = _near(pairs, np.flatnonzero(~exact), looks, paths, scores, match_above,
-                               detail_below, progress, _Verdicts(kept, hashes, f"{match_above!r}:{detail_below!r}"),
-                               workers or cores())
+    if looks is not None:  # no BLAS thread limit here: it is the whole process's (see pair_pool)
+        near_pairs = _near(pairs, np.flatnonzero(~exact), looks, paths, scores, match_above,
+                           detail_below, progress, _Verdicts(kept, hashes, f"{match_above!r}:{detail_below!r}"),
+                           workers or cores())
     area_of = (lambda i: int(areas[i])) if areas is not None else (lambda i: _area(paths[i]))
     copies = _group(n, exact_pairs, near_pairs, paths, area_of, sizes, keep_chosen or {})
     return copies, np.column_stack([pairs, scores]) if len(pairs) else np.zeros((0, 4))
@@ -316,13 +313,10 @@ def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, flo
     looks = look_at(first), look_at(second)
     if None in looks:
         return 0.0, np.inf
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        found = align(looks[0].work, looks[1].work)
-        if not found.score:
-            return 0.0, np.inf
-        return found.score, _fine_check(found, fine_copy(first), fine_copy(second), enough)
+    found = align(looks[0].work, looks[1].work)
+    if not found.score:
+        return 0.0, np.inf
+    return found.score, _fine_check(found, fine_copy(first), fine_copy(second), enough)
 
 
 def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progress,

@@ -13,6 +13,9 @@ it) and dies with the parent, by kill -9 too (its copy of the pool's pipe would 
 waiting otherwise). Results come back in the order of the chunks, so what the parent makes
 of them does not depend on the number of workers. Where no process can be had (no fork, a
 limit on processes, a daemon process, one core) the chunks are checked here in turn.
+Only a worker limits its BLAS threads: the limit is the whole process's, so set in the
+parent it made nodes run beside this one (Find Label Issues' projection) compute with
+one thread, and write other bits than a run where they did not overlap.
 """
 
 from __future__ import annotations
