@@ -10,6 +10,12 @@ still writes run.json and skipped.csv.
 Addresses: ``tcp://HOST:PORT`` and ``local`` / ``local:N`` (N capped at this machine's
 cores, with a warning). Anything else (``tls://``, which needs certificates FlowClass does
 not pass on, ``inproc://``, ``ucx://``...) is refused saying what is supported.
+
+A LocalCluster's nannies set their workers' variables (``OMP_NUM_THREADS=1``...) in this
+process's own environment before they spawn them, and leave them there (Dask says so). So
+they are put back once the workers are up and when the cluster closes: otherwise everything
+this process runs or starts afterwards (a model's threads, ``flowclass run`` from the
+canvas's process) computes with one thread, and writes other bits than before.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import os
 import re
 import socket
 import threading
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 from .errors import Cancelled, NodeError
@@ -97,6 +104,24 @@ def nothing_listens(address: str, timeout: float) -> str | None:
         return exc.strerror or type(exc).__name__
 
 
+@contextmanager
+def _environment_kept() -> Iterator[None]:
+    """This process's environment as it was before the block, where Dask's nannies changed
+    it for the workers they spawn (``distributed.nanny.pre-spawn-environ``)."""
+    import dask
+
+    names = {*dask.config.get("distributed.nanny.pre-spawn-environ", {}), "PYTHONHASHSEED"}
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class DaskExecutor:
     """``tcp://HOST:PORT`` (or another Dask address) connects; ``local:N`` starts N worker
     processes on this machine (``local``: one per core)."""
@@ -124,8 +149,9 @@ class DaskExecutor:
                                 f"has {cores} core(s): starting {cores} (more would only compete "
                                 "for the same cores)")
                 workers = cores
-            self.cluster = LocalCluster(n_workers=workers or cores, threads_per_worker=1,
-                                        processes=True, dashboard_address=None)
+            with _environment_kept():
+                self.cluster = LocalCluster(n_workers=workers or cores, threads_per_worker=1,
+                                            processes=True, dashboard_address=None)
             self.client = Client(self.cluster)
             return
         why = nothing_listens(scheduler, min(PROBE_TIMEOUT_S, connect_timeout))
@@ -214,7 +240,8 @@ class DaskExecutor:
         except Exception:  # a lost scheduler: nothing left to close there
             pass
         if self.cluster is not None:
-            self.cluster.close()
+            with _environment_kept():  # a worker respawned since set them again
+                self.cluster.close()
 
     def __enter__(self):
         return self

@@ -239,6 +239,23 @@ def test_local_n_is_capped_at_the_cores_with_a_warning(monkeypatch):
         assert len(executor.client.scheduler_info()["workers"]) == 1
 
 
+def test_a_local_cluster_leaves_this_process_environment_as_it_was(monkeypatch):
+    """Dask's nannies set OMP_NUM_THREADS=1 (and more) here to pass it to their workers, and
+    left it: afterwards ``flowclass run`` started from this process (as the tests start it
+    after a Dask test) computed with one BLAS thread, and wrote other bits than the canvas."""
+    from flowclass import dask_executor
+    from nodes.lib.embedders.devices import model_threads
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
+    with dask_executor.DaskExecutor("local:1") as executor:
+        assert dict(os.environ) == before
+        assert set(executor.client.run(model_threads).values()) == {1}  # the workers have theirs
+    assert dict(os.environ) == before
+    assert model_threads() == (os.cpu_count() or 1)
+
+
 def test_an_unreachable_scheduler_stops_the_cli_before_any_work(tmp_path):
     out = tmp_path / "out"
     started = time.monotonic()
