@@ -58,7 +58,9 @@ def project(vectors: np.ndarray, metric: str, centre: bool, dimensions: int = PC
             np.divide(rows, norms, out=rows, where=norms > 0)
         return rows
 
-    dimensions = min(dimensions, d, n)
+    # centred, n rows span at most n - 1 directions: one more would be rounding noise, which
+    # a model that scales each direction to unit variance (Find Label Issues') would amplify
+    dimensions = min(dimensions, d, max(1, n - 1) if centre else n)
     if dimensions == d:
         return prepared(x)
     sample = x if n <= fit_on else x[np.sort(np.random.default_rng(seed).choice(n, fit_on, replace=False))]
