@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
+from .cores import available_cores
 from .errors import Cancelled, NodeError
 
 CONNECT_TIMEOUT_S = 10
@@ -36,14 +37,6 @@ PROBE_TIMEOUT_S = 3  # a first knock on the scheduler's port, before Dask's clie
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _TCP = re.compile(r"^tcp://(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):(\d{1,5})/?$")
 SUPPORTED = "tcp://HOST:PORT (where your Dask scheduler listens) or local:N (N worker processes here)"
-
-
-def available_cores() -> int:
-    """The cores this process may use (its CPU affinity where the OS tells it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def check_address(scheduler: str) -> None:
