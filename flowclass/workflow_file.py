@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping
 
 from . import safe_json
 from .errors import Problem, WorkflowInvalid
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, clear_dead_temps
 from .workflow import Edge, NodeSpec, PortRef, Workflow
 
 SCHEMA_VERSION = 1
@@ -191,9 +191,11 @@ def load(path: str | os.PathLike[str], registry: Any = None) -> Workflow:
 
 
 def save(workflow: Workflow, path: str | os.PathLike[str]) -> None:
-    """Write atomically: readers see the old file or the new one, never half of one."""
+    """Write atomically: readers see the old file or the new one, never half of one; and
+    clear the leftovers of saves (of this file, of decisions beside it) killed before."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clear_dead_temps(path.parent)
     atomic_write_text(path, dumps(workflow), hint="save it somewhere else")
 
 

@@ -168,6 +168,9 @@ def test_a_worker_killed_mid_run_changes_nothing(registry, new_digits, cluster, 
     assert killed, "no worker was busy to kill"
     _same_results(local, remote)
     client.wait_for_workers(2, timeout=60)  # the nanny brings it back for the next test
+    from nodes.lib.embedders.devices import model_threads
+
+    assert set(client.run(blas_threads).values()) == set(client.run(model_threads).values()) == {1}  # it too
 
 
 def _free_port() -> int:
@@ -239,6 +242,41 @@ def test_local_n_is_capped_at_the_cores_with_a_warning(monkeypatch):
         assert len(executor.client.scheduler_info()["workers"]) == 1
 
 
+def test_a_local_cluster_runs_no_code_for_another_user_of_the_computer(tmp_path):
+    """Its scheduler listens on 127.0.0.1, which any user of the computer reaches: over plain
+    TCP, a stranger's Client connected and ran functions as us in our workers. Now it speaks
+    TLS with certificates of its own, and its web pages (the dashboard) serve nothing."""
+    import urllib.error
+    import urllib.request
+
+    from distributed import Client
+
+    from flowclass import dask_executor
+
+    ran = tmp_path / "ran"
+    with dask_executor.DaskExecutor("local:1") as executor:
+        address = executor.cluster.scheduler_address
+        workers = executor.client.scheduler_info()["workers"]
+        assert address.startswith("tls://127.0.0.1:") and all(w.startswith("tls://127.0.0.1:") for w in workers)
+        for url in (address, "tcp://" + address.split("://", 1)[1]):
+            with pytest.raises(Exception):
+                with Client(url, timeout=2) as stranger:
+                    stranger.run(ran.touch)
+        assert not ran.exists()
+        page = f"http://127.0.0.1:{executor.cluster.scheduler.http_server.port}"
+        for route in ("/info/main/workers.html", "/json/identity.json", "/status"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(page + route, timeout=5)
+            assert refused.value.code == 404
+        assert executor.client.submit(sum, [1, 2]).result() == 3  # the cluster works for us
+
+
+def blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+
+
 def test_a_local_cluster_leaves_this_process_environment_as_it_was(monkeypatch):
     """Dask's nannies set OMP_NUM_THREADS=1 (and more) here to pass it to their workers, and
     left it: afterwards ``flowclass run`` started from this process (as the tests start it
@@ -254,6 +292,7 @@ def test_a_local_cluster_leaves_this_process_environment_as_it_was(monkeypatch):
     with dask_executor.DaskExecutor("local:1") as executor:
         assert environment() == before
         assert set(executor.client.run(model_threads).values()) == {1}  # the workers have theirs
+        assert set(executor.client.run(blas_threads).values()) == {1}
     assert environment() == before
     assert model_threads() == available_cores()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import Problem
+from ..fsutil import clear_dead_temps
 from ..params import Path as PathParam, absolute
 from ..registry import Registry
 from ..validation import validate
@@ -75,6 +76,7 @@ class EditorState:
         loaded_sha = file_sha(path)  # first: a file rewritten meanwhile is then seen as changed
         self.reset(load(path, self.registry), path)
         self.disk_sha = loaded_sha
+        clear_dead_temps(path.parent)  # a save killed there (this canvas's or another's) left its file
 
     def open_copy(self, path: Path) -> None:
         """Open a ready workflow as a new, unsaved one (so Save asks where it goes)."""

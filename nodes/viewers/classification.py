@@ -78,7 +78,7 @@ def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None
         ui.notify("Save the workflow first." if reason == "save" else reason, type="warning")
         return
     images = evaluation.predictions.images
-    if save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpaths[index], label) or True) is None:
+    if not save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpaths[index], label)):
         return
     ctx.refresh()
     ui.notify(f"{os.path.basename(images.paths[index])} is now '{label}' (saved in {path.name}); "
