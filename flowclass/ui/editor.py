@@ -88,13 +88,14 @@ class EditorState:
         target = Path(path).resolve() if path is not None else self.path
         if target is None:
             raise EditRefused("this workflow has no file yet; use Save As")
+        workflow = self.workflow
         if target.parent != self.base_dir:  # keep relative input paths pointing at the same files
             # a ready copy's first save: files it names that do not exist yet (its label file)
             # are to be made beside the new file, not in the folder it came from (the install)
-            self.workflow = rebased(self.workflow, self.registry, self.base_dir, target.parent,
-                                    keep_missing=self.path is None)
-        save(self.workflow, target)
-        self.path, self.saved_text = target, dumps(self.workflow)
+            workflow = rebased(workflow, self.registry, self.base_dir, target.parent,
+                               keep_missing=self.path is None)
+        save(workflow, target)  # first: a save that fails leaves the tab's paths as they were
+        self.workflow, self.path, self.saved_text = workflow, target, dumps(workflow)
         self.disk_sha = text_sha(self.saved_text)
         return target
 
