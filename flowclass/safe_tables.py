@@ -151,7 +151,10 @@ def read_text_table(path: Path, columns: Iterable[str], what: str, field: str, h
         return pd.DataFrame({c: pd.Series(dtype=str) for c in columns})
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+    except UnicodeDecodeError as exc:  # a spreadsheet's "CSV" in its own encoding, UTF-16 text
+        raise NodeError(f"cannot read the {what} {path}: it is not UTF-8 text (byte {exc.start + 1})",
+                        field=field, hint="save it as CSV UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise NodeError(f"cannot read the {what} {path}: {exc}", field=field, hint=hint) from None
 
 

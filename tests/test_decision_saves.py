@@ -225,3 +225,49 @@ def test_a_decision_by_path_alone_replaces_only_that_paths_row(tmp_path):
     labels.write_text("path,label\na/i1.png,x\na/i2.png,y\n")
     set_label(labels, "", "a/i1.png", "z")
     assert read_label_file(labels)[["path", "label"]].values.tolist() == [["a/i2.png", "y"], ["a/i1.png", "z"]]
+
+
+def test_a_file_of_the_lock_files_name_is_locked_never_removed_written_or_followed(tmp_path):
+    labels = tmp_path / "label-overrides.csv"
+    planted = tmp_path / ".label-overrides.csv.flowclass-lock"
+    planted.write_text("someone's")
+    set_label(labels, "", "a/i0.png", "b")
+    assert planted.read_text() == "someone's"  # locked for the edit, left as it was
+    planted.unlink()
+    planted.symlink_to(tmp_path / "target")
+    with pytest.raises(NodeError, match="flowclass-lock is not a plain file"):
+        set_label(labels, "", "a/i1.png", "b")
+    assert planted.is_symlink() and not (tmp_path / "target").exists()
+    assert read_label_file(labels)["path"].tolist() == ["a/i0.png"]
+
+
+@pytest.mark.anyio
+async def test_a_decisions_file_that_cannot_be_read_is_said_and_never_written_over(user: User, tmp_path):
+    """A label file saved as a spreadsheet's 'Unicode text' (UTF-16) and a kept-copies file in
+    Latin-1 took the queue and the groups down ('This view failed'); they now show, say which
+    file cannot be read and how to fix it, and offer no decision that would rewrite it."""
+    from test_ui_cleaning import context, queue_context, synthetic_groups, synthetic_issues
+
+    from nodes.viewers.cleaning_duplicates import duplicate_groups
+    from nodes.viewers.cleaning_labels import label_queue
+
+    labels, keep = tmp_path / "label-overrides.csv", tmp_path / "duplicates-keep.csv"
+    labels.write_bytes("sha256,path,label\n,a/i0.png,café\n".encode("utf-16"))
+    keep.write_bytes("sha256,path\n,g000_1 é.png\n".encode("latin-1"))
+    before = labels.read_bytes(), keep.read_bytes()
+    issues, groups = synthetic_issues(tmp_path, [True, True], [0.9, 0.8]), synthetic_groups(tmp_path, 2)
+
+    @ui.page("/")
+    def page() -> None:
+        label_queue.show(issues, queue_context(tmp_path, []))
+        duplicate_groups.show(groups, context(tmp_path, []))
+
+    await user.open("/")
+    await user.should_see(f"cannot read the label file {labels}: it is not UTF-8 text (byte 1) "
+                          "(save it as CSV UTF-8). Nothing is saved into it until it can be read.")
+    await user.should_see(f"cannot read the kept-copies file {keep}: it is not UTF-8 text")
+    await user.should_see("0 decided · 2 flagged left")
+    await user.should_see(marker="group-2")
+    assert not any(b.enabled for m in ("accept-0", "keep-label-0", "keep-1", "keep-3")
+                   for b in user.find(marker=m).elements)
+    assert (labels.read_bytes(), keep.read_bytes()) == before

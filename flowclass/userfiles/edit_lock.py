@@ -6,7 +6,8 @@ row. An edit therefore holds an OS lock (``flock``, dropped by the OS when its p
 however it dies) on a lock file beside the file, ``.NAME.flowclass-lock``: beside it, so
 that every process that can reach the file sees the lock, whichever user or computer runs
 it. The lock file is empty, never written or followed if it is a link, and removed by its
-holder when the edit ends (a waiter that locked the removed file sees it is gone and takes
+holder when the edit ends (unless it holds something: a file of someone else's by that name
+is only locked) (a waiter that locked the removed file sees it is gone and takes
 the new one), so only an edit killed midway leaves it, to be reused. A wait is short and
 bounded (the canvas waits inside a click): past it, an :class:`EditLockError` names the
 file and the lock.
@@ -65,7 +66,7 @@ class _RemovedAfter(Flock):
         return False
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._fd is not None and os.fstat(self._fd).st_size == 0:  # one of ours: never written
             try:
                 os.unlink(self.path)  # while still locked: nobody holds the file it removes
             except OSError:

@@ -21,7 +21,7 @@ from nicegui import ui
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.images import enlarge, gallery_of_images
 
-from .classification import save_decision, where_decisions_go
+from .classification import read_decisions, save_decision, where_decisions_go
 
 GROUPS_PER_PAGE = 12
 KEEP_PARAM = "keep_file"  # Find Duplicates' parameter naming the kept-copies file
@@ -124,7 +124,9 @@ def duplicate_groups(groups: Any, ctx: ViewerContext) -> None:
 
 def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     path, reason = keep_file(ctx)
-    keep = marks(groups, path)
+    keep, unreadable = read_decisions(lambda: marks(groups, path), np.asarray(groups.keep, dtype=bool).copy())
+    if unreadable:
+        path, reason = None, unreadable
     starts = np.flatnonzero(np.r_[True, groups.group[1:] != groups.group[:-1]])  # rows are sorted by group
     ends = np.r_[starts[1:], len(groups)]
     pages = -(-len(starts) // GROUPS_PER_PAGE)

@@ -25,7 +25,7 @@ from nicegui import ui
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.images import enlarge, gallery_of_images
 
-from .classification import correction_bar, correction_file, save_decision
+from .classification import correction_bar, correction_file, read_decisions, save_decision
 
 SHOWN = 8  # the head of the queue shown at a time; a decided image makes room for the next
 
@@ -77,7 +77,9 @@ def label_queue(issues: Any, ctx: ViewerContext) -> None:
 
 def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     path, reason = correction_file(ctx)
-    done = decided(issues, path)
+    done, unreadable = read_decisions(lambda: decided(issues, path), np.zeros(len(issues), dtype=bool))
+    if unreadable:
+        path, reason = None, unreadable
     order = queue_order(issues)
     with ui.row().classes("items-baseline gap-3"):
         counter = ui.label(progress(issues, done)).classes("text-sm font-medium fc-queue-progress")
