@@ -14,7 +14,9 @@ from typing import Sequence
 from nicegui import background_tasks, run, ui
 
 from .. import safe_json
+from ..errors import WorkflowInvalid
 from ..library import ready_workflows_dir
+from ..workflow_file import read_text
 from .messages import tell
 from .browse import Entry, OutsideRoots, Roots, count_images
 from ..viewers.dialog import confirm, page_dialog  # noqa: F401 (confirm: for the page)
@@ -176,9 +178,9 @@ async def choose_save_path(roots: Roots, start: str | Path | None, filename: str
 
 
 def is_workflow_file(path: Path) -> bool:
-    try:
-        doc = safe_json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # as a workflow is read: a pipe named x.json must not hang the server
+        doc = safe_json.loads(read_text(path))
+    except (WorkflowInvalid, ValueError):
         return False
     return isinstance(doc, dict) and "schema_version" in doc and "nodes" in doc
 
