@@ -16,7 +16,8 @@ The first atomic write into a folder in each process clears it (a run's output f
 cache, the workflow's folder), and saves of decisions and workflows clear theirs each time.
 
 Files are created with mode 0666 less the umask, as ``open()`` does (0644 under the usual
-umask 022), so people who share a folder can read what FlowClass wrote there.
+umask 022), so people who share a folder can read what FlowClass wrote there; a file that is
+replaced keeps its own permissions.
 
 :func:`file_stamp` is the one cheap identity of a file used for cache keys, fingerprints
 and ownership: its size and modification time in nanoseconds.
@@ -247,6 +248,8 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True, fsync: 
         raise write_error(exc, path, hint) from exc
     try:
         yield tmp
+        if overwrite:
+            _keep_mode(path, held)
         if fsync:
             os.fsync(held)  # the same file, whichever descriptor wrote it
         (os.replace if overwrite else os.link)(tmp, path)
@@ -260,6 +263,17 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True, fsync: 
         except FileNotFoundError:
             pass
         os.close(held)  # the lock goes last: until then no cleaner may take the file for dead
+
+
+def _keep_mode(path: Path, held: int) -> None:
+    """Give the new file the permissions of the file it replaces (a private 0600 file stays
+    private, a shared 0664 one shared), as editors do; a new file keeps the umask's."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode) and hasattr(os, "fchmod"):
+        os.fchmod(held, stat.S_IMODE(st.st_mode))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, **options) -> None:

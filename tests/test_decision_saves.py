@@ -271,3 +271,21 @@ async def test_a_decisions_file_that_cannot_be_read_is_said_and_never_written_ov
     assert not any(b.enabled for m in ("accept-0", "keep-label-0", "keep-1", "keep-3")
                    for b in user.find(marker=m).elements)
     assert (labels.read_bytes(), keep.read_bytes()) == before
+
+
+def test_a_private_file_stays_private_and_a_read_only_one_is_not_replaced(tmp_path):
+    """A decision or a workflow save replaced a 0600 file with a 0644 one (readable by every
+    user of the computer), and replaced a file its owner had made read-only."""
+    labels, flow, keep = tmp_path / "label-overrides.csv", tmp_path / "flow.json", tmp_path / "duplicates-keep.csv"
+    labels.write_text("sha256,path,label\n")
+    save_workflow(Workflow(), flow)
+    labels.chmod(0o600)
+    flow.chmod(0o640)
+    set_label(labels, "", "a/i0.png", "b")
+    save_workflow(Workflow(), flow)
+    assert (labels.stat().st_mode & 0o777, flow.stat().st_mode & 0o777) == (0o600, 0o640)
+    keep.write_text("sha256,path\n,a/i1.png\n")
+    keep.chmod(0o444)
+    with pytest.raises(NodeError, match="duplicates-keep.csv is read-only; FlowClass does not replace it"):
+        set_kept(keep, "", "a/i0.png", [])
+    assert keep.read_text() == "sha256,path\n,a/i1.png\n" and keep.stat().st_mode & 0o777 == 0o444

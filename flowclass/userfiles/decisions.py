@@ -3,7 +3,7 @@
 The canvas changes such a file by reading it, adding a row and writing it back whole. Here
 that is made safe against what the user's folder may hold and against other processes:
 a link is refused (replacing it would undo the user's link, writing through it would write
-where a stranger's bundle points); leftovers of a killed save are cleared; and the change
+where a stranger's bundle points), and so is a read-only file (its owner said no); leftovers of a killed save are cleared; and the change
 holds the file's edit lock, so two canvases deciding at once keep both decisions.
 """
 
@@ -26,6 +26,9 @@ def changing(path: Path, what: str, field: str) -> Iterator[None]:
         raise NodeError(f"the {what} {path} is a link (to {os.readlink(path)}); FlowClass neither writes "
                         "through a link nor replaces it", field=field,
                         hint="name the file itself, or move the link away")
+    if path.is_file() and not path.stat().st_mode & 0o222:
+        raise NodeError(f"the {what} {path} is read-only; FlowClass does not replace it", field=field,
+                        hint="make it writable to save decisions in it, or name another file")
     path.parent.mkdir(parents=True, exist_ok=True)
     clear_dead_temps(path.parent)  # a save killed before this one left its temporary file
     try:
