@@ -289,3 +289,24 @@ def test_a_private_file_stays_private_and_a_read_only_one_is_not_replaced(tmp_pa
     with pytest.raises(NodeError, match="duplicates-keep.csv is read-only; FlowClass does not replace it"):
         set_kept(keep, "", "a/i0.png", [])
     assert keep.read_text() == "sha256,path\n,a/i1.png\n" and keep.stat().st_mode & 0o777 == 0o444
+
+
+def test_decisions_on_names_with_white_space_at_the_ends_keep_them(tmp_path):
+    """Folders named ' cats' and 'dogs ' (a stray space when they were made): Keep wrote the
+    label back trimmed, so the image moved to a class 'cats' of its own, and a kept copy
+    named by its path alone matched no image."""
+    import numpy as np
+
+    from nodes.datatypes import ImageSet
+    from nodes.lib.classify.label_overrides import apply_labels
+    from nodes.lib.cleaning.kept_copies import chosen
+
+    rel = [" cats/a.png", "dogs /b.png", "dogs /b copy.png"]
+    images = ImageSet(np.array([str(tmp_path / r) for r in rel]), np.array([" cats", "dogs ", "dogs "]),
+                      np.array(["1" * 64, "2" * 64, "2" * 64]), np.full(3, 8), np.full(3, 8), str(tmp_path))
+    set_label(tmp_path / "labels.csv", "1" * 64, rel[0], " cats")  # Keep
+    set_label(tmp_path / "labels.csv", "", rel[1], "dogs ")
+    relabelled, changed, unmatched, _ = apply_labels(images, read_label_file(tmp_path / "labels.csv"), True)
+    assert relabelled.labels.tolist() == [" cats", "dogs ", "dogs "] and changed == 0 and not unmatched
+    set_kept(tmp_path / "keep.csv", "", rel[2], [("", rel[1])])  # byte copies: named by path
+    assert chosen(images, read_keep_file(tmp_path / "keep.csv")) == ({2: 0}, [])
