@@ -149,3 +149,50 @@ async def test_a_cancel_that_arrives_as_the_run_ends_leaves_its_summary(user: Us
     await until(lambda: not page.runner.running, what="the next run")
     await until(lambda: page.summary.text != "Running…", what="its line")
     assert "(cancelled)" not in page.summary.text and page.status("toy_wait").state.value == "done"
+
+
+async def test_save_as_onto_a_link_that_leads_out_of_the_roots_writes_nothing_there(
+        user: User, registry, cache, tmp_path: Path) -> None:
+    """A folder from elsewhere (an unpacked archive) holds ``flow.json``, a link to a file
+    outside the folders the canvas may use. The dialog does not list it, but typing its name
+    wrote through the link, outside the roots: a new file where it led nowhere yet, and, after
+    "Replace", over a workflow there."""
+    root, outside = tmp_path / "home", tmp_path / "elsewhere"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "theirs.json").write_bytes(CLUSTER_FOLDER.read_bytes())
+    (root / "new.json").symlink_to(outside / "new.json")  # leads nowhere yet
+    (root / "flow.json").symlink_to(outside / "theirs.json")
+    make_app(registry, cache, root)
+    await user.open("/")
+    page = page_of(user)
+    page.files.open_path(CLUSTER_FOLDER, as_copy=True)
+    page.set_param("cluster", "n_clusters", 3)
+    for name in ("new.json", "flow.json"):
+        await save_as_named(user, name)
+        await user.should_see("outside the folders this canvas may use")
+    assert sorted(p.name for p in outside.iterdir()) == ["theirs.json"]
+    assert (outside / "theirs.json").read_bytes() == CLUSTER_FOLDER.read_bytes()
+    assert page.state.path is None and page.state.dirty
+
+
+async def test_an_edit_is_on_disk_before_the_server_can_be_killed(user: User, registry, cache,
+                                                                  tmp_path: Path) -> None:
+    """The promise is a draft written on each change, and kill -9 comes without warning: the
+    draft was written by a timer, twice a second, so a server killed (or crashing) within half
+    a second of an edit came back without it. Now the edit, the selection and a Save are in
+    the draft by the time the event that made them is handled."""
+    flow = tmp_path / "flow.json"
+    shutil.copyfile(CLUSTER_FOLDER, flow)
+    config = make_app(registry, cache, tmp_path, flow)
+    await user.open("/")
+    page = page_of(user)
+    tab_id = next(iter(config.tabs.tabs))
+    kept = lambda: config.tabs.drafts.read(tab_id)  # noqa: E731  what a restarted server reads
+
+    page.set_param("cluster", "n_clusters", 3)  # no await: nothing else ran since
+    assert '"n_clusters": 3' in kept().workflow and kept().dirty
+    page.select("embed")
+    assert kept().selected == "embed"
+    await page.files.save()
+    assert not kept().dirty and kept().disk_sha == page.state.disk_sha

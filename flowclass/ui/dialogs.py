@@ -149,6 +149,11 @@ class FileBrowser:
             if any(self.folder.is_relative_to(folder) for folder in self.read_only):
                 tell(READ_ONLY, "warning")
                 return
+            try:  # a link of that name may lead out of the roots (the list hides it)
+                self.roots.check(self.folder / name)
+            except OutsideRoots as exc:
+                tell(f"Not saved there: {exc}", "warning")
+                return
             self.dialog.submit(self.folder / name)
 
 

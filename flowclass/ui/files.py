@@ -140,6 +140,9 @@ class FileActions:
         if target is not None and target.is_relative_to(ready_workflows_dir().resolve()):
             tell(READ_ONLY, "negative")  # whatever asked: the shipped files stay as shipped
             return
+        if target is not None and not self.roots.allows(target):  # the file became a link out
+            tell(f"Not saved: {target} is outside the folders this canvas may use.", "negative")
+            return
         try:
             saved = self.state.save(path)
         except OSError as exc:
