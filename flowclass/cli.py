@@ -196,7 +196,7 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
                                 targets=args.node or None,
                                 on_event=lambda event: (reports.on_event(event), progress(event)),
                                 source=str(path),
-                                overrides=args.set or [], executor=executor)
+                                overrides=args.set or [], executor=executor, system=_system(cache))
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -205,6 +205,15 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
         _keep_record(args, cache, result, out_dir, saved,
                      families_of(registry, [spec.type for spec in workflow.nodes]))
     return _tell(result, out_dir, args)
+
+
+def _system(cache: Cache) -> tuple[str, dict[str, str | None]]:
+    """The platform and package versions run.json states, read through the cache's memo
+    (flowclass.installed), which the first re-run after this one then finds there."""
+    from .installed import installed
+
+    found = installed(cache)
+    return found.platform, found.versions
 
 
 def _write_manifest(result, args: argparse.Namespace, source: str, out_dir: Path, system) -> None:

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
+from .cores import available_cores
 from .errors import Cancelled, NodeError
 
 CONNECT_TIMEOUT_S = 10
@@ -36,14 +37,6 @@ PROBE_TIMEOUT_S = 3  # a first knock on the scheduler's port, before Dask's clie
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _TCP = re.compile(r"^tcp://(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):(\d{1,5})/?$")
 SUPPORTED = "tcp://HOST:PORT (where your Dask scheduler listens) or local:N (N worker processes here)"
-
-
-def available_cores() -> int:
-    """The cores this process may use (its CPU affinity where the OS tells it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def check_address(scheduler: str) -> None:
@@ -122,6 +115,54 @@ def _environment_kept() -> Iterator[None]:
                 os.environ[name] = value
 
 
+ONE_THREAD = {"OMP_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1, "MKL_NUM_THREADS": 1}
+
+
+def _private_cluster(workers: int):
+    """A LocalCluster only this process can use. Its scheduler and workers listen on
+    127.0.0.1, which every user of the computer can reach, and whoever connects to them runs
+    code as you (a client sends functions): so they speak TLS with certificates made for
+    this cluster alone and held in this process and its workers' memory (Dask's
+    ``Security.temporary()``), and their web pages (Dask's dashboard, which would show
+    another user your file names) serve nothing.
+
+    Each worker computes with one thread (one job at a time per core), told so after it
+    starts (Dask's nanny ``environ``, and :class:`OneBlasThread` for the linear algebra
+    loaded before that): told before it starts, Dask would set it in this process too,
+    again at every worker it restarts."""
+    import dask
+    import distributed
+    from distributed.security import Security
+
+    before_start = {name: value for name, value in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+                    if name not in ONE_THREAD}
+    after_start = {**dask.config.get("distributed.nanny.environ"), **ONE_THREAD}
+    with _environment_kept(), dask.config.set({"distributed.scheduler.http.routes": [],
+                                               "distributed.worker.http.routes": [],
+                                               "distributed.nanny.pre-spawn-environ": before_start,
+                                               "distributed.nanny.environ": after_start}):
+        return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                        scheduler_kwargs={"dashboard": False},
+                                        security=Security.temporary())
+
+
+def one_blas_thread_plugin():
+    """A worker plugin: the worker's linear algebra (loaded before its environment said one
+    thread) limited to one thread, in every worker, those started later included."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class OneBlasThread(WorkerPlugin):
+        name = "flowclass-one-blas-thread"
+
+        def setup(self, worker) -> None:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(1)
+
+    return OneBlasThread()
+
+
 class DaskExecutor:
     """``tcp://HOST:PORT`` (or another Dask address) connects; ``local:N`` starts N worker
     processes on this machine (``local``: one per core)."""
@@ -133,7 +174,7 @@ class DaskExecutor:
             raise ValueError(f"scheduler must be {SUPPORTED}, got {scheduler!r}")
         self.address = scheduler = scheduler.strip()
         check_address(scheduler)
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         self.cluster = None
         self.lost: str | None = None  # why the scheduler is gone, once it is
@@ -149,10 +190,9 @@ class DaskExecutor:
                                 f"has {cores} core(s): starting {cores} (more would only compete "
                                 "for the same cores)")
                 workers = cores
-            with _environment_kept():
-                self.cluster = LocalCluster(n_workers=workers or cores, threads_per_worker=1,
-                                            processes=True, dashboard_address=None)
+            self.cluster = _private_cluster(workers or cores)
             self.client = Client(self.cluster)
+            self.client.register_plugin(one_blas_thread_plugin())
             return
         why = nothing_listens(scheduler, min(PROBE_TIMEOUT_S, connect_timeout))
         if why is not None:  # said at once: Dask's client would retry for connect_timeout

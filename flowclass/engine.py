@@ -72,6 +72,7 @@ class Engine:
         source: str | None = None,
         overrides: Iterable[str] = (),
         executor: Any = None,
+        system: tuple[str, dict[str, str | None]] | None = None,
     ) -> RunResult:
         """Validate, then run what ``targets`` need (default: every node).
 
@@ -79,7 +80,8 @@ class Engine:
         problem. A failing node does not stop independent branches; its descendants are
         reported as skipped. Writes ``run.json`` into ``out_dir`` unless ``manifest`` is False.
         ``executor`` (see flowclass.executors) runs the jobs nodes hand to ``ctx.map``;
-        default: threads in this process.
+        default: threads in this process. ``system``: the platform's name and the package
+        versions run.json states, when the caller has them (:mod:`flowclass.installed`).
         """
         targets = list(targets) if targets is not None else None
         dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected)
@@ -105,7 +107,8 @@ class Engine:
         if manifest:
             try:
                 result.manifest_path = write_manifest(result, started=started, source=source,
-                                                      overrides=list(overrides), out_dir=run.out_dir)
+                                                      overrides=list(overrides), out_dir=run.out_dir,
+                                                      system=system)
             except WriteError as exc:  # the results are still good; say why run.json is missing
                 result.manifest_error = str(exc)
         return result

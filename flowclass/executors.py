@@ -12,6 +12,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from .cores import available_cores
 from .deferred_import import settle
 from .errors import Cancelled
 
@@ -29,7 +30,7 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None):
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise ValueError(f"workers must be a whole number of at least 1, got {workers!r}")
-        self.workers = workers or min(4, os.cpu_count() or 1)
+        self.workers = workers or min(4, available_cores())
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
             on_done: OnDone | None = None, cancel: threading.Event | None = None) -> list[Any]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 import numpy as np
 
 from flowclass.context import RunContext
+from flowclass.cores import available_cores
 from flowclass.errors import NodeError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
@@ -200,7 +201,7 @@ def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch
     side_by_side = getattr(embedder, "batches_at_once", 1)
     task: Task = _embed_batch if side_by_side > 1 else _load_batch
     workers = side_by_side if side_by_side > 1 else \
-        max(1, (os.cpu_count() or 1) if on_gpu else min(4, os.cpu_count() or 1))
+        available_cores() if on_gpu else min(4, available_cores())
     ctx.progress(done_before, total, unit="images", message="decoding the first images")
     from concurrent.futures import ThreadPoolExecutor  # imports logging: not for a re-run
 

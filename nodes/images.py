@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from flowclass.context import RunContext
+from flowclass.cores import available_cores
 from flowclass.errors import NodeError, ParamValueError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Output, node
@@ -237,7 +238,7 @@ def read_images(ctx: RunContext, root: Path, *, recursive: bool, extensions: tup
         else:
             from concurrent.futures import ThreadPoolExecutor  # imports logging: not for a re-run
 
-            with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
+            with ThreadPoolExecutor(max_workers=min(8, 2 * available_cores())) as pool:
                 for i, state in enumerate(pool.map(lambda p: _probe_file(p, store), paths), 1):
                     states.append(state)
                     ctx.progress(i, len(paths), unit="files")

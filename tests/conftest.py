@@ -104,6 +104,20 @@ def prepared_once(request, tmp_path_factory) -> Generator[Path, None, None]:
     os.environ.pop(PREPARED_VARIABLE, None)
 
 
+THREAD_SETTINGS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@pytest.fixture(autouse=True)
+def thread_settings_kept() -> Generator[None, None, None]:
+    """No test (nor the code it runs) may leave the thread settings changed: ``flowclass run``
+    started by a later test in this process would compute with other threads, and write other
+    bits than the canvas (a Dask cluster once left OMP_NUM_THREADS=1 here)."""
+    before = {name: os.environ.get(name) for name in THREAD_SETTINGS}
+    yield
+    after = {name: os.environ.get(name) for name in THREAD_SETTINGS}
+    assert after == before, f"the test left the thread settings changed: {before} became {after}"
+
+
 @pytest.fixture(scope="session")
 def registry():
     """The built-in node library plus the toy nodes of tests/plugins."""

@@ -168,6 +168,9 @@ def test_a_worker_killed_mid_run_changes_nothing(registry, new_digits, cluster, 
     assert killed, "no worker was busy to kill"
     _same_results(local, remote)
     client.wait_for_workers(2, timeout=60)  # the nanny brings it back for the next test
+    from nodes.lib.embedders.devices import model_threads
+
+    assert set(client.run(blas_threads).values()) == set(client.run(model_threads).values()) == {1}  # it too
 
 
 def _free_port() -> int:
@@ -239,21 +242,59 @@ def test_local_n_is_capped_at_the_cores_with_a_warning(monkeypatch):
         assert len(executor.client.scheduler_info()["workers"]) == 1
 
 
+def test_a_local_cluster_runs_no_code_for_another_user_of_the_computer(tmp_path):
+    """Its scheduler listens on 127.0.0.1, which any user of the computer reaches: over plain
+    TCP, a stranger's Client connected and ran functions as us in our workers. Now it speaks
+    TLS with certificates of its own, and its web pages (the dashboard) serve nothing."""
+    import urllib.error
+    import urllib.request
+
+    from distributed import Client
+
+    from flowclass import dask_executor
+
+    ran = tmp_path / "ran"
+    with dask_executor.DaskExecutor("local:1") as executor:
+        address = executor.cluster.scheduler_address
+        workers = executor.client.scheduler_info()["workers"]
+        assert address.startswith("tls://127.0.0.1:") and all(w.startswith("tls://127.0.0.1:") for w in workers)
+        for url in (address, "tcp://" + address.split("://", 1)[1]):
+            with pytest.raises(Exception):
+                with Client(url, timeout=2) as stranger:
+                    stranger.run(ran.touch)
+        assert not ran.exists()
+        page = f"http://127.0.0.1:{executor.cluster.scheduler.http_server.port}"
+        for route in ("/info/main/workers.html", "/json/identity.json", "/status"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(page + route, timeout=5)
+            assert refused.value.code == 404
+        assert executor.client.submit(sum, [1, 2]).result() == 3  # the cluster works for us
+
+
+def blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+
+
 def test_a_local_cluster_leaves_this_process_environment_as_it_was(monkeypatch):
     """Dask's nannies set OMP_NUM_THREADS=1 (and more) here to pass it to their workers, and
     left it: afterwards ``flowclass run`` started from this process (as the tests start it
     after a Dask test) computed with one BLAS thread, and wrote other bits than the canvas."""
     from flowclass import dask_executor
+    from flowclass.cores import available_cores
     from nodes.lib.embedders.devices import model_threads
 
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    before = dict(os.environ)
+    environment = lambda: {k: v for k, v in os.environ.items() if k != "__DASK_PARENT_PID"}  # noqa: E731
+    before = environment()  # but the mark Dask leaves for its process titles, read by no library
     with dask_executor.DaskExecutor("local:1") as executor:
-        assert dict(os.environ) == before
+        assert environment() == before
         assert set(executor.client.run(model_threads).values()) == {1}  # the workers have theirs
-    assert dict(os.environ) == before
-    assert model_threads() == (os.cpu_count() or 1)
+        assert set(executor.client.run(blas_threads).values()) == {1}
+    assert environment() == before
+    assert model_threads() == available_cores()
 
 
 def test_an_unreachable_scheduler_stops_the_cli_before_any_work(tmp_path):
@@ -338,6 +379,7 @@ def test_each_worker_runs_its_model_on_its_own_share_of_the_cores(cluster):
 
 
 def test_the_model_threads_follow_omp_num_threads(monkeypatch, shared_cache):
+    from flowclass.cores import available_cores
     from nodes.lib.embedders.devices import model_threads
     from nodes.lib.embedders.efficientnet import EfficientNetLite0
 
@@ -345,9 +387,9 @@ def test_the_model_threads_follow_omp_num_threads(monkeypatch, shared_cache):
     assert model_threads() == 3
     assert EfficientNetLite0(shared_cache.store_dir("models")).threads == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert model_threads() == (os.cpu_count() or 1)
+    assert model_threads() == available_cores()
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
-    assert model_threads() == (os.cpu_count() or 1)
+    assert model_threads() == available_cores()
 
 
 def test_a_scheduler_address_where_nothing_listens_is_refused_at_once(monkeypatch):

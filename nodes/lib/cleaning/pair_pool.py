@@ -26,15 +26,9 @@ import os
 import signal
 from typing import Any, Callable, Iterator, Sequence
 
+from flowclass.cores import available_cores as cores
+
 _task: Callable[[Any], Any] | None = None  # in a worker: the check the parent forked it for
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager

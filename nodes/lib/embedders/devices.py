@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from flowclass.cores import available_cores
 from flowclass.errors import NodeError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -17,7 +18,8 @@ GPU_MIN_BATCH = 256  # a GPU wants big batches; a CPU is fastest with small ones
 
 
 def model_threads() -> int:
-    """The CPU threads a model may use: ``OMP_NUM_THREADS`` where it is set, else every core.
+    """The CPU threads a model may use: ``OMP_NUM_THREADS`` where it is set, else every core
+    this process may use.
 
     A Dask worker's process has it set to 1 (each of the worker's threads runs one job), so
     N workers on one machine use N cores, not N times all of them.
@@ -25,7 +27,7 @@ def model_threads() -> int:
     try:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
     except ValueError:
-        return os.cpu_count() or 1
+        return available_cores()
 
 
 def nvidia_driver_present() -> bool:
