@@ -8,8 +8,16 @@ runs. The temporary name is short and fixed in length, so it fits the file syste
 limit even when the target's name uses all 255 bytes; it ends in :data:`TEMP_SUFFIX`, so
 leftovers of a killed process can be recognised and cleaned up later.
 
+A killed writer (``kill -9``, a power cut) cannot remove its temporary file, so the writer
+holds an exclusive ``flock`` on it for as long as it lives: the OS drops that lock when the
+process dies, however it dies. :func:`clear_dead_temps` removes the temporary files of this
+shape in a folder whose lock nobody holds: provably FlowClass's, and provably abandoned.
+The first atomic write into a folder in each process clears it (a run's output folder, the
+cache, the workflow's folder), and saves of decisions and workflows clear theirs each time.
+
 Files are created with mode 0666 less the umask, as ``open()`` does (0644 under the usual
-umask 022), so people who share a folder can read what FlowClass wrote there.
+umask 022), so people who share a folder can read what FlowClass wrote there; a file that is
+replaced keeps its own permissions.
 
 :func:`file_stamp` is the one cheap identity of a file used for cache keys, fingerprints
 and ownership: its size and modification time in nanoseconds.
@@ -19,11 +27,18 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
+import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
 TEMP_SUFFIX = ".flowclass-tmp"
+HELD_PREFIX = ".fcl-"  # an atomic write's temporary file, locked by its writer while it lives
+# A writer creates its temporary file, then locks it: a file younger than this may be between
+# the two (its writer would notice it gone and take another name, but it is not touched).
+DEAD_AFTER_SECONDS = 2.0
 
 # Errors of publishing that mean "something is already there": callers decide what to do
 # (choose another name, report a collision), so they pass through unchanged.
@@ -75,7 +90,8 @@ def write_error(exc: OSError, path: str | os.PathLike[str], hint: str | None = N
 
 
 def temp_name() -> str:
-    """A hidden, random name of fixed length (30 bytes) for a temporary file."""
+    """A hidden, random name of fixed length (30 bytes) for an export's temporary file (its
+    journal accounts for it: :mod:`flowclass.userfiles.owned_folder`)."""
     return f".fc-{os.urandom(6).hex()}{TEMP_SUFFIX}"
 
 
@@ -84,22 +100,125 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".fc-") and name.endswith(TEMP_SUFFIX) and len(name) == 30
 
 
-def _create_temp(folder: Path) -> Path:
+def held_temp_name() -> str:
+    """A hidden, random name (31 bytes) for an atomic write's temporary file, which its
+    writer holds locked while it lives; distinct from :func:`temp_name`'s, whose files an
+    export's journal accounts for instead."""
+    return f"{HELD_PREFIX}{os.urandom(6).hex()}{TEMP_SUFFIX}"
+
+
+def is_held_temp_name(name: str) -> bool:
+    """Whether ``name`` is one :func:`held_temp_name` gives."""
+    middle = name[len(HELD_PREFIX):-len(TEMP_SUFFIX)]
+    return name.startswith(HELD_PREFIX) and name.endswith(TEMP_SUFFIX) and len(middle) == 12 \
+        and all(c in "0123456789abcdef" for c in middle)
+
+
+def _fcntl():
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock, so no leftover is ever taken for dead
+        return None
+    return fcntl
+
+
+_OPEN_FLAGS = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def is_open_as(path: Path, fd: int) -> bool:
+    """Whether ``path`` (not followed) is still the file open as ``fd``."""
+    try:
+        now, held = os.lstat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _create_temp(folder: Path) -> tuple[Path, int]:
+    """A new temporary file in ``folder`` and a descriptor holding its lock."""
+    fcntl = _fcntl()
     while True:
-        tmp = folder / temp_name()
+        tmp = folder / held_temp_name()
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS,
                          0o666)  # the umask applies, as for open()
         except FileExistsError:
             continue
-        os.close(fd)
-        return tmp
+        if fcntl is None:
+            return tmp, fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a cleaner saw it unlocked, before we locked it: it goes
+            os.close(fd)
+            continue
+        except OSError:  # no locks on this file system: cleaners cannot lock it either
+            return tmp, fd
+        if is_open_as(tmp, fd):
+            return tmp, fd
+        os.close(fd)  # a cleaner removed it between its creation and our lock: another name
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+_cleared: set[tuple[int, int]] = set()  # folders this process has cleared (device, inode)
+_cleared_lock = threading.Lock()
+
+
+def _clear_once(folder: Path) -> None:
     try:
-        os.fsync(fd)
+        st = os.stat(folder)
+    except OSError:
+        return
+    with _cleared_lock:
+        if (st.st_dev, st.st_ino) in _cleared:
+            return
+        _cleared.add((st.st_dev, st.st_ino))
+    clear_dead_temps(folder)
+
+
+def clear_dead_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files of atomic writes in ``folder`` whose writer is gone.
+
+    Only regular files of this user named as :func:`held_temp_name` names them, unchanged
+    for :data:`DEAD_AFTER_SECONDS`, and only when no process holds their lock (the writer
+    held it until the end, so it died); the file is checked to be the one locked before it
+    is removed. Nothing else is touched:
+    not a link, not a live writer's file, not an export's journaled temporary file, not a
+    file of another user. Returns what was removed; problems (a folder that cannot be
+    listed) remove nothing and are not errors.
+    """
+    fcntl = _fcntl()
+    if fcntl is None:
+        return []
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        if is_held_temp_name(entry.name) and _remove_if_dead(Path(entry.path), fcntl):
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _remove_if_dead(path: Path, fcntl) -> bool:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | _OPEN_FLAGS)
+    except OSError:  # gone, a link, not ours to write
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or \
+                time.time() - st.st_mtime < DEAD_AFTER_SECONDS:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its writer holds it (or locks do not work here): alive
+            return False
+        if not is_open_as(path, fd):  # published or removed meanwhile
+            return False
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
     finally:
         os.close(fd)
 
@@ -114,21 +233,25 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True, fsync: 
     ``path``; with ``overwrite=False`` it is hard-linked instead, which raises
     :class:`FileExistsError` rather than replace anything already at ``path``.
 
-    Whatever happens, the temporary file is gone afterwards. Any other :class:`OSError`
+    Whatever happens, the temporary file is gone afterwards (after a ``kill -9``, the next
+    write into the folder removes it, see :func:`clear_dead_temps`). Any other :class:`OSError`
     (a full disk above all) becomes a :class:`WriteError` that names ``path`` and says what
     to do (``hint``).
     """
     path = Path(path)
+    _clear_once(path.parent)
     try:
-        tmp = _create_temp(path.parent)
+        tmp, held = _create_temp(path.parent)
     except _COLLISIONS:
         raise
     except OSError as exc:
         raise write_error(exc, path, hint) from exc
     try:
         yield tmp
+        if overwrite:
+            _keep_mode(path, held)
         if fsync:
-            _fsync(tmp)
+            os.fsync(held)  # the same file, whichever descriptor wrote it
         (os.replace if overwrite else os.link)(tmp, path)
     except _COLLISIONS:
         raise
@@ -139,6 +262,18 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True, fsync: 
             tmp.unlink()
         except FileNotFoundError:
             pass
+        os.close(held)  # the lock goes last: until then no cleaner may take the file for dead
+
+
+def _keep_mode(path: Path, held: int) -> None:
+    """Give the new file the permissions of the file it replaces (a private 0600 file stays
+    private, a shared 0664 one shared), as editors do; a new file keeps the umask's."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode) and hasattr(os, "fchmod"):
+        os.fchmod(held, stat.S_IMODE(st.st_mode))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, **options) -> None:

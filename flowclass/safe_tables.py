@@ -151,14 +151,40 @@ def read_text_table(path: Path, columns: Iterable[str], what: str, field: str, h
         return pd.DataFrame({c: pd.Series(dtype=str) for c in columns})
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+    except UnicodeDecodeError as exc:  # a spreadsheet's "CSV" in its own encoding, UTF-16 text
+        raise NodeError(f"cannot read the {what} {path}: it is not UTF-8 text (byte {exc.start + 1})",
+                        field=field, hint="save it as CSV UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise NodeError(f"cannot read the {what} {path}: {exc}", field=field, hint=hint) from None
+
+
+def _guarded(text: str) -> bool:
+    return len(text) >= 2 and text[0] == text[-1] == "'"
+
+
+def guard(text: str) -> str:
+    """``text`` as a decisions file stores it: a text with white space at either end (a
+    folder named `` cats``) between two ``'``, which a reader's trimming cannot reach; a text
+    that is already between two ``'`` gets two more, so :func:`unguard` is exact."""
+    return f"'{text}'" if text != text.strip() or _guarded(text) else text
+
+
+def unguard(text: str) -> str:
+    """The text :func:`guard` was given."""
+    return text[1:-1] if _guarded(text) else text
+
+
+def as_stored(table: "pd.DataFrame") -> "pd.DataFrame":
+    """``table``'s text cells guarded (:func:`guard`), for :func:`write_csv` into a decisions
+    file (a column a new row lacks is empty, not text)."""
+    return table.map(lambda cell: guard(cell) if isinstance(cell, str) else cell)
 
 
 def as_written(table: "pd.DataFrame", columns: Iterable[str]) -> "pd.DataFrame":
     """``table`` with ``columns`` present (empty where missing) and each cell as it was given
-    before :func:`write_csv` neutralised it."""
+    before :func:`as_stored` and :func:`write_csv` stored it; other cells (a hand-written
+    ``a.png, cat``) trimmed."""
     for column in columns:
         if column not in table.columns:
             table[column] = ""
-    return table.map(lambda cell: restore(cell.strip()).strip())
+    return table.map(lambda cell: unguard(restore(cell.strip())))

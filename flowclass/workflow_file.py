@@ -18,18 +18,22 @@ file that is opened and saved unchanged stays byte-identical.
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
 import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import safe_json
 from .errors import Problem, WorkflowInvalid
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, clear_dead_temps
 from .workflow import Edge, NodeSpec, PortRef, Workflow
 
 SCHEMA_VERSION = 1
+MAX_FILE_BYTES = 32 * 2**20  # a workflow of 10,000 nodes is about 5 MiB
 
 # SCHEMA_MIGRATIONS[n] turns a document of schema n into one of schema n + 1. Add one
 # here whenever SCHEMA_VERSION goes up; tests open a file of every older schema.
@@ -81,7 +85,9 @@ def _parse_node(raw: Any, index: int, problems: list[Problem]) -> NodeSpec | Non
     pos = raw.get("position", {})
     try:
         position = (float(pos.get("x", 0.0)), float(pos.get("y", 0.0)))
-    except (AttributeError, TypeError, ValueError):
+        if not all(math.isfinite(v) for v in position):  # NaN or Infinity: JSON has neither
+            raise ValueError(position)
+    except (AttributeError, TypeError, ValueError, OverflowError):
         problems.append(Problem("structure", "'position' must be {\"x\": number, \"y\": number}",
                                 node=node_id, field="position"))
         position = (0.0, 0.0)
@@ -179,21 +185,41 @@ def loads(text: str, registry: Any = None, source: str | None = None) -> Workflo
 
 def load(path: str | os.PathLike[str], registry: Any = None) -> Workflow:
     path = Path(path)
+    return loads(read_text(path), registry, source=str(path))
+
+
+def read_text(path: Path) -> str:
+    """A workflow file's text, refused with a :class:`WorkflowInvalid` naming it when it cannot
+    be one: a pipe or a device (reading would wait forever: a shell, or every tab of the
+    canvas, hung), bigger than any workflow (it would be held in memory, several times),
+    or not UTF-8 text. Text with a byte order mark, UTF-8 or UTF-16 (as Notepad and PowerShell
+    write it), is read too."""
+    def refused(why: str) -> WorkflowInvalid:
+        return WorkflowInvalid([Problem("file", why)], source=str(path))
+
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            raise refused("not a file but a pipe, socket or device; a workflow is a .json file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise refused(f"{info.st_size / 2**20:,.0f} MiB is far more than any workflow holds "
+                          f"(at most {MAX_FILE_BYTES // 2**20} MiB); is it a workflow file?")
+        data = path.read_bytes()
+        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        text = data.decode("utf-16" if utf16 else "utf-8")
     except OSError as exc:
-        raise WorkflowInvalid([Problem("file", f"cannot read the workflow file: {exc.strerror}")],
-                              source=str(path)) from None
+        raise refused(f"cannot read the workflow file: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise WorkflowInvalid([Problem("file", "the workflow file is not UTF-8 text")],
-                              source=str(path)) from None
-    return loads(text, registry, source=str(path))
+        raise refused("the workflow file is not UTF-8 text") from None
+    return text.removeprefix("\ufeff")
 
 
 def save(workflow: Workflow, path: str | os.PathLike[str]) -> None:
-    """Write atomically: readers see the old file or the new one, never half of one."""
+    """Write atomically: readers see the old file or the new one, never half of one; and
+    clear the leftovers of saves (of this file, of decisions beside it) killed before."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clear_dead_temps(path.parent)
     atomic_write_text(path, dumps(workflow), hint="save it somewhere else")
 
 

@@ -102,15 +102,17 @@ def test_save_table_writes_hostile_text_as_text_in_xlsx_and_csv(tmp_path):
     assert back["n"].dtype == np.int64 and back["n"].tolist() == list(range(-3, len(HOSTILE) - 3))
 
 
-@pytest.mark.parametrize("text", [*HOSTILE, "", "'", "''=x", "-1.5", "+3", "1e-3", "plain", "\r\n=x"])
+@pytest.mark.parametrize("text", [*HOSTILE, "", "'", "''=x", "-1.5", "+3", "1e-3", "plain", "\r\n=x", " cats ",
+                                  "cats\t", "'a'", "''", "' =x '", "\n"])
 def test_a_label_file_gives_back_exactly_the_labels_written(tmp_path, text):
+    """Exactly: a folder named ' cats' or '\tTAB' came back trimmed, so Keep changed its label."""
     from nodes.lib.classify.label_overrides import read_label_file, set_label
 
     path = tmp_path / "labels.csv"
     set_label(path, "ab" * 32, f"{text}.png", text)
     assert_csv_is_inert(path)
     row = read_label_file(path).iloc[0]
-    assert (row["path"], row["label"]) == (f"{text}.png".strip(), text.strip())
+    assert (row["path"], row["label"]) == (f"{text}.png", text)
 
 
 def test_the_canvas_csv_download_is_neutralised_too(tmp_path):

@@ -7,17 +7,23 @@ dialog and returns the chosen path, or None when cancelled.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
 from nicegui import background_tasks, run, ui
 
 from .. import safe_json
+from ..errors import WorkflowInvalid
+from ..library import ready_workflows_dir
+from ..workflow_file import read_text
 from .messages import tell
 from .browse import Entry, OutsideRoots, Roots, count_images
 from ..viewers.dialog import confirm, page_dialog  # noqa: F401 (confirm: for the page)
 
+READ_ONLY = "FlowClass's ready workflows are never written; choose another folder for your copy."
 RELOAD, OVERWRITE, COPY, CANCEL = "reload", "overwrite", "copy", "cancel"  # ask_about_changed_file
+NAME_MAX = 255  # bytes in a file name, on every common file system
 DIALOG_COUNT_LIMIT = 20_000  # entries scanned per subfolder while counting its images
 
 
@@ -25,18 +31,19 @@ class FileBrowser:
     """One dialog for three jobs: pick a folder, pick a file, or name a file to save."""
 
     def __init__(self, roots: Roots, *, mode: str, title: str, start: str | Path | None = None,
-                 suffixes: Sequence[str] = (), filename: str = ""):
+                 suffixes: Sequence[str] = (), filename: str = "", read_only: Sequence[Path] = ()):
         assert mode in ("folder", "file", "save")
         self.roots, self.mode, self.suffixes = roots, mode, tuple(suffixes)
+        self.read_only = tuple(Path(folder).resolve() for folder in read_only)  # never saved into
         self.folder = roots.start(start)
         with page_dialog() as self.dialog, ui.card().classes("w-[44rem] max-w-full fc-file-browser"):
             ui.label(title).classes("text-h6")
             with ui.row().classes("items-center w-full no-wrap gap-1"):
-                self.up_button = ui.button(icon="arrow_upward", on_click=self.go_up).props("flat dense")
+                self.up_button = ui.button(icon="arrow_upward", on_click=self.go_up).props("flat dense").mark("file-up")
                 self.path_label = ui.label().classes("text-sm font-mono grow truncate")
                 if len(roots.roots) > 1:
                     ui.select({str(r): str(r) for r in roots.roots}, value=str(self.root),
-                              on_change=lambda e: self.go(Path(e.value))).props("dense")
+                              on_change=lambda e: self.go(Path(e.value))).props("dense").mark("file-root")
             self.count_label = ui.label().classes("text-xs text-gray-600")
             self.entries = ui.list().props("dense bordered separator").classes(
                 "w-full h-80 overflow-auto")
@@ -135,6 +142,18 @@ class FileBrowser:
                 return
             if self.suffixes and not name.lower().endswith(self.suffixes):
                 name += self.suffixes[0]
+            if len(os.fsencode(name)) > NAME_MAX:
+                tell(f"The name is too long for the file system (at most {NAME_MAX} bytes); "
+                     "choose a shorter one.", "warning")
+                return
+            if any(self.folder.is_relative_to(folder) for folder in self.read_only):
+                tell(READ_ONLY, "warning")
+                return
+            try:  # a link of that name may lead out of the roots (the list hides it)
+                self.roots.check(self.folder / name)
+            except OutsideRoots as exc:
+                tell(f"Not saved there: {exc}", "warning")
+                return
             self.dialog.submit(self.folder / name)
 
 
@@ -150,9 +169,10 @@ async def choose_file(roots: Roots, start: str | Path | None = None, suffixes: S
 
 async def choose_save_path(roots: Roots, start: str | Path | None, filename: str,
                            title: str = "Save the workflow as") -> Path | None:
-    """A new path to save to; an existing file is replaced only if it is a workflow and the user agrees."""
+    """A new path to save to; an existing file is replaced only if it is a workflow and the user
+    agrees, and never one of FlowClass's ready workflows (they may lie inside the roots)."""
     path = await FileBrowser(roots, mode="save", title=title, start=start, suffixes=(".json",),
-                             filename=filename).result()
+                             filename=filename, read_only=[ready_workflows_dir()]).result()
     if path is None or not path.exists():
         return path
     if not is_workflow_file(path):
@@ -163,9 +183,9 @@ async def choose_save_path(roots: Roots, start: str | Path | None, filename: str
 
 
 def is_workflow_file(path: Path) -> bool:
-    try:
-        doc = safe_json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # as a workflow is read: a pipe named x.json must not hang the server
+        doc = safe_json.loads(read_text(path))
+    except (WorkflowInvalid, ValueError):
         return False
     return isinstance(doc, dict) and "schema_version" in doc and "nodes" in doc
 

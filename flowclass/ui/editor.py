@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..errors import Problem
+from ..fsutil import clear_dead_temps
 from ..params import Path as PathParam, absolute
 from ..registry import Registry
 from ..validation import validate
@@ -75,6 +76,7 @@ class EditorState:
         loaded_sha = file_sha(path)  # first: a file rewritten meanwhile is then seen as changed
         self.reset(load(path, self.registry), path)
         self.disk_sha = loaded_sha
+        clear_dead_temps(path.parent)  # a save killed there (this canvas's or another's) left its file
 
     def open_copy(self, path: Path) -> None:
         """Open a ready workflow as a new, unsaved one (so Save asks where it goes)."""
@@ -86,13 +88,14 @@ class EditorState:
         target = Path(path).resolve() if path is not None else self.path
         if target is None:
             raise EditRefused("this workflow has no file yet; use Save As")
+        workflow = self.workflow
         if target.parent != self.base_dir:  # keep relative input paths pointing at the same files
             # a ready copy's first save: files it names that do not exist yet (its label file)
             # are to be made beside the new file, not in the folder it came from (the install)
-            self.workflow = rebased(self.workflow, self.registry, self.base_dir, target.parent,
-                                    keep_missing=self.path is None)
-        save(self.workflow, target)
-        self.path, self.saved_text = target, dumps(self.workflow)
+            workflow = rebased(workflow, self.registry, self.base_dir, target.parent,
+                               keep_missing=self.path is None)
+        save(workflow, target)  # first: a save that fails leaves the tab's paths as they were
+        self.workflow, self.path, self.saved_text = workflow, target, dumps(workflow)
         self.disk_sha = text_sha(self.saved_text)
         return target
 

@@ -14,10 +14,12 @@ from pathlib import Path
 
 
 def file_sha(path: Path | None) -> str | None:
-    """sha256 of the file's bytes; None when there is no file to read."""
+    """sha256 of the file's bytes; None when there is no file to read (nothing, a folder, a pipe)."""
     if path is None:
         return None
     try:
+        if not Path(path).is_file():  # a pipe would be waited on for ever, the server with it
+            return None
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None

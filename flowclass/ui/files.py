@@ -20,7 +20,7 @@ from ..library import ready_workflows_dir
 from ..workflow import Workflow
 from .messages import tell
 from .browse import Roots
-from .dialogs import COPY, OVERWRITE, RELOAD, ask_about_changed_file, choose_file, choose_save_path, confirm
+from .dialogs import COPY, OVERWRITE, READ_ONLY, RELOAD, ask_about_changed_file, choose_file, choose_save_path, confirm
 from .editor import EditorState
 from .file_guard import changed_on_disk
 from .session_runs import explain
@@ -136,6 +136,13 @@ class FileActions:
             self._write(path)
 
     def _write(self, path: Path | None) -> None:
+        target = Path(path).resolve() if path is not None else self.state.path
+        if target is not None and target.is_relative_to(ready_workflows_dir().resolve()):
+            tell(READ_ONLY, "negative")  # whatever asked: the shipped files stay as shipped
+            return
+        if target is not None and not self.roots.allows(target):  # the file became a link out
+            tell(f"Not saved: {target} is outside the folders this canvas may use.", "negative")
+            return
         try:
             saved = self.state.save(path)
         except OSError as exc:

@@ -94,6 +94,10 @@ class SessionRuns:
                 self.runner.stopped_at(spec.id, Kept(done, total, unit))
 
     def cancel_run(self) -> None:
+        """Stop the run; a click that arrives after it ended (the button was still shown) does
+        nothing: the footer keeps the run's own line."""
+        if not self.runner.running:
+            return
         self.runner.cancel()
         self.summary = "Cancelling…"
         self.emit("run")

@@ -21,6 +21,8 @@ from .files import FileActions
 from .session import EditorSession
 
 DETACHED_KEEP = 3600.0  # seconds a tab with no page and no run stays in memory (its draft stays on disk)
+#: the change notices after which a tab's draft is written at once (not badges, results)
+KEPT_ON = frozenset({"loaded", "graph", "params", "layout", "selection", "file", "out_dir", "run"})
 RELOAD_WAIT = 3.0  # a reloaded page's old connection closes a moment after the new page arrives
 
 
@@ -86,6 +88,9 @@ class Tabs:
         session = self.make_session()
         files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved)
         tab = Tab(tab_id, session, files, left_at=self.clock())  # a copy has no page yet
+        # kept as each change is made: a server killed a moment later must not lose it (the
+        # page's timer still keeps what changes without a notice: the view)
+        session.subscribe(lambda what: self.keep(tab) if what & KEPT_ON else None)
         draft = copy_of
         if draft is not None:
             restore(session, replace(draft, run_going=False))  # the run goes on in the other tab

@@ -69,7 +69,7 @@ def _check_lock_file(path: Path) -> None:
                         f"move or rename {path}")
 
 
-class _Flock:
+class Flock:
     """An exclusive ``flock`` on a lock file, taken without waiting."""
 
     def __init__(self, path: Path):
@@ -118,12 +118,12 @@ class _FileLock:
         self._lock.release()
 
 
-def _os_lock(path: Path) -> _Flock | _FileLock:
+def os_lock(path: Path) -> Flock | _FileLock:
     try:
         import fcntl  # noqa: F401
     except ImportError:
         return _FileLock(path)
-    return _Flock(path)
+    return Flock(path)
 
 
 @contextmanager
@@ -133,7 +133,7 @@ def folder_lock(folder: Path, *, say: Callable[[str], None] = lambda message: No
     """Hold ``folder``'s lock for the block; waits (saying so) while another run holds it."""
     path = lock_path(Path(folder))
     _check_lock_file(path)
-    lock = _os_lock(path)
+    lock = os_lock(path)
     try:
         if not lock.try_acquire():
             say(f"waiting for another FlowClass run that is writing into {folder} (it holds "

@@ -69,6 +69,16 @@ def save_decision(write: Callable[[], T]) -> T | None:
         return None
 
 
+def read_decisions(read: Callable[[], T], fallback: T) -> tuple[T, str]:
+    """``read()`` and "", or ``fallback`` and why no decision can be saved now: a decisions
+    file that cannot be read (another encoding, a stranger's) is said, never written over."""
+    try:
+        return read(), ""
+    except (NodeError, OSError) as exc:
+        hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
+        return fallback, f"{exc}{hint}. Nothing is saved into it until it can be read."
+
+
 def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
     """Record image ``index``'s right label in the Label Overrides file; its node turns stale."""
     from nodes.lib.classify.label_overrides import set_label
@@ -78,7 +88,7 @@ def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None
         ui.notify("Save the workflow first." if reason == "save" else reason, type="warning")
         return
     images = evaluation.predictions.images
-    if save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpaths[index], label) or True) is None:
+    if not save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpaths[index], label)):
         return
     ctx.refresh()
     ui.notify(f"{os.path.basename(images.paths[index])} is now '{label}' (saved in {path.name}); "

@@ -21,7 +21,7 @@ from nicegui import ui
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.images import enlarge, gallery_of_images
 
-from .classification import save_decision, where_decisions_go
+from .classification import read_decisions, save_decision, where_decisions_go
 
 GROUPS_PER_PAGE = 12
 KEEP_PARAM = "keep_file"  # Find Duplicates' parameter naming the kept-copies file
@@ -64,9 +64,10 @@ def marks(groups: Any, path: Path | None) -> np.ndarray:
     return keep
 
 
-def record_choice(groups: Any, row: int, path: Path) -> None:
-    """Write that ``row``'s image is the kept one of its group. An image whose bytes another
-    member shares is named by its path alone, so the choice tells the two apart."""
+def record_choice(groups: Any, row: int, path: Path, still: Callable[[], bool] = lambda: True) -> bool:
+    """Write that ``row``'s image is the kept one of its group (unless ``still()`` says the view
+    is behind the file). An image whose bytes another member shares is named by its path
+    alone, so the choice tells the two apart."""
     from nodes.lib.cleaning.kept_copies import set_kept
 
     images = groups.images
@@ -76,7 +77,7 @@ def record_choice(groups: Any, row: int, path: Path) -> None:
     sha = str(images.hashes[image])
     named = "" if hashes.count(sha) > 1 else sha
     others = [(str(images.hashes[groups.index[r]]), images.relpath(int(groups.index[r]))) for r in members if r != row]
-    set_kept(path, named, images.relpath(image), others)
+    return set_kept(path, named, images.relpath(image), others, still=still)
 
 
 def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Callable[[], None]) -> None:
@@ -123,7 +124,9 @@ def duplicate_groups(groups: Any, ctx: ViewerContext) -> None:
 
 def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     path, reason = keep_file(ctx)
-    keep = marks(groups, path)
+    keep, unreadable = read_decisions(lambda: marks(groups, path), np.asarray(groups.keep, dtype=bool).copy())
+    if unreadable:
+        path, reason = None, unreadable
     starts = np.flatnonzero(np.r_[True, groups.group[1:] != groups.group[:-1]])  # rows are sorted by group
     ends = np.r_[starts[1:], len(groups)]
     pages = -(-len(starts) // GROUPS_PER_PAGE)
@@ -153,9 +156,8 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
         return False
 
     def choose(row: int) -> None:
-        if path is None or not save_decision(caught_up) or \
-                save_decision(lambda: record_choice(groups, row, path) or True) is None:
-            return
+        if path is None or not save_decision(lambda: record_choice(groups, row, path, still=caught_up)):
+            return  # caught up, asked under the file's lock
         members = groups.group == groups.group[row]
         keep[members] = False
         keep[row] = True

@@ -9,7 +9,8 @@ Decided images leave the queue (an image is decided when the label file names it
 content hash or path); the keys A and K accept or keep the first one's. Retrain re-runs
 the workflow with the decisions. A tab whose queue is behind the file (another tab decided
 meanwhile) takes those decisions in and shows them before it writes anything, so a
-decision is never undone by a click on a card that was already decided.
+decision is never undone by a click on a card that was already decided; that check and the
+write hold the file's lock, so another canvas or process deciding at once loses nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from nicegui import ui
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.images import enlarge, gallery_of_images
 
-from .classification import correction_bar, correction_file, save_decision
+from .classification import correction_bar, correction_file, read_decisions, save_decision
 
 SHOWN = 8  # the head of the queue shown at a time; a decided image makes room for the next
 
@@ -76,7 +77,9 @@ def label_queue(issues: Any, ctx: ViewerContext) -> None:
 
 def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     path, reason = correction_file(ctx)
-    done = decided(issues, path)
+    done, unreadable = read_decisions(lambda: decided(issues, path), np.zeros(len(issues), dtype=bool))
+    if unreadable:
+        path, reason = None, unreadable
     order = queue_order(issues)
     with ui.row().classes("items-baseline gap-3"):
         counter = ui.label(progress(issues, done)).classes("text-sm font-medium fc-queue-progress")
@@ -104,8 +107,8 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         from nodes.lib.classify.label_overrides import set_label
 
         images = issues.images
-        if path is None or not save_decision(caught_up) or \
-                save_decision(lambda: set_label(path, str(images.hashes[i]), images.relpath(i), label) or True) is None:
+        if path is None or not save_decision(  # caught up, asked under the file's lock
+                lambda: set_label(path, str(images.hashes[i]), images.relpath(i), label, still=caught_up)):
             return
         done[images.hashes == images.hashes[i]] = True  # byte copies share the row
         # said before the card (whose button called this) is redrawn away

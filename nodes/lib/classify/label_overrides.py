@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from flowclass.errors import NodeError
 from flowclass.fsutil import atomic_path
-from flowclass.safe_tables import as_written, read_text_table, write_csv
+from flowclass.safe_tables import as_stored, as_written, read_text_table, write_csv
+from flowclass.userfiles.decisions import changing
 
 from ...datatypes import ImageSet
 
@@ -90,18 +91,25 @@ def apply_labels(images: ImageSet, table: "pd.DataFrame",
     return images.with_labels(labels.astype(str)), changed, unmatched, nameless
 
 
-def set_label(path: Path, sha256: str, relpath: str, label: str) -> None:
+def set_label(path: Path, sha256: str, relpath: str, label: str, *,
+              still: Callable[[], bool] = lambda: True) -> bool:
     """Record one image's label in the file (atomically), replacing its earlier row.
 
     Other rows and columns stay as they are, so a file people also edit by hand keeps
-    their work.
+    their work. The file is locked from reading to writing, so a decision another process
+    records meanwhile is kept (:func:`flowclass.userfiles.decisions.changing`). ``still()``
+    is asked once the lock is held: False (the canvas's view is behind the file) writes
+    nothing and returns False.
     """
     import pandas as pd
 
-    table = read_label_file(path)  # none yet: no rows; a folder or pipe there: a NodeError naming it
-    same = (table["sha256"] == sha256) | ((table["sha256"] == "") & (table["path"] == relpath))
-    row = pd.DataFrame([{"sha256": sha256, "path": relpath, "label": label}])
-    table = pd.concat([table[~same], row], ignore_index=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        write_csv(table, tmp)  # a label or path like '=HYPERLINK(...)' stays text in a spreadsheet
+    with changing(path, "label file", "file"):
+        if not still():
+            return False
+        table = read_label_file(path)  # none yet: no rows; a folder or pipe there: a NodeError naming it
+        same = ((table["sha256"] == sha256) & (sha256 != "")) | ((table["sha256"] == "") & (table["path"] == relpath))
+        row = pd.DataFrame([{"sha256": sha256, "path": relpath, "label": label}])
+        table = pd.concat([table[~same], row], ignore_index=True)
+        with atomic_path(path) as tmp:
+            write_csv(as_stored(table), tmp)  # a label or path like '=HYPERLINK(...)' stays text in a spreadsheet
+    return True

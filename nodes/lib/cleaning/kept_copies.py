@@ -10,12 +10,12 @@ touched.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
+from typing import TYPE_CHECKING, Callable
 
 from flowclass.errors import NodeError
 from flowclass.fsutil import atomic_path
-from flowclass.safe_tables import as_written, read_text_table, write_csv
+from flowclass.safe_tables import as_stored, as_written, read_text_table, write_csv
+from flowclass.userfiles.decisions import changing
 
 from ...datatypes import ImageSet
 from ..classify.label_overrides import ImageLookup
@@ -50,18 +50,23 @@ def chosen(images: ImageSet, table: "pd.DataFrame") -> tuple[dict[int, int], lis
     return out, unmatched
 
 
-def set_kept(path: Path, sha256: str, relpath: str, others: list[tuple[str, str]]) -> None:
+def set_kept(path: Path, sha256: str, relpath: str, others: list[tuple[str, str]], *,
+             still: Callable[[], bool] = lambda: True) -> bool:
     """Record that this image is the one kept of its group; rows of the group's ``others``
-    (sha256, relpath) are removed. Other rows stay as they are."""
+    (sha256, relpath) are removed. Other rows stay as they are. Locked and asking
+    ``still()`` first, as :func:`nodes.lib.classify.label_overrides.set_label` does."""
     import pandas as pd
 
-    table = read_keep_file(path)
-    drop = {(sha256, relpath), *others}
-    same = table.apply(lambda r: any((r["sha256"] and r["sha256"] == s) or
-                                     (not r["sha256"] and r["path"] == p) for s, p in drop), axis=1) \
-        if len(table) else pd.Series([], dtype=bool)
-    table = pd.concat([table[~same.astype(bool)] if len(table) else table,
-                       pd.DataFrame([{"sha256": sha256, "path": relpath}])], ignore_index=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        write_csv(table, tmp)
+    with changing(path, "kept-copies file", "keep_file"):
+        if not still():
+            return False
+        table = read_keep_file(path)
+        drop = {(sha256, relpath), *others}
+        same = table.apply(lambda r: any((r["sha256"] and r["sha256"] == s) or
+                                         (not r["sha256"] and r["path"] == p) for s, p in drop), axis=1) \
+            if len(table) else pd.Series([], dtype=bool)
+        table = pd.concat([table[~same.astype(bool)] if len(table) else table,
+                           pd.DataFrame([{"sha256": sha256, "path": relpath}])], ignore_index=True)
+        with atomic_path(path) as tmp:
+            write_csv(as_stored(table), tmp)
+    return True

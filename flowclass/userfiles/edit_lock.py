@@ -1,0 +1,105 @@
+"""One read-modify-write of a file at a time, across processes.
+
+Two canvases (or a canvas and a script) deciding at once on one decisions file would each
+read it, add their row and write it back whole: the second write would drop the first's
+row. An edit therefore holds an OS lock (``flock``, dropped by the OS when its process dies,
+however it dies) on a lock file beside the file, ``.NAME.flowclass-lock``: beside it, so
+that every process that can reach the file sees the lock, whichever user or computer runs
+it. The lock file is empty, never written or followed if it is a link, and removed by its
+holder when the edit ends (unless it holds something: a file of someone else's by that name
+is only locked) (a waiter that locked the removed file sees it is gone and takes
+the new one), so only an edit killed midway leaves it, to be reused. A wait is short and
+bounded (the canvas waits inside a click): past it, an :class:`EditLockError` names the
+file and the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..fsutil import is_open_as
+from .folder_lock import Flock, os_lock
+
+WAIT_SECONDS = 5.0  # an edit of a decisions file takes milliseconds; a longer hold is stuck
+
+
+def _fcntl():
+    try:
+        import fcntl
+    except ImportError:  # Windows: filelock's lock instead
+        return None
+    return fcntl
+
+
+class EditLockError(OSError):
+    """The file is being edited by another process for longer than the wait, or its lock
+    cannot be taken; the message names both."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def edit_lock_path(path: Path) -> Path:
+    """``.NAME.flowclass-lock`` beside ``path``; a fixed-length name where that would not fit
+    the file system's 255 bytes."""
+    name = f".{path.name}.flowclass-lock"
+    if len(os.fsencode(name)) > 255:
+        name = f".fc-{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:12]}.flowclass-lock"
+    return path.parent / name
+
+
+class _RemovedAfter(Flock):
+    """An exclusive ``flock`` on a lock file that its holder removes on release."""
+
+    def try_acquire(self) -> bool:
+        if not super().try_acquire():
+            return False
+        if is_open_as(self.path, self._fd):
+            return True
+        super().release()  # its holder removed it as we locked it: take the next one
+        return False
+
+    def release(self) -> None:
+        if self._fd is not None and os.fstat(self._fd).st_size == 0:  # one of ours: never written
+            try:
+                os.unlink(self.path)  # while still locked: nobody holds the file it removes
+            except OSError:
+                pass
+        super().release()
+
+
+@contextmanager
+def edit_lock(path: Path, *, wait: float | None = None) -> Iterator[None]:
+    """Hold ``path``'s edit lock for the block; waits at most ``wait`` seconds for it."""
+    wait = WAIT_SECONDS if wait is None else wait
+    lock_file = edit_lock_path(path)
+    try:
+        st = os.lstat(lock_file)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise EditLockError(f"cannot change {path}: {lock_file} is not a plain file (FlowClass locks that "
+                            f"name while it changes {path.name}); move or rename it")
+    lock = _RemovedAfter(lock_file) if _fcntl() is not None else os_lock(lock_file)
+    try:
+        deadline = time.monotonic() + wait
+        while not lock.try_acquire():
+            if time.monotonic() >= deadline:
+                raise EditLockError(f"{path} is being changed by another FlowClass process (it has held "
+                                    f"{lock_file} for over {wait:g} s); try again when it is done")
+            time.sleep(0.02)
+    except EditLockError:
+        raise
+    except OSError as exc:
+        raise EditLockError(f"cannot change {path}: its lock {lock_file} cannot be taken "
+                            f"({exc.strerror or exc})") from None
+    try:
+        yield
+    finally:
+        lock.release()

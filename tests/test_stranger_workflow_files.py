@@ -1,0 +1,128 @@
+"""Workflow files from a stranger, given to `flowclass validate`/`run` and to the canvas's
+File ▸ Open: each is read, or refused with an error naming the file, and nothing hangs.
+
+A pipe named ``x.json`` made `flowclass` and the canvas's whole server wait forever (every
+tab froze); a position of 10**400 ended `flowclass` in a traceback; a file saved by
+Notepad or PowerShell (a byte order mark, UTF-16) was refused; a file of hundreds of MB
+was held in memory several times over. Deep nesting is in test_hostile_files.py.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from nicegui.testing import User
+from ui_helpers import CLUSTER_FOLDER, make_app, page_of
+
+from flowclass.errors import WorkflowInvalid
+from flowclass.workflow_file import MAX_FILE_BYTES, dumps, load
+
+
+def validate(path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flowclass.cli", "validate", str(path),
+                           "--cache", str(tmp_path / "cache")], capture_output=True, text=True, timeout=60)
+
+
+def with_position(tmp_path: Path, x) -> Path:
+    doc = json.loads(CLUSTER_FOLDER.read_text(encoding="utf-8"))
+    doc["nodes"][0]["position"] = {"x": x, "y": 0}
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")  # NaN and 10**400 are written as Python does
+    return path
+
+
+class Unblock:
+    """Opens the pipe for writing after a while, so that a reader stuck on it (the bug) ends
+    and the test fails instead of hanging."""
+
+    def __init__(self, pipe: Path, after: float = 10.0):
+        self.pipe, self.blocked = pipe, threading.Event()
+        self.timer = threading.Timer(after, self._open)
+
+    def _open(self) -> None:
+        self.blocked.set()
+        fd = os.open(self.pipe, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+
+    def __enter__(self) -> "Unblock":
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.timer.cancel()
+
+
+@pytest.mark.slow
+def test_a_pipe_named_like_a_workflow_is_refused_not_waited_on(tmp_path: Path) -> None:
+    pipe = tmp_path / "flow.json"
+    os.mkfifo(pipe)
+    with Unblock(pipe) as unblock:
+        done = validate(pipe, tmp_path)
+    assert not unblock.blocked.is_set(), "flowclass waited on the pipe"
+    assert done.returncode == 2 and str(pipe) in done.stderr and "pipe" in done.stderr
+
+
+@pytest.mark.parametrize("x", [10 ** 400, float("nan"), float("inf")], ids=["huge-int", "nan", "infinity"])
+def test_a_position_that_is_no_number_is_a_problem_naming_the_node(tmp_path: Path, registry, x) -> None:
+    with pytest.raises(WorkflowInvalid) as refused:
+        load(with_position(tmp_path, x), registry)
+    (problem,) = refused.value.problems
+    assert problem.node == "import" and problem.field == "position"
+
+
+@pytest.mark.slow
+def test_validate_names_the_file_of_a_huge_position_without_a_traceback(tmp_path: Path) -> None:
+    done = validate(with_position(tmp_path, 10 ** 400), tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "odd.json" in done.stderr and "'position'" in done.stderr
+
+
+@pytest.mark.parametrize("bom, encoding", [(codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                                           (codecs.BOM_UTF16_BE, "utf-16-be")], ids=["utf-8", "utf-16le", "utf-16be"])
+def test_a_file_saved_with_a_byte_order_mark_reads_as_the_same_workflow(tmp_path: Path, registry, bom,
+                                                                        encoding) -> None:
+    path = tmp_path / "notepad.json"
+    path.write_bytes(bom + CLUSTER_FOLDER.read_text(encoding="utf-8").encode(encoding))
+    assert dumps(load(path, registry)) == dumps(load(CLUSTER_FOLDER, registry))
+
+
+def test_a_file_too_big_to_be_a_workflow_is_refused_before_it_is_read(tmp_path: Path, registry,
+                                                                      monkeypatch) -> None:
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as handle:  # sparse: its size without writing it
+        handle.truncate(MAX_FILE_BYTES + 1)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read"))
+    with pytest.raises(WorkflowInvalid, match="MiB") as refused:
+        load(path, registry)
+    assert refused.value.source == str(path)
+
+
+@pytest.mark.anyio
+async def test_the_canvas_opens_none_of_them_and_keeps_its_work(user: User, registry, cache,
+                                                                tmp_path: Path) -> None:
+    """File ▸ Open (and Save As onto an existing name, which looks inside) of each: the tab
+    says why, keeps the workflow it had, and the server still answers."""
+    flow = tmp_path / "mine.json"
+    flow.write_bytes(CLUSTER_FOLDER.read_bytes())
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    odd = with_position(tmp_path, 10 ** 400)
+    make_app(registry, cache, tmp_path, flow)
+    await user.open("/")
+    page = page_of(user)
+    page.set_param("cluster", "n_clusters", 3)
+    with Unblock(pipe) as unblock:
+        for stranger in (pipe, odd):
+            assert not page.files.open_path(stranger)
+            await user.should_see(f"Cannot open {stranger.name}")
+        from flowclass.ui.dialogs import is_workflow_file
+        assert not is_workflow_file(pipe)  # Save As onto it asks no "Replace?" and waits on nothing
+    assert not unblock.blocked.is_set(), "the server waited on the pipe"
+    assert page.state.path == flow and page.workflow.node("cluster").params["n_clusters"] == 3
