@@ -17,6 +17,7 @@ Numbers (numeric columns) are written as numbers in both.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import os
 import io
@@ -79,9 +80,10 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def write_csv(frame: "pd.DataFrame", path: str | Path) -> None:
-    """Write ``frame`` to ``path`` as UTF-8 CSV, text cells neutralised."""
-    Path(path).write_text(csv_text(frame), encoding="utf-8", newline="")
+def write_csv(frame: "pd.DataFrame", path: str | Path, *, bom: bool = False) -> None:
+    """Write ``frame`` to ``path`` as UTF-8 CSV, text cells neutralised; ``bom`` starts it
+    with the byte-order mark by which spreadsheets tell UTF-8 ("CSV UTF-8")."""
+    Path(path).write_text(csv_text(frame), encoding="utf-8-sig" if bom else "utf-8", newline="")
 
 
 def write_xlsx(frame: "pd.DataFrame", path: str | Path) -> None:
@@ -178,6 +180,21 @@ def as_stored(table: "pd.DataFrame") -> "pd.DataFrame":
     """``table``'s text cells guarded (:func:`guard`), for :func:`write_csv` into a decisions
     file (a column a new row lacks is empty, not text)."""
     return table.map(lambda cell: guard(cell) if isinstance(cell, str) else cell)
+
+
+def write_decisions(table: "pd.DataFrame", path: Path) -> None:
+    """Replace the decisions file ``path`` with ``table`` (atomically, cells guarded), keeping
+    the byte-order mark it began with: a file a spreadsheet saved as "CSV UTF-8" then still
+    opens there with its accents right."""
+    from .fsutil import atomic_path
+
+    try:
+        with open(path, "rb") as handle:
+            bom = handle.read(3) == codecs.BOM_UTF8
+    except FileNotFoundError:
+        bom = False
+    with atomic_path(path) as tmp:
+        write_csv(as_stored(table), tmp, bom=bom)  # a label or path like '=HYPERLINK(...)' stays text
 
 
 def as_written(table: "pd.DataFrame", columns: Iterable[str]) -> "pd.DataFrame":

@@ -310,3 +310,18 @@ def test_decisions_on_names_with_white_space_at_the_ends_keep_them(tmp_path):
     assert relabelled.labels.tolist() == [" cats", "dogs ", "dogs "] and changed == 0 and not unmatched
     set_kept(tmp_path / "keep.csv", "", rel[2], [("", rel[1])])  # byte copies: named by path
     assert chosen(images, read_keep_file(tmp_path / "keep.csv")) == ({2: 0}, [])
+
+
+def test_a_spreadsheets_csv_utf8_file_keeps_its_byte_order_mark(tmp_path):
+    """A label file saved by a spreadsheet as "CSV UTF-8" starts with a byte-order mark, by
+    which the spreadsheet knows it is UTF-8 when it opens it again; a decision wrote it back
+    without, so the spreadsheet showed 'cafÃ©'. A file without one is still written without."""
+    import codecs
+
+    excel, plain = tmp_path / "label-overrides.csv", tmp_path / "plain.csv"
+    excel.write_bytes(codecs.BOM_UTF8 + "sha256,path,label\r\n,a/i0.png,café\r\n".encode("utf-8"))
+    set_label(excel, "", "a/i1.png", "thé")
+    assert excel.read_bytes().startswith(codecs.BOM_UTF8)
+    assert excel.read_text(encoding="utf-8-sig").splitlines() == ["sha256,path,label", ",a/i0.png,café", ",a/i1.png,thé"]
+    set_label(plain, "", "a/i1.png", "thé")
+    assert plain.read_bytes().startswith(b"sha256,path,label\n")

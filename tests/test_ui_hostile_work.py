@@ -21,7 +21,9 @@ from flowclass import fsutil
 from flowclass.library import ready_workflows_dir
 from flowclass.protected import Protected
 from flowclass.ui.app import canvas_roots, setup
+from flowclass.ui.confine import CODE as OUTSIDE_ROOTS
 from flowclass.ui.page import AppConfig
+from flowclass.ui.session import EditorSession
 from flowclass.workflow import PortRef
 
 pytestmark = pytest.mark.anyio
@@ -196,3 +198,22 @@ async def test_an_edit_is_on_disk_before_the_server_can_be_killed(user: User, re
     assert kept().selected == "embed"
     await page.files.save()
     assert not kept().dirty and kept().disk_sha == page.state.disk_sha
+
+
+def test_runs_never_write_into_the_ready_workflows_folder(registry, cache, tmp_path: Path) -> None:
+    """With that folder among the roots (`flowclass ui workflows/X.json`), Change in the
+    footer could make it the output folder (or an output path could point there), and a run
+    then wrote clusters/, tables and run.json beside the shipped workflows."""
+    roots = canvas_roots([str(tmp_path)], CLUSTER_FOLDER, Protected.here())
+    told: list[str] = []
+    session = EditorSession(registry, cache, roots=roots, notify=lambda message, kind: told.append(message))
+    session.state.open_copy(CLUSTER_FOLDER)
+    session.set_out_dir(ready_workflows_dir() / "out")
+    assert any(p.code == OUTSIDE_ROOTS and p.node is None and "ready workflows" in p.message
+               for p in session.problems)
+    session.start_run(None)
+    assert not session.runner.running and told and "ready workflows" in told[-1]
+    session.set_out_dir(tmp_path / "out")
+    session.set_params("export", {"folder": str(ready_workflows_dir() / "clusters")})
+    assert [p.field for p in session.problems if p.code == OUTSIDE_ROOTS] == ["folder"]
+    assert not (ready_workflows_dir() / "out").exists()

@@ -31,11 +31,15 @@ def outside_roots(workflow: Workflow, registry: Registry, roots: Roots, *, base_
     output folder): paths inside them are allowed too. ``shipped`` are folders that come
     with FlowClass (the ready workflows' data): they may be read, not written.
     """
+    shipped = [Path(folder).resolve() for folder in shipped]
     allowed = roots.with_roots(made)
     readable = allowed.with_roots(shipped)
     where = ", ".join(str(r) for r in roots.roots)
     problems = []
-    if not allowed.allows(out_dir):
+    if in_shipped(out_dir, shipped):  # a root may hold them (`flowclass ui workflows/X.json`)
+        problems.append(Problem(CODE, f"the output folder {out_dir} is in FlowClass's ready workflows, "
+                                      "which are never written; choose another output folder"))
+    elif not allowed.allows(out_dir):
         problems.append(Problem(CODE, f"the output folder {out_dir} is outside the folders this canvas "
                                       f"may use ({where}); choose another output folder"))
     for spec in workflow:
@@ -46,7 +50,10 @@ def outside_roots(workflow: Workflow, registry: Registry, roots: Roots, *, base_
                     or param.is_name(value):
                 continue
             path = param.resolve(value, base_dir, out_dir)  # links resolved: where it really is
-            if not (readable if param.role == "input" else allowed).allows(path):
+            if param.role != "input" and in_shipped(path, shipped):
+                problems.append(Problem(CODE, f"{path} is in FlowClass's ready workflows, which are never "
+                                              "written; pick a path elsewhere", node=spec.id, field=param.name))
+            elif not (readable if param.role == "input" else allowed).allows(path):
                 shown = os.path.abspath(os.path.join(base_dir if param.role == "input" else out_dir,
                                                      os.path.expanduser(value)))  # not where a link leads
                 problems.append(Problem(CODE, f"{shown} is outside the folders this canvas may "
@@ -54,3 +61,9 @@ def outside_roots(workflow: Workflow, registry: Registry, roots: Roots, *, base_
                                               "pick a path inside them, or restart with --root",
                                         node=spec.id, field=param.name))
     return problems
+
+
+def in_shipped(path: str | os.PathLike[str], shipped: Iterable[Path]) -> bool:
+    """Whether ``path`` (links resolved) lies in one of the ``shipped`` folders."""
+    resolved = Path(path).expanduser().resolve()
+    return any(resolved.is_relative_to(folder) for folder in shipped)

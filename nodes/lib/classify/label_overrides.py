@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from flowclass.errors import NodeError
-from flowclass.fsutil import atomic_path
-from flowclass.safe_tables import as_stored, as_written, read_text_table, write_csv
+from flowclass.safe_tables import as_written, read_text_table, write_decisions
 from flowclass.userfiles.decisions import changing
 
 from ...datatypes import ImageSet
@@ -110,6 +109,5 @@ def set_label(path: Path, sha256: str, relpath: str, label: str, *,
         same = ((table["sha256"] == sha256) & (sha256 != "")) | ((table["sha256"] == "") & (table["path"] == relpath))
         row = pd.DataFrame([{"sha256": sha256, "path": relpath, "label": label}])
         table = pd.concat([table[~same], row], ignore_index=True)
-        with atomic_path(path) as tmp:
-            write_csv(as_stored(table), tmp)  # a label or path like '=HYPERLINK(...)' stays text in a spreadsheet
+        write_decisions(table, path)
     return True

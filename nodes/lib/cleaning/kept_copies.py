@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from flowclass.errors import NodeError
-from flowclass.fsutil import atomic_path
-from flowclass.safe_tables import as_stored, as_written, read_text_table, write_csv
+from flowclass.safe_tables import as_written, read_text_table, write_decisions
 from flowclass.userfiles.decisions import changing
 
 from ...datatypes import ImageSet
@@ -67,6 +66,5 @@ def set_kept(path: Path, sha256: str, relpath: str, others: list[tuple[str, str]
             if len(table) else pd.Series([], dtype=bool)
         table = pd.concat([table[~same.astype(bool)] if len(table) else table,
                            pd.DataFrame([{"sha256": sha256, "path": relpath}])], ignore_index=True)
-        with atomic_path(path) as tmp:
-            write_csv(as_stored(table), tmp)
+        write_decisions(table, path)
     return True
