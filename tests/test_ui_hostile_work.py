@@ -8,6 +8,7 @@ test_hostile_work_browser.py.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import shutil
@@ -217,3 +218,22 @@ def test_runs_never_write_into_the_ready_workflows_folder(registry, cache, tmp_p
     session.set_params("export", {"folder": str(ready_workflows_dir() / "clusters")})
     assert [p.field for p in session.problems if p.code == OUTSIDE_ROOTS] == ["folder"]
     assert not (ready_workflows_dir() / "out").exists()
+
+
+async def test_a_reload_while_run_asks_to_save_first_starts_no_run(user: User, registry, cache,
+                                                                   tmp_path: Path) -> None:
+    """Run on a workflow without a file asks "Save it before running?"; the user reloads (F5)
+    instead of answering. The page going away answers every open dialog with None, which the
+    question takes for "Not now": only an error from the dialog's clean-up (logged by the
+    server; it deleted a dialog the page had deleted already) kept a run from starting unseen
+    into a new untitled folder. Now the clean-up is quiet and the run is not started."""
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    page = page_of(user)
+    page.add_node("toy.number", (0, 0))
+    user.find(marker="run-all").click()
+    await user.should_see("no file yet")
+    user.client.delete()  # what the page's going away comes to (F5, or the tab closed)
+    await asyncio.sleep(0.5)
+    assert not page.runner.running and page.summary.text == ""
+    assert not (tmp_path / "flowclass-out").exists()
