@@ -63,12 +63,12 @@ def moves(cached: CachedResult, out_dir: Path) -> list[tuple[str, str]] | None:
     files = cached.meta.get("files")
     if not isinstance(there, str) or not isinstance(files, list):
         return None
-    found = []
+    found, here = [], str(out_dir)
     for path, *_ in files:
         inside = _inside(path, there)
         if not inside:
             return None
-        found.append((path, str(out_dir / inside)))
+        found.append((path, os.path.join(here, inside.replace("/", os.sep))))  # str(out_dir / inside)
     return found
 
 

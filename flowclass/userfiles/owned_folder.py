@@ -377,7 +377,7 @@ class OwnedFolder:
                     os.link(self._path(tmp), self._path(rel), follow_symlinks=False)
         finally:
             for tmp in temps:
-                _unlink(Path(self._path(tmp)))
+                _unlink(self._path(tmp))
 
     def write_new(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
         """Create ``rel`` from ``write(tmp_path)``; fails if ``rel`` appeared meanwhile."""
@@ -443,9 +443,9 @@ def _same(a: Entry, b: Entry) -> bool:
                                                              b.target)
 
 
-def _unlink(path: Path) -> None:
+def _unlink(path: str | Path) -> None:
     try:
-        path.unlink()
+        os.unlink(path)
     except FileNotFoundError:
         pass
 

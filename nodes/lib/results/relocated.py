@@ -78,10 +78,10 @@ def _sha256s(wanted: dict[str, str]) -> dict[str, str]:
         replay = read_journal(there_root)
     except Exception:  # an unreadable journal there only costs the hashes
         return {}
-    found = {}
+    found, there = {}, str(there_root)
     for rel, candidates in replay.candidates.items():
-        if candidates and candidates[-1].sha256:
-            found[str(there_root / rel)] = candidates[-1].sha256
+        if candidates and candidates[-1].sha256:  # str(there_root / rel), without a Path a file
+            found[os.path.join(there, rel.replace("/", os.sep))] = candidates[-1].sha256
     return found
 
 
