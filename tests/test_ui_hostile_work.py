@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from nicegui.testing import User
-from ui_helpers import CLUSTER_FOLDER, make_app, page_of, until
+from ui_helpers import CLUSTER_FOLDER, make_app, page_of, run_asking_to_save_first, until
 
 from flowclass import fsutil
 from flowclass.library import ready_workflows_dir
@@ -227,12 +227,7 @@ async def test_a_reload_while_run_asks_to_save_first_starts_no_run(user: User, r
     question takes for "Not now": only an error from the dialog's clean-up (logged by the
     server; it deleted a dialog the page had deleted already) kept a run from starting unseen
     into a new untitled folder. Now the clean-up is quiet and the run is not started."""
-    make_app(registry, cache, tmp_path)
-    await user.open("/")
-    page = page_of(user)
-    page.add_node("toy.number", (0, 0))
-    user.find(marker="run-all").click()
-    await user.should_see("no file yet")
+    page = await run_asking_to_save_first(user, registry, cache, tmp_path)
     user.client.delete()  # what the page's going away comes to (F5, or the tab closed)
     await asyncio.sleep(0.5)
     assert not page.runner.running and page.summary.text == ""
