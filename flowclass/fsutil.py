@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 TEMP_SUFFIX = ".flowclass-tmp"
 HELD_PREFIX = ".fcl-"  # an atomic write's temporary file, locked by its writer while it lives
@@ -134,14 +135,14 @@ def is_open_as(path: Path, fd: int) -> bool:
     return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _create_temp(folder: Path) -> tuple[Path, int]:
-    """A new temporary file in ``folder`` and a descriptor holding its lock."""
+def _new_held(folder: Path, make: Callable[[Path], int]) -> tuple[Path, int]:
+    """A new temporary file or folder in ``folder`` and a descriptor holding its lock;
+    ``make(path)`` creates it (FileExistsError when the name is taken) and opens it."""
     fcntl = _fcntl()
     while True:
         tmp = folder / held_temp_name()
         try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS,
-                         0o666)  # the umask applies, as for open()
+            fd = make(tmp)
         except FileExistsError:
             continue
         if fcntl is None:
@@ -156,6 +157,16 @@ def _create_temp(folder: Path) -> tuple[Path, int]:
         if is_open_as(tmp, fd):
             return tmp, fd
         os.close(fd)  # a cleaner removed it between its creation and our lock: another name
+
+
+def _create_temp(folder: Path) -> tuple[Path, int]:
+    return _new_held(folder, lambda tmp: os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS,
+                                                 0o666))  # the umask applies, as for open()
+
+
+def _make_folder(tmp: Path) -> int:
+    os.mkdir(tmp)
+    return os.open(tmp, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _OPEN_FLAGS)
 
 
 _cleared: set[tuple[int, int]] = set()  # folders this process has cleared (device, inode)
@@ -174,7 +185,7 @@ def _clear_once(folder: Path) -> None:
     clear_dead_temps(folder)
 
 
-def clear_dead_temps(folder: str | os.PathLike[str]) -> list[Path]:
+def clear_dead_temps(folder: str | os.PathLike[str], *, folders: bool = False) -> list[Path]:
     """Remove the temporary files of atomic writes in ``folder`` whose writer is gone.
 
     Only regular files of this user named as :func:`held_temp_name` names them, unchanged
@@ -182,8 +193,9 @@ def clear_dead_temps(folder: str | os.PathLike[str]) -> list[Path]:
     held it until the end, so it died); the file is checked to be the one locked before it
     is removed. Nothing else is touched:
     not a link, not a live writer's file, not an export's journaled temporary file, not a
-    file of another user. Returns what was removed; problems (a folder that cannot be
-    listed) remove nothing and are not errors.
+    file of another user. ``folders`` also removes dead folders of :func:`held_temp_folder`
+    with all they hold: only where FlowClass alone writes (its stores). Returns what was
+    removed; problems (a folder that cannot be listed) remove nothing and are not errors.
     """
     fcntl = _fcntl()
     if fcntl is None:
@@ -194,19 +206,22 @@ def clear_dead_temps(folder: str | os.PathLike[str]) -> list[Path]:
     except OSError:
         return []
     for entry in entries:
-        if is_held_temp_name(entry.name) and _remove_if_dead(Path(entry.path), fcntl):
-            removed.append(Path(entry.path))
+        path = Path(entry.path)
+        if is_held_temp_name(entry.name) and (_remove_if_dead(path, fcntl) or
+                                              folders and _remove_if_dead(path, fcntl, folder=True)):
+            removed.append(path)
     return removed
 
 
-def _remove_if_dead(path: Path, fcntl) -> bool:
+def _remove_if_dead(path: Path, fcntl, folder: bool = False) -> bool:
+    flags = os.O_RDONLY | os.O_DIRECTORY if folder else os.O_RDWR | os.O_NONBLOCK
     try:
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | _OPEN_FLAGS)
-    except OSError:  # gone, a link, not ours to write
+        fd = os.open(path, flags | os.O_NOFOLLOW | _OPEN_FLAGS)
+    except OSError:  # gone, a link, not ours to write, not of the kind asked for
         return False
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or \
+        if not (stat.S_ISDIR if folder else stat.S_ISREG)(st.st_mode) or st.st_uid != os.getuid() or \
                 time.time() - st.st_mtime < DEAD_AFTER_SECONDS:
             return False
         try:
@@ -215,11 +230,28 @@ def _remove_if_dead(path: Path, fcntl) -> bool:
             return False
         if not is_open_as(path, fd):  # published or removed meanwhile
             return False
-        os.unlink(path)
+        if folder:
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
         return True
     except OSError:
         return False
     finally:
+        os.close(fd)
+
+
+@contextmanager
+def held_temp_folder(parent: Path) -> Iterator[Path]:
+    """A new hidden folder in ``parent``, held locked (as :func:`atomic_path` holds its file)
+    while the block runs, to be filled and renamed into place; whatever is still there at
+    the end is removed. A killed writer's is removed by ``clear_dead_temps(parent,
+    folders=True)``."""
+    tmp, fd = _new_held(parent, _make_folder)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing there once renamed into place
         os.close(fd)
 
 

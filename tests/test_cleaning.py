@@ -315,7 +315,8 @@ def test_a_model_without_familiarity_still_predicts_with_a_warning(registry, cac
 # --- the algorithms alone, on arrays: fast --------------------------------------------------
 
 # the closest scans of different writers' digits among scikit-learn's 1,797 (8 x 8 pixels,
-# 28 to 74 squared gray levels apart): their 32 px thumbnails match as well as a copy's do
+# 28 to 74 squared gray levels apart): their 32 px thumbnails match nearly as well as a
+# copy's do (0.987 to 0.999; the coarse check refines only the better-fitting side of a pair)
 SECOND_SCANS = [(1585, 1648), (1237, 777), (1134, 1076), (1213, 1329)]
 
 
@@ -328,7 +329,7 @@ def test_the_fine_check_tells_edited_copies_from_another_scan_of_the_same_digit(
 
     for a, b in SECOND_SCANS:
         coarse, fine = compare(saved(digit(a), f"{a}.png"), saved(digit(b), f"{b}.png"))
-        assert coarse >= 0.99 and fine > 1.5 * DETAIL, (a, b, coarse, fine)
+        assert coarse >= 0.98 and fine > 1.5 * DETAIL, (a, b, coarse, fine)
     for k in (7, 1585, 1237):
         original = saved(digit(k), f"original{k}.png")
         copies = [saved(ImageEnhance.Brightness(digit(k)).enhance(1.1), f"b{k}.png"),

@@ -325,3 +325,42 @@ def test_a_spreadsheets_csv_utf8_file_keeps_its_byte_order_mark(tmp_path):
     assert excel.read_text(encoding="utf-8-sig").splitlines() == ["sha256,path,label", ",a/i0.png,café", ",a/i1.png,thé"]
     set_label(plain, "", "a/i1.png", "thé")
     assert plain.read_bytes().startswith(b"sha256,path,label\n")
+
+
+KILLED_SAMPLE = """
+import sys, time
+from pathlib import Path
+from nodes.lib.images import sample_images
+
+def slow(folder):
+    (folder / "0.png").write_bytes(b"half a set")
+    print(folder.name, flush=True)
+    time.sleep(120)
+
+sample_images.WRITERS["digits"] = slow
+sample_images.sample_folder("digits", Path(sys.argv[1]))
+"""
+
+
+def test_a_sample_set_killed_while_written_leaves_a_folder_the_next_one_removes(tmp_path, monkeypatch):
+    """The built-in sample sets are written into FlowClass's store through a temporary folder;
+    a kill -9 left it there for ever (``.digits-v1.xxxxxxxx``)."""
+    from nodes.lib.images import sample_images
+
+    store = tmp_path / "samples"
+    writers = [subprocess.Popen([sys.executable, "-c", KILLED_SAMPLE, str(store)], stdout=subprocess.PIPE,
+                                text=True, env=ENV) for _ in range(2)]
+    dead, alive = (store / w.stdout.readline().strip() for w in writers)
+    writers[0].send_signal(signal.SIGKILL)
+    writers[0].communicate(timeout=30)
+    then = time.time() - fsutil.DEAD_AFTER_SECONDS - 1
+    for folder in (dead, alive):
+        os.utime(folder, (then, then))
+    monkeypatch.setitem(sample_images.WRITERS, "faces", lambda folder: (folder / "f.png").write_bytes(b"png"))
+    try:
+        assert sample_images.sample_folder("faces", store) == store / f"faces-v{sample_images.SAMPLES_VERSION}"
+        assert not dead.exists() and (alive / "0.png").exists()  # the killed writer's gone, the live one's kept
+    finally:
+        writers[1].send_signal(signal.SIGKILL)
+        writers[1].communicate(timeout=30)
+    assert sorted(p.name for p in store.iterdir()) == [alive.name, f"faces-v{sample_images.SAMPLES_VERSION}"]

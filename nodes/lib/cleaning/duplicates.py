@@ -42,10 +42,13 @@ SIGNATURE_SIMILARITY = 0.9  # cosine of signatures below which those are not
 EXACT_SIMILARITY = 0.995  # embeddings this alike are worth hashing the full pixels of
 MATCH = 0.995  # share of one view's variance a monotone curve of the other explains
 READERS = 4  # threads decoding images
+LOOKS_CHUNK = 256  # images a worker looks at at a time (kept as they come back)
 CROPS_CHUNK = 256  # images whose crops a worker matches at a time (about 0.1 s)
 ALIGN_CHUNK = 128  # pairs a worker aligns at a time, their crops refined together (about 0.1 s)
 FINE_CHUNK = 32  # pairs a worker compares in fine detail at a time (about 0.2 s; neighbours share fine copies)
 COARSE_NEEDS = ("scipy.optimize",)  # what the checks import as they run: imported before forking
+LOOK_NEEDS = ("flowclass.userfiles.pictures", "PIL.ImageOps",  # and the formats it registers:
+              *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Tiff", "WebP")))
 FINE_NEEDS = (*COARSE_NEEDS, "scipy.ndimage", "PIL.Image", "flowclass.userfiles.pictures")
 
 
@@ -102,13 +105,12 @@ class Looks:
 
 def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None],
                 hashes: Sequence[str] | None = None, kept: KeptChecks | None = None,
-                threads: int = READERS) -> Looks:
+                threads: int = READERS, workers: int = 1) -> Looks:
     """Every image's look; with ``kept`` (and the images' ``hashes``), working copies kept
-    by an earlier run are reused and new ones kept, 256 at a time, as they are made.
-    Reading and decoding wait on the disk and leave Python's lock (PIL), so ``threads``
-    overlap them; each image's look goes to its row."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    by an earlier run are reused and new ones kept, LOOKS_CHUNK at a time, as they are made.
+    Decoding a small image is mostly Python and PIL work under Python's lock, so ``workers``
+    processes share the images (:mod:`.pair_pool`); reading waits on the disk and decoding
+    leaves the lock, so each runs ``threads`` // ``workers`` threads. Each look goes to its row."""
     n = len(paths)
     works = np.zeros((n, WORK, WORK), dtype=np.uint8)
     signatures = np.zeros((n, SIGNATURE * SIGNATURE), dtype=np.float32)
@@ -125,18 +127,30 @@ def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None],
             take(i, None if known[hashes[i]] is None else look_of(known[hashes[i]]))
         else:
             todo.append(i)
-    with ThreadPoolExecutor(threads) as pool:
-        for start in range(0, len(todo), 256):
-            progress(n - len(todo) + start, n)
-            chunk = todo[start:start + 256]
-            looks = list(pool.map(look_at, [paths[i] for i in chunk]))
+    chunks = [todo[start:start + LOOKS_CHUNK] for start in range(0, len(todo), LOOKS_CHUNK)]
+    looking = functools.partial(_look_at_chunk, paths, max(1, threads // max(1, workers)))
+    done = n - len(todo)
+    with in_order(looking, chunks, workers, LOOK_NEEDS) as results:
+        for chunk, looks in zip(chunks, results):
+            progress(done, n)
             for i, look in zip(chunk, looks):
                 take(i, look)
             if kept is not None:
                 kept.keep_works([(hashes[i], None if look is None else look.work)
                                  for i, look in zip(chunk, looks)])
+            done += len(chunk)
     progress(n, n)
     return Looks(works, signatures, digests)
+
+
+def _look_at_chunk(paths: Sequence[str], threads: int, chunk: list[int]) -> list:
+    """:func:`.thumbnails.look_at` of the images ``chunk``, on ``threads`` threads."""
+    if threads < 2:
+        return [look_at(paths[i]) for i in chunk]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(look_at, [paths[i] for i in chunk]))
 
 
 def _similarities(rows: np.ndarray, pairs: np.ndarray, block: int = 65_536) -> np.ndarray:
@@ -188,7 +202,7 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     looks = None
     if near and n > 1:
         looks = look_at_all(paths, lambda done, total: progress(done, total, "images", "looking at images"),
-                            hashes.tolist(), kept)
+                            hashes.tolist(), kept, workers=workers or cores())
         by_signature, _ = candidate_pairs(looks.signatures, min(SIGNATURE_NEIGHBOURS, n - 1), SIGNATURE_SIMILARITY)
         pairs = _unique_pairs(pairs, by_signature)
         ok = looks.readable[pairs[:, 0]] & looks.readable[pairs[:, 1]]

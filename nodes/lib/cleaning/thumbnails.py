@@ -135,14 +135,23 @@ def whole(work: np.ndarray) -> np.ndarray:
 
 
 def _normalised(rows: np.ndarray) -> np.ndarray:
+    """Rows centred and at unit length (flat ones: zeros). One scaling multiplication per
+    row, not a masked division per value: about three times quicker (the coarse check
+    normalises every view it compares)."""
     rows = rows - rows.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 1e-3)
+    squares = np.einsum("ij,ij->i", rows, rows)
+    scale = np.zeros_like(squares)
+    np.divide(1.0, np.sqrt(squares), out=scale, where=squares > 1e-6)
+    rows *= scale[:, None]
+    return rows
 
 
+@functools.lru_cache(maxsize=4096)
 def _resampling_across(start: float, stop: float) -> np.ndarray:
     """:func:`resampling` transposed, (WORK, THUMB), laid out so batched products use BLAS."""
-    return np.ascontiguousarray(resampling(start, stop).T)
+    weights = np.ascontiguousarray(resampling(start, stop).T)
+    weights.flags.writeable = False  # shared by every caller
+    return weights
 
 
 def _resamplings(starts: np.ndarray, stops: np.ndarray, across: bool = False) -> np.ndarray:
@@ -292,7 +301,8 @@ REFINING_GAINS = 0.015  # most that refining a crop added to a copy's score (0.0
 def align(first: np.ndarray, second: np.ndarray, best_crops: tuple[tuple[int, float], ...] | None = None,
           wanted: float = 0.0, slack: tuple[float, float] | None = None) -> Alignment:
     """How well two working copies match (score 1: the same picture): the best-aligned crop
-    of one against the other's whole view, either way round, refined, then how much of it a
+    of one against the other's whole view, either way round (the better-correlating of the
+    two refined), then how much of it a
     monotone curve of the other explains, plus what misalignment alone costs pictures this
     fine (``slack``, :func:`pair_slack`; at most 1). ``best_crops`` (index of the best box,
     its correlation), per direction, when already known. A crop whose score is too far below
@@ -329,6 +339,7 @@ def align_many(works: np.ndarray, pairs: np.ndarray, crops: np.ndarray, correlat
     refine = []  # (pair, side, image cropped, target image, box)
     for p, (a, b) in enumerate(np.asarray(pairs).tolist()):
         tries.append(([], []))
+        worth = None  # the side to refine: of those that may reach ``wanted``, the crop that correlates best
         for side, (cropped, target) in enumerate(((a, b), (b, a))):
             k = int(crops[p, side])
             if correlations[p, side] + slacks[p, 0] < ALIGNED:
@@ -338,8 +349,11 @@ def align_many(works: np.ndarray, pairs: np.ndarray, crops: np.ndarray, correlat
             mine.append((BOXES[k], fit.explained(view(works[cropped], BOXES[k]))))
             if k != 0:  # correlation can miss a brightened whole
                 mine.append((BOXES[0], fit.explained(wholes[cropped])))
-            if mine[0][1] + slacks[p, 0] >= wanted - REFINING_GAINS:
-                refine.append((p, side, cropped, target, BOXES[k]))
+            if mine[0][1] + slacks[p, 0] >= wanted - REFINING_GAINS and (
+                    worth is None or correlations[p, side] > correlations[p, worth[1]]):
+                worth = (p, side, cropped, target, BOXES[k])
+        if worth is not None:  # refining is the costly part; of a cropped copy, the original's crop
+            refine.append(worth)  # correlates best (the curve of the copy's whole may fit either)
     if refine:
         views, boxes = refined_many(works[[r[2] for r in refine]], np.stack([wholes[r[3]] for r in refine]),
                                     np.array([r[4] for r in refine]))

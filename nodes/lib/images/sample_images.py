@@ -8,18 +8,20 @@
   photo pixels with blobs of a wrong colour (see ``nodes.lib.pixels.colour_names``).
 
 Each set is written once, into a temporary folder renamed into place, so a half-written
-set is never used.
+set is never used; the temporary folder of a writer that was killed is removed the next time
+a set is written into the store.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from flowclass.fsutil import clear_dead_temps, held_temp_folder
 
 SAMPLES_VERSION = 1
 
@@ -87,13 +89,9 @@ def write_sample(name: str, target: Path) -> Path:
     if target.exists():
         raise FileExistsError(f"{target} already exists; FlowClass does not write into it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with held_temp_folder(target.parent) as tmp:
         WRITERS[name](tmp)
         os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -101,6 +99,7 @@ def sample_folder(name: str, store: Path) -> Path:
     """The folder holding sample set ``name`` in ``store``, written on first use."""
     folder = store / f"{name}-v{SAMPLES_VERSION}"
     if not folder.is_dir():
+        clear_dead_temps(store, folders=True)  # a set whose writing was killed: FlowClass's own store
         try:
             write_sample(name, folder)
         except OSError:  # another process wrote it meanwhile (rename onto a full folder)
