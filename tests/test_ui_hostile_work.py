@@ -220,15 +220,22 @@ def test_runs_never_write_into_the_ready_workflows_folder(registry, cache, tmp_p
     assert not (ready_workflows_dir() / "out").exists()
 
 
-async def test_a_reload_while_run_asks_to_save_first_starts_no_run(user: User, registry, cache,
+async def test_a_reload_while_run_asks_to_save_first_starts_no_run(create_user, registry, cache,
                                                                    tmp_path: Path) -> None:
     """Run on a workflow without a file asks "Save it before running?"; the user reloads (F5)
     instead of answering. The page going away answers every open dialog with None, which the
     question takes for "Not now": only an error from the dialog's clean-up (logged by the
     server; it deleted a dialog the page had deleted already) kept a run from starting unseen
-    into a new untitled folder. Now the clean-up is quiet and the run is not started."""
+    into a new untitled folder, and the reloaded page's Run no longer asked. Now the clean-up
+    is quiet, no run starts, and the question is asked again."""
+    user = create_user()
     page = await run_asking_to_save_first(user, registry, cache, tmp_path)
+    tab = page.tab.id
     user.client.delete()  # what the page's going away comes to (F5, or the tab closed)
     await asyncio.sleep(0.5)
     assert not page.runner.running and page.summary.text == ""
     assert not (tmp_path / "flowclass-out").exists()
+    again = create_user()  # the reloaded page: Run asks again, nobody having answered
+    await again.open(f"/?tab={tab}")
+    again.find(marker="run-all").click()
+    await again.should_see("no file yet")

@@ -19,7 +19,7 @@ from ..library import ready_workflows_dir
 from ..workflow_file import read_text
 from .messages import tell
 from .browse import Entry, OutsideRoots, Roots, count_images
-from ..viewers.dialog import answer, confirm, page_dialog  # noqa: F401 (confirm: for the page)
+from ..viewers.dialog import answer, ask, confirm, page_dialog  # noqa: F401 (ask, confirm: for the page)
 
 READ_ONLY = "FlowClass's ready workflows are never written; choose another folder for your copy."
 RELOAD, OVERWRITE, COPY, CANCEL = "reload", "overwrite", "copy", "cancel"  # ask_about_changed_file

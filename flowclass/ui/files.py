@@ -20,7 +20,8 @@ from ..library import ready_workflows_dir
 from ..workflow import Workflow
 from .messages import tell
 from .browse import Roots
-from .dialogs import COPY, OVERWRITE, READ_ONLY, RELOAD, ask_about_changed_file, choose_file, choose_save_path, confirm
+from .dialogs import (COPY, OVERWRITE, READ_ONLY, RELOAD, ask, ask_about_changed_file, choose_file, choose_save_path,
+                      confirm)
 from .editor import EditorState
 from .file_guard import changed_on_disk
 from .session_runs import explain
@@ -103,11 +104,14 @@ class FileActions:
 
         Saved, its runs write into flowclass-out/ beside it and corrections are kept with it;
         unsaved, runs go into a new folder of its own (shown in the footer)."""
-        if self.state.path is None and not self.offered and await confirm(
-                f"{question} Then its runs write into flowclass-out/ beside the saved file, and "
-                "corrections stay with it; otherwise outputs go into a new folder of its own, shown at "
-                "the bottom of the page.",
-                "Save As…", cancel="Not now", color="primary"):
+        if self.state.path is not None or self.offered:
+            return self.state.path is not None
+        wanted = await ask(f"{question} Then its runs write into flowclass-out/ beside the saved file, and "
+                           "corrections stay with it; otherwise outputs go into a new folder of its own, "
+                           "shown at the bottom of the page.", "Save As…", cancel="Not now", color="primary")
+        if wanted is None:  # the page went away (F5) before an answer: asked again next time
+            return False
+        if wanted:
             await self.save_as()
         self.offered = True  # once per workflow: "Not now" is not asked again at each run
         return self.state.path is not None
