@@ -77,6 +77,8 @@ class ToolbarView:
         session = self.session
         if session.workflow.nodes and session.out_choice is None:
             await self.files.offer_save_as("This workflow has no file yet. Save it before running?")
+            if self.run_button.is_deleted:  # the page went away (F5) while it asked: nobody answered
+                return
         session.start_run(None)
 
     def changed(self, what: frozenset[str]) -> None:

@@ -18,8 +18,15 @@ async def confirm(message: str, action: str = "Discard changes", *, cancel: str 
         with ui.row().classes("w-full justify-end"):
             ui.button(cancel, on_click=lambda: dialog.submit(False)).props("flat").mark("confirm-cancel")
             ui.button(action, on_click=lambda: dialog.submit(True)).props(f"color={color}").mark("confirm-ok")
+    return bool(await answer(dialog))
+
+
+async def answer(dialog: ui.dialog):
+    """Open ``dialog`` and wait for what it submits; None when its page went away (a reload,
+    a closed tab), which the caller must not take for the user's answer."""
     dialog.open()
     try:
-        return bool(await dialog)
+        return await dialog
     finally:
-        dialog.delete()
+        if not dialog.is_deleted:  # the page's going away deleted it already
+            dialog.delete()
