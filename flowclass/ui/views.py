@@ -265,9 +265,9 @@ class ResultsView:
         )
 
     async def save(self) -> Path | None:
-        """File > Save for a viewer (Save As while the workflow has no file); the file or None."""
-        await self.files.save()
-        return self.session.state.path
+        """File > Save for a viewer (Save As while the workflow has no file); the file, or
+        None when nothing was written (Cancel, a refusal, the file reloaded instead)."""
+        return self.session.state.path if await self.files.save() else None
 
 
 class FooterView:
