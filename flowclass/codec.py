@@ -16,7 +16,7 @@ import os
 import zipfile
 import zlib
 from pathlib import Path, PurePath
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -204,8 +204,7 @@ def to_bytes(value: Any) -> bytes:
     return _zip({"value.json": json.dumps(tree).encode("utf-8"), "arrays.npz": npz})
 
 
-@dataclasses.dataclass(frozen=True)
-class ZipLimits:
+class ZipLimits(NamedTuple):
     """How much a shared file may inflate to, checked before anything is inflated.
 
     A zip entry states its inflated size, and Python's zipfile never inflates past it, so

@@ -16,8 +16,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import safe_json
 from .cache import Cache
@@ -28,8 +27,7 @@ MEMO = "installed.json"
 STORE = "run_records"
 
 
-@dataclass(frozen=True)
-class Installed:
+class Installed(NamedTuple):
     platform: str  # as run.json names it
     versions: dict[str, str | None]  # package -> version (None: not installed)
     entry_points: list[list[str]]  # [name, value, distribution] of each node entry point

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from platformdirs import user_config_dir
 
@@ -49,8 +48,7 @@ def config_file() -> Path:
     return Path(user_config_dir("flowclass")) / "config.toml"
 
 
-@dataclass(frozen=True)
-class PluginFolder:
+class PluginFolder(NamedTuple):
     """A plugin folder and where the user named it."""
 
     folder: Path

@@ -13,23 +13,20 @@ from __future__ import annotations
 import os
 import site
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from platformdirs import user_cache_dir, user_config_dir
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(NamedTuple):
     """A protected folder (resolved) and what it is, for messages."""
 
     folder: Path
     what: str
 
 
-@dataclass(frozen=True)
-class Protected:
+class Protected(NamedTuple):
     """The protected places of this user and installation; :meth:`why` checks a path."""
 
     places: tuple[Place, ...]

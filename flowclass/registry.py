@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple
 
 from .datatypes import DataType
 from .node import CATEGORIES_ORDER, NodeType
@@ -24,8 +24,7 @@ if TYPE_CHECKING:
     from .viewers import Viewer
 
 
-@dataclass(frozen=True)
-class PluginError:
+class PluginError(NamedTuple):
     """A plugin file that could not be loaded; the rest of the registry still works."""
 
     path: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from .errors import Problem
 from .node import NodeType
@@ -23,8 +23,7 @@ from .registry import Registry
 from .validation import check
 from .workflow import Workflow
 
-@dataclass(frozen=True)
-class Dirs:
+class Dirs(NamedTuple):
     """Where a workflow's relative paths point (the canvas holds them to its ``--root``
     folders itself, in :mod:`flowclass.ui.confine`). ``protected`` are the places no output
     path may name (FlowClass's own folders, the home folder's dot-folders); None: this

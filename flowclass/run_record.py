@@ -32,9 +32,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from . import __version__, safe_json
 from .cache import Cache
@@ -54,8 +53,7 @@ SCHEME = "flowclass-run-record-1"
 STORE = "run_records"
 
 
-@dataclass(frozen=True)
-class RunRecord:
+class RunRecord(NamedTuple):
     """What a run that finished left, as the next run into the same folder checks it."""
 
     out_dir: str

@@ -133,6 +133,28 @@ async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, 
 
 @pytest.mark.anyio
 @pytest.mark.slow
+async def test_saved_labels_whose_workflow_file_was_not_saved_say_so(user: User, registry, cache,
+                                                                     workspace: Path) -> None:
+    """Saving labels saves the workflow file too; when that file changed elsewhere and its
+    question is cancelled, the masks are written but the file is not: the view said *Labels
+    saved* all the same, and ``flowclass run`` of the file then read other masks."""
+    await draw_labels_view(user, registry, cache, workspace)
+    await user.should_see("Paint with the left mouse button.")
+    flow = workspace / "labels.json"
+    flow.write_text(flow.read_text(encoding="utf-8") + "\n", encoding="utf-8")  # an editor saved it
+    (tool,) = user.find(marker="label-tool").elements
+    tool.value = "sky"
+    draw(user, STROKES["sky"])
+    user.find(marker="label-save").click()
+    await user.should_see("changed on disk")
+    user.find(marker="conflict-cancel").click()
+    await user.should_see("but the workflow file was not saved")
+    assert (workspace / "regions_masks" / "china.png").is_file()  # the masks were written
+    assert "regions_masks" not in flow.read_text(encoding="utf-8")
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
 async def test_plus_class_adds_a_class_the_saved_file_and_the_cli_know(user: User, registry, cache,
                                                                         workspace: Path, tmp_path: Path) -> None:
     """'+ class' instead of typing ', road=#ff7f0e' into the Legend field: the class gets a

@@ -8,6 +8,7 @@ test_hostile_work_browser.py.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import shutil
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from nicegui.testing import User
-from ui_helpers import CLUSTER_FOLDER, make_app, page_of, until
+from ui_helpers import CLUSTER_FOLDER, make_app, page_of, run_asking_to_save_first, until
 
 from flowclass import fsutil
 from flowclass.library import ready_workflows_dir
@@ -217,3 +218,24 @@ def test_runs_never_write_into_the_ready_workflows_folder(registry, cache, tmp_p
     session.set_params("export", {"folder": str(ready_workflows_dir() / "clusters")})
     assert [p.field for p in session.problems if p.code == OUTSIDE_ROOTS] == ["folder"]
     assert not (ready_workflows_dir() / "out").exists()
+
+
+async def test_a_reload_while_run_asks_to_save_first_starts_no_run(create_user, registry, cache,
+                                                                   tmp_path: Path) -> None:
+    """Run on a workflow without a file asks "Save it before running?"; the user reloads (F5)
+    instead of answering. The page going away answers every open dialog with None, which the
+    question takes for "Not now": only an error from the dialog's clean-up (logged by the
+    server; it deleted a dialog the page had deleted already) kept a run from starting unseen
+    into a new untitled folder, and the reloaded page's Run no longer asked. Now the clean-up
+    is quiet, no run starts, and the question is asked again."""
+    user = create_user()
+    page = await run_asking_to_save_first(user, registry, cache, tmp_path)
+    tab = page.tab.id
+    user.client.delete()  # what the page's going away comes to (F5, or the tab closed)
+    await asyncio.sleep(0.5)
+    assert not page.runner.running and page.summary.text == ""
+    assert not (tmp_path / "flowclass-out").exists()
+    again = create_user()  # the reloaded page: Run asks again, nobody having answered
+    await again.open(f"/?tab={tab}")
+    again.find(marker="run-all").click()
+    await again.should_see("no file yet")

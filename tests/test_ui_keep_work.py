@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 import pytest
 from nicegui.testing import User
-from ui_helpers import CLUSTER_FOLDER, canvas_of, drop, graph_nodes, make_app, page_of, until, wire
+from ui_helpers import (CLUSTER_FOLDER, canvas_of, drop, graph_nodes, make_app, page_of,
+                        run_asking_to_save_first, until, wire)
 
 from flowclass.ui.canvas import FlowCanvas
 
@@ -255,12 +256,7 @@ async def test_a_closed_tabs_unsaved_work_is_offered_to_a_new_tab(create_user, r
 
 async def test_an_unsaved_workflows_outputs_are_reachable_from_the_file_dialogs(user: User, registry, cache,
                                                                                tmp_path: Path) -> None:
-    make_app(registry, cache, tmp_path)
-    await user.open("/")
-    page = page_of(user)
-    page.add_node("toy.number", (0, 0))
-    user.find(marker="run-all").click()
-    await user.should_see("no file yet")
+    page = await run_asking_to_save_first(user, registry, cache, tmp_path)
     user.find(marker="confirm-cancel").click()  # Not now
     await until(lambda: page.summary.text.startswith("Last run"), what="the run")
     untitled = page.out_dir()

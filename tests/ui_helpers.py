@@ -86,3 +86,15 @@ async def run_slow_chain(user: User, registry, cache, folder: Path, steps: int, 
     user.find(marker="confirm-cancel").click()
     await until(lambda: (graph_nodes(user)["toy_wait"]["status"]["progress"] or 0) > 0, what="progress")
     return page
+
+
+async def run_asking_to_save_first(user: User, registry, cache, folder: Path) -> EditorPage:
+    """A fresh tab with one Number node, Run pressed: the question "no file yet, save it
+    before running?" is on the screen, unanswered. Returns the page."""
+    make_app(registry, cache, folder)
+    await user.open("/")
+    page = page_of(user)
+    page.add_node("toy.number", (0, 0))
+    user.find(marker="run-all").click()
+    await user.should_see("no file yet")
+    return page

@@ -19,7 +19,7 @@ from ..library import ready_workflows_dir
 from ..workflow_file import read_text
 from .messages import tell
 from .browse import Entry, OutsideRoots, Roots, count_images
-from ..viewers.dialog import confirm, page_dialog  # noqa: F401 (confirm: for the page)
+from ..viewers.dialog import answer, ask, confirm, page_dialog  # noqa: F401 (ask, confirm: for the page)
 
 READ_ONLY = "FlowClass's ready workflows are never written; choose another folder for your copy."
 RELOAD, OVERWRITE, COPY, CANCEL = "reload", "overwrite", "copy", "cancel"  # ask_about_changed_file
@@ -63,11 +63,7 @@ class FileBrowser:
         return self.roots.root_of(self.folder)
 
     async def result(self) -> Path | None:
-        self.dialog.open()
-        try:
-            return await self.dialog
-        finally:
-            self.dialog.delete()
+        return await answer(self.dialog)
 
     def go_up(self) -> None:
         if self.folder != self.root:
@@ -204,8 +200,4 @@ async def ask_about_changed_file(name: str) -> str:
                 .mark("conflict-copy")
             ui.button("Overwrite", on_click=lambda: dialog.submit(OVERWRITE)).props("color=negative") \
                 .mark("conflict-overwrite")
-    dialog.open()
-    try:
-        return (await dialog) or CANCEL
-    finally:
-        dialog.delete()
+    return (await answer(dialog)) or CANCEL

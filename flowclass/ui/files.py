@@ -20,7 +20,8 @@ from ..library import ready_workflows_dir
 from ..workflow import Workflow
 from .messages import tell
 from .browse import Roots
-from .dialogs import COPY, OVERWRITE, READ_ONLY, RELOAD, ask_about_changed_file, choose_file, choose_save_path, confirm
+from .dialogs import (COPY, OVERWRITE, READ_ONLY, RELOAD, ask, ask_about_changed_file, choose_file, choose_save_path,
+                      confirm)
 from .editor import EditorState
 from .file_guard import changed_on_disk
 from .session_runs import explain
@@ -103,50 +104,53 @@ class FileActions:
 
         Saved, its runs write into flowclass-out/ beside it and corrections are kept with it;
         unsaved, runs go into a new folder of its own (shown in the footer)."""
-        if self.state.path is None and not self.offered and await confirm(
-                f"{question} Then its runs write into flowclass-out/ beside the saved file, and "
-                "corrections stay with it; otherwise outputs go into a new folder of its own, shown at "
-                "the bottom of the page.",
-                "Save As…", cancel="Not now", color="primary"):
+        if self.state.path is not None or self.offered:
+            return self.state.path is not None
+        wanted = await ask(f"{question} Then its runs write into flowclass-out/ beside the saved file, and "
+                           "corrections stay with it; otherwise outputs go into a new folder of its own, "
+                           "shown at the bottom of the page.", "Save As…", cancel="Not now", color="primary")
+        if wanted is None:  # the page went away (F5) before an answer: asked again next time
+            return False
+        if wanted:
             await self.save_as()
         self.offered = True  # once per workflow: "Not now" is not asked again at each run
         return self.state.path is not None
 
-    async def save(self) -> None:
+    async def save(self) -> bool:
         """Save to the workflow's file; one changed elsewhere since it was opened or saved
-        (another tab, program or editor) is never overwritten without asking."""
+        (another tab, program or editor) is never overwritten without asking. Whether this
+        tab's workflow was written (a reload of the file, or Cancel, writes nothing)."""
         if self.state.path is None:
-            await self.save_as()
-            return
+            return await self.save_as()
         if not changed_on_disk(self.state.path, self.state.disk_sha):
-            self._write(None)
-            return
+            return self._write(None)
         choice = await ask_about_changed_file(self.state.path.name)
         if choice == OVERWRITE:
-            self._write(None)
-        elif choice == COPY:
-            await self.save_as()
-        elif choice == RELOAD:
+            return self._write(None)
+        if choice == COPY:
+            return await self.save_as()
+        if choice == RELOAD:
             self.open_path(self.state.path)
+        return False
 
-    async def save_as(self) -> None:
+    async def save_as(self) -> bool:
         start = self.state.path.parent if self.state.path else None
         path = await choose_save_path(self.roots, start, file_name_for(self.state))
-        if path is not None:
-            self._write(path)
+        return path is not None and self._write(path)
 
-    def _write(self, path: Path | None) -> None:
+    def _write(self, path: Path | None) -> bool:
         target = Path(path).resolve() if path is not None else self.state.path
         if target is not None and target.is_relative_to(ready_workflows_dir().resolve()):
             tell(READ_ONLY, "negative")  # whatever asked: the shipped files stay as shipped
-            return
+            return False
         if target is not None and not self.roots.allows(target):  # the file became a link out
             tell(f"Not saved: {target} is outside the folders this canvas may use.", "negative")
-            return
+            return False
         try:
             saved = self.state.save(path)
         except OSError as exc:
             tell(f"Could not save: {exc}", "negative")
-            return
+            return False
         tell(f"Saved {saved}", "positive")
         self.on_saved()
+        return True

@@ -77,6 +77,8 @@ class ToolbarView:
         session = self.session
         if session.workflow.nodes and session.out_choice is None:
             await self.files.offer_save_as("This workflow has no file yet. Save it before running?")
+            if self.run_button.is_deleted:  # the page went away (F5) while it asked: nobody answered
+                return
         session.start_run(None)
 
     def changed(self, what: frozenset[str]) -> None:
@@ -263,9 +265,9 @@ class ResultsView:
         )
 
     async def save(self) -> Path | None:
-        """File > Save for a viewer (Save As while the workflow has no file); the file or None."""
-        await self.files.save()
-        return self.session.state.path
+        """File > Save for a viewer (Save As while the workflow has no file); the file, or
+        None when nothing was written (Cancel, a refusal, the file reloaded instead)."""
+        return self.session.state.path if await self.files.save() else None
 
 
 class FooterView:

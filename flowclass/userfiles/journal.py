@@ -27,6 +27,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from flowclass import safe_json
 from flowclass.fsutil import is_temp_name
@@ -45,8 +46,7 @@ class JournalError(Exception):
         self.hint = hint
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """The identity a path had when FlowClass wrote it."""
 
     kind: str  # "file", "symlink" or "dir"

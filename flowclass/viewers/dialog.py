@@ -13,13 +13,26 @@ def page_dialog() -> ui.dialog:
 
 async def confirm(message: str, action: str = "Discard changes", *, cancel: str = "Cancel",
                   color: str = "negative") -> bool:
+    return bool(await ask(message, action, cancel=cancel, color=color))
+
+
+async def ask(message: str, action: str, *, cancel: str = "Cancel", color: str = "negative") -> bool | None:
+    """:func:`confirm`'s question, and None when the page went away before anyone answered."""
     with page_dialog() as dialog, ui.card().classes("max-w-lg"):
         ui.label(message)
         with ui.row().classes("w-full justify-end"):
             ui.button(cancel, on_click=lambda: dialog.submit(False)).props("flat").mark("confirm-cancel")
             ui.button(action, on_click=lambda: dialog.submit(True)).props(f"color={color}").mark("confirm-ok")
+    result = await answer(dialog)
+    return None if dialog.client.is_deleted else bool(result)
+
+
+async def answer(dialog: ui.dialog):
+    """Open ``dialog`` and wait for what it submits; None when its page went away (a reload,
+    a closed tab), which the caller must not take for the user's answer."""
     dialog.open()
     try:
-        return bool(await dialog)
+        return await dialog
     finally:
-        dialog.delete()
+        if not dialog.is_deleted:  # the page's going away deleted it already
+            dialog.delete()

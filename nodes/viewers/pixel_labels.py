@@ -390,10 +390,11 @@ class LabelDrawing:
             self.ctx.apply_params((MASKS, value))
             self.value = value
             ui.notify(f"Masks now reads {value} (a copy beside the workflow).", type="info")
-        await self.keep_in_file()
+        kept = await self.keep_in_file(f"Labels saved in {path}")
         self.ctx.refresh()
         self.redraw()
-        ui.notify(f"Labels saved in {path}", type="positive")
+        if kept:
+            ui.notify(f"Labels saved in {path}", type="positive")
         if then_run:
             self.ctx.run(None)
 
@@ -420,8 +421,8 @@ class LabelDrawing:
             ui.notify(f"Colour not changed: {exc}", type="negative")
             return
         self.ctx.apply_params((LEGEND, legend), (MASKS, value))
-        await self.keep_in_file()
-        ui.notify(f"'{name}' is now {new}; its painted pixels too.", type="positive")
+        if await self.keep_in_file(f"'{name}' is now {new}; its painted pixels too"):
+            ui.notify(f"'{name}' is now {new}; its painted pixels too.", type="positive")
         self.ctx.refresh()
         if self.rebuild is not None:  # the view again, in the new colours, on the same image
             await self.rebuild(legend, self.index)
@@ -452,17 +453,21 @@ class LabelDrawing:
         if self.painting is not None and self.painting.unsaved:
             await self.save()
         self.ctx.apply_params((LEGEND, legend))
-        await self.keep_in_file()
-        ui.notify(f"Class '{str(chosen).strip()}' added: pick it above and paint.", type="positive")
+        if await self.keep_in_file(f"Class '{str(chosen).strip()}' added"):
+            ui.notify(f"Class '{str(chosen).strip()}' added: pick it above and paint.", type="positive")
         if self.rebuild is not None:
             await self.rebuild(legend, self.index, tool=str(chosen).strip())
 
-    async def keep_in_file(self) -> None:
+    async def keep_in_file(self, done: str) -> bool:
         """Save the workflow: its file then names the masks and the legend just written, so
         ``flowclass run`` of it trains on exactly what the canvas shows (the masks on disk and
-        a file still naming the old ones would disagree)."""
-        if self.ctx.save is not None and self.ctx.workflow_path() is not None:
-            await self.ctx.save()
+        a file still naming the old ones would disagree). Not saved (the file changed
+        elsewhere and that question was cancelled): says so after ``done``, and False."""
+        if self.ctx.save is None or self.ctx.workflow_path() is None or await self.ctx.save() is not None:
+            return True
+        ui.notify(f"{done}, but the workflow file was not saved: flowclass run of it does not "
+                  "know this yet (File > Save).", type="warning")
+        return False
 
     async def switch(self, index: int) -> None:
         if self.painting is not None and self.painting.unsaved:
