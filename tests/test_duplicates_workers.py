@@ -55,6 +55,7 @@ def test_workers_give_the_serial_copies_and_scores(tmp_path, monkeypatch):
     assert (checked > duplicates.DETAIL).sum() >= 5  # look-alikes went as far as the fine check
 
 
+@pytest.mark.slow  # 3 s: the quick loop checks Find Duplicates elsewhere
 @pytest.mark.parametrize("workers", [1, 2])
 def test_find_duplicates_leaves_the_process_blas_threads_alone(tmp_path, monkeypatch, workers):
     """A BLAS thread limit is the whole process's: set while Find Duplicates checks pairs, it
