@@ -115,10 +115,12 @@ def is_held_temp_name(name: str) -> bool:
         and all(c in "0123456789abcdef" for c in middle)
 
 
-def _fcntl():
+def flock_api():
+    """The ``fcntl`` module, or None where there is no ``flock`` (Windows: no leftover is
+    then ever taken for dead)."""
     try:
         import fcntl
-    except ImportError:  # Windows: no flock, so no leftover is ever taken for dead
+    except ImportError:
         return None
     return fcntl
 
@@ -138,7 +140,7 @@ def is_open_as(path: Path, fd: int) -> bool:
 def _new_held(folder: Path, make: Callable[[Path], int]) -> tuple[Path, int]:
     """A new temporary file or folder in ``folder`` and a descriptor holding its lock;
     ``make(path)`` creates it (FileExistsError when the name is taken) and opens it."""
-    fcntl = _fcntl()
+    fcntl = flock_api()
     while True:
         tmp = folder / held_temp_name()
         try:
@@ -197,7 +199,7 @@ def clear_dead_temps(folder: str | os.PathLike[str], *, folders: bool = False) -
     with all they hold: only where FlowClass alone writes (its stores). Returns what was
     removed; problems (a folder that cannot be listed) remove nothing and are not errors.
     """
-    fcntl = _fcntl()
+    fcntl = flock_api()
     if fcntl is None:
         return []
     removed = []

@@ -55,6 +55,11 @@ def file_name_for(state: EditorState) -> str:
     return f"{stem or 'workflow'}.json"
 
 
+def installed(path: Path) -> bool:
+    """Whether ``path`` lies in FlowClass's installed ready workflows (never written)."""
+    return Path(path).resolve().is_relative_to(ready_workflows_dir().resolve())
+
+
 class FileActions:
     """Runs the file commands of one tab; ``on_loaded`` re-draws after a new workflow."""
 
@@ -140,7 +145,7 @@ class FileActions:
 
     def _write(self, path: Path | None) -> bool:
         target = Path(path).resolve() if path is not None else self.state.path
-        if target is not None and target.is_relative_to(ready_workflows_dir().resolve()):
+        if target is not None and installed(target):
             tell(READ_ONLY, "negative")  # whatever asked: the shipped files stay as shipped
             return False
         if target is not None and not self.roots.allows(target):  # the file became a link out

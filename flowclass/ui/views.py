@@ -20,7 +20,7 @@ from .browse import Roots
 from .canvas import FlowCanvas
 from .canvas_graph import PLACEHOLDER_CODES, canvas_graph, invalid_status
 from .dialogs import choose_file, choose_folder
-from .files import FileActions, ready_workflows
+from .files import FileActions, installed, ready_workflows
 from .inspector import Inspector
 from .messages import tell
 from .node_help import show_node_help
@@ -298,10 +298,3 @@ class FooterView:
         chosen = await choose_folder(self.roots, start=self.session.out_dir(), title="Output folder for runs")
         if chosen is not None:
             self.session.set_out_dir(chosen)
-
-
-def installed(path: Path) -> bool:
-    """Whether ``path`` lies in FlowClass's installed ready workflows (never written)."""
-    from ..library import ready_workflows_dir
-
-    return Path(path).resolve().is_relative_to(ready_workflows_dir().resolve())

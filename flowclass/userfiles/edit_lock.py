@@ -23,18 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..fsutil import is_open_as
+from ..fsutil import flock_api, is_open_as
 from .folder_lock import Flock, os_lock
 
 WAIT_SECONDS = 5.0  # an edit of a decisions file takes milliseconds; a longer hold is stuck
-
-
-def _fcntl():
-    try:
-        import fcntl
-    except ImportError:  # Windows: filelock's lock instead
-        return None
-    return fcntl
 
 
 class EditLockError(OSError):
@@ -86,7 +78,7 @@ def edit_lock(path: Path, *, wait: float | None = None) -> Iterator[None]:
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise EditLockError(f"cannot change {path}: {lock_file} is not a plain file (FlowClass locks that "
                             f"name while it changes {path.name}); move or rename it")
-    lock = _RemovedAfter(lock_file) if _fcntl() is not None else os_lock(lock_file)
+    lock = _RemovedAfter(lock_file) if flock_api() is not None else os_lock(lock_file)  # else filelock's
     try:
         deadline = time.monotonic() + wait
         while not lock.try_acquire():
