@@ -192,7 +192,7 @@ async def test_a_lock_held_long_is_a_clear_refusal_and_a_killed_holders_is_free(
 
         await user.open("/")
         user.find(marker="accept-0").click()
-        await user.should_see(f"Not saved: the label file was not changed: {labels} is being changed")
+        await user.should_see(f"Not saved: the label file was not changed: {labels} is being changed", retries=50)
         await user.should_see("0 decided · 2 flagged left")
     finally:
         holder.send_signal(signal.SIGKILL)
@@ -201,6 +201,51 @@ async def test_a_lock_held_long_is_a_clear_refusal_and_a_killed_holders_is_free(
     set_label(labels, "", "a/i0.png", "b")  # the killed holder's lock is free at once
     assert read_label_file(labels)["label"].tolist() == ["b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["label-overrides.csv"]  # its lock file reused, removed
+
+
+@pytest.mark.anyio
+async def test_a_save_waiting_for_the_lock_leaves_every_tab_of_the_server_going(user: User, tmp_path, monkeypatch):
+    """The wait for another holder's edit lock ran on the server's event loop: every tab froze
+    for up to its 5 s, and a lock let go meanwhile by another tab of the same server could not
+    be let go before the wait gave up (*Not saved*). Here another holder (another tab's
+    descriptor) lets go from the event loop 0.3 s after the clicks: only a wait off the loop
+    lets that happen, and then both decisions are saved."""
+    import asyncio
+
+    from test_ui_cleaning import context, queue_context, synthetic_groups, synthetic_issues
+
+    from nodes.viewers.cleaning_duplicates import duplicate_groups
+    from nodes.viewers.cleaning_labels import label_queue
+
+    monkeypatch.setattr(edit_lock, "WAIT_SECONDS", 3.0)
+    labels, keep = tmp_path / "label-overrides.csv", tmp_path / "duplicates-keep.csv"
+    issues, groups = synthetic_issues(tmp_path, [True, True], [0.9, 0.8]), synthetic_groups(tmp_path, 2)
+
+    @ui.page("/")
+    def page() -> None:
+        label_queue.show(issues, queue_context(tmp_path, []))
+        duplicate_groups.show(groups, context(tmp_path, []))
+
+    await user.open("/")
+    holds = [edit_lock.edit_lock(labels, wait=0), edit_lock.edit_lock(keep, wait=0)]
+    for held in holds:
+        held.__enter__()
+    written_while_held: list[bool] = []
+
+    def let_go() -> None:
+        written_while_held.append(labels.exists() or keep.exists())
+        for held in holds:
+            held.__exit__(None, None, None)
+
+    asyncio.get_running_loop().call_later(0.3, let_go)
+    user.find(marker="accept-0").click()
+    user.find(marker="keep-1").click()
+    await user.should_see("1 decided · 1 flagged left", retries=50)
+    await user.should_see(marker="kept-1", retries=50)
+    assert written_while_held == [False]  # both waited, and the loop went on meanwhile
+    assert read_label_file(labels)["label"].tolist() == ["b"]
+    assert read_keep_file(keep)["path"].tolist() == ["g000_1.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["duplicates-keep.csv", "label-overrides.csv"]
 
 
 def test_a_decisions_file_that_is_a_link_is_neither_replaced_nor_written_through(tmp_path):
