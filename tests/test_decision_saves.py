@@ -248,6 +248,64 @@ async def test_a_save_waiting_for_the_lock_leaves_every_tab_of_the_server_going(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["duplicates-keep.csv", "label-overrides.csv"]
 
 
+AS_NOBODY = """
+import os, sys, tempfile
+from pathlib import Path
+from flowclass.userfiles import edit_lock
+from nodes.lib.classify.label_overrides import read_label_file, set_label
+with tempfile.TemporaryDirectory() as warm:  # every module imported while Python's own files can be read
+    set_label(Path(warm) / "x.csv", "", "x", "x")
+    read_label_file(Path(warm) / "x.csv")
+os.setgid(65534)
+os.setuid(65534)  # another user of a shared folder
+edit_lock.WAIT_SECONDS = 0.3
+try:
+    set_label(Path(sys.argv[1]), "", sys.argv[2], "b")
+except Exception as exc:
+    print(exc)
+else:
+    print("saved")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "setuid") or os.geteuid() != 0, reason="acting as another user needs root")
+def test_a_lock_file_another_user_left_in_a_shared_folder_never_blocks_a_save(tmp_path):
+    """The lock file of a colleague's decision killed midway (their umask 077, as many set it)
+    stayed in the shared folder, and every save of anyone else was *Not saved: ... its lock
+    cannot be taken (Permission denied)* until somebody deleted it: the lock was taken by
+    opening the file for writing, which only its owner may. A lock file is now open to every
+    user who can reach it, and locked through a read-only descriptor where it cannot be
+    written: a lock held by nobody blocks nobody, and one held by a live process of another
+    user still makes a save wait for it and give up."""
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(dir="/tmp", prefix="flowclass-shared-"))
+    try:
+        shared.chmod(0o777)
+        labels = shared / "label-overrides.csv"
+        colleague = subprocess.Popen([sys.executable, "-c", HOLDS, str(labels)], stdout=subprocess.PIPE, text=True,
+                                     env=ENV, preexec_fn=lambda: os.umask(0o077))
+        try:
+            assert colleague.stdout.readline() == "holding\n"
+            held = subprocess.run([sys.executable, "-c", AS_NOBODY, str(labels), "a/i0.png"], env=ENV, text=True,
+                                  capture_output=True, timeout=120)
+            assert f"{labels} is being changed by another FlowClass process" in held.stdout, held.stderr
+        finally:
+            colleague.send_signal(signal.SIGKILL)
+            colleague.communicate(timeout=30)
+        assert edit_lock.edit_lock_path(labels).exists()  # left by the killed decision
+        free = subprocess.run([sys.executable, "-c", AS_NOBODY, str(labels), "a/i1.png"], env=ENV, text=True,
+                              capture_output=True, timeout=120)
+        assert free.stdout == "saved\n", free.stdout + free.stderr
+        assert read_label_file(labels)["path"].tolist() == ["a/i1.png"]
+        assert [p.name for p in shared.iterdir()] == ["label-overrides.csv"]
+    finally:
+        import shutil
+
+        shutil.rmtree(shared)
+
+
 def test_a_decisions_file_that_is_a_link_is_neither_replaced_nor_written_through(tmp_path):
     shared = tmp_path / "elsewhere" / "labels.csv"
     shared.parent.mkdir()
