@@ -126,3 +126,23 @@ async def test_the_canvas_opens_none_of_them_and_keeps_its_work(user: User, regi
         assert not is_workflow_file(pipe)  # Save As onto it asks no "Replace?" and waits on nothing
     assert not unblock.blocked.is_set(), "the server waited on the pipe"
     assert page.state.path == flow and page.workflow.node("cluster").params["n_clusters"] == 3
+
+
+@pytest.mark.parametrize("node_id", ["cluster\n", "cluster\r\n", "../cluster", "clu\tster", "cluster\x00"])
+def test_a_node_id_with_a_line_break_or_a_path_in_it_is_refused_by_name(tmp_path: Path, registry, node_id) -> None:
+    """A node's id goes into the names of files a run writes into the output folder (two
+    nodes making ``dendrogram.png``: ``cluster-dendrogram.png``). An id ending in a line break
+    passed the check (a ``$`` that matches before a final newline), so a stranger's workflow
+    would have a run write ``cluster\\n-dendrogram.png`` among the user's files."""
+    from flowclass.validation import validate as problems_of
+
+    doc = json.loads(CLUSTER_FOLDER.read_text(encoding="utf-8"))
+    for node in doc["nodes"]:
+        node["id"] = node_id if node["id"] == "cluster" else node["id"]
+    for edge in doc["edges"]:
+        for end in (edge["from"], edge["to"]):
+            end["node"] = node_id if end["node"] == "cluster" else end["node"]
+    path = tmp_path / "stranger.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    found = [p for p in problems_of(load(path, registry), registry) if p.node == node_id]
+    assert [p.code for p in found] == ["bad_id"]
