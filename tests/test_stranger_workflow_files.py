@@ -188,3 +188,21 @@ def test_a_pipe_where_a_node_reads_a_file_is_refused_by_validate(tmp_path: Path,
     err = capsys.readouterr().err
     for name in ("shared.fcmodel", "photo.jpg"):
         assert f"{tmp_path / name} is not a regular file" in err
+
+
+def test_a_value_of_megabytes_is_named_not_printed_whole(tmp_path: Path, capsys) -> None:
+    """A stranger's workflow with a 2 MB string where a choice goes (or under a misspelt name)
+    printed the whole value in its problem: megabytes on the terminal, and under the field in
+    the canvas. The problem now shows its start and says how long it is."""
+    from flowclass.cli import main
+
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"schema_version": 1, "name": "x", "nodes": [
+        {"id": "import", "type": "import_images", "version": 2,
+         "params": {"sample": "x" * 2_000_000, "sampel": "y" * 2_000_000}, "position": {"x": 0, "y": 0}}],
+        "edges": []}), encoding="utf-8")
+    assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 2_000
+    assert "got 'xxxxxxxx" in err and "... (2,000,002 characters)" in err
+    assert "unknown parameter 'sampel' = 'yyyy" in err
