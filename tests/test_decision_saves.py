@@ -192,7 +192,7 @@ async def test_a_lock_held_long_is_a_clear_refusal_and_a_killed_holders_is_free(
 
         await user.open("/")
         user.find(marker="accept-0").click()
-        await user.should_see(f"Not saved: the label file was not changed: {labels} is being changed")
+        await user.should_see(f"Not saved: the label file was not changed: {labels} is being changed", retries=50)
         await user.should_see("0 decided · 2 flagged left")
     finally:
         holder.send_signal(signal.SIGKILL)
@@ -201,6 +201,109 @@ async def test_a_lock_held_long_is_a_clear_refusal_and_a_killed_holders_is_free(
     set_label(labels, "", "a/i0.png", "b")  # the killed holder's lock is free at once
     assert read_label_file(labels)["label"].tolist() == ["b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["label-overrides.csv"]  # its lock file reused, removed
+
+
+@pytest.mark.anyio
+async def test_a_save_waiting_for_the_lock_leaves_every_tab_of_the_server_going(user: User, tmp_path, monkeypatch):
+    """The wait for another holder's edit lock ran on the server's event loop: every tab froze
+    for up to its 5 s, and a lock let go meanwhile by another tab of the same server could not
+    be let go before the wait gave up (*Not saved*). Here another holder (another tab's
+    descriptor) lets go from the event loop 0.3 s after the clicks: only a wait off the loop
+    lets that happen, and then both decisions are saved."""
+    import asyncio
+
+    from test_ui_cleaning import context, queue_context, synthetic_groups, synthetic_issues
+
+    from nodes.viewers.cleaning_duplicates import duplicate_groups
+    from nodes.viewers.cleaning_labels import label_queue
+
+    monkeypatch.setattr(edit_lock, "WAIT_SECONDS", 3.0)
+    labels, keep = tmp_path / "label-overrides.csv", tmp_path / "duplicates-keep.csv"
+    issues, groups = synthetic_issues(tmp_path, [True, True], [0.9, 0.8]), synthetic_groups(tmp_path, 2)
+
+    @ui.page("/")
+    def page() -> None:
+        label_queue.show(issues, queue_context(tmp_path, []))
+        duplicate_groups.show(groups, context(tmp_path, []))
+
+    await user.open("/")
+    holds = [edit_lock.edit_lock(labels, wait=0), edit_lock.edit_lock(keep, wait=0)]
+    for held in holds:
+        held.__enter__()
+    written_while_held: list[bool] = []
+
+    def let_go() -> None:
+        written_while_held.append(labels.exists() or keep.exists())
+        for held in holds:
+            held.__exit__(None, None, None)
+
+    asyncio.get_running_loop().call_later(0.3, let_go)
+    user.find(marker="accept-0").click()
+    user.find(marker="keep-1").click()
+    await user.should_see("1 decided · 1 flagged left", retries=50)
+    await user.should_see(marker="kept-1", retries=50)
+    assert written_while_held == [False]  # both waited, and the loop went on meanwhile
+    assert read_label_file(labels)["label"].tolist() == ["b"]
+    assert read_keep_file(keep)["path"].tolist() == ["g000_1.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["duplicates-keep.csv", "label-overrides.csv"]
+
+
+AS_NOBODY = """
+import os, sys, tempfile
+from pathlib import Path
+from flowclass.userfiles import edit_lock
+from nodes.lib.classify.label_overrides import read_label_file, set_label
+with tempfile.TemporaryDirectory() as warm:  # every module imported while Python's own files can be read
+    set_label(Path(warm) / "x.csv", "", "x", "x")
+    read_label_file(Path(warm) / "x.csv")
+os.setgid(65534)
+os.setuid(65534)  # another user of a shared folder
+edit_lock.WAIT_SECONDS = 0.3
+try:
+    set_label(Path(sys.argv[1]), "", sys.argv[2], "b")
+except Exception as exc:
+    print(exc)
+else:
+    print("saved")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "setuid") or os.geteuid() != 0, reason="acting as another user needs root")
+def test_a_lock_file_another_user_left_in_a_shared_folder_never_blocks_a_save(tmp_path):
+    """The lock file of a colleague's decision killed midway (their umask 077, as many set it)
+    stayed in the shared folder, and every save of anyone else was *Not saved: ... its lock
+    cannot be taken (Permission denied)* until somebody deleted it: the lock was taken by
+    opening the file for writing, which only its owner may. A lock file is now open to every
+    user who can reach it, and locked through a read-only descriptor where it cannot be
+    written: a lock held by nobody blocks nobody, and one held by a live process of another
+    user still makes a save wait for it and give up."""
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(dir="/tmp", prefix="flowclass-shared-"))
+    try:
+        shared.chmod(0o777)
+        labels = shared / "label-overrides.csv"
+        colleague = subprocess.Popen([sys.executable, "-c", HOLDS, str(labels)], stdout=subprocess.PIPE, text=True,
+                                     env=ENV, preexec_fn=lambda: os.umask(0o077))
+        try:
+            assert colleague.stdout.readline() == "holding\n"
+            held = subprocess.run([sys.executable, "-c", AS_NOBODY, str(labels), "a/i0.png"], env=ENV, text=True,
+                                  capture_output=True, timeout=120)
+            assert f"{labels} is being changed by another FlowClass process" in held.stdout, held.stderr
+        finally:
+            colleague.send_signal(signal.SIGKILL)
+            colleague.communicate(timeout=30)
+        assert edit_lock.edit_lock_path(labels).exists()  # left by the killed decision
+        free = subprocess.run([sys.executable, "-c", AS_NOBODY, str(labels), "a/i1.png"], env=ENV, text=True,
+                              capture_output=True, timeout=120)
+        assert free.stdout == "saved\n", free.stdout + free.stderr
+        assert read_label_file(labels)["path"].tolist() == ["a/i1.png"]
+        assert [p.name for p in shared.iterdir()] == ["label-overrides.csv"]
+    finally:
+        import shutil
+
+        shutil.rmtree(shared)
 
 
 def test_a_decisions_file_that_is_a_link_is_neither_replaced_nor_written_through(tmp_path):

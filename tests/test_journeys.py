@@ -115,6 +115,7 @@ async def test_lobe_relabel_and_retrain_reaches_the_model(user: User, registry, 
     (relabel,) = user.find(marker=f"relabel-{index}").elements
     relabel.set_value("non_face")
     overrides = workspace / "mine" / "label-overrides.csv"  # beside the saved workflow
+    await until(overrides.is_file, what="the correction's save (off the event loop)")
     table = pd.read_csv(overrides, dtype=str, keep_default_na=False)
     sha = evaluation.predictions.images.hashes[index]
     assert table[["sha256", "label"]].values.tolist() == [[sha, "non_face"]]
@@ -151,7 +152,7 @@ async def test_lobe_offers_to_save_before_correcting(user: User, registry, cache
     (relabel,) = user.find(marker=f"relabel-{index}").elements
     assert relabel.enabled
     relabel.set_value(evaluation.classes[1])
-    assert (page.state.path.parent / "label-overrides.csv").is_file()
+    await until((page.state.path.parent / "label-overrides.csv").is_file, what="the correction's save")
 
 
 async def test_clashifier_one_stroke_keeps_every_shipped_class(user: User, registry, cache,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flowclass.ui.drafts import DraftStore
+import os
+import time
+
+from flowclass.ui.drafts import CLEAN_KEEP, FRESH_EVERY, Draft, DraftStore
 from flowclass.ui.session import EditorSession
 from flowclass.ui.tabs import DETACHED_KEEP, Tabs
 
@@ -78,3 +81,69 @@ def test_a_draft_from_a_server_with_other_roots_writes_nothing_outside_these(reg
     assert tab.session.state.path is None and tab.session.state.dirty  # ...as an unsaved copy
     assert roots.allows(tab.session.out_dir())  # its runs write inside these roots
     assert not any(p.code == "outside_roots" for p in tab.session.problems)
+
+
+WORKFLOW = '{"schema_version": 1, "name": "Mine", "nodes": [], "edges": []}\n'
+
+
+def aged(store: DraftStore, tab_id: str, days: float) -> None:
+    then = time.time() - days * 86400
+    os.utime(store.file(tab_id), (then, then))
+
+
+def test_drafts_of_closed_tabs_with_nothing_unsaved_go_after_a_while_and_unsaved_work_never(
+        registry, cache, tmp_path):
+    """Every tab ever opened left its draft in the cache for good (hundreds after a few weeks
+    of use). A draft with nothing unsaved that no server wrote or held for CLEAN_KEEP now goes;
+    one with unsaved work, one that cannot be read, a recent one and one of a tab this
+    server holds stay."""
+    store = DraftStore(tmp_path / "drafts")
+    old_days = CLEAN_KEEP / 86400 + 1
+    for tab_id, saved in [("clean-old", WORKFLOW), ("unsaved-old", ""), ("clean-new", WORKFLOW),
+                          ("held-clean", WORKFLOW)]:
+        store.write(tab_id, Draft(workflow=WORKFLOW, saved_text=saved))
+    store.file("broken-old").write_text('{"workflow": ', encoding="utf-8")
+    for tab_id in ("clean-old", "unsaved-old", "held-clean", "broken-old"):
+        aged(store, tab_id, old_days)
+    aged(store, "clean-new", old_days - 2)
+    tabs = Tabs(lambda: EditorSession(registry, cache), None, store, clock=Clock())
+    held = tabs._new("held-clean")  # pylint: disable=protected-access  (restored by a restarted server)
+    tabs.claim(None, Page())
+    tabs.pruning.join(timeout=30)
+    assert sorted(p.stem for p in store.folder.glob("*.json")) == [
+        "broken-old", "clean-new", "held-clean", "unsaved-old"]
+    assert [p.name for p in store.folder.iterdir() if not p.name.endswith(".json")] == []
+    assert held.restored and [tab for tab, _, _ in store.unsaved()] == ["unsaved-old"]
+
+
+def test_a_draft_another_server_holds_or_writes_meanwhile_is_never_pruned(registry, cache, tmp_path, monkeypatch):
+    """Two servers share one cache: one prunes while the other holds a tab that has not
+    changed for weeks (its page open all along), or writes a tab's draft again just as it is
+    looked at."""
+    store = DraftStore(tmp_path / "drafts")
+    clock = Clock()
+    first = Tabs(lambda: EditorSession(registry, cache), None, store, clock=clock)
+    tab = first.claim("open-for-weeks", Page())
+    first.keep(tab)
+    aged(store, "open-for-weeks", CLEAN_KEEP / 86400 + 1)
+    clock.now += FRESH_EVERY + 1
+    first.keep(tab)  # as its page's timer does: unchanged, marked as held
+    second = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(store.folder), clock=Clock())
+    second.claim(None, Page())
+    second.pruning.join(timeout=30)
+    assert store.read("open-for-weeks") is not None
+
+    store.write("taken-up-again", Draft(workflow=WORKFLOW, saved_text=WORKFLOW))
+    aged(store, "taken-up-again", CLEAN_KEEP / 86400 + 1)
+    looked = DraftStore._forgotten  # pylint: disable=protected-access
+
+    def written_as_looked_at(self, file, now):
+        forgotten = looked(self, file, now)
+        if file.name == "taken-up-again.json":  # another server writes unsaved work into it now
+            store.write("taken-up-again", Draft(workflow=WORKFLOW.replace("Mine", "Edited"), saved_text=WORKFLOW))
+        return forgotten
+
+    monkeypatch.setattr(DraftStore, "_forgotten", written_as_looked_at)
+    assert store.prune(set()) == []
+    assert store.read("taken-up-again").title == "Edited"
+    assert [p.name for p in store.folder.iterdir() if not p.name.endswith(".json")] == []

@@ -96,6 +96,7 @@ async def test_click_a_cell_see_its_images_and_correct_a_label(user: User, train
     index = int(shown[0])
     (select,) = user.find(marker=f"relabel-{index}").elements
     select.set_value(predicted)
+    await user.should_see("retrain to use it", retries=50)  # saved off the event loop
     table = pd.read_csv(folder / "label-overrides.csv", dtype=str, keep_default_na=False)
     sha = evaluation.predictions.images.hashes[index]
     assert table.values.tolist() == [[sha, evaluation.predictions.images.relpaths[index], predicted]]

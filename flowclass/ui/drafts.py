@@ -5,12 +5,21 @@ the user made is kept in ``drafts/<id>.json`` in FlowClass's data folder: the wo
 edited (saved or not), its file and what that file held, the selection, the view, the
 output folder. It is written atomically whenever it changed, and read back when a page
 for that id opens and the server no longer holds the tab (it was restarted).
+
+A draft with nothing unsaved in it is only a convenience (the file holds the workflow), so
+one that no server has written or kept fresh for :data:`CLEAN_KEEP` is removed; a draft with
+unsaved work stays until it is reopened or discarded. A server keeps the drafts of the tabs
+it holds fresh (:meth:`DraftStore.keep_fresh`), so another server sharing the folder never
+removes them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -22,6 +31,8 @@ from ..workflow import Workflow
 from ..workflow_file import dumps, loads
 
 TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+CLEAN_KEEP = 14 * 86400.0  # seconds a draft with nothing unsaved outlives its last change or showing
+FRESH_EVERY = 86400.0  # how often a server marks the clean drafts of its tabs as still held
 
 
 @dataclass
@@ -121,8 +132,12 @@ class DraftStore:
 
     def read(self, tab_id: str) -> Draft | None:
         """The tab's draft, or None when there is none or it cannot be read."""
+        return self._read(self.file(tab_id))
+
+    @staticmethod
+    def _read(file: Path) -> Draft | None:
         try:
-            doc = safe_json.loads(self.file(tab_id).read_text(encoding="utf-8"))
+            doc = safe_json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError):  # missing, or not JSON (too deep is a ValueError too)
             return None
         if not isinstance(doc, dict) or not isinstance(doc.get("workflow"), str):
@@ -147,6 +162,55 @@ class DraftStore:
 
     def discard(self, tab_id: str) -> None:
         self.file(tab_id).unlink(missing_ok=True)
+
+    def keep_fresh(self, tab_id: str) -> None:
+        """Mark a tab this server holds as held (its draft's time is now), so that no server
+        sharing the folder takes its draft for a forgotten one."""
+        try:
+            os.utime(self.file(tab_id))
+        except OSError:
+            pass
+
+    def prune(self, held: set[str], now: float | None = None) -> list[str]:
+        """Remove the drafts with nothing unsaved that nobody wrote or kept fresh for
+        :data:`CLEAN_KEEP` and that are not ``held`` (tabs of this server); the tab ids removed.
+
+        A draft with unsaved work, or one that cannot be read, is never removed. A draft is
+        first moved aside and looked at again there: one written meanwhile (a server took the
+        tab up again) goes back where it was."""
+        now = time.time() if now is None else now
+        removed = []
+        for file in self.folder.glob("*.json"):
+            tab_id = file.stem
+            if not TAB_ID.fullmatch(tab_id) or tab_id in held or not self._forgotten(file, now):
+                continue
+            aside = file.with_name(f".{tab_id}.{secrets.token_hex(4)}.pruned")
+            try:
+                os.rename(file, aside)
+            except OSError:
+                continue
+            if self._forgotten(aside, now):
+                aside.unlink(missing_ok=True)
+                removed.append(tab_id)
+                continue
+            try:  # written meanwhile: back, unless a newer draft took the name since
+                os.link(aside, file)
+            except FileExistsError:
+                pass
+            except OSError:
+                continue  # left aside, never lost
+            aside.unlink(missing_ok=True)
+        return removed
+
+    def _forgotten(self, file: Path, now: float) -> bool:
+        """Whether ``file`` is a readable draft with nothing unsaved, untouched for CLEAN_KEEP."""
+        try:
+            if now - file.stat().st_mtime < CLEAN_KEEP:
+                return False
+        except OSError:
+            return False
+        draft = self._read(file)
+        return draft is not None and not draft.dirty
 
     def restore_into(self, tab_id: str, session: Any) -> Draft | None:
         """Put the tab's draft back into ``session``; the draft, or None when there is none

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from .drafts import TAB_ID, Draft, DraftStore, capture, restore
+from .drafts import FRESH_EVERY, TAB_ID, Draft, DraftStore, capture, restore
 from .files import FileActions
 from .session import EditorSession
 
@@ -24,6 +25,7 @@ DETACHED_KEEP = 3600.0  # seconds a tab with no page and no run stays in memory 
 #: the change notices after which a tab's draft is written at once (not badges, results)
 KEPT_ON = frozenset({"loaded", "graph", "params", "layout", "selection", "file", "out_dir", "run"})
 RELOAD_WAIT = 3.0  # a reloaded page's old connection closes a moment after the new page arrives
+PRUNE_EVERY = 3600.0  # seconds between two looks for forgotten drafts (each in a thread of its own)
 
 
 def new_tab_id() -> str:
@@ -40,6 +42,7 @@ class Tab:
     left_at: float = 0.0  # when its last page went (or it was made)
     written: Draft | None = None  # the draft on disk
     write_failed: bool = False
+    fresh_at: float = 0.0  # when its draft was last written or marked as held
 
     def shown_by_another(self, client: Any) -> bool:
         return any(page is not client and page.has_socket_connection for page in self.pages)
@@ -56,11 +59,14 @@ class Tabs:
                  clock: Callable[[], float] = time.monotonic):
         self.make_session, self.roots, self.drafts, self.clock = make_session, roots, drafts, clock
         self.tabs: dict[str, Tab] = {}
+        self.pruning: threading.Thread | None = None  # the last look for forgotten drafts
+        self._pruned_at = -PRUNE_EVERY
 
     def claim(self, tab_id: str | None, client: Any) -> Tab:
         """The tab a page for ``tab_id`` shows: the one in memory, the one its draft describes,
         or a new one (no id, or an unknown one)."""
         self._forget_idle()
+        self._prune_drafts()
         tab_id = tab_id if tab_id and TAB_ID.fullmatch(tab_id) else None
         tab = self.tabs.get(tab_id) if tab_id else None
         if tab is not None:
@@ -115,11 +121,25 @@ class Tabs:
                 self.keep(tab)  # a run that ended after its page left is not "interrupted"
                 del self.tabs[tab_id]
 
+    def _prune_drafts(self) -> None:
+        """Now and then, in a thread (a folder of years of drafts takes a while): remove the
+        drafts with nothing unsaved that no server held for long (:meth:`DraftStore.prune`)."""
+        if self.clock() - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = self.clock()
+        self.pruning = threading.Thread(target=self.drafts.prune, args=(set(self.tabs),), daemon=True,
+                                        name="flowclass-prune-drafts")
+        self.pruning.start()
+
     def keep(self, tab: Tab) -> None:
         """Write the tab's draft if anything in it changed since the last write. One that
-        cannot be written (a full disk) is told once; the next change tries again."""
+        cannot be written (a full disk) is told once; the next change tries again. An
+        unchanged one is marked as held now and then, for other servers' pruning."""
         draft = capture(tab.session, tab.files.offered)
         if draft == tab.written:
+            if not draft.dirty and self.clock() - tab.fresh_at > FRESH_EVERY:
+                self.drafts.keep_fresh(tab.id)
+                tab.fresh_at = self.clock()
             return
         try:
             self.drafts.write(tab.id, draft)
@@ -128,7 +148,7 @@ class Tabs:
                 tab.session.notify(f"This tab's work could not be kept for a reload: {exc}", "warning")
             tab.write_failed = True
             return
-        tab.written, tab.write_failed = draft, False
+        tab.written, tab.write_failed, tab.fresh_at = draft, False, self.clock()
 
     def closed_with_unsaved_work(self) -> list[tuple[str, Draft, float]]:
         """Drafts with unsaved changes that no open page shows: tabs closed (or lost with a

@@ -47,7 +47,23 @@ def edit_lock_path(path: Path) -> Path:
 
 
 class _RemovedAfter(Flock):
-    """An exclusive ``flock`` on a lock file that its holder removes on release."""
+    """An exclusive ``flock`` on a lock file that its holder removes on release.
+
+    The file is shared by every user who reaches the folder: made readable by all (whatever
+    the maker's umask), and locked through a read-only descriptor where it cannot be opened
+    for writing (another user's), since ``flock`` needs no write access. A lock file left by
+    another user's killed edit is then as free as one's own."""
+
+    def _open(self) -> int:
+        flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | flags, 0o644)
+        except PermissionError:  # someone else's (no O_CREAT: a sticky folder refuses it on that alone)
+            return os.open(self.path, os.O_RDONLY | flags)
+        st = os.fstat(fd)
+        if st.st_size == 0 and st.st_uid == os.getuid() and st.st_mode & 0o444 != 0o444:
+            os.fchmod(fd, 0o644)  # ours, empty: readable by the other users of the folder
+        return fd
 
     def try_acquire(self) -> bool:
         if not super().try_acquire():

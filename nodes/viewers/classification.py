@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
-from nicegui import ui
+from nicegui import run, ui
 
 from flowclass.errors import NodeError
 from flowclass.viewers import ViewerContext, viewer
@@ -59,11 +59,23 @@ def correction_file(ctx: ViewerContext) -> tuple[Path | None, str]:
     return path, ""
 
 
-def save_decision(write: Callable[[], T]) -> T | None:
-    """``write()``'s answer, or None when a decision could not be written into its file beside
-    the workflow (it became a folder or unreadable, a full disk): said on the page, which goes on."""
+def or_said(call: Callable[[], T]) -> T | None:
+    """``call()``'s answer, or None when a decisions file beside the workflow could not be read
+    or written (it became a folder or unreadable, a full disk): said on the page, which goes on."""
     try:
-        return write()
+        return call()
+    except (NodeError, OSError) as exc:
+        ui.notify(f"Not saved: {exc}", type="negative")
+        return None
+
+
+async def save_decision(write: Callable[[], T]) -> T | None:
+    """``write()``'s answer, or None when it failed (said, as :func:`or_said` says it). It runs
+    off the event loop: a write waits for the file's edit lock while another process holds it
+    (up to its bounded wait), and every tab of the server must go on meanwhile. ``write`` must
+    therefore touch no element; it asks the view only through functions that read."""
+    try:
+        return await run.io_bound(write)  # None too when the server stops meanwhile
     except (NodeError, OSError) as exc:
         ui.notify(f"Not saved: {exc}", type="negative")
         return None
@@ -79,7 +91,7 @@ def read_decisions(read: Callable[[], T], fallback: T) -> tuple[T, str]:
         return fallback, f"{exc}{hint}. Nothing is saved into it until it can be read."
 
 
-def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
+async def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
     """Record image ``index``'s right label in the Label Overrides file; its node turns stale."""
     from nodes.lib.classify.label_overrides import set_label
 
@@ -88,7 +100,7 @@ def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None
         ui.notify("Save the workflow first." if reason == "save" else reason, type="warning")
         return
     images = evaluation.predictions.images
-    if not save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpaths[index], label)):
+    if not await save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpaths[index], label)):
         return
     ctx.refresh()
     ui.notify(f"{os.path.basename(images.paths[index])} is now '{label}' (saved in {path.name}); "

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 from nicegui import ui
@@ -141,6 +141,11 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
         choice_bar(ctx, path, reason, redraw)
     body = ui.column().classes("w-full gap-2 fc-duplicate-groups")
 
+    def in_step() -> bool:
+        """Whether the marks shown are the file's (only reads: asked under the file's lock, off
+        the event loop)."""
+        return bool(np.array_equal(marks(groups, path), keep))
+
     def caught_up() -> bool:
         """Whether the marks shown are the file's: choices written meanwhile (another tab, a
         program) are shown instead, so none is undone by a click on a view behind them."""
@@ -155,9 +160,14 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
         show(pager.value)
         return False
 
-    def choose(row: int) -> None:
-        if path is None or not save_decision(lambda: record_choice(groups, row, path, still=caught_up)):
-            return  # caught up, asked under the file's lock
+    async def choose(row: int) -> None:
+        if path is None:
+            return
+        written = await save_decision(lambda: record_choice(groups, row, path, still=in_step))
+        if written is False:  # in step, asked under the file's lock
+            caught_up()  # the groups now show what the file holds
+        if not written:
+            return
         members = groups.group == groups.group[row]
         keep[members] = False
         keep[row] = True
@@ -180,7 +190,7 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
 
 
 def group_row(groups: Any, rows: range, keep: np.ndarray, ctx: ViewerContext,
-              choose: Callable[[int], None], can_choose: bool) -> None:
+              choose: Callable[[int], Awaitable[None]], can_choose: bool) -> None:
     images = groups.images
     kinds = sorted(set(groups.kind[rows.start:rows.stop].tolist()))
     number = int(groups.group[rows.start])
@@ -193,7 +203,7 @@ def group_row(groups: Any, rows: range, keep: np.ndarray, ctx: ViewerContext,
                     gallery_of_images(images), i, ctx, [int(groups.index[r]) for r in rows]))
 
 
-def copy_card(groups: Any, row: int, kept: bool, ctx: ViewerContext, choose: Callable[[int], None],
+def copy_card(groups: Any, row: int, kept: bool, ctx: ViewerContext, choose: Callable[[int], Awaitable[None]],
               can_choose: bool, enlarge: Callable[[int], None]) -> None:
     """One image of a group: its label (the folder the cleaned copy puts it in), size and kind;
     the kept one framed, the others with Keep this. Clicking the picture shows it larger."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 from nicegui import ui
@@ -25,7 +25,7 @@ from nicegui import ui
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.images import enlarge, gallery_of_images
 
-from .classification import correction_bar, correction_file, read_decisions, save_decision
+from .classification import correction_bar, correction_file, or_said, read_decisions, save_decision
 
 SHOWN = 8  # the head of the queue shown at a time; a decided image makes room for the next
 
@@ -89,6 +89,11 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     cards = ui.row().classes("gap-3 w-full fc-label-queue")
     classes = list(dict.fromkeys([*issues.classes, *issues.suggested.tolist()]))
 
+    def in_step() -> bool:
+        """Whether this tab's queue is the file's (only reads: asked under the file's lock, off
+        the event loop)."""
+        return not (decided(issues, path) & ~done).any()
+
     def caught_up() -> bool:
         """Whether this tab's queue is the file's: decisions written meanwhile (another tab, a
         program) are taken in and shown instead, so none is undone unseen."""
@@ -103,12 +108,17 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         show()
         return False
 
-    def decide(i: int, label: str) -> None:
+    async def decide(i: int, label: str) -> None:
         from nodes.lib.classify.label_overrides import set_label
 
         images = issues.images
-        if path is None or not save_decision(  # caught up, asked under the file's lock
-                lambda: set_label(path, str(images.hashes[i]), images.relpath(i), label, still=caught_up)):
+        if path is None:
+            return
+        written = await save_decision(  # in step, asked under the file's lock
+            lambda: set_label(path, str(images.hashes[i]), images.relpath(i), label, still=in_step))
+        if written is False:
+            caught_up()  # the queue now shows what the file holds
+        if not written:
             return
         done[images.hashes == images.hashes[i]] = True  # byte copies share the row
         # said before the card (whose button called this) is redrawn away
@@ -118,16 +128,16 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         counter.text = progress(issues, done)
         show()
 
-    def by_key(e: Any) -> None:
+    async def by_key(e: Any) -> None:
         """A accepts the first image's suggestion, K keeps its label: the queue without the mouse."""
         key = str(e.key).lower()
         if path is None or not e.action.keydown or e.action.repeat or e.modifiers.ctrl or e.modifiers.alt \
-                or e.modifiers.meta or key not in ("a", "k") or done.all() or not save_decision(caught_up):
+                or e.modifiers.meta or key not in ("a", "k") or done.all() or not or_said(caught_up):
             return
         i = int(order[~done[order]][0])
         given, suggested = str(issues.images.labels[i]), str(issues.suggested[i])
         if key == "k" or suggested != given:
-            decide(i, suggested if key == "a" else given)
+            await decide(i, suggested if key == "a" else given)
 
     ui.keyboard(on_key=by_key)  # not while typing in a field (the default ignore list)
 
@@ -144,7 +154,7 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
     show()
 
 
-def card(issues: Any, i: int, classes: list[str], ctx: ViewerContext, decide: Callable[[int, str], None],
+def card(issues: Any, i: int, classes: list[str], ctx: ViewerContext, decide: Callable[[int, str], Awaitable[None]],
          can_decide: bool, enlarge: Callable[[int], None]) -> None:
     """The image beside its labels and the three ways to decide (short: a laptop's panel is low);
     clicking the picture shows it larger."""
