@@ -127,7 +127,10 @@ def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str],
                        pictures, families, __version__)
     document = record.document()
     if witnesses is not None:
-        document["up_to_date"] = witnesses(pictures)
+        try:
+            document["up_to_date"] = witnesses(pictures)
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable: the record's check decides
+            document["up_to_date"] = None
     try:
         cache.store_dir(STORE)
         atomic_write_text(_path(cache, out_dir), json.dumps(document), fsync=False)
