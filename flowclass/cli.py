@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
 from . import __version__
 from .deferred_import import defer_for_run
+from .terminal import say
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -30,7 +31,7 @@ def _registry(args: argparse.Namespace):
 
     registry = default_registry(args.plugins or ())
     for error in registry.plugin_errors:
-        print(f"warning: {error}", file=sys.stderr)
+        say(f"warning: {error}", file=sys.stderr)
     return registry
 
 
@@ -256,10 +257,10 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
-        print(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
+        say(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
         return EXIT_INVALID
     if getattr(executor, "warning", None):  # e.g. local:N capped at the cores
-        print(f"warning: {executor.warning}", file=sys.stderr)
+        say(f"warning: {executor.warning}", file=sys.stderr)
     try:
         with executor:
             result = engine.run(workflow, base_dir=path.parent, out_dir=out_dir,
@@ -268,7 +269,7 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
                                 source=str(path),
                                 overrides=args.set or [], executor=executor, system=_system(cache))
     except FileExistsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     saved = _save_reports(reports, result, out_dir)
     if not args.node and not getattr(executor, "remote", False):
@@ -308,33 +309,33 @@ def _tell(result, out_dir: Path, args: argparse.Namespace) -> int:
     _summary(ok, len(result.outcomes), cached, result.seconds, out_dir.resolve(), result.manifest_path)
     for outcome in result.failed:
         where = f", parameter '{outcome.field}'" if outcome.field else ""
-        print(f"  node '{outcome.node}'{where}: {outcome.error}", file=sys.stderr)
+        say(f"  node '{outcome.node}'{where}: {outcome.error}", file=sys.stderr)
         if outcome.hint:
-            print(f"    hint: {outcome.hint}", file=sys.stderr)
+            say(f"    hint: {outcome.hint}", file=sys.stderr)
     _print_skipped(result.skipped_files, result.skipped_note)
     if result.without_cache and args.quiet:  # else the progress has told it already
-        print(f"warning: {result.without_cache}", file=sys.stderr)
+        say(f"warning: {result.without_cache}", file=sys.stderr)
     if result.manifest_error:
-        print(f"error: {result.manifest_error}", file=sys.stderr)
+        say(f"error: {result.manifest_error}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
 
 
 def _summary(ok: bool, nodes: int, cached: int, seconds: float, out_dir, manifest) -> None:
-    print(f"{'ok' if ok else 'FAILED'}: {nodes} node(s), {cached} from cache, "
-          f"{seconds:.2f}s; results in {out_dir}, manifest {manifest or 'not written'}")
+    say(f"{'ok' if ok else 'FAILED'}: {nodes} node(s), {cached} from cache, "
+        f"{seconds:.2f}s; results in {out_dir}, manifest {manifest or 'not written'}")
 
 
 def _print_skipped(skipped, note: str | None, shown: int = 5) -> None:
     """The first few files the run passed over, with the reason, and where the rest are."""
     if not skipped:
         return
-    print(f"{len(skipped)} file(s) skipped:", file=sys.stderr)
+    say(f"{len(skipped)} file(s) skipped:", file=sys.stderr)
     for node, path, reason in skipped[:shown]:
-        print(f"  {path}: {reason} (node '{node}')", file=sys.stderr)
+        say(f"  {path}: {reason} (node '{node}')", file=sys.stderr)
     if len(skipped) > shown:
-        print(f"  ... and {len(skipped) - shown} more", file=sys.stderr)
+        say(f"  ... and {len(skipped) - shown} more", file=sys.stderr)
     if note:
-        print(f"  {note}", file=sys.stderr)
+        say(f"  {note}", file=sys.stderr)
 
 
 def _save_reports(reports, result, out_dir: Path):
@@ -344,9 +345,9 @@ def _save_reports(reports, result, out_dir: Path):
 
     saved = reports.save(result, out_dir, owned_folder)
     if saved.written:
-        print(f"saved in {out_dir}: {', '.join(saved.written)}")
+        say(f"saved in {out_dir}: {', '.join(saved.written)}")
     for problem in saved.problems:
-        print(f"warning: not saved: {problem}", file=sys.stderr)
+        say(f"warning: not saved: {problem}", file=sys.stderr)
     return saved
 
 
@@ -365,14 +366,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems = resolve(workflow, registry, dirs, files=True).problems
     if problems:
         raise WorkflowInvalid(problems, source=args.workflow)
-    print(f"ok: {args.workflow} is valid ({len(workflow.nodes)} nodes, {len(workflow.edges)} edges)")
+    say(f"ok: {args.workflow} is valid ({len(workflow.nodes)} nodes, {len(workflow.edges)} edges)")
     return EXIT_OK
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
     registry = _registry(args)
     if args.json:
-        print(json.dumps(registry.describe(), indent=2))
+        say(json.dumps(registry.describe(), indent=2))
         return EXIT_OK
     from .validation import did_you_mean
 
@@ -380,29 +381,29 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     if unknown:
         known = [t.type for t in registry]
         for name in unknown:
-            print(f"error: no node type '{name}'{did_you_mean(name, known)} (`flowclass nodes` lists them all)", file=sys.stderr)
+            say(f"error: no node type '{name}'{did_you_mean(name, known)} (`flowclass nodes` lists them all)", file=sys.stderr)
         return EXIT_INVALID
     for category, types in registry.by_category():
         types = [t for t in types if not args.type or t.type in args.type]
         if not types:
             continue
-        print(f"{category}")
+        say(f"{category}")
         for t in types:
-            print(f"  {t.type}  —  {t.title} (version {t.version})")
-            print(f"      from: {registry.origins.get(t.type) or 'unknown'}")
+            say(f"  {t.type}  —  {t.title} (version {t.version})")
+            say(f"      from: {registry.origins.get(t.type) or 'unknown'}")
             if t.description:
-                print(f"      {t.description.splitlines()[0]}")
+                say(f"      {t.description.splitlines()[0]}")
             for label, ports in (("inputs", t.inputs), ("outputs", t.outputs)):
                 if ports:
                     shown = ", ".join(f"{p.name} ({p.type.title}{', optional' if getattr(p, 'optional', False) else ''})"
                                       for p in ports)
-                    print(f"      {label}: {shown}")
+                    say(f"      {label}: {shown}")
             for p in t.params:
                 default = "required" if p.required else f"default {json.dumps(p.default)}"
-                print(f"      - {p.name}: {p.expected()}; {default}")
+                say(f"      - {p.name}: {p.expected()}; {default}")
                 if p.help:
-                    print(f"          {p.help}")
-        print()
+                    say(f"          {p.help}")
+        say()
     return EXIT_OK
 
 
@@ -415,10 +416,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         try:
             write_sample_set(name, target)
         except FileExistsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            say(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
         count = sum(1 for p in target.rglob("*") if p.is_file())
-        print(f"wrote {count} images of '{name}' to {target}")
+        say(f"wrote {count} images of '{name}' to {target}")
     return EXIT_OK
 
 
@@ -426,21 +427,21 @@ def cmd_cache(args: argparse.Namespace) -> int:
     cache = _cache(args)
     if args.action == "clear":
         removed = cache.clear()
-        print(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
+        say(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
         return EXIT_OK
     if args.action == "prune":
         done = cache.prune()
-        print(f"pruned {cache.root}: removed {done['removed']} node result(s) used least "
+        say(f"pruned {cache.root}: removed {done['removed']} node result(s) used least "
               f"recently, freed {done['freed'] / 1e6:.1f} MB; results now {done['left'] / 1e6:.1f} "
               f"MB of at most {cache.max_bytes / 1e6:.0f} MB"
               + (f"; kept {done['in_use']} that a run is using" if done["in_use"] else ""))
         return EXIT_OK
     info = cache.info()
-    print(f"cache: {info['root']}")
-    print(f"  {info['results']} node result(s), at most {info['max_bytes'] / 1e6:.0f} MB "
+    say(f"cache: {info['root']}")
+    say(f"  {info['results']} node result(s), at most {info['max_bytes'] / 1e6:.0f} MB "
           "(--cache-size or $FLOWCLASS_CACHE_SIZE)")
     for name, part in info["parts"].items():
-        print(f"  {name:<12} {part['bytes'] / 1e6:9.1f} MB in {part['files']} file(s)")
+        say(f"  {name:<12} {part['bytes'] / 1e6:9.1f} MB in {part['files']} file(s)")
     return EXIT_OK
 
 
@@ -582,18 +583,18 @@ def _main(args: argparse.Namespace) -> int:
     try:
         default_max_bytes()
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     try:
         return args.func(args)
     except (WorkflowInvalid, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except WriteError as exc:  # a full disk, a read-only folder: the message says what to do
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        say("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `flowclass nodes | head`
         sys.stderr.close()

@@ -377,3 +377,22 @@ def test_batches_run_side_by_side_give_the_vectors_of_one_batch_at_a_time(
     batch = np.stack([one_at_a_time.preprocess(open_upright(p, 224)) for p in embeddings.images.paths])
     expected = np.concatenate([original(one_at_a_time, batch[i:i + 2]) for i in range(0, len(batch), 2)])
     assert np.array_equal(embeddings.vectors, expected)
+
+
+def test_a_batch_of_vectors_is_stored_whole_or_not_at_all(tmp_path):
+    """Embed keeps each batch as it is made; a write that fails part way (here a row SQLite
+    cannot take, as a kill or a full disk would stop it) leaves none of the batch, so what
+    is stored stays a prefix of whole batches, which a resumed run batches on from."""
+    import sqlite3
+
+    from nodes.lib.embedders.store import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path)
+    vector = np.arange(4, dtype=np.float32)
+    store.put_many("model", [("first", vector)])
+    with pytest.raises(sqlite3.Error):
+        store.put_many("model", [("second", vector), ("third", vector), (["no", "hash"], vector)])
+    assert set(store.get_many("model", ["first", "second", "third"])) == {"first"}
+    store.put_many("model", [("second", vector), ("third", vector)])  # the store still works
+    assert set(store.get_many("model", ["first", "second", "third"])) == {"first", "second", "third"}
+    store.close()

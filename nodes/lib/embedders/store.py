@@ -34,12 +34,16 @@ class EmbeddingStore:
 
     def put_many(self, embedder: str, items: Iterable[tuple[str, np.ndarray]], chunk: int = 4096) -> None:
         """Remember vectors, a chunk of rows at a time (bytes for all of 100,000 vectors at
-        once would double the memory the vectors take)."""
+        once would double the memory the vectors take), each chunk in one transaction: a
+        batch of Embed is stored whole or not at all (a kill leaves no half batch), and its
+        rows cost one commit, not one each."""
         items = iter(items)
-        with full_disk_as_oserror(self.path), self._db:
+        with full_disk_as_oserror(self.path):
             while rows := [(embedder, sha, np.ascontiguousarray(v, dtype=np.float32).tobytes())
                            for sha, v in itertools.islice(items, chunk)]:
-                self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+                with self._db:  # commits, or rolls the chunk back on an error
+                    self._db.execute("BEGIN")
+                    self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:
         self._db.close()
