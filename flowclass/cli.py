@@ -10,10 +10,11 @@ import sys
 import time
 from pathlib import Path
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
 from . import __version__
 from .deferred_import import defer_for_run
+from .terminal import say
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -30,7 +31,7 @@ def _registry(args: argparse.Namespace):
 
     registry = default_registry(args.plugins or ())
     for error in registry.plugin_errors:
-        print(f"warning: {error}", file=sys.stderr)
+        say(f"warning: {error}", file=sys.stderr)
     return registry
 
 
@@ -95,7 +96,11 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import run_process, run_record
+    from .up_to_date import digest_of, installed_stamps
 
+    # what the witnesses of an unchanged re-run are checked against (flowclass/up_to_date.py)
+    args.started, args.installed = time.time(), installed_stamps()
+    args.digest = digest_of(str(Path(args.workflow).resolve()))
     cache = _cache(args)
     out_dir = _out_dir(args)
     if not args.node and not (args.scheduler or os.environ.get("FLOWCLASS_SCHEDULER")):
@@ -107,6 +112,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     registry = _registry(args)
     workflow = _load(args, registry)
     return _run_engine(args, cache, out_dir, registry, workflow)
+
+
+def _answered(argv: Sequence[str]) -> int | None:
+    """An unchanged re-run into the same --out, seen from its record's witnesses before
+    anything else is imported (flowclass/up_to_date.py): run.json written, the nodes
+    reported served from the cache as the record's check reports them. None when the
+    command or anything it reads differs, for the full path to take it."""
+    started = time.time()
+    parser = _run_parser(_RefusingParser(prog="flowclass run", parents=[_common_arguments()], add_help=False))
+    try:
+        args = parser.parse_args(argv)
+    except ValueError:
+        return None
+    if args.node or args.plugins or args.cache_size or args.scheduler or os.environ.get("FLOWCLASS_SCHEDULER"):
+        return None
+    from .up_to_date import Command, answer
+
+    command = Command(args.workflow, args.set or [], args.out, args.cache)
+    found = answer(command, started)
+    if found is None:
+        return None
+    if not args.quiet:  # the lines a run served from the cache gives
+        from .context import NodeEvent
+        from .outcomes import DEFERRED
+        from .progress import TerminalProgress
+        from .states import NodeState
+
+        progress = TerminalProgress()
+        for node, _, _ in found.events:
+            progress(NodeEvent(node, NodeState.PENDING))
+        for node, key, seconds in found.events:
+            progress(NodeEvent(node, NodeState.CACHED, seconds=seconds, key=key,
+                               message="" if key else DEFERRED))
+    _summary(True, len(found.events), len(found.events), found.seconds, command.out_dir(), found.manifest)
+    _print_skipped(found.skipped, found.skipped_note)
+    return EXIT_OK
+
+
+class _RefusingParser(argparse.ArgumentParser):
+    """A parser that raises ValueError instead of printing usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ValueError(message)
 
 
 def _progress(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow):
@@ -155,19 +203,42 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
         from .reports import Reports
 
         saved = _save_reports(Reports(workflow, registry, cache), result, out_dir)
-        _keep_record(args, cache, result, out_dir, saved, record.families)
+        _keep_record(args, cache, result, out_dir, saved, record.families, registry)
+    elif result.manifest_error is None:  # its witnesses, read again (flowclass/up_to_date.py)
+        _keep_record(args, cache, result, out_dir, _Saved([p for p, _, _ in record.reports]), record.families,
+                     registry)
     return _tell(result, out_dir, args)
 
 
+class _Saved(NamedTuple):
+    """The pictures a re-run found in place (as Reports.save tells what it saved)."""
+
+    paths: list[str]
+    problems: tuple = ()
+
+    @property
+    def present(self) -> list[str]:
+        return [os.path.basename(path) for path in self.paths]
+
+
 def _keep_record(args: argparse.Namespace, cache: Cache, result, out_dir: Path, saved,
-                 families: list[str] | None) -> None:
-    """The record of a run that finished with all its files written, for the next re-run."""
-    from . import run_record
+                 families: list[str] | None, registry) -> None:
+    """The record of a run that finished with all its files written, for the next re-run,
+    with what an unchanged re-run reads again (flowclass/up_to_date.py)."""
+    from . import run_record, up_to_date
+    from .library import config_file
 
     if saved.problems or result.manifest_error is not None or result.without_cache is not None:
         return
+
+    def witnesses(pictures: list[list]) -> dict | None:
+        command = up_to_date.Command(args.workflow, args.set or [], args.out, args.cache)
+        return up_to_date.make(command, args.digest, args.started, args.installed, result, registry, cache,
+                               str(out_dir.resolve()), pictures, _system(cache), str(config_file()))
+
     run_record.keep(cache, result, out_dir.resolve(), [str(out_dir.resolve() / name) for name in saved.present],
-                    families, job=run_record.job_name(Path(args.workflow).resolve(), args.set or []))
+                    families, job=run_record.job_name(Path(args.workflow).resolve(), args.set or []),
+                    witnesses=witnesses)
 
 
 def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow) -> int:
@@ -186,10 +257,10 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
     try:  # connect before any node runs: a wrong address costs seconds, not a half-done run
         executor = make_executor(args.scheduler)
     except ValueError as exc:
-        print(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
+        say(f"error: {exc} {WITHOUT_SCHEDULER}", file=sys.stderr)
         return EXIT_INVALID
     if getattr(executor, "warning", None):  # e.g. local:N capped at the cores
-        print(f"warning: {executor.warning}", file=sys.stderr)
+        say(f"warning: {executor.warning}", file=sys.stderr)
     try:
         with executor:
             result = engine.run(workflow, base_dir=path.parent, out_dir=out_dir,
@@ -198,12 +269,12 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
                                 source=str(path),
                                 overrides=args.set or [], executor=executor, system=_system(cache))
     except FileExistsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     saved = _save_reports(reports, result, out_dir)
     if not args.node and not getattr(executor, "remote", False):
         _keep_record(args, cache, result, out_dir, saved,
-                     families_of(registry, [spec.type for spec in workflow.nodes]))
+                     families_of(registry, [spec.type for spec in workflow.nodes]), registry)
     return _tell(result, out_dir, args)
 
 
@@ -235,34 +306,36 @@ def _tell(result, out_dir: Path, args: argparse.Namespace) -> int:
 
     cached = sum(o.state == NodeState.CACHED for o in result.outcomes.values())
     ok = result.ok and result.manifest_error is None
-    print(f"{'ok' if ok else 'FAILED'}: {len(result.outcomes)} node(s), {cached} from cache, "
-          f"{result.seconds:.2f}s; results in {out_dir.resolve()}, manifest "
-          f"{result.manifest_path or 'not written'}")
+    _summary(ok, len(result.outcomes), cached, result.seconds, out_dir.resolve(), result.manifest_path)
     for outcome in result.failed:
         where = f", parameter '{outcome.field}'" if outcome.field else ""
-        print(f"  node '{outcome.node}'{where}: {outcome.error}", file=sys.stderr)
+        say(f"  node '{outcome.node}'{where}: {outcome.error}", file=sys.stderr)
         if outcome.hint:
-            print(f"    hint: {outcome.hint}", file=sys.stderr)
-    _print_skipped(result)
+            say(f"    hint: {outcome.hint}", file=sys.stderr)
+    _print_skipped(result.skipped_files, result.skipped_note)
     if result.without_cache and args.quiet:  # else the progress has told it already
-        print(f"warning: {result.without_cache}", file=sys.stderr)
+        say(f"warning: {result.without_cache}", file=sys.stderr)
     if result.manifest_error:
-        print(f"error: {result.manifest_error}", file=sys.stderr)
+        say(f"error: {result.manifest_error}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _print_skipped(result, shown: int = 5) -> None:
+def _summary(ok: bool, nodes: int, cached: int, seconds: float, out_dir, manifest) -> None:
+    say(f"{'ok' if ok else 'FAILED'}: {nodes} node(s), {cached} from cache, "
+        f"{seconds:.2f}s; results in {out_dir}, manifest {manifest or 'not written'}")
+
+
+def _print_skipped(skipped, note: str | None, shown: int = 5) -> None:
     """The first few files the run passed over, with the reason, and where the rest are."""
-    skipped = result.skipped_files
     if not skipped:
         return
-    print(f"{len(skipped)} file(s) skipped:", file=sys.stderr)
+    say(f"{len(skipped)} file(s) skipped:", file=sys.stderr)
     for node, path, reason in skipped[:shown]:
-        print(f"  {path}: {reason} (node '{node}')", file=sys.stderr)
+        say(f"  {path}: {reason} (node '{node}')", file=sys.stderr)
     if len(skipped) > shown:
-        print(f"  ... and {len(skipped) - shown} more", file=sys.stderr)
-    if result.skipped_note:
-        print(f"  {result.skipped_note}", file=sys.stderr)
+        say(f"  ... and {len(skipped) - shown} more", file=sys.stderr)
+    if note:
+        say(f"  {note}", file=sys.stderr)
 
 
 def _save_reports(reports, result, out_dir: Path):
@@ -272,9 +345,9 @@ def _save_reports(reports, result, out_dir: Path):
 
     saved = reports.save(result, out_dir, owned_folder)
     if saved.written:
-        print(f"saved in {out_dir}: {', '.join(saved.written)}")
+        say(f"saved in {out_dir}: {', '.join(saved.written)}")
     for problem in saved.problems:
-        print(f"warning: not saved: {problem}", file=sys.stderr)
+        say(f"warning: not saved: {problem}", file=sys.stderr)
     return saved
 
 
@@ -293,14 +366,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems = resolve(workflow, registry, dirs, files=True).problems
     if problems:
         raise WorkflowInvalid(problems, source=args.workflow)
-    print(f"ok: {args.workflow} is valid ({len(workflow.nodes)} nodes, {len(workflow.edges)} edges)")
+    say(f"ok: {args.workflow} is valid ({len(workflow.nodes)} nodes, {len(workflow.edges)} edges)")
     return EXIT_OK
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
     registry = _registry(args)
     if args.json:
-        print(json.dumps(registry.describe(), indent=2))
+        say(json.dumps(registry.describe(), indent=2))
         return EXIT_OK
     from .validation import did_you_mean
 
@@ -308,29 +381,29 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     if unknown:
         known = [t.type for t in registry]
         for name in unknown:
-            print(f"error: no node type '{name}'{did_you_mean(name, known)} (`flowclass nodes` lists them all)", file=sys.stderr)
+            say(f"error: no node type '{name}'{did_you_mean(name, known)} (`flowclass nodes` lists them all)", file=sys.stderr)
         return EXIT_INVALID
     for category, types in registry.by_category():
         types = [t for t in types if not args.type or t.type in args.type]
         if not types:
             continue
-        print(f"{category}")
+        say(f"{category}")
         for t in types:
-            print(f"  {t.type}  —  {t.title} (version {t.version})")
-            print(f"      from: {registry.origins.get(t.type) or 'unknown'}")
+            say(f"  {t.type}  —  {t.title} (version {t.version})")
+            say(f"      from: {registry.origins.get(t.type) or 'unknown'}")
             if t.description:
-                print(f"      {t.description.splitlines()[0]}")
+                say(f"      {t.description.splitlines()[0]}")
             for label, ports in (("inputs", t.inputs), ("outputs", t.outputs)):
                 if ports:
                     shown = ", ".join(f"{p.name} ({p.type.title}{', optional' if getattr(p, 'optional', False) else ''})"
                                       for p in ports)
-                    print(f"      {label}: {shown}")
+                    say(f"      {label}: {shown}")
             for p in t.params:
                 default = "required" if p.required else f"default {json.dumps(p.default)}"
-                print(f"      - {p.name}: {p.expected()}; {default}")
+                say(f"      - {p.name}: {p.expected()}; {default}")
                 if p.help:
-                    print(f"          {p.help}")
-        print()
+                    say(f"          {p.help}")
+        say()
     return EXIT_OK
 
 
@@ -343,10 +416,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         try:
             write_sample_set(name, target)
         except FileExistsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            say(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
         count = sum(1 for p in target.rglob("*") if p.is_file())
-        print(f"wrote {count} images of '{name}' to {target}")
+        say(f"wrote {count} images of '{name}' to {target}")
     return EXIT_OK
 
 
@@ -354,21 +427,21 @@ def cmd_cache(args: argparse.Namespace) -> int:
     cache = _cache(args)
     if args.action == "clear":
         removed = cache.clear()
-        print(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
+        say(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
         return EXIT_OK
     if args.action == "prune":
         done = cache.prune()
-        print(f"pruned {cache.root}: removed {done['removed']} node result(s) used least "
+        say(f"pruned {cache.root}: removed {done['removed']} node result(s) used least "
               f"recently, freed {done['freed'] / 1e6:.1f} MB; results now {done['left'] / 1e6:.1f} "
               f"MB of at most {cache.max_bytes / 1e6:.0f} MB"
               + (f"; kept {done['in_use']} that a run is using" if done["in_use"] else ""))
         return EXIT_OK
     info = cache.info()
-    print(f"cache: {info['root']}")
-    print(f"  {info['results']} node result(s), at most {info['max_bytes'] / 1e6:.0f} MB "
+    say(f"cache: {info['root']}")
+    say(f"  {info['results']} node result(s), at most {info['max_bytes'] / 1e6:.0f} MB "
           "(--cache-size or $FLOWCLASS_CACHE_SIZE)")
     for name, part in info["parts"].items():
-        print(f"  {name:<12} {part['bytes'] / 1e6:9.1f} MB in {part['files']} file(s)")
+        say(f"  {name:<12} {part['bytes'] / 1e6:9.1f} MB in {part['files']} file(s)")
     return EXIT_OK
 
 
@@ -391,9 +464,8 @@ def _size(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowclass", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"flowclass {__version__}")
+def _common_arguments() -> argparse.ArgumentParser:
+    """The options every command that uses the cache or the node library takes."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cache", metavar="DIR", help="cache folder (default: $FLOWCLASS_CACHE "
                         "or the user's cache folder)")
@@ -402,9 +474,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "$FLOWCLASS_CACHE_SIZE or 10GB); the least recently used go first")
     common.add_argument("--plugins", metavar="DIR", action="append",
                         help="extra folder of node modules (repeatable)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    return common
 
-    run = sub.add_parser("run", parents=[common], help="run a workflow file")
+
+def _run_parser(run: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``flowclass run``'s arguments, on ``run``."""
     run.add_argument("workflow")
     run.add_argument("--set", metavar="NODE.PARAM=VALUE", action="append",
                      help="change a parameter (repeatable)")
@@ -417,6 +491,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "its scheduler, local:N starts N worker processes here (default: "
                           "$FLOWCLASS_SCHEDULER, else threads in this process)")
     run.set_defaults(func=cmd_run)
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowclass", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"flowclass {__version__}")
+    common = _common_arguments()
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub.add_parser("run", parents=[common], help="run a workflow file"))
 
     validate = sub.add_parser("validate", parents=[common], help="check a workflow file, run nothing")
     validate.add_argument("workflow")
@@ -465,7 +548,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # a process started for one run (not a test calling main): see flowclass/run_process.py;
     # from before the parser is built, which imports the node library's modules
-    with one_run_process(argv is None and sys.argv[1:2] == ["run"]):
+    one_run = argv is None and sys.argv[1:2] == ["run"]
+    with one_run_process(one_run):
+        # an unchanged re-run, seen before the node library loads (flowclass/up_to_date.py)
+        answered = _answered(sys.argv[2:]) if one_run else None
+        if answered is not None:
+            return answered
         args = build_parser().parse_args(argv)
         if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
             with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
@@ -495,18 +583,18 @@ def _main(args: argparse.Namespace) -> int:
     try:
         default_max_bytes()
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     try:
         return args.func(args)
     except (WorkflowInvalid, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except WriteError as exc:  # a full disk, a read-only folder: the message says what to do
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        say("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `flowclass nodes | head`
         sys.stderr.close()

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from .errors import Cancelled
 from .protected import Protected
+from .reads import Reads
 from .scanning import ScanBudget
 from .states import PROGRESS, WARNING, NodeState
 
@@ -67,6 +68,8 @@ class RunContext:
     # the canvas: whether a file a node finds in a folder may be read (links resolved: a
     # link inside the canvas's folders to a file outside them may not); None: any file
     may_read: Callable[[str], bool] | None = None
+    # what the fingerprint read, as it tells it (flowclass/reads.py); fresh for each key taken
+    reads: Reads = field(default_factory=Reads)
     _last_progress: float = 0.0
     _last_message: str = ""
 

@@ -356,6 +356,7 @@ class _Run:
         params = outcome.params = self.params[node_id]
         outcome.key, outcome.fingerprint = node_key(self.workflow, node_id, node_type, params, ctx,
                                                     self.out_dir, lambda node: self.outcomes[node].key)
+        outcome.reads = ctx.reads.document()
 
     def plan(self, order: list[str]) -> dict[str, NodeState]:
         """Each node's state if the run started now, without running anything.

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from . import safe_json
 from .cache import Cache
 from .fsutil import atomic_write_text
+from .up_to_date import installed_stamps
 
 ENTRY_POINTS = "flowclass.nodes"  # group of installed packages' node modules
 MEMO = "installed.json"
@@ -44,23 +45,10 @@ def read_installed() -> Installed:
     return Installed(platform_name(), package_versions(), sorted(points))
 
 
-def _stamps() -> list[list[Any]]:
-    """The kernel's and C library's names, then each folder on ``sys.path`` with its
-    modification time (None: not there)."""
-    libc = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in getattr(os, "confstr_names", {}) else None
-    found: list[list[Any]] = [list(os.uname()) if hasattr(os, "uname") else [None], [libc]]
-    for folder in dict.fromkeys(os.path.abspath(entry or os.curdir) for entry in sys.path):
-        try:
-            found.append([folder, os.stat(folder).st_mtime_ns])
-        except OSError:
-            found.append([folder, None])
-    return found
-
-
 def installed(cache: Cache) -> Installed:
     """What is installed: as kept in the cache while no ``sys.path`` folder changed, else read
     (and kept, when the cache can be written)."""
-    stamps = _stamps()
+    stamps = installed_stamps()
     if stamps[0] == [None]:  # no kernel name to tell an upgraded system by (Windows)
         return read_installed()
     path = cache.root / "stores" / STORE / MEMO

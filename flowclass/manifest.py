@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,15 +70,16 @@ def manifest_path(out_dir: Path) -> Path:
     return path
 
 
-def write_skipped(result: "RunResult", out_dir: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """Write skipped.csv (node, path, reason), also when empty; what run.json says about it.
+def write_skipped(rows: list[tuple[str, str, str]], out_dir: Path,
+                  previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Write skipped.csv (node, path, reason) of ``rows``, also when empty; what run.json
+    says about it.
 
     A skipped.csv is replaced only when the previous run.json recorded it unchanged since
     (size and time): one the user made or edited is left alone. One that already says the
     same is kept as it is (an unchanged re-run writes nothing it need not).
     """
     path = out_dir / SKIPPED_NAME
-    rows = result.skipped_files
     listed = {"count": len(rows), "files": [{"node": n, "path": p, "reason": r} for n, p, r in rows]}
     recorded = ((previous or {}).get("skipped") or {}).get("stamp")
     text = rows_csv_text(["node", "path", "reason"], rows)
@@ -104,16 +104,19 @@ def platform_name() -> str:
     return platform.platform()
 
 
-def write_manifest(result: "RunResult", *, started: float, source: str | None,
-                   overrides: list[str], out_dir: Path, system: tuple[str, dict[str, str | None]] | None = None
-                   ) -> Path:
-    """Write run.json (and skipped.csv) into ``out_dir``; ``system``: the platform's name
-    and the installed versions when the caller has them already (flowclass.installed)."""
+def manifest_document(result: "RunResult", *, source: str | None, overrides: list[str],
+                      system: tuple[str, dict[str, str | None]] | None = None,
+                      started: float | None = None) -> dict[str, Any]:
+    """run.json's content for ``result``, less what only writing it tells (skipped.csv);
+    ``system``: the platform's name and the installed versions when the caller has them
+    already (flowclass.installed)."""
+    from dataclasses import asdict  # not for a re-run that writes a kept document (up_to_date.py)
+
     from .workflow_file import to_document
 
     document = to_document(result.workflow)
     platform, packages = system if system is not None else (platform_name(), package_versions())
-    manifest: dict[str, Any] = {
+    return {
         "generator": GENERATOR,
         "flowclass": __version__,
         "python": sys.version.split()[0],
@@ -121,22 +124,37 @@ def write_manifest(result: "RunResult", *, started: float, source: str | None,
         "packages": packages,
         "workflow": {"path": source, "name": result.workflow.name, "overrides": overrides,
                      "document": document},
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started or time.time())),
         "seconds": round(result.seconds, 3),
         "ok": result.ok,
         "cache": str(result.cache.root),
         "scheduler": result.scheduler,
-        "nodes": {node: {k: v for k, v in asdict(o).items() if k not in ("node", "skipped")}
+        "nodes": {node: {k: v for k, v in asdict(o).items() if k not in ("node", "skipped", "reads")}
                   for node, o in result.outcomes.items()},
     }
+
+
+def write_manifest(result: "RunResult", *, started: float, source: str | None,
+                   overrides: list[str], out_dir: Path, system: tuple[str, dict[str, str | None]] | None = None
+                   ) -> Path:
+    """Write run.json (and skipped.csv) into ``out_dir``; ``system``: the platform's name
+    and the installed versions when the caller has them already (flowclass.installed)."""
+    manifest = manifest_document(result, source=source, overrides=overrides, system=system, started=started)
+    path, result.skipped_note = write_document(manifest, result.skipped_files, out_dir)
+    return path
+
+
+def write_document(manifest: dict[str, Any], skipped: list[tuple[str, str, str]],
+                   out_dir: Path) -> tuple[Path, str]:
+    """Write ``manifest`` as run.json, with skipped.csv of ``skipped``, into ``out_dir``;
+    (run.json's path, where the list of skipped files is, or why it is not)."""
     path = manifest_path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(exc, out_dir, "choose another output folder (--out)") from exc
-    manifest["skipped"] = write_skipped(result, out_dir, _previous(path))
-    result.skipped_note = manifest["skipped"].get("not_written") or \
-        f"the full list: {out_dir / SKIPPED_NAME}"
+    manifest["skipped"] = write_skipped(skipped, out_dir, _previous(path))
+    note = manifest["skipped"].get("not_written") or f"the full list: {out_dir / SKIPPED_NAME}"
     atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n",
                       hint="choose another output folder (--out)")
-    return path
+    return path, note

@@ -17,6 +17,7 @@ from .context import RunContext
 from .errors import CodecError, NodeError
 from .fsutil import file_stamp
 from .node import NodeType
+from .reads import Reads
 from .relocation import placed
 from .resolution import path_problems
 from .workflow import Workflow
@@ -25,11 +26,14 @@ from .workflow import Workflow
 def node_key(workflow: Workflow, node_id: str, node_type: NodeType, params: Mapping[str, Any],
              ctx: RunContext, out_dir: Path, key_of: Callable[[str], str | None]) -> tuple[str, str | None]:
     """(cache key, fingerprint) of a node: its paths checked on disk (NodeError naming the
-    field when one is wrong), its fingerprint taken, its output paths placed in ``out_dir``;
-    ``key_of(node)`` gives the key of a node feeding it."""
+    field when one is wrong), its fingerprint taken (what it read then in ``ctx.reads``),
+    its output paths placed in ``out_dir``; ``key_of(node)`` gives the key of a node feeding it."""
     for problem in path_problems(node_id, node_type, params):
         raise NodeError(problem.message, field=problem.field)
+    ctx.reads = Reads()  # what the fingerprint tells it read (none read nothing)
     fingerprint = node_type.fingerprint(ctx, params) if node_type.fingerprint is not None else None
+    if node_type.fingerprint is None:
+        ctx.reads.all_told()
     keyed = placed(node_type, params, out_dir) if node_type.relocate is not None else params
     sources: dict[str, tuple[str | None, str] | None] = {}
     for inp in node_type.inputs:

@@ -39,6 +39,8 @@ class NodeOutcome:
     warnings: list[str] = dataclasses.field(default_factory=list)
     records: dict[str, Any] = dataclasses.field(default_factory=dict)
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, reason)
+    # what its fingerprint read (flowclass/reads.py; None: not all told); not in run.json
+    reads: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
 
     def reported(self, meta: Mapping[str, Any]) -> None:
         """Take what the node reported when its cached result was made (``meta``): its

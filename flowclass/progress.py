@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from .context import NodeEvent
 from .states import PROGRESS, WARNING, NodeState
+from .terminal import printable
 
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class TerminalProgress:
         (a log, a re-run served from the cache) written as it is, without importing tqdm."""
         if self.quiet:
             return
+        text = printable(text)  # a file name or a stranger's id never drives the terminal
         if any(not bar.disable for bar in self.bars.values()):
             from tqdm import tqdm
 
@@ -95,7 +97,7 @@ class TerminalProgress:
                 bar.n = event.done
             postfix = f"{event.message}{self._in_all()}".strip(" ·")
             if postfix:
-                bar.set_postfix_str(postfix, refresh=False)
+                bar.set_postfix_str(printable(postfix), refresh=False)
             bar.refresh()
         elif event.state in (NodeState.DONE, NodeState.FAILED, NodeState.CANCELLED):
             bar = self.bars.pop(node, None)

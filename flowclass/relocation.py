@@ -79,14 +79,15 @@ class Placements:
     def __init__(self, cache: Cache, key: str):
         self.cache, self.key = cache, key
 
-    def _file(self, out_dir: Path) -> Path | None:
+    def file(self, out_dir: Path) -> Path | None:
+        """Where the copies into ``out_dir`` are kept (None: the result is gone)."""
         folder = self.cache.beside(self.key, "placed")
         name = hashlib.sha256(str(out_dir).encode("utf-8")).hexdigest()[:32]
         return folder / f"{name}.json" if folder is not None else None
 
     def intact(self, out_dir: Path, files: list[str]) -> bool:
         """Whether ``files`` were copied into ``out_dir`` and are all there unchanged."""
-        path = self._file(out_dir)
+        path = self.file(out_dir)
         try:
             kept = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
             return isinstance(kept, dict) and kept.get("out_dir") == str(out_dir) and \
@@ -96,7 +97,7 @@ class Placements:
 
     def remember(self, out_dir: Path, files: list[str]) -> None:
         """Keep what ``files`` are now (nothing when the cache cannot be written)."""
-        path = self._file(out_dir)
+        path = self.file(out_dir)
         if path is None:
             return
         try:

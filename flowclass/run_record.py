@@ -47,10 +47,11 @@ from .registry import Registry
 from .report_store import reports_made
 from .resolution import Dirs, resolve
 from .states import NodeState
+from .up_to_date import RECORDS, record_path
 from .workflow import Workflow
 
 SCHEME = "flowclass-run-record-1"
-STORE = "run_records"
+STORE = RECORDS
 
 
 class RunRecord(NamedTuple):
@@ -63,6 +64,7 @@ class RunRecord(NamedTuple):
     reports: list[list[Any]]  # [path, size, mtime_ns] of each picture saved in out_dir
     families: list[str]  # the built-in node families declaring the workflow's node types
     flowclass: str
+    up_to_date: dict[str, Any] | None = None  # what an unchanged re-run reads (flowclass.up_to_date)
 
     def document(self) -> dict[str, Any]:
         return {"scheme": SCHEME, "flowclass": self.flowclass, "out_dir": self.out_dir,
@@ -77,8 +79,7 @@ def shape(workflow: Workflow) -> list[Any]:
 
 
 def _path(cache: Cache, out_dir: Path) -> Path:
-    name = hashlib.sha256(str(out_dir).encode("utf-8")).hexdigest()[:32]
-    return cache.root / "stores" / STORE / f"{name}.json"
+    return Path(record_path(str(cache.root), str(out_dir)))
 
 
 def read(cache: Cache, out_dir: Path) -> RunRecord | None:
@@ -89,7 +90,7 @@ def read(cache: Cache, out_dir: Path) -> RunRecord | None:
     try:
         found = safe_json.loads(_path(cache, out_dir).read_text(encoding="utf-8"))
         record = RunRecord(found["out_dir"], found["shape"], found["order"], found["keys"],
-                           found["reports"], found["families"], found["flowclass"])
+                           found["reports"], found["families"], found["flowclass"], found.get("up_to_date"))
         sound = found["scheme"] == SCHEME and isinstance(record.order, list) and \
             isinstance(record.families, list) and all(isinstance(f, str) for f in record.families) and \
             isinstance(record.keys, dict) and isinstance(record.reports, list) and \
@@ -110,20 +111,29 @@ def forget(cache: Cache, out_dir: Path) -> None:
 
 
 def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str],
-         families: list[str] | None, job: str | None = None) -> None:
+         families: list[str] | None, job: str | None = None,
+         witnesses: Callable[[list[list[Any]]], dict[str, Any] | None] | None = None) -> None:
     """Record a run in which every node finished (``reports``: the pictures' paths in the
     output folder; ``families``: the built-in node families it needs, None when a plugin's
     node types are among them: such a run is not recorded), and, as the latest of ``job``
-    (:func:`job_name`), for a run of the same job into another folder. A cache that cannot
-    be written keeps no record, and says nothing."""
+    (:func:`job_name`), for a run of the same job into another folder; with what
+    ``witnesses(pictures)`` says an unchanged re-run reads again (flowclass.up_to_date). A
+    cache that cannot be written keeps no record, and says nothing."""
     keys = {node: outcome.key for node, outcome in result.outcomes.items()}
     if not result.ok or families is None or any(key is None for key in keys.values()):
         return
+    pictures = [[path, *file_state(path)] for path in reports]
     record = RunRecord(str(out_dir), shape(result.workflow), list(result.outcomes), keys,
-                       [[path, *file_state(path)] for path in reports], families, __version__)
+                       pictures, families, __version__)
+    document = record.document()
+    if witnesses is not None:
+        try:
+            document["up_to_date"] = witnesses(pictures)
+        except (OSError, ValueError, KeyError, TypeError):  # unreadable: the record's check decides
+            document["up_to_date"] = None
     try:
         cache.store_dir(STORE)
-        atomic_write_text(_path(cache, out_dir), json.dumps(record.document()), fsync=False)
+        atomic_write_text(_path(cache, out_dir), json.dumps(document), fsync=False)
         if job is not None:
             atomic_write_text(_latest_path(cache, job), json.dumps({"scheme": SCHEME, "out_dir": str(out_dir)}),
                               fsync=False)
@@ -244,13 +254,14 @@ def _served(workflow: Workflow, registry: Registry, cache: Cache, dirs: Dirs, pa
     node_type = registry.get(spec.type)
     if node_type is None:
         return None
+    ctx = _context(node, dirs, cache)
     try:
-        key, fingerprint = node_key(workflow, node, node_type, params, _context(node, dirs, cache),
-                                    dirs.out_dir, lambda parent: outcomes[parent].key)
+        key, fingerprint = node_key(workflow, node, node_type, params, ctx, dirs.out_dir,
+                                    lambda parent: outcomes[parent].key)
     except Exception:  # the engine says what is wrong
         return None
     outcome = NodeOutcome(node, spec.type, spec.version, NodeState.CACHED, key=key,
-                          fingerprint=fingerprint, params=params)
+                          fingerprint=fingerprint, params=params, reads=ctx.reads.document())
     if node_type.cache:
         cached = cache.get(key)
         if cached is None or not reusable(node_type, cached, params) or \

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from .reads import listed
+
 CHECK_FILES = 20_000  # directory entries one status check looks at, at most
 CHECK_SECONDS = 2.0  # and seconds it spends looking
 
@@ -57,18 +59,8 @@ def walk(top: str | os.PathLike, onerror: Callable[[OSError], None] | None = Non
     stack = [os.fspath(top)]
     while stack:
         folder = stack.pop()
-        dirnames: list[str] = []
-        filenames: list[str] = []
         try:
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if budget is not None:
-                        budget.visit()
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        is_dir = False
-                    (dirnames if is_dir else filenames).append(entry.name)
+            dirnames, filenames = listed(folder, budget)
         except OSError as error:
             if onerror is not None:
                 onerror(error)
@@ -78,3 +70,4 @@ def walk(top: str | os.PathLike, onerror: Callable[[OSError], None] | None = Non
             path = os.path.join(folder, name)
             if not os.path.islink(path):
                 stack.append(path)
+

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping, Sequence
 
-NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")  # \Z: "$" also matches before a final line break
 
 
 @dataclass(frozen=True)

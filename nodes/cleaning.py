@@ -146,7 +146,7 @@ def _labelled(embeddings: Embeddings, ctx: RunContext) -> tuple[np.ndarray, np.n
     params=[
         Int(name="folds", default=issues.FOLDS, min=2, max=20,
             help="Cross-validation folds: each image is judged by a model that never saw it."),
-        Int(name="seed", default=0, min=0, help="Seed of the folds."),
+        Int(name="seed", default=0, min=0, max=2**32 - 1, help="Seed of the folds."),
     ],
     reports=_report("issues", "label_issues.csv"),
 )

@@ -303,17 +303,19 @@ def embed_job(job: tuple[dict[str, Any], str, list[str], int]
 
 
 def _embed_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
-    """What the backend reads besides its inputs: the weights file (cheap stat, no torch)."""
+    """What the backend reads besides its inputs: the weights file (cheap stat, no torch),
+    told to ``ctx.reads``."""
     if params["backend"] == "efficientnet_lite0":
         from .lib.embedders.efficientnet import weights_identity
 
-        return weights_identity()
-    if params["backend"] == "open_clip":
+        return weights_identity(ctx.reads)
+    if params["backend"] == "open_clip":  # what it reads of open_clip's own store: not told
         weights = params["clip_weights"]
         path = os.path.join(str(ctx.base_dir), os.path.expanduser(weights))
         if os.path.isfile(path):
             return f"{path}:{file_stamp(path)}"
         return weights
+    ctx.reads.all_told()  # pixels and colour histograms read nothing but their inputs
     return ""
 
 

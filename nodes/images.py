@@ -20,6 +20,7 @@ from flowclass.errors import NodeError, ParamValueError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Output, node
 from flowclass.params import Bool, Choice, Int, List, Path as PathParam
+from flowclass.reads import Reads, stamp_of
 from flowclass.scanning import ScanBudget, walk
 from flowclass.userfiles.journal import JOURNAL, JournalError
 from flowclass.userfiles.owned_folder import OwnedFolder
@@ -88,11 +89,13 @@ class EarlierOutputs:
 
 def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
          budget: ScanBudget | None = None,
-         may_read: Callable[[str], bool] | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+         may_read: Callable[[str], bool] | None = None,
+         reads: Reads | None = None) -> tuple[list[str], list[tuple[str, str]]]:
     """Relative paths of candidate images, and files passed over with the reason, sorted.
     A status check's ``budget`` stops the walk of a folder too large to look at meanwhile.
     ``may_read`` (the canvas's roots, see RunContext) refuses a link that leads outside them;
-    links to folders are never followed.
+    links to folders are never followed. ``reads`` is told each folder listed (and that
+    it cannot tell all once a journal of earlier outputs has a say).
 
     Hidden files (names starting with '.') are ignored: they are system or tool files, and
     FlowClass's own bookkeeping files in export folders are hidden too. Hidden folders are
@@ -106,8 +109,12 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
 
     outputs = EarlierOutputs()
     for dirpath, dirnames, filenames in walk(root, onerror=unreadable, budget=budget):
+        if reads is not None:
+            reads.listed(dirpath, dirnames, filenames)
         if dirpath != str(root):
             outputs.look_in(dirpath, filenames)
+            if outputs.folders and reads is not None:  # its journal's entries had a say
+                reads.cannot_tell()
         if recursive:
             passed.extend((os.path.join(dirpath, d), HIDDEN_FOLDER) for d in dirnames if d.startswith("."))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
@@ -145,18 +152,26 @@ def _root(ctx: RunContext, folder: str, sample: str) -> Path:
 
 def fingerprint_folder(root: Path, recursive: bool, extensions: tuple[str, ...],
                        budget: ScanBudget | None = None,
-                       may_read: Callable[[str], bool] | None = None) -> str:
+                       may_read: Callable[[str], bool] | None = None,
+                       reads: Reads | None = None) -> str:
     """Changes when any candidate file is added, removed, resized or touched (and with
-    ``may_read``, so the canvas never reuses a result that read a link it refuses)."""
-    files, passed = scan(root, recursive, extensions, budget, may_read)
+    ``may_read``, so the canvas never reuses a result that read a link it refuses).
+    ``reads`` is told every folder listed and file stamped, and that this was all unless a
+    journal of earlier outputs or ``may_read`` had a say (flowclass/reads.py)."""
+    files, passed = scan(root, recursive, extensions, budget, may_read, reads)
     digest = hashlib.sha256(f"{root}\n".encode())
     for rel in files:
-        try:
-            size, mtime = file_stamp(os.path.join(root, rel))
-        except OSError:
-            size, mtime = -1, -1
+        path = os.path.join(root, rel)
+        stamp = stamp_of(path)
+        if reads is not None:
+            reads.stamped(path, stamp)
+        size, mtime = stamp or (-1, -1)
         digest.update(f"{rel}\t{size}\t{mtime}\n".encode())
     digest.update(f"passed:{len(passed)}".encode())
+    if reads is not None:
+        if may_read is not None:
+            reads.cannot_tell()
+        reads.all_told()
     return digest.hexdigest()
 
 
@@ -306,7 +321,7 @@ MAX_PER_LABEL = Int(name="max_per_label", default=0, min=0,
 def _import_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     root = _root(ctx, params["folder"], params["sample"])
     return fingerprint_folder(root, params["recursive"], tuple(params["extensions"]), ctx.scan_budget,
-                              ctx.may_read)
+                              ctx.may_read, ctx.reads)
 
 
 @node(
@@ -335,7 +350,7 @@ def import_images(ctx: RunContext, *, folder, sample, recursive, extensions, lab
 
 def _sample_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
     root = sample_folder(params["dataset"], ctx.store_dir("samples"))
-    return fingerprint_folder(root, True, IMAGE_EXTENSIONS, ctx.scan_budget)
+    return fingerprint_folder(root, True, IMAGE_EXTENSIONS, ctx.scan_budget, reads=ctx.reads)
 
 
 @node(

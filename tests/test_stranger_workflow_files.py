@@ -126,3 +126,83 @@ async def test_the_canvas_opens_none_of_them_and_keeps_its_work(user: User, regi
         assert not is_workflow_file(pipe)  # Save As onto it asks no "Replace?" and waits on nothing
     assert not unblock.blocked.is_set(), "the server waited on the pipe"
     assert page.state.path == flow and page.workflow.node("cluster").params["n_clusters"] == 3
+
+
+@pytest.mark.parametrize("node_id", ["cluster\n", "cluster\r\n", "../cluster", "clu\tster", "cluster\x00"])
+def test_a_node_id_with_a_line_break_or_a_path_in_it_is_refused_by_name(tmp_path: Path, registry, node_id) -> None:
+    """A node's id goes into the names of files a run writes into the output folder (two
+    nodes making ``dendrogram.png``: ``cluster-dendrogram.png``). An id ending in a line break
+    passed the check (a ``$`` that matches before a final newline), so a stranger's workflow
+    would have a run write ``cluster\\n-dendrogram.png`` among the user's files."""
+    from flowclass.validation import validate as problems_of
+
+    doc = json.loads(CLUSTER_FOLDER.read_text(encoding="utf-8"))
+    for node in doc["nodes"]:
+        node["id"] = node_id if node["id"] == "cluster" else node["id"]
+    for edge in doc["edges"]:
+        for end in (edge["from"], edge["to"]):
+            end["node"] = node_id if end["node"] == "cluster" else end["node"]
+    path = tmp_path / "stranger.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    found = [p for p in problems_of(load(path, registry), registry) if p.node == node_id]
+    assert [p.code for p in found] == ["bad_id"]
+
+
+@pytest.mark.parametrize("node_type", ["train_classifier", "find_label_issues"])
+def test_a_seed_numpy_cannot_take_is_refused_before_anything_runs(registry, node_type) -> None:
+    """A seed of 2**32 or more passed validation, so a stranger's workflow ran every node
+    before Train Classifier (embedding thousands of images) and then failed there with
+    scikit-learn's message; it is now refused up front, by node and field."""
+    import numpy as np
+
+    from flowclass.validation import validate as problems_of
+    from flowclass.workflow import NodeSpec, Workflow
+
+    version = registry.get(node_type).version
+    for seed, refused in ((2**32, True), (2**32 - 1, False)):
+        workflow = Workflow(nodes=(NodeSpec(id="n", type=node_type, version=version, params={"seed": seed},
+                                            position=(0.0, 0.0), title=""),), edges=())
+        assert any(p.field == "seed" for p in problems_of(workflow, registry)) == refused
+    with pytest.raises(ValueError):  # what the run met, after every node before it had run
+        np.random.RandomState(2**32)
+    np.random.RandomState(2**32 - 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_where_a_node_reads_a_file_is_refused_by_validate(tmp_path: Path, capsys) -> None:
+    """A pipe named like a model file or a photo passed `flowclass validate` ("is valid"), and
+    the run then said *model file not found* for a file that is there, after the nodes before
+    it had run; validate (and so the canvas and the run, before anything runs) now says
+    what it is."""
+    from flowclass.cli import main
+
+    os.mkfifo(tmp_path / "shared.fcmodel")
+    os.mkfifo(tmp_path / "photo.jpg")
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"schema_version": 1, "name": "x", "nodes": [
+        {"id": "load", "type": "load_model", "version": 1, "params": {"file": "shared.fcmodel"},
+         "position": {"x": 0, "y": 0}},
+        {"id": "image", "type": "image_file", "version": 1, "params": {"file": "photo.jpg"},
+         "position": {"x": 0, "y": 200}}], "edges": []}), encoding="utf-8")
+    assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    for name in ("shared.fcmodel", "photo.jpg"):
+        assert f"{tmp_path / name} is not a regular file" in err
+
+
+def test_a_value_of_megabytes_is_named_not_printed_whole(tmp_path: Path, capsys) -> None:
+    """A stranger's workflow with a 2 MB string where a choice goes (or under a misspelt name)
+    printed the whole value in its problem: megabytes on the terminal, and under the field in
+    the canvas. The problem now shows its start and says how long it is."""
+    from flowclass.cli import main
+
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"schema_version": 1, "name": "x", "nodes": [
+        {"id": "import", "type": "import_images", "version": 2,
+         "params": {"sample": "x" * 2_000_000, "sampel": "y" * 2_000_000}, "position": {"x": 0, "y": 0}}],
+        "edges": []}), encoding="utf-8")
+    assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 2_000
+    assert "got 'xxxxxxxx" in err and "... (2,000,002 characters)" in err
+    assert "unknown parameter 'sampel' = 'yyyy" in err

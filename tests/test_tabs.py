@@ -147,3 +147,10 @@ def test_a_draft_another_server_holds_or_writes_meanwhile_is_never_pruned(regist
     assert store.prune(set()) == []
     assert store.read("taken-up-again").title == "Edited"
     assert [p.name for p in store.folder.iterdir() if not p.name.endswith(".json")] == []
+
+    # a pruning process killed with a draft moved aside: the next one puts it back
+    store.file("taken-up-again").rename(store.folder / ".taken-up-again.0a1b2c3d.pruned")
+    monkeypatch.undo()
+    assert store.prune(set()) == []  # back, and not old
+    assert store.read("taken-up-again").title == "Edited"
+    assert [p.name for p in store.folder.iterdir() if not p.name.endswith(".json")] == []

@@ -225,12 +225,32 @@ async def test_a_duplicated_browser_tab_gets_a_copy_of_its_own(create_user, regi
     drop(first, "toy.number")
     second = create_user()  # the same address, while the first page is still open
     await second.open("/?tab=original-tab")
-    await until(lambda: page_of(second).tab.id != "original-tab", what="the copy")
+    await second.should_see(kind=FlowCanvas, retries=30)  # the copy's (the first page left the tab)
     copy = page_of(second)
+    assert copy.tab.id != "original-tab"
     assert copy.session is not page_of(first).session
     assert [n.type for n in copy.workflow.nodes] == ["toy.number"]
     drop(second, "toy.number", 300)  # each edits its own
     assert len(page_of(first).workflow.nodes) == 1 and len(copy.workflow.nodes) == 2
+
+
+async def test_an_edit_at_once_in_a_duplicated_tab_never_reaches_the_original(create_user, registry, cache,
+                                                                               tmp_path: Path) -> None:
+    """The second page of one address waited 3 s before it took a copy of its own, and edited
+    the original tab meanwhile: a node added then appeared in the first tab too. Another
+    browser tab (NiceGUI names each) now takes its copy as soon as it connects."""
+    make_app(registry, cache, tmp_path)
+    first = create_user()
+    await first.open("/?tab=original-tab")
+    drop(first, "toy.number")
+    second = create_user()
+    began = time.monotonic()
+    await second.open("/?tab=original-tab")
+    await second.should_see(kind=FlowCanvas, retries=30)
+    drop(second, "toy.number", 300)  # at once, on whatever canvas the page shows first
+    assert time.monotonic() - began < 2  # not after the 3 s a reload is given
+    assert page_of(second).tab.id != "original-tab"
+    assert len(page_of(first).workflow.nodes) == 1 and len(page_of(second).workflow.nodes) == 2
 
 
 @pytest.mark.slow

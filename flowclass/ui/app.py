@@ -25,6 +25,7 @@ from .auth import SameOriginGuard, TokenMiddleware, allowed_hosts, is_loopback, 
 from .browse import Roots
 from .canvas import CanvasBundleMissing, ensure_canvas_bundle, stale_bundle_warning
 from .page import AppConfig, EditorPage
+from .tabs import Tab
 from .thumbnails import FULL, ROUTE, SIZES
 
 EXIT_USAGE = 2
@@ -36,11 +37,23 @@ def setup(config: AppConfig) -> None:
     @ui.page("/", title="FlowClass")
     async def index(client: Client, tab: str = "") -> None:
         shown = config.tabs.claim(tab, client)
-        EditorPage(config, shown)
+        page = EditorPage(config, shown)
+        copies: list[Tab] = []
+
+        def leave_for(copy: Tab | None) -> None:
+            """The address was opened twice: this page edits a copy of its own from now on."""
+            if copy is not None and not copies:
+                copies.append(copy)
+                page.leave_tab()
+
+        # another browser tab is known on connecting, before anything this page sends is handled
+        client.on_connect(lambda: leave_for(config.tabs.copy_for_another_browser_tab(shown, client))
+                          if not copies else None)
         await client.connected()
-        copy = await config.tabs.copy_if_shown_twice(shown, client)
-        if copy is not None:  # the address was opened twice: this page edits a copy of its own
-            ui.navigate.to(f"/?tab={copy.id}")
+        if not copies:
+            leave_for(await config.tabs.copy_if_shown_twice(shown, client))
+        if copies:
+            ui.navigate.to(f"/?tab={copies[0].id}")
 
     app.on_shutdown(config.executor.close)  # a LocalCluster started from Run on... stops with us
     app.on_shutdown(config.tabs.keep_all)  # every tab's last edits, for the next start

@@ -179,6 +179,7 @@ class DraftStore:
         first moved aside and looked at again there: one written meanwhile (a server took the
         tab up again) goes back where it was."""
         now = time.time() if now is None else now
+        self._put_back_aside()
         removed = []
         for file in self.folder.glob("*.json"):
             tab_id = file.stem
@@ -193,14 +194,31 @@ class DraftStore:
                 aside.unlink(missing_ok=True)
                 removed.append(tab_id)
                 continue
-            try:  # written meanwhile: back, unless a newer draft took the name since
-                os.link(aside, file)
-            except FileExistsError:
-                pass
-            except OSError:
-                continue  # left aside, never lost
-            aside.unlink(missing_ok=True)
+            self._put_back(aside, file)  # written meanwhile
         return removed
+
+    def _put_back_aside(self) -> None:
+        """Drafts a pruning process left aside when it was killed go back where they were."""
+        for aside in self.folder.glob(".*.pruned"):
+            tab_id = aside.name.split(".")[1]
+            if TAB_ID.fullmatch(tab_id):
+                self._put_back(aside, self.file(tab_id))
+
+    @staticmethod
+    def _put_back(aside: Path, file: Path) -> None:
+        """``aside`` back at ``file``, unless a newer draft took that name since (then it goes)."""
+        try:
+            os.link(aside, file)
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links here (or it went back already): moved, if the name is free
+            if not file.exists():
+                try:
+                    os.rename(aside, file)
+                except OSError:
+                    pass
+            return
+        aside.unlink(missing_ok=True)
 
     def _forgotten(self, file: Path, now: float) -> bool:
         """Whether ``file`` is a readable draft with nothing unsaved, untouched for CLEAN_KEEP."""

@@ -90,8 +90,8 @@ class EditorPage:
         self.session, self.files = tab.session, tab.files
         before = set(self.session.listeners)
         self._build()
-        mine = set(self.session.listeners) - before
-        ui.context.client.on_delete(lambda: [self.session.unsubscribe(view) for view in mine])
+        self._mine = set(self.session.listeners) - before
+        ui.context.client.on_delete(self._stop_listening)
         self.canvas.editor_page = self  # lets tests reach the tab from its canvas
         ui.add_head_html(ADDRESS.replace("TAB_ID", json.dumps(tab.id)))
         ui.timer(0.1, self.session.tick)
@@ -103,6 +103,16 @@ class EditorPage:
             if config.workflow is None or not self.files.open_path(config.workflow):
                 self.session.loaded()
             mention_closed_work(config.tabs)
+
+    def _stop_listening(self) -> None:
+        for view in self._mine:
+            self.session.unsubscribe(view)
+
+    def leave_tab(self) -> None:
+        """This page goes to another tab (a copy of its own): it stops showing this one, and
+        its elements go, so that nothing it still sends (a click on its way) reaches this tab."""
+        self._stop_listening()
+        ui.context.client.layout.clear()
 
     def _build(self) -> None:
         ui.add_css(STYLE)

@@ -47,6 +47,15 @@ class Tab:
     def shown_by_another(self, client: Any) -> bool:
         return any(page is not client and page.has_socket_connection for page in self.pages)
 
+    def shown_in_another_browser_tab(self, client: Any) -> bool:
+        """Whether another connected page of it is another browser tab. NiceGUI names each
+        browser tab once connected (``tab_id``): a reloaded page keeps its tab's name, a
+        duplicated tab or the address opened anew gets a name of its own."""
+        mine = getattr(client, "tab_id", None)
+        return mine is not None and any(
+            page is not client and page.has_socket_connection and getattr(page, "tab_id", None) not in (None, mine)
+            for page in self.pages)
+
     @property
     def idle(self) -> bool:
         return not self.pages and not self.session.runner.running
@@ -78,15 +87,26 @@ class Tabs:
         return tab
 
     async def copy_if_shown_twice(self, tab: Tab, client: Any) -> Tab | None:
-        """Once the page is connected: if another page still shows its tab after a moment, the
-        address was opened twice (a duplicated browser tab), and this page's tab becomes a copy
-        of its own (returned; the page then goes to the copy's address). A reload is not that:
-        the browser keeps the old page until the new one arrives, then closes its connection."""
+        """Once the page is connected: if another browser tab shows its tab, the address was
+        opened twice (a duplicated browser tab), and this page's tab becomes a copy of its own
+        at once (returned; the page then goes to the copy's address). A reload is not that:
+        the browser keeps the old page of the same browser tab until the new one arrives, then
+        closes its connection. Where the browser tabs cannot be told apart, another page still
+        showing the tab after a moment means the same."""
         deadline = self.clock() + RELOAD_WAIT
-        while tab.shown_by_another(client) and self.clock() < deadline:
+        while tab.shown_by_another(client) and not tab.shown_in_another_browser_tab(client) \
+                and self.clock() < deadline:
             await asyncio.sleep(0.1)
         if not tab.shown_by_another(client):
             return None
+        return self._copy_for(tab, client)
+
+    def copy_for_another_browser_tab(self, tab: Tab, client: Any) -> Tab | None:
+        """As the page connects, before anything it sends is handled: a copy of its own when
+        another browser tab shows its tab (a duplicated tab), else None."""
+        return self._copy_for(tab, client) if tab.shown_in_another_browser_tab(client) else None
+
+    def _copy_for(self, tab: Tab, client: Any) -> Tab:
         tab.pages.discard(client)
         return self._new(new_tab_id(), copy_of=capture(tab.session, tab.files.offered))
 

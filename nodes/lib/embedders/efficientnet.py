@@ -35,6 +35,8 @@ from .devices import model_threads
 if TYPE_CHECKING:
     from PIL import Image
 
+    from flowclass.reads import Reads
+
 PREPROCESSING = "jpeg-draft224-rgb-bicubic224-div255-mean0.5-std0.5-v3"
 EXPORT_VERSION = 2
 INT8_VERSION = 1  # bump when the calibration images or quantisation settings change
@@ -66,10 +68,16 @@ def _hashed(path: str, stamp: object) -> str:  # the stamp is part of the key on
     return file_sha256(path)
 
 
-def weights_identity() -> str:
-    """Cheap identity of the weights file (no hashing, no torch import)."""
+def weights_identity(reads: Reads | None = None) -> str:
+    """Cheap identity of the weights file (no hashing, no torch import); ``reads`` is told
+    the file, all that is read (the package's place comes from ``sys.path``, whose folders
+    a re-run checks anyway: flowclass/up_to_date.py)."""
     path = weights_path()
-    return f"{os.path.basename(path)}:{file_stamp(path)}"
+    stamp = file_stamp(path)
+    if reads is not None:
+        reads.stamped(path, stamp)
+        reads.all_told()
+    return f"{os.path.basename(path)}:{stamp}"
 
 
 def load_torch_model() -> Any:
