@@ -65,10 +65,19 @@ class Cancelled(Exception):
     """Raised inside a node when the user asked the run to stop."""
 
 
+def shown_value(value: Any, limit: int = 120) -> str:
+    """``repr(value)``, cut to ``limit`` characters with its length said: a stranger's file may
+    hold a value of megabytes, which a message would print whole (on a terminal, under a field)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 3]}... ({len(text):,} characters)"
+
+
 class ParamValueError(ValueError):
     """A parameter value that does not meet its declaration."""
 
     def __init__(self, expected: str, got: Any):
         self.expected = expected
         self.got = got
-        super().__init__(f"expected {expected}; got {got!r}")
+        super().__init__(f"expected {expected}; got {shown_value(got)}")

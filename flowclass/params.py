@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as _Path
 from typing import Any, ClassVar
 
-from .errors import ParamValueError
+from .errors import ParamValueError, shown_value
 
 
 class _Required:
@@ -334,9 +334,9 @@ class List(Param):
             item = text.strip().strip(self.strip) if self.strip else text.strip()
             item = item.lower() if self.lower else item
             if not re.fullmatch(self.item, item):
-                raise ParamValueError(f"{self.expected()}; {text!r} is not a {self.item_title}", value)
+                raise ParamValueError(f"{self.expected()}; {shown_value(text)} is not a {self.item_title}", value)
             if self.choices and item not in self.choices:
-                raise ParamValueError(f"{self.expected()}; {text!r} is not one of them", value)
+                raise ParamValueError(f"{self.expected()}; {shown_value(text)} is not one of them", value)
             if item not in items:
                 items.append(item)
         if len(items) < self.min_items:

@@ -126,6 +126,8 @@ def input_problem(path: Path, target: str) -> tuple[str, str] | None:
         return "input_kind", f"{path} is a file, not a folder"
     if target == "file" and path.is_dir():
         return "input_kind", f"{path} is a folder, not a file"
+    if target == "file" and not path.is_file():
+        return "input_kind", f"{path} is not a regular file (a pipe, a device or a socket); nothing reads it"
     return None
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 
-from .errors import ParamValueError, Problem
+from .errors import ParamValueError, Problem, shown_value
 from .registry import Registry
 from .workflow import NODE_ID, Workflow
 
@@ -100,9 +100,8 @@ def did_you_mean(name: str, known: list[str]) -> str:
 def _unknown_param(node_type: Any, name: str, value: Any) -> str:
     """Says which parameter a misspelt one probably meant, and its value, which the canvas cannot show."""
     names = [p.name for p in node_type.params]
-    shown = repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
     meant = did_you_mean(name, names)
-    return f"unknown parameter '{name}' = {shown}{meant} (known: {', '.join(names) or 'none'})"
+    return f"unknown parameter '{name}' = {shown_value(value)}{meant} (known: {', '.join(names) or 'none'})"
 
 
 def _node_problems(spec: Any, registry: Registry, checked: dict[str, Any]) -> list[Problem]:

@@ -398,6 +398,12 @@ def embed(ctx: RunContext, *, images: ImageSet, backend, batch_size, device, pre
     return {"embeddings": embeddings, "skipped": skipped_table(skipped, ctx)}
 
 
+def _prepare(ctx: RunContext, embedder: Embedder) -> None:
+    """Start loading the model in the background (once), e.g. while the first batches decode."""
+    if hasattr(embedder, "prepare") and not ctx.remote:
+        embedder.prepare()
+
+
 def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_size: int,
                  device: str = "auto") -> tuple[Embeddings, list[tuple[str, str]]]:
     """Embeddings of the images that decode, and (path, reason) of those that do not.
@@ -412,7 +418,10 @@ def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_si
     """
     model_id = spec_id(embedder.spec)
     hashes = images.hashes.tolist()
-    store = EmbeddingStore(ctx.store_dir("embeddings"))
+    folder = ctx.store_dir("embeddings")
+    if hashes and not EmbeddingStore.made(folder):  # a first run: every image is new
+        _prepare(ctx, embedder)  # the model loads while the store is made (the disk's waits)
+    store = EmbeddingStore(folder)
     try:
         known = store.get_many(model_id, hashes)
         todo: dict[str, str] = {}  # content hash -> a path with that content
@@ -421,8 +430,7 @@ def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_si
                 todo.setdefault(sha, path)
         failed: dict[str, str] = {}
         if todo:
-            if hasattr(embedder, "prepare") and not ctx.remote:
-                embedder.prepare()  # e.g. load the model while the first batches decode
+            _prepare(ctx, embedder)
             shas = list(todo)
 
             def keep(start: int, batch: list[Any]) -> None:

@@ -396,3 +396,26 @@ def test_a_batch_of_vectors_is_stored_whole_or_not_at_all(tmp_path):
     store.put_many("model", [("second", vector), ("third", vector)])  # the store still works
     assert set(store.get_many("model", ["first", "second", "third"])) == {"first", "second", "third"}
     store.close()
+
+
+def test_a_first_run_loads_the_model_while_the_embedding_store_is_made(registry, cache, photos_dir,
+                                                                         tmp_path, monkeypatch):
+    """On a cache with no embedding store yet every image is new, so the model starts
+    loading before the store is made (making a database waits for the disk) instead of
+    after; a later run whose vectors are all stored never loads the model."""
+    from nodes.lib.embedders import efficientnet, store
+
+    events = []
+    prepare, make_store = efficientnet.EfficientNetLite0.prepare, store.EmbeddingStore.__init__
+    monkeypatch.setattr(efficientnet.EfficientNetLite0, "prepare",
+                        lambda self: events.append("model") or prepare(self))
+    monkeypatch.setattr(store.EmbeddingStore, "__init__",
+                        lambda self, folder: events.append("store") or make_store(self, folder))
+    engine = Engine(registry, cache)
+    first = engine.run(embed_workflow(registry, photos_dir), out_dir=tmp_path / "a")
+    assert len(first.output("embed", "embeddings").images) == 5
+    assert events[:2] == ["model", "store"]
+    events.clear()  # another batch size: Embed runs again, and finds every vector stored
+    again = engine.run(embed_workflow(registry, photos_dir, batch_size=3), out_dir=tmp_path / "b")
+    assert again.outcomes["embed"].state.value == "done" and events == ["store"]
+    assert np.array_equal(again.output("embed", "embeddings").vectors, first.output("embed", "embeddings").vectors)

@@ -166,3 +166,43 @@ def test_a_seed_numpy_cannot_take_is_refused_before_anything_runs(registry, node
     with pytest.raises(ValueError):  # what the run met, after every node before it had run
         np.random.RandomState(2**32)
     np.random.RandomState(2**32 - 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_where_a_node_reads_a_file_is_refused_by_validate(tmp_path: Path, capsys) -> None:
+    """A pipe named like a model file or a photo passed `flowclass validate` ("is valid"), and
+    the run then said *model file not found* for a file that is there, after the nodes before
+    it had run; validate (and so the canvas and the run, before anything runs) now says
+    what it is."""
+    from flowclass.cli import main
+
+    os.mkfifo(tmp_path / "shared.fcmodel")
+    os.mkfifo(tmp_path / "photo.jpg")
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"schema_version": 1, "name": "x", "nodes": [
+        {"id": "load", "type": "load_model", "version": 1, "params": {"file": "shared.fcmodel"},
+         "position": {"x": 0, "y": 0}},
+        {"id": "image", "type": "image_file", "version": 1, "params": {"file": "photo.jpg"},
+         "position": {"x": 0, "y": 200}}], "edges": []}), encoding="utf-8")
+    assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    for name in ("shared.fcmodel", "photo.jpg"):
+        assert f"{tmp_path / name} is not a regular file" in err
+
+
+def test_a_value_of_megabytes_is_named_not_printed_whole(tmp_path: Path, capsys) -> None:
+    """A stranger's workflow with a 2 MB string where a choice goes (or under a misspelt name)
+    printed the whole value in its problem: megabytes on the terminal, and under the field in
+    the canvas. The problem now shows its start and says how long it is."""
+    from flowclass.cli import main
+
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"schema_version": 1, "name": "x", "nodes": [
+        {"id": "import", "type": "import_images", "version": 2,
+         "params": {"sample": "x" * 2_000_000, "sampel": "y" * 2_000_000}, "position": {"x": 0, "y": 0}}],
+        "edges": []}), encoding="utf-8")
+    assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 2_000
+    assert "got 'xxxxxxxx" in err and "... (2,000,002 characters)" in err
+    assert "unknown parameter 'sampel' = 'yyyy" in err

@@ -58,8 +58,11 @@ class _RemovedAfter(Flock):
         flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | flags, 0o644)
-        except PermissionError:  # someone else's (no O_CREAT: a sticky folder refuses it on that alone)
-            return os.open(self.path, os.O_RDONLY | flags)
+        except PermissionError as refused:  # someone else's (no O_CREAT: a sticky folder refuses it on that alone)
+            try:
+                return os.open(self.path, os.O_RDONLY | flags)
+            except FileNotFoundError:  # none there, and the folder refuses a new one: say that
+                raise refused from None
         st = os.fstat(fd)
         if st.st_size == 0 and st.st_uid == os.getuid() and st.st_mode & 0o444 != 0o444:
             os.fchmod(fd, 0o644)  # ours, empty: readable by the other users of the folder

@@ -16,10 +16,17 @@ from ..images.filestate import full_disk_as_oserror, open_database
 
 
 class EmbeddingStore:
+    FILE = "embeddings.sqlite"
+
     def __init__(self, folder: Path):
-        self.path = folder / "embeddings.sqlite"
+        self.path = folder / self.FILE
         self._db = open_database(self.path, "CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, "
                                  "sha256 TEXT, vector BLOB, PRIMARY KEY (embedder, sha256))")
+
+    @classmethod
+    def made(cls, folder: Path) -> bool:
+        """Whether the store exists: until it does, it knows no vector."""
+        return (folder / cls.FILE).exists()
 
     def get_many(self, embedder: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = list(dict.fromkeys(hashes))
