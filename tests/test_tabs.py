@@ -124,6 +124,7 @@ def test_a_draft_another_server_holds_or_writes_meanwhile_is_never_pruned(regist
     clock = Clock()
     first = Tabs(lambda: EditorSession(registry, cache), None, store, clock=clock)
     tab = first.claim("open-for-weeks", Page())
+    first.pruning.join(timeout=30)
     first.keep(tab)
     aged(store, "open-for-weeks", CLEAN_KEEP / 86400 + 1)
     clock.now += FRESH_EVERY + 1

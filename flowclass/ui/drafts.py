@@ -22,7 +22,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Container
 
 from .. import safe_json
 from ..errors import WorkflowInvalid
@@ -171,9 +171,10 @@ class DraftStore:
         except OSError:
             pass
 
-    def prune(self, held: set[str], now: float | None = None) -> list[str]:
+    def prune(self, held: Container[str], now: float | None = None) -> list[str]:
         """Remove the drafts with nothing unsaved that nobody wrote or kept fresh for
-        :data:`CLEAN_KEEP` and that are not ``held`` (tabs of this server); the tab ids removed.
+        :data:`CLEAN_KEEP` and that are not ``held`` (tabs of this server, asked as each draft
+        is looked at: a tab taken up meanwhile counts); the tab ids removed.
 
         A draft with unsaved work, or one that cannot be read, is never removed. A draft is
         first moved aside and looked at again there: one written meanwhile (a server took the

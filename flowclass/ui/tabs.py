@@ -75,7 +75,6 @@ class Tabs:
         """The tab a page for ``tab_id`` shows: the one in memory, the one its draft describes,
         or a new one (no id, or an unknown one)."""
         self._forget_idle()
-        self._prune_drafts()
         tab_id = tab_id if tab_id and TAB_ID.fullmatch(tab_id) else None
         tab = self.tabs.get(tab_id) if tab_id else None
         if tab is not None:
@@ -84,6 +83,7 @@ class Tabs:
             tab = self._new(tab_id or new_tab_id())
         tab.pages.add(client)
         client.on_delete(lambda: self._left(tab, client))
+        self._prune_drafts()
         return tab
 
     async def copy_if_shown_twice(self, tab: Tab, client: Any) -> Tab | None:
@@ -147,8 +147,8 @@ class Tabs:
         if self.clock() - self._pruned_at < PRUNE_EVERY:
             return
         self._pruned_at = self.clock()
-        self.pruning = threading.Thread(target=self.drafts.prune, args=(set(self.tabs),), daemon=True,
-                                        name="flowclass-prune-drafts")
+        self.pruning = threading.Thread(target=self.drafts.prune, args=(self.tabs,), daemon=True,
+                                        name="flowclass-prune-drafts")  # the tabs held as it looks
         self.pruning.start()
 
     def keep(self, tab: Tab) -> None:
