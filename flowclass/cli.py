@@ -203,7 +203,8 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
         from .reports import Reports
 
         saved = _save_reports(Reports(workflow, registry, cache), result, out_dir)
-        _keep_record(args, cache, result, out_dir, saved, record.families, registry)
+        # no witnesses: taking them cost this re-run a quarter more; the next one here keeps them
+        _keep_record(args, cache, result, out_dir, saved, record.families, None)
     elif result.manifest_error is None:  # its witnesses, read again (flowclass/up_to_date.py)
         _keep_record(args, cache, result, out_dir, _Saved([p for p, _, _ in record.reports]), record.families,
                      registry)
@@ -224,7 +225,8 @@ class _Saved(NamedTuple):
 def _keep_record(args: argparse.Namespace, cache: Cache, result, out_dir: Path, saved,
                  families: list[str] | None, registry) -> None:
     """The record of a run that finished with all its files written, for the next re-run,
-    with what an unchanged re-run reads again (flowclass/up_to_date.py)."""
+    with what an unchanged re-run reads again (flowclass/up_to_date.py) when ``registry``
+    is given."""
     from . import run_record, up_to_date
     from .library import config_file
 
@@ -238,7 +240,7 @@ def _keep_record(args: argparse.Namespace, cache: Cache, result, out_dir: Path, 
 
     run_record.keep(cache, result, out_dir.resolve(), [str(out_dir.resolve() / name) for name in saved.present],
                     families, job=run_record.job_name(Path(args.workflow).resolve(), args.set or []),
-                    witnesses=witnesses)
+                    witnesses=witnesses if registry is not None else None)
 
 
 def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow) -> int:

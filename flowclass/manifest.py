@@ -110,7 +110,7 @@ def manifest_document(result: "RunResult", *, source: str | None, overrides: lis
     """run.json's content for ``result``, less what only writing it tells (skipped.csv);
     ``system``: the platform's name and the installed versions when the caller has them
     already (flowclass.installed)."""
-    from dataclasses import asdict  # not for a re-run that writes a kept document (up_to_date.py)
+    from dataclasses import asdict, replace  # not for a re-run that writes a kept document (up_to_date.py)
 
     from .workflow_file import to_document
 
@@ -129,7 +129,8 @@ def manifest_document(result: "RunResult", *, source: str | None, overrides: lis
         "ok": result.ok,
         "cache": str(result.cache.root),
         "scheduler": result.scheduler,
-        "nodes": {node: {k: v for k, v in asdict(o).items() if k not in ("node", "skipped", "reads")}
+        "nodes": {node: {k: v for k, v in asdict(replace(o, skipped=[], reads=None)).items()
+                         if k not in ("node", "skipped", "reads")}  # neither copied first
                   for node, o in result.outcomes.items()},
     }
 

@@ -246,6 +246,7 @@ def test_named_nodes_or_a_plugin_folder_are_never_answered_by_witnesses(job, tmp
 def test_a_new_out_is_answered_by_the_record_then_by_its_own_witnesses(job, tmp_path):
     new = tmp_path / "new-out"
     assert job.run(out=new)[0] == "record"  # its files copied from the first folder
+    assert job.run(out=new)[0] == "record"  # which keeps the witnesses (the copying run took none)
     assert job.run(out=new)[0] == "witnesses"
     assert outputs(new) == outputs(job.out)
     copied = next(p for p in sorted((new / "clusters").iterdir()) if p.is_dir())
