@@ -65,7 +65,7 @@ def test_an_edit_at_once_in_a_duplicated_tab_stays_in_that_tab(screen: Screen, r
             added = True
         except AssertionError:
             continue  # the click met the page as it left for its copy (nothing reached any tab)
-    assert added and time.monotonic() - began < RELOAD_WAIT + 2
+    assert added
     time.sleep(RELOAD_WAIT + 0.5)  # past the wait a reload's old page is given
     copy = tab_of(driver.current_url)
     assert copy != original

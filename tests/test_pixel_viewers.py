@@ -359,6 +359,36 @@ def test_saving_labels_never_overwrites_a_mask_the_user_painted(tmp_path: Path) 
     assert np.asarray(Image.open(path))[200, 400, 3] == 0
 
 
+def test_two_tabs_painting_one_mask_keep_each_others_labels(tmp_path: Path) -> None:
+    """Two tabs (or a tab and another program) labelling the same photo: each saved its own
+    strokes over the mask as it had opened it, so the second save dropped every label of the
+    first. A save now finds the file changed since and paints its new strokes on top of it."""
+    from nodes.viewers.pixel_labels import Painting, save_painting
+
+    WATER, TREES = (0x1f, 0x77, 0xb4, 255), (0x2c, 0xa0, 0x2c, 255)
+    first, second = (Painting("/photos/china.jpg", (640, 427), tmp_path / "preview.jpg", (320, 213))
+                     for _ in range(2))
+    first.press(20, 20, "#1f77b4", 10)  # water, top left (image pixels 40, 40)
+    first.move(60, 20)
+    path, value = save_painting(first, None, tmp_path, "regions")
+    first.saved = len(first.strokes)
+    second.press(200, 150, "#2ca02c", 10)  # trees, bottom right: opened before the first saved
+    second.move(260, 150)
+    assert save_painting(second, None, tmp_path, "regions")[0] == path
+    saved = np.asarray(Image.open(path))
+    assert tuple(saved[40, 80]) == WATER and tuple(saved[300, 460]) == TREES  # the first tab's water stays
+    assert second.taken_in
+    second.saved = len(second.strokes)
+    first.press(20, 150, "#1f77b4", 10)  # the first tab goes on, and saves again
+    first.move(60, 150)
+    save_painting(first, tmp_path / value, tmp_path, "regions")
+    assert first.taken_in and first.strokes[0].points[0] == (40.0, 300.0)  # its earlier stroke is in the file
+    saved = np.asarray(Image.open(path))
+    assert tuple(saved[40, 80]) == WATER and tuple(saved[300, 460]) == TREES and tuple(saved[300, 80]) == WATER
+    save_painting(first, tmp_path / value, tmp_path, "regions")
+    assert not first.taken_in  # in step with the file now
+
+
 def test_a_new_legend_colour_repaints_the_masks_never_the_users(tmp_path: Path) -> None:
     from nodes.lib.pixels.legend import LegendError, with_colour
     from nodes.viewers.pixel_labels import recolour_masks

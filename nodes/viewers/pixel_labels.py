@@ -85,6 +85,8 @@ class Painting:
     strokes: list = field(default_factory=list)
     drawing: bool = False
     saved: int = 0  # how many strokes are in the file
+    written: str | None = None  # digest of the mask this painting last wrote
+    taken_in: bool = False  # the last save found the file changed elsewhere and painted on top of it
 
     @property
     def scale(self) -> float:
@@ -217,11 +219,37 @@ def save_painting(painting: Painting, current: Path | None, home: Path, node_id:
         for stem, source in others.items():  # the other images' masks come along, as copies
             if stem != painting.stem and not (folder / source.name).exists():
                 owned.write_new(source.name, lambda tmp, s=source: shutil.copyfile(s, tmp))
+    painting.taken_in = _take_in(painting, folder / f"{painting.stem}.png")
     mask = painting.mask()
     owned.write_file(f"{painting.stem}.png",
                      lambda tmp: Image.fromarray(mask, "RGBA").save(tmp, format="PNG"))
     owned.compact()
+    painting.written = _digest(mask)
     return folder / f"{painting.stem}.png", masks_value(folder, home)
+
+
+def _digest(mask: np.ndarray | None) -> str | None:
+    return None if mask is None else hashlib.sha256(mask.tobytes()).hexdigest()
+
+
+def _take_in(painting: Painting, target: Path) -> bool:
+    """Whether ``target`` holds labels this painting has not seen (another tab, another
+    program saved them since it was opened or last saved); then they become its base, under
+    its strokes not yet saved, so that a save never drops another's labels. Its own strokes
+    saved before are in that file already."""
+    try:
+        with Image.open(target) as picture:
+            if picture.size != painting.size:
+                return False
+            disk = np.asarray(picture.convert("RGBA"))
+    except (OSError, ValueError):  # none there yet, or not a picture: written as it is
+        return False
+    expected = painting.written if painting.written is not None else _digest(painting.base)
+    if _digest(disk) == expected:
+        return False
+    painting.base, painting.base_preview = disk, None
+    painting.strokes, painting.saved = painting.strokes[painting.saved:], 0
+    return True
 
 
 def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> Painting:
@@ -243,12 +271,16 @@ def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> 
         with Image.open(mask_file) as mask:
             if mask.size == size:
                 painting.base = np.asarray(mask.convert("RGBA"))
-                digest = hashlib.sha256(painting.base.tobytes()).hexdigest()[:32]
-                painting.base_preview = store / f"{digest}-{painting.preview_size[0]}.png"
-                if not painting.base_preview.is_file():
-                    Image.fromarray(painting.base).resize(painting.preview_size, Image.Resampling.NEAREST) \
-                        .save(painting.base_preview)
+                show_base(painting, store)
     return painting
+
+
+def show_base(painting: Painting, store: Path) -> None:
+    """Make (once) the preview of the painting's base mask, shown under its strokes."""
+    painting.base_preview = store / f"{_digest(painting.base)[:32]}-{painting.preview_size[0]}.png"
+    if not painting.base_preview.is_file():
+        Image.fromarray(painting.base).resize(painting.preview_size, Image.Resampling.NEAREST) \
+            .save(painting.base_preview)
 
 
 # --- the view -----------------------------------------------------------------------------
@@ -386,6 +418,10 @@ class LabelDrawing:
             ui.notify(f"Labels not saved: {exc}", type="negative")
             return
         painting.saved = len(painting.strokes)
+        if painting.taken_in:  # another tab or program saved this mask meanwhile: kept, under ours
+            await run.io_bound(show_base, painting, self.store)
+            ui.notify(f"{Path(path).name} was changed meanwhile (another tab or program): its labels "
+                      "are kept, with this tab's new strokes on top.", type="warning")
         if value != self.value:
             self.ctx.apply_params((MASKS, value))
             self.value = value
