@@ -26,7 +26,7 @@ def test_workers_give_the_serial_copies_and_scores(tmp_path, monkeypatch):
     rows = np.stack([np.asarray(Image.open(p).convert("L").resize((16, 16)), np.float32).ravel() for p in paths])
     rows -= rows.mean(axis=0)
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-    for name in ("CROPS_CHUNK", "ALIGN_CHUNK", "FINE_CHUNK"):  # many chunks for each worker
+    for name in ("PREPARE_CHUNK", "CROPS_CHUNK", "ALIGN_CHUNK", "FINE_CHUNK"):  # many chunks for each worker
         monkeypatch.setattr(duplicates, name, 4)
     found = {}
     for workers in (1, 2):

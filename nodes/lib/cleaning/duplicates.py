@@ -43,6 +43,7 @@ EXACT_SIMILARITY = 0.995  # embeddings this alike are worth hashing the full pix
 MATCH = 0.995  # share of one view's variance a monotone curve of the other explains
 READERS = 4  # threads decoding images
 LOOKS_CHUNK = 256  # images a worker looks at at a time (kept as they come back)
+PREPARE_CHUNK = 1024  # images whose whole views and slack a worker makes at a time (about 0.2 s)
 CROPS_CHUNK = 256  # images whose crops a worker matches at a time (about 0.1 s)
 ALIGN_CHUNK = 128  # pairs a worker aligns at a time, their crops refined together (about 0.1 s)
 FINE_CHUNK = 32  # pairs a worker compares in fine detail at a time (about 0.2 s; neighbours share fine copies)
@@ -280,7 +281,9 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
     chunk of pairs at a time, the others pair by pair. ``workers`` processes check them
     (:mod:`.pair_pool`)."""
     known = verdicts.known(pairs[to_check])
-    stored = np.array([verdicts.key(pairs[k]) in known for k in to_check], dtype=bool)
+    stored = np.zeros(len(to_check), dtype=bool)  # (keys made only where verdicts are kept: 1 s at 640,000 pairs)
+    if known:
+        stored = np.array([verdicts.key(pairs[k]) in known for k in to_check], dtype=bool)
     for k in to_check[stored]:
         scores[k] = known[verdicts.key(pairs[k])]
     fresh = to_check[~stored]
@@ -333,6 +336,11 @@ def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, flo
     return found.score, _fine_check(found, fine_copy(first), fine_copy(second), enough)
 
 
+def _prepared(works: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The unit whole views (float16) and :func:`.thumbnails.misalignment_slack` of ``images``."""
+    return unit(np.stack([whole(works[i]) for i in images])).astype(np.float16), misalignment_slack(works[images])
+
+
 def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progress,
             workers: int) -> Iterator[tuple[np.ndarray, list[Alignment]]]:
     """:func:`.thumbnails.align` of every pair, each image's 49 views made once (not once per
@@ -344,10 +352,6 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progr
     images = np.unique(pairs)
     wholes = np.zeros((len(works), THUMB * THUMB), dtype=np.float16)  # unit whole views: 2 KB each
     slack = np.zeros((len(works), 2), dtype=np.float32)  # what misalignment alone costs each image
-    for start in range(0, len(images), 1024):
-        part = images[start:start + 1024]
-        wholes[part] = unit(np.stack([whole(works[i]) for i in part]))
-        slack[part] = misalignment_slack(works[part])
     best = np.full((len(pairs), 2), -1.0)  # per direction: correlation of the best crop
     which = np.zeros((len(pairs), 2), dtype=np.int64)
     # crops of one image against the wholes of its partners, image by image
@@ -356,6 +360,11 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progr
     order = np.argsort(first, kind="stable")
     starts = np.flatnonzero(np.r_[True, first[order][1:] != first[order][:-1]])
     ends = np.r_[starts[1:], len(order)]
+    parts = [images[start:start + PREPARE_CHUNK] for start in range(0, len(images), PREPARE_CHUNK)]
+    with in_order(functools.partial(_prepared, works), parts, workers) as results:
+        for part, (part_wholes, part_slack) in zip(parts, results):
+            progress(0, len(starts), "images", "comparing thumbnails")
+            wholes[part], slack[part] = part_wholes, part_slack
 
     def crops(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         found = [best_crops(unit(all_views(works[first[order[begin]]])), wholes[other[order[begin:end]]]

@@ -19,8 +19,9 @@ copies with sharp filters (bicubic, Lanczos), and a softer one here left their f
 as a difference (a grass photo reduced to 0.3 x with Lanczos: 0.043 bilinear, 0.026 bicubic).
 When the first laying-over leaves more than half the threshold, it is refined at this
 resolution (each edge moved a pixel, half, a quarter, while the correlation grows) and tried
-again: the coarse alignment is good to a quarter of a working-copy pixel, a pixel here, and
-on sharp edges that alone left up to 0.039 on a cropped, resized, brightened, re-encoded copy.
+again: the coarse alignment is good to half a working-copy pixel, two pixels here, and on
+sharp edges a quarter of one alone left up to 0.039 on a cropped, resized, brightened,
+re-encoded copy.
 
 The answers are those of the plain computation (tests/test_fine_detail.py), found with
 less work: each compared array is put in order once (a radix sort), for both curves of it
