@@ -507,3 +507,41 @@ def test_the_neighbours_of_large_collections_do_not_depend_on_the_number_of_thre
         faiss.omp_set_num_threads(threads)
     for sims, idx in found[1:]:
         assert np.array_equal(idx, found[0][1]) and np.array_equal(sims, found[0][0])
+
+
+def test_a_neighbour_list_never_holds_the_image_itself_even_among_equal_images():
+    """Five equal rows tie with each row itself: wherever the search puts it, the row is
+    left out and the other four come first, most similar first; -1 where there are no more."""
+    from sklearn.datasets import load_digits
+
+    from nodes.lib.cleaning.neighbours import nearest, unit_rows
+
+    rows = unit_rows(load_digits().data[:300], dimensions=16)
+    rows[[3, 50, 99, 180, 250]] = rows[3]
+    for exact_up_to in (20_000, 100):  # the exact search and the cells
+        sims, idx = nearest(rows, 6, exact_up_to=exact_up_to)
+        for row in (3, 50, 99, 180, 250):
+            assert row not in idx[row] and set(idx[row, :4]) == {3, 50, 99, 180, 250} - {row}
+        assert np.all(np.diff(sims, axis=1) <= 1e-6)
+    sims, idx = nearest(rows[:3], 6)
+    assert np.array_equal(idx[:, 2:], np.full((3, 4), -1)) and np.all(np.isinf(sims[:, 2:]))
+    assert [set(found[:2]) for found in idx] == [{1, 2}, {0, 2}, {0, 1}]
+
+
+def test_brightness_curves_are_scipys_isotonic_regression_on_digit_views():
+    """The coarse check fits curves by scipy's PAVA core directly (quicker than its public
+    function): the same values, bit for bit, as the public function and the plain formula."""
+    from scipy.optimize import isotonic_regression
+    from sklearn.datasets import load_digits
+
+    from nodes.lib.cleaning.thumbnails import MonotoneCurves, isotonic, view
+
+    digits = load_digits().images[:40] * 16
+    views = [view(np.kron(d, np.ones((8, 8))), (1.5, 0.0, 64.0, 62.5)).astype(np.float64) for d in digits]
+    for x, y in zip(views[:20], views[20:]):
+        curves = MonotoneCurves(x)
+        means = np.bincount(curves.inverse, weights=y) / curves.counts
+        assert np.array_equal(isotonic(means, curves.counts), isotonic_regression(means, weights=curves.counts).x)
+        fitted = isotonic_regression(means, weights=curves.counts).x[curves.inverse]
+        assert curves.explained(y) == 1.0 - ((y - fitted) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    assert MonotoneCurves(views[0]).explained(views[0]) == 1.0

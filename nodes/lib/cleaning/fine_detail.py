@@ -36,7 +36,7 @@ import functools
 
 import numpy as np
 
-from .thumbnails import WORK
+from .thumbnails import WORK, isotonic
 
 FINE = 256  # the largest side compared
 DETAIL = 0.045  # largest smoothed difference a copy leaves, as a share of the range of grays
@@ -100,10 +100,8 @@ class _Grays:
     def curve(self, y: np.ndarray) -> np.ndarray:
         """The non-decreasing function of these values closest to ``y`` (least squares), at
         each value; equal values share one."""
-        from scipy.optimize import isotonic_regression
-
         means = np.bincount(self.group, weights=y.ravel(), minlength=len(self.counts)) / self.counts
-        return isotonic_regression(means, weights=self.counts).x[self.group].reshape(y.shape)
+        return isotonic(means, self.counts)[self.group].reshape(y.shape)
 
 
 @functools.lru_cache(maxsize=16)

@@ -77,9 +77,12 @@ def nearest(rows: np.ndarray, k: int, exact_up_to: int = EXACT_UP_TO, block: int
     idx = np.full((n, k), -1, dtype=np.int64)
     for start in range(0, n, block):
         s, i = index.search(rows[start:start + block], want)
-        for r in range(len(i)):  # drop the row itself, wherever ties put it
-            mine = (i[r] != start + r) & (i[r] >= 0)
-            found = i[r][mine][:k]
-            idx[start + r, :len(found)] = found
-            sims[start + r, :len(found)] = s[r][mine][:k]
+        # drop the row itself, wherever ties put it: the others, in their order, first
+        mine = (i != np.arange(start, start + len(i))[:, None]) & (i >= 0)
+        order = np.argsort(~mine, axis=1, kind="stable")[:, :k]
+        found = np.take_along_axis(mine, order, axis=1)
+        width = order.shape[1]
+        idx[start:start + len(i), :width] = np.where(found, np.take_along_axis(i, order, axis=1), -1)
+        sims[start:start + len(i), :width] = np.where(found, np.take_along_axis(s, order, axis=1),
+                                                       sims[start:start + len(i), :width])
     return sims, idx

@@ -240,18 +240,44 @@ class MonotoneCurves:
     def fit(self, y: np.ndarray) -> np.ndarray:
         """The non-decreasing function of ``x`` closest to ``y`` (least squares), at each x;
         equal x share one value."""
-        from scipy.optimize import isotonic_regression  # 10 times quicker than scikit-learn's here
-
         means = np.bincount(self.inverse, weights=y, minlength=len(self.counts)) / self.counts
-        return isotonic_regression(means, weights=self.counts).x[self.inverse]
+        return isotonic(means, self.counts)[self.inverse]
 
     def explained(self, y: np.ndarray) -> float:
-        """How much of ``y``'s variance the curve explains (0..1)."""
+        """How much of ``y``'s variance the curve explains (0..1). (Sums by ``np.add.reduce``,
+        the same sums as ``mean`` and ``sum`` with less overhead: aligning calls this
+        hundreds of thousands of times on 1,024 values.)"""
         y = np.asarray(y, np.float64).ravel()
-        total = float(((y - y.mean()) ** 2).sum())
+        centred = y - np.add.reduce(y) / len(y)
+        total = float(np.add.reduce(centred * centred))
         if total <= 1e-6:
             return 0.0
-        return 1.0 - float(((y - self.fit(y)) ** 2).sum()) / total
+        left = y - self.fit(y)
+        return 1.0 - float(np.add.reduce(left * left)) / total
+
+
+@functools.cache  # resolved once: an import statement per call cost a quarter of a fit
+def _pava():
+    try:
+        from scipy.optimize._pava_pybind import pava
+    except ImportError:
+        return None
+    return pava
+
+
+def isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``scipy.optimize.isotonic_regression(values, weights=weights).x`` (10 times quicker
+    than scikit-learn's here). Where scipy has it, its PAVA core is called as that function
+    calls it, without the checks and result object that took half the time on 1,024 values
+    (tests/test_cleaning.py compares the two); elsewhere, the function itself."""
+    pava = _pava()
+    if pava is None:  # scipy moved it: the public function, slower, same answer
+        from scipy.optimize import isotonic_regression
+
+        return isotonic_regression(values, weights=weights).x
+    fitted = np.array(values, dtype=np.float64, order="C", copy=True)  # pava works in place
+    pava(fitted, np.array(weights, dtype=np.float64, order="C", copy=True), np.full(len(fitted) + 1, -1, np.intp))
+    return fitted
 
 
 def monotone_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
