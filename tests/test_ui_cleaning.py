@@ -383,15 +383,20 @@ async def test_a_second_tab_never_undoes_a_decision_it_did_not_see(create_user, 
     assert rows[["path", "label"]].values.tolist() == [["a/i1.png", "b"], ["a/i3.png", "b"]]
 
 
+def group_of_three(folder: Path):
+    """One group of near copies c0, c1 and c2 in ``folder``, c0 kept."""
+    images = ImageSet(np.array([str(folder / f"c{k}.png") for k in range(3)]), np.array(["a"] * 3),
+                      np.array([f"{k:064x}" for k in range(3)]), np.full(3, 8), np.full(3, 8), str(folder))
+    return DuplicateGroups(images, np.arange(3), np.ones(3, dtype=np.int64), np.array(["near"] * 3),
+                           np.array([True, False, False]))
+
+
 @pytest.mark.anyio
 async def test_a_second_tab_never_undoes_a_kept_copy_it_did_not_see(create_user, tmp_path):
     """Tabs A and B show a group of three, c0 kept; A keeps c1. B, a step behind, still shows
     c0 kept and clicks Keep this on c2: A's choice is not replaced unseen; B is told and shows
     c1 kept. Clicked again, on what B now shows, c2 is kept."""
-    images = ImageSet(np.array([str(tmp_path / f"c{k}.png") for k in range(3)]), np.array(["a"] * 3),
-                      np.array([f"{k:064x}" for k in range(3)]), np.full(3, 8), np.full(3, 8), str(tmp_path))
-    groups = DuplicateGroups(images, np.arange(3), np.ones(3, dtype=np.int64), np.array(["near"] * 3),
-                             np.array([True, False, False]))
+    groups = group_of_three(tmp_path)
 
     @ui.page("/")
     def page() -> None:
@@ -411,3 +416,44 @@ async def test_a_second_tab_never_undoes_a_kept_copy_it_did_not_see(create_user,
     b.find(marker="keep-2").click()
     await b.should_see("c2.png is kept of group 1", retries=50)
     assert kept() == ["c2.png"]
+
+
+@pytest.mark.anyio
+async def test_quick_clicks_in_one_tab_are_all_saved_in_the_order_clicked(user: User, tmp_path):
+    """Keep on c1, then at once Keep on c2, before the first save (off the event loop) is back:
+    the second is the user's last word and is kept; it was dropped as if another tab had chosen."""
+    groups = group_of_three(tmp_path)
+
+    @ui.page("/")
+    def page() -> None:
+        duplicate_groups.show(groups, context(tmp_path, []))
+
+    await user.open("/")
+    user.find(marker="keep-1").click()
+    user.find(marker="keep-2").click()
+    await user.should_see("c2.png is kept of group 1", retries=50)
+    await user.should_see(marker="kept-2")
+    assert [Path(p).name for p in read_keep_file(tmp_path / "duplicates-keep.csv")["path"]] == ["c2.png"]
+    assert not [m for m in user.notify.messages if "meanwhile" in m]
+
+
+@pytest.mark.anyio
+async def test_quick_decisions_in_the_queue_are_all_saved_in_the_order_clicked(user: User, tmp_path):
+    from nodes.lib.classify.label_overrides import read_label_file
+    from nodes.viewers.cleaning_labels import label_queue
+
+    issues = synthetic_issues(tmp_path, [True, True, True, True], [0.9, 0.8, 0.7, 0.6])
+
+    @ui.page("/")
+    def page() -> None:
+        label_queue.show(issues, queue_context(tmp_path, []))
+
+    await user.open("/")
+    await user.should_see("0 decided · 4 flagged left", retries=50)
+    user.find(marker="accept-0").click()
+    user.find(marker="keep-label-1").click()
+    user.find(marker="accept-2").click()
+    await user.should_see("3 decided · 1 flagged left", retries=50)
+    rows = read_label_file(tmp_path / "label-overrides.csv")
+    assert rows[["path", "label"]].values.tolist() == [["a/i0.png", "b"], ["a/i1.png", "a"], ["a/i2.png", "b"]]
+    assert not [m for m in user.notify.messages if "meanwhile" in m]

@@ -11,6 +11,7 @@ A page shows a few groups at a time: a collection may have thousands.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -160,7 +161,13 @@ def group_pages(groups: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> 
         show(pager.value)
         return False
 
+    in_turn = asyncio.Lock()  # choices saved one after another, as they were clicked
+
     async def choose(row: int) -> None:
+        async with in_turn:  # else a quick second click's save, off the event loop, finds the
+            await chosen_now(row)  # first's mark in the file, not yet in `keep`, and is dropped
+
+    async def chosen_now(row: int) -> None:
         if path is None:
             return
         written = await save_decision(lambda: record_choice(groups, row, path, still=in_step))

@@ -15,6 +15,7 @@ write hold the file's lock, so another canvas or process deciding at once loses 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -108,7 +109,13 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
         show()
         return False
 
+    in_turn = asyncio.Lock()  # decisions saved one after another, as they were clicked
+
     async def decide(i: int, label: str) -> None:
+        async with in_turn:  # else a quick second click's save, off the event loop, finds
+            await decided_now(i, label)  # the first's row in the file, not yet in `done`
+
+    async def decided_now(i: int, label: str) -> None:
         from nodes.lib.classify.label_overrides import set_label
 
         images = issues.images
