@@ -95,12 +95,14 @@ async def test_click_a_cell_see_its_images_and_correct_a_label(user: User, train
     # say the first of them really is what the model thought
     index = int(shown[0])
     (select,) = user.find(marker=f"relabel-{index}").elements
+    other = next(name for name in evaluation.classes if name not in (true, predicted))
+    select.set_value(other)  # and at once changed again: the last choice is what the file keeps
     select.set_value(predicted)
-    await user.should_see("retrain to use it", retries=50)  # saved off the event loop
+    await user.should_see(f"is now '{predicted}'", retries=50)  # saved off the event loop, in turn
     table = pd.read_csv(folder / "label-overrides.csv", dtype=str, keep_default_na=False)
     sha = evaluation.predictions.images.hashes[index]
     assert table.values.tolist() == [[sha, evaluation.predictions.images.relpaths[index], predicted]]
-    assert refreshed == [True]
+    assert refreshed == [True, True]  # one per correction saved
     user.find(marker="retrain").click()
     assert runs == [None]  # the whole workflow: only what the correction changed re-runs
     # retraining reads the correction: that image's true label is now the predicted one

@@ -10,6 +10,7 @@ written into FlowClass's installed workflows. An unsaved workflow offers Save in
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
@@ -91,8 +92,15 @@ def read_decisions(read: Callable[[], T], fallback: T) -> tuple[T, str]:
         return fallback, f"{exc}{hint}. Nothing is saved into it until it can be read."
 
 
-async def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
-    """Record image ``index``'s right label in the Label Overrides file; its node turns stale."""
+async def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext, in_turn: asyncio.Lock) -> None:
+    """Record image ``index``'s right label in the Label Overrides file; its node turns stale.
+    ``in_turn``: the view's corrections are saved one after another, as they were chosen (each
+    save runs off the event loop: a quick second choice could else be written first)."""
+    async with in_turn:
+        await _relabel_now(evaluation, index, label, ctx)
+
+
+async def _relabel_now(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
     from nodes.lib.classify.label_overrides import set_label
 
     path, reason = correction_file(ctx)
@@ -141,17 +149,18 @@ def correction_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: C
 def show_images(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, title: str) -> None:
     """Thumbnails with true label, prediction, confidence, and a control to relabel each."""
     box = ui.column().classes("w-full gap-1")
+    in_turn = asyncio.Lock()  # corrections saved in the order chosen, across redraws
 
     def draw() -> None:
         box.clear()
         with box:
-            image_cards(evaluation, indices, ctx, title, draw)
+            image_cards(evaluation, indices, ctx, title, draw, in_turn)
 
     draw()
 
 
 def image_cards(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, title: str,
-                redraw: Callable[[], None]) -> None:
+                redraw: Callable[[], None], in_turn: asyncio.Lock) -> None:
     predictions = evaluation.predictions
     images = predictions.images
     ui.label(f"{title}: {len(indices):,} image(s)"
@@ -171,7 +180,7 @@ def image_cards(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, tit
                     ui.label(f"predicted {predictions.labels[i]} "
                              f"({predictions.scores[i]:.2f})").classes("text-gray-600")
                     select = ui.select(choices, value=images.labels[i], label="True label",
-                                       on_change=lambda e, i=i: relabel(evaluation, i, e.value, ctx)) \
+                                       on_change=lambda e, i=i: relabel(evaluation, i, e.value, ctx, in_turn)) \
                         .props("dense options-dense").classes("w-full").mark(f"relabel-{i}")
                     if path is None:
                         select.disable()
