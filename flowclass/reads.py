@@ -18,11 +18,11 @@ from typing import Any
 Stamp = list  # [size, mtime_ns] of a file (following links), or None when it cannot be read
 
 
-def stamp_of(path: str) -> list[int] | None:
-    """[size, mtime_ns] of ``path`` (following links, as :func:`flowclass.fsutil.file_stamp`);
-    None when it cannot be read."""
+def stamp_of(path: str, *, follow_symlinks: bool = True) -> list[int] | None:
+    """[size, mtime_ns] of ``path`` (following links unless told not to, as
+    :func:`flowclass.fsutil.file_stamp`); None when it cannot be read."""
     try:
-        st = os.stat(path)
+        st = os.stat(path, follow_symlinks=follow_symlinks)
     except OSError:
         return None
     return [st.st_size, st.st_mtime_ns]

@@ -36,6 +36,7 @@ import time
 from typing import Any, NamedTuple
 
 from . import __version__
+from .reads import stamp_of
 
 SCHEME = "flowclass-up-to-date-1"
 RECORDS = "run_records"  # the cache's store of run records (flowclass.run_record)
@@ -114,11 +115,7 @@ def digest_of(path: str) -> str | None:
 
 def lstamp(path: str) -> list[int] | None:
     """[size, mtime_ns] of ``path`` itself (a link is not followed); None when absent."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns]
+    return stamp_of(path, follow_symlinks=False)
 
 
 def path_state(path: str) -> list[Any]:

@@ -203,6 +203,21 @@ async def test_a_lock_held_long_is_a_clear_refusal_and_a_killed_holders_is_free(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["label-overrides.csv"]  # its lock file reused, removed
 
 
+def both_decision_views(folder: Path) -> None:
+    """The label queue and the kept-copies groups, two images each, on one page at "/"."""
+    from test_ui_cleaning import context, queue_context, synthetic_groups, synthetic_issues
+
+    from nodes.viewers.cleaning_duplicates import duplicate_groups
+    from nodes.viewers.cleaning_labels import label_queue
+
+    issues, groups = synthetic_issues(folder, [True, True], [0.9, 0.8]), synthetic_groups(folder, 2)
+
+    @ui.page("/")
+    def page() -> None:
+        label_queue.show(issues, queue_context(folder, []))
+        duplicate_groups.show(groups, context(folder, []))
+
+
 @pytest.mark.anyio
 async def test_a_save_waiting_for_the_lock_leaves_every_tab_of_the_server_going(user: User, tmp_path, monkeypatch):
     """The wait for another holder's edit lock ran on the server's event loop: every tab froze
@@ -212,19 +227,9 @@ async def test_a_save_waiting_for_the_lock_leaves_every_tab_of_the_server_going(
     lets that happen, and then both decisions are saved."""
     import asyncio
 
-    from test_ui_cleaning import context, queue_context, synthetic_groups, synthetic_issues
-
-    from nodes.viewers.cleaning_duplicates import duplicate_groups
-    from nodes.viewers.cleaning_labels import label_queue
-
     monkeypatch.setattr(edit_lock, "WAIT_SECONDS", 3.0)
     labels, keep = tmp_path / "label-overrides.csv", tmp_path / "duplicates-keep.csv"
-    issues, groups = synthetic_issues(tmp_path, [True, True], [0.9, 0.8]), synthetic_groups(tmp_path, 2)
-
-    @ui.page("/")
-    def page() -> None:
-        label_queue.show(issues, queue_context(tmp_path, []))
-        duplicate_groups.show(groups, context(tmp_path, []))
+    both_decision_views(tmp_path)
 
     await user.open("/")
     holds = [edit_lock.edit_lock(labels, wait=0), edit_lock.edit_lock(keep, wait=0)]
@@ -349,21 +354,11 @@ async def test_a_decisions_file_that_cannot_be_read_is_said_and_never_written_ov
     """A label file saved as a spreadsheet's 'Unicode text' (UTF-16) and a kept-copies file in
     Latin-1 took the queue and the groups down ('This view failed'); they now show, say which
     file cannot be read and how to fix it, and offer no decision that would rewrite it."""
-    from test_ui_cleaning import context, queue_context, synthetic_groups, synthetic_issues
-
-    from nodes.viewers.cleaning_duplicates import duplicate_groups
-    from nodes.viewers.cleaning_labels import label_queue
-
     labels, keep = tmp_path / "label-overrides.csv", tmp_path / "duplicates-keep.csv"
     labels.write_bytes("sha256,path,label\n,a/i0.png,café\n".encode("utf-16"))
     keep.write_bytes("sha256,path\n,g000_1 é.png\n".encode("latin-1"))
     before = labels.read_bytes(), keep.read_bytes()
-    issues, groups = synthetic_issues(tmp_path, [True, True], [0.9, 0.8]), synthetic_groups(tmp_path, 2)
-
-    @ui.page("/")
-    def page() -> None:
-        label_queue.show(issues, queue_context(tmp_path, []))
-        duplicate_groups.show(groups, context(tmp_path, []))
+    both_decision_views(tmp_path)
 
     await user.open("/")
     await user.should_see(f"cannot read the label file {labels}: it is not UTF-8 text (byte 1) "
