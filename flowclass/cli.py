@@ -195,6 +195,7 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
     from .errors import WorkflowInvalid
     from .installed import installed
     from .library import families_registry
+    from .overrides import named_by
 
     path = Path(args.workflow).resolve()
     record = run_record.read(cache, out_dir.resolve()) or \
@@ -212,7 +213,7 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
     from .progress import TerminalProgress  # no time left to tell: it only reports cached nodes
 
     result = run_record.replay(record, workflow, registry, cache, path.parent, out_dir,
-                               TerminalProgress(quiet=args.quiet))
+                               TerminalProgress(quiet=args.quiet), named_by(args.set or []))
     if result is None:
         return None
     _write_manifest(result, args, str(path), out_dir, (found.platform, found.versions))
@@ -265,6 +266,7 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
     from .engine import Engine
     from .library import families_of
     from .executors import WITHOUT_SCHEDULER, make_executor
+    from .overrides import named_by
     from .reports import Reports
 
     path = Path(args.workflow).resolve()
@@ -286,7 +288,8 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
                                 targets=args.node or None,
                                 on_event=lambda event: (reports.on_event(event), progress(event)),
                                 source=str(path),
-                                overrides=args.set or [], executor=executor, system=_system(cache))
+                                overrides=args.set or [], executor=executor, system=_system(cache),
+                                named=named_by(args.set or []))
     except FileExistsError as exc:
         say(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -377,6 +380,7 @@ def _told_saved(saved, out_dir):
 def cmd_validate(args: argparse.Namespace) -> int:
     """Everything that can be known without running: the workflow, and its paths on disk."""
     from .errors import WorkflowInvalid
+    from .overrides import named_by
     from .protected import Protected
     from .resolution import Dirs, resolve
 
@@ -385,7 +389,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     registry = _registry(args)
     workflow = _load(args, registry)
     dirs = Dirs(Path(args.workflow).resolve().parent, out_dir.resolve(),
-                protected=Protected.here(registry.plugin_folders, cache.root))
+                protected=Protected.here(registry.plugin_folders, cache.root), named=named_by(args.set or []))
     problems = resolve(workflow, registry, dirs, files=True).problems
     if problems:
         raise WorkflowInvalid(problems, source=args.workflow)

@@ -160,7 +160,8 @@ def read_latest(cache: Cache, job: str) -> RunRecord | None:
 
 
 def replay(record: RunRecord, workflow: Workflow, registry: Registry, cache: Cache, base_dir: Path,
-           out_dir: Path, emit: Callable[[NodeEvent], None]) -> RunResult | None:
+           out_dir: Path, emit: Callable[[NodeEvent], None],
+           named: frozenset[tuple[str, str]] = frozenset()) -> RunResult | None:
     """The run's result when ``record`` (:func:`read` for ``out_dir``, or :func:`read_latest`
     for another folder) shows nothing changed, with the events a run served from the cache
     gives (``emit``); None when the engine must run it.
@@ -168,10 +169,10 @@ def replay(record: RunRecord, workflow: Workflow, registry: Registry, cache: Cac
     Into another folder than the record's, the results that wrote files there have them
     copied in as the engine would copy them (:func:`flowclass.relocation.served_elsewhere`),
     once everything else was found unchanged; the pictures are then the caller's to copy
-    from the cache (:meth:`flowclass.reports.Reports.save`)."""
+    from the cache (:meth:`flowclass.reports.Reports.save`). ``named``: as :class:`Dirs`."""
     started = time.time()
     dirs = Dirs(base_dir.resolve(), out_dir.resolve(),
-                protected=Protected.here(registry.plugin_folders, cache.root))
+                protected=Protected.here(registry.plugin_folders, cache.root), named=named)
     if record.flowclass != __version__ or record.shape != shape(workflow) or not workflow.runs_in(record.order):
         return None
     resolved = resolve(workflow, registry, dirs, order=record.order)
