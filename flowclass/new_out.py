@@ -77,7 +77,8 @@ def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, An
         keyed = placed(node_type, outcome.params, Path(out_dir))
         outputs = {param: value for param, value in keyed.items() if keyed[param] != outcome.params.get(param)}
         relocated.append({"node": node, "relocate": name, "params": outcome.params, "outputs": outputs,
-                          "meta": {"out_dir": meta["out_dir"], "files": meta["files"]}, "placed": str(folder)})
+                          "meta": {"out_dir": meta["out_dir"], "files": [[path] for path, *_ in meta["files"]]},
+                          "placed": str(folder)})
     for spec in result.workflow.nodes:
         node_type = registry.get(spec.type)
         if node_type is None or node_type.reports is None:

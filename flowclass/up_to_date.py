@@ -23,7 +23,8 @@ importing neither the node families nor numpy; only when every one reads the sam
 it write run.json as the record's check would, and report each node served from the
 cache. Anything that differs, and any record without witnesses (a node whose fingerprint
 does not tell all it read, a plugin's node, a source changed during the run), leaves the
-run to the record's check and the engine, as before.
+run to the record's check and the engine, as before. A re-run of the same job into a new
+``--out`` reads them too, and what a new folder needs besides (:mod:`flowclass.new_out`).
 """
 
 from __future__ import annotations
