@@ -91,7 +91,13 @@ def _cache(args: argparse.Namespace) -> Cache:
 
 def _out_dir(args: argparse.Namespace) -> Path:
     """--out, or flowclass-out/<workflow name> in the current folder."""
-    return _folder_option("--out", args.out) or Path("flowclass-out") / Path(args.workflow).stem
+    _folder_option("--out", args.out)
+    return _out_named(args)
+
+
+def _out_named(args: argparse.Namespace) -> Path:
+    """The output folder as the command names it (unchecked)."""
+    return Path(args.out).expanduser() if args.out is not None else Path("flowclass-out") / Path(args.workflow).stem
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -115,10 +121,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _answered(argv: Sequence[str]) -> int | None:
-    """An unchanged re-run into the same --out, seen from its record's witnesses before
-    anything else is imported (flowclass/up_to_date.py): run.json written, the nodes
-    reported served from the cache as the record's check reports them. None when the
-    command or anything it reads differs, for the full path to take it."""
+    """An unchanged re-run into the same --out, or into a new one, seen from the witnesses
+    of its record or of the job's latest before anything else is imported
+    (flowclass/up_to_date.py, flowclass/new_out.py): run.json written (the files copied into
+    a new --out), the nodes reported served from the cache as the record's check reports
+    them. None when the command or anything it reads differs, for the full path to take it."""
     started = time.time()
     parser = _run_parser(_RefusingParser(prog="flowclass run", parents=[_common_arguments()], add_help=False))
     try:
@@ -127,10 +134,11 @@ def _answered(argv: Sequence[str]) -> int | None:
         return None
     if args.node or args.plugins or args.cache_size or args.scheduler or os.environ.get("FLOWCLASS_SCHEDULER"):
         return None
+    from . import new_out
     from .up_to_date import Command, answer
 
     command = Command(args.workflow, args.set or [], args.out, args.cache)
-    found = answer(command, started)
+    found = answer(command, started) or new_out.answer(command, started, _owned_folder)
     if found is None:
         return None
     if not args.quiet:  # the lines a run served from the cache gives
@@ -145,9 +153,18 @@ def _answered(argv: Sequence[str]) -> int | None:
         for node, key, seconds in found.events:
             progress(NodeEvent(node, NodeState.CACHED, seconds=seconds, key=key,
                                message="" if key else DEFERRED))
+    if found.saved is not None:  # the pictures copied into a new --out
+        _told_saved(found.saved, _out_named(args))
     _summary(True, len(found.events), len(found.events), found.seconds, command.out_dir(), found.manifest)
     _print_skipped(found.skipped, found.skipped_note)
     return EXIT_OK
+
+
+def _owned_folder(root: Path, **options):
+    """flowclass.userfiles.owned_folder, imported when a re-run writes into a new --out."""
+    from .userfiles.owned_folder import owned_folder
+
+    return owned_folder(root, **options)
 
 
 class _RefusingParser(argparse.ArgumentParser):
@@ -178,6 +195,7 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
     from .errors import WorkflowInvalid
     from .installed import installed
     from .library import families_registry
+    from .overrides import named_by
 
     path = Path(args.workflow).resolve()
     record = run_record.read(cache, out_dir.resolve()) or \
@@ -195,7 +213,7 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
     from .progress import TerminalProgress  # no time left to tell: it only reports cached nodes
 
     result = run_record.replay(record, workflow, registry, cache, path.parent, out_dir,
-                               TerminalProgress(quiet=args.quiet))
+                               TerminalProgress(quiet=args.quiet), named_by(args.set or []))
     if result is None:
         return None
     _write_manifest(result, args, str(path), out_dir, (found.platform, found.versions))
@@ -248,6 +266,7 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
     from .engine import Engine
     from .library import families_of
     from .executors import WITHOUT_SCHEDULER, make_executor
+    from .overrides import named_by
     from .reports import Reports
 
     path = Path(args.workflow).resolve()
@@ -269,7 +288,8 @@ def _run_engine(args: argparse.Namespace, cache: Cache, out_dir: Path, registry,
                                 targets=args.node or None,
                                 on_event=lambda event: (reports.on_event(event), progress(event)),
                                 source=str(path),
-                                overrides=args.set or [], executor=executor, system=_system(cache))
+                                overrides=args.set or [], executor=executor, system=_system(cache),
+                                named=named_by(args.set or []))
     except FileExistsError as exc:
         say(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -345,7 +365,11 @@ def _save_reports(reports, result, out_dir: Path):
     written only over files an earlier run wrote, never over a user's own."""
     from .userfiles.owned_folder import owned_folder
 
-    saved = reports.save(result, out_dir, owned_folder)
+    return _told_saved(reports.save(result, out_dir, owned_folder), out_dir)
+
+
+def _told_saved(saved, out_dir):
+    """What was saved in --out, and what could not be."""
     if saved.written:
         say(f"saved in {out_dir}: {', '.join(saved.written)}")
     for problem in saved.problems:
@@ -356,6 +380,7 @@ def _save_reports(reports, result, out_dir: Path):
 def cmd_validate(args: argparse.Namespace) -> int:
     """Everything that can be known without running: the workflow, and its paths on disk."""
     from .errors import WorkflowInvalid
+    from .overrides import named_by
     from .protected import Protected
     from .resolution import Dirs, resolve
 
@@ -364,7 +389,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     registry = _registry(args)
     workflow = _load(args, registry)
     dirs = Dirs(Path(args.workflow).resolve().parent, out_dir.resolve(),
-                protected=Protected.here(registry.plugin_folders, cache.root))
+                protected=Protected.here(registry.plugin_folders, cache.root), named=named_by(args.set or []))
     problems = resolve(workflow, registry, dirs, files=True).problems
     if problems:
         raise WorkflowInvalid(problems, source=args.workflow)

@@ -73,6 +73,7 @@ class Engine:
         overrides: Iterable[str] = (),
         executor: Any = None,
         system: tuple[str, dict[str, str | None]] | None = None,
+        named: Iterable[tuple[str, str]] = (),
     ) -> RunResult:
         """Validate, then run what ``targets`` need (default: every node).
 
@@ -82,9 +83,11 @@ class Engine:
         ``executor`` (see flowclass.executors) runs the jobs nodes hand to ``ctx.map``;
         default: threads in this process. ``system``: the platform's name and the package
         versions run.json states, when the caller has them (:mod:`flowclass.installed`).
+        ``named``: the (node, parameter) pairs whose path the user gave (see :class:`Dirs`).
         """
         targets = list(targets) if targets is not None else None
-        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected)
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected,
+                    named=frozenset(named))
         graph, resolved = _check(self, workflow, dirs, targets, source)
         if manifest:  # refuse a foreign run.json before doing any work, not after
             manifest_path(dirs.out_dir)
@@ -120,7 +123,8 @@ class Engine:
         return {node: plan.state for node, plan in planned.items()}
 
     def plan(self, workflow: Workflow, *, base_dir: str | Path = ".", out_dir: str | Path = ".",
-             targets: Iterable[str] | None = None, scan_budget: ScanBudget | None = None) -> dict[str, Planned]:
+             targets: Iterable[str] | None = None, scan_budget: ScanBudget | None = None,
+             named: Iterable[tuple[str, str]] = ()) -> dict[str, Planned]:
         """Per node, what a run would do now and the cache key it would use.
 
         The canvas shows this as badges (a node whose key changed since its run is stale);
@@ -130,7 +134,8 @@ class Engine:
         stays ``idle`` with a note saying it is not checked yet.
         """
         targets = list(targets) if targets is not None else None
-        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected)
+        dirs = Dirs(Path(base_dir).resolve(), Path(out_dir).resolve(), protected=self.protected,
+                    named=frozenset(named))
         graph, resolved = _check(self, workflow, dirs, targets, None)
         run = _Run(self, resolved, graph, dirs, lambda event: None, threading.Event())
         run.scan_budget = scan_budget

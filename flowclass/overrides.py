@@ -18,6 +18,17 @@ from .validation import did_you_mean
 from .workflow import Workflow
 
 
+def named_by(assignments: Iterable[str]) -> frozenset[tuple[str, str]]:
+    """The (node, parameter) pairs the assignments name: a path the user gave this way is
+    theirs, so an output there may lie outside ``--out`` (:class:`flowclass.resolution.Dirs`)."""
+    pairs = set()
+    for text in assignments:
+        target = text.partition("=")[0]
+        node_id, _, name = target.strip().partition(".")
+        pairs.add((node_id, name))
+    return frozenset(pairs)
+
+
 def apply_overrides(workflow: Workflow, registry: Registry, assignments: Iterable[str],
                     cwd: str | None = None) -> Workflow:
     """A copy of ``workflow`` with the assignments applied; every bad one is reported."""

@@ -15,15 +15,11 @@ after it. The command line and the canvas both save them with :class:`Reports`.
 
 from __future__ import annotations
 
-import filecmp
 import json
-import shutil
 import tempfile
 import threading
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -32,11 +28,10 @@ if TYPE_CHECKING:
 from .cache import Cache
 from .context import NodeEvent
 from .deferred_import import settle
-from .errors import NodeError
 from .fsutil import atomic_path
 from .registry import Registry
 from .report_process import import_all
-from .report_store import NAMES, reports_folder
+from .report_store import NAMES, FolderOpener, Saved, copy_made, reports_folder
 from .states import FINISHED, NodeState
 from .workflow import Workflow
 
@@ -50,21 +45,6 @@ class ReportSource:
     node: str
     output: Callable[[str], Any]  # output(port) -> value
     upstream: Callable[[str], Any]  # upstream(data type name) -> nearest such value, or None
-
-
-# open_folder(root, field=...) -> a context manager giving an object with
-# ``write_file(rel, write)`` and ``owns(rel)``: flowclass.userfiles.owned_folder, which
-# never writes over a user's own file (the front ends pass it in; it is a layer above).
-FolderOpener = Callable[..., AbstractContextManager[Any]]
-
-
-@dataclass
-class Saved:
-    """What :meth:`Reports.save` did: files copied into the folder, and why others were not."""
-
-    written: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    present: list[str] = field(default_factory=list)  # every report now in the folder, written or not
 
 
 class Reports:
@@ -202,23 +182,8 @@ class Reports:
         """
         self.wait()
         saved = Saved()
-        wanted = self._wanted(result, saved)
-        if not wanted:
-            return saved
-        taken = Counter(name for _, name, _ in wanted)
         try:
-            with open_folder(out_dir, field="out") as folder:
-                for node, name, made in wanted:
-                    target = name if taken[name] == 1 else f"{node}-{name}"
-                    try:
-                        if not (folder.owns(target) and filecmp.cmp(made, out_dir / target, shallow=False)):
-                            folder.write_file(target, lambda tmp, made=made: shutil.copyfile(made, tmp))
-                            saved.written.append(target)
-                        saved.present.append(target)
-                    except (OSError, ValueError, NodeError) as exc:
-                        saved.problems.append(f"{target}: {exc}")
-        except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
-            saved.problems.append(f"{out_dir}: {exc}" + (f"; {exc.hint}" if exc.hint else ""))
+            return copy_made(self._wanted(result, saved), out_dir, open_folder, saved)
         finally:
             if self._scratch is not None:
                 self._scratch.cleanup()

@@ -27,12 +27,16 @@ class Dirs(NamedTuple):
     """Where a workflow's relative paths point (the canvas holds them to its ``--root``
     folders itself, in :mod:`flowclass.ui.confine`). ``protected`` are the places no output
     path may name (FlowClass's own folders, the home folder's dot-folders); None: this
-    user's and installation's, as :meth:`Protected.here` finds them.
+    user's and installation's, as :meth:`Protected.here` finds them. ``named`` are the
+    (node, parameter) pairs whose path the user gave themselves (``--set``, typed in the
+    canvas): only those output paths may lie outside ``out_dir``, since a workflow file may
+    be a stranger's.
     """
 
     base_dir: Path
     out_dir: Path
     protected: Protected | None = None
+    named: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,8 @@ def resolve(workflow: Workflow, registry: Registry, dirs: Dirs | None = None, *,
             params[spec.id] = placed(node_type, params[spec.id], dirs)
             found = [problem for param in _paths(node_type) if param.role == "output"
                      for problem in protected_problems(spec.id, param.name, params[spec.id][param.name],
-                                                       protected)]
+                                                       protected)
+                     or escape_problems(spec.id, param.name, params[spec.id][param.name], dirs)]
             if files and not found:
                 found = path_problems(spec.id, node_type, params[spec.id])
             problems.extend(found)
@@ -92,6 +97,18 @@ def protected_problems(node_id: str | None, field: str, value: str | Path,
     if node_id is None:
         message = f"{field}: {message}; choose another output folder (--out)"
     return [Problem("protected", message, node=node_id, field=field if node_id else None)]
+
+
+def escape_problems(node_id: str, field: str, value: str, dirs: Dirs) -> list[Problem]:
+    """A problem when ``value``, an output path the workflow file gave (not the user), lies
+    outside the run's output folder: a shared workflow with ``../`` or an absolute path
+    would otherwise make files anywhere the user may write."""
+    if not value or (node_id, field) in dirs.named or Path(value).is_relative_to(Path(dirs.out_dir).resolve()):
+        return []
+    return [Problem("outside_out", f"{value} is outside the output folder {dirs.out_dir}; a workflow "
+                                   "file writes only inside it. To write there, name the place yourself: "
+                                   f"--set {node_id}.{field}=PATH, or type it into the field in the canvas",
+                    node=node_id, field=field)]
 
 
 def path_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) -> list[Problem]:

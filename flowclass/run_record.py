@@ -29,7 +29,6 @@ pictures from the cache and records the new folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -47,7 +46,7 @@ from .registry import Registry
 from .report_store import reports_made
 from .resolution import Dirs, resolve
 from .states import NodeState
-from .up_to_date import RECORDS, record_path
+from .up_to_date import RECORDS, job_name, latest_path, record_path
 from .workflow import Workflow
 
 SCHEME = "flowclass-run-record-1"
@@ -115,10 +114,12 @@ def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str],
          witnesses: Callable[[list[list[Any]]], dict[str, Any] | None] | None = None) -> None:
     """Record a run in which every node finished (``reports``: the pictures' paths in the
     output folder; ``families``: the built-in node families it needs, None when a plugin's
-    node types are among them: such a run is not recorded), and, as the latest of ``job``
-    (:func:`job_name`), for a run of the same job into another folder; with what
-    ``witnesses(pictures)`` says an unchanged re-run reads again (flowclass.up_to_date). A
-    cache that cannot be written keeps no record, and says nothing."""
+    node types are among them: such a run is not recorded); with what ``witnesses(pictures)``
+    says an unchanged re-run reads again (flowclass.up_to_date), also as the latest of ``job``
+    (:func:`job_name`), for a run of the same job into another folder. A run copied from the
+    latest into a new folder (no ``witnesses``) leaves the latest as it is: its witnesses
+    answer the next new folder too (flowclass.new_out). A cache that cannot be written keeps
+    no record, and says nothing."""
     keys = {node: outcome.key for node, outcome in result.outcomes.items()}
     if not result.ok or families is None or any(key is None for key in keys.values()):
         return
@@ -134,23 +135,15 @@ def keep(cache: Cache, result: RunResult, out_dir: Path, reports: list[str],
     try:
         cache.store_dir(STORE)
         atomic_write_text(_path(cache, out_dir), json.dumps(document), fsync=False)
-        if job is not None:
+        if job is not None and witnesses is not None:  # else the latest stays (see keep's docstring)
             atomic_write_text(_latest_path(cache, job), json.dumps({"scheme": SCHEME, "out_dir": str(out_dir)}),
                               fsync=False)
     except (OSError, ValueError):
         pass
 
 
-def job_name(workflow_file: Path, overrides: list[str]) -> str:
-    """What names a job whatever its output folder: the workflow file and its ``--set``
-    values. Runs of one job into other folders share their nodes' cache keys when nothing
-    changed between them, which :func:`replay` checks key by key."""
-    text = json.dumps([str(workflow_file), list(overrides)])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
 def _latest_path(cache: Cache, job: str) -> Path:
-    return cache.root / "stores" / STORE / f"latest-{job}.json"
+    return Path(latest_path(str(cache.root), job))
 
 
 def read_latest(cache: Cache, job: str) -> RunRecord | None:
@@ -167,7 +160,8 @@ def read_latest(cache: Cache, job: str) -> RunRecord | None:
 
 
 def replay(record: RunRecord, workflow: Workflow, registry: Registry, cache: Cache, base_dir: Path,
-           out_dir: Path, emit: Callable[[NodeEvent], None]) -> RunResult | None:
+           out_dir: Path, emit: Callable[[NodeEvent], None],
+           named: frozenset[tuple[str, str]] = frozenset()) -> RunResult | None:
     """The run's result when ``record`` (:func:`read` for ``out_dir``, or :func:`read_latest`
     for another folder) shows nothing changed, with the events a run served from the cache
     gives (``emit``); None when the engine must run it.
@@ -175,10 +169,10 @@ def replay(record: RunRecord, workflow: Workflow, registry: Registry, cache: Cac
     Into another folder than the record's, the results that wrote files there have them
     copied in as the engine would copy them (:func:`flowclass.relocation.served_elsewhere`),
     once everything else was found unchanged; the pictures are then the caller's to copy
-    from the cache (:meth:`flowclass.reports.Reports.save`)."""
+    from the cache (:meth:`flowclass.reports.Reports.save`). ``named``: as :class:`Dirs`."""
     started = time.time()
     dirs = Dirs(base_dir.resolve(), out_dir.resolve(),
-                protected=Protected.here(registry.plugin_folders, cache.root))
+                protected=Protected.here(registry.plugin_folders, cache.root), named=named)
     if record.flowclass != __version__ or record.shape != shape(workflow) or not workflow.runs_in(record.order):
         return None
     resolved = resolve(workflow, registry, dirs, order=record.order)

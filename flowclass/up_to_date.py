@@ -23,7 +23,8 @@ importing neither the node families nor numpy; only when every one reads the sam
 it write run.json as the record's check would, and report each node served from the
 cache. Anything that differs, and any record without witnesses (a node whose fingerprint
 does not tell all it read, a plugin's node, a source changed during the run), leaves the
-run to the record's check and the engine, as before.
+run to the record's check and the engine, as before. A re-run of the same job into a new
+``--out`` reads them too, and what a new folder needs besides (:mod:`flowclass.new_out`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any, NamedTuple
 from . import __version__
 from .reads import stamp_of
 
-SCHEME = "flowclass-up-to-date-1"
+SCHEME = "flowclass-up-to-date-2"
 RECORDS = "run_records"  # the cache's store of run records (flowclass.run_record)
 ENVIRONMENT = ("FLOWCLASS_", "XDG_", "PYTHON", "HOME")  # what names plugins, folders, paths
 MAX_WORKFLOW_BYTES = 16 * 2**20  # bigger: no witness (workflow_file refuses far less anyway)
@@ -48,6 +49,20 @@ def record_path(cache_root: str, out_dir: str) -> str:
     """Where the run record of ``out_dir`` lives in the cache at ``cache_root``."""
     name = hashlib.sha256(out_dir.encode("utf-8")).hexdigest()[:32]
     return os.path.join(cache_root, "stores", RECORDS, f"{name}.json")
+
+
+def latest_path(cache_root: str, job: str) -> str:
+    """Where the cache names the record of ``job``'s latest run (:func:`job_name`)."""
+    return os.path.join(cache_root, "stores", RECORDS, f"latest-{job}.json")
+
+
+def job_name(workflow_file: str | os.PathLike[str], overrides: list[str]) -> str:
+    """What names a job whatever its output folder: the workflow file (resolved) and its
+    ``--set`` values. Runs of one job into other folders share their nodes' cache keys
+    when nothing changed between them (:mod:`flowclass.run_record` checks them key by key,
+    :mod:`flowclass.new_out` by the witnesses)."""
+    text = json.dumps([str(workflow_file), list(overrides)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def installed_stamps(folders: list[str] | None = None) -> list[list[Any]]:
@@ -97,6 +112,10 @@ class Command(NamedTuple):
 
     def identity(self) -> list[Any]:
         return [os.getcwd(), self.workflow, list(self.overrides), self.out, self.cache]
+
+    def job(self) -> str:
+        """The job's name (:func:`job_name`), whatever the output folder."""
+        return job_name(os.path.realpath(self.workflow), self.overrides)
 
 
 def digest_of(path: str) -> str | None:
@@ -174,6 +193,7 @@ class Witnesses(NamedTuple):
     events: list[list[Any]]  # [node, key told (None: made when needed)] in the order run
     manifest: dict[str, Any]  # run.json as a re-run writes it, less its times
     skipped: list[list[str]]  # [node, path, reason]
+    elsewhere: dict[str, Any] | None  # what a new --out needs besides (flowclass.new_out)
 
     def document(self) -> dict[str, Any]:
         return {"scheme": SCHEME, "flowclass": __version__, **self._asdict()}
@@ -187,11 +207,13 @@ def make(command: Command, workflow_digest: str | None, started: float, installe
     then; ``reports``: the pictures saved, [path, size, mtime]; ``config``: the config file
     that can name plugin folders), as the run record keeps them; None when a re-run cannot
     be decided by them."""
-    from .manifest import manifest_document
     from pathlib import Path
 
+    from . import new_out
+    from .manifest import manifest_document
+
     from .params import Path as PathParam
-    from .relocation import Placements
+    from .relocation import placements
     from .report_store import reports_folder
     from .states import NodeState
 
@@ -222,7 +244,7 @@ def make(command: Command, workflow_digest: str | None, started: float, installe
         if meta is None:
             return None
         if meta.get("out_dir") not in (None, out_dir):  # made for another folder, copied here
-            copies = Placements(cache, outcome.key).file(Path(out_dir))
+            copies = placements(cache, outcome.key).file(Path(out_dir))
             kept = _json(copies) if copies is not None else None
             if not isinstance(kept, dict) or kept.get("out_dir") != out_dir:
                 return None
@@ -247,7 +269,8 @@ def make(command: Command, workflow_digest: str | None, started: float, installe
         found["state"] = NodeState.CACHED.value
     witnesses = Witnesses(command.identity(), workflow_digest, [sys.executable, sys.version], _environment(),
                           installed, sources, [config, lstamp(config)], reads, paths, files, results, events,
-                          manifest, [list(row) for row in result.skipped_files])
+                          manifest, [list(row) for row in result.skipped_files],
+                          new_out.take(result, registry, cache, out_dir))
     return json.loads(json.dumps(witnesses.document(), default=str))  # as run.json writes them
 
 
@@ -272,6 +295,7 @@ class Answer(NamedTuple):
     manifest: str  # run.json's path
     skipped: list[tuple[str, str, str]]
     skipped_note: str
+    saved: Any = None  # the pictures copied (flowclass.report_store.Saved), into a new --out
 
 
 def answer(command: Command, started: float) -> Answer | None:
@@ -284,23 +308,31 @@ def answer(command: Command, started: float) -> Answer | None:
         with open(record_path(cache_root, out_dir), encoding="utf-8") as file:
             record = json.load(file)
         witnesses = record["up_to_date"]
-        if record["out_dir"] != out_dir or witnesses["scheme"] != SCHEME or \
-                witnesses["flowclass"] != __version__:
+        if record["out_dir"] != out_dir:
             return None
-        times = _unchanged(command, witnesses)
+        times = unchanged_since(command, witnesses)
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
     if times is None:
         return None
-    return _written(witnesses, out_dir, started, times)
+    return written(witnesses, out_dir, started, times)
 
 
-def _unchanged(command: Command, found: dict[str, Any]) -> list[float] | None:
+def unchanged_since(command: Command, found: dict[str, Any], moved_from: str | None = None) -> list[float] | None:
     """Each node's seconds spent reading what its fingerprint read, when every witness reads
-    the same; None at the first that does not."""
+    the same; None at the first that does not. ``moved_from``: the output folder of the
+    witnessed run, when ``command`` names another (flowclass.new_out): its ``--out`` and the
+    output paths inside that folder are not compared."""
+    from .placements import inside
     from .reads import unchanged
 
-    if found["command"] != command.identity() or found["python"] != [sys.executable, sys.version] or \
+    if found["scheme"] != SCHEME or found["flowclass"] != __version__:
+        return None
+    identity, recorded, paths = command.identity(), found["command"], found["paths"]
+    if moved_from is not None:  # [cwd, workflow, overrides, out, cache]: all but out
+        identity, recorded = identity[:3] + identity[4:], recorded[:3] + recorded[4:]
+        paths = [[path, state] for path, state in paths if inside(path, moved_from) is None]
+    if recorded != identity or found["python"] != [sys.executable, sys.version] or \
             found["environment"] != _environment() or found["installed"] != installed_stamps() or \
             digest_of(os.path.abspath(command.workflow)) != found["workflow"]:
         return None
@@ -313,13 +345,13 @@ def _unchanged(command: Command, found: dict[str, Any]) -> list[float] | None:
         if not unchanged(reads):
             return None
         times.append(time.perf_counter() - started)
-    if any(path_state(path) != state for path, state in found["paths"]) or \
+    if any(path_state(path) != state for path, state in paths) or \
             any(lstamp(path) != stamp for path, stamp in found["files"]):
         return None
     return times
 
 
-def _written(found: dict[str, Any], out_dir: str, started: float, times: list[float]) -> Answer | None:
+def written(found: dict[str, Any], out_dir: str, started: float, times: list[float]) -> Answer | None:
     """run.json written for the re-run, each result's last use noted (as the cache notes it
     when a result is served); None when run.json cannot be written there (the full run says
     why)."""

@@ -22,7 +22,7 @@ from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder, copy_of, new_
 
 from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling, table_column
 from .lib.results.label_folders import folder_names
-from .lib.results.relocated import copy_into, rewrite_csv, rewrite_xlsx
+from .lib.results.relocated import TABLE_NAMES, relocate_export, relocate_table
 
 if TYPE_CHECKING:  # pandas is imported inside the nodes, so cached runs start fast
     import pandas as pd
@@ -49,9 +49,6 @@ def _is_inside(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-TABLE_NAMES = tuple(f"images.{fmt}" for fmt in ("csv", "xlsx"))
 
 
 def label_folders(owned: OwnedFolder, labels: list[str]) -> dict[str, str]:
@@ -85,25 +82,6 @@ def _same_copy(source: str, sha: str, mode: str):
     return same
 
 
-def _relocate_export(ctx: RunContext, params, moves: list[tuple[str, str]], copied: bool):
-    """An export made for another output folder, copied into this one (see
-    flowclass.relocation): its copies copied, its tables with their new paths."""
-    if params["mode"] != "copy":  # links point at the originals: the node makes them again
-        return None
-    root, paths = Path(params["folder"]), dict(moves)
-    tables = {}
-    for here in paths.values():
-        folder, name = os.path.split(here)
-        if folder == str(root):  # a table: the images are in label folders
-            if name not in TABLE_NAMES:  # numbered around a file of the user's: run again
-                return None
-            rewrite = rewrite_csv if name.endswith(".csv") else rewrite_xlsx
-            tables[here] = rewrite("exported", paths)
-    if not copied and not copy_into(ctx, root, moves, field="folder", makers=tables, tidies=True):
-        return None
-    return lambda port, value: value.assign(exported=value["exported"].map(paths))
-
-
 @node(
     type="export_folders", title="Export to Folders", category="Output",
     inputs=[Input("labels", LABELS, help="Clusters or predictions.")],
@@ -118,7 +96,7 @@ def _relocate_export(ctx: RunContext, params, moves: list[tuple[str, str]], copi
                help="Also write a table of what went where (images.csv / images.xlsx)."),
     ],
     writes_files=True,
-    relocate=_relocate_export,
+    relocate=relocate_export,
 )
 def export_folders(ctx: RunContext, *, labels: Labelling, folder, mode, table):
     """Copy (or link) each image into <folder>/<label>/, with a table of what went where."""
@@ -175,17 +153,6 @@ def export_folders(ctx: RunContext, *, labels: Labelling, folder, mode, table):
     return {"exported": result}
 
 
-def _relocate_table(ctx: RunContext, params, moves: list[tuple[str, str]], copied: bool):
-    """A table saved for another output folder, copied into this one (see
-    flowclass.relocation): the same bytes, no table library imported."""
-    target = Path(params["path"])
-    if [here for _, here in moves] != [str(target)]:
-        return None
-    if not copied and not copy_into(ctx, target.parent, moves, field="path"):
-        return None
-    return lambda port, value: value
-
-
 @node(
     type="save_table", title="Save Table", category="Output",
     inputs=[Input("data", TABLE, help="Images, clusters, predictions or any table."),
@@ -198,7 +165,7 @@ def _relocate_table(ctx: RunContext, params, moves: list[tuple[str, str]], copie
                   help="The file to write; its extension picks the format."),
     ],
     writes_files=True,
-    relocate=_relocate_table,
+    relocate=relocate_table,
 )
 def save_table(ctx: RunContext, *, data: "pd.DataFrame", embeddings: Embeddings | None, path):
     """Save per-image rows (path, label, cluster or prediction...) as CSV, XLSX or Parquet."""

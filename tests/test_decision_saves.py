@@ -311,6 +311,38 @@ def test_a_lock_file_another_user_left_in_a_shared_folder_never_blocks_a_save(tm
         shutil.rmtree(shared)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "setuid") or os.geteuid() != 0, reason="acting as another user needs root")
+def test_a_private_lock_file_an_older_flowclass_left_says_whose_it_is_and_what_to_do(tmp_path):
+    """An older FlowClass made its lock files 0600: one another user's edit left in a shared
+    folder cannot be opened at all, even to read, so every other user's save failed with *its
+    lock cannot be taken (Permission denied)*, no word of whose it is or what to do. The save
+    now names the file and its owner and says to delete it; deleted, the save goes through."""
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(dir="/tmp", prefix="flowclass-shared-"))
+    try:
+        shared.chmod(0o777)
+        labels = shared / "label-overrides.csv"
+        stale = edit_lock.edit_lock_path(labels)
+        stale.touch(mode=0o600)  # root's, as an older FlowClass under root's umask left it
+        stale.chmod(0o600)
+        refused = subprocess.run([sys.executable, "-c", AS_NOBODY, str(labels), "a/i0.png"], env=ENV, text=True,
+                                 capture_output=True, timeout=120)
+        told = refused.stdout.replace("\n", " ")
+        assert f"its lock file {stale} was left by user root" in told, refused.stdout + refused.stderr
+        assert "delete it (or ask user root to), then save again" in told
+        assert stale.exists() and not labels.exists()  # nothing of root's removed
+        stale.unlink()  # as told
+        saved = subprocess.run([sys.executable, "-c", AS_NOBODY, str(labels), "a/i0.png"], env=ENV, text=True,
+                               capture_output=True, timeout=120)
+        assert saved.stdout == "saved\n", saved.stdout + saved.stderr
+    finally:
+        import shutil
+
+        shutil.rmtree(shared)
+
+
 def test_a_decisions_file_that_is_a_link_is_neither_replaced_nor_written_through(tmp_path):
     shared = tmp_path / "elsewhere" / "labels.csv"
     shared.parent.mkdir()

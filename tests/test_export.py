@@ -73,6 +73,24 @@ def test_labels_cannot_escape_the_export_folder():
     assert len({n.casefold() for n in names.values()}) == 4
 
 
+def test_a_label_folder_never_holds_characters_that_act_instead_of_showing(tmp_path, source):
+    """A label from a stranger's folder or label file made a folder of that name, characters
+    that reverse text (U+202E, U+2066), C1 controls and line separators included: a file
+    manager then showed ``cat\u202egpj.exe`` as *catexe.jpg*. Each becomes '_'; the joiners
+    Persian words and emoji are spelled with stay."""
+    root, paths = source
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    labels = labelling(root, paths, ["cat\u202egpj.exe", "a\x85b", "x\u2066y\u2069", "line\u2028break",
+                                     persian, "\u200b"])
+    out = tmp_path / "out"
+    export(tmp_path, labels, out, table="csv")
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert folders == sorted(["cat_gpj.exe", "a_b", "x_y_", "line_break", persian, "_"])
+    assert all(name.isprintable() or set(name) & {"\u200c", "\u200d"} for name in folders)
+    table = pd.read_csv(out / "images.csv", dtype=str)
+    assert "cat\u202egpj.exe" in table["cluster"].tolist()  # the table keeps the label as it was
+
+
 def test_export_copies_into_label_folders_with_a_table(tmp_path, source):
     root, paths = source
     labels = labelling(root, paths, ["C1", "C1", "C2", "C1", "../evil", ""])

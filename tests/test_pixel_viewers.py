@@ -155,6 +155,47 @@ async def test_saved_labels_whose_workflow_file_was_not_saved_say_so(user: User,
 
 @pytest.mark.anyio
 @pytest.mark.slow
+async def test_strokes_painted_while_another_tab_recoloured_their_class_follow_the_new_colour(
+        user: User, registry, cache, workspace: Path, tmp_path: Path) -> None:
+    """Tab A recoloured *water* (its masks repainted, its file saved with the new legend) while
+    tab B had water strokes not yet saved: B's save painted them in the old blue, a colour the
+    file's legend no longer has, so ``flowclass run`` stopped on the mask (and keeping B's file
+    would have lost every recoloured pixel instead). B's save now follows the file's legend."""
+    from flowclass.workflow_file import load
+    from nodes.viewers.pixel_labels import recolour_masks
+
+    page = await draw_labels_view(user, registry, cache, workspace)
+    await user.should_see("Paint with the left mouse button.")
+    (tool,) = user.find(marker="label-tool").elements
+    tool.value = "water"
+    draw(user, STROKES["water"])
+    user.find(marker="label-save").click()
+    await user.should_see("Labels saved in")
+    draw(user, [(380, 300), (520, 300)])  # a second water stroke, not saved yet
+
+    # tab A, meanwhile: water is now cyan, in its masks and its saved file
+    flow = workspace / "labels.json"
+    masks = recolour_masks(workspace / "regions_masks", workspace, "regions", "#1f77b4", "#00ffff")
+    recoloured = LEGEND.replace("#1f77b4", "#00ffff")
+    save(load(flow).with_params("regions", legend=recoloured, masks=masks), flow)
+
+    user.find(marker="label-save").click()
+    await user.should_see("A class was recoloured meanwhile")
+    mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
+    cyan, blue = (np.all(mask == colour, axis=2) for colour in ((0, 255, 255, 255), (0x1f, 0x77, 0xb4, 255)))
+    assert cyan[268, 450] and cyan[300, 450] and not blue.any()  # both strokes, in the new colour
+    assert page.state.workflow.node("regions").params["legend"] == recoloured
+    await user.should_see("changed on disk")  # the file A saved: this tab now agrees with it
+    user.find(marker="conflict-overwrite").click()
+    await user.should_see("Labels saved in")
+    out = tmp_path / "cli"
+    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
+    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    assert samples["water"] == int(cyan.sum())
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
 async def test_plus_class_adds_a_class_the_saved_file_and_the_cli_know(user: User, registry, cache,
                                                                         workspace: Path, tmp_path: Path) -> None:
     """'+ class' instead of typing ', road=#ff7f0e' into the Legend field: the class gets a

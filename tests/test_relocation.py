@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import nodes.export
+import nodes.lib.results.relocated
 from flowclass.cache import Cache
 from flowclass.cli import main
 from flowclass.library import ready_workflows_dir
@@ -122,7 +123,7 @@ def test_a_copy_that_fails_makes_the_node_run_as_usual(tmp_path, shared_cache, m
         def make(there, tmp):
             raise ValueError("not a table FlowClass wrote")
         return make
-    monkeypatch.setattr(nodes.export, "rewrite_xlsx", unreadable)
+    monkeypatch.setattr(nodes.lib.results.relocated, "rewrite_xlsx", unreadable)
     assert run(shared_cache, second) == 0
     assert states(second)["export"] == "done"
     table = pd.read_excel(second / "clusters" / "images.xlsx")

@@ -83,7 +83,8 @@ def test_an_output_under_a_file_cannot_be_made(tmp_path, registry):
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
     workflow = load(CLUSTER, registry).with_params("table", path=str(blocker / "sub" / "t.csv"))
-    problems = resolve(workflow, registry, Dirs(CLUSTER.parent, tmp_path / "out"), files=True).problems
+    named = frozenset({("table", "path")})  # the user's own path: it may lie outside --out
+    problems = resolve(workflow, registry, Dirs(CLUSTER.parent, tmp_path / "out", named=named), files=True).problems
     assert [(p.node, p.field) for p in problems] == [("table", "path")]
     assert f"{blocker} is a file" in problems[0].message
 

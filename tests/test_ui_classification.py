@@ -176,3 +176,41 @@ async def test_without_a_label_overrides_node_it_says_where_to_add_one(user: Use
     await user.should_see("add a Label Overrides node between Import Images and Embed")
     assert all(not s.enabled for s in user.find(ui.select).elements)
     assert not (tmp_path / "label-overrides.csv").exists()
+
+
+@pytest.mark.anyio
+async def test_a_correction_made_meanwhile_in_another_tab_is_shown_not_overwritten(user: User, trained, tmp_path):
+    """Two tabs show the same misclassified images; the second corrects one, then the first
+    (its screen older) chose another label for it: that silently replaced the second tab's
+    correction. Now the older view finds itself behind the file (checked under the file's lock),
+    writes nothing and shows what the file holds; a choice made then is saved."""
+    from nodes.lib.classify.label_overrides import read_label_file, set_label
+
+    evaluation = trained[3].output("evaluate", "evaluation")
+    images = evaluation.predictions.images
+    refreshed: list = []
+
+    @ui.page("/")
+    def page() -> None:
+        misclassified.show(evaluation, context(tmp_path, tmp_path, refreshed))
+
+    await user.open("/")
+    await user.should_see("Misclassified, most confident first")
+    index = int(evaluation.wrong()[np.argsort(-evaluation.predictions.scores[evaluation.wrong()], kind="stable")][0])
+    given = str(images.labels[index])
+    theirs, mine = [name for name in evaluation.classes if name != given][:2]
+    labels = tmp_path / "label-overrides.csv"
+    set_label(labels, str(images.hashes[index]), images.relpath(index), theirs)  # the other tab's correction
+
+    (select,) = user.find(marker=f"relabel-{index}").elements
+    assert select.value == given  # this tab's older screen
+    select.set_value(mine)
+    await user.should_see("were corrected meanwhile", retries=50)
+    assert read_label_file(labels)["label"].tolist() == [theirs]  # kept
+    (select,) = user.find(marker=f"relabel-{index}").elements
+    assert select.value == theirs  # shown now
+    assert refreshed == [True]
+
+    select.set_value(mine)  # chosen knowing the other tab's: saved
+    await user.should_see(f"is now '{mine}'", retries=50)
+    assert read_label_file(labels)["label"].tolist() == [mine]

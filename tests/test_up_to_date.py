@@ -30,7 +30,9 @@ SCRIPT = ("import json, sys\n"
           "sys.stdout.flush()\n"
           "answered = 'flowclass.run_record' not in sys.modules\n"
           "engine = 'flowclass.engine' in sys.modules and 'nodes.embed' in sys.modules\n"
-          "print('\\n' + json.dumps([code, answered, engine]))\n")
+          "heavy = sorted(m for m in ('numpy', 'pandas', 'flowclass.library', 'flowclass.registry', 'nodes.export')\n"
+          "               if m in sys.modules)\n"
+          "print('\\n' + json.dumps([code, answered, engine, heavy]))\n")
 
 
 class Rerun:
@@ -38,6 +40,7 @@ class Rerun:
 
     def __init__(self, root: Path, folder: Path, workflow: str = CLUSTER, env: dict | None = None):
         self.root, self.folder, self.workflow = root, folder, workflow
+        self.loaded: list[str] = []  # what the last run imported of the node library and numpy
         self.out, self.cache = root / "out", root / "cache"
         self.cwd = root / "here"  # on sys.path (python -c): nothing is ever written there
         self.cwd.mkdir(parents=True, exist_ok=True)
@@ -52,7 +55,7 @@ class Rerun:
         done = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(self.args(*extra, out=out, cache=cache))],
                               capture_output=True, text=True, env=self.env, cwd=self.cwd)
         said, _, last = done.stdout.rstrip("\n").rpartition("\n")
-        code, answered, engine = json.loads(last)
+        code, answered, engine, self.loaded = json.loads(last)
         assert code == 0, done.stdout + done.stderr
         return ("witnesses" if answered else "engine" if engine else "record"), said, done.stderr
 
@@ -199,9 +202,9 @@ CHANGES = {"an image's content changed": _image_swapped,
            "the workflow file edited": _workflow_edited}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("change", CHANGES)
-def test_a_change_leaves_the_rerun_to_the_full_check_and_gives_a_fresh_runs_files(tmp_path, digits, change):  # noqa: F811
+def job_of_its_own(tmp_path: Path, digits: Path) -> Rerun:  # noqa: F811
+    """A job on its own copies of the images and the workflow file (a change may edit them),
+    run once, its witnesses kept."""
     folder = tmp_path / "digits"
     shutil.copytree(digits, folder)
     workflow = tmp_path / "cluster.json"
@@ -209,6 +212,14 @@ def test_a_change_leaves_the_rerun_to_the_full_check_and_gives_a_fresh_runs_file
     job = Rerun(tmp_path, folder, str(workflow))
     assert job.run()[0] == "engine"
     assert job.settled() == "witnesses"
+    return job
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_change_leaves_the_rerun_to_the_full_check_and_gives_a_fresh_runs_files(tmp_path, digits, change):  # noqa: F811
+    job = job_of_its_own(tmp_path, digits)
+    workflow = job.workflow
     if change == "a file a fingerprint stamped changed":  # pixels read no file: as if Embed stamped one
         job.edit_witnesses(lambda found: found["reads"][1]["stamps"].append([str(workflow), stamp_of(str(workflow))]))
         assert job.run()[0] == "witnesses"
@@ -251,9 +262,9 @@ def test_named_nodes_or_a_plugin_folder_are_never_answered_by_witnesses(job, tmp
 
 
 @pytest.mark.slow
-def test_a_new_out_is_answered_by_the_record_then_by_its_own_witnesses(job, tmp_path):
+def test_a_new_out_is_answered_by_the_witnesses_then_by_its_own(job, tmp_path):
     new = tmp_path / "new-out"
-    assert job.run(out=new)[0] == "record"  # its files copied from the first folder
+    assert job.run(out=new)[0] == "witnesses"  # its files copied from the first folder (flowclass/new_out.py)
     assert job.settled(out=new) == "witnesses"  # the record's check kept them (the copying run took none)
     assert outputs(new) == outputs(job.out)
     copied = next(p for p in sorted((new / "clusters").iterdir()) if p.is_dir())

@@ -194,8 +194,10 @@ class RunController:
 
     # --- running ----------------------------------------------------------------------
     def start(self, workflow: Workflow, *, base_dir: Path, out_dir: Path,
-              targets: Sequence[str] | None = None, source: str | None = None) -> None:
-        """Run in the background; events update :attr:`statuses` as :meth:`poll` drains them."""
+              targets: Sequence[str] | None = None, source: str | None = None,
+              named: frozenset[tuple[str, str]] = frozenset()) -> None:
+        """Run in the background; events update :attr:`statuses` as :meth:`poll` drains them.
+        ``named``: the output paths the user typed (see :class:`flowclass.resolution.Dirs`)."""
         if self.running:
             raise RuntimeError("a run is already going on in this tab")
         self.cancel_event = threading.Event()
@@ -223,7 +225,7 @@ class RunController:
                 with self._engine_lock, self.executors.use() as executor:
                     result = self.engine.run(workflow, base_dir=base_dir, out_dir=out_dir,
                                              targets=targets, on_event=on_event,
-                                             cancel=cancel, source=source, executor=executor)
+                                             cancel=cancel, source=source, executor=executor, named=named)
                     # the same tables and pictures as `flowclass run` leaves in --out
                     result.reports = reports.save(result, out_dir, owned_folder)
                 self.queue.put((run_id, _Finished(result, None)))
@@ -255,15 +257,16 @@ class RunController:
                            self.run_clock.left(current, after))
 
     # --- checking what is cached ----------------------------------------------------------
-    def check(self, workflow: Workflow, *, base_dir: Path, out_dir: Path, had_result: set[str]) -> None:
+    def check(self, workflow: Workflow, *, base_dir: Path, out_dir: Path, had_result: set[str],
+              named: frozenset[tuple[str, str]] = frozenset()) -> None:
         """Ask in the background which nodes are cached; ``had_result`` ones turn stale if not."""
-        self._check_wanted = (workflow, base_dir, out_dir, set(had_result))
+        self._check_wanted = (workflow, base_dir, out_dir, set(had_result), named)
         self._start_check()
 
     def _start_check(self) -> None:
         if self.running or self.checking or self._check_wanted is None:
             return
-        workflow, base_dir, out_dir, had_result = self._check_wanted
+        workflow, base_dir, out_dir, had_result, named = self._check_wanted
         self._check_wanted = None
         self.checking = True
         generation = self._generation = self._generation + 1
@@ -272,7 +275,7 @@ class RunController:
             try:
                 with self._engine_lock:
                     planned = self.engine.plan(workflow, base_dir=base_dir, out_dir=out_dir,
-                                               scan_budget=ScanBudget(files=self.scan_files))
+                                               scan_budget=ScanBudget(files=self.scan_files), named=named)
             except Exception:  # invalid, or a fingerprint failed in a new way: the run will say
                 planned = {}
             self.queue.put(_Checked(planned, had_result, generation))

@@ -67,6 +67,9 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
         self.summary = ""
         self.out_choice: Path | None = None
         self._untitled_out: Path | None = None
+        # values typed into the inspector in this tab, by (node, parameter): an output path the
+        # user typed may lie outside the output folder, one a workflow file gave may not
+        self.typed: dict[tuple[str, str], Any] = {}
         self.viewport: dict[str, float] | None = None  # where the canvas looks; None: frame the graph
         self._listeners: list[Listener] = []
         self._resolved: tuple[Any, Resolved | None] = (None, None)
@@ -110,13 +113,20 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
     def resolved(self) -> Resolved:
         """The workflow resolved (checked, paths made absolute), again only when what that
         depends on changed: not on moves or renames."""
-        key = (structure(self.state.workflow), self.base_dir, self.out_dir())
+        key = (structure(self.state.workflow), self.base_dir, self.out_dir(), self.named)
         if self._resolved[0] != key or self._resolved[1] is None:
-            dirs = Dirs(self.base_dir, self.out_dir(), protected=self.runner.engine.protected)
+            dirs = Dirs(self.base_dir, self.out_dir(), protected=self.runner.engine.protected, named=self.named)
             resolved = resolve(self.state.workflow, self.registry, dirs)
             resolved.problems.extend(self._outside_roots())
             self._resolved = (key, resolved)
         return self._resolved[1]
+
+    @property
+    def named(self) -> frozenset[tuple[str, str]]:
+        """The (node, parameter) pairs whose value is one the user typed in this tab."""
+        return frozenset(pair for pair, value in self.typed.items()
+                         if (spec := self.state.workflow.node(pair[0])) is not None
+                         and spec.params.get(pair[1]) == value)
 
     @property
     def problems(self) -> list[Problem]:
@@ -183,6 +193,7 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
         self.runner.statuses.clear()
         self.out_choice = None
         self._untitled_out = None  # the next unsaved workflow gets a folder of its own
+        self.typed = {}  # the file's values are the file's, not typed here
         self.viewport = None
         self._checked = None
         self.check_now()

@@ -31,11 +31,12 @@ class SessionChecks:
         self._check_files()
         runnable, _ = runnable_part(self.state.workflow, self.problems)
         self.runner.check(runnable, base_dir=self.base_dir, out_dir=self.out_dir(),
-                          had_result=self.store.nodes())
+                          had_result=self.store.nodes(), named=self.named)
 
     def _asked(self) -> tuple:
         """What a status check answers for: the workflow's structure, its folders, which nodes have results."""
-        return (structure(self.state.workflow), self.base_dir, self.out_dir(), frozenset(self.store.nodes()))
+        return (structure(self.state.workflow), self.base_dir, self.out_dir(), frozenset(self.store.nodes()),
+                self.named)
 
     def _check_files(self) -> bool:
         """Look at the paths on disk: inputs there and of the right kind, outputs writable.

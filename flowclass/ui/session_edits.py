@@ -74,7 +74,9 @@ class SessionEdits:
 
     def set_param(self, node_id: str, name: str, value: Any) -> None:
         """A value typed into the inspector; stored normalised (``3.0`` -> ``3`` for an integer)."""
-        self.state.set_params(node_id, self.normalised(node_id, {name: value}))
+        values = self.normalised(node_id, {name: value})
+        self.typed[(node_id, name)] = values[name]
+        self.state.set_params(node_id, values)
         self.request_check()
         self.emit("params", "file", "statuses")
 

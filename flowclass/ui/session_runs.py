@@ -43,7 +43,7 @@ class SessionRuns:
         if plan.workflow is None:
             return
         self.runner.start(plan.workflow, base_dir=self.base_dir, out_dir=self.out_dir(), targets=targets,
-                          source=str(self.state.path) if self.state.path else None)
+                          source=str(self.state.path) if self.state.path else None, named=self.named)
         self._checked = None  # the run changes what is cached
         self._run_asked = self._asked()[:3]  # what the run's badges will hold for
         self.summary = "Running…"

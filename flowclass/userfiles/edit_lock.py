@@ -107,6 +107,8 @@ def edit_lock(path: Path, *, wait: float | None = None) -> Iterator[None]:
             time.sleep(0.02)
     except EditLockError:
         raise
+    except PermissionError as exc:
+        raise EditLockError(_refused(path, lock_file, exc)) from None
     except OSError as exc:
         raise EditLockError(f"cannot change {path}: its lock {lock_file} cannot be taken "
                             f"({exc.strerror or exc})") from None
@@ -114,3 +116,27 @@ def edit_lock(path: Path, *, wait: float | None = None) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _refused(path: Path, lock_file: Path, exc: OSError) -> str:
+    """What to do when the lock file cannot even be opened for reading: an older FlowClass
+    made them private to their maker (0600), so another user's left one blocks every save."""
+    try:
+        st = os.lstat(lock_file)
+    except OSError:
+        st = None
+    if st is None or st.st_uid == os.getuid():
+        return f"cannot change {path}: its lock {lock_file} cannot be taken ({exc.strerror or exc})"
+    owner = _user_name(st.st_uid)
+    return (f"cannot change {path}: its lock file {lock_file} was left by {owner} (an older FlowClass made "
+            f"it readable by its maker only), so no one else can take it. It holds nothing: once no "
+            f"FlowClass of {owner} is saving there, delete it (or ask {owner} to), then save again")
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"user {pwd.getpwuid(uid).pw_name}"
+    except (ImportError, KeyError):
+        return f"user {uid}"

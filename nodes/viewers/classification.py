@@ -6,6 +6,10 @@ one row in the label file the Label Overrides node upstream reads (``label-overr
 beside the workflow by default; keyed by the image's content hash, see
 :mod:`nodes.lib.classify.label_overrides`); the user's images are never moved, and nothing is
 written into FlowClass's installed workflows. An unsaved workflow offers Save inline.
+As in the cleaning views, a view whose images are behind the file (corrected meanwhile in
+another tab or program) takes those corrections in and shows them before it writes
+anything, so an older screen never undoes a correction unseen; that check and the write hold
+the file's lock.
 """
 
 from __future__ import annotations
@@ -92,27 +96,82 @@ def read_decisions(read: Callable[[], T], fallback: T) -> tuple[T, str]:
         return fallback, f"{exc}{hint}. Nothing is saved into it until it can be read."
 
 
-async def relabel(evaluation: Any, index: int, label: str, ctx: ViewerContext, in_turn: asyncio.Lock) -> None:
-    """Record image ``index``'s right label in the Label Overrides file; its node turns stale.
-    ``in_turn``: the view's corrections are saved one after another, as they were chosen (each
-    save runs off the event loop: a quick second choice could else be written first)."""
-    async with in_turn:
-        await _relabel_now(evaluation, index, label, ctx)
+def file_labels(images: Any, shown: Sequence[int], path: Path | None) -> dict[int, str]:
+    """The label the file gives each of the ``shown`` images it names (by content hash, or by
+    path in a row without one; its last row wins, as Label Overrides reads it)."""
+    from nodes.lib.classify.label_overrides import read_label_file
 
-
-async def _relabel_now(evaluation: Any, index: int, label: str, ctx: ViewerContext) -> None:
-    from nodes.lib.classify.label_overrides import set_label
-
-    path, reason = correction_file(ctx)
     if path is None:
-        ui.notify("Save the workflow first." if reason == "save" else reason, type="warning")
-        return
-    images = evaluation.predictions.images
-    if not await save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpaths[index], label)):
-        return
-    ctx.refresh()
-    ui.notify(f"{os.path.basename(images.paths[index])} is now '{label}' (saved in {path.name}); "
-              "retrain to use it.", type="positive")
+        return {}
+    by_sha: dict[str, list[int]] = {}
+    by_path: dict[str, int] = {}
+    for i in shown:
+        by_sha.setdefault(str(images.hashes[i]), []).append(i)
+        by_path[os.path.normpath(images.relpath(i))] = by_path[os.path.normpath(str(images.paths[i]))] = i
+    found: dict[int, str] = {}
+    table = read_label_file(path)
+    for sha, named, label in zip(table["sha256"], table["path"], table["label"]):
+        at = by_path.get(os.path.normpath(named)) if named and not sha else None
+        for i in by_sha.get(sha, []) if sha else ([] if at is None else [at]):
+            found[i] = label
+    return found
+
+
+class Corrections:
+    """What one view knows of the label file (its shown images' labels there), and the
+    corrections it saves, one after another as they were chosen (each save runs off the event
+    loop: a quick second choice could else be written first)."""
+
+    def __init__(self, evaluation: Any, shown: Sequence[int], ctx: ViewerContext):
+        self.images, self.shown, self.ctx = evaluation.predictions.images, list(shown), ctx
+        self.path, _ = correction_file(ctx)
+        self.seen, _ = read_decisions(lambda: file_labels(self.images, self.shown, self.path), {})
+        self.in_turn = asyncio.Lock()
+
+    def label(self, i: int) -> str:
+        """Image ``i``'s label as the file gives it, else as the evaluation had it."""
+        return self.seen.get(i, str(self.images.labels[i]))
+
+    def in_step(self) -> bool:
+        """Whether this view shows what the file holds (only reads: asked under the lock, off the loop)."""
+        return file_labels(self.images, self.shown, self.path) == self.seen
+
+    async def relabel(self, index: int, label: str, redraw: Callable[[], None]) -> None:
+        """Record image ``index``'s right label in the Label Overrides file; its node turns stale."""
+        async with self.in_turn:
+            await self._relabel_now(index, label, redraw)
+
+    async def _relabel_now(self, index: int, label: str, redraw: Callable[[], None]) -> None:
+        from nodes.lib.classify.label_overrides import set_label
+
+        path, reason = correction_file(self.ctx)
+        if path is None:
+            ui.notify("Save the workflow first." if reason == "save" else reason, type="warning")
+            return
+        images = self.images
+        written = await save_decision(lambda: set_label(path, str(images.hashes[index]), images.relpath(index),
+                                                        label, still=self.in_step))
+        if written is False:
+            self._caught_up(path, redraw)
+        if not written:
+            return
+        sha = str(images.hashes[index])
+        self.seen.update({i: label for i in self.shown if i == index or sha and str(images.hashes[i]) == sha})
+        self.ctx.refresh()
+        ui.notify(f"{os.path.basename(images.paths[index])} is now '{label}' (saved in {path.name}); "
+                  "retrain to use it.", type="positive")
+
+    def _caught_up(self, path: Path, redraw: Callable[[], None]) -> None:
+        """Corrections written meanwhile (another tab, a program) are taken in and shown instead."""
+        found = or_said(lambda: file_labels(self.images, self.shown, path))
+        if found is None:
+            return
+        changed = sum(found.get(i) != self.seen.get(i) for i in self.shown)
+        self.seen = found
+        self.ctx.refresh()  # Label Overrides turns stale here too: its file changed
+        ui.notify(f"{changed:,} image(s) shown here were corrected meanwhile, in another tab or program: "
+                  f"they now show what {path.name} holds; nothing was changed.", type="warning")
+        redraw()
 
 
 def where_decisions_go(path: Path, ctx: ViewerContext) -> str:
@@ -149,24 +208,24 @@ def correction_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: C
 def show_images(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, title: str) -> None:
     """Thumbnails with true label, prediction, confidence, and a control to relabel each."""
     box = ui.column().classes("w-full gap-1")
-    in_turn = asyncio.Lock()  # corrections saved in the order chosen, across redraws
+    corrections = Corrections(evaluation, [int(i) for i in indices[:MAX_IMAGES]], ctx)  # across redraws
 
     def draw() -> None:
         box.clear()
         with box:
-            image_cards(evaluation, indices, ctx, title, draw, in_turn)
+            image_cards(evaluation, indices, ctx, title, draw, corrections)
 
     draw()
 
 
 def image_cards(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, title: str,
-                redraw: Callable[[], None], in_turn: asyncio.Lock) -> None:
+                redraw: Callable[[], None], corrections: Corrections) -> None:
     predictions = evaluation.predictions
     images = predictions.images
     ui.label(f"{title}: {len(indices):,} image(s)"
              + (f", the first {MAX_IMAGES} shown" if len(indices) > MAX_IMAGES else "")) \
         .classes("text-sm font-medium")
-    choices = list(dict.fromkeys([*evaluation.classes, *images.labels.tolist()]))
+    choices = list(dict.fromkeys([*evaluation.classes, *images.labels.tolist(), *corrections.seen.values()]))
     path, reason = correction_file(ctx)
     correction_bar(ctx, path, reason, redraw)
     with ui.row().classes("gap-3 w-full fc-cell-images"):
@@ -179,8 +238,8 @@ def image_cards(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, tit
                     ui.label(os.path.basename(images.paths[i])).classes("truncate")
                     ui.label(f"predicted {predictions.labels[i]} "
                              f"({predictions.scores[i]:.2f})").classes("text-gray-600")
-                    select = ui.select(choices, value=images.labels[i], label="True label",
-                                       on_change=lambda e, i=i: relabel(evaluation, i, e.value, ctx, in_turn)) \
+                    select = ui.select(choices, value=corrections.label(i), label="True label",
+                                       on_change=lambda e, i=i: corrections.relabel(i, e.value, redraw)) \
                         .props("dense options-dense").classes("w-full").mark(f"relabel-{i}")
                     if path is None:
                         select.disable()

@@ -4,7 +4,10 @@ Pick an image and a class, paint strokes with a brush of adjustable size, erase,
 Saving paints the strokes onto the image's mask PNG (``<image name>.png``) in a folder
 next to the workflow, points the Pixel Samples from Mask node's ``masks`` parameter
 there and saves the workflow file, so ``flowclass run`` of that file trains on exactly
-these labels, in this legend ("+ class" and a recoloured class are saved the same way). The strokes are kept in
+these labels, in this legend ("+ class" and a recoloured class are saved the same way). A class
+recoloured meanwhile in another tab (its workflow file then names another legend) is followed
+at the next save: the strokes not yet saved take their classes' new colours, so none is
+painted in a colour the legend no longer knows. The strokes are kept in
 Python and shown as SVG over a preview of the image; only saving touches files. A mask
 the user painted elsewhere is never overwritten: the masks are copied into a folder of
 FlowClass's own first, and the node is pointed at the copies.
@@ -252,6 +255,32 @@ def _take_in(painting: Painting, target: Path) -> bool:
     return True
 
 
+def legend_in_file(workflow: Path | None, node_id: str) -> tuple[str, str] | None:
+    """The node's legend and masks as its workflow file holds them now (another tab may have
+    saved a class recoloured since); None when there is none to read."""
+    from flowclass.errors import WorkflowInvalid
+    from flowclass.workflow_file import load
+
+    try:
+        spec = load(workflow).node(node_id) if workflow is not None else None
+    except (WorkflowInvalid, OSError, ValueError):
+        return None
+    if spec is None:
+        return None
+    return str(spec.params.get(LEGEND.name, "")), str(spec.params.get(MASKS.name, ""))
+
+
+def follow_legend(painting: Painting, old: str, new: str) -> None:
+    """The strokes not yet saved, painted in legend ``old``, in their classes' colours of ``new``
+    (matched by class name: a colour may even have passed to another class)."""
+    from nodes.lib.pixels.legend import parse_legend
+
+    before, after = (dict(zip(parsed.classes, parsed.class_colours())) for parsed in map(parse_legend, (old, new)))
+    moved = {colour: after[name] for name, colour in before.items() if name in after}
+    for stroke in painting.strokes[painting.saved:]:
+        stroke.colour = moved.get(stroke.colour, stroke.colour) if stroke.colour is not None else None
+
+
 def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> Painting:
     """Make (once) a preview of image ``index`` and load the mask it has, if any."""
     from flowclass.userfiles.pictures import open_rgb
@@ -301,6 +330,7 @@ class LabelDrawing:
         self.classes = dict(zip(parsed.classes, parsed.class_colours()))
         self.store = ctx.store_dir("pixel_labels")
         self.value = str(ctx.param(MASKS) or "")  # the masks parameter as set
+        self.in_file: str | None = None  # the legend the workflow file held when this view was drawn
         self.painting: Painting | None = None
         self.index = 0  # the image shown
 
@@ -406,6 +436,7 @@ class LabelDrawing:
                 ui.notify("Labels not saved: save the workflow first; they are kept beside it.",
                           type="warning")
                 return
+        followed = await self.follow_file(workflow)
         lost = classes_in(painting.base, self.classes) - classes_in(painting.mask(), self.classes)
         if lost and not await confirm(
                 f"Saving removes every {', '.join(sorted(lost))} label from {Path(painting.path).name}. "
@@ -426,13 +457,41 @@ class LabelDrawing:
             self.ctx.apply_params((MASKS, value))
             self.value = value
             ui.notify(f"Masks now reads {value} (a copy beside the workflow).", type="info")
+        if followed:
+            ui.notify("A class was recoloured meanwhile (another tab): this tab's strokes were saved in "
+                      "their classes' new colours, and it shows the workflow file's legend now.", type="warning")
         kept = await self.keep_in_file(f"Labels saved in {path}")
         self.ctx.refresh()
         self.redraw()
         if kept:
             ui.notify(f"Labels saved in {path}", type="positive")
+        if followed and self.rebuild is not None:  # the tools and the legend in the new colours
+            await self.rebuild(self.legend, self.index)
         if then_run:
             self.ctx.run(None)
+
+    async def follow_file(self, workflow: Path) -> bool:
+        """Whether the workflow file's legend changed since this view was drawn (a class recoloured
+        in another tab): then this view takes it, and its masks folder, and the strokes not yet
+        saved follow their classes' new colours. A legend this tab changed and has not saved in
+        the file is its own, kept."""
+        from nodes.lib.pixels.legend import LegendError, parse_legend
+
+        found = await run.io_bound(legend_in_file, workflow, self.ctx.node_id)
+        if found is None or found[0] in (self.legend, self.in_file) or self.in_file is None:
+            return False
+        legend, masks = found
+        try:
+            parsed = parse_legend(legend)
+        except LegendError:
+            return False
+        if self.painting is not None:
+            follow_legend(self.painting, self.legend, legend)
+        self.legend, self.in_file = legend, legend
+        self.classes = dict(zip(parsed.classes, parsed.class_colours()))
+        self.ctx.apply_params((LEGEND, legend), (MASKS, masks))
+        self.value = masks
+        return True
 
     async def recolour(self, name: str, colour: str) -> None:
         """A new colour for a class: the legend and every mask the node reads follow it."""
@@ -541,6 +600,8 @@ async def draw_labels(samples: Any, ctx: ViewerContext) -> None:
         box.clear()
         with box:
             drawing = LabelDrawing(images, legend, ctx, rebuild=show)
+            found = await run.io_bound(legend_in_file, ctx.workflow_path(), ctx.node_id)
+            drawing.in_file = found[0] if found is not None else None
             start = drawing.first_image() if index is None else index
             drawing.build(start)
             if tool in drawing.classes:

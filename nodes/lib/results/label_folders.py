@@ -13,16 +13,24 @@ RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
 UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 MAX_LENGTH = 100  # characters
 MAX_BYTES = 200  # encoded: leaves room for " (2)" within the 255-byte name limit
+# control characters (C0 and C1), format characters (those that reorder text, U+202E, and the
+# invisible ones) and line or paragraph separators: a label from a stranger's folder or label
+# file must not make a folder whose name reads otherwise than it is (``cat\u202egpj.exe``)
+HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+JOINERS = frozenset("\u200c\u200d")  # zero-width (non-)joiner: part of Persian, Indic and emoji spellings
 
 
 def safe_folder_name(label: str) -> str:
     """A single, harmless path component for ``label``.
 
-    Separators and characters that are illegal on some system become '_'; leading and
-    trailing dots and spaces go (so '..', '.' and hidden names are impossible); empty
-    labels become 'unlabelled'; reserved device names get a leading '_'.
+    Separators, characters that are illegal on some system and characters that act instead
+    of showing (controls, text-reversing and invisible format characters) become '_';
+    leading and trailing dots and spaces go (so '..', '.' and hidden names are impossible);
+    empty labels become 'unlabelled'; reserved device names get a leading '_'.
     """
     name = UNSAFE.sub("_", unicodedata.normalize("NFC", str(label)))
+    if not name.isprintable():
+        name = "".join("_" if ch not in JOINERS and unicodedata.category(ch) in HIDDEN else ch for ch in name)
     name = name.strip(" .")
     if not name:
         name = "unlabelled"

@@ -14,12 +14,14 @@ import filecmp
 import os
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from flowclass.context import RunContext
 from flowclass.safe_tables import _printable, neutralise, restore
 from flowclass.userfiles.journal import read_journal
 from flowclass.userfiles.owned_folder import copy_new, new_file, owned_folder
+
+TABLE_NAMES = tuple(f"images.{fmt}" for fmt in ("csv", "xlsx"))  # an export's tables
 
 # make(there, tmp): writes the file that goes here at the temporary path ``tmp``
 Maker = Callable[[str, Path], None]
@@ -57,6 +59,36 @@ def copy_into(ctx: RunContext, root: Path, moves: list[tuple[str, str]], *, fiel
         except FileExistsError:  # a file of the user's is in the way: the node numbers around it
             return False
     return True
+
+
+def relocate_export(ctx: RunContext, params: dict[str, Any], moves: list[tuple[str, str]], copied: bool):
+    """An export made for another output folder, copied into this one (see
+    flowclass.relocation): its copies copied, its tables with their new paths."""
+    if params["mode"] != "copy":  # links point at the originals: the node makes them again
+        return None
+    root, paths = Path(params["folder"]), dict(moves)
+    tables = {}
+    for here in paths.values():
+        folder, name = os.path.split(here)
+        if folder == str(root):  # a table: the images are in label folders
+            if name not in TABLE_NAMES:  # numbered around a file of the user's: run again
+                return None
+            rewrite = rewrite_csv if name.endswith(".csv") else rewrite_xlsx
+            tables[here] = rewrite("exported", paths)
+    if not copied and not copy_into(ctx, root, moves, field="folder", makers=tables, tidies=True):
+        return None
+    return lambda port, value: value.assign(exported=value["exported"].map(paths))
+
+
+def relocate_table(ctx: RunContext, params: dict[str, Any], moves: list[tuple[str, str]], copied: bool):
+    """A table saved for another output folder, copied into this one (see
+    flowclass.relocation): the same bytes, no table library imported."""
+    target = Path(params["path"])
+    if [here for _, here in moves] != [str(target)]:
+        return None
+    if not copied and not copy_into(ctx, target.parent, moves, field="path"):
+        return None
+    return lambda port, value: value
 
 
 def _same(entry, sha256: str, there: str, here: str) -> bool:

@@ -1,0 +1,139 @@
+"""A shared workflow's outputs stay inside the run's output folder (``--out``).
+
+A workflow file may be a stranger's: an output path with ``..`` or an absolute one would
+make files wherever the user may write. Such a path is refused before anything runs,
+naming the node and field; the user may still name a place outside themselves (``--set``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from flowclass.cache import Cache
+from flowclass.engine import Engine
+from flowclass.errors import WorkflowInvalid
+from flowclass.library import default_registry
+from flowclass.params import Path as PathParam
+from flowclass.workflow_file import loads
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _output_params() -> list[tuple[str, str]]:
+    return [(t.type, p.name) for t in default_registry() for p in t.params
+            if isinstance(p, PathParam) and p.role == "output"]
+
+
+def _value(node: str, field: str, where: Path | str) -> str:
+    param = next(p for p in default_registry().get(node).params if p.name == field)
+    return f"{where}/x{param.extensions[0]}" if param.extensions else str(where)
+
+
+@pytest.mark.parametrize("node,field", _output_params())
+def test_a_workflow_file_output_outside_out_is_refused_naming_node_and_field(tmp_path, node, field):
+    registry = default_registry()
+    engine = Engine(registry, Cache(tmp_path / "cache"))
+    (tmp_path / "out").mkdir()
+    for where in ("../../escaped", str(tmp_path / "elsewhere"), "inside/../../escaped"):
+        doc = {"schema_version": 1, "nodes": [{"id": "write", "type": node, "params": {field: _value(node, field, where)}}],
+               "edges": []}
+        with pytest.raises(WorkflowInvalid) as caught:
+            engine.run(loads(json.dumps(doc), registry), out_dir=tmp_path / "out", base_dir=tmp_path)
+        found = [p for p in caught.value.problems if p.code == "outside_out"]
+        assert [(p.node, p.field) for p in found] == [("write", field)], (where, caught.value.problems)
+        assert f"--set write.{field}=PATH" in found[0].message
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == ["out"]
+
+
+@pytest.mark.parametrize("node,field", _output_params())
+def test_paths_inside_out_and_paths_the_user_named_are_taken(tmp_path, node, field):
+    from flowclass.resolution import Dirs, resolve
+
+    registry = default_registry()
+    out = tmp_path / "out"
+    for value, named in ((_value(node, field, "sub/../sub"), ()), (_value(node, field, out / "deep"), ()),
+                         (_value(node, field, tmp_path / "elsewhere"), {("write", field)})):
+        doc = {"schema_version": 1, "nodes": [{"id": "write", "type": node, "params": {field: value}}], "edges": []}
+        dirs = Dirs(tmp_path, out, named=frozenset(named))
+        problems = resolve(loads(json.dumps(doc), registry), registry, dirs).problems
+        assert [p for p in problems if p.code == "outside_out"] == [], (value, problems)
+
+
+def _bundle(folder: Path, table: str) -> Path:
+    """A stranger's bundle: a folder of images and a workflow saving a table at ``table``."""
+    (folder / "images" / "a").mkdir(parents=True)
+    Image.new("RGB", (8, 8), "red").save(folder / "images" / "a" / "one.png")
+    (folder / "images" / "a" / "broken.png").write_bytes(b"not an image")
+    doc = {"schema_version": 1,
+           "nodes": [{"id": "import", "type": "import_images", "params": {"folder": "images"}},
+                     {"id": "table", "type": "save_table", "params": {"path": table}}],
+           "edges": [{"from": {"node": "import", "port": "skipped"}, "to": {"node": "table", "port": "data"}}]}
+    (folder / "workflow.json").write_text(json.dumps(doc))
+    return folder / "workflow.json"
+
+
+def _flowclass(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "flowclass.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_flowclass_run_keeps_a_shared_workflow_in_out_unless_the_user_names_a_place(tmp_path):
+    workflow = _bundle(tmp_path / "bundle", "../../../escaped.csv")
+    common = ("--cache", str(tmp_path / "cache"), "-q")
+    for command in ("validate", "run"):
+        done = _flowclass(command, str(workflow), "--out", str(tmp_path / "work" / "out"),
+                          *(common if command == "run" else ()), cwd=tmp_path)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "node 'table', 'path'" in done.stderr and "outside the output folder" in done.stderr
+        assert "--set table.path=PATH" in done.stderr
+    assert not (tmp_path / "escaped.csv").exists() and not (tmp_path / "work" / "out").exists()
+
+    mine = tmp_path / "mine" / "skipped.csv"
+    done = _flowclass("run", str(workflow), "--out", str(tmp_path / "out"), "--set", f"table.path={mine}",
+                      *common, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "broken.png" in mine.read_text()
+    # and again, unchanged: answered from the run record, still where the user named
+    done = _flowclass("run", str(workflow), "--out", str(tmp_path / "out"), "--set", f"table.path={mine}",
+                      *common, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.anyio
+async def test_the_canvas_flags_a_workflow_files_output_outside_its_output_folder_until_the_user_types_one(
+        user, registry, cache, tmp_path):
+    """The same rule in the canvas: the file's ``../`` path is flagged on its node and field
+    and not run; a path the user types there (inside the canvas's roots) is theirs."""
+    from nicegui import ui
+    from ui_helpers import graph_nodes, make_app, page_of, until
+
+    from flowclass.ui.canvas import FlowCanvas
+
+    root = tmp_path / "root"
+    workflow = _bundle(root / "bundle", "../../../../escaped.csv")
+    make_app(registry, cache, root, workflow)
+    await user.open("/")
+    page = page_of(user)
+    user.find(FlowCanvas).trigger("select", {"id": "table"})
+    await user.should_see("is outside the output folder")
+    problem = next(p for p in page.session.problems if p.code == "outside_out")
+    assert (problem.node, problem.field) == ("table", "path")
+    assert graph_nodes(user)["table"]["status"]["state"] == "invalid"
+    page.session.start_run(["table"])
+    await user.should_see("cannot run until these are fixed")
+    assert not (tmp_path / "escaped.csv").exists()
+
+    typed = str(root / "elsewhere" / "mine.csv")
+    next(e for e in user.find(ui.input).elements if e.props.get("label") == "Path").value = typed
+    await until(lambda: graph_nodes(user)["table"]["status"]["state"] != "invalid", what="the node valid")
+    await user.should_not_see(content="is outside the output folder")
+    assert not [p for p in page.session.problems if p.code in ("outside_out", "outside_roots")]
