@@ -119,9 +119,9 @@ class NodeType:
     # True for a node that stores each finished item as it goes (Embed's vectors, batch by
     # batch), so a stopped run's next one goes on from there: its progress counts what is
     # kept, and the canvas says so on the node of a stopped run. A node of several phases,
-    # only some of which store their items as they go, names those phases (the ``message``
-    # of their progress): Find Duplicates keeps its looks at images and its fine checks,
-    # not what it compares in between.
+    # only some of which count what they stored, names those phases (the ``message`` of
+    # their progress): Find Duplicates counts what it keeps while looking at images and
+    # comparing fine detail; in between, what is left to compare.
     keeps_progress: bool | tuple[str, ...] = False
     outputs_exist: OutputsCheck | None = None
     # With writes_files: a result made for another output folder is copied here instead of

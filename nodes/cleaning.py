@@ -91,7 +91,8 @@ def _kept_labelling(embeddings: Embeddings, dropped: np.ndarray) -> Labelling:
     reports=_report("duplicates", "duplicates.csv"),
     fingerprint=_keep_file_fingerprint,
     # what these phases count is kept as it is made (kept_checks), so a stopped run resumes
-    # there and the canvas says so; the thumbnails compared in between are kept only at its end
+    # there and the canvas says so; the thumbnails compared and aligned in between are kept as
+    # they are made too, but those phases count what is left to compare, not what is kept
     keeps_progress=("looking at images", "comparing fine detail"),
 )
 def find_duplicates(ctx: RunContext, *, embeddings: Embeddings, near, match, detail, candidates, neighbours,

@@ -4,14 +4,17 @@ are stored as they are made, keyed by the images' content and the check's settin
 As for Embed and Classify Pixels (test_resume.py, test_resume_pixels.py): ``flowclass run``
 of clean_collection.json killed with SIGKILL while Find Duplicates compares fine detail
 resumes at the stored count and writes the same files, byte for byte, as a run never
-interrupted; a Cancel keeps the verdicts made before it. Real images: edited copies of
-the sample photographs (scikit-image's and scikit-learn's).
+interrupted; a Cancel keeps the verdicts made before it, and so does a Cancel while it
+compares or aligns thumbnails (the coarse check before the fine one): the next run does
+not compare again what was compared. Real images: edited copies of the sample photographs
+(scikit-image's and scikit-learn's).
 """
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ from flowclass.errors import Cancelled
 from flowclass.library import ready_workflows_dir
 
 FINE = "comparing fine detail"
+THUMBS, ALIGNING = "comparing thumbnails", "aligning thumbnails"
 
 
 def kept_verdicts(cache_root: Path, fine_only: bool = True) -> int:
@@ -139,3 +143,126 @@ def test_a_killed_find_duplicates_resumes_its_comparisons_and_gives_the_same_fil
     assert "duplicates.csv" in made and made["duplicates.csv"].count(b"\n") > 18 * 5
     assert made.keys() == expected.keys()
     assert [name for name in made if made[name] != expected[name]] == []
+
+
+def kept_coarse(cache: Path) -> tuple[int, int]:
+    """What a duplicates store holds of the coarse check: best crops (one image cropped
+    against one partner) and pairs settled or aligned (verdicts and alignments)."""
+    with sqlite3.connect(cache / "checks.sqlite") as db:
+        tables = {name for name, in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        crops = 0
+        if "crops" in tables:
+            from nodes.lib.cleaning.kept_checks import CROP
+
+            crops = sum(len(made) for made, in db.execute("SELECT made FROM crops")) // CROP.itemsize
+        pairs = sum(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                    for table in ("verdicts", "alignments") if table in tables)
+    return crops, pairs
+
+
+class CountedCoarse:
+    """Counts the coarse check's work, made in this process (not in worker processes): the
+    entries (an image, a partner) whose best crop is looked for and the pairs aligned; with
+    ``cancel`` given, calls it when the chunk of pairs number ``cancel_at`` is aligned."""
+
+    def __init__(self, monkeypatch):
+        import nodes.lib.cleaning.duplicates as dup
+
+        self.entries, self.pairs, self.chunks, self.cancel, self.cancel_at = 0, 0, 0, None, 0
+        best_crops, align_many = dup.best_crops, dup.align_many
+
+        def counted_crops(views, targets):
+            self.entries += len(targets)
+            return best_crops(views, targets)
+
+        def counted_align(works, pairs, *args, **kwargs):
+            self.pairs, self.chunks = self.pairs + len(pairs), self.chunks + 1
+            if self.cancel is not None and self.chunks == self.cancel_at:
+                self.cancel()
+            return align_many(works, pairs, *args, **kwargs)
+
+        monkeypatch.setattr(dup, "best_crops", counted_crops)
+        monkeypatch.setattr(dup, "align_many", counted_align)
+        monkeypatch.setattr(dup, "cores", lambda: 1)
+        monkeypatch.setattr(dup, "CROPS_CHUNK", 4)  # 30 images: several chunks of each stage
+        monkeypatch.setattr(dup, "ALIGN_CHUNK", 8)
+
+    def reset(self) -> tuple[int, int]:
+        done, self.entries, self.pairs, self.chunks = (self.entries, self.pairs), 0, 0, 0
+        return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [THUMBS, ALIGNING])
+def test_a_cancel_while_comparing_or_aligning_thumbnails_keeps_what_was_compared(tmp_path, monkeypatch, stage):
+    from nodes.lib.cleaning.kept_checks import KeptChecks
+
+    paths = edited_photos(tmp_path, photos=6)
+    counted = CountedCoarse(monkeypatch)
+    totals: dict[str, int] = {}  # of each stage: the images or pairs it has to compare
+    whole = _find(paths, progress=lambda done, total, unit, message: totals.__setitem__(message, total))
+    entries, aligned = counted.reset()
+    pairs = totals[ALIGNING]
+    assert len(whole[0].index) == 5 * 6 and pairs > 50 and aligned >= 4 * 6
+
+    def cancel_at_third_chunk(done, total, unit, message):
+        if message == stage and done >= (8 if stage == THUMBS else 16):  # two chunks done
+            raise Cancelled()
+
+    cache = tmp_path / "store"
+    cache.mkdir()
+    kept = KeptChecks(cache)
+    with pytest.raises(Cancelled):
+        _find(paths, kept, cancel_at_third_chunk)
+    counted.reset()
+    crops, settled = kept_coarse(cache)
+    if stage == THUMBS:  # the best crops of two chunks of images, no pair aligned yet
+        assert 0 < crops < entries and settled == 0
+    else:  # every best crop, and the pairs of two chunks of 8 settled or aligned
+        assert (crops, settled) == (entries, 16)
+    totals.clear()
+    resumed = _find(paths, kept, lambda done, total, unit, message: totals.__setitem__(message, total))
+    assert counted.entries == entries - crops  # no best crop looked for twice
+    assert totals[ALIGNING] == pairs - settled  # no pair aligned twice
+    assert counted.pairs < aligned if stage == ALIGNING else counted.pairs == aligned
+    assert np.array_equal(resumed[0].group, whole[0].group) and np.array_equal(resumed[0].index, whole[0].index)
+    assert np.array_equal(resumed[0].kind, whole[0].kind) and np.array_equal(resumed[0].keep, whole[0].keep)
+    assert np.array_equal(resumed[1], whole[1], equal_nan=True)  # every score, exactly
+    kept.close()
+
+
+@pytest.mark.slow
+def test_flowclass_run_resumes_find_duplicates_cancelled_while_aligning_and_writes_the_same_files(
+        tmp_path, registry, monkeypatch):
+    from flowclass.cache import Cache
+    from flowclass.cli import main
+    from flowclass.engine import Engine
+    from flowclass.workflow_file import load
+
+    edited_photos(tmp_path, photos=6)
+    workflow = _clean_collection(tmp_path)
+    sets = ["--set", f"import.folder={tmp_path / 'collection'}", "--set", "embed.backend=pixels"]
+    out = tmp_path / "out"
+    counted = CountedCoarse(monkeypatch)
+    assert main(["run", str(workflow), "--out", str(out), "--cache", str(tmp_path / "cache_whole"), *sets]) == 0
+    whole, (_, aligned) = files_of(out), counted.reset()
+    shutil.rmtree(out)
+
+    cancel = threading.Event()
+    counted.cancel, counted.cancel_at = cancel.set, 3  # Cancel pressed while the third chunk is aligned
+    flow = load(workflow, registry).with_params("import", folder=str(tmp_path / "collection")) \
+        .with_params("embed", backend="pixels")
+    result = Engine(registry, Cache(tmp_path / "cache")).run(flow, base_dir=tmp_path, out_dir=out, cancel=cancel)
+    assert result.outcomes["duplicates"].state.value == "cancelled"
+    _, settled = kept_coarse(tmp_path / "cache" / "stores" / "duplicates")
+    assert settled == 2 * 8  # the pairs of the two chunks aligned before
+    counted.cancel = None
+    counted.reset()
+    shutil.rmtree(out)
+
+    assert main(["run", str(workflow), "--out", str(out), "--cache", str(tmp_path / "cache"), *sets]) == 0
+    assert counted.entries == 0 and counted.pairs < aligned  # no best crop looked for again, fewer pairs aligned
+    resumed = files_of(out)
+    assert "duplicates.csv" in resumed and resumed["duplicates.csv"].count(b"\n") == 5 * 6 + 1
+    assert resumed.keys() == whole.keys()
+    assert [name for name in resumed if resumed[name] != whole[name]] == []  # bit for bit

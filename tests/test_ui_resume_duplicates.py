@@ -131,7 +131,7 @@ LOOK, THUMBS, FINE = "looking at images", "comparing thumbnails", "comparing fin
 
 @pytest.mark.parametrize("reports, badge, note", [
     ([(LOOK, 0, 1000), (LOOK, 256, 1000)], "partly done", "256 of 1,000 images kept"),
-    # the thumbnails compared are kept only at that phase's end: the looks at images are what is kept
+    # that phase counts the thumbnails left to compare, not those kept: the looks at images are what is kept
     ([(LOOK, 1000, 1000), (THUMBS, 0, 1000), (THUMBS, 512, 1000)], "partly done", "1,000 of 1,000 images kept"),
     ([(LOOK, 1000, 1000), (THUMBS, 1000, 1000), (FINE, 0, 90)], "partly done", "1,000 of 1,000 images kept"),
     ([(LOOK, 1000, 1000), (THUMBS, 1000, 1000), (FINE, 0, 90), (FINE, 12, 90)], "partly done", "12 of 90 pairs kept"),

@@ -30,7 +30,7 @@ from typing import Callable, Iterator, Sequence, TypeVar
 import numpy as np
 
 from .fine_detail import DETAIL, detail_difference, fine_copy
-from .kept_checks import KeptChecks
+from .kept_checks import KeptChecks, KeptCrops
 from .neighbours import nearest
 from .pair_pool import cores, in_order
 from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, THUMB, WORK, Alignment, align, align_many,
@@ -276,9 +276,24 @@ class _Verdicts:
             return {}
         return self.kept.verdicts(self.settings, [self.key(p) for p in pairs])
 
-    def keep(self, pairs: np.ndarray, scores: np.ndarray) -> None:
+    def keep(self, pairs: np.ndarray, scores: np.ndarray, at: np.ndarray | None = None,
+             passed: Sequence[tuple[int, Alignment]] = ()) -> None:
+        """The verdicts ``scores[at]`` of ``pairs[at]`` (default: all), and the alignments of
+        the pairs ``passed`` (indices into ``pairs``) that their fine checks need."""
+        at = np.arange(len(pairs)) if at is None else at
         if self.kept is not None:
-            self.kept.keep_verdicts(self.settings, [(*self.key(p), *s) for p, s in zip(pairs, scores)])
+            self.kept.keep_verdicts(self.settings, [(*self.key(pairs[k]), *scores[k]) for k in at],
+                                    [(*self.key(pairs[k]), found) for k, found in passed])
+
+    def aligned(self, pairs: np.ndarray, at: np.ndarray) -> list[tuple[int, Alignment]]:
+        """Of ``pairs[at]``, those a stopped run aligned (they passed the coarse check), with their alignment."""
+        if self.kept is None or not len(at) or not self.kept.any_alignments(self.settings):
+            return []
+        found = self.kept.alignments(self.settings, [self.key(pairs[k]) for k in at])
+        return [(int(k), found[key]) for k in at if (key := self.key(pairs[k])) in found]
+
+    def crops(self) -> KeptCrops | None:
+        return None if self.kept is None else KeptCrops(self.kept, self.hashes)
 
 
 def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence[str],
@@ -287,8 +302,10 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
     """The pairs ``pairs[to_check]`` that pass the coarse and then the fine check; their
     scores go into ``scores`` (coarse match, fine difference). Verdicts kept by an earlier
     run are reused; new ones are kept as they are made: those the coarse check settles, a
-    chunk of pairs at a time, the others pair by pair. ``workers`` processes check them
-    (:mod:`.pair_pool`)."""
+    chunk of pairs at a time, the others pair by pair. Before that the coarse check keeps
+    its best crops and the alignments its fine checks need (:mod:`.kept_checks`), so a run
+    stopped while comparing or aligning thumbnails resumes there too. ``workers`` processes
+    check them (:mod:`.pair_pool`)."""
     known = verdicts.known(pairs[to_check])
     stored = np.zeros(len(to_check), dtype=bool)  # (keys made only where verdicts are kept: 1 s at 640,000 pairs)
     if known:
@@ -296,14 +313,19 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
     for k in to_check[stored]:
         scores[k] = known[verdicts.key(pairs[k])]
     fresh = to_check[~stored]
-    passed: list[tuple[int, Alignment]] = []
-    with contextlib.closing(_coarse(pairs[fresh], looks.works, match_above, progress, workers)) as coarse:
+    passed = verdicts.aligned(pairs, fresh)  # by a run stopped before their fine checks
+    for k, found in passed:
+        scores[k, 0] = found.score
+    fresh = fresh[~np.isin(fresh, [k for k, _ in passed])]
+    with contextlib.closing(_coarse(pairs[fresh], looks.works, match_above, progress, workers,
+                                    verdicts.crops())) as coarse:
         for chunk, found in coarse:
             ks = fresh[chunk]
             scores[ks, 0] = [f.score for f in found]
-            passed += [(k, f) for k, f in zip(ks.tolist(), found) if f.score >= match_above]
+            made = [(k, f) for k, f in zip(ks.tolist(), found) if f.score >= match_above]
+            passed += made
             settled = ks[scores[ks, 0] < match_above]
-            verdicts.keep(pairs[settled], scores[settled])
+            verdicts.keep(pairs, scores, settled, made)
     passed = _by_group(passed, pairs)
     fine = functools.lru_cache(maxsize=FINE_COPIES)(lambda i: fine_copy(paths[i]))
 
@@ -371,11 +393,12 @@ def _prepared(works: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progress,
-            workers: int) -> Iterator[tuple[np.ndarray, list[Alignment]]]:
+            workers: int, kept_crops: KeptCrops | None = None) -> Iterator[tuple[np.ndarray, list[Alignment]]]:
     """:func:`.thumbnails.align` of every pair, each image's 49 views made once (not once per
     pair), and refined only where a crop correlates at least ALIGNED (less the slack of
     fine textures, :func:`.thumbnails.misalignment_slack`): (indices into ``pairs``, their
-    alignments), a chunk at a time, in order, checked by ``workers`` processes."""
+    alignments), a chunk at a time, in order, checked by ``workers`` processes. ``kept_crops``:
+    where the best crops are kept as they are made, and those a stopped run made reused."""
     if not len(pairs):
         return
     images = np.unique(pairs)
@@ -387,7 +410,13 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progr
     first = np.concatenate([pairs[:, 0], pairs[:, 1]])
     other = np.concatenate([pairs[:, 1], pairs[:, 0]])
     order = np.argsort(first, kind="stable")
-    starts = np.flatnonzero(np.r_[True, first[order][1:] != first[order][:-1]])
+    if kept_crops is not None:  # entries (k + side * len(pairs)) a stopped run kept are not made again
+        kept, boxes, correlations = kept_crops.known(first, other)
+        done = np.flatnonzero(kept)
+        which[done % len(pairs), done // len(pairs)] = boxes[done]
+        best[done % len(pairs), done // len(pairs)] = correlations[done]
+        order = order[~kept[order]]
+    starts = np.flatnonzero(np.r_[True, first[order][1:] != first[order][:-1]][:len(order)])
     ends = np.r_[starts[1:], len(order)]
     parts = [images[start:start + PREPARE_CHUNK] for start in range(0, len(images), PREPARE_CHUNK)]
     with in_order(functools.partial(_prepared, works), parts, workers) as results:
@@ -407,6 +436,8 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progr
             rows = order[starts[begin]:ends[end - 1]]  # entries k + side * len(pairs)
             which[rows % len(pairs), rows // len(pairs)] = k
             best[rows % len(pairs), rows // len(pairs)] = correlation
+            if kept_crops is not None:
+                kept_crops.keep(first[rows], other[rows], k, correlation)
     progress(len(starts), len(starts), "images", "comparing thumbnails")
 
     loose = np.minimum(slack[pairs[:, 0]], slack[pairs[:, 1]])  # :func:`.thumbnails.pair_slack` of each pair
