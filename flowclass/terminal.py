@@ -21,9 +21,10 @@ def say(text: object = "", file: TextIO | None = None) -> None:
     print(printable(str(text)), file=file or sys.stdout)
 
 
-def printable(text: str) -> str:
-    """``text`` with every character a terminal would act on (but ``\\n`` and ``\\t``) escaped."""
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with every character a terminal would act on (but ``\\n``, ``\\t`` and those
+    in ``keep``) escaped."""
     if text.isprintable():
         return text
-    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in _ACTS
+    return "".join(ch if ch in "\n\t" or ch in keep or unicodedata.category(ch) not in _ACTS
                    else ch.encode("unicode_escape").decode("ascii") for ch in text)

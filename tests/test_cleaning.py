@@ -569,3 +569,32 @@ def test_brightness_curves_are_scipys_isotonic_regression_on_digit_views():
         fitted = isotonic_regression(means, weights=curves.counts).x[curves.inverse]
         assert curves.explained(y) == 1.0 - ((y - fitted) ** 2).sum() / ((y - y.mean()) ** 2).sum()
     assert MonotoneCurves(views[0]).explained(views[0]) == 1.0
+
+
+def test_curves_fitted_together_are_each_fitted_alone_bit_for_bit():
+    """Aligning fits the views of a chunk of pairs together, each against its own target's
+    curve (float32 views, ordered by radix): every score the same, to the bit, as one curve
+    fitted to one view with scipy's public function, flat views explaining nothing."""
+    from scipy.optimize import isotonic_regression
+    from sklearn.datasets import load_digits
+
+    from nodes.lib.cleaning.thumbnails import Curves, stable_order, view
+
+    digits = load_digits().images[:30] * 16
+    views = np.stack([view(np.kron(d, np.ones((8, 8))), (1.5, 0.0, 64.0, 62.5)) for d in digits])
+    views[5] = 7.0  # flat
+    views[6] *= -1  # negative values sort as numbers do
+    assert views.dtype == np.float32
+    assert np.array_equal(stable_order(views), np.argsort(views.astype(np.float64), axis=1, kind="stable"))
+    curves = Curves(views[:10])
+    which = np.array([3, 0, 3, 9, 5, 6, 1])
+    ys = views[[12, 20, 3, 9, 14, 6, 5]]
+    scores = curves.explained(which, ys)
+    for w, y, score in zip(which, ys.astype(np.float64), scores):
+        x = views[w].astype(np.float64)
+        values, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+        means = np.bincount(inverse, weights=y) / counts
+        fitted = isotonic_regression(means, weights=counts.astype(np.float64)).x[inverse]
+        total = ((y - np.add.reduce(y) / len(y)) ** 2).sum()
+        assert score == (0.0 if total <= 1e-6 else 1.0 - np.add.reduce((y - fitted) ** 2) / total)
+    assert scores[2] == scores[3] == 1.0 and scores[5] == 1.0 and scores[6] == 0.0

@@ -77,3 +77,13 @@ def test_find_duplicates_leaves_the_process_blas_threads_alone(tmp_path, monkeyp
         duplicates.find_copies([str(p) for p in paths], [sha256_of_file(p) for p in paths], rows,
                                sizes=lambda path: 0, areas=[1] * len(paths), workers=workers)
     assert len(seen) == 1 and min(seen[0]) >= 2, seen  # (a library loaded meanwhile has its own default)
+
+
+def test_fine_checks_go_group_by_group_in_their_order():
+    """Pairs that connect the same images are fine-checked one after another (each worker
+    then decodes a group's images once, while it keeps them), in their order within a group."""
+    from nodes.lib.cleaning.duplicates import NO_ALIGNMENT, _by_group
+
+    pairs = np.array([[0, 5], [1, 2], [2, 9], [3, 4], [5, 7], [6, 8], [7, 0], [8, 9]])
+    passed = [(k, NO_ALIGNMENT) for k in range(7)]  # the last pair did not pass the coarse check
+    assert [k for k, _ in _by_group(passed, pairs)] == [0, 4, 6, 1, 2, 3, 5]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 from PIL import Image
 
 from flowclass.cli import main
@@ -50,3 +52,47 @@ def test_lines_tabs_and_any_script_stay_as_they_are() -> None:
     text = "naïve café 猫 ✓\n\ttwo lines"
     assert printable(text) == text
     assert printable("a\rb\x00c\x9bd") == "a\\rb\\x00c\\x9bd"
+
+
+# --- the same names on the page (flowclass/viewers/names.py) -----------------------------------
+
+REVERSED = "cat\u202egpj.exe"
+ESCAPED = "cat\\u202egpj.exe"
+
+
+@pytest.mark.anyio
+async def test_viewers_show_a_label_or_file_name_that_reverses_text_as_its_escape(user, tmp_path):
+    """The label queue, the groups of copies and the image grid showed a stranger's label or
+    file name with its U+202E, which reversed what followed it on the page (the queue's
+    *suggested dog* read *god detseggus*); the real browser's view of it is
+    tests/test_bidi_names_browser.py. Persian's zero-width non-joiner stays as it is."""
+    from nicegui import ui
+    from test_ui_cleaning import context, queue_context
+
+    from nodes.cleaning_types import DuplicateGroups, LabelIssues
+    from nodes.datatypes import ImageSet
+
+    from flowclass.viewers.images import gallery_of_images, grid_html
+    from nodes.viewers.cleaning_duplicates import duplicate_groups
+    from nodes.viewers.cleaning_labels import label_queue
+
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    images = ImageSet(np.array([str(tmp_path / "a" / f"{REVERSED}.png")] * 2), np.array([REVERSED] * 2),
+                      np.array(["0" * 64, "1" * 64]), np.full(2, 8), np.full(2, 8), str(tmp_path))
+    issues = LabelIssues(images, np.array([persian] * 2), np.array([0.9, 0.8]), np.array([True, False]),
+                         (REVERSED, persian))
+    groups = DuplicateGroups(images, np.arange(2), np.array([1, 1]), np.array(["near"] * 2), np.array([True, False]))
+
+    @ui.page("/")
+    def page() -> None:
+        label_queue.show(issues, queue_context(tmp_path, []))
+        duplicate_groups.show(groups, context(tmp_path, []))
+
+    await user.open("/")
+    await user.should_see(f"labelled {ESCAPED} · suggested {persian}")
+    await user.should_see(f"Keep {ESCAPED}")
+    await user.should_see(f"{ESCAPED}.png")
+    await user.should_see(f"label {ESCAPED} · 8×8")
+    html = grid_html(gallery_of_images(issues.images), [0], queue_context(tmp_path, []), headed=True)
+    assert f">{ESCAPED}.png</span>" in html and f">{ESCAPED} <span" in html  # its name, and its group's heading
+    assert f">{REVERSED}" not in html and f"title=\"{REVERSED}" not in html

@@ -21,6 +21,7 @@ from nicegui import ui
 from .dialog import page_dialog
 from . import ViewerContext, viewer
 from .colors import group_colors
+from .names import shown
 from .tables import show_as_table, show_table
 
 PER_PAGE = 60
@@ -85,7 +86,7 @@ def grid_html(gallery: Gallery, indices: Sequence[int], ctx: ViewerContext, head
             if current is not None:
                 parts.append("</div>")
             count = int(np.sum(gallery.groups == group))
-            name = html.escape(group or "(no label)")
+            name = html.escape(shown(group) or "(no label)")
             parts.append(f'<div class="fc-group-head" style="border-left: 4px solid {colors.get(group, "#999")};'
                          f' padding-left: 6px; margin: 8px 0 4px; font-weight: 600">{name}'
                          f' <span style="font-weight: 400; color: #64748b">{count} images</span></div>'
@@ -94,9 +95,9 @@ def grid_html(gallery: Gallery, indices: Sequence[int], ctx: ViewerContext, head
         elif not headed and current is None:
             parts.append('<div class="fc-thumb-grid">')
             current = group
-        name = os.path.basename(gallery.paths[i])
-        tip = name + (f" · {group}" if group else "")
-        caption = str(gallery.captions[i]) if gallery.captions is not None else ""
+        name = shown(os.path.basename(gallery.paths[i]))
+        tip = name + (f" · {shown(group)}" if group else "")
+        caption = shown(gallery.captions[i]) if gallery.captions is not None else ""
         if caption:
             tip += f" · folder label {caption}"
         if gallery.scores is not None and np.isfinite(gallery.scores[i]):
@@ -186,12 +187,12 @@ def enlarge(gallery: Gallery, index: Any, ctx: ViewerContext, order: Sequence[in
         with body:
             ui.image(ctx.image_url(gallery.paths[i], gallery.hashes[i], size=1024)) \
                 .classes("w-[36rem] max-w-full").props("fit=contain no-transition")
-            ui.label(gallery.paths[i]).classes("text-xs font-mono break-all fc-enlarged-path")
+            ui.label(shown(gallery.paths[i])).classes("text-xs font-mono break-all fc-enlarged-path")
             details = []
             if gallery.groups[i]:
-                details.append(f"{gallery.group_title}: {gallery.groups[i]}")
+                details.append(f"{gallery.group_title}: {shown(gallery.groups[i])}")
             if gallery.captions is not None and gallery.captions[i]:
-                details.append(f"folder label: {gallery.captions[i]}")
+                details.append(f"folder label: {shown(gallery.captions[i])}")
             if gallery.scores is not None and np.isfinite(gallery.scores[i]):
                 details.append(f"score {gallery.scores[i]:.3f}")
             if details:

@@ -24,6 +24,7 @@ from nicegui import run, ui
 
 from flowclass.errors import NodeError
 from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.names import shown
 from flowclass.viewers.tables import show_as_table, show_table
 
 T = TypeVar("T")
@@ -158,7 +159,7 @@ class Corrections:
         sha = str(images.hashes[index])
         self.seen.update({i: label for i in self.shown if i == index or sha and str(images.hashes[i]) == sha})
         self.ctx.refresh()
-        ui.notify(f"{os.path.basename(images.paths[index])} is now '{label}' (saved in {path.name}); "
+        ui.notify(f"{shown(os.path.basename(images.paths[index]))} is now '{shown(label)}' (saved in {shown(path.name)}); "
                   "retrain to use it.", type="positive")
 
     def _caught_up(self, path: Path, redraw: Callable[[], None]) -> None:
@@ -226,6 +227,7 @@ def image_cards(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, tit
              + (f", the first {MAX_IMAGES} shown" if len(indices) > MAX_IMAGES else "")) \
         .classes("text-sm font-medium")
     choices = list(dict.fromkeys([*evaluation.classes, *images.labels.tolist(), *corrections.seen.values()]))
+    options = {choice: shown(choice) for choice in choices}
     path, reason = correction_file(ctx)
     correction_bar(ctx, path, reason, redraw)
     with ui.row().classes("gap-3 w-full fc-cell-images"):
@@ -235,10 +237,10 @@ def image_cards(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, tit
                 ui.image(ctx.image_url(images.paths[i], images.hashes[i])).classes("w-40 h-40") \
                     .props("fit=contain")
                 with ui.card_section().classes("p-1 text-xs"):
-                    ui.label(os.path.basename(images.paths[i])).classes("truncate")
-                    ui.label(f"predicted {predictions.labels[i]} "
+                    ui.label(shown(os.path.basename(images.paths[i]))).classes("truncate")
+                    ui.label(f"predicted {shown(predictions.labels[i])} "
                              f"({predictions.scores[i]:.2f})").classes("text-gray-600")
-                    select = ui.select(choices, value=corrections.label(i), label="True label",
+                    select = ui.select(options, value=corrections.label(i), label="True label",
                                        on_change=lambda e, i=i: corrections.relabel(i, e.value, redraw)) \
                         .props("dense options-dense").classes("w-full").mark(f"relabel-{i}")
                     if path is None:
@@ -254,9 +256,9 @@ def show_matrix(evaluation: Any, on_cell: Callable[[str, str], None]) -> None:
     with ui.grid(columns=len(columns) + 1).classes("gap-0.5 fc-confusion"):
         ui.label("")
         for name in columns:
-            ui.label(name).classes("text-xs font-semibold text-center truncate")
+            ui.label(shown(name)).classes("text-xs font-semibold text-center truncate")
         for r, true in enumerate(rows):
-            ui.label(true).classes("text-xs font-semibold truncate self-center")
+            ui.label(shown(true)).classes("text-xs font-semibold truncate self-center")
             for c, predicted in enumerate(columns):
                 count = int(evaluation.confusion[r, c])
                 ui.button(str(count), on_click=lambda _, t=true, p=predicted: on_cell(t, p)) \

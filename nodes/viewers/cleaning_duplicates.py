@@ -20,6 +20,7 @@ import numpy as np
 from nicegui import ui
 
 from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.names import shown
 from flowclass.viewers.images import enlarge, gallery_of_images
 
 from .classification import read_decisions, save_decision, where_decisions_go
@@ -222,9 +223,9 @@ def copy_card(groups: Any, row: int, kept: bool, ctx: ViewerContext, choose: Cal
             .props("fit=contain no-spinner no-transition").on("click", lambda: enlarge(i)) \
             .mark(f"picture-{i}")
         with ui.card_section().classes("p-1 text-xs w-full"):
-            ui.label(os.path.basename(images.paths[i])).classes("truncate fc-duplicate-name") \
-                .tooltip(str(images.paths[i]))
-            ui.label(f"label {images.labels[i] or '(none)'} · {images.widths[i]}×{images.heights[i]}") \
+            ui.label(shown(os.path.basename(images.paths[i]))).classes("truncate fc-duplicate-name") \
+                .tooltip(shown(images.paths[i]))
+            ui.label(f"label {shown(images.labels[i]) or '(none)'} · {images.widths[i]}×{images.heights[i]}") \
                 .classes("text-gray-600 truncate")
             with ui.row().classes("items-center gap-1 justify-between w-full"):
                 ui.label(str(groups.kind[row])).classes("text-gray-600")

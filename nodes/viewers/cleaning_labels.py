@@ -24,6 +24,7 @@ import numpy as np
 from nicegui import ui
 
 from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.names import shown
 from flowclass.viewers.images import enlarge, gallery_of_images
 
 from .classification import correction_bar, correction_file, or_said, read_decisions, save_decision
@@ -129,7 +130,8 @@ def queue(issues: Any, ctx: ViewerContext, redraw: Callable[[], None]) -> None:
             return
         done[images.hashes == images.hashes[i]] = True  # byte copies share the row
         # said before the card (whose button called this) is redrawn away
-        ui.notify(f"{os.path.basename(images.paths[i])}: '{label}' (saved in {path.name}); retrain to use it.",
+        ui.notify(f"{shown(os.path.basename(images.paths[i]))}: '{shown(label)}' (saved in {shown(path.name)}); "
+                  "retrain to use it.",
                   type="positive")
         ctx.refresh()  # Label Overrides turns stale: its file changed
         counter.text = progress(issues, done)
@@ -173,19 +175,19 @@ def card(issues: Any, i: int, classes: list[str], ctx: ViewerContext, decide: Ca
             .props("fit=contain no-spinner no-transition").on("click", lambda: enlarge(i)) \
             .mark(f"picture-{i}")
         with ui.column().classes("gap-0 p-1 text-xs min-w-0 grow"):
-            ui.label(os.path.basename(images.paths[i])).classes("truncate w-full fc-queue-name") \
-                .tooltip(str(images.paths[i]))
-            ui.label(f"labelled {given} · suggested {suggested}").classes("font-medium fc-queue-labels")
+            ui.label(shown(os.path.basename(images.paths[i]))).classes("truncate w-full fc-queue-name") \
+                .tooltip(shown(images.paths[i]))
+            ui.label(f"labelled {shown(given)} · suggested {shown(suggested)}").classes("font-medium fc-queue-labels")
             ui.label(f"score {issues.score[i]:.3f}" + (" · flagged" if issues.flagged[i] else "")) \
                 .classes("text-red-700" if issues.flagged[i] else "text-gray-600")
             with ui.row().classes("gap-1 items-center no-wrap pt-1"):
                 buttons = []
                 if suggested != given:
-                    buttons.append(ui.button(f"Accept {suggested}", on_click=lambda: decide(i, suggested))
+                    buttons.append(ui.button(f"Accept {shown(suggested)}", on_click=lambda: decide(i, suggested))
                                    .props("dense no-caps size=sm color=primary").mark(f"accept-{i}"))
-                buttons.append(ui.button(f"Keep {given}", on_click=lambda: decide(i, given))
+                buttons.append(ui.button(f"Keep {shown(given)}", on_click=lambda: decide(i, given))
                                .props("dense no-caps size=sm outline").mark(f"keep-label-{i}"))
-                select = ui.select([c for c in classes if c != given], label="Other",
+                select = ui.select({c: shown(c) for c in classes if c != given}, label="Other",
                                    on_change=lambda e: decide(i, e.value) if e.value else None) \
                     .props("dense options-dense").classes("w-20").mark(f"choose-{i}")
             if not can_decide:

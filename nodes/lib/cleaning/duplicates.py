@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -34,6 +35,8 @@ from .neighbours import nearest
 from .pair_pool import cores, in_order
 from .thumbnails import (ALIGNED, NO_ALIGNMENT, SIGNATURE, THUMB, WORK, Alignment, align, align_many,
                          all_views, best_crops, look_at, look_of, misalignment_slack, pixel_digest, unit, whole)
+
+T = TypeVar("T")
 
 CANDIDATE_NEIGHBOURS = 10
 CANDIDATE_SIMILARITY = 0.5  # cosine of centred embeddings below which a pair is no candidate
@@ -48,6 +51,7 @@ PREPARE_CHUNK = 1024  # images whose whole views and slack a worker makes at a t
 CROPS_CHUNK = 256  # images whose crops a worker matches at a time (about 0.1 s)
 ALIGN_CHUNK = 128  # pairs a worker aligns at a time, their crops refined together (about 0.1 s)
 FINE_CHUNK = 32  # pairs a worker compares in fine detail at a time (about 0.2 s; neighbours share fine copies)
+FINE_COPIES = 256  # fine copies each worker keeps decoded (64 px gray: 16 KB; 256 px: 256 KB)
 COARSE_NEEDS = ("scipy.optimize",)  # what the checks import as they run: imported before forking
 LOOK_NEEDS = ("flowclass.userfiles.pictures", "PIL.ImageOps",  # and the formats it registers:
               *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Tiff", "WebP")))
@@ -107,12 +111,16 @@ class Looks:
 
 def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None],
                 hashes: Sequence[str] | None = None, kept: KeptChecks | None = None,
-                threads: int = READERS, workers: int = 1) -> Looks:
+                threads: int = READERS, workers: int = 1,
+                meanwhile: Callable[[], T] = lambda: None) -> tuple[Looks, T]:
     """Every image's look; with ``kept`` (and the images' ``hashes``), working copies kept
     by an earlier run are reused and new ones kept, LOOKS_CHUNK at a time, as they are made.
     Decoding a small image is mostly Python and PIL work under Python's lock, so ``workers``
     processes share the images (:mod:`.pair_pool`); reading waits on the disk and decoding
-    leaves the lock, so each runs ``threads`` // ``workers`` threads. Each look goes to its row."""
+    leaves the lock, so each runs ``threads`` // ``workers`` threads. Each look goes to its row.
+    The looking leaves about a third of two cores idle: ``meanwhile`` runs on a thread here
+    as the workers look (started once they are forked: a thread running at a fork can leave
+    a lock held in the worker) and its answer comes back with the looks."""
     n = len(paths)
     works = np.zeros((n, WORK, WORK), dtype=np.uint8)
     signatures = np.zeros((n, SIGNATURE * SIGNATURE), dtype=np.float32)
@@ -132,7 +140,8 @@ def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None],
     chunks = [todo[start:start + LOOKS_CHUNK] for start in range(0, len(todo), LOOKS_CHUNK)]
     looking = functools.partial(_look_at_chunk, paths, max(1, threads // max(1, workers)))
     done = n - len(todo)
-    with in_order(looking, chunks, workers, LOOK_NEEDS) as results:
+    with in_order(looking, chunks, workers, LOOK_NEEDS) as results, ThreadPoolExecutor(1) as beside:
+        besides = beside.submit(meanwhile)
         for chunk, looks in zip(chunks, results):
             progress(done, n)
             for i, look in zip(chunk, looks):
@@ -141,16 +150,15 @@ def look_at_all(paths: Sequence[str], progress: Callable[[int, int], None],
                 kept.keep_works([(hashes[i], None if look is None else look.work)
                                  for i, look in zip(chunk, looks)])
             done += len(chunk)
+        answer = besides.result()
     progress(n, n)
-    return Looks(works, signatures, digests)
+    return Looks(works, signatures, digests), answer
 
 
 def _look_at_chunk(paths: Sequence[str], threads: int, chunk: list[int]) -> list:
     """:func:`.thumbnails.look_at` of the images ``chunk``, on ``threads`` threads."""
     if threads < 2:
         return [look_at(paths[i]) for i in chunk]
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(look_at, [paths[i] for i in chunk]))
 
@@ -200,17 +208,18 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     same = np.flatnonzero(hashes[order][1:] == hashes[order][:-1])
     exact_pairs += [(int(order[k]), int(order[k + 1])) for k in same]
     none = np.zeros((0, 2), dtype=np.int64)
-    pairs, sims = candidate_pairs(rows, neighbours, candidate_similarity) if n > 1 else (none, np.zeros(0))
-    looks = None
-    if near and n > 1:
-        looks = look_at_all(paths, lambda done, total: progress(done, total, "images", "looking at images"),
-                            hashes.tolist(), kept, workers=workers or cores())
+    pairs, sims, looks = none, np.zeros(0), None
+    if near and n > 1:  # the embedding's neighbours searched while the images are looked at
+        looks, (pairs, sims) = look_at_all(
+            paths, lambda done, total: progress(done, total, "images", "looking at images"), hashes.tolist(), kept,
+            workers=workers or cores(), meanwhile=lambda: candidate_pairs(rows, neighbours, candidate_similarity))
         by_signature, _ = candidate_pairs(looks.signatures, min(SIGNATURE_NEIGHBOURS, n - 1), SIGNATURE_SIMILARITY)
         pairs = _unique_pairs(pairs, by_signature)
         ok = looks.readable[pairs[:, 0]] & looks.readable[pairs[:, 1]]
         pairs = pairs[ok & (hashes[pairs[:, 0]] != hashes[pairs[:, 1]])]
         sims = _similarities(rows, pairs)
-    else:
+    elif n > 1:
+        pairs, sims = candidate_pairs(rows, neighbours, candidate_similarity)
         wanted = (sims >= EXACT_SIMILARITY) & (hashes[pairs[:, 0]] != hashes[pairs[:, 1]])
         pairs, sims = pairs[wanted], sims[wanted]
     scores = np.full((len(pairs), 2), np.nan)
@@ -318,7 +327,8 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
             passed += made
             settled = ks[scores[ks, 0] < match_above]
             verdicts.keep(pairs, scores, settled, made)
-    fine = functools.lru_cache(maxsize=256)(lambda i: fine_copy(paths[i]))
+    passed = _by_group(passed, pairs)
+    fine = functools.lru_cache(maxsize=FINE_COPIES)(lambda i: fine_copy(paths[i]))
 
     def fine_checks(chunk: list[tuple[int, Alignment]]) -> list[float]:
         return [_fine_check(found, fine(int(pairs[k, 0])), fine(int(pairs[k, 1])), detail_below,
@@ -337,6 +347,25 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
                 done += 1
                 progress(done, before + len(passed), "pairs", "comparing fine detail")  # Cancel: here
     return [(int(pairs[k, 0]), int(pairs[k, 1])) for k in to_check if scores[k, 1] <= detail_below]
+
+
+def _by_group(passed: list[tuple[int, Alignment]], pairs: np.ndarray) -> list[tuple[int, Alignment]]:
+    """``passed`` (index into ``pairs``, alignment) in the order of the groups its pairs connect
+    (:func:`scipy.sparse.csgraph.connected_components`), in their order within each: a
+    group's images are then decoded for the fine check while each worker still has them
+    (FINE_COPIES), not once per pair where a group's pairs lie far apart (they do: pairs are
+    in the order of their first image, and a look-alike's partners are anywhere)."""
+    if len(passed) < 2:
+        return passed
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ends = pairs[[k for k, _ in passed]]
+    images, at = np.unique(ends, return_inverse=True)
+    at = at.reshape(ends.shape)
+    links = coo_matrix((np.ones(len(at)), (at[:, 0], at[:, 1])), shape=(len(images), len(images)))
+    group = connected_components(links, directed=False)[1][at[:, 0]]
+    return [passed[i] for i in np.argsort(group, kind="stable")]
 
 
 def _textures(works: np.ndarray) -> bool:

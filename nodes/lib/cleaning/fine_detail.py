@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from .thumbnails import WORK, isotonic
+from .thumbnails import WORK, isotonic, stable_order
 
 FINE = 256  # the largest side compared
 DETAIL = 0.045  # largest smoothed difference a copy leaves, as a share of the range of grays
@@ -72,14 +72,9 @@ def _view(image, box, size) -> np.ndarray:
 
 
 def _order(values: np.ndarray) -> np.ndarray:
-    """``np.argsort(values, kind="stable")`` of float32 ``values``, three times quicker.
-    NumPy sorts 16-bit integers by radix, so the values' bits (the sign bit set, or all bits
-    flipped where negative: they then sort as the numbers do) are sorted by their lower
-    half, then, keeping that order among equals, by their upper half (-0.0 made 0.0 first)."""
-    bits = (np.asarray(values, np.float32).ravel() + np.float32(0.0)).view(np.uint32)
-    ranked = np.where(bits >> 31, ~bits, bits | 0x80000000)
-    low = np.argsort(ranked.astype(np.uint16), kind="stable")
-    return low[np.argsort((ranked[low] >> 16).astype(np.uint16), kind="stable")]
+    """``np.argsort(values, kind="stable")`` of the float32 ``values``, flattened, three times
+    quicker (:func:`.thumbnails.stable_order`)."""
+    return stable_order(np.asarray(values, np.float32).ravel())
 
 
 class _Grays:
