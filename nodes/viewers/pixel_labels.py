@@ -29,6 +29,7 @@ from PIL import Image
 from flowclass.fsutil import atomic_path
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.dialog import confirm, page_dialog
+from flowclass.viewers.names import shown
 
 from ..pixel_samples import LEGEND, MASKS
 
@@ -293,8 +294,8 @@ def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> 
         picture.thumbnail((PREVIEW, PREVIEW), Image.Resampling.LANCZOS)
         with atomic_path(preview, fsync=False) as tmp:
             picture.save(tmp, "JPEG", quality=90)
-    with Image.open(preview) as shown:
-        painting = Painting(path, size, preview, shown.size)
+    with Image.open(preview) as picture:
+        painting = Painting(path, size, preview, picture.size)
     mask_file = existing_mask(folder, painting.stem)
     if mask_file is not None:
         with Image.open(mask_file) as mask:
@@ -344,7 +345,7 @@ class LabelDrawing:
         return next((i for i, stem in enumerate(stems) if existing_mask(folder, stem)), 0)
 
     def build(self, start: int) -> None:
-        names = {i: os.path.basename(p) for i, p in enumerate(self.images.paths.tolist())}
+        names = {i: shown(os.path.basename(p)) for i, p in enumerate(self.images.paths.tolist())}
         # the tools stay in view while painting (the results panel scrolls under them)
         self.toolbar = ui.column().classes("w-full gap-1 bg-white fc-label-toolbar") \
             .style("position: var(--fc-toolbar-position, sticky); top: 0; z-index: 5")
@@ -353,7 +354,7 @@ class LabelDrawing:
                 if len(names) > 1:
                     ui.select(names, value=start, label="Image", on_change=lambda e: self.switch(e.value)) \
                         .props("dense options-dense").classes("w-48").mark("label-image")
-                self.tool = ui.toggle({**{name: name for name in self.classes}, ERASER: "Eraser"},
+                self.tool = ui.toggle({**{name: shown(name) for name in self.classes}, ERASER: "Eraser"},
                                       value=next(iter(self.classes))).props("dense no-caps") \
                     .classes(f"fc-label-tool-{self.ctx.node_id}").mark("label-tool")
                 ui.add_css(tool_chips_css(f"fc-label-tool-{self.ctx.node_id}", list(self.classes.values())))
@@ -369,7 +370,7 @@ class LabelDrawing:
                     with ui.button().props("flat dense no-caps size=sm").classes("fc-legend-entry") \
                             .mark(f"legend-{name}"):
                         ui.element("div").classes("w-3 h-3 rounded-sm border mr-1").style(f"background: {colour}")
-                        ui.label(name).classes("text-xs")
+                        ui.label(shown(name)).classes("text-xs")
                         ui.color_picker(on_pick=lambda e, n=name: self.recolour(n, e.color))
                 ui.button("+ class", on_click=self.add_class).props("flat dense no-caps size=sm") \
                     .tooltip("Add a class to the legend, in a colour of its own").mark("label-add-class")
