@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from nicegui import ui
 from nicegui.testing import Screen, User
+from nicegui.testing.user_interaction import UserInteraction
 from PIL import Image
 from selenium.webdriver import ActionChains
 from selenium.webdriver.common.by import By
@@ -192,6 +193,50 @@ async def test_strokes_painted_while_another_tab_recoloured_their_class_follow_t
     assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
     samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
     assert samples["water"] == int(cyan.sum())
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_a_tab_behind_another_recolours_from_the_file_s_legend_and_follows_a_rename(
+        user: User, registry, cache, workspace: Path, tmp_path: Path) -> None:
+    """Tab A recoloured *water* (its masks repainted) and renamed *sky* to *air*, and saved;
+    tab B, behind, then recoloured its *sky*: it started from its old legend, so the file it
+    saved said water was blue again (its masks' cyan pixels then unknown: ``flowclass run``
+    stopped) and put *sky* back. B now takes the file's legend first, recolours *air*, and
+    keeps A's cyan water."""
+    from flowclass.workflow_file import load
+    from nodes.viewers.pixel_labels import recolour_masks
+
+    page = await draw_labels_view(user, registry, cache, workspace)
+    await user.should_see("Paint with the left mouse button.")
+    (tool,) = user.find(marker="label-tool").elements
+    for name in ("sky", "water"):
+        tool.value = name
+        draw(user, STROKES[name])
+    user.find(marker="label-save").click()
+    await user.should_see("Labels saved in")
+
+    # tab A, meanwhile: water is now cyan in its masks and file, and sky is called air
+    flow = workspace / "labels.json"
+    masks = recolour_masks(workspace / "regions_masks", workspace, "regions", "#1f77b4", "#00ffff")
+    theirs = LEGEND.replace("#1f77b4", "#00ffff").replace("sky=", "air=")
+    save(load(flow).with_params("regions", legend=theirs, masks=masks), flow)
+
+    sky = sorted(user.find(ui.color_picker).elements, key=lambda e: e.id)[0]  # B's old legend's first class
+    UserInteraction(user, {sky.q_color}, None).trigger("change", "#ff00ff")
+    await user.should_see("changed on disk")  # the file A saved: this tab now agrees with it and adds its colour
+    user.find(marker="conflict-overwrite").click()
+    await user.should_see("is now #ff00ff")
+    ours = theirs.replace("#aec7e8", "#ff00ff")
+    assert load(flow).node("regions").params["legend"] == ours
+    assert page.state.workflow.node("regions").params["legend"] == ours
+    mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
+    cyan, magenta = (np.all(mask == colour, axis=2) for colour in ((0, 255, 255, 255), (255, 0, 255, 255)))
+    assert cyan[268, 450] and magenta[25, 480]
+    out = tmp_path / "cli"
+    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
+    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    assert samples["water"] == int(cyan.sum()) and samples["air"] == int(magenta.sum())
 
 
 @pytest.mark.anyio

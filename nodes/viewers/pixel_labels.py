@@ -282,6 +282,14 @@ def follow_legend(painting: Painting, old: str, new: str) -> None:
         stroke.colour = moved.get(stroke.colour, stroke.colour) if stroke.colour is not None else None
 
 
+def renamed_to(name: str, before: dict[str, str], after: dict[str, str]) -> str | None:
+    """The class ``name`` of legend ``before`` is called in legend ``after``: the same name, or
+    the new class of its colour when another tab renamed it; None when it cannot be told."""
+    if name in after:
+        return name
+    return next((new for new, colour in after.items() if colour == before.get(name) and new not in before), None)
+
+
 def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> Painting:
     """Make (once) a preview of image ``index`` and load the mask it has, if any."""
     from flowclass.userfiles.pictures import open_rgb
@@ -497,10 +505,8 @@ class LabelDrawing:
     async def recolour(self, name: str, colour: str) -> None:
         """A new colour for a class: the legend and every mask the node reads follow it."""
         from nodes.lib.pixels.legend import LegendError, hex_colour, parse_colour, with_colour
-        old = self.classes[name]
         try:
             new = hex_colour(parse_colour(colour))
-            legend = with_colour(self.legend, name, old, new)
         except LegendError as exc:
             ui.notify(f"Colour not changed: {exc}", type="warning")
             return
@@ -509,6 +515,23 @@ class LabelDrawing:
         workflow = self.ctx.workflow_path() or (await self.ctx.save() if self.ctx.save else None)
         if workflow is None:
             ui.notify("Colour not changed: save the workflow first; masks are kept beside it.", type="warning")
+            return
+        # another tab may have recoloured or renamed classes since: start from its legend and masks
+        before = dict(self.classes)
+        if await self.follow_file(workflow):
+            ui.notify("The legend was changed meanwhile (another tab): this tab follows it.", type="warning")
+        name = renamed_to(name, before, self.classes)
+        if name is None:
+            ui.notify("Colour not changed: that class was renamed and recoloured meanwhile (another tab); "
+                      "pick it again.", type="warning")
+            if self.rebuild is not None:
+                await self.rebuild(self.legend, self.index)
+            return
+        old = self.classes[name]
+        try:
+            legend = with_colour(self.legend, name, old, new)
+        except LegendError as exc:
+            ui.notify(f"Colour not changed: {exc}", type="warning")
             return
         try:
             value = await run.io_bound(recolour_masks, self.masks(), workflow.parent, self.ctx.node_id, old, new,
