@@ -564,13 +564,16 @@ class LabelDrawing:
             dialog.delete()
         if not chosen:
             return
+        if self.painting is not None and self.painting.unsaved:
+            await self.save()
+        workflow = self.ctx.workflow_path()  # another tab's legend, saved since, is the one to add to
+        if workflow is not None and await self.follow_file(workflow):
+            ui.notify("The legend was changed meanwhile (another tab): this tab follows it.", type="warning")
         try:
             legend = with_class(self.legend, str(chosen))
         except LegendError as exc:
             ui.notify(f"Class not added: {exc}", type="warning")
             return
-        if self.painting is not None and self.painting.unsaved:
-            await self.save()
         self.ctx.apply_params((LEGEND, legend))
         if await self.keep_in_file(f"Class '{str(chosen).strip()}' added"):
             ui.notify(f"Class '{str(chosen).strip()}' added: pick it above and paint.", type="positive")
