@@ -51,6 +51,7 @@ def take(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, Any]
 
 
 def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, Any] | None:
+    """:func:`take`, raising what cannot be read."""
     from .params import Path as PathParam
     from .relocation import placed
     from .report_store import NAMES, reports_folder

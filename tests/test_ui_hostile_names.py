@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from canvas_helpers import wait_until
-from classify_helpers import run
+from classify_helpers import workflow
 from nicegui.testing import Screen
 from PIL import Image
 from selenium.webdriver.common.by import By
 from sklearn.datasets import load_digits
 
+from flowclass.engine import Engine
 from flowclass.ui.app import setup
 from flowclass.ui.browse import Roots
 from flowclass.ui.page import AppConfig
@@ -72,13 +73,15 @@ def hostile(registry, shared_cache, tmp_path_factory) -> Path:
         for i in (11, 12, 13, 21, 22, 23):
             writer.writerow([str(images[i]), OVERRIDE_LABEL])
     write_digits(root / "model_images", MODEL_LABELS, per_label=8)
-    trained = run(registry, shared_cache,
-                  [("images", "import_images", {"folder": str(root / "model_images"), "sample": "none"}),
-                   ("embed", "embed", {"backend": "pixels", "pixel_size": 8}),
-                   ("train", "train_classifier", {"model": "knn", "n_neighbors": 3}),
-                   ("save", "save_model", {"path": str(root / "shared.fcmodel")})],
-                  [("images.images", "embed.images"), ("embed.embeddings", "train.embeddings"),
-                   ("train.model", "save.model")], tmp_path_factory.mktemp("trained"))
+    trainer = workflow(registry,
+                       [("images", "import_images", {"folder": str(root / "model_images"), "sample": "none"}),
+                        ("embed", "embed", {"backend": "pixels", "pixel_size": 8}),
+                        ("train", "train_classifier", {"model": "knn", "n_neighbors": 3}),
+                        ("save", "save_model", {"path": str(root / "shared.fcmodel")})],
+                       [("images.images", "embed.images"), ("embed.embeddings", "train.embeddings"),
+                        ("train.model", "save.model")])
+    out = tmp_path_factory.mktemp("trained")  # the model goes where the user named it, outside --out
+    trained = Engine(registry, shared_cache).run(trainer, out_dir=out, base_dir=out, named=[("save", "path")])
     assert trained.ok, [o.error for o in trained.failed]
 
     nodes = [
