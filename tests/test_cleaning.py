@@ -552,6 +552,23 @@ def test_a_neighbour_list_never_holds_the_image_itself_even_among_equal_images()
     assert [set(found[:2]) for found in idx] == [{1, 2}, {0, 2}, {0, 1}]
 
 
+def test_neighbours_searched_on_one_thread_are_the_same_and_leave_the_setting_alone():
+    """Find Duplicates searches the embedding's neighbours on one faiss thread beside the
+    workers looking at the images: the same neighbours and similarities, to the bit, as on
+    every thread, by the exact search and the cells, and the caller's setting as it was."""
+    import faiss
+
+    from nodes.lib.cleaning.neighbours import nearest
+
+    rows = np.random.default_rng(3).standard_normal((3000, 16)).astype(np.float32)
+    before = faiss.omp_get_max_threads()
+    for exact_up_to in (20_000, 100):
+        sims, idx = nearest(rows, 5, exact_up_to=exact_up_to)
+        alone = nearest(rows, 5, exact_up_to=exact_up_to, threads=1)
+        assert np.array_equal(sims, alone[0]) and np.array_equal(idx, alone[1])
+    assert faiss.omp_get_max_threads() == before
+
+
 def test_brightness_curves_are_scipys_isotonic_regression_on_digit_views():
     """The coarse check fits curves by scipy's PAVA core directly (quicker than its public
     function): the same values, bit for bit, as the public function and the plain formula."""

@@ -316,6 +316,26 @@ async def test_plus_class_in_a_tab_behind_another_adds_to_the_file_s_legend(user
     assert samples["water"] == int(np.all(mask == (0xff, 0x7f, 0x0e, 255), axis=2).sum()) > 0
 
 
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_a_class_name_that_reverses_text_shows_as_its_escape(user: User, registry, cache,
+                                                                   workspace: Path) -> None:
+    """A legend from a stranger's workflow with a class ``cat\u202egpj``: the Draw labels
+    legend and tools showed it reversing what followed; they show its escape, as the other
+    viewers do (tests/test_terminal_text.py)."""
+    from flowclass.workflow_file import load
+
+    flow = workspace / "labels.json"
+    save(load(flow).with_params("regions", legend=LEGEND.replace("sky=", "cat\u202egpj=")), flow)
+    await draw_labels_view(user, registry, cache, workspace)
+    await user.should_see("Paint with the left mouse button.")
+    await user.should_see("cat\\u202egpj")
+    (tool,) = user.find(marker="label-tool").elements
+    assert tool._props["options"][0]["label"] == "cat\\u202egpj"
+    assert not any("\u202e" in str(e.props.get("label", "")) + getattr(e, "text", "")
+                   for e in user.find(ui.label).elements)
+
+
 def test_with_class_picks_a_free_colour_and_refuses_what_cannot_be_a_class() -> None:
     from nodes.lib.pixels.legend import LegendError, parse_legend, with_class
 

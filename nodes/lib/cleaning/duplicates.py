@@ -85,9 +85,11 @@ def _union_find(n: int, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
 
 
 def candidate_pairs(rows: np.ndarray, neighbours: int = CANDIDATE_NEIGHBOURS,
-                    similarity: float = CANDIDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) of neighbours among ``rows`` at least ``similarity`` alike, and how alike."""
-    sims, idx = nearest(rows, neighbours)
+                    similarity: float = CANDIDATE_SIMILARITY,
+                    threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) of neighbours among ``rows`` at least ``similarity`` alike, and how alike
+    (searched on at most ``threads`` of faiss's threads)."""
+    sims, idx = nearest(rows, neighbours, threads=threads)
     i = np.repeat(np.arange(len(rows)), idx.shape[1])
     j, s = idx.ravel(), sims.ravel()
     ok = (j >= 0) & (s >= similarity)
@@ -209,10 +211,11 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     exact_pairs += [(int(order[k]), int(order[k + 1])) for k in same]
     none = np.zeros((0, 2), dtype=np.int64)
     pairs, sims, looks = none, np.zeros(0), None
-    if near and n > 1:  # the embedding's neighbours searched while the images are looked at
+    if near and n > 1:  # the embedding's neighbours searched while the images are looked at, on the
+        # core the looking leaves idle (a second faiss thread waited on busy cores: 1.5 times the CPU)
         looks, (pairs, sims) = look_at_all(
             paths, lambda done, total: progress(done, total, "images", "looking at images"), hashes.tolist(), kept,
-            workers=workers or cores(), meanwhile=lambda: candidate_pairs(rows, neighbours, candidate_similarity))
+            workers=workers or cores(), meanwhile=lambda: candidate_pairs(rows, neighbours, candidate_similarity, 1))
         by_signature, _ = candidate_pairs(looks.signatures, min(SIGNATURE_NEIGHBOURS, n - 1), SIGNATURE_SIMILARITY)
         pairs = _unique_pairs(pairs, by_signature)
         ok = looks.readable[pairs[:, 0]] & looks.readable[pairs[:, 1]]
