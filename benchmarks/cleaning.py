@@ -324,19 +324,20 @@ class _TreeMemory:
         return max(self.peak_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def _timed_store(folder: Path) -> tuple[object, dict[str, float]]:
-    """A Find Duplicates store in ``folder``, and the seconds spent in its writes so far
-    (``["seconds"]``, ``["writes"]``), counted as they happen."""
+def _timed_store(folder: Path) -> tuple[object, dict[str, list[float]]]:
+    """A Find Duplicates store in ``folder``, and the seconds spent in its writes so far and
+    how many, per table written (the first of a write's), counted as they happen."""
     from nodes.lib.cleaning.kept_checks import KeptChecks
 
-    kept, writing = KeptChecks(folder), {"seconds": 0.0, "writes": 0}
+    kept, writing = KeptChecks(folder), {}
     insert = kept._insert
 
     def timed_insert(*batches):
         start = time.perf_counter()
         insert(*batches)
-        writing["seconds"] += time.perf_counter() - start
-        writing["writes"] += 1
+        table = batches[0][0].split(" INTO ")[1].split()[0] if batches else "none"
+        seconds, writes = writing.get(table, (0.0, 0))
+        writing[table] = (seconds + time.perf_counter() - start, writes + 1)
 
     kept._insert = timed_insert
     return kept, writing
@@ -420,9 +421,11 @@ def scale(scratch: Path, n: int) -> None:
     print(f"| **all three** (target <= 180) | **{total:.1f}** | {sum(figures['cpu'].values()):.1f} |")
     print("\nWithin Find Duplicates (from the start of each stage to its last progress report): " +
           ", ".join(f"{m} {s:.1f} s" for m, s in figures["stages"].items()))
+    kept = figures["kept_s"]
     print(f"\nFind Duplicates keeps its checks in a store (in a fresh temporary folder), as the node "
-          f"does so that a stopped run resumes: {figures['kept_s']['seconds']:.1f} s of it in "
-          f"{figures['kept_s']['writes']:,} writes to the store.")
+          f"does so that a stopped run resumes: {sum(s for s, _ in kept.values()):.1f} s of it in "
+          f"{sum(w for _, w in kept.values()):,} writes to the store (" +
+          ", ".join(f"{table} {s:.1f} s in {w:,}" for table, (s, w) in kept.items()) + ").")
     print("\nPlanted copies found: exact {:.3f}; near precision {:.3f}, recall {:.3f}, F1 {:.3f}".format(
         *figures["copies"]) + " ({} pairs grouped that are not planted copies, {} of them two augmented "
           "variants of one scan, turned and shifted alike)".format(*figures["wrong_pairs"]))
