@@ -125,8 +125,8 @@ def test_a_new_out_inside_a_protected_place_is_left_to_the_engine(job):  # noqa:
     assert not (inside / "clusters").exists()
 
 
-# The run above, with its 40th copy killed (kill -9) halfway through writing its bytes; it
-# prints the half-written file and which of the heavy modules it had imported by then.
+# SCRIPT's run (tests/test_up_to_date.py) with its 40th copy killed (kill -9) halfway through
+# writing its bytes; it prints the half-written file and which heavy modules were imported.
 KILLED = ("import json, os, signal, sys\n"
           "from flowclass.userfiles import owned_folder\n"
           "copies, real = [], owned_folder.copy_new\n"
@@ -136,7 +136,8 @@ KILLED = ("import json, os, signal, sys\n"
           "        data = open(source, 'rb').read()\n"
           "        with open(tmp, 'xb') as half:\n"
           "            half.write(data[:len(data) // 2])\n"
-          "        print(json.dumps([str(tmp), len(data) // 2, sorted(m for m in ('numpy', 'flowclass.run_record') if m in sys.modules)]), flush=True)\n"
+          "        heavy = sorted(m for m in ('numpy', 'flowclass.run_record') if m in sys.modules)\n"
+          "        print(json.dumps([str(tmp), len(data) // 2, heavy]), flush=True)\n"
           "        os.kill(os.getpid(), signal.SIGKILL)\n"
           "    real(source, tmp)\n"
           "owned_folder.copy_new = copy_new\n") + SCRIPT
