@@ -21,7 +21,7 @@ from flowclass.safe_tables import write_csv, write_xlsx
 from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder, copy_of, new_file, owned_folder
 
 from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling, table_column
-from .lib.results.label_folders import folder_names
+from .lib.results.label_folders import folder_names, safe_file_name
 from .lib.results.relocated import TABLE_NAMES, relocate_export, relocate_table
 
 if TYPE_CHECKING:  # pandas is imported inside the nodes, so cached runs start fast
@@ -121,7 +121,7 @@ def export_folders(ctx: RunContext, *, labels: Labelling, folder, mode, table):
                 exported.append(None)
                 continue
             try:
-                rel = owned.put(f"{dirs[label]}/{os.path.basename(source)}", copy_of(source, mode),
+                rel = owned.put(f"{dirs[label]}/{safe_file_name(os.path.basename(source))}", copy_of(source, mode),
                                 taken, sha256=sha, same=_same_copy(source, sha, mode))
             except OSError as exc:
                 if exc.filename != source:

@@ -53,3 +53,27 @@ def test_a_label_that_reverses_text_does_not_disguise_the_queue(screen: Screen, 
     assert line == "labelled cat\\u202egpj.exe · suggested dog"
     buttons = [b.text for b in screen.selenium.find_elements(By.CSS_SELECTOR, ".fc-queue-item button")]
     assert "KEEP CAT\\U202EGPJ.EXE" in [b.upper() for b in buttons]
+
+
+def test_a_name_that_reverses_text_does_not_disguise_a_table_row(screen: Screen, tmp_path: Path) -> None:
+    """The table viewer (predictions, label issues...): a row *cat\\u202egpj.exe.png | dog | 0.9*
+    read with its cells reversed after the name. Screenshot: screenshots/bidi_table.png."""
+    import pandas as pd
+    from test_ui_cleaning import context
+
+    from flowclass.viewers.tables import show_table
+
+    table = pd.DataFrame({"path": [str(tmp_path / f"{REVERSED}.png")], "label": [REVERSED],
+                          "predicted": ["dog"], "score": [0.9]})
+
+    @ui.page("/")
+    def page() -> None:
+        show_table(table, context(tmp_path, []))
+
+    screen.open("/")
+    screen.should_contain("dog")
+    SHOTS.mkdir(exist_ok=True)
+    screen.selenium.save_screenshot(str(SHOTS / "bidi_table.png"))
+    cells = [td.text for td in screen.selenium.find_elements(By.CSS_SELECTOR, ".fc-result-table tbody td")]
+    assert cells[1:] == ["cat\\u202egpj.exe", "dog", "0.9"] and cells[0].endswith("cat\\u202egpj.exe.png")
+    assert not any("\u202e" in cell for cell in cells)

@@ -403,7 +403,7 @@ def test_edited_copies_of_photographs_keep_a_wide_margin_below_the_fine_threshol
 # fine textures: whole skimage photographs, and the most textured 160 px squares of
 # scikit-learn's two (the temple's roof, the flower's petals)
 TEXTURES = {"grass": None, "gravel": None, "brick": None, "text": None,
-            "flower": (440, 200, 600, 360)}  # china (440, 0, 600, 160): not yet, see benchmarks/README.md
+            "flower": (440, 200, 600, 360)}  # china's roof (440, 0, 600, 160): the test after this one
 
 
 def test_slightly_cropped_copies_of_fine_textures_are_found_and_patched_ones_are_not(tmp_path):
@@ -431,6 +431,30 @@ def test_slightly_cropped_copies_of_fine_textures_are_found_and_patched_ones_are
         _patched(photo, k).save(patched)
         coarse, fine = compare(str(original), str(patched))
         assert fine >= 1.3 * DETAIL, (name, coarse, fine)
+
+
+def test_a_copy_of_a_periodic_texture_cropped_5_percent_is_found_and_a_patched_one_is_not(tmp_path):
+    """The temple roof of scikit-learn's china.jpg (a 160 px square): its tiles repeat every
+    few pixels, so the coarse check lays a copy cropped 5 % about a working pixel off, where
+    the fine check left 0.28 of the range and, refining never having divided a difference by
+    1.5, gave up. A fine texture is now refined however far off: 0.030. Cropped 2 %, the
+    coarse check lays it a tile off and at another scale, which refining an edge at a time
+    does not leave (0.06): not found yet (benchmarks/README.md)."""
+    from nodes.lib.cleaning.duplicates import DETAIL, MATCH, compare
+
+    photo = _photo("china").crop((440, 0, 600, 160))
+    original = tmp_path / "roof.png"
+    photo.save(original)
+    w, h = photo.size
+    for cut, (fx, fy) in ((0.04, (1.0, 0.0)), (0.05, (0.3, 0.7))):
+        left, top = int(w * cut * fx), int(h * cut * fy)
+        copy = tmp_path / f"roof_{cut}.jpg"
+        photo.crop((left, top, left + w - int(w * cut), top + h - int(h * cut))).convert("RGB").save(copy, quality=90)
+        coarse, fine = compare(str(original), str(copy))
+        assert coarse >= MATCH and fine <= DETAIL / 1.4, (copy.name, coarse, fine)
+    patched = tmp_path / "roof_patched.png"
+    _patched(photo, 7).save(patched)
+    assert compare(str(original), str(patched))[1] >= 1.3 * DETAIL
 
 
 def test_label_issues_rank_flipped_labels_first_on_digit_pixels():
@@ -526,6 +550,23 @@ def test_a_neighbour_list_never_holds_the_image_itself_even_among_equal_images()
     sims, idx = nearest(rows[:3], 6)
     assert np.array_equal(idx[:, 2:], np.full((3, 4), -1)) and np.all(np.isinf(sims[:, 2:]))
     assert [set(found[:2]) for found in idx] == [{1, 2}, {0, 2}, {0, 1}]
+
+
+def test_neighbours_searched_on_one_thread_are_the_same_and_leave_the_setting_alone():
+    """Find Duplicates searches the embedding's neighbours on one faiss thread beside the
+    workers looking at the images: the same neighbours and similarities, to the bit, as on
+    every thread, by the exact search and the cells, and the caller's setting as it was."""
+    import faiss
+
+    from nodes.lib.cleaning.neighbours import nearest
+
+    rows = np.random.default_rng(3).standard_normal((3000, 16)).astype(np.float32)
+    before = faiss.omp_get_max_threads()
+    for exact_up_to in (20_000, 100):
+        sims, idx = nearest(rows, 5, exact_up_to=exact_up_to)
+        alone = nearest(rows, 5, exact_up_to=exact_up_to, threads=1)
+        assert np.array_equal(sims, alone[0]) and np.array_equal(idx, alone[1])
+    assert faiss.omp_get_max_threads() == before
 
 
 def test_brightness_curves_are_scipys_isotonic_regression_on_digit_views():

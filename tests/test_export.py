@@ -91,6 +91,27 @@ def test_a_label_folder_never_holds_characters_that_act_instead_of_showing(tmp_p
     assert "cat\u202egpj.exe" in table["cluster"].tolist()  # the table keeps the label as it was
 
 
+def test_an_exported_file_name_never_holds_characters_that_act_instead_of_showing(tmp_path, source):
+    """Export to Folders copied a stranger's file name as it was: ``photo\u202egpj.exe`` lay in
+    the label folder reading *photoexe.jpg* in a file manager. Such characters become '_' as in
+    folder names; a file already named so is not overwritten (it gets ``(2)``), and the table
+    keeps where each copy came from."""
+    root, paths = source
+    names = ["photo\u202egpj.exe", "photo_gpj.exe", "line\nfeed.png", "mi\u200cname.png"]
+    for i, name in zip((1, 2, 4, 5), names):  # a/same.png and b/same.png stay
+        renamed = os.path.join(os.path.dirname(paths[i]), name)
+        os.rename(paths[i], renamed)
+        paths[i] = renamed
+    out = tmp_path / "out"
+    export(tmp_path, labelling(root, paths, ["cat"] * len(paths)), out, table="csv")
+    assert tree(out) == sorted(["cat/same.png", "cat/same (2).png", "cat/photo_gpj.exe", "cat/photo_gpj (2).exe",
+                                "cat/line_feed.png", "cat/mi\u200cname.png", "images.csv"])
+    table = pd.read_csv(out / "images.csv", dtype=str, keep_default_na=False)
+    copies = dict(zip(table["source"], table["exported"]))
+    assert {sha(p) for p in paths} == {sha(copies[p]) for p in paths}  # each copy is its own image
+    assert os.path.basename(copies[paths[1]]) in ("photo_gpj.exe", "photo_gpj (2).exe")
+
+
 def test_export_copies_into_label_folders_with_a_table(tmp_path, source):
     root, paths = source
     labels = labelling(root, paths, ["C1", "C1", "C2", "C1", "../evil", ""])

@@ -137,3 +137,35 @@ async def test_the_canvas_flags_a_workflow_files_output_outside_its_output_folde
     await until(lambda: graph_nodes(user)["table"]["status"]["state"] != "invalid", what="the node valid")
     await user.should_not_see(content="is outside the output folder")
     assert not [p for p in page.session.problems if p.code in ("outside_out", "outside_roots")]
+
+
+def test_a_path_the_user_typed_stays_theirs_after_a_restart_and_in_a_duplicated_tab(registry, cache, tmp_path):
+    """What the user typed is kept with the tab's draft (a restarted server, a duplicated tab
+    start from it); a file's own path there is still the file's."""
+    from flowclass.ui.browse import Roots
+    from flowclass.ui.drafts import DraftStore, capture, restore
+    from flowclass.ui.session import EditorSession
+
+    root = tmp_path / "root"
+    workflow = _bundle(root / "bundle", "../../../../escaped.csv")
+
+    def opened() -> EditorSession:
+        session = EditorSession(registry, cache, roots=Roots([root]))
+        session.state.open(workflow)
+        session.loaded()
+        return session
+
+    def outside(session: EditorSession) -> list:
+        return [(p.node, p.field) for p in session.problems if p.code == "outside_out"]
+
+    first = opened()
+    assert outside(first) == [("table", "path")]
+    first.set_param("table", "path", str(root / "elsewhere" / "mine.csv"))
+    assert outside(first) == []
+    store = DraftStore(tmp_path / "drafts")
+    store.write("tab-00001", capture(first, offered=False))
+    again = opened()
+    restore(again, store.read("tab-00001"))
+    assert outside(again) == []
+    again.state.set_params("table", {"path": "../../../../escaped.csv"})  # an undo to the file's value
+    assert outside(again) == [("table", "path")]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from nicegui import ui
 from nicegui.testing import Screen, User
+from nicegui.testing.user_interaction import UserInteraction
 from PIL import Image
 from selenium.webdriver import ActionChains
 from selenium.webdriver.common.by import By
@@ -101,6 +102,28 @@ async def draw_labels_view(user: User, registry, cache, workspace: Path):
     return page
 
 
+async def paint_and_save(user: User, names: tuple[str, ...]) -> None:
+    """Strokes of ``names`` painted in the open Draw labels view, and saved."""
+    await user.should_see("Paint with the left mouse button.")
+    (tool,) = user.find(marker="label-tool").elements
+    for name in names:
+        tool.value = name
+        draw(user, STROKES[name])
+    user.find(marker="label-save").click()
+    await user.should_see("Labels saved in")
+
+
+def another_tab_recolours_water(workspace: Path, new: str, legend: str) -> None:
+    """What another tab does meanwhile: water repainted ``new`` in the masks, and the workflow
+    file saved with ``legend``."""
+    from flowclass.workflow_file import load
+    from nodes.viewers.pixel_labels import recolour_masks
+
+    flow = workspace / "labels.json"
+    masks = recolour_masks(workspace / "regions_masks", workspace, "regions", "#1f77b4", new)
+    save(load(flow).with_params("regions", legend=legend, masks=masks), flow)
+
+
 @pytest.mark.anyio
 @pytest.mark.slow
 async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, cache, workspace: Path,
@@ -161,23 +184,14 @@ async def test_strokes_painted_while_another_tab_recoloured_their_class_follow_t
     tab B had water strokes not yet saved: B's save painted them in the old blue, a colour the
     file's legend no longer has, so ``flowclass run`` stopped on the mask (and keeping B's file
     would have lost every recoloured pixel instead). B's save now follows the file's legend."""
-    from flowclass.workflow_file import load
-    from nodes.viewers.pixel_labels import recolour_masks
-
     page = await draw_labels_view(user, registry, cache, workspace)
-    await user.should_see("Paint with the left mouse button.")
-    (tool,) = user.find(marker="label-tool").elements
-    tool.value = "water"
-    draw(user, STROKES["water"])
-    user.find(marker="label-save").click()
-    await user.should_see("Labels saved in")
+    await paint_and_save(user, ("water",))
     draw(user, [(380, 300), (520, 300)])  # a second water stroke, not saved yet
 
     # tab A, meanwhile: water is now cyan, in its masks and its saved file
     flow = workspace / "labels.json"
-    masks = recolour_masks(workspace / "regions_masks", workspace, "regions", "#1f77b4", "#00ffff")
     recoloured = LEGEND.replace("#1f77b4", "#00ffff")
-    save(load(flow).with_params("regions", legend=recoloured, masks=masks), flow)
+    another_tab_recolours_water(workspace, "#00ffff", recoloured)
 
     user.find(marker="label-save").click()
     await user.should_see("A class was recoloured meanwhile")
@@ -192,6 +206,42 @@ async def test_strokes_painted_while_another_tab_recoloured_their_class_follow_t
     assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
     samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
     assert samples["water"] == int(cyan.sum())
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_a_tab_behind_another_recolours_from_the_file_s_legend_and_follows_a_rename(
+        user: User, registry, cache, workspace: Path, tmp_path: Path) -> None:
+    """Tab A recoloured *water* (its masks repainted) and renamed *sky* to *air*, and saved;
+    tab B, behind, then recoloured its *sky*: it started from its old legend, so the file it
+    saved said water was blue again (its masks' cyan pixels then unknown: ``flowclass run``
+    stopped) and put *sky* back. B now takes the file's legend first, recolours *air*, and
+    keeps A's cyan water."""
+    from flowclass.workflow_file import load
+
+    page = await draw_labels_view(user, registry, cache, workspace)
+    await paint_and_save(user, ("sky", "water"))
+
+    # tab A, meanwhile: water is now cyan in its masks and file, and sky is called air
+    flow = workspace / "labels.json"
+    theirs = LEGEND.replace("#1f77b4", "#00ffff").replace("sky=", "air=")
+    another_tab_recolours_water(workspace, "#00ffff", theirs)
+
+    sky = sorted(user.find(ui.color_picker).elements, key=lambda e: e.id)[0]  # B's old legend's first class
+    UserInteraction(user, {sky.q_color}, None).trigger("change", "#ff00ff")
+    await user.should_see("changed on disk")  # the file A saved: this tab now agrees with it and adds its colour
+    user.find(marker="conflict-overwrite").click()
+    await user.should_see("is now #ff00ff")
+    ours = theirs.replace("#aec7e8", "#ff00ff")
+    assert load(flow).node("regions").params["legend"] == ours
+    assert page.state.workflow.node("regions").params["legend"] == ours
+    mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
+    cyan, magenta = (np.all(mask == colour, axis=2) for colour in ((0, 255, 255, 255), (255, 0, 255, 255)))
+    assert cyan[268, 450] and magenta[25, 480]
+    out = tmp_path / "cli"
+    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
+    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    assert samples["water"] == int(cyan.sum()) and samples["air"] == int(magenta.sum())
 
 
 @pytest.mark.anyio
@@ -231,6 +281,59 @@ async def test_plus_class_adds_a_class_the_saved_file_and_the_cli_know(user: Use
                  "-q", "--node", "regions"]) == 0
     samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
     assert list(samples) == ["sky", "water", "trees", "building", "road"] and samples["road"] > 0
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_plus_class_in_a_tab_behind_another_adds_to_the_file_s_legend(user: User, registry, cache,
+                                                                            workspace: Path, tmp_path: Path) -> None:
+    """Tab A recoloured *water* orange (#ff7f0e) and saved; tab B, behind, then added *road*
+    to its old legend: water was blue again in the file B saved (its masks' orange pixels then
+    unknown) and road took orange, water's colour now. B now adds to the file's legend."""
+    from flowclass.workflow_file import load
+    from nodes.lib.pixels.legend import parse_legend
+
+    await draw_labels_view(user, registry, cache, workspace)
+    await paint_and_save(user, ("water",))
+    flow = workspace / "labels.json"
+    theirs = LEGEND.replace("#1f77b4", "#ff7f0e")
+    another_tab_recolours_water(workspace, "#ff7f0e", theirs)  # tab A, meanwhile
+
+    user.find(marker="label-add-class").click()
+    await user.should_see("A new class to paint")
+    user.find(marker="new-class-name").type("road")
+    user.find(marker="new-class-add").click()
+    await user.should_see("changed on disk")  # the file A saved: this tab now agrees with it and adds road
+    user.find(marker="conflict-overwrite").click()
+    await user.should_see("Class 'road' added")
+    legend = load(flow).node("regions").params["legend"]
+    assert legend.startswith(theirs + ", road=")
+    assert len(set(parse_legend(legend).class_colours())) == 5  # road has a colour of its own
+    out = tmp_path / "cli"
+    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
+    mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
+    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    assert samples["water"] == int(np.all(mask == (0xff, 0x7f, 0x0e, 255), axis=2).sum()) > 0
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_a_class_name_that_reverses_text_shows_as_its_escape(user: User, registry, cache,
+                                                                   workspace: Path) -> None:
+    """A legend from a stranger's workflow with a class ``cat\u202egpj``: the Draw labels
+    legend and tools showed it reversing what followed; they show its escape, as the other
+    viewers do (tests/test_terminal_text.py)."""
+    from flowclass.workflow_file import load
+
+    flow = workspace / "labels.json"
+    save(load(flow).with_params("regions", legend=LEGEND.replace("sky=", "cat\u202egpj=")), flow)
+    await draw_labels_view(user, registry, cache, workspace)
+    await user.should_see("Paint with the left mouse button.")
+    await user.should_see("cat\\u202egpj")
+    (tool,) = user.find(marker="label-tool").elements
+    assert tool._props["options"][0]["label"] == "cat\\u202egpj"
+    assert not any("\u202e" in str(e.props.get("label", "")) + getattr(e, "text", "")
+                   for e in user.find(ui.label).elements)
 
 
 def test_with_class_picks_a_free_colour_and_refuses_what_cannot_be_a_class() -> None:

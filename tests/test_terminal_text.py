@@ -96,3 +96,50 @@ async def test_viewers_show_a_label_or_file_name_that_reverses_text_as_its_escap
     html = grid_html(gallery_of_images(issues.images), [0], queue_context(tmp_path, []), headed=True)
     assert f">{ESCAPED}.png</span>" in html and f">{ESCAPED} <span" in html  # its name, and its group's heading
     assert f">{REVERSED}" not in html and f"title=\"{REVERSED}" not in html
+
+
+@pytest.mark.anyio
+async def test_tables_charts_and_the_pixel_legend_show_such_a_name_as_its_escape(user, tmp_path):
+    """The table viewer (predictions, label issues, duplicates... as tables), the map's and the
+    size bars' tooltips, the area chart and the pixel classifier's class chips showed a
+    stranger's U+202E as it was: a table row's *cat\\u202egpj.exe | dog* read otherwise than
+    it was. The CSV download keeps the names as they were."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+    from nicegui import ui
+    from test_ui_cleaning import context
+
+    from flowclass.viewers.tables import csv_bytes, show_table
+    from nodes.lib.clustering.tree_top import tree_top
+    from nodes.viewers.clustering import size_bars
+    from nodes.viewers.maps import chart_options
+    from nodes.viewers.pixels import area_chart, class_chips
+
+    table = pd.DataFrame({"path": [str(tmp_path / f"{REVERSED}.png")], "label": [REVERSED],
+                          f"p({REVERSED})": [0.5]})
+    maps = SimpleNamespace(names=[REVERSED, "sky"], colours=["#ff0000", "#0000ff"], counts=np.array([[3, 1]]))
+
+    @ui.page("/")
+    def page() -> None:
+        show_table(table, context(tmp_path, []))
+        class_chips(maps, 0)
+        area_chart(pd.DataFrame({"image": [f"{REVERSED}.png"], "class": [REVERSED], "colour": ["#ff0000"],
+                                 "percent": [75.0]}))
+
+    await user.open("/")
+    grid = user.find(ui.table).elements.pop()
+    assert grid.rows == [{"path": str(tmp_path / f"{ESCAPED}.png"), "label": ESCAPED, f"p({REVERSED})": 0.5}]
+    assert [c["label"] for c in grid.columns] == ["path", "label", f"p({ESCAPED})"]
+    assert REVERSED in csv_bytes(table).decode("utf-8")
+    await user.should_see(f"{ESCAPED} 75.0 %")
+    areas = user.find(ui.echart).elements.pop().options
+    assert areas["series"][0]["name"] == ESCAPED and areas["yAxis"]["data"] == [f"{ESCAPED}.png"]
+
+    options = chart_options(np.zeros((1, 2)), np.array([REVERSED]), [REVERSED], ["u"], [f"{ESCAPED}.png"], "t")
+    assert options["series"][0]["name"] == ESCAPED  # the legend's and the tooltip's group
+    from scipy.cluster.hierarchy import linkage
+
+    top = tree_top(linkage(np.array([[0.0], [1.0], [5.0]]), "ward"))
+    bars = size_bars(top, np.array(["1", "1", "2"]), np.zeros(len(top.leaves), bool), [f"/p/{REVERSED}.png"] * 3)
+    assert f"{ESCAPED}.png" in [bar[2] for bar in bars] and not any(REVERSED in str(bar[2]) for bar in bars)

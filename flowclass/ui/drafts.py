@@ -52,6 +52,7 @@ class Draft:
     run_going: bool = False  # a run went on when this was written
     run_node: str | None = None  # the node it was at
     run_kept: list | None = None  # [done, total, unit]: what that node had stored (Embed's vectors)
+    typed: list | None = None  # [[node, parameter, value]]: what the user typed (their own output paths)
 
     @property
     def dirty(self) -> bool:
@@ -80,7 +81,8 @@ def capture(session: Any, offered: bool) -> Draft:
                  viewport=session.viewport, out_choice=text(session.out_choice),
                  untitled_out=text(session.untitled_out), offered=offered, run_going=runner.running,
                  run_node=where.node if where else None,
-                 run_kept=[kept.done, kept.total, kept.unit] if kept else None)
+                 run_kept=[kept.done, kept.total, kept.unit] if kept else None,
+                 typed=[[node, name, value] for (node, name), value in session.typed.items()] or None)
 
 
 def restore(session: Any, draft: Draft) -> None:
@@ -93,6 +95,8 @@ def restore(session: Any, draft: Draft) -> None:
     session.viewport = draft.viewport
     session.out_choice = path(draft.out_choice)
     session.untitled_out = path(draft.untitled_out)
+    session.typed = {(str(entry[0]), str(entry[1])): entry[2] for entry in draft.typed or []
+                     if isinstance(entry, list) and len(entry) == 3}
     _confine(session)
     if draft.run_going:  # only a stopped server leaves that on disk (a tab in memory has its run)
         session.run_interrupted(draft.run_node, draft.run_kept)

@@ -15,6 +15,7 @@ from nicegui import ui
 
 from ..safe_tables import csv_text
 from . import Viewer, ViewerContext, viewer
+from .names import shown
 
 ROWS_PER_PAGE = 50
 MAX_COLUMNS = 40  # wider tables (embeddings: one column per dimension) show their first columns
@@ -28,10 +29,13 @@ def as_table(value: Any) -> pd.DataFrame | None:
 
 
 def page_rows(table: pd.DataFrame, page: int, per_page: int = ROWS_PER_PAGE) -> list[dict[str, Any]]:
-    """JSON-safe rows of one page (1-based); NaN becomes empty, numpy scalars plain numbers."""
+    """JSON-safe rows of one page (1-based); NaN becomes empty, numpy scalars plain numbers,
+    and text as :func:`~.names.shown` (a stranger's label or file name never reorders its row)."""
     part = table.iloc[(page - 1) * per_page: page * per_page, :MAX_COLUMNS]
     part = part.set_axis([str(c) for c in part.columns], axis=1)
-    return json.loads(part.to_json(orient="records", double_precision=6, default_handler=str))
+    rows = json.loads(part.to_json(orient="records", double_precision=6, default_handler=str))
+    return [{name: shown(value) if isinstance(value, str) else value for name, value in row.items()}
+            for row in rows]
 
 
 def csv_bytes(table: pd.DataFrame) -> bytes:
@@ -61,7 +65,7 @@ def path_columns(table: pd.DataFrame, columns: list[str]) -> list[str]:
 def show_table(table: pd.DataFrame, ctx: ViewerContext, caption: str = "") -> None:
     """A paginated table of ``table`` with a CSV download button."""
     rows, cols = table.shape
-    shown = [str(c) for c in table.columns[:MAX_COLUMNS]]
+    names = [str(c) for c in table.columns[:MAX_COLUMNS]]
     with ui.row().classes("items-center gap-3 w-full"):
         note = f"{rows:,} rows × {cols:,} columns"
         if cols > MAX_COLUMNS:
@@ -72,10 +76,10 @@ def show_table(table: pd.DataFrame, ctx: ViewerContext, caption: str = "") -> No
         ui.button("Download CSV", icon="download",
                   on_click=lambda: ui.download.content(csv_bytes(table), csv_name(ctx), "text/csv"),
                   ).props("flat dense")
-    columns = [{"name": c, "label": c, "field": c, "align": "left"} for c in shown]
+    columns = [{"name": c, "label": shown(c), "field": c, "align": "left"} for c in names]
     grid = ui.table(columns=columns, rows=page_rows(table, 1)).props("dense flat bordered")
     grid.classes("w-full fc-result-table")
-    for name in path_columns(table, shown):
+    for name in path_columns(table, names):
         grid.add_slot(f"body-cell-{name}", PATH_CELL)
     pages = max(1, -(-rows // ROWS_PER_PAGE))
     if pages > 1:

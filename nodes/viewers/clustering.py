@@ -21,6 +21,7 @@ import numpy as np
 from nicegui import ui
 
 from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.names import shown
 from flowclass.viewers.tables import show_as_table, show_table
 
 from ..clustering import CUT, DISTANCE, HEIGHT_RATIO, N_CLUSTERS
@@ -50,7 +51,7 @@ def size_bars(top: TreeTop, labels: np.ndarray, above_cut: np.ndarray,
               paths: Sequence[str] | None = None) -> list[list[Any]]:
     """A bar per branch at the foot: [x, images, what hovering says (the file's name for a
     single image), its cluster (none when the cut splits it)]."""
-    return [[float(top.leaf_x(i)), size, f"{size:,} images" if size > 1 or paths is None else Path(paths[image]).name,
+    return [[float(top.leaf_x(i)), size, f"{size:,} images" if size > 1 or paths is None else shown(Path(paths[image]).name),
              "" if split else str(labels[image])]
             for i, (size, split, image) in enumerate(zip(top.sizes.tolist(), above_cut.tolist(), top.firsts.tolist()))]
 

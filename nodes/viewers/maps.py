@@ -23,6 +23,7 @@ from nicegui import run, ui
 from flowclass.fsutil import atomic_path
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.colors import group_colors
+from flowclass.viewers.names import shown
 from flowclass.viewers.tables import show_as_table
 
 METHODS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
@@ -167,7 +168,7 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
     for group in order:
         index = np.flatnonzero(groups == group)
         series.append({
-            "name": group or "(no label)", "type": "scatter", "symbolSize": 7 if len(groups) <= LARGE else 4,
+            "name": shown(group) or "(no label)", "type": "scatter", "symbolSize": 7 if len(groups) <= LARGE else 4,
             "itemStyle": {"color": colors[group], "opacity": 0.8},
             "progressive": PROGRESSIVE, "progressiveThreshold": PROGRESSIVE,
             "data": [[round(float(points[i, 0]), 4), round(float(points[i, 1]), 4), urls[i],
@@ -177,7 +178,7 @@ def chart_options(points: np.ndarray, groups: np.ndarray, order: list[str], urls
         for group in order:
             index = np.flatnonzero(every_group == group)
             series.append({
-                "name": group or "(no label)", "type": "scatter", "large": True, "largeThreshold": 0,
+                "name": shown(group) or "(no label)", "type": "scatter", "large": True, "largeThreshold": 0,
                 "silent": True, "symbolSize": 2, "z": 1,
                 "itemStyle": {"color": colors[group], "opacity": 0.45},
                 "data": np.round(every[index].astype(np.float64), 3).tolist(),
@@ -226,7 +227,7 @@ async def show_map(vectors: np.ndarray, images: Any, groups: np.ndarray, order: 
         chosen, chosen_order = colourings[by]
         keep = view["keep"]  # only the drawn points get thumbnail links
         urls = [ctx.image_url(p, h, size=128) for p, h in zip(paths[keep], hashes[keep])]
-        names = [os.path.basename(p) for p in paths[keep]]
+        names = [shown(os.path.basename(p)) for p in paths[keep]]
         chart.options.clear()
         chart.options.update(chart_options(view["points"], chosen[keep], chosen_order, urls, names, by,
                                            view["every"], chosen))

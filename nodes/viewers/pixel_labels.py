@@ -29,6 +29,7 @@ from PIL import Image
 from flowclass.fsutil import atomic_path
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.dialog import confirm, page_dialog
+from flowclass.viewers.names import shown
 
 from ..pixel_samples import LEGEND, MASKS
 
@@ -281,6 +282,14 @@ def follow_legend(painting: Painting, old: str, new: str) -> None:
         stroke.colour = moved.get(stroke.colour, stroke.colour) if stroke.colour is not None else None
 
 
+def renamed_to(name: str, before: dict[str, str], after: dict[str, str]) -> str | None:
+    """The class ``name`` of legend ``before`` is called in legend ``after``: the same name, or
+    the new class of its colour when another tab renamed it; None when it cannot be told."""
+    if name in after:
+        return name
+    return next((new for new, colour in after.items() if colour == before.get(name) and new not in before), None)
+
+
 def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> Painting:
     """Make (once) a preview of image ``index`` and load the mask it has, if any."""
     from flowclass.userfiles.pictures import open_rgb
@@ -293,8 +302,8 @@ def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> 
         picture.thumbnail((PREVIEW, PREVIEW), Image.Resampling.LANCZOS)
         with atomic_path(preview, fsync=False) as tmp:
             picture.save(tmp, "JPEG", quality=90)
-    with Image.open(preview) as shown:
-        painting = Painting(path, size, preview, shown.size)
+    with Image.open(preview) as picture:
+        painting = Painting(path, size, preview, picture.size)
     mask_file = existing_mask(folder, painting.stem)
     if mask_file is not None:
         with Image.open(mask_file) as mask:
@@ -344,7 +353,7 @@ class LabelDrawing:
         return next((i for i, stem in enumerate(stems) if existing_mask(folder, stem)), 0)
 
     def build(self, start: int) -> None:
-        names = {i: os.path.basename(p) for i, p in enumerate(self.images.paths.tolist())}
+        names = {i: shown(os.path.basename(p)) for i, p in enumerate(self.images.paths.tolist())}
         # the tools stay in view while painting (the results panel scrolls under them)
         self.toolbar = ui.column().classes("w-full gap-1 bg-white fc-label-toolbar") \
             .style("position: var(--fc-toolbar-position, sticky); top: 0; z-index: 5")
@@ -353,7 +362,7 @@ class LabelDrawing:
                 if len(names) > 1:
                     ui.select(names, value=start, label="Image", on_change=lambda e: self.switch(e.value)) \
                         .props("dense options-dense").classes("w-48").mark("label-image")
-                self.tool = ui.toggle({**{name: name for name in self.classes}, ERASER: "Eraser"},
+                self.tool = ui.toggle({**{name: shown(name) for name in self.classes}, ERASER: "Eraser"},
                                       value=next(iter(self.classes))).props("dense no-caps") \
                     .classes(f"fc-label-tool-{self.ctx.node_id}").mark("label-tool")
                 ui.add_css(tool_chips_css(f"fc-label-tool-{self.ctx.node_id}", list(self.classes.values())))
@@ -369,7 +378,7 @@ class LabelDrawing:
                     with ui.button().props("flat dense no-caps size=sm").classes("fc-legend-entry") \
                             .mark(f"legend-{name}"):
                         ui.element("div").classes("w-3 h-3 rounded-sm border mr-1").style(f"background: {colour}")
-                        ui.label(name).classes("text-xs")
+                        ui.label(shown(name)).classes("text-xs")
                         ui.color_picker(on_pick=lambda e, n=name: self.recolour(n, e.color))
                 ui.button("+ class", on_click=self.add_class).props("flat dense no-caps size=sm") \
                     .tooltip("Add a class to the legend, in a colour of its own").mark("label-add-class")
@@ -496,10 +505,8 @@ class LabelDrawing:
     async def recolour(self, name: str, colour: str) -> None:
         """A new colour for a class: the legend and every mask the node reads follow it."""
         from nodes.lib.pixels.legend import LegendError, hex_colour, parse_colour, with_colour
-        old = self.classes[name]
         try:
             new = hex_colour(parse_colour(colour))
-            legend = with_colour(self.legend, name, old, new)
         except LegendError as exc:
             ui.notify(f"Colour not changed: {exc}", type="warning")
             return
@@ -508,6 +515,23 @@ class LabelDrawing:
         workflow = self.ctx.workflow_path() or (await self.ctx.save() if self.ctx.save else None)
         if workflow is None:
             ui.notify("Colour not changed: save the workflow first; masks are kept beside it.", type="warning")
+            return
+        # another tab may have recoloured or renamed classes since: start from its legend and masks
+        before = dict(self.classes)
+        if await self.follow_file(workflow):
+            ui.notify("The legend was changed meanwhile (another tab): this tab follows it.", type="warning")
+        name = renamed_to(name, before, self.classes)
+        if name is None:
+            ui.notify("Colour not changed: that class was renamed and recoloured meanwhile (another tab); "
+                      "pick it again.", type="warning")
+            if self.rebuild is not None:
+                await self.rebuild(self.legend, self.index)
+            return
+        old = self.classes[name]
+        try:
+            legend = with_colour(self.legend, name, old, new)
+        except LegendError as exc:
+            ui.notify(f"Colour not changed: {exc}", type="warning")
             return
         try:
             value = await run.io_bound(recolour_masks, self.masks(), workflow.parent, self.ctx.node_id, old, new,
@@ -540,13 +564,16 @@ class LabelDrawing:
             dialog.delete()
         if not chosen:
             return
+        if self.painting is not None and self.painting.unsaved:
+            await self.save()
+        workflow = self.ctx.workflow_path()  # another tab's legend, saved since, is the one to add to
+        if workflow is not None and await self.follow_file(workflow):
+            ui.notify("The legend was changed meanwhile (another tab): this tab follows it.", type="warning")
         try:
             legend = with_class(self.legend, str(chosen))
         except LegendError as exc:
             ui.notify(f"Class not added: {exc}", type="warning")
             return
-        if self.painting is not None and self.painting.unsaved:
-            await self.save()
         self.ctx.apply_params((LEGEND, legend))
         if await self.keep_in_file(f"Class '{str(chosen).strip()}' added"):
             ui.notify(f"Class '{str(chosen).strip()}' added: pick it above and paint.", type="positive")

@@ -15,6 +15,7 @@ from typing import Any
 from nicegui import ui
 
 from flowclass.viewers import ViewerContext, viewer
+from flowclass.viewers.names import shown
 from flowclass.viewers.tables import show_as_table
 
 DISPLAY = 512  # size asked of the image route for the side-by-side view
@@ -35,7 +36,7 @@ def class_chips(maps: Any, index: int) -> None:
                 continue
             with ui.row().classes("gap-1 items-center no-wrap"):
                 ui.element("div").classes("w-3 h-3 rounded-sm border").style(f"background: {colour}")
-                ui.label(f"{name} {100 * count / total:.1f} %").classes("text-xs")
+                ui.label(f"{shown(name)} {100 * count / total:.1f} %").classes("text-xs")
 
 
 @viewer("pixel_maps", "Original and classified", order=10)
@@ -43,7 +44,7 @@ def original_and_classified(maps: Any, ctx: ViewerContext) -> None:
     if not len(maps):
         ui.label("No image was classified.").classes("text-sm text-gray-600")
         return
-    names = {i: os.path.basename(p) for i, p in enumerate(maps.images.paths.tolist())}
+    names = {i: shown(os.path.basename(p)) for i, p in enumerate(maps.images.paths.tolist())}
     with ui.row().classes("items-center gap-4 w-full"):
         if len(names) > 1:
             ui.select(names, value=0, label="Image", on_change=lambda e: show(e.value)) \
@@ -51,7 +52,7 @@ def original_and_classified(maps: Any, ctx: ViewerContext) -> None:
         ui.label("Classes over the photo:").classes("text-xs text-gray-600")
         opacity = ui.slider(min=0, max=1, step=0.05, value=0.7).classes("w-40").mark("pixel-opacity")
     body = ui.column().classes("w-full gap-1")
-    shown: dict[str, Any] = {}
+    on_top: dict[str, Any] = {}
 
     def show(index: int) -> None:
         body.clear()
@@ -63,10 +64,10 @@ def original_and_classified(maps: Any, ctx: ViewerContext) -> None:
                 ui.image(photo).classes("w-1/2 fc-pixel-original").props("fit=contain").style(PICTURE_HEIGHT)
                 with ui.element("div").classes("relative w-1/2 fc-pixel-overlay").style(PICTURE_HEIGHT):
                     ui.image(photo).classes("w-full h-full").props("fit=contain")
-                    shown["top"] = ui.image(classes).classes("absolute inset-0 fc-pixel-classified") \
+                    on_top["top"] = ui.image(classes).classes("absolute inset-0 fc-pixel-classified") \
                         .props("fit=contain").style(f"opacity: {opacity.value}")
 
-    opacity.on_value_change(lambda e: shown["top"].style(replace=f"opacity: {e.value}"))
+    opacity.on_value_change(lambda e: on_top["top"].style(replace=f"opacity: {e.value}"))
     show(0)
 
 
@@ -82,11 +83,11 @@ def area_chart(table: Any) -> None:
         ui.label(f"The first {MAX_BARS} of {len(images)} images; the table has all.") \
             .classes("text-xs text-gray-500")
         images = images[:MAX_BARS]
-    shown = table[table["image"].isin(images)]
+    drawn = table[table["image"].isin(images)]
     series = []
-    for name, rows in shown.groupby("class", sort=False):
+    for name, rows in drawn.groupby("class", sort=False):
         by_image = dict(zip(rows["image"], rows["percent"]))
-        series.append({"type": "bar", "stack": "area", "name": name,
+        series.append({"type": "bar", "stack": "area", "name": shown(name),
                        "itemStyle": {"color": rows["colour"].iloc[0]},
                        "data": [round(float(by_image.get(image, 0.0)), 2) for image in images]})
     ui.echart({
@@ -94,7 +95,7 @@ def area_chart(table: Any) -> None:
         "legend": {"top": 0},
         "grid": {"left": 8, "right": 24, "top": 32, "bottom": 8, "containLabel": True},
         "xAxis": {"type": "value", "max": 100, "name": "%"},
-        "yAxis": {"type": "category", "data": images, "inverse": True},
+        "yAxis": {"type": "category", "data": [shown(image) for image in images], "inverse": True},
         "series": series,
     }).classes("w-full fc-area-chart").style(f"height: {120 + 28 * len(images)}px")
 

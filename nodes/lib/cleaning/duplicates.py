@@ -44,6 +44,7 @@ SIGNATURE_NEIGHBOURS = 3  # nearest images by signature that are candidates too
 SIGNATURE_SIMILARITY = 0.9  # cosine of signatures below which those are not
 EXACT_SIMILARITY = 0.995  # embeddings this alike are worth hashing the full pixels of
 MATCH = 0.995  # share of one view's variance a monotone curve of the other explains
+FINE_TEXTURE = 0.04  # misalignment slack of both images above which a pair's fine check is refined however far off
 READERS = 4  # threads decoding images
 LOOKS_CHUNK = 256  # images a worker looks at at a time (kept as they come back)
 PREPARE_CHUNK = 1024  # images whose whole views and slack a worker makes at a time (about 0.2 s)
@@ -84,9 +85,11 @@ def _union_find(n: int, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
 
 
 def candidate_pairs(rows: np.ndarray, neighbours: int = CANDIDATE_NEIGHBOURS,
-                    similarity: float = CANDIDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) of neighbours among ``rows`` at least ``similarity`` alike, and how alike."""
-    sims, idx = nearest(rows, neighbours)
+                    similarity: float = CANDIDATE_SIMILARITY,
+                    threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) of neighbours among ``rows`` at least ``similarity`` alike, and how alike
+    (searched on at most ``threads`` of faiss's threads)."""
+    sims, idx = nearest(rows, neighbours, threads=threads)
     i = np.repeat(np.arange(len(rows)), idx.shape[1])
     j, s = idx.ravel(), sims.ravel()
     ok = (j >= 0) & (s >= similarity)
@@ -208,10 +211,11 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     exact_pairs += [(int(order[k]), int(order[k + 1])) for k in same]
     none = np.zeros((0, 2), dtype=np.int64)
     pairs, sims, looks = none, np.zeros(0), None
-    if near and n > 1:  # the embedding's neighbours searched while the images are looked at
+    if near and n > 1:  # the embedding's neighbours searched while the images are looked at, on the
+        # core the looking leaves idle (a second faiss thread waited on busy cores: 1.5 times the CPU)
         looks, (pairs, sims) = look_at_all(
             paths, lambda done, total: progress(done, total, "images", "looking at images"), hashes.tolist(), kept,
-            workers=workers or cores(), meanwhile=lambda: candidate_pairs(rows, neighbours, candidate_similarity))
+            workers=workers or cores(), meanwhile=lambda: candidate_pairs(rows, neighbours, candidate_similarity, 1))
         by_signature, _ = candidate_pairs(looks.signatures, min(SIGNATURE_NEIGHBOURS, n - 1), SIGNATURE_SIMILARITY)
         pairs = _unique_pairs(pairs, by_signature)
         ok = looks.readable[pairs[:, 0]] & looks.readable[pairs[:, 1]]
@@ -330,8 +334,8 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
     fine = functools.lru_cache(maxsize=FINE_COPIES)(lambda i: fine_copy(paths[i]))
 
     def fine_checks(chunk: list[tuple[int, Alignment]]) -> list[float]:
-        return [_fine_check(found, fine(int(pairs[k, 0])), fine(int(pairs[k, 1])), detail_below)
-                for k, found in chunk]
+        return [_fine_check(found, fine(int(pairs[k, 0])), fine(int(pairs[k, 1])), detail_below,
+                            functools.partial(_textures, looks.works[pairs[k]])) for k, found in chunk]
 
     before = int(np.sum(scores[to_check[stored], 0] >= match_above))  # fine checks kept
     size = FINE_CHUNK if workers > 1 else 1  # here: each verdict kept as soon as it is made
@@ -367,12 +371,19 @@ def _by_group(passed: list[tuple[int, Alignment]], pairs: np.ndarray) -> list[tu
     return [passed[i] for i in np.argsort(group, kind="stable")]
 
 
-def _fine_check(found: Alignment, first, second, enough: float) -> float:
-    """:func:`.fine_detail.detail_difference` of two fine copies aligned as ``found`` says."""
+def _textures(works: np.ndarray) -> bool:
+    """Whether both working copies are fine textures (0.25 ms each: asked only when it matters)."""
+    return float(misalignment_slack(works)[:, 0].min()) > FINE_TEXTURE
+
+
+def _fine_check(found: Alignment, first, second, enough: float,
+                texture: Callable[[], bool] = lambda: False) -> float:
+    """:func:`.fine_detail.detail_difference` of two fine copies aligned as ``found`` says
+    (``texture()``: whether both are fine textures)."""
     cropped, other = (first, second) if found.cropped == 0 else (second, first)
     if cropped is None or other is None:
         return np.inf
-    return detail_difference(cropped, other, found.box, enough=enough)
+    return detail_difference(cropped, other, found.box, enough=enough, texture=texture)
 
 
 def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, float]:
@@ -384,7 +395,8 @@ def compare(first: str, second: str, enough: float = DETAIL) -> tuple[float, flo
     found = align(looks[0].work, looks[1].work)
     if not found.score:
         return 0.0, np.inf
-    return found.score, _fine_check(found, fine_copy(first), fine_copy(second), enough)
+    texture = functools.partial(_textures, np.stack([looks[0].work, looks[1].work]))
+    return found.score, _fine_check(found, fine_copy(first), fine_copy(second), enough, texture)
 
 
 def _prepared(works: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ import numpy as np
 from ..images.filestate import full_disk_as_oserror, open_database
 from .thumbnails import WORK, Alignment
 
-VERSION = "3"  # of the working copies, pixel hashes and verdicts kept (2: one side of a pair refined; 3: to half a pixel)
+VERSION = "4"  # of the working copies, pixel hashes and verdicts kept (2: one side of a pair refined; 3: to half a pixel; 4: fine textures refined however far off)
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS works (version TEXT, sha256 TEXT, work BLOB, "
            "PRIMARY KEY (version, sha256));"
            "CREATE TABLE IF NOT EXISTS digests (version TEXT, sha256 TEXT, digest TEXT, "

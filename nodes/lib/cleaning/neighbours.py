@@ -56,13 +56,21 @@ def _cells(rows: np.ndarray, metric: int):
 
 
 def nearest(rows: np.ndarray, k: int, exact_up_to: int = EXACT_UP_TO, block: int = 4096,
-            metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+            metric: str = "cosine", threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(similarities, indices), each (n, k): every row's ``k`` most similar other rows,
     most similar first; -1 where fewer than ``k`` others exist (or, above ``exact_up_to``,
     were found). With ``metric="euclidean"`` the first array holds squared euclidean
-    distances instead (nearest first)."""
+    distances instead (nearest first). ``threads``: at most this many of faiss's threads
+    (the calling thread's setting: a search beside other work need not wait on busy cores)."""
     import faiss
 
+    if threads is not None:
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(threads)
+        try:
+            return nearest(rows, k, exact_up_to, block, metric)
+        finally:
+            faiss.omp_set_num_threads(before)
     rows = np.asarray(rows, dtype=np.float32)
     rows = np.ascontiguousarray(renormalised(rows) if metric == "cosine" else rows)
     n, d = rows.shape

@@ -1,4 +1,5 @@
-"""Turning labels into folder names that cannot escape the export folder."""
+"""Turning labels into folder names that cannot escape the export folder, and file names
+into names that read as what they are."""
 
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
 JOINERS = frozenset("\u200c\u200d")  # zero-width (non-)joiner: part of Persian, Indic and emoji spellings
 
 
+def visible(name: str) -> str:
+    """``name`` with each character that acts instead of showing as '_' (an ordinary name as it is)."""
+    if name.isprintable():
+        return name
+    return "".join("_" if ch not in JOINERS and unicodedata.category(ch) in HIDDEN else ch for ch in name)
+
+
+def safe_file_name(name: str) -> str:
+    """The name an exported copy of the file ``name`` gets: a stranger's ``photo\u202egpj.exe``
+    would sit on the user's disk reading *photoexe.jpg*, so it becomes ``photo_gpj.exe``."""
+    return visible(name)
+
+
 def safe_folder_name(label: str) -> str:
     """A single, harmless path component for ``label``.
 
@@ -28,10 +42,7 @@ def safe_folder_name(label: str) -> str:
     leading and trailing dots and spaces go (so '..', '.' and hidden names are impossible);
     empty labels become 'unlabelled'; reserved device names get a leading '_'.
     """
-    name = UNSAFE.sub("_", unicodedata.normalize("NFC", str(label)))
-    if not name.isprintable():
-        name = "".join("_" if ch not in JOINERS and unicodedata.category(ch) in HIDDEN else ch for ch in name)
-    name = name.strip(" .")
+    name = visible(UNSAFE.sub("_", unicodedata.normalize("NFC", str(label)))).strip(" .")
     if not name:
         name = "unlabelled"
     if name.split(".")[0].upper() in RESERVED:
