@@ -29,17 +29,25 @@ FINE = "comparing fine detail"
 THUMBS, ALIGNING = "comparing thumbnails", "aligning thumbnails"
 
 
+def kept_pairs(db: sqlite3.Connection, column: str = "verdicts") -> np.ndarray:
+    """Every pair verdict (or alignment) in a duplicates store, as kept: a record each."""
+    from nodes.lib.cleaning.kept_checks import ALIGNED, VERDICT
+
+    try:
+        rows = db.execute(f"SELECT {column} FROM pair_chunks").fetchall()
+    except sqlite3.OperationalError:  # the table is not made yet
+        rows = []
+    return np.frombuffer(b"".join(made for made, in rows), VERDICT if column == "verdicts" else ALIGNED)
+
+
 def kept_verdicts(cache_root: Path, fine_only: bool = True) -> int:
-    """Pair verdicts in the cache's duplicates store (those the fine check gave, by default)."""
+    """Pairs with a verdict in the cache's duplicates store (those the fine check gave, by default)."""
     path = cache_root / "stores" / "duplicates" / "checks.sqlite"
     if not path.exists():
         return 0
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as db:
-        try:
-            where = " WHERE fine IS NOT NULL" if fine_only else ""
-            return db.execute(f"SELECT COUNT(*) FROM verdicts{where}").fetchone()[0]
-        except sqlite3.OperationalError:  # the table is not made yet
-            return 0
+        verdicts = kept_pairs(db)
+    return len(np.unique(verdicts["pair"][~np.isnan(verdicts["fine"])] if fine_only else verdicts["pair"]))
 
 
 def edited_photos(folder: Path, photos: int = 18) -> list[Path]:
@@ -97,7 +105,7 @@ def test_cancel_keeps_the_verdicts_and_the_next_run_reuses_them(tmp_path):
         _find(paths, kept, cancel_at_fifth)
     with sqlite3.connect(cache / "checks.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM works").fetchone()[0] == len(paths)
-        assert db.execute("SELECT COUNT(*) FROM verdicts WHERE fine IS NOT NULL").fetchone()[0] == 5
+        assert np.sum(~np.isnan(kept_pairs(db)["fine"])) == 5
     total = seen[0][1]
     seen.clear()
     resumed = _find(paths, kept, lambda done, total, unit, message: seen.append((done, total))
@@ -155,8 +163,7 @@ def kept_coarse(cache: Path) -> tuple[int, int]:
             from nodes.lib.cleaning.kept_checks import CROP
 
             crops = sum(len(made) for made, in db.execute("SELECT made FROM crops")) // CROP.itemsize
-        pairs = sum(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                    for table in ("verdicts", "alignments") if table in tables)
+        pairs = len(kept_pairs(db)) + len(kept_pairs(db, "alignments"))
     return crops, pairs
 
 
@@ -266,3 +273,50 @@ def test_flowclass_run_resumes_find_duplicates_cancelled_while_aligning_and_writ
     assert "duplicates.csv" in resumed and resumed["duplicates.csv"].count(b"\n") == 5 * 6 + 1
     assert resumed.keys() == whole.keys()
     assert [name for name in resumed if resumed[name] != whole[name]] == []  # bit for bit
+
+
+def test_verdicts_kept_in_several_chunks_by_a_stopped_run_are_all_found_again(tmp_path):
+    """Verdicts and alignments are appended a chunk at a time: a store reopened (as by a run
+    after one killed) finds every chunk's pairs, a pair kept twice with its later answer,
+    NaN and infinity to the bit, and nothing under other settings."""
+    from nodes.lib.cleaning.kept_checks import KeptChecks
+    from nodes.lib.cleaning.thumbnails import Alignment
+
+    rng = np.random.default_rng(0)
+    shas = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(40)]
+    pairs = [(shas[i], shas[j]) for i in range(40) for j in range(i + 1, 40)][:300]
+    scores = {pair: (float(rng.random()), float(rng.random())) for pair in pairs}
+    scores[pairs[1]], scores[pairs[2]] = (0.25, float("nan")), (0.5, float("inf"))
+    box = Alignment(0.75, 1, (0.125, 0.0, 1.0, 0.9990234375))
+    kept = KeptChecks(tmp_path)
+    for start in range(0, 300, 64):  # five chunks, as the coarse check keeps them
+        kept.keep_verdicts("0.9:0.1", [(*p, *scores[p]) for p in pairs[start:start + 64]],
+                           [(*pairs[start], box)])
+    scores[pairs[0]] = (0.125, 0.0625)  # the fine check's later answer
+    kept.keep_verdicts("0.9:0.1", [(*pairs[0], *scores[pairs[0]])])
+    kept.close()  # as a killed run leaves it: what was written stays
+
+    again = KeptChecks(tmp_path)
+    found = again.verdicts("0.9:0.1", pairs + [(shas[1], shas[0])])  # the reversed pair was never kept
+    assert found.keys() == set(pairs)
+    assert np.array_equal(np.array([found[p] for p in pairs]), np.array([scores[p] for p in pairs]), equal_nan=True)
+    assert again.alignments("0.9:0.1", pairs) == {pairs[start]: box for start in range(0, 300, 64)}
+    assert again.any_alignments("0.9:0.1") and not again.any_alignments("0.8:0.1")
+    assert again.verdicts("0.8:0.1", pairs) == {}
+    again.close()
+
+
+def test_a_store_made_before_verdicts_were_kept_in_chunks_opens_and_its_old_rows_are_not_read(tmp_path):
+    from nodes.lib.cleaning.kept_checks import VERSION, KeptChecks
+
+    a, b = "ab" * 32, "cd" * 32
+    with sqlite3.connect(tmp_path / "checks.sqlite") as db:  # the tables of a store made before
+        db.execute("CREATE TABLE verdicts (version TEXT, first BLOB, second BLOB, coarse REAL, "
+                   "fine REAL, PRIMARY KEY (version, first, second)) WITHOUT ROWID")
+        db.execute("INSERT INTO verdicts VALUES (?, ?, ?, 0.5, 0.5)",
+                   (f"{VERSION}:s", bytes.fromhex(a[:32]), bytes.fromhex(b[:32])))
+    kept = KeptChecks(tmp_path)
+    assert kept.verdicts("s", [(a, b)]) == {}  # made again, then kept the new way
+    kept.keep_verdicts("s", [(a, b, 0.25, 0.125)])
+    assert kept.verdicts("s", [(a, b)]) == {(a, b): (0.25, 0.125)}
+    kept.close()
