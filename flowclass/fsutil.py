@@ -96,6 +96,13 @@ def temp_name() -> str:
     return f".fc-{os.urandom(6).hex()}{TEMP_SUFFIX}"
 
 
+def temp_names(count: int) -> list[str]:
+    """``count`` names as :func:`temp_name` gives them, from one read of the random source
+    (a batch of copies makes one temporary file each)."""
+    drawn = os.urandom(6 * count).hex()
+    return [f".fc-{drawn[12 * i:12 * (i + 1)]}{TEMP_SUFFIX}" for i in range(count)]
+
+
 def is_temp_name(name: str) -> bool:
     """Whether ``name`` is one :func:`temp_name` gives (a leftover of a killed process)."""
     return name.startswith(".fc-") and name.endswith(TEMP_SUFFIX) and len(name) == 30

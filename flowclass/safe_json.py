@@ -25,6 +25,9 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         value = json.loads(text)
     except RecursionError:
         raise TooDeep(f"JSON nested more than {max_depth} levels deep") from None
+    opening = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
+    if text.count(opening[0]) + text.count(opening[1]) <= max_depth:
+        return value  # no deeper than its opening brackets: a journal's line is not walked
     pending = [(value, 1)]
     while pending:  # iterative: the check itself must not recurse
         item, depth = pending.pop()

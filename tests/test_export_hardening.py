@@ -193,6 +193,18 @@ def test_names_of_255_bytes_export_and_collide_within_the_limit(tmp_path):
     assert [n for n in names if n.endswith(" (2).png")] and all(n.endswith(".png") for n in names)
 
 
+
+def test_a_journal_path_is_held_to_255_bytes_a_name_whether_ascii_or_not():
+    """A name's bytes count, not its characters (an ASCII name's are its characters)."""
+    from flowclass.userfiles.journal import confined
+
+    assert confined("a" * NAME_MAX) is None and confined(f"C0/{'a' * NAME_MAX}") is None
+    assert "longer than 255 bytes" in confined("a" * (NAME_MAX + 1))
+    assert confined("é" * (NAME_MAX // 2)) is None  # 254 bytes
+    assert "longer than 255 bytes" in confined("é" * (NAME_MAX // 2 + 1))  # 256 bytes, 128 characters
+    assert "longer than 255 bytes" in confined(f"C0/{'€' * 86}")  # 258 bytes, 86 characters
+    assert "is absolute" in confined("C:/x") and "is absolute" in confined("/x")
+
 # --- item 11: something already where a label folder goes --------------------------------------
 
 def test_a_label_folder_path_taken_by_a_file_or_the_table_is_a_collision(tmp_path, images):

@@ -123,3 +123,38 @@ def test_a_new_out_inside_a_protected_place_is_left_to_the_engine(job):  # noqa:
     code, answered, _, _ = json.loads(done.stdout.strip().splitlines()[-1])
     assert code != 0 and not answered and "the cache FlowClass uses" in done.stderr, done.stdout + done.stderr
     assert not (inside / "clusters").exists()
+
+
+# SCRIPT's run (tests/test_up_to_date.py) with its 40th copy killed (kill -9) halfway through
+# writing its bytes; it prints the half-written file and which heavy modules were imported.
+KILLED = ("import json, os, signal, sys\n"
+          "from flowclass.userfiles import owned_folder\n"
+          "copies, real = [], owned_folder.copy_new\n"
+          "def copy_new(source, tmp):\n"
+          "    copies.append(source)\n"
+          "    if len(copies) == 40:\n"
+          "        data = open(source, 'rb').read()\n"
+          "        with open(tmp, 'xb') as half:\n"
+          "            half.write(data[:len(data) // 2])\n"
+          "        heavy = sorted(m for m in ('numpy', 'flowclass.run_record') if m in sys.modules)\n"
+          "        print(json.dumps([str(tmp), len(data) // 2, heavy]), flush=True)\n"
+          "        os.kill(os.getpid(), signal.SIGKILL)\n"
+          "    real(source, tmp)\n"
+          "owned_folder.copy_new = copy_new\n") + SCRIPT
+
+
+@pytest.mark.slow
+def test_a_new_out_killed_while_copying_leaves_no_half_file_and_the_next_run_completes(job, tmp_path):  # noqa: F811
+    new = tmp_path / "killed-out"
+    done = subprocess.run([sys.executable, "-c", KILLED, json.dumps(job.args(out=new))],
+                          capture_output=True, text=True, env=job.env, cwd=job.cwd)
+    assert done.returncode == -9, done.stdout + done.stderr
+    half, size, heavy = json.loads(done.stdout.strip().splitlines()[-1])
+    assert heavy == []  # killed in the witnesses' answer, not in the record's check or the engine
+    assert Path(half).stat().st_size == size and Path(half).name.endswith(".flowclass-tmp")  # left half written
+    finals = list(new.rglob("*.png"))
+    assert all(p.read_bytes() == (job.out / p.relative_to(new)).read_bytes() for p in finals)  # none half written
+    how, _, err = job.run(out=new)  # the folder is there now: the record's check or the engine
+    assert how in ("record", "engine"), err
+    assert outputs(new) == outputs(job.out)  # the cold run's files, no temporary one left
+    assert journals(new) == journals(job.out)

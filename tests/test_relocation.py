@@ -171,6 +171,22 @@ def test_a_tables_paths_are_rewritten_cell_by_cell(tmp_path):
         rewrite_csv("exported", {})(str(tmp_path / "old.csv"), tmp_path / "none.csv")
 
 
+
+def test_a_journal_compacted_after_publishing_many_says_what_a_fresh_compaction_says(tmp_path):
+    """compact() reuses the lines publish_many journaled: they are the entries' own records."""
+    root = tmp_path / "folder"
+    root.mkdir()
+    owned = OwnedFolder(root)
+    write = lambda text: (lambda tmp: Path(tmp).write_text(text))  # noqa: E731
+    owned.publish_many([(f"C{i % 3}/{i}.txt", write(str(i)), "ab" * 32 if i % 2 else "") for i in range(9)])
+    owned.publish_many([("C0/0.txt", write("again"), "")])  # replaced: a new identity, a new line
+    owned.compact()
+    owned.close()
+    again = OwnedFolder(root)
+    lines = [json.dumps(entry.record(rel)) + "\n" for rel, entry in sorted(again.entries.items())]
+    assert (root / JOURNAL).read_text() == "".join(lines)
+    assert len(lines) == 12 and again.entries["C0/0.txt"].size == len("again")  # 9 files, 3 folders
+
 def test_publishing_many_files_never_replaces_the_users(tmp_path):
     root = tmp_path / "folder"
     (root / "sub").mkdir(parents=True)

@@ -35,6 +35,7 @@ from flowclass.fsutil import is_temp_name
 JOURNAL = ".flowclass-owned.jsonl"
 NAME_MAX = 255
 KINDS = ("file", "symlink", "dir")
+_DRIVE = re.compile(r"[A-Za-z]:")  # C:..., absolute on Windows
 
 
 class JournalError(Exception):
@@ -78,12 +79,12 @@ def confined(rel: object) -> str | None:
         return "not a path"
     if "\0" in rel or "\\" in rel:
         return f"{rel!r} has a NUL or backslash"
-    if rel.startswith("/") or re.match(r"[A-Za-z]:", rel):
+    if rel.startswith("/") or _DRIVE.match(rel):
         return f"{rel!r} is absolute"
     for part in rel.split("/"):
         if part in ("", ".", ".."):
             return f"{rel!r} leaves the folder or is not in plain form"
-        if len(os.fsencode(part)) > NAME_MAX:
+        if (len(part) if part.isascii() else len(os.fsencode(part))) > NAME_MAX:  # its bytes
             return f"{rel!r} has a name longer than {NAME_MAX} bytes"
     return None
 

@@ -188,7 +188,7 @@ def _rewrite_sheet(xml: str, column: str, paths: dict[str, str]) -> str:
         raise ValueError(f"no column {column!r} in the table")
 
     def cell(match: re.Match) -> str:
-        if match.group(2) != letter or match.group(3) == "1":
+        if match.group(3) == "1":
             return match.group(0)
         new = paths[unescape(match.group(4))]
         opening = match.group(1)
@@ -196,4 +196,5 @@ def _rewrite_sheet(xml: str, column: str, paths: dict[str, str]) -> str:
             opening = opening.replace("<t>", '<t xml:space="preserve">')
         return opening + escape(new) + match.group(5)
 
-    return _CELL.sub(cell, xml)
+    # the column's cells only (one callback each, not one for every text cell of the sheet)
+    return re.compile(_CELL.pattern.replace("([A-Z]+)", f"({letter})", 1), re.S).sub(cell, xml)
