@@ -104,7 +104,7 @@ def test_cancel_keeps_the_verdicts_and_the_next_run_reuses_them(tmp_path):
     with pytest.raises(Cancelled):
         _find(paths, kept, cancel_at_fifth)
     with sqlite3.connect(cache / "checks.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM works").fetchone()[0] == len(paths)
+        assert db.execute("SELECT SUM(length(decoded)) FROM work_chunks").fetchone()[0] == len(paths)
         assert np.sum(~np.isnan(kept_pairs(db)["fine"])) == 5
     total = seen[0][1]
     seen.clear()
@@ -320,3 +320,35 @@ def test_a_store_made_before_verdicts_were_kept_in_chunks_opens_and_its_old_rows
     kept.keep_verdicts("s", [(a, b, 0.25, 0.125)])
     assert kept.verdicts("s", [(a, b)]) == {(a, b): (0.25, 0.125)}
     kept.close()
+
+
+def test_working_copies_kept_in_several_chunks_by_a_stopped_run_are_all_found_again(tmp_path, monkeypatch):
+    """Working copies are appended a chunk at a time: a store reopened (as by a run after one
+    killed) finds every chunk's images to the bit, an image that cannot be decoded as None,
+    an image kept twice with its later copy, and nothing kept under another version."""
+    from nodes.lib.cleaning import kept_checks
+    from nodes.lib.cleaning.kept_checks import KeptChecks
+    from nodes.lib.cleaning.thumbnails import WORK
+
+    rng = np.random.default_rng(0)
+    shas = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(40)]
+    works = {sha: rng.integers(0, 256, (WORK, WORK), dtype=np.uint8) for sha in shas}
+    works[shas[3]] = None  # cannot be decoded
+    kept = KeptChecks(tmp_path)
+    for start in range(0, 40, 16):  # three chunks, as looking at images keeps them
+        kept.keep_works([(sha, works[sha]) for sha in shas[start:start + 16]])
+    works[shas[0]] = np.full((WORK, WORK), 7, dtype=np.uint8)  # kept again, later
+    kept.keep_works([(shas[0], works[shas[0]])])
+    kept.close()  # as a killed run leaves it: what was written stays
+
+    again = KeptChecks(tmp_path)
+    found = again.works(shas[5:] + shas[:5] + ["ab" * 32])  # the last was never kept
+    assert found.keys() == set(shas)
+    assert found[shas[3]] is None
+    assert all(np.array_equal(found[sha], works[sha]) for sha in shas if sha != shas[3])
+    assert again.works(shas[10:12]).keys() == set(shas[10:12])
+    again.close()
+    monkeypatch.setattr(kept_checks, "VERSION", "another")
+    other = KeptChecks(tmp_path)
+    assert other.works(shas) == {}
+    other.close()

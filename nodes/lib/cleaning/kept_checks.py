@@ -3,7 +3,9 @@ half-way (Cancel, a crash, kill -9) is resumed, not started over.
 
 Five answers are kept, each keyed by the images' content (sha256), never their paths:
 
-- each image's 64 px gray working copy (decoding is the costly part of looking at images);
+- each image's 64 px gray working copy (decoding is the costly part of looking at images),
+  a chunk of images at a time in one row, appended (until version 4 a row per image in
+  the table ``works``, left unread since);
 - each image's hash of its decoded pixels (the exact-copy check);
 - each image's best crop against each partner's whole view ("comparing thumbnails"), a
   chunk of images at a time in one row, appended (images named by the first 8 bytes of
@@ -42,8 +44,7 @@ from ..images.filestate import full_disk_as_oserror, open_database
 from .thumbnails import WORK, Alignment
 
 VERSION = "4"  # of the working copies, pixel hashes and verdicts kept (2: one side of a pair refined; 3: to half a pixel; 4: fine textures refined however far off)
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS works (version TEXT, sha256 TEXT, work BLOB, "
-           "PRIMARY KEY (version, sha256));"
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS work_chunks (version TEXT, keys BLOB, decoded BLOB, works BLOB);"
            "CREATE TABLE IF NOT EXISTS digests (version TEXT, sha256 TEXT, digest TEXT, "
            "PRIMARY KEY (version, sha256));"
            "CREATE TABLE IF NOT EXISTS crops (version TEXT, made BLOB);"
@@ -68,16 +69,32 @@ class KeptChecks:
 
     # working copies: (WORK, WORK) uint8, or None for an image that cannot be decoded
     def works(self, hashes: Sequence[str]) -> dict[str, np.ndarray | None]:
-        found: dict[str, np.ndarray | None] = {}
-        for rows in self._select("SELECT sha256, work FROM works WHERE version=? AND sha256 IN ({})", hashes):
-            found.update((sha, None if blob is None else np.frombuffer(blob, np.uint8).reshape(WORK, WORK))
-                         for sha, blob in rows)
+        """The working copies kept of ``hashes``, read from every chunk kept (an image kept
+        twice: the later counts)."""
+        wanted, found = set(hashes), {}
+        for keys, decoded, works in self._db.execute(
+                "SELECT keys, decoded, works FROM work_chunks WHERE version=? ORDER BY rowid", (VERSION,)):
+            works, keys = np.frombuffer(works, np.uint8).reshape(-1, WORK, WORK), keys.hex()
+            for at, readable in enumerate(decoded):
+                sha = keys[64 * at:64 * at + 64]
+                if sha in wanted:
+                    found[sha] = works[at] if readable else None
         return found
 
     def keep_works(self, items: Iterable[tuple[str, np.ndarray | None]]) -> None:
-        self._insert(("INSERT OR REPLACE INTO works VALUES (?, ?, ?)",
-                      [(VERSION, sha, None if work is None else np.ascontiguousarray(work, np.uint8).tobytes())
-                       for sha, work in items]))
+        """A chunk of working copies appended as one row (its images' sha256s, which of them
+        decoded, their copies, zeros where not): 100,000 kept a row per image took 5.8 s,
+        a row per chunk of 256 1.7 s."""
+        items = list(items)
+        if not items:
+            return
+        works = np.zeros((len(items), WORK, WORK), dtype=np.uint8)
+        for at, (_, work) in enumerate(items):
+            if work is not None:
+                works[at] = work
+        keys = b"".join(bytes.fromhex(sha) for sha, _ in items)
+        decoded = bytes(work is not None for _, work in items)
+        self._insert(("INSERT INTO work_chunks VALUES (?, ?, ?, ?)", [(VERSION, keys, decoded, works.tobytes())]))
 
     # hashes of decoded pixels ("" for an image that cannot be decoded)
     def digests(self, hashes: Sequence[str]) -> dict[str, str]:
