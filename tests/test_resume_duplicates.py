@@ -86,8 +86,10 @@ def _find(paths, kept=None, progress=lambda done, total, unit, message: None):
 
 
 @pytest.mark.slow
-def test_cancel_keeps_the_verdicts_and_the_next_run_reuses_them(tmp_path):
-    from nodes.lib.cleaning.kept_checks import KeptChecks
+def test_cancel_keeps_the_verdicts_and_the_next_run_reuses_them(tmp_path, monkeypatch):
+    from nodes.lib.cleaning.kept_checks import VERDICT, KeptChecks
+
+    monkeypatch.setattr("nodes.lib.cleaning.duplicates.cores", lambda: 2)  # fine checks in chunks, as on 2 cores or more
 
     paths = edited_photos(tmp_path, photos=6)
     cache = tmp_path / "store"
@@ -105,12 +107,16 @@ def test_cancel_keeps_the_verdicts_and_the_next_run_reuses_them(tmp_path):
         _find(paths, kept, cancel_at_fifth)
     with sqlite3.connect(cache / "checks.sqlite") as db:
         assert db.execute("SELECT SUM(length(decoded)) FROM work_chunks").fetchone()[0] == len(paths)
-        assert np.sum(~np.isnan(kept_pairs(db)["fine"])) == 5
+        fine_kept = int(np.sum(~np.isnan(kept_pairs(db)["fine"])))  # the fifth's chunk, whole
+        writes = sum(bool(np.any(~np.isnan(np.frombuffer(made, VERDICT)["fine"])))
+                     for made, in db.execute("SELECT verdicts FROM pair_chunks"))
+    assert writes == 1  # the chunk's fine verdicts in one write, not one per pair
     total = seen[0][1]
+    assert 5 <= fine_kept < total
     seen.clear()
     resumed = _find(paths, kept, lambda done, total, unit, message: seen.append((done, total))
                     if message == FINE else None)
-    assert seen[0] == (5, total)  # starts where the cancelled run stopped
+    assert seen[0] == (fine_kept, total)  # starts where the cancelled run stopped
     whole = _find(paths)  # nothing kept
     assert np.array_equal(resumed[0].group, whole[0].group) and np.array_equal(resumed[0].index, whole[0].index)
     assert np.array_equal(resumed[1], whole[1], equal_nan=True)  # every score, exactly
