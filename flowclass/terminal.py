@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from typing import TextIO
+from typing import Container, TextIO
 
-_ACTS = frozenset({"Cc", "Cf", "Zl", "Zp"})  # control, format, line and paragraph separators
+ACTS = frozenset({"Cc", "Cf", "Zl", "Zp"})  # control, format, line and paragraph separators
+# zero-width (non-)joiners: format characters, yet part of Persian, Indic and emoji spellings
+JOINERS = frozenset("\u200c\u200d")
 
 
 def say(text: object = "", file: TextIO | None = None) -> None:
@@ -21,10 +23,10 @@ def say(text: object = "", file: TextIO | None = None) -> None:
     print(printable(str(text)), file=file or sys.stdout)
 
 
-def printable(text: str, keep: str = "") -> str:
+def printable(text: str, keep: Container[str] = "") -> str:
     """``text`` with every character a terminal would act on (but ``\\n``, ``\\t`` and those
     in ``keep``) escaped."""
     if text.isprintable():
         return text
-    return "".join(ch if ch in "\n\t" or ch in keep or unicodedata.category(ch) not in _ACTS
+    return "".join(ch if ch in "\n\t" or ch in keep or unicodedata.category(ch) not in ACTS
                    else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -10,9 +10,7 @@ zero-width joiners Persian words and emoji are spelled with stay.
 
 from __future__ import annotations
 
-from ..terminal import printable
-
-JOINERS = "\u200c\u200d"
+from ..terminal import JOINERS, printable
 
 
 def shown(name: object) -> str:

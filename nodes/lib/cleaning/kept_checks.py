@@ -108,8 +108,7 @@ class KeptChecks:
 
     # best crops: CROP records, in the order kept
     def crops(self) -> np.ndarray:
-        rows = self._db.execute("SELECT made FROM crops WHERE version=? ORDER BY rowid", (VERSION,)).fetchall()
-        return np.frombuffer(b"".join(made for made, in rows), CROP)
+        return self._records("SELECT made FROM crops WHERE version=? ORDER BY rowid", VERSION, CROP)
 
     def keep_crops(self, made: np.ndarray) -> None:
         self._insert(("INSERT INTO crops VALUES (?, ?)", [(VERSION, np.ascontiguousarray(made, CROP).tobytes())]))
@@ -152,8 +151,12 @@ class KeptChecks:
 
     def _pair_chunks(self, column: str, dtype: np.dtype, settings: str) -> np.ndarray:
         """Every record of ``column`` kept under these settings, in the order kept."""
-        rows = self._db.execute(f"SELECT {column} FROM pair_chunks WHERE version=? ORDER BY rowid",
-                                (f"{VERSION}:{settings}",)).fetchall()
+        return self._records(f"SELECT {column} FROM pair_chunks WHERE version=? ORDER BY rowid",
+                             f"{VERSION}:{settings}", dtype)
+
+    def _records(self, query: str, version: str, dtype: np.dtype) -> np.ndarray:
+        """The records of every chunk ``query`` selects (one blob column), in the order kept."""
+        rows = self._db.execute(query, (version,)).fetchall()
         return np.frombuffer(b"".join(made for made, in rows), dtype)
 
     def close(self) -> None:

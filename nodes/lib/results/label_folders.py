@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from flowclass.terminal import ACTS, JOINERS
 from flowclass.userfiles.file_names import cut_to_bytes
 
 # Names Windows refuses for files and folders, with or without an extension.
@@ -14,22 +15,20 @@ RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
 UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 MAX_LENGTH = 100  # characters
 MAX_BYTES = 200  # encoded: leaves room for " (2)" within the 255-byte name limit
-# control characters (C0 and C1), format characters (those that reorder text, U+202E, and the
-# invisible ones) and line or paragraph separators: a label from a stranger's folder or label
-# file must not make a folder whose name reads otherwise than it is (``cat\u202egpj.exe``)
-HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
-JOINERS = frozenset("\u200c\u200d")  # zero-width (non-)joiner: part of Persian, Indic and emoji spellings
 
 
 def visible(name: str) -> str:
-    """``name`` with each character that acts instead of showing as '_' (an ordinary name as it is)."""
+    """``name`` with each character that acts instead of showing (as the terminal escapes them:
+    controls, text-reversing and invisible format characters, line separators; the joiners
+    stay) as '_': a label from a stranger's folder or label file must not make a folder whose
+    name reads otherwise than it is (``cat\\u202egpj.exe``). An ordinary name stays as it is."""
     if name.isprintable():
         return name
-    return "".join("_" if ch not in JOINERS and unicodedata.category(ch) in HIDDEN else ch for ch in name)
+    return "".join("_" if ch not in JOINERS and unicodedata.category(ch) in ACTS else ch for ch in name)
 
 
 def safe_file_name(name: str) -> str:
-    """The name an exported copy of the file ``name`` gets: a stranger's ``photo\u202egpj.exe``
+    """The name an exported copy of the file ``name`` gets: a stranger's ``photo\\u202egpj.exe``
     would sit on the user's disk reading *photoexe.jpg*, so it becomes ``photo_gpj.exe``."""
     return visible(name)
 
