@@ -104,14 +104,16 @@ print(json.dumps({"extra_kb": peak_kb() - before,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, per_pixel", [("float", 7), ("16-bit", 5)])
+@pytest.mark.parametrize("kind, per_pixel", [("float", 7), ("16-bit", 5), ("transparent", 6)])
 def test_a_picture_that_deflates_to_almost_nothing_is_made_8_bit_in_bands(tmp_path, kind, per_pixel):
-    """A stranger's 32-bit float TIFF or 16-bit PNG of 25 million pixels, a few hundred KB on
-    disk (deflate): made 8-bit gray (as every node and thumbnail reads it), the float one held
+    """A stranger's 32-bit float TIFF, 16-bit PNG or palette PNG with a transparent colour, of
+    25 million pixels, a few hundred KB on disk (deflate): made 8-bit (as every node and
+    thumbnail reads it), the float one held
     the whole picture in float64, copied at each step, and a copy of the decoded picture: some
     44 bytes per pixel (8 GB and 48 s for one of 169 million pixels, under Pillow's limit of
-    179 million); the 16-bit one two 32-bit copies (11 bytes per pixel, 1.7 GB). Now the
-    decoded picture (4 or 2 bytes per pixel), its 8-bit result (1) and a band of rows at a time."""
+    179 million); the 16-bit one two 32-bit copies (10 bytes per pixel, 1.7 GB); the
+    transparent one an RGBA copy and its alpha (10 bytes per pixel). Now the decoded picture
+    (4, 2 or 1 bytes per pixel), its result (1 or 3) and a band of rows at a time."""
     import numpy as np
     from PIL import Image
 
@@ -121,6 +123,13 @@ def test_a_picture_that_deflates_to_almost_nothing_is_made_8_bit_in_bands(tmp_pa
         values[0, 0], values[-1, -1] = -1.0, 3.0  # stretched from -1..3: 0 becomes 64
         Image.fromarray(values, "F").save(tmp_path / "bomb.tif", compression="tiff_deflate")
         picture, expected = tmp_path / "bomb.tif", [0, 64, 255]
+    elif kind == "transparent":  # a palette PNG whose colour 0 is transparent: on white
+        values = np.zeros((side, side), dtype=np.uint8)
+        values[0, 0] = 1
+        palette = Image.fromarray(values, "L").convert("P")
+        palette.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
+        palette.save(tmp_path / "bomb.png", transparency=0)
+        picture, expected = tmp_path / "bomb.png", [[0, 0, 255], [255, 255, 255], [255, 255, 255]]
     else:
         values = np.full((side, side), 257 * 64, dtype=np.uint16)
         values[0, 0], values[-1, -1] = 0, 65535
@@ -131,5 +140,6 @@ def test_a_picture_that_deflates_to_almost_nothing_is_made_8_bit_in_bands(tmp_pa
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["mode"] == "L" and found["size"] == [side, side] and found["corners"] == expected
+    assert found["mode"] == ("RGB" if kind == "transparent" else "L")
+    assert found["size"] == [side, side] and found["corners"] == expected
     assert found["extra_kb"] * 1024 < per_pixel * side * side, found  # bytes per pixel, all held at once

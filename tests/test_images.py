@@ -315,3 +315,30 @@ def test_every_16_bit_gray_value_is_made_8_bit_as_before(mode):
     before = every.convert("I").point(lambda value: value / 257).convert("L")
     assert np.array_equal(np.asarray(as_shown(every)), np.asarray(before))
     assert np.asarray(as_shown(every)).ravel()[[0, 256, 257, 65535]].tolist() == [0, 0, 1, 255]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_transparent_parts_are_on_white_as_before(mode):
+    """Transparency is flattened onto white a band of rows at a time (it made an RGBA copy of
+    the whole picture); every pixel comes out as before, half-transparent ones too."""
+    import numpy as np
+    from PIL import Image
+
+    from flowclass.userfiles import pictures
+    from flowclass.userfiles.pictures import as_shown
+
+    rng = np.random.default_rng(5)
+    if mode == "P":
+        picture = Image.fromarray(rng.integers(0, 8, (301, 7), dtype=np.uint8), "L").convert("P")
+        picture.putpalette(rng.integers(0, 256, 768, dtype=np.uint8).tolist())
+        picture.info["transparency"] = 3
+    else:
+        picture = Image.fromarray(rng.integers(0, 256, (301, 7, len(mode)), dtype=np.uint8), mode)
+    rgba = picture.convert("RGBA")
+    before = Image.new("RGB", picture.size, "white")
+    before.paste(rgba, mask=rgba.getchannel("A"))
+    band, pictures.BAND_PIXELS = pictures.BAND_PIXELS, 7 * 40  # several bands, the last one short
+    try:
+        assert np.array_equal(np.asarray(as_shown(picture)), np.asarray(before))
+    finally:
+        pictures.BAND_PIXELS = band
