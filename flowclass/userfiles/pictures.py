@@ -4,6 +4,7 @@ explained, and shown as the nodes compute on them (the canvas's thumbnails use :
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,12 @@ def _pillow() -> Any:
 
 _IMAGE: Any = None
 
+
+def open_picture(path: str | os.PathLike[str]) -> Image.Image:
+    """``Image.open`` for any picture a user or a stranger supplies (a mask, a file to show):
+    read only as one of IMAGE_FORMATS, whatever its name, never handed to another of Pillow's
+    decoders (an EPS named ``mask.png`` ran Ghostscript on the file's PostScript)."""
+    return _pillow().open(path, formats=IMAGE_FORMATS)
 
 
 class BadImage(Exception):
