@@ -74,3 +74,39 @@ def test_a_huge_sparse_file_named_jpg_does_not_grow_memory(tmp_path, node):
           f"{measured['peak_kb'] / 1024:.0f} MB with a 1 GiB file (+{grown_mb:.0f} MB)")
     assert grown_mb < 100, f"memory grew by {grown_mb:.0f} MB for a 1 GiB file"
     assert measured["state"] == "done", measured  # decoded as far as it goes, like any JPEG
+
+
+OPEN_AND_REPORT_PEAK = """
+import json, resource, sys
+from flowclass.userfiles.pictures import open_upright
+import numpy, PIL.Image, PIL.ImageOps, PIL.TiffImagePlugin
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+picture = open_upright(sys.argv[1])
+print(json.dumps({"extra_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before,
+                  "mode": picture.mode, "size": picture.size,
+                  "corners": [picture.getpixel((0, 0)), picture.getpixel((picture.width // 2, 0)),
+                              picture.getpixel((picture.width - 1, picture.height - 1))]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_float_tiff_that_deflates_to_almost_nothing_is_read_in_bands(tmp_path):
+    """A stranger's 32-bit float TIFF of 25 million pixels, a few hundred KB on disk (deflate): made
+    8-bit gray (as every node and thumbnail reads it) it held the whole picture in float64,
+    copied at each step, and a copy of the decoded picture: some 47 bytes per pixel (8 GB and
+    48 s for one of 169 million pixels, under Pillow's limit of 179 million). Now the decoded
+    picture (4 bytes per pixel), its 8-bit result (1) and a band of rows at a time."""
+    import numpy as np
+    from PIL import Image
+
+    side = 5_000
+    values = np.zeros((side, side), dtype=np.float32)
+    values[0, 0], values[-1, -1] = -1.0, 3.0  # stretched from -1..3: 0 becomes 64
+    Image.fromarray(values, "F").save(tmp_path / "bomb.tif", compression="tiff_deflate")
+    assert (tmp_path / "bomb.tif").stat().st_size < 2_000_000
+    done = subprocess.run([sys.executable, "-c", OPEN_AND_REPORT_PEAK, str(tmp_path / "bomb.tif")],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["mode"] == "L" and found["size"] == [side, side] and found["corners"] == [0, 64, 255]
+    assert found["extra_kb"] * 1024 < 7 * side * side, found  # bytes per pixel, all held at once

@@ -26,6 +26,8 @@ IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp")
 # (through Ghostscript): a shared file is never decoded as one of those.
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")
 IMAGE_SUFFIXES = frozenset(f".{ext}" for ext in IMAGE_EXTENSIONS)  # as Path.suffix gives them
+# A floating-point picture is made 8-bit this many pixels at a time (see float_as_gray).
+FLOAT_BAND_PIXELS = 1 << 20
 # EXIF orientations 5-8 rotate by 90 degrees, so width and height swap.
 _SWAPS_AXES = {5, 6, 7, 8}
 
@@ -130,7 +132,8 @@ def open_upright(path: str | Path, draft: int | None = None) -> Image.Image:
             if draft:
                 image.draft(image.mode if image.mode in ("RGB", "L") else "RGB", (draft, draft))
             image.load()
-            return as_shown(ImageOps.exif_transpose(image))
+            ImageOps.exif_transpose(image, in_place=True)  # not a copy of the whole picture
+            return as_shown(image)
     except FileNotFoundError:
         raise BadImage("file no longer exists") from None
     except Exception as exc:
@@ -169,13 +172,32 @@ def as_shown(image: Image.Image) -> Image.Image:
 
 def float_as_gray(image: Image.Image) -> Image.Image:
     """A floating-point gray picture as 8-bit gray: 0..1 as 0..255 (scikit-image's convention
-    for float images), any other range stretched to it; missing values (NaN) show black."""
-    values = np.asarray(image, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    for float images), any other range stretched to it; missing values (NaN) show black.
+
+    Done a band of rows at a time: a float TIFF that deflate shrinks to 1 MB may hold 169
+    million pixels (under Pillow's limit), and the whole picture in float64, copied at each
+    step, took 8 GB and 48 s; the picture and its 8-bit result are all that is held now."""
+    width, height = image.size
+    rows = max(1, FLOAT_BAND_PIXELS // max(width, 1))
+    bands = [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+    def band(top: int, bottom: int) -> np.ndarray:
+        return np.asarray(image.crop((0, top, width, bottom)), dtype=np.float64)
+
+    low, high = np.inf, -np.inf
+    for top, bottom in bands:
+        values = band(top, bottom)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    if low > high:  # no finite value at all
+        low, high = 0.0, 1.0
     if low >= 0.0 and high <= 1.0:
         low, high = 0.0, 1.0
-    scaled = (np.nan_to_num(values, nan=low, posinf=high, neginf=low) - low) / max(high - low, 1e-12)
+    gray = np.empty((height, width), dtype=np.uint8)
+    for top, bottom in bands:
+        scaled = (np.nan_to_num(band(top, bottom), nan=low, posinf=high, neginf=low) - low) / max(high - low, 1e-12)
+        gray[top:bottom] = np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
     from PIL import Image
 
-    return Image.fromarray(np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8), "L")
+    return Image.fromarray(gray, "L")
