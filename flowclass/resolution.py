@@ -10,6 +10,7 @@ problem names the node and the field.
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,22 @@ def _paths(node_type: NodeType) -> Iterable[PathParam]:
 
 def input_problem(path: Path, target: str) -> tuple[str, str] | None:
     """(code, message) when ``path`` cannot be read as a ``target`` (folder, file or any)."""
+    try:
+        return _input_problem(path, target)
+    except OSError as exc:  # a name too long for the system, a folder on the way we may not enter
+        return "path_unusable", unusable(path, exc)
+
+
+def unusable(path: Path, exc: OSError) -> str:
+    """Why the system cannot look at ``path``, naming it (cut: a stranger's may be 6,000 characters)."""
+    text = str(path)
+    shown = text if len(text) <= 160 else f"{text[:150]}... ({len(text):,} characters)"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"{shown} is too long for the system (a name may have at most 255 bytes, a whole path 4,096)"
+    return f"{shown} cannot be looked at: {exc.strerror or exc}"
+
+
+def _input_problem(path: Path, target: str) -> tuple[str, str] | None:
     if not path.exists():
         what = {"folder": "folder", "file": "file"}.get(target, "file or folder")
         return "input_missing", f"{what} not found: {path}"
@@ -150,6 +167,13 @@ def input_problem(path: Path, target: str) -> tuple[str, str] | None:
 
 def output_problem(path: Path, target: str) -> tuple[str, str] | None:
     """(code, message) when a ``target`` (folder or file) cannot be written at ``path``."""
+    try:
+        return _output_problem(path, target)
+    except OSError as exc:
+        return "path_unusable", unusable(path, exc)
+
+
+def _output_problem(path: Path, target: str) -> tuple[str, str] | None:
     if path.exists() or path.is_symlink():
         if target == "folder" and not path.is_dir():
             return "output_in_the_way", f"{path} is a file, not a folder; choose another output folder"

@@ -23,6 +23,17 @@ from tests.classify_helpers import run
 PIXELS = {"backend": "pixels", "pixel_size": 16, "grayscale": True}
 
 
+@pytest.fixture
+def one_blas_thread():
+    """Pairs compared here as Find Duplicates' workers compare them, on one BLAS thread
+    (nodes/lib/cleaning/pair_pool.py): on two busy cores, two threads took 4 to 6 times as
+    long over the fine check's small matrix products."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 @functools.cache
 def _digit_scans() -> np.ndarray:
     from sklearn.datasets import load_digits
@@ -320,6 +331,7 @@ def test_a_model_without_familiarity_still_predicts_with_a_warning(registry, cac
 SECOND_SCANS = [(1585, 1648), (1237, 777), (1134, 1076), (1213, 1329)]
 
 
+@pytest.mark.usefixtures("one_blas_thread")
 def test_the_fine_check_tells_edited_copies_from_another_scan_of_the_same_digit(tmp_path):
     from nodes.lib.cleaning.duplicates import DETAIL, MATCH, compare
 
@@ -376,6 +388,7 @@ def _patched(photo: Image.Image, seed: int) -> Image.Image:
             return Image.fromarray(pixels)
 
 
+@pytest.mark.usefixtures("one_blas_thread")
 def test_edited_copies_of_photographs_keep_a_wide_margin_below_the_fine_threshold(tmp_path):
     """A copy reduced with a sharp filter (Lanczos), or cropped, reduced, brightened and
     re-encoded, differs in fine detail by well under the threshold (0.043 and 0.039 of the
@@ -406,6 +419,7 @@ TEXTURES = {"grass": None, "gravel": None, "brick": None, "text": None,
             "flower": (440, 200, 600, 360)}  # china's roof (440, 0, 600, 160): the test after this one
 
 
+@pytest.mark.usefixtures("one_blas_thread")
 def test_slightly_cropped_copies_of_fine_textures_are_found_and_patched_ones_are_not(tmp_path):
     """A 32 px thumbnail of a fine texture changes with any shift, so a copy cropped by 2
     to 5 % matched no crop of the coarse check's grid well enough to be refined (grass,
@@ -434,6 +448,7 @@ def test_slightly_cropped_copies_of_fine_textures_are_found_and_patched_ones_are
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_blas_thread")
 def test_find_copies_tells_fine_textures_from_the_slack_it_prepared_not_again_per_pair(tmp_path, monkeypatch):
     """Most pairs that reach the fine check are look-alikes left far apart, and for each the
     check asks whether both images are fine textures (which it then refines however far off).
@@ -473,6 +488,7 @@ def test_find_copies_tells_fine_textures_from_the_slack_it_prepared_not_again_pe
     assert made == [len(np.unique(scores[:, :2]))]  # once, as prepared: none per pair
 
 
+@pytest.mark.usefixtures("one_blas_thread")
 def test_a_copy_of_a_periodic_texture_cropped_5_percent_is_found_and_a_patched_one_is_not(tmp_path):
     """The temple roof of scikit-learn's china.jpg (a 160 px square): its tiles repeat every
     few pixels, so the coarse check lays a copy cropped 5 % about a working pixel off, where

@@ -163,13 +163,13 @@ def test_the_console_script_is_installed(tmp_path):
     assert out.stdout.startswith("flowclass ")
 
 
-def test_a_folder_set_as_transfer_learnings_image_file_points_to_image_folder(tmp_path):
+def test_a_folder_set_as_transfer_learnings_image_file_points_to_image_folder(tmp_path, capsys, monkeypatch):
     """`--set image.file=PHOTOS` (a folder) said only 'expected a path to a file ending in
     .jpg/...'; it says where a folder goes."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    done = subprocess.run([sys.executable, "-m", "flowclass.cli", "validate", "workflows/transfer_learning.json",
-                           "--set", f"image.file={photos}"], capture_output=True, text=True, timeout=120,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "node 'image', 'file'" in done.stderr and "a folder goes in 'folder' instead" in done.stderr
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = main(["validate", "workflows/transfer_learning.json", "--set", f"image.file={photos}"])
+    said = capsys.readouterr()
+    assert code == 2, said.out + said.err
+    assert "node 'image', 'file'" in said.err and "a folder goes in 'folder' instead" in said.err

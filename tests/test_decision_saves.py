@@ -175,7 +175,7 @@ async def test_a_lock_held_long_is_a_clear_refusal_and_a_killed_holders_is_free(
 
     from nodes.viewers.cleaning_labels import label_queue
 
-    monkeypatch.setattr(edit_lock, "WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(edit_lock, "WAIT_SECONDS", 0.2)
     labels = tmp_path / "label-overrides.csv"
     holder = subprocess.Popen([sys.executable, "-c", HOLDS, str(labels)], stdout=subprocess.PIPE, text=True, env=ENV)
     try:

@@ -16,6 +16,7 @@ import pytest
 
 from classify_helpers import DIGITS_PIXELS, digits_training, run, workflow
 from flowclass.workflow_file import save
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +77,30 @@ def test_model_files_do_not_depend_on_the_clock(saved_model, monkeypatch):
     model_file, _, result = saved_model
     monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # another day, another zip date
     assert model_bytes(result.output("train", "model")) == model_file.read_bytes()
+
+
+@pytest.mark.slow  # a process of its own that imports scikit-learn whole, as skops does
+def test_saving_and_loading_a_classifier_imports_neither_torch_nor_dask():
+    """skops lists the scikit-learn types it trusts by walking scikit-learn's packages, and
+    the walk imported torch and dask (2 to 3 s in each process that trained or loaded a
+    classifier) through ``sklearn.externals``' adapters, which the list leaves out anyway:
+    they are passed over, and can be imported again after."""
+    script = (
+        "import json, sys\n"
+        "import numpy as np\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.utils import discovery\n"
+        "from nodes.lib.classify.estimators import ARRAY_ADAPTERS, dump_estimator, load_estimator\n"
+        "fitted = LogisticRegression().fit(np.eye(4), [0, 1, 0, 1])\n"
+        "again = load_estimator(dump_estimator(fitted))\n"
+        "print(json.dumps({'same': again.predict_proba(np.eye(4)).tolist() == fitted.predict_proba(np.eye(4)).tolist(),\n"
+        "                  'imported': sorted(m for m in ('torch', 'dask') if m in sys.modules),\n"
+        "                  'in_the_way': [name for name in ARRAY_ADAPTERS if name in sys.modules],\n"
+        "                  'externals_left_out': 'externals' in discovery._MODULE_TO_IGNORE}))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == {"same": True, "imported": [], "in_the_way": [],
+                                                        "externals_left_out": True}
 
 
 @pytest.mark.slow

@@ -113,14 +113,14 @@ async def paint_and_save(user: User, names: tuple[str, ...]) -> None:
     await user.should_see("Labels saved in")
 
 
-def another_tab_recolours_water(workspace: Path, new: str, legend: str) -> None:
-    """What another tab does meanwhile: water repainted ``new`` in the masks, and the workflow
-    file saved with ``legend``."""
+def another_tab_recolours_water(workspace: Path, new: str, legend: str, old: str = "#1f77b4") -> None:
+    """What another tab does meanwhile: water (or the class of colour ``old``) repainted ``new``
+    in the masks, and the workflow file saved with ``legend``."""
     from flowclass.workflow_file import load
     from nodes.viewers.pixel_labels import recolour_masks
 
     flow = workspace / "labels.json"
-    masks = recolour_masks(workspace / "regions_masks", workspace, "regions", "#1f77b4", new)
+    masks = recolour_masks(workspace / "regions_masks", workspace, "regions", old, new)
     save(load(flow).with_params("regions", legend=legend, masks=masks), flow)
 
 
@@ -242,6 +242,70 @@ async def test_a_tab_behind_another_recolours_from_the_file_s_legend_and_follows
     assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
     samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
     assert samples["water"] == int(cyan.sum()) and samples["air"] == int(magenta.sum())
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_a_tab_behind_another_recolours_a_class_that_tab_renamed_and_recoloured(
+        user: User, registry, cache, workspace: Path, tmp_path: Path) -> None:
+    """Tab A renamed *sky* to *air* and made it green (its masks repainted), and saved; tab B,
+    behind, then recoloured its *sky*: neither the name nor the colour told which class it had
+    become, so B refused (*renamed and recoloured meanwhile ... pick it again*). The class keeps
+    its place in the legend: B now recolours *air*, in the file and in the masks."""
+    from flowclass.workflow_file import load
+
+    page = await draw_labels_view(user, registry, cache, workspace)
+    await paint_and_save(user, ("sky", "water"))
+    flow = workspace / "labels.json"
+    theirs = LEGEND.replace("sky=#aec7e8", "air=#00ff00")
+    another_tab_recolours_water(workspace, "#00ff00", theirs, old="#aec7e8")  # tab A, meanwhile
+
+    sky = sorted(user.find(ui.color_picker).elements, key=lambda e: e.id)[0]  # B's old legend's first class
+    UserInteraction(user, {sky.q_color}, None).trigger("change", "#ff00ff")
+    await user.should_see("changed on disk")  # the file A saved: this tab now agrees with it and adds its colour
+    user.find(marker="conflict-overwrite").click()
+    await user.should_see("is now #ff00ff")
+    ours = LEGEND.replace("sky=#aec7e8", "air=#ff00ff")
+    assert load(flow).node("regions").params["legend"] == ours
+    assert page.state.workflow.node("regions").params["legend"] == ours
+    mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
+    magenta, green = (np.all(mask == colour, axis=2) for colour in ((255, 0, 255, 255), (0, 255, 0, 255)))
+    assert magenta[25, 480] and not green.any()
+    out = tmp_path / "cli"
+    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
+    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    assert samples["air"] == int(magenta.sum()) > 0 and "sky" not in samples
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_strokes_of_a_class_another_tab_renamed_and_recoloured_follow_it(
+        user: User, registry, cache, workspace: Path, tmp_path: Path) -> None:
+    """Tab B had *sky* strokes not yet saved while tab A renamed *sky* to *air* and made it
+    green: B's save painted them in sky's old colour, which the file's legend no longer has, so
+    ``flowclass run`` stopped on the mask. They now take air's colour."""
+    page = await draw_labels_view(user, registry, cache, workspace)
+    await paint_and_save(user, ("water",))
+    (tool,) = user.find(marker="label-tool").elements
+    tool.value = "sky"
+    draw(user, STROKES["sky"])  # not saved yet
+    flow = workspace / "labels.json"
+    theirs = LEGEND.replace("sky=#aec7e8", "air=#00ff00")
+    another_tab_recolours_water(workspace, "#00ff00", theirs, old="#aec7e8")  # tab A, meanwhile
+
+    user.find(marker="label-save").click()
+    await user.should_see("A class was recoloured meanwhile")
+    await user.should_see("changed on disk")
+    user.find(marker="conflict-overwrite").click()
+    await user.should_see("Labels saved in")
+    assert page.state.workflow.node("regions").params["legend"] == theirs
+    mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
+    green, old_sky = (np.all(mask == colour, axis=2) for colour in ((0, 255, 0, 255), (0xae, 0xc7, 0xe8, 255)))
+    assert green[25, 480] and not old_sky.any()
+    out = tmp_path / "cli"
+    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
+    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    assert samples["air"] == int(green.sum()) > 0
 
 
 @pytest.mark.anyio

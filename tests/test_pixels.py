@@ -209,3 +209,20 @@ def test_the_canvas_does_not_read_a_mask_linked_from_outside_its_roots(registry,
     regions = canvas.outcomes["regions"]
     assert regions.state == "failed" and regions.field == "masks" and "no mask in" in regions.error
     assert any("outside the folders this canvas may read" in w for w in regions.warnings)
+
+
+def test_a_class_is_followed_through_a_rename_a_recolour_or_both_but_not_past_its_removal():
+    """What another tab did to the legend, as the Draw labels view follows it: by name, by
+    colour (renamed), by place (renamed and recoloured); a removed class is not guessed."""
+    from nodes.lib.pixels.legend import followed_classes
+
+    before = {"sky": "#aec7e8", "water": "#1f77b4", "trees": "#2ca02c"}
+    assert followed_classes(before, {"air": "#aec7e8", "water": "#00ffff", "trees": "#2ca02c"}) == \
+        {"sky": "air", "water": "water", "trees": "trees"}
+    assert followed_classes(before, {"air": "#00ff00", "water": "#1f77b4", "trees": "#2ca02c", "road": "#ff7f0e"}) \
+        == {"sky": "air", "water": "water", "trees": "trees"}
+    removed = followed_classes(before, {"water": "#1f77b4", "trees": "#2ca02c", "road": "#ff7f0e"})
+    assert removed == {"water": "water", "trees": "trees"}
+    # a new class in sky's place but in a colour the legend had (water's) is not taken for sky
+    assert followed_classes(before, {"air": "#1f77b4", "water": "#00ffff", "trees": "#2ca02c"}) == \
+        {"water": "water", "trees": "trees"}

@@ -138,7 +138,7 @@ def test_typing_a_folder_key_by_key_never_walks_more_than_the_cap(registry, cach
     deadline = time.monotonic() + 120
     while session.runner.running:
         assert time.monotonic() < deadline, "the run did not end"
-        time.sleep(0.05)
+        time.sleep(0.01)
         session.tick()
     assert session.status("photos").state == NodeState.DONE
     assert len(session.store.value("photos", "images")) == FILES

@@ -74,11 +74,18 @@ def test_skipped_files_are_listed_in_out_in_run_json_and_on_the_console(broken_f
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
-def test_what_a_run_writes_honours_the_umask(broken_folder, tmp_path, umask, mode):
+def test_what_a_run_writes_honours_the_umask(broken_folder, tmp_path, capsys, umask, mode):
+    from flowclass.cli import main
+
     folder, _ = broken_folder
     out = tmp_path / "out"
-    done = _run(_workflow(tmp_path, folder), out, tmp_path / "cache", umask=umask)
-    assert done.returncode == 0, done.stderr
+    old = os.umask(umask)  # this process's, as a command's own process inherits it
+    try:
+        code = main(["run", str(_workflow(tmp_path, folder)), "-q", "--out", str(out),
+                     "--cache", str(tmp_path / "cache")])
+    finally:
+        os.umask(old)
+    assert code == 0, capsys.readouterr().err
     for name in ("run.json", "skipped.csv"):
         assert stat.S_IMODE((out / name).stat().st_mode) == mode, name
 

@@ -206,3 +206,29 @@ def test_a_value_of_megabytes_is_named_not_printed_whole(tmp_path: Path, capsys)
     assert len(err) < 2_000
     assert "got 'xxxxxxxx" in err and "... (2,000,002 characters)" in err
     assert "unknown parameter 'sampel' = 'yyyy" in err
+
+
+@pytest.mark.parametrize("node, field, value", [("import", "folder", "b" * 300),  # one name over 255 bytes
+                                                ("import", "folder", "a/" * 3000 + "x"),  # a path over 4,096
+                                                ("table", "path", "a/" * 3000 + "t.csv")])
+def test_a_path_too_long_for_the_system_is_a_problem_naming_the_node_not_a_traceback(
+        tmp_path: Path, capsys, node, field, value) -> None:
+    """A stranger's workflow with a folder name of 300 bytes, or a path of 6,000 characters:
+    `flowclass validate` (and the canvas's check of what the disk says) stopped on
+    ``OSError: [Errno 36] File name too long`` with a traceback. It is now the node's
+    problem, naming its field, and the path is shown cut."""
+    from flowclass.cli import main
+
+    (tmp_path / "photos").mkdir()
+    params = {"import": {"folder": "photos"}, "table": {"path": "t.csv"}}
+    params[node][field] = value
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"schema_version": 1, "name": "x", "nodes": [
+        {"id": "import", "type": "import_images", "params": params["import"], "position": {"x": 0, "y": 0}},
+        {"id": "table", "type": "save_table", "params": params["table"], "position": {"x": 300, "y": 0}}],
+        "edges": [{"from": {"node": "import", "port": "images"}, "to": {"node": "table", "port": "data"}}]}),
+        encoding="utf-8")
+    assert main(["validate", str(flow), "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"node '{node}', '{field}'" in err and "too long for the system" in err and "Traceback" not in err
+    assert len(err) < 1_000

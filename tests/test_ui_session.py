@@ -56,7 +56,7 @@ def wait_for_check(session: EditorSession, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while session.runner.checking or session.runner._check_wanted is not None:  # pylint: disable=protected-access
         assert time.monotonic() < deadline, "the status check did not end"
-        time.sleep(0.02)
+        time.sleep(0.005)
         session.tick()
     session.tick()
 
@@ -174,7 +174,7 @@ def run_to_end(session: EditorSession, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while session.runner.running:
         assert time.monotonic() < deadline, "the run did not end"
-        time.sleep(0.05)
+        time.sleep(0.01)
         session.tick()
 
 
@@ -208,7 +208,7 @@ def footer_lines(session: EditorSession) -> set[str]:
     session.start_run(None)
     lines = set()
     while session.runner.running:
-        time.sleep(0.05)
+        time.sleep(0.01)
         session.tick()
         lines.add(session.run_line())
     return lines

@@ -67,7 +67,7 @@ async def until(condition: Callable[[], object], timeout: float = 60.0, what: st
     while not condition():
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
 
 
 async def run_slow_chain(user: User, registry, cache, folder: Path, steps: int, number: int = 1) -> EditorPage:

@@ -46,10 +46,20 @@ ADDRESS = """<script>
 (() => { const url = new URL(location.href); url.searchParams.set("tab", TAB_ID);
          history.replaceState(history.state, "", url); })();
 </script>"""
-# Warn before leaving while the workflow has unsaved changes (the page marks them).
+# Warn before leaving while the workflow has unsaved changes (the page marks them). NiceGUI
+# marks its browser tab closed in session storage as soon as leaving is asked (onbeforeunload),
+# so a "Leave site?" answered with Cancel left the page marked, and a tab duplicated from it
+# then took its name: the server took the duplicate for a reload of this page. The mark is
+# made when the page really goes (pagehide), and taken back when it comes back from the
+# back-forward cache.
 LEAVE_WARNING = """<script>
 window.addEventListener("beforeunload", (event) => {
   if (document.querySelector('[data-fc-dirty="1"]')) { event.preventDefault(); event.returnValue = ""; }
+});
+window.addEventListener("DOMContentLoaded", () => { window.onbeforeunload = null; });  // after nicegui.js
+window.addEventListener("pagehide", () => { sessionStorage.__nicegui_tab_closed = "true"; });
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) sessionStorage.__nicegui_tab_closed = "false";
 });
 </script>"""
 

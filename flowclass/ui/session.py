@@ -23,7 +23,7 @@ from ..resolution import Dirs, Resolved, resolve
 from ..scanning import CHECK_FILES
 from ..workflow import Workflow
 from .browse import Roots
-from .confine import outside_roots
+from .confine import CODE as ROOTS_CODE, outside_roots
 from .editor import EditorState
 from .outputs import ResultStore
 from .runner import NodeStatus, RunController
@@ -127,6 +127,21 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
         return frozenset(pair for pair, value in self.typed.items()
                          if (spec := self.state.workflow.node(pair[0])) is not None
                          and spec.params.get(pair[1]) == value)
+
+    def named_inside_roots(self, node_id: str, name: str) -> bool:
+        """Whether the user gave this parameter's value in this tab (not the workflow file),
+        and it lies inside the roots: a viewer may then write decisions into that file."""
+        return (node_id, name) in self.named and not any(
+            problem.code == ROOTS_CODE and problem.node == node_id and problem.field == name
+            for problem in self.resolved.problems)
+
+    def adopt(self, node_id: str, name: str) -> None:
+        """The user takes the workflow file's value of this parameter as their own, as if typed
+        (a decisions file the file named, which a viewer writes into only then)."""
+        spec = self.state.workflow.node(node_id)
+        if spec is not None and name in spec.params:
+            self.typed[(node_id, name)] = spec.params[name]
+            self.emit("params")
 
     @property
     def problems(self) -> list[Problem]:

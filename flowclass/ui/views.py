@@ -261,6 +261,8 @@ class ResultsView:
             input_path=session.input_path,
             workflow_path=lambda: state.path,
             installed=installed,
+            named=session.named_inside_roots,
+            adopt=session.adopt,
             save=self.save if self.files is not None else None,
         )
 

@@ -53,6 +53,7 @@ same background run as the Run button. A viewer never edits files the user owns.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence
@@ -113,6 +114,36 @@ class ViewerContext:
     #: ``installed(path)``: whether a path lies in FlowClass's installed ready workflows,
     #: which a viewer never writes into (a ready copy's masks or label file are copied out).
     installed: Callable[[Path], bool] = lambda path: False
+    #: ``named(node_id, param)``: whether the user gave this parameter's value in this tab
+    #: (typed it, or took the file's value as theirs with :attr:`adopt`), not the workflow file.
+    named: Callable[[str, str], bool] = lambda node_id, name: False
+    #: ``adopt(node_id, param)``: the user takes the workflow file's value of this parameter as
+    #: their own, as if typed; None: a tab that cannot (tests).
+    adopt: Callable[[str, str], None] | None = None
+
+    def stranger_file(self, path: Path, node_id: str, name: str) -> str:
+        """Why a viewer may not write its decisions into ``path``, the file parameter ``name`` of
+        node ``node_id`` names; "" when it may. A workflow file may be a stranger's, so a file it
+        names is written only when it is a ``.csv`` file, not hidden, in the workflow's folder or
+        below it (its folders' links resolved): never ``~/.profile``, which a shell runs, nor a
+        file of the user's elsewhere. A file the user named is theirs to write."""
+        workflow = self.workflow_path()
+        if workflow is None or self.named(node_id, name):
+            return ""
+        folder = Path(os.path.realpath(workflow.parent))
+        real = Path(os.path.realpath(path.parent)) / path.name  # a link as the file itself is refused on writing
+        if not real.is_relative_to(folder):
+            why = f"it lies outside the workflow's folder ({folder})"
+        elif any(part.startswith(".") for part in real.relative_to(folder).parts):
+            why = "its name is hidden (it starts with '.')"
+        elif real.suffix.lower() != ".csv":
+            why = "it is not a .csv file"
+        else:
+            return ""
+        return (f"Nothing is written to {path}: the workflow file named it, and {why}. A workflow "
+                "file may be someone else's, so FlowClass writes decisions only into a .csv file in the "
+                "workflow's folder, or into a file you name: click 'Write to this file', or type another "
+                f"path into the field '{name}' of node '{node_id}'.")
 
     def run_downstream(self) -> None:
         """Run this node and what follows it: after an action changed it (Apply this cut), the

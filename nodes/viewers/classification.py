@@ -62,7 +62,25 @@ def correction_file(ctx: ViewerContext) -> tuple[Path | None, str]:
     if ctx.installed(path):
         return None, (f"Label Overrides ({node}) reads {path}, a file of FlowClass's installed "
                       f"workflows; point it at a file of yours (e.g. {OVERRIDES_FILE}) to correct labels.")
-    return path, ""
+    refused = ctx.stranger_file(path, node, "file")
+    return (None, refused) if refused else (path, "")
+
+
+def offer_to_adopt(ctx: ViewerContext, node_id: str | None, name: str, redraw: Callable[[], None]) -> None:
+    """*Write to this file*, where the workflow file named a decisions file FlowClass does not
+    write unasked (:meth:`ViewerContext.stranger_file`): the user takes it as their own."""
+    if ctx.adopt is None or node_id is None or ctx.workflow_path() is None:
+        return
+    path = ctx.input_path(node_id, name)
+    if path is None or not ctx.stranger_file(path, node_id, name):
+        return
+
+    def adopt() -> None:
+        ctx.adopt(node_id, name)
+        redraw()
+
+    ui.button("Write to this file", icon="edit_document", on_click=adopt).props("flat dense no-caps") \
+        .tooltip(str(path)).mark("adopt-decisions-file")
 
 
 def or_said(call: Callable[[], T]) -> T | None:
@@ -204,6 +222,7 @@ def correction_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: C
         else:
             ui.label("Save the workflow to correct labels." if reason == "save" else reason) \
                 .classes("text-xs text-amber-800")
+            offer_to_adopt(ctx, ctx.upstream_node("label_overrides"), "file", redraw)
 
 
 def show_images(evaluation: Any, indices: Sequence[int], ctx: ViewerContext, title: str) -> None:

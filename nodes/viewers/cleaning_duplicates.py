@@ -23,7 +23,7 @@ from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.names import shown
 from flowclass.viewers.images import enlarge, gallery_of_images
 
-from .classification import read_decisions, save_decision, where_decisions_go
+from .classification import offer_to_adopt, read_decisions, save_decision, where_decisions_go
 
 GROUPS_PER_PAGE = 12
 KEEP_PARAM = "keep_file"  # Find Duplicates' parameter naming the kept-copies file
@@ -42,7 +42,8 @@ def keep_file(ctx: ViewerContext) -> tuple[Path | None, str]:
     if ctx.installed(path):
         return None, (f"Find Duplicates reads {path}, a file of FlowClass's installed workflows; "
                       "save the workflow as your own to choose which copy to keep.")
-    return path, ""
+    refused = ctx.stranger_file(path, ctx.node_id, KEEP_PARAM)
+    return (None, refused) if refused else (path, "")
 
 
 def marks(groups: Any, path: Path | None) -> np.ndarray:
@@ -101,6 +102,7 @@ def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Calla
         else:
             ui.label("Save the workflow to choose which copy to keep." if reason == "save" else reason) \
                 .classes("text-xs text-amber-800")
+            offer_to_adopt(ctx, ctx.node_id, KEEP_PARAM, redraw)
 
 
 def summary(groups: Any, keep: np.ndarray) -> str:

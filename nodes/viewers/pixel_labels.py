@@ -27,6 +27,7 @@ from nicegui import run, ui
 from PIL import Image
 
 from flowclass.fsutil import atomic_path
+from flowclass.userfiles.pictures import open_picture
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.dialog import confirm, page_dialog
 from flowclass.viewers.names import shown
@@ -195,7 +196,7 @@ def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new
     folder.mkdir(parents=True, exist_ok=True)
     owned = OwnedFolder(folder)
     for stem, source in files.items():
-        with Image.open(source) as picture:
+        with open_picture(source) as picture:
             mask = recolour(np.asarray(picture.convert("RGBA")), old, new)
         owned.write_file(f"{stem}.png", lambda tmp, m=mask: Image.fromarray(m, "RGBA").save(tmp, format="PNG"))
     owned.compact()
@@ -242,7 +243,7 @@ def _take_in(painting: Painting, target: Path) -> bool:
     its strokes not yet saved, so that a save never drops another's labels. Its own strokes
     saved before are in that file already."""
     try:
-        with Image.open(target) as picture:
+        with open_picture(target) as picture:
             if picture.size != painting.size:
                 return False
             disk = np.asarray(picture.convert("RGBA"))
@@ -273,21 +274,14 @@ def legend_in_file(workflow: Path | None, node_id: str) -> tuple[str, str] | Non
 
 def follow_legend(painting: Painting, old: str, new: str) -> None:
     """The strokes not yet saved, painted in legend ``old``, in their classes' colours of ``new``
-    (matched by class name: a colour may even have passed to another class)."""
-    from nodes.lib.pixels.legend import parse_legend
+    (the class followed by name, else through a rename, a recolour or both: a colour may even
+    have passed to another class)."""
+    from nodes.lib.pixels.legend import followed_classes, parse_legend
 
     before, after = (dict(zip(parsed.classes, parsed.class_colours())) for parsed in map(parse_legend, (old, new)))
-    moved = {colour: after[name] for name, colour in before.items() if name in after}
+    moved = {before[name]: after[followed] for name, followed in followed_classes(before, after).items()}
     for stroke in painting.strokes[painting.saved:]:
         stroke.colour = moved.get(stroke.colour, stroke.colour) if stroke.colour is not None else None
-
-
-def renamed_to(name: str, before: dict[str, str], after: dict[str, str]) -> str | None:
-    """The class ``name`` of legend ``before`` is called in legend ``after``: the same name, or
-    the new class of its colour when another tab renamed it; None when it cannot be told."""
-    if name in after:
-        return name
-    return next((new for new, colour in after.items() if colour == before.get(name) and new not in before), None)
 
 
 def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> Painting:
@@ -306,7 +300,7 @@ def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> 
         painting = Painting(path, size, preview, picture.size)
     mask_file = existing_mask(folder, painting.stem)
     if mask_file is not None:
-        with Image.open(mask_file) as mask:
+        with open_picture(mask_file) as mask:
             if mask.size == size:
                 painting.base = np.asarray(mask.convert("RGBA"))
                 show_base(painting, store)
@@ -504,7 +498,8 @@ class LabelDrawing:
 
     async def recolour(self, name: str, colour: str) -> None:
         """A new colour for a class: the legend and every mask the node reads follow it."""
-        from nodes.lib.pixels.legend import LegendError, hex_colour, parse_colour, with_colour
+        from nodes.lib.pixels.legend import LegendError, followed_classes, hex_colour, parse_colour, with_colour
+
         try:
             new = hex_colour(parse_colour(colour))
         except LegendError as exc:
@@ -520,10 +515,10 @@ class LabelDrawing:
         before = dict(self.classes)
         if await self.follow_file(workflow):
             ui.notify("The legend was changed meanwhile (another tab): this tab follows it.", type="warning")
-        name = renamed_to(name, before, self.classes)
+        name = followed_classes(before, self.classes).get(name)
         if name is None:
-            ui.notify("Colour not changed: that class was renamed and recoloured meanwhile (another tab); "
-                      "pick it again.", type="warning")
+            ui.notify("Colour not changed: that class was removed from the legend meanwhile (another tab).",
+                      type="warning")
             if self.rebuild is not None:
                 await self.rebuild(self.legend, self.index)
             return

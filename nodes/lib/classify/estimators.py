@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import re
+import sys
+import threading
 import zipfile
 from typing import Any, Mapping
 
@@ -170,9 +172,34 @@ def canonical_zip(data: bytes) -> bytes:
 _ARRAY_FILE = re.compile(r"\d+\.npy")
 
 
+# scikit-learn's copies of array libraries' adapters: packages that import their library
+ARRAY_ADAPTERS = tuple(f"sklearn.externals.array_api_compat.{name}" for name in ("torch", "dask", "cupy"))
+_SKOPS_IMPORT = threading.Lock()  # nodes train side by side, in threads
+
+
+def skops_io() -> Any:
+    """``skops.io``, imported without torch or dask (2 to 3 s, each process that trains or
+    loads a classifier). skops lists the scikit-learn types it trusts by walking every
+    scikit-learn package, and Python's walk imports each package it passes, so
+    ``sklearn.externals``'s adapters for torch and dask imported those libraries, though
+    the list leaves ``sklearn.externals`` out. They are passed over instead (the list is
+    the same), and importable again after."""
+    with _SKOPS_IMPORT:
+        passed_over = [] if "skops.io" in sys.modules else [n for n in ARRAY_ADAPTERS if n not in sys.modules]
+        for name in passed_over:
+            sys.modules[name] = None  # importing it fails, and the walk goes on without it
+        try:
+            import skops.io
+        finally:
+            for name in passed_over:
+                if name in sys.modules and sys.modules[name] is None:
+                    del sys.modules[name]
+    return skops.io
+
+
 def dump_estimator(estimator: Any) -> np.ndarray:
     """The estimator as skops bytes (a uint8 array, so the safe codec can carry it)."""
-    import skops.io as sio
+    sio = skops_io()
 
     data = canonical_zip(sio.dumps(estimator))
     return np.frombuffer(data, dtype=np.uint8).copy()
@@ -184,7 +211,7 @@ def load_estimator(payload: np.ndarray | bytes) -> Any:
     Raises :class:`UntrustedModel` naming what is wrong; nothing from the payload is
     constructed unless every type in it is one our model families produce.
     """
-    import skops.io as sio
+    sio = skops_io()
 
     data = bytes(payload) if not isinstance(payload, bytes) else payload
     try:

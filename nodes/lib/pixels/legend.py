@@ -125,6 +125,30 @@ def with_colour(text: str, name: str, old: str, new: str) -> str:
     return ", ".join(entries)
 
 
+def followed_classes(before: dict[str, str], after: dict[str, str]) -> dict[str, str]:
+    """Which class of legend ``after`` each class of legend ``before`` became (both map a
+    class to its colour), where another tab changed the legend meanwhile: the same name; else
+    the new class of its colour (renamed); else the new class in its place in the legend, of a
+    new name and a new colour (renamed and recoloured: a rename and a recolour keep a class's
+    place, "+ class" adds at the end). A class that cannot be told (removed) is left out."""
+    taken_colours = set(before.values())
+    matched = {name: name for name in before if name in after}
+    new = [name for name in after if name not in before]
+    for name, colour in before.items():
+        if name not in matched:
+            renamed = next((n for n in new if after[n] == colour and n not in matched.values()), None)
+            if renamed is not None:
+                matched[name] = renamed
+    places = list(after)
+    for place, name in enumerate(before):
+        if name in matched or place >= len(places):
+            continue
+        there = places[place]
+        if there in new and there not in matched.values() and after[there] not in taken_colours:
+            matched[name] = there
+    return matched
+
+
 def with_class(text: str, name: str) -> str:
     """The legend text with a new class ``name`` at its end, in a colour no entry has yet:
     the one its name says ('red'), else the first free palette colour."""
