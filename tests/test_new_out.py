@@ -126,32 +126,38 @@ def test_a_new_out_inside_a_protected_place_is_left_to_the_engine(job):  # noqa:
 
 
 # SCRIPT's run (tests/test_up_to_date.py) with its 40th copy killed (kill -9) halfway through
-# writing its bytes; it prints the half-written file and which heavy modules were imported.
+# writing its bytes; it prints where the half copy is and which heavy modules were imported.
+# UNNAMED is False: as where the system has no unnamed files (O_TMPFILE), temporary names.
 KILLED = ("import json, os, signal, sys\n"
           "from flowclass.userfiles import owned_folder\n"
-          "copies, real = [], owned_folder.copy_new\n"
-          "def copy_new(source, tmp):\n"
-          "    copies.append(source)\n"
+          "if not UNNAMED:\n"
+          "    owned_folder._unnamed[:] = [False]\n"
+          "copies, real = [], owned_folder.copy_bytes\n"
+          "def copy_bytes(src, dst):\n"
+          "    copies.append(src)\n"
           "    if len(copies) == 40:\n"
-          "        data = open(source, 'rb').read()\n"
-          "        with open(tmp, 'xb') as half:\n"
-          "            half.write(data[:len(data) // 2])\n"
+          "        data = os.pread(src, 1 << 20, 0)\n"
+          "        os.write(dst, data[:len(data) // 2])\n"
           "        heavy = sorted(m for m in ('numpy', 'flowclass.run_record') if m in sys.modules)\n"
-          "        print(json.dumps([str(tmp), len(data) // 2, heavy]), flush=True)\n"
+          "        print(json.dumps([os.readlink(f'/proc/self/fd/{dst}'), len(data) // 2, heavy]), flush=True)\n"
           "        os.kill(os.getpid(), signal.SIGKILL)\n"
-          "    real(source, tmp)\n"
-          "owned_folder.copy_new = copy_new\n") + SCRIPT
+          "    real(src, dst)\n"
+          "owned_folder.copy_bytes = copy_bytes\n") + SCRIPT
 
 
 @pytest.mark.slow
-def test_a_new_out_killed_while_copying_leaves_no_half_file_and_the_next_run_completes(job, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed-copies", "temporary-names"])
+def test_a_new_out_killed_while_copying_leaves_no_half_file_and_the_next_run_completes(job, tmp_path, unnamed):  # noqa: F811
     new = tmp_path / "killed-out"
-    done = subprocess.run([sys.executable, "-c", KILLED, json.dumps(job.args(out=new))],
+    done = subprocess.run([sys.executable, "-c", f"UNNAMED = {unnamed}\n" + KILLED, json.dumps(job.args(out=new))],
                           capture_output=True, text=True, env=job.env, cwd=job.cwd)
     assert done.returncode == -9, done.stdout + done.stderr
     half, size, heavy = json.loads(done.stdout.strip().splitlines()[-1])
     assert heavy == []  # killed in the witnesses' answer, not in the record's check or the engine
-    assert Path(half).stat().st_size == size and Path(half).name.endswith(".flowclass-tmp")  # left half written
+    if unnamed:  # the half copy had no name: it went with the process
+        assert half.endswith("(deleted)") and not list(new.rglob("*.flowclass-tmp")), half
+    else:  # left half written under its temporary name, which the journal knows
+        assert Path(half).stat().st_size == size and Path(half).name.endswith(".flowclass-tmp")
     finals = list(new.rglob("*.png"))
     assert all(p.read_bytes() == (job.out / p.relative_to(new)).read_bytes() for p in finals)  # none half written
     how, _, err = job.run(out=new)  # the folder is there now: the record's check or the engine

@@ -155,9 +155,17 @@ def table(paths: list[str]) -> pd.DataFrame:
                          "score": [0.5, float("nan"), 1e-9, -2.0, 3.0, 4.0, 5.0][:len(paths)]})
 
 
-def test_a_tables_paths_are_rewritten_cell_by_cell(tmp_path):
+PLAIN = ["/a/b.png", "/a/=c.png", "/a/ d .png", "@/a/+1.png", "/a/C1/digit_0001.png"]
+
+
+@pytest.mark.parametrize("paths, moved", [
+    (HOSTILE, "/new place/"),  # quoted cells: read and written by the csv module
+    (PLAIN, "/new place/"),  # none quoted: split at the commas
+    (PLAIN, "/new, place/"),  # none quoted before, each new path quoted
+], ids=["hostile", "plain", "plain-to-quoted"])
+def test_a_tables_paths_are_rewritten_cell_by_cell(tmp_path, paths, moved):
     """Only the exported column changes, whatever the paths hold; every other cell as written."""
-    old, new = table(HOSTILE), table([p.replace("/a/", "/new place/") for p in HOSTILE])
+    old, new = table(paths), table([p.replace("/a/", moved) for p in paths])
     paths = dict(zip(old["exported"], new["exported"]))
     write_csv(old, tmp_path / "old.csv")
     write_csv(new, tmp_path / "want.csv")
@@ -227,3 +235,40 @@ def test_the_xml_text_of_a_relocated_workbook_is_escaped_and_read_as_the_standar
         assert escape(text) == sax_escape(text)
         assert unescape(text) == sax_unescape(text)
         assert unescape(escape(text)) == text
+
+
+@pytest.mark.parametrize("how", ["unnamed", "temporary-names", "link-refused"])
+def test_publishing_copies_puts_each_whole_copy_in_place_however_it_is_made(tmp_path, monkeypatch, how):
+    """Copies are made unnamed and linked into place where the system can; with no unnamed
+    files, or where a sandbox refuses to link one, under journaled temporary names: the
+    same files, journal and no leftover either way."""
+    from flowclass.userfiles import owned_folder
+
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for i in range(5):
+        (sources / f"{i}.png").write_bytes(bytes([i]) * (1000 + i))
+    monkeypatch.setattr(owned_folder, "_unnamed", [False] if how == "temporary-names" else [])
+    if how == "link-refused":
+        real = os.link
+
+        def link(src, dst, **options):
+            if str(src).startswith("/proc/self/fd/"):
+                raise PermissionError(errno.EPERM, "not in this sandbox")
+            return real(src, dst, **options)
+        monkeypatch.setattr(os, "link", link)
+    root = tmp_path / "folder"
+    root.mkdir()
+    owned = OwnedFolder(root)
+    copies = [(f"C{i % 2}/{i}.png", str(sources / f"{i}.png"), f"{i:064}") for i in range(5)]
+    owned.publish_many(copies + [("table.txt", lambda tmp: Path(tmp).write_text("made"), "")])
+    owned.compact()
+    owned.close()
+    names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    assert names == [JOURNAL, "C0", "C0/0.png", "C0/2.png", "C0/4.png", "C1", "C1/1.png", "C1/3.png", "table.txt"]
+    assert all((root / rel).read_bytes() == Path(source).read_bytes() and (root / rel).stat().st_nlink == 1
+               for rel, source, _ in copies)
+    again = OwnedFolder(root)
+    assert {rel: entry.sha256 for rel, entry in again.entries.items() if entry.kind == "file"} == \
+        {**{rel: sha256 for rel, _, sha256 in copies}, "table.txt": ""}
+    assert owned_folder._unnamed == [how == "unnamed"]

@@ -36,6 +36,7 @@ JOURNAL = ".flowclass-owned.jsonl"
 NAME_MAX = 255
 KINDS = ("file", "symlink", "dir")
 _DRIVE = re.compile(r"[A-Za-z]:")  # C:..., absolute on Windows
+_PLAIN_PARTS = re.compile(r"(?:^|/)\.{0,2}(?:/|$)")  # an empty, "." or ".." part
 
 
 class JournalError(Exception):
@@ -81,6 +82,9 @@ def confined(rel: object) -> str | None:
         return f"{rel!r} has a NUL or backslash"
     if rel.startswith("/") or _DRIVE.match(rel):
         return f"{rel!r} is absolute"
+    if not _PLAIN_PARTS.search(rel):  # no "", "." or ".." part: only a long name is left to see
+        if len(rel) <= NAME_MAX and rel.isascii():
+            return None  # every part is shorter than the whole (a journal names thousands)
     for part in rel.split("/"):
         if part in ("", ".", ".."):
             return f"{rel!r} leaves the folder or is not in plain form"
@@ -90,20 +94,20 @@ def confined(rel: object) -> str | None:
 
 
 def _natural(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return type(value) is int and value >= 0  # a whole JSON number (a bool is of type bool)
 
 
 def _entry(record: dict) -> Entry | str:
     kind = record.get("kind")
     if kind not in KINDS:
         return f"unknown kind {kind!r}"
-    numbers = {key: record.get(key, 0) for key in ("ino", "size", "mtime_ns")}
-    if not all(_natural(v) for v in numbers.values()) or not numbers["ino"]:
+    ino, size, mtime_ns = record.get("ino", 0), record.get("size", 0), record.get("mtime_ns", 0)
+    if not (_natural(ino) and _natural(size) and _natural(mtime_ns)) or not ino:
         return "its identity (ino, size, mtime_ns) is missing or not whole numbers"
-    texts = {key: record.get(key, "") for key in ("target", "sha256")}
-    if not all(isinstance(v, str) for v in texts.values()):
+    target, sha256 = record.get("target", ""), record.get("sha256", "")
+    if not (isinstance(target, str) and isinstance(sha256, str)):
         return "target or sha256 is not text"
-    return Entry(kind, **numbers, **texts)
+    return Entry(kind, ino, size, mtime_ns, target, sha256)
 
 
 @dataclass

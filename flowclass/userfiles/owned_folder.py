@@ -47,6 +47,10 @@ def _log_warning(message: str) -> None:
     logging.getLogger(__name__).warning(message)
 
 
+# what makes a file at a temporary path, or the path of a file to copy (publish_many)
+Make = Callable[[Path], None] | str
+
+
 class Collision(FileExistsError):
     """Something that is not FlowClass's (or not a real folder) is where a write would go."""
 
@@ -101,6 +105,7 @@ class OwnedFolder:
         self._journal_fd: int | None = None
         self._claimed_dirs: dict[str, str] = {}
         self._lines: dict[str, tuple[Entry, str]] = {}  # the journal line of each entry claimed here
+        self._placed: dict[str, Entry] = {}  # what this object put in place itself, as it put it
 
     # --- ownership ---------------------------------------------------------------------
     def _path(self, rel: str) -> str:
@@ -203,7 +208,7 @@ class OwnedFolder:
         self._dirs_seen = {}  # nothing moves while this looks: each folder looked at once
         try:
             text = "".join(self._line(rel, entry) + "\n"
-                           for rel, entry in sorted(self.entries.items()) if self.owns(rel))
+                           for rel, entry in sorted(self.entries.items()) if self._live(rel, entry))
         finally:
             self._dirs_seen = None
         try:
@@ -215,6 +220,13 @@ class OwnedFolder:
         self.close()
         os.replace(self.root / tmp, self.root / JOURNAL)
         self._temps = set()
+
+    def _live(self, rel: str, entry: Entry) -> bool:
+        """Whether ``entry`` is still worth a journal line: put in place by this object (a
+        copy of a few thousand is not looked at again; a file changed since by someone else
+        only keeps a line that no longer matches the disk, which makes it the user's when
+        the journal is read), or else found unchanged on the disk."""
+        return self._placed.get(rel) is entry or self.owns(rel)
 
     def close(self) -> None:
         if self._journal_fd is not None:
@@ -347,6 +359,7 @@ class OwnedFolder:
                     os.replace(self._path(tmp), self._path(rel))
                 else:
                     os.link(self._path(tmp), self._path(rel), follow_symlinks=False)
+                self._placed[rel] = entry
             except BaseException:
                 if previous is None:
                     self.forget(rel)
@@ -356,24 +369,45 @@ class OwnedFolder:
         finally:
             _unlink(Path(self._path(tmp)))
 
-    def publish_many(self, files: list[tuple[str, Callable[[Path], None], str]]) -> None:
+    def publish_many(self, files: list[tuple[str, Make, str]]) -> None:
         """Put many files in place at once, each ``(rel, make, sha256)`` where nothing is or
-        a file of FlowClass's is (which it replaces): the steps of :meth:`_publish` in the
-        same order, each step's journal records in one write, so a few thousand copies cost
-        their copying, not their bookkeeping. A kill at any moment leaves what
-        :meth:`_publish` would. Raises :class:`Collision` (nothing written) when one would
-        go where the user has something."""
+        a file of FlowClass's is (which it replaces); ``make`` is a maker, or the path of a
+        file to copy. A copy to a new place is made unnamed and linked once whole where the
+        system can (:meth:`_copy_unnamed`); every other file takes the steps of
+        :meth:`_publish` in the same order, each step's journal records in one write, so a
+        few thousand copies cost their copying, not their bookkeeping. A kill at any moment
+        leaves no more than :meth:`_publish` would. Raises :class:`Collision` (nothing
+        written) when one would go where the user has something."""
         if not files:
             return
         owned_before = {rel for rel, _, _ in files if self._owns_file(rel)}
-        prefix = self._prefix
-        for rel, _, _ in files:
-            _check_confined(self.root, rel)
-            if rel not in owned_before and os.path.lexists(prefix + rel):
-                raise Collision(f"{self.root / rel} exists and was not written by FlowClass; "
-                                "FlowClass does not overwrite it")
+        self._refuse_users(files, owned_before)
         for parent in sorted({_split(rel)[0] for rel, _, _ in files} - {"."}):
             self.make_dirs(parent)
+        unnamed = [file for file in files if isinstance(file[1], str) and file[0] not in owned_before]
+        named = [file for file in files if not (isinstance(file[1], str) and file[0] not in owned_before)]
+        self._publish_named(named + self._copy_unnamed(unnamed), owned_before)
+
+    def _refuse_users(self, files: list[tuple[str, Make, str]], owned_before: set[str]) -> None:
+        """Raise :class:`Collision` when a file of ``files`` would go where something that is
+        not FlowClass's is (a folder that is not there yet holds nothing: not looked into)."""
+        prefix, absent = self._prefix, {}
+        for rel, _, _ in files:
+            _check_confined(self.root, rel)
+            if rel in owned_before:
+                continue
+            parent = _split(rel)[0]
+            if parent not in absent:
+                absent[parent] = parent != "." and not os.path.lexists(prefix + parent)
+            if not absent[parent] and os.path.lexists(prefix + rel):
+                raise Collision(f"{self.root / rel} exists and was not written by FlowClass; "
+                                "FlowClass does not overwrite it")
+
+    def _publish_named(self, files: list[tuple[str, Make, str]], owned_before: set[str]) -> None:
+        """:meth:`publish_many`'s files made under journaled temporary names."""
+        if not files:
+            return
+        prefix = self._prefix
         temps = []  # each file's temporary path, its rel then its full path
         for (rel, _, _), name in zip(files, temp_names(len(files))):
             parent = _split(rel)[0]
@@ -386,20 +420,82 @@ class OwnedFolder:
         self._append(*({"temp": tmp} for tmp, _ in temps))
         try:
             for (_, make, _), (_, path) in zip(files, temps):
-                make(Path(path))
+                if isinstance(make, str):
+                    copy_new(make, Path(path))
+                else:
+                    make(Path(path))
             entries = [identity(os.lstat(path), "file", "", sha256)
                        for (_, _, sha256), (_, path) in zip(files, temps)]
             if any(entry is None for entry in entries):
                 raise OSError(f"a file made in {self.root} is not a plain file after writing it")
             self._claim_many([(rel, entry) for (rel, _, _), entry in zip(files, entries)])
-            for (rel, _, _), (_, path) in zip(files, temps):
+            for (rel, _, _), (_, path), entry in zip(files, temps, entries):
                 if rel in owned_before:
                     os.replace(path, prefix + rel)
                 else:
                     os.link(path, prefix + rel, follow_symlinks=False)
+                self._placed[rel] = entry
         finally:
             for _, path in temps:
                 _unlink(path)
+
+    def _copy_unnamed(self, copies: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+        """Each copy ``(rel, source, sha256)`` made as an unnamed file in its folder (Linux's
+        ``O_TMPFILE``), its identity journaled, then linked into place: a kill at any moment
+        leaves neither a half copy nor a temporary file to remove, and a copy costs one entry
+        in its folder where a temporary name costs three. Returns the copies not made so
+        (the system or that folder's filesystem cannot), for the temporary names."""
+        if not copies or not _unnamed_files():
+            return copies
+        folders: dict[str, int] = {}  # an open descriptor of each folder written into
+        try:
+            for start in range(0, len(copies), _UNNAMED_AT_ONCE):
+                batch = copies[start:start + _UNNAMED_AT_ONCE]
+                made = self._link_unnamed(batch, folders)
+                if made < len(batch):
+                    return copies[start + made:]
+        finally:
+            for fd in folders.values():
+                os.close(fd)
+        return []
+
+    def _link_unnamed(self, batch: list[tuple[str, str, str]], folders: dict[str, int]) -> int:
+        """:meth:`_copy_unnamed` for a batch (as many open files as the system allows at
+        once); how many of the batch were put in place, from its start (the rest: none can
+        be here, and the temporary names' claims replace theirs)."""
+        made: list[tuple[str, int, Entry | None]] = []  # (rel, its open unnamed file, identity)
+        try:
+            self._make_unnamed(batch, folders, made)
+            if made:
+                self._claim_many([(rel, entry) for rel, _, entry in made])
+            for placed, (rel, fd, entry) in enumerate(made):
+                parent, name = _split(rel)
+                if not _link_unnamed(fd, folders[parent], name):
+                    return placed
+                self._placed[rel] = entry
+        finally:
+            for _, fd, _ in made:
+                os.close(fd)
+        return len(made)
+
+    def _make_unnamed(self, batch: list[tuple[str, str, str]], folders: dict[str, int],
+                      made: list[tuple[str, int, Entry | None]]) -> None:
+        """Each copy of ``batch`` made as an unnamed file, kept open in ``made``, until one
+        cannot be (that folder's filesystem has no unnamed files)."""
+        for rel, source, sha256 in batch:
+            parent = _split(rel)[0]
+            if parent not in folders:  # a real folder (make_dirs saw it): opened as one, not through a link
+                folders[parent] = os.open(self._path(parent) if parent != "." else self._root,
+                                          os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666, dir_fd=folders[parent])
+            except OSError as exc:
+                if exc.errno in _NO_UNNAMED:
+                    return
+                raise
+            made.append((rel, fd, None))
+            copy_from(source, fd)
+            made[-1] = (rel, fd, identity(os.fstat(fd), "file", "", sha256))
 
     def write_new(self, rel: str, write: Callable[[Path], None], sha256: str = "") -> None:
         """Create ``rel`` from ``write(tmp_path)``; fails if ``rel`` appeared meanwhile."""
@@ -493,38 +589,76 @@ def copy_of(source: str, mode: str) -> Callable[[Path], None]:
 
 # copy_file_range refuses these where a filesystem or kernel cannot do it: copy by hand
 _NO_RANGE_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM}
+# an O_TMPFILE open answers these where a filesystem or kernel has no unnamed files
+_NO_UNNAMED = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL}
+# linking one through /proc/self/fd answers these where a sandbox does not allow it
+_NO_UNNAMED_LINK = {errno.ENOENT, errno.EXDEV, errno.EPERM, errno.EACCES}
+_UNNAMED_AT_ONCE = 256  # unnamed copies open at once (well under the usual 1,024 descriptors)
+_unnamed: list[bool] = []  # whether this system has unnamed files, once looked at
+
+
+def _link_unnamed(fd: int, folder: int, name: str) -> bool:
+    """Give the unnamed file open as ``fd`` the ``name`` in the folder open as ``folder``
+    (never over anything: FileExistsError); False where this system does not let it be
+    linked (then none is, in this process)."""
+    try:
+        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder, follow_symlinks=True)
+    except OSError as exc:
+        if exc.errno not in _NO_UNNAMED_LINK:
+            raise
+        _unnamed[:] = [False]
+        return False
+    return True
+
+
+def _unnamed_files() -> bool:
+    """Whether unnamed files can be made and then linked by name: Linux's ``O_TMPFILE``,
+    linked through ``/proc/self/fd`` (where /proc is not mounted, temporary names are used)."""
+    if not _unnamed:
+        _unnamed.append(hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"))
+    return _unnamed[0]
 
 
 def copy_new(source: str | Path, tmp: Path) -> None:
     """Copy ``source`` into a new file ``tmp`` (mode 0666 less the umask, never through a
-    link), with one open of each: a real copy, which the kernel makes without passing the
-    bytes through Python (``copy_file_range``; a filesystem that can share blocks until one
-    side changes does so), three to four times faster than :func:`shutil.copyfile` on small
-    images."""
+    link), with one open of each (:func:`copy_bytes`)."""
+    dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) |
+                  getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        copy_from(source, dst)
+    finally:
+        os.close(dst)
+
+
+def copy_from(source: str | Path, dst: int) -> None:
+    """Copy ``source`` into the new, empty file open as ``dst`` (:func:`copy_bytes`)."""
     src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) |
-                      getattr(os, "O_CLOEXEC", 0), 0o666)
-        try:
-            size, done = os.fstat(src).st_size, 0
-            try:
-                while done < size:
-                    step = os.copy_file_range(src, dst, size - done)  # type: ignore[attr-defined]
-                    if step == 0:  # the source shrank meanwhile
-                        break
-                    done += step
-            except (AttributeError, OSError) as exc:
-                if isinstance(exc, OSError) and exc.errno not in _NO_RANGE_COPY:
-                    raise
-                os.lseek(src, 0, os.SEEK_SET)
-                os.lseek(dst, 0, os.SEEK_SET)
-                os.ftruncate(dst, 0)
-                with open(src, "rb", closefd=False) as reader, open(dst, "wb", closefd=False) as writer:
-                    shutil.copyfileobj(reader, writer)
-        finally:
-            os.close(dst)
+        copy_bytes(src, dst)
     finally:
         os.close(src)
+
+
+def copy_bytes(src: int, dst: int) -> None:
+    """The bytes of the file open as ``src`` into the empty file open as ``dst``: a real copy,
+    which the kernel makes without passing the bytes through Python (``copy_file_range``; a
+    filesystem that can share blocks until one side changes does so), three to four times
+    faster than :func:`shutil.copyfile` on small images."""
+    size, done = os.fstat(src).st_size, 0
+    try:
+        while done < size:
+            step = os.copy_file_range(src, dst, size - done)  # type: ignore[attr-defined]
+            if step == 0:  # the source shrank meanwhile
+                break
+            done += step
+    except (AttributeError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in _NO_RANGE_COPY:
+            raise
+        os.lseek(src, 0, os.SEEK_SET)
+        os.lseek(dst, 0, os.SEEK_SET)
+        os.ftruncate(dst, 0)
+        with open(src, "rb", closefd=False) as reader, open(dst, "wb", closefd=False) as writer:
+            shutil.copyfileobj(reader, writer)
 
 
 def _make_root(root: Path, field: str) -> None:
