@@ -43,10 +43,12 @@ def take(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, Any]
     new folder needs besides the witnesses of a same-``--out`` re-run; None when such a
     re-run cannot be answered from them (a node whose key or files depend on the folder
     but that cannot be relocated, a ``relocate`` not found by its name, a result's files
-    that cannot be read)."""
+    or their journals that cannot be read)."""
+    from .userfiles.journal import JournalError
+
     try:
         return _taken(result, registry, cache, out_dir)
-    except (OSError, ValueError, KeyError, TypeError, ImportError):
+    except (OSError, ValueError, KeyError, TypeError, ImportError, JournalError):
         return None
 
 
@@ -77,9 +79,10 @@ def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, An
             return None
         keyed = placed(node_type, outcome.params, Path(out_dir))
         outputs = {param: value for param, value in keyed.items() if keyed[param] != outcome.params.get(param)}
+        sha256, journals = _known_sha256([path for path, *_ in meta["files"]], meta["out_dir"])
         relocated.append({"node": node, "relocate": name, "params": outcome.params, "outputs": outputs,
                           "meta": {"out_dir": meta["out_dir"], "files": [[path] for path, *_ in meta["files"]]},
-                          "placed": str(folder)})
+                          "placed": str(folder), "sha256": sha256, "journals": journals})
     for spec in result.workflow.nodes:
         node_type = registry.get(spec.type)
         if node_type is None or node_type.reports is None:
@@ -91,6 +94,50 @@ def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, An
         pictures.extend([spec.id, name, str(made / name)] for name in names)
     return {"out_dir": out_dir, "plugins": [str(folder) for folder in registry.plugin_folders],
             "relocated": relocated, "pictures": pictures}
+
+
+def _known_sha256(files: list[str], there: str) -> tuple[dict[str, str], list[list[Any]]]:
+    """The content hashes the journals in the output folder ``there`` keep for ``files``
+    (each file's nearest journal above it, from which its node would copy the hashes into
+    a new folder's journal), and each journal read, with its stamp: a new folder's copies
+    take the hashes from the witnesses while those journals are unchanged
+    (:func:`journals_unchanged`)."""
+    from .up_to_date import lstamp
+    from .userfiles.journal import JOURNAL, read_journal
+
+    found, journals, roots, replays = {}, [], {}, {}
+    for path in files:
+        folder = os.path.dirname(path)
+        root = roots[folder] if folder in roots else roots.setdefault(folder, _journal_root(folder, there))
+        if root is None:
+            continue
+        if root not in replays:
+            replays[root] = read_journal(Path(root))  # a JournalError: no new folder from these witnesses
+            journals.append([os.path.join(root, JOURNAL), lstamp(os.path.join(root, JOURNAL))])
+        candidates = replays[root].candidates.get(path[len(root) + 1:].replace(os.sep, "/"))
+        if candidates and candidates[-1].sha256:
+            found[path] = candidates[-1].sha256
+    return found, journals
+
+
+def _journal_root(folder: str, there: str) -> str | None:
+    """The nearest folder from ``folder`` up to ``there`` that holds a journal; None: none."""
+    from .userfiles.journal import JOURNAL
+
+    while inside(folder, there) is not None:
+        if os.path.isfile(os.path.join(folder, JOURNAL)):
+            return folder
+        folder = os.path.dirname(folder)
+    return None
+
+
+def journals_unchanged(found: dict[str, Any]) -> bool:
+    """Whether the journals the witnesses took content hashes from (:func:`_known_sha256`)
+    are as they were."""
+    from .up_to_date import lstamp
+
+    return all(lstamp(path) == stamp for relocation in found["elsewhere"]["relocated"]
+               for path, stamp in relocation["journals"])
 
 
 def _name(function: Any) -> str | None:
@@ -121,7 +168,7 @@ def answer(command: Command, started: float, open_folder: FolderOpener) -> Answe
         if there == out_dir or record["out_dir"] != there or latest["out_dir"] != there:
             return None
         times = unchanged_since(command, found, there)
-        if times is None:
+        if times is None or not journals_unchanged(found):
             return None
         from .protected import Protected
 
@@ -187,7 +234,7 @@ def _relocated(relocation: dict[str, Any], params: dict[str, Any], base_dir: str
         raise LookupError(NO_STORE)
 
     ctx = RunContext(node_id=relocation["node"], base_dir=Path(base_dir), out_dir=Path(out_dir),
-                     store_dir=no_store, protected=protected)
+                     store_dir=no_store, protected=protected, known_sha256=relocation["sha256"])
     try:
         relocate = getattr(importlib.import_module(module), name)
         if relocate(ctx, params, moves, False) is None:
