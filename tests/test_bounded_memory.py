@@ -17,8 +17,21 @@ from tests.conftest import REPO
 
 SPARSE_BYTES = 2**30
 
+# The peak resident memory of the measuring process itself: /proc's VmHWM belongs to the process's
+# own memory, made new by exec. getrusage's ru_maxrss is kept across exec, so a process started by
+# a large one (a pytest worker that loaded torch) began at its parent's size and hid what it used.
+PEAK_KB = """
+def peak_kb():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
 IMPORT_AND_REPORT_PEAK = """
 import json, resource, sys
+""" + PEAK_KB + """
 from flowclass.cache import Cache
 from flowclass.engine import Engine
 from flowclass.library import default_registry
@@ -29,7 +42,7 @@ params = {"folder": folder} if node == "import_images" else {"file": folder}
 doc = {"schema_version": 1, "nodes": [{"id": "n", "type": node, "params": params}]}
 result = Engine(default_registry(), Cache(cache)).run(from_document(doc), manifest=False)
 outcome = result.outcomes["n"]
-print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"peak_kb": peak_kb(),
                   "state": str(outcome.state), "error": outcome.error,
                   "skipped": [list(row) for row in outcome.skipped]}))
 """
@@ -78,11 +91,12 @@ def test_a_huge_sparse_file_named_jpg_does_not_grow_memory(tmp_path, node):
 
 OPEN_AND_REPORT_PEAK = """
 import json, resource, sys
+""" + PEAK_KB + """
 from flowclass.userfiles.pictures import open_upright
-import numpy, PIL.Image, PIL.ImageOps, PIL.TiffImagePlugin
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import numpy, PIL.Image, PIL.ImageOps, PIL.TiffImagePlugin, PIL.PngImagePlugin
+before = peak_kb()
 picture = open_upright(sys.argv[1])
-print(json.dumps({"extra_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before,
+print(json.dumps({"extra_kb": peak_kb() - before,
                   "mode": picture.mode, "size": picture.size,
                   "corners": [picture.getpixel((0, 0)), picture.getpixel((picture.width // 2, 0)),
                               picture.getpixel((picture.width - 1, picture.height - 1))]}))
@@ -90,23 +104,42 @@ print(json.dumps({"extra_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 @pytest.mark.slow
-def test_a_float_tiff_that_deflates_to_almost_nothing_is_read_in_bands(tmp_path):
-    """A stranger's 32-bit float TIFF of 25 million pixels, a few hundred KB on disk (deflate): made
-    8-bit gray (as every node and thumbnail reads it) it held the whole picture in float64,
-    copied at each step, and a copy of the decoded picture: some 47 bytes per pixel (8 GB and
-    48 s for one of 169 million pixels, under Pillow's limit of 179 million). Now the decoded
-    picture (4 bytes per pixel), its 8-bit result (1) and a band of rows at a time."""
+@pytest.mark.parametrize("kind, per_pixel", [("float", 7), ("16-bit", 5), ("transparent", 6)])
+def test_a_picture_that_deflates_to_almost_nothing_is_made_8_bit_in_bands(tmp_path, kind, per_pixel):
+    """A stranger's 32-bit float TIFF, 16-bit PNG or palette PNG with a transparent colour, of
+    25 million pixels, a few hundred KB on disk (deflate): made 8-bit (as every node and
+    thumbnail reads it), the float one held
+    the whole picture in float64, copied at each step, and a copy of the decoded picture: some
+    44 bytes per pixel (8 GB and 48 s for one of 169 million pixels, under Pillow's limit of
+    179 million); the 16-bit one two 32-bit copies (10 bytes per pixel, 1.7 GB); the
+    transparent one an RGBA copy and its alpha (10 bytes per pixel). Now the decoded picture
+    (4, 2 or 1 bytes per pixel), its result (1 or 3) and a band of rows at a time."""
     import numpy as np
     from PIL import Image
 
     side = 5_000
-    values = np.zeros((side, side), dtype=np.float32)
-    values[0, 0], values[-1, -1] = -1.0, 3.0  # stretched from -1..3: 0 becomes 64
-    Image.fromarray(values, "F").save(tmp_path / "bomb.tif", compression="tiff_deflate")
-    assert (tmp_path / "bomb.tif").stat().st_size < 2_000_000
-    done = subprocess.run([sys.executable, "-c", OPEN_AND_REPORT_PEAK, str(tmp_path / "bomb.tif")],
+    if kind == "float":
+        values = np.zeros((side, side), dtype=np.float32)
+        values[0, 0], values[-1, -1] = -1.0, 3.0  # stretched from -1..3: 0 becomes 64
+        Image.fromarray(values, "F").save(tmp_path / "bomb.tif", compression="tiff_deflate")
+        picture, expected = tmp_path / "bomb.tif", [0, 64, 255]
+    elif kind == "transparent":  # a palette PNG whose colour 0 is transparent: on white
+        values = np.zeros((side, side), dtype=np.uint8)
+        values[0, 0] = 1
+        palette = Image.fromarray(values, "L").convert("P")
+        palette.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
+        palette.save(tmp_path / "bomb.png", transparency=0)
+        picture, expected = tmp_path / "bomb.png", [[0, 0, 255], [255, 255, 255], [255, 255, 255]]
+    else:
+        values = np.full((side, side), 257 * 64, dtype=np.uint16)
+        values[0, 0], values[-1, -1] = 0, 65535
+        Image.fromarray(values).save(tmp_path / "bomb.png")
+        picture, expected = tmp_path / "bomb.png", [0, 64, 255]
+    assert picture.stat().st_size < 2_000_000
+    done = subprocess.run([sys.executable, "-c", OPEN_AND_REPORT_PEAK, str(picture)],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["mode"] == "L" and found["size"] == [side, side] and found["corners"] == [0, 64, 255]
-    assert found["extra_kb"] * 1024 < 7 * side * side, found  # bytes per pixel, all held at once
+    assert found["mode"] == ("RGB" if kind == "transparent" else "L")
+    assert found["size"] == [side, side] and found["corners"] == expected
+    assert found["extra_kb"] * 1024 < per_pixel * side * side, found  # bytes per pixel, all held at once

@@ -298,3 +298,47 @@ def test_a_big_aerial_photo_is_read_without_a_denial_of_service_warning(tmp_path
     assert run.returncode == 0, run.stderr
     assert "orthophoto.png" in (tmp_path / "out" / "clusters.csv").read_text(encoding="utf-8")
     assert "DOS attack" not in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B"])
+def test_every_16_bit_gray_value_is_made_8_bit_as_before(mode):
+    """16-bit gray is made 8-bit through a table a band at a time (it went through two 32-bit
+    copies of the picture); every one of the 65,536 values, in either byte order, comes out as
+    that detour made it, so no stored embedding changes."""
+    import numpy as np
+    from PIL import Image
+
+    from flowclass.userfiles.pictures import as_shown
+
+    order = "<u2" if mode == "I;16" else ">u2"
+    every = Image.frombytes(mode, (256, 256), np.arange(65536, dtype=order).tobytes())
+    before = every.convert("I").point(lambda value: value / 257).convert("L")
+    assert np.array_equal(np.asarray(as_shown(every)), np.asarray(before))
+    assert np.asarray(as_shown(every)).ravel()[[0, 256, 257, 65535]].tolist() == [0, 0, 1, 255]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_transparent_parts_are_on_white_as_before(mode):
+    """Transparency is flattened onto white a band of rows at a time (it made an RGBA copy of
+    the whole picture); every pixel comes out as before, half-transparent ones too."""
+    import numpy as np
+    from PIL import Image
+
+    from flowclass.userfiles import pictures
+    from flowclass.userfiles.pictures import as_shown
+
+    rng = np.random.default_rng(5)
+    if mode == "P":
+        picture = Image.fromarray(rng.integers(0, 8, (301, 7), dtype=np.uint8), "L").convert("P")
+        picture.putpalette(rng.integers(0, 256, 768, dtype=np.uint8).tolist())
+        picture.info["transparency"] = 3
+    else:
+        picture = Image.fromarray(rng.integers(0, 256, (301, 7, len(mode)), dtype=np.uint8), mode)
+    rgba = picture.convert("RGBA")
+    before = Image.new("RGB", picture.size, "white")
+    before.paste(rgba, mask=rgba.getchannel("A"))
+    band, pictures.BAND_PIXELS = pictures.BAND_PIXELS, 7 * 40  # several bands, the last one short
+    try:
+        assert np.array_equal(np.asarray(as_shown(picture)), np.asarray(before))
+    finally:
+        pictures.BAND_PIXELS = band

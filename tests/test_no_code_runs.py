@@ -136,6 +136,57 @@ def test_a_file_named_like_an_image_is_read_only_in_an_image_format(registry, ca
     assert "not an image in a format FlowClass reads" in skipped[2]
 
 
+def postscript_named_png(path: Path) -> None:
+    """An EPS file named like a PNG: Pillow, asked for any format, hands it to Ghostscript."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n0 0 moveto showpage\n")
+
+
+@pytest.fixture
+def ghostscript(tmp_path, monkeypatch) -> Path:
+    """A `gs` first on PATH that only writes down that it was run (a real Ghostscript would run
+    the file's PostScript, which has escaped its -dSAFER sandbox more than once)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    marker = tmp_path / "ghostscript-ran"
+    (folder / "gs").write_text(f"#!/bin/sh\necho \"$@\" >> '{marker}'\nexit 1\n")
+    (folder / "gs").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return marker
+
+
+@pytest.mark.slow
+def test_a_mask_or_a_thumbnail_is_read_only_in_an_image_format(registry, cache, tmp_path, ghostscript):
+    """A shared bundle's mask ``masks/m0.png`` (Pixel Samples from Mask, Evaluate Pixels' golden
+    masks, the Draw labels view) and a picture the canvas makes a thumbnail of were opened in
+    any format Pillow knows: an EPS named like a PNG ran Ghostscript. They are now read as the
+    images are: JPEG, PNG, BMP, GIF, TIFF or WebP, else refused with the reason."""
+    from classify_helpers import run
+
+    from flowclass.ui.thumbnails import ImageServer
+    from nodes.lib.pixels.legend import parse_legend
+    from nodes.lib.pixels.masks import MaskError, read_mask
+    from nodes.viewers.pixel_labels import existing_mask
+
+    photos(tmp_path / "photos", 1)  # img000.png
+    postscript_named_png(tmp_path / "masks" / "img000.png")
+    result = run(registry, cache, [("import", "import_images", {"folder": str(tmp_path / "photos")}),
+                                   ("regions", "pixel_samples_mask",
+                                    {"masks": str(tmp_path / "masks"), "legend": "a=#ff0000, b=#0000ff"})],
+                 [("import.images", "regions.images")], tmp_path / "out")
+    outcome = result.outcomes["regions"]
+    assert outcome.state == "failed" and "not an image in a format FlowClass reads" in outcome.error, outcome.error
+    assert existing_mask(tmp_path / "masks", "img000") is not None  # what Draw labels opens, below
+    with pytest.raises(MaskError, match="not an image in a format FlowClass reads"):
+        read_mask(tmp_path / "masks" / "img000.png", parse_legend("a=#ff0000, b=#0000ff"))
+    server = ImageServer(tmp_path / "thumbnails")
+    url = server.url(tmp_path / "masks" / "img000.png")
+    image_id = url.split("/")[-2]
+    with pytest.raises(Exception, match="cannot identify image file"):  # the route answers 404
+        server.file_for(image_id, 160)
+    assert not ghostscript.exists()
+
+
 # --- 2. No node writes into FlowClass's folders or the home folder's dot-folders ------------
 
 def protected_targets(home: Path, tmp_path: Path) -> dict[str, Path]:

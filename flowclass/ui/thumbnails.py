@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from ..fsutil import atomic_path, file_stamp
-from ..userfiles.pictures import as_shown
+from ..userfiles.pictures import as_shown, open_picture
 
 ROUTE = "/flowclass/image"
 SIZES = (64, 96, 128, 160, 256, 512, 1024)
@@ -77,7 +77,7 @@ def fitting_size(size: int | None) -> int:
 
 def make_thumbnail(source: Path, target: Path, size: int) -> None:
     """Write a JPEG of ``source`` that fits ``size`` x ``size`` (any size when 0), upright."""
-    with Image.open(source) as image:
+    with open_picture(source) as image:
         if size:
             image.draft("RGB", (size, size))  # JPEGs decode at a fraction of full size: fast
         image = as_shown(ImageOps.exif_transpose(image))

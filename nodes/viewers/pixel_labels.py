@@ -27,6 +27,7 @@ from nicegui import run, ui
 from PIL import Image
 
 from flowclass.fsutil import atomic_path
+from flowclass.userfiles.pictures import open_picture
 from flowclass.viewers import ViewerContext, viewer
 from flowclass.viewers.dialog import confirm, page_dialog
 from flowclass.viewers.names import shown
@@ -195,7 +196,7 @@ def recolour_masks(current: Path | None, home: Path, node_id: str, old: str, new
     folder.mkdir(parents=True, exist_ok=True)
     owned = OwnedFolder(folder)
     for stem, source in files.items():
-        with Image.open(source) as picture:
+        with open_picture(source) as picture:
             mask = recolour(np.asarray(picture.convert("RGBA")), old, new)
         owned.write_file(f"{stem}.png", lambda tmp, m=mask: Image.fromarray(m, "RGBA").save(tmp, format="PNG"))
     owned.compact()
@@ -242,7 +243,7 @@ def _take_in(painting: Painting, target: Path) -> bool:
     its strokes not yet saved, so that a save never drops another's labels. Its own strokes
     saved before are in that file already."""
     try:
-        with Image.open(target) as picture:
+        with open_picture(target) as picture:
             if picture.size != painting.size:
                 return False
             disk = np.asarray(picture.convert("RGBA"))
@@ -299,7 +300,7 @@ def open_painting(images: Any, index: int, folder: Path | None, store: Path) -> 
         painting = Painting(path, size, preview, picture.size)
     mask_file = existing_mask(folder, painting.stem)
     if mask_file is not None:
-        with Image.open(mask_file) as mask:
+        with open_picture(mask_file) as mask:
             if mask.size == size:
                 painting.base = np.asarray(mask.convert("RGBA"))
                 show_base(painting, store)

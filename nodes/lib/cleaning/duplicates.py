@@ -473,10 +473,10 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progr
 
 
 def _area(path: str) -> int:
-    from PIL import Image
+    from flowclass.userfiles.pictures import open_picture
 
     try:
-        with Image.open(path) as image:
+        with open_picture(path) as image:
             return image.width * image.height
     except Exception:  # noqa: BLE001 - an unreadable image is never the one kept
         return 0

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from flowclass.fsutil import atomic_path
+from flowclass.userfiles.pictures import open_picture
 
 from .legend import parse_colour
 
@@ -32,7 +33,7 @@ def save_class_map(labels: np.ndarray, colours: tuple[str, ...], path: Path) -> 
 
 
 def read_class_map(path: str | os.PathLike[str]) -> np.ndarray:
-    with Image.open(path) as image:
+    with open_picture(path) as image:
         if image.mode != "P":
             raise ValueError(f"{path} is not a class map (palette PNG)")
         return np.asarray(image)

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image
 
 from flowclass.fsutil import file_stamp
-from flowclass.userfiles.pictures import describe_error
+from flowclass.userfiles.pictures import describe_error, open_picture
 
 from .legend import Legend, hex_colour
 
@@ -71,7 +70,7 @@ def read_mask(path: str | os.PathLike[str], legend: Legend,
     refused. So is any colour missing from the legend, named with how many pixels have it.
     """
     try:
-        with Image.open(path) as image:
+        with open_picture(path) as image:
             rgba = np.asarray(image.convert("RGBA"))
     except Exception as exc:  # PIL raises many kinds of errors for broken files
         raise MaskError(f"mask {path}: {describe_error(exc)}") from None
