@@ -27,7 +27,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .placements import OUT, PLACED, Placements, inside, moves_of
 from .up_to_date import Answer, Command, latest_path, path_state, record_path, unchanged_since, written
@@ -35,24 +35,29 @@ from .up_to_date import Answer, Command, latest_path, path_state, record_path, u
 if TYPE_CHECKING:
     from .report_store import FolderOpener
 
+# content_hashes(files, folder) -> ({file: its SHA-256}, [[journal, its stamp]]) or None
+ContentHashes = Callable[[list[str], str], "tuple[dict[str, str], list[list[Any]]] | None"]
+
 NO_STORE = "an unchanged re-run's relocate opens no store"
 
 
-def take(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, Any] | None:
+def take(result: Any, registry: Any, cache: Any, out_dir: str,
+         content_hashes: ContentHashes) -> dict[str, Any] | None:
     """What an unchanged re-run of ``result`` (a run into ``out_dir`` that finished) into a
     new folder needs besides the witnesses of a same-``--out`` re-run; None when such a
     re-run cannot be answered from them (a node whose key or files depend on the folder
     but that cannot be relocated, a ``relocate`` not found by its name, a result's files
-    or their journals that cannot be read)."""
-    from .userfiles.journal import JournalError
-
+    or their journals that cannot be read). ``content_hashes``: how the hashes that the
+    earlier folder's journals keep for its files are read (:func:`flowclass.userfiles.journal.content_hashes`,
+    a layer above), which the copies into a new folder take from the witnesses."""
     try:
-        return _taken(result, registry, cache, out_dir)
-    except (OSError, ValueError, KeyError, TypeError, ImportError, JournalError):
+        return _taken(result, registry, cache, out_dir, content_hashes)
+    except (OSError, ValueError, KeyError, TypeError, ImportError):
         return None
 
 
-def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, Any] | None:
+def _taken(result: Any, registry: Any, cache: Any, out_dir: str,
+           content_hashes: ContentHashes) -> dict[str, Any] | None:
     """:func:`take`, raising what cannot be read."""
     from .params import Path as PathParam
     from .relocation import placed
@@ -79,7 +84,10 @@ def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, An
             return None
         keyed = placed(node_type, outcome.params, Path(out_dir))
         outputs = {param: value for param, value in keyed.items() if keyed[param] != outcome.params.get(param)}
-        sha256, journals = _known_sha256([path for path, *_ in meta["files"]], meta["out_dir"])
+        hashes = content_hashes([path for path, *_ in meta["files"]], meta["out_dir"])
+        if hashes is None:
+            return None
+        sha256, journals = hashes
         relocated.append({"node": node, "relocate": name, "params": outcome.params, "outputs": outputs,
                           "meta": {"out_dir": meta["out_dir"], "files": [[path] for path, *_ in meta["files"]]},
                           "placed": str(folder), "sha256": sha256, "journals": journals})
@@ -96,44 +104,9 @@ def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, An
             "relocated": relocated, "pictures": pictures}
 
 
-def _known_sha256(files: list[str], there: str) -> tuple[dict[str, str], list[list[Any]]]:
-    """The content hashes the journals in the output folder ``there`` keep for ``files``
-    (each file's nearest journal above it, from which its node would copy the hashes into
-    a new folder's journal), and each journal read, with its stamp: a new folder's copies
-    take the hashes from the witnesses while those journals are unchanged
-    (:func:`journals_unchanged`)."""
-    from .up_to_date import lstamp
-    from .userfiles.journal import JOURNAL, read_journal
-
-    found, journals, roots, replays = {}, [], {}, {}
-    for path in files:
-        folder = os.path.dirname(path)
-        root = roots[folder] if folder in roots else roots.setdefault(folder, _journal_root(folder, there))
-        if root is None:
-            continue
-        if root not in replays:
-            replays[root] = read_journal(Path(root))  # a JournalError: no new folder from these witnesses
-            journals.append([os.path.join(root, JOURNAL), lstamp(os.path.join(root, JOURNAL))])
-        candidates = replays[root].candidates.get(path[len(root) + 1:].replace(os.sep, "/"))
-        if candidates and candidates[-1].sha256:
-            found[path] = candidates[-1].sha256
-    return found, journals
-
-
-def _journal_root(folder: str, there: str) -> str | None:
-    """The nearest folder from ``folder`` up to ``there`` that holds a journal; None: none."""
-    from .userfiles.journal import JOURNAL
-
-    while inside(folder, there) is not None:
-        if os.path.isfile(os.path.join(folder, JOURNAL)):
-            return folder
-        folder = os.path.dirname(folder)
-    return None
-
-
 def journals_unchanged(found: dict[str, Any]) -> bool:
-    """Whether the journals the witnesses took content hashes from (:func:`_known_sha256`)
-    are as they were."""
+    """Whether the journals the witnesses took content hashes from (:func:`take`) are as
+    they were."""
     from .up_to_date import lstamp
 
     return all(lstamp(path) == stamp for relocation in found["elsewhere"]["relocated"]
