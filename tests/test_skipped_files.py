@@ -52,6 +52,15 @@ def _run_cli(workflow, out, cache):
                           capture_output=True, text=True, timeout=300)
 
 
+def _run_here(workflow, out, cache, capsys) -> tuple[int, str]:
+    """``flowclass run`` in this process (no process start): its exit status and stderr."""
+    from flowclass.cli import main
+
+    capsys.readouterr()
+    code = main(["run", str(workflow), "-q", "--out", str(out), "--cache", str(cache)])
+    return code, capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_skipped_files_are_listed_in_out_in_run_json_and_on_the_console(broken_folder, tmp_path):
     folder, bad = broken_folder
@@ -75,50 +84,48 @@ def test_skipped_files_are_listed_in_out_in_run_json_and_on_the_console(broken_f
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
 def test_what_a_run_writes_honours_the_umask(broken_folder, tmp_path, capsys, umask, mode):
-    from flowclass.cli import main
-
     folder, _ = broken_folder
     out = tmp_path / "out"
     old = os.umask(umask)  # this process's, as a command's own process inherits it
     try:
-        code = main(["run", str(_workflow(tmp_path, folder)), "-q", "--out", str(out),
-                     "--cache", str(tmp_path / "cache")])
+        code, said = _run_here(_workflow(tmp_path, folder), out, tmp_path / "cache", capsys)
     finally:
         os.umask(old)
-    assert code == 0, capsys.readouterr().err
+    assert code == 0, said
     for name in ("run.json", "skipped.csv"):
         assert stat.S_IMODE((out / name).stat().st_mode) == mode, name
 
 
-def test_a_run_with_nothing_skipped_writes_an_empty_list(broken_folder, tmp_path):
+def test_a_run_with_nothing_skipped_writes_an_empty_list(broken_folder, tmp_path, capsys):
     folder, _ = broken_folder
     clean = tmp_path / "clean"
     clean.mkdir()
     for image in sorted((folder / "0").glob("digit_*.png"))[:4]:
         (clean / image.name).write_bytes(image.read_bytes())
-    done = _run(_workflow(tmp_path, clean), tmp_path / "out", tmp_path / "c")
-    assert done.returncode == 0, done.stderr
+    code, said = _run_here(_workflow(tmp_path, clean), tmp_path / "out", tmp_path / "c", capsys)
+    assert code == 0, said
     assert (tmp_path / "out" / "skipped.csv").read_text() == "node,path,reason\n"
     assert json.loads((tmp_path / "out" / "run.json").read_text())["skipped"]["count"] == 0
-    assert "skipped" not in done.stderr
-    # an unchanged re-run keeps the file that already says so, and still knows it as its own
+    assert "skipped" not in said
+    # an unchanged re-run (a command's own process, which the run record answers) keeps the
+    # file that already says so, and still knows it as its own
     before = os.stat(tmp_path / "out" / "skipped.csv")
     again = _run(_workflow(tmp_path, clean), tmp_path / "out", tmp_path / "c")
     after = os.stat(tmp_path / "out" / "skipped.csv")
     assert again.returncode == 0 and (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     (clean / "broken.png").write_bytes(b"not an image")
-    third = _run(_workflow(tmp_path, clean), tmp_path / "out", tmp_path / "c")
-    assert third.returncode == 0 and "broken.png" in (tmp_path / "out" / "skipped.csv").read_text()
+    code, said = _run_here(_workflow(tmp_path, clean), tmp_path / "out", tmp_path / "c", capsys)
+    assert code == 0 and "broken.png" in (tmp_path / "out" / "skipped.csv").read_text()
 
 
-def test_a_users_skipped_csv_is_never_replaced(broken_folder, tmp_path):
+def test_a_users_skipped_csv_is_never_replaced(broken_folder, tmp_path, capsys):
     folder, bad = broken_folder
     out = tmp_path / "out"
     out.mkdir()
     (out / "skipped.csv").write_text("my,own\nnotes,here\n")
-    done = _run(_workflow(tmp_path, folder), out, tmp_path / "cache")
-    assert done.returncode == 0, done.stderr
+    code, said = _run_here(_workflow(tmp_path, folder), out, tmp_path / "cache", capsys)
+    assert code == 0, said
     assert (out / "skipped.csv").read_text() == "my,own\nnotes,here\n"
     manifest = json.loads((out / "run.json").read_text())
     assert sorted(f["path"] for f in manifest["skipped"]["files"]) == bad
-    assert "not written by FlowClass" in done.stderr
+    assert "not written by FlowClass" in said
