@@ -104,16 +104,17 @@ print(json.dumps({"extra_kb": peak_kb() - before,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, per_pixel", [("float", 7), ("16-bit", 5), ("transparent", 6)])
+@pytest.mark.parametrize("kind, per_pixel", [("float", 7), ("16-bit", 5), ("transparent", 6), ("integer", 6)])
 def test_a_picture_that_deflates_to_almost_nothing_is_made_8_bit_in_bands(tmp_path, kind, per_pixel):
-    """A stranger's 32-bit float TIFF, 16-bit PNG or palette PNG with a transparent colour, of
-    25 million pixels, a few hundred KB on disk (deflate): made 8-bit (as every node and
-    thumbnail reads it), the float one held
+    """A stranger's 32-bit float TIFF, 16-bit PNG, palette PNG with a transparent colour or 32-bit
+    integer TIFF, of 25 million pixels, a few hundred KB on disk (deflate): made 8-bit (as every
+    node and thumbnail reads it), the float one held
     the whole picture in float64, copied at each step, and a copy of the decoded picture: some
     44 bytes per pixel (8 GB and 48 s for one of 169 million pixels, under Pillow's limit of
     179 million); the 16-bit one two 32-bit copies (10 bytes per pixel, 1.7 GB); the
-    transparent one an RGBA copy and its alpha (10 bytes per pixel). Now the decoded picture
-    (4, 2 or 1 bytes per pixel), its result (1 or 3) and a band of rows at a time."""
+    transparent one an RGBA copy and its alpha (10 bytes per pixel); the integer one a copy, a
+    divided copy and the result (12 bytes per pixel with the decoded picture, 294 MB). Now the decoded picture (4, 2 or 1 bytes
+    per pixel), its result (1 or 3) and a band of rows at a time."""
     import numpy as np
     from PIL import Image
 
@@ -130,6 +131,11 @@ def test_a_picture_that_deflates_to_almost_nothing_is_made_8_bit_in_bands(tmp_pa
         palette.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
         palette.save(tmp_path / "bomb.png", transparency=0)
         picture, expected = tmp_path / "bomb.png", [[0, 0, 255], [255, 255, 255], [255, 255, 255]]
+    elif kind == "integer":  # value / 257, clipped: 257 * 64 becomes 64
+        values = np.full((side, side), 257 * 64, dtype=np.int32)
+        values[0, 0], values[-1, -1] = -(2**31), 2**31 - 1
+        Image.fromarray(values, "I").save(tmp_path / "bomb.tif", compression="tiff_deflate")
+        picture, expected = tmp_path / "bomb.tif", [0, 64, 255]
     else:
         values = np.full((side, side), 257 * 64, dtype=np.uint16)
         values[0, 0], values[-1, -1] = 0, 65535

@@ -342,3 +342,28 @@ def test_transparent_parts_are_on_white_as_before(mode):
         assert np.array_equal(np.asarray(as_shown(picture)), np.asarray(before))
     finally:
         pictures.BAND_PIXELS = band
+
+
+def test_32_bit_integer_gray_is_made_8_bit_band_by_band_as_the_whole_picture_was(monkeypatch):
+    """32-bit integer gray is made 8-bit a band of rows at a time (the whole picture was copied
+    twice); with bands of a few rows, extreme values (the int32 limits, negatives, the edges of
+    each step of 257) come out as the whole-picture conversion made them."""
+    import numpy as np
+    from PIL import Image
+
+    from flowclass.userfiles import pictures
+
+    extremes = [-(2**31), -(2**31) + 1, -65536, -257, -1, 0, 1, 256, 257, 513, 514, 257 * 128 - 1,
+                257 * 128, 65534, 65535, 65536, 257 * 255, 257 * 256, 2**24, 2**31 - 257, 2**31 - 1]
+    rng = np.random.default_rng(7)
+    values = np.concatenate([np.array(extremes * 10, dtype=np.int64),
+                             rng.integers(-(2**31), 2**31, size=13 * 17 - 10 * len(extremes))])
+    picture = Image.fromarray(values.astype(np.int32).reshape(13, 17), "I")
+    whole = picture.convert("I").point(lambda value: value / 257).convert("L")
+    monkeypatch.setattr(pictures, "BAND_PIXELS", 17 * 3)  # five bands, the last one short
+    assert len(pictures.bands(17, 13)) == 5
+    shown = pictures.as_shown(picture)
+    assert shown.mode == "L" and shown.size == (17, 13)
+    assert np.array_equal(np.asarray(shown), np.asarray(whole))
+    assert np.asarray(shown).ravel()[:len(extremes)].tolist() == [
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 127, 128, 254, 255, 255, 255, 255, 255, 255, 255]

@@ -168,7 +168,7 @@ def as_shown(image: Image.Image) -> Image.Image:
     if image.mode in SIXTEEN_BIT:
         return sixteen_bit_as_gray(image)
     if image.mode.startswith("I"):
-        return image.convert("I").point(lambda value: value / 257).convert("L")
+        return integer_as_gray(image)
     if image.mode == "F":
         return float_as_gray(image)
     if "A" in image.getbands() or "transparency" in image.info:
@@ -221,6 +221,22 @@ def _sixteen_bit_table() -> np.ndarray:
 
 
 _SIXTEEN_BIT_TABLE: np.ndarray | None = None
+
+
+def integer_as_gray(image: Image.Image) -> Image.Image:
+    """32-bit integer gray as 8-bit gray, exactly as before (``value / 257`` by Pillow, then
+    clipped to 0..255), a band of rows at a time: a 32-bit TIFF of 169 million pixels deflates
+    to some 1 MB, and the copy, the divided copy and the result of the whole picture took about
+    10 bytes per pixel beside the decoded 4. Each pixel's value depends on it alone, so
+    converting band by band gives the same picture."""
+    from PIL import Image
+
+    width, height = image.size
+    gray = Image.new("L", image.size)
+    for top, bottom in bands(width, height):
+        part = image.crop((0, top, width, bottom)).convert("I")
+        gray.paste(part.point(lambda value: value / 257).convert("L"), (0, top))
+    return gray
 
 
 def float_as_gray(image: Image.Image) -> Image.Image:
