@@ -247,6 +247,7 @@ def _keep_record(args: argparse.Namespace, cache: Cache, result, out_dir: Path, 
     is given."""
     from . import run_record, up_to_date
     from .library import config_file
+    from .userfiles.journal import content_hashes
 
     if saved.problems or result.manifest_error is not None or result.without_cache is not None:
         return
@@ -254,7 +255,8 @@ def _keep_record(args: argparse.Namespace, cache: Cache, result, out_dir: Path, 
     def witnesses(pictures: list[list]) -> dict | None:
         command = up_to_date.Command(args.workflow, args.set or [], args.out, args.cache)
         return up_to_date.make(command, args.digest, args.started, args.installed, result, registry, cache,
-                               str(out_dir.resolve()), pictures, _system(cache), str(config_file()))
+                               str(out_dir.resolve()), pictures, _system(cache), str(config_file()),
+                               content_hashes)
 
     run_record.keep(cache, result, out_dir.resolve(), [str(out_dir.resolve() / name) for name in saved.present],
                     families, job=run_record.job_name(Path(args.workflow).resolve(), args.set or []),

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .errors import Cancelled
 from .protected import Protected
@@ -70,6 +70,10 @@ class RunContext:
     may_read: Callable[[str], bool] | None = None
     # what the fingerprint read, as it tells it (flowclass/reads.py); fresh for each key taken
     reads: Reads = field(default_factory=Reads)
+    # the content hashes (SHA-256) of files a node copies, by path, where the run knows them
+    # already (an unchanged re-run into a new --out: its witnesses keep those of the files
+    # it copies); None: a node reads them where it needs them
+    known_sha256: Mapping[str, str] | None = None
     _last_progress: float = 0.0
     _last_message: str = ""
 

@@ -27,7 +27,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .placements import OUT, PLACED, Placements, inside, moves_of
 from .up_to_date import Answer, Command, latest_path, path_state, record_path, unchanged_since, written
@@ -35,22 +35,29 @@ from .up_to_date import Answer, Command, latest_path, path_state, record_path, u
 if TYPE_CHECKING:
     from .report_store import FolderOpener
 
+# content_hashes(files, folder) -> ({file: its SHA-256}, [[journal, its stamp]]) or None
+ContentHashes = Callable[[list[str], str], "tuple[dict[str, str], list[list[Any]]] | None"]
+
 NO_STORE = "an unchanged re-run's relocate opens no store"
 
 
-def take(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, Any] | None:
+def take(result: Any, registry: Any, cache: Any, out_dir: str,
+         content_hashes: ContentHashes) -> dict[str, Any] | None:
     """What an unchanged re-run of ``result`` (a run into ``out_dir`` that finished) into a
     new folder needs besides the witnesses of a same-``--out`` re-run; None when such a
     re-run cannot be answered from them (a node whose key or files depend on the folder
     but that cannot be relocated, a ``relocate`` not found by its name, a result's files
-    that cannot be read)."""
+    or their journals that cannot be read). ``content_hashes``: how the hashes that the
+    earlier folder's journals keep for its files are read (:func:`flowclass.userfiles.journal.content_hashes`,
+    a layer above), which the copies into a new folder take from the witnesses."""
     try:
-        return _taken(result, registry, cache, out_dir)
+        return _taken(result, registry, cache, out_dir, content_hashes)
     except (OSError, ValueError, KeyError, TypeError, ImportError):
         return None
 
 
-def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, Any] | None:
+def _taken(result: Any, registry: Any, cache: Any, out_dir: str,
+           content_hashes: ContentHashes) -> dict[str, Any] | None:
     """:func:`take`, raising what cannot be read."""
     from .params import Path as PathParam
     from .relocation import placed
@@ -77,9 +84,13 @@ def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, An
             return None
         keyed = placed(node_type, outcome.params, Path(out_dir))
         outputs = {param: value for param, value in keyed.items() if keyed[param] != outcome.params.get(param)}
+        hashes = content_hashes([path for path, *_ in meta["files"]], meta["out_dir"])
+        if hashes is None:
+            return None
+        sha256, journals = hashes
         relocated.append({"node": node, "relocate": name, "params": outcome.params, "outputs": outputs,
                           "meta": {"out_dir": meta["out_dir"], "files": [[path] for path, *_ in meta["files"]]},
-                          "placed": str(folder)})
+                          "placed": str(folder), "sha256": sha256, "journals": journals})
     for spec in result.workflow.nodes:
         node_type = registry.get(spec.type)
         if node_type is None or node_type.reports is None:
@@ -91,6 +102,15 @@ def _taken(result: Any, registry: Any, cache: Any, out_dir: str) -> dict[str, An
         pictures.extend([spec.id, name, str(made / name)] for name in names)
     return {"out_dir": out_dir, "plugins": [str(folder) for folder in registry.plugin_folders],
             "relocated": relocated, "pictures": pictures}
+
+
+def journals_unchanged(found: dict[str, Any]) -> bool:
+    """Whether the journals the witnesses took content hashes from (:func:`take`) are as
+    they were."""
+    from .up_to_date import lstamp
+
+    return all(lstamp(path) == stamp for relocation in found["elsewhere"]["relocated"]
+               for path, stamp in relocation["journals"])
 
 
 def _name(function: Any) -> str | None:
@@ -121,7 +141,7 @@ def answer(command: Command, started: float, open_folder: FolderOpener) -> Answe
         if there == out_dir or record["out_dir"] != there or latest["out_dir"] != there:
             return None
         times = unchanged_since(command, found, there)
-        if times is None:
+        if times is None or not journals_unchanged(found):
             return None
         from .protected import Protected
 
@@ -187,7 +207,7 @@ def _relocated(relocation: dict[str, Any], params: dict[str, Any], base_dir: str
         raise LookupError(NO_STORE)
 
     ctx = RunContext(node_id=relocation["node"], base_dir=Path(base_dir), out_dir=Path(out_dir),
-                     store_dir=no_store, protected=protected)
+                     store_dir=no_store, protected=protected, known_sha256=relocation["sha256"])
     try:
         relocate = getattr(importlib.import_module(module), name)
         if relocate(ctx, params, moves, False) is None:

