@@ -69,6 +69,7 @@ def decide_in(screen, server: CanvasServer, labels: Path) -> None:
 
     why = f"Nothing is written to {labels}: the workflow file named it, and it lies outside the workflow's folder"
     wait_until(lambda: why in body(screen), what="why nothing is written")
+    assert "type another path into the field 'File' of Label Overrides (labels)." in body(screen)  # as shown there
     accept = driver.find_element(By.XPATH, ACCEPT)
     assert not accept.is_enabled()
     driver.execute_script("arguments[0].click()", accept)  # a click that reaches it all the same
