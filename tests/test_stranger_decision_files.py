@@ -72,6 +72,7 @@ async def test_a_strangers_workflow_cannot_make_the_canvas_write_its_files_outsi
     user.find(marker="accept-0").click()  # a click that arrives all the same writes nothing
     user.find(FlowCanvas).trigger("select", {"id": "duplicates"})
     await user.should_see(f"Nothing is written to {notes}: the workflow file named it, and it lies outside")
+    await user.should_see("type another path into the field 'Keep file' of Find Duplicates (duplicates).")
     (keep,) = keep_buttons(user)
     assert not keep.enabled
     assert labels.read_text(encoding="utf-8") == "sha256,path,label\n,mine/cat.png,cat\n"

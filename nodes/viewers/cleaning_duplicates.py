@@ -42,7 +42,8 @@ def keep_file(ctx: ViewerContext) -> tuple[Path | None, str]:
     if ctx.installed(path):
         return None, (f"Find Duplicates reads {path}, a file of FlowClass's installed workflows; "
                       "save the workflow as your own to choose which copy to keep.")
-    refused = ctx.stranger_file(path, ctx.node_id, KEEP_PARAM)
+    refused = ctx.stranger_file(path, ctx.node_id, KEEP_PARAM,
+                                field=f"the field 'Keep file' of Find Duplicates ({ctx.node_id})")
     return (None, refused) if refused else (path, "")
 
 
