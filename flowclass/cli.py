@@ -143,9 +143,8 @@ def _answered(argv: Sequence[str]) -> int | None:
         return None
     if not args.quiet:  # the lines a run served from the cache gives
         from .context import NodeEvent
-        from .outcomes import DEFERRED
         from .progress import TerminalProgress
-        from .states import NodeState
+        from .states import DEFERRED, NodeState
 
         progress = TerminalProgress()
         for node, _, _ in found.events:

@@ -30,13 +30,13 @@ from .graph import build_graph, execution_order
 from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .node_cache import file_state, node_key, reusable
-from .outcomes import DEFERRED, NodeOutcome, RunResult
+from .outcomes import NodeOutcome, RunResult
 from .registry import Registry
 from .protected import Protected
 from .relocation import served_elsewhere
 from .resolution import Dirs, Resolved, resolve
 from .scanning import ScanBudget, ScanLimitReached
-from .states import FINISHED, WARNING, NodeState
+from .states import DEFERRED, FINISHED, WARNING, NodeState
 from .workflow import Workflow
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ def _taken(result: Any, registry: Any, cache: Any, out_dir: str,
            content_hashes: ContentHashes) -> dict[str, Any] | None:
     """:func:`take`, raising what cannot be read."""
     from .params import Path as PathParam
+    from .protected import wanted
     from .relocation import placed
     from .report_store import NAMES, reports_folder
 
@@ -100,7 +101,8 @@ def _taken(result: Any, registry: Any, cache: Any, out_dir: str,
             return None
         names = json.loads((made / NAMES).read_text(encoding="utf-8"))
         pictures.extend([spec.id, name, str(made / name)] for name in names)
-    return {"out_dir": out_dir, "plugins": [str(folder) for folder in registry.plugin_folders],
+    plugins = [str(folder) for folder in registry.plugin_folders]
+    return {"out_dir": out_dir, "plugins": plugins, "protected": wanted(plugins, str(cache.root)),
             "relocated": relocated, "pictures": pictures}
 
 
@@ -145,7 +147,7 @@ def answer(command: Command, started: float, open_folder: FolderOpener) -> Answe
             return None
         from .protected import Protected
 
-        protected = Protected.here(found["elsewhere"]["plugins"], cache_root)
+        protected = Protected.of(found["elsewhere"]["protected"])  # named as the witnessed run named them
         if protected.why(out_dir) is not None:  # the engine refuses it, and says why
             return None
         return _written(command, record, found, out_dir, started, times, protected, open_folder)
@@ -184,7 +186,8 @@ def _written(command: Command, record: dict[str, Any], found: dict[str, Any], ou
     if answered is None:
         return None
     wanted = [(node, name, Path(made)) for node, name, made in found["elsewhere"]["pictures"]]
-    saved = copy_made(wanted, Path(out_dir), open_folder, Saved())
+    saved = copy_made(wanted, Path(out_dir), lambda root, **options: open_folder(root, protected=protected, **options),
+                      Saved())
     if not saved.problems:
         _keep_record(record, command.cache_root(), out_dir, saved.present)
     return answered._replace(saved=saved)

@@ -17,8 +17,6 @@ from .cache_entry import CachedResult
 from .states import FINISHED, NodeState
 from .workflow import Workflow
 
-DEFERRED = "made from its inputs when a later node needs it"  # what a cache=False node says
-
 
 @dataclass
 class NodeOutcome:

@@ -8,12 +8,12 @@ files as the engine does without importing the node contract or the cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from .digests import sha256
 from .fsutil import atomic_write_text, file_stamp
 
 OUT = "<out>"  # how a cache key names the run's output folder
@@ -56,7 +56,7 @@ class Placements:
 
     def file(self, out_dir: Path) -> Path | None:
         """Where the copies into ``out_dir`` are kept (None: the result is gone)."""
-        name = hashlib.sha256(str(out_dir).encode("utf-8")).hexdigest()[:32]
+        name = sha256(str(out_dir).encode("utf-8")).hexdigest()[:32]
         return self.folder / f"{name}.json" if self.folder is not None else None
 
     def intact(self, out_dir: Path, files: list[str]) -> bool:

@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-from platformdirs import user_cache_dir, user_config_dir
-
 
 class Place(NamedTuple):
     """A protected folder (resolved) and what it is, for messages."""
@@ -37,15 +35,12 @@ class Protected(NamedTuple):
              cache: str | os.PathLike[str] | None = None) -> "Protected":
         """FlowClass's settings, cache and plugin folders (``plugin_folders``, the cache in
         use), its installation and Python's, and the home folder (for its dot-folders)."""
-        wanted = [(user_config_dir("flowclass"), "FlowClass's settings folder"),
-                  (user_cache_dir("flowclass"), "FlowClass's cache"),
-                  *((folder, "a folder FlowClass loads plugins from") for folder in plugin_folders),
-                  *([(cache, "the cache FlowClass uses")] if cache else []),
-                  (Path(__file__).parent, "FlowClass's installation"),
-                  *((folder, "Python's installation") for folder in
-                    {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}),
-                  *((folder, "Python's packages") for folder in _site_folders())]
-        places = tuple(Place(_resolved(folder), what) for folder, what in wanted)
+        return cls.of(wanted(plugin_folders, cache))
+
+    @classmethod
+    def of(cls, named: Iterable[tuple[str, str]]) -> "Protected":
+        """The places ``named`` (:func:`wanted`) resolved now, and the home folder."""
+        places = tuple(Place(_resolved(folder), what) for folder, what in named)
         try:
             home: Path | None = _resolved(Path.home())
         except (RuntimeError, KeyError):  # no home folder known
@@ -66,6 +61,23 @@ class Protected(NamedTuple):
                 return (f"{resolved} is inside {self.home / top}, a hidden folder of your home "
                         "folder (programs keep their settings, keys and code there)")
         return None
+
+
+def wanted(plugin_folders: Iterable[str | os.PathLike[str]] = (),
+           cache: str | os.PathLike[str] | None = None) -> list[tuple[str, str]]:
+    """The protected places as named before they are resolved, each with what it is: they
+    follow from the environment and the installations alone, so an unchanged re-run into a
+    new ``--out`` keeps them among its witnesses (and imports no platformdirs)."""
+    from platformdirs import user_cache_dir, user_config_dir
+
+    return [(user_config_dir("flowclass"), "FlowClass's settings folder"),
+            (user_cache_dir("flowclass"), "FlowClass's cache"),
+            *((str(folder), "a folder FlowClass loads plugins from") for folder in plugin_folders),
+            *([(str(cache), "the cache FlowClass uses")] if cache else []),
+            (str(Path(__file__).parent), "FlowClass's installation"),
+            *((folder, "Python's installation") for folder in
+              sorted({sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix})),
+            *((folder, "Python's packages") for folder in _site_folders())]
 
 
 def _resolved(path: str | os.PathLike[str]) -> Path:

@@ -40,12 +40,12 @@ from .context import NodeEvent, RunContext
 from .fsutil import atomic_write_text
 from .manifest import manifest_path
 from .node_cache import file_state, node_key, reusable
-from .outcomes import DEFERRED, NodeOutcome, RunResult
+from .outcomes import NodeOutcome, RunResult
 from .protected import Protected
 from .registry import Registry
 from .report_store import reports_made
 from .resolution import Dirs, resolve
-from .states import NodeState
+from .states import DEFERRED, NodeState
 from .up_to_date import RECORDS, job_name, latest_path, record_path
 from .workflow import Workflow
 

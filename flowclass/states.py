@@ -27,3 +27,5 @@ FINISHED = frozenset({NodeState.DONE, NodeState.CACHED})
 #: What an event may report besides a state change: progress, or a warning (a skipped file).
 PROGRESS = "progress"
 WARNING = "warning"
+#: What a node that is not cached (cache=False) says when it is served: it is made later.
+DEFERRED = "made from its inputs when a later node needs it"

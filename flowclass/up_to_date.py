@@ -29,7 +29,6 @@ run to the record's check and the engine, as before. A re-run of the same job in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -37,6 +36,7 @@ import time
 from typing import Any, NamedTuple
 
 from . import __version__
+from .digests import sha256
 from .reads import stamp_of
 
 SCHEME = "flowclass-up-to-date-2"
@@ -47,7 +47,7 @@ MAX_WORKFLOW_BYTES = 16 * 2**20  # bigger: no witness (workflow_file refuses far
 
 def record_path(cache_root: str, out_dir: str) -> str:
     """Where the run record of ``out_dir`` lives in the cache at ``cache_root``."""
-    name = hashlib.sha256(out_dir.encode("utf-8")).hexdigest()[:32]
+    name = sha256(out_dir.encode("utf-8")).hexdigest()[:32]
     return os.path.join(cache_root, "stores", RECORDS, f"{name}.json")
 
 
@@ -62,7 +62,7 @@ def job_name(workflow_file: str | os.PathLike[str], overrides: list[str]) -> str
     when nothing changed between them (:mod:`flowclass.run_record` checks them key by key,
     :mod:`flowclass.new_out` by the witnesses)."""
     text = json.dumps([str(workflow_file), list(overrides)])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def installed_stamps(folders: list[str] | None = None) -> list[list[Any]]:
@@ -127,7 +127,7 @@ def digest_of(path: str) -> str | None:
             info = os.fstat(file.fileno())
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_WORKFLOW_BYTES:
                 return None
-            return hashlib.sha256(file.read()).hexdigest()
+            return sha256(file.read()).hexdigest()
     except OSError:
         return None
 

@@ -326,3 +326,14 @@ def test_a_nodes_folder_in_the_current_folder_is_not_run_by_python_m(tmp_path):
         assert done.returncode == 0, done.stderr
     assert "embed" in subprocess.run([sys.executable, "-m", "flowclass.cli", "nodes"], cwd=planted.parent,
                                      capture_output=True, text=True, timeout=120).stdout
+
+
+def test_protected_places_kept_by_name_are_those_found_here(home, tmp_path):
+    """An unchanged re-run into a new --out keeps the protected places as named (its
+    witnesses, flowclass/new_out.py) and resolves them again: the places here() finds."""
+    from flowclass.protected import wanted
+
+    named = json.loads(json.dumps(wanted([str(tmp_path / "plugins")], str(tmp_path / "cache"))))
+    assert Protected.of(named) == Protected.here([tmp_path / "plugins"], tmp_path / "cache")
+    assert "the cache FlowClass uses" in Protected.of(named).why(tmp_path / "cache" / "out")
+    assert "a hidden folder of your home" in Protected.of(named).why(home / ".config" / "x")

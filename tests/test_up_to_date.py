@@ -30,7 +30,8 @@ SCRIPT = ("import json, sys\n"
           "sys.stdout.flush()\n"
           "answered = 'flowclass.run_record' not in sys.modules\n"
           "engine = 'flowclass.engine' in sys.modules and 'nodes.embed' in sys.modules\n"
-          "heavy = sorted(m for m in ('numpy', 'pandas', 'flowclass.library', 'flowclass.registry', 'nodes.export')\n"
+          "heavy = sorted(m for m in ('numpy', 'pandas', 'flowclass.library', 'flowclass.registry', 'nodes.export',\n"
+          "                           'hashlib', 'platformdirs')  # OpenSSL; only for default folders\n"
           "               if m in sys.modules)\n"
           "print('\\n' + json.dumps([code, answered, engine, heavy]))\n")
 
@@ -40,7 +41,7 @@ class Rerun:
 
     def __init__(self, root: Path, folder: Path, workflow: str = CLUSTER, env: dict | None = None):
         self.root, self.folder, self.workflow = root, folder, workflow
-        self.loaded: list[str] = []  # what the last run imported of the node library and numpy
+        self.loaded: list[str] = []  # what the last run imported of the node library, numpy, hashlib...
         self.out, self.cache = root / "out", root / "cache"
         self.cwd = root / "here"  # on sys.path (python -c): nothing is ever written there
         self.cwd.mkdir(parents=True, exist_ok=True)
@@ -333,3 +334,13 @@ def test_a_fingerprint_that_does_not_say_it_told_all_leaves_nothing_to_check(tmp
     assert not unchanged(reads.document())
     reads.cannot_tell()
     assert reads.document() is None
+
+
+def test_the_sha256_a_rerun_uses_without_hashlib_is_hashlibs():
+    """flowclass.digests: Python's built-in SHA-256, so a re-run loads no OpenSSL."""
+    import hashlib
+
+    from flowclass.digests import sha256
+
+    for data in (b"", b"flowclass", bytes(range(256)) * 1000):
+        assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()

@@ -677,15 +677,16 @@ def _make_root(root: Path, field: str) -> None:
 
 
 @contextmanager
-def owned_folder(root: Path, ctx: RunContext | None = None, *,
-                 field: str = "folder") -> Iterator[OwnedFolder]:
+def owned_folder(root: Path, ctx: RunContext | None = None, *, field: str = "folder",
+                 protected: Protected | None = None) -> Iterator[OwnedFolder]:
     """Lock ``root``, read its journal, clean up after interrupted runs; then write into it.
 
     Problems with the folder, its lock or its journal become a :class:`NodeError` on
-    ``field`` that names the file and says what to do.
+    ``field`` that names the file and says what to do. ``protected``: the places nothing is
+    written into, where the caller has them already (else ``ctx``'s, else found here).
     """
     root = Path(root)
-    protected = (ctx.protected if ctx is not None else None) or Protected.here()
+    protected = (ctx.protected if ctx is not None else None) or protected or Protected.here()
     why = protected.why(root)
     if why:
         raise NodeError(f"{why}; FlowClass does not write there, so that nothing a workflow writes "
