@@ -347,7 +347,6 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, prepared: _Prep
             passed += made
             settled = ks[scores[ks, 0] < match_above]
             verdicts.keep(pairs, scores, settled, made)
-    prepared.drop_views()
     passed = _by_group(passed, pairs)
     fine = functools.lru_cache(maxsize=FINE_COPIES)(lambda i: fine_copy(paths[i]))
 
@@ -430,7 +429,7 @@ def _prepared(works: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.nda
     return unit(np.stack([whole(works[i]) for i in images])).astype(np.float16), misalignment_slack(works[images])
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Prepared:
     """What the coarse check needs of each image once, made in the workers as needed
     (:func:`_prepared`), and the fine check's question whether it is a fine texture."""
@@ -439,11 +438,6 @@ class _Prepared:
     slack: np.ndarray  # (n, 2) float32: what misalignment alone costs each image, as the coarse check adds it
     texture: np.ndarray  # (n,) float64: its slack for a pixel off as made; NaN: not prepared
     done: np.ndarray  # (n,) bool
-
-    def drop_views(self) -> None:
-        """Let the whole views go once the coarse check is done (200 MB at 100,000 images,
-        which the fine check's workers would otherwise hold beside their own)."""
-        self.wholes = self.wholes[:0]
 
     @classmethod
     def none(cls, n: int) -> _Prepared:
