@@ -220,8 +220,10 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
         from .reports import Reports
 
         saved = _save_reports(Reports(workflow, registry, cache), result, out_dir)
-        # no witnesses: taking them cost this re-run a quarter more; the next one here keeps them
-        _keep_record(args, cache, result, out_dir, saved, record.families, None)
+        # with witnesses, as the job's latest: the latest's own no longer answered a new
+        # folder (flowclass/new_out.py would have), so without these every later new folder
+        # would come here too, until a re-run into the same folder kept them again
+        _keep_record(args, cache, result, out_dir, saved, record.families, registry)
     elif result.manifest_error is None:  # its witnesses, read again (flowclass/up_to_date.py)
         _keep_record(args, cache, result, out_dir, _Saved([p for p, _, _ in record.reports]), record.families,
                      registry)

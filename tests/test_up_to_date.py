@@ -67,18 +67,18 @@ class Rerun:
         how = self.run(*extra, out=out)[0]
         return self.run(*extra, out=out)[0] if how == "record" else how
 
-    def record(self) -> Path:
+    def record(self, out: Path | None = None) -> Path:
         from flowclass.up_to_date import record_path
 
-        return Path(record_path(str(self.cache), str(self.out.resolve())))
+        return Path(record_path(str(self.cache), str((out or self.out).resolve())))
 
-    def witnesses(self) -> dict:
-        return json.loads(self.record().read_text())["up_to_date"]
+    def witnesses(self, out: Path | None = None) -> dict:
+        return json.loads(self.record(out).read_text())["up_to_date"]
 
-    def edit_witnesses(self, edit) -> None:
-        record = json.loads(self.record().read_text())
+    def edit_witnesses(self, edit, out: Path | None = None) -> None:
+        record = json.loads(self.record(out).read_text())
         edit(record["up_to_date"])
-        self.record().write_text(json.dumps(record))
+        self.record(out).write_text(json.dumps(record))
 
     def fresh(self, *extra: str) -> dict[str, bytes]:
         """What a run of the same job on a new cache, into a new folder, writes."""
