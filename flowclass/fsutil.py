@@ -93,12 +93,12 @@ def write_error(exc: OSError, path: str | os.PathLike[str], hint: str | None = N
 def temp_name() -> str:
     """A hidden, random name of fixed length (30 bytes) for an export's temporary file (its
     journal accounts for it: :mod:`flowclass.userfiles.owned_folder`)."""
-    return f".fc-{os.urandom(6).hex()}{TEMP_SUFFIX}"
+    return temp_names(1)[0]
 
 
 def temp_names(count: int) -> list[str]:
     """``count`` names as :func:`temp_name` gives them, from one read of the random source
-    (a batch of copies makes one temporary file each)."""
+    (a batch of copies makes one temporary file each); the one place their form is made."""
     drawn = os.urandom(6 * count).hex()
     return [f".fc-{drawn[12 * i:12 * (i + 1)]}{TEMP_SUFFIX}" for i in range(count)]
 

@@ -36,13 +36,19 @@ def tab_of(address: str) -> str:
     return parse_qs(urlparse(address).query)["tab"][0]
 
 
-def test_an_edit_at_once_in_a_duplicated_tab_stays_in_that_tab(screen: Screen, registry, cache, tmp_path: Path):
+def serve_a_copy_of_cluster_folder(registry, cache, tmp_path: Path) -> AppConfig:
+    """The canvas set up on a copy of cluster_folder.json in a home folder of its own."""
     workspace = tmp_path / "home"
     workspace.mkdir()
     flow = workspace / "flow.json"
     shutil.copyfile(ready_workflows_dir() / "cluster_folder.json", flow)
     config = AppConfig(registry=registry, cache=cache, roots=Roots([workspace]), workflow=flow)
     setup(config)
+    return config
+
+
+def test_an_edit_at_once_in_a_duplicated_tab_stays_in_that_tab(screen: Screen, registry, cache, tmp_path: Path):
+    config = serve_a_copy_of_cluster_folder(registry, cache, tmp_path)
     driver = screen.selenium
     driver.set_window_size(1600, 1000)
     screen.open("/", timeout=20)
@@ -127,12 +133,7 @@ def test_a_tab_duplicated_after_a_cancelled_leave_prompt_is_still_a_tab_of_its_o
     when it really goes (``pagehide``): the duplicate is a browser tab of its own at once, and
     a reload after the cancelled prompt is still the same tab, unsaved work and all.
     Screenshot: screenshots/duplicate_after_cancelled_leave.png."""
-    workspace = tmp_path / "home"
-    workspace.mkdir()
-    flow = workspace / "flow.json"
-    shutil.copyfile(ready_workflows_dir() / "cluster_folder.json", flow)
-    config = AppConfig(registry=registry, cache=cache, roots=Roots([workspace]), workflow=flow)
-    setup(config)
+    config = serve_a_copy_of_cluster_folder(registry, cache, tmp_path)
     screen.open("/", timeout=20)  # starts the server
     with chromium_that_asks_before_leaving() as driver:
         driver.get(screen.url + "/")

@@ -124,6 +124,22 @@ def another_tab_recolours_water(workspace: Path, new: str, legend: str, old: str
     save(load(flow).with_params("regions", legend=legend, masks=masks), flow)
 
 
+def regions_samples(flow: Path, cache, out: Path) -> dict[str, int]:
+    """`flowclass run --node regions` on the saved ``flow``: the training pixels per class."""
+    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
+    return json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+
+
+async def recolour_first_class_over_the_file(user: User, colour: str) -> None:
+    """This tab, behind another that saved the file, recolours its old legend's first class,
+    takes the file's legend as it is told the file changed on disk, and adds its colour."""
+    first = sorted(user.find(ui.color_picker).elements, key=lambda e: e.id)[0]
+    UserInteraction(user, {first.q_color}, None).trigger("change", colour)
+    await user.should_see("changed on disk")  # the file A saved: this tab now agrees with it and adds its colour
+    user.find(marker="conflict-overwrite").click()
+    await user.should_see(f"is now {colour}")
+
+
 @pytest.mark.anyio
 @pytest.mark.slow
 async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, cache, workspace: Path,
@@ -202,9 +218,7 @@ async def test_strokes_painted_while_another_tab_recoloured_their_class_follow_t
     await user.should_see("changed on disk")  # the file A saved: this tab now agrees with it
     user.find(marker="conflict-overwrite").click()
     await user.should_see("Labels saved in")
-    out = tmp_path / "cli"
-    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
-    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    samples = regions_samples(flow, cache, tmp_path / "cli")
     assert samples["water"] == int(cyan.sum())
 
 
@@ -227,20 +241,14 @@ async def test_a_tab_behind_another_recolours_from_the_file_s_legend_and_follows
     theirs = LEGEND.replace("#1f77b4", "#00ffff").replace("sky=", "air=")
     another_tab_recolours_water(workspace, "#00ffff", theirs)
 
-    sky = sorted(user.find(ui.color_picker).elements, key=lambda e: e.id)[0]  # B's old legend's first class
-    UserInteraction(user, {sky.q_color}, None).trigger("change", "#ff00ff")
-    await user.should_see("changed on disk")  # the file A saved: this tab now agrees with it and adds its colour
-    user.find(marker="conflict-overwrite").click()
-    await user.should_see("is now #ff00ff")
+    await recolour_first_class_over_the_file(user, "#ff00ff")
     ours = theirs.replace("#aec7e8", "#ff00ff")
     assert load(flow).node("regions").params["legend"] == ours
     assert page.state.workflow.node("regions").params["legend"] == ours
     mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
     cyan, magenta = (np.all(mask == colour, axis=2) for colour in ((0, 255, 255, 255), (255, 0, 255, 255)))
     assert cyan[268, 450] and magenta[25, 480]
-    out = tmp_path / "cli"
-    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
-    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    samples = regions_samples(flow, cache, tmp_path / "cli")
     assert samples["water"] == int(cyan.sum()) and samples["air"] == int(magenta.sum())
 
 
@@ -260,20 +268,14 @@ async def test_a_tab_behind_another_recolours_a_class_that_tab_renamed_and_recol
     theirs = LEGEND.replace("sky=#aec7e8", "air=#00ff00")
     another_tab_recolours_water(workspace, "#00ff00", theirs, old="#aec7e8")  # tab A, meanwhile
 
-    sky = sorted(user.find(ui.color_picker).elements, key=lambda e: e.id)[0]  # B's old legend's first class
-    UserInteraction(user, {sky.q_color}, None).trigger("change", "#ff00ff")
-    await user.should_see("changed on disk")  # the file A saved: this tab now agrees with it and adds its colour
-    user.find(marker="conflict-overwrite").click()
-    await user.should_see("is now #ff00ff")
+    await recolour_first_class_over_the_file(user, "#ff00ff")
     ours = LEGEND.replace("sky=#aec7e8", "air=#ff00ff")
     assert load(flow).node("regions").params["legend"] == ours
     assert page.state.workflow.node("regions").params["legend"] == ours
     mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
     magenta, green = (np.all(mask == colour, axis=2) for colour in ((255, 0, 255, 255), (0, 255, 0, 255)))
     assert magenta[25, 480] and not green.any()
-    out = tmp_path / "cli"
-    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
-    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    samples = regions_samples(flow, cache, tmp_path / "cli")
     assert samples["air"] == int(magenta.sum()) > 0 and "sky" not in samples
 
 
@@ -302,9 +304,7 @@ async def test_strokes_of_a_class_another_tab_renamed_and_recoloured_follow_it(
     mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
     green, old_sky = (np.all(mask == colour, axis=2) for colour in ((0, 255, 0, 255), (0xae, 0xc7, 0xe8, 255)))
     assert green[25, 480] and not old_sky.any()
-    out = tmp_path / "cli"
-    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
-    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    samples = regions_samples(flow, cache, tmp_path / "cli")
     assert samples["air"] == int(green.sum()) > 0
 
 
@@ -340,10 +340,7 @@ async def test_plus_class_adds_a_class_the_saved_file_and_the_cli_know(user: Use
         draw(user, points)
     user.find(marker="label-save").click()
     await user.should_see("Labels saved in")
-    out = tmp_path / "cli"
-    assert main(["run", str(workspace / "labels.json"), "--out", str(out), "--cache", str(cache.root),
-                 "-q", "--node", "regions"]) == 0
-    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
+    samples = regions_samples(workspace / "labels.json", cache, tmp_path / "cli")
     assert list(samples) == ["sky", "water", "trees", "building", "road"] and samples["road"] > 0
 
 
@@ -373,10 +370,8 @@ async def test_plus_class_in_a_tab_behind_another_adds_to_the_file_s_legend(user
     legend = load(flow).node("regions").params["legend"]
     assert legend.startswith(theirs + ", road=")
     assert len(set(parse_legend(legend).class_colours())) == 5  # road has a colour of its own
-    out = tmp_path / "cli"
-    assert main(["run", str(flow), "--out", str(out), "--cache", str(cache.root), "-q", "--node", "regions"]) == 0
+    samples = regions_samples(flow, cache, tmp_path / "cli")
     mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
-    samples = json.loads((out / "run.json").read_text())["nodes"]["regions"]["records"]["samples_per_class"]
     assert samples["water"] == int(np.all(mask == (0xff, 0x7f, 0x0e, 255), axis=2).sum()) > 0
 
 
