@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import shutil
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -331,6 +332,37 @@ def test_a_model_without_familiarity_still_predicts_with_a_warning(registry, cac
 SECOND_SCANS = [(1585, 1648), (1237, 777), (1134, 1076), (1213, 1329)]
 
 
+def test_candidate_pairs_of_the_same_bytes_are_told_by_number_not_by_sha256_string():
+    """Find Duplicates drops candidate pairs of the same file's bytes (copies outright) and of
+    unreadable images before comparing them. It compared the two sides' sha256 strings,
+    gathered per pair: 512 bytes a pair, 330 MB at 100,000 images, at the moment the workers
+    preparing images beside the signature search held their pages (the 100,000-image
+    benchmark's peak, 2,169 MB). Each image's bytes now get a number: the same pairs are
+    dropped, with a tenth of the memory."""
+    import hashlib
+    import tracemalloc
+
+    from nodes.lib.cleaning import duplicates
+
+    rng = np.random.default_rng(0)
+    hashes = np.array([hashlib.sha256(str(i % 4_000).encode()).hexdigest() for i in range(5_000)])
+    pairs = np.sort(rng.integers(0, len(hashes), (200_000, 2)), axis=1)
+    readable = rng.random(len(hashes)) > 0.01
+
+    def peak_mb(check) -> tuple[np.ndarray, float]:
+        tracemalloc.start()
+        try:
+            return check(), tracemalloc.get_traced_memory()[1] / 2**20
+        finally:
+            tracemalloc.stop()
+
+    by_string, string_mb = peak_mb(lambda: readable[pairs[:, 0]] & readable[pairs[:, 1]]
+                                   & (hashes[pairs[:, 0]] != hashes[pairs[:, 1]]))
+    by_number, number_mb = peak_mb(lambda: duplicates._checkable(pairs, readable, duplicates.files_of(hashes)))
+    assert np.array_equal(by_number, by_string) and 1_000 < (~by_string).sum() < 10_000
+    assert number_mb < string_mb / 10  # 3.5 against 98.0 MB
+
+
 @pytest.mark.usefixtures("one_blas_thread")
 def test_the_fine_check_tells_edited_copies_from_another_scan_of_the_same_digit(tmp_path):
     from nodes.lib.cleaning.duplicates import DETAIL, MATCH, compare
@@ -454,7 +486,7 @@ def test_find_copies_tells_fine_textures_from_the_slack_it_prepared_not_again_pe
     check asks whether both images are fine textures (which it then refines however far off).
     Find Copies answers from each image's misalignment slack as the coarse check prepared it,
     where it made the slack of both images again for every such pair (a sixth of the fine
-    check at 100,000 images): the slack is made once, for all the images at once, and the
+    check at 100,000 images): the slack is made once per image, as prepared, and the
     answers are the same: grass cropped 2 and 4 % found, a patch of it replaced not, and
     scikit-learn's look-alike digit scans apart though they reach the fine check."""
     from nodes.lib.cleaning import duplicates
@@ -485,7 +517,65 @@ def test_find_copies_tells_fine_textures_from_the_slack_it_prepared_not_again_pe
     assert copies.index.tolist() == [0, 1, 2] and copies.group.tolist() == [1, 1, 1]
     far = scores[np.isfinite(scores[:, 3]) & (scores[:, 3] > REFINING_GAINS * duplicates.DETAIL)]
     assert len(far) >= 1  # pairs the texture question was asked of: the patched grass
-    assert made == [len(np.unique(scores[:, :2]))]  # once, as prepared: none per pair
+    assert sum(made) == len(np.unique(scores[:, :2])) and 2 not in made  # each image once, as prepared: none per pair
+
+
+@pytest.mark.slow
+def test_images_are_prepared_for_the_coarse_check_while_the_signatures_are_searched(tmp_path, monkeypatch):
+    """The nearest images by signature are searched once every image has been looked at;
+    that search (5 to 7 s on one core at 100,000 images) runs on a thread beside the workers
+    that prepare the embedding pairs' images for the coarse check, where both cores waited
+    for it. (The same scores, bit for bit, as before on 20,000 images: benchmarks/README.md.)"""
+    import threading
+
+    from nodes.lib.cleaning import duplicates
+    from nodes.lib.images.filestate import sha256_of_file
+    from nodes.lib.images.sample_images import write_sample
+
+    paths = sorted(write_sample("digits", tmp_path / "digits").rglob("*.png"))[:120]
+    for k, path in enumerate(paths[:6]):  # near copies: re-encoded, brightened
+        copy = tmp_path / f"copy{k}.jpg"
+        ImageEnhance.Brightness(Image.open(path).convert("RGB")).enhance(1.2).save(copy, quality=85)
+        paths.append(copy)
+    rows = np.stack([np.asarray(Image.open(p).convert("L").resize((16, 16)), np.float32).ravel() for p in paths])
+    rows -= rows.mean(axis=0)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    events = []
+    search = duplicates.candidate_pairs
+    prepare = duplicates._prepared
+
+    def searched(vectors, *args, **kwargs):
+        found = search(vectors, *args, **kwargs)
+        if vectors.shape[1] == duplicates.SIGNATURE ** 2:
+            events.append(("signatures searched", threading.current_thread() is threading.main_thread()))
+        return found
+
+    def prepared(works, images):
+        events.append(("prepared", len(images)))
+        return prepare(works, images)
+
+    views = []  # the whole views (200 MB at 100,000 images): gone once the coarse check is done
+    none, by_group = duplicates._Prepared.none, duplicates._by_group
+
+    def made(n):
+        views.append(weakref.ref((found := none(n)).wholes))
+        return found
+
+    def fine_checks_start(passed, pairs):
+        events.append(("views at the fine check", [view() is not None for view in views]))
+        return by_group(passed, pairs)
+
+    monkeypatch.setattr(duplicates, "candidate_pairs", searched)
+    monkeypatch.setattr(duplicates, "_prepared", prepared)
+    monkeypatch.setattr(duplicates, "PREPARE_CHUNK", 16)
+    monkeypatch.setattr(duplicates._Prepared, "none", made)
+    monkeypatch.setattr(duplicates, "_by_group", fine_checks_start)
+    copies, _ = duplicates.find_copies([str(p) for p in paths], [sha256_of_file(p) for p in paths], rows,
+                                       workers=1, sizes=lambda path: 0, areas=[1] * len(paths))
+    assert events.count(("signatures searched", False)) == 1  # beside the preparing, not before it
+    assert ("signatures searched", True) not in events and ("prepared", 16) in events
+    assert ("views at the fine check", [False]) in events
+    assert sorted(copies.index[copies.kind == "near"].tolist()) == [*range(6), *range(120, 126)]
 
 
 @pytest.mark.usefixtures("one_blas_thread")

@@ -175,6 +175,19 @@ def _similarities(rows: np.ndarray, pairs: np.ndarray, block: int = 65_536) -> n
     return sims
 
 
+def files_of(hashes: np.ndarray) -> np.ndarray:
+    """Each image's number for its bytes (int64): the same for the same sha256."""
+    return np.unique(hashes, return_inverse=True)[1].astype(np.int64).ravel()
+
+
+def _checkable(pairs: np.ndarray, readable: np.ndarray, files: np.ndarray) -> np.ndarray:
+    """Which ``pairs`` are compared: both images readable and not the same bytes (``files``:
+    :func:`files_of`). By number, not by sha256: the 64-character strings of both sides
+    gathered took 512 bytes a pair, 330 MB at 100,000 images, while the workers preparing
+    the images beside the signature search held their pages (the run's peak)."""
+    return readable[pairs[:, 0]] & readable[pairs[:, 1]] & (files[pairs[:, 0]] != files[pairs[:, 1]])
+
+
 def _unique_pairs(*pair_arrays: np.ndarray) -> np.ndarray:
     pairs = np.concatenate([p.reshape(-1, 2) for p in pair_arrays]).astype(np.int64)
     return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), dtype=np.int64)
@@ -216,14 +229,27 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
         looks, (pairs, sims) = look_at_all(
             paths, lambda done, total: progress(done, total, "images", "looking at images"), hashes.tolist(), kept,
             workers=workers or cores(), meanwhile=lambda: candidate_pairs(rows, neighbours, candidate_similarity, 1))
-        by_signature, _ = candidate_pairs(looks.signatures, min(SIGNATURE_NEIGHBOURS, n - 1), SIGNATURE_SIMILARITY)
-        pairs = _unique_pairs(pairs, by_signature)
-        ok = looks.readable[pairs[:, 0]] & looks.readable[pairs[:, 1]]
-        pairs = pairs[ok & (hashes[pairs[:, 0]] != hashes[pairs[:, 1]])]
+        prepared, readable, files = _Prepared.none(n), looks.readable, files_of(hashes)
+        checkable = _checkable(pairs, readable, files)
+
+        def with_signatures(threads: int | None = None, by_embedding: np.ndarray = pairs) -> np.ndarray:
+            by_signature, _ = candidate_pairs(looks.signatures, min(SIGNATURE_NEIGHBOURS, n - 1),
+                                              SIGNATURE_SIMILARITY, threads)
+            both = _unique_pairs(by_embedding, by_signature)
+            return both[_checkable(both, readable, files)]
+
+        # the images of the embedding's pairs prepared for the coarse check while the signatures are
+        # searched (that search on one core, serial, cost 5 to 7 s at 100,000 images); not where a
+        # stopped run kept verdicts: those pairs need no preparing
+        if kept is None or not kept.any_pair_chunks(f"{match_above!r}:{detail_below!r}"):
+            pairs = prepared.make(looks.works, np.unique(pairs[checkable]), workers or cores(),
+                                  lambda: progress(0, n, "images", "comparing thumbnails"), lambda: with_signatures(1))
+        else:
+            pairs = with_signatures()
         sims = _similarities(rows, pairs)
     elif n > 1:
         pairs, sims = candidate_pairs(rows, neighbours, candidate_similarity)
-        wanted = (sims >= EXACT_SIMILARITY) & (hashes[pairs[:, 0]] != hashes[pairs[:, 1]])
+        wanted = (sims >= EXACT_SIMILARITY) & _checkable(pairs, np.ones(n, dtype=bool), files_of(hashes))
         pairs, sims = pairs[wanted], sims[wanted]
     scores = np.full((len(pairs), 2), np.nan)
     # same pixels: hash them where embeddings or working copies say they may be
@@ -240,7 +266,7 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
             scores[k] = (1.0, 0.0)
     near_pairs: list[tuple[int, int]] = []
     if looks is not None:  # no BLAS thread limit here: it is the whole process's (see pair_pool)
-        near_pairs = _near(pairs, np.flatnonzero(~exact), looks, paths, scores, match_above,
+        near_pairs = _near(pairs, np.flatnonzero(~exact), looks, prepared, paths, scores, match_above,
                            detail_below, progress, _Verdicts(kept, hashes, f"{match_above!r}:{detail_below!r}"),
                            workers or cores())
     area_of = (lambda i: int(areas[i])) if areas is not None else (lambda i: _area(paths[i]))
@@ -300,14 +326,15 @@ class _Verdicts:
         return None if self.kept is None else KeptCrops(self.kept, self.hashes)
 
 
-def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence[str],
+def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, prepared: _Prepared, paths: Sequence[str],
           scores: np.ndarray, match_above: float, detail_below: float,
           progress: Progress, verdicts: _Verdicts, workers: int) -> list[tuple[int, int]]:
     """The pairs ``pairs[to_check]`` that pass the coarse and then the fine check; their
     scores go into ``scores`` (coarse match, fine difference). Verdicts kept by an earlier
     run are reused; new ones are kept as they are made, a chunk of pairs at a time (the
     fine checks' chunk kept in one write as it comes back: a write per pair made 50,000 of
-    them at 100,000 images). Before that the coarse check keeps
+    them at 100,000 images). ``prepared``: the images' views and slack made so far (the rest
+    are made as the coarse check needs them). Before that the coarse check keeps
     its best crops and the alignments its fine checks need (:mod:`.kept_checks`), so a run
     stopped while comparing or aligning thumbnails resumes there too. ``workers`` processes
     check them (:mod:`.pair_pool`)."""
@@ -322,9 +349,8 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
     for k, found in passed:
         scores[k, 0] = found.score
     fresh = fresh[~np.isin(fresh, [k for k, _ in passed])]
-    textures = np.full(len(looks.works), np.nan)  # each image's slack for a pixel off, made as the coarse check prepares it
-    with contextlib.closing(_coarse(pairs[fresh], looks.works, match_above, progress, workers,
-                                    verdicts.crops(), textures)) as coarse:
+    with contextlib.closing(_coarse(pairs[fresh], looks.works, prepared, match_above, progress, workers,
+                                    verdicts.crops())) as coarse:
         for chunk, found in coarse:
             ks = fresh[chunk]
             scores[ks, 0] = [f.score for f in found]
@@ -332,12 +358,13 @@ def _near(pairs: np.ndarray, to_check: np.ndarray, looks: Looks, paths: Sequence
             passed += made
             settled = ks[scores[ks, 0] < match_above]
             verdicts.keep(pairs, scores, settled, made)
+    prepared.drop_views()
     passed = _by_group(passed, pairs)
     fine = functools.lru_cache(maxsize=FINE_COPIES)(lambda i: fine_copy(paths[i]))
 
     def fine_checks(chunk: list[tuple[int, Alignment]]) -> list[float]:
         return [_fine_check(found, fine(int(pairs[k, 0])), fine(int(pairs[k, 1])), detail_below,
-                            functools.partial(_textures, looks.works[pairs[k]], textures[pairs[k]]))
+                            functools.partial(_textures, looks.works[pairs[k]], prepared.texture[pairs[k]]))
                 for k, found in chunk]
 
     before = int(np.sum(scores[to_check[stored], 0] >= match_above))  # fine checks kept
@@ -414,20 +441,54 @@ def _prepared(works: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.nda
     return unit(np.stack([whole(works[i]) for i in images])).astype(np.float16), misalignment_slack(works[images])
 
 
-def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progress, workers: int,
-            kept_crops: KeptCrops | None = None,
-            textures: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, list[Alignment]]]:
+@dataclass
+class _Prepared:
+    """What the coarse check needs of each image once, made in the workers as needed
+    (:func:`_prepared`), and the fine check's question whether it is a fine texture."""
+
+    wholes: np.ndarray  # (n, THUMB ** 2) float16: unit whole views (2 KB each)
+    slack: np.ndarray  # (n, 2) float32: what misalignment alone costs each image, as the coarse check adds it
+    texture: np.ndarray  # (n,) float64: its slack for a pixel off as made; NaN: not prepared
+    done: np.ndarray  # (n,) bool
+
+    def drop_views(self) -> None:
+        """Let the whole views go once the coarse check is done (200 MB at 100,000 images,
+        which the fine check's workers would otherwise hold beside their own)."""
+        self.wholes = np.zeros((0, THUMB * THUMB), dtype=np.float16)  # not a slice: that would keep them
+
+    @classmethod
+    def none(cls, n: int) -> _Prepared:
+        return cls(np.zeros((n, THUMB * THUMB), dtype=np.float16), np.zeros((n, 2), dtype=np.float32),
+                   np.full(n, np.nan), np.zeros(n, dtype=bool))
+
+    def make(self, works: np.ndarray, images: np.ndarray, workers: int,
+             progress: Callable[[], None] = lambda: None, meanwhile: Callable[[], T] = lambda: None) -> T:
+        """Those of ``images`` not yet prepared, PREPARE_CHUNK at a time by ``workers``
+        processes; ``meanwhile`` runs on a thread here as they work (started once they are
+        forked, as :func:`look_at_all`'s) and its answer is returned."""
+        todo = images[~self.done[images]]
+        parts = [todo[start:start + PREPARE_CHUNK] for start in range(0, len(todo), PREPARE_CHUNK)]
+        with in_order(functools.partial(_prepared, works), parts, workers) as results, \
+                ThreadPoolExecutor(1) as beside:
+            besides = beside.submit(meanwhile)
+            for part, (part_wholes, part_slack) in zip(parts, results):
+                progress()
+                self.wholes[part], self.slack[part], self.texture[part] = part_wholes, part_slack, part_slack[:, 0]
+                self.done[part] = True
+            return besides.result()
+
+
+def _coarse(pairs: np.ndarray, works: np.ndarray, prepared: _Prepared, wanted: float, progress: Progress,
+            workers: int, kept_crops: KeptCrops | None = None) -> Iterator[tuple[np.ndarray, list[Alignment]]]:
     """:func:`.thumbnails.align` of every pair, each image's 49 views made once (not once per
     pair), and refined only where a crop correlates at least ALIGNED (less the slack of
     fine textures, :func:`.thumbnails.misalignment_slack`): (indices into ``pairs``, their
     alignments), a chunk at a time, in order, checked by ``workers`` processes. ``kept_crops``:
     where the best crops are kept as they are made, and those a stopped run made reused.
-    ``textures``: where each prepared image's slack for a pixel off goes, for the fine check."""
+    ``prepared``: the images' whole views and slack, those not yet made made here."""
     if not len(pairs):
         return
-    images = np.unique(pairs)
-    wholes = np.zeros((len(works), THUMB * THUMB), dtype=np.float16)  # unit whole views: 2 KB each
-    slack = np.zeros((len(works), 2), dtype=np.float32)  # what misalignment alone costs each image
+    wholes, slack = prepared.wholes, prepared.slack
     best = np.full((len(pairs), 2), -1.0)  # per direction: correlation of the best crop
     which = np.zeros((len(pairs), 2), dtype=np.int64)
     # crops of one image against the wholes of its partners, image by image
@@ -442,13 +503,7 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, wanted: float, progress: Progr
         order = order[~kept[order]]
     starts = np.flatnonzero(np.r_[True, first[order][1:] != first[order][:-1]][:len(order)])
     ends = np.r_[starts[1:], len(order)]
-    parts = [images[start:start + PREPARE_CHUNK] for start in range(0, len(images), PREPARE_CHUNK)]
-    with in_order(functools.partial(_prepared, works), parts, workers) as results:
-        for part, (part_wholes, part_slack) in zip(parts, results):
-            progress(0, len(starts), "images", "comparing thumbnails")
-            wholes[part], slack[part] = part_wholes, part_slack
-            if textures is not None:
-                textures[part] = part_slack[:, 0]  # as made (slack holds float32)
+    prepared.make(works, np.unique(pairs), workers, lambda: progress(0, len(starts), "images", "comparing thumbnails"))
 
     def crops(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         found = [best_crops(unit(all_views(works[first[order[begin]]])), wholes[other[order[begin:end]]]

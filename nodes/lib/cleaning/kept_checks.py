@@ -149,6 +149,11 @@ class KeptChecks:
         return self._db.execute("SELECT 1 FROM pair_chunks WHERE version=? AND length(alignments) > 0 LIMIT 1",
                                 (f"{VERSION}:{settings}",)).fetchone() is not None
 
+    def any_pair_chunks(self, settings: str) -> bool:
+        """Whether any verdict or alignment is kept under these settings."""
+        return self._db.execute("SELECT 1 FROM pair_chunks WHERE version=? LIMIT 1",
+                                (f"{VERSION}:{settings}",)).fetchone() is not None
+
     def _pair_chunks(self, column: str, dtype: np.dtype, settings: str) -> np.ndarray:
         """Every record of ``column`` kept under these settings, in the order kept."""
         return self._records(f"SELECT {column} FROM pair_chunks WHERE version=? ORDER BY rowid",
