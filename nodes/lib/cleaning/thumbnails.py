@@ -195,6 +195,14 @@ def views_of(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
             @ _resamplings(boxes[:, 0], boxes[:, 2], across=True)).reshape(len(boxes), -1)
 
 
+
+def crop_views(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(n, THUMB * THUMB): :func:`view` of box i of working copy i, bit for bit (the same
+    products, batched: one call, not one per view)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    columns = _resamplings(boxes[:, 0], boxes[:, 2]).transpose(0, 2, 1)  # as view's .T
+    return ((_resamplings(boxes[:, 1], boxes[:, 3]) @ np.asarray(works, np.float32)) @ columns).reshape(len(boxes), -1)
+
 # working-copy pixels each edge of a crop moves by, in turn, while that helps. A further
 # quarter-pixel round cost an eighth to a sixth of aligning at 100,000 images and found no
 # copy more (benchmarks/README.md); the fine check refines at full size where it matters.
@@ -447,9 +455,9 @@ def align_many(works: np.ndarray, pairs: np.ndarray, crops: np.ndarray, correlat
     curves = Curves(wholes)  # of each image's whole
     row_of = {image: row for row, image in enumerate(images.tolist())}
     pairs = np.asarray(pairs)
-    # the crops worth trying, per pair and side: (pair, side, box, target row, view)
+    # the crops worth trying, per pair and side: (pair, side, box, target row), their views made together
     tries: list[tuple[int, int, tuple[float, ...], int]] = []
-    tried_views = []
+    cut: list[tuple[int, int]] = []  # per try: (image cropped, index of its box), or (-1, row of its whole)
     for p, (a, b) in enumerate(pairs.tolist()):
         for side, (cropped, target) in enumerate(((a, b), (b, a))):
             k = int(crops[p, side])
@@ -457,10 +465,16 @@ def align_many(works: np.ndarray, pairs: np.ndarray, crops: np.ndarray, correlat
                 continue
             row = row_of[target]
             tries.append((p, side, BOXES[k], row))
-            tried_views.append(view(works[cropped], BOXES[k]))
+            cut.append((cropped, k))
             if k != 0:  # correlation can miss a brightened whole
                 tries.append((p, side, BOXES[0], row))
-                tried_views.append(wholes[row_of[cropped]])
+                cut.append((-1, row_of[cropped]))
+    tried_views = np.zeros((len(tries), THUMB * THUMB), dtype=np.float32)
+    if tries:
+        cut_images, cut_boxes = np.array(cut).T
+        crop = cut_images >= 0
+        tried_views[crop] = crop_views(works[cut_images[crop]], np.array(BOXES)[cut_boxes[crop]])
+        tried_views[~crop] = wholes[cut_boxes[~crop]]
     scores = _explained(curves, [t[3] for t in tries], tried_views)
     # per pair, the side to refine, (pair, side, image cropped, target row, box): of those that
     # may reach ``wanted``, the one whose crop correlates best
