@@ -742,13 +742,16 @@ def test_crops_refined_together_end_where_each_refined_alone_by_plain_views_does
 
 
 def test_the_crops_tried_together_are_each_view_made_alone_bit_for_bit():
-    """Aligning makes the views of the crops it tries in one batched call: each the same, to
-    the bit, as :func:`.thumbnails.view` makes it alone (scores do not move with batching)."""
-    from nodes.lib.cleaning.thumbnails import BOXES, crop_views, view
+    """Aligning makes the views of the crops it tries in batched calls, one per box: each the
+    same, to the bit, as :func:`.thumbnails.view` makes it alone (scores do not move with
+    batching); the wholes, in one product with shared matrices, as views_of made them."""
+    from nodes.lib.cleaning.thumbnails import BOXES, _whole_views, crop_views, view, views_of
 
-    works = np.stack([np.asarray(digit(k), np.uint8) for k in range(len(BOXES))])
-    boxes = np.array(BOXES)[::-1]  # every box, each on another digit
+    works = np.stack([np.asarray(digit(k), np.uint8) for k in range(2 * len(BOXES))])
+    boxes = np.concatenate([BOXES[::-1], BOXES])  # every box, each on two other digits
     together = crop_views(works, boxes)
     assert together.dtype == np.float32
     for work, box, made in zip(works, boxes, together):
         assert np.array_equal(made, view(work, tuple(box)))
+    # and the wholes the curves are fitted to: as views_of makes them, one matrix per image
+    assert np.array_equal(_whole_views(works), views_of(works, np.tile(BOXES[0], (len(works), 1))))

@@ -198,10 +198,23 @@ def views_of(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 def crop_views(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """(n, THUMB * THUMB): :func:`view` of box i of working copy i, bit for bit (the same
-    products, batched: one call, not one per view)."""
+    products, batched: a call per distinct box, as the crops tried are of BOXES, not a call
+    per view)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    columns = _resamplings(boxes[:, 0], boxes[:, 2]).transpose(0, 2, 1)  # as view's .T
-    return ((_resamplings(boxes[:, 1], boxes[:, 3]) @ np.asarray(works, np.float32)) @ columns).reshape(len(boxes), -1)
+    works = np.asarray(works, np.float32)
+    views = np.empty((len(boxes), THUMB * THUMB), dtype=np.float32)
+    distinct, which = np.unique(boxes, axis=0, return_inverse=True)
+    for k, (x0, y0, x1, y1) in enumerate(distinct.tolist()):
+        at = np.flatnonzero(which.ravel() == k)
+        views[at] = ((resampling(y0, y1) @ works[at]) @ resampling(x0, x1).T).reshape(len(at), -1)
+    return views
+
+
+def _whole_views(works: np.ndarray) -> np.ndarray:
+    """:func:`views_of` the whole of each working copy, bit for bit, the one pair of
+    resampling matrices shared by all (not gathered per image)."""
+    works = np.asarray(works, np.float32)
+    return ((resampling(0.0, float(WORK)) @ works) @ _resampling_across(0.0, float(WORK))).reshape(len(works), -1)
 
 # working-copy pixels each edge of a crop moves by, in turn, while that helps. A further
 # quarter-pixel round cost an eighth to a sixth of aligning at 100,000 images and found no
@@ -451,7 +464,7 @@ def align_many(works: np.ndarray, pairs: np.ndarray, crops: np.ndarray, correlat
     if not len(pairs):
         return []
     images = np.unique(pairs)
-    wholes = views_of(works[images], np.tile(BOXES[0], (len(images), 1)))
+    wholes = _whole_views(works[images])
     curves = Curves(wholes)  # of each image's whole
     row_of = {image: row for row, image in enumerate(images.tolist())}
     pairs = np.asarray(pairs)
