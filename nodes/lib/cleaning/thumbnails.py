@@ -166,17 +166,22 @@ class _Resamplings:
     def __init__(self, across: bool):
         self._make = _resampling_across if across else resampling
         self._row: dict[tuple[float, float], int] = {}
-        self._table = np.empty((0, WORK, THUMB) if across else (0, THUMB, WORK), dtype=np.float32)
+        self._table = np.empty((64, WORK, THUMB) if across else (64, THUMB, WORK), dtype=np.float32)
 
     def __call__(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
         keys = list(zip(np.ravel(starts).tolist(), np.ravel(stops).tolist()))
         if len(self._row) + len(keys) > self.LIMIT:
-            self._row, self._table = {}, self._table[:0]
+            self._row = {}
         new = [key for key in dict.fromkeys(keys) if key not in self._row]
         if new:
-            self._row.update(zip(new, range(len(self._row), len(self._row) + len(new))))
-            self._table = np.concatenate([self._table, np.stack([self._make(*key) for key in new])])
-        return self._table[[self._row[key] for key in keys]]
+            made = len(self._row)
+            if made + len(new) > len(self._table):  # room doubled: rows are not copied each time
+                grown = np.empty((2 * (made + len(new)), *self._table.shape[1:]), dtype=np.float32)
+                grown[:made] = self._table[:made]
+                self._table = grown
+            self._table[made:made + len(new)] = [self._make(*key) for key in new]
+            self._row.update(zip(new, range(made, made + len(new))))
+        return np.take(self._table, np.fromiter(map(self._row.__getitem__, keys), np.intp, len(keys)), axis=0)
 
 
 _DOWN, _ACROSS = _Resamplings(across=False), _Resamplings(across=True)
