@@ -107,7 +107,7 @@ def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Calla
 
 def summary(groups: Any, keep: np.ndarray) -> str:
     exact = int(np.sum(groups.kind == "exact"))
-    return (f"{groups.groups:,} groups of copies · {len(groups):,} images ({exact:,} exact, "
+    return (f"{groups.groups:,} group{'' if groups.groups == 1 else 's'} of copies · {len(groups):,} images ({exact:,} exact, "
             f"{len(groups) - exact:,} near) · {int(np.sum(~keep)):,} left out of the cleaned copy")
 
 
