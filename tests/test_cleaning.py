@@ -761,3 +761,87 @@ def test_curves_fitted_together_are_each_fitted_alone_bit_for_bit():
         total = ((y - np.add.reduce(y) / len(y)) ** 2).sum()
         assert score == (0.0 if total <= 1e-6 else 1.0 - np.add.reduce((y - fitted) ** 2) / total)
     assert scores[2] == scores[3] == 1.0 and scores[5] == 1.0 and scores[6] == 0.0
+
+
+def test_resampling_many_ranges_at_once_gives_each_ranges_own_weights(monkeypatch):
+    """Refining gathers the resampling matrices of a batch of boxes from one kept table:
+    each row is :func:`resampling` of its range (transposed when across), bit for bit, also
+    for ranges repeated within the batch and after the table is started afresh."""
+    from nodes.lib.cleaning import thumbnails
+    from nodes.lib.cleaning.thumbnails import _resamplings, resampling
+
+    monkeypatch.setattr(thumbnails._Resamplings, "LIMIT", 40)
+    rng = np.random.default_rng(0)
+    for n in (30, 30, 30, 200, 30, 30):  # the second batch on starts the table afresh; 200 grow it
+        starts = np.round(rng.uniform(0.0, 6.0, n) * 2) / 2 + rng.choice([0.0, 0.96, 1.92], n)
+        stops = np.minimum(starts + rng.choice([60.16, 62.08, 64.0], n) - rng.integers(0, 3, n) / 2, 64.0)
+        stops[5:9] = stops[0]  # repeats within a batch
+        starts[5:9] = starts[0]
+        down, across = _resamplings(starts, stops), _resamplings(starts, stops, across=True)
+        plain = np.stack([resampling(float(a), float(b)) for a, b in zip(starts, stops)])
+        assert np.array_equal(down, plain) and np.array_equal(across, plain.transpose(0, 2, 1))
+        assert len(thumbnails._DOWN._row) <= max(40, n)
+
+
+def test_crops_refined_together_end_where_each_refined_alone_by_plain_views_does():
+    """Aligning refines the crops of a chunk of pairs together, their moved views made in
+    batched products: each crop ends at the box a plain search ends at, one crop at a time,
+    each move's view made whole by :func:`.thumbnails.view` (the moves: each edge a pixel,
+    then half a pixel, while the best of them raises the correlation); its view is that
+    box's view; and a crop refined alone ends where it does in the batch, bit for bit."""
+    from nodes.lib.cleaning.thumbnails import REFINE_STEPS, WORK, refined_many, unit, view
+
+    rng = np.random.default_rng(3)
+    works, targets, boxes = [], [], []
+    for k in range(12):  # a digit against its copy cut 2 to 4 px on two sides and brightened
+        work = np.asarray(digit(k), np.float32)
+        left, top = rng.uniform(2.0, 4.0, 2)
+        copy = view(work, (left, top, WORK, WORK)).reshape(32, 32) * 0.8 + 20
+        works.append(work)
+        targets.append(copy.ravel())
+        boxes.append((round(left), 0.0, WORK, WORK - 1.0) if k % 2 else (1.92, 1.92, 62.08, WORK))
+    works, targets, boxes = np.stack(works), np.stack(targets), np.array(boxes)
+    views, found = refined_many(works, targets, boxes)
+
+    def plain(work, target, box):
+        box, goal = list(box), unit(target[None])[0]
+        best = float(unit(view(work, box)[None])[0] @ goal)
+        for step in REFINE_STEPS:
+            while True:
+                tries = []
+                for edge in range(4):
+                    for sign in (-step, step):
+                        moved = box.copy()
+                        moved[edge] = min(max(moved[edge] + sign, 0.0), float(WORK))
+                        if moved[2] - moved[0] > WORK / 2 and moved[3] - moved[1] > WORK / 2:
+                            tries.append((float(unit(view(work, moved)[None])[0] @ goal), moved))
+                score, moved = max(tries, key=lambda t: t[0])
+                if score <= best + 1e-6:
+                    break
+                best, box = score, moved
+        return box
+
+    moved = 0
+    for i in range(len(works)):
+        assert found[i].tolist() == plain(works[i], targets[i], boxes[i])
+        assert np.allclose(views[i], view(works[i], found[i]), atol=1e-3)
+        alone = refined_many(works[i:i + 1], targets[i:i + 1], boxes[i:i + 1])
+        assert np.array_equal(alone[0][0], views[i]) and np.array_equal(alone[1][0], found[i])
+        moved += found[i].tolist() != boxes[i].tolist()
+    assert moved >= 10  # the crops did move
+
+
+def test_the_crops_tried_together_are_each_view_made_alone_bit_for_bit():
+    """Aligning makes the views of the crops it tries in batched calls, one per box: each the
+    same, to the bit, as :func:`.thumbnails.view` makes it alone (scores do not move with
+    batching); the wholes, in one product with shared matrices, as views_of made them."""
+    from nodes.lib.cleaning.thumbnails import BOXES, _whole_views, crop_views, view, views_of
+
+    works = np.stack([np.asarray(digit(k), np.uint8) for k in range(2 * len(BOXES))])
+    boxes = np.concatenate([BOXES[::-1], BOXES])  # every box, each on two other digits
+    together = crop_views(works, boxes)
+    assert together.dtype == np.float32
+    for work, box, made in zip(works, boxes, together):
+        assert np.array_equal(made, view(work, tuple(box)))
+    # and the wholes the curves are fitted to: as views_of makes them, one matrix per image
+    assert np.array_equal(_whole_views(works), views_of(works, np.tile(BOXES[0], (len(works), 1))))

@@ -1,9 +1,10 @@
 """A stranger's workflow names a label file outside its folder: in a real Chromium, the label
 queue says why nothing is written there, Accept (click or key) writes nothing, *Write to this
 file* makes the file the user's, Accept then writes into it, and the choice outlives a reload
-and a server killed and started again (the tab's draft). The server is a real ``flowclass ui``,
+and a server killed and started again (the tab's draft). The same for its kept-copies file:
+*Keep this* is refused until *Write to this file*, then writes the choice into it. The server is a real ``flowclass ui``,
 as in tests/test_restart_browser.py. Screenshots: screenshots/stranger_refused.png,
-screenshots/stranger_adopted.png.
+screenshots/stranger_adopted.png, screenshots/stranger_kept.png.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from canvas_helpers import wait_until
 from selenium.webdriver import ActionChains
 from selenium.webdriver.common.by import By
 from server_helpers import CanvasServer
-from test_cleaning_browser import PROGRESS
+from test_cleaning_browser import PROGRESS, kept_names
 from test_journeys_browser import SHOTS, SUMMARY, click, select_node
 from test_keep_work_browser import BADGE
 from test_restart_browser import TOKEN, browser, draft  # noqa: F401 (browser: the fixture)
@@ -25,6 +26,8 @@ from test_stranger_decision_files import strangers_bundle
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 MINE = "sha256,path,label\n,mine/cat.png,cat\n"  # the user's own label file, of another project
+NOTES = "sha256,path\n,mine/keep.png\n"  # and a CSV of theirs that reads as a kept-copies file
+ADOPT = "//button[.//*[text()='Write to this file']]"
 ACCEPT = "(//*[contains(@class, 'fc-queue-item')]//button[.//*[starts-with(text(), 'Accept ')]])[1]"
 
 
@@ -49,10 +52,13 @@ def test_write_to_this_file_lets_accept_write_a_file_the_workflow_named_outside_
     flow = strangers_bundle(home)  # ~/Downloads/bundle/flow.json naming ../../labels.csv
     labels = home / "labels.csv"
     labels.write_text(MINE, encoding="utf-8")
+    notes = home / "notes.csv"
+    notes.write_text(NOTES, encoding="utf-8")
     server = CanvasServer(home, tmp_path / "cache", TOKEN, workflow=flow)
     server.start()
     try:
         decide_in(browser, server, labels)
+        keep_in(browser, notes)
     finally:
         server.stop()
 
@@ -74,7 +80,7 @@ def decide_in(screen, server: CanvasServer, labels: Path) -> None:
     assert not accept.is_enabled()
     driver.execute_script("arguments[0].click()", accept)  # a click that reaches it all the same
     ActionChains(driver).send_keys("a").perform()  # and the key that accepts the first suggestion
-    adopt = driver.find_element(By.XPATH, "//button[.//*[text()='Write to this file']]")
+    adopt = driver.find_element(By.XPATH, ADOPT)
     assert adopt.is_displayed()
     shot(screen, "refused")
     time.sleep(1)  # time for a decision, were one taken, to reach the file
@@ -118,3 +124,32 @@ def decide_in(screen, server: CanvasServer, labels: Path) -> None:
         wait_until(lambda: labels.read_text(encoding="utf-8").count("\n") == decided + 3,
                    what=f"the decision after {again} in labels.csv")
     assert labels.read_text(encoding="utf-8").startswith(MINE)
+
+
+def keep_in(screen, notes: Path) -> None:
+    """The duplicates view of the same tab: *Keep this* writes nothing into the kept-copies file
+    the stranger's workflow named, until the user takes it as theirs."""
+    driver = screen.selenium
+    select_node(screen, "duplicates")
+    why = f"Nothing is written to {notes}: the workflow file named it, and it lies outside the workflow's folder"
+    wait_until(lambda: why in body(screen), timeout=20, what="why nothing is written")
+    assert "type another path into the field 'Keep file' of Find Duplicates (duplicates)." in body(screen)
+    (first_kept,) = kept_names(screen)  # one group: d00.png and its copy
+    assert "1 group of copies · 2 images (2 exact, 0 near)" in body(screen)
+    keep = driver.find_element(By.XPATH, "//button[.//*[text()='Keep this']]")
+    assert not keep.is_enabled()
+    driver.execute_script("arguments[0].click()", keep)  # a click that reaches it all the same
+    time.sleep(1)  # time for a choice, were one taken, to reach the file
+    assert kept_names(screen) == [first_kept]
+    assert notes.read_text(encoding="utf-8") == NOTES
+
+    click(screen, ADOPT)  # the user takes ~/notes.csv as theirs
+    wait_until(lambda: f"Choices go to {notes}, not beside the workflow." in body(screen), what="where choices go")
+    assert why not in body(screen)
+    click(screen, "//button[.//*[text()='Keep this']]")
+    wait_until(lambda: kept_names(screen) != [first_kept], what="the kept mark to move")
+    wait_until(lambda: notes.read_text(encoding="utf-8").count("\n") == 3, what="the choice in notes.csv")
+    assert notes.read_text(encoding="utf-8").startswith(NOTES)  # added to, the user's row kept
+    chosen = notes.read_text(encoding="utf-8").splitlines()[-1]
+    assert chosen.endswith(kept_names(screen)[0]), chosen
+    shot(screen, "kept")

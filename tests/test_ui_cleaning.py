@@ -177,6 +177,7 @@ async def test_an_unsaved_workflow_offers_save_and_writes_nothing(user: User, tm
         duplicate_groups.show(groups, context(None, [], save=save))
 
     await user.open("/")
+    await user.should_see("2 groups of copies · 4 images (0 exact, 4 near) · 2 left out of the cleaned copy")
     await user.should_see("Which copy to keep is saved in a file beside the workflow.")
     button = user.find(marker="keep-1").elements.pop()
     assert not button.enabled
@@ -195,6 +196,7 @@ async def test_an_installed_keep_file_is_never_written(user: User, tmp_path):
         duplicate_groups.show(groups, ctx)
 
     await user.open("/")
+    await user.should_see("1 group of copies · 2 images (0 exact, 2 near) · 1 left out of the cleaned copy")
     await user.should_see("a file of FlowClass's installed workflows")
     assert not user.find(marker="keep-1").elements.pop().enabled
 

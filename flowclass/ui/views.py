@@ -263,8 +263,19 @@ class ResultsView:
             installed=installed,
             named=session.named_inside_roots,
             adopt=session.adopt,
+            field_title=self.field_title,
             save=self.save if self.files is not None else None,
         )
+
+    def field_title(self, node_id: str, name: str) -> str:
+        """A parameter as the inspector shows it: its label, and its node's title and id."""
+        session = self.session
+        spec = session.state.workflow.node(node_id)
+        node_type = session.registry.get(spec.type) if spec else None
+        param = next((p for p in node_type.params if p.name == name), None) if node_type else None
+        if param is None:
+            return f"the field '{name}' of node '{node_id}'"
+        return f"the field '{param.label}' of {node_type.title} ({node_id})"
 
     async def save(self) -> Path | None:
         """File > Save for a viewer (Save As while the workflow has no file); the file, or

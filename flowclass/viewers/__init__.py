@@ -120,14 +120,16 @@ class ViewerContext:
     #: ``adopt(node_id, param)``: the user takes the workflow file's value of this parameter as
     #: their own, as if typed; None: a tab that cannot (tests).
     adopt: Callable[[str, str], None] | None = None
+    #: ``field_title(node_id, param)``: the parameter as the inspector shows it, for messages
+    #: that tell the user which field to change ("the field 'File' of Label Overrides (labels)").
+    field_title: Callable[[str, str], str] = lambda node_id, name: f"the field '{name}' of node '{node_id}'"
 
-    def stranger_file(self, path: Path, node_id: str, name: str, field: str = "") -> str:
+    def stranger_file(self, path: Path, node_id: str, name: str) -> str:
         """Why a viewer may not write its decisions into ``path``, the file parameter ``name`` of
         node ``node_id`` names; "" when it may. A workflow file may be a stranger's, so a file it
         names is written only when it is a ``.csv`` file, not hidden, in the workflow's folder or
         below it (its folders' links resolved): never ``~/.profile``, which a shell runs, nor a
-        file of the user's elsewhere. A file the user named is theirs to write. ``field``: the
-        parameter as the user sees it (``the field 'File' of Label Overrides (labels)``)."""
+        file of the user's elsewhere. A file the user named is theirs to write."""
         workflow = self.workflow_path()
         if workflow is None or self.named(node_id, name):
             return ""
@@ -141,11 +143,10 @@ class ViewerContext:
             why = "it is not a .csv file"
         else:
             return ""
-        field = field or f"the field '{name}' of node '{node_id}'"
         return (f"Nothing is written to {path}: the workflow file named it, and {why}. A workflow "
                 "file may be someone else's, so FlowClass writes decisions only into a .csv file in the "
                 "workflow's folder, or into a file you name: click 'Write to this file', or type another "
-                f"path into {field}.")
+                f"path into {self.field_title(node_id, name)}.")
 
     def run_downstream(self) -> None:
         """Run this node and what follows it: after an action changed it (Apply this cut), the

@@ -62,7 +62,7 @@ def correction_file(ctx: ViewerContext) -> tuple[Path | None, str]:
     if ctx.installed(path):
         return None, (f"Label Overrides ({node}) reads {path}, a file of FlowClass's installed "
                       f"workflows; point it at a file of yours (e.g. {OVERRIDES_FILE}) to correct labels.")
-    refused = ctx.stranger_file(path, node, "file", field=f"the field 'File' of Label Overrides ({node})")
+    refused = ctx.stranger_file(path, node, "file")
     return (None, refused) if refused else (path, "")
 
 

@@ -38,12 +38,11 @@ def keep_file(ctx: ViewerContext) -> tuple[Path | None, str]:
         return None, "save"
     path = ctx.input_path(ctx.node_id, KEEP_PARAM)
     if path is None:
-        return None, "Give Find Duplicates a kept-copies file (its setting 'Keep file') to choose which copy to keep."
+        return None, f"To choose which copy to keep, type a kept-copies file into {ctx.field_title(ctx.node_id, KEEP_PARAM)}."
     if ctx.installed(path):
         return None, (f"Find Duplicates reads {path}, a file of FlowClass's installed workflows; "
                       "save the workflow as your own to choose which copy to keep.")
-    refused = ctx.stranger_file(path, ctx.node_id, KEEP_PARAM,
-                                field=f"the field 'Keep file' of Find Duplicates ({ctx.node_id})")
+    refused = ctx.stranger_file(path, ctx.node_id, KEEP_PARAM)
     return (None, refused) if refused else (path, "")
 
 
@@ -108,7 +107,7 @@ def choice_bar(ctx: ViewerContext, path: Path | None, reason: str, redraw: Calla
 
 def summary(groups: Any, keep: np.ndarray) -> str:
     exact = int(np.sum(groups.kind == "exact"))
-    return (f"{groups.groups:,} groups of copies · {len(groups):,} images ({exact:,} exact, "
+    return (f"{groups.groups:,} group{'' if groups.groups == 1 else 's'} of copies · {len(groups):,} images ({exact:,} exact, "
             f"{len(groups) - exact:,} near) · {int(np.sum(~keep)):,} left out of the cleaned copy")
 
 

@@ -154,12 +154,43 @@ def _resampling_across(start: float, stop: float) -> np.ndarray:
     return weights
 
 
+class _Resamplings:
+    """:func:`resampling` of many ranges at once, (n, THUMB, WORK), or transposed (``across``:
+    (n, WORK, THUMB), laid out so batched products use BLAS). Boxes move in half pixels, so
+    ranges repeat: each distinct one is made once and kept in one stacked table, and a
+    batch is one gather from it (finding the distinct ones in each batch and stacking them
+    again was a third of refining's time, profiled)."""
+
+    LIMIT = 4096  # ranges kept (8 KB each); more start the table afresh
+
+    def __init__(self, across: bool):
+        self._make = _resampling_across if across else resampling
+        self._row: dict[tuple[float, float], int] = {}
+        self._table = np.empty((64, WORK, THUMB) if across else (64, THUMB, WORK), dtype=np.float32)
+
+    def __call__(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        keys = list(zip(np.ravel(starts).tolist(), np.ravel(stops).tolist()))
+        if len(self._row) + len(keys) > self.LIMIT:
+            self._row = {}
+        new = [key for key in dict.fromkeys(keys) if key not in self._row]
+        if new:
+            made = len(self._row)
+            if made + len(new) > len(self._table):  # room doubled: rows are not copied each time
+                grown = np.empty((2 * (made + len(new)), *self._table.shape[1:]), dtype=np.float32)
+                grown[:made] = self._table[:made]
+                self._table = grown
+            self._table[made:made + len(new)] = [self._make(*key) for key in new]
+            self._row.update(zip(new, range(made, made + len(new))))
+        return np.take(self._table, np.fromiter(map(self._row.__getitem__, keys), np.intp, len(keys)), axis=0)
+
+
+_DOWN, _ACROSS = _Resamplings(across=False), _Resamplings(across=True)
+
+
 def _resamplings(starts: np.ndarray, stops: np.ndarray, across: bool = False) -> np.ndarray:
     """(n, THUMB, WORK): :func:`resampling` of each range; ``across``: transposed, (n, WORK,
-    THUMB). Ranges repeat (boxes move in half pixels): each distinct one is made once."""
-    _, first, inverse = np.unique(starts * 1024.0 + stops, return_index=True, return_inverse=True)
-    made = _resampling_across if across else resampling
-    return np.stack([made(float(starts[i]), float(stops[i])) for i in first])[inverse.ravel()]
+    THUMB)."""
+    return (_ACROSS if across else _DOWN)(np.asarray(starts, np.float64), np.asarray(stops, np.float64))
 
 
 def views_of(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -168,6 +199,27 @@ def views_of(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return (_resamplings(boxes[:, 1], boxes[:, 3]) @ np.asarray(works, np.float32)
             @ _resamplings(boxes[:, 0], boxes[:, 2], across=True)).reshape(len(boxes), -1)
 
+
+
+def crop_views(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(n, THUMB * THUMB): :func:`view` of box i of working copy i, bit for bit (the same
+    products, batched: a call per distinct box, as the crops tried are of BOXES, not a call
+    per view)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    works = np.asarray(works, np.float32)
+    views = np.empty((len(boxes), THUMB * THUMB), dtype=np.float32)
+    distinct, which = np.unique(boxes, axis=0, return_inverse=True)
+    for k, (x0, y0, x1, y1) in enumerate(distinct.tolist()):
+        at = np.flatnonzero(which.ravel() == k)
+        views[at] = ((resampling(y0, y1) @ works[at]) @ resampling(x0, x1).T).reshape(len(at), -1)
+    return views
+
+
+def _whole_views(works: np.ndarray) -> np.ndarray:
+    """:func:`views_of` the whole of each working copy, bit for bit, the one pair of
+    resampling matrices shared by all (not gathered per image)."""
+    works = np.asarray(works, np.float32)
+    return ((resampling(0.0, float(WORK)) @ works) @ _resampling_across(0.0, float(WORK))).reshape(len(works), -1)
 
 # working-copy pixels each edge of a crop moves by, in turn, while that helps. A further
 # quarter-pixel round cost an eighth to a sixth of aligning at 100,000 images and found no
@@ -182,9 +234,9 @@ def refined_many(works: np.ndarray, targets: np.ndarray, boxes: np.ndarray,
     best correlates with its target (``targets``: (n, THUMB * THUMB) raw views): each edge
     moved a pixel, then half a pixel (``steps``), while that helps; (views, boxes). The crops
     still improving move together, in batched products: a move of x0 or x1 keeps the box's
-    rows, so the views of those four moves are one product of (rows @ work) with the moved
-    columns side by side, and the reverse for y0 and y1: half the arithmetic of making
-    each view whole, and no Python per crop."""
+    rows, so the views of those four moves are (rows @ work) times each moved columns, and
+    the reverse for y0 and y1: half the arithmetic of making each view whole, no Python per
+    crop, and each view comes out in its place (no copies to reorder them)."""
     works = np.asarray(works, np.float32)
     units = _normalised(np.asarray(targets, np.float32))
     box = np.array(boxes, dtype=np.float64).reshape(-1, 4)
@@ -200,13 +252,12 @@ def refined_many(works: np.ndarray, targets: np.ndarray, boxes: np.ndarray,
                     moves[:, 2 * edge + side, edge] = np.clip(now[:, edge] + sign, 0.0, float(WORK))
             valid = (moves[..., 2] - moves[..., 0] > WORK / 2) & (moves[..., 3] - moves[..., 1] > WORK / 2)
             x, y = moves[:, _X_MOVES].reshape(-1, 4), moves[:, _Y_MOVES].reshape(-1, 4)
-            columns = _resamplings(x[:, 0], x[:, 2], across=True).reshape(n, 4, WORK, THUMB) \
-                .transpose(0, 2, 1, 3).reshape(n, WORK, 4 * THUMB)
-            rows = _resamplings(y[:, 1], y[:, 3]).reshape(n, 4 * THUMB, WORK)
-            moved = np.empty((n, 8, THUMB * THUMB), dtype=np.float32)
-            moved[:, _X_MOVES] = (_resamplings(now[:, 1], now[:, 3]) @ work @ columns) \
-                .reshape(n, THUMB, 4, THUMB).transpose(0, 2, 1, 3).reshape(n, 4, -1)
-            moved[:, _Y_MOVES] = (rows @ (work @ _resamplings(now[:, 0], now[:, 2], across=True))).reshape(n, 4, -1)
+            columns = _resamplings(x[:, 0], x[:, 2], across=True).reshape(n, 4, WORK, THUMB)
+            rows = _resamplings(y[:, 1], y[:, 3]).reshape(n, 4, THUMB, WORK)
+            moved = np.empty((n, 8, THUMB, THUMB), dtype=np.float32)
+            moved[:, _X_MOVES] = (_resamplings(now[:, 1], now[:, 3]) @ work)[:, None] @ columns
+            moved[:, _Y_MOVES] = rows @ (work @ _resamplings(now[:, 0], now[:, 2], across=True))[:, None]
+            moved = moved.reshape(n, 8, THUMB * THUMB)
             scores = (_normalised(moved.reshape(n * 8, -1)).reshape(n, 8, -1) @ units[active, :, None])[..., 0]
             scores[~valid] = -np.inf
             k = scores.argmax(axis=1)
@@ -263,27 +314,31 @@ class Curves:
         ys = np.asarray(ys, np.float64).reshape(len(which), -1)
         sizes = self.sizes[which]
         starts = np.cumsum(sizes) - sizes  # each fit's groups, side by side
-        at = self.inverses[which] + starts[:, None]
+        at = np.take(self.inverses, which, axis=0)
+        at += starts[:, None]
         groups = np.arange(int(sizes.sum())) - np.repeat(starts - self.starts[which], sizes)
-        counts = self.counts[groups]
-        fitted = np.bincount(at.ravel(), weights=ys.ravel(), minlength=len(groups)) / counts
+        counts = np.take(self.counts, groups)
+        fitted = np.bincount(at.ravel(), weights=ys.ravel(), minlength=len(groups))
+        fitted /= counts
         pava = _pava()
+        blocks = np.empty(int(sizes.max(initial=0)) + 1, dtype=np.intp)  # pava writes each entry it reads
         for start, size in zip(starts.tolist(), sizes.tolist()):  # in place, one stretch at a time
             if pava is None:  # scipy moved it: the public function, slower, same answer
                 fitted[start:start + size] = isotonic(fitted[start:start + size], counts[start:start + size])
             else:
-                pava(fitted[start:start + size], counts[start:start + size], np.full(size + 1, -1, np.intp))
-        return fitted[at]
+                pava(fitted[start:start + size], counts[start:start + size], blocks)
+        return np.take(fitted, at)
 
     def explained(self, which: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """Per row of ``ys``, how much of its variance the curve of row ``which[i]`` of ``xs``
         explains (0..1). (Sums by ``np.add.reduce``, as ``mean`` and ``sum`` sum.)"""
         ys = np.asarray(ys, np.float64).reshape(len(which), -1)
-        centred = ys - (np.add.reduce(ys, axis=1) / ys.shape[1])[:, None]
-        total = np.add.reduce(centred * centred, axis=1)
-        left = ys - self.fit(which, ys)
+        squares = ys - (np.add.reduce(ys, axis=1) / ys.shape[1])[:, None]
+        total = np.add.reduce(np.multiply(squares, squares, out=squares), axis=1)
+        left = self.fit(which, ys)  # then what it leaves, squared: in place, as each is made
+        np.multiply(np.subtract(ys, left, out=left), left, out=left)
         flat = total <= 1e-6
-        return np.where(flat, 0.0, 1.0 - np.add.reduce(left * left, axis=1) / np.where(flat, 1.0, total))
+        return np.where(flat, 0.0, 1.0 - np.add.reduce(left, axis=1) / np.where(flat, 1.0, total))
 
 
 class MonotoneCurves:
@@ -414,13 +469,13 @@ def align_many(works: np.ndarray, pairs: np.ndarray, crops: np.ndarray, correlat
     if not len(pairs):
         return []
     images = np.unique(pairs)
-    wholes = views_of(works[images], np.tile(BOXES[0], (len(images), 1)))
+    wholes = _whole_views(works[images])
     curves = Curves(wholes)  # of each image's whole
     row_of = {image: row for row, image in enumerate(images.tolist())}
     pairs = np.asarray(pairs)
-    # the crops worth trying, per pair and side: (pair, side, box, target row, view)
+    # the crops worth trying, per pair and side: (pair, side, box, target row), their views made together
     tries: list[tuple[int, int, tuple[float, ...], int]] = []
-    tried_views = []
+    cut: list[tuple[int, int]] = []  # per try: (image cropped, index of its box), or (-1, row of its whole)
     for p, (a, b) in enumerate(pairs.tolist()):
         for side, (cropped, target) in enumerate(((a, b), (b, a))):
             k = int(crops[p, side])
@@ -428,10 +483,16 @@ def align_many(works: np.ndarray, pairs: np.ndarray, crops: np.ndarray, correlat
                 continue
             row = row_of[target]
             tries.append((p, side, BOXES[k], row))
-            tried_views.append(view(works[cropped], BOXES[k]))
+            cut.append((cropped, k))
             if k != 0:  # correlation can miss a brightened whole
                 tries.append((p, side, BOXES[0], row))
-                tried_views.append(wholes[row_of[cropped]])
+                cut.append((-1, row_of[cropped]))
+    tried_views = np.zeros((len(tries), THUMB * THUMB), dtype=np.float32)
+    if tries:
+        cut_images, cut_boxes = np.array(cut).T
+        crop = cut_images >= 0
+        tried_views[crop] = crop_views(works[cut_images[crop]], np.array(BOXES)[cut_boxes[crop]])
+        tried_views[~crop] = wholes[cut_boxes[~crop]]
     scores = _explained(curves, [t[3] for t in tries], tried_views)
     # per pair, the side to refine, (pair, side, image cropped, target row, box): of those that
     # may reach ``wanted``, the one whose crop correlates best
