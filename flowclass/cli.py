@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -17,7 +15,10 @@ from .deferred_import import defer_for_run
 from .terminal import say
 
 if TYPE_CHECKING:
+    import argparse
+
     from .cache import Cache
+    from .up_to_date import Command
 
 defer_for_run(sys.argv)  # before anything imports numpy (see flowclass/deferred_import.py)
 # FlowClass's own modules are imported by the commands, once main() has set the garbage
@@ -46,6 +47,8 @@ def _load(args: argparse.Namespace, registry):
 
 def _refuse_images(path: Path) -> None:
     """A folder of images, or an image, given where a workflow goes: say what to type instead."""
+    import shlex
+
     from .errors import Problem, WorkflowInvalid
     from .library import ready_workflows_dir
     from .userfiles.pictures import IMAGE_SUFFIXES
@@ -92,12 +95,12 @@ def _cache(args: argparse.Namespace) -> Cache:
 def _out_dir(args: argparse.Namespace) -> Path:
     """--out, or flowclass-out/<workflow name> in the current folder."""
     _folder_option("--out", args.out)
-    return _out_named(args)
+    return _out_named(args.out, args.workflow)
 
 
-def _out_named(args: argparse.Namespace) -> Path:
+def _out_named(out: str | None, workflow: str) -> Path:
     """The output folder as the command names it (unchecked)."""
-    return Path(args.out).expanduser() if args.out is not None else Path("flowclass-out") / Path(args.workflow).stem
+    return Path(out).expanduser() if out is not None else Path("flowclass-out") / Path(workflow).stem
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -127,21 +130,17 @@ def _answered(argv: Sequence[str]) -> int | None:
     a new --out), the nodes reported served from the cache as the record's check reports
     them. None when the command or anything it reads differs, for the full path to take it."""
     started = time.time()
-    parser = _run_parser(_RefusingParser(prog="flowclass run", parents=[_common_arguments()], add_help=False))
-    try:
-        args = parser.parse_args(argv)
-    except ValueError:
+    typed = _typed_run(argv)
+    if typed is None or os.environ.get("FLOWCLASS_SCHEDULER"):
         return None
-    if args.node or args.plugins or args.cache_size or args.scheduler or os.environ.get("FLOWCLASS_SCHEDULER"):
-        return None
+    command, quiet = typed
     from . import new_out
-    from .up_to_date import Command, answer
+    from .up_to_date import answer
 
-    command = Command(args.workflow, args.set or [], args.out, args.cache)
     found = answer(command, started) or new_out.answer(command, started, _owned_folder)
     if found is None:
         return None
-    if not args.quiet:  # the lines a run served from the cache gives
+    if not quiet:  # the lines a run served from the cache gives
         from .context import NodeEvent
         from .progress import TerminalProgress
         from .states import DEFERRED, NodeState
@@ -153,7 +152,7 @@ def _answered(argv: Sequence[str]) -> int | None:
             progress(NodeEvent(node, NodeState.CACHED, seconds=seconds, key=key,
                                message="" if key else DEFERRED))
     if found.saved is not None:  # the pictures copied into a new --out
-        _told_saved(found.saved, _out_named(args))
+        _told_saved(found.saved, _out_named(command.out, command.workflow))
     _summary(True, len(found.events), len(found.events), found.seconds, command.out_dir(), found.manifest)
     _print_skipped(found.skipped, found.skipped_note)
     return EXIT_OK
@@ -166,11 +165,33 @@ def _owned_folder(root: Path, **options):
     return owned_folder(root, **options)
 
 
-class _RefusingParser(argparse.ArgumentParser):
-    """A parser that raises ValueError instead of printing usage and exiting."""
+# flowclass run's options (_common_arguments, _run_parser), as getopt names them
+_RUN_OPTIONS = ["cache=", "cache-size=", "plugins=", "set=", "out=", "node=", "quiet", "scheduler="]
+_PLAIN = ("--set", "--out", "--cache", "--quiet", "-q")  # those a re-run from the witnesses takes
 
-    def error(self, message: str):  # type: ignore[override]
-        raise ValueError(message)
+
+def _typed_run(argv: Sequence[str]) -> tuple[Command, bool] | None:
+    """``flowclass run``'s arguments, read by getopt as argparse reads them (:func:`_run_parser`),
+    and whether --quiet is given; None for anything but one workflow and the options a re-run
+    answered from the witnesses takes, each spelled out, with no value that starts with "-":
+    argparse then reads them, and says what is wrong. Not argparse here: it and the message
+    catalogues it looks up (gettext, locale) cost an unchanged re-run more than its checks."""
+    import getopt
+
+    from .up_to_date import Command
+
+    try:
+        options, positional = getopt.gnu_getopt(list(argv), "q", _RUN_OPTIONS)
+    except getopt.GetoptError:
+        return None
+    if len(positional) != 1 or "--" in argv or any(value.startswith("-") for _, value in options) or \
+            any(name not in _PLAIN for name, _ in options) or \
+            any(arg.partition("=")[0] not in _PLAIN for arg in argv if arg.startswith("--")):
+        return None  # another option, an abbreviation, or what argparse may read otherwise
+    named = {name: value for name, value in options}
+    command = Command(positional[0], [value for name, value in options if name == "--set"],
+                      named.get("--out"), named.get("--cache"))
+    return command, "-q" in named or "--quiet" in named
 
 
 def _progress(args: argparse.Namespace, cache: Cache, out_dir: Path, registry, workflow):
@@ -485,6 +506,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _size(text: str) -> str:
+    import argparse
+
     from .cache import parse_size
 
     try:
@@ -496,6 +519,8 @@ def _size(text: str) -> str:
 
 def _common_arguments() -> argparse.ArgumentParser:
     """The options every command that uses the cache or the node library takes."""
+    import argparse
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cache", metavar="DIR", help="cache folder (default: $FLOWCLASS_CACHE "
                         "or the user's cache folder)")
@@ -525,6 +550,8 @@ def _run_parser(run: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="flowclass", description=__doc__)
     parser.add_argument("--version", action="version", version=f"flowclass {__version__}")
     common = _common_arguments()

@@ -74,6 +74,9 @@ class RunContext:
     # already (an unchanged re-run into a new --out: its witnesses keep those of the files
     # it copies); None: a node reads them where it needs them
     known_sha256: Mapping[str, str] | None = None
+    # the size and time (ns) of each file the node's owned folders put in place, by path, as
+    # they put it: the engine keeps a copy's without reading it again (flowclass/placements.py)
+    placed: dict[str, tuple[int, int]] = field(default_factory=dict)
     _last_progress: float = 0.0
     _last_message: str = ""
 

@@ -217,7 +217,7 @@ def _relocated(relocation: dict[str, Any], params: dict[str, Any], base_dir: str
             return False
     except Exception:  # the engine's run says what is wrong, if anything still is
         return False
-    Placements(Path(relocation["placed"])).remember(Path(out_dir), [here for _, here in moves])
+    Placements(Path(relocation["placed"])).remember(Path(out_dir), [here for _, here in moves], ctx.placed)
     return True
 
 

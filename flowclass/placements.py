@@ -69,14 +69,18 @@ class Placements:
         except (OSError, ValueError):
             return False
 
-    def remember(self, out_dir: Path, files: list[str]) -> None:
-        """Keep what ``files`` are now (nothing when the cache cannot be written)."""
+    def remember(self, out_dir: Path, files: list[str], known: Mapping[str, tuple[int, int]] | None = None) -> None:
+        """Keep what ``files`` are now (nothing when the cache cannot be written); ``known``:
+        the (size, mtime_ns) of those just put in place, as they were put (RunContext.placed),
+        which need not be read again."""
         path = self.file(out_dir)
         if path is None:
             return
+        known = known or {}
         try:
             path.parent.mkdir(exist_ok=True)
-            stamps = [[here, *file_stamp(here, follow_symlinks=False)] for here in files]
+            stamps = [[here, *known[here]] if here in known else [here, *file_stamp(here, follow_symlinks=False)]
+                      for here in files]
             atomic_write_text(path, json.dumps({"out_dir": str(out_dir), "files": stamps}), fsync=False)
         except OSError:  # a full disk: no empty folder left behind either
             try:

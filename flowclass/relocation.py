@@ -88,5 +88,5 @@ def served_elsewhere(cache: Cache, node_type: NodeType, cached: CachedResult, ct
     if rewrite is None:
         return None
     if not copied and remember:
-        kept.remember(out_dir, here)
+        kept.remember(out_dir, here, ctx.placed)
     return Relocated.of(cached, rewrite)

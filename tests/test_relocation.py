@@ -264,6 +264,9 @@ def test_publishing_copies_puts_each_whole_copy_in_place_however_it_is_made(tmp_
     owned.publish_many(copies + [("table.txt", lambda tmp: Path(tmp).write_text("made"), "")])
     owned.compact()
     owned.close()
+    # what it put in place, as it put it: what a stat of each says (the placements keep these)
+    assert owned.stamps() == {str(path): (path.stat().st_size, path.stat().st_mtime_ns)
+                              for path in root.rglob("*") if path.is_file() and path.name != JOURNAL}
     names = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
     assert names == [JOURNAL, "C0", "C0/0.png", "C0/2.png", "C0/4.png", "C1", "C1/1.png", "C1/3.png", "table.txt"]
     assert all((root / rel).read_bytes() == Path(source).read_bytes() and (root / rel).stat().st_nlink == 1
@@ -272,3 +275,26 @@ def test_publishing_copies_puts_each_whole_copy_in_place_however_it_is_made(tmp_
     assert {rel: entry.sha256 for rel, entry in again.entries.items() if entry.kind == "file"} == \
         {**{rel: sha256 for rel, _, sha256 in copies}, "table.txt": ""}
     assert owned_folder._unnamed == [how == "unnamed"]
+
+
+def test_placements_keep_the_stamps_of_copies_just_made_without_reading_them_again(tmp_path, monkeypatch):
+    """flowclass.placements: a copy put in place by an owned folder is remembered as it was
+    put (RunContext.placed); only a file not known so is read, and the next check finds all
+    intact."""
+    from flowclass.placements import Placements
+
+    out = tmp_path / "out"
+    out.mkdir()
+    made, other = out / "made.png", out / "other.png"
+    made.write_bytes(b"copy")
+    other.write_bytes(b"found there")
+    known = {str(made): (made.stat().st_size, made.stat().st_mtime_ns)}
+    read, real = [], os.stat
+    monkeypatch.setattr(os, "stat", lambda path, **options: read.append(str(path)) or real(path, **options))
+    kept = Placements(tmp_path / "placed")
+    kept.remember(out, [str(made), str(other)], known)
+    assert [path for path in read if path.startswith(str(out))] == [str(other)]  # the copy's not read
+    monkeypatch.setattr(os, "stat", real)
+    assert kept.intact(out, [str(made), str(other)])
+    made.write_bytes(b"edited")
+    assert not kept.intact(out, [str(made), str(other)])

@@ -31,7 +31,8 @@ SCRIPT = ("import json, sys\n"
           "answered = 'flowclass.run_record' not in sys.modules\n"
           "engine = 'flowclass.engine' in sys.modules and 'nodes.embed' in sys.modules\n"
           "heavy = sorted(m for m in ('numpy', 'pandas', 'flowclass.library', 'flowclass.registry', 'nodes.export',\n"
-          "                           'hashlib', 'platformdirs')  # OpenSSL; only for default folders\n"
+          "                           'hashlib', 'platformdirs',  # OpenSSL; only for default folders\n"
+          "                           'argparse')  # the command read by getopt (cli._typed_run)\n"
           "               if m in sys.modules)\n"
           "print('\\n' + json.dumps([code, answered, engine, heavy]))\n")
 
@@ -344,3 +345,40 @@ def test_the_sha256_a_rerun_uses_without_hashlib_is_hashlibs():
 
     for data in (b"", b"flowclass", bytes(range(256)) * 1000):
         assert sha256(data).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+# --- the command, read before anything else is imported -------------------------------
+
+READ_PLAINLY = [["wf.json"], ["wf.json", "-q"], ["-qq", "wf.json"],
+                ["--quiet", "wf.json", "--out", "o", "--set", "a.b=1", "--set", "c.d=x=y", "--cache", "c"],
+                ["wf.json", "--out=o", "--set=a.b=1", "--cache="], ["wf.json", "--out", "", "--out", "last"],
+                ["wf.json", "--set", "import.folder=my photos"], ["-", "--out", "o"]]
+LEFT_TO_ARGPARSE = [["wf.json", "--node", "cluster"], ["wf.json", "--plugins", "p"], ["wf.json", "--cache-size", "1GB"],
+                    ["wf.json", "--scheduler", "local:2"], ["wf.json", "--qu"], ["wf.json", "--ou", "o"],
+                    ["wf.json", "--out", "-o"], ["wf.json", "--out=-o"], ["wf.json", "--out", "--quiet"],
+                    ["wf.json", "--out"], ["a.json", "b.json"], [], ["--", "wf.json"], ["wf.json", "-h"],
+                    ["wf.json", "--help"], ["wf.json", "--bogus"], ["wf.json", "--quiet=1"], ["-1.json"]]
+
+
+def test_a_rerun_reads_its_command_as_argparse_does_or_leaves_it_to_argparse():
+    """cli._typed_run: the command of a re-run answered from the witnesses, read without
+    argparse; whatever it reads, argparse reads the same; the rest it leaves to argparse."""
+    import argparse
+
+    from flowclass import cli
+    from flowclass.up_to_date import Command
+
+    parser = cli._run_parser(argparse.ArgumentParser(parents=[cli._common_arguments()], add_help=False))
+    for argv in READ_PLAINLY:
+        args = parser.parse_args(argv)
+        assert cli._typed_run(argv) == (Command(args.workflow, args.set or [], args.out, args.cache), args.quiet), argv
+    for argv in LEFT_TO_ARGPARSE:
+        assert cli._typed_run(argv) is None, argv
+
+
+def test_the_command_line_imports_no_argparse_until_it_builds_its_parser():
+    script = ("import sys\nfrom flowclass import cli\nbefore = 'argparse' in sys.modules\n"
+              "cli.build_parser()\nprint(before, 'argparse' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.stdout.split() == ["False", "True"]

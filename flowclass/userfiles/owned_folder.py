@@ -228,6 +228,12 @@ class OwnedFolder:
         the journal is read), or else found unchanged on the disk."""
         return self._placed.get(rel) is entry or self.owns(rel)
 
+    def stamps(self) -> dict[str, tuple[int, int]]:
+        """(size, mtime_ns) of each file this object put in place, by path, as it put it (the
+        identity its journal keeps): a copy's, without reading it again."""
+        return {self._path(rel): (entry.size, entry.mtime_ns) for rel, entry in self._placed.items()
+                if entry.kind == "file"}
+
     def close(self) -> None:
         if self._journal_fd is not None:
             os.close(self._journal_fd)
@@ -700,6 +706,8 @@ def owned_folder(root: Path, ctx: RunContext | None = None, *, field: str = "fol
             try:
                 owned.recover()
                 yield owned
+                if ctx is not None:
+                    ctx.placed.update(owned.stamps())
             finally:
                 try:
                     owned.compact()
