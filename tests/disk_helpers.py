@@ -46,11 +46,21 @@ def listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
+def sample_digits() -> Path:
+    """The 1,797 sample digits as FlowClass writes them, written once for the whole test run
+    (in conftest's ``prepared_once`` folder, where the Sample Images node finds them too):
+    copy from it, never write into it."""
+    from flowclass.cache import PREPARED_VARIABLE
+    from nodes.lib.images.sample_images import sample_folder
+
+    store = Path(os.environ[PREPARED_VARIABLE]) / "samples"
+    store.mkdir(parents=True, exist_ok=True)
+    return sample_folder("digits", store)
+
+
 def digits_folder(root: Path, per_label: int = 10, labels: tuple[str, ...] = ("0", "1")) -> Path:
     """A user's folder ``root/digits`` of real sample digits, one subfolder per label."""
-    from nodes.lib.images.sample_images import write_sample
-
-    full = write_sample("digits", root / "all")
+    full = sample_digits()
     folder = root / "digits"
     for label in labels:
         (folder / label).mkdir(parents=True)

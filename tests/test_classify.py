@@ -200,6 +200,7 @@ def test_export_by_prediction_writes_label_folders_and_confidence(registry, shar
         assert (tmp_path / "sorted" / label / exported.rsplit("/", 1)[1]).is_file()
 
 
+@pytest.mark.slow  # 3 to 4 CPU s (200 faces through EfficientNet); the quick loop covers its parts
 def test_faces_with_the_default_embedder(registry, shared_cache, tmp_path):
     nodes = [("images", "sample_images", {"dataset": "faces"}), ("embed", "embed", {}),
              ("train", "train_classifier", {}), ("evaluate", "evaluate", {})]

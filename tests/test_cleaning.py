@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageEnhance
 
+from disk_helpers import sample_digits
 from nodes.lib.classify.model_format import model_bytes, read_model
 from tests.classify_helpers import run
 
@@ -492,7 +493,6 @@ def test_find_copies_tells_fine_textures_from_the_slack_it_prepared_not_again_pe
     from nodes.lib.cleaning import duplicates
     from nodes.lib.cleaning.fine_detail import REFINING_GAINS
     from nodes.lib.images.filestate import sha256_of_file
-    from nodes.lib.images.sample_images import write_sample
 
     photo = _photo("grass")
     w, h = photo.size
@@ -505,7 +505,7 @@ def test_find_copies_tells_fine_textures_from_the_slack_it_prepared_not_again_pe
                                                                                                   quality=90)
     paths.append(tmp_path / "grass_patched.png")
     _patched(photo, 0).save(paths[-1])
-    paths += sorted(write_sample("digits", tmp_path / "digits").rglob("*.png"))[:100]
+    paths += sorted(sample_digits().rglob("*.png"))[:100]
     rows = np.stack([np.asarray(Image.open(p).convert("L").resize((16, 16)), np.float32).ravel() for p in paths])
     rows -= rows.mean(axis=0)
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)

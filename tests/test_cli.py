@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from disk_helpers import sample_digits
 from flowclass.cli import main
 from tests.conftest import REPO
 
@@ -18,9 +19,7 @@ CLUSTER = str(REPO / "workflows" / "cluster_folder.json")
 @pytest.fixture(scope="module")
 def digits_folder(tmp_path_factory):
     """120 of the sample digits (12 per class) in a user folder."""
-    from nodes.lib.images.sample_images import write_sample
-
-    full = write_sample("digits", tmp_path_factory.mktemp("all") / "digits")
+    full = sample_digits()
     small = tmp_path_factory.mktemp("user") / "digits"
     for label in sorted(os.listdir(full)):
         (small / label).mkdir(parents=True)

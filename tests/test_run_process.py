@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from disk_helpers import sample_digits
 from flowclass.cli import main
 from flowclass.run_process import FULL_AFTER
 from tests.conftest import REPO
@@ -80,9 +81,7 @@ NOT_ON_THE_COLD_PATH = ("sklearn", "onnxruntime.quantization", "onnx", "skimage"
 
 def _user_folder(tmp_path):
     """20 sample digits, 5 of each of 4 classes, in a user's folder."""
-    from nodes.lib.images.sample_images import write_sample
-
-    everything = write_sample("digits", tmp_path / "all")
+    everything = sample_digits()
     folder = tmp_path / "digits"
     for label in sorted(os.listdir(everything))[:4]:
         (folder / label).mkdir(parents=True)

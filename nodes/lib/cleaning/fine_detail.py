@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from .thumbnails import WORK, isotonic, stable_order
+from .thumbnails import WORK, _pava, isotonic, stable_order
 
 FINE = 256  # the largest side compared
 DETAIL = 0.045  # largest smoothed difference a copy leaves, as a share of the range of grays
@@ -97,7 +97,11 @@ class _Grays:
         """The non-decreasing function of these values closest to ``y`` (least squares), at
         each value; equal values share one."""
         means = np.bincount(self.group, weights=y.ravel(), minlength=len(self.counts)) / self.counts
-        return isotonic(means, self.counts)[self.group].reshape(y.shape)
+        pava = _pava()
+        if pava is None:  # scipy moved it: the public function, slower, same answer
+            return isotonic(means, self.counts)[self.group].reshape(y.shape)
+        pava(means, self.counts.copy(), np.empty(len(means) + 1, np.intp))  # in place: means are made here
+        return means[self.group].reshape(y.shape)
 
 
 @functools.lru_cache(maxsize=16)
@@ -129,10 +133,11 @@ class _Target:
         grays = _Grays(view)
         left = np.stack([self.values - grays.curve(self.values), view - self.grays.curve(view)])
         h, w = self.values.shape
-        smooth = _smoothing(h, self.sigma) @ left @ _smoothing(w, self.sigma).T  # each apart
+        down, across = _smoothing(h, self.sigma), _smoothing(w, self.sigma)
         margin = self.margin
-        if margin and min(view.shape) > 2 * margin:
-            smooth = smooth[:, margin:-margin, margin:-margin]
+        if margin and min(view.shape) > 2 * margin:  # only the rows and columns kept are made
+            down, across = down[margin:-margin], across[margin:-margin]
+        smooth = down @ left @ across.T  # each apart
         peaks = np.abs(smooth).reshape(2, -1).max(axis=1)
         return float(min(peaks[0] / self.grays.range, peaks[1] / grays.range))
 

@@ -161,7 +161,7 @@ class _Resamplings:
     batch is one gather from it (finding the distinct ones in each batch and stacking them
     again was a third of refining's time, profiled)."""
 
-    LIMIT = 4096  # ranges kept (8 KB each); more start the table afresh
+    LIMIT = 2048  # ranges kept (8 KB each: at most 16 MB a table); more start the table afresh
 
     def __init__(self, across: bool):
         self._make = _resampling_across if across else resampling
@@ -175,8 +175,9 @@ class _Resamplings:
         new = [key for key in dict.fromkeys(keys) if key not in self._row]
         if new:
             made = len(self._row)
-            if made + len(new) > len(self._table):  # room doubled: rows are not copied each time
-                grown = np.empty((2 * (made + len(new)), *self._table.shape[1:]), dtype=np.float32)
+            if made + len(new) > len(self._table):  # room doubled (up to LIMIT): rows are not copied each time
+                room = min(2 * (made + len(new)), max(self.LIMIT, made + len(new)))
+                grown = np.empty((room, *self._table.shape[1:]), dtype=np.float32)
                 grown[:made] = self._table[:made]
                 self._table = grown
             self._table[made:made + len(new)] = [self._make(*key) for key in new]
