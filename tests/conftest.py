@@ -59,6 +59,7 @@ def nicegui_driver(nicegui_chrome_options: webdriver.ChromeOptions) -> Generator
 
 
 MEMORY_FOLDER = Path("/dev/shm")  # a tmpfs on Linux
+MEMORY_NEEDED = 1 << 30  # free bytes: a run's 118 MB, and the two earlier runs pytest keeps, with room
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,13 +76,20 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
 
 
-def temporary_root(markexpr: str | None, basetemp: str | None, environ) -> Path | None:
-    """The memory folder for a quick loop that chose no root of its own; None otherwise."""
+def temporary_root(markexpr: str | None, basetemp: str | None, environ,
+                   folder: Path = MEMORY_FOLDER) -> Path | None:
+    """The memory folder for a quick loop that chose no root of its own; None otherwise, and
+    where it has under ``MEMORY_NEEDED`` free (a container's /dev/shm is often 64 MB)."""
     quick = "not slow" in (markexpr or "")
     if (quick and basetemp is None and not environ.get("PYTEST_DEBUG_TEMPROOT")
-            and MEMORY_FOLDER.is_dir() and os.access(MEMORY_FOLDER, os.W_OK)):
-        return MEMORY_FOLDER
+            and folder.is_dir() and os.access(folder, os.W_OK) and free_bytes(folder) >= MEMORY_NEEDED):
+        return folder
     return None
+
+
+def free_bytes(folder: Path) -> int:
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
 
 
 @pytest.hookimpl(wrapper=True)
