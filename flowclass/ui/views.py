@@ -28,7 +28,7 @@ from .recover import MENU_LABEL as CLOSED_WORK
 from .results import ResultsPanel
 from .run_on import RunOnView
 from .session import EditorSession
-from ..viewers import ViewerContext
+from ..viewers import ViewerContext, plain_field_title
 from ..viewers.registry import ViewerRegistry
 
 
@@ -272,9 +272,9 @@ class ResultsView:
         session = self.session
         spec = session.state.workflow.node(node_id)
         node_type = session.registry.get(spec.type) if spec else None
-        param = next((p for p in node_type.params if p.name == name), None) if node_type else None
+        param = node_type.param(name) if node_type else None
         if param is None:
-            return f"the field '{name}' of node '{node_id}'"
+            return plain_field_title(node_id, name)
         return f"the field '{param.label}' of {node_type.title} ({node_id})"
 
     async def save(self) -> Path | None:

@@ -206,7 +206,9 @@ def content_hashes(files: list[str], there: str) -> tuple[dict[str, str], list[l
     found, journals, roots, replays = {}, [], {}, {}
     for path in files:
         folder = os.path.dirname(path)
-        root = roots[folder] if folder in roots else roots.setdefault(folder, _journal_root(folder, there))
+        if folder not in roots:
+            roots[folder] = _journal_root(folder, there)
+        root = roots[folder]
         if root is None:
             continue
         if root not in replays:

@@ -390,8 +390,11 @@ class OwnedFolder:
         self._refuse_users(files, owned_before)
         for parent in sorted({_split(rel)[0] for rel, _, _ in files} - {"."}):
             self.make_dirs(parent)
-        unnamed = [file for file in files if isinstance(file[1], str) and file[0] not in owned_before]
-        named = [file for file in files if not (isinstance(file[1], str) and file[0] not in owned_before)]
+        def new_copy(file: tuple[str, Make, str]) -> bool:  # a copy of a file, to a new place
+            return isinstance(file[1], str) and file[0] not in owned_before
+
+        unnamed = [file for file in files if new_copy(file)]
+        named = [file for file in files if not new_copy(file)]
         self._publish_named(named + self._copy_unnamed(unnamed), owned_before)
 
     def _refuse_users(self, files: list[tuple[str, Make, str]], owned_before: set[str]) -> None:

@@ -61,6 +61,11 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 from ..datatypes import DataType
 from ..params import Param
 
+def plain_field_title(node_id: str, name: str) -> str:
+    """A parameter named as the workflow file names it, where its declaration is not known."""
+    return f"the field '{name}' of node '{node_id}'"
+
+
 ShowFunction = Callable[[Any, "ViewerContext"], "None | Awaitable[None]"]
 
 THUMBNAIL_SIZE = 160
@@ -122,7 +127,7 @@ class ViewerContext:
     adopt: Callable[[str, str], None] | None = None
     #: ``field_title(node_id, param)``: the parameter as the inspector shows it, for messages
     #: that tell the user which field to change ("the field 'File' of Label Overrides (labels)").
-    field_title: Callable[[str, str], str] = lambda node_id, name: f"the field '{name}' of node '{node_id}'"
+    field_title: Callable[[str, str], str] = lambda node_id, name: plain_field_title(node_id, name)
 
     def stranger_file(self, path: Path, node_id: str, name: str) -> str:
         """Why a viewer may not write its decisions into ``path``, the file parameter ``name`` of

@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-from .thumbnails import WORK, _pava, isotonic, stable_order
+from .thumbnails import WORK, isotonic, stable_order
 
 FINE = 256  # the largest side compared
 DETAIL = 0.045  # largest smoothed difference a copy leaves, as a share of the range of grays
@@ -97,11 +97,7 @@ class _Grays:
         """The non-decreasing function of these values closest to ``y`` (least squares), at
         each value; equal values share one."""
         means = np.bincount(self.group, weights=y.ravel(), minlength=len(self.counts)) / self.counts
-        pava = _pava()
-        if pava is None:  # scipy moved it: the public function, slower, same answer
-            return isotonic(means, self.counts)[self.group].reshape(y.shape)
-        pava(means, self.counts.copy(), np.empty(len(means) + 1, np.intp))  # in place: means are made here
-        return means[self.group].reshape(y.shape)
+        return isotonic(means, self.counts)[self.group].reshape(y.shape)
 
 
 @functools.lru_cache(maxsize=16)

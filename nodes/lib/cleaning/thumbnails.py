@@ -201,7 +201,6 @@ def views_of(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
             @ _resamplings(boxes[:, 0], boxes[:, 2], across=True)).reshape(len(boxes), -1)
 
 
-
 def crop_views(works: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """(n, THUMB * THUMB): :func:`view` of box i of working copy i, bit for bit (the same
     products, batched: a call per distinct box, as the crops tried are of BOXES, not a call
