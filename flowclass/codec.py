@@ -313,7 +313,7 @@ def from_bytes(data: bytes, limits: ZipLimits = LIMITS) -> Any:
         return decode(tree, arrays)
     except CodecError as exc:
         raise CodecError(f"not a FlowClass value file: {exc}") from None
-    except safe_json.TooDeep as exc:
+    except safe_json.Refused as exc:
         raise CodecError(f"not a FlowClass value file: {exc}") from None
     except _DAMAGED as exc:
         raise CodecError(f"not a FlowClass value file: it is damaged or cut short "

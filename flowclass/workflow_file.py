@@ -172,7 +172,7 @@ def loads(text: str, registry: Any = None, source: str | None = None) -> Workflo
     except json.JSONDecodeError as exc:
         raise WorkflowInvalid([Problem("json", f"not valid JSON: {exc.msg} at line {exc.lineno}, "
                                        f"column {exc.colno}")], source=source) from None
-    except safe_json.TooDeep as exc:
+    except safe_json.Refused as exc:
         raise WorkflowInvalid([Problem("json", f"not a workflow: {exc}")], source=source) from None
     if not isinstance(doc, dict):
         raise WorkflowInvalid([Problem("json", "a workflow file must hold a JSON object")], source=source)

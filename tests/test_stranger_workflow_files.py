@@ -38,6 +38,16 @@ def with_position(tmp_path: Path, x) -> Path:
     return path
 
 
+def with_long_number(tmp_path: Path) -> Path:
+    """A workflow with a number of 5,000 digits, more than Python converts to an integer."""
+    doc = json.loads(CLUSTER_FOLDER.read_text(encoding="utf-8"))
+    doc["nodes"][0]["params"]["max_per_label"] = 1
+    path = tmp_path / "digits.json"
+    path.write_text(json.dumps(doc).replace('"max_per_label": 1', '"max_per_label": ' + "9" * 5_000),
+                    encoding="utf-8")
+    return path
+
+
 class Unblock:
     """Opens the pipe for writing after a while, so that a reader stuck on it (the bug) ends
     and the test fails instead of hanging."""
@@ -114,15 +124,17 @@ async def test_the_canvas_opens_none_of_them_and_keeps_its_work(user: User, regi
     pipe = tmp_path / "pipe.json"
     os.mkfifo(pipe)
     odd = with_position(tmp_path, 10 ** 400)
+    long_number = with_long_number(tmp_path)
     make_app(registry, cache, tmp_path, flow)
     await user.open("/")
     page = page_of(user)
     page.set_param("cluster", "n_clusters", 3)
     with Unblock(pipe) as unblock:
-        for stranger in (pipe, odd):
+        for stranger in (pipe, odd, long_number):
             assert not page.files.open_path(stranger)
             await user.should_see(f"Cannot open {stranger.name}")
         from flowclass.ui.dialogs import is_workflow_file
+        assert not is_workflow_file(long_number)
         assert not is_workflow_file(pipe)  # Save As onto it asks no "Replace?" and waits on nothing
     assert not unblock.blocked.is_set(), "the server waited on the pipe"
     assert page.state.path == flow and page.workflow.node("cluster").params["n_clusters"] == 3
@@ -232,3 +244,19 @@ def test_a_path_too_long_for_the_system_is_a_problem_naming_the_node_not_a_trace
     err = capsys.readouterr().err
     assert f"node '{node}', '{field}'" in err and "too long for the system" in err and "Traceback" not in err
     assert len(err) < 1_000
+
+
+def test_a_number_of_thousands_of_digits_is_refused_naming_the_file(tmp_path: Path, registry, capsys) -> None:
+    """Python refuses to read an integer of more than 4,300 digits (a guard against slow
+    conversions), with a ValueError that is not a JSON error: a stranger's workflow with
+    such a number where a parameter goes ended `flowclass validate` in a traceback (exit 1)
+    that advised calling sys.set_int_max_str_digits()."""
+    from flowclass.cli import main
+
+    flow = with_long_number(tmp_path)
+    with pytest.raises(WorkflowInvalid, match=f"more than {sys.get_int_max_str_digits():,} digits") as refused:
+        load(flow, registry)
+    assert refused.value.source == str(flow)
+    assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert str(flow) in err and "Traceback" not in err and "set_int_max_str_digits" not in err
