@@ -41,6 +41,19 @@ HELD_PREFIX = ".fcl-"  # an atomic write's temporary file, locked by its writer 
 # the two (its writer would notice it gone and take another name, but it is not touched).
 DEAD_AFTER_SECONDS = 2.0
 
+# Why a path that names a file is not read: opening a pipe waits for a writer, and a device
+# such as /dev/zero never ends (a shared archive can hold both, named like images).
+NOT_REGULAR = "not a regular file (a pipe, a device or a socket)"
+
+
+def is_regular_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (followed through links) is a regular file; asking never blocks."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 # Errors of publishing that mean "something is already there": callers decide what to do
 # (choose another name, report a collision), so they pass through unchanged.
 _COLLISIONS = (FileExistsError, IsADirectoryError, NotADirectoryError)

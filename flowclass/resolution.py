@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from .errors import Problem
+from .fsutil import NOT_REGULAR
 from .node import NodeType
 from .params import Path as PathParam
 from .protected import Protected
@@ -161,7 +162,7 @@ def _input_problem(path: Path, target: str) -> tuple[str, str] | None:
     if target == "file" and path.is_dir():
         return "input_kind", f"{path} is a folder, not a file"
     if target == "file" and not path.is_file():
-        return "input_kind", f"{path} is not a regular file (a pipe, a device or a socket); nothing reads it"
+        return "input_kind", f"{path} is {NOT_REGULAR}; nothing reads it"
     return None
 
 

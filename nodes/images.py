@@ -17,7 +17,7 @@ import numpy as np
 from flowclass.context import RunContext
 from flowclass.cores import available_cores
 from flowclass.errors import NodeError, ParamValueError
-from flowclass.fsutil import file_stamp
+from flowclass.fsutil import NOT_REGULAR, file_stamp, is_regular_file
 from flowclass.node import Output, node
 from flowclass.params import Bool, Choice, Int, List, Path as PathParam
 from flowclass.reads import Reads, stamp_of
@@ -190,7 +190,11 @@ def _probe_file(path: str, store: FileStateStore) -> FileState:
 
 def _read_and_probe(path: str) -> FileState:
     """Content hash and size of one file, or why it is no usable image. The file is hashed
-    a chunk at a time and probed from its header, so memory does not grow with its size."""
+    a chunk at a time and probed from its header, so memory does not grow with its size.
+    A pipe or a device named like an image is not opened: the run would wait on the pipe for
+    ever, or read /dev/zero for ever."""
+    if not is_regular_file(path) and os.path.exists(path):
+        return FileState("", 0, 0, NOT_REGULAR)
     try:
         sha = sha256_of_file(path)
     except OSError as exc:

@@ -149,3 +149,33 @@ def test_folder_samples_need_two_class_folders(tmp_path, coffee):
         pixel_samples_folders.run(ctx(tmp_path), images=images, pixels_per_image=100,
                                   denoise="none", clusters=5, min_share=0.2, max_per_class=100,
                                   balance=True, seed=0)
+
+
+def test_a_pipe_named_like_a_mask_is_refused_not_waited_on(tmp_path):
+    """A shared bundle's masks/photo.png that was a pipe had Pixel Samples from Mask wait for
+    ever on it (a run, or the canvas's Draw labels); it is refused, naming the file."""
+    import threading
+
+    from flowclass.fsutil import NOT_REGULAR
+    from nodes.lib.pixels.masks import MaskError, read_mask
+
+    pipe = tmp_path / "photo.png"
+    os.mkfifo(pipe)
+    found: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_mask(pipe, parse_legend("water=#0000ff, land=#00ff00"))
+        except BaseException as exc:  # noqa: BLE001 - what it raised is the test's answer
+            found.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    waited = reader.is_alive()
+    if waited:  # the bug: end its wait, so that the test fails instead of hanging
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(10)
+    assert not waited, "read_mask waited on the pipe"
+    assert len(found) == 1 and isinstance(found[0], MaskError)
+    assert str(pipe) in str(found[0]) and NOT_REGULAR in str(found[0])

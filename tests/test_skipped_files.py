@@ -129,3 +129,71 @@ def test_a_users_skipped_csv_is_never_replaced(broken_folder, tmp_path, capsys):
     manifest = json.loads((out / "run.json").read_text())
     assert sorted(f["path"] for f in manifest["skipped"]["files"]) == bad
     assert "not written by FlowClass" in said
+
+
+def _with_strangers(broken_folder, tmp_path, strangers: dict[str, object]):
+    """A few good images and, named like images, what a shared archive can hold besides
+    files (a tar keeps pipes and links): ``strangers`` maps each name to a link's target,
+    or to None for a pipe."""
+    folder, _ = broken_folder
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for image in sorted((folder / "0").glob("digit_*.png"))[:4]:
+        (shared / image.name).write_bytes(image.read_bytes())
+    for name, target in strangers.items():
+        if target is None:
+            os.mkfifo(shared / name)
+        else:
+            (shared / name).symlink_to(target)
+    return shared
+
+
+def _skipped_reasons(out) -> dict[str, str]:
+    with open(out / "skipped.csv", newline="") as handle:
+        return {os.path.basename(r["path"]): r["reason"] for r in csv.DictReader(handle)}
+
+
+def test_a_pipe_named_like_an_image_is_skipped_not_waited_on(broken_folder, tmp_path, capsys):
+    """A pipe named photo.png in a shared folder had Import open it to hash it, and the run
+    waited forever, saying nothing (the canvas's run too); a link to /dev/null was called an
+    empty file. Both are skipped, named as what they are."""
+    import threading
+
+    shared = _with_strangers(broken_folder, tmp_path, {"pipe.png": None, "null.png": "/dev/null"})
+    blocked, done = threading.Event(), threading.Event()
+
+    def unblock() -> None:  # ends each wait, so that the bug fails the test instead of hanging it
+        while not done.wait(0.2 if blocked.is_set() else 20.0):
+            blocked.set()
+            try:
+                os.close(os.open(shared / "pipe.png", os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # nobody is reading it now
+                pass
+
+    watchdog = threading.Thread(target=unblock, daemon=True)
+    watchdog.start()
+    try:
+        code, said = _run_here(_workflow(tmp_path, shared), tmp_path / "out", tmp_path / "cache", capsys)
+    finally:
+        done.set()
+        watchdog.join()
+    assert not blocked.is_set(), "the run waited on the pipe"
+    assert code == 0, said
+    reasons = _skipped_reasons(tmp_path / "out")
+    assert reasons == {"pipe.png": "not a regular file (a pipe, a device or a socket)",
+                       "null.png": "not a regular file (a pipe, a device or a socket)"}
+
+
+@pytest.mark.slow
+def test_a_link_to_an_endless_device_is_skipped_not_read_forever(broken_folder, tmp_path):
+    """A link named photo.png to /dev/zero had Import hash it a megabyte at a time, for ever,
+    on one core, saying nothing."""
+    shared = _with_strangers(broken_folder, tmp_path, {"zero.png": "/dev/zero"})
+    try:
+        done = subprocess.run([sys.executable, "-m", "flowclass.cli", "run", str(_workflow(tmp_path, shared)),
+                               "-q", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")],
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run was still reading /dev/zero after 60 s")
+    assert done.returncode == 0, done.stderr
+    assert _skipped_reasons(tmp_path / "out") == {"zero.png": "not a regular file (a pipe, a device or a socket)"}

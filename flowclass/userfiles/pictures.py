@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..fsutil import NOT_REGULAR, is_regular_file
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -52,8 +54,16 @@ _IMAGE: Any = None
 def open_picture(path: str | os.PathLike[str]) -> Image.Image:
     """``Image.open`` for any picture a user or a stranger supplies (a mask, a file to show):
     read only as one of IMAGE_FORMATS, whatever its name, never handed to another of Pillow's
-    decoders (an EPS named ``mask.png`` ran Ghostscript on the file's PostScript)."""
+    decoders (an EPS named ``mask.png`` ran Ghostscript on the file's PostScript), and only
+    from a regular file (a pipe named ``mask.png`` had the run wait for ever)."""
+    _regular(path)
     return _pillow().open(path, formats=IMAGE_FORMATS)
+
+
+def _regular(path: str | os.PathLike[str]) -> None:
+    """BadImage unless ``path`` is a regular file: nothing waits on a pipe or reads a device."""
+    if not is_regular_file(path) and os.path.exists(path):  # a missing file (or link) says so when opened
+        raise BadImage(NOT_REGULAR)
 
 
 class BadImage(Exception):
@@ -63,6 +73,8 @@ class BadImage(Exception):
 def describe_error(exc: BaseException) -> str:
     from PIL import Image, UnidentifiedImageError
 
+    if isinstance(exc, BadImage):
+        return str(exc)
     if isinstance(exc, UnidentifiedImageError):
         return "not an image in a format FlowClass reads (JPEG, PNG, BMP, GIF, TIFF, WebP)"
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
@@ -97,6 +109,7 @@ def probe(path: str | Path) -> tuple[int, int]:
     """
     Image = _pillow()
     try:
+        _regular(path)
         with open(path, "rb") as handle:
             if handle.seek(0, io.SEEK_END) == 0:
                 raise BadImage("empty file (0 bytes)")
@@ -137,12 +150,15 @@ def open_upright(path: str | Path, draft: int | None = None) -> Image.Image:
 
     Image = _pillow()
     try:
+        _regular(path)
         with Image.open(path, formats=IMAGE_FORMATS) as image:
             if draft:
                 image.draft(image.mode if image.mode in ("RGB", "L") else "RGB", (draft, draft))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # not a copy of the whole picture
             return as_shown(image)
+    except BadImage:
+        raise
     except FileNotFoundError:
         raise BadImage("file no longer exists") from None
     except Exception as exc:
