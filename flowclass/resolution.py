@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from .errors import Problem
 from .fsutil import NOT_REGULAR
+from .manifest import MANIFEST_NAME, SKIPPED_NAME
 from .node import NodeType
 from .params import Path as PathParam
 from .protected import Protected
@@ -74,7 +75,8 @@ def resolve(workflow: Workflow, registry: Registry, dirs: Dirs | None = None, *,
             found = [problem for param in _paths(node_type) if param.role == "output"
                      for problem in protected_problems(spec.id, param.name, params[spec.id][param.name],
                                                        protected)
-                     or escape_problems(spec.id, param.name, params[spec.id][param.name], dirs)]
+                     or escape_problems(spec.id, param.name, params[spec.id][param.name], dirs)
+                     or run_file_problems(spec.id, param.name, params[spec.id][param.name], dirs)]
             if files and not found:
                 found = path_problems(spec.id, node_type, params[spec.id])
             problems.extend(found)
@@ -111,6 +113,22 @@ def escape_problems(node_id: str, field: str, value: str, dirs: Dirs) -> list[Pr
                                    "file writes only inside it. To write there, name the place yourself: "
                                    f"--set {node_id}.{field}=PATH, or type it into the field in the canvas",
                     node=node_id, field=field)]
+
+
+# The files every run writes at the top of its output folder, and what each is.
+RUN_FILES = {MANIFEST_NAME: "the record of the run", SKIPPED_NAME: "the list of the files the run skipped"}
+
+
+def run_file_problems(node_id: str, field: str, value: str, dirs: Dirs) -> list[Problem]:
+    """A problem when ``value``, an output path, is one of the files the run itself writes
+    into its output folder (run.json, skipped.csv): a node's folder or table there would
+    take its place, found out only when the run ends (or hide the list of skipped files)."""
+    if not value or Path(value).name not in RUN_FILES or \
+            Path(value).parent.resolve() != Path(dirs.out_dir).resolve():
+        return []
+    name = Path(value).name
+    return [Problem("run_file", f"{value} is {RUN_FILES[name]}, which the run writes there ({name}); "
+                                "choose another name", node=node_id, field=field)]
 
 
 def path_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) -> list[Problem]:

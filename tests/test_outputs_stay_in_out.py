@@ -169,3 +169,30 @@ def test_a_path_the_user_typed_stays_theirs_after_a_restart_and_in_a_duplicated_
     assert outside(again) == []
     again.state.set_params("table", {"path": "../../../../escaped.csv"})  # an undo to the file's value
     assert outside(again) == [("table", "path")]
+
+
+def _run_file_names() -> list[tuple[str, str, str]]:
+    """(node, output field, name) for each of the run's own files such a field can be given:
+    a folder any, a file those its extensions allow."""
+    params = {(t.type, p.name): p for t in default_registry() for p in t.params
+              if isinstance(p, PathParam) and p.role == "output"}
+    return [(node, field, name) for (node, field), param in params.items() for name in ("run.json", "skipped.csv")
+            if not param.extensions or name.endswith(tuple(param.extensions))]
+
+
+@pytest.mark.parametrize("node,field,value", _run_file_names())
+def test_an_output_named_as_the_runs_own_files_is_refused_before_anything_runs(tmp_path, node, field, value):
+    """A shared workflow whose export folder was `run.json` ran every node, made that folder,
+    and then stopped on 'run.json exists and was not written by FlowClass; choose another
+    output folder', naming neither node nor field, and refused every re-run into that folder;
+    a table saved as `skipped.csv` took the place of the run's list of skipped files."""
+    registry = default_registry()
+    engine = Engine(registry, Cache(tmp_path / "cache"))
+    (tmp_path / "out").mkdir()
+    doc = {"schema_version": 1, "nodes": [{"id": "write", "type": node, "params": {field: value}}], "edges": []}
+    with pytest.raises(WorkflowInvalid) as caught:
+        engine.run(loads(json.dumps(doc), registry), out_dir=tmp_path / "out", base_dir=tmp_path)
+    found = [p for p in caught.value.problems if p.code == "run_file"]
+    assert [(p.node, p.field) for p in found] == [("write", field)], caught.value.problems
+    assert value in found[0].message
+    assert list((tmp_path / "out").iterdir()) == []
