@@ -33,7 +33,7 @@ from .node_cache import file_state, node_key, reusable
 from .outcomes import NodeOutcome, RunResult
 from .registry import Registry
 from .protected import Protected
-from .relocation import served_elsewhere
+from .relocation import read_paths, served_elsewhere
 from .resolution import Dirs, Resolved, resolve
 from .scanning import ScanBudget, ScanLimitReached
 from .states import DEFERRED, FINISHED, WARNING, NodeState
@@ -440,8 +440,10 @@ class _Run:
         there = cached.meta.get("out_dir")
         if node_type.relocate is None or there is None or Path(there) == self.out_dir:
             return cached
+        read = read_paths((self.engine.registry.get(spec.type), self.params.get(spec.id, {}))
+                          for spec in self.workflow.nodes)
         return served_elsewhere(self.engine.cache, node_type, cached, ctx, params, self.out_dir,
-                                remember=self.use.unwritable is None)
+                                remember=self.use.unwritable is None, read=read)
 
     def _store(self, node_id: str, node_type: NodeType, outcome: NodeOutcome,
                result: Mapping[str, Any], written: list[str] | None = None) -> None:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .placements import OUT, PLACED, Placements, inside, moves_of
+from .placements import OUT, PLACED, Placements, inside, lands_in, moves_of
 from .up_to_date import Answer, Command, latest_path, path_state, record_path, unchanged_since, written
 
 if TYPE_CHECKING:
@@ -175,9 +175,13 @@ def _written(command: Command, record: dict[str, Any], found: dict[str, Any], ou
 
     manifest, seconds = found["manifest"], dict(zip((node for node, _ in found["events"]), times))
     base_dir = os.path.dirname(os.path.realpath(command.workflow))
-    for relocation in found["elsewhere"]["relocated"]:
+    heres = [{param: _here(value, out_dir) for param, value in relocation["outputs"].items()}
+             for relocation in found["elsewhere"]["relocated"]]
+    folders = [path for path, state in found["paths"] if state[:2] == [True, "dir"]]  # those read among them
+    if lands_in([path for here in heres for path in here.values()], folders):
+        return None  # as flowclass.relocation.served_elsewhere: the node runs, and says why
+    for relocation, here in zip(found["elsewhere"]["relocated"], heres):
         took = time.perf_counter()
-        here = {param: _here(value, out_dir) for param, value in relocation["outputs"].items()}
         if not _relocated(relocation, {**relocation["params"], **here}, base_dir, out_dir, protected):
             return None
         manifest["nodes"][relocation["node"]]["params"].update(here)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from .digests import sha256
 from .fsutil import atomic_write_text, file_stamp
@@ -29,6 +29,14 @@ def inside(path: str, folder: str) -> str | None:
     if not path.startswith(prefix):
         return None
     return path[len(prefix):].replace(os.sep, "/")
+
+
+def lands_in(paths: Iterable[str], folders: Iterable[str]) -> bool:
+    """Whether one of ``paths`` is or lies in one of ``folders`` (links resolved). A result
+    is not copied there: a cold run of its node would meet the folder it reads from (Export
+    refuses to export into the imported folder), so the node runs and says so."""
+    inside = [os.path.realpath(folder).rstrip(os.sep) + os.sep for folder in folders]
+    return any((os.path.realpath(path) + os.sep).startswith(folder) for path in paths for folder in inside)
 
 
 def moves_of(meta: Mapping[str, Any], out_dir: Path) -> list[tuple[str, str]] | None:

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .cache import Cache
 from .cache_entry import CachedResult
 from .context import RunContext
 from .node import NodeType
 from .params import Path as PathParam
-from .placements import OUT, PLACED, Placements, inside, moves_of
+from .placements import OUT, PLACED, Placements, inside, lands_in, moves_of
 
 
 def placed(node_type: NodeType, params: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -38,6 +38,21 @@ def placed(node_type: NodeType, params: Mapping[str, Any], out_dir: Path) -> dic
             if rel is not None:
                 keyed[param.name] = f"{OUT}/{rel}" if rel else OUT
     return keyed
+
+
+def read_paths(node_types: Iterable[tuple[NodeType | None, Mapping[str, Any]]]) -> list[str]:
+    """The paths nodes read (their input path parameters, resolved), of (node type, its
+    parameters) pairs."""
+    return [str(params[param.name]) for node_type, params in node_types if node_type is not None
+            for param in node_type.params
+            if isinstance(param, PathParam) and param.role == "input" and params.get(param.name)
+            and not param.is_name(str(params[param.name]))]
+
+
+def outputs_of(node_type: NodeType, params: Mapping[str, Any]) -> list[str]:
+    """The node's output paths (resolved)."""
+    return [str(params[p.name]) for p in node_type.params
+            if isinstance(p, PathParam) and p.role == "output" and params.get(p.name)]
 
 
 def moves(cached: CachedResult, out_dir: Path) -> list[tuple[str, str]] | None:
@@ -69,15 +84,17 @@ class Relocated(CachedResult):
 
 
 def served_elsewhere(cache: Cache, node_type: NodeType, cached: CachedResult, ctx: RunContext,
-                     params: dict[str, Any], out_dir: Path, remember: bool = True) -> Relocated | None:
+                     params: dict[str, Any], out_dir: Path, remember: bool = True,
+                     read: Iterable[str] = ()) -> Relocated | None:
     """A cached result made for another output folder, served for ``out_dir``: the node
     copies the files it wrote there (unless the copies are there already, unchanged), and
     the copies are remembered (``remember``: the cache can be written); None when the node
     must run (a file it wrote is outside that folder, a folder or a file of the user's in
-    the way, a full disk: the node's own run says what is wrong, if anything still is).
+    the way, a full disk, an output inside a folder of ``read``, the paths the workflow reads:
+    the node's own run says what is wrong, if anything still is).
     The engine and the run record (:mod:`flowclass.run_record`) both serve it so."""
     found = moves(cached, out_dir)
-    if not found or node_type.relocate is None:
+    if not found or node_type.relocate is None or lands_in(outputs_of(node_type, params), read):
         return None
     kept, here = placements(cache, cached.key), [new for _, new in found]
     copied = kept.intact(out_dir, here)

@@ -207,8 +207,10 @@ def _copied_here(workflow: Workflow, registry: Registry, cache: Cache, dirs: Dir
     """Serve each held result made for another output folder in this one, as the engine
     does: its files copied here, unless copies made before are all there unchanged; False
     as soon as one cannot be, for the engine to run."""
-    from .relocation import served_elsewhere
+    from .relocation import read_paths, served_elsewhere
 
+    read = read_paths((registry.get(spec.type), outcomes[spec.id].params or {}) for spec in workflow.nodes
+                      if spec.id in outcomes)
     for node, cached in list(held.items()):
         there = cached.meta.get("out_dir")
         if there is None or there == str(dirs.out_dir):
@@ -216,7 +218,7 @@ def _copied_here(workflow: Workflow, registry: Registry, cache: Cache, dirs: Dir
         started = time.perf_counter()
         node_type = registry.get(workflow.node(node).type)
         served = served_elsewhere(cache, node_type, cached, _context(node, dirs, cache),
-                                  outcomes[node].params, dirs.out_dir)
+                                  outcomes[node].params, dirs.out_dir, read=read)
         if served is None:
             return False
         held[node] = served

@@ -298,3 +298,41 @@ def test_placements_keep_the_stamps_of_copies_just_made_without_reading_them_aga
     assert kept.intact(out, [str(made), str(other)])
     made.write_bytes(b"edited")
     assert not kept.intact(out, [str(made), str(other)])
+
+
+def test_a_new_out_inside_the_imported_folder_is_refused_as_a_cold_run_refuses_it(tmp_path, shared_cache, capsys):
+    """Export refuses a folder inside the folder it imported from (a re-import would meet the
+    copies). An unchanged re-run into a new --out inside the user's photo folder copied the
+    earlier export there all the same, and the same command run again then failed on it."""
+    from disk_helpers import digits_folder
+
+    photos = digits_folder(tmp_path, per_label=4)
+    mine = {p: p.read_bytes() for p in photos.rglob("*") if p.is_file()}
+    settings = [f"import.folder={photos}", "import.max_per_label=0"]
+    assert run(shared_cache, tmp_path / "first", *settings) == 0
+    inside = photos / "sorted"
+    assert run(shared_cache, inside, *settings) == 1
+    said = capsys.readouterr()
+    assert f"the export folder {inside / 'clusters'} is inside the imported folder {photos}" in said.out + said.err
+    assert not (inside / "clusters").exists()
+    assert states(inside)["export"] == "failed"
+    assert {p: p.read_bytes() for p in photos.rglob("*") if p.is_file() and inside not in p.parents} == mine
+
+
+@pytest.mark.slow
+def test_a_new_out_inside_the_imported_folder_is_refused_by_a_command_of_its_own(tmp_path):
+    """The same as a `flowclass run` process, which the witnesses of the job's latest record
+    answer (flowclass/new_out.py) when nothing changed: they copied the export there too."""
+    from disk_helpers import digits_folder
+
+    photos = digits_folder(tmp_path, per_label=4)
+    command = [sys.executable, "-m", "flowclass.cli", "run", str(WORKFLOW), "-q", "--cache", str(tmp_path / "cache"),
+               *(f"--set={s}" for s in [*SETTINGS, f"import.folder={photos}", "import.max_per_label=0"])]
+    for out in (tmp_path / "first", tmp_path / "second"):  # the second is answered by the witnesses
+        done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert states(tmp_path / "second")["export"] == "cached"
+    inside = photos / "sorted"
+    done = subprocess.run([*command, "--out", str(inside)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "is inside the imported folder" in done.stdout + done.stderr
+    assert not (inside / "clusters").exists()
