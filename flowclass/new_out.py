@@ -171,7 +171,7 @@ def _written(command: Command, record: dict[str, Any], found: dict[str, Any], ou
              started: float, times: list[float], protected: Any, open_folder: FolderOpener) -> Answer | None:
     """The new folder written as the record's check writes it: each relocatable node's files
     copied by its ``relocate``, run.json, the pictures, the folder's record."""
-    from .report_store import Saved, copy_made
+    from .report_store import Saved, claimed, copy_made
 
     manifest, seconds = found["manifest"], dict(zip((node for node, _ in found["events"]), times))
     base_dir = os.path.dirname(os.path.realpath(command.workflow))
@@ -191,7 +191,7 @@ def _written(command: Command, record: dict[str, Any], found: dict[str, Any], ou
         return None
     wanted = [(node, name, Path(made)) for node, name, made in found["elsewhere"]["pictures"]]
     saved = copy_made(wanted, Path(out_dir), lambda root, **options: open_folder(root, protected=protected, **options),
-                      Saved())
+                      Saved(), claimed([path for here in heres for path in here.values()], Path(out_dir)))
     if not saved.problems:
         _keep_record(record, command.cache_root(), out_dir, saved.present)
     return answered._replace(saved=saved)

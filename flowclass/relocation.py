@@ -49,9 +49,9 @@ def read_paths(node_types: Iterable[tuple[NodeType | None, Mapping[str, Any]]]) 
             and not param.is_name(str(params[param.name]))]
 
 
-def outputs_of(node_type: NodeType, params: Mapping[str, Any]) -> list[str]:
-    """The node's output paths (resolved)."""
-    return [str(params[p.name]) for p in node_type.params
+def outputs_of(node_type: NodeType | None, params: Mapping[str, Any]) -> list[str]:
+    """The node's output paths (resolved); none of a node type not installed."""
+    return [str(params[p.name]) for p in (node_type.params if node_type is not None else ())
             if isinstance(p, PathParam) and p.role == "output" and params.get(p.name)]
 
 

@@ -10,12 +10,13 @@ them takes.
 from __future__ import annotations
 
 import filecmp
+import os
 import shutil
 from collections import Counter
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable
 
 from .errors import NodeError
 
@@ -58,14 +59,23 @@ class Saved:
     present: list[str] = field(default_factory=list)  # every report now in the folder, written or not
 
 
+def claimed(outputs: Iterable[str], out_dir: Path) -> set[str]:
+    """The names in ``out_dir`` itself among ``outputs``, the paths the run's nodes write."""
+    folder = os.path.realpath(out_dir)
+    return {os.path.basename(path) for path in outputs if os.path.dirname(os.path.realpath(path)) == folder}
+
+
 def copy_made(wanted: list[tuple[str, str, Path]], out_dir: Path, open_folder: FolderOpener,
-              saved: Saved) -> Saved:
+              saved: Saved, others: Collection[str] = ()) -> Saved:
     """Copy each made report ``(node, name, file)`` into ``out_dir``, into ``saved``: a name
-    two nodes would both write prefixed with each one's node id, a file FlowClass wrote there
-    with the same bytes left as it is, a file of the user's never replaced."""
+    two nodes would both write, or one of ``others`` (what the run's nodes wrote there, see
+    :func:`claimed`: a table saved as ``evaluation.csv``), prefixed with each one's node id,
+    a file FlowClass wrote there with the same bytes left as it is, a file of the user's
+    never replaced."""
     if not wanted:
         return saved
     taken = Counter(name for _, name, _ in wanted)
+    taken.update({name: 1 for name in others})
     try:
         with open_folder(out_dir, field="out") as folder:
             for node, name, made in wanted:

@@ -30,8 +30,9 @@ from .context import NodeEvent
 from .deferred_import import settle
 from .fsutil import atomic_path
 from .registry import Registry
+from .relocation import outputs_of
 from .report_process import import_all
-from .report_store import NAMES, FolderOpener, Saved, copy_made, reports_folder
+from .report_store import NAMES, FolderOpener, Saved, claimed, copy_made, reports_folder
 from .states import FINISHED, NodeState
 from .workflow import Workflow
 
@@ -182,8 +183,10 @@ class Reports:
         """
         self.wait()
         saved = Saved()
+        outputs = [path for spec in self.workflow.nodes if spec.id in result.outcomes
+                   for path in outputs_of(self.registry.get(spec.type), result.outcomes[spec.id].params or {})]
         try:
-            return copy_made(self._wanted(result, saved), out_dir, open_folder, saved)
+            return copy_made(self._wanted(result, saved), out_dir, open_folder, saved, claimed(outputs, out_dir))
         finally:
             if self._scratch is not None:
                 self._scratch.cleanup()

@@ -180,3 +180,45 @@ def test_the_canvas_writes_the_files_the_command_line_writes(registry, shared_ca
     assert _run(shared_cache, "digits_nearest_neighbour", cli_out, *sets) == 0
     for name in result.reports.written:
         assert (canvas_out / name).read_bytes() == (cli_out / name).read_bytes()
+
+
+def test_a_table_named_like_a_report_keeps_its_name_and_the_report_takes_the_node_id(shared_cache, tmp_path,
+                                                                                    capsys):
+    """Save Table writing evaluation.csv, the name Evaluate's report has: the report was
+    copied over the table when the run ended, and the run said 'ok' with the predictions
+    gone. A file another node of the run writes is taken as two nodes making one name are:
+    the report gets its node id in front."""
+    from disk_helpers import digits_folder
+
+    photos = digits_folder(tmp_path, per_label=10)
+    out = tmp_path / "out"
+    sets = [f"import.folder={photos}", f"new.folder={photos / '1'}", "embed.backend=pixels",
+            "table.path=evaluation.csv"]
+    for _ in range(2):  # the second is served from the cache
+        assert _run(shared_cache, "lobe_train_predict", out, *sets) == 0, capsys.readouterr().err
+        assert "prediction" in pd.read_csv(out / "evaluation.csv").columns  # the table
+        report = pd.read_csv(out / "evaluate-evaluation.csv", dtype={"class": str})
+        assert report["class"].tolist() == ["0", "1", "(all)"]
+
+
+@pytest.mark.slow
+def test_a_table_named_like_a_report_in_a_new_out_answered_by_the_witnesses(shared_cache, tmp_path):
+    """The same, in a new --out that a `flowclass run` of its own answers from the job's
+    latest record (flowclass/new_out.py), copying the table and the pictures there."""
+    import subprocess
+    import sys
+
+    from disk_helpers import digits_folder
+
+    photos = digits_folder(tmp_path, per_label=10)
+    command = [sys.executable, "-m", "flowclass.cli", "run", str(WORKFLOWS / "digits_nearest_neighbour.json"),
+               "-q", "--cache", str(tmp_path / "cache"),
+               *(f"--set={s}" for s in [f"import.folder={photos}", f"new.folder={photos / '1'}",
+                                        "table.path=evaluation.csv"])]
+    for out in (tmp_path / "first", tmp_path / "second"):
+        done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "prediction" in pd.read_csv(out / "evaluation.csv").columns
+        assert pd.read_csv(out / "evaluate-evaluation.csv", dtype={"class": str})["class"].tolist() == \
+            ["0", "1", "(all)"]
+    assert json.loads((tmp_path / "second" / "run.json").read_text())["nodes"]["table"]["state"] == "cached"
