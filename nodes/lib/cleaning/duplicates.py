@@ -50,6 +50,7 @@ LOOKS_CHUNK = 256  # images a worker looks at at a time (kept as they come back)
 PREPARE_CHUNK = 1024  # images whose whole views and slack a worker makes at a time (about 0.2 s)
 CROPS_CHUNK = 256  # images whose crops a worker matches at a time (about 0.1 s)
 ALIGN_CHUNK = 128  # pairs a worker aligns at a time, their crops refined together (about 0.1 s)
+ALIGN_KEEPS_FREED = 64 << 20  # what an aligning worker keeps of the arrays it frees (it makes ~10 MB a chunk)
 FINE_CHUNK = 32  # pairs a worker compares in fine detail at a time (about 0.2 s; neighbours share fine copies)
 FINE_COPIES = 256  # fine copies each worker keeps decoded (64 px gray: 16 KB; 256 px: 256 KB)
 COARSE_NEEDS = ("scipy.optimize",)  # what the checks import as they run: imported before forking
@@ -532,7 +533,7 @@ def _coarse(pairs: np.ndarray, works: np.ndarray, prepared: _Prepared, wanted: f
         return found
 
     chunks = np.array_split(np.arange(len(pairs)), max(1, -(-len(pairs) // ALIGN_CHUNK)))
-    with in_order(aligned, chunks, workers, COARSE_NEEDS) as results:
+    with in_order(aligned, chunks, workers, COARSE_NEEDS, keep_freed=ALIGN_KEEPS_FREED) as results:
         for chunk, found in zip(chunks, results):
             progress(int(chunk[0]), len(pairs), "pairs", "aligning thumbnails")
             yield chunk, found
