@@ -48,6 +48,9 @@ class NodeEvent:
 
 @dataclass
 class RunContext:
+    """The one object a node is handed to talk to the run (its docstring also spares
+    :mod:`dataclasses` writing a signature here, which imports :mod:`inspect`)."""
+
     node_id: str
     base_dir: Path
     out_dir: Path

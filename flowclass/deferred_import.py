@@ -128,9 +128,14 @@ def settle() -> None:
 
 def defer_for_run(argv: list[str]) -> None:
     """Defer numpy when the command line is ``flowclass run ...``: a re-run served from the
-    cache then never imports it."""
+    cache then never imports it. And :mod:`inspect`, which :mod:`dataclasses` imports only
+    to write a signature into a dataclass that has no docstring (FlowClass's all have one):
+    with the ``ast``, ``dis`` and ``tokenize`` it imports, a tenth of the instructions of a
+    re-run into a new ``--out`` (flowclass/new_out.py), which builds dataclasses but reads
+    nothing of inspect's."""
     if argv[1:2] == ["run"]:
         defer("numpy")
+        defer("inspect")
 
 
 def waiting(name: str) -> bool:

@@ -50,12 +50,13 @@ class Protected(NamedTuple):
     def why(self, path: str | os.PathLike[str]) -> str | None:
         """Why nothing may be written at or below ``path``, or None when it may be."""
         resolved = _resolved(path)
+        parts = resolved.parts
         for place in self.places:
             if resolved == place.folder:
                 return f"{resolved} is {place.what}"
-            if place.folder in resolved.parents:
+            if _below(parts, place.folder):
                 return f"{resolved} is inside {place.folder}, {place.what}"
-        if self.home is not None and self.home in resolved.parents:
+        if self.home is not None and _below(parts, self.home):
             top = resolved.relative_to(self.home).parts[0]
             if top.startswith("."):
                 return (f"{resolved} is inside {self.home / top}, a hidden folder of your home "
@@ -78,6 +79,13 @@ def wanted(plugin_folders: Iterable[str | os.PathLike[str]] = (),
             *((folder, "Python's installation") for folder in
               sorted({sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix})),
             *((folder, "Python's packages") for folder in _site_folders())]
+
+
+def _below(parts: tuple[str, ...], folder: Path) -> bool:
+    """Whether the resolved path of ``parts`` lies below the resolved ``folder`` (``folder in
+    path.parents``, without making a path of each parent: this runs for every folder written)."""
+    above = folder.parts
+    return len(above) < len(parts) and parts[:len(above)] == above
 
 
 def _resolved(path: str | os.PathLike[str]) -> Path:

@@ -37,6 +37,17 @@ def test_a_cached_run_never_imports_numpy_and_a_cold_one_uses_it_as_usual(tmp_pa
     assert cached == {"code": 0, "waiting": True, "core": False}
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert {n["state"] for n in manifest["nodes"].values()} == {"cached"}
+    # into a new --out, as the command runs it (main(): answered from the witnesses,
+    # flowclass/new_out.py): the copies' dataclasses are built, and inspect, which
+    # dataclasses import only to write a signature where a docstring is missing, waits
+    new = script.replace(repr(str(tmp_path / "out")), repr(str(tmp_path / "new"))).replace(
+        "main(sys.argv[1:])", "main()").replace(
+        "'core': 'numpy._core' in sys.modules", "'inspect': deferred_import.waiting('inspect'), "
+        "'ast': 'ast' in sys.modules, 'witnesses': 'flowclass.run_record' not in sys.modules")
+    assert python(new) == {"code": 0, "waiting": True, "inspect": True, "ast": False, "witnesses": True}
+    copied = json.loads((tmp_path / "new" / "run.json").read_text())
+    assert {n["state"] for n in copied["nodes"].values()} == {"cached"}
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == sorted(p.name for p in (tmp_path / "out").iterdir())
 
 
 def test_a_submodule_imported_first_is_numpys_own_and_made_once():

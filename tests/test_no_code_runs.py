@@ -337,3 +337,17 @@ def test_protected_places_kept_by_name_are_those_found_here(home, tmp_path):
     assert Protected.of(named) == Protected.here([tmp_path / "plugins"], tmp_path / "cache")
     assert "the cache FlowClass uses" in Protected.of(named).why(tmp_path / "cache" / "out")
     assert "a hidden folder of your home" in Protected.of(named).why(home / ".config" / "x")
+
+
+def test_a_protected_place_holds_what_is_below_it_by_whole_folder_names(home, tmp_path):
+    """Protected.why compares whole folder names (as ``folder in path.parents`` does): a
+    sibling whose name only starts with the place's is not inside it, nor is the folder above."""
+    cache = tmp_path / "cache"
+    protected = Protected.here([], cache)
+    assert protected.why(cache) == f"{cache} is the cache FlowClass uses"
+    assert protected.why(cache / "a" / "b") == f"{cache / 'a' / 'b'} is inside {cache}, the cache FlowClass uses"
+    for free in (tmp_path / "cache2", tmp_path / "cach", tmp_path, home, home / "photos" / ".thumbs"):
+        assert protected.why(free) is None, free
+    assert "a hidden folder of your home" in protected.why(home / ".cache2" / "x")
+    root = Protected.of([("/", "the root")])
+    assert root.why("/") == "/ is the root" and root.why(tmp_path) == f"{tmp_path} is inside /, the root"
