@@ -205,6 +205,15 @@ def test_a_journal_path_is_held_to_255_bytes_a_name_whether_ascii_or_not():
     assert "longer than 255 bytes" in confined(f"C0/{'€' * 86}")  # 258 bytes, 86 characters
     assert "is absolute" in confined("C:/x") and "is absolute" in confined("/x")
 
+
+def test_a_journal_path_with_an_empty_dot_or_dot_dot_part_is_refused_and_names_like_them_are_not():
+    from flowclass.userfiles.journal import confined
+
+    for rel in (".", "..", "a/", "a//b", "./a", "../a", "a/./b", "a/../b", "a/.", "a/..", "C0/../../x"):
+        assert "leaves the folder or is not in plain form" in confined(rel), rel
+    for rel in ("a", "a/b", ".a", "a/.b", "...", "a/.../b", "..a/b..", "a/..\n", "a/.\n", "\n"):
+        assert confined(rel) is None, rel
+
 # --- item 11: something already where a label folder goes --------------------------------------
 
 def test_a_label_folder_path_taken_by_a_file_or_the_table_is_a_collision(tmp_path, images):
