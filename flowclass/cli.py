@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from . import __version__
 from .deferred_import import defer_for_run
@@ -246,20 +246,11 @@ def _replay(args: argparse.Namespace, cache: Cache, out_dir: Path) -> int | None
         # would come here too, until a re-run into the same folder kept them again
         _keep_record(args, cache, result, out_dir, saved, record.families, registry)
     elif result.manifest_error is None:  # its witnesses, read again (flowclass/up_to_date.py)
-        _keep_record(args, cache, result, out_dir, _Saved([p for p, _, _ in record.reports]), record.families,
+        from .up_to_date import FoundSaved
+
+        _keep_record(args, cache, result, out_dir, FoundSaved([p for p, _, _ in record.reports]), record.families,
                      registry)
     return _tell(result, out_dir, args)
-
-
-class _Saved(NamedTuple):
-    """The pictures a re-run found in place (as Reports.save tells what it saved)."""
-
-    paths: list[str]
-    problems: tuple = ()
-
-    @property
-    def present(self) -> list[str]:
-        return [os.path.basename(path) for path in self.paths]
 
 
 def _keep_record(args: argparse.Namespace, cache: Cache, result, out_dir: Path, saved,

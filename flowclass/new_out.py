@@ -35,8 +35,9 @@ from .up_to_date import Answer, Command, latest_path, path_state, record_path, u
 if TYPE_CHECKING:
     from .report_store import FolderOpener
 
-# content_hashes(files, folder) -> ({file: its SHA-256}, [[journal, its stamp]]) or None
-ContentHashes = Callable[[list[str], str], "tuple[dict[str, str], list[list[Any]]] | None"]
+# content_hashes(files, folder) -> ({file: its SHA-256}, [[journal, its stamp]]) or None; its
+# types as objects, not a string, which typing would compile (see flowclass/fsutil.py)
+ContentHashes = Callable[[list[str], str], tuple[dict[str, str], list[list[Any]]] | None]
 
 NO_STORE = "an unchanged re-run's relocate opens no store"
 

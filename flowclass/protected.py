@@ -8,8 +8,8 @@ to :meth:`Protected.why` before anything is written. Paths are resolved first, l
 included, so a link elsewhere that points into one of these places is caught too.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` (see flowclass/fsutil.py): this module's
+# NamedTuples would compile their annotations.
 import os
 import site
 import sys

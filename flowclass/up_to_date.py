@@ -27,8 +27,8 @@ run to the record's check and the engine, as before. A re-run of the same job in
 ``--out`` reads them too, and what a new folder needs besides (:mod:`flowclass.new_out`).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` (see flowclass/fsutil.py): this module's
+# NamedTuples would compile their annotations.
 import json
 import os
 import sys
@@ -296,6 +296,18 @@ class Answer(NamedTuple):
     skipped: list[tuple[str, str, str]]
     skipped_note: str
     saved: Any = None  # the pictures copied (flowclass.report_store.Saved), into a new --out
+
+
+class FoundSaved(NamedTuple):
+    """The pictures a re-run found in place (as Reports.save tells what it saved), for the
+    record the record's check keeps (flowclass/cli.py)."""
+
+    paths: list[str]
+    problems: tuple = ()
+
+    @property
+    def present(self) -> list[str]:
+        return [os.path.basename(path) for path in self.paths]
 
 
 def answer(command: Command, started: float) -> Answer | None:

@@ -40,11 +40,17 @@ def test_a_cached_run_never_imports_numpy_and_a_cold_one_uses_it_as_usual(tmp_pa
     # into a new --out, as the command runs it (main(): answered from the witnesses,
     # flowclass/new_out.py): the copies' dataclasses are built, and inspect, which
     # dataclasses import only to write a signature where a docstring is missing, waits
-    new = script.replace(repr(str(tmp_path / "out")), repr(str(tmp_path / "new"))).replace(
-        "main(sys.argv[1:])", "main()").replace(
+    # and nothing compiles a string (typing's forward references: the first compile readies
+    # Python's syntax tree types, about 9 M instructions; see flowclass/fsutil.py), a module's
+    # source aside (compiled where its cached bytecode is missing or stale)
+    new = ("import builtins\ncompiled = []\nreal_compile = builtins.compile\n"
+           "builtins.compile = lambda source, filename, *rest, **options: (filename == '<string>' and "
+           "compiled.append(source)) or real_compile(source, filename, *rest, **options)\n" + script).replace(
+        repr(str(tmp_path / "out")), repr(str(tmp_path / "new"))).replace("main(sys.argv[1:])", "main()").replace(
         "'core': 'numpy._core' in sys.modules", "'inspect': deferred_import.waiting('inspect'), "
-        "'ast': 'ast' in sys.modules, 'witnesses': 'flowclass.run_record' not in sys.modules")
-    assert python(new) == {"code": 0, "waiting": True, "inspect": True, "ast": False, "witnesses": True}
+        "'ast': 'ast' in sys.modules, 'witnesses': 'flowclass.run_record' not in sys.modules, 'compiled': compiled")
+    assert python(new) == {"code": 0, "waiting": True, "inspect": True, "ast": False, "witnesses": True,
+                           "compiled": []}
     copied = json.loads((tmp_path / "new" / "run.json").read_text())
     assert {n["state"] for n in copied["nodes"].values()} == {"cached"}
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == sorted(p.name for p in (tmp_path / "out").iterdir())

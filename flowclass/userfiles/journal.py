@@ -20,8 +20,8 @@ Records, one JSON object a line:
 - ``{"mkdir": path}``: a folder about to be created.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` (see flowclass/fsutil.py): this module's
+# NamedTuples would compile their annotations.
 import os
 import re
 import stat
