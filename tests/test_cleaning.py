@@ -603,6 +603,48 @@ def test_a_copy_of_a_periodic_texture_cropped_5_percent_is_found_and_a_patched_o
     assert compare(str(original), str(patched))[1] >= 1.3 * DETAIL
 
 
+def test_images_looked_at_a_chunk_at_a_time_are_each_looked_at_alone_bit_for_bit(tmp_path):
+    """Find Duplicates looks at its images in chunks: each image's working copy (an image
+    already gray at 64 px taken as it is, not copied by Pillow's convert and resize), then
+    the chunk's signatures all at once, sent back as arrays. Each look is what looking at the
+    image alone gives, bit for bit, for gray PNGs at the working size, other sizes, colour,
+    palette, BMP and JPEG, an unreadable file, and for working copies kept by a stopped run."""
+    from nodes.lib.cleaning import duplicates
+    from nodes.lib.cleaning.kept_checks import KeptChecks
+    from nodes.lib.cleaning.thumbnails import look_at, signature, signatures
+
+    paths = []
+    for i in range(40):
+        paths.append(tmp_path / f"d{i}.png")
+        digit(i).save(paths[-1])
+    for name, image in {"small.png": digit(40).resize((40, 40)), "rgb.jpg": _photo("china").crop((0, 0, 300, 200)),
+                        "palette.png": _photo("astronaut").convert("P"), "scan.bmp": digit(41),
+                        "flat.png": Image.new("L", (64, 64), 128)}.items():
+        paths.append(tmp_path / name)
+        image.save(paths[-1])
+    paths.append(tmp_path / "broken.png")
+    paths[-1].write_bytes(b"not an image")
+    alone = [look_at(str(p)) for p in paths]
+    assert alone[-1] is None and all(look is not None for look in alone[:-1])
+    hashes = [f"{i:064x}" for i in range(len(paths))]
+    works = np.stack([look.work for look in alone[:-1]])
+    assert signatures(works).tobytes() == np.stack([signature(w) for w in works]).tobytes()
+    kept = KeptChecks(tmp_path)
+    try:
+        for _ in range(2):  # looked at, then the working copies the first run kept
+            looks, _ = duplicates.look_at_all([str(p) for p in paths], lambda done, total: None, hashes, kept,
+                                              threads=2)
+            assert looks.readable.tolist() == [look is not None for look in alone]
+            for i, look in enumerate(alone):
+                expected = (np.zeros((64, 64), np.uint8), np.zeros(64, np.float32), None) if look is None else \
+                    (look.work, look.signature, look.work_digest)
+                assert looks.works[i].tobytes() == expected[0].tobytes()
+                assert looks.signatures[i].tobytes() == expected[1].tobytes()
+                assert looks.digests[i] == expected[2]
+    finally:
+        kept.close()
+
+
 def test_label_issues_rank_flipped_labels_first_on_digit_pixels():
     from sklearn.datasets import load_digits
 

@@ -47,11 +47,11 @@ class CountedChecks:
         import nodes.lib.cleaning.duplicates as dup
 
         self.looks, self.fine, self.cancel, self.cancel_at = 0, 0, None, 0
-        look_at, fine_check = dup.look_at, dup._fine_check  # pylint: disable=protected-access
+        working_copy, fine_check = dup.working_copy, dup._fine_check  # pylint: disable=protected-access
 
         def counted_look(*args, **kwargs):
             self.looks += 1
-            return look_at(*args, **kwargs)
+            return working_copy(*args, **kwargs)
 
         def counted_fine(*args, **kwargs):
             self.fine += 1
@@ -59,7 +59,7 @@ class CountedChecks:
                 self.cancel()
             return fine_check(*args, **kwargs)
 
-        monkeypatch.setattr(dup, "look_at", counted_look)
+        monkeypatch.setattr(dup, "working_copy", counted_look)
         monkeypatch.setattr(dup, "_fine_check", counted_fine)
         monkeypatch.setattr(dup, "cores", lambda: 1)  # checked in this process, where they are counted
 

@@ -50,6 +50,14 @@ class Look:
 
 def look_at(path: str) -> Look | None:
     """The image's gray working copy and signature; None when it cannot be decoded."""
+    work = working_copy(path)
+    return None if work is None else look_of(work)
+
+
+def working_copy(path: str) -> np.ndarray | None:
+    """The image's (WORK, WORK) uint8 gray working copy; None when it cannot be decoded.
+    An image already gray at that size is taken as it is: Pillow's convert and resize would
+    each return a copy of it, a third of the time to look at a small gray PNG."""
     from PIL import Image
 
     from flowclass.userfiles.pictures import BadImage, open_upright
@@ -58,13 +66,20 @@ def look_at(path: str) -> Look | None:
         image = open_upright(path, draft=2 * WORK)
     except BadImage:
         return None
-    gray = image.convert("L").resize((WORK, WORK), Image.BILINEAR, reducing_gap=3.0)
-    return look_of(np.asarray(gray, dtype=np.uint8))
+    if image.mode != "L":
+        image = image.convert("L")
+    if image.size != (WORK, WORK):
+        image = image.resize((WORK, WORK), Image.BILINEAR, reducing_gap=3.0)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def look_of(work: np.ndarray) -> Look:
     """What a working copy contributes (one kept from an earlier run, too)."""
-    return Look(work, signature(work), hashlib.blake2b(work.tobytes(), digest_size=16).digest())
+    return Look(work, signature(work), work_digest(work))
+
+
+def work_digest(work: np.ndarray) -> bytes:
+    return hashlib.blake2b(work.tobytes(), digest_size=16).digest()
 
 
 def pixel_digest(path: str) -> str | None:
@@ -79,9 +94,16 @@ def pixel_digest(path: str) -> str | None:
 
 
 def signature(work: np.ndarray) -> np.ndarray:
+    return signatures(work[None])[0]
+
+
+def signatures(works: np.ndarray) -> np.ndarray:
+    """(n, SIGNATURE ** 2) float32: the signature of each of ``works`` ((n, WORK, WORK)), all
+    at once (one at a time cost as much as decoding a small PNG). The same numbers as one at a
+    time: each 8 x 8 block's sum of uint8 values is exact in float32, whatever the order."""
     step = WORK // SIGNATURE
-    small = work.astype(np.float32).reshape(SIGNATURE, step, SIGNATURE, step).mean(axis=(1, 3)).ravel()
-    return _normalised(small[None])[0]
+    small = works.astype(np.float32).reshape(len(works), SIGNATURE, step, SIGNATURE, step).mean(axis=(2, 4))
+    return _normalised(small.reshape(len(works), SIGNATURE * SIGNATURE))
 
 
 @functools.lru_cache(maxsize=4096)  # boxes are refined in half pixels: few distinct ranges
