@@ -603,6 +603,21 @@ def test_a_copy_of_a_periodic_texture_cropped_5_percent_is_found_and_a_patched_o
     assert compare(str(original), str(patched))[1] >= 1.3 * DETAIL
 
 
+def test_pairs_made_unique_by_one_key_each_are_numpys_unique_rows():
+    """Find Duplicates makes its candidate pairs unique by one int64 key per pair, where
+    ``np.unique(axis=0)`` took 1.3 s of 1,000,000 pairs: the same pairs, in the same order,
+    and the same first occurrences, for neighbour lists with repeats and for none."""
+    from nodes.lib.cleaning.duplicates import unique_pairs
+
+    rng = np.random.default_rng(0)
+    for n, k in ((1_000, 20_000), (50, 5_000), (3, 0)):
+        first, second = rng.integers(0, n, k), rng.integers(0, n, k)
+        rows, at = np.unique(np.stack([first, second], axis=1), axis=0, return_index=True)
+        keyed, keyed_at = unique_pairs(first, second)
+        assert keyed.dtype == rows.dtype and np.array_equal(keyed, rows) and np.array_equal(keyed_at, at)
+        assert k == 0 or len(rows) < k  # repeats were there to drop
+
+
 def test_images_looked_at_a_chunk_at_a_time_are_each_looked_at_alone_bit_for_bit(tmp_path):
     """Find Duplicates looks at its images in chunks: each image's working copy (an image
     already gray at 64 px taken as it is, not copied by Pillow's convert and resize), then

