@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from . import __version__
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import argparse
 
     from .cache import Cache
+    from .fsutil import RunLock
     from .up_to_date import Command
 
 defer_for_run(sys.argv)  # before anything imports numpy (see flowclass/deferred_import.py)
@@ -112,34 +113,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.digest = digest_of(str(Path(args.workflow).resolve()))
     cache = _cache(args)
     out_dir = _out_dir(args)
-    if not args.node and not (args.scheduler or os.environ.get("FLOWCLASS_SCHEDULER")):
-        replayed = _replay(args, cache, out_dir)
-        if replayed is not None:  # nothing changed since the last run into this folder
-            return replayed
-    run_record.forget(cache, out_dir.resolve())
-    run_process.engine_starts()
-    registry = _registry(args)
-    workflow = _load(args, registry)
-    return _run_engine(args, cache, out_dir, registry, workflow)
+    from .userfiles.folder_lock import LockError, run_lock
+
+    try:  # a second run into the folder waits for this one (README: "One run at a time per folder")
+        with run_lock(out_dir, say=_warn, held=getattr(args, "run_lock", None)) as lock:
+            args.run_lock = lock  # its folder goes into the run's witnesses (_keep_record)
+            if not args.node and not (args.scheduler or os.environ.get("FLOWCLASS_SCHEDULER")):
+                replayed = _replay(args, cache, out_dir)
+                if replayed is not None:  # nothing changed since the last run into this folder
+                    return replayed
+            run_record.forget(cache, out_dir.resolve())
+            run_process.engine_starts()
+            registry = _registry(args)
+            workflow = _load(args, registry)
+            return _run_engine(args, cache, out_dir, registry, workflow)
+    except LockError as exc:
+        say(f"error: {exc.message}; {exc.hint}", file=sys.stderr)
+        return EXIT_FAILED
 
 
-def _answered(argv: Sequence[str]) -> int | None:
+def _warn(message: str) -> None:
+    say(message, file=sys.stderr)
+
+
+def _answered(argv: Sequence[str]) -> tuple[int | None, RunLock | None]:
     """An unchanged re-run into the same --out, or into a new one, seen from the witnesses
     of its record or of the job's latest before anything else is imported
     (flowclass/up_to_date.py, flowclass/new_out.py): run.json written (the files copied into
     a new --out), the nodes reported served from the cache as the record's check reports
-    them. None when the command or anything it reads differs, for the full path to take it."""
+    them. None when the command or anything it reads differs, for the full path to take it;
+    with the output folder's run lock where the witnesses' check took it, which the full path
+    then holds on to (the caller releases it)."""
     started = time.time()
     typed = _typed_run(argv)
     if typed is None or os.environ.get("FLOWCLASS_SCHEDULER"):
-        return None
+        return None, None
     command, quiet = typed
     from . import new_out
+    from .fsutil import RunLock
     from .up_to_date import answer
 
-    found = answer(command, started) or new_out.answer(command, started, _owned_folder)
+    lock = RunLock(command.out_dir(), _warn)
+    try:
+        found = answer(command, started, lock) or new_out.answer(command, started, _owned_folder, lock)
+    except BaseException:
+        lock.release()
+        raise
     if found is None:
-        return None
+        return None, lock
     if not quiet:  # the lines a run served from the cache gives
         from .context import NodeEvent
         from .progress import TerminalProgress
@@ -155,7 +176,7 @@ def _answered(argv: Sequence[str]) -> int | None:
         _told_saved(found.saved, _out_named(command.out, command.workflow))
     _summary(True, len(found.events), len(found.events), found.seconds, command.out_dir(), found.manifest)
     _print_skipped(found.skipped, found.skipped_note)
-    return EXIT_OK
+    return EXIT_OK, lock
 
 
 def _owned_folder(root: Path, **options):
@@ -269,7 +290,7 @@ def _keep_record(args: argparse.Namespace, cache: Cache, result, out_dir: Path, 
         command = up_to_date.Command(args.workflow, args.set or [], args.out, args.cache)
         return up_to_date.make(command, args.digest, args.started, args.installed, result, registry, cache,
                                str(out_dir.resolve()), pictures, _system(cache), str(config_file()),
-                               content_hashes)
+                               content_hashes, os.path.dirname(args.run_lock.path))
 
     run_record.keep(cache, result, out_dir.resolve(), [str(out_dir.resolve() / name) for name in saved.present],
                     families, job=run_record.job_name(Path(args.workflow).resolve(), args.set or []),
@@ -599,14 +620,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     one_run = argv is None and sys.argv[1:2] == ["run"]
     with one_run_process(one_run):
         # an unchanged re-run, seen before the node library loads (flowclass/up_to_date.py)
-        answered = _answered(sys.argv[2:]) if one_run else None
-        if answered is not None:
-            return answered
-        args = build_parser().parse_args(argv)
-        if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
-            with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
-                return _main(args)
-        return _main(args)
+        try:
+            answered, held = _answered(sys.argv[2:]) if one_run else (None, None)
+        except KeyboardInterrupt:  # while it waited for another run into the folder
+            say("interrupted", file=sys.stderr)
+            return 130
+        with held or nullcontext():  # the output folder's run lock, if that took it
+            if answered is not None:
+                return answered
+            args = build_parser().parse_args(argv)
+            args.run_lock = held
+            if getattr(args, "cache_size", None):  # every Cache of this command, the canvas's too
+                with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
+                    return _main(args)
+            return _main(args)
 
 
 @contextmanager

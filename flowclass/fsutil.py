@@ -36,6 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
+from .digests import sha256
+
 TEMP_SUFFIX = ".flowclass-tmp"
 HELD_PREFIX = ".fcl-"  # an atomic write's temporary file, locked by its writer while it lives
 # A writer creates its temporary file, then locks it: a file younger than this may be between
@@ -358,3 +360,128 @@ def file_stamp(path: str | os.PathLike[str], *, follow_symlinks: bool = True) ->
     """The :class:`Stamp` of ``path``; raises :class:`OSError` when it cannot be read."""
     st = os.stat(path, follow_symlinks=follow_symlinks)
     return Stamp(st.st_size, st.st_mtime_ns)
+
+
+# --- one run at a time into an output folder ------------------------------------------------
+# Here, not in flowclass.userfiles.folder_lock, whose private lock folder it shares: an
+# unchanged re-run takes it before it imports anything more (flowclass/up_to_date.py).
+
+# What tempfile.gettempdir() reads before the system's folders: a run lock's folder, kept in a
+# run's record, is the one a re-run finds only while these are as they were
+TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
+WAIT_STEP = 0.05  # seconds between two tries at a lock another run holds
+
+
+def temp_variables() -> list:
+    return [os.environ.get(name) for name in TEMP_VARIABLES]
+
+
+class Flock:
+    """An exclusive ``flock`` on a lock file, taken without waiting."""
+
+    def __init__(self, path: Path):
+        self.path, self._fd = path, None
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) |
+                       getattr(os, "O_CLOEXEC", 0), 0o644)
+
+    def try_acquire(self) -> bool:
+        fcntl = flock_api()
+        fd = self._open()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor releases the lock
+            self._fd = None
+
+
+def waited_for(lock, waiting: Callable[[], None], check_cancelled: Callable[[], None],
+               wait: float | None = None) -> bool:
+    """``lock`` (``try_acquire``) taken: at once, else after ``waiting()`` told so, at the
+    first of tries :data:`WAIT_STEP` apart while ``check_cancelled()`` raises nothing; False
+    when ``wait`` seconds passed first (None: as long as it takes)."""
+    if lock.try_acquire():
+        return True
+    waiting()
+    deadline = None if wait is None else time.monotonic() + wait
+    while not lock.try_acquire():
+        check_cancelled()
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(WAIT_STEP)
+    return True
+
+
+def run_lock_name(out_dir: str) -> str:
+    """The lock file's name of runs into ``out_dir`` (resolved, as ``os.path.realpath`` gives
+    it: every spelling of the folder, relative or through a link, names one lock, before the
+    folder exists as after)."""
+    return f"run-{sha256(os.fsencode(out_dir)).hexdigest()[:32]}.lock"
+
+
+def waiting_message(folder: str | os.PathLike[str], lock: str | os.PathLike[str]) -> str:
+    return (f"waiting for another FlowClass run that is writing into {folder} (it holds the lock "
+            f"{lock}); this run goes on when that one ends")
+
+
+class RunLock:
+    """The lock of one run's output folder, held from before the run writes anything there
+    until after its run.json and run record are written: a second run into the folder waits
+    (and says so), so the folder never holds one run's files beside another's run.json. An
+    exclusive lock on a file of FlowClass's private lock folder (not the folder's own lock,
+    which each write takes: the two never wait for each other), released by the OS when the
+    process ends, however it ends. Taken once a run: its re-run's check may take it, and the
+    run goes on holding it (:meth:`holds`)."""
+
+    def __init__(self, out_dir: str, say: Callable[[str], None] = lambda message: None,
+                 check_cancelled: Callable[[], None] = lambda: None):
+        self.out_dir = out_dir  # resolved
+        self.say, self.check_cancelled = say, check_cancelled
+        self.path: str | None = None  # the lock file, while held
+        self._lock = None
+
+    def holds(self, out_dir: str) -> bool:
+        return self._lock is not None and out_dir == self.out_dir
+
+    def take(self, locks: str | os.PathLike[str], lock=None) -> bool:
+        """Hold the lock, a file of the private lock folder ``locks``, waiting as long as
+        another run holds it; ``lock``: that file's (default: a :class:`Flock`). False where
+        it cannot be taken so: no ``flock`` here, a lock folder that is not a folder of the
+        user's, or one held already in another lock folder. OSError where the lock file
+        cannot be opened."""
+        path = os.path.join(locks, run_lock_name(self.out_dir))
+        if self._lock is not None:
+            return path == self.path
+        if lock is None:
+            try:
+                st = os.lstat(locks)
+            except OSError:
+                return False
+            if flock_api() is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+                return False
+            lock = Flock(Path(path))
+        waited_for(lock, lambda: self.say(waiting_message(self.out_dir, path)), self.check_cancelled)
+        self.path, self._lock = path, lock
+        return True
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self.path, self._lock = None, None
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from .placements import OUT, PLACED, Placements, inside, lands_in, moves_of
-from .up_to_date import Answer, Command, latest_path, path_state, record_path, unchanged_since, written
+from .up_to_date import Answer, Command, latest_path, locked, path_state, record_path, unchanged_since, written
 
 if TYPE_CHECKING:
     from .report_store import FolderOpener
@@ -126,12 +126,13 @@ def _name(function: Any) -> str | None:
     return f"{module}:{name}" if getattr(importlib.import_module(module), name, None) is function else None
 
 
-def answer(command: Command, started: float, open_folder: FolderOpener) -> Answer | None:
+def answer(command: Command, started: float, open_folder: FolderOpener, lock: Any) -> Answer | None:
     """The re-run of ``command`` into a folder that does not exist yet, answered from the
     witnesses of the same job's latest record when every one reads the same; None when
     anything differs or cannot be read or written, for the record's check and the engine.
     ``open_folder``: how the pictures' folder is written (as
-    :meth:`flowclass.reports.Reports.save` takes it)."""
+    :meth:`flowclass.reports.Reports.save` takes it); ``lock``: the new folder's run lock
+    (:class:`flowclass.fsutil.RunLock`), held before the folder is looked at again."""
     out_dir = command.out_dir()
     if os.path.lexists(out_dir) or path_state(out_dir)[1:] != ["dir", False, True]:
         return None  # only a new folder that can be made: nothing of anyone's is there
@@ -143,6 +144,8 @@ def answer(command: Command, started: float, open_folder: FolderOpener) -> Answe
         there = found["elsewhere"]["out_dir"]
         if there == out_dir or record["out_dir"] != there or latest["out_dir"] != there:
             return None
+        if not locked(lock, found) or os.path.lexists(out_dir):
+            return None  # made by the run it waited for
         times = unchanged_since(command, found, there)
         if times is None or not journals_unchanged(found):
             return None

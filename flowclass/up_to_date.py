@@ -37,9 +37,10 @@ from typing import Any, NamedTuple
 
 from . import __version__
 from .digests import sha256
+from .fsutil import temp_variables
 from .reads import stamp_of
 
-SCHEME = "flowclass-up-to-date-2"
+SCHEME = "flowclass-up-to-date-3"
 RECORDS = "run_records"  # the cache's store of run records (flowclass.run_record)
 ENVIRONMENT = ("FLOWCLASS_", "XDG_", "PYTHON", "HOME")  # what names plugins, folders, paths
 MAX_WORKFLOW_BYTES = 16 * 2**20  # bigger: no witness (workflow_file refuses far less anyway)
@@ -194,6 +195,7 @@ class Witnesses(NamedTuple):
     manifest: dict[str, Any]  # run.json as a re-run writes it, less its times
     skipped: list[list[str]]  # [node, path, reason]
     elsewhere: dict[str, Any] | None  # what a new --out needs besides (flowclass.new_out)
+    locks: list[Any]  # [the private lock folder the run's lock was in, fsutil.temp_variables()]
 
     def document(self) -> dict[str, Any]:
         return {"scheme": SCHEME, "flowclass": __version__, **self._asdict()}
@@ -201,12 +203,13 @@ class Witnesses(NamedTuple):
 
 def make(command: Command, workflow_digest: str | None, started: float, installed: list[list[Any]],
          result: Any, registry: Any, cache: Any, out_dir: str, reports: list[list[Any]], system: Any,
-         config: str, content_hashes: Any) -> dict[str, Any] | None:
+         config: str, content_hashes: Any, locks: str) -> dict[str, Any] | None:
     """The witnesses of a run that finished (``result``, run since ``started`` from a workflow
     file whose bytes had ``workflow_digest``, with ``installed``: :func:`installed_stamps`
     then; ``reports``: the pictures saved, [path, size, mtime]; ``config``: the config file
-    that can name plugin folders; ``content_hashes``: :func:`flowclass.new_out.take`'s), as
-    the run record keeps them; None when a re-run cannot be decided by them."""
+    that can name plugin folders; ``content_hashes``: :func:`flowclass.new_out.take`'s;
+    ``locks``: the folder its run lock was in, :class:`flowclass.fsutil.RunLock`), as the run
+    record keeps them; None when a re-run cannot be decided by them."""
     from pathlib import Path
 
     from . import new_out
@@ -270,7 +273,8 @@ def make(command: Command, workflow_digest: str | None, started: float, installe
     witnesses = Witnesses(command.identity(), workflow_digest, [sys.executable, sys.version], _environment(),
                           installed, sources, [config, lstamp(config)], reads, paths, files, results, events,
                           manifest, [list(row) for row in result.skipped_files],
-                          new_out.take(result, registry, cache, out_dir, content_hashes))
+                          new_out.take(result, registry, cache, out_dir, content_hashes),
+                          [locks, temp_variables()])
     return json.loads(json.dumps(witnesses.document(), default=str))  # as run.json writes them
 
 
@@ -310,17 +314,19 @@ class FoundSaved(NamedTuple):
         return [os.path.basename(path) for path in self.paths]
 
 
-def answer(command: Command, started: float) -> Answer | None:
+def answer(command: Command, started: float, lock: Any) -> Answer | None:
     """The re-run of ``command``, answered from its record's witnesses when every one reads
     the same (run.json written, each result's last use noted); None when anything differs
-    or cannot be read, for the record's check and the engine to take it."""
+    or cannot be read, for the record's check and the engine to take it. The witnesses are
+    read once ``lock``, the output folder's run lock (:class:`flowclass.fsutil.RunLock`), is
+    held (:func:`locked`)."""
     out_dir = command.out_dir()
     cache_root = command.cache_root()
     try:
         with open(record_path(cache_root, out_dir), encoding="utf-8") as file:
             record = json.load(file)
         witnesses = record["up_to_date"]
-        if record["out_dir"] != out_dir:
+        if record["out_dir"] != out_dir or not locked(lock, witnesses):
             return None
         times = unchanged_since(command, witnesses)
     except (OSError, ValueError, KeyError, TypeError, IndexError):
@@ -328,6 +334,17 @@ def answer(command: Command, started: float) -> Answer | None:
     if times is None:
         return None
     return written(witnesses, out_dir, started, times)
+
+
+def locked(lock: Any, found: dict[str, Any]) -> bool:
+    """Whether ``lock`` is held, taken (waiting for another run into its folder) in the lock
+    folder the witnessed run took its own in, where that is the one a run takes it in now:
+    the variables that name the temporary folder are as they were (finding it otherwise
+    would import tempfile, which costs such a re-run more than its lock)."""
+    if found["scheme"] != SCHEME:
+        return False
+    folder, variables = found["locks"]
+    return variables == temp_variables() and lock.take(folder)
 
 
 def unchanged_since(command: Command, found: dict[str, Any], moved_from: str | None = None) -> list[float] | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from nicegui.testing import User
-from ui_helpers import CLUSTER_FOLDER, make_app, page_of, run_asking_to_save_first, until
+from ui_helpers import CLUSTER_FOLDER, make_app, page_of, run_asking_to_save_first, toy_chain, until
 
 from flowclass import fsutil
 from flowclass.library import ready_workflows_dir
@@ -25,7 +25,6 @@ from flowclass.ui.app import canvas_roots, setup
 from flowclass.ui.confine import CODE as OUTSIDE_ROOTS
 from flowclass.ui.page import AppConfig
 from flowclass.ui.session import EditorSession
-from flowclass.workflow import PortRef
 
 pytestmark = pytest.mark.anyio
 
@@ -132,13 +131,7 @@ async def test_a_cancel_that_arrives_as_the_run_ends_leaves_its_summary(user: Us
     """The Cancel button is still on the screen when the run ends; its click reaches the server
     a moment later. The footer said "Cancelling…" from then on, over the run's own line, and
     the next run's line started from a cancelled state."""
-    make_app(registry, cache, tmp_path)
-    await user.open("/")
-    page = page_of(user)
-    page.add_node("toy.number", (0, 0))
-    page.add_node("toy.wait", (300, 0))
-    page.connect(PortRef("toy_number", "number"), PortRef("toy_wait", "number"))
-    page.set_param("toy_wait", "steps", 30)
+    page = await toy_chain(user, registry, cache, tmp_path, steps=30)
     page.start_run(None)
     await until(lambda: not page.runner.running, what="the end of the run")
     await until(lambda: page.summary.text.startswith("Last run"), what="the run's line")

@@ -13,6 +13,7 @@ from flowclass.ui.app import setup
 from flowclass.ui.browse import Roots
 from flowclass.ui.canvas import FlowCanvas
 from flowclass.ui.page import AppConfig, EditorPage
+from flowclass.workflow import PortRef
 from flowclass.workflow_file import load, save
 
 CLUSTER_FOLDER = ready_workflows_dir() / "cluster_folder.json"
@@ -68,6 +69,18 @@ async def until(condition: Callable[[], object], timeout: float = 60.0, what: st
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def toy_chain(user: User, registry, cache, folder: Path, steps: int) -> EditorPage:
+    """A fresh tab with toy.number -> toy.wait (``steps`` steps of 1 ms), not run yet."""
+    make_app(registry, cache, folder)
+    await user.open("/")
+    page = page_of(user)
+    page.add_node("toy.number", (0, 0))
+    page.add_node("toy.wait", (300, 0))
+    page.connect(PortRef("toy_number", "number"), PortRef("toy_wait", "number"))
+    page.set_param("toy_wait", "steps", steps)
+    return page
 
 
 async def run_slow_chain(user: User, registry, cache, folder: Path, steps: int, number: int = 1) -> EditorPage:

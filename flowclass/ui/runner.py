@@ -3,7 +3,9 @@
 The engine runs on a worker thread; its events arrive on that thread and go into a
 queue, which the page drains from the event loop (``poll``, called by a ``ui.timer``),
 so the page stays responsive and no UI element is touched off the loop. Cancel sets
-the run's ``threading.Event``, which nodes check between steps.
+the run's ``threading.Event``, which nodes check between steps. A run first takes its output
+folder's run lock (:func:`flowclass.userfiles.folder_lock.run_lock`): while another run (another
+tab, a terminal) writes there, :attr:`RunController.waiting` says so, and Cancel ends the wait.
 
 Badges are :class:`~flowclass.states.NodeState`: ``idle`` (not run), ``pending`` (waits
 in this run), ``running`` (with progress), ``cached``, ``done``, ``stale`` (it had a
@@ -30,6 +32,7 @@ from ..manifest import node_seconds
 from ..node import NodeType
 from ..run_clock import RunClock, RunLeft, node_kinds, time_left
 from ..reports import Reports
+from ..userfiles.folder_lock import run_lock
 from ..userfiles.owned_folder import owned_folder
 from ..scanning import CHECK_FILES, ScanBudget
 from ..timings import TimingHistory
@@ -142,6 +145,17 @@ class _Finished:
 
 
 @dataclass
+class _Waiting:
+    """Queue item: the run waits for another FlowClass run writing into its output folder."""
+
+    message: str
+
+
+class _CancelledWaiting(Exception):
+    """Cancel, while the run waited for the output folder's lock."""
+
+
+@dataclass
 class _Checked:
     """Queue item: a status check ended."""
 
@@ -177,6 +191,7 @@ class RunController:
         self._run_id = 0  # events carry the run they come from
         self._run_keys: dict[str, str | None] = {}  # the cache key each badge was earned with
         self.run_nodes: list[str] = []  # the nodes of the run going on, in the order they run
+        self.waiting = ""  # what the run going on waits for before it starts, if anything
         self.took: dict[str, float] = {}  # seconds each node took when it last ran
         self._keeps: dict[str, NodeType] = {}  # the run's nodes whose progress counts what is stored
         self.reached: dict[str, Kept] = {}  # how far those got in the run going on
@@ -205,6 +220,7 @@ class RunController:
         self._run_id += 1
         run_id = self._run_id
         self.run_nodes = []
+        self.waiting = ""
         self._keeps = {n.id: spec for n in workflow.nodes
                        if (spec := self.engine.registry.get(n.type)) is not None and spec.keeps_progress}
         self.reached = {}
@@ -220,15 +236,31 @@ class RunController:
             reports.on_event(event)
             self.queue.put((run_id, event))
 
+        waited: list[str] = []
+
+        def waiting(message: str) -> None:
+            waited.append(message)
+            self.queue.put((run_id, _Waiting(message)))
+
+        def cancelled() -> None:
+            if cancel.is_set():
+                raise _CancelledWaiting
+
         def work() -> None:
             try:
-                with self._engine_lock, self.executors.use() as executor:
+                # another run into the same folder (another tab, a terminal) goes first, whole
+                with self._engine_lock, run_lock(out_dir, say=waiting, check_cancelled=cancelled), \
+                        self.executors.use() as executor:
+                    if waited:  # no longer
+                        self.queue.put((run_id, _Waiting("")))
                     result = self.engine.run(workflow, base_dir=base_dir, out_dir=out_dir,
                                              targets=targets, on_event=on_event,
                                              cancel=cancel, source=source, executor=executor, named=named)
                     # the same tables and pictures as `flowclass run` leaves in --out
                     result.reports = reports.save(result, out_dir, owned_folder)
                 self.queue.put((run_id, _Finished(result, None)))
+            except _CancelledWaiting:  # nothing ran, nothing was written
+                self.queue.put((run_id, _Finished(None, None)))
             except Exception as exc:  # WorkflowInvalid, a foreign run.json...: shown to the user
                 self.queue.put((run_id, _Finished(None, exc)))
 
@@ -300,10 +332,13 @@ class RunController:
             run_id, item = item
             if run_id != self._run_id:
                 continue  # from an abandoned run
-            if isinstance(item, NodeEvent):
+            if isinstance(item, _Waiting):
+                self.waiting = item.message
+            elif isinstance(item, NodeEvent):
                 self._apply_event(item)
             else:
                 self.thread = None
+                self.waiting = ""
                 if item.result is not None:
                     self._run_keys.update((n, o.key) for n, o in item.result.outcomes.items())
                     self.took.update((n, o.seconds) for n, o in item.result.outcomes.items()

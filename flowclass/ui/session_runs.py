@@ -53,8 +53,12 @@ class SessionRuns:
         """The footer's line while a run goes on, the whole run first (a narrow footer cuts the
         end): ``Running node 2 of 5 (3 more after it · about 2 min left in all), Embed:
         embedding: 776 / 2,000 images · about 40 s left``, then the nodes nobody timed yet."""
+        if self.runner.cancel_event.is_set():  # "Cancelling…"
+            return self.summary
+        if self.runner.waiting:  # for another run into the output folder, before it starts
+            return self.runner.waiting[:1].upper() + self.runner.waiting[1:]
         where = self.runner.where_the_run_is()
-        if where is None or self.runner.cancel_event.is_set():  # starting, or "Cancelling…"
+        if where is None:  # starting
             return self.summary
         spec = self.state.workflow.node(where.node)
         title = self.state.node_title(spec) if spec else where.node
@@ -111,6 +115,10 @@ class SessionRuns:
         self.emit("results")
 
     def _run_finished(self, result: RunResult | None, error: Exception | None) -> None:
+        if result is None and error is None:  # cancelled while it waited for the folder
+            self.summary = "Cancelled before it started: it was waiting for another run into the output folder."
+            self.emit("run")
+            return
         if error is not None:
             text = explain(error) if isinstance(error, WorkflowInvalid) else str(error)
             self.summary = "The run did not start."

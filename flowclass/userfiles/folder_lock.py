@@ -10,6 +10,14 @@ with a clear error if the wait grows too long.
 The lock file lives outside the folder, in a private folder of the user's in the system's
 temporary folder, named by the folder's device and inode: every spelling of the folder's
 path (relative, through a link) shares one lock, and nothing is left in the user's folder.
+
+That lock is held while one write goes on. A whole run holds its output folder's *run lock*
+(:func:`run_lock`, :class:`flowclass.fsutil.RunLock`) besides, another file of the same
+folder named by the output folder's resolved path (it may not exist yet), from before it
+writes anything there until its run.json and record are written: a second run into the
+folder waits for the first's end, saying so, as long as that takes, so one run's export
+never lies beside another's run.json. The two are different files, so a run's own writes
+never wait for its run lock.
 """
 
 from __future__ import annotations
@@ -17,10 +25,11 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
+
+from ..fsutil import Flock, RunLock, flock_api, run_lock_name, waited_for, waiting_message
 
 WAIT_SECONDS = 600.0
 
@@ -41,19 +50,29 @@ def _user() -> str:
         return getpass.getuser()
 
 
-def lock_path(folder: Path) -> Path:
-    """The lock file of ``folder`` (which must exist)."""
+def locks_folder() -> Path:
+    """FlowClass's private lock folder in the system's temporary folder, made where missing."""
     locks = Path(tempfile.gettempdir()) / f"flowclass-locks-{_user()}"
     try:
         locks.mkdir(mode=0o700, exist_ok=True)
         st, mine = os.lstat(locks), getattr(os, "getuid", lambda: None)()
+    except OSError as exc:
+        raise LockError(f"cannot make the lock folder {locks}: {exc}",
+                        "check that the temporary folder can be written") from None
+    if not stat.S_ISDIR(st.st_mode) or (mine is not None and st.st_uid != mine):
+        raise LockError(f"{locks} is not a private folder of yours; FlowClass keeps its folder "
+                        "locks there", f"move {locks} away")
+    return locks
+
+
+def lock_path(folder: Path) -> Path:
+    """The lock file of ``folder`` (which must exist)."""
+    locks = locks_folder()
+    try:
         folder_st = os.stat(folder)
     except OSError as exc:
         raise LockError(f"cannot lock {folder} for writing: {exc}",
                         "check that the folder and the temporary folder can be written") from None
-    if not stat.S_ISDIR(st.st_mode) or (mine is not None and st.st_uid != mine):
-        raise LockError(f"{locks} is not a private folder of yours; FlowClass keeps its folder "
-                        "locks there", f"move {locks} away")
     return locks / f"{folder_st.st_dev}-{folder_st.st_ino}.lock"
 
 
@@ -67,37 +86,6 @@ def _check_lock_file(path: Path) -> None:
         raise LockError(f"{path} is {what}; FlowClass uses that name to lock a folder while "
                         "it writes there, and does not open it through anything else",
                         f"move or rename {path}")
-
-
-class Flock:
-    """An exclusive ``flock`` on a lock file, taken without waiting."""
-
-    def __init__(self, path: Path):
-        self.path, self._fd = path, None
-
-    def _open(self) -> int:
-        return os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) |
-                       getattr(os, "O_CLOEXEC", 0), 0o644)
-
-    def try_acquire(self) -> bool:
-        import fcntl
-
-        fd = self._open()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the last descriptor releases the lock
-            self._fd = None
 
 
 class _FileLock:
@@ -122,11 +110,7 @@ class _FileLock:
 
 
 def os_lock(path: Path) -> Flock | _FileLock:
-    try:
-        import fcntl  # noqa: F401
-    except ImportError:
-        return _FileLock(path)
-    return Flock(path)
+    return Flock(path) if flock_api() is not None else _FileLock(path)
 
 
 @contextmanager
@@ -138,22 +122,39 @@ def folder_lock(folder: Path, *, say: Callable[[str], None] = lambda message: No
     _check_lock_file(path)
     lock = os_lock(path)
     try:
-        if not lock.try_acquire():
-            say(f"waiting for another FlowClass run that is writing into {folder} (it holds "
-                f"the lock {path}); this run goes on when that one ends")
-            deadline = time.monotonic() + wait
-            while not lock.try_acquire():
-                check_cancelled()
-                if time.monotonic() >= deadline:
-                    raise LockError(
-                        f"another FlowClass run has been writing into {folder} for over "
-                        f"{wait:.0f} s (it holds {path})",
-                        "wait until that run ends, then run again") from None
-                time.sleep(0.05)
+        if not waited_for(lock, lambda: say(waiting_message(folder, path)), check_cancelled, wait):
+            raise LockError(f"another FlowClass run has been writing into {folder} for over "
+                            f"{wait:.0f} s (it holds {path})", "wait until that run ends, then run again")
     except OSError as exc:
         raise LockError(f"cannot lock {folder} for writing ({path}): {exc.strerror or exc}",
                         "check that the folder can be written, or choose another") from None
     try:
         yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def run_lock(out_dir: Path, *, say: Callable[[str], None] = lambda message: None,
+             check_cancelled: Callable[[], None] = lambda: None,
+             held: RunLock | None = None) -> Iterator[RunLock]:
+    """Hold the run lock of the output folder ``out_dir`` (:class:`flowclass.fsutil.RunLock`)
+    for the block, a run's whole writing there; waits (saying so) as long as another run holds
+    it. ``held``: the lock this run's re-run check took already (kept, not taken again)."""
+    resolved = os.path.realpath(out_dir)
+    if held is not None and held.holds(resolved):
+        yield held
+        return
+    locks = locks_folder()
+    lock = RunLock(resolved, say, check_cancelled)
+    path = locks / run_lock_name(resolved)
+    _check_lock_file(path)
+    try:
+        lock.take(locks, os_lock(path))
+    except OSError as exc:
+        raise LockError(f"cannot lock {out_dir} for this run ({path}): {exc.strerror or exc}",
+                        "check that the temporary folder can be written") from None
+    try:
+        yield lock
     finally:
         lock.release()

@@ -1,0 +1,236 @@
+"""Two runs into one output folder never mix: a run holds the folder's run lock from before it
+writes anything there until its run.json and record are written (flowclass.fsutil.RunLock,
+flowclass/userfiles/folder_lock.py), on every path: the engine's run, the record's replay, the
+witnesses' unchanged re-run (into the same folder or a new one) and the canvas's Run. A second
+run into the folder, by any path to it, waits, says so, and runs whole once the first ends; a
+killed holder's lock is free; a run into another folder never waits.
+
+Each ``flowclass run`` is a process of its own, on 100 real digit images with pixel
+embeddings (tests/test_up_to_date.py's job).
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from flowclass.fsutil import RunLock, run_lock_name
+from flowclass.userfiles.folder_lock import locks_folder, run_lock
+from tests.test_run_record import digits  # noqa: F401
+from tests.test_up_to_date import SCRIPT, Rerun
+
+WAITING = "waiting for another FlowClass run that is writing into"
+
+
+def start(job: Rerun, *extra: str, out: Path | None = None) -> subprocess.Popen:
+    """A ``flowclass run`` of ``job`` (``--set`` ``extra``), a process of its own."""
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, json.dumps(job.args(*extra, out=out))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=job.env,
+                            cwd=job.cwd)
+
+
+def finished(process: subprocess.Popen) -> tuple[str, str]:
+    """How the run was answered ("witnesses", "record" or "engine") and its stderr."""
+    out, err = process.communicate(timeout=300)
+    said, _, last = out.rstrip("\n").rpartition("\n")
+    code, answered, engine, _ = json.loads(last)
+    assert code == 0, out + err
+    return ("witnesses" if answered else "engine" if engine else "record"), err
+
+
+def waiting_line(process: subprocess.Popen, seconds: float = 120) -> str:
+    """The line in which a run says it waits (its stderr's first lines)."""
+    deadline = time.monotonic() + seconds
+    lines = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if WAITING in line:
+            return line
+    raise AssertionError(f"the run did not say it waited: {lines}")
+
+
+def lock_file(out: Path) -> Path:
+    return locks_folder() / run_lock_name(os.path.realpath(out))
+
+
+def held_elsewhere(out: Path) -> bool:
+    """Whether another process holds ``out``'s run lock."""
+    try:
+        fd = os.open(lock_file(out), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+@contextmanager
+def another_run_into(out: Path) -> Iterator[None]:
+    """``out``'s run lock held by someone else for the block, as another run holds it."""
+    with run_lock(out):
+        yield
+
+
+def one_runs(out: Path) -> int:
+    """The number of clusters of the run whose files ``out`` holds, after checking that every
+    one of them is that run's: run.json's parameter, Save Table's clusters.csv, the export's
+    label folders and its table of what went where."""
+    k = json.loads((out / "run.json").read_text())["nodes"]["cluster"]["params"]["n_clusters"]
+    with open(out / "clusters.csv", newline="") as file:
+        table = {row["cluster"] for row in csv.DictReader(file)}
+    with open(out / "clusters" / "images.csv", newline="") as file:
+        exported = list(csv.DictReader(file))
+    folders = {p.name: sorted(q.name for q in p.iterdir()) for p in (out / "clusters").iterdir() if p.is_dir()}
+    assert len(table) == k and {row["cluster"] for row in exported} == table, (k, table)
+    assert sorted(folders) == sorted(table) and all(folders.values()), (k, folders)
+    assert sorted(os.path.relpath(row["exported"], out / "clusters") for row in exported) == \
+        sorted(f"{name}/{file}" for name, files in folders.items() for file in files)
+    return k
+
+
+@pytest.fixture
+def job(tmp_path, digits) -> Rerun:  # noqa: F811
+    folder = tmp_path / "digits"
+    shutil.copytree(digits, folder)
+    return Rerun(tmp_path, folder)
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_into_one_folder_leave_it_one_runs(job):
+    """Started at once with other parameters: one waits for the other's end, says so, then
+    runs whole, so the folder ends as its run left it (on main each locked the folder only
+    while it wrote: one's export could stay beside the other's run.json and table)."""
+    runs = {k: start(job, "--set", f"cluster.n_clusters={k}") for k in (3, 5)}
+    said = {k: finished(process)[1] for k, process in runs.items()}
+    waited = [k for k, err in said.items() if WAITING in err]
+    assert len(waited) == 1, said
+    (k,) = waited
+    line = next(line for line in said[k].splitlines() if WAITING in line)
+    assert str(job.out.resolve()) in line and run_lock_name(str(job.out.resolve())) in line
+    assert one_runs(job.out) == k  # the one that waited ran last, whole
+
+
+@pytest.mark.slow
+def test_a_killed_run_does_not_hold_up_the_next(job):
+    first = start(job, "--set", "cluster.n_clusters=3")
+    deadline = time.monotonic() + 120
+    while not held_elsewhere(job.out):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.005)
+    first.kill()  # kill -9, lock held
+    first.wait()
+    how, err = finished(start(job, "--set", "cluster.n_clusters=5"))
+    assert how == "engine" and WAITING not in err
+    assert one_runs(job.out) == 5
+
+
+@pytest.mark.slow
+def test_a_run_waits_for_its_folder_by_any_path_and_never_for_another_folder(job, tmp_path):
+    """A link to the folder, before the folder exists, names the same lock: the run waits,
+    writes nothing meanwhile, and runs once the lock is free. A run into another folder goes
+    on at once."""
+    link = tmp_path / "link"
+    link.symlink_to(job.out, target_is_directory=True)  # job.out does not exist yet
+    with another_run_into(job.out):
+        how, err = finished(start(job, out=tmp_path / "elsewhere"))
+        assert how == "engine" and WAITING not in err
+        waiter = start(job, out=link)
+        assert str(job.out) in waiting_line(waiter)
+        time.sleep(1)
+        assert waiter.poll() is None and not job.out.exists()
+    finished(waiter)  # by the engine, or copied from "elsewhere" by its witnesses: the same files
+    assert one_runs(job.out) == 10
+
+
+@pytest.mark.slow
+def test_an_unchanged_rerun_answered_before_the_imports_waits_too(job, tmp_path):
+    """The witnesses' re-run into the same folder, and into a new one, takes the lock before
+    it reads them: while another run writes there, it waits, and then answers."""
+    assert finished(start(job))[0] == "engine"
+    assert job.settled() == "witnesses"
+    new = tmp_path / "new-out"
+    for out in (job.out, new):
+        before = (job.out / "run.json").stat().st_mtime_ns
+        with another_run_into(out):
+            waiter = start(job, out=out)
+            assert str(out) in waiting_line(waiter)
+            time.sleep(0.5)
+            assert waiter.poll() is None and (job.out / "run.json").stat().st_mtime_ns == before
+            assert not new.exists()
+        assert finished(waiter)[0] == "witnesses"
+    assert one_runs(new) == one_runs(job.out) == 10
+
+
+def test_a_run_holds_its_lock_once_and_its_writes_lock_the_folder_apart(tmp_path):
+    """The run lock taken by the witnesses' check is the run's (kept, not taken again, which
+    would wait for itself); a write's own folder lock is another file."""
+    from flowclass.userfiles.folder_lock import folder_lock
+
+    out = tmp_path / "out"
+    lock = RunLock(os.path.realpath(out))
+    assert lock.take(str(locks_folder()))
+    try:
+        with run_lock(tmp_path / "." / "out", held=lock) as same:
+            assert same is lock
+            out.mkdir()
+            with folder_lock(out, wait=0.5):  # not the run lock's file: taken at once
+                pass
+        said: list[str] = []
+        other = RunLock(os.path.realpath(out), said.append, check_cancelled=_stop)
+        with pytest.raises(_Stopped):  # another run (another descriptor) waits for it
+            other.take(str(locks_folder()))
+        assert len(said) == 1 and said[0].startswith(WAITING) and str(out) in said[0]
+    finally:
+        lock.release()
+    assert other.take(str(locks_folder()))
+    other.release()
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop() -> None:
+    raise _Stopped
+
+
+@pytest.mark.anyio
+async def test_the_canvas_run_waits_for_its_folder_says_so_and_can_be_cancelled(user, registry, cache, tmp_path):
+    """Run in a tab while another run (a terminal, another tab) writes into the output folder:
+    the footer says it waits, Cancel ends the wait with nothing written, and a Run once the
+    folder is free runs."""
+    from ui_helpers import toy_chain, until
+
+    page = await toy_chain(user, registry, cache, tmp_path, steps=30)
+    out = page.out_dir()
+    with another_run_into(out):
+        page.start_run(None)
+        await user.should_see("Waiting for another FlowClass run that is writing into")
+        assert page.summary.text.startswith(f"Waiting for another FlowClass run that is writing into {out}")
+        page.cancel_run()
+        await until(lambda: not page.runner.running, what="the end of the wait")
+        await user.should_see("Cancelled before it started")
+        assert not (out / "run.json").exists()
+        page.start_run(None)
+        await user.should_see("Waiting for another FlowClass run")
+    await until(lambda: not page.runner.running, what="the run")
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run's line")
+    assert page.status("toy_wait").state.value == "done" and (out / "run.json").exists()
