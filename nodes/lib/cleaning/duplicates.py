@@ -260,6 +260,8 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     """
     n = len(paths)
     hashes = np.asarray(hashes, dtype=str)
+    workers = workers or cores()
+    settings = f"{match_above!r}:{detail_below!r}"  # what the kept verdicts were judged under
     exact_pairs: list[tuple[int, int]] = []
     # same bytes: copies without looking
     order = np.argsort(hashes, kind="stable")
@@ -271,7 +273,7 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
         # core the looking leaves idle (a second faiss thread waited on busy cores: 1.5 times the CPU)
         looks, (pairs, sims) = look_at_all(
             paths, lambda done, total: progress(done, total, "images", "looking at images"), hashes.tolist(), kept,
-            workers=workers or cores(), meanwhile=lambda: candidate_pairs(rows, neighbours, candidate_similarity, 1))
+            workers=workers, meanwhile=lambda: candidate_pairs(rows, neighbours, candidate_similarity, 1))
         prepared, readable, files = _Prepared.none(n), looks.readable, files_of(hashes)
         checkable = _checkable(pairs, readable, files)
 
@@ -284,8 +286,8 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
         # the images of the embedding's pairs prepared for the coarse check while the signatures are
         # searched (that search on one core, serial, cost 5 to 7 s at 100,000 images); not where a
         # stopped run kept verdicts: those pairs need no preparing
-        if kept is None or not kept.any_pair_chunks(f"{match_above!r}:{detail_below!r}"):
-            pairs = prepared.make(looks.works, np.unique(pairs[checkable]), workers or cores(),
+        if kept is None or not kept.any_pair_chunks(settings):
+            pairs = prepared.make(looks.works, np.unique(pairs[checkable]), workers,
                                   lambda: progress(0, n, "images", "comparing thumbnails"), lambda: with_signatures(1))
         else:
             pairs = with_signatures()
@@ -299,7 +301,7 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     worth = sims >= EXACT_SIMILARITY
     if looks is not None and len(pairs):
         worth |= looks.digests[pairs[:, 0]] == looks.digests[pairs[:, 1]]
-    digest = _digests(paths, hashes, pairs[worth], kept, workers or cores())
+    digest = _digests(paths, hashes, pairs[worth], kept, workers)
     exact = np.zeros(len(pairs), dtype=bool)
     for k in np.flatnonzero(worth):
         a, b = (int(v) for v in pairs[k])
@@ -310,8 +312,7 @@ def find_copies(paths: Sequence[str], hashes: Sequence[str], rows: np.ndarray, *
     near_pairs: list[tuple[int, int]] = []
     if looks is not None:  # no BLAS thread limit here: it is the whole process's (see pair_pool)
         near_pairs = _near(pairs, np.flatnonzero(~exact), looks, prepared, paths, scores, match_above,
-                           detail_below, progress, _Verdicts(kept, hashes, f"{match_above!r}:{detail_below!r}"),
-                           workers or cores())
+                           detail_below, progress, _Verdicts(kept, hashes, settings), workers)
     area_of = (lambda i: int(areas[i])) if areas is not None else (lambda i: _area(paths[i]))
     copies = _group(n, exact_pairs, near_pairs, paths, area_of, sizes, keep_chosen or {})
     return copies, np.column_stack([pairs, scores]) if len(pairs) else np.zeros((0, 4))
