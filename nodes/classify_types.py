@@ -44,7 +44,8 @@ class Classifier:
 
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         """Per-class probabilities of each vector, columns in the order of ``classes``."""
-        return class_scores(load_estimator(self.estimator), vectors, self.classes)
+        n_features = np.shape(vectors)[1] if np.ndim(vectors) == 2 else None
+        return class_scores(load_estimator(self.estimator, n_features), vectors, self.classes)
 
     @property
     def title(self) -> str:

@@ -324,3 +324,88 @@ def test_a_saved_model_file_follows_the_umask(saved_model, tmp_path, umask):
     finally:
         os.umask(old)
     assert os.stat(tmp_path / "shared" / "digits.fcmodel").st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.fixture(scope="module")
+def forest_model(registry, shared_cache, tmp_path_factory):
+    """A random forest digit model saved by a workflow run."""
+    out = tmp_path_factory.mktemp("forest")
+    nodes, edges = digits_training(per_label=10, train={"model": "random_forest", "n_trees": 10})
+    nodes.append(("save", "save_model", {"path": "forest.fcmodel"}))
+    edges.append(("train.model", "save.model"))
+    assert run(registry, shared_cache, nodes, edges, out).ok
+    return out / "forest.fcmodel"
+
+
+def _first_tree_edited(model_file, target, edit):
+    """A copy of ``model_file`` whose forest's first tree went through ``edit(state, tree)``,
+    which returns the tree to put in its place (written as skops writes it, CRCs and all)."""
+    import skops.io as sio
+
+    from flowclass import codec
+    from nodes.lib.classify.estimators import canonical_zip, load_estimator
+
+    value = codec.from_bytes(model_file.read_bytes())
+    forest = load_estimator(value.estimator)
+    tree = forest.estimators_[0].tree_
+    forest.estimators_[0].tree_ = edit(tree.__getstate__(), tree)
+    payload = np.frombuffer(canonical_zip(sio.dumps(forest)), np.uint8)
+    from dataclasses import replace
+
+    target.write_bytes(codec.to_bytes(replace(value, estimator=payload)))
+    return target
+
+
+def _node0(field, number):
+    def edit(state, tree):
+        state["nodes"][field][0] = number
+        tree.__setstate__(state)
+        return tree
+    return edit
+
+
+def _wider(state, tree):
+    """The same tree, said to split vectors of a million numbers, its root on the last."""
+    from sklearn.tree._tree import Tree
+
+    wide = Tree(10**6, tree.n_classes, tree.n_outputs)
+    state["nodes"]["feature"][0] = 10**6 - 1
+    wide.__setstate__(state)
+    return wide
+
+
+@pytest.mark.parametrize("edit,why", [
+    (_node0("left_child", 10**9), "node 0's left child is node 1000000000"),
+    (_node0("right_child", 0), "node 0's right child is node 0"),  # a loop
+    (_node0("feature", 10**6), "node 0 splits on feature 1000000 of 64"),
+    (_wider, "it splits vectors of 1000000 numbers, not 64"),
+])
+def test_a_model_file_whose_trees_point_outside_themselves_is_refused(registry, cache, forest_model,
+                                                                      tmp_path, edit, why):
+    """scikit-learn's compiled trees follow a node's numbers as written: such a shared model
+    file loaded, then crashed FlowClass when Predict used it (a segmentation fault), or
+    looped for ever, or read memory past the vectors. Refused as damaged, naming the file."""
+    edited = _first_tree_edited(forest_model, tmp_path / "edited.fcmodel", edit)
+    load = _load_outcome(registry, cache, tmp_path, edited)
+    assert load.state == "failed" and load.field == "file", load.error
+    assert str(edited) in load.error and "damaged (decision tree 1: " + why in load.error, load.error
+    assert _load_outcome(registry, cache, tmp_path / "whole", forest_model).state == "done"
+
+
+def test_a_forest_pointing_outside_itself_stops_only_its_node(registry, shared_cache, forest_model, tmp_path):
+    """End to end, as a stranger's model file arrives: `flowclass run` of Load Model ->
+    Predict (a segmentation fault before) names the file and goes on with the other branch."""
+    edited = _first_tree_edited(forest_model, tmp_path / "shared.fcmodel", _node0("left_child", 10**9))
+    nodes = [("load", "load_model", {"file": str(edited)}),
+             ("new", "import_images", {"sample": "digits", "max_per_label": 2}),
+             ("embed_new", "embed", DIGITS_PIXELS), ("predict", "predict", {}),
+             ("table", "save_table", {"path": "embeddings.csv"})]
+    edges = [("load.model", "predict.model"), ("new.images", "embed_new.images"),
+             ("embed_new.embeddings", "predict.embeddings"), ("new.images", "table.data")]
+    wf = tmp_path / "apply.json"
+    save(workflow(registry, nodes, edges), wf)
+    done = subprocess.run([sys.executable, "-m", "flowclass.cli", "run", str(wf), "--out", str(tmp_path / "out"),
+                           "--cache", str(shared_cache.root), "-q"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert "shared.fcmodel was refused: the classifier inside is damaged" in done.stderr
+    assert (tmp_path / "out" / "embeddings.csv").is_file()

@@ -205,11 +205,13 @@ def dump_estimator(estimator: Any) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8).copy()
 
 
-def load_estimator(payload: np.ndarray | bytes) -> Any:
+def load_estimator(payload: np.ndarray | bytes, n_features: int | None = None) -> Any:
     """Rebuild an estimator from :func:`dump_estimator` bytes, trusting only known types.
 
     Raises :class:`UntrustedModel` naming what is wrong; nothing from the payload is
-    constructed unless every type in it is one our model families produce.
+    constructed unless every type in it is one our model families produce, and its decision
+    trees are checked whole (:func:`check_trees`; with ``n_features``, the number of numbers
+    the vectors it is given hold).
     """
     sio = skops_io()
 
@@ -223,9 +225,76 @@ def load_estimator(payload: np.ndarray | bytes) -> Any:
         raise UntrustedModel("the classifier inside holds types FlowClass does not trust: "
                              + ", ".join(unknown))
     try:
-        return sio.loads(data, trusted=list(EXTRA_TRUSTED))
+        estimator = sio.loads(data, trusted=list(EXTRA_TRUSTED))
     except Exception as exc:
         raise UntrustedModel(f"the classifier inside is damaged ({type(exc).__name__}: {exc})") from None
+    check_trees(estimator, n_features)
+    return estimator
+
+
+def check_trees(estimator: Any, n_features: int | None = None) -> None:
+    """:class:`UntrustedModel` unless every decision tree inside ``estimator`` is whole.
+
+    scikit-learn's trees are compiled code that follows each node's child and feature
+    numbers without checking them, and a tree rebuilt from a file takes them as written: a
+    shared model file whose forest had a node pointing past the tree's end crashed FlowClass
+    (a segmentation fault) when it predicted, one pointing back up the tree looped for ever,
+    and one reading a feature past the vector's end read other memory. So each node must be
+    a leaf or point to two later nodes of the tree, and split on a feature the vectors have.
+    (skops trusts no tree by default for this reason; the forests of our families need one.)
+    """
+    for number, tree in enumerate(_trees(estimator), start=1):
+        def damaged(why: str) -> UntrustedModel:
+            return UntrustedModel(f"the classifier inside is damaged (decision tree {number}: {why})")
+
+        count, features = tree.node_count, tree.n_features
+        if n_features is not None and features != n_features:
+            raise damaged(f"it splits vectors of {features} numbers, not {n_features}")
+        # count rows: a tree rebuilt afresh, as skops rebuilds it, counts at most what it holds
+        nodes = tree.__getstate__()["nodes"]
+        left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+        inner = (left != TREE_LEAF) | (right != TREE_LEAF)
+        after = np.arange(count)[inner]
+        for name, children in (("left", left[inner]), ("right", right[inner])):
+            wrong = (children <= after) | (children >= count)
+            if wrong.any():
+                at = int(after[wrong.argmax()])
+                raise damaged(f"node {at}'s {name} child is node {int(children[wrong.argmax()])}, "
+                              f"not a later one of its {count}")
+        wrong = (feature[inner] < 0) | (feature[inner] >= features)
+        if wrong.any():
+            raise damaged(f"node {int(after[wrong.argmax()])} splits on feature "
+                          f"{int(feature[inner][wrong.argmax()])} of {features}")
+
+
+TREE_LEAF = -1  # scikit-learn's child number of a leaf
+
+
+def _trees(value: Any) -> Any:
+    """Every scikit-learn ``Tree`` reachable from ``value`` (its attributes, lists, dicts and
+    object arrays), each once, nearest first (a forest's in its order); walked without recursion."""
+    from collections import deque
+
+    from sklearn.tree._tree import Tree
+
+    seen: set[int] = set()
+    pending = deque([value])
+    while pending:
+        item = pending.popleft()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Tree):
+            yield item
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, np.ndarray):
+            if item.dtype == object:
+                pending.extend(item.ravel().tolist())
+        elif hasattr(item, "__dict__"):
+            pending.extend(vars(item).values())
 
 
 # --- embedder specs -----------------------------------------------------------------

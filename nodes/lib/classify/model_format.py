@@ -81,7 +81,8 @@ def read_model(data: bytes, name: str = "the model file", check: Check = lambda 
     except (zipfile.BadZipFile, ValueError, TypeError):
         pass  # load_estimator says what is wrong with it
     try:
-        estimator = load_estimator(value.estimator)
+        dim = value.embedder.get("dim") if isinstance(value.embedder, dict) else None
+        estimator = load_estimator(value.estimator, dim if type(dim) is int else None)
     except UntrustedModel as exc:
         raise ModelFileError(f"{name} was refused: {exc}") from None
     if sorted(map(str, getattr(estimator, "classes_", []))) != sorted(value.classes):
