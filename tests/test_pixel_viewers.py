@@ -172,6 +172,73 @@ async def test_drawn_strokes_become_the_mask_the_cli_uses(user: User, registry, 
 
 @pytest.mark.anyio
 @pytest.mark.slow
+async def test_strokes_not_saved_yet_outlive_another_node_selected_a_reload_and_a_restart(
+        create_user, registry, cache, workspace: Path, tmp_path: Path) -> None:
+    """Strokes painted but not saved were kept by the view alone: selecting another node (to
+    look at its results), a reload (F5) or a restarted server dropped them without a word, and
+    a page with only unsaved strokes did not ask before it was left. They belong to the tab:
+    still there after each, marked unsaved, and saved as if never interrupted."""
+    from test_ui_keep_work import leave
+
+    make_app(registry, cache, workspace, workspace / "labels.json")
+    user = create_user()
+    await user.open("/?tab=painting-tab")
+    page = page_of(user)
+    page.start_run(["regions"])
+    await until(lambda: page.summary.text.startswith("Last run"), what="the samples node")
+    user.find(FlowCanvas).trigger("select", {"id": "regions"})
+    await user.should_see("Paint with the left mouse button.")
+    (tool,) = user.find(marker="label-tool").elements
+    for name in ("sky", "building"):
+        tool.value = name
+        draw(user, STROKES[name])
+    await user.should_see("2 stroke(s) not saved")
+    await user.should_see("unsaved changes")  # the leave warning's mark, though the workflow is as saved
+
+    def strokes_shown(who: User) -> int:
+        (canvas,) = who.find(ui.interactive_image).elements
+        return canvas.content.count("<polyline")
+
+    user.find(FlowCanvas).trigger("select", {"id": "photos"})  # a look at another node's results
+    await user.should_not_see("stroke(s) not saved")
+    user.find(FlowCanvas).trigger("select", {"id": "regions"})
+    await user.should_see("2 stroke(s) not saved")
+    assert strokes_shown(user) == 2
+
+    leave(user)
+    reloaded = create_user()  # F5
+    await reloaded.open("/?tab=painting-tab")
+    await reloaded.should_see("2 stroke(s) not saved")
+    assert strokes_shown(reloaded) == 2
+    reloaded.find(marker="file-new").click()  # File > New asks first, as for the workflow's edits
+    await reloaded.should_see("has unsaved changes. Discard them?")
+    reloaded.find(marker="confirm-cancel").click()
+    await reloaded.should_see("2 stroke(s) not saved")
+
+    draft = cache.store_dir("drafts") / "painting-tab.json"
+    await until(lambda: draft.is_file() and "#d62728" in draft.read_text(encoding="utf-8"), what="the draft")
+    make_app(registry, cache, workspace, workspace / "labels.json")  # a server killed and started again
+    restarted = create_user()
+    await restarted.open("/?tab=painting-tab")
+    again = page_of(restarted)
+    await restarted.should_see("unsaved changes")
+    again.start_run(["regions"])  # results are the running server's: answered from the cache
+    await until(lambda: again.summary.text.startswith("Last run"), what="the samples node again")
+    await restarted.should_see("2 stroke(s) not saved")
+    assert not (workspace / "regions_masks").exists()  # nothing was written on the way
+    restarted.find(marker="label-save").click()
+    await restarted.should_see("Labels saved in")
+    mask = np.asarray(Image.open(workspace / "regions_masks" / "china.png").convert("RGBA"))
+    assert tuple(mask[25, 480]) == (0xae, 0xc7, 0xe8, 255)  # on the sky stroke
+    assert tuple(mask[205, 200]) == (0xd6, 0x27, 0x28, 255)  # on the building stroke
+    assert mask[265, 450, 3] == 0  # water was never painted
+    await restarted.should_not_see("stroke(s) not saved")
+    await until(lambda: json.loads(draft.read_text(encoding="utf-8"))["view_work"] is None,
+                what="the draft without the saved strokes")
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
 async def test_saved_labels_whose_workflow_file_was_not_saved_say_so(user: User, registry, cache,
                                                                      workspace: Path) -> None:
     """Saving labels saves the workflow file too; when that file changed elsewhere and its

@@ -53,10 +53,11 @@ class Draft:
     run_node: str | None = None  # the node it was at
     run_kept: list | None = None  # [done, total, unit]: what that node had stored (Embed's vectors)
     typed: list | None = None  # [[node, parameter, value]]: what the user typed (their own output paths)
+    view_work: dict | None = None  # {node: {key: value}}: results views' unsaved work (painted strokes)
 
     @property
     def dirty(self) -> bool:
-        return self.workflow != self.saved_text
+        return self.workflow != self.saved_text or bool(self.view_work)
 
     @property
     def title(self) -> str:
@@ -82,7 +83,8 @@ def capture(session: Any, offered: bool) -> Draft:
                  untitled_out=text(session.untitled_out), offered=offered, run_going=runner.running,
                  run_node=where.node if where else None,
                  run_kept=[kept.done, kept.total, kept.unit] if kept else None,
-                 typed=[[node, name, value] for (node, name), value in session.typed.items()] or None)
+                 typed=[[node, name, value] for (node, name), value in session.typed.items()] or None,
+                 view_work={node: dict(entries) for node, entries in session.view_work.items()} or None)
 
 
 def restore(session: Any, draft: Draft) -> None:
@@ -97,6 +99,8 @@ def restore(session: Any, draft: Draft) -> None:
     session.untitled_out = path(draft.untitled_out)
     session.typed = {(str(entry[0]), str(entry[1])): entry[2] for entry in draft.typed or []
                      if isinstance(entry, list) and len(entry) == 3}
+    session.view_work = {str(node): dict(entries) for node, entries in (draft.view_work or {}).items()
+                         if isinstance(entries, dict) and entries} if isinstance(draft.view_work, dict) else {}
     _confine(session)
     if draft.run_going:  # only a stopped server leaves that on disk (a tab in memory has its run)
         session.run_interrupted(draft.run_node, draft.run_kept)

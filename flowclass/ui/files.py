@@ -64,12 +64,14 @@ class FileActions:
     """Runs the file commands of one tab; ``on_loaded`` re-draws after a new workflow."""
 
     def __init__(self, state: EditorState, roots: Roots, on_loaded: Callable[[], None],
-                 on_saved: Callable[[], None]):
+                 on_saved: Callable[[], None], unsaved: Callable[[], bool] | None = None):
         self.state, self.roots, self.on_loaded, self.on_saved = state, roots, on_loaded, on_saved
+        # whether the tab holds unsaved work: the workflow's edits, or a results view's (strokes)
+        self.unsaved = unsaved or (lambda: self.state.dirty)
         self.offered = False  # Save As was offered for the workflow now open
 
     async def _may_discard(self) -> bool:
-        return not self.state.dirty or await confirm(
+        return not self.unsaved() or await confirm(
             f"{self.state.display_name} has unsaved changes. Discard them?")
 
     async def new(self) -> None:

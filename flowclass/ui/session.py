@@ -71,6 +71,8 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
         # user typed may lie outside the output folder, one a workflow file gave may not
         self.typed: dict[tuple[str, str], Any] = {}
         self.viewport: dict[str, float] | None = None  # where the canvas looks; None: frame the graph
+        # {node: {key: value}}: results views' work in no file yet (ViewerContext.keep_work)
+        self.view_work: dict[str, dict[str, Any]] = {}
         self._listeners: list[Listener] = []
         self._resolved: tuple[Any, Resolved | None] = (None, None)
         self._file_problems: tuple[Any, list[Problem]] = (None, [])
@@ -197,6 +199,32 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
             return None
         return Path(param.resolve(value, self.base_dir, self.out_dir()))
 
+    # --- work a results view holds that no file has yet ---------------------------------------
+    def kept_view_work(self, node_id: str, key: str) -> Any:
+        return self.view_work.get(node_id, {}).get(key)
+
+    def keep_view_work(self, node_id: str, key: str, value: Any) -> None:
+        """A results view's unsaved work (painted strokes) belongs to the tab, as the workflow's
+        edits do: the draft keeps it at once, and the tab shows it has unsaved changes."""
+        entries = self.view_work.setdefault(node_id, {})
+        if value is None:
+            entries.pop(key, None)
+        else:
+            entries[key] = value
+        if not entries:
+            del self.view_work[node_id]
+        self.emit("file")
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether leaving would lose something: the workflow's edits, or a view's work of a
+        node the workflow still has."""
+        return self.state.dirty or self.unsaved_view_work
+
+    @property
+    def unsaved_view_work(self) -> bool:
+        return any(self.state.workflow.node(node_id) is not None for node_id in self.view_work)
+
     # --- whole-workflow changes ---------------------------------------------------------------
     def loaded(self) -> None:
         """A different workflow is open: results, badges and the output folder start over."""
@@ -210,6 +238,7 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
         self._untitled_out = None  # the next unsaved workflow gets a folder of its own
         self.typed = {}  # the file's values are the file's, not typed here
         self.viewport = None
+        self.view_work = {}  # the strokes of another workflow's nodes
         self._checked = None
         self.check_now()
         self.emit("loaded", "graph", "params", "selection", "statuses", "file", "out_dir", "run", "results")

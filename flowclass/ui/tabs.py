@@ -112,7 +112,8 @@ class Tabs:
 
     def _new(self, tab_id: str, copy_of: Draft | None = None) -> Tab:
         session = self.make_session()
-        files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved)
+        files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved,
+                            unsaved=lambda: session.unsaved)
         tab = Tab(tab_id, session, files, left_at=self.clock())  # a copy has no page yet
         # kept as each change is made: a server killed a moment later must not lose it (the
         # page's timer still keeps what changes without a notice: the view)

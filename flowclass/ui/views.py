@@ -86,8 +86,9 @@ class ToolbarView:
             return
         state = self.session.state
         self.name_label.text = state.display_name
-        dirty = state.dirty
-        self.dirty_mark.text = "● unsaved changes" if dirty else ""
+        dirty = self.session.unsaved
+        self.dirty_mark.text = ("● unsaved changes" if state.dirty else
+                                "● unsaved changes in a results view" if dirty else "")
         self.dirty_mark.props(f"data-fc-dirty={int(dirty)}")
         running = self.session.runner.running
         self.run_button.set_enabled(not running)
@@ -265,6 +266,8 @@ class ResultsView:
             adopt=session.adopt,
             field_title=self.field_title,
             save=self.save if self.files is not None else None,
+            work=lambda key: session.kept_view_work(node_id, key),
+            keep_work=lambda key, value: session.keep_view_work(node_id, key, value),
         )
 
     def field_title(self, node_id: str, name: str) -> str:

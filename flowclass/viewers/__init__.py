@@ -128,6 +128,13 @@ class ViewerContext:
     #: ``field_title(node_id, param)``: the parameter as the inspector shows it, for messages
     #: that tell the user which field to change ("the field 'File' of Label Overrides (labels)").
     field_title: Callable[[str, str], str] = lambda node_id, name: plain_field_title(node_id, name)
+    #: ``work(key)``: what this viewer kept under ``key`` for this node of the user's work that
+    #: is in no file yet (strokes painted, not saved), else None. The tab keeps it, not the page:
+    #: another node selected, a reload or a restarted server (its draft) gives it back.
+    work: Callable[[str], Any] = lambda key: None
+    #: ``keep_work(key, value)``: keep that work (JSON values: lists, numbers, text), None once
+    #: it is saved; while any is kept the tab says it has unsaved changes.
+    keep_work: Callable[[str, Any], None] = lambda key, value: None
 
     def stranger_file(self, path: Path, node_id: str, name: str) -> str:
         """Why a viewer may not write its decisions into ``path``, the file parameter ``name`` of

@@ -8,7 +8,9 @@ these labels, in this legend ("+ class" and a recoloured class are saved the sam
 recoloured meanwhile in another tab (its workflow file then names another legend) is followed
 at the next save: the strokes not yet saved take their classes' new colours, so none is
 painted in a colour the legend no longer knows. The strokes are kept in
-Python and shown as SVG over a preview of the image; only saving touches files. A mask
+Python and shown as SVG over a preview of the image; only saving touches files. The strokes
+not saved yet are the tab's (:attr:`ViewerContext.keep_work`), not this view's: another node
+selected, a reload or a restarted server gives them back. A mask
 the user painted elsewhere is never overwritten: the masks are copied into a folder of
 FlowClass's own first, and the node is pointed at the copies.
 """
@@ -133,6 +135,21 @@ class Painting:
         from nodes.lib.pixels.strokes import paint
 
         return paint(self.strokes, self.size, self.base)
+
+    def unsaved_strokes(self) -> list | None:
+        """The strokes not saved yet as JSON values (None when there are none)."""
+        return [[s.colour, s.width, [[x, y] for x, y in s.points]] for s in self.strokes[self.saved:]] or None
+
+    def take_back(self, kept: Any) -> None:
+        """Strokes :meth:`unsaved_strokes` gave, unsaved again on top of the mask as it is now."""
+        from nodes.lib.pixels.strokes import Stroke
+
+        try:
+            strokes = [Stroke(None if colour is None else str(colour), float(width),
+                              [(float(x), float(y)) for x, y in points]) for colour, width, points in kept]
+        except (TypeError, ValueError):  # not what this view kept (a draft edited by hand)
+            return
+        self.strokes, self.saved = [s for s in strokes if s.points], 0
 
     def svg(self, base_url: str) -> str:
         from nodes.lib.pixels.strokes import svg
@@ -382,11 +399,24 @@ class LabelDrawing:
                                           on_mouse=self.mouse, sanitize=False) \
             .classes("fc-label-canvas").style("cursor: crosshair; user-select: none")
 
+    def work_key(self) -> str:
+        """Which image's unsaved strokes these are (by content: the same photo moved is the same)."""
+        return f"strokes {self.images.hashes[self.index]}"
+
+    def keep(self) -> None:
+        """Give the tab the strokes not saved yet (at each stroke's end, undo and save)."""
+        if self.painting is not None:
+            self.ctx.keep_work(self.work_key(), self.painting.unsaved_strokes())
+
     async def open(self, index: int) -> None:
         self.index = index
-        self.painting = await run.io_bound(open_painting, self.images, index, self.masks(), self.store)
+        painting = await run.io_bound(open_painting, self.images, index, self.masks(), self.store)
         if self.canvas.is_deleted:  # the results panel was redrawn meanwhile (a recolour, a run)
             return
+        self.painting = painting
+        kept = self.ctx.work(self.work_key())
+        if kept:
+            painting.take_back(kept)
         width, height = self.painting.preview_size
         # the whole picture fits the results panel under the tools (FIT_PICTURE measures the room)
         self.canvas.style(f"width: min(100%, calc(var(--fc-picture-height, 40vh) * {width / height:.4f}))")
@@ -418,6 +448,7 @@ class LabelDrawing:
                 return
         elif e.type in ("mouseup", "mouseleave") and painting.drawing:
             painting.drawing = False
+            self.keep()
         else:
             return
         self.redraw()
@@ -425,6 +456,7 @@ class LabelDrawing:
     def undo(self) -> None:
         if self.painting is not None:
             self.painting.undo()
+            self.keep()
             self.redraw()
 
     async def save(self, then_run: bool = False) -> None:
@@ -452,6 +484,7 @@ class LabelDrawing:
             ui.notify(f"Labels not saved: {exc}", type="negative")
             return
         painting.saved = len(painting.strokes)
+        self.keep()
         if painting.taken_in:  # another tab or program saved this mask meanwhile: kept, under ours
             await run.io_bound(show_base, painting, self.store)
             ui.notify(f"{Path(path).name} was changed meanwhile (another tab or program): its labels "
