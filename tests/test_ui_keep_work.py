@@ -51,10 +51,10 @@ def start_a_long_run(user: User):
     return page
 
 
-async def two_tabs_saving(create_user: Callable[[], User], registry, cache, tmp_path: Path
-                          ) -> tuple[User, Path]:
+async def two_tabs_saving(create_user: Callable[[], User], registry, cache, tmp_path: Path, *,
+                          asked: bool = True) -> tuple[User, Path]:
     """Tabs A and B open one workflow; B sets 4 clusters and saves; A sets the batch size and
-    presses Save. Returns A, asked what to do, and the file."""
+    presses Save (``asked``: and is asked what to do). Returns A and the file."""
     flow = tmp_path / "flow.json"
     shutil.copyfile(CLUSTER_FOLDER, flow)
     make_app(registry, cache, tmp_path, flow)
@@ -65,8 +65,9 @@ async def two_tabs_saving(create_user: Callable[[], User], registry, cache, tmp_
     b.find(marker="file-save").click()
     await until(lambda: clusters_in(flow) == 4, what="B's save")
     page_of(a).set_param("embed", "batch_size", 16)
-    a.find(marker="file-save").click()
-    await a.should_see("changed on disk since this tab opened or saved it")
+    if asked:
+        a.find(marker="file-save").click()
+        await a.should_see("changed on disk since this tab opened or saved it")
     return a, flow
 
 
@@ -91,17 +92,44 @@ async def test_reload_takes_the_other_tabs_version(create_user, registry, cache,
     assert (clusters_in(flow), batch_size_in(flow)) == (4, 8)
 
 
-async def test_save_as_a_copy_keeps_both(create_user, registry, cache, tmp_path: Path) -> None:
+@pytest.mark.parametrize("typed, name", [("mine", "mine.json"), (None, "flow (copy).json")])
+async def test_save_as_a_copy_keeps_both(create_user, registry, cache, tmp_path: Path, typed: str | None,
+                                         name: str) -> None:
+    """The copy's name is typed, or the one offered: a free one. The file's own name was offered,
+    in its folder: Save there asked only *Replace the workflow flow.json?*, and Replace wrote
+    over the other tab's changes, which the user had just chosen to keep."""
     a, flow = await two_tabs_saving(create_user, registry, cache, tmp_path)
     a.find(marker="conflict-copy").click()
     await a.should_see("Save the workflow as")
-    (name,) = a.find(marker="file-name").elements
-    name.value = "mine"
+    (field,) = a.find(marker="file-name").elements
+    assert field.value == "flow (copy).json"
+    if typed is not None:
+        field.value = typed
     a.find(marker="dialog-ok").click()
-    copy = tmp_path / "mine.json"
+    copy = tmp_path / name
     await until(copy.is_file, what="the copy")
     assert (clusters_in(flow), batch_size_in(flow)) == (4, 8)
     assert batch_size_in(copy) == 16 and page_of(a).state.path == copy
+
+
+async def test_save_as_onto_its_own_file_changed_elsewhere_asks_as_save_does(create_user, registry, cache,
+                                                                           tmp_path: Path) -> None:
+    """Save As… onto the tab's own file (its name is offered) asked *Replace the workflow
+    flow.json?*, which a user answers yes for their own file, and then overwrote what another
+    tab had saved there meanwhile, unasked. It asks what Save asks."""
+    a, flow = await two_tabs_saving(create_user, registry, cache, tmp_path, asked=False)
+    a.find(marker="file-save-as").click()
+    await a.should_see("Save the workflow as")
+    (name,) = a.find(marker="file-name").elements
+    assert name.value == "flow.json"
+    a.find(marker="dialog-ok").click()
+    await a.should_see("Replace the workflow flow.json?")
+    a.find(marker="confirm-ok").click()
+    await a.should_see("changed on disk since this tab opened or saved it")
+    assert (clusters_in(flow), batch_size_in(flow)) == (4, 8)
+    a.find(marker="conflict-cancel").click()
+    await a.should_not_see("changed on disk")
+    assert (clusters_in(flow), batch_size_in(flow)) == (4, 8) and page_of(a).state.dirty
 
 
 async def test_an_editor_changing_the_file_is_noticed_too(user: User, registry, cache, tmp_path: Path) -> None:

@@ -55,6 +55,15 @@ def file_name_for(state: EditorState) -> str:
     return f"{stem or 'workflow'}.json"
 
 
+def copy_name(path: Path) -> str:
+    """A name beside ``path`` that no file has: ``flow (copy).json``, ``flow (copy 2).json``..."""
+    for n in range(1, 1000):
+        name = f"{path.stem} (copy{'' if n == 1 else f' {n}'}){path.suffix}"
+        if not (path.parent / name).exists():
+            return name
+    return path.name  # a thousand copies: Save As asks before replacing anything
+
+
 def installed(path: Path) -> bool:
     """Whether ``path`` lies in FlowClass's installed ready workflows (never written)."""
     return Path(path).resolve().is_relative_to(ready_workflows_dir().resolve())
@@ -134,15 +143,19 @@ class FileActions:
         choice = await ask_about_changed_file(self.state.path.name)
         if choice == OVERWRITE:
             return self._write(None)
-        if choice == COPY:
-            return await self.save_as()
+        if choice == COPY:  # under a name of its own: the file's is the other's changes
+            return await self.save_as(filename=copy_name(self.state.path))
         if choice == RELOAD:
             self.open_path(self.state.path)
         return False
 
-    async def save_as(self) -> bool:
+    async def save_as(self, filename: str | None = None) -> bool:
         start = self.state.path.parent if self.state.path else None
-        path = await choose_save_path(self.roots, start, file_name_for(self.state))
+        path = await choose_save_path(self.roots, start, filename or file_name_for(self.state))
+        if path is not None and path.resolve() == self.state.path and changed_on_disk(path, self.state.disk_sha):
+            # onto its own file, which changed elsewhere: "Replace?" is answered yes for one's
+            # own file, not for another tab's changes in it, so it asks what Save asks
+            return await self.save()
         return path is not None and self._write(path)
 
     def _write(self, path: Path | None) -> bool:
