@@ -300,6 +300,34 @@ async def test_a_closed_tabs_unsaved_work_is_offered_to_a_new_tab(create_user, r
     assert [n.type for n in page_of(new).workflow.nodes] == ["toy.number"]
 
 
+async def test_discarding_a_closed_tabs_work_asks_first(create_user, registry, cache, tmp_path: Path) -> None:
+    """*Discard*, beside *Open* in File > Unsaved work of closed tabs, removed the work at the
+    first click, for good. It asks; Cancel keeps it."""
+    make_app(registry, cache, tmp_path)
+    closed = create_user()
+    await closed.open("/?tab=closed-tab")
+    drop(closed, "toy.number")  # unsaved
+    draft = cache.store_dir("drafts") / "closed-tab.json"
+    await until(draft.is_file, what="the draft")
+    leave(closed)
+
+    new = create_user()
+    await new.open("/")
+    new.find(marker="file-closed-work").click()
+    await new.should_see(marker="discard-closed-tab")
+    new.find(marker="discard-closed-tab").click()
+    await new.should_see("Discard the unsaved work of Untitled workflow?")
+    new.find(marker="confirm-cancel").click()
+    await new.should_not_see("Discard the unsaved work")
+    assert draft.is_file()
+    await new.should_see(marker="reopen-closed-tab")
+    new.find(marker="discard-closed-tab").click()
+    await new.should_see("Discard the unsaved work of Untitled workflow?")
+    new.find(marker="confirm-ok").click()
+    await new.should_see("None: every tab's work is saved or open.")
+    assert not draft.exists()
+
+
 async def test_an_unsaved_workflows_outputs_are_reachable_from_the_file_dialogs(user: User, registry, cache,
                                                                                tmp_path: Path) -> None:
     page = await run_asking_to_save_first(user, registry, cache, tmp_path)

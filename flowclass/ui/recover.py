@@ -11,7 +11,7 @@ import time
 
 from nicegui import ui
 
-from ..viewers.dialog import page_dialog
+from ..viewers.dialog import confirm, page_dialog
 from .tabs import Tabs
 
 MENU_LABEL = "Unsaved work of closed tabs…"
@@ -30,6 +30,11 @@ async def show_closed_work(tabs: Tabs) -> None:
         ui.label("Unsaved work of closed tabs").classes("text-h6")
         rows = ui.column().classes("w-full gap-1")
 
+        async def discard(tab_id: str, title: str) -> None:  # beside Open: a slip must not lose it
+            if await confirm(f"Discard the unsaved work of {title}? It cannot be brought back.", "Discard"):
+                tabs.discard(tab_id)
+                fill()
+
         def fill() -> None:
             rows.clear()
             found = tabs.closed_with_unsaved_work()
@@ -42,7 +47,7 @@ async def show_closed_work(tabs: Tabs) -> None:
                         ui.label(time.strftime("%Y-%m-%d %H:%M", time.localtime(when))).classes("text-xs")
                         ui.button("Open", on_click=lambda t=tab_id: ui.navigate.to(f"/?tab={t}")) \
                             .props("flat dense").mark(f"reopen-{tab_id}")
-                        ui.button("Discard", on_click=lambda t=tab_id: (tabs.discard(t), fill())) \
+                        ui.button("Discard", on_click=lambda t=tab_id, d=draft: discard(t, d.title)) \
                             .props("flat dense color=negative").mark(f"discard-{tab_id}")
 
         fill()
