@@ -902,3 +902,29 @@ def test_the_crops_tried_together_are_each_view_made_alone_bit_for_bit():
         assert np.array_equal(made, view(work, tuple(box)))
     # and the wholes the curves are fitted to: as views_of makes them, one matrix per image
     assert np.array_equal(_whole_views(works), views_of(works, np.tile(BOXES[0], (len(works), 1))))
+
+
+def test_a_class_of_one_image_has_its_label_checked(registry, cache, tmp_path):
+    """A shared folder of two classes, one of a single picture: a fold then trained on one class,
+    whose discriminant gives one column, and Find Label Issues ended in 'AxisError: axis 1 is
+    out of bounds' (an unexpected error). A label the rest never saw is what they call wrong."""
+    from sklearn.datasets import load_digits
+
+    targets = load_digits().target
+    photos = tmp_path / "photos"
+    for label, count in (("zero", 15), ("one", 1)):
+        (photos / label).mkdir(parents=True)
+        indices = np.flatnonzero(targets == {"zero": 0, "one": 1}[label])[:count]
+        for i in indices:
+            digit(int(i)).save(photos / label / f"{i}.png")
+    nodes = [("import", "import_images", {"folder": str(photos)}),
+             ("embed", "embed", {"backend": "pixels", "pixel_size": 16, "grayscale": True}),
+             ("issues", "find_label_issues", {})]
+    result = run(registry, cache, nodes, [("import.images", "embed.images"),
+                                          ("embed.embeddings", "issues.embeddings")], tmp_path / "out")
+    assert result.ok, [o.error for o in result.failed]
+    issues = result.output("issues", "issues")
+    lone = list(issues.images.labels).index("one")
+    assert issues.score[lone] > 0.9 and issues.suggested[lone] == "zero"
+    others = np.arange(len(issues)) != lone
+    assert issues.score[others].mean() < 0.2

@@ -65,6 +65,10 @@ def out_of_sample(features: np.ndarray, labels: np.ndarray, classes: int, folds:
     counts = np.bincount(labels, minlength=classes)
     folds = int(max(2, min(folds, counts[counts > 0].min())))
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, labels):
+        learnt = np.unique(labels[train])
+        if len(learnt) == 1:  # a class of one image left out: one class is all these images may be
+            log_probs[test, learnt[0]] = 0.0
+            continue
         model = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(features[train], labels[train])
         log_probs[np.ix_(test, model.classes_)] = model.predict_log_proba(features[test])
     temperature = fit_temperature(log_probs, labels)
