@@ -51,6 +51,30 @@ def test_a_closed_tab_leaves_memory_after_a_while_but_its_work_stays_on_disk(reg
     assert [n.type for n in again.session.workflow.nodes] == ["toy.number"]
 
 
+def test_a_closed_tab_whose_draft_cannot_be_written_stays_in_memory(registry, cache, tmp_path):
+    """A closed tab left memory after an hour whether or not its draft had been written: with
+    the data folder full (here: a file where the drafts folder goes) the unsaved work went
+    with it. It stays in memory until its draft is written, then goes as any other."""
+    clock = Clock()
+    drafts = tmp_path / "drafts"
+    drafts.write_text("in the way", encoding="utf-8")
+    tabs = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(drafts), clock=clock)
+    page = Page()
+    tab = tabs.claim("unkept-tab", page)
+    tab.session.add_node("toy.number", (0, 0))
+    page.close()
+    assert tab.write_failed
+    clock.now += 2 * DETACHED_KEEP
+    tabs.claim(None, Page())
+    assert tabs.tabs.get("unkept-tab") is tab  # its work is nowhere else
+    drafts.unlink()  # space again
+    clock.now += 2 * DETACHED_KEEP
+    tabs.claim(None, Page())
+    assert "unkept-tab" not in tabs.tabs
+    again = tabs.claim("unkept-tab", Page())
+    assert [n.type for n in again.session.workflow.nodes] == ["toy.number"]
+
+
 def test_a_fresh_copy_is_not_forgotten_before_its_page_comes(registry, cache, tmp_path):
     tabs = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(tmp_path / "drafts"), clock=Clock())
     tab = tabs.claim("shown-tab", Page())

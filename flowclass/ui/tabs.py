@@ -140,7 +140,8 @@ class Tabs:
         for tab_id, tab in list(self.tabs.items()):
             if tab.idle and now - tab.left_at > DETACHED_KEEP:
                 self.keep(tab)  # a run that ended after its page left is not "interrupted"
-                del self.tabs[tab_id]
+                if not tab.write_failed:  # else its work is nowhere else (a full disk): kept here
+                    del self.tabs[tab_id]
 
     def _prune_drafts(self) -> None:
         """Now and then, in a thread (a folder of years of drafts takes a while): remove the
