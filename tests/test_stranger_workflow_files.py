@@ -116,21 +116,28 @@ def test_a_file_too_big_to_be_a_workflow_is_refused_before_it_is_read(tmp_path: 
 
 @pytest.mark.anyio
 async def test_the_canvas_opens_none_of_them_and_keeps_its_work(user: User, registry, cache,
-                                                                tmp_path: Path) -> None:
+                                                                tmp_path: Path, monkeypatch) -> None:
     """File ▸ Open (and Save As onto an existing name, which looks inside) of each: the tab
-    says why, keeps the workflow it had, and the server still answers."""
+    says why, keeps the workflow it had, and the server still answers. A file of gigabytes is
+    not read: the canvas hashed the whole of it (into memory) before finding it too big."""
     flow = tmp_path / "mine.json"
     flow.write_bytes(CLUSTER_FOLDER.read_bytes())
     pipe = tmp_path / "pipe.json"
     os.mkfifo(pipe)
     odd = with_position(tmp_path, 10 ** 400)
     long_number = with_long_number(tmp_path)
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as handle:  # sparse: its size without writing it
+        handle.truncate(64 * 2**30)
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read") if self.name == huge.name
+                        else read_bytes(self))
     make_app(registry, cache, tmp_path, flow)
     await user.open("/")
     page = page_of(user)
     page.set_param("cluster", "n_clusters", 3)
     with Unblock(pipe) as unblock:
-        for stranger in (pipe, odd, long_number):
+        for stranger in (pipe, odd, long_number, huge):
             assert not page.files.open_path(stranger)
             await user.should_see(f"Cannot open {stranger.name}")
         from flowclass.ui.dialogs import is_workflow_file

@@ -12,14 +12,21 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ..workflow_file import MAX_FILE_BYTES
+
 
 def file_sha(path: Path | None) -> str | None:
-    """sha256 of the file's bytes; None when there is no file to read (nothing, a folder, a pipe)."""
+    """sha256 of the file's bytes; None when there is no file to read (nothing, a folder, a
+    pipe). A file larger than any workflow is not read but told by its size: hashing a shared
+    'workflow' of gigabytes held the server and its memory before opening it refused it."""
     if path is None:
         return None
     try:
         if not Path(path).is_file():  # a pipe would be waited on for ever, the server with it
             return None
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            return f"{size} bytes"
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None
