@@ -377,10 +377,10 @@ def temp_variables() -> list:
 
 
 class Flock:
-    """An exclusive ``flock`` on a lock file, taken without waiting."""
+    """An exclusive ``flock`` on a lock file (``shared``: a shared one), taken without waiting."""
 
-    def __init__(self, path: Path):
-        self.path, self._fd = path, None
+    def __init__(self, path: Path, shared: bool = False):
+        self.path, self.shared, self._fd = path, shared, None
 
     def _open(self) -> int:
         return os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) |
@@ -390,7 +390,7 @@ class Flock:
         fcntl = flock_api()
         fd = self._open()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             return False
@@ -404,6 +404,49 @@ class Flock:
         if self._fd is not None:
             os.close(self._fd)  # closing the last descriptor releases the lock
             self._fd = None
+
+
+class RemovedFlock(Flock):
+    """A :class:`Flock` whose holder removes its lock file as it lets go, so lock files do not
+    pile up (one per folder ever locked): only a held lock's file exists.
+
+    Removing a lock file that another process has open is the classic way to break ``flock``
+    locks: that process may then lock the removed file while a third creates and locks a new
+    one under the name. So the file is removed only by a process that holds it exclusively
+    (a shared holder first tries to hold it alone; when it cannot, another holder is left to
+    remove it), and only while it still is the file under that name; and a taker keeps its
+    lock only where the name still is the file it locked (else it tries the new one).
+    Only an empty file is removed: one of someone else's by that name is only locked."""
+
+    TRIES = 100  # files removed under a taker, one after another, before it counts as busy
+
+    def try_acquire(self) -> bool:
+        for _ in range(self.TRIES):
+            if not super().try_acquire():
+                return False
+            if is_open_as(self.path, self._fd):
+                return True
+            super().release()  # its holder removed it as we locked it: take the next one
+        return False
+
+    def release(self) -> None:
+        fd = self._fd
+        if fd is not None and self._alone(fd) and is_open_as(self.path, fd) and os.fstat(fd).st_size == 0:
+            try:
+                os.unlink(self.path)  # held alone: whoever opened it sees it gone once it locks it
+            except OSError:
+                pass
+        super().release()
+
+    def _alone(self, fd: int) -> bool:
+        if not self.shared:
+            return True
+        fcntl = flock_api()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # let go of anyway: not atomic, no matter
+        except BlockingIOError:
+            return False
+        return True
 
 
 def waited_for(lock, waiting: Callable[[], None], check_cancelled: Callable[[], None],
@@ -441,8 +484,9 @@ class RunLock:
     (and says so), so the folder never holds one run's files beside another's run.json. An
     exclusive lock on a file of FlowClass's private lock folder (not the folder's own lock,
     which each write takes: the two never wait for each other), released by the OS when the
-    process ends, however it ends. Taken once a run: its re-run's check may take it, and the
-    run goes on holding it (:meth:`holds`)."""
+    process ends, however it ends, its file removed as it is let go (:class:`RemovedFlock`).
+    Taken once a run: its re-run's check may take it, and the run goes on holding it
+    (:meth:`holds`)."""
 
     def __init__(self, out_dir: str, say: Callable[[str], None] = lambda message: None,
                  check_cancelled: Callable[[], None] = lambda: None):
@@ -470,7 +514,7 @@ class RunLock:
                 return False
             if flock_api() is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
                 return False
-            lock = Flock(Path(path))
+            lock = RemovedFlock(Path(path))
         waited_for(lock, lambda: self.say(waiting_message(self.out_dir, path)), self.check_cancelled)
         self.path, self._lock = path, lock
         return True

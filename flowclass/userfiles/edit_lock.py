@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..fsutil import flock_api, is_open_as
-from .folder_lock import Flock, os_lock
+from ..fsutil import RemovedFlock, flock_api
+from .folder_lock import os_lock
 
 WAIT_SECONDS = 5.0  # an edit of a decisions file takes milliseconds; a longer hold is stuck
 
@@ -46,8 +46,9 @@ def edit_lock_path(path: Path) -> Path:
     return path.parent / name
 
 
-class _RemovedAfter(Flock):
-    """An exclusive ``flock`` on a lock file that its holder removes on release.
+class _RemovedAfter(RemovedFlock):
+    """An exclusive ``flock`` on a lock file that its holder removes on release (safely:
+    :class:`flowclass.fsutil.RemovedFlock`).
 
     The file is shared by every user who reaches the folder: made readable by all (whatever
     the maker's umask), and locked through a read-only descriptor where it cannot be opened
@@ -67,22 +68,6 @@ class _RemovedAfter(Flock):
         if st.st_size == 0 and st.st_uid == os.getuid() and st.st_mode & 0o444 != 0o444:
             os.fchmod(fd, 0o644)  # ours, empty: readable by the other users of the folder
         return fd
-
-    def try_acquire(self) -> bool:
-        if not super().try_acquire():
-            return False
-        if is_open_as(self.path, self._fd):
-            return True
-        super().release()  # its holder removed it as we locked it: take the next one
-        return False
-
-    def release(self) -> None:
-        if self._fd is not None and os.fstat(self._fd).st_size == 0:  # one of ours: never written
-            try:
-                os.unlink(self.path)  # while still locked: nobody holds the file it removes
-            except OSError:
-                pass
-        super().release()
 
 
 @contextmanager

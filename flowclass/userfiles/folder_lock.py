@@ -9,7 +9,8 @@ with a clear error if the wait grows too long.
 
 The lock file lives outside the folder, in a private folder of the user's in the system's
 temporary folder, named by the folder's device and inode: every spelling of the folder's
-path (relative, through a link) shares one lock, and nothing is left in the user's folder.
+path (relative, through a link) shares one lock, and nothing is left in the user's folder. Its holder removes it as it lets go (:class:`flowclass.fsutil.RemovedFlock`,
+safely: a process waiting on it takes the next one), so lock files do not pile up.
 
 That lock is held while one write goes on. A whole run holds its output folder's *run lock*
 (:func:`run_lock`, :class:`flowclass.fsutil.RunLock`) besides, another file of the same
@@ -29,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..fsutil import Flock, RunLock, flock_api, run_lock_name, waited_for, waiting_message
+from ..fsutil import Flock, RemovedFlock, RunLock, flock_api, run_lock_name, waited_for, waiting_message
 
 WAIT_SECONDS = 600.0
 
@@ -109,8 +110,10 @@ class _FileLock:
         self._lock.release()
 
 
-def os_lock(path: Path) -> Flock | _FileLock:
-    return Flock(path) if flock_api() is not None else _FileLock(path)
+def os_lock(path: Path, shared: bool = False) -> Flock | _FileLock:
+    """The lock on ``path``, a file of the private lock folder, removed by its holder as it lets
+    go; ``shared``: a shared one (exclusive where there is no ``flock``)."""
+    return RemovedFlock(path, shared) if flock_api() is not None else _FileLock(path)
 
 
 @contextmanager
@@ -158,3 +161,4 @@ def run_lock(out_dir: Path, *, say: Callable[[str], None] = lambda message: None
         yield lock
     finally:
         lock.release()
+
