@@ -467,10 +467,25 @@ def waited_for(lock, waiting: Callable[[], None], check_cancelled: Callable[[], 
 
 
 def run_lock_name(out_dir: str) -> str:
-    """The lock file's name of runs into ``out_dir`` (resolved, as ``os.path.realpath`` gives
-    it: every spelling of the folder, relative or through a link, names one lock, before the
-    folder exists as after)."""
-    return f"run-{sha256(os.fsencode(out_dir)).hexdigest()[:32]}.lock"
+    """The lock file's name of runs into ``out_dir``, resolved as ``os.path.realpath`` gives it
+    (every spelling of the folder, relative, with ``..`` or through a link, names one lock,
+    before the folder exists as after), and :func:`folded`: on a file system that ignores case
+    (macOS's, Windows's) ``Results`` and ``results`` are one folder."""
+    return f"run-{sha256(folded(out_dir).encode('utf-8', 'surrogatepass')).hexdigest()[:32]}.lock"
+
+
+def folded(path: str) -> str:
+    """``path`` as all its spellings read alike on a file system that ignores case and how
+    accents are written (macOS's, Windows's): NFKC and case folding, as Unicode's
+    NFKC_Casefold. A lock named so, not by the folder's inode: a folder not made yet has none,
+    and a run's lock must be the same before and after it makes its folder. Folded on every
+    file system (whether one ignores case is not known before the folder exists): two folders
+    that differ only in case (on Linux) share a lock, and their runs take turns, never mix."""
+    if path.isascii():
+        return path.lower()
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", path).casefold())
 
 
 def waiting_message(folder: str | os.PathLike[str], lock: str | os.PathLike[str]) -> str:
@@ -496,7 +511,7 @@ class RunLock:
         self._lock = None
 
     def holds(self, out_dir: str) -> bool:
-        return self._lock is not None and out_dir == self.out_dir
+        return self._lock is not None and run_lock_name(out_dir) == run_lock_name(self.out_dir)
 
     def take(self, locks: str | os.PathLike[str], lock=None) -> bool:
         """Hold the lock, a file of the private lock folder ``locks``, waiting as long as

@@ -31,6 +31,12 @@ from tests.test_run_record import digits  # noqa: F401
 from tests.test_up_to_date import SCRIPT, Rerun
 
 WAITING = "waiting for another FlowClass run that is writing into"
+REPO = Path(__file__).resolve().parents[1]
+HOLD = ("import sys\n"
+        "from flowclass.userfiles.folder_lock import run_lock\n"
+        "with run_lock(sys.argv[1]):\n"
+        "    print('held', flush=True)\n"
+        "    sys.stdin.read()\n")
 
 
 def start(job: Rerun, *extra: str, out: Path | None = None) -> subprocess.Popen:
@@ -80,6 +86,20 @@ def held_elsewhere(out: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+@contextmanager
+def another_process_runs_into(out: Path | str) -> Iterator[subprocess.Popen]:
+    """``out``'s run lock held for the block by another process, as a run there holds it."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield holder
+    finally:
+        if holder.poll() is None:
+            holder.stdin.close()
+        holder.wait(60)
 
 
 @contextmanager
@@ -234,3 +254,50 @@ async def test_the_canvas_run_waits_for_its_folder_says_so_and_can_be_cancelled(
     await until(lambda: not page.runner.running, what="the run")
     await until(lambda: page.summary.text.startswith("Last run"), what="the run's line")
     assert page.status("toy_wait").state.value == "done" and (out / "run.json").exists()
+
+
+def _spellings(root: Path) -> list[str]:
+    """Other spellings of ``root / "Results"``: another case (one folder on macOS's and
+    Windows's file systems), a link and ``..`` (a trailing slash on each)."""
+    (root / "elsewhere").mkdir()
+    (root / "link").symlink_to(root / "Results", target_is_directory=True)
+    return [str(root / "results"), str(root / "RESULTS") + "/", str(root / "link"), str(root / "link") + "/",
+            str(root / "elsewhere" / ".." / "Results"), str(root / "Results") + "/"]
+
+
+@pytest.mark.parametrize("made", [False, True], ids=["before it is made", "once it exists"])
+def test_every_spelling_of_a_folder_waits_for_the_process_running_into_it(tmp_path, made):
+    """Another process holds the run lock of ``Results``: a run into it by any other spelling
+    waits and says so; a run into another folder does not. The case is folded on every file
+    system (the folder's inode cannot name a folder not made yet, and changes as it is made),
+    so this is the lock that ``--out Results`` and ``--out results`` share on macOS."""
+    spellings = _spellings(tmp_path)
+    if made:
+        (tmp_path / "Results").mkdir()
+    with another_process_runs_into(tmp_path / "Results"):
+        for spelling in spellings:
+            said: list[str] = []
+            with pytest.raises(_Stopped):
+                with run_lock(spelling, say=said.append, check_cancelled=_stop):
+                    pytest.fail(f"{spelling} took the lock another process holds")
+            assert len(said) == 1 and said[0].startswith(WAITING), (spelling, said)
+        with run_lock(tmp_path / "Results-2", check_cancelled=_stop):  # another folder: at once
+            pass
+    for spelling in spellings:  # free once that process ends
+        with run_lock(spelling, check_cancelled=_stop):
+            pass
+
+
+@pytest.mark.slow
+def test_a_run_into_another_case_of_the_folder_waits(job):
+    """``flowclass run --out OUT`` while another process runs into ``out``: it waits (on macOS
+    and Windows the two are one folder), writing nothing meanwhile, and runs once that ends."""
+    other_case = job.out.with_name(job.out.name.upper())
+    with another_process_runs_into(job.out):
+        waiter = start(job, out=other_case)
+        assert str(other_case) in waiting_line(waiter)
+        time.sleep(1)
+        assert waiter.poll() is None and not other_case.exists()
+    assert finished(waiter)[0] == "engine"
+    assert one_runs(other_case) == 10
+

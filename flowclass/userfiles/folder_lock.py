@@ -9,7 +9,8 @@ with a clear error if the wait grows too long.
 
 The lock file lives outside the folder, in a private folder of the user's in the system's
 temporary folder, named by the folder's device and inode: every spelling of the folder's
-path (relative, through a link) shares one lock, and nothing is left in the user's folder. Its holder removes it as it lets go (:class:`flowclass.fsutil.RemovedFlock`,
+path (relative, through a link, in another case) shares one lock, and nothing is left in the
+user's folder. Its holder removes it as it lets go (:class:`flowclass.fsutil.RemovedFlock`,
 safely: a process waiting on it takes the next one), so lock files do not pile up.
 
 That lock is held while one write goes on. A whole run holds its output folder's *run lock*
