@@ -3,7 +3,9 @@ writes anything there until its run.json and record are written (flowclass.fsuti
 flowclass/userfiles/folder_lock.py), on every path: the engine's run, the record's replay, the
 witnesses' unchanged re-run (into the same folder or a new one) and the canvas's Run. A second
 run into the folder, by any path to it, waits, says so, and runs whole once the first ends; a
-killed holder's lock is free; a run into another folder never waits.
+killed holder's lock is free; a run into another folder never waits. A write from elsewhere
+into a run's folder (Save Table into a folder the user named) waits a moment for that run,
+then stops saying so.
 
 Each ``flowclass run`` is a process of its own, on 100 real digit images with pixel
 embeddings (tests/test_up_to_date.py's job).
@@ -26,6 +28,7 @@ from typing import Iterator
 import pytest
 
 from flowclass.fsutil import RunLock, run_lock_name
+from flowclass.userfiles import folder_lock as folder_locks
 from flowclass.userfiles.folder_lock import locks_folder, run_lock
 from tests.test_run_record import digits  # noqa: F401
 from tests.test_up_to_date import SCRIPT, Rerun
@@ -301,3 +304,71 @@ def test_a_run_into_another_case_of_the_folder_waits(job):
     assert finished(waiter)[0] == "engine"
     assert one_runs(other_case) == 10
 
+
+def _table_workflow(root: Path) -> Path:
+    """Import Images (two pictures) -> Save Table."""
+    from PIL import Image
+
+    (root / "images" / "a").mkdir(parents=True)
+    for name, colour in (("one.png", "red"), ("two.png", "blue")):
+        Image.new("RGB", (8, 8), colour).save(root / "images" / "a" / name)
+    doc = {"schema_version": 1,
+           "nodes": [{"id": "import", "type": "import_images", "params": {"folder": "images"}},
+                     {"id": "table", "type": "save_table", "params": {"path": "table.csv"}}],
+           "edges": [{"from": {"node": "import", "port": "images"}, "to": {"node": "table", "port": "data"}}]}
+    (root / "workflow.json").write_text(json.dumps(doc))
+    return root / "workflow.json"
+
+
+@pytest.mark.anyio
+async def test_save_table_into_a_folder_another_run_writes_into_waits_then_says_so(
+        user, registry, cache, tmp_path, monkeypatch):
+    """A canvas run whose Save Table writes into a folder the user named, while another process
+    runs into that folder: the node waits a moment, then stops with an error that names the
+    folder and says a run is writing there, and writes nothing; once that run ends, it writes.
+    (Before, it took only the folder's lock of one write, between two of the other run's.)"""
+    from ui_helpers import make_app, page_of, until
+
+    from flowclass.states import NodeState
+
+    monkeypatch.setattr(folder_locks, "OTHER_RUN_WAIT", 1.0)
+    root = tmp_path / "root"
+    root.mkdir()
+    make_app(registry, cache, root, _table_workflow(root))
+    await user.open("/")
+    page = page_of(user)
+    theirs = root / "their-out"
+    page.set_param("table", "path", str(theirs / "mine.csv"))
+    with another_process_runs_into(theirs):
+        page.start_run(None)
+        await until(lambda: not page.runner.running, what="the run")
+        status = page.status("table")
+        assert status.state == NodeState.FAILED, status
+        assert f"another FlowClass run is writing into {theirs}" in status.message, status.message
+        assert not theirs.exists()
+        assert page.status("import").state in (NodeState.DONE, NodeState.CACHED)
+    page.start_run(None)
+    await until(lambda: not page.runner.running, what="the second run")
+    assert page.status("table").state == NodeState.DONE, page.status("table")
+    assert "one.png" in (theirs / "mine.csv").read_text()
+
+
+def test_writes_from_elsewhere_share_a_folder_and_a_run_there_waits_for_them(tmp_path):
+    """Two writes into a folder from runs into other folders go on together (a share each); a
+    run into that folder waits until both are done; and a run's writes into its own folder
+    take no share (which would wait for the run itself)."""
+    folder = tmp_path / "shared"
+    with folder_locks.no_run_there(folder, tmp_path / "a", wait=0), \
+            folder_locks.no_run_there(folder, tmp_path / "b", wait=0):
+        with pytest.raises(_Stopped):
+            with run_lock(folder, check_cancelled=_stop):
+                pytest.fail("a run took the folder while others wrote there")
+    with run_lock(folder) as held:
+        with folder_locks.no_run_there(folder / ".", folder, wait=0):  # its own: nothing taken
+            assert held.holds(os.path.realpath(folder))
+        said: list[str] = []
+        with pytest.raises(folder_locks.LockError, match=f"another FlowClass run is writing into {folder}"):
+            with folder_locks.no_run_there(folder, tmp_path / "a", say=said.append, wait=0):
+                pytest.fail("a write from elsewhere went on while a run writes there")
+        assert said == [f"waiting up to 0 s for another FlowClass run that is writing into {folder} (its output "
+                        f"folder; it holds {lock_file(folder)}) to end"]

@@ -19,7 +19,10 @@ folder named by the output folder's resolved path (it may not exist yet), from b
 writes anything there until its run.json and record are written: a second run into the
 folder waits for the first's end, saying so, as long as that takes, so one run's export
 never lies beside another's run.json. The two are different files, so a run's own writes
-never wait for its run lock.
+never wait for its run lock. A write into a folder other than its run's own output folder
+(Save Table or an export into a folder the user named) also takes that folder's run lock,
+shared (:func:`no_run_there`): it waits a moment while a run is writing there, then stops
+with an error that says so, and such writes never wait for one another.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ from typing import Callable, Iterator
 from ..fsutil import Flock, RemovedFlock, RunLock, flock_api, run_lock_name, waited_for, waiting_message
 
 WAIT_SECONDS = 600.0
+# How long a write into another run's output folder waits for that run: a moment (it may be
+# ending), not the run's minutes, and never long on a run that may be waiting for this one's
+# (two runs, each writing into the other's folder)
+OTHER_RUN_WAIT = 10.0
 
 
 class LockError(Exception):
@@ -163,3 +170,33 @@ def run_lock(out_dir: Path, *, say: Callable[[str], None] = lambda message: None
     finally:
         lock.release()
 
+
+@contextmanager
+def no_run_there(folder: Path, own_out: Path | None, *, say: Callable[[str], None] = lambda message: None,
+                 check_cancelled: Callable[[], None] = lambda: None, wait: float | None = None) -> Iterator[None]:
+    """For the block, no run into ``folder`` other than this one, whose output folder is
+    ``own_out`` (None: the caller holds ``folder``'s run lock, or writes in no run): a share of
+    ``folder``'s run lock, taken when no run holds it, waiting :data:`OTHER_RUN_WAIT` seconds at
+    most (saying so). Shares do not wait for one another; a run into the folder waits for them."""
+    resolved = os.path.realpath(folder)
+    if own_out is None or run_lock_name(resolved) == run_lock_name(os.path.realpath(own_out)):
+        yield
+        return
+    wait = OTHER_RUN_WAIT if wait is None else wait
+    path = locks_folder() / run_lock_name(resolved)
+    _check_lock_file(path)
+    lock = os_lock(path, shared=True)
+    try:
+        said = (f"waiting up to {wait:g} s for another FlowClass run that is writing into {folder} (its "
+                f"output folder; it holds {path}) to end")
+        if not waited_for(lock, lambda: say(said), check_cancelled, wait):
+            raise LockError(f"another FlowClass run is writing into {folder} (its output folder; it holds "
+                            f"{path}), so this run does not write there while it runs",
+                            "wait until that run ends and run again, or choose another folder")
+    except OSError as exc:
+        raise LockError(f"cannot lock {folder} for writing ({path}): {exc.strerror or exc}",
+                        "check that the temporary folder can be written") from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -32,7 +32,7 @@ from flowclass.fsutil import temp_name, temp_names, write_error
 from flowclass.protected import Protected
 
 from .file_names import numbered
-from .folder_lock import LockError, folder_lock
+from .folder_lock import LockError, folder_lock, no_run_there
 from .journal import (JOURNAL, Entry, JournalError, confined, identity, problems_warning,
                       read_journal)
 
@@ -690,6 +690,8 @@ def _make_root(root: Path, field: str) -> None:
 def owned_folder(root: Path, ctx: RunContext | None = None, *, field: str = "folder",
                  protected: Protected | None = None) -> Iterator[OwnedFolder]:
     """Lock ``root``, read its journal, clean up after interrupted runs; then write into it.
+    A node's write into a folder other than its run's output folder (``ctx.out_dir``) first
+    waits a moment for a run writing there, and stops if it goes on (:func:`no_run_there`).
 
     Problems with the folder, its lock or its journal become a :class:`NodeError` on
     ``field`` that names the file and says what to do. ``protected``: the places nothing is
@@ -701,23 +703,24 @@ def owned_folder(root: Path, ctx: RunContext | None = None, *, field: str = "fol
     if why:
         raise NodeError(f"{why}; FlowClass does not write there, so that nothing a workflow writes "
                         "can run as code", field=field, hint=f"choose another {field}")
-    _make_root(root, field)
     say = ctx.warn if ctx is not None else _log_warning
     check = ctx.check_cancelled if ctx is not None else (lambda: None)
     try:
-        with folder_lock(root, say=say, check_cancelled=check):
-            owned = OwnedFolder(root, warn=say, protected=protected)
-            try:
-                owned.recover()
-                yield owned
-                if ctx is not None:
-                    ctx.placed.update(owned.stamps())
-            finally:
+        with no_run_there(root, ctx.out_dir if ctx is not None else None, say=say, check_cancelled=check):
+            _make_root(root, field)
+            with folder_lock(root, say=say, check_cancelled=check):
+                owned = OwnedFolder(root, warn=say, protected=protected)
                 try:
-                    owned.compact()
-                except OSError:
-                    pass  # the appended journal is still whole; the next run compacts it
-                owned.close()
+                    owned.recover()
+                    yield owned
+                    if ctx is not None:
+                        ctx.placed.update(owned.stamps())
+                finally:
+                    try:
+                        owned.compact()
+                    except OSError:
+                        pass  # the appended journal is still whole; the next run compacts it
+                    owned.close()
     except (JournalError, LockError) as exc:
         raise NodeError(exc.message, field=field, hint=exc.hint) from None
     except Collision as exc:
