@@ -75,6 +75,26 @@ def test_a_closed_tab_whose_draft_cannot_be_written_stays_in_memory(registry, ca
     assert [n.type for n in again.session.workflow.nodes] == ["toy.number"]
 
 
+def test_a_tab_another_server_holds_is_not_offered_as_a_closed_tabs_work(registry, cache, tmp_path):
+    """Two servers sharing the cache (two `flowclass ui`): each offered the other's open tabs
+    as *closed tabs with unsaved work*; Open made a second live copy of that tab writing the
+    same draft (the last writer's edits won, silently), Discard removed the draft under it.
+    A tab held by a live server is not offered; once that server lets go of it (it left its
+    memory) or dies, it is."""
+    first = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(tmp_path / "drafts"), clock=Clock())
+    second = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(tmp_path / "drafts"), clock=Clock())
+    page = Page()
+    tab = first.claim("open-elsewhere", page)
+    tab.session.add_node("toy.number", (0, 0))  # unsaved, its draft written at once
+    assert [item[0] for item in first.drafts.unsaved()] == ["open-elsewhere"]
+    assert second.closed_with_unsaved_work() == []
+    tab.lock.release()  # that server died (the OS drops its locks) or let go of the tab
+    assert [item[0] for item in second.closed_with_unsaved_work()] == ["open-elsewhere"]
+    second.discard("open-elsewhere")
+    assert first.drafts.unsaved() == [] and not list((tmp_path / "drafts").iterdir())
+    assert not list((tmp_path / "drafts_held").iterdir())  # its lock file went with it
+
+
 def test_a_fresh_copy_is_not_forgotten_before_its_page_comes(registry, cache, tmp_path):
     tabs = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(tmp_path / "drafts"), clock=Clock())
     tab = tabs.claim("shown-tab", Page())

@@ -26,7 +26,7 @@ from typing import Any, Container
 
 from .. import safe_json
 from ..errors import WorkflowInvalid
-from ..fsutil import atomic_write_text
+from ..fsutil import Flock, atomic_write_text, flock_api
 from ..workflow import Workflow
 from ..workflow_file import dumps, loads
 
@@ -138,6 +138,47 @@ class DraftStore:
         atomic_write_text(self.file(tab_id), json.dumps(asdict(draft), indent=1), fsync=False,
                           hint="free some space in FlowClass's data folder")
 
+    def _held_file(self, tab_id: str) -> Path:
+        """The tab's lock file, beside the drafts folder (which holds only drafts)."""
+        return self.folder.with_name(f"{self.folder.name}_held") / tab_id
+
+    def hold(self, tab_id: str) -> Flock:
+        """An OS lock saying that this server holds the tab, released when it lets go of the
+        tab or dies, however it dies: another server sharing the folder (a second `flowclass
+        ui`) then does not offer its work as a closed tab's. Where none can be taken (no
+        ``flock``, a full disk) the lock returned is not held."""
+        lock = Flock(self._held_file(tab_id))
+        if flock_api() is not None:
+            try:
+                lock.path.parent.mkdir(parents=True, exist_ok=True)
+                lock.try_acquire()
+            except OSError:
+                pass
+        return lock
+
+    def held_elsewhere(self, tab_id: str) -> bool:
+        """Whether another server (any other holder of :meth:`hold`'s lock) holds the tab."""
+        if flock_api() is None or not self._held_file(tab_id).exists():
+            return False
+        lock = Flock(self._held_file(tab_id))
+        try:
+            taken = lock.try_acquire()
+        except OSError:
+            return False
+        lock.release()
+        return not taken
+
+    def _drop_held(self, tab_id: str) -> None:
+        """The tab's lock file goes with its draft, unless a server holds it."""
+        lock = Flock(self._held_file(tab_id))
+        try:
+            if self._held_file(tab_id).exists() and lock.try_acquire():
+                self._held_file(tab_id).unlink(missing_ok=True)
+        except OSError:
+            pass
+        finally:
+            lock.release()
+
     def read(self, tab_id: str) -> Draft | None:
         """The tab's draft, or None when there is none or it cannot be read."""
         return self._read(self.file(tab_id))
@@ -170,6 +211,7 @@ class DraftStore:
 
     def discard(self, tab_id: str) -> None:
         self.file(tab_id).unlink(missing_ok=True)
+        self._drop_held(tab_id)
 
     def keep_fresh(self, tab_id: str) -> None:
         """Mark a tab this server holds as held (its draft's time is now), so that no server
@@ -201,6 +243,7 @@ class DraftStore:
                 continue
             if self._forgotten(aside, now):
                 aside.unlink(missing_ok=True)
+                self._drop_held(tab_id)
                 removed.append(tab_id)
                 continue
             self._put_back(aside, file)  # written meanwhile

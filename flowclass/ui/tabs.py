@@ -43,6 +43,7 @@ class Tab:
     written: Draft | None = None  # the draft on disk
     write_failed: bool = False
     fresh_at: float = 0.0  # when its draft was last written or marked as held
+    lock: Any = None  # says to servers sharing the drafts that this one holds it (DraftStore.hold)
 
     def shown_by_another(self, client: Any) -> bool:
         return any(page is not client and page.has_socket_connection for page in self.pages)
@@ -114,7 +115,8 @@ class Tabs:
         session = self.make_session()
         files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved,
                             unsaved=lambda: session.unsaved)
-        tab = Tab(tab_id, session, files, left_at=self.clock())  # a copy has no page yet
+        tab = Tab(tab_id, session, files, left_at=self.clock(),  # a copy has no page yet
+                  lock=self.drafts.hold(tab_id))
         # kept as each change is made: a server killed a moment later must not lose it (the
         # page's timer still keeps what changes without a notice: the view)
         session.subscribe(lambda what: self.keep(tab) if what & KEPT_ON else None)
@@ -141,7 +143,12 @@ class Tabs:
             if tab.idle and now - tab.left_at > DETACHED_KEEP:
                 self.keep(tab)  # a run that ended after its page left is not "interrupted"
                 if not tab.write_failed:  # else its work is nowhere else (a full disk): kept here
-                    del self.tabs[tab_id]
+                    self._let_go(tab)
+
+    def _let_go(self, tab: Tab) -> None:
+        """The tab leaves this server's memory (its draft stays on disk)."""
+        del self.tabs[tab.id]
+        tab.lock.release()
 
     def _prune_drafts(self) -> None:
         """Now and then, in a thread (a folder of years of drafts takes a while): remove the
@@ -174,15 +181,19 @@ class Tabs:
 
     def closed_with_unsaved_work(self) -> list[tuple[str, Draft, float]]:
         """Drafts with unsaved changes that no open page shows: tabs closed (or lost with a
-        restarted server) before their work was saved, newest first."""
+        restarted server) before their work was saved, newest first. Not those another server
+        sharing the drafts holds (it shows them, or may again)."""
         return [item for item in self.drafts.unsaved()
-                if item[0] not in self.tabs or not any(p.has_socket_connection for p in self.tabs[item[0]].pages)]
+                if (tab := self.tabs.get(item[0])) is None and not self.drafts.held_elsewhere(item[0])
+                or tab is not None and not any(p.has_socket_connection for p in tab.pages)]
 
     def discard(self, tab_id: str) -> None:
         """Drop a closed tab's work: its draft, and the tab if no page shows it."""
         tab = self.tabs.get(tab_id)
+        if tab is None and self.drafts.held_elsewhere(tab_id):
+            return  # another server's tab: not this one's to drop
         if tab is not None and tab.idle:
-            del self.tabs[tab_id]
+            self._let_go(tab)
         self.drafts.discard(tab_id)
 
     def keep_all(self) -> None:
