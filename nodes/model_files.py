@@ -28,6 +28,7 @@ from .embed import BACKEND_PARAMS, embed, params_from_spec
 from .lib.classify.estimators import describe_spec
 from .lib.classify import model_format
 from .lib.classify.model_format import EXTENSION, ModelFileError, model_bytes, read_model_file
+from .lib.cleaning.familiarity import Familiarity
 
 
 def _sha256(data: bytes) -> str:
@@ -120,7 +121,38 @@ def checked_fields(model: Classifier) -> Classifier:
     if backend == "open_clip" and ("/" in weights or "\\" in weights or weights.startswith(("~", "."))):
         raise refuse("embedder.weights", "a weights file is named by its file name alone (it is looked "
                      f"for beside the workflow); got {weights!r}"[:300])
+    _check_familiarity(model.familiarity, model.embedder.get("dim"), refuse)
     return dataclasses.replace(model, classes=tuple(model.classes))
+
+
+def _check_familiarity(familiarity: Any, dim: Any, refuse) -> None:
+    """Predict's familiarity as learn_familiarity makes it: float32 arrays whose shapes fit
+    one another and the embeddings (``dim`` numbers), compared with at least one neighbour.
+    A shared file's other shapes or a neighbour count of -1 ended Predict in an unexpected
+    AssertionError, IndexError or ValueError, naming neither file nor field."""
+    if familiarity is None:  # a model from before FlowClass kept it
+        return
+    if not isinstance(familiarity, Familiarity):
+        raise refuse("familiarity", f"expected how new images compare with the training images; "
+                     f"got {familiarity!r}"[:300])
+    count = familiarity.neighbours
+    if type(count) is not int or count < 1:
+        raise refuse("familiarity.neighbours", f"expected a whole number >= 1; got {count!r}"[:300])
+
+    def array(name: str, *shape: int | None) -> np.ndarray:
+        value = getattr(familiarity, name)
+        if not (isinstance(value, np.ndarray) and value.dtype == np.float32 and value.size > 0
+                and value.ndim == len(shape) and all(w in (None, g) for g, w in zip(value.shape, shape))):
+            wanted = ", ".join("any" if w is None else str(w) for w in shape)
+            got = f"{value.dtype} of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
+            raise refuse(f"familiarity.{name}", f"expected float32 numbers of shape ({wanted}); got {got}"[:300])
+        return value
+
+    mean = array("mean", dim if type(dim) is int else None)
+    axes = array("axes", len(mean), None)
+    reference = array("reference", None, axes.shape[1])
+    array("spread", len(reference))
+    array("ratios", None)
 
 
 def _validate(param: Any, value: Any, field: str, refuse) -> None:
@@ -136,6 +168,7 @@ def _validate(param: Any, value: Any, field: str, refuse) -> None:
     params=[PathParam(name="file", default="", target="file", role="input", extensions=(EXTENSION,), optional=True,
                       help="A model file written by Save Model (relative: next to the workflow).")],
     fingerprint=_model_fingerprint,
+    revision=1,  # 1: its forest's trees and its familiarity checked, so a file loaded before is read again
 )
 def load_model(ctx: RunContext, *, file):
     """Read a saved classifier; files that are not exactly that are refused, never run."""

@@ -409,3 +409,51 @@ def test_a_forest_pointing_outside_itself_stops_only_its_node(registry, shared_c
     assert done.returncode == 1, (done.returncode, done.stderr)
     assert "shared.fcmodel was refused: the classifier inside is damaged" in done.stderr
     assert (tmp_path / "out" / "embeddings.csv").is_file()
+
+
+def _familiarity_edited(model_file, target, name, value):
+    """A copy of ``model_file`` whose familiarity field ``name`` is ``value``: an array
+    replaces its entry in arrays.npz, anything else its value in value.json."""
+    with zipfile.ZipFile(model_file) as archive:
+        tree = json.loads(archive.read("value.json"))
+        arrays = archive.read("arrays.npz")
+    with zipfile.ZipFile(io.BytesIO(arrays)) as npz:
+        entries = {entry: npz.read(entry) for entry in npz.namelist()}
+    fields = tree["fields"]["familiarity"]["fields"] if name else tree["fields"]
+    if isinstance(value, np.ndarray):
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, value, allow_pickle=False)
+        entries[fields[name]["__array__"] + ".npy"] = buffer.getvalue()
+    else:
+        fields[name or "familiarity"] = value
+    npz = io.BytesIO()
+    with zipfile.ZipFile(npz, "w") as archive:
+        for entry, content in entries.items():
+            archive.writestr(entry, content)
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("value.json", json.dumps(tree))
+        archive.writestr("arrays.npz", npz.getvalue())
+    return target
+
+
+@pytest.mark.parametrize("name,value", [
+    ("", "oops"),
+    ("neighbours", -1), ("neighbours", 0), ("neighbours", "5"), ("neighbours", True),
+    ("mean", np.zeros(7, np.float32)),
+    ("axes", np.zeros((2, 2, 2), np.float32)),
+    ("reference", np.zeros((0, 64), np.float32)), ("reference", np.zeros((10, 7), np.float32)),
+    ("reference", np.zeros((10, 64), np.int64)),
+    ("spread", np.zeros(1, np.float32)),
+    ("ratios", np.zeros((3, 3), np.float32)),
+], ids=lambda value: str(getattr(value, "shape", value)) or "whole")
+def test_a_model_files_familiarity_is_held_to_what_predict_needs(registry, cache, saved_model, tmp_path,
+                                                                name, value):
+    """Predict compares new images with the training images the file keeps (its familiarity);
+    a shared file's odd neighbour count or arrays of other shapes loaded, then ended Predict
+    in an unexpected AssertionError, IndexError or ValueError that named neither file nor field."""
+    model_file, _, _ = saved_model
+    edited = _familiarity_edited(model_file, tmp_path / "edited.fcmodel", name, value)
+    load = _load_outcome(registry, cache, tmp_path, edited)
+    assert load.state == "failed" and load.field == "file", load.error
+    field = f"familiarity.{name}" if name else "familiarity"
+    assert str(edited) in load.error and f"field '{field}'" in load.error, load.error
