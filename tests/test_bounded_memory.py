@@ -149,3 +149,51 @@ def test_a_picture_that_deflates_to_almost_nothing_is_made_8_bit_in_bands(tmp_pa
     assert found["mode"] == ("RGB" if kind == "transparent" else "L")
     assert found["size"] == [side, side] and found["corners"] == expected
     assert found["extra_kb"] * 1024 < per_pixel * side * side, found  # bytes per pixel, all held at once
+
+
+READ_MASKS_AND_REPORT_PEAKS = """
+import json, resource, sys
+""" + PEAK_KB + """
+from nodes.lib.pixels.legend import parse_legend
+from nodes.lib.pixels.masks import MaskError, read_mask
+
+legend = parse_legend("ink=#000000, paper=#ffffff")
+peaks, errors = [], []
+for mask in sys.argv[1:]:
+    try:
+        read_mask(mask, legend, size=(32, 24))
+    except MaskError as exc:
+        errors.append(str(exc))
+    peaks.append(peak_kb())
+print(json.dumps({"peaks": peaks, "errors": errors}))
+"""
+
+
+def _one_bit_png(path, width: int, height: int) -> None:
+    """A black 1-bit PNG written row by row: 169 million pixels deflate to some 20 KB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    pack = zlib.compressobj(9)
+    row = bytes(1 + (width + 7) // 8)
+    rows = b"".join(pack.compress(row) for _ in range(height)) + pack.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+def test_a_mask_of_another_size_is_refused_before_it_is_decoded(tmp_path):
+    """A shared folder's mask of 13,000 x 13,000 pixels (20 KB) beside a 32 x 24 photo: the mask
+    was decoded in RGBA, with its colour codes and labels, before its size was compared, 2.2 GB
+    to refuse it."""
+    small, bomb = tmp_path / "small.png", tmp_path / "bomb.png"
+    _one_bit_png(small, 32, 24)
+    _one_bit_png(bomb, 13_000, 13_000)
+    done = subprocess.run([sys.executable, "-c", READ_MASKS_AND_REPORT_PEAKS, str(small), str(bomb)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(report["errors"]) == 1 and "13000x13000 pixels but its image is 32x24" in report["errors"][0]
+    assert report["peaks"][1] - report["peaks"][0] < 20_000, report["peaks"]

@@ -71,13 +71,15 @@ def read_mask(path: str | os.PathLike[str], legend: Legend,
     """
     try:
         with open_picture(path) as image:
+            width, height = image.size  # compared before decoding: a 20 KB mask may be 169 megapixels
+            if size is not None and (width, height) != tuple(size):
+                raise MaskError(f"mask {path} is {width}x{height} pixels but its image is "
+                                f"{size[0]}x{size[1]}; paint the mask on the image itself")
             rgba = np.asarray(image.convert("RGBA"))
+    except MaskError:
+        raise
     except Exception as exc:  # PIL raises many kinds of errors for broken files
         raise MaskError(f"mask {path}: {describe_error(exc)}") from None
-    height, width = rgba.shape[:2]
-    if size is not None and (width, height) != tuple(size):
-        raise MaskError(f"mask {path} is {width}x{height} pixels but its image is "
-                        f"{size[0]}x{size[1]}; paint the mask on the image itself")
     lookup = np.full(1 << 24, _UNKNOWN, dtype=np.int16)
     for rgb, index in legend.colour_class.items():
         lookup[(rgb[0] << 16) | (rgb[1] << 8) | rgb[2]] = index
