@@ -267,3 +267,19 @@ def test_a_number_of_thousands_of_digits_is_refused_naming_the_file(tmp_path: Pa
     assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
     err = capsys.readouterr().err
     assert str(flow) in err and "Traceback" not in err and "set_int_max_str_digits" not in err
+
+
+def test_a_legend_of_countless_classes_is_refused_at_its_255th(tmp_path: Path, capsys) -> None:
+    """A shared workflow's legend of 200,000 classes (a 3 MB file): the legend was read whole,
+    looking each class up in a list of those before it, about 6 minutes of one core in
+    'flowclass validate' and in the canvas's check of the field (20,000 classes took 3.8 s).
+    It is refused at the 255th class, naming the node and field."""
+    from flowclass.cli import main
+
+    legend = ", ".join(f"c{i}=#{i:06x}" for i in range(20_000))
+    flow = tmp_path / "legend.json"
+    flow.write_text(json.dumps({"schema_version": 1, "nodes": [
+        {"id": "regions", "type": "pixel_samples_mask", "params": {"legend": legend}}]}))
+    assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert "node 'regions', 'legend': 'c254' is a 255th class; at most 254 are supported" in err

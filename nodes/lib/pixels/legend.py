@@ -71,8 +71,10 @@ class Legend:
 
 
 def parse_legend(text: str) -> Legend:
+    """The legend of ``text``; refused at its 255th class (a shared workflow's legend of
+    200,000 classes was read whole, each looked up among those before it: minutes)."""
     pairs = parse_pairs(text)
-    classes: list[str] = []
+    classes: dict[str, int] = {}  # name -> index, in the order first named
     colour_class: dict[RGB, int] = {}
     for name, rgb in pairs:
         if name.lower() == UNKNOWN:
@@ -80,18 +82,19 @@ def parse_legend(text: str) -> Legend:
         if name.lower() == IGNORE:
             index = -1
         else:
-            if name not in classes:
-                classes.append(name)
-            index = classes.index(name)
+            index = classes.setdefault(name, len(classes))
+            if index == MAX_CLASSES:
+                raise LegendError(f"'{name}' is a {MAX_CLASSES + 1}th class; at most {MAX_CLASSES} are supported")
         if colour_class.get(rgb, index) != index:
             raise LegendError(f"colour {hex_colour(rgb)} is given to two classes")
         colour_class[rgb] = index
     if len(classes) < 2:
         raise LegendError("a legend needs at least two classes, e.g. "
                           "'water=#1f77b4, land=#2ca02c'")
-    if len(classes) > 254:
-        raise LegendError(f"{len(classes)} classes; at most 254 are supported")
     return Legend(tuple(classes), colour_class)
+
+
+MAX_CLASSES = 254  # a class map is a palette PNG: 256 values, 'unknown' among them
 
 
 def default_colour(name: str, index: int) -> str:
