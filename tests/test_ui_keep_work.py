@@ -172,6 +172,30 @@ async def test_a_reloaded_tab_shows_its_unsaved_edits_selection_and_view(create_
     assert flow.read_text() == CLUSTER_FOLDER.read_text()  # nothing was saved on the way
 
 
+@pytest.mark.parametrize("edited", [False, True])
+async def test_a_reloaded_tab_says_its_file_changed_on_disk_meanwhile(create_user, registry, cache, tmp_path: Path,
+                                                                       edited: bool) -> None:
+    """A tab reloaded (or restored by a restarted server) shows the workflow as the tab left it;
+    an editor had changed the file meanwhile, and nothing said so: the user saw their edit
+    gone, and the canvas ran the old version. It says so, and the tab's own work stays."""
+    flow = tmp_path / "flow.json"
+    shutil.copyfile(CLUSTER_FOLDER, flow)
+    make_app(registry, cache, tmp_path, flow)
+    before = create_user()
+    await before.open("/?tab=changed-tab")
+    if edited:
+        page_of(before).set_param("cluster", "n_clusters", 3)
+    leave(before)
+    flow.write_text(flow.read_text(encoding="utf-8").replace('"batch_size": 8', '"batch_size": 9'),
+                    encoding="utf-8")  # an editor
+    after = create_user()
+    await after.open("/?tab=changed-tab")
+    await after.should_see("flow.json changed on disk since this tab opened or saved it")
+    page = page_of(after)
+    assert page.workflow.node("embed").params["batch_size"] == 8  # the tab's, until it is told otherwise
+    assert page.state.dirty == edited and batch_size_in(flow) == 9
+
+
 @pytest.mark.slow
 async def test_a_restarted_server_restores_the_tab_from_its_draft(user: User, registry, cache,
                                                                  tmp_path: Path) -> None:

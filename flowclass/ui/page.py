@@ -25,6 +25,7 @@ from ..registry import Registry
 from .browse import Roots
 from .canvas import FlowCanvas
 from .editor import EditorState
+from .file_guard import changed_on_disk
 from .inspector import Inspector
 from .layout import CanvasAndResults
 from .messages import tell
@@ -109,10 +110,20 @@ class EditorPage:
         if tab.restored:  # shown as it was left: no new workflow, no new framing
             self.session.check_now()
             self.session.emit(*CHANGES)
+            self._say_if_changed_on_disk()
         else:
             if config.workflow is None or not self.files.open_path(config.workflow):
                 self.session.loaded()
             mention_closed_work(config.tabs)
+
+    def _say_if_changed_on_disk(self) -> None:
+        """A tab shown again keeps its own version of the workflow; if an editor (or another tab)
+        changed the file meanwhile, the user is told, not left to think their change was lost."""
+        state = self.session.state
+        if changed_on_disk(state.path, state.disk_sha):
+            tell(f"{state.path.name} changed on disk since this tab opened or saved it (another tab, "
+                 "another program or an editor). This tab shows its own version: File ▸ Open shows the "
+                 "file as it is now, and Save asks before replacing it.", "warning")
 
     def _stop_listening(self) -> None:
         for view in self._mine:
