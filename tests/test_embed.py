@@ -379,6 +379,28 @@ def test_batches_run_side_by_side_give_the_vectors_of_one_batch_at_a_time(
     assert np.array_equal(embeddings.vectors, expected)
 
 
+def test_a_model_file_is_loaded_once_per_process_even_from_a_copy(shared_cache, tmp_path):
+    """An embedder of a model file already loaded (a server's next run, a copy of the file in
+    another cache) runs on the session loaded before, with the same vectors; a file whose
+    stamp changed is loaded anew."""
+    import shutil
+
+    from nodes.lib.embedders import efficientnet
+
+    models = shared_cache.store_dir("models")
+    first = efficientnet.EfficientNetLite0(models, precision="int8")
+    copy = shutil.copytree(models, tmp_path / "models")  # the same names and stamps
+    again = efficientnet.EfficientNetLite0(copy, precision="int8")
+    pictures = [Image.new("RGB", (64, 64), (40 * i, 255 - 40 * i, 90)) for i in range(3)]
+    batch = np.stack([first.preprocess(picture) for picture in pictures])
+    assert np.array_equal(first.forward(batch), again.forward(batch))
+    assert again._session is first._session
+    os.utime(again.onnx_file, ns=(1, 1))
+    changed = efficientnet.EfficientNetLite0(copy, precision="int8")
+    assert np.array_equal(changed.forward(batch), first.forward(batch))
+    assert changed._session is not first._session
+
+
 def test_a_batch_of_vectors_is_stored_whole_or_not_at_all(tmp_path):
     """Embed keeps each batch as it is made; a write that fails part way (here a row SQLite
     cannot take, as a kill or a full disk would stop it) leaves none of the batch, so what

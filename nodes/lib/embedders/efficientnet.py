@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from flowclass.fsutil import atomic_path, file_stamp
+from flowclass.fsutil import Stamp, atomic_path, file_stamp
 
 from . import file_sha256
 from .devices import model_threads
@@ -281,14 +281,7 @@ class EfficientNetLite0:
             self.runtime = "torch-cuda"  # onnxruntime without CUDA: the same network in PyTorch
             return TorchCuda()
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, self.threads // self.batches_at_once)
-        options.inter_op_num_threads = 1
-        # Idle inference threads (where a batch has several) would otherwise spin and steal
-        # the cores that decode the next batch (measured: end-to-end/bare 0.85 with
-        # spinning, 0.92 without).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(self.onnx_file), options, providers=["CPUExecutionProvider"])
+        return cpu_session(self.onnx_file, max(1, self.threads // self.batches_at_once))
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         self.prepare()
@@ -298,6 +291,42 @@ class EfficientNetLite0:
         if isinstance(self._session, TorchCuda):
             return self._session.forward(batch)
         return self._session.run(None, {"images": np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+KEPT_SESSIONS = 2  # e.g. int8 and float32; each holds its weights and its batches' memory
+_cpu_sessions: dict[tuple[str, Stamp, int], Any] = {}
+_making_sessions = threading.Lock()
+
+
+def cpu_session(model: Path, threads: int) -> Any:
+    """An onnxruntime session of ``model`` on a CPU, ``threads`` to a batch, kept while the
+    process lives (the last KEPT_SESSIONS): a server's re-runs and a second Embed node do
+    not load the model again, nor fault in and warm up its memory (per run, about 85 ms of
+    CPU and 10,000 page faults on 600 digits, 3 % of the node's CPU; benchmarks/README.md).
+
+    Kept by the file's name and stamp, not its folder: the name says which weights and
+    which export and quantisation made it, so a copy of the file (another cache's models
+    store) is the same model. Sessions run batches from several threads at once."""
+    key = (model.name, file_stamp(model), threads)
+    with _making_sessions:
+        if key not in _cpu_sessions:
+            _cpu_sessions[key] = _new_cpu_session(model, threads)
+            while len(_cpu_sessions) > KEPT_SESSIONS:
+                del _cpu_sessions[next(iter(_cpu_sessions))]  # the oldest
+        return _cpu_sessions[key]
+
+
+def _new_cpu_session(model: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle inference threads (where a batch has several) would otherwise spin and steal
+    # the cores that decode the next batch (measured: end-to-end/bare 0.85 with
+    # spinning, 0.92 without).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 class TorchCuda:
