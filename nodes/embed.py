@@ -157,12 +157,27 @@ def _embed_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | Non
     return (embedder.forward(stacked) if stacked is not None else None), errors
 
 
+def batch_bounds(count: int, batch_size: int, at_once: int = 1) -> list[tuple[int, int]]:
+    """(start, stop) of each batch of ``count`` images: whole batches of ``batch_size``,
+    except that where ``at_once`` batches run side by side, the images after the last full
+    round of them are shared out evenly, one part per worker. The workers then finish
+    together, instead of one running the last batch alone while the others wait (on 600
+    digits in batches of 8 on 2 cores: half a batch, about 1 % of the node's time). A
+    vector does not depend on the batch it is in, so this changes no bit
+    (tests/test_embed.py)."""
+    whole = count - count % (batch_size * at_once)
+    bounds = [(start, min(start + batch_size, count)) for start in range(0, whole, batch_size)]
+    parts = min(at_once, count - whole)
+    cuts = [whole + (count - whole) * part // parts for part in range(parts + 1)] if parts else []
+    return bounds + list(zip(cuts, cuts[1:]))
+
+
 def _in_order(pool: ThreadPoolExecutor, task: Task, embedder: Embedder, paths: list[str],
-              batch_size: int, depth: int) -> Iterator[tuple[np.ndarray | None, list[str]]]:
+              bounds: list[tuple[int, int]], depth: int) -> Iterator[tuple[np.ndarray | None, list[str]]]:
     """``task`` of each batch in order, with up to ``depth`` more under way while one is in use."""
     queued: list[Future] = []
-    for start in range(0, len(paths), batch_size):
-        queued.append(pool.submit(task, embedder, paths[start:start + batch_size]))
+    for start, stop in bounds:
+        queued.append(pool.submit(task, embedder, paths[start:stop]))
         if len(queued) > depth:
             yield queued.pop(0).result()
     while queued:
@@ -207,7 +222,8 @@ def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch
 
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        for result, batch_errors in _in_order(pool, task, embedder, paths, batch_size, depth=workers + 1):
+        bounds = batch_bounds(len(paths), batch_size, side_by_side)
+        for result, batch_errors in _in_order(pool, task, embedder, paths, bounds, depth=workers + 1):
             if task is _load_batch and result is not None:
                 result = embedder.forward(result)
             out = iter(result) if result is not None else iter(())
@@ -411,9 +427,9 @@ def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_si
     Vectors are looked up per image (by content hash and embedder) first; only the
     others are computed, each distinct content once, and remembered batch by batch as they
     are made, so a run stopped half-way (Cancel, a crash, kill -9) is resumed by the next
-    one where it stopped. The images left are then batched exactly as an uninterrupted run
-    would have batched them (the stored ones are a prefix of whole batches), so the vectors
-    are the same to the bit. ``device`` is the node's setting (auto, cpu, cuda), which
+    one where it stopped. The images left are then batched on from there (the stored ones
+    are a prefix of whole batches), and a vector does not depend on the batch it is in, so
+    the vectors are the same to the bit. ``device`` is the node's setting (auto, cpu, cuda), which
     cluster workers resolve for themselves.
     """
     model_id = spec_id(embedder.spec)

@@ -340,9 +340,9 @@ def test_batches_filled_in_place_are_the_same_to_the_bit(tmp_path):
 def test_batches_run_side_by_side_give_the_vectors_of_one_batch_at_a_time(
         registry, cache, photos_dir, tmp_path, monkeypatch, precision):
     """On a CPU, Embed runs batches side by side, each decoded and embedded by its own
-    worker on one thread; the vectors are, to the bit, those of the model given one batch
-    at a time on all its threads (how every stored vector was made before), for real
-    photos and gray digits."""
+    worker on one thread, the last round's images shared out among the workers; the vectors
+    are, to the bit, those of the model given one batch at a time on all its threads (how
+    every stored vector was made before), for real photos and gray digits."""
     import threading
 
     from sklearn.datasets import load_digits
@@ -399,6 +399,23 @@ def test_a_model_file_is_loaded_once_per_process_even_from_a_copy(shared_cache, 
     changed = efficientnet.EfficientNetLite0(copy, precision="int8")
     assert np.array_equal(changed.forward(batch), first.forward(batch))
     assert changed._session is not first._session
+
+
+def test_batches_run_side_by_side_end_together():
+    """Each image is in one batch, in order, none over the batch size; where batches run
+    side by side, the images after the last full round are shared out one part per worker
+    (so no worker runs a last batch alone while the others wait), and one batch at a time
+    keeps whole batches and a short last one."""
+    from nodes.embed import batch_bounds
+
+    for count, size, at_once in [(600, 8, 2), (11, 2, 2), (30, 8, 2), (3, 8, 4), (20, 8, 1), (0, 8, 2)]:
+        bounds = batch_bounds(count, size, at_once)
+        assert [i for start, stop in bounds for i in range(start, stop)] == list(range(count))
+        assert all(0 < stop - start <= size for start, stop in bounds)
+    assert batch_bounds(600, 8, 2)[-3:] == [(584, 592), (592, 596), (596, 600)]
+    assert batch_bounds(30, 8, 2)[-2:] == [(16, 23), (23, 30)]
+    assert batch_bounds(3, 8, 4) == [(0, 1), (1, 2), (2, 3)]
+    assert batch_bounds(20, 8, 1) == [(0, 8), (8, 16), (16, 20)]
 
 
 def test_a_batch_of_vectors_is_stored_whole_or_not_at_all(tmp_path):
