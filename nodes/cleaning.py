@@ -154,6 +154,10 @@ def _labelled(embeddings: Embeddings, ctx: RunContext) -> tuple[np.ndarray, np.n
 def find_label_issues(ctx: RunContext, *, embeddings: Embeddings, folds, seed):
     """Score every label by how likely it is wrong, suggest the likely one, flag the suspects."""
     rows, classes, codes = _labelled(embeddings, ctx)
+    if len(rows) == len(classes):  # each image a class of its own: none to compare it with
+        raise NodeError(f"checking labels needs at least 2 images of some class; each of the {len(classes)} "
+                        "classes has one", field="embeddings",
+                        hint="a label is checked against the other images labelled alike")
     ctx.progress(0, 1, unit="steps", message="cross-validating")
     features = unit_rows(embeddings.vectors[rows], dimensions=issues.DIMENSIONS)
     found = issues.find_label_issues(features, codes, len(classes), folds, seed)

@@ -928,3 +928,21 @@ def test_a_class_of_one_image_has_its_label_checked(registry, cache, tmp_path):
     assert issues.score[lone] > 0.9 and issues.suggested[lone] == "zero"
     others = np.arange(len(issues)) != lone
     assert issues.score[others].mean() < 0.2
+
+
+def test_classes_of_one_image_each_are_a_clear_error(registry, cache, tmp_path):
+    """Two subfolders of one picture each: no label can be compared with another image of its
+    class, and Find Label Issues ended in scikit-learn's 'ValueError: n_splits=2 cannot be
+    greater than the number of members in each class' (an unexpected error)."""
+    photos = tmp_path / "photos"
+    for label, index in (("zero", 0), ("one", 1)):
+        (photos / label).mkdir(parents=True)
+        digit(index).save(photos / label / f"{index}.png")
+    nodes = [("import", "import_images", {"folder": str(photos)}),
+             ("embed", "embed", {"backend": "pixels", "pixel_size": 16, "grayscale": True}),
+             ("issues", "find_label_issues", {})]
+    outcome = run(registry, cache, nodes, [("import.images", "embed.images"),
+                                           ("embed.embeddings", "issues.embeddings")],
+                  tmp_path / "out").outcomes["issues"]
+    assert outcome.state == "failed" and outcome.field == "embeddings", outcome.error
+    assert "at least 2 images" in outcome.error and "unexpected" not in (outcome.hint or "")
