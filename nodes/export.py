@@ -15,6 +15,7 @@ import numpy as np
 
 from flowclass.context import RunContext
 from flowclass.errors import NodeError
+from flowclass.manifest import MANIFEST_NAME, SKIPPED_NAME
 from flowclass.node import Input, Output, node
 from flowclass.params import Choice, Path as PathParam
 from flowclass.safe_tables import write_csv, write_xlsx
@@ -53,9 +54,11 @@ def _is_inside(path: Path, folder: Path) -> bool:
 
 def label_folders(owned: OwnedFolder, labels: list[str]) -> dict[str, str]:
     """The folder each label's images go to: its safe name, or ``name (2)``... when a file,
-    a link or a table of the export is already at that path."""
+    a link or a table of the export is already at that path, or when it is named as a file a
+    run writes into its output folder (which the export folder may be: a shared bundle's
+    subfolder ``run.json`` stopped the run as it ended, and every re-run there)."""
     bases = folder_names(labels)
-    reserved = {name.casefold() for name in (*TABLE_NAMES, JOURNAL)}
+    reserved = {name.casefold() for name in (*TABLE_NAMES, JOURNAL, MANIFEST_NAME, SKIPPED_NAME)}
     wanted = {base.casefold() for base in bases.values()}
     chosen: dict[str, str] = {}
     for label in sorted(bases):

@@ -196,3 +196,32 @@ def test_an_output_named_as_the_runs_own_files_is_refused_before_anything_runs(t
     assert [(p.node, p.field) for p in found] == [("write", field)], caught.value.problems
     assert value in found[0].message
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_label_folders_named_as_the_runs_own_files_are_written_beside_them(tmp_path):
+    """A shared bundle's subfolders `run.json` and `skipped.csv`, exported into the output
+    folder itself (folder '.'): the export made folders of those names, every node ran, and
+    the run then stopped on 'run.json exists and was not written by FlowClass', naming no node,
+    and refused every re-run there. The label folders are numbered instead, as beside a file."""
+    photos = tmp_path / "photos"
+    for label in ("run.json", "skipped.csv"):
+        (photos / label).mkdir(parents=True)
+        for i in range(2):
+            shade = 40 * i + (120 if label == "run.json" else 0)
+            Image.new("RGB", (16, 16), (shade, 255 - shade, i * 90)).save(photos / label / f"{i}.png")
+    registry = default_registry()
+    doc = {"schema_version": 1, "nodes": [
+        {"id": "import", "type": "import_images", "params": {"folder": str(photos)}},
+        {"id": "embed", "type": "embed", "params": {"backend": "pixels"}},
+        {"id": "copies", "type": "find_duplicates", "params": {}},
+        {"id": "export", "type": "export_folders", "params": {"folder": "."}}],
+        "edges": [{"from": {"node": a, "port": p}, "to": {"node": b, "port": q}} for a, p, b, q in (
+            ("import", "images", "embed", "images"), ("embed", "embeddings", "copies", "embeddings"),
+            ("copies", "kept", "export", "labels"))]}
+    out = tmp_path / "out"
+    result = Engine(registry, Cache(tmp_path / "cache")).run(loads(json.dumps(doc), registry), out_dir=out,
+                                                             base_dir=tmp_path)
+    assert result.ok, [o.error for o in result.failed]
+    assert json.loads((out / "run.json").read_text())["nodes"]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["run.json (2)", "skipped.csv (2)"]
+    assert (out / "skipped.csv").is_file()
