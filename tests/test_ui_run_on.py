@@ -59,6 +59,25 @@ async def test_a_user_sends_runs_to_a_dask_cluster_and_back(user: User, registry
     assert cluster.client.status == "closed"  # the cluster it started is shut, not left running
 
 
+async def test_cancel_while_connecting_keeps_where_runs_went(user: User, registry, shared_cache, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """Cancel, pressed while *Use it* was still connecting, closed the dialog, and the
+    connection went on: once made, runs went to the cluster after all. Cancel keeps this
+    machine, and the cluster started meanwhile is shut."""
+    config = make_app(registry, shared_cache, tmp_path)
+    made, switch = [], config.executor.switch
+    monkeypatch.setattr(config.executor, "switch", lambda address: (switch(address), made.append(
+        config.executor.current)))
+    await user.open("/")
+    await choose(user, "dask", "local:1")
+    await until(lambda: any(e.text == "Connecting…" for e in user.find(ui.label).elements), what="connecting")
+    user.find(marker="runs-on-cancel").click()
+    said = lambda: " ".join(str(m) for m in user.notify.messages)  # noqa: E731
+    await until(lambda: "Runs now go to" in said() or "Cancelled" in said(), timeout=120, what="the connection")
+    assert footer_says(user) == "this machine" and not config.executor.current.remote
+    assert made[0].remote and made[0].client.status == "closed"  # the cluster it started, shut
+
+
 @pytest.mark.browser
 def test_run_on_in_the_browser_refuses_an_unreachable_scheduler(screen, registry, cache,
                                                                 tmp_path: Path) -> None:

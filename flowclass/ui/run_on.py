@@ -42,6 +42,15 @@ class RunOnView:
         """Another tab may have switched: show what runs will use now."""
         self.label.text = where(self.executors)
 
+    async def _back_to(self, before: str) -> None:
+        try:
+            await run.io_bound(self.executors.switch, before)
+        except ValueError as exc:  # the cluster runs went to is gone meanwhile
+            ui.notify(f"Cancelled, but runs cannot go back to {before}: {exc}", type="warning")
+        else:
+            ui.notify(f"Cancelled: runs still go to {where(self.executors)}", type="info")
+        self.refresh()
+
     def open(self) -> None:
         if self.busy():
             ui.notify("Wait for the run to end (or cancel it) before changing where runs go",
@@ -65,8 +74,13 @@ class RunOnView:
                 choice, "value", value="dask")
             problem = ui.label().classes("text-sm text-red-700 fc-runs-on-problem")
             with ui.row().classes("w-full justify-end"):
-                ui.button("Cancel", on_click=dialog.close).props("flat").mark("runs-on-cancel")
+                ui.button("Cancel", on_click=lambda: cancel()).props("flat").mark("runs-on-cancel")
                 connect = ui.button("Use it").mark("runs-on-apply")
+        connecting = {"now": False, "cancelled": False}
+
+        def cancel() -> None:
+            connecting["cancelled"] = connecting["now"]  # a connection under way is dropped once made
+            dialog.close()
 
         async def apply() -> None:
             wanted = address.value.strip() if choice.value == "dask" else ""
@@ -75,13 +89,19 @@ class RunOnView:
                 return
             problem.text = "Connecting…" if wanted else ""
             connect.disable()
+            before = self.executors.describe()["address"] if getattr(self.executors.current, "remote", False) else ""
+            connecting.update(now=True, cancelled=False)
             try:
                 await run.io_bound(self.executors.switch, wanted)
             except ValueError as exc:  # unreachable or malformed: nothing changed
                 problem.text = f"{exc} Or choose This machine."
                 return
             finally:
+                connecting["now"] = False
                 connect.enable()
+            if connecting["cancelled"]:  # Cancel was pressed meanwhile: where runs went stays
+                await self._back_to(before)
+                return
             self.refresh()
             dialog.close()
             ui.notify(f"Runs now go to {where(self.executors)}", type="positive")
