@@ -6,6 +6,7 @@ test_keep_work_browser.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import threading
@@ -350,6 +351,25 @@ async def test_discarding_a_closed_tabs_work_asks_first(create_user, registry, c
     new.find(marker="confirm-ok").click()
     await new.should_see("None: every tab's work is saved or open.")
     assert not draft.exists()
+
+
+async def test_cancel_in_the_save_as_that_run_offered_runs_nothing(user: User, registry, cache,
+                                                                 tmp_path: Path) -> None:
+    """Run on a workflow without a file asks *Save it first?*; *Save As…*, then Cancel in the
+    file dialog, ran it all the same, into a folder of its own, and did not ask again: a Cancel
+    that went on. Nothing runs, and the next Run asks again."""
+    page = await run_asking_to_save_first(user, registry, cache, tmp_path)
+    user.find(marker="confirm-ok").click()  # Save As…
+    await user.should_see("Save the workflow as")
+    user.find(marker="dialog-cancel").click()
+    await user.should_not_see("Save the workflow as")
+    await asyncio.sleep(0.3)  # what the click would have started by now
+    assert not page.runner.running and not page.summary.text.startswith("Last run")
+    assert not (tmp_path / "flowclass-out").exists()
+    user.find(marker="run-all").click()
+    await user.should_see("no file yet")  # asked again
+    user.find(marker="confirm-cancel").click()  # Not now: runs, in a folder of its own
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run")
 
 
 async def test_an_unsaved_workflows_outputs_are_reachable_from_the_file_dialogs(user: User, registry, cache,

@@ -50,7 +50,7 @@ class FileBrowser:
             self.name_input = ui.input("File name", value=filename).classes("w-full").mark("file-name") \
                 if mode == "save" else None
             with ui.row().classes("w-full justify-end"):
-                ui.button("Cancel", on_click=lambda: self.dialog.submit(None)).props("flat")
+                ui.button("Cancel", on_click=lambda: self.dialog.submit(None)).props("flat").mark("dialog-cancel")
                 label = {"folder": "Choose this folder", "file": "Open", "save": "Save"}[mode]
                 self.ok = ui.button(label, on_click=self.accept).mark("dialog-ok")
                 if mode == "file":

@@ -127,8 +127,8 @@ class FileActions:
                            "shown at the bottom of the page.", "Save As…", cancel="Not now", color="primary")
         if wanted is None:  # the page went away (F5) before an answer: asked again next time
             return False
-        if wanted:
-            await self.save_as()
+        if wanted and not await self.save_as():
+            return False  # Save As cancelled: not a "Not now" (whoever asked goes no further)
         self.offered = True  # once per workflow: "Not now" is not asked again at each run
         return self.state.path is not None
 

@@ -76,8 +76,10 @@ class ToolbarView:
         first, so that its outputs go beside it rather than into a folder of their own."""
         session = self.session
         if session.workflow.nodes and session.out_choice is None:
-            await self.files.offer_save_as("This workflow has no file yet. Save it before running?")
+            saved = await self.files.offer_save_as("This workflow has no file yet. Save it before running?")
             if self.run_button.is_deleted:  # the page went away (F5) while it asked: nobody answered
+                return
+            if not saved and not self.files.offered:  # Save As… chosen, then cancelled: no run
                 return
         session.start_run(None)
 
