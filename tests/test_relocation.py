@@ -195,6 +195,41 @@ def test_a_journal_compacted_after_publishing_many_says_what_a_fresh_compaction_
     assert (root / JOURNAL).read_text() == "".join(lines)
     assert len(lines) == 12 and again.entries["C0/0.txt"].size == len("again")  # 9 files, 3 folders
 
+def test_a_journal_line_is_the_text_json_dumps_makes_of_its_record():
+    """Entry.line formats the line itself: the same text for any names (quotes, backslashes,
+    control and non-ASCII characters, lone surrogates), any whole numbers, and, as json.dumps
+    writes them, values that are not text or whole numbers."""
+    import random
+
+    from flowclass.userfiles.journal import Entry
+
+    rng = random.Random(7)
+    letters = ["a", "é", '"', "\\", "\n", "\x00", "\x1f", "\x7f", "\u2028", "\ud800", "😀", "/", " "]
+
+    def text() -> str:
+        return "".join(rng.choice(letters) for _ in range(rng.randint(0, 6)))
+
+    numbers = [0, 1, 1297, 2**63, 2**80, -5, True, 3.5]
+    for _ in range(20_000):
+        entry = Entry(text(), rng.choice(numbers), rng.choice(numbers), rng.choice(numbers), text(), text())
+        rel = rng.choice([text(), text(), None, 5])
+        assert entry.line(rel) == json.dumps(entry.record(rel))
+
+
+def test_an_xlsx_cell_keeps_every_printable_character_and_marks_each_control_one():
+    """_printable's look at the whole text first gives what the pattern alone gives, for
+    every character alone and between others."""
+    import re
+
+    from flowclass.safe_tables import _printable
+
+    control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+    for code in range(0x110000):
+        for text in (chr(code), f"a{chr(code)}b"):
+            assert _printable(text) == control.sub("\ufffd", text)
+    assert _printable("C1/\x01é\t.png") == "C1/\ufffdé\t.png"
+
+
 def test_publishing_many_files_never_replaces_the_users(tmp_path):
     root = tmp_path / "folder"
     (root / "sub").mkdir(parents=True)

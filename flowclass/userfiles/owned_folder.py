@@ -176,10 +176,7 @@ class OwnedFolder:
     def _claim_many(self, claims: list[tuple[str, Entry]]) -> None:
         """Journal each ``(rel, entry)`` in one write, then take it as FlowClass's; the lines
         are kept for :meth:`compact`, which writes the same again."""
-        import json
-
-        encode = json.JSONEncoder().encode  # json.dumps's, without the cost of its call for each of thousands
-        lines = [encode(entry.record(rel)) for rel, entry in claims]
+        lines = [entry.line(rel) for rel, entry in claims]
         self._append_lines(lines)
         for (rel, entry), line in zip(claims, lines):
             self.entries[rel] = entry
@@ -187,10 +184,8 @@ class OwnedFolder:
 
     def _line(self, rel: str, entry: Entry) -> str:
         """The journal line of ``entry``: as written when it was claimed here, else encoded."""
-        import json
-
         kept = self._lines.get(rel)
-        return kept[1] if kept is not None and kept[0] is entry else json.dumps(entry.record(rel))
+        return kept[1] if kept is not None and kept[0] is entry else entry.line(rel)
 
     def record(self, rel: str, kind: str = "file", sha256: str = "") -> None:
         """Record ``rel``, which FlowClass has just made, as its own, with its identity now."""
