@@ -376,6 +376,18 @@ def temp_variables() -> list:
     return [os.environ.get(name) for name in TEMP_VARIABLES]
 
 
+# the lock folder each run lock of this process was taken in, by the variables above as they
+# were then: the folder locks of its writes are taken there too, without tempfile finding it
+# again (flowclass/userfiles/folder_lock.py)
+_RUN_LOCK_FOLDERS: dict[tuple, str] = {}
+
+
+def run_lock_folder() -> str | None:
+    """The lock folder a run lock of this process was taken in while the variables that name
+    the temporary folder were as they are now; None when none was."""
+    return _RUN_LOCK_FOLDERS.get(tuple(temp_variables()))
+
+
 class Flock:
     """An exclusive ``flock`` on a lock file (``shared``: a shared one), taken without waiting."""
 
@@ -532,6 +544,7 @@ class RunLock:
             lock = RemovedFlock(Path(path))
         waited_for(lock, lambda: self.say(waiting_message(self.out_dir, path)), self.check_cancelled)
         self.path, self._lock = path, lock
+        _RUN_LOCK_FOLDERS[tuple(temp_variables())] = os.fspath(locks)
         return True
 
     def release(self) -> None:

@@ -48,9 +48,10 @@ def test_a_cached_run_never_imports_numpy_and_a_cold_one_uses_it_as_usual(tmp_pa
            "compiled.append(source)) or real_compile(source, filename, *rest, **options)\n" + script).replace(
         repr(str(tmp_path / "out")), repr(str(tmp_path / "new"))).replace("main(sys.argv[1:])", "main()").replace(
         "'core': 'numpy._core' in sys.modules", "'inspect': deferred_import.waiting('inspect'), "
-        "'ast': 'ast' in sys.modules, 'witnesses': 'flowclass.run_record' not in sys.modules, 'compiled': compiled")
+        "'ast': 'ast' in sys.modules, 'witnesses': 'flowclass.run_record' not in sys.modules, 'compiled': compiled, "
+        "'tempfile': 'tempfile' in sys.modules")  # its folder locks where its run lock is (folder_lock.py)
     assert python(new) == {"code": 0, "waiting": True, "inspect": True, "ast": False, "witnesses": True,
-                           "compiled": []}
+                           "compiled": [], "tempfile": False}
     copied = json.loads((tmp_path / "new" / "run.json").read_text())
     assert {n["state"] for n in copied["nodes"].values()} == {"cached"}
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == sorted(p.name for p in (tmp_path / "out").iterdir())

@@ -231,6 +231,29 @@ class _Stopped(Exception):
     pass
 
 
+def test_a_writes_folder_lock_goes_where_the_processes_run_lock_went(tmp_path, monkeypatch):
+    """A run's folder locks are taken in the lock folder its run lock was taken in (a re-run
+    answered from its witnesses takes that where its witnessed run did, and finds the folder
+    without tempfile), while the variables naming the temporary folder are as they were."""
+    import tempfile
+
+    from flowclass import fsutil
+
+    monkeypatch.setattr(fsutil, "_RUN_LOCK_FOLDERS", {})
+    found = locks_folder()  # none taken in this process yet: tempfile finds it
+    assert found == Path(tempfile.gettempdir()) / f"flowclass-locks-{os.getuid()}"
+    elsewhere = tmp_path / "locks"  # a private folder of the user's, as a witnessed run's may be
+    elsewhere.mkdir(mode=0o700)
+    lock = RunLock(os.path.realpath(tmp_path / "out"))
+    assert lock.take(str(elsewhere))
+    try:
+        assert fsutil.run_lock_folder() == str(elsewhere) and locks_folder() == elsewhere
+        monkeypatch.setenv("TMPDIR", str(tmp_path))  # another temporary folder named: not that one
+        assert fsutil.run_lock_folder() is None and locks_folder() == found
+    finally:
+        lock.release()
+
+
 def _stop() -> None:
     raise _Stopped
 

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..fsutil import Flock, RemovedFlock, RunLock, flock_api, run_lock_name, waited_for, waiting_message
+from ..fsutil import (Flock, RemovedFlock, RunLock, flock_api, run_lock_folder, run_lock_name, waited_for,
+                      waiting_message)
 
 WAIT_SECONDS = 600.0
 # How long a write into another run's output folder waits for that run: a moment (it may be
@@ -60,8 +60,18 @@ def _user() -> str:
 
 
 def locks_folder() -> Path:
-    """FlowClass's private lock folder in the system's temporary folder, made where missing."""
-    locks = Path(tempfile.gettempdir()) / f"flowclass-locks-{_user()}"
+    """FlowClass's private lock folder in the system's temporary folder, made where missing:
+    the one this process took a run lock in (under the same variables naming the temporary
+    folder), else found by tempfile. (A re-run answered from its witnesses took its run lock
+    in the folder its witnessed run did: importing tempfile, and its look into the temporary
+    folder by writing a file there, would cost such a re-run more than its folder locks.)"""
+    taken = run_lock_folder()
+    if taken is None:
+        import tempfile
+
+        locks = Path(tempfile.gettempdir()) / f"flowclass-locks-{_user()}"
+    else:
+        locks = Path(taken)
     try:
         locks.mkdir(mode=0o700, exist_ok=True)
         st, mine = os.lstat(locks), getattr(os, "getuid", lambda: None)()
