@@ -10,13 +10,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from .errors import Cancelled
 from .protected import Protected
 from .reads import Reads
-from .scanning import ScanBudget
 from .states import PROGRESS, WARNING, NodeState
+
+if TYPE_CHECKING:  # a status check's, not a run's (nor a re-run's copies into a new --out)
+    from .scanning import ScanBudget
 
 
 @dataclass(frozen=True)
