@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -194,6 +195,25 @@ def test_a_journal_compacted_after_publishing_many_says_what_a_fresh_compaction_
     lines = [json.dumps(entry.record(rel)) + "\n" for rel, entry in sorted(again.entries.items())]
     assert (root / JOURNAL).read_text() == "".join(lines)
     assert len(lines) == 12 and again.entries["C0/0.txt"].size == len("again")  # 9 files, 3 folders
+
+def test_a_workbook_with_a_part_named_otherwise_than_in_ascii_is_not_rewritten(tmp_path):
+    """FlowClass's workbooks name their parts in ASCII; one named in the old zip encoding
+    (cp437, no UTF-8 mark) is not FlowClass's: its rewrite fails, so the node makes the table
+    again, rather than write that part back under another name."""
+    old = table(PLAIN)
+    write_xlsx(old, tmp_path / "old.xlsx")
+    with zipfile.ZipFile(tmp_path / "old.xlsx") as book, zipfile.ZipFile(tmp_path / "odd.xlsx", "w") as odd:
+        for info in book.infolist():
+            odd.writestr(info, book.read(info))
+        odd.writestr("xl/media/xx.bin", b"data")
+    raw = (tmp_path / "odd.xlsx").read_bytes()
+    assert raw.count(b"xl/media/xx.bin") == 2  # its local header and the central directory
+    (tmp_path / "odd.xlsx").write_bytes(raw.replace(b"xl/media/xx.bin", b"xl/media/\x81x.bin"))
+    paths = {path: path.replace("/a/", "/new/") for path in PLAIN}
+    rewrite_xlsx("exported", paths)(str(tmp_path / "old.xlsx"), tmp_path / "got.xlsx")  # FlowClass's: rewritten
+    with pytest.raises(UnicodeDecodeError):
+        rewrite_xlsx("exported", paths)(str(tmp_path / "odd.xlsx"), tmp_path / "odd-got.xlsx")
+
 
 def test_a_journal_line_is_the_text_json_dumps_makes_of_its_record():
     """Entry.line formats the line itself: the same text for any names (quotes, backslashes,

@@ -193,7 +193,9 @@ def rewrite_xlsx(column: str, paths: dict[str, str]) -> Maker:
     def make(there: str, tmp: Path) -> None:
         import zipfile
 
-        with zipfile.ZipFile(there) as source, zipfile.ZipFile(tmp, "w") as target:
+        # its parts named in ASCII, as FlowClass's workbooks name them (another name, not ours,
+        # fails the copy and the node runs), which spares importing the cp437 codec
+        with zipfile.ZipFile(there, metadata_encoding="ascii") as source, zipfile.ZipFile(tmp, "w") as target:
             for info in source.infolist():
                 data = source.read(info)
                 if info.filename != "xl/worksheets/sheet1.xml":
