@@ -121,8 +121,27 @@ def checked_fields(model: Classifier) -> Classifier:
     if backend == "open_clip" and ("/" in weights or "\\" in weights or weights.startswith(("~", "."))):
         raise refuse("embedder.weights", "a weights file is named by its file name alone (it is looked "
                      f"for beside the workflow); got {weights!r}"[:300])
+    for key, (fits, expected) in TRAINING_FIELDS.items():
+        if key in model.training and not fits(model.training[key]):
+            raise refuse(f"training.{key}", f"expected {expected}; got {model.training[key]!r}"[:300])
     _check_familiarity(model.familiarity, model.embedder.get("dim"), refuse)
     return dataclasses.replace(model, classes=tuple(model.classes))
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+# What the canvas's view of a model reads of its training figures, as Train Classifier writes
+# them: a shared file's accuracy of "high" or counts in a list failed that view.
+TRAINING_FIELDS = {
+    "images": (_count, "a whole number >= 0"),
+    "validation_images": (_count, "a whole number >= 0"),
+    "validation_accuracy": (lambda value: type(value) in (int, float) and 0 <= value <= 1, "a number in [0, 1]"),
+    "validation": (lambda value: isinstance(value, str), "text"),
+    "class_counts": (lambda value: isinstance(value, dict) and all(map(_count, value.values())),
+                     "a whole number >= 0 per class"),
+}
 
 
 def _check_familiarity(familiarity: Any, dim: Any, refuse) -> None:
@@ -168,7 +187,7 @@ def _validate(param: Any, value: Any, field: str, refuse) -> None:
     params=[PathParam(name="file", default="", target="file", role="input", extensions=(EXTENSION,), optional=True,
                       help="A model file written by Save Model (relative: next to the workflow).")],
     fingerprint=_model_fingerprint,
-    revision=1,  # 1: its forest's trees and its familiarity checked, so a file loaded before is read again
+    revision=2,  # 1: its forest's trees and familiarity checked; 2: its training figures (read again)
 )
 def load_model(ctx: RunContext, *, file):
     """Read a saved classifier; files that are not exactly that are refused, never run."""

@@ -283,6 +283,14 @@ def _map(**items):
     (_set("settings", "evil", 1), "settings.evil"),
     (_set("settings", [1, 2]), "settings"),
     (_set("training", "oops"), "training"),
+    # read by the canvas's view of the model: a ValueError or AttributeError in it before
+    (_set("training", "validation_accuracy", "high"), "training.validation_accuracy"),
+    (_set("training", "validation_accuracy", 1e300), "training.validation_accuracy"),
+    (_set("training", "images", "many"), "training.images"),
+    (_set("training", "validation_images", -3), "training.validation_images"),
+    (_set("training", "validation", ["holdout"]), "training.validation"),
+    (_set("training", "class_counts", [1, 2]), "training.class_counts"),
+    (_set("training", "class_counts", _map(**{"0": "30"})), "training.class_counts"),
 ])
 def test_every_field_of_a_model_file_is_held_to_the_nodes_constraints(registry, cache, saved_model,
                                                                       tmp_path, edit, field):
