@@ -25,6 +25,7 @@ from flowclass.userfiles.pictures import BadImage, open_rgb
 from .datatypes import TABLE
 from .export import write_beside, write_table
 from .lib.pixels.class_maps import colourise, read_class_map
+from .lib.results.label_folders import safe_file_name
 from .pixel_datatypes import PIXEL_MAPS, PixelMaps
 
 AREAS = "areas.csv"
@@ -64,6 +65,7 @@ def _saved_exist(outputs: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
     ],
     writes_files=True,
     outputs_exist=_saved_exist,
+    revision=1,  # 1: files named as they read (a cached run's under the old names is run again)
 )
 def save_pixel_maps(ctx: RunContext, *, maps: PixelMaps, folder, side_by_side):
     """Write each class map as a coloured PNG (named like its image) and the area table."""
@@ -75,7 +77,7 @@ def save_pixel_maps(ctx: RunContext, *, maps: PixelMaps, folder, side_by_side):
         taken = {AREAS}  # the area table's name, whatever images are called
         rows = []
         for i, (source, rel) in enumerate(zip(maps.images.paths.tolist(), maps.images.relpaths)):
-            stem = str(Path(rel).with_suffix(""))
+            stem = "/".join(map(safe_file_name, Path(rel).with_suffix("").parts))  # as they read: no \u202e
             row = {"image": source, "classified": str(root / _put(
                 owned, f"{stem}.png", lambda tmp, m=maps.maps[i]: shutil.copyfile(m, tmp), taken))}
             if side_by_side:

@@ -86,16 +86,17 @@ def test_main_colour_denoising_drops_a_minority_colour(coffee):
     assert keep[:3400].mean() > 0.6 and keep[3400:].mean() < 0.02
 
 
-def _coffee_maps(tmp_path, coffee):
+def _coffee_maps(tmp_path, coffee, name="coffee.jpg"):
     """A light/dark class map of the coffee photo, as a cached result holds it."""
     from nodes.datatypes import ImageSet
     from nodes.lib.pixels.class_maps import save_class_map
     from nodes.pixel_datatypes import PixelMaps
 
-    Image.fromarray(coffee).save(tmp_path / "coffee.jpg")
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(coffee).save(tmp_path / name, "JPEG")
     labels = (coffee.mean(axis=2) > 128).astype(np.uint8)
     save_class_map(labels, ("#000000", "#ffffff", "#ff0000"), tmp_path / "store" / "m.png")
-    images = ImageSet(np.array([str(tmp_path / "coffee.jpg")]), np.array([""]), np.array(["x"]),
+    images = ImageSet(np.array([str(tmp_path / name)]), np.array([""]), np.array(["x"]),
                       np.array([600]), np.array([400]), str(tmp_path))
     counts = np.array([[np.sum(labels == 0), np.sum(labels == 1), 0]])
     maps = PixelMaps(images, np.array([str(tmp_path / "store" / "m.png")]), ("dark", "light"),
@@ -121,6 +122,20 @@ def test_saving_maps_never_overwrites_a_users_file_and_replaces_its_own(tmp_path
     assert not (out / "coffee_beside.jpg").exists()  # its own file from the earlier run, gone
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "areas.csv", "coffee (2).png", "coffee.png"]
+
+
+def test_saved_maps_are_named_as_they_read(tmp_path, coffee):
+    """A stranger's picture `coffee\u202egpj.exe.jpg` in a folder `new\nlines`: its class map was
+    saved under the same characters, `coffee\u202egpj.exe.png`, which a file manager shows as
+    *coffeegnp.exe.jpg* (Export's copies were named as they read already)."""
+    from nodes.pixel_export import save_pixel_maps
+
+    maps, _ = _coffee_maps(tmp_path, coffee, "new\nlines/coffee\u202egpj.exe.jpg")
+    out = tmp_path / "out"
+    saved = save_pixel_maps.run(ctx(tmp_path), maps=maps, folder=str(out), side_by_side=True)["saved"]
+    assert [os.path.relpath(p, out) for p in (saved["classified"][0], saved["side_by_side"][0])] == [
+        "new_lines/coffee_gpj.exe.png", "new_lines/coffee_gpj.exe_beside.jpg"]
+    assert (out / "new_lines" / "coffee_gpj.exe.png").is_file()
 
 
 def test_saving_maps_never_writes_through_a_users_link(tmp_path, coffee):
