@@ -29,6 +29,7 @@ from .lib.embedders.store import EmbeddingStore
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
+    from pathlib import Path
 
     Task = Callable[[Embedder, list[str]], tuple[np.ndarray | None, list[str]]]  # _load_batch or _embed_batch
 
@@ -420,6 +421,22 @@ def _prepare(ctx: RunContext, embedder: Embedder) -> None:
         embedder.prepare()
 
 
+def _store(folder: Path, new: bool) -> Callable[[], EmbeddingStore]:
+    """The embedding store, as a call that gives it. A new one is made in a thread
+    meanwhile: making a database waits for the disk (12-24 ms at load 4, as long as the
+    first batch's decoding and more), and only keeping the first vectors needs it, not
+    decoding and embedding them."""
+    if not new:
+        store = EmbeddingStore(folder)
+        return lambda: store
+    from concurrent.futures import ThreadPoolExecutor
+
+    making = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding-store")
+    made = making.submit(EmbeddingStore, folder)
+    making.shutdown(wait=False)  # its thread ends once the store is made
+    return made.result
+
+
 def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_size: int,
                  device: str = "auto") -> tuple[Embeddings, list[tuple[str, str]]]:
     """Embeddings of the images that decode, and (path, reason) of those that do not.
@@ -435,11 +452,12 @@ def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_si
     model_id = spec_id(embedder.spec)
     hashes = images.hashes.tolist()
     folder = ctx.store_dir("embeddings")
-    if hashes and not EmbeddingStore.made(folder):  # a first run: every image is new
+    new_store = bool(hashes) and not EmbeddingStore.made(folder)  # a first run: every image is new
+    if new_store:
         _prepare(ctx, embedder)  # the model loads while the store is made (the disk's waits)
-    store = EmbeddingStore(folder)
+    store = _store(folder, new_store)
     try:
-        known = store.get_many(model_id, hashes)
+        known = {} if new_store else store().get_many(model_id, hashes)
         todo: dict[str, str] = {}  # content hash -> a path with that content
         for path, sha in zip(images.paths.tolist(), hashes):
             if sha not in known:
@@ -450,15 +468,15 @@ def embed_images(ctx: RunContext, embedder: Embedder, images: ImageSet, batch_si
             shas = list(todo)
 
             def keep(start: int, batch: list[Any]) -> None:
-                store.put_many(model_id, [(sha, v) for sha, v in zip(shas[start:start + len(batch)], batch)
-                                          if v is not None])
+                store().put_many(model_id, [(sha, v) for sha, v in zip(shas[start:start + len(batch)], batch)
+                                            if v is not None])
 
             vectors, errors = compute_vectors(ctx, embedder, list(todo.values()), batch_size,
                                               len(known), len(known) + len(todo), device, keep)
             known.update((sha, v) for sha, v in zip(shas, vectors) if v is not None)
             failed = {sha: err for sha, err in zip(todo, errors) if err}
     finally:
-        store.close()
+        store().close()
     skipped = [(path, failed[sha]) for path, sha in zip(images.paths.tolist(), hashes)
                if sha in failed]
     if skipped:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from flowclass.engine import Engine
 from flowclass.workflow_file import loads
+from nodes.lib.embedders import spec_id
 from nodes.lib.embedders.classic import ColourHistogram, RawPixels
 from tests.conftest import REPO
 
@@ -399,6 +400,38 @@ def test_a_model_file_is_loaded_once_per_process_even_from_a_copy(shared_cache, 
     changed = efficientnet.EfficientNetLite0(copy, precision="int8")
     assert np.array_equal(changed.forward(batch), first.forward(batch))
     assert changed._session is not first._session
+
+
+def test_a_new_embedding_store_is_made_while_the_first_batches_run(registry, cache, photos_dir, tmp_path,
+                                                                    monkeypatch):
+    """Making a new store waits for the disk; meanwhile the first batches are decoded and
+    embedded, and their vectors are kept once the store is there."""
+    import threading
+
+    from nodes.lib.embedders import efficientnet, store
+
+    embedded = threading.Event()
+    forward, make_store = efficientnet.EfficientNetLite0.forward, store.EmbeddingStore.__init__
+
+    def forward_and_tell(self, batch):
+        vectors = forward(self, batch)
+        embedded.set()
+        return vectors
+
+    def made_after_a_batch(self, folder):
+        assert embedded.wait(timeout=20), "no batch was embedded before the store was made"
+        make_store(self, folder)
+
+    monkeypatch.setattr(efficientnet.EfficientNetLite0, "forward", forward_and_tell)
+    monkeypatch.setattr(store.EmbeddingStore, "__init__", made_after_a_batch)
+    result = Engine(registry, cache).run(embed_workflow(registry, photos_dir), out_dir=tmp_path / "out")
+    embeddings = result.output("embed", "embeddings")
+    kept = store.EmbeddingStore(cache.store_dir("embeddings"))
+    stored = kept.get_many(spec_id(embeddings.embedder), embeddings.images.hashes.tolist())
+    kept.close()
+    assert len(stored) == len(embeddings.images) == 5
+    assert all(np.array_equal(stored[sha], vector)
+               for sha, vector in zip(embeddings.images.hashes.tolist(), embeddings.vectors))
 
 
 def test_batches_run_side_by_side_end_together():

@@ -20,8 +20,11 @@ class EmbeddingStore:
 
     def __init__(self, folder: Path):
         self.path = folder / self.FILE
+        # Embed makes a new store in a thread of its own and uses it in the node's: one
+        # thread at a time, handed over when made
         self._db = open_database(self.path, "CREATE TABLE IF NOT EXISTS vectors (embedder TEXT, "
-                                 "sha256 TEXT, vector BLOB, PRIMARY KEY (embedder, sha256))")
+                                 "sha256 TEXT, vector BLOB, PRIMARY KEY (embedder, sha256))",
+                                 check_same_thread=False)
 
     @classmethod
     def made(cls, folder: Path) -> bool:
