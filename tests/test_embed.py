@@ -129,6 +129,26 @@ def test_open_clip_code_path_with_random_weights(registry, cache, tmp_path, phot
     assert embeddings.embedder["weights"] == "random"
 
 
+@pytest.mark.slow
+def test_a_picture_too_narrow_for_clip_is_skipped_with_the_reason(registry, cache, tmp_path, photos_dir):
+    """CLIP's preprocessing scales a picture's shorter side to 224 pixels before cropping it: a
+    stranger's PNG of 1 x 100,000 pixels (a few hundred bytes, far under Pillow's limit) would
+    become 224 x 22,400,000 pixels, 15 GB (1 x 6,000 took 1.25 GB more). Such a picture is skipped
+    with the reason, the others embedded."""
+    import shutil
+
+    folder = tmp_path / "photos"
+    shutil.copytree(photos_dir, folder)
+    Image.new("RGB", (1, 2_000), "white").save(folder / "things" / "thread.png")
+    result = Engine(registry, cache).run(
+        embed_workflow(registry, folder, backend="open_clip", clip_model="ViT-B-32",
+                       clip_weights="random", batch_size=4), out_dir=tmp_path / "out")
+    embeddings = result.output("embed", "embeddings")
+    assert embeddings.vectors.shape == (5, 512)
+    (skipped,) = [row for row in result.outcomes["embed"].skipped if row[0].endswith("thread.png")]
+    assert "1x2000 pixels" in skipped[1] and "too narrow" in skipped[1], skipped
+
+
 def test_missing_open_clip_weights_are_a_clear_error_not_a_download(registry, cache, tmp_path,
                                                                      photos_dir, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))  # an empty user cache

@@ -17,6 +17,7 @@ import numpy as np
 
 from flowclass.errors import NodeError
 from flowclass.params import Path as PathParam
+from flowclass.userfiles.pictures import BadImage
 
 from . import file_sha256
 
@@ -27,6 +28,10 @@ PREPROCESSING_VERSION = 2
 
 
 WEIGHTS_FILES = (".pt", ".pth", ".bin", ".safetensors")
+# The longest side a picture may have, in its shorter sides: CLIP's preprocessing first scales
+# the shorter side to 224 pixels, and a stranger's 1 x 100,000 PNG became 15 GB. No photo is
+# this narrow (a full panorama is about 8:1); at 64:1 the scaled picture is under 10 MB.
+MAX_ASPECT = 64
 
 
 def weights_param(help: str, **options: Any) -> PathParam:
@@ -155,6 +160,10 @@ class OpenClipEmbedder:
         self.draft_size = int(max(size) if isinstance(size, (list, tuple)) else size)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
+        width, height = image.size
+        if max(width, height) > MAX_ASPECT * min(width, height):  # BadImage: skipped with the reason
+            raise BadImage(f"{width}x{height} pixels is too narrow for CLIP (at most {MAX_ASPECT}:1), whose "
+                           f"preprocessing scales its shorter side to 224 pixels before cropping it")
         return self.clip.transform(image.convert("RGB")).numpy()
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
