@@ -301,8 +301,9 @@ _making_sessions = threading.Lock()
 def cpu_session(model: Path, threads: int) -> Any:
     """An onnxruntime session of ``model`` on a CPU, ``threads`` to a batch, kept while the
     process lives (the last KEPT_SESSIONS): a server's re-runs and a second Embed node do
-    not load the model again, nor fault in and warm up its memory (per run, about 85 ms of
-    CPU and 10,000 page faults on 600 digits, 3 % of the node's CPU; benchmarks/README.md).
+    not load the model again, nor fault in and warm up its memory (per run on 600 digits:
+    7,000 to 15,000 page faults and 1 to 3 % of the node's CPU; benchmarks/README.md). An
+    int8 session holds about 70 MB, a float32 one about 230 MB.
 
     Kept by the file's name and stamp, not its folder: the name says which weights and
     which export and quantisation made it, so a copy of the file (another cache's models
