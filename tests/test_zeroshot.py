@@ -49,3 +49,39 @@ def test_zero_shot_needs_two_labels_and_a_template(registry):
                              ("zero", "zero_shot_classify", {"labels": "cat", "template": "a cat"})],
                   [("images.images", "zero.images")])
     assert sorted(p.field for p in validate(wf, registry) if p.node == "zero") == ["labels", "template"]
+
+
+TEXT_PEAKS = """
+import json
+from nodes.lib.embedders.openclip import load_open_clip
+from nodes.zeroshot import _text_vectors
+
+def peak_kb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+clip = load_open_clip("ViT-B-32", "random")
+few = _text_vectors(clip, [f"a photo of label {i}" for i in range(4)])
+peaks = [peak_kb()]
+many = _text_vectors(clip, [f"a photo of label {i}" for i in range(256)])
+peaks.append(peak_kb())
+print(json.dumps({"peaks": peaks, "same": bool(abs(many[:4] - few).max() < 1e-5), "rows": len(many)}))
+"""
+
+
+@pytest.mark.slow
+def test_many_labels_are_encoded_a_batch_at_a_time(tmp_path):
+    """Every label's sentence went through CLIP's text tower at once, about 1.85 MB of memory a
+    label (500 labels: +0.94 GB, 2,000: +3.7 GB), so a shared workflow's 20,000 labels (300 KB of
+    text) would need some 37 GB. Measured in a fresh process (VmHWM)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = subprocess.run([sys.executable, "-c", TEXT_PEAKS], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["rows"] == 256 and report["same"]
+    assert report["peaks"][1] - report["peaks"][0] < 150_000, report["peaks"]
