@@ -158,6 +158,10 @@ def find_label_issues(ctx: RunContext, *, embeddings: Embeddings, folds, seed):
         raise NodeError(f"checking labels needs at least 2 images of some class; each of the {len(classes)} "
                         "classes has one", field="embeddings",
                         hint="a label is checked against the other images labelled alike")
+    lone = classes[np.bincount(codes, minlength=len(classes)) == 1]
+    if len(lone):
+        ctx.warn(f"{len(lone)} class(es) have a single image (e.g. '{lone[0]}'): its label is judged by "
+                 "the other classes alone, so it is likely flagged; add images of it to check it fairly")
     ctx.progress(0, 1, unit="steps", message="cross-validating")
     features = unit_rows(embeddings.vectors[rows], dimensions=issues.DIMENSIONS)
     found = issues.find_label_issues(features, codes, len(classes), folds, seed)

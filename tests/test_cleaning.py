@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import shutil
+import warnings
 import weakref
 from pathlib import Path
 
@@ -920,9 +921,13 @@ def test_a_class_of_one_image_has_its_label_checked(registry, cache, tmp_path):
     nodes = [("import", "import_images", {"folder": str(photos)}),
              ("embed", "embed", {"backend": "pixels", "pixel_size": 16, "grayscale": True}),
              ("issues", "find_label_issues", {})]
-    result = run(registry, cache, nodes, [("import.images", "embed.images"),
-                                          ("embed.embeddings", "issues.embeddings")], tmp_path / "out")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run(registry, cache, nodes, [("import.images", "embed.images"),
+                                              ("embed.embeddings", "issues.embeddings")], tmp_path / "out")
     assert result.ok, [o.error for o in result.failed]
+    assert not [w for w in caught if "sklearn" in w.filename], [str(w.message) for w in caught]
+    assert any("single image" in w and "'one'" in w for w in result.outcomes["issues"].warnings)
     issues = result.output("issues", "issues")
     lone = list(issues.images.labels).index("one")
     assert issues.score[lone] > 0.9 and issues.suggested[lone] == "zero"
