@@ -27,6 +27,7 @@ from .lib.classify.estimators import (CALIBRATIONS, MODEL_TITLES, MODELS, build_
 from .lib.classify.predictions import CONFIDENCES, predictions, subset, with_familiarity
 from .lib.cleaning.familiarity import UNFAMILIAR_BELOW, learn_familiarity
 from .lib.results.figures import NEEDS as FIGURES
+from .lib.results import report_names
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
     import pandas as pd
@@ -260,9 +261,9 @@ def _evaluate_reports(source: Any) -> dict[str, Any]:
 
     evaluation: Evaluation = source.output("evaluation")
     return {
-        "evaluation.csv": lambda path: write_csv(evaluation.report_table(), path),
-        "confusion_matrix.csv": lambda path: write_csv(evaluation.confusion_table(), path),
-        "confusion_matrix.png": lambda path: confusion_png(
+        report_names.EVALUATION: lambda path: write_csv(evaluation.report_table(), path),
+        report_names.CONFUSION_CSV: lambda path: write_csv(evaluation.confusion_table(), path),
+        report_names.CONFUSION_PNG: lambda path: confusion_png(
             evaluation.confusion, evaluation.classes, evaluation.predicted_classes, path,
             f"Confusion matrix: accuracy {evaluation.accuracy:.3f}, balanced "
             f"{evaluation.balanced_accuracy:.3f}"),

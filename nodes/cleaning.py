@@ -34,6 +34,7 @@ from .lib.cleaning.kept_checks import KeptChecks
 from .lib.cleaning.kept_copies import DEFAULT_FILE, chosen, read_keep_file
 from .lib.cleaning.neighbours import unit_rows
 from .lib.images.filestate import sha256_of_file
+from .lib.results import report_names
 
 
 def _keep_file_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
@@ -88,7 +89,7 @@ def _kept_labelling(embeddings: Embeddings, dropped: np.ndarray) -> Labelling:
                   help="CSV of the copies chosen to keep (columns sha256 and/or path), beside "
                        "the workflow; the canvas writes it. Otherwise the largest image is kept."),
     ],
-    reports=_report("duplicates", "duplicates.csv"),
+    reports=_report("duplicates", report_names.DUPLICATES),
     fingerprint=_keep_file_fingerprint,
     # what these phases count is kept as it is made (kept_checks), so a stopped run resumes
     # there and the canvas says so; the thumbnails compared and aligned in between are kept as
@@ -149,7 +150,7 @@ def _labelled(embeddings: Embeddings, ctx: RunContext) -> tuple[np.ndarray, np.n
             help="Cross-validation folds: each image is judged by a model that never saw it."),
         Int(name="seed", default=0, min=0, max=2**32 - 1, help="Seed of the folds."),
     ],
-    reports=_report("issues", "label_issues.csv"),
+    reports=_report("issues", report_names.LABEL_ISSUES),
 )
 def find_label_issues(ctx: RunContext, *, embeddings: Embeddings, folds, seed):
     """Score every label by how likely it is wrong, suggest the likely one, flag the suspects."""
@@ -185,7 +186,7 @@ def find_label_issues(ctx: RunContext, *, embeddings: Embeddings, folds, seed):
               help="How far from typical (robust z of the neighbour distance) an image must "
                    "be to be flagged; larger flags fewer."),
     ],
-    reports=_report("outliers", "outliers.csv"),
+    reports=_report("outliers", report_names.OUTLIERS),
 )
 def find_outliers(ctx: RunContext, *, embeddings: Embeddings, neighbours, flag_above):
     """Images unlike the rest of the collection, scored and flagged."""

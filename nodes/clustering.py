@@ -27,6 +27,7 @@ from .lib.clustering.condensed import condensed_rows
 from .lib.clustering import large_linkage
 from .lib.clustering.freed_memory import release_freed_memory
 from .lib.results.figures import NEEDS as FIGURES
+from .lib.results import report_names
 
 LINKAGES = ("single", "average", "complete", "weighted", "ward")
 METHODS = ("auto", "exact", "nearest_neighbours")
@@ -104,10 +105,10 @@ def _clustering_reports(source: Any) -> dict[str, Any]:
 
     clusters: Labelling = source.output("clusters")
     tree: Dendrogram = source.output("dendrogram")
-    reports = {"dendrogram.png": lambda path: dendrogram_png(tree.linkage, tree.cut_height, tree.labels, path)}
+    reports = {report_names.DENDROGRAM: lambda path: dendrogram_png(tree.linkage, tree.cut_height, tree.labels, path)}
     embeddings = source.upstream("embeddings")
     if embeddings is not None and np.array_equal(embeddings.images.paths, clusters.images.paths):
-        reports["map.png"] = lambda path: map_png(
+        reports[report_names.MAP] = lambda path: map_png(
             pca_points(embeddings.vectors), clusters.labels, list(clusters.classes), path,
             f"{len(clusters)} images by cluster (PCA of the embeddings)")
     return reports

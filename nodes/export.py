@@ -24,6 +24,7 @@ from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder, copy_of, new_
 from .datatypes import EMBEDDINGS, LABELS, TABLE, Embeddings, Labelling, table_column
 from .lib.results.label_folders import folder_names, safe_file_name
 from .lib.results.relocated import TABLE_NAMES, relocate_export, relocate_table
+from .lib.results.report_names import REPORT_NAMES
 
 if TYPE_CHECKING:  # pandas is imported inside the nodes, so cached runs start fast
     import pandas as pd
@@ -56,9 +57,11 @@ def label_folders(owned: OwnedFolder, labels: list[str]) -> dict[str, str]:
     """The folder each label's images go to: its safe name, or ``name (2)``... when a file,
     a link or a table of the export is already at that path, or when it is named as a file a
     run writes into its output folder (which the export folder may be: a shared bundle's
-    subfolder ``run.json`` stopped the run as it ended, and every re-run there)."""
+    subfolder ``run.json`` stopped the run as it ended, and every re-run there; one named as a
+    node's report, ``duplicates.csv``, left that report unsaved)."""
     bases = folder_names(labels)
-    reserved = {name.casefold() for name in (*TABLE_NAMES, JOURNAL, MANIFEST_NAME, SKIPPED_NAME)}
+    reserved = {name.casefold() for name in (*TABLE_NAMES, JOURNAL, MANIFEST_NAME, SKIPPED_NAME,
+                                               *REPORT_NAMES)}
     wanted = {base.casefold() for base in bases.values()}
     chosen: dict[str, str] = {}
     for label in sorted(bases):
@@ -87,6 +90,7 @@ def _same_copy(source: str, sha: str, mode: str):
 
 @node(
     type="export_folders", title="Export to Folders", category="Output",
+    revision=1,  # 1: a label folder named as a file the run writes at the top of --out is numbered
     inputs=[Input("labels", LABELS, help="Clusters or predictions.")],
     outputs=[Output("exported", TABLE, help="Source path, exported path, folder_label, cluster or "
                     "prediction, score or confidence (and top1..topK for predictions).")],

@@ -25,6 +25,7 @@ from .datatypes import IMAGES, TABLE, ImageSet
 from .images import SKIPPED_COLUMNS
 from .lib.classify.estimators import UntrustedModel, dump_estimator, load_estimator
 from .lib.pixels import metrics
+from .lib.results import report_names
 from .lib.pixels.class_maps import class_counts, read_class_map, save_class_map
 from .lib.pixels.features import FeatureSpec, colour_features
 from .lib.pixels.legend import LegendError, display_colours, parse_legend, parse_pairs
@@ -163,7 +164,7 @@ def _classify_reports(source: Any) -> dict[str, Any]:
     counts = maps.counts[:, :shown].astype(np.float64)
     percent = 100.0 * counts / np.maximum(maps.counts.sum(axis=1, keepdims=True), 1)
     names = [os.path.basename(p) for p in maps.images.paths.tolist()]
-    return {"areas.png": lambda path: areas_png(names, maps.names[:shown], maps.colours[:shown],
+    return {report_names.AREAS: lambda path: areas_png(names, maps.names[:shown], maps.colours[:shown],
                                                 percent, path)}
 
 

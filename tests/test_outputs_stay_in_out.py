@@ -225,3 +225,43 @@ def test_label_folders_named_as_the_runs_own_files_are_written_beside_them(tmp_p
     assert json.loads((out / "run.json").read_text())["nodes"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["run.json (2)", "skipped.csv (2)"]
     assert (out / "skipped.csv").is_file()
+
+
+def test_a_label_folder_named_as_a_report_of_the_run_leaves_the_report_its_name(tmp_path):
+    """A shared bundle's subfolder `duplicates.csv`, exported into the output folder itself
+    (folder '.') by a workflow whose Find Duplicates saves the report duplicates.csv there:
+    the label folder took the name and the report was 'not saved'. The label folder is
+    numbered instead, and an unchanged re-run leaves the same tree, touching neither."""
+    from flowclass.reports import Reports
+    from flowclass.userfiles.owned_folder import owned_folder
+
+    photos = tmp_path / "photos"
+    for label, shade, step in (("duplicates.csv", 200, 60), ("cats", 30, 0)):  # the cats: one picture twice
+        (photos / label).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (16, 16), (shade, step * i, 255 - shade)).save(photos / label / f"{i}.png")
+    registry = default_registry()
+    doc = {"schema_version": 1, "nodes": [
+        {"id": "import", "type": "import_images", "params": {"folder": str(photos)}},
+        {"id": "embed", "type": "embed", "params": {"backend": "pixels"}},
+        {"id": "copies", "type": "find_duplicates", "params": {}},
+        {"id": "export", "type": "export_folders", "params": {"folder": ".", "table": "none"}}],
+        "edges": [{"from": {"node": a, "port": p}, "to": {"node": b, "port": q}} for a, p, b, q in (
+            ("import", "images", "embed", "images"), ("embed", "embeddings", "copies", "embeddings"),
+            ("copies", "kept", "export", "labels"))]}
+    out, cache = tmp_path / "out", Cache(tmp_path / "cache")
+    trees = []
+    for _ in range(2):
+        workflow = loads(json.dumps(doc), registry)
+        result = Engine(registry, cache).run(workflow, out_dir=out, base_dir=tmp_path)
+        assert result.ok, [o.error for o in result.failed]
+        saved = Reports(workflow, registry, cache).save(result, out, owned_folder)
+        assert saved.problems == [] and saved.present == ["duplicates.csv"], saved
+        rows = (out / "duplicates.csv").read_text().splitlines()
+        assert len(rows) == 3 and all("cats" in row for row in rows[1:]), rows  # the group of two cats
+        assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["cats", "duplicates.csv (2)"]
+        assert sorted(p.name for p in (out / "duplicates.csv (2)").iterdir()) == ["0.png", "1.png"]
+        assert len(list((out / "cats").iterdir())) == 1
+        trees.append(sorted((str(p.relative_to(out)), p.stat().st_mtime_ns) for p in out.rglob("*")
+                            if p.name not in ("run.json", ".flowclass-owned.jsonl")))  # rewritten each run
+    assert trees[0] == trees[1]
