@@ -471,3 +471,52 @@ async def test_an_embed_the_server_stopped_says_how_many_images_are_kept(create_
     finally:
         page.cancel_run()  # the first server's thread, in this test's process
         held.set()
+
+
+@pytest.mark.parametrize("command", ["file-open", "file-new"])
+async def test_open_or_new_asks_before_stopping_a_run(user: User, registry, cache, tmp_path: Path,
+                                                       command: str) -> None:
+    """File > Open or New while a run went on, in a workflow with no unsaved changes, stopped
+    the run unasked (a ten-minute embedding lost its progress in flight). Now they ask first:
+    Keep running keeps the run and the workflow, with or without unsaved changes (one question
+    for both); Stop the run stops it and goes on."""
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    page = page_of(user)
+    drop(user, "toy.number")
+    drop(user, "toy.wait", 300)
+    wire(user, "toy_number.number", "toy_wait.number")
+    page.set_param("toy_wait", "steps", 100_000)  # minutes: it never ends by itself here
+    flow = page.state.save(tmp_path / "wait.json")
+    shutil.copyfile(flow, tmp_path / "other.json")
+    page.saved()
+    assert not page.unsaved
+    page.start_run(None)
+    await until(lambda: (graph_nodes(user)["toy_wait"]["status"]["progress"] or 0) > 0, what="the run")
+
+    async def keep_running(question: str) -> None:
+        user.find(marker=command).click()
+        await user.should_see(question)
+        user.find(marker="confirm-cancel").click()  # Keep running
+        await user.should_not_see(question)
+        await asyncio.sleep(0.2)  # what the click would have done by now
+        assert page.runner.running and not page.runner.cancel_event.is_set()
+        assert page.state.path == flow and len(page.workflow.nodes) == 2
+        assert "cancelled" not in page.summary.text
+
+    await keep_running("A run of wait.json is going on")
+    page.set_param("toy_number", "value", 7)  # unsaved changes too: asked about both at once
+    await keep_running("wait.json has unsaved changes, and a run of it is going on")
+
+    user.find(marker=command).click()
+    await user.should_see("wait.json has unsaved changes, and a run of it is going on")
+    user.find(marker="confirm-ok").click()  # Stop the run
+    if command == "file-open":
+        await user.should_see("Open a workflow")
+        user.find(marker="entry-other.json").click()
+        user.find(marker="dialog-ok").click()
+        await until(lambda: page.state.path == (tmp_path / "other.json").resolve(), what="the other workflow")
+    else:
+        await until(lambda: not page.workflow.nodes, what="a new workflow")
+    assert not page.runner.running
+    await user.should_see("The run of the previous workflow was cancelled.")

@@ -190,7 +190,7 @@ async def test_opening_another_workflow_abandons_the_run(user: User, registry, c
     page.start_run(None)
     await until(lambda: graph_nodes(user)["toy_wait"]["status"]["state"] == "running", what="the run")
     user.find(marker="file-new").click()  # the old run must not leak into the new workflow's badges
-    await user.should_see("has unsaved changes. Discard them?")
+    await user.should_see("has unsaved changes, and a run of it is going on")
     user.find(marker="confirm-ok").click()
     await until(lambda: not graph_nodes(user), what="the new workflow")
     assert not page.runner.running and page.runner.statuses == {}

@@ -113,7 +113,7 @@ async def test_a_ready_workflow_is_offered_save_as_and_runs_beside_it(user: User
     await user.should_see(str(untitled))  # in the footer
     page.summary.text = ""
     user.find(marker="run-all").click()  # not asked again
-    await until(lambda: page.runner.running or page.summary.text.startswith("Last run"), what="the second run")
+    await until(lambda: not page.runner.running and page.summary.text.startswith("Last run"), what="the second run")
     await user.should_not_see("no file yet")
     assert page.out_dir() == untitled
     user.find(marker="file-new").click()

@@ -73,18 +73,29 @@ class FileActions:
     """Runs the file commands of one tab; ``on_loaded`` re-draws after a new workflow."""
 
     def __init__(self, state: EditorState, roots: Roots, on_loaded: Callable[[], None],
-                 on_saved: Callable[[], None], unsaved: Callable[[], bool] | None = None):
+                 on_saved: Callable[[], None], unsaved: Callable[[], bool] | None = None,
+                 running: Callable[[], bool] = lambda: False):
         self.state, self.roots, self.on_loaded, self.on_saved = state, roots, on_loaded, on_saved
         # whether the tab holds unsaved work: the workflow's edits, or a results view's (strokes)
         self.unsaved = unsaved or (lambda: self.state.dirty)
+        self.running = running  # whether a run of the workflow is going on (another workflow stops it)
         self.offered = False  # Save As was offered for the workflow now open
 
-    async def _may_discard(self) -> bool:
-        return not self.unsaved() or await confirm(
-            f"{self.state.display_name} has unsaved changes. Discard them?")
+    async def _may_discard(self, leaving: str = "opening another workflow") -> bool:
+        """Whether the user lets the workflow go: its unsaved changes, and a run going on (a
+        long embedding's progress in flight), are never dropped unasked; one question for both."""
+        name = self.state.display_name
+        if not self.running():
+            return not self.unsaved() or await confirm(f"{name} has unsaved changes. Discard them?")
+        stops = "stops the run (what it finished is kept)"
+        if self.unsaved():
+            return await confirm(f"{name} has unsaved changes, and a run of it is going on: {leaving} "
+                                 f"discards the changes and {stops}.", "Discard and stop", cancel="Keep running")
+        return await confirm(f"A run of {name} is going on: {leaving} {stops}.", "Stop the run",
+                             cancel="Keep running")
 
     async def new(self) -> None:
-        if await self._may_discard():
+        if await self._may_discard("a new workflow"):
             self.state.reset(Workflow(), None)
             self.offered = False
             self.on_loaded()

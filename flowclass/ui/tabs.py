@@ -114,7 +114,7 @@ class Tabs:
     def _new(self, tab_id: str, copy_of: Draft | None = None) -> Tab:
         session = self.make_session()
         files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved,
-                            unsaved=lambda: session.unsaved)
+                            unsaved=lambda: session.unsaved, running=lambda: session.runner.running)
         tab = Tab(tab_id, session, files, left_at=self.clock(),  # a copy has no page yet
                   lock=self.drafts.hold(tab_id))
         # kept as each change is made: a server killed a moment later must not lose it (the
