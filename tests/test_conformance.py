@@ -281,3 +281,25 @@ def test_runs_on_tiny_fixtures_with_outputs_as_declared(type_id: str, fixtures: 
         assert codec.to_bytes(again) == codec.to_bytes(value), f"{type_id}.{output.name} changes in the codec"
         own = [v.title for v in viewers.viewers if v.data_type == output.type.name and v.fits(value)]
         assert own, f"{type_id}.{output.name}: no viewer for data type '{output.type.name}' fits this value"
+    if node_type.reports is not None and type_id in LIBRARY_TYPES:
+        assert_reports_named_as_export_avoids(type_id, node_type, outputs, fixtures)
+
+
+LIBRARY_TYPES = {t.type for t in default_registry()}  # FlowClass's own node families
+
+
+def assert_reports_named_as_export_avoids(type_id: str, node_type: Any, outputs: dict[str, Any],
+                                          fixtures: Fixtures) -> None:
+    """A report a node of the library saves at the top of the output folder has a name that
+    Export to Folders keeps its label folders off (report_names.REPORT_NAMES): a report named
+    otherwise would find a label folder of that name in its place and not be saved."""
+    from flowclass.reports import ReportSource
+    from nodes.lib.results.report_names import REPORT_NAMES
+
+    def upstream(data_type: str) -> Any:
+        return fixtures.value(data_type) if data_type in VALUE_FACTORIES else None
+
+    names = node_type.reports(ReportSource(type_id, outputs.__getitem__, upstream))
+    assert names, f"{type_id} declares reports but makes none on its fixtures"
+    unlisted = sorted(set(names) - set(REPORT_NAMES))
+    assert not unlisted, f"{type_id}'s reports {unlisted} are not in nodes/lib/results/report_names.py"
