@@ -26,7 +26,7 @@ from typing import Any, Container
 
 from .. import safe_json
 from ..errors import WorkflowInvalid
-from ..fsutil import Flock, atomic_write_text, flock_api
+from ..fsutil import RemovedFlock, atomic_write_text, flock_api
 from ..workflow import Workflow
 from ..workflow_file import dumps, loads
 
@@ -142,12 +142,13 @@ class DraftStore:
         """The tab's lock file, beside the drafts folder (which holds only drafts)."""
         return self.folder.with_name(f"{self.folder.name}_held") / tab_id
 
-    def hold(self, tab_id: str) -> Flock:
+    def hold(self, tab_id: str) -> RemovedFlock:
         """An OS lock saying that this server holds the tab, released when it lets go of the
         tab or dies, however it dies: another server sharing the folder (a second `flowclass
         ui`) then does not offer its work as a closed tab's. Where none can be taken (no
-        ``flock``, a full disk) the lock returned is not held."""
-        lock = Flock(self._held_file(tab_id))
+        ``flock``, a full disk) the lock returned is not held. Its file goes as it is let go
+        (:class:`flowclass.fsutil.RemovedFlock`, safe against another taker)."""
+        lock = RemovedFlock(self._held_file(tab_id))
         if flock_api() is not None:
             try:
                 lock.path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +161,7 @@ class DraftStore:
         """Whether another server (any other holder of :meth:`hold`'s lock) holds the tab."""
         if flock_api() is None or not self._held_file(tab_id).exists():
             return False
-        lock = Flock(self._held_file(tab_id))
+        lock = RemovedFlock(self._held_file(tab_id))
         try:
             taken = lock.try_acquire()
         except OSError:
@@ -169,11 +170,12 @@ class DraftStore:
         return not taken
 
     def _drop_held(self, tab_id: str) -> None:
-        """The tab's lock file goes with its draft, unless a server holds it."""
-        lock = Flock(self._held_file(tab_id))
+        """The tab's lock file goes with its draft, unless a server holds it (one left by a
+        server that died: taking and letting go of it removes it)."""
+        lock = RemovedFlock(self._held_file(tab_id))
         try:
-            if self._held_file(tab_id).exists() and lock.try_acquire():
-                self._held_file(tab_id).unlink(missing_ok=True)
+            if lock.path.exists():
+                lock.try_acquire()
         except OSError:
             pass
         finally:
