@@ -248,8 +248,9 @@ class RunController:
 
         def work() -> None:
             try:
-                # another run into the same folder (another tab, a terminal) goes first, whole
-                with self._engine_lock, run_lock(out_dir, say=waiting, check_cancelled=cancelled), \
+                # another run into the same folder (another tab, a terminal) goes first, whole;
+                # waited for before the engine is taken, so the tab's status checks go on meanwhile
+                with run_lock(out_dir, say=waiting, check_cancelled=cancelled), self._engine_lock, \
                         self.executors.use() as executor:
                     if waited:  # no longer
                         self.queue.put((run_id, _Waiting("")))
