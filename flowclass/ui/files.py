@@ -163,9 +163,9 @@ class FileActions:
     async def save_as(self, filename: str | None = None) -> bool:
         start = self.state.path.parent if self.state.path else None
         path = await choose_save_path(self.roots, start, filename or file_name_for(self.state))
-        if path is not None and path.resolve() == self.state.path and changed_on_disk(path, self.state.disk_sha):
-            # onto its own file, which changed elsewhere: "Replace?" is answered yes for one's
-            # own file, not for another tab's changes in it, so it asks what Save asks
+        if path is not None and path.resolve() == self.state.path:
+            # onto its own file: Save's, which asks when the file changed elsewhere ("Replace?"
+            # is answered yes for one's own file, not for another tab's changes in it)
             return await self.save()
         return path is not None and self._write(path)
 
