@@ -19,6 +19,7 @@ from flowclass.errors import NodeError, ParamValueError
 from flowclass.fsutil import file_stamp
 from flowclass.node import Input, Output, node
 from flowclass.params import Path as PathParam
+from flowclass.userfiles.journal import is_natural
 from flowclass.userfiles.owned_folder import owned_folder
 
 from .classify import train_classifier
@@ -128,18 +129,14 @@ def checked_fields(model: Classifier) -> Classifier:
     return dataclasses.replace(model, classes=tuple(model.classes))
 
 
-def _count(value: Any) -> bool:
-    return type(value) is int and value >= 0
-
-
 # What the canvas's view of a model reads of its training figures, as Train Classifier writes
 # them: a shared file's accuracy of "high" or counts in a list failed that view.
 TRAINING_FIELDS = {
-    "images": (_count, "a whole number >= 0"),
-    "validation_images": (_count, "a whole number >= 0"),
+    "images": (is_natural, "a whole number >= 0"),
+    "validation_images": (is_natural, "a whole number >= 0"),
     "validation_accuracy": (lambda value: type(value) in (int, float) and 0 <= value <= 1, "a number in [0, 1]"),
     "validation": (lambda value: isinstance(value, str), "text"),
-    "class_counts": (lambda value: isinstance(value, dict) and all(map(_count, value.values())),
+    "class_counts": (lambda value: isinstance(value, dict) and all(map(is_natural, value.values())),
                      "a whole number >= 0 per class"),
 }
 

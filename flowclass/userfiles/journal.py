@@ -111,8 +111,9 @@ def confined(rel: object) -> str | None:
     return None
 
 
-def _natural(value: object) -> bool:
-    return type(value) is int and value >= 0  # a whole JSON number (a bool is of type bool)
+def is_natural(value: object) -> bool:
+    """Whether ``value``, read from JSON, is a whole number >= 0 (a bool, of type bool, is not)."""
+    return type(value) is int and value >= 0
 
 
 def _entry(record: dict) -> Entry | str:
@@ -120,7 +121,7 @@ def _entry(record: dict) -> Entry | str:
     if kind not in KINDS:
         return f"unknown kind {kind!r}"
     ino, size, mtime_ns = record.get("ino", 0), record.get("size", 0), record.get("mtime_ns", 0)
-    if not (_natural(ino) and _natural(size) and _natural(mtime_ns)) or not ino:
+    if not (is_natural(ino) and is_natural(size) and is_natural(mtime_ns)) or not ino:
         return "its identity (ino, size, mtime_ns) is missing or not whole numbers"
     target, sha256 = record.get("target", ""), record.get("sha256", "")
     if not (isinstance(target, str) and isinstance(sha256, str)):
