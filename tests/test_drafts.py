@@ -27,3 +27,30 @@ def test_a_draft_reads_back_as_written_and_a_broken_one_is_no_draft(tmp_path):
 def test_a_tab_id_never_names_a_file_outside_the_drafts(tmp_path, tab_id):
     with pytest.raises(ValueError, match="not a tab id"):
         DraftStore(tmp_path).file(tab_id)
+
+
+def test_a_deleted_nodes_strokes_count_as_unsaved_only_while_an_undo_can_bring_them_back(registry, cache):
+    """Painted strokes (Draw labels) of a node then deleted: the toolbar said nothing unsaved,
+    but the draft did, so the closed tab was listed in *Unsaved work of closed tabs* (with a
+    reload, the *Leave site?* question) for work nobody could see. The draft agrees with the
+    toolbar, and still keeps the strokes: Undo brings the node back, with them."""
+    from flowclass.ui.drafts import capture, restore
+    from flowclass.ui.session import EditorSession
+    from flowclass.workflow_file import dumps
+
+    session = EditorSession(registry, cache)
+    session.add_node("toy.number", (0, 0))
+    session.state.saved_text = dumps(session.state.workflow)  # as if saved
+    assert not session.unsaved and not capture(session, False).dirty
+    session.keep_view_work("toy_number", "strokes", [[1, 2, 3]])
+    assert session.unsaved and capture(session, False).dirty
+    session.delete(["toy_number"])
+    session.state.saved_text = dumps(session.state.workflow)  # the deletion saved
+    draft = capture(session, False)
+    assert not session.unsaved and not draft.dirty
+    assert draft.view_work == {"toy_number": {"strokes": [[1, 2, 3]]}}  # kept for an undo
+    session.undo()
+    again = EditorSession(registry, cache)
+    restore(again, capture(session, False))
+    assert again.unsaved and capture(again, False).dirty
+    assert again.kept_view_work("toy_number", "strokes") == [[1, 2, 3]]

@@ -199,3 +199,56 @@ def test_a_draft_another_server_holds_or_writes_meanwhile_is_never_pruned(regist
     assert store.prune(set()) == []  # back, and not old
     assert store.read("taken-up-again").title == "Edited"
     assert [p.name for p in store.folder.iterdir() if not p.name.endswith(".json")] == []
+
+
+def test_a_tab_another_server_holds_opened_by_its_address_is_a_copy(registry, cache, tmp_path):
+    """Two servers share the cache. A tab the first holds was opened on the second by its
+    address (typed, or from the history): the second restored it from its draft, and two live
+    copies wrote one draft (the last writer's edits won, silently). The second now shows a
+    copy of its own, with the work so far, and says so; the first's draft is the first's."""
+    first = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(tmp_path / "drafts"), clock=Clock())
+    second = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(tmp_path / "drafts"), clock=Clock())
+    tab = first.claim("open-elsewhere", Page())
+    tab.session.add_node("toy.number", (0, 0))
+    shown = second.claim("open-elsewhere", Page())
+    assert shown.id != "open-elsewhere" and "open-elsewhere" not in second.tabs
+    assert [n.type for n in shown.session.workflow.nodes] == ["toy.number"] and shown.session.unsaved
+    assert "another FlowClass server" in shown.notice
+    shown.session.add_node("toy.number", (0, 200))
+    tab.session.add_node("toy.add", (200, 0))
+    kept = first.drafts.restore_into("open-elsewhere", EditorSession(registry, cache))
+    assert kept is not None and "toy.add" in kept.workflow and kept.workflow.count("toy.number") == 1
+    assert second.drafts.read(shown.id).workflow.count("toy.number") == 2
+    tab.lock.release()  # the first server let go of it (or died): the address is that tab again
+    assert second.claim("open-elsewhere", Page()).id == "open-elsewhere"
+
+
+def test_discarding_a_closed_tab_whose_run_goes_on_drops_it_from_memory_too(registry, cache, tmp_path):
+    """File > Unsaved work of closed tabs > Discard, on a closed tab whose run still went on:
+    the draft went but the tab stayed in memory (not idle), so its address showed the
+    discarded work again, and its next write brought the draft back. The run stops (what it
+    finished is kept) and the tab goes."""
+    from flowclass.workflow import PortRef
+
+    tabs = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(tmp_path / "drafts"), clock=Clock())
+    page = Page()
+    tab = tabs.claim("closed-running", page)
+    session = tab.session
+    session.out_choice = tmp_path / "out"
+    session.add_node("toy.number", (0, 0))
+    session.add_node("toy.wait", (300, 0))
+    session.connect(PortRef("toy_number", "number"), PortRef("toy_wait", "number"))
+    session.set_param("toy_wait", "steps", 100_000)
+    session.start_run(None)
+    assert session.runner.running
+    page.close()
+    assert [item[0] for item in tabs.closed_with_unsaved_work()] == ["closed-running"]
+    thread = session.runner.thread
+    tabs.discard("closed-running")
+    assert "closed-running" not in tabs.tabs and tabs.drafts.read("closed-running") is None
+    assert session.runner.cancel_event.is_set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    tabs.keep(tab)  # a timer of the gone tab, late: writes nothing back
+    again = tabs.claim("closed-running", Page())
+    assert not again.session.workflow.nodes and not again.restored

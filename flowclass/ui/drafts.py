@@ -57,7 +57,19 @@ class Draft:
 
     @property
     def dirty(self) -> bool:
-        return self.workflow != self.saved_text or bool(self.view_work)
+        """As the tab's toolbar says (``EditorSession.unsaved``): the workflow's edits, or a
+        view's work of a node the workflow has. A deleted node's strokes are kept (an undo of
+        the delete brings them back) but are not unsaved work on their own."""
+        if self.workflow != self.saved_text:
+            return True
+        return isinstance(self.view_work, dict) and bool(self.view_work.keys() & self._node_ids())
+
+    def _node_ids(self) -> set[str]:
+        try:
+            nodes = safe_json.loads(self.workflow).get("nodes")
+            return {node.get("id") for node in nodes if isinstance(node, dict)}
+        except (ValueError, AttributeError, TypeError):
+            return set()
 
     @property
     def title(self) -> str:
@@ -142,17 +154,19 @@ class DraftStore:
         """The tab's lock file, beside the drafts folder (which holds only drafts)."""
         return self.folder.with_name(f"{self.folder.name}_held") / tab_id
 
-    def hold(self, tab_id: str) -> RemovedFlock:
+    def hold(self, tab_id: str) -> RemovedFlock | None:
         """An OS lock saying that this server holds the tab, released when it lets go of the
         tab or dies, however it dies: another server sharing the folder (a second `flowclass
-        ui`) then does not offer its work as a closed tab's. Where none can be taken (no
-        ``flock``, a full disk) the lock returned is not held. Its file goes as it is let go
+        ui`) then does not offer its work as a closed tab's, nor opens the tab by its address.
+        None when another server holds it. Where none can be taken (no ``flock``, a full
+        disk) the lock returned is not held. Its file goes as it is let go
         (:class:`flowclass.fsutil.RemovedFlock`, safe against another taker)."""
         lock = RemovedFlock(self._held_file(tab_id))
         if flock_api() is not None:
             try:
                 lock.path.parent.mkdir(parents=True, exist_ok=True)
-                lock.try_acquire()
+                if not lock.try_acquire():
+                    return None
             except OSError:
                 pass
         return lock

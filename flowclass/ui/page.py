@@ -115,6 +115,9 @@ class EditorPage:
             if config.workflow is None or not self.files.open_path(config.workflow):
                 self.session.loaded()
             mention_closed_work(config.tabs)
+        if tab.notice:  # e.g. a copy of another server's tab
+            tell(tab.notice, "warning")
+            tab.notice = ""
 
     def _say_if_changed_on_disk(self) -> None:
         """A tab shown again keeps its own version of the workflow; if an editor (or another tab)

@@ -31,7 +31,8 @@ async def show_closed_work(tabs: Tabs) -> None:
         rows = ui.column().classes("w-full gap-1")
 
         async def discard(tab_id: str, title: str) -> None:  # beside Open: a slip must not lose it
-            if await confirm(f"Discard the unsaved work of {title}? It cannot be brought back.", "Discard"):
+            run = " Its run going on stops (what it finished is kept)." if tabs.running(tab_id) else ""
+            if await confirm(f"Discard the unsaved work of {title}? It cannot be brought back.{run}", "Discard"):
                 tabs.discard(tab_id)
                 fill()
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from ..errors import WorkflowInvalid
 from .drafts import FRESH_EVERY, TAB_ID, Draft, DraftStore, capture, restore
 from .files import FileActions
 from .session import EditorSession
@@ -26,6 +27,9 @@ DETACHED_KEEP = 3600.0  # seconds a tab with no page and no run stays in memory 
 KEPT_ON = frozenset({"loaded", "graph", "params", "layout", "selection", "file", "out_dir", "run"})
 RELOAD_WAIT = 3.0  # a reloaded page's old connection closes a moment after the new page arrives
 PRUNE_EVERY = 3600.0  # seconds between two looks for forgotten drafts (each in a thread of its own)
+HELD_ELSEWHERE = ("This tab is open in another FlowClass server using the same data folder (a second "
+                  "`flowclass ui`): this is a copy of its work so far, with an address of its own. Its "
+                  "edits are this copy's; the other server's tab keeps its own.")
 
 
 def new_tab_id() -> str:
@@ -44,6 +48,7 @@ class Tab:
     write_failed: bool = False
     fresh_at: float = 0.0  # when its draft was last written or marked as held
     lock: Any = None  # says to servers sharing the drafts that this one holds it (DraftStore.hold)
+    notice: str = ""  # told on the next page that shows it (then forgotten)
 
     def shown_by_another(self, client: Any) -> bool:
         return any(page is not client and page.has_socket_connection for page in self.pages)
@@ -115,14 +120,21 @@ class Tabs:
         session = self.make_session()
         files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved,
                             unsaved=lambda: session.unsaved, running=lambda: session.runner.running)
-        tab = Tab(tab_id, session, files, left_at=self.clock(),  # a copy has no page yet
-                  lock=self.drafts.hold(tab_id))
+        lock = self.drafts.hold(tab_id)
+        if lock is None:  # another server's tab (its address opened here): a copy of its own
+            copy = self._new(new_tab_id(), copy_of=self.drafts.read(tab_id))
+            copy.notice = HELD_ELSEWHERE
+            return copy
+        tab = Tab(tab_id, session, files, left_at=self.clock(), lock=lock)  # a copy has no page yet
         # kept as each change is made: a server killed a moment later must not lose it (the
         # page's timer still keeps what changes without a notice: the view)
         session.subscribe(lambda what: self.keep(tab) if what & KEPT_ON else None)
         draft = copy_of
         if draft is not None:
-            restore(session, replace(draft, run_going=False))  # the run goes on in the other tab
+            try:
+                restore(session, replace(draft, run_going=False))  # the run goes on in the other tab
+            except WorkflowInvalid:  # another server's draft this one's library cannot load
+                draft = None
         else:
             draft = self.drafts.restore_into(tab_id, session)
         if draft is not None:
@@ -163,7 +175,11 @@ class Tabs:
     def keep(self, tab: Tab) -> None:
         """Write the tab's draft if anything in it changed since the last write. One that
         cannot be written (a full disk) is told once; the next change tries again. An
-        unchanged one is marked as held now and then, for other servers' pruning."""
+        unchanged one is marked as held now and then, for other servers' pruning. A tab no
+        longer held (discarded, or gone from memory) writes nothing: its last timer or run
+        event must not bring back a discarded draft."""
+        if self.tabs.get(tab.id) is not tab:
+            return
         draft = capture(tab.session, tab.files.offered)
         if draft == tab.written:
             if not draft.dirty and self.clock() - tab.fresh_at > FRESH_EVERY:
@@ -187,12 +203,22 @@ class Tabs:
                 if (tab := self.tabs.get(item[0])) is None and not self.drafts.held_elsewhere(item[0])
                 or tab is not None and not any(p.has_socket_connection for p in tab.pages)]
 
+    def running(self, tab_id: str) -> bool:
+        """Whether a tab of this server has a run going on (Discard stops it)."""
+        tab = self.tabs.get(tab_id)
+        return tab is not None and tab.session.runner.running
+
     def discard(self, tab_id: str) -> None:
-        """Drop a closed tab's work: its draft, and the tab if no page shows it."""
+        """Drop a closed tab's work: its draft, and the tab, whose run going on stops (what it
+        finished is kept, as Cancel keeps it). Not a tab a page shows again meanwhile."""
         tab = self.tabs.get(tab_id)
         if tab is None and self.drafts.held_elsewhere(tab_id):
             return  # another server's tab: not this one's to drop
-        if tab is not None and tab.idle:
+        if tab is not None:
+            if any(page.has_socket_connection for page in tab.pages):
+                return  # opened again since the list was shown: no longer a closed tab's work
+            if tab.session.runner.running:
+                tab.session.runner.abandon()
             self._let_go(tab)
         self.drafts.discard(tab_id)
 
