@@ -473,6 +473,23 @@ async def test_an_embed_the_server_stopped_says_how_many_images_are_kept(create_
         held.set()
 
 
+async def an_endless_run_of_a_saved_workflow(user: User, registry, cache, tmp_path: Path):
+    """Number → Wait (minutes: it never ends by itself here) saved as wait.json, its run going
+    on. Returns the page and the file."""
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    page = page_of(user)
+    drop(user, "toy.number")
+    drop(user, "toy.wait", 300)
+    wire(user, "toy_number.number", "toy_wait.number")
+    page.set_param("toy_wait", "steps", 100_000)
+    flow = page.state.save(tmp_path / "wait.json")
+    page.saved()
+    page.start_run(None)
+    await until(lambda: (graph_nodes(user)["toy_wait"]["status"]["progress"] or 0) > 0, what="the run")
+    return page, flow
+
+
 @pytest.mark.parametrize("command", ["file-open", "file-new"])
 async def test_open_or_new_asks_before_stopping_a_run(user: User, registry, cache, tmp_path: Path,
                                                        command: str) -> None:
@@ -480,19 +497,9 @@ async def test_open_or_new_asks_before_stopping_a_run(user: User, registry, cach
     the run unasked (a ten-minute embedding lost its progress in flight). Now they ask first:
     Keep running keeps the run and the workflow, with or without unsaved changes (one question
     for both); Stop the run stops it and goes on."""
-    make_app(registry, cache, tmp_path)
-    await user.open("/")
-    page = page_of(user)
-    drop(user, "toy.number")
-    drop(user, "toy.wait", 300)
-    wire(user, "toy_number.number", "toy_wait.number")
-    page.set_param("toy_wait", "steps", 100_000)  # minutes: it never ends by itself here
-    flow = page.state.save(tmp_path / "wait.json")
+    page, flow = await an_endless_run_of_a_saved_workflow(user, registry, cache, tmp_path)
     shutil.copyfile(flow, tmp_path / "other.json")
-    page.saved()
     assert not page.unsaved
-    page.start_run(None)
-    await until(lambda: (graph_nodes(user)["toy_wait"]["status"]["progress"] or 0) > 0, what="the run")
 
     async def keep_running(question: str) -> None:
         user.find(marker=command).click()
@@ -520,3 +527,31 @@ async def test_open_or_new_asks_before_stopping_a_run(user: User, registry, cach
         await until(lambda: not page.workflow.nodes, what="a new workflow")
     assert not page.runner.running
     await user.should_see("The run of the previous workflow was cancelled.")
+
+
+@pytest.mark.slow
+async def test_reload_of_a_file_changed_on_disk_asks_before_stopping_a_run(user: User, registry, cache,
+                                                                         tmp_path: Path) -> None:
+    """Save of a file changed on disk offers *Reload the file*; chosen while a run went on, it
+    stopped the run unasked, where New and Open ask. It asks the same question: Keep running
+    keeps the run and this tab's version; Stop the run stops it and reloads."""
+    page, flow = await an_endless_run_of_a_saved_workflow(user, registry, cache, tmp_path)
+    doc = json.loads(flow.read_text(encoding="utf-8"))
+    doc["name"] = "Changed elsewhere"
+    flow.write_text(json.dumps(doc), encoding="utf-8")  # another program changes the file
+    page.set_param("toy_number", "value", 7)
+    question = "A run of wait.json is going on: reloading the file stops the run (what it finished is kept)."
+
+    for answer in ("confirm-cancel", "confirm-ok"):  # Keep running, then Stop the run
+        user.find(marker="file-save").click()
+        await user.should_see("changed on disk since this tab opened or saved it")
+        user.find(marker="conflict-reload").click()
+        await user.should_see(question)
+        user.find(marker=answer).click()
+        await user.should_not_see(question)
+        await asyncio.sleep(0.2)  # what the click would have done by now
+        if answer == "confirm-cancel":
+            assert page.runner.running and not page.runner.cancel_event.is_set()
+            assert page.workflow.node("toy_number").params["value"] == 7 and page.workflow.name != doc["name"]
+    await until(lambda: page.workflow.name == "Changed elsewhere", what="the reload")
+    assert not page.runner.running

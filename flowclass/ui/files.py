@@ -69,6 +69,9 @@ def installed(path: Path) -> bool:
     return Path(path).resolve().is_relative_to(ready_workflows_dir().resolve())
 
 
+STOPS = "stops the run (what it finished is kept)"  # what opening another workflow does to a run
+
+
 class FileActions:
     """Runs the file commands of one tab; ``on_loaded`` re-draws after a new workflow."""
 
@@ -87,12 +90,16 @@ class FileActions:
         name = self.state.display_name
         if not self.running():
             return not self.unsaved() or await confirm(f"{name} has unsaved changes. Discard them?")
-        stops = "stops the run (what it finished is kept)"
         if self.unsaved():
             return await confirm(f"{name} has unsaved changes, and a run of it is going on: {leaving} "
-                                 f"discards the changes and {stops}.", "Discard and stop", cancel="Keep running")
-        return await confirm(f"A run of {name} is going on: {leaving} {stops}.", "Stop the run",
-                             cancel="Keep running")
+                                 f"discards the changes and {STOPS}.", "Discard and stop", cancel="Keep running")
+        return await self._may_stop_run(leaving)
+
+    async def _may_stop_run(self, leaving: str) -> bool:
+        """Whether the user lets a run going on stop (none going on: yes, unasked)."""
+        return not self.running() or await confirm(
+            f"A run of {self.state.display_name} is going on: {leaving} {STOPS}.", "Stop the run",
+            cancel="Keep running")
 
     async def new(self) -> None:
         if await self._may_discard("a new workflow"):
@@ -156,7 +163,7 @@ class FileActions:
             return self._write(None)
         if choice == COPY:  # under a name of its own: the file's is the other's changes
             return await self.save_as(filename=copy_name(self.state.path))
-        if choice == RELOAD:
+        if choice == RELOAD and await self._may_stop_run("reloading the file"):  # its changes: chosen to drop
             self.open_path(self.state.path)
         return False
 
