@@ -372,6 +372,25 @@ async def test_cancel_in_the_save_as_that_run_offered_runs_nothing(user: User, r
     await until(lambda: page.summary.text.startswith("Last run"), what="the run")
 
 
+@pytest.mark.slow
+async def test_escape_on_the_save_first_question_runs_nothing_and_asks_again(user: User, registry, cache,
+                                                                           tmp_path: Path) -> None:
+    """Run's *Save it first?* closed with Escape or a click beside it (no button) counted as
+    *Not now*: the run started, into a folder of its own, and Save As was never offered again
+    for that workflow. A question put away is no answer: nothing runs, and Run asks again."""
+    from nicegui import ui
+
+    page = await run_asking_to_save_first(user, registry, cache, tmp_path)
+    (question,) = [d for d in user.find(ui.dialog).elements if d.value]
+    question.value = False  # what Escape, or a click on the backdrop, does in the browser
+    await user.should_not_see("no file yet")
+    await asyncio.sleep(0.3)  # what an answer would have started by now
+    assert not page.runner.running and not page.summary.text.startswith("Last run")
+    assert not page.files.offered
+    user.find(marker="run-all").click()
+    await user.should_see("no file yet")  # asked again
+
+
 async def test_an_unsaved_workflows_outputs_are_reachable_from_the_file_dialogs(user: User, registry, cache,
                                                                                tmp_path: Path) -> None:
     page = await run_asking_to_save_first(user, registry, cache, tmp_path)
@@ -555,3 +574,30 @@ async def test_reload_of_a_file_changed_on_disk_asks_before_stopping_a_run(user:
             assert page.workflow.node("toy_number").params["value"] == 7 and page.workflow.name != doc["name"]
     await until(lambda: page.workflow.name == "Changed elsewhere", what="the reload")
     assert not page.runner.running
+
+
+@pytest.mark.slow
+async def test_a_tab_another_server_holds_opens_here_as_a_copy_that_says_so(user: User, registry, cache,
+                                                                            tmp_path: Path) -> None:
+    """The page side of a tab held by another `flowclass ui` on this cache (here: its lock
+    taken as that server takes it): its address shows a copy with the work so far, under an
+    address of its own, and says why."""
+    from flowclass.ui.drafts import Draft, DraftStore
+    from flowclass.workflow import Workflow
+    from flowclass.workflow_file import dumps
+
+    make_app(registry, cache, tmp_path)
+    drafts = DraftStore(cache.store_dir("drafts"))
+    drafts.write("other-servers-tab", Draft(workflow=dumps(Workflow(name="Theirs")), saved_text=""))
+    lock = drafts.hold("other-servers-tab")
+    try:
+        await user.open("/?tab=other-servers-tab")
+        await user.should_see("This tab is open in another FlowClass server")
+        page = page_of(user)
+        assert page.tab.id != "other-servers-tab" and page.workflow.name == "Theirs"
+        drop(user, "toy.number")
+        await until(lambda: drafts.read(page.tab.id) is not None and "toy.number" in drafts.read(page.tab.id).workflow,
+                    what="the copy's draft")
+        assert "toy.number" not in drafts.read("other-servers-tab").workflow
+    finally:
+        lock.release()

@@ -143,7 +143,7 @@ class FileActions:
         wanted = await ask(f"{question} Then its runs write into flowclass-out/ beside the saved file, and "
                            "corrections stay with it; otherwise outputs go into a new folder of its own, "
                            "shown at the bottom of the page.", "Save As…", cancel="Not now", color="primary")
-        if wanted is None:  # the page went away (F5) before an answer: asked again next time
+        if wanted is None:  # no answer (the page went away, or Escape): nothing goes on, asked again next time
             return False
         if wanted and not await self.save_as():
             return False  # Save As cancelled: not a "Not now" (whoever asked goes no further)

@@ -17,14 +17,15 @@ async def confirm(message: str, action: str = "Discard changes", *, cancel: str 
 
 
 async def ask(message: str, action: str, *, cancel: str = "Cancel", color: str = "negative") -> bool | None:
-    """:func:`confirm`'s question, and None when the page went away before anyone answered."""
+    """:func:`confirm`'s question, and None when nobody chose either button: the page went away
+    (a reload), or the question was put away (Escape, a click beside it), which is no answer."""
     with page_dialog() as dialog, ui.card().classes("max-w-lg"):
         ui.label(message)
         with ui.row().classes("w-full justify-end"):
             ui.button(cancel, on_click=lambda: dialog.submit(False)).props("flat").mark("confirm-cancel")
             ui.button(action, on_click=lambda: dialog.submit(True)).props(f"color={color}").mark("confirm-ok")
     result = await answer(dialog)
-    return None if dialog.client.is_deleted else bool(result)
+    return None if dialog.client.is_deleted or result is None else bool(result)
 
 
 async def answer(dialog: ui.dialog):
