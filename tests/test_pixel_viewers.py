@@ -217,10 +217,12 @@ async def test_strokes_not_saved_yet_outlive_another_node_selected_a_reload_and_
 
     draft = cache.store_dir("drafts") / "painting-tab.json"
     await until(lambda: draft.is_file() and "#d62728" in draft.read_text(encoding="utf-8"), what="the draft")
-    make_app(registry, cache, workspace, workspace / "labels.json")  # a server killed and started again
+    page_of(reloaded).tab.lock.release()  # a server killed (the OS drops its locks) and started again
+    make_app(registry, cache, workspace, workspace / "labels.json")
     restarted = create_user()
     await restarted.open("/?tab=painting-tab")
     again = page_of(restarted)
+    assert again.tab.id == "painting-tab"
     await restarted.should_see("unsaved changes")
     again.start_run(["regions"])  # results are the running server's: answered from the cache
     await until(lambda: again.summary.text.startswith("Last run"), what="the samples node again")

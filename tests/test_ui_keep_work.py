@@ -212,11 +212,12 @@ async def test_a_restarted_server_restores_the_tab_from_its_draft(user: User, re
     kept = lambda: json.loads(draft.read_text(encoding="utf-8"))["workflow"] if draft.is_file() else ""  # noqa: E731
     await until(lambda: '"n_clusters": 3' in kept(), what="the draft")
 
+    page.tab.lock.release()  # the old server stops: the OS drops its locks
     restarted = make_app(registry, cache, tmp_path, flow)  # a new server: nothing in memory
     assert restarted.tabs.tabs == {} and config.tabs is not restarted.tabs
     await user.open("/?tab=restarted-tab")
     again = page_of(user)
-    assert again.session is not page.session
+    assert again.session is not page.session and again.tab.id == "restarted-tab"
     assert again.workflow.node("cluster").params["n_clusters"] == 3 and again.state.dirty
     assert again.state.path == flow and again.selected == "cluster"
     assert canvas_of(user).props["viewport"] == {"x": 10, "y": 20, "zoom": 1.5}
@@ -255,6 +256,7 @@ async def test_a_run_going_on_when_the_server_stopped_is_said_interrupted(create
     kept = lambda: json.loads(draft.read_text(encoding="utf-8")) if draft.is_file() else {}  # noqa: E731
     await until(lambda: kept().get("run_node") == "toy_wait", what="the run in the draft")
 
+    page.tab.lock.release()  # the old server is killed: the OS drops its locks
     make_app(registry, cache, tmp_path)  # a new server: the old one's run is gone with it
     after = create_user()
     await after.open("/?tab=killed-run-tab")
@@ -478,6 +480,7 @@ async def test_an_embed_the_server_stopped_says_how_many_images_are_kept(create_
         await until(lambda: kept().get("run_kept") == [40, 100, "images"], what="the kept count in the draft")
 
 
+        page.tab.lock.release()  # the old server is killed: the OS drops its locks
         make_app(registry, cache, tmp_path)  # a new server: the old one's run is gone with it
         after = create_user()
         await after.open("/?tab=killed-embed-tab")
