@@ -104,7 +104,8 @@ print(json.dumps({"extra_kb": peak_kb() - before,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, per_pixel", [("float", 7), ("16-bit", 5), ("transparent", 6), ("integer", 6)])
+@pytest.mark.parametrize("kind, per_pixel", [("float", 7), ("16-bit", 5), ("transparent", 6), ("integer", 6),
+                                             ("1-bit", 3), ("gray+alpha", 6)])
 def test_a_picture_that_deflates_to_almost_nothing_is_made_8_bit_in_bands(tmp_path, kind, per_pixel):
     """A stranger's 32-bit float TIFF, 16-bit PNG, palette PNG with a transparent colour or 32-bit
     integer TIFF, of 25 million pixels, a few hundred KB on disk (deflate): made 8-bit (as every
@@ -136,6 +137,14 @@ def test_a_picture_that_deflates_to_almost_nothing_is_made_8_bit_in_bands(tmp_pa
         values[0, 0], values[-1, -1] = -(2**31), 2**31 - 1
         Image.fromarray(values, "I").save(tmp_path / "bomb.tif", compression="tiff_deflate")
         picture, expected = tmp_path / "bomb.tif", [0, 64, 255]
+    elif kind == "1-bit":  # a 1-bit PNG (some 3 KB here): 8-bit gray, not RGB
+        _one_bit_png(tmp_path / "bomb.png", side, side)
+        picture, expected = tmp_path / "bomb.png", [0, 0, 0]
+    elif kind == "gray+alpha":  # gray with alpha, on white in gray: 128 of 255 opaque, 64 is 159
+        values = np.full((side, side, 2), (64, 128), dtype=np.uint8)
+        values[0, 0], values[-1, -1] = (10, 255), (200, 0)
+        Image.fromarray(values, "LA").save(tmp_path / "bomb.png")
+        picture, expected = tmp_path / "bomb.png", [10, 159, 255]
     else:
         values = np.full((side, side), 257 * 64, dtype=np.uint16)
         values[0, 0], values[-1, -1] = 0, 65535

@@ -118,6 +118,38 @@ def test_colour_histograms_sum_to_one_and_tell_colours_apart(space):
     assert np.abs(coffee - rocket).sum() > 0.3
 
 
+def _gray_and_rgb():
+    import skimage.data
+
+    gray = Image.fromarray(skimage.data.camera()[::3, ::2])  # 171 x 256, not square
+    return gray, gray.convert("RGB")
+
+
+def test_a_gray_picture_gives_the_vectors_of_its_rgb_copy_without_one():
+    """Raw pixels and colour histograms shrink a gray picture (a 1-bit one is read as gray)
+    before they make it RGB: the whole picture in RGB was 4 bytes a pixel to gray's 1. The
+    vectors are those of the RGB copy, to the bit."""
+    gray, rgb = _gray_and_rgb()
+    embedders = [RawPixels(size, grey, binary, 100) for size in (16, 40)
+                 for grey in (False, True) for binary in (False, True)]
+    embedders += [ColourHistogram(space, 8) for space in ("rgb", "hsv", "lab")]
+    for embedder in embedders:
+        assert np.array_equal(embedder.preprocess(gray), embedder.preprocess(rgb)), embedder.spec
+    assert gray.mode == "L" and gray.size == (256, 171)  # the caller's picture, left whole
+
+
+@pytest.mark.slow
+def test_clip_takes_a_gray_picture_as_it_is_with_the_vectors_of_its_rgb_copy():
+    """open_clip's transform resizes and crops before it makes the picture RGB: a gray one goes
+    in as it is (not made RGB whole first), with the numbers of its RGB copy, to the bit."""
+    from nodes.lib.embedders.openclip import OpenClipEmbedder
+
+    clip = OpenClipEmbedder("ViT-B-32", "random")
+    assert clip.gray_resized
+    gray, rgb = _gray_and_rgb()
+    assert np.array_equal(clip.preprocess(gray), clip.preprocess(rgb))
+
+
 @pytest.mark.slow
 def test_open_clip_code_path_with_random_weights(registry, cache, tmp_path, photos_dir):
     result = Engine(registry, cache).run(

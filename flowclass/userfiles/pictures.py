@@ -187,22 +187,28 @@ def as_shown(image: Image.Image) -> Image.Image:
         return integer_as_gray(image)
     if image.mode == "F":
         return float_as_gray(image)
+    if image.mode == "LA":
+        return on_white(image, "L")
     if "A" in image.getbands() or "transparency" in image.info:
         return on_white(image)
+    if image.mode == "1":  # 1 byte a pixel, as RGB's 4 took: a 20 KB PNG may hold 169 million
+        return image.convert("L")
     return image.convert("RGB")
 
 
-def on_white(image: Image.Image) -> Image.Image:
+def on_white(image: Image.Image, mode: str = "RGB") -> Image.Image:
     """Transparent parts on white, a band of rows at a time: a palette PNG of 169 million
     pixels with a transparent colour packs into some 170 KB, and the whole picture in RGBA,
-    with its alpha apart, took 10 bytes per pixel beside the 3 of the result."""
+    with its alpha apart, took 10 bytes per pixel beside the 3 of the result. Gray with
+    alpha stays gray (``mode`` "L"): the same values as each of RGB's three, in a quarter
+    of the memory."""
     from PIL import Image
 
     width, height = image.size
-    flat = Image.new("RGB", image.size, "white")
+    flat = Image.new(mode, image.size, "white")
     for top, bottom in bands(width, height):
-        part = image.crop((0, top, width, bottom)).convert("RGBA")
-        flat.paste(part, (0, top), mask=part.getchannel("A"))
+        part = image.crop((0, top, width, bottom)).convert("LA" if mode == "L" else "RGBA")
+        flat.paste(part.getchannel(0) if mode == "L" else part, (0, top), mask=part.getchannel("A"))
     return flat
 
 

@@ -32,7 +32,8 @@ class RawPixels:
         }
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
-        pixels = np.asarray(image.convert("RGB").resize((self.size, self.size), Image.BICUBIC),
+        # resized first: 8-bit gray (a 1-bit picture's too) is made RGB at N x N, not whole
+        pixels = np.asarray(image.resize((self.size, self.size), Image.BICUBIC).convert("RGB"),
                             dtype=np.float32)
         if self.grayscale or self.binarize:
             pixels = pixels.mean(axis=2)
@@ -58,8 +59,9 @@ class ColourHistogram:
         }
 
     def _channels(self, image: Image.Image) -> tuple[np.ndarray, list[tuple[float, float]]]:
-        image = image.convert("RGB")
+        image = image.copy()  # shrunk in place, then made RGB: gray is not expanded whole
         image.thumbnail((self.MAX_SIDE, self.MAX_SIDE), Image.BILINEAR)
+        image = image.convert("RGB")
         if self.space == "hsv":
             return np.asarray(image.convert("HSV")).reshape(-1, 3), [(0, 256)] * 3
         if self.space == "lab":

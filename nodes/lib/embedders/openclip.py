@@ -139,6 +139,15 @@ def load_open_clip(model_name: str, weights: str, base_dir: Path | None = None) 
     return OpenClip(model, transform, tokenizer, spec)
 
 
+def _converts_after_resizing(transform: Any) -> bool:
+    """Whether open_clip's image transform resizes (and crops) first, then makes the picture RGB."""
+    from open_clip.transform import MaybeConvertMode
+
+    steps = list(getattr(transform, "transforms", ()))
+    converts = [at for at, step in enumerate(steps) if isinstance(step, MaybeConvertMode)]
+    return len(converts) == 1 and converts[0] >= 1 and steps[converts[0]].mode == "RGB"
+
+
 class OpenClipEmbedder:
     """Image embeddings of an open_clip model, L2-normalised (as CLIP compares them)."""
 
@@ -158,13 +167,19 @@ class OpenClipEmbedder:
         size = self.spec["preprocessing"].get("size", 224)
         # JPEGs may be decoded at a reduced scale that still covers the model's input
         self.draft_size = int(max(size) if isinstance(size, (list, tuple)) else size)
+        # open_clip's transform makes the picture RGB after resizing it, as it does: then 8-bit
+        # gray (a 1-bit picture's too) goes in as it is, the same numbers without the whole
+        # picture in RGB (4 bytes a pixel to its 1)
+        self.gray_resized = _converts_after_resizing(self.clip.transform)
 
     def preprocess(self, image: Image.Image) -> np.ndarray:
         width, height = image.size
         if max(width, height) > MAX_ASPECT * min(width, height):  # BadImage: skipped with the reason
             raise BadImage(f"{width}x{height} pixels is too narrow for CLIP (at most {MAX_ASPECT}:1), whose "
                            f"preprocessing scales its shorter side to 224 pixels before cropping it")
-        return self.clip.transform(image.convert("RGB")).numpy()
+        if image.mode != "L" or not self.gray_resized:
+            image = image.convert("RGB")
+        return self.clip.transform(image).numpy()
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         import torch
