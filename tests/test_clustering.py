@@ -153,6 +153,35 @@ def cluster_digits(tmp_path, x, y, method, exact_up_to=10_000, linkage_name="war
     return out, c
 
 
+def test_a_shared_workflow_cannot_ask_for_an_exact_tree_of_any_size(registry, tmp_path, monkeypatch):
+    """Exact clustering holds all n(n-1)/2 distances and SciPy's copy of them (measured 9 bytes
+    per n squared): a shared workflow's ``exact_up_to`` of a billion (or the exact method) made
+    100,000 images cost some 86 GB. ``exact_up_to`` is refused before anything runs, naming the
+    node, the field and what is allowed; the exact method on more images than that stops before
+    a distance is computed, naming the field and what to choose."""
+    import json
+
+    from flowclass.errors import NodeError
+    from flowclass.validation import validate
+    from flowclass.workflow_file import loads
+    from nodes.clustering import EXACT_AT_MOST
+
+    doc = {"schema_version": 1, "nodes": [{"id": "c", "type": "hierarchical_clustering",
+                                           "params": {"exact_up_to": 10**9}}]}
+    problems = [p for p in validate(loads(json.dumps(doc), registry), registry) if p.code == "bad_value"]
+    assert [(p.node, p.field) for p in problems] == [("c", "exact_up_to")]
+    assert f"[2, {EXACT_AT_MOST}]" in str(problems[0]) and "1000000000" in str(problems[0])
+
+    n = EXACT_AT_MOST + 1
+    many = Distances(images(n), np.zeros((n, 2), dtype=np.float32), metric="euclidean")
+    monkeypatch.setattr(Distances, "condensed", lambda *a, **k: pytest.fail("computed the distances"))
+    with pytest.raises(NodeError) as refused:
+        hierarchical_clustering(ctx(tmp_path), distances=many, linkage="ward", cut="n_clusters", n_clusters=10,
+                                height_ratio=0.7, distance=1.0, method="exact", exact_up_to=10_000)
+    assert refused.value.field == "method" and f"{n:,} images" in refused.value.message
+    assert "nearest_neighbours" in refused.value.hint or "Scalable" in refused.value.hint
+
+
 def test_automatic_method_switches_above_the_limit(tmp_path):
     """Up to ``exact_up_to`` images the tree is exact (equal to SciPy's); one image more and
     the scalable method runs, says so, records it, and still finds the digit classes."""
