@@ -17,7 +17,7 @@ from flowclass.codec import serializable
 from flowclass.datatypes import DataType
 
 from .datatypes import Labelling
-from .lib.classify.estimators import MODEL_TITLES, class_scores, describe_spec, load_estimator
+from .lib.classify.estimators import FAMILIES, MODEL_TITLES, class_scores, describe_spec, load_estimator
 from .lib.cleaning.familiarity import Familiarity
 
 if TYPE_CHECKING:  # pandas is imported where tables are made, so cached runs start fast
@@ -45,7 +45,7 @@ class Classifier:
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         """Per-class probabilities of each vector, columns in the order of ``classes``."""
         n_features = np.shape(vectors)[1] if np.ndim(vectors) == 2 else None
-        return class_scores(load_estimator(self.estimator, n_features), vectors, self.classes)
+        return class_scores(load_estimator(self.estimator, FAMILIES[self.model], n_features), vectors, self.classes)
 
     @property
     def title(self) -> str:

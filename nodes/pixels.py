@@ -23,14 +23,14 @@ from flowclass.userfiles.pictures import BadImage, open_rgb
 
 from .datatypes import IMAGES, TABLE, ImageSet
 from .images import SKIPPED_COLUMNS
-from .lib.classify.estimators import UntrustedModel, dump_estimator, load_estimator
+from .lib.classify.estimators import UntrustedModel, dump_estimator
 from .lib.pixels import metrics
 from .lib.results import report_names
 from .lib.pixels.class_maps import class_counts, read_class_map, save_class_map
 from .lib.pixels.features import FeatureSpec, colour_features
 from .lib.pixels.legend import LegendError, display_colours, parse_legend, parse_pairs
 from .lib.pixels.masks import MaskError, read_mask
-from .lib.pixels.model import MODELS, PixelClassifier, features_at, make_estimator, predict
+from .lib.pixels.model import MODELS, PixelClassifier, features_at, load_model_estimator, make_estimator, predict
 from .pixel_datatypes import PIXEL_MAPS, PIXEL_MODEL, PIXEL_SAMPLES, PixelMaps, PixelModel, PixelSamples
 from .pixel_samples import (DEFAULT_LEGEND, SEED, legend_problems, load_array, masks_param_fingerprint,
                             pair_masks)
@@ -195,7 +195,7 @@ def classify_pixels(ctx: RunContext, *, model: PixelModel, images: ImageSet, unk
     except LegendError as exc:
         raise NodeError(str(exc), field="colours") from None
     try:
-        classifier = PixelClassifier(load_estimator(model.estimator),
+        classifier = PixelClassifier(load_model_estimator(model.estimator, model.kind),
                                      FeatureSpec.from_dict(model.features))
     except UntrustedModel as exc:
         raise NodeError(str(exc), field="model") from None
@@ -266,7 +266,7 @@ def _label_on_cluster(ctx: RunContext, model: PixelModel, paths: list[str], indi
     """Class maps of ``paths`` made by the cluster's workers (the photos must be readable
     there); index -> labels, or the reason the photo could not be read. ``keep(index,
     labels)`` stores each map as its job comes back, before the run may be cancelled."""
-    jobs = [(model.estimator, model.features, len(model.classes), threshold,
+    jobs = [(model.estimator, model.kind, model.features, len(model.classes), threshold,
              paths[start:start + CLUSTER_TASK_IMAGES])
             for start in range(0, len(paths), CLUSTER_TASK_IMAGES)]
     done = [done_before]
@@ -286,12 +286,12 @@ def _label_on_cluster(ctx: RunContext, model: PixelModel, paths: list[str], indi
 _WORKER_CLASSIFIERS: dict[str, PixelClassifier] = {}  # per worker process: each model once
 
 
-def label_pixels_job(job: tuple[np.ndarray, dict, int, int, list[str]]) -> list[np.ndarray | str]:
+def label_pixels_job(job: tuple[np.ndarray, str, dict, int, int, list[str]]) -> list[np.ndarray | str]:
     """A cluster job: class indices of each photo of a batch (or why it failed)."""
-    estimator, features, unknown, threshold, paths = job
+    estimator, kind, features, unknown, threshold, paths = job
     key = hashlib.sha256(bytes(estimator) + json.dumps(features, sort_keys=True).encode()).hexdigest()
     if key not in _WORKER_CLASSIFIERS:
-        _WORKER_CLASSIFIERS[key] = PixelClassifier(load_estimator(estimator),
+        _WORKER_CLASSIFIERS[key] = PixelClassifier(load_model_estimator(estimator, kind),
                                                    FeatureSpec.from_dict(features))
     results: list[np.ndarray | str] = []
     for path in paths:

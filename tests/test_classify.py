@@ -243,3 +243,40 @@ def test_a_version_1_training_node_keeps_its_uncalibrated_scores(registry):
                                            "params": {"model": "random_forest"}}], "edges": []}
     spec = loads(json.dumps(doc), registry).node("train")
     assert spec.version == 2 and spec.params["calibration"] == "none"
+
+
+@pytest.mark.slow  # some 20 s: 28 fitted models, each loaded under every family's name
+def test_each_model_family_is_built_of_the_types_it_trusts_and_no_other():
+    """A model file is rebuilt only from the types its family is built of (FAMILIES): every
+    family, with every calibration, fitted on digits, holds no other type and loads back with
+    the same scores; under another family's name each is refused, naming a type it holds.
+    The pixel models likewise."""
+    import re
+
+    from sklearn.datasets import load_digits
+
+    from nodes.lib.classify.estimators import (CALIBRATIONS, FAMILIES, MODELS, UntrustedModel, build_estimator,
+                                               dump_estimator, held_types, load_estimator)
+    from nodes.lib.pixels import model as pixel_models
+
+    x, y = load_digits(return_X_y=True)
+    x, y = x[:60], y[:60].astype(str)
+    settings = {"c": 1.0, "n_neighbors": 5, "knn_metric": "cosine", "knn_weights": "distance",
+                "n_trees": 2, "hidden_units": 4}
+    built = {model: [build_estimator(model, {**settings, "calibration": calibration}, 0, 6).fit(x, y)
+                     for calibration in CALIBRATIONS] for model in MODELS}
+    built.update({f"pixels {kind}": [pixel_models.make_estimator(kind, seed=0, n_trees=3, max_depth=4).fit(x, y)]
+                  for kind in pixel_models.MODELS})
+    families = {**FAMILIES, **{f"pixels {kind}": f for kind, f in pixel_models.FAMILIES.items()}}
+    for name, estimators in built.items():
+        for estimator in estimators:
+            payload = dump_estimator(estimator)
+            assert held_types(bytes(payload)) <= families[name].types, name
+            again = load_estimator(payload, families[name], x.shape[1])
+            assert np.array_equal(again.predict_proba(x), estimator.predict_proba(x))
+            for other, family in families.items():
+                foreign = held_types(bytes(payload)) - family.types
+                if foreign:
+                    with pytest.raises(UntrustedModel, match=re.escape(family.title)) as refused:
+                        load_estimator(payload, family)
+                    assert any(kind in str(refused.value) for kind in foreign), (name, other)

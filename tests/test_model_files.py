@@ -90,9 +90,9 @@ def test_saving_and_loading_a_classifier_imports_neither_torch_nor_dask():
         "import numpy as np\n"
         "from sklearn.linear_model import LogisticRegression\n"
         "from sklearn.utils import discovery\n"
-        "from nodes.lib.classify.estimators import ARRAY_ADAPTERS, dump_estimator, load_estimator\n"
+        "from nodes.lib.classify.estimators import ARRAY_ADAPTERS, FAMILIES, dump_estimator, load_estimator\n"
         "fitted = LogisticRegression().fit(np.eye(4), [0, 1, 0, 1])\n"
-        "again = load_estimator(dump_estimator(fitted))\n"
+        "again = load_estimator(dump_estimator(fitted), FAMILIES['logistic_regression'])\n"
         "print(json.dumps({'same': again.predict_proba(np.eye(4)).tolist() == fitted.predict_proba(np.eye(4)).tolist(),\n"
         "                  'imported': sorted(m for m in ('torch', 'dask') if m in sys.modules),\n"
         "                  'in_the_way': [name for name in ARRAY_ADAPTERS if name in sys.modules],\n"
@@ -204,6 +204,30 @@ def test_a_payload_with_untrusted_types_is_refused(registry, cache, saved_model,
     _with_estimator(model_file, b"PK\x03\x04 not really a zip", tampered)
     outcome = _load_outcome(registry, cache, tmp_path, tampered)
     assert outcome.state == "failed" and "damaged" in outcome.error
+
+
+def test_a_model_file_holds_only_the_types_its_family_needs(registry, cache, saved_model, tmp_path):
+    """skops trusts every scikit-learn estimator by default: a file that says it holds a k-NN
+    model loaded a forest (compiled trees), a k-d tree (compiled code that follows the node
+    numbers it is given) or any other estimator in its place. Each family now trusts only the
+    types it is built of; the refusal names the file and the type."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from nodes.lib.classify.estimators import dump_estimator
+
+    model_file, _, _ = saved_model
+    x = np.random.default_rng(0).normal(size=(40, 64))
+    y = np.array([str(i % 10) for i in range(40)])
+    for estimator, named in [(RandomForestClassifier(n_estimators=2, random_state=0), "RandomForestClassifier"),
+                             (KNeighborsClassifier(algorithm="kd_tree"), "KDTree"), (GaussianNB(), "GaussianNB")]:
+        stranger = tmp_path / f"{named}.fcmodel"
+        _with_estimator(model_file, bytes(dump_estimator(estimator.fit(x, y))), stranger)
+        outcome = _load_outcome(registry, cache, tmp_path, stranger)
+        assert outcome.state == "failed", named
+        assert str(stranger) in outcome.error and named in outcome.error and "k-nearest" in outcome.error
+    assert _load_outcome(registry, cache, tmp_path, model_file).state == "done"
 
 
 def test_edited_or_truncated_files_are_refused(registry, cache, saved_model, tmp_path):
@@ -351,10 +375,10 @@ def _first_tree_edited(model_file, target, edit):
     import skops.io as sio
 
     from flowclass import codec
-    from nodes.lib.classify.estimators import canonical_zip, load_estimator
+    from nodes.lib.classify.estimators import FAMILIES, canonical_zip, load_estimator
 
     value = codec.from_bytes(model_file.read_bytes())
-    forest = load_estimator(value.estimator)
+    forest = load_estimator(value.estimator, FAMILIES["random_forest"])
     tree = forest.estimators_[0].tree_
     forest.estimators_[0].tree_ = edit(tree.__getstate__(), tree)
     payload = np.frombuffer(canonical_zip(sio.dumps(forest)), np.uint8)

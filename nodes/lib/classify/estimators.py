@@ -9,10 +9,12 @@ refused before a single object is constructed.
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 import threading
 import zipfile
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -34,6 +36,47 @@ EXTRA_TRUSTED = (
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
 )
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family and every type its fitted estimators are built of: a file that says it
+    holds one is rebuilt from these types alone (skops by itself trusts every scikit-learn
+    estimator, a forest's compiled trees or a k-d tree in a k-NN model's place)."""
+
+    title: str
+    types: frozenset[str]
+
+
+# Containers, numbers and arrays, which every family's estimators hold.
+PLAIN_TYPES = frozenset({
+    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int", "builtins.float",
+    "builtins.bool", "builtins.NoneType", "numpy.ndarray", "numpy.dtype", "numpy.float64", "numpy.float32",
+    "numpy.int64", "numpy.int32", "numpy.bool_", "numpy.random.mtrand.RandomState"})
+PIPELINE = ("sklearn.pipeline.Pipeline", "sklearn.preprocessing._data.StandardScaler")
+CALIBRATION = ("sklearn.calibration.CalibratedClassifierCV", "sklearn.calibration._CalibratedClassifier",
+               "sklearn.calibration._SigmoidCalibration", "sklearn.calibration._TemperatureScaling",
+               "sklearn.isotonic.IsotonicRegression")
+FOREST = ("sklearn.ensemble._forest.RandomForestClassifier", "sklearn.tree._classes.DecisionTreeClassifier",
+          "sklearn.tree._tree.Tree")
+
+
+def family(title: str, *types: str) -> Family:
+    return Family(title, PLAIN_TYPES | frozenset(types))
+
+
+# What each of MODELS is built of (build_estimator), any calibration included (tests/test_classify.py).
+FAMILIES = {
+    "logistic_regression": family(MODEL_TITLES["logistic_regression"], *PIPELINE, *CALIBRATION,
+                                  "sklearn.linear_model._logistic.LogisticRegression"),
+    "knn": family(MODEL_TITLES["knn"], *CALIBRATION, "sklearn.neighbors._classification.KNeighborsClassifier"),
+    "random_forest": family(MODEL_TITLES["random_forest"], *CALIBRATION, *FOREST),
+    "linear_svm": family(MODEL_TITLES["linear_svm"], *PIPELINE, *CALIBRATION, "sklearn.svm._classes.LinearSVC"),
+    "mlp": family(MODEL_TITLES["mlp"], *PIPELINE, *CALIBRATION,
+                  "sklearn.neural_network._multilayer_perceptron.MLPClassifier",
+                  "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+                  "sklearn.preprocessing._label.LabelBinarizer"),
+}
 
 
 class UntrustedModel(ValueError):
@@ -205,11 +248,11 @@ def dump_estimator(estimator: Any) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8).copy()
 
 
-def load_estimator(payload: np.ndarray | bytes, n_features: int | None = None) -> Any:
+def load_estimator(payload: np.ndarray | bytes, family: Family, n_features: int | None = None) -> Any:
     """Rebuild an estimator from :func:`dump_estimator` bytes, trusting only known types.
 
     Raises :class:`UntrustedModel` naming what is wrong; nothing from the payload is
-    constructed unless every type in it is one our model families produce, and its decision
+    constructed unless every type in it is one ``family`` is built of, and its decision
     trees are checked whole (:func:`check_trees`; with ``n_features``, the number of numbers
     the vectors it is given hold).
     """
@@ -217,19 +260,41 @@ def load_estimator(payload: np.ndarray | bytes, n_features: int | None = None) -
 
     data = bytes(payload) if not isinstance(payload, bytes) else payload
     try:
-        untrusted = sio.get_untrusted_types(data=data)
+        foreign = sorted(held_types(data) - family.types)
+        untrusted = [] if foreign else sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops raises many kinds of errors for damaged input
         raise UntrustedModel(f"the classifier inside is damaged ({type(exc).__name__}: {exc})") from None
     unknown = sorted(set(untrusted) - set(EXTRA_TRUSTED))
-    if unknown:
+    if unknown or any(not name.startswith(("builtins.", "numpy.", "sklearn.")) for name in foreign):
         raise UntrustedModel("the classifier inside holds types FlowClass does not trust: "
-                             + ", ".join(unknown))
+                             + ", ".join(unknown or foreign))
+    if foreign:
+        raise UntrustedModel(f"the classifier inside holds {', '.join(foreign)}, which a "
+                             f"'{family.title}' model is not built of")
     try:
         estimator = sio.loads(data, trusted=list(EXTRA_TRUSTED))
     except Exception as exc:
         raise UntrustedModel(f"the classifier inside is damaged ({type(exc).__name__}: {exc})") from None
     check_trees(estimator, n_features)
     return estimator
+
+
+def held_types(data: bytes) -> set[str]:
+    """Every type skops would build from ``data`` (each object of its schema names its module
+    and class), walked without recursion."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    found: set[str] = set()
+    pending = [schema]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if "__class__" in item or "__module__" in item:
+                found.add(f"{item.get('__module__')}.{item.get('__class__')}")
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
 
 
 def check_trees(estimator: Any, n_features: int | None = None) -> None:

@@ -21,7 +21,7 @@ from typing import Callable
 from flowclass import codec
 
 from ...classify_types import MODEL_FORMAT, Classifier
-from .estimators import UntrustedModel, load_estimator
+from .estimators import FAMILIES, UntrustedModel, load_estimator
 
 EXTENSION = ".fcmodel"
 LIMITS = codec.ZipLimits()  # a k-NN model of 30,000 embeddings is about 150 MB
@@ -82,7 +82,10 @@ def read_model(data: bytes, name: str = "the model file", check: Check = lambda 
         pass  # load_estimator says what is wrong with it
     try:
         dim = value.embedder.get("dim") if isinstance(value.embedder, dict) else None
-        estimator = load_estimator(value.estimator, dim if type(dim) is int else None)
+        family = FAMILIES.get(value.model)
+        if family is None:  # ``check`` holds it to MODELS; a caller without one is told here
+            raise UntrustedModel(f"it names no model family FlowClass has ({value.model!r})")
+        estimator = load_estimator(value.estimator, family, dim if type(dim) is int else None)
     except UntrustedModel as exc:
         raise ModelFileError(f"{name} was refused: {exc}") from None
     if sorted(map(str, getattr(estimator, "classes_", []))) != sorted(value.classes):

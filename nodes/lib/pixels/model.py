@@ -15,11 +15,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..classify.estimators import FOREST, PIPELINE, UntrustedModel, family, load_estimator
 from .features import FeatureSpec, code_rgb, colour_features, context_features, distinct_colours, strips
 from .masks import colour_codes
 
 MODELS = ("nearest_centroid", "logistic_regression", "random_forest")
+# What each of MODELS is built of (make_estimator): a model is rebuilt from these types alone.
+FAMILIES = {
+    "nearest_centroid": family("Nearest centroid", *PIPELINE, "sklearn.neighbors._nearest_centroid.NearestCentroid"),
+    "logistic_regression": family("Logistic regression", *PIPELINE,
+                                  "sklearn.linear_model._logistic.LogisticRegression"),
+    "random_forest": family("Random forest", *PIPELINE, *FOREST),
+}
 PREDICT_CHUNK = 1 << 19  # rows per predict_proba call, to bound memory
+
+
+def load_model_estimator(payload: np.ndarray, kind: str):
+    """The fitted estimator of a pixel model of ``kind``, rebuilt from the types its family is
+    built of alone (:class:`UntrustedModel` otherwise)."""
+    if kind not in FAMILIES:
+        raise UntrustedModel(f"a pixel model of kind {kind!r} is none FlowClass has ({', '.join(MODELS)})")
+    return load_estimator(payload, FAMILIES[kind])
 
 
 def make_estimator(kind: str, *, seed: int, n_trees: int, max_depth: int):
