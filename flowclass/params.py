@@ -140,9 +140,14 @@ class Float(Param):
         return "a number" + _interval(self.min, self.max)
 
     def validate(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamValueError(self.expected(), value)
-        value = float(value)
+        try:  # a whole number of JSON's may be too large for a float (OverflowError)
+            value = float(value)
+        except OverflowError:
+            raise ParamValueError(self.expected(), value) from None
+        if not math.isfinite(value):
+            raise ParamValueError(self.expected(), value)
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
             raise ParamValueError(self.expected(), value)
         return value

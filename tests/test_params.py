@@ -62,6 +62,8 @@ def test_every_parameter_of_the_registry_rejects_generated_bad_values(registry):
                 bad_values += [1.5, "1"] + ([p.min - 1] if p.min is not None else [])
             if isinstance(p, Float) and p.max is not None:
                 bad_values.append(p.max + 1)
+            if isinstance(p, Float):  # JSON's whole numbers have no limit, floats do
+                bad_values += [10**400, -(10**400), 2**1024]
             if isinstance(p, Choice):
                 bad_values.append("no-such-choice")
             for bad in bad_values:
@@ -71,3 +73,19 @@ def test_every_parameter_of_the_registry_rejects_generated_bad_values(registry):
                 assert p.validate(p.default) == p.default
             checked += 1
     assert checked > 20
+
+
+def test_a_number_no_float_can_hold_is_a_problem_named_not_a_crash(registry):
+    """A shared workflow's 400-digit whole number for a number parameter crashed ``flowclass
+    validate``, ``run`` and the canvas with an OverflowError traceback (math.isfinite of it)."""
+    import json
+
+    from flowclass.validation import validate
+    from flowclass.workflow_file import loads
+
+    doc = {"schema_version": 1, "nodes": [{"id": "c", "type": "hierarchical_clustering",
+                                           "params": {"distance": 10**400, "height_ratio": -(10**400)}}]}
+    problems = [p for p in validate(loads(json.dumps(doc), registry), registry) if p.code != "missing_input"]
+    assert sorted((p.code, p.node, p.field) for p in problems) == [
+        ("bad_value", "c", "distance"), ("bad_value", "c", "height_ratio")]
+    assert "a number >= 0.0" in str(problems[0]) + str(problems[1])
