@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, safe_json
+from .digests import sha256
 from .fsutil import atomic_write_text, file_stamp, write_error
 from .safe_tables import rows_csv_text
 
@@ -26,6 +28,10 @@ SKIPPED_NAME = "skipped.csv"
 PACKAGES = ("numpy", "scipy", "scikit-learn", "pillow", "networkx", "pandas", "onnxruntime",
             "torch", "torchvision", "timm", "open_clip_torch", "scikit-image", "nicegui")
 GENERATOR = "flowclass"
+# run.json's last key: the sha256 of its text before it and of its folder's inode, so that
+# one edited by hand, or copied in from another folder, is not taken for FlowClass's own
+SEAL = "seal"
+_SEALED = re.compile(r',\n  "seal": "([0-9a-f]{64})"\n\}\n\Z')
 
 
 def package_versions() -> dict[str, str | None]:
@@ -42,13 +48,36 @@ def package_versions() -> dict[str, str | None]:
 
 
 def _previous(path: Path) -> dict[str, Any] | None:
-    """The run.json FlowClass wrote at ``path`` before, or None (absent or not ours)."""
+    """The run.json FlowClass wrote at ``path`` before, or None (absent or not ours: a
+    stranger's, one changed since, or one copied in from another folder). One written before
+    run.json had a seal is taken by its generator alone."""
     try:
-        previous = safe_json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        previous = safe_json.loads(text)
+        if not isinstance(previous, dict) or previous.get("generator") != GENERATOR:
+            return None
+        return previous if SEAL not in previous or _intact(text, path.parent) else None
     except (OSError, ValueError):
         return None
-    return previous if isinstance(previous, dict) and previous.get("generator") == GENERATOR \
-        else None
+
+
+def _seal(body: str, folder: Path) -> str:
+    """What seals run.json's text ``body`` in ``folder``, by the folder's inode: as the
+    journal of an export tells its files (not by device, which a disk plugged in again may
+    change)."""
+    return sha256(f"{os.stat(folder).st_ino}\n{body}".encode("utf-8")).hexdigest()
+
+
+def _intact(text: str, folder: Path) -> bool:
+    """Whether run.json's ``text`` is as FlowClass wrote it, in ``folder``."""
+    found = _SEALED.search(text)
+    return found is not None and found.group(1) == _seal(text[:found.start()] + "\n}", folder)
+
+
+def _sealed_text(manifest: dict[str, Any], folder: Path) -> str:
+    """run.json's text for ``manifest`` (less any seal it had), sealed for ``folder``."""
+    body = json.dumps({k: v for k, v in manifest.items() if k != SEAL}, indent=2, default=str)
+    return f'{body[:-2]},\n  "{SEAL}": "{_seal(body, folder)}"\n}}\n'
 
 
 def node_seconds(out_dir: Path) -> dict[str, float]:
@@ -62,11 +91,13 @@ def node_seconds(out_dir: Path) -> dict[str, float]:
 
 
 def manifest_path(out_dir: Path) -> Path:
-    """Where run.json goes; refuses to replace a run.json that FlowClass did not write."""
+    """Where run.json goes; refuses to replace a run.json that FlowClass did not write there,
+    or that was changed since."""
     path = out_dir / MANIFEST_NAME
     if path.exists() and _previous(path) is None:
-        raise FileExistsError(f"{path} exists and was not written by FlowClass; "
-                              "choose another output folder (--out)")
+        raise FileExistsError(f"{path} exists and was not written by FlowClass (or was changed, "
+                              "or copied in from another folder, since); choose another output "
+                              "folder (--out)")
     return path
 
 
@@ -156,6 +187,5 @@ def write_document(manifest: dict[str, Any], skipped: list[tuple[str, str, str]]
         raise write_error(exc, out_dir, "choose another output folder (--out)") from exc
     manifest["skipped"] = write_skipped(skipped, out_dir, _previous(path))
     note = manifest["skipped"].get("not_written") or f"the full list: {out_dir / SKIPPED_NAME}"
-    atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n",
-                      hint="choose another output folder (--out)")
+    atomic_write_text(path, _sealed_text(manifest, out_dir), hint="choose another output folder (--out)")
     return path, note

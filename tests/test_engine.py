@@ -1,6 +1,7 @@
 """The engine: order, caching, invalidation, failures, cancellation and the manifest."""
 
 import json
+import shutil
 import threading
 
 import pytest
@@ -157,6 +158,30 @@ def test_a_foreign_run_json_is_never_overwritten(engine, registry, cache, tmp_pa
     with pytest.raises(FileExistsError):
         engine.run(chain(registry), out_dir=tmp_path)
     assert (tmp_path / "run.json").read_text() == '{"mine": true}' and calls(cache) == []
+
+
+def test_a_run_json_edited_or_copied_in_is_never_overwritten(engine, registry, cache, tmp_path):
+    """A run.json FlowClass wrote is replaced only where it wrote it and as it wrote it: one the
+    user added notes to, or one copied in from another folder (a colleague's results), was
+    replaced by the next run there as if it were FlowClass's."""
+    out, other = tmp_path / "out", tmp_path / "theirs"
+    engine.run(chain(registry), out_dir=out)
+    engine.run(chain(registry), out_dir=out)  # an unchanged re-run replaces its own
+    manifest = json.loads((out / "run.json").read_text())
+    edited = json.dumps({**manifest, "note": "the good run: keep"}, indent=2) + "\n"
+    (out / "run.json").write_text(edited)
+    with pytest.raises(FileExistsError, match="run.json"):
+        engine.run(chain(registry), out_dir=out)
+    assert (out / "run.json").read_text() == edited
+    other.mkdir()
+    (out / "run.json").unlink()
+    engine.run(chain(registry), out_dir=out)  # written again: FlowClass's, replaced again
+    engine.run(chain(registry), out_dir=out)
+    shutil.copy2(out / "run.json", other / "run.json")
+    theirs = (other / "run.json").read_bytes()
+    with pytest.raises(FileExistsError, match="run.json"):
+        engine.run(chain(registry), out_dir=other)
+    assert (other / "run.json").read_bytes() == theirs
 
 
 def test_a_node_that_writes_files_reruns_when_its_files_are_gone(engine, registry, cache, tmp_path):
