@@ -56,6 +56,16 @@ class NodeError(Exception):
         self.hint = hint
 
 
+class FolderError(Exception):
+    """A folder FlowClass writes into cannot be used as it is (its lock, its journal):
+    ``message`` names the file, ``hint`` says what to do."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
 class CodecError(ValueError):
     """A value that cannot be saved, or a file that does not hold a valid value
     (:mod:`flowclass.codec`; here so that catching it imports no codec)."""

@@ -465,11 +465,17 @@ def waited_for(lock, waiting: Callable[[], None], check_cancelled: Callable[[], 
                wait: float | None = None) -> bool:
     """``lock`` (``try_acquire``) taken: at once, else after ``waiting()`` told so, at the
     first of tries :data:`WAIT_STEP` apart while ``check_cancelled()`` raises nothing; False
-    when ``wait`` seconds passed first (None: as long as it takes)."""
+    when ``wait`` seconds passed first (None: as long as it takes). Told only when a second
+    try fails too: a sharer of a run lock's file that lets go holds it alone a moment to
+    remove it (:class:`RemovedFlock`), and every run and write shares the files of the
+    folders above theirs (:func:`take_folder_locks`), which nobody else may be running into."""
+    deadline = None if wait is None else time.monotonic() + wait
+    if lock.try_acquire():
+        return True
+    time.sleep(WAIT_STEP)
     if lock.try_acquire():
         return True
     waiting()
-    deadline = None if wait is None else time.monotonic() + wait
     while not lock.try_acquire():
         check_cancelled()
         if deadline is not None and time.monotonic() >= deadline:
@@ -478,21 +484,17 @@ def waited_for(lock, waiting: Callable[[], None], check_cancelled: Callable[[], 
     return True
 
 
-def run_lock_name(out_dir: str) -> str:
-    """The lock file's name of runs into ``out_dir``, resolved as ``os.path.realpath`` gives it
-    (every spelling of the folder, relative, with ``..`` or through a link, names one lock,
-    before the folder exists as after), and :func:`folded`: on a file system that ignores case
-    (macOS's, Windows's) ``Results`` and ``results`` are one folder."""
-    return f"run-{sha256(folded(out_dir).encode('utf-8', 'surrogatepass')).hexdigest()[:32]}.lock"
+def run_lock_name(key: str) -> str:
+    """The run-lock file's name of the folder that :class:`FolderLocks` names ``key``."""
+    return f"run-{sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}.lock"
 
 
 def folded(path: str) -> str:
     """``path`` as all its spellings read alike on a file system that ignores case and how
     accents are written (macOS's, Windows's): NFKC and case folding, as Unicode's
-    NFKC_Casefold. A lock named so, not by the folder's inode: a folder not made yet has none,
-    and a run's lock must be the same before and after it makes its folder. Folded on every
-    file system (whether one ignores case is not known before the folder exists): two folders
-    that differ only in case (on Linux) share a lock, and their runs take turns, never mix."""
+    NFKC_Casefold. Folded on every file system (whether one ignores case is not known before
+    the folder exists): two folders that differ only in case (on Linux) share a lock, and
+    their runs take turns, never mix."""
     if path.isascii():
         return path.lower()
     import unicodedata
@@ -500,57 +502,220 @@ def folded(path: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", path).casefold())
 
 
-def waiting_message(folder: str | os.PathLike[str], lock: str | os.PathLike[str]) -> str:
+MOUNTINFO = "/proc/self/mountinfo"  # Linux's table of this process's mounts
+
+
+def _mounts() -> list[tuple[str, str, str]]:
+    """(mount point, device, the device's folder it shows) of each mount, in the order Linux
+    lists them; none elsewhere. Read each time: a mount may come and go while the canvas runs."""
+    try:  # read raw: a text file's reader costs as much again as the kernel writing the table
+        fd = os.open(MOUNTINFO, os.O_RDONLY | _OPEN_FLAGS)
+    except OSError:
+        return []
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    lines = b"".join(chunks).decode("utf-8", "surrogateescape").splitlines()
+    return [(_unescaped(fields[4]), fields[2], _unescaped(fields[3]))
+            for fields in (line.split(" ") for line in lines) if len(fields) > 4]
+
+
+def _unescaped(field: str) -> str:
+    """A path of the mount table, whose space, tab, new line and backslash are octal escapes."""
+    if "\\" not in field:
+        return field
+    first, *rest = field.split("\\")
+    return first + "".join(chr(int(part[:3], 8)) + part[3:] for part in rest)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder if folder.endswith("/") else folder + "/")
+
+
+def on_disk(path: str, mounts: list[tuple[str, str, str]]) -> str:
+    """``path`` (absolute, resolved) as its file system names it: ``device@path from the
+    device's top``, through the mount it lies under (the last listed that holds it: a later
+    mount hides an earlier one). A bind mount shows one folder under two paths that
+    ``realpath`` keeps apart; here they read alike. ``path`` itself without a mount table."""
+    for point, device, root in reversed(mounts):
+        if _inside(path, point):
+            return f"{device}@{root.rstrip('/') + path[len(point.rstrip('/')):] or '/'}"
+    return path
+
+
+class FolderLocks:
+    """The run-lock files of one folder (``out_dir``, resolved), worked out once: its own
+    (``name``) and those of the folders that hold it (``holders``: each one's name, and the
+    folder as a path shows it); ``keys``: the folded identities of all of them.
+
+    A folder is named by its path as its file system names it (:func:`on_disk`), :func:`folded`:
+    every spelling of it (relative, with ``..``, through a link or a bind mount, in another
+    case) names one lock, before the folder exists as after. Not by its device and inode: a
+    folder not made yet has none, and a run's lock must stay the same as the run makes its
+    folder. The folders holding it are those above it by its path, and by its file system's
+    (a bind mount's folder lies inside the folders above its source too, which no path
+    above it shows)."""
+
+    def __init__(self, out_dir: str):
+        self.out_dir = out_dir
+        self._mounts = _mounts()
+        own = on_disk(out_dir, self._mounts)
+        self.key = folded(own)
+        self.name = run_lock_name(self.key)
+        self.keys = {self.key}
+        self.holders: list[tuple[str, str]] = []
+        path = out_dir
+        while (parent := os.path.dirname(path)) != path:
+            path = parent
+            self._hold(self.key_of(path), path)
+        device, _, inside = own.partition("@")
+        while self._mounts and inside not in ("/", ""):
+            inside = inside.rpartition("/")[0] or "/"
+            self._hold(folded(f"{device}@{inside}"), self._shown(device, inside))
+
+    def key_of(self, path: str) -> str:
+        """The folded identity of the folder at ``path`` (resolved), as :attr:`keys` hold them."""
+        return folded(on_disk(path, self._mounts))
+
+    def _hold(self, key: str, shown: str) -> None:
+        if key not in self.keys:
+            self.keys.add(key)
+            self.holders.append((run_lock_name(key), shown))
+
+    def _shown(self, device: str, inside: str) -> str:
+        """The device's folder ``inside`` as the path of a mount that shows it."""
+        for point, mounted, root in reversed(self._mounts):
+            if mounted == device and _inside(inside, root):
+                return point.rstrip("/") + inside[len(root.rstrip("/")):] or "/"
+        return f"{inside} (on device {device})"
+
+
+def waiting_message(folder: str | os.PathLike[str], lock: str | os.PathLike[str], holder: str | None = None,
+                    inside: bool = False) -> str:
+    """What a run into ``folder`` says while it waits for ``lock``, held by another run into
+    that folder, into a folder holding it (``holder``), or into folders inside it (``inside``)."""
+    if holder is not None:
+        return (f"waiting for another FlowClass run that is writing into {holder}, which holds this run's "
+                f"output folder {folder} (it holds the lock {lock}); this run goes on when that one ends")
+    if inside:
+        return (f"waiting for another FlowClass run that is writing into a folder inside {folder} (this "
+                f"run's output folder; it holds a share of the lock {lock}); this run goes on when that "
+                "one ends")
     return (f"waiting for another FlowClass run that is writing into {folder} (it holds the lock "
             f"{lock}); this run goes on when that one ends")
 
 
+class Blocked(NamedTuple):
+    """Which of a folder's run locks another holds: its own (``holder`` None), or that of the
+    folder ``holder`` holding it (as a path shows it); ``path``: the lock file."""
+
+    holder: str | None
+    path: str
+
+
+def take_folder_locks(folders: FolderLocks, locks: str | os.PathLike[str], make: Callable[[Path, bool], Flock], *,
+                      shared: bool, waiting: Callable[[Blocked], None], check_cancelled: Callable[[], None],
+                      wait: "float | None" = None) -> tuple[list, "Blocked | None"]:
+    """Hold ``folders``' own run lock (``shared``: a share of it, as a write from elsewhere
+    takes it) and a share of each holder's, each made by ``make(path, shared)`` in the private
+    lock folder ``locks``. So a run into a folder waits for a run into it or into a folder
+    holding it, and for the runs and the writes into folders inside it; runs into folders
+    beside one another, and writes, never wait for each other. Taken in the order of their
+    names, one order for every taker, so none waits for one that waits for it. Waits as
+    :func:`waited_for` does, saying ``waiting(which)`` for each it waits for; returns the locks
+    held, or (all let go) none and the one still held after ``wait`` seconds."""
+    deadline = None if wait is None else time.monotonic() + wait
+    held: list = []
+    try:
+        for name, holder in sorted([(folders.name, None), *folders.holders]):
+            path = os.path.join(locks, name)
+            lock = make(Path(path), shared or holder is not None)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not waited_for(lock, lambda: waiting(Blocked(holder, path)), check_cancelled, left):
+                let_go(held)
+                return [], Blocked(holder, path)
+            held.append(lock)
+    except BaseException:
+        let_go(held)
+        raise
+    return held, None
+
+
+def let_go(held: list) -> None:
+    """Release the locks ``held``, the last taken first."""
+    while held:
+        held.pop().release()
+
+
 class RunLock:
     """The lock of one run's output folder, held from before the run writes anything there
-    until after its run.json and run record are written: a second run into the folder waits
-    (and says so), so the folder never holds one run's files beside another's run.json. An
-    exclusive lock on a file of FlowClass's private lock folder (not the folder's own lock,
-    which each write takes: the two never wait for each other), released by the OS when the
-    process ends, however it ends, its file removed as it is let go (:class:`RemovedFlock`).
-    Taken once a run: its re-run's check may take it, and the run goes on holding it
-    (:meth:`holds`)."""
+    until after its run.json and run record are written: a second run into the folder, or
+    into a folder holding it or inside it, waits (and says so), so the folder never holds one
+    run's files beside another's run.json. Exclusive locks on files of FlowClass's private
+    lock folder (:func:`take_folder_locks`; not the folder's own lock, which each write takes:
+    the two never wait for each other), released by the OS when the process ends, however it
+    ends, their files removed as they are let go (:class:`RemovedFlock`). Taken once a run:
+    its re-run's check may take it, and the run goes on holding it (:meth:`holds`)."""
 
     def __init__(self, out_dir: str, say: Callable[[str], None] = lambda message: None,
-                 check_cancelled: Callable[[], None] = lambda: None):
+                 check_cancelled: Callable[[], None] = lambda: None, folders: "FolderLocks | None" = None):
         self.out_dir = out_dir  # resolved
         self.say, self.check_cancelled = say, check_cancelled
-        self.path: str | None = None  # the lock file, while held
-        self._lock = None
+        self.path: str | None = None  # its own lock file, while held
+        self._folders = folders
+        self._locks: list = []
+        self._make: Callable[[Path, bool], Flock] = RemovedFlock
 
-    def holds(self, out_dir: str) -> bool:
-        return self._lock is not None and run_lock_name(out_dir) == run_lock_name(self.out_dir)
+    @property
+    def folders(self) -> FolderLocks:
+        """Its folder's lock files, worked out once (when first asked: an unchanged re-run
+        that differs takes none)."""
+        if self._folders is None:
+            self._folders = FolderLocks(self.out_dir)
+        return self._folders
 
-    def take(self, locks: str | os.PathLike[str], lock=None) -> bool:
-        """Hold the lock, a file of the private lock folder ``locks``, waiting as long as
-        another run holds it; ``lock``: that file's (default: a :class:`Flock`). False where
-        it cannot be taken so: no ``flock`` here, a lock folder that is not a folder of the
-        user's, or one held already in another lock folder. OSError where the lock file
+    def holds(self, folders: FolderLocks) -> bool:
+        """Whether it is held, for the folder of ``folders``."""
+        return bool(self._locks) and folders.key == self.folders.key
+
+    def take(self, locks: str | os.PathLike[str], make: "Callable[[Path, bool], Flock] | None" = None) -> bool:
+        """Hold the lock, files of the private lock folder ``locks``, waiting as long as another
+        run holds one; ``make(path, shared)``: each file's lock (default: a :class:`RemovedFlock`).
+        False where it cannot be taken so: no ``flock`` here, a lock folder that is not a folder
+        of the user's, or one held already in another lock folder. OSError where a lock file
         cannot be opened."""
-        path = os.path.join(locks, run_lock_name(self.out_dir))
-        if self._lock is not None:
+        path = os.path.join(locks, self.folders.name)
+        if self._locks:
             return path == self.path
-        if lock is None:
+        if make is None:
             try:
                 st = os.lstat(locks)
             except OSError:
                 return False
             if flock_api() is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
                 return False
-            lock = RemovedFlock(Path(path))
-        waited_for(lock, lambda: self.say(waiting_message(self.out_dir, path)), self.check_cancelled)
-        self.path, self._lock = path, lock
+        self._make = make or RemovedFlock
+        self._locks, _ = take_folder_locks(self.folders, locks, self._make, shared=False, waiting=self._waiting,
+                                           check_cancelled=self.check_cancelled)
+        self.path = path
         _RUN_LOCK_FOLDERS[tuple(temp_variables())] = os.fspath(locks)
         return True
 
+    def _waiting(self, blocked: Blocked) -> None:
+        inside = False
+        if blocked.holder is None:  # by a run into this folder, or (shares) by those inside it
+            probe = self._make(Path(blocked.path), True)
+            inside = probe.try_acquire()
+            if inside:
+                probe.release()
+        self.say(waiting_message(self.out_dir, blocked.path, blocked.holder, inside))
+
     def release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self.path, self._lock = None, None
+        let_go(self._locks)
+        self.path = None
 
     def __enter__(self) -> "RunLock":
         return self

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock, Timeout
 
-from flowclass.fsutil import run_lock_name
+from flowclass.fsutil import FolderLocks
 from flowclass.userfiles.folder_lock import LockError, folder_lock, lock_path, locks_folder, run_lock
 
 
@@ -102,7 +102,7 @@ def test_lock_files_are_removed_when_free_and_a_killed_holders_is_reused(tmp_pat
     removed (the lock folder is private, but a lock file is never taken for anything else)."""
     out = tmp_path / "out"
     out.mkdir()
-    run_file, write_file = locks_folder() / run_lock_name(os.path.realpath(out)), lock_path(out)
+    run_file, write_file = locks_folder() / FolderLocks(os.path.realpath(out)).name, lock_path(out)
     with run_lock(out), folder_lock(out):
         assert run_file.is_file() and write_file.is_file()
     assert not run_file.exists() and not write_file.exists()

@@ -27,7 +27,7 @@ from typing import Iterator
 
 import pytest
 
-from flowclass.fsutil import RunLock, run_lock_name
+from flowclass.fsutil import FolderLocks, RunLock
 from flowclass.userfiles import folder_lock as folder_locks
 from flowclass.userfiles.folder_lock import locks_folder, run_lock
 from tests.test_run_record import digits  # noqa: F401
@@ -73,7 +73,7 @@ def waiting_line(process: subprocess.Popen, seconds: float = 120) -> str:
 
 
 def lock_file(out: Path) -> Path:
-    return locks_folder() / run_lock_name(os.path.realpath(out))
+    return locks_folder() / FolderLocks(os.path.realpath(out)).name
 
 
 def held_elsewhere(out: Path) -> bool:
@@ -147,7 +147,7 @@ def test_two_runs_started_together_into_one_folder_leave_it_one_runs(job):
     assert len(waited) == 1, said
     (k,) = waited
     line = next(line for line in said[k].splitlines() if WAITING in line)
-    assert str(job.out.resolve()) in line and run_lock_name(str(job.out.resolve())) in line
+    assert str(job.out.resolve()) in line and lock_file(job.out).name in line
     assert one_runs(job.out) == k  # the one that waited ran last, whole
 
 
@@ -388,10 +388,155 @@ def test_writes_from_elsewhere_share_a_folder_and_a_run_there_waits_for_them(tmp
                 pytest.fail("a run took the folder while others wrote there")
     with run_lock(folder) as held:
         with folder_locks.no_run_there(folder / ".", folder, wait=0):  # its own: nothing taken
-            assert held.holds(os.path.realpath(folder))
+            assert held.holds(FolderLocks(os.path.realpath(folder)))
         said: list[str] = []
         with pytest.raises(folder_locks.LockError, match=f"another FlowClass run is writing into {folder}"):
             with folder_locks.no_run_there(folder, tmp_path / "a", say=said.append, wait=0):
                 pytest.fail("a write from elsewhere went on while a run writes there")
         assert said == [f"waiting up to 0 s for another FlowClass run that is writing into {folder} (its output "
                         f"folder; it holds {lock_file(folder)}) to end"]
+
+
+# --- folders inside one another ---------------------------------------------------------------
+
+def _waits(out: Path | str) -> str:
+    """What a run into ``out`` says as it waits (it is stopped there)."""
+    said: list[str] = []
+    with pytest.raises(_Stopped):
+        with run_lock(out, say=said.append, check_cancelled=_stop):
+            pytest.fail(f"a run into {out} went on")
+    assert len(said) == 1 and said[0].startswith(WAITING), said
+    return said[0]
+
+
+def test_runs_into_folders_inside_one_another_take_turns_naming_both(tmp_path):
+    """While a run writes into OUT, a run into OUT/sub (its files would lie among OUT's run's)
+    waits, naming both folders, as a run into OUT itself does; while a run writes into OUT/sub,
+    a run into OUT waits too. Runs into folders beside one another, or into the folder that
+    holds both, do not wait for each other's neighbours."""
+    out = tmp_path / "out"
+    with another_run_into(out):
+        said = _waits(out / "sub" / "deeper")
+        assert f"into {out}, which holds this run's output folder {out / 'sub' / 'deeper'}" in said
+        with run_lock(tmp_path / "out-2", check_cancelled=_stop):  # beside it: at once
+            pass
+    with another_run_into(out / "sub"):
+        said = _waits(out)
+        assert f"into a folder inside {out} (this run's output folder" in said
+        assert f"into a folder inside {tmp_path} (" in _waits(tmp_path)  # deeper inside
+        with run_lock(out / "sub-2", check_cancelled=_stop), run_lock(tmp_path / "elsewhere" / "x"):
+            pass  # beside it, or inside a neighbour: at once
+
+
+def test_a_write_into_a_folder_inside_another_runs_waits_then_says_so(tmp_path):
+    """Save Table into OUT/tables while another run writes into OUT: it stops as a write into
+    OUT itself does, naming both folders; the run's own writes into folders inside its
+    output folder (an export's clusters) take nothing; a write into the folder holding a
+    run's output folder writes its own files there and goes on (a run's own Save Table
+    into the folder above its --out among them)."""
+    out = tmp_path / "out"
+    with another_run_into(out):
+        with pytest.raises(folder_locks.LockError) as caught:
+            with folder_locks.no_run_there(out / "tables", tmp_path / "a", wait=0):
+                pytest.fail("a write went on inside another run's output folder")
+        assert (f"another FlowClass run is writing into {out} (its output folder, which holds "
+                f"{out / 'tables'}") in caught.value.message
+    with run_lock(out):
+        with folder_locks.no_run_there(out / "clusters" / "a", out, wait=0):  # its own
+            pass
+        with folder_locks.no_run_there(tmp_path, tmp_path / "other", wait=0), \
+                folder_locks.no_run_there(tmp_path, out, wait=0):
+            pass
+
+
+# --- one folder under two paths (a bind mount) ---------------------------------------------------
+
+def _bound(source: Path, shown: Path) -> bool:
+    """``source`` shown at ``shown`` too, by a bind mount (as root); False where none can be made."""
+    shown.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    return subprocess.run(["mount", "--bind", str(source), str(shown)], capture_output=True).returncode == 0
+
+
+def test_a_folder_under_a_bind_mount_has_one_run_lock_by_either_path(tmp_path):
+    """``mount --bind DATA MNT``: MNT/x/out is DATA/x/out, which realpath keeps apart. A run into
+    it by the other path waits (before the folder exists), a write into a folder inside it by
+    the other path stops, and a run into DATA (which holds it, seen from MNT only through the
+    mount) waits too."""
+    source, shown = tmp_path / "data", tmp_path / "mnt"
+    (source / "x").mkdir(parents=True)
+    if not _bound(source, shown):
+        pytest.skip("no bind mount can be made here (it takes root)")
+    try:
+        assert os.path.realpath(shown / "x") != os.path.realpath(source / "x")
+        with another_run_into(source / "x" / "out"):
+            assert str(shown / "x" / "out") in _waits(shown / "x" / "out")
+            with pytest.raises(folder_locks.LockError, match="another FlowClass run is writing into"):
+                with folder_locks.no_run_there(shown / "x" / "out" / "tables", tmp_path / "a", wait=0):
+                    pytest.fail("a write went on inside another run's output folder")
+        with another_run_into(shown / "x" / "out"):
+            assert "inside" in _waits(source)
+    finally:
+        subprocess.run(["umount", str(shown)], check=True)
+
+
+def _escaped(path: Path) -> str:
+    return str(path).replace("\\", "\\134").replace(" ", "\\040")
+
+
+def test_the_folders_file_system_names_it_through_the_mounts_listed(tmp_path, monkeypatch):
+    """The identity behind the test above, from a mount table that shows ``my data`` at ``mnt``
+    too (a space, escaped as Linux writes it): one name by either path, and the folders holding
+    it by either; without that mount, two names."""
+    from flowclass import fsutil
+
+    source, shown = tmp_path / "deep" / "my data", tmp_path / "mnt"
+    table = tmp_path / "mountinfo"
+    table.write_text("27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+                     f"45 27 254:0 {_escaped(source)} {_escaped(shown)} rw,relatime - ext4 /dev/vda rw\n")
+    monkeypatch.setattr(fsutil, "MOUNTINFO", str(table))
+    here, there = fsutil.FolderLocks(str(source / "out")), fsutil.FolderLocks(str(shown / "out"))
+    assert here.name == there.name
+    assert here.key_of(str(source)) in there.keys and there.key_of(str(shown)) in here.keys
+    assert fsutil.FolderLocks(str(shown / "out" / "tables")).key_of(str(source / "out")) in \
+        fsutil.FolderLocks(str(shown / "out" / "tables")).keys
+    # the folder above the mount's source holds it too, named as a path shows it
+    assert (fsutil.run_lock_name(here.key_of(str(source.parent))), str(source.parent)) in there.holders
+    monkeypatch.setattr(fsutil, "MOUNTINFO", str(tmp_path / "none"))  # no mount table (macOS, Windows)
+    assert fsutil.FolderLocks(str(source / "out")).name != fsutil.FolderLocks(str(shown / "out")).name
+
+
+# --- where there is no flock (Windows) -----------------------------------------------------------
+
+def test_without_flock_run_locks_are_filelocks_reader_writer_locks_and_nothing_overlaps(tmp_path, monkeypatch):
+    """Forced here as on Windows: a run into a folder waits for a run into it or into a folder
+    holding it; writes from elsewhere share a folder (filelock's ReadWriteLock has the shared
+    mode its FileLock lacks) and a run there waits for them; a write into a running run's
+    folder stops; a write's own folder lock is filelock's FileLock."""
+    import tempfile
+
+    from filelock import FileLock, Timeout
+
+    from flowclass import fsutil
+
+    monkeypatch.setattr(folder_locks, "flock_api", lambda: None)
+    monkeypatch.setattr(fsutil, "_RUN_LOCK_FOLDERS", {})  # its lock files (kept) in a folder of its own
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temp"))
+    (tmp_path / "temp").mkdir()
+    out = tmp_path / "out"
+    with run_lock(out):
+        _waits(out)
+        _waits(out / "sub")
+        with pytest.raises(folder_locks.LockError, match="another FlowClass run is writing into"):
+            with folder_locks.no_run_there(out / "tables", tmp_path / "a", wait=0):
+                pytest.fail("a write went on inside another run's output folder")
+    with folder_locks.no_run_there(out, tmp_path / "a", wait=0), folder_locks.no_run_there(out, tmp_path / "b", wait=0):
+        _waits(out)
+    with run_lock(out):
+        pass
+    out.mkdir()
+    with folder_locks.folder_lock(out):
+        with pytest.raises(Timeout):
+            FileLock(str(folder_locks.lock_path(out))).acquire(timeout=0.1)
+    assert locks_folder().parent == tmp_path / "temp"

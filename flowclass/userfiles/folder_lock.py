@@ -14,15 +14,23 @@ user's folder. Its holder removes it as it lets go (:class:`flowclass.fsutil.Rem
 safely: a process waiting on it takes the next one), so lock files do not pile up.
 
 That lock is held while one write goes on. A whole run holds its output folder's *run lock*
-(:func:`run_lock`, :class:`flowclass.fsutil.RunLock`) besides, another file of the same
-folder named by the output folder's resolved path (it may not exist yet), from before it
-writes anything there until its run.json and record are written: a second run into the
-folder waits for the first's end, saying so, as long as that takes, so one run's export
-never lies beside another's run.json. The two are different files, so a run's own writes
-never wait for its run lock. A write into a folder other than its run's own output folder
-(Save Table or an export into a folder the user named) also takes that folder's run lock,
-shared (:func:`no_run_there`): it waits a moment while a run is writing there, then stops
-with an error that says so, and such writes never wait for one another.
+(:func:`run_lock`, :class:`flowclass.fsutil.RunLock`) besides, other files named by the output
+folder's path as its file system names it (:class:`flowclass.fsutil.FolderLocks`: it may not
+exist yet; a bind mount's two paths read alike), from before it writes anything there until
+its run.json and record are written: a second run into the folder, into a folder holding it
+or into one inside it (their files would lie among each other's) waits for the first's end,
+saying which folders, as long as that takes, so one run's export never lies beside another's
+run.json. The two are different files, so a run's own writes never wait for its run lock. A
+write into a folder other than its run's own output folder or one inside it (Save Table or
+an export into a folder the user named) takes a share of that folder's run lock and of those
+of the folders holding it (:func:`no_run_there`): it waits a moment while a run is writing
+into one of them, then stops with an error that says so, and such writes never wait for one
+another. A write into a folder that holds a running run's output folder goes on: it writes
+its own files there (a run's Save Table into the folder above its own ``--out`` among them).
+
+Where there is no ``flock`` (Windows), a run lock's files are filelock's reader/writer locks
+(SQLite databases, kept: removing one another process may have open would break it), which
+have the shared mode filelock's FileLock lacks; a write's folder lock is a FileLock.
 """
 
 from __future__ import annotations
@@ -33,8 +41,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..fsutil import (Flock, RemovedFlock, RunLock, flock_api, run_lock_folder, run_lock_name, waited_for,
-                      waiting_message)
+from ..errors import FolderError
+from ..fsutil import (Blocked, Flock, FolderLocks, RemovedFlock, RunLock, flock_api, let_go, run_lock_folder,
+                      take_folder_locks, waited_for, waiting_message)
 
 WAIT_SECONDS = 600.0
 # How long a write into another run's output folder waits for that run: a moment (it may be
@@ -43,11 +52,8 @@ WAIT_SECONDS = 600.0
 OTHER_RUN_WAIT = 10.0
 
 
-class LockError(Exception):
-    def __init__(self, message: str, hint: str):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+class LockError(FolderError):
+    """A folder's lock cannot be taken (or not in time); ``message`` says why, ``hint`` what to do."""
 
 
 def _user() -> str:
@@ -114,12 +120,13 @@ class _FileLock:
         from filelock import FileLock
 
         self._lock = FileLock(str(path))
+        self._take = self._lock.acquire
 
     def try_acquire(self) -> bool:
         from filelock import Timeout
 
         try:
-            self._lock.acquire(timeout=0)
+            self._take(timeout=0, blocking=False)
         except Timeout:
             return False
         return True
@@ -128,10 +135,49 @@ class _FileLock:
         self._lock.release()
 
 
+class _ReadWriteLock(_FileLock):
+    """filelock's reader/writer lock (a SQLite database), where there is no ``flock``
+    (Windows): the shared mode its FileLock lacks, which a run lock's holders need (runs into
+    folders beside one another share the folder holding them). Its files stay in the private
+    lock folder: removing one that another process may have open would break it."""
+
+    def __init__(self, path: Path, shared: bool):
+        from filelock import ReadWriteLock
+
+        self._lock = ReadWriteLock(str(path), is_singleton=False)  # each taker its own, as flock's
+        self._take = self._lock.acquire_read if shared else self._lock.acquire_write
+
+    def release(self) -> None:
+        self._lock.release()
+        self._lock.close()
+
+
 def os_lock(path: Path, shared: bool = False) -> Flock | _FileLock:
     """The lock on ``path``, a file of the private lock folder, removed by its holder as it lets
     go; ``shared``: a shared one (exclusive where there is no ``flock``)."""
     return RemovedFlock(path, shared) if flock_api() is not None else _FileLock(path)
+
+
+def _run_lock_file(path: Path, shared: bool) -> Flock | _ReadWriteLock:
+    """The lock on ``path``, one of a run lock's files (:func:`flowclass.fsutil.take_folder_locks`),
+    checked first; ``shared``: a share of it."""
+    _check_lock_file(path)
+    return RemovedFlock(path, shared) if flock_api() is not None else _ReadWriteLock(path, shared)
+
+
+@contextmanager
+def _holding(take: Callable[[], Callable[[], None]], what: str, hint: str) -> Iterator[None]:
+    """For the block, the locks ``take()`` takes (it returns how they are let go); an OSError
+    taking them is a :class:`LockError`: "cannot lock ``what`` (the file): why", ``hint``."""
+    try:
+        release = take()
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise LockError(f"cannot lock {what}{where}: {exc.strerror or exc}", hint) from None
+    try:
+        yield
+    finally:
+        release()
 
 
 @contextmanager
@@ -140,19 +186,17 @@ def folder_lock(folder: Path, *, say: Callable[[str], None] = lambda message: No
                 wait: float = WAIT_SECONDS) -> Iterator[None]:
     """Hold ``folder``'s lock for the block; waits (saying so) while another run holds it."""
     path = lock_path(Path(folder))
-    _check_lock_file(path)
-    lock = os_lock(path)
-    try:
+
+    def take() -> Callable[[], None]:
+        _check_lock_file(path)
+        lock = os_lock(path)
         if not waited_for(lock, lambda: say(waiting_message(folder, path)), check_cancelled, wait):
             raise LockError(f"another FlowClass run has been writing into {folder} for over "
                             f"{wait:.0f} s (it holds {path})", "wait until that run ends, then run again")
-    except OSError as exc:
-        raise LockError(f"cannot lock {folder} for writing ({path}): {exc.strerror or exc}",
-                        "check that the folder can be written, or choose another") from None
-    try:
+        return lock.release
+
+    with _holding(take, f"{folder} for writing", "check that the folder can be written, or choose another"):
         yield
-    finally:
-        lock.release()
 
 
 @contextmanager
@@ -160,53 +204,54 @@ def run_lock(out_dir: Path, *, say: Callable[[str], None] = lambda message: None
              check_cancelled: Callable[[], None] = lambda: None,
              held: RunLock | None = None) -> Iterator[RunLock]:
     """Hold the run lock of the output folder ``out_dir`` (:class:`flowclass.fsutil.RunLock`)
-    for the block, a run's whole writing there; waits (saying so) as long as another run holds
-    it. ``held``: the lock this run's re-run check took already (kept, not taken again)."""
-    resolved = os.path.realpath(out_dir)
-    if held is not None and held.holds(resolved):
+    for the block, a run's whole writing there; waits (saying so) as long as another run into
+    it, into a folder holding it or into one inside it holds one. ``held``: the lock this run's
+    re-run check took already (kept, not taken again)."""
+    folders = FolderLocks(os.path.realpath(out_dir))
+    if held is not None and held.holds(folders):
         yield held
         return
-    locks = locks_folder()
-    lock = RunLock(resolved, say, check_cancelled)
-    path = locks / run_lock_name(resolved)
-    _check_lock_file(path)
-    try:
-        lock.take(locks, os_lock(path))
-    except OSError as exc:
-        raise LockError(f"cannot lock {out_dir} for this run ({path}): {exc.strerror or exc}",
-                        "check that the temporary folder can be written") from None
-    try:
+    lock = RunLock(folders.out_dir, say, check_cancelled, folders=folders)
+
+    def take() -> Callable[[], None]:
+        lock.take(locks_folder(), _run_lock_file)
+        return lock.release
+
+    with _holding(take, f"{out_dir} for this run", "check that the temporary folder can be written"):
         yield lock
-    finally:
-        lock.release()
 
 
 @contextmanager
 def no_run_there(folder: Path, own_out: Path | None, *, say: Callable[[str], None] = lambda message: None,
                  check_cancelled: Callable[[], None] = lambda: None, wait: float | None = None) -> Iterator[None]:
-    """For the block, no run into ``folder`` other than this one, whose output folder is
-    ``own_out`` (None: the caller holds ``folder``'s run lock, or writes in no run): a share of
-    ``folder``'s run lock, taken when no run holds it, waiting :data:`OTHER_RUN_WAIT` seconds at
-    most (saying so). Shares do not wait for one another; a run into the folder waits for them."""
-    resolved = os.path.realpath(folder)
-    if own_out is None or run_lock_name(resolved) == run_lock_name(os.path.realpath(own_out)):
+    """For the block, no run into ``folder`` or into a folder holding it other than this one,
+    whose output folder is ``own_out`` (None: the caller holds ``folder``'s run lock, or writes
+    in no run; a folder inside its own, as an export's, is its run's): a share of their run
+    locks (:func:`flowclass.fsutil.take_folder_locks`), taken when no run holds them, waiting
+    :data:`OTHER_RUN_WAIT` seconds at most (saying so). Shares do not wait for one another; a
+    run into the folder, or into one holding it, waits for them."""
+    if own_out is None:
+        yield
+        return
+    folders = FolderLocks(os.path.realpath(folder))
+    if folders.key_of(os.path.realpath(own_out)) in folders.keys:  # its run's own folder holds it
         yield
         return
     wait = OTHER_RUN_WAIT if wait is None else wait
-    path = locks_folder() / run_lock_name(resolved)
-    _check_lock_file(path)
-    lock = os_lock(path, shared=True)
-    try:
-        said = (f"waiting up to {wait:g} s for another FlowClass run that is writing into {folder} (its "
-                f"output folder; it holds {path}) to end")
-        if not waited_for(lock, lambda: say(said), check_cancelled, wait):
-            raise LockError(f"another FlowClass run is writing into {folder} (its output folder; it holds "
-                            f"{path}), so this run does not write there while it runs",
+
+    def theirs(blocked: Blocked, verb: str) -> str:
+        holds = f", which holds {folder}" if blocked.holder is not None else ""
+        return (f"another FlowClass run {verb} writing into {blocked.holder or folder} (its output "
+                f"folder{holds}; it holds {blocked.path})")
+
+    def take() -> Callable[[], None]:
+        held, blocked = take_folder_locks(
+            folders, locks_folder(), _run_lock_file, shared=True, check_cancelled=check_cancelled, wait=wait,
+            waiting=lambda blocked: say(f"waiting up to {wait:g} s for {theirs(blocked, 'that is')} to end"))
+        if blocked is not None:
+            raise LockError(f"{theirs(blocked, 'is')}, so this run does not write there while it runs",
                             "wait until that run ends and run again, or choose another folder")
-    except OSError as exc:
-        raise LockError(f"cannot lock {folder} for writing ({path}): {exc.strerror or exc}",
-                        "check that the temporary folder can be written") from None
-    try:
+        return lambda: let_go(held)
+
+    with _holding(take, f"{folder} for writing", "check that the temporary folder can be written"):
         yield
-    finally:
-        lock.release()

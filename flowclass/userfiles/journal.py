@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from flowclass import safe_json
+from flowclass.errors import FolderError
 from flowclass.fsutil import is_temp_name
 from flowclass.reads import stamp_of
 
@@ -41,13 +42,8 @@ KINDS = ("file", "symlink", "dir")
 _DRIVE = re.compile(r"[A-Za-z]:")  # C:..., absolute on Windows
 
 
-class JournalError(Exception):
+class JournalError(FolderError):
     """The journal cannot be used at all; ``message`` names it, ``hint`` says what to do."""
-
-    def __init__(self, message: str, hint: str):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 class Entry(NamedTuple):

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from flowclass.context import RunContext
-from flowclass.errors import NodeError
+from flowclass.errors import FolderError, NodeError
 from flowclass.fsutil import temp_name, temp_names, write_error
 from flowclass.protected import Protected
 
 from .file_names import numbered
-from .folder_lock import LockError, folder_lock, no_run_there
-from .journal import (JOURNAL, Entry, JournalError, confined, identity, problems_warning,
+from .folder_lock import folder_lock, no_run_there
+from .journal import (JOURNAL, Entry, confined, identity, problems_warning,
                       read_journal)
 
 __all__ = ["JOURNAL", "Collision", "Entry", "OwnedFolder", "copy_new", "copy_of", "new_file",
@@ -716,7 +716,7 @@ def owned_folder(root: Path, ctx: RunContext | None = None, *, field: str = "fol
                     except OSError:
                         pass  # the appended journal is still whole; the next run compacts it
                     owned.close()
-    except (JournalError, LockError) as exc:
+    except FolderError as exc:  # its journal's, its lock's
         raise NodeError(exc.message, field=field, hint=exc.hint) from None
     except Collision as exc:
         raise NodeError(str(exc), field=field, hint="move that away, or choose another "
