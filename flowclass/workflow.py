@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 NODE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")  # \Z: "$" also matches before a final line break
 
@@ -93,10 +93,11 @@ class Workflow:
     def edges_from(self, node_id: str) -> tuple[Edge, ...]:
         return tuple(e for e in self.edges if e.source.node == node_id)
 
-    def new_id(self, stem: str) -> str:
-        """A node id not used yet, readable: ``embed``, ``embed_2``, ``embed_3``..."""
+    def new_id(self, stem: str, reserved: Iterable[str] = ()) -> str:
+        """A node id not used yet, readable: ``embed``, ``embed_2``, ``embed_3``... nor one of
+        ``reserved`` (ids that something kept for a deleted node still names)."""
         stem = re.sub(r"[^A-Za-z0-9_]", "_", stem) or "node"
-        taken = {n.id for n in self.nodes}
+        taken = {n.id for n in self.nodes} | set(reserved)
         if stem not in taken:
             return stem
         i = 2

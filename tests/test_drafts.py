@@ -54,3 +54,26 @@ def test_a_deleted_nodes_strokes_count_as_unsaved_only_while_an_undo_can_bring_t
     restore(again, capture(session, False))
     assert again.unsaved and capture(again, False).dirty
     assert again.kept_view_work("toy_number", "strokes") == [[1, 2, 3]]
+
+
+def test_a_new_node_never_takes_the_strokes_of_a_deleted_one(registry, cache):
+    """A node deleted with strokes not saved keeps them for an Undo, under its id; a node added
+    (or duplicated) next took that free id, and with it the deleted node's strokes: its view
+    showed *2 stroke(s) not saved* it never had, and its Save would write them into its own
+    label file. A new node takes an id no kept work names; Undo still brings the old one back."""
+    from flowclass.ui.session import EditorSession
+
+    session = EditorSession(registry, cache)
+    session.add_node("toy.number", (0, 0))
+    session.add_node("toy.number", (0, 200))
+    session.keep_view_work("toy_number", "strokes", [[1, 2, 3]])
+    session.delete(["toy_number"])
+    session.add_node("toy.number", (0, 400))
+    session.duplicate()  # of the node just added
+    ids = {n.id for n in session.workflow.nodes}
+    assert "toy_number" not in ids and len(ids) == 3
+    assert not session.unsaved_view_work
+    for _ in range(3):
+        session.undo()
+    assert session.workflow.node("toy_number") is not None and session.unsaved_view_work
+    assert session.kept_view_work("toy_number", "strokes") == [[1, 2, 3]]

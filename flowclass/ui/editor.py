@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from ..errors import Problem
 from ..fsutil import clear_dead_temps
@@ -44,6 +44,9 @@ class EditorState:
     undo_stack: list[Workflow] = field(default_factory=list)
     redo_stack: list[Workflow] = field(default_factory=list)
     _merge_key: Any = None
+    #: ids a new node must not take: a deleted node's unsaved work (strokes) kept under its id
+    #: for an Undo would otherwise become the new node's
+    reserved_ids: Callable[[], Collection[str]] = field(default=lambda: (), compare=False, repr=False)
 
     # --- files ------------------------------------------------------------------------
     @property
@@ -149,7 +152,8 @@ class EditorState:
         node_type = self.registry.get(type_id)
         if node_type is None:
             raise EditRefused(f"unknown node type '{type_id}'")
-        spec = new_node(self.workflow, node_type, position=(float(position[0]), float(position[1])))
+        spec = new_node(self.workflow, node_type, position=(float(position[0]), float(position[1])),
+                        node_id=self.workflow.new_id(node_type.type, self.reserved_ids()))
         workflow = self.workflow.with_node(spec)
         for name, source in (feeds or {}).items():
             workflow = workflow.with_edge(Edge(source, PortRef(spec.id, name)))
@@ -195,7 +199,7 @@ class EditorState:
         workflow, renamed = self.workflow, {}
         for node_id in ids:
             spec = workflow.node(node_id)
-            copy = replace(spec, id=workflow.new_id(re.sub(r"_\d+$", "", spec.id)),
+            copy = replace(spec, id=workflow.new_id(re.sub(r"_\d+$", "", spec.id), self.reserved_ids()),
                            position=(spec.position[0] + DUPLICATE_OFFSET[0],
                                      spec.position[1] + DUPLICATE_OFFSET[1]))
             workflow = workflow.with_node(copy)

@@ -73,6 +73,7 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
         self.viewport: dict[str, float] | None = None  # where the canvas looks; None: frame the graph
         # {node: {key: value}}: results views' work in no file yet (ViewerContext.keep_work)
         self.view_work: dict[str, dict[str, Any]] = {}
+        self.state.reserved_ids = lambda: self.view_work.keys()  # a new node never takes a deleted one's strokes
         self._listeners: list[Listener] = []
         self._resolved: tuple[Any, Resolved | None] = (None, None)
         self._file_problems: tuple[Any, list[Problem]] = (None, [])
