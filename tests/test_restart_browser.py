@@ -287,3 +287,39 @@ def test_a_closed_tabs_unsaved_work_is_offered_back_to_a_new_tab(asking_browser,
     wait_until(lambda: saved_param(flow, "cluster", "n_clusters") == 3, what="the save")
     wait_until(lambda: not driver.execute_script(DIRTY), what="the clean mark")
     assert not driver.execute_script(WOULD_WARN)  # saved: leaving asks nothing
+
+
+def test_a_page_that_reloads_itself_after_a_restart_does_not_ask_to_leave(asking_browser, server: CanvasServer,
+                                                                          workspace: Path) -> None:
+    """A server restarted (or a tab left open overnight, its connection gone for longer than the
+    server waits): the page's own reconnection reloads it, and with unsaved changes the browser
+    asked *Reload site? Changes you made may not be saved*. They are kept (the draft); Cancel
+    left a page with no server behind it, whose edits went nowhere, and the question came again
+    at each try. The page reloads without asking and shows the work."""
+    driver = asking_browser.selenium
+    address = open_tab(asking_browser, server)
+    retype(field(asking_browser, "cluster", "n_clusters"), "3")  # unsaved: the file says 2
+    wait_until(lambda: driver.execute_script(DIRTY), what="the unsaved-changes mark")
+    wait_until(lambda: '"n_clusters": 3' in draft(server, address).get("workflow", ""), what="the draft")
+    driver.execute_script("window.fcBeforeReload = true")  # gone once the page has reloaded
+    server.kill()
+    server.start()
+    asked = []
+
+    def reloaded() -> bool:
+        alert = _alert(driver)
+        if alert is not None:  # the question a user would be asked: noted, then answered Leave
+            asked.append(alert.text or "Reload site?")
+            alert.accept()
+            return False
+        try:
+            return driver.execute_script("return !window.fcBeforeReload && !!document.querySelector('.vue-flow__node')")
+        except Exception:  # noqa: BLE001  (the page is being replaced)
+            return False
+
+    wait_until(reloaded, timeout=40, what="the page reloaded by itself")
+    assert asked == []
+    assert driver.current_url == address
+    wait_until(lambda: driver.execute_script(DIRTY), what="the unsaved work shown again")
+    assert field(asking_browser, "cluster", "n_clusters").get_attribute("value") == "3"
+    assert driver.execute_script(WOULD_WARN)  # leaving it by hand still asks

@@ -52,9 +52,13 @@ ADDRESS = """<script>
 # so a "Leave site?" answered with Cancel left the page marked, and a tab duplicated from it
 # then took its name: the server took the duplicate for a reload of this page. The mark is
 # made when the page really goes (pagehide), and taken back when it comes back from the
-# back-forward cache.
+# back-forward cache. A page that lost its server (a restart, a night asleep) is reloaded by
+# NiceGUI itself as it reconnects: that reload does not ask (the server kept the work, and a
+# "Cancel" there left a page with nobody behind it, its edits going nowhere); NiceGUI shows its
+# "Connection lost" popup until then.
 LEAVE_WARNING = """<script>
 window.addEventListener("beforeunload", (event) => {
+  if (document.getElementById("popup")?.getAttribute("aria-hidden") === "false") return;  // reconnecting
   if (document.querySelector('[data-fc-dirty="1"]')) { event.preventDefault(); event.returnValue = ""; }
 });
 window.addEventListener("DOMContentLoaded", () => { window.onbeforeunload = null; });  // after nicegui.js
