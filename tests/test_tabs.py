@@ -252,3 +252,22 @@ def test_discarding_a_closed_tab_whose_run_goes_on_drops_it_from_memory_too(regi
     tabs.keep(tab)  # a timer of the gone tab, late: writes nothing back
     again = tabs.claim("closed-running", Page())
     assert not again.session.workflow.nodes and not again.restored
+
+
+def test_a_draft_this_flowclass_cannot_read_is_left_as_it_was(registry, cache, tmp_path):
+    """A tab's draft written by a newer FlowClass (two installs sharing the data folder, or one
+    taken back to an older version) does not load here: the tab started afresh under the same
+    id, and its first write replaced the draft, and the unsaved work in it, with an empty
+    workflow. The page now gets a new tab, says why, and the draft stays for the FlowClass
+    that wrote it (and in the list of closed tabs' work, where Discard can remove it)."""
+    store = DraftStore(tmp_path / "drafts")
+    newer = WORKFLOW.replace('"schema_version": 1', '"schema_version": 99')
+    store.write("from-newer", Draft(workflow=newer, saved_text=""))
+    tabs = Tabs(lambda: EditorSession(registry, cache), None, store, clock=Clock())
+    tab = tabs.claim("from-newer", Page())
+    assert tab.id != "from-newer" and not tab.session.workflow.nodes
+    assert "newer FlowClass" in tab.notice and "from-newer.json" in tab.notice
+    tab.session.add_node("toy.number", (0, 0))
+    tabs.keep(tab)
+    assert store.read("from-newer").workflow == newer
+    assert "from-newer" in [item[0] for item in tabs.closed_with_unsaved_work()]

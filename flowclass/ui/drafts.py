@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Container
 
 from .. import safe_json
-from ..errors import WorkflowInvalid
 from ..fsutil import RemovedFlock, atomic_write_text, flock_api
 from ..workflow import Workflow
 from ..workflow_file import dumps, loads
@@ -299,13 +298,10 @@ class DraftStore:
         return draft is not None and not draft.dirty
 
     def restore_into(self, tab_id: str, session: Any) -> Draft | None:
-        """Put the tab's draft back into ``session``; the draft, or None when there is none
-        (or its workflow no longer loads: the tab then starts afresh)."""
+        """Put the tab's draft back into ``session``; the draft, or None when there is none.
+        Raises WorkflowInvalid when its workflow does not load here (a newer FlowClass wrote
+        it): the draft is left as it is, for the caller never to write over."""
         draft = self.read(tab_id)
-        if draft is None:
-            return None
-        try:
+        if draft is not None:
             restore(session, draft)
-        except WorkflowInvalid:
-            return None
         return draft

@@ -136,7 +136,14 @@ class Tabs:
             except WorkflowInvalid:  # another server's draft this one's library cannot load
                 draft = None
         else:
-            draft = self.drafts.restore_into(tab_id, session)
+            try:
+                draft = self.drafts.restore_into(tab_id, session)
+            except WorkflowInvalid as exc:  # e.g. a newer FlowClass's: its work is never written over
+                lock.release()
+                fresh = self._new(new_tab_id())
+                fresh.notice = (f"This tab's kept work could not be read by this FlowClass ({exc.problems[0]}). "
+                                f"It is left as it was, in {self.drafts.file(tab_id)}; this is a new tab.")
+                return fresh
         if draft is not None:
             files.offered, tab.restored = draft.offered, True
         self.tabs[tab_id] = tab
