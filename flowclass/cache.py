@@ -59,6 +59,9 @@ DEFAULT_MAX_BYTES = 10 * 10**9
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
           "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
           "tib": 2**40}
+# Stores of the user's own work, not of what FlowClass can make again: the canvas's tabs, whose
+# unsaved edits and strokes exist nowhere else (the canvas's Discard asks first). Clear keeps them.
+WORK_STORES = ("drafts", "drafts_held")
 STALE_SECONDS = 3600  # leftovers of an interrupted put older than this are removed by prune
 
 
@@ -457,8 +460,8 @@ class Cache:
 
         Only a folder FlowClass made as a cache is cleared (any other is refused, naming
         it), and in it only what is recognisably FlowClass's: results named by their key
-        with a ``meta.json`` that says so, leftovers of interrupted writes, and the stores.
-        Files of anyone else's that sit beside them are left alone.
+        with a ``meta.json`` that says so, leftovers of interrupted writes, and the stores
+        but :data:`WORK_STORES`. Files of anyone else's that sit beside them are left alone.
         """
         self.check()
         removed = []
@@ -468,6 +471,8 @@ class Cache:
         if results:
             removed.append(f"{len(results)} node result(s)")
         for store in self._stores():
+            if store.name in WORK_STORES:
+                continue
             shutil.rmtree(store, ignore_errors=True)
             removed.append(f"store '{store.name}'")
         for shard in self._shards():

@@ -489,8 +489,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_cache(args: argparse.Namespace) -> int:
     cache = _cache(args)
     if args.action == "clear":
+        from .cache import WORK_STORES
+
         removed = cache.clear()
-        say(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}")
+        drafts = cache.root / "stores" / WORK_STORES[0]
+        kept = "; kept the canvas's tabs and their unsaved work (stores/drafts: File > Unsaved work " \
+               "of closed tabs... reopens or discards it)" if drafts.is_dir() and any(drafts.iterdir()) else ""
+        say(f"cleared {cache.root}: removed {', '.join(removed) or 'nothing'}{kept}")
         return EXIT_OK
     if args.action == "prune":
         done = cache.prune()

@@ -77,3 +77,20 @@ def test_a_new_node_never_takes_the_strokes_of_a_deleted_one(registry, cache):
         session.undo()
     assert session.workflow.node("toy_number") is not None and session.unsaved_view_work
     assert session.kept_view_work("toy_number", "strokes") == [[1, 2, 3]]
+
+
+def test_clearing_the_cache_keeps_the_unsaved_work_of_closed_tabs(cache, capsys):
+    """`flowclass cache clear` frees what FlowClass can make again; a tab's unsaved edits and
+    strokes exist nowhere else, and clearing the cache deleted them unasked (the canvas's
+    Discard asks first)."""
+    from flowclass.cli import main
+
+    drafts = DraftStore(cache.store_dir("drafts"))
+    drafts.write("tab-unsaved", Draft(workflow='{"nodes": []}', saved_text=""))
+    cache.store_dir("timings")
+    cache.put("ab" * 32, {"x": 1}, {})
+    assert main(["cache", "clear", "--cache", str(cache.root)]) == 0
+    said = capsys.readouterr().out
+    assert [tab for tab, _, _ in drafts.unsaved()] == ["tab-unsaved"]
+    assert "kept" in said and "drafts" in said and "1 node result(s)" in said
+    assert not (cache.root / "stores" / "timings").exists() and cache.get("ab" * 32) is None
