@@ -323,3 +323,37 @@ def test_a_page_that_reloads_itself_after_a_restart_does_not_ask_to_leave(asking
     wait_until(lambda: driver.execute_script(DIRTY), what="the unsaved work shown again")
     assert field(asking_browser, "cluster", "n_clusters").get_attribute("value") == "3"
     assert driver.execute_script(WOULD_WARN)  # leaving it by hand still asks
+
+
+def test_back_and_forward_show_each_tab_live_with_its_own_work(browser, server: CanvasServer,
+                                                               workspace: Path) -> None:
+    """A tab with unsaved work, left for the canvas's plain address in the same browser tab (a
+    new tab, the file as saved), then Back: the first tab's work, and a page that still edits it
+    (not a dead copy from the browser's back-forward cache); Forward: the second tab's."""
+    driver = browser.selenium
+    first = open_tab(browser, server)
+    retype(field(browser, "cluster", "n_clusters"), "3")  # unsaved: the file says 2
+    wait_until(lambda: '"n_clusters": 3' in draft(server, first).get("workflow", ""), what="the draft")
+
+    driver.get(f"{server.base}/")  # the plain address (the leave-page question answered Leave)
+    wait_until(lambda: "tab=" in driver.current_url and driver.current_url != first, timeout=20,
+               what="a new tab's address")
+    second = driver.current_url
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 6, timeout=20,
+               what="the new tab's workflow")
+    assert field(browser, "cluster", "n_clusters").get_attribute("value") == "2"
+
+    driver.back()
+    wait_until(lambda: driver.current_url == first, what="the first tab's address")
+    wait_until(lambda: driver.execute_script(DIRTY), timeout=20, what="the first tab's unsaved work")
+    assert field(browser, "cluster", "n_clusters").get_attribute("value") == "3"
+    retype(field(browser, "cluster", "n_clusters"), "4")  # a live page: the edit reaches the tab
+    wait_until(lambda: '"n_clusters": 4' in draft(server, first).get("workflow", ""), what="the edit kept")
+    shot(browser, "back")
+
+    driver.forward()
+    wait_until(lambda: driver.current_url == second, what="the second tab's address")
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 6, timeout=20,
+               what="the second tab's workflow")
+    assert field(browser, "cluster", "n_clusters").get_attribute("value") == "2"
+    assert '"n_clusters": 4' in draft(server, first)["workflow"]
