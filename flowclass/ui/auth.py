@@ -164,9 +164,24 @@ async def _redirect(send: Any, location: str, name: str, cookie: str) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-REFUSAL = (b"<!doctype html><title>FlowClass</title><h1>Access token needed</h1>"
-           b"<p>This FlowClass canvas needs its access token. Open the link that "
-           b"<code>flowclass ui</code> printed (it ends in <code>?token=...</code>).</p>")
+# The link pasted here keeps this page's address (its tab): `flowclass ui` makes a new token at
+# each start, and the printed link opened in a tab left after a restart went to a new tab.
+REFUSAL = b"""<!doctype html><title>FlowClass</title><h1>Access token needed</h1>
+<p>This FlowClass canvas needs its access token. Open the link that <code>flowclass ui</code>
+printed (it ends in <code>?token=...</code>), or paste it here to open this very page, with this
+tab's work (after a restart, the server prints a new link):</p>
+<form id="fc-token"><input name="link" size="60" autocomplete="off" autofocus>
+<button>Open this page</button></form>
+<script>
+document.getElementById("fc-token").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const given = event.target.link.value.trim(), found = given.match(/[?&]token=([^&#\\s]+)/);
+  if (!given) return;
+  const url = new URL(location.href);
+  url.searchParams.set("token", found ? decodeURIComponent(found[1]) : given);
+  location.replace(url);
+});
+</script>"""
 
 
 async def _refuse(send: Any, scope: Scope, status: int, reason: str | None) -> None:
