@@ -30,16 +30,12 @@ import pytest
 from flowclass.fsutil import FolderLocks, RunLock
 from flowclass.userfiles import folder_lock as folder_locks
 from flowclass.userfiles.folder_lock import locks_folder, run_lock
+from tests.test_folder_lock import HOLD  # a process holding a folder's run lock until its stdin ends
 from tests.test_run_record import digits  # noqa: F401
 from tests.test_up_to_date import SCRIPT, Rerun
 
 WAITING = "waiting for another FlowClass run that is writing into"
 REPO = Path(__file__).resolve().parents[1]
-HOLD = ("import sys\n"
-        "from flowclass.userfiles.folder_lock import run_lock\n"
-        "with run_lock(sys.argv[1]):\n"
-        "    print('held', flush=True)\n"
-        "    sys.stdin.read()\n")
 
 
 def start(job: Rerun, *extra: str, out: Path | None = None) -> subprocess.Popen:
