@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
     from pathlib import Path
 
-    Task = Callable[[Embedder, list[str]], tuple[np.ndarray | None, list[str]]]  # _load_batch or _embed_batch
+    Task = Callable[[Embedder, list[str]], tuple[np.ndarray | None, list[str]]]  # _load_batch or Turns.embed
 
 BACKENDS = ("efficientnet_lite0", "open_clip", "pixels", "colour_histogram")
 NETWORKS = ("efficientnet_lite0", "open_clip")  # the backends that can run on a GPU
@@ -151,11 +151,65 @@ def _load_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | None
     return (rows[:decoded] if rows is not None else np.stack(arrays)), errors
 
 
-def _embed_batch(embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | None, list[str]]:
-    """One batch decoded and run through the model, in a worker thread: the vectors of the
-    images that decoded, and per image "" or the reason it could not be read."""
-    stacked, errors = _load_batch(embedder, paths)
-    return (embedder.forward(stacked) if stacked is not None else None), errors
+# Workers take turns at decoding while one batch's decoding, times the other workers, takes
+# at most this share of a model run: their turns then fit into each other's model runs with
+# room to spare. Near 1 they would not (photos: one wait cost 20 % of a 48-photo run).
+SHORT_DECODING = 0.25
+
+
+class Turns:
+    """Workers running batches side by side decode one at a time while decoding is short
+    against the model, each waiting for the other's decoding to end.
+
+    Decoding small pictures is mostly Python (Pillow's plugins, the calls around its C),
+    which holds the GIL: two workers decoding at once take turns at it many times per
+    picture, each turn a thread woken, and on 600 digit PNGs a batch decoded beside the
+    other worker's took 1.4-2.3x the wall time of one decoded alone, while the model, which
+    does not hold the GIL, could have used the core (benchmarks/README.md). Waiting costs
+    nothing while the workers' decoding fits well into a model run (SHORT_DECODING); where
+    it does not (large photos, whose decoding is mostly C that lets the GIL go), the workers
+    decode side by side as before. A wait lasts at most as long as a batch's decoding
+    lasted: a worker stopped mid-decoding (a busy machine) holds the others no longer.
+    Nothing here changes a vector: only when each batch is decoded."""
+
+    def __init__(self, workers: int):
+        import threading
+
+        self.workers = workers
+        self.lock = threading.Lock()
+        self.decoding = 0.0  # seconds the last batch took to decode, 0 until one has
+        self.model = 0.0  # and to run through the model
+
+    def wait(self) -> float:
+        """How long a worker may wait for another's decoding: 0 where it should not."""
+        short = self.decoding * (self.workers - 1) <= self.model * SHORT_DECODING
+        return self.decoding if self.decoding and short else 0.0
+
+    def embed(self, embedder: Embedder, paths: list[str]) -> tuple[np.ndarray | None, list[str]]:
+        """One batch decoded (in turn) and run through the model, in a worker thread: the
+        vectors of the images that decoded, and per image "" or the reason it could not be read."""
+        import time
+
+        wait = self.wait()
+        held = self.lock.acquire(timeout=wait) if wait else False
+        started = time.perf_counter()
+        try:
+            stacked, errors = _load_batch(embedder, paths)
+        finally:
+            decoded = time.perf_counter()
+            if held:
+                self.lock.release()
+        vectors = embedder.forward(stacked) if stacked is not None else None
+        self.decoding, self.model = decoded - started, time.perf_counter() - decoded
+        return vectors, errors
+
+    def after_decoding(self) -> None:
+        """Wait, as a worker would, until no worker is decoding: the node's own thread keeps
+        a batch's vectors (SQLite, numpy) just as its worker decodes the next batch, and
+        would take turns at the GIL with it."""
+        wait = self.wait()
+        if wait and self.lock.acquire(timeout=wait):
+            self.lock.release()
 
 
 def batch_bounds(count: int, batch_size: int, at_once: int = 1) -> list[tuple[int, int]]:
@@ -215,7 +269,8 @@ def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch
 
         batch_size = max(batch_size, GPU_MIN_BATCH)
     side_by_side = getattr(embedder, "batches_at_once", 1)
-    task: Task = _embed_batch if side_by_side > 1 else _load_batch
+    turns = Turns(side_by_side) if side_by_side > 1 else None
+    task: Task = turns.embed if turns else _load_batch
     workers = side_by_side if side_by_side > 1 else \
         available_cores() if on_gpu else min(4, available_cores())
     ctx.progress(done_before, total, unit="images", message="decoding the first images")
@@ -225,7 +280,9 @@ def compute_vectors(ctx: RunContext, embedder: Embedder, paths: list[str], batch
     try:
         bounds = batch_bounds(len(paths), batch_size, side_by_side)
         for result, batch_errors in _in_order(pool, task, embedder, paths, bounds, depth=workers + 1):
-            if task is _load_batch and result is not None:
+            if turns:
+                turns.after_decoding()
+            elif result is not None:
                 result = embedder.forward(result)
             out = iter(result) if result is not None else iter(())
             batch = [None if error else np.asarray(next(out), dtype=np.float32) for error in batch_errors]

@@ -543,3 +543,47 @@ def test_a_first_run_loads_the_model_while_the_embedding_store_is_made(registry,
     again = engine.run(embed_workflow(registry, photos_dir, batch_size=3), out_dir=tmp_path / "b")
     assert again.outcomes["embed"].state.value == "done" and events == ["store"]
     assert np.array_equal(again.output("embed", "embeddings").vectors, first.output("embed", "embeddings").vectors)
+
+
+def test_workers_decode_in_turn_while_decoding_is_short_against_the_model(tmp_path):
+    """Side-by-side workers decode one at a time while their decoding is short against a model
+    run (small pictures, mostly Python under the GIL), and side by side where it is not (large
+    photos, mostly C); a wait never outlasts a batch's decoding, and the vectors are the
+    embedder's own."""
+    import threading
+
+    from nodes.embed import Turns
+    from nodes.lib.embedders.classic import RawPixels
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(2):
+        paths.append(str(tmp_path / f"p{i}.png"))
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(paths[-1])
+    embedder = RawPixels(8, grayscale=True, binarize=False, threshold=128)
+    expected = np.stack([embedder.preprocess(Image.open(p)) for p in paths])
+
+    turns = Turns(workers=2)
+    assert turns.wait() == 0.0  # nothing measured yet: no waiting
+    vectors, errors = turns.embed(embedder, paths)
+    assert np.array_equal(vectors, expected) and errors == ["", ""]
+    assert turns.decoding > 0 and turns.model >= 0
+
+    def embed_beside_another_decoding(decoding: float, model: float) -> bool:
+        """Whether a worker decodes while another holds the turn (is decoding)."""
+        turns.decoding, turns.model = decoding, model
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: turns.embed(embedder, paths) and done.set())
+        with turns.lock:  # another worker is decoding
+            worker.start()
+            went_on = done.wait(timeout=0.2)
+        worker.join()
+        return went_on
+
+    assert not embed_beside_another_decoding(decoding=5.0, model=60.0)  # waited its turn
+    assert embed_beside_another_decoding(decoding=30.0, model=20.0)  # long decoding: side by side
+    assert embed_beside_another_decoding(decoding=20.0, model=60.0)  # not short enough to wait
+    turns.decoding, turns.model = 0.05, 1.0
+    with turns.lock:  # a worker that never lets go holds the others one batch's decoding, no more
+        assert np.array_equal(turns.embed(embedder, paths)[0], expected)
+        turns.after_decoding()  # the node's thread, waiting to keep a batch, likewise
