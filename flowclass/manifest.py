@@ -28,8 +28,8 @@ SKIPPED_NAME = "skipped.csv"
 PACKAGES = ("numpy", "scipy", "scikit-learn", "pillow", "networkx", "pandas", "onnxruntime",
             "torch", "torchvision", "timm", "open_clip_torch", "scikit-image", "nicegui")
 GENERATOR = "flowclass"
-# run.json's last key: the sha256 of its text before it and of its folder's inode, so that
-# one edited by hand, or copied in from another folder, is not taken for FlowClass's own
+# run.json's last key: the sha256 of its text before it, so that one edited by hand is not
+# taken for FlowClass's own
 SEAL = "seal"
 _SEALED = re.compile(r',\n  "seal": "([0-9a-f]{64})"\n\}\n\Z')
 
@@ -49,35 +49,35 @@ def package_versions() -> dict[str, str | None]:
 
 def _previous(path: Path) -> dict[str, Any] | None:
     """The run.json FlowClass wrote at ``path`` before, or None (absent or not ours: a
-    stranger's, one changed since, or one copied in from another folder). One written before
-    run.json had a seal is taken by its generator alone."""
+    stranger's, or one changed since). One written before run.json had a seal is taken by its
+    generator alone."""
     try:
         text = path.read_text(encoding="utf-8")
         previous = safe_json.loads(text)
         if not isinstance(previous, dict) or previous.get("generator") != GENERATOR:
             return None
-        return previous if SEAL not in previous or _intact(text, path.parent) else None
+        return previous if SEAL not in previous or _intact(text) else None
     except (OSError, ValueError):
         return None
 
 
-def _seal(body: str, folder: Path) -> str:
-    """What seals run.json's text ``body`` in ``folder``, by the folder's inode: as the
-    journal of an export tells its files (not by device, which a disk plugged in again may
-    change)."""
-    return sha256(f"{os.stat(folder).st_ino}\n{body}".encode("utf-8")).hexdigest()
+def _seal(body: str) -> str:
+    """What seals run.json's text ``body``. Not its folder: a folder's inode is not kept on
+    every disk (a FAT or exFAT USB stick numbers them anew at each plug-in), and a run into a
+    folder of one's own must not be refused for it."""
+    return sha256(body.encode("utf-8")).hexdigest()
 
 
-def _intact(text: str, folder: Path) -> bool:
-    """Whether run.json's ``text`` is as FlowClass wrote it, in ``folder``."""
+def _intact(text: str) -> bool:
+    """Whether run.json's ``text`` is as FlowClass wrote it."""
     found = _SEALED.search(text)
-    return found is not None and found.group(1) == _seal(text[:found.start()] + "\n}", folder)
+    return found is not None and found.group(1) == _seal(text[:found.start()] + "\n}")
 
 
-def _sealed_text(manifest: dict[str, Any], folder: Path) -> str:
-    """run.json's text for ``manifest`` (less any seal it had), sealed for ``folder``."""
+def _sealed_text(manifest: dict[str, Any]) -> str:
+    """run.json's text for ``manifest`` (less any seal it had), sealed."""
     body = json.dumps({k: v for k, v in manifest.items() if k != SEAL}, indent=2, default=str)
-    return f'{body[:-2]},\n  "{SEAL}": "{_seal(body, folder)}"\n}}\n'
+    return f'{body[:-2]},\n  "{SEAL}": "{_seal(body)}"\n}}\n'
 
 
 def node_seconds(out_dir: Path) -> dict[str, float]:
@@ -91,13 +91,12 @@ def node_seconds(out_dir: Path) -> dict[str, float]:
 
 
 def manifest_path(out_dir: Path) -> Path:
-    """Where run.json goes; refuses to replace a run.json that FlowClass did not write there,
-    or that was changed since."""
+    """Where run.json goes; refuses to replace a run.json that FlowClass did not write, or
+    that was changed since."""
     path = out_dir / MANIFEST_NAME
     if path.exists() and _previous(path) is None:
-        raise FileExistsError(f"{path} exists and was not written by FlowClass (or was changed, "
-                              "or copied in from another folder, since); choose another output "
-                              "folder (--out)")
+        raise FileExistsError(f"{path} exists and was not written by FlowClass (or was changed "
+                              "since); choose another output folder (--out)")
     return path
 
 
@@ -187,5 +186,5 @@ def write_document(manifest: dict[str, Any], skipped: list[tuple[str, str, str]]
         raise write_error(exc, out_dir, "choose another output folder (--out)") from exc
     manifest["skipped"] = write_skipped(skipped, out_dir, _previous(path))
     note = manifest["skipped"].get("not_written") or f"the full list: {out_dir / SKIPPED_NAME}"
-    atomic_write_text(path, _sealed_text(manifest, out_dir), hint="choose another output folder (--out)")
+    atomic_write_text(path, _sealed_text(manifest), hint="choose another output folder (--out)")
     return path, note
