@@ -223,23 +223,27 @@ def test_a_tab_another_server_holds_opened_by_its_address_is_a_copy(registry, ca
     assert second.claim("open-elsewhere", Page()).id == "open-elsewhere"
 
 
+def start_a_wait(session: EditorSession, out, steps: int) -> None:
+    """Number -> Wait (``steps`` milliseconds or more), run into ``out``."""
+    from flowclass.workflow import PortRef
+
+    session.out_choice = out
+    session.add_node("toy.number", (0, 0))
+    session.add_node("toy.wait", (300, 0))
+    session.connect(PortRef("toy_number", "number"), PortRef("toy_wait", "number"))
+    session.set_param("toy_wait", "steps", steps)
+    session.start_run(None)
+
 def test_discarding_a_closed_tab_whose_run_goes_on_drops_it_from_memory_too(registry, cache, tmp_path):
     """File > Unsaved work of closed tabs > Discard, on a closed tab whose run still went on:
     the draft went but the tab stayed in memory (not idle), so its address showed the
     discarded work again, and its next write brought the draft back. The run stops (what it
     finished is kept) and the tab goes."""
-    from flowclass.workflow import PortRef
-
     tabs = Tabs(lambda: EditorSession(registry, cache), None, DraftStore(tmp_path / "drafts"), clock=Clock())
     page = Page()
     tab = tabs.claim("closed-running", page)
     session = tab.session
-    session.out_choice = tmp_path / "out"
-    session.add_node("toy.number", (0, 0))
-    session.add_node("toy.wait", (300, 0))
-    session.connect(PortRef("toy_number", "number"), PortRef("toy_wait", "number"))
-    session.set_param("toy_wait", "steps", 100_000)
-    session.start_run(None)
+    start_a_wait(session, tmp_path / "out", steps=100_000)
     assert session.runner.running
     page.close()
     assert [item[0] for item in tabs.closed_with_unsaved_work()] == ["closed-running"]
@@ -271,3 +275,26 @@ def test_a_draft_this_flowclass_cannot_read_is_left_as_it_was(registry, cache, t
     tabs.keep(tab)
     assert store.read("from-newer").workflow == newer
     assert "from-newer" in [item[0] for item in tabs.closed_with_unsaved_work()]
+
+
+def test_a_run_that_ends_after_its_page_left_lets_the_tab_go_and_is_not_said_interrupted(registry, cache,
+                                                                                         tmp_path):
+    """A run's end is taken in by the page's timer; a tab whose page had gone never took it in,
+    so the tab stayed 'running' for good: never leaving memory, its draft saying a run went on,
+    and a restarted server said *The last run was interrupted ...* of a run that had finished."""
+    clock, store = Clock(), DraftStore(tmp_path / "drafts")
+    tabs = Tabs(lambda: EditorSession(registry, cache), None, store, clock=clock)
+    page = Page()
+    tab = tabs.claim("ran-alone", page)
+    session = tab.session
+    start_a_wait(session, tmp_path / "out", steps=20)
+    page.close()  # the tab is closed while its run goes on
+    assert store.read("ran-alone").run_going
+    session.runner.thread.join(timeout=60)  # the run ends, nobody looking
+    clock.now += DETACHED_KEEP + 1
+    tabs.claim(None, Page())
+    assert "ran-alone" not in tabs.tabs
+    assert not store.read("ran-alone").run_going
+    restarted = Tabs(lambda: EditorSession(registry, cache), None, store, clock=Clock())
+    again = restarted.claim("ran-alone", Page())
+    assert again.id == "ran-alone" and "interrupted" not in again.session.summary

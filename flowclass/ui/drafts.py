@@ -91,7 +91,7 @@ def capture(session: Any, offered: bool) -> Draft:
     return Draft(workflow=dumps(state.workflow), path=text(state.path), saved_text=state.saved_text,
                  disk_sha=state.disk_sha, origin=text(state.origin), selected=state.selected,
                  viewport=session.viewport, out_choice=text(session.out_choice),
-                 untitled_out=text(session.untitled_out), offered=offered, run_going=runner.running,
+                 untitled_out=text(session.untitled_out), offered=offered, run_going=runner.going,
                  run_node=where.node if where else None,
                  run_kept=[kept.done, kept.total, kept.unit] if kept else None,
                  typed=[[node, name, value] for (node, name), value in session.typed.items()] or None,

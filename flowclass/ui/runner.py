@@ -204,6 +204,12 @@ class RunController:
     def running(self) -> bool:
         return self.thread is not None
 
+    @property
+    def going(self) -> bool:
+        """Whether the run's work is still going on: ``running`` stays true until :meth:`poll`
+        (a page's timer) takes in its end, which a tab with no page never does."""
+        return self.thread is not None and self.thread.is_alive()
+
     def status(self, node_id: str) -> NodeStatus:
         return self.statuses.get(node_id, NodeStatus())
 

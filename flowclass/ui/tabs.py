@@ -64,7 +64,7 @@ class Tab:
 
     @property
     def idle(self) -> bool:
-        return not self.pages and not self.session.runner.running
+        return not self.pages and not self.session.runner.going
 
 
 class Tabs:
@@ -213,7 +213,7 @@ class Tabs:
     def running(self, tab_id: str) -> bool:
         """Whether a tab of this server has a run going on (Discard stops it)."""
         tab = self.tabs.get(tab_id)
-        return tab is not None and tab.session.runner.running
+        return tab is not None and tab.session.runner.going
 
     def discard(self, tab_id: str) -> None:
         """Drop a closed tab's work: its draft, and the tab, whose run going on stops (what it
