@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from flowclass.cache import PREPARED_VARIABLE, Cache
-from flowclass.context import NodeEvent
+from flowclass.events import NodeEvent
 from flowclass.engine import Engine
 from flowclass.library import default_registry, ready_workflows_dir
 from flowclass.run_clock import node_kinds

@@ -50,7 +50,8 @@ def _refuse_images(path: Path) -> None:
     """A folder of images, or an image, given where a workflow goes: say what to type instead."""
     import shlex
 
-    from .errors import Problem, WorkflowInvalid
+    from .errors import WorkflowInvalid
+    from .problems import Problem
     from .library import ready_workflows_dir
     from .userfiles.pictures import IMAGE_SUFFIXES
 
@@ -162,7 +163,7 @@ def _answered(argv: Sequence[str]) -> tuple[int | None, RunLock | None]:
     if found is None:
         return None, lock
     if not quiet:  # the lines a run served from the cache gives
-        from .context import NodeEvent
+        from .events import NodeEvent
         from .progress import TerminalProgress
         from .states import DEFERRED, NodeState
 

@@ -15,37 +15,10 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from .errors import Cancelled
 from .protected import Protected
 from .reads import Reads
-from .states import PROGRESS, WARNING, NodeState
 
-if TYPE_CHECKING:  # a status check's, not a run's (nor a re-run's copies into a new --out)
-    from .scanning import ScanBudget
-
-
-@dataclass(frozen=True)
-class NodeEvent:
-    """Something that happened to a node during a run.
-
-    ``state`` is the node's new :class:`~flowclass.states.NodeState` (``pending``,
-    ``running``, ``cached``, ``done``, ``failed``, ``skipped``, ``cancelled``), or
-    ``progress`` / ``warning`` for a report while it runs.
-    """
-
-    node: str
-    state: NodeState | str  # a NodeState, PROGRESS or WARNING
-    done: int | None = None
-    total: int | None = None
-    unit: str = ""
-    message: str = ""
-    seconds: float | None = None
-    field: str | None = None
-    hint: str | None = None
-    key: str | None = None  # with done and cached: where the cache holds the node's outputs
-
-    @property
-    def fraction(self) -> float | None:
-        if self.done is None or not self.total:
-            return None
-        return min(1.0, self.done / self.total)
+if TYPE_CHECKING:
+    from .events import NodeEvent  # made when a node reports (flowclass/events.py)
+    from .scanning import ScanBudget  # a status check's, not a run's (nor a re-run's copies into a new --out)
 
 
 @dataclass
@@ -90,6 +63,9 @@ class RunContext:
         a new phase, its message, is always told: it says where the phase starts). After a
         Cancel it is told too, then the node stops: a node that keeps its progress (Embed's
         stored batches) says exactly how much of it the next run need not do again."""
+        from .events import NodeEvent  # not imported with this module (flowclass/events.py)
+        from .states import PROGRESS
+
         if self.cancel_event.is_set():
             self.emit(NodeEvent(self.node_id, PROGRESS, done=done, total=total, unit=unit, message=message))
         self.check_cancelled()
@@ -103,6 +79,9 @@ class RunContext:
 
     def warn(self, message: str) -> None:
         """Something the user should know that does not stop the node (a skipped file)."""
+        from .events import NodeEvent
+        from .states import WARNING
+
         self.warnings.append(message)
         self.emit(NodeEvent(self.node_id, WARNING, message=message))
 

@@ -21,9 +21,10 @@ from typing import Any, Callable, Iterable, Mapping
 from .cache import CACHE_HINT, Cache, CacheDamaged, CachedResult, NotACache, ResultTooLarge
 from .cache_use import RunCache
 from .codec import CodecError
-from .context import NodeEvent, RunContext
+from .context import RunContext
 from .deferred_import import settle
-from .errors import Cancelled, NodeError, Problem, WorkflowInvalid
+from .errors import Cancelled, NodeError, WorkflowInvalid
+from .events import NodeEvent
 from .executors import describe
 from .fsutil import WriteError, write_error
 from .graph import build_graph, execution_order
@@ -31,6 +32,7 @@ from .manifest import manifest_path, write_manifest
 from .node import NodeType
 from .node_cache import file_state, node_key, reusable
 from .outcomes import NodeOutcome, RunResult
+from .problems import Problem
 from .registry import Registry
 from .protected import Protected
 from .relocation import read_paths, served_elsewhere

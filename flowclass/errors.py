@@ -2,33 +2,15 @@
 
 The CLI prints a problem as a sentence; the canvas uses ``node`` and ``field`` to
 highlight the widget. One shape for both, as ComfyUI's structured validation errors.
+A problem itself is a :class:`flowclass.problems.Problem`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a workflow, found before anything runs."""
-
-    code: str
-    message: str
-    node: str | None = None
-    field: str | None = None
-
-    def __str__(self) -> str:
-        where = []
-        if self.node is not None:
-            where.append(f"node '{self.node}'")
-        if self.field is not None:
-            where.append(f"'{self.field}'")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "node": self.node, "field": self.field}
+if TYPE_CHECKING:
+    from .problems import Problem
 
 
 class WorkflowInvalid(Exception):

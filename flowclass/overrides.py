@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from .errors import ParamValueError, Problem, WorkflowInvalid
+from .errors import ParamValueError, WorkflowInvalid
+from .problems import Problem
 from .params import Path as PathParam, absolute
 from .registry import Registry
 from .validation import did_you_mean

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from .context import NodeEvent
+from .events import NodeEvent
 from .states import PROGRESS, WARNING, NodeState
 from .terminal import printable
 

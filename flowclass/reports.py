@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
 from .cache import Cache
-from .context import NodeEvent
+from .events import NodeEvent
 from .deferred_import import settle
 from .fsutil import atomic_path
 from .registry import Registry

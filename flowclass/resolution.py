@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
-from .errors import Problem
+from .problems import Problem
 from .fsutil import NOT_REGULAR
 from .manifest import MANIFEST_NAME, SKIPPED_NAME
 from .node import NodeType

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-from .context import NodeEvent
+from .events import NodeEvent
 from .states import PROGRESS, NodeState
 from .timings import FirstMove, Sample, TimingHistory, measure
 

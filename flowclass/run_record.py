@@ -36,7 +36,8 @@ from typing import Any, Callable, NamedTuple
 
 from . import __version__, safe_json
 from .cache import Cache
-from .context import NodeEvent, RunContext
+from .context import RunContext
+from .events import NodeEvent
 from .fsutil import atomic_write_text
 from .manifest import manifest_path
 from .node_cache import file_state, node_key, reusable

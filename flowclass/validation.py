@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 
-from .errors import ParamValueError, Problem, shown_value
+from .errors import ParamValueError, shown_value
+from .problems import Problem
 from .registry import Registry
 from .workflow import NODE_ID, Workflow
 

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import safe_json
-from .errors import Problem, WorkflowInvalid
+from .errors import WorkflowInvalid
+from .problems import Problem
 from .fsutil import atomic_write_text, clear_dead_temps
 from .workflow import Edge, NodeSpec, PortRef, Workflow
 

@@ -204,7 +204,7 @@ def own_scheduler():
 def test_a_scheduler_killed_mid_run_is_a_clear_error_that_keeps_what_finished(
         registry, new_digits, own_scheduler, tmp_path, monkeypatch):
     import nodes.embed
-    from flowclass.context import PROGRESS
+    from flowclass.states import PROGRESS
     from flowclass.states import NodeState
     from flowclass.dask_executor import DaskExecutor
 

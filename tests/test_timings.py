@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from flowclass.context import NodeEvent
+from flowclass.events import NodeEvent
 from flowclass.progress import TerminalProgress
 from flowclass.run_clock import RunClock, in_all
 from flowclass.states import PROGRESS, NodeState

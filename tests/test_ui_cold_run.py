@@ -9,7 +9,7 @@ import pytest
 from nicegui.testing import User
 from ui_helpers import graph_nodes, run_slow_chain, until
 
-from flowclass.context import NodeEvent
+from flowclass.events import NodeEvent
 from flowclass.engine import Engine
 from flowclass.ui.canvas import FlowCanvas
 from flowclass.ui.runner import RunController, time_left

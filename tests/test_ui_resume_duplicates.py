@@ -20,7 +20,7 @@ from test_resume import files_of, finish, start_run
 from test_resume_duplicates import edited_photos, kept_verdicts
 from ui_helpers import graph_nodes, make_app, page_of, until
 
-from flowclass.context import NodeEvent
+from flowclass.events import NodeEvent
 from flowclass.engine import Engine
 from flowclass.library import ready_workflows_dir
 from flowclass.ui.runner import RunController

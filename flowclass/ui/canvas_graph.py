@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..errors import Problem
+from ..problems import Problem
 from ..registry import Registry
 from ..states import NodeState
 from ..workflow import Workflow

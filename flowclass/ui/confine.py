@@ -3,7 +3,7 @@
 The file browser already lists nothing else; this is the same rule for every path a
 workflow in the canvas names, typed into the inspector or loaded from a file: each
 path parameter (resolved as a run resolves it, symlinks included) and the run's output
-folder must lie inside a root. A path outside is a :class:`~flowclass.errors.Problem`
+folder must lie inside a root. A path outside is a :class:`~flowclass.problems.Problem`
 naming the node and field, so the node is flagged and left out of runs like any other
 invalid node.
 """
@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import Problem
+from ..problems import Problem
 from ..params import Path as PathParam
 from ..registry import Registry
 from ..workflow import Workflow

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from ..errors import Problem
+from ..problems import Problem
 from ..fsutil import clear_dead_temps
 from ..params import Path as PathParam, absolute
 from ..registry import Registry

@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from nicegui import ui
 
-from ..errors import Problem
+from ..problems import Problem
 from ..node import NodeType
 from ..params import Bool, Choice, Float, Int, List, Param, Path as PathParam, Text
 from ..states import NodeState

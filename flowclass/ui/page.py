@@ -19,7 +19,7 @@ from typing import Any
 from nicegui import ui
 
 from ..cache import Cache
-from ..errors import Problem
+from ..problems import Problem
 from ..executors import ExecutorChoice
 from ..registry import Registry
 from .browse import Roots

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from ..context import NodeEvent
+from ..events import NodeEvent
 from ..engine import Engine, NodeOutcome, Planned, RunResult
-from ..errors import Problem
+from ..problems import Problem
 from ..executors import ExecutorChoice
 from ..graph import descendants
 from ..manifest import node_seconds

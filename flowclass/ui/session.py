@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..cache import Cache
 from ..engine import Engine
-from ..errors import Problem
+from ..problems import Problem
 from ..library import ready_workflows_dir
 from ..params import Path as PathParam
 from ..registry import Registry
