@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+import sys
+
+# a process started for one run collects no garbage from here on, its imports included (about
+# ten collections, 1 % of an unchanged re-run's instructions), until main() decides
+# (flowclass/run_process.py); main() lets it collect again if it is not such a process. Not in
+# a process that multiprocessing spawned (a Dask worker): that imports this module again with
+# its parent's argv, and never calls main()
+_HELD = sys.argv[1:2] == ["run"] and gc.isenabled() and "multiprocessing" not in sys.modules
+if _HELD:
+    gc.disable()
+
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from contextlib import contextmanager, nullcontext
@@ -624,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a process started for one run (not a test calling main): see flowclass/run_process.py;
     # from before the parser is built, which imports the node library's modules
     one_run = argv is None and sys.argv[1:2] == ["run"]
+    _let_collect(one_run)
     with one_run_process(one_run):
         # an unchanged re-run, seen before the node library loads (flowclass/up_to_date.py)
         try:
@@ -640,6 +652,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with _environment("FLOWCLASS_CACHE_SIZE", args.cache_size):
                     return _main(args)
             return _main(args)
+
+
+def _let_collect(one_run: bool) -> None:
+    """The collector as it was before this module held it, unless this is the one run's process
+    (which :func:`flowclass.run_process.one_run_process` then sets)."""
+    global _HELD
+    if _HELD and not one_run:
+        gc.enable()
+    _HELD = False
 
 
 @contextmanager

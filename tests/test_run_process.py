@@ -44,6 +44,43 @@ def test_main_called_with_arguments_leaves_the_collector_as_it_was(tmp_path):
     assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, 0)
 
 
+def _importing_the_cli(first: str = "") -> list:
+    """[collections while flowclass.cli was imported with `run` in argv, whether the collector
+    runs after it] in a new process, having run ``first``."""
+    script = "\n".join([
+        "import gc, json, sys", first,
+        "import flowclass",  # the package (the import system may collect while it finds it)
+        "sys.argv, collections = ['flowclass', 'run'], []",
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and collections.append(info))",
+        "import flowclass.cli",
+        "print(json.dumps([len(collections), gc.isenabled()]))"])
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_process_started_for_one_run_collects_nothing_while_the_cli_imports():
+    """From the CLI's first line (about ten collections before main() had stopped them; one may
+    come while its own bytecode loads); not in a process multiprocessing spawned, which imports
+    the CLI again with its parent's argv."""
+    (held, running), (spawned, running_there) = _importing_the_cli(), _importing_the_cli("import multiprocessing")
+    assert (running, running_there) == (False, True)
+    assert held <= 1 < spawned
+
+
+@pytest.mark.slow
+def test_main_called_with_arguments_collects_again_after_the_cli_held_the_collector(tmp_path):
+    script = (
+        "import gc, json, sys\n"
+        "sys.argv = ['flowclass', 'run']\n"
+        "from flowclass.cli import main\n"
+        "held = gc.isenabled()\n"
+        f"code = main({_quick_run(tmp_path)!r})\n"
+        "print(json.dumps([held, code, gc.isenabled()]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [False, 0, True]
+
 
 @pytest.mark.slow
 def test_a_rerun_answered_from_its_record_collects_no_garbage_and_the_engine_collects_again(tmp_path):
