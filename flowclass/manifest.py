@@ -123,7 +123,13 @@ def write_skipped(rows: list[tuple[str, str, str]], out_dir: Path,
         if not ours:
             return {**listed, "file": None,
                     "not_written": f"{path} exists and was not written by FlowClass"}
-    atomic_write_text(path, text, hint="choose another output folder (--out)")
+        atomic_write_text(path, text, hint="choose another output folder (--out)")
+    else:
+        try:  # linked into place: one someone made since it was looked for stays
+            atomic_write_text(path, text, overwrite=False, hint="choose another output folder (--out)")
+        except FileExistsError:
+            return {**listed, "file": None,
+                    "not_written": f"{path} exists and was not written by FlowClass"}
     return {**listed, "file": SKIPPED_NAME, "stamp": str(file_stamp(path))}
 
 
@@ -184,7 +190,13 @@ def write_document(manifest: dict[str, Any], skipped: list[tuple[str, str, str]]
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_error(exc, out_dir, "choose another output folder (--out)") from exc
-    manifest["skipped"] = write_skipped(skipped, out_dir, _previous(path))
+    previous = _previous(path)
+    manifest["skipped"] = write_skipped(skipped, out_dir, previous)
     note = manifest["skipped"].get("not_written") or f"the full list: {out_dir / SKIPPED_NAME}"
-    atomic_write_text(path, _sealed_text(manifest), hint="choose another output folder (--out)")
+    try:  # none there when looked for: linked into place, so one someone made since stays
+        atomic_write_text(path, _sealed_text(manifest), overwrite=previous is not None,
+                          hint="choose another output folder (--out)")
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists and was not written by FlowClass; choose another "
+                              "output folder (--out)") from None
     return path, note

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 import threading
 
 import pytest
@@ -177,6 +178,25 @@ def test_a_run_json_edited_by_hand_is_never_overwritten(engine, registry, cache,
     assert (out / "run.json").read_text() == edited
     engine.run(chain(registry), out_dir=copy)
     assert json.loads((copy / "run.json").read_text())["started"]
+
+
+def test_a_run_json_or_skipped_csv_made_by_someone_else_as_the_run_ends_is_never_replaced(
+        engine, registry, cache, tmp_path, monkeypatch):
+    """run.json and skipped.csv are looked for, then written: one of the user's (another
+    program's) made between the two was replaced by the run's."""
+    import flowclass.manifest as manifest
+
+    write = manifest.atomic_write_text
+
+    def made_meanwhile(path, text, **options):
+        if not Path(path).exists():
+            Path(path).write_text("theirs")
+        write(path, text, **options)
+
+    monkeypatch.setattr(manifest, "atomic_write_text", made_meanwhile)
+    with pytest.raises(FileExistsError, match="run.json"):
+        engine.run(chain(registry), out_dir=tmp_path)
+    assert (tmp_path / "run.json").read_text() == (tmp_path / "skipped.csv").read_text() == "theirs"
 
 
 def test_a_node_that_writes_files_reruns_when_its_files_are_gone(engine, registry, cache, tmp_path):
