@@ -139,6 +139,33 @@ def refuse_huge(path: Path, what: str, field: str) -> None:
                         field=field)
 
 
+# A decisions file has a few columns (path, sha256, label, the user's own); its first rows are
+# looked at in its first 64 KB before pandas reads it (see _first_rows_problem).
+MAX_COLUMNS = 256
+HEAD_BYTES = 1 << 16
+
+
+def _first_rows_problem(path: Path) -> str | None:
+    """Why pandas would misread the file or take minutes and GBs over it, from its first two rows:
+    a header of more than MAX_COLUMNS columns, or a first row with more cells than the header
+    (pandas makes its leading cells an index, shifting the rest, at 0.36 ms a cell)."""
+    with open(path, "rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    try:
+        rows = csv.reader(io.StringIO(head.decode("utf-8", "replace"), newline=""))
+        first = [(number, row) for number, row in enumerate(rows, start=1) if row][:2] if head else []
+    except csv.Error:
+        return None  # pandas says what is wrong
+    if first and len(first[0][1]) > MAX_COLUMNS:
+        return f"its header row has more than {MAX_COLUMNS} columns"
+    if len(first) == 2 and len(first[1][1]) > len(first[0][1]):
+        number, row = first[1]
+        cut = len(head) == HEAD_BYTES and not head.endswith(b"\n")  # the row may go on
+        return (f"row {number} has {'more than ' if cut else ''}{len(row)} cells, "
+                f"its header {len(first[0][1])}")
+    return None
+
+
 def read_text_table(path: Path, columns: Iterable[str], what: str, field: str, hint: str) -> "pd.DataFrame":
     """A user's CSV of decisions (labels, kept copies) with every cell as text; a file that
     does not exist has no rows (the canvas creates it with the first decision). A file that
@@ -154,6 +181,9 @@ def read_text_table(path: Path, columns: Iterable[str], what: str, field: str, h
                             hint="move or rename it, or name another file")
         return pd.DataFrame({c: pd.Series(dtype=str) for c in columns})
     try:
+        problem = _first_rows_problem(path)
+        if problem:
+            raise NodeError(f"cannot read the {what} {path}: {problem}", field=field, hint=hint)
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except UnicodeDecodeError as exc:  # a spreadsheet's "CSV" in its own encoding, UTF-16 text
         raise NodeError(f"cannot read the {what} {path}: it is not UTF-8 text (byte {exc.start + 1})",

@@ -136,3 +136,26 @@ def test_rows_that_name_no_image_are_warned_about_by_line(registry, shared_cache
     assert any("2 row(s)" in w and "fixes.csv" in w and "line 3" in w and "no sha256 or path" in w
                for w in warnings), warnings
     assert "uno" in set(result.output("labels", "images").labels)
+
+
+def test_a_label_file_with_rows_wider_than_its_header_is_refused_by_line(tmp_path):
+    """pandas takes the leading cells of a first row longer than the header row as an index:
+    ``a.png,cat,extra`` was read as path 'cat', label 'extra', and a 2 MB label file whose
+    first row held 2,000,000 empty cells ran for more than five minutes (0.36 ms a cell, some
+    GBs). A header of 100,000 columns (900 KB) took 300 MB. Each is refused at once, naming the
+    file and the row; quoted commas are cells' text, not columns."""
+    import pytest
+
+    from flowclass.errors import NodeError
+
+    cases = {"shifted.csv": ("path,label\na.png,cat,extra\n", "row 2 has 3 cells"),
+             "commas.csv": ("path,label\n\na.png,b" + "," * 2_000_000 + "\n", "row 3 has more than"),
+             "wide.csv": (",".join(f"c{i}" for i in range(100_000)) + "\n", "header row has more than")}
+    for name, (text, said) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(NodeError) as refused:
+            read_label_file(tmp_path / name)
+        assert name in refused.value.message and said in refused.value.message, refused.value.message
+    (tmp_path / "quoted.csv").write_text('path,label\n"a, b.png","cat, big"\nc.png,dog\n')
+    assert read_label_file(tmp_path / "quoted.csv")[["path", "label"]].values.tolist() == [
+        ["a, b.png", "cat, big"], ["c.png", "dog"]]
