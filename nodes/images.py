@@ -105,7 +105,7 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
     passed: list[tuple[str, str]] = []
 
     def unreadable(error: OSError) -> None:
-        passed.append((str(error.filename), f"cannot read folder: {error.strerror}"))
+        passed.append((shown_name(str(error.filename)), f"cannot read folder: {error.strerror}"))
 
     outputs = EarlierOutputs()
     for dirpath, dirnames, filenames in walk(root, onerror=unreadable, budget=budget):
@@ -116,8 +116,9 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
             if outputs.folders and reads is not None:  # its journal's entries had a say
                 reads.cannot_tell()
         if recursive:
-            passed.extend((os.path.join(dirpath, d), HIDDEN_FOLDER) for d in dirnames if d.startswith("."))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
+            passed.extend((shown_name(os.path.join(dirpath, d)), HIDDEN_FOLDER if d.startswith(".") else NOT_UTF8)
+                          for d in dirnames if d.startswith(".") or not is_text(d))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and is_text(d)) if recursive else []
         folder = os.path.relpath(dirpath, root)  # once a folder: relpath is slow, a file a time
         for name in sorted(filenames):
             if name.startswith("."):
@@ -125,7 +126,9 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
             path = os.path.join(dirpath, name)
             rel = name if folder == os.curdir else os.path.join(folder, name)
             ext = os.path.splitext(name)[1].lstrip(".").lower()
-            if ext in extensions and may_read is not None and os.path.islink(path) and not may_read(path):
+            if not is_text(name):
+                passed.append((shown_name(path), NOT_UTF8))
+            elif ext in extensions and may_read is not None and os.path.islink(path) and not may_read(path):
                 passed.append((path, LINK_OUTSIDE))
             elif ext in extensions and outputs.made(path):
                 passed.append((path, WRITTEN_BY_FLOWCLASS))
@@ -135,6 +138,27 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
                 passed.append((path, f"extension '.{ext}' is not in the filter" if ext
                                else "no file extension"))
     return sorted(found), sorted(passed)
+
+
+NOT_UTF8 = "its name is not UTF-8 text"
+
+
+def is_text(name: str) -> bool:
+    """Whether a name from the file system is UTF-8 text: Python keeps other bytes of a name
+    (a Latin-1 system's b'caf\\xe9.png') as lone surrogates, which no table, journal or
+    fingerprint can write."""
+    if name.isascii():  # most names, without encoding them
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(path: str) -> str:
+    """``path`` as text, U+FFFD where its bytes are not UTF-8, to name it in a report."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def _root(ctx: RunContext, folder: str, sample: str) -> Path:

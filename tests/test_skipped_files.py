@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from disk_helpers import digits_folder
+from nodes.images import NOT_UTF8
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +198,20 @@ def test_a_link_to_an_endless_device_is_skipped_not_read_forever(broken_folder, 
         pytest.fail("the run was still reading /dev/zero after 60 s")
     assert done.returncode == 0, done.stderr
     assert _skipped_reasons(tmp_path / "out") == {"zero.png": "not a regular file (a pipe, a device or a socket)"}
+
+
+def test_a_name_that_is_not_utf8_is_skipped_with_the_reason_not_a_crash(broken_folder, tmp_path, capsys):
+    """A shared archive's file (or folder) whose name is not UTF-8 (bytes a Latin-1 system
+    wrote, b'caf\\xe9.png') failed the whole Import with a UnicodeEncodeError (the folder's
+    fingerprint encoded each name). It is passed over, named with U+FFFD where its name is not
+    text, and the other images are read."""
+    shared = _with_strangers(broken_folder, tmp_path, {})
+    good = next(shared.iterdir()).read_bytes()
+    os.makedirs(os.fsencode(shared) + b"/caf\xe9")
+    for name in (b"/caf\xe9.png", b"/caf\xe9/inside.png"):
+        with open(os.fsencode(shared) + name, "wb") as handle:
+            handle.write(good)
+    code, said = _run_here(_workflow(tmp_path, shared), tmp_path / "out", tmp_path / "cache", capsys)
+    assert code == 0, said
+    reasons = _skipped_reasons(tmp_path / "out")
+    assert reasons == {"caf\ufffd.png": NOT_UTF8, "caf\ufffd": NOT_UTF8}
