@@ -401,7 +401,8 @@ def _print_skipped(skipped, note: str | None, shown: int = 5) -> None:
         return
     say(f"{len(skipped)} file(s) skipped:", file=sys.stderr)
     for node, path, reason in skipped[:shown]:
-        say(f"  {path}: {reason} (node '{node}')", file=sys.stderr)
+        one_line = str(path).replace("\n", "\\n")  # a name's line break would forge a line of the list
+        say(f"  {one_line}: {reason} (node '{node}')", file=sys.stderr)
     if len(skipped) > shown:
         say(f"  ... and {len(skipped) - shown} more", file=sys.stderr)
     if note:

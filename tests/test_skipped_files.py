@@ -215,3 +215,14 @@ def test_a_name_that_is_not_utf8_is_skipped_with_the_reason_not_a_crash(broken_f
     assert code == 0, said
     reasons = _skipped_reasons(tmp_path / "out")
     assert reasons == {"caf\ufffd.png": NOT_UTF8, "caf\ufffd": NOT_UTF8}
+
+
+def test_a_skipped_name_with_a_line_break_stays_on_its_line_of_the_console(broken_folder, tmp_path, capsys):
+    """The console's list of skipped files printed a stranger's name as it is: a file named
+    'x.png: truncated\\n  payroll.png' forged a line of its own, naming a file that is not there."""
+    shared = _with_strangers(broken_folder, tmp_path, {})
+    (shared / "x.png: truncated\n  payroll.png").write_bytes(b"not an image")
+    code, said = _run_here(_workflow(tmp_path, shared), tmp_path / "out", tmp_path / "cache", capsys)
+    assert code == 0, said
+    assert not any(line.startswith("  payroll.png") for line in said.splitlines()), said
+    assert "x.png: truncated\\n  payroll.png:" in said
