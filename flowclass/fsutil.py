@@ -48,6 +48,26 @@ DEAD_AFTER_SECONDS = 2.0
 # such as /dev/zero never ends (a shared archive can hold both, named like images).
 NOT_REGULAR = "not a regular file (a pipe, a device or a socket)"
 
+NOT_UTF8 = "its name is not UTF-8 text"
+
+
+def is_text(name: str) -> bool:
+    """Whether a name from the file system is UTF-8 text: Python keeps other bytes of a name
+    (a Latin-1 system's b'caf\\xe9.png') as lone surrogates, which no table, journal or
+    fingerprint can write."""
+    if name.isascii():  # most names, without encoding them
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(path: str) -> str:
+    """``path`` as text, U+FFFD where its bytes are not UTF-8, to name it in a report."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
 
 def is_regular_file(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` (followed through links) is a regular file; asking never blocks."""

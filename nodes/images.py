@@ -17,7 +17,7 @@ import numpy as np
 from flowclass.context import RunContext
 from flowclass.cores import available_cores
 from flowclass.errors import NodeError, ParamValueError
-from flowclass.fsutil import NOT_REGULAR, file_stamp, is_regular_file
+from flowclass.fsutil import NOT_REGULAR, NOT_UTF8, file_stamp, is_regular_file, is_text, shown_name
 from flowclass.node import Output, node
 from flowclass.params import Bool, Choice, Int, List, Path as PathParam
 from flowclass.reads import Reads, stamp_of
@@ -138,27 +138,6 @@ def scan(root: Path, recursive: bool, extensions: tuple[str, ...],
                 passed.append((path, f"extension '.{ext}' is not in the filter" if ext
                                else "no file extension"))
     return sorted(found), sorted(passed)
-
-
-NOT_UTF8 = "its name is not UTF-8 text"
-
-
-def is_text(name: str) -> bool:
-    """Whether a name from the file system is UTF-8 text: Python keeps other bytes of a name
-    (a Latin-1 system's b'caf\\xe9.png') as lone surrogates, which no table, journal or
-    fingerprint can write."""
-    if name.isascii():  # most names, without encoding them
-        return True
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def shown_name(path: str) -> str:
-    """``path`` as text, U+FFFD where its bytes are not UTF-8, to name it in a report."""
-    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def _root(ctx: RunContext, folder: str, sample: str) -> Path:

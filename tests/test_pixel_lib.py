@@ -194,3 +194,17 @@ def test_a_pipe_named_like_a_mask_is_refused_not_waited_on(tmp_path):
     assert not waited, "read_mask waited on the pipe"
     assert len(found) == 1 and isinstance(found[0], MaskError)
     assert str(pipe) in str(found[0]) and NOT_REGULAR in str(found[0])
+
+
+def test_a_mask_whose_name_is_not_utf8_is_passed_over_not_a_crash(tmp_path):
+    """A shared masks folder's b'caf\\xe9.png' (a Latin-1 system's name) failed Pixel Samples
+    with a UnicodeEncodeError (the folder's fingerprint encoded each name). Import passes over
+    an image of such a name, so no image can match it: it is left out, the others are read."""
+    from nodes.lib.pixels.masks import mask_files, masks_fingerprint
+
+    Image.new("RGB", (8, 8)).save(os.fsencode(tmp_path) + b"/caf\xe9.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    assert list(mask_files(tmp_path)) == ["ok"]
+    before = masks_fingerprint(str(tmp_path))
+    Image.new("RGB", (9, 9)).save(tmp_path / "ok.png")
+    assert masks_fingerprint(str(tmp_path)) != before

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from disk_helpers import digits_folder
-from nodes.images import NOT_UTF8
+from flowclass.fsutil import NOT_UTF8
 
 
 @pytest.fixture(scope="module")

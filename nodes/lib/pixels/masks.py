@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from flowclass.fsutil import file_stamp
+from flowclass.fsutil import file_stamp, is_text
 from flowclass.userfiles.pictures import describe_error, open_picture
 
 from .legend import Legend, hex_colour
@@ -38,6 +38,7 @@ def mask_files(path: str | os.PathLike[str], may_read: Callable[[str], bool] | N
     elif path.is_dir():
         files = sorted(p for p in path.iterdir()
                        if p.suffix.lower() in MASK_EXTENSIONS and not p.name.startswith(".")
+                       and is_text(p.name)  # as Import, which passes over an image of such a name
                        and (may_read is None or not p.is_symlink() or may_read(str(p))))
     else:
         raise MaskError(f"no mask file or folder at {path}")
