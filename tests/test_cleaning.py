@@ -422,6 +422,7 @@ def _patched(photo: Image.Image, seed: int) -> Image.Image:
             return Image.fromarray(pixels)
 
 
+@pytest.mark.slow  # over a second; the quick loop keeps its 90 s budget
 @pytest.mark.usefixtures("one_blas_thread")
 def test_edited_copies_of_photographs_keep_a_wide_margin_below_the_fine_threshold(tmp_path):
     """A copy reduced with a sharp filter (Lanczos), or cropped, reduced, brightened and

@@ -76,6 +76,7 @@ RACE = ("import os, sys\n"
         "print(clashes)\n")
 
 
+@pytest.mark.slow  # over a second; the quick loop keeps its 90 s budget
 def test_racing_processes_exclude_each_other_while_lock_files_are_removed(tmp_path):
     """Five processes (three exclusive, two shared) take one lock 400 times each, as fast as
     they can, while each holder removes the lock file as it lets go: no holder ever sees the

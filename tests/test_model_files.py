@@ -424,6 +424,7 @@ def test_a_model_file_whose_trees_point_outside_themselves_is_refused(registry, 
     assert _load_outcome(registry, cache, tmp_path / "whole", forest_model).state == "done"
 
 
+@pytest.mark.slow  # over a second; the quick loop keeps its 90 s budget
 def test_a_forest_pointing_outside_itself_stops_only_its_node(registry, shared_cache, forest_model, tmp_path):
     """End to end, as a stranger's model file arrives: `flowclass run` of Load Model ->
     Predict (a segmentation fault before) names the file and goes on with the other branch."""

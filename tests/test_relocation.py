@@ -236,6 +236,7 @@ def test_a_journal_line_is_the_text_json_dumps_makes_of_its_record():
         assert entry.line(rel) == json.dumps(entry.record(rel))
 
 
+@pytest.mark.slow  # over a second; the quick loop keeps its 90 s budget
 def test_an_xlsx_cell_keeps_every_printable_character_and_marks_each_control_one():
     """_printable's look at the whole text first gives what the pattern alone gives, for
     every character alone and between others."""

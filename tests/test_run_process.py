@@ -24,6 +24,7 @@ def _quick_run(tmp_path) -> list[str]:
             "--cache", str(tmp_path / "cache"), "--set", "import.max_per_label=2"]
 
 
+@pytest.mark.slow  # over a second; the quick loop keeps its 90 s budget
 def test_a_process_started_for_one_run_freezes_what_is_left_when_it_ends(tmp_path):
     script = (
         "import gc, json, sys\n"

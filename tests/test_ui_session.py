@@ -178,6 +178,7 @@ def run_to_end(session: EditorSession, timeout: float = 120.0) -> None:
         session.tick()
 
 
+@pytest.mark.slow  # over a second; the quick loop keeps its 90 s budget
 def test_saving_after_a_run_keeps_its_badges_on_a_folder_too_big_to_check(registry, cache,
                                                                           tmp_path: Path) -> None:
     """A folder larger than a status check looks at: the run's badges ("done") hold after
