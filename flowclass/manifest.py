@@ -113,6 +113,7 @@ def write_skipped(rows: list[tuple[str, str, str]], out_dir: Path,
     listed = {"count": len(rows), "files": [{"node": n, "path": p, "reason": r} for n, p, r in rows]}
     recorded = ((previous or {}).get("skipped") or {}).get("stamp")
     text = rows_csv_text(["node", "path", "reason"], rows)
+    theirs = {**listed, "file": None, "not_written": f"{path} exists and was not written by FlowClass"}
     if os.path.lexists(path):
         try:
             ours = recorded is not None and str(file_stamp(path, follow_symlinks=False)) == recorded
@@ -121,15 +122,13 @@ def write_skipped(rows: list[tuple[str, str, str]], out_dir: Path,
         except OSError:
             ours = False
         if not ours:
-            return {**listed, "file": None,
-                    "not_written": f"{path} exists and was not written by FlowClass"}
+            return theirs
         atomic_write_text(path, text, hint="choose another output folder (--out)")
     else:
         try:  # linked into place: one someone made since it was looked for stays
             atomic_write_text(path, text, overwrite=False, hint="choose another output folder (--out)")
         except FileExistsError:
-            return {**listed, "file": None,
-                    "not_written": f"{path} exists and was not written by FlowClass"}
+            return theirs
     return {**listed, "file": SKIPPED_NAME, "stamp": str(file_stamp(path))}
 
 

@@ -289,7 +289,7 @@ _WORKER_CLASSIFIERS: dict[str, PixelClassifier] = {}  # per worker process: each
 def label_pixels_job(job: tuple[np.ndarray, str, dict, int, int, list[str]]) -> list[np.ndarray | str]:
     """A cluster job: class indices of each photo of a batch (or why it failed)."""
     estimator, kind, features, unknown, threshold, paths = job
-    key = hashlib.sha256(bytes(estimator) + json.dumps(features, sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha256(bytes(estimator) + json.dumps([kind, features], sort_keys=True).encode()).hexdigest()
     if key not in _WORKER_CLASSIFIERS:
         _WORKER_CLASSIFIERS[key] = PixelClassifier(load_model_estimator(estimator, kind),
                                                    FeatureSpec.from_dict(features))

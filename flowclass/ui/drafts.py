@@ -61,7 +61,9 @@ class Draft:
         the delete brings them back) but are not unsaved work on their own."""
         if self.workflow != self.saved_text:
             return True
-        return isinstance(self.view_work, dict) and bool(self.view_work.keys() & self._node_ids())
+        if not isinstance(self.view_work, dict) or not self.view_work:
+            return False  # nothing to look for among the nodes (the workflow is not read)
+        return bool(self.view_work.keys() & self._node_ids())
 
     def _node_ids(self) -> set[str]:
         try:

@@ -117,14 +117,14 @@ class Tabs:
         return self._new(new_tab_id(), copy_of=capture(tab.session, tab.files.offered))
 
     def _new(self, tab_id: str, copy_of: Draft | None = None) -> Tab:
-        session = self.make_session()
-        files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved,
-                            unsaved=lambda: session.unsaved, running=lambda: session.runner.running)
         lock = self.drafts.hold(tab_id)
         if lock is None:  # another server's tab (its address opened here): a copy of its own
             copy = self._new(new_tab_id(), copy_of=self.drafts.read(tab_id))
             copy.notice = HELD_ELSEWHERE
             return copy
+        session = self.make_session()
+        files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved,
+                            unsaved=lambda: session.unsaved, running=lambda: session.runner.running)
         tab = Tab(tab_id, session, files, left_at=self.clock(), lock=lock)  # a copy has no page yet
         # kept as each change is made: a server killed a moment later must not lose it (the
         # page's timer still keeps what changes without a notice: the view)
