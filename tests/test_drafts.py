@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from flowclass.ui.drafts import Draft, DraftStore
@@ -94,3 +96,72 @@ def test_clearing_the_cache_keeps_the_unsaved_work_of_closed_tabs(cache, capsys)
     assert [tab for tab, _, _ in drafts.unsaved()] == ["tab-unsaved"]
     assert "kept" in said and "drafts" in said and "1 node result(s)" in said
     assert not (cache.root / "stores" / "timings").exists() and cache.get("ab" * 32) is None
+
+
+def edited_session(registry, cache, edits: int):
+    """A session with ``edits`` Number nodes added one by one (one undo step each)."""
+    from flowclass.ui.session import EditorSession
+
+    session = EditorSession(registry, cache)
+    for i in range(edits):
+        session.add_node("toy.number", (0, 200 * i))
+    return session
+
+
+def test_undo_and_redo_survive_a_restarted_server(registry, cache, tmp_path):
+    """Undo survived a reload (the tab stays in memory) but not a restarted server: the tab
+    came back from its draft with an empty history. The draft keeps it, and Undo and Redo go
+    on as before, step by step."""
+    from flowclass.ui.drafts import restore
+    from flowclass.ui.session import EditorSession
+    from flowclass.workflow_file import dumps
+    from flowclass.ui.drafts import capture
+
+    session = edited_session(registry, cache, 3)
+    session.undo()  # one step to redo
+    before = [dumps(w) for w in session.state.undo_stack], [dumps(w) for w in session.state.redo_stack]
+    store = DraftStore(tmp_path / "drafts")
+    store.write("restarted-1", capture(session, False))
+
+    again = EditorSession(registry, cache)
+    restore(again, store.read("restarted-1"))
+    assert ([dumps(w) for w in again.state.undo_stack], [dumps(w) for w in again.state.redo_stack]) == before
+    assert again.redo() and len(again.workflow.nodes) == 3
+    for left in (2, 1, 0):
+        assert again.undo() and len(again.workflow.nodes) == left
+    assert not again.undo()
+
+
+def test_a_drafts_history_is_bounded(registry, cache, monkeypatch):
+    from flowclass.ui import drafts
+    from flowclass.ui.drafts import capture
+
+    session = edited_session(registry, cache, drafts.HISTORY_STEPS + 5)
+    draft = capture(session, False)
+    assert len(draft.undo) == drafts.HISTORY_STEPS and draft.redo is None
+    assert draft.undo[-1] == capture(edited_session(registry, cache, drafts.HISTORY_STEPS + 4), False).workflow
+    monkeypatch.setattr(drafts, "HISTORY_CHARS", sum(map(len, draft.undo[-3:])))
+    assert capture(session, False).undo == draft.undo[-3:]  # the nearest steps that fit
+
+
+@pytest.mark.parametrize("history", [
+    "not a list", [3], ["{not json"], ['{"schema_version": 99, "nodes": [], "edges": []}'],
+    [{"nodes": []}], ["[1, 2]"], ['{"schema_version": 1, "nodes": [{"id": 3}], "edges": []}'],
+    ['{"schema_version": 1, "nodes": "x", "edges": {}}'], ["[" * 5000 + "]" * 5000]])
+def test_a_broken_or_strangers_history_ends_there_and_breaks_nothing(registry, cache, tmp_path, history):
+    """A draft's history read back as data: a step that is not a workflow this FlowClass
+    reads (cut short, a newer one's, hand-edited) ends the history there; the tab opens with
+    its workflow and the steps after it, and nothing else happens."""
+    from flowclass.ui.drafts import capture, restore
+    from flowclass.ui.session import EditorSession
+
+    draft = capture(edited_session(registry, cache, 2), False)
+    store = DraftStore(tmp_path / "drafts")
+    store.write("stranger-1", replace(draft, undo=history if not isinstance(history, list) else
+                                      [draft.undo[0]] + history + [draft.undo[1]]))
+    again = EditorSession(registry, cache)
+    restore(again, store.read("stranger-1"))
+    assert len(again.workflow.nodes) == 2
+    steps = 0 if not isinstance(history, list) else 1  # the step after the broken one
+    assert len(again.state.undo_stack) == steps
+    assert again.undo() == bool(steps) and len(again.workflow.nodes) == 2 - steps

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Container
 
 from .. import safe_json
+from ..errors import WorkflowInvalid
 from ..fsutil import RemovedFlock, atomic_write_text, flock_api
 from ..workflow import Workflow
 from ..workflow_file import dumps, loads
@@ -32,6 +33,8 @@ from ..workflow_file import dumps, loads
 TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 CLEAN_KEEP = 14 * 86400.0  # seconds a draft with nothing unsaved outlives its last change or showing
 FRESH_EVERY = 86400.0  # how often a server marks the clean drafts of its tabs as still held
+HISTORY_STEPS = 50  # undo (and redo) steps a draft keeps for a restarted server
+HISTORY_CHARS = 1_000_000  # and at most this much workflow text in all (each edit writes the draft)
 
 
 @dataclass
@@ -53,6 +56,8 @@ class Draft:
     run_kept: list | None = None  # [done, total, unit]: what that node had stored (Embed's vectors)
     typed: list | None = None  # [[node, parameter, value]]: what the user typed (their own output paths)
     view_work: dict | None = None  # {node: {key: value}}: results views' unsaved work (painted strokes)
+    undo: list | None = None  # [workflow text]: the undo steps nearest now, oldest first
+    redo: list | None = None  # the same for redo
 
     @property
     def dirty(self) -> bool:
@@ -90,6 +95,7 @@ def capture(session: Any, offered: bool) -> Draft:
     text = lambda value: str(value) if value is not None else None  # noqa: E731
     where = runner.where_the_run_is()
     kept = runner.reached.get(where.node) if where else None
+    undo, redo = state.history_texts(HISTORY_STEPS, HISTORY_CHARS)
     return Draft(workflow=dumps(state.workflow), path=text(state.path), saved_text=state.saved_text,
                  disk_sha=state.disk_sha, origin=text(state.origin), selected=state.selected,
                  viewport=session.viewport, out_choice=text(session.out_choice),
@@ -97,7 +103,8 @@ def capture(session: Any, offered: bool) -> Draft:
                  run_node=where.node if where else None,
                  run_kept=[kept.done, kept.total, kept.unit] if kept else None,
                  typed=[[node, name, value] for (node, name), value in session.typed.items()] or None,
-                 view_work={node: dict(entries) for node, entries in session.view_work.items()} or None)
+                 view_work={node: dict(entries) for node, entries in session.view_work.items()} or None,
+                 undo=undo or None, redo=redo or None)
 
 
 def restore(session: Any, draft: Draft) -> None:
@@ -114,9 +121,25 @@ def restore(session: Any, draft: Draft) -> None:
                      if isinstance(entry, list) and len(entry) == 3}
     session.view_work = {str(node): dict(entries) for node, entries in (draft.view_work or {}).items()
                          if isinstance(entries, dict) and entries} if isinstance(draft.view_work, dict) else {}
+    state.restore_history(_history(draft.undo, session.registry), _history(draft.redo, session.registry))
     _confine(session)
     if draft.run_going:  # only a stopped server leaves that on disk (a tab in memory has its run)
         session.run_interrupted(draft.run_node, draft.run_kept)
+
+
+def _history(texts: Any, registry: Any) -> list[Workflow]:
+    """A draft's undo (or redo) steps, as far back as they read as workflows: a draft is
+    read as data (a hand-edited or a newer FlowClass's may hold anything), and a step that
+    does not load ends the history there, so Undo never skips one."""
+    steps: list[Workflow] = []
+    for text in reversed(texts[-HISTORY_STEPS:] if isinstance(texts, list) else []):
+        if not isinstance(text, str) or len(text) > HISTORY_CHARS:
+            break
+        try:
+            steps.append(loads(text, registry))
+        except (WorkflowInvalid, ValueError, TypeError, KeyError, AttributeError):
+            break
+    return steps[::-1]
 
 
 def _confine(session: Any) -> None:

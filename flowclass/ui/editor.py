@@ -47,6 +47,8 @@ class EditorState:
     #: ids a new node must not take: a deleted node's unsaved work (strokes) kept under its id
     #: for an Undo would otherwise become the new node's
     reserved_ids: Callable[[], Collection[str]] = field(default=lambda: (), compare=False, repr=False)
+    #: each snapshot's file text, by id (the snapshot held beside it, so the id is not reused)
+    _texts: dict[int, tuple[Workflow, str]] = field(default_factory=dict, compare=False, repr=False)
 
     # --- files ------------------------------------------------------------------------
     @property
@@ -131,6 +133,37 @@ class EditorState:
         self._merge_key = None
         self._drop_stale_selection()
         return True
+
+    def history_texts(self, steps: int, chars: int) -> tuple[list[str], list[str]]:
+        """The undo and redo snapshots nearest the current one as file text (oldest first, as
+        the stacks): at most ``steps`` of each and ``chars`` characters in all, redo's first
+        then undo's. Each snapshot is written once (a draft asks for them on every keep)."""
+        known, self._texts = self._texts, {}
+        left = chars
+
+        def text_of(workflow: Workflow) -> str:
+            entry = known.get(id(workflow))
+            text = entry[1] if entry is not None and entry[0] is workflow else dumps(workflow)
+            self._texts[id(workflow)] = (workflow, text)
+            return text
+
+        kept: list[list[str]] = []
+        for stack in (self.redo_stack, self.undo_stack):
+            texts: list[str] = []
+            for workflow in reversed(stack[-steps:] if steps else []):
+                text = text_of(workflow)
+                if len(text) > left:
+                    break
+                left -= len(text)
+                texts.append(text)
+            kept.append(texts[::-1])
+        return kept[1], kept[0]
+
+    def restore_history(self, undo: list[Workflow], redo: list[Workflow]) -> None:
+        """Put back a kept history (a restarted server's tab): Undo goes on where it was."""
+        self.undo_stack[:] = undo[-HISTORY_LIMIT:]
+        self.redo_stack[:] = redo[-HISTORY_LIMIT:]
+        self._merge_key = None
 
     def _drop_stale_selection(self) -> None:
         if self.selected is not None and self.workflow.node(self.selected) is None:
