@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from nicegui.testing import User
 from ui_helpers import (CLUSTER_FOLDER, canvas_of, drop, graph_nodes, make_app, page_of,
-                        run_asking_to_save_first, until, wire)
+                        run_asking_to_save_first, run_slow_chain, until, wire)
 
 from flowclass.ui.canvas import FlowCanvas
 
@@ -604,3 +604,28 @@ async def test_a_tab_another_server_holds_opens_here_as_a_copy_that_says_so(user
         assert "toy.number" not in drafts.read("other-servers-tab").workflow
     finally:
         lock.release()
+
+
+@pytest.mark.slow
+async def test_save_as_during_a_run_the_footer_names_the_folder_the_run_writes(user: User, registry, cache,
+                                                                             tmp_path: Path) -> None:
+    """Save As while an unsaved workflow ran: the footer showed the new file's output folder
+    at once, while the run went on writing into the untitled one (its results, run.json).
+    It names the folder the run writes until the run ends, and says where the next run goes."""
+    page = await run_slow_chain(user, registry, cache, tmp_path, steps=1500)
+    writing = page.out_dir()
+    assert writing.name.startswith("untitled-")
+    user.find(marker="file-save-as").click()
+    await user.should_see("Save the workflow as")
+    (name,) = user.find(marker="file-name").elements
+    name.value = "mine"
+    user.find(marker="dialog-ok").click()
+    await until(lambda: page.state.path == tmp_path / "mine.json", what="the save")
+    assert page.runner.running
+    after = tmp_path / "flowclass-out" / "mine"
+    assert page.footer.out_label.text == str(writing)
+    await user.should_see(f"next run: {after}")
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run's end")
+    assert (writing / "run.json").is_file() and not after.exists()  # where it wrote
+    assert page.footer.out_label.text == str(after)
+    await user.should_not_see("next run:")

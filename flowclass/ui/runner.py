@@ -193,6 +193,7 @@ class RunController:
         self.run_nodes: list[str] = []  # the nodes of the run going on, in the order they run
         self.waiting = ""  # what the run going on waits for before it starts, if anything
         self.took: dict[str, float] = {}  # seconds each node took when it last ran
+        self.out_dir: Path | None = None  # the folder the run going on writes (or the last one wrote)
         self._keeps: dict[str, NodeType] = {}  # the run's nodes whose progress counts what is stored
         self.reached: dict[str, Kept] = {}  # how far those got in the run going on
         self.run_clock = RunClock({}, clock=clock)  # the run's time left; teaches the node types' paces
@@ -230,6 +231,7 @@ class RunController:
         self._keeps = {n.id: spec for n in workflow.nodes
                        if (spec := self.engine.registry.get(n.type)) is not None and spec.keeps_progress}
         self.reached = {}
+        self.out_dir = out_dir
         self.took.update(node_seconds(out_dir))  # the last run there: what each node may take
         self.run_clock = RunClock(node_kinds(workflow, self.engine.registry),
                                   TimingHistory(lambda: self.engine.cache.store_dir("timings")),

@@ -180,6 +180,13 @@ class EditorSession(SessionEdits, SessionChecks, SessionRuns):
             self._untitled_out = untitled_out_dir(self.roots)
         return self._untitled_out
 
+    def run_out_dir(self) -> Path:
+        """The folder the run going on writes (Save As or Change during a run moves only the
+        next run's), else where the next run will write."""
+        if self.runner.running and self.runner.out_dir is not None:
+            return self.runner.out_dir
+        return self.out_dir()
+
     @property
     def untitled_out(self) -> Path | None:
         """The unsaved workflow's own output folder, once chosen (a draft keeps it)."""
