@@ -48,6 +48,9 @@ def config_file() -> Path:
     return Path(user_config_dir("flowclass")) / "config.toml"
 
 
+CONFIG_LIMIT = 1 << 20  # bytes read of the config file at most
+
+
 class PluginFolder(NamedTuple):
     """A plugin folder and where the user named it."""
 
@@ -66,7 +69,14 @@ def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> tuple[list[P
         import tomllib
 
         try:
-            named = tomllib.loads(path.read_text(encoding="utf-8")).get("plugins", [])
+            with open(path, "rb") as f:  # a config file is a few lines; never read a huge one whole
+                data = f.read(CONFIG_LIMIT + 1)
+            if len(data) > CONFIG_LIMIT:
+                raise ValueError(f"larger than {CONFIG_LIMIT // 1024} KB, which no config file needs")
+            try:
+                named = tomllib.loads(data.decode("utf-8")).get("plugins", [])
+            except RecursionError:  # tomllib recurses once per nested array or inline table
+                raise ValueError("nested too deep to read (arrays or tables inside one another)") from None
             if not isinstance(named, list) or not all(isinstance(p, str) for p in named):
                 raise ValueError("'plugins' must be a list of folders, e.g. plugins = [\"~/my-nodes\"]")
             folders += [PluginFolder(Path(p).expanduser(), str(path)) for p in named]

@@ -351,3 +351,25 @@ def test_a_protected_place_holds_what_is_below_it_by_whole_folder_names(home, tm
     assert "a hidden folder of your home" in protected.why(home / ".cache2" / "x")
     root = Protected.of([("/", "the root")])
     assert root.why("/") == "/ is the root" and root.why(tmp_path) == f"{tmp_path} is inside /, the root"
+
+
+@pytest.mark.parametrize("text", ["plugins = " + "[" * 100_000 + "]" * 100_000 + "\n",
+                                  "plugins = " + "{a=" * 100_000 + "1" + "}" * 100_000 + "\n"],
+                         ids=["arrays", "inline-tables"])
+def test_a_config_file_nested_too_deep_is_reported_and_loads_nothing(home, text):
+    config = home / ".config" / "flowclass"
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text(text)
+    registry = default_registry()
+    problems = [str(e) for e in registry.plugin_errors]
+    assert any("config.toml" in p and "nested too deep" in p for p in problems), problems
+
+
+def test_a_huge_config_file_is_refused_unread(home):
+    config = home / ".config" / "flowclass"
+    config.mkdir(parents=True)
+    with open(config / "config.toml", "wb") as f:
+        f.truncate(64 << 20)  # sparse: 64 MB of NUL that would be read whole
+    registry = default_registry()
+    problems = [str(e) for e in registry.plugin_errors]
+    assert any("config.toml" in p and "larger than" in p for p in problems), problems
