@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from .problems import Problem
-from .fsutil import NOT_REGULAR
+from .fsutil import NOT_REGULAR, NOT_UTF8, is_text, shown_name
 from .manifest import MANIFEST_NAME, SKIPPED_NAME
 from .node import NodeType
 from .params import Path as PathParam
@@ -77,6 +77,7 @@ def resolve(workflow: Workflow, registry: Registry, dirs: Dirs | None = None, *,
                                                        protected)
                      or escape_problems(spec.id, param.name, params[spec.id][param.name], dirs)
                      or run_file_problems(spec.id, param.name, params[spec.id][param.name], dirs)]
+            found += text_problems(spec.id, node_type, params[spec.id])
             if files and not found:
                 found = path_problems(spec.id, node_type, params[spec.id])
             problems.extend(found)
@@ -129,6 +130,17 @@ def run_file_problems(node_id: str, field: str, value: str, dirs: Dirs) -> list[
     name = Path(value).name
     return [Problem("run_file", f"{value} is {RUN_FILES[name]}, which the run writes there ({name}); "
                                 "choose another name", node=node_id, field=field)]
+
+
+def text_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) -> list[Problem]:
+    """A problem for each input path that is not UTF-8 text (a folder a Latin-1 system named
+    b'caf\\xe9', perhaps the workflow's own): every file read below it would be named in
+    tables, fingerprints and records, which hold text only."""
+    return [Problem("path_not_text", f"{shown_name(value)}: {NOT_UTF8} (bytes another system's "
+                                     "encoding wrote, shown as \ufffd); rename it, or copy what it "
+                                     "holds into a folder with a plain name", node=node_id, field=param.name)
+            for param in _paths(node_type) if param.role == "input"
+            for value in [params[param.name]] if value and not is_text(value)]
 
 
 def path_problems(node_id: str, node_type: NodeType, params: Mapping[str, Any]) -> list[Problem]:

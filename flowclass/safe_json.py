@@ -6,12 +6,14 @@ limit would crash the code that walks it next. No FlowClass document nests deepl
 anything deeper than :data:`MAX_DEPTH` is refused as a :class:`ValueError`, like any other
 malformed JSON. So is a number of more digits than Python converts (4,300), which
 ``json.loads`` refuses with a ValueError that is no JSON error, advising a call to
-``sys.set_int_max_str_digits``.
+``sys.set_int_max_str_digits``. With ``text_only``, a text holding half a UTF-16 surrogate
+pair (JSON's ``\\udce9``, no character) is refused too: no page, table or UTF-8 file holds it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -30,9 +32,17 @@ class TooLong(Refused):
     """A JSON number of more digits than Python converts to an integer."""
 
 
-def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """``json.loads``, refusing documents nested deeper than ``max_depth`` with :class:`TooDeep`
-    and numbers too long to convert with :class:`TooLong`."""
+class NotText(Refused):
+    """A JSON text holding a lone surrogate: an escape that names no character."""
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how JSON writes half a pair
+
+
+def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, text_only: bool = False) -> Any:
+    """``json.loads``, refusing documents nested deeper than ``max_depth`` with :class:`TooDeep`,
+    numbers too long to convert with :class:`TooLong` and, with ``text_only``, texts that are
+    not Unicode with :class:`NotText`."""
     try:
         value = json.loads(text)
     except RecursionError:
@@ -41,6 +51,8 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         if "integer string conversion" not in str(exc):
             raise
         raise TooLong(f"it holds a number of more than {sys.get_int_max_str_digits():,} digits") from None
+    if text_only and _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        _check_text(value)
     opening = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
     if text.count(opening[0]) + text.count(opening[1]) <= max_depth:
         return value  # no deeper than its opening brackets: a journal's line is not walked
@@ -54,3 +66,23 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
                     raise TooDeep(f"JSON nested more than {max_depth} levels deep")
                 pending.append((child, depth + 1))
     return value
+
+
+def _check_text(value: Any) -> None:
+    """:class:`NotText` naming where a key or text in ``value`` holds a lone surrogate (a real
+    pair was joined into its character by the parser)."""
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:  # iterative, like the depth check
+        item, where = pending.pop()
+        if isinstance(item, dict):
+            pending.extend((key, f"a key in {where}" if where else "a key") for key in item)
+            pending.extend((child, f"{where}.{key}" if where else str(key)) for key, child in item.items())
+        elif isinstance(item, list):
+            pending.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                half = item[exc.start].encode("unicode_escape").decode("ascii")
+                raise NotText(f"{where or 'its text'} holds {half}, half of a UTF-16 surrogate pair, "
+                              "which is no character (a name in another system's encoding?)") from None

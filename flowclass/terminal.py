@@ -13,7 +13,9 @@ import sys
 import unicodedata
 from typing import Container, TextIO
 
-ACTS = frozenset({"Cc", "Cf", "Zl", "Zp"})  # control, format, line and paragraph separators
+# control, format, line and paragraph separators, and lone surrogates (a name's bytes that are
+# not UTF-8, b'caf\xe9', which no terminal can be sent)
+ACTS = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 # zero-width (non-)joiners: format characters, yet part of Persian, Indic and emoji spellings
 JOINERS = frozenset("\u200c\u200d")
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from disk_helpers import digits_folder
 from flowclass.fsutil import NOT_UTF8
@@ -226,3 +227,28 @@ def test_a_skipped_name_with_a_line_break_stays_on_its_line_of_the_console(broke
     assert code == 0, said
     assert not any(line.startswith("  payroll.png") for line in said.splitlines()), said
     assert "x.png: truncated\\n  payroll.png:" in said
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative-in-its-folder"])
+def test_an_image_folder_whose_own_name_is_not_utf8_is_refused_naming_node_and_field(tmp_path, capsys, relative):
+    """A chosen folder named b'caf\\xe9' (a Latin-1 system's name) ended Import in an
+    unexpected UnicodeEncodeError (its fingerprint encoded the path); so did a workflow saved
+    in such a folder naming its images relatively. The files inside could not be named in
+    any table either, so the run is refused before anything runs, naming node and field (or,
+    where the workflow's text holds the name, the field's place in the file)."""
+    base = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.makedirs(base + b"/images")
+    Image.new("RGB", (8, 8)).save(base + b"/images/a.png")
+    folder = "images" if relative else os.fsdecode(base + b"/images")
+    doc = {"schema_version": 1, "name": "embed", "nodes": [
+        {"id": "import", "type": "import_images", "params": {"folder": folder}}], "edges": []}
+    workflow = os.fsdecode(base + b"/wf.json")
+    with open(workflow, "w") as handle:
+        json.dump(doc, handle)
+    code, said = _run_here(workflow, tmp_path / "out", tmp_path / "cache", capsys)
+    assert code == 2, said
+    if relative:
+        assert "import" in said and "folder" in said and "not UTF-8" in said and "caf\ufffd" in said, said
+    else:  # the file's own text holds it: JSON's escape of a lone surrogate
+        assert "nodes[0].params.folder holds \\udce9" in said, said
+    assert "Traceback" not in said and "UnicodeEncodeError" not in said

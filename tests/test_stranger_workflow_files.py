@@ -48,6 +48,29 @@ def with_long_number(tmp_path: Path) -> Path:
     return path
 
 
+def with_lone_surrogate(tmp_path: Path) -> Path:
+    """A workflow whose texts hold ``\\udce9``: JSON's escape of half a UTF-16 pair, no character
+    (what Python makes of a Latin-1 name's byte); no page, table or UTF-8 file can hold it."""
+    doc = json.loads(CLUSTER_FOLDER.read_text(encoding="utf-8"))
+    doc["name"] = "caf\udce9"
+    doc["nodes"][0]["params"]["folder"] = "caf\udce9"
+    path = tmp_path / "surrogate.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")  # ASCII: the escape as it is
+    return path
+
+
+def test_a_text_holding_half_a_surrogate_pair_is_refused_naming_the_file(tmp_path: Path, registry) -> None:
+    """The canvas's page failed to open (its messages to the browser cannot hold the text);
+    a real pair, an emoji written as two escapes, is read."""
+    with pytest.raises(WorkflowInvalid, match="surrogate") as refused:
+        load(with_lone_surrogate(tmp_path), registry)
+    assert refused.value.source == str(tmp_path / "surrogate.json")
+    emoji = tmp_path / "emoji.json"
+    emoji.write_text(CLUSTER_FOLDER.read_text(encoding="utf-8").replace(
+        '"name": "', '"name": "\\ud83d\\ude00 ', 1), encoding="utf-8")
+    assert load(emoji, registry).name.startswith("\U0001f600 ")
+
+
 class Unblock:
     """Opens the pipe for writing after a while, so that a reader stuck on it (the bug) ends
     and the test fails instead of hanging."""
@@ -126,6 +149,7 @@ async def test_the_canvas_opens_none_of_them_and_keeps_its_work(user: User, regi
     os.mkfifo(pipe)
     odd = with_position(tmp_path, 10 ** 400)
     long_number = with_long_number(tmp_path)
+    surrogate = with_lone_surrogate(tmp_path)
     huge = tmp_path / "huge.json"
     with open(huge, "wb") as handle:  # sparse: its size without writing it
         handle.truncate(64 * 2**30)
@@ -137,7 +161,7 @@ async def test_the_canvas_opens_none_of_them_and_keeps_its_work(user: User, regi
     page = page_of(user)
     page.set_param("cluster", "n_clusters", 3)
     with Unblock(pipe) as unblock:
-        for stranger in (pipe, odd, long_number, huge):
+        for stranger in (pipe, odd, long_number, surrogate, huge):
             assert not page.files.open_path(stranger)
             await user.should_see(f"Cannot open {stranger.name}")
         from flowclass.ui.dialogs import is_workflow_file

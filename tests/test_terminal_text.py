@@ -54,6 +54,14 @@ def test_lines_tabs_and_any_script_stay_as_they_are() -> None:
     assert printable("a\rb\x00c\x9bd") == "a\\rb\\x00c\\x9bd"
 
 
+
+def test_a_name_whose_bytes_are_not_utf8_is_printed_as_its_escape() -> None:
+    """A path under a folder a Latin-1 system named (b'caf\\xe9', held by Python as a lone
+    surrogate) in an error message ended the CLI in a UnicodeEncodeError while printing it."""
+    assert printable("/tmp/caf\udce9/wf.json") == "/tmp/caf\\udce9/wf.json"
+    assert printable("caf\udce9").encode("utf-8") == b"caf\\udce9"  # prints on any terminal
+
+
 # --- the same names on the page (flowclass/viewers/names.py) -----------------------------------
 
 REVERSED = "cat\u202egpj.exe"

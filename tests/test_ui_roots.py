@@ -169,3 +169,26 @@ async def test_the_canvas_does_not_serve_a_linked_file_from_outside_its_roots(us
     for size in (FULL, 160):
         assert (await user.http_client.get(f"{ROUTE}/{inside}/{size}")).status_code == 200
         assert (await user.http_client.get(f"{ROUTE}/{linked}/{size}")).status_code == 404
+
+
+def test_the_file_browser_leaves_out_names_that_are_not_utf8(tmp_path) -> None:
+    """A shared folder's b'caf\\xe9' (a Latin-1 system's name) was listed as a lone surrogate,
+    which no page can be sent, and Import refuses it anyway: it is left out, as Import leaves it."""
+    from flowclass.ui.browse import Roots
+
+    os.makedirs(os.fsencode(tmp_path) + b"/caf\xe9")
+    open(os.fsencode(tmp_path) + b"/na\xefve.json", "wb").close()
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain.json").write_text("{}")
+    names = [e.name for e in Roots([tmp_path]).listing(tmp_path, (".json",))]
+    assert names == ["plain", "plain.json"]
+
+
+def test_a_root_whose_name_is_not_utf8_is_refused_before_the_canvas_starts(tmp_path, capsys) -> None:
+    from flowclass.cli import main
+
+    root = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
+    os.mkdir(root)
+    assert main(["ui", "--root", root, "--no-browser", "--cache", str(tmp_path / "cache")]) == 2
+    said = capsys.readouterr().err
+    assert "--root" in said and "not UTF-8" in said and "caf\ufffd" in said, said

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse
 from nicegui import Client, app, core, ui
 
 from ..cache import Cache
+from ..fsutil import NOT_UTF8, is_text, shown_name
 from ..protected import Protected
 from .auth import SameOriginGuard, TokenMiddleware, allowed_hosts, is_loopback, token_problem
 from .browse import Roots
@@ -100,6 +101,13 @@ def serve(*, workflow: str | None = None, host: str = "127.0.0.1", port: int = 8
             print(f"--host {host} makes the canvas reachable from other computers, so it needs an "
                   "access token; none was given (--token or FLOWCLASS_TOKEN), so this one was made "
                   "for this session.")
+    named = [("--root", r) for r in roots] + ([("the workflow", workflow)] if workflow else [])
+    for what, given in named:  # the page, its tables and records hold text only
+        full = os.path.abspath(os.path.expanduser(given))
+        if not is_text(full):
+            print(f"error: {what} {shown_name(full)}: {NOT_UTF8} (bytes another system's encoding "
+                  "wrote, shown as \ufffd); rename it, or choose a folder with a plain name", file=sys.stderr)
+            return EXIT_USAGE
     try:
         ensure_canvas_bundle()
     except CanvasBundleMissing as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..fsutil import is_text
 from ..userfiles.pictures import IMAGE_SUFFIXES
 from ..protected import Protected
 
@@ -93,7 +94,7 @@ class Roots:
         entries = []
         with os.scandir(folder) as found:
             for item in found:
-                if item.name.startswith("."):
+                if item.name.startswith(".") or not is_text(item.name):  # Import passes both over
                     continue
                 try:
                     is_dir = item.is_dir()
