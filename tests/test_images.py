@@ -351,6 +351,28 @@ def test_transparent_parts_are_on_white_as_before(mode):
         pictures.BAND_PIXELS = band
 
 
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_every_gray_alpha_pixel_of_a_png_is_read_as_before(tmp_path, orientation):
+    """A gray+alpha PNG is decoded 2 bytes a pixel (Pillow's LA takes 4) and laid on white
+    through a table: each of the 65,536 (gray, alpha) pairs, upright after EXIF orientation 6,
+    comes out as decoding it as LA and laying it on white made it, so no embedding changes."""
+    from flowclass.userfiles.pictures import open_upright
+
+    every = np.arange(65536, dtype=np.uint16)
+    pairs = np.stack([every >> 8, every & 255], axis=-1).astype(np.uint8).reshape(256, 256, 2)
+    picture = Image.fromarray(np.concatenate([pairs, pairs[:7]]), "LA")  # 263 rows: not square
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    picture.save(tmp_path / "ga.png", exif=exif)
+    before = Image.new("L", picture.size, "white")
+    before.paste(picture.getchannel("L"), mask=picture.getchannel("A"))
+    if orientation == 6:  # as ImageOps.exif_transpose turns it
+        before = before.transpose(Image.Transpose.ROTATE_270)
+    shown = open_upright(tmp_path / "ga.png")
+    assert shown.mode == "L" and np.array_equal(np.asarray(shown), np.asarray(before))
+    assert len(np.unique(np.asarray(shown))) == 256
+
+
 def test_32_bit_integer_gray_is_made_8_bit_band_by_band_as_the_whole_picture_was(monkeypatch):
     """32-bit integer gray is made 8-bit a band of rows at a time (the whole picture was copied
     twice); with bands of a few rows, extreme values (the int32 limits, negatives, the edges of

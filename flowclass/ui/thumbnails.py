@@ -14,10 +14,10 @@ import os
 import threading
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from ..fsutil import atomic_path, file_stamp
-from ..userfiles.pictures import as_shown, open_picture
+from ..userfiles.pictures import open_picture, upright_as_shown
 
 ROUTE = "/flowclass/image"
 SIZES = (64, 96, 128, 160, 256, 512, 1024)
@@ -80,7 +80,7 @@ def make_thumbnail(source: Path, target: Path, size: int) -> None:
     with open_picture(source) as image:
         if size:
             image.draft("RGB", (size, size))  # JPEGs decode at a fraction of full size: fast
-        image = as_shown(ImageOps.exif_transpose(image))
+        image = upright_as_shown(image)
         if size:
             image.thumbnail((size, size), Image.Resampling.LANCZOS)
             image = sharp_enlargement(image, size)
