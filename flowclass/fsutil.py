@@ -99,6 +99,18 @@ class WriteError(OSError):
         return self.message
 
 
+_STORAGE_TROUBLE = {  # what the disk said, in words that name the file
+    errno.ENOSPC: "disk full while writing {path}",
+    errno.EDQUOT: "disk quota exceeded while writing {path}",
+    errno.EFBIG: "{path} is larger than the file system allows",
+    errno.EROFS: "cannot write {path}: the file system is read-only",
+    errno.EACCES: "no permission to write {path}",
+    errno.EPERM: "no permission to write {path}",
+    errno.ENAMETOOLONG: "cannot write {path}: the name is too long for the file system",
+}
+STORAGE_ERRNOS = frozenset(_STORAGE_TROUBLE)  # the errors :func:`write_error` puts in words
+
+
 def write_error(exc: OSError, path: str | os.PathLike[str], hint: str | None = None) -> WriteError:
     """A :class:`WriteError` for ``exc``, raised while writing ``path``.
 
@@ -109,15 +121,8 @@ def write_error(exc: OSError, path: str | os.PathLike[str], hint: str | None = N
         return exc
     path = Path(path)
     code = exc.errno
-    what = {
-        errno.ENOSPC: f"disk full while writing {path}",
-        errno.EDQUOT: f"disk quota exceeded while writing {path}",
-        errno.EFBIG: f"{path} is larger than the file system allows",
-        errno.EROFS: f"cannot write {path}: the file system is read-only",
-        errno.EACCES: f"no permission to write {path}",
-        errno.EPERM: f"no permission to write {path}",
-        errno.ENAMETOOLONG: f"cannot write {path}: the name is too long for the file system",
-    }.get(code, f"cannot write {path}: {exc.strerror or exc}")
+    what = _STORAGE_TROUBLE[code].format(path=path) if code in _STORAGE_TROUBLE else \
+        f"cannot write {path}: {exc.strerror or exc}"
     if hint is None:
         hint = "write somewhere else" if code not in (errno.ENOSPC, errno.EDQUOT) else \
             "free some space there, or write somewhere else"

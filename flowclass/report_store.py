@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable
 
 from .errors import NodeError
+from .fsutil import STORAGE_ERRNOS, write_error
 
 if TYPE_CHECKING:
     from .cache import Cache
@@ -86,6 +87,8 @@ def copy_made(wanted: list[tuple[str, str, Path]], out_dir: Path, open_folder: F
                         saved.written.append(target)
                     saved.present.append(target)
                 except (OSError, ValueError, NodeError) as exc:
+                    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:  # a full disk, as elsewhere
+                        exc = write_error(exc, exc.filename or out_dir / target)
                     saved.problems.append(f"{target}: {exc}")
     except NodeError as exc:  # the folder is locked by another run, or its journal is damaged
         saved.problems.append(f"{out_dir}: {exc}" + (f"; {exc.hint}" if exc.hint else ""))

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from disk_helpers import digits_folder, fill, listing, tiny_filesystem
@@ -92,3 +93,25 @@ def test_embed_on_a_cache_disk_that_fills_up_leaves_no_empty_database(small_work
         assert "Traceback" not in output, output
         after = [name for name in listing(disk) if name != "filler.bin"]
         assert after == before, sorted(set(after) ^ set(before))  # no empty database, no leftovers
+
+
+def test_a_report_that_finds_the_output_disk_full_is_told_as_a_full_disk(tmp_path):
+    """dendrogram.png and map.png on a full --out were "not saved: [Errno 28] No space left
+    on device: '.../.flowclass-owned.jsonl'": now the warning says it as every other write
+    does, naming the file and what to do."""
+    from flowclass.report_store import Saved, copy_made
+    from flowclass.userfiles.owned_folder import owned_folder
+
+    made = tmp_path / "dendrogram.png"
+    made.write_bytes(np.random.default_rng(0).bytes(64 * 1024))
+    with tiny_filesystem(tmp_path) as disk:
+        out = disk / "out"
+        out.mkdir()
+        fill(disk)
+        before = listing(disk)
+        saved = copy_made([("cluster", "dendrogram.png", made)], out, owned_folder, Saved())
+        assert saved.written == [] and len(saved.problems) == 1, saved
+        (problem,) = saved.problems
+        assert "[Errno" not in problem and "disk full while writing" in problem, problem
+        assert str(out) in problem and "free some space" in problem, problem
+        assert listing(disk) == before  # nothing partial
