@@ -1,7 +1,7 @@
 """Showing a run on the terminal: a tqdm bar per node, a line per cached or failed node.
 
 When the output is not a terminal (a log file, CI), bars would be a mess of carriage
-returns, so each node gets one line when it finishes instead. With a
+returns, so a node gets a line as each of its steps begins and one when it finishes instead. With a
 :class:`~flowclass.run_clock.RunClock`, bars and lines also tell the whole run's time left
 while nodes are still to come.
 """

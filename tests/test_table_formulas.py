@@ -102,6 +102,15 @@ def test_save_table_writes_hostile_text_as_text_in_xlsx_and_csv(tmp_path):
     assert back["n"].dtype == np.int64 and back["n"].tolist() == list(range(-3, len(HOSTILE) - 3))
 
 
+def test_xlsx_keeps_each_text_exactly_but_a_control_character_it_cannot_hold(tmp_path):
+    """XML has no place for most control characters (openpyxl refuses them): those become
+    U+FFFD, as README says; a tab and a line break, which it holds, stay."""
+    names = ["evil\x1b[2J.png", "a\tb", "two\nlines", "=1+1", "caf\u00e9"]
+    save_table(ctx(tmp_path), data=pd.DataFrame({"path": names}), embeddings=None, path=str(tmp_path / "t.xlsx"))
+    assert formula_cells(tmp_path / "t.xlsx") == []
+    assert pd.read_excel(tmp_path / "t.xlsx")["path"].tolist() == ["evil\ufffd[2J.png", *names[1:]]
+
+
 @pytest.mark.parametrize("text", [*HOSTILE, "", "'", "''=x", "-1.5", "+3", "1e-3", "plain", "\r\n=x", " cats ",
                                   "cats\t", "'a'", "''", "' =x '", "\n"])
 def test_a_label_file_gives_back_exactly_the_labels_written(tmp_path, text):

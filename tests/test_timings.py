@@ -141,6 +141,24 @@ def test_flowclass_run_says_the_time_left_in_all_and_learns_for_the_next_run(tmp
     assert "not timed yet" not in second
 
 
+
+def test_quiet_leaves_out_the_progress_and_a_log_says_each_node_done_once(tmp_path, capsys):
+    """README's `-q`: no progress, the summary still; without it a log (not a terminal) has
+    one 'done in' line per node that ran."""
+    from flowclass.cli import main
+
+    flow = tmp_path / "toy.json"
+    flow.write_text(json.dumps({"schema_version": 1, "nodes": [
+        {"id": "n", "type": "toy.number", "params": {}}, {"id": "w", "type": "toy.describe", "params": {}}],
+        "edges": [{"from": {"node": "n", "port": "number"}, "to": {"node": "w", "port": "number"}}]}))
+    run = ["run", str(flow), "--plugins", str(Path(__file__).parent / "plugins"), "--cache", str(tmp_path / "c")]
+    assert main([*run, "--out", str(tmp_path / "loud")]) == 0
+    loud = capsys.readouterr()
+    assert [line.split(":")[0].strip() for line in loud.err.splitlines() if ": done in" in line] == ["n", "w"], loud
+    assert main([*run, "--out", str(tmp_path / "quiet"), "--set", "n.value=3", "-q"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out.startswith("ok: 2 node(s), 0 from cache"), quiet
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
