@@ -207,7 +207,7 @@ def output_problem(path: Path, target: str) -> tuple[str, str] | None:
 def _output_problem(path: Path, target: str) -> tuple[str, str] | None:
     if path.exists() or path.is_symlink():
         if target == "folder" and not path.is_dir():
-            return "output_in_the_way", f"{path} is a file, not a folder; choose another output folder"
+            return "output_in_the_way", f"{path} is a file, not a folder; choose another folder"
         if target == "file" and path.is_dir():
             return "output_in_the_way", f"{path} is a folder; choose a file name"
         folder = path if path.is_dir() else path.parent

@@ -96,6 +96,7 @@ def test_cache_pointing_at_a_file_is_a_clear_error(tmp_path, capsys, command):
     code = main([command, str(CLUSTER), "--cache", str(a_file)] + (["-q"] if command == "run" else []))
     err = capsys.readouterr().err
     assert code == 2 and f"--cache {a_file}" in err and "is a file, not a folder" in err
+    assert "output folder" not in err  # it is the cache that must move, not --out
     assert "unexpected" not in err and a_file.read_text() == "mine"
 
 
