@@ -7,6 +7,7 @@ A real full disk (a tmpfs) is in tests/test_disk_full.py.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -92,12 +93,43 @@ def _same_size_garbage(path):
     path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
 
 
+def _recorded(path):
+    """Record ``path``'s new size in its result's meta.json, as a writer that meant it would
+    (another FlowClass version, a stranger's cache): only decoding can tell then."""
+    entry = path.parents[2]
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["contents"][path.relative_to(entry).as_posix()] = path.stat().st_size
+    (entry / "meta.json").write_text(json.dumps(meta))
+
+
+def _one_byte_flipped(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def _objects_inside(path):
+    """An array of Python objects (a pickle inside the .npz), of its recorded size."""
+    with open(path, "wb") as handle:
+        np.savez(handle, **{"a0": np.array([{"x": 1}, None], dtype=object)})
+    _recorded(path)
+
+
+def _of_another_version(path):
+    """The value of a type this FlowClass does not know, as another version may name it."""
+    path.write_text(path.read_text().replace('"flowclass.ImageSet"', '"flowclass.ImageSetV9"'))
+    _recorded(path)
+
+
 DAMAGE = {
     "arrays.npz cut in half": ("outputs/images/arrays.npz", _cut_in_half),
     "value.json garbage": ("outputs/images/value.json", lambda p: p.write_text("{not json")),
     "value.json missing": ("outputs/images/value.json", lambda p: p.unlink()),
     "arrays.npz garbage of the same size": ("outputs/images/arrays.npz", _same_size_garbage),
     "meta.json garbage": ("meta.json", lambda p: p.write_text("\x00\x01 pickled?")),
+    "arrays.npz with one byte flipped": ("outputs/images/arrays.npz", _one_byte_flipped),
+    "arrays.npz holding Python objects": ("outputs/images/arrays.npz", _objects_inside),
+    "value.json of another version": ("outputs/images/value.json", _of_another_version),
 }
 
 
