@@ -13,11 +13,12 @@ import re
 import sys
 import time
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, safe_json
 from .digests import sha256
-from .fsutil import atomic_write_text, file_stamp, write_error
+from .fsutil import atomic_path, atomic_write_text, file_stamp, write_error
 from .safe_tables import rows_csv_text
 
 if TYPE_CHECKING:
@@ -32,6 +33,22 @@ GENERATOR = "flowclass"
 # taken for FlowClass's own
 SEAL = "seal"
 _SEALED = re.compile(r',\n  "seal": "([0-9a-f]{64})"\n\}\n\Z')
+# a key of run.json, before the seal: where it was written and as which file (folder, device,
+# inode, mtime_ns), which tie it to its folder (_examine)
+WRITTEN = "written"
+# the top-level keys of run.json as the versions before WRITTEN wrote them, oldest first
+# (git log -p flowclass/manifest.py); the last, sealed, was written from 7a6c930 on
+_LEGACY_KEYS = (
+    ("generator", "flowclass", "python", "platform", "packages", "workflow", "started", "seconds", "ok",
+     "cache", "nodes"),
+    ("generator", "flowclass", "python", "platform", "packages", "workflow", "started", "seconds", "ok",
+     "cache", "nodes", "skipped"),
+    ("generator", "flowclass", "python", "platform", "packages", "workflow", "started", "seconds", "ok",
+     "cache", "scheduler", "nodes", "skipped"),
+)
+# seconds around its run within which an older FlowClass's run.json must have been last
+# written (it was written as the run ended; a network disk's clock may differ a little)
+LEGACY_SLACK = 600.0
 
 
 def package_versions() -> dict[str, str | None]:
@@ -48,23 +65,91 @@ def package_versions() -> dict[str, str | None]:
 
 
 def _previous(path: Path) -> dict[str, Any] | None:
-    """The run.json FlowClass wrote at ``path`` before, or None (absent or not ours: a
-    stranger's, or one changed since). One written before run.json had a seal is taken by its
-    generator alone."""
+    """The run.json FlowClass wrote at ``path``, or None (absent, or not FlowClass's to
+    replace: see :func:`_examine`)."""
+    return _examine(path)[0]
+
+
+def _examine(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """(The run.json FlowClass wrote at ``path``, else None; why it is not that).
+
+    Only one FlowClass wrote in this folder is: its seal intact, and written here, which
+    :data:`WRITTEN` tells by two ways that each survive what the other does not. Its folder's
+    path is the same (a FAT or exFAT stick plugged in again numbers its files anew, but is
+    mounted at the same place), or it is still the very file FlowClass wrote (its device,
+    inode and time, one name only: a folder renamed or moved as a whole on its disk). A copy
+    is neither (new inode, another folder), so a results folder copied elsewhere, or a
+    run.json copied into a folder of one's own, is the user's. A link or anything but a
+    regular file is the user's too. One an older FlowClass wrote, before the seal, is taken
+    only as such a version wrote it (:func:`_legacy`)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None, "is not there"
+    except OSError as exc:
+        return None, "is a link" if os.path.islink(path) else f"cannot be read ({exc.strerror or exc})"
+    try:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode):
+            return None, "is not a regular file"
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            text = handle.read().decode("utf-8")
         previous = safe_json.loads(text)
-        if not isinstance(previous, dict) or previous.get("generator") != GENERATOR:
-            return None
-        return previous if SEAL not in previous or _intact(text) else None
     except (OSError, ValueError):
-        return None
+        return None, "was not written by FlowClass"
+    finally:
+        os.close(fd)
+    if not isinstance(previous, dict) or previous.get("generator") != GENERATOR:
+        return None, "was not written by FlowClass"
+    written = previous.get(WRITTEN)
+    if written is None:
+        return (previous, "") if _legacy(previous, text, st) else \
+            (None, "was written by an older FlowClass and changed or copied since")
+    if SEAL not in previous or not _intact(text):
+        return None, "was written by FlowClass but changed since"
+    folder = written.get("folder") if isinstance(written, dict) else None
+    if not isinstance(folder, str):
+        return None, "was written by FlowClass but changed since"
+    here = os.path.realpath(path.parent)
+    if os.path.normcase(folder) == os.path.normcase(here) or _same_file(written, st):
+        return previous, ""
+    return None, f"was written by FlowClass in {folder}, not here (copied, linked, or moved from another disk)"
+
+
+def _same_file(written: dict[str, Any], st: os.stat_result) -> bool:
+    """Whether ``st`` is the run.json FlowClass wrote as ``written`` says, under one name:
+    its device, inode and modification time (which FlowClass set, so a network disk's clock
+    does not count; within 2 s, which FAT and HFS+ round to)."""
+    mtime = written.get("mtime_ns")
+    return st.st_nlink == 1 and [written.get("device"), written.get("inode")] == [st.st_dev, st.st_ino] \
+        and type(mtime) is int and abs(st.st_mtime_ns - mtime) < 2_000_000_000
+
+
+def _legacy(previous: dict[str, Any], text: str, st: os.stat_result) -> bool:
+    """Whether ``text`` is a run.json exactly as a FlowClass before :data:`WRITTEN` wrote it,
+    soon after the run it records: unsealed with the keys, in the order and the layout those
+    versions wrote (``json.dump``, indent 2, a newline), or sealed as the version just before
+    sealed it. An edit (a note added, the seal deleted from a newer one, a value changed a
+    day later) is not; a copy made with its time kept cannot be told from the file itself."""
+    from datetime import datetime  # only for such a file
+
+    keys = tuple(previous)
+    if keys[-1:] == (SEAL,):
+        if keys[:-1] != _LEGACY_KEYS[-1] or not _intact(text):
+            return False
+    elif keys not in _LEGACY_KEYS or text != json.dumps(previous, indent=2, default=str) + "\n":
+        return False
+    try:
+        started = datetime.strptime(previous["started"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
+        ended = started + float(previous["seconds"])
+    except (TypeError, ValueError):
+        return False
+    return started - LEGACY_SLACK <= st.st_mtime <= ended + LEGACY_SLACK
 
 
 def _seal(body: str) -> str:
-    """What seals run.json's text ``body``. Not its folder: a folder's inode is not kept on
-    every disk (a FAT or exFAT USB stick numbers them anew at each plug-in), and a run into a
-    folder of one's own must not be refused for it."""
+    """What seals run.json's text ``body``: its SHA-256. What ties it to its folder is in the
+    text (:data:`WRITTEN`), not in the seal, so that an edit and a copy are told apart."""
     return sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -91,12 +176,14 @@ def node_seconds(out_dir: Path) -> dict[str, float]:
 
 
 def manifest_path(out_dir: Path) -> Path:
-    """Where run.json goes; refuses to replace a run.json that FlowClass did not write, or
-    that was changed since."""
+    """Where run.json goes; refuses to replace a run.json that FlowClass did not write in
+    this folder, or that was changed since (:func:`_examine`), naming it and saying why."""
     path = out_dir / MANIFEST_NAME
-    if path.exists() and _previous(path) is None:
-        raise FileExistsError(f"{path} exists and was not written by FlowClass (or was changed "
-                              "since); choose another output folder (--out)")
+    if os.path.lexists(path):
+        previous, why = _examine(path)
+        if previous is None:
+            raise FileExistsError(f"{path} {why}; FlowClass replaces only a run.json it wrote in this folder: "
+                                  "move it away, or choose another output folder (--out)")
     return path
 
 
@@ -193,9 +280,22 @@ def write_document(manifest: dict[str, Any], skipped: list[tuple[str, str, str]]
     manifest["skipped"] = write_skipped(skipped, out_dir, previous)
     note = manifest["skipped"].get("not_written") or f"the full list: {out_dir / SKIPPED_NAME}"
     try:  # none there when looked for: linked into place, so one someone made since stays
-        atomic_write_text(path, _sealed_text(manifest), overwrite=previous is not None,
-                          hint="choose another output folder (--out)")
+        with atomic_path(path, overwrite=previous is not None, hint="choose another output folder (--out)") as tmp:
+            _write_sealed(tmp, manifest, out_dir)
     except FileExistsError:
         raise FileExistsError(f"{path} exists and was not written by FlowClass; choose another "
                               "output folder (--out)") from None
     return path, note
+
+
+def _write_sealed(tmp: Path, manifest: dict[str, Any], out_dir: Path) -> None:
+    """Write ``manifest`` sealed into ``tmp``, the new file that becomes run.json in ``out_dir``
+    (renamed or linked, so it keeps its inode), saying where and as which file (:data:`WRITTEN`);
+    its time is set to the one stated, so that a disk with a clock of its own does not differ."""
+    st = os.stat(tmp)
+    now = time.time_ns()
+    manifest[WRITTEN] = {"folder": os.path.realpath(out_dir), "device": st.st_dev, "inode": st.st_ino,
+                         "mtime_ns": now}
+    with open(tmp, "wb") as handle:
+        handle.write(_sealed_text(manifest).encode("utf-8"))
+    os.utime(tmp, ns=(now, now))

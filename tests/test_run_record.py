@@ -150,7 +150,7 @@ def test_an_unchanged_rerun_is_answered_by_the_record_as_the_engine_answers_it(j
     assert (without_times(out), without_times(err)) == (without_times(out2), without_times(err2))
     assert "ok: 6 node(s), 6 from cache" in out and "distances: made from its inputs" in err
     for manifest in (replayed, by_engine):
-        del manifest["started"], manifest["seconds"], manifest["seal"]  # the seal covers the times
+        del manifest["started"], manifest["seconds"], manifest["seal"], manifest["written"]  # times, file
         for node in manifest["nodes"].values():
             del node["seconds"]
     assert replayed == by_engine
@@ -453,7 +453,7 @@ def _elsewhere(job: Job, tmp_path: Path, name: str, monkeypatch) -> Job:
 
 def manifest_without_times(out: Path) -> dict:
     manifest = json.loads((out / "run.json").read_text().replace(str(out), "<out>"))
-    del manifest["started"], manifest["seconds"], manifest["skipped"]["stamp"], manifest["seal"]
+    del manifest["started"], manifest["seconds"], manifest["skipped"]["stamp"], manifest["seal"], manifest["written"]
     for node in manifest["nodes"].values():
         del node["seconds"]
     return manifest

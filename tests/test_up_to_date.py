@@ -100,7 +100,7 @@ def job(tmp_path, digits) -> Rerun:  # noqa: F811
 
 def manifest_without_times(out: Path) -> dict:
     manifest = json.loads((out / "run.json").read_text())
-    del manifest["started"], manifest["seconds"], manifest["seal"]  # the seal covers the times
+    del manifest["started"], manifest["seconds"], manifest["seal"], manifest["written"]  # times, file
     for node in manifest["nodes"].values():
         del node["seconds"]
     return manifest
