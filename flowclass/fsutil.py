@@ -621,16 +621,73 @@ class FolderLocks:
 def waiting_message(folder: str | os.PathLike[str], lock: str | os.PathLike[str], holder: str | None = None,
                     inside: bool = False) -> str:
     """What a run into ``folder`` says while it waits for ``lock``, held by another run into
-    that folder, into a folder holding it (``holder``), or into folders inside it (``inside``)."""
+    that folder, into a folder holding it (``holder``), or into folders inside it (``inside``);
+    each run holding it named by its process where the system tells (:func:`lock_holders`)."""
+    who = lock_holders(lock)
+    if inside:
+        held = (f"{'; '.join(who)} {'holds a share' if len(who) == 1 else 'hold shares'}" if who else
+                "it holds a share")
+        return (f"waiting for another FlowClass run that is writing into a folder inside {folder} (this "
+                f"run's output folder; {held} of the lock {lock}); this run goes on when that one ends")
+    held = f"{'; '.join(who)}; it holds the lock {lock}" if who else f"it holds the lock {lock}"
     if holder is not None:
         return (f"waiting for another FlowClass run that is writing into {holder}, which holds this run's "
-                f"output folder {folder} (it holds the lock {lock}); this run goes on when that one ends")
-    if inside:
-        return (f"waiting for another FlowClass run that is writing into a folder inside {folder} (this "
-                f"run's output folder; it holds a share of the lock {lock}); this run goes on when that "
-                "one ends")
-    return (f"waiting for another FlowClass run that is writing into {folder} (it holds the lock "
-            f"{lock}); this run goes on when that one ends")
+                f"output folder {folder} ({held}); this run goes on when that one ends")
+    return (f"waiting for another FlowClass run that is writing into {folder} ({held}); this run goes on "
+            "when that one ends")
+
+
+PROC_LOCKS = "/proc/locks"
+SHOWN_COMMAND = 300  # characters of a holder's command line shown
+
+
+def lock_holders(lock: str | os.PathLike[str], locks_list: str = PROC_LOCKS) -> list[str]:
+    """Each process holding a ``flock`` on the file ``lock``, as ``process PID: COMMAND LINE``
+    (``this process (another of its runs)``: the canvas runs tabs side by side), as Linux tells them: its list of locks
+    (``locks_list``) names each lock's file (device, inode) and taker, and ``/proc/PID/cmdline``
+    the taker's command (its workflow and output folder, for ``flowclass run``). Only where the
+    taker still holds the lock once its command was read; [] where the system tells nothing.
+    A shared lock's holders are all named, which the lock file alone cannot say."""
+    try:
+        st = os.stat(lock)
+    except OSError:
+        return []
+    file = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    shown = {pid: _process(pid) for pid in _takers(file, locks_list)}
+    return [shown[pid] for pid in _takers(file, locks_list) if pid in shown]  # still holding it
+
+
+def _takers(file: str, locks_list: str) -> list[int]:
+    """The processes holding a flock on ``file`` (``MAJOR:MINOR:INODE`` as ``locks_list`` writes
+    it: ``1: FLOCK  ADVISORY  WRITE 1234 00:1b:5678 0 EOF``; a waiter's line has ``->``), each once."""
+    try:
+        with open(locks_list, encoding="ascii", errors="replace") as listed:
+            lines = listed.read().splitlines()
+    except OSError:
+        return []
+    pids: list[int] = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == file and fields[4].isdigit():
+            pid = int(fields[4])
+            if pid > 0 and pid not in pids:
+                pids.append(pid)
+    return pids
+
+
+def _process(pid: int) -> str:
+    """``process PID: COMMAND LINE`` (control characters escaped, shortened), as Linux tells it."""
+    if pid == os.getpid():
+        return "this process (another of its runs)"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            words = file.read().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return f"process {pid}"
+    text = " ".join(os.fsdecode(word) for word in words)
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for ch in shown_name(text))
+    return f"process {pid}: {text if len(text) <= SHOWN_COMMAND else text[:SHOWN_COMMAND - 3] + '...'}"
 
 
 class Blocked(NamedTuple):

@@ -27,6 +27,7 @@ from typing import Iterator
 
 import pytest
 
+from flowclass import fsutil
 from flowclass.fsutil import FolderLocks, RunLock
 from flowclass.userfiles import folder_lock as folder_locks
 from flowclass.userfiles.folder_lock import locks_folder, run_lock
@@ -422,6 +423,54 @@ def test_runs_into_folders_inside_one_another_take_turns_naming_both(tmp_path):
         assert f"into a folder inside {tmp_path} (" in _waits(tmp_path)  # deeper inside
         with run_lock(out / "sub-2", check_cancelled=_stop), run_lock(tmp_path / "elsewhere" / "x"):
             pass  # beside it, or inside a neighbour: at once
+
+
+def test_the_holders_of_a_lock_are_named_by_process_and_command_line(tmp_path):
+    """Linux's list of locks names each holder of a flock (shared ones too, which the lock file
+    cannot); the waiting message names each by its command line, escaped and shortened."""
+    lock, elsewhere = tmp_path / "run.lock", tmp_path / "other.lock"
+    lock.touch()
+    elsewhere.touch()
+    st = os.stat(lock)
+    file = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    parent = os.getppid()
+    listed = tmp_path / "locks"
+    listed.write_text(f"1: FLOCK  ADVISORY  READ  {parent} {file} 0 EOF\n"
+                      f"1: -> FLOCK  ADVISORY  WRITE {os.getpid()} {file} 0 EOF\n"  # a waiter
+                      f"2: POSIX  ADVISORY  WRITE {os.getpid()} {file} 0 EOF\n"
+                      f"3: FLOCK  ADVISORY  READ  {parent} 00:00:1 0 EOF\n")
+    first = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")[0].decode()  # pytest's parent
+    shown = fsutil.lock_holders(lock, str(listed))
+    assert len(shown) == 1 and shown[0].startswith(f"process {parent}: {first}"[:fsutil.SHOWN_COMMAND])
+    assert "\n" not in shown[0] and len(shown[0]) <= len(f"process {parent}: ") + fsutil.SHOWN_COMMAND
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        assert fsutil.lock_holders(lock) == ["this process (another of its runs)"]
+        assert fsutil.lock_holders(elsewhere) == []
+        said = fsutil.waiting_message(tmp_path / "out", lock, inside=True)
+        assert f"(this run's output folder; this process (another of its runs) holds a share of the lock {lock})" in said
+    finally:
+        os.close(fd)
+    assert fsutil.lock_holders(lock) == [] and fsutil.lock_holders(tmp_path / "gone") == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="Linux tells who holds a flock")
+def test_a_run_waiting_names_the_processes_of_the_runs_it_waits_for(tmp_path):
+    """A run into OUT/sub waiting for a run into OUT, a run into OUT waiting for runs into
+    folders inside it (each holds a share of OUT's lock, which names no holder) and a run
+    into OUT waiting for one there name each other run's process and command line."""
+    out = tmp_path / "out"
+    with another_process_runs_into(out) as holder:
+        said = _waits(out / "sub")
+        assert f"(process {holder.pid}: {sys.executable} -c " in said and f"{out}; it holds the lock" in said
+        assert "\n" not in said  # the script's line breaks, escaped
+        assert f"(process {holder.pid}: " in _waits(out)
+    with another_process_runs_into(out / "a") as first, another_process_runs_into(out / "b") as second:
+        said = _waits(out)
+        assert f"process {first.pid}: " in said and f"process {second.pid}: " in said and \
+            "hold shares of the lock" in said, said
 
 
 def test_a_write_into_a_folder_inside_another_runs_waits_then_says_so(tmp_path):
