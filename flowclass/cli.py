@@ -484,6 +484,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from .fsutil import write_error
     from .library import sample_sets, write_sample_set
 
     names = sample_sets() if args.dataset == "all" else (args.dataset,)
@@ -493,6 +494,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
             write_sample_set(name, target)
         except FileExistsError as exc:
             say(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        except OSError as exc:  # a file where a folder goes, no permission, a full disk
+            say(f"error: {write_error(exc, target, 'choose another folder')}", file=sys.stderr)
             return EXIT_FAILED
         count = sum(1 for p in target.rglob("*") if p.is_file())
         say(f"wrote {count} images of '{name}' to {target}")

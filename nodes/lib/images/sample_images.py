@@ -86,13 +86,20 @@ def write_sample(name: str, target: Path) -> Path:
     if name not in WRITERS:
         raise ValueError(f"unknown sample set {name!r}; choose from {', '.join(DATASETS)}")
     target = Path(target)
-    if target.exists():
-        raise FileExistsError(f"{target} already exists; FlowClass does not write into it")
+    _refuse_taken(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with held_temp_folder(target.parent) as tmp:
         WRITERS[name](tmp)
+        _refuse_taken(target)  # looked for again: a rename replaces an empty folder made meanwhile
         os.rename(tmp, target)
     return target
+
+
+def _refuse_taken(target: Path) -> None:
+    """FileExistsError when anything is at ``target``: a folder, a file, a link (to a folder
+    not there yet, too)."""
+    if os.path.lexists(target):
+        raise FileExistsError(f"{target} already exists; FlowClass does not write into it")
 
 
 def sample_folder(name: str, store: Path) -> Path:
