@@ -6,8 +6,10 @@ limit would crash the code that walks it next. No FlowClass document nests deepl
 anything deeper than :data:`MAX_DEPTH` is refused as a :class:`ValueError`, like any other
 malformed JSON. So is a number of more digits than Python converts (4,300), which
 ``json.loads`` refuses with a ValueError that is no JSON error, advising a call to
-``sys.set_int_max_str_digits``. With ``text_only``, a text holding half a UTF-16 surrogate
-pair (JSON's ``\\udce9``, no character) is refused too: no page, table or UTF-8 file holds it.
+``sys.set_int_max_str_digits``. A document a person may have written or edited (``strict``:
+a workflow) is refused too when a text holds half a UTF-16 surrogate pair (JSON's ``\\udce9``,
+no character: no page, table or UTF-8 file holds it), or an object gives a key twice (Python
+keeps the last, where a person or another program may read the first).
 """
 
 from __future__ import annotations
@@ -36,22 +38,39 @@ class NotText(Refused):
     """A JSON text holding a lone surrogate: an escape that names no character."""
 
 
+class KeyTwice(Refused):
+    """A JSON object that gives one key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict, :class:`KeyTwice` when a key comes twice."""
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise KeyTwice(f"the key {key!r} is given twice in one object; which one counts "
+                               "would depend on the program reading it")
+            seen.add(key)
+    return found
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # how JSON writes half a pair
 
 
-def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, text_only: bool = False) -> Any:
+def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, strict: bool = False) -> Any:
     """``json.loads``, refusing documents nested deeper than ``max_depth`` with :class:`TooDeep`,
-    numbers too long to convert with :class:`TooLong` and, with ``text_only``, texts that are
-    not Unicode with :class:`NotText`."""
+    numbers too long to convert with :class:`TooLong` and, when ``strict``, texts that are
+    not Unicode with :class:`NotText` and keys given twice with :class:`KeyTwice`."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique_keys if strict else None)
     except RecursionError:
         raise TooDeep(f"JSON nested more than {max_depth} levels deep") from None
     except ValueError as exc:
         if "integer string conversion" not in str(exc):
             raise
         raise TooLong(f"it holds a number of more than {sys.get_int_max_str_digits():,} digits") from None
-    if text_only and _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+    if strict and _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
         _check_text(value)
     opening = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
     if text.count(opening[0]) + text.count(opening[1]) <= max_depth:

@@ -169,7 +169,7 @@ def dumps(workflow: Workflow) -> str:
 def loads(text: str, registry: Any = None, source: str | None = None) -> Workflow:
     """Parse, migrate and (given a registry) upgrade and complete a workflow."""
     try:
-        doc = safe_json.loads(text, text_only=True)
+        doc = safe_json.loads(text, strict=True)
     except json.JSONDecodeError as exc:
         raise WorkflowInvalid([Problem("json", f"not valid JSON: {exc.msg} at line {exc.lineno}, "
                                        f"column {exc.colno}")], source=source) from None

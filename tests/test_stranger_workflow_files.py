@@ -71,6 +71,21 @@ def test_a_text_holding_half_a_surrogate_pair_is_refused_naming_the_file(tmp_pat
     assert load(emoji, registry).name.startswith("\U0001f600 ")
 
 
+def test_a_key_given_twice_is_refused_naming_it(tmp_path: Path, registry) -> None:
+    """``{"folder": "photos", "folder": "/home/me/.ssh"}``: a reader (a person, another JSON
+    library) may take the first where Python took the last, silently; the file is refused."""
+    text = CLUSTER_FOLDER.read_text(encoding="utf-8")
+    doc = json.loads(text)
+    folder = json.dumps(doc["nodes"][0]["params"]["folder"])
+    twice = tmp_path / "twice.json"
+    twice.write_text(text.replace(f'"folder": {folder}', f'"folder": {folder}, "folder": "/etc"', 1),
+                     encoding="utf-8")
+    assert twice.read_text(encoding="utf-8") != text
+    with pytest.raises(WorkflowInvalid, match="'folder' is given twice") as refused:
+        load(twice, registry)
+    assert refused.value.source == str(twice)
+
+
 class Unblock:
     """Opens the pipe for writing after a while, so that a reader stuck on it (the bug) ends
     and the test fails instead of hanging."""
