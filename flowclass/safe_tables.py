@@ -147,8 +147,9 @@ HEAD_BYTES = 1 << 16
 
 def _first_rows_problem(path: Path) -> str | None:
     """Why pandas would misread the file or take minutes and GBs over it, from its first two rows:
-    a header of more than MAX_COLUMNS columns, or a first row with more cells than the header
-    (pandas makes its leading cells an index, shifting the rest, at 0.36 ms a cell)."""
+    a header of more than MAX_COLUMNS columns or naming one twice, or a first row with more
+    cells than the header (pandas makes its leading cells an index, shifting the rest, at
+    0.36 ms a cell)."""
     with open(path, "rb") as handle:
         head = handle.read(HEAD_BYTES)
     try:
@@ -158,6 +159,10 @@ def _first_rows_problem(path: Path) -> str | None:
         return None  # pandas says what is wrong
     if first and len(first[0][1]) > MAX_COLUMNS:
         return f"its header row has more than {MAX_COLUMNS} columns"
+    header = first[0][1] if first else []
+    twice = next((name for i, name in enumerate(header) if name and name in header[:i]), None)
+    if twice is not None:  # pandas reads the first and renames the other 'name.1'
+        return f"its header row names the column {twice!r} twice; which one counts is unclear"
     if len(first) == 2 and len(first[1][1]) > len(first[0][1]):
         number, row = first[1]
         cut = len(head) == HEAD_BYTES and not head.endswith(b"\n")  # the row may go on

@@ -138,6 +138,22 @@ def test_rows_that_name_no_image_are_warned_about_by_line(registry, shared_cache
     assert "uno" in set(result.output("labels", "images").labels)
 
 
+def test_a_label_file_naming_a_column_twice_is_refused_naming_it(tmp_path):
+    """``path,label,label``: pandas renamed the second 'label.1' and read the first, where a
+    spreadsheet shows both and a person may read the second: the file is refused, naming the
+    column. Names that differ only in case are distinct columns, as pandas reads them."""
+    import pytest
+
+    from flowclass.errors import NodeError
+
+    (tmp_path / "twice.csv").write_text("path,label,label\na.png,cat,dog\n")
+    with pytest.raises(NodeError) as refused:
+        read_label_file(tmp_path / "twice.csv")
+    assert "twice.csv" in refused.value.message and "'label' twice" in refused.value.message
+    (tmp_path / "cased.csv").write_text("path,label,Label\na.png,cat,dog\n")
+    assert read_label_file(tmp_path / "cased.csv")["label"].tolist() == ["cat"]
+
+
 def test_a_label_file_with_rows_wider_than_its_header_is_refused_by_line(tmp_path):
     """pandas takes the leading cells of a first row longer than the header row as an index:
     ``a.png,cat,extra`` was read as path 'cat', label 'extra', and a 2 MB label file whose
