@@ -145,7 +145,8 @@ def _check_familiarity(familiarity: Any, dim: Any, refuse) -> None:
     """Predict's familiarity as learn_familiarity makes it: float32 arrays whose shapes fit
     one another and the embeddings (``dim`` numbers), compared with at least one neighbour.
     A shared file's other shapes or a neighbour count of -1 ended Predict in an unexpected
-    AssertionError, IndexError or ValueError, naming neither file nor field."""
+    AssertionError, IndexError or ValueError, naming neither file nor field. The numbers are
+    finite, the spreads >= 0 and the ratios in order, as learn_familiarity makes them."""
     if familiarity is None:  # a model from before FlowClass kept it
         return
     if not isinstance(familiarity, Familiarity):
@@ -167,8 +168,16 @@ def _check_familiarity(familiarity: Any, dim: Any, refuse) -> None:
     mean = array("mean", dim if type(dim) is int else None)
     axes = array("axes", len(mean), None)
     reference = array("reference", None, axes.shape[1])
-    array("spread", len(reference))
-    array("ratios", None)
+    spread = array("spread", len(reference))
+    ratios = array("ratios", None)
+    for name, value in (("mean", mean), ("axes", axes), ("reference", reference), ("spread", spread),
+                        ("ratios", ratios)):
+        if not np.isfinite(value).all():  # a NaN made every new image 'unfamiliar', silently
+            raise refuse(f"familiarity.{name}", "expected finite numbers; it holds NaN or infinity")
+    if (spread < 0).any():
+        raise refuse("familiarity.spread", "expected distances (numbers >= 0); it holds a negative one")
+    if (np.diff(ratios) < 0).any():  # Predict looks a ratio up among them by bisection
+        raise refuse("familiarity.ratios", "expected numbers in increasing order")
 
 
 def _validate(param: Any, value: Any, field: str, refuse) -> None:
@@ -184,7 +193,8 @@ def _validate(param: Any, value: Any, field: str, refuse) -> None:
     params=[PathParam(name="file", default="", target="file", role="input", extensions=(EXTENSION,), optional=True,
                       help="A model file written by Save Model (relative: next to the workflow).")],
     fingerprint=_model_fingerprint,
-    revision=2,  # 1: its forest's trees and familiarity checked; 2: its training figures (read again)
+    revision=3,  # 1: its forest's trees and familiarity checked; 2: its training figures; 3: its
+    # familiarity's numbers finite and in order (each read again)
 )
 def load_model(ctx: RunContext, *, file):
     """Read a saved classifier; files that are not exactly that are refused, never run."""

@@ -490,3 +490,33 @@ def test_a_model_files_familiarity_is_held_to_what_predict_needs(registry, cache
     assert load.state == "failed" and load.field == "file", load.error
     field = f"familiarity.{name}" if name else "familiarity"
     assert str(edited) in load.error and f"field '{field}'" in load.error, load.error
+
+
+def _familiarity_array(model_file, name) -> np.ndarray:
+    """A copy of the familiarity array ``name`` that ``model_file`` holds."""
+    with zipfile.ZipFile(model_file) as archive:
+        tree = json.loads(archive.read("value.json"))
+        arrays = archive.read("arrays.npz")
+    entry = tree["fields"]["familiarity"]["fields"][name]["__array__"] + ".npy"
+    with zipfile.ZipFile(io.BytesIO(arrays)) as npz:
+        return np.lib.format.read_array(io.BytesIO(npz.read(entry)), allow_pickle=False).copy()
+
+
+@pytest.mark.parametrize("name,bad", [("mean", np.nan), ("axes", np.inf), ("reference", np.nan),
+                                      ("spread", -np.inf), ("spread", -1.0), ("ratios", np.nan),
+                                      ("ratios", "unsorted")])
+def test_a_model_files_familiarity_holds_finite_numbers_in_order(registry, cache, saved_model, tmp_path,
+                                                                  name, bad):
+    """A NaN in a shared file's familiarity loaded and Predict went on: every new image came
+    out 'unfamiliar' (familiarity 0), saying nothing. So did ratios out of order (Predict
+    looks them up by bisection) and a negative spread. Each is refused naming the field."""
+    model_file, _, _ = saved_model
+    value = _familiarity_array(model_file, name)
+    if bad == "unsorted":
+        assert len(np.unique(value)) > 1
+        value = value[::-1].copy()
+    else:
+        value.flat[0] = bad
+    edited = _familiarity_edited(model_file, tmp_path / "edited.fcmodel", name, value)
+    load = _load_outcome(registry, cache, tmp_path, edited)
+    assert load.state == "failed" and f"field 'familiarity.{name}'" in load.error, load.error
