@@ -165,3 +165,31 @@ def test_a_broken_or_strangers_history_ends_there_and_breaks_nothing(registry, c
     steps = 0 if not isinstance(history, list) else 1  # the step after the broken one
     assert len(again.state.undo_stack) == steps
     assert again.undo() == bool(steps) and len(again.workflow.nodes) == 2 - steps
+
+
+@pytest.mark.parametrize("field,value", [
+    ("path", 5), ("saved_text", None), ("disk_sha", ["x"]), ("origin", {"a": 1}), ("selected", 7),
+    ("viewport", "far"), ("viewport", {"x": "1", "y": 2, "zoom": 1}), ("viewport", {"x": 1}),
+    ("out_choice", 3.5), ("untitled_out", True), ("offered", "yes"), ("run_going", "no"), ("run_node", 1),
+    ("run_kept", "all"), ("typed", {"a": 1}), ("typed", [[1]]), ("view_work", ["strokes"]),
+    ("view_work", {"toy_number": [1, 2]})])
+def test_a_drafts_field_of_the_wrong_kind_is_left_out_and_the_tab_opens(registry, cache, tmp_path, field, value):
+    """A draft hand-edited (or written by another program) with a field of the wrong kind:
+    Path(5) broke the tab's page as it opened. Such a field reads as if absent; the rest of
+    the tab's work comes back."""
+    import json
+
+    from flowclass.ui.drafts import capture
+    from flowclass.ui.session import EditorSession
+
+    session = edited_session(registry, cache, 2)
+    store = DraftStore(tmp_path / "drafts")
+    store.write("strange-1", capture(session, False))
+    doc = json.loads(store.file("strange-1").read_text(encoding="utf-8"))
+    doc[field] = value
+    store.file("strange-1").write_text(json.dumps(doc), encoding="utf-8")
+    again = EditorSession(registry, cache)
+    draft = store.restore_into("strange-1", again)
+    assert getattr(draft, field) == getattr(Draft(workflow=""), field)  # as if absent
+    assert len(again.workflow.nodes) == 2 and again.undo() and len(again.workflow.nodes) == 1
+    assert again.out_dir().is_absolute()

@@ -20,9 +20,10 @@ import os
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Container
+from types import UnionType
+from typing import Any, Container, Union, get_args, get_origin, get_type_hints
 
 from .. import safe_json
 from ..errors import WorkflowInvalid
@@ -87,6 +88,28 @@ class Draft:
         except (ValueError, AttributeError):
             name = None
         return name or "Untitled workflow"
+
+
+_KINDS = get_type_hints(Draft)
+
+
+def _as_kind(name: str, value: Any) -> Any:
+    """A draft's field as read, or None (as if absent) when it is not of its kind: a draft is
+    data that anyone may have edited, and the tab must open whatever it holds."""
+    hint = _KINDS[name]
+    kinds = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    if not any(isinstance(value, get_origin(kind) or kind) for kind in kinds if kind is not type(None)):
+        return None
+    if name == "viewport":
+        numbers = [value.get(key) for key in ("x", "y", "zoom")]
+        fits = all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers)
+        return dict(zip(("x", "y", "zoom"), numbers)) if fits else None
+    if name == "typed":
+        return [entry for entry in value if isinstance(entry, list) and len(entry) == 3
+                and isinstance(entry[0], str) and isinstance(entry[1], str)] or None
+    if name == "view_work":
+        return {node: entries for node, entries in value.items() if isinstance(entries, dict) and entries} or None
+    return value
 
 
 def capture(session: Any, offered: bool) -> Draft:
@@ -231,11 +254,8 @@ class DraftStore:
             return None
         if not isinstance(doc, dict) or not isinstance(doc.get("workflow"), str):
             return None
-        known = {f.name for f in fields(Draft)}
-        try:
-            return Draft(**{k: v for k, v in doc.items() if k in known})
-        except TypeError:
-            return None
+        return Draft(**{name: kept for name, value in doc.items()
+                        if name in _KINDS and (kept := _as_kind(name, value)) is not None})
 
     def unsaved(self) -> list[tuple[str, Draft, float]]:
         """(tab id, draft, when written) of every draft with unsaved changes, newest first."""
