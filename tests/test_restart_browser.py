@@ -357,3 +357,79 @@ def test_back_and_forward_show_each_tab_live_with_its_own_work(browser, server: 
                what="the second tab's workflow")
     assert field(browser, "cluster", "n_clusters").get_attribute("value") == "2"
     assert '"n_clusters": 4' in draft(server, first)["workflow"]
+
+
+OFFLINE = "const o = document.getElementById('fc-offline'); return !!o && getComputedStyle(o).display !== 'none'"
+RELOADED = "return !window.fcBeforeReload && document.querySelectorAll('.vue-flow__node').length === 6"
+
+
+def try_to_edit(browser) -> None:
+    """A drag of a node, a value typed into its field, Ctrl+Z: what a user does without
+    knowing the server is gone. Each may be refused by the page (that is the point)."""
+    driver = browser.selenium
+    drag_node(browser, "distances", 80, 120)
+    box = driver.find_element(By.CSS_SELECTOR, '[data-field="n_clusters"] input')
+    try:
+        box.send_keys(Keys.BACKSPACE, "7")
+    except Exception:  # noqa: BLE001  (refused as not interactable: nothing typed either)
+        pass
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    time.sleep(0.3)
+
+
+def test_a_page_without_its_server_pauses_editing_until_it_is_back(browser, server: CanvasServer,
+                                                                   workspace: Path) -> None:
+    """The server killed (restarting, a laptop asleep): the page went on taking edits, a node
+    dragged, a value typed, which never reached any server and were gone at the reload, the
+    canvas having shown them as made. The page says it is reconnecting and takes no edit
+    until its server is back; then it shows the tab's work as the server kept it."""
+    driver = browser.selenium
+    address = open_tab(browser, server)
+    retype(field(browser, "cluster", "n_clusters"), "3")  # unsaved: the file says 2
+    wait_until(lambda: '"n_clusters": 3' in draft(server, address).get("workflow", ""), what="the draft")
+    at = driver.execute_script(NODE_AT, "distances")
+    driver.execute_script("window.fcBeforeReload = true")  # gone once the page has reloaded
+    assert not driver.execute_script(OFFLINE)
+    server.kill()
+    wait_until(lambda: driver.execute_script(OFFLINE), timeout=15, what="the page saying it reconnects")
+    time.sleep(1)  # its words fade in
+    shot(browser, "offline")
+    assert "Reconnecting" in driver.find_element(By.ID, "fc-offline").text
+    try_to_edit(browser)
+    assert driver.execute_script(NODE_AT, "distances") == pytest.approx(at, abs=1.5)  # not moved
+    assert driver.find_element(By.CSS_SELECTOR, '[data-field="n_clusters"] input').get_attribute("value") == "3"
+
+    server.start()
+    wait_until(lambda: driver.execute_script(RELOADED), timeout=40, what="the page back with its server")
+    assert driver.current_url == address and not driver.execute_script(OFFLINE)
+    assert field(browser, "cluster", "n_clusters").get_attribute("value") == "3"
+    assert '"n_clusters": 3' in draft(server, address)["workflow"]
+    shot(browser, "back_online")
+
+
+DROP_EVENTS = """const emit = window.socket.emit.bind(window.socket);
+window.fcDropped = 0;
+window.socket.emit = (name, ...args) => { if (name === "event") { window.fcDropped++; return window.socket; }
+                                          return emit(name, ...args); };
+window.fcRestoreEmit = () => { window.socket.emit = emit; };"""
+
+
+def test_an_edit_lost_on_a_dead_connection_is_not_shown_as_made(browser, server: CanvasServer,
+                                                                workspace: Path) -> None:
+    """A network blip the browser has not noticed yet: what the page sends goes nowhere (here
+    dropped on purpose), and the node dragged meanwhile stayed where it was dropped after the
+    connection came back, though the server never moved it (its Save wrote the old place). The
+    page, back with its server, shows the tab as the server holds it."""
+    driver = browser.selenium
+    address = open_tab(browser, server)
+    at = driver.execute_script(NODE_AT, "distances")
+    driver.execute_script("window.fcBeforeReload = true")
+    driver.execute_script(DROP_EVENTS)
+    drag_node(browser, "distances", 80, 120)
+    time.sleep(0.3)
+    assert driver.execute_script("return window.fcDropped") > 0
+    assert driver.execute_script(NODE_AT, "distances") != pytest.approx(at, abs=1.5)  # shown moved
+    driver.execute_script("window.fcRestoreEmit(); window.socket.io.engine.close()")  # the blip is noticed
+    wait_until(lambda: driver.execute_script(RELOADED), timeout=40, what="the page back with its server")
+    assert driver.current_url == address
+    assert driver.execute_script(NODE_AT, "distances") == pytest.approx(at, abs=1.5)  # as the server has it

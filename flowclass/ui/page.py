@@ -59,6 +59,7 @@ ADDRESS = """<script>
 LEAVE_WARNING = """<script>
 window.addEventListener("beforeunload", (event) => {
   if (document.getElementById("popup")?.getAttribute("aria-hidden") === "false") return;  // reconnecting
+  if (document.documentElement.classList.contains("fc-is-offline")) return;  // reloading as it reconnected
   if (document.querySelector('[data-fc-dirty="1"]')) { event.preventDefault(); event.returnValue = ""; }
 });
 window.addEventListener("DOMContentLoaded", () => { window.onbeforeunload = null; });  // after nicegui.js
@@ -66,6 +67,45 @@ window.addEventListener("pagehide", () => { sessionStorage.__nicegui_tab_closed 
 window.addEventListener("pageshow", (event) => {
   if (event.persisted) sessionStorage.__nicegui_tab_closed = "false";
 });
+</script>"""
+
+# While the page has lost its server (a restart, a network blip, a laptop asleep) it takes no
+# edit: what it sent then went nowhere (NiceGUI drops the events a page sends before it is
+# connected again, and a server restarted never knew the page), yet the canvas and the fields
+# showed it as made. A queue of edits sent on reconnection cannot be made right: a restarted
+# server reloads the page, whose elements (the events' addresses) are then new, and edits made
+# blind onto a state the server may since have changed (a run's end, another tab's save, a
+# draft a moment older) would be applied to something the user never saw. So the page covers
+# itself and swallows keys while NiceGUI says the connection is lost ("#popup"), and once it is
+# back it reloads: what it then shows is exactly what the server holds (an edit lost on a
+# connection not yet known to be dead included, which the canvas had shown as made).
+OFFLINE = """<script>
+(() => {
+  const root = document.documentElement;
+  const swallow = (event) => {
+    if (root.classList.contains("fc-is-offline")) { event.preventDefault(); event.stopImmediatePropagation(); }
+  };
+  for (const type of ["keydown", "keypress", "keyup", "beforeinput", "paste", "cut", "drop"])
+    window.addEventListener(type, swallow, true);
+  window.addEventListener("DOMContentLoaded", () => {
+    const cover = document.createElement("div");
+    cover.id = "fc-offline";
+    cover.setAttribute("role", "alert");
+    const box = cover.appendChild(document.createElement("div"));
+    box.appendChild(document.createElement("b")).textContent = "Reconnecting to the FlowClass server…";
+    box.appendChild(document.createElement("span")).textContent =
+      "Editing is paused until it is back, so that no change is made where it cannot be kept. " +
+      "What the server received is kept; this page shows it again as soon as it is connected.";
+    document.body.appendChild(cover);
+    const popup = document.getElementById("popup");
+    if (!popup) return;
+    new MutationObserver(() => {
+      const lost = popup.getAttribute("aria-hidden") === "false";
+      if (lost) root.classList.add("fc-is-offline");
+      else if (root.classList.contains("fc-is-offline")) location.reload();  // back: show the server's tab
+    }).observe(popup, { attributes: true, attributeFilter: ["aria-hidden"] });
+  });
+})();
 </script>"""
 
 
@@ -145,6 +185,7 @@ class EditorPage:
     def _build(self) -> None:
         ui.add_css(STYLE)
         ui.add_head_html(LEAVE_WARNING)
+        ui.add_head_html(OFFLINE)
         ui.query(".nicegui-content").classes("p-0 gap-0")
         session, roots = self.session, self.config.roots
         with ui.header().classes("bg-white text-gray-900 border-b items-center gap-1 px-2 py-1") as header:
