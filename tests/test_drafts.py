@@ -124,7 +124,7 @@ def test_undo_and_redo_survive_a_restarted_server(registry, cache, tmp_path):
     store.write("restarted-1", capture(session, False))
 
     again = EditorSession(registry, cache)
-    restore(again, store.read("restarted-1"))
+    restore(again, store.read("restarted-1", history=True))
     assert ([dumps(w) for w in again.state.undo_stack], [dumps(w) for w in again.state.redo_stack]) == before
     assert again.redo() and len(again.workflow.nodes) == 3
     for left in (2, 1, 0):
@@ -160,7 +160,7 @@ def test_a_broken_or_strangers_history_ends_there_and_breaks_nothing(registry, c
     store.write("stranger-1", replace(draft, undo=history if not isinstance(history, list) else
                                       [draft.undo[0]] + history + [draft.undo[1]]))
     again = EditorSession(registry, cache)
-    restore(again, store.read("stranger-1"))
+    restore(again, store.read("stranger-1", history=True))
     assert len(again.workflow.nodes) == 2
     steps = 0 if not isinstance(history, list) else 1  # the step after the broken one
     assert len(again.state.undo_stack) == steps
@@ -193,3 +193,37 @@ def test_a_drafts_field_of_the_wrong_kind_is_left_out_and_the_tab_opens(registry
     assert getattr(draft, field) == getattr(Draft(workflow=""), field)  # as if absent
     assert len(again.workflow.nodes) == 2 and again.undo() and len(again.workflow.nodes) == 1
     assert again.out_dir().is_absolute()
+
+
+def test_the_history_lives_beside_the_draft_and_goes_with_it(registry, cache, tmp_path):
+    """Listing closed tabs' work reads every draft, so the history (ten times a draft) has a
+    file of its own, used only when it leads to the draft's workflow (a server killed
+    between the two writes leaves it a step ahead), and discarded or pruned with the draft."""
+    import json
+    import os
+
+    from flowclass.ui.drafts import CLEAN_KEEP, capture
+    from flowclass.ui.file_guard import text_sha
+    from flowclass.workflow_file import dumps
+
+    session = edited_session(registry, cache, 2)
+    store = DraftStore(tmp_path / "drafts")
+    store.write("beside-1", capture(session, False))
+    assert json.loads(store.file("beside-1").read_text())["undo"] is None
+    assert store.read("beside-1").undo is None and len(store.read("beside-1", history=True).undo) == 2
+    assert [tab for tab, _, _ in store.unsaved()] == ["beside-1"]
+
+    session.add_node("toy.number", (0, 900))  # the history written, then the server killed
+    ahead = capture(session, False)
+    store.history_file("beside-1").write_text(json.dumps(
+        {"workflow": text_sha(ahead.workflow), "undo": ahead.undo}))
+    assert store.read("beside-1", history=True).undo is None  # not the draft's own: none
+    store.discard("beside-1")
+    assert list(store.folder.iterdir()) == []
+
+    session.state.saved_text = dumps(session.workflow)  # nothing unsaved: pruned when forgotten
+    store.write("beside-2", capture(session, False))
+    old = store.file("beside-2").stat().st_mtime - CLEAN_KEEP - 10
+    os.utime(store.file("beside-2"), (old, old))
+    assert store.prune(held=()) == ["beside-2"]
+    assert list(store.folder.iterdir()) == []

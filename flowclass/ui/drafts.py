@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import UnionType
 from typing import Any, Container, Union, get_args, get_origin, get_type_hints
@@ -30,6 +30,7 @@ from ..errors import WorkflowInvalid
 from ..fsutil import RemovedFlock, atomic_write_text, flock_api
 from ..workflow import Workflow
 from ..workflow_file import dumps, loads
+from .file_guard import text_sha
 
 TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 CLEAN_KEEP = 14 * 86400.0  # seconds a draft with nothing unsaved outlives its last change or showing
@@ -184,18 +185,45 @@ class DraftStore:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        self._histories: dict[str, dict] = {}  # the history last written, by tab id
 
     def file(self, tab_id: str) -> Path:
         if not TAB_ID.fullmatch(tab_id):
             raise ValueError(f"not a tab id: {tab_id!r}")
         return self.folder / f"{tab_id}.json"
 
+    def history_file(self, tab_id: str) -> Path:
+        """The tab's undo history, beside its draft (``.undo``: not a draft to list or prune)."""
+        return self.file(tab_id).with_suffix(".undo")
+
     def write(self, tab_id: str, draft: Draft) -> None:
         """Whole or not at all; no fsync per edit (a reload or a killed server keeps the page
-        cache; only a power cut could lose the last edit)."""
+        cache; only a power cut could lose the last edit). The undo history goes into a file
+        of its own, first, when it changed, naming the workflow it leads to: listing the
+        closed tabs' work reads every draft, and a history is ten times a draft (200 drafts
+        read in 184 ms with theirs, 18 ms without)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.file(tab_id), json.dumps(asdict(draft), indent=1), fsync=False,
-                          hint="free some space in FlowClass's data folder")
+        hint = "free some space in FlowClass's data folder"
+        history = {"workflow": text_sha(draft.workflow), "undo": draft.undo, "redo": draft.redo}
+        if self._histories.get(tab_id) != history:
+            if draft.undo or draft.redo:
+                atomic_write_text(self.history_file(tab_id), json.dumps(history), fsync=False, hint=hint)
+            else:
+                self.history_file(tab_id).unlink(missing_ok=True)
+            self._histories[tab_id] = history
+        atomic_write_text(self.file(tab_id), json.dumps(asdict(replace(draft, undo=None, redo=None)), indent=1),
+                          fsync=False, hint=hint)
+
+    def _with_history(self, tab_id: str, draft: Draft) -> Draft:
+        """``draft`` with its undo history, when the history file leads to its workflow (a
+        server killed between the two writes leaves one a step ahead: not used)."""
+        try:
+            history = safe_json.loads(self.history_file(tab_id).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return draft
+        if not isinstance(history, dict) or history.get("workflow") != text_sha(draft.workflow):
+            return draft
+        return replace(draft, undo=_as_kind("undo", history.get("undo")), redo=_as_kind("redo", history.get("redo")))
 
     def _held_file(self, tab_id: str) -> Path:
         """The tab's lock file, beside the drafts folder (which holds only drafts)."""
@@ -242,9 +270,11 @@ class DraftStore:
         finally:
             lock.release()
 
-    def read(self, tab_id: str) -> Draft | None:
-        """The tab's draft, or None when there is none or it cannot be read."""
-        return self._read(self.file(tab_id))
+    def read(self, tab_id: str, *, history: bool = False) -> Draft | None:
+        """The tab's draft, or None when there is none or it cannot be read; with ``history``,
+        with its undo history."""
+        draft = self._read(self.file(tab_id))
+        return self._with_history(tab_id, draft) if history and draft is not None else draft
 
     @staticmethod
     def _read(file: Path) -> Draft | None:
@@ -271,6 +301,8 @@ class DraftStore:
 
     def discard(self, tab_id: str) -> None:
         self.file(tab_id).unlink(missing_ok=True)
+        self.history_file(tab_id).unlink(missing_ok=True)
+        self._histories.pop(tab_id, None)
         self._drop_held(tab_id)
 
     def keep_fresh(self, tab_id: str) -> None:
@@ -303,6 +335,8 @@ class DraftStore:
                 continue
             if self._forgotten(aside, now):
                 aside.unlink(missing_ok=True)
+                self.history_file(tab_id).unlink(missing_ok=True)
+                self._histories.pop(tab_id, None)
                 self._drop_held(tab_id)
                 removed.append(tab_id)
                 continue
@@ -346,7 +380,7 @@ class DraftStore:
         """Put the tab's draft back into ``session``; the draft, or None when there is none.
         Raises WorkflowInvalid when its workflow does not load here (a newer FlowClass wrote
         it): the draft is left as it is, for the caller never to write over."""
-        draft = self.read(tab_id)
+        draft = self.read(tab_id, history=True)
         if draft is not None:
             restore(session, draft)
         return draft

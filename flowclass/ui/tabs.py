@@ -119,7 +119,7 @@ class Tabs:
     def _new(self, tab_id: str, copy_of: Draft | None = None) -> Tab:
         lock = self.drafts.hold(tab_id)
         if lock is None:  # another server's tab (its address opened here): a copy of its own
-            copy = self._new(new_tab_id(), copy_of=self.drafts.read(tab_id))
+            copy = self._new(new_tab_id(), copy_of=self.drafts.read(tab_id, history=True))
             copy.notice = HELD_ELSEWHERE
             return copy
         session = self.make_session()
