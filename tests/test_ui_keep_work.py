@@ -629,3 +629,32 @@ async def test_save_as_during_a_run_the_footer_names_the_folder_the_run_writes(u
     assert (writing / "run.json").is_file() and not after.exists()  # where it wrote
     assert page.footer.out_label.text == str(after)
     await user.should_not_see("next run:")
+
+
+@pytest.mark.slow
+async def test_ctrl_z_after_a_server_restart_undoes_the_edits_made_before_it(user: User, registry, cache,
+                                                                            tmp_path: Path) -> None:
+    """The tab came back from its draft after a restart with its edits but an empty history:
+    Ctrl+Z did nothing. It undoes the edits made before the restart, one by one, back to the
+    empty canvas, and Ctrl+Y brings them back."""
+    make_app(registry, cache, tmp_path)
+    await user.open("/?tab=undo-restart-tab")
+    page = page_of(user)
+    drop(user, "toy.number")
+    drop(user, "toy.wait", 300)
+    wire(user, "toy_number.number", "toy_wait.number")
+    history = cache.store_dir("drafts") / "undo-restart-tab.undo"
+    await until(lambda: history.is_file() and len(json.loads(history.read_text())["undo"]) == 3, what="the history")
+
+    page.tab.lock.release()  # the old server is killed: the OS drops its locks
+    make_app(registry, cache, tmp_path)
+    await user.open("/?tab=undo-restart-tab")
+    canvas = user.find(FlowCanvas)
+    assert len(graph_nodes(user)) == 2 and len(canvas_of(user).graph["edges"]) == 1
+    canvas.trigger("shortcut", {"key": "undo"})
+    await until(lambda: not canvas_of(user).graph["edges"], what="the connection undone")
+    for left in (1, 0):
+        canvas.trigger("shortcut", {"key": "undo"})
+        await until(lambda: len(graph_nodes(user)) == left, what=f"{left} node(s) left")
+    canvas.trigger("shortcut", {"key": "redo"})
+    await until(lambda: list(graph_nodes(user)) == ["toy_number"], what="the redo")
