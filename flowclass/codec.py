@@ -248,9 +248,14 @@ def open_zip(data: bytes, limits: ZipLimits = LIMITS) -> zipfile.ZipFile:
 
 
 def check_zip(archive: zipfile.ZipFile, limits: ZipLimits = LIMITS) -> None:
-    """Refuse, with :class:`CodecError`, a zip that would inflate past ``limits``."""
-    total = 0
+    """Refuse, with :class:`CodecError`, a zip that would inflate past ``limits``, or that
+    lists a name twice (Python reads the last, another reader may take the first)."""
+    total, names = 0, set()
     for info in archive.infolist():
+        if info.filename in names:
+            raise CodecError(f"its entry {info.filename!r} is listed twice; which one counts would "
+                             "depend on the program reading it")
+        names.add(info.filename)
         total += info.file_size
         if total > limits.max_bytes:
             raise CodecError(f"it would inflate to more than {limits.max_bytes / 2**20:.0f} MB, "

@@ -520,3 +520,21 @@ def test_a_model_files_familiarity_holds_finite_numbers_in_order(registry, cache
     edited = _familiarity_edited(model_file, tmp_path / "edited.fcmodel", name, value)
     load = _load_outcome(registry, cache, tmp_path, edited)
     assert load.state == "failed" and f"field 'familiarity.{name}'" in load.error, load.error
+
+
+def test_a_classifier_zip_listing_an_entry_twice_is_refused(registry, cache, saved_model, tmp_path):
+    """The classifier inside a .fcmodel is a zip skops reads; a second schema.json in it would
+    be read in place of the first. Refused, naming the file and the entry."""
+    from test_codec import zip_with_second
+
+    from flowclass import codec
+
+    model_file, _, _ = saved_model
+    payload = bytes(codec.from_bytes(model_file.read_bytes()).estimator)
+    with zipfile.ZipFile(io.BytesIO(payload)) as source:
+        doubled_payload = zip_with_second(payload, "schema.json", source.read("schema.json"))
+    doubled = tmp_path / "doubled.fcmodel"
+    _with_estimator(model_file, doubled_payload, doubled)
+    outcome = _load_outcome(registry, cache, tmp_path, doubled)
+    assert outcome.state == "failed" and str(doubled) in outcome.error, outcome.error
+    assert "'schema.json' is listed twice" in outcome.error, outcome.error
