@@ -49,6 +49,7 @@ def config_file() -> Path:
 
 
 CONFIG_LIMIT = 1 << 20  # bytes read of the config file at most
+MAX_PLUGIN_FOLDERS = 256  # folders the config file may name
 
 
 class PluginFolder(NamedTuple):
@@ -79,6 +80,8 @@ def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> tuple[list[P
                 raise ValueError("nested too deep to read (arrays or tables inside one another)") from None
             if not isinstance(named, list) or not all(isinstance(p, str) for p in named):
                 raise ValueError("'plugins' must be a list of folders, e.g. plugins = [\"~/my-nodes\"]")
+            if len(named) > MAX_PLUGIN_FOLDERS:  # each would be a warning at every command
+                raise ValueError(f"'plugins' names {len(named):,} folders; at most {MAX_PLUGIN_FOLDERS} are read")
             folders += [PluginFolder(Path(p).expanduser(), str(path)) for p in named]
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
             problems.append(f"{exc}; no plugin folder read from it")

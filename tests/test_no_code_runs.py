@@ -373,3 +373,15 @@ def test_a_huge_config_file_is_refused_unread(home):
     registry = default_registry()
     problems = [str(e) for e in registry.plugin_errors]
     assert any("config.toml" in p and "larger than" in p for p in problems), problems
+
+
+def test_a_config_file_naming_countless_plugin_folders_is_one_warning(home):
+    """A config.toml of 50,000 plugin folders (880 KB) printed 50,000 warnings at every
+    command; a list longer than any person keeps is one problem, and no folder is read."""
+    config = home / ".config" / "flowclass"
+    config.mkdir(parents=True)
+    folders = ", ".join(f'"/nowhere/{i}"' for i in range(1_000))
+    (config / "config.toml").write_text(f"plugins = [{folders}]\n")
+    registry = default_registry()
+    problems = [str(e) for e in registry.plugin_errors]
+    assert len(problems) == 1 and "config.toml" in problems[0] and "1,000 folders" in problems[0], problems[:3]
