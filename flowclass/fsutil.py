@@ -69,6 +69,16 @@ def shown_name(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "replace")
 
 
+def is_read_only(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a regular file (not followed through a link) that its mode lets no
+    one write: its owner said no, so FlowClass does not replace it (root could)."""
+    try:
+        st = os.lstat(path)
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(st.st_mode) and not st.st_mode & 0o222
+
+
 def is_regular_file(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` (followed through links) is a regular file; asking never blocks."""
     try:

@@ -92,6 +92,8 @@ def _examine(path: Path) -> tuple[dict[str, Any] | None, str]:
         st = os.fstat(fd)
         if not S_ISREG(st.st_mode):
             return None, "is not a regular file"
+        if not st.st_mode & 0o222:  # its owner said no, as to a decisions file (userfiles/decisions.py)
+            return None, "is read-only"
         with os.fdopen(os.dup(fd), "rb") as handle:
             text = handle.read().decode("utf-8")
         previous = safe_json.loads(text)
@@ -203,7 +205,8 @@ def write_skipped(rows: list[tuple[str, str, str]], out_dir: Path,
     theirs = {**listed, "file": None, "not_written": f"{path} exists and was not written by FlowClass"}
     if os.path.lexists(path):
         try:
-            ours = recorded is not None and str(file_stamp(path, follow_symlinks=False)) == recorded
+            ours = recorded is not None and str(file_stamp(path, follow_symlinks=False)) == recorded \
+                and os.lstat(path).st_mode & 0o222 != 0  # not made read-only since
             if ours and path.read_bytes() == text.encode("utf-8"):
                 return {**listed, "file": SKIPPED_NAME, "stamp": recorded}
         except OSError:

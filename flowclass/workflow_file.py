@@ -19,6 +19,7 @@ file that is opened and saved unchanged stays byte-identical.
 from __future__ import annotations
 
 import codecs
+import errno
 import json
 import math
 import os
@@ -30,7 +31,7 @@ from typing import Any, Callable, Mapping
 from . import safe_json
 from .errors import WorkflowInvalid
 from .problems import Problem
-from .fsutil import atomic_write_text, clear_dead_temps
+from .fsutil import WriteError, atomic_write_text, clear_dead_temps, is_read_only
 from .workflow import Edge, NodeSpec, PortRef, Workflow
 
 SCHEMA_VERSION = 1
@@ -219,6 +220,9 @@ def save(workflow: Workflow, path: str | os.PathLike[str]) -> None:
     """Write atomically: readers see the old file or the new one, never half of one; and
     clear the leftovers of saves (of this file, of decisions beside it) killed before."""
     path = Path(path)
+    if is_read_only(path):
+        raise WriteError(f"{path} is read-only; FlowClass does not replace it: make it writable, or save it "
+                         "somewhere else", path, errno.EACCES)
     path.parent.mkdir(parents=True, exist_ok=True)
     clear_dead_temps(path.parent)
     atomic_write_text(path, dumps(workflow), hint="save it somewhere else")

@@ -177,3 +177,20 @@ def test_the_refusal_says_what_to_do(ran, tmp_path):
     assert "choose another output folder (--out)" in str(info.value)
     assert "move it away" in str(info.value)
 
+
+def test_a_read_only_run_json_or_skipped_csv_is_not_replaced(ran, cache):
+    """Made read-only by its owner (a record of a good run, to keep): a run replaced both."""
+    out, run = ran
+    (out / "run.json").chmod(0o444)
+    before, done = (out / "run.json").read_bytes(), len(calls(cache))
+    with pytest.raises(FileExistsError, match="read-only"):
+        run(out)
+    assert (out / "run.json").read_bytes() == before and len(calls(cache)) == done
+    from flowclass.manifest import write_skipped
+
+    previous = json.loads((out / "run.json").read_text())
+    (out / "skipped.csv").chmod(0o444)
+    kept = (out / "skipped.csv").read_bytes()
+    said = write_skipped([("import", "x.png", "cut short")], out, previous)
+    assert said["file"] is None and "x.png" in str(said["files"])
+    assert (out / "skipped.csv").read_bytes() == kept and (out / "skipped.csv").stat().st_mode & 0o777 == 0o444

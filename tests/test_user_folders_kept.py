@@ -74,3 +74,18 @@ def test_sample_into_a_folder_it_cannot_write_says_so(tmp_path, capsys, tiny_sam
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(folder) in err
 
+
+def test_saving_a_workflow_over_a_read_only_file_is_refused(tmp_path):
+    """A workflow file its owner made read-only was replaced by a save (as the decisions
+    files beside it are not)."""
+    from flowclass.fsutil import WriteError
+    from flowclass.workflow import Workflow
+    from flowclass.workflow_file import save
+
+    flow = tmp_path / "flow.json"
+    save(Workflow(name="mine"), flow)
+    flow.chmod(0o444)
+    before = flow.read_bytes()
+    with pytest.raises(WriteError, match="read-only"):
+        save(Workflow(name="other"), flow)
+    assert flow.read_bytes() == before and flow.stat().st_mode & 0o777 == 0o444

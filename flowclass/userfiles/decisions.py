@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import NodeError
-from ..fsutil import clear_dead_temps
+from ..fsutil import clear_dead_temps, is_read_only
 from .edit_lock import EditLockError, edit_lock
 
 
@@ -26,7 +26,7 @@ def changing(path: Path, what: str, field: str) -> Iterator[None]:
         raise NodeError(f"the {what} {path} is a link (to {os.readlink(path)}); FlowClass neither writes "
                         "through a link nor replaces it", field=field,
                         hint="name the file itself, or move the link away")
-    if path.is_file() and not path.stat().st_mode & 0o222:
+    if is_read_only(path):
         raise NodeError(f"the {what} {path} is read-only; FlowClass does not replace it", field=field,
                         hint="make it writable to save decisions in it, or name another file")
     path.parent.mkdir(parents=True, exist_ok=True)
