@@ -394,3 +394,27 @@ def test_no_write_under_any_target_goes_through_a_users_link_or_leaves_the_folde
             owned.write_file("sub/z.png", lambda tmp: tmp.write_text("x"))
     assert list(elsewhere.iterdir()) == [] and not (tmp_path / "x.png").exists()
     assert (out / "sub (3)" / "deep" / "x.png").read_text() == "FlowClass's"
+
+
+# --- a file its owner made read-only is theirs ---------------------------------------------------
+
+def test_a_written_file_made_read_only_is_neither_replaced_nor_removed(tmp_path, images):
+    """An exported copy and a saved table that their owner made read-only (to keep them) were
+    replaced by the next run, and the copy removed by the export's tidy; a hard link of a
+    read-only original stays FlowClass's to tidy (the original keeps its name)."""
+    out, table = tmp_path / "out", tmp_path / "t" / "x.csv"
+    result, _ = export(tmp_path, labelling(images, ["C0"] * 6), out)
+    save_table(ctx(tmp_path), data=result, embeddings=None, path=str(table))
+    kept, first = out / "C0" / images[0].name, table.read_bytes()
+    kept.chmod(0o444)
+    table.chmod(0o444)
+    again, _ = export(tmp_path, labelling(images[1:], ["C1"] * 5), out)  # img000 no longer wanted
+    assert kept.read_bytes() == images[0].read_bytes() and (out / "C0" / images[1].name).exists() is False
+    with pytest.raises(NodeError, match="x.csv exists and was not written by FlowClass"):
+        save_table(ctx(tmp_path), data=again, embeddings=None, path=str(table))
+    assert table.read_bytes() == first
+    images[2].chmod(0o444)
+    linked, _ = export(tmp_path, labelling(images[2:3], ["C2"]), tmp_path / "links", mode="hardlink")
+    assert os.stat(images[2]).st_nlink == 2
+    export(tmp_path, labelling(images[3:4], ["C3"]), tmp_path / "links", mode="hardlink")
+    assert not (tmp_path / "links" / "C2").exists() and images[2].exists()

@@ -3,7 +3,8 @@
 Each folder FlowClass writes into keeps a hidden journal (:mod:`flowclass.userfiles.journal`) of
 the files and folders FlowClass created there, with their identity (inode, size,
 modification time). A path counts as FlowClass's only while it is in the journal *and*
-still has that identity; only such paths are ever replaced or removed. Everything else
+still has that identity, and (a file) its owner has not made it read-only; only such paths
+are ever replaced or removed. Everything else
 is the user's: FlowClass writes beside it under another name, or stops with an error
 that names it.
 
@@ -129,8 +130,8 @@ class OwnedFolder:
         if not self.links_free(rel):
             return None
         st = _lstat(self._path(rel))
-        if st is None:
-            return None
+        if st is None or kind == "file" and not st.st_mode & 0o222 and st.st_nlink == 1:
+            return None  # made read-only by its owner: theirs (a hard link of a read-only original is not alone)
         target = os.readlink(self._path(rel)) if stat.S_ISLNK(st.st_mode) else ""
         return identity(st, kind, target)
 
