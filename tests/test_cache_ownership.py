@@ -149,3 +149,46 @@ def test_the_default_cache_made_before_markers_is_adopted_and_no_other_folder_is
     assert json.loads((default / MARKER).read_text())["flowclass_cache"] == 1
     with pytest.raises(NotACache, match="elsewhere"):
         Cache(tmp_path / "elsewhere").put("ab" * 32, {"x": 1}, {})
+
+
+KILLED_PUT = """
+import os, signal, sys
+from pathlib import Path
+import numpy as np
+from flowclass.cache import Cache
+rename = os.rename
+def killed(source, target, *args, **kwargs):  # kill -9 as the finished result is moved into place
+    if Path(source).name.startswith(".tmp-"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return rename(source, target, *args, **kwargs)
+os.rename = killed
+Cache(Path(sys.argv[1])).put("ab" * 32, {"x": np.arange(10)}, {})
+"""
+
+
+@pytest.mark.slow  # a process killed mid-write and a whole run: 1.5 s at load 9
+def test_what_a_killed_write_leaves_in_the_cache_goes_once_an_hour_old_and_nothing_of_yours(tmp_path, capsys):
+    """README: the cache's own leftovers (.tmp-... result folders) are removed by `flowclass
+    cache prune` and the prune after a run once an hour old (younger, a live run may be
+    writing them); a folder of yours beside them stays."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "cache"
+    killed = subprocess.run([sys.executable, "-c", KILLED_PUT, str(root)], env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert killed.returncode == -9
+    (leftover,) = (root / "results" / "ab").iterdir()
+    assert leftover.name.startswith(".tmp-abababababab-") and (leftover / "outputs").is_dir()
+    mine = root / "results" / "ab" / ".tmp-my-notes"
+    mine.mkdir()
+    assert main(["cache", "prune", "--cache", str(root)]) == 0
+    assert leftover.is_dir() and mine.is_dir()  # it may be a live run's
+    an_hour_ago = time.time() - 3700
+    for folder in (leftover, mine):
+        os.utime(folder, (an_hour_ago, an_hour_ago))
+    assert main(["run", _toy_workflow(tmp_path), "--plugins", PLUGINS, "--cache", str(root),
+                 "--out", str(tmp_path / "out"), "-q"]) == 0  # the prune after a run
+    assert not leftover.exists() and mine.is_dir()
+    capsys.readouterr()
