@@ -79,15 +79,16 @@ class UsageError(Exception):
     """A command-line option that cannot work; the message says which and why."""
 
 
-def _folder_option(option: str, value: str | None) -> Path | None:
-    """The folder an option names, refused up front when it is a file or cannot be made."""
+def _folder_option(option: str, value: str | None, *, writable: bool = True) -> Path | None:
+    """The folder an option names, refused up front when it is a file or cannot be made, or,
+    when it must be ``writable``, written into."""
     from .resolution import output_problem
 
     if value is None:
         return None
     folder = Path(value).expanduser()
     found = output_problem(folder.resolve(), "folder")
-    if found is not None:
+    if found is not None and (writable or found[0] != "output_unwritable"):
         raise UsageError(f"{option} {value}: {found[1]}")
     return folder
 
@@ -97,7 +98,9 @@ def _cache(args: argparse.Namespace) -> Cache:
     the user's that FlowClass did not make as a cache."""
     from .cache import Cache, NotACache
 
-    cache = Cache(_folder_option("--cache", args.cache))
+    # read-only, it is still read; a run goes on without storing (one warning), as with
+    # $FLOWCLASS_CACHE or the default cache
+    cache = Cache(_folder_option("--cache", args.cache, writable=False))
     try:
         cache.check()
     except NotACache as exc:

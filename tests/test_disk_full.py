@@ -115,3 +115,32 @@ def test_a_report_that_finds_the_output_disk_full_is_told_as_a_full_disk(tmp_pat
         assert "[Errno" not in problem and "disk full while writing" in problem, problem
         assert str(out) in problem and "free some space" in problem, problem
         assert listing(disk) == before  # nothing partial
+
+
+def _read_only(disk):
+    done = subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot make a file system read-only here: {done.stderr.strip()}")
+
+
+@pytest.mark.slow  # two runs on a tmpfs made read-only: 1 s
+def test_a_read_only_cache_given_with_cache_is_read_and_the_run_goes_on_without_it(
+        small_workflow, embed_workflow, tmp_path, capsys):
+    """README: a cache that cannot be written (a read-only folder) makes the run go on without
+    it, with one warning, as $FLOWCLASS_CACHE and the default cache did; `--cache` refused it
+    before anything ran, and even `cache info`, which only reads, with 'no permission'."""
+    from flowclass.cli import main
+
+    with tiny_filesystem(tmp_path, size="5m") as disk:
+        cache = disk / "cache"
+        assert main(["run", str(small_workflow), "--out", str(tmp_path / "first"), "--cache", str(cache), "-q"]) == 0
+        _read_only(disk)
+        capsys.readouterr()
+        assert main(["cache", "info", "--cache", str(cache)]) == 0
+        assert "2 node result(s)" in capsys.readouterr().out
+        assert main(["run", str(embed_workflow), "--out", str(tmp_path / "second"), "--cache", str(cache), "-q"]) == 0
+        said = capsys.readouterr()
+        output = said.out + said.err
+        assert output.count("goes on without it") == 1 and "read-only" in output and str(cache) in output, output
+        assert "2 from cache" in said.out, output  # what the cache held is still read
+        assert (tmp_path / "second" / "images.csv").is_file()
