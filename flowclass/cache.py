@@ -36,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 import weakref
 from pathlib import Path
@@ -473,13 +474,25 @@ class Cache:
         for store in self._stores():
             if store.name in WORK_STORES:
                 continue
-            shutil.rmtree(store, ignore_errors=True)
+            trouble = _remove_tree(store)
+            if trouble is not None and store.exists():  # a read-only folder: say so, never "removed"
+                raise write_error(trouble, store, "the cache was not cleared")
             removed.append(f"store '{store.name}'")
         for shard in self._shards():
             _remove_if_empty(shard)
         for part in ("results", "stores"):
             _remove_if_empty(self.root / part)
         return removed
+
+
+def _remove_tree(folder: Path) -> OSError | None:
+    """Remove ``folder`` with all it holds, as far as the disk lets; the first error, if any."""
+    errors: list[OSError] = []
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=lambda _call, _path, exc: errors.append(exc))
+    else:  # onexc is new in 3.12
+        shutil.rmtree(folder, onerror=lambda _call, _path, info: errors.append(info[1]))
+    return errors[0] if errors else None
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -144,3 +144,22 @@ def test_a_read_only_cache_given_with_cache_is_read_and_the_run_goes_on_without_
         assert output.count("goes on without it") == 1 and "read-only" in output and str(cache) in output, output
         assert "2 from cache" in said.out, output  # what the cache held is still read
         assert (tmp_path / "second" / "images.csv").is_file()
+
+
+@pytest.mark.slow  # a run, then a tmpfs made read-only: 0.5 s
+def test_cache_clear_on_a_read_only_cache_says_it_could_not_clear_it(small_workflow, tmp_path, capsys):
+    """It said 'cleared CACHE: removed store 'files', store 'run_records', ...' and exited 0
+    while every file stayed (shutil.rmtree told no error)."""
+    from flowclass.cli import main
+
+    with tiny_filesystem(tmp_path, size="5m") as disk:
+        cache = disk / "cache"
+        assert main(["run", str(small_workflow), "--out", str(tmp_path / "out"), "--cache", str(cache), "-q"]) == 0
+        _read_only(disk)
+        before = listing(cache)
+        capsys.readouterr()
+        assert main(["cache", "clear", "--cache", str(cache)]) == 1
+        said = capsys.readouterr()
+        assert "removed store" not in said.out and "read-only" in said.err and str(cache) in said.err, said
+        assert "not cleared" in said.err and "Traceback" not in said.err, said
+        assert listing(cache) == before
