@@ -218,5 +218,7 @@ def _output_problem(path: Path, target: str) -> tuple[str, str] | None:
         if not folder.is_dir():
             return "output_in_the_way", f"{folder} is a file, so {path} cannot be made there"
     if not os.access(folder, os.W_OK | os.X_OK):
-        return "output_unwritable", f"cannot write into {folder} (no permission)"
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) if hasattr(os, "statvfs") else False
+        return "output_unwritable", (f"cannot write into {folder}: the file system is read-only" if read_only
+                                     else f"cannot write into {folder} (no permission)")
     return None

@@ -163,3 +163,14 @@ def test_cache_clear_on_a_read_only_cache_says_it_could_not_clear_it(small_workf
         assert "removed store" not in said.out and "read-only" in said.err and str(cache) in said.err, said
         assert "not cleared" in said.err and "Traceback" not in said.err, said
         assert listing(cache) == before
+
+
+def test_an_output_folder_on_a_read_only_file_system_is_said_to_be_read_only(small_workflow, tmp_path, capsys):
+    """Before anything runs; it said '(no permission)', which sent a user to chmod."""
+    from flowclass.cli import main
+
+    with tiny_filesystem(tmp_path) as disk:
+        _read_only(disk)
+        assert main(["validate", str(small_workflow), "--out", str(disk / "out")]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot write into {disk}: the file system is read-only" in err and "permission" not in err, err
