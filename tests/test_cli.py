@@ -94,6 +94,37 @@ def test_validate_every_ready_workflow(capsys):
         assert main(["validate", str(path)]) == 0, capsys.readouterr().err
 
 
+def readme_examples() -> list[tuple[str, list[str]]]:
+    """(workflow, the --set words) of each example in README's table of ready workflows."""
+    import re
+    import shlex
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Ready workflows", 1)[1].split("\n## ", 1)[0]
+    examples = []
+    for name, column in re.findall(r"^\| `(\w+\.json)` \|.*\| (`--set .*`) \|$", table, re.M):
+        for example in re.findall(r"`(--set [^`]*)`", column):
+            examples.append((name, shlex.split(example)))
+    return examples
+
+
+def test_readmes_set_examples_for_the_ready_workflows_are_valid(tmp_path, monkeypatch, capsys):
+    """Each `--set` line README gives for running a ready workflow on your data names nodes and
+    parameters the workflow has, with values they take (its PHOTOS, MASKS... made here)."""
+    from PIL import Image
+
+    examples = readme_examples()
+    assert {name for name, _ in examples} == {p.name for p in (REPO / "workflows").glob("*.json")}
+    monkeypatch.chdir(tmp_path)
+    for name, words in examples:
+        for word in words:
+            value = word.rpartition("=")[2]
+            if value == "PHOTO.jpg" and not (tmp_path / value).exists():
+                Image.new("RGB", (8, 8)).save(tmp_path / value)
+            elif value.isupper():
+                (tmp_path / value).mkdir(exist_ok=True)
+        assert main(["validate", str(REPO / "workflows" / name), *words]) == 0, (name, words, capsys.readouterr())
+
 def test_nodes_lists_every_node_with_ports_and_parameters(capsys, registry):
     assert main(["nodes"]) == 0
     text = capsys.readouterr().out
