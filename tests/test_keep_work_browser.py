@@ -292,3 +292,41 @@ def test_a_reload_shows_the_same_view_and_selection(screen: Screen, registry, ca
     wait_until(lambda: same_view(view_of(screen), view), what="the same view")
     screen.should_contain("distances · ")  # the selected node's settings
     shot(screen, "reloaded_view")
+
+
+def test_save_as_during_a_run_the_footer_names_the_folder_it_writes(screen: Screen, registry, cache,
+                                                                    workspace: Path) -> None:
+    """Save As while a run goes on: the footer names the folder the run writes, the next
+    run's folder beside it, until the run ends. Screenshot: keep_save_as_mid_run.png."""
+    from test_journeys_browser import MENU_ITEM, TEXT, settled
+
+    from flowclass.workflow import Edge, PortRef, Workflow
+    from flowclass.workflow_file import new_node
+
+    workflow = Workflow(name="chain")  # Number -> Wait, 15,000 steps of 1 ms
+    for type_id, node_id, x in (("toy.number", "toy_number", 0.0), ("toy.wait", "toy_wait", 300.0)):
+        workflow = workflow.with_node(new_node(workflow, registry.get(type_id), position=(x, 0.0), node_id=node_id))
+    workflow = workflow.with_params("toy_wait", steps=15000) \
+        .with_edge(Edge(PortRef("toy_number", "number"), PortRef("toy_wait", "number")))
+    flow = workspace / "mine" / "chain.json"
+    save(workflow, flow)
+    open_canvas(screen, registry, cache, workspace, flow)
+    driver = screen.selenium
+    out = "return [document.querySelector('.fc-out-dir').textContent, document.querySelector('.fc-next-out')?.textContent]"
+    click(screen, "//button[.//*[text()='Run']]")
+    wait_until(lambda: "Running" in driver.find_element(By.CSS_SELECTOR, ".fc-run-summary").text, what="the run")
+    click(screen, TEXT.format("File"))
+    click(screen, MENU_ITEM.format("Save As…"))
+    settled(screen, ".fc-file-browser")  # it opens in the workflow's folder, mine/
+    box = driver.find_element(By.CSS_SELECTOR, ".fc-file-browser input")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("other")
+    click(screen, "//*[contains(@class, 'fc-file-browser')]//button[.//*[text()='Save']]")
+    wait_until(lambda: driver.execute_script(out)[1], what="the next run's folder")
+    shot(screen, "save_as_mid_run")
+    assert driver.execute_script(out) == [str(workspace / "mine" / "flowclass-out" / "chain"),
+                                          str(workspace / "mine" / "flowclass-out" / "other")]
+    wait_until(lambda: "Last run" in driver.find_element(By.CSS_SELECTOR, ".fc-run-summary").text, timeout=60,
+               what="the run's end")
+    assert driver.execute_script(out)[0] == str(workspace / "mine" / "flowclass-out" / "other")
+    assert not driver.find_element(By.CSS_SELECTOR, ".fc-next-out").is_displayed()

@@ -624,11 +624,12 @@ async def test_save_as_during_a_run_the_footer_names_the_folder_the_run_writes(u
     assert page.runner.running
     after = tmp_path / "flowclass-out" / "mine"
     assert page.footer.out_label.text == str(writing)
-    await user.should_see(f"next run: {after}")
+    assert page.footer.next_label.text == str(after)
+    await user.should_see("Next run:")
     await until(lambda: page.summary.text.startswith("Last run"), what="the run's end")
     assert (writing / "run.json").is_file() and not after.exists()  # where it wrote
     assert page.footer.out_label.text == str(after)
-    await user.should_not_see("next run:")
+    await user.should_not_see("Next run:")
 
 
 @pytest.mark.slow

@@ -298,7 +298,9 @@ class FooterView:
         self.session, self.roots = session, roots
         ui.label("Output folder:")
         self.out_label = ui.label().classes("font-mono fc-out-dir")
-        self.next_label = ui.label().classes("font-mono fc-next-out")  # where the next run goes, when not there
+        # where the next run goes, while a run writes elsewhere (Save As or Change during a run)
+        self.next_caption = ui.label("Next run:")
+        self.next_label = ui.label().classes("font-mono fc-next-out")
         ui.button("Change", on_click=self.choose_out_dir).props("flat dense size=sm")
         ui.separator().props("vertical")
         self.runs_on = RunOnView(executors, busy=lambda: session.runner.running)
@@ -311,8 +313,9 @@ class FooterView:
             return
         writing, following = self.session.run_out_dir(), self.session.out_dir()
         self.out_label.text = str(writing)
-        self.next_label.text = f"(next run: {following})" if following != writing else ""
-        self.next_label.set_visibility(following != writing)
+        self.next_label.text = str(following) if following != writing else ""
+        for label in (self.next_caption, self.next_label):
+            label.set_visibility(following != writing)
         self.summary.text = self.session.run_line() if self.session.runner.running else self.session.summary
         self.runs_on.refresh()
 
