@@ -195,13 +195,14 @@ def test_a_drafts_field_of_the_wrong_kind_is_left_out_and_the_tab_opens(registry
     assert again.out_dir().is_absolute()
 
 
-def test_the_history_lives_beside_the_draft_and_goes_with_it(registry, cache, tmp_path):
+def test_the_history_lives_beside_the_draft_and_goes_with_it(registry, cache, tmp_path, monkeypatch):
     """Listing closed tabs' work reads every draft, so the history (ten times a draft) has a
     file of its own, used only when it leads to the draft's workflow (a server killed
     between the two writes leaves it a step ahead), and discarded or pruned with the draft."""
     import json
     import os
 
+    from flowclass.ui import drafts
     from flowclass.ui.drafts import CLEAN_KEEP, capture
     from flowclass.ui.file_guard import text_sha
     from flowclass.workflow_file import dumps
@@ -218,6 +219,10 @@ def test_the_history_lives_beside_the_draft_and_goes_with_it(registry, cache, tm
     store.history_file("beside-1").write_text(json.dumps(
         {"workflow": text_sha(ahead.workflow), "undo": ahead.undo}))
     assert store.read("beside-1", history=True).undo is None  # not the draft's own: none
+    store.history_file("beside-1").write_text(json.dumps(  # its own, but bigger than any FlowClass writes
+        {"workflow": text_sha(store.read("beside-1").workflow), "undo": ["x" * 2000]}))
+    monkeypatch.setattr(drafts, "HISTORY_BYTES", 1000)
+    assert store.read("beside-1", history=True).undo is None
     store.discard("beside-1")
     assert list(store.folder.iterdir()) == []
 

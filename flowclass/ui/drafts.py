@@ -37,6 +37,7 @@ CLEAN_KEEP = 14 * 86400.0  # seconds a draft with nothing unsaved outlives its l
 FRESH_EVERY = 86400.0  # how often a server marks the clean drafts of its tabs as still held
 HISTORY_STEPS = 50  # undo (and redo) steps a draft keeps for a restarted server
 HISTORY_CHARS = 1_000_000  # and at most this much workflow text in all (each edit writes the draft)
+HISTORY_BYTES = 8 * HISTORY_CHARS  # a history file bigger than FlowClass writes (JSON escapes included) is not read
 
 
 @dataclass
@@ -218,6 +219,8 @@ class DraftStore:
         """``draft`` with its undo history, when the history file leads to its workflow (a
         server killed between the two writes leaves one a step ahead: not used)."""
         try:
+            if self.history_file(tab_id).stat().st_size > HISTORY_BYTES:  # not one FlowClass wrote
+                return draft
             history = safe_json.loads(self.history_file(tab_id).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return draft
