@@ -46,7 +46,7 @@ from platformdirs import user_cache_dir
 
 from . import __version__, safe_json
 from .cache_entry import CacheDamaged, CachedResult, contents, damage, take_lease, try_exclusive
-from .fsutil import atomic_write_text, write_error
+from .fsutil import STORAGE_ERRNOS, atomic_write_text, write_error
 
 # What to do when the cache cannot be written, e.g. because its disk is full.
 CACHE_HINT = ("choose another cache folder (--cache or $FLOWCLASS_CACHE), or make room with "
@@ -382,15 +382,19 @@ class Cache:
         return [path for shard in self._shards() for path in shard.iterdir()
                 if _LEFTOVER.fullmatch(path.name) and path.is_dir() and not path.is_symlink()]
 
-    def _remove(self, folder: Path) -> bool:
-        """Remove a result unless a run holds a lease on it; returns whether it did."""
+    def _remove(self, folder: Path, hint: str) -> bool:
+        """Remove a result unless a run holds a lease on it; returns whether it did. A disk
+        that refuses (read-only, no permission) is a :class:`WriteError` saying ``hint``, not
+        a result in use."""
         lock = try_exclusive(folder / "meta.json")
         if lock is False:
             return False
         stale = folder.with_name(f".stale-{folder.name}")
         try:
             os.rename(folder, stale)
-        except OSError:
+        except OSError as exc:
+            if exc.errno in STORAGE_ERRNOS:
+                raise write_error(exc, folder, hint) from exc
             return False
         finally:
             if not isinstance(lock, bool):
@@ -423,7 +427,7 @@ class Cache:
                 break
             if key in keep:
                 continue
-            if not self._remove(folder):
+            if not self._remove(folder, "the cache was not pruned"):
                 in_use += 1
                 continue
             removed += 1
@@ -466,7 +470,7 @@ class Cache:
         """
         self.check()
         removed = []
-        results = [folder for *_, folder in self._results() if self._remove(folder)]
+        results = [folder for *_, folder in self._results() if self._remove(folder, "the cache was not cleared")]
         for leftover in self._leftovers():
             shutil.rmtree(leftover, ignore_errors=True)
         if results:

@@ -174,3 +174,22 @@ def test_an_output_folder_on_a_read_only_file_system_is_said_to_be_read_only(sma
         assert main(["validate", str(small_workflow), "--out", str(disk / "out")]) == 2
         err = capsys.readouterr().err
         assert f"cannot write into {disk}: the file system is read-only" in err and "permission" not in err, err
+
+
+@pytest.mark.slow  # a run, then a tmpfs made read-only: 0.6 s
+def test_cache_prune_on_a_read_only_cache_does_not_say_a_run_is_using_what_it_could_not_remove(
+        small_workflow, tmp_path, capsys):
+    """It said 'removed 0 node result(s) ...; kept 2 that a run is using', no run running."""
+    from flowclass.cli import main
+
+    with tiny_filesystem(tmp_path, size="5m") as disk:
+        cache = disk / "cache"
+        assert main(["run", str(small_workflow), "--out", str(tmp_path / "out"), "--cache", str(cache), "-q"]) == 0
+        _read_only(disk)
+        before = listing(cache)
+        capsys.readouterr()
+        assert main(["cache", "prune", "--cache", str(cache), "--cache-size", "1"]) == 1
+        said = capsys.readouterr()
+        assert "a run is using" not in said.out + said.err and "read-only" in said.err, said
+        assert "not pruned" in said.err and str(cache) in said.err, said
+        assert listing(cache) == before

@@ -51,8 +51,8 @@ def test_a_first_run_embeds_with_no_network_and_an_empty_home(tmp_path):
     home.mkdir()
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "PYTHONPATH": str(REPO)}  # no FLOWCLASS_PREPARED
     out = tmp_path / "out"
-    done = subprocess.run([*prefix, sys.executable, "-m", "flowclass.cli", "run", str(workflow), "--out", str(out), "-q"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    command = [sys.executable, "-m", "flowclass.cli", "run", str(workflow), "--out", str(out), "-q"]
+    done = subprocess.run([*prefix, *command], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     embed = json.loads((out / "run.json").read_text())["nodes"]["embed"]
     assert embed["state"] == "done" and embed["records"]["runtime"].startswith("onnxruntime")
