@@ -373,6 +373,35 @@ def test_every_gray_alpha_pixel_of_a_png_is_read_as_before(tmp_path, orientation
     assert len(np.unique(np.asarray(shown))) == 256
 
 
+def test_a_gray_alpha_png_of_every_row_filter_and_split_data_reads_as_before(tmp_path):
+    """Another encoder's gray+alpha PNG: rows under each of PNG's five filters (which refer
+    to the pixel before, 2 bytes back) and its data split over two IDAT chunks. Decoded 2
+    bytes a pixel, it reads as Pillow's LA decode laid on white."""
+    import struct
+    import zlib
+
+    from flowclass.userfiles.pictures import open_upright
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rng = np.random.default_rng(1)
+    width, height = 37, 50
+    rows = b"".join(bytes([row % 5]) + rng.integers(0, 256, 2 * width, dtype=np.uint8).tobytes()
+                    for row in range(height))
+    packed = zlib.compress(rows)
+    (tmp_path / "ga.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 4, 0, 0, 0))
+        + chunk(b"IDAT", packed[:40]) + chunk(b"IDAT", packed[40:]) + chunk(b"IEND", b""))
+    with Image.open(tmp_path / "ga.png") as picture:
+        picture.load()
+        before = Image.new("L", picture.size, "white")
+        before.paste(picture.getchannel("L"), mask=picture.getchannel("A"))
+    shown = open_upright(tmp_path / "ga.png")
+    assert np.array_equal(np.asarray(shown), np.asarray(before))
+    assert len(np.unique(np.asarray(shown))) > 200
+
+
 def test_32_bit_integer_gray_is_made_8_bit_band_by_band_as_the_whole_picture_was(monkeypatch):
     """32-bit integer gray is made 8-bit a band of rows at a time (the whole picture was copied
     twice); with bands of a few rows, extreme values (the int32 limits, negatives, the edges of
