@@ -425,3 +425,34 @@ def test_32_bit_integer_gray_is_made_8_bit_band_by_band_as_the_whole_picture_was
     assert np.array_equal(np.asarray(shown), np.asarray(whole))
     assert np.asarray(shown).ravel()[:len(extremes)].tolist() == [
         0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 127, 128, 254, 255, 255, 255, 255, 255, 255, 255]
+
+
+def test_a_picture_with_broken_exif_reads_upright_without_pillows_warnings(tmp_path):
+    """EXIF from a stranger's camera or editor: an orientation given twice, a tag whose data
+    lies past the file's end, a sub-directory out of reach. Pillow skips what it cannot read,
+    and printed a UserWarning for each (``TiffImagePlugin.py:946: Tag data larger than file``)
+    over a quiet run's console, naming no file. Read in a process of its own (pytest keeps
+    warnings itself): upright, and nothing printed."""
+    import struct
+    import subprocess
+    import sys
+
+    def exif(*entries: tuple[int, int, int, bytes]) -> bytes:
+        """EXIF of one little-endian directory; a value of 4 bytes or fewer sits in its entry."""
+        directory = struct.pack("<H", len(entries)) + b"".join(
+            struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\0") for tag, kind, count, value in entries)
+        return b"Exif\0\0II*\0" + struct.pack("<I", 8) + directory + struct.pack("<I", 0)
+
+    turned = (0x0112, 3, 1, struct.pack("<H", 6))  # orientation 6: turned a quarter
+    broken = {"twice.jpg": exif((0x0112, 3, 2, struct.pack("<HH", 6, 6))),
+              "past_the_end.jpg": exif(turned, (0x9286, 7, 0x7FFFFFFF, struct.pack("<I", 0x100))),
+              "out_of_reach.jpg": exif(turned, (0x8769, 4, 1, struct.pack("<I", 0x7FFFFFF0)))}
+    for name, data in broken.items():
+        Image.new("RGB", (6, 4), "red").save(tmp_path / name, exif=data)
+    read = ("import sys; from flowclass.userfiles.pictures import open_upright, probe\n"
+            "for path in sys.argv[1:]: print(probe(path), open_upright(path).size)")
+    done = subprocess.run([sys.executable, "-W", "default", "-c", read, *(str(tmp_path / n) for n in broken)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["(4, 6) (4, 6)"] * 3
+    assert "Warning" not in done.stderr, done.stderr

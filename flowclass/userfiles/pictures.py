@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 # words: Pillow is imported only when a picture is read, see _pillow.)
 warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit of \d+ pixels, "
                         "could be decompression bomb")
+# A stranger's EXIF (an orientation given twice, a tag whose data lies past the file's end):
+# Pillow skips what it cannot read and warns of each on the console, naming no file.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "gif", "tif", "tiff", "webp")
 # The formats Pillow may decode, whatever a file's name says (JPEG covers a camera's
