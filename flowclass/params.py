@@ -322,6 +322,7 @@ class List(Param):
     item_title: str = "text"
     choices: tuple[str, ...] = ()
     min_items: int = 0
+    max_items: int = 1_000  # a shared workflow's list of 200,000 items is no one's choice
     lower: bool = False
     strip: str = ""  # characters taken off both ends of each item
     kind: ClassVar[str] = "list"
@@ -334,7 +335,9 @@ class List(Param):
     def validate(self, value: Any) -> list[str]:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ParamValueError(self.expected(), value)
-        items = []
+        if len(value) > self.max_items:
+            raise ParamValueError(f"{self.expected()}, at most {self.max_items:,} items", value)
+        items: dict[str, None] = {}  # in order, each once
         for text in value:
             item = text.strip().strip(self.strip) if self.strip else text.strip()
             item = item.lower() if self.lower else item
@@ -342,11 +345,10 @@ class List(Param):
                 raise ParamValueError(f"{self.expected()}; {shown_value(text)} is not a {self.item_title}", value)
             if self.choices and item not in self.choices:
                 raise ParamValueError(f"{self.expected()}; {shown_value(text)} is not one of them", value)
-            if item not in items:
-                items.append(item)
+            items[item] = None
         if len(items) < self.min_items:
             raise ParamValueError(self.expected(), value)
-        return items
+        return list(items)
 
     def split(self, text: str) -> list[str]:
         """The items of comma- (or semicolon-) separated text, not yet validated."""
@@ -360,4 +362,4 @@ class List(Param):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "item": self.item, "item_title": self.item_title,
-                "min_items": self.min_items, "choices": list(self.choices)}
+                "min_items": self.min_items, "max_items": self.max_items, "choices": list(self.choices)}

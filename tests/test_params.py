@@ -3,7 +3,7 @@
 import pytest
 
 from flowclass.errors import ParamValueError
-from flowclass.params import Bool, Choice, Float, Int, Path, Text
+from flowclass.params import Bool, Choice, Float, Int, List, Path, Text
 
 
 def test_int_accepts_range_and_whole_floats_rejects_the_rest():
@@ -66,6 +66,8 @@ def test_every_parameter_of_the_registry_rejects_generated_bad_values(registry):
                 bad_values += [10**400, -(10**400), 2**1024]
             if isinstance(p, Choice):
                 bad_values.append("no-such-choice")
+            if isinstance(p, List):  # more items than any list needs, each a valid one
+                bad_values.append([(p.choices or ("a",))[0]] * (p.max_items + 1))
             for bad in bad_values:
                 with pytest.raises(ParamValueError):
                     p.validate(bad)
@@ -89,3 +91,13 @@ def test_a_number_no_float_can_hold_is_a_problem_named_not_a_crash(registry):
     assert sorted((p.code, p.node, p.field) for p in problems) == [
         ("bad_value", "c", "distance"), ("bad_value", "c", "height_ratio")]
     assert "a number >= 0.0" in str(problems[0]) + str(problems[1])
+
+
+def test_a_list_longer_than_any_needs_is_refused_by_its_length():
+    """A shared workflow's list of 200,000 distinct items: each was looked for among those
+    before it (quadratic: minutes in validation, in the canvas and the CLI alike)."""
+    param = List(name="tags", default=[])
+    many = [f"t{i}" for i in range(param.max_items + 1)]
+    with pytest.raises(ParamValueError, match=f"at most {param.max_items:,}"):
+        param.validate(many)
+    assert param.validate(many[:param.max_items - 1] + ["t0"]) == many[:param.max_items - 1]
