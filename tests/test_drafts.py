@@ -232,3 +232,10 @@ def test_the_history_lives_beside_the_draft_and_goes_with_it(registry, cache, tm
     os.utime(store.file("beside-2"), (old, old))
     assert store.prune(held=()) == ["beside-2"]
     assert list(store.folder.iterdir()) == []
+
+    for tab in ("lone-1234", "held-1234", "fresh-1234"):  # a draft pruned by an older FlowClass leaves its history
+        store.history_file(tab).write_text("{}")
+    for tab in ("lone-1234", "held-1234"):
+        os.utime(store.history_file(tab), (old, old))
+    store.prune(held={"held-1234"})
+    assert sorted(p.name for p in store.folder.iterdir()) == ["fresh-1234.undo", "held-1234.undo"]

@@ -344,7 +344,22 @@ class DraftStore:
                 removed.append(tab_id)
                 continue
             self._put_back(aside, file)  # written meanwhile
+        self._drop_lone_histories(held, now)
         return removed
+
+    def _drop_lone_histories(self, held: Container[str], now: float) -> None:
+        """Histories whose draft is gone (pruned by a FlowClass that knew no history files)
+        and untouched for :data:`CLEAN_KEEP`; not one whose draft is aside just now."""
+        for history in self.folder.glob("*.undo"):
+            tab_id = history.stem
+            if not TAB_ID.fullmatch(tab_id) or tab_id in held or self.file(tab_id).exists() \
+                    or any(self.folder.glob(f".{tab_id}.*.pruned")):
+                continue
+            try:
+                if now - history.stat().st_mtime >= CLEAN_KEEP:
+                    history.unlink()
+            except OSError:
+                continue
 
     def _put_back_aside(self) -> None:
         """Drafts a pruning process left aside when it was killed go back where they were."""
