@@ -639,12 +639,18 @@ def waiting_message(folder: str | os.PathLike[str], lock: str | os.PathLike[str]
                 "it holds a share")
         return (f"waiting for another FlowClass run that is writing into a folder inside {folder} (this "
                 f"run's output folder; {held} of the lock {lock}); this run goes on when that one ends")
-    held = f"{'; '.join(who)}; it holds the lock {lock}" if who else f"it holds the lock {lock}"
+    held = f"{named(who)}it holds the lock {lock}"
     if holder is not None:
         return (f"waiting for another FlowClass run that is writing into {holder}, which holds this run's "
                 f"output folder {folder} ({held}); this run goes on when that one ends")
     return (f"waiting for another FlowClass run that is writing into {folder} ({held}); this run goes on "
             "when that one ends")
+
+
+def named(holders: list[str]) -> str:
+    """``holders`` (:func:`lock_holders`) as the start of a message's aside: ``process 4242:
+    flowclass run ...; `` (nothing when none is known)."""
+    return "".join(f"{holder}; " for holder in holders)
 
 
 PROC_LOCKS = "/proc/locks"

@@ -359,12 +359,13 @@ async def test_save_table_into_a_folder_another_run_writes_into_waits_then_says_
     page = page_of(user)
     theirs = root / "their-out"
     page.set_param("table", "path", str(theirs / "mine.csv"))
-    with another_process_runs_into(theirs):
+    with another_process_runs_into(theirs) as holder:
         page.start_run(None)
         await until(lambda: not page.runner.running, what="the run")
         status = page.status("table")
         assert status.state == NodeState.FAILED, status
         assert f"another FlowClass run is writing into {theirs}" in status.message, status.message
+        assert os.path.exists("/proc/locks") <= (f"process {holder.pid}: " in status.message), status.message
         assert not theirs.exists()
         assert page.status("import").state in (NodeState.DONE, NodeState.CACHED)
     page.start_run(None)
@@ -390,8 +391,9 @@ def test_writes_from_elsewhere_share_a_folder_and_a_run_there_waits_for_them(tmp
         with pytest.raises(folder_locks.LockError, match=f"another FlowClass run is writing into {folder}"):
             with folder_locks.no_run_there(folder, tmp_path / "a", say=said.append, wait=0):
                 pytest.fail("a write from elsewhere went on while a run writes there")
+        shown = "this process (another of its runs); " if os.path.exists("/proc/locks") else ""
         assert said == [f"waiting up to 0 s for another FlowClass run that is writing into {folder} (its output "
-                        f"folder; it holds {lock_file(folder)}) to end"]
+                        f"folder; {shown}it holds {lock_file(folder)}) to end"]
 
 
 # --- folders inside one another ---------------------------------------------------------------

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import FolderError
-from ..fsutil import (Blocked, Flock, FolderLocks, RemovedFlock, RunLock, flock_api, let_go, run_lock_folder,
-                      take_folder_locks, waited_for, waiting_message)
+from ..fsutil import (Blocked, Flock, FolderLocks, RemovedFlock, RunLock, flock_api, let_go, lock_holders, named,
+                      run_lock_folder, take_folder_locks, waited_for, waiting_message)
 
 WAIT_SECONDS = 600.0
 # How long a write into another run's output folder waits for that run: a moment (it may be
@@ -242,7 +242,7 @@ def no_run_there(folder: Path, own_out: Path | None, *, say: Callable[[str], Non
     def theirs(blocked: Blocked, verb: str) -> str:
         holds = f", which holds {folder}" if blocked.holder is not None else ""
         return (f"another FlowClass run {verb} writing into {blocked.holder or folder} (its output "
-                f"folder{holds}; it holds {blocked.path})")
+                f"folder{holds}; {named(lock_holders(blocked.path))}it holds {blocked.path})")
 
     def take() -> Callable[[], None]:
         held, blocked = take_folder_locks(
