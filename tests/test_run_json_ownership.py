@@ -194,3 +194,20 @@ def test_a_read_only_run_json_or_skipped_csv_is_not_replaced(ran, cache):
     said = write_skipped([("import", "x.png", "cut short")], out, previous)
     assert said["file"] is None and "x.png" in str(said["files"])
     assert (out / "skipped.csv").read_bytes() == kept and (out / "skipped.csv").stat().st_mode & 0o777 == 0o444
+
+
+def test_folders_of_the_users_where_run_json_and_skipped_csv_go_stay(ran, cache, tmp_path):
+    """A folder named run.json stops the run before anything runs; one named skipped.csv is
+    left as it is, and run.json says the list was not written there."""
+    out, run = ran
+    mine = tmp_path / "mine"
+    (mine / "run.json").mkdir(parents=True)
+    (mine / "run.json" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a regular file"):
+        run(mine)
+    assert os.listdir(mine) == ["run.json"] and (mine / "run.json" / "notes.txt").read_text() == "mine"
+    (out / "skipped.csv").unlink()
+    (out / "skipped.csv").mkdir()
+    run(out)
+    assert json.loads((out / "run.json").read_text())["skipped"]["file"] is None
+    assert os.listdir(out / "skipped.csv") == []
