@@ -239,3 +239,26 @@ def test_the_history_lives_beside_the_draft_and_goes_with_it(registry, cache, tm
         os.utime(store.history_file(tab), (old, old))
     store.prune(held={"held-1234"})
     assert sorted(p.name for p in store.folder.iterdir()) == ["fresh-1234.undo", "held-1234.undo"]
+
+
+def test_a_history_another_server_wrote_meanwhile_is_written_over_when_this_one_takes_the_tab_again(
+        registry, cache, tmp_path):
+    """A server lets go of a tab, another takes it and writes its own history; the first takes
+    the tab back from disk: its next draft must write its history again, not take the file
+    for the one it wrote before."""
+    from flowclass.ui.drafts import capture, restore
+    from flowclass.ui.session import EditorSession
+
+    first, second = DraftStore(tmp_path / "drafts"), DraftStore(tmp_path / "drafts")
+    session = edited_session(registry, cache, 2)
+    first.write("taken-1234", capture(session, False))
+    other = EditorSession(registry, cache)
+    restore(other, second.read("taken-1234", history=True))
+    other.undo()  # one step to redo: another history
+    second.write("taken-1234", capture(other, False))
+    again = EditorSession(registry, cache)
+    first.restore_into("taken-1234", again)
+    assert again.state.redo_stack  # the second server's history, read
+    first.write("taken-1234", capture(session, False))  # this server's own history again
+    assert first.read("taken-1234", history=True).undo == capture(session, False).undo
+    assert first.read("taken-1234", history=True).redo is None

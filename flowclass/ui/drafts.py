@@ -224,7 +224,10 @@ class DraftStore:
             history = safe_json.loads(self.history_file(tab_id).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return draft
-        if not isinstance(history, dict) or history.get("workflow") != text_sha(draft.workflow):
+        if not isinstance(history, dict):
+            return draft
+        self._histories[tab_id] = history  # what the file holds now (another server may have written it)
+        if history.get("workflow") != text_sha(draft.workflow):
             return draft
         return replace(draft, undo=_as_kind("undo", history.get("undo")), redo=_as_kind("redo", history.get("redo")))
 
