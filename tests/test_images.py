@@ -402,6 +402,21 @@ def test_a_gray_alpha_png_of_every_row_filter_and_split_data_reads_as_before(tmp
     assert len(np.unique(np.asarray(shown))) > 200
 
 
+def test_a_gray_alpha_png_reads_as_before_where_pillow_keeps_its_mode_elsewhere(tmp_path, monkeypatch):
+    """The 2-bytes-a-pixel decode sets the mode Pillow keeps in a private field; a Pillow that
+    keeps it elsewhere (the mode stays LA) must decode the picture as LA, as before, not fail
+    on a mismatch of mode and raw mode and skip every gray+alpha PNG."""
+    from PIL import PngImagePlugin
+
+    from flowclass.userfiles.pictures import open_upright
+
+    values = np.random.default_rng(3).integers(0, 256, (9, 11, 2), dtype=np.uint8)
+    Image.fromarray(values, "LA").save(tmp_path / "ga.png")
+    before = open_upright(tmp_path / "ga.png")
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "mode", property(lambda self: "LA"), raising=False)
+    assert np.array_equal(np.asarray(open_upright(tmp_path / "ga.png")), np.asarray(before))
+
+
 def test_32_bit_integer_gray_is_made_8_bit_band_by_band_as_the_whole_picture_was(monkeypatch):
     """32-bit integer gray is made 8-bit a band of rows at a time (the whole picture was copied
     twice); with bands of a few rows, extreme values (the int32 limits, negatives, the edges of

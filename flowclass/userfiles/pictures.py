@@ -230,7 +230,10 @@ def _pack_gray_alpha(image: Image.Image) -> bool:
     if image.format != "PNG" or image.mode != "LA" or image.info.get("interlace") \
             or getattr(image, "n_frames", 1) != 1 or len(image.tile) != 1 or image.tile[0].args != "LA":
         return False
-    image._mode = "I;16B"
+    image._mode = "I;16B"  # Pillow's own field (10.1 to 13 at least); checked below
+    if image.mode != "I;16B":  # a Pillow that keeps it elsewhere: decode as LA, as before
+        image._mode = "LA"
+        return False
     image.tile = [image.tile[0]._replace(args="I;16B")]
     return True
 
