@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from nicegui import ui
 from nicegui.testing import User
 from ui_helpers import CLUSTER_FOLDER, graph_nodes, make_app, page_of, until
@@ -192,3 +193,18 @@ def test_a_root_whose_name_is_not_utf8_is_refused_before_the_canvas_starts(tmp_p
     assert main(["ui", "--root", root, "--no-browser", "--cache", str(tmp_path / "cache")]) == 2
     said = capsys.readouterr().err
     assert "--root" in said and "not UTF-8" in said and "caf\ufffd" in said, said
+
+
+def test_the_folder_dialog_counts_the_images_of_a_folder_nested_1100_deep(tmp_path) -> None:
+    """A shared bundle's folder nested 1,100 deep (2 KB of path): the dialog's image count
+    walked it with os.walk, which recurses once per level, and ended in a RecursionError."""
+    from flowclass.ui.browse import count_images
+
+    folder = os.fsencode(tmp_path / "deep")
+    os.mkdir(folder)
+    for _ in range(1_100):  # one level at a time: os.makedirs recurses too
+        folder += b"/d"
+        os.mkdir(folder)
+    Image.new("L", (2, 2)).save(folder + b"/x.png")
+    (tmp_path / "deep" / "top.png").write_bytes(b"")
+    assert str(count_images(tmp_path / "deep")) == "1 images here, 2 in all"

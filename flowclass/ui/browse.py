@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..fsutil import is_text
+from ..scanning import walk
 from ..userfiles.pictures import IMAGE_SUFFIXES
 from ..protected import Protected
 
@@ -110,7 +111,7 @@ def count_images(folder: str | os.PathLike[str], limit: int = COUNT_LIMIT) -> Im
     """How many image files a folder holds, directly and below (hidden folders skipped)."""
     here = below = seen = 0
     top, suffixes = os.fspath(folder), IMAGE_SUFFIXES
-    for dirpath, dirnames, filenames in os.walk(top):
+    for dirpath, dirnames, filenames in walk(top):  # os.walk recurses once a level (Python 3.11)
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         images = sum(1 for f in filenames if os.path.splitext(f)[1].lower() in suffixes)
         below += images
