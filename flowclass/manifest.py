@@ -46,6 +46,8 @@ _LEGACY_KEYS = (
     ("generator", "flowclass", "python", "platform", "packages", "workflow", "started", "seconds", "ok",
      "cache", "scheduler", "nodes", "skipped"),
 )
+# how every version's run.json begins (json.dump, indent 2, the generator first)
+_HEAD = f'{{\n  "generator": "{GENERATOR}",\n'.encode("ascii")
 # seconds around its run within which an older FlowClass's run.json must have been last
 # written (it was written as the run ended; a network disk's clock may differ a little)
 LEGACY_SLACK = 600.0
@@ -94,8 +96,11 @@ def _examine(path: Path) -> tuple[dict[str, Any] | None, str]:
             return None, "is not a regular file"
         if not st.st_mode & 0o222:  # its owner said no, as to a decisions file (userfiles/decisions.py)
             return None, "is read-only"
+        head = os.read(fd, len(_HEAD))
+        if head != _HEAD:  # not read further: a large file of the user's is not read whole
+            return None, "was not written by FlowClass"
         with os.fdopen(os.dup(fd), "rb") as handle:
-            text = handle.read().decode("utf-8")
+            text = (head + handle.read()).decode("utf-8")
         previous = safe_json.loads(text)
     except (OSError, ValueError):
         return None, "was not written by FlowClass"

@@ -211,3 +211,24 @@ def test_folders_of_the_users_where_run_json_and_skipped_csv_go_stay(ran, cache,
     run(out)
     assert json.loads((out / "run.json").read_text())["skipped"]["file"] is None
     assert os.listdir(out / "skipped.csv") == []
+
+
+def test_a_large_file_of_the_users_named_run_json_is_refused_unread(tmp_path):
+    """A 64 MB file named run.json (a log of the user's) was read whole, and decoded, before
+    it was refused: every FlowClass version began run.json with its generator, so the first
+    bytes tell."""
+    import tracemalloc
+
+    from flowclass.manifest import manifest_path
+
+    with open(tmp_path / "run.json", "wb") as file:
+        file.write(b'{"log": "')
+        file.truncate(64 << 20)  # sparse: nothing is written to the disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileExistsError, match="not written by FlowClass"):
+            manifest_path(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
