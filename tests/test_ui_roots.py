@@ -195,16 +195,28 @@ def test_a_root_whose_name_is_not_utf8_is_refused_before_the_canvas_starts(tmp_p
     assert "--root" in said and "not UTF-8" in said and "caf\ufffd" in said, said
 
 
-def test_the_folder_dialog_counts_the_images_of_a_folder_nested_1100_deep(tmp_path) -> None:
+def test_the_folder_dialog_counts_the_images_of_a_folder_nested_deeper_than_pythons_stack(tmp_path) -> None:
     """A shared bundle's folder nested 1,100 deep (2 KB of path): the dialog's image count
-    walked it with os.walk, which recurses once per level, and ended in a RecursionError."""
+    walked it with os.walk, which recurses once per level, and ended in a RecursionError.
+    Here the tree is 300 deep and Python's limit 100 frames above the test's own: pytest
+    removes old temporary folders with shutil.rmtree, which recurses once a level too, and
+    a tree 1,100 deep left behind ended a later session's start in a RecursionError."""
+    import inspect
+    import sys
+
     from flowclass.ui.browse import count_images
 
     folder = os.fsencode(tmp_path / "deep")
     os.mkdir(folder)
-    for _ in range(1_100):  # one level at a time: os.makedirs recurses too
+    for _ in range(300):  # one level at a time: os.makedirs recurses too
         folder += b"/d"
         os.mkdir(folder)
     Image.new("L", (2, 2)).save(folder + b"/x.png")
     (tmp_path / "deep" / "top.png").write_bytes(b"")
-    assert str(count_images(tmp_path / "deep")) == "1 images here, 2 in all"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + 100)
+    try:
+        counted = count_images(tmp_path / "deep")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert str(counted) == "1 images here, 2 in all"
