@@ -84,6 +84,30 @@ def test_pca_points_of_many_images_fit_on_a_sample_and_agree_with_the_full_fit()
         assert abs(np.corrcoef(sampled[:, axis], full[:, axis])[0, 1]) > 0.99
 
 
+@pytest.mark.slow  # four matplotlib pictures: 2 s
+def test_map_png_is_the_same_whatever_threads_the_linear_algebra_had(tmp_path):
+    """map.png is drawn once per cache key in a process with one BLAS thread; drawn again
+    elsewhere (a thread of the canvas, after a kill -9, when its pictures left the cache)
+    BLAS had every core, and a PCA 4e-14 apart made another PNG: a re-run was not the same
+    bit for bit. Digits four times over (256 columns, as the pixel embedder makes), and 300
+    of them (fewer rows than columns)."""
+    from sklearn.datasets import load_digits
+    from threadpoolctl import threadpool_limits
+
+    from nodes.lib.results.figures import map_png, pca_points
+
+    digits = load_digits()
+    groups = np.array([f"C{t}" for t in digits.target])
+    for name, x in {"tall": np.tile(digits.data, 4), "wide": np.tile(digits.data[:300], 4)}.items():
+        x = x.astype(np.float32)
+        drawn = []
+        for threads in (1, 2):
+            with threadpool_limits(threads):
+                drawn.append(tmp_path / f"{name}-{threads}.png")
+                map_png(pca_points(x), groups[:len(x)], sorted(set(groups)), drawn[-1], "digits")
+        same = drawn[0].read_bytes() == drawn[1].read_bytes()  # (pytest's diff of two PNGs recurses)
+        assert same, name
+
 def test_pca_points_are_scikit_learns_pca_without_importing_it():
     """The map's coordinates are scikit-learn's PCA (same axes, same signs), on fewer rows
     than columns and on more, made without importing scikit-learn."""

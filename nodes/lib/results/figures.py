@@ -130,6 +130,10 @@ def map_png(points: np.ndarray, groups: np.ndarray, order: Sequence[str], path: 
     """Each image as a point of its group's colour (PCA coordinates)."""
     from matplotlib import colormaps
 
+    # to float32: the PCA's last bits follow how many threads BLAS had (one in the drawing
+    # process, every core in a thread or after the run), and they moved a pixel of the PNG
+    points = np.asarray(points, dtype=np.float32)
+
     figure, axes = _subplots((8, 6))
     colours = colormaps["tab20" if len(order) > 10 else "tab10"]
     for k, group in enumerate(order):
