@@ -82,11 +82,12 @@ class UsageError(Exception):
 def _folder_option(option: str, value: str | None, *, writable: bool = True) -> Path | None:
     """The folder an option names, refused up front when it is a file or cannot be made, or,
     when it must be ``writable``, written into."""
+    from .fsutil import expand_user
     from .resolution import output_problem
 
     if value is None:
         return None
-    folder = Path(value).expanduser()
+    folder = expand_user(value)
     found = output_problem(folder.resolve(), "folder")
     if found is not None and (writable or found[0] != "output_unwritable"):
         raise UsageError(f"{option} {value}: {found[1]}")
@@ -116,7 +117,9 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 def _out_named(out: str | None, workflow: str) -> Path:
     """The output folder as the command names it (unchecked)."""
-    return Path(out).expanduser() if out is not None else Path("flowclass-out") / Path(workflow).stem
+    from .fsutil import expand_user
+
+    return expand_user(out) if out is not None else Path("flowclass-out") / Path(workflow).stem
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -51,6 +51,12 @@ NOT_REGULAR = "not a regular file (a pipe, a device or a socket)"
 NOT_UTF8 = "its name is not UTF-8 text"
 
 
+def expand_user(path: str | os.PathLike[str]) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded, as written where there is no such
+    home (``~alice`` from another computer): pathlib's own raises RuntimeError there."""
+    return Path(os.path.expanduser(path))
+
+
 def is_text(name: str) -> bool:
     """Whether a name from the file system is UTF-8 text: Python keeps other bytes of a name
     (a Latin-1 system's b'caf\\xe9.png') as lone surrogates, which no table, journal or

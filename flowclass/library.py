@@ -19,6 +19,7 @@ from typing import Any, Iterable, NamedTuple
 
 from platformdirs import user_config_dir
 
+from .fsutil import expand_user
 from .installed import ENTRY_POINTS
 from .registry import Registry
 
@@ -62,9 +63,9 @@ class PluginFolder(NamedTuple):
 def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> tuple[list[PluginFolder], list[str]]:
     """The plugin folders the user named (``--plugins`` ``extra``, ``FLOWCLASS_PLUGINS``, the
     config file), and problems reading the config file."""
-    folders = [PluginFolder(Path(p).expanduser(), "FLOWCLASS_PLUGINS")
+    folders = [PluginFolder(expand_user(p), "FLOWCLASS_PLUGINS")
                for p in os.environ.get("FLOWCLASS_PLUGINS", "").split(os.pathsep) if p]
-    folders += [PluginFolder(Path(p).expanduser(), "--plugins") for p in extra]
+    folders += [PluginFolder(expand_user(p), "--plugins") for p in extra]
     path, problems = config_file(), []
     if path.is_file():
         import tomllib
@@ -82,7 +83,7 @@ def plugin_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> tuple[list[P
                 raise ValueError("'plugins' must be a list of folders, e.g. plugins = [\"~/my-nodes\"]")
             if len(named) > MAX_PLUGIN_FOLDERS:  # each would be a warning at every command
                 raise ValueError(f"'plugins' names {len(named):,} folders; at most {MAX_PLUGIN_FOLDERS} are read")
-            folders += [PluginFolder(Path(p).expanduser(), str(path)) for p in named]
+            folders += [PluginFolder(expand_user(p), str(path)) for p in named]
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
             problems.append(f"{exc}; no plugin folder read from it")
     return folders, problems

@@ -16,6 +16,7 @@ from pathlib import Path as _Path
 from typing import Any, ClassVar
 
 from .errors import ParamValueError, shown_value
+from .fsutil import expand_user
 
 
 class _Required:
@@ -229,7 +230,7 @@ class Text(Param):
 
 def absolute(value: str, base: _Path) -> str:
     """The one place a relative path is made absolute: against ``base``, with ``~`` expanded."""
-    path = _Path(value).expanduser()
+    path = expand_user(value)
     if not path.is_absolute():
         path = _Path(base) / path
     return str(path.resolve())

@@ -385,3 +385,17 @@ def test_a_config_file_naming_countless_plugin_folders_is_one_warning(home):
     registry = default_registry()
     problems = [str(e) for e in registry.plugin_errors]
     assert len(problems) == 1 and "config.toml" in problems[0] and "1,000 folders" in problems[0], problems[:3]
+
+
+def test_a_plugin_folder_under_a_home_that_does_not_exist_is_no_folder(home, monkeypatch):
+    """``plugins = ["~nobody-here/nodes"]`` (a user of another computer): expanding it raised
+    RuntimeError('Could not determine home directory.'), a traceback at every command, even
+    ``flowclass nodes``. It is a folder that is not there, like any other, and so is the same
+    in FLOWCLASS_PLUGINS."""
+    config = home / ".config" / "flowclass"
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text('plugins = ["~nobody-here-s6/nodes"]\n')
+    monkeypatch.setenv("FLOWCLASS_PLUGINS", "~nobody-here-s6/more")
+    problems = [str(e) for e in default_registry().plugin_errors]
+    for folder in ("~nobody-here-s6/nodes", "~nobody-here-s6/more"):
+        assert any(folder in p and "is not a folder" in p for p in problems), problems

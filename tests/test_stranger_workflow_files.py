@@ -322,3 +322,26 @@ def test_a_legend_of_countless_classes_is_refused_at_its_255th(tmp_path: Path, c
     assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
     err = capsys.readouterr().err
     assert "node 'regions', 'legend': 'c254' is a 255th class; at most 254 are supported" in err
+
+
+def test_a_path_under_a_home_that_does_not_exist_is_a_problem_not_a_traceback(tmp_path: Path, capsys,
+                                                                              monkeypatch) -> None:
+    """A workflow from another computer naming ``~alice/photos`` (no such user here): Python's
+    pathlib raised RuntimeError('Could not determine home directory.') and ``flowclass
+    validate`` and ``run`` ended in a traceback; so did ``--out ~alice/out``. The path is a
+    relative one, as os.path.expanduser leaves it, and missing like any other."""
+    from flowclass.cli import main
+    from flowclass.ui.browse import Roots
+
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"schema_version": 1, "name": "x", "nodes": [
+        {"id": "imp", "type": "import_images", "params": {"folder": "~nobody-here-s6/photos"}}], "edges": []}))
+    assert main(["validate", str(flow), "--cache", str(tmp_path / "cache")]) == 2
+    said = capsys.readouterr().err
+    assert "node 'imp', 'folder'" in said and "not found" in said and "~nobody-here-s6" in said, said
+    monkeypatch.chdir(tmp_path)  # where a relative --out goes
+    assert main(["run", str(flow), "--out", "~nobody-here-s6/out", "--cache", str(tmp_path / "cache")]) == 1
+    said = capsys.readouterr().err
+    assert "~nobody-here-s6/photos" in said and "Traceback" not in said, said
+    assert (tmp_path / "~nobody-here-s6" / "out" / "run.json").is_file()
+    assert Roots([tmp_path]).allows("~nobody-here-s6/photos")  # relative: in the folder it is run from

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..fsutil import is_text
+from ..fsutil import expand_user, is_text
 from ..scanning import walk
 from ..userfiles.pictures import IMAGE_SUFFIXES
 from ..protected import Protected
@@ -50,7 +50,7 @@ class ImageCount:
 
 class Roots:
     def __init__(self, roots: Iterable[str | os.PathLike[str]], protected: Protected | None = None):
-        self.roots: tuple[Path, ...] = tuple(Path(r).expanduser().resolve() for r in roots)
+        self.roots: tuple[Path, ...] = tuple(expand_user(r).resolve() for r in roots)
         self.protected = protected
         if not self.roots:
             raise ValueError("at least one root folder is needed")
@@ -60,7 +60,7 @@ class Roots:
         return Roots([*self.roots, *more], self.protected)
 
     def allows(self, path: str | os.PathLike[str]) -> bool:
-        resolved = Path(path).expanduser().resolve()
+        resolved = expand_user(path).resolve()
         return any((resolved == root or root in resolved.parents) and self._open_in(root, resolved)
                    for root in self.roots)
 
@@ -71,7 +71,7 @@ class Roots:
 
     def check(self, path: str | os.PathLike[str]) -> Path:
         """The resolved path, or :class:`OutsideRoots` naming the allowed roots."""
-        resolved = Path(path).expanduser().resolve()
+        resolved = expand_user(path).resolve()
         if not self.allows(resolved):
             allowed = ", ".join(str(r) for r in self.roots)
             raise OutsideRoots(f"{resolved} is outside the folders this canvas may use ({allowed})")
@@ -83,7 +83,7 @@ class Roots:
     def start(self, hint: str | os.PathLike[str] | None = None) -> Path:
         """Where a browser opens: the hint's folder when allowed, else the first root."""
         if hint:
-            candidate = Path(hint).expanduser()
+            candidate = expand_user(hint)
             for folder in (candidate, *candidate.parents):
                 if folder.is_dir() and self.allows(folder):
                     return folder.resolve()

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+from ..fsutil import expand_user
 from ..problems import Problem
 from ..params import Path as PathParam
 from ..registry import Registry
@@ -65,5 +66,5 @@ def outside_roots(workflow: Workflow, registry: Registry, roots: Roots, *, base_
 
 def in_shipped(path: str | os.PathLike[str], shipped: Iterable[Path]) -> bool:
     """Whether ``path`` (links resolved) lies in one of the ``shipped`` folders."""
-    resolved = Path(path).expanduser().resolve()
+    resolved = expand_user(path).resolve()
     return any(resolved.is_relative_to(folder) for folder in shipped)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Iterable, Mapping
 
 from ..problems import Problem
-from ..fsutil import clear_dead_temps
+from ..fsutil import clear_dead_temps, expand_user
 from ..params import Path as PathParam, absolute
 from ..registry import Registry
 from ..validation import validate
@@ -280,7 +280,7 @@ def rebased(workflow: Workflow, registry: Registry, old: Path, new: Path, *,
         for param in node_type.params if node_type else ():
             value = spec.params.get(param.name)
             if not (isinstance(param, PathParam) and param.role == "input" and isinstance(value, str)
-                    and value and not Path(value).expanduser().is_absolute()):
+                    and value and not expand_user(value).is_absolute()):
                 continue
             target = Path(absolute(value, old))
             if keep_missing and not target.exists():
