@@ -94,8 +94,23 @@ def _parse_node(raw: Any, index: int, problems: list[Problem]) -> NodeSpec | Non
                                 node=node_id, field="position"))
         position = (0.0, 0.0)
     title = raw.get("title", "")
+    title = title if isinstance(title, str) else ""
+    problems.extend(_too_long("title", title, MAX_LINE, node_id))
     return NodeSpec(id=node_id, type=node_type, version=version, params=dict(params),
-                    position=position, title=title if isinstance(title, str) else "")
+                    position=position, title=title)
+
+
+# A name or a title is a line, a description a few paragraphs: a stranger's 10 MB one went to
+# the canvas's page with every change of the graph, and into run.json three times.
+MAX_LINE = 1_000
+MAX_DESCRIPTION = 100_000
+
+
+def _too_long(field: str, text: str, limit: int, node: str | None = None) -> list[Problem]:
+    if len(text) <= limit:
+        return []
+    return [Problem("structure", f"'{field}' is {len(text):,} characters; at most {limit:,}",
+                    node=node, field=field)]
 
 
 def _parse_end(raw: Any) -> PortRef | None:
@@ -126,11 +141,12 @@ def from_document(doc: Mapping[str, Any]) -> Workflow:
             continue
         edges.append(Edge(source, target))
     name, description = doc.get("name", ""), doc.get("description", "")
+    name = name if isinstance(name, str) else ""
+    description = description if isinstance(description, str) else ""
+    problems += _too_long("name", name, MAX_LINE) + _too_long("description", description, MAX_DESCRIPTION)
     if problems:
         raise WorkflowInvalid(problems)
-    return Workflow(nodes=tuple(nodes), edges=tuple(edges),
-                    name=name if isinstance(name, str) else "",
-                    description=description if isinstance(description, str) else "")
+    return Workflow(nodes=tuple(nodes), edges=tuple(edges), name=name, description=description)
 
 
 def to_document(workflow: Workflow) -> dict[str, Any]:

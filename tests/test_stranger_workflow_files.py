@@ -345,3 +345,22 @@ def test_a_path_under_a_home_that_does_not_exist_is_a_problem_not_a_traceback(tm
     assert "~nobody-here-s6/photos" in said and "Traceback" not in said, said
     assert (tmp_path / "~nobody-here-s6" / "out" / "run.json").is_file()
     assert Roots([tmp_path]).allows("~nobody-here-s6/photos")  # relative: in the folder it is run from
+
+
+@pytest.mark.parametrize("where", ["name", "title", "description"])
+def test_a_name_or_title_of_megabytes_is_refused_naming_it(tmp_path: Path, registry, where) -> None:
+    """A workflow named with 10 MB (or a node titled so): the canvas sent it to the page with
+    every change of the graph and run.json copied it three times (30 MB). A name or title is
+    a line, a description a few paragraphs: longer ones are refused naming the field."""
+    doc = json.loads(CLUSTER_FOLDER.read_text(encoding="utf-8"))
+    if where == "title":
+        doc["nodes"][0]["title"] = "x" * 10_000_000
+    else:
+        doc[where] = "x" * 10_000_000
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(WorkflowInvalid) as refused:
+        load(path, registry)
+    (problem,) = refused.value.problems
+    assert problem.field == where and "10,000,000 characters" in problem.message, problem
+    assert len(str(refused.value)) < 1_000

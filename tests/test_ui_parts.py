@@ -67,6 +67,18 @@ def test_undo_redo_and_the_dirty_marker_follow_snapshots(registry) -> None:
     assert not state.redo()  # a new edit drops the redo list
 
 
+def test_a_title_pasted_past_what_a_file_takes_is_cut_so_the_file_opens_again(registry, tmp_path) -> None:
+    """Workflow files refuse a node title of more than 1,000 characters (a stranger's 10 MB
+    one); the inspector's title field cuts a longer paste, so the saved file opens again."""
+    from flowclass.workflow_file import MAX_LINE, load
+
+    state = toy_chain(registry)
+    state.rename("toy_add", "x" * 5_000)
+    assert state.workflow.node("toy_add").title == "x" * MAX_LINE
+    state.save(tmp_path / "pasted.json")
+    assert load(tmp_path / "pasted.json", registry).node("toy_add").title == "x" * MAX_LINE
+
+
 def test_duplicate_copies_params_and_feeding_edges(registry) -> None:
     state = toy_chain(registry)
     state.set_params("toy_add", {"scale": 3.0})

@@ -18,7 +18,7 @@ from ..params import Path as PathParam, absolute
 from ..registry import Registry
 from ..validation import validate
 from ..workflow import Edge, NodeSpec, PortRef, Workflow
-from ..workflow_file import dumps, load, new_node, save
+from ..workflow_file import MAX_LINE, dumps, load, new_node, save
 from .file_guard import file_sha, text_sha
 
 HISTORY_LIMIT = 200
@@ -260,7 +260,8 @@ class EditorState:
         spec = self.workflow.node(node_id)
         if spec is None:
             raise KeyError(node_id)
-        self.apply(self.workflow.replace_node(replace(spec, title=title.strip())),
+        # cut to what a workflow file takes, so that a long paste leaves a file that opens
+        self.apply(self.workflow.replace_node(replace(spec, title=title.strip()[:MAX_LINE])),
                    merge_key=("title", node_id))
 
 

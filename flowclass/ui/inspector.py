@@ -19,6 +19,7 @@ from ..node import NodeType
 from ..params import Bool, Choice, Float, Int, List, Param, Path as PathParam, Text
 from ..states import NodeState
 from ..workflow import NodeSpec
+from ..workflow_file import MAX_LINE
 from .node_help import show_node_help
 from .runner import NodeStatus
 
@@ -73,7 +74,8 @@ class Inspector:
         if node_type.description:
             ui.label(node_type.description).classes("text-xs text-gray-600")
         ui.input("Title on the canvas", value=spec.title, placeholder=node_type.title,
-                 on_change=lambda e: self.rename(spec.id, e.value or "")).props("dense").classes("w-full")
+                 on_change=lambda e: self.rename(spec.id, e.value or "")).props(f"dense maxlength={MAX_LINE}") \
+            .classes("w-full")
         ui.button("Run this node", icon="play_arrow", on_click=lambda: self.run_node(spec.id)) \
             .props("outline dense").classes("fc-run-node").tooltip("Run this node and the nodes it needs")
         self.node_message = ui.label().classes("text-xs whitespace-pre-line fc-node-message")
