@@ -312,3 +312,22 @@ async def test_every_ready_workflow_opens_as_an_unsaved_copy(user: User, registr
         assert not any(n["placeholder"] for n in nodes.values()), ready.name
         assert page.state.path is None and page.base_dir() == ready.path.parent.resolve()
         assert page.problems == [], (ready.name, page.problems)
+
+
+@pytest.mark.slow
+async def test_a_folder_of_countless_subfolders_lists_its_first_thousand(user: User, registry, cache,
+                                                                         workspace: Path) -> None:
+    """A shared bundle's folder of 200,000 subfolders: the file dialog made a row (and an
+    image count) for each, and the server froze for minutes. It lists the first 1,000 and says
+    how many more there are."""
+    from flowclass.ui.dialogs import DIALOG_ENTRY_LIMIT
+
+    for i in range(DIALOG_ENTRY_LIMIT + 5):
+        (workspace / f"d{i:05d}").mkdir()
+    make_app(registry, cache, workspace)
+    await user.open("/")
+    user.find(marker="file-save-as").click()
+    await user.should_see("Save the workflow as")
+    await user.should_see(marker=f"entry-d{DIALOG_ENTRY_LIMIT - 1:05d}")
+    await user.should_not_see(marker=f"entry-d{DIALOG_ENTRY_LIMIT:05d}")
+    await user.should_see("… and 5 more, not listed")

@@ -25,6 +25,7 @@ READ_ONLY = "FlowClass's ready workflows are never written; choose another folde
 RELOAD, OVERWRITE, COPY, CANCEL = "reload", "overwrite", "copy", "cancel"  # ask_about_changed_file
 NAME_MAX = 255  # bytes in a file name, on every common file system
 DIALOG_COUNT_LIMIT = 20_000  # entries scanned per subfolder while counting its images
+DIALOG_ENTRY_LIMIT = 1_000  # rows a folder's listing shows (a shared bundle's may hold 200,000)
 
 
 class FileBrowser:
@@ -84,8 +85,11 @@ class FileBrowser:
         with self.entries:
             if not entries:
                 ui.item("(empty)").classes("text-gray-500")
-            for entry in entries:
+            for entry in entries[:DIALOG_ENTRY_LIMIT]:
                 counts[entry.path] = self._entry_row(entry)
+            if len(entries) > DIALOG_ENTRY_LIMIT:  # a page of 200,000 rows froze the server
+                ui.item(f"… and {len(entries) - DIALOG_ENTRY_LIMIT:,} more, not listed; type the "
+                        "path into the node's field instead").classes("text-gray-500").mark("entries-more")
         self.count_label.text = ""
         if self.mode == "folder":
             background_tasks.create(self._count(self.folder, counts), name="count images")
