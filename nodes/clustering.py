@@ -165,11 +165,12 @@ def hierarchical_clustering(ctx: RunContext, *, distances: Distances, linkage: s
                         field="method", hint="choose Scalable (nearest_neighbours) or Automatic")
     algorithm = chosen_method(method, n, exact_up_to)
     ctx.record("method", algorithm)
-    ctx.progress(0, 3, message="linking")
-    if algorithm == EXACT:
-        condensed = distances.condensed(lambda done, total: ctx.progress(0, 3, message=f"distances {done:,}/{total:,}"))
+    if algorithm == EXACT:  # the distances, a block of rows at a time, are one phase counted in images
+        condensed = distances.condensed(lambda done, total: ctx.progress(done, total, "images", "distances"))
+        ctx.progress(0, 3, message="linking")
         z = _linkage(condensed, linkage)
     else:
+        ctx.progress(0, 3, message="linking")
         if method == "auto":
             ctx.warn(f"{n:,} images are more than {exact_up_to:,}: clustered with the scalable "
                      "nearest-neighbour method (silhouettes estimated on a sample)")

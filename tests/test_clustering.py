@@ -347,3 +347,29 @@ def test_a_folder_of_one_photo_copied_clusters_without_warnings_from_the_librari
                      "--cache", str(tmp_path / "cache"), "-q"]) == 0
     assert (out / "dendrogram.png").is_file() and (out / "map.png").is_file()
     assert [str(w.message) for w in caught] == []
+
+
+def test_distance_blocks_are_one_phase_a_log_tells_once(tmp_path):
+    """An exact tree's distances, computed 512 rows at a time, are one phase counted in
+    images: a log gets one line for them (it got one per block, about 40 at 20,000 images)
+    and the terminal bar's rate and time left do not start over at each block."""
+    import io
+
+    from flowclass.progress import TerminalProgress
+
+    data = load_digits()
+    x = data.data[:1300]  # three blocks of rows
+    events = []
+    c = RunContext("cluster", tmp_path, tmp_path, lambda name: tmp_path / name, emit=events.append)
+    hierarchical_clustering(c, distances=Distances(images(len(x)), x, "euclidean", centre=False),
+                            linkage="ward", cut="n_clusters", n_clusters=10, height_ratio=0.7,
+                            distance=1.0, **EXACT)
+    phases = [e.message for e in events if e.message]
+    assert [m for i, m in enumerate(phases) if i == 0 or phases[i - 1] != m] == ["distances", "linking", "scoring"]
+    counted = [(e.done, e.total, e.unit) for e in events if e.message == "distances"]
+    assert counted[-1] == (1300, 1300, "images") and all(t == 1300 for _, t, _ in counted)
+    log = io.StringIO()  # not a terminal: one line a phase
+    printer = TerminalProgress(stream=log)
+    for event in events:
+        printer(event)
+    assert sum("distances" in line for line in log.getvalue().splitlines()) == 1
