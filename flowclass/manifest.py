@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, safe_json
 from .digests import sha256
-from .fsutil import atomic_path, atomic_write_text, file_stamp, write_error
+from .fsutil import atomic_path, atomic_write_text, file_stamp, is_read_only, write_error
 from .safe_tables import rows_csv_text
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ def write_skipped(rows: list[tuple[str, str, str]], out_dir: Path,
     if os.path.lexists(path):
         try:
             ours = recorded is not None and str(file_stamp(path, follow_symlinks=False)) == recorded \
-                and os.lstat(path).st_mode & 0o222 != 0  # not made read-only since
+                and not is_read_only(path)  # not made read-only since
             if ours and path.read_bytes() == text.encode("utf-8"):
                 return {**listed, "file": SKIPPED_NAME, "stamp": recorded}
         except OSError:

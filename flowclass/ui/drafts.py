@@ -142,10 +142,9 @@ def restore(session: Any, draft: Draft) -> None:
     session.viewport = draft.viewport
     session.out_choice = path(draft.out_choice)
     session.untitled_out = path(draft.untitled_out)
-    session.typed = {(str(entry[0]), str(entry[1])): entry[2] for entry in draft.typed or []
-                     if isinstance(entry, list) and len(entry) == 3}
-    session.view_work = {str(node): dict(entries) for node, entries in (draft.view_work or {}).items()
-                         if isinstance(entries, dict) and entries} if isinstance(draft.view_work, dict) else {}
+    # a draft read from disk has its fields checked already (_as_kind)
+    session.typed = {(node, name): value for node, name, value in draft.typed or []}
+    session.view_work = {node: dict(entries) for node, entries in (draft.view_work or {}).items()}
     state.restore_history(_history(draft.undo, session.registry), _history(draft.redo, session.registry))
     _confine(session)
     if draft.run_going:  # only a stopped server leaves that on disk (a tab in memory has its run)
