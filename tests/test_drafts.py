@@ -16,9 +16,11 @@ def test_a_draft_reads_back_as_written_and_a_broken_one_is_no_draft(tmp_path):
     store.write("tab-12345", draft)
     assert store.read("tab-12345") == draft
     assert [(tab, kept.title) for tab, kept, _ in store.unsaved()] == [("tab-12345", "Mine")]
-    assert not [p for p in store.folder.iterdir() if p.name != "tab-12345.json"]  # no temporary file left
+    assert sorted(p.name for p in store.folder.iterdir()) == ["tab-12345.json", "tab-12345.undo"]  # no temporary file
 
     store.file("tab-12345").write_text('{"workflow": ', encoding="utf-8")  # cut short (not by FlowClass)
+    assert store.read("tab-12345") == draft  # the copy beside the undo history
+    store.history_file("tab-12345").unlink()
     assert store.read("tab-12345") is None and store.unsaved() == []
     store.file("tab-12345").write_text('{"workflow": 3}', encoding="utf-8")
     assert store.read("tab-12345") is None
@@ -132,14 +134,50 @@ def test_undo_and_redo_survive_a_restarted_server(registry, cache, tmp_path):
     assert not again.undo()
 
 
+def moved_session(registry, cache, moves: int):
+    """A session with one Number node moved ``moves`` times (one small undo step each)."""
+    from flowclass.ui.session import EditorSession
+
+    session = EditorSession(registry, cache)
+    session.add_node("toy.number", (0, 0))
+    node = session.workflow.nodes[0].id
+    for i in range(moves):
+        session.move({node: (10 * (i + 1), 0)})
+    return session
+
+
+def test_undo_goes_as_far_back_after_a_restart_as_before_it(registry, cache, tmp_path):
+    """Undo went 200 steps back in a tab kept in memory but 50 after a restarted server
+    read it from its draft. The draft keeps as many steps as memory does, each way."""
+    from flowclass.ui.drafts import capture
+    from flowclass.ui.editor import HISTORY_LIMIT
+    from flowclass.ui.session import EditorSession
+    from flowclass.workflow_file import dumps
+
+    session = moved_session(registry, cache, HISTORY_LIMIT + 5)
+    for _ in range(3):
+        session.undo()
+    store = DraftStore(tmp_path / "drafts")
+    store.write("deep-1234", capture(session, False))
+    again = EditorSession(registry, cache)
+    store.restore_into("deep-1234", again)
+    assert len(again.state.undo_stack) == len(session.state.undo_stack) == HISTORY_LIMIT - 3
+    assert [dumps(w) for w in again.state.undo_stack] == [dumps(w) for w in session.state.undo_stack]
+    assert [dumps(w) for w in again.state.redo_stack] == [dumps(w) for w in session.state.redo_stack]
+    while session.undo():
+        assert again.undo() and dumps(again.workflow) == dumps(session.workflow)
+    assert not again.undo()
+
+
 def test_a_drafts_history_is_bounded(registry, cache, monkeypatch):
+    """At most 1 MB of workflow text: the nearest steps that fit, the oldest left out."""
     from flowclass.ui import drafts
     from flowclass.ui.drafts import capture
 
-    session = edited_session(registry, cache, drafts.HISTORY_STEPS + 5)
+    session = moved_session(registry, cache, drafts.HISTORY_STEPS + 5)
     draft = capture(session, False)
     assert len(draft.undo) == drafts.HISTORY_STEPS and draft.redo is None
-    assert draft.undo[-1] == capture(edited_session(registry, cache, drafts.HISTORY_STEPS + 4), False).workflow
+    assert draft.undo[-1] == capture(moved_session(registry, cache, drafts.HISTORY_STEPS + 4), False).workflow
     monkeypatch.setattr(drafts, "HISTORY_CHARS", sum(map(len, draft.undo[-3:])))
     assert capture(session, False).undo == draft.undo[-3:]  # the nearest steps that fit
 

@@ -156,7 +156,7 @@ def test_drafts_of_closed_tabs_with_nothing_unsaved_go_after_a_while_and_unsaved
     tabs.pruning.join(timeout=30)
     assert sorted(p.stem for p in store.folder.glob("*.json")) == [
         "broken-old", "clean-new", "held-clean", "unsaved-old"]
-    assert [p.name for p in store.folder.iterdir() if not p.name.endswith(".json")] == []
+    assert [p.name for p in store.folder.iterdir() if p.suffix not in (".json", ".undo")] == []
     assert held.restored and [tab for tab, _, _ in store.unsaved()] == ["unsaved-old"]
 
 
@@ -191,14 +191,14 @@ def test_a_draft_another_server_holds_or_writes_meanwhile_is_never_pruned(regist
     monkeypatch.setattr(DraftStore, "_forgotten", written_as_looked_at)
     assert store.prune(set()) == []
     assert store.read("taken-up-again").title == "Edited"
-    assert [p.name for p in store.folder.iterdir() if not p.name.endswith(".json")] == []
+    assert [p.name for p in store.folder.iterdir() if p.suffix not in (".json", ".undo")] == []
 
     # a pruning process killed with a draft moved aside: the next one puts it back
     store.file("taken-up-again").rename(store.folder / ".taken-up-again.0a1b2c3d.pruned")
     monkeypatch.undo()
     assert store.prune(set()) == []  # back, and not old
     assert store.read("taken-up-again").title == "Edited"
-    assert [p.name for p in store.folder.iterdir() if not p.name.endswith(".json")] == []
+    assert [p.name for p in store.folder.iterdir() if p.suffix not in (".json", ".undo")] == []
 
 
 def test_a_tab_another_server_holds_opened_by_its_address_is_a_copy(registry, cache, tmp_path):

@@ -30,14 +30,21 @@ from ..errors import WorkflowInvalid
 from ..fsutil import RemovedFlock, atomic_write_text, flock_api
 from ..workflow import Workflow
 from ..workflow_file import dumps, loads
+from .editor import HISTORY_LIMIT
 from .file_guard import text_sha
 
 TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 CLEAN_KEEP = 14 * 86400.0  # seconds a draft with nothing unsaved outlives its last change or showing
 FRESH_EVERY = 86400.0  # how often a server marks the clean drafts of its tabs as still held
-HISTORY_STEPS = 50  # undo (and redo) steps a draft keeps for a restarted server
+HISTORY_STEPS = HISTORY_LIMIT  # undo (and redo) steps a draft keeps for a restarted server: as many as in memory
 HISTORY_CHARS = 1_000_000  # and at most this much workflow text in all (each edit writes the draft)
-HISTORY_BYTES = 8 * HISTORY_CHARS  # a history file bigger than FlowClass writes (JSON escapes included) is not read
+DRAFT_BYTES = 16_000_000  # a draft bigger than this is not written (each change writes it whole)
+# a history file bigger than FlowClass writes (JSON escapes, the draft beside it) is not read
+HISTORY_BYTES = 8 * HISTORY_CHARS + DRAFT_BYTES
+
+
+class DraftTooBig(OSError):
+    """A draft over :data:`DRAFT_BYTES`: not written, and the user is told what to do instead."""
 
 
 @dataclass
@@ -180,12 +187,22 @@ def _confine(session: Any) -> None:
         session.untitled_out = None
 
 
+SPACE_HINT = "free some space in FlowClass's data folder"
+
+
+def _written(doc: Any) -> int | None:
+    """When a draft's file says it was written (ns), or None (an older FlowClass's)."""
+    written = doc.get("written") if isinstance(doc, dict) else None
+    return written if isinstance(written, int) and not isinstance(written, bool) else None
+
+
 class DraftStore:
     """The drafts folder: one JSON file per tab id."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self._histories: dict[str, dict] = {}  # the history last written, by tab id
+        self._stamped = 0  # when this store last wrote, in ns (the draft's "written")
 
     def file(self, tab_id: str) -> Path:
         if not TAB_ID.fullmatch(tab_id):
@@ -199,36 +216,69 @@ class DraftStore:
     def write(self, tab_id: str, draft: Draft) -> None:
         """Whole or not at all; no fsync per edit (a reload or a killed server keeps the page
         cache; only a power cut could lose the last edit). The undo history goes into a file
-        of its own, first, when it changed, naming the workflow it leads to: listing the
-        closed tabs' work reads every draft, and a history is ten times a draft (200 drafts
-        read in 184 ms with theirs, 18 ms without)."""
+        of its own, first, when it changed: listing the closed tabs' work reads every draft,
+        and a history is ten times a draft (200 drafts read in 184 ms with theirs, 18 ms
+        without). The history file holds the whole draft too, and both carry when they were
+        written, so that a server killed between the two writes loses neither the newest
+        edit nor the history (:meth:`_with_history`). A history that cannot be written
+        (a full disk) does not keep the draft from being written: the error comes after."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        hint = "free some space in FlowClass's data folder"
-        history = {"workflow": text_sha(draft.workflow), "undo": draft.undo, "redo": draft.redo}
-        if self._histories.get(tab_id) != history:
-            if draft.undo or draft.redo:
-                atomic_write_text(self.history_file(tab_id), json.dumps(history), fsync=False, hint=hint)
-            else:
-                self.history_file(tab_id).unlink(missing_ok=True)
-            self._histories[tab_id] = history
-        atomic_write_text(self.file(tab_id), json.dumps(asdict(replace(draft, undo=None, redo=None)), indent=1),
-                          fsync=False, hint=hint)
-
-    def _with_history(self, tab_id: str, draft: Draft) -> Draft:
-        """``draft`` with its undo history, when the history file leads to its workflow (a
-        server killed between the two writes leaves one a step ahead: not used)."""
+        doc = {**asdict(replace(draft, undo=None, redo=None)), "written": self._stamp()}
+        text = json.dumps(doc, indent=1)  # ASCII: as many bytes as characters
+        if len(text) > DRAFT_BYTES:
+            raise DraftTooBig(
+                f"This tab's unsaved work is too big to keep for a reload or a restart ({len(text) / 1e6:.0f} MB; "
+                f"FlowClass keeps up to {DRAFT_BYTES / 1e6:.0f} MB). Save the workflow to a file "
+                "(File ▸ Save or Save As) to keep your changes.")
+        history_failed = None
         try:
-            if self.history_file(tab_id).stat().st_size > HISTORY_BYTES:  # not one FlowClass wrote
-                return draft
-            history = safe_json.loads(self.history_file(tab_id).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            self._write_history(tab_id, draft, doc)
+        except OSError as exc:
+            history_failed = exc
+        doc["history"] = self._history_seen(tab_id)
+        atomic_write_text(self.file(tab_id), json.dumps(doc, indent=1), fsync=False, hint=SPACE_HINT)
+        if history_failed is not None:
+            raise history_failed
+
+    def _stamp(self) -> int:
+        """When a write happened, in ns, always later than this store's last one."""
+        self._stamped = max(time.time_ns(), self._stamped + 1)
+        return self._stamped
+
+    def _write_history(self, tab_id: str, draft: Draft, doc: dict) -> None:
+        """The history file, when the history or the workflow it leads to changed: with the
+        draft as it is now (``doc``, written next beside it)."""
+        history = {"workflow": text_sha(draft.workflow), "undo": draft.undo, "redo": draft.redo}
+        if self._histories.get(tab_id) == history:
+            return
+        atomic_write_text(self.history_file(tab_id), json.dumps({**history, "draft": doc}),
+                          fsync=False, hint=SPACE_HINT)
+        self._histories[tab_id] = history
+
+    def _with_history(self, tab_id: str, draft: Draft | None, written: int | None) -> Draft | None:
+        """The newest of ``draft`` (written at ``written``) and the draft in its history file,
+        with an undo history that leads to it. A server killed between the two writes leaves
+        the history file one step ahead: its draft is the newest. A draft written after a
+        history that is not its own (that history could not be written) gets the history's
+        workflow as its newest undo step. A history that leads elsewhere is not used."""
+        history = self._load(self.history_file(tab_id), HISTORY_BYTES)
+        if history is None:
             return draft
-        if not isinstance(history, dict):
-            return draft
-        self._histories[tab_id] = history  # what the file holds now (another server may have written it)
-        if history.get("workflow") != text_sha(draft.workflow):
-            return draft
-        return replace(draft, undo=_as_kind("undo", history.get("undo")), redo=_as_kind("redo", history.get("redo")))
+        self._histories[tab_id] = {key: history.get(key) for key in ("workflow", "undo", "redo")}
+        undo, redo = _as_kind("undo", history.get("undo")), _as_kind("redo", history.get("redo"))
+        ahead = self._draft(history.get("draft"))
+        ahead_written = _written(history.get("draft"))
+        if ahead is not None and ahead_written is not None and (
+                draft is None or written is None or ahead_written > written):
+            return replace(ahead, undo=undo, redo=redo) if history.get("workflow") == text_sha(ahead.workflow) \
+                else ahead
+        if draft is None:
+            return None
+        if history.get("workflow") == text_sha(draft.workflow):
+            return replace(draft, undo=undo, redo=redo)
+        if ahead is not None and history.get("workflow") == text_sha(ahead.workflow):
+            return replace(draft, undo=(undo or []) + [ahead.workflow], redo=None)
+        return draft
 
     def _held_file(self, tab_id: str) -> Path:
         """The tab's lock file, beside the drafts folder (which holds only drafts)."""
@@ -277,20 +327,60 @@ class DraftStore:
 
     def read(self, tab_id: str, *, history: bool = False) -> Draft | None:
         """The tab's draft, or None when there is none or it cannot be read; with ``history``,
-        with its undo history."""
-        draft = self._read(self.file(tab_id))
-        return self._with_history(tab_id, draft) if history and draft is not None else draft
+        with its undo history. Without, the history file's draft all the same where that
+        file is the newer (a server killed between the two writes), so that no list of
+        closed tabs' work misses its newest edit."""
+        doc = self._load(self.file(tab_id))
+        draft = self._draft(doc)
+        if history or self._history_changed(tab_id, doc) or doc is None and not self.file(tab_id).exists():
+            draft = self._with_history(tab_id, draft, _written(doc))  # killed before its first draft
+        if draft is None:
+            return None
+        return draft if history else replace(draft, undo=None, redo=None)
+
+    def _history_seen(self, tab_id: str) -> list[int] | None:
+        """The history file's inode, size and time (None: there is none). Each write of it
+        makes a new file; a draft keeps what it saw, so a read can tell cheaply (a stat)
+        whether the history was written after it, whatever the clock's grain."""
+        try:
+            seen = self.history_file(tab_id).stat()
+        except OSError:
+            return None
+        return [seen.st_ino, seen.st_size, seen.st_mtime_ns]
+
+    def _history_changed(self, tab_id: str, doc: dict | None) -> bool:
+        """Whether the history file is not the one the draft ``doc`` was written beside."""
+        return self._history_seen(tab_id) != (doc.get("history") if doc else None)
+
+    def _ahead_in_history(self, tab_id: str) -> bool:
+        """Whether the history file holds a newer draft than the draft's own file."""
+        doc = self._load(self.file(tab_id))
+        if not self._history_changed(tab_id, doc):
+            return False
+        history = self._load(self.history_file(tab_id), HISTORY_BYTES)
+        ahead, written = _written(history and history.get("draft")), _written(doc)
+        return ahead is not None and (written is None or ahead > written)
 
     @staticmethod
-    def _read(file: Path) -> Draft | None:
+    def _load(file: Path, limit: int | None = None) -> dict | None:
+        """A JSON object from ``file``, or None (missing, too big, not JSON, not an object)."""
         try:
+            if limit is not None and file.stat().st_size > limit:  # not one FlowClass wrote
+                return None
             doc = safe_json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError):  # missing, or not JSON (too deep is a ValueError too)
             return None
+        return doc if isinstance(doc, dict) else None
+
+    @staticmethod
+    def _draft(doc: Any) -> Draft | None:
         if not isinstance(doc, dict) or not isinstance(doc.get("workflow"), str):
             return None
         return Draft(**{name: kept for name, value in doc.items()
                         if name in _KINDS and (kept := _as_kind(name, value)) is not None})
+
+    def _read(self, file: Path) -> Draft | None:
+        return self._draft(self._load(file))
 
     def unsaved(self) -> list[tuple[str, Draft, float]]:
         """(tab id, draft, when written) of every draft with unsaved changes, newest first."""
@@ -331,7 +421,8 @@ class DraftStore:
         removed = []
         for file in self.folder.glob("*.json"):
             tab_id = file.stem
-            if not TAB_ID.fullmatch(tab_id) or tab_id in held or not self._forgotten(file, now):
+            if not TAB_ID.fullmatch(tab_id) or tab_id in held or not self._forgotten(file, now) \
+                    or self._ahead_in_history(tab_id):  # a killed server's newest edit is there
                 continue
             aside = file.with_name(f".{tab_id}.{secrets.token_hex(4)}.pruned")
             try:
