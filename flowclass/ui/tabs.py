@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from ..errors import WorkflowInvalid
-from .drafts import FRESH_EVERY, TAB_ID, Draft, DraftStore, capture, restore
+from .drafts import FRESH_EVERY, TAB_ID, Draft, DraftStore, DraftTooBig, capture, restore
 from .files import FileActions
 from .session import EditorSession
 
@@ -46,6 +46,7 @@ class Tab:
     left_at: float = 0.0  # when its last page went (or it was made)
     written: Draft | None = None  # the draft on disk
     write_failed: bool = False
+    too_big: Draft | None = None  # the last draft refused as too big (not tried again unchanged)
     fresh_at: float = 0.0  # when its draft was last written or marked as held
     lock: Any = None  # says to servers sharing the drafts that this one holds it (DraftStore.hold)
     notice: str = ""  # told on the next page that shows it (then forgotten)
@@ -188,7 +189,7 @@ class Tabs:
         if self.tabs.get(tab.id) is not tab:
             return
         draft = capture(tab.session, tab.files.offered)
-        if draft == tab.written:
+        if draft == tab.written or draft == tab.too_big:
             if not draft.dirty and self.clock() - tab.fresh_at > FRESH_EVERY:
                 self.drafts.keep_fresh(tab.id)
                 tab.fresh_at = self.clock()
@@ -196,11 +197,19 @@ class Tabs:
         try:
             self.drafts.write(tab.id, draft)
         except OSError as exc:
-            if not tab.write_failed and tab.pages:  # told on the page (none when it just closed)
-                tab.session.notify(f"This tab's work could not be kept for a reload: {exc}", "warning")
-            tab.write_failed = True
+            self._not_kept(tab, draft, exc)
             return
-        tab.written, tab.write_failed, tab.fresh_at = draft, False, self.clock()
+        tab.written, tab.write_failed, tab.too_big, tab.fresh_at = draft, False, None, self.clock()
+
+    @staticmethod
+    def _not_kept(tab: Tab, draft: Draft, exc: OSError) -> None:
+        """Told once on the page (none when it just closed), until a draft is written again;
+        the tab stays in memory meanwhile. A draft too big is not tried again unchanged."""
+        if not tab.write_failed and tab.pages:
+            tab.session.notify(str(exc) if isinstance(exc, DraftTooBig) else
+                               f"This tab's work could not be kept for a reload: {exc}", "warning")
+        tab.write_failed = True
+        tab.too_big = draft if isinstance(exc, DraftTooBig) else None
 
     def closed_with_unsaved_work(self) -> list[tuple[str, Draft, float]]:
         """Drafts with unsaved changes that no open page shows: tabs closed (or lost with a
