@@ -23,6 +23,7 @@ import os
 import io
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -171,6 +172,105 @@ def _first_rows_problem(path: Path) -> str | None:
     return None
 
 
+# A row of a decisions file names one image: its path (at most 4,096 bytes), its sha256, a label
+# and perhaps a few columns of the user's own. A row far longer is not one: a stranger's file of
+# one 256 MB cell took pandas 1.3 GB to read.
+MAX_ROW_CHARS = 64 * 2**10
+
+
+class _LongRow(Exception):
+    """A row went past MAX_ROW_CHARS; ``start`` holds its first MAX_ROW_CHARS characters."""
+
+    def __init__(self, start: str):
+        super().__init__(start)
+        self.start = start
+
+
+class _RowLines:
+    """The lines of a text file for csv.reader, each read with a bounded ``readline``, that
+    raise :class:`_LongRow` once the row being read (:meth:`next_row` starts one) goes past
+    MAX_ROW_CHARS: memory stays bounded, whatever the file holds."""
+
+    def __init__(self, handle: Any):
+        self.handle = handle
+        self.row: list[str] = []
+        self.size = 0
+
+    def next_row(self) -> None:
+        self.row, self.size = [], 0
+
+    def __iter__(self) -> "_RowLines":
+        return self
+
+    def __next__(self) -> str:
+        line = self.handle.readline(MAX_ROW_CHARS + 1)
+        if not line:
+            raise StopIteration
+        self.size += len(line)
+        self.row.append(line)
+        if self.size > MAX_ROW_CHARS:
+            raise _LongRow("".join(self.row)[:MAX_ROW_CHARS])
+        return line
+
+
+# Each cell costs pandas some 20 bytes, even an empty one, and takes one byte of the file (its
+# comma): a 64 MB file of commas alone took 1.4 GB and 23 s of CPU to read. A decisions file
+# of 3,000,000 images in 5 columns has 15,000,000 cells.
+MAX_CELLS = 16_000_000
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What one look at a file's bytes tells before pandas reads it."""
+
+    cells: int  # commas and line breaks: at least the cells pandas makes of it
+    plain: bool  # no quote and no line longer than MAX_ROW_CHARS bytes: each row a short line
+
+
+def _shape(path: Path) -> _Shape:
+    """The file's :class:`_Shape`, read a MiB at a time in C (reading its rows in Python took
+    2 s of 6.5 for a file of 3,000,000 rows). A line longer than MAX_ROW_CHARS holds a whole
+    block of half that (the blocks aligned), so a line break in every block proves every line
+    short; a block without one leaves the rows to :func:`_long_row_problem` to measure."""
+    block = MAX_ROW_CHARS // 2
+    cells, plain = 1, True
+    with open(path, "rb") as handle:
+        while chunk := handle.read(32 * block):
+            cells += chunk.count(b",") + chunk.count(b"\n")
+            plain = plain and b'"' not in chunk and all(b"\n" in chunk[i:i + block]
+                                                       for i in range(0, len(chunk), block))
+    return _Shape(cells, plain)
+
+
+def _size_problem(path: Path) -> str | None:
+    """Why the file would take far more memory than a decisions file: too many cells, or a
+    row longer than any image's."""
+    shape = _shape(path)
+    if shape.cells > MAX_CELLS:
+        return (f"it has some {shape.cells:,} cells (commas and line breaks); a row names one image, "
+                f"and {MAX_CELLS:,} cells are some 3,000,000 images")
+    return None if shape.plain else _long_row_problem(path)
+
+
+def _long_row_problem(path: Path) -> str | None:
+    """Which row of the file is longer than MAX_ROW_CHARS, and in which column, read a row
+    at a time (pandas would hold the whole row, several times over)."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        lines, header, rows = _RowLines(handle), [], 0
+        try:
+            for row in csv.reader(lines):
+                rows, header = rows + 1, header if rows else row
+                lines.next_row()
+        except csv.Error:
+            return None  # pandas says what is wrong
+        except _LongRow as long:
+            cells = next(csv.reader(io.StringIO(long.start, newline="")), [""])
+            named = f", {header[len(cells) - 1]!r}" if rows and len(cells) <= len(header) else ""
+            return (f"row {rows + 1} (column {len(cells)}{named}) is longer than "
+                    f"{MAX_ROW_CHARS // 2**10} KiB; a row names one image")
+    return None
+
+
 def read_text_table(path: Path, columns: Iterable[str], what: str, field: str, hint: str) -> "pd.DataFrame":
     """A user's CSV of decisions (labels, kept copies) with every cell as text; a file that
     does not exist has no rows (the canvas creates it with the first decision). A file that
@@ -186,7 +286,7 @@ def read_text_table(path: Path, columns: Iterable[str], what: str, field: str, h
                             hint="move or rename it, or name another file")
         return pd.DataFrame({c: pd.Series(dtype=str) for c in columns})
     try:
-        problem = _first_rows_problem(path)
+        problem = _first_rows_problem(path) or _size_problem(path)
         if problem:
             raise NodeError(f"cannot read the {what} {path}: {problem}", field=field, hint=hint)
         return pd.read_csv(path, dtype=str, keep_default_na=False)

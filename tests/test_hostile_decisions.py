@@ -123,6 +123,34 @@ def test_a_huge_decision_file_is_refused_naming_it_before_it_is_read(registry, c
     assert (tmp_path / "label-overrides.csv").stat().st_size == 300 * 2**20
 
 
+@pytest.mark.parametrize("cell", ["x" * 2**20, '"' + "x\n" * 2**19 + '"'], ids=["one line", "many lines"])
+def test_a_decision_file_with_a_huge_cell_is_refused_naming_row_and_column(tmp_path, cell):
+    """A stranger's label file of one 256 MB cell took 1.3 GB to read: a row longer than any
+    image's (a 1 MB cell here, on one line or on many inside quotes) is refused naming the
+    file, the row, the column and the limit, before pandas reads the file."""
+    path = tmp_path / "label-overrides.csv"
+    path.write_text(f"path,label\na.png,cat\nb.png,{cell}\nc.png,dog\n", encoding="utf-8")
+    for read in (read_label_file, read_keep_file):
+        with pytest.raises(NodeError) as refused:
+            read(path)
+        assert f"{path}: row 3 (column 2, 'label') is longer than" in str(refused.value)
+        assert "64 KiB" in str(refused.value)
+    path.write_text(f"path,label\n{'d/' * 2000}a.png,{'long label ' * 100}\n", encoding="utf-8")
+    assert read_label_file(path)["label"].tolist() == [("long label " * 100).strip()]
+
+
+def test_a_decision_file_of_countless_empty_cells_is_refused_before_pandas_reads_it(tmp_path, monkeypatch):
+    """Each cell costs pandas some 20 bytes even when empty, and a file only a byte (its comma):
+    64 MB of commas took 1.4 GB and 23 s of CPU. A file of more cells than 3,000,000 images
+    have is refused naming it and the limit, before pandas is asked."""
+    path = tmp_path / "label-overrides.csv"
+    path.write_text("path,label\n" + ",\n" * 8_000_000, encoding="utf-8")
+    monkeypatch.setattr(pd, "read_csv", lambda *_, **__: pytest.fail("pandas read the file"))
+    with pytest.raises(NodeError) as refused:
+        read_label_file(path)
+    assert f"{path}: it has some 16,000,003 cells" in str(refused.value) and "16,000,000 cells" in str(refused.value)
+
+
 @pytest.mark.anyio
 async def test_the_queue_says_a_decision_was_not_saved(user: User, tmp_path):
     from test_ui_cleaning import queue_context, synthetic_issues
