@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 
 from .errors import ParamValueError, shown_value
+from .fsutil import folded
 from .problems import Problem
 from .registry import Registry
 from .workflow import NODE_ID, Workflow
@@ -36,6 +37,7 @@ def check(workflow: Workflow, registry: Registry, order: Sequence[str] | None = 
         if not NODE_ID.match(node_id):
             problems.append(Problem("bad_id", "a node id may hold letters, digits, '_' and '-' and "
                                     "must not start with a digit", node=node_id))
+    problems.extend(_case_problems(ids))
     for spec in workflow.nodes:
         checked, found = node_params(spec, registry)
         problems.extend(found)
@@ -47,6 +49,20 @@ def check(workflow: Workflow, registry: Registry, order: Sequence[str] | None = 
     if not problems:  # wiring rules read other nodes' params: only once each node is sound
         problems.extend(_wiring_problems(workflow, registry))
     return params, problems
+
+
+def _case_problems(ids: Counter[str]) -> list[Problem]:
+    """Ids that differ only in case: a node's id names the files it saves into the output
+    folder (``cluster-dendrogram.png``) and its masks folder (``cluster_masks``), one file
+    for both on a file system that ignores case (macOS, Windows, FAT)."""
+    first: dict[str, str] = {}
+    problems = []
+    for node_id in ids:
+        seen = first.setdefault(folded(node_id), node_id)
+        if seen != node_id:
+            problems.append(Problem("duplicate_id", f"the ids '{seen}' and '{node_id}' differ only in case: "
+                                    "their files would be one on macOS and Windows; rename one", node=node_id))
+    return problems
 
 
 @dataclass(frozen=True)

@@ -119,9 +119,27 @@ def _parse_end(raw: Any) -> PortRef | None:
     return None
 
 
+# The largest workflow FlowClass ships has 10 nodes, and a canvas of a few hundred is already
+# hard to read; 10,000 (about 5 MiB of JSON) leaves room for any real one. Every input takes one
+# edge, and no built-in node has more than 3 inputs. A stranger's 400,000 nodes (21 MB, under
+# MAX_FILE_BYTES) took 61 s of CPU to validate, at some 150 µs a node.
+MAX_NODES = 10_000
+MAX_EDGES = 10 * MAX_NODES
+
+
+def _too_many(doc: Mapping[str, Any]) -> list[Problem]:
+    """The node or edge list of absurd length, found before any node or edge is looked at."""
+    return [Problem("structure", f"the workflow has {len(doc[part]):,} {part}; a workflow may hold at most "
+                    f"{limit:,}", field=part)
+            for part, limit in (("nodes", MAX_NODES), ("edges", MAX_EDGES))
+            if isinstance(doc.get(part), list) and len(doc[part]) > limit]
+
+
 def from_document(doc: Mapping[str, Any]) -> Workflow:
     """Build a workflow from a (current-schema) document; structural problems raise."""
-    problems: list[Problem] = []
+    problems: list[Problem] = _too_many(doc)
+    if problems:
+        raise WorkflowInvalid(problems)
     raw_nodes = doc.get("nodes", [])
     raw_edges = doc.get("edges", [])
     if not isinstance(raw_nodes, list):

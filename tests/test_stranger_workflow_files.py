@@ -22,7 +22,8 @@ from nicegui.testing import User
 from ui_helpers import CLUSTER_FOLDER, make_app, page_of
 
 from flowclass.errors import WorkflowInvalid
-from flowclass.workflow_file import MAX_FILE_BYTES, dumps, load
+from flowclass import workflow_file
+from flowclass.workflow_file import MAX_EDGES, MAX_FILE_BYTES, MAX_NODES, dumps, load
 
 
 def validate(path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -206,6 +207,24 @@ def test_a_node_id_with_a_line_break_or_a_path_in_it_is_refused_by_name(tmp_path
     assert [p.code for p in found] == ["bad_id"]
 
 
+def test_node_ids_that_differ_only_in_case_are_refused_naming_both(tmp_path: Path, registry) -> None:
+    """Two clustering nodes both make ``dendrogram.png``, saved as ``cluster-dendrogram.png``
+    and ``Cluster-dendrogram.png``: one file on a file system that ignores case (macOS,
+    Windows, a FAT stick), where the second replaced the first (and two Draw-labels nodes'
+    ``cluster_masks`` folders would be one). Such ids are refused before anything runs."""
+    from flowclass.validation import validate as problems_of
+
+    doc = json.loads(CLUSTER_FOLDER.read_text(encoding="utf-8"))
+    twin = next(dict(node, id="Cluster") for node in doc["nodes"] if node["id"] == "cluster")
+    doc["nodes"].append(twin)
+    doc["edges"].append({"from": {"node": "distances", "port": "distances"},
+                         "to": {"node": "Cluster", "port": "distances"}})
+    path = tmp_path / "stranger.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    (problem,) = problems_of(load(path, registry), registry)
+    assert problem.node == "Cluster" and "'cluster' and 'Cluster' differ only in case" in problem.message
+
+
 @pytest.mark.parametrize("node_type", ["train_classifier", "find_label_issues"])
 def test_a_seed_numpy_cannot_take_is_refused_before_anything_runs(registry, node_type) -> None:
     """A seed of 2**32 or more passed validation, so a stranger's workflow ran every node
@@ -364,3 +383,24 @@ def test_a_name_or_title_of_megabytes_is_refused_naming_it(tmp_path: Path, regis
     (problem,) = refused.value.problems
     assert problem.field == where and "10,000,000 characters" in problem.message, problem
     assert len(str(refused.value)) < 1_000
+
+
+@pytest.mark.parametrize("part, count", [("nodes", MAX_NODES + 1), ("edges", MAX_EDGES + 1)])
+def test_a_workflow_of_absurdly_many_nodes_or_edges_is_refused_before_any_other_work(
+        tmp_path: Path, registry, monkeypatch, part, count) -> None:
+    """400,000 nodes (a 21 MB file, under the size limit) took 61 s of CPU to validate and printed
+    400,000 problems: a count far beyond any canvas is refused naming the count and the limit,
+    before a single node or edge is looked at."""
+    node = {"id": "n", "type": "save_table", "params": {}}
+    edge = {"from": {"node": "a", "port": "b"}, "to": {"node": "c", "port": "d"}}
+    doc = {"schema_version": 1, "nodes": [node] * (count if part == "nodes" else 1),
+           "edges": [edge] * (count if part == "edges" else 0)}
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.setattr(workflow_file, "_parse_node", lambda *_: pytest.fail("a node was looked at"))
+    with pytest.raises(WorkflowInvalid) as refused:
+        load(path, registry)
+    (problem,) = refused.value.problems
+    limit = MAX_NODES if part == "nodes" else MAX_EDGES
+    assert problem.field == part and f"{count:,} {part}" in problem.message and f"at most {limit:,}" in problem.message
+    assert refused.value.source == str(path)
