@@ -471,3 +471,35 @@ def test_a_picture_with_broken_exif_reads_upright_without_pillows_warnings(tmp_p
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["(4, 6) (4, 6)"] * 3
     assert "Warning" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("kind", [b"tEXt", b"iCCP", b"zzZz"])
+def test_a_png_with_a_giant_metadata_chunk_is_refused_before_pillow_reads_it(tmp_path, monkeypatch, kind):
+    """Pillow reads a PNG's text, ICC profile or unknown chunk whole, two or three times over:
+    a stranger's PNG with one 300 MB tEXt chunk took 950 MB to refuse. Every opener (Import's
+    probe, decoding, masks and thumbnails) refuses it from the chunk's 8-byte header, naming the
+    chunk and its size; the file here is sparse, so no disk is used."""
+    import io
+    import struct
+
+    from PIL import ImageFile
+
+    from flowclass.userfiles.pictures import BadImage, open_picture, open_upright, probe
+
+    small = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(small, "PNG")
+    png = small.getvalue()
+    path = tmp_path / "giant.png"
+    with open(path, "wb") as handle:  # signature and IHDR, then a 300 MB chunk's header and a hole
+        handle.write(png[:33] + struct.pack(">I", 300 * 2**20) + kind)
+        handle.truncate(33 + 8 + 300 * 2**20 + 4)
+        handle.seek(0, io.SEEK_END)
+        handle.write(png[33:])
+    real = ImageFile._safe_read
+    monkeypatch.setattr(ImageFile, "_safe_read", lambda fp, size: real(fp, size) if size < 2**24 else
+                        pytest.fail(f"Pillow read {size:,} bytes"))
+    for read in (probe, open_upright, open_picture):
+        with pytest.raises(BadImage, match=f"chunk '{kind.decode()}' holds 300 MB"):
+            read(path)
+    (tmp_path / "fine.png").write_bytes(png)
+    assert probe(tmp_path / "fine.png") == (8, 8) and open_upright(tmp_path / "fine.png").size == (8, 8)
