@@ -298,3 +298,30 @@ def test_a_run_that_ends_after_its_page_left_lets_the_tab_go_and_is_not_said_int
     restarted = Tabs(lambda: EditorSession(registry, cache), None, store, clock=Clock())
     again = restarted.claim("ran-alone", Page())
     assert again.id == "ran-alone" and "interrupted" not in again.session.summary
+
+
+def test_a_closed_tab_whose_work_could_not_be_written_is_offered_from_memory(registry, cache, tmp_path, monkeypatch):
+    """A tab whose newest work could not be written (too big, a full disk) stays in memory,
+    but the list of closed tabs' work read only the drafts on disk: where the last draft
+    written was clean (the first edit made it too big), a new tab never said the work
+    existed, and only the old address found it. Such a tab is listed from memory, with
+    its work as it is now, until its draft is written."""
+    from flowclass.ui import drafts as drafts_module
+
+    store = DraftStore(tmp_path / "drafts")
+    tabs = Tabs(lambda: EditorSession(registry, cache), None, store, clock=Clock())
+    page = Page()
+    tab = tabs.claim("too-big-tab", page)
+    tabs.keep(tab)
+    assert not store.read("too-big-tab").dirty
+    monkeypatch.setattr(drafts_module, "DRAFT_BYTES", len(store.file("too-big-tab").read_text()) + 100)
+    for i in range(4):
+        tab.session.add_node("toy.number", (0, 200 * i))
+    assert tab.write_failed and not store.read("too-big-tab").dirty
+    assert tabs.closed_with_unsaved_work() == []  # its page still shows it
+    page.close()
+    (listed,) = tabs.closed_with_unsaved_work()
+    assert listed[0] == "too-big-tab" and len(listed[1]._node_ids()) == 4  # pylint: disable=protected-access
+    assert tabs.claim("too-big-tab", Page()) is tab  # Open goes to it
+    tabs.discard("too-big-tab")  # reopened: not a closed tab's any more
+    assert "too-big-tab" in tabs.tabs

@@ -215,9 +215,17 @@ class Tabs:
         """Drafts with unsaved changes that no open page shows: tabs closed (or lost with a
         restarted server) before their work was saved, newest first. Not those another server
         sharing the drafts holds (it shows them, or may again)."""
-        return [item for item in self.drafts.unsaved()
-                if (tab := self.tabs.get(item[0])) is None and not self.drafts.held_elsewhere(item[0])
-                or tab is not None and not any(p.has_socket_connection for p in tab.pages)]
+        found = {item[0]: item for item in self.drafts.unsaved()
+                 if (tab := self.tabs.get(item[0])) is None and not self.drafts.held_elsewhere(item[0])
+                 or tab is not None and not any(p.has_socket_connection for p in tab.pages)}
+        found.update((item[0], item) for item in self._unkept())
+        return sorted(found.values(), key=lambda item: -item[2])
+
+    def _unkept(self) -> list[tuple[str, Draft, float]]:
+        """Closed tabs whose newest work could not be written (too big, a full disk): only
+        memory has it, so it is listed from there, as it is now."""
+        return [(tab.id, capture(tab.session, tab.files.offered), time.time()) for tab in self.tabs.values()
+                if tab.write_failed and tab.session.unsaved and not any(p.has_socket_connection for p in tab.pages)]
 
     def running(self, tab_id: str) -> bool:
         """Whether a tab of this server has a run going on (Discard stops it)."""
