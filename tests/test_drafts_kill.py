@@ -179,3 +179,27 @@ def test_a_server_killed_with_sigkill_while_writing_comes_back_with_its_newest_e
         assert moves == max(0, newest - HISTORY_LIMIT)  # as far back as memory went
         for file in (tmp_path / "drafts").iterdir():
             file.unlink()
+
+
+def test_a_discard_killed_halfway_never_brings_the_work_back_by_itself(registry, cache, tmp_path, monkeypatch):
+    """The history file holds a copy of the draft: a discard killed after removing the
+    draft but before the history left that copy, which the tab's address then brought back
+    although it was not listed anywhere. The history goes first: a kill between leaves the
+    draft, listed as before, to be discarded again."""
+    from pathlib import Path
+
+    store = DraftStore(tmp_path / "drafts")
+    edited(registry, cache, store, "dropped-1234")
+    removed = Path.unlink
+
+    def killed_after_one(path, *args, **kwargs):
+        removed(path, *args, **kwargs)
+        raise Killed()
+
+    monkeypatch.setattr(Path, "unlink", killed_after_one)
+    with pytest.raises(Killed):
+        store.discard("dropped-1234")
+    monkeypatch.setattr(Path, "unlink", removed)
+    again = DraftStore(store.folder)
+    listed = [tab for tab, _, _ in again.unsaved()]
+    assert (again.read("dropped-1234", history=True) is None) == (listed == [])

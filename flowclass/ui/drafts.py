@@ -395,8 +395,9 @@ class DraftStore:
         return sorted(found, key=lambda item: -item[2])
 
     def discard(self, tab_id: str) -> None:
-        self.file(tab_id).unlink(missing_ok=True)
+        """The history first: it holds a copy of the draft, which must not outlive it."""
         self.history_file(tab_id).unlink(missing_ok=True)
+        self.file(tab_id).unlink(missing_ok=True)
         self._histories.pop(tab_id, None)
         self._drop_held(tab_id)
 
@@ -430,8 +431,8 @@ class DraftStore:
             except OSError:
                 continue
             if self._forgotten(aside, now):
+                self.history_file(tab_id).unlink(missing_ok=True)  # first, as in discard
                 aside.unlink(missing_ok=True)
-                self.history_file(tab_id).unlink(missing_ok=True)
                 self._histories.pop(tab_id, None)
                 self._drop_held(tab_id)
                 removed.append(tab_id)
