@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -176,6 +178,23 @@ def run_to_end(session: EditorSession, timeout: float = 120.0) -> None:
         assert time.monotonic() < deadline, "the run did not end"
         time.sleep(0.01)
         session.tick()
+
+
+def test_an_untitled_tab_without_roots_makes_its_folder_only_when_a_run_writes_there(
+        registry, cache, tmp_path: Path, monkeypatch) -> None:
+    """Without roots (scripts, tests) an unsaved workflow's folder is a new name in the
+    temporary folder. It used to be made at once (mkdtemp), so every tab that never ran left
+    an empty /tmp/flowclass-untitled-*: the test suite leaked one per session."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    session, _ = session_of(registry, cache)
+    session.loaded()
+    out = session.out_dir()
+    assert out.parent == tmp_path and out.name.startswith("flowclass-untitled-")
+    assert not os.path.lexists(out) and session.out_dir() == out  # one folder for all its runs
+    session.add_node("toy.number", (0, 0))
+    session.run_from("toy_number")
+    run_to_end(session)
+    assert (out / "run.json").is_file()
 
 
 @pytest.mark.slow  # over a second; the quick loop keeps its 90 s budget
