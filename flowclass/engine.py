@@ -41,6 +41,11 @@ from .scanning import ScanBudget, ScanLimitReached
 from .states import DEFERRED, FINISHED, WARNING, NodeState
 from .workflow import Workflow
 
+# A node that found no room to write (a full disk, a quota, a file at the largest size
+# allowed): told with the file and what to do, not as an unexpected error
+OUT_OF_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 @dataclass(frozen=True)
 class Planned:
     """What a run would do with one node now, and the cache key it would use (None: unknown)."""
@@ -349,7 +354,7 @@ class _Run:
             if isinstance(exc, WriteError):  # a full disk, a read-only folder: say what to do
                 self._fail(outcome, started, self._storage_message(exc), None, None, ctx)
                 return
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            if isinstance(exc, OSError) and exc.errno in OUT_OF_ROOM:
                 self._fail(outcome, started, self._storage_message(exc), None, None, ctx)
                 return
             outcome.traceback = traceback.format_exc()

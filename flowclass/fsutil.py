@@ -118,7 +118,8 @@ class WriteError(OSError):
 _STORAGE_TROUBLE = {  # what the disk said, in words that name the file
     errno.ENOSPC: "disk full while writing {path}",
     errno.EDQUOT: "disk quota exceeded while writing {path}",
-    errno.EFBIG: "{path} is larger than the file system allows",
+    errno.EFBIG: "{path} has grown to the largest file allowed here (by the file system, "
+                 "or a limit on file size such as `ulimit -f`)",
     errno.EROFS: "cannot write {path}: the file system is read-only",
     errno.EACCES: "no permission to write {path}",
     errno.EPERM: "no permission to write {path}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,8 +44,52 @@ def full_disk_as_oserror(database: Path) -> Iterator[None]:
     except sqlite3.OperationalError as exc:
         for words, (code, text) in _SQLITE_WRITE_ERRORS.items():
             if words in str(exc):
+                grown = _at_size_limit(database) if code == errno.EIO else None
+                if grown is not None:
+                    raise OSError(errno.EFBIG, "File too large", str(grown)) from exc
                 raise OSError(code, text, str(database)) from exc
         raise
+
+
+# SQLite grows a file by one page (at most 64 KiB) a write: within this of the limit, a
+# write that failed hit it
+_SIZE_MARGIN = 1 << 20
+
+
+def _at_size_limit(database: Path) -> Path | None:
+    """The file of ``database`` (itself, its write-ahead log or journal) that has grown to the
+    largest size allowed, if one has: SQLite tells that failure (EFBIG: a ``ulimit -f``, a
+    FAT32 disk's 4 GiB) as a "disk I/O error" and keeps the errno to itself."""
+    largest = _largest_file(database.parent)
+    for suffix in ("-wal", "-journal", ""):
+        path = Path(f"{database}{suffix}")
+        try:
+            if largest is not None and path.stat().st_size + _SIZE_MARGIN >= largest:
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def _largest_file(folder: Path) -> int | None:
+    """The largest file this process may write in ``folder``: its ``ulimit -f`` or what the
+    file system allows, whichever is less; None when neither says."""
+    limits = []
+    try:
+        import resource  # not on Windows
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        bits = os.pathconf(folder, "PC_FILESIZEBITS")  # the signed size's bits: 32 on FAT32
+        if 0 < bits < 64:
+            limits.append(2 ** (bits - 1))
+    except (AttributeError, OSError, ValueError):
+        pass
+    return min(limits, default=None)
 
 
 def open_database(path: Path, schema: str, **options) -> sqlite3.Connection:
