@@ -45,7 +45,7 @@ from typing import Any, Callable, Mapping
 from platformdirs import user_cache_dir
 
 from . import __version__, safe_json
-from .cache_entry import CacheDamaged, CachedResult, contents, damage, take_lease, try_exclusive
+from .cache_entry import CacheDamaged, CachedResult, contents, damage, digests, take_lease, try_exclusive
 from .fsutil import STORAGE_ERRNOS, atomic_write_text, write_error
 
 # What to do when the cache cannot be written, e.g. because its disk is full.
@@ -287,8 +287,9 @@ class Cache:
                 raise ResultTooLarge(f"the result ({size / 1e6:.0f} MB) is larger than the whole "
                                      f"cache may hold ({self.max_bytes / 1e6:.0f} MB; set "
                                      "--cache-size or $FLOWCLASS_CACHE_SIZE)")
+            files = contents(tmp)
             full_meta = {**meta, "key": key, "outputs": list(outputs), "stored": time.time(),
-                         "contents": contents(tmp)}
+                         "contents": files, "sha256": digests(tmp, files)}
             text = json.dumps(full_meta, indent=1)
             full_meta["bytes"] = size + len(text.encode("utf-8")) + 20  # meta.json included
             (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1), encoding="utf-8")

@@ -159,6 +159,50 @@ def test_a_damaged_result_is_discarded_with_a_warning_naming_it_and_made_again(
     assert not [w for o in third.outcomes.values() for w in o.warnings if "damaged" in w]
 
 
+def _edited(path, old: str, new: str) -> None:
+    """``path`` edited as a user, a sync tool or a bad disk might: still valid JSON, of the
+    same size, with its modification time kept, so no check of size or time can tell."""
+    before = path.stat()
+    text = path.read_text()
+    assert old in text and len(old) == len(new)
+    path.write_text(text.replace(old, new))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_a_cached_value_edited_into_other_valid_json_is_not_served_but_made_again(registry, tmp_path):
+    """A cached value.json that still parses but says something else (7 became 9) used to be
+    served as the node's result: the node after it computed 2 * 9. Its digest tells it
+    apart: the edited result is discarded with a warning naming the node, the node runs
+    again, and the answer is the one a cold run gives."""
+    engine = Engine(registry, Cache(tmp_path / "cache"))
+    assert engine.run(_toy_chain(registry), out_dir=tmp_path).ok
+    entry = engine.cache._folder(engine.plan(_toy_chain(registry), out_dir=tmp_path)["n"].key)
+    _edited(entry / "outputs" / "number" / "value.json", "7", "9")
+    changed = workflow(registry, [("n", "toy.number", {"value": 7}), ("add", "toy.add", {"scale": 3.0})],
+                       [("n.number", "add.a")])  # so that add reads n's cached value
+
+    again = engine.run(changed, out_dir=tmp_path)
+    assert again.ok, [(o.node, o.error) for o in again.failed]
+    assert again.output("add", "sum") == 21 and again.output("n", "number") == 7
+    warned = [w for o in again.outcomes.values() for w in o.warnings if "damaged" in w]
+    assert len(warned) == 1 and str(entry) in warned[0] and "'n' ran again" in warned[0], warned
+    assert "value.json was changed" in warned[0], warned
+    third = engine.run(changed, out_dir=tmp_path)  # stored whole again: served, no warning
+    assert third.outcomes["n"].state == NodeState.CACHED and third.output("add", "sum") == 21
+    assert not [w for o in third.outcomes.values() for w in o.warnings]
+
+
+def test_a_result_stored_before_digests_were_kept_is_still_served(tmp_path):
+    """Caches written by the previous FlowClass have sizes, no digests: still hits."""
+    cache = Cache(tmp_path / "c")
+    cache.put("cd" * 32, {"x": {"a": 1}}, {})
+    meta_path = cache._folder("cd" * 32) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["sha256"]
+    meta_path.write_text(json.dumps(meta))
+    assert cache.get("cd" * 32).output("x") == {"a": 1}
+
+
 def test_a_cache_that_cannot_be_used_makes_the_run_go_on_without_it_with_one_warning(
         registry, digits, tmp_path):
     """Here a folder of the user's given to the engine as the cache (the command line
