@@ -16,8 +16,11 @@ after it. The command line and the canvas both save them with :class:`Reports`.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tempfile
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 from .cache import Cache
 from .events import NodeEvent
 from .deferred_import import settle
-from .fsutil import atomic_path
+from .fsutil import clear_dead_temps, held_temp_folder
 from .registry import Registry
 from .relocation import outputs_of
 from .report_process import import_all
@@ -138,19 +141,23 @@ class Reports:
         return reports_folder(self.cache, key, ready)
 
     def _store(self, key: str, writers: dict[str, Writer]) -> Path | None:
-        """Write every report of a result into the cache; the list of names goes last."""
+        """Write every report of a result into the cache, all at once: drawn into a folder of
+        their own, renamed into place whole, so a drawing killed midway (kill -9) leaves no
+        picture cut short nor its 0-byte temporary file among those a re-run copies. A
+        killed drawing's folder is removed by the next one beside it."""
         folder = self._folder(key)
         if folder is None:
             return None
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:  # a cache that cannot be written: the caller draws them elsewhere
-            return None
-        for name, write in writers.items():
-            with atomic_path(folder / name, fsync=False) as tmp:
-                write(Path(tmp))
-        with atomic_path(folder / NAMES, fsync=False) as tmp:
-            Path(tmp).write_text(json.dumps(sorted(writers)), encoding="utf-8")
+        clear_dead_temps(folder.parent, folders=True)
+        with ExitStack() as stack:
+            try:
+                tmp = stack.enter_context(held_temp_folder(folder.parent))
+            except OSError:  # a cache that cannot be written: the caller draws them elsewhere
+                return None
+            for name, write in writers.items():
+                write(tmp / name)
+            (tmp / NAMES).write_text(json.dumps(sorted(writers)), encoding="utf-8")
+            _publish(tmp, folder)
         return folder
 
     # --- after the run ----------------------------------------------------------------
@@ -231,6 +238,19 @@ class Reports:
                 write(folder / name)
             (folder / NAMES).write_text(json.dumps(sorted(writers)), encoding="utf-8")
         return folder
+
+
+def _publish(drawn: Path, folder: Path) -> None:
+    """Rename the reports drawn into place, unless another run put its own there meanwhile
+    (the same pictures: theirs are kept). A folder without its list of names is half written
+    (by a FlowClass that drew in place, killed midway): it goes first."""
+    if folder.exists() and not (folder / NAMES).is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        os.rename(drawn, folder)
+    except OSError:
+        if not (folder / NAMES).is_file():
+            raise
 
 
 def _upstream(result: Any, workflow: Workflow, registry: Registry, node: str, data_type: str) -> Any:

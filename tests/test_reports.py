@@ -246,3 +246,54 @@ def test_a_table_named_like_a_report_in_a_new_out_answered_by_the_witnesses(shar
         assert pd.read_csv(out / "evaluate-evaluation.csv", dtype={"class": str})["class"].tolist() == \
             ["0", "1", "(all)"]
     assert json.loads((tmp_path / "second" / "run.json").read_text())["nodes"]["table"]["state"] == "cached"
+
+
+KILLED_DRAWING = """
+import os, signal, sys
+from pathlib import Path
+from PIL import Image
+from flowclass.cache import Cache
+from flowclass.registry import Registry
+from flowclass.reports import Reports
+from flowclass.workflow import Workflow
+
+def cut_short(path):
+    with open(path, "wb") as file:  # a picture begun, then the process killed
+        file.write(b"\\x89PNG")
+        file.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+reports = Reports(Workflow(), Registry(), Cache(sys.argv[1]))
+reports._store(sys.argv[2], {"a.png": lambda path: Image.new("L", (300, 240), 90).save(path, "PNG"),
+                             "b.png": cut_short})
+"""
+
+
+def test_a_drawing_killed_midway_leaves_nothing_that_a_rerun_copies(registry, tmp_path):
+    """kill -9 while a result's pictures are drawn into the cache: the re-run draws them all
+    and the cache's folder of pictures (copied into every new --out) holds them, whole, and
+    nothing else. It used to keep the killed picture's 0-byte temporary file among them."""
+    import os
+    import subprocess
+    import sys
+
+    from flowclass.cache import Cache
+    from flowclass.reports import Reports
+    from flowclass.report_store import NAMES, reports_folder
+    from flowclass.workflow import Workflow
+    from tests.conftest import REPO
+
+    cache, key = Cache(tmp_path / "cache"), "ab" * 32
+    cache.put(key, {"x": 1}, {})
+    killed = subprocess.run([sys.executable, "-c", KILLED_DRAWING, str(cache.root), key], timeout=120,
+                            capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert killed.returncode == -9, killed.stderr
+    assert reports_folder(cache, key, ready=True) is None  # not taken for made
+
+    def draw(value):
+        return lambda path: Image.new("L", (300, 240), value).save(path, "PNG")
+
+    folder = Reports(Workflow(), registry, cache)._store(key, {"a.png": draw(90), "b.png": draw(180)})
+    assert folder == reports_folder(cache, key, ready=True)
+    assert sorted(os.listdir(folder)) == ["a.png", "b.png", NAMES]
+    assert [int(_png(folder / name).mean()) for name in ("a.png", "b.png")] == [90, 180]
