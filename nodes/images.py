@@ -302,9 +302,7 @@ def read_images(ctx: RunContext, root: Path, *, recursive: bool, extensions: tup
     if bad:
         ctx.warn(f"{len(bad)} file(s) skipped as unreadable; see the 'skipped' output")
     if not kept:
-        raise NodeError(f"no usable images in {root} ({len(files)} candidate file(s), "
-                        f"{len(skipped)} skipped)", field="folder",
-                        hint="check the folder and the extension filter")
+        raise no_images(root, files, skipped, extensions)
     images = ImageSet(
         paths=np.array([k[0] for k in kept], dtype=str),
         labels=np.array([k[1] for k in kept], dtype=str),
@@ -314,6 +312,28 @@ def read_images(ctx: RunContext, root: Path, *, recursive: bool, extensions: tup
         root=str(root),
     )
     return {"images": images, "skipped": skipped_table(skipped, ctx)}
+
+
+def no_images(root: Path, files: list[str], skipped: list[tuple[str, str]],
+              extensions: tuple[str, ...]) -> NodeError:
+    """Why a folder gave no image, in the user's words: a failed node shows no Skipped list, so
+    the error names a few of the files and what was wrong with them."""
+    def some(pairs: list[tuple[str, str]], reason: bool) -> str:
+        """``a.jpg, b.jpg and 4 more: empty file (0 bytes); c.png: ...``, by reason."""
+        by_reason: dict[str, list[str]] = {}
+        for path, why in pairs:
+            by_reason.setdefault(why if reason else "", []).append(os.path.basename(path))
+        return "; ".join(", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+                         + (f": {why}" if why else "") for why, names in list(by_reason.items())[:3])
+
+    if files:  # of the right kinds, and none could be opened: they are skipped's last entries
+        return NodeError(f"none of the {len(files)} image files in {root} could be opened ({some(skipped[-len(files):], True)})",
+                         field="folder", hint="they are empty or damaged: copy them again, or choose another folder")
+    if skipped:
+        return NodeError(f"no image files in {root}, only files of other kinds ({some(skipped, False)})",
+                         field="folder", hint=f"choose a folder of images, or add their kind under Extensions "
+                                              f"(now {', '.join(extensions)})")
+    return NodeError(f"{root} is empty", field="folder", hint="choose a folder that holds images")
 
 
 OUTPUTS = [

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,7 +110,36 @@ def test_missing_folder_and_empty_folder_fail_clearly(registry, cache, tmp_path)
     assert outcome.state == "failed" and outcome.field == "folder" and "not found" in outcome.error
     (tmp_path / "empty").mkdir()
     outcome = run_import(registry, cache, tmp_path, folder=str(tmp_path / "empty")).outcomes["import"]
-    assert outcome.state == "failed" and "no usable images" in outcome.error
+    assert outcome.state == "failed" and "is empty" in outcome.error
+
+
+def test_a_folder_without_usable_images_says_why_in_plain_words(registry, cache, tmp_path, photos_dir):
+    """A newcomer picked a folder with no images, one of notes only, or one of damaged copies:
+    each was told "no usable images (N candidate file(s), N skipped) — check the folder and the
+    extension filter", the wrong advice for damaged files, and the Skipped list that says which
+    is not shown for a node that failed. Each case now says what was found there."""
+    def error(folder: Path) -> str:
+        outcome = run_import(registry, cache, tmp_path, folder=str(folder)).outcomes["import"]
+        assert outcome.state == "failed" and outcome.field == "folder"
+        said = f"{outcome.error} — {outcome.hint}"  # as the canvas and the command line show it
+        assert "candidate" not in said
+        return said
+
+    (tmp_path / "empty").mkdir()
+    assert "is empty" in error(tmp_path / "empty")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "readme.txt").write_text("my photos are elsewhere")
+    said = error(notes)
+    assert "no image files" in said and "readme.txt" in said and "Extensions" in said
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "empty.jpg").write_bytes(b"")
+    (damaged / "cut.jpg").write_bytes((photos_dir / "animals" / "chelsea.jpg").read_bytes()[:300])
+    said = error(damaged)
+    assert "none of the 2 image files" in said and "could be opened" in said
+    assert "empty.jpg: empty file (0 bytes)" in said and "cut.jpg" in said
+    assert "extension" not in said  # their extensions are right: the files are not
 
 
 def test_a_changed_folder_is_imported_again(registry, cache, tmp_path, photos_dir):

@@ -181,10 +181,10 @@ async def test_a_node_that_fails_after_a_good_run_does_not_show_the_old_results_
     (tmp_path / "empty").mkdir()
     page.set_param("import", "folder", str(tmp_path / "empty"))
     await run_all(user, page)
-    await user.should_see("Import Images: failed: no usable images in")
+    await user.should_see(f"Import Images: failed: {tmp_path / 'empty'} is empty")
     await user.should_see("from an earlier run")
     page.set_param("import", "folder", str(tmp_path / "gone"))  # typed on: checked without a run
-    await user.should_see(f"Import Images: cannot run: folder: folder not found: {tmp_path / 'gone'}", retries=LOADS)
+    await user.should_see(f"Import Images: cannot run: Folder: folder not found: {tmp_path / 'gone'}", retries=LOADS)
     page.set_param("import", "folder", str(tmp_path / "gone again"))
     await user.should_see(f"folder not found: {tmp_path / 'gone again'}", retries=LOADS)
 
