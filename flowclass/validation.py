@@ -197,8 +197,8 @@ def _edge_problems(workflow: Workflow, registry: Registry) -> list[Problem]:
             continue
         for inp in node_type.inputs:
             if not inp.optional and (spec.id, inp.name) not in fed:
-                problems.append(Problem("missing_input", f"required input '{inp.name}' "
-                                        f"({inp.type.title}) is not connected", node=spec.id,
+                problems.append(Problem("missing_input", "nothing is connected to this input; connect "
+                                        f"an output giving {inp.type.title} to it", node=spec.id,
                                         field=inp.name))
     return problems
 

@@ -64,7 +64,7 @@ async def test_a_folder_typed_key_by_key_is_flagged_until_it_exists(user: User, 
     missing = workspace / "photos" / "chi"
     type_keys(str(missing))
     await until(lambda: state(user)["state"] == "invalid", what="the node flagged")
-    assert state(user)["message"] == f"folder: folder not found: {missing}"  # names the field
+    assert state(user)["message"] == f"Folder: folder not found: {missing}"  # names the field
     assert error.visible and error.text == f"folder not found: {missing}"
     type_keys("na")
     await until(lambda: state(user)["state"] != "invalid", what="the flag to go")
@@ -75,7 +75,7 @@ async def test_a_folder_typed_key_by_key_is_flagged_until_it_exists(user: User, 
     page.inspector.fields["folder"].widget.value = ""  # all selected and deleted
     type_keys(str(later))
     await until(lambda: state(user)["state"] == "invalid", what="the node flagged")
-    assert state(user)["message"] == f"folder: folder not found: {later}"
+    assert state(user)["message"] == f"Folder: folder not found: {later}"
     shutil.copytree(workspace / "photos" / "china", later)  # the user makes it, elsewhere
     await until(lambda: state(user)["state"] != "invalid", timeout=10, what="the flag to go")
     assert not error.visible
@@ -107,7 +107,7 @@ def test_a_folder_typed_in_the_browser_is_flagged_until_it_exists(screen: Screen
 
     missing = workspace / "photos" / "chi"
     box.send_keys(str(missing))  # key by key
-    wait_until(lambda: shown(f"{node} .fc-message") == f"folder: folder not found: {missing}",
+    wait_until(lambda: shown(f"{node} .fc-message") == f"Folder: folder not found: {missing}",
                timeout=10, what="the node flagged, naming the field")
     assert shown(f"{node} .fc-badge") == "invalid"
     assert shown('[data-field="folder"] .fc-field-error') == f"folder not found: {missing}"

@@ -150,7 +150,7 @@ async def test_the_rest_runs_beside_a_placeholder(user: User, registry, cache, t
     await user.open("/")
     page = page_of(user)
     user.find(marker="run-all").click()
-    await user.should_see("Running all but 1 node(s) with problems.")
+    await user.should_see("Running all but 1 node:")
     await until(lambda: page.summary.text.startswith("Last run"), what="the run")
     assert page.store.value("say", "words") == "the number is 4"
     assert graph_nodes(user)["gone"]["placeholder"] and not page.store.has("gone")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..node import NodeType
 from ..problems import Problem
 from ..registry import Registry
 from ..states import NodeState
@@ -40,7 +41,7 @@ def canvas_graph(workflow: Workflow, registry: Registry, problems: list[Problem]
         placeholder = next((p for p in found if p.code in PLACEHOLDER_CODES), None)
         status = statuses.get(spec.id, NodeStatus())
         if placeholder is None and found:
-            status = invalid_status(found)
+            status = invalid_status(found, node_type)
         nodes.append({
             "id": spec.id,
             "type": spec.type,
@@ -56,10 +57,27 @@ def canvas_graph(workflow: Workflow, registry: Registry, problems: list[Problem]
     return {"nodes": nodes, "edges": edges}
 
 
-def invalid_status(problems: list[Problem]) -> NodeStatus:
+def invalid_status(problems: list[Problem], node_type: NodeType | None) -> NodeStatus:
     """The status of a node that cannot run because of these problems (its badge, its results)."""
-    return NodeStatus(NodeState.INVALID, message="\n".join(_where(p) for p in problems))
+    return NodeStatus(NodeState.INVALID, message="\n".join(_where(p, node_type) for p in problems))
 
 
-def _where(problem: Problem) -> str:
-    return f"{problem.field}: {problem.message}" if problem.field else problem.message
+def _where(problem: Problem, node_type: NodeType | None) -> str:
+    """``Folder: folder not found: ...``: the field as the settings label it, not its key."""
+    if not problem.field:
+        return problem.message
+    ports = {port.name: port.label for port in (node_type.inputs if node_type else [])}
+    params = {param.name: param.label for param in (node_type.params if node_type else [])}
+    return f"{params.get(problem.field) or ports.get(problem.field) or problem.field}: {problem.message}"
+
+
+def in_words(problem: Problem, workflow: Workflow, registry: Registry) -> str:
+    """A problem as the canvas shows its node and field: ``Import Images ▸ Folder: folder not
+    found: /x``, not the workflow file's ids (``node 'import', 'folder'``), which a newcomer
+    sees nowhere."""
+    spec = workflow.node(problem.node) if problem.node is not None else None
+    if spec is None:
+        return str(problem)
+    node_type = registry.get(spec.type)
+    title = spec.title or (node_type.title if node_type else spec.type)
+    return f"{title} ▸ {_where(problem, node_type)}"

@@ -101,19 +101,23 @@ class RunPlan:
     message: str = ""  # for the user; with a workflow, a note (some nodes left out)
 
 
-def plan_run(workflow: Workflow, problems: list[Problem], targets: Sequence[str] | None) -> RunPlan:
+def plan_run(workflow: Workflow, problems: list[Problem], targets: Sequence[str] | None,
+             describe: Callable[[Problem], str] = str) -> RunPlan:
+    """``describe`` words each problem (the canvas: by its node's title and its field's label)."""
     runnable, left_out = runnable_part(workflow, problems)
+    reasons = [describe(p) for p in problems if p.node in left_out][:4]
     blocked = [t for t in targets or [] if t in left_out]
     if blocked:
-        reasons = [str(p) for p in problems if p.node in left_out][:4]
         return RunPlan(None, f"Node '{blocked[0]}' cannot run until these are fixed:\n" + "\n".join(reasons))
     if not workflow.nodes:
         return RunPlan(None, "Nothing to run: add nodes from the palette, or open a ready workflow.")
     if not runnable.nodes:  # say what stops it (a folder that is missing), not "add nodes"
-        reasons = [str(p) for p in problems if p.node in left_out][:4]
-        return RunPlan(None, "Nothing can run until these are fixed:\n" + "\n".join(reasons))
-    note = f"Running all but {len(left_out)} node(s) with problems." if targets is None and left_out else ""
-    return RunPlan(runnable, note)
+        return RunPlan(None, "Nothing can run until these are fixed:\n" + "\n".join(reasons)
+                       + "\nFix what is marked on the canvas, then press Run again.")
+    if targets is None and left_out:  # which node holds the rest back, and why
+        nodes = f"{len(left_out)} node{'s' if len(left_out) > 1 else ''}"
+        return RunPlan(runnable, f"Running all but {nodes}:\n" + "\n".join(reasons))
+    return RunPlan(runnable, "")
 
 
 def summary(result: RunResult) -> str:

@@ -10,6 +10,7 @@ from ..engine import RunResult
 from ..errors import WorkflowInvalid
 from ..graph import descendants
 from ..run_clock import in_all, not_timed, whole_run
+from .canvas_graph import in_words
 from .confine import CODE as OUTSIDE_ROOTS
 from .runner import Kept, RunPosition, plan_run, runnable_part, summary
 
@@ -37,7 +38,8 @@ class SessionRuns:
         if stop:
             self.notify(f"Cannot run: {stop[0].message}.", "warning")
             return
-        plan = plan_run(self.state.workflow, self.problems, targets)
+        workflow = self.state.workflow
+        plan = plan_run(workflow, self.problems, targets, lambda p: in_words(p, workflow, self.registry))
         if plan.message:
             self.notify(plan.message, "info" if plan.workflow else "warning")
         if plan.workflow is None:

@@ -242,7 +242,7 @@ class ResultsView:
         spec = session.workflow.node(selected) if selected else None
         node_type = session.registry.get(spec.type) if spec else None
         mine = [p for p in session.problems if p.node == selected and p.code not in PLACEHOLDER_CODES]
-        self.panel.show(selected, node_type, invalid_status(mine) if mine else session.status(selected),
+        self.panel.show(selected, node_type, invalid_status(mine, node_type) if mine else session.status(selected),
                         place=session.run_place(selected) if selected and session.runner.running else "")
 
     def viewer_context(self, node_id: str, port: str, data_type: str) -> ViewerContext:

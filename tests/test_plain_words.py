@@ -1,0 +1,47 @@
+"""What the canvas says when a run cannot start, in the words on the screen: a newcomer typed a
+wrong folder, or left an input unconnected, and was told ``node 'import', 'folder': ...`` or
+``embeddings: required input 'embeddings' (Embeddings) is not connected`` (ids and port names
+that the canvas shows nowhere)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowclass.resolution import path_problems
+from flowclass.ui.canvas_graph import canvas_graph, in_words
+from flowclass.ui.runner import plan_run
+from flowclass.validation import validate
+from flowclass.workflow_file import load
+from ui_helpers import CLUSTER_FOLDER
+
+
+def _problems(workflow, registry):
+    found = validate(workflow, registry)
+    spec = workflow.node("import")
+    return found + path_problems("import", registry.get(spec.type), spec.params)
+
+
+def test_a_missing_folder_is_named_by_node_title_and_field_label(registry, tmp_path: Path) -> None:
+    workflow = load(CLUSTER_FOLDER, registry).with_params("import", folder=str(tmp_path / "fcaes"))
+    problems = _problems(workflow, registry)
+    plan = plan_run(workflow, problems, None, describe=lambda p: in_words(p, workflow, registry))
+    assert plan.workflow is None
+    assert f"Import Images ▸ Folder: folder not found: {tmp_path / 'fcaes'}" in plan.message
+    assert "node 'import'" not in plan.message and "'folder'" not in plan.message
+    assert "then press Run again" in plan.message  # what to do, not only what is wrong
+
+
+def test_an_unconnected_input_says_which_and_what_to_connect(registry) -> None:
+    workflow = load(CLUSTER_FOLDER, registry)
+    (edge,) = [e for e in workflow.edges if e.target.node == "distances"]
+    workflow = workflow.without_edge(edge)
+    problems = _problems(workflow, registry)
+    plan = plan_run(workflow, problems, None, describe=lambda p: in_words(p, workflow, registry))
+    assert plan.workflow is not None and {n.id for n in plan.workflow.nodes} == {"import", "embed"}
+    # which node holds the rest back, why, and how many wait on it
+    assert plan.message.startswith("Running all but 4 nodes:")
+    assert "Distances ▸ Embeddings: nothing is connected to this input" in plan.message
+    assert "connect an output giving Embeddings to it" in plan.message
+    badge = {n["id"]: n for n in canvas_graph(workflow, registry, problems, {})["nodes"]}["distances"]
+    assert badge["status"]["message"] == ("Embeddings: nothing is connected to this input; "
+                                          "connect an output giving Embeddings to it")
