@@ -79,3 +79,26 @@ def test_selecting_a_node_on_a_laptop_shows_its_settings_and_keeps_it_in_view(sc
         what="evaluate's settings (in the folded panel)")
     settled(screen, ".fc-settings")
     assert not driver.execute_script(SETTINGS_SHOWN)
+
+
+def test_a_node_selected_after_a_reload_is_not_left_under_its_settings(screen: Screen, registry, shared_cache,
+                                                                       tmp_path: Path) -> None:
+    """On a small window (1024x640) a newcomer reloaded the page (or came Back to it), then
+    clicked the clustering node: its settings opened over it, as the view was the restored one
+    and not one the canvas had chosen, which it frames again. The node must stay in sight,
+    whoever chose the view."""
+    setup(AppConfig(registry=registry, cache=shared_cache, roots=Roots([tmp_path])))
+    driver = screen.selenium
+    open_ready_copy(screen, "cluster_folder", 1024, 640, nodes=6)
+    settled(screen, ".vue-flow__transformationpane")
+    driver.refresh()  # the tab comes back as the server kept it, its view too
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 6, timeout=10,
+               what="the workflow shown again")
+    settled(screen, ".vue-flow__transformationpane")
+    assert not driver.execute_script(SETTINGS_SHOWN)
+    select_node(screen, "cluster")
+    wait_until(lambda: driver.execute_script(SETTINGS_SHOWN), what="the settings opened")
+    settled(screen, ".fc-settings")
+    settled(screen, ".vue-flow__transformationpane")
+    shot(screen, "frame_selected_after_reload_1024")
+    assert "cluster" in in_sight(screen), sorted(in_sight(screen))
