@@ -187,6 +187,12 @@ class _Run:
         self.use = RunCache(engine.cache)
         self.notices: set[str] = set()  # warnings about this run's cache, not kept with results
 
+    def _title(self, node_id: str) -> str:
+        """A node as the canvas shows it: its title, else its type's (its id is shown nowhere)."""
+        spec = self.workflow.node(node_id)
+        node_type = self.engine.registry.get(spec.type)
+        return spec.title or (node_type.title if node_type else node_id)
+
     def execute(self, order: list[str], keep: set[str]) -> None:
         registry = self.engine.registry
         for node_id in order:
@@ -205,7 +211,7 @@ class _Run:
             bad = [p for p in parents if self.outcomes[p].state not in FINISHED]
             if bad:
                 outcome.state = NodeState.SKIPPED
-                outcome.error = f"not run because '{bad[0]}' did not finish"
+                outcome.error = f"not run because {self._title(bad[0])} did not finish"
                 self.emit(NodeEvent(node_id, NodeState.SKIPPED, message=outcome.error))
             else:
                 self._run_node(node_id, node_type, outcome)

@@ -129,6 +129,23 @@ def test_a_failure_names_the_node_and_independent_branches_finish(engine, regist
     assert manifest["ok"] is False and manifest["nodes"]["boom"]["traceback"]
 
 
+def test_a_node_left_out_names_the_one_it_waited_for_by_its_title(engine, registry, tmp_path):
+    """The canvas showed "not run because 'train' did not finish" under Predict, where the node
+    that failed reads "My model" (its title; its type's, untitled): the id is shown nowhere."""
+    toy_fail = registry.get("toy.fail").title
+    wf = workflow(registry, [
+        {"id": "a", "type": "toy.number"},
+        {"id": "bad", "type": "toy.fail", "params": {"why": "testing"}, "title": "My step"},
+        {"id": "after", "type": "toy.describe"},
+        {"id": "bad2", "type": "toy.fail", "params": {"why": "testing"}},
+        {"id": "after2", "type": "toy.describe"},
+    ], [("a", "number", "bad", "number"), ("bad", "number", "after", "number"),
+        ("a", "number", "bad2", "number"), ("bad2", "number", "after2", "number")])
+    result = engine.run(wf, out_dir=tmp_path)
+    assert result.outcomes["after"].error == "not run because My step did not finish"
+    assert result.outcomes["after2"].error == f"not run because {toy_fail} did not finish"
+
+
 def test_an_invalid_workflow_runs_nothing(engine, registry, cache, tmp_path):
     wf = workflow(registry, [{"id": "a", "type": "toy.number", "params": {"value": "x"}},
                              {"id": "d", "type": "toy.describe"}])

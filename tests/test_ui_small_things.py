@@ -163,7 +163,7 @@ async def test_a_failed_node_says_why_in_its_results(user: User, registry, cache
     await user.should_see("asked for 50 clusters of 5 images")
     await user.should_not_see("no results yet")
     user.find(FlowCanvas).trigger("select", {"id": "export"})
-    await user.should_see("Export to Folders: not run because 'cluster' did not finish")
+    await user.should_see("Export to Folders: not run because Hierarchical Clustering did not finish")
 
 
 @pytest.mark.slow
