@@ -533,3 +533,41 @@ def test_a_png_with_a_giant_metadata_chunk_is_refused_before_pillow_reads_it(tmp
             read(path)
     (tmp_path / "fine.png").write_bytes(png)
     assert probe(tmp_path / "fine.png") == (8, 8) and open_upright(tmp_path / "fine.png").size == (8, 8)
+
+
+def _jpeg_with(before_image: bytes | None = None) -> bytes:
+    """A small JPEG with ``before_image`` inserted after its start marker."""
+    import io
+
+    small = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(small, "JPEG")
+    return small.getvalue()[:2] + (before_image or b"") + small.getvalue()[2:]
+
+
+@pytest.mark.parametrize("hostile, why", [
+    (b"\xff\xfe\x00\x02" * 1_001, "more than 1,000 segments"),
+    (b"\x00" * 70_000, "more than 64 KB of bytes between"),
+    (None, "more than 16 MB of metadata")], ids=["segments", "junk", "metadata"])
+def test_a_jpeg_whose_headers_would_cost_pillow_minutes_or_gigabytes_is_refused(tmp_path, hostile, why):
+    """Pillow reads a JPEG's segments before its image data one by one in Python and keeps each
+    APP and comment segment: a stranger's 8 MB of empty comments took 3.6 s of CPU and 314 MB
+    (200 MB of them some 90 s and 7 GB), 100 MB of junk bytes 6 s, 200 MB of APP2 segments
+    442 MB. Every opener refuses such a file from its segment headers, saying why."""
+    from flowclass.userfiles.pictures import BadImage, open_picture, open_upright, probe
+
+    path = tmp_path / "stranger.jpg"
+    if hostile is None:  # 300 APP2 segments of 64 KB, sparse: headers only, no disk used
+        with open(path, "wb") as handle:
+            handle.write(b"\xff\xd8")
+            for k in range(300):
+                handle.seek(2 + k * 65537)
+                handle.write(b"\xff\xe2\xff\xff")
+            handle.seek(2 + 300 * 65537)
+            handle.write(_jpeg_with()[2:])
+    else:
+        path.write_bytes(_jpeg_with(hostile))
+    for read in (probe, open_upright, open_picture):
+        with pytest.raises(BadImage, match=why):
+            read(path)
+    (tmp_path / "fine.jpg").write_bytes(_jpeg_with(b"\xff\xfe\x00\x06note" * 20))
+    assert probe(tmp_path / "fine.jpg") == (8, 8) and open_upright(tmp_path / "fine.jpg").size == (8, 8)
