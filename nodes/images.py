@@ -191,6 +191,21 @@ def _probe_file(path: str, store: FileStateStore) -> FileState:
     return state
 
 
+# The largest picture Pillow decodes (179 million pixels, at most 8 bytes each uncompressed) takes
+# some 1.4 GB; a microscope's TIFF stack holds more frames (the first is read). A stranger's
+# sparse 'photo.jpg' of a terabyte (no disk used) was hashed a megabyte at a time, for hours.
+MAX_IMAGE_BYTES = 16 * 2**30
+
+
+def too_large_to_read(path: str | os.PathLike[str]) -> str:
+    """Why the file is not hashed nor read (larger than MAX_IMAGE_BYTES), or ""."""
+    size = os.path.getsize(path)
+    if size <= MAX_IMAGE_BYTES:
+        return ""
+    return (f"a file of {size / 2**30:,.0f} GB, larger than any picture FlowClass decodes "
+            f"(at most {MAX_IMAGE_BYTES // 2**30} GB); not read")
+
+
 def _read_and_probe(path: str) -> FileState:
     """Content hash and size of one file, or why it is no usable image. The file is hashed
     a chunk at a time and probed from its header, so memory does not grow with its size.
@@ -199,6 +214,8 @@ def _read_and_probe(path: str) -> FileState:
     if not is_regular_file(path) and os.path.exists(path):
         return FileState("", 0, 0, NOT_REGULAR)
     try:
+        if too_large := too_large_to_read(path):
+            return FileState("", 0, 0, too_large)
         sha = sha256_of_file(path)
     except OSError as exc:
         return FileState("", 0, 0, f"cannot read file: {exc.strerror}")

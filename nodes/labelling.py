@@ -125,8 +125,12 @@ def image_file(ctx: RunContext, *, file, sample, folder):
         return {"images": read_images(ctx, _folder(folder), recursive=True,
                                       extensions=IMAGE_EXTENSIONS, labels_from="none",
                                       max_per_label=0)["images"]}
+    from .images import too_large_to_read
+
     path = _image_path(ctx, file, sample)
     try:
+        if too_large := too_large_to_read(path):
+            raise BadImage(too_large)
         width, height = probe(path)
     except BadImage as exc:
         raise NodeError(f"{path} is not a usable image: {exc}", field="file") from None

@@ -252,3 +252,41 @@ def test_an_image_folder_whose_own_name_is_not_utf8_is_refused_naming_node_and_f
     else:  # the file's own text holds it: JSON's escape of a lone surrogate
         assert "nodes[0].params.folder holds \\udce9" in said, said
     assert "Traceback" not in said and "UnicodeEncodeError" not in said
+
+
+def test_a_sparse_file_of_terabytes_named_jpg_is_skipped_unhashed(tmp_path, monkeypatch):
+    """A stranger's archive can hold a sparse 'photo.jpg' of terabytes (no disk used): Import
+    hashed it a megabyte at a time, for hours. A file larger than any picture FlowClass decodes
+    is skipped with its size and the limit, before it is read."""
+    from nodes import images
+
+    path = tmp_path / "photo.jpg"
+    with open(path, "wb") as handle:
+        handle.write(b"\xff\xd8\xff\xe0")
+        handle.truncate(2**40)
+    monkeypatch.setattr(images, "sha256_of_file", lambda path: pytest.fail(f"{path} was hashed"))
+    state = images._read_and_probe(str(path))
+    assert state.sha256 == "" and "1,024 GB" in state.error and "at most 16 GB" in state.error, state
+
+
+@pytest.mark.slow  # a second of the engine; the quick loop has Import's test above
+def test_image_file_refuses_a_photo_with_a_terabyte_behind_it_unhashed(registry, cache, tmp_path, monkeypatch):
+    """A real photo, then a sparse terabyte: it probes as a JPEG, and Image File then hashed it
+    all. It stops the node naming the file, its size and the limit."""
+    import io
+
+    from flowclass.engine import Engine
+    from flowclass.workflow_file import from_document
+    from nodes import labelling
+
+    photo = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(photo, "JPEG")
+    path = tmp_path / "photo.jpg"
+    with open(path, "wb") as handle:
+        handle.write(photo.getvalue())
+        handle.truncate(2**40)
+    monkeypatch.setattr(labelling, "sha256_of_file", lambda path: pytest.fail(f"{path} was hashed"))
+    doc = {"schema_version": 1, "nodes": [{"id": "n", "type": "image_file", "params": {"file": str(path)}}]}
+    outcome = Engine(registry, cache).run(from_document(doc), manifest=False).outcomes["n"]
+    assert outcome.state == "failed" and outcome.field == "file", outcome
+    assert f"{path} is not a usable image: a file of 1,024 GB" in outcome.error and "at most 16 GB" in outcome.error
