@@ -203,3 +203,34 @@ def test_a_discard_killed_halfway_never_brings_the_work_back_by_itself(registry,
     again = DraftStore(store.folder)
     listed = [tab for tab, _, _ in again.unsaved()]
     assert (again.read("dropped-1234", history=True) is None) == (listed == [])
+
+
+def test_killed_between_a_save_and_the_next_draft_the_tab_comes_back_saved(registry, cache, tmp_path):
+    """Save writes the file, then the draft: a kill between brought the tab back marked
+    unsaved, saying its file had changed on disk meanwhile, and Save then asked before
+    replacing its own save. The file holding the tab's workflow is the tab's own save."""
+    from flowclass.ui.file_guard import changed_on_disk
+
+    store = DraftStore(tmp_path / "drafts")
+    session = edited(registry, cache, store, "saved-1234")
+    session.state.save(tmp_path / "mine.json")
+    store.write("saved-1234", capture(session, False))
+    session.add_node("toy.number", (0, 900))
+    store.write("saved-1234", capture(session, False))
+    session.state.save(tmp_path / "mine.json")  # killed before its draft
+    again = restarted(registry, cache, store.folder, "saved-1234")
+    assert not again.state.dirty and not changed_on_disk(again.state.path, again.state.disk_sha)
+    assert again.undo() and again.state.dirty  # the history is there, and says what is unsaved
+
+
+def test_a_file_changed_elsewhere_still_says_so_after_a_restart(registry, cache, tmp_path):
+    from flowclass.ui.file_guard import changed_on_disk
+
+    store = DraftStore(tmp_path / "drafts")
+    session = edited(registry, cache, store, "elsewhere-1234")
+    session.state.save(tmp_path / "mine.json")
+    session.add_node("toy.number", (0, 900))
+    store.write("elsewhere-1234", capture(session, False))
+    (tmp_path / "mine.json").write_text((tmp_path / "mine.json").read_text().replace("200", "300"))
+    again = restarted(registry, cache, store.folder, "elsewhere-1234")
+    assert again.state.dirty and changed_on_disk(again.state.path, again.state.disk_sha)

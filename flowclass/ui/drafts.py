@@ -31,7 +31,7 @@ from ..fsutil import RemovedFlock, atomic_write_text, flock_api
 from ..workflow import Workflow
 from ..workflow_file import dumps, loads
 from .editor import HISTORY_LIMIT
-from .file_guard import text_sha
+from .file_guard import file_sha, text_sha
 
 TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 CLEAN_KEEP = 14 * 86400.0  # seconds a draft with nothing unsaved outlives its last change or showing
@@ -154,6 +154,7 @@ def restore(session: Any, draft: Draft) -> None:
     session.view_work = {node: dict(entries) for node, entries in (draft.view_work or {}).items()}
     state.restore_history(_history(draft.undo, session.registry), _history(draft.redo, session.registry))
     _confine(session)
+    _saved_meanwhile(state, draft.workflow)
     if draft.run_going:  # only a stopped server leaves that on disk (a tab in memory has its run)
         session.run_interrupted(draft.run_node, draft.run_kept)
 
@@ -171,6 +172,14 @@ def _history(texts: Any, registry: Any) -> list[Workflow]:
         except (WorkflowInvalid, ValueError, TypeError, KeyError, AttributeError):
             break
     return steps[::-1]
+
+
+def _saved_meanwhile(state: Any, workflow: str) -> None:
+    """A server killed between a Save and the draft's next write: the file holds the tab's
+    own workflow, so it is saved, not changed elsewhere (Save would ask before replacing it)."""
+    sha = text_sha(workflow)
+    if state.path is not None and state.disk_sha != sha and file_sha(state.path) == sha:
+        state.saved_text, state.disk_sha = workflow, sha
 
 
 def _confine(session: Any) -> None:
