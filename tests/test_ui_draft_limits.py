@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from nicegui.testing import User
+from test_ui_keep_work import leave
 from ui_helpers import make_app, page_of
 
 from flowclass.ui import drafts, tabs as tabs_module
@@ -15,14 +17,16 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_a_draft_over_the_cap_is_not_written_and_the_page_says_to_save_the_workflow(
-        user: User, registry, cache, tmp_path: Path, monkeypatch) -> None:
+        create_user: Callable[[], User], registry, cache, tmp_path: Path, monkeypatch) -> None:
     """Drafts other than the undo history had no cap: each change wrote a huge draft whole,
     filling the disk a change at a time. Over the cap the draft is not written (the last one
     that fitted stays), the page says so and what to do, once, and an unchanged too-big draft
-    is not serialised again every half second; the tab keeps its work in memory (it does not
-    leave it with its page), and is written again once it fits."""
+    is not serialised again every half second, a reload says it again (the work is still only
+    in memory); the tab keeps its work in memory (it does not leave it with its page), and is
+    written again once it fits."""
     config = make_app(registry, cache, tmp_path)
-    await user.open("/")
+    user = create_user()
+    await user.open("/?tab=too-big-tab")
     page = page_of(user)
     tab = page.tab
     page.add_node("toy.number", (0, 0))
@@ -42,6 +46,11 @@ async def test_a_draft_over_the_cap_is_not_written_and_the_page_says_to_save_the
     config.tabs.keep(tab)
     assert len(writes) == tried  # unchanged: not tried again
     assert tab.write_failed
+    leave(user)
+    reloaded = create_user()  # F5
+    await reloaded.open("/?tab=too-big-tab")
+    assert page_of(reloaded).tab is tab
+    await reloaded.should_see("Save the workflow to a file")
     monkeypatch.setattr(tabs_module, "DETACHED_KEEP", 0.0)
     tab.pages.clear()
     config.tabs._forget_idle()  # pylint: disable=protected-access

@@ -162,6 +162,8 @@ class EditorPage:
         if tab.notice:  # e.g. a copy of another server's tab
             tell(tab.notice, "warning")
             tab.notice = ""
+        if tab.not_kept:  # its newest work is only in memory: said again on a reload
+            tell(tab.not_kept, "warning")
 
     def _say_if_changed_on_disk(self) -> None:
         """A tab shown again keeps its own version of the workflow; if an editor (or another tab)

@@ -47,6 +47,7 @@ class Tab:
     written: Draft | None = None  # the draft on disk
     write_failed: bool = False
     too_big: Draft | None = None  # the last draft refused as too big (not tried again unchanged)
+    not_kept: str = ""  # why its newest work is only in memory (told on each page that shows it)
     fresh_at: float = 0.0  # when its draft was last written or marked as held
     lock: Any = None  # says to servers sharing the drafts that this one holds it (DraftStore.hold)
     notice: str = ""  # told on the next page that shows it (then forgotten)
@@ -199,15 +200,18 @@ class Tabs:
         except OSError as exc:
             self._not_kept(tab, draft, exc)
             return
-        tab.written, tab.write_failed, tab.too_big, tab.fresh_at = draft, False, None, self.clock()
+        tab.written, tab.write_failed, tab.too_big, tab.not_kept = draft, False, None, ""
+        tab.fresh_at = self.clock()
 
     @staticmethod
     def _not_kept(tab: Tab, draft: Draft, exc: OSError) -> None:
-        """Told once on the page (none when it just closed), until a draft is written again;
-        the tab stays in memory meanwhile. A draft too big is not tried again unchanged."""
+        """Told once on the page (none when it just closed), and on each page that shows the
+        tab again, until a draft is written again; the tab stays in memory meanwhile. A draft
+        too big is not tried again unchanged."""
+        tab.not_kept = str(exc) if isinstance(exc, DraftTooBig) else \
+            f"This tab's work could not be kept for a reload: {exc}"
         if not tab.write_failed and tab.pages:
-            tab.session.notify(str(exc) if isinstance(exc, DraftTooBig) else
-                               f"This tab's work could not be kept for a reload: {exc}", "warning")
+            tab.session.notify(tab.not_kept, "warning")
         tab.write_failed = True
         tab.too_big = draft if isinstance(exc, DraftTooBig) else None
 
