@@ -448,7 +448,11 @@ class _Run:
                 params: dict[str, Any]) -> CachedResult | None:
         """The cached result as this run serves it: as it is, or (made for another output
         folder) with its files copied into this one; None when the node must run."""
-        if not reusable(node_type, cached, params):
+        def damaged(text: str) -> None:
+            self.engine.cache.discard(cached.folder)
+            self._notice(ctx, f"{text}; it was discarded and '{ctx.node_id}' runs again")
+
+        if not reusable(node_type, cached, params, on_damage=damaged):
             return None
         there = cached.meta.get("out_dir")
         if node_type.relocate is None or there is None or Path(there) == self.out_dir:

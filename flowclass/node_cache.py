@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .cache_entry import CachedResult
+from .cache_entry import CacheDamaged, CachedResult
 from .cache_key import cache_key
 from .context import RunContext
 from .errors import CodecError, NodeError
@@ -50,8 +50,10 @@ def file_state(path: str) -> list[int]:
         return [-1, -1]
 
 
-def reusable(node_type: NodeType, cached: CachedResult, params: dict[str, Any]) -> bool:
-    """A cached result counts unless it claims files that are gone or changed."""
+def reusable(node_type: NodeType, cached: CachedResult, params: dict[str, Any],
+             on_damage: Callable[[str], None] | None = None) -> bool:
+    """A cached result counts unless it claims files that are gone or changed; one whose
+    outputs turn out damaged when its files are checked is told to ``on_damage`` too."""
     if not node_type.writes_files:
         return True
     receipts = cached.meta.get("files")
@@ -62,5 +64,9 @@ def reusable(node_type: NodeType, cached: CachedResult, params: dict[str, Any]) 
         return receipts is not None
     try:
         return bool(node_type.outputs_exist(cached.outputs(), params))
+    except CacheDamaged as exc:
+        if on_damage is not None:
+            on_damage(str(exc))
+        return False
     except (OSError, CodecError, ValueError):
         return False

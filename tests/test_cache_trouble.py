@@ -216,3 +216,36 @@ def test_a_cache_that_cannot_be_used_makes_the_run_go_on_without_it_with_one_war
     assert len(warnings) == 1 and "goes on without it" in warnings[0] and str(foreign) in warnings[0]
     assert sorted(p.name for p in foreign.iterdir()) == ["mine.txt"]
     assert result.output("embed", "embeddings").vectors.shape[0] == 6
+
+
+def test_an_edited_result_of_a_node_that_writes_files_is_told_when_its_files_are_checked(registry, tmp_path):
+    """A node that writes files has its cached outputs read to check its files are there
+    (``outputs_exist``, as Export Pixels has): an edited output used to make it run again
+    without a word; it is now told as damaged, naming the node, as any other read is."""
+    from dataclasses import replace
+
+    from flowclass.node import NodeType, Output
+    from flowclass.workflow import NodeSpec, Workflow
+
+    def seven(ctx):
+        (ctx.out_dir / "seven.txt").write_text("7")
+        ctx.wrote(ctx.out_dir / "seven.txt")
+        return {"number": 7}
+
+    number = registry.get("toy.number").output("number").type
+    writer = NodeType(type="toy.write_seven", title="Write 7", category="Toy", run=seven,
+                      outputs=(Output("number", number),), writes_files=True,
+                      outputs_exist=lambda outputs, params: outputs["number"] == 7)
+    mine = replace(registry, node_types={**registry.node_types, writer.type: writer})
+    wf = Workflow(nodes=(NodeSpec(id="w", type=writer.type),))
+    engine = Engine(mine, Cache(tmp_path / "cache"))
+    first = engine.run(wf, out_dir=tmp_path)
+    assert first.ok and first.outcomes["w"].state == NodeState.DONE
+    entry = engine.cache._folder(first.outcomes["w"].key)
+    del first
+    _edited(entry / "outputs" / "number" / "value.json", "7", "9")
+
+    again = engine.run(wf, out_dir=tmp_path)
+    assert again.ok and again.outcomes["w"].state == NodeState.DONE and again.output("w", "number") == 7
+    warned = [w for w in again.outcomes["w"].warnings if "damaged" in w]
+    assert len(warned) == 1 and str(entry) in warned[0] and "'w' runs again" in warned[0], warned
