@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from flowclass.resolution import path_problems
 from flowclass.ui.canvas_graph import canvas_graph, in_words
 from flowclass.ui.runner import plan_run
@@ -45,3 +47,29 @@ def test_an_unconnected_input_says_which_and_what_to_connect(registry) -> None:
     badge = {n["id"]: n for n in canvas_graph(workflow, registry, problems, {})["nodes"]}["distances"]
     assert badge["status"]["message"] == ("Embeddings: nothing is connected to this input; "
                                           "connect an output giving Embeddings to it")
+
+
+@pytest.mark.anyio
+@pytest.mark.slow  # 0.4 s
+async def test_the_results_panel_calls_a_renamed_node_by_its_new_title(user, registry, cache, tmp_path: Path) -> None:
+    """A newcomer renamed Train Classifier "My model" on the canvas; its results panel went on
+    saying "Train Classifier: failed ..." and "Results of Train Classifier", a name the canvas no
+    longer showed anywhere. Typed key by key, the heading follows without the panel being rebuilt."""
+    from nicegui import ui
+
+    from flowclass.ui.canvas import FlowCanvas
+    from ui_helpers import page_of, toy_chain, until
+
+    page = await toy_chain(user, registry, cache, tmp_path, steps=1)
+    user.find(FlowCanvas).trigger("select", {"id": "toy_wait"})
+    await user.should_see("no results yet")
+    title = next(e for e in user.find(ui.input).elements if e.props.get("label") == "Title on the canvas")
+    title.value = "My wait"
+    await user.should_see("My wait: no results yet.")
+    page.start_run(None)
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run")
+    await user.should_see("Results of My wait (toy_wait)")
+    shown = page_of(user).results_view.panel.container.default_slot.children[:]
+    title.value = "My waiting"
+    await user.should_see("Results of My waiting (toy_wait)")
+    assert page_of(user).results_view.panel.container.default_slot.children == shown  # the same views, not new ones

@@ -39,15 +39,19 @@ class ResultsPanel:
         self.stale_note: ui.label | None = None
         self.problem: ui.label | None = None  # why the node has no (current) results
         self.progress: NodeProgress | None = None  # while it runs, before its first results
+        self.named: list[tuple[ui.label, Callable[[str], str]]] = []  # labels that name the node
         # the output and viewer tabs last chosen per node: a re-run (Apply this cut) stays there
         self.chosen_output: dict[str, str] = {}
         self.chosen_viewer: dict[tuple[str, str], str] = {}
         self.show(None, None, NodeStatus())
 
     def show(self, node_id: str | None, node_type: NodeType | None, status: NodeStatus,
-             force: bool = False, place: str = "") -> None:
+             force: bool = False, place: str = "", title: str = "") -> None:
         """Show ``node_id``'s results (rebuilt only when what would be shown changed); while it
-        runs, its progress and ``place``, where the run is (node k of n, the time left in all)."""
+        runs, its progress and ``place``, where the run is (node k of n, the time left in all).
+        ``title`` is the node's on the canvas, where the user gave it one: a new one (typed key by
+        key) changes the names shown in place."""
+        name = title or (node_type.title if node_type else "")
         key = (node_id, node_type.type if node_type else None, self.store.key(node_id) if node_id else None)
         unfinished = status.state in UNFINISHED and bool(status.message)
         key += (status.state,) if unfinished else ()  # what went wrong is shown once known
@@ -55,15 +59,18 @@ class ResultsPanel:
         key += ("busy",) if busy else ()
         if key == self.shown and not force:
             # turning stale (a correction, a painted label) keeps the open view as it is
+            for label, text in self.named:
+                label.text = text(name)
             if self.stale_note is not None:
                 self.stale_note.set_visibility(status.state == NodeState.STALE)
             if unfinished and self.problem is not None:  # a path being typed: its message changes, nothing else
-                self.problem.text = f"{node_type.title}: {UNFINISHED[status.state]}{status.message}"
+                self.problem.text = f"{name}: {UNFINISHED[status.state]}{status.message}"
             if busy and self.progress is not None:  # the run's progress, in place
-                self.progress.show(node_type.title, status, place)
+                self.progress.show(name, status, place)
             return
         self.shown = key
         self.stale_note = self.problem = self.progress = None
+        self.named = []
         self.container.clear()
         with self.container:
             if node_id is None or node_type is None:
@@ -71,16 +78,16 @@ class ResultsPanel:
                 return
             if busy:  # what it is doing, how far, how long still: not "no results yet"
                 self.progress = NodeProgress()
-                self.progress.show(node_type.title, status, place)
+                self.progress.show(name, status, place)
                 return
             if unfinished or not self.store.has(node_id):
                 with ui.row().classes("items-center gap-2"):
                     if unfinished:
-                        self.problem = ui.label(f"{node_type.title}: {UNFINISHED[status.state]}{status.message}") \
+                        self.problem = ui.label(f"{name}: {UNFINISHED[status.state]}{status.message}") \
                             .classes("text-sm whitespace-pre-line fc-results-failed "
                                      + ("text-gray-700" if status.state == NodeState.CANCELLED else "text-red-700"))
                     else:
-                        ui.label(f"{node_type.title}: no results yet.").classes("text-sm text-gray-600")
+                        self._named(lambda shown: f"{shown}: no results yet.", name).classes("text-sm text-gray-600")
                     ui.button("Run this node", icon="play_arrow",
                               on_click=lambda: self.run_node(node_id)).props("flat dense")
                 if not self.store.has(node_id):
@@ -91,13 +98,19 @@ class ResultsPanel:
             # one line where the panel is wide enough: on a laptop's 1280x720 window the panel is
             # some 200 px high, and a line each left no room for the results themselves
             with ui.row().classes("w-full items-center gap-x-3 gap-y-0") as heading:
-                ui.label(f"Results of {node_type.title} ({node_id})").classes("text-sm font-medium text-gray-700")
+                self._named(lambda shown: f"Results of {shown} ({node_id})", name) \
+                    .classes("text-sm font-medium text-gray-700")
                 self.stale_note = ui.label("Out of date since your last change: run again") \
                     .classes("text-xs px-2 py-0.5 rounded bg-amber-100 text-amber-900 fc-stale-note")
                 self.stale_note.set_visibility(status.state == NodeState.STALE)
             for warning in self.store.warnings(node_id):
                 ui.label(warning).classes("text-xs text-amber-800")
             self._outputs(node_id, node_type, heading)
+
+    def _named(self, text: Callable[[str], str], name: str) -> ui.label:
+        label = ui.label(text(name))
+        self.named.append((label, text))
+        return label
 
     def _outputs(self, node_id: str, node_type: NodeType, heading: ui.row) -> None:
         """The chosen output's viewers; a tab per output (a node with several) and per viewer in ``heading``."""

@@ -225,7 +225,7 @@ class InspectorView:
 class ResultsView:
     """The selected node's results, shown by the viewers of each output's type."""
 
-    SHOWS = frozenset({"loaded", "selection", "statuses", "results"})
+    SHOWS = frozenset({"loaded", "selection", "statuses", "results", "graph"})  # graph: a title
 
     def __init__(self, session: EditorSession, viewers: ViewerRegistry, image_url: Any,
                  files: FileActions | None = None):
@@ -243,7 +243,8 @@ class ResultsView:
         node_type = session.registry.get(spec.type) if spec else None
         mine = [p for p in session.problems if p.node == selected and p.code not in PLACEHOLDER_CODES]
         self.panel.show(selected, node_type, invalid_status(mine, node_type) if mine else session.status(selected),
-                        place=session.run_place(selected) if selected and session.runner.running else "")
+                        place=session.run_place(selected) if selected and session.runner.running else "",
+                        title=spec.title if spec else "")
 
     def viewer_context(self, node_id: str, port: str, data_type: str) -> ViewerContext:
         session = self.session
