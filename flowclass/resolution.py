@@ -186,7 +186,7 @@ def unusable(path: Path, exc: OSError) -> str:
 def _input_problem(path: Path, target: str) -> tuple[str, str] | None:
     if not path.exists():
         what = {"folder": "folder", "file": "file"}.get(target, "file or folder")
-        return "input_missing", f"{what} not found: {path}"
+        return "input_missing", f"{what} not found: {path}{_typing_slip(path)}"
     if target == "folder" and not path.is_dir():
         return "input_kind", f"{path} is a file, not a folder"
     if target == "file" and path.is_dir():
@@ -194,6 +194,16 @@ def _input_problem(path: Path, target: str) -> tuple[str, str] | None:
     if target == "file" and not path.is_file():
         return "input_kind", f"{path} is {NOT_REGULAR}; nothing reads it"
     return None
+
+
+def _typing_slip(path: Path) -> str:
+    """What a pasted path that is not there may carry besides the name: quotes around it (a file
+    manager's "Copy as path"), or a space at an end, which the message would not show."""
+    if any(part[0] in "\"'" or part[-1] in "\"'" for part in path.parts):  # parts are never empty
+        return " (remove the quotes around it)"
+    if any(part != part.strip() for part in path.parts):
+        return " (a name in it begins or ends with a space: remove the space)"
+    return ""
 
 
 def output_problem(path: Path, target: str) -> tuple[str, str] | None:

@@ -73,3 +73,18 @@ async def test_the_results_panel_calls_a_renamed_node_by_its_new_title(user, reg
     title.value = "My waiting"
     await user.should_see("Results of My waiting (toy_wait)")
     assert page_of(user).results_view.panel.container.default_slot.children == shown  # the same views, not new ones
+
+
+def test_a_pasted_folder_with_a_space_or_quotes_says_so(tmp_path: Path) -> None:
+    """A folder pasted with a space after it, or in quotes (a file manager's "Copy as path"), was
+    "folder not found: /x/faces", for a folder the newcomer could see was there."""
+    from flowclass.resolution import input_problem
+
+    (tmp_path / "faces").mkdir()
+    (tmp_path / "Bob's photos").mkdir()
+    code, said = input_problem(tmp_path / "faces ", "folder")
+    assert code == "input_missing" and "begins or ends with a space" in said
+    quoted = tmp_path / f'"{tmp_path / "faces"}"'  # typed in quotes: relative, so put under the workflow's folder
+    assert "remove the quotes" in input_problem(quoted, "folder")[1]
+    assert input_problem(tmp_path / "Bob's photos", "folder") is None
+    assert input_problem(tmp_path / "Bob's", "folder")[1] == "folder not found: " + str(tmp_path / "Bob's")
