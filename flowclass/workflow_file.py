@@ -208,6 +208,12 @@ def dumps(workflow: Workflow) -> str:
     return json.dumps(to_document(workflow), indent=2, ensure_ascii=False) + "\n"
 
 
+def compact_dumps(workflow: Workflow) -> str:
+    """The same document without indentation (0.6 times the size): for copies kept in
+    bulk, such as a tab's undo steps, where nobody reads the text."""
+    return json.dumps(to_document(workflow), separators=(",", ":"), ensure_ascii=False)
+
+
 def loads(text: str, registry: Any = None, source: str | None = None) -> Workflow:
     """Parse, migrate and (given a registry) upgrade and complete a workflow."""
     try:

@@ -169,15 +169,44 @@ def test_undo_goes_as_far_back_after_a_restart_as_before_it(registry, cache, tmp
     assert not again.undo()
 
 
+def test_a_ready_workflows_whole_history_fits_the_cap(registry, cache, tmp_path):
+    """The 1 MB cap held only 165 steps of the largest ready workflow (its steps kept as the
+    file's indented text): Undo still went less far after a restart than before it. The
+    steps are kept as compact JSON, and all 200 of it fit."""
+    from flowclass.library import ready_workflows_dir
+    from flowclass.ui import drafts
+    from flowclass.ui.drafts import capture
+    from flowclass.ui.editor import HISTORY_LIMIT
+    from flowclass.ui.session import EditorSession
+    from flowclass.workflow_file import dumps, load
+
+    session = EditorSession(registry, cache)
+    workflow = load(ready_workflows_dir() / "lobe_train_predict.json", registry)
+    session.state.reset(workflow, None)
+    node = workflow.nodes[0].id
+    for i in range(HISTORY_LIMIT + 5):
+        session.move({node: (i + 1.5, 0)})
+    assert HISTORY_LIMIT * len(dumps(workflow)) > drafts.HISTORY_CHARS  # as file text, it did not fit
+    draft = capture(session, False)
+    assert len(draft.undo) == HISTORY_LIMIT and sum(map(len, draft.undo)) <= drafts.HISTORY_CHARS
+    store = DraftStore(tmp_path / "drafts")
+    store.write("ready-1234", draft)
+    again = EditorSession(registry, cache)
+    store.restore_into("ready-1234", again)
+    assert [dumps(w) for w in again.state.undo_stack] == [dumps(w) for w in session.state.undo_stack]
+
+
 def test_a_drafts_history_is_bounded(registry, cache, monkeypatch):
     """At most 1 MB of workflow text: the nearest steps that fit, the oldest left out."""
     from flowclass.ui import drafts
     from flowclass.ui.drafts import capture
+    from flowclass.workflow_file import loads
 
     session = moved_session(registry, cache, drafts.HISTORY_STEPS + 5)
     draft = capture(session, False)
     assert len(draft.undo) == drafts.HISTORY_STEPS and draft.redo is None
-    assert draft.undo[-1] == capture(moved_session(registry, cache, drafts.HISTORY_STEPS + 4), False).workflow
+    assert loads(draft.undo[-1]) == loads(capture(moved_session(registry, cache, drafts.HISTORY_STEPS + 4),
+                                                  False).workflow)
     monkeypatch.setattr(drafts, "HISTORY_CHARS", sum(map(len, draft.undo[-3:])))
     assert capture(session, False).undo == draft.undo[-3:]  # the nearest steps that fit
 

@@ -18,7 +18,7 @@ from ..params import Path as PathParam, absolute
 from ..registry import Registry
 from ..validation import validate
 from ..workflow import Edge, NodeSpec, PortRef, Workflow
-from ..workflow_file import MAX_LINE, dumps, load, new_node, save
+from ..workflow_file import MAX_LINE, compact_dumps, dumps, load, new_node, save
 from .file_guard import file_sha, text_sha
 
 HISTORY_LIMIT = 200
@@ -135,15 +135,15 @@ class EditorState:
         return True
 
     def history_texts(self, steps: int, chars: int) -> tuple[list[str], list[str]]:
-        """The undo and redo snapshots nearest the current one as file text (oldest first, as
-        the stacks): at most ``steps`` of each and ``chars`` characters in all, redo's first
+        """The undo and redo snapshots nearest the current one as compact JSON (oldest first,
+        as the stacks): at most ``steps`` of each and ``chars`` characters in all, redo's first
         then undo's. Each snapshot is written once (a draft asks for them on every keep)."""
         known, self._texts = self._texts, {}
         left = chars
 
         def text_of(workflow: Workflow) -> str:
             entry = known.get(id(workflow))
-            text = entry[1] if entry is not None and entry[0] is workflow else dumps(workflow)
+            text = entry[1] if entry is not None and entry[0] is workflow else compact_dumps(workflow)
             self._texts[id(workflow)] = (workflow, text)
             return text
 
