@@ -234,3 +234,26 @@ def test_a_file_changed_elsewhere_still_says_so_after_a_restart(registry, cache,
     (tmp_path / "mine.json").write_text((tmp_path / "mine.json").read_text().replace("200", "300"))
     again = restarted(registry, cache, store.folder, "elsewhere-1234")
     assert again.state.dirty and changed_on_disk(again.state.path, again.state.disk_sha)
+
+
+def test_typing_into_a_field_rewrites_the_draft_not_the_history(registry, cache, tmp_path):
+    """Each key typed into a field changed the workflow the history named, so the whole
+    history (up to 1 MB) was written again per key, though typing makes one undo step.
+    It is written when that step begins; the keys after rewrite only the draft, which names
+    the history it goes with, and Undo after a restart still goes back to before the typing."""
+    from flowclass.ui.session import EditorSession
+
+    store = DraftStore(tmp_path / "drafts")
+    session = edited(registry, cache, store, "typed-1234")
+    node = session.workflow.nodes[0].id
+    session.set_param(node, "value", 5)  # the typing begins: one undo step
+    store.write("typed-1234", capture(session, False))
+    history_file = store.history_file("typed-1234").stat()
+    for value in (56, 567):
+        session.set_param(node, "value", value)
+        store.write("typed-1234", capture(session, False))
+    assert store.history_file("typed-1234").stat() == history_file
+    again = EditorSession(registry, cache)
+    DraftStore(store.folder).restore_into("typed-1234", again)
+    assert again.workflow.node(node).params["value"] == 567 and history(again) == history(session)
+    assert again.undo() and again.workflow.node(node).params["value"] not in (5, 56, 567) and len(again.workflow.nodes) == 3

@@ -244,7 +244,7 @@ class DraftStore:
             self._write_history(tab_id, draft, doc)
         except OSError as exc:
             history_failed = exc
-        doc["history"] = self._history_seen(tab_id)
+        doc["history"] = None if history_failed else self._history_seen(tab_id)  # the history it goes with
         atomic_write_text(self.file(tab_id), json.dumps(doc, indent=1), fsync=False, hint=SPACE_HINT)
         if history_failed is not None:
             raise history_failed
@@ -255,35 +255,39 @@ class DraftStore:
         return self._stamped
 
     def _write_history(self, tab_id: str, draft: Draft, doc: dict) -> None:
-        """The history file, when the history or the workflow it leads to changed: with the
-        draft as it is now (``doc``, written next beside it)."""
-        history = {"workflow": text_sha(draft.workflow), "undo": draft.undo, "redo": draft.redo}
+        """The history file, when the history changed (not at each key typed into a field,
+        which changes only the workflow): with the draft as it is now (``doc``, written next
+        beside it, which names the history file it goes with)."""
+        history = {"undo": draft.undo, "redo": draft.redo}
         if self._histories.get(tab_id) == history:
             return
-        atomic_write_text(self.history_file(tab_id), json.dumps({**history, "draft": doc}),
-                          fsync=False, hint=SPACE_HINT)
+        atomic_write_text(self.history_file(tab_id), json.dumps(
+            {"workflow": text_sha(draft.workflow), **history, "draft": doc}), fsync=False, hint=SPACE_HINT)
         self._histories[tab_id] = history
 
-    def _with_history(self, tab_id: str, draft: Draft | None, written: int | None) -> Draft | None:
-        """The newest of ``draft`` (written at ``written``) and the draft in its history file,
-        with an undo history that leads to it. A server killed between the two writes leaves
-        the history file one step ahead: its draft is the newest. A draft written after a
-        history that is not its own (that history could not be written) gets the history's
-        workflow as its newest undo step. A history that leads elsewhere is not used."""
+    def _with_history(self, tab_id: str, draft: Draft | None, doc: dict | None) -> Draft | None:
+        """The newest of ``draft`` (read from ``doc``) and the draft in its history file, with
+        an undo history that leads to it. The draft names the history file it was written
+        beside: that one is its own. A server killed between the two writes leaves the history
+        file one step ahead: its draft is the newest. A draft written after a history that is
+        not its own (that history could not be written) gets the history's workflow as its
+        newest undo step. A history that leads elsewhere is not used."""
         history = self._load(self.history_file(tab_id), HISTORY_BYTES)
         if history is None:
             return draft
-        self._histories[tab_id] = {key: history.get(key) for key in ("workflow", "undo", "redo")}
+        self._histories[tab_id] = {key: history.get(key) for key in ("undo", "redo")}
         undo, redo = _as_kind("undo", history.get("undo")), _as_kind("redo", history.get("redo"))
-        ahead = self._draft(history.get("draft"))
-        ahead_written = _written(history.get("draft"))
+        if draft is not None and doc.get("history") is not None and not self._history_changed(tab_id, doc):
+            return replace(draft, undo=undo, redo=redo)
+        ahead, ahead_written, written = self._draft(history.get("draft")), _written(history.get("draft")), \
+            _written(doc)
         if ahead is not None and ahead_written is not None and (
                 draft is None or written is None or ahead_written > written):
             return replace(ahead, undo=undo, redo=redo) if history.get("workflow") == text_sha(ahead.workflow) \
                 else ahead
         if draft is None:
             return None
-        if history.get("workflow") == text_sha(draft.workflow):
+        if history.get("workflow") == text_sha(draft.workflow):  # one an older FlowClass wrote
             return replace(draft, undo=undo, redo=redo)
         if ahead is not None and history.get("workflow") == text_sha(ahead.workflow):
             return replace(draft, undo=(undo or []) + [ahead.workflow], redo=None)
@@ -342,7 +346,7 @@ class DraftStore:
         doc = self._load(self.file(tab_id))
         draft = self._draft(doc)
         if history or self._history_changed(tab_id, doc) or doc is None and not self.file(tab_id).exists():
-            draft = self._with_history(tab_id, draft, _written(doc))  # killed before its first draft
+            draft = self._with_history(tab_id, draft, doc)  # (or killed before its first draft)
         if draft is None:
             return None
         return draft if history else replace(draft, undo=None, redo=None)
