@@ -571,3 +571,54 @@ def test_a_jpeg_whose_headers_would_cost_pillow_minutes_or_gigabytes_is_refused(
             read(path)
     (tmp_path / "fine.jpg").write_bytes(_jpeg_with(b"\xff\xfe\x00\x06note" * 20))
     assert probe(tmp_path / "fine.jpg") == (8, 8) and open_upright(tmp_path / "fine.jpg").size == (8, 8)
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+def test_a_tiff_whose_tags_hold_a_hundred_megabytes_is_refused_before_pillow_reads_them(tmp_path, byte_order):
+    """Pillow reads every tag's data of a TIFF's first directory when it opens the file: a
+    stranger's 8 x 8 TIFF with one tag of 100 MB (a sparse file) took 325 MB to open. Every opener
+    refuses it from the directory's entries, naming the tag."""
+    import struct
+
+    from flowclass.userfiles.pictures import BadImage, open_picture, open_upright, probe
+
+    count, pixels, entries = 50_000_000, 8 * 8, []
+    start = 8 + 2 + 9 * 12 + 4
+
+    def entry(tag: int, kind: int, number: int, value: int) -> None:
+        entries.append(struct.pack(byte_order + "HHI", tag, kind, number) +
+                       (struct.pack(byte_order + "H", value) + b"\0\0" if kind == 3 and number == 1
+                        else struct.pack(byte_order + "I", value)))
+
+    for tag, value in ((256, 8), (257, 8), (258, 8), (259, 1), (262, 1)):
+        entry(tag, 3, 1, value)
+    entry(273, 4, 1, start)
+    entry(278, 3, 1, 8)
+    entry(279, 4, 1, pixels)
+    entry(65000, 3, count, start + pixels)
+    path = tmp_path / "stranger.tif"
+    with open(path, "wb") as handle:
+        handle.write((b"II*\0" if byte_order == "<" else b"MM\0*") + struct.pack(byte_order + "I", 8) +
+                     struct.pack(byte_order + "H", len(entries)) + b"".join(entries) + b"\0" * 4 + b"\x80" * pixels)
+        handle.truncate(start + pixels + 2 * count)
+    for read in (probe, open_upright, open_picture):
+        with pytest.raises(BadImage, match="tag 65000 holds 95 MB"):
+            read(path)
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "fine.tif", icc_profile=b"\0" * 100_000)
+    assert probe(tmp_path / "fine.tif") == (8, 8) and open_upright(tmp_path / "fine.tif").size == (8, 8)
+
+
+def test_a_bigtiff_claiming_countless_directory_entries_is_refused_unread(tmp_path):
+    """A BigTIFF's directory states its entry count in 8 bytes, which Pillow reads one entry at a
+    time in Python: a sparse file of a terabyte claiming 2**40 entries would take hours. More
+    entries than a classic TIFF can hold (65,535) are refused."""
+    import struct
+
+    from flowclass.userfiles.pictures import BadImage, probe
+
+    path = tmp_path / "stranger.tif"
+    with open(path, "wb") as handle:
+        handle.write(b"II+\0" + struct.pack("<HHQ", 8, 0, 16) + struct.pack("<Q", 2**40))
+        handle.truncate(2**40)
+    with pytest.raises(BadImage, match="1,099,511,627,776 entries"):
+        probe(path)

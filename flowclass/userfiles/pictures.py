@@ -89,6 +89,8 @@ def _headers_fit(handle: Any) -> None:
     elif start[:2] == JPEG_START:
         handle.seek(2)
         _jpeg_segments_fit(handle)
+    elif start[:4] in TIFF_STARTS:
+        _tiff_tags_fit(handle, start)
 
 
 # Pillow reads each PNG chunk that is not image data (text, an ICC profile, a kind it does not
@@ -108,6 +110,40 @@ def _png_chunks_fit(handle: Any) -> None:
             raise BadImage(f"its PNG chunk {kind.decode('latin-1')!r} holds {length / 2**20:,.0f} MB; "
                            f"an image's metadata holds far less (at most {MAX_PNG_CHUNK // 2**20} MB)")
         handle.seek(length + 4, io.SEEK_CUR)  # the data, then its checksum
+
+
+# Pillow reads the data of every tag in a TIFF's first directory when it opens the file: a
+# stranger's 8 x 8 TIFF with one tag of 100 MB took 325 MB to open. An ICC profile, XMP or
+# GeoTIFF tags take some hundred KB; the pixels are not tags (the tags give their offsets).
+TIFF_STARTS = {b"II*\0": "<", b"MM\0*": ">", b"II+\0": "<", b"MM\0+": ">"}  # classic, BigTIFF
+MAX_TIFF_TAGS = MAX_PNG_CHUNK
+MAX_TIFF_ENTRIES = 2**16 - 1
+_TIFF_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+
+
+def _tiff_tags_fit(handle: Any, start: bytes) -> None:
+    """BadImage when a tag of a TIFF's first directory holds more than MAX_TIFF_TAGS bytes, told
+    from the directory's entries (12 bytes each, 20 in a BigTIFF)."""
+    order, big = TIFF_STARTS[start[:4]], start[2:4] in (b"+\0", b"\0+")
+    number, entry = (order + "Q", order + "HHQ8x") if big else (order + "H", order + "HHI4x")
+    handle.seek(8 if big else 4)
+    offset = handle.read(8 if big else 4)
+    handle.seek(int.from_bytes(offset, "little" if order == "<" else "big"))
+    count = handle.read(struct.calcsize(number))
+    if len(count) < struct.calcsize(number):
+        return  # a file cut short: Pillow says so
+    entries = struct.unpack(number, count)[0]
+    if entries > MAX_TIFF_ENTRIES:  # Pillow reads them one by one in Python: a BigTIFF may claim 2**64
+        raise BadImage(f"its TIFF directory has {entries:,} entries; a classic TIFF's holds at most "
+                       f"{MAX_TIFF_ENTRIES:,}")
+    for _ in range(entries):
+        raw = handle.read(struct.calcsize(entry))
+        if len(raw) < struct.calcsize(entry):
+            return
+        tag, kind, values = struct.unpack(entry, raw)
+        if values * _TIFF_SIZES.get(kind, 1) > MAX_TIFF_TAGS:
+            raise BadImage(f"its TIFF tag {tag} holds {values * _TIFF_SIZES.get(kind, 1) / 2**20:,.0f} MB; an "
+                           f"image's metadata holds far less (at most {MAX_TIFF_TAGS // 2**20} MB)")
 
 
 # Pillow reads a JPEG's segments before its image data one by one in Python, a byte at a time
