@@ -622,3 +622,28 @@ def test_a_bigtiff_claiming_countless_directory_entries_is_refused_unread(tmp_pa
         handle.truncate(2**40)
     with pytest.raises(BadImage, match="1,099,511,627,776 entries"):
         probe(path)
+
+
+def test_a_webp_far_larger_than_any_picture_is_refused_before_pillow_reads_it_whole(tmp_path, monkeypatch):
+    """Pillow hands libwebp a WebP file read whole, each time it opens one: a stranger's real
+    8 x 8 WebP followed by a sparse 2 GB hole took Import's probe 44 s and 6.3 GB. A WebP over
+    256 MB (a 16,383 px square photo is some 100 MB) is refused naming its size, unread."""
+    import io
+
+    from PIL import WebPImagePlugin
+
+    from flowclass.userfiles.pictures import BadImage, open_picture, open_upright, probe
+
+    small = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(small, "WEBP")
+    path = tmp_path / "stranger.webp"
+    with open(path, "wb") as handle:
+        handle.write(small.getvalue())
+        handle.truncate(2 * 2**30)
+    monkeypatch.setattr(WebPImagePlugin.WebPImageFile, "_open", lambda self: pytest.fail("Pillow opened it"))
+    for read in (probe, open_upright, open_picture):
+        with pytest.raises(BadImage, match="a WebP of 2,048 MB"):
+            read(path)
+    monkeypatch.undo()
+    (tmp_path / "fine.webp").write_bytes(small.getvalue())
+    assert probe(tmp_path / "fine.webp") == (8, 8) and open_upright(tmp_path / "fine.webp").size == (8, 8)
