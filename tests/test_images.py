@@ -668,3 +668,31 @@ def test_a_webp_far_larger_than_any_picture_is_refused_before_pillow_reads_it_wh
     monkeypatch.undo()
     (tmp_path / "fine.webp").write_bytes(small.getvalue())
     assert probe(tmp_path / "fine.webp") == (8, 8) and open_upright(tmp_path / "fine.webp").size == (8, 8)
+
+
+def _gif_with(extension: bytes) -> bytes:
+    """A small GIF with ``extension`` (a whole extension block) before its image."""
+    import io
+
+    small = io.BytesIO()
+    Image.new("P", (8, 8), 1).save(small, "GIF")
+    gif = small.getvalue()
+    image = gif.index(b",", 13 + 3 * 2 ** ((gif[10] & 7) + 1) if gif[10] & 0x80 else 13)
+    return gif[:image] + extension + gif[image:]
+
+
+@pytest.mark.parametrize("blocks, why", [([255] * 70_000, "more than 16 MB"), ([1] * 140_000, "more than 131,072 pieces")],
+                         ids=["a big comment", "countless pieces"])
+def test_a_gif_whose_extensions_hold_megabytes_is_refused_before_pillow_reads_them(tmp_path, blocks, why):
+    """Pillow reads a GIF's extensions before its first image a piece (at most 255 bytes) at a
+    time in Python, and keeps a comment whole: a 20 MB comment took 103 MB to open. More than
+    16 MB, or more than 131,072 pieces, of extensions before the image are refused."""
+    from flowclass.userfiles.pictures import BadImage, open_picture, open_upright, probe
+
+    comment = b"!\xfe" + b"".join(bytes([n]) + b"c" * n for n in blocks) + b"\0"
+    (tmp_path / "stranger.gif").write_bytes(_gif_with(comment))
+    for read in (probe, open_upright, open_picture):
+        with pytest.raises(BadImage, match=why):
+            read(tmp_path / "stranger.gif")
+    (tmp_path / "fine.gif").write_bytes(_gif_with(b"!\xfe\x05hello\0"))
+    assert probe(tmp_path / "fine.gif") == (8, 8) and open_upright(tmp_path / "fine.gif").size == (8, 8)
