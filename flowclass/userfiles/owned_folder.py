@@ -14,7 +14,10 @@ name, and it is then linked into place (``os.link``, which never replaces anythi
 renamed over a file FlowClass owns. A kill at any moment therefore leaves a journal that
 knows every file and temporary file FlowClass made, and the next run (:func:`owned_folder`)
 removes the leftovers. No write goes through a link: every folder on the way from the
-root to the file must be a real folder.
+root to the file must be a real folder. Each folder is opened once, inside the one above it,
+never through a link (:meth:`OwnedFolder._folder`), and every file is made, renamed,
+linked and removed inside that open folder: a folder swapped for a link to a folder of the
+user's while a run writes (after it was looked at) is never written through.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from flowclass.context import RunContext
 from flowclass.errors import FolderError, NodeError
@@ -50,6 +53,23 @@ def _log_warning(message: str) -> None:
 
 # what makes a file at a temporary path, or the path of a file to copy (publish_many)
 Make = Callable[[Path], None] | str
+
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+# whether names can be taken inside an open folder (not on Windows: there, by their paths)
+_AT = {os.open, os.stat, os.readlink, os.mkdir, os.rmdir, os.unlink, os.link, os.rename} <= os.supports_dir_fd
+_FOLDERS_HELD = 256  # open folders kept between writes (fewer than the usual 1,024 descriptors)
+_PROC_FD = "/proc/self/fd/"
+
+
+class _Folder(NamedTuple):
+    """A folder written into: held open (``fd``), its names then taken inside it (``at``);
+    where the system cannot (Windows), by its ``path``."""
+
+    fd: int | None
+    path: str
+
+    def at(self, name: str) -> str:
+        return name if self.fd is not None else os.path.join(self.path, name)
 
 
 class Collision(FileExistsError):
@@ -107,6 +127,8 @@ class OwnedFolder:
         self._claimed_dirs: dict[str, str] = {}
         self._lines: dict[str, tuple[Entry, str]] = {}  # the journal line of each entry claimed here
         self._placed: dict[str, Entry] = {}  # what this object put in place itself, as it put it
+        self._fds: dict[str, _Folder] = {}  # each folder written into ("." the root), open (_folder)
+        self._holding = False  # the root held open until close() (hold)
 
     # --- ownership ---------------------------------------------------------------------
     def _path(self, rel: str) -> str:
@@ -156,8 +178,9 @@ class OwnedFolder:
     def _append_lines(self, lines: list[str]) -> None:
         """:meth:`_append` for records already encoded, one JSON object each."""
         if self._journal_fd is None:
-            self._journal_fd = os.open(self._path(JOURNAL), os.O_WRONLY | os.O_APPEND | os.O_CREAT |
-                                       getattr(os, "O_NOFOLLOW", 0), 0o666)
+            root = self._folder(".")
+            self._journal_fd = os.open(root.at(JOURNAL), os.O_WRONLY | os.O_APPEND | os.O_CREAT |
+                                       getattr(os, "O_NOFOLLOW", 0), 0o666, dir_fd=root.fd)
         line = "".join(line + "\n" for line in lines).encode("utf-8")
         end = os.lseek(self._journal_fd, 0, os.SEEK_END)
         try:
@@ -166,8 +189,8 @@ class OwnedFolder:
         except OSError as exc:  # a full disk: leave the journal as it was, whole lines only
             os.ftruncate(self._journal_fd, end)
             if end == 0:
-                self.close()
-                _unlink(Path(self._path(JOURNAL)))  # an empty journal is no journal
+                self._close_journal()
+                _unlink(self._folder("."), JOURNAL)  # an empty journal is no journal
             exc.filename = exc.filename or self._path(JOURNAL)
             raise
 
@@ -199,7 +222,16 @@ class OwnedFolder:
             self._append({"forget": rel})
 
     def compact(self) -> None:
-        """Rewrite the journal with only the live entries (atomically)."""
+        """Rewrite the journal with only the live entries (atomically); then let go of the
+        journal and the folders held open but a root held (a caller may end with it, without
+        :meth:`close`)."""
+        try:
+            self._compact()
+        finally:
+            self._close_journal()
+            self._let_folders_go(keep=lambda rel: rel == "." and self._holding)
+
+    def _compact(self) -> None:
         if not self.entries and not os.path.lexists(self._path(JOURNAL)):
             return  # nothing owned, nothing to remember: no empty journal in the user's folder
         self._dirs_seen = {}  # nothing moves while this looks: each folder looked at once
@@ -214,8 +246,9 @@ class OwnedFolder:
         except OSError:
             pass
         tmp = self._new_temp(".", new_file(lambda path: path.write_text(text, encoding="utf-8")))
-        self.close()
-        os.replace(self.root / tmp, self.root / JOURNAL)
+        self._close_journal()
+        root = self._folder(".")
+        os.replace(root.at(tmp), root.at(JOURNAL), src_dir_fd=root.fd, dst_dir_fd=root.fd)
         self._temps = set()
 
     def _live(self, rel: str, entry: Entry) -> bool:
@@ -231,17 +264,70 @@ class OwnedFolder:
         return {self._path(rel): (entry.size, entry.mtime_ns) for rel, entry in self._placed.items()
                 if entry.kind == "file"}
 
-    def close(self) -> None:
+    def _close_journal(self) -> None:
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
 
+    def close(self) -> None:
+        """Let go of the journal and the folders held open."""
+        self._close_journal()
+        self._let_folders_go()
+        self._holding = False
+
+    # --- folders held open -------------------------------------------------------------
+    def _folder(self, rel_dir: str) -> _Folder:
+        """The folder ``rel_dir`` ("." the root) held open, each folder on the way opened
+        inside the one above it, never through a link (:class:`Collision`): what is written
+        there lands in the folder looked at, even if a link to a folder of the user's took its
+        name meanwhile. Held until :meth:`close`."""
+        held = self._fds.get(rel_dir)
+        if held is not None:
+            return held
+        path = self._root if rel_dir == "." else self._path(rel_dir)
+        if not _AT:
+            return _Folder(None, path)
+        if rel_dir == ".":  # the root as named (the user may have chosen a link to a folder)
+            fd = os.open(path, _FOLDER_FLAGS)
+        else:
+            parent, name = _split(rel_dir)
+            try:
+                fd = os.open(name, _FOLDER_FLAGS | os.O_NOFOLLOW, dir_fd=self._folder(parent).fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise Collision(f"{path} is a link or a file, not a folder; FlowClass does not "
+                                    "write through it") from None
+                raise
+        self._fds[rel_dir] = held = _Folder(fd, path)
+        return held
+
+    def hold(self) -> None:
+        """Open the folder now, until :meth:`close`: what is written lands in the folder
+        locked and looked at, even if a link to a folder of the user's takes its name later."""
+        self._folder(".")
+        self._holding = True
+
+    def _let_folders_go(self, keep: Callable[[str], bool] = lambda rel: False) -> None:
+        """Close the folders held open but those ``keep`` names."""
+        for rel in [rel for rel in self._fds if not keep(rel)]:
+            os.close(self._fds.pop(rel).fd)  # type: ignore[arg-type]  # held: open
+
+    def _hold_few(self) -> None:
+        """Between writes, let go of the open folders once there are many (the root stays:
+        the others are opened again inside it)."""
+        if len(self._fds) > _FOLDERS_HELD:
+            self._let_folders_go(keep=lambda rel: rel == ".")
+
     def recover(self) -> None:
         """Remove what an interrupted run left (temporary files), adopt folders it made."""
         for rel in sorted(self._temps):
-            st = _lstat(self.root / rel)
-            if st is not None and self.links_free(rel) and not stat.S_ISDIR(st.st_mode):
-                (self.root / rel).unlink()
+            parent, name = _split(rel)
+            try:
+                folder = self._folder(parent)
+                if not stat.S_ISDIR(os.lstat(folder.at(name), dir_fd=folder.fd).st_mode):
+                    os.unlink(folder.at(name), dir_fd=folder.fd)
+            except (FileNotFoundError, NotADirectoryError, Collision):
+                continue
         for rel in sorted(self._mkdirs):
             if rel not in self.entries and self._real_dir(rel) and self.links_free(rel) \
                     and not any((self.root / rel).iterdir()):
@@ -265,11 +351,13 @@ class OwnedFolder:
                 if why:
                     raise Collision(f"FlowClass does not write into {path}: {why}")
                 self._allowed_dirs.add(part)
-            st = _lstat(path)
+            parent, name = _split(part)
+            folder = self._folder(parent)
+            st = _lstat_in(folder, name)
             if st is None:
                 self._append({"mkdir": part})
-                path.mkdir()
-                self._claim(part, identity(os.lstat(path), "dir"))
+                os.mkdir(folder.at(name), dir_fd=folder.fd)
+                self._claim(part, identity(os.lstat(folder.at(name), dir_fd=folder.fd), "dir"))
             elif not stat.S_ISDIR(st.st_mode):
                 raise Collision(f"{path} is {'a link' if stat.S_ISLNK(st.st_mode) else 'a file'}, "
                                 "not a folder")
@@ -306,12 +394,16 @@ class OwnedFolder:
         if not self.owns(rel):
             self.forget(rel)
             return False
-        path = self.root / rel
+        entry, (parent, name) = self.entries[rel], _split(rel)
         try:
-            if self.entries[rel].kind == "dir":
-                path.rmdir()  # only when empty: anything the user put there stays
+            folder = self._folder(parent)
+            if os.lstat(folder.at(name), dir_fd=folder.fd).st_ino != entry.ino:
+                return False  # not what was looked at: a folder on the way was swapped meanwhile
+            if entry.kind == "dir":
+                self._let_folders_go(keep=lambda held: held != rel and not held.startswith(rel + "/"))
+                os.rmdir(folder.at(name), dir_fd=folder.fd)  # only when empty: what the user put there stays
             else:
-                path.unlink()
+                os.unlink(folder.at(name), dir_fd=folder.fd)
         except OSError:
             return False
         self.forget(rel)
@@ -319,19 +411,28 @@ class OwnedFolder:
 
     # --- files -------------------------------------------------------------------------
     def _new_temp(self, rel_dir: str, make: Callable[[Path], None]) -> str:
-        """Journal a temporary name in ``rel_dir``, then ``make`` the file there."""
+        """Journal a temporary name in ``rel_dir``, then ``make`` the file there (in the folder
+        held open: :meth:`_folder`)."""
+        folder = self._folder(rel_dir or ".")
         while True:
             name = temp_name()  # 30 bytes: fits any NAME_MAX
-            rel = name if rel_dir in ("", ".") else f"{rel_dir}/{name}"
-            if _lstat(self._path(rel)) is None:
+            if _lstat_in(folder, name) is None:
                 break
+        rel = name if rel_dir in ("", ".") else f"{rel_dir}/{name}"
         self._append({"temp": rel})
         try:
-            make(self.root / rel)
+            make(self._inside(folder, rel))
         except BaseException:
-            _unlink(self.root / rel)
+            _unlink(folder, name)
             raise
         return rel
+
+    def _inside(self, folder: _Folder, rel: str) -> Path:
+        """The path of ``rel`` in the open ``folder``, for a maker that writes by name: through
+        the descriptor where the system names it (Linux's /proc), else its path."""
+        if folder.fd is not None and _proc_fds():
+            return Path(f"{_PROC_FD}{folder.fd}/{_split(rel)[1]}")
+        return self.root / rel
 
     def _publish(self, rel: str, make: Callable[[Path], None], *, replace: bool,
                  sha256: str = "") -> None:
@@ -342,15 +443,16 @@ class OwnedFolder:
             self.make_dirs(parent)
         if not self.links_free(rel):
             raise Collision(f"a folder on the way to {self.root / rel} is a link or a file")
+        self._hold_few()
         try:
             tmp = self._new_temp(parent, make)
         except OSError as exc:
-            if exc.filename is None:  # a write that failed (a full disk): name the file
-                exc.filename = str(self.root / rel)
+            _name_error(exc, self.root / rel)
             raise
+        folder, name = self._folder(parent), _split(tmp)[1]
         try:
-            st = os.lstat(self._path(tmp))
-            target = os.readlink(self._path(tmp)) if stat.S_ISLNK(st.st_mode) else ""
+            st = os.lstat(folder.at(name), dir_fd=folder.fd)
+            target = os.readlink(folder.at(name), dir_fd=folder.fd) if stat.S_ISLNK(st.st_mode) else ""
             kind = "symlink" if target else "file"
             entry = identity(st, kind, target, sha256)
             if entry is None:
@@ -358,10 +460,7 @@ class OwnedFolder:
             previous = self.entries.get(rel)
             self._claim(rel, entry)
             try:
-                if replace:
-                    os.replace(self._path(tmp), self._path(rel))
-                else:
-                    os.link(self._path(tmp), self._path(rel), follow_symlinks=False)
+                _place(folder, name, _split(rel)[1], replace)
                 self._placed[rel] = entry
             except BaseException:
                 if previous is None:
@@ -370,7 +469,7 @@ class OwnedFolder:
                     self._claim(rel, previous)
                 raise
         finally:
-            _unlink(Path(self._path(tmp)))
+            _unlink(folder, name)
 
     def publish_many(self, files: list[tuple[str, Make, str]]) -> None:
         """Put many files in place at once, each ``(rel, make, sha256)`` where nothing is or
@@ -385,6 +484,7 @@ class OwnedFolder:
             return
         owned_before = {rel for rel, _, _ in files if self._owns_file(rel)}
         self._refuse_users(files, owned_before)
+        self._hold_few()
         for parent in sorted({_split(rel)[0] for rel, _, _ in files} - {"."}):
             self.make_dirs(parent)
         def new_copy(file: tuple[str, Make, str]) -> bool:  # a copy of a file, to a new place
@@ -413,37 +513,35 @@ class OwnedFolder:
         """:meth:`publish_many`'s files made under journaled temporary names."""
         if not files:
             return
-        prefix = self._prefix
-        temps = []  # each file's temporary path, its rel then its full path
+        temps = []  # each file's temporary rel, its folder held open, its name there
         for (rel, _, _), name in zip(files, temp_names(len(files))):
             parent = _split(rel)[0]
-            while True:
-                tmp = name if parent == "." else f"{parent}/{name}"
-                if _lstat(prefix + tmp) is None:
-                    break
+            folder = self._folder(parent)
+            while _lstat_in(folder, name) is not None:
                 name = temp_name()
-            temps.append((tmp, prefix + tmp))
-        self._append(*({"temp": tmp} for tmp, _ in temps))
+            temps.append((name if parent == "." else f"{parent}/{name}", folder, name))
+        self._append(*({"temp": tmp} for tmp, _, _ in temps))
         try:
-            for (_, make, _), (_, path) in zip(files, temps):
-                if isinstance(make, str):
-                    copy_new(make, Path(path))
-                else:
-                    make(Path(path))
-            entries = [identity(os.lstat(path), "file", "", sha256)
-                       for (_, _, sha256), (_, path) in zip(files, temps)]
+            for (rel, make, _), (tmp, folder, _) in zip(files, temps):
+                try:
+                    if isinstance(make, str):
+                        copy_new(make, self._inside(folder, tmp))
+                    else:
+                        make(self._inside(folder, tmp))
+                except OSError as exc:
+                    _name_error(exc, self.root / rel)
+                    raise
+            entries = [identity(os.lstat(folder.at(name), dir_fd=folder.fd), "file", "", sha256)
+                       for (_, _, sha256), (_, folder, name) in zip(files, temps)]
             if any(entry is None for entry in entries):
                 raise OSError(f"a file made in {self.root} is not a plain file after writing it")
             self._claim_many([(rel, entry) for (rel, _, _), entry in zip(files, entries)])
-            for (rel, _, _), (_, path), entry in zip(files, temps, entries):
-                if rel in owned_before:
-                    os.replace(path, prefix + rel)
-                else:
-                    os.link(path, prefix + rel, follow_symlinks=False)
+            for (rel, _, _), (_, folder, name), entry in zip(files, temps, entries):
+                _place(folder, name, _split(rel)[1], rel in owned_before)
                 self._placed[rel] = entry
         finally:
-            for _, path in temps:
-                _unlink(path)
+            for _, folder, name in temps:
+                _unlink(folder, name)
 
     def _copy_unnamed(self, copies: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
         """Each copy ``(rel, source, sha256)`` made as an unnamed file in its folder (Linux's
@@ -451,18 +549,14 @@ class OwnedFolder:
         leaves neither a half copy nor a temporary file to remove, and a copy costs one entry
         in its folder where a temporary name costs three. Returns the copies not made so
         (the system or that folder's filesystem cannot), for the temporary names."""
-        if not copies or not _unnamed_files():
+        if not copies or not _AT or not _unnamed_files():
             return copies
-        folders: dict[str, int] = {}  # an open descriptor of each folder written into
-        try:
-            for start in range(0, len(copies), _UNNAMED_AT_ONCE):
-                batch = copies[start:start + _UNNAMED_AT_ONCE]
-                made = self._link_unnamed(batch, folders)
-                if made < len(batch):
-                    return copies[start + made:]
-        finally:
-            for fd in folders.values():
-                os.close(fd)
+        folders: dict[str, int] = {}  # each folder written into, held open (_folder)
+        for start in range(0, len(copies), _UNNAMED_AT_ONCE):
+            batch = copies[start:start + _UNNAMED_AT_ONCE]
+            made = self._link_unnamed(batch, folders)
+            if made < len(batch):
+                return copies[start + made:]
         return []
 
     def _link_unnamed(self, batch: list[tuple[str, str, str]], folders: dict[str, int]) -> int:
@@ -491,8 +585,7 @@ class OwnedFolder:
         for rel, source, sha256 in batch:
             parent = _split(rel)[0]
             if parent not in folders:  # a real folder (make_dirs saw it): opened as one, not through a link
-                folders[parent] = os.open(self._path(parent) if parent != "." else self._root,
-                                          os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                folders[parent] = self._folder(parent).fd  # type: ignore[assignment]  # Linux: open
             try:
                 fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o666, dir_fd=folders[parent])
             except OSError as exc:
@@ -567,11 +660,47 @@ def _same(a: Entry, b: Entry) -> bool:
                                                              b.target)
 
 
-def _unlink(path: str | Path) -> None:
+def _unlink(folder: _Folder, name: str) -> None:
+    """Remove ``name`` from ``folder`` if it is there."""
     try:
-        os.unlink(path)
+        os.unlink(folder.at(name), dir_fd=folder.fd)
     except FileNotFoundError:
         pass
+
+
+def _lstat_in(folder: _Folder, name: str) -> os.stat_result | None:
+    """``name`` in ``folder``, not followed; None when nothing is there."""
+    try:
+        return os.lstat(folder.at(name), dir_fd=folder.fd)
+    except FileNotFoundError:
+        return None
+
+
+def _place(folder: _Folder, tmp: str, name: str, replace: bool) -> None:
+    """Give the file ``tmp`` of ``folder`` its ``name`` there: renamed over a file of
+    FlowClass's (``replace``), else linked, which never replaces anything."""
+    if replace:
+        os.replace(folder.at(tmp), folder.at(name), src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
+    else:
+        os.link(folder.at(tmp), folder.at(name), src_dir_fd=folder.fd, dst_dir_fd=folder.fd,
+                follow_symlinks=False)
+
+
+_proc: list[bool] = []  # whether /proc names open files, once looked at
+
+
+def _proc_fds() -> bool:
+    """Whether an open folder can be named as a path (Linux's /proc/self/fd)."""
+    if not _proc:
+        _proc.append(os.path.isdir(_PROC_FD))
+    return _proc[0]
+
+
+def _name_error(exc: OSError, path: Path) -> None:
+    """Name the file a failed write meant (a full disk), not its temporary name; an error
+    with a message of its own (:class:`Collision`) already names it."""
+    if exc.errno is not None and (exc.filename is None or str(exc.filename).startswith(_PROC_FD)):
+        exc.filename = str(path)
 
 
 def new_file(write: Callable[[Path], None]) -> Callable[[Path], None]:
@@ -707,6 +836,7 @@ def owned_folder(root: Path, ctx: RunContext | None = None, *, field: str = "fol
             with folder_lock(root, say=say, check_cancelled=check):
                 owned = OwnedFolder(root, warn=say, protected=protected)
                 try:
+                    owned.hold()
                     owned.recover()
                     yield owned
                     if ctx is not None:
