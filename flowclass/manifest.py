@@ -120,7 +120,18 @@ def _examine(path: Path) -> tuple[dict[str, Any] | None, str]:
     here = os.path.realpath(path.parent)
     if os.path.normcase(folder) == os.path.normcase(here) or _same_file(written, st):
         return previous, ""
-    return None, f"was written by FlowClass in {folder}, not here (copied, linked, or moved from another disk)"
+    return None, f"was written by FlowClass in {folder}, not here ({_elsewhere(folder)})"
+
+
+def _elsewhere(folder: str) -> str:
+    """How a run.json written in ``folder`` may have come here. A FAT or exFAT stick plugged
+    in again may be mounted at another path, and it numbers its files anew: then nothing
+    tells it from a copy, so where ``folder`` is gone the message says so."""
+    how = "copied, linked, or moved from another disk"
+    if os.path.isdir(folder):
+        return how
+    return (f"{how}; that folder is not there now: a stick plugged in again may be mounted at another "
+            "place, which FlowClass cannot tell from a copy")
 
 
 def _same_file(written: dict[str, Any], st: os.stat_result) -> bool:

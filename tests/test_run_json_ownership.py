@@ -116,6 +116,20 @@ def test_a_folder_whose_files_were_numbered_anew_takes_the_next_run(ran, tmp_pat
     assert json.loads((out / "run.json").read_text())["written"]["inode"] == os.stat(out / "run.json").st_ino
 
 
+def test_a_stick_mounted_at_another_place_is_refused_saying_why(ran, tmp_path):
+    """The stick plugged in again at another mount point (its old one gone): new path, new
+    inodes, as a copy would have; the refusal says that it may be the same folder."""
+    out, run = ran
+    elsewhere = tmp_path / "media" / "STICK1"
+    elsewhere.parent.mkdir()
+    shutil.copytree(out, elsewhere)
+    shutil.rmtree(out)
+    with pytest.raises(FileExistsError) as info:
+        run(elsewhere)
+    message = str(info.value)
+    assert str(out.resolve()) in message and "not there now" in message and "mounted at another place" in message
+
+
 def test_a_run_json_with_its_seal_deleted_is_not_taken(ran):
     """Deleting the seal line (and its comma) left valid JSON that passed for an older
     FlowClass's run.json, and was replaced."""
