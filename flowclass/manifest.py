@@ -148,7 +148,8 @@ def _legacy(previous: dict[str, Any], text: str, st: os.stat_result) -> bool:
     soon after the run it records: unsealed with the keys, in the order and the layout those
     versions wrote (``json.dump``, indent 2, a newline), or sealed as the version just before
     sealed it. An edit (a note added, the seal deleted from a newer one, a value changed a
-    day later) is not; a copy made with its time kept cannot be told from the file itself."""
+    day later) is not; nor is a copy made later with its time kept (``cp -p``, ``cp -a``): its
+    change time (``st_ctime``, which no program sets) is when it was copied, not its run's."""
     from datetime import datetime  # only for such a file
 
     keys = tuple(previous)
@@ -162,7 +163,7 @@ def _legacy(previous: dict[str, Any], text: str, st: os.stat_result) -> bool:
         ended = started + float(previous["seconds"])
     except (TypeError, ValueError):
         return False
-    return started - LEGACY_SLACK <= st.st_mtime <= ended + LEGACY_SLACK
+    return all(started - LEGACY_SLACK <= when <= ended + LEGACY_SLACK for when in (st.st_mtime, st.st_ctime))
 
 
 def _seal(body: str) -> str:

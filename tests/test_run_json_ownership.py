@@ -160,6 +160,23 @@ def test_an_older_flowclasss_run_json_is_taken_as_it_wrote_it(ran):
     assert "seal" in json.loads((out / "run.json").read_text())
 
 
+def test_an_older_flowclasss_run_json_copied_with_its_time_kept_is_not_taken(ran, tmp_path):
+    """cp -p of a results folder an older FlowClass wrote a day ago, into a folder of one's
+    own: its bytes and its time are the original's, and it was taken and replaced."""
+    out, run = ran
+    day_ago = time.time() - 86400
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(day_ago))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "photo.txt").write_text("mine")
+    text = legacy(out, started=started, seconds=1.0)
+    (mine / "run.json").write_text(text)
+    os.utime(mine / "run.json", (day_ago, day_ago))  # as cp -p leaves it: the copy's ctime is now
+    with pytest.raises(FileExistsError, match="older FlowClass"):
+        run(mine)
+    assert (mine / "run.json").read_text() == text
+
+
 @pytest.mark.parametrize("how", ["note added", "reformatted", "edited later", "keys reordered"])
 def test_an_older_flowclasss_run_json_changed_since_is_not_taken(ran, how):
     out, run = ran
