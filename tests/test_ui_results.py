@@ -175,7 +175,8 @@ async def test_a_failing_node_shows_its_error_on_the_field(user: User, registry,
     user.find(FlowCanvas).trigger("select", {"id": "toy_fail"})
     assert page.inspector.fields["why"].error.text == "failed because it had to — change 'why'"
     assert page.inspector.fields["why"].error.visible
-    await user.should_see("1 node(s) failed; see the red badges.")
+    # the notice says which node and why (it said "1 node(s) failed; see the red badges.")
+    await user.should_see("Fail did not finish: failed because it had to — change 'why'")
 
 
 @pytest.mark.slow

@@ -134,9 +134,11 @@ class SessionRuns:
             # folder too big to look at while editing would turn "done" into "not checked")
             self._checked = self._asked()
         self.summary = summary(result)
-        failed = len(result.failed)
-        if failed:
-            self.notify(f"{failed} node(s) failed; see the red badges.", "negative")
+        failed = result.failed
+        if failed:  # which node and why, as its badge says it: not only "1 node(s) failed"
+            first = failed[0].node
+            more = f"\n{len(failed) - 1} more did not finish either; see the red badges." if len(failed) > 1 else ""
+            self.notify(f"{self._title(first)} did not finish: {self.status(first).message}{more}", "negative")
         self.emit("run", "results", "statuses")
 
 
