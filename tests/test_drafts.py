@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import pytest
@@ -25,6 +26,19 @@ def test_a_draft_reads_back_as_written_and_a_broken_one_is_no_draft(tmp_path):
     store.file("tab-12345").write_text('{"workflow": 3}', encoding="utf-8")
     assert store.read("tab-12345") is None
     assert store.read("no-such-tab") is None
+
+
+def test_keeping_a_draft_fresh_never_touches_what_a_link_in_its_place_points_to(tmp_path):
+    """A link planted where a tab's draft goes, to a file of the user's: keep_fresh set the
+    user's file's modification time to now."""
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    os.utime(mine, (1_000_000_000, 1_000_000_000))
+    store = DraftStore(tmp_path / "drafts")
+    store.folder.mkdir()
+    store.file("tab-12345").symlink_to(mine)
+    store.keep_fresh("tab-12345")
+    assert os.stat(mine).st_mtime == 1_000_000_000 and mine.read_text() == "mine"
 
 
 @pytest.mark.parametrize("tab_id", ["../../etc/passwd", "short", "a/b-cdefgh", ""])

@@ -43,6 +43,9 @@ DRAFT_BYTES = 16_000_000  # a draft bigger than this is not written (each change
 HISTORY_BYTES = 8 * HISTORY_CHARS + DRAFT_BYTES
 
 
+_LINK_TIMES = os.utime in os.supports_follow_symlinks  # a link's own time can be set (not on Windows)
+
+
 class DraftTooBig(OSError):
     """A draft over :data:`DRAFT_BYTES`: not written, and the user is told what to do instead."""
 
@@ -416,9 +419,10 @@ class DraftStore:
 
     def keep_fresh(self, tab_id: str) -> None:
         """Mark a tab this server holds as held (its draft's time is now), so that no server
-        sharing the folder takes its draft for a forgotten one."""
+        sharing the folder takes its draft for a forgotten one. A link where the draft goes
+        (not FlowClass's) has its own time set, never its target's."""
         try:
-            os.utime(self.file(tab_id))
+            os.utime(self.file(tab_id), follow_symlinks=not _LINK_TIMES)
         except OSError:
             pass
 
