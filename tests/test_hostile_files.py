@@ -257,3 +257,33 @@ def test_a_deeply_nested_journal_line_is_skipped(tmp_path):
     with open(tmp_path / JOURNAL, "a") as journal:
         journal.write(DEEP + "\n")
     assert OwnedFolder(tmp_path).owns("a.png")
+
+
+def test_a_journal_planted_far_larger_than_any_is_refused_unread(tmp_path):
+    """A stranger's bundle can hold ``flowclass-out/<name>/`` with a journal in it, which a run
+    there reads: one of 2 GB (sparse) was read whole, and 1 GB of line breaks split into a
+    list of 8 GB. One larger than any FlowClass writes, or of more lines, names the file and
+    the limit."""
+    from flowclass.userfiles.journal import MAX_JOURNAL_BYTES, MAX_JOURNAL_LINES, JournalError
+    from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder
+
+    with open(tmp_path / JOURNAL, "wb") as journal:
+        journal.truncate(MAX_JOURNAL_BYTES + 1)
+    with pytest.raises(JournalError, match=f"{JOURNAL} is 1,024 MB; FlowClass writes at most"):
+        OwnedFolder(tmp_path).owns("a.png")
+    (tmp_path / JOURNAL).write_bytes(b"\n" * (MAX_JOURNAL_LINES + 1))
+    with pytest.raises(JournalError, match=f"more than {MAX_JOURNAL_LINES:,} lines"):
+        OwnedFolder(tmp_path).owns("a.png")
+
+
+def test_a_journal_line_longer_than_any_entry_is_skipped_not_held(tmp_path):
+    """A line of a megabyte is no entry FlowClass wrote (a path is at most 4,096 bytes): it is
+    a problem of its own, read a piece at a time, and the lines after it still count."""
+    from flowclass.userfiles.journal import read_journal
+    from flowclass.userfiles.owned_folder import JOURNAL, OwnedFolder
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / JOURNAL).write_bytes(b'{"path": "' + b"x" * 2**20 + b'"}\n')
+    OwnedFolder(tmp_path).record("a.png")
+    assert OwnedFolder(tmp_path).owns("a.png")
+    assert read_journal(tmp_path).problems == ["line 1: longer than 64 KiB, which no entry is"]

@@ -29,7 +29,7 @@ import stat
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as _json_text
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, Iterator, NamedTuple
 
 from flowclass import safe_json
 from flowclass.errors import FolderError
@@ -161,14 +161,24 @@ class Replay:
         return None
 
 
-def _read_bytes(journal: Path) -> bytes:
+# A journal has a line of some 200 bytes per file FlowClass wrote (an export of 1,000,000 images:
+# some 300 MB). A stranger's bundle can hold an output folder with a journal in it: one of 2 GB
+# was read whole, and 1 GB of line breaks split into a list of 8 GB.
+MAX_JOURNAL_BYTES = 2**30
+MAX_JOURNAL_LINES = 10_000_000
+MAX_ENTRY = 64 * 2**10  # a line: a path (at most 4,096 bytes), a hash, a few numbers
+
+
+def _open_journal(journal: Path) -> BinaryIO | None:
+    """The journal open for reading, or None when there is none; a JournalError when it is not
+    a regular file, or larger (or of more lines) than any FlowClass writes."""
     what_to_do = (f"move or rename {journal}; FlowClass then treats everything in "
                   f"{journal.parent} as yours and writes beside it, never over it")
     try:
         fd = os.open(journal, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) |
                      getattr(os, "O_NONBLOCK", 0))  # a FIFO planted there must not hang the run
     except FileNotFoundError:
-        return b""
+        return None
     except OSError as exc:
         if os.path.islink(journal):
             raise JournalError(f"{journal} is a link, not FlowClass's journal of the files it "
@@ -177,37 +187,68 @@ def _read_bytes(journal: Path) -> bytes:
         raise JournalError(f"cannot read {journal}, FlowClass's journal of the files it wrote "
                            f"here: {exc.strerror or exc}", what_to_do) from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            kind = "a folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "not a regular file"
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
             raise JournalError(f"{journal} is {kind}, not FlowClass's journal of the files it "
                                "wrote here", what_to_do)
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
-    except IsADirectoryError:
-        raise JournalError(f"{journal} is a folder, not FlowClass's journal of the files it "
-                           "wrote here", what_to_do) from None
+        if info.st_size > MAX_JOURNAL_BYTES:
+            raise JournalError(f"{journal} is {info.st_size / 2**20:,.0f} MB; FlowClass writes at most "
+                               f"{MAX_JOURNAL_BYTES // 2**20:,} MB there", what_to_do)
+        handle = os.fdopen(os.dup(fd), "rb")
     finally:
         os.close(fd)
+    if _line_count(handle) > MAX_JOURNAL_LINES:
+        handle.close()
+        raise JournalError(f"{journal} has more than {MAX_JOURNAL_LINES:,} lines, more than FlowClass "
+                           "writes there", what_to_do)
+    return handle
+
+
+def _line_count(handle: BinaryIO) -> int:
+    """The line breaks in the file, counted a MiB at a time in C; the handle is left at its start."""
+    lines = 0
+    while chunk := handle.read(1 << 20):
+        lines += chunk.count(b"\n")
+    handle.seek(0)
+    return lines
+
+
+def _lines(handle: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """Each line (its break included) and whether it is longer than MAX_ENTRY, read a piece at
+    a time: a long line is never held whole (it is given as b"")."""
+    while line := handle.readline(MAX_ENTRY + 1):
+        if len(line) <= MAX_ENTRY or line.endswith(b"\n"):
+            yield line, False
+            continue
+        while (rest := handle.readline(MAX_ENTRY)) and not rest.endswith(b"\n"):
+            pass
+        yield b"", True
 
 
 def read_journal(folder: Path) -> Replay:
     """Replay ``folder``'s journal; unusable lines end up in ``problems``, not in the result."""
     replay = Replay()
-    data = _read_bytes(folder / JOURNAL)
-    lines = data.split(b"\n")
-    for number, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            record = safe_json.loads(raw.decode("utf-8"))
-        except ValueError:  # not UTF-8, not JSON, or nested absurdly deep
-            if number == len(lines):
-                continue  # the last line, cut short by an interruption: nothing was written yet
-            why = "not UTF-8 JSON"
-        else:
-            why = replay.apply(record)
-        if why:
-            replay.problems.append(f"line {number}: {why}")
+    handle = _open_journal(folder / JOURNAL)
+    if handle is None:
+        return replay
+    with handle:
+        for number, (raw, too_long) in enumerate(_lines(handle), 1):
+            if too_long:
+                replay.problems.append(f"line {number}: longer than {MAX_ENTRY // 2**10} KiB, which no entry is")
+                continue
+            if not raw.strip():
+                continue
+            try:
+                record = safe_json.loads(raw.decode("utf-8"))
+            except ValueError:  # not UTF-8, not JSON, or nested absurdly deep
+                if not raw.endswith(b"\n"):
+                    continue  # the last line, cut short by an interruption: nothing was written yet
+                why = "not UTF-8 JSON"
+            else:
+                why = replay.apply(record)
+            if why:
+                replay.problems.append(f"line {number}: {why}")
     return replay
 
 
