@@ -85,12 +85,17 @@ async def test_save_over_a_file_changed_in_another_tab_asks_first(create_user, r
 
 
 async def test_reload_takes_the_other_tabs_version(create_user, registry, cache, tmp_path: Path) -> None:
+    """*Reload the file* shows the file as it is now; this tab's version, which it dropped for
+    good, is one Undo away (a reload chosen by mistake loses nothing), and Save then writes it."""
     a, flow = await two_tabs_saving(create_user, registry, cache, tmp_path)
     a.find(marker="conflict-reload").click()
     page = page_of(a)
     await until(lambda: page.workflow.node("cluster").params["n_clusters"] == 4, what="the reload")
     assert page.workflow.node("embed").params["batch_size"] == 8 and not page.state.dirty
     assert (clusters_in(flow), batch_size_in(flow)) == (4, 8)
+    assert page.session.undo() and page.workflow.node("embed").params["batch_size"] == 16 and page.state.dirty
+    a.find(marker="file-save").click()  # the file is the one reloaded: no question
+    await until(lambda: batch_size_in(flow) == 16, what="the save")
 
 
 @pytest.mark.parametrize("typed, name", [("mine", "mine.json"), (None, "flow (copy).json")])

@@ -199,7 +199,7 @@ async def ask_about_changed_file(name: str) -> str:
         with ui.row().classes("w-full justify-end"):
             ui.button("Cancel", on_click=lambda: dialog.submit(CANCEL)).props("flat").mark("conflict-cancel")
             ui.button("Reload the file", on_click=lambda: dialog.submit(RELOAD)).props("flat") \
-                .mark("conflict-reload").tooltip("Open the file as it is now; this tab's changes are dropped")
+                .mark("conflict-reload").tooltip("Open the file as it is now; this tab's version stays one Undo away")
             ui.button("Save as a copy…", on_click=lambda: dialog.submit(COPY)).props("flat") \
                 .mark("conflict-copy")
             ui.button("Overwrite", on_click=lambda: dialog.submit(OVERWRITE)).props("color=negative") \

@@ -83,6 +83,13 @@ class EditorState:
         self.disk_sha = loaded_sha
         clear_dead_temps(path.parent)  # a save killed there (this canvas's or another's) left its file
 
+    def reload(self) -> None:
+        """Open its own file again as it is now (Save's *Reload the file*): the version that
+        replaces is one Undo away, so a reload chosen by mistake loses nothing."""
+        mine = self.workflow
+        self.open(self.path)
+        self.undo_stack.append(mine)
+
     def open_copy(self, path: Path) -> None:
         """Open a ready workflow as a new, unsaved one (so Save asks where it goes)."""
         path = Path(path).resolve()

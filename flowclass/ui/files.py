@@ -114,12 +114,15 @@ class FileActions:
         if path is not None:
             self.open_path(path)
 
-    def open_path(self, path: Path, *, as_copy: bool = False) -> bool:
-        """Open ``path``; a ready workflow of the install always as a copy (it is never written)."""
+    def open_path(self, path: Path, *, as_copy: bool = False, reload: bool = False) -> bool:
+        """Open ``path``; a ready workflow of the install always as a copy (it is never written);
+        ``reload``: the tab's own file again, its version one Undo away."""
         as_copy = as_copy or Path(path).resolve().parent == ready_workflows_dir().resolve()
         try:
             if as_copy:
                 self.state.open_copy(path)
+            elif reload:
+                self.state.reload()
             else:
                 self.state.open(path)
         except WorkflowInvalid as exc:
@@ -164,7 +167,7 @@ class FileActions:
         if choice == COPY:  # under a name of its own: the file's is the other's changes
             return await self.save_as(filename=copy_name(self.state.path))
         if choice == RELOAD and await self._may_stop_run("reloading the file"):  # its changes: chosen to drop
-            self.open_path(self.state.path)
+            self.open_path(self.state.path, reload=True)
         return False
 
     async def save_as(self, filename: str | None = None) -> bool:
