@@ -66,6 +66,12 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+# run.json lists every file the run skipped, some 200 bytes each: 5,000,000 take 1 GB. A stranger's
+# bundle can hold an output folder whose run.json begins as FlowClass's and then holds a sparse
+# 2 GB, which was read whole and decoded before it was refused.
+MAX_RUN_JSON_BYTES = 2**30
+
+
 def _previous(path: Path) -> dict[str, Any] | None:
     """The run.json FlowClass wrote at ``path``, or None (absent, or not FlowClass's to
     replace: see :func:`_examine`)."""
@@ -94,6 +100,9 @@ def _examine(path: Path) -> tuple[dict[str, Any] | None, str]:
         st = os.fstat(fd)
         if not S_ISREG(st.st_mode):
             return None, "is not a regular file"
+        if st.st_size > MAX_RUN_JSON_BYTES:  # not read: a stranger's may begin as FlowClass's does
+            return None, (f"is {st.st_size / 2**20:,.0f} MB, more than any run.json FlowClass writes "
+                          f"(at most {MAX_RUN_JSON_BYTES // 2**20:,} MB)")
         if not st.st_mode & 0o222:  # its owner said no, as to a decisions file (userfiles/decisions.py)
             return None, "is read-only"
         head = os.read(fd, len(_HEAD))

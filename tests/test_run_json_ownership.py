@@ -244,20 +244,25 @@ def test_folders_of_the_users_where_run_json_and_skipped_csv_go_stay(ran, cache,
     assert os.listdir(out / "skipped.csv") == []
 
 
-def test_a_large_file_of_the_users_named_run_json_is_refused_unread(tmp_path):
+@pytest.mark.parametrize("head, size, why", [
+    (b'{"log": "', 64 << 20, "not written by FlowClass"),
+    (None, 2 << 30, "is 2,048 MB, more than any run.json FlowClass writes")], ids=["a log", "FlowClass's head"])
+def test_a_large_file_named_run_json_is_refused_unread(tmp_path, head, size, why):
     """A 64 MB file named run.json (a log of the user's) was read whole, and decoded, before
     it was refused: every FlowClass version began run.json with its generator, so the first
-    bytes tell."""
+    bytes tell. A stranger's bundle can hold ``flowclass-out/<name>/run.json`` beginning as
+    FlowClass begins one and then a sparse 2 GB (4.2 GB to refuse): one larger than any
+    run.json FlowClass writes is refused naming its size, unread too."""
     import tracemalloc
 
-    from flowclass.manifest import manifest_path
+    from flowclass.manifest import _HEAD, manifest_path
 
     with open(tmp_path / "run.json", "wb") as file:
-        file.write(b'{"log": "')
-        file.truncate(64 << 20)  # sparse: nothing is written to the disk
+        file.write(head or _HEAD)
+        file.truncate(size)  # sparse: nothing is written to the disk
     tracemalloc.start()
     try:
-        with pytest.raises(FileExistsError, match="not written by FlowClass"):
+        with pytest.raises(FileExistsError, match=why):
             manifest_path(tmp_path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
