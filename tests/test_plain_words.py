@@ -88,3 +88,30 @@ def test_a_pasted_folder_with_a_space_or_quotes_says_so(tmp_path: Path) -> None:
     assert "remove the quotes" in input_problem(quoted, "folder")[1]
     assert input_problem(tmp_path / "Bob's photos", "folder") is None
     assert input_problem(tmp_path / "Bob's", "folder")[1] == "folder not found: " + str(tmp_path / "Bob's")
+
+
+@pytest.mark.anyio
+async def test_save_as_makes_a_new_folder_for_the_workflow(user, registry, cache, tmp_path: Path) -> None:
+    """A newcomer wanted their workshop's workflow in a folder of its own: Save As had no way to
+    make one, and 'workshop/flow.json' was refused ("no folders"), so they left FlowClass for a
+    file manager. New folder makes it where the dialog is, and goes into it."""
+    from ui_helpers import make_app, until
+
+    make_app(registry, cache, tmp_path)
+    await user.open("/")
+    user.find(marker="file-save-as").click()
+    await user.should_see("Save the workflow as")
+    user.find(marker="file-new-folder").click()
+    (name,) = user.find(marker="new-folder-name").elements
+    name.value = "a/b"
+    user.find(marker="new-folder-make").click()
+    await user.should_see("A folder name cannot hold '/'")
+    assert not (tmp_path / "a").exists()
+    name.value = "workshop"
+    user.find(marker="new-folder-make").click()
+    await until((tmp_path / "workshop").is_dir, what="the new folder")
+    await user.should_see(str(tmp_path / "workshop"))  # the dialog is in it
+    (file_name,) = user.find(marker="file-name").elements
+    file_name.value = "flow.json"
+    user.find(marker="dialog-ok").click()
+    await until((tmp_path / "workshop" / "flow.json").is_file, what="the workflow saved in it")

@@ -45,11 +45,21 @@ class FileBrowser:
                 if len(roots.roots) > 1:
                     ui.select({str(r): str(r) for r in roots.roots}, value=str(self.root),
                               on_change=lambda e: self.go(Path(e.value))).props("dense").mark("file-root")
+                if mode != "file":  # a folder of its own for a workshop's workflow, or an export
+                    ui.button("New folder", icon="create_new_folder",
+                              on_click=lambda: self.new_folder.set_visibility(True)) \
+                        .props("flat dense no-caps").mark("file-new-folder")
             self.count_label = ui.label().classes("text-xs text-gray-600")
             self.entries = ui.list().props("dense bordered separator").classes(
                 "w-full h-80 overflow-auto")
             self.name_input = ui.input("File name", value=filename).classes("w-full").mark("file-name") \
                 if mode == "save" else None
+            # below the file name: the dialog's first field stays the name to save under
+            with ui.row().classes("items-center w-full no-wrap gap-2") as self.new_folder:
+                self.new_folder_name = ui.input("New folder name").props("dense").classes("grow") \
+                    .on("keydown.enter", self.make_folder).mark("new-folder-name")
+                ui.button("Make it", on_click=self.make_folder).props("dense flat").mark("new-folder-make")
+            self.new_folder.set_visibility(False)
             with ui.row().classes("w-full justify-end"):
                 ui.button("Cancel", on_click=lambda: self.dialog.submit(None)).props("flat").mark("dialog-cancel")
                 label = {"folder": "Choose this folder", "file": "Open", "save": "Save"}[mode]
@@ -129,6 +139,28 @@ class FileBrowser:
             self.ok.enable()
         elif self.name_input is not None:
             self.name_input.value = entry.name
+
+    def make_folder(self) -> None:
+        """Make a new folder where the dialog is (never over anything there), and go into it."""
+        name = (self.new_folder_name.value or "").strip()
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            tell("A folder name cannot hold '/' or '\\', nor start with '.': type a plain name.", "warning")
+            return
+        if any(self.folder.is_relative_to(folder) for folder in self.read_only):
+            tell(READ_ONLY, "warning")
+            return
+        try:
+            folder = self.roots.check(self.folder / name)
+            folder.mkdir()
+        except FileExistsError:
+            tell(f"{name} is there already; choose it in the list, or another name.", "warning")
+            return
+        except (OutsideRoots, OSError) as exc:
+            tell(f"Could not make the folder {name}: {getattr(exc, 'strerror', None) or exc}", "warning")
+            return
+        self.new_folder_name.value = ""
+        self.new_folder.set_visibility(False)
+        self.go(folder)
 
     def accept(self) -> None:
         if self.mode == "folder":
