@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .cache import Cache
-from .cache_entry import CachedResult
+from .cache_entry import CacheDamaged, CachedResult
 from .states import FINISHED, NodeState
 from .workflow import Workflow
 
@@ -103,4 +103,10 @@ class RunResult:
                 pass
         if cached is None:
             raise KeyError(f"node '{node}' has no output '{port}' (state: {outcome.state})")
-        return cached.output(port)
+        try:
+            return cached.output(port)
+        except CacheDamaged:  # nobody can read it: gone, the node's next run makes it again
+            self._held.pop(node, None)
+            cached.close()
+            self.cache.discard(cached.folder)
+            raise

@@ -192,6 +192,27 @@ def test_a_cached_value_edited_into_other_valid_json_is_not_served_but_made_agai
     assert not [w for o in third.outcomes.values() for w in o.warnings]
 
 
+def test_a_damaged_value_found_by_a_viewer_is_discarded_so_that_the_next_run_makes_it_again(
+        registry, tmp_path):
+    """The canvas reads a node's value after its run (the results panel): one found damaged
+    there used to stay in the cache, so the "Run the node again" its message asks for was a
+    cache hit serving the same damaged files, for good. Found damaged, it is discarded."""
+    from flowclass.cache_entry import CacheDamaged
+
+    chain = _toy_chain(registry)
+    engine = Engine(registry, Cache(tmp_path / "cache"))
+    first = engine.run(chain, out_dir=tmp_path)
+    entry = engine.cache._folder(first.outcomes["n"].key)
+    _edited(entry / "outputs" / "number" / "value.json", "7", "9")
+    shown = engine.run(chain, out_dir=tmp_path)  # a re-run answered from the cache
+    assert shown.outcomes["n"].state == NodeState.CACHED
+    with pytest.raises(CacheDamaged):
+        shown.output("n", "number")
+    again = engine.run(chain, out_dir=tmp_path)
+    assert again.outcomes["n"].state != NodeState.CACHED
+    assert again.output("n", "number") == 7
+
+
 def test_a_result_stored_before_digests_were_kept_is_still_served(tmp_path):
     """Caches written by the previous FlowClass have sizes, no digests: still hits."""
     cache = Cache(tmp_path / "c")
