@@ -32,6 +32,7 @@ names them.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -51,6 +52,14 @@ from .fsutil import STORAGE_ERRNOS, atomic_write_text, write_error
 # What to do when the cache cannot be written, e.g. because its disk is full.
 CACHE_HINT = ("choose another cache folder (--cache or $FLOWCLASS_CACHE), or make room with "
               "`flowclass cache prune`")
+TOO_LARGE_HINT = ("choose a cache folder (--cache or $FLOWCLASS_CACHE) on a disk that takes larger "
+                  "files (not a FAT32 stick), or raise that limit")
+
+
+def cache_hint(exc: OSError) -> str:
+    """What to do when the cache cannot be written: pruning frees room on a full disk but
+    does not make a file that reached its largest size allowed (EFBIG) any smaller."""
+    return TOO_LARGE_HINT if exc.errno == errno.EFBIG else CACHE_HINT
 MARKER = "flowclass-cache.json"
 LAYOUT = 1  # the layout version a marker must state; a newer one is refused
 TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# FlowClass cache; see https://bford.info/cachedir/\n"
@@ -217,7 +226,7 @@ class Cache:
         except OSError as exc:
             if made:
                 _remove_if_empty(self.root)
-            raise write_error(exc, self.root / MARKER, CACHE_HINT) from exc
+            raise write_error(exc, self.root / MARKER, cache_hint(exc)) from exc
 
     def _folder(self, key: str) -> Path:
         return self.root / "results" / key[:2] / key
@@ -278,7 +287,7 @@ class Cache:
         except OSError as exc:
             if new_shard:  # a full disk leaves nothing, not even an empty folder
                 _remove_if_empty(final.parent)
-            raise write_error(exc, final, CACHE_HINT) from exc
+            raise write_error(exc, final, cache_hint(exc)) from exc
         try:
             for port, value in outputs.items():
                 codec.save(value, tmp / "outputs" / port)
@@ -308,7 +317,7 @@ class Cache:
             shutil.rmtree(tmp, ignore_errors=True)
             if new_shard:
                 _remove_if_empty(final.parent)
-            raise write_error(exc, final, CACHE_HINT) from exc
+            raise write_error(exc, final, cache_hint(exc)) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -346,7 +355,7 @@ class Cache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise write_error(exc, folder, CACHE_HINT) from exc
+            raise write_error(exc, folder, cache_hint(exc)) from exc
         return folder
 
     # --- the cap ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cache import CACHE_HINT, Cache, NotACache
+from .cache import Cache, NotACache, cache_hint
 from .fsutil import WriteError, write_error
 
 
@@ -53,7 +53,7 @@ class RunCache:
         else:
             cause = exc.__cause__ if isinstance(exc, WriteError) and isinstance(exc.__cause__, OSError) \
                 else exc
-            why = str(write_error(cause, exc.filename, CACHE_HINT))  # type: ignore[arg-type]
+            why = str(write_error(cause, exc.filename, cache_hint(cause)))  # type: ignore[arg-type]
         self.unwritable = (f"the cache cannot be written, so this run goes on without it (results "
                            f"are not kept for the next run): {why}")
         for folder in self._made:  # made on a disk that then filled up: no empty folder left

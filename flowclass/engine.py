@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .cache import CACHE_HINT, Cache, CacheDamaged, CachedResult, NotACache, ResultTooLarge
+from .cache import Cache, CacheDamaged, CachedResult, NotACache, ResultTooLarge, cache_hint
 from .cache_use import RunCache
 from .codec import CodecError
 from .context import RunContext
@@ -421,7 +421,7 @@ class _Run:
             if Path(exc.filename).resolve().is_relative_to(self.engine.cache.root.resolve()):
                 cause = exc.__cause__ if isinstance(exc, WriteError) and \
                     isinstance(exc.__cause__, OSError) else exc
-                return str(write_error(cause, exc.filename, CACHE_HINT))
+                return str(write_error(cause, exc.filename, cache_hint(cause)))
             return str(write_error(exc, exc.filename))
         return (f"disk full ({exc.strerror}): free some space, or choose another output folder "
                 f"(--out, now {self.out_dir}) or cache folder (--cache, now "

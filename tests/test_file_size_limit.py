@@ -73,3 +73,4 @@ def test_a_run_whose_cache_files_reach_the_size_limit_says_which_file_and_what_t
     assert "unexpected error" not in output and "Traceback" not in output, output
     assert output.count("goes on without it") == 1 and str(tmp_path / "cache" / "stores") in output, output
     assert output.count("ulimit -f") == 2 and "--cache" in output, output
+    assert "prune" not in output, output  # pruning makes no file smaller: not the way out
