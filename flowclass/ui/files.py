@@ -18,7 +18,7 @@ from .. import safe_json
 from ..errors import WorkflowInvalid
 from ..library import ready_workflows_dir
 from ..workflow import Workflow
-from .messages import tell
+from .messages import CLOSED_WORK, tell
 from .browse import Roots
 from .dialogs import (COPY, OVERWRITE, READ_ONLY, RELOAD, ask, ask_about_changed_file, choose_file, choose_save_path,
                       confirm)
@@ -77,23 +77,32 @@ class FileActions:
 
     def __init__(self, state: EditorState, roots: Roots, on_loaded: Callable[[], None],
                  on_saved: Callable[[], None], unsaved: Callable[[], bool] | None = None,
-                 running: Callable[[], bool] = lambda: False):
+                 running: Callable[[], bool] = lambda: False,
+                 set_aside: Callable[[], Callable[[], None] | None] = lambda: None):
         self.state, self.roots, self.on_loaded, self.on_saved = state, roots, on_loaded, on_saved
         # whether the tab holds unsaved work: the workflow's edits, or a results view's (strokes)
         self.unsaved = unsaved or (lambda: self.state.dirty)
         self.running = running  # whether a run of the workflow is going on (another workflow stops it)
         self.offered = False  # Save As was offered for the workflow now open
+        # the tab's unsaved work as it is, to keep among the closed tabs' once another workflow
+        # replaces it (None: nothing unsaved; see Tabs.set_aside)
+        self.set_aside = set_aside
 
     async def _may_discard(self, leaving: str = "opening another workflow") -> bool:
         """Whether the user lets the workflow go: its unsaved changes, and a run going on (a
         long embedding's progress in flight), are never dropped unasked; one question for both."""
-        name = self.state.display_name
+        name, back = self.state.display_name, self._back_later()
         if not self.running():
-            return not self.unsaved() or await confirm(f"{name} has unsaved changes. Discard them?")
+            return not self.unsaved() or await confirm(f"{name} has unsaved changes. Discard them?{back}")
         if self.unsaved():
             return await confirm(f"{name} has unsaved changes, and a run of it is going on: {leaving} "
-                                 f"discards the changes and {STOPS}.", "Discard and stop", cancel="Keep running")
+                                 f"discards the changes and {STOPS}.{back}", "Discard and stop",
+                                 cancel="Keep running")
         return await self._may_stop_run(leaving)
+
+    def _back_later(self) -> str:
+        """Where discarded work goes: users click through questions."""
+        return "" if self.set_aside() is None else f" (you can bring them back from File ▸ {CLOSED_WORK})"
 
     async def _may_stop_run(self, leaving: str) -> bool:
         """Whether the user lets a run going on stop (none going on: yes, unasked)."""
@@ -103,9 +112,7 @@ class FileActions:
 
     async def new(self) -> None:
         if await self._may_discard("a new workflow"):
-            self.state.reset(Workflow(), None)
-            self.offered = False
-            self.on_loaded()
+            self._replace(lambda: self.state.reset(Workflow(), None))
 
     async def open(self) -> None:
         if not await self._may_discard():
@@ -118,19 +125,24 @@ class FileActions:
         """Open ``path``; a ready workflow of the install always as a copy (it is never written);
         ``reload``: the tab's own file again, its version one Undo away."""
         as_copy = as_copy or Path(path).resolve().parent == ready_workflows_dir().resolve()
+        state = self.state
         try:
-            if as_copy:
-                self.state.open_copy(path)
-            elif reload:
-                self.state.reload()
-            else:
-                self.state.open(path)
+            self._replace(lambda: state.open_copy(path) if as_copy else state.reload() if reload else state.open(path))
         except WorkflowInvalid as exc:
             tell(f"Cannot open {path.name}:\n{explain(exc)}", "negative")
             return False
+        return True
+
+    def _replace(self, load: Callable[[], None]) -> None:
+        """Another workflow in the tab (``load`` raises and changes nothing when it cannot).
+        The work it had unsaved (edits, strokes) is kept first among the closed tabs': a
+        Discard clicked through, or *Reload the file* chosen, can be taken back from there."""
+        aside = self.set_aside()
+        load()
+        if aside is not None:
+            aside()
         self.offered = False
         self.on_loaded()
-        return True
 
     async def open_ready(self, ready: ReadyWorkflow) -> None:
         if await self._may_discard() and self.open_path(ready.path, as_copy=True):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from nicegui import ui
 
+CLOSED_WORK = "Unsaved work of closed tabs…"  # the File menu's item (recover.py)
+
 
 def tell(message: str, kind: str = "info") -> None:
     """``kind``: info, positive, warning or negative. Multi-line messages keep their lines."""

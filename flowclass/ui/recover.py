@@ -12,9 +12,8 @@ import time
 from nicegui import ui
 
 from ..viewers.dialog import confirm, page_dialog
+from .messages import CLOSED_WORK as MENU_LABEL
 from .tabs import Tabs
-
-MENU_LABEL = "Unsaved work of closed tabs…"
 
 
 def mention_closed_work(tabs: Tabs) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from ..errors import WorkflowInvalid
 from .drafts import FRESH_EVERY, TAB_ID, Draft, DraftStore, DraftTooBig, capture, restore
 from .files import FileActions
+from .messages import CLOSED_WORK
 from .session import EditorSession
 
 DETACHED_KEEP = 3600.0  # seconds a tab with no page and no run stays in memory (its draft stays on disk)
@@ -126,7 +127,8 @@ class Tabs:
             return copy
         session = self.make_session()
         files = FileActions(session.state, self.roots, on_loaded=session.loaded, on_saved=session.saved,
-                            unsaved=lambda: session.unsaved, running=lambda: session.runner.running)
+                            unsaved=lambda: session.unsaved, running=lambda: session.runner.running,
+                            set_aside=lambda: self.set_aside(tab))
         tab = Tab(tab_id, session, files, left_at=self.clock(), lock=lock)  # a copy has no page yet
         # kept as each change is made: a server killed a moment later must not lose it (the
         # page's timer still keeps what changes without a notice: the view)
@@ -230,6 +232,24 @@ class Tabs:
         memory has it, so it is listed from there, as it is now."""
         return [(tab.id, capture(tab.session, tab.files.offered), time.time()) for tab in self.tabs.values()
                 if tab.write_failed and tab.session.unsaved and not any(p.has_socket_connection for p in tab.pages)]
+
+    def set_aside(self, tab: Tab) -> Callable[[], None] | None:
+        """The tab's unsaved work as it is now (None: nothing unsaved), to be written as a closed
+        tab's draft of its own once Open, New or *Reload the file* replaced it: users click
+        through "Discard them?", and File ▸ Unsaved work of closed tabs brings it back, strokes
+        and Undo steps too, until it is discarded there (as a closed tab's is)."""
+        if not tab.session.unsaved:
+            return None
+        draft = replace(capture(tab.session, tab.files.offered), run_going=False, run_node=None, run_kept=None)
+
+        def write() -> None:
+            try:
+                self.drafts.write(new_tab_id(), draft)
+            except OSError as exc:
+                tab.session.notify(f"What this tab had unsaved could not be kept: {exc}", "warning")
+            else:
+                tab.session.notify(f"What this tab had unsaved is kept in File ▸ {CLOSED_WORK}", "info")
+        return write
 
     def running(self, tab_id: str) -> bool:
         """Whether a tab of this server has a run going on (Discard stops it)."""
