@@ -51,6 +51,11 @@ class Param:
     def label(self) -> str:
         return self.title or self.name.replace("_", " ").capitalize()
 
+    def named(self, value: Any) -> str:
+        """``Top k (top_k) = 3``: the field as the canvas labels it, with the key that the
+        command line's ``--set`` takes, for a message about the value."""
+        return f"{self.label} ({self.name}) = {value}"
+
     def expected(self) -> str:
         """The constraint in words, for error messages."""
         raise NotImplementedError

@@ -355,6 +355,9 @@ def _embed_like_the_model(ctx: RunContext, model: Classifier, images: ImageSet) 
     return embeddings, skipped_table(skipped, ctx)
 
 
+TOP_K = Int(name="top_k", default=3, min=1, max=1000, help="How many best labels to list per image.")
+
+
 @node(
     type="predict", title="Predict", category="Supervised",
     inputs=[Input("model", MODEL),
@@ -368,7 +371,7 @@ def _embed_like_the_model(ctx: RunContext, model: Classifier, images: ImageSet) 
              Output("embeddings", EMBEDDINGS, help="The embeddings of the predicted images (made "
                     "here from 'images', or passed on), e.g. for a map.")],
     params=[
-        Int(name="top_k", default=3, min=1, max=1000, help="How many best labels to list per image."),
+        TOP_K,
         Choice(name="confidence", default="probability", choices=CONFIDENCES,
                choice_titles={"probability": "Probability of the best label",
                               "margin": "Best vs second-best label (seed 002)"},
@@ -403,7 +406,7 @@ def predict(ctx: RunContext, *, model: Classifier, images: ImageSet | None, embe
         skipped = skipped_table([])
     check_embedder(model, embeddings)
     if top_k > len(model.classes):
-        ctx.warn(f"top_k={top_k} asks for more labels than the model has ({len(model.classes)}: "
+        ctx.warn(f"{TOP_K.named(top_k)} asks for more labels than the model has ({len(model.classes)}: "
                  f"{', '.join(model.classes)}); the table lists {len(model.classes)}")
     if not len(embeddings):
         raise NodeError("there are no images to predict", field="embeddings")

@@ -83,8 +83,9 @@ def embedder_settings(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def describe_settings(settings: Mapping[str, Any]) -> str:
-    """``pixels (pixel_size=16, grayscale=True)``: one line for messages."""
-    rest = ", ".join(f"{k}={v}" for k, v in settings.items() if k != "backend")
+    """``pixels (Pixel size (pixel_size) = 16, Grayscale (grayscale) = True)``: one line for
+    messages, naming each setting as the Embed node's fields label it (and its --set key)."""
+    rest = ", ".join(embed.param(k).named(v) for k, v in settings.items() if k != "backend")
     return f"{settings['backend']}" + (f" ({rest})" if rest else "")
 
 

@@ -299,8 +299,8 @@ def read_images(ctx: RunContext, root: Path, *, recursive: bool, extensions: tup
         per_label[label] = per_label.get(label, 0) + 1
         kept.append((path, label, state))
     if capped:
-        ctx.warn(f"max_per_label={max_per_label}: {capped} of {len(kept) + capped} readable "
-                 f"image(s) left out; set max_per_label=0 to use every image")
+        ctx.warn(f"{MAX_PER_LABEL.named(max_per_label)}: {capped} of {len(kept) + capped} readable "
+                 "image(s) left out; set it to 0 to use every image")
     hidden = [os.path.relpath(s[0], root) for s in skipped if s[1] == HIDDEN_FOLDER]
     if hidden:
         ctx.warn(f"{len(hidden)} hidden folder(s) not read: {', '.join(hidden[:5])}"

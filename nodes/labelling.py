@@ -90,7 +90,7 @@ def _image_fingerprint(ctx: RunContext, params: Mapping[str, Any]) -> str:
 def _folder(folder: str) -> Path:
     if not Path(folder).is_dir():
         raise NodeError(f"folder not found: {folder}", field="folder",
-                        hint="pick an existing folder of images, or clear it to use 'file'")
+                        hint="pick an existing folder of images, or clear it to use the File field")
     return Path(folder)
 
 

@@ -125,8 +125,10 @@ def test_predict_refuses_embeddings_made_another_way(registry, shared_cache, tmp
         _predict_digits(registry, shared_cache, tmp_path, {}, embed_new={"pixel_size": 16})
     [problem] = caught.value.problems
     assert (problem.node, problem.field) == ("predict", "embeddings")
-    assert "'embed_new' with pixels (pixel_size=16" in problem.message
-    assert "'embed' with pixels (pixel_size=8" in problem.message
+    # each setting named as the Embed node's fields label it, with the key --set takes
+    assert "'embed_new' with pixels (Pixel size (pixel_size) = 16" in problem.message
+    assert "'embed' with pixels (Pixel size (pixel_size) = 8" in problem.message
+    assert "pixel_size=" not in problem.message
     # a saved model (Load Model) is checked when it runs, saying what differs
     nodes, edges = digits_training(per_label=30)
     nodes += [("save", "save_model", {"path": str(tmp_path / "m.fcmodel")})]
@@ -157,7 +159,9 @@ def test_predict_embeds_images_as_its_model_was_trained(registry, shared_cache, 
     assert np.array_equal(made.vectors, via_embed.output("embed_new", "embeddings").vectors)
     # top_k above the number of classes: listed as far as there are classes, and said so
     assert "top10" in b.columns and "top11" not in b.columns
-    assert any("top_k=20" in w and "10" in w for w in direct.outcomes["predict"].warnings)
+    # named as the canvas labels the field, with the key the command line's --set takes
+    assert any("Top k (top_k) = 20" in w and "10" in w for w in direct.outcomes["predict"].warnings)
+    assert not any("top_k=" in w for w in direct.outcomes["predict"].warnings)
     # both inputs connected is a wiring mistake found before running
     from flowclass.validation import validate
 

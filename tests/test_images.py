@@ -162,7 +162,10 @@ def test_extension_filter_and_limit_per_label(registry, cache, tmp_path, photos_
     assert sorted(images.labels) == ["animals", "things"]
     # a cap never drops images silently: 5 readable photos, 2 kept, 3 left out
     warnings = result.outcomes["import"].warnings
-    assert any("max_per_label=1" in w and "3 of 5" in w for w in warnings), warnings
+    # named as the canvas labels the field (the key too, for the command line's --set)
+    assert any("Max per label (max_per_label) = 1" in w and "3 of 5" in w and "set it to 0" in w
+               for w in warnings), warnings
+    assert not any("max_per_label=" in w for w in warnings), warnings
     bad = loads(json.dumps({"schema_version": 1, "nodes": [
         {"id": "i", "type": "import_images", "params": {"folder": "x", "extensions": ", ;"}}]}), registry)
     from flowclass.validation import validate
