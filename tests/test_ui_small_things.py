@@ -261,3 +261,28 @@ async def test_the_palette_and_the_settings_fold_away_from_the_header(user: User
     assert not panels.palette.value and not panels.settings.value
     user.find(marker="toggle-palette").click()
     assert panels.palette.value
+
+
+@pytest.mark.slow
+async def test_a_node_waiting_in_a_run_marks_its_shown_results_as_from_an_earlier_run(
+        user: User, registry, cache, tmp_path: Path, photos_dir: Path) -> None:
+    """During a run, a node not reached yet showed its previous results under 'Results of ...'
+    with no word that they are not this run's. The run's own reports (pending, then running,
+    then done) are given here as the runner gives them."""
+    from flowclass.states import NodeState
+    from flowclass.ui.canvas import FlowCanvas
+    from flowclass.ui.runner import NodeStatus
+
+    page = await open_photo_clusters(user, registry, cache, tmp_path, photos_dir, n_clusters=2)
+    user.find(FlowCanvas).trigger("select", {"id": "cluster"})
+    await run_all(user, page)
+    await user.should_see("Results of Hierarchical Clustering")
+    await user.should_not_see("from an earlier run")
+    for state in (NodeState.PENDING, NodeState.RUNNING):
+        page.runner.statuses["cluster"] = NodeStatus(state)
+        page.session.emit("statuses")
+        await user.should_see("Results of Hierarchical Clustering")
+        await user.should_see("From an earlier run: this run has not remade them yet")
+    page.runner.statuses["cluster"] = NodeStatus(NodeState.DONE)
+    page.session.emit("statuses")
+    await user.should_not_see("From an earlier run")

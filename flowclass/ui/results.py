@@ -24,6 +24,9 @@ from ..viewers.registry import ViewerRegistry
 UNFINISHED = {NodeState.FAILED: "failed: ", NodeState.SKIPPED: "", NodeState.INVALID: "cannot run: ",
               NodeState.CANCELLED: "stopped part way: "}  # a cancelled node says so only with what it kept
 BUSY = (NodeState.RUNNING, NodeState.PENDING)  # in a run now: its progress is shown
+#: Why the results shown are not the node's current ones, by its state.
+STALE_NOTES = {NodeState.STALE: "Out of date since your last change: run again",
+               **dict.fromkeys(BUSY, "From an earlier run: this run has not remade them yet")}
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ class ResultsPanel:
             for label, text in self.named:
                 label.text = text(name)
             if self.stale_note is not None:
-                self.stale_note.set_visibility(status.state == NodeState.STALE)
+                self._stale(status.state)
             if unfinished and self.problem is not None:  # a path being typed: its message changes, nothing else
                 self.problem.text = f"{name}: {UNFINISHED[status.state]}{status.message}"
             if busy and self.progress is not None:  # the run's progress, in place
@@ -100,12 +103,19 @@ class ResultsPanel:
             with ui.row().classes("w-full items-center gap-x-3 gap-y-0") as heading:
                 self._named(lambda shown: f"Results of {shown} ({node_id})", name) \
                     .classes("text-sm font-medium text-gray-700")
-                self.stale_note = ui.label("Out of date since your last change: run again") \
+                self.stale_note = ui.label() \
                     .classes("text-xs px-2 py-0.5 rounded bg-amber-100 text-amber-900 fc-stale-note")
-                self.stale_note.set_visibility(status.state == NodeState.STALE)
+                self._stale(status.state)
             for warning in self.store.warnings(node_id):
                 ui.label(warning).classes("text-xs text-amber-800")
             self._outputs(node_id, node_type, heading)
+
+    def _stale(self, state: NodeState) -> None:
+        """Shown results not from the settings the node has now: changed since, or a run is
+        about to remake them (not reached yet, or running)."""
+        assert self.stale_note is not None
+        self.stale_note.text = STALE_NOTES.get(state, "")
+        self.stale_note.set_visibility(state in STALE_NOTES)
 
     def _named(self, text: Callable[[str], str], name: str) -> ui.label:
         label = ui.label(text(name))
