@@ -664,3 +664,18 @@ async def test_ctrl_z_after_a_server_restart_undoes_the_edits_made_before_it(use
         await until(lambda: len(graph_nodes(user)) == left, what=f"{left} node(s) left")
     canvas.trigger("shortcut", {"key": "redo"})
     await until(lambda: list(graph_nodes(user)) == ["toy_number"], what="the redo")
+
+
+@pytest.mark.slow
+async def test_a_node_deleted_during_a_run_is_named_in_the_runs_summary(user: User, registry, cache,
+                                                                      tmp_path: Path) -> None:
+    """Deleted while the run went on, a node still ran (the run takes the workflow as it was
+    when Run was pressed) and the footer counted it, "Last run: 2 node(s)", under a canvas
+    showing one: the footer says which node it ran that the canvas no longer has, and why."""
+    page = await run_slow_chain(user, registry, cache, tmp_path, steps=1500)
+    page.session.delete(["toy_wait"])
+    assert page.runner.running and page.workflow.node("toy_wait") is None
+    await until(lambda: page.summary.text.startswith("Last run"), what="the run's end")
+    assert page.summary.text.startswith("Last run: 2 node(s)")
+    assert ("ran the workflow as it was when Run was pressed, with Wait, deleted since"
+            in page.summary.text), page.summary.text

@@ -83,6 +83,15 @@ class SessionRuns:
             return ""
         return f"; {where.waiting} more after it" + in_all(where.left, self._title)
 
+    def _deleted_since(self, result: RunResult) -> str:
+        """The run took the workflow as it was when Run was pressed: nodes deleted while it ran
+        ran anyway, and are counted; say which, or the count matches no canvas."""
+        gone = [spec for spec in result.workflow if self.state.workflow.node(spec.id) is None]
+        if not gone:
+            return ""
+        names = ", ".join(self.state.node_title(spec) for spec in gone)
+        return f"; ran the workflow as it was when Run was pressed, with {names}, deleted since"
+
     def _title(self, node_id: str) -> str:
         spec = self.state.workflow.node(node_id)
         return self.state.node_title(spec) if spec else node_id
@@ -133,7 +142,7 @@ class SessionRuns:
             # nothing changed while it ran: its badges hold, and a Save must not ask again (a
             # folder too big to look at while editing would turn "done" into "not checked")
             self._checked = self._asked()
-        self.summary = summary(result)
+        self.summary = summary(result) + self._deleted_since(result)
         failed = result.failed
         if failed:  # which node and why, as its badge says it: not only "1 node(s) failed"
             first = failed[0].node
