@@ -1,5 +1,5 @@
 """Work the user let go of (Discard clicked through, *Reload the file*) can still be brought
-back, painted strokes included.
+back, painted strokes included; and a tab learns when its file was saved elsewhere.
 
 NiceGUI's simulated users (no browser). Strokes are kept as the Draw labels view keeps them
 (``keep_view_work``): painting them for real needs a run (test_pixel_viewers.py).
@@ -7,12 +7,13 @@ NiceGUI's simulated users (no browser). Strokes are kept as the Draw labels view
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
 import pytest
 from test_ui_keep_work import clusters_in, two_tabs_saving
-from ui_helpers import CLUSTER_FOLDER, make_app, page_of, until
+from ui_helpers import CLUSTER_FOLDER, LOADS, make_app, page_of, until
 
 from flowclass.ui.drafts import DraftStore
 
@@ -80,3 +81,30 @@ async def test_nothing_unsaved_sets_nothing_aside(user, registry, cache, tmp_pat
     user.find(marker="file-new").click()
     await until(lambda: not page_of(user).workflow.nodes, what="the new workflow")
     assert set_aside(cache, "flow.json") == []
+
+
+@pytest.mark.slow  # waits for the page's half-second timer
+async def test_a_tab_is_told_when_its_file_is_saved_in_another(create_user, registry, cache,
+                                                             tmp_path: Path) -> None:
+    """Tab A learned that tab B had saved the same file only at its own Save. It is told
+    while it goes on editing, once, and keeps its own version."""
+    a, flow = await two_tabs_saving(create_user, registry, cache, tmp_path, asked=False)
+    await a.should_see("flow.json was just saved by another tab or program. This tab shows its own version",
+                       retries=LOADS)
+    page = page_of(a)
+    assert page.workflow.node("embed").params["batch_size"] == 16  # A's edit, kept
+    assert page.workflow.node("cluster").params["n_clusters"] != 4
+    await asyncio.sleep(1.5)  # three more looks of the page's timer: told once for that version
+    assert sum("was just saved by another" in message for message in a.notify.messages) == 1
+    a.find(marker="file-save").click()  # Save still asks
+    await a.should_see("changed on disk since this tab opened or saved it")
+
+
+@pytest.mark.slow  # waits for the page's half-second timer
+async def test_a_tabs_own_save_is_not_told_as_anothers(user, registry, cache, tmp_path: Path) -> None:
+    flow = await open_flow(user, registry, cache, tmp_path)
+    page_of(user).set_param("cluster", "n_clusters", 4)
+    user.find(marker="file-save").click()
+    await until(lambda: clusters_in(flow) == 4, what="the save")
+    await asyncio.sleep(1.5)  # three looks of the page's timer
+    assert not any("was just saved by another" in message for message in user.notify.messages)

@@ -32,6 +32,15 @@ def file_sha(path: Path | None) -> str | None:
         return None
 
 
+def file_stamp(path: Path | None) -> tuple | None:
+    """What a stat tells of the file (None: none there): read again only when this changes."""
+    try:
+        found = Path(path).stat() if path is not None else None
+    except OSError:
+        return None
+    return found and (path, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
 def text_sha(text: str) -> str:
     """The hash :func:`file_sha` gives for a file holding ``text`` (as FlowClass writes it)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -25,7 +25,7 @@ from ..registry import Registry
 from .browse import Roots
 from .canvas import FlowCanvas
 from .editor import EditorState
-from .file_guard import changed_on_disk
+from .file_guard import file_sha, file_stamp
 from .inspector import Inspector
 from .layout import CanvasAndResults
 from .messages import tell
@@ -150,7 +150,8 @@ class EditorPage:
         self.canvas.editor_page = self  # lets tests reach the tab from its canvas
         ui.add_head_html(ADDRESS.replace("TAB_ID", json.dumps(tab.id)))
         ui.timer(0.1, self.session.tick)
-        ui.timer(0.5, lambda: config.tabs.keep(tab))
+        self._stamp, self._told = file_stamp(self.session.state.path), None  # see _watch_file
+        ui.timer(0.5, lambda: (config.tabs.keep(tab), self._watch_file()))
         if tab.restored:  # shown as it was left: no new workflow, no new framing
             self.session.check_now()
             self.session.emit(*CHANGES)
@@ -165,14 +166,25 @@ class EditorPage:
         if tab.not_kept:  # its newest work is only in memory: said again on a reload
             tell(tab.not_kept, "warning")
 
-    def _say_if_changed_on_disk(self) -> None:
+    def _watch_file(self) -> None:
+        """Another tab (or program) saving this tab's file is told at once, once for each version
+        of it, calmly: the tab keeps its own version (Save asks before replacing the file). A
+        stat each time; the file is read only when that changed."""
+        stamp = file_stamp(self.session.state.path)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self._say_if_changed_on_disk("was just saved by another tab or program.", "info")
+
+    def _say_if_changed_on_disk(self, what: str = "changed on disk since this tab opened or saved it (another "
+                                "tab, another program or an editor).", kind: str = "warning") -> None:
         """A tab shown again keeps its own version of the workflow; if an editor (or another tab)
         changed the file meanwhile, the user is told, not left to think their change was lost."""
         state = self.session.state
-        if changed_on_disk(state.path, state.disk_sha):
-            tell(f"{state.path.name} changed on disk since this tab opened or saved it (another tab, "
-                 "another program or an editor). This tab shows its own version: File ▸ Open shows the "
-                 "file as it is now, and Save asks before replacing it.", "warning")
+        sha = file_sha(state.path)
+        if sha is not None and sha not in (state.disk_sha, self._told):
+            self._told = sha
+            tell(f"{state.path.name} {what} This tab shows its own version: File ▸ Open shows the file as "
+                 "it is now, and Save asks before replacing it.", kind)
 
     def _stop_listening(self) -> None:
         for view in self._mine:
