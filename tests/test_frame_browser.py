@@ -102,3 +102,44 @@ def test_a_node_selected_after_a_reload_is_not_left_under_its_settings(screen: S
     settled(screen, ".vue-flow__transformationpane")
     shot(screen, "frame_selected_after_reload_1024")
     assert "cluster" in in_sight(screen), sorted(in_sight(screen))
+
+
+CONTROLS = """const r = document.querySelector('.vue-flow__controls').getBoundingClientRect();
+return [r.left, r.top, r.right, r.bottom];"""
+
+
+def test_on_a_small_window_no_button_covers_a_node_and_fit_brings_back_a_node_far_away(
+        screen: Screen, registry, shared_cache, tmp_path: Path) -> None:
+    """At 1024x640 the zoom buttons stood over the ports of the leftmost nodes; Save Model dragged
+    some 30,000 px away stayed out of sight after Fit, which stopped at the least zoom the wheel
+    allows (0.2). Fit now zooms out as far as it takes: every node inside the canvas, none under
+    the buttons. Screenshot: screenshots/journey_frame_far_node_1024.png."""
+    from flowclass.workflow_file import load, save
+
+    flow = tmp_path / "far.json"
+    save(load(ready_workflows_dir() / "lobe_train_predict.json", registry).moved("save_model", 31040, 200), flow)
+    setup(AppConfig(registry=registry, cache=shared_cache, roots=Roots([tmp_path]), workflow=flow))
+    driver = screen.selenium
+    driver.set_window_size(1024, 640)
+    screen.open("/", timeout=20)
+    wait_until(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".vue-flow__node")) == 10, timeout=15,
+               what="the nodes")
+    settled(screen, ".vue-flow__transformationpane")
+    meets = lambda a, b: a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]  # noqa: E731
+
+    def under_buttons() -> list[str]:
+        buttons = driver.execute_script(CONTROLS)
+        return sorted(n for n, r in driver.execute_script(NODE_RECTS).items() if meets(r, buttons))
+
+    assert "import" in in_sight(screen) and under_buttons() == []  # opened from its start, readable
+    driver.find_element(By.CSS_SELECTOR, '[aria-label="Fit the workflow in view"]').click()
+    settled(screen, ".vue-flow__transformationpane")
+    shot(screen, "frame_far_node_1024")
+    canvas = driver.execute_script("const r = document.querySelector('.vue-flow').getBoundingClientRect();"
+                                   "return [r.left, r.top, r.right, r.bottom];")
+    inside = {n for n, r in driver.execute_script(NODE_RECTS).items()
+              if r[0] >= canvas[0] and r[1] >= canvas[1] and r[2] <= canvas[2] and r[3] <= canvas[3]}
+    assert inside == set(driver.execute_script(NODE_RECTS)), inside
+    assert under_buttons() == []
+    problems = browser_errors(screen)
+    assert problems == [], problems[0]["message"]

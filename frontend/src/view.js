@@ -6,6 +6,13 @@ export const MAX_AUTO_ZOOM = 1;
 /** Below this zoom the smallest node text (13 px) drops under 12 px on screen. */
 export const READABLE_ZOOM = 12 / 13;
 const PAD = 40;
+/** The zoom, Fit and minimap buttons stand 15 px in from the pane's left edge, 26 px wide:
+ * a framed graph starts right of them, so none of them covers a node's ports. */
+const LEFT_PAD = 60;
+/** The smallest zoom the user may choose (wheel, buttons). */
+export const USER_MIN_ZOOM = 0.2;
+/** Fit goes further out than the user may: a node dragged far away comes back into view. */
+export const FIT_MIN_ZOOM = 0.005;
 
 /**
  * The viewport that shows `bounds` (the nodes' rectangle) in a pane of `size`.
@@ -13,12 +20,13 @@ const PAD = 40;
  * a graph too large to fit readably is shown from its left end (where it starts).
  */
 export function frameViewport(bounds, size, { readable = false } = {}) {
-  const fit = Math.min((size.width - 2 * PAD) / bounds.width, (size.height - 2 * PAD) / bounds.height);
-  const zoom = Math.min(MAX_AUTO_ZOOM, Math.max(readable ? READABLE_ZOOM : 0.2, fit));
+  const room = { width: size.width - LEFT_PAD - PAD, height: size.height - 2 * PAD };
+  const fit = Math.min(room.width / bounds.width, room.height / bounds.height);
+  const zoom = Math.min(MAX_AUTO_ZOOM, Math.max(readable ? READABLE_ZOOM : FIT_MIN_ZOOM, fit));
   const centreY = bounds.y + bounds.height / 2;
-  const fitsWide = bounds.width * zoom <= size.width - 2 * PAD;
-  const x = fitsWide ? size.width / 2 - (bounds.x + bounds.width / 2) * zoom : PAD - bounds.x * zoom;
-  const fitsHigh = bounds.height * zoom <= size.height - 2 * PAD;
+  const fitsWide = bounds.width * zoom <= room.width;
+  const x = LEFT_PAD + (fitsWide ? room.width / 2 - (bounds.x + bounds.width / 2) * zoom : -bounds.x * zoom);
+  const fitsHigh = bounds.height * zoom <= room.height;
   const y = fitsHigh ? size.height / 2 - centreY * zoom : PAD - bounds.y * zoom;
   return { x, y, zoom };
 }
