@@ -27,8 +27,9 @@ import os
 import shutil
 import stat
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterator
 
 from flowclass.context import RunContext
 from flowclass.errors import FolderError, NodeError
@@ -61,9 +62,11 @@ _FOLDERS_HELD = 256  # open folders kept between writes (fewer than the usual 1,
 _PROC_FD = "/proc/self/fd/"
 
 
-class _Folder(NamedTuple):
+@dataclass(frozen=True)
+class _Folder:
     """A folder written into: held open (``fd``), its names then taken inside it (``at``);
-    where the system cannot (Windows), by its ``path``."""
+    where the system cannot (Windows), by its ``path``. A dataclass, not a NamedTuple: a
+    NamedTuple compiles its string annotations when defined (tests/test_deferred_import.py)."""
 
     fd: int | None
     path: str
