@@ -189,9 +189,7 @@ class _Run:
 
     def _title(self, node_id: str) -> str:
         """A node as the canvas shows it: its title, else its type's (its id is shown nowhere)."""
-        spec = self.workflow.node(node_id)
-        node_type = self.engine.registry.get(spec.type)
-        return spec.title or (node_type.title if node_type else node_id)
+        return self.engine.registry.title(self.workflow.node(node_id))
 
     def execute(self, order: list[str], keep: set[str]) -> None:
         registry = self.engine.registry

@@ -124,6 +124,12 @@ class Registry:
     def get(self, type_id: str) -> NodeType | None:
         return self.node_types.get(type_id)
 
+    def title(self, spec: Any) -> str:
+        """A node as the canvas shows it: its own title, else its type's (its id is shown
+        nowhere, so messages name a node by this)."""
+        node_type = self.node_types.get(spec.type)
+        return spec.title or (node_type.title if node_type else spec.type)
+
     def __contains__(self, type_id: object) -> bool:
         return type_id in self.node_types
 

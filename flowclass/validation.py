@@ -79,6 +79,10 @@ class Wired:
         return self.workflow.node(self.id).type
 
     @property
+    def title(self) -> str:
+        return self.registry.title(self.workflow.node(self.id))
+
+    @property
     def params(self) -> dict[str, Any]:
         spec = self.workflow.node(self.id)
         return {**self.registry.get(spec.type).default_params(), **spec.params}

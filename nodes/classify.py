@@ -311,13 +311,13 @@ def check_embedder(model: Classifier, embeddings: Embeddings) -> None:
 
 
 def _embed_settings_upstream(node: Any) -> tuple[str, dict[str, Any]] | None:
-    """(id, embedder settings) of the Embed node feeding ``node``'s embeddings, if one does."""
+    """(title, embedder settings) of the Embed node feeding ``node``'s embeddings, if one does."""
     from .embed import embedder_settings
 
     source = node.feeding("embeddings")
     if source is None or source.type != "embed":
         return None
-    return source.id, embedder_settings(source.params)
+    return source.title, embedder_settings(source.params)
 
 
 def _check_predict_wiring(node: Any) -> Iterable[tuple[str, str]]:

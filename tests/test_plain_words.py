@@ -115,3 +115,34 @@ async def test_save_as_makes_a_new_folder_for_the_workflow(user, registry, cache
     file_name.value = "flow.json"
     user.find(marker="dialog-ok").click()
     await until((tmp_path / "workshop" / "flow.json").is_file, what="the workflow saved in it")
+
+
+def test_predict_fed_embeddings_made_otherwise_names_both_embed_nodes_as_the_canvas_shows_them(registry):
+    """Predict given embeddings of another Embed than the model learned from: the problem
+    names the two Embed nodes by their titles on the canvas (their ids are shown nowhere)."""
+    import json
+
+    from flowclass.workflow_file import loads
+
+    def node(node_id, node_type, params, title=""):
+        return {"id": node_id, "type": node_type, "params": params, "title": title}
+
+    def edge(source, target):
+        (a, p), (b, q) = source.split("."), target.split(".")
+        return {"from": {"node": a, "port": p}, "to": {"node": b, "port": q}}
+
+    pixels = {"backend": "pixels", "grayscale": True}
+    doc = {"schema_version": 1, "nodes": [
+        node("images", "sample_images", {"dataset": "digits"}),
+        node("embed", "embed", {**pixels, "pixel_size": 8}, title="Training pixels"),
+        node("embed_new", "embed", {**pixels, "pixel_size": 16}),
+        node("train", "train_classifier", {"model": "knn"}),
+        node("predict", "predict", {})],
+        "edges": [edge("images.images", "embed.images"), edge("images.images", "embed_new.images"),
+                  edge("embed.embeddings", "train.embeddings"), edge("train.model", "predict.model"),
+                  edge("embed_new.embeddings", "predict.embeddings")]}
+    problems = [p for p in validate(loads(json.dumps(doc), registry), registry) if p.node == "predict"]
+    assert len(problems) == 1 and problems[0].field == "embeddings", problems
+    message = problems[0].message
+    assert "by 'Embed Images' with" in message and "from 'Training pixels' with" in message, message
+    assert "'embed_new'" not in message and "'embed'" not in message, message

@@ -182,8 +182,7 @@ class EditorState:
 
     def node_title(self, spec: NodeSpec) -> str:
         """The title a node shows: its own, else its type's."""
-        node_type = self.registry.get(spec.type)
-        return spec.title or (node_type.title if node_type else spec.type)
+        return self.registry.title(spec)
 
     # --- edits ------------------------------------------------------------------------
     def add_node(self, type_id: str, position: tuple[float, float],
