@@ -311,13 +311,14 @@ def check_embedder(model: Classifier, embeddings: Embeddings) -> None:
 
 
 def _embed_settings_upstream(node: Any) -> tuple[str, dict[str, Any]] | None:
-    """(title, embedder settings) of the Embed node feeding ``node``'s embeddings, if one does."""
+    """(name, embedder settings) of the Embed node feeding ``node``'s embeddings, if one does:
+    named by its title on the canvas, with its id, which the command line's --set takes."""
     from .embed import embedder_settings
 
     source = node.feeding("embeddings")
     if source is None or source.type != "embed":
         return None
-    return source.title, embedder_settings(source.params)
+    return f"'{source.title}' ({source.id})", embedder_settings(source.params)
 
 
 def _check_predict_wiring(node: Any) -> Iterable[tuple[str, str]]:
@@ -334,8 +335,8 @@ def _check_predict_wiring(node: Any) -> Iterable[tuple[str, str]]:
     learned = _embed_settings_upstream(trainer) if trainer is not None and \
         trainer.type == "train_classifier" else None
     if made is not None and learned is not None and made[1] != learned[1]:
-        yield "embeddings", (f"embedded by '{made[0]}' with {describe_settings(made[1])}, but the "
-                             f"model learns from '{learned[0]}' with "
+        yield "embeddings", (f"embedded by {made[0]} with {describe_settings(made[1])}, but the "
+                             f"model learns from {learned[0]} with "
                              f"{describe_settings(learned[1])}; connect the images to Predict's "
                              "'images' input instead (it embeds them as the model was trained)")
 

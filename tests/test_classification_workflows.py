@@ -96,5 +96,5 @@ def test_one_set_changes_the_embedder_of_training_and_prediction(shared_cache, t
     assert main(["validate", str(old), "--set", "embed.backend=pixels"]) == 2
     err = capsys.readouterr().err
     assert err.count("embed_new") == 1 and len(err.splitlines()) == 2, err
-    assert "'embed' with pixels" in err
+    assert "'Embed Images' (embed) with pixels" in err
     assert main(["validate", str(old)]) == 0

@@ -126,9 +126,9 @@ def test_predict_refuses_embeddings_made_another_way(registry, shared_cache, tmp
     [problem] = caught.value.problems
     assert (problem.node, problem.field) == ("predict", "embeddings")
     # each setting named as the Embed node's fields label it, with the key --set takes
-    # and each Embed node by its title on the canvas (untitled: its type's), not its id
-    assert "by 'Embed Images' with pixels (Pixel size (pixel_size) = 16" in problem.message
-    assert "from 'Embed Images' with pixels (Pixel size (pixel_size) = 8" in problem.message
+    # and each Embed node by its title on the canvas (untitled: its type's), with its id
+    assert "by 'Embed Images' (embed_new) with pixels (Pixel size (pixel_size) = 16" in problem.message
+    assert "from 'Embed Images' (embed) with pixels (Pixel size (pixel_size) = 8" in problem.message
     assert "pixel_size=" not in problem.message
     # a saved model (Load Model) is checked when it runs, saying what differs
     nodes, edges = digits_training(per_label=30)

@@ -119,7 +119,7 @@ async def test_save_as_makes_a_new_folder_for_the_workflow(user, registry, cache
 
 def test_predict_fed_embeddings_made_otherwise_names_both_embed_nodes_as_the_canvas_shows_them(registry):
     """Predict given embeddings of another Embed than the model learned from: the problem
-    names the two Embed nodes by their titles on the canvas (their ids are shown nowhere)."""
+    names the two Embed nodes by their titles on the canvas, each with the id --set takes."""
     import json
 
     from flowclass.workflow_file import loads
@@ -144,5 +144,5 @@ def test_predict_fed_embeddings_made_otherwise_names_both_embed_nodes_as_the_can
     problems = [p for p in validate(loads(json.dumps(doc), registry), registry) if p.node == "predict"]
     assert len(problems) == 1 and problems[0].field == "embeddings", problems
     message = problems[0].message
-    assert "by 'Embed Images' with" in message and "from 'Training pixels' with" in message, message
-    assert "'embed_new'" not in message and "'embed'" not in message, message
+    assert "by 'Embed Images' (embed_new) with" in message, message
+    assert "from 'Training pixels' (embed) with" in message, message
