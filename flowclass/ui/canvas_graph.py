@@ -45,7 +45,7 @@ def canvas_graph(workflow: Workflow, registry: Registry, problems: list[Problem]
         nodes.append({
             "id": spec.id,
             "type": spec.type,
-            "title": spec.title or (node_type.title if node_type else spec.type),
+            "title": registry.title(spec),
             "position": {"x": spec.position[0], "y": spec.position[1]},
             "placeholder": placeholder is not None,
             "message": placeholder_message(placeholder) if placeholder else "",
@@ -79,5 +79,4 @@ def in_words(problem: Problem, workflow: Workflow, registry: Registry) -> str:
     if spec is None:
         return str(problem)
     node_type = registry.get(spec.type)
-    title = spec.title or (node_type.title if node_type else spec.type)
-    return f"{title} ▸ {_where(problem, node_type)}"
+    return f"{registry.title(spec)} ▸ {_where(problem, node_type)}"
